@@ -1,0 +1,1 @@
+// Generated protobuf-c code lands here (scripts/generate-protos).

@@ -1,0 +1,22 @@
+#include "CXXHash.h"
+#include <xxhash.h>
+
+uint64_t cxxhash_xxh3_64(const void *data, size_t length, uint64_t seed) {
+    return XXH3_64bits_withSeed(data, length, seed);
+}
+
+cxxhash_state *cxxhash_state_create(uint64_t seed) {
+    XXH3_state_t *state = XXH3_createState();  // library allocation is 64-byte aligned
+    if (state) XXH3_64bits_reset_withSeed(state, seed);
+    return (cxxhash_state *)state;
+}
+
+void cxxhash_state_update(cxxhash_state *state, const void *data, size_t length) {
+    XXH3_64bits_update((XXH3_state_t *)state, data, length);
+}
+
+uint64_t cxxhash_state_digest(const cxxhash_state *state) {
+    return XXH3_64bits_digest((const XXH3_state_t *)state);
+}
+
+void cxxhash_state_free(cxxhash_state *state) { XXH3_freeState((XXH3_state_t *)state); }

@@ -1,0 +1,5 @@
+import XCTest
+
+final class ContextParallelTestsPlaceholder: XCTestCase {
+    func testModuleBuilds() {}
+}

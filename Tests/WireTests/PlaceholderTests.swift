@@ -1,0 +1,5 @@
+import XCTest
+
+final class WireTestsPlaceholder: XCTestCase {
+    func testModuleBuilds() {}
+}
