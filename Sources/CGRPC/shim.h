@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 
 #include <grpc/grpc.h>
 #include <grpc/byte_buffer.h>
@@ -18,3 +19,9 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <grpc/support/log.h>
+#include <grpc/grpc_security.h>
+
+// Macro equivalents Swift cannot import: where a slice's bytes start, and how many there are
+// (small slices keep their bytes inline in the struct, large ones behind a refcount).
+static inline uint8_t *cgrpc_slice_start(grpc_slice *slice) { return GRPC_SLICE_START_PTR(*slice); }
+static inline size_t cgrpc_slice_length(const grpc_slice *slice) { return GRPC_SLICE_LENGTH(*slice); }

@@ -1,1 +1,0 @@
-// Generated protobuf-c code lands here (scripts/generate-protos).

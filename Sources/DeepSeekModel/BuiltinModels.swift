@@ -1,0 +1,125 @@
+import Foundation
+import Tensors
+
+/// Synthetic checkpoints written deterministically (fixed seed) as real HF folders and loaded
+/// through the same loader as any download: `tiny` for tests, `bench` for every benchmark.
+public enum BuiltinModel: String, CaseIterable, Sendable {
+    /// DeepSeek-V3 in miniature: q_lora, YaRN, interleaved rope, MoE with group-limited sigmoid routing.
+    case tiny
+    /// The benchmark shape: DeepSeek-V3 attention dims, 4 dense layers, default rope, f32 (~331M parameters).
+    case bench
+
+    /// Bumped whenever the generated weights change, so stale caches are rebuilt.
+    static let formatVersion = 1
+
+    public var config: [String: Any] {
+        switch self {
+        case .tiny:
+            return [
+                "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
+                "vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32,
+                "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 4,
+                "n_shared_experts": 1, "n_routed_experts": 8, "num_experts_per_tok": 2, "n_group": 4, "topk_group": 2,
+                "routed_scaling_factor": 2.5, "norm_topk_prob": true, "topk_method": "noaux_tc", "scoring_func": "sigmoid",
+                "first_k_dense_replace": 1, "moe_layer_freq": 1,
+                "q_lora_rank": 48, "kv_lora_rank": 32, "qk_rope_head_dim": 16, "qk_nope_head_dim": 16, "v_head_dim": 16,
+                "rms_norm_eps": 1e-6, "max_position_embeddings": 4096, "rope_theta": 10000.0,
+                "rope_scaling": ["type": "yarn", "factor": 4.0, "original_max_position_embeddings": 1024,
+                                 "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0],
+                "rope_interleave": true, "tie_word_embeddings": false, "attention_bias": false,
+                "torch_dtype": "float32", "bos_token_id": 0, "eos_token_id": 1,
+            ]
+        case .bench:
+            return [
+                "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
+                "vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 5632,
+                "num_hidden_layers": 4, "num_attention_heads": 16, "num_key_value_heads": 16,
+                "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128,
+                "first_k_dense_replace": 4, "rms_norm_eps": 1e-6, "max_position_embeddings": 16384, "rope_theta": 10000.0,
+                "rope_interleave": true, "tie_word_embeddings": false, "attention_bias": false,
+                "torch_dtype": "float32", "bos_token_id": 0, "eos_token_id": 1,
+            ]
+        }
+    }
+
+    /// The folder of the model, written on first use under `cacheRoot` (default
+    /// $LATENTSERVE_MODEL_CACHE or ~/.cache/latentserve/models). Safe when several ranks race.
+    public func materialize(cacheRoot: String? = nil) throws -> String {
+        let root = cacheRoot ?? ProcessInfo.processInfo.environment["LATENTSERVE_MODEL_CACHE"]
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache/latentserve/models")
+        let dir = (root as NSString).appendingPathComponent("\(rawValue)-v\(Self.formatVersion)")
+        let fm = FileManager.default
+        if fm.fileExists(atPath: (dir as NSString).appendingPathComponent("model.safetensors")) { return dir }
+        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let staging = dir + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(atPath: staging) }
+        try write(to: staging)
+        if rename(staging, dir) != 0 && !fm.fileExists(atPath: (dir as NSString).appendingPathComponent("model.safetensors")) {
+            throw ModelError.configUnreadable(path: dir, reason: "could not publish built-in model: \(String(cString: strerror(errno)))")
+        }
+        return dir
+    }
+
+    /// Writes config.json and model.safetensors into an existing folder.
+    public func write(to directory: String) throws {
+        let configData = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        try configData.write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("config.json")))
+        let c = try JSONDecoder().decode(DeepSeekConfig.self, from: configData)
+        var rng = SeededRandom(seed: self == .tiny ? 0x7137 : 0xBE7C)
+        var writer = SafetensorsWriter()
+        func add(_ name: String, _ shape: [Int], _ fill: (inout SeededRandom) -> Float) {
+            let n = shape.reduce(1, *)
+            var values = [Float](repeating: 0, count: n)
+            for i in 0..<n { values[i] = fill(&rng) }
+            values.withUnsafeBufferPointer { writer.add(name, shape: shape, values: $0, as: .f32) }
+        }
+        // Linear weights ~ N(0, 1/fan_in) keep activations O(1); norms near 1.
+        func linear(_ name: String, _ out: Int, _ inp: Int) {
+            let std = 1 / Float(inp).squareRoot()
+            add(name, [out, inp]) { $0.nextNormal() * std }
+        }
+        func norm(_ name: String, _ n: Int) { add(name, [n]) { 1 + 0.1 * $0.nextNormal() } }
+        func mlp(_ prefix: String, _ inter: Int) {
+            linear(prefix + "gate_proj.weight", inter, c.hiddenSize)
+            linear(prefix + "up_proj.weight", inter, c.hiddenSize)
+            linear(prefix + "down_proj.weight", c.hiddenSize, inter)
+        }
+        let h = c.hiddenSize, heads = c.numAttentionHeads
+        add("model.embed_tokens.weight", [c.vocabSize, h]) { $0.nextNormal() }
+        for l in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(l).", a = p + "self_attn."
+            norm(p + "input_layernorm.weight", h)
+            norm(p + "post_attention_layernorm.weight", h)
+            if let qLora = c.qLoraRank {
+                linear(a + "q_a_proj.weight", qLora, h)
+                norm(a + "q_a_layernorm.weight", qLora)
+                linear(a + "q_b_proj.weight", heads * c.qkHeadDim, qLora)
+            } else {
+                linear(a + "q_proj.weight", heads * c.qkHeadDim, h)
+            }
+            linear(a + "kv_a_proj_with_mqa.weight", c.latentRowWidth, h)
+            norm(a + "kv_a_layernorm.weight", c.kvLoraRank)
+            linear(a + "kv_b_proj.weight", heads * (c.qkNopeHeadDim + c.vHeadDim), c.kvLoraRank)
+            linear(a + "o_proj.weight", h, heads * c.vHeadDim)
+            if c.isMoELayer(l) {
+                let inter = c.moeIntermediateSize!
+                linear(p + "mlp.gate.weight", c.routedExperts, h)
+                add(p + "mlp.gate.e_score_correction_bias", [c.routedExperts]) { 0.05 * $0.nextNormal() }
+                for e in 0..<c.routedExperts { mlp(p + "mlp.experts.\(e).", inter) }
+                mlp(p + "mlp.shared_experts.", inter * (c.nSharedExperts ?? 1))
+            } else {
+                mlp(p + "mlp.", c.intermediateSize)
+            }
+        }
+        norm("model.norm.weight", h)
+        linear("lm_head.weight", c.vocabSize, h)
+        try writer.write(to: (directory as NSString).appendingPathComponent("model.safetensors"))
+    }
+
+    /// Resolves `--model`: a built-in name or a folder path.
+    public static func resolve(_ nameOrPath: String) throws -> String {
+        if let builtin = BuiltinModel(rawValue: nameOrPath) { return try builtin.materialize() }
+        return nameOrPath
+    }
+}

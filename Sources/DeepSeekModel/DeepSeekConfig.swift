@@ -1,0 +1,189 @@
+import Foundation
+
+/// The HF `config.json` of a DeepSeek-V2/V3 checkpoint, with HF's key names. Accepts both the Hub
+/// style (`rope_scaling` + `rope_theta`, `torch_dtype`) and transformers ≥ 5 (`rope_parameters`, `dtype`).
+public struct DeepSeekConfig: Codable, Equatable, Sendable {
+    public var architectures: [String]?
+    public var modelType: String?
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var moeIntermediateSize: Int?
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var nSharedExperts: Int?
+    public var nRoutedExperts: Int?
+    public var routedScalingFactor: Double?
+    public var kvLoraRank: Int
+    public var qLoraRank: Int?
+    public var qkRopeHeadDim: Int
+    public var qkNopeHeadDim: Int
+    public var vHeadDim: Int
+    public var topkMethod: String?
+    public var nGroup: Int?
+    public var topkGroup: Int?
+    public var numExpertsPerTok: Int?
+    public var firstKDenseReplace: Int?
+    public var moeLayerFreq: Int?
+    public var normTopkProb: Bool?
+    public var scoringFunc: String?
+    public var rmsNormEps: Double
+    public var maxPositionEmbeddings: Int
+    public var ropeTheta: Double?
+    public var ropeScaling: RopeParameters?
+    public var ropeParameters: RopeParameters?
+    public var ropeInterleave: Bool?
+    public var tieWordEmbeddings: Bool?
+    public var attentionBias: Bool?
+    public var torchDtype: String?
+    public var dtype: String?
+    public var numNextnPredictLayers: Int?
+    public var bosTokenId: Int?
+    public var eosTokenId: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case architectures, dtype
+        case modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size", moeIntermediateSize = "moe_intermediate_size"
+        case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
+        case nSharedExperts = "n_shared_experts", nRoutedExperts = "n_routed_experts"
+        case routedScalingFactor = "routed_scaling_factor", kvLoraRank = "kv_lora_rank", qLoraRank = "q_lora_rank"
+        case qkRopeHeadDim = "qk_rope_head_dim", qkNopeHeadDim = "qk_nope_head_dim", vHeadDim = "v_head_dim"
+        case topkMethod = "topk_method", nGroup = "n_group", topkGroup = "topk_group"
+        case numExpertsPerTok = "num_experts_per_tok", firstKDenseReplace = "first_k_dense_replace"
+        case moeLayerFreq = "moe_layer_freq", normTopkProb = "norm_topk_prob", scoringFunc = "scoring_func"
+        case rmsNormEps = "rms_norm_eps", maxPositionEmbeddings = "max_position_embeddings"
+        case ropeTheta = "rope_theta", ropeScaling = "rope_scaling", ropeParameters = "rope_parameters"
+        case ropeInterleave = "rope_interleave", tieWordEmbeddings = "tie_word_embeddings"
+        case attentionBias = "attention_bias", torchDtype = "torch_dtype"
+        case numNextnPredictLayers = "num_nextn_predict_layers", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architectures = try c.decodeIfPresent([String].self, forKey: .architectures)
+        modelType = try c.decodeIfPresent(String.self, forKey: .modelType)
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+        moeIntermediateSize = try c.decodeIfPresent(Int.self, forKey: .moeIntermediateSize)
+        numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
+        numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
+        nSharedExperts = try c.decodeIfPresent(Int.self, forKey: .nSharedExperts)
+        nRoutedExperts = try c.decodeIfPresent(Int.self, forKey: .nRoutedExperts)
+        routedScalingFactor = try c.decodeIfPresent(Double.self, forKey: .routedScalingFactor)
+        kvLoraRank = try c.decode(Int.self, forKey: .kvLoraRank)
+        qLoraRank = try c.decodeIfPresent(Int.self, forKey: .qLoraRank)
+        qkRopeHeadDim = try c.decode(Int.self, forKey: .qkRopeHeadDim)
+        qkNopeHeadDim = try c.decode(Int.self, forKey: .qkNopeHeadDim)
+        vHeadDim = try c.decode(Int.self, forKey: .vHeadDim)
+        topkMethod = try c.decodeIfPresent(String.self, forKey: .topkMethod)
+        nGroup = try c.decodeIfPresent(Int.self, forKey: .nGroup)
+        topkGroup = try c.decodeIfPresent(Int.self, forKey: .topkGroup)
+        numExpertsPerTok = try c.decodeIfPresent(Int.self, forKey: .numExpertsPerTok)
+        firstKDenseReplace = try c.decodeIfPresent(Int.self, forKey: .firstKDenseReplace)
+        moeLayerFreq = try c.decodeIfPresent(Int.self, forKey: .moeLayerFreq)
+        normTopkProb = try c.decodeIfPresent(Bool.self, forKey: .normTopkProb)
+        scoringFunc = try c.decodeIfPresent(String.self, forKey: .scoringFunc)
+        rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-6
+        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 4096
+        ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta)
+        ropeScaling = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeScaling)
+        ropeParameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
+        ropeInterleave = try c.decodeIfPresent(Bool.self, forKey: .ropeInterleave)
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings)
+        attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias)
+        torchDtype = try c.decodeIfPresent(String.self, forKey: .torchDtype)
+        dtype = try c.decodeIfPresent(String.self, forKey: .dtype)
+        numNextnPredictLayers = try c.decodeIfPresent(Int.self, forKey: .numNextnPredictLayers)
+        bosTokenId = try? c.decodeIfPresent(Int.self, forKey: .bosTokenId)
+        eosTokenId = try? c.decodeIfPresent(Int.self, forKey: .eosTokenId)
+    }
+
+    /// Reads and validates `<directory>/config.json`.
+    public static func load(directory: String) throws -> DeepSeekConfig {
+        let path = (directory as NSString).appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: path) else { throw ModelError.configMissing(path: path) }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ModelError.configUnreadable(path: path, reason: error.localizedDescription)
+        }
+        let config: DeepSeekConfig
+        do { config = try JSONDecoder().decode(DeepSeekConfig.self, from: data) } catch let error as DecodingError {
+            throw ModelError.configUnreadable(path: path, reason: Self.describe(error))
+        }
+        try config.validate()
+        return config
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): return "missing key '\(key.stringValue)'"
+        case .typeMismatch(let type, let ctx):
+            return "key '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))' is not a \(type)"
+        case .valueNotFound(_, let ctx): return "key '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))' is null"
+        case .dataCorrupted(let ctx): return "malformed JSON (\(ctx.debugDescription))"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    // MARK: Derived values
+
+    /// q_a_layernorm and kv_a_layernorm use transformers' class default eps, not rms_norm_eps.
+    public static let latentNormEps: Float = 1e-6
+
+    public var isV3: Bool { (architectures?.first ?? modelType ?? "").lowercased().contains("v3") }
+    public var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
+    /// Floats per token per layer in the latent cache: c_kv ‖ k_pe.
+    public var latentRowWidth: Int { kvLoraRank + qkRopeHeadDim }
+    public var routedExperts: Int { nRoutedExperts ?? 0 }
+
+    /// transformers: layer i is MoE iff n_routed_experts is set and i ≥ first_k_dense_replace
+    /// (moe_layer_freq is ignored; it is 1 in every released checkpoint).
+    public func isMoELayer(_ layer: Int) -> Bool {
+        routedExperts > 0 && layer >= (firstKDenseReplace ?? 0)
+    }
+
+    /// The rope settings in whichever style the file used (`rope_parameters` wins when both exist).
+    public var rope: RopeParameters {
+        var p = ropeParameters ?? ropeScaling ?? RopeParameters()
+        if p.ropeTheta == nil { p.ropeTheta = ropeTheta ?? 10000 }
+        return p
+    }
+
+    public func validate() throws {
+        let arch = architectures?.first ?? (modelType.map { $0 == "deepseek_v3" ? "DeepseekV3ForCausalLM" : "DeepseekV2ForCausalLM" } ?? "")
+        guard ["DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM"].contains(arch) else {
+            throw ModelError.unsupportedArchitecture(arch)
+        }
+        func positive(_ v: Int?, _ name: String) throws {
+            if let v, v <= 0 { throw ModelError.configInvalid(field: name, reason: "must be > 0, found \(v)") }
+        }
+        try positive(vocabSize, "vocab_size"); try positive(hiddenSize, "hidden_size")
+        try positive(numHiddenLayers, "num_hidden_layers"); try positive(numAttentionHeads, "num_attention_heads")
+        try positive(kvLoraRank, "kv_lora_rank"); try positive(qLoraRank, "q_lora_rank")
+        try positive(qkNopeHeadDim, "qk_nope_head_dim"); try positive(vHeadDim, "v_head_dim")
+        try positive(intermediateSize, "intermediate_size")
+        if qkRopeHeadDim <= 0 || qkRopeHeadDim % 2 != 0 {
+            throw ModelError.configInvalid(field: "qk_rope_head_dim", reason: "must be even and > 0, found \(qkRopeHeadDim)")
+        }
+        if attentionBias == true { throw ModelError.unsupported(feature: "attention_bias = true") }
+        if routedExperts > 0 {
+            guard let k = numExpertsPerTok, k > 0, k <= routedExperts else {
+                throw ModelError.configInvalid(field: "num_experts_per_tok", reason: "must be in 1...\(routedExperts), found \(numExpertsPerTok.map(String.init) ?? "null")")
+            }
+            try positive(moeIntermediateSize, "moe_intermediate_size")
+            if moeIntermediateSize == nil {
+                throw ModelError.configInvalid(field: "moe_intermediate_size", reason: "required when n_routed_experts is set")
+            }
+            if !isV3, let method = topkMethod, !["greedy", "group_limited_greedy"].contains(method) {
+                throw ModelError.configInvalid(field: "topk_method", reason: "DeepSeek-V2 routing supports greedy or group_limited_greedy, found '\(method)'")
+            }
+            let groups = nGroup ?? 1
+            if routedExperts % groups != 0 {
+                throw ModelError.configInvalid(field: "n_group", reason: "\(groups) does not divide n_routed_experts \(routedExperts)")
+            }
+        }
+        _ = try rope.settings(headDim: qkRopeHeadDim, maxPositions: maxPositionEmbeddings)
+    }
+}

@@ -1,0 +1,257 @@
+import Foundation
+import Kernels
+import KVCache
+import Tensors
+
+/// A DeepSeek-V2/V3 causal LM computing in f32: batched prefill in the decompressed MLA form and
+/// batched decode steps in the absorbed form, both over a paged latent cache.
+/// Not thread-safe: one forward at a time (scratch buffers are reused across calls).
+public final class DeepSeekTransformer: @unchecked Sendable {
+    public let config: DeepSeekConfig
+    public let weights: ModelWeights
+    public let rope: RotaryEmbedding
+    /// 1/sqrt(nope + rope), times mscale² under YaRN.
+    public let softmaxScale: Float
+
+    let attention = CausalAttention()
+    let feedForward: FeedForward
+    // Step buffers (grown on demand, never shrunk).
+    let hidden = Scratch(), normed = Scratch(), projected = Scratch(), qLatent = Scratch(), queries = Scratch()
+    let latent = Scratch(), attnOut = Scratch(), ffnOut = Scratch(), cosTable = Scratch(), sinTable = Scratch()
+    let keysValues = Scratch(), ropeKeys = Scratch(), absorbedQ = Scratch(), scores = Scratch(), outLatent = Scratch()
+    let lastRows = Scratch()
+    private var decodePositions: [Int32] = []   // [batch], kept across steps
+
+    /// Loads config.json and the safetensors weights of an HF folder.
+    public convenience init(directory: String) throws {
+        let config = try DeepSeekConfig.load(directory: directory)
+        let store = try SafetensorsStore(directory: directory)
+        try self.init(config: config, weights: ModelWeights(store: store, config: config))
+    }
+
+    public init(config: DeepSeekConfig, weights: ModelWeights) throws {
+        try config.validate()
+        self.config = config
+        self.weights = weights
+        let settings = try config.rope.settings(headDim: config.qkRopeHeadDim, maxPositions: config.maxPositionEmbeddings,
+                                                interleaved: config.ropeInterleave ?? true)
+        rope = settings.rope
+        softmaxScale = 1 / Float(config.qkHeadDim).squareRoot() * settings.scaleMultiplier
+        feedForward = FeedForward(config: config)
+    }
+
+    // MARK: Prefill
+
+    /// Runs one prefill step over `layout`'s local rows, writing every layer's latent rows of each
+    /// request (positions cachedPrefix ..< cachedPrefix + newTokens) into `cache` under
+    /// `sequences[i]`, and calling `onLayer(l)` as soon as layer l's rows are in the cache.
+    /// Returns the logits [requests][vocab] at each request's last position on the process that
+    /// computes them (the exchange decides), nil on the others.
+    public func prefill(
+        _ layout: PrefillLayout, sequences: [Int], cache: PagedLatentCache,
+        exchange: LatentExchange = LocalExchange(), onLayer: ((Int) throws -> Void)? = nil
+    ) throws -> [[Float]]? {
+        let c = config
+        try layout.validate(vocabSize: c.vocabSize, maxPositions: c.maxPositionEmbeddings)
+        guard sequences.count == layout.requests.count else {
+            throw ModelError.badLayout("\(sequences.count) cache sequences for \(layout.requests.count) requests")
+        }
+        let t = layout.localRows, h = c.hiddenSize
+        let x = hidden.reserve(t * h)                                          // [T, hidden]
+        embed(layout.tokens, into: x)
+        let positions = layout.positions
+        positions.withUnsafeBufferPointer { rope.tables(positions: $0.baseAddress!, rows: t, cos: cosTable.reserve(t * rope.dim / 2), sin: sinTable.reserve(t * rope.dim / 2)) }
+
+        for l in 0..<c.numHiddenLayers {
+            let w = weights.layers[l]
+            let local = projectLayerInputs(w, x: x, rows: t)                    // q in `queries`, [T, rowWidth] latent
+            let restored = try exchange.gatherLatent(layer: l, local: local, layout: layout, rowWidth: c.latentRowWidth)
+            var offset = 0
+            for (i, r) in layout.requests.enumerated() {
+                try cache.write(sequence: sequences[i], layer: l, start: r.cachedPrefix,
+                                rows: restored + offset * c.latentRowWidth, count: r.newTokens)
+                offset += r.newTokens
+            }
+            try onLayer?(l)
+            try prefillAttention(w.attention, layer: l, layout: layout, sequences: sequences, cache: cache)
+            finishLayer(w, x: x, rows: t)
+        }
+        return try finalLogits(x: x, layout: layout, exchange: exchange)
+    }
+
+    /// Decompressed MLA over the cache: per request, decompress only the key prefix this process's
+    /// query blocks can see, then tiled causal attention per block. Output in `attnOut` [T, H·v].
+    private func prefillAttention(_ w: AttentionWeights, layer: Int, layout: PrefillLayout, sequences: [Int], cache: PagedLatentCache) throws {
+        let c = config, heads = c.numAttentionHeads, nope = c.qkNopeHeadDim, vDim = c.vHeadDim
+        let kvWidth = heads * (nope + vDim), rw = c.latentRowWidth, kvl = c.kvLoraRank, ropeDim = c.qkRopeHeadDim
+        let out = attnOut.reserve(layout.localRows * heads * vDim)
+        let q = queries.pointer
+        for (i, r) in layout.requests.enumerated() {
+            var needed = 0
+            for b in layout.blocks where b.request == i { needed = max(needed, min(b.firstPosition + b.count, r.totalTokens)) }
+            guard needed > 0 else { continue }
+            let kv = keysValues.reserve(needed * kvWidth)                     // [K, H·(nope+v)]
+            let kPe = ropeKeys.reserve(needed * ropeDim)                      // [K, rope]
+            cache.forEachRun(sequence: sequences[i], layer: layer, count: needed) { run, first, count in
+                BLAS.linear(run, rows: count, inFeatures: kvl, lda: rw, weight: w.kvB.pointer, outFeatures: kvWidth,
+                            into: kv + first * kvWidth)
+                for j in 0..<count { (kPe + (first + j) * ropeDim).update(from: run + j * rw + kvl, count: ropeDim) }
+            }
+            for b in layout.blocks where b.request == i {
+                let operands = AttentionOperands(
+                    heads: heads, nopeDim: nope, ropeDim: ropeDim, valueDim: vDim,
+                    q: q + b.localStart * heads * c.qkHeadDim, qRowStride: heads * c.qkHeadDim, qHeadStride: c.qkHeadDim,
+                    kv: kv, kvRowStride: kvWidth, kvHeadStride: nope + vDim, valueOffset: nope,
+                    kPe: kPe, kPeRowStride: ropeDim,
+                    out: out + b.localStart * heads * vDim, outRowStride: heads * vDim)
+                attention.run(operands, queries: b.count, firstPosition: b.firstPosition, keyLimit: r.totalTokens, scale: softmaxScale)
+            }
+        }
+    }
+
+    private func finalLogits(x: UnsafePointer<Float>, layout: PrefillLayout, exchange: LatentExchange) throws -> [[Float]]? {
+        let h = config.hiddenSize, n = layout.requests.count
+        let rows = lastRows.zeroed(n * h)                                      // [requests, hidden]
+        for (i, row) in layout.lastRows.enumerated() {
+            if let row { (rows + i * h).update(from: x + row * h, count: h) }
+        }
+        guard try exchange.gatherLastRows(rows, requests: n, width: h, layout: layout) else { return nil }
+        let logits = logitsFor(rows: rows, count: n)
+        return (0..<n).map { Array(UnsafeBufferPointer(start: logits + $0 * config.vocabSize, count: config.vocabSize)) }
+    }
+
+    // MARK: Decode
+
+    /// One decode step for a batch: token b is appended to `sequences[b]` at position
+    /// length(sequences[b]) and attends over that sequence's cache (absorbed MLA form).
+    /// logits: [batch, vocab]. No allocation once the scratch buffers have grown.
+    public func decode(tokens: UnsafeBufferPointer<Int32>, sequences: UnsafeBufferPointer<Int>, cache: PagedLatentCache,
+                       logits out: UnsafeMutablePointer<Float>) throws {
+        let c = config, b = tokens.count, h = c.hiddenSize
+        guard b > 0 else { return }
+        guard sequences.count == b else { throw ModelError.badLayout("\(sequences.count) sequences for \(b) tokens") }
+        let heads = c.numAttentionHeads, nope = c.qkNopeHeadDim, vDim = c.vHeadDim, kvl = c.kvLoraRank
+        let rw = c.latentRowWidth, qk = c.qkHeadDim, ropeDim = c.qkRopeHeadDim
+        for tok in tokens where tok < 0 || Int(tok) >= c.vocabSize { throw ModelError.tokenOutOfRange(token: Int(tok), vocabSize: c.vocabSize) }
+        var maxLength = 0
+        if decodePositions.count < b { decodePositions = [Int32](repeating: 0, count: b) }
+        let pos = decodePositions.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        for i in 0..<b {
+            let length = try cache.length(of: sequences[i])
+            guard length + 1 <= c.maxPositionEmbeddings else { throw ModelError.contextTooLong(tokens: length + 1, maxPositions: c.maxPositionEmbeddings) }
+            pos[i] = Int32(length)
+            maxLength = max(maxLength, length + 1)
+        }
+        let x = hidden.reserve(b * h)
+        embed(tokens, into: x)
+        rope.tables(positions: pos, rows: b, cos: cosTable.reserve(b * ropeDim / 2), sin: sinTable.reserve(b * ropeDim / 2))
+        for l in 0..<c.numHiddenLayers {
+            let w = weights.layers[l]
+            let local = projectLayerInputs(w, x: x, rows: b)
+            for i in 0..<b {
+                try cache.write(sequence: sequences[i], layer: l, start: Int(pos[i]), rows: local + i * rw, count: 1)
+            }
+            // Absorb W_UK into the query: q_lat[b, h] = q_nope[b, h] · W_UK[h]   [B, H, kv_lora] (+ q_pe → [B, H, rowWidth])
+            let q = queries.pointer
+            let qAbs = absorbedQ.reserve(b * heads * rw)
+            for head in 0..<heads {
+                BLAS.gemm(m: b, n: kvl, k: nope, a: q + head * qk, lda: heads * qk,
+                          b: w.attention.kvB.pointer + head * (nope + vDim) * kvl, ldb: kvl,
+                          c: qAbs + head * rw, ldc: heads * rw)
+                for i in 0..<b { (qAbs + (i * heads + head) * rw + kvl).update(from: q + i * heads * qk + head * qk + nope, count: ropeDim) }
+            }
+            let oLat = outLatent.reserve(b * heads * kvl)                      // [B, H, kv_lora]
+            let s = scores.reserve(heads * maxLength)                          // [H, L]
+            for i in 0..<b {
+                let length = Int(pos[i]) + 1
+                let qi = qAbs + i * heads * rw
+                cache.forEachRun(sequence: sequences[i], layer: l, count: length) { run, first, count in
+                    BLAS.gemm(transB: true, m: heads, n: count, k: rw, alpha: softmaxScale, a: qi, lda: rw,
+                              b: run, ldb: rw, c: s + first, ldc: length)
+                }
+                Elementwise.softmaxRows(s, rows: heads, cols: length)
+                var firstRun = true
+                cache.forEachRun(sequence: sequences[i], layer: l, count: length) { run, first, count in
+                    BLAS.gemm(m: heads, n: kvl, k: count, a: s + first, lda: length, b: run, ldb: rw,
+                              beta: firstRun ? 0 : 1, c: oLat + i * heads * kvl, ldc: kvl)
+                    firstRun = false
+                }
+            }
+            // Absorb W_UV on the way out: out[b, h] = o_lat[b, h] · W_UV[h]ᵀ   [B, H, v]
+            let attn = attnOut.reserve(b * heads * vDim)
+            for head in 0..<heads {
+                BLAS.gemm(transB: true, m: b, n: vDim, k: kvl, a: oLat + head * kvl, lda: heads * kvl,
+                          b: w.attention.kvB.pointer + (head * (nope + vDim) + nope) * kvl, ldb: kvl,
+                          c: attn + head * vDim, ldc: heads * vDim)
+            }
+            finishLayer(w, x: x, rows: b)
+        }
+        for i in 0..<b { try cache.setLength(Int(pos[i]) + 1, of: sequences[i]) }
+        let logits = logitsFor(rows: x, count: b)
+        out.update(from: logits, count: b * c.vocabSize)
+    }
+
+    // MARK: Shared pieces
+
+    private func embed<C: Collection>(_ tokens: C, into x: UnsafeMutablePointer<Float>) where C.Element == Int32 {
+        let h = config.hiddenSize
+        for (r, tok) in tokens.enumerated() { (x + r * h).update(from: weights.embedding.pointer + Int(tok) * h, count: h) }
+    }
+
+    /// Input norm and the projections of one attention block for `rows` rows of x. Leaves the
+    /// roped queries in `queries` [rows, H, nope+rope] and returns the latent rows
+    /// [rows, kv_lora + rope] (c_kv normalised, k_pe roped) in `latent`.
+    private func projectLayerInputs(_ w: LayerWeights, x: UnsafePointer<Float>, rows: Int) -> UnsafeMutablePointer<Float> {
+        let c = config, h = c.hiddenSize, heads = c.numAttentionHeads, qk = c.qkHeadDim
+        let kvl = c.kvLoraRank, rw = c.latentRowWidth, eps = Float(c.rmsNormEps), a = w.attention
+        let latentEps = DeepSeekConfig.latentNormEps
+        let xn = normed.reserve(rows * h)                                      // [rows, hidden]
+        Elementwise.rmsNorm(x, rows: rows, dim: h, weight: w.inputNorm.pointer, eps: eps, into: xn)
+        let qLora = c.qLoraRank ?? 0
+        let width = qLora + rw
+        let proj = projected.reserve(rows * width)                             // [rows, q_lora + kv_lora + rope]
+        BLAS.linear(xn, rows: rows, inFeatures: h, weight: a.inputProjection.pointer, outFeatures: width, into: proj)
+        let q = queries.reserve(rows * heads * qk)                            // [rows, H, nope + rope]
+        if let qB = a.qB, let qNorm = a.qANorm {
+            let qa = qLatent.reserve(rows * qLora)                             // [rows, q_lora]
+            Elementwise.rmsNorm(proj, rows: rows, dim: qLora, stride: width, weight: qNorm.pointer, eps: latentEps, into: qa)
+            BLAS.linear(qa, rows: rows, inFeatures: qLora, weight: qB.pointer, outFeatures: heads * qk, into: q)
+        } else if let qProj = a.q {
+            BLAS.linear(xn, rows: rows, inFeatures: h, weight: qProj.pointer, outFeatures: heads * qk, into: q)
+        }
+        let lat = latent.reserve(rows * rw)                                    // [rows, kv_lora + rope]
+        Elementwise.rmsNorm(proj + qLora, rows: rows, dim: kvl, stride: width, weight: a.kvANorm.pointer, eps: latentEps, into: lat, outStride: rw)
+        for r in 0..<rows { (lat + r * rw + kvl).update(from: proj + r * width + qLora + kvl, count: c.qkRopeHeadDim) }
+        rope.apply(lat + kvl, rows: rows, heads: 1, rowStride: rw, headStride: rw, cos: cosTable.pointer, sin: sinTable.pointer)
+        rope.apply(q + c.qkNopeHeadDim, rows: rows, heads: heads, rowStride: heads * qk, headStride: qk,
+                   cos: cosTable.pointer, sin: sinTable.pointer)
+        return lat
+    }
+
+    /// x += o_proj(attnOut); x += FFN(RMSNorm(x)).
+    private func finishLayer(_ w: LayerWeights, x: UnsafeMutablePointer<Float>, rows: Int) {
+        let c = config, h = c.hiddenSize
+        BLAS.linear(attnOut.pointer, rows: rows, inFeatures: c.numAttentionHeads * c.vHeadDim, weight: w.attention.o.pointer,
+                    outFeatures: h, into: x, accumulate: true)
+        let xn = normed.reserve(rows * h)
+        Elementwise.rmsNorm(x, rows: rows, dim: h, weight: w.postAttentionNorm.pointer, eps: Float(c.rmsNormEps), into: xn)
+        switch w.feedForward {
+        case .dense(let mlp):
+            feedForward.mlp(mlp, x: xn, rows: rows, into: x, accumulate: true)
+        case .moe(let moe):
+            let y = ffnOut.reserve(rows * h)
+            feedForward.moe(moe, x: xn, rows: rows, into: y)
+            Elementwise.add(y, into: x, count: rows * h)
+        }
+    }
+
+    /// Final norm and lm_head on `count` rows [count, hidden] → `logitsBuffer` [count, vocab].
+    private func logitsFor(rows: UnsafeMutablePointer<Float>, count: Int) -> UnsafeMutablePointer<Float> {
+        let c = config, h = c.hiddenSize
+        let xn = normed.reserve(count * h)
+        Elementwise.rmsNorm(rows, rows: count, dim: h, weight: weights.finalNorm.pointer, eps: Float(c.rmsNormEps), into: xn)
+        let logits = ffnOut.reserve(count * c.vocabSize)
+        BLAS.linear(xn, rows: count, inFeatures: h, weight: weights.lmHead.pointer, outFeatures: c.vocabSize, into: logits)
+        return logits
+    }
+}

@@ -1,0 +1,99 @@
+import ContextParallel
+import DeepSeekModel
+import Kernels
+import KVCache
+
+/// One prompt's generation: the tokens, their log-probabilities, and where the time went.
+public struct GenerationOutput: Sendable, Equatable {
+    public var promptTokens: [Int32]
+    public var tokens: [Int]
+    public var logprobs: [Float]
+    /// Full-precision logits at the last prompt position.
+    public var lastLogits: [Float]
+    public var finishReason: String            // "stop" or "length"
+    public var prefillSeconds: Double
+    public var decodeSecondsPerToken: Double
+}
+
+/// Reference generation (pd-run): PCP prefill on every rank, then batched decode steps on rank 0
+/// over the latent cache that the prefill left there. Every rank calls `generate` with the same
+/// arguments; ranks other than 0 return nil after the prefill.
+public final class Generator {
+    public let model: DeepSeekTransformer
+    public let prefill: PrefillEngine
+    public let pageSize: Int
+
+    public init(model: DeepSeekTransformer, communicator: Communicator = SingleRankCommunicator(),
+                chunkTokens: Int? = nil, pageSize: Int = 16) {
+        self.model = model
+        self.prefill = PrefillEngine(model: model, communicator: communicator, chunkTokens: chunkTokens)
+        self.pageSize = pageSize
+    }
+
+    public func generate(prompts: [[Int32]], params: [SamplingParams]) throws -> [GenerationOutput]? {
+        let c = model.config
+        precondition(prompts.count == params.count, "one SamplingParams per prompt")
+        for p in params { try p.validate(vocabSize: c.vocabSize) }
+        for prompt in prompts {
+            if prompt.isEmpty { throw ModelError.emptyPrompt }
+            for t in prompt where t < 0 || Int(t) >= c.vocabSize { throw ModelError.tokenOutOfRange(token: Int(t), vocabSize: c.vocabSize) }
+        }
+        let capacities = zip(prompts, params).map { $0.count + $1.maxNewTokens }
+        for n in capacities where n > c.maxPositionEmbeddings { throw ModelError.contextTooLong(tokens: n, maxPositions: c.maxPositionEmbeddings) }
+        let pages = capacities.reduce(0) { $0 + ($1 + pageSize - 1) / pageSize }
+        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: pageSize, pageCount: pages)
+        let sequences = try capacities.map { try cache.allocate(capacity: $0) }
+
+        let start = monotonicSeconds()
+        let logits = try prefill.run(prompts: prompts, sequences: sequences, cache: cache)
+        let prefillSeconds = monotonicSeconds() - start
+        guard let logits else { return nil }
+
+        let samplers = params.map { Sampler(params: $0, vocabSize: c.vocabSize) }
+        var outputs = prompts.indices.map { i in
+            GenerationOutput(promptTokens: prompts[i], tokens: [], logprobs: [], lastLogits: logits[i], finishReason: "length",
+                             prefillSeconds: prefillSeconds, decodeSecondsPerToken: 0)
+        }
+        var active: [Int] = []
+        for i in prompts.indices {
+            let first = logits[i].withUnsafeBufferPointer { samplers[i].sample(logits: $0) }
+            if record(first, into: &outputs[i], params: params[i]) { active.append(i) }
+        }
+        // Decode: one batched step over every unfinished sequence; buffers sized once.
+        let batchCapacity = prompts.count
+        var stepTokens = [Int32](repeating: 0, count: batchCapacity), stepSequences = [Int](repeating: 0, count: batchCapacity)
+        let stepLogits = Scratch(capacity: batchCapacity * c.vocabSize)
+        var decodeSteps = 0
+        let decodeStart = monotonicSeconds()
+        while !active.isEmpty {
+            let b = active.count
+            for (k, i) in active.enumerated() { stepTokens[k] = Int32(outputs[i].tokens.last!); stepSequences[k] = sequences[i] }
+            try stepTokens.withUnsafeBufferPointer { toks in
+                try stepSequences.withUnsafeBufferPointer { seqs in
+                    try model.decode(tokens: UnsafeBufferPointer(rebasing: toks[0..<b]), sequences: UnsafeBufferPointer(rebasing: seqs[0..<b]),
+                                     cache: cache, logits: stepLogits.pointer)
+                }
+            }
+            decodeSteps += 1
+            var k = 0
+            active.removeAll { i in
+                defer { k += 1 }
+                let token = samplers[i].sample(logits: UnsafeBufferPointer(start: stepLogits.pointer + k * c.vocabSize, count: c.vocabSize))
+                return !record(token, into: &outputs[i], params: params[i])
+            }
+        }
+        let perToken = decodeSteps > 0 ? (monotonicSeconds() - decodeStart) / Double(decodeSteps) : 0
+        for i in outputs.indices { outputs[i].decodeSecondsPerToken = perToken }
+        for s in sequences { cache.release(s) }
+        return outputs
+    }
+
+    /// Appends a sampled token; returns whether the sequence goes on.
+    private func record(_ t: SampledToken, into out: inout GenerationOutput, params: SamplingParams) -> Bool {
+        out.tokens.append(t.token)
+        out.logprobs.append(t.logprob)
+        if params.stopTokenIDs.contains(t.token) { out.finishReason = "stop"; return false }
+        if out.tokens.count >= params.maxNewTokens { out.finishReason = "length"; return false }
+        return true
+    }
+}

@@ -1,0 +1,403 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One sampled token and its log-probability under the full softmax of the raw logits (temperature 1),
+/// as vLLM reports by default.
+public struct SampledToken: Sendable, Equatable {
+    public let token: Int
+    public let logprob: Float
+
+    public init(token: Int, logprob: Float) {
+        self.token = token
+        self.logprob = logprob
+    }
+}
+
+/// Per-sequence sampler with its own RNG (seeded: same seed + same logits → same tokens) and preallocated
+/// scratch sized to the vocab (no allocation per token). Not thread-safe: one sampler per sequence.
+///
+/// Pipeline per token (vLLM / HF order): temperature → top-k (keeps every logit ≥ the k-th largest, so
+/// ties at the boundary stay, as HF's `TopKLogitsWarper`) → top-p (the smallest highest-first prefix
+/// whose renormalized mass reaches p; always ≥ 1 token) → one draw from the renormalized weights.
+/// NaN and −inf logits are never sampled. `params` must have passed `validate(vocabSize:)`.
+public final class Sampler {
+    public let params: SamplingParams
+    public let vocabSize: Int
+    /// The seed in use (the given one, or the one drawn from the system), for reproducing a run.
+    public let seed: UInt64
+
+    private var rng: Xoshiro256StarStar
+    private let candidates: UnsafeMutablePointer<Int32>  // [vocab] token ids kept by top-k (then a heap for top-p)
+    private let weights: UnsafeMutablePointer<Float>     // [vocab] exp((logit − max) / T), indexed by token
+    private let heapValues: UnsafeMutablePointer<Float>  // [vocab] min-heap of the k largest logits
+    private let bucketMass: UnsafeMutablePointer<Double> // [nucleusBuckets] weight mass per 1/8-nat bucket
+
+    /// Top-p threshold search: buckets of 1/8 nat below the max; the last one holds everything below 32 nats.
+    static let nucleusBuckets = 256
+    static let bucketsPerNat: Float = 8
+
+    /// Mass within 1e-6 of p counts as reaching p: p and the softmax are both rounded floats,
+    /// so e.g. probs [0.5, 0.3, ...] with p = 0.8 keep exactly two tokens.
+    static let topPTolerance = 1e-6
+
+    public init(params: SamplingParams, vocabSize: Int) {
+        if vocabSize < 1 { fatalError("Sampler: vocabSize must be ≥ 1, got \(vocabSize)") }
+        self.params = params
+        self.vocabSize = vocabSize
+        var system = SystemRandomNumberGenerator()
+        self.seed = params.seed ?? system.next()
+        self.rng = Xoshiro256StarStar(seed: seed)
+        candidates = Self.scratch(vocabSize, 0)
+        weights = Self.scratch(vocabSize, 0)
+        heapValues = Self.scratch(vocabSize, 0)
+        bucketMass = Self.scratch(Self.nucleusBuckets, 0)
+    }
+
+    private static func scratch<T>(_ count: Int, _ value: T) -> UnsafeMutablePointer<T> {
+        let buffer = UnsafeMutablePointer<T>.allocate(capacity: count)
+        buffer.initialize(repeating: value, count: count)
+        return buffer
+    }
+
+    deinit {
+        candidates.deallocate()
+        weights.deallocate()
+        heapValues.deallocate()
+        bucketMass.deallocate()
+    }
+
+    /// Picks the next token from `logits` ([vocab], raw model output).
+    public func sample(logits: UnsafeBufferPointer<Float>) -> SampledToken {
+        if logits.count != vocabSize { fatalError("Sampler: got \(logits.count) logits, expected the vocab size \(vocabSize)") }
+        let x = logits.baseAddress.unsafelyUnwrapped
+        let (argmax, maxLogit) = Self.argmax(x, count: vocabSize)
+        guard maxLogit > -Float.infinity else { return SampledToken(token: argmax, logprob: -.infinity) }  // all masked
+        guard maxLogit < .infinity else { return SampledToken(token: argmax, logprob: 0) }  // +inf takes all the mass
+        var token = argmax
+        var softmaxSum: Double?  // Σ exp(x − max) over the vocab, when the draw already computed it
+        if !params.isGreedy { (token, softmaxSum) = draw(x, maxLogit: maxLogit) }
+        // After the draw (which reads `weights`), so the scratch can be reused here.
+        let sum = softmaxSum ?? Self.expWeights(x, count: vocabSize, shift: maxLogit, scale: 1, into: weights)
+        return SampledToken(token: token, logprob: x[token] - maxLogit - Float(log(sum)))
+    }
+
+    // MARK: Stochastic path
+
+    /// Temperature → top-k → top-p → draw. `maxLogit` is finite. Also returns Σ exp(x − max) over the whole
+    /// vocab when the weights happen to be exactly that (no top-k, temperature 1), to spare a second pass.
+    private func draw(_ x: UnsafePointer<Float>, maxLogit: Float) -> (token: Int, softmaxSum: Double?) {
+        let inverseTemperature = 1 / params.temperature
+        let useTopP = params.topP < 1
+        var count = 0
+        var total = 0.0
+        if params.topK > 0 && params.topK < vocabSize {
+            // Candidates: the logits ≥ the k-th largest (few: scalar exp is fine).
+            let threshold = kthLargest(x, k: params.topK)
+            for i in 0..<vocabSize where x[i] >= threshold && x[i] > -Float.infinity {
+                let w = expf((x[i] - maxLogit) * inverseTemperature)
+                weights[i] = w
+                candidates[count] = Int32(i)
+                count += 1
+                total += Double(w)
+            }
+            if !useTopP { return (pick(mass: uniform() * total, from: candidates, count: count), nil) }
+        } else {
+            // Every token: vectorized weights (0 for masked ones).
+            total = Self.expWeights(x, count: vocabSize, shift: maxLogit, scale: inverseTemperature, into: weights)
+            let softmaxSum = params.temperature == 1 ? total : nil
+            if !useTopP { return (pickInVocabOrder(mass: uniform() * total), softmaxSum) }
+            let (sure, sureMass, count) = collectNucleusCandidates(
+                x, maxLogit: maxLogit, inverseTemperature: inverseTemperature, target: topPTarget(total))
+            return (nucleusDraw(sure: sure, sureMass: sureMass, count: count, total: total), softmaxSum)
+        }
+        return (nucleusDraw(sure: 0, sureMass: 0, count: count, total: total), nil)
+    }
+
+    /// The candidates' mass p must reach (see `topPTolerance`).
+    private func topPTarget(_ total: Double) -> Double { (Double(params.topP) - Self.topPTolerance) * total }
+
+    /// Top-p: `candidates[0..<sure]` (mass `sureMass`) are in the nucleus already; `candidates[sure..<count]`
+    /// are popped highest first (heap-sort into the tail) until the mass reaches p of `total` (at least one
+    /// token in all), then one draw among the kept tokens.
+    private func nucleusDraw(sure: Int, sureMass: Double, count: Int, total: Double) -> Int {
+        let heap = candidates + sure
+        let heapCount = count - sure
+        buildMaxHeap(heap, count: heapCount)
+        let target = topPTarget(total)
+        var heapSize = heapCount
+        var kept = sureMass
+        while heapSize > 0 && (kept < target || heapSize == heapCount && sure == 0) {
+            heapSize -= 1
+            heap.samplerSwap(0, heapSize)
+            siftDown(heap, 0, heapSize: heapSize)
+            kept += Double(weights[Int(heap[heapSize])])
+        }
+        let popped = heapCount - heapSize
+        for i in 0..<popped { heap[i] = heap[heapSize + i] }  // kept tokens → candidates[0..<sure + popped]
+        return pick(mass: uniform() * kept, from: candidates, count: sure + popped)
+    }
+
+    /// Threshold search so top-p never heap-sorts the whole vocab: histogram the weights by scaled logit
+    /// (buckets of 1/8 nat below the max) and find the cutoff bucket where the running mass reaches
+    /// `target`. Tokens above it are all in the nucleus (their mass falls short of the target); tokens below
+    /// it are all out; only the cutoff bucket needs ordering. Writes the sure tokens to `candidates[0..<sure]`,
+    /// the cutoff bucket's after them, and returns (sure, mass of the sure tokens, total written).
+    private func collectNucleusCandidates(_ x: UnsafePointer<Float>, maxLogit: Float, inverseTemperature: Float,
+                                          target: Double) -> (sure: Int, sureMass: Double, count: Int) {
+        let last = Self.nucleusBuckets - 1
+        @inline(__always) func bucket(_ v: Float) -> Int {
+            Int(min(Float(last), (maxLogit - v) * inverseTemperature * Self.bucketsPerNat))
+        }
+        bucketMass.update(repeating: 0, count: Self.nucleusBuckets)
+        for i in 0..<vocabSize where weights[i] > 0 { bucketMass[bucket(x[i])] += Double(weights[i]) }
+        var cutoff = 0
+        var mass = bucketMass[0]
+        while mass < target && cutoff < last {
+            cutoff += 1
+            mass += bucketMass[cutoff]
+        }
+        var sure = 0
+        var sureMass = 0.0
+        for i in 0..<vocabSize where weights[i] > 0 && bucket(x[i]) < cutoff {
+            candidates[sure] = Int32(i)
+            sure += 1
+            sureMass += Double(weights[i])
+        }
+        var count = sure
+        for i in 0..<vocabSize where weights[i] > 0 && bucket(x[i]) == cutoff {
+            candidates[count] = Int32(i)
+            count += 1
+        }
+        return (sure, sureMass, count)
+    }
+
+    /// `pick` over the whole vocab in index order (weights of every token are set).
+    private func pickInVocabOrder(mass: Double) -> Int {
+        var running = 0.0
+        var lastPositive = 0
+        for i in 0..<vocabSize where weights[i] > 0 {
+            running += Double(weights[i])
+            lastPositive = i
+            if mass < running { return i }
+        }
+        return lastPositive  // rounding left `mass` at the very end
+    }
+
+    /// The first token whose running weight passes `mass`; zero-weight tokens are never chosen.
+    private func pick(mass: Double, from tokens: UnsafeMutablePointer<Int32>, count: Int) -> Int {
+        var running = 0.0
+        var lastPositive = Int(tokens[0])
+        for t in UnsafeBufferPointer(start: tokens, count: count) {
+            let w = Double(weights[Int(t)])
+            guard w > 0 else { continue }
+            running += w
+            lastPositive = Int(t)
+            if mass < running { return Int(t) }
+        }
+        return lastPositive  // rounding left `mass` at the very end
+    }
+
+    /// The k-th largest finite logit (or −greatestFinite when fewer than k are finite), via a size-k min-heap.
+    private func kthLargest(_ x: UnsafePointer<Float>, k: Int) -> Float {
+        var size = 0
+        var i = -1
+        while i + 1 < vocabSize {
+            i += 1
+            // Once the heap is full, skip 4 logits at a time that cannot enter it (most of them).
+            if size == k && i & 3 == 0 && i + 4 <= vocabSize {
+                let floor = heapValues[0]
+                if !(x[i] > floor || x[i + 1] > floor || x[i + 2] > floor || x[i + 3] > floor) {
+                    i += 3
+                    continue
+                }
+            }
+            let v = x[i]
+            guard v > -Float.infinity else { continue }  // skips −inf and NaN
+            if size < k {
+                var child = size
+                heapValues[size] = v
+                size += 1
+                while child > 0 {  // sift up
+                    let parent = (child - 1) / 2
+                    if heapValues[parent] <= heapValues[child] { break }
+                    heapValues.samplerSwap(parent, child)
+                    child = parent
+                }
+            } else if v > heapValues[0] {
+                heapValues[0] = v
+                var parent = 0
+                while true {  // sift down
+                    let left = 2 * parent + 1
+                    if left >= k { break }
+                    let right = left + 1
+                    let smaller = right < k && heapValues[right] < heapValues[left] ? right : left
+                    if heapValues[parent] <= heapValues[smaller] { break }
+                    heapValues.samplerSwap(parent, smaller)
+                    parent = smaller
+                }
+            }
+        }
+        return size == k ? heapValues[0] : -Float.greatestFiniteMagnitude
+    }
+
+    // MARK: Max-heap of candidate tokens by weight (ties: lower token id first)
+
+    @inline(__always)
+    private func ranksAbove(_ a: Int32, _ b: Int32) -> Bool {
+        let wa = weights[Int(a)], wb = weights[Int(b)]
+        return wa > wb || (wa == wb && a < b)
+    }
+
+    private func buildMaxHeap(_ heap: UnsafeMutablePointer<Int32>, count: Int) {
+        var node = count / 2 - 1
+        while node >= 0 {
+            siftDown(heap, node, heapSize: count)
+            node -= 1
+        }
+    }
+
+    private func siftDown(_ heap: UnsafeMutablePointer<Int32>, _ start: Int, heapSize: Int) {
+        var parent = start
+        while true {
+            let left = 2 * parent + 1
+            if left >= heapSize { return }
+            let right = left + 1
+            let top = right < heapSize && ranksAbove(heap[right], heap[left]) ? right : left
+            if !ranksAbove(heap[top], heap[parent]) { return }
+            heap.samplerSwap(parent, top)
+            parent = top
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Uniform in [0, 1) with 53 random bits.
+    @inline(__always)
+    private func uniform() -> Double {
+        Double(rng.next() >> 11) * 0x1.0p-53
+    }
+
+    /// Index and value of the largest logit, lowest index on ties; NaN never wins. (0, −inf) if none is > −inf.
+    /// Eight independent running maxima (no dependency chain), then a scan for the first occurrence.
+    static func argmax(_ x: UnsafePointer<Float>, count: Int) -> (index: Int, value: Float) {
+        var m = (-Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity,
+                 -Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity)
+        var i = 0
+        while i + 8 <= count {  // `a > b ? a : b` skips NaN (it never compares greater)
+            m.0 = x[i] > m.0 ? x[i] : m.0; m.1 = x[i + 1] > m.1 ? x[i + 1] : m.1
+            m.2 = x[i + 2] > m.2 ? x[i + 2] : m.2; m.3 = x[i + 3] > m.3 ? x[i + 3] : m.3
+            m.4 = x[i + 4] > m.4 ? x[i + 4] : m.4; m.5 = x[i + 5] > m.5 ? x[i + 5] : m.5
+            m.6 = x[i + 6] > m.6 ? x[i + 6] : m.6; m.7 = x[i + 7] > m.7 ? x[i + 7] : m.7
+            i += 8
+        }
+        var best = max(max(max(m.0, m.1), max(m.2, m.3)), max(max(m.4, m.5), max(m.6, m.7)))
+        while i < count {
+            if x[i] > best { best = x[i] }
+            i += 1
+        }
+        guard best > -Float.infinity else { return (0, best) }
+        var index = 0
+        while !(x[index] == best) { index += 1 }
+        return (index, best)
+    }
+
+    /// Writes out[i] = exp((x[i] − shift) · scale) — 0 for −inf/NaN logits and for exponents below the Float
+    /// range — and returns their sum. `shift` ≥ every finite x and `scale` > 0, so every exponent is ≤ 0.
+    /// Plain loops that the optimizer vectorizes (and that stay quick in debug builds, unlike SIMD types).
+    static func expWeights(_ x: UnsafePointer<Float>, count: Int, shift: Float, scale: Float,
+                           into out: UnsafeMutablePointer<Float>) -> Double {
+        for i in 0..<count {
+            let exponent = (x[i] - shift) * scale  // −inf for x = −inf, NaN for x = NaN
+            let valid = exponent >= exponentFloor  // false for both
+            out[i] = valid ? fastExp(valid ? exponent : exponentFloor) : 0
+        }
+        // Sum: Float partials in blocks of 256 (≤ 32 terms ≤ 1 per partial), Double across blocks.
+        var total = 0.0
+        var i = 0
+        while i < count {
+            let end = min(count, i + 256)
+            var p = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+            while i + 8 <= end {
+                p.0 += out[i]; p.1 += out[i + 1]; p.2 += out[i + 2]; p.3 += out[i + 3]
+                p.4 += out[i + 4]; p.5 += out[i + 5]; p.6 += out[i + 6]; p.7 += out[i + 7]
+                i += 8
+            }
+            while i < end { p.0 += out[i]; i += 1 }
+            total += Double(((p.0 + p.1) + (p.2 + p.3)) + ((p.4 + p.5) + (p.6 + p.7)))
+        }
+        return total
+    }
+
+    /// Smallest exponent whose exp is a normal Float (2^−126).
+    static let exponentFloor: Float = -87.33654
+
+    /// e^x for x in [−87.3, 88] (the caller keeps it there): x = n·ln2 + r, e^r by the Cephes `expf`
+    /// polynomial (≈ 1 ulp), 2^n through the exponent bits. No calls, no tables: it vectorizes.
+    @inline(__always)
+    static func fastExp(_ x: Float) -> Float {
+        let magic: Float = 12_582_912  // 1.5 · 2^23: adding it rounds to an integer held in the low mantissa bits
+        let biased = x * 1.442_695_04 + magic
+        let n = biased - magic
+        let r = x - n * 0.693_359_375 - n * -2.121_944_40e-4  // ln2 split in two for precision
+        var p: Float = 1.987_569_150_0e-4
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        p = p * (r * r) + r + 1
+        let n32 = Int32(bitPattern: biased.bitPattern) &- 0x4B40_0000  // the integer n
+        return p * Float(bitPattern: UInt32(bitPattern: (n32 &+ 127) &<< 23))
+    }
+}
+
+/// xoshiro256** (Blackman & Vigna), seeded through SplitMix64: small, fast, and reproducible per sequence.
+struct Xoshiro256StarStar: RandomNumberGenerator {
+    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+
+    init(seed: UInt64) {
+        var mix = seed
+        func splitMix() -> UInt64 {
+            mix &+= 0x9E37_79B9_7F4A_7C15
+            var z = mix
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s0 = splitMix(); s1 = splitMix(); s2 = splitMix(); s3 = splitMix()
+    }
+
+    /// Raw state (must not be all zero), for checking against the reference outputs.
+    init(state: (UInt64, UInt64, UInt64, UInt64)) {
+        (s0, s1, s2, s3) = state
+    }
+
+    @inline(__always)
+    mutating func next() -> UInt64 {
+        let result = rotateLeft(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = rotateLeft(s3, 45)
+        return result
+    }
+
+    @inline(__always)
+    private func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}
+
+private extension UnsafeMutablePointer {
+    /// Exchanges elements i and j (heap maintenance on preallocated scratch).
+    @inline(__always)
+    func samplerSwap(_ i: Int, _ j: Int) {
+        let held = self[i]
+        self[i] = self[j]
+        self[j] = held
+    }
+}

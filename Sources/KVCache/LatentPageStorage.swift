@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The cache's float storage: one anonymous mapping per layer, [pageCount, pageSize, rowWidth] floats.
+///
+/// Mapped once at start-up, page-aligned (so 64-byte aligned) and zero-filled lazily by the kernel:
+/// untouched pages cost no resident memory, and consecutive page ids are adjacent in memory.
+final class LatentPageStorage {
+    let layers: Int
+    let bytesPerLayer: Int
+    /// [layers] base pointers, one per layer buffer.
+    let layerBases: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+
+    init(layers: Int, floatsPerLayer: Int) throws {
+        let (bytes, overflow) = floatsPerLayer.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard !overflow else {
+            throw KVCacheError.invalidConfiguration("a layer of \(floatsPerLayer) floats overflows the byte count")
+        }
+        var mapped: [UnsafeMutableRawPointer] = []
+        for layer in 0..<layers {
+            let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            guard let region, region != MAP_FAILED else {
+                let reason = String(cString: strerror(errno))
+                for earlier in mapped { munmap(earlier, bytes) }
+                throw KVCacheError.invalidConfiguration(
+                    "could not map \(bytes) bytes for layer \(layer) of \(layers): \(reason)")
+            }
+            precondition(Int(bitPattern: region) % 64 == 0, "mmap returned a region that is not 64-byte aligned")
+            mapped.append(region)
+        }
+        self.layers = layers
+        self.bytesPerLayer = bytes
+        self.layerBases = .allocate(capacity: layers)
+        for (layer, region) in mapped.enumerated() {
+            layerBases[layer] = region.bindMemory(to: Float.self, capacity: floatsPerLayer)
+        }
+    }
+
+    deinit {
+        for layer in 0..<layers { munmap(UnsafeMutableRawPointer(layerBases[layer]), bytesPerLayer) }
+        layerBases.deallocate()
+    }
+}

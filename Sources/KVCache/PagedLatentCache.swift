@@ -1,0 +1,244 @@
+import Foundation
+
+/// Latent KV cache (c_kv ‖ k_pe rows, `rowWidth` floats per token per layer) in fixed-size pages.
+/// Storage: one buffer per layer, [pageCount, pageSize, rowWidth] floats, 64-byte aligned, allocated once;
+/// so a sequence's rows of one layer are contiguous within a page, and consecutive page ids merge into longer runs.
+///
+/// Thread-safety: the decode loop owns row access (`row`, `write`, `read`, `forEachRun`, `length`,
+/// `setLength`) on one thread, lock-free. `allocate`, `release`, `freePageCount` and
+/// `activeSequenceCount` take a lock and may be called from any thread (gRPC handlers) while the
+/// decode loop runs. The one rule: a sequence must not be released while another thread still
+/// accesses its rows (the engine drops it from its batch first, then releases).
+public final class PagedLatentCache: @unchecked Sendable {
+    public let layers: Int
+    public let rowWidth: Int
+    public let pageSize: Int
+    public let pageCount: Int
+
+    private let floatsPerPage: Int                 // pageSize * rowWidth
+    private let storage: LatentPageStorage         // [layers] × [pageCount, pageSize, rowWidth]
+    private let sequences: SequenceSlots           // at most pageCount live sequences (≥ 1 page each)
+    private var allocator: PageAllocator           // guarded by `lock`
+    private let lock = NSLock()
+
+    public init(layers: Int, rowWidth: Int, pageSize: Int, pageCount: Int) throws {
+        for (name, value) in [("layers", layers), ("rowWidth", rowWidth), ("pageSize", pageSize), ("pageCount", pageCount)]
+        where value < 1 {
+            throw KVCacheError.invalidConfiguration("\(name) must be ≥ 1, got \(value)")
+        }
+        guard pageCount <= Int(Int32.max) else {
+            throw KVCacheError.invalidConfiguration("pageCount must fit Int32 page ids (≤ \(Int32.max)), got \(pageCount)")
+        }
+        let (perPage, overflowPage) = pageSize.multipliedReportingOverflow(by: rowWidth)
+        let (perLayer, overflowLayer) = perPage.multipliedReportingOverflow(by: pageCount)
+        guard !overflowPage, !overflowLayer else {
+            throw KVCacheError.invalidConfiguration(
+                "pageCount × pageSize × rowWidth = \(pageCount) × \(pageSize) × \(rowWidth) overflows Int")
+        }
+        self.layers = layers
+        self.rowWidth = rowWidth
+        self.pageSize = pageSize
+        self.pageCount = pageCount
+        self.floatsPerPage = perPage
+        self.storage = try LatentPageStorage(layers: layers, floatsPerLayer: perLayer)
+        self.sequences = SequenceSlots(slotCount: pageCount)
+        self.allocator = PageAllocator(pageCount: pageCount)
+    }
+
+    /// Bytes one token occupies across all layers: layers × rowWidth × 4.
+    public var bytesPerToken: Int { layers * rowWidth * MemoryLayout<Float>.stride }
+
+    /// Bytes of one page of one layer: pageSize × rowWidth × 4.
+    public var bytesPerPage: Int { floatsPerPage * MemoryLayout<Float>.stride }
+
+    public var freePageCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return allocator.freeCount
+    }
+
+    public var activeSequenceCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return sequences.liveCount
+    }
+
+    /// Pages a sequence of `tokens` capacity takes: ceil(tokens / pageSize).
+    public func pagesNeeded(forTokens tokens: Int) -> Int {
+        tokens / pageSize + (tokens % pageSize == 0 ? 0 : 1)
+    }
+
+    // MARK: Allocation (locked)
+
+    /// Reserves pages for `capacity` tokens up front (prompt + max new tokens), so decode never runs out mid-sequence.
+    /// Throws outOfPages, allocating nothing, when it doesn't fit. Pages come from one contiguous run when one
+    /// is long enough (best fit), else from the fewest, longest runs.
+    /// Returns a sequence id, never reused (also after release).
+    public func allocate(capacity: Int) throws -> Int {
+        guard capacity >= 1 else {
+            throw KVCacheError.invalidArgument("capacity must be ≥ 1 token, got \(capacity)")
+        }
+        let needed = pagesNeeded(forTokens: capacity)
+        lock.lock(); defer { lock.unlock() }
+        guard needed <= allocator.freeCount else {
+            throw KVCacheError.outOfPages(requestedTokens: capacity, neededPages: needed, freePages: allocator.freeCount)
+        }
+        let table = UnsafeMutablePointer<Int32>.allocate(capacity: needed)
+        let taken = allocator.take(needed, into: table)
+        precondition(taken, "page allocator refused \(needed) pages with \(allocator.freeCount) free")
+        return sequences.insert(capacity: capacity, pageCount: needed, pages: table)
+    }
+
+    /// Returns the sequence's pages to the free list. Returns false (and does nothing) for an id that
+    /// is not live, so releasing twice is harmless.
+    @discardableResult
+    public func release(_ sequence: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard let slot = sequences.slotIndex(of: sequence) else { return false }
+        let entry = sequences.remove(slot: slot)
+        if let pages = entry.pages {
+            allocator.give(UnsafeBufferPointer(start: pages, count: entry.pageCount))
+            pages.deallocate()
+        }
+        return true
+    }
+
+    // MARK: Sequence state (decode thread, no lock)
+
+    public func capacity(of sequence: Int) throws -> Int {
+        try liveEntry(sequence).capacity
+    }
+
+    /// Rows written so far (the model advances it with `setLength`).
+    public func length(of sequence: Int) throws -> Int {
+        try liveEntry(sequence).length
+    }
+
+    /// Sets the rows-written count; 0...capacity.
+    public func setLength(_ length: Int, of sequence: Int) throws {
+        guard let slot = sequences.slotIndex(of: sequence) else { throw KVCacheError.unknownSequence(sequence) }
+        let capacity = sequences[slot].capacity
+        guard length >= 0 && length <= capacity else {
+            throw KVCacheError.positionOutOfRange(sequence: sequence, position: length, capacity: capacity)
+        }
+        sequences.setLength(length, slot: slot)
+    }
+
+    /// The sequence's page ids in position order (a copy, for inspection and shipping metadata).
+    public func pageTable(of sequence: Int) throws -> [Int32] {
+        let entry = try liveEntry(sequence)
+        return Array(UnsafeBufferPointer(start: entry.pages, count: entry.pageCount))
+    }
+
+    /// Throws the error `forEachRun` would trap on: unknown sequence, bad layer, count outside 0...capacity.
+    /// Call it once where a sequence joins a batch; `forEachRun` itself cannot throw (it rethrows).
+    public func checkRuns(sequence: Int, layer: Int, count: Int) throws {
+        let entry = try liveEntry(sequence)
+        try checkLayer(layer)
+        guard count >= 0 && count <= entry.capacity else {
+            throw KVCacheError.positionOutOfRange(sequence: sequence, position: count, capacity: entry.capacity)
+        }
+    }
+
+    // MARK: Row access (decode thread, no lock, no allocation)
+
+    /// Pointer to the row of (sequence, layer, position); position < capacity. [rowWidth] floats.
+    public func row(sequence: Int, layer: Int, position: Int) throws -> UnsafeMutablePointer<Float> {
+        let entry = try liveEntry(sequence)
+        try checkLayer(layer)
+        guard position >= 0 && position < entry.capacity else {
+            throw KVCacheError.positionOutOfRange(sequence: sequence, position: position, capacity: entry.capacity)
+        }
+        return rowPointer(entry, layer: layer, position: position)
+    }
+
+    /// Copies `count` contiguous rows ([count, rowWidth]) into positions start..<start+count of a layer (crossing pages).
+    public func write(sequence: Int, layer: Int, start: Int, rows: UnsafePointer<Float>, count: Int) throws {
+        let entry = try checkedRange(sequence: sequence, layer: layer, start: start, count: count)
+        forEachPageSpan(entry, layer: layer, start: start, count: count) { destination, rowOffset, rowCount in
+            destination.update(from: rows + rowOffset * rowWidth, count: rowCount * rowWidth)
+        }
+    }
+
+    /// Copies rows start..<start+count of a layer out into `into` ([count, rowWidth]).
+    public func read(sequence: Int, layer: Int, start: Int, count: Int, into: UnsafeMutablePointer<Float>) throws {
+        let entry = try checkedRange(sequence: sequence, layer: layer, start: start, count: count)
+        forEachPageSpan(entry, layer: layer, start: start, count: count) { source, rowOffset, rowCount in
+            (into + rowOffset * rowWidth).update(from: source, count: rowCount * rowWidth)
+        }
+    }
+
+    /// Visits maximal contiguous runs covering positions 0..<count of a layer: body(firstRowPointer, firstPosition, rowCount).
+    /// A run is [rowCount, rowWidth] contiguous floats. No allocation per call (hot path of decode attention).
+    /// An unknown sequence, a bad layer or count outside 0...capacity is a programmer error and traps
+    /// (a rethrowing function cannot throw its own errors); use `checkRuns` to get it as an error.
+    public func forEachRun(sequence: Int, layer: Int, count: Int,
+                           _ body: (UnsafePointer<Float>, Int, Int) throws -> Void) rethrows {
+        guard let slot = sequences.slotIndex(of: sequence) else {
+            fatalError("forEachRun: \(KVCacheError.unknownSequence(sequence))")
+        }
+        let entry = sequences[slot]
+        guard layer >= 0 && layer < layers else {
+            fatalError("forEachRun: \(KVCacheError.layerOutOfRange(layer: layer, layers: layers))")
+        }
+        guard count >= 0 && count <= entry.capacity else {
+            fatalError("forEachRun: \(KVCacheError.positionOutOfRange(sequence: sequence, position: count, capacity: entry.capacity))")
+        }
+        guard count > 0, let pages = entry.pages else { return }
+        let base = storage.layerBases[layer]
+        let lastPage = (count - 1) / pageSize
+        var runFirstPage = 0
+        while runFirstPage <= lastPage {
+            var runLastPage = runFirstPage
+            while runLastPage < lastPage && pages[runLastPage + 1] == pages[runLastPage] &+ 1 { runLastPage += 1 }
+            let firstPosition = runFirstPage * pageSize
+            let endPosition = min(count, (runLastPage + 1) * pageSize)
+            try body(UnsafePointer(base + Int(pages[runFirstPage]) * floatsPerPage), firstPosition, endPosition - firstPosition)
+            runFirstPage = runLastPage + 1
+        }
+    }
+
+    // MARK: Helpers
+
+    @inline(__always)
+    private func liveEntry(_ sequence: Int) throws -> SequenceSlot {
+        guard let slot = sequences.slotIndex(of: sequence) else { throw KVCacheError.unknownSequence(sequence) }
+        return sequences[slot]
+    }
+
+    @inline(__always)
+    private func checkLayer(_ layer: Int) throws {
+        guard layer >= 0 && layer < layers else { throw KVCacheError.layerOutOfRange(layer: layer, layers: layers) }
+    }
+
+    /// Validates start..<start+count against the sequence's capacity (overflow-safe).
+    private func checkedRange(sequence: Int, layer: Int, start: Int, count: Int) throws -> SequenceSlot {
+        let entry = try liveEntry(sequence)
+        try checkLayer(layer)
+        guard count >= 0 else { throw KVCacheError.invalidArgument("row count must be ≥ 0, got \(count)") }
+        guard start >= 0 && start <= entry.capacity else {
+            throw KVCacheError.positionOutOfRange(sequence: sequence, position: start, capacity: entry.capacity)
+        }
+        guard count <= entry.capacity - start else {
+            throw KVCacheError.positionOutOfRange(sequence: sequence, position: start + count - 1, capacity: entry.capacity)
+        }
+        return entry
+    }
+
+    @inline(__always)
+    private func rowPointer(_ entry: SequenceSlot, layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        let page = Int(entry.pages.unsafelyUnwrapped[position / pageSize])
+        return storage.layerBases[layer] + page * floatsPerPage + (position % pageSize) * rowWidth
+    }
+
+    /// Calls body(firstRowPointer, rowOffsetFromStart, rowCount) for each page-bounded span of start..<start+count.
+    @inline(__always)
+    private func forEachPageSpan(_ entry: SequenceSlot, layer: Int, start: Int, count: Int,
+                                 _ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) {
+        var position = start
+        let end = start + count
+        while position < end {
+            let rowCount = min(end - position, pageSize - position % pageSize)
+            body(rowPointer(entry, layer: layer, position: position), position - start, rowCount)
+            position += rowCount
+        }
+    }
+}

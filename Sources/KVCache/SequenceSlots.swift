@@ -1,0 +1,74 @@
+/// One live sequence of the cache: its reserved capacity, rows written and page table.
+struct SequenceSlot {
+    /// The sequence id, or -1 while the slot is free.
+    var id: Int
+    var capacity: Int
+    var length: Int
+    var pageCount: Int
+    /// [pageCount] page ids in position order; allocated at `allocate`, freed at `release`.
+    var pages: UnsafeMutablePointer<Int32>?
+
+    static let free = SequenceSlot(id: -1, capacity: 0, length: 0, pageCount: 0, pages: nil)
+}
+
+/// Fixed array of sequence slots with id → slot lookup by arithmetic (no dictionary, no lock).
+///
+/// A sequence id is `serial * slotCount + slot` with a serial that only grows, so ids are never
+/// reused and a stale id fails the lookup. Slots are plain memory: the decode thread reads and
+/// writes the slot of a live sequence while the allocator (under the cache's lock) fills or clears
+/// other slots; the two never touch the same slot unless a sequence is released while in use.
+final class SequenceSlots {
+    let slotCount: Int
+    private let slots: UnsafeMutablePointer<SequenceSlot>  // [slotCount]
+    private var freeSlots: [Int]                           // stack of free slot indices
+    private var nextSerial = 0
+    private(set) var liveCount = 0
+
+    init(slotCount: Int) {
+        self.slotCount = slotCount
+        slots = .allocate(capacity: slotCount)
+        slots.initialize(repeating: .free, count: slotCount)
+        freeSlots = Array((0..<slotCount).reversed())  // pop order 0, 1, 2, ...
+    }
+
+    deinit {
+        for slot in 0..<slotCount { slots[slot].pages?.deallocate() }
+        slots.deinitialize(count: slotCount)
+        slots.deallocate()
+    }
+
+    /// The slot of a live sequence, or nil.
+    @inline(__always)
+    func slotIndex(of sequence: Int) -> Int? {
+        guard sequence >= 0 else { return nil }
+        let slot = sequence % slotCount
+        return slots[slot].id == sequence ? slot : nil
+    }
+
+    @inline(__always)
+    subscript(slot: Int) -> SequenceSlot {
+        get { slots[slot] }
+    }
+
+    @inline(__always)
+    func setLength(_ length: Int, slot: Int) { slots[slot].length = length }
+
+    /// Claims a slot for a new sequence (caller holds the cache lock and checked `liveCount < slotCount`).
+    func insert(capacity: Int, pageCount: Int, pages: UnsafeMutablePointer<Int32>) -> Int {
+        let slot = freeSlots.removeLast()
+        let id = nextSerial * slotCount + slot
+        nextSerial += 1
+        slots[slot] = SequenceSlot(id: id, capacity: capacity, length: 0, pageCount: pageCount, pages: pages)
+        liveCount += 1
+        return id
+    }
+
+    /// Clears a slot and hands back its former contents (caller holds the cache lock and frees the pages).
+    func remove(slot: Int) -> SequenceSlot {
+        let entry = slots[slot]
+        slots[slot] = .free
+        freeSlots.append(slot)
+        liveCount -= 1
+        return entry
+    }
+}

@@ -1,0 +1,36 @@
+import COpenBLAS
+
+/// The GEMM entry points every projection goes through. Row-major throughout.
+public enum BLAS {
+    /// Threads OpenBLAS may use in this process (ranks × threads ≤ cores).
+    public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// y[M, N] (= or +=) x[M, K] · W[N, K]ᵀ — an HF `nn.Linear` with weight [out, in].
+    @inline(__always)
+    public static func linear(
+        _ x: UnsafePointer<Float>, rows m: Int, inFeatures k: Int, lda: Int? = nil,
+        weight w: UnsafePointer<Float>, outFeatures n: Int, ldw: Int? = nil,
+        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), alpha,
+                    x, Int32(lda ?? k), w, Int32(ldw ?? k), accumulate ? 1 : 0, y, Int32(ldy ?? n))
+    }
+
+    /// C[M, N] (= or +=) alpha · op(A) · op(B), general strides.
+    @inline(__always)
+    public static func gemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+
+/// Where the operands of one attention call live. All are row-major with explicit strides so the
+/// caller can point straight into projection outputs (no repacking).
+public struct AttentionOperands {
+    public var heads: Int
+    public var nopeDim: Int, ropeDim: Int, valueDim: Int
+    /// Queries [q, heads, nope + rope]: head h at q + row·qRowStride + h·qHeadStride; rope part at +nopeDim.
+    public var q: UnsafePointer<Float>, qRowStride: Int, qHeadStride: Int
+    /// Decompressed keys/values [keys, heads, ·]: k_nope of head h at kv + row·kvRowStride + h·kvHeadStride,
+    /// v at the same place + valueOffset.
+    public var kv: UnsafePointer<Float>, kvRowStride: Int, kvHeadStride: Int, valueOffset: Int
+    /// Shared rope keys [keys, rope] with row stride kPeRowStride.
+    public var kPe: UnsafePointer<Float>, kPeRowStride: Int
+    /// Output [q, heads, v]: head h at out + row·outRowStride + h·valueDim.
+    public var out: UnsafeMutablePointer<Float>, outRowStride: Int
+
+    public init(heads: Int, nopeDim: Int, ropeDim: Int, valueDim: Int,
+                q: UnsafePointer<Float>, qRowStride: Int, qHeadStride: Int,
+                kv: UnsafePointer<Float>, kvRowStride: Int, kvHeadStride: Int, valueOffset: Int,
+                kPe: UnsafePointer<Float>, kPeRowStride: Int,
+                out: UnsafeMutablePointer<Float>, outRowStride: Int) {
+        self.heads = heads; self.nopeDim = nopeDim; self.ropeDim = ropeDim; self.valueDim = valueDim
+        self.q = q; self.qRowStride = qRowStride; self.qHeadStride = qHeadStride
+        self.kv = kv; self.kvRowStride = kvRowStride; self.kvHeadStride = kvHeadStride; self.valueOffset = valueOffset
+        self.kPe = kPe; self.kPeRowStride = kPeRowStride
+        self.out = out; self.outRowStride = outRowStride
+    }
+}
+
+/// Causal attention of a block of queries over a key prefix, tiled over keys with online softmax,
+/// so memory is O(tile) whatever the prompt length. Query row j stands at position firstPosition + j
+/// and sees keys [0, min(firstPosition + j + 1, keyLimit)) — bottom-right causal alignment; rows
+/// past keyLimit (pads) see every real key and are simply never read by the caller.
+///
+/// Per tile t the kernel keeps, per row, the running max m, the running sum l = Σ e^{s−m} and the
+/// unnormalised output; folding tile t in is exactly the log-sum-exp merge
+/// L = log(e^{L_run} + e^{L_t}), O = e^{L_run−L}·O_run + e^{L_t−L}·O_t, applied in key order to
+/// already-merged partials. A fully masked tile (L_t = −inf) is skipped, never producing NaN.
+public final class CausalAttention: @unchecked Sendable {
+    public let queryTile: Int, keyTile: Int
+    private let scores = Scratch(), running = Scratch(), acc = Scratch()
+
+    public init(queryTile: Int = 256, keyTile: Int = 512) {
+        self.queryTile = queryTile
+        self.keyTile = keyTile
+    }
+
+    public func run(_ o: AttentionOperands, queries: Int, firstPosition: Int, keyLimit: Int, scale: Float) {
+        guard queries > 0 else { return }
+        let tq = min(queryTile, queries)
+        let s = scores.reserve(tq * keyTile)             // [tq, keyTile]
+        let state = running.reserve(2 * tq)              // m [tq], l [tq]
+        let accum = acc.reserve(tq * o.valueDim)         // [tq, v]
+        let m = state, l = state + tq
+        for h in 0..<o.heads {
+            var q0 = 0
+            while q0 < queries {
+                let qn = min(tq, queries - q0)
+                let visibleEnd = min(firstPosition + q0 + qn, keyLimit)  // keys this tile needs
+                m.update(repeating: -.infinity, count: qn)
+                l.update(repeating: 0, count: qn)
+                accum.update(repeating: 0, count: qn * o.valueDim)
+                let qh = o.q + q0 * o.qRowStride + h * o.qHeadStride
+                var k0 = 0
+                while k0 < visibleEnd {
+                    let kn = min(keyTile, visibleEnd - k0)
+                    let kvh = o.kv + k0 * o.kvRowStride + h * o.kvHeadStride
+                    // s = scale · (q_nope · k_nopeᵀ + q_pe · k_peᵀ)   [qn, kn]
+                    BLAS.gemm(transB: true, m: qn, n: kn, k: o.nopeDim, alpha: scale,
+                              a: qh, lda: o.qRowStride, b: kvh, ldb: o.kvRowStride, c: s, ldc: kn)
+                    BLAS.gemm(transB: true, m: qn, n: kn, k: o.ropeDim, alpha: scale,
+                              a: qh + o.nopeDim, lda: o.qRowStride, b: o.kPe + k0 * o.kPeRowStride, ldb: o.kPeRowStride,
+                              beta: 1, c: s, ldc: kn)
+                    Self.softmaxUpdate(s: s, rows: qn, cols: kn, firstKey: k0,
+                                       visible: { j in min(firstPosition + q0 + j + 1, keyLimit) },
+                                       m: m, l: l, accum: accum, valueDim: o.valueDim)
+                    // accum += p · v   [qn, v]
+                    BLAS.gemm(m: qn, n: o.valueDim, k: kn, a: s, lda: kn, b: kvh + o.valueOffset, ldb: o.kvRowStride,
+                              beta: 1, c: accum, ldc: o.valueDim)
+                    k0 += kn
+                }
+                for j in 0..<qn {
+                    let dst = o.out + (q0 + j) * o.outRowStride + h * o.valueDim
+                    let inv: Float = l[j] > 0 ? 1 / l[j] : 0
+                    let src = accum + j * o.valueDim
+                    for d in 0..<o.valueDim { dst[d] = src[d] * inv }
+                }
+                q0 += qn
+            }
+        }
+    }
+
+    /// Turns the score tile into probabilities relative to the new running max, rescales the
+    /// running sum and accumulator by e^{m_old − m_new}. Masked entries become 0.
+    @inline(__always)
+    static func softmaxUpdate(
+        s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, firstKey: Int, visible: (Int) -> Int,
+        m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>,
+        accum: UnsafeMutablePointer<Float>, valueDim: Int
+    ) {
+        for j in 0..<rows {
+            let row = s + j * cols
+            let valid = max(0, min(cols, visible(j) - firstKey))
+            var tileMax = -Float.infinity
+            for c in 0..<valid where row[c] > tileMax { tileMax = row[c] }
+            if valid == 0 || tileMax == -.infinity {
+                row.update(repeating: 0, count: cols)   // fully masked here: a no-op merge
+                continue
+            }
+            let newMax = max(m[j], tileMax)
+            let correction = m[j] == -.infinity ? 0 : expf(m[j] - newMax)
+            var sum: Float = 0
+            for c in 0..<valid {
+                let p = expf(row[c] - newMax)
+                row[c] = p
+                sum += p
+            }
+            if valid < cols { (row + valid).update(repeating: 0, count: cols - valid) }
+            l[j] = l[j] * correction + sum
+            m[j] = newMax
+            if correction != 1 {
+                let a = accum + j * valueDim
+                for d in 0..<valueDim { a[d] *= correction }
+            }
+        }
+    }
+}
+
+/// Log-sum-exp merge of two normalised partial attention results over disjoint key sets
+/// (natural log throughout). An empty part has lse = −inf and merges as a no-op.
+public enum AttentionMerge {
+    /// out/lse (the running result) absorb part/partLSE. out, part: [rows, dim]; lse, partLSE: [rows].
+    public static func merge(
+        into out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+        part: UnsafePointer<Float>, partLSE: UnsafePointer<Float>, rows: Int, dim: Int
+    ) {
+        for r in 0..<rows {
+            let a = lse[r], b = partLSE[r]
+            if b == -.infinity { continue }
+            if a == -.infinity {
+                (out + r * dim).update(from: part + r * dim, count: dim)
+                lse[r] = b
+                continue
+            }
+            let mx = max(a, b)
+            let total = mx + logf(expf(a - mx) + expf(b - mx))
+            let wa = expf(a - total), wb = expf(b - total)
+            let o = out + r * dim, p = part + r * dim
+            for d in 0..<dim { o[d] = wa * o[d] + wb * p[d] }
+            lse[r] = total
+        }
+    }
+}

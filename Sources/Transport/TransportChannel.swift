@@ -1,0 +1,154 @@
+import CGRPC
+import Wire
+
+/// The C channel and the completion queue its calls use; lives until its last call ends.
+final class ChannelCore {
+    let channel: OpaquePointer  // grpc_channel*
+    let poller: CompletionQueuePoller
+
+    init(channel: OpaquePointer, poller: CompletionQueuePoller) {
+        self.channel = channel
+        self.poller = poller
+    }
+
+    deinit {
+        grpc_channel_destroy(channel)
+        poller.shutdown(wait: false)  // may run on the queue's own thread; the poller destroys the queue
+    }
+}
+
+/// A client connection to one gRPC server ("127.0.0.1:50051"), insecure (loopback / trusted
+/// network). Calls are blocking and may run from many threads at once.
+public final class TransportChannel {
+    public let target: String
+    private let monitor = Monitor()
+    private var core: ChannelCore?
+    /// Received messages a stream queues ahead of its reader.
+    public let streamBuffer: Int
+
+    /// - Parameters:
+    ///   - maxMessageBytes: largest message sent or received (larger ones end the call with RESOURCE_EXHAUSTED).
+    ///   - separateConnection: own TCP connection instead of sharing one with same-args channels.
+    public init(target: String, maxMessageBytes: Int = 64 << 20, separateConnection: Bool = false, streamBuffer: Int = 4) {
+        GRPCRuntime.ensureInitialized()
+        self.target = target
+        self.streamBuffer = streamBuffer
+        let poller = CompletionQueuePoller(name: "grpc-client-cq")
+        let channel = ChannelArguments.withArgs(maxMessageBytes: maxMessageBytes, localSubchannelPool: separateConnection) { args in
+            let credentials = grpc_insecure_credentials_create()
+            defer { grpc_channel_credentials_release(credentials) }
+            return grpc_channel_create(target, credentials, args)!
+        }
+        core = ChannelCore(channel: channel, poller: poller)
+    }
+
+    deinit { close() }
+
+    /// Stops new calls; calls in flight finish first, then the channel and its queue go away.
+    public func close() { monitor.locked { core = nil } }
+
+    /// Starts a server-streaming call.
+    public func serverStreaming(method: String, request: [UInt8], metadata: Metadata = Metadata(),
+                                deadline: Deadline = .never) throws -> ResponseStream {
+        ResponseStream(call: try startCall(method: method, request: OutgoingBuffer.make(request), metadata: metadata,
+                                           deadline: deadline, maxBuffered: streamBuffer))
+    }
+
+    /// A server-streaming call whose request is encoded straight into the outgoing buffer.
+    public func serverStreaming<Request: WireMessage>(method: String, request: Request, metadata: Metadata = Metadata(),
+                                                      deadline: Deadline = .never) throws -> ResponseStream {
+        ResponseStream(call: try startCall(method: method, request: OutgoingBuffer.make(request), metadata: metadata,
+                                           deadline: deadline, maxBuffered: streamBuffer))
+    }
+
+    /// A unary call: exactly one response message, or the call's non-OK status thrown.
+    public func unary(method: String, request: [UInt8], metadata: Metadata = Metadata(),
+                      deadline: Deadline = .never) throws -> [UInt8] {
+        let call = try startCall(method: method, request: OutgoingBuffer.make(request), metadata: metadata,
+                                 deadline: deadline, maxBuffered: 1)
+        return try Self.single(call).bytes()
+    }
+
+    /// A unary call with typed messages.
+    public func unary<Request: WireMessage, Response: WireMessage>(
+        method: String, request: Request, response: Response.Type, metadata: Metadata = Metadata(),
+        deadline: Deadline = .never
+    ) throws -> Response {
+        let call = try startCall(method: method, request: OutgoingBuffer.make(request), metadata: metadata,
+                                 deadline: deadline, maxBuffered: 1)
+        let message = try Self.single(call)
+        return try message.bytes().withUnsafeBytes { try Response(decoding: $0) }
+    }
+
+    private static func single(_ call: ClientCall) throws -> ReceivedMessage {
+        guard let message = try call.next() else {
+            throw TransportError.status(.internal, "unary call \(call.method) ended OK without a response message")
+        }
+        guard try call.next() == nil else {
+            call.cancel()
+            throw TransportError.status(.internal, "unary call \(call.method) got more than one response message")
+        }
+        return message
+    }
+
+    /// GRPC_PROPAGATE_DEFAULTS (a macro Swift cannot import): 0xffff covers every propagation bit.
+    private static let propagateDefaults: UInt32 = 0xffff
+
+    private func startCall(method: String, request: UnsafeMutablePointer<grpc_byte_buffer>, metadata: Metadata,
+                           deadline: Deadline, maxBuffered: Int) throws -> ClientCall {
+        guard let core = monitor.locked({ core }) else {
+            grpc_byte_buffer_destroy(request)
+            throw TransportError.invalidUse("call \(method) on a closed channel to \(target)")
+        }
+        let methodSlice = Slices.from(method)
+        defer { grpc_slice_unref(methodSlice) }
+        guard let raw = grpc_channel_create_call(core.channel, nil, Self.propagateDefaults, core.poller.queue,
+                                                 methodSlice, nil, deadline.grpcTime, nil) else {
+            grpc_byte_buffer_destroy(request)
+            throw TransportError.callFailed(method: method, detail: "grpc_channel_create_call returned NULL")
+        }
+        let call = ClientCall(call: raw, poller: core.poller, owner: core, method: method, maxBuffered: maxBuffered)
+        try call.start(request: request, metadata: metadata)
+        return call
+    }
+}
+
+extension OutgoingBuffer {
+    /// A byte buffer holding `message` encoded by protobuf-c straight into the slice.
+    static func make<M: WireMessage>(_ message: M) -> UnsafeMutablePointer<grpc_byte_buffer> {
+        message.withEncoder { encoder in
+            make(byteCount: encoder.byteCount) { destination in
+                if let destination { encoder.encode(into: destination) }
+            }
+        }
+    }
+}
+
+/// grpc_channel_args for clients and servers. Each key is set once: a key given twice silently
+/// loses (DESIGN §5); otherwise defaults, which streamed best on loopback.
+enum ChannelArguments {
+    /// `exclusivePort`: no SO_REUSEPORT (on by default in gRPC), so a second server on a taken
+    /// port fails to bind instead of silently sharing it.
+    static func withArgs<R>(maxMessageBytes: Int, localSubchannelPool: Bool = false, exclusivePort: Bool = false,
+                            _ body: (UnsafePointer<grpc_channel_args>) throws -> R) rethrows -> R {
+        var entries: [(String, Int32)] = [
+            ("grpc.max_receive_message_length", Int32(clamping: maxMessageBytes)),
+            ("grpc.max_send_message_length", Int32(clamping: maxMessageBytes)),
+        ]
+        if localSubchannelPool { entries.append(("grpc.use_local_subchannel_pool", 1)) }
+        if exclusivePort { entries.append(("grpc.so_reuseport", 0)) }
+        let keys = entries.map { strdup($0.0)! }
+        defer { keys.forEach { free($0) } }
+        var args: [grpc_arg] = zip(keys, entries).map { key, entry in
+            var arg = grpc_arg()
+            arg.type = GRPC_ARG_INTEGER
+            arg.key = key
+            arg.value.integer = entry.1
+            return arg
+        }
+        return try args.withUnsafeMutableBufferPointer { buffer in
+            var channelArgs = grpc_channel_args(num_args: buffer.count, args: buffer.baseAddress)
+            return try body(&channelArgs)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Wire
+
+/// Failures of the gRPC transport, as callers see them.
+public enum TransportError: Error, Equatable, CustomStringConvertible {
+    /// A call ended with a non-OK status (from the peer, or locally: deadline, cancel, connection).
+    case status(StatusCode, String)
+    /// The server could not listen on the address.
+    case bindFailed(address: String)
+    /// A call could not be started (bad method path, channel closed, ...).
+    case callFailed(method: String, detail: String)
+    /// A server handler or channel used after shutdown, or registered twice.
+    case invalidUse(String)
+
+    public var description: String {
+        switch self {
+        case let .status(code, message): return "gRPC status \(code): \(message)"
+        case let .bindFailed(address): return "gRPC server could not listen on \(address) (in use or not a local address?)"
+        case let .callFailed(method, detail): return "gRPC call \(method) could not start: \(detail)"
+        case let .invalidUse(detail): return "invalid transport use: \(detail)"
+        }
+    }
+
+    /// The status code a handler error is reported to the peer with.
+    static func statusOf(_ error: Error) -> (StatusCode, String) {
+        switch error {
+        case let TransportError.status(code, message): return (code, message)
+        case let wire as WireError: return (.invalidArgument, wire.description)
+        default: return (.unknown, String(describing: error))
+        }
+    }
+}

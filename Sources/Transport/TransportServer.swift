@@ -1,0 +1,202 @@
+import CGRPC
+import Wire
+
+/// A gRPC server on the C core: unary and server-streaming handlers by method path, each call
+/// handled on its own thread. Listens on 127.0.0.1 unless told otherwise; insecure (loopback /
+/// trusted network). Shut down with `shutdown(gracePeriod:)`: drain, then cancel, then destroy.
+public final class TransportServer {
+    /// Request bytes in, response bytes out; throw TransportError.status to answer a non-OK status.
+    public typealias UnaryHandler = (RequestContext, [UInt8]) throws -> [UInt8]
+    /// Request bytes in, responses through the writer; returning ends the call OK.
+    public typealias StreamingHandler = (RequestContext, [UInt8], StreamWriter) throws -> Void
+
+    private enum Handler {
+        case unary(UnaryHandler)
+        case streaming(StreamingHandler)
+    }
+
+    public let host: String
+    /// The bound port (the one the system chose when asked for port 0), after `start`.
+    public private(set) var port: Int
+    private let maxMessageBytes: Int
+    private var handlers: [String: Handler] = [:]
+    private let monitor = Monitor()
+    private let tracker = CallTracker()
+    private var server: OpaquePointer?  // grpc_server*
+    private var poller: CompletionQueuePoller?
+    private var shuttingDown = false
+    private var stopped = false
+    /// grpc_server_request_call slots kept open, so new calls never wait for a slot.
+    private let pendingRequests = 4
+
+    public init(host: String = "127.0.0.1", port: Int, maxMessageBytes: Int = 64 << 20) {
+        GRPCRuntime.ensureInitialized()
+        self.host = host
+        self.port = port
+        self.maxMessageBytes = maxMessageBytes
+    }
+
+    deinit { shutdown(gracePeriod: 0) }
+
+    public func registerUnary(_ method: String, _ handler: @escaping UnaryHandler) {
+        monitor.locked { handlers[method] = .unary(handler) }
+    }
+
+    public func registerServerStreaming(_ method: String, _ handler: @escaping StreamingHandler) {
+        monitor.locked { handlers[method] = .streaming(handler) }
+    }
+
+    /// Binds and starts serving.
+    public func start() throws {
+        try monitor.locked {
+            guard server == nil, !stopped else { throw TransportError.invalidUse("server on \(host):\(port) started twice") }
+            let created = ChannelArguments.withArgs(maxMessageBytes: maxMessageBytes, exclusivePort: true) {
+                grpc_server_create($0, nil)!
+            }
+            let poller = CompletionQueuePoller(name: "grpc-server-cq")
+            grpc_server_register_completion_queue(created, poller.queue, nil)
+            let address = "\(host):\(port)"
+            let credentials = grpc_insecure_server_credentials_create()
+            let bound = grpc_server_add_http2_port(created, address, credentials)
+            grpc_server_credentials_release(credentials)
+            guard bound > 0 else {
+                grpc_server_destroy(created)
+                poller.shutdown(wait: true)
+                throw TransportError.bindFailed(address: address)
+            }
+            port = Int(bound)
+            grpc_server_start(created)
+            server = created
+            self.poller = poller
+            for _ in 0..<pendingRequests { requestCallLocked() }
+        }
+    }
+
+    /// Offers one slot for a new call (caller holds the lock).
+    private func requestCallLocked() {
+        guard let server, let poller, !shuttingDown else { return }
+        let slot = IncomingCallSlot()
+        let tag = BatchCompletion.tag { [weak self] success in
+            withExtendedLifetime(slot) {}
+            guard let self else {
+                if success, let call = slot.call {  // server object already gone: refuse the call
+                    _ = grpc_call_cancel_with_status(call, GRPC_STATUS_UNAVAILABLE, "server shutting down", nil)
+                    grpc_call_unref(call)
+                }
+                return
+            }
+            if success, let call = slot.call { self.accept(call, slot: slot, poller: poller) }
+            self.monitor.locked { self.requestCallLocked() }
+        }
+        let result = grpc_server_request_call(server, slot.callPointer, slot.details, slot.metadata, poller.queue,
+                                              poller.queue, tag)
+        if result != GRPC_CALL_OK { BatchCompletion.discard(tag: tag) }
+    }
+
+    /// Runs on the queue's thread: wraps the new call and reads its request.
+    private func accept(_ raw: OpaquePointer, slot: IncomingCallSlot, poller: CompletionQueuePoller) {
+        let method = Slices.string(slot.details.pointee.method)
+        let call = ServerCall(call: raw, method: method, metadata: Metadata(slot.metadata.pointee),
+                              deadline: Deadline(slot.details.pointee.deadline), poller: poller, tracker: tracker)
+        let handler = monitor.locked { handlers[method] }
+        call.begin { call, request in
+            let context = RequestContext(method: call.method, metadata: call.metadata, deadline: call.deadline, call: call)
+            guard let handler else {
+                call.finish(code: .unimplemented, message: "method \(call.method) is not served here", context: context,
+                            wait: false)
+                return
+            }
+            guard let request else {
+                call.finish(code: .internal, message: "call \(call.method) ended before its request arrived",
+                            context: context, wait: false)
+                return
+            }
+            let requestBytes = request.bytes()
+            _ = JoinableThread(name: "grpc-handler") {
+                TransportServer.run(handler, call: call, context: context, request: requestBytes)
+            }
+        }
+    }
+
+    private static func run(_ handler: Handler, call: ServerCall, context: RequestContext, request: [UInt8]) {
+        switch handler {
+        case let .unary(body):
+            do {
+                let response = try body(context, request)
+                call.finish(code: .ok, message: "", lastMessage: OutgoingBuffer.make(response), context: context)
+            } catch {
+                let (code, message) = TransportError.statusOf(error)
+                call.finish(code: code, message: message, context: context)
+            }
+        case let .streaming(body):
+            do {
+                try body(context, request, StreamWriter(call: call, context: context))
+                call.finish(code: .ok, message: "", context: context)
+            } catch {
+                let (code, message) = TransportError.statusOf(error)
+                call.finish(code: code, message: message, context: context)
+            }
+        }
+    }
+
+    /// Stops accepting calls, lets calls in flight finish for up to `gracePeriod` seconds, cancels
+    /// the rest, waits for their handlers, then destroys the server and drains its queue.
+    public func shutdown(gracePeriod: Double = 5) {
+        let (server, poller) = monitor.locked { () -> (OpaquePointer?, CompletionQueuePoller?) in
+            guard !stopped else { return (nil, nil) }
+            stopped = true
+            shuttingDown = true
+            return (self.server, self.poller)
+        }
+        guard let server, let poller else { return }
+        let notified = Monitor()
+        var isNotified = false
+        let tag = BatchCompletion.tag { _ in
+            notified.locked {
+                isNotified = true
+                notified.broadcast()
+            }
+        }
+        grpc_server_shutdown_and_notify(server, poller.queue, tag)
+        let graceEnd = Deadline.after(seconds: gracePeriod)
+        let drained = notified.locked { () -> Bool in
+            while !isNotified, let left = graceEnd.remainingSeconds, left > 0 { notified.wait(seconds: left) }
+            return isNotified
+        }
+        if !drained || !tracker.waitForNone(seconds: max(graceEnd.remainingSeconds ?? 0, 0)) {
+            grpc_server_cancel_all_calls(server)
+        }
+        notified.locked { while !isNotified { notified.wait(seconds: 1) } }
+        // Cancelled handlers fail their next send and return; a handler stuck elsewhere is its own bug.
+        _ = tracker.waitForNone(seconds: 60)
+        grpc_server_destroy(server)
+        poller.shutdown(wait: true)
+        monitor.locked {
+            self.server = nil
+            self.poller = nil
+        }
+    }
+}
+
+/// The storage grpc_server_request_call fills for one incoming call.
+final class IncomingCallSlot {
+    let callPointer = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: 1)
+    let details = UnsafeMutablePointer<grpc_call_details>.allocate(capacity: 1)
+    let metadata = UnsafeMutablePointer<grpc_metadata_array>.allocate(capacity: 1)
+
+    init() {
+        callPointer.initialize(to: nil)
+        grpc_call_details_init(details)
+        grpc_metadata_array_init(metadata)
+    }
+
+    var call: OpaquePointer? { callPointer.pointee }
+
+    deinit {
+        grpc_call_details_destroy(details)
+        grpc_metadata_array_destroy(metadata)
+        callPointer.deallocate()
+        details.deallocate()
+        metadata.deallocate()
+    }
+}

@@ -1,0 +1,267 @@
+import CProtobufC
+
+// Swift mirrors of the latentserve.v1.Decode service's messages (Protos/latentserve.proto).
+
+/// Sampling: temperature 0 is greedy; topK 0 and topP 0 (or 1) mean "off".
+public struct SamplingParams: Equatable, Sendable {
+    public var temperature: Float
+    public var topK: UInt32
+    public var topP: Float
+    public var seed: UInt64
+    public var stopTokenIds: [UInt32]
+
+    public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = []) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.seed = seed
+        self.stopTokenIds = stopTokenIds
+    }
+
+    init(_ c: Latentserve__V1__SamplingParams) {
+        self.init(temperature: c.temperature, topK: c.top_k, topP: c.top_p, seed: c.seed,
+                  stopTokenIds: swiftArray(c.stop_token_ids, c.n_stop_token_ids))
+    }
+
+    /// The C struct, its arrays kept alive by `arena`.
+    func cStruct(_ arena: CArena) -> Latentserve__V1__SamplingParams {
+        var c = Latentserve__V1__SamplingParams()
+        latentserve__v1__sampling_params__init(&c)
+        c.temperature = temperature
+        c.top_k = topK
+        c.top_p = topP
+        c.seed = seed
+        c.n_stop_token_ids = stopTokenIds.count
+        c.stop_token_ids = arena.array(stopTokenIds)
+        return c
+    }
+}
+
+/// Client → decode: a prompt to continue.
+public struct GenerateRequest: Equatable, Sendable, WireMessage {
+    public var promptTokenIds: [UInt32]
+    public var maxNewTokens: UInt32
+    public var sampling: SamplingParams
+    /// Optional; echoed as the response's request id when not empty.
+    public var clientRequestId: String
+
+    public init(promptTokenIds: [UInt32], maxNewTokens: UInt32, sampling: SamplingParams = SamplingParams(),
+                clientRequestId: String = "") {
+        self.promptTokenIds = promptTokenIds
+        self.maxNewTokens = maxNewTokens
+        self.sampling = sampling
+        self.clientRequestId = clientRequestId
+    }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws {
+        self = try unpackMessage("GenerateRequest", bytes, unpack: latentserve__v1__generate_request__unpack,
+                                 free: latentserve__v1__generate_request__free_unpacked) { c in
+            GenerateRequest(promptTokenIds: swiftArray(c.prompt_token_ids, c.n_prompt_token_ids),
+                            maxNewTokens: c.max_new_tokens,
+                            sampling: c.sampling.map { SamplingParams($0.pointee) } ?? SamplingParams(),
+                            clientRequestId: swiftString(c.client_request_id))
+        }
+    }
+
+    public func withEncoder<R>(_ body: (MessageEncoder) throws -> R) rethrows -> R {
+        let arena = CArena()
+        var c = Latentserve__V1__GenerateRequest()
+        latentserve__v1__generate_request__init(&c)
+        c.n_prompt_token_ids = promptTokenIds.count
+        c.prompt_token_ids = arena.array(promptTokenIds)
+        c.max_new_tokens = maxNewTokens
+        c.sampling = arena.object(sampling.cStruct(arena))
+        c.client_request_id = arena.string(clientRequestId)
+        return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
+    }
+}
+
+/// One generated token and the natural log of its sampling probability.
+public struct GeneratedToken: Equatable, Sendable {
+    public var tokenId: UInt32
+    public var logprob: Float
+
+    public init(tokenId: UInt32, logprob: Float) {
+        self.tokenId = tokenId
+        self.logprob = logprob
+    }
+}
+
+/// Counts and timings of one finished request.
+public struct Usage: Equatable, Sendable {
+    public var promptTokens: UInt32
+    public var generatedTokens: UInt32
+    public var ttftSeconds: Double
+    public var kvBytes: UInt64
+    public var kvTransferSeconds: Double
+    public var totalSeconds: Double
+
+    public init(promptTokens: UInt32 = 0, generatedTokens: UInt32 = 0, ttftSeconds: Double = 0, kvBytes: UInt64 = 0,
+                kvTransferSeconds: Double = 0, totalSeconds: Double = 0) {
+        self.promptTokens = promptTokens
+        self.generatedTokens = generatedTokens
+        self.ttftSeconds = ttftSeconds
+        self.kvBytes = kvBytes
+        self.kvTransferSeconds = kvTransferSeconds
+        self.totalSeconds = totalSeconds
+    }
+
+    init(_ c: Latentserve__V1__Usage) {
+        self.init(promptTokens: c.prompt_tokens, generatedTokens: c.generated_tokens, ttftSeconds: c.ttft_seconds,
+                  kvBytes: c.kv_bytes, kvTransferSeconds: c.kv_transfer_seconds, totalSeconds: c.total_seconds)
+    }
+
+    var cStruct: Latentserve__V1__Usage {
+        var c = Latentserve__V1__Usage()
+        latentserve__v1__usage__init(&c)
+        c.prompt_tokens = promptTokens
+        c.generated_tokens = generatedTokens
+        c.ttft_seconds = ttftSeconds
+        c.kv_bytes = kvBytes
+        c.kv_transfer_seconds = kvTransferSeconds
+        c.total_seconds = totalSeconds
+        return c
+    }
+}
+
+/// Decode → client: newly generated tokens; the last response has finishReason and usage set.
+public struct GenerateResponse: Equatable, Sendable, WireMessage {
+    public var requestId: String
+    public var tokens: [GeneratedToken]
+    public var finishReason: FinishReason
+    public var usage: Usage?
+
+    public init(requestId: String, tokens: [GeneratedToken] = [], finishReason: FinishReason = .unspecified,
+                usage: Usage? = nil) {
+        self.requestId = requestId
+        self.tokens = tokens
+        self.finishReason = finishReason
+        self.usage = usage
+    }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws {
+        self = try unpackMessage("GenerateResponse", bytes, unpack: latentserve__v1__generate_response__unpack,
+                                 free: latentserve__v1__generate_response__free_unpacked) { c in
+            let tokens = swiftArray(c.tokens, c.n_tokens).map {
+                GeneratedToken(tokenId: $0!.pointee.token_id, logprob: $0!.pointee.logprob)
+            }
+            return GenerateResponse(requestId: swiftString(c.request_id), tokens: tokens,
+                                    finishReason: try FinishReason(wire: c.finish_reason, message: "GenerateResponse"),
+                                    usage: c.usage.map { Usage($0.pointee) })
+        }
+    }
+
+    public func withEncoder<R>(_ body: (MessageEncoder) throws -> R) rethrows -> R {
+        let arena = CArena()
+        var c = Latentserve__V1__GenerateResponse()
+        latentserve__v1__generate_response__init(&c)
+        c.request_id = arena.string(requestId)
+        let tokenPointers: [UnsafeMutablePointer<Latentserve__V1__GeneratedToken>?] = tokens.map { token in
+            var t = Latentserve__V1__GeneratedToken()
+            latentserve__v1__generated_token__init(&t)
+            t.token_id = token.tokenId
+            t.logprob = token.logprob
+            return arena.object(t)
+        }
+        c.n_tokens = tokens.count
+        c.tokens = arena.array(tokenPointers)
+        c.finish_reason = finishReason.wire
+        c.usage = usage.map { arena.object($0.cStruct) }
+        return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
+    }
+}
+
+/// Client → decode: asks for the daemon's counters.
+public struct StatsRequest: Equatable, Sendable, WireMessage {
+    public init() {}
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws {
+        self = try unpackMessage("StatsRequest", bytes, unpack: latentserve__v1__stats_request__unpack,
+                                 free: latentserve__v1__stats_request__free_unpacked) { _ in StatsRequest() }
+    }
+
+    public func withEncoder<R>(_ body: (MessageEncoder) throws -> R) rethrows -> R {
+        var c = Latentserve__V1__StatsRequest()
+        latentserve__v1__stats_request__init(&c)
+        return try withEncoderFor(&c, body)
+    }
+}
+
+/// KV bytes and transfer time of one recent request.
+public struct RequestStats: Equatable, Sendable {
+    public var requestId: String
+    public var promptTokens: UInt32
+    public var generatedTokens: UInt32
+    public var kvBytes: UInt64
+    public var kvTransferSeconds: Double
+    public var finishReason: FinishReason
+
+    public init(requestId: String, promptTokens: UInt32 = 0, generatedTokens: UInt32 = 0, kvBytes: UInt64 = 0,
+                kvTransferSeconds: Double = 0, finishReason: FinishReason = .unspecified) {
+        self.requestId = requestId
+        self.promptTokens = promptTokens
+        self.generatedTokens = generatedTokens
+        self.kvBytes = kvBytes
+        self.kvTransferSeconds = kvTransferSeconds
+        self.finishReason = finishReason
+    }
+}
+
+/// Decode → client: active requests, KV page occupancy and recent per-request figures.
+public struct StatsResponse: Equatable, Sendable, WireMessage {
+    public var activeRequests: UInt32
+    public var freeKVPages: UInt64
+    public var totalKVPages: UInt64
+    /// Tokens per KV page.
+    public var pageSize: UInt32
+    /// Newest first.
+    public var recent: [RequestStats]
+
+    public init(activeRequests: UInt32, freeKVPages: UInt64, totalKVPages: UInt64, pageSize: UInt32,
+                recent: [RequestStats] = []) {
+        self.activeRequests = activeRequests
+        self.freeKVPages = freeKVPages
+        self.totalKVPages = totalKVPages
+        self.pageSize = pageSize
+        self.recent = recent
+    }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws {
+        self = try unpackMessage("StatsResponse", bytes, unpack: latentserve__v1__stats_response__unpack,
+                                 free: latentserve__v1__stats_response__free_unpacked) { c in
+            let recent = try swiftArray(c.recent, c.n_recent).map { pointer -> RequestStats in
+                let r = pointer!.pointee
+                return RequestStats(requestId: swiftString(r.request_id), promptTokens: r.prompt_tokens,
+                                    generatedTokens: r.generated_tokens, kvBytes: r.kv_bytes,
+                                    kvTransferSeconds: r.kv_transfer_seconds,
+                                    finishReason: try FinishReason(wire: r.finish_reason, message: "RequestStats"))
+            }
+            return StatsResponse(activeRequests: c.active_requests, freeKVPages: c.free_kv_pages,
+                                 totalKVPages: c.total_kv_pages, pageSize: c.page_size, recent: recent)
+        }
+    }
+
+    public func withEncoder<R>(_ body: (MessageEncoder) throws -> R) rethrows -> R {
+        let arena = CArena()
+        var c = Latentserve__V1__StatsResponse()
+        latentserve__v1__stats_response__init(&c)
+        c.active_requests = activeRequests
+        c.free_kv_pages = freeKVPages
+        c.total_kv_pages = totalKVPages
+        c.page_size = pageSize
+        let recentPointers: [UnsafeMutablePointer<Latentserve__V1__RequestStats>?] = recent.map { stats in
+            var r = Latentserve__V1__RequestStats()
+            latentserve__v1__request_stats__init(&r)
+            r.request_id = arena.string(stats.requestId)
+            r.prompt_tokens = stats.promptTokens
+            r.generated_tokens = stats.generatedTokens
+            r.kv_bytes = stats.kvBytes
+            r.kv_transfer_seconds = stats.kvTransferSeconds
+            r.finish_reason = stats.finishReason.wire
+            return arena.object(r)
+        }
+        c.n_recent = recent.count
+        c.recent = arena.array(recentPointers)
+        return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
+    }
+}

@@ -1,0 +1,158 @@
+/// What a receiver expects of every KV chunk of one request.
+public struct KVExpectation: Equatable, Sendable {
+    public var requestId: String
+    public var modelFingerprint: String
+    public var dtype: WireDType
+    public var pageSize: UInt32
+    public var rowWidth: Int
+    public var layers: Int
+    public var tokens: Int
+
+    public init(requestId: String, modelFingerprint: String, dtype: WireDType, pageSize: UInt32, rowWidth: Int,
+                layers: Int, tokens: Int) {
+        self.requestId = requestId
+        self.modelFingerprint = modelFingerprint
+        self.dtype = dtype
+        self.pageSize = pageSize
+        self.rowWidth = rowWidth
+        self.layers = layers
+        self.tokens = tokens
+    }
+}
+
+/// Verifies KV chunks of one request (request id, fingerprint, dtype, page size, row width,
+/// layer/token order, payload size, checksum) and only then writes their rows as f32 where
+/// `destination` says. Chunks must arrive in order: layer by layer, tokens ascending.
+public final class KVAssembler {
+    /// Returns writable rows starting at `tokenStart` of `layer`: [n, rowWidth] f32 with
+    /// 1 ≤ n ≤ maxTokens (a paged cache may hand out one page at a time).
+    public typealias Destination = (_ layer: Int, _ tokenStart: Int, _ maxTokens: Int) throws -> UnsafeMutableBufferPointer<Float>
+
+    public let expectation: KVExpectation
+    private let destination: Destination
+    private var nextLayer = 0
+    private var nextToken = 0
+    public private(set) var chunksReceived: UInt32 = 0
+    public private(set) var payloadBytesReceived: UInt64 = 0
+    /// bf16 payloads split across segments are joined here first (reused).
+    private var joinBuffer: [UInt8] = []
+
+    public init(expecting expectation: KVExpectation, destination: @escaping Destination) {
+        self.expectation = expectation
+        self.destination = destination
+    }
+
+    /// True once every row of every layer was written.
+    public var isComplete: Bool { nextLayer == expectation.layers || expectation.tokens == 0 }
+
+    public func accept(_ chunk: KVChunk) throws {
+        try chunk.payload.withUnsafeBytes { try accept(KVChunkView(header: chunk.header, payload: [$0])) }
+    }
+
+    /// Verifies `chunk` completely, then writes its rows. Throws WireError without writing on any mismatch.
+    public func accept(_ chunk: KVChunkView) throws {
+        try verify(chunk)
+        try write(chunk)
+        chunksReceived += 1
+        payloadBytesReceived += UInt64(chunk.payloadByteCount)
+        nextToken += Int(chunk.header.tokenCount)
+        if nextToken == expectation.tokens {
+            nextLayer += 1
+            nextToken = 0
+        }
+    }
+
+    /// Checks the final message against what arrived.
+    public func finish(_ done: PrefillDone) throws {
+        guard isComplete else {
+            throw WireError.mismatch(field: "rows received", expected: "\(expectation.layers) layers × \(expectation.tokens) tokens",
+                                     found: "stream ended at layer \(nextLayer) token \(nextToken)")
+        }
+        try check("PrefillDone.chunks", UInt64(done.chunks), UInt64(chunksReceived))
+        try check("PrefillDone.total_payload_bytes", done.totalPayloadBytes, payloadBytesReceived)
+        try check("PrefillDone.layers", UInt64(done.layers), UInt64(expectation.layers))
+        try check("PrefillDone.tokens", UInt64(done.tokens), UInt64(expectation.tokens))
+    }
+
+    private func check<T: Equatable>(_ field: String, _ found: T, _ expected: T) throws {
+        guard found == expected else { throw WireError.mismatch(field: field, expected: "\(expected)", found: "\(found)") }
+    }
+
+    private func verify(_ chunk: KVChunkView) throws {
+        let h = chunk.header
+        let e = expectation
+        try check("request_id", h.requestId, e.requestId)
+        try check("model_fingerprint", h.modelFingerprint, e.modelFingerprint)
+        try check("dtype", h.dtype, e.dtype)
+        try check("page_size", h.pageSize, e.pageSize)
+        try check("row_width", Int(h.rowWidth), e.rowWidth)
+        try check("chunk_index", h.chunkIndex, chunksReceived)
+        guard nextLayer < e.layers else {
+            throw WireError.mismatch(field: "layer", expected: "no more chunks after \(e.layers) layers", found: "\(h.layer)")
+        }
+        try check("layer", Int(h.layer), nextLayer)
+        try check("token_start", Int(h.tokenStart), nextToken)
+        guard h.tokenCount > 0, Int(h.tokenStart) + Int(h.tokenCount) <= e.tokens else {
+            throw WireError.mismatch(field: "token_count", expected: "1...\(e.tokens - nextToken)", found: "\(h.tokenCount)")
+        }
+        try check("payload bytes", chunk.payloadByteCount, h.expectedPayloadBytes)
+        let hash = XXH3.hash64(segments: chunk.payload)
+        guard hash == h.checksum else {
+            throw WireError.checksumMismatch(chunkIndex: h.chunkIndex, layer: h.layer, expected: h.checksum, found: hash)
+        }
+    }
+
+    private func write(_ chunk: KVChunkView) throws {
+        let h = chunk.header
+        let width = expectation.rowWidth
+        var copier = SpanCopier(spans: chunk.payload)
+        if h.dtype == .bf16 && chunk.payload.count > 1 {
+            joinBuffer.removeAll(keepingCapacity: true)
+            for span in chunk.payload { joinBuffer.append(contentsOf: span) }
+        }
+        var token = Int(h.tokenStart)
+        let end = token + Int(h.tokenCount)
+        var bf16Offset = 0
+        while token < end {
+            let rows = try destination(Int(h.layer), token, end - token)
+            let n = rows.count / width
+            guard n >= 1, n <= end - token, rows.count % width == 0, let base = rows.baseAddress else {
+                throw WireError.mismatch(field: "destination rows", expected: "1...\(end - token) rows of \(width) floats",
+                                         found: "\(rows.count) floats")
+            }
+            if h.dtype == .f32 {
+                copier.copy(into: UnsafeMutableRawPointer(base), count: n * width * 4)
+            } else if chunk.payload.count > 1 {
+                joinBuffer.withUnsafeBytes { BFloat16.decode($0.baseAddress! + bf16Offset, count: n * width, into: base) }
+            } else {
+                BFloat16.decode(chunk.payload[0].baseAddress! + bf16Offset, count: n * width, into: base)
+            }
+            bf16Offset += n * width * 2
+            token += n
+        }
+    }
+}
+
+/// Copies a byte stream held in spans into destinations of any size, in order.
+struct SpanCopier {
+    private let spans: [UnsafeRawBufferPointer]
+    private var index = 0
+    private var offset = 0
+
+    init(spans: [UnsafeRawBufferPointer]) { self.spans = spans }
+
+    mutating func copy(into destination: UnsafeMutableRawPointer, count: Int) {
+        var written = 0
+        while written < count {
+            let span = spans[index]
+            let take = min(span.count - offset, count - written)
+            if take > 0 { (destination + written).copyMemory(from: span.baseAddress! + offset, byteCount: take) }
+            written += take
+            offset += take
+            if offset == span.count {
+                index += 1
+                offset = 0
+            }
+        }
+    }
+}

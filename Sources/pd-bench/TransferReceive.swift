@@ -1,0 +1,165 @@
+import ArgumentParser
+import Foundation
+import Transport
+import Wire
+
+/// The receiving half of the KV transfer benchmark (the decode side): per chunk size, pulls a
+/// Prefill stream over gRPC (verify XXH3, write rows into a KV buffer) and the same bytes over raw
+/// TCP, in interleaved rounds; prints medians per size, and with --json one summary object.
+struct TransferReceive: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transfer-receive",
+        abstract: "KV transfer benchmark receiver: gRPC vs raw TCP on loopback, interleaved rounds, medians.")
+
+    @Option(help: "gRPC port of transfer-send.") var grpcPort: Int
+    @Option(help: "Raw TCP port of transfer-send.") var tcpPort: Int
+    @Option(help: "Bytes per transfer, in MiB.") var mib = 2048
+    @Option(parsing: .upToNextOption, help: "Chunk sizes in KiB.") var chunkKib: [Int] = [256, 1024, 4096, 16384]
+    @Option(help: "Interleaved rounds (each runs every size over gRPC and TCP).") var rounds = 3
+    @Option(help: "Wire dtype: f32 or bf16.") var dtype = "f32"
+    @Flag(inversion: .prefixedNo, help: "Verify XXH3 and write rows into the KV buffer (--no-verify: parse only, to price it).")
+    var verify = true
+    @Flag(help: "Print one JSON object instead of the table.") var json = false
+
+    struct Row: Codable {
+        var chunk_bytes: Int
+        var grpc_gbps: Double
+        var tcp_gbps: Double
+        var ratio: Double
+        var grpc_runs: [Double]
+        var tcp_runs: [Double]
+    }
+
+    struct Summary: Codable {
+        var grpc_gbps: Double
+        var tcp_gbps: Double
+        var ratio: Double
+        var best_chunk_bytes: Int
+        var bytes_per_transfer: Int
+        var rounds: Int
+        var dtype: String
+        var checksum: String
+        var xxh3_gbps: Double
+        var rows: [Row]
+    }
+
+    func run() throws {
+        guard let wireDType = ["f32": WireDType.f32, "bf16": .bf16][dtype] else {
+            throw ValidationError("--dtype must be f32 or bf16, found \(dtype)")
+        }
+        let layers = TransferBench.layers(forTotal: mib << 20)
+        let payloadBytes = layers * TransferBench.tokensPerLayer * TransferBench.rowWidth * wireDType.byteWidth
+        let channel = TransportChannel(target: "127.0.0.1:\(grpcPort)", maxMessageBytes: 64 << 20)
+        _ = try channel.checkHealth(deadline: .after(seconds: 10))
+        // The decode side's KV destination: one layer [tokens, rowWidth] f32, rewritten per layer.
+        var cache = [Float](repeating: 0, count: TransferBench.tokensPerLayer * TransferBench.rowWidth)
+        var grpcRuns = [[Double]](repeating: [], count: chunkKib.count)
+        var tcpRuns = [[Double]](repeating: [], count: chunkKib.count)
+        for round in 0..<rounds {
+            for (i, kib) in chunkKib.enumerated() {
+                let grpcFirst = (round + i) % 2 == 0  // alternate the order, so neither always runs second
+                for useGRPC in grpcFirst ? [true, false] : [false, true] {
+                    let cpuStart = TransferBench.processCPUSeconds()
+                    let seconds = try useGRPC
+                        ? cache.withUnsafeMutableBufferPointer {
+                            try receiveGRPC(channel, chunkBytes: kib << 10, layers: layers, dtype: wireDType, cache: $0)
+                        }
+                        : receiveTCP(totalBytes: payloadBytes, pieceBytes: kib << 10)
+                    let cpuPerGB = (TransferBench.processCPUSeconds() - cpuStart) / (Double(payloadBytes) / 1e9)
+                    let gbps = Double(payloadBytes) / seconds / 1e9
+                    if useGRPC { grpcRuns[i].append(gbps) } else { tcpRuns[i].append(gbps) }
+                    if !json {
+                        print(String(format: "round %d  %6d KiB  %@  %.2f GB/s  receiver CPU %.3f s/GB", round + 1, kib,
+                                     useGRPC ? "grpc" : "tcp ", gbps, cpuPerGB))
+                    }
+                }
+            }
+        }
+        let rows = chunkKib.indices.map { i -> Row in
+            let g = TransferBench.median(grpcRuns[i])
+            let t = TransferBench.median(tcpRuns[i])
+            return Row(chunk_bytes: chunkKib[i] << 10, grpc_gbps: g, tcp_gbps: t, ratio: t > 0 ? g / t : 0,
+                       grpc_runs: grpcRuns[i], tcp_runs: tcpRuns[i])
+        }
+        let best = rows.max { $0.grpc_gbps < $1.grpc_gbps }!
+        let summary = Summary(grpc_gbps: best.grpc_gbps, tcp_gbps: best.tcp_gbps, ratio: best.ratio,
+                              best_chunk_bytes: best.chunk_bytes, bytes_per_transfer: payloadBytes, rounds: rounds,
+                              dtype: dtype, checksum: verify ? "xxh3-64 verified per chunk, rows copied into a KV buffer" : "not verified (--no-verify)", xxh3_gbps: Self.xxh3Speed(), rows: rows)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            print("\nKV transfer, \(payloadBytes >> 20) MiB per transfer, \(dtype), medians of \(rounds) interleaved rounds")
+            print("chunk KiB   gRPC GB/s   TCP GB/s   ratio")
+            for row in rows {
+                print(String(format: "%9d   %9.2f   %8.2f   %5.2f", row.chunk_bytes >> 10, row.grpc_gbps, row.tcp_gbps, row.ratio))
+            }
+            print(String(format: "best: %d KiB chunks, gRPC %.2f GB/s = %.2f x raw TCP; XXH3 alone %.1f GB/s",
+                         best.chunk_bytes >> 10, best.grpc_gbps, best.ratio, summary.xxh3_gbps))
+        }
+    }
+
+    /// One Prefill stream received, verified and written into `cache`; returns seconds.
+    func receiveGRPC(_ channel: TransportChannel, chunkBytes: Int, layers: Int, dtype: WireDType,
+                     cache: UnsafeMutableBufferPointer<Float>) throws -> Double {
+        let requestId = "bench-\(chunkBytes)-\(UInt32.random(in: 0...UInt32.max))"
+        let request = PrefillRequest(requestId: requestId,
+                                     promptTokenIds: [UInt32](repeating: 1, count: TransferBench.tokensPerLayer),
+                                     modelFingerprint: TransferBench.fingerprint, dtype: dtype,
+                                     maxChunkBytes: UInt32(chunkBytes), pageSize: 0)
+        let expectation = KVExpectation(requestId: requestId, modelFingerprint: TransferBench.fingerprint, dtype: dtype,
+                                        pageSize: 0, rowWidth: TransferBench.rowWidth, layers: layers,
+                                        tokens: TransferBench.tokensPerLayer)
+        let assembler = KVAssembler(expecting: expectation) { _, start, count in
+            let offset = start * TransferBench.rowWidth
+            return UnsafeMutableBufferPointer(rebasing: cache[offset..<(offset + count * TransferBench.rowWidth)])
+        }
+        let start = TransferBench.now()
+        let stream = try channel.serverStreaming(method: MethodPath.prefill, request: request,
+                                                 metadata: [TransferBench.layersMetadataKey: "\(layers)"],
+                                                 deadline: .after(seconds: 600))
+        var finished = false
+        while let message = try stream.nextMessage() {
+            switch try PrefillResponseView.parse(segments: message.segments) {
+            case let .chunk(view): if verify { try assembler.accept(view) }
+            case let .done(done):
+                if verify { try assembler.finish(done) }
+                finished = true
+            }
+        }
+        guard finished else { throw TransportError.status(.dataLoss, "Prefill stream ended without PrefillDone") }
+        return TransferBench.now() - start
+    }
+
+    /// The same bytes over one raw TCP connection, read in pieces of `pieceBytes`; returns seconds.
+    func receiveTCP(totalBytes: Int, pieceBytes: Int) throws -> Double {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: pieceBytes, alignment: 64)
+        defer { buffer.deallocate() }
+        let start = TransferBench.now()
+        let fd = try TCPSocket.connect(port: tcpPort)
+        defer { close(fd) }
+        var request: [UInt64] = [UInt64(totalBytes).littleEndian, UInt64(pieceBytes).littleEndian]
+        try request.withUnsafeBytes { try TCPSocket.writeAll(fd, $0) }
+        var received = 0
+        while received < totalBytes {
+            let count = min(pieceBytes, totalBytes - received)
+            try TCPSocket.readExactly(fd, buffer, count)
+            received += count
+        }
+        _ = request.count
+        return TransferBench.now() - start
+    }
+
+    /// XXH3 alone over 64 MiB in cache-cold pieces (GB/s), for the record.
+    static func xxh3Speed() -> Double {
+        let bytes = [UInt8](repeating: 0x5A, count: 64 << 20)
+        return bytes.withUnsafeBytes { all in
+            let start = TransferBench.now()
+            var sink: UInt64 = 0
+            for _ in 0..<4 { sink ^= XXH3.hash64(all) }
+            let seconds = TransferBench.now() - start
+            return sink == 1 ? 0 : Double(4 * all.count) / seconds / 1e9
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Transport
+import Wire
+
+/// The sending half of the KV transfer benchmark: a Prefill gRPC server streaming synthetic
+/// latent KV (chunked, XXH3-checksummed) and a raw TCP server sending the same bytes.
+struct TransferSend: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transfer-send",
+        abstract: "KV transfer benchmark sender: gRPC Prefill server + raw TCP server on 127.0.0.1.")
+
+    @Option(help: "gRPC port (0: any free port).") var grpcPort = 0
+    @Option(help: "Raw TCP port (0: any free port).") var tcpPort = 0
+    @Option(help: "Write \"<grpc port> <tcp port>\" to this file once listening.") var portFile: String?
+    @Option(help: "Exit after this many seconds (a bound for scripts).") var maxSeconds = 1800.0
+
+    func run() throws {
+        let layer = TransferBench.syntheticLayer()
+        let server = TransportServer(port: grpcPort, maxMessageBytes: 64 << 20)
+        server.registerServerStreaming(MethodPath.prefill) { context, bytes, writer in
+            try Self.streamPrefill(context: context, request: try PrefillRequest(decoding: bytes), layer: layer, writer: writer)
+        }
+        server.registerHealthService(services: [MethodPath.prefillService])
+        try server.start()
+        let (listener, boundTCP) = try TCPSocket.listen(port: tcpPort)
+        Thread.detachNewThread { Self.serveTCP(listener: listener, layer: layer) }
+        let ports = "\(server.port) \(boundTCP)\n"
+        if let portFile {
+            try ports.write(toFile: portFile + ".tmp", atomically: false, encoding: .utf8)
+            rename(portFile + ".tmp", portFile)
+        } else {
+            print(ports, terminator: "")
+            fflush(stdout)
+        }
+        Thread.sleep(forTimeInterval: maxSeconds)
+        server.shutdown(gracePeriod: 1)
+    }
+
+    /// Streams `layers` copies of `layer` as KV chunks of the requested size, then PrefillDone.
+    static func streamPrefill(context: RequestContext, request: PrefillRequest, layer: [Float], writer: StreamWriter) throws {
+        let layers = Int(context.metadata[TransferBench.layersMetadataKey] ?? "1") ?? 1
+        let tokens = min(request.promptTokenIds.count, TransferBench.tokensPerLayer)
+        let start = TransferBench.now()
+        let chunker = try KVChunker(requestId: request.requestId, modelFingerprint: TransferBench.fingerprint,
+                                    rowWidth: TransferBench.rowWidth, dtype: request.dtype,
+                                    maxChunkBytes: Int(request.maxChunkBytes), pageSize: Int(request.pageSize))
+        try layer.withUnsafeBufferPointer { all in
+            let rows = UnsafeBufferPointer(rebasing: all[0..<(tokens * TransferBench.rowWidth)])
+            for index in 0..<layers {
+                try chunker.forEachChunk(layer: index, rows: rows) { header, payload in
+                    try PrefillResponse.withChunkEncoder(header: header, payload: payload) { try writer.send($0) }
+                }
+            }
+        }
+        try writer.send(PrefillResponse.done(PrefillDone(
+            firstToken: 0, firstTokenLogprob: 0, totalPayloadBytes: chunker.payloadBytesProduced, tokens: UInt32(tokens),
+            layers: UInt32(layers), prefillSeconds: TransferBench.now() - start, pcpRanks: 1, chunks: chunker.nextChunkIndex)))
+    }
+
+    /// Each connection sends a 16-byte request (total bytes, write size, little-endian) and gets
+    /// the layer's bytes repeated to that total, written in pieces of the write size.
+    static func serveTCP(listener: Int32, layer: [Float]) {
+        while true {
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var request = [UInt64](repeating: 0, count: 2)
+            do {
+                try request.withUnsafeMutableBytes { try TCPSocket.readExactly(fd, $0.baseAddress!, 16) }
+                let total = Int(UInt64(littleEndian: request[0]))
+                let piece = max(1, Int(UInt64(littleEndian: request[1])))
+                try layer.withUnsafeBytes { bytes in
+                    var sent = 0
+                    while sent < total {
+                        let offset = sent % bytes.count
+                        let count = min(piece, total - sent, bytes.count - offset)
+                        try TCPSocket.writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)]))
+                        sent += count
+                    }
+                }
+            } catch {
+                FileHandle.standardError.write("transfer-send: TCP connection failed: \(error)\n".data(using: .utf8)!)
+            }
+        }
+    }
+}

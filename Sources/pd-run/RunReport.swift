@@ -1,0 +1,50 @@
+import ContextParallel
+import Engine
+import Foundation
+
+/// What pd-run prints: readable text, or one JSON object with `--json`.
+struct RunReport: Encodable {
+    let prompt_tokens: [Int32]
+    let tokens: [Int]
+    let logprobs: [Float]
+    let finish_reason: String
+    let last_logits: [Float]
+    let prefill_seconds: Double
+    let decode_ms_per_token: Double
+    let pcp_ranks: Int
+    let prefill_steps: Int
+    let latent_allgathers: Int
+    let bytes_gathered_per_rank: Int
+    let allgather_seconds: Double
+
+    init(output: GenerationOutput, engine: PrefillEngine, ranks: Int) {
+        prompt_tokens = output.promptTokens
+        tokens = output.tokens
+        logprobs = output.logprobs
+        finish_reason = output.finishReason
+        last_logits = output.lastLogits
+        prefill_seconds = output.prefillSeconds
+        decode_ms_per_token = output.decodeSecondsPerToken * 1000
+        pcp_ranks = ranks
+        prefill_steps = engine.steps
+        latent_allgathers = engine.latentGathers
+        bytes_gathered_per_rank = engine.bytesGathered
+        allgather_seconds = engine.gatherSeconds
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func text() -> String {
+        """
+        prompt (\(prompt_tokens.count) tokens): \(prompt_tokens.map(String.init).joined(separator: ","))
+        generated (\(tokens.count), \(finish_reason)): \(tokens.map(String.init).joined(separator: ","))
+        prefill: \(String(format: "%.3f", prefill_seconds)) s on \(pcp_ranks) rank(s), \(latent_allgathers) latent all-gathers, \(bytes_gathered_per_rank) bytes gathered per rank
+        decode: \(String(format: "%.2f", decode_ms_per_token)) ms/token
+        """
+    }
+}

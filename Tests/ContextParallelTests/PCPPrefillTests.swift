@@ -1,0 +1,160 @@
+import ContextParallel
+import DeepSeekModel
+import Engine
+import Foundation
+import KVCache
+import XCTest
+
+/// PCP prefill over P in-process ranks against the model's single-process reference path.
+final class PCPPrefillTests: XCTestCase {
+    static let modelDirectory: String = {
+        let dir = NSTemporaryDirectory() + "latentserve-pcp-tiny-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try! BuiltinModel.tiny.write(to: dir)
+        return dir
+    }()
+
+    func prompt(_ n: Int, salt: Int = 0) -> [Int32] { (0..<n).map { Int32(($0 * 131 + salt * 17 + 5) % 512) } }
+
+    /// Logits of each prompt's last position by the reference path (LocalExchange, no shards).
+    func reference(_ prompts: [[Int32]]) throws -> [[Float]] {
+        let model = try DeepSeekTransformer(directory: Self.modelDirectory)
+        let cache = try PagedLatentCache(layers: model.config.numHiddenLayers, rowWidth: model.config.latentRowWidth,
+                                         pageSize: 16, pageCount: prompts.reduce(0) { $0 + $1.count / 16 + 1 })
+        let seqs = try prompts.map { try cache.allocate(capacity: $0.count) }
+        return try model.prefill(.singleRank(newTokens: prompts), sequences: seqs, cache: cache)!
+    }
+
+    /// Runs PCP prefill on `ranks` threads; returns rank 0's logits and every rank's cache rows.
+    func pcp(_ prompts: [[Int32]], ranks: Int, chunkTokens: Int? = nil) throws -> (logits: [[Float]], caches: [[[Float]]]) {
+        let group = InProcessGroup(size: ranks)
+        let results = try group.run { comm -> ([[Float]]?, [[Float]]) in
+            let model = try DeepSeekTransformer(directory: Self.modelDirectory)
+            let c = model.config
+            let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 16,
+                                             pageCount: prompts.reduce(0) { $0 + $1.count / 16 + 1 })
+            let seqs = try prompts.map { try cache.allocate(capacity: $0.count) }
+            let engine = PrefillEngine(model: model, communicator: comm, chunkTokens: chunkTokens)
+            let logits = try engine.run(prompts: prompts, sequences: seqs, cache: cache)
+            // Every layer's full latent cache of every request, as this rank holds it.
+            var rows: [[Float]] = []
+            for (i, s) in seqs.enumerated() {
+                for l in 0..<c.numHiddenLayers {
+                    var buf = [Float](repeating: 0, count: prompts[i].count * c.latentRowWidth)
+                    try cache.read(sequence: s, layer: l, start: 0, count: prompts[i].count, into: &buf)
+                    rows.append(buf)
+                }
+            }
+            return (logits, rows)
+        }
+        XCTAssertNotNil(results[0].0, "rank 0 returns logits")
+        for r in 1..<ranks { XCTAssertNil(results[r].0, "rank \(r) returns no logits") }
+        return (results[0].0!, results.map(\.1))
+    }
+
+    func assertMatches(_ got: [[Float]], _ want: [[Float]], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.count, want.count, file: file, line: line)
+        for i in want.indices {
+            let scale = max(want[i].map(abs).max()!, 1e-6)
+            var worst: Float = 0
+            for k in want[i].indices { worst = max(worst, abs(got[i][k] - want[i][k])) }
+            XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(what): request \(i) relative error", file: file, line: line)
+        }
+    }
+
+    func testEveryPromptLengthForOneToFourRanks() throws {
+        for p in 1...4 {
+            for n in Set([1, 2 * p - 1, 2 * p, 2 * p + 1, 97, 300]).sorted() {
+                let prompts = [prompt(n)]
+                let (logits, caches) = try pcp(prompts, ranks: p)
+                assertMatches(logits, try reference(prompts), "P=\(p) n=\(n)")
+                for r in 1..<p { XCTAssertEqual(caches[r], caches[0], "P=\(p) n=\(n): rank \(r) holds the same full cache as rank 0") }
+            }
+        }
+    }
+
+    func testMixedLengthBatch() throws {
+        let prompts = [prompt(1), prompt(7, salt: 1), prompt(33, salt: 2), prompt(2, salt: 3), prompt(64, salt: 4)]
+        let want = try reference(prompts)
+        for p in [2, 3] {
+            assertMatches(try pcp(prompts, ranks: p).logits, want, "P=\(p) mixed batch")
+        }
+    }
+
+    func testChunkedPrefillMatchesUnchunked() throws {
+        let prompts = [prompt(75), prompt(20, salt: 5)]
+        let want = try reference(prompts)
+        for (p, chunk) in [(1, 16), (2, 16), (3, 10), (2, 1)] {
+            assertMatches(try pcp(prompts, ranks: p, chunkTokens: chunk).logits, want, "P=\(p) chunk=\(chunk)")
+        }
+    }
+
+    func testCacheRowsMatchReferenceCache() throws {
+        let prompts = [prompt(23, salt: 9)]
+        let (_, caches) = try pcp(prompts, ranks: 3)
+        let model = try DeepSeekTransformer(directory: Self.modelDirectory)
+        let c = model.config
+        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 16, pageCount: 2)
+        let seq = try cache.allocate(capacity: 23)
+        _ = try model.prefill(.singleRank(newTokens: prompts), sequences: [seq], cache: cache)
+        for l in 0..<c.numHiddenLayers {
+            var want = [Float](repeating: 0, count: 23 * c.latentRowWidth)
+            try cache.read(sequence: seq, layer: l, start: 0, count: 23, into: &want)
+            XCTAssertLessThanOrEqual(maxDiff(caches[0][l], want), 1e-5, "layer \(l) latent rows")
+        }
+    }
+
+    func testConsecutiveBatchesOfDifferentShapesKeepNoStaleState() throws {
+        let a = [prompt(50, salt: 1), prompt(3, salt: 2)], b = [prompt(9, salt: 3)]
+        let wantA = try reference(a), wantB = try reference(b)
+        let group = InProcessGroup(size: 2)
+        let results = try group.run { comm -> [[[Float]]?] in
+            let model = try DeepSeekTransformer(directory: Self.modelDirectory)
+            let engine = PrefillEngine(model: model, communicator: comm)
+            var out: [[[Float]]?] = []
+            for batch in [a, b, a] {
+                let cache = try PagedLatentCache(layers: model.config.numHiddenLayers, rowWidth: model.config.latentRowWidth,
+                                                 pageSize: 8, pageCount: 16)
+                let seqs = try batch.map { try cache.allocate(capacity: $0.count) }
+                out.append(try engine.run(prompts: batch, sequences: seqs, cache: cache))
+            }
+            return out
+        }
+        assertMatches(results[0][0]!, wantA, "first batch")
+        assertMatches(results[0][1]!, wantB, "second batch")
+        assertMatches(results[0][2]!, wantA, "third batch (first again)")
+    }
+
+    func testGreedyTokensUnderPCPEqualSingleRank() throws {
+        let prompt = prompt(29, salt: 4)
+        let params = SamplingParams(maxNewTokens: 12)
+        let single = try Generator(model: DeepSeekTransformer(directory: Self.modelDirectory)).generate(prompts: [prompt], params: [params])!
+        let group = InProcessGroup(size: 3)
+        let results = try group.run { comm in
+            try Generator(model: DeepSeekTransformer(directory: Self.modelDirectory), communicator: comm).generate(prompts: [prompt], params: [params])
+        }
+        XCTAssertEqual(results[0]?.first?.tokens, single[0].tokens)
+        XCTAssertEqual(single[0].tokens.count, 12)
+    }
+
+    func testOneAllGatherPerLayerPerStep() throws {
+        let group = InProcessGroup(size: 2)
+        let counts = try group.run { comm -> (Int, Int) in
+            let model = try DeepSeekTransformer(directory: Self.modelDirectory)
+            let cache = try PagedLatentCache(layers: model.config.numHiddenLayers, rowWidth: model.config.latentRowWidth, pageSize: 8, pageCount: 16)
+            let prompts = [self.prompt(10), self.prompt(30, salt: 1), self.prompt(5, salt: 2)]
+            let seqs = try prompts.map { try cache.allocate(capacity: $0.count) }
+            let engine = PrefillEngine(model: model, communicator: comm)
+            _ = try engine.run(prompts: prompts, sequences: seqs, cache: cache)
+            return (engine.latentGathers, engine.bytesGathered)
+        }
+        // Three requests in one batch: still one gather per layer, of every rank's rows (c_kv and k_pe together).
+        XCTAssertEqual(counts[0].0, 3)
+        let plan = ShardPlan(lengths: [10, 30, 5], ranks: 2)
+        XCTAssertEqual(counts[0].1, 3 * 2 * plan.rowsPerRank * (32 + 16) * 4)
+    }
+}
+
+func maxDiff(_ a: [Float], _ b: [Float]) -> Float {
+    zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}

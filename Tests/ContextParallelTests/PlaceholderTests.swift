@@ -1,5 +1,0 @@
-import XCTest
-
-final class ContextParallelTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}

@@ -1,0 +1,63 @@
+import DeepSeekModel
+import Foundation
+import KVCache
+import XCTest
+
+/// The absorbed decode form (attention straight on the latent cache) against the decompressed
+/// prefill form at the same positions.
+final class AbsorbedDecodeTests: XCTestCase {
+    func testDecodeStepsMatchPrefillLogits() throws {
+        let model = try TinyModel.load()
+        let prompt: [Int32] = [5, 99, 300, 7, 42, 511, 0, 13, 260, 77, 3]
+        for split in [1, 4, prompt.count - 1] {
+            // Prefill the first `split` tokens, then decode the rest one by one (batch of 1).
+            let (_, cache, seqs) = try model.referencePrefill([Array(prompt[..<split])], extraCapacity: prompt.count)
+            var logits = [Float](repeating: 0, count: model.config.vocabSize)
+            for t in split..<prompt.count {
+                try [prompt[t]].withUnsafeBufferPointer { toks in
+                    try seqs.withUnsafeBufferPointer { s in try model.decode(tokens: toks, sequences: s, cache: cache, logits: &logits) }
+                }
+                let reference = try model.referencePrefill([Array(prompt[...t])]).logits[0]
+                let scale = reference.map(abs).max()!
+                XCTAssertLessThan(maxAbsDifference(logits, reference) / scale, 1e-4, "split \(split), position \(t)")
+            }
+        }
+    }
+
+    func testBatchedDecodeEqualsOneByOne() throws {
+        let model = try TinyModel.load()
+        let prompts: [[Int32]] = [[1, 2, 3], [400, 401, 402, 403, 404, 405, 406], [9]]
+        let next: [Int32] = [17, 18, 19]
+        let (_, cache, seqs) = try model.referencePrefill(prompts)
+        var batched = [Float](repeating: 0, count: 3 * model.config.vocabSize)
+        try next.withUnsafeBufferPointer { t in try seqs.withUnsafeBufferPointer { s in try model.decode(tokens: t, sequences: s, cache: cache, logits: &batched) } }
+        for i in 0..<3 {
+            let (_, c1, s1) = try model.referencePrefill([prompts[i]])
+            var single = [Float](repeating: 0, count: model.config.vocabSize)
+            try [next[i]].withUnsafeBufferPointer { t in try s1.withUnsafeBufferPointer { s in try model.decode(tokens: t, sequences: s, cache: c1, logits: &single) } }
+            let row = Array(batched[i * model.config.vocabSize..<(i + 1) * model.config.vocabSize])
+            XCTAssertLessThan(maxAbsDifference(row, single), 1e-4, "sequence \(i)")
+        }
+    }
+
+    func testBatchedPrefillEqualsSeparatePrefills() throws {
+        let model = try TinyModel.load()
+        let prompts: [[Int32]] = [[1, 2, 3, 4, 5], [100], [7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8]]
+        let batched = try model.referencePrefill(prompts).logits
+        for (i, p) in prompts.enumerated() {
+            XCTAssertLessThan(maxAbsDifference(batched[i], try model.referencePrefill([p]).logits[0]), 1e-4)
+        }
+    }
+
+    func testCachedPrefixPrefillEqualsWholePrefill() throws {
+        // Chunked prefill at the model level: the second chunk reads the first from the cache.
+        let model = try TinyModel.load()
+        let prompt: [Int32] = (0..<40).map { Int32(($0 * 37) % 512) }
+        let whole = try model.referencePrefill([prompt]).logits[0]
+        let cache = try PagedLatentCache(layers: model.config.numHiddenLayers, rowWidth: model.config.latentRowWidth, pageSize: 8, pageCount: 6)
+        let seq = try cache.allocate(capacity: 40)
+        _ = try model.prefill(.singleRank(newTokens: [Array(prompt[..<25])]), sequences: [seq], cache: cache)
+        let chunked = try model.prefill(.singleRank(newTokens: [Array(prompt[25...])], cachedPrefix: [25]), sequences: [seq], cache: cache)!
+        XCTAssertLessThan(maxAbsDifference(chunked[0], whole), 1e-4)
+    }
+}

@@ -1,5 +1,0 @@
-import XCTest
-
-final class DeepSeekModelTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}

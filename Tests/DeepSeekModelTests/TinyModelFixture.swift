@@ -1,0 +1,36 @@
+import DeepSeekModel
+import Foundation
+import KVCache
+
+/// The built-in tiny model, written once per test process into a temporary folder.
+enum TinyModel {
+    static let directory: String = {
+        let dir = NSTemporaryDirectory() + "latentserve-tiny-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try! BuiltinModel.tiny.write(to: dir)
+        return dir
+    }()
+
+    static func load() throws -> DeepSeekTransformer { try DeepSeekTransformer(directory: directory) }
+}
+
+extension DeepSeekTransformer {
+    /// Single-process reference prefill of several prompts; returns last-position logits and the cache.
+    func referencePrefill(_ prompts: [[Int32]], extraCapacity: Int = 8, pageSize: Int = 4) throws -> (logits: [[Float]], cache: PagedLatentCache, sequences: [Int]) {
+        let pages = prompts.reduce(0) { $0 + ($1.count + extraCapacity + pageSize - 1) / pageSize }
+        let cache = try PagedLatentCache(layers: config.numHiddenLayers, rowWidth: config.latentRowWidth, pageSize: pageSize, pageCount: pages)
+        let sequences = try prompts.map { try cache.allocate(capacity: $0.count + extraCapacity) }
+        let logits = try prefill(.singleRank(newTokens: prompts), sequences: sequences, cache: cache)!
+        for (i, s) in sequences.enumerated() { try cache.setLength(prompts[i].count, of: s) }
+        return (logits, cache, sequences)
+    }
+}
+
+func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count)
+    var worst: Float = 0
+    for i in a.indices { worst = max(worst, abs(a[i] - b[i])) }
+    return worst
+}
+
+func argmax(_ a: [Float]) -> Int { a.indices.max { a[$0] < a[$1] || (a[$0] == a[$1] && $0 > $1) }! }

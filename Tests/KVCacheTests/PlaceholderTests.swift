@@ -1,5 +1,0 @@
-import XCTest
-
-final class KVCacheTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}

@@ -1,0 +1,133 @@
+import Foundation
+@testable import Kernels
+import XCTest
+
+/// The tiled online-softmax kernel against a plain, untiled softmax(QKᵀ)V written out longhand.
+final class CausalAttentionTests: XCTestCase {
+    struct Problem {
+        let heads = 3, nope = 8, rope = 4, vDim = 6
+        var keys: Int, queries: Int, firstPosition: Int, keyLimit: Int
+        var q: [Float], kv: [Float], kPe: [Float]
+        init(keys: Int, queries: Int, firstPosition: Int, keyLimit: Int, seed: UInt64) {
+            self.keys = keys; self.queries = queries; self.firstPosition = firstPosition; self.keyLimit = keyLimit
+            var g = SplitMix(state: seed)
+            func r(_ n: Int) -> [Float] { (0..<n).map { _ in Float.random(in: -1...1, using: &g) } }
+            q = r(queries * heads * (nope + rope))
+            kv = r(keys * heads * (nope + vDim))
+            kPe = r(keys * rope)
+        }
+
+        func reference(scale: Float) -> [Float] {
+            var out = [Float](repeating: 0, count: queries * heads * vDim)
+            for h in 0..<heads {
+                for j in 0..<queries {
+                    let visible = min(firstPosition + j + 1, keyLimit)
+                    var s = [Double](repeating: 0, count: visible)
+                    for k in 0..<visible {
+                        var dot: Double = 0
+                        for d in 0..<nope { dot += Double(q[(j * heads + h) * (nope + rope) + d]) * Double(kv[(k * heads + h) * (nope + vDim) + d]) }
+                        for d in 0..<rope { dot += Double(q[(j * heads + h) * (nope + rope) + nope + d]) * Double(kPe[k * rope + d]) }
+                        s[k] = dot * Double(scale)
+                    }
+                    let mx = s.max() ?? 0
+                    let e = s.map { exp($0 - mx) }
+                    let sum = e.reduce(0, +)
+                    for d in 0..<vDim {
+                        var acc: Double = 0
+                        for k in 0..<visible { acc += e[k] / sum * Double(kv[(k * heads + h) * (nope + vDim) + nope + d]) }
+                        out[(j * heads + h) * vDim + d] = Float(acc)
+                    }
+                }
+            }
+            return out
+        }
+
+        func tiled(queryTile: Int, keyTile: Int, scale: Float) -> [Float] {
+            var out = [Float](repeating: .nan, count: queries * heads * vDim)
+            let kernel = CausalAttention(queryTile: queryTile, keyTile: keyTile)
+            q.withUnsafeBufferPointer { qp in kv.withUnsafeBufferPointer { kvp in kPe.withUnsafeBufferPointer { kpp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let o = AttentionOperands(heads: heads, nopeDim: nope, ropeDim: rope, valueDim: vDim,
+                                              q: qp.baseAddress!, qRowStride: heads * (nope + rope), qHeadStride: nope + rope,
+                                              kv: kvp.baseAddress!, kvRowStride: heads * (nope + vDim), kvHeadStride: nope + vDim, valueOffset: nope,
+                                              kPe: kpp.baseAddress!, kPeRowStride: rope, out: op.baseAddress!, outRowStride: heads * vDim)
+                    kernel.run(o, queries: queries, firstPosition: firstPosition, keyLimit: keyLimit, scale: scale)
+                }
+            } } }
+            return out
+        }
+    }
+
+    func assertClose(_ a: [Float], _ b: [Float], tol: Float, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, file: file, line: line)
+        var worst: Float = 0
+        for i in a.indices { worst = max(worst, abs(a[i] - b[i])) }
+        XCTAssertLessThanOrEqual(worst, tol, message, file: file, line: line)
+        XCTAssertFalse(a.contains { $0.isNaN }, "NaN in output: \(message)", file: file, line: line)
+    }
+
+    func testTiledMatchesUntiledForEveryTiling() {
+        // A full causal prompt, a PCP-style middle chunk, and a chunk with pad rows past keyLimit.
+        let cases: [(keys: Int, queries: Int, first: Int, limit: Int)] = [(37, 37, 0, 37), (50, 10, 20, 50), (23, 12, 15, 23), (1, 1, 0, 1)]
+        for (n, c) in cases.enumerated() {
+            let p = Problem(keys: c.keys, queries: c.queries, firstPosition: c.first, keyLimit: c.limit, seed: UInt64(n))
+            let scale = 1 / Float(12).squareRoot()
+            let want = p.reference(scale: scale)
+            for (qt, kt) in [(1, 1), (3, 5), (4, 16), (64, 64), (7, 2)] {
+                assertClose(p.tiled(queryTile: qt, keyTile: kt, scale: scale), want, tol: 2e-6,
+                            "case \(n) with tiles \(qt)x\(kt)")
+            }
+        }
+    }
+
+    func testTilingDoesNotChangeResultsBeyondRounding() {
+        let p = Problem(keys: 300, queries: 300, firstPosition: 0, keyLimit: 300, seed: 9)
+        let a = p.tiled(queryTile: 300, keyTile: 300, scale: 0.3)
+        let b = p.tiled(queryTile: 32, keyTile: 17, scale: 0.3)
+        assertClose(a, b, tol: 1e-6, "untiled vs tiled")
+    }
+
+    func testLSEMergeEqualsJointSoftmaxAndEmptyPartIsNoOp() {
+        // Two disjoint key sets with scores s1, s2 and values v1, v2 (1 row, dim 2).
+        let s1: [Float] = [0.3, -1.2, 2.0], s2: [Float] = [0.7, 1.1]
+        let v1: [[Float]] = [[1, 2], [3, 4], [5, 6]], v2: [[Float]] = [[-1, 0], [2, -2]]
+        func partial(_ s: [Float], _ v: [[Float]]) -> ([Float], Float) {
+            let mx = s.max()!
+            let e = s.map { expf($0 - mx) }
+            let sum = e.reduce(0, +)
+            var o: [Float] = [0, 0]
+            for k in s.indices { o[0] += e[k] / sum * v[k][0]; o[1] += e[k] / sum * v[k][1] }
+            return (o, mx + logf(sum))
+        }
+        var (out, lse) = partial(s1, v1)
+        let (part, partLSE) = partial(s2, v2)
+        let (joint, jointLSE) = partial(s1 + s2, v1 + v2)
+        var lseArr = [lse]
+        AttentionMerge.merge(into: &out, lse: &lseArr, part: part, partLSE: [partLSE], rows: 1, dim: 2)
+        assertClose(out, joint, tol: 1e-6, "merged vs joint")
+        XCTAssertEqual(lseArr[0], jointLSE, accuracy: 1e-6)
+        // Merging an empty part (lse = -inf) changes nothing and makes no NaN.
+        let before = out
+        AttentionMerge.merge(into: &out, lse: &lseArr, part: [Float.nan, Float.nan], partLSE: [-.infinity], rows: 1, dim: 2)
+        XCTAssertEqual(out, before)
+        // Merging into an empty running result takes the part as is.
+        var empty: [Float] = [0, 0]
+        var emptyLSE: [Float] = [-.infinity]
+        AttentionMerge.merge(into: &empty, lse: &emptyLSE, part: part, partLSE: [partLSE], rows: 1, dim: 2)
+        XCTAssertEqual(empty, part)
+        lse = emptyLSE[0]
+        XCTAssertEqual(lse, partLSE)
+    }
+}
+
+/// Deterministic test randomness.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Transport
+import Wire
+import XCTest
+
+/// Unary calls: payload sizes, metadata both ways, status codes, unknown methods, health.
+final class UnaryCallTests: TransportTestCase {
+    func testEchoesEmptyOneByteAndLargePayloads() throws {
+        try startServer { $0.registerUnary("/test.Echo/Echo") { _, request in request } }
+        XCTAssertEqual(try channel.unary(method: "/test.Echo/Echo", request: []), [])
+        XCTAssertEqual(try channel.unary(method: "/test.Echo/Echo", request: [0xA5]), [0xA5])
+        let large = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        XCTAssertEqual(try channel.unary(method: "/test.Echo/Echo", request: large), large)
+    }
+
+    func testMetadataTravelsBothWays() throws {
+        try startServer { server in
+            server.registerServerStreaming("/test.Echo/Meta") { context, _, writer in
+                context.responseMetadata.append("x-seen", context.metadata["x-client"] ?? "missing")
+                context.trailingMetadata.append("x-trailer", "done")
+                try writer.send([1])
+            }
+        }
+        let stream = try channel.serverStreaming(method: "/test.Echo/Meta", request: [], metadata: ["x-client": "hello"])
+        XCTAssertEqual(try stream.next(), [1])
+        XCTAssertNil(try stream.next())
+        XCTAssertEqual(stream.initialMetadata?["x-seen"], "hello")
+        XCTAssertEqual(stream.trailingMetadata["x-trailer"], "done")
+    }
+
+    func testHandlerStatusReachesClientWithMessage() throws {
+        try startServer { server in
+            server.registerUnary("/test.Echo/Fail") { _, _ in
+                throw TransportError.status(.failedPrecondition, "model fingerprint mismatch: expected a, found b")
+            }
+        }
+        XCTAssertThrowsError(try channel.unary(method: "/test.Echo/Fail", request: [])) { error in
+            XCTAssertEqual(error as? TransportError,
+                           .status(.failedPrecondition, "model fingerprint mismatch: expected a, found b"))
+        }
+    }
+
+    func testUnknownMethodIsUnimplemented() throws {
+        try startServer { _ in }
+        assertStatus(.unimplemented) { _ = try channel.unary(method: "/test.Nope/Nothing", request: [1, 2]) }
+    }
+
+    func testHealthCheck() throws {
+        try startServer { $0.registerHealthService(services: [MethodPath.prefillService]) }
+        XCTAssertEqual(try channel.checkHealth(), .serving)
+        XCTAssertEqual(try channel.checkHealth(service: MethodPath.prefillService), .serving)
+        assertStatus(.notFound) { _ = try channel.checkHealth(service: "no.such.Service") }
+    }
+
+    func testDeadlineExceeded() throws {
+        try startServer { server in
+            server.registerUnary("/test.Echo/Slow") { context, request in
+                while !context.isCancelled { usleep(5_000) }  // bounded by the deadline below
+                return request
+            }
+        }
+        let start = Date()
+        assertStatus(.deadlineExceeded) {
+            _ = try channel.unary(method: "/test.Echo/Slow", request: [1], deadline: .after(seconds: 0.3))
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+    }
+
+    func testServerGoneIsUnavailableQuickly() throws {
+        // A port that was just bound and released: nobody listens there.
+        let probe = TransportServer(port: 0)
+        try probe.start()
+        let port = probe.port
+        probe.shutdown(gracePeriod: 0)
+        let lonely = TransportChannel(target: "127.0.0.1:\(port)")
+        let start = Date()
+        assertStatus(.unavailable) { _ = try lonely.unary(method: "/test.Echo/Echo", request: [1], deadline: .after(seconds: 10)) }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+    }
+
+    func testOversizeMessagesAreRefused() throws {
+        try startServer(maxMessageBytes: 1 << 20, clientMaxMessageBytes: 1 << 20) { server in
+            server.registerUnary("/test.Echo/Echo") { _, request in request }
+            server.registerUnary("/test.Echo/Big") { _, _ in [UInt8](repeating: 7, count: 2 << 20) }
+        }
+        assertStatus(.resourceExhausted) {
+            _ = try channel.unary(method: "/test.Echo/Echo", request: [UInt8](repeating: 1, count: 2 << 20))
+        }
+        assertStatus(.resourceExhausted) { _ = try channel.unary(method: "/test.Echo/Big", request: []) }
+        XCTAssertEqual(try channel.unary(method: "/test.Echo/Echo", request: [3]), [3])  // the channel still works
+    }
+
+    func testBindFailureIsTyped() throws {
+        try startServer { _ in }
+        let clash = TransportServer(port: server.port)
+        XCTAssertThrowsError(try clash.start()) { error in
+            guard case TransportError.bindFailed = error else { return XCTFail("\(error)") }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Wire
+import XCTest
+
+/// Every message survives protobuf-c pack → unpack; malformed bytes throw a typed error.
+final class MessageRoundTripTests: XCTestCase {
+    func roundTrip<M: WireMessage & Equatable>(_ message: M, file: StaticString = #filePath, line: UInt = #line) throws {
+        let bytes = message.encoded()
+        XCTAssertEqual(try M(decoding: bytes), message, file: file, line: line)
+    }
+
+    func testDecodeServiceMessages() throws {
+        let sampling = SamplingParams(temperature: 0.7, topK: 40, topP: 0.9, seed: 1234, stopTokenIds: [2, 7])
+        try roundTrip(GenerateRequest(promptTokenIds: [1, 2, 3, 100_000], maxNewTokens: 64, sampling: sampling,
+                                      clientRequestId: "client-1"))
+        try roundTrip(GenerateRequest(promptTokenIds: [], maxNewTokens: 0))
+        try roundTrip(GenerateResponse(requestId: "r1", tokens: [GeneratedToken(tokenId: 5, logprob: -0.25),
+                                                                 GeneratedToken(tokenId: 9, logprob: -1.5)]))
+        let usage = Usage(promptTokens: 10, generatedTokens: 3, ttftSeconds: 0.125, kvBytes: 1 << 33,
+                          kvTransferSeconds: 0.5, totalSeconds: 1.25)
+        try roundTrip(GenerateResponse(requestId: "r1", tokens: [], finishReason: .length, usage: usage))
+        try roundTrip(StatsRequest())
+        try roundTrip(StatsResponse(activeRequests: 2, freeKVPages: 100, totalKVPages: 128, pageSize: 16, recent: [
+            RequestStats(requestId: "a", promptTokens: 5, generatedTokens: 6, kvBytes: 7, kvTransferSeconds: 0.01,
+                         finishReason: .stop),
+            RequestStats(requestId: "b"),
+        ]))
+    }
+
+    func testPrefillServiceMessages() throws {
+        try roundTrip(PrefillRequest(requestId: "req-9", promptTokenIds: [4, 5, 6], modelFingerprint: "fp:abc",
+                                     dtype: .bf16, maxChunkBytes: 1 << 22, pageSize: 64,
+                                     sampling: SamplingParams(temperature: 1, seed: 3)))
+        let header = KVChunkHeader(requestId: "req-9", modelFingerprint: "fp:abc", layer: 3, tokenStart: 128,
+                                   tokenCount: 2, rowWidth: 3, dtype: .f32, pageSize: 64, chunkIndex: 17,
+                                   checksum: 0xDEAD_BEEF_0123_4567)
+        try roundTrip(PrefillResponse.chunk(KVChunk(header: header, payload: Array(0..<24))))
+        try roundTrip(PrefillResponse.done(PrefillDone(firstToken: 42, firstTokenLogprob: -0.5, totalPayloadBytes: 1 << 30,
+                                                       tokens: 4096, layers: 61, prefillSeconds: 2.5, pcpRanks: 2,
+                                                       chunks: 300)))
+        try roundTrip(InfoRequest())
+        try roundTrip(InfoResponse(modelFingerprint: "fp", modelName: "tiny-v3", layers: 4, rowWidth: 576, ranks: 2))
+        try roundTrip(HealthCheckRequest(service: "latentserve.v1.Prefill"))
+        try roundTrip(HealthCheckResponse(status: .serving))
+    }
+
+    func testMalformedBytesThrowTypedErrors() {
+        // A length prefix running past the end, a truncated varint, and an unknown dtype number.
+        let cases: [[UInt8]] = [[0x0A, 0x7F, 0x01], [0x08, 0xFF], [0x0A, 0x02, 0x38, 0x09]]
+        for bytes in cases {
+            XCTAssertThrowsError(try PrefillResponse(decoding: bytes)) { error in
+                XCTAssertTrue(error is WireError, "\(error)")
+                XCTAssertFalse(String(describing: error).isEmpty)
+            }
+            XCTAssertThrowsError(try bytes.withUnsafeBytes { try PrefillResponseView.parse(bytes: $0) }) { error in
+                XCTAssertTrue(error is WireError, "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try GenerateRequest(decoding: [0x12, 0x05, 0x01]))
+    }
+
+    func testEmptyPrefillResponseIsRejected() {
+        XCTAssertThrowsError(try PrefillResponse(decoding: [])) { error in
+            XCTAssertEqual(error as? WireError,
+                           .invalidField(message: "PrefillResponse", field: "kind", expected: "chunk or done", found: "neither"))
+        }
+    }
+
+    func testBFloat16RoundsToNearestEven() {
+        XCTAssertEqual(BFloat16.float(from: BFloat16.bits(from: 1.0)), 1.0)
+        XCTAssertEqual(BFloat16.float(from: BFloat16.bits(from: -2.5)), -2.5)
+        // 1 + 2^-8 lies exactly between two bf16 values (1 and 1 + 2^-7): ties go to the even one, 1.
+        XCTAssertEqual(BFloat16.float(from: BFloat16.bits(from: 1 + 1.0 / 256)), 1.0)
+        XCTAssertEqual(BFloat16.float(from: BFloat16.bits(from: 1 + 3.0 / 256)), 1 + 4.0 / 256)
+        XCTAssertTrue(BFloat16.float(from: BFloat16.bits(from: .nan)).isNaN)
+        XCTAssertEqual(BFloat16.float(from: BFloat16.bits(from: .infinity)), .infinity)
+    }
+}

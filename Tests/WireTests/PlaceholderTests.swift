@@ -1,5 +1,0 @@
-import XCTest
-
-final class WireTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}
