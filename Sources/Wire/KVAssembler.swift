@@ -20,41 +20,57 @@ public struct KVExpectation: Equatable, Sendable {
     }
 }
 
-/// Verifies KV chunks of one request (request id, fingerprint, dtype, page size, row width,
-/// layer/token order, payload size, checksum) and only then writes their rows as f32 where
-/// `destination` says. Chunks must arrive in order: layer by layer, tokens ascending.
-public final class KVAssembler {
-    /// Returns writable rows starting at `tokenStart` of `layer`: [n, rowWidth] f32 with
-    /// 1 ≤ n ≤ maxTokens (a paged cache may hand out one page at a time).
-    public typealias Destination = (_ layer: Int, _ tokenStart: Int, _ maxTokens: Int) throws -> UnsafeMutableBufferPointer<Float>
-
+/// Verifies the KV chunks of one request in stream order (request id, fingerprint, dtype, page
+/// size, row width, chunk index, layer/token order, payload size, checksum) without writing
+/// them anywhere. Chunks must arrive layer by layer, tokens ascending.
+public final class KVChunkVerifier {
     public let expectation: KVExpectation
-    private let destination: Destination
     private var nextLayer = 0
     private var nextToken = 0
-    public private(set) var chunksReceived: UInt32 = 0
-    public private(set) var payloadBytesReceived: UInt64 = 0
-    /// bf16 payloads split across segments are joined here first (reused).
-    private var joinBuffer: [UInt8] = []
+    public private(set) var chunksAccepted: UInt32 = 0
+    public private(set) var payloadBytesAccepted: UInt64 = 0
 
-    public init(expecting expectation: KVExpectation, destination: @escaping Destination) {
-        self.expectation = expectation
-        self.destination = destination
-    }
+    public init(expecting expectation: KVExpectation) { self.expectation = expectation }
 
-    /// True once every row of every layer was written.
+    /// True once every row of every layer was accepted.
     public var isComplete: Bool { nextLayer == expectation.layers || expectation.tokens == 0 }
 
-    public func accept(_ chunk: KVChunk) throws {
-        try chunk.payload.withUnsafeBytes { try accept(KVChunkView(header: chunk.header, payload: [$0])) }
+    /// Checks `chunk` against the expectation and the stream position; throws WireError naming
+    /// the field, what was expected and what was found. Does not advance.
+    public func check(_ chunk: KVChunkView) throws {
+        let h = chunk.header
+        let e = expectation
+        try Self.require("request_id", h.requestId, e.requestId)
+        try Self.require("model_fingerprint", h.modelFingerprint, e.modelFingerprint)
+        try Self.require("dtype", h.dtype, e.dtype)
+        try Self.require("page_size", h.pageSize, e.pageSize)
+        try Self.require("row_width", Int(h.rowWidth), e.rowWidth)
+        try Self.require("chunk_index", h.chunkIndex, chunksAccepted)
+        guard nextLayer < e.layers else {
+            throw WireError.mismatch(field: "layer", expected: "no more chunks after \(e.layers) layers", found: "\(h.layer)")
+        }
+        try Self.require("layer", Int(h.layer), nextLayer)
+        try Self.require("token_start", Int(h.tokenStart), nextToken)
+        guard h.tokenCount > 0, Int(h.tokenStart) + Int(h.tokenCount) <= e.tokens else {
+            throw WireError.mismatch(field: "token_count", expected: "1...\(e.tokens - nextToken)", found: "\(h.tokenCount)")
+        }
+        try Self.require("payload bytes", chunk.payloadByteCount, h.expectedPayloadBytes)
+        let hash = XXH3.hash64(segments: chunk.payload)
+        guard hash == h.checksum else {
+            throw WireError.checksumMismatch(chunkIndex: h.chunkIndex, layer: h.layer, expected: h.checksum, found: hash)
+        }
     }
 
-    /// Verifies `chunk` completely, then writes its rows. Throws WireError without writing on any mismatch.
+    /// Checks `chunk`, then moves the stream position past it.
     public func accept(_ chunk: KVChunkView) throws {
-        try verify(chunk)
-        try write(chunk)
-        chunksReceived += 1
-        payloadBytesReceived += UInt64(chunk.payloadByteCount)
+        try check(chunk)
+        advance(past: chunk)
+    }
+
+    /// Moves the stream position past a chunk `check` passed.
+    func advance(past chunk: KVChunkView) {
+        chunksAccepted += 1
+        payloadBytesAccepted += UInt64(chunk.payloadByteCount)
         nextToken += Int(chunk.header.tokenCount)
         if nextToken == expectation.tokens {
             nextLayer += 1
@@ -65,42 +81,56 @@ public final class KVAssembler {
     /// Checks the final message against what arrived.
     public func finish(_ done: PrefillDone) throws {
         guard isComplete else {
-            throw WireError.mismatch(field: "rows received", expected: "\(expectation.layers) layers × \(expectation.tokens) tokens",
+            throw WireError.mismatch(field: "rows received",
+                                     expected: "\(expectation.layers) layers × \(expectation.tokens) tokens",
                                      found: "stream ended at layer \(nextLayer) token \(nextToken)")
         }
-        try check("PrefillDone.chunks", UInt64(done.chunks), UInt64(chunksReceived))
-        try check("PrefillDone.total_payload_bytes", done.totalPayloadBytes, payloadBytesReceived)
-        try check("PrefillDone.layers", UInt64(done.layers), UInt64(expectation.layers))
-        try check("PrefillDone.tokens", UInt64(done.tokens), UInt64(expectation.tokens))
+        try Self.require("PrefillDone.chunks", UInt64(done.chunks), UInt64(chunksAccepted))
+        try Self.require("PrefillDone.total_payload_bytes", done.totalPayloadBytes, payloadBytesAccepted)
+        try Self.require("PrefillDone.layers", UInt64(done.layers), UInt64(expectation.layers))
+        try Self.require("PrefillDone.tokens", UInt64(done.tokens), UInt64(expectation.tokens))
     }
 
-    private func check<T: Equatable>(_ field: String, _ found: T, _ expected: T) throws {
+    static func require<T: Equatable>(_ field: String, _ found: T, _ expected: T) throws {
         guard found == expected else { throw WireError.mismatch(field: field, expected: "\(expected)", found: "\(found)") }
     }
+}
 
-    private func verify(_ chunk: KVChunkView) throws {
-        let h = chunk.header
-        let e = expectation
-        try check("request_id", h.requestId, e.requestId)
-        try check("model_fingerprint", h.modelFingerprint, e.modelFingerprint)
-        try check("dtype", h.dtype, e.dtype)
-        try check("page_size", h.pageSize, e.pageSize)
-        try check("row_width", Int(h.rowWidth), e.rowWidth)
-        try check("chunk_index", h.chunkIndex, chunksReceived)
-        guard nextLayer < e.layers else {
-            throw WireError.mismatch(field: "layer", expected: "no more chunks after \(e.layers) layers", found: "\(h.layer)")
-        }
-        try check("layer", Int(h.layer), nextLayer)
-        try check("token_start", Int(h.tokenStart), nextToken)
-        guard h.tokenCount > 0, Int(h.tokenStart) + Int(h.tokenCount) <= e.tokens else {
-            throw WireError.mismatch(field: "token_count", expected: "1...\(e.tokens - nextToken)", found: "\(h.tokenCount)")
-        }
-        try check("payload bytes", chunk.payloadByteCount, h.expectedPayloadBytes)
-        let hash = XXH3.hash64(segments: chunk.payload)
-        guard hash == h.checksum else {
-            throw WireError.checksumMismatch(chunkIndex: h.chunkIndex, layer: h.layer, expected: h.checksum, found: hash)
-        }
+/// Verifies each KV chunk of one request completely (KVChunkVerifier) and only then writes its
+/// rows as f32 where `destination` says; a rejected chunk writes nothing.
+public final class KVAssembler {
+    /// Returns writable rows starting at `tokenStart` of `layer`: [n, rowWidth] f32 with
+    /// 1 ≤ n ≤ maxTokens (a paged cache may hand out one page at a time).
+    public typealias Destination = (_ layer: Int, _ tokenStart: Int, _ maxTokens: Int) throws -> UnsafeMutableBufferPointer<Float>
+
+    private let verifier: KVChunkVerifier
+    private let destination: Destination
+    /// bf16 payloads split across segments are joined here first (reused).
+    private var joinBuffer: [UInt8] = []
+
+    public init(expecting expectation: KVExpectation, destination: @escaping Destination) {
+        verifier = KVChunkVerifier(expecting: expectation)
+        self.destination = destination
     }
+
+    public var expectation: KVExpectation { verifier.expectation }
+    public var isComplete: Bool { verifier.isComplete }
+    public var chunksReceived: UInt32 { verifier.chunksAccepted }
+    public var payloadBytesReceived: UInt64 { verifier.payloadBytesAccepted }
+
+    public func accept(_ chunk: KVChunk) throws {
+        try chunk.payload.withUnsafeBytes { try accept(KVChunkView(header: chunk.header, payload: [$0])) }
+    }
+
+    /// Verifies `chunk` completely, then writes its rows. Throws WireError without writing on any mismatch.
+    public func accept(_ chunk: KVChunkView) throws {
+        try verifier.check(chunk)
+        try write(chunk)
+        verifier.advance(past: chunk)
+    }
+
+    /// Checks the final message against what arrived.
+    public func finish(_ done: PrefillDone) throws { try verifier.finish(done) }
 
     private func write(_ chunk: KVChunkView) throws {
         let h = chunk.header

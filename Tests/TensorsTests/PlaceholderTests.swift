@@ -1,5 +1,0 @@
-import XCTest
-
-final class TensorsTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}
