@@ -41,6 +41,21 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CProtobufC", "CXXHash"]),
         .target(name: "Transport", dependencies: ["CGRPC", "Wire"]),
 
+        // The two daemons.
+        .target(name: "ServiceSupport", dependencies: [
+            "Engine", "Transport", "Wire", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "PrefillService", dependencies: [
+            "ServiceSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "DecodeService", dependencies: [
+            "ServiceSupport", "Engine", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .target(name: "ClientKit", dependencies: ["Transport", "Wire", "Kernels"]),
+
         // Executables: argument parsing only, logic lives in the libraries.
         .executableTarget(name: "pd-run", dependencies: [
             "Engine", "DeepSeekModel", "ContextParallel",
@@ -51,17 +66,17 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
         .executableTarget(name: "pd-prefill", dependencies: [
-            "Engine", "Transport", "Wire",
+            "PrefillService", "ServiceSupport", "ContextParallel", "DeepSeekModel", "Engine", "Kernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pd-decode", dependencies: [
-            "Engine", "Transport", "Wire",
+            "DecodeService", "ServiceSupport", "DeepSeekModel", "Engine", "Kernels", "Wire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pd-client", dependencies: [
-            "Transport", "Wire",
+            "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel", "Kernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

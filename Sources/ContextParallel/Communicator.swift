@@ -69,6 +69,15 @@ public protocol Communicator: AnyObject {
     /// The maximum of every rank's value, on every rank.
     func allReduceMax(_ value: Double) throws -> Double
     func barrier() throws
+    /// broadcastBytes for a rank that may wait a long time (a daemon's idle followers): it
+    /// sleeps between polls instead of spinning a core in the MPI progress loop.
+    func broadcastBytesWhenIdle(_ message: [UInt8]?, root: Int) throws -> [UInt8]
+}
+
+extension Communicator {
+    public func broadcastBytesWhenIdle(_ message: [UInt8]?, root: Int) throws -> [UInt8] {
+        try broadcastBytes(message, root: root)
+    }
 }
 
 /// Argument checks shared by every implementation, so all of them reject the same calls.

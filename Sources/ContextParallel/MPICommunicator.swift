@@ -127,6 +127,31 @@ public final class MPICommunicator: Communicator {
         return bytes
     }
 
+    /// The length goes by MPI_Ibcast polled with MPI_Test and a short sleep, so an idle follower
+    /// costs ~nothing while it waits; the payload then goes by the plain broadcast.
+    public func broadcastBytesWhenIdle(_ message: [UInt8]?, root: Int) throws -> [UInt8] {
+        try ready("broadcastBytesWhenIdle")
+        try CollectiveChecks.root(root, size: size)
+        try CollectiveChecks.rootMessage(message, rank: rank, root: root)
+        var length = Int64(rank == root ? message!.count : 0)
+        var request: MPI_Request?
+        try withUnsafeMutableBytes(of: &length) { raw in
+            try Self.check(MPI_Ibcast(raw.baseAddress, 8, cmpi_byte(), Int32(root), world, &request), "MPI_Ibcast")
+            var done: Int32 = 0
+            var pause = timespec(tv_sec: 0, tv_nsec: 50_000)
+            while done == 0 {
+                try Self.check(MPI_Test(&request, &done, cmpi_status_ignore()), "MPI_Test")
+                if done == 0 {
+                    nanosleep(&pause, nil)
+                    pause.tv_nsec = min(pause.tv_nsec * 2, 2_000_000)   // back off to 2 ms while idle
+                }
+            }
+        }
+        var bytes = rank == root ? message! : [UInt8](repeating: 0, count: Int(length))
+        try bytes.withUnsafeMutableBytes { try broadcast($0, root: root) }
+        return bytes
+    }
+
     public func gatherBytes(_ message: [UInt8], root: Int) throws -> [[UInt8]] {
         try ready("gatherBytes")
         try CollectiveChecks.root(root, size: size)

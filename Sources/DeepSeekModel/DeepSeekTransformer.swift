@@ -12,6 +12,8 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     public let rope: RotaryEmbedding
     /// 1/sqrt(nope + rope), times mscale² under YaRN.
     public let softmaxScale: Float
+    /// See ModelFingerprint: equal on both daemons or no KV changes hands.
+    public let fingerprint: String
 
     let attention = CausalAttention()
     let feedForward: FeedForward
@@ -26,13 +28,15 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     public convenience init(directory: String) throws {
         let config = try DeepSeekConfig.load(directory: directory)
         let store = try SafetensorsStore(directory: directory)
-        try self.init(config: config, weights: ModelWeights(store: store, config: config))
+        try self.init(config: config, weights: ModelWeights(store: store, config: config),
+                      fingerprint: ModelFingerprint.compute(config: config, store: store))
     }
 
-    public init(config: DeepSeekConfig, weights: ModelWeights) throws {
+    public init(config: DeepSeekConfig, weights: ModelWeights, fingerprint: String? = nil) throws {
         try config.validate()
         self.config = config
         self.weights = weights
+        self.fingerprint = try fingerprint ?? ModelFingerprint.compute(config: config, store: nil)
         let settings = try config.rope.settings(headDim: config.qkRopeHeadDim, maxPositions: config.maxPositionEmbeddings,
                                                 interleaved: config.ropeInterleave ?? true)
         rope = settings.rope

@@ -4,8 +4,9 @@ import Transport
 import Wire
 
 /// The receiving half of the KV transfer benchmark (the decode side): per chunk size, pulls a
-/// Prefill stream over gRPC (verify XXH3, write rows into a KV buffer) and the same bytes over raw
-/// TCP, in interleaved rounds; prints medians per size, and with --json one summary object.
+/// Prefill stream over gRPC (per --sink: verify XXH3 and headers, optionally write rows into a
+/// KV buffer) and the same bytes over raw TCP, in interleaved rounds; prints medians per size,
+/// and with --json one summary object.
 struct TransferReceive: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transfer-receive",
@@ -17,9 +18,14 @@ struct TransferReceive: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Chunk sizes in KiB.") var chunkKib: [Int] = [256, 1024, 4096, 16384]
     @Option(help: "Interleaved rounds (each runs every size over gRPC and TCP).") var rounds = 3
     @Option(help: "Wire dtype: f32 or bf16.") var dtype = "f32"
-    @Flag(inversion: .prefixedNo, help: "Verify XXH3 and write rows into the KV buffer (--no-verify: parse only, to price it).")
-    var verify = true
+    @Option(help: "What the receiver does per chunk: verify (XXH3 + header checks), copy (verify, then write rows into a KV buffer, as decode does) or none (parse only).")
+    var sink = "verify"
     @Flag(help: "Print one JSON object instead of the table.") var json = false
+
+    /// CPU seconds the sender reported for the last gRPC transfer (trailing metadata).
+    private var lastSenderCPU: Double { get { Self.senderCPU.value } nonmutating set { Self.senderCPU.value = newValue } }
+    private static let senderCPU = Box()
+    final class Box { var value = 0.0 }
 
     struct Row: Codable {
         var chunk_bytes: Int
@@ -47,6 +53,9 @@ struct TransferReceive: ParsableCommand {
         guard let wireDType = ["f32": WireDType.f32, "bf16": .bf16][dtype] else {
             throw ValidationError("--dtype must be f32 or bf16, found \(dtype)")
         }
+        guard ["verify", "copy", "none"].contains(sink) else {
+            throw ValidationError("--sink must be verify, copy or none, found \(sink)")
+        }
         let layers = TransferBench.layers(forTotal: mib << 20)
         let payloadBytes = layers * TransferBench.tokensPerLayer * TransferBench.rowWidth * wireDType.byteWidth
         let channel = TransportChannel(target: "127.0.0.1:\(grpcPort)", maxMessageBytes: 64 << 20)
@@ -66,11 +75,12 @@ struct TransferReceive: ParsableCommand {
                         }
                         : receiveTCP(totalBytes: payloadBytes, pieceBytes: kib << 10)
                     let cpuPerGB = (TransferBench.processCPUSeconds() - cpuStart) / (Double(payloadBytes) / 1e9)
+                    let senderCPU = useGRPC ? String(format: ", sender %.3f s/GB", lastSenderCPU / (Double(payloadBytes) / 1e9)) : ""
                     let gbps = Double(payloadBytes) / seconds / 1e9
                     if useGRPC { grpcRuns[i].append(gbps) } else { tcpRuns[i].append(gbps) }
                     if !json {
-                        print(String(format: "round %d  %6d KiB  %@  %.2f GB/s  receiver CPU %.3f s/GB", round + 1, kib,
-                                     useGRPC ? "grpc" : "tcp ", gbps, cpuPerGB))
+                        print(String(format: "round %d  %6d KiB  %@  %.2f GB/s  CPU: receiver %.3f s/GB%@", round + 1, kib,
+                                     useGRPC ? "grpc" : "tcp ", gbps, cpuPerGB, senderCPU))
                     }
                 }
             }
@@ -84,7 +94,7 @@ struct TransferReceive: ParsableCommand {
         let best = rows.max { $0.grpc_gbps < $1.grpc_gbps }!
         let summary = Summary(grpc_gbps: best.grpc_gbps, tcp_gbps: best.tcp_gbps, ratio: best.ratio,
                               best_chunk_bytes: best.chunk_bytes, bytes_per_transfer: payloadBytes, rounds: rounds,
-                              dtype: dtype, checksum: verify ? "xxh3-64 verified per chunk, rows copied into a KV buffer" : "not verified (--no-verify)", xxh3_gbps: Self.xxh3Speed(), rows: rows)
+                              dtype: dtype, checksum: Self.sinkDescriptions[sink]!, xxh3_gbps: Self.xxh3Speed(), rows: rows)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -100,7 +110,13 @@ struct TransferReceive: ParsableCommand {
         }
     }
 
-    /// One Prefill stream received, verified and written into `cache`; returns seconds.
+    static let sinkDescriptions = [
+        "verify": "xxh3-64 and headers verified per chunk",
+        "copy": "xxh3-64 and headers verified per chunk, then rows written into a KV buffer",
+        "none": "not verified (--sink none)",
+    ]
+
+    /// One Prefill stream received and handled per `sink`; returns seconds.
     func receiveGRPC(_ channel: TransportChannel, chunkBytes: Int, layers: Int, dtype: WireDType,
                      cache: UnsafeMutableBufferPointer<Float>) throws -> Double {
         let requestId = "bench-\(chunkBytes)-\(UInt32.random(in: 0...UInt32.max))"
@@ -119,16 +135,27 @@ struct TransferReceive: ParsableCommand {
         let stream = try channel.serverStreaming(method: MethodPath.prefill, request: request,
                                                  metadata: [TransferBench.layersMetadataKey: "\(layers)"],
                                                  deadline: .after(seconds: 600))
+        let verifier = KVChunkVerifier(expecting: expectation)
         var finished = false
         while let message = try stream.nextMessage() {
             switch try PrefillResponseView.parse(segments: message.segments) {
-            case let .chunk(view): if verify { try assembler.accept(view) }
+            case let .chunk(view):
+                switch sink {
+                case "verify": try verifier.accept(view)
+                case "copy": try assembler.accept(view)
+                default: break
+                }
             case let .done(done):
-                if verify { try assembler.finish(done) }
+                switch sink {
+                case "verify": try verifier.finish(done)
+                case "copy": try assembler.finish(done)
+                default: break
+                }
                 finished = true
             }
         }
         guard finished else { throw TransportError.status(.dataLoss, "Prefill stream ended without PrefillDone") }
+        lastSenderCPU = Double(stream.trailingMetadata[TransferBench.senderCPUMetadataKey] ?? "") ?? 0
         return TransferBench.now() - start
     }
 
@@ -139,7 +166,7 @@ struct TransferReceive: ParsableCommand {
         let start = TransferBench.now()
         let fd = try TCPSocket.connect(port: tcpPort)
         defer { close(fd) }
-        var request: [UInt64] = [UInt64(totalBytes).littleEndian, UInt64(pieceBytes).littleEndian]
+        let request: [UInt64] = [UInt64(totalBytes).littleEndian, UInt64(pieceBytes).littleEndian]
         try request.withUnsafeBytes { try TCPSocket.writeAll(fd, $0) }
         var received = 0
         while received < totalBytes {
@@ -147,7 +174,6 @@ struct TransferReceive: ParsableCommand {
             try TCPSocket.readExactly(fd, buffer, count)
             received += count
         }
-        _ = request.count
         return TransferBench.now() - start
     }
 

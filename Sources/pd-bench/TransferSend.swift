@@ -42,6 +42,7 @@ struct TransferSend: ParsableCommand {
         let layers = Int(context.metadata[TransferBench.layersMetadataKey] ?? "1") ?? 1
         let tokens = min(request.promptTokenIds.count, TransferBench.tokensPerLayer)
         let start = TransferBench.now()
+        let cpuStart = TransferBench.processCPUSeconds()
         let chunker = try KVChunker(requestId: request.requestId, modelFingerprint: TransferBench.fingerprint,
                                     rowWidth: TransferBench.rowWidth, dtype: request.dtype,
                                     maxChunkBytes: Int(request.maxChunkBytes), pageSize: Int(request.pageSize))
@@ -53,6 +54,9 @@ struct TransferSend: ParsableCommand {
                 }
             }
         }
+        // Whole-process CPU: exact while this is the only call in flight (the benchmark's case).
+        context.trailingMetadata.append(TransferBench.senderCPUMetadataKey,
+                                        String(TransferBench.processCPUSeconds() - cpuStart))
         try writer.send(PrefillResponse.done(PrefillDone(
             firstToken: 0, firstTokenLogprob: 0, totalPayloadBytes: chunker.payloadBytesProduced, tokens: UInt32(tokens),
             layers: UInt32(layers), prefillSeconds: TransferBench.now() - start, pcpRanks: 1, chunks: chunker.nextChunkIndex)))

@@ -12,6 +12,7 @@ enum TransferBench {
     static let layerBytes = tokensPerLayer * rowBytes
     static let fingerprint = "bench:synthetic-576"
     static let layersMetadataKey = "x-bench-layers"
+    static let senderCPUMetadataKey = "x-bench-sender-cpu-seconds"
 
     /// Layers to send so a transfer is about `totalBytes`.
     static func layers(forTotal totalBytes: Int) -> Int { max(1, (totalBytes + layerBytes / 2) / layerBytes) }

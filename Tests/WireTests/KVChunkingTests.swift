@@ -128,6 +128,25 @@ final class KVChunkingTests: XCTestCase {
         }
     }
 
+    func testVerifierAcceptsAWholeStreamWithoutWriting() throws {
+        let (messages, chunker) = try encodedChunks()
+        let verifier = KVChunkVerifier(expecting: expectation())
+        for message in messages {
+            try message.withUnsafeBytes { bytes in
+                guard case let .chunk(view) = try PrefillResponseView.parse(bytes: bytes) else { return XCTFail() }
+                try verifier.accept(view)
+            }
+        }
+        XCTAssertTrue(verifier.isComplete)
+        XCTAssertEqual(verifier.chunksAccepted, chunker.nextChunkIndex)
+        XCTAssertEqual(verifier.payloadBytesAccepted, chunker.payloadBytesProduced)
+        // One more chunk after the last layer is refused.
+        try messages[0].withUnsafeBytes { bytes in
+            guard case let .chunk(view) = try PrefillResponseView.parse(bytes: bytes) else { return XCTFail() }
+            XCTAssertThrowsError(try verifier.accept(view))
+        }
+    }
+
     func testOutOfOrderAndShortStreamsAreRejected() throws {
         let (messages, _) = try encodedChunks()
         var cache = [Float](repeating: 0, count: layers * tokens * rowWidth)

@@ -21,4 +21,5 @@ static inline int cmpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int cmpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int cmpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
 static inline int cmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline MPI_Status *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 #endif

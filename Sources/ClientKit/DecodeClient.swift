@@ -1,0 +1,61 @@
+import Foundation
+import Kernels
+import Transport
+import Wire
+
+/// What one Generate call produced, with client-side timings.
+public struct GenerationRecord: Sendable {
+    public var requestID = ""
+    public var promptTokens = 0
+    public var tokens: [Int] = []
+    public var finishReason = ""
+    public var ttft = 0.0                    // send → first token received (s)
+    public var tokenTimes: [Double] = []     // arrival of each token, seconds after send
+    public var endToEnd = 0.0
+    public var kvBytes: UInt64 = 0
+    public var kvTransferSeconds = 0.0
+    public var error: String?
+
+    /// Mean time per output token after the first.
+    public var tpot: Double? { tokens.count > 1 ? (tokenTimes.last! - tokenTimes.first!) / Double(tokens.count - 1) : nil }
+    public var interTokenLatencies: [Double] { tokenTimes.count > 1 ? (1..<tokenTimes.count).map { tokenTimes[$0] - tokenTimes[$0 - 1] } : [] }
+}
+
+/// A small blocking client for the decode daemon's API.
+public final class DecodeClient {
+    public let channel: TransportChannel
+
+    public init(target: String) { channel = TransportChannel(target: target) }
+
+    /// Streams one Generate call; `onTokens` sees each response's tokens as they arrive.
+    public func generate(_ request: GenerateRequest, timeoutSeconds: Double = 300,
+                         onTokens: (([GeneratedToken]) -> Void)? = nil) -> GenerationRecord {
+        var record = GenerationRecord()
+        record.promptTokens = request.promptTokenIds.count
+        let start = monotonicSeconds()
+        do {
+            let stream = try channel.serverStreaming(method: MethodPath.generate, request: request, deadline: .after(seconds: timeoutSeconds))
+            while let bytes = try stream.next() {
+                let now = monotonicSeconds() - start
+                let response = try bytes.withUnsafeBytes { try GenerateResponse(decoding: $0) }
+                record.requestID = response.requestId
+                if !response.tokens.isEmpty && record.tokens.isEmpty { record.ttft = now }
+                for t in response.tokens { record.tokens.append(Int(t.tokenId)); record.tokenTimes.append(now) }
+                onTokens?(response.tokens)
+                if let usage = response.usage {
+                    record.kvBytes = usage.kvBytes
+                    record.kvTransferSeconds = usage.kvTransferSeconds
+                }
+                if response.finishReason != .unspecified { record.finishReason = response.finishReason.description }
+            }
+        } catch {
+            record.error = String(describing: error)
+        }
+        record.endToEnd = monotonicSeconds() - start
+        return record
+    }
+
+    public func stats(timeoutSeconds: Double = 10) throws -> StatsResponse {
+        try channel.unary(method: MethodPath.stats, request: StatsRequest(), response: StatsResponse.self, deadline: .after(seconds: timeoutSeconds))
+    }
+}

@@ -1,0 +1,121 @@
+import DeepSeekModel
+import Engine
+import Foundation
+import KVCache
+import Kernels
+import Logging
+import ServiceSupport
+import Transport
+import Wire
+
+public struct DecodeOptions: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 50051
+    /// Prefill daemons ("host:port"), used round-robin.
+    public var prefillTargets: [String] = []
+    public var kvPages = 4096
+    public var pageSize = 16
+    public var maxBatch = 32
+    /// Deadline of each Prefill call.
+    public var prefillTimeoutSeconds = 120.0
+    public var wireDType: WireDType = .f32
+    public var maxChunkBytes = KVChunker.defaultMaxChunkBytes
+    public init() {}
+}
+
+/// pd-decode: serves `Generate` (token streaming) and `Stats`. For each request it reserves KV
+/// pages for prompt + max_new_tokens, calls `Prefill` on a prefill daemon, verifies and writes the
+/// streamed latent KV into its paged cache, and joins the sequence to the continuous batch.
+public final class DecodeDaemon: @unchecked Sendable {
+    let model: DeepSeekTransformer
+    let options: DecodeOptions
+    let logger: Logger
+    let cache: PagedLatentCache
+    let batcher: ContinuousBatcher
+    let stats = StatsBook()
+    private let channels: [TransportChannel]
+    private var server: TransportServer?
+    private let lock = NSLock()
+    private var nextTarget = 0
+    private var nextID = 0
+
+    public init(model: DeepSeekTransformer, options: DecodeOptions, logger: Logger) throws {
+        guard !options.prefillTargets.isEmpty else { throw DecodeServiceError.noPrefillTargets }
+        self.model = model
+        self.options = options
+        self.logger = logger
+        let c = model.config
+        cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: options.pageSize, pageCount: options.kvPages)
+        batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: options.maxBatch)
+        channels = options.prefillTargets.map { TransportChannel(target: $0, maxMessageBytes: 64 << 20) }
+    }
+
+    public var port: Int { server?.port ?? options.port }
+
+    public func start() throws {
+        batcher.start()
+        let server = TransportServer(host: options.host, port: options.port, maxMessageBytes: 64 << 20)
+        server.registerServerStreaming(MethodPath.generate) { [unowned self] context, bytes, writer in
+            try GenerateSession(daemon: self, context: context, writer: writer).run(requestBytes: bytes)
+        }
+        server.registerUnary(MethodPath.stats) { [unowned self] _, _ in try self.statsResponse().encoded() }
+        server.registerHealthService(services: [MethodPath.decodeService])
+        try server.start()
+        self.server = server
+        logger.info("serving Generate", metadata: ["listen": "\(options.host):\(server.port)", "prefill": "\(options.prefillTargets.joined(separator: ","))",
+                                                   "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)", "model": "\(model.fingerprint)"])
+    }
+
+    /// Drains calls in flight (up to the grace period), then stops the batcher.
+    public func shutdown(gracePeriod: Double = 10) {
+        server?.shutdown(gracePeriod: gracePeriod)
+        batcher.stop()
+        for c in channels { c.close() }
+        logger.info("stopped")
+    }
+
+    func nextChannel() -> TransportChannel {
+        lock.lock(); defer { lock.unlock() }
+        nextTarget += 1
+        return channels[nextTarget % channels.count]
+    }
+
+    func newRequestID() -> String {
+        lock.lock(); defer { lock.unlock() }
+        nextID += 1
+        return "gen-\(getpid())-\(nextID)"
+    }
+
+    func statsResponse() -> StatsResponse {
+        StatsResponse(activeRequests: UInt32(stats.active), freeKVPages: UInt64(cache.freePageCount),
+                      totalKVPages: UInt64(cache.pageCount), pageSize: UInt32(cache.pageSize), recent: stats.recent)
+    }
+}
+
+public enum DecodeServiceError: Error, CustomStringConvertible {
+    case noPrefillTargets
+    public var description: String {
+        switch self {
+        case .noPrefillTargets: return "no prefill daemon configured: pass --prefill HOST:PORT"
+        }
+    }
+}
+
+/// Active count and the most recent finished requests, for `Stats`.
+final class StatsBook: @unchecked Sendable {
+    private let lock = NSLock()
+    private var activeCount = 0
+    private var finished: [RequestStats] = []
+    private let keep = 64
+
+    var active: Int { lock.lock(); defer { lock.unlock() }; return activeCount }
+    func begin() { lock.lock(); activeCount += 1; lock.unlock() }
+    func end(_ s: RequestStats) {
+        lock.lock()
+        activeCount -= 1
+        finished.insert(s, at: 0)
+        if finished.count > keep { finished.removeLast() }
+        lock.unlock()
+    }
+    var recent: [RequestStats] { lock.lock(); defer { lock.unlock() }; return finished }
+}

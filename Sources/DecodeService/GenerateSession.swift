@@ -1,0 +1,188 @@
+import DeepSeekModel
+import Engine
+import Foundation
+import KVCache
+import Kernels
+import ServiceSupport
+import Transport
+import Wire
+
+/// One Generate call, on its handler thread: validate → reserve pages → Prefill (KV streamed into
+/// the pages, verified chunk by chunk) → first token → continuous batch → stream tokens.
+/// Every exit path gives the pages back exactly once.
+final class GenerateSession {
+    let daemon: DecodeDaemon
+    let context: RequestContext
+    let writer: StreamWriter
+    let arrival = monotonicSeconds()
+    var requestID = ""
+    var promptTokens = 0
+    var generated = 0
+    var kvBytes: UInt64 = 0
+    var kvSeconds = 0.0
+    var ttft = 0.0
+
+    init(daemon: DecodeDaemon, context: RequestContext, writer: StreamWriter) {
+        self.daemon = daemon
+        self.context = context
+        self.writer = writer
+    }
+
+    func run(requestBytes: [UInt8]) throws {
+        let request = try requestBytes.withUnsafeBytes { try GenerateRequest(decoding: $0) }
+        let params = try validate(request)
+        requestID = request.clientRequestId.isEmpty ? daemon.newRequestID() : request.clientRequestId
+        promptTokens = request.promptTokenIds.count
+        let cache = daemon.cache
+        let sequence: Int
+        do {
+            sequence = try cache.allocate(capacity: promptTokens + params.maxNewTokens)
+        } catch let e as KVCacheError {
+            daemon.logger.warning("rejected \(requestID): \(e)")
+            throw TransportError.status(.resourceExhausted, e.description)
+        }
+        daemon.stats.begin()
+        var finish = FinishReason.error
+        var releasePages = true
+        defer {
+            if releasePages { cache.release(sequence) }
+            daemon.stats.end(RequestStats(requestId: requestID, promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated),
+                                          kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: finish))
+        }
+        do {
+            let first = try prefill(request, params: params, sequence: sequence)
+            ttft = monotonicSeconds() - arrival
+            generated = 1
+            let firstFinish: FinishReason? = params.stopTokenIDs.contains(first.token) ? .stop : params.maxNewTokens <= 1 ? .length : nil
+            try send([GeneratedToken(tokenId: UInt32(first.token), logprob: first.logprob)], finish: firstFinish)
+            if let firstFinish { finish = firstFinish; return }
+            // The batcher owns the pages' reads from here until its last sink call.
+            releasePages = false
+            defer { releasePages = true }   // decode returns or throws only after the batcher's last call
+            finish = try decode(sequence: sequence, first: first, params: params)
+        } catch let e as TransportError {
+            daemon.logger.error("request \(requestID) failed: \(e)")
+            throw e
+        }
+    }
+
+    // MARK: Steps
+
+    private func validate(_ r: GenerateRequest) throws -> Engine.SamplingParams {
+        let c = daemon.model.config
+        func invalid(_ field: String, _ why: String) -> TransportError { .status(.invalidArgument, "GenerateRequest.\(field): \(why)") }
+        guard !r.promptTokenIds.isEmpty else { throw invalid("prompt_token_ids", "empty prompt") }
+        if let bad = r.promptTokenIds.first(where: { Int($0) >= c.vocabSize }) {
+            throw invalid("prompt_token_ids", "token id \(bad) out of range (vocab size \(c.vocabSize))")
+        }
+        guard r.maxNewTokens >= 1 else { throw invalid("max_new_tokens", "must be ≥ 1, got 0") }
+        let total = r.promptTokenIds.count + Int(r.maxNewTokens)
+        guard total <= c.maxPositionEmbeddings else {
+            throw invalid("max_new_tokens", "prompt \(r.promptTokenIds.count) + max_new_tokens \(r.maxNewTokens) exceeds the context limit \(c.maxPositionEmbeddings)")
+        }
+        if let bad = r.sampling.stopTokenIds.first(where: { Int($0) >= c.vocabSize }) {
+            throw invalid("sampling.stop_token_ids", "token id \(bad) out of range (vocab size \(c.vocabSize))")
+        }
+        return try EngineSampling.from(r.sampling, maxNewTokens: Int(r.maxNewTokens), vocabSize: c.vocabSize)
+    }
+
+    /// Calls Prefill and writes the streamed KV into `sequence`'s pages; returns the first token.
+    private func prefill(_ r: GenerateRequest, params: Engine.SamplingParams, sequence: Int) throws -> SampledToken {
+        let model = daemon.model, cache = daemon.cache, c = model.config, options = daemon.options
+        let channel = daemon.nextChannel()
+        let request = PrefillRequest(requestId: requestID, promptTokenIds: r.promptTokenIds, modelFingerprint: model.fingerprint,
+                                     dtype: options.wireDType, maxChunkBytes: UInt32(options.maxChunkBytes),
+                                     pageSize: UInt32(cache.pageSize), sampling: r.sampling)
+        let deadline = Deadline.after(seconds: min(options.prefillTimeoutSeconds, context.deadline.remainingSeconds ?? .infinity))
+        let stream: ResponseStream
+        do {
+            stream = try channel.serverStreaming(method: MethodPath.prefill, request: request, deadline: deadline)
+        } catch {
+            throw TransportError.status(.unavailable, "prefill \(channel.target): \(error)")
+        }
+        let pageSize = cache.pageSize, width = c.latentRowWidth
+        let assembler = KVAssembler(expecting: KVExpectation(
+            requestId: requestID, modelFingerprint: model.fingerprint, dtype: options.wireDType, pageSize: UInt32(pageSize),
+            rowWidth: width, layers: c.numHiddenLayers, tokens: promptTokens)) { layer, start, maxTokens in
+            // Rows up to the end of the page holding `start`: pages need not be adjacent.
+            let rows = min(maxTokens, pageSize - start % pageSize)
+            return UnsafeMutableBufferPointer(start: try cache.row(sequence: sequence, layer: layer, position: start), count: rows * width)
+        }
+        var firstChunkAt: Double?
+        while true {
+            if context.isCancelled {
+                stream.cancel()
+                throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client during prefill")
+            }
+            let message: ReceivedMessage?
+            do { message = try stream.nextMessage() } catch let TransportError.status(code, text) {
+                let mapped: StatusCode = code == .deadlineExceeded ? .deadlineExceeded : code == .failedPrecondition ? .failedPrecondition
+                    : code == .invalidArgument ? .invalidArgument : code == .resourceExhausted ? .resourceExhausted : .unavailable
+                throw TransportError.status(mapped, "prefill \(channel.target): \(code): \(text)")
+            }
+            guard let message else {
+                throw TransportError.status(.unavailable, "prefill \(channel.target) ended the stream without its final message")
+            }
+            do {
+                switch try PrefillResponseView.parse(segments: message.segments) {
+                case .chunk(let chunk):
+                    if firstChunkAt == nil { firstChunkAt = monotonicSeconds() }
+                    try assembler.accept(chunk)
+                case .done(let done):
+                    try assembler.finish(done)
+                    kvBytes = assembler.payloadBytesReceived
+                    kvSeconds = firstChunkAt.map { monotonicSeconds() - $0 } ?? 0
+                    try cache.setLength(promptTokens, of: sequence)
+                    _ = try? stream.nextMessage()   // the OK end of the call
+                    return SampledToken(token: Int(done.firstToken), logprob: done.firstTokenLogprob)
+                }
+            } catch let e as WireError {
+                stream.cancel()
+                throw TransportError.status(.dataLoss, "KV from prefill \(channel.target) rejected: \(e)")
+            }
+        }
+    }
+
+    /// Joins the continuous batch and streams its tokens until it finishes or the client leaves.
+    private func decode(sequence: Int, first: SampledToken, params: Engine.SamplingParams) throws -> FinishReason {
+        let queue = BlockingQueue<(SampledToken?, String?)>()
+        let sampler = Sampler(params: params, vocabSize: daemon.model.config.vocabSize)
+        let ticket = daemon.batcher.join(sequence: sequence, lastToken: first.token, generated: 1, params: params,
+                                         sampler: sampler) { token, finish in queue.push((token, finish)) }
+        var clientGone = false
+        var pending: [GeneratedToken] = []
+        while true {
+            guard let (token, finish) = queue.pop(timeout: 0.05) else {
+                if !clientGone && context.isCancelled { clientGone = true; daemon.batcher.cancel(ticket) }
+                continue
+            }
+            if let token { pending.append(GeneratedToken(tokenId: UInt32(token.token), logprob: token.logprob)); generated += 1 }
+            if let finish {
+                let reason: FinishReason = finish == "stop" ? .stop : finish == "length" ? .length : finish == "cancelled" ? .cancelled : .error
+                if clientGone || reason == .cancelled {
+                    throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client")
+                }
+                if reason == .error { throw TransportError.status(.internal, "request \(requestID): \(finish)") }
+                try send(pending, finish: reason)
+                return reason
+            }
+            // Send what has arrived; tokens that come while this send is in flight go together next time.
+            if !clientGone && queue.count == 0 {
+                do { try send(pending, finish: nil); pending.removeAll(keepingCapacity: true) } catch {
+                    clientGone = true
+                    daemon.batcher.cancel(ticket)
+                }
+            }
+        }
+    }
+
+    private func send(_ tokens: [GeneratedToken], finish: FinishReason?) throws {
+        var response = GenerateResponse(requestId: requestID, tokens: tokens)
+        if let finish {
+            response.finishReason = finish
+            response.usage = Usage(promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated), ttftSeconds: ttft,
+                                   kvBytes: kvBytes, kvTransferSeconds: kvSeconds, totalSeconds: monotonicSeconds() - arrival)
+        }
+        try writer.send(response)
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+import Tensors
+
+/// Identifies a model across processes: FNV-1a 64 over the canonical config (sorted keys) and the
+/// tensor table (name, dtype, shape). Two daemons exchange KV only when their fingerprints agree.
+/// Not a security hash: it guards against configuration mistakes, not adversaries.
+public enum ModelFingerprint {
+    public static func compute(config: DeepSeekConfig, store: SafetensorsStore?) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var text = String(decoding: try encoder.encode(config), as: UTF8.self)
+        if let store {
+            for name in store.tensorNames {
+                let info = store.info(name)!
+                text += "\n\(name) \(info.dtype.rawValue) \(info.shape)"
+            }
+        }
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01B3
+        }
+        return "deepseek-" + String(hash, radix: 16).leftPadded(to: 16)
+    }
+}
+
+private extension String {
+    func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}

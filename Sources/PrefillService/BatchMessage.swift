@@ -1,0 +1,44 @@
+/// What rank 0 broadcasts to the other ranks before each step: the prompts of the batch, or stop.
+/// Layout (UInt32 little-endian): [count, len_0, tokens_0..., len_1, tokens_1, ...]; stop = [UInt32.max].
+enum BatchMessage: Equatable {
+    case batch([[Int32]])
+    case stop
+
+    func encode() -> [UInt8] {
+        var words: [UInt32] = []
+        switch self {
+        case .stop: words = [UInt32.max]
+        case .batch(let prompts):
+            words.append(UInt32(prompts.count))
+            for p in prompts { words.append(UInt32(p.count)); words += p.map { UInt32(bitPattern: $0) } }
+        }
+        return words.withUnsafeBytes { Array($0) }
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> BatchMessage {
+        guard bytes.count % 4 == 0, bytes.count >= 4 else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }
+        let words = bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
+        if words[0] == UInt32.max { return .stop }
+        var prompts: [[Int32]] = [], i = 1
+        for _ in 0..<Int(words[0]) {
+            guard i < words.count else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }
+            let n = Int(words[i]); i += 1
+            guard i + n <= words.count else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }
+            prompts.append(words[i..<i + n].map { Int32(bitPattern: $0) })
+            i += n
+        }
+        return .batch(prompts)
+    }
+}
+
+public enum PrefillServiceError: Error, CustomStringConvertible {
+    case corruptBatchMessage(Int)
+    case cacheTooSmall(tokens: Int, cacheTokens: Int)
+
+    public var description: String {
+        switch self {
+        case .corruptBatchMessage(let n): return "corrupt batch broadcast from rank 0 (\(n) bytes)"
+        case .cacheTooSmall(let t, let c): return "prompt of \(t) tokens exceeds the prefill KV cache (\(c) tokens)"
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Engine
+import Foundation
+import KVCache
+import ServiceSupport
+import Transport
+import Wire
+
+/// What the scheduler tells a Prefill call's handler thread.
+enum PrefillEvent {
+    case layerReady(Int)                   // this layer's rows of the job are final in the cache
+    case done(firstToken: Int, logprob: Float, seconds: Double)
+    case failed(StatusCode, String)
+}
+
+/// One Prefill call, shared by its handler thread (which ships) and the scheduler (which computes).
+/// Its cache sequence is released by whichever of the two lets go last, so rows are never freed
+/// while the compute writes them or the handler still reads them.
+final class PrefillJob: @unchecked Sendable {
+    let id: String
+    let prompt: [Int32]
+    let sampling: Engine.SamplingParams
+    let arrival = Date()
+    let events = BlockingQueue<PrefillEvent>()
+    private let lock = NSLock()
+    private var cancelled = false
+    private var owners = 2                 // handler + scheduler
+    private(set) var sequence: Int?
+    private let cache: PagedLatentCache
+
+    init(id: String, prompt: [Int32], sampling: Engine.SamplingParams, cache: PagedLatentCache) {
+        self.id = id
+        self.prompt = prompt
+        self.sampling = sampling
+        self.cache = cache
+    }
+
+    var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
+
+    func cancel() { lock.lock(); cancelled = true; lock.unlock() }
+
+    /// Called by the scheduler once pages are reserved for the job.
+    func assign(sequence: Int) { lock.lock(); self.sequence = sequence; lock.unlock() }
+
+    /// Each owner calls this once when done with the job's rows.
+    func letGo() {
+        lock.lock()
+        owners -= 1
+        let release = owners == 0 ? sequence : nil
+        if owners == 0 { sequence = nil }
+        lock.unlock()
+        if let release { cache.release(release) }
+    }
+}

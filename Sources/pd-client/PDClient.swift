@@ -1,0 +1,128 @@
+import ArgumentParser
+import ClientKit
+import DeepSeekModel
+import Engine
+import Foundation
+import ServiceSupport
+import Transport
+import Wire
+
+@main
+struct PDClient: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pd-client",
+        abstract: "Talk to LatentServe daemons: health, generate (with load and verification), stats.",
+        subcommands: [Health.self, Generate.self, Stats.self])
+}
+
+struct Health: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Exit 0 when the daemon answers SERVING (grpc.health.v1).")
+
+    @Option(help: "Daemon address host:port.") var target: String
+    @Option(help: "Service name to check (empty = the whole server).") var service: String = ""
+    @Option(help: "Seconds to wait for an answer.") var timeout: Double = 5
+
+    func run() throws {
+        _ = try HostPort.parse(target, option: "--target")
+        let channel = TransportChannel(target: target)
+        do {
+            try channel.checkHealth(service: service, deadline: .after(seconds: timeout))
+            print("SERVING")
+        } catch {
+            FileHandle.standardError.write(Data("pd-client health: \(target): \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the decode daemon's stats as JSON.")
+    @Option(help: "Decode daemon host:port.") var target: String
+
+    func run() throws {
+        _ = try HostPort.parse(target, option: "--target")
+        let s = try DecodeClient(target: target).stats()
+        let object: [String: Any] = [
+            "active_requests": s.activeRequests, "free_kv_pages": s.freeKVPages, "total_kv_pages": s.totalKVPages,
+            "page_size": s.pageSize,
+            "recent": s.recent.map { ["request_id": $0.requestId, "prompt_tokens": $0.promptTokens, "generated_tokens": $0.generatedTokens,
+                                      "kv_bytes": $0.kvBytes, "kv_transfer_seconds": $0.kvTransferSeconds,
+                                      "finish_reason": $0.finishReason.description] as [String: Any] },
+        ]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Send Generate requests, stream tokens, report TTFT/TPOT/ITL/latency and KV transfer.")
+
+    @Option(help: "Decode daemon host:port.") var decode: String
+    @Option(help: "Prompt token ids, comma-separated.") var promptIds: String?
+    @Option(help: "Instead of --prompt-ids: synthetic prompts of these lengths (ids < 256), used in turn.") var promptLengths: String?
+    @Option(help: "Tokens to generate per request.") var maxNewTokens: Int = 16
+    @Option(help: "Requests to send.") var numRequests: Int = 1
+    @Option(help: "Requests in flight at once.") var concurrency: Int = 1
+    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0
+    @Option(help: "Top-k (0 = off).") var topK: Int = 0
+    @Option(help: "Top-p (1 = off).") var topP: Float = 1
+    @Option(help: "Seed (0 = random).") var seed: UInt64 = 0
+    @Option(help: "Seconds before a request gives up.") var timeout: Double = 300
+    @Flag(help: "One JSON object on stdout.") var json = false
+    @Flag(help: "Check every token sequence against the reference generation (pd-run's code path) on --model.") var verify = false
+    @Option(help: "Model for --verify (folder or built-in name).") var model: String?
+
+    func validate() throws {
+        guard (promptIds == nil) != (promptLengths == nil) else { throw ValidationError("give exactly one of --prompt-ids and --prompt-lengths") }
+        guard numRequests >= 1, numRequests <= 10_000 else { throw ValidationError("--num-requests must be in 1...10000") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be ≥ 1") }
+        if verify && model == nil { throw ValidationError("--verify needs --model") }
+        if verify && temperature != 0 { throw ValidationError("--verify compares greedy decoding: use --temperature 0") }
+    }
+
+    func prompts() throws -> [[UInt32]] {
+        if let promptIds {
+            return [try promptIds.split(separator: ",").map { part in
+                guard let v = UInt32(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--prompt-ids: '\(part)' is not a token id") }
+                return v
+            }]
+        }
+        return try promptLengths!.split(separator: ",").enumerated().map { salt, part in
+            guard let n = Int(part), n >= 1 else { throw ValidationError("--prompt-lengths: '\(part)' is not a length ≥ 1") }
+            return (0..<n).map { UInt32(($0 * 7919 + salt * 104_729 + 13) % 256) }
+        }
+    }
+
+    func run() throws {
+        _ = try HostPort.parse(decode, option: "--decode")
+        let prompts = try prompts()
+        let client = DecodeClient(target: decode)
+        let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed)
+        let (maxNew, timeout) = (maxNewTokens, self.timeout)
+        let (records, wall) = LoadRunner.run(count: numRequests, concurrency: concurrency) { i in
+            client.generate(GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling),
+                            timeoutSeconds: timeout)
+        }
+        var mismatches: [String] = []
+        if verify {
+            let generator = Generator(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model!)))
+            var reference: [Int: [Int]] = [:]
+            for (i, r) in records.enumerated() where r.error == nil {
+                let p = i % prompts.count
+                if reference[p] == nil {
+                    reference[p] = try generator.generate(prompts: [prompts[p].map { Int32($0) }],
+                                                          params: [Engine.SamplingParams(maxNewTokens: maxNew)])![0].tokens
+                }
+                if r.tokens != reference[p]! { mismatches.append("request \(i) (\(r.requestID)): got \(r.tokens), reference \(reference[p]!)") }
+            }
+        }
+        let summary = LoadSummary(records: records, wallSeconds: wall)
+        if json {
+            print(try ReportJSON.render(records: records, summary: summary, verified: verify ? mismatches.isEmpty : nil))
+        } else {
+            ReportText.print(records: records, summary: summary, verified: verify ? mismatches.isEmpty : nil)
+        }
+        for m in mismatches { FileHandle.standardError.write(Data("pd-client: verify mismatch: \(m)\n".utf8)) }
+        for r in records { if let e = r.error { FileHandle.standardError.write(Data("pd-client: request failed: \(e)\n".utf8)) } }
+        if summary.failed > 0 || !mismatches.isEmpty { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import DecodeService
+import DeepSeekModel
+import Foundation
+import Kernels
+import ServiceSupport
+import Wire
+
+/// The decode node daemon: `pd-decode --model M --listen 127.0.0.1:PORT --prefill HOST:PORT[,...]`.
+@main
+struct PDDecode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pd-decode",
+        abstract: "Decode daemon: paged latent KV cache, continuous batching, token streaming; prefill delegated over gRPC.")
+
+    @Option(help: "Model folder (HF format) or built-in name: tiny, bench.")
+    var model: String = "tiny"
+
+    @Option(help: "Address to serve Generate on (host:port).")
+    var listen: String = "127.0.0.1:50051"
+
+    @Option(help: "Prefill daemons, comma-separated host:port list.")
+    var prefill: String
+
+    @Option(help: "KV cache pages.")
+    var kvPages: Int = 4096
+
+    @Option(help: "Tokens per KV page.")
+    var pageSize: Int = 16
+
+    @Option(help: "Sequences per decode step at most.")
+    var maxBatch: Int = 32
+
+    @Option(help: "Deadline of each Prefill call, seconds.")
+    var prefillTimeout: Double = 120
+
+    @Option(help: "KV dtype on the wire: f32 or bf16.")
+    var wireDtype: String = "f32"
+
+    @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).")
+    var threads: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() throws {
+        let logger = DaemonLogging.logger(label: "pd-decode", level: logLevel)
+        if let threads { BLAS.setThreads(threads) }
+        let (host, port) = try HostPort.parse(listen, option: "--listen")
+        var options = DecodeOptions()
+        options.host = host; options.port = port
+        options.prefillTargets = try prefill.split(separator: ",").map { part in
+            let (h, p) = try HostPort.parse(String(part), option: "--prefill")
+            return "\(h):\(p)"
+        }
+        options.kvPages = kvPages; options.pageSize = pageSize; options.maxBatch = maxBatch
+        options.prefillTimeoutSeconds = prefillTimeout
+        switch wireDtype.lowercased() {
+        case "f32": options.wireDType = .f32
+        case "bf16": options.wireDType = .bf16
+        default: throw ValidationError("--wire-dtype: expected f32 or bf16, got '\(wireDtype)'")
+        }
+        let daemon: DecodeDaemon
+        do {
+            daemon = try DecodeDaemon(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model)), options: options, logger: logger)
+            try daemon.start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode.failure
+        }
+        let stop = DispatchSemaphore(value: 0)
+        let signals = TerminationSignal { sig in
+            logger.info("signal \(sig): draining")
+            stop.signal()
+        }
+        stop.wait()
+        withExtendedLifetime(signals) { daemon.shutdown(gracePeriod: 10) }
+    }
+}

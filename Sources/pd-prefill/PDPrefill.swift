@@ -1,0 +1,66 @@
+import ArgumentParser
+import ContextParallel
+import DeepSeekModel
+import Foundation
+import Kernels
+import PrefillService
+import ServiceSupport
+
+/// The prefill node daemon: `mpirun -np P pd-prefill --model M --listen 127.0.0.1:PORT`.
+@main
+struct PDPrefill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pd-prefill",
+        abstract: "Prefill daemon: PCP prefill over the MPI ranks it runs on, latent KV shipped to decode over gRPC.")
+
+    @Option(help: "Model folder (HF format) or built-in name: tiny, bench.")
+    var model: String = "tiny"
+
+    @Option(help: "Address rank 0 serves on (host:port).")
+    var listen: String = "127.0.0.1:50061"
+
+    @Option(help: "Prompt tokens per batch.")
+    var maxBatchTokens: Int = 8192
+
+    @Option(help: "Requests per batch.")
+    var maxBatchRequests: Int = 32
+
+    @Option(help: "Chunked prefill: tokens per request per step.")
+    var chunkTokens: Int?
+
+    @Option(help: "Tokens the prefill KV cache holds (batches in flight + KV being shipped).")
+    var cacheTokens: Int = 32768
+
+    @Option(help: "OpenBLAS threads per rank (default: $OPENBLAS_NUM_THREADS, else cores / ranks).")
+    var threads: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() throws {
+        let communicator: Communicator = MPICommunicator.isUnderMPIRun ? try MPICommunicator.initialize() : SingleRankCommunicator()
+        let logger = DaemonLogging.logger(label: "pd-prefill[\(communicator.rank)]", level: logLevel)
+        BLAS.setThreads(threads ?? ThreadDefaults.blasThreads(ranks: communicator.size))
+        let (host, port) = try HostPort.parse(listen, option: "--listen")
+        do {
+            let daemon = try communicator.agreed { () -> PrefillDaemon in
+                let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+                var options = PrefillOptions()
+                options.host = host; options.port = port; options.modelName = model
+                options.maxBatchTokens = maxBatchTokens; options.maxBatchRequests = maxBatchRequests
+                options.chunkTokens = chunkTokens; options.cacheTokens = cacheTokens
+                return try PrefillDaemon(model: transformer, communicator: communicator, options: options, logger: logger)
+            }
+            try daemon.run()
+            (communicator as? MPICommunicator)?.finalize()
+        } catch let failure as RankFailures {
+            if communicator.rank == 0 { logger.critical("cannot start: \(failure)") }
+            (communicator as? MPICommunicator)?.finalize()
+            throw ExitCode.failure
+        } catch {
+            logger.critical("rank \(communicator.rank): \(error)")
+            (communicator as? MPICommunicator)?.abort(code: 1)
+            throw ExitCode.failure
+        }
+    }
+}
