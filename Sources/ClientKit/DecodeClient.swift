@@ -28,7 +28,8 @@ public final class DecodeClient {
     public init(target: String) { channel = TransportChannel(target: target) }
 
     /// Streams one Generate call; `onTokens` sees each response's tokens as they arrive.
-    public func generate(_ request: GenerateRequest, timeoutSeconds: Double = 300,
+    /// With `cancelAfterTokens`, the client cancels the call once that many tokens arrived.
+    public func generate(_ request: GenerateRequest, timeoutSeconds: Double = 300, cancelAfterTokens: Int? = nil,
                          onTokens: (([GeneratedToken]) -> Void)? = nil) -> GenerationRecord {
         var record = GenerationRecord()
         record.promptTokens = request.promptTokenIds.count
@@ -47,6 +48,11 @@ public final class DecodeClient {
                     record.kvTransferSeconds = usage.kvTransferSeconds
                 }
                 if response.finishReason != .unspecified { record.finishReason = response.finishReason.description }
+                if let limit = cancelAfterTokens, record.tokens.count >= limit, response.finishReason == .unspecified {
+                    stream.cancel()
+                    record.finishReason = "cancelled by client"
+                    break
+                }
             }
         } catch {
             record.error = String(describing: error)

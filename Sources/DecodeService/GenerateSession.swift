@@ -61,7 +61,12 @@ final class GenerateSession {
             defer { releasePages = true }   // decode returns or throws only after the batcher's last call
             finish = try decode(sequence: sequence, first: first, params: params)
         } catch let e as TransportError {
-            daemon.logger.error("request \(requestID) failed: \(e)")
+            if case .status(.cancelled, _) = e {
+                finish = .cancelled
+                daemon.logger.info("request \(requestID) cancelled by the client")
+            } else {
+                daemon.logger.error("request \(requestID) failed: \(e)")
+            }
             throw e
         }
     }

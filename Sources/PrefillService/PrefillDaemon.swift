@@ -106,7 +106,12 @@ public final class PrefillDaemon: @unchecked Sendable {
         while true {
             pending += incoming.drain()
             pending.removeAll { job in
-                if job.isCancelled { job.events.push(.failed(.cancelled, "cancelled before prefill")); job.letGo(); return true }
+                if job.isCancelled {
+                    logger.info("dropped cancelled request from the queue", metadata: ["request": "\(job.id)"])
+                    job.events.push(.failed(.cancelled, "cancelled before prefill"))
+                    job.letGo()
+                    return true
+                }
                 return false
             }
             if !pending.isEmpty { break }

@@ -1,35 +1,63 @@
-/// On-disk (and on-wire) element types we accept; compute is always f32.
-public enum DType: String, Sendable, CaseIterable {
-    case f32 = "F32", bf16 = "BF16", f16 = "F16"
-    public var byteSize: Int { self == .f32 ? 4 : 2 }
-}
-
-/// Element conversions as plain loops the compiler vectorises.
+/// Element conversions between f32 and the 16-bit formats, written as branch-free loops (selects, not
+/// branches) so the compiler vectorises them; all work on little-endian bit patterns.
 public enum DTypeConversion {
+    /// bf16 is the top half of an f32: a shift, exact.
     public static func bf16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
         let out = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
-        for i in 0..<count { out[i] = UInt32(src[i]) << 16 }
+        for i in 0..<count { out[i] = UInt32(src[i]) &<< 16 }
     }
 
-    /// Round to nearest even; NaN stays NaN (quiet bit forced).
+    /// Round to nearest, ties to even (as PyTorch / ml_dtypes); overflow rounds to ±inf; a NaN stays a NaN
+    /// with its sign and top payload bits, quiet bit set (so a low-payload NaN cannot turn into inf).
     public static func f32ToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count: Int) {
         let bits = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
         for i in 0..<count {
             let b = bits[i]
-            if (b & 0x7FFF_FFFF) > 0x7F80_0000 {
-                dst[i] = UInt16(truncatingIfNeeded: b >> 16) | 0x0040
-            } else {
-                let rounding = 0x7FFF &+ ((b >> 16) & 1)
-                dst[i] = UInt16(truncatingIfNeeded: (b &+ rounding) >> 16)
-            }
+            let rounded = (b &+ 0x7FFF &+ ((b &>> 16) & 1)) &>> 16
+            let quietNaN = (b &>> 16) | 0x0040
+            let isNaN = (b & 0x7FFF_FFFF) > 0x7F80_0000
+            dst[i] = UInt16(truncatingIfNeeded: isNaN ? quietNaN : rounded)
         }
     }
 
+    /// IEEE binary16 to f32, exact: normals rebias the exponent, subnormals are renormalised by one f32
+    /// subtraction, inf/NaN keep their payload.
     public static func f16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { dst[i] = Float(Float16(bitPattern: src[i])) }
+        let out = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
+        let exponentMask: UInt32 = 0x7C00 &<< 13            // f16 exponent field, in f32 position
+        let rebias: UInt32 = (127 - 15) &<< 23
+        let subnormalBase = Float(bitPattern: 113 &<< 23)    // 2^-14, the smallest f16 normal
+        for i in 0..<count {
+            let h = UInt32(src[i])
+            let sign = (h & 0x8000) &<< 16
+            let shifted = (h & 0x7FFF) &<< 13
+            let exponent = shifted & exponentMask
+            let normal = shifted &+ rebias
+            let infOrNaN = normal &+ rebias                  // exponent all ones: 255
+            let subnormal = (Float(bitPattern: normal &+ (1 &<< 23)) - subnormalBase).bitPattern
+            let magnitude = exponent == exponentMask ? infOrNaN : (exponent == 0 ? subnormal : normal)
+            out[i] = magnitude | sign
+        }
     }
 
+    /// f32 to IEEE binary16, round to nearest even, including f16 subnormals; overflow gives ±inf,
+    /// NaN gives a quiet NaN (0x7E00) with its sign.
     public static func f32ToF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count: Int) {
-        for i in 0..<count { dst[i] = Float16(src[i]).bitPattern }
+        let bits = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
+        let f16Overflow: UInt32 = (127 + 16) &<< 23          // 65536: at or above rounds to inf
+        let f16SmallestNormal: UInt32 = 113 &<< 23           // 2^-14
+        let denormMagic: UInt32 = ((127 - 15) + (23 - 10) + 1) &<< 23   // 0.5: aligns the f16 subnormal ulp
+        let rebias = UInt32(bitPattern: Int32(15 - 127) &<< 23)
+        for i in 0..<count {
+            let b = bits[i]
+            let sign = b & 0x8000_0000
+            let a = b ^ sign
+            let special: UInt32 = a > 0x7F80_0000 ? 0x7E00 : 0x7C00
+            let subnormal = (Float(bitPattern: a) + Float(bitPattern: denormMagic)).bitPattern &- denormMagic
+            let mantissaOdd = (a &>> 13) & 1
+            let normal = (a &+ rebias &+ 0xFFF &+ mantissaOdd) &>> 13
+            let magnitude = a >= f16Overflow ? special : (a < f16SmallestNormal ? subnormal : normal)
+            dst[i] = UInt16(truncatingIfNeeded: magnitude | (sign &>> 16))
+        }
     }
 }

@@ -4,46 +4,66 @@ import Glibc
 import Darwin
 #endif
 
-/// A dense row-major f32 tensor: either its own 64-byte aligned memory, or a zero-copy view of an
-/// f32 region of a memory-mapped checkpoint (kept alive by `owner`).
+/// A dense row-major f32 tensor: either its own zero-filled, 64-byte aligned memory, or a zero-copy view of
+/// an f32 region of a memory-mapped checkpoint, kept alive by `owner`.
+///
+/// Views are private copy-on-write mappings: writing through `pointer` never changes the file, but two
+/// loads of the same tensor share pages, so treat loaded weights as read-only.
 public final class FloatTensor: @unchecked Sendable {
     public let shape: [Int]
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
-    private let owned: Bool
+    /// True when this tensor views a mapped file (or another tensor) instead of owning its memory.
+    public let isView: Bool
     private let owner: AnyObject?
 
-    /// Zero-filled.
+    /// Zero-filled, 64-byte aligned.
     public init(shape: [Int]) {
         self.shape = shape
-        count = shape.reduce(1, *)
+        count = FloatTensor.elementCount(shape)
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
         var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, 64, max(count, 1) * MemoryLayout<Float>.stride) == 0, let raw else {
-            fatalError("FloatTensor: out of memory for shape \(shape)")
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            fatalError("FloatTensor: cannot allocate \(bytes) bytes for shape \(shape)")
         }
+        memset(raw, 0, bytes)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: count)
-        owned = true
+        isView = false
         owner = nil
     }
 
+    /// Copies `values` (row-major, `values.count` must equal the product of `shape`).
     public convenience init(shape: [Int], values: [Float]) {
-        precondition(values.count == shape.reduce(1, *), "FloatTensor: \(values.count) values for shape \(shape)")
         self.init(shape: shape)
+        precondition(values.count == count, "FloatTensor: \(values.count) values for shape \(shape) (\(count) elements)")
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: count) }
     }
 
-    /// A view of memory owned by `owner` (a mapped file). Writing through it is undefined.
+    /// A view of `count(shape)` floats at `base`, memory owned by `owner` (a mapped file or a tensor).
     init(shape: [Int], viewing base: UnsafeMutablePointer<Float>, owner: AnyObject) {
         self.shape = shape
-        count = shape.reduce(1, *)
+        count = FloatTensor.elementCount(shape)
         pointer = base
-        owned = false
+        isView = true
         self.owner = owner
     }
 
-    deinit { if owned { free(pointer) } }
+    deinit { if !isView { free(pointer) } }
 
     public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
+    public var mutableBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
     public func toArray() -> [Float] { Array(buffer) }
+
+    /// The same memory under another shape with the same element count (no copy).
+    public func reshaped(_ newShape: [Int]) -> FloatTensor {
+        precondition(FloatTensor.elementCount(newShape) == count, "FloatTensor: cannot reshape \(shape) to \(newShape)")
+        return FloatTensor(shape: newShape, viewing: pointer, owner: self)
+    }
+
+    static func elementCount(_ shape: [Int]) -> Int {
+        shape.reduce(1) { total, dim in
+            precondition(dim >= 0, "FloatTensor: negative dimension in shape \(shape)")
+            return total * dim
+        }
+    }
 }

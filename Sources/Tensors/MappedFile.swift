@@ -4,7 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// A read-only private memory map of a whole file, unmapped when the last tensor viewing it goes.
+/// A whole file memory-mapped once (POSIX open/mmap, no Foundation), private copy-on-write so views can be
+/// handed out as mutable pointers without any risk to the file. The descriptor is closed right after
+/// mapping; the mapping goes when the last owner (store or tensor view) releases this object.
 final class MappedFile: @unchecked Sendable {
     let path: String
     let base: UnsafeMutableRawPointer
@@ -12,19 +14,35 @@ final class MappedFile: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw TensorError.unreadable(file: path, reason: String(cString: strerror(errno))) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT { throw TensorError.missingFile(path) }
+            throw TensorError.unreadable(file: path, reason: "open: \(String(cString: strerror(code)))")
+        }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw TensorError.unreadable(file: path, reason: String(cString: strerror(errno))) }
+        guard fstat(fd, &st) == 0 else {
+            throw TensorError.unreadable(file: path, reason: "fstat: \(String(cString: strerror(errno)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw TensorError.unreadable(file: path, reason: "not a regular file") }
         size = Int(st.st_size)
-        guard size > 0 else { throw TensorError.truncated(file: path, expectedBytes: 8, foundBytes: 0) }
-        // MAP_PRIVATE + PROT_WRITE: pages stay shared with the page cache until written (never, by us).
-        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw TensorError.unreadable(file: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        // mmap of 0 bytes is an error; the header check reports empty files clearly.
+        guard size >= 8 else { throw TensorError.fileTooSmall(file: path, size: size) }
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw TensorError.unreadable(file: path, reason: "mmap of \(size) bytes: \(String(cString: strerror(errno)))")
         }
         base = p
     }
 
     deinit { munmap(base, size) }
+
+    /// Asks the kernel to start reading `[offset, offset + count)` ahead of use (a hint; errors ignored).
+    func prefetch(offset: Int, count: Int) {
+        guard count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / page * page
+        _ = madvise(base + start, offset + count - start, MADV_WILLNEED)
+    }
 }

@@ -1,128 +1,128 @@
-import Foundation
-
 /// Where one tensor's bytes are.
 public struct TensorInfo: Sendable, Equatable {
     public let name: String
     public let dtype: DType
     public let shape: [Int]
+    /// File name inside the checkpoint folder (as in the index's weight_map).
     public let file: String
-    public let byteOffset: Int      // from the start of the file
+    /// From the start of the file (not of the data section).
+    public let byteOffset: Int
     public let byteCount: Int
 }
 
-/// An HF checkpoint folder: model.safetensors, or the shards listed by model.safetensors.index.json.
-/// Every file is memory-mapped once; F32 tensors are zero-copy views, BF16/F16 convert to f32.
+/// An HF checkpoint folder: model.safetensors, or the shards listed by model.safetensors.index.json
+/// (a path to a single .safetensors file works too). Each file is memory-mapped once; F32 tensors load as
+/// zero-copy views when 4-byte aligned, BF16/F16 convert to f32. Immutable after init.
 public final class SafetensorsStore: @unchecked Sendable {
     public let directory: String
-    private var files: [String: MappedFile] = [:]
-    private var table: [String: TensorInfo] = [:]
-    public private(set) var metadata: [String: String] = [:]
+    /// File names (sorted) that were opened.
+    public let files: [String]
+    /// `__metadata__` of the first file.
+    public let metadata: [String: String]
+    /// Tensors present with a dtype we cannot load: name → dtype (e.g. "I8"); `load` names them clearly.
+    public let unsupportedTensors: [String: String]
+    /// Names of the loadable tensors, sorted.
+    public let tensorNames: [String]
 
-    public init(directory: String) throws {
-        self.directory = directory
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-            throw TensorError.missingDirectory(directory)
-        }
-        let single = directory + "/model.safetensors", index = directory + "/model.safetensors.index.json"
-        if FileManager.default.fileExists(atPath: index) {
-            for shard in try Self.shards(index: index) {
-                let path = directory + "/" + shard
-                guard FileManager.default.fileExists(atPath: path) else { throw TensorError.missingShard(file: shard, index: index) }
-                try add(file: path)
+    private struct Located { let info: TensorInfo; let file: MappedFile }
+    private let table: [String: Located]
+    private let unsupportedFiles: [String: String]     // name → file name, for errors
+
+    public init(directory path: String) throws {
+        let layout = try CheckpointLayout(path: path)
+        let folder = layout.folder, fileNames = layout.files
+        var table: [String: Located] = [:]
+        var unsupported: [String: String] = [:]
+        var unsupportedFile: [String: String] = [:]
+        var firstMetadata: [String: String]? = nil
+        for name in fileNames {
+            let filePath = FileSystem.join(folder, name)
+            let mapped = try MappedFile(path: filePath)
+            let header = try SafetensorsHeader.parse(file: UnsafeRawBufferPointer(start: mapped.base, count: mapped.size), path: filePath)
+            if firstMetadata == nil { firstMetadata = header.metadata }
+            for entry in header.entries {
+                if let other = table[entry.name]?.info.file ?? unsupportedFile[entry.name] {
+                    throw TensorError.duplicateTensor(name: entry.name, files: [other, name])
+                }
+                guard let dtype = entry.dtype else {
+                    unsupported[entry.name] = entry.dtypeName
+                    unsupportedFile[entry.name] = name
+                    continue
+                }
+                let info = TensorInfo(name: entry.name, dtype: dtype, shape: entry.shape, file: name,
+                                      byteOffset: header.dataStart + entry.begin, byteCount: entry.end - entry.begin)
+                table[entry.name] = Located(info: info, file: mapped)
             }
-        } else if FileManager.default.fileExists(atPath: single) {
-            try add(file: single)
-        } else {
-            throw TensorError.noWeights(directory: directory)
         }
+        // Every weight_map entry must be in the shard it names.
+        if let weightMap = layout.weightMap {
+            for (tensor, shard) in weightMap.sorted(by: { $0.key < $1.key }) {
+                let foundIn = table[tensor]?.info.file ?? unsupportedFile[tensor]
+                guard foundIn == shard else {
+                    throw TensorError.missingTensor(name: tensor, searched: [FileSystem.join(folder, shard)])
+                }
+            }
+        }
+        directory = folder
+        files = fileNames
+        metadata = firstMetadata ?? [:]
+        unsupportedTensors = unsupported
+        unsupportedFiles = unsupportedFile
+        tensorNames = table.keys.sorted()
+        self.table = table
     }
 
-    public var tensorNames: [String] { table.keys.sorted() }
-    public func info(_ name: String) -> TensorInfo? { table[name] }
+    public func info(_ name: String) -> TensorInfo? { table[name]?.info }
     public func contains(_ name: String) -> Bool { table[name] != nil }
 
-    /// The tensor as f32 with its shape checked against `expected`.
+    /// The tensor as f32, its shape checked against `expected`. F32 data is a zero-copy view of the mapping
+    /// when 4-byte aligned (one memcpy otherwise); BF16/F16 are converted into a new aligned tensor.
     public func load(_ name: String, shape expected: [Int]) throws -> FloatTensor {
-        guard let info = table[name] else {
-            throw TensorError.missingTensor(name: name, searched: directory)
+        let located = try locate(name)
+        guard located.info.shape == expected else {
+            throw TensorError.wrongShape(name: name, file: FileSystem.join(directory, located.info.file), expected: expected, found: located.info.shape)
         }
-        guard info.shape == expected else { throw TensorError.wrongShape(name: name, expected: expected, found: info.shape) }
-        let file = files[info.file]!
-        let src = file.base + info.byteOffset
+        return convert(located)
+    }
+
+    /// The tensor as f32 in its stored shape.
+    public func load(_ name: String) throws -> FloatTensor { convert(try locate(name)) }
+
+    private func locate(_ name: String) throws -> Located {
+        if let located = table[name] { return located }
+        if let dtype = unsupportedTensors[name], let file = unsupportedFiles[name] {
+            throw TensorError.unknownDType(tensor: name, file: FileSystem.join(directory, file), dtype: dtype)
+        }
+        throw TensorError.missingTensor(name: name, searched: files.map { FileSystem.join(directory, $0) })
+    }
+
+    private func convert(_ located: Located) -> FloatTensor {
+        let info = located.info, file = located.file
+        let source = UnsafeRawPointer(file.base + info.byteOffset)
+        let count = info.byteCount / info.dtype.byteSize
+        if count == 0 { return FloatTensor(shape: info.shape) }
         switch info.dtype {
         case .f32:
-            if info.byteOffset % MemoryLayout<Float>.alignment == 0 {
-                return FloatTensor(shape: info.shape, viewing: src.assumingMemoryBound(to: Float.self), owner: file)
+            if Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
+                file.prefetch(offset: info.byteOffset, count: info.byteCount)
+                return FloatTensor(shape: info.shape, viewing: (file.base + info.byteOffset).assumingMemoryBound(to: Float.self), owner: file)
             }
-            let t = FloatTensor(shape: info.shape)
-            UnsafeMutableRawPointer(t.pointer).copyMemory(from: src, byteCount: info.byteCount)
-            return t
+            let tensor = FloatTensor(shape: info.shape)
+            UnsafeMutableRawPointer(tensor.pointer).copyMemory(from: source, byteCount: info.byteCount)
+            return tensor
         case .bf16, .f16:
-            let t = FloatTensor(shape: info.shape)
-            // 2-byte reads: offsets are even in any valid file (checked at parse time).
-            let halves = UnsafeRawPointer(src).assumingMemoryBound(to: UInt16.self)
-            if info.dtype == .bf16 {
-                DTypeConversion.bf16ToF32(halves, t.pointer, count: t.count)
+            let tensor = FloatTensor(shape: info.shape)
+            let convert = info.dtype == .bf16 ? DTypeConversion.bf16ToF32 : DTypeConversion.f16ToF32
+            if Int(bitPattern: source) % MemoryLayout<UInt16>.alignment == 0 {
+                convert(source.assumingMemoryBound(to: UInt16.self), tensor.pointer, count)
             } else {
-                DTypeConversion.f16ToF32(halves, t.pointer, count: t.count)
+                // Odd offset (only after a 1-byte dtype): realign through a temporary copy.
+                let aligned = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+                defer { aligned.deallocate() }
+                UnsafeMutableRawPointer(aligned).copyMemory(from: source, byteCount: info.byteCount)
+                convert(aligned, tensor.pointer, count)
             }
-            return t
+            return tensor
         }
-    }
-
-    private static func shards(index: String) throws -> [String] {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: index)) } catch {
-            throw TensorError.unreadable(file: index, reason: error.localizedDescription)
-        }
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let map = json["weight_map"] as? [String: String] else {
-            throw TensorError.malformedHeader(file: index, reason: "expected {\"weight_map\": {tensor: file}}")
-        }
-        return Array(Set(map.values)).sorted()
-    }
-
-    private func add(file path: String) throws {
-        let file = try MappedFile(path: path)
-        let name = (path as NSString).lastPathComponent
-        guard file.size >= 8 else { throw TensorError.truncated(file: name, expectedBytes: 8, foundBytes: file.size) }
-        let headerLength = Int(UInt64(littleEndian: file.base.loadUnaligned(as: UInt64.self)))
-        guard headerLength <= file.size - 8 else {
-            throw TensorError.truncated(file: name, expectedBytes: 8 + headerLength, foundBytes: file.size)
-        }
-        let headerData = Data(bytes: file.base + 8, count: headerLength)
-        guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
-            throw TensorError.malformedHeader(file: name, reason: "header is not a JSON object")
-        }
-        let dataStart = 8 + headerLength
-        for (key, value) in header {
-            if key == "__metadata__" {
-                if metadata.isEmpty, let m = value as? [String: String] { metadata = m }
-                continue
-            }
-            guard let entry = value as? [String: Any], let dtypeName = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
-                throw TensorError.malformedHeader(file: name, reason: "entry '\(key)' needs dtype, shape and data_offsets")
-            }
-            guard let dtype = DType(rawValue: dtypeName) else { throw TensorError.unknownDType(tensor: key, file: name, dtype: dtypeName) }
-            let begin = offsets[0], end = offsets[1]
-            guard shape.allSatisfy({ $0 >= 0 }), begin >= 0, end >= begin else {
-                throw TensorError.badDataRange(tensor: key, file: name, reason: "invalid shape \(shape) or offsets \(offsets)")
-            }
-            let expectedBytes = shape.reduce(1, *) * dtype.byteSize
-            guard end - begin == expectedBytes else {
-                throw TensorError.badDataRange(tensor: key, file: name,
-                                               reason: "data_offsets span \(end - begin) bytes, shape \(shape) of \(dtypeName) needs \(expectedBytes)")
-            }
-            guard dataStart + end <= file.size else {
-                throw TensorError.truncated(file: name, expectedBytes: dataStart + end, foundBytes: file.size)
-            }
-            guard (dataStart + begin) % dtype.byteSize == 0 || dtype == .f32 else {
-                throw TensorError.badDataRange(tensor: key, file: name, reason: "data not aligned to \(dtype.byteSize) bytes")
-            }
-            table[key] = TensorInfo(name: key, dtype: dtype, shape: shape, file: name, byteOffset: dataStart + begin, byteCount: expectedBytes)
-        }
-        files[name] = file
     }
 }

@@ -67,20 +67,24 @@ struct Generate: ParsableCommand {
     @Option(help: "Top-p (1 = off).") var topP: Float = 1
     @Option(help: "Seed (0 = random).") var seed: UInt64 = 0
     @Option(help: "Seconds before a request gives up.") var timeout: Double = 300
+    @Option(help: "Cancel each request after this many tokens (tests cancellation).") var cancelAfterTokens: Int?
     @Flag(help: "One JSON object on stdout.") var json = false
     @Flag(help: "Check every token sequence against the reference generation (pd-run's code path) on --model.") var verify = false
     @Option(help: "Model for --verify (folder or built-in name).") var model: String?
 
     func validate() throws {
         guard (promptIds == nil) != (promptLengths == nil) else { throw ValidationError("give exactly one of --prompt-ids and --prompt-lengths") }
+        guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be ≥ 0") }
         guard numRequests >= 1, numRequests <= 10_000 else { throw ValidationError("--num-requests must be in 1...10000") }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be ≥ 1") }
         if verify && model == nil { throw ValidationError("--verify needs --model") }
         if verify && temperature != 0 { throw ValidationError("--verify compares greedy decoding: use --temperature 0") }
+        if verify && cancelAfterTokens != nil { throw ValidationError("--verify and --cancel-after-tokens exclude each other") }
     }
 
     func prompts() throws -> [[UInt32]] {
         if let promptIds {
+            // Passed through as given (an empty list included): the daemon judges the request.
             return [try promptIds.split(separator: ",").map { part in
                 guard let v = UInt32(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--prompt-ids: '\(part)' is not a token id") }
                 return v
@@ -97,10 +101,10 @@ struct Generate: ParsableCommand {
         let prompts = try prompts()
         let client = DecodeClient(target: decode)
         let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed)
-        let (maxNew, timeout) = (maxNewTokens, self.timeout)
+        let (maxNew, timeout, cancelAfter) = (maxNewTokens, self.timeout, cancelAfterTokens)
         let (records, wall) = LoadRunner.run(count: numRequests, concurrency: concurrency) { i in
             client.generate(GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling),
-                            timeoutSeconds: timeout)
+                            timeoutSeconds: timeout, cancelAfterTokens: cancelAfter)
         }
         var mismatches: [String] = []
         if verify {

@@ -140,6 +140,33 @@ final class StreamingCallTests: TransportTestCase {
         XCTAssertTrue(waitUntil(seconds: 5) { stopped.isSet }, "server handler never saw the cancel")
     }
 
+    /// The server is blocked in a zero-copy send (the client stopped reading, flow control is
+    /// closed, gRPC holds slices over the handler's memory) when the client cancels: the send
+    /// must fail and the handler return, not wait forever for the slices.
+    func testClientCancelWhileZeroCopySendIsBlocked() throws {
+        let stopped = AtomicFlag()
+        try startServer { server in
+            server.registerServerStreaming("/test.Stream/Borrowed") { _, _, writer in
+                defer { stopped.set() }
+                let rows = [Float](repeating: 1.5, count: 1 << 20)  // 4 MiB
+                let header = KVChunkHeader(requestId: "b", modelFingerprint: "f", layer: 0, tokenStart: 0,
+                                           tokenCount: 1, rowWidth: UInt32(rows.count), dtype: .f32, pageSize: 0,
+                                           chunkIndex: 0, checksum: 0)
+                try rows.withUnsafeBytes { payload in
+                    for _ in 0..<1000 {  // bounded: 4 GiB, far more than flow control lets through unread
+                        try PrefillResponse.withChunkEncoder(header: header, payload: payload) { try writer.send($0) }
+                    }
+                }
+            }
+        }
+        let stream = try channel.serverStreaming(method: "/test.Stream/Borrowed", request: [])
+        XCTAssertNotNil(try stream.nextMessage())
+        usleep(300_000)  // let the server fill every buffer and block
+        XCTAssertFalse(stopped.isSet)
+        stream.cancel()
+        XCTAssertTrue(waitUntil(seconds: 10) { stopped.isSet }, "the blocked zero-copy send never returned")
+    }
+
     func testServerCancelMidStream() throws {
         let stopped = AtomicFlag()
         try startServer { registerEndless($0, stopped: stopped, cancelAfter: 5) }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# PCP prefill under real MPI: pd-run with mpirun -np 2 and -np 3 (oversubscribed, one BLAS thread
+# per rank) against the single-process run; a golden HF checkpoint under PCP; chunked prefill;
+# a bad model folder ends the job with one clear line, not a hang.
+source "$(dirname "$0")/common.bash"
+golden="$root/Tests/DeepSeekModelTests/Golden"
+
+compare() {  # A.json B.json WHAT: last_logits within 1e-5 relative, same tokens
+  python3 - "$1" "$2" "$3" <<'PY' || fail "$3"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+scale = max(abs(x) for x in a["last_logits"])
+err = max(abs(x - y) for x, y in zip(a["last_logits"], b["last_logits"])) / scale
+assert a["tokens"] == b["tokens"], f"{sys.argv[3]}: tokens differ {a['tokens']} vs {b['tokens']}"
+assert err <= 1e-5, f"{sys.argv[3]}: relative logit error {err}"
+print(f"{sys.argv[3]}: max relative logit error {err:.2e}, {len(a['tokens'])} tokens equal")
+PY
+}
+
+prompt() { python3 -c "print(','.join(str((i * 131 + $2) % 512) for i in range($1)))"; }
+for n in 1 5 6 7 97 300; do
+  ids=$(prompt "$n" 5)
+  "$bin/pd-run" --model tiny --prompt-ids "$ids" --max-new-tokens 8 --json >"$work/single.json" || fail "single-process run (n=$n)"
+  for p in 2 3; do
+    mpirun -np $p --oversubscribe --bind-to none "$bin/pd-run" --model tiny --prompt-ids "$ids" --max-new-tokens 8 --json \
+      >"$work/pcp.json" 2>"$work/pcp.err" || fail "mpirun -np $p (n=$n): $(cat "$work/pcp.err")"
+    [ "$(json_field "$work/pcp.json" "j['pcp_ranks']")" = "$p" ] || fail "pcp_ranks"
+    [ "$(json_field "$work/pcp.json" "j['latent_allgathers']")" = "3" ] || fail "one all-gather per layer expected"
+    compare "$work/single.json" "$work/pcp.json" "n=$n P=$p"
+  done
+done
+
+# Chunked prefill under PCP equals the unchunked single-process run.
+ids=$(prompt 150 9)
+"$bin/pd-run" --model tiny --prompt-ids "$ids" --max-new-tokens 8 --json >"$work/single.json"
+mpirun -np 2 --oversubscribe --bind-to none "$bin/pd-run" --model tiny --prompt-ids "$ids" --max-new-tokens 8 --chunk-tokens 32 --json \
+  >"$work/chunked.json" || fail "chunked run"
+compare "$work/single.json" "$work/chunked.json" "chunked 150 tokens by 32, P=2"
+
+# A golden HF checkpoint under PCP: the 300-token prompt of v3_qlora_yarn_moe.
+case_dir="$golden/v3_qlora_yarn_moe"
+ids=$(json_field "$case_dir/expected.json" "','.join(map(str, max(j['cases'], key=lambda c: len(c['prompt_ids']))['prompt_ids']))")
+mpirun -np 3 --oversubscribe --bind-to none "$bin/pd-run" --model "$case_dir" --prompt-ids "$ids" --max-new-tokens 16 --json \
+  >"$work/golden.json" || fail "golden run under PCP"
+python3 - "$case_dir/expected.json" "$work/golden.json" <<'PY' || fail "golden checkpoint under PCP"
+import json, sys
+exp = max(json.load(open(sys.argv[1]))["cases"], key=lambda c: len(c["prompt_ids"]))
+got = json.load(open(sys.argv[2]))
+scale = max(abs(x) for x in exp["last_logits"])
+err = max(abs(x - y) for x, y in zip(exp["last_logits"], got["last_logits"])) / scale
+assert err <= 1e-3, f"relative error vs transformers {err}"
+assert got["tokens"] == exp["greedy_tokens"], f"greedy tokens differ: {got['tokens']} vs {exp['greedy_tokens']}"
+print(f"golden v3_qlora_yarn_moe, 300 tokens, P=3: relative error {err:.2e} vs transformers, 16 greedy tokens equal")
+PY
+
+# A bad model folder: every rank fails the same way; one clear line, non-zero exit, no hang.
+start=$(date +%s)
+if timeout 60 mpirun -np 2 --oversubscribe --bind-to none "$bin/pd-run" --model "$work/no-such-model" --prompt-ids 1,2 \
+    >"$work/bad.out" 2>"$work/bad.err"; then fail "bad model folder accepted"; fi
+[ $(( $(date +%s) - start )) -lt 60 ] || fail "bad model folder hung the job"
+grep -q "no-such-model" "$work/bad.err" || fail "unclear error: $(cat "$work/bad.err")"
+echo "ok: PCP under mpirun matches single-process runs, the golden checkpoint, and chunked prefill"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Prefill killed with requests in flight: they end with a clear error, decode stays up, and serves
+# again once a prefill daemon is back on the same address.
+source "$(dirname "$0")/common.bash"
+pp=$(free_port); dp=$(free_port)
+start_prefill "$pp" 2 --chunk-tokens 2
+first_prefill=$prefill_pid
+start_decode "$dp" "$pp" --prefill-timeout 30
+wait_healthy "$pp"; wait_healthy "$dp"
+client generate --decode 127.0.0.1:"$dp" --prompt-lengths 3000 --max-new-tokens 2 --num-requests 2 --concurrency 2 \
+  >"$work/inflight.txt" 2>"$work/inflight.err" &
+inflight=$!
+sleep 0.5
+kill -KILL "$first_prefill"; pkill -KILL -f "pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp" || true
+start=$(date +%s)
+if wait $inflight; then fail "in-flight requests succeeded although prefill died"; fi
+[ $(( $(date +%s) - start )) -le 30 ] || fail "in-flight requests took too long to fail"
+grep -qE "UNAVAILABLE|prefill" "$work/inflight.err" || fail "unclear error: $(cat "$work/inflight.err")"
+kill -0 "$decode_pid" || fail "decode daemon died with the prefill"
+# No prefill: new requests fail fast and clearly.
+if client generate --decode 127.0.0.1:"$dp" --prompt-ids 1,2,3 --max-new-tokens 2 --timeout 20 2>"$work/none.err" >/dev/null; then
+  fail "served without a prefill daemon"
+fi
+grep -q "UNAVAILABLE" "$work/none.err" || fail "expected UNAVAILABLE: $(cat "$work/none.err")"
+# Back again.
+start_prefill "$pp" 2
+wait_healthy "$pp"
+ok=0
+for _ in $(seq 20); do
+  client generate --decode 127.0.0.1:"$dp" --prompt-ids 3,17,42,99 --max-new-tokens 6 --verify --model tiny >/dev/null 2>&1 && { ok=1; break; }
+  sleep 0.5
+done
+[ $ok -eq 1 ] || fail "decode did not serve again after prefill came back"
+client stats --target 127.0.0.1:"$dp" >"$work/stats.json"
+[ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages']")" = "True" ] || fail "pages leaked"
+echo "ok: in-flight requests failed clearly when prefill died; decode stayed up and served again"
