@@ -47,7 +47,7 @@ enum FileSystem {
         }
     }
 
-    /// Writes `write`'s output to a temporary sibling, then renames it over `path`, so readers never see
+    /// Writes `produce`'s output to a temporary sibling, then renames it over `path`, so readers never see
     /// a half-written file.
     static func writeAtomically(_ path: String, _ produce: (FileWriter) throws -> Void) throws {
         let temporary = path + ".partial-\(getpid())"
