@@ -39,7 +39,22 @@ final class BorrowTracker {
         }
     }
 
-    func waitUntilReleased() {
-        monitor.locked { while outstanding > 0 { monitor.wait() } }
+    /// Waits until gRPC released every borrowed slice, or the call died: once `callIsDead` holds
+    /// (cancelled, no send in flight), slices still parked in the dead stream's buffer are only
+    /// unreferenced when the call is destroyed, never read again; after a short grace for a
+    /// socket write already under way, stop waiting (waiting longer would deadlock: the call is
+    /// destroyed only after its handler returns).
+    func waitUntilReleased(orUntil callIsDead: () -> Bool) {
+        var deadSince: Double?
+        monitor.locked {
+            while outstanding > 0 {
+                if let since = deadSince {
+                    if Deadline.nowSeconds() - since > 0.1 { return }
+                } else if callIsDead() {
+                    deadSince = Deadline.nowSeconds()
+                }
+                monitor.wait(seconds: 0.02)
+            }
+        }
     }
 }

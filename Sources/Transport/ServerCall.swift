@@ -65,6 +65,9 @@ final class ServerCall {
 
     var isCancelled: Bool { monitor.locked { cancelled } }
 
+    /// Cancelled (or failed) with no send in flight: gRPC will write nothing more for this call.
+    var isDead: Bool { monitor.locked { (cancelled || sendFailed) && !sendInFlight } }
+
     func cancel(_ code: StatusCode, _ message: String) {
         monitor.locked { cancelled = true }
         _ = grpc_call_cancel_with_status(call, grpc_status_code(rawValue: numericCast(code.rawValue)), message, nil)

@@ -31,7 +31,7 @@ public final class StreamWriter {
     public func send(_ encoder: MessageEncoder) throws {
         let tracker = BorrowTracker()
         let buffer = tracker.makeBuffer(encoder.encodePieces())
-        defer { tracker.waitUntilReleased() }
+        defer { tracker.waitUntilReleased(orUntil: { call.isDead }) }
         try call.send(buffer, context: context)
     }
 
