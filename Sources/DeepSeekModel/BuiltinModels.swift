@@ -10,7 +10,7 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
     case bench
 
     /// Bumped whenever the generated weights change, so stale caches are rebuilt.
-    static let formatVersion = 1
+    static let formatVersion = 2
 
     public var config: [String: Any] {
         switch self {
@@ -68,25 +68,22 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
         let c = try JSONDecoder().decode(DeepSeekConfig.self, from: configData)
         var rng = SeededRandom(seed: self == .tiny ? 0x7137 : 0xBE7C)
         var writer = SafetensorsWriter()
-        func add(_ name: String, _ shape: [Int], _ fill: (inout SeededRandom) -> Float) {
-            let n = shape.reduce(1, *)
-            var values = [Float](repeating: 0, count: n)
-            for i in 0..<n { values[i] = fill(&rng) }
+        /// A tensor of N(mean, std²) values.
+        func add(_ name: String, _ shape: [Int], mean: Float = 0, std: Float) {
+            var values = [Float](repeating: 0, count: shape.reduce(1, *))
+            values.withUnsafeMutableBufferPointer { rng.fillNormal($0, mean: mean, std: std) }
             values.withUnsafeBufferPointer { writer.add(name, shape: shape, values: $0, as: .f32) }
         }
         // Linear weights ~ N(0, 1/fan_in) keep activations O(1); norms near 1.
-        func linear(_ name: String, _ out: Int, _ inp: Int) {
-            let std = 1 / Float(inp).squareRoot()
-            add(name, [out, inp]) { $0.nextNormal() * std }
-        }
-        func norm(_ name: String, _ n: Int) { add(name, [n]) { 1 + 0.1 * $0.nextNormal() } }
+        func linear(_ name: String, _ out: Int, _ inp: Int) { add(name, [out, inp], std: 1 / Float(inp).squareRoot()) }
+        func norm(_ name: String, _ n: Int) { add(name, [n], mean: 1, std: 0.1) }
         func mlp(_ prefix: String, _ inter: Int) {
             linear(prefix + "gate_proj.weight", inter, c.hiddenSize)
             linear(prefix + "up_proj.weight", inter, c.hiddenSize)
             linear(prefix + "down_proj.weight", c.hiddenSize, inter)
         }
         let h = c.hiddenSize, heads = c.numAttentionHeads
-        add("model.embed_tokens.weight", [c.vocabSize, h]) { $0.nextNormal() }
+        add("model.embed_tokens.weight", [c.vocabSize, h], std: 1)
         for l in 0..<c.numHiddenLayers {
             let p = "model.layers.\(l).", a = p + "self_attn."
             norm(p + "input_layernorm.weight", h)
@@ -105,7 +102,7 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
             if c.isMoELayer(l) {
                 let inter = c.moeIntermediateSize!
                 linear(p + "mlp.gate.weight", c.routedExperts, h)
-                add(p + "mlp.gate.e_score_correction_bias", [c.routedExperts]) { 0.05 * $0.nextNormal() }
+                add(p + "mlp.gate.e_score_correction_bias", [c.routedExperts], std: 0.05)
                 for e in 0..<c.routedExperts { mlp(p + "mlp.experts.\(e).", inter) }
                 mlp(p + "mlp.shared_experts.", inter * (c.nSharedExperts ?? 1))
             } else {
