@@ -39,9 +39,14 @@ struct RunReport: Encodable {
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
+    /// The first and last few ids of a long list.
+    static func abbreviated(_ ids: [String]) -> String {
+        ids.count <= 24 ? ids.joined(separator: ",") : ids.prefix(12).joined(separator: ",") + ",…," + ids.suffix(4).joined(separator: ",")
+    }
+
     func text() -> String {
         """
-        prompt (\(prompt_tokens.count) tokens): \(prompt_tokens.map(String.init).joined(separator: ","))
+        prompt (\(prompt_tokens.count) tokens): \(Self.abbreviated(prompt_tokens.map(String.init)))
         generated (\(tokens.count), \(finish_reason)): \(tokens.map(String.init).joined(separator: ","))
         prefill: \(String(format: "%.3f", prefill_seconds)) s on \(pcp_ranks) rank(s), \(latent_allgathers) latent all-gathers, \(bytes_gathered_per_rank) bytes gathered per rank
         decode: \(String(format: "%.2f", decode_ms_per_token)) ms/token

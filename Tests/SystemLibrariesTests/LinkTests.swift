@@ -1,6 +1,7 @@
 import CGRPC
 import CMPI
 import COpenBLAS
+import CProtobufC
 import CXXHash
 import XCTest
 
@@ -24,6 +25,10 @@ final class LinkTests: XCTestCase {
     func testGRPCReportsVersion() {
         let version = String(cString: grpc_version_string())
         XCTAssertFalse(version.isEmpty)
+    }
+
+    func testProtobufCReportsVersion() {
+        XCTAssertGreaterThanOrEqual(protobuf_c_version_number(), 1_000_000)
     }
 
     func testXXHashIsStable() {
