@@ -55,12 +55,11 @@ public struct PrefillLayout: Sendable, Equatable {
     /// True when local rows already are the restored order (so the exchange can be the identity).
     public var isPositionOrdered: Bool {
         var row = 0
-        for (i, r) in requests.enumerated() {
+        for r in requests {
             for j in 0..<r.newTokens {
                 guard row < positions.count, positions[row] == Int32(r.cachedPrefix + j) else { return false }
                 row += 1
             }
-            _ = i
         }
         return row == positions.count
     }

@@ -123,14 +123,13 @@ final class ServerCall {
             }
             if let lastMessage { ops.append(Op.sendMessage(lastMessage)) }
             let trailing = OutgoingMetadata(context.trailingMetadata)
-            var details = Slices.from(message)
             var statusOp = grpc_op()
             statusOp.op = GRPC_OP_SEND_STATUS_FROM_SERVER
             statusOp.data.send_status_from_server.status = grpc_status_code(rawValue: numericCast(code.rawValue))
             statusOp.data.send_status_from_server.trailing_metadata_count = trailing.count
             statusOp.data.send_status_from_server.trailing_metadata = trailing.pointer
             let detailsPointer = UnsafeMutablePointer<grpc_slice>.allocate(capacity: 1)
-            detailsPointer.initialize(to: details)
+            detailsPointer.initialize(to: Slices.from(message))
             statusOp.data.send_status_from_server.status_details = detailsPointer
             ops.append(statusOp)
             statusSent = true
@@ -147,11 +146,10 @@ final class ServerCall {
             }
             guard started == GRPC_CALL_OK else {
                 if let lastMessage { grpc_byte_buffer_destroy(lastMessage) }
-                grpc_slice_unref(details)
+                grpc_slice_unref(detailsPointer.pointee)
                 detailsPointer.deallocate()
                 return
             }
-            details = grpc_empty_slice()
             while wait && !done { monitor.wait() }
         }
     }

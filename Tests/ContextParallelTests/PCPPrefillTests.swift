@@ -158,3 +158,39 @@ final class PCPPrefillTests: XCTestCase {
 func maxDiff(_ a: [Float], _ b: [Float]) -> Float {
     zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
+
+/// The HF golden checkpoints under PCP (in-process ranks): same tolerance as the single-process golden test.
+final class PCPGoldenTests: XCTestCase {
+    struct Expected: Decodable {
+        struct Case: Decodable { let prompt_ids: [Int32]; let last_logits: [Float] }
+        let cases: [Case]
+    }
+
+    func testGoldenCheckpointsMatchTransformersUnderPCP() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("DeepSeekModelTests/Golden").path
+        let folders = try FileManager.default.contentsOfDirectory(atPath: root)
+            .filter { FileManager.default.fileExists(atPath: "\(root)/\($0)/expected.json") }.sorted()
+        XCTAssertGreaterThanOrEqual(folders.count, 5)
+        for folder in folders {
+            let dir = "\(root)/\(folder)"
+            let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json")))
+            let prompts = expected.cases.map(\.prompt_ids)
+            for ranks in [2, 3] {
+                let results = try InProcessGroup(size: ranks).run { comm -> [[Float]]? in
+                    let model = try DeepSeekTransformer(directory: dir)
+                    let c = model.config
+                    let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 16,
+                                                     pageCount: prompts.reduce(0) { $0 + $1.count / 16 + 1 })
+                    let seqs = try prompts.map { try cache.allocate(capacity: $0.count) }
+                    return try PrefillEngine(model: model, communicator: comm).run(prompts: prompts, sequences: seqs, cache: cache)
+                }
+                for (i, c) in expected.cases.enumerated() {
+                    let scale = c.last_logits.map(abs).max()!
+                    let err = maxDiff(results[0]![i], c.last_logits) / scale
+                    XCTAssertLessThan(err, 1e-3, "\(folder) case \(i) with \(ranks) ranks: relative error \(err)")
+                }
+            }
+        }
+    }
+}
