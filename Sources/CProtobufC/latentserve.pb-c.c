@@ -855,7 +855,7 @@ const ProtobufCMessageDescriptor latentserve__v1__generated_token__descriptor =
   (ProtobufCMessageInit) latentserve__v1__generated_token__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__usage__field_descriptors[6] =
+static const ProtobufCFieldDescriptor latentserve__v1__usage__field_descriptors[7] =
 {
   {
     "prompt_tokens",
@@ -929,10 +929,23 @@ static const ProtobufCFieldDescriptor latentserve__v1__usage__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "kv_exposed_seconds",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__Usage, kv_exposed_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__usage__field_indices_by_name[] = {
   1,   /* field[1] = generated_tokens */
   3,   /* field[3] = kv_bytes */
+  6,   /* field[6] = kv_exposed_seconds */
   4,   /* field[4] = kv_transfer_seconds */
   0,   /* field[0] = prompt_tokens */
   5,   /* field[5] = total_seconds */
@@ -941,7 +954,7 @@ static const unsigned latentserve__v1__usage__field_indices_by_name[] = {
 static const ProtobufCIntRange latentserve__v1__usage__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__usage__descriptor =
 {
@@ -951,7 +964,7 @@ const ProtobufCMessageDescriptor latentserve__v1__usage__descriptor =
   "Latentserve__V1__Usage",
   "latentserve.v1",
   sizeof(Latentserve__V1__Usage),
-  6,
+  7,
   latentserve__v1__usage__field_descriptors,
   latentserve__v1__usage__field_indices_by_name,
   1,  latentserve__v1__usage__number_ranges,
@@ -1531,7 +1544,7 @@ const ProtobufCMessageDescriptor latentserve__v1__kvchunk__descriptor =
   (ProtobufCMessageInit) latentserve__v1__kvchunk__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descriptors[8] =
+static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descriptors[10] =
 {
   {
     "first_token",
@@ -1629,11 +1642,37 @@ static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "kv_send_seconds",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__PrefillDone, kv_send_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kv_exposed_seconds",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__PrefillDone, kv_exposed_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__prefill_done__field_indices_by_name[] = {
   7,   /* field[7] = chunks */
   0,   /* field[0] = first_token */
   1,   /* field[1] = first_token_logprob */
+  9,   /* field[9] = kv_exposed_seconds */
+  8,   /* field[8] = kv_send_seconds */
   4,   /* field[4] = layers */
   6,   /* field[6] = pcp_ranks */
   5,   /* field[5] = prefill_seconds */
@@ -1643,7 +1682,7 @@ static const unsigned latentserve__v1__prefill_done__field_indices_by_name[] = {
 static const ProtobufCIntRange latentserve__v1__prefill_done__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__prefill_done__descriptor =
 {
@@ -1653,7 +1692,7 @@ const ProtobufCMessageDescriptor latentserve__v1__prefill_done__descriptor =
   "Latentserve__V1__PrefillDone",
   "latentserve.v1",
   sizeof(Latentserve__V1__PrefillDone),
-  8,
+  10,
   latentserve__v1__prefill_done__field_descriptors,
   latentserve__v1__prefill_done__field_indices_by_name,
   1,  latentserve__v1__prefill_done__number_ranges,

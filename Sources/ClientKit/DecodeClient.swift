@@ -13,7 +13,8 @@ public struct GenerationRecord: Sendable {
     public var tokenTimes: [Double] = []     // arrival of each token, seconds after send
     public var endToEnd = 0.0
     public var kvBytes: UInt64 = 0
-    public var kvTransferSeconds = 0.0
+    public var kvTransferSeconds = 0.0       // prefill's time sending the KV
+    public var kvExposedSeconds = 0.0        // KV shipping that added to TTFT
     public var error: String?
 
     /// Mean time per output token after the first.
@@ -46,6 +47,7 @@ public final class DecodeClient {
                 if let usage = response.usage {
                     record.kvBytes = usage.kvBytes
                     record.kvTransferSeconds = usage.kvTransferSeconds
+                    record.kvExposedSeconds = usage.kvExposedSeconds
                 }
                 if response.finishReason != .unspecified { record.finishReason = response.finishReason.description }
                 if let limit = cancelAfterTokens, record.tokens.count >= limit, response.finishReason == .unspecified {

@@ -27,6 +27,8 @@ public struct LoadSummary: Encodable, Sendable {
     public let e2e_ms: Percentiles?
     public let kv_bytes_total: UInt64
     public let kv_transfer_gbps: Percentiles?
+    /// KV shipping that added to TTFT (not hidden behind compute), as a share of TTFT.
+    public let kv_exposed_share_of_ttft: Percentiles?
 
     public init(records: [GenerationRecord], wallSeconds: Double) {
         let ok = records.filter { $0.error == nil }
@@ -41,6 +43,7 @@ public struct LoadSummary: Encodable, Sendable {
         e2e_ms = Percentiles(ok.map { $0.endToEnd * 1000 })
         kv_bytes_total = ok.reduce(0) { $0 + $1.kvBytes }
         kv_transfer_gbps = Percentiles(ok.compactMap { $0.kvTransferSeconds > 0 ? Double($0.kvBytes) / $0.kvTransferSeconds / 1e9 : nil })
+        kv_exposed_share_of_ttft = Percentiles(ok.compactMap { $0.ttft > 0 ? $0.kvExposedSeconds / $0.ttft : nil })
     }
 }
 

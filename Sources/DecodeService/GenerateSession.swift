@@ -19,7 +19,8 @@ final class GenerateSession {
     var promptTokens = 0
     var generated = 0
     var kvBytes: UInt64 = 0
-    var kvSeconds = 0.0
+    var kvSeconds = 0.0          // prefill's time sending KV (wire rate = kvBytes / kvSeconds)
+    var kvExposed = 0.0          // KV shipping not hidden behind prefill compute
     var ttft = 0.0
 
     init(daemon: DecodeDaemon, context: RequestContext, writer: StreamWriter) {
@@ -113,7 +114,6 @@ final class GenerateSession {
             let rows = min(maxTokens, pageSize - start % pageSize)
             return UnsafeMutableBufferPointer(start: try cache.row(sequence: sequence, layer: layer, position: start), count: rows * width)
         }
-        var firstChunkAt: Double?
         while true {
             if context.isCancelled {
                 stream.cancel()
@@ -131,12 +131,12 @@ final class GenerateSession {
             do {
                 switch try PrefillResponseView.parse(segments: message.segments) {
                 case .chunk(let chunk):
-                    if firstChunkAt == nil { firstChunkAt = monotonicSeconds() }
                     try assembler.accept(chunk)
                 case .done(let done):
                     try assembler.finish(done)
                     kvBytes = assembler.payloadBytesReceived
-                    kvSeconds = firstChunkAt.map { monotonicSeconds() - $0 } ?? 0
+                    kvSeconds = done.kvSendSeconds
+                    kvExposed = done.kvExposedSeconds
                     try cache.setLength(promptTokens, of: sequence)
                     _ = try? stream.nextMessage()   // the OK end of the call
                     return SampledToken(token: Int(done.firstToken), logprob: done.firstTokenLogprob)
@@ -186,7 +186,8 @@ final class GenerateSession {
         if let finish {
             response.finishReason = finish
             response.usage = Usage(promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated), ttftSeconds: ttft,
-                                   kvBytes: kvBytes, kvTransferSeconds: kvSeconds, totalSeconds: monotonicSeconds() - arrival)
+                                   kvBytes: kvBytes, kvTransferSeconds: kvSeconds, totalSeconds: monotonicSeconds() - arrival,
+                                   kvExposedSeconds: kvExposed)
         }
         try writer.send(response)
     }

@@ -150,12 +150,13 @@ public final class PrefillDaemon: @unchecked Sendable {
                     for i in finished { jobs[i].events.push(.layerReady(layer)) }
                 }
             }
-            let seconds = monotonicSeconds() - start
+            let computeEnd = monotonicSeconds()
+            let seconds = computeEnd - start
             for (i, job) in jobs.enumerated() {
                 guard let row = logits?[i] else { continue }
                 let sampler = Sampler(params: job.sampling, vocabSize: model.config.vocabSize)
                 let first = row.withUnsafeBufferPointer { sampler.sample(logits: $0) }
-                job.events.push(.done(firstToken: first.token, logprob: first.logprob, seconds: seconds))
+                job.events.push(.done(firstToken: first.token, logprob: first.logprob, seconds: seconds, computeEnd: computeEnd))
             }
             logger.debug("batch done", metadata: ["requests": "\(jobs.count)", "tokens": "\(prompts.reduce(0) { $0 + $1.count })",
                                                   "seconds": "\(String(format: "%.3f", seconds))"])
@@ -187,6 +188,7 @@ public final class PrefillDaemon: @unchecked Sendable {
         }
         guard incoming.push(job) else { throw TransportError.status(.unavailable, "prefill daemon is shutting down") }
         let rows = Scratch(capacity: job.prompt.count * c.latentRowWidth)     // [tokens, row_width], one layer at a time
+        var sendSeconds = 0.0
         while true {
             guard let event = job.events.pop(timeout: 0.05) else {
                 if writer.isCancelled { job.cancel(); throw TransportError.status(.cancelled, "prefill \(request.requestId) cancelled by the caller") }
@@ -198,16 +200,20 @@ public final class PrefillDaemon: @unchecked Sendable {
                 try cache.read(sequence: sequence, layer: layer, start: 0, count: job.prompt.count, into: rows.pointer)
                 do {
                     try chunker.forEachChunk(layer: layer, rows: UnsafeBufferPointer(start: rows.pointer, count: job.prompt.count * c.latentRowWidth)) { header, payload in
+                        let sendStart = monotonicSeconds()
                         try PrefillResponse.withChunkEncoder(header: header, payload: payload) { try writer.send($0) }
+                        sendSeconds += monotonicSeconds() - sendStart
                     }
                 } catch {
                     job.cancel()
                     throw error
                 }
-            case .done(let token, let logprob, let seconds):
+            case .done(let token, let logprob, let seconds, let computeEnd):
+                // Every layer event came before this one, so all KV has been sent by now.
                 let done = PrefillDone(firstToken: UInt32(token), firstTokenLogprob: logprob, totalPayloadBytes: chunker.payloadBytesProduced,
                                        tokens: UInt32(job.prompt.count), layers: UInt32(c.numHiddenLayers), prefillSeconds: seconds,
-                                       pcpRanks: UInt32(communicator.size), chunks: chunker.nextChunkIndex)
+                                       pcpRanks: UInt32(communicator.size), chunks: chunker.nextChunkIndex,
+                                       kvSendSeconds: sendSeconds, kvExposedSeconds: max(0, monotonicSeconds() - computeEnd))
                 try writer.send(PrefillResponse.done(done))
                 return
             case .failed(let code, let message):

@@ -8,7 +8,7 @@ import Wire
 /// What the scheduler tells a Prefill call's handler thread.
 enum PrefillEvent {
     case layerReady(Int)                   // this layer's rows of the job are final in the cache
-    case done(firstToken: Int, logprob: Float, seconds: Double)
+    case done(firstToken: Int, logprob: Float, seconds: Double, computeEnd: Double)   // computeEnd: monotonic seconds
     case failed(StatusCode, String)
 }
 

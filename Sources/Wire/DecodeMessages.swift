@@ -95,20 +95,23 @@ public struct Usage: Equatable, Sendable {
     public var kvBytes: UInt64
     public var kvTransferSeconds: Double
     public var totalSeconds: Double
+    public var kvExposedSeconds: Double
 
     public init(promptTokens: UInt32 = 0, generatedTokens: UInt32 = 0, ttftSeconds: Double = 0, kvBytes: UInt64 = 0,
-                kvTransferSeconds: Double = 0, totalSeconds: Double = 0) {
+                kvTransferSeconds: Double = 0, totalSeconds: Double = 0, kvExposedSeconds: Double = 0) {
         self.promptTokens = promptTokens
         self.generatedTokens = generatedTokens
         self.ttftSeconds = ttftSeconds
         self.kvBytes = kvBytes
         self.kvTransferSeconds = kvTransferSeconds
         self.totalSeconds = totalSeconds
+        self.kvExposedSeconds = kvExposedSeconds
     }
 
     init(_ c: Latentserve__V1__Usage) {
         self.init(promptTokens: c.prompt_tokens, generatedTokens: c.generated_tokens, ttftSeconds: c.ttft_seconds,
-                  kvBytes: c.kv_bytes, kvTransferSeconds: c.kv_transfer_seconds, totalSeconds: c.total_seconds)
+                  kvBytes: c.kv_bytes, kvTransferSeconds: c.kv_transfer_seconds, totalSeconds: c.total_seconds,
+                  kvExposedSeconds: c.kv_exposed_seconds)
     }
 
     var cStruct: Latentserve__V1__Usage {
@@ -120,6 +123,7 @@ public struct Usage: Equatable, Sendable {
         c.kv_bytes = kvBytes
         c.kv_transfer_seconds = kvTransferSeconds
         c.total_seconds = totalSeconds
+        c.kv_exposed_seconds = kvExposedSeconds
         return c
     }
 }

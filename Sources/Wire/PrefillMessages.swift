@@ -138,9 +138,13 @@ public struct PrefillDone: Equatable, Sendable {
     public var pcpRanks: UInt32
     /// KVChunk messages sent before this one.
     public var chunks: UInt32
+    /// Time spent sending the KV chunks.
+    public var kvSendSeconds: Double
+    /// Compute end → last KV chunk sent.
+    public var kvExposedSeconds: Double
 
     public init(firstToken: UInt32, firstTokenLogprob: Float, totalPayloadBytes: UInt64, tokens: UInt32, layers: UInt32,
-                prefillSeconds: Double, pcpRanks: UInt32, chunks: UInt32) {
+                prefillSeconds: Double, pcpRanks: UInt32, chunks: UInt32, kvSendSeconds: Double = 0, kvExposedSeconds: Double = 0) {
         self.firstToken = firstToken
         self.firstTokenLogprob = firstTokenLogprob
         self.totalPayloadBytes = totalPayloadBytes
@@ -149,12 +153,15 @@ public struct PrefillDone: Equatable, Sendable {
         self.prefillSeconds = prefillSeconds
         self.pcpRanks = pcpRanks
         self.chunks = chunks
+        self.kvSendSeconds = kvSendSeconds
+        self.kvExposedSeconds = kvExposedSeconds
     }
 
     init(_ c: Latentserve__V1__PrefillDone) {
         self.init(firstToken: c.first_token, firstTokenLogprob: c.first_token_logprob,
                   totalPayloadBytes: c.total_payload_bytes, tokens: c.tokens, layers: c.layers,
-                  prefillSeconds: c.prefill_seconds, pcpRanks: c.pcp_ranks, chunks: c.chunks)
+                  prefillSeconds: c.prefill_seconds, pcpRanks: c.pcp_ranks, chunks: c.chunks,
+                  kvSendSeconds: c.kv_send_seconds, kvExposedSeconds: c.kv_exposed_seconds)
     }
 
     var cStruct: Latentserve__V1__PrefillDone {
@@ -168,6 +175,8 @@ public struct PrefillDone: Equatable, Sendable {
         c.prefill_seconds = prefillSeconds
         c.pcp_ranks = pcpRanks
         c.chunks = chunks
+        c.kv_send_seconds = kvSendSeconds
+        c.kv_exposed_seconds = kvExposedSeconds
         return c
     }
 

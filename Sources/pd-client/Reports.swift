@@ -6,12 +6,14 @@ enum ReportJSON {
     struct Row: Encodable {
         let request_id: String, prompt_tokens: Int, tokens: [Int], finish_reason: String
         let ttft_ms: Double, tpot_ms: Double?, e2e_ms: Double, kv_bytes: UInt64, kv_transfer_seconds: Double, kv_transfer_gbps: Double?
+        let kv_exposed_ms: Double
         let error: String?
         init(_ r: GenerationRecord) {
             request_id = r.requestID; prompt_tokens = r.promptTokens; tokens = r.tokens; finish_reason = r.finishReason
             ttft_ms = r.ttft * 1000; tpot_ms = r.tpot.map { $0 * 1000 }; e2e_ms = r.endToEnd * 1000
             kv_bytes = r.kvBytes; kv_transfer_seconds = r.kvTransferSeconds
             kv_transfer_gbps = r.kvTransferSeconds > 0 ? Double(r.kvBytes) / r.kvTransferSeconds / 1e9 : nil
+            kv_exposed_ms = r.kvExposedSeconds * 1000
             error = r.error
         }
     }
@@ -36,7 +38,7 @@ enum ReportText {
             let gbps = r.kvTransferSeconds > 0 ? String(format: "%.2f GB/s", Double(r.kvBytes) / r.kvTransferSeconds / 1e9) : "-"
             Swift.print("\(r.requestID.isEmpty ? "-" : r.requestID): prompt \(r.promptTokens) → \(r.tokens.count) tokens (\(status)) "
                 + "ttft \(f(r.ttft * 1000)) ms, tpot \(f(r.tpot.map { $0 * 1000 })) ms, e2e \(f(r.endToEnd * 1000)) ms, "
-                + "kv \(r.kvBytes) B at \(gbps)")
+                + "kv \(r.kvBytes) B sent at \(gbps), \(f(r.kvExposedSeconds * 1000)) ms exposed")
             Swift.print("  tokens: \(r.tokens.map(String.init).joined(separator: ","))")
         }
         func p(_ name: String, _ x: Percentiles?) {
@@ -47,7 +49,10 @@ enum ReportText {
             + String(format: "%.2f s (%.1f tok/s)", summary.wall_seconds, summary.output_tokens_per_second))
         p("TTFT", summary.ttft_ms); p("TPOT", summary.tpot_ms); p("ITL ", summary.itl_ms); p("E2E ", summary.e2e_ms)
         if let g = summary.kv_transfer_gbps {
-            Swift.print(String(format: "KV %llu bytes total, transfer p50 %.2f GB/s", summary.kv_bytes_total, g.p50))
+            Swift.print(String(format: "KV %llu bytes total, sent at p50 %.2f GB/s", summary.kv_bytes_total, g.p50))
+        }
+        if let e = summary.kv_exposed_share_of_ttft {
+            Swift.print(String(format: "KV shipping exposed (not overlapped with compute): p50 %.1f%%, p90 %.1f%% of TTFT", e.p50 * 100, e.p90 * 100))
         }
         if let verified { Swift.print(verified ? "verify: every sequence equals the reference" : "verify: MISMATCH") }
     }

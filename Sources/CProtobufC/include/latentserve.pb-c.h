@@ -128,14 +128,18 @@ struct  Latentserve__V1__Usage
    */
   uint64_t kv_bytes;
   /*
-   * first to last KV chunk received
+   * time the prefill spent sending KV chunks (kv_bytes / this = wire rate)
    */
   double kv_transfer_seconds;
   double total_seconds;
+  /*
+   * KV sending not hidden behind prefill compute (compute end → last chunk sent)
+   */
+  double kv_exposed_seconds;
 };
 #define LATENTSERVE__V1__USAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__usage__descriptor) \
-    , 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Latentserve__V1__GenerateResponse
@@ -288,10 +292,18 @@ struct  Latentserve__V1__PrefillDone
    * KVChunk messages sent before this one
    */
   uint32_t chunks;
+  /*
+   * time spent sending the KV chunks (overlapped with compute where possible)
+   */
+  double kv_send_seconds;
+  /*
+   * compute end → last KV chunk sent: the part of shipping that adds to TTFT
+   */
+  double kv_exposed_seconds;
 };
 #define LATENTSERVE__V1__PREFILL_DONE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__prefill_done__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 typedef enum {

@@ -1,0 +1,161 @@
+import ArgumentParser
+import ContextParallel
+import DeepSeekModel
+import Engine
+import Foundation
+import Kernels
+import KVCache
+
+/// `pd-bench pcp`: time to first token of one long prompt on 1 rank × 1 thread, 1 rank × 2 threads
+/// and 2 MPI ranks × 1 thread (spawned with mpirun), in one run, with the all-gather's share.
+struct PCPBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pcp",
+        abstract: "PCP prefill TTFT: 1 rank × 1 thread, 1 rank × 2 threads, mpirun -np 2 × 1 thread."
+    )
+
+    @Option(help: "Built-in model name or HF folder.") var model = "bench"
+    @Option(help: "Prompt length.") var tokens = 4096
+    @Option(help: "Timed runs per configuration (best is reported).") var repeats = 2
+    @Option(help: "MPI ranks of the distributed configuration.") var ranks = 2
+    @Flag(help: "Print one JSON object instead of a table.") var json = false
+
+    func run() throws {
+        guard tokens >= 1, repeats >= 1, ranks >= 2 else { throw BenchError.badOption("--tokens, --repeats ≥ 1 and --ranks ≥ 2 expected") }
+        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+        let prompt = ModelBench.prompt(count: tokens, vocab: transformer.config.vocabSize)
+        var results: [[String: Any]] = []
+        var reference: [Float] = []
+        for threads in [1, 2] {
+            BLAS.setThreads(threads)
+            let run = try PCPRun.measure(transformer, communicator: SingleRankCommunicator(), prompt: prompt, repeats: repeats)
+            reference = run.logits ?? reference
+            results.append(run.summary(ranks: 1, threadsPerRank: threads))
+        }
+        let worker = try spawnWorkers()
+        let workerLogits = worker["logits_head"] as? [Double] ?? []
+        let diff = zip(workerLogits, reference).map { abs($0 - Double($1)) }.max() ?? .nan
+        var mpi = worker
+        mpi.removeValue(forKey: "logits_head")
+        mpi["max_abs_logit_diff_vs_1_rank"] = diff
+        results.append(mpi)
+
+        let single = results[0]["ttft_seconds"] as! Double
+        let twoThreads = results[1]["ttft_seconds"] as! Double
+        let distributed = results[2]["ttft_seconds"] as! Double
+        let efficiency = single / (Double(ranks) * distributed)
+        if json {
+            print(ModelBench.json(["model": model, "tokens": tokens, "repeats": repeats, "results": results,
+                                   "parallel_efficiency_vs_1x1": efficiency,
+                                   "mpi_vs_1_rank_2_threads": distributed / twoThreads]))
+            return
+        }
+        print("pcp  model=\(model) tokens=\(tokens) best-of-\(repeats)")
+        print("configuration            TTFT s   gathers  gathered MiB  gather+restore s  share")
+        for r in results {
+            print(String(format: "%-24@ %7.3f  %7d  %12.1f  %16.3f  %5.1f%%", r["configuration"] as! String, r["ttft_seconds"] as! Double,
+                         r["latent_gathers"] as! Int, Double(r["bytes_gathered"] as! Int) / 1_048_576,
+                         r["gather_seconds"] as! Double, 100 * (r["gather_share"] as! Double)))
+        }
+        print(String(format: "parallel efficiency vs 1×1: %.1f%%   %d ranks×1 thread / 1 rank×2 threads: %.3f   max |Δlogit| vs 1 rank: %.2e",
+                     100 * efficiency, ranks, distributed / twoThreads, diff))
+    }
+
+    /// Runs `mpirun -np ranks <self> pcp-worker ...` and returns rank 0's JSON line.
+    private func spawnWorkers() throws -> [String: Any] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let arguments = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", "\(ranks)", me, "pcp-worker",
+                         "--model", model, "--tokens", "\(tokens)", "--repeats", "\(repeats)"]
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"; env["OPENBLAS_NUM_THREADS"] = "1"
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw BenchError.subprocessFailed(command: arguments.joined(separator: " "), status: process.terminationStatus, output: text)
+        }
+        guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+              let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw BenchError.unparsableOutput(text)
+        }
+        return object
+    }
+}
+
+/// Hidden: one rank of `pd-bench pcp`'s distributed configuration (started by mpirun).
+struct PCPWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pcp-worker", abstract: "One MPI rank of pd-bench pcp.",
+                                                    shouldDisplay: false)
+
+    @Option var model = "bench"
+    @Option var tokens = 4096
+    @Option var repeats = 2
+
+    func run() throws {
+        let communicator = try MPICommunicator.initialize()
+        do {
+            BLAS.setThreads(ThreadDefaults.blasThreads(ranks: communicator.size))
+            let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+            let prompt = ModelBench.prompt(count: tokens, vocab: transformer.config.vocabSize)
+            let run = try PCPRun.measure(transformer, communicator: communicator, prompt: prompt, repeats: repeats)
+            // The slowest rank decides the TTFT; the gather share is rank 0's.
+            let slowest = try communicator.allReduceMax(run.seconds)
+            if communicator.rank == 0 {
+                var summary = run.summary(ranks: communicator.size, threadsPerRank: BLAS.threads)
+                summary["ttft_seconds"] = slowest
+                summary["gather_share"] = run.gatherSeconds / slowest
+                summary["logits_head"] = (run.logits ?? []).prefix(256).map(Double.init)
+                print(ModelBench.json(summary).replacingOccurrences(of: "\n", with: ""))
+            }
+            communicator.finalize()
+        } catch {
+            FileHandle.standardError.write(Data("pcp-worker rank \(communicator.rank): \(error)\n".utf8))
+            communicator.abort(code: 1)
+        }
+    }
+}
+
+/// Best-of-N PCP prefill of one prompt on a communicator, with the engine's gather counters.
+struct PCPRun {
+    var seconds: Double
+    var gatherSeconds: Double
+    var latentGathers: Int
+    var bytesGathered: Int
+    var logits: [Float]?
+
+    static func measure(_ model: DeepSeekTransformer, communicator: Communicator, prompt: [Int32], repeats: Int) throws -> PCPRun {
+        let c = model.config
+        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 16,
+                                         pageCount: (prompt.count + 15) / 16)
+        let engine = PrefillEngine(model: model, communicator: communicator)
+        var best = PCPRun(seconds: .infinity, gatherSeconds: 0, latentGathers: 0, bytesGathered: 0, logits: nil)
+        for _ in 0..<repeats {
+            let sequence = try cache.allocate(capacity: prompt.count)
+            try communicator.barrier()
+            let start = monotonicSeconds()
+            let logits = try engine.run(prompts: [prompt], sequences: [sequence], cache: cache)
+            let seconds = try communicator.allReduceMax(monotonicSeconds() - start)
+            cache.release(sequence)
+            if seconds < best.seconds {
+                best = PCPRun(seconds: seconds, gatherSeconds: engine.gatherSeconds, latentGathers: engine.latentGathers,
+                              bytesGathered: engine.bytesGathered, logits: logits?.first)
+            }
+        }
+        return best
+    }
+
+    func summary(ranks: Int, threadsPerRank: Int) -> [String: Any] {
+        ["configuration": "\(ranks) rank\(ranks > 1 ? "s" : "") × \(threadsPerRank) thread\(threadsPerRank > 1 ? "s" : "")",
+         "ranks": ranks, "threads_per_rank": threadsPerRank, "ttft_seconds": seconds,
+         "latent_gathers": latentGathers, "bytes_gathered": bytesGathered, "gather_seconds": gatherSeconds,
+         "gather_share": gatherSeconds / seconds]
+    }
+}
