@@ -62,8 +62,27 @@ public final class DecodeDaemon: @unchecked Sendable {
         server.registerHealthService(services: [MethodPath.decodeService])
         try server.start()
         self.server = server
+        probePrefillDaemons()
         logger.info("serving Generate", metadata: ["listen": "\(options.host):\(server.port)", "prefill": "\(options.prefillTargets.joined(separator: ","))",
                                                    "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)", "model": "\(model.fingerprint)"])
+    }
+
+    /// Asks each prefill daemon what it serves (which also opens the connection before the first
+    /// request). A mismatch or an absent daemon is logged, not fatal: daemons may start in any order.
+    private func probePrefillDaemons() {
+        for channel in channels {
+            do {
+                let info = try channel.unary(method: MethodPath.info, request: InfoRequest(), response: InfoResponse.self,
+                                             deadline: .after(seconds: 2))
+                if info.modelFingerprint != model.fingerprint {
+                    logger.error("prefill \(channel.target) serves another model: fingerprint \(info.modelFingerprint), ours \(model.fingerprint)")
+                } else {
+                    logger.info("prefill \(channel.target) ready", metadata: ["ranks": "\(info.ranks)", "model": "\(info.modelName)"])
+                }
+            } catch {
+                logger.warning("prefill \(channel.target) not reachable yet: \(error)")
+            }
+        }
     }
 
     /// Drains calls in flight (up to the grace period), then stops the batcher.

@@ -14,8 +14,13 @@ public enum BLAS {
         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1
     ) {
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), alpha,
-                    x, Int32(lda ?? k), w, Int32(ldw ?? k), accumulate ? 1 : 0, y, Int32(ldy ?? n))
+        if m > 1 && m <= SkinnyLinear.maxRows && k > 0 {
+            SkinnyLinear.run(x, rows: m, inFeatures: k, lda: lda ?? k, weight: w, outFeatures: n, ldw: ldw ?? k,
+                             into: y, ldy: ldy ?? n, accumulate: accumulate, alpha: alpha)
+            return
+        }
+        gemm(transB: true, m: m, n: n, k: k, alpha: alpha, a: x, lda: lda ?? k, b: w, ldb: ldw ?? k,
+             beta: accumulate ? 1 : 0, c: y, ldc: ldy ?? n)
     }
 
     /// C[M, N] (= or +=) alpha · op(A) · op(B), general strides.
@@ -28,6 +33,18 @@ public enum BLAS {
         guard m > 0, n > 0 else { return }
         if k == 0 {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        if m == 1 {
+            // One row: a matrix-vector product. sgemm would pack all of B (the weight) first,
+            // which costs ~3× a single streaming pass at decode sizes.
+            if transB {      // c[n] = B[n, k] · a
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb),
+                            a, Int32(transA ? lda : 1), beta, c, 1)
+            } else {         // c[n] = B[k, n]ᵀ · a
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb),
+                            a, Int32(transA ? lda : 1), beta, c, 1)
+            }
             return
         }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,

@@ -39,55 +39,72 @@ public struct AttentionOperands {
 /// already-merged partials. A fully masked tile (L_t = −inf) is skipped, never producing NaN.
 public final class CausalAttention: @unchecked Sendable {
     public let queryTile: Int, keyTile: Int
-    private let scores = Scratch(), running = Scratch(), acc = Scratch()
+    /// Per worker thread: scores [tq, keyTile], running m and l [2·tq], accumulator [tq, v].
+    private var workerScratch: [(scores: Scratch, running: Scratch, acc: Scratch)] = []
 
     public init(queryTile: Int = 256, keyTile: Int = 512) {
         self.queryTile = queryTile
         self.keyTile = keyTile
     }
 
+    /// Heads are independent: they are split over `Parallel.workers` threads (static round-robin,
+    /// every head costs the same), each running single-threaded BLAS on its own scratch.
     public func run(_ o: AttentionOperands, queries: Int, firstPosition: Int, keyLimit: Int, scale: Float) {
         guard queries > 0 else { return }
+        let workers = Parallel.workers(for: o.heads)
+        while workerScratch.count < workers { workerScratch.append((Scratch(), Scratch(), Scratch())) }
         let tq = min(queryTile, queries)
-        let s = scores.reserve(tq * keyTile)             // [tq, keyTile]
-        let state = running.reserve(2 * tq)              // m [tq], l [tq]
-        let accum = acc.reserve(tq * o.valueDim)         // [tq, v]
-        let m = state, l = state + tq
-        for h in 0..<o.heads {
-            var q0 = 0
-            while q0 < queries {
-                let qn = min(tq, queries - q0)
-                let visibleEnd = min(firstPosition + q0 + qn, keyLimit)  // keys this tile needs
-                m.update(repeating: -.infinity, count: qn)
-                l.update(repeating: 0, count: qn)
-                accum.update(repeating: 0, count: qn * o.valueDim)
-                let qh = o.q + q0 * o.qRowStride + h * o.qHeadStride
-                var k0 = 0
-                while k0 < visibleEnd {
-                    let kn = min(keyTile, visibleEnd - k0)
-                    let kvh = o.kv + k0 * o.kvRowStride + h * o.kvHeadStride
-                    // s = scale · (q_nope · k_nopeᵀ + q_pe · k_peᵀ)   [qn, kn]
-                    BLAS.gemm(transB: true, m: qn, n: kn, k: o.nopeDim, alpha: scale,
-                              a: qh, lda: o.qRowStride, b: kvh, ldb: o.kvRowStride, c: s, ldc: kn)
-                    BLAS.gemm(transB: true, m: qn, n: kn, k: o.ropeDim, alpha: scale,
-                              a: qh + o.nopeDim, lda: o.qRowStride, b: o.kPe + k0 * o.kPeRowStride, ldb: o.kPeRowStride,
-                              beta: 1, c: s, ldc: kn)
-                    Self.softmaxUpdate(s: s, rows: qn, cols: kn, firstKey: k0,
-                                       visible: { j in min(firstPosition + q0 + j + 1, keyLimit) },
-                                       m: m, l: l, accum: accum, valueDim: o.valueDim)
-                    // accum += p · v   [qn, v]
-                    BLAS.gemm(m: qn, n: o.valueDim, k: kn, a: s, lda: kn, b: kvh + o.valueOffset, ldb: o.kvRowStride,
-                              beta: 1, c: accum, ldc: o.valueDim)
-                    k0 += kn
-                }
-                for j in 0..<qn {
-                    let dst = o.out + (q0 + j) * o.outRowStride + h * o.valueDim
-                    let inv: Float = l[j] > 0 ? 1 / l[j] : 0
-                    let src = accum + j * o.valueDim
-                    for d in 0..<o.valueDim { dst[d] = src[d] * inv }
-                }
-                q0 += qn
+        for w in 0..<workers {                                 // grow on this thread, before fanning out
+            _ = workerScratch[w].scores.reserve(tq * keyTile)
+            _ = workerScratch[w].running.reserve(2 * tq)
+            _ = workerScratch[w].acc.reserve(tq * o.valueDim)
+        }
+        Parallel.run(workers: workers) { w in
+            var h = w
+            while h < o.heads {
+                self.head(h, o, queries: queries, firstPosition: firstPosition, keyLimit: keyLimit, scale: scale, scratch: w)
+                h += workers
             }
+        }
+    }
+
+    private func head(_ h: Int, _ o: AttentionOperands, queries: Int, firstPosition: Int, keyLimit: Int, scale: Float, scratch w: Int) {
+        let tq = min(queryTile, queries)
+        let s = workerScratch[w].scores.pointer                 // [tq, keyTile]
+        let m = workerScratch[w].running.pointer, l = m + tq    // m [tq], l [tq]
+        let accum = workerScratch[w].acc.pointer                // [tq, v]
+        var q0 = 0
+        while q0 < queries {
+            let qn = min(tq, queries - q0)
+            let visibleEnd = min(firstPosition + q0 + qn, keyLimit)  // keys this tile needs
+            m.update(repeating: -.infinity, count: qn)
+            l.update(repeating: 0, count: qn)
+            accum.update(repeating: 0, count: qn * o.valueDim)
+            let qh = o.q + q0 * o.qRowStride + h * o.qHeadStride
+            var k0 = 0
+            while k0 < visibleEnd {
+                let kn = min(keyTile, visibleEnd - k0)
+                let kvh = o.kv + k0 * o.kvRowStride + h * o.kvHeadStride
+                // s = scale · (q_nope · k_nopeᵀ + q_pe · k_peᵀ)   [qn, kn]
+                BLAS.gemm(transB: true, m: qn, n: kn, k: o.nopeDim, alpha: scale,
+                          a: qh, lda: o.qRowStride, b: kvh, ldb: o.kvRowStride, c: s, ldc: kn)
+                BLAS.gemm(transB: true, m: qn, n: kn, k: o.ropeDim, alpha: scale,
+                          a: qh + o.nopeDim, lda: o.qRowStride, b: o.kPe + k0 * o.kPeRowStride, ldb: o.kPeRowStride,
+                          beta: 1, c: s, ldc: kn)
+                Self.softmaxUpdate(s: s, rows: qn, cols: kn, firstKey: k0,
+                                   visible: { j in min(firstPosition + q0 + j + 1, keyLimit) },
+                                   m: m, l: l, accum: accum, valueDim: o.valueDim)
+                // accum += p · v   [qn, v]
+                BLAS.gemm(m: qn, n: o.valueDim, k: kn, a: s, lda: kn, b: kvh + o.valueOffset, ldb: o.kvRowStride,
+                          beta: 1, c: accum, ldc: o.valueDim)
+                k0 += kn
+            }
+            for j in 0..<qn {
+                let inv: Float = l[j] > 0 ? 1 / l[j] : 0
+                VectorMath.scaled(accum + j * o.valueDim, count: o.valueDim, by: inv,
+                                  into: o.out + (q0 + j) * o.outRowStride + h * o.valueDim)
+            }
+            q0 += qn
         }
     }
 
@@ -102,27 +119,18 @@ public final class CausalAttention: @unchecked Sendable {
         for j in 0..<rows {
             let row = s + j * cols
             let valid = max(0, min(cols, visible(j) - firstKey))
-            var tileMax = -Float.infinity
-            for c in 0..<valid where row[c] > tileMax { tileMax = row[c] }
-            if valid == 0 || tileMax == -.infinity {
+            let tileMax = valid > 0 ? VectorMath.max(row, count: valid) : -.infinity
+            if tileMax == -.infinity {
                 row.update(repeating: 0, count: cols)   // fully masked here: a no-op merge
                 continue
             }
             let newMax = max(m[j], tileMax)
-            let correction = m[j] == -.infinity ? 0 : expf(m[j] - newMax)
-            var sum: Float = 0
-            for c in 0..<valid {
-                let p = expf(row[c] - newMax)
-                row[c] = p
-                sum += p
-            }
+            let correction = m[j] == -.infinity ? 0 : VectorMath.exp(m[j] - newMax)
+            let sum = VectorMath.expShifted(row, count: valid, shift: newMax)
             if valid < cols { (row + valid).update(repeating: 0, count: cols - valid) }
             l[j] = l[j] * correction + sum
             m[j] = newMax
-            if correction != 1 {
-                let a = accum + j * valueDim
-                for d in 0..<valueDim { a[d] *= correction }
-            }
+            if correction != 1 { VectorMath.scale(accum + j * valueDim, count: valueDim, by: correction) }
         }
     }
 }

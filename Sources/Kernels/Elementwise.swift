@@ -10,10 +10,14 @@ public enum Elementwise {
         let sx = stride ?? dim, sy = outStride ?? dim
         for r in 0..<rows {
             let xr = x + r * sx, yr = y + r * sy
-            var sum: Float = 0
-            for i in 0..<dim { sum += xr[i] * xr[i] }
-            let inv = 1 / (sum / Float(dim) + eps).squareRoot()
-            for i in 0..<dim { yr[i] = weight[i] * (xr[i] * inv) }
+            let inv = 1 / (VectorMath.sumOfSquares(xr, count: dim) / Float(dim) + eps).squareRoot()
+            let iv = VectorMath.V(repeating: inv)
+            var i = 0
+            while i + 8 <= dim {
+                VectorMath.store(VectorMath.load(weight + i) * (VectorMath.load(xr + i) * iv), yr + i)
+                i += 8
+            }
+            while i < dim { yr[i] = weight[i] * (xr[i] * inv); i += 1 }
         }
     }
 
@@ -24,10 +28,13 @@ public enum Elementwise {
     ) {
         for r in 0..<rows {
             let g = gateUp + r * 2 * inter, u = g + inter, o = out + r * inter
-            for i in 0..<inter {
-                let x = g[i]
-                o[i] = x / (1 + expf(-x)) * u[i]
+            var i = 0
+            while i + 8 <= inter {
+                let x = VectorMath.load(g + i)
+                VectorMath.store(x / (1 + VectorMath.exp(-x)) * VectorMath.load(u + i), o + i)
+                i += 8
             }
+            while i < inter { let x = g[i]; o[i] = x / (1 + VectorMath.exp(-x)) * u[i]; i += 1 }
         }
     }
 
@@ -50,12 +57,8 @@ extension Elementwise {
         let s = stride ?? cols
         for r in 0..<rows {
             let row = x + r * s
-            var mx = -Float.infinity
-            for c in 0..<cols where row[c] > mx { mx = row[c] }
-            var sum: Float = 0
-            for c in 0..<cols { let e = expf(row[c] - mx); row[c] = e; sum += e }
-            let inv = 1 / sum
-            for c in 0..<cols { row[c] *= inv }
+            let sum = VectorMath.expShifted(row, count: cols, shift: VectorMath.max(row, count: cols))
+            VectorMath.scale(row, count: cols, by: 1 / sum)
         }
     }
 }
