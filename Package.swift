@@ -87,7 +87,7 @@ let package = Package(
                     resources: [.copy("Golden")]),
         .testTarget(name: "ContextParallelTests", dependencies: ["ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "DeepSeekModel", "KVCache"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ContextParallel", "DeepSeekModel", "KVCache"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"]),
     ],

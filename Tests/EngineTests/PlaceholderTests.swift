@@ -1,5 +1,0 @@
-import XCTest
-
-final class EngineTestsPlaceholder: XCTestCase {
-    func testModuleBuilds() {}
-}
