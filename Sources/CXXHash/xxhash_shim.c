@@ -1,8 +1,18 @@
 #include "CXXHash.h"
 #include <xxhash.h>
+#if defined(__x86_64__)
+// Debian's libxxhash is built for baseline x86-64 and exports runtime-dispatched entry points
+// that pick AVX2/AVX-512 when the CPU has them (same hashes, ~15% faster here).
+#include <xxh_x86dispatch.h>
+#define XXH3_ONESHOT XXH3_64bits_withSeed_dispatch
+#define XXH3_UPDATE XXH3_64bits_update_dispatch
+#else
+#define XXH3_ONESHOT XXH3_64bits_withSeed
+#define XXH3_UPDATE XXH3_64bits_update
+#endif
 
 uint64_t cxxhash_xxh3_64(const void *data, size_t length, uint64_t seed) {
-    return XXH3_64bits_withSeed(data, length, seed);
+    return XXH3_ONESHOT(data, length, seed);
 }
 
 cxxhash_state *cxxhash_state_create(uint64_t seed) {
@@ -12,7 +22,7 @@ cxxhash_state *cxxhash_state_create(uint64_t seed) {
 }
 
 void cxxhash_state_update(cxxhash_state *state, const void *data, size_t length) {
-    XXH3_64bits_update((XXH3_state_t *)state, data, length);
+    XXH3_UPDATE((XXH3_state_t *)state, data, length);
 }
 
 uint64_t cxxhash_state_digest(const cxxhash_state *state) {

@@ -76,7 +76,7 @@ public final class PrefillDaemon: @unchecked Sendable {
         }
         server.registerUnary(MethodPath.info) { [unowned self] _, _ in
             let c = self.model.config
-            return try InfoResponse(modelFingerprint: self.model.fingerprint, modelName: self.options.modelName,
+            return InfoResponse(modelFingerprint: self.model.fingerprint, modelName: self.options.modelName,
                                     layers: UInt32(c.numHiddenLayers), rowWidth: UInt32(c.latentRowWidth),
                                     ranks: UInt32(self.communicator.size)).encoded()
         }

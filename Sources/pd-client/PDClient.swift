@@ -26,8 +26,11 @@ struct Health: ParsableCommand {
         _ = try HostPort.parse(target, option: "--target")
         let channel = TransportChannel(target: target)
         do {
-            try channel.checkHealth(service: service, deadline: .after(seconds: timeout))
-            print("SERVING")
+            let status = try channel.checkHealth(service: service, deadline: .after(seconds: timeout))
+            print(status)
+            guard status == .serving else { throw ExitCode.failure }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             FileHandle.standardError.write(Data("pd-client health: \(target): \(error)\n".utf8))
             throw ExitCode.failure
