@@ -20,8 +20,9 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     // Step buffers (grown on demand, never shrunk).
     let hidden = Scratch(), normed = Scratch(), projected = Scratch(), qLatent = Scratch(), queries = Scratch()
     let latent = Scratch(), attnOut = Scratch(), ffnOut = Scratch(), cosTable = Scratch(), sinTable = Scratch()
-    let keysValues = Scratch(), ropeKeys = Scratch(), absorbedQ = Scratch(), scores = Scratch(), outLatent = Scratch()
+    let keysValues = Scratch(), ropeKeys = Scratch(), absorbedQ = Scratch(), outLatent = Scratch()
     let lastRows = Scratch()
+    private lazy var absorbedAttention = AbsorbedAttention(model: self)
     private var decodePositions: [Int32] = []   // [batch], kept across steps
 
     /// Loads config.json and the safetensors weights of an HF folder.
@@ -134,17 +135,14 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         let c = config, b = tokens.count, h = c.hiddenSize
         guard b > 0 else { return }
         guard sequences.count == b else { throw ModelError.badLayout("\(sequences.count) sequences for \(b) tokens") }
-        let heads = c.numAttentionHeads, nope = c.qkNopeHeadDim, vDim = c.vHeadDim, kvl = c.kvLoraRank
-        let rw = c.latentRowWidth, qk = c.qkHeadDim, ropeDim = c.qkRopeHeadDim
+        let rw = c.latentRowWidth, ropeDim = c.qkRopeHeadDim
         for tok in tokens where tok < 0 || Int(tok) >= c.vocabSize { throw ModelError.tokenOutOfRange(token: Int(tok), vocabSize: c.vocabSize) }
-        var maxLength = 0
         if decodePositions.count < b { decodePositions = [Int32](repeating: 0, count: b) }
         let pos = decodePositions.withUnsafeMutableBufferPointer { $0.baseAddress! }
         for i in 0..<b {
             let length = try cache.length(of: sequences[i])
             guard length + 1 <= c.maxPositionEmbeddings else { throw ModelError.contextTooLong(tokens: length + 1, maxPositions: c.maxPositionEmbeddings) }
             pos[i] = Int32(length)
-            maxLength = max(maxLength, length + 1)
         }
         let x = hidden.reserve(b * h)
         embed(tokens, into: x)
@@ -155,39 +153,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
             for i in 0..<b {
                 try cache.write(sequence: sequences[i], layer: l, start: Int(pos[i]), rows: local + i * rw, count: 1)
             }
-            // Absorb W_UK into the query: q_lat[b, h] = q_nope[b, h] · W_UK[h]   [B, H, kv_lora] (+ q_pe → [B, H, rowWidth])
-            let q = queries.pointer
-            let qAbs = absorbedQ.reserve(b * heads * rw)
-            for head in 0..<heads {
-                BLAS.gemm(m: b, n: kvl, k: nope, a: q + head * qk, lda: heads * qk,
-                          b: w.attention.kvB.pointer + head * (nope + vDim) * kvl, ldb: kvl,
-                          c: qAbs + head * rw, ldc: heads * rw)
-                for i in 0..<b { (qAbs + (i * heads + head) * rw + kvl).update(from: q + i * heads * qk + head * qk + nope, count: ropeDim) }
-            }
-            let oLat = outLatent.reserve(b * heads * kvl)                      // [B, H, kv_lora]
-            let s = scores.reserve(heads * maxLength)                          // [H, L]
-            for i in 0..<b {
-                let length = Int(pos[i]) + 1
-                let qi = qAbs + i * heads * rw
-                cache.forEachRun(sequence: sequences[i], layer: l, count: length) { run, first, count in
-                    BLAS.gemm(transB: true, m: heads, n: count, k: rw, alpha: softmaxScale, a: qi, lda: rw,
-                              b: run, ldb: rw, c: s + first, ldc: length)
-                }
-                Elementwise.softmaxRows(s, rows: heads, cols: length)
-                var firstRun = true
-                cache.forEachRun(sequence: sequences[i], layer: l, count: length) { run, first, count in
-                    BLAS.gemm(m: heads, n: kvl, k: count, a: s + first, lda: length, b: run, ldb: rw,
-                              beta: firstRun ? 0 : 1, c: oLat + i * heads * kvl, ldc: kvl)
-                    firstRun = false
-                }
-            }
-            // Absorb W_UV on the way out: out[b, h] = o_lat[b, h] · W_UV[h]ᵀ   [B, H, v]
-            let attn = attnOut.reserve(b * heads * vDim)
-            for head in 0..<heads {
-                BLAS.gemm(transB: true, m: b, n: vDim, k: kvl, a: oLat + head * kvl, lda: heads * kvl,
-                          b: w.attention.kvB.pointer + (head * (nope + vDim) + nope) * kvl, ldb: kvl,
-                          c: attn + head * vDim, ldc: heads * vDim)
-            }
+            absorbedAttention.run(w.attention, layer: l, sequences: sequences, lengths: pos, cache: cache)  // → attnOut [B, H·v]
             finishLayer(w, x: x, rows: b)
         }
         for i in 0..<b { try cache.setLength(Int(pos[i]) + 1, of: sequences[i]) }

@@ -13,8 +13,13 @@ final class FeedForward {
     private var assignedRows: [Int32] = [], assignedWeights: [Float] = []
     private var groupScores: [Float], groupChosen: [Bool], taken: [Bool]
 
+    // Router settings, decided once: DeepSeekConfig.isV3 builds strings, and route() runs per step.
+    private let isV3: Bool, useGroups: Bool
+
     init(config: DeepSeekConfig) {
         self.config = config
+        isV3 = config.isV3
+        useGroups = isV3 || config.topkMethod == "group_limited_greedy"
         let e = config.routedExperts, groups = max(config.nGroup ?? 1, 1)
         expertCounts = [Int](repeating: 0, count: e)
         expertOffsets = [Int](repeating: 0, count: e + 1)
@@ -24,14 +29,23 @@ final class FeedForward {
         taken = [Bool](repeating: false, count: e)
     }
 
+    /// Rows per MLP block: the [rows, 2·inter] intermediate is the largest prefill buffer, so long
+    /// prompts go through in blocks (GEMMs of 512 rows still run at full speed).
+    static let rowBlock = 512
+
     /// out[rows, hidden] (+)= MLP(x)
     func mlp(_ w: MLPWeights, x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let h = config.hiddenSize
-        let gu = gateUp.reserve(rows * 2 * w.inter)                      // [rows, 2·inter]
-        BLAS.linear(x, rows: rows, inFeatures: h, weight: w.gateUp.pointer, outFeatures: 2 * w.inter, into: gu)
-        let a = act.reserve(rows * w.inter)                              // [rows, inter]
-        Elementwise.siluMul(gateUp: gu, rows: rows, inter: w.inter, into: a)
-        BLAS.linear(a, rows: rows, inFeatures: w.inter, weight: w.down.pointer, outFeatures: h, into: out, accumulate: accumulate)
+        let h = config.hiddenSize, block = min(rows, Self.rowBlock)
+        let gu = gateUp.reserve(block * 2 * w.inter)                     // [block, 2·inter]
+        let a = act.reserve(block * w.inter)                             // [block, inter]
+        var r0 = 0
+        while r0 < rows {
+            let n = min(block, rows - r0)
+            BLAS.linear(x + r0 * h, rows: n, inFeatures: h, weight: w.gateUp.pointer, outFeatures: 2 * w.inter, into: gu)
+            Elementwise.siluMul(gateUp: gu, rows: n, inter: w.inter, into: a)
+            BLAS.linear(a, rows: n, inFeatures: w.inter, weight: w.down.pointer, outFeatures: h, into: out + r0 * h, accumulate: accumulate)
+            r0 += n
+        }
     }
 
     /// out[rows, hidden] = shared(x) + Σ_k w_k · expert_k(x)
@@ -85,8 +99,7 @@ final class FeedForward {
         }
         let logits = routerLogits.reserve(rows * e)                        // [rows, experts]
         BLAS.linear(x, rows: rows, inFeatures: h, weight: w.router.pointer, outFeatures: e, into: logits)
-        let v3 = c.isV3
-        let useGroups = v3 || c.topkMethod == "group_limited_greedy"
+        let v3 = isV3
         let sel = choice.reserve(e)                                        // [experts] selection scores
         for r in 0..<rows {
             let s = logits + r * e

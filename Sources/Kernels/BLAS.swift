@@ -14,7 +14,7 @@ public enum BLAS {
         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1
     ) {
         guard m > 0, n > 0 else { return }
-        if m > 1 && m <= SkinnyLinear.maxRows && k > 0 {
+        if m <= SkinnyLinear.maxRows && k > 0 {
             SkinnyLinear.run(x, rows: m, inFeatures: k, lda: lda ?? k, weight: w, outFeatures: n, ldw: ldw ?? k,
                              into: y, ldy: ldy ?? n, accumulate: accumulate, alpha: alpha)
             return

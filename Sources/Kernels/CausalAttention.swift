@@ -37,10 +37,12 @@ public struct AttentionOperands {
 /// unnormalised output; folding tile t in is exactly the log-sum-exp merge
 /// L = log(e^{L_run} + e^{L_t}), O = e^{L_run−L}·O_run + e^{L_t−L}·O_t, applied in key order to
 /// already-merged partials. A fully masked tile (L_t = −inf) is skipped, never producing NaN.
-public final class CausalAttention: @unchecked Sendable {
+public final class CausalAttention: ParallelJob, @unchecked Sendable {
     public let queryTile: Int, keyTile: Int
     /// Per worker thread: scores [tq, keyTile], running m and l [2·tq], accumulator [tq, v].
     private var workerScratch: [(scores: Scratch, running: Scratch, acc: Scratch)] = []
+    /// The call in progress, read by the workers.
+    private var call: (o: AttentionOperands, queries: Int, firstPosition: Int, keyLimit: Int, scale: Float)?
 
     public init(queryTile: Int = 256, keyTile: Int = 512) {
         self.queryTile = queryTile
@@ -59,12 +61,15 @@ public final class CausalAttention: @unchecked Sendable {
             _ = workerScratch[w].running.reserve(2 * tq)
             _ = workerScratch[w].acc.reserve(tq * o.valueDim)
         }
-        Parallel.run(workers: workers) { w in
-            var h = w
-            while h < o.heads {
-                self.head(h, o, queries: queries, firstPosition: firstPosition, keyLimit: keyLimit, scale: scale, scratch: w)
-                h += workers
-            }
+        call = (o, queries, firstPosition, keyLimit, scale)
+        Parallel.run(workers: workers, self)
+        call = nil
+    }
+
+    public func work(worker: Int, workers: Int) {
+        guard let c = call else { return }
+        for h in stride(from: worker, to: c.o.heads, by: workers) {
+            head(h, c.o, queries: c.queries, firstPosition: c.firstPosition, keyLimit: c.keyLimit, scale: c.scale, scratch: worker)
         }
     }
 

@@ -41,9 +41,10 @@ public enum VectorMath {
     public static func max(_ x: UnsafePointer<Float>, count n: Int) -> Float {
         var m = V(repeating: -.infinity)
         var i = 0
-        while i + 8 <= n { m = pointwiseMax(m, load(x + i)); i += 8 }
-        var s = m.max()
-        while i < n { s = Swift.max(s, x[i]); i += 1 }
+        while i + 8 <= n { let v = load(x + i); m = m.replacing(with: v, where: v .> m); i += 8 }
+        var s = -Float.infinity
+        for j in 0..<8 where m[j] > s { s = m[j] }
+        while i < n { if x[i] > s { s = x[i] }; i += 1 }
         return s
     }
 

@@ -32,7 +32,9 @@ struct DecodeBench: ParsableCommand {
         }
         let streamed = ModelBench.decodeStreamedWeights(transformer.weights)
         let streamedBytes = streamed.reduce(0) { $0 + $1.count } * 4
-        let floor = ModelBench.readPassSeconds(regions: streamed, threads: threads)
+        // The memory bandwidth of this (shared) host swings between runs, so the floor is measured
+        // right before and right after every batch size; a row is compared with the better of its two.
+        var floorBefore = ModelBench.readPassSeconds(regions: streamed, threads: threads, repeats: 5)
         var rows: [[String: Any]] = []
         for b in batches {
             let perSequence = context + Self.warmUpSteps + steps
@@ -55,24 +57,27 @@ struct DecodeBench: ParsableCommand {
             }
             let mean = stepSeconds.reduce(0, +) / Double(steps)
             let best = stepSeconds.min()!
+            let floorAfter = ModelBench.readPassSeconds(regions: streamed, threads: threads, repeats: 5)
+            let floor = min(floorBefore, floorAfter)
+            floorBefore = floorAfter
             rows.append(["batch": b, "ms_per_step": mean * 1e3, "best_ms_per_step": best * 1e3,
-                         "tokens_per_second": Double(b) / mean, "vs_floor": mean / floor])
+                         "tokens_per_second": Double(b) / mean, "floor_ms": floor * 1e3,
+                         "floor_gb_per_s": Double(streamedBytes) / floor / 1e9, "vs_floor": mean / floor])
         }
         let batchOneMs = rows.first { ($0["batch"] as! Int) == 1 }?["ms_per_step"] as? Double
         if json {
             print(ModelBench.json(["model": model, "threads": threads, "context": context, "steps": steps,
-                                   "streamed_weight_bytes": streamedBytes, "floor_ms": floor * 1e3,
-                                   "floor_gb_per_s": Double(streamedBytes) / floor / 1e9, "results": rows]))
+                                   "streamed_weight_bytes": streamedBytes, "results": rows]))
             return
         }
         print("decode  model=\(model) threads=\(threads) context=\(context) steps=\(steps) (mean over steps after \(Self.warmUpSteps) warm-up)")
-        print("floor: one read pass over the \(ModelBench.format(Double(streamedBytes) / 1e9, 3)) GB of weights a step streams = "
-              + "\(ModelBench.format(floor * 1e3)) ms (\(ModelBench.format(Double(streamedBytes) / floor / 1e9, 1)) GB/s, best-of-5, same run)")
-        print("batch  ms/step  best ms  tokens/s  × floor  × batch-1 step")
+        print("floor: one \(threads)-thread read pass over the \(ModelBench.format(Double(streamedBytes) / 1e9, 3)) GB of weights a step "
+              + "streams, best of 5 right before and 5 right after each batch size")
+        print("batch  ms/step  best ms  tokens/s  floor ms  floor GB/s  × floor  × batch-1 step")
         for r in rows {
             let ms = r["ms_per_step"] as! Double
-            print(String(format: "%5d  %7.2f  %7.2f  %8.1f  %7.2f  %@", r["batch"] as! Int, ms, r["best_ms_per_step"] as! Double,
-                         r["tokens_per_second"] as! Double, r["vs_floor"] as! Double,
+            print(String(format: "%5d  %7.2f  %7.2f  %8.1f  %8.2f  %10.1f  %7.2f  %@", r["batch"] as! Int, ms, r["best_ms_per_step"] as! Double,
+                         r["tokens_per_second"] as! Double, r["floor_ms"] as! Double, r["floor_gb_per_s"] as! Double, r["vs_floor"] as! Double,
                          batchOneMs.map { String(format: "%.2f", ms / $0) } ?? "-"))
         }
     }

@@ -40,6 +40,16 @@ struct PCPBench: ParsableCommand {
         mpi["max_abs_logit_diff_vs_1_rank"] = diff
         results.append(mpi)
 
+        // Work per rank of the distributed run, from the shard plan, against the 1-rank forward.
+        let c = transformer.config
+        let plan = ShardPlan(lengths: [tokens], ranks: ranks)
+        let oneRank = ForwardFlops.prefill(c, tokens: tokens)
+        let rankFlops = (0..<ranks).map { r in
+            ForwardFlops.prefill(c, layout: plan.layout(rank: r, newTokens: [prompt]), computesLogits: r == 0)
+        }
+        results[2]["gflop_per_rank"] = rankFlops.map { $0 / 1e9 }
+        results[0]["gflop_per_rank"] = [oneRank / 1e9]
+        results[1]["gflop_per_rank"] = [oneRank / 1e9]
         let single = results[0]["ttft_seconds"] as! Double
         let twoThreads = results[1]["ttft_seconds"] as! Double
         let distributed = results[2]["ttft_seconds"] as! Double
@@ -53,10 +63,14 @@ struct PCPBench: ParsableCommand {
         print("pcp  model=\(model) tokens=\(tokens) best-of-\(repeats)")
         print("configuration            TTFT s   gathers  gathered MiB  gather+restore s  share")
         for r in results {
-            print(String(format: "%-24@ %7.3f  %7d  %12.1f  %16.3f  %5.1f%%", r["configuration"] as! String, r["ttft_seconds"] as! Double,
+            let name = (r["configuration"] as! String).padding(toLength: 24, withPad: " ", startingAt: 0)
+            print(name + String(format: " %7.3f  %7d  %12.1f  %16.3f  %5.1f%%", r["ttft_seconds"] as! Double,
                          r["latent_gathers"] as! Int, Double(r["bytes_gathered"] as! Int) / 1_048_576,
                          r["gather_seconds"] as! Double, 100 * (r["gather_share"] as! Double)))
         }
+        let waits = (results[2]["gather_seconds_per_rank"] as? [Double] ?? []).map { String(format: "%.3f", $0) }
+        print("work per rank (GFLOP): " + rankFlops.enumerated().map { String(format: "rank %d %.1f (%.1f%% of the 1-rank %.1f)", $0, $1 / 1e9, 100 * $1 / oneRank, oneRank / 1e9) }.joined(separator: ", ")
+              + "; gather+restore s per rank (incl. waiting for the slowest): " + waits.joined(separator: ", "))
         print(String(format: "parallel efficiency vs 1×1: %.1f%%   %d ranks×1 thread / 1 rank×2 threads: %.3f   max |Δlogit| vs 1 rank: %.2e",
                      100 * efficiency, ranks, distributed / twoThreads, diff))
     }
@@ -106,12 +120,12 @@ struct PCPWorker: ParsableCommand {
             let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
             let prompt = ModelBench.prompt(count: tokens, vocab: transformer.config.vocabSize)
             let run = try PCPRun.measure(transformer, communicator: communicator, prompt: prompt, repeats: repeats)
-            // The slowest rank decides the TTFT; the gather share is rank 0's.
-            let slowest = try communicator.allReduceMax(run.seconds)
+            // The slowest rank decides the TTFT (measure already takes the max over ranks); every
+            // rank's all-gather time (its own copy + waiting for slower ranks) goes to rank 0.
+            let perRank = try communicator.gatherBytes(Array(String(run.gatherSeconds).utf8), root: 0)
             if communicator.rank == 0 {
                 var summary = run.summary(ranks: communicator.size, threadsPerRank: BLAS.threads)
-                summary["ttft_seconds"] = slowest
-                summary["gather_share"] = run.gatherSeconds / slowest
+                summary["gather_seconds_per_rank"] = perRank.map { Double(String(decoding: $0, as: UTF8.self)) ?? .nan }
                 summary["logits_head"] = (run.logits ?? []).prefix(256).map(Double.init)
                 print(ModelBench.json(summary).replacingOccurrences(of: "\n", with: ""))
             }

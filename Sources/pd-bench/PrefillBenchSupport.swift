@@ -122,29 +122,45 @@ enum ModelBench {
     static func format(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
 }
 
-/// FLOPs of the forward DeepSeekTransformer runs (multiply-add = 2), counted from the shapes:
-/// projections, kv_b decompression of the key prefix each query block sees, causal QK and PV
-/// (visible key/query pairs only, masked work not counted), o_proj, MLP/MoE and lm_head on the last row.
+/// FLOPs of the forward DeepSeekTransformer runs on one process's layout (multiply-add = 2),
+/// counted from the shapes: projections of every local row (pads included, they are computed),
+/// kv_b decompression of the key prefix this process's query blocks see, causal QKᵀ and PV over
+/// the visible (query, key) pairs only (masked work in diagonal tiles is not counted), o_proj,
+/// MLP/MoE, and lm_head on each request's last row where logits are computed.
 enum ForwardFlops {
-    /// One n-token prompt prefilled on one rank (cached prefix 0).
-    static func prefill(_ c: DeepSeekConfig, tokens n: Int) -> Double {
-        let t = Double(n), h = Double(c.hiddenSize), heads = Double(c.numAttentionHeads)
+    static func prefill(_ c: DeepSeekConfig, layout: PrefillLayout, computesLogits: Bool) -> Double {
+        let rows = Double(layout.localRows), h = Double(c.hiddenSize), heads = Double(c.numAttentionHeads)
         let nope = Double(c.qkNopeHeadDim), rope = Double(c.qkRopeHeadDim), v = Double(c.vHeadDim)
         let kvl = Double(c.kvLoraRank), rw = Double(c.latentRowWidth), qk = nope + rope
-        let pairs = t * (t + 1) / 2                                          // causal (query, key) pairs
+        var decompressedKeys = 0.0, pairs = 0.0
+        for (i, r) in layout.requests.enumerated() {
+            var needed = 0
+            for b in layout.blocks where b.request == i {
+                needed = max(needed, min(b.firstPosition + b.count, r.totalTokens))
+                let q = Double(max(0, min(b.count, r.totalTokens - b.firstPosition)))   // real query rows
+                pairs += q * Double(b.firstPosition) + q * (q + 1) / 2
+            }
+            decompressedKeys += Double(needed)
+        }
         var total = 0.0
         for l in 0..<c.numHiddenLayers {
             if let qLora = c.qLoraRank.map(Double.init) {
-                total += 2 * t * h * (qLora + rw) + 2 * t * qLora * heads * qk   // q_a ‖ kv_a, q_b
+                total += 2 * rows * h * (qLora + rw) + 2 * rows * qLora * heads * qk   // q_a ‖ kv_a, q_b
             } else {
-                total += 2 * t * h * (rw + heads * qk)
+                total += 2 * rows * h * (rw + heads * qk)
             }
-            total += 2 * t * kvl * heads * (nope + v)                          // kv_b over the visible prefix (= all n keys)
+            total += 2 * decompressedKeys * kvl * heads * (nope + v)           // kv_b
             total += 2 * pairs * heads * (qk + v)                              // QKᵀ and PV
-            total += 2 * t * heads * v * h                                     // o_proj
-            total += mlp(c, layer: l) * t
+            total += 2 * rows * heads * v * h                                  // o_proj
+            total += mlp(c, layer: l) * rows
         }
-        return total + 2 * h * Double(c.vocabSize)                             // lm_head, last row
+        if computesLogits { total += 2 * h * Double(c.vocabSize) * Double(layout.requests.count) }
+        return total
+    }
+
+    /// One n-token prompt prefilled on one rank.
+    static func prefill(_ c: DeepSeekConfig, tokens n: Int) -> Double {
+        prefill(c, layout: .singleRank(newTokens: [[Int32](repeating: 0, count: n)]), computesLogits: true)
     }
 
     /// FLOPs per row of layer `layer`'s feed-forward block.

@@ -87,6 +87,20 @@ final class CausalAttentionTests: XCTestCase {
         assertClose(a, b, tol: 1e-6, "untiled vs tiled")
     }
 
+    func testHeadsSplitOverTwoThreadsGiveTheSameBitsAsOne() {
+        let p = Problem(keys: 90, queries: 70, firstPosition: 20, keyLimit: 90, seed: 5)
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        BLAS.setThreads(1)
+        let one = p.tiled(queryTile: 16, keyTile: 32, scale: 0.4)
+        BLAS.setThreads(2)
+        XCTAssertEqual(Parallel.workers(for: p.heads), 2)
+        let two = p.tiled(queryTile: 16, keyTile: 32, scale: 0.4)
+        XCTAssertEqual(one, two, "per-head work must not depend on the thread split")
+        assertClose(two, p.reference(scale: 0.4), tol: 2e-6, "two workers vs reference")
+        XCTAssertEqual(BLAS.threads, 2, "Parallel.run restores the BLAS thread count")
+    }
+
     func testLSEMergeEqualsJointSoftmaxAndEmptyPartIsNoOp() {
         // Two disjoint key sets with scores s1, s2 and values v1, v2 (1 row, dim 2).
         let s1: [Float] = [0.3, -1.2, 2.0], s2: [Float] = [0.7, 1.1]

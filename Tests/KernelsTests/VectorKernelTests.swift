@@ -1,0 +1,122 @@
+import Foundation
+@testable import Kernels
+import XCTest
+
+/// The hand-vectorised passes (exp, SiLU, softmax, RMSNorm) and the decode GEMM paths (sgemv at
+/// one row, SkinnyLinear at 2...8 rows) against plain Double references.
+final class VectorKernelTests: XCTestCase {
+    func random(_ n: Int, seed: UInt64, range: ClosedRange<Float> = -1...1) -> [Float] {
+        var g = SplitMix(state: seed)
+        return (0..<n).map { _ in Float.random(in: range, using: &g) }
+    }
+
+    func testExpRelativeErrorBelowTwoUlpsOverTheFloatRange() {
+        var xs: [Float] = []
+        var x: Float = -87
+        while x < 88 { xs.append(x); x += 0.00731 }
+        xs += [0, -0.0, 1e-8, -1e-8, 88.5, -87.2]
+        var worst = 0.0
+        for i in stride(from: 0, to: xs.count - 8, by: 8) {
+            let v = VectorMath.exp(VectorMath.V(xs[i..<i + 8]))
+            for j in 0..<8 {
+                let ref = Foundation.exp(Double(xs[i + j]))
+                worst = max(worst, abs(Double(v[j]) - ref) / ref)
+            }
+        }
+        XCTAssertLessThan(worst, 2.4e-7)
+        XCTAssertEqual(Double(VectorMath.exp(Float(0.5))), Foundation.exp(0.5), accuracy: 1e-7)
+        // Far below the range: tiny and finite, never NaN (a masked score is −inf).
+        let low = VectorMath.exp(VectorMath.V(repeating: -.infinity))
+        XCTAssertTrue(low[0] >= 0 && low[0] < 1e-37)
+    }
+
+    func testSiluMulSoftmaxAndRMSNormMatchReferences() {
+        let rows = 3, inter = 21                                            // 21: a tail past the 8-wide loop
+        let gateUp = random(rows * 2 * inter, seed: 1, range: -12...12)
+        var out = [Float](repeating: .nan, count: rows * inter)
+        Elementwise.siluMul(gateUp: gateUp, rows: rows, inter: inter, into: &out)
+        for r in 0..<rows {
+            for i in 0..<inter {
+                let g = Double(gateUp[r * 2 * inter + i]), u = Double(gateUp[r * 2 * inter + inter + i])
+                XCTAssertEqual(Double(out[r * inter + i]), g / (1 + Foundation.exp(-g)) * u, accuracy: 2e-6 * max(1, abs(g * u)))
+            }
+        }
+
+        var x = random(2 * 19, seed: 2, range: -30...30)
+        let original = x
+        Elementwise.softmaxRows(&x, rows: 2, cols: 19)
+        for r in 0..<2 {
+            let row = original[r * 19..<(r + 1) * 19].map(Double.init)
+            let mx = row.max()!, sum = row.map { Foundation.exp($0 - mx) }.reduce(0, +)
+            for c in 0..<19 { XCTAssertEqual(Double(x[r * 19 + c]), Foundation.exp(row[row.startIndex + c] - mx) / sum, accuracy: 1e-6) }
+        }
+
+        let dim = 37
+        let v = random(2 * dim, seed: 3), w = random(dim, seed: 4)
+        var y = [Float](repeating: .nan, count: 2 * dim)
+        Elementwise.rmsNorm(v, rows: 2, dim: dim, weight: w, eps: 1e-6, into: &y)
+        for r in 0..<2 {
+            let ms = v[r * dim..<(r + 1) * dim].map { Double($0) * Double($0) }.reduce(0, +) / Double(dim)
+            for i in 0..<dim {
+                XCTAssertEqual(Double(y[r * dim + i]), Double(w[i]) * Double(v[r * dim + i]) / (ms + 1e-6).squareRoot(), accuracy: 1e-6)
+            }
+        }
+    }
+
+    /// y = alpha · x · Wᵀ (+ y) with strides, for every row count of the decode paths, on 1 and 2 threads.
+    func testLinearAtDecodeRowCountsMatchesReference() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        let k = 1037, n = 515, lda = k + 3, ldw = k + 5, ldy = n + 2       // odd sizes: every tail and the unpaired last row
+        let w = random(n * ldw, seed: 7)
+        for threads in [1, 2] {
+            BLAS.setThreads(threads)
+            for m in 1...SkinnyLinear.maxRows {
+                let x = random(m * lda, seed: UInt64(10 + m))
+                for accumulate in [false, true] {
+                    let start = random(m * ldy, seed: 99)
+                    var y = start
+                    BLAS.linear(x, rows: m, inFeatures: k, lda: lda, weight: w, outFeatures: n, ldw: ldw,
+                                into: &y, ldy: ldy, accumulate: accumulate, alpha: 0.5)
+                    var worst = 0.0
+                    for r in 0..<m {
+                        for j in 0..<n {
+                            var dot = 0.0
+                            for i in 0..<k { dot += Double(x[r * lda + i]) * Double(w[j * ldw + i]) }
+                            let want = 0.5 * dot + (accumulate ? Double(start[r * ldy + j]) : 0)
+                            worst = max(worst, abs(Double(y[r * ldy + j]) - want))
+                        }
+                        for j in n..<ldy { XCTAssertEqual(y[r * ldy + j], start[r * ldy + j], "padding between rows untouched") }
+                    }
+                    XCTAssertLessThan(worst, 2e-4, "m=\(m) threads=\(threads) accumulate=\(accumulate)")
+                }
+            }
+        }
+    }
+
+    /// The one-row gemm (sgemv) for every transpose combination, with beta.
+    func testOneRowGemmMatchesReferenceForEveryTranspose() {
+        let k = 13, n = 9
+        for transA in [false, true] {
+            for transB in [false, true] {
+                let lda = transA ? 4 : k + 2                                   // A is [1, k] or [k, 1]
+                let ldb = transB ? k + 1 : n + 3                               // B is [n, k] or [k, n]
+                let a = random(transA ? k * lda : lda, seed: 21)
+                let b = random((transB ? n : k) * ldb, seed: 22)
+                let c0 = random(n, seed: 23)
+                var c = c0
+                BLAS.gemm(transA: transA, transB: transB, m: 1, n: n, k: k, alpha: 2, a: a, lda: lda, b: b, ldb: ldb,
+                          beta: 0.5, c: &c, ldc: n)
+                for j in 0..<n {
+                    var dot: Float = 0
+                    for i in 0..<k {
+                        let av = transA ? a[i * lda] : a[i]
+                        let bv = transB ? b[j * ldb + i] : b[i * ldb + j]
+                        dot += av * bv
+                    }
+                    XCTAssertEqual(c[j], 2 * dot + 0.5 * c0[j], accuracy: 1e-5, "transA=\(transA) transB=\(transB)")
+                }
+            }
+        }
+    }
+}
