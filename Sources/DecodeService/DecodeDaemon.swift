@@ -58,7 +58,7 @@ public final class DecodeDaemon: @unchecked Sendable {
         server.registerServerStreaming(MethodPath.generate) { [unowned self] context, bytes, writer in
             try GenerateSession(daemon: self, context: context, writer: writer).run(requestBytes: bytes)
         }
-        server.registerUnary(MethodPath.stats) { [unowned self] _, _ in try self.statsResponse().encoded() }
+        server.registerUnary(MethodPath.stats) { [unowned self] _, _ in self.statsResponse().encoded() }
         server.registerHealthService(services: [MethodPath.decodeService])
         try server.start()
         self.server = server

@@ -92,8 +92,26 @@ final class GenerateSession {
         return try EngineSampling.from(r.sampling, maxNewTokens: Int(r.maxNewTokens), vocabSize: c.vocabSize)
     }
 
-    /// Calls Prefill and writes the streamed KV into `sequence`'s pages; returns the first token.
+    /// Prefill with up to three attempts while the prefill daemon cannot be reached (UNAVAILABLE
+    /// before its first message: nothing was computed or written yet), 0.3 s apart.
     private func prefill(_ r: GenerateRequest, params: Engine.SamplingParams, sequence: Int) throws -> SampledToken {
+        var attempt = 1
+        while true {
+            do {
+                return try prefillOnce(r, params: params, sequence: sequence)
+            } catch PrefillAttemptError.unreachable(let message) {
+                if attempt == 3 || context.isCancelled { throw TransportError.status(.unavailable, message) }
+                daemon.logger.info("request \(requestID): \(message); retrying")
+                attempt += 1
+                usleep(300_000)
+            }
+        }
+    }
+
+    private enum PrefillAttemptError: Error { case unreachable(String) }
+
+    /// Calls Prefill and writes the streamed KV into `sequence`'s pages; returns the first token.
+    private func prefillOnce(_ r: GenerateRequest, params: Engine.SamplingParams, sequence: Int) throws -> SampledToken {
         let model = daemon.model, cache = daemon.cache, c = model.config, options = daemon.options
         let channel = daemon.nextChannel()
         let request = PrefillRequest(requestId: requestID, promptTokenIds: r.promptTokenIds, modelFingerprint: model.fingerprint,
@@ -104,7 +122,7 @@ final class GenerateSession {
         do {
             stream = try channel.serverStreaming(method: MethodPath.prefill, request: request, deadline: deadline)
         } catch {
-            throw TransportError.status(.unavailable, "prefill \(channel.target): \(error)")
+            throw PrefillAttemptError.unreachable("prefill \(channel.target): \(error)")
         }
         let pageSize = cache.pageSize, width = c.latentRowWidth
         let assembler = KVAssembler(expecting: KVExpectation(
@@ -121,6 +139,9 @@ final class GenerateSession {
             }
             let message: ReceivedMessage?
             do { message = try stream.nextMessage() } catch let TransportError.status(code, text) {
+                if code == .unavailable && assembler.chunksReceived == 0 {
+                    throw PrefillAttemptError.unreachable("prefill \(channel.target): \(code): \(text)")
+                }
                 let mapped: StatusCode = code == .deadlineExceeded ? .deadlineExceeded : code == .failedPrecondition ? .failedPrecondition
                     : code == .invalidArgument ? .invalidArgument : code == .resourceExhausted ? .resourceExhausted : .unavailable
                 throw TransportError.status(mapped, "prefill \(channel.target): \(code): \(text)")
