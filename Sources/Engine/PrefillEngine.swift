@@ -27,8 +27,14 @@ public final class PrefillEngine {
     /// Prefills prompts into `cache` under `sequences` (allocated by the caller with capacity ≥
     /// prompt length). onLayer(layer, finished) fires as soon as a layer's rows are in the cache for
     /// the prompts (indices into `prompts`) whose last chunk ran in this step: from then on those
-    /// rows are final and can be shipped. Returns last-position logits on rank 0.
+    /// rows are final and can be shipped. Returns last-position logits on rank 0 (an empty row for
+    /// a dropped prompt).
+    ///
+    /// `cancellation` (pass it on every rank or on none): before each chunked step after the
+    /// first, rank 0 asks it which prompts were cancelled and broadcasts their indices, so every
+    /// rank drops them from the rest of the batch together.
     public func run(prompts: [[Int32]], sequences: [Int], cache: PagedLatentCache,
+                    cancellation: ((Int) -> Bool)? = nil,
                     onLayer: ((_ layer: Int, _ finished: [Int]) throws -> Void)? = nil) throws -> [[Float]]? {
         latentGathers = 0; bytesGathered = 0; gatherSeconds = 0; steps = 0
         for p in prompts where p.isEmpty { throw ModelError.emptyPrompt }
@@ -37,9 +43,17 @@ public final class PrefillEngine {
         var done = [Int](repeating: 0, count: prompts.count)
         var logits = [[Float]](repeating: [], count: prompts.count)
         var anyLogits = false
+        var dropped = Set<Int>()
         while true {
             // Requests with tokens left take their next chunk; finished ones sit this step out.
-            let active = prompts.indices.filter { done[$0] < prompts[$0].count }
+            var active = prompts.indices.filter { done[$0] < prompts[$0].count && !dropped.contains($0) }
+            if let cancellation, steps > 0, !active.isEmpty {
+                let mine = communicator.rank == 0 ? active.filter(cancellation).map { UInt32($0) } : []
+                let bytes = try communicator.broadcastBytes(communicator.rank == 0 ? mine.withUnsafeBytes { Array($0) } : nil, root: 0)
+                let cancelled = bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }.map { Int($0) }
+                dropped.formUnion(cancelled)
+                active.removeAll { dropped.contains($0) }
+            }
             if active.isEmpty { break }
             let newTokens = active.map { Array(prompts[$0][done[$0]..<min(done[$0] + chunk, prompts[$0].count)]) }
             let prefixes = active.map { done[$0] }
@@ -62,7 +76,7 @@ public final class PrefillEngine {
                 }
             }
         }
-        for (i, s) in sequences.enumerated() { try cache.setLength(prompts[i].count, of: s) }
+        for (i, s) in sequences.enumerated() where !dropped.contains(i) { try cache.setLength(prompts[i].count, of: s) }
         return anyLogits ? logits : nil
     }
 }

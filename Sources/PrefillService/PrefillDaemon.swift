@@ -146,14 +146,19 @@ public final class PrefillDaemon: @unchecked Sendable {
         let start = monotonicSeconds()
         do {
             let logits = try communicator.agreed {
-                try engine.run(prompts: prompts, sequences: jobs.map { $0.sequence! }, cache: cache) { layer, finished in
+                try engine.run(prompts: prompts, sequences: jobs.map { $0.sequence! }, cache: cache,
+                               cancellation: { jobs[$0].isCancelled }) { layer, finished in
                     for i in finished { jobs[i].events.push(.layerReady(layer)) }
                 }
             }
             let computeEnd = monotonicSeconds()
             let seconds = computeEnd - start
             for (i, job) in jobs.enumerated() {
-                guard let row = logits?[i] else { continue }
+                guard let row = logits?[i], !row.isEmpty else {
+                    job.events.push(.failed(.cancelled, "cancelled during prefill"))
+                    logger.info("dropped cancelled request from its batch", metadata: ["request": "\(job.id)"])
+                    continue
+                }
                 let sampler = Sampler(params: job.sampling, vocabSize: model.config.vocabSize)
                 let first = row.withUnsafeBufferPointer { sampler.sample(logits: $0) }
                 job.events.push(.done(firstToken: first.token, logprob: first.logprob, seconds: seconds, computeEnd: computeEnd))
@@ -267,7 +272,7 @@ public final class PrefillDaemon: @unchecked Sendable {
                 do {
                     _ = try communicator.agreed {
                         sequences = try prompts.map { try cache.allocate(capacity: $0.count) }
-                        return try engine.run(prompts: prompts, sequences: sequences, cache: cache)
+                        return try engine.run(prompts: prompts, sequences: sequences, cache: cache, cancellation: { _ in false })
                     }
                 } catch let failure as RankFailures {
                     logger.error("prefill batch failed on rank \(communicator.rank): \(failure)")

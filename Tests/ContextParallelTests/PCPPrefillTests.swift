@@ -137,6 +137,25 @@ final class PCPPrefillTests: XCTestCase {
         XCTAssertEqual(single[0].tokens.count, 12)
     }
 
+    func testCancelledPromptLeavesAChunkedBatch() throws {
+        let prompts = [prompt(60, salt: 1), prompt(50, salt: 2), prompt(9, salt: 3)]
+        let want = try reference([prompts[0], prompts[2]])
+        let results = try InProcessGroup(size: 2).run { comm -> ([[Float]]?, Int) in
+            let model = try DeepSeekTransformer(directory: Self.modelDirectory)
+            let cache = try PagedLatentCache(layers: model.config.numHiddenLayers, rowWidth: model.config.latentRowWidth, pageSize: 8, pageCount: 32)
+            let seqs = try prompts.map { try cache.allocate(capacity: $0.count) }
+            let engine = PrefillEngine(model: model, communicator: comm, chunkTokens: 16)
+            // Rank 0 decides: prompt 1 is cancelled after the first step; the other ranks' answer is ignored.
+            let logits = try engine.run(prompts: prompts, sequences: seqs, cache: cache, cancellation: { i in comm.rank == 0 && i == 1 })
+            return (logits, engine.steps)
+        }
+        let logits = results[0].0!
+        XCTAssertTrue(logits[1].isEmpty, "the cancelled prompt has no logits")
+        assertMatches([logits[0], logits[2]], want, "the others are unaffected")
+        XCTAssertEqual(results[0].1, results[1].1, "every rank ran the same steps")
+        XCTAssertEqual(results[0].1, 4, "60 tokens in chunks of 16")
+    }
+
     func testOneAllGatherPerLayerPerStep() throws {
         let group = InProcessGroup(size: 2)
         let counts = try group.run { comm -> (Int, Int) in

@@ -1,5 +1,5 @@
 # Shared by the integration tests (sourced, not run): binaries, free ports, daemons that are
-# always stopped when the test exits, bounded waits.
+# always stopped when the test exits, bounded waits. KEEP_LOGS=DIR keeps the daemons' logs there.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=${LATENTSERVE_BIN:-$root/.build/release}
@@ -9,6 +9,7 @@ work=$(mktemp -d)
 pids=()
 
 cleanup() {
+  if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp -r "$work"/. "$KEEP_LOGS"/; fi
   local pid
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for _ in $(seq 50); do

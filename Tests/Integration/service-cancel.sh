@@ -37,4 +37,13 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 [ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages']")" = "True" ] || fail "pages leaked"
-echo "ok: mid-stream cancel freed pages; queued request dropped at prefill"
+
+# 3. Cancel while its (chunked) batch is running: the prefill drops it between steps.
+if client generate --decode 127.0.0.1:"$dp" --prompt-lengths 3000 --max-new-tokens 2 --timeout 0.5 >/dev/null 2>"$work/inbatch.err"; then
+  echo "note: the long request finished within 0.5 s"
+else
+  for _ in $(seq 100); do grep -q "dropped cancelled request from its batch" "$work/prefill-$pp.log" && break; sleep 0.1; done
+  grep -q "dropped cancelled request from its batch" "$work/prefill-$pp.log" || fail "prefill did not drop the request from its batch"
+fi
+client generate --decode 127.0.0.1:"$dp" --prompt-ids 5,6,7 --max-new-tokens 3 --verify --model tiny >/dev/null || fail "not serving after cancels"
+echo "ok: mid-stream cancel freed pages; cancelled requests dropped from the prefill queue and from a running batch"
