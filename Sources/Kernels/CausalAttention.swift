@@ -139,29 +139,3 @@ public final class CausalAttention: ParallelJob, @unchecked Sendable {
         }
     }
 }
-
-/// Log-sum-exp merge of two normalised partial attention results over disjoint key sets
-/// (natural log throughout). An empty part has lse = −inf and merges as a no-op.
-public enum AttentionMerge {
-    /// out/lse (the running result) absorb part/partLSE. out, part: [rows, dim]; lse, partLSE: [rows].
-    public static func merge(
-        into out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
-        part: UnsafePointer<Float>, partLSE: UnsafePointer<Float>, rows: Int, dim: Int
-    ) {
-        for r in 0..<rows {
-            let a = lse[r], b = partLSE[r]
-            if b == -.infinity { continue }
-            if a == -.infinity {
-                (out + r * dim).update(from: part + r * dim, count: dim)
-                lse[r] = b
-                continue
-            }
-            let mx = max(a, b)
-            let total = mx + logf(expf(a - mx) + expf(b - mx))
-            let wa = expf(a - total), wb = expf(b - total)
-            let o = out + r * dim, p = part + r * dim
-            for d in 0..<dim { o[d] = wa * o[d] + wb * p[d] }
-            lse[r] = total
-        }
-    }
-}

@@ -101,37 +101,6 @@ final class CausalAttentionTests: XCTestCase {
         XCTAssertEqual(BLAS.threads, 2, "Parallel.run restores the BLAS thread count")
     }
 
-    func testLSEMergeEqualsJointSoftmaxAndEmptyPartIsNoOp() {
-        // Two disjoint key sets with scores s1, s2 and values v1, v2 (1 row, dim 2).
-        let s1: [Float] = [0.3, -1.2, 2.0], s2: [Float] = [0.7, 1.1]
-        let v1: [[Float]] = [[1, 2], [3, 4], [5, 6]], v2: [[Float]] = [[-1, 0], [2, -2]]
-        func partial(_ s: [Float], _ v: [[Float]]) -> ([Float], Float) {
-            let mx = s.max()!
-            let e = s.map { expf($0 - mx) }
-            let sum = e.reduce(0, +)
-            var o: [Float] = [0, 0]
-            for k in s.indices { o[0] += e[k] / sum * v[k][0]; o[1] += e[k] / sum * v[k][1] }
-            return (o, mx + logf(sum))
-        }
-        var (out, lse) = partial(s1, v1)
-        let (part, partLSE) = partial(s2, v2)
-        let (joint, jointLSE) = partial(s1 + s2, v1 + v2)
-        var lseArr = [lse]
-        AttentionMerge.merge(into: &out, lse: &lseArr, part: part, partLSE: [partLSE], rows: 1, dim: 2)
-        assertClose(out, joint, tol: 1e-6, "merged vs joint")
-        XCTAssertEqual(lseArr[0], jointLSE, accuracy: 1e-6)
-        // Merging an empty part (lse = -inf) changes nothing and makes no NaN.
-        let before = out
-        AttentionMerge.merge(into: &out, lse: &lseArr, part: [Float.nan, Float.nan], partLSE: [-.infinity], rows: 1, dim: 2)
-        XCTAssertEqual(out, before)
-        // Merging into an empty running result takes the part as is.
-        var empty: [Float] = [0, 0]
-        var emptyLSE: [Float] = [-.infinity]
-        AttentionMerge.merge(into: &empty, lse: &emptyLSE, part: part, partLSE: [partLSE], rows: 1, dim: 2)
-        XCTAssertEqual(empty, part)
-        lse = emptyLSE[0]
-        XCTAssertEqual(lse, partLSE)
-    }
 }
 
 /// Deterministic test randomness.
