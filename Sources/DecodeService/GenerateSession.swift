@@ -92,18 +92,19 @@ final class GenerateSession {
         return try EngineSampling.from(r.sampling, maxNewTokens: Int(r.maxNewTokens), vocabSize: c.vocabSize)
     }
 
-    /// Prefill with up to three attempts while the prefill daemon cannot be reached (UNAVAILABLE
-    /// before its first message: nothing was computed or written yet), 0.3 s apart.
+    /// Prefill, tried again while the prefill daemon cannot be reached (UNAVAILABLE before its first
+    /// message: nothing was computed or written yet), every 0.15 s for about a second — the
+    /// channel's reconnect backoff is capped at 1 s.
     private func prefill(_ r: GenerateRequest, params: Engine.SamplingParams, sequence: Int) throws -> SampledToken {
         var attempt = 1
         while true {
             do {
                 return try prefillOnce(r, params: params, sequence: sequence)
             } catch PrefillAttemptError.unreachable(let message) {
-                if attempt == 3 || context.isCancelled { throw TransportError.status(.unavailable, message) }
-                daemon.logger.info("request \(requestID): \(message); retrying")
+                if attempt == 8 || context.isCancelled { throw TransportError.status(.unavailable, message) }
+                if attempt == 1 { daemon.logger.info("request \(requestID): \(message); retrying") }
                 attempt += 1
-                usleep(300_000)
+                usleep(150_000)
             }
         }
     }
