@@ -1,3 +1,4 @@
+import Tensors
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -29,7 +30,7 @@ public final class Sampler {
     /// The seed in use (the given one, or the one drawn from the system), for reproducing a run.
     public let seed: UInt64
 
-    private var rng: Xoshiro256StarStar
+    private var rng: SeededRandom   // xoshiro256** seeded by SplitMix64
     private let candidates: UnsafeMutablePointer<Int32>  // [vocab] token ids kept by top-k (then a heap for top-p)
     private let weights: UnsafeMutablePointer<Float>     // [vocab] exp((logit − max) / T), indexed by token
     private let heapValues: UnsafeMutablePointer<Float>  // [vocab] min-heap of the k largest logits
@@ -49,7 +50,7 @@ public final class Sampler {
         self.vocabSize = vocabSize
         var system = SystemRandomNumberGenerator()
         self.seed = params.seed ?? system.next()
-        self.rng = Xoshiro256StarStar(seed: seed)
+        self.rng = SeededRandom(seed: seed)
         candidates = Self.scratch(vocabSize, 0)
         weights = Self.scratch(vocabSize, 0)
         heapValues = Self.scratch(vocabSize, 0)
@@ -352,44 +353,6 @@ public final class Sampler {
         let n32 = Int32(bitPattern: biased.bitPattern) &- 0x4B40_0000  // the integer n
         return p * Float(bitPattern: UInt32(bitPattern: (n32 &+ 127) &<< 23))
     }
-}
-
-/// xoshiro256** (Blackman & Vigna), seeded through SplitMix64: small, fast, and reproducible per sequence.
-struct Xoshiro256StarStar: RandomNumberGenerator {
-    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
-
-    init(seed: UInt64) {
-        var mix = seed
-        func splitMix() -> UInt64 {
-            mix &+= 0x9E37_79B9_7F4A_7C15
-            var z = mix
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s0 = splitMix(); s1 = splitMix(); s2 = splitMix(); s3 = splitMix()
-    }
-
-    /// Raw state (must not be all zero), for checking against the reference outputs.
-    init(state: (UInt64, UInt64, UInt64, UInt64)) {
-        (s0, s1, s2, s3) = state
-    }
-
-    @inline(__always)
-    mutating func next() -> UInt64 {
-        let result = rotateLeft(s1 &* 5, 7) &* 9
-        let t = s1 << 17
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = rotateLeft(s3, 45)
-        return result
-    }
-
-    @inline(__always)
-    private func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
 private extension UnsafeMutablePointer {

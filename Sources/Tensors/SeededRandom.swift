@@ -24,6 +24,11 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         s0 = splitMix(); s1 = splitMix(); s2 = splitMix(); s3 = splitMix()
     }
 
+    /// Raw state (must not be all zero), for checking against the reference outputs.
+    init(state: (UInt64, UInt64, UInt64, UInt64)) {
+        (s0, s1, s2, s3) = state
+    }
+
     /// xoshiro256**.
     @inline(__always)
     public mutating func next() -> UInt64 {

@@ -249,12 +249,6 @@ final class SamplerTests: XCTestCase {
         let decoded = try JSONDecoder().decode(SamplingParams.self, from: JSONEncoder().encode(params))
         XCTAssertEqual(decoded, params)
     }
-
-    func testXoshiroMatchesReferenceOutputs() {
-        // First outputs of the reference C implementation from state {1, 2, 3, 4}.
-        var generator = Xoshiro256StarStar(state: (1, 2, 3, 4))
-        XCTAssertEqual((0..<4).map { _ in generator.next() }, [11520, 0, 1_509_978_240, 1_215_971_899_390_074_240])
-    }
 }
 
 /// SplitMix64 for test inputs (independent of the sampler's generator).
