@@ -7,12 +7,8 @@ import XCTest
 
 /// PCP prefill over P in-process ranks against the model's single-process reference path.
 final class PCPPrefillTests: XCTestCase {
-    static let modelDirectory: String = {
-        let dir = NSTemporaryDirectory() + "latentserve-pcp-tiny-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try! BuiltinModel.tiny.write(to: dir)
-        return dir
-    }()
+    /// The built-in tiny model, written once per test process (all test targets share it).
+    static let modelDirectory = try! BuiltinModel.tiny.materialize(cacheRoot: NSTemporaryDirectory() + "latentserve-test-models-\(getpid())")
 
     func prompt(_ n: Int, salt: Int = 0) -> [Int32] { (0..<n).map { Int32(($0 * 131 + salt * 17 + 5) % 512) } }
 

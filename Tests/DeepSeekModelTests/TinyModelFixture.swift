@@ -2,14 +2,9 @@ import DeepSeekModel
 import Foundation
 import KVCache
 
-/// The built-in tiny model, written once per test process into a temporary folder.
+/// The built-in tiny model, written once per test process (all test targets share it).
 enum TinyModel {
-    static let directory: String = {
-        let dir = NSTemporaryDirectory() + "latentserve-tiny-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try! BuiltinModel.tiny.write(to: dir)
-        return dir
-    }()
+    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: NSTemporaryDirectory() + "latentserve-test-models-\(getpid())")
 
     static func load() throws -> DeepSeekTransformer { try DeepSeekTransformer(directory: directory) }
 }

@@ -8,12 +8,8 @@ import XCTest
 /// Continuous batching must not change what a sequence generates: sequences that join at
 /// different steps, leave early, or get cancelled leave the others' tokens as a lone run makes them.
 final class ContinuousBatcherTests: XCTestCase {
-    static let directory: String = {
-        let dir = NSTemporaryDirectory() + "latentserve-batcher-tiny-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try! BuiltinModel.tiny.write(to: dir)
-        return dir
-    }()
+    /// The built-in tiny model, written once per test process (all test targets share it).
+    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: NSTemporaryDirectory() + "latentserve-test-models-\(getpid())")
 
     final class Collector: @unchecked Sendable {
         let lock = NSLock()
