@@ -65,18 +65,9 @@ public final class ContinuousBatcher: @unchecked Sendable {
         condition.lock()
         running = false
         condition.broadcast()
+        while thread != nil { condition.wait() }   // the loop clears it after its last sink call
         condition.unlock()
-        while true {
-            condition.lock()
-            let done = thread == nil
-            condition.unlock()
-            if done { return }
-            usleep(1000)
-        }
     }
-
-    /// Number of sequences decoding or waiting for a slot.
-    public var load: Int { condition.lock(); defer { condition.unlock() }; return waiting.count + active.count }
 
     /// `sequence` holds the prompt's KV (length = prompt tokens); `lastToken` is the token
     /// sampled from the prompt's last position (already delivered), `generated` counts it.
@@ -108,9 +99,12 @@ public final class ContinuousBatcher: @unchecked Sendable {
             if !running {
                 let leaving = active + waiting
                 active.removeAll(); waiting.removeAll()
-                thread = nil
                 condition.unlock()
                 for t in leaving { t.sink(nil, "cancelled") }
+                condition.lock()
+                thread = nil
+                condition.broadcast()
+                condition.unlock()
                 return
             }
             while active.count < maxBatch && !waiting.isEmpty { active.append(waiting.removeFirst()) }
