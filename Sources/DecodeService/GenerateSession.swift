@@ -143,8 +143,9 @@ final class GenerateSession {
                 if code == .unavailable && assembler.chunksReceived == 0 {
                     throw PrefillAttemptError.unreachable("prefill \(channel.target): \(code): \(text)")
                 }
-                let mapped: StatusCode = code == .deadlineExceeded ? .deadlineExceeded : code == .failedPrecondition ? .failedPrecondition
-                    : code == .invalidArgument ? .invalidArgument : code == .resourceExhausted ? .resourceExhausted : .unavailable
+                // The prefill's verdict on the request passes through; any other failure means it is unavailable.
+                let passThrough: [StatusCode] = [.deadlineExceeded, .failedPrecondition, .invalidArgument, .resourceExhausted]
+                let mapped: StatusCode = passThrough.contains(code) ? code : .unavailable
                 throw TransportError.status(mapped, "prefill \(channel.target): \(code): \(text)")
             }
             guard let message else {
