@@ -51,8 +51,12 @@ public final class PCPExchange: LatentExchange {
 extension ShardPlan {
     /// The rank holding real position `position` of request `request`.
     public func owner(request: Int, position: Int) -> Int {
-        let c = chunkSizes[request], chunk = position / c
-        return chunk < ranks ? chunk : 2 * ranks - 1 - chunk
+        for r in 0..<ranks {
+            let head = headFirstPosition(request: request, rank: r), tail = tailFirstPosition(request: request, rank: r)
+            if (head..<head + headSize(request: request, rank: r)).contains(position)
+                || (tail..<tail + tailSize(request: request, rank: r)).contains(position) { return r }
+        }
+        preconditionFailure("ShardPlan.owner: position \(position) outside request \(request)'s \(2 * ranks * chunkSizes[request]) positions")
     }
 
     /// This rank's rows of one prefill step as a model layout: per request its head chunk then its
@@ -63,9 +67,12 @@ extension ShardPlan {
         var lastRows: [Int?] = []
         for (i, toks) in newTokens.enumerated() {
             let prefix = cachedPrefix?[i] ?? 0, c = chunkSizes[i], offset = localRowOffset(request: i)
+            let h = headSize(request: i, rank: rank)
             requests.append(.init(cachedPrefix: prefix, newTokens: toks.count))
-            blocks.append(.init(request: i, localStart: offset, count: c, firstPosition: prefix + rank * c))
-            blocks.append(.init(request: i, localStart: offset + c, count: c, firstPosition: prefix + (2 * ranks - 1 - rank) * c))
+            blocks.append(.init(request: i, localStart: offset, count: h,
+                                firstPosition: prefix + headFirstPosition(request: i, rank: rank)))
+            blocks.append(.init(request: i, localStart: offset + h, count: 2 * c - h,
+                                firstPosition: prefix + tailFirstPosition(request: i, rank: rank)))
             var last: Int? = nil
             for j in 0..<2 * c {
                 let g = globalPosition(request: i, localRow: j, rank: rank)

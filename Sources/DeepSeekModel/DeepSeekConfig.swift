@@ -136,6 +136,12 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
     public var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
     /// Floats per token per layer in the latent cache: c_kv ‖ k_pe.
     public var latentRowWidth: Int { kvLoraRank + qkRopeHeadDim }
+    /// Decompressing one key (kv_b: kv_lora_rank → nope ‖ v per head) costs as many multiply-adds
+    /// as this many query·key pairs of decompressed attention (nope + rope for the score, v for the
+    /// value, per head); heads cancel. PCP balances its shards with it (ShardPlan.keyCost).
+    public var decompressionCostInPairs: Double {
+        Double(kvLoraRank * (qkNopeHeadDim + vHeadDim)) / Double(qkNopeHeadDim + qkRopeHeadDim + vHeadDim)
+    }
     public var routedExperts: Int { nRoutedExperts ?? 0 }
 
     /// transformers: layer i is MoE iff n_routed_experts is set and i ≥ first_k_dense_replace

@@ -58,7 +58,8 @@ public final class PrefillEngine {
             let newTokens = active.map { Array(prompts[$0][done[$0]..<min(done[$0] + chunk, prompts[$0].count)]) }
             let prefixes = active.map { done[$0] }
             let finishing = active.filter { done[$0] + chunk >= prompts[$0].count }
-            let plan = ShardPlan(lengths: newTokens.map(\.count), ranks: communicator.size)
+            let plan = ShardPlan(lengths: newTokens.map(\.count), ranks: communicator.size,
+                                 keyCost: model.config.decompressionCostInPairs)
             let layout = plan.layout(rank: communicator.rank, newTokens: newTokens, cachedPrefix: prefixes)
             let exchange = PCPExchange(communicator: communicator, plan: plan)
             let stepLogits = try model.prefill(layout, sequences: active.map { sequences[$0] }, cache: cache,

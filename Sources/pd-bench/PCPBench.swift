@@ -42,12 +42,19 @@ struct PCPBench: ParsableCommand {
 
         // Work per rank of the distributed run, from the shard plan, against the 1-rank forward.
         let c = transformer.config
-        let plan = ShardPlan(lengths: [tokens], ranks: ranks)
+        let plan = ShardPlan(lengths: [tokens], ranks: ranks, keyCost: c.decompressionCostInPairs)
         let oneRank = ForwardFlops.prefill(c, tokens: tokens)
         let rankFlops = (0..<ranks).map { r in
             ForwardFlops.prefill(c, layout: plan.layout(rank: r, newTokens: [prompt]), computesLogits: r == 0)
         }
+        let equalChunks = ShardPlan(lengths: [tokens], ranks: ranks)
+        let equalChunkFlops = (0..<ranks).map { r in
+            ForwardFlops.prefill(c, layout: equalChunks.layout(rank: r, newTokens: [prompt]), computesLogits: r == 0)
+        }
+        let split = (0..<ranks).map { [plan.headSize(request: 0, rank: $0), plan.tailSize(request: 0, rank: $0)] }
+        results[2]["head_tail_rows_per_rank"] = split
         results[2]["gflop_per_rank"] = rankFlops.map { $0 / 1e9 }
+        results[2]["gflop_per_rank_equal_chunks"] = equalChunkFlops.map { $0 / 1e9 }
         results[0]["gflop_per_rank"] = [oneRank / 1e9]
         results[1]["gflop_per_rank"] = [oneRank / 1e9]
         let single = results[0]["ttft_seconds"] as! Double
@@ -71,6 +78,8 @@ struct PCPBench: ParsableCommand {
         let waits = (results[2]["gather_seconds_per_rank"] as? [Double] ?? []).map { String(format: "%.3f", $0) }
         print("work per rank (GFLOP): " + rankFlops.enumerated().map { String(format: "rank %d %.1f (%.1f%% of the 1-rank %.1f)", $0, $1 / 1e9, 100 * $1 / oneRank, oneRank / 1e9) }.joined(separator: ", ")
               + "; gather+restore s per rank (incl. waiting for the slowest): " + waits.joined(separator: ", "))
+        print("split (head/tail rows): " + split.enumerated().map { "rank \($0) \($1[0])/\($1[1])" }.joined(separator: ", ")
+              + String(format: "; with equal chunks the busiest rank would carry %.1f%% of the 1-rank work", 100 * equalChunkFlops.max()! / oneRank))
         print(String(format: "parallel efficiency vs 1×1: %.1f%%   %d ranks×1 thread / 1 rank×2 threads: %.3f   max |Δlogit| vs 1 rank: %.2e",
                      100 * efficiency, ranks, distributed / twoThreads, diff))
     }

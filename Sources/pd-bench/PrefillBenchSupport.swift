@@ -135,7 +135,7 @@ enum ForwardFlops {
         var decompressedKeys = 0.0, pairs = 0.0
         for (i, r) in layout.requests.enumerated() {
             var needed = 0
-            for b in layout.blocks where b.request == i {
+            for b in layout.blocks where b.request == i && b.firstPosition < r.totalTokens {   // as the model: pad-only blocks see nothing
                 needed = max(needed, min(b.firstPosition + b.count, r.totalTokens))
                 let q = Double(max(0, min(b.count, r.totalTokens - b.firstPosition)))   // real query rows
                 pairs += q * Double(b.firstPosition) + q * (q + 1) / 2

@@ -59,6 +59,11 @@ final class PCPPrefillTests: XCTestCase {
     }
 
     func testEveryPromptLengthForOneToFourRanks() throws {
+        // The engine balances head/tail splits by the model's decompression cost: the longer
+        // prompts here run with uneven chunks (rank 0's head longer than its tail).
+        let keyCost = try DeepSeekTransformer(directory: Self.modelDirectory).config.decompressionCostInPairs
+        let uneven = ShardPlan(lengths: [300], ranks: 2, keyCost: keyCost)
+        XCTAssertGreaterThan(uneven.headSize(request: 0, rank: 0), uneven.tailSize(request: 0, rank: 0))
         for p in 1...4 {
             for n in Set([1, 2 * p - 1, 2 * p, 2 * p + 1, 97, 300]).sorted() {
                 let prompts = [prompt(n)]

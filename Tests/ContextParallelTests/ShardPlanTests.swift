@@ -10,6 +10,12 @@ final class ShardPlanTests: XCTestCase {
         return singles.map { [$0] } + [singles] + random
     }
 
+    /// Every batch as plain dual-chunk swap (keyCost 0) and with balanced head/tail splits (a small
+    /// and a DeepSeek-sized decompression cost).
+    private func plans(ranks p: Int) -> [ShardPlan] {
+        batches(ranks: p).flatMap { lengths in [0, 3.5, 409.6].map { ShardPlan(lengths: lengths, ranks: p, keyCost: $0) } }
+    }
+
     func testHandWorkedExample() {
         // P = 2, n = 5: c = 2, chunks [0,1] [2,3] [4,5] [6,7]; rank 0 owns chunks 0 and 3, rank 1 chunks 1 and 2.
         let plan = ShardPlan(lengths: [5], ranks: 2)
@@ -36,8 +42,8 @@ final class ShardPlanTests: XCTestCase {
 
     func testEveryRealPositionIsOwnedExactlyOnceAndPadsTrailTheirRequest() {
         for p in 1...4 {
-            for lengths in batches(ranks: p) {
-                let plan = ShardPlan(lengths: lengths, ranks: p)
+            for plan in plans(ranks: p) {
+                let lengths = plan.lengths
                 XCTAssertEqual(plan.rowsPerRank, plan.chunkSizes.reduce(0) { $0 + 2 * $1 })
                 for (i, n) in lengths.enumerated() {
                     let c = plan.chunkSizes[i]
@@ -64,8 +70,8 @@ final class ShardPlanTests: XCTestCase {
 
     func testRestoreMapIsInjectiveAndNeverPointsAtPads() {
         for p in 1...4 {
-            for lengths in batches(ranks: p) {
-                let plan = ShardPlan(lengths: lengths, ranks: p)
+            for plan in plans(ranks: p) {
+                let lengths = plan.lengths
                 XCTAssertEqual(plan.restoreMap.count, lengths.reduce(0, +))
                 XCTAssertEqual(Set(plan.restoreMap).count, plan.restoreMap.count)
                 var k = 0
@@ -88,8 +94,8 @@ final class ShardPlanTests: XCTestCase {
         let width = 3
         for p in 1...4 {
             let group = InProcessGroup(size: p, timeoutSeconds: 60)
-            for lengths in batches(ranks: p) {
-                let plan = ShardPlan(lengths: lengths, ranks: p)
+            for plan in plans(ranks: p) {
+                let lengths = plan.lengths
                 var rng = SplitMix(seed: UInt64(lengths.reduce(p, +)))
                 let input = (0..<plan.totalLength * width).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next() >> 40) | 0x3F80_0000) }
                 let outputs = try group.run { comm -> [Float] in
@@ -147,20 +153,22 @@ final class ShardPlanTests: XCTestCase {
     /// Brute force: build the causal mask of real positions and compare with the plan's counts.
     func testKeyCountsAndRealRowsMatchBruteForceMask() {
         for p in 1...4 {
-            for lengths in batches(ranks: p) {
-                let plan = ShardPlan(lengths: lengths, ranks: p)
+            for plan in plans(ranks: p) {
+                let lengths = plan.lengths
                 for (i, n) in lengths.enumerated() {
                     let c = plan.chunkSizes[i]
                     for r in 0..<p {
+                        let h = plan.headSize(request: i, rank: r)
+                        XCTAssertEqual(h + plan.tailSize(request: i, rank: r), 2 * c)
                         let blocks = [
                             (first: plan.headFirstPosition(request: i, rank: r), real: plan.headRealRows(request: i, rank: r),
-                             keys: plan.headKeyCount(request: i, rank: r), localStart: 0),
+                             keys: plan.headKeyCount(request: i, rank: r), localStart: 0, size: h),
                             (first: plan.tailFirstPosition(request: i, rank: r), real: plan.tailRealRows(request: i, rank: r),
-                             keys: plan.tailKeyCount(request: i, rank: r), localStart: c),
+                             keys: plan.tailKeyCount(request: i, rank: r), localStart: h, size: 2 * c - h),
                         ]
                         for block in blocks {
-                            let positions = (0..<c).map { plan.globalPosition(request: i, localRow: block.localStart + $0, rank: r) }
-                            XCTAssertEqual(positions, Array(block.first..<block.first + c))
+                            let positions = (0..<block.size).map { plan.globalPosition(request: i, localRow: block.localStart + $0, rank: r) }
+                            XCTAssertEqual(positions, Array(block.first..<block.first + block.size))
                             let realRows = positions.filter { $0 < n }
                             XCTAssertEqual(block.real, realRows.count)
                             XCTAssertEqual(Array(positions.prefix(block.real)), realRows, "real rows come first, pads trail")
@@ -179,8 +187,10 @@ final class ShardPlanTests: XCTestCase {
                                 XCTAssertLessThanOrEqual(n, block.first)
                             }
                         }
-                        XCTAssertEqual(plan.headKeyCount(request: i, rank: r), min((r + 1) * c, n))
-                        XCTAssertEqual(plan.tailKeyCount(request: i, rank: r), min((2 * p - r) * c, n))
+                        if plan.keyCost == 0 {  // plain dual-chunk swap: chunk k spans [k·c, (k+1)·c)
+                            XCTAssertEqual(plan.headKeyCount(request: i, rank: r), min((r + 1) * c, n))
+                            XCTAssertEqual(plan.tailKeyCount(request: i, rank: r), min((2 * p - r) * c, n))
+                        }
                     }
                 }
             }
@@ -189,8 +199,8 @@ final class ShardPlanTests: XCTestCase {
 
     func testCausalWorkMatchesBruteForceAndStaysWithinTheProvenBound() {
         for p in 1...4 {
-            for lengths in batches(ranks: p) {
-                let plan = ShardPlan(lengths: lengths, ranks: p)
+            for plan in plans(ranks: p) {
+                let lengths = plan.lengths
                 var works: [Int] = []
                 for r in 0..<p {
                     var brute = 0
@@ -204,6 +214,7 @@ final class ShardPlanTests: XCTestCase {
                     works.append(brute)
                 }
                 XCTAssertEqual(works.reduce(0, +), lengths.reduce(0) { $0 + $1 * ($1 + 1) / 2 }, "work is conserved")
+                guard plan.keyCost == 0 else { continue }   // the bound is about equal chunks
                 let spread = works.max()! - works.min()!
                 XCTAssertLessThanOrEqual(spread, plan.causalWorkImbalanceBound, "P \(p) lengths \(lengths) works \(works)")
                 for (i, n) in lengths.enumerated() {
@@ -225,6 +236,50 @@ final class ShardPlanTests: XCTestCase {
             XCTAssertEqual(tight.chunkSizes, [c])
             let works = (0..<p).map(tight.causalWork)
             if p > 1 { XCTAssertEqual(works.max()! - works.min()!, tight.causalWorkImbalanceBound) }
+        }
+    }
+}
+
+extension ShardPlanTests {
+    /// P = 2, n = 4c, heads (c + d, c): rank 0 covers [0, c+d) ∪ [3c+d, 4c) and decompresses 4c
+    /// keys, rank 1 covers [c+d, 3c+d) and decompresses 3c + d. Their causal pairs differ by −4cd,
+    /// so the costs balance at d = κc / (4c + κ): 93.09 for c = 1024, κ = 409.6.
+    func testBalancedSplitMatchesTheClosedFormForTwoRanks() {
+        let c = 1024, kappa = 409.6
+        let plan = ShardPlan(lengths: [4 * c], ranks: 2, keyCost: kappa)
+        let d = kappa * Double(c) / (4 * Double(c) + kappa)
+        XCTAssertEqual(Double(plan.headSize(request: 0, rank: 0) - c), d, accuracy: 1)
+        XCTAssertEqual(plan.headSize(request: 0, rank: 1), c)
+        XCTAssertEqual(plan.tailKeyCount(request: 0, rank: 0), 4 * c)
+        XCTAssertEqual(plan.tailKeyCount(request: 0, rank: 1), 3 * c + plan.headSize(request: 0, rank: 0) - c)
+        let costs = (0..<2).map(plan.modelledCost)
+        XCTAssertLessThanOrEqual(abs(costs[0] - costs[1]), 4 * Double(c) + kappa, "within one row of the balance point")
+    }
+
+    /// Each request is balanced on its own: balancing never makes its busiest rank busier than
+    /// equal chunks, evens long prompts out to well under 1 % of a rank's modelled cost for any
+    /// P, and a batch's costs are the sums of its requests' costs.
+    func testBalancedSplitNeverLosesToEqualChunksAndEvensLongPrompts() {
+        for p in 1...8 {
+            let lengths = Set(batches(ranks: p).joined()).sorted() + [4096, 16384]
+            for kappa in [3.5, 409.6, 4000] {
+                for n in lengths {
+                    let balanced = ShardPlan(lengths: [n], ranks: p, keyCost: kappa)
+                    let equal = ShardPlan.modelledCosts(heads: [Int](repeating: balanced.chunkSizes[0], count: p), length: n,
+                                                        chunk: balanced.chunkSizes[0], keyCost: kappa)
+                    let modelled = (0..<p).map(balanced.modelledCost)
+                    XCTAssertLessThanOrEqual(modelled.max()!, equal.max()!, "P \(p) n \(n) κ \(kappa)")
+                    if p > 1, n >= 4096 {
+                        let mean = modelled.reduce(0, +) / Double(p)
+                        XCTAssertLessThan((modelled.max()! - modelled.min()!) / mean, 0.01, "P \(p) n \(n) κ \(kappa): \(modelled)")
+                    }
+                }
+                let batch = ShardPlan(lengths: [3000, 17, 5000], ranks: p, keyCost: kappa)
+                for r in 0..<p {
+                    let sum = batch.lengths.reduce(0.0) { $0 + ShardPlan(lengths: [$1], ranks: p, keyCost: kappa).modelledCost(rank: r) }
+                    XCTAssertEqual(batch.modelledCost(rank: r), sum, accuracy: 1e-6)
+                }
+            }
         }
     }
 }
