@@ -20,6 +20,8 @@ struct TransferReceive: ParsableCommand {
     @Option(help: "Wire dtype: f32 or bf16.") var dtype = "f32"
     @Option(help: "What the receiver does per chunk: verify (XXH3 + header checks), copy (verify, then write rows into a KV buffer, as decode does) or none (parse only).")
     var sink = "verify"
+    @Option(help: "Untimed gRPC transfer before the rounds, in MiB (the connection's flow-control windows and the heap reach their steady state, as on a long-lived prefill→decode channel).")
+    var warmupMib = 256
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
     /// CPU seconds the sender reported for the last gRPC transfer (trailing metadata).
@@ -43,6 +45,7 @@ struct TransferReceive: ParsableCommand {
         var best_chunk_bytes: Int
         var bytes_per_transfer: Int
         var rounds: Int
+        var warmup_bytes: Int
         var dtype: String
         var checksum: String
         var xxh3_gbps: Double
@@ -62,6 +65,13 @@ struct TransferReceive: ParsableCommand {
         _ = try channel.checkHealth(deadline: .after(seconds: 10))
         // The decode side's KV destination: one layer [tokens, rowWidth] f32, rewritten per layer.
         var cache = [Float](repeating: 0, count: TransferBench.tokensPerLayer * TransferBench.rowWidth)
+        let warmupLayers = warmupMib > 0 ? TransferBench.layers(forTotal: warmupMib << 20) : 0
+        let warmupBytes = warmupLayers * TransferBench.tokensPerLayer * TransferBench.rowWidth * wireDType.byteWidth
+        if warmupLayers > 0, let first = chunkKib.first {
+            _ = try cache.withUnsafeMutableBufferPointer {
+                try receiveGRPC(channel, chunkBytes: first << 10, layers: warmupLayers, dtype: wireDType, cache: $0)
+            }
+        }
         var grpcRuns = [[Double]](repeating: [], count: chunkKib.count)
         var tcpRuns = [[Double]](repeating: [], count: chunkKib.count)
         for round in 0..<rounds {
@@ -94,6 +104,7 @@ struct TransferReceive: ParsableCommand {
         let best = rows.max { $0.grpc_gbps < $1.grpc_gbps }!
         let summary = Summary(grpc_gbps: best.grpc_gbps, tcp_gbps: best.tcp_gbps, ratio: best.ratio,
                               best_chunk_bytes: best.chunk_bytes, bytes_per_transfer: payloadBytes, rounds: rounds,
+                              warmup_bytes: warmupBytes,
                               dtype: dtype, checksum: Self.sinkDescriptions[sink]!, xxh3_gbps: Self.xxh3Speed(), rows: rows)
         if json {
             let encoder = JSONEncoder()

@@ -4,7 +4,7 @@
 # The full 2 GiB sweep is for BENCHMARKS.md (scripts/transfer-throughput).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=$(timeout 300 scripts/transfer-throughput --json --mib 96 --chunk-kib 1024 4096 --rounds 1)
+out=$(timeout 300 scripts/transfer-throughput --json --mib 96 --chunk-kib 1024 4096 --rounds 1 --warmup-mib 32)
 echo "$out"
 python3 - "$out" <<'PY'
 import json, sys
@@ -13,5 +13,6 @@ assert result["grpc_gbps"] > 0 and result["tcp_gbps"] > 0, result
 assert abs(result["ratio"] - result["grpc_gbps"] / result["tcp_gbps"]) < 1e-6, result
 assert [row["chunk_bytes"] for row in result["rows"]] == [1 << 20, 4 << 20], result["rows"]
 assert result["bytes_per_transfer"] > 90 << 20, result
+assert result["warmup_bytes"] > 30 << 20, result
 print("transport-throughput: ok, ratio %.2f (short run, not a benchmark)" % result["ratio"])
 PY
