@@ -45,8 +45,9 @@ public struct ShardPlan: Sendable, Equatable {
         headSizes = zip(lengths, chunkSizes).map { n, c in
             ShardPlan.balancedHeads(length: n, chunk: c, ranks: ranks, keyCost: keyCost)
         }
-        (headStarts, tailStarts) = (zip(headSizes, chunkSizes).map { ShardPlan.starts(heads: $0, chunk: $1).heads },
-                                    zip(headSizes, chunkSizes).map { ShardPlan.starts(heads: $0, chunk: $1).tails })
+        let starts = zip(headSizes, chunkSizes).map { ShardPlan.starts(heads: $0, chunk: $1) }
+        headStarts = starts.map(\.heads)
+        tailStarts = starts.map(\.tails)
         var local = [0], restored = [0]
         for (c, n) in zip(chunkSizes, lengths) {
             local.append(local.last! + 2 * c)
