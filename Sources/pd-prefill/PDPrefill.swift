@@ -38,7 +38,7 @@ struct PDPrefill: ParsableCommand {
     var logLevel: String = "info"
 
     func run() throws {
-        let communicator: Communicator = MPICommunicator.isUnderMPIRun ? try MPICommunicator.initialize() : SingleRankCommunicator()
+        let communicator: Communicator = MPICommunicator.isUnderMPIRun ? try MPICommunicator.initialize(yieldWhenIdle: true) : SingleRankCommunicator()
         let logger = DaemonLogging.logger(label: "pd-prefill[\(communicator.rank)]", level: logLevel)
         BLAS.setThreads(threads ?? ThreadDefaults.blasThreads(ranks: communicator.size))
         let (host, port) = try HostPort.parse(listen, option: "--listen")
