@@ -51,12 +51,7 @@ public final class PCPExchange: LatentExchange {
 extension ShardPlan {
     /// The rank holding real position `position` of request `request`.
     public func owner(request: Int, position: Int) -> Int {
-        for r in 0..<ranks {
-            let head = headFirstPosition(request: request, rank: r), tail = tailFirstPosition(request: request, rank: r)
-            if (head..<head + headSize(request: request, rank: r)).contains(position)
-                || (tail..<tail + tailSize(request: request, rank: r)).contains(position) { return r }
-        }
-        preconditionFailure("ShardPlan.owner: position \(position) outside request \(request)'s \(2 * ranks * chunkSizes[request]) positions")
+        gatheredRow(request: request, position: position) / rowsPerRank   // the gathered buffer is rank-major
     }
 
     /// This rank's rows of one prefill step as a model layout: per request its head chunk then its

@@ -92,10 +92,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         let out = attnOut.reserve(layout.localRows * heads * vDim)
         let q = queries.pointer
         for (i, r) in layout.requests.enumerated() {
-            var needed = 0
-            for b in layout.blocks where b.request == i && b.firstPosition < r.totalTokens {  // pad-only blocks see nothing
-                needed = max(needed, min(b.firstPosition + b.count, r.totalTokens))
-            }
+            let needed = layout.keysToDecompress(request: i)
             guard needed > 0 else { continue }
             let kv = keysValues.reserve(needed * kvWidth)                     // [K, H·(nope+v)]
             let kPe = ropeKeys.reserve(needed * ropeDim)                      // [K, rope]

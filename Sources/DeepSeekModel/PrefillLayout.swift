@@ -52,6 +52,15 @@ public struct PrefillLayout: Sendable, Equatable {
         return PrefillLayout(requests: requests, tokens: tokens, positions: positions, blocks: blocks, lastRows: lastRows)
     }
 
+    /// Keys request i's query blocks can see: [0, keysToDecompress). Blocks holding only pads
+    /// (first position ≥ totalTokens) see nothing, so a rank whose blocks are all pads needs none.
+    public func keysToDecompress(request i: Int) -> Int {
+        let total = requests[i].totalTokens
+        var needed = 0
+        for b in blocks where b.request == i && b.firstPosition < total { needed = max(needed, min(b.firstPosition + b.count, total)) }
+        return needed
+    }
+
     /// True when local rows already are the restored order (so the exchange can be the identity).
     public var isPositionOrdered: Bool {
         var row = 0

@@ -44,13 +44,11 @@ struct PCPBench: ParsableCommand {
         let c = transformer.config
         let plan = ShardPlan(lengths: [tokens], ranks: ranks, keyCost: c.decompressionCostInPairs)
         let oneRank = ForwardFlops.prefill(c, tokens: tokens)
-        let rankFlops = (0..<ranks).map { r in
-            ForwardFlops.prefill(c, layout: plan.layout(rank: r, newTokens: [prompt]), computesLogits: r == 0)
+        func flopsPerRank(_ plan: ShardPlan) -> [Double] {
+            (0..<ranks).map { r in ForwardFlops.prefill(c, layout: plan.layout(rank: r, newTokens: [prompt]), computesLogits: r == 0) }
         }
-        let equalChunks = ShardPlan(lengths: [tokens], ranks: ranks)
-        let equalChunkFlops = (0..<ranks).map { r in
-            ForwardFlops.prefill(c, layout: equalChunks.layout(rank: r, newTokens: [prompt]), computesLogits: r == 0)
-        }
+        let rankFlops = flopsPerRank(plan)
+        let equalChunkFlops = flopsPerRank(ShardPlan(lengths: [tokens], ranks: ranks))
         let split = (0..<ranks).map { [plan.headSize(request: 0, rank: $0), plan.tailSize(request: 0, rank: $0)] }
         results[2]["head_tail_rows_per_rank"] = split
         results[2]["gflop_per_rank"] = rankFlops.map { $0 / 1e9 }

@@ -134,13 +134,11 @@ enum ForwardFlops {
         let kvl = Double(c.kvLoraRank), rw = Double(c.latentRowWidth), qk = nope + rope
         var decompressedKeys = 0.0, pairs = 0.0
         for (i, r) in layout.requests.enumerated() {
-            var needed = 0
-            for b in layout.blocks where b.request == i && b.firstPosition < r.totalTokens {   // as the model: pad-only blocks see nothing
-                needed = max(needed, min(b.firstPosition + b.count, r.totalTokens))
+            for b in layout.blocks where b.request == i {
                 let q = Double(max(0, min(b.count, r.totalTokens - b.firstPosition)))   // real query rows
                 pairs += q * Double(b.firstPosition) + q * (q + 1) / 2
             }
-            decompressedKeys += Double(needed)
+            decompressedKeys += Double(layout.keysToDecompress(request: i))
         }
         var total = 0.0
         for l in 0..<c.numHiddenLayers {
