@@ -24,11 +24,6 @@ struct TransferReceive: ParsableCommand {
     var warmupMib = 256
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
-    /// CPU seconds the sender reported for the last gRPC transfer (trailing metadata).
-    private var lastSenderCPU: Double { get { Self.senderCPU.value } nonmutating set { Self.senderCPU.value = newValue } }
-    private static let senderCPU = Box()
-    final class Box { var value = 0.0 }
-
     struct Row: Codable {
         var chunk_bytes: Int
         var grpc_gbps: Double
@@ -36,6 +31,11 @@ struct TransferReceive: ParsableCommand {
         var ratio: Double
         var grpc_runs: [Double]
         var tcp_runs: [Double]
+        /// CPU seconds per GB moved (medians): the box has 2 cores, so CPU per byte is what bounds GB/s.
+        var grpc_receiver_cpu_s_per_gb: Double
+        var grpc_sender_cpu_s_per_gb: Double
+        var tcp_receiver_cpu_s_per_gb: Double
+        var tcp_sender_cpu_s_per_gb: Double
     }
 
     struct Summary: Codable {
@@ -74,32 +74,50 @@ struct TransferReceive: ParsableCommand {
         }
         var grpcRuns = [[Double]](repeating: [], count: chunkKib.count)
         var tcpRuns = [[Double]](repeating: [], count: chunkKib.count)
+        // CPU s/GB per size: [receiver, sender] runs.
+        var grpcCPU = [[[Double]]](repeating: [[], []], count: chunkKib.count)
+        var tcpCPU = [[[Double]]](repeating: [[], []], count: chunkKib.count)
+        let gigabytes = Double(payloadBytes) / 1e9
         for round in 0..<rounds {
             for (i, kib) in chunkKib.enumerated() {
                 let grpcFirst = (round + i) % 2 == 0  // alternate the order, so neither always runs second
                 for useGRPC in grpcFirst ? [true, false] : [false, true] {
                     let cpuStart = TransferBench.processCPUSeconds()
-                    let seconds = try useGRPC
+                    let run = try useGRPC
                         ? cache.withUnsafeMutableBufferPointer {
                             try receiveGRPC(channel, chunkBytes: kib << 10, layers: layers, dtype: wireDType, cache: $0)
                         }
                         : receiveTCP(totalBytes: payloadBytes, pieceBytes: kib << 10)
-                    let cpuPerGB = (TransferBench.processCPUSeconds() - cpuStart) / (Double(payloadBytes) / 1e9)
-                    let senderCPU = useGRPC ? String(format: ", sender %.3f s/GB", lastSenderCPU / (Double(payloadBytes) / 1e9)) : ""
-                    let gbps = Double(payloadBytes) / seconds / 1e9
-                    if useGRPC { grpcRuns[i].append(gbps) } else { tcpRuns[i].append(gbps) }
+                    let receiverCPU = (TransferBench.processCPUSeconds() - cpuStart) / gigabytes
+                    let senderCPU = run.senderCPUSeconds / gigabytes
+                    let gbps = gigabytes / run.seconds
+                    if useGRPC {
+                        grpcRuns[i].append(gbps)
+                        grpcCPU[i][0].append(receiverCPU)
+                        grpcCPU[i][1].append(senderCPU)
+                    } else {
+                        tcpRuns[i].append(gbps)
+                        tcpCPU[i][0].append(receiverCPU)
+                        tcpCPU[i][1].append(senderCPU)
+                    }
                     if !json {
-                        print(String(format: "round %d  %6d KiB  %@  %.2f GB/s  CPU: receiver %.3f s/GB%@", round + 1, kib,
-                                     useGRPC ? "grpc" : "tcp ", gbps, cpuPerGB, senderCPU))
+                        print(String(format: "round %d  %6d KiB  %@  %.2f GB/s  CPU: receiver %.3f s/GB, sender %.3f s/GB", round + 1, kib,
+                                     useGRPC ? "grpc" : "tcp ", gbps, receiverCPU, senderCPU))
                     }
                 }
             }
         }
+        // The ratio pairs each gRPC run with the TCP run right beside it in the same round, so the
+        // host's drift between rounds (TCP alone spreads ±15 % here) cancels out of it.
         let rows = chunkKib.indices.map { i -> Row in
-            let g = TransferBench.median(grpcRuns[i])
-            let t = TransferBench.median(tcpRuns[i])
-            return Row(chunk_bytes: chunkKib[i] << 10, grpc_gbps: g, tcp_gbps: t, ratio: t > 0 ? g / t : 0,
-                       grpc_runs: grpcRuns[i], tcp_runs: tcpRuns[i])
+            let paired = zip(grpcRuns[i], tcpRuns[i]).map { $1 > 0 ? $0 / $1 : 0 }
+            return Row(chunk_bytes: chunkKib[i] << 10, grpc_gbps: TransferBench.median(grpcRuns[i]),
+                       tcp_gbps: TransferBench.median(tcpRuns[i]), ratio: TransferBench.median(paired),
+                       grpc_runs: grpcRuns[i], tcp_runs: tcpRuns[i],
+                       grpc_receiver_cpu_s_per_gb: TransferBench.median(grpcCPU[i][0]),
+                       grpc_sender_cpu_s_per_gb: TransferBench.median(grpcCPU[i][1]),
+                       tcp_receiver_cpu_s_per_gb: TransferBench.median(tcpCPU[i][0]),
+                       tcp_sender_cpu_s_per_gb: TransferBench.median(tcpCPU[i][1]))
         }
         let best = rows.max { $0.grpc_gbps < $1.grpc_gbps }!
         let summary = Summary(grpc_gbps: best.grpc_gbps, tcp_gbps: best.tcp_gbps, ratio: best.ratio,
@@ -112,9 +130,12 @@ struct TransferReceive: ParsableCommand {
             print(String(decoding: try encoder.encode(summary), as: UTF8.self))
         } else {
             print("\nKV transfer, \(payloadBytes >> 20) MiB per transfer, \(dtype), medians of \(rounds) interleaved rounds")
-            print("chunk KiB   gRPC GB/s   TCP GB/s   ratio")
+            print("(ratio: median of gRPC/TCP within each round; CPU: receiver + sender s/GB)")
+            print("chunk KiB   gRPC GB/s   TCP GB/s   ratio   gRPC CPU      TCP CPU")
             for row in rows {
-                print(String(format: "%9d   %9.2f   %8.2f   %5.2f", row.chunk_bytes >> 10, row.grpc_gbps, row.tcp_gbps, row.ratio))
+                print(String(format: "%9d   %9.2f   %8.2f   %5.2f   %.3f+%.3f   %.3f+%.3f", row.chunk_bytes >> 10, row.grpc_gbps,
+                             row.tcp_gbps, row.ratio, row.grpc_receiver_cpu_s_per_gb, row.grpc_sender_cpu_s_per_gb,
+                             row.tcp_receiver_cpu_s_per_gb, row.tcp_sender_cpu_s_per_gb))
             }
             print(String(format: "best: %d KiB chunks, gRPC %.2f GB/s = %.2f x raw TCP; XXH3 alone %.1f GB/s",
                          best.chunk_bytes >> 10, best.grpc_gbps, best.ratio, summary.xxh3_gbps))
@@ -127,9 +148,15 @@ struct TransferReceive: ParsableCommand {
         "none": "not verified (--sink none)",
     ]
 
-    /// One Prefill stream received and handled per `sink`; returns seconds.
+    /// One transfer: wall seconds and the CPU seconds the sending process reported for it.
+    struct Run {
+        var seconds: Double
+        var senderCPUSeconds: Double
+    }
+
+    /// One Prefill stream received and handled per `sink`.
     func receiveGRPC(_ channel: TransportChannel, chunkBytes: Int, layers: Int, dtype: WireDType,
-                     cache: UnsafeMutableBufferPointer<Float>) throws -> Double {
+                     cache: UnsafeMutableBufferPointer<Float>) throws -> Run {
         let requestId = "bench-\(chunkBytes)-\(UInt32.random(in: 0...UInt32.max))"
         let request = PrefillRequest(requestId: requestId,
                                      promptTokenIds: [UInt32](repeating: 1, count: TransferBench.tokensPerLayer),
@@ -166,12 +193,13 @@ struct TransferReceive: ParsableCommand {
             }
         }
         guard finished else { throw TransportError.status(.dataLoss, "Prefill stream ended without PrefillDone") }
-        lastSenderCPU = Double(stream.trailingMetadata[TransferBench.senderCPUMetadataKey] ?? "") ?? 0
-        return TransferBench.now() - start
+        let seconds = TransferBench.now() - start
+        return Run(seconds: seconds, senderCPUSeconds: Double(stream.trailingMetadata[TransferBench.senderCPUMetadataKey] ?? "") ?? 0)
     }
 
-    /// The same bytes over one raw TCP connection, read in pieces of `pieceBytes`; returns seconds.
-    func receiveTCP(totalBytes: Int, pieceBytes: Int) throws -> Double {
+    /// The same bytes over one raw TCP connection, read in pieces of `pieceBytes`; the sender's
+    /// CPU seconds follow the payload (8 bytes, read after the clock stopped).
+    func receiveTCP(totalBytes: Int, pieceBytes: Int) throws -> Run {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: pieceBytes, alignment: 64)
         defer { buffer.deallocate() }
         let start = TransferBench.now()
@@ -185,7 +213,10 @@ struct TransferReceive: ParsableCommand {
             try TCPSocket.readExactly(fd, buffer, count)
             received += count
         }
-        return TransferBench.now() - start
+        let seconds = TransferBench.now() - start
+        var senderCPU: UInt64 = 0
+        try withUnsafeMutableBytes(of: &senderCPU) { try TCPSocket.readExactly(fd, $0.baseAddress!, 8) }
+        return Run(seconds: seconds, senderCPUSeconds: Double(bitPattern: UInt64(littleEndian: senderCPU)))
     }
 
     /// XXH3 alone over 64 MiB in cache-cold pieces (GB/s), for the record.

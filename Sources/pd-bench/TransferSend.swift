@@ -63,7 +63,8 @@ struct TransferSend: ParsableCommand {
     }
 
     /// Each connection sends a 16-byte request (total bytes, write size, little-endian) and gets
-    /// the layer's bytes repeated to that total, written in pieces of the write size.
+    /// the layer's bytes repeated to that total, written in pieces of the write size, then the
+    /// process CPU seconds that took (f64 bits, little-endian).
     static func serveTCP(listener: Int32, layer: [Float]) {
         while true {
             let fd = accept(listener, nil, nil)
@@ -74,6 +75,7 @@ struct TransferSend: ParsableCommand {
                 try request.withUnsafeMutableBytes { try TCPSocket.readExactly(fd, $0.baseAddress!, 16) }
                 let total = Int(UInt64(littleEndian: request[0]))
                 let piece = max(1, Int(UInt64(littleEndian: request[1])))
+                let cpuStart = TransferBench.processCPUSeconds()
                 try layer.withUnsafeBytes { bytes in
                     var sent = 0
                     while sent < total {
@@ -83,6 +85,8 @@ struct TransferSend: ParsableCommand {
                         sent += count
                     }
                 }
+                var cpu = (TransferBench.processCPUSeconds() - cpuStart).bitPattern.littleEndian
+                try withUnsafeBytes(of: &cpu) { try TCPSocket.writeAll(fd, $0) }
             } catch {
                 FileHandle.standardError.write("transfer-send: TCP connection failed: \(error)\n".data(using: .utf8)!)
             }
