@@ -1,3 +1,4 @@
+import Tensors
 import XCTest
 @testable import ContextParallel
 
@@ -5,7 +6,7 @@ final class ShardPlanTests: XCTestCase {
     /// Single requests {1, 2P-1, 2P, 2P+1, 97, 300}, all of them as one batch, and seeded random batches.
     private func batches(ranks p: Int) -> [[Int]] {
         let singles = [1, 2 * p - 1, 2 * p, 2 * p + 1, 97, 300].filter { $0 >= 1 }
-        var rng = SplitMix(seed: UInt64(p))
+        var rng = SeededRandom(seed: UInt64(p))
         let random = (0..<12).map { _ in (0..<Int(1 + rng.next() % 6)).map { _ in Int(1 + rng.next() % 200) } }
         return singles.map { [$0] } + [singles] + random
     }
@@ -96,7 +97,7 @@ final class ShardPlanTests: XCTestCase {
             let group = InProcessGroup(size: p, timeoutSeconds: 60)
             for plan in plans(ranks: p) {
                 let lengths = plan.lengths
-                var rng = SplitMix(seed: UInt64(lengths.reduce(p, +)))
+                var rng = SeededRandom(seed: UInt64(lengths.reduce(p, +)))
                 let input = (0..<plan.totalLength * width).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next() >> 40) | 0x3F80_0000) }
                 let outputs = try group.run { comm -> [Float] in
                     var local = [Float](repeating: .nan, count: plan.rowsPerRank * width)  // pads stay NaN
@@ -281,18 +282,5 @@ extension ShardPlanTests {
                 }
             }
         }
-    }
-}
-
-/// Deterministic generator for property tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state = state &+ 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import XCTest
 @testable import Engine
 
@@ -67,9 +68,9 @@ final class SamplerTests: XCTestCase {
         let sampler = Sampler(params: SamplingParams(), vocabSize: 6)
         XCTAssertEqual(sample(sampler, [0.1, 2, -1, 2, 1.5, 0]).token, 1)
         XCTAssertEqual(sample(sampler, [-.infinity, .nan, -3, -2, -2, -7]).token, 3)
-        var rng = SplitMix(seed: 3)
+        var rng = SeededRandom(seed: 3)
         for _ in 0..<50 {
-            let logits = (0..<6).map { _ in rng.float(in: -5...5) }
+            let logits = (0..<6).map { _ in Float.random(in: -5...5, using: &rng) }
             let token = sample(sampler, logits)
             XCTAssertEqual(token.token, logits.indices.max { logits[$0] < logits[$1] })
             XCTAssertEqual(Double(token.logprob), logSoftmax(logits)[token.token], accuracy: 1e-5)
@@ -80,8 +81,8 @@ final class SamplerTests: XCTestCase {
     }
 
     func testSeededSamplersReproduceAndDifferentSeedsDiffer() {
-        var rng = SplitMix(seed: 11)
-        let steps = (0..<64).map { _ in (0..<50).map { _ in rng.float(in: -1...1) } }
+        var rng = SeededRandom(seed: 11)
+        let steps = (0..<64).map { _ in (0..<50).map { _ in Float.random(in: -1...1, using: &rng) } }
         func run(seed: UInt64) -> [SampledToken] {
             let sampler = Sampler(params: SamplingParams(temperature: 1, topK: 20, topP: 0.95, seed: seed), vocabSize: 50)
             return steps.map { sample(sampler, $0) }
@@ -97,11 +98,11 @@ final class SamplerTests: XCTestCase {
     }
 
     func testTopKOneEqualsGreedy() {
-        var rng = SplitMix(seed: 5)
+        var rng = SeededRandom(seed: 5)
         let topOne = Sampler(params: SamplingParams(temperature: 1.5, topK: 1, seed: 9), vocabSize: 100)
         let greedy = Sampler(params: SamplingParams(), vocabSize: 100)
         for _ in 0..<100 {
-            let logits = (0..<100).map { _ in rng.float(in: -3...3) }
+            let logits = (0..<100).map { _ in Float.random(in: -3...3, using: &rng) }
             XCTAssertEqual(sample(topOne, logits), sample(greedy, logits))
         }
     }
@@ -149,8 +150,8 @@ final class SamplerTests: XCTestCase {
     }
 
     func testCombinedPipelineMatchesReferenceDistribution() {
-        var rng = SplitMix(seed: 8)
-        let logits = (0..<10).map { _ in rng.float(in: -2...2) }
+        var rng = SeededRandom(seed: 8)
+        let logits = (0..<10).map { _ in Float.random(in: -2...2, using: &rng) }
         for params in [SamplingParams(temperature: 0.7, topK: 6, topP: 0.9, seed: 5),
                        SamplingParams(temperature: 1.3, topP: 0.6, seed: 6),
                        SamplingParams(temperature: 1, topK: 4, seed: 7)] {
@@ -163,12 +164,12 @@ final class SamplerTests: XCTestCase {
     }
 
     func testLargeVocabSamplesStayInReferenceNucleus() {
-        var rng = SplitMix(seed: 21)
+        var rng = SeededRandom(seed: 21)
         let vocab = 32_000
         let params = SamplingParams(temperature: 0.8, topK: 50, topP: 0.9, seed: 1)
         let sampler = Sampler(params: params, vocabSize: vocab)
         for _ in 0..<3 {
-            let logits = (0..<vocab).map { _ in rng.float(in: -4...8) }
+            let logits = (0..<vocab).map { _ in Float.random(in: -4...8, using: &rng) }
             let allowed = referenceProbabilities(logits, params)
             let reference = logSoftmax(logits)
             for _ in 0..<20 {
@@ -182,8 +183,8 @@ final class SamplerTests: XCTestCase {
     func testTopPBoundaryIsExactOnADenseVocab() {
         // Dense logits put many tokens in each 1/8-nat bucket of the threshold search, so the cutoff
         // bucket must be ordered exactly: the last nucleus token appears, the next one never does.
-        var rng = SplitMix(seed: 31)
-        let logits = (0..<400).map { _ in rng.float(in: 0...4) }
+        var rng = SeededRandom(seed: 31)
+        let logits = (0..<400).map { _ in Float.random(in: 0...4, using: &rng) }
         for params in [SamplingParams(temperature: 1, topP: 0.2, seed: 3), SamplingParams(temperature: 0.5, topP: 0.5, seed: 4)] {
             let expected = referenceProbabilities(logits, params)
             let ranked = logits.indices.sorted { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }
@@ -248,21 +249,5 @@ final class SamplerTests: XCTestCase {
         let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64)
         let decoded = try JSONDecoder().decode(SamplingParams.self, from: JSONEncoder().encode(params))
         XCTAssertEqual(decoded, params)
-    }
-}
-
-/// SplitMix64 for test inputs (independent of the sampler's generator).
-struct SplitMix {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func float(in range: ClosedRange<Float>) -> Float {
-        range.lowerBound + (range.upperBound - range.lowerBound) * Float(next() >> 40) / Float(1 << 24)
     }
 }

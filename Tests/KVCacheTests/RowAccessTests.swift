@@ -1,3 +1,4 @@
+import Tensors
 import XCTest
 @testable import KVCache
 
@@ -124,16 +125,16 @@ final class RowAccessTests: XCTestCase {
     }
 
     func testManySequencesInterleavedKeepTheirData() throws {
-        var rng = TestRNG(seed: 7)
+        var rng = SeededRandom(seed: 7)
         let cache = try PagedLatentCache(layers: 2, rowWidth: 4, pageSize: 8, pageCount: 256)
         var live: [(id: Int, tag: Int, count: Int)] = []
         var tag = 0
         for round in 0..<400 {
-            if live.isEmpty || rng.below(3) != 0 {
-                let capacity = 1 + rng.below(60)
+            if live.isEmpty || Int.random(in: 0..<3, using: &rng) != 0 {
+                let capacity = 1 + Int.random(in: 0..<60, using: &rng)
                 do {
                     let id = try cache.allocate(capacity: capacity)
-                    let count = 1 + rng.below(capacity)
+                    let count = 1 + Int.random(in: 0..<capacity, using: &rng)
                     try fill(cache, sequence: id, tag: tag % 64, count: count)
                     try cache.setLength(count, of: id)
                     live.append((id, tag % 64, count))
@@ -142,7 +143,7 @@ final class RowAccessTests: XCTestCase {
                     XCTAssertGreaterThan(needed, free)
                 }
             } else {
-                let victim = live.remove(at: rng.below(live.count))
+                let victim = live.remove(at: Int.random(in: 0..<live.count, using: &rng))
                 XCTAssertTrue(cache.release(victim.id))
             }
             if round % 50 == 0 {
@@ -210,18 +211,4 @@ final class RowAccessTests: XCTestCase {
         XCTAssertEqual(KVCacheError.unknownSequence(3).description,
                        "KV cache: unknown sequence 3 (never allocated or already released)")
     }
-}
-
-/// SplitMix64 for reproducible test scenarios.
-struct TestRNG {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

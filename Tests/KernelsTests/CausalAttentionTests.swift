@@ -1,5 +1,6 @@
 import Foundation
 @testable import Kernels
+import Tensors
 import XCTest
 
 /// The tiled online-softmax kernel against a plain, untiled softmax(QKᵀ)V written out longhand.
@@ -10,7 +11,7 @@ final class CausalAttentionTests: XCTestCase {
         var q: [Float], kv: [Float], kPe: [Float]
         init(keys: Int, queries: Int, firstPosition: Int, keyLimit: Int, seed: UInt64) {
             self.keys = keys; self.queries = queries; self.firstPosition = firstPosition; self.keyLimit = keyLimit
-            var g = SplitMix(state: seed)
+            var g = SeededRandom(seed: seed)
             func r(_ n: Int) -> [Float] { (0..<n).map { _ in Float.random(in: -1...1, using: &g) } }
             q = r(queries * heads * (nope + rope))
             kv = r(keys * heads * (nope + vDim))
@@ -101,16 +102,4 @@ final class CausalAttentionTests: XCTestCase {
         XCTAssertEqual(BLAS.threads, 2, "Parallel.run restores the BLAS thread count")
     }
 
-}
-
-/// Deterministic test randomness.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

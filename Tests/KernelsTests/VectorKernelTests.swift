@@ -1,12 +1,13 @@
 import Foundation
 @testable import Kernels
+import Tensors
 import XCTest
 
 /// The hand-vectorised passes (exp, SiLU, softmax, RMSNorm) and the decode GEMM paths (sgemv at
 /// one row, SkinnyLinear at 2...8 rows) against plain Double references.
 final class VectorKernelTests: XCTestCase {
     func random(_ n: Int, seed: UInt64, range: ClosedRange<Float> = -1...1) -> [Float] {
-        var g = SplitMix(state: seed)
+        var g = SeededRandom(seed: seed)
         return (0..<n).map { _ in Float.random(in: range, using: &g) }
     }
 
