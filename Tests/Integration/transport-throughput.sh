@@ -13,6 +13,8 @@ assert result["grpc_gbps"] > 0 and result["tcp_gbps"] > 0, result
 best = next(row for row in result["rows"] if row["chunk_bytes"] == result["best_chunk_bytes"])
 paired = [g / t for g, t in zip(best["grpc_runs"], best["tcp_runs"])]
 assert abs(result["ratio"] - statistics.median(paired)) < 1e-6, result
+assert result["tcp_best_gbps"] == max(row["tcp_gbps"] for row in result["rows"]), result
+assert abs(result["ratio_vs_best_tcp"] - result["grpc_gbps"] / result["tcp_best_gbps"]) < 1e-6, result
 for row in result["rows"]:
     for side in ("grpc_receiver", "grpc_sender", "tcp_receiver", "tcp_sender"):
         assert 0 < row[side + "_cpu_s_per_gb"] < 10, (side, row)
