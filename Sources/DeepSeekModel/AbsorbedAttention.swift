@@ -7,7 +7,9 @@ import KVCache
 ///   1. q_lat[b, h] = q_nope[b, h] · W_UK[h], q_pe appended            → absorbedQ [B, H, rowWidth]
 ///   2. o_lat[b, h] = softmax(scale · q_lat · [c_kv ‖ k_pe]ᵀ) · c_kv    → outLatent [B, H, kv_lora]
 ///   3. out[b, h] = o_lat[b, h] · W_UV[h]ᵀ                               → attnOut [B, H·v]
-/// Stages 1 and 3 split heads; stage 2 splits sequences (or, for one sequence, halves of the heads).
+/// Stages 1 and 3 split heads and run each head's absorption as a skinny linear layer on its worker
+/// (W_UK read through its load-time transpose, W_UV straight from kv_b); stage 2 splits sequences
+/// (or, for one sequence, halves of the heads).
 final class AbsorbedAttention: ParallelJob {
     private enum Stage { case absorbQueries, attend, absorbOutputs }
 
@@ -60,14 +62,14 @@ final class AbsorbedAttention: ParallelJob {
     }
 
     private func absorbQueries(_ a: AttentionWeights, heads selected: StrideTo<Int>) {
-        let c = model.config, heads = c.numAttentionHeads, nope = c.qkNopeHeadDim, vDim = c.vHeadDim
+        let c = model.config, heads = c.numAttentionHeads, nope = c.qkNopeHeadDim
         let kvl = c.kvLoraRank, rw = c.latentRowWidth, qk = c.qkHeadDim, b = batch
         let q = model.queries.pointer                                          // [B, H, nope + rope]
         let qAbs = model.absorbedQ.pointer                                     // [B, H, rowWidth]
         for head in selected {
-            BLAS.gemm(m: b, n: kvl, k: nope, a: q + head * qk, lda: heads * qk,
-                      b: a.kvB.pointer + head * (nope + vDim) * kvl, ldb: kvl,
-                      c: qAbs + head * rw, ldc: heads * rw)                    // [B, kv_lora] of head
+            SkinnyLinear.runOnThisThread(q + head * qk, rows: b, inFeatures: nope, lda: heads * qk,
+                                         weight: a.keyAbsorption.pointer + head * kvl * nope, outFeatures: kvl, ldw: nope,
+                                         into: qAbs + head * rw, ldy: heads * rw)   // [B, kv_lora] of head
             for i in 0..<b { (qAbs + (i * heads + head) * rw + kvl).update(from: q + (i * heads + head) * qk + nope, count: c.qkRopeHeadDim) }
         }
     }
@@ -99,9 +101,9 @@ final class AbsorbedAttention: ParallelJob {
         let c = model.config, heads = c.numAttentionHeads, nope = c.qkNopeHeadDim, vDim = c.vHeadDim, kvl = c.kvLoraRank
         let oLat = model.outLatent.pointer, attn = model.attnOut.pointer
         for head in selected {
-            BLAS.gemm(transB: true, m: batch, n: vDim, k: kvl, a: oLat + head * kvl, lda: heads * kvl,
-                      b: a.kvB.pointer + (head * (nope + vDim) + nope) * kvl, ldb: kvl,
-                      c: attn + head * vDim, ldc: heads * vDim)                // [B, v] of head
+            SkinnyLinear.runOnThisThread(oLat + head * kvl, rows: batch, inFeatures: kvl, lda: heads * kvl,
+                                         weight: a.kvB.pointer + (head * (nope + vDim) + nope) * kvl, outFeatures: vDim, ldw: kvl,
+                                         into: attn + head * vDim, ldy: heads * vDim)   // [B, v] of head
         }
     }
 }

@@ -15,6 +15,24 @@ public struct AttentionWeights: @unchecked Sendable {
     public let kvANorm: FloatTensor           // [kv_lora]
     public let kvB: FloatTensor               // [H·(nope+v), kv_lora]: per head k_nope rows then v rows
     public let o: FloatTensor                 // [hidden, H·v]
+    /// W_UK of every head transposed, [H, kv_lora, nope], built at load: decode absorbs q_nope
+    /// through it as a skinny linear layer (each weight row streamed once), like every projection.
+    public let keyAbsorption: FloatTensor
+
+    init(inputProjection: FloatTensor, qANorm: FloatTensor?, qB: FloatTensor?, q: FloatTensor?, kvANorm: FloatTensor,
+         kvB: FloatTensor, o: FloatTensor, heads: Int, nope: Int, valueDim: Int) {
+        self.inputProjection = inputProjection; self.qANorm = qANorm; self.qB = qB; self.q = q
+        self.kvANorm = kvANorm; self.kvB = kvB; self.o = o
+        let kvl = kvB.shape[1]
+        keyAbsorption = FloatTensor(shape: [heads, kvl, nope])
+        for h in 0..<heads {
+            let source = kvB.pointer + h * (nope + valueDim) * kvl             // W_UK[h]: [nope, kv_lora]
+            let target = keyAbsorption.pointer + h * kvl * nope                // [kv_lora, nope]
+            for d in 0..<nope {
+                for j in 0..<kvl { target[j * nope + d] = source[d * kvl + j] }
+            }
+        }
+    }
 }
 
 /// SwiGLU MLP with gate ‖ up fused: gateUp [2·inter, hidden], down [hidden, inter].
@@ -74,14 +92,16 @@ public struct ModelWeights: @unchecked Sendable {
                     qB: try store.load(a + "q_b_proj.weight", shape: [heads * c.qkHeadDim, qLora]), q: nil,
                     kvANorm: try store.load(a + "kv_a_layernorm.weight", shape: [c.kvLoraRank]),
                     kvB: try store.load(a + "kv_b_proj.weight", shape: [heads * (c.qkNopeHeadDim + c.vHeadDim), c.kvLoraRank]),
-                    o: try store.load(a + "o_proj.weight", shape: [h, heads * c.vHeadDim]))
+                    o: try store.load(a + "o_proj.weight", shape: [h, heads * c.vHeadDim]),
+                    heads: heads, nope: c.qkNopeHeadDim, valueDim: c.vHeadDim)
             } else {
                 attention = AttentionWeights(
                     inputProjection: kvA, qANorm: nil, qB: nil,
                     q: try store.load(a + "q_proj.weight", shape: [heads * c.qkHeadDim, h]),
                     kvANorm: try store.load(a + "kv_a_layernorm.weight", shape: [c.kvLoraRank]),
                     kvB: try store.load(a + "kv_b_proj.weight", shape: [heads * (c.qkNopeHeadDim + c.vHeadDim), c.kvLoraRank]),
-                    o: try store.load(a + "o_proj.weight", shape: [h, heads * c.vHeadDim]))
+                    o: try store.load(a + "o_proj.weight", shape: [h, heads * c.vHeadDim]),
+                    heads: heads, nope: c.qkNopeHeadDim, valueDim: c.vHeadDim)
             }
             let feedForward: FeedForwardWeights
             if c.isMoELayer(i) {

@@ -48,14 +48,36 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
         Parallel.run(workers: min(Parallel.workers(for: n), max(1, n * k / (1 << 18))), job)
     }
 
+    /// The same product on the calling thread alone, for callers that already run one slice of
+    /// a parallel stage (per-head absorptions in decode attention); takes no lock.
+    public static func runOnThisThread(
+        _ x: UnsafePointer<Float>, rows m: Int, inFeatures k: Int, lda: Int,
+        weight w: UnsafePointer<Float>, outFeatures n: Int, ldw: Int,
+        into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false, alpha: Float = 1
+    ) {
+        precondition(m >= 1 && m <= maxRows, "SkinnyLinear: \(m) rows, expected 1...\(maxRows)")
+        compute(x, m: m, k: k, lda: lda, w: w, ldw: ldw, y: y, ldy: ldy, rows: 0..<n, accumulate: accumulate, alpha: alpha)
+    }
+
     /// Worker `worker` takes one contiguous slice of the N weight rows (an even count: pairs).
     public func work(worker: Int, workers: Int) {
         let perWorker = ((n + workers - 1) / workers + 1) & ~1
         let first = min(n, worker * perWorker), last = min(n, first + perWorker)
-        var j = first
+        Self.compute(x, m: m, k: k, lda: lda, w: w, ldw: ldw, y: y, ldy: ldy, rows: first..<last,
+                     accumulate: accumulate, alpha: alpha)
+    }
+
+    /// y[·, rows] for weight rows `rows`.
+    @inline(__always)
+    private static func compute(
+        _ x: UnsafePointer<Float>, m: Int, k: Int, lda: Int, w: UnsafePointer<Float>, ldw: Int,
+        y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, accumulate: Bool, alpha: Float
+    ) {
+        let last = rows.upperBound
+        var j = rows.lowerBound
         if m == 1 {                                                          // plain dot products
             while j < last {
-                let d = Self.dot(w + j * ldw, x, k: k)
+                let d = dot(w + j * ldw, x, k: k)
                 y[j] = accumulate ? y[j] + alpha * d : alpha * d
                 j += 1
             }
@@ -67,7 +89,7 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
             var r0 = 0
             while r0 < m {
                 let g = min(4, m - r0)
-                let (d0, d1) = Self.dots(w0, w1, x + r0 * lda, lda: lda, rows: g, k: k)
+                let (d0, d1) = dots(w0, w1, x + r0 * lda, lda: lda, rows: g, k: k)
                 for r in 0..<g {
                     let out = y + (r0 + r) * ldy + j
                     out[0] = accumulate ? out[0] + alpha * d0[r] : alpha * d0[r]
