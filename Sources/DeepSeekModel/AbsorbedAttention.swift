@@ -83,9 +83,16 @@ final class AbsorbedAttention: ParallelJob {
             let h0 = group * heads / headGroups, hn = (group + 1) * heads / headGroups - h0
             let length = Int(lengths[i]) + 1
             let qi = qAbs + (i * heads + h0) * rw                              // [hn, rowWidth]
+            // scores [hn, L]: the cache rows are the "weight" streamed once (sgemm would pack them
+            // all first, which costs as much as the product at a few query rows).
             cache.forEachRun(sequence: sequences[i], layer: layer, count: length) { run, first, count in
-                BLAS.gemm(transB: true, m: hn, n: count, k: rw, alpha: scale, a: qi, lda: rw,
-                          b: run, ldb: rw, c: s + first, ldc: length)         // scores [hn, L]
+                var h = 0
+                while h < hn {
+                    let g = min(SkinnyLinear.maxRows, hn - h)
+                    SkinnyLinear.runOnThisThread(qi + h * rw, rows: g, inFeatures: rw, lda: rw, weight: run, outFeatures: count,
+                                                 ldw: rw, into: s + h * length + first, ldy: length, alpha: scale)
+                    h += g
+                }
             }
             Elementwise.softmaxRows(s, rows: hn, cols: length)
             var firstRun = true
