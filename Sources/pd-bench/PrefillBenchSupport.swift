@@ -71,12 +71,19 @@ enum ModelBench {
     }
 
     /// Every weight tensor one decode step streams: all of them except the embedding table, of
-    /// which a step reads only its tokens' rows.
+    /// which a step reads only its tokens' rows; of kv_b only the W_UV rows (W_UK is read through
+    /// its load-time transpose).
     static func decodeStreamedWeights(_ w: ModelWeights) -> [UnsafeBufferPointer<Float>] {
         var out: [UnsafeBufferPointer<Float>] = [w.finalNorm.buffer, w.lmHead.buffer]
         for l in w.layers {
             let a = l.attention
-            out += [l.inputNorm.buffer, l.postAttentionNorm.buffer, a.inputProjection.buffer, a.kvANorm.buffer, a.kvB.buffer, a.o.buffer]
+            out += [l.inputNorm.buffer, l.postAttentionNorm.buffer, a.inputProjection.buffer, a.kvANorm.buffer,
+                    a.keyAbsorption.buffer, a.o.buffer]
+            let heads = a.keyAbsorption.shape[0], nope = a.keyAbsorption.shape[2], kvl = a.kvB.shape[1]
+            let valueRows = a.kvB.shape[0] / heads - nope
+            for h in 0..<heads {                                               // W_UV[h]: [v, kv_lora]
+                out.append(UnsafeBufferPointer(start: a.kvB.pointer + (h * (nope + valueRows) + nope) * kvl, count: valueRows * kvl))
+            }
             for t in [a.qANorm, a.qB, a.q] { if let t { out.append(t.buffer) } }
             switch l.feedForward {
             case .dense(let m): out += [m.gateUp.buffer, m.down.buffer]
