@@ -86,13 +86,8 @@ final class AbsorbedAttention: ParallelJob {
             // scores [hn, L]: the cache rows are the "weight" streamed once (sgemm would pack them
             // all first, which costs as much as the product at a few query rows).
             cache.forEachRun(sequence: sequences[i], layer: layer, count: length) { run, first, count in
-                var h = 0
-                while h < hn {
-                    let g = min(SkinnyLinear.maxRows, hn - h)
-                    SkinnyLinear.runOnThisThread(qi + h * rw, rows: g, inFeatures: rw, lda: rw, weight: run, outFeatures: count,
-                                                 ldw: rw, into: s + h * length + first, ldy: length, alpha: scale)
-                    h += g
-                }
+                SkinnyLinear.runOnThisThread(qi, rows: hn, inFeatures: rw, lda: rw, weight: run, outFeatures: count,
+                                             ldw: rw, into: s + first, ldy: length, alpha: scale)
             }
             Elementwise.softmaxRows(s, rows: hn, cols: length)
             var firstRun = true

@@ -51,14 +51,21 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
     }
 
     /// The same product on the calling thread alone, for callers that already run one slice of
-    /// a parallel stage (per-head absorptions in decode attention); takes no lock.
+    /// a parallel stage (per-head absorptions and scores in decode attention); takes no lock.
+    /// Any row count: more than `maxRows` rows go in blocks, each streaming the weight again
+    /// (these weights are small enough to stay in L2 between blocks).
     public static func runOnThisThread(
         _ x: UnsafePointer<Float>, rows m: Int, inFeatures k: Int, lda: Int,
         weight w: UnsafePointer<Float>, outFeatures n: Int, ldw: Int,
         into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false, alpha: Float = 1
     ) {
-        precondition(m >= 1 && m <= maxRows, "SkinnyLinear: \(m) rows, expected 1...\(maxRows)")
-        compute(x, m: m, k: k, lda: lda, w: w, ldw: ldw, y: y, ldy: ldy, rows: 0..<n, accumulate: accumulate, alpha: alpha)
+        var r = 0
+        while r < m {
+            let g = min(maxRows, m - r)
+            compute(x + r * lda, m: g, k: k, lda: lda, w: w, ldw: ldw, y: y + r * ldy, ldy: ldy, rows: 0..<n,
+                    accumulate: accumulate, alpha: alpha)
+            r += g
+        }
     }
 
     /// Worker `worker` takes one contiguous slice of the N weight rows (an even count: pairs).

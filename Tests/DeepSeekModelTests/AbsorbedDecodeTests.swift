@@ -24,19 +24,32 @@ final class AbsorbedDecodeTests: XCTestCase {
         }
     }
 
+    /// Batches of 3 and of 11 (more than SkinnyLinear's 8-row block, not a multiple of it: the
+    /// daemon batches up to 32 sequences).
     func testBatchedDecodeEqualsOneByOne() throws {
         let model = try TinyModel.load()
-        let prompts: [[Int32]] = [[1, 2, 3], [400, 401, 402, 403, 404, 405, 406], [9]]
-        let next: [Int32] = [17, 18, 19]
+        let few: [[Int32]] = [[1, 2, 3], [400, 401, 402, 403, 404, 405, 406], [9]]
+        var many: [[Int32]] = []
+        for i in 0..<11 {
+            let length = 1 + i % 5
+            many.append((0..<length).map { j -> Int32 in Int32((i * 41 + j * 7) % 500) })
+        }
+        for prompts in [few, many] {
+            let next = prompts.indices.map { i -> Int32 in Int32(17 + i) }
+            try checkBatchedDecode(model, prompts: prompts, next: next)
+        }
+    }
+
+    private func checkBatchedDecode(_ model: DeepSeekTransformer, prompts: [[Int32]], next: [Int32]) throws {
         let (_, cache, seqs) = try model.referencePrefill(prompts)
-        var batched = [Float](repeating: 0, count: 3 * model.config.vocabSize)
+        var batched = [Float](repeating: 0, count: prompts.count * model.config.vocabSize)
         try next.withUnsafeBufferPointer { t in try seqs.withUnsafeBufferPointer { s in try model.decode(tokens: t, sequences: s, cache: cache, logits: &batched) } }
-        for i in 0..<3 {
+        for i in prompts.indices {
             let (_, c1, s1) = try model.referencePrefill([prompts[i]])
             var single = [Float](repeating: 0, count: model.config.vocabSize)
             try [next[i]].withUnsafeBufferPointer { t in try s1.withUnsafeBufferPointer { s in try model.decode(tokens: t, sequences: s, cache: c1, logits: &single) } }
             let row = Array(batched[i * model.config.vocabSize..<(i + 1) * model.config.vocabSize])
-            XCTAssertLessThan(maxAbsDifference(row, single), 1e-4, "sequence \(i)")
+            XCTAssertLessThan(maxAbsDifference(row, single), 1e-4, "sequence \(i) of \(prompts.count)")
         }
     }
 

@@ -64,7 +64,8 @@ final class VectorKernelTests: XCTestCase {
         }
     }
 
-    /// y = alpha · x · Wᵀ (+ y) with strides, for every row count of the decode paths, on 1 and 2 threads.
+    /// y = alpha · x · Wᵀ (+ y) with strides, for every row count of the decode paths (SkinnyLinear
+    /// alone, in 8-row blocks up to BLAS.skinnyRowLimit, sgemm past it), on 1 and 2 threads.
     func testLinearAtDecodeRowCountsMatchesReference() {
         let saved = BLAS.threads
         defer { BLAS.setThreads(saved) }
@@ -72,7 +73,7 @@ final class VectorKernelTests: XCTestCase {
         let w = random(n * ldw, seed: 7)
         for threads in [1, 2] {
             BLAS.setThreads(threads)
-            for m in 1...SkinnyLinear.maxRows {
+            for m in Array(1...SkinnyLinear.maxRows) + [9, 19, BLAS.skinnyRowLimit, BLAS.skinnyRowLimit + 1] {
                 let x = random(m * lda, seed: UInt64(10 + m))
                 for accumulate in [false, true] {
                     let start = random(m * ldy, seed: 99)
@@ -91,6 +92,39 @@ final class VectorKernelTests: XCTestCase {
                     }
                     XCTAssertLessThan(worst, 2e-4, "m=\(m) threads=\(threads) accumulate=\(accumulate)")
                 }
+            }
+        }
+    }
+
+    /// The single-thread entry the decode attention stages use, including row counts above the
+    /// 8-row block (the daemon batches up to 32 sequences) and odd strides.
+    func testSkinnyOnThisThreadAtAnyRowCountMatchesReference() {
+        let k = 133, n = 67, lda = k + 3, ldw = k + 1, ldy = n + 5
+        let w = random(n * ldw, seed: 21)
+        for m in [1, 5, 8, 11, 19] {
+            let x = random(m * lda, seed: UInt64(30 + m))
+            for accumulate in [false, true] {
+                let start = random(m * ldy, seed: 77)
+                var y = start
+                x.withUnsafeBufferPointer { xp in
+                    w.withUnsafeBufferPointer { wp in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            SkinnyLinear.runOnThisThread(xp.baseAddress!, rows: m, inFeatures: k, lda: lda, weight: wp.baseAddress!,
+                                                         outFeatures: n, ldw: ldw, into: yp.baseAddress!, ldy: ldy,
+                                                         accumulate: accumulate, alpha: 0.25)
+                        }
+                    }
+                }
+                var worst = 0.0
+                for r in 0..<m {
+                    for j in 0..<n {
+                        var dot = 0.0
+                        for i in 0..<k { dot += Double(x[r * lda + i]) * Double(w[j * ldw + i]) }
+                        worst = max(worst, abs(Double(y[r * ldy + j]) - (0.25 * dot + (accumulate ? Double(start[r * ldy + j]) : 0))))
+                    }
+                    for j in n..<ldy { XCTAssertEqual(y[r * ldy + j], start[r * ldy + j], "padding between rows untouched") }
+                }
+                XCTAssertLessThan(worst, 1e-4, "m=\(m) accumulate=\(accumulate)")
             }
         }
     }
