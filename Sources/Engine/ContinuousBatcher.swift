@@ -39,6 +39,8 @@ public final class ContinuousBatcher: @unchecked Sendable {
     private var stepTokens: [Int32], stepSequences: [Int]
     private let logits: Scratch
     public private(set) var steps = 0
+    /// Most sequences one step has run (written by the batcher thread).
+    public private(set) var largestBatch = 0
 
     public init(model: DeepSeekTransformer, cache: PagedLatentCache, maxBatch: Int = 32) {
         self.model = model
@@ -133,6 +135,7 @@ public final class ContinuousBatcher: @unchecked Sendable {
             return
         }
         steps += 1
+        largestBatch = max(largestBatch, b)
         for i in 0..<b {
             let t = active[i]
             let token = t.sampler.sample(logits: UnsafeBufferPointer(start: logits.pointer + i * vocab, count: vocab))

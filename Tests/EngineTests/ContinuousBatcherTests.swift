@@ -64,6 +64,47 @@ final class ContinuousBatcherTests: XCTestCase {
         XCTAssertEqual(cache.freePageCount, 64)
     }
 
+    /// Twelve sequences at once (the daemon batches up to 32): decode steps above the kernels'
+    /// 8-row block must leave every sequence's tokens as its lone run makes them.
+    func testBatchAboveEightSequencesMatchesLoneRuns() throws {
+        let model = try DeepSeekTransformer(directory: Self.directory)
+        var prompts: [[Int32]] = []
+        for i in 0..<12 { prompts.append((0...(i % 4)).map { j -> Int32 in Int32((i * 53 + j * 11) % 500) }) }
+        let maxNew = 24
+        let generator = Generator(model: try DeepSeekTransformer(directory: Self.directory))
+        let reference = try prompts.map { p in
+            try generator.generate(prompts: [p], params: [SamplingParams(maxNewTokens: maxNew)])![0].tokens
+        }
+        let c = model.config
+        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: 128)
+        let batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: 32)
+        let prefill = PrefillEngine(model: try DeepSeekTransformer(directory: Self.directory), communicator: SingleRankCommunicator())
+        var sequences: [Int] = [], firsts: [Int] = []
+        for p in prompts {
+            let s = try cache.allocate(capacity: p.count + maxNew)
+            let logits = try prefill.run(prompts: [p], sequences: [s], cache: cache)![0]
+            sequences.append(s)
+            firsts.append(logits.indices.max { logits[$0] < logits[$1] }!)
+        }
+        batcher.start()
+        defer { batcher.stop() }
+        var collectors: [Collector] = []
+        for (i, s) in sequences.enumerated() {                     // all join within a step or two
+            let collector = Collector()
+            collector.tokens = [firsts[i]]
+            collectors.append(collector)
+            let params = SamplingParams(maxNewTokens: maxNew)
+            _ = batcher.join(sequence: s, lastToken: firsts[i], generated: 1, params: params,
+                             sampler: Sampler(params: params, vocabSize: c.vocabSize), sink: collector.sink)
+        }
+        for (i, col) in collectors.enumerated() {
+            XCTAssertEqual(col.done.wait(timeout: .now() + 30), .success, "sequence \(i) did not finish")
+            XCTAssertEqual(col.tokens, reference[i], "sequence \(i)")
+        }
+        XCTAssertGreaterThan(batcher.largestBatch, 8, "the sequences never ran as one batch above 8")
+        for s in sequences { cache.release(s) }
+    }
+
     func testCancelEndsOneSequenceOnly() throws {
         let model = try DeepSeekTransformer(directory: Self.directory)
         let c = model.config
