@@ -6,9 +6,9 @@ public enum BLAS {
     public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
-    /// Up to this many rows a linear layer runs as `SkinnyLinear` blocks of 8 rows (each block
-    /// streams the weight once) instead of sgemm, which packs the whole weight first. Bench decode
-    /// step on 2 threads (session 3): batch 16 106 vs 154 ms, 24 153 vs 227 ms, 32 183 vs 203 ms.
+    /// Up to this many rows a linear layer runs as `SkinnyLinear` (blocks of 8 rows, each streaming
+    /// the weight once) instead of sgemm, which packs the whole weight first. Bench decode step on
+    /// 2 threads (session 3): batch 16 106 vs 154 ms, 24 153 vs 227 ms, 32 183 vs 203 ms.
     public static let skinnyRowLimit = 32
 
     /// y[M, N] (= or +=) x[M, K] · W[N, K]ᵀ — an HF `nn.Linear` with weight [out, in].
@@ -20,13 +20,8 @@ public enum BLAS {
     ) {
         guard m > 0, n > 0 else { return }
         if m <= skinnyRowLimit && k > 0 {
-            var r = 0
-            while r < m {                                                      // blocks of ≤ 8 rows
-                let g = min(SkinnyLinear.maxRows, m - r)
-                SkinnyLinear.run(x + r * (lda ?? k), rows: g, inFeatures: k, lda: lda ?? k, weight: w, outFeatures: n,
-                                 ldw: ldw ?? k, into: y + r * (ldy ?? n), ldy: ldy ?? n, accumulate: accumulate, alpha: alpha)
-                r += g
-            }
+            SkinnyLinear.run(x, rows: m, inFeatures: k, lda: lda ?? k, weight: w, outFeatures: n, ldw: ldw ?? k,
+                             into: y, ldy: ldy ?? n, accumulate: accumulate, alpha: alpha)
             return
         }
         gemm(transB: true, m: m, n: n, k: k, alpha: alpha, a: x, lda: lda ?? k, b: w, ldb: ldw ?? k,

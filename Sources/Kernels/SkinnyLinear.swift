@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// y[M, N] (= or +=) alpha · x[M, K] · W[N, K]ᵀ for a few rows (decode batches, 1 ≤ M ≤ maxRows).
+/// y[M, N] (= or +=) alpha · x[M, K] · W[N, K]ᵀ for a few rows (decode batches), in blocks of up to
+/// `maxRows` rows, each block streaming the weight once.
 ///
 /// Why not sgemm: OpenBLAS packs the whole weight before multiplying, so at M ≤ 8 it runs at a
 /// quarter of memory bandwidth, while a decode step should cost one read of the weights (at M = 1
@@ -34,37 +35,47 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
     private var y = UnsafeMutablePointer<Float>(bitPattern: 64)!
     private var m = 0, k = 0, n = 0, lda = 0, ldw = 0, ldy = 0, accumulate = false, alpha: Float = 1
 
+    /// The product on the BLAS thread budget (the N weight rows split over the workers).
     public static func run(
         _ x: UnsafePointer<Float>, rows m: Int, inFeatures k: Int, lda: Int,
         weight w: UnsafePointer<Float>, outFeatures n: Int, ldw: Int,
         into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, alpha: Float
     ) {
-        precondition(m >= 1 && m <= maxRows, "SkinnyLinear: \(m) rows, expected 1...\(maxRows)")
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
         let job = shared
-        job.x = x; job.w = w; job.y = y
-        job.m = m; job.k = k; job.n = n; job.lda = lda; job.ldw = ldw; job.ldy = ldy
+        job.w = w; job.k = k; job.n = n; job.lda = lda; job.ldw = ldw; job.ldy = ldy
         job.accumulate = accumulate; job.alpha = alpha
         // At least ~1 MiB of weight per worker, so the fan-out pays for itself.
-        Parallel.run(workers: min(Parallel.workers(for: n), max(1, n * k / (1 << 18))), job)
+        let workers = min(Parallel.workers(for: n), max(1, n * k / (1 << 18)))
+        forEachRowBlock(m) { first, rows in
+            job.x = x + first * lda; job.y = y + first * ldy; job.m = rows
+            Parallel.run(workers: workers, job)
+        }
     }
 
     /// The same product on the calling thread alone, for callers that already run one slice of
     /// a parallel stage (per-head absorptions and scores in decode attention); takes no lock.
-    /// Any row count: more than `maxRows` rows go in blocks, each streaming the weight again
-    /// (these weights are small enough to stay in L2 between blocks).
     public static func runOnThisThread(
         _ x: UnsafePointer<Float>, rows m: Int, inFeatures k: Int, lda: Int,
         weight w: UnsafePointer<Float>, outFeatures n: Int, ldw: Int,
         into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false, alpha: Float = 1
     ) {
-        var r = 0
-        while r < m {
-            let g = min(maxRows, m - r)
-            compute(x + r * lda, m: g, k: k, lda: lda, w: w, ldw: ldw, y: y + r * ldy, ldy: ldy, rows: 0..<n,
+        forEachRowBlock(m) { first, rows in
+            compute(x + first * lda, m: rows, k: k, lda: lda, w: w, ldw: ldw, y: y + first * ldy, ldy: ldy, rows: 0..<n,
                     accumulate: accumulate, alpha: alpha)
-            r += g
+        }
+    }
+
+    /// Blocks of at most `maxRows` of the M rows: (first row, rows). Each block streams the weight
+    /// again, which is cheap next to its 8 FMAs per weight float.
+    @inline(__always)
+    private static func forEachRowBlock(_ m: Int, _ body: (Int, Int) -> Void) {
+        var first = 0
+        while first < m {
+            let rows = min(maxRows, m - first)
+            body(first, rows)
+            first += rows
         }
     }
 

@@ -69,29 +69,13 @@ final class VectorKernelTests: XCTestCase {
     func testLinearAtDecodeRowCountsMatchesReference() {
         let saved = BLAS.threads
         defer { BLAS.setThreads(saved) }
-        let k = 1037, n = 515, lda = k + 3, ldw = k + 5, ldy = n + 2       // odd sizes: every tail and the unpaired last row
-        let w = random(n * ldw, seed: 7)
         for threads in [1, 2] {
             BLAS.setThreads(threads)
-            for m in Array(1...SkinnyLinear.maxRows) + [9, 19, BLAS.skinnyRowLimit, BLAS.skinnyRowLimit + 1] {
-                let x = random(m * lda, seed: UInt64(10 + m))
-                for accumulate in [false, true] {
-                    let start = random(m * ldy, seed: 99)
-                    var y = start
-                    BLAS.linear(x, rows: m, inFeatures: k, lda: lda, weight: w, outFeatures: n, ldw: ldw,
-                                into: &y, ldy: ldy, accumulate: accumulate, alpha: 0.5)
-                    var worst = 0.0
-                    for r in 0..<m {
-                        for j in 0..<n {
-                            var dot = 0.0
-                            for i in 0..<k { dot += Double(x[r * lda + i]) * Double(w[j * ldw + i]) }
-                            let want = 0.5 * dot + (accumulate ? Double(start[r * ldy + j]) : 0)
-                            worst = max(worst, abs(Double(y[r * ldy + j]) - want))
-                        }
-                        for j in n..<ldy { XCTAssertEqual(y[r * ldy + j], start[r * ldy + j], "padding between rows untouched") }
-                    }
-                    XCTAssertLessThan(worst, 2e-4, "m=\(m) threads=\(threads) accumulate=\(accumulate)")
-                }
+            // Odd sizes: every tail and the unpaired last row.
+            assertLinearMatchesReference(k: 1037, n: 515, rowCounts: Array(1...SkinnyLinear.maxRows) + [9, 19, BLAS.skinnyRowLimit, BLAS.skinnyRowLimit + 1],
+                                         alpha: 0.5, tolerance: 2e-4, seeds: (7, 10, 99), label: "threads=\(threads)") { x, m, k, lda, w, n, ldw, y, ldy, accumulate, alpha in
+                BLAS.linear(x, rows: m, inFeatures: k, lda: lda, weight: w, outFeatures: n, ldw: ldw, into: y, ldy: ldy,
+                            accumulate: accumulate, alpha: alpha)
             }
         }
     }
@@ -99,32 +83,41 @@ final class VectorKernelTests: XCTestCase {
     /// The single-thread entry the decode attention stages use, including row counts above the
     /// 8-row block (the daemon batches up to 32 sequences) and odd strides.
     func testSkinnyOnThisThreadAtAnyRowCountMatchesReference() {
-        let k = 133, n = 67, lda = k + 3, ldw = k + 1, ldy = n + 5
-        let w = random(n * ldw, seed: 21)
-        for m in [1, 5, 8, 11, 19] {
-            let x = random(m * lda, seed: UInt64(30 + m))
+        assertLinearMatchesReference(k: 133, n: 67, rowCounts: [1, 5, 8, 11, 19], alpha: 0.25, tolerance: 1e-4, seeds: (21, 30, 77),
+                                     label: "on this thread") { x, m, k, lda, w, n, ldw, y, ldy, accumulate, alpha in
+            SkinnyLinear.runOnThisThread(x, rows: m, inFeatures: k, lda: lda, weight: w, outFeatures: n, ldw: ldw, into: y, ldy: ldy,
+                                         accumulate: accumulate, alpha: alpha)
+        }
+    }
+
+    typealias LinearUnderTest = (UnsafePointer<Float>, Int, Int, Int, UnsafePointer<Float>, Int, Int,
+                                 UnsafeMutablePointer<Float>, Int, Bool, Float) -> Void
+
+    /// Runs `product` (x, m, k, lda, w, n, ldw, y, ldy, accumulate, alpha) with padded strides for
+    /// each row count, with and without accumulation, against a Double reference; the padding
+    /// between output rows must stay untouched.
+    func assertLinearMatchesReference(k: Int, n: Int, rowCounts: [Int], alpha: Float, tolerance: Double,
+                                      seeds: (weight: UInt64, x: UInt64, start: UInt64), label: String,
+                                      _ product: LinearUnderTest) {
+        let lda = k + 3, ldw = k + 5, ldy = n + 2
+        let w = random(n * ldw, seed: seeds.weight)
+        for m in rowCounts {
+            let x = random(m * lda, seed: seeds.x + UInt64(m))
             for accumulate in [false, true] {
-                let start = random(m * ldy, seed: 77)
+                let start = random(m * ldy, seed: seeds.start)
                 var y = start
-                x.withUnsafeBufferPointer { xp in
-                    w.withUnsafeBufferPointer { wp in
-                        y.withUnsafeMutableBufferPointer { yp in
-                            SkinnyLinear.runOnThisThread(xp.baseAddress!, rows: m, inFeatures: k, lda: lda, weight: wp.baseAddress!,
-                                                         outFeatures: n, ldw: ldw, into: yp.baseAddress!, ldy: ldy,
-                                                         accumulate: accumulate, alpha: 0.25)
-                        }
-                    }
-                }
+                y.withUnsafeMutableBufferPointer { product(x, m, k, lda, w, n, ldw, $0.baseAddress!, ldy, accumulate, alpha) }
                 var worst = 0.0
                 for r in 0..<m {
                     for j in 0..<n {
                         var dot = 0.0
                         for i in 0..<k { dot += Double(x[r * lda + i]) * Double(w[j * ldw + i]) }
-                        worst = max(worst, abs(Double(y[r * ldy + j]) - (0.25 * dot + (accumulate ? Double(start[r * ldy + j]) : 0))))
+                        let want = Double(alpha) * dot + (accumulate ? Double(start[r * ldy + j]) : 0)
+                        worst = max(worst, abs(Double(y[r * ldy + j]) - want))
                     }
                     for j in n..<ldy { XCTAssertEqual(y[r * ldy + j], start[r * ldy + j], "padding between rows untouched") }
                 }
-                XCTAssertLessThan(worst, 1e-4, "m=\(m) accumulate=\(accumulate)")
+                XCTAssertLessThan(worst, tolerance, "m=\(m) \(label) accumulate=\(accumulate)")
             }
         }
     }
