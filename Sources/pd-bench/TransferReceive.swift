@@ -76,11 +76,8 @@ struct TransferReceive: ParsableCommand {
                 try receiveGRPC(channel, chunkBytes: first << 10, layers: warmupLayers, dtype: wireDType, cache: $0)
             }
         }
-        var grpcRuns = [[Double]](repeating: [], count: chunkKib.count)
-        var tcpRuns = [[Double]](repeating: [], count: chunkKib.count)
-        // CPU s/GB per size: [receiver, sender] runs.
-        var grpcCPU = [[[Double]]](repeating: [[], []], count: chunkKib.count)
-        var tcpCPU = [[[Double]]](repeating: [[], []], count: chunkKib.count)
+        var grpcRuns = [PathRuns](repeating: PathRuns(), count: chunkKib.count)
+        var tcpRuns = grpcRuns
         let gigabytes = Double(payloadBytes) / 1e9
         for round in 0..<rounds {
             for (i, kib) in chunkKib.enumerated() {
@@ -96,13 +93,9 @@ struct TransferReceive: ParsableCommand {
                     let senderCPU = run.senderCPUSeconds / gigabytes
                     let gbps = gigabytes / run.seconds
                     if useGRPC {
-                        grpcRuns[i].append(gbps)
-                        grpcCPU[i][0].append(receiverCPU)
-                        grpcCPU[i][1].append(senderCPU)
+                        grpcRuns[i].add(gbps: gbps, receiverCPU: receiverCPU, senderCPU: senderCPU)
                     } else {
-                        tcpRuns[i].append(gbps)
-                        tcpCPU[i][0].append(receiverCPU)
-                        tcpCPU[i][1].append(senderCPU)
+                        tcpRuns[i].add(gbps: gbps, receiverCPU: receiverCPU, senderCPU: senderCPU)
                     }
                     if !json {
                         print(String(format: "round %d  %6d KiB  %@  %.2f GB/s  CPU: receiver %.3f s/GB, sender %.3f s/GB", round + 1, kib,
@@ -114,14 +107,15 @@ struct TransferReceive: ParsableCommand {
         // The ratio pairs each gRPC run with the TCP run right beside it in the same round, so the
         // host's drift between rounds (TCP alone spreads ±15 % here) cancels out of it.
         let rows = chunkKib.indices.map { i -> Row in
-            let paired = zip(grpcRuns[i], tcpRuns[i]).map { $1 > 0 ? $0 / $1 : 0 }
-            return Row(chunk_bytes: chunkKib[i] << 10, grpc_gbps: TransferBench.median(grpcRuns[i]),
-                       tcp_gbps: TransferBench.median(tcpRuns[i]), ratio: TransferBench.median(paired),
-                       grpc_runs: grpcRuns[i], tcp_runs: tcpRuns[i],
-                       grpc_receiver_cpu_s_per_gb: TransferBench.median(grpcCPU[i][0]),
-                       grpc_sender_cpu_s_per_gb: TransferBench.median(grpcCPU[i][1]),
-                       tcp_receiver_cpu_s_per_gb: TransferBench.median(tcpCPU[i][0]),
-                       tcp_sender_cpu_s_per_gb: TransferBench.median(tcpCPU[i][1]))
+            let g = grpcRuns[i], t = tcpRuns[i]
+            let paired = zip(g.gbps, t.gbps).map { $1 > 0 ? $0 / $1 : 0 }
+            return Row(chunk_bytes: chunkKib[i] << 10, grpc_gbps: TransferBench.median(g.gbps),
+                       tcp_gbps: TransferBench.median(t.gbps), ratio: TransferBench.median(paired),
+                       grpc_runs: g.gbps, tcp_runs: t.gbps,
+                       grpc_receiver_cpu_s_per_gb: TransferBench.median(g.receiverCPU),
+                       grpc_sender_cpu_s_per_gb: TransferBench.median(g.senderCPU),
+                       tcp_receiver_cpu_s_per_gb: TransferBench.median(t.receiverCPU),
+                       tcp_sender_cpu_s_per_gb: TransferBench.median(t.senderCPU))
         }
         let best = rows.max { $0.grpc_gbps < $1.grpc_gbps }!
         let tcpBest = rows.map(\.tcp_gbps).max()!
@@ -153,6 +147,17 @@ struct TransferReceive: ParsableCommand {
         "copy": "xxh3-64 and headers verified per chunk, then rows written into a KV buffer",
         "none": "not verified (--sink none)",
     ]
+
+    /// Every run of one path at one chunk size: GB/s and CPU s/GB of each side.
+    struct PathRuns {
+        var gbps: [Double] = [], receiverCPU: [Double] = [], senderCPU: [Double] = []
+
+        mutating func add(gbps: Double, receiverCPU: Double, senderCPU: Double) {
+            self.gbps.append(gbps)
+            self.receiverCPU.append(receiverCPU)
+            self.senderCPU.append(senderCPU)
+        }
+    }
 
     /// One transfer: wall seconds and the CPU seconds the sending process reported for it.
     struct Run {
