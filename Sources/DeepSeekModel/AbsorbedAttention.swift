@@ -100,11 +100,11 @@ final class AbsorbedAttention: ParallelJob {
     }
 
     private func absorbOutputs(_ a: AttentionWeights, heads selected: StrideTo<Int>) {
-        let c = model.config, heads = c.numAttentionHeads, nope = c.qkNopeHeadDim, vDim = c.vHeadDim, kvl = c.kvLoraRank
+        let c = model.config, heads = c.numAttentionHeads, vDim = c.vHeadDim, kvl = c.kvLoraRank
         let oLat = model.outLatent.pointer, attn = model.attnOut.pointer
         for head in selected {
             SkinnyLinear.runOnThisThread(oLat + head * kvl, rows: batch, inFeatures: kvl, lda: heads * kvl,
-                                         weight: a.kvB.pointer + (head * (nope + vDim) + nope) * kvl, outFeatures: vDim, ldw: kvl,
+                                         weight: a.valueAbsorption(head: head).baseAddress!, outFeatures: vDim, ldw: kvl,
                                          into: attn + head * vDim, ldy: heads * vDim)   // [B, v] of head
         }
     }

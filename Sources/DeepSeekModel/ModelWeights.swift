@@ -18,11 +18,13 @@ public struct AttentionWeights: @unchecked Sendable {
     /// W_UK of every head transposed, [H, kv_lora, nope], built at load: decode absorbs q_nope
     /// through it as a skinny linear layer (each weight row streamed once), like every projection.
     public let keyAbsorption: FloatTensor
+    private let nope: Int, valueDim: Int
 
     init(inputProjection: FloatTensor, qANorm: FloatTensor?, qB: FloatTensor?, q: FloatTensor?, kvANorm: FloatTensor,
          kvB: FloatTensor, o: FloatTensor, heads: Int, nope: Int, valueDim: Int) {
         self.inputProjection = inputProjection; self.qANorm = qANorm; self.qB = qB; self.q = q
         self.kvANorm = kvANorm; self.kvB = kvB; self.o = o
+        self.nope = nope; self.valueDim = valueDim
         let kvl = kvB.shape[1]
         keyAbsorption = FloatTensor(shape: [heads, kvl, nope])
         for h in 0..<heads {
@@ -32,6 +34,12 @@ public struct AttentionWeights: @unchecked Sendable {
                 for j in 0..<kvl { target[j * nope + d] = source[d * kvl + j] }
             }
         }
+    }
+
+    /// W_UV of head h inside kv_b: [v, kv_lora] rows (after that head's nope rows).
+    public func valueAbsorption(head h: Int) -> UnsafeBufferPointer<Float> {
+        let kvl = kvB.shape[1]
+        return UnsafeBufferPointer(start: kvB.pointer + (h * (nope + valueDim) + nope) * kvl, count: valueDim * kvl)
     }
 }
 

@@ -79,11 +79,7 @@ enum ModelBench {
             let a = l.attention
             out += [l.inputNorm.buffer, l.postAttentionNorm.buffer, a.inputProjection.buffer, a.kvANorm.buffer,
                     a.keyAbsorption.buffer, a.o.buffer]
-            let heads = a.keyAbsorption.shape[0], nope = a.keyAbsorption.shape[2], kvl = a.kvB.shape[1]
-            let valueRows = a.kvB.shape[0] / heads - nope
-            for h in 0..<heads {                                               // W_UV[h]: [v, kv_lora]
-                out.append(UnsafeBufferPointer(start: a.kvB.pointer + (h * (nope + valueRows) + nope) * kvl, count: valueRows * kvl))
-            }
+            for h in 0..<a.keyAbsorption.shape[0] { out.append(a.valueAbsorption(head: h)) }
             for t in [a.qANorm, a.qB, a.q] { if let t { out.append(t.buffer) } }
             switch l.feedForward {
             case .dense(let m): out += [m.gateUp.buffer, m.down.buffer]
