@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Decode killed (SIGKILL) while the prefill daemon is computing its requests (the calls that would
-# stream their KV back are open): the prefill
-# sees the peer gone, drops the request, stays up, and serves a new decode daemon exactly.
+# Decode killed (SIGKILL) while the prefill daemon computes its requests (the calls that would stream
+# their KV back are open): the prefill sees them cancelled, drops them from the running batch, stays
+# up, and serves a new decode daemon exactly.
 source "$(dirname "$0")/common.bash"
 pp=$(free_port); dp=$(free_port)
 start_prefill "$pp" 2 --chunk-tokens 2
