@@ -17,6 +17,8 @@ struct TransferReceive: ParsableCommand {
     @Option(help: "Bytes per transfer, in MiB.") var mib = 2048
     @Option(parsing: .upToNextOption, help: "Chunk sizes in KiB.") var chunkKib: [Int] = [256, 1024, 4096, 16384]
     @Option(help: "Interleaved rounds (each runs every size over gRPC and TCP).") var rounds = 3
+    @Option(help: "Tokens per synthetic layer (576 floats each), 1...16384: 16384 (36 MiB) streams the source from DRAM; 4096 (9 MiB) stays in L3, as a layer shipped right after it was computed may.")
+    var layerTokens = TransferBench.tokensPerLayer
     @Option(help: "Wire dtype: f32 or bf16.") var dtype = "f32"
     @Option(help: "What the receiver does per chunk: verify (XXH3 + header checks), copy (verify, then write rows into a KV buffer, as decode does) or none (parse only).")
     var sink = "verify"
@@ -48,6 +50,7 @@ struct TransferReceive: ParsableCommand {
         var ratio_vs_best_tcp: Double
         var best_chunk_bytes: Int
         var bytes_per_transfer: Int
+        var layer_tokens: Int
         var rounds: Int
         var warmup_bytes: Int
         var dtype: String
@@ -63,14 +66,17 @@ struct TransferReceive: ParsableCommand {
         guard ["verify", "copy", "none"].contains(sink) else {
             throw ValidationError("--sink must be verify, copy or none, found \(sink)")
         }
-        let layers = TransferBench.layers(forTotal: mib << 20)
-        let payloadBytes = layers * TransferBench.tokensPerLayer * TransferBench.rowWidth * wireDType.byteWidth
+        guard (1...TransferBench.tokensPerLayer).contains(layerTokens) else {
+            throw ValidationError("--layer-tokens must be in 1...\(TransferBench.tokensPerLayer), found \(layerTokens)")
+        }
+        let layers = TransferBench.layers(forTotal: mib << 20, layerTokens: layerTokens)
+        let payloadBytes = layers * layerTokens * TransferBench.rowWidth * wireDType.byteWidth
         let channel = TransportChannel(target: "127.0.0.1:\(grpcPort)", maxMessageBytes: 64 << 20)
         _ = try channel.checkHealth(deadline: .after(seconds: 10))
         // The decode side's KV destination: one layer [tokens, rowWidth] f32, rewritten per layer.
-        var cache = [Float](repeating: 0, count: TransferBench.tokensPerLayer * TransferBench.rowWidth)
-        let warmupLayers = warmupMib > 0 ? TransferBench.layers(forTotal: warmupMib << 20) : 0
-        let warmupBytes = warmupLayers * TransferBench.tokensPerLayer * TransferBench.rowWidth * wireDType.byteWidth
+        var cache = [Float](repeating: 0, count: layerTokens * TransferBench.rowWidth)
+        let warmupLayers = warmupMib > 0 ? TransferBench.layers(forTotal: warmupMib << 20, layerTokens: layerTokens) : 0
+        let warmupBytes = warmupLayers * layerTokens * TransferBench.rowWidth * wireDType.byteWidth
         if warmupLayers > 0, let first = chunkKib.first {
             _ = try cache.withUnsafeMutableBufferPointer {
                 try receiveGRPC(channel, chunkBytes: first << 10, layers: warmupLayers, dtype: wireDType, cache: $0)
@@ -121,7 +127,7 @@ struct TransferReceive: ParsableCommand {
         let tcpBest = rows.map(\.tcp_gbps).max()!
         let summary = Summary(grpc_gbps: best.grpc_gbps, tcp_gbps: best.tcp_gbps, ratio: best.ratio,
                               tcp_best_gbps: tcpBest, ratio_vs_best_tcp: tcpBest > 0 ? best.grpc_gbps / tcpBest : 0,
-                              best_chunk_bytes: best.chunk_bytes, bytes_per_transfer: payloadBytes, rounds: rounds,
+                              best_chunk_bytes: best.chunk_bytes, bytes_per_transfer: payloadBytes, layer_tokens: layerTokens, rounds: rounds,
                               warmup_bytes: warmupBytes,
                               dtype: dtype, checksum: Self.sinkDescriptions[sink]!, xxh3_gbps: Self.xxh3Speed(), rows: rows)
         if json {
@@ -129,7 +135,7 @@ struct TransferReceive: ParsableCommand {
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(summary), as: UTF8.self))
         } else {
-            print("\nKV transfer, \(payloadBytes >> 20) MiB per transfer, \(dtype), medians of \(rounds) interleaved rounds")
+            print("\nKV transfer, \(payloadBytes >> 20) MiB per transfer in layers of [\(layerTokens), \(TransferBench.rowWidth)], \(dtype), medians of \(rounds) interleaved rounds")
             print("(ratio: median of gRPC/TCP within each round; CPU: receiver + sender s/GB)")
             print("chunk KiB   gRPC GB/s   TCP GB/s   ratio   gRPC CPU      TCP CPU")
             for row in rows {
@@ -170,12 +176,12 @@ struct TransferReceive: ParsableCommand {
                      cache: UnsafeMutableBufferPointer<Float>) throws -> Run {
         let requestId = "bench-\(chunkBytes)-\(UInt32.random(in: 0...UInt32.max))"
         let request = PrefillRequest(requestId: requestId,
-                                     promptTokenIds: [UInt32](repeating: 1, count: TransferBench.tokensPerLayer),
+                                     promptTokenIds: [UInt32](repeating: 1, count: layerTokens),
                                      modelFingerprint: TransferBench.fingerprint, dtype: dtype,
                                      maxChunkBytes: UInt32(chunkBytes), pageSize: 0)
         let expectation = KVExpectation(requestId: requestId, modelFingerprint: TransferBench.fingerprint, dtype: dtype,
                                         pageSize: 0, rowWidth: TransferBench.rowWidth, layers: layers,
-                                        tokens: TransferBench.tokensPerLayer)
+                                        tokens: layerTokens)
         let assembler = KVAssembler(expecting: expectation) { _, start, count in
             let offset = start * TransferBench.rowWidth
             return UnsafeMutableBufferPointer(rebasing: cache[offset..<(offset + count * TransferBench.rowWidth)])
@@ -216,7 +222,8 @@ struct TransferReceive: ParsableCommand {
         let start = TransferBench.now()
         let fd = try TCPSocket.connect(port: tcpPort)
         defer { close(fd) }
-        let request: [UInt64] = [UInt64(totalBytes).littleEndian, UInt64(pieceBytes).littleEndian]
+        let request: [UInt64] = [UInt64(totalBytes).littleEndian, UInt64(pieceBytes).littleEndian,
+                                 UInt64(layerTokens * TransferBench.rowBytes).littleEndian]
         try request.withUnsafeBytes { try TCPSocket.writeAll(fd, $0) }
         var received = 0
         while received < totalBytes {

@@ -62,21 +62,23 @@ struct TransferSend: ParsableCommand {
             layers: UInt32(layers), prefillSeconds: TransferBench.now() - start, pcpRanks: 1, chunks: chunker.nextChunkIndex)))
     }
 
-    /// Each connection sends a 16-byte request (total bytes, write size, little-endian) and gets
-    /// the layer's bytes repeated to that total, written in pieces of the write size, then the
-    /// process CPU seconds that took (f64 bits, little-endian).
+    /// Each connection sends a 24-byte request (total bytes, write size, layer bytes; little-endian)
+    /// and gets the first layer-bytes of the layer repeated to that total, written in pieces of the
+    /// write size, then the process CPU seconds that took (f64 bits, little-endian).
     static func serveTCP(listener: Int32, layer: [Float]) {
         while true {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { continue }
             defer { close(fd) }
-            var request = [UInt64](repeating: 0, count: 2)
+            var request = [UInt64](repeating: 0, count: 3)
             do {
-                try request.withUnsafeMutableBytes { try TCPSocket.readExactly(fd, $0.baseAddress!, 16) }
+                try request.withUnsafeMutableBytes { try TCPSocket.readExactly(fd, $0.baseAddress!, 24) }
                 let total = Int(UInt64(littleEndian: request[0]))
                 let piece = max(1, Int(UInt64(littleEndian: request[1])))
+                let cycle = min(max(TransferBench.rowBytes, Int(UInt64(littleEndian: request[2]))), layer.count * 4)
                 let cpuStart = TransferBench.processCPUSeconds()
-                try layer.withUnsafeBytes { bytes in
+                try layer.withUnsafeBytes { whole in
+                    let bytes = UnsafeRawBufferPointer(rebasing: whole[0..<cycle])
                     var sent = 0
                     while sent < total {
                         let offset = sent % bytes.count

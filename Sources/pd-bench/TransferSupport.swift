@@ -7,15 +7,18 @@ enum TransferBench {
     /// Latent KV row width of DeepSeek-V3 (kv_lora_rank 512 + rope 64), f32 on the wire.
     static let rowWidth = 576
     static let rowBytes = rowWidth * 4
-    /// Tokens per synthetic layer: [16384, 576] f32 = 36 MiB.
+    /// Tokens per synthetic layer at most (and by default): [16384, 576] f32 = 36 MiB, more than
+    /// L3, so the sender reads its source from DRAM as a long prompt's cache would be.
     static let tokensPerLayer = 16_384
-    static let layerBytes = tokensPerLayer * rowBytes
     static let fingerprint = "bench:synthetic-576"
     static let layersMetadataKey = "x-bench-layers"
     static let senderCPUMetadataKey = "x-bench-sender-cpu-seconds"
 
-    /// Layers to send so a transfer is about `totalBytes`.
-    static func layers(forTotal totalBytes: Int) -> Int { max(1, (totalBytes + layerBytes / 2) / layerBytes) }
+    /// Layers of `layerTokens` f32 rows to send so a transfer is about `totalBytes`.
+    static func layers(forTotal totalBytes: Int, layerTokens: Int) -> Int {
+        let layerBytes = layerTokens * rowBytes
+        return max(1, (totalBytes + layerBytes / 2) / layerBytes)
+    }
 
     /// One layer of pseudo-random floats [tokensPerLayer, rowWidth] (the same every run).
     static func syntheticLayer() -> [Float] {
