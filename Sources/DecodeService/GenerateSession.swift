@@ -65,6 +65,11 @@ final class GenerateSession {
             if case .status(.cancelled, _) = e {
                 finish = .cancelled
                 daemon.logger.info("request \(requestID) cancelled by the client")
+            } else if context.isCancelled {
+                // The client left or its deadline passed while we waited (e.g. on the prefill): its
+                // choice, not a fault of either daemon.
+                finish = .cancelled
+                daemon.logger.info("request \(requestID) ended by its client (cancelled or past its deadline): \(e)")
             } else {
                 daemon.logger.error("request \(requestID) failed: \(e)")
             }

@@ -46,4 +46,6 @@ else
   grep -q "dropped cancelled request from its batch" "$work/prefill-$pp.log" || fail "prefill did not drop the request from its batch"
 fi
 client generate --decode 127.0.0.1:"$dp" --prompt-ids 5,6,7 --max-new-tokens 3 --verify --model tiny >/dev/null || fail "not serving after cancels"
+# Requests their clients ended (cancel, deadline) are the clients' choice: logged, but not as errors.
+if grep -E " (error|critical) pd-decode" "$work/decode-$dp.log"; then fail "client-ended requests logged as daemon errors"; fi
 echo "ok: mid-stream cancel freed pages; cancelled requests dropped from the prefill queue and from a running batch"
