@@ -185,10 +185,11 @@ final class GenerateSession {
         var clientGone = false
         var pending: [GeneratedToken] = []
         while true {
-            guard let (token, finish) = queue.pop(timeout: 0.05) else {
-                if !clientGone && context.isCancelled { clientGone = true; daemon.batcher.cancel(ticket) }
-                continue
-            }
+            let next = queue.pop(timeout: 0.05)
+            // Checked on every token too: a cancelled call's sends can still succeed for a while, and
+            // each step spent on a departed client is a step the batch could use.
+            if !clientGone && context.isCancelled { clientGone = true; daemon.batcher.cancel(ticket) }
+            guard let (token, finish) = next else { continue }
             if let token { pending.append(GeneratedToken(tokenId: UInt32(token.token), logprob: token.logprob)); generated += 1 }
             if let finish {
                 let reason: FinishReason = finish == "stop" ? .stop : finish == "length" ? .length : finish == "cancelled" ? .cancelled : .error
