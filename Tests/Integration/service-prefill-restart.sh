@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prefill killed with requests in flight: they end with a clear error, decode stays up, and serves
+# Prefill killed with requests in flight (the whole job, later a single non-zero rank, which must
+# end the job): they end with a clear error, decode stays up, and serves
 # again once a prefill daemon is back on the same address.
 source "$(dirname "$0")/common.bash"
 pp=$(free_port); dp=$(free_port)
@@ -33,4 +34,29 @@ done
 [ $ok -eq 1 ] || fail "decode did not serve again after prefill came back"
 client stats --target 127.0.0.1:"$dp" >"$work/stats.json"
 [ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages']")" = "True" ] || fail "pages leaked"
-echo "ok: in-flight requests failed clearly when prefill died; decode stayed up and served again"
+
+# One rank lost (not rank 0, not mpirun): the whole prefill job must end, not hang with rank 0
+# still accepting calls it can no longer compute, and the in-flight requests fail clearly.
+stop_prefill_job() { kill -KILL "$prefill_pid" 2>/dev/null || true; pkill -KILL -f "pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp" || true; }
+stop_prefill_job
+for _ in $(seq 50); do pgrep -f "pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp" >/dev/null || break; sleep 0.1; done
+start_prefill "$pp" 2 --chunk-tokens 2
+wait_healthy "$pp"
+client generate --decode 127.0.0.1:"$dp" --prompt-lengths 3000 --max-new-tokens 2 --num-requests 2 --concurrency 2 \
+  >"$work/rank-lost.txt" 2>"$work/rank-lost.err" &
+inflight=$!
+sleep 0.5
+rank1=""
+for pid in $(pgrep -f "^$bin/pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp"); do
+  tr '\0' '\n' <"/proc/$pid/environ" | grep -qx "OMPI_COMM_WORLD_RANK=1" && rank1=$pid
+done
+[ -n "$rank1" ] || fail "prefill rank 1 not found"
+kill -KILL "$rank1"
+start=$(date +%s)
+if wait $inflight; then fail "in-flight requests succeeded although a prefill rank died"; fi
+grep -qE "UNAVAILABLE" "$work/rank-lost.err" || fail "unclear error after a lost rank: $(cat "$work/rank-lost.err")"
+for _ in $(seq 100); do pgrep -f "pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp" >/dev/null || break; sleep 0.2; done
+pgrep -f "pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp" >/dev/null && fail "prefill job still running 20 s after losing a rank"
+[ $(( $(date +%s) - start )) -le 30 ] || fail "losing a rank took too long to surface"
+kill -0 "$decode_pid" || fail "decode daemon died with the prefill rank"
+echo "ok: in-flight requests failed clearly when prefill died (whole job, then one rank); decode stayed up and served again"
