@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Prefill killed with requests in flight (the whole job, later a single non-zero rank, which must
-# end the job): they end with a clear error, decode stays up, and serves
-# again once a prefill daemon is back on the same address.
+# Prefill killed with requests in flight: they end with a clear error, decode stays up and serves
+# again once a prefill daemon is back on the same address. Then a single non-zero rank is lost: the
+# whole prefill job must end promptly (no rank 0 left accepting calls it cannot compute).
 source "$(dirname "$0")/common.bash"
 pp=$(free_port); dp=$(free_port)
 start_prefill "$pp" 2 --chunk-tokens 2
