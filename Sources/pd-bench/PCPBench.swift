@@ -73,7 +73,7 @@ struct PCPBench: ParsableCommand {
         results[1]["gflop_per_rank"] = [oneRank / 1e9]
         let distributed = results[2]["ttft_seconds"] as! Double
         let efficiency = single.seconds / (Double(ranks) * distributed)
-        let ratio = TransferBench.median(pairedRatios)
+        let ratio = median(pairedRatios)
         if json {
             print(ModelBench.json(["model": model, "tokens": tokens, "repeats": repeats, "rounds": rounds, "results": results,
                                    "parallel_efficiency_vs_1x1": efficiency,

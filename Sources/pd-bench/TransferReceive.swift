@@ -115,13 +115,13 @@ struct TransferReceive: ParsableCommand {
         let rows = chunkKib.indices.map { i -> Row in
             let g = grpcRuns[i], t = tcpRuns[i]
             let paired = zip(g.gbps, t.gbps).map { $1 > 0 ? $0 / $1 : 0 }
-            return Row(chunk_bytes: chunkKib[i] << 10, grpc_gbps: TransferBench.median(g.gbps),
-                       tcp_gbps: TransferBench.median(t.gbps), ratio: TransferBench.median(paired),
+            return Row(chunk_bytes: chunkKib[i] << 10, grpc_gbps: median(g.gbps),
+                       tcp_gbps: median(t.gbps), ratio: median(paired),
                        grpc_runs: g.gbps, tcp_runs: t.gbps,
-                       grpc_receiver_cpu_s_per_gb: TransferBench.median(g.receiverCPU),
-                       grpc_sender_cpu_s_per_gb: TransferBench.median(g.senderCPU),
-                       tcp_receiver_cpu_s_per_gb: TransferBench.median(t.receiverCPU),
-                       tcp_sender_cpu_s_per_gb: TransferBench.median(t.senderCPU))
+                       grpc_receiver_cpu_s_per_gb: median(g.receiverCPU),
+                       grpc_sender_cpu_s_per_gb: median(g.senderCPU),
+                       tcp_receiver_cpu_s_per_gb: median(t.receiverCPU),
+                       tcp_sender_cpu_s_per_gb: median(t.senderCPU))
         }
         let best = rows.max { $0.grpc_gbps < $1.grpc_gbps }!
         let tcpBest = rows.map(\.tcp_gbps).max()!

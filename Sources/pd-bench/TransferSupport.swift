@@ -1,8 +1,8 @@
 import Foundation
 import Wire
 
-/// Shared pieces of the KV transfer benchmark: the synthetic KV shape, a raw TCP socket pair
-/// (the yardstick), and statistics.
+/// Shared pieces of the KV transfer benchmark: the synthetic KV shape, clocks, and a raw TCP socket
+/// pair (the yardstick).
 enum TransferBench {
     /// Latent KV row width of DeepSeek-V3 (kv_lora_rank 512 + rope 64), f32 on the wire.
     static let rowWidth = 576
@@ -27,12 +27,6 @@ enum TransferBench {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Float(Int32(truncatingIfNeeded: state >> 33)) / Float(1 << 30)
         }
-    }
-
-    static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return 0 }
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     /// CPU seconds used by this process so far (all threads).
