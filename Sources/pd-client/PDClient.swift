@@ -69,6 +69,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Top-k (0 = off).") var topK: Int = 0
     @Option(help: "Top-p (1 = off).") var topP: Float = 1
     @Option(help: "Seed (0 = random).") var seed: UInt64 = 0
+    @Option(help: "Token ids that end a sequence (finish reason stop), comma-separated.") var stopTokenIds: String?
     @Option(help: "Seconds before a request gives up.") var timeout: Double = 300
     @Option(help: "Cancel each request after this many tokens (tests cancellation).") var cancelAfterTokens: Int?
     @Flag(help: "One JSON object on stdout.") var json = false
@@ -99,11 +100,19 @@ struct Generate: ParsableCommand {
         }
     }
 
+    func stopIds() throws -> [UInt32] {
+        try (stopTokenIds ?? "").split(separator: ",").map { part in
+            guard let v = UInt32(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--stop-token-ids: '\(part)' is not a token id") }
+            return v
+        }
+    }
+
     func run() throws {
         _ = try HostPort.parse(decode, option: "--decode")
         let prompts = try prompts()
+        let stops = try stopIds()
         let client = DecodeClient(target: decode)
-        let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed)
+        let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed, stopTokenIds: stops)
         let (maxNew, timeout, cancelAfter) = (maxNewTokens, self.timeout, cancelAfterTokens)
         let (records, wall) = LoadRunner.run(count: numRequests, concurrency: concurrency) { i in
             client.generate(GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling),
@@ -117,7 +126,7 @@ struct Generate: ParsableCommand {
                 let p = i % prompts.count
                 if reference[p] == nil {
                     reference[p] = try generator.generate(prompts: [prompts[p].map { Int32($0) }],
-                                                          params: [Engine.SamplingParams(maxNewTokens: maxNew)])![0].tokens
+                                                          params: [Engine.SamplingParams(stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNew)])![0].tokens
                 }
                 if r.tokens != reference[p]! { mismatches.append("request \(i) (\(r.requestID)): got \(r.tokens), reference \(reference[p]!)") }
             }

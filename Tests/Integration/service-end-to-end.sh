@@ -12,6 +12,14 @@ client generate --decode 127.0.0.1:"$dp" --prompt-lengths 1,3,4,5,17,40,97,160 -
 [ "$(json_field "$work/out.json" "len(j['results'])")" = "8" ] || fail "expected 8 results"
 [ "$(json_field "$work/out.json" "all(len(r['tokens']) == 12 for r in j['results'])")" = "True" ] || fail "token counts"
 [ "$(json_field "$work/out.json" "all(r['kv_bytes'] > 0 for r in j['results'])")" = "True" ] || fail "kv bytes missing"
+# Stop ids: the sequence ends at the first one the model emits (finish reason stop), as the
+# reference generation with the same stop ids does.
+stop=$(json_field "$work/out.json" "j['results'][7]['tokens'][5]")
+client generate --decode 127.0.0.1:"$dp" --prompt-lengths 1,3,4,5,17,40,97,160 --num-requests 8 --concurrency 8 \
+  --max-new-tokens 12 --stop-token-ids "$stop" --verify --model tiny --json >"$work/stop.json" || fail "stop-id generate/verify failed"
+[ "$(json_field "$work/stop.json" "j['results'][7]['finish_reason']")" = "stop" ] || fail "no stop: $(cat "$work/stop.json")"
+[ "$(json_field "$work/stop.json" "j['results'][7]['tokens'][-1] == $stop and len(j['results'][7]['tokens']) <= 6")" = "True" ] \
+  || fail "stop id not honoured: $(cat "$work/stop.json")"
 # bf16 on the wire: same greedy tokens on this model (checked against the f32 reference).
 dp2=$(free_port)
 start_decode "$dp2" "$pp" --wire-dtype bf16
@@ -21,4 +29,4 @@ client generate --decode 127.0.0.1:"$dp2" --prompt-lengths 7,33 --num-requests 2
 client stats --target 127.0.0.1:"$dp" >"$work/stats.json"
 [ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages'] and j['active_requests'] == 0")" = "True" ] \
   || fail "pages not returned: $(cat "$work/stats.json")"
-echo "ok: 8 concurrent mixed-length requests verified; bf16 wire works; all pages returned"
+echo "ok: 8 concurrent mixed-length requests verified (also with a stop id); bf16 wire works; all pages returned"
