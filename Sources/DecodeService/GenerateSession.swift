@@ -31,7 +31,12 @@ final class GenerateSession {
 
     func run(requestBytes: [UInt8]) throws {
         let request = try requestBytes.withUnsafeBytes { try GenerateRequest(decoding: $0) }
-        let params = try validate(request)
+        var params = try validate(request)
+        if params.seed == nil && !params.isGreedy {
+            // One seed for the whole sequence, first token (prefill daemon) and the rest (here).
+            var system = SystemRandomNumberGenerator()
+            params.seed = max(1, system.next())   // 0 on the wire means "none"
+        }
         requestID = request.clientRequestId.isEmpty ? daemon.newRequestID() : request.clientRequestId
         promptTokens = request.promptTokenIds.count
         let cache = daemon.cache
@@ -116,13 +121,20 @@ final class GenerateSession {
 
     private enum PrefillAttemptError: Error { case unreachable(String) }
 
+    /// The request's sampling with the seed this sequence uses (chosen here when the client gave none).
+    private func prefillSampling(_ requested: Wire.SamplingParams, _ params: Engine.SamplingParams) -> Wire.SamplingParams {
+        var sampling = requested
+        sampling.seed = params.seed ?? 0
+        return sampling
+    }
+
     /// Calls Prefill and writes the streamed KV into `sequence`'s pages; returns the first token.
     private func prefillOnce(_ r: GenerateRequest, params: Engine.SamplingParams, sequence: Int) throws -> SampledToken {
         let model = daemon.model, cache = daemon.cache, c = model.config, options = daemon.options
         let channel = daemon.nextChannel()
         let request = PrefillRequest(requestId: requestID, promptTokenIds: r.promptTokenIds, modelFingerprint: model.fingerprint,
                                      dtype: options.wireDType, maxChunkBytes: UInt32(options.maxChunkBytes),
-                                     pageSize: UInt32(cache.pageSize), sampling: r.sampling)
+                                     pageSize: UInt32(cache.pageSize), sampling: prefillSampling(r.sampling, params))
         let deadline = Deadline.after(seconds: min(options.prefillTimeoutSeconds, context.deadline.remainingSeconds ?? .infinity))
         let stream: ResponseStream
         do {
@@ -179,7 +191,8 @@ final class GenerateSession {
     /// Joins the continuous batch and streams its tokens until it finishes or the client leaves.
     private func decode(sequence: Int, first: SampledToken, params: Engine.SamplingParams) throws -> FinishReason {
         let queue = BlockingQueue<(SampledToken?, String?)>()
-        let sampler = Sampler(params: params, vocabSize: daemon.model.config.vocabSize)
+        // The prefill daemon drew the first token from the same seed: continue its stream.
+        let sampler = Sampler(params: params, vocabSize: daemon.model.config.vocabSize, tokensAlreadySampled: 1)
         let ticket = daemon.batcher.join(sequence: sequence, lastToken: first.token, generated: 1, params: params,
                                          sampler: sampler) { token, finish in queue.push((token, finish)) }
         var clientGone = false

@@ -19,6 +19,8 @@ public struct SampledToken: Sendable, Equatable {
 
 /// Per-sequence sampler with its own RNG (seeded: same seed + same logits → same tokens) and preallocated
 /// scratch sized to the vocab (no allocation per token). Not thread-safe: one sampler per sequence.
+/// A stochastic sample takes exactly one draw from the RNG, so a sequence sampled in two places (the
+/// prefill daemon picks the first token, decode the rest) continues one stream: see `init`.
 ///
 /// Pipeline per token (vLLM / HF order): temperature → top-k (keeps every logit ≥ the k-th largest, so
 /// ties at the boundary stay, as HF's `TopKLogitsWarper`) → top-p (the smallest highest-first prefix
@@ -44,13 +46,17 @@ public final class Sampler {
     /// so e.g. probs [0.5, 0.3, ...] with p = 0.8 keep exactly two tokens.
     static let topPTolerance = 1e-6
 
-    public init(params: SamplingParams, vocabSize: Int) {
+    /// `tokensAlreadySampled`: tokens of this sequence another sampler with the same seed drew before
+    /// (decode passes 1, the prefill daemon's first token): the stream resumes after their draws, so a
+    /// seeded request yields the same tokens served by the daemon pair as by one process.
+    public init(params: SamplingParams, vocabSize: Int, tokensAlreadySampled: Int = 0) {
         if vocabSize < 1 { fatalError("Sampler: vocabSize must be ≥ 1, got \(vocabSize)") }
         self.params = params
         self.vocabSize = vocabSize
         var system = SystemRandomNumberGenerator()
         self.seed = params.seed ?? system.next()
         self.rng = SeededRandom(seed: seed)
+        if !params.isGreedy { for _ in 0..<max(0, tokensAlreadySampled) { _ = rng.next() } }
         candidates = Self.scratch(vocabSize, 0)
         weights = Self.scratch(vocabSize, 0)
         heapValues = Self.scratch(vocabSize, 0)
@@ -75,8 +81,11 @@ public final class Sampler {
         if logits.count != vocabSize { fatalError("Sampler: got \(logits.count) logits, expected the vocab size \(vocabSize)") }
         let x = logits.baseAddress.unsafelyUnwrapped
         let (argmax, maxLogit) = Self.argmax(x, count: vocabSize)
-        guard maxLogit > -Float.infinity else { return SampledToken(token: argmax, logprob: -.infinity) }  // all masked
-        guard maxLogit < .infinity else { return SampledToken(token: argmax, logprob: 0) }  // +inf takes all the mass
+        guard maxLogit.isFinite else {
+            if !params.isGreedy { _ = uniform() }  // one draw per stochastic token, also here
+            // All masked (−inf), or a +inf logit taking all the mass.
+            return SampledToken(token: argmax, logprob: maxLogit > 0 ? 0 : -.infinity)
+        }
         var token = argmax
         var softmaxSum: Double?  // Σ exp(x − max) over the vocab, when the draw already computed it
         if !params.isGreedy { (token, softmaxSum) = draw(x, maxLogit: maxLogit) }

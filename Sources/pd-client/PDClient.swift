@@ -73,7 +73,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Seconds before a request gives up.") var timeout: Double = 300
     @Option(help: "Cancel each request after this many tokens (tests cancellation).") var cancelAfterTokens: Int?
     @Flag(help: "One JSON object on stdout.") var json = false
-    @Flag(help: "Check every token sequence against the reference generation (pd-run's code path) on --model.") var verify = false
+    @Flag(help: "Check every token sequence against the reference generation (pd-run's code path) on --model: greedy, or seeded sampling with the same parameters.") var verify = false
     @Option(help: "Model for --verify (folder or built-in name).") var model: String?
 
     func validate() throws {
@@ -82,7 +82,9 @@ struct Generate: ParsableCommand {
         guard numRequests >= 1, numRequests <= 10_000 else { throw ValidationError("--num-requests must be in 1...10000") }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be ≥ 1") }
         if verify && model == nil { throw ValidationError("--verify needs --model") }
-        if verify && temperature != 0 { throw ValidationError("--verify compares greedy decoding: use --temperature 0") }
+        if verify && temperature != 0 && seed == 0 {
+            throw ValidationError("--verify with --temperature > 0 needs a --seed (the reference draws from the same stream)")
+        }
         if verify && cancelAfterTokens != nil { throw ValidationError("--verify and --cancel-after-tokens exclude each other") }
     }
 
@@ -107,6 +109,12 @@ struct Generate: ParsableCommand {
         }
     }
 
+    /// What --verify's reference generation samples with: the request's own parameters.
+    func referenceParams(maxNewTokens: Int, stops: [UInt32]) -> Engine.SamplingParams {
+        Engine.SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed == 0 ? nil : seed,
+                              stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNewTokens)
+    }
+
     func run() throws {
         _ = try HostPort.parse(decode, option: "--decode")
         let prompts = try prompts()
@@ -126,7 +134,7 @@ struct Generate: ParsableCommand {
                 let p = i % prompts.count
                 if reference[p] == nil {
                     reference[p] = try generator.generate(prompts: [prompts[p].map { Int32($0) }],
-                                                          params: [Engine.SamplingParams(stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNew)])![0].tokens
+                                                          params: [referenceParams(maxNewTokens: maxNew, stops: stops)])![0].tokens
                 }
                 if r.tokens != reference[p]! { mismatches.append("request \(i) (\(r.requestID)): got \(r.tokens), reference \(reference[p]!)") }
             }

@@ -97,6 +97,30 @@ final class SamplerTests: XCTestCase {
         }
     }
 
+    func testASecondSamplerContinuesTheStreamOfTheFirst() {
+        // The daemon pair samples a sequence's first token in the prefill daemon and the rest in
+        // decode: with the same seed the two samplers together must draw what one sampler draws.
+        var rng = SeededRandom(seed: 5)
+        var steps = (0..<40).map { _ in (0..<30).map { _ in Float.random(in: -2...2, using: &rng) } }
+        steps[1] = [Float](repeating: -.infinity, count: 30)   // all masked: still one draw
+        steps[2][4] = .infinity                                 // +inf takes all the mass: still one draw
+        for params in [SamplingParams(temperature: 0.9, topK: 10, topP: 0.9, seed: 77), SamplingParams(temperature: 1.4, seed: 3)] {
+            let one = Sampler(params: params, vocabSize: 30)
+            let reference = steps.map { sample(one, $0) }
+            for split in [1, 2, 3, 17] {
+                let first = Sampler(params: params, vocabSize: 30)
+                let rest = Sampler(params: params, vocabSize: 30, tokensAlreadySampled: split)
+                let joined = steps.prefix(split).map { sample(first, $0) } + steps.dropFirst(split).map { sample(rest, $0) }
+                XCTAssertEqual(joined.map(\.token), reference.map(\.token), "split after \(split) tokens, \(params)")
+                XCTAssertEqual(joined, reference)
+            }
+            // Restarting the stream in the second sampler (what decode did before) does not match.
+            let first = Sampler(params: params, vocabSize: 30), restarted = Sampler(params: params, vocabSize: 30)
+            XCTAssertNotEqual(([sample(first, steps[0])] + steps.dropFirst().map { sample(restarted, $0) }).map(\.token),
+                              reference.map(\.token))
+        }
+    }
+
     func testTopKOneEqualsGreedy() {
         var rng = SeededRandom(seed: 5)
         let topOne = Sampler(params: SamplingParams(temperature: 1.5, topK: 1, seed: 9), vocabSize: 100)

@@ -20,6 +20,11 @@ client generate --decode 127.0.0.1:"$dp" --prompt-lengths 1,3,4,5,17,40,97,160 -
 [ "$(json_field "$work/stop.json" "j['results'][7]['finish_reason']")" = "stop" ] || fail "no stop: $(cat "$work/stop.json")"
 [ "$(json_field "$work/stop.json" "j['results'][7]['tokens'][-1] == $stop and len(j['results'][7]['tokens']) <= 6")" = "True" ] \
   || fail "stop id not honoured: $(cat "$work/stop.json")"
+# Seeded sampling: the prefill daemon draws the first token, decode continues the same stream, so
+# the tokens equal one process's seeded generation (and a concurrent batch does not change them).
+client generate --decode 127.0.0.1:"$dp" --prompt-lengths 1,5,40,160 --num-requests 8 --concurrency 8 --max-new-tokens 16 \
+  --temperature 0.9 --top-k 40 --top-p 0.9 --seed 11 --verify --model tiny --json >"$work/seeded.json" || fail "seeded generate/verify failed"
+[ "$(json_field "$work/seeded.json" "j['verified']")" = "True" ] || fail "seeded sampling not verified"
 # bf16 on the wire: same greedy tokens on this model (checked against the f32 reference).
 dp2=$(free_port)
 start_decode "$dp2" "$pp" --wire-dtype bf16
@@ -29,4 +34,4 @@ client generate --decode 127.0.0.1:"$dp2" --prompt-lengths 7,33 --num-requests 2
 client stats --target 127.0.0.1:"$dp" >"$work/stats.json"
 [ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages'] and j['active_requests'] == 0")" = "True" ] \
   || fail "pages not returned: $(cat "$work/stats.json")"
-echo "ok: 8 concurrent mixed-length requests verified (also with a stop id); bf16 wire works; all pages returned"
+echo "ok: 8 concurrent mixed-length requests verified (greedy, with a stop id, seeded sampling); bf16 wire works; all pages returned"
