@@ -12,8 +12,9 @@
 /// rank decompresses): under MLA every rank decompresses (kv_b) the key prefix its tail can see,
 /// so with equal chunks rank 0 (whose tail ends the prompt) carries the most decompression — the
 /// heavier the more ranks. Shifting a few rows from its tail into its head moves causal work to
-/// the other ranks and evens the total (κ in units of one query·key pair of attention; see
-/// `DeepSeekConfig.decompressionCostInPairs`).
+/// the other ranks and evens the total (κ in units of one query·key pair of attention; the engine
+/// passes `PrefillEngine.keyCostInPairs`, the FLOP ratio `DeepSeekConfig.decompressionCostInPairs`
+/// scaled to time).
 public struct ShardPlan: Sendable, Equatable {
     public let ranks: Int
     public let lengths: [Int]

@@ -138,7 +138,8 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
     public var latentRowWidth: Int { kvLoraRank + qkRopeHeadDim }
     /// Decompressing one key (kv_b: kv_lora_rank → nope ‖ v per head) costs as many multiply-adds
     /// as this many query·key pairs of decompressed attention (nope + rope for the score, v for the
-    /// value, per head); heads cancel. PCP balances its shards with it (ShardPlan.keyCost).
+    /// value, per head); heads cancel. PCP balances its shards with it, scaled to time
+    /// (PrefillEngine.keyCostInPairs).
     public var decompressionCostInPairs: Double {
         Double(kvLoraRank * (qkNopeHeadDim + vHeadDim)) / Double(qkNopeHeadDim + qkRopeHeadDim + vHeadDim)
     }

@@ -18,6 +18,19 @@ public final class PrefillEngine {
     public private(set) var gatherSeconds = 0.0
     public private(set) var steps = 0
 
+    /// Tiled causal attention's useful FLOP rate over sgemm's on the same core: 75 vs 104 GFLOP/s
+    /// (exp, the online softmax, the masked halves of diagonal tiles), timed around both loops of
+    /// the prefill attention at 4096 tokens (session 3, BENCHMARKS "PCP").
+    public static let attentionSpeedRelativeToGEMM = 0.72
+
+    /// What the shard plan balances is time: a key's decompression is a kv_b GEMM row, worth
+    /// `decompressionCostInPairs` query·key pairs in FLOPs but only this many in time. With the FLOP
+    /// ratio rank 1 of 2 (whose tail sees fewer keys) was the slower rank in most runs; paired A/B
+    /// in session 4: 2 ranks / 1 rank × 2 threads 0.974–0.984 vs 0.979–1.020 (BENCHMARKS "PCP").
+    public static func keyCostInPairs(_ config: DeepSeekConfig) -> Double {
+        config.decompressionCostInPairs * attentionSpeedRelativeToGEMM
+    }
+
     public init(model: DeepSeekTransformer, communicator: Communicator, chunkTokens: Int? = nil) {
         self.model = model
         self.communicator = communicator
@@ -59,7 +72,7 @@ public final class PrefillEngine {
             let prefixes = active.map { done[$0] }
             let finishing = active.filter { done[$0] + chunk >= prompts[$0].count }
             let plan = ShardPlan(lengths: newTokens.map(\.count), ranks: communicator.size,
-                                 keyCost: model.config.decompressionCostInPairs)
+                                 keyCost: Self.keyCostInPairs(model.config))
             let layout = plan.layout(rank: communicator.rank, newTokens: newTokens, cachedPrefix: prefixes)
             let exchange = PCPExchange(communicator: communicator, plan: plan)
             let stepLogits = try model.prefill(layout, sequences: active.map { sequences[$0] }, cache: cache,

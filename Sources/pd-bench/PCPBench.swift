@@ -58,7 +58,7 @@ struct PCPBench: ParsableCommand {
 
         // Work per rank of the distributed run, from the shard plan, against the 1-rank forward.
         let c = transformer.config
-        let plan = ShardPlan(lengths: [tokens], ranks: ranks, keyCost: c.decompressionCostInPairs)
+        let plan = ShardPlan(lengths: [tokens], ranks: ranks, keyCost: PrefillEngine.keyCostInPairs(c))
         let oneRank = ForwardFlops.prefill(c, tokens: tokens)
         func flopsPerRank(_ plan: ShardPlan) -> [Double] {
             (0..<ranks).map { r in ForwardFlops.prefill(c, layout: plan.layout(rank: r, newTokens: [prompt]), computesLogits: r == 0) }
