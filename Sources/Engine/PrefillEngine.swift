@@ -25,8 +25,9 @@ public final class PrefillEngine {
 
     /// What the shard plan balances is time: a key's decompression is a kv_b GEMM row, worth
     /// `decompressionCostInPairs` query·key pairs in FLOPs but only this many in time. With the FLOP
-    /// ratio rank 1 of 2 (whose tail sees fewer keys) was the slower rank in most runs; paired A/B
-    /// in session 4: 2 ranks / 1 rank × 2 threads 0.974–0.984 vs 0.979–1.020 (BENCHMARKS "PCP").
+    /// ratio rank 1 of 2 (whose tail sees fewer keys) was the slower rank in most runs; paired
+    /// rounds in session 4, 2 ranks / 1 rank × 2 threads: mean 0.987 over 24 rounds with this, 0.998
+    /// over 29 with the FLOP ratio (BENCHMARKS "PCP").
     public static func keyCostInPairs(_ config: DeepSeekConfig) -> Double {
         config.decompressionCostInPairs * attentionSpeedRelativeToGEMM
     }

@@ -91,10 +91,7 @@ struct Generate: ParsableCommand {
     func prompts() throws -> [[UInt32]] {
         if let promptIds {
             // Passed through as given (an empty list included): the daemon judges the request.
-            return [try promptIds.split(separator: ",").map { part in
-                guard let v = UInt32(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--prompt-ids: '\(part)' is not a token id") }
-                return v
-            }]
+            return [try Self.tokenIds(promptIds, option: "--prompt-ids")]
         }
         return try promptLengths!.split(separator: ",").enumerated().map { salt, part in
             guard let n = Int(part), n >= 1 else { throw ValidationError("--prompt-lengths: '\(part)' is not a length ≥ 1") }
@@ -102,9 +99,10 @@ struct Generate: ParsableCommand {
         }
     }
 
-    func stopIds() throws -> [UInt32] {
-        try (stopTokenIds ?? "").split(separator: ",").map { part in
-            guard let v = UInt32(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--stop-token-ids: '\(part)' is not a token id") }
+    /// Comma-separated token ids.
+    static func tokenIds(_ list: String, option: String) throws -> [UInt32] {
+        try list.split(separator: ",").map { part in
+            guard let v = UInt32(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("\(option): '\(part)' is not a token id") }
             return v
         }
     }
@@ -118,7 +116,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         _ = try HostPort.parse(decode, option: "--decode")
         let prompts = try prompts()
-        let stops = try stopIds()
+        let stops = try Self.tokenIds(stopTokenIds ?? "", option: "--stop-token-ids")
         let client = DecodeClient(target: decode)
         let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed, stopTokenIds: stops)
         let (maxNew, timeout, cancelAfter) = (maxNewTokens, self.timeout, cancelAfterTokens)
