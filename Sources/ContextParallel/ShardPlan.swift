@@ -95,7 +95,7 @@ public struct ShardPlan: Sendable, Equatable {
             for (first, rows) in blocks {
                 let real = max(0, min(rows, n - first))
                 guard real > 0 else { continue }
-                pairs += real * first + real * (real + 1) / 2
+                pairs += blockWork(first: first, rows: real)
                 keys = max(keys, first + real)
             }
             return Double(pairs) + keyCost * Double(keys)
@@ -221,8 +221,8 @@ public struct ShardPlan: Sendable, Equatable {
     public func causalWork(rank: Int) -> Int {
         var work = 0
         for i in 0..<lengths.count {
-            work += blockWork(first: headFirstPosition(request: i, rank: rank), rows: headRealRows(request: i, rank: rank))
-            work += blockWork(first: tailFirstPosition(request: i, rank: rank), rows: tailRealRows(request: i, rank: rank))
+            work += Self.blockWork(first: headFirstPosition(request: i, rank: rank), rows: headRealRows(request: i, rank: rank))
+            work += Self.blockWork(first: tailFirstPosition(request: i, rank: rank), rows: tailRealRows(request: i, rank: rank))
         }
         return work
     }
@@ -242,7 +242,7 @@ public struct ShardPlan: Sendable, Equatable {
         var bound = 0
         for (i, n) in lengths.enumerated() {
             let end = 2 * ranks * chunkSizes[i]
-            bound += blockWork(first: n, rows: end - n)
+            bound += Self.blockWork(first: n, rows: end - n)
         }
         return bound
     }
@@ -251,8 +251,8 @@ public struct ShardPlan: Sendable, Equatable {
         max(0, min(rows, lengths[request] - first))
     }
 
-    /// Σ_{p=first}^{first+rows−1} (p + 1).
-    private func blockWork(first: Int, rows: Int) -> Int {
+    /// Σ_{p=first}^{first+rows−1} (p + 1): the causal pairs of `rows` query rows from `first` on.
+    private static func blockWork(first: Int, rows: Int) -> Int {
         rows * first + rows * (rows + 1) / 2
     }
 }
