@@ -33,11 +33,19 @@ struct TransferReceive: ParsableCommand {
         var ratio: Double
         var grpc_runs: [Double]
         var tcp_runs: [Double]
+        /// Raw TCP with the same checksum work (XXH3-64 per piece on both sides): what a
+        /// checksummed transport over one TCP socket reaches on this host.
+        var tcp_xxh3_gbps: Double
+        var tcp_xxh3_runs: [Double]
+        /// Median over rounds of gRPC / checksummed TCP, paired within each round.
+        var ratio_vs_tcp_xxh3: Double
         /// CPU seconds per GB moved (medians): the box has 2 cores, so CPU per byte is what bounds GB/s.
         var grpc_receiver_cpu_s_per_gb: Double
         var grpc_sender_cpu_s_per_gb: Double
         var tcp_receiver_cpu_s_per_gb: Double
         var tcp_sender_cpu_s_per_gb: Double
+        var tcp_xxh3_receiver_cpu_s_per_gb: Double
+        var tcp_xxh3_sender_cpu_s_per_gb: Double
     }
 
     struct Summary: Codable {
@@ -48,6 +56,9 @@ struct TransferReceive: ParsableCommand {
         /// 16 MiB reads, which flatters that row's paired ratio).
         var tcp_best_gbps: Double
         var ratio_vs_best_tcp: Double
+        /// The best row's checksummed-TCP figures (see Row).
+        var tcp_xxh3_gbps: Double
+        var ratio_vs_tcp_xxh3: Double
         var best_chunk_bytes: Int
         var bytes_per_transfer: Int
         var layer_tokens: Int
@@ -82,51 +93,51 @@ struct TransferReceive: ParsableCommand {
                 try receiveGRPC(channel, chunkBytes: first << 10, layers: warmupLayers, dtype: wireDType, cache: $0)
             }
         }
-        var grpcRuns = [PathRuns](repeating: PathRuns(), count: chunkKib.count)
-        var tcpRuns = grpcRuns
+        var runs = [[Path: PathRuns]](repeating: [:], count: chunkKib.count)
         let gigabytes = Double(payloadBytes) / 1e9
         for round in 0..<rounds {
             for (i, kib) in chunkKib.enumerated() {
-                let grpcFirst = (round + i) % 2 == 0  // alternate the order, so neither always runs second
-                for useGRPC in grpcFirst ? [true, false] : [false, true] {
+                // Rotate the order, so no path always runs first or last.
+                let shift = (round + i) % Path.allCases.count
+                for path in Path.allCases[shift...] + Path.allCases[..<shift] {
                     let cpuStart = TransferBench.processCPUSeconds()
-                    let run = try useGRPC
+                    let run = try path == .grpc
                         ? cache.withUnsafeMutableBufferPointer {
                             try receiveGRPC(channel, chunkBytes: kib << 10, layers: layers, dtype: wireDType, cache: $0)
                         }
-                        : receiveTCP(totalBytes: payloadBytes, pieceBytes: kib << 10)
+                        : receiveTCP(totalBytes: payloadBytes, pieceBytes: kib << 10, checksummed: path == .tcpXXH3)
                     let receiverCPU = (TransferBench.processCPUSeconds() - cpuStart) / gigabytes
                     let senderCPU = run.senderCPUSeconds / gigabytes
                     let gbps = gigabytes / run.seconds
-                    if useGRPC {
-                        grpcRuns[i].add(gbps: gbps, receiverCPU: receiverCPU, senderCPU: senderCPU)
-                    } else {
-                        tcpRuns[i].add(gbps: gbps, receiverCPU: receiverCPU, senderCPU: senderCPU)
-                    }
+                    runs[i][path, default: PathRuns()].add(gbps: gbps, receiverCPU: receiverCPU, senderCPU: senderCPU)
                     if !json {
                         print(String(format: "round %d  %6d KiB  %@  %.2f GB/s  CPU: receiver %.3f s/GB, sender %.3f s/GB", round + 1, kib,
-                                     useGRPC ? "grpc" : "tcp ", gbps, receiverCPU, senderCPU))
+                                     path.label, gbps, receiverCPU, senderCPU))
                     }
                 }
             }
         }
-        // The ratio pairs each gRPC run with the TCP run right beside it in the same round, so the
-        // host's drift between rounds (TCP alone spreads ±15 % here) cancels out of it.
+        // Ratios pair each gRPC run with the TCP runs right beside it in the same round, so the
+        // host's drift between rounds (TCP alone spreads ±15 % here) cancels out of them.
         let rows = chunkKib.indices.map { i -> Row in
-            let g = grpcRuns[i], t = tcpRuns[i]
-            let paired = zip(g.gbps, t.gbps).map { $1 > 0 ? $0 / $1 : 0 }
+            let g = runs[i][.grpc]!, t = runs[i][.tcp]!, c = runs[i][.tcpXXH3]!
+            func pairedRatio(_ other: PathRuns) -> Double { median(zip(g.gbps, other.gbps).map { $1 > 0 ? $0 / $1 : 0 }) }
             return Row(chunk_bytes: chunkKib[i] << 10, grpc_gbps: median(g.gbps),
-                       tcp_gbps: median(t.gbps), ratio: median(paired),
+                       tcp_gbps: median(t.gbps), ratio: pairedRatio(t),
                        grpc_runs: g.gbps, tcp_runs: t.gbps,
+                       tcp_xxh3_gbps: median(c.gbps), tcp_xxh3_runs: c.gbps, ratio_vs_tcp_xxh3: pairedRatio(c),
                        grpc_receiver_cpu_s_per_gb: median(g.receiverCPU),
                        grpc_sender_cpu_s_per_gb: median(g.senderCPU),
                        tcp_receiver_cpu_s_per_gb: median(t.receiverCPU),
-                       tcp_sender_cpu_s_per_gb: median(t.senderCPU))
+                       tcp_sender_cpu_s_per_gb: median(t.senderCPU),
+                       tcp_xxh3_receiver_cpu_s_per_gb: median(c.receiverCPU),
+                       tcp_xxh3_sender_cpu_s_per_gb: median(c.senderCPU))
         }
         let best = rows.max { $0.grpc_gbps < $1.grpc_gbps }!
         let tcpBest = rows.map(\.tcp_gbps).max()!
         let summary = Summary(grpc_gbps: best.grpc_gbps, tcp_gbps: best.tcp_gbps, ratio: best.ratio,
                               tcp_best_gbps: tcpBest, ratio_vs_best_tcp: tcpBest > 0 ? best.grpc_gbps / tcpBest : 0,
+                              tcp_xxh3_gbps: best.tcp_xxh3_gbps, ratio_vs_tcp_xxh3: best.ratio_vs_tcp_xxh3,
                               best_chunk_bytes: best.chunk_bytes, bytes_per_transfer: payloadBytes, layer_tokens: layerTokens, rounds: rounds,
                               warmup_bytes: warmupBytes,
                               dtype: dtype, checksum: Self.sinkDescriptions[sink]!, xxh3_gbps: Self.xxh3Speed(), rows: rows)
@@ -136,15 +147,18 @@ struct TransferReceive: ParsableCommand {
             print(String(decoding: try encoder.encode(summary), as: UTF8.self))
         } else {
             print("\nKV transfer, \(payloadBytes >> 20) MiB per transfer in layers of [\(layerTokens), \(TransferBench.rowWidth)], \(dtype), medians of \(rounds) interleaved rounds")
-            print("(ratio: median of gRPC/TCP within each round; CPU: receiver + sender s/GB)")
-            print("chunk KiB   gRPC GB/s   TCP GB/s   ratio   gRPC CPU      TCP CPU")
+            print("(ratio: median of gRPC/TCP within each round; TCP+XXH3: raw TCP hashing every piece on both sides, and gRPC's paired ratio to it; CPU: receiver + sender s/GB)")
+            print("chunk KiB   gRPC GB/s   TCP GB/s   ratio   TCP+XXH3 GB/s   ratio   gRPC CPU      TCP CPU       TCP+XXH3 CPU")
             for row in rows {
-                print(String(format: "%9d   %9.2f   %8.2f   %5.2f   %.3f+%.3f   %.3f+%.3f", row.chunk_bytes >> 10, row.grpc_gbps,
-                             row.tcp_gbps, row.ratio, row.grpc_receiver_cpu_s_per_gb, row.grpc_sender_cpu_s_per_gb,
-                             row.tcp_receiver_cpu_s_per_gb, row.tcp_sender_cpu_s_per_gb))
+                print(String(format: "%9d   %9.2f   %8.2f   %5.2f   %13.2f   %5.2f   %.3f+%.3f   %.3f+%.3f   %.3f+%.3f", row.chunk_bytes >> 10,
+                             row.grpc_gbps, row.tcp_gbps, row.ratio, row.tcp_xxh3_gbps, row.ratio_vs_tcp_xxh3,
+                             row.grpc_receiver_cpu_s_per_gb, row.grpc_sender_cpu_s_per_gb,
+                             row.tcp_receiver_cpu_s_per_gb, row.tcp_sender_cpu_s_per_gb,
+                             row.tcp_xxh3_receiver_cpu_s_per_gb, row.tcp_xxh3_sender_cpu_s_per_gb))
             }
-            print(String(format: "best: %d KiB chunks, gRPC %.2f GB/s = %.2f x raw TCP (%.2f x TCP's best size, %.2f GB/s); XXH3 alone %.1f GB/s",
-                         best.chunk_bytes >> 10, best.grpc_gbps, best.ratio, summary.ratio_vs_best_tcp, tcpBest, summary.xxh3_gbps))
+            print(String(format: "best: %d KiB chunks, gRPC %.2f GB/s = %.2f x raw TCP (%.2f x TCP's best size, %.2f GB/s), %.2f x TCP+XXH3; XXH3 alone %.1f GB/s",
+                         best.chunk_bytes >> 10, best.grpc_gbps, best.ratio, summary.ratio_vs_best_tcp, tcpBest,
+                         best.ratio_vs_tcp_xxh3, summary.xxh3_gbps))
         }
     }
 
@@ -153,6 +167,20 @@ struct TransferReceive: ParsableCommand {
         "copy": "xxh3-64 and headers verified per chunk, then rows written into a KV buffer",
         "none": "not verified (--sink none)",
     ]
+
+    /// What carries the bytes: gRPC (checksummed, verified), raw TCP, raw TCP with the same XXH3
+    /// work on both sides.
+    enum Path: CaseIterable {
+        case grpc, tcp, tcpXXH3
+
+        var label: String {
+            switch self {
+            case .grpc: "grpc    "
+            case .tcp: "tcp     "
+            case .tcpXXH3: "tcp+xxh3"
+            }
+        }
+    }
 
     /// Every run of one path at one chunk size: GB/s and CPU s/GB of each side.
     struct PathRuns {
@@ -214,21 +242,31 @@ struct TransferReceive: ParsableCommand {
         return Run(seconds: seconds, senderCPUSeconds: Double(stream.trailingMetadata[TransferBench.senderCPUMetadataKey] ?? "") ?? 0)
     }
 
-    /// The same bytes over one raw TCP connection, read in pieces of `pieceBytes`; the sender's
-    /// CPU seconds follow the payload (8 bytes, read after the clock stopped).
-    func receiveTCP(totalBytes: Int, pieceBytes: Int) throws -> Run {
+    /// The same bytes over one raw TCP connection, read in the pieces the sender writes (the
+    /// chunk size, cut at the end of each layer); with `checksummed`, each piece is followed by its
+    /// XXH3-64, recomputed and compared here. The sender's CPU seconds follow the payload (8 bytes,
+    /// read after the clock stopped).
+    func receiveTCP(totalBytes: Int, pieceBytes: Int, checksummed: Bool) throws -> Run {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: pieceBytes, alignment: 64)
         defer { buffer.deallocate() }
+        let layerBytes = layerTokens * TransferBench.rowBytes
         let start = TransferBench.now()
         let fd = try TCPSocket.connect(port: tcpPort)
         defer { close(fd) }
         let request: [UInt64] = [UInt64(totalBytes).littleEndian, UInt64(pieceBytes).littleEndian,
-                                 UInt64(layerTokens * TransferBench.rowBytes).littleEndian]
+                                 UInt64(layerBytes).littleEndian, UInt64(checksummed ? 1 : 0).littleEndian]
         try request.withUnsafeBytes { try TCPSocket.writeAll(fd, $0) }
         var received = 0
+        var expected: UInt64 = 0
         while received < totalBytes {
-            let count = min(pieceBytes, totalBytes - received)
+            let count = min(pieceBytes, totalBytes - received, layerBytes - received % layerBytes)
             try TCPSocket.readExactly(fd, buffer, count)
+            if checksummed {
+                try withUnsafeMutableBytes(of: &expected) { try TCPSocket.readExactly(fd, $0.baseAddress!, 8) }
+                guard XXH3.hash64(UnsafeRawBufferPointer(start: buffer, count: count)) == UInt64(littleEndian: expected) else {
+                    throw TCPBenchError.checksumMismatch(offset: received)
+                }
+            }
             received += count
         }
         let seconds = TransferBench.now() - start

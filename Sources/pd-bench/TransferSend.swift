@@ -62,28 +62,37 @@ struct TransferSend: ParsableCommand {
             layers: UInt32(layers), prefillSeconds: TransferBench.now() - start, pcpRanks: 1, chunks: chunker.nextChunkIndex)))
     }
 
-    /// Each connection sends a 24-byte request (total bytes, write size, layer bytes; little-endian)
-    /// and gets the first layer-bytes of the layer repeated to that total, written in pieces of the
-    /// write size, then the process CPU seconds that took (f64 bits, little-endian).
+    /// Each connection sends a 32-byte request (total bytes, write size, layer bytes, checksum flag;
+    /// little-endian u64s) and gets the first layer-bytes of the layer repeated to that total,
+    /// written in pieces of the write size, each followed by its XXH3-64 (8 bytes) when the flag is
+    /// 1, then the process CPU seconds that took (f64 bits, little-endian).
     static func serveTCP(listener: Int32, layer: [Float]) {
         while true {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { continue }
             defer { close(fd) }
-            var request = [UInt64](repeating: 0, count: 3)
+            var request = [UInt64](repeating: 0, count: 4)
             do {
-                try request.withUnsafeMutableBytes { try TCPSocket.readExactly(fd, $0.baseAddress!, 24) }
+                try request.withUnsafeMutableBytes { try TCPSocket.readExactly(fd, $0.baseAddress!, 32) }
                 let total = Int(UInt64(littleEndian: request[0]))
-                let piece = max(1, Int(UInt64(littleEndian: request[1])))
+                let pieceBytes = max(1, Int(UInt64(littleEndian: request[1])))
                 let cycle = min(max(TransferBench.rowBytes, Int(UInt64(littleEndian: request[2]))), layer.count * 4)
+                let checksummed = UInt64(littleEndian: request[3]) == 1
                 let cpuStart = TransferBench.processCPUSeconds()
                 try layer.withUnsafeBytes { whole in
                     let bytes = UnsafeRawBufferPointer(rebasing: whole[0..<cycle])
                     var sent = 0
                     while sent < total {
                         let offset = sent % bytes.count
-                        let count = min(piece, total - sent, bytes.count - offset)
-                        try TCPSocket.writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)]))
+                        let count = min(pieceBytes, total - sent, bytes.count - offset)
+                        let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+                        if checksummed {
+                            var hash = XXH3.hash64(piece).littleEndian
+                            try TCPSocket.writeAll(fd, piece)
+                            try withUnsafeBytes(of: &hash) { try TCPSocket.writeAll(fd, $0) }
+                        } else {
+                            try TCPSocket.writeAll(fd, piece)
+                        }
                         sent += count
                     }
                 }

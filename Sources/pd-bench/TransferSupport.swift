@@ -47,11 +47,13 @@ enum TransferBench {
 enum TCPBenchError: Error, CustomStringConvertible {
     case system(call: String, errno: Int32)
     case shortTransfer(expected: Int, found: Int)
+    case checksumMismatch(offset: Int)
 
     var description: String {
         switch self {
         case let .system(call, code): return "\(call) failed: \(String(cString: strerror(code))) (errno \(code))"
         case let .shortTransfer(expected, found): return "TCP stream ended early: expected \(expected) bytes, found \(found)"
+        case let .checksumMismatch(offset): return "TCP piece at byte \(offset) does not match its XXH3-64"
         }
     }
 }
