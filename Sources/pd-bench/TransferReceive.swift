@@ -259,7 +259,7 @@ struct TransferReceive: ParsableCommand {
         var received = 0
         var expected: UInt64 = 0
         while received < totalBytes {
-            let count = min(pieceBytes, totalBytes - received, layerBytes - received % layerBytes)
+            let count = TransferBench.tcpPieceBytes(at: received, total: totalBytes, pieceBytes: pieceBytes, layerBytes: layerBytes)
             try TCPSocket.readExactly(fd, buffer, count)
             if checksummed {
                 try withUnsafeMutableBytes(of: &expected) { try TCPSocket.readExactly(fd, $0.baseAddress!, 8) }

@@ -84,7 +84,7 @@ struct TransferSend: ParsableCommand {
                     var sent = 0
                     while sent < total {
                         let offset = sent % bytes.count
-                        let count = min(pieceBytes, total - sent, bytes.count - offset)
+                        let count = TransferBench.tcpPieceBytes(at: sent, total: total, pieceBytes: pieceBytes, layerBytes: bytes.count)
                         let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
                         if checksummed {
                             var hash = XXH3.hash64(piece).littleEndian

@@ -29,6 +29,13 @@ enum TransferBench {
         }
     }
 
+    /// Bytes of the raw TCP piece that starts `sent` bytes into a transfer of `total`: at most
+    /// `pieceBytes`, cut at the end of each `layerBytes` cycle. Sender and receiver both cut the
+    /// stream with it, so the receiver can check each checksummed piece.
+    static func tcpPieceBytes(at sent: Int, total: Int, pieceBytes: Int, layerBytes: Int) -> Int {
+        min(pieceBytes, total - sent, layerBytes - sent % layerBytes)
+    }
+
     /// CPU seconds used by this process so far (all threads).
     static func processCPUSeconds() -> Double {
         var ts = timespec()
