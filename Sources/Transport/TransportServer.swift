@@ -28,6 +28,8 @@ public final class TransportServer {
     private var stopped = false
     /// grpc_server_request_call slots kept open, so new calls never wait for a slot.
     private let pendingRequests = 4
+    /// The health service's board, told first when the server shuts down (ends Watch streams).
+    private var healthBoard: HealthStatusBoard?
 
     public init(host: String = "127.0.0.1", port: Int, maxMessageBytes: Int = 64 << 20) {
         GRPCRuntime.ensureInitialized()
@@ -44,6 +46,10 @@ public final class TransportServer {
 
     public func registerServerStreaming(_ method: String, _ handler: @escaping StreamingHandler) {
         monitor.locked { handlers[method] = .streaming(handler) }
+    }
+
+    func attachHealthBoard(_ board: HealthStatusBoard) {
+        monitor.locked { healthBoard = board }
     }
 
     /// Binds and starts serving.
@@ -149,6 +155,7 @@ public final class TransportServer {
             return (self.server, self.poller)
         }
         guard let server, let poller else { return }
+        monitor.locked { healthBoard }?.close()   // watchers see NOT_SERVING and end instead of holding the drain
         let notified = Monitor()
         var isNotified = false
         let tag = BatchCompletion.tag { _ in

@@ -5,6 +5,7 @@ public enum MethodPath {
     public static let prefill = "/latentserve.v1.Prefill/Prefill"
     public static let info = "/latentserve.v1.Prefill/Info"
     public static let healthCheck = "/grpc.health.v1.Health/Check"
+    public static let healthWatch = "/grpc.health.v1.Health/Watch"
 
     /// Service names as the health service reports them.
     public static let decodeService = "latentserve.v1.Decode"
