@@ -32,7 +32,8 @@ let package = Package(
         // Kernels: AVX2 + FMA (x86-64-v3) codegen for the SIMD loops (decode's skinny GEMM, vector exp).
         .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS"],
                 swiftSettings: fastMath + [.unsafeFlags(["-target-cpu", "haswell"])]),
-        .target(name: "DeepSeekModel", dependencies: ["Tensors", "Kernels", "KVCache"], swiftSettings: fastMath),
+        .target(name: "DeepSeekModel", dependencies: ["Tensors", "Kernels", "KVCache"],
+                resources: [.copy("BuiltinTokenizers")], swiftSettings: fastMath),
         .target(name: "ContextParallel", dependencies: ["CMPI", "DeepSeekModel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
         .target(name: "KVCache", dependencies: ["Tensors"], swiftSettings: fastMath),

@@ -9,8 +9,14 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
     /// The benchmark shape: DeepSeek-V3 attention dims, 4 dense layers, default rope, f32 (~331M parameters).
     case bench
 
-    /// Bumped whenever the generated weights change, so stale caches are rebuilt.
-    static let formatVersion = 2
+    /// Bumped whenever the generated folder changes, so stale caches are rebuilt
+    /// (3: the tokenizer files joined the weights).
+    static let formatVersion = 3
+
+    /// The tokenizer files every built-in folder gets: a byte-level BPE of the model's vocabulary
+    /// size with DeepSeek's special tokens and DeepSeek-V3.1's chat template, trained by
+    /// `scripts/golden/builtin_tokenizer.py` and shipped as resources of this module.
+    static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "generation_config.json"]
 
     public var config: [String: Any] {
         switch self {
@@ -61,8 +67,16 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
         return dir
     }
 
-    /// Writes config.json and model.safetensors into an existing folder.
+    /// Writes config.json, the tokenizer files and model.safetensors into an existing folder.
     public func write(to directory: String) throws {
+        guard let tokenizerFolder = Bundle.module.url(forResource: rawValue, withExtension: nil,
+                                                      subdirectory: "BuiltinTokenizers") else {
+            throw ModelError.configUnreadable(path: directory, reason: "the \(rawValue) tokenizer is missing from this build's resources")
+        }
+        for name in Self.tokenizerFiles {
+            try FileManager.default.copyItem(at: tokenizerFolder.appendingPathComponent(name),
+                                             to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(name)))
+        }
         let configData = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
         try configData.write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("config.json")))
         let c = try JSONDecoder().decode(DeepSeekConfig.self, from: configData)
