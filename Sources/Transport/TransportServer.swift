@@ -1,4 +1,5 @@
 import CGRPC
+import Foundation
 import Wire
 
 /// A gRPC server on the C core: unary and server-streaming handlers by method path, each call
@@ -19,6 +20,10 @@ public final class TransportServer {
     /// The bound port (the one the system chose when asked for port 0), after `start`.
     public private(set) var port: Int
     private let maxMessageBytes: Int
+    /// Calls whose handlers may run at once (one thread each); the next one is refused with
+    /// RESOURCE_EXHAUSTED instead of growing threads without bound.
+    public var maxConcurrentCalls: Int { limiter.limit }
+    private let limiter: HandlerLimiter
     private var handlers: [String: Handler] = [:]
     private let monitor = Monitor()
     private let tracker = CallTracker()
@@ -31,12 +36,19 @@ public final class TransportServer {
     /// The health service's board, told first when the server shuts down (ends Watch streams).
     private var healthBoard: HealthStatusBoard?
 
-    public init(host: String = "127.0.0.1", port: Int, maxMessageBytes: Int = 64 << 20) {
+    public static let defaultMaxConcurrentCalls = 256
+
+    public init(host: String = "127.0.0.1", port: Int, maxMessageBytes: Int = 64 << 20,
+                maxConcurrentCalls: Int = TransportServer.defaultMaxConcurrentCalls) {
         GRPCRuntime.ensureInitialized()
         self.host = host
         self.port = port
         self.maxMessageBytes = maxMessageBytes
+        limiter = HandlerLimiter(limit: maxConcurrentCalls)
     }
+
+    /// Handlers running now.
+    public var activeCalls: Int { limiter.running }
 
     deinit { shutdown(gracePeriod: 0) }
 
@@ -105,6 +117,7 @@ public final class TransportServer {
         let call = ServerCall(call: raw, method: method, metadata: Metadata(slot.metadata.pointee),
                               deadline: Deadline(slot.details.pointee.deadline), poller: poller, tracker: tracker)
         let handler = monitor.locked { handlers[method] }
+        let limiter = self.limiter
         call.begin { call, request in
             let context = RequestContext(method: call.method, metadata: call.metadata, deadline: call.deadline, call: call)
             guard let handler else {
@@ -117,9 +130,16 @@ public final class TransportServer {
                             context: context, wait: false)
                 return
             }
+            guard limiter.acquire() else {
+                call.finish(code: .resourceExhausted,
+                            message: "server busy: \(limiter.limit) calls in progress (max concurrent calls); retry later",
+                            context: context, wait: false)
+                return
+            }
             let requestBytes = request.bytes()
             _ = JoinableThread(name: "grpc-handler") {
                 TransportServer.run(handler, call: call, context: context, request: requestBytes)
+                limiter.release()
             }
         }
     }
@@ -183,6 +203,27 @@ public final class TransportServer {
             self.poller = nil
         }
     }
+}
+
+/// Counts running handler threads against the server's cap.
+final class HandlerLimiter: @unchecked Sendable {
+    let limit: Int
+    private let lock = NSLock()
+    private var count = 0
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    var running: Int { lock.lock(); defer { lock.unlock() }; return count }
+
+    /// Takes a slot; false when all `limit` are taken.
+    func acquire() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard count < limit else { return false }
+        count += 1
+        return true
+    }
+
+    func release() { lock.lock(); count -= 1; lock.unlock() }
 }
 
 /// The storage grpc_server_request_call fills for one incoming call.

@@ -98,3 +98,50 @@ final class UnaryCallTests: TransportTestCase {
         }
     }
 }
+
+/// The server caps handler threads: calls beyond `maxConcurrentCalls` are refused at once with
+/// RESOURCE_EXHAUSTED and nothing runs for them; once a slot frees, calls are served again.
+final class ConcurrencyCapTests: TransportTestCase {
+    func testCallsBeyondTheCapAreRefused() throws {
+        let release = DispatchSemaphore(value: 0)
+        let ran = NSLock()
+        var handled = 0
+        server = TransportServer(port: 0, maxConcurrentCalls: 2)
+        server.registerUnary("/test.Echo/Hold") { _, request in
+            ran.lock(); handled += 1; ran.unlock()
+            _ = release.wait(timeout: .now() + 20)   // bounded: the test signals well before
+            return request
+        }
+        try server.start()
+        channel = TransportChannel(target: "127.0.0.1:\(server.port)")
+        let group = DispatchGroup()
+        let results = ResultBox(count: 2)
+        for i in 0..<2 {
+            group.enter()
+            Thread.detachNewThread { [channel] in
+                results.set(i, Result { try channel!.unary(method: "/test.Echo/Hold", request: [UInt8(i)], deadline: .after(seconds: 30)) })
+                group.leave()
+            }
+        }
+        XCTAssertTrue(waitUntil(seconds: 10) { self.server.activeCalls == 2 }, "both held calls running")
+        assertStatus(.resourceExhausted) { _ = try channel.unary(method: "/test.Echo/Hold", request: [9], deadline: .after(seconds: 10)) }
+        ran.lock(); XCTAssertEqual(handled, 2, "the refused call never reached its handler"); ran.unlock()
+        release.signal(); release.signal()
+        XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
+        XCTAssertEqual(try results.get(0)?.get(), [0])
+        XCTAssertEqual(try results.get(1)?.get(), [1])
+        XCTAssertTrue(waitUntil(seconds: 10) { self.server.activeCalls == 0 })
+        release.signal()
+        XCTAssertEqual(try channel.unary(method: "/test.Echo/Hold", request: [7], deadline: .after(seconds: 10)), [7],
+                       "served again once slots are free")
+    }
+}
+
+/// Results written by worker threads, read by the test thread.
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Result<[UInt8], Error>?]
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: Result<[UInt8], Error>) { lock.lock(); values[i] = value; lock.unlock() }
+    func get(_ i: Int) -> Result<[UInt8], Error>? { lock.lock(); defer { lock.unlock() }; return values[i] }
+}
