@@ -142,7 +142,22 @@ enum ChannelArguments {
         ]
         if client {
             entries += [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-                        ("grpc.max_reconnect_backoff_ms", 1000)]
+                        ("grpc.max_reconnect_backoff_ms", 1000),
+                        // A peer that vanished without a FIN (host down, link cut) fails the call after
+                        // ~20 s of unanswered pings instead of at the call's deadline; pings continue
+                        // through a long prefill that sends no data yet.
+                        ("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 10_000),
+                        ("grpc.http2.max_pings_without_data", 0)]
+        } else {
+            entries += [
+                // Half-open or silent clients are found by pings (60 s + 20 s) and idle connections
+                // closed after 10 minutes, so dead connections cannot pile up.
+                ("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.max_connection_idle_ms", 600_000),
+                // Accept the clients' 10 s pings (the default minimum of 5 min would GOAWAY them).
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+                ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+            ]
         }
         if localSubchannelPool { entries.append(("grpc.use_local_subchannel_pool", 1)) }
         if exclusivePort { entries.append(("grpc.so_reuseport", 0)) }
