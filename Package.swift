@@ -45,6 +45,7 @@ let package = Package(
 
         // The two daemons.
         .target(name: "ServiceSupport", dependencies: [
+            "DeepSeekModel",
             "Engine", "Transport", "Wire", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PrefillService", dependencies: [

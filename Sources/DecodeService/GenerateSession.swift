@@ -48,18 +48,19 @@ final class GenerateSession {
             throw TransportError.status(.resourceExhausted, e.description)
         }
         daemon.stats.begin()
-        var finish = FinishReason.error
+        var finish = Engine.FinishReason.error
         var releasePages = true
         defer {
             if releasePages { cache.release(sequence) }
             daemon.stats.end(RequestStats(requestId: requestID, promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated),
-                                          kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: finish))
+                                          kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: Wire.FinishReason(finish)))
         }
         do {
             let first = try prefill(request, params: params, sequence: sequence)
             ttft = monotonicSeconds() - arrival
             generated = 1
-            let firstFinish: FinishReason? = params.stopTokenIDs.contains(first.token) ? .stop : params.maxNewTokens <= 1 ? .length : nil
+            let stop = StopCondition(params: params, eosTokenIDs: daemon.model.config.eosTokenIDs)
+            let firstFinish = stop.finish(after: first.token, generated: 1)
             try send([GeneratedToken(tokenId: UInt32(first.token), logprob: first.logprob)], finish: firstFinish)
             if let firstFinish { finish = firstFinish; return }
             // The batcher owns the pages' reads from here until its last sink call.
@@ -73,7 +74,7 @@ final class GenerateSession {
             } else if context.isCancelled {
                 // The client left or its deadline passed while we waited (e.g. on the prefill): its
                 // choice, not a fault of either daemon.
-                finish = .cancelled
+                finish = context.deadline.hasPassed ? .deadline : .cancelled
                 daemon.logger.info("request \(requestID) ended by its client (cancelled or past its deadline): \(e)")
             } else {
                 daemon.logger.error("request \(requestID) failed: \(e)")
@@ -85,21 +86,9 @@ final class GenerateSession {
     // MARK: Steps
 
     private func validate(_ r: GenerateRequest) throws -> Engine.SamplingParams {
-        let c = daemon.model.config
-        func invalid(_ field: String, _ why: String) -> TransportError { .status(.invalidArgument, "GenerateRequest.\(field): \(why)") }
-        guard !r.promptTokenIds.isEmpty else { throw invalid("prompt_token_ids", "empty prompt") }
-        if let bad = r.promptTokenIds.first(where: { Int($0) >= c.vocabSize }) {
-            throw invalid("prompt_token_ids", "token id \(bad) out of range (vocab size \(c.vocabSize))")
-        }
-        guard r.maxNewTokens >= 1 else { throw invalid("max_new_tokens", "must be ≥ 1, got 0") }
-        let total = r.promptTokenIds.count + Int(r.maxNewTokens)
-        guard total <= c.maxPositionEmbeddings else {
-            throw invalid("max_new_tokens", "prompt \(r.promptTokenIds.count) + max_new_tokens \(r.maxNewTokens) exceeds the context limit \(c.maxPositionEmbeddings)")
-        }
-        if let bad = r.sampling.stopTokenIds.first(where: { Int($0) >= c.vocabSize }) {
-            throw invalid("sampling.stop_token_ids", "token id \(bad) out of range (vocab size \(c.vocabSize))")
-        }
-        return try EngineSampling.from(r.sampling, maxNewTokens: Int(r.maxNewTokens), vocabSize: c.vocabSize)
+        let params = RequestAdmission.params(r.sampling, maxNewTokens: Int(r.maxNewTokens))
+        try RequestAdmission.admit(prompt: r.promptTokenIds, params: params, config: daemon.model.config, message: "GenerateRequest")
+        return params
     }
 
     /// Prefill, tried again while the prefill daemon cannot be reached (UNAVAILABLE before its first
@@ -189,8 +178,8 @@ final class GenerateSession {
     }
 
     /// Joins the continuous batch and streams its tokens until it finishes or the client leaves.
-    private func decode(sequence: Int, first: SampledToken, params: Engine.SamplingParams) throws -> FinishReason {
-        let queue = BlockingQueue<(SampledToken?, String?)>()
+    private func decode(sequence: Int, first: SampledToken, params: Engine.SamplingParams) throws -> Engine.FinishReason {
+        let queue = BlockingQueue<(SampledToken?, GenerationEnd?)>()
         // The prefill daemon drew the first token from the same seed: continue its stream.
         let sampler = Sampler(params: params, vocabSize: daemon.model.config.vocabSize, tokensAlreadySampled: 1)
         let ticket = daemon.batcher.join(sequence: sequence, lastToken: first.token, generated: 1, params: params,
@@ -202,16 +191,15 @@ final class GenerateSession {
             // Checked on every token too: a cancelled call's sends can still succeed for a while, and
             // each step spent on a departed client is a step the batch could use.
             if !clientGone && context.isCancelled { clientGone = true; daemon.batcher.cancel(ticket) }
-            guard let (token, finish) = next else { continue }
+            guard let (token, end) = next else { continue }
             if let token { pending.append(GeneratedToken(tokenId: UInt32(token.token), logprob: token.logprob)); generated += 1 }
-            if let finish {
-                let reason: FinishReason = finish == "stop" ? .stop : finish == "length" ? .length : finish == "cancelled" ? .cancelled : .error
-                if clientGone || reason == .cancelled {
+            if let end {
+                if case .failed(let error) = end { throw TransportError.status(.internal, "request \(requestID): decode step failed: \(error)") }
+                if clientGone || end.reason == .cancelled {
                     throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client")
                 }
-                if reason == .error { throw TransportError.status(.internal, "request \(requestID): \(finish)") }
-                try send(pending, finish: reason)
-                return reason
+                try send(pending, finish: end.reason)
+                return end.reason
             }
             // Send what has arrived; tokens that come while this send is in flight go together next time.
             if !clientGone && queue.count == 0 {
@@ -223,10 +211,10 @@ final class GenerateSession {
         }
     }
 
-    private func send(_ tokens: [GeneratedToken], finish: FinishReason?) throws {
+    private func send(_ tokens: [GeneratedToken], finish: Engine.FinishReason?) throws {
         var response = GenerateResponse(requestId: requestID, tokens: tokens)
         if let finish {
-            response.finishReason = finish
+            response.finishReason = Wire.FinishReason(finish)
             response.usage = Usage(promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated), ttftSeconds: ttft,
                                    kvBytes: kvBytes, kvTransferSeconds: kvSeconds, totalSeconds: monotonicSeconds() - arrival,
                                    kvExposedSeconds: kvExposed)

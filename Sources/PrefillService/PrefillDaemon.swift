@@ -235,19 +235,14 @@ public final class PrefillDaemon: @unchecked Sendable {
             throw TransportError.status(.failedPrecondition,
                                         "model fingerprint mismatch: caller has \(r.modelFingerprint), this prefill serves \(model.fingerprint)")
         }
-        guard !r.promptTokenIds.isEmpty else { throw invalid("prompt_token_ids", "empty prompt") }
-        if let bad = r.promptTokenIds.first(where: { Int($0) >= c.vocabSize }) {
-            throw invalid("prompt_token_ids", "token id \(bad) out of range (vocab size \(c.vocabSize))")
-        }
-        guard r.promptTokenIds.count <= c.maxPositionEmbeddings else {
-            throw invalid("prompt_token_ids", "\(r.promptTokenIds.count) tokens exceed max_position_embeddings \(c.maxPositionEmbeddings)")
-        }
+        // The first token only: one new token.
+        let sampling = RequestAdmission.params(r.sampling, maxNewTokens: 1)
+        try RequestAdmission.admit(prompt: r.promptTokenIds, params: sampling, config: c, message: "PrefillRequest")
         guard r.promptTokenIds.count <= cache.pageCount * cache.pageSize else {
             throw TransportError.status(.resourceExhausted, String(describing: PrefillServiceError.cacheTooSmall(
                 tokens: r.promptTokenIds.count, cacheTokens: cache.pageCount * cache.pageSize)))
         }
         guard r.dtype == .f32 || r.dtype == .bf16 else { throw invalid("dtype", "expected F32 or BF16") }
-        let sampling = try EngineSampling.from(r.sampling, maxNewTokens: 1, vocabSize: c.vocabSize)
         let id: String
         if r.requestId.isEmpty {
             idLock.lock(); nextID += 1; id = "prefill-\(nextID)"; idLock.unlock()
