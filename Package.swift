@@ -91,6 +91,10 @@ let package = Package(
         .testTarget(name: "ContextParallelTests", dependencies: ["ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "Tensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
+        .testTarget(name: "PrefillServiceTests", dependencies: [
+            "PrefillService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"]),
     ],
