@@ -95,6 +95,7 @@ let package = Package(
             "PrefillService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "DecodeServiceTests", dependencies: ["DecodeService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"]),
     ],

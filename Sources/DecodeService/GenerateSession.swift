@@ -7,8 +7,9 @@ import ServiceSupport
 import Transport
 import Wire
 
-/// One Generate call, on its handler thread: validate → reserve pages → Prefill (KV streamed into
-/// the pages, verified chunk by chunk) → first token → continuous batch → stream tokens.
+/// One Generate call's transport glue, on its handler thread: decode and admit the request →
+/// reserve pages → `PrefillCall` (KV into the pages, first token) → `TokenStream` (continuous
+/// batch) → responses, with errors as status codes and the request's stats.
 /// Every exit path gives the pages back exactly once.
 final class GenerateSession {
     let daemon: DecodeDaemon
@@ -31,7 +32,8 @@ final class GenerateSession {
 
     func run(requestBytes: [UInt8]) throws {
         let request = try requestBytes.withUnsafeBytes { try GenerateRequest(decoding: $0) }
-        var params = try validate(request)
+        var params = RequestAdmission.params(request.sampling, maxNewTokens: Int(request.maxNewTokens))
+        try RequestAdmission.admit(prompt: request.promptTokenIds, params: params, config: daemon.model.config, message: "GenerateRequest")
         if params.seed == nil && !params.isGreedy {
             // One seed for the whole sequence, first token (prefill daemon) and the rest (here).
             var system = SystemRandomNumberGenerator()
@@ -56,17 +58,36 @@ final class GenerateSession {
                                           kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: Wire.FinishReason(finish)))
         }
         do {
-            let first = try prefill(request, params: params, sequence: sequence)
+            var sampling = request.sampling
+            sampling.seed = params.seed ?? 0
+            let prefill = try PrefillCall(daemon: daemon, requestID: requestID, prompt: request.promptTokenIds, sampling: sampling,
+                                          sequence: sequence, callerDeadline: context.deadline,
+                                          isCancelled: { [context] in context.isCancelled }).run()
+            (kvBytes, kvSeconds, kvExposed) = (prefill.kvBytes, prefill.kvSendSeconds, prefill.kvExposedSeconds)
             ttft = monotonicSeconds() - arrival
             generated = 1
             let stop = StopCondition(params: params, eosTokenIDs: daemon.model.config.eosTokenIDs)
-            let firstFinish = stop.finish(after: first.token, generated: 1)
-            try send([GeneratedToken(tokenId: UInt32(first.token), logprob: first.logprob)], finish: firstFinish)
+            let firstFinish = stop.finish(after: prefill.first.token, generated: 1)
+            try send([prefill.first], finish: firstFinish)
             if let firstFinish { finish = firstFinish; return }
-            // The batcher owns the pages' reads from here until its last sink call.
+            // The batcher owns the pages' reads from here until its last sink call, after which run() returns.
             releasePages = false
-            defer { releasePages = true }   // decode returns or throws only after the batcher's last call
-            finish = try decode(sequence: sequence, first: first, params: params)
+            defer { releasePages = true }
+            let stream = TokenStream(batcher: daemon.batcher, sequence: sequence, first: prefill.first, params: params,
+                                     isCancelled: { [context] in context.isCancelled }) { [unowned self] tokens, finish in
+                self.generated += tokens.count   // before the send: the last response's usage counts them
+                try self.send(tokens, finish: finish)
+            }
+            let (end, decoded) = try stream.run()
+            generated = 1 + decoded             // tokens the caller left before receiving count too
+            switch end {
+            case .failed(let error):
+                throw TransportError.status(.internal, "request \(requestID): decode step failed: \(error)")
+            case .finished(.cancelled):
+                throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client")
+            case .finished(let reason):
+                finish = reason
+            }
         } catch let e as TransportError {
             if case .status(.cancelled, _) = e {
                 finish = .cancelled
@@ -83,136 +104,9 @@ final class GenerateSession {
         }
     }
 
-    // MARK: Steps
-
-    private func validate(_ r: GenerateRequest) throws -> Engine.SamplingParams {
-        let params = RequestAdmission.params(r.sampling, maxNewTokens: Int(r.maxNewTokens))
-        try RequestAdmission.admit(prompt: r.promptTokenIds, params: params, config: daemon.model.config, message: "GenerateRequest")
-        return params
-    }
-
-    /// Prefill, tried again while the prefill daemon cannot be reached (UNAVAILABLE before its first
-    /// message: nothing was computed or written yet), every 0.15 s for about a second — the
-    /// channel's reconnect backoff is capped at 1 s.
-    private func prefill(_ r: GenerateRequest, params: Engine.SamplingParams, sequence: Int) throws -> SampledToken {
-        var attempt = 1
-        while true {
-            do {
-                return try prefillOnce(r, params: params, sequence: sequence)
-            } catch PrefillAttemptError.unreachable(let message) {
-                if attempt == 8 || context.isCancelled { throw TransportError.status(.unavailable, message) }
-                if attempt == 1 { daemon.logger.info("request \(requestID): \(message); retrying") }
-                attempt += 1
-                usleep(150_000)
-            }
-        }
-    }
-
-    private enum PrefillAttemptError: Error { case unreachable(String) }
-
-    /// The request's sampling with the seed this sequence uses (chosen here when the client gave none).
-    private func prefillSampling(_ requested: Wire.SamplingParams, _ params: Engine.SamplingParams) -> Wire.SamplingParams {
-        var sampling = requested
-        sampling.seed = params.seed ?? 0
-        return sampling
-    }
-
-    /// Calls Prefill and writes the streamed KV into `sequence`'s pages; returns the first token.
-    private func prefillOnce(_ r: GenerateRequest, params: Engine.SamplingParams, sequence: Int) throws -> SampledToken {
-        let model = daemon.model, cache = daemon.cache, c = model.config, options = daemon.options
-        let channel = daemon.nextChannel()
-        let request = PrefillRequest(requestId: requestID, promptTokenIds: r.promptTokenIds, modelFingerprint: model.fingerprint,
-                                     dtype: options.wireDType, maxChunkBytes: UInt32(options.maxChunkBytes),
-                                     pageSize: UInt32(cache.pageSize), sampling: prefillSampling(r.sampling, params))
-        let deadline = Deadline.after(seconds: min(options.prefillTimeoutSeconds, context.deadline.remainingSeconds ?? .infinity))
-        let stream: ResponseStream
-        do {
-            stream = try channel.serverStreaming(method: MethodPath.prefill, request: request, deadline: deadline)
-        } catch {
-            throw PrefillAttemptError.unreachable("prefill \(channel.target): \(error)")
-        }
-        let pageSize = cache.pageSize, width = c.latentRowWidth
-        let assembler = KVAssembler(expecting: KVExpectation(
-            requestId: requestID, modelFingerprint: model.fingerprint, dtype: options.wireDType, pageSize: UInt32(pageSize),
-            rowWidth: width, layers: c.numHiddenLayers, tokens: promptTokens)) { layer, start, maxTokens in
-            // Rows up to the end of the page holding `start`: pages need not be adjacent.
-            let rows = min(maxTokens, pageSize - start % pageSize)
-            return UnsafeMutableBufferPointer(start: try cache.row(sequence: sequence, layer: layer, position: start), count: rows * width)
-        }
-        while true {
-            if context.isCancelled {
-                stream.cancel()
-                throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client during prefill")
-            }
-            let message: ReceivedMessage?
-            do { message = try stream.nextMessage() } catch let TransportError.status(code, text) {
-                if code == .unavailable && assembler.chunksReceived == 0 {
-                    throw PrefillAttemptError.unreachable("prefill \(channel.target): \(code): \(text)")
-                }
-                // The prefill's verdict on the request passes through; any other failure means it is unavailable.
-                let passThrough: [StatusCode] = [.deadlineExceeded, .failedPrecondition, .invalidArgument, .resourceExhausted]
-                let mapped: StatusCode = passThrough.contains(code) ? code : .unavailable
-                throw TransportError.status(mapped, "prefill \(channel.target): \(code): \(text)")
-            }
-            guard let message else {
-                throw TransportError.status(.unavailable, "prefill \(channel.target) ended the stream without its final message")
-            }
-            do {
-                switch try PrefillResponseView.parse(segments: message.segments) {
-                case .chunk(let chunk):
-                    try assembler.accept(chunk)
-                case .done(let done):
-                    try assembler.finish(done)
-                    kvBytes = assembler.payloadBytesReceived
-                    kvSeconds = done.kvSendSeconds
-                    kvExposed = done.kvExposedSeconds
-                    try cache.setLength(promptTokens, of: sequence)
-                    _ = try? stream.nextMessage()   // the OK end of the call
-                    return SampledToken(token: Int(done.firstToken), logprob: done.firstTokenLogprob)
-                }
-            } catch let e as WireError {
-                stream.cancel()
-                throw TransportError.status(.dataLoss, "KV from prefill \(channel.target) rejected: \(e)")
-            }
-        }
-    }
-
-    /// Joins the continuous batch and streams its tokens until it finishes or the client leaves.
-    private func decode(sequence: Int, first: SampledToken, params: Engine.SamplingParams) throws -> Engine.FinishReason {
-        let queue = BlockingQueue<(SampledToken?, GenerationEnd?)>()
-        // The prefill daemon drew the first token from the same seed: continue its stream.
-        let sampler = Sampler(params: params, vocabSize: daemon.model.config.vocabSize, tokensAlreadySampled: 1)
-        let ticket = daemon.batcher.join(sequence: sequence, lastToken: first.token, generated: 1, params: params,
-                                         sampler: sampler) { token, finish in queue.push((token, finish)) }
-        var clientGone = false
-        var pending: [GeneratedToken] = []
-        while true {
-            let next = queue.pop(timeout: 0.05)
-            // Checked on every token too: a cancelled call's sends can still succeed for a while, and
-            // each step spent on a departed client is a step the batch could use.
-            if !clientGone && context.isCancelled { clientGone = true; daemon.batcher.cancel(ticket) }
-            guard let (token, end) = next else { continue }
-            if let token { pending.append(GeneratedToken(tokenId: UInt32(token.token), logprob: token.logprob)); generated += 1 }
-            if let end {
-                if case .failed(let error) = end { throw TransportError.status(.internal, "request \(requestID): decode step failed: \(error)") }
-                if clientGone || end.reason == .cancelled {
-                    throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client")
-                }
-                try send(pending, finish: end.reason)
-                return end.reason
-            }
-            // Send what has arrived; tokens that come while this send is in flight go together next time.
-            if !clientGone && queue.count == 0 {
-                do { try send(pending, finish: nil); pending.removeAll(keepingCapacity: true) } catch {
-                    clientGone = true
-                    daemon.batcher.cancel(ticket)
-                }
-            }
-        }
-    }
-
-    private func send(_ tokens: [GeneratedToken], finish: Engine.FinishReason?) throws {
-        var response = GenerateResponse(requestId: requestID, tokens: tokens)
+    private func send(_ tokens: [SampledToken], finish: Engine.FinishReason?) throws {
+        var response = GenerateResponse(requestId: requestID,
+                                        tokens: tokens.map { GeneratedToken(tokenId: UInt32($0.token), logprob: $0.logprob) })
         if let finish {
             response.finishReason = Wire.FinishReason(finish)
             response.usage = Usage(promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated), ttftSeconds: ttft,
