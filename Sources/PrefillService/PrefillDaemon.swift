@@ -1,9 +1,6 @@
 import ContextParallel
 import DeepSeekModel
-import Engine
 import Foundation
-import KVCache
-import Kernels
 import Logging
 import ServiceSupport
 import Transport
