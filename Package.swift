@@ -46,6 +46,7 @@ let package = Package(
 
         // The two daemons.
         .target(name: "ServiceSupport", dependencies: [
+            "DeepSeekModel",
             "Engine", "Transport", "Wire", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PrefillService", dependencies: [
@@ -91,6 +92,11 @@ let package = Package(
         .testTarget(name: "ContextParallelTests", dependencies: ["ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "Tensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
+        .testTarget(name: "PrefillServiceTests", dependencies: [
+            "PrefillService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "DecodeServiceTests", dependencies: ["DecodeService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"]),
     ],

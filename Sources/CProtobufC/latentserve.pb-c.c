@@ -637,7 +637,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[5] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[6] =
 {
   {
     "temperature",
@@ -699,8 +699,21 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "ignore_eos",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, ignore_eos),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
+  5,   /* field[5] = ignore_eos */
   3,   /* field[3] = seed */
   4,   /* field[4] = stop_token_ids */
   0,   /* field[0] = temperature */
@@ -710,7 +723,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -720,7 +733,7 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  5,
+  6,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,
@@ -1888,20 +1901,24 @@ const ProtobufCEnumDescriptor latentserve__v1__wire_dtype__descriptor =
   latentserve__v1__wire_dtype__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue latentserve__v1__finish_reason__enum_values_by_number[5] =
+static const ProtobufCEnumValue latentserve__v1__finish_reason__enum_values_by_number[7] =
 {
   { "FINISH_REASON_UNSPECIFIED", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED", 0 },
   { "FINISH_REASON_STOP", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_STOP", 1 },
   { "FINISH_REASON_LENGTH", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_LENGTH", 2 },
   { "FINISH_REASON_CANCELLED", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_CANCELLED", 3 },
   { "FINISH_REASON_ERROR", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_ERROR", 4 },
+  { "FINISH_REASON_EOS", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_EOS", 5 },
+  { "FINISH_REASON_DEADLINE", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_DEADLINE", 6 },
 };
 static const ProtobufCIntRange latentserve__v1__finish_reason__value_ranges[] = {
-{0, 0},{0, 5}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex latentserve__v1__finish_reason__enum_values_by_name[5] =
+static const ProtobufCEnumValueIndex latentserve__v1__finish_reason__enum_values_by_name[7] =
 {
   { "FINISH_REASON_CANCELLED", 3 },
+  { "FINISH_REASON_DEADLINE", 6 },
+  { "FINISH_REASON_EOS", 5 },
   { "FINISH_REASON_ERROR", 4 },
   { "FINISH_REASON_LENGTH", 2 },
   { "FINISH_REASON_STOP", 1 },
@@ -1914,9 +1931,9 @@ const ProtobufCEnumDescriptor latentserve__v1__finish_reason__descriptor =
   "FinishReason",
   "Latentserve__V1__FinishReason",
   "latentserve.v1",
-  5,
+  7,
   latentserve__v1__finish_reason__enum_values_by_number,
-  5,
+  7,
   latentserve__v1__finish_reason__enum_values_by_name,
   1,
   latentserve__v1__finish_reason__value_ranges,

@@ -7,8 +7,9 @@ import ServiceSupport
 import Transport
 import Wire
 
-/// One Generate call, on its handler thread: validate → reserve pages → Prefill (KV streamed into
-/// the pages, verified chunk by chunk) → first token → continuous batch → stream tokens.
+/// One Generate call's transport glue, on its handler thread: decode and admit the request →
+/// reserve pages → `PrefillCall` (KV into the pages, first token) → `TokenStream` (continuous
+/// batch) → responses, with errors as status codes and the request's stats.
 /// Every exit path gives the pages back exactly once.
 final class GenerateSession {
     let daemon: DecodeDaemon
@@ -31,7 +32,8 @@ final class GenerateSession {
 
     func run(requestBytes: [UInt8]) throws {
         let request = try requestBytes.withUnsafeBytes { try GenerateRequest(decoding: $0) }
-        var params = try validate(request)
+        var params = RequestAdmission.params(request.sampling, maxNewTokens: Int(request.maxNewTokens))
+        try RequestAdmission.admit(prompt: request.promptTokenIds, params: params, config: daemon.model.config, message: "GenerateRequest")
         if params.seed == nil && !params.isGreedy {
             // One seed for the whole sequence, first token (prefill daemon) and the rest (here).
             var system = SystemRandomNumberGenerator()
@@ -48,24 +50,44 @@ final class GenerateSession {
             throw TransportError.status(.resourceExhausted, e.description)
         }
         daemon.stats.begin()
-        var finish = FinishReason.error
+        var finish = Engine.FinishReason.error
         var releasePages = true
         defer {
             if releasePages { cache.release(sequence) }
             daemon.stats.end(RequestStats(requestId: requestID, promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated),
-                                          kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: finish))
+                                          kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: Wire.FinishReason(finish)))
         }
         do {
-            let first = try prefill(request, params: params, sequence: sequence)
+            var sampling = request.sampling
+            sampling.seed = params.seed ?? 0
+            let prefill = try PrefillCall(daemon: daemon, requestID: requestID, prompt: request.promptTokenIds, sampling: sampling,
+                                          sequence: sequence, callerDeadline: context.deadline,
+                                          isCancelled: { [context] in context.isCancelled }).run()
+            (kvBytes, kvSeconds, kvExposed) = (prefill.kvBytes, prefill.kvSendSeconds, prefill.kvExposedSeconds)
             ttft = monotonicSeconds() - arrival
             generated = 1
-            let firstFinish: FinishReason? = params.stopTokenIDs.contains(first.token) ? .stop : params.maxNewTokens <= 1 ? .length : nil
-            try send([GeneratedToken(tokenId: UInt32(first.token), logprob: first.logprob)], finish: firstFinish)
+            let stop = StopCondition(params: params, eosTokenIDs: daemon.model.config.eosTokenIDs)
+            let firstFinish = stop.finish(after: prefill.first.token, generated: 1)
+            try send([prefill.first], finish: firstFinish)
             if let firstFinish { finish = firstFinish; return }
-            // The batcher owns the pages' reads from here until its last sink call.
+            // The batcher owns the pages' reads from here until its last sink call, after which run() returns.
             releasePages = false
-            defer { releasePages = true }   // decode returns or throws only after the batcher's last call
-            finish = try decode(sequence: sequence, first: first, params: params)
+            defer { releasePages = true }
+            let stream = TokenStream(batcher: daemon.batcher, sequence: sequence, first: prefill.first, params: params,
+                                     isCancelled: { [context] in context.isCancelled }) { [unowned self] tokens, finish in
+                self.generated += tokens.count   // before the send: the last response's usage counts them
+                try self.send(tokens, finish: finish)
+            }
+            let (end, decoded) = try stream.run()
+            generated = 1 + decoded             // tokens the caller left before receiving count too
+            switch end {
+            case .failed(let error):
+                throw TransportError.status(.internal, "request \(requestID): decode step failed: \(error)")
+            case .finished(.cancelled):
+                throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client")
+            case .finished(let reason):
+                finish = reason
+            }
         } catch let e as TransportError {
             if case .status(.cancelled, _) = e {
                 finish = .cancelled
@@ -73,7 +95,7 @@ final class GenerateSession {
             } else if context.isCancelled {
                 // The client left or its deadline passed while we waited (e.g. on the prefill): its
                 // choice, not a fault of either daemon.
-                finish = .cancelled
+                finish = context.deadline.hasPassed ? .deadline : .cancelled
                 daemon.logger.info("request \(requestID) ended by its client (cancelled or past its deadline): \(e)")
             } else {
                 daemon.logger.error("request \(requestID) failed: \(e)")
@@ -82,151 +104,11 @@ final class GenerateSession {
         }
     }
 
-    // MARK: Steps
-
-    private func validate(_ r: GenerateRequest) throws -> Engine.SamplingParams {
-        let c = daemon.model.config
-        func invalid(_ field: String, _ why: String) -> TransportError { .status(.invalidArgument, "GenerateRequest.\(field): \(why)") }
-        guard !r.promptTokenIds.isEmpty else { throw invalid("prompt_token_ids", "empty prompt") }
-        if let bad = r.promptTokenIds.first(where: { Int($0) >= c.vocabSize }) {
-            throw invalid("prompt_token_ids", "token id \(bad) out of range (vocab size \(c.vocabSize))")
-        }
-        guard r.maxNewTokens >= 1 else { throw invalid("max_new_tokens", "must be ≥ 1, got 0") }
-        let total = r.promptTokenIds.count + Int(r.maxNewTokens)
-        guard total <= c.maxPositionEmbeddings else {
-            throw invalid("max_new_tokens", "prompt \(r.promptTokenIds.count) + max_new_tokens \(r.maxNewTokens) exceeds the context limit \(c.maxPositionEmbeddings)")
-        }
-        if let bad = r.sampling.stopTokenIds.first(where: { Int($0) >= c.vocabSize }) {
-            throw invalid("sampling.stop_token_ids", "token id \(bad) out of range (vocab size \(c.vocabSize))")
-        }
-        return try EngineSampling.from(r.sampling, maxNewTokens: Int(r.maxNewTokens), vocabSize: c.vocabSize)
-    }
-
-    /// Prefill, tried again while the prefill daemon cannot be reached (UNAVAILABLE before its first
-    /// message: nothing was computed or written yet), every 0.15 s for about a second — the
-    /// channel's reconnect backoff is capped at 1 s.
-    private func prefill(_ r: GenerateRequest, params: Engine.SamplingParams, sequence: Int) throws -> SampledToken {
-        var attempt = 1
-        while true {
-            do {
-                return try prefillOnce(r, params: params, sequence: sequence)
-            } catch PrefillAttemptError.unreachable(let message) {
-                if attempt == 8 || context.isCancelled { throw TransportError.status(.unavailable, message) }
-                if attempt == 1 { daemon.logger.info("request \(requestID): \(message); retrying") }
-                attempt += 1
-                usleep(150_000)
-            }
-        }
-    }
-
-    private enum PrefillAttemptError: Error { case unreachable(String) }
-
-    /// The request's sampling with the seed this sequence uses (chosen here when the client gave none).
-    private func prefillSampling(_ requested: Wire.SamplingParams, _ params: Engine.SamplingParams) -> Wire.SamplingParams {
-        var sampling = requested
-        sampling.seed = params.seed ?? 0
-        return sampling
-    }
-
-    /// Calls Prefill and writes the streamed KV into `sequence`'s pages; returns the first token.
-    private func prefillOnce(_ r: GenerateRequest, params: Engine.SamplingParams, sequence: Int) throws -> SampledToken {
-        let model = daemon.model, cache = daemon.cache, c = model.config, options = daemon.options
-        let channel = daemon.nextChannel()
-        let request = PrefillRequest(requestId: requestID, promptTokenIds: r.promptTokenIds, modelFingerprint: model.fingerprint,
-                                     dtype: options.wireDType, maxChunkBytes: UInt32(options.maxChunkBytes),
-                                     pageSize: UInt32(cache.pageSize), sampling: prefillSampling(r.sampling, params))
-        let deadline = Deadline.after(seconds: min(options.prefillTimeoutSeconds, context.deadline.remainingSeconds ?? .infinity))
-        let stream: ResponseStream
-        do {
-            stream = try channel.serverStreaming(method: MethodPath.prefill, request: request, deadline: deadline)
-        } catch {
-            throw PrefillAttemptError.unreachable("prefill \(channel.target): \(error)")
-        }
-        let pageSize = cache.pageSize, width = c.latentRowWidth
-        let assembler = KVAssembler(expecting: KVExpectation(
-            requestId: requestID, modelFingerprint: model.fingerprint, dtype: options.wireDType, pageSize: UInt32(pageSize),
-            rowWidth: width, layers: c.numHiddenLayers, tokens: promptTokens)) { layer, start, maxTokens in
-            // Rows up to the end of the page holding `start`: pages need not be adjacent.
-            let rows = min(maxTokens, pageSize - start % pageSize)
-            return UnsafeMutableBufferPointer(start: try cache.row(sequence: sequence, layer: layer, position: start), count: rows * width)
-        }
-        while true {
-            if context.isCancelled {
-                stream.cancel()
-                throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client during prefill")
-            }
-            let message: ReceivedMessage?
-            do { message = try stream.nextMessage() } catch let TransportError.status(code, text) {
-                if code == .unavailable && assembler.chunksReceived == 0 {
-                    throw PrefillAttemptError.unreachable("prefill \(channel.target): \(code): \(text)")
-                }
-                // The prefill's verdict on the request passes through; any other failure means it is unavailable.
-                let passThrough: [StatusCode] = [.deadlineExceeded, .failedPrecondition, .invalidArgument, .resourceExhausted]
-                let mapped: StatusCode = passThrough.contains(code) ? code : .unavailable
-                throw TransportError.status(mapped, "prefill \(channel.target): \(code): \(text)")
-            }
-            guard let message else {
-                throw TransportError.status(.unavailable, "prefill \(channel.target) ended the stream without its final message")
-            }
-            do {
-                switch try PrefillResponseView.parse(segments: message.segments) {
-                case .chunk(let chunk):
-                    try assembler.accept(chunk)
-                case .done(let done):
-                    try assembler.finish(done)
-                    kvBytes = assembler.payloadBytesReceived
-                    kvSeconds = done.kvSendSeconds
-                    kvExposed = done.kvExposedSeconds
-                    try cache.setLength(promptTokens, of: sequence)
-                    _ = try? stream.nextMessage()   // the OK end of the call
-                    return SampledToken(token: Int(done.firstToken), logprob: done.firstTokenLogprob)
-                }
-            } catch let e as WireError {
-                stream.cancel()
-                throw TransportError.status(.dataLoss, "KV from prefill \(channel.target) rejected: \(e)")
-            }
-        }
-    }
-
-    /// Joins the continuous batch and streams its tokens until it finishes or the client leaves.
-    private func decode(sequence: Int, first: SampledToken, params: Engine.SamplingParams) throws -> FinishReason {
-        let queue = BlockingQueue<(SampledToken?, String?)>()
-        // The prefill daemon drew the first token from the same seed: continue its stream.
-        let sampler = Sampler(params: params, vocabSize: daemon.model.config.vocabSize, tokensAlreadySampled: 1)
-        let ticket = daemon.batcher.join(sequence: sequence, lastToken: first.token, generated: 1, params: params,
-                                         sampler: sampler) { token, finish in queue.push((token, finish)) }
-        var clientGone = false
-        var pending: [GeneratedToken] = []
-        while true {
-            let next = queue.pop(timeout: 0.05)
-            // Checked on every token too: a cancelled call's sends can still succeed for a while, and
-            // each step spent on a departed client is a step the batch could use.
-            if !clientGone && context.isCancelled { clientGone = true; daemon.batcher.cancel(ticket) }
-            guard let (token, finish) = next else { continue }
-            if let token { pending.append(GeneratedToken(tokenId: UInt32(token.token), logprob: token.logprob)); generated += 1 }
-            if let finish {
-                let reason: FinishReason = finish == "stop" ? .stop : finish == "length" ? .length : finish == "cancelled" ? .cancelled : .error
-                if clientGone || reason == .cancelled {
-                    throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client")
-                }
-                if reason == .error { throw TransportError.status(.internal, "request \(requestID): \(finish)") }
-                try send(pending, finish: reason)
-                return reason
-            }
-            // Send what has arrived; tokens that come while this send is in flight go together next time.
-            if !clientGone && queue.count == 0 {
-                do { try send(pending, finish: nil); pending.removeAll(keepingCapacity: true) } catch {
-                    clientGone = true
-                    daemon.batcher.cancel(ticket)
-                }
-            }
-        }
-    }
-
-    private func send(_ tokens: [GeneratedToken], finish: FinishReason?) throws {
-        var response = GenerateResponse(requestId: requestID, tokens: tokens)
+    private func send(_ tokens: [SampledToken], finish: Engine.FinishReason?) throws {
+        var response = GenerateResponse(requestId: requestID,
+                                        tokens: tokens.map { GeneratedToken(tokenId: UInt32($0.token), logprob: $0.logprob) })
         if let finish {
-            response.finishReason = finish
+            response.finishReason = Wire.FinishReason(finish)
             response.usage = Usage(promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated), ttftSeconds: ttft,
                                    kvBytes: kvBytes, kvTransferSeconds: kvSeconds, totalSeconds: monotonicSeconds() - arrival,
                                    kvExposedSeconds: kvExposed)

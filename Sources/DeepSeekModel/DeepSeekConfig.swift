@@ -39,7 +39,9 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
     public var dtype: String?
     public var numNextnPredictLayers: Int?
     public var bosTokenId: Int?
-    public var eosTokenId: Int?
+    /// config.json's `eos_token_id` (an int or a list), replaced by generation_config.json's when that
+    /// file in the same folder sets one (as transformers' `generate` does); see `eosTokenIDs`.
+    public var eosTokenId: TokenIDList?
 
     enum CodingKeys: String, CodingKey {
         case architectures, dtype
@@ -97,23 +99,38 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
         dtype = try c.decodeIfPresent(String.self, forKey: .dtype)
         numNextnPredictLayers = try c.decodeIfPresent(Int.self, forKey: .numNextnPredictLayers)
         bosTokenId = try? c.decodeIfPresent(Int.self, forKey: .bosTokenId)
-        eosTokenId = try? c.decodeIfPresent(Int.self, forKey: .eosTokenId)
+        eosTokenId = try c.decodeIfPresent(TokenIDList.self, forKey: .eosTokenId)
     }
 
-    /// Reads and validates `<directory>/config.json`.
+    /// Reads and validates `<directory>/config.json`; an `eos_token_id` in
+    /// `<directory>/generation_config.json` (when the file exists) replaces config.json's.
     public static func load(directory: String) throws -> DeepSeekConfig {
         let path = (directory as NSString).appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: path) else { throw ModelError.configMissing(path: path) }
+        var config = try decode(DeepSeekConfig.self, path: path)
+        let generationPath = (directory as NSString).appendingPathComponent("generation_config.json")
+        if FileManager.default.fileExists(atPath: generationPath),
+           let eos = try decode(GenerationConfig.self, path: generationPath).eosTokenId {
+            config.eosTokenId = eos
+        }
+        try config.validate()
+        return config
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, path: String) throws -> T {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ModelError.configUnreadable(path: path, reason: error.localizedDescription)
         }
-        let config: DeepSeekConfig
-        do { config = try JSONDecoder().decode(DeepSeekConfig.self, from: data) } catch let error as DecodingError {
+        do { return try JSONDecoder().decode(T.self, from: data) } catch let error as DecodingError {
             throw ModelError.configUnreadable(path: path, reason: Self.describe(error))
         }
-        try config.validate()
-        return config
+    }
+
+    /// The fields of generation_config.json this engine uses.
+    private struct GenerationConfig: Decodable {
+        var eosTokenId: TokenIDList?
+        enum CodingKeys: String, CodingKey { case eosTokenId = "eos_token_id" }
     }
 
     private static func describe(_ error: DecodingError) -> String {
@@ -144,6 +161,9 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
         Double(kvLoraRank * (qkNopeHeadDim + vHeadDim)) / Double(qkNopeHeadDim + qkRopeHeadDim + vHeadDim)
     }
     public var routedExperts: Int { nRoutedExperts ?? 0 }
+    /// Token ids that end generation (with reason eos unless the request ignores EOS); empty when
+    /// the config names none.
+    public var eosTokenIDs: [Int] { eosTokenId?.ids ?? [] }
 
     /// transformers: layer i is MoE iff n_routed_experts is set and i ≥ first_k_dense_replace
     /// (moe_layer_freq is ignored; it is 1 in every released checkpoint).
@@ -192,5 +212,23 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
             }
         }
         _ = try rope.settings(headDim: qkRopeHeadDim, maxPositions: maxPositionEmbeddings)
+    }
+}
+
+/// A token id field HF writes as an int or a list of ints (e.g. `eos_token_id`). Encodes back the
+/// way it came: one id as an int, several as a list.
+public struct TokenIDList: Codable, Equatable, Sendable {
+    public var ids: [Int]
+
+    public init(_ ids: [Int]) { self.ids = ids }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let one = try? c.decode(Int.self) { ids = [one] } else { ids = try c.decode([Int].self) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if ids.count == 1 { try c.encode(ids[0]) } else { try c.encode(ids) }
     }
 }

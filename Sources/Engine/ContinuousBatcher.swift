@@ -8,22 +8,22 @@ import KVCache
 /// One thread owns the model; joins and cancels come from any thread.
 public final class ContinuousBatcher: @unchecked Sendable {
     /// Called on the batcher thread after each step: the token (nil when the sequence ended
-    /// without one) and, on the last call for the sequence, why it ended ("stop", "length",
-    /// "cancelled" or an error message). After the last call the batcher never touches the
-    /// sequence's pages again, so the owner may release them.
-    public typealias Sink = (_ token: SampledToken?, _ finish: String?) -> Void
+    /// without one) and, on the last call for the sequence, how it ended (stop, eos, length,
+    /// cancelled, or failed with the decode step's error). After the last call the batcher never
+    /// touches the sequence's pages again, so the owner may release them.
+    public typealias Sink = (_ token: SampledToken?, _ end: GenerationEnd?) -> Void
 
     public final class Ticket: @unchecked Sendable {
         fileprivate let sequence: Int
         fileprivate let sampler: Sampler
-        fileprivate let params: SamplingParams
+        fileprivate let stop: StopCondition
         fileprivate let sink: Sink
         fileprivate var lastToken: Int
         fileprivate var generated: Int
         fileprivate var cancelled = false
         fileprivate var done = false
-        fileprivate init(sequence: Int, sampler: Sampler, params: SamplingParams, sink: @escaping Sink, lastToken: Int, generated: Int) {
-            self.sequence = sequence; self.sampler = sampler; self.params = params; self.sink = sink
+        fileprivate init(sequence: Int, sampler: Sampler, stop: StopCondition, sink: @escaping Sink, lastToken: Int, generated: Int) {
+            self.sequence = sequence; self.sampler = sampler; self.stop = stop; self.sink = sink
             self.lastToken = lastToken; self.generated = generated
         }
     }
@@ -62,7 +62,7 @@ public final class ContinuousBatcher: @unchecked Sendable {
         t.start()
     }
 
-    /// Ends every sequence with "cancelled" and stops the thread.
+    /// Ends every sequence as cancelled and stops the thread.
     public func stop() {
         condition.lock()
         running = false
@@ -72,19 +72,21 @@ public final class ContinuousBatcher: @unchecked Sendable {
     }
 
     /// `sequence` holds the prompt's KV (length = prompt tokens); `lastToken` is the token
-    /// sampled from the prompt's last position (already delivered), `generated` counts it.
+    /// sampled from the prompt's last position (already delivered), `generated` counts it. The
+    /// sequence stops by `StopCondition` (params + the model's EOS ids).
     public func join(sequence: Int, lastToken: Int, generated: Int, params: SamplingParams, sampler: Sampler, sink: @escaping Sink) -> Ticket {
-        let ticket = Ticket(sequence: sequence, sampler: sampler, params: params, sink: sink, lastToken: lastToken, generated: generated)
+        let stop = StopCondition(params: params, eosTokenIDs: model.config.eosTokenIDs)
+        let ticket = Ticket(sequence: sequence, sampler: sampler, stop: stop, sink: sink, lastToken: lastToken, generated: generated)
         condition.lock()
         let accepted = running
         if accepted { waiting.append(ticket) }
         condition.broadcast()
         condition.unlock()
-        if !accepted { sink(nil, "cancelled") }
+        if !accepted { sink(nil, .finished(.cancelled)) }
         return ticket
     }
 
-    /// The sequence leaves at the next step boundary; its sink then gets (nil, "cancelled").
+    /// The sequence leaves at the next step boundary; its sink then gets (nil, cancelled).
     public func cancel(_ ticket: Ticket) {
         condition.lock()
         ticket.cancelled = true
@@ -102,7 +104,7 @@ public final class ContinuousBatcher: @unchecked Sendable {
                 let leaving = active + waiting
                 active.removeAll(); waiting.removeAll()
                 condition.unlock()
-                for t in leaving { t.sink(nil, "cancelled") }
+                for t in leaving { t.sink(nil, .finished(.cancelled)) }
                 condition.lock()
                 thread = nil
                 condition.broadcast()
@@ -112,7 +114,7 @@ public final class ContinuousBatcher: @unchecked Sendable {
             while active.count < maxBatch && !waiting.isEmpty { active.append(waiting.removeFirst()) }
             for t in active where t.cancelled { t.done = true }
             condition.unlock()
-            for t in active where t.done { t.sink(nil, "cancelled") }
+            for t in active where t.done { t.sink(nil, .finished(.cancelled)) }
             active.removeAll { $0.done }
             if !active.isEmpty { step() }
         }
@@ -130,7 +132,7 @@ public final class ContinuousBatcher: @unchecked Sendable {
                 }
             }
         } catch {
-            for t in active { t.sink(nil, "decode step failed: \(error)") }
+            for t in active { t.sink(nil, .failed(error)) }
             active.removeAll()
             return
         }
@@ -141,10 +143,9 @@ public final class ContinuousBatcher: @unchecked Sendable {
             let token = t.sampler.sample(logits: UnsafeBufferPointer(start: logits.pointer + i * vocab, count: vocab))
             t.lastToken = token.token
             t.generated += 1
-            let finish: String? = t.params.stopTokenIDs.contains(token.token) ? "stop"
-                : t.generated >= t.params.maxNewTokens ? "length" : nil
+            let finish = t.stop.finish(after: token.token, generated: t.generated)
             t.done = finish != nil
-            t.sink(token, finish)
+            t.sink(token, finish.map { .finished($0) })
         }
         active.removeAll { $0.done }
     }

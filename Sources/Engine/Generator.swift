@@ -10,7 +10,7 @@ public struct GenerationOutput: Sendable, Equatable {
     public var logprobs: [Float]
     /// Full-precision logits at the last prompt position.
     public var lastLogits: [Float]
-    public var finishReason: String            // "stop" or "length"
+    public var finishReason: FinishReason      // stop, eos or length
     public var prefillSeconds: Double
     public var decodeSecondsPerToken: Double
 }
@@ -33,13 +33,9 @@ public final class Generator {
     public func generate(prompts: [[Int32]], params: [SamplingParams]) throws -> [GenerationOutput]? {
         let c = model.config
         precondition(prompts.count == params.count, "one SamplingParams per prompt")
-        for p in params { try p.validate(vocabSize: c.vocabSize) }
-        for prompt in prompts {
-            if prompt.isEmpty { throw ModelError.emptyPrompt }
-            for t in prompt where t < 0 || Int(t) >= c.vocabSize { throw ModelError.tokenOutOfRange(token: Int(t), vocabSize: c.vocabSize) }
-        }
+        for (prompt, p) in zip(prompts, params) { try Admission.validate(prompt: prompt, params: p, config: c) }
+        let stops = params.map { StopCondition(params: $0, eosTokenIDs: c.eosTokenIDs) }
         let capacities = zip(prompts, params).map { $0.count + $1.maxNewTokens }
-        for n in capacities where n > c.maxPositionEmbeddings { throw ModelError.contextTooLong(tokens: n, maxPositions: c.maxPositionEmbeddings) }
         let pages = capacities.reduce(0) { $0 + ($1 + pageSize - 1) / pageSize }
         let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: pageSize, pageCount: pages)
         let sequences = try capacities.map { try cache.allocate(capacity: $0) }
@@ -51,13 +47,13 @@ public final class Generator {
 
         let samplers = params.map { Sampler(params: $0, vocabSize: c.vocabSize) }
         var outputs = prompts.indices.map { i in
-            GenerationOutput(promptTokens: prompts[i], tokens: [], logprobs: [], lastLogits: logits[i], finishReason: "length",
+            GenerationOutput(promptTokens: prompts[i], tokens: [], logprobs: [], lastLogits: logits[i], finishReason: .length,
                              prefillSeconds: prefillSeconds, decodeSecondsPerToken: 0)
         }
         var active: [Int] = []
         for i in prompts.indices {
             let first = logits[i].withUnsafeBufferPointer { samplers[i].sample(logits: $0) }
-            if record(first, into: &outputs[i], params: params[i]) { active.append(i) }
+            if record(first, into: &outputs[i], stop: stops[i]) { active.append(i) }
         }
         // Decode: one batched step over every unfinished sequence; buffers sized once.
         let batchCapacity = prompts.count
@@ -79,7 +75,7 @@ public final class Generator {
             active.removeAll { i in
                 defer { k += 1 }
                 let token = samplers[i].sample(logits: UnsafeBufferPointer(start: stepLogits.pointer + k * c.vocabSize, count: c.vocabSize))
-                return !record(token, into: &outputs[i], params: params[i])
+                return !record(token, into: &outputs[i], stop: stops[i])
             }
         }
         let perToken = decodeSteps > 0 ? (monotonicSeconds() - decodeStart) / Double(decodeSteps) : 0
@@ -89,11 +85,11 @@ public final class Generator {
     }
 
     /// Appends a sampled token; returns whether the sequence goes on.
-    private func record(_ t: SampledToken, into out: inout GenerationOutput, params: SamplingParams) -> Bool {
+    private func record(_ t: SampledToken, into out: inout GenerationOutput, stop: StopCondition) -> Bool {
         out.tokens.append(t.token)
         out.logprobs.append(t.logprob)
-        if params.stopTokenIDs.contains(t.token) { out.finishReason = "stop"; return false }
-        if out.tokens.count >= params.maxNewTokens { out.finishReason = "length"; return false }
-        return true
+        guard let reason = stop.finish(after: t.token, generated: out.tokens.count) else { return true }
+        out.finishReason = reason
+        return false
     }
 }

@@ -7,15 +7,18 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     public var seed: UInt64?        // nil = random seed from the system
     public var stopTokenIDs: [Int]
     public var maxNewTokens: Int
+    /// Generate past the model's EOS ids (they end a sequence otherwise, with reason eos).
+    public var ignoreEOS: Bool
 
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64? = nil,
-                stopTokenIDs: [Int] = [], maxNewTokens: Int = 16) {
+                stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.seed = seed
         self.stopTokenIDs = stopTokenIDs
         self.maxNewTokens = maxNewTokens
+        self.ignoreEOS = ignoreEOS
     }
 
     /// True when sampling reduces to argmax.
@@ -24,45 +27,19 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// Temperatures below this are greedy (vLLM's `_SAMPLING_EPS`).
     public static let greedyTemperature: Float = 1e-5
 
-    /// Throws SamplingError.invalid(field:, reason:) naming the field: temperature < 0 or non-finite, topK < 0,
-    /// topP not in (0, 1], maxNewTokens < 1, stop id < 0 or ≥ vocab.
+    /// The sampling half of `Admission.validate`: throws AdmissionError naming the field (as the proto
+    /// spells it) when temperature < 0 or non-finite, topK < 0, topP not in (0, 1], maxNewTokens < 1,
+    /// or a stop id is < 0 or ≥ vocab.
     public func validate(vocabSize: Int) throws {
-        guard vocabSize >= 1 else {
-            throw SamplingError.invalid(field: "vocabSize", reason: "must be ≥ 1, got \(vocabSize)")
-        }
+        func invalid(_ field: String, _ reason: String) -> AdmissionError { AdmissionError(field: field, reason: reason) }
         guard temperature.isFinite && temperature >= 0 else {
-            throw SamplingError.invalid(field: "temperature", reason: "must be finite and ≥ 0, got \(temperature)")
+            throw invalid("sampling.temperature", "must be finite and ≥ 0, got \(temperature)")
         }
-        guard topK >= 0 else {
-            throw SamplingError.invalid(field: "topK", reason: "must be ≥ 0 (0 = off), got \(topK)")
-        }
-        guard topP > 0 && topP <= 1 else {
-            throw SamplingError.invalid(field: "topP", reason: "must be in (0, 1] (1 = off), got \(topP)")
-        }
-        guard maxNewTokens >= 1 else {
-            throw SamplingError.invalid(field: "maxNewTokens", reason: "must be ≥ 1, got \(maxNewTokens)")
-        }
+        guard topK >= 0 else { throw invalid("sampling.top_k", "must be ≥ 0 (0 = off), got \(topK)") }
+        guard topP > 0 && topP <= 1 else { throw invalid("sampling.top_p", "must be in (0, 1] (1 = off), got \(topP)") }
+        guard maxNewTokens >= 1 else { throw invalid("max_new_tokens", "must be ≥ 1, got \(maxNewTokens)") }
         if let bad = stopTokenIDs.first(where: { $0 < 0 || $0 >= vocabSize }) {
-            throw SamplingError.invalid(field: "stopTokenIDs",
-                                        reason: "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
-        }
-    }
-}
-
-/// A sampling parameter that cannot be used; `field` is the `SamplingParams` property name.
-public enum SamplingError: Error, CustomStringConvertible, Equatable {
-    case invalid(field: String, reason: String)
-
-    public var description: String {
-        switch self {
-        case let .invalid(field, reason): return "invalid sampling parameter \(field): \(reason)"
-        }
-    }
-
-    /// The offending field's name.
-    public var field: String {
-        switch self {
-        case let .invalid(field, _): return field
+            throw invalid("sampling.stop_token_ids", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
         }
     }
 }

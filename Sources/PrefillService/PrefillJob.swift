@@ -2,19 +2,32 @@ import Engine
 import Foundation
 import KVCache
 import ServiceSupport
-import Transport
-import Wire
 
-/// What the scheduler tells a Prefill call's handler thread.
+/// What the scheduler tells a job's owner (the Prefill call's handler thread).
 enum PrefillEvent {
     case layerReady(Int)                   // this layer's rows of the job are final in the cache
     case done(firstToken: Int, logprob: Float, seconds: Double, computeEnd: Double)   // computeEnd: monotonic seconds
-    case failed(StatusCode, String)
+    case failed(PrefillFailure)
 }
 
-/// One Prefill call, shared by its handler thread (which ships) and the scheduler (which computes).
-/// Its cache sequence is released by whichever of the two lets go last, so rows are never freed
-/// while the compute writes them or the handler still reads them.
+/// Why a job ended without its first token.
+enum PrefillFailure: Error, CustomStringConvertible {
+    case cancelledBeforePrefill
+    case cancelledDuringPrefill
+    case computeFailed(String)             // the ranks' agreed failure
+
+    var description: String {
+        switch self {
+        case .cancelledBeforePrefill: return "cancelled before prefill"
+        case .cancelledDuringPrefill: return "cancelled during prefill"
+        case .computeFailed(let why): return "prefill failed: \(why)"
+        }
+    }
+}
+
+/// One prompt to prefill, shared by its owner (which ships its rows) and the scheduler (which
+/// computes them). Its cache sequence is released by whichever of the two lets go last, so rows
+/// are never freed while the compute writes them or the owner still reads them.
 final class PrefillJob: @unchecked Sendable {
     let id: String
     let prompt: [Int32]
@@ -23,7 +36,7 @@ final class PrefillJob: @unchecked Sendable {
     let events = BlockingQueue<PrefillEvent>()
     private let lock = NSLock()
     private var cancelled = false
-    private var owners = 2                 // handler + scheduler
+    private var owners = 2                 // owner + scheduler
     private(set) var sequence: Int?
     private let cache: PagedLatentCache
 

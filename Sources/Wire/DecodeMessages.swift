@@ -9,18 +9,21 @@ public struct SamplingParams: Equatable, Sendable {
     public var topP: Float
     public var seed: UInt64
     public var stopTokenIds: [UInt32]
+    public var ignoreEos: Bool
 
-    public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = []) {
+    public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
+                ignoreEos: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.seed = seed
         self.stopTokenIds = stopTokenIds
+        self.ignoreEos = ignoreEos
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
         self.init(temperature: c.temperature, topK: c.top_k, topP: c.top_p, seed: c.seed,
-                  stopTokenIds: swiftArray(c.stop_token_ids, c.n_stop_token_ids))
+                  stopTokenIds: swiftArray(c.stop_token_ids, c.n_stop_token_ids), ignoreEos: c.ignore_eos != 0)
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -33,6 +36,7 @@ public struct SamplingParams: Equatable, Sendable {
         c.seed = seed
         c.n_stop_token_ids = stopTokenIds.count
         c.stop_token_ids = arena.array(stopTokenIds)
+        c.ignore_eos = ignoreEos ? 1 : 0
         return c
     }
 }

@@ -43,6 +43,8 @@ public enum FinishReason: Int32, Sendable, CustomStringConvertible {
     case length = 2
     case cancelled = 3
     case error = 4
+    case eos = 5
+    case deadline = 6
 
     public var description: String {
         switch self {
@@ -51,12 +53,14 @@ public enum FinishReason: Int32, Sendable, CustomStringConvertible {
         case .length: return "length"
         case .cancelled: return "cancelled"
         case .error: return "error"
+        case .eos: return "eos"
+        case .deadline: return "deadline"
         }
     }
 
     init(wire raw: Latentserve__V1__FinishReason, message: String) throws {
         guard let value = FinishReason(rawValue: Int32(bitPattern: UInt32(truncatingIfNeeded: raw.rawValue))) else {
-            throw WireError.invalidField(message: message, field: "finish_reason", expected: "0...4",
+            throw WireError.invalidField(message: message, field: "finish_reason", expected: "0...6",
                                          found: "\(raw.rawValue)")
         }
         self = value

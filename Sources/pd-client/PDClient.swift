@@ -70,6 +70,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Top-p (1 = off).") var topP: Float = 1
     @Option(help: "Seed (0 = random).") var seed: UInt64 = 0
     @Option(help: "Token ids that end a sequence (finish reason stop), comma-separated.") var stopTokenIds: String?
+    @Flag(help: "Generate past the model's EOS token ids (which end generation otherwise).") var ignoreEos = false
     @Option(help: "Seconds before a request gives up.") var timeout: Double = 300
     @Option(help: "Cancel each request after this many tokens (tests cancellation).") var cancelAfterTokens: Int?
     @Flag(help: "One JSON object on stdout.") var json = false
@@ -110,7 +111,7 @@ struct Generate: ParsableCommand {
     /// What --verify's reference generation samples with: the request's own parameters.
     func referenceParams(maxNewTokens: Int, stops: [UInt32]) -> Engine.SamplingParams {
         Engine.SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed == 0 ? nil : seed,
-                              stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNewTokens)
+                              stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
     }
 
     func run() throws {
@@ -118,7 +119,8 @@ struct Generate: ParsableCommand {
         let prompts = try prompts()
         let stops = try Self.tokenIds(stopTokenIds ?? "", option: "--stop-token-ids")
         let client = DecodeClient(target: decode)
-        let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed, stopTokenIds: stops)
+        let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed, stopTokenIds: stops,
+                                            ignoreEos: ignoreEos)
         let (maxNew, timeout, cancelAfter) = (maxNewTokens, self.timeout, cancelAfterTokens)
         let (records, wall) = LoadRunner.run(count: numRequests, concurrency: concurrency) { i in
             client.generate(GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling),

@@ -36,6 +36,9 @@ struct PDRun: ParsableCommand {
     @Option(help: "Stop token ids, comma-separated.")
     var stopIds: String?
 
+    @Flag(help: "Generate past the model's EOS token ids (eos_token_id), which end generation otherwise.")
+    var ignoreEos = false
+
     @Option(help: "Prefill in chunks of this many tokens (chunked prefill).")
     var chunkTokens: Int?
 
@@ -60,10 +63,10 @@ struct PDRun: ParsableCommand {
                 guard !prompt.isEmpty else { throw ValidationError("--prompt-ids: at least one token id is required") }
                 let params = SamplingParams(temperature: temperature ?? 0, topK: topK, topP: topP, seed: seed,
                                             stopTokenIDs: try stopIds.map { try parseIDs($0, option: "--stop-ids").map(Int.init) } ?? [],
-                                            maxNewTokens: maxNewTokens)
+                                            maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
                 if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be ≥ 1, got \(chunkTokens)") }
                 let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
-                try params.validate(vocabSize: transformer.config.vocabSize)
+                try Admission.validate(prompt: prompt, params: params, config: transformer.config)
                 return (transformer, prompt, params)
             }
             let generator = Generator(model: request.0, communicator: communicator, chunkTokens: chunkTokens)

@@ -21,7 +21,7 @@ struct RunReport: Encodable {
         prompt_tokens = output.promptTokens
         tokens = output.tokens
         logprobs = output.logprobs
-        finish_reason = output.finishReason
+        finish_reason = output.finishReason.rawValue
         last_logits = output.lastLogits
         prefill_seconds = output.prefillSeconds
         decode_ms_per_token = output.decodeSecondsPerToken * 1000

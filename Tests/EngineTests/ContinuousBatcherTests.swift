@@ -14,14 +14,14 @@ final class ContinuousBatcherTests: XCTestCase {
     final class Collector: @unchecked Sendable {
         let lock = NSLock()
         var tokens: [Int] = []
-        var finish: String?
+        var finish: FinishReason?
         let done = DispatchSemaphore(value: 0)
-        func sink(_ t: SampledToken?, _ f: String?) {
+        func sink(_ t: SampledToken?, _ end: GenerationEnd?) {
             lock.lock()
             if let t { tokens.append(t.token) }
-            finish = f ?? finish
+            finish = end?.reason ?? finish
             lock.unlock()
-            if f != nil { done.signal() }
+            if end != nil { done.signal() }
         }
     }
 
@@ -57,7 +57,7 @@ final class ContinuousBatcherTests: XCTestCase {
         }
         for (i, col) in collectors.enumerated() {
             XCTAssertEqual(col.done.wait(timeout: .now() + 30), .success, "sequence \(i) did not finish")
-            XCTAssertEqual(col.finish, "length")
+            XCTAssertEqual(col.finish, .length)
             XCTAssertEqual(col.tokens, reference[i], "sequence \(i)")
         }
         for s in sequences { cache.release(s) }
@@ -122,9 +122,62 @@ final class ContinuousBatcherTests: XCTestCase {
         batcher.cancel(ta)
         XCTAssertEqual(ca.done.wait(timeout: .now() + 30), .success)
         XCTAssertEqual(cb.done.wait(timeout: .now() + 30), .success)
-        XCTAssertEqual(ca.finish, "cancelled")
+        XCTAssertEqual(ca.finish, .cancelled)
         XCTAssertLessThan(ca.tokens.count, 399, "the cancelled sequence stopped early")
-        XCTAssertEqual(cb.finish, "length")
+        XCTAssertEqual(cb.finish, .length)
         XCTAssertEqual(cb.tokens.count, 4)
+    }
+
+    /// The model's EOS ids (here from generation_config.json) end a sequence with reason eos, in the
+    /// Generator and in the batcher alike, right after the EOS token; ignore_eos runs on to the length.
+    func testEOSEndsGenerationUnlessIgnored() throws {
+        let prompt: [Int32] = [5, 77, 300, 12]
+        let maxNew = 12
+        let free = try Generator(model: DeepSeekTransformer(directory: Self.directory))
+            .generate(prompts: [prompt], params: [SamplingParams(maxNewTokens: maxNew, ignoreEOS: true)])![0].tokens
+        // The EOS: a token of the free run that first appears at index ≥ 2.
+        let k = try XCTUnwrap((2..<free.count).first { !free[..<$0].contains(free[$0]) })
+        let eosDir = NSTemporaryDirectory() + "latentserve-eos-model-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: eosDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: eosDir) }
+        for f in ["config.json", "model.safetensors"] {
+            try FileManager.default.createSymbolicLink(atPath: eosDir + "/" + f, withDestinationPath: Self.directory + "/" + f)
+        }
+        try JSONSerialization.data(withJSONObject: ["eos_token_id": [511, free[k]]])
+            .write(to: URL(fileURLWithPath: eosDir + "/generation_config.json"))
+
+        let model = try DeepSeekTransformer(directory: eosDir)
+        XCTAssertEqual(model.config.eosTokenIDs, [511, free[k]])
+        let generator = Generator(model: model)
+        let stopped = try generator.generate(prompts: [prompt], params: [SamplingParams(maxNewTokens: maxNew)])![0]
+        XCTAssertEqual(stopped.tokens, Array(free[...k]))
+        XCTAssertEqual(stopped.finishReason, .eos)
+        let ignored = try generator.generate(prompts: [prompt], params: [SamplingParams(maxNewTokens: maxNew, ignoreEOS: true)])![0]
+        XCTAssertEqual(ignored.tokens, free)
+        XCTAssertEqual(ignored.finishReason, .length)
+
+        // The batcher, continuing from the prefill's first token.
+        let c = model.config
+        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: 32)
+        let batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: 4)
+        batcher.start()
+        defer { batcher.stop() }
+        let prefill = PrefillEngine(model: try DeepSeekTransformer(directory: eosDir), communicator: SingleRankCommunicator())
+        var collectors: [Collector] = []
+        for ignoreEOS in [false, true] {
+            let params = SamplingParams(maxNewTokens: maxNew, ignoreEOS: ignoreEOS)
+            let s = try cache.allocate(capacity: prompt.count + maxNew)
+            _ = try prefill.run(prompts: [prompt], sequences: [s], cache: cache)
+            let collector = Collector()
+            collector.tokens = [free[0]]
+            collectors.append(collector)
+            _ = batcher.join(sequence: s, lastToken: free[0], generated: 1, params: params,
+                             sampler: Sampler(params: params, vocabSize: c.vocabSize), sink: collector.sink)
+        }
+        for col in collectors { XCTAssertEqual(col.done.wait(timeout: .now() + 30), .success) }
+        XCTAssertEqual(collectors[0].tokens, Array(free[...k]))
+        XCTAssertEqual(collectors[0].finish, .eos)
+        XCTAssertEqual(collectors[1].tokens, free)
+        XCTAssertEqual(collectors[1].finish, .length)
     }
 }

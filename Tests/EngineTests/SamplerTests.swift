@@ -247,30 +247,27 @@ final class SamplerTests: XCTestCase {
 
     func testValidationNamesTheField() {
         func field(_ params: SamplingParams, vocab: Int = 10) -> String? {
-            do { try params.validate(vocabSize: vocab); return nil } catch let error as SamplingError {
-                XCTAssertTrue(error.description.hasPrefix("invalid sampling parameter \(error.field): "))
+            do { try params.validate(vocabSize: vocab); return nil } catch let error as AdmissionError {
+                XCTAssertEqual(error.description, "\(error.field): \(error.reason)")
                 return error.field
             } catch { XCTFail("unexpected \(error)"); return nil }
         }
         XCTAssertNil(field(SamplingParams()))
         XCTAssertNil(field(SamplingParams(temperature: 0.7, topK: 40, topP: 1, stopTokenIDs: [0, 9], maxNewTokens: 1)))
-        XCTAssertEqual(field(SamplingParams(temperature: -0.1)), "temperature")
-        XCTAssertEqual(field(SamplingParams(temperature: .nan)), "temperature")
-        XCTAssertEqual(field(SamplingParams(temperature: .infinity)), "temperature")
-        XCTAssertEqual(field(SamplingParams(topK: -1)), "topK")
-        XCTAssertEqual(field(SamplingParams(topP: 0)), "topP")
-        XCTAssertEqual(field(SamplingParams(topP: 1.01)), "topP")
-        XCTAssertEqual(field(SamplingParams(topP: .nan)), "topP")
-        XCTAssertEqual(field(SamplingParams(maxNewTokens: 0)), "maxNewTokens")
-        XCTAssertEqual(field(SamplingParams(stopTokenIDs: [3, 10])), "stopTokenIDs")
-        XCTAssertEqual(field(SamplingParams(stopTokenIDs: [-1])), "stopTokenIDs")
-        XCTAssertEqual(field(SamplingParams(), vocab: 0), "vocabSize")
-        XCTAssertEqual(SamplingError.invalid(field: "topP", reason: "must be in (0, 1] (1 = off), got 2.0").description,
-                       "invalid sampling parameter topP: must be in (0, 1] (1 = off), got 2.0")
+        XCTAssertEqual(field(SamplingParams(temperature: -0.1)), "sampling.temperature")
+        XCTAssertEqual(field(SamplingParams(temperature: .nan)), "sampling.temperature")
+        XCTAssertEqual(field(SamplingParams(temperature: .infinity)), "sampling.temperature")
+        XCTAssertEqual(field(SamplingParams(topK: -1)), "sampling.top_k")
+        XCTAssertEqual(field(SamplingParams(topP: 0)), "sampling.top_p")
+        XCTAssertEqual(field(SamplingParams(topP: 1.01)), "sampling.top_p")
+        XCTAssertEqual(field(SamplingParams(topP: .nan)), "sampling.top_p")
+        XCTAssertEqual(field(SamplingParams(maxNewTokens: 0)), "max_new_tokens")
+        XCTAssertEqual(field(SamplingParams(stopTokenIDs: [3, 10])), "sampling.stop_token_ids")
+        XCTAssertEqual(field(SamplingParams(stopTokenIDs: [-1])), "sampling.stop_token_ids")
     }
 
     func testParamsRoundTripThroughJSON() throws {
-        let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64)
+        let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64, ignoreEOS: true)
         let decoded = try JSONDecoder().decode(SamplingParams.self, from: JSONEncoder().encode(params))
         XCTAssertEqual(decoded, params)
     }

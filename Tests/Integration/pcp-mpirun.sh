@@ -37,10 +37,11 @@ mpirun -np 2 --oversubscribe --bind-to none "$bin/pd-run" --model tiny --prompt-
   >"$work/chunked.json" || fail "chunked run"
 compare "$work/single.json" "$work/chunked.json" "chunked 150 tokens by 32, P=2"
 
-# A golden HF checkpoint under PCP: the 300-token prompt of v3_qlora_yarn_moe.
+# A golden HF checkpoint under PCP: the 300-token prompt of v3_qlora_yarn_moe (greedy tokens made
+# without an EOS stop, hence --ignore-eos).
 case_dir="$golden/v3_qlora_yarn_moe"
 ids=$(json_field "$case_dir/expected.json" "','.join(map(str, max(j['cases'], key=lambda c: len(c['prompt_ids']))['prompt_ids']))")
-mpirun -np 3 --oversubscribe --bind-to none "$bin/pd-run" --model "$case_dir" --prompt-ids "$ids" --max-new-tokens 16 --json \
+mpirun -np 3 --oversubscribe --bind-to none "$bin/pd-run" --model "$case_dir" --prompt-ids "$ids" --max-new-tokens 16 --ignore-eos --json \
   >"$work/golden.json" || fail "golden run under PCP"
 python3 - "$case_dir/expected.json" "$work/golden.json" <<'PY' || fail "golden checkpoint under PCP"
 import json, sys

@@ -16,8 +16,8 @@ expect_invalid prompt_token_ids --prompt-ids "" --max-new-tokens 4
 expect_invalid prompt_token_ids --prompt-ids 3,512 --max-new-tokens 4          # tiny's vocab is 512
 expect_invalid max_new_tokens --prompt-ids 3,17 --max-new-tokens 0
 expect_invalid max_new_tokens --prompt-ids 3,17 --max-new-tokens 4095          # past the 4096 context
-expect_invalid topP --prompt-ids 3,17 --max-new-tokens 4 --top-p 2
-expect_invalid temperature --prompt-ids 3,17 --max-new-tokens 4 --temperature=-1
+expect_invalid sampling.top_p --prompt-ids 3,17 --max-new-tokens 4 --top-p 2
+expect_invalid sampling.temperature --prompt-ids 3,17 --max-new-tokens 4 --temperature=-1
 # Still serving, and nothing leaked.
 client generate --decode 127.0.0.1:"$dp" --prompt-ids 3,17,42 --max-new-tokens 4 --verify --model tiny >/dev/null || fail "daemon stopped serving"
 client stats --target 127.0.0.1:"$dp" >"$work/stats.json"

@@ -8,7 +8,7 @@ start_decode "$dp" "$pp"
 wait_healthy "$pp"; wait_healthy "$dp"
 
 # 1. Cancel mid-decode.
-client generate --decode 127.0.0.1:"$dp" --prompt-lengths 5 --max-new-tokens 3000 --cancel-after-tokens 3 --json >"$work/c.json" \
+client generate --decode 127.0.0.1:"$dp" --prompt-lengths 5 --max-new-tokens 3000 --ignore-eos --cancel-after-tokens 3 --json >"$work/c.json" \
   || fail "cancel run failed"
 [ "$(json_field "$work/c.json" "j['result']['finish_reason']")" = "cancelled by client" ] || fail "not cancelled: $(cat "$work/c.json")"
 for _ in $(seq 50); do

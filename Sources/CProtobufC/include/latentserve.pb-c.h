@@ -51,7 +51,7 @@ typedef enum _Latentserve__V1__WireDType {
 typedef enum _Latentserve__V1__FinishReason {
   LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED = 0,
   /*
-   * a stop token was generated
+   * a stop token of the request was generated
    */
   LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_STOP = 1,
   /*
@@ -59,7 +59,15 @@ typedef enum _Latentserve__V1__FinishReason {
    */
   LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_LENGTH = 2,
   LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_CANCELLED = 3,
-  LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_ERROR = 4
+  LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_ERROR = 4,
+  /*
+   * an EOS token of the model was generated (OpenAI's "stop")
+   */
+  LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_EOS = 5,
+  /*
+   * the caller's deadline passed
+   */
+  LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_DEADLINE = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LATENTSERVE__V1__FINISH_REASON)
 } Latentserve__V1__FinishReason;
 
@@ -77,10 +85,14 @@ struct  Latentserve__V1__SamplingParams
   uint64_t seed;
   size_t n_stop_token_ids;
   uint32_t *stop_token_ids;
+  /*
+   * generate past the model's EOS token ids (which end generation otherwise)
+   */
+  protobuf_c_boolean ignore_eos;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0, 0, 0,NULL, 0 }
 
 
 struct  Latentserve__V1__GenerateRequest

@@ -1,0 +1,33 @@
+import DeepSeekModel
+
+/// A request the engine cannot serve; `field` is the request field's name as the public API
+/// (Protos/latentserve.proto) spells it, e.g. "prompt_token_ids" or "sampling.top_p".
+public struct AdmissionError: Error, Equatable, CustomStringConvertible {
+    public let field: String
+    public let reason: String
+
+    public init(field: String, reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+
+    public var description: String { "\(field): \(reason)" }
+}
+
+/// The one admission check for a generation request, used by pd-run's `Generator`, the prefill
+/// daemon and the decode daemon: a non-empty prompt of ids in the vocab, prompt + max_new_tokens
+/// within max_position_embeddings, and valid sampling parameters.
+public enum Admission {
+    /// Throws `AdmissionError` naming the first field `config`'s model cannot serve.
+    public static func validate<T: BinaryInteger>(prompt: [T], params: SamplingParams, config: DeepSeekConfig) throws {
+        guard !prompt.isEmpty else { throw AdmissionError(field: "prompt_token_ids", reason: "empty prompt: at least one token is required") }
+        if let bad = prompt.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw AdmissionError(field: "prompt_token_ids", reason: "token id \(bad) out of range (vocab size \(config.vocabSize))")
+        }
+        try params.validate(vocabSize: config.vocabSize)
+        let total = prompt.count + params.maxNewTokens
+        guard total <= config.maxPositionEmbeddings else {
+            throw AdmissionError(field: "max_new_tokens", reason: "prompt \(prompt.count) + max_new_tokens \(params.maxNewTokens) exceeds the context limit \(config.maxPositionEmbeddings)")
+        }
+    }
+}

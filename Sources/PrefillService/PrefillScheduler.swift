@@ -1,0 +1,174 @@
+import ContextParallel
+import DeepSeekModel
+import Engine
+import Foundation
+import KVCache
+import Kernels
+import Logging
+import ServiceSupport
+
+/// How much one prefill batch may hold.
+struct PrefillBudgets: Sendable {
+    var maxBatchTokens: Int               // prompt tokens per batch (a longer prompt runs alone)
+    var maxBatchRequests: Int
+}
+
+/// The prefill side's scheduling, without any transport: rank 0 queues jobs, batches the waiting
+/// ones within the budgets, reserves their pages in the prefill cache, broadcasts each batch and
+/// computes it with every other rank (`runFollower`), then tells each job's owner through its
+/// events: layer by layer as rows are final, then the first token. Jobs cancelled while queued are
+/// dropped; jobs cancelled during a batch leave it between steps. `stop()` drains: every job
+/// accepted before it is computed, then the other ranks are told to stop.
+final class PrefillScheduler: @unchecked Sendable {
+    let model: DeepSeekTransformer
+    let communicator: Communicator
+    let cache: PagedLatentCache
+    let engine: PrefillEngine
+    let budgets: PrefillBudgets
+    let logger: Logger
+    private let incoming = BlockingQueue<PrefillJob>()
+    private let pagesFreed = NSCondition()
+    /// Batches computed (rank 0's count; read after `runRoot` returns).
+    private(set) var batchesRun = 0
+
+    /// `cacheTokens` rows of `pageSize` tokens hold the batches being computed and the rows still being shipped.
+    init(model: DeepSeekTransformer, communicator: Communicator, budgets: PrefillBudgets, chunkTokens: Int?,
+         cacheTokens: Int, pageSize: Int, logger: Logger) throws {
+        self.model = model
+        self.communicator = communicator
+        self.budgets = budgets
+        self.logger = logger
+        let c = model.config
+        cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: pageSize,
+                                     pageCount: (cacheTokens + pageSize - 1) / pageSize)
+        engine = PrefillEngine(model: model, communicator: communicator, chunkTokens: chunkTokens)
+    }
+
+    /// The longest prompt the cache can hold.
+    var capacityTokens: Int { cache.pageCount * cache.pageSize }
+
+    func makeJob(id: String, prompt: [Int32], sampling: Engine.SamplingParams) -> PrefillJob {
+        PrefillJob(id: id, prompt: prompt, sampling: sampling, cache: cache)
+    }
+
+    /// Queues a job (any thread); false once stopping (the job will never run).
+    func submit(_ job: PrefillJob) -> Bool { incoming.push(job) }
+
+    /// The owner is done with the job's rows (call exactly once per job made, submitted or not).
+    func release(_ job: PrefillJob) {
+        job.letGo()
+        signalPagesFreed()
+    }
+
+    /// Stop accepting jobs; `runRoot` returns once the accepted ones are computed.
+    func stop() { incoming.close() }
+
+    // MARK: Rank 0
+
+    /// Computes batches until `stop()` and the queue is drained, then stops the other ranks.
+    func runRoot() throws {
+        var pending: [PrefillJob] = []
+        while let batch = nextBatch(&pending) {
+            try runBatch(batch)
+        }
+        _ = try communicator.broadcastBytesWhenIdle(BatchMessage.stop.encode(), root: 0)
+    }
+
+    /// Waiting jobs into one batch: up to maxBatchTokens prompt tokens and maxBatchRequests
+    /// requests, oldest first; cancelled jobs are dropped. nil once stopping and nothing is left.
+    private func nextBatch(_ pending: inout [PrefillJob]) -> [PrefillJob]? {
+        while true {
+            pending += incoming.drain()
+            pending.removeAll { job in
+                if job.isCancelled {
+                    logger.info("dropped cancelled request from the queue", metadata: ["request": "\(job.id)"])
+                    job.events.push(.failed(.cancelledBeforePrefill))
+                    release(job)
+                    return true
+                }
+                return false
+            }
+            if !pending.isEmpty { break }
+            guard let job = incoming.pop(timeout: 0.5) else {
+                if incoming.isClosed && incoming.count == 0 { return nil }
+                continue
+            }
+            pending.append(job)
+        }
+        var batch: [PrefillJob] = [], tokens = 0
+        while let job = pending.first, batch.count < budgets.maxBatchRequests,
+              batch.isEmpty || tokens + job.prompt.count <= budgets.maxBatchTokens {
+            // Reserve pages; wait while earlier batches' KV is still being shipped.
+            var sequence: Int?
+            while sequence == nil {
+                do { sequence = try cache.allocate(capacity: job.prompt.count) } catch {
+                    if !batch.isEmpty { return batch }   // run what fits; this job waits for the next batch
+                    pagesFreed.lock(); _ = pagesFreed.wait(until: Date(timeIntervalSinceNow: 0.05)); pagesFreed.unlock()
+                }
+            }
+            job.assign(sequence: sequence!)
+            batch.append(job)
+            tokens += job.prompt.count
+            pending.removeFirst()
+        }
+        return batch
+    }
+
+    private func runBatch(_ jobs: [PrefillJob]) throws {
+        let prompts = jobs.map(\.prompt)
+        _ = try communicator.broadcastBytesWhenIdle(BatchMessage.batch(prompts).encode(), root: 0)
+        let start = monotonicSeconds()
+        do {
+            let logits = try communicator.agreed {
+                try engine.run(prompts: prompts, sequences: jobs.map { $0.sequence! }, cache: cache,
+                               cancellation: { jobs[$0].isCancelled }) { layer, finished in
+                    for i in finished { jobs[i].events.push(.layerReady(layer)) }
+                }
+            }
+            let computeEnd = monotonicSeconds()
+            let seconds = computeEnd - start
+            for (i, job) in jobs.enumerated() {
+                guard let row = logits?[i], !row.isEmpty else {
+                    job.events.push(.failed(.cancelledDuringPrefill))
+                    logger.info("dropped cancelled request from its batch", metadata: ["request": "\(job.id)"])
+                    continue
+                }
+                let sampler = Sampler(params: job.sampling, vocabSize: model.config.vocabSize)
+                let first = row.withUnsafeBufferPointer { sampler.sample(logits: $0) }
+                job.events.push(.done(firstToken: first.token, logprob: first.logprob, seconds: seconds, computeEnd: computeEnd))
+            }
+            logger.debug("batch done", metadata: ["requests": "\(jobs.count)", "tokens": "\(prompts.reduce(0) { $0 + $1.count })",
+                                                  "seconds": "\(String(format: "%.3f", seconds))"])
+        } catch let failure as RankFailures {
+            logger.error("prefill batch failed: \(failure)")
+            for job in jobs { job.events.push(.failed(.computeFailed("\(failure)"))) }
+        }
+        batchesRun += 1
+        for job in jobs { release(job) }
+    }
+
+    private func signalPagesFreed() { pagesFreed.lock(); pagesFreed.broadcast(); pagesFreed.unlock() }
+
+    // MARK: Ranks > 0
+
+    /// Computes each batch rank 0 broadcasts, until it broadcasts stop.
+    func runFollower() throws {
+        while true {
+            switch try BatchMessage.decode(communicator.broadcastBytesWhenIdle(nil, root: 0)) {
+            case .stop:
+                return
+            case .batch(let prompts):
+                var sequences: [Int] = []
+                do {
+                    _ = try communicator.agreed {
+                        sequences = try prompts.map { try cache.allocate(capacity: $0.count) }
+                        return try engine.run(prompts: prompts, sequences: sequences, cache: cache, cancellation: { _ in false })
+                    }
+                } catch let failure as RankFailures {
+                    logger.error("prefill batch failed on rank \(communicator.rank): \(failure)")
+                }
+                for s in sequences { cache.release(s) }
+            }
+        }
+    }
+}

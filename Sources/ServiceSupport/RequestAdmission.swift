@@ -1,0 +1,39 @@
+import DeepSeekModel
+import Engine
+import Transport
+import Wire
+
+/// The services' side of `Admission`: wire fields → the engine's request, and its verdict as
+/// INVALID_ARGUMENT naming the field. proto3 cannot tell 0 from unset: top_p 0 means off (1),
+/// seed 0 means "pick one", temperature 0 means greedy.
+public enum RequestAdmission {
+    /// The engine's SamplingParams for wire fields, unchecked (`admit` checks them).
+    public static func params(_ s: Wire.SamplingParams, maxNewTokens: Int) -> Engine.SamplingParams {
+        Engine.SamplingParams(temperature: s.temperature, topK: Int(s.topK), topP: s.topP == 0 ? 1 : s.topP,
+                              seed: s.seed == 0 ? nil : s.seed, stopTokenIDs: s.stopTokenIds.map { Int($0) },
+                              maxNewTokens: maxNewTokens, ignoreEOS: s.ignoreEos)
+    }
+
+    /// `Admission.validate`, its error as INVALID_ARGUMENT "<message>.<field>: <reason>".
+    public static func admit(prompt: [UInt32], params: Engine.SamplingParams, config: DeepSeekConfig, message: String) throws {
+        do {
+            try Admission.validate(prompt: prompt, params: params, config: config)
+        } catch let e as AdmissionError {
+            throw TransportError.status(.invalidArgument, "\(message).\(e)")
+        }
+    }
+}
+
+extension Wire.FinishReason {
+    /// The engine's reason on the wire (one value each).
+    public init(_ reason: Engine.FinishReason) {
+        switch reason {
+        case .length: self = .length
+        case .stop: self = .stop
+        case .eos: self = .eos
+        case .cancelled: self = .cancelled
+        case .deadline: self = .deadline
+        case .error: self = .error
+        }
+    }
+}

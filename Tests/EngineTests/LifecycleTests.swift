@@ -1,0 +1,88 @@
+import DeepSeekModel
+import Engine
+import Foundation
+import XCTest
+
+/// The stop predicate and the admission validator every path shares (Generator, batcher, daemons).
+final class LifecycleTests: XCTestCase {
+    func testStopIDsEOSAndLength() {
+        let stop = StopCondition(params: SamplingParams(stopTokenIDs: [9, 11], maxNewTokens: 5), eosTokenIDs: [1, 2])
+        XCTAssertNil(stop.finish(after: 3, generated: 1))
+        XCTAssertEqual(stop.finish(after: 9, generated: 2), .stop)
+        XCTAssertEqual(stop.finish(after: 11, generated: 4), .stop)
+        XCTAssertEqual(stop.finish(after: 1, generated: 2), .eos)
+        XCTAssertEqual(stop.finish(after: 2, generated: 3), .eos, "every id of an EOS list ends generation")
+        XCTAssertNil(stop.finish(after: 3, generated: 4))
+        XCTAssertEqual(stop.finish(after: 3, generated: 5), .length)
+        XCTAssertEqual(stop.finish(after: 2, generated: 5), .eos, "EOS on the last allowed token is eos, not length")
+        XCTAssertEqual(stop.finish(after: 9, generated: 5), .stop)
+    }
+
+    func testAStopIDThatIsAlsoEOSIsStop() {
+        let stop = StopCondition(params: SamplingParams(stopTokenIDs: [1], maxNewTokens: 5), eosTokenIDs: [1])
+        XCTAssertEqual(stop.finish(after: 1, generated: 1), .stop)
+    }
+
+    func testIgnoreEOS() {
+        let stop = StopCondition(params: SamplingParams(stopTokenIDs: [9], maxNewTokens: 3, ignoreEOS: true), eosTokenIDs: [1, 2])
+        XCTAssertTrue(stop.eosTokenIDs.isEmpty)
+        XCTAssertNil(stop.finish(after: 1, generated: 1))
+        XCTAssertNil(stop.finish(after: 2, generated: 2))
+        XCTAssertEqual(stop.finish(after: 9, generated: 2), .stop, "stop ids still apply")
+        XCTAssertEqual(stop.finish(after: 1, generated: 3), .length)
+    }
+
+    /// The first token (sampled by the prefill) is the 1st generated token.
+    func testFirstTokenFromPrefill() {
+        let one = StopCondition(params: SamplingParams(maxNewTokens: 1), eosTokenIDs: [1])
+        XCTAssertEqual(one.finish(after: 5, generated: 1), .length)
+        XCTAssertEqual(one.finish(after: 1, generated: 1), .eos)
+        let more = StopCondition(params: SamplingParams(maxNewTokens: 8), eosTokenIDs: [1])
+        XCTAssertNil(more.finish(after: 5, generated: 1))
+        XCTAssertEqual(more.finish(after: 1, generated: 1), .eos)
+    }
+
+    func testNoEOSInTheModel() {
+        let stop = StopCondition(params: SamplingParams(maxNewTokens: 2), eosTokenIDs: [])
+        XCTAssertNil(stop.finish(after: 1, generated: 1))
+        XCTAssertEqual(stop.finish(after: 1, generated: 2), .length)
+    }
+
+    // MARK: Admission
+
+    /// tiny: vocab 512, max_position_embeddings 4096.
+    static let config = try! JSONDecoder().decode(DeepSeekConfig.self, from: JSONSerialization.data(withJSONObject: BuiltinModel.tiny.config))
+
+    func field(_ prompt: [Int32], _ params: SamplingParams = SamplingParams()) -> String? {
+        do { try Admission.validate(prompt: prompt, params: params, config: Self.config); return nil } catch let e as AdmissionError {
+            XCTAssertEqual("\(e)", "\(e.field): \(e.reason)")
+            return e.field
+        } catch { XCTFail("unexpected \(error)"); return nil }
+    }
+
+    func testAdmissionAcceptsValidRequests() {
+        XCTAssertNil(field([0]))
+        XCTAssertNil(field([3, 511], SamplingParams(temperature: 0.7, topK: 40, topP: 0.9, seed: 3, stopTokenIDs: [0, 511], maxNewTokens: 4094)))
+        XCTAssertNil(field([Int32](repeating: 5, count: 4095), SamplingParams(maxNewTokens: 1)), "prompt + max_new_tokens = the context")
+    }
+
+    func testAdmissionNamesEachField() {
+        XCTAssertEqual(field([]), "prompt_token_ids")
+        XCTAssertEqual(field([3, 512]), "prompt_token_ids")
+        XCTAssertEqual(field([-1]), "prompt_token_ids")
+        XCTAssertEqual(field([3], SamplingParams(maxNewTokens: 0)), "max_new_tokens")
+        XCTAssertEqual(field([3, 17], SamplingParams(maxNewTokens: 4095)), "max_new_tokens")
+        XCTAssertEqual(field([Int32](repeating: 5, count: 4096), SamplingParams(maxNewTokens: 1)), "max_new_tokens")
+        XCTAssertEqual(field([3], SamplingParams(temperature: -1)), "sampling.temperature")
+        XCTAssertEqual(field([3], SamplingParams(topK: -1)), "sampling.top_k")
+        XCTAssertEqual(field([3], SamplingParams(topP: 2)), "sampling.top_p")
+        XCTAssertEqual(field([3], SamplingParams(stopTokenIDs: [512])), "sampling.stop_token_ids")
+    }
+
+    func testAdmissionTakesWireIntegers() throws {
+        XCTAssertNoThrow(try Admission.validate(prompt: [UInt32(3), 17], params: SamplingParams(), config: Self.config))
+        XCTAssertThrowsError(try Admission.validate(prompt: [UInt32.max], params: SamplingParams(), config: Self.config)) {
+            XCTAssertEqual(($0 as? AdmissionError)?.field, "prompt_token_ids")
+        }
+    }
+}
