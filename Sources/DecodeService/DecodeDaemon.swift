@@ -58,7 +58,10 @@ public final class DecodeDaemon: @unchecked Sendable {
         server.registerServerStreaming(MethodPath.generate) { [unowned self] context, bytes, writer in
             try GenerateSession(daemon: self, context: context, writer: writer).run(requestBytes: bytes)
         }
-        server.registerUnary(MethodPath.stats) { [unowned self] _, _ in self.statsResponse().encoded() }
+        server.registerUnary(MethodPath.stats) { [unowned self] _, bytes in
+            _ = try StatsRequest(decoding: bytes)   // garbage is INVALID_ARGUMENT, not an answer
+            return self.statsResponse().encoded()
+        }
         server.registerHealthService(services: [MethodPath.decodeService])
         try server.start()
         self.server = server

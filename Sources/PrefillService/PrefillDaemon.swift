@@ -68,7 +68,8 @@ public final class PrefillDaemon: @unchecked Sendable {
         server.registerServerStreaming(MethodPath.prefill) { context, bytes, writer in
             try handler.handle(context: context, bytes: bytes, writer: writer)
         }
-        server.registerUnary(MethodPath.info) { [unowned self] _, _ in
+        server.registerUnary(MethodPath.info) { [unowned self] _, bytes in
+            _ = try InfoRequest(decoding: bytes)   // garbage is INVALID_ARGUMENT, not an answer
             let c = self.model.config
             return InfoResponse(modelFingerprint: self.model.fingerprint, modelName: self.options.modelName,
                                     layers: UInt32(c.numHiddenLayers), rowWidth: UInt32(c.latentRowWidth),

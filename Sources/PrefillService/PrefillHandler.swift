@@ -74,7 +74,8 @@ final class PrefillHandler: @unchecked Sendable {
                 tokens: r.promptTokenIds.count, cacheTokens: scheduler.capacityTokens)))
         }
         guard r.dtype == .f32 || r.dtype == .bf16 else {
-            throw TransportError.status(.invalidArgument, "PrefillRequest.dtype: expected F32 or BF16")
+            throw TransportError.status(.invalidArgument, String(describing: WireError.invalidField(
+                message: "PrefillRequest", field: "dtype", expected: WireDType.accepted, found: "\(r.dtype.rawValue) (\(r.dtype))")))
         }
         let chunker: KVChunker
         do {

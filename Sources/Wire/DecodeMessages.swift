@@ -63,7 +63,7 @@ public struct GenerateRequest: Equatable, Sendable, WireMessage {
             GenerateRequest(promptTokenIds: swiftArray(c.prompt_token_ids, c.n_prompt_token_ids),
                             maxNewTokens: c.max_new_tokens,
                             sampling: c.sampling.map { SamplingParams($0.pointee) } ?? SamplingParams(),
-                            clientRequestId: swiftString(c.client_request_id))
+                            clientRequestId: try checkedString(c.client_request_id, message: "GenerateRequest", field: "client_request_id"))
         }
     }
 
@@ -153,7 +153,7 @@ public struct GenerateResponse: Equatable, Sendable, WireMessage {
             let tokens = swiftArray(c.tokens, c.n_tokens).map {
                 GeneratedToken(tokenId: $0!.pointee.token_id, logprob: $0!.pointee.logprob)
             }
-            return GenerateResponse(requestId: swiftString(c.request_id), tokens: tokens,
+            return GenerateResponse(requestId: try checkedString(c.request_id, message: "GenerateResponse", field: "request_id"), tokens: tokens,
                                     finishReason: try FinishReason(wire: c.finish_reason, message: "GenerateResponse"),
                                     usage: c.usage.map { Usage($0.pointee) })
         }
@@ -239,7 +239,7 @@ public struct StatsResponse: Equatable, Sendable, WireMessage {
                                  free: latentserve__v1__stats_response__free_unpacked) { c in
             let recent = try swiftArray(c.recent, c.n_recent).map { pointer -> RequestStats in
                 let r = pointer!.pointee
-                return RequestStats(requestId: swiftString(r.request_id), promptTokens: r.prompt_tokens,
+                return RequestStats(requestId: try checkedString(r.request_id, message: "RequestStats", field: "request_id"), promptTokens: r.prompt_tokens,
                                     generatedTokens: r.generated_tokens, kvBytes: r.kv_bytes,
                                     kvTransferSeconds: r.kv_transfer_seconds,
                                     finishReason: try FinishReason(wire: r.finish_reason, message: "RequestStats"))

@@ -9,7 +9,7 @@ public struct HealthCheckRequest: Equatable, Sendable, WireMessage {
     public init(decoding bytes: UnsafeRawBufferPointer) throws {
         self = try unpackMessage("HealthCheckRequest", bytes, unpack: grpc__health__v1__health_check_request__unpack,
                                  free: grpc__health__v1__health_check_request__free_unpacked) { c in
-            HealthCheckRequest(service: swiftString(c.service))
+            HealthCheckRequest(service: try checkedString(c.service, message: "HealthCheckRequest", field: "service"))
         }
     }
 

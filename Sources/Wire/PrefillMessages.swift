@@ -29,9 +29,9 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
     public init(decoding bytes: UnsafeRawBufferPointer) throws {
         self = try unpackMessage("PrefillRequest", bytes, unpack: latentserve__v1__prefill_request__unpack,
                                  free: latentserve__v1__prefill_request__free_unpacked) { c in
-            PrefillRequest(requestId: swiftString(c.request_id),
+            PrefillRequest(requestId: try checkedString(c.request_id, message: "PrefillRequest", field: "request_id"),
                            promptTokenIds: swiftArray(c.prompt_token_ids, c.n_prompt_token_ids),
-                           modelFingerprint: swiftString(c.model_fingerprint),
+                           modelFingerprint: try checkedString(c.model_fingerprint, message: "PrefillRequest", field: "model_fingerprint"),
                            dtype: try WireDType(wire: c.dtype, message: "PrefillRequest"),
                            maxChunkBytes: c.max_chunk_bytes, pageSize: c.page_size,
                            sampling: c.sampling.map { SamplingParams($0.pointee) } ?? SamplingParams())
@@ -89,7 +89,8 @@ public struct KVChunkHeader: Equatable, Sendable {
     public var expectedPayloadBytes: Int { Int(tokenCount) * Int(rowWidth) * dtype.byteWidth }
 
     init(_ c: Latentserve__V1__KVChunk) throws {
-        self.init(requestId: swiftString(c.request_id), modelFingerprint: swiftString(c.model_fingerprint),
+        self.init(requestId: try checkedString(c.request_id, message: "KVChunk", field: "request_id"),
+                  modelFingerprint: try checkedString(c.model_fingerprint, message: "KVChunk", field: "model_fingerprint"),
                   layer: c.layer, tokenStart: c.token_start, tokenCount: c.token_count, rowWidth: c.row_width,
                   dtype: try WireDType(wire: c.dtype, message: "KVChunk"), pageSize: c.page_size,
                   chunkIndex: c.chunk_index, checksum: c.checksum_xxh3)
@@ -275,7 +276,8 @@ public struct InfoResponse: Equatable, Sendable, WireMessage {
     public init(decoding bytes: UnsafeRawBufferPointer) throws {
         self = try unpackMessage("InfoResponse", bytes, unpack: latentserve__v1__info_response__unpack,
                                  free: latentserve__v1__info_response__free_unpacked) { c in
-            InfoResponse(modelFingerprint: swiftString(c.model_fingerprint), modelName: swiftString(c.model_name),
+            InfoResponse(modelFingerprint: try checkedString(c.model_fingerprint, message: "InfoResponse", field: "model_fingerprint"),
+                         modelName: try checkedString(c.model_name, message: "InfoResponse", field: "model_name", maxBytes: 4096),
                          layers: c.layers, rowWidth: c.row_width, ranks: c.ranks)
         }
     }

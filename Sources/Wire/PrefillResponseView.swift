@@ -68,8 +68,8 @@ public enum PrefillResponseView {
                                           detail: "field \(field) has wire type \(wireType), expected \(expectedWireType)")
             }
             switch field {
-            case 1: header.requestId = String(decoding: try reader.bytes(try reader.readLength()), as: UTF8.self)
-            case 2: header.modelFingerprint = String(decoding: try reader.bytes(try reader.readLength()), as: UTF8.self)
+            case 1: header.requestId = try reader.identifier(field: "request_id")
+            case 2: header.modelFingerprint = try reader.identifier(field: "model_fingerprint")
             case 3: header.layer = UInt32(truncatingIfNeeded: try reader.readVarint())
             case 4: header.tokenStart = UInt32(truncatingIfNeeded: try reader.readVarint())
             case 5: header.tokenCount = UInt32(truncatingIfNeeded: try reader.readVarint())

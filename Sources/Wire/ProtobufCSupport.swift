@@ -151,6 +151,27 @@ func swiftString(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
     pointer.map { String(cString: $0) } ?? ""
 }
 
+/// Longest id (request ids, fingerprints, service names) a message may carry: ids are echoed in
+/// every response and kept in the stats, so one oversized id must not bloat them for everyone.
+public let maxIdentifierBytes = 256
+
+/// A string field from untrusted bytes: valid UTF-8 (proto3 requires it) and at most `maxBytes`
+/// bytes, or a typed error naming `message.field` — never a repaired or truncated copy.
+func checkedString(_ pointer: UnsafeMutablePointer<CChar>?, message: String, field: String,
+                   maxBytes: Int = maxIdentifierBytes) throws -> String {
+    guard let pointer else { return "" }
+    let length = strnlen(pointer, maxBytes + 1)
+    guard length <= maxBytes else {
+        throw WireError.invalidField(message: message, field: field, expected: "at most \(maxBytes) bytes",
+                                     found: "\(strlen(pointer)) bytes")
+    }
+    let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+        throw WireError.invalidField(message: message, field: field, expected: "valid UTF-8", found: "invalid UTF-8 bytes")
+    }
+    return text
+}
+
 func swiftArray<T>(_ pointer: UnsafeMutablePointer<T>?, _ count: Int) -> [T] {
     guard let pointer, count > 0 else { return [] }
     return Array(UnsafeBufferPointer(start: pointer, count: count))

@@ -99,6 +99,19 @@ struct SegmentedReader {
         return result
     }
 
+    /// A length-delimited string field holding an id: valid UTF-8 of at most `maxIdentifierBytes`.
+    mutating func identifier(field: String) throws -> String {
+        let length = try readLength()
+        guard length <= maxIdentifierBytes else {
+            throw WireError.invalidField(message: messageName, field: field, expected: "at most \(maxIdentifierBytes) bytes",
+                                         found: "\(length) bytes")
+        }
+        guard let text = String(validating: try bytes(length), as: UTF8.self) else {
+            throw WireError.invalidField(message: messageName, field: field, expected: "valid UTF-8", found: "invalid UTF-8 bytes")
+        }
+        return text
+    }
+
     /// A reader over the next `count` bytes (a nested message); this reader moves past them.
     mutating func nested(_ count: Int, messageName: String) throws -> SegmentedReader {
         guard count <= remaining else { throw malformed("nested message of \(count) bytes runs past the end") }

@@ -23,9 +23,12 @@ public enum WireDType: Int32, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What a KV payload may be, in the words every dtype error uses.
+    public static let accepted = "1 (f32) or 2 (bf16)"
+
     init(wire raw: Latentserve__V1__WireDType, message: String) throws {
         guard let value = WireDType(rawValue: Int32(bitPattern: UInt32(truncatingIfNeeded: raw.rawValue))) else {
-            throw WireError.invalidField(message: message, field: "dtype", expected: "0 (unspecified), 1 (f32) or 2 (bf16)",
+            throw WireError.invalidField(message: message, field: "dtype", expected: WireDType.accepted,
                                          found: "\(raw.rawValue)")
         }
         self = value
