@@ -61,7 +61,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .target(name: "ClientKit", dependencies: ["Transport", "Wire", "Kernels"]),
+        // The client library: no model code, no OpenBLAS, no AVX2-compiled kernels.
+        .target(name: "ClientKit", dependencies: ["Basics", "Transport", "Wire"]),
 
         // Executables: argument parsing only, logic lives in the libraries.
         .executableTarget(name: "pd-run", dependencies: [
@@ -82,8 +83,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // pd-client links Engine only to compute --verify's reference generation.
         .executableTarget(name: "pd-client", dependencies: [
-            "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel", "Kernels",
+            "Basics", "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -98,6 +100,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
         .testTarget(name: "WireTests", dependencies: ["Basics", "Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Basics", "Transport", "Wire"]),
+        .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
     ],
     swiftLanguageModes: [.v5]
 )
