@@ -64,15 +64,20 @@ let package = Package(
         // The client library: no model code, no OpenBLAS, no AVX2-compiled kernels.
         .target(name: "ClientKit", dependencies: ["Basics", "Transport", "Wire"]),
 
+        // Benchmark bodies, FLOP model and hardware yardsticks (pd-bench parses options and calls them).
+        .target(name: "Benchmarks", dependencies: [
+            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "Kernels", "KVCache", "COpenBLAS", "Wire", "Transport",
+        ], swiftSettings: fastMath),
+
         // Executables: argument parsing only, logic lives in the libraries.
         .executableTarget(name: "pd-run", dependencies: [
             "Basics", "Engine", "DeepSeekModel", "ContextParallel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pd-bench", dependencies: [
-            "Engine", "DeepSeekModel", "ContextParallel", "Kernels", "Wire", "Transport",
+            "Basics", "Benchmarks", "ContextParallel", "Wire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fastMath),
+        ]),
         .executableTarget(name: "pd-prefill", dependencies: [
             "PrefillService", "ServiceSupport", "ContextParallel", "DeepSeekModel", "Engine", "Kernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -101,6 +106,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Basics", "Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Basics", "Transport", "Wire"]),
         .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "DeepSeekModel", "ContextParallel"]),
     ],
     swiftLanguageModes: [.v5]
 )
