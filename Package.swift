@@ -27,22 +27,27 @@ let package = Package(
         .target(name: "CXXHash", linkerSettings: [.linkedLibrary("xxhash")]),
         .target(name: "CProtobufC", linkerSettings: [.linkedLibrary("protobuf-c")]),
 
+        // What every layer shares, with no dependency and generic x86-64 codegen (a client runs on
+        // any x86-64): the monotonic clock, the bf16 codec, the comma-list option parser.
+        .target(name: "Basics", swiftSettings: fastMath),
+
         // Model stack.
-        .target(name: "Tensors", swiftSettings: fastMath),
+        .target(name: "Tensors", dependencies: ["Basics"], swiftSettings: fastMath),
         // Kernels: AVX2 + FMA (x86-64-v3) codegen for the SIMD loops (decode's skinny GEMM, vector exp).
-        .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS"],
+        // Re-exports Basics (the clock) to the layers above.
+        .target(name: "Kernels", dependencies: ["Basics", "Tensors", "COpenBLAS"],
                 swiftSettings: fastMath + [.unsafeFlags(["-target-cpu", "haswell"])]),
         .target(name: "DeepSeekModel", dependencies: ["Tensors", "Kernels", "KVCache"],
                 resources: [.copy("BuiltinTokenizers")], swiftSettings: fastMath),
-        .target(name: "ContextParallel", dependencies: ["CMPI", "DeepSeekModel", "Kernels", "Tensors"],
+        .target(name: "ContextParallel", dependencies: ["Basics", "CMPI", "DeepSeekModel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
         .target(name: "KVCache", dependencies: ["Tensors"], swiftSettings: fastMath),
         .target(name: "Engine", dependencies: ["DeepSeekModel", "KVCache", "ContextParallel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
 
         // Wire format and transport.
-        .target(name: "Wire", dependencies: ["CProtobufC", "CXXHash"]),
-        .target(name: "Transport", dependencies: ["CGRPC", "Wire"]),
+        .target(name: "Wire", dependencies: ["Basics", "CProtobufC", "CXXHash"]),
+        .target(name: "Transport", dependencies: ["Basics", "CGRPC", "Wire"]),
 
         // The two daemons.
         .target(name: "ServiceSupport", dependencies: [
@@ -58,33 +63,41 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .target(name: "ClientKit", dependencies: ["Transport", "Wire", "Kernels"]),
+        // The client library: no model code, no OpenBLAS, no AVX2-compiled kernels.
+        .target(name: "ClientKit", dependencies: ["Basics", "Transport", "Wire"]),
+
+        // Benchmark bodies, FLOP model and hardware yardsticks (pd-bench parses options and calls them).
+        .target(name: "Benchmarks", dependencies: [
+            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "Kernels", "KVCache", "COpenBLAS", "Wire", "Transport",
+        ], swiftSettings: fastMath),
 
         // Executables: argument parsing only, logic lives in the libraries.
         .executableTarget(name: "pd-run", dependencies: [
-            "Engine", "DeepSeekModel", "ContextParallel",
+            "Basics", "Engine", "DeepSeekModel", "ContextParallel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pd-bench", dependencies: [
-            "Engine", "DeepSeekModel", "ContextParallel", "Kernels", "Wire", "Transport",
+            "Basics", "Benchmarks", "ContextParallel", "Wire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fastMath),
+        ]),
         .executableTarget(name: "pd-prefill", dependencies: [
             "PrefillService", "ServiceSupport", "ContextParallel", "DeepSeekModel", "Engine", "Kernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pd-decode", dependencies: [
-            "DecodeService", "ServiceSupport", "DeepSeekModel", "Engine", "Kernels", "Wire",
+            "Basics", "DecodeService", "ServiceSupport", "DeepSeekModel", "Engine", "Kernels", "Wire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // pd-client links Engine only to compute --verify's reference generation.
         .executableTarget(name: "pd-client", dependencies: [
-            "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel", "Kernels",
+            "Basics", "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "CGRPC", "CProtobufC", "CXXHash"]),
+        .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
         .testTarget(name: "DeepSeekModelTests", dependencies: ["DeepSeekModel", "Engine", "KVCache", "Kernels", "Tensors"],
@@ -97,8 +110,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "DecodeServiceTests", dependencies: ["DecodeService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"]),
+        .testTarget(name: "WireTests", dependencies: ["Basics", "Wire"]),
+        .testTarget(name: "TransportTests", dependencies: ["Basics", "Transport", "Wire"]),
+        .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "DeepSeekModel", "ContextParallel"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,5 @@
+import Basics
 import Foundation
-import Kernels
 import Transport
 import Wire
 

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// Percentiles (nearest rank) of a sample, in the unit given.
@@ -61,7 +62,7 @@ public enum LoadRunner {
     public static func run(count: Int, concurrency: Int, _ body: @escaping @Sendable (Int) -> GenerationRecord) -> (records: [GenerationRecord], wallSeconds: Double) {
         let shared = Shared(count: count)
         let group = DispatchGroup()
-        let start = Date()
+        let start = monotonicSeconds()
         for _ in 0..<max(1, min(concurrency, count)) {
             group.enter()
             Thread.detachNewThread {
@@ -70,6 +71,6 @@ public enum LoadRunner {
             }
         }
         group.wait()
-        return (shared.records.map { $0! }, Date().timeIntervalSince(start))
+        return (shared.records.map { $0! }, monotonicSeconds() - start)
     }
 }

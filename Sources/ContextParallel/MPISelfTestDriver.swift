@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 extension CommunicatorSelfTest {
@@ -39,7 +40,7 @@ extension CommunicatorSelfTest {
         var scratch = [Float](repeating: 0, count: comm.size * plan.rowsPerRank * rowWidth)
         var out = [Float](repeating: 0, count: plan.totalLength * rowWidth)
         try comm.barrier()
-        let start = Date()
+        let start = monotonicSeconds()
         for _ in 0..<repetitions {
             try local.withUnsafeBufferPointer { l in
                 try scratch.withUnsafeMutableBufferPointer { s in
@@ -49,7 +50,7 @@ extension CommunicatorSelfTest {
                 }
             }
         }
-        let seconds = try comm.allReduceMax(Date().timeIntervalSince(start)) / Double(repetitions)
+        let seconds = try comm.allReduceMax(monotonicSeconds() - start) / Double(repetitions)
         let gatheredBytes = Double(comm.size * plan.rowsPerRank * rowWidth * MemoryLayout<Float>.size)
         return String(format: "allGatherAndRestore [%d ranks x %d rows x %d floats] = %.1f MB gathered per rank: %.3f ms, %.2f GB/s received",
                       comm.size, plan.rowsPerRank, rowWidth, gatheredBytes / 1e6, seconds * 1e3, gatheredBytes / seconds / 1e9)

@@ -1,25 +1,7 @@
-/// Element conversions between f32 and the 16-bit formats, written as branch-free loops (selects, not
-/// branches) so the compiler vectorises them; all work on little-endian bit patterns.
+/// Element conversions between f32 and IEEE binary16, written as branch-free loops (selects, not
+/// branches) so the compiler vectorises them; all work on little-endian bit patterns. bf16 is
+/// Basics.BFloat16, the codec the wire uses too.
 public enum DTypeConversion {
-    /// bf16 is the top half of an f32: a shift, exact.
-    public static func bf16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        let out = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
-        for i in 0..<count { out[i] = UInt32(src[i]) &<< 16 }
-    }
-
-    /// Round to nearest, ties to even (as PyTorch / ml_dtypes); overflow rounds to ±inf; a NaN stays a NaN
-    /// with its sign and top payload bits, quiet bit set (so a low-payload NaN cannot turn into inf).
-    public static func f32ToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count: Int) {
-        let bits = UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self)
-        for i in 0..<count {
-            let b = bits[i]
-            let rounded = (b &+ 0x7FFF &+ ((b &>> 16) & 1)) &>> 16
-            let quietNaN = (b &>> 16) | 0x0040
-            let isNaN = (b & 0x7FFF_FFFF) > 0x7F80_0000
-            dst[i] = UInt16(truncatingIfNeeded: isNaN ? quietNaN : rounded)
-        }
-    }
-
     /// IEEE binary16 to f32, exact: normals rebias the exponent, subnormals are renormalised by one f32
     /// subtraction, inf/NaN keep their payload.
     public static func f16ToF32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {

@@ -1,3 +1,5 @@
+import Basics
+
 /// Where one tensor's bytes are.
 public struct TensorInfo: Sendable, Equatable {
     public let name: String
@@ -112,7 +114,8 @@ public final class SafetensorsStore: @unchecked Sendable {
             return tensor
         case .bf16, .f16:
             let tensor = FloatTensor(shape: info.shape)
-            let convert = info.dtype == .bf16 ? DTypeConversion.bf16ToF32 : DTypeConversion.f16ToF32
+            let convert: (UnsafePointer<UInt16>, UnsafeMutablePointer<Float>, Int) -> Void = info.dtype == .bf16
+                ? { BFloat16.decode($0, count: $2, into: $1) } : DTypeConversion.f16ToF32
             if Int(bitPattern: source) % MemoryLayout<UInt16>.alignment == 0 {
                 convert(source.assumingMemoryBound(to: UInt16.self), tensor.pointer, count)
             } else {

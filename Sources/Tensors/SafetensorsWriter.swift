@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// Writes safetensors files byte-compatible with HF's library: 8-byte little-endian header length, compact
@@ -28,7 +29,7 @@ public struct SafetensorsWriter {
                 let src = values.baseAddress!, dst = UnsafeMutableRawPointer(raw.baseAddress!)
                 switch dtype {
                 case .f32: dst.copyMemory(from: src, byteCount: byteCount)
-                case .bf16: DTypeConversion.f32ToBF16(src, dst.assumingMemoryBound(to: UInt16.self), count: count)
+                case .bf16: BFloat16.encode(UnsafeBufferPointer(start: src, count: count), into: dst)
                 case .f16: DTypeConversion.f32ToF16(src, dst.assumingMemoryBound(to: UInt16.self), count: count)
                 }
             }

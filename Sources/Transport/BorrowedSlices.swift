@@ -1,3 +1,4 @@
+import Basics
 import CGRPC
 import Wire
 
@@ -49,9 +50,9 @@ final class BorrowTracker {
         monitor.locked {
             while outstanding > 0 {
                 if let since = deadSince {
-                    if Deadline.nowSeconds() - since > 0.1 { return }
+                    if monotonicSeconds() - since > 0.1 { return }
                 } else if callIsDead() {
-                    deadSince = Deadline.nowSeconds()
+                    deadSince = monotonicSeconds()
                 }
                 monitor.wait(seconds: 0.02)
             }

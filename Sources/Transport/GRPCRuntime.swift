@@ -1,3 +1,4 @@
+import Basics
 import CGRPC
 import Foundation
 
@@ -31,19 +32,13 @@ public struct Deadline: Sendable, Equatable {
     public static let never = Deadline(monotonicSeconds: nil)
 
     public static func after(seconds: Double) -> Deadline {
-        Deadline(monotonicSeconds: Deadline.nowSeconds() + seconds)
+        Deadline(monotonicSeconds: Basics.monotonicSeconds() + seconds)
     }
 
     /// Seconds left (negative when passed); nil when there is no deadline.
-    public var remainingSeconds: Double? { monotonicSeconds.map { $0 - Deadline.nowSeconds() } }
+    public var remainingSeconds: Double? { monotonicSeconds.map { $0 - Basics.monotonicSeconds() } }
 
     public var hasPassed: Bool { (remainingSeconds ?? 1) <= 0 }
-
-    static func nowSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
 
     /// gpr_timespec for grpc calls.
     var grpcTime: gpr_timespec {
@@ -59,7 +54,7 @@ public struct Deadline: Sendable, Equatable {
             return
         }
         let left = gpr_time_sub(gpr_convert_clock_type(spec, GPR_CLOCK_MONOTONIC), gpr_now(GPR_CLOCK_MONOTONIC))
-        monotonicSeconds = Deadline.nowSeconds() + Double(left.tv_sec) + Double(left.tv_nsec) * 1e-9
+        monotonicSeconds = Basics.monotonicSeconds() + Double(left.tv_sec) + Double(left.tv_nsec) * 1e-9
     }
 
     init(monotonicSeconds: Double?) { self.monotonicSeconds = monotonicSeconds }

@@ -1,3 +1,5 @@
+import Basics
+
 /// What a receiver expects of every KV chunk of one request.
 public struct KVExpectation: Equatable, Sendable {
     public var requestId: String

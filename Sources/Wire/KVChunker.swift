@@ -1,3 +1,5 @@
+import Basics
+
 /// Splits one layer's latent KV rows [tokens, rowWidth] (f32) into chunks of at most
 /// `maxChunkBytes` payload bytes on token boundaries (on page boundaries when a page fits),
 /// encodes them as f32 or bf16 and checksums each with XXH3. Chunk indices run on across layers.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import ClientKit
 import DeepSeekModel
 import Engine
@@ -94,18 +95,18 @@ struct Generate: ParsableCommand {
             // Passed through as given (an empty list included): the daemon judges the request.
             return [try Self.tokenIds(promptIds, option: "--prompt-ids")]
         }
-        return try promptLengths!.split(separator: ",").enumerated().map { salt, part in
-            guard let n = Int(part), n >= 1 else { throw ValidationError("--prompt-lengths: '\(part)' is not a length ≥ 1") }
-            return (0..<n).map { UInt32(($0 * 7919 + salt * 104_729 + 13) % 256) }
-        }
+        let lengths: [Int] = try Self.usage { try CommaList.integers(promptLengths!, option: "--prompt-lengths", atLeast: 1, expected: "a length ≥ 1") }
+        return lengths.enumerated().map { salt, n in (0..<n).map { UInt32(($0 * 7919 + salt * 104_729 + 13) % 256) } }
     }
 
     /// Comma-separated token ids.
     static func tokenIds(_ list: String, option: String) throws -> [UInt32] {
-        try list.split(separator: ",").map { part in
-            guard let v = UInt32(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("\(option): '\(part)' is not a token id") }
-            return v
-        }
+        try usage { try CommaList.integers(list, option: option, atLeast: 0, expected: "a token id") }
+    }
+
+    /// A bad list item is a usage error, like any other bad option.
+    static func usage<T>(_ parse: () throws -> T) throws -> T {
+        do { return try parse() } catch let error as CommaListError { throw ValidationError(error.description) }
     }
 
     /// What --verify's reference generation samples with: the request's own parameters.
@@ -126,27 +127,20 @@ struct Generate: ParsableCommand {
             client.generate(GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling),
                             timeoutSeconds: timeout, cancelAfterTokens: cancelAfter)
         }
-        var mismatches: [String] = []
+        var verification: VerificationReport?
         if verify {
             let generator = Generator(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model!)))
-            var reference: [Int: [Int]] = [:]
-            for (i, r) in records.enumerated() where r.error == nil {
-                let p = i % prompts.count
-                if reference[p] == nil {
-                    reference[p] = try generator.generate(prompts: [prompts[p].map { Int32($0) }],
-                                                          params: [referenceParams(maxNewTokens: maxNew, stops: stops)])![0].tokens
-                }
-                if r.tokens != reference[p]! { mismatches.append("request \(i) (\(r.requestID)): got \(r.tokens), reference \(reference[p]!)") }
+            let params = referenceParams(maxNewTokens: maxNew, stops: stops)
+            verification = try Verification.compare(records: records, prompts: prompts) { prompt in
+                try generator.generate(prompts: [prompt.map { Int32($0) }], params: [params])![0].tokens
             }
         }
         let summary = LoadSummary(records: records, wallSeconds: wall)
-        if json {
-            print(try ReportJSON.render(records: records, summary: summary, verified: verify ? mismatches.isEmpty : nil))
-        } else {
-            ReportText.print(records: records, summary: summary, verified: verify ? mismatches.isEmpty : nil)
-        }
-        for m in mismatches { FileHandle.standardError.write(Data("pd-client: verify mismatch: \(m)\n".utf8)) }
+        let verified = verification?.verified
+        print(json ? try GenerateReport.json(records: records, summary: summary, verified: verified)
+                   : GenerateReport.text(records: records, summary: summary, verified: verified))
+        for m in verification?.mismatches ?? [] { FileHandle.standardError.write(Data("pd-client: verify mismatch: \(m)\n".utf8)) }
         for r in records { if let e = r.error { FileHandle.standardError.write(Data("pd-client: request failed: \(e)\n".utf8)) } }
-        if summary.failed > 0 || !mismatches.isEmpty { throw ExitCode.failure }
+        if summary.failed > 0 || verified == false { throw ExitCode.failure }
     }
 }

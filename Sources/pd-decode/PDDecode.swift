@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import DecodeService
 import DeepSeekModel
 import Foundation
@@ -49,8 +50,8 @@ struct PDDecode: ParsableCommand {
         let (host, port) = try HostPort.parse(listen, option: "--listen")
         var options = DecodeOptions()
         options.host = host; options.port = port
-        options.prefillTargets = try prefill.split(separator: ",").map { part in
-            let (h, p) = try HostPort.parse(String(part), option: "--prefill")
+        options.prefillTargets = try CommaList.parse(prefill, option: "--prefill", expected: "host:port") { part in
+            let (h, p) = try HostPort.parse(part, option: "--prefill")
             return "\(h):\(p)"
         }
         options.kvPages = kvPages; options.pageSize = pageSize; options.maxBatch = maxBatch

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import ContextParallel
 import DeepSeekModel
 import Engine
@@ -85,10 +86,7 @@ struct PDRun: ParsableCommand {
     }
 }
 
+/// Token ids of a comma-separated option (the same rule for the prompt and the stop ids).
 func parseIDs(_ text: String, option: String) throws -> [Int32] {
-    try text.split(separator: ",").map { part in
-        let trimmed = part.trimmingCharacters(in: .whitespaces)
-        guard let v = Int32(trimmed), v >= 0 else { throw ValidationError("\(option): '\(trimmed)' is not a token id (non-negative integer)") }
-        return v
-    }
+    try CommaList.integers(text, option: option, atLeast: 0, expected: "a token id (non-negative integer)")
 }

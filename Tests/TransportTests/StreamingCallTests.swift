@@ -1,5 +1,6 @@
 import Foundation
 import Transport
+import Basics
 import Wire
 import XCTest
 

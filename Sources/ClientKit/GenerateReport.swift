@@ -1,8 +1,8 @@
-import ClientKit
 import Foundation
 
-/// --json: `tokens` for one request or `results` for several, plus the aggregate stats.
-enum ReportJSON {
+/// What `pd-client generate` prints: one JSON object (`tokens` for one request or `results` for
+/// several, plus the aggregate stats and, with --verify, `verified`) or a human-readable text.
+public enum GenerateReport {
     struct Row: Encodable {
         let request_id: String, prompt_tokens: Int, tokens: [Int], finish_reason: String
         let ttft_ms: Double, tpot_ms: Double?, e2e_ms: Double, kv_bytes: UInt64, kv_transfer_seconds: Double, kv_transfer_gbps: Double?
@@ -20,7 +20,8 @@ enum ReportJSON {
     struct Single: Encodable { let tokens: [Int]; let result: Row; let stats: LoadSummary; let verified: Bool? }
     struct Many: Encodable { let results: [Row]; let stats: LoadSummary; let verified: Bool? }
 
-    static func render(records: [GenerationRecord], summary: LoadSummary, verified: Bool?) throws -> String {
+    /// `verified`: nil without --verify.
+    public static func json(records: [GenerationRecord], summary: LoadSummary, verified: Bool?) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = records.count == 1
@@ -28,32 +29,33 @@ enum ReportJSON {
             : try encoder.encode(Many(results: records.map(Row.init), stats: summary, verified: verified))
         return String(decoding: data, as: UTF8.self)
     }
-}
 
-enum ReportText {
-    static func print(records: [GenerationRecord], summary: LoadSummary, verified: Bool?) {
+    /// Lines: per request its timings and tokens, then the aggregate percentiles.
+    public static func text(records: [GenerationRecord], summary: LoadSummary, verified: Bool?) -> String {
+        var lines: [String] = []
         func f(_ v: Double?) -> String { v.map { String(format: "%.1f", $0) } ?? "-" }
         for r in records {
             let status = r.error.map { "FAILED: \($0)" } ?? r.finishReason
             let gbps = r.kvTransferSeconds > 0 ? String(format: "%.2f GB/s", Double(r.kvBytes) / r.kvTransferSeconds / 1e9) : "-"
-            Swift.print("\(r.requestID.isEmpty ? "-" : r.requestID): prompt \(r.promptTokens) → \(r.tokens.count) tokens (\(status)) "
+            lines.append("\(r.requestID.isEmpty ? "-" : r.requestID): prompt \(r.promptTokens) → \(r.tokens.count) tokens (\(status)) "
                 + "ttft \(f(r.ttft * 1000)) ms, tpot \(f(r.tpot.map { $0 * 1000 })) ms, e2e \(f(r.endToEnd * 1000)) ms, "
                 + "kv \(r.kvBytes) B sent at \(gbps), \(f(r.kvExposedSeconds * 1000)) ms exposed")
-            Swift.print("  tokens: \(r.tokens.map(String.init).joined(separator: ","))")
+            lines.append("  tokens: \(r.tokens.map(String.init).joined(separator: ","))")
         }
         func p(_ name: String, _ x: Percentiles?) {
             guard let x else { return }
-            Swift.print(String(format: "%@ p50 %.1f  p90 %.1f  p99 %.1f  (ms)", name, x.p50, x.p90, x.p99))
+            lines.append(String(format: "%@ p50 %.1f  p90 %.1f  p99 %.1f  (ms)", name, x.p50, x.p90, x.p99))
         }
-        Swift.print("\(summary.requests) requests, \(summary.failed) failed, \(summary.output_tokens) tokens in "
+        lines.append("\(summary.requests) requests, \(summary.failed) failed, \(summary.output_tokens) tokens in "
             + String(format: "%.2f s (%.1f tok/s)", summary.wall_seconds, summary.output_tokens_per_second))
         p("TTFT", summary.ttft_ms); p("TPOT", summary.tpot_ms); p("ITL ", summary.itl_ms); p("E2E ", summary.e2e_ms)
         if let g = summary.kv_transfer_gbps {
-            Swift.print(String(format: "KV %llu bytes total, sent at p50 %.2f GB/s", summary.kv_bytes_total, g.p50))
+            lines.append(String(format: "KV %llu bytes total, sent at p50 %.2f GB/s", summary.kv_bytes_total, g.p50))
         }
         if let e = summary.kv_exposed_share_of_ttft {
-            Swift.print(String(format: "KV shipping exposed (not overlapped with compute): p50 %.1f%%, p90 %.1f%% of TTFT", e.p50 * 100, e.p90 * 100))
+            lines.append(String(format: "KV shipping exposed (not overlapped with compute): p50 %.1f%%, p90 %.1f%% of TTFT", e.p50 * 100, e.p90 * 100))
         }
-        if let verified { Swift.print(verified ? "verify: every sequence equals the reference" : "verify: MISMATCH") }
+        if let verified { lines.append(verified ? "verify: every sequence equals the reference" : "verify: MISMATCH") }
+        return lines.joined(separator: "\n")
     }
 }

@@ -1,0 +1,87 @@
+import Basics
+import ContextParallel
+import DeepSeekModel
+import Engine
+import Kernels
+import KVCache
+
+/// `pd-bench prefill`: time to prefill one prompt per length through the real PCP path
+/// (PrefillEngine + SingleRankCommunicator), against a cblas_sgemm peak measured in the same run.
+public struct PrefillBenchmark {
+    public var model: String
+    public var lengths: [Int]
+    public var threads: Int
+    /// Timed runs per length; the best counts (the first also grows the scratch buffers).
+    public var repeats: Int
+
+    public init(model: String, lengths: [Int], threads: Int, repeats: Int) {
+        self.model = model; self.lengths = lengths; self.threads = threads; self.repeats = repeats
+    }
+
+    public func run() throws -> Report {
+        guard !lengths.isEmpty, lengths.allSatisfy({ $0 >= 1 }) else { throw BenchError.badOption("--tokens must list lengths ≥ 1") }
+        guard threads >= 1, repeats >= 1 else { throw BenchError.badOption("--threads and --repeats must be ≥ 1") }
+        BLAS.setThreads(threads)
+        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+        let c = transformer.config
+        let peak = sgemmPeakGFLOPs()
+        let engine = PrefillEngine(model: transformer, communicator: SingleRankCommunicator())
+        var rows: [Row] = []
+        for n in lengths {
+            let prompt = syntheticPrompt(count: n, vocab: c.vocabSize)
+            let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 16,
+                                             pageCount: (n + 15) / 16)
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let sequence = try cache.allocate(capacity: n)
+                let start = monotonicSeconds()
+                _ = try engine.run(prompts: [prompt], sequences: [sequence], cache: cache)
+                best = min(best, monotonicSeconds() - start)
+                cache.release(sequence)
+            }
+            rows.append(Row(tokens: n, seconds: best, flops: ForwardFlops.prefill(c, tokens: n), sgemmPeakGFLOPs: peak))
+        }
+        return Report(benchmark: self, sgemmPeakGFLOPs: peak, rows: rows, maxResidentBytes: ProcessResources.maxResidentBytes(),
+                      weightBytes: transformer.weights.parameterCount * 4,
+                      longestCacheBytes: (lengths.max() ?? 0) * c.numHiddenLayers * c.latentRowWidth * 4)
+    }
+
+    /// One prompt length: best time, and the FLOP model's work done at that speed.
+    public struct Row {
+        public let tokens: Int, seconds: Double, flops: Double, sgemmPeakGFLOPs: Double
+        public var gflops: Double { flops / seconds / 1e9 }
+        public var mfu: Double { gflops / sgemmPeakGFLOPs }
+    }
+
+    public struct Report {
+        public let benchmark: PrefillBenchmark
+        public let sgemmPeakGFLOPs: Double
+        public let rows: [Row]
+        public let maxResidentBytes: Int, weightBytes: Int, longestCacheBytes: Int
+
+        public func json() -> String {
+            BenchOutput.json([
+                "model": benchmark.model, "threads": benchmark.threads, "repeats": benchmark.repeats, "sgemm_peak_gflops": sgemmPeakGFLOPs,
+                "results": rows.map { r in
+                    ["tokens": r.tokens, "seconds": r.seconds, "tokens_per_second": Double(r.tokens) / r.seconds,
+                     "gflop": r.flops / 1e9, "gflops": r.gflops, "mfu": r.mfu] as [String: Any]
+                },
+                "max_rss_bytes": maxResidentBytes, "weight_bytes": weightBytes, "latent_cache_bytes_longest": longestCacheBytes,
+            ])
+        }
+
+        public func text() -> String {
+            var lines = ["prefill  model=\(benchmark.model) threads=\(benchmark.threads) best-of-\(benchmark.repeats)  "
+                         + "sgemm peak (2048³, same run) = \(BenchOutput.format(sgemmPeakGFLOPs, 1)) GFLOP/s",
+                         "tokens   seconds   tokens/s   GFLOP    GFLOP/s   MFU"]
+            for r in rows {
+                lines.append(String(format: "%6d  %8.3f  %9.1f  %7.1f  %8.1f  %5.2f", r.tokens, r.seconds,
+                                    Double(r.tokens) / r.seconds, r.flops / 1e9, r.gflops, r.mfu))
+            }
+            let mib = { (b: Int) in BenchOutput.format(Double(b) / 1_048_576, 0) }
+            lines.append("max RSS \(mib(maxResidentBytes)) MiB; weights \(mib(weightBytes)) MiB + latent cache of the longest prompt "
+                         + "\(mib(longestCacheBytes)) MiB (bound 2 × sum = \(mib(2 * (weightBytes + longestCacheBytes))) MiB)")
+            return lines.joined(separator: "\n")
+        }
+    }
+}
