@@ -11,8 +11,10 @@ import Wire
 public struct DecodeOptions: Sendable {
     public var host = "127.0.0.1"
     public var port = 50051
-    /// Prefill daemons ("host:port"), used round-robin.
+    /// Prefill daemons ("host:port"), used round-robin among the ready ones.
     public var prefillTargets: [String] = []
+    /// Calls served at once; more are refused with RESOURCE_EXHAUSTED.
+    public var maxConcurrentCalls = TransportServer.defaultMaxConcurrentCalls
     public var kvPages = 4096
     public var pageSize = 16
     public var maxBatch = 32
@@ -33,10 +35,9 @@ public final class DecodeDaemon: @unchecked Sendable {
     let cache: PagedLatentCache
     let batcher: ContinuousBatcher
     let stats = StatsBook()
-    private let channels: [TransportChannel]
+    let prefills: PrefillPool
     private var server: TransportServer?
     private let lock = NSLock()
-    private var nextTarget = 0
     private var nextID = 0
 
     public init(model: DeepSeekTransformer, options: DecodeOptions, logger: Logger) throws {
@@ -47,14 +48,23 @@ public final class DecodeDaemon: @unchecked Sendable {
         let c = model.config
         cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: options.pageSize, pageCount: options.kvPages)
         batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: options.maxBatch)
-        channels = options.prefillTargets.map { TransportChannel(target: $0, maxMessageBytes: 64 << 20) }
+        let box = HealthBox()
+        prefills = PrefillPool(targets: options.prefillTargets, fingerprint: model.fingerprint, logger: logger) { ready in
+            box.board?.set(ready ? .serving : .notServing)
+        }
+        healthBox = box
     }
+
+    /// Where the prefill pool's readiness reaches the health board, which exists only once serving.
+    private final class HealthBox: @unchecked Sendable { var board: HealthStatusBoard? }
+    private let healthBox: HealthBox
 
     public var port: Int { server?.port ?? options.port }
 
     public func start() throws {
         batcher.start()
-        let server = TransportServer(host: options.host, port: options.port, maxMessageBytes: 64 << 20)
+        let server = TransportServer(host: options.host, port: options.port, maxMessageBytes: 64 << 20,
+                                     maxConcurrentCalls: options.maxConcurrentCalls)
         server.registerServerStreaming(MethodPath.generate) { [unowned self] context, bytes, writer in
             try GenerateSession(daemon: self, context: context, writer: writer).run(requestBytes: bytes)
         }
@@ -62,44 +72,21 @@ public final class DecodeDaemon: @unchecked Sendable {
             _ = try StatsRequest(decoding: bytes)   // garbage is INVALID_ARGUMENT, not an answer
             return self.statsResponse().encoded()
         }
-        server.registerHealthService(services: [MethodPath.decodeService])
+        // NOT_SERVING until a prefill daemon serving our model answers (readiness).
+        healthBox.board = server.registerHealthService(services: [MethodPath.decodeService], initial: .notServing)
         try server.start()
         self.server = server
-        probePrefillDaemons()
+        prefills.start()
         logger.info("serving Generate", metadata: ["listen": "\(options.host):\(server.port)", "prefill": "\(options.prefillTargets.joined(separator: ","))",
                                                    "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)", "model": "\(model.fingerprint)"])
-    }
-
-    /// Asks each prefill daemon what it serves (which also opens the connection before the first
-    /// request). A mismatch or an absent daemon is logged, not fatal: daemons may start in any order.
-    private func probePrefillDaemons() {
-        for channel in channels {
-            do {
-                let info = try channel.unary(method: MethodPath.info, request: InfoRequest(), response: InfoResponse.self,
-                                             deadline: .after(seconds: 2))
-                if info.modelFingerprint != model.fingerprint {
-                    logger.error("prefill \(channel.target) serves another model: fingerprint \(info.modelFingerprint), ours \(model.fingerprint)")
-                } else {
-                    logger.info("prefill \(channel.target) ready", metadata: ["ranks": "\(info.ranks)", "model": "\(info.modelName)"])
-                }
-            } catch {
-                logger.warning("prefill \(channel.target) not reachable yet: \(error)")
-            }
-        }
     }
 
     /// Drains calls in flight (up to the grace period), then stops the batcher.
     public func shutdown(gracePeriod: Double = 10) {
         server?.shutdown(gracePeriod: gracePeriod)
         batcher.stop()
-        for c in channels { c.close() }
+        prefills.stop()
         logger.info("stopped")
-    }
-
-    func nextChannel() -> TransportChannel {
-        lock.lock(); defer { lock.unlock() }
-        nextTarget += 1
-        return channels[nextTarget % channels.count]
     }
 
     func newRequestID() -> String {

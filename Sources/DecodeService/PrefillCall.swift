@@ -47,7 +47,7 @@ struct PrefillCall {
 
     private func once() throws -> PrefillOutcome {
         let model = daemon.model, cache = daemon.cache, c = model.config, options = daemon.options
-        let channel = daemon.nextChannel()
+        let channel = daemon.prefills.next()
         let request = PrefillRequest(requestId: requestID, promptTokenIds: prompt, modelFingerprint: model.fingerprint,
                                      dtype: options.wireDType, maxChunkBytes: UInt32(options.maxChunkBytes),
                                      pageSize: UInt32(cache.pageSize), sampling: sampling)
@@ -56,6 +56,7 @@ struct PrefillCall {
         do {
             stream = try channel.serverStreaming(method: MethodPath.prefill, request: request, deadline: deadline)
         } catch {
+            daemon.prefills.markUnreachable(channel, reason: "\(error)")
             throw AttemptError.unreachable("prefill \(channel.target): \(error)")
         }
         let pageSize = cache.pageSize, width = c.latentRowWidth, sequence = sequence
@@ -74,6 +75,7 @@ struct PrefillCall {
             let message: ReceivedMessage?
             do { message = try stream.nextMessage() } catch let TransportError.status(code, text) {
                 if code == .unavailable && assembler.chunksReceived == 0 {
+                    daemon.prefills.markUnreachable(channel, reason: "\(code): \(text)")
                     throw AttemptError.unreachable("prefill \(channel.target): \(code): \(text)")
                 }
                 // The prefill's verdict on the request passes through; any other failure means it is unavailable.

@@ -18,6 +18,8 @@ public struct PrefillOptions: Sendable {
     /// Tokens the prefill KV cache holds (batches being computed + KV still being shipped).
     public var cacheTokens = 32768
     public var pageSize = 64
+    /// Calls served at once; more are refused with RESOURCE_EXHAUSTED.
+    public var maxConcurrentCalls = TransportServer.defaultMaxConcurrentCalls
     public init() {}
 }
 
@@ -63,7 +65,8 @@ public final class PrefillDaemon: @unchecked Sendable {
     public func requestStop() { scheduler.stop() }
 
     private func runRoot() throws {
-        let server = TransportServer(host: options.host, port: options.port, maxMessageBytes: 64 << 20)
+        let server = TransportServer(host: options.host, port: options.port, maxMessageBytes: 64 << 20,
+                                     maxConcurrentCalls: options.maxConcurrentCalls)
         let handler = PrefillHandler(scheduler: scheduler)
         server.registerServerStreaming(MethodPath.prefill) { context, bytes, writer in
             try handler.handle(context: context, bytes: bytes, writer: writer)

@@ -38,6 +38,9 @@ struct PDDecode: ParsableCommand {
     @Option(help: "KV dtype on the wire: f32 or bf16.")
     var wireDtype: String = "f32"
 
+    @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
+    var maxConcurrentCalls: Int = DecodeOptions().maxConcurrentCalls
+
     @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).")
     var threads: Int?
 
@@ -56,6 +59,7 @@ struct PDDecode: ParsableCommand {
         }
         options.kvPages = kvPages; options.pageSize = pageSize; options.maxBatch = maxBatch
         options.prefillTimeoutSeconds = prefillTimeout
+        options.maxConcurrentCalls = maxConcurrentCalls
         switch wireDtype.lowercased() {
         case "f32": options.wireDType = .f32
         case "bf16": options.wireDType = .bf16

@@ -31,6 +31,9 @@ struct PDPrefill: ParsableCommand {
     @Option(help: "Tokens the prefill KV cache holds (batches in flight + KV being shipped).")
     var cacheTokens: Int = 32768
 
+    @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
+    var maxConcurrentCalls: Int = PrefillOptions().maxConcurrentCalls
+
     @Option(help: "OpenBLAS threads per rank (default: $OPENBLAS_NUM_THREADS, else cores / ranks).")
     var threads: Int?
 
@@ -49,6 +52,7 @@ struct PDPrefill: ParsableCommand {
                 options.host = host; options.port = port; options.modelName = model
                 options.maxBatchTokens = maxBatchTokens; options.maxBatchRequests = maxBatchRequests
                 options.chunkTokens = chunkTokens; options.cacheTokens = cacheTokens
+                options.maxConcurrentCalls = maxConcurrentCalls
                 return try PrefillDaemon(model: transformer, communicator: communicator, options: options, logger: logger)
             }
             try daemon.run()

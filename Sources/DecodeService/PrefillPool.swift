@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import Transport
+import Wire
+
+/// The prefill daemons a decode daemon calls, and which of them are ready: a prober thread asks
+/// each one's `Info` every `probeInterval` seconds (which also checks it serves our model), and a
+/// request that finds one unreachable marks it down at once. Requests go round-robin over the ready
+/// ones; `onReadiness` hears whether at least one is ready, so the decode daemon's health says
+/// NOT_SERVING while no prefill can take work (readiness, not liveness).
+final class PrefillPool: @unchecked Sendable {
+    private final class Member {
+        let channel: TransportChannel
+        var ready = false
+        var problem: String?              // why it is not ready, logged when it changes
+        init(channel: TransportChannel) { self.channel = channel }
+    }
+
+    private let members: [Member]
+    private let fingerprint: String
+    private let logger: Logger
+    private let probeInterval: Double
+    private let onReadiness: (Bool) -> Void
+    private let condition = NSCondition()
+    private var rotation = 0
+    private var running = false
+    private var prober: Thread?
+    private var anyReady = false
+
+    init(targets: [String], fingerprint: String, logger: Logger, probeInterval: Double = 2,
+         onReadiness: @escaping (Bool) -> Void) {
+        members = targets.map { Member(channel: TransportChannel(target: $0, maxMessageBytes: 64 << 20)) }
+        self.fingerprint = fingerprint
+        self.logger = logger
+        self.probeInterval = probeInterval
+        self.onReadiness = onReadiness
+    }
+
+    /// Probes every member once (this also opens the connections), then keeps probing in the background.
+    func start() {
+        probeAll()
+        condition.lock()
+        running = true
+        let thread = Thread { [unowned self] in self.probeLoop() }
+        thread.name = "prefill-prober"
+        prober = thread
+        condition.unlock()
+        thread.start()
+    }
+
+    func stop() {
+        condition.lock()
+        running = false
+        condition.broadcast()
+        while prober != nil { condition.wait() }
+        condition.unlock()
+        for m in members { m.channel.close() }
+    }
+
+    /// The next ready member round-robin; with none ready, the next of all (its call then fails fast
+    /// with UNAVAILABLE, or succeeds if the daemon just came back).
+    func next() -> TransportChannel {
+        condition.lock(); defer { condition.unlock() }
+        let ready = members.filter(\.ready)
+        let pool = ready.isEmpty ? members : ready
+        rotation &+= 1
+        return pool[rotation % pool.count].channel
+    }
+
+    /// A call could not reach `channel`'s daemon: not ready until a probe says otherwise.
+    func markUnreachable(_ channel: TransportChannel, reason: String) {
+        update(channel, ready: false, problem: "unreachable: \(reason)")
+    }
+
+    private func probeLoop() {
+        condition.lock()
+        while running {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: probeInterval))
+            if !running { break }
+            condition.unlock()
+            probeAll()
+            condition.lock()
+        }
+        prober = nil
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func probeAll() {
+        for m in members {
+            do {
+                let info = try m.channel.unary(method: MethodPath.info, request: InfoRequest(), response: InfoResponse.self,
+                                               deadline: .after(seconds: 1))
+                if info.modelFingerprint == fingerprint {
+                    update(m.channel, ready: true, problem: nil, ranks: Int(info.ranks))
+                } else {
+                    update(m.channel, ready: false,
+                           problem: "serves another model: fingerprint \(info.modelFingerprint), ours \(fingerprint)")
+                }
+            } catch {
+                update(m.channel, ready: false, problem: "not reachable: \(error)")
+            }
+        }
+    }
+
+    private func update(_ channel: TransportChannel, ready: Bool, problem: String?, ranks: Int? = nil) {
+        condition.lock()
+        guard let m = members.first(where: { $0.channel === channel }) else { condition.unlock(); return }
+        let changed = m.ready != ready || m.problem != problem
+        m.ready = ready
+        m.problem = problem
+        let nowAny = members.contains(where: \.ready)
+        let readinessChanged = nowAny != anyReady
+        anyReady = nowAny
+        condition.unlock()
+        if changed {
+            if ready {
+                logger.info("prefill \(channel.target) ready", metadata: ranks.map { ["ranks": "\($0)"] } ?? [:])
+            } else if let problem {
+                if problem.hasPrefix("serves another model") {
+                    logger.error("prefill \(channel.target) \(problem)")
+                } else {
+                    logger.warning("prefill \(channel.target) \(problem)")
+                }
+            }
+        }
+        if readinessChanged { onReadiness(nowAny) }
+    }
+}
