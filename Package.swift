@@ -29,9 +29,10 @@ let package = Package(
 
         // Model stack.
         .target(name: "Tensors", swiftSettings: fastMath),
-        // Kernels: AVX2 + FMA (x86-64-v3) codegen for the SIMD loops (decode's skinny GEMM, vector exp).
-        .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS"],
-                swiftSettings: fastMath + [.unsafeFlags(["-target-cpu", "haswell"])]),
+        // SIMD kernels, one variant per instruction set (AVX2 + FMA, AVX-512) chosen at run time;
+        // the target itself builds for baseline x86-64 (see include/CKernels.h).
+        .target(name: "CKernels"),
+        .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS", "CKernels"], swiftSettings: fastMath),
         .target(name: "DeepSeekModel", dependencies: ["Tensors", "Kernels", "KVCache"], swiftSettings: fastMath),
         .target(name: "ContextParallel", dependencies: ["CMPI", "DeepSeekModel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
