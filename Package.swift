@@ -33,7 +33,7 @@ let package = Package(
         // the target itself builds for baseline x86-64 (see include/CKernels.h).
         .target(name: "CKernels"),
         .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS", "CKernels"], swiftSettings: fastMath),
-        .target(name: "DeepSeekModel", dependencies: ["Tensors", "Kernels", "KVCache"], swiftSettings: fastMath),
+        .target(name: "DeepSeekModel", dependencies: ["Tensors", "Kernels", "KVCache", "CXXHash"], swiftSettings: fastMath),
         .target(name: "ContextParallel", dependencies: ["CMPI", "DeepSeekModel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
         .target(name: "KVCache", dependencies: ["Tensors"], swiftSettings: fastMath),
