@@ -33,11 +33,12 @@ let package = Package(
 
         // Model stack.
         .target(name: "Tensors", dependencies: ["Basics"], swiftSettings: fastMath),
-        // Kernels: AVX2 + FMA (x86-64-v3) codegen for the SIMD loops (decode's skinny GEMM, vector exp).
-        // Re-exports Basics (the clock) to the layers above.
-        .target(name: "Kernels", dependencies: ["Basics", "Tensors", "COpenBLAS"],
-                swiftSettings: fastMath + [.unsafeFlags(["-target-cpu", "haswell"])]),
-        .target(name: "DeepSeekModel", dependencies: ["Tensors", "Kernels", "KVCache"],
+        // SIMD kernels, one variant per instruction set (AVX2 + FMA, AVX-512) chosen at run time;
+        // the target itself builds for baseline x86-64 (see include/CKernels.h).
+        .target(name: "CKernels"),
+        // Kernels re-exports Basics (the clock) to the layers above.
+        .target(name: "Kernels", dependencies: ["Basics", "Tensors", "COpenBLAS", "CKernels"], swiftSettings: fastMath),
+        .target(name: "DeepSeekModel", dependencies: ["Tensors", "Kernels", "KVCache", "CXXHash"],
                 resources: [.copy("BuiltinTokenizers")], swiftSettings: fastMath),
         .target(name: "ContextParallel", dependencies: ["Basics", "CMPI", "DeepSeekModel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),

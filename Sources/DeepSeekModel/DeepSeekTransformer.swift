@@ -27,13 +27,16 @@ public final class DeepSeekTransformer: @unchecked Sendable {
 
     /// Loads config.json and the safetensors weights of an HF folder.
     public convenience init(directory: String) throws {
+        try CPUFeatures.requireBaseline()                  // before reading any weights
         let config = try DeepSeekConfig.load(directory: directory)
         let store = try SafetensorsStore(directory: directory)
         try self.init(config: config, weights: ModelWeights(store: store, config: config),
                       fingerprint: ModelFingerprint.compute(config: config, store: store))
     }
 
+    /// Throws CPUError on a CPU without AVX2 + FMA (the kernels' baseline).
     public init(config: DeepSeekConfig, weights: ModelWeights, fingerprint: String? = nil) throws {
+        try CPUFeatures.requireBaseline()
         try config.validate()
         self.config = config
         self.weights = weights

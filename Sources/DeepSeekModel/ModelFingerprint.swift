@@ -2,17 +2,19 @@ import Foundation
 import Tensors
 
 /// Identifies a model across processes: FNV-1a 64 over the canonical config (sorted keys) and the
-/// tensor table (name, dtype, shape). Two daemons exchange KV only when their fingerprints agree.
-/// Not a security hash: it guards against configuration mistakes, not adversaries.
+/// tensor table (name, dtype, shape, XXH3-64 of the stored bytes — see WeightDigests), so two
+/// fine-tunes of one architecture differ. Two daemons exchange KV only when their fingerprints
+/// agree. Not a security hash: it guards against configuration mistakes, not adversaries.
 public enum ModelFingerprint {
     public static func compute(config: DeepSeekConfig, store: SafetensorsStore?) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var text = String(decoding: try encoder.encode(config), as: UTF8.self)
         if let store {
+            let digests = WeightDigests.compute(store).digests
             for name in store.tensorNames {
                 let info = store.info(name)!
-                text += "\n\(name) \(info.dtype.rawValue) \(info.shape)"
+                text += "\n\(name) \(info.dtype.rawValue) \(info.shape) \(String(digests[name]!, radix: 16))"
             }
         }
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325

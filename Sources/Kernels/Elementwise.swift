@@ -26,15 +26,10 @@ public enum Elementwise {
     public static func siluMul(
         gateUp: UnsafePointer<Float>, rows: Int, inter: Int, into out: UnsafeMutablePointer<Float>
     ) {
+        let kernel = KernelTable.active.siluMul
         for r in 0..<rows {
-            let g = gateUp + r * 2 * inter, u = g + inter, o = out + r * inter
-            var i = 0
-            while i + 8 <= inter {
-                let x = VectorMath.load(g + i)
-                VectorMath.store(x / (1 + VectorMath.exp(-x)) * VectorMath.load(u + i), o + i)
-                i += 8
-            }
-            while i < inter { let x = g[i]; o[i] = x / (1 + VectorMath.exp(-x)) * u[i]; i += 1 }
+            let g = gateUp + r * 2 * inter
+            kernel(g, g + inter, out + r * inter, inter)
         }
     }
 

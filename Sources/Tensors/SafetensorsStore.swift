@@ -75,6 +75,12 @@ public final class SafetensorsStore: @unchecked Sendable {
     }
 
     public func info(_ name: String) -> TensorInfo? { table[name]?.info }
+
+    /// The stored bytes of a tensor, whatever its dtype (for content hashes); valid while the store lives.
+    public func rawBytes(_ name: String) -> UnsafeRawBufferPointer? {
+        guard let located = table[name] else { return nil }
+        return UnsafeRawBufferPointer(start: located.file.base + located.info.byteOffset, count: located.info.byteCount)
+    }
     public func contains(_ name: String) -> Bool { table[name] != nil }
 
     /// The tensor as f32, its shape checked against `expected`. F32 data is a zero-copy view of the mapping

@@ -1,0 +1,54 @@
+// Per-ISA float kernels with runtime dispatch (llama.cpp's approach): each function below is
+// compiled for one instruction set through __attribute__((target(...))) while the target itself
+// builds for baseline x86-64, so the binary loads on any x86-64 CPU and Kernels (Swift) calls
+// only the variants `ck_cpu_features` says this CPU and OS can run.
+//
+// Why C rather than per-ISA Swift modules built with different -target-cpu: Swift has no
+// per-function target attribute, so each ISA would need its own module (and its own copy of the
+// Swift source, or a symlinked one with #if), and Swift SIMD types give no masked loads or
+// AVX-512-specific reductions. In C the ISA of every function is explicit, intrinsics state
+// exactly which instructions (fused or not) run, and one file per ISA keeps them side by side.
+//
+// Exactness: every file sets FP_CONTRACT OFF, so `a * b + c` is a multiply then an add unless
+// written as an FMA intrinsic. The AVX2 variants reproduce the former Swift SIMD8 code operation
+// for operation (FMA where it used addProduct, lane sums in lane order), so their results are
+// bit-identical to it.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+#include <stdint.h>
+
+// ---- CPU features (cpuid + xgetbv: the CPU has the instructions and the OS saves their state).
+static const uint32_t CK_FEATURE_AVX2 = 1u << 0;
+static const uint32_t CK_FEATURE_FMA = 1u << 1;
+static const uint32_t CK_FEATURE_AVX512F = 1u << 2;
+static const uint32_t CK_FEATURE_AVX512BW = 1u << 3;
+static const uint32_t CK_FEATURE_AVX512VL = 1u << 4;
+static const uint32_t CK_FEATURE_AVX512DQ = 1u << 5;
+static const uint32_t CK_FEATURE_AVX512BF16 = 1u << 6;
+static const uint32_t CK_FEATURE_AVX512VNNI = 1u << 7;
+/// Bit set of CK_FEATURE_* usable on this machine (0 on non-x86 builds).
+uint32_t ck_cpu_features(void);
+
+// ---- Skinny linear: y[m, first..<last] (= or +=) alpha · x[m, k] · W[first..<last, k]ᵀ, m ≤ 8.
+// x rows at x + r·lda, weight row j at w + j·ldw, y row r at y + r·ldy (column j).
+typedef void (*ck_skinny_linear_fn)(const float *x, long m, long k, long lda, const float *w, long ldw,
+                                    float *y, long ldy, long first, long last, int accumulate, float alpha);
+void ck_skinny_linear_avx2(const float *x, long m, long k, long lda, const float *w, long ldw,
+                           float *y, long ldy, long first, long last, int accumulate, float alpha);
+void ck_skinny_linear_avx512(const float *x, long m, long k, long lda, const float *w, long ldw,
+                             float *y, long ldy, long first, long last, int accumulate, float alpha);
+
+// ---- Vector exp (Cephes expf: Cody–Waite reduction + degree-6 polynomial, max rel. error ≈ 1e-7
+// over [−87, 88]; below −87.3 gives ≈ 1e−38, from ≈ 88.4 up +inf, as before the port). The value of every
+// element is the same in all variants (and equal to ck_exp); only sums differ in order.
+/// e^x for one float (baseline code: usable everywhere).
+float ck_exp(float x);
+/// x[i] = e^(x[i] − shift) for i < n; returns Σ x[i].
+typedef float (*ck_exp_shifted_fn)(float *x, long n, float shift);
+float ck_exp_shifted_avx2(float *x, long n, float shift);
+float ck_exp_shifted_avx512(float *x, long n, float shift);
+/// out[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^(−gate[i])) · up[i] for i < n.
+typedef void (*ck_silu_mul_fn)(const float *gate, const float *up, float *out, long n);
+void ck_silu_mul_avx2(const float *gate, const float *up, float *out, long n);
+void ck_silu_mul_avx512(const float *gate, const float *up, float *out, long n);
+#endif

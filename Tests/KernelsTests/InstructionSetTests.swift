@@ -1,0 +1,47 @@
+import Foundation
+@testable import Kernels
+import XCTest
+
+/// Choosing the kernel variant: the best the CPU has, the LATENTSERVE_ISA override, and the
+/// one-line refusals (a CPU without AVX2 + FMA, an override the CPU cannot run, a typo).
+final class InstructionSetTests: XCTestCase {
+    let zen4: CPUFeatures = [.avx2, .fma, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512bf16, .avx512vnni]
+    let zen3: CPUFeatures = [.avx2, .fma]
+    let sandyBridge: CPUFeatures = []                       // AVX only: no AVX2, no FMA
+
+    func testBestVariantPerCPU() {
+        XCTAssertEqual(try InstructionSet.select(features: zen4, requested: nil).get(), .avx512)
+        XCTAssertEqual(try InstructionSet.select(features: zen3, requested: nil).get(), .avx2)
+        XCTAssertNil(try? InstructionSet.select(features: [.avx2], requested: nil).get(), "AVX2 without FMA is not enough")
+        XCTAssertNil(try? InstructionSet.select(features: sandyBridge, requested: nil).get())
+    }
+
+    func testOverrideForcesAVariantTheCPUHas() {
+        XCTAssertEqual(try InstructionSet.select(features: zen4, requested: "avx2").get(), .avx2)
+        XCTAssertEqual(try InstructionSet.select(features: zen4, requested: "AVX512").get(), .avx512)
+        XCTAssertEqual(try InstructionSet.select(features: zen4, requested: "").get(), .avx512, "empty means no override")
+    }
+
+    func testRefusalsReadAsOneClearLine() {
+        func message(_ features: CPUFeatures, _ requested: String?) -> String? {
+            if case let .failure(error) = InstructionSet.select(features: features, requested: requested) { return "\(error)" }
+            return nil
+        }
+        XCTAssertEqual(message(sandyBridge, nil), "this CPU lacks avx2,fma: the model kernels need AVX2 and FMA (x86-64-v3)")
+        XCTAssertEqual(message([.avx2], nil), "this CPU lacks fma: the model kernels need AVX2 and FMA (x86-64-v3)")
+        XCTAssertEqual(message(zen4, "baseline"), "LATENTSERVE_ISA=baseline: the model kernels need AVX2 and FMA (x86-64-v3)")
+        XCTAssertEqual(message(zen3, "avx512"), "LATENTSERVE_ISA=avx512, but this CPU lacks avx512f,avx512bw,avx512vl,avx512dq")
+        XCTAssertEqual(message(zen3, "sse"), "LATENTSERVE_ISA=sse is not one of baseline, avx2, avx512")
+        XCTAssertEqual(message(sandyBridge, "avx2"), "LATENTSERVE_ISA=avx2, but this CPU lacks avx2,fma")
+    }
+
+    /// The detected features are self-consistent: AVX-512 implies the baseline, and this process
+    /// runs the best variant unless the environment overrides it.
+    func testDetectionIsConsistent() {
+        let f = CPUFeatures.detected
+        if f.contains(.avx512f) { XCTAssertTrue(f.isSuperset(of: .baseline)) }
+        if f.contains(.avx512bf16) || f.contains(.avx512vnni) { XCTAssertTrue(f.contains(.avx512f)) }
+        let requested = ProcessInfo.processInfo.environment[InstructionSet.environmentVariable]
+        XCTAssertEqual(try? InstructionSet.selection.get(), try? InstructionSet.select(features: f, requested: requested).get())
+    }
+}
