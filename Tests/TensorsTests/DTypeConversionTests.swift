@@ -42,6 +42,7 @@ final class DTypeConversionTests: XCTestCase {
         DTypeConversion.bf16ToF32(all, &floats, count: all.count)
         for (bits, f) in zip(all, floats) { XCTAssertEqual(f.bitPattern, UInt32(bits) << 16) }
         let back = toBF16(floats)
+        XCTAssertEqual(back.count, all.count)   // zip below stops at the shorter side
         for (bits, b) in zip(all, back) {
             if Float(bitPattern: UInt32(bits) << 16).isNaN { XCTAssertEqual(b, bits | 0x0040) } else { XCTAssertEqual(b, bits) }
         }
@@ -69,6 +70,7 @@ final class DTypeConversionTests: XCTestCase {
     func testF16ToF32MatchesFloat16ForAllPatterns() {
         let all = (0...UInt16.max).map { $0 }
         let ours = fromF16(all)
+        XCTAssertEqual(ours.count, all.count)   // zip below stops at the shorter side
         for (bits, got) in zip(all, ours) {
             let reference = Float(Float16(bitPattern: bits))
             if reference.isNaN {
@@ -95,6 +97,7 @@ final class DTypeConversionTests: XCTestCase {
         }
         let floats = patterns.map { Float(bitPattern: $0) }
         let ours = toF16(floats)
+        XCTAssertEqual(ours.count, floats.count)   // zip below stops at the shorter side
         for (f, got) in zip(floats, ours) {
             if f.isNaN {
                 XCTAssertEqual(got & 0x7FFF, 0x7E00)
@@ -109,6 +112,7 @@ final class DTypeConversionTests: XCTestCase {
         var floats = [Float](repeating: 0, count: all.count)
         DTypeConversion.f16ToF32(all, &floats, count: all.count)
         let back = toF16(floats)
+        XCTAssertEqual(back.count, all.count)   // zip below stops at the shorter side
         for (bits, b) in zip(all, back) where !Float(Float16(bitPattern: bits)).isNaN { XCTAssertEqual(b, bits) }
     }
 }
