@@ -47,22 +47,22 @@ final class VectorKernelTests: XCTestCase {
         var x = random(2 * 19, seed: 2, range: -30...30)
         let original = x
         Elementwise.softmaxRows(&x, rows: 2, cols: 19)
-        for r in 0..<2 {
+        let softmax = (0..<2).flatMap { r -> [Double] in
             let row = original[r * 19..<(r + 1) * 19].map(Double.init)
             let mx = row.max()!, sum = row.map { Foundation.exp($0 - mx) }.reduce(0, +)
-            for c in 0..<19 { XCTAssertEqual(Double(x[r * 19 + c]), Foundation.exp(row[row.startIndex + c] - mx) / sum, accuracy: 1e-6) }
+            return row.map { Foundation.exp($0 - mx) / sum }
         }
+        assertClose(x, softmax, absTol: 1e-6, "softmax rows")
 
         let dim = 37
         let v = random(2 * dim, seed: 3), w = random(dim, seed: 4)
         var y = [Float](repeating: .nan, count: 2 * dim)
         Elementwise.rmsNorm(v, rows: 2, dim: dim, weight: w, eps: 1e-6, into: &y)
-        for r in 0..<2 {
+        let normed = (0..<2).flatMap { r -> [Double] in
             let ms = v[r * dim..<(r + 1) * dim].map { Double($0) * Double($0) }.reduce(0, +) / Double(dim)
-            for i in 0..<dim {
-                XCTAssertEqual(Double(y[r * dim + i]), Double(w[i]) * Double(v[r * dim + i]) / (ms + 1e-6).squareRoot(), accuracy: 1e-6)
-            }
+            return (0..<dim).map { i in Double(w[i]) * Double(v[r * dim + i]) / (ms + 1e-6).squareRoot() }
         }
+        assertClose(y, normed, absTol: 1e-6, "RMSNorm rows")
     }
 
     /// y = alpha · x · Wᵀ (+ y) with strides, for every row count of the decode paths (SkinnyLinear
