@@ -97,13 +97,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Shared by the test targets: float-array comparisons that fail on NaN/Inf and on a count mismatch.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "CGRPC", "CProtobufC", "CXXHash"]),
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
-        .testTarget(name: "DeepSeekModelTests", dependencies: ["DeepSeekModel", "Engine", "KVCache", "Kernels", "Tensors"],
+        .testTarget(name: "TensorsTests", dependencies: ["TestSupport", "Tensors"]),
+        .testTarget(name: "KernelsTests", dependencies: ["TestSupport", "Kernels", "Tensors"]),
+        .testTarget(name: "DeepSeekModelTests", dependencies: ["TestSupport", "DeepSeekModel", "Engine", "KVCache", "Kernels", "Tensors"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "ContextParallelTests", dependencies: ["ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
+        .testTarget(name: "ContextParallelTests", dependencies: ["TestSupport", "ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "Tensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
         .testTarget(name: "PrefillServiceTests", dependencies: [
@@ -111,8 +114,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "DecodeServiceTests", dependencies: ["DecodeService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache"]),
-        .testTarget(name: "WireTests", dependencies: ["Basics", "Wire"]),
-        .testTarget(name: "TransportTests", dependencies: ["Basics", "Transport", "Wire"]),
+        .testTarget(name: "WireTests", dependencies: ["TestSupport", "Basics", "Wire"]),
+        .testTarget(name: "TransportTests", dependencies: ["TestSupport", "Basics", "Transport", "Wire"]),
         .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "DeepSeekModel", "ContextParallel"]),
     ],

@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import KVCache
 import XCTest
+import TestSupport
 
 /// PCP prefill over P in-process ranks against the model's single-process reference path.
 final class PCPPrefillTests: XCTestCase {
@@ -50,11 +51,9 @@ final class PCPPrefillTests: XCTestCase {
 
     func assertMatches(_ got: [[Float]], _ want: [[Float]], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(got.count, want.count, file: file, line: line)
-        for i in want.indices {
-            let scale = max(want[i].map(abs).max()!, 1e-6)
-            var worst: Float = 0
-            for k in want[i].indices { worst = max(worst, abs(got[i][k] - want[i][k])) }
-            XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(what): request \(i) relative error", file: file, line: line)
+        for i in want.indices where i < got.count {
+            // Relative to the largest |logit| (floored at 1e-6 by the absolute bound).
+            assertClose(got[i], want[i], absTol: 1e-11, relTol: 1e-5, "\(what): request \(i)", file: file, line: line)
         }
     }
 
@@ -101,7 +100,7 @@ final class PCPPrefillTests: XCTestCase {
         for l in 0..<c.numHiddenLayers {
             var want = [Float](repeating: 0, count: 23 * c.latentRowWidth)
             try cache.read(sequence: seq, layer: l, start: 0, count: 23, into: &want)
-            XCTAssertLessThanOrEqual(maxDiff(caches[0][l], want), 1e-5, "layer \(l) latent rows")
+            assertClose(caches[0][l], want, absTol: 1e-5, "layer \(l) latent rows")
         }
     }
 
@@ -175,10 +174,6 @@ final class PCPPrefillTests: XCTestCase {
     }
 }
 
-func maxDiff(_ a: [Float], _ b: [Float]) -> Float {
-    zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
-}
-
 /// The HF golden checkpoints under PCP (in-process ranks): same tolerance as the single-process golden test.
 final class PCPGoldenTests: XCTestCase {
     struct Expected: Decodable {
@@ -206,9 +201,7 @@ final class PCPGoldenTests: XCTestCase {
                     return try PrefillEngine(model: model, communicator: comm).run(prompts: prompts, sequences: seqs, cache: cache)
                 }
                 for (i, c) in expected.cases.enumerated() {
-                    let scale = c.last_logits.map(abs).max()!
-                    let err = maxDiff(results[0]![i], c.last_logits) / scale
-                    XCTAssertLessThan(err, 1e-3, "\(folder) case \(i) with \(ranks) ranks: relative error \(err)")
+                    assertClose(results[0]![i], c.last_logits, relTol: 1e-3, "\(folder) case \(i) with \(ranks) ranks")
                 }
             }
         }

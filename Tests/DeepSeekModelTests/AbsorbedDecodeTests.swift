@@ -2,6 +2,7 @@ import DeepSeekModel
 import Foundation
 import KVCache
 import XCTest
+import TestSupport
 
 /// The absorbed decode form (attention straight on the latent cache) against the decompressed
 /// prefill form at the same positions.
@@ -18,8 +19,7 @@ final class AbsorbedDecodeTests: XCTestCase {
                     try seqs.withUnsafeBufferPointer { s in try model.decode(tokens: toks, sequences: s, cache: cache, logits: &logits) }
                 }
                 let reference = try model.referencePrefill([Array(prompt[...t])]).logits[0]
-                let scale = reference.map(abs).max()!
-                XCTAssertLessThan(maxAbsDifference(logits, reference) / scale, 1e-4, "split \(split), position \(t)")
+                assertClose(logits, reference, relTol: 1e-4, "split \(split), position \(t)")
             }
         }
     }
@@ -49,7 +49,7 @@ final class AbsorbedDecodeTests: XCTestCase {
             var single = [Float](repeating: 0, count: model.config.vocabSize)
             try [next[i]].withUnsafeBufferPointer { t in try s1.withUnsafeBufferPointer { s in try model.decode(tokens: t, sequences: s, cache: c1, logits: &single) } }
             let row = Array(batched[i * model.config.vocabSize..<(i + 1) * model.config.vocabSize])
-            XCTAssertLessThan(maxAbsDifference(row, single), 1e-4, "sequence \(i) of \(prompts.count)")
+            assertClose(row, single, absTol: 1e-4, "sequence \(i) of \(prompts.count)")
         }
     }
 
@@ -58,7 +58,7 @@ final class AbsorbedDecodeTests: XCTestCase {
         let prompts: [[Int32]] = [[1, 2, 3, 4, 5], [100], [7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8]]
         let batched = try model.referencePrefill(prompts).logits
         for (i, p) in prompts.enumerated() {
-            XCTAssertLessThan(maxAbsDifference(batched[i], try model.referencePrefill([p]).logits[0]), 1e-4)
+            assertClose(batched[i], try model.referencePrefill([p]).logits[0], absTol: 1e-4, "prompt \(i)")
         }
     }
 
@@ -71,6 +71,6 @@ final class AbsorbedDecodeTests: XCTestCase {
         let seq = try cache.allocate(capacity: 40)
         _ = try model.prefill(.singleRank(newTokens: [Array(prompt[..<25])]), sequences: [seq], cache: cache)
         let chunked = try model.prefill(.singleRank(newTokens: [Array(prompt[25...])], cachedPrefix: [25]), sequences: [seq], cache: cache)!
-        XCTAssertLessThan(maxAbsDifference(chunked[0], whole), 1e-4)
+        assertClose(chunked[0], whole, absTol: 1e-4, "chunked vs whole")
     }
 }

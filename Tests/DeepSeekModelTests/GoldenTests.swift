@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import KVCache
 import XCTest
+import TestSupport
 
 /// HF transformers' own outputs on small random checkpoints (Tests/DeepSeekModelTests/Golden,
 /// made by scripts/make-golden): last-position logits, every position's argmax, 16 greedy tokens.
@@ -35,9 +36,7 @@ final class GoldenTests: XCTestCase {
             let (model, expected) = try load(folder)
             for (n, c) in expected.cases.enumerated() {
                 let logits = try model.referencePrefill([c.prompt_ids]).logits[0]
-                let scale = c.last_logits.map(abs).max()!
-                let err = maxAbsDifference(logits, c.last_logits) / scale
-                XCTAssertLessThan(err, 1e-3, "\(folder) case \(n) (\(c.prompt_ids.count) tokens): relative max error \(err)")
+                assertClose(logits, c.last_logits, relTol: 1e-3, "\(folder) case \(n) (\(c.prompt_ids.count) tokens)")
             }
         }
     }

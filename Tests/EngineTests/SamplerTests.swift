@@ -18,6 +18,7 @@ final class SamplerTests: XCTestCase {
 
     /// Pearson's χ² of observed counts against probabilities (cells with p = 0 must have no draws).
     private func chiSquare(_ observed: [Int], _ probabilities: [Double]) -> Double {
+        guard observed.count == probabilities.count else { return .nan }   // NaN fails every bound on χ²
         let n = Double(observed.reduce(0, +))
         var chi = 0.0
         for (o, p) in zip(observed, probabilities) {

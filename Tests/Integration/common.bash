@@ -67,3 +67,41 @@ client() { "$bin/pd-client" "$@"; }
 
 # json_field FILE EXPR: evaluates a Python expression over the JSON object `j` read from FILE.
 json_field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# expect_pages_returned PORT [WHAT]: the decode daemon on PORT holds no request and every KV page is
+# free. Pages go back a moment after the client's last token (the daemon's request epilogue), so
+# this polls for up to 10 s; a leaked page never comes back, so the check still fails on a leak.
+expect_pages_returned() {
+  local port=$1 what=${2:-decode daemon on port $1}
+  for _ in $(seq 50); do
+    client stats --target 127.0.0.1:"$port" >"$work/stats-$port.json" 2>/dev/null \
+      && [ "$(json_field "$work/stats-$port.json" "j['free_kv_pages'] == j['total_kv_pages'] and j['active_requests'] == 0")" = "True" ] \
+      && return 0
+    sleep 0.2
+  done
+  fail "pages leaked or requests left active on the $what after 10 s: $(cat "$work/stats-$port.json" 2>/dev/null)"
+}
+
+# logits_close A.json B.json TOL WHAT [A_KEY [B_KEY]]: B's tokens equal A's and B's last_logits are
+# within TOL of A's, relative to A's largest |logit|. Equal lengths and all-finite values on both
+# sides are part of the check (a NaN or a short list never passes). A_KEY/B_KEY: Python expressions
+# over the loaded JSON `j` (defaults: j itself), for files that hold several cases.
+logits_close() {
+  python3 - "$@" <<'PY' || fail "$4"
+import json, math, sys
+a_path, b_path, tol, what = sys.argv[1:5]
+pick = lambda path, key: eval(key, {}, {"j": json.load(open(path))})
+a = pick(a_path, sys.argv[5] if len(sys.argv) > 5 else "j")
+b = pick(b_path, sys.argv[6] if len(sys.argv) > 6 else "j")
+want, got = a["last_logits"], b["last_logits"]
+assert len(got) == len(want) > 0, f"{what}: {len(got)} logits, expected {len(want)}"
+bad = [i for i, (x, y) in enumerate(zip(got, want)) if not (math.isfinite(x) and math.isfinite(y))]
+assert not bad, f"{what}: non-finite logit at index {bad[0]}: {got[bad[0]]} vs {want[bad[0]]}"
+scale = max(abs(y) for y in want)
+err = max(abs(x - y) for x, y in zip(got, want)) / scale
+assert err <= float(tol), f"{what}: relative logit error {err} > {tol}"
+want_tokens = a["tokens"] if "tokens" in a else a["greedy_tokens"]
+assert b["tokens"] == want_tokens, f"{what}: tokens differ {b['tokens']} vs {want_tokens}"
+print(f"{what}: max relative logit error {err:.2e}, {len(b['tokens'])} tokens equal")
+PY
+}

@@ -12,6 +12,9 @@ client generate --decode 127.0.0.1:"$dp" --prompt-lengths 3000 --max-new-tokens 
   >"$work/inflight.txt" 2>&1 &
 inflight=$!
 # Kill the decode once both requests are in flight (the prefill takes ~2 s over these prompts).
+# Timing: waits up to 5 s for both to be active, then 0.3 s more; were the requests done before the
+# kill, `wait` below succeeds and the check fails (it cannot pass wrongly). The prefill's drop is
+# awaited up to 30 s.
 for _ in $(seq 100); do
   client stats --target 127.0.0.1:"$dp" >"$work/stats.json" 2>/dev/null || true
   [ "$(json_field "$work/stats.json" "j['active_requests']" 2>/dev/null)" = 2 ] && break

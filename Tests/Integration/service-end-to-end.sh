@@ -26,13 +26,23 @@ client generate --decode 127.0.0.1:"$dp" --prompt-lengths 1,3,4,5,17,40,97,160 -
 client generate --decode 127.0.0.1:"$dp" --prompt-lengths 1,5,40,160 --num-requests 8 --concurrency 8 --max-new-tokens 16 \
   --temperature 0.9 --top-k 40 --top-p 0.9 --seed 11 --verify --model tiny --json >"$work/seeded.json" || fail "seeded generate/verify failed"
 [ "$(json_field "$work/seeded.json" "j['verified']")" = "True" ] || fail "seeded sampling not verified"
-# bf16 on the wire: same greedy tokens on this model (checked against the f32 reference).
+# bf16 on the wire: the same greedy tokens on this model, checked two ways: against the f32
+# reference generation (--verify, pd-run's code path) and against the f32-wire daemon's own run of
+# the same prompts.
 dp2=$(free_port)
 start_decode "$dp2" "$pp" --wire-dtype bf16
 wait_healthy "$dp2"
-client generate --decode 127.0.0.1:"$dp2" --prompt-lengths 7,33 --num-requests 2 --concurrency 2 --max-new-tokens 4 --json >"$work/bf16.json" \
-  || fail "bf16 generate failed"
-client stats --target 127.0.0.1:"$dp" >"$work/stats.json"
-[ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages'] and j['active_requests'] == 0")" = "True" ] \
-  || fail "pages not returned: $(cat "$work/stats.json")"
-echo "ok: 8 concurrent mixed-length requests verified (greedy, with a stop id, seeded sampling); bf16 wire works; all pages returned"
+client generate --decode 127.0.0.1:"$dp2" --prompt-lengths 7,33 --num-requests 2 --concurrency 2 --max-new-tokens 4 \
+  --verify --model tiny --json >"$work/bf16.json" || fail "bf16 generate/verify failed: $(cat "$work/bf16.json")"
+[ "$(json_field "$work/bf16.json" "j['verified']")" = "True" ] || fail "bf16 wire: tokens differ from the f32 reference"
+client generate --decode 127.0.0.1:"$dp" --prompt-lengths 7,33 --num-requests 2 --concurrency 2 --max-new-tokens 4 \
+  --json >"$work/f32.json" || fail "f32 generate failed"
+tokens_of='[r["tokens"] for r in j["results"]]'
+bf16_tokens=$(json_field "$work/bf16.json" "$tokens_of")
+f32_tokens=$(json_field "$work/f32.json" "$tokens_of")
+[ "$bf16_tokens" = "$f32_tokens" ] && [ "$(json_field "$work/f32.json" "len(j['results']) == 2 and all(len(r['tokens']) == 4 for r in j['results'])")" = "True" ] \
+  || fail "bf16 wire tokens $bf16_tokens differ from the f32 wire's $f32_tokens"
+# Both decode daemons: no request left, every page back.
+expect_pages_returned "$dp" "f32-wire decode daemon"
+expect_pages_returned "$dp2" "bf16-wire decode daemon"
+echo "ok: 8 concurrent mixed-length requests verified (greedy, with a stop id, seeded sampling); bf16 wire equals the f32 reference and the f32 wire; all pages returned on both daemons"

@@ -11,12 +11,15 @@ wait_healthy "$pp"; wait_healthy "$dp"
 client generate --decode 127.0.0.1:"$dp" --prompt-lengths 3000 --max-new-tokens 2 --num-requests 2 --concurrency 2 \
   >"$work/inflight.txt" 2>"$work/inflight.err" &
 inflight=$!
+# Timing: 3000 tokens in chunks of 2 keep the prefill busy for seconds; the kill comes 0.5 s in.
+# Were the requests done by then, `wait` below succeeds and the check fails (it cannot pass wrongly).
 sleep 0.5
 kill -KILL "$first_prefill"; pkill -KILL -f "pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp" || true
 start=$(date +%s)
 if wait $inflight; then fail "in-flight requests succeeded although prefill died"; fi
 [ $(( $(date +%s) - start )) -le 30 ] || fail "in-flight requests took too long to fail"
-grep -qE "UNAVAILABLE|prefill" "$work/inflight.err" || fail "unclear error: $(cat "$work/inflight.err")"
+grep -q "UNAVAILABLE" "$work/inflight.err" && grep -q "prefill" "$work/inflight.err" \
+  || fail "unclear error (expected UNAVAILABLE naming the prefill): $(cat "$work/inflight.err")"
 kill -0 "$decode_pid" || fail "decode daemon died with the prefill"
 # No prefill: new requests fail fast and clearly.
 if client generate --decode 127.0.0.1:"$dp" --prompt-ids 1,2,3 --max-new-tokens 2 --timeout 20 2>"$work/none.err" >/dev/null; then
@@ -31,9 +34,8 @@ for _ in $(seq 20); do
   client generate --decode 127.0.0.1:"$dp" --prompt-ids 3,17,42,99 --max-new-tokens 6 --verify --model tiny >/dev/null 2>&1 && { ok=1; break; }
   sleep 0.5
 done
-[ $ok -eq 1 ] || fail "decode did not serve again after prefill came back"
-client stats --target 127.0.0.1:"$dp" >"$work/stats.json"
-[ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages']")" = "True" ] || fail "pages leaked"
+[ $ok -eq 1 ] || fail "decode did not serve again after prefill came back"   # 20 tries over ~10 s: reconnect backoff
+expect_pages_returned "$dp"
 
 # One rank lost (not rank 0, not mpirun): the whole prefill job must end, not hang with rank 0
 # still accepting calls it can no longer compute, and the in-flight requests fail clearly.
@@ -45,7 +47,7 @@ wait_healthy "$pp"
 client generate --decode 127.0.0.1:"$dp" --prompt-lengths 3000 --max-new-tokens 2 --num-requests 2 --concurrency 2 \
   >"$work/rank-lost.txt" 2>"$work/rank-lost.err" &
 inflight=$!
-sleep 0.5
+sleep 0.5   # as above: the requests are still in the prefill when rank 1 dies, or `wait` succeeds and the check fails
 rank1=""
 for pid in $(pgrep -f "^$bin/pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp"); do
   tr '\0' '\n' <"/proc/$pid/environ" | grep -qx "OMPI_COMM_WORLD_RANK=1" && rank1=$pid
@@ -59,4 +61,5 @@ for _ in $(seq 100); do pgrep -f "pd-prefill --model ${MODEL:-tiny} --listen 127
 pgrep -f "pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp" >/dev/null && fail "prefill job still running 20 s after losing a rank"
 [ $(( $(date +%s) - start )) -le 30 ] || fail "losing a rank took too long to surface"
 kill -0 "$decode_pid" || fail "decode daemon died with the prefill rank"
+expect_pages_returned "$dp" "decode daemon after losing a prefill rank"
 echo "ok: in-flight requests failed clearly when prefill died (whole job, then one rank); decode stayed up and served again"

@@ -2,6 +2,7 @@ import Foundation
 @testable import Kernels
 import Tensors
 import XCTest
+import TestSupport
 
 /// The tiled online-softmax kernel against a plain, untiled softmax(QKᵀ)V written out longhand.
 final class CausalAttentionTests: XCTestCase {
@@ -59,14 +60,6 @@ final class CausalAttentionTests: XCTestCase {
         }
     }
 
-    func assertClose(_ a: [Float], _ b: [Float], tol: Float, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, file: file, line: line)
-        var worst: Float = 0
-        for i in a.indices { worst = max(worst, abs(a[i] - b[i])) }
-        XCTAssertLessThanOrEqual(worst, tol, message, file: file, line: line)
-        XCTAssertFalse(a.contains { $0.isNaN }, "NaN in output: \(message)", file: file, line: line)
-    }
-
     func testTiledMatchesUntiledForEveryTiling() {
         // A full causal prompt, a PCP-style middle chunk, and a chunk with pad rows past keyLimit.
         let cases: [(keys: Int, queries: Int, first: Int, limit: Int)] = [(37, 37, 0, 37), (50, 10, 20, 50), (23, 12, 15, 23), (1, 1, 0, 1)]
@@ -75,7 +68,7 @@ final class CausalAttentionTests: XCTestCase {
             let scale = 1 / Float(12).squareRoot()
             let want = p.reference(scale: scale)
             for (qt, kt) in [(1, 1), (3, 5), (4, 16), (64, 64), (7, 2)] {
-                assertClose(p.tiled(queryTile: qt, keyTile: kt, scale: scale), want, tol: 2e-6,
+                assertClose(p.tiled(queryTile: qt, keyTile: kt, scale: scale), want, absTol: 2e-6,
                             "case \(n) with tiles \(qt)x\(kt)")
             }
         }
@@ -85,7 +78,7 @@ final class CausalAttentionTests: XCTestCase {
         let p = Problem(keys: 300, queries: 300, firstPosition: 0, keyLimit: 300, seed: 9)
         let a = p.tiled(queryTile: 300, keyTile: 300, scale: 0.3)
         let b = p.tiled(queryTile: 32, keyTile: 17, scale: 0.3)
-        assertClose(a, b, tol: 1e-6, "untiled vs tiled")
+        assertClose(a, b, absTol: 1e-6, "untiled vs tiled")
     }
 
     func testHeadsSplitOverTwoThreadsGiveTheSameBitsAsOne() {
@@ -98,7 +91,7 @@ final class CausalAttentionTests: XCTestCase {
         XCTAssertEqual(Parallel.workers(for: p.heads), 2)
         let two = p.tiled(queryTile: 16, keyTile: 32, scale: 0.4)
         XCTAssertEqual(one, two, "per-head work must not depend on the thread split")
-        assertClose(two, p.reference(scale: 0.4), tol: 2e-6, "two workers vs reference")
+        assertClose(two, p.reference(scale: 0.4), absTol: 2e-6, "two workers vs reference")
         XCTAssertEqual(BLAS.threads, 2, "Parallel.run restores the BLAS thread count")
     }
 

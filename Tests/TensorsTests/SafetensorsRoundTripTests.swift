@@ -1,5 +1,6 @@
 import XCTest
 @testable import Tensors
+import TestSupport
 
 final class SafetensorsRoundTripTests: XCTestCase {
     private var dir: TemporaryDirectory!
@@ -56,22 +57,18 @@ final class SafetensorsRoundTripTests: XCTestCase {
         let store = try SafetensorsStore(directory: dir.path)
         XCTAssertEqual(store.info("x")?.dtype, .bf16)
         let loaded = try store.load("x", shape: [257]).toArray()
-        for (v, l) in zip(values, loaded) {
-            // bf16 keeps 8 significant bits: error at most half an ulp = 2^-8 relative.
-            XCTAssertLessThanOrEqual(abs(v - l), abs(v) * 0x1p-8, "\(v) → \(l)")
-            XCTAssertEqual(l.bitPattern & 0xFFFF, 0)
-        }
+        // bf16 keeps 8 significant bits: error at most half an ulp = 2^-8 relative.
+        assertClose(loaded, values, relTol: 0x1p-8, elementwise: true, "bf16 round trip")
+        for l in loaded { XCTAssertEqual(l.bitPattern & 0xFFFF, 0) }
     }
 
     func testF16RoundTripWithinHalfUlp() throws {
         let values = sample(300, seed: 3) + [1e-6, -3e-7, 65504, 0]
         try writeAll([("x", [values.count], values, .f16)], to: dir.file("model.safetensors"))
         let loaded = try SafetensorsStore(directory: dir.path).load("x", shape: [values.count]).toArray()
-        for (v, l) in zip(values, loaded) {
-            // 11 significant bits for normals, absolute 2^-25 in the subnormal range.
-            XCTAssertLessThanOrEqual(abs(v - l), max(abs(v) * 0x1p-11, 0x1p-25), "\(v) → \(l)")
-            XCTAssertEqual(l, Float(Float16(v)))
-        }
+        // 11 significant bits for normals, absolute 2^-25 in the subnormal range.
+        assertClose(loaded, values, absTol: 0x1p-25, relTol: 0x1p-11, elementwise: true, "f16 round trip")
+        assertBitIdentical(loaded, values.map { Float(Float16($0)) }, "f16 round trip equals Float16(v)")
     }
 
     func testMixedDTypesScalarsAndEmptyTensors() throws {

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Tensors
 import XCTest
+import TestSupport
 
 final class SafetensorsTests: XCTestCase {
     var dir: String!
@@ -25,10 +26,8 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(store.tensorNames, ["a", "b", "c"])
         XCTAssertEqual(try store.load("a", shape: [7]).toArray(), values)
         let b = try store.load("b", shape: [7]).toArray(), c = try store.load("c", shape: [7]).toArray()
-        for i in values.indices {
-            XCTAssertEqual(b[i], values[i], accuracy: abs(values[i]) / 128, "bf16 keeps 8 bits of mantissa")
-            XCTAssertEqual(c[i], values[i], accuracy: abs(values[i]) / 1024 + 1e-7, "f16 keeps 11 bits")
-        }
+        assertClose(b, values, relTol: 1.0 / 128, elementwise: true, "bf16 keeps 8 bits of mantissa")
+        assertClose(c, values, absTol: 1e-7, relTol: 1.0 / 1024, elementwise: true, "f16 keeps 11 bits")
         XCTAssertEqual(store.info("b")?.dtype, .bf16)
     }
 

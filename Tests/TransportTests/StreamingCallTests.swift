@@ -3,6 +3,7 @@ import Transport
 import Basics
 import Wire
 import XCTest
+import TestSupport
 
 /// Server-streaming KV transfer: byte-exact 64 MiB, corruption, fingerprint checks, cancels from
 /// both sides, deadlines, graceful drain, many streams at once.
@@ -94,7 +95,7 @@ final class StreamingCallTests: TransportTestCase {
         for layer in 0..<4 {
             Self.fill(&expected, layer: layer)
             let got = cache[(layer * expected.count)..<((layer + 1) * expected.count)]
-            XCTAssertTrue(got.elementsEqual(expected) { $0.bitPattern == $1.bitPattern }, "layer \(layer) differs")
+            assertBitIdentical(got, expected, "layer \(layer)")
         }
     }
 
@@ -162,7 +163,9 @@ final class StreamingCallTests: TransportTestCase {
         }
         let stream = try channel.serverStreaming(method: "/test.Stream/Borrowed", request: [])
         XCTAssertNotNil(try stream.nextMessage())
-        usleep(300_000)  // let the server fill every buffer and block
+        // Timing: 0.3 s for the server to fill every buffer and block. Not a bound: were it still
+        // filling, the cancel below must stop it just the same (waited for up to 10 s).
+        usleep(300_000)
         XCTAssertFalse(stopped.isSet)
         stream.cancel()
         XCTAssertTrue(waitUntil(seconds: 10) { stopped.isSet }, "the blocked zero-copy send never returned")
@@ -248,11 +251,8 @@ final class StreamingCallTests: TransportTestCase {
                 var expected = [Float](repeating: 0, count: tokens * Self.rowWidth)
                 Self.fill(&expected, layer: 1)
                 let got = cache[expected.count...]
-                let exact = request.dtype == .f32
-                let same = got.elementsEqual(expected) { a, b in
-                    exact ? a == b : a == BFloat16.float(from: BFloat16.bits(from: b))
-                }
-                if !same { throw WireError.mismatch(field: "rows of stream \(i)", expected: "sent rows", found: "others") }
+                let sent = request.dtype == .f32 ? expected : expected.map { BFloat16.float(from: BFloat16.bits(from: $0)) }
+                if !Closeness(got, sent).within(absTol: 0, relTol: 0) { throw WireError.mismatch(field: "rows of stream \(i)", expected: "sent rows", found: "others") }
             } catch {
                 failures.lock()
                 errors.append("stream \(i): \(error)")

@@ -27,7 +27,8 @@ class TransportTestCase: XCTestCase {
         super.tearDown()
     }
 
-    /// Polls `condition` every 10 ms for at most `seconds`.
+    /// Polls `condition` every 10 ms for at most `seconds`. Callers wait for events that take
+    /// milliseconds and give 5-10 s: the slack a loaded 2-core machine needs, not a speed claim.
     func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         let end = Date(timeIntervalSinceNow: seconds)
         while Date() < end {

@@ -59,6 +59,8 @@ final class UnaryCallTests: TransportTestCase {
                 return request
             }
         }
+        // Timing: a 0.3 s deadline, checked against 3 s: slack for a loaded machine, and still far
+        // from "never" (the handler only ends when the call is cancelled).
         let start = Date()
         assertStatus(.deadlineExceeded) {
             _ = try channel.unary(method: "/test.Echo/Slow", request: [1], deadline: .after(seconds: 0.3))
@@ -73,6 +75,8 @@ final class UnaryCallTests: TransportTestCase {
         let port = probe.port
         probe.shutdown(gracePeriod: 0)
         let lonely = TransportChannel(target: "127.0.0.1:\(port)")
+        // Timing: a refused connection must end the call well before its 10 s deadline; 5 s
+        // leaves slack for a loaded machine.
         let start = Date()
         assertStatus(.unavailable) { _ = try lonely.unary(method: "/test.Echo/Echo", request: [1], deadline: .after(seconds: 10)) }
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)

@@ -1,6 +1,7 @@
 import Basics
 import Wire
 import XCTest
+import TestSupport
 
 /// Chunker → wire → assembler: rows arrive byte-exact; every mismatch is rejected before writing.
 final class KVChunkingTests: XCTestCase {
@@ -74,7 +75,7 @@ final class KVChunkingTests: XCTestCase {
                                              layers: UInt32(layers), prefillSeconds: 0, pcpRanks: 1,
                                              chunks: chunker.nextChunkIndex))
         }
-        XCTAssertEqual(cache, (0..<layers).flatMap { makeLayer($0) })
+        assertBitIdentical(cache, (0..<layers).flatMap { makeLayer($0) }, "f32 rows")
     }
 
     func testBF16RowsArriveRounded() throws {
@@ -82,7 +83,7 @@ final class KVChunkingTests: XCTestCase {
         var cache = [Float](repeating: .nan, count: layers * tokens * rowWidth)
         try cache.withUnsafeMutableBufferPointer { try feed(messages, into: assembler($0, dtype: .bf16)) }
         let expected = (0..<layers).flatMap { makeLayer($0) }.map { BFloat16.float(from: BFloat16.bits(from: $0)) }
-        XCTAssertEqual(cache, expected)
+        assertBitIdentical(cache, expected, "bf16 rows")
     }
 
     func testCorruptedPayloadIsRejectedUnwritten() throws {
