@@ -8,7 +8,7 @@
 /// `weight_scale_inv` as the f32 scale grid [ceil(rows / 128), ceil(cols / 128)]; edge blocks are
 /// partial (e.g. kv_a_proj_with_mqa's 576 rows = 4.5 blocks).
 public struct WeightMatrix: @unchecked Sendable {
-    public enum Storage: Sendable, Equatable {
+    public enum Storage: @unchecked Sendable, Equatable {
         case f32
         case bf16
         case f16
