@@ -56,6 +56,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Text in, text out: HF tokenizer.json (Foundation only).
+        .target(name: "Tokenizer", swiftSettings: fastMath),
+
         .target(name: "ClientKit", dependencies: ["Transport", "Wire", "Kernels"]),
 
         // Executables: argument parsing only, logic lives in the libraries.
@@ -92,6 +95,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
     ],
     swiftLanguageModes: [.v5]
 )
