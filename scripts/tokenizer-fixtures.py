@@ -61,6 +61,9 @@ VARIANTS = {
     "deepseek-llm": ("ggml-vocab-deepseek-llm.gguf", DEEPSEEK_LLM, "string", "template"),
     "deepseek-coder": ("ggml-vocab-deepseek-coder.gguf", DEEPSEEK_CODER, "pair", "bytelevel"),
     "deepseek-v3": ("ggml-vocab-deepseek-llm.gguf", DEEPSEEK3_LLM, "pair", "template"),
+    # The DeepSeek-Coder vocabulary under every other supported component (see `components`).
+    "components": ("ggml-vocab-deepseek-coder.gguf", DEEPSEEK_CODER, "pair", "bytelevel"),
+    "components-fallback": ("ggml-vocab-deepseek-coder.gguf", DEEPSEEK_CODER, "pair", "bytelevel"),
 }
 TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED = 3, 4
 
@@ -111,6 +114,68 @@ def build_tokenizer_json(gguf_path, regexes, merges_spelling, post):
               "chat_template": "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}"}
     generation = {"bos_token_id": bos, "eos_token_id": eos}
     return tj, config, generation, tokens, bos, eos
+
+
+def components(tj, tokens, byte_fallback):
+    """Rewires a rebuilt tokenizer.json to exercise the components the DeepSeek files do not use:
+    normalizers, Split behaviours / invert / string patterns, lazy and bounded quantifiers, (?i:),
+    Digits, ByteLevel with its own regex and prefix space, added-token lstrip / rstrip / single_word /
+    normalized, Replace / Strip / Fuse / ByteFallback decoders, RobertaProcessing, ignore_merges; with
+    `byte_fallback`, a raw-character BPE (no ByteLevel) whose missing characters fall back to <0xXX>."""
+    vocab = tj["model"]["vocab"]
+    renamed = {32022: "<tool>", 32023: "</tool>", 32024: "magic", 32025: "[SEP]"}
+    for i, new in renamed.items():
+        del vocab[tokens[i]]
+        vocab[new] = i
+    flags = {32022: dict(lstrip=True, special=True, normalized=False),
+             32023: dict(rstrip=True, special=True, normalized=False),
+             32024: dict(single_word=True, special=False, normalized=True),
+             32025: dict(lstrip=True, rstrip=True, special=False, normalized=False)}
+    for a in tj["added_tokens"]:
+        if a["id"] in renamed:
+            a["content"] = renamed[a["id"]]
+            a.update(flags[a["id"]])
+    tj["normalizer"] = {"type": "Sequence", "normalizers": [
+        {"type": "NFKC"},
+        {"type": "Replace", "pattern": {"String": "``"}, "content": "\""},
+        {"type": "Replace", "pattern": {"Regex": "[ \t]{4,}"}, "content": "\t"},
+        {"type": "Lowercase"},
+        {"type": "Prepend", "prepend": "\u2581"},
+    ]}
+    split = lambda pattern, behavior, invert=False: {"type": "Split", "pattern": pattern, "behavior": behavior, "invert": invert}
+    pre = [
+        split({"String": "-"}, "MergedWithNext"),
+        split({"Regex": "[,;]"}, "Removed"),
+        split({"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|\\p{Lu}\\p{Ll}*"}, "Isolated"),
+        split({"Regex": "\\p{P}+?"}, "MergedWithPrevious"),
+        split({"Regex": "\\p{N}{2,3}"}, "Contiguous"),
+        split({"Regex": "\\s+"}, "Isolated", invert=True),
+        {"type": "Digits", "individual_digits": False},
+    ]
+    if byte_fallback:
+        base = len(tokens)
+        for b in range(256):
+            vocab[f"<0x{b:02X}>"] = base + b
+        tj["model"]["byte_fallback"] = True
+        tj["model"]["unk_token"] = None
+        tj["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": pre + [
+            {"type": "Digits", "individual_digits": True}]}
+        tj["decoder"] = {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+            {"type": "ByteFallback"}, {"type": "Fuse"},
+            {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+    else:
+        tj["model"]["ignore_merges"] = True
+        tj["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": pre + [
+            {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}]}
+        tj["decoder"] = {"type": "Sequence", "decoders": [
+            {"type": "ByteFallback"},
+            {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+            {"type": "Replace", "pattern": {"String": "\t"}, "content": "    "},
+            {"type": "Strip", "content": " ", "start": 1, "stop": 0}, {"type": "Fuse"}]}
+    tj["post_processor"] = {"type": "RobertaProcessing", "sep": [tokens[32014], 32014], "cls": [tokens[32013], 32013],
+                            "trim_offsets": True, "add_prefix_space": True}
+    return tj
 
 
 def read_llama_tests(src, gguf_name):
@@ -201,6 +266,9 @@ def main():
         os.makedirs(folder, exist_ok=True)
         tj, config, generation, tokens, bos, eos = build_tokenizer_json(
             os.path.join(src, "models", gguf_name), regexes, spelling, post)
+        if name.startswith("components"):
+            tj = components(tj, tokens, byte_fallback=name.endswith("fallback"))
+            config = {k: v for k, v in config.items() if k not in ("add_bos_token", "add_eos_token")}
         tok_path = os.path.join(folder, "tokenizer.json")
         with open(tok_path, "w", encoding="utf-8") as f:
             json.dump(tj, f, ensure_ascii=False)
@@ -208,7 +276,7 @@ def main():
 
         texts, outs = read_llama_tests(src, gguf_name)
         cases_inp = texts
-        if name != "deepseek-v3":  # llama.cpp's .out holds HF's ids for the original pre-tokenizer only
+        if name in ("deepseek-llm", "deepseek-coder"):  # .out holds HF's ids for the original files only
             bad = [(t, o, tok.encode(t, add_special_tokens=False).ids) for t, o in zip(texts, outs)
                    if tok.encode(t, add_special_tokens=False).ids != o]
             if bad:
@@ -218,12 +286,13 @@ def main():
             print(f"{name}: rebuild reproduces {len(texts)} .inp/.out pairs", file=sys.stderr)
 
         specials = [a["content"] for a in tj["added_tokens"] if not a["content"].startswith("[PAD")]
+        specials += [" <tool> ", "x</tool>  y", " magic ", "MAGIC", "a magic.", "amagic", "  [SEP]  ", "-9-", "a, b; c"]
         corpus = generated_corpus(size, seed=1234, specials=specials)
         cases = []
         for text in cases_inp + corpus:
             ids = tok.encode(text, add_special_tokens=False).ids
             ids_special = tok.encode(text, add_special_tokens=True).ids
-            if post == "bytelevel" and config["add_bos_token"]:
+            if post == "bytelevel" and config.get("add_bos_token"):
                 # transformers' LlamaTokenizerFast turns add_bos_token into a BOS template over this file
                 ids_special = [bos] + ids_special
             cases.append({"text": text, "ids": ids, "ids_special": ids_special,
