@@ -64,6 +64,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Text in, text out: HF tokenizer.json (Foundation only).
+        .target(name: "Tokenizer", swiftSettings: fastMath),
+
         // The client library: no model code, no OpenBLAS, no AVX2-compiled kernels.
         .target(name: "ClientKit", dependencies: ["Basics", "Transport", "Wire"]),
 
@@ -118,6 +121,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["TestSupport", "Basics", "Transport", "Wire"]),
         .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "DeepSeekModel", "ContextParallel"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
     ],
     swiftLanguageModes: [.v5]
 )

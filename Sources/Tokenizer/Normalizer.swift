@@ -1,0 +1,74 @@
+import Foundation
+
+/// HF normalizers used by DeepSeek / Kimi-family files. Text is handled as Unicode scalar values.
+indirect enum Normalizer {
+    case sequence([Normalizer])
+    case nfc, nfkc, nfd, nfkd
+    case lowercase
+    case prepend([UInt32])
+    case replace(SplitPattern, content: [UInt32])
+    case strip(left: Bool, right: Bool)
+
+    static func load(_ json: JSONValue) throws -> Normalizer? {
+        if json.isNull { return nil }
+        guard let type = json["type"]?.string else { throw TokenizerError.malformed(file: "tokenizer.json", detail: "normalizer without type") }
+        switch type {
+        case "Sequence":
+            return .sequence(try (json["normalizers"]?.array ?? []).compactMap { try load($0) })
+        case "NFC": return .nfc
+        case "NFKC": return .nfkc
+        case "NFD": return .nfd
+        case "NFKD": return .nfkd
+        case "Lowercase": return .lowercase
+        case "Prepend":
+            return .prepend(scalars(json["prepend"]?.string ?? ""))
+        case "Replace":
+            guard let pattern = json["pattern"], let content = json["content"]?.string else {
+                throw TokenizerError.malformed(file: "tokenizer.json", detail: "Replace normalizer without pattern/content")
+            }
+            return .replace(try SplitPattern.load(pattern), content: scalars(content))
+        case "Strip":
+            return .strip(left: json["strip_left"]?.bool ?? true, right: json["strip_right"]?.bool ?? true)
+        default:
+            throw TokenizerError.unsupported(component: "normalizer \(type)", detail: "supported: Sequence, NFC, NFKC, NFD, NFKD, Lowercase, Prepend, Replace, Strip")
+        }
+    }
+
+    func normalize(_ s: [UInt32]) -> [UInt32] {
+        switch self {
+        case let .sequence(list): return list.reduce(s) { $1.normalize($0) }
+        case .nfc: return scalars(string(s).precomposedStringWithCanonicalMapping)
+        case .nfkc: return scalars(string(s).precomposedStringWithCompatibilityMapping)
+        case .nfd: return scalars(string(s).decomposedStringWithCanonicalMapping)
+        case .nfkd: return scalars(string(s).decomposedStringWithCompatibilityMapping)
+        case .lowercase: return scalars(string(s).lowercased())
+        case let .prepend(p): return s.isEmpty ? s : p + s
+        case let .replace(pattern, content):
+            var out: [UInt32] = []
+            var last = 0
+            for (a, b) in pattern.matches(in: s) {
+                out += s[last..<a]
+                out += content
+                last = b
+            }
+            out += s[last...]
+            return out
+        case let .strip(left, right):
+            var lo = 0, hi = s.count
+            if left { while lo < hi, isWhitespace(s[lo]) { lo += 1 } }
+            if right { while hi > lo, isWhitespace(s[hi - 1]) { hi -= 1 } }
+            return Array(s[lo..<hi])
+        }
+    }
+}
+
+func scalars(_ s: String) -> [UInt32] { s.unicodeScalars.map(\.value) }
+
+func string(_ s: some Sequence<UInt32>) -> String {
+    var out = String.UnicodeScalarView()
+    for v in s { out.append(Unicode.Scalar(v) ?? "\u{FFFD}") }
+    return String(out)
+}
+
+/// Rust's `char::is_whitespace` (the White_Space property).
+func isWhitespace(_ c: UInt32) -> Bool { Unicode.Scalar(c)?.properties.isWhitespace ?? false }

@@ -1,0 +1,182 @@
+/// A set of Unicode scalars as Oniguruma (UTF-8, Ruby syntax, no ASCII-range option) defines them for the
+/// tokenizer patterns: literal ranges, general categories (\p{L} ...), \s (White_Space), \d (Nd), \w.
+struct CharacterClass {
+    enum Item {
+        case range(UInt32, UInt32)
+        /// Bit mask over `CharacterClass.categoryBit`.
+        case categories(UInt32, negated: Bool)
+        case whitespace(negated: Bool)
+        case word(negated: Bool)
+        case decimalDigit(negated: Bool)
+        case hexDigit(negated: Bool)
+        /// A nested class, e.g. `[^...]` written inside another (Oniguruma set union).
+        case nested(CharacterClass)
+    }
+
+    var items: [Item] = []
+    var negated = false
+    var caseInsensitive = false
+
+    func containsIgnoringCase(_ c: UInt32) -> Bool {
+        if contains(c) { return true }
+        guard caseInsensitive, let scalar = Unicode.Scalar(c) else { return false }
+        for variant in CharacterClass.simpleCaseVariants(scalar) where variant != c {
+            if contains(variant) { return true }
+        }
+        return false
+    }
+
+    func contains(_ c: UInt32) -> Bool {
+        var hit = false
+        for item in items {
+            if CharacterClass.matches(item, c) { hit = true; break }
+        }
+        return hit != negated
+    }
+
+    static func matches(_ item: Item, _ c: UInt32) -> Bool {
+        switch item {
+        case let .range(lo, hi): return c >= lo && c <= hi
+        case let .categories(mask, negated):
+            guard let s = Unicode.Scalar(c) else { return negated }
+            return (mask & categoryBit(s.properties.generalCategory) != 0) != negated
+        case let .whitespace(negated):
+            guard let s = Unicode.Scalar(c) else { return negated }
+            return s.properties.isWhitespace != negated
+        case let .word(negated):
+            guard let s = Unicode.Scalar(c) else { return negated }
+            let p = s.properties
+            let isWord = p.isAlphabetic || p.isJoinControl
+                || categoryBit(p.generalCategory) & (categoryMask("M") | categoryMask("Nd") | categoryMask("Pc")) != 0
+            return isWord != negated
+        case let .decimalDigit(negated):
+            guard let s = Unicode.Scalar(c) else { return negated }
+            return (s.properties.generalCategory == .decimalNumber) != negated
+        case let .hexDigit(negated):
+            let isHex = (0x30...0x39).contains(c) || (0x41...0x46).contains(c) || (0x61...0x66).contains(c)
+            return isHex != negated
+        case let .nested(inner): return inner.containsIgnoringCase(c)
+        }
+    }
+
+    /// Simple (one-scalar) case mappings, used for (?i:...).
+    static func simpleCaseVariants(_ s: Unicode.Scalar) -> [UInt32] {
+        var out: [UInt32] = []
+        for mapped in [s.properties.lowercaseMapping, s.properties.uppercaseMapping, s.properties.titlecaseMapping] {
+            let scalars = mapped.unicodeScalars
+            if scalars.count == 1 { out.append(scalars.first!.value) }
+        }
+        return out
+    }
+
+    static let categoryOrder: [Unicode.GeneralCategory] = [
+        .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+        .nonspacingMark, .spacingMark, .enclosingMark,
+        .decimalNumber, .letterNumber, .otherNumber,
+        .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+        .finalPunctuation, .otherPunctuation,
+        .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol,
+        .spaceSeparator, .lineSeparator, .paragraphSeparator,
+        .control, .format, .surrogate, .privateUse, .unassigned,
+    ]
+    static let categoryShortNames = ["Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No",
+                                     "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So",
+                                     "Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn"]
+
+    static func categoryBit(_ c: Unicode.GeneralCategory) -> UInt32 {
+        switch c {
+        case .uppercaseLetter: return 1 << 0
+        case .lowercaseLetter: return 1 << 1
+        case .titlecaseLetter: return 1 << 2
+        case .modifierLetter: return 1 << 3
+        case .otherLetter: return 1 << 4
+        case .nonspacingMark: return 1 << 5
+        case .spacingMark: return 1 << 6
+        case .enclosingMark: return 1 << 7
+        case .decimalNumber: return 1 << 8
+        case .letterNumber: return 1 << 9
+        case .otherNumber: return 1 << 10
+        case .connectorPunctuation: return 1 << 11
+        case .dashPunctuation: return 1 << 12
+        case .openPunctuation: return 1 << 13
+        case .closePunctuation: return 1 << 14
+        case .initialPunctuation: return 1 << 15
+        case .finalPunctuation: return 1 << 16
+        case .otherPunctuation: return 1 << 17
+        case .mathSymbol: return 1 << 18
+        case .currencySymbol: return 1 << 19
+        case .modifierSymbol: return 1 << 20
+        case .otherSymbol: return 1 << 21
+        case .spaceSeparator: return 1 << 22
+        case .lineSeparator: return 1 << 23
+        case .paragraphSeparator: return 1 << 24
+        case .control: return 1 << 25
+        case .format: return 1 << 26
+        case .surrogate: return 1 << 27
+        case .privateUse: return 1 << 28
+        case .unassigned: return 1 << 29
+        @unknown default: return 1 << 29
+        }
+    }
+
+    /// Mask for a property name as written in \p{...}: one- or two-letter category or its long name.
+    static func categoryMask(_ name: String) -> UInt32 {
+        let longNames: [String: String] = [
+            "letter": "L", "mark": "M", "number": "N", "punctuation": "P", "symbol": "S", "separator": "Z",
+            "other": "C", "uppercaseletter": "Lu", "lowercaseletter": "Ll", "titlecaseletter": "Lt",
+            "modifierletter": "Lm", "otherletter": "Lo", "nonspacingmark": "Mn", "spacingmark": "Mc",
+            "enclosingmark": "Me", "decimalnumber": "Nd", "letternumber": "Nl", "othernumber": "No",
+            "connectorpunctuation": "Pc", "dashpunctuation": "Pd", "openpunctuation": "Ps",
+            "closepunctuation": "Pe", "initialpunctuation": "Pi", "finalpunctuation": "Pf",
+            "otherpunctuation": "Po", "mathsymbol": "Sm", "currencysymbol": "Sc", "modifiersymbol": "Sk",
+            "othersymbol": "So", "spaceseparator": "Zs", "lineseparator": "Zl", "paragraphseparator": "Zp",
+            "control": "Cc", "format": "Cf", "surrogate": "Cs", "privateuse": "Co", "unassigned": "Cn",
+        ]
+        let squashed = name.lowercased().filter { $0 != "_" && $0 != " " && $0 != "-" }
+        let short = longNames[squashed] ?? name
+        var mask: UInt32 = 0
+        for (i, n) in categoryShortNames.enumerated() where n == short || (short.count == 1 && n.hasPrefix(short)) {
+            mask |= 1 << UInt32(i)
+        }
+        if short == "L&" || squashed == "casedletter" || short == "LC" { mask = 0b111 }
+        return mask
+    }
+}
+
+/// A class compiled for matching: a bitmap for the Basic Multilingual Plane, evaluation above it.
+final class CompiledClass {
+    let source: CharacterClass
+    private let bmp: [UInt64]  // [1024], bit c set when scalar c is in the class
+
+    init(_ source: CharacterClass) {
+        self.source = source
+        bmp = CompiledClass.bitmap(source)
+    }
+
+    private static func bitmap(_ cls: CharacterClass) -> [UInt64] {
+        var bits = [UInt64](repeating: 0, count: 1024)
+        if cls.caseInsensitive {
+            for c in 0..<UInt32(0x10000) where cls.containsIgnoringCase(c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
+            return bits
+        }
+        for item in cls.items {
+            switch item {
+            case let .range(lo, hi):
+                guard lo < 0x10000 else { continue }
+                for c in lo...min(hi, 0xFFFF) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
+            case let .nested(inner):
+                let innerBits = bitmap(inner)
+                for i in 0..<1024 { bits[i] |= innerBits[i] }
+            default:
+                for c in 0..<UInt32(0x10000) where CharacterClass.matches(item, c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
+            }
+        }
+        if cls.negated { for i in 0..<1024 { bits[i] = ~bits[i] } }
+        return bits
+    }
+
+    @inline(__always) func contains(_ c: UInt32) -> Bool {
+        if c < 0x10000 { return bmp.withUnsafeBufferPointer { $0[Int(c >> 6)] } >> UInt64(c & 63) & 1 != 0 }
+        return source.containsIgnoringCase(c)
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+
+/// An HF `tokenizer.json` tokenizer (BPE), exact against the Rust `tokenizers` crate for the components
+/// it supports; any other component is refused at load with its name.
+public final class Tokenizer: @unchecked Sendable {
+    let model: BPEModel
+    let added: AddedVocabulary
+    let normalizer: Normalizer?
+    let preTokenizer: PreTokenizer?
+    let decoder: Decoder?
+    let postProcessor: PostProcessor?
+    public let config: TokenizerConfig
+    private let gpt2Regex: OnigRegex
+
+    public let bosTokenID: Int?
+    /// End-of-sequence ids: generation_config's eos_token_id(s), then tokenizer_config's eos_token.
+    public let eosTokenIDs: [Int]
+    public var chatTemplate: String? { config.chatTemplate }
+
+    // Pre-token → ids; pieces of at most `cacheablePieceLength` scalars.
+    private var cache: [[UInt32]: [Int]] = [:]
+    private let cacheLock = NSLock()
+    private let cacheLimit = 200_000
+    private let cacheablePieceLength = 256
+
+    /// Loads tokenizer.json and the side files (tokenizer_config.json, generation_config.json,
+    /// special_tokens_map.json, chat_template.jinja) of a model folder.
+    public convenience init(folder: URL) throws {
+        let path = folder.appendingPathComponent("tokenizer.json").path
+        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileMissing(path: path) }
+        try self.init(tokenizerJSON: data, config: try TokenizerConfig(folder: folder))
+    }
+
+    public init(tokenizerJSON data: Data, config: TokenizerConfig = TokenizerConfig()) throws {
+        let json = try JSONValue.parse(Array(data), file: "tokenizer.json")
+        func bad(_ d: String) -> TokenizerError { .malformed(file: "tokenizer.json", detail: d) }
+        if let t = json["truncation"], !t.isNull {
+            throw TokenizerError.unsupported(component: "truncation", detail: "set it to null; callers bound lengths")
+        }
+        if let p = json["padding"], !p.isNull {
+            throw TokenizerError.unsupported(component: "padding", detail: "set it to null; batching pads elsewhere")
+        }
+        guard let modelJSON = json["model"] else { throw bad("missing model") }
+        let model = try BPEModel(modelJSON)
+        self.model = model
+        normalizer = try Normalizer.load(json["normalizer"] ?? .null)
+        preTokenizer = try PreTokenizer.load(json["pre_tokenizer"] ?? .null)
+        decoder = try Decoder.load(json["decoder"] ?? .null)
+        var addedTokens: [AddedToken] = []
+        for entry in json["added_tokens"]?.array ?? [] {
+            guard let id = entry["id"]?.int, let content = entry["content"]?.string else { throw bad("added token without id/content") }
+            addedTokens.append(AddedToken(
+                id: id, content: content, singleWord: entry["single_word"]?.bool ?? false,
+                lstrip: entry["lstrip"]?.bool ?? false, rstrip: entry["rstrip"]?.bool ?? false,
+                normalized: entry["normalized"]?.bool ?? !(entry["special"]?.bool ?? false),
+                special: entry["special"]?.bool ?? false))
+        }
+        added = AddedVocabulary(tokens: addedTokens, normalizer: normalizer)
+        let addedByContent = Dictionary(addedTokens.map { (TokenKey($0.content), $0.id) }, uniquingKeysWith: { a, _ in a })
+        postProcessor = try PostProcessor.load(json["post_processor"] ?? .null) { addedByContent[TokenKey($0)] }
+        self.config = config
+        gpt2Regex = try OnigRegex(PreTokenizer.gpt2Pattern)
+
+        let lookup: (String) -> Int? = { addedByContent[TokenKey($0)] ?? model.tokenToID[TokenKey($0)] }
+        bosTokenID = config.generationBOSTokenID ?? config.bosToken.flatMap(lookup)
+        var eos = config.generationEOSTokenIDs
+        if let e = config.eosToken.flatMap(lookup), !eos.contains(e) { eos.append(e) }
+        eosTokenIDs = eos
+    }
+
+    /// The id of a token string (added tokens first), or nil.
+    public func tokenID(for token: String) -> Int? {
+        added.tokens.first { $0.content.utf8.elementsEqual(token.utf8) }?.id ?? model.tokenToID[TokenKey(token)]
+    }
+
+    /// The token string of an id, or nil.
+    public func token(for id: Int) -> String? { added.contentByID[id] ?? model.idToToken[id] }
+
+    public func isSpecial(_ id: Int) -> Bool { added.specialIDs.contains(id) }
+
+    // MARK: encode
+
+    public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
+        var ids: [Int] = []
+        for raw in added.split(scalars(text), normalizedSet: false) {
+            switch raw {
+            case let .token(id): ids.append(id)
+            case let .text(s):
+                let normalized = normalizer?.normalize(s) ?? s
+                for seg in added.split(normalized, normalizedSet: true) {
+                    switch seg {
+                    case let .token(id): ids.append(id)
+                    case let .text(piece): encodePiece(piece, into: &ids)
+                    }
+                }
+            }
+        }
+        return addSpecialTokens ? withSpecialTokens(ids) : ids
+    }
+
+    private func encodePiece(_ piece: [UInt32], into ids: inout [Int]) {
+        let pieces = preTokenizer?.split([piece], gpt2: gpt2Regex) ?? [piece]
+        for p in pieces where !p.isEmpty {
+            if p.count <= cacheablePieceLength {
+                cacheLock.lock()
+                let hit = cache[p]
+                cacheLock.unlock()
+                if let hit { ids += hit; continue }
+            }
+            let out = model.tokenize(p)
+            ids += out
+            if p.count <= cacheablePieceLength {
+                cacheLock.lock()
+                if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
+                cache[p] = out
+                cacheLock.unlock()
+            }
+        }
+    }
+
+    /// BOS/EOS as transformers would add them: tokenizer_config's add_bos_token / add_eos_token when
+    /// given (LlamaTokenizerFast rebuilds its template from them), else the file's post-processor.
+    private func withSpecialTokens(_ ids: [Int]) -> [Int] {
+        if config.addBOSToken != nil || config.addEOSToken != nil {
+            var out = ids
+            if config.addBOSToken == true, let bos = bosTokenID { out.insert(bos, at: 0) }
+            if config.addEOSToken == true, let eos = eosTokenIDs.first { out.append(eos) }
+            return out
+        }
+        return postProcessor?.process(ids) ?? ids
+    }
+
+    // MARK: decode
+
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = true) -> String {
+        let tokens = ids.compactMap { id -> String? in
+            if skipSpecialTokens, added.specialIDs.contains(id) { return nil }
+            return token(for: id)
+        }
+        guard let decoder else { return tokens.joined(separator: " ") }
+        return decoder.decodeChain(tokens).joined()
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Tokenizer
+import XCTest
+
+/// Ours against HF `tokenizers` on real vocabularies: llama.cpp's .inp strings and a seeded corpus.
+final class ReferenceAgreementTests: XCTestCase {
+    func testDeepSeekLLM() throws { try check("deepseek-llm") }
+    func testDeepSeekCoder() throws { try check("deepseek-coder") }
+    func testDeepSeekV3PreTokenizer() throws { try check("deepseek-v3") }
+    func testOtherComponents() throws { try check("components") }
+    func testOtherComponentsWithByteFallback() throws { try check("components-fallback") }
+
+    private func check(_ variant: String) throws {
+        let (folder, inpCount, cases) = try ReferenceFixtures.cases(variant)
+        let tokenizer = try Tokenizer(folder: folder)
+        var mismatches: [String] = []
+        func note(_ what: String, _ c: ReferenceFixtures.Case, _ got: Any, _ want: Any) {
+            if mismatches.count < 8 { mismatches.append("\(what) \(c.text.debugDescription): got \(got), want \(want)") }
+            else { mismatches.append("") }
+        }
+        for c in cases {
+            let ids = tokenizer.encode(c.text, addSpecialTokens: false)
+            if ids != c.ids { note("encode", c, ids, c.ids) }
+            let idsSpecial = tokenizer.encode(c.text, addSpecialTokens: true)
+            if idsSpecial != c.idsSpecial { note("encode+special", c, idsSpecial, c.idsSpecial) }
+            let decoded = tokenizer.decode(c.ids, skipSpecialTokens: false)
+            if !sameScalars(decoded, c.decoded) { note("decode", c, decoded.debugDescription, c.decoded.debugDescription) }
+            let decodedSkip = tokenizer.decode(c.ids, skipSpecialTokens: true)
+            if !sameScalars(decodedSkip, c.decodedSkip) { note("decode(skip)", c, decodedSkip.debugDescription, c.decodedSkip.debugDescription) }
+            for skip in [true, false] {
+                var stream = IncrementalDetokenizer(tokenizer: tokenizer, skipSpecialTokens: skip)
+                var text = ""
+                for id in c.ids { text += stream.append(id) }
+                text += stream.finish()
+                let want = skip ? c.decodedSkip : c.decoded
+                if !sameScalars(text, want) { note("stream(skip: \(skip))", c, text.debugDescription, want.debugDescription) }
+            }
+        }
+        print("tokenizer reference \(variant): \(cases.count) strings (\(inpCount) from llama.cpp .inp), \(mismatches.count) mismatches")
+        XCTAssertEqual(mismatches.count, 0, mismatches.filter { !$0.isEmpty }.joined(separator: "\n"))
+        XCTAssertGreaterThanOrEqual(cases.count - inpCount, ReferenceFixtures.corpusSize)
+    }
+}
