@@ -56,6 +56,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Chat templates: a Jinja engine that renders a checkpoint's `chat_template` like transformers does.
+        .target(name: "ChatTemplate"),
+
         .target(name: "ClientKit", dependencies: ["Transport", "Wire", "Kernels"]),
 
         // Executables: argument parsing only, logic lives in the libraries.
@@ -91,6 +94,7 @@ let package = Package(
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "Tensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"]),
     ],
     swiftLanguageModes: [.v5]
