@@ -64,6 +64,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Chat templates: a Jinja engine that renders a checkpoint's `chat_template` like transformers does.
+        .target(name: "ChatTemplate"),
+
         // Text in, text out: HF tokenizer.json (Foundation only).
         .target(name: "Tokenizer", swiftSettings: fastMath),
 
@@ -122,6 +125,7 @@ let package = Package(
         .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "DeepSeekModel", "ContextParallel"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,5 @@
+import XCTest
+@testable import ChatTemplate
+
+final class EngineTests: XCTestCase {
+}
