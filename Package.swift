@@ -66,6 +66,8 @@ let package = Package(
 
         // Chat templates: a Jinja engine that renders a checkpoint's `chat_template` like transformers does.
         .target(name: "ChatTemplate"),
+        // A model folder's text side for every surface: prompts and chats to ids, ids to streamed text.
+        .target(name: "ModelText", dependencies: ["Tokenizer", "ChatTemplate"]),
 
         // Text in, text out: HF tokenizer.json (Foundation only).
         .target(name: "Tokenizer", swiftSettings: fastMath),
@@ -126,6 +128,7 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "DeepSeekModel", "ContextParallel"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
+        .testTarget(name: "ModelTextTests", dependencies: ["ModelText", "ChatTemplate", "DeepSeekModel"]),
     ],
     swiftLanguageModes: [.v5]
 )

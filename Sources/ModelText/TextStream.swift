@@ -1,0 +1,30 @@
+import Tokenizer
+
+/// Generated ids → the text a client sees, token by token: streaming detokenization (never a split
+/// character) followed by stop strings (the text stops right before the first one). The
+/// concatenation of every `append` and `finish` equals the completion's text.
+public struct TextStream {
+    private var detokenizer: IncrementalDetokenizer
+    private var stops: StopStringMatcher
+    /// The stop string that ended the text, once one did; the caller then ends generation
+    /// (finish reason "stop").
+    public var stoppedBy: String? { stops.matched }
+
+    public init(_ text: ModelText, stopStrings: [String] = [], skipSpecialTokens: Bool = true) {
+        detokenizer = IncrementalDetokenizer(tokenizer: text.tokenizer, skipSpecialTokens: skipSpecialTokens)
+        stops = StopStringMatcher(stopStrings)
+    }
+
+    /// The text `id` releases (possibly empty).
+    public mutating func append(_ id: Int) -> String {
+        guard stops.matched == nil else { return "" }
+        return stops.feed(detokenizer.append(id))
+    }
+
+    /// The rest, at the end of generation.
+    public mutating func finish() -> String {
+        guard stops.matched == nil else { return "" }
+        let tail = stops.feed(detokenizer.finish())
+        return tail + stops.finish()
+    }
+}
