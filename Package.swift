@@ -82,7 +82,7 @@ let package = Package(
 
         // Executables: argument parsing only, logic lives in the libraries.
         .executableTarget(name: "pd-run", dependencies: [
-            "Basics", "Engine", "DeepSeekModel", "ContextParallel",
+            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "ModelText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pd-bench", dependencies: [
@@ -101,7 +101,7 @@ let package = Package(
         ]),
         // pd-client links Engine only to compute --verify's reference generation.
         .executableTarget(name: "pd-client", dependencies: [
-            "Basics", "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel",
+            "Basics", "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel", "ModelText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

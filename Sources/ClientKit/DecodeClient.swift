@@ -16,6 +16,8 @@ public struct GenerationRecord: Sendable {
     public var kvTransferSeconds = 0.0       // prefill's time sending the KV
     public var kvExposedSeconds = 0.0        // KV shipping that added to TTFT
     public var error: String?
+    /// The completion's text, when the client decoded the tokens (pd-client --model with a tokenizer).
+    public var text: String?
 
     /// Mean time per output token after the first.
     public var tpot: Double? { tokens.count > 1 ? (tokenTimes.last! - tokenTimes.first!) / Double(tokens.count - 1) : nil }
@@ -29,9 +31,12 @@ public final class DecodeClient {
     public init(target: String) { channel = TransportChannel(target: target) }
 
     /// Streams one Generate call; `onTokens` sees each response's tokens as they arrive.
-    /// With `cancelAfterTokens`, the client cancels the call once that many tokens arrived.
+    /// With `cancelAfterTokens`, the client cancels the call once that many tokens arrived. `stopWhen`
+    /// sees each response's tokens; when it answers true (e.g. a stop string completed in the
+    /// client's text), the call is cancelled and the record ends with finish reason "stop".
     public func generate(_ request: GenerateRequest, timeoutSeconds: Double = 300, cancelAfterTokens: Int? = nil,
-                         onTokens: (([GeneratedToken]) -> Void)? = nil) -> GenerationRecord {
+                         onTokens: (([GeneratedToken]) -> Void)? = nil,
+                         stopWhen: (([GeneratedToken]) -> Bool)? = nil) -> GenerationRecord {
         var record = GenerationRecord()
         record.promptTokens = request.promptTokenIds.count
         let start = monotonicSeconds()
@@ -50,6 +55,11 @@ public final class DecodeClient {
                     record.kvExposedSeconds = usage.kvExposedSeconds
                 }
                 if response.finishReason != .unspecified { record.finishReason = response.finishReason.description }
+                if let stopWhen, stopWhen(response.tokens) {
+                    if response.finishReason == .unspecified { stream.cancel() }
+                    record.finishReason = "stop"
+                    break
+                }
                 if let limit = cancelAfterTokens, record.tokens.count >= limit, response.finishReason == .unspecified {
                     stream.cancel()
                     record.finishReason = "cancelled by client"

@@ -8,6 +8,7 @@ public enum GenerateReport {
         let ttft_ms: Double, tpot_ms: Double?, e2e_ms: Double, kv_bytes: UInt64, kv_transfer_seconds: Double, kv_transfer_gbps: Double?
         let kv_exposed_ms: Double
         let error: String?
+        let text: String?
         init(_ r: GenerationRecord) {
             request_id = r.requestID; prompt_tokens = r.promptTokens; tokens = r.tokens; finish_reason = r.finishReason
             ttft_ms = r.ttft * 1000; tpot_ms = r.tpot.map { $0 * 1000 }; e2e_ms = r.endToEnd * 1000
@@ -15,6 +16,7 @@ public enum GenerateReport {
             kv_transfer_gbps = r.kvTransferSeconds > 0 ? Double(r.kvBytes) / r.kvTransferSeconds / 1e9 : nil
             kv_exposed_ms = r.kvExposedSeconds * 1000
             error = r.error
+            text = r.text
         }
     }
     struct Single: Encodable { let tokens: [Int]; let result: Row; let stats: LoadSummary; let verified: Bool? }
@@ -41,6 +43,7 @@ public enum GenerateReport {
                 + "ttft \(f(r.ttft * 1000)) ms, tpot \(f(r.tpot.map { $0 * 1000 })) ms, e2e \(f(r.endToEnd * 1000)) ms, "
                 + "kv \(r.kvBytes) B sent at \(gbps), \(f(r.kvExposedSeconds * 1000)) ms exposed")
             lines.append("  tokens: \(r.tokens.map(String.init).joined(separator: ","))")
+            if let text = r.text { lines.append("  text: \(text.debugDescription)") }
         }
         func p(_ name: String, _ x: Percentiles?) {
             guard let x else { return }

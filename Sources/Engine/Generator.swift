@@ -30,9 +30,13 @@ public final class Generator {
         self.pageSize = pageSize
     }
 
-    public func generate(prompts: [[Int32]], params: [SamplingParams]) throws -> [GenerationOutput]? {
+    /// `textStops[i]`, when given, sees each token sampled for prompt i in order and answers whether
+    /// it completed one of that request's stop strings (the sequence then ends with `.stop`).
+    public func generate(prompts: [[Int32]], params: [SamplingParams],
+                         textStops: [((Int) -> Bool)?]? = nil) throws -> [GenerationOutput]? {
         let c = model.config
         precondition(prompts.count == params.count, "one SamplingParams per prompt")
+        precondition(textStops == nil || textStops!.count == prompts.count, "one text stop check (or nil) per prompt")
         for (prompt, p) in zip(prompts, params) { try Admission.validate(prompt: prompt, params: p, config: c) }
         let stops = params.map { StopCondition(params: $0, eosTokenIDs: c.eosTokenIDs) }
         let capacities = zip(prompts, params).map { $0.count + $1.maxNewTokens }
@@ -53,7 +57,7 @@ public final class Generator {
         var active: [Int] = []
         for i in prompts.indices {
             let first = logits[i].withUnsafeBufferPointer { samplers[i].sample(logits: $0) }
-            if record(first, into: &outputs[i], stop: stops[i]) { active.append(i) }
+            if record(first, into: &outputs[i], stop: stops[i], textStop: textStops?[i]) { active.append(i) }
         }
         // Decode: one batched step over every unfinished sequence; buffers sized once.
         let batchCapacity = prompts.count
@@ -75,7 +79,7 @@ public final class Generator {
             active.removeAll { i in
                 defer { k += 1 }
                 let token = samplers[i].sample(logits: UnsafeBufferPointer(start: stepLogits.pointer + k * c.vocabSize, count: c.vocabSize))
-                return !record(token, into: &outputs[i], stop: stops[i])
+                return !record(token, into: &outputs[i], stop: stops[i], textStop: textStops?[i])
             }
         }
         let perToken = decodeSteps > 0 ? (monotonicSeconds() - decodeStart) / Double(decodeSteps) : 0
@@ -85,10 +89,12 @@ public final class Generator {
     }
 
     /// Appends a sampled token; returns whether the sequence goes on.
-    private func record(_ t: SampledToken, into out: inout GenerationOutput, stop: StopCondition) -> Bool {
+    private func record(_ t: SampledToken, into out: inout GenerationOutput, stop: StopCondition,
+                        textStop: ((Int) -> Bool)?) -> Bool {
         out.tokens.append(t.token)
         out.logprobs.append(t.logprob)
-        guard let reason = stop.finish(after: t.token, generated: out.tokens.count) else { return true }
+        let textStopped = textStop?(t.token) ?? false
+        guard let reason = stop.finish(after: t.token, generated: out.tokens.count, textStopped: textStopped) else { return true }
         out.finishReason = reason
         return false
     }

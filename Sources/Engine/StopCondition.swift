@@ -1,7 +1,8 @@
 /// The one rule for when a sequence stops, shared by pd-run's `Generator`, the `ContinuousBatcher`
 /// and the decode daemon (which applies it to the first token, sampled by the prefill daemon).
 /// Checked after each sampled token, the request's stop ids first, then the model's EOS ids
-/// (unless the request ignores EOS), then max_new_tokens.
+/// (unless the request ignores EOS), then the caller's stop strings (matched on the streamed text
+/// by whoever owns the text, e.g. ModelText.TextStream), then max_new_tokens — vLLM's order.
 public struct StopCondition: Sendable, Equatable {
     public let stopTokenIDs: Set<Int>
     /// The model's EOS ids; empty when the request sets `ignoreEOS`.
@@ -16,10 +17,11 @@ public struct StopCondition: Sendable, Equatable {
     }
 
     /// Why the sequence ends after sampling `token`, its `generated`-th token (counting this one),
-    /// or nil when it goes on.
-    public func finish(after token: Int, generated: Int) -> FinishReason? {
+    /// or nil when it goes on. `textStopped`: this token completed one of the request's stop strings.
+    public func finish(after token: Int, generated: Int, textStopped: Bool = false) -> FinishReason? {
         if stopTokenIDs.contains(token) { return .stop }
         if eosTokenIDs.contains(token) { return .eos }
+        if textStopped { return .stop }
         if generated >= maxNewTokens { return .length }
         return nil
     }

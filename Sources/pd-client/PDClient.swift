@@ -4,6 +4,7 @@ import ClientKit
 import DeepSeekModel
 import Engine
 import Foundation
+import ModelText
 import ServiceSupport
 import Transport
 import Wire
@@ -63,6 +64,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Decode daemon host:port.") var decode: String
     @Option(help: "Prompt token ids, comma-separated.") var promptIds: String?
     @Option(help: "Instead of --prompt-ids: synthetic prompts of these lengths (ids < 256), used in turn.") var promptLengths: String?
+    @Option(help: "Instead of --prompt-ids: prompt text, tokenized here with --model's tokenizer.") var prompt: String?
+    @Option(help: "Instead of --prompt-ids: a JSON file of OpenAI-style messages, rendered with --model's chat template.") var messages: String?
+    @Option(help: "A stop string (repeatable, needs --model's tokenizer): the request ends when its text contains one.") var stop: [String] = []
     @Option(help: "Tokens to generate per request.") var maxNewTokens: Int = 16
     @Option(help: "Requests to send.") var numRequests: Int = 1
     @Option(help: "Requests in flight at once.") var concurrency: Int = 1
@@ -76,10 +80,15 @@ struct Generate: ParsableCommand {
     @Option(help: "Cancel each request after this many tokens (tests cancellation).") var cancelAfterTokens: Int?
     @Flag(help: "One JSON object on stdout.") var json = false
     @Flag(help: "Check every token sequence against the reference generation (pd-run's code path) on --model: greedy, or seeded sampling with the same parameters.") var verify = false
-    @Option(help: "Model for --verify (folder or built-in name).") var model: String?
+    @Option(help: "Model folder or built-in name: its tokenizer and chat template for --prompt / --messages / --stop and the printed text; its weights for --verify.") var model: String?
 
     func validate() throws {
-        guard (promptIds == nil) != (promptLengths == nil) else { throw ValidationError("give exactly one of --prompt-ids and --prompt-lengths") }
+        guard [promptIds, promptLengths, prompt, messages].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --prompt-ids, --prompt-lengths, --prompt and --messages")
+        }
+        if (prompt != nil || messages != nil || !stop.isEmpty) && model == nil {
+            throw ValidationError("--prompt, --messages and --stop need --model (its tokenizer and chat template)")
+        }
         guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be ≥ 0") }
         guard numRequests >= 1, numRequests <= 10_000 else { throw ValidationError("--num-requests must be in 1...10000") }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be ≥ 1") }
@@ -88,9 +97,18 @@ struct Generate: ParsableCommand {
             throw ValidationError("--verify with --temperature > 0 needs a --seed (the reference draws from the same stream)")
         }
         if verify && cancelAfterTokens != nil { throw ValidationError("--verify and --cancel-after-tokens exclude each other") }
+        if verify && !stop.isEmpty { throw ValidationError("--verify and --stop exclude each other (the client ends the stream itself)") }
     }
 
-    func prompts() throws -> [[UInt32]] {
+    func prompts(_ text: ModelText?) throws -> [[UInt32]] {
+        if let prompt, let text {
+            guard !prompt.isEmpty else { throw ValidationError("--prompt: the prompt is empty") }
+            return [text.encode(prompt: prompt).map(UInt32.init)]
+        }
+        if let messages, let text {
+            guard let data = FileManager.default.contents(atPath: messages) else { throw ValidationError("--messages: cannot read \(messages)") }
+            return [try text.encode(chat: try ModelText.messages(json: String(decoding: data, as: UTF8.self))).ids.map(UInt32.init)]
+        }
         if let promptIds {
             // Passed through as given (an empty list included): the daemon judges the request.
             return [try Self.tokenIds(promptIds, option: "--prompt-ids")]
@@ -117,15 +135,31 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         _ = try HostPort.parse(decode, option: "--decode")
-        let prompts = try prompts()
+        // The model's text side, when it has a tokenizer: prompts from text, completions as text.
+        let folder = try model.map { try BuiltinModel.resolve($0) }
+        let text = try folder.flatMap { f -> ModelText? in
+            FileManager.default.fileExists(atPath: (f as NSString).appendingPathComponent("tokenizer.json")) ? try ModelText(folder: f) : nil
+        }
+        if text == nil && (prompt != nil || messages != nil || !stop.isEmpty) {
+            throw ValidationError("--model \(model ?? "") has no tokenizer.json")
+        }
+        let prompts = try prompts(text)
         let stops = try Self.tokenIds(stopTokenIds ?? "", option: "--stop-token-ids")
         let client = DecodeClient(target: decode)
         let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed, stopTokenIds: stops,
                                             ignoreEos: ignoreEos)
-        let (maxNew, timeout, cancelAfter) = (maxNewTokens, self.timeout, cancelAfterTokens)
+        let (maxNew, timeout, cancelAfter, stopStrings) = (maxNewTokens, self.timeout, cancelAfterTokens, stop)
         let (records, wall) = LoadRunner.run(count: numRequests, concurrency: concurrency) { i in
-            client.generate(GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling),
-                            timeoutSeconds: timeout, cancelAfterTokens: cancelAfter)
+            let request = GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling)
+            guard let text else { return client.generate(request, timeoutSeconds: timeout, cancelAfterTokens: cancelAfter) }
+            var stream = TextStream(text, stopStrings: stopStrings)
+            var completion = ""
+            var record = client.generate(request, timeoutSeconds: timeout, cancelAfterTokens: cancelAfter, stopWhen: { tokens in
+                for t in tokens where stream.stoppedBy == nil { completion += stream.append(Int(t.tokenId)) }
+                return stream.stoppedBy != nil
+            })
+            record.text = completion + stream.finish()
+            return record
         }
         var verification: VerificationReport?
         if verify {

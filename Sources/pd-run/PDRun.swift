@@ -5,6 +5,7 @@ import DeepSeekModel
 import Engine
 import Foundation
 import Kernels
+import ModelText
 
 /// Single-process (or `mpirun -np P`, PCP prefill) reference generation.
 @main
@@ -17,7 +18,16 @@ struct PDRun: ParsableCommand {
     var model: String = "tiny"
 
     @Option(help: "Prompt token ids, comma-separated (e.g. 3,17,42).")
-    var promptIds: String
+    var promptIds: String?
+
+    @Option(help: "Prompt text, tokenized with the model's tokenizer (BOS as its post-processor / add_bos_token says).")
+    var prompt: String?
+
+    @Option(help: "A JSON file of OpenAI-style messages, rendered with the model's chat template (add_generation_prompt true).")
+    var messages: String?
+
+    @Option(help: "A stop string (repeatable): generation ends when the text contains it; the text stops before it.")
+    var stop: [String] = []
 
     @Option(help: "Tokens to generate.")
     var maxNewTokens: Int = 16
@@ -59,22 +69,30 @@ struct PDRun: ParsableCommand {
         defer { (communicator as? MPICommunicator)?.finalize() }
         BLAS.setThreads(threads ?? ThreadDefaults.blasThreads(ranks: communicator.size))
         do {
-            let request = try communicator.agreed { () -> (DeepSeekTransformer, [Int32], SamplingParams) in
-                let prompt = try parseIDs(promptIds, option: "--prompt-ids")
-                guard !prompt.isEmpty else { throw ValidationError("--prompt-ids: at least one token id is required") }
+            let request = try communicator.agreed { () -> (DeepSeekTransformer, [Int32], SamplingParams, PromptInput) in
+                let folder = try BuiltinModel.resolve(model)
+                let input = try PromptInput(promptIds: promptIds, prompt: prompt, messagesFile: messages, stops: stop, folder: folder)
+                let prompt = input.ids
                 let params = SamplingParams(temperature: temperature ?? 0, topK: topK, topP: topP, seed: seed,
                                             stopTokenIDs: try stopIds.map { try parseIDs($0, option: "--stop-ids").map(Int.init) } ?? [],
                                             maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
                 if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be ≥ 1, got \(chunkTokens)") }
-                let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+                let transformer = try DeepSeekTransformer(directory: folder)
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)
-                return (transformer, prompt, params)
+                return (transformer, prompt, params, input)
             }
             let generator = Generator(model: request.0, communicator: communicator, chunkTokens: chunkTokens)
-            let outputs = try communicator.agreed { try generator.generate(prompts: [request.1], params: [request.2]) }
+            var completion = request.3.completionStream()
+            let textStop: ((Int) -> Bool)? = completion.map { _ in { token in completion!.append(token) } }
+            let outputs = try communicator.agreed {
+                try generator.generate(prompts: [request.1], params: [request.2], textStops: [textStop])
+            }
             guard let output = outputs?.first else { return }   // ranks > 0 are done after the prefill
-            let report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size)
-            print(json ? try report.json() : report.text())
+            var report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size)
+            report.prompt_ids = request.1.map(Int.init)
+            report.prompt_text = request.3.renderedChat
+            report.text = completion?.finish()
+            print(json ? try report.json() : report.readable())
         } catch let failure as RankFailures {
             if communicator.rank == 0 { FileHandle.standardError.write(Data("pd-run: \(failure)\n".utf8)) }
             throw ExitCode.failure
@@ -84,6 +102,60 @@ struct PDRun: ParsableCommand {
             throw ExitCode.failure
         }
     }
+}
+
+/// The prompt from exactly one of --prompt-ids, --prompt, --messages, and the completion's text
+/// side (when the model folder has a tokenizer).
+struct PromptInput {
+    let ids: [Int32]
+    let renderedChat: String?
+    let modelText: ModelText?
+    let stops: [String]
+
+    init(promptIds: String?, prompt: String?, messagesFile: String?, stops: [String], folder: String) throws {
+        let given = [promptIds != nil, prompt != nil, messagesFile != nil].filter { $0 }.count
+        guard given == 1 else { throw ValidationError("give exactly one of --prompt-ids, --prompt, --messages") }
+        self.stops = stops
+        let hasTokenizer = FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tokenizer.json"))
+        let text = hasTokenizer ? try ModelText(folder: folder) : nil
+        modelText = text
+        if !stops.isEmpty && text == nil { throw ValidationError("--stop needs the model's tokenizer.json") }
+        if let promptIds {
+            ids = try parseIDs(promptIds, option: "--prompt-ids")
+            guard !ids.isEmpty else { throw ValidationError("--prompt-ids: at least one token id is required") }
+            renderedChat = nil
+        } else if let prompt {
+            guard let text else { throw ValidationError("--prompt needs the model's tokenizer.json") }
+            guard !prompt.isEmpty else { throw ValidationError("--prompt: the prompt is empty") }
+            ids = text.encode(prompt: prompt).map(Int32.init)
+            renderedChat = nil
+        } else {
+            guard let text else { throw ValidationError("--messages needs the model's tokenizer.json") }
+            let path = messagesFile!
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("--messages: cannot read \(path)") }
+            let chat = try text.encode(chat: try ModelText.messages(json: String(decoding: data, as: UTF8.self)))
+            ids = chat.ids.map(Int32.init)
+            renderedChat = chat.text
+        }
+    }
+
+    /// The completion's text stream (with the stop strings), or nil without a tokenizer.
+    func completionStream() -> CompletionText? { modelText.map { CompletionText(TextStream($0, stopStrings: stops)) } }
+}
+
+/// The completion's text, built token by token while generating.
+final class CompletionText {
+    private var stream: TextStream
+    private var text = ""
+    init(_ stream: TextStream) { self.stream = stream }
+
+    /// Takes the next token; true when it completed a stop string.
+    func append(_ token: Int) -> Bool {
+        text += stream.append(token)
+        return stream.stoppedBy != nil
+    }
+
+    func finish() -> String { text + stream.finish() }
 }
 
 /// Token ids of a comma-separated option (the same rule for the prompt and the stop ids).

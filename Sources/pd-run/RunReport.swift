@@ -16,6 +16,12 @@ struct RunReport: Encodable {
     let latent_allgathers: Int
     let bytes_gathered_per_rank: Int
     let allgather_seconds: Double
+    /// The prompt's ids (what HF's tokenizer gives for --prompt / --messages).
+    var prompt_ids: [Int] = []
+    /// The chat template's rendering, for --messages.
+    var prompt_text: String?
+    /// The completion decoded (special tokens skipped, cut before a stop string), when the model has a tokenizer.
+    var text: String?
 
     init(output: GenerationOutput, engine: PrefillEngine, ranks: Int) {
         prompt_tokens = output.promptTokens
@@ -44,12 +50,12 @@ struct RunReport: Encodable {
         ids.count <= 24 ? ids.joined(separator: ",") : ids.prefix(12).joined(separator: ",") + ",…," + ids.suffix(4).joined(separator: ",")
     }
 
-    func text() -> String {
+    func readable() -> String {
         """
         prompt (\(prompt_tokens.count) tokens): \(Self.abbreviated(prompt_tokens.map(String.init)))
         generated (\(tokens.count), \(finish_reason)): \(tokens.map(String.init).joined(separator: ","))
         prefill: \(String(format: "%.3f", prefill_seconds)) s on \(pcp_ranks) rank(s), \(latent_allgathers) latent all-gathers, \(bytes_gathered_per_rank) bytes gathered per rank
         decode: \(String(format: "%.2f", decode_ms_per_token)) ms/token
-        """
+        """ + (text.map { "\ntext: \($0.debugDescription)" } ?? "")
     }
 }

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Text in, text out on the built-in `tiny` folder (real byte-level BPE + DeepSeek-V3.1's template),
+# checked against independent references: HF `tokenizers` for ids and decoding, jinja2 set up as
+# transformers' apply_chat_template for the chat prompt. pd-run --prompt / --messages, stop strings
+# (text cut before the stop, finish reason stop), and the service pair via pd-client give the same.
+source "$(dirname "$0")/common.bash"
+py=$("$root/scripts/python-env" venv tokenizers jinja2) || fail "no python venv"
+folder=$("$bin/pd-run" --model tiny --prompt-ids 3 --max-new-tokens 1 --json >/dev/null && ls -d "${LATENTSERVE_MODEL_CACHE:-$HOME/.cache/latentserve/models}"/tiny-v* | tail -1)
+[ -f "$folder/tokenizer.json" ] || fail "no tokenizer in $folder"
+
+cat >"$work/ref.py" <<'PY'
+import json, sys
+from tokenizers import Tokenizer
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.ext import loopcontrols
+folder, mode = sys.argv[1], sys.argv[2]
+tok = Tokenizer.from_file(folder + "/tokenizer.json")
+if mode == "encode":                       # plain prompt: the post-processor adds BOS
+    print(json.dumps(tok.encode(sys.argv[3]).ids))
+elif mode == "decode":                     # skip_special_tokens, as vLLM by default
+    print(json.dumps(tok.decode(json.loads(sys.argv[3]), skip_special_tokens=True)))
+elif mode == "chat":                       # transformers' environment and context
+    cfg = json.load(open(folder + "/tokenizer_config.json"))
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    text = env.from_string(cfg["chat_template"]).render(messages=json.load(open(sys.argv[3])), add_generation_prompt=True,
+                                                       bos_token=cfg["bos_token"], eos_token=cfg["eos_token"])
+    print(json.dumps({"text": text, "ids": tok.encode(text, add_special_tokens=False).ids}))
+PY
+ref() { "$py" "$work/ref.py" "$folder" "$@"; }
+
+checks=0
+for prompt in "The capital of France is" "  leading spaces and trailing  " "你好，世界！ 🙂👩‍👩‍👧 café" $'tabs\tand\nnewlines\n\n' "x = [1, 22, 333]; print(x)"; do
+  "$bin/pd-run" --model tiny --prompt "$prompt" --max-new-tokens 12 --json >"$work/run.json" || fail "pd-run --prompt failed for: $prompt"
+  want=$(ref encode "$prompt")
+  got=$(json_field "$work/run.json" "json.dumps(j['prompt_ids'])")
+  [ "$got" = "$want" ] || fail "prompt ids differ for '$prompt': ours $got, HF $want"
+  tokens=$(json_field "$work/run.json" "json.dumps(j['tokens'])")
+  [ "$(json_field "$work/run.json" "json.dumps(j['text'])")" = "$(ref decode "$tokens")" ] || fail "completion text differs from HF decode for '$prompt'"
+  checks=$((checks + 2))
+done
+
+# A chat: rendered text and ids equal transformers' apply_chat_template; the completion as text.
+cat >"$work/messages.json" <<'JSON'
+[{"role": "system", "content": "You are terse."},
+ {"role": "user", "content": "Say \"hi\" in Chinese: 你好?"},
+ {"role": "assistant", "content": "你好"},
+ {"role": "user", "content": "And twice, with an emoji 🙂"}]
+JSON
+"$bin/pd-run" --model tiny --messages "$work/messages.json" --max-new-tokens 8 --json >"$work/chat.json" || fail "pd-run --messages failed"
+ref chat "$work/messages.json" >"$work/chat-ref.json"
+[ "$(json_field "$work/chat.json" "json.dumps(j['prompt_text'])")" = "$(json_field "$work/chat-ref.json" "json.dumps(j['text'])")" ] \
+  || fail "rendered chat differs: $(json_field "$work/chat.json" "j['prompt_text']") vs $(json_field "$work/chat-ref.json" "j['text']")"
+[ "$(json_field "$work/chat.json" "json.dumps(j['prompt_ids'])")" = "$(json_field "$work/chat-ref.json" "json.dumps(j['ids'])")" ] \
+  || fail "chat prompt ids differ from HF"
+checks=$((checks + 2))
+
+# Stop strings: cut the greedy completion before a stop taken from its middle.
+"$bin/pd-run" --model tiny --prompt "The capital of France is" --max-new-tokens 24 --ignore-eos --json >"$work/full.json"
+full=$(json_field "$work/full.json" "json.dumps(j['text'])")
+stop=$(json_field "$work/full.json" "j['text'][6:9]")
+[ -n "$stop" ] || fail "completion too short to take a stop string from: $full"
+"$bin/pd-run" --model tiny --prompt "The capital of France is" --max-new-tokens 24 --ignore-eos --stop "$stop" --json >"$work/stopped.json" \
+  || fail "pd-run --stop failed"
+want=$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print(json.dumps(t[:t.find(sys.argv[2])]))' "$full" "$stop")
+[ "$(json_field "$work/stopped.json" "json.dumps(j['text'])")" = "$want" ] || fail "stop '$stop': text $(json_field "$work/stopped.json" "j['text']") != $want"
+[ "$(json_field "$work/stopped.json" "j['finish_reason']")" = "stop" ] || fail "stop string did not give finish reason stop"
+[ "$(json_field "$work/stopped.json" "j['tokens'] == json.load(open('$work/full.json'))['tokens'][:len(j['tokens'])]")" = "True" ] \
+  || fail "tokens before the stop differ from the full run"
+checks=$((checks + 3))
+
+# The service pair: the client tokenizes and decodes; same ids, tokens and text as pd-run.
+pp=$(free_port); dp=$(free_port)
+start_prefill "$pp" 2
+start_decode "$dp" "$pp"
+wait_healthy "$pp"; wait_healthy "$dp"
+client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "The capital of France is" --max-new-tokens 24 --ignore-eos --json >"$work/svc.json" \
+  || fail "pd-client --prompt failed"
+[ "$(json_field "$work/svc.json" "j['tokens'] == json.load(open('$work/full.json'))['tokens']")" = "True" ] || fail "service tokens differ from pd-run"
+[ "$(json_field "$work/svc.json" "json.dumps(j['result']['text'])")" = "$full" ] || fail "service text differs from pd-run"
+client generate --decode 127.0.0.1:"$dp" --model tiny --messages "$work/messages.json" --max-new-tokens 8 --json >"$work/svc-chat.json" \
+  || fail "pd-client --messages failed"
+[ "$(json_field "$work/svc-chat.json" "j['tokens'] == json.load(open('$work/chat.json'))['tokens']")" = "True" ] || fail "service chat tokens differ"
+client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "The capital of France is" --max-new-tokens 24 --ignore-eos --stop "$stop" --json \
+  >"$work/svc-stop.json" || fail "pd-client --stop failed"
+[ "$(json_field "$work/svc-stop.json" "json.dumps(j['result']['text'])")" = "$want" ] || fail "service stop text differs"
+[ "$(json_field "$work/svc-stop.json" "j['result']['finish_reason']")" = "stop" ] || fail "service stop: finish reason"
+expect_pages_returned "$dp"
+checks=$((checks + 5))
+echo "ok: $checks text checks against HF tokenizers / jinja2 and between pd-run and the service pair"
