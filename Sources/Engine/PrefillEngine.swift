@@ -17,6 +17,8 @@ public final class PrefillEngine {
     public private(set) var bytesGathered = 0
     public private(set) var gatherSeconds = 0.0
     public private(set) var steps = 0
+    /// Steps every rank abandoned at a layer boundary because all their prompts were cancelled.
+    public private(set) var abandonedSteps = 0
 
     /// Tiled causal attention's useful FLOP rate over sgemm's on the same core: 75 vs 104 GFLOP/s
     /// (exp, the online softmax, the masked halves of diagonal tiles), timed around both loops of
@@ -46,11 +48,14 @@ public final class PrefillEngine {
     ///
     /// `cancellation` (pass it on every rank or on none): before each chunked step after the
     /// first, rank 0 asks it which prompts were cancelled and broadcasts their indices, so every
-    /// rank drops them from the rest of the batch together.
+    /// rank drops them from the rest of the batch together. Within a step, after every layer but
+    /// the last, rank 0 also tells every rank (one 1-byte broadcast) whether all of the step's
+    /// prompts are cancelled; if so, every rank abandons the step at that layer boundary, so a
+    /// cancelled or timed-out request stops costing compute within one layer.
     public func run(prompts: [[Int32]], sequences: [Int], cache: PagedLatentCache,
                     cancellation: ((Int) -> Bool)? = nil,
                     onLayer: ((_ layer: Int, _ finished: [Int]) throws -> Void)? = nil) throws -> [[Float]]? {
-        latentGathers = 0; bytesGathered = 0; gatherSeconds = 0; steps = 0
+        latentGathers = 0; bytesGathered = 0; gatherSeconds = 0; steps = 0; abandonedSteps = 0
         for p in prompts where p.isEmpty { throw ModelError.emptyPrompt }
         let longest = prompts.map(\.count).max() ?? 0
         let chunk = max(chunkTokens ?? longest, 1)
@@ -76,9 +81,27 @@ public final class PrefillEngine {
                                  keyCost: Self.keyCostInPairs(model.config))
             let layout = plan.layout(rank: communicator.rank, newTokens: newTokens, cachedPrefix: prefixes)
             let exchange = PCPExchange(communicator: communicator, plan: plan)
-            let stepLogits = try model.prefill(layout, sequences: active.map { sequences[$0] }, cache: cache,
-                                               exchange: exchange,
-                                               onLayer: onLayer.map { hook in { layer in try hook(layer, finishing) } })
+            let lastLayer = model.config.numHiddenLayers - 1
+            let stepActive = active
+            let layerHook: ((Int) throws -> Void)? = (onLayer == nil && cancellation == nil) ? nil : { layer in
+                try onLayer?(layer, finishing)
+                guard let cancellation, layer < lastLayer else { return }
+                let verdict: [UInt8]? = self.communicator.rank == 0 ? [stepActive.allSatisfy(cancellation) ? 1 : 0] : nil
+                if try self.communicator.broadcastBytes(verdict, root: 0).first == 1 { throw StepAbandoned(layer: layer) }
+            }
+            let stepLogits: [[Float]]?
+            do {
+                stepLogits = try model.prefill(layout, sequences: active.map { sequences[$0] }, cache: cache,
+                                               exchange: exchange, onLayer: layerHook)
+            } catch is StepAbandoned {
+                // Every rank threw at the same layer boundary: drop the step's prompts and go on.
+                latentGathers += exchange.latentGathers
+                bytesGathered += exchange.bytesGathered
+                gatherSeconds += exchange.gatherSeconds
+                dropped.formUnion(active)
+                abandonedSteps += 1
+                continue
+            }
             latentGathers += exchange.latentGathers
             bytesGathered += exchange.bytesGathered
             gatherSeconds += exchange.gatherSeconds
@@ -95,3 +118,6 @@ public final class PrefillEngine {
         return anyLogits ? logits : nil
     }
 }
+
+/// Thrown on every rank at the same layer boundary when all of a step's prompts are cancelled.
+private struct StepAbandoned: Error { let layer: Int }

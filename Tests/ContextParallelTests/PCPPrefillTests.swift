@@ -156,6 +156,36 @@ final class PCPPrefillTests: XCTestCase {
         XCTAssertEqual(results[0].1, 4, "60 tokens in chunks of 16")
     }
 
+    /// A whole (unchunked) step whose prompts are all cancelled stops at the next layer boundary on
+    /// every rank (the probe's 3000-token request with a 50 ms deadline used to run all its layers),
+    /// and the engine serves the next batch exactly.
+    func testAllCancelledStepStopsWithinOneLayerOnEveryRank() throws {
+        let doomed = [prompt(40, salt: 4), prompt(25, salt: 5)], next = [prompt(33, salt: 6)]
+        let want = try reference(next)
+        let results = try InProcessGroup(size: 2).run { comm -> ([Int], Int, Int, [[Float]]?) in
+            let model = try DeepSeekTransformer(directory: Self.modelDirectory)
+            let cache = try PagedLatentCache(layers: model.config.numHiddenLayers, rowWidth: model.config.latentRowWidth, pageSize: 8, pageCount: 32)
+            let engine = PrefillEngine(model: model, communicator: comm)
+            var layersSeen: [Int] = []
+            let seqs = try doomed.map { try cache.allocate(capacity: $0.count) }
+            // Rank 0 decides (the others' answer is ignored): both prompts cancelled from the start.
+            let logits = try engine.run(prompts: doomed, sequences: seqs, cache: cache, cancellation: { _ in comm.rank == 0 },
+                                        onLayer: { layer, _ in layersSeen.append(layer) })
+            XCTAssertTrue(logits?.allSatisfy(\.isEmpty) ?? true, "no logits for cancelled prompts")
+            let gathers = engine.latentGathers, abandoned = engine.abandonedSteps
+            for s in seqs { cache.release(s) }
+            let nextSeqs = try next.map { try cache.allocate(capacity: $0.count) }
+            let nextLogits = try engine.run(prompts: next, sequences: nextSeqs, cache: cache, cancellation: { _ in false })
+            return (layersSeen, gathers, abandoned, nextLogits)
+        }
+        for (rank, r) in results.enumerated() {
+            XCTAssertEqual(r.0, [0], "rank \(rank): only layer 0 ran")
+            XCTAssertEqual(r.1, 1, "rank \(rank): one latent all-gather, not one per layer")
+            XCTAssertEqual(r.2, 1, "rank \(rank): the step was abandoned")
+        }
+        assertMatches(results[0].3!, want, "the next batch is exact")
+    }
+
     func testOneAllGatherPerLayerPerStep() throws {
         let group = InProcessGroup(size: 2)
         let counts = try group.run { comm -> (Int, Int) in
