@@ -64,14 +64,27 @@ for dtype in (0, 99):
     texts.append((detail or "").split(", found")[0])
 if texts[0] != texts[1]:
     print(f"BAD dtype texts differ: {texts}"); failures.append("dtype texts")
+# An oversized body is refused without the server buffering all of it (memory quota).
+with grpc.insecure_channel(decode, options=[("grpc.max_send_message_length", -1)]) as ch:
+    stats = ch.unary_unary("/latentserve.v1.Decode/Stats", request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    try:
+        stats(b"x" * (300 << 20), timeout=60); result = ("OK", "accepted")
+    except grpc.RpcError as e:
+        result = (e.code().name, e.details())
+    expect("300 MiB body", result, "RESOURCE_EXHAUSTED")
 with grpc.insecure_channel(decode) as ch:
     watch = ch.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda b: b, response_deserializer=lambda b: b)
     first = next(iter(watch(field(1, b"latentserve.v1.Decode"), timeout=10)))
     expect("health Watch", ("OK", "serving" if first == b"\x08\x01" else repr(first)), "OK", "serving")
 sys.exit(1 if failures else 0)
 PY
+hwm() { awk '/VmHWM/ {print $2}' /proc/"$1"/status; }
+hwm_before=$(hwm "$decode_pid")
 "$py" "$work/probe.py" 127.0.0.1:"$dp" 127.0.0.1:"$pp" || fail "an untrusted input was not refused as it should be"
 
+# Without the quota the 300 MiB body raised the peak by ~310 MB; with it by ~100 MB.
+grown=$(( ($(hwm "$decode_pid") - hwm_before) / 1024 ))
+[ "$grown" -lt 200 ] || fail "a refused 300 MiB message raised decode's peak RSS by $grown MB"
 # The refused requests left nothing behind; the daemons still serve exact tokens.
 client generate --decode 127.0.0.1:"$dp" --prompt-ids 3,17,42 --max-new-tokens 4 --ignore-eos --verify --model tiny >/dev/null \
   || fail "daemons stopped serving correctly"
@@ -79,4 +92,4 @@ client stats --target 127.0.0.1:"$dp" >"$work/stats.json"
 [ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages']")" = "True" ] || fail "pages leaked"
 [ "$(json_field "$work/stats.json" "all(len(r['request_id']) <= 256 for r in j['recent'])")" = "True" ] || fail "an oversized id reached the stats"
 kill -0 "$decode_pid" || fail "decode daemon exited"; kill -0 "$prefill_pid" || fail "prefill daemon exited"
-echo "ok: untrusted ids, bodies and dtypes refused with INVALID_ARGUMENT naming the field; Watch serves grpcio; nothing leaked"
+echo "ok (peak RSS +${grown} MB for a refused 300 MiB body): untrusted ids, bodies and dtypes refused with INVALID_ARGUMENT naming the field; Watch serves grpcio; nothing leaked"
