@@ -15,6 +15,10 @@ public struct DecodeOptions: Sendable {
     public var prefillTargets: [String] = []
     /// Calls served at once; more are refused with RESOURCE_EXHAUSTED.
     public var maxConcurrentCalls = TransportServer.defaultMaxConcurrentCalls
+    /// Requests that may wait for KV pages (FIFO) when the cache is full; more are refused at once.
+    public var maxQueuedRequests = 64
+    /// Longest wait for KV pages (also bounded by each request's deadline).
+    public var maxQueueSeconds = 30.0
     public var kvPages = 4096
     public var pageSize = 16
     public var maxBatch = 32
@@ -34,6 +38,7 @@ public final class DecodeDaemon: @unchecked Sendable {
     let logger: Logger
     let cache: PagedLatentCache
     let batcher: ContinuousBatcher
+    let pages: PageAdmission
     let stats = StatsBook()
     let prefills: PrefillPool
     private var server: TransportServer?
@@ -48,6 +53,7 @@ public final class DecodeDaemon: @unchecked Sendable {
         let c = model.config
         cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: options.pageSize, pageCount: options.kvPages)
         batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: options.maxBatch)
+        pages = PageAdmission(cache: cache, maxQueued: options.maxQueuedRequests, maxWaitSeconds: options.maxQueueSeconds)
         let box = HealthBox()
         prefills = PrefillPool(targets: options.prefillTargets, fingerprint: model.fingerprint, logger: logger) { ready in
             box.board?.set(ready ? .serving : .notServing)

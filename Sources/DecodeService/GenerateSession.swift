@@ -41,11 +41,14 @@ final class GenerateSession {
         }
         requestID = request.clientRequestId.isEmpty ? daemon.newRequestID() : request.clientRequestId
         promptTokens = request.promptTokenIds.count
-        let cache = daemon.cache
+        let pages = daemon.pages
         let sequence: Int
         do {
-            sequence = try cache.allocate(capacity: promptTokens + params.maxNewTokens)
-        } catch let e as KVCacheError {
+            sequence = try pages.reserve(capacity: promptTokens + params.maxNewTokens,
+                                         remaining: { [context] in context.deadline.remainingSeconds },
+                                         isCancelled: { [context] in context.isCancelled })
+        } catch let e as PageAdmissionError {
+            if case .cancelled = e { throw TransportError.status(.cancelled, "request \(requestID): \(e)") }
             daemon.logger.warning("rejected \(requestID): \(e)")
             throw TransportError.status(.resourceExhausted, e.description)
         }
@@ -53,7 +56,7 @@ final class GenerateSession {
         var finish = Engine.FinishReason.error
         var releasePages = true
         defer {
-            if releasePages { cache.release(sequence) }
+            if releasePages { pages.release(sequence) }
             daemon.stats.end(RequestStats(requestId: requestID, promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated),
                                           kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: Wire.FinishReason(finish)))
         }

@@ -38,6 +38,12 @@ struct PDDecode: ParsableCommand {
     @Option(help: "KV dtype on the wire: f32 or bf16.")
     var wireDtype: String = "f32"
 
+    @Option(help: "Requests that may wait (FIFO) for KV pages while the cache is full; more are refused with RESOURCE_EXHAUSTED.")
+    var maxQueuedRequests: Int = DecodeOptions().maxQueuedRequests
+
+    @Option(help: "Longest wait for KV pages, seconds (also bounded by each request's deadline).")
+    var maxQueueSeconds: Double = DecodeOptions().maxQueueSeconds
+
     @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
     var maxConcurrentCalls: Int = DecodeOptions().maxConcurrentCalls
 
@@ -60,6 +66,10 @@ struct PDDecode: ParsableCommand {
         options.kvPages = kvPages; options.pageSize = pageSize; options.maxBatch = maxBatch
         options.prefillTimeoutSeconds = prefillTimeout
         options.maxConcurrentCalls = maxConcurrentCalls
+        guard maxQueuedRequests >= 0, maxQueueSeconds >= 0 else {
+            throw ValidationError("--max-queued-requests and --max-queue-seconds must be ≥ 0")
+        }
+        options.maxQueuedRequests = maxQueuedRequests; options.maxQueueSeconds = maxQueueSeconds
         switch wireDtype.lowercased() {
         case "f32": options.wireDType = .f32
         case "bf16": options.wireDType = .bf16

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# A full KV cache answers RESOURCE_EXHAUSTED at once, never crashes; later requests succeed.
+# With no admission queue, a full KV cache answers RESOURCE_EXHAUSTED at once, never crashes, and
+# later requests succeed; with the queue (the default), a burst that does not fit waits and is
+# served in full.
 source "$(dirname "$0")/common.bash"
-pp=$(free_port); dp=$(free_port)
+pp=$(free_port); dp=$(free_port); qp=$(free_port)
 start_prefill "$pp" 2
-start_decode "$dp" "$pp" --kv-pages 8 --page-size 16        # 128 tokens in all
+start_decode "$dp" "$pp" --kv-pages 8 --page-size 16 --max-queued-requests 0   # 128 tokens in all, no waiting
 wait_healthy "$pp"; wait_healthy "$dp"
 if client generate --decode 127.0.0.1:"$dp" --prompt-lengths 100 --max-new-tokens 100 2>"$work/err.txt" >/dev/null; then
   fail "a request needing 13 pages was accepted by an 8-page cache"
@@ -35,4 +37,13 @@ done
 client generate --decode 127.0.0.1:"$dp" --prompt-lengths 20 --max-new-tokens 10 --verify --model tiny >/dev/null || fail "later request failed"
 expect_pages_returned "$dp"
 [ "$(json_field "$work/stats-$dp.json" "j['total_kv_pages'] == 8")" = "True" ] || fail "the cache should have 8 pages: $(cat "$work/stats-$dp.json")"
+# The same cache with the admission queue: the burst's extra requests wait for pages, all are served.
+start_decode "$qp" "$pp" --kv-pages 8 --page-size 16 --max-queued-requests 8 --max-queue-seconds 60
+wait_healthy "$qp"
+client generate --decode 127.0.0.1:"$qp" --prompt-lengths 8 --max-new-tokens 56 --num-requests 6 --concurrency 6 \
+  --verify --model tiny --json >"$work/queued.json" 2>"$work/queued.err" || fail "queued burst: $(cat "$work/queued.err")"
+[ "$(json_field "$work/queued.json" "len(j['results']) == 6 and j['verified'] and all(r.get('error') is None for r in j['results'])")" = "True" ] \
+  || fail "queued burst: all six should be served exactly: $(cat "$work/queued.json")"
+expect_pages_returned "$qp"
+echo "ok: queued burst of 6 × 4 pages on an 8-page cache served in full"
 echo "ok: oversized request refused with RESOURCE_EXHAUSTED; a burst refused $refused of 4 and served the rest exactly; later requests served; no page leaked"

@@ -1,0 +1,87 @@
+import Foundation
+import KVCache
+
+/// Admission to the decode daemon's KV pages: a request that does not fit now waits in a FIFO
+/// queue (at most `maxQueued` requests, each at most `maxWaitSeconds` and never past its own
+/// deadline) and takes its pages when earlier requests give theirs back — vLLM's FCFS waiting
+/// queue, without preemption of running sequences. Beyond the bounds it is refused at once with
+/// a typed reason; a request larger than the whole cache is refused at once too.
+final class PageAdmission: @unchecked Sendable {
+    let cache: PagedLatentCache
+    let maxQueued: Int
+    let maxWaitSeconds: Double
+    private let condition = NSCondition()
+    private var queue: [UInt64] = []       // tickets in arrival order; the head allocates first
+    private var nextTicket: UInt64 = 0
+
+    init(cache: PagedLatentCache, maxQueued: Int, maxWaitSeconds: Double) {
+        self.cache = cache
+        self.maxQueued = max(0, maxQueued)
+        self.maxWaitSeconds = max(0, maxWaitSeconds)
+    }
+
+    /// Requests waiting for pages now.
+    var waiting: Int { condition.lock(); defer { condition.unlock() }; return queue.count }
+
+    /// Pages for `capacity` tokens (a cache sequence), waiting as above. `remaining` gives the
+    /// caller's own time left (nil: no deadline); `isCancelled` ends the wait early.
+    func reserve(capacity: Int, remaining: () -> Double?, isCancelled: () -> Bool) throws -> Int {
+        let needed = (capacity + cache.pageSize - 1) / cache.pageSize
+        guard needed <= cache.pageCount else {
+            throw PageAdmissionError.neverFits(tokens: capacity, neededPages: needed, totalPages: cache.pageCount)
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        if queue.isEmpty, let sequence = try? cache.allocate(capacity: capacity) { return sequence }
+        guard queue.count < maxQueued else {
+            throw PageAdmissionError.queueFull(waiting: queue.count, neededPages: needed, freePages: cache.freePageCount)
+        }
+        nextTicket += 1
+        let ticket = nextTicket
+        queue.append(ticket)
+        defer {
+            queue.removeAll { $0 == ticket }
+            condition.broadcast()          // the next in line may fit now
+        }
+        let start = Date()
+        while true {
+            if queue.first == ticket, let sequence = try? cache.allocate(capacity: capacity) { return sequence }
+            if isCancelled() { throw PageAdmissionError.cancelled }
+            let waited = Date().timeIntervalSince(start)
+            let left = min(maxWaitSeconds - waited, remaining() ?? .infinity)
+            guard left > 0 else {
+                throw PageAdmissionError.waitedTooLong(seconds: waited, neededPages: needed, freePages: cache.freePageCount)
+            }
+            // Woken by a release; the 0.1 s cap notices cancellation and deadlines.
+            _ = condition.wait(until: Date(timeIntervalSinceNow: min(left, 0.1)))
+        }
+    }
+
+    /// Gives a sequence's pages back and wakes the queue.
+    func release(_ sequence: Int) {
+        condition.lock()
+        cache.release(sequence)
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+enum PageAdmissionError: Error, CustomStringConvertible {
+    case neverFits(tokens: Int, neededPages: Int, totalPages: Int)
+    case queueFull(waiting: Int, neededPages: Int, freePages: Int)
+    case waitedTooLong(seconds: Double, neededPages: Int, freePages: Int)
+    case cancelled
+
+    var description: String {
+        switch self {
+        case let .neverFits(tokens, needed, total):
+            return "KV cache full: \(tokens) tokens need \(needed) pages, the whole cache has \(total)"
+        case let .queueFull(waiting, needed, free):
+            return "KV cache full: \(needed) pages needed, \(free) free, and \(waiting) requests already wait for pages (--max-queued-requests); retry later"
+        case let .waitedTooLong(seconds, needed, free):
+            return String(format: "KV cache full: waited %.1f s for %d pages (%d free); retry later", seconds, needed, free)
+        case .cancelled:
+            return "cancelled while waiting for KV pages"
+        }
+    }
+}

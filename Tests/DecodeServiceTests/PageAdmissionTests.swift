@@ -1,0 +1,84 @@
+@testable import DecodeService
+import Foundation
+import KVCache
+import XCTest
+
+/// Waiting for KV pages: FIFO, bounded in count and time, cancellable; never-fitting requests and
+/// a full queue are refused at once.
+final class PageAdmissionTests: XCTestCase {
+    func makeAdmission(pages: Int = 4, queue: Int = 4, wait: Double = 10) throws -> PageAdmission {
+        PageAdmission(cache: try PagedLatentCache(layers: 1, rowWidth: 4, pageSize: 16, pageCount: pages),
+                      maxQueued: queue, maxWaitSeconds: wait)
+    }
+
+    func testWaitersGetPagesInArrivalOrderWhenTheyFree() throws {
+        let admission = try makeAdmission()
+        let first = try admission.reserve(capacity: 64, remaining: { nil }, isCancelled: { false })   // all 4 pages
+        let served = ServedOrder()
+        let group = DispatchGroup()
+        for i in 0..<3 {
+            group.enter()
+            Thread.detachNewThread {
+                let s = try! admission.reserve(capacity: 64, remaining: { nil }, isCancelled: { false })
+                served.append(i)
+                usleep(20_000)
+                admission.release(s)
+                group.leave()
+            }
+            // Arrival order is the test's: each waiter is queued before the next starts.
+            let deadline = Date(timeIntervalSinceNow: 5)
+            while admission.waiting < i + 1 && Date() < deadline { usleep(1_000) }
+        }
+        XCTAssertEqual(admission.waiting, 3)
+        admission.release(first)
+        XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
+        XCTAssertEqual(served.values, [0, 1, 2], "first come, first served")
+        XCTAssertEqual(admission.cache.freePageCount, 4)
+    }
+
+    func testBoundsAreEnforced() throws {
+        let admission = try makeAdmission(queue: 1, wait: 0.3)
+        XCTAssertThrowsError(try admission.reserve(capacity: 65, remaining: { nil }, isCancelled: { false })) {
+            guard case PageAdmissionError.neverFits = $0 else { return XCTFail("\($0)") }
+        }
+        let hog = try admission.reserve(capacity: 64, remaining: { nil }, isCancelled: { false })
+        let start = Date()
+        XCTAssertThrowsError(try admission.reserve(capacity: 16, remaining: { nil }, isCancelled: { false })) {
+            guard case PageAdmissionError.waitedTooLong = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3, "gave up near --max-queue-seconds")
+        // One waiter fills the queue (bound 1): the next is refused at once.
+        let group = DispatchGroup(); group.enter()
+        Thread.detachNewThread {
+            do {
+                _ = try admission.reserve(capacity: 16, remaining: { nil }, isCancelled: { false })
+                XCTFail("the waiter should time out")
+            } catch {}
+            group.leave()
+        }
+        let deadline = Date(timeIntervalSinceNow: 5)
+        while admission.waiting < 1 && Date() < deadline { usleep(1_000) }
+        XCTAssertThrowsError(try admission.reserve(capacity: 16, remaining: { nil }, isCancelled: { false })) {
+            guard case PageAdmissionError.queueFull = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 10), .success)
+        // The caller's deadline and cancellation end a wait too.
+        XCTAssertThrowsError(try admission.reserve(capacity: 16, remaining: { 0 }, isCancelled: { false })) {
+            guard case PageAdmissionError.waitedTooLong = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try admission.reserve(capacity: 16, remaining: { nil }, isCancelled: { true })) {
+            guard case PageAdmissionError.cancelled = $0 else { return XCTFail("\($0)") }
+        }
+        admission.release(hog)
+        XCTAssertEqual(admission.waiting, 0)
+        XCTAssertEqual(admission.cache.freePageCount, 4)
+    }
+}
+
+/// The order waiters were served in, appended from their threads.
+final class ServedOrder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var order: [Int] = []
+    func append(_ i: Int) { lock.lock(); order.append(i); lock.unlock() }
+    var values: [Int] { lock.lock(); defer { lock.unlock() }; return order }
+}
