@@ -1,8 +1,13 @@
-// Skinny linear for AVX-512 (F + VL + BW + DQ): 16-float vectors, masked loads for the k tail, and
-// — with 32 vector registers — a pair of weight rows dotted with all (≤ 8) x rows in one pass, so
-// the pair is read once from memory and never again from L1/L2 (the AVX2 kernel, with 16
-// registers, takes the x rows four at a time). Sums group differently from the AVX2 kernel:
-// results agree with it to rounding, not bit for bit.
+// Skinny linear for AVX-512 CPUs (F + VL + BW + DQ). What AVX-512 brings here is 32 vector
+// registers (AVX-512VL gives them to 256-bit code) and masked loads: a pair of weight rows is
+// dotted with all (≤ 8) x rows in one pass — 16 accumulators — so the pair is read once and never
+// re-read from L1/L2 as in the AVX2 kernel (16 registers: x rows four at a time), and k tails are
+// masked loads instead of scalar loops. The vectors stay 256-bit: on Zen 4 a 512-bit FMA takes both
+// 256-bit pipes (no more FLOPs), and a 64-byte load of a weight row that is not 64-byte aligned
+// (a safetensors view usually is not) crosses a cache line every time; measured single-threaded
+// on a 128 MB weight, 512-bit vectors were 5–15 % slower than the AVX2 kernel at m = 4 and 8, this
+// kernel 10–15 % faster at m = 8 and equal at m = 1 and 4. Sums group differently from the AVX2
+// kernel: results agree with it to rounding, not bit for bit.
 #include "CKernels.h"
 #include "skinny_linear_common.h"
 #include <immintrin.h>
@@ -11,56 +16,62 @@
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
 #define INLINE static inline __attribute__((always_inline))
 
-// Mask of the first `n` (< 16) lanes.
-INLINE AVX512 __mmask16 first_lanes(long n) { return (__mmask16)((1u << n) - 1); }
+// Mask of the first `n` (< 8) lanes.
+INLINE AVX512 __mmask8 first_lanes(long n) { return (__mmask8)((1u << n) - 1); }
+
+INLINE AVX512 float sum8(__m256 v) {
+    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
 
 // One weight row · one x row, four accumulators along k.
 INLINE AVX512 float dot(const float *w, const float *x, long k) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     long i = 0;
-    for (; i + 64 <= k; i += 64) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    for (; i + 32 <= k; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
     }
-    for (; i + 16 <= k; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    for (; i + 8 <= k; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
     if (i < k) {
-        const __mmask16 m = first_lanes(k - i);
-        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a1);
+        const __mmask8 m = first_lanes(k - i);
+        a1 = _mm256_fmadd_ps(_mm256_maskz_loadu_ps(m, w + i), _mm256_maskz_loadu_ps(m, x + i), a1);
     }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    return sum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 
 // d0[r], d1[r] = w0 · x_r, w1 · x_r for the R x rows at x + r·lda. R is a constant at every call
 // (see dots_rows), so the loops over r unroll and the 2·R accumulators stay in registers.
 INLINE AVX512 void dots(const float *w0, const float *w1, const float *x, long lda, long k, float *d0, float *d1, const int R) {
-    __m512 a[8], b[8];
-    for (int r = 0; r < R; r++) { a[r] = _mm512_setzero_ps(); b[r] = _mm512_setzero_ps(); }
+    __m256 a[8], b[8];
+    for (int r = 0; r < R; r++) { a[r] = _mm256_setzero_ps(); b[r] = _mm256_setzero_ps(); }
     long i = 0;
-    for (; i + 16 <= k; i += 16) {
+    for (; i + 8 <= k; i += 8) {
         _mm_prefetch((const char *)(w0 + i + CK_SKINNY_PREFETCH_FLOATS), _MM_HINT_T1);
         _mm_prefetch((const char *)(w1 + i + CK_SKINNY_PREFETCH_FLOATS), _MM_HINT_T1);
-        const __m512 u = _mm512_loadu_ps(w0 + i), v = _mm512_loadu_ps(w1 + i);
+        const __m256 u = _mm256_loadu_ps(w0 + i), v = _mm256_loadu_ps(w1 + i);
         for (int r = 0; r < R; r++) {
-            const __m512 t = _mm512_loadu_ps(x + r * lda + i);
-            a[r] = _mm512_fmadd_ps(u, t, a[r]);
-            b[r] = _mm512_fmadd_ps(v, t, b[r]);
+            const __m256 t = _mm256_loadu_ps(x + r * lda + i);
+            a[r] = _mm256_fmadd_ps(u, t, a[r]);
+            b[r] = _mm256_fmadd_ps(v, t, b[r]);
         }
     }
     if (i < k) {
-        const __mmask16 m = first_lanes(k - i);
-        const __m512 u = _mm512_maskz_loadu_ps(m, w0 + i), v = _mm512_maskz_loadu_ps(m, w1 + i);
+        const __mmask8 m = first_lanes(k - i);
+        const __m256 u = _mm256_maskz_loadu_ps(m, w0 + i), v = _mm256_maskz_loadu_ps(m, w1 + i);
         for (int r = 0; r < R; r++) {
-            const __m512 t = _mm512_maskz_loadu_ps(m, x + r * lda + i);
-            a[r] = _mm512_fmadd_ps(u, t, a[r]);
-            b[r] = _mm512_fmadd_ps(v, t, b[r]);
+            const __m256 t = _mm256_maskz_loadu_ps(m, x + r * lda + i);
+            a[r] = _mm256_fmadd_ps(u, t, a[r]);
+            b[r] = _mm256_fmadd_ps(v, t, b[r]);
         }
     }
-    for (int r = 0; r < R; r++) { d0[r] = _mm512_reduce_add_ps(a[r]); d1[r] = _mm512_reduce_add_ps(b[r]); }
+    for (int r = 0; r < R; r++) { d0[r] = sum8(a[r]); d1[r] = sum8(b[r]); }
 }
 
-// dots with R a compile-time constant in each case.
+// dots with R a compile-time constant in each case (m ≤ 8: the callers' row blocks).
 INLINE AVX512 void dots_rows(const float *w0, const float *w1, const float *x, long lda, long k, float *d0, float *d1, long rows) {
     switch (rows) {
     case 2: dots(w0, w1, x, lda, k, d0, d1, 2); break;

@@ -88,6 +88,9 @@ public enum InstructionSet: String, CaseIterable, Sendable {
 
     /// This process's choice (from CPUFeatures.detected and the environment), made once.
     static let selection = select(features: .detected, requested: ProcessInfo.processInfo.environment[environmentVariable])
+
+    /// The variant this process runs (nil when the model kernels cannot run here), for logs and reports.
+    public static var active: InstructionSet? { try? selection.get() }
 }
 
 /// Why the model kernels cannot run here; each reads as one line.
