@@ -23,8 +23,8 @@ enum Access {
     static func item(_ base: Value, _ key: Value) throws -> Value {
         switch (base, key) {
         case (.undefined(let m), _): throw Renderer.undefinedError(m)
-        case (.object(let o), .string(let k)):
-            if let v = o[k] { return v }
+        case (.object(let o), _):
+            if let v = o[value: key] { return v }
         case (.array(let a), _):
             if let i = key.numeric.flatMap({ if case .int(let i) = $0 { return i } else { return nil } }) {
                 let j = i < 0 ? i + a.count : i

@@ -12,10 +12,10 @@ extension Renderer {
             var o = OrderedDictionary()
             for (k, v) in pairs {
                 let key = try evaluate(k, scope)
-                guard case .string(let s) = key else {
-                    throw ChatTemplateError.type("dict keys other than strings are not supported (line \(e.line))")
+                guard OrderedDictionary.Key(key) != nil else {
+                    throw ChatTemplateError.type("unhashable type: '\(key.pythonTypeName)' (line \(e.line))")
                 }
-                o[s] = try evaluate(v, scope)
+                o[value: key] = try evaluate(v, scope)
             }
             return .object(o)
         case .attribute(let base, let name):
@@ -41,7 +41,12 @@ extension Renderer {
             guard v.numeric != nil else { throw Operators.unsupported("unary +", v) }
             return v
         case .binary(let op, let l, let r):
-            return try Operators.binary(op, try evaluate(l, scope), try evaluate(r, scope))
+            let (a, b) = (try evaluate(l, scope), try evaluate(r, scope))
+            if op == .add, case .string(let x) = a, case .string(let y) = b, l.isMarkup || r.isMarkup {
+                // markupsafe: `Markup + str` escapes the plain side (`"x"|safe + y`).
+                return .string((l.isMarkup ? x : Filters.escapeHTML(x)) + (r.isMarkup ? y : Filters.escapeHTML(y)))
+            }
+            return try Operators.binary(op, a, b)
         case .compare(let first, let operations):
             var left = try evaluate(first, scope)
             for (op, rightExpr) in operations {
@@ -174,10 +179,9 @@ enum Operators {
                 throw ChatTemplateError.type("'in <string>' requires string as left operand, not \(needle.pythonTypeName)")
             }
             return PyStr.find(s, n) != nil
-        case .array(let a): return a.contains { $0.pythonEquals(needle) }
+        case .array(let a), .iterator(_, let a): return a.contains { $0.pythonEquals(needle) }
         case .object(let o):
-            guard case .string(let k) = needle else { return false }
-            return o[k] != nil
+            return o[value: needle] != nil
         case .undefined: return false
         default:
             throw ChatTemplateError.type("argument of type '\(container.pythonTypeName)' is not iterable")
@@ -192,6 +196,18 @@ extension ChatTemplateError {
             return .type("'\(op)' not supported between instances of '\(a.pythonTypeName)' and '\(b.pythonTypeName)'")
         }
         return self
+    }
+}
+
+extension Expr {
+    /// Whether jinja2 would produce a markupsafe `Markup` here: `|safe`, `|escape`, or `+` with such an operand.
+    /// (Tracked on expressions, not values: a Markup stored in a variable and added later is not recognized.)
+    var isMarkup: Bool {
+        switch kind {
+        case .filter(_, let name, _): return name == "safe" || name == "escape" || name == "e"
+        case .binary(.add, let l, let r): return l.isMarkup || r.isMarkup
+        default: return false
+        }
     }
 }
 

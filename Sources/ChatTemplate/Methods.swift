@@ -111,6 +111,8 @@ enum Methods {
                 if name.hasSuffix("index") { throw ChatTemplateError.value("substring not found") }
                 return .int(-1)
             }
+        case "format":
+            return method(name) { args, kwargs in .string(try PythonFormatString.format(s, args, kwargs)) }
         case "splitlines":
             return method(name) { args, kwargs in
                 let keep = argument(args, kwargs, 0, "keepends")?.truthy ?? false
@@ -154,12 +156,11 @@ enum Methods {
             return method(name) { args, _ in
                 guard let key = args.first else { throw ChatTemplateError.type("get expected at least 1 argument, got 0") }
                 let fallback = args.count > 1 ? args[1] : .none
-                guard case .string(let k) = key else { return fallback }
-                return o[k] ?? fallback
+                return o[value: key] ?? fallback
             }
-        case "keys": return method(name) { _, _ in .array(o.keys.map { .string($0) }) }
+        case "keys": return method(name) { _, _ in .array(o.keyValues) }
         case "values": return method(name) { _, _ in .array(o.values) }
-        case "items": return method(name) { _, _ in .array(o.pairs.map { .array([.string($0.0), $0.1]) }) }
+        case "items": return method(name) { _, _ in .array(o.entries.map { .array([$0.0, $0.1]) }) }
         case "copy": return method(name) { _, _ in .object(o) }
         default: return nil
         }

@@ -22,11 +22,12 @@ extension Value {
         case .string(let s): return PythonString.repr(s)
         case .array(let a): return "[" + a.map(\.pythonRepr).joined(separator: ", ") + "]"
         case .object(let o):
-            return "{" + o.pairs.map { PythonString.repr($0.0) + ": " + $0.1.pythonRepr }.joined(separator: ", ") + "}"
+            return "{" + o.entries.map { $0.0.pythonRepr + ": " + $0.1.pythonRepr }.joined(separator: ", ") + "}"
         case .namespace(let ns):
             return "<Namespace " + Value.object(ns.attributes).pythonRepr + ">"
         case .callable(let c): return "<function \(c.name)>"
         case .undefined: return "Undefined"
+        case .iterator(let name, _): return "<\(name) object>"
         }
     }
 }

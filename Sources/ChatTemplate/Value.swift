@@ -16,30 +16,59 @@ public enum Value: Sendable {
     /// jinja2's default `Undefined`: prints as "", is falsy and iterates as empty; most other uses raise.
     /// The payload is the message jinja2 gives when such a use raises.
     case undefined(String)
+    /// A one-shot iterator jinja2 filters return (`map`, `select*`, `reject*`, `unique`, `items` give a
+    /// "generator", `reverse` a "list_reverseiterator"): always truthy, no len(), not JSON; `|list` makes a list.
+    case iterator(String, [Value])
 }
 
-/// A dict with Python's insertion order; keys are strings (JSON objects and the dict literals templates write).
+/// A dict with Python's insertion order. Keys are usually strings (JSON objects); dict literals in templates
+/// may also use numbers, None or booleans as keys (1, 1.0 and True are the same key, as in Python).
 public struct OrderedDictionary: Sendable {
-    public private(set) var keys: [String] = []
-    private var storage: [String: Value] = [:]
+    public private(set) var keyValues: [Value] = []
+    private var storage: [Key: Value] = [:]
+
+    enum Key: Hashable, Sendable {
+        case string(String), int(Int), double(Double), none
+
+        init?(_ v: Value) {
+            switch v {
+            case .string(let s): self = .string(s)
+            case .int(let i): self = .int(i)
+            case .bool(let b): self = .int(b ? 1 : 0)
+            case .double(let d): self = d == d.rounded() && abs(d) < 9e18 ? .int(Int(d)) : .double(d)
+            case .none: self = .none
+            default: return nil
+            }
+        }
+    }
 
     public init() {}
     public init(_ pairs: [(String, Value)]) { for (k, v) in pairs { self[k] = v } }
 
     public subscript(key: String) -> Value? {
-        get { storage[key] }
+        get { storage[.string(key)] }
+        set { self[value: .string(key)] = newValue }
+    }
+
+    /// Lookup by any hashable value; nil for a missing or unhashable key.
+    subscript(value key: Value) -> Value? {
+        get { Key(key).flatMap { storage[$0] } }
         set {
+            guard let k = Key(key) else { return }
             if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+                if storage.updateValue(newValue, forKey: k) == nil { keyValues.append(key) }
+            } else if storage.removeValue(forKey: k) != nil {
+                keyValues.removeAll { Key($0) == k }
             }
         }
     }
 
-    public var count: Int { keys.count }
-    public var pairs: [(String, Value)] { keys.map { ($0, storage[$0]!) } }
-    public var values: [Value] { keys.map { storage[$0]! } }
+    public var count: Int { keyValues.count }
+    /// Keys as strings (what JSON objects have).
+    public var keys: [String] { keyValues.map(\.pythonStr) }
+    public var pairs: [(String, Value)] { keyValues.map { ($0.pythonStr, storage[Key($0)!]!) } }
+    var entries: [(Value, Value)] { keyValues.map { ($0, storage[Key($0)!]!) } }
+    public var values: [Value] { keyValues.map { storage[Key($0)!]! } }
 }
 
 /// `namespace()`: a reference type, so a `set ns.attr` inside a loop or macro is seen after it.
@@ -80,7 +109,7 @@ extension Value {
         case .string(let s): return !s.isEmpty
         case .array(let a): return !a.isEmpty
         case .object(let o): return o.count > 0
-        case .namespace, .callable: return true
+        case .namespace, .callable, .iterator: return true
         }
     }
 
@@ -97,6 +126,7 @@ extension Value {
         case .namespace: return "Namespace"
         case .callable: return "function"
         case .undefined: return "Undefined"
+        case .iterator(let name, _): return name
         }
     }
 }
@@ -113,7 +143,7 @@ extension Value {
             return a.count == b.count && zip(a, b).allSatisfy { $0.pythonEquals($1) }
         case (.object(let a), .object(let b)):
             guard a.count == b.count else { return false }
-            return a.pairs.allSatisfy { k, v in b[k].map { v.pythonEquals($0) } ?? false }
+            return a.entries.allSatisfy { k, v in b[value: k].map { v.pythonEquals($0) } ?? false }
         case (.namespace(let a), .namespace(let b)): return a === b
         default:
             if let x = numeric, let y = other.numeric { return x == y }
