@@ -147,7 +147,8 @@ CONVERSATIONS = {
         "messages": [
             {"role": "user", "content": "Weather in Oslo?"},
             {"role": "assistant", "content": None, "tool_calls": [
-                tool_call("call_a", "get_weather", {"city": "Oslo", "unit": "celsius"}),
+                tool_call("call_a", "get_weather", {"city": "Oslo", "unit": "celsius", "days": 3, "threshold": 0.5,
+                                                    "big": 1e20, "alerts": True, "extra": None, "tags": ["a", "ß"]}),
             ]},
             {"role": "tool", "tool_call_id": "call_a", "name": "get_weather", "content": "-3 and snowing"},
         ],
@@ -155,6 +156,16 @@ CONVERSATIONS = {
     "tools_defined_no_calls": {
         "tools": [SEARCH_TOOL],
         "messages": [{"role": "user", "content": "Find the tallest building."}],
+    },
+    "reasoning_tool_turn": {
+        "tools": [SEARCH_TOOL],
+        "messages": [
+            {"role": "user", "content": "Who won the 1998 World Cup?"},
+            {"role": "assistant", "content": "", "reasoning_content": "I should search.",
+             "tool_calls": [tool_call("call_s", "search", "{\"query\": \"1998 World Cup winner\", \"top_k\": 3}")]},
+            {"role": "tool", "tool_call_id": "call_s", "content": "France won, beating Brazil 3–0."},
+            {"role": "assistant", "content": "France.", "reasoning_content": "The tool says France."},
+        ],
     },
     "content_parts": {"messages": [
         {"role": "user", "content": [{"type": "text", "text": "Describe this."}, {"type": "text", "text": "Briefly."}]},

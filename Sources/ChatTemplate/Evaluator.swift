@@ -7,7 +7,8 @@ extension Renderer {
         switch e.kind {
         case .literal(let v): return v
         case .name(let n): return scope.lookup(n) ?? .undefined("'\(n)' is undefined")
-        case .list(let items), .tuple(let items): return .array(try items.map { try evaluate($0, scope) })
+        case .list(let items): return .array(try items.map { try evaluate($0, scope) })
+        case .tuple(let items): return .tuple(try items.map { try evaluate($0, scope) })
         case .dict(let pairs):
             var o = OrderedDictionary()
             for (k, v) in pairs {
@@ -96,6 +97,7 @@ enum Operators {
         switch (op, a, b) {
         case (.add, .string(let x), .string(let y)): return .string(x + y)
         case (.add, .array(let x), .array(let y)): return .array(x + y)
+        case (.add, .tuple(let x), .tuple(let y)): return .tuple(x + y)
         case (.multiply, .string(let s), _), (.multiply, _, .string(let s)):
             guard case .int(let n)? = (a.isString ? b : a).numeric, !(a.isString && b.isString) else { break }
             return .string(String(repeating: s, count: max(0, n)))
@@ -179,7 +181,7 @@ enum Operators {
                 throw ChatTemplateError.type("'in <string>' requires string as left operand, not \(needle.pythonTypeName)")
             }
             return PyStr.find(s, n) != nil
-        case .array(let a), .iterator(_, let a): return a.contains { $0.pythonEquals(needle) }
+        case .array(let a), .tuple(let a), .iterator(_, let a): return a.contains { $0.pythonEquals(needle) }
         case .object(let o):
             return o[value: needle] != nil
         case .undefined: return false
@@ -214,5 +216,9 @@ extension Expr {
 extension Value {
     var isString: Bool { if case .string = self { return true } else { return false } }
     var isArray: Bool { if case .array = self { return true } else { return false } }
+    /// The items of a list or tuple.
+    var sequenceItems: [Value]? {
+        switch self { case .array(let a), .tuple(let a): return a; default: return nil }
+    }
     var intValue: Int? { if case .int(let i) = self { return i } else { return nil } }
 }

@@ -78,7 +78,7 @@ enum Filters {
         case "items":
             switch value {
             case .undefined: return .array([])
-            case .object(let o): return .iterator("generator", o.entries.map { .array([$0.0, $0.1]) })
+            case .object(let o): return .iterator("generator", o.entries.map { .tuple([$0.0, $0.1]) })
             default: throw ChatTemplateError.type("can only get item pairs from a mapping.")
             }
         case "join":
@@ -94,6 +94,7 @@ enum Filters {
             switch value {
             case .string(let s): return .string(PyStr.string(s.unicodeScalars.reversed()))
             case .array(let a): return .iterator("list_reverseiterator", a.reversed())
+            case .tuple(let a): return .iterator("reversed", a.reversed())
             case .object(let o): return .iterator("dict_reversekeyiterator", o.keyValues.reversed())
             default: return .array(try renderer.iterate(value, line: 0).reversed())
             }
@@ -105,7 +106,7 @@ enum Filters {
             let q = p("ensure_ascii", "indent", "separators", "sort_keys")
             return .string(try tojson(value, q))
         case "format":
-            return .string(try PrintfFormat.format(value.pythonStr, args.count == 1 ? args[0] : .array(args)))
+            return .string(try PrintfFormat.format(value.pythonStr, .tuple(args)))
         case "sort", "unique", "min", "max", "dictsort", "sum", "map", "select", "reject", "selectattr", "rejectattr":
             return try Sequences.call(name, value, args, kwargs, renderer: renderer)
         default:
@@ -116,7 +117,7 @@ enum Filters {
     static func length(_ value: Value) throws -> Int {
         switch value {
         case .string(let s): return s.unicodeScalars.count
-        case .array(let a): return a.count
+        case .array(let a), .tuple(let a): return a.count
         case .object(let o): return o.count
         case .undefined: return 0
         default: throw ChatTemplateError.type("object of type '\(value.pythonTypeName)' has no len()")
@@ -240,7 +241,7 @@ enum Filters {
         }
         var separators: (String, String)? = nil
         if let sep = q.value("separators"), !sep.isNone {
-            guard case .array(let pair) = sep, pair.count == 2, case .string(let a) = pair[0], case .string(let b) = pair[1]
+            guard let pair = sep.sequenceItems, pair.count == 2, case .string(let a) = pair[0], case .string(let b) = pair[1]
             else { throw ChatTemplateError.value("separators must be a pair of strings") }
             separators = (a, b)
         }

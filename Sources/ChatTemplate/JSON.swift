@@ -39,7 +39,7 @@ enum PythonJSON {
             if d.isNaN { out += "NaN" } else if d.isInfinite { out += d < 0 ? "-Infinity" : "Infinity" }
             else { out += PythonFloat.repr(d) }
         case .string(let s): quote(s, into: &out, ensureASCII: ensureASCII)
-        case .array(let items):
+        case .array(let items), .tuple(let items):
             if items.isEmpty { out += "[]"; return }
             out += "["
             for (i, item) in items.enumerated() {

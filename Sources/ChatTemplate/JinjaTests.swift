@@ -33,7 +33,7 @@ enum Tests {
         case "mapping": if case .object = v { return true } else { return false }
         case "iterable", "sequence":
             switch v {
-            case .string, .array, .object, .undefined: return true
+            case .string, .array, .tuple, .object, .undefined: return true
             case .iterator: return name == "iterable"
             default: return false
             }

@@ -5,7 +5,7 @@ import Foundation
 enum PrintfFormat {
     static func format(_ format: String, _ args: Value) throws -> String {
         var queue: [Value]
-        if case .array(let a) = args { queue = a } else { queue = [args] }
+        if case .tuple(let a) = args { queue = a } else { queue = [args] }
         var out = ""
         let chars = Array(format.unicodeScalars)
         var i = 0

@@ -21,6 +21,7 @@ extension Value {
         case .double(let d): return PythonFloat.repr(d)
         case .string(let s): return PythonString.repr(s)
         case .array(let a): return "[" + a.map(\.pythonRepr).joined(separator: ", ") + "]"
+        case .tuple(let a): return "(" + a.map(\.pythonRepr).joined(separator: ", ") + (a.count == 1 ? ",)" : ")")
         case .object(let o):
             return "{" + o.entries.map { $0.0.pythonRepr + ": " + $0.1.pythonRepr }.joined(separator: ", ") + "}"
         case .namespace(let ns):

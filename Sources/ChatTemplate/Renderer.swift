@@ -134,7 +134,7 @@ final class Renderer {
     /// Python iteration: list items, dict keys, string characters; Undefined iterates as empty.
     func iterate(_ value: Value, line: Int) throws -> [Value] {
         switch value {
-        case .array(let a), .iterator(_, let a): return a
+        case .array(let a), .tuple(let a), .iterator(_, let a): return a
         case .object(let o): return o.keyValues
         case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
         case .undefined: return []

@@ -68,7 +68,7 @@ enum Sequences {
             let keys = pairs.map { caseFold(byValue ? $0.1 : $0.0, q.bool("case_sensitive", false)) }
             var order = try stableSort(Array(pairs.indices)) { try less(keys[$0], keys[$1]) }
             if q.bool("reverse", false) { order = try reverseStable(order, keys) }
-            return .array(order.map { .array([pairs[$0].0, pairs[$0].1]) })
+            return .array(order.map { .tuple([pairs[$0].0, pairs[$0].1]) })
         case "sum":
             let q = p(["attribute", "start"])
             var total = q.value("start") ?? .int(0)

@@ -8,6 +8,8 @@ public enum Value: Sendable {
     case double(Double)
     case string(String)
     case array([Value])
+    /// A Python tuple: `(a, b)` literals and the pairs of `items()`; like a list but printed `(a, b)`.
+    case tuple([Value])
     case object(OrderedDictionary)
     /// `namespace(...)`: the one mutable object templates use (`{% set ns.x = ... %}`).
     case namespace(Namespace)
@@ -84,7 +86,7 @@ public struct Callable: Sendable {
 }
 
 extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
-    ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
+    ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
 {
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int) { self = .int(value) }
@@ -92,7 +94,6 @@ extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Expres
     public init(floatLiteral value: Double) { self = .double(value) }
     public init(arrayLiteral elements: Value...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, Value)...) { self = .object(OrderedDictionary(elements)) }
-    public init(nilLiteral: ()) { self = .none }
 }
 
 extension Value {
@@ -107,7 +108,7 @@ extension Value {
         case .int(let i): return i != 0
         case .double(let d): return d != 0
         case .string(let s): return !s.isEmpty
-        case .array(let a): return !a.isEmpty
+        case .array(let a), .tuple(let a): return !a.isEmpty
         case .object(let o): return o.count > 0
         case .namespace, .callable, .iterator: return true
         }
@@ -122,6 +123,7 @@ extension Value {
         case .double: return "float"
         case .string: return "str"
         case .array: return "list"
+        case .tuple: return "tuple"
         case .object: return "dict"
         case .namespace: return "Namespace"
         case .callable: return "function"
@@ -139,7 +141,7 @@ extension Value {
         case (.none, .none): return true
         case (.undefined, .undefined): return true
         case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
-        case (.array(let a), .array(let b)):
+        case (.array(let a), .array(let b)), (.tuple(let a), .tuple(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.pythonEquals($1) }
         case (.object(let a), .object(let b)):
             guard a.count == b.count else { return false }
@@ -175,7 +177,7 @@ extension Value {
         switch (self, other) {
         case (.string(let a), .string(let b)):
             return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
-        case (.array(let a), .array(let b)):
+        case (.array(let a), .array(let b)), (.tuple(let a), .tuple(let b)):
             for (x, y) in zip(a, b) where !x.pythonEquals(y) { return x.pythonLess(y) }
             return a.count < b.count
         default:
