@@ -11,6 +11,7 @@ usage: chat-template-fixtures.py --templates DIR --out FILE
 Does nothing when FILE already holds the output of this script, this jinja2 and these template files.
 """
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -167,6 +168,25 @@ CONVERSATIONS = {
             {"role": "assistant", "content": "France.", "reasoning_content": "The tool says France."},
         ],
     },
+    "tool_rounds_with_text": {
+        "tools": [WEATHER_TOOL, SEARCH_TOOL],
+        "messages": [
+            {"role": "system", "content": "Use tools when needed."},
+            {"role": "user", "content": "Is it warmer in Rome than in Madrid?"},
+            {"role": "assistant", "content": "Let me check Rome first.",
+             "tool_calls": [tool_call("c1", "get_weather", "{\"city\": \"Rome\"}")]},
+            {"role": "tool", "tool_call_id": "c1", "content": "18"},
+            {"role": "assistant", "content": "Now Madrid.",
+             "tool_calls": [tool_call("c2", "get_weather", "{\"city\": \"Madrid\"}")]},
+            {"role": "tool", "tool_call_id": "c2", "content": "22"},
+        ],
+    },
+    "empty_and_whitespace": {"messages": [
+        {"role": "system", "content": ""},
+        {"role": "user", "content": "  padded question \n\n"},
+        {"role": "assistant", "content": "\n answer with spaces  "},
+        {"role": "user", "content": ""},
+    ]},
     "content_parts": {"messages": [
         {"role": "user", "content": [{"type": "text", "text": "Describe this."}, {"type": "text", "text": "Briefly."}]},
     ]},
@@ -181,6 +201,67 @@ OPTIONS = [
     {"thinking": True, "enable_thinking": True},
     {"thinking": False, "enable_thinking": False},
 ]
+
+
+# --- random expression snippets (a fixed seed): the engine against jinja2 beyond what real templates do ----
+
+SNIPPET_CONTEXT = {
+    "s": "Hello, Wörld 🌍 \"q\" 'a'", "e": "", "n": 7, "m": -3, "f": 2.5, "z": 0, "t": True, "no": None,
+    "l": [3, 1, 2], "w": ["b", "A", "c", "a"], "d": {"k": 1, "j": [1, 2], "x": {"y": "deep"}},
+    "msgs": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo", "tool_calls": []}],
+}
+ATOMS = ["s", "e", "n", "m", "f", "z", "t", "no", "l", "w", "d", "msgs", "undef", "1", "0", "-2", "3.75", "1e3",
+         "'x'", "'日本'", "\"q'\"", "''", "none", "true", "false", "[1, 'a']", "[]", "{'a': 1}", "(1, 2)",
+         "d.x", "d['j']", "msgs[0]", "msgs[-1].content", "l[1:]", "s[::-1]", "w[0]", "d.k"]
+FILTERS = ["length", "string", "trim", "upper", "lower", "title", "capitalize", "first", "last", "list", "tojson",
+           "tojson(indent=2)", "join(',')", "reverse|list", "sort|list", "unique|list", "int", "float", "abs",
+           "round", "default('D')", "d('D', true)", "items|list", "map('string')|list", "select|list",
+           "reject|list", "indent(2)", "replace('l', 'L')", "wordcount", "sum", "min", "max", "escape", "safe",
+           "selectattr('role', 'equalto', 'user')|list", "map(attribute='role')|list", "count", "dictsort"]
+TESTS = ["defined", "undefined", "none", "string", "number", "integer", "float", "mapping", "iterable",
+         "sequence", "boolean", "true", "false", "odd", "even", "in [1, 'x', none]", "divisibleby 2", "lower"]
+BINOPS = ["+", "-", "*", "/", "//", "%", "~", "==", "!=", "<", ">=", "in", "not in", "and", "or"]
+METHODS = ["upper()", "split()", "split(',')", "strip()", "startswith('He')", "endswith(('a', 'd'))",
+           "find('o')", "replace('o', '0')", "get('k')", "get('zz', 'dflt')", "keys()|list", "values()|list",
+           "items()|list", "rsplit(' ', 1)", "lstrip('H')", "title()", "count('l')"]
+
+
+def random_expression(rng, depth=0):
+    r = rng.random()
+    if depth > 2 or r < 0.3:
+        return rng.choice(ATOMS)
+    if r < 0.5:
+        return f"({random_expression(rng, depth + 1)})|{rng.choice(FILTERS)}"
+    if r < 0.62:
+        neg = rng.choice(["", "not "])
+        return f"({random_expression(rng, depth + 1)}) is {neg}{rng.choice(TESTS)}"
+    if r < 0.8:
+        return f"({random_expression(rng, depth + 1)}) {rng.choice(BINOPS)} ({random_expression(rng, depth + 1)})"
+    if r < 0.9:
+        return f"({random_expression(rng, depth + 1)}).{rng.choice(METHODS)}"
+    return (f"({random_expression(rng, depth + 1)}) if ({random_expression(rng, depth + 1)}) "
+            f"else ({random_expression(rng, depth + 1)})")
+
+
+def snippets(count=2500, seed=20260714):
+    import random
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        source = "{{ " + random_expression(rng) + " }}"
+        if rng.random() < 0.3:
+            source = "{% for x in " + rng.choice(["l", "w", "d", "s", "msgs", "undef", "d.items()"]) + \
+                     " %}{{ loop.index }}:{{ x }}{{ ',' if not loop.last }}{% else %}none{% endfor %}|" + source
+        case = {"source": source}
+        try:
+            # A fresh copy each time: some filters mutate their input in Python (`indent` on a list does `s += "\n"`).
+            case["expected"] = compile_template(source).render(**copy.deepcopy(SNIPPET_CONTEXT))
+            if " object at 0x" in case["expected"]:
+                continue  # Python printed an object address: not reproducible
+        except Exception as e:
+            case["error"] = {"type": type(e).__name__, "message": str(e)}
+        out.append(case)
+    return out
 
 
 def template_files(directory):
@@ -226,7 +307,7 @@ def main():
                     case = {"template": name, "conversation": conv_name,
                             "add_generation_prompt": add_generation_prompt, "kwargs": kwargs}
                     try:
-                        case["expected"] = render(template, conversation, add_generation_prompt, kwargs)
+                        case["expected"] = render(template, copy.deepcopy(conversation), add_generation_prompt, kwargs)
                     except Exception as e:
                         case["error"] = {"type": type(e).__name__, "message": str(e)}
                     cases.append(case)
@@ -241,6 +322,8 @@ def main():
         "load_errors": load_errors,
         "conversations": CONVERSATIONS,
         "cases": cases,
+        "snippet_context": SNIPPET_CONTEXT,
+        "snippets": snippets(),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = args.out + ".tmp"

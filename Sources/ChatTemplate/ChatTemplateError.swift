@@ -14,6 +14,8 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
     /// jinja2 `TemplateRuntimeError`: a filter or test jinja2 does not know, reached at run time (jinja2 only
     /// rejects those at load time outside `if`), or `set x.attr` on something that is not a namespace.
     case runtime(String)
+    /// Another Python exception, by class name (ZeroDivisionError, AttributeError, FilterArgumentError, ...).
+    case python(String, String)
     /// A value of the right type but unusable, e.g. `int('x')`, an index out of range (Python `ValueError`, `IndexError`).
     case value(String)
 
@@ -26,6 +28,7 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
         case .security(let m): return "chat template: forbidden in the sandbox: \(m)"
         case .value(let m): return "chat template: \(m)"
         case .runtime(let m): return "chat template: \(m)"
+        case .python(let type, let m): return "chat template: \(type): \(m)"
         }
     }
 
@@ -39,6 +42,7 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
         case .security: return "SecurityError"
         case .value: return "ValueError"
         case .runtime: return "TemplateRuntimeError"
+        case .python(let type, _): return type
         }
     }
 }

@@ -116,13 +116,13 @@ enum Operators {
         case .subtract: return .double(p - q)
         case .multiply: return .double(p * q)
         case .divide:
-            guard q != 0 else { throw ChatTemplateError.value("float division by zero") }
+            guard q != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "float division by zero") }
             return .double(p / q)
         case .floorDivide:
-            guard q != 0 else { throw ChatTemplateError.value("float floor division by zero") }
+            guard q != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "float floor division by zero") }
             return .double((p / q).rounded(.down))
         case .modulo:
-            guard q != 0 else { throw ChatTemplateError.value("float modulo") }
+            guard q != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "float modulo") }
             let r = p.truncatingRemainder(dividingBy: q)
             return .double(r != 0 && (r < 0) != (q < 0) ? r + q : r)
         case .power: return .double(Foundation.pow(p, q))
@@ -140,10 +140,10 @@ enum Operators {
         case .subtract: return try checked(i.subtractingReportingOverflow(j))
         case .multiply: return try checked(i.multipliedReportingOverflow(by: j))
         case .divide:
-            guard j != 0 else { throw ChatTemplateError.value("division by zero") }
+            guard j != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "division by zero") }
             return .double(Double(i) / Double(j))
         case .floorDivide, .modulo:
-            guard j != 0 else { throw ChatTemplateError.value("integer division or modulo by zero") }
+            guard j != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "integer division or modulo by zero") }
             var q = i / j, r = i % j
             if r != 0 && (r < 0) != (j < 0) { q -= 1; r += j }
             return .int(op == .floorDivide ? q : r)
@@ -183,6 +183,7 @@ enum Operators {
             return PyStr.find(s, n) != nil
         case .array(let a), .tuple(let a), .iterator(_, let a): return a.contains { $0.pythonEquals(needle) }
         case .object(let o):
+            try needle.requireHashable()
             return o[value: needle] != nil
         case .undefined: return false
         default:
@@ -216,6 +217,15 @@ extension Expr {
 extension Value {
     var isString: Bool { if case .string = self { return true } else { return false } }
     var isArray: Bool { if case .array = self { return true } else { return false } }
+    /// Python raises for list/dict keys in sets and dict lookups.
+    func requireHashable() throws {
+        switch self {
+        case .array, .object: throw ChatTemplateError.type("unhashable type: '\(pythonTypeName)'")
+        case .tuple(let items): for i in items { try i.requireHashable() }
+        default: break
+        }
+    }
+
     /// The items of a list or tuple.
     var sequenceItems: [Value]? {
         switch self { case .array(let a), .tuple(let a): return a; default: return nil }

@@ -96,12 +96,24 @@ enum Filters {
             case .array(let a): return .iterator("list_reverseiterator", a.reversed())
             case .tuple(let a): return .iterator("reversed", a.reversed())
             case .object(let o): return .iterator("dict_reversekeyiterator", o.keyValues.reversed())
-            default: return .array(try renderer.iterate(value, line: 0).reversed())
+            case .undefined: return .array([])
+            default: throw ChatTemplateError.python("FilterArgumentError", "argument must be iterable")
             }
-        case "int": return try toInt(value, p("default", "base"))
-        case "float": return try toFloat(value, p("default").value("default") ?? .double(0))
+        case "int", "float":
+            // int(Undefined) / float(Undefined) raise instead of falling back to the default.
+            if case .undefined(let m) = value { throw Renderer.undefinedError(m) }
+            if name == "int" { return try toInt(value, p("default", "base")) }
+            return try toFloat(value, p("default").value("default") ?? .double(0))
         case "round": return try round(value, p("precision", "method"))
-        case "indent": return .string(try indent(value.pythonStr, p("width", "first", "blank")))
+        case "indent":
+            // do_indent starts with `s += "\n"`, a TypeError for anything but a string.
+            switch value {
+            case .string(let s): return .string(try indent(s, p("width", "first", "blank")))
+            case .undefined(let m): throw Renderer.undefinedError(m)
+            case .array: throw ChatTemplateError.python("AttributeError", "'list' object has no attribute 'splitlines'")
+            case .tuple: throw ChatTemplateError.type("can only concatenate tuple (not \"str\") to tuple")
+            default: throw ChatTemplateError.type("unsupported operand type(s) for +=: '\(value.pythonTypeName)' and 'str'")
+            }
         case "tojson":
             let q = p("ensure_ascii", "indent", "separators", "sort_keys")
             return .string(try tojson(value, q))
@@ -202,7 +214,9 @@ enum Filters {
     private static func round(_ value: Value, _ q: Parameters) throws -> Value {
         let precision = try Methods.intArgument(q.value("precision"), "round") ?? 0
         let method = q.string("method", "common")
-        guard let n = value.numeric else { throw Operators.unsupported("round()", value) }
+        guard let n = value.numeric else {
+            throw ChatTemplateError.type("type \(value.isUndefined ? "Undefined" : value.pythonTypeName) doesn't define __round__ method")
+        }
         let scale = Foundation.pow(10.0, Double(precision))
         switch method {
         case "common":

@@ -58,8 +58,10 @@ enum Tests {
             default: return false
             }
         case "lower", "upper":
+            // str(value).islower() / isupper(): at least one cased character, and none of the other case.
             let s = v.pythonStr
-            return (name == "lower" ? PyStr.lower(s) : PyStr.upper(s)) == s
+            let hasCased = s.unicodeScalars.contains(where: PyStr.isCased)
+            return hasCased && (name == "lower" ? PyStr.lower(s) : PyStr.upper(s)) == s
         default:
             throw ChatTemplateError.runtime("No test named '\(name)' found.")
         }

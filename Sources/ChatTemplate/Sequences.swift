@@ -46,6 +46,7 @@ enum Sequences {
             var out: [Value] = []
             for item in try renderer.iterate(value, line: 0) {
                 let k = try key(item, q.value("attribute"), caseSensitive: q.bool("case_sensitive", false))
+                try k.requireHashable()
                 if !seen.contains(where: { $0.pythonEquals(k) }) { seen.append(k); out.append(item) }
             }
             return .iterator("generator", out)
@@ -62,7 +63,9 @@ enum Sequences {
             return best
         case "dictsort":
             let q = p(["case_sensitive", "by", "reverse"])
-            guard case .object(let o) = value else { throw ChatTemplateError.type("dictsort expects a mapping") }
+            guard case .object(let o) = value else {
+                throw ChatTemplateError.python("AttributeError", "'\(value.pythonTypeName)' object has no attribute 'items'")
+            }
             let byValue = q.string("by", "key") == "value"
             let pairs = o.entries
             let keys = pairs.map { caseFold(byValue ? $0.1 : $0.0, q.bool("case_sensitive", false)) }

@@ -59,6 +59,27 @@ final class RealTemplateTests: XCTestCase {
         XCTAssertEqual(mismatches.count, 0, "first mismatch: \(mismatches.first ?? "")")
     }
 
+    /// Random expressions over filters, tests, operators, methods and loops (the script's fixed-seed
+    /// generator), each rendered against the same context: same text, or the same exception class.
+    func testRandomSnippetsMatchJinja2() throws {
+        let fixtures = try ReferenceFixtures.load()
+        var context: [String: Value] = [:]
+        for (k, v) in fixtures["snippet_context"].objectValue!.pairs { context[k] = v }
+        let snippets = fixtures["snippets"].arrayValue!
+        XCTAssertGreaterThan(snippets.count, 1000)
+        var mismatches: [String] = []
+        for snippet in snippets {
+            let source = snippet["source"].stringValue!
+            let outcome = Result { try ChatTemplate(source: source).render(context: context) }
+            if let problem = compare(outcome, expected: snippet["expected"].stringValue, error: snippet["error"]) {
+                mismatches.append("\(source): \(problem)")
+            }
+        }
+        print("snippets: \(snippets.count - mismatches.count) agree with jinja2, \(mismatches.count) mismatch")
+        for m in mismatches.prefix(40) { print("MISMATCH " + m) }
+        XCTAssertEqual(mismatches.count, 0, "first mismatch: \(mismatches.first ?? "")")
+    }
+
     /// nil when the Swift outcome matches the reference; otherwise what differs.
     private func compare(_ outcome: Result<String, Error>, expected: String?, error: Value) -> String? {
         switch outcome {
