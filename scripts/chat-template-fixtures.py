@@ -264,6 +264,52 @@ def snippets(count=2500, seed=20260714):
     return out
 
 
+TEXTS = ["a", "  ", "\n", " \t", "\n  \n", "x y", "  b\n", "\n\n", "é ", "\r\n"]
+
+
+def random_layout(rng, depth=0):
+    """Text, tags and comments with random whitespace control: what trim_blocks/lstrip_blocks decide."""
+    def tag(body, kind="%"):
+        left = rng.choice(["", "", "-", "+"]) if kind != "{" else rng.choice(["", "", "-"])
+        right = rng.choice(["", "", "-", "+"]) if kind == "%" else rng.choice(["", "", "-"])
+        close = {"%": "%}", "{": "}}", "#": "#}"}[kind]
+        return "{" + kind + left + " " + body + " " + right + close
+    parts = []
+    for _ in range(rng.randint(1, 5)):
+        r = rng.random()
+        if r < 0.4:
+            parts.append(rng.choice(TEXTS))
+        elif r < 0.55:
+            parts.append(tag(rng.choice(["'v'", "n", "loop_var | default('-')"]), "{"))
+        elif r < 0.65:
+            parts.append(tag("comment", "#"))
+        elif r < 0.75:
+            parts.append(tag("set n = n + 1"))
+        elif depth < 2 and r < 0.88:
+            parts.append(tag(rng.choice(["if true", "if false", "if n > 0"])) + random_layout(rng, depth + 1)
+                         + (tag("else") + random_layout(rng, depth + 1) if rng.random() < 0.3 else "") + tag("endif"))
+        elif depth < 2:
+            parts.append(tag("for loop_var in [1, 2]") + random_layout(rng, depth + 1) + tag("endfor"))
+        else:
+            parts.append("{% raw %}" + rng.choice(TEXTS) + "{{ x }}{% endraw %}")
+    return "".join(parts)
+
+
+def layouts(count=800, seed=7):
+    import random
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        source = random_layout(rng)
+        case = {"source": source, "context": {"n": 1}}
+        try:
+            case["expected"] = compile_template(source).render(n=1)
+        except Exception as e:
+            case["error"] = {"type": type(e).__name__, "message": str(e)}
+        out.append(case)
+    return out
+
+
 def template_files(directory):
     names = sorted(f for f in os.listdir(directory) if f.endswith(".jinja"))
     return {f[:-len(".jinja")]: open(os.path.join(directory, f), encoding="utf-8").read() for f in names}
@@ -323,7 +369,7 @@ def main():
         "conversations": CONVERSATIONS,
         "cases": cases,
         "snippet_context": SNIPPET_CONTEXT,
-        "snippets": snippets(),
+        "snippets": snippets() + layouts(),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = args.out + ".tmp"

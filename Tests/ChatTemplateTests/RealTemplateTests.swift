@@ -70,7 +70,12 @@ final class RealTemplateTests: XCTestCase {
         var mismatches: [String] = []
         for snippet in snippets {
             let source = snippet["source"].stringValue!
-            let outcome = Result { try ChatTemplate(source: source).render(context: context) }
+            var variables = context
+            if let own = snippet["context"].objectValue {  // the layout snippets bring their own
+                variables = [:]
+                for (k, v) in own.pairs { variables[k] = v }
+            }
+            let outcome = Result { try ChatTemplate(source: source).render(context: variables) }
             if let problem = compare(outcome, expected: snippet["expected"].stringValue, error: snippet["error"]) {
                 mismatches.append("\(source): \(problem)")
             }
