@@ -83,7 +83,7 @@ WEATHER_TOOL = {
             "type": "object",
             "properties": {
                 "city": {"type": "string", "description": "City name, e.g. \"Paris\""},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                "unit": {"type": "string", "description": "Temperature unit", "enum": ["celsius", "fahrenheit"]},
             },
             "required": ["city"],
         },
@@ -94,7 +94,8 @@ SEARCH_TOOL = {
     "function": {
         "name": "search",
         "description": "Search the web.",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}, "top_k": {"type": "integer"}},
+        "parameters": {"type": "object", "properties": {"query": {"type": "string", "description": "What to look for"},
+                                                      "top_k": {"type": "integer", "description": "How many results"}},
                        "required": ["query"]},
     },
 }
@@ -194,6 +195,12 @@ CONVERSATIONS = {
         {"role": "user", "content": "First."},
         {"role": "user", "content": "Second."},
     ]},
+}
+
+# Templates that read a variable of their own (firefunction-v2 takes its tool list as `functions`).
+TEMPLATE_KWARGS = {
+    "fireworks-ai-llama-3-firefunction-v2": {"functions": json.dumps([WEATHER_TOOL["function"]], ensure_ascii=False),
+                                             "datetime": "2026-07-14 09:05"},
 }
 
 OPTIONS = [
@@ -349,7 +356,8 @@ def main():
             continue
         for conv_name, conversation in CONVERSATIONS.items():
             for add_generation_prompt in (True, False):
-                for kwargs in OPTIONS:
+                for options in OPTIONS:
+                    kwargs = {**options, **TEMPLATE_KWARGS.get(name, {})}
                     case = {"template": name, "conversation": conv_name,
                             "add_generation_prompt": add_generation_prompt, "kwargs": kwargs}
                     try:
