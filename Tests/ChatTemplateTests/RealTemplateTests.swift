@@ -17,6 +17,8 @@ final class RealTemplateTests: XCTestCase {
         let cases = fixtures["cases"].arrayValue!
         XCTAssertGreaterThan(cases.count, 1000)
         XCTAssertEqual(fixtures["load_errors"].objectValue?.count, 0)
+        // python-env installs a missing package but keeps whatever version is there: say which one answered.
+        XCTAssertEqual(fixtures["jinja2"].stringValue, "3.1.6", "the reference must come from jinja2 3.1.6")
 
         var parsed: [String: Result<ChatTemplate, Error>] = [:]
         var agree = 0, mismatches: [String] = []
