@@ -23,9 +23,9 @@ enum Access {
     static func item(_ base: Value, _ key: Value) throws -> Value {
         switch (base, key) {
         case (.undefined(let m), _): throw Renderer.undefinedError(m)
-        case (.object(let o), .string(let k)):
-            if let v = o[k] { return v }
-        case (.array(let a), _):
+        case (.object(let o), _):
+            if let v = o[value: key] { return v }
+        case (.array(let a), _), (.tuple(let a), _):
             if let i = key.numeric.flatMap({ if case .int(let i) = $0 { return i } else { return nil } }) {
                 let j = i < 0 ? i + a.count : i
                 if j >= 0 && j < a.count { return a[j] }
@@ -58,6 +58,8 @@ enum Access {
         switch base {
         case .array(let items):
             return .array(try indices(count: items.count, a, b, c).map { items[$0] })
+        case .tuple(let items):
+            return .tuple(try indices(count: items.count, a, b, c).map { items[$0] })
         case .string(let s):
             let h = PyStr.scalars(s)
             return .string(PyStr.string(try indices(count: h.count, a, b, c).map { h[$0] }))

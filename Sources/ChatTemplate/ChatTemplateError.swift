@@ -11,6 +11,11 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
     case type(String)
     /// An operation the immutable sandbox forbids, e.g. `list.append` (jinja2 `SecurityError`).
     case security(String)
+    /// jinja2 `TemplateRuntimeError`: a filter or test jinja2 does not know, reached at run time (jinja2 only
+    /// rejects those at load time outside `if`), or `set x.attr` on something that is not a namespace.
+    case runtime(String)
+    /// Another Python exception, by class name (ZeroDivisionError, AttributeError, FilterArgumentError, ...).
+    case python(String, String)
     /// A value of the right type but unusable, e.g. `int('x')`, an index out of range (Python `ValueError`, `IndexError`).
     case value(String)
 
@@ -22,6 +27,8 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
         case .type(let m): return "chat template: type error: \(m)"
         case .security(let m): return "chat template: forbidden in the sandbox: \(m)"
         case .value(let m): return "chat template: \(m)"
+        case .runtime(let m): return "chat template: \(m)"
+        case .python(let type, let m): return "chat template: \(type): \(m)"
         }
     }
 
@@ -34,6 +41,8 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
         case .type: return "TypeError"
         case .security: return "SecurityError"
         case .value: return "ValueError"
+        case .runtime: return "TemplateRuntimeError"
+        case .python(let type, _): return type
         }
     }
 }

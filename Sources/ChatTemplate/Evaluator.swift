@@ -7,15 +7,16 @@ extension Renderer {
         switch e.kind {
         case .literal(let v): return v
         case .name(let n): return scope.lookup(n) ?? .undefined("'\(n)' is undefined")
-        case .list(let items), .tuple(let items): return .array(try items.map { try evaluate($0, scope) })
+        case .list(let items): return .array(try items.map { try evaluate($0, scope) })
+        case .tuple(let items): return .tuple(try items.map { try evaluate($0, scope) })
         case .dict(let pairs):
             var o = OrderedDictionary()
             for (k, v) in pairs {
                 let key = try evaluate(k, scope)
-                guard case .string(let s) = key else {
-                    throw ChatTemplateError.type("dict keys other than strings are not supported (line \(e.line))")
+                guard OrderedDictionary.Key(key) != nil else {
+                    throw ChatTemplateError.type("unhashable type: '\(key.pythonTypeName)' (line \(e.line))")
                 }
-                o[s] = try evaluate(v, scope)
+                o[value: key] = try evaluate(v, scope)
             }
             return .object(o)
         case .attribute(let base, let name):
@@ -41,7 +42,12 @@ extension Renderer {
             guard v.numeric != nil else { throw Operators.unsupported("unary +", v) }
             return v
         case .binary(let op, let l, let r):
-            return try Operators.binary(op, try evaluate(l, scope), try evaluate(r, scope))
+            let (a, b) = (try evaluate(l, scope), try evaluate(r, scope))
+            if op == .add, case .string(let x) = a, case .string(let y) = b, l.isMarkup || r.isMarkup {
+                // markupsafe: `Markup + str` escapes the plain side (`"x"|safe + y`).
+                return .string((l.isMarkup ? x : Filters.escapeHTML(x)) + (r.isMarkup ? y : Filters.escapeHTML(y)))
+            }
+            return try Operators.binary(op, a, b)
         case .compare(let first, let operations):
             var left = try evaluate(first, scope)
             for (op, rightExpr) in operations {
@@ -91,6 +97,7 @@ enum Operators {
         switch (op, a, b) {
         case (.add, .string(let x), .string(let y)): return .string(x + y)
         case (.add, .array(let x), .array(let y)): return .array(x + y)
+        case (.add, .tuple(let x), .tuple(let y)): return .tuple(x + y)
         case (.multiply, .string(let s), _), (.multiply, _, .string(let s)):
             guard case .int(let n)? = (a.isString ? b : a).numeric, !(a.isString && b.isString) else { break }
             return .string(String(repeating: s, count: max(0, n)))
@@ -109,13 +116,13 @@ enum Operators {
         case .subtract: return .double(p - q)
         case .multiply: return .double(p * q)
         case .divide:
-            guard q != 0 else { throw ChatTemplateError.value("float division by zero") }
+            guard q != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "float division by zero") }
             return .double(p / q)
         case .floorDivide:
-            guard q != 0 else { throw ChatTemplateError.value("float floor division by zero") }
+            guard q != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "float floor division by zero") }
             return .double((p / q).rounded(.down))
         case .modulo:
-            guard q != 0 else { throw ChatTemplateError.value("float modulo") }
+            guard q != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "float modulo") }
             let r = p.truncatingRemainder(dividingBy: q)
             return .double(r != 0 && (r < 0) != (q < 0) ? r + q : r)
         case .power: return .double(Foundation.pow(p, q))
@@ -133,10 +140,10 @@ enum Operators {
         case .subtract: return try checked(i.subtractingReportingOverflow(j))
         case .multiply: return try checked(i.multipliedReportingOverflow(by: j))
         case .divide:
-            guard j != 0 else { throw ChatTemplateError.value("division by zero") }
+            guard j != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "division by zero") }
             return .double(Double(i) / Double(j))
         case .floorDivide, .modulo:
-            guard j != 0 else { throw ChatTemplateError.value("integer division or modulo by zero") }
+            guard j != 0 else { throw ChatTemplateError.python("ZeroDivisionError", "integer division or modulo by zero") }
             var q = i / j, r = i % j
             if r != 0 && (r < 0) != (j < 0) { q -= 1; r += j }
             return .int(op == .floorDivide ? q : r)
@@ -174,10 +181,10 @@ enum Operators {
                 throw ChatTemplateError.type("'in <string>' requires string as left operand, not \(needle.pythonTypeName)")
             }
             return PyStr.find(s, n) != nil
-        case .array(let a): return a.contains { $0.pythonEquals(needle) }
+        case .array(let a), .tuple(let a), .iterator(_, let a): return a.contains { $0.pythonEquals(needle) }
         case .object(let o):
-            guard case .string(let k) = needle else { return false }
-            return o[k] != nil
+            try needle.requireHashable()
+            return o[value: needle] != nil
         case .undefined: return false
         default:
             throw ChatTemplateError.type("argument of type '\(container.pythonTypeName)' is not iterable")
@@ -195,8 +202,33 @@ extension ChatTemplateError {
     }
 }
 
+extension Expr {
+    /// Whether jinja2 would produce a markupsafe `Markup` here: `|safe`, `|escape`, or `+` with such an operand.
+    /// (Tracked on expressions, not values: a Markup stored in a variable and added later is not recognized.)
+    var isMarkup: Bool {
+        switch kind {
+        case .filter(_, let name, _): return name == "safe" || name == "escape" || name == "e"
+        case .binary(.add, let l, let r): return l.isMarkup || r.isMarkup
+        default: return false
+        }
+    }
+}
+
 extension Value {
     var isString: Bool { if case .string = self { return true } else { return false } }
     var isArray: Bool { if case .array = self { return true } else { return false } }
+    /// Python raises for list/dict keys in sets and dict lookups.
+    func requireHashable() throws {
+        switch self {
+        case .array, .object: throw ChatTemplateError.type("unhashable type: '\(pythonTypeName)'")
+        case .tuple(let items): for i in items { try i.requireHashable() }
+        default: break
+        }
+    }
+
+    /// The items of a list or tuple.
+    var sequenceItems: [Value]? {
+        switch self { case .array(let a), .tuple(let a): return a; default: return nil }
+    }
     var intValue: Int? { if case .int(let i) = self { return i } else { return nil } }
 }

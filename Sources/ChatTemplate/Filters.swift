@@ -11,9 +11,11 @@ enum Filters {
         "title", "tojson", "trim", "unique", "upper", "wordcount",
     ]
 
-    static func check(_ name: String, line: Int) throws {
-        guard names.contains(name) else { throw ChatTemplateError.syntax("unsupported filter '\(name)'", line: line) }
-    }
+    /// jinja2's built-in filters this engine leaves out (a template using one is rejected at load time).
+    static let notImplemented: Set<String> = [
+        "batch", "center", "filesizeformat", "forceescape", "groupby", "pprint", "random", "slice", "striptags",
+        "truncate", "urlencode", "urlize", "wordwrap", "xmlattr",
+    ]
 
     static func apply(_ name: String, to value: Value, _ args: Arguments, scope: Scope, renderer: Renderer) throws -> Value {
         let (positional, keyword) = try renderer.evaluateArguments(args, scope)
@@ -66,6 +68,9 @@ enum Filters {
             if value.isUndefined || (q.bool("boolean", false) && !value.truthy) { return q.value("default_value") ?? .string("") }
             return value
         case "first", "last":
+            if name == "last", case .iterator(let kind, _) = value {
+                throw ChatTemplateError.type("'\(kind)' object is not reversible")
+            }
             var items = try renderer.iterate(value, line: 0)
             if name == "last" { items.reverse() }
             return items.first ?? .undefined("No \(name) item, sequence was empty.")
@@ -73,7 +78,7 @@ enum Filters {
         case "items":
             switch value {
             case .undefined: return .array([])
-            case .object(let o): return .array(o.pairs.map { .array([.string($0.0), $0.1]) })
+            case .object(let o): return .iterator("generator", o.entries.map { .tuple([$0.0, $0.1]) })
             default: throw ChatTemplateError.type("can only get item pairs from a mapping.")
             }
         case "join":
@@ -86,28 +91,45 @@ enum Filters {
             let count = try Methods.intArgument(q.value("count").flatMap { $0.isNone ? nil : $0 }, "replace") ?? -1
             return .string(PyStr.replace(value.pythonStr, q.string("old", ""), q.string("new", ""), count: count))
         case "reverse":
-            if case .string(let s) = value { return .string(PyStr.string(s.unicodeScalars.reversed())) }
-            return .array(try renderer.iterate(value, line: 0).reversed())
-        case "int": return try toInt(value, p("default", "base"))
-        case "float": return try toFloat(value, p("default").value("default") ?? .double(0))
+            switch value {
+            case .string(let s): return .string(PyStr.string(s.unicodeScalars.reversed()))
+            case .array(let a): return .iterator("list_reverseiterator", a.reversed())
+            case .tuple(let a): return .iterator("reversed", a.reversed())
+            case .object(let o): return .iterator("dict_reversekeyiterator", o.keyValues.reversed())
+            case .undefined: return .array([])
+            default: throw ChatTemplateError.python("FilterArgumentError", "argument must be iterable")
+            }
+        case "int", "float":
+            // int(Undefined) / float(Undefined) raise instead of falling back to the default.
+            if case .undefined(let m) = value { throw Renderer.undefinedError(m) }
+            if name == "int" { return try toInt(value, p("default", "base")) }
+            return try toFloat(value, p("default").value("default") ?? .double(0))
         case "round": return try round(value, p("precision", "method"))
-        case "indent": return .string(try indent(value.pythonStr, p("width", "first", "blank")))
+        case "indent":
+            // do_indent starts with `s += "\n"`, a TypeError for anything but a string.
+            switch value {
+            case .string(let s): return .string(try indent(s, p("width", "first", "blank")))
+            case .undefined(let m): throw Renderer.undefinedError(m)
+            case .array: throw ChatTemplateError.python("AttributeError", "'list' object has no attribute 'splitlines'")
+            case .tuple: throw ChatTemplateError.type("can only concatenate tuple (not \"str\") to tuple")
+            default: throw ChatTemplateError.type("unsupported operand type(s) for +=: '\(value.pythonTypeName)' and 'str'")
+            }
         case "tojson":
             let q = p("ensure_ascii", "indent", "separators", "sort_keys")
             return .string(try tojson(value, q))
         case "format":
-            return .string(try PrintfFormat.format(value.pythonStr, args.count == 1 ? args[0] : .array(args)))
+            return .string(try PrintfFormat.format(value.pythonStr, .tuple(args)))
         case "sort", "unique", "min", "max", "dictsort", "sum", "map", "select", "reject", "selectattr", "rejectattr":
             return try Sequences.call(name, value, args, kwargs, renderer: renderer)
         default:
-            throw ChatTemplateError.syntax("unsupported filter '\(name)'", line: 0)
+            throw ChatTemplateError.runtime("No filter named '\(name)' found.")
         }
     }
 
     static func length(_ value: Value) throws -> Int {
         switch value {
         case .string(let s): return s.unicodeScalars.count
-        case .array(let a): return a.count
+        case .array(let a), .tuple(let a): return a.count
         case .object(let o): return o.count
         case .undefined: return 0
         default: throw ChatTemplateError.type("object of type '\(value.pythonTypeName)' has no len()")
@@ -140,7 +162,8 @@ enum Filters {
         c == "_" || c.properties.isAlphabetic || c.properties.numericType != nil
     }
 
-    private static func escapeHTML(_ s: String) -> String {
+    /// markupsafe.escape.
+    static func escapeHTML(_ s: String) -> String {
         var out = ""
         for c in s.unicodeScalars {
             switch c {
@@ -191,7 +214,9 @@ enum Filters {
     private static func round(_ value: Value, _ q: Parameters) throws -> Value {
         let precision = try Methods.intArgument(q.value("precision"), "round") ?? 0
         let method = q.string("method", "common")
-        guard let n = value.numeric else { throw Operators.unsupported("round()", value) }
+        guard let n = value.numeric else {
+            throw ChatTemplateError.type("type \(value.isUndefined ? "Undefined" : value.pythonTypeName) doesn't define __round__ method")
+        }
         let scale = Foundation.pow(10.0, Double(precision))
         switch method {
         case "common":
@@ -230,7 +255,7 @@ enum Filters {
         }
         var separators: (String, String)? = nil
         if let sep = q.value("separators"), !sep.isNone {
-            guard case .array(let pair) = sep, pair.count == 2, case .string(let a) = pair[0], case .string(let b) = pair[1]
+            guard let pair = sep.sequenceItems, pair.count == 2, case .string(let a) = pair[0], case .string(let b) = pair[1]
             else { throw ChatTemplateError.value("separators must be a pair of strings") }
             separators = (a, b)
         }

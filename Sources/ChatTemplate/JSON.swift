@@ -39,7 +39,7 @@ enum PythonJSON {
             if d.isNaN { out += "NaN" } else if d.isInfinite { out += d < 0 ? "-Infinity" : "Infinity" }
             else { out += PythonFloat.repr(d) }
         case .string(let s): quote(s, into: &out, ensureASCII: ensureASCII)
-        case .array(let items):
+        case .array(let items), .tuple(let items):
             if items.isEmpty { out += "[]"; return }
             out += "["
             for (i, item) in items.enumerated() {
@@ -53,7 +53,7 @@ enum PythonJSON {
         case .object(let o):
             if o.count == 0 { out += "{}"; return }
             out += "{"
-            var pairs = o.pairs
+            var pairs = o.entries.map { (jsonKey($0.0), $0.1) }
             if sortKeys {
                 pairs.sort { $0.0.unicodeScalars.lexicographicallyPrecedes($1.0.unicodeScalars) { $0.value < $1.value } }
             }
@@ -67,9 +67,18 @@ enum PythonJSON {
             }
             newline(&out, indent, level)
             out += "}"
-        case .namespace, .callable, .undefined:
+        case .namespace, .callable, .undefined, .iterator:
             let typeName = v.isUndefined ? "Undefined" : v.pythonTypeName
             throw ChatTemplateError.type("Object of type \(typeName) is not JSON serializable")
+        }
+    }
+
+    /// json.dumps turns non-string keys into strings: 1 → "1", True → "true", None → "null".
+    private static func jsonKey(_ k: Value) -> String {
+        switch k {
+        case .bool(let b): return b ? "true" : "false"
+        case .none: return "null"
+        default: return k.pythonStr
         }
     }
 

@@ -8,9 +8,8 @@ enum Tests {
         "gt", "greaterthan", ">", "ge", ">=", "odd", "even", "divisibleby", "sameas", "callable", "lower", "upper",
     ]
 
-    static func check(_ name: String, line: Int) throws {
-        guard names.contains(name) else { throw ChatTemplateError.syntax("unsupported test '\(name)'", line: line) }
-    }
+    /// jinja2's built-in tests this engine leaves out (a template using one is rejected at load time).
+    static let notImplemented: Set<String> = ["escaped", "filter", "test"]
 
     static func run(_ name: String, _ v: Value, _ args: [Value], _ kwargs: [(String, Value)], renderer: Renderer) throws -> Bool {
         func argument() throws -> Value {
@@ -33,7 +32,11 @@ enum Tests {
         case "false": if case .bool(false) = v { return true } else { return false }
         case "mapping": if case .object = v { return true } else { return false }
         case "iterable", "sequence":
-            switch v { case .string, .array, .object, .undefined: return true; default: return false }
+            switch v {
+            case .string, .array, .tuple, .object, .undefined: return true
+            case .iterator: return name == "iterable"
+            default: return false
+            }
         case "callable": if case .callable = v { return true } else { return false }
         case "in": return try Operators.contains(try argument(), v)
         case "eq", "equalto", "==": return v.pythonEquals(try argument())
@@ -55,10 +58,12 @@ enum Tests {
             default: return false
             }
         case "lower", "upper":
+            // str(value).islower() / isupper(): at least one cased character, and none of the other case.
             let s = v.pythonStr
-            return (name == "lower" ? PyStr.lower(s) : PyStr.upper(s)) == s
+            let hasCased = s.unicodeScalars.contains(where: PyStr.isCased)
+            return hasCased && (name == "lower" ? PyStr.lower(s) : PyStr.upper(s)) == s
         default:
-            throw ChatTemplateError.syntax("unsupported test '\(name)'", line: 0)
+            throw ChatTemplateError.runtime("No test named '\(name)' found.")
         }
     }
 }

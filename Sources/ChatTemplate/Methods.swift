@@ -14,6 +14,7 @@ enum Methods {
         case .object(let o):
             if mutatingDict.contains(name) { return unsafe(name, "dict") }
             return dictMethod(o, name)
+        case .tuple(let a): return listMethod(a, name)
         case .array(let a):
             if mutatingList.contains(name) { return unsafe(name, "list") }
             return listMethod(a, name)
@@ -55,7 +56,7 @@ enum Methods {
                     throw ChatTemplateError.type("\(name)() takes at least 1 argument (0 given)")
                 }
                 let candidates: [Value]
-                if case .array(let a) = first { candidates = a } else { candidates = [first] }
+                candidates = first.sequenceItems ?? [first]
                 let h = PyStr.scalars(s)
                 for c in candidates {
                     let n = PyStr.scalars(try stringArgument(c, name) ?? "")
@@ -111,6 +112,8 @@ enum Methods {
                 if name.hasSuffix("index") { throw ChatTemplateError.value("substring not found") }
                 return .int(-1)
             }
+        case "format":
+            return method(name) { args, kwargs in .string(try PythonFormatString.format(s, args, kwargs)) }
         case "splitlines":
             return method(name) { args, kwargs in
                 let keep = argument(args, kwargs, 0, "keepends")?.truthy ?? false
@@ -121,7 +124,7 @@ enum Methods {
                 guard let seq = args.first else { throw ChatTemplateError.type("join() takes exactly one argument") }
                 let items: [Value]
                 switch seq {
-                case .array(let a): items = a
+                case .array(let a), .tuple(let a): items = a
                 case .string(let t): items = t.unicodeScalars.map { .string(String($0)) }
                 default: throw ChatTemplateError.type("can only join an iterable")
                 }
@@ -154,12 +157,11 @@ enum Methods {
             return method(name) { args, _ in
                 guard let key = args.first else { throw ChatTemplateError.type("get expected at least 1 argument, got 0") }
                 let fallback = args.count > 1 ? args[1] : .none
-                guard case .string(let k) = key else { return fallback }
-                return o[k] ?? fallback
+                return o[value: key] ?? fallback
             }
-        case "keys": return method(name) { _, _ in .array(o.keys.map { .string($0) }) }
+        case "keys": return method(name) { _, _ in .array(o.keyValues) }
         case "values": return method(name) { _, _ in .array(o.values) }
-        case "items": return method(name) { _, _ in .array(o.pairs.map { .array([.string($0.0), $0.1]) }) }
+        case "items": return method(name) { _, _ in .array(o.entries.map { .tuple([$0.0, $0.1]) }) }
         case "copy": return method(name) { _, _ in .object(o) }
         default: return nil
         }

@@ -8,6 +8,7 @@ struct Parser {
     static func parse(_ source: String) throws -> [Statement] {
         var parser = Parser(tokens: try Lexer.tokenize(source))
         let body = try parser.subparse(until: [])
+        try NameCheck.statements(body, soft: false)
         return body
     }
 
@@ -226,7 +227,6 @@ struct Parser {
             inline = false
             let line = current.line
             let name = try expectName()
-            try Filters.check(name, line: line)
             let args = isOp("(") ? try parseCallArguments() : Arguments()
             filters.append((name, args, line))
         }
@@ -539,7 +539,6 @@ struct Parser {
                 let negated = isName("not")
                 if negated { advance() }
                 let name = try expectName()
-                try Tests.check(name, line: line)
                 var args = Arguments()
                 if isOp("(") {
                     args = try parseCallArguments()

@@ -5,7 +5,7 @@ import Foundation
 enum PrintfFormat {
     static func format(_ format: String, _ args: Value) throws -> String {
         var queue: [Value]
-        if case .array(let a) = args { queue = a } else { queue = [args] }
+        if case .tuple(let a) = args { queue = a } else { queue = [args] }
         var out = ""
         let chars = Array(format.unicodeScalars)
         var i = 0
@@ -36,7 +36,10 @@ enum PrintfFormat {
                 throw ChatTemplateError.value("unsupported format character '\(spec)'")
             }
         }
-        guard queue.isEmpty else { throw ChatTemplateError.type("not all arguments converted during string formatting") }
+        // Python only complains about leftovers for a tuple or a plain value; a list or dict counts as a mapping.
+        let mappingLike: Bool
+        switch args { case .array, .object: mappingLike = true; default: mappingLike = false }
+        guard queue.isEmpty || mappingLike else { throw ChatTemplateError.type("not all arguments converted during string formatting") }
         return out
     }
 }

@@ -21,12 +21,14 @@ extension Value {
         case .double(let d): return PythonFloat.repr(d)
         case .string(let s): return PythonString.repr(s)
         case .array(let a): return "[" + a.map(\.pythonRepr).joined(separator: ", ") + "]"
+        case .tuple(let a): return "(" + a.map(\.pythonRepr).joined(separator: ", ") + (a.count == 1 ? ",)" : ")")
         case .object(let o):
-            return "{" + o.pairs.map { PythonString.repr($0.0) + ": " + $0.1.pythonRepr }.joined(separator: ", ") + "}"
+            return "{" + o.entries.map { $0.0.pythonRepr + ": " + $0.1.pythonRepr }.joined(separator: ", ") + "}"
         case .namespace(let ns):
             return "<Namespace " + Value.object(ns.attributes).pythonRepr + ">"
         case .callable(let c): return "<function \(c.name)>"
         case .undefined: return "Undefined"
+        case .iterator(let name, _): return "<\(name) object>"
         }
     }
 }

@@ -41,7 +41,7 @@ final class Renderer {
             try assign(targets, try evaluate(e, scope), scope: scope, line: e.line)
         case .setAttribute(let object, let attribute, let e):
             guard case .namespace(let ns)? = scope.lookup(object) else {
-                throw ChatTemplateError.type("cannot assign attribute on non-namespace object (line \(e.line))")
+                throw ChatTemplateError.runtime("cannot assign attribute on non-namespace object")
             }
             ns.attributes[attribute] = try evaluate(e, scope)
         case .setBlock(let name, let body, let filters):
@@ -71,7 +71,8 @@ final class Renderer {
         case .continueLoop:
             return .continueLoop
         case .generation(let body):
-            return try execute(body, scope: scope, into: &out)
+            // transformers implements the tag as a call block: the body renders like a macro, in its own scope.
+            out += try render(body, scope: scope.child())
         }
         return .normal
     }
@@ -133,8 +134,8 @@ final class Renderer {
     /// Python iteration: list items, dict keys, string characters; Undefined iterates as empty.
     func iterate(_ value: Value, line: Int) throws -> [Value] {
         switch value {
-        case .array(let a): return a
-        case .object(let o): return o.keys.map { .string($0) }
+        case .array(let a), .tuple(let a), .iterator(_, let a): return a
+        case .object(let o): return o.keyValues
         case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
         case .undefined: return []
         default:

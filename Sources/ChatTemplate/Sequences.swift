@@ -7,10 +7,11 @@ enum Sequences {
         let p = { (names: [String]) in Filters.Parameters(args: args, kwargs: kwargs, names: names) }
         switch name {
         case "map":
-            let items = try renderer.iterate(value, line: 0)
+            // jinja2's do_map and select_or_reject start with `if value:`, so None maps to nothing.
+            let items = value.truthy ? try renderer.iterate(value, line: 0) : []
             if args.isEmpty, let attribute = kwargs.first(where: { $0.0 == "attribute" })?.1 {
                 let fallback = kwargs.first { $0.0 == "default" }?.1
-                return .array(try items.map { item in
+                return .iterator("generator", try items.map { item in
                     let v = try Filters.attributePath(item, attribute)
                     if v.isUndefined, let fallback { return fallback }
                     return v
@@ -18,8 +19,8 @@ enum Sequences {
             }
             guard let filter = args.first else { throw ChatTemplateError.type("map requires a filter argument") }
             let filterName = filter.pythonStr
-            guard Filters.names.contains(filterName) else { throw ChatTemplateError.value("No filter named '\(filterName)'.") }
-            return .array(try items.map { try Filters.call(filterName, $0, Array(args.dropFirst()), kwargs, renderer: renderer) })
+            guard Filters.names.contains(filterName) else { throw ChatTemplateError.runtime("No filter named '\(filterName)'.") }
+            return .iterator("generator", try items.map { try Filters.call(filterName, $0, Array(args.dropFirst()), kwargs, renderer: renderer) })
         case "select", "reject", "selectattr", "rejectattr":
             let byAttribute = name.hasSuffix("attr")
             let keep = name.hasPrefix("select")
@@ -27,8 +28,8 @@ enum Sequences {
             let attribute: Value? = byAttribute ? (rest.isEmpty ? nil : rest.removeFirst()) : nil
             if byAttribute && attribute == nil { throw ChatTemplateError.type("Missing parameter for attribute name") }
             let test = rest.isEmpty ? nil : rest.removeFirst().pythonStr
-            if let test, !Tests.names.contains(test) { throw ChatTemplateError.value("No test named '\(test)'.") }
-            return .array(try renderer.iterate(value, line: 0).filter { item in
+            if let test, !Tests.names.contains(test) { throw ChatTemplateError.runtime("No test named '\(test)'.") }
+            return .iterator("generator", try (value.truthy ? renderer.iterate(value, line: 0) : []).filter { item in
                 let subject = try attribute.map { try Filters.attributePath(item, $0) } ?? item
                 let passed = try test.map { try Tests.run($0, subject, rest, kwargs, renderer: renderer) } ?? subject.truthy
                 return passed == keep
@@ -45,9 +46,10 @@ enum Sequences {
             var out: [Value] = []
             for item in try renderer.iterate(value, line: 0) {
                 let k = try key(item, q.value("attribute"), caseSensitive: q.bool("case_sensitive", false))
+                try k.requireHashable()
                 if !seen.contains(where: { $0.pythonEquals(k) }) { seen.append(k); out.append(item) }
             }
-            return .array(out)
+            return .iterator("generator", out)
         case "min", "max":
             let q = p(["case_sensitive", "attribute"])
             let items = try renderer.iterate(value, line: 0)
@@ -61,13 +63,15 @@ enum Sequences {
             return best
         case "dictsort":
             let q = p(["case_sensitive", "by", "reverse"])
-            guard case .object(let o) = value else { throw ChatTemplateError.type("dictsort expects a mapping") }
+            guard case .object(let o) = value else {
+                throw ChatTemplateError.python("AttributeError", "'\(value.pythonTypeName)' object has no attribute 'items'")
+            }
             let byValue = q.string("by", "key") == "value"
-            let pairs = o.pairs
-            let keys = pairs.map { caseFold(byValue ? $0.1 : .string($0.0), q.bool("case_sensitive", false)) }
+            let pairs = o.entries
+            let keys = pairs.map { caseFold(byValue ? $0.1 : $0.0, q.bool("case_sensitive", false)) }
             var order = try stableSort(Array(pairs.indices)) { try less(keys[$0], keys[$1]) }
             if q.bool("reverse", false) { order = try reverseStable(order, keys) }
-            return .array(order.map { .array([.string(pairs[$0].0), pairs[$0].1]) })
+            return .array(order.map { .tuple([pairs[$0].0, pairs[$0].1]) })
         case "sum":
             let q = p(["attribute", "start"])
             var total = q.value("start") ?? .int(0)

@@ -8,6 +8,8 @@ public enum Value: Sendable {
     case double(Double)
     case string(String)
     case array([Value])
+    /// A Python tuple: `(a, b)` literals and the pairs of `items()`; like a list but printed `(a, b)`.
+    case tuple([Value])
     case object(OrderedDictionary)
     /// `namespace(...)`: the one mutable object templates use (`{% set ns.x = ... %}`).
     case namespace(Namespace)
@@ -16,30 +18,59 @@ public enum Value: Sendable {
     /// jinja2's default `Undefined`: prints as "", is falsy and iterates as empty; most other uses raise.
     /// The payload is the message jinja2 gives when such a use raises.
     case undefined(String)
+    /// A one-shot iterator jinja2 filters return (`map`, `select*`, `reject*`, `unique`, `items` give a
+    /// "generator", `reverse` a "list_reverseiterator"): always truthy, no len(), not JSON; `|list` makes a list.
+    case iterator(String, [Value])
 }
 
-/// A dict with Python's insertion order; keys are strings (JSON objects and the dict literals templates write).
+/// A dict with Python's insertion order. Keys are usually strings (JSON objects); dict literals in templates
+/// may also use numbers, None or booleans as keys (1, 1.0 and True are the same key, as in Python).
 public struct OrderedDictionary: Sendable {
-    public private(set) var keys: [String] = []
-    private var storage: [String: Value] = [:]
+    public private(set) var keyValues: [Value] = []
+    private var storage: [Key: Value] = [:]
+
+    enum Key: Hashable, Sendable {
+        case string(String), int(Int), double(Double), none
+
+        init?(_ v: Value) {
+            switch v {
+            case .string(let s): self = .string(s)
+            case .int(let i): self = .int(i)
+            case .bool(let b): self = .int(b ? 1 : 0)
+            case .double(let d): self = d == d.rounded() && abs(d) < 9e18 ? .int(Int(d)) : .double(d)
+            case .none: self = .none
+            default: return nil
+            }
+        }
+    }
 
     public init() {}
     public init(_ pairs: [(String, Value)]) { for (k, v) in pairs { self[k] = v } }
 
     public subscript(key: String) -> Value? {
-        get { storage[key] }
+        get { storage[.string(key)] }
+        set { self[value: .string(key)] = newValue }
+    }
+
+    /// Lookup by any hashable value; nil for a missing or unhashable key.
+    subscript(value key: Value) -> Value? {
+        get { Key(key).flatMap { storage[$0] } }
         set {
+            guard let k = Key(key) else { return }
             if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+                if storage.updateValue(newValue, forKey: k) == nil { keyValues.append(key) }
+            } else if storage.removeValue(forKey: k) != nil {
+                keyValues.removeAll { Key($0) == k }
             }
         }
     }
 
-    public var count: Int { keys.count }
-    public var pairs: [(String, Value)] { keys.map { ($0, storage[$0]!) } }
-    public var values: [Value] { keys.map { storage[$0]! } }
+    public var count: Int { keyValues.count }
+    /// Keys as strings (what JSON objects have).
+    public var keys: [String] { keyValues.map(\.pythonStr) }
+    public var pairs: [(String, Value)] { keyValues.map { ($0.pythonStr, storage[Key($0)!]!) } }
+    var entries: [(Value, Value)] { keyValues.map { ($0, storage[Key($0)!]!) } }
+    public var values: [Value] { keyValues.map { storage[Key($0)!]! } }
 }
 
 /// `namespace()`: a reference type, so a `set ns.attr` inside a loop or macro is seen after it.
@@ -55,7 +86,7 @@ public struct Callable: Sendable {
 }
 
 extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
-    ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
+    ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
 {
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int) { self = .int(value) }
@@ -63,7 +94,6 @@ extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Expres
     public init(floatLiteral value: Double) { self = .double(value) }
     public init(arrayLiteral elements: Value...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, Value)...) { self = .object(OrderedDictionary(elements)) }
-    public init(nilLiteral: ()) { self = .none }
 }
 
 extension Value {
@@ -78,9 +108,9 @@ extension Value {
         case .int(let i): return i != 0
         case .double(let d): return d != 0
         case .string(let s): return !s.isEmpty
-        case .array(let a): return !a.isEmpty
+        case .array(let a), .tuple(let a): return !a.isEmpty
         case .object(let o): return o.count > 0
-        case .namespace, .callable: return true
+        case .namespace, .callable, .iterator: return true
         }
     }
 
@@ -93,10 +123,12 @@ extension Value {
         case .double: return "float"
         case .string: return "str"
         case .array: return "list"
+        case .tuple: return "tuple"
         case .object: return "dict"
         case .namespace: return "Namespace"
         case .callable: return "function"
         case .undefined: return "Undefined"
+        case .iterator(let name, _): return name
         }
     }
 }
@@ -109,11 +141,11 @@ extension Value {
         case (.none, .none): return true
         case (.undefined, .undefined): return true
         case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
-        case (.array(let a), .array(let b)):
+        case (.array(let a), .array(let b)), (.tuple(let a), .tuple(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.pythonEquals($1) }
         case (.object(let a), .object(let b)):
             guard a.count == b.count else { return false }
-            return a.pairs.allSatisfy { k, v in b[k].map { v.pythonEquals($0) } ?? false }
+            return a.entries.allSatisfy { k, v in b[value: k].map { v.pythonEquals($0) } ?? false }
         case (.namespace(let a), .namespace(let b)): return a === b
         default:
             if let x = numeric, let y = other.numeric { return x == y }
@@ -145,7 +177,7 @@ extension Value {
         switch (self, other) {
         case (.string(let a), .string(let b)):
             return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
-        case (.array(let a), .array(let b)):
+        case (.array(let a), .array(let b)), (.tuple(let a), .tuple(let b)):
             for (x, y) in zip(a, b) where !x.pythonEquals(y) { return x.pythonLess(y) }
             return a.count < b.count
         default:
