@@ -11,7 +11,8 @@ k=$(json_field "$work/free.json" "next(i for i, t in enumerate(j['tokens']) if i
 eos=$(json_field "$work/free.json" "j['tokens'][$k]")
 model="$work/tiny-eos"
 mkdir -p "$model"
-ln -s "$work/models/tiny-v2/config.json" "$work/models/tiny-v2/model.safetensors" "$model/"
+tiny=$(ls -d "$work"/models/tiny-v* | tail -1)
+ln -s "$tiny/config.json" "$tiny/model.safetensors" "$model/"
 echo "{\"eos_token_id\": [511, $eos]}" >"$model/generation_config.json"
 
 "$bin/pd-run" --model "$model" --prompt-ids "$ids" --max-new-tokens 12 --json >"$work/eos.json" || fail "eos run"
