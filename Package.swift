@@ -65,7 +65,7 @@ let package = Package(
         ]),
 
         // Chat templates: a Jinja engine that renders a checkpoint's `chat_template` like transformers does.
-        .target(name: "ChatTemplate"),
+        .target(name: "ChatTemplate", dependencies: ["Basics"]),
         // A model folder's text side for every surface: prompts and chats to ids, ids to streamed text.
         .target(name: "ModelText", dependencies: ["Tokenizer", "ChatTemplate"]),
 

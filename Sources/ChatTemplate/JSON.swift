@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 // JSON in and out with Python's conventions: parsing keeps object key order (like `json.loads` into a
@@ -88,31 +89,7 @@ enum PythonJSON {
     }
 
     static func quote(_ s: String, into out: inout String, ensureASCII: Bool) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 || (ensureASCII && scalar.value > 0x7E) {
-                    if scalar.value > 0xFFFF {
-                        let v = scalar.value - 0x10000
-                        out += "\\u" + PythonString.hex(0xD800 + (v >> 10), width: 4)
-                        out += "\\u" + PythonString.hex(0xDC00 + (v & 0x3FF), width: 4)
-                    } else {
-                        out += "\\u" + PythonString.hex(scalar.value, width: 4)
-                    }
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+        JSONString.append(s, to: &out, asciiOnly: ensureASCII)
     }
 }
 
