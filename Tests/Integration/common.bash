@@ -63,6 +63,17 @@ wait_healthy() {
   fail "daemon on port $port not healthy after ${limit}s"
 }
 
+# wait_answering PORT [SECONDS]: the daemon answers health checks (SERVING or not): it is up.
+wait_answering() {
+  local port=$1 limit=${2:-60} out
+  for _ in $(seq $((limit * 5))); do
+    out=$("$bin/pd-client" health --target 127.0.0.1:"$port" --timeout 1 2>/dev/null) && return 0
+    [ "$out" = notServing ] && return 0
+    sleep 0.2
+  done
+  fail "daemon on port $port not answering after ${limit}s"
+}
+
 client() { "$bin/pd-client" "$@"; }
 
 # json_field FILE EXPR: evaluates a Python expression over the JSON object `j` read from FILE.

@@ -17,7 +17,11 @@ expect_refused() {
 
 dp=$(free_port)
 MODEL="$root/Tests/DeepSeekModelTests/Golden/v3_qlora_yarn_moe" start_decode "$dp" "$pp"
-wait_healthy "$dp"
+wait_answering "$dp"
+# Readiness: no prefill serves its model, so it never reports SERVING (probes every 2 s).
+sleep 3
+client health --target 127.0.0.1:"$dp" --timeout 2 >/dev/null 2>&1 && fail "decode says SERVING next to a prefill of another model"
+grep -q "serves another model" "$work/decode-$dp.log" || fail "decode did not log the model mismatch"
 expect_refused "$dp" "another architecture"
 
 # Copies of the tiny checkpoint the prefill daemon materialized (the newest format version).
@@ -46,7 +50,7 @@ client generate --decode 127.0.0.1:"$dp2" --prompt-ids 3,17,42 --max-new-tokens 
 
 dp3=$(free_port)
 MODEL="$work/tiny-tweaked" start_decode "$dp3" "$pp"
-wait_healthy "$dp3"
+wait_answering "$dp3"
 expect_refused "$dp3" "one weight differs"
 
 kill -0 "$decode_pid" && kill -0 "$prefill_pid" || fail "a daemon exited"
