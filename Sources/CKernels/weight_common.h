@@ -11,7 +11,10 @@
 // sign, so masking with 0x87F00000 keeps sign + magnitude in one AND.
 // Two caveats, both handled: the f32 subnormal reads as 0 under MXCSR.DAZ (set process-wide by any
 // library built with -ffast-math), so the FP8 entry points clear DAZ for their duration; and
-// scale · 2^120 overflows for |scale| ≥ 2^8, so such blocks (absurd in practice) multiply twice.
+// scale · 2^120 overflows for |scale| ≥ 2^8, so calls over such blocks (absurd in practice) multiply twice.
+// NaN codes are rare: the kernels test each 64 (AVX-512) / 32 (AVX2) bytes of the P rows for one
+// with a byte compare, and only then run the per-vector NaN fix-up (OR the quiet-NaN bits into
+// those lanes after the multiply).
 #ifndef CK_WEIGHT_COMMON_H
 #define CK_WEIGHT_COMMON_H
 #include "CKernels.h"
@@ -29,16 +32,28 @@
 /// Prefetch distance in bytes of weight: 32 KiB ahead into L2 (see skinny_linear_common.h).
 #define CK_WEIGHT_PREFETCH_BYTES 32768
 
-/// The multipliers of one FP8 block: fold = scale · 2^120 (used alone), or when that overflows,
-/// `two` is set and the weight is (bits · 2^120) · scale.
-typedef struct { float fold, scale; int two; } ck_fp8_scale;
+/// The multipliers of one FP8 block: fold = scale · 2^120 (used alone), or when some block of the
+/// call's rows has |scale| ≥ 2^8 (`two`, checked once per call by ck_fp8_needs_two), fold = 2^120 and
+/// the weight is (bits · 2^120) · scale.
+typedef struct { float fold, scale; } ck_fp8_scale;
 
-static inline __attribute__((always_inline)) ck_fp8_scale ck_fp8_block_scale(float scale) {
+static inline __attribute__((always_inline)) ck_fp8_scale ck_fp8_block_scale(float scale, int two) {
     ck_fp8_scale s;
     s.scale = scale;
-    s.two = isfinite(scale) && !(fabsf(scale) < 256.0f);
-    s.fold = s.two ? CK_FP8_FOLD : scale * CK_FP8_FOLD;
+    s.fold = two ? CK_FP8_FOLD : scale * CK_FP8_FOLD;
     return s;
+}
+
+/// Whether scale · 2^120 overflows for a block of rows first..<last.
+static inline int ck_fp8_needs_two(const ck_weight *w, long first, long last) {
+    if (w->dtype != CK_WEIGHT_FP8_E4M3 || first >= last) return 0;
+    const long blocks = (w->cols + w->block_cols - 1) / w->block_cols;
+    for (long rb = first / w->block_rows; rb <= (last - 1) / w->block_rows; rb++)
+        for (long b = 0; b < blocks; b++) {
+            const float s = w->scales[rb * w->scale_stride + b];
+            if (isfinite(s) && !(fabsf(s) < 256.0f)) return 1;
+        }
+    return 0;
 }
 
 /// The scale row of weight row r.
@@ -50,10 +65,10 @@ static inline __attribute__((always_inline)) float ck_bits_float(uint32_t b) { f
 static inline __attribute__((always_inline)) uint32_t ck_float_bits(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
 
 /// One FP8 byte times its block's multipliers, as the vector kernels compute it.
-static inline __attribute__((always_inline)) float ck_fp8_scaled(uint8_t byte, ck_fp8_scale s) {
+static inline __attribute__((always_inline)) float ck_fp8_scaled(uint8_t byte, ck_fp8_scale s, int two) {
     const uint32_t v = (uint32_t)(int32_t)(int8_t)byte << 20;
     const float f = ck_bits_float(v & CK_FP8_FIELDS);
-    const float w = s.two ? (f * CK_FP8_FOLD) * s.scale : f * s.fold;
+    const float w = two ? (f * CK_FP8_FOLD) * s.scale : f * s.fold;
     return (v & CK_FP8_NAN_FIELDS) == CK_FP8_NAN_FIELDS ? ck_bits_float(ck_float_bits(w) | CK_QUIET_NAN_BITS) : w;
 }
 

@@ -154,6 +154,36 @@ final class StoredWeightKernelTests: XCTestCase {
         }
     }
 
+    /// A NaN code (0x7F / 0xFF) anywhere — in a full 64-byte line, the 16/8-column steps after the
+    /// lines, the tail — makes its row's outputs NaN and leaves every other row's bits unchanged.
+    func testFP8NaNReachesOnlyItsRow() {
+        let k = 300, n = 6
+        for column in [5, 70, 200, 290, 299] {
+            for code: UInt8 in [0x7F, 0xFF] {
+                let weight = StoredWeight(.fp8, rows: n, cols: k, seed: 5)
+                let x = random(3 * k, seed: 6)
+                for table in KernelVariants.available {
+                    var clean = [Float](repeating: 0, count: 3 * n), poisoned = clean
+                    SkinnyLinear.runOnThisThread(x, rows: 3, lda: nil, weight: weight.matrix, into: &clean, ldy: nil, accumulate: false,
+                                                 alpha: 1, kernels: table)
+                    let saved = weight.bytes.load(fromByteOffset: 2 * k + column, as: UInt8.self)
+                    weight.bytes.storeBytes(of: code, toByteOffset: 2 * k + column, as: UInt8.self)
+                    for m in [1, 3] {
+                        SkinnyLinear.runOnThisThread(x, rows: m, lda: nil, weight: weight.matrix, into: &poisoned, ldy: nil, accumulate: false,
+                                                     alpha: 1, kernels: table)
+                        for r in 0..<m {
+                            for j in 0..<n {
+                                if j == 2 { XCTAssertTrue(poisoned[r * n + j].isNaN, "\(table.isa) column \(column) m=\(m)") }
+                                else { XCTAssertEqual(poisoned[r * n + j].bitPattern, clean[r * n + j].bitPattern, "\(table.isa) row \(j)") }
+                            }
+                        }
+                    }
+                    weight.bytes.storeBytes(of: saved, toByteOffset: 2 * k + column, as: UInt8.self)
+                }
+            }
+        }
+    }
+
     /// More than one block of 8 rows (m = 9…19) through runOnThisThread and the threaded run: the
     /// same bits (each output is one row's dot, however the rows are split), and close to the f32
     /// kernel on the decoded weights.
