@@ -1,9 +1,9 @@
 // Skinny linear over bf16 / f16 / FP8 E4M3 weights for AVX-512 (F + VL + BW + DQ): 16 weights per
 // vector converted in registers (see weight_common.h), masked loads for every tail, f32 FMAs.
-// P weight rows are streamed side by side (P = 4 for one or two x rows, so enough independent
-// loads are in flight; P = 2 from three x rows on, where P·R accumulators fill the 32 registers)
-// and each converted vector is used for all R ≤ 8 x rows: the weights are read and converted once.
-// Each row is prefetched once per 64-byte line, 32 KiB ahead.
+// P weight rows are streamed side by side and each converted vector is used for all R ≤ 8 x rows:
+// the weights are read and converted once. bf16/f16: P = 4 for R ≤ 2 (enough independent loads in
+// flight), else 2. FP8 keeps a block partial next to each total, so P·R ≤ 8: P = 4, 2, 1 for
+// R ≤ 2, ≤ 4, beyond. Each row is prefetched once per 64-byte line, 32 KiB ahead.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
 
@@ -12,13 +12,12 @@
 
 INLINE AVX512 __mmask16 first_lanes(long n) { return (__mmask16)((1u << n) - 1); }
 
-/// 16 FP8 weights at p as f32 times the block multipliers; `fix`: NaN codes become NaN (else the
-/// caller knows there are none); lanes past a `masked` tail are zero.
-INLINE AVX512 __m512 fp8_16(const char *p, int masked, __mmask16 mask, const int two, const int fix, __m512 fold, __m512 scale) {
+/// 16 FP8 weights at p as f32 q · 2^-8; `fix`: NaN codes become NaN (else the caller knows there
+/// are none); lanes past a `masked` tail are zero.
+INLINE AVX512 __m512 fp8_16(const char *p, int masked, __mmask16 mask, const int fix) {
     const __m128i b = masked ? _mm_maskz_loadu_epi8(mask, p) : _mm_loadu_si128((const __m128i *)p);
-    const __m512i v = _mm512_slli_epi32(_mm512_cvtepi8_epi32(b), 20);
-    const __m512 f = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)CK_FP8_FIELDS)));
-    const __m512 w = two ? _mm512_mul_ps(_mm512_mul_ps(f, _mm512_set1_ps(CK_FP8_FOLD)), scale) : _mm512_mul_ps(f, fold);
+    const __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16((short)CK_FP8_F16_FIELDS));
+    const __m512 w = _mm512_cvtph_ps(h);
     if (!fix) return w;
     const __mmask16 nan = _mm_cmpeq_epi8_mask(_mm_or_si128(b, _mm_set1_epi8((char)0x80)), _mm_set1_epi8(-1));
     const __m512i wi = _mm512_castps_si512(w);
@@ -32,13 +31,6 @@ INLINE AVX512 __m512 half16(const int dt, const char *p, int masked, __mmask16 m
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/// Any dtype: 16 weights of `row` from element i (FP8 with the NaN fix-up).
-INLINE AVX512 __m512 load16(const int dt, const int two, const char *row, long i, int masked, __mmask16 mask,
-                            __m512 fold, __m512 scale) {
-    if (dt == CK_WEIGHT_FP8_E4M3) return fp8_16(row + i, masked, mask, two, 1, fold, scale);
-    return half16(dt, row + 2 * i, masked, mask);
-}
-
 /// acc[p][r] += u[p] · x_r[i..<i+16] (masked: the first lanes only).
 INLINE AVX512 void fma_rows(const int P, const int R, const __m512 *u, const float *x, long lda, long i, int masked, __mmask16 mask,
                             __m512 acc[4][8]) {
@@ -48,55 +40,73 @@ INLINE AVX512 void fma_rows(const int P, const int R, const __m512 *u, const flo
     }
 }
 
-/// 64 FP8 columns from i (one cache line per row) of the P rows, NaN fix-up or not.
-INLINE AVX512 void fp8_line(const int two, const int fix, const int P, const int R, const char *const *rows, const float *x,
-                            long lda, long i, const __m512 *fold, const __m512 *scale, __m512 acc[4][8]) {
+/// Whether the 64 bytes at i of any of the P rows hold a NaN code.
+INLINE AVX512 int fp8_line_has_nan(const int P, const char *const *rows, long i) {
+    __mmask64 nan = 0;
+    for (int p = 0; p < P; p++)
+        nan |= _mm512_cmpeq_epi8_mask(_mm512_or_si512(_mm512_loadu_si512(rows[p] + i), _mm512_set1_epi8((char)0x80)), _mm512_set1_epi8(-1));
+    return nan != 0;
+}
+
+/// part[p][r] += Σ (q · 2^-8) · x_r over the 64 FP8 columns from i, NaN fix-up or not.
+INLINE AVX512 void fp8_line(const int fix, const int P, const int R, const char *const *rows, const float *x, long lda, long i,
+                            __m512 part[4][8]) {
     for (long q = i; q < i + 64; q += 16) {
         __m512 u[4];
-        for (int p = 0; p < P; p++) u[p] = fp8_16(rows[p] + q, 0, 0, two, fix, fold[p], scale[p]);
-        fma_rows(P, R, u, x, lda, q, 0, 0, acc);
+        for (int p = 0; p < P; p++) u[p] = fp8_16(rows[p] + q, 0, 0, fix);
+        fma_rows(P, R, u, x, lda, q, 0, 0, part);
     }
 }
 
-/// acc[p][r] += W_p[c0..<c1] · x_r[c0..<c1] for the P weight rows `rows` and R x rows.
-INLINE AVX512 void segment(const int dt, const int two, const int P, const int R, const char *const *rows,
-                           const float *x, long lda, long c0, long c1, const __m512 *fold, const __m512 *scale,
-                           __m512 acc[4][8]) {
-    const long eb = dt == CK_WEIGHT_FP8_E4M3 ? 1 : 2, perLine = 64 / eb;
+/// acc[p][r] += scale_p · Σ q · x_r over FP8 columns c0..<c1 (one block): partial dot, then one FMA.
+INLINE AVX512 void fp8_block(const int P, const int R, const char *const *rows, const float *x, long lda, long c0, long c1,
+                             const float *scale, __m512 acc[4][8]) {
+    __m512 part[4][8];
+    for (int p = 0; p < P; p++)
+        for (int r = 0; r < R; r++) part[p][r] = _mm512_setzero_ps();
     long i = c0;
-    for (; i + perLine <= c1; i += perLine) {
-        for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + i * eb + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
-        if (dt == CK_WEIGHT_FP8_E4M3) {
-            __mmask64 nan = 0;
-            for (int p = 0; p < P; p++)
-                nan |= _mm512_cmpeq_epi8_mask(_mm512_or_si512(_mm512_loadu_si512(rows[p] + i), _mm512_set1_epi8((char)0x80)),
-                                              _mm512_set1_epi8(-1));
-            if (nan) fp8_line(two, 1, P, R, rows, x, lda, i, fold, scale, acc);
-            else fp8_line(two, 0, P, R, rows, x, lda, i, fold, scale, acc);
-        } else {
-            for (long q = i; q < i + perLine; q += 16) {
-                __m512 u[4];
-                for (int p = 0; p < P; p++) u[p] = half16(dt, rows[p] + 2 * q, 0, 0);
-                fma_rows(P, R, u, x, lda, q, 0, 0, acc);
-            }
+    for (; i + 64 <= c1; i += 64) {
+        for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        if (fp8_line_has_nan(P, rows, i)) fp8_line(1, P, R, rows, x, lda, i, part);
+        else fp8_line(0, P, R, rows, x, lda, i, part);
+    }
+    for (; i < c1; i += 16) {
+        const int masked = c1 - i < 16;
+        const __mmask16 mask = masked ? first_lanes(c1 - i) : (__mmask16)0xFFFF;
+        __m512 u[4];
+        for (int p = 0; p < P; p++) u[p] = fp8_16(rows[p] + i, masked, mask, 1);
+        fma_rows(P, R, u, x, lda, i, masked, mask, part);
+    }
+    for (int p = 0; p < P; p++) {
+        const __m512 s = _mm512_set1_ps(scale[p]);
+        for (int r = 0; r < R; r++) acc[p][r] = _mm512_fmadd_ps(_mm512_mul_ps(part[p][r], _mm512_set1_ps(CK_FP8_F16_UNIT)), s, acc[p][r]);
+    }
+}
+
+/// acc[p][r] += W_p · x_r over all k bf16 / f16 columns.
+INLINE AVX512 void half_row(const int dt, const int P, const int R, const char *const *rows, const float *x, long lda, long k,
+                            __m512 acc[4][8]) {
+    long i = 0;
+    for (; i + 32 <= k; i += 32) {
+        for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + 2 * i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        for (long q = i; q < i + 32; q += 16) {
+            __m512 u[4];
+            for (int p = 0; p < P; p++) u[p] = half16(dt, rows[p] + 2 * q, 0, 0);
+            fma_rows(P, R, u, x, lda, q, 0, 0, acc);
         }
     }
-    for (; i + 16 <= c1; i += 16) {
+    for (; i < k; i += 16) {
+        const int masked = k - i < 16;
+        const __mmask16 mask = masked ? first_lanes(k - i) : (__mmask16)0xFFFF;
         __m512 u[4];
-        for (int p = 0; p < P; p++) u[p] = load16(dt, two, rows[p], i, 0, 0, fold[p], scale[p]);
-        fma_rows(P, R, u, x, lda, i, 0, 0, acc);
-    }
-    if (i < c1) {
-        const __mmask16 mask = first_lanes(c1 - i);
-        __m512 u[4];
-        for (int p = 0; p < P; p++) u[p] = load16(dt, two, rows[p], i, 1, mask, fold[p], scale[p]);
-        fma_rows(P, R, u, x, lda, i, 1, mask, acc);
+        for (int p = 0; p < P; p++) u[p] = half16(dt, rows[p] + 2 * i, masked, mask);
+        fma_rows(P, R, u, x, lda, i, masked, mask, acc);
     }
 }
 
 /// d[p][r] = W[j + p] · x_r for p < P (rows past `last` repeat the last one; their results are
 /// dropped by the caller), r < R.
-INLINE AVX512 void row_dots(const int dt, const int two, const int P, const int R, const ck_weight *w, const float *x, long lda,
+INLINE AVX512 void row_dots(const int dt, const int P, const int R, const ck_weight *w, const float *x, long lda,
                             long j, long last, float d[4][8]) {
     const long eb = dt == CK_WEIGHT_FP8_E4M3 ? 1 : 2, k = w->cols;
     const char *rows[4];
@@ -108,29 +118,16 @@ INLINE AVX512 void row_dots(const int dt, const int two, const int P, const int 
     __m512 acc[4][8];
     for (int p = 0; p < P; p++)
         for (int r = 0; r < R; r++) acc[p][r] = _mm512_setzero_ps();
-    __m512 fold[4], scale[4];
     if (dt != CK_WEIGHT_FP8_E4M3) {
-        for (int p = 0; p < P; p++) fold[p] = scale[p] = _mm512_set1_ps(1);
-        segment(dt, 0, P, R, rows, x, lda, 0, k, fold, scale, acc);
+        half_row(dt, P, R, rows, x, lda, k, acc);
     } else {
         const float *scaleRow[4];
         for (int p = 0; p < P; p++) scaleRow[p] = ck_scale_row(w, index[p]);
-        const int shared = scaleRow[0] == scaleRow[P - 1];     // the P rows in one block row: one scale per block
         const long bc = w->block_cols;
         for (long c0 = 0, b = 0; c0 < k; c0 += bc, b++) {
-            const long c1 = c0 + bc < k ? c0 + bc : k;
-            if (shared) {
-                const ck_fp8_scale s = ck_fp8_block_scale(scaleRow[0][b], two);
-                const __m512 f = _mm512_set1_ps(s.fold), sc = _mm512_set1_ps(s.scale);
-                for (int p = 0; p < P; p++) { fold[p] = f; scale[p] = sc; }
-            } else {
-                for (int p = 0; p < P; p++) {
-                    const ck_fp8_scale s = ck_fp8_block_scale(scaleRow[p][b], two);
-                    fold[p] = _mm512_set1_ps(s.fold);
-                    scale[p] = _mm512_set1_ps(s.scale);
-                }
-            }
-            segment(dt, two, P, R, rows, x, lda, c0, c1, fold, scale, acc);
+            float scale[4];
+            for (int p = 0; p < P; p++) scale[p] = scaleRow[p][b];
+            fp8_block(P, R, rows, x, lda, c0, c0 + bc < k ? c0 + bc : k, scale, acc);
         }
     }
     for (int p = 0; p < P; p++)
@@ -138,69 +135,77 @@ INLINE AVX512 void row_dots(const int dt, const int two, const int P, const int 
 }
 
 /// Rows first..<last of y for R x rows, P weight rows at a time.
-INLINE AVX512 void rows_loop(const int dt, const int two, const int P, const int R, const float *x, long lda, const ck_weight *w,
+INLINE AVX512 void rows_loop(const int dt, const int P, const int R, const float *x, long lda, const ck_weight *w,
                              float *y, long ldy, long first, long last, int accumulate, float alpha) {
     for (long j = first; j < last; j += P) {
         float d[4][8];
-        row_dots(dt, two, P, R, w, x, lda, j, last, d);
+        row_dots(dt, P, R, w, x, lda, j, last, d);
         for (int p = 0; p < P && j + p < last; p++)
             for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, d[p][r], accumulate, alpha);
     }
 }
 
-#define CK_ROWS_CASES(dt, two)                                                                              \
-    switch (m) {                                                                                            \
-    case 1: rows_loop(dt, two, 4, 1, x, lda, w, y, ldy, first, last, accumulate, alpha); break;             \
-    case 2: rows_loop(dt, two, 4, 2, x, lda, w, y, ldy, first, last, accumulate, alpha); break;             \
-    case 3: rows_loop(dt, two, 2, 3, x, lda, w, y, ldy, first, last, accumulate, alpha); break;             \
-    case 4: rows_loop(dt, two, 2, 4, x, lda, w, y, ldy, first, last, accumulate, alpha); break;             \
-    case 5: rows_loop(dt, two, 2, 5, x, lda, w, y, ldy, first, last, accumulate, alpha); break;             \
-    case 6: rows_loop(dt, two, 2, 6, x, lda, w, y, ldy, first, last, accumulate, alpha); break;             \
-    case 7: rows_loop(dt, two, 2, 7, x, lda, w, y, ldy, first, last, accumulate, alpha); break;             \
-    default: rows_loop(dt, two, 2, 8, x, lda, w, y, ldy, first, last, accumulate, alpha); break;            \
-    }
+#define CK_ROWS(dt, P, R) rows_loop(dt, P, R, x, lda, w, y, ldy, first, last, accumulate, alpha)
 
 AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_weight *w,
                                     float *y, long ldy, long first, long last, int accumulate, float alpha) {
     if (first >= last || m <= 0) return;
-    switch (w->dtype) {
-    case CK_WEIGHT_F32:
+    if (w->dtype == CK_WEIGHT_F32) {
         ck_skinny_linear_avx512(x, m, w->cols, lda, (const float *)w->base, w->row_stride, y, ldy, first, last, accumulate, alpha);
-        break;
-    case CK_WEIGHT_BF16: CK_ROWS_CASES(CK_WEIGHT_BF16, 0) break;
-    case CK_WEIGHT_F16: CK_ROWS_CASES(CK_WEIGHT_F16, 0) break;
-    default: {
+    } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
         const unsigned csr = ck_clear_daz();
-        if (ck_fp8_needs_two(w, first, last)) { CK_ROWS_CASES(CK_WEIGHT_FP8_E4M3, 1) }
-        else { CK_ROWS_CASES(CK_WEIGHT_FP8_E4M3, 0) }
+        switch (m) {
+        case 1: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 1); break;
+        case 2: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 2); break;
+        case 3: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 3); break;
+        case 4: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 4); break;
+        case 5: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 5); break;
+        case 6: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 6); break;
+        case 7: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 7); break;
+        default: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 8); break;
+        }
         ck_restore_csr(csr);
-    }
+    } else {
+        const int dt = w->dtype == CK_WEIGHT_F16 ? CK_WEIGHT_F16 : CK_WEIGHT_BF16;
+#define CK_HALF_CASES(dt)                                                                                   \
+        switch (m) {                                                                                        \
+        case 1: CK_ROWS(dt, 4, 1); break;                                                                   \
+        case 2: CK_ROWS(dt, 4, 2); break;                                                                   \
+        case 3: CK_ROWS(dt, 2, 3); break;                                                                   \
+        case 4: CK_ROWS(dt, 2, 4); break;                                                                   \
+        case 5: CK_ROWS(dt, 2, 5); break;                                                                   \
+        case 6: CK_ROWS(dt, 2, 6); break;                                                                   \
+        case 7: CK_ROWS(dt, 2, 7); break;                                                                   \
+        default: CK_ROWS(dt, 2, 8); break;                                                                  \
+        }
+        if (dt == CK_WEIGHT_F16) { CK_HALF_CASES(CK_WEIGHT_F16) } else { CK_HALF_CASES(CK_WEIGHT_BF16) }
     }
 }
 
-/// One row's converted values, 16 at a time (masked tail).
-INLINE AVX512 void convert_segment(const int dt, const int two, const char *row, long c0, long c1, __m512 fold, __m512 scale,
-                                   float *out) {
+/// One row's 16-column step from i as f32 (FP8: exact fl(q · scale)).
+INLINE AVX512 __m512 converted16(const int dt, const char *row, long i, int masked, __mmask16 mask, __m512 scale) {
+    if (dt != CK_WEIGHT_FP8_E4M3) return half16(dt, row + 2 * i, masked, mask);
+    return _mm512_mul_ps(_mm512_mul_ps(fp8_16(row + i, masked, mask, 1), _mm512_set1_ps(CK_FP8_F16_UNIT)), scale);
+}
+
+INLINE AVX512 void convert_segment(const int dt, const char *row, long c0, long c1, __m512 scale, float *out) {
     long i = c0;
-    for (; i + 16 <= c1; i += 16) _mm512_storeu_ps(out + i, load16(dt, two, row, i, 0, 0, fold, scale));
+    for (; i + 16 <= c1; i += 16) _mm512_storeu_ps(out + i, converted16(dt, row, i, 0, 0, scale));
     if (i < c1) {
         const __mmask16 mask = first_lanes(c1 - i);
-        _mm512_mask_storeu_ps(out + i, mask, load16(dt, two, row, i, 1, mask, fold, scale));
+        _mm512_mask_storeu_ps(out + i, mask, converted16(dt, row, i, 1, mask, scale));
     }
 }
 
-INLINE AVX512 void convert_rows(const int dt, const int two, const ck_weight *w, long first, long last, float *out, long ldo) {
+INLINE AVX512 void convert_rows(const int dt, const ck_weight *w, long first, long last, float *out, long ldo) {
     const long eb = dt == CK_WEIGHT_FP8_E4M3 ? 1 : 2, k = w->cols;
     for (long r = first; r < last; r++) {
         const char *row = (const char *)w->base + r * w->row_stride * eb;
         float *o = out + (r - first) * ldo;
-        if (dt != CK_WEIGHT_FP8_E4M3) { convert_segment(dt, 0, row, 0, k, _mm512_set1_ps(1), _mm512_set1_ps(1), o); continue; }
+        if (dt != CK_WEIGHT_FP8_E4M3) { convert_segment(dt, row, 0, k, _mm512_set1_ps(1), o); continue; }
         const float *scaleRow = ck_scale_row(w, r);
-        for (long c0 = 0, b = 0; c0 < k; c0 += w->block_cols, b++) {
-            const long c1 = c0 + w->block_cols < k ? c0 + w->block_cols : k;
-            const ck_fp8_scale s = ck_fp8_block_scale(scaleRow[b], two);
-            convert_segment(dt, two, row, c0, c1, _mm512_set1_ps(s.fold), _mm512_set1_ps(s.scale), o);
-        }
+        for (long c0 = 0, b = 0; c0 < k; c0 += w->block_cols, b++)
+            convert_segment(dt, row, c0, c0 + w->block_cols < k ? c0 + w->block_cols : k, _mm512_set1_ps(scaleRow[b]), o);
     }
 }
 
@@ -210,12 +215,11 @@ AVX512 void ck_weight_rows_to_f32_avx512(const ck_weight *w, long first, long la
         for (long r = first; r < last; r++)
             memcpy(out + (r - first) * ldo, (const float *)w->base + r * w->row_stride, (size_t)w->cols * sizeof(float));
         break;
-    case CK_WEIGHT_BF16: convert_rows(CK_WEIGHT_BF16, 0, w, first, last, out, ldo); break;
-    case CK_WEIGHT_F16: convert_rows(CK_WEIGHT_F16, 0, w, first, last, out, ldo); break;
+    case CK_WEIGHT_BF16: convert_rows(CK_WEIGHT_BF16, w, first, last, out, ldo); break;
+    case CK_WEIGHT_F16: convert_rows(CK_WEIGHT_F16, w, first, last, out, ldo); break;
     default: {
         const unsigned csr = ck_clear_daz();
-        if (ck_fp8_needs_two(w, first, last)) convert_rows(CK_WEIGHT_FP8_E4M3, 1, w, first, last, out, ldo);
-        else convert_rows(CK_WEIGHT_FP8_E4M3, 0, w, first, last, out, ldo);
+        convert_rows(CK_WEIGHT_FP8_E4M3, w, first, last, out, ldo);
         ck_restore_csr(csr);
     }
     }
