@@ -1,9 +1,9 @@
 // Skinny linear over bf16 / f16 / FP8 E4M3 weights for AVX2 + FMA + F16C: 8 weights per vector
 // converted in registers (bf16: a 16-bit shift; f16: vcvtph2ps; FP8: see weight_common.h), f32 FMAs,
 // scalar tails. With 16 registers the P weight rows streamed side by side and the R x rows multiplied
-// per converted vector keep the live accumulators ≤ 8: bf16/f16 P = 4, 2, 1 for R ≤ 2, ≤ 4, beyond;
-// FP8 (a block partial next to each total) P = 4, 2, 1 for R = 1, 2, ≤ 4, and from 5 rows the x rows
-// go in two groups per 128-column block (the block's weights, then in L1, are converted twice).
+// per converted vector keep the live accumulators ≤ 8: bf16/f16 P = 4, 2 for R ≤ 2, ≤ 4;
+// FP8 (a block partial next to each total) P = 4, 2, 1 for R = 1, 2, ≤ 4. From 5 x rows both go in
+// two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2.
 // Each row is prefetched once per 64-byte line, 32 KiB ahead.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
@@ -163,25 +163,27 @@ INLINE AVX2 void row_dots(const int dt, const int P, const int R, const ck_weigh
             float scale[4];
             for (int p = 0; p < P; p++) scale[p] = scaleRow[p][b];
             const long c1 = c0 + bc < k ? c0 + bc : k;
-            fp8_block(P, 0, R < 4 ? R : 4, rows, x, lda, c0, c1, scale, acc, tail);
-            if (R > 4) fp8_block(P, 4, R, rows, x, lda, c0, c1, scale, acc, tail);
+            fp8_block(P, 0, R, rows, x, lda, c0, c1, scale, acc, tail);
         }
     }
     for (int p = 0; p < P; p++)
         for (int r = 0; r < R; r++) d[p][r] = sum8(acc[p][r]) + tail[p][r];
 }
 
-INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const float *x, long lda, const ck_weight *w,
+/// Rows first..<last of y for R x rows, P weight rows at a time; beyond G x rows, the x rows go in
+/// two groups (G, R − G) over the same P weight rows, which the second group re-reads from L1/L2.
+INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const int G, const float *x, long lda, const ck_weight *w,
                            float *y, long ldy, long first, long last, int accumulate, float alpha) {
     for (long j = first; j < last; j += P) {
-        float d[4][8];
-        row_dots(dt, P, R, w, x, lda, j, last, d);
+        float d[4][8], e[4][8];
+        row_dots(dt, P, R < G ? R : G, w, x, lda, j, last, d);
+        if (R > G) row_dots(dt, P, R > G ? R - G : 1, w, x + G * lda, lda, j, last, e);
         for (int p = 0; p < P && j + p < last; p++)
-            for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, d[p][r], accumulate, alpha);
+            for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, r < G ? d[p][r] : e[p][r - G], accumulate, alpha);
     }
 }
 
-#define CK_ROWS(dt, P, R) rows_loop(dt, P, R, x, lda, w, y, ldy, first, last, accumulate, alpha)
+#define CK_ROWS(dt, P, R, G) rows_loop(dt, P, R, G, x, lda, w, y, ldy, first, last, accumulate, alpha)
 
 AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weight *w,
                                 float *y, long ldy, long first, long last, int accumulate, float alpha) {
@@ -191,27 +193,27 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
     } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
         const unsigned csr = ck_clear_daz();
         switch (m) {
-        case 1: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 1); break;
-        case 2: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 2); break;
-        case 3: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 3); break;
-        case 4: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 4); break;
-        case 5: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 5); break;
-        case 6: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 6); break;
-        case 7: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 7); break;
-        default: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 8); break;
+        case 1: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 1, 8); break;
+        case 2: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 2, 8); break;
+        case 3: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 3, 8); break;
+        case 4: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 4, 8); break;
+        case 5: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 5, 4); break;
+        case 6: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 6, 4); break;
+        case 7: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 7, 4); break;
+        default: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 8, 4); break;
         }
         ck_restore_csr(csr);
     } else {
 #define CK_HALF_CASES(dt)                                                                                   \
         switch (m) {                                                                                        \
-        case 1: CK_ROWS(dt, 4, 1); break;                                                                   \
-        case 2: CK_ROWS(dt, 4, 2); break;                                                                   \
-        case 3: CK_ROWS(dt, 2, 3); break;                                                                   \
-        case 4: CK_ROWS(dt, 2, 4); break;                                                                   \
-        case 5: CK_ROWS(dt, 1, 5); break;                                                                   \
-        case 6: CK_ROWS(dt, 1, 6); break;                                                                   \
-        case 7: CK_ROWS(dt, 1, 7); break;                                                                   \
-        default: CK_ROWS(dt, 1, 8); break;                                                                  \
+        case 1: CK_ROWS(dt, 4, 1, 8); break;                                                                   \
+        case 2: CK_ROWS(dt, 4, 2, 8); break;                                                                   \
+        case 3: CK_ROWS(dt, 2, 3, 8); break;                                                                   \
+        case 4: CK_ROWS(dt, 2, 4, 8); break;                                                                   \
+        case 5: CK_ROWS(dt, 2, 5, 4); break;                                                                   \
+        case 6: CK_ROWS(dt, 2, 6, 4); break;                                                                   \
+        case 7: CK_ROWS(dt, 2, 7, 4); break;                                                                   \
+        default: CK_ROWS(dt, 2, 8, 4); break;                                                                  \
         }
         if (w->dtype == CK_WEIGHT_F16) { CK_HALF_CASES(CK_WEIGHT_F16) } else { CK_HALF_CASES(CK_WEIGHT_BF16) }
     }

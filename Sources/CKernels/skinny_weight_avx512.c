@@ -1,9 +1,10 @@
 // Skinny linear over bf16 / f16 / FP8 E4M3 weights for AVX-512 (F + VL + BW + DQ): 16 weights per
 // vector converted in registers (see weight_common.h), masked loads for every tail, f32 FMAs.
 // P weight rows are streamed side by side and each converted vector is used for all R ≤ 8 x rows:
-// the weights are read and converted once. bf16/f16: P = 4 for R ≤ 2 (enough independent loads in
-// flight), else 2. FP8 keeps a block partial next to each total, so P·R ≤ 8: P = 4, 2, 1 for
-// R ≤ 2, ≤ 4, beyond. Each row is prefetched once per 64-byte line, 32 KiB ahead.
+// the weights are read once. bf16/f16: P = 4 for R ≤ 2 (enough independent loads in flight), else 2.
+// FP8 keeps a block partial next to each total, so P·R ≤ 8 per pass: P = 4 for R ≤ 2, else 2, and
+// from 5 x rows two passes of x rows (4, R − 4) over the same weight rows (re-read from L1/L2).
+// Each row is prefetched once per 64-byte line, 32 KiB ahead.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
 
@@ -135,17 +136,20 @@ INLINE AVX512 void row_dots(const int dt, const int P, const int R, const ck_wei
 }
 
 /// Rows first..<last of y for R x rows, P weight rows at a time.
-INLINE AVX512 void rows_loop(const int dt, const int P, const int R, const float *x, long lda, const ck_weight *w,
-                             float *y, long ldy, long first, long last, int accumulate, float alpha) {
+/// Rows first..<last of y for R x rows, P weight rows at a time; beyond G x rows, the x rows go in
+/// two groups (G, R − G) over the same P weight rows, which the second group re-reads from L1/L2.
+INLINE AVX512 void rows_loop(const int dt, const int P, const int R, const int G, const float *x, long lda, const ck_weight *w,
+                           float *y, long ldy, long first, long last, int accumulate, float alpha) {
     for (long j = first; j < last; j += P) {
-        float d[4][8];
-        row_dots(dt, P, R, w, x, lda, j, last, d);
+        float d[4][8], e[4][8];
+        row_dots(dt, P, R < G ? R : G, w, x, lda, j, last, d);
+        if (R > G) row_dots(dt, P, R > G ? R - G : 1, w, x + G * lda, lda, j, last, e);
         for (int p = 0; p < P && j + p < last; p++)
-            for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, d[p][r], accumulate, alpha);
+            for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, r < G ? d[p][r] : e[p][r - G], accumulate, alpha);
     }
 }
 
-#define CK_ROWS(dt, P, R) rows_loop(dt, P, R, x, lda, w, y, ldy, first, last, accumulate, alpha)
+#define CK_ROWS(dt, P, R, G) rows_loop(dt, P, R, G, x, lda, w, y, ldy, first, last, accumulate, alpha)
 
 AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_weight *w,
                                     float *y, long ldy, long first, long last, int accumulate, float alpha) {
@@ -155,28 +159,28 @@ AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_w
     } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
         const unsigned csr = ck_clear_daz();
         switch (m) {
-        case 1: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 1); break;
-        case 2: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 2); break;
-        case 3: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 3); break;
-        case 4: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 4); break;
-        case 5: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 5); break;
-        case 6: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 6); break;
-        case 7: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 7); break;
-        default: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 8); break;
+        case 1: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 1, 8); break;
+        case 2: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 2, 8); break;
+        case 3: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 3, 8); break;
+        case 4: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 4, 8); break;
+        case 5: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 5, 4); break;
+        case 6: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 6, 4); break;
+        case 7: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 7, 4); break;
+        default: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 8, 4); break;
         }
         ck_restore_csr(csr);
     } else {
         const int dt = w->dtype == CK_WEIGHT_F16 ? CK_WEIGHT_F16 : CK_WEIGHT_BF16;
 #define CK_HALF_CASES(dt)                                                                                   \
         switch (m) {                                                                                        \
-        case 1: CK_ROWS(dt, 4, 1); break;                                                                   \
-        case 2: CK_ROWS(dt, 4, 2); break;                                                                   \
-        case 3: CK_ROWS(dt, 2, 3); break;                                                                   \
-        case 4: CK_ROWS(dt, 2, 4); break;                                                                   \
-        case 5: CK_ROWS(dt, 2, 5); break;                                                                   \
-        case 6: CK_ROWS(dt, 2, 6); break;                                                                   \
-        case 7: CK_ROWS(dt, 2, 7); break;                                                                   \
-        default: CK_ROWS(dt, 2, 8); break;                                                                  \
+        case 1: CK_ROWS(dt, 4, 1, 8); break;                                                                   \
+        case 2: CK_ROWS(dt, 4, 2, 8); break;                                                                   \
+        case 3: CK_ROWS(dt, 2, 3, 8); break;                                                                   \
+        case 4: CK_ROWS(dt, 2, 4, 8); break;                                                                   \
+        case 5: CK_ROWS(dt, 2, 5, 8); break;                                                                   \
+        case 6: CK_ROWS(dt, 2, 6, 8); break;                                                                   \
+        case 7: CK_ROWS(dt, 2, 7, 8); break;                                                                   \
+        default: CK_ROWS(dt, 2, 8, 8); break;                                                                  \
         }
         if (dt == CK_WEIGHT_F16) { CK_HALF_CASES(CK_WEIGHT_F16) } else { CK_HALF_CASES(CK_WEIGHT_BF16) }
     }
