@@ -5,11 +5,11 @@ import Benchmarks
 struct LinearBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "linear",
-        abstract: "One decode-sized linear layer per stored weight dtype: ms per call and GB/s against a same-run read floor."
+        abstract: "One linear layer per stored weight dtype: ms per call, GB/s against a same-run read floor, GFLOP/s."
     )
 
     @Option(help: "Comma-separated stored dtypes: f32, bf16, f16, fp8.") var dtype = "f32,bf16,fp8"
-    @Option(help: "Comma-separated x row counts (≤ 32: the skinny path).") var rows = "1,4,8"
+    @Option(help: "Comma-separated x row counts (≤ 32: the skinny path; beyond: panel conversion + sgemm).") var rows = "1,4,8"
     @Option(help: "Comma-separated weight shapes OUTxIN.") var shape = "2048x5632,5632x2048,32000x2048"
     @Option(help: "BLAS threads (and read-pass threads).") var threads = 2
     @Option(help: "MiB of weight copies cycled per timing (past the last-level cache).") var sweepMib = 256
