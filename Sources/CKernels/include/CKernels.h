@@ -51,8 +51,9 @@ typedef struct {
 } ck_weight;
 
 /// y[m ≤ 8, first..<last] (= or +=) alpha · x[m, w.cols] · W[first..<last]ᵀ with W in bf16, f16 or
-/// FP8 E4M3, each weight converted to f32 in registers (exactly: FP8 becomes fl(q · scale), the
-/// f32 value HF's dequantization gives) and f32 accumulation. f32 weights go to ck_skinny_linear_*.
+/// FP8 E4M3, each weight converted to f32 in registers (exactly; FP8 as q, its block scale applied
+/// once to each 128-column partial dot: see weight_common.h) and f32 accumulation. f32 weights go to
+/// ck_skinny_linear_*.
 typedef void (*ck_skinny_weight_fn)(const float *x, long m, long lda, const ck_weight *w,
                                     float *y, long ldy, long first, long last, int accumulate, float alpha);
 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weight *w,
