@@ -28,6 +28,43 @@ public enum BLAS {
              beta: accumulate ? 1 : 0, c: y, ldc: ldy ?? n)
     }
 
+    /// Weight rows converted to f32 per sgemm call when a stored-dtype weight meets more than
+    /// `skinnyRowLimit` rows (prefill): the scratch is panelRows × K floats (2 MiB at K = 2048,
+    /// 7 MiB at 7168), reused, and each panel is converted right before the sgemm that reads it,
+    /// so it is still in cache. The x rows are repacked by sgemm once per panel: M·K per 2·M·256·K flops.
+    public static let panelRows = 256
+
+    /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ with W [N, K] in its stored dtype. Up to
+    /// `skinnyRowLimit` rows: SkinnyLinear, converting in registers. Beyond: an f32 weight goes
+    /// straight to sgemm (bit-identical to the pointer form); any other is converted one panel of
+    /// `panelRows` weight rows at a time into a per-thread f32 scratch (no allocation once grown),
+    /// each panel multiplied by sgemm into its columns of y.
+    public static func linear(
+        _ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: WeightMatrix,
+        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1
+    ) {
+        let n = weight.rows, k = weight.cols, lda = lda ?? k, ldy = ldy ?? n
+        guard m > 0, n > 0 else { return }
+        if let f32 = weight.f32Pointer {
+            linear(x, rows: m, inFeatures: k, lda: lda, weight: f32, outFeatures: n, ldw: weight.rowStride,
+                   into: y, ldy: ldy, accumulate: accumulate, alpha: alpha)
+            return
+        }
+        if m <= skinnyRowLimit && k > 0 {
+            SkinnyLinear.run(x, rows: m, lda: lda, weight: weight, into: y, ldy: ldy, accumulate: accumulate, alpha: alpha)
+            return
+        }
+        let panel = PanelScratch.forThisThread.reserve(min(panelRows, n) * k)
+        var first = 0
+        while first < n {
+            let rows = min(panelRows, n - first)
+            weight.convertRows(first..<first + rows, into: panel, ldo: k)
+            gemm(transB: true, m: m, n: rows, k: k, alpha: alpha, a: x, lda: lda, b: panel, ldb: k,
+                 beta: accumulate ? 1 : 0, c: y + first, ldc: ldy)
+            first += rows
+        }
+    }
+
     /// C[M, N] (= or +=) alpha · op(A) · op(B), general strides.
     @inline(__always)
     public static func gemm(

@@ -29,6 +29,8 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
     private var x = UnsafePointer<Float>(bitPattern: 64)!, w = UnsafePointer<Float>(bitPattern: 64)!
     private var y = UnsafeMutablePointer<Float>(bitPattern: 64)!
     private var m = 0, k = 0, n = 0, lda = 0, ldw = 0, ldy = 0, accumulate = false, alpha: Float = 1
+    /// The weight of a call on a stored-dtype weight (nil: the f32 pointer `w`).
+    private var stored: ck_weight?
 
     /// The product on the BLAS thread budget (the N weight rows split over the workers).
     public static func run(
@@ -39,6 +41,7 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
         let job = shared
+        job.stored = nil
         job.w = w; job.k = k; job.n = n; job.lda = lda; job.ldw = ldw; job.ldy = ldy
         job.accumulate = accumulate; job.alpha = alpha
         // At least ~1 MiB of weight per worker, so the fan-out pays for itself.
@@ -46,6 +49,55 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
         forEachRowBlock(m) { first, rows in
             job.x = x + first * lda; job.y = y + first * ldy; job.m = rows
             Parallel.run(workers: workers, job)
+        }
+    }
+
+    /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ with W [N, K] in its stored dtype (bf16, f16, FP8 E4M3
+    /// converted in registers, f32 accumulation), on the BLAS thread budget. An f32 weight takes the
+    /// f32 kernel above (bit-identical to calling it with the pointer).
+    public static func run(
+        _ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: WeightMatrix,
+        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1
+    ) {
+        let n = weight.rows, k = weight.cols
+        guard m > 0, n > 0 else { return }
+        if let f32 = weight.f32Pointer {
+            run(x, rows: m, inFeatures: k, lda: lda ?? k, weight: f32, outFeatures: n, ldw: weight.rowStride,
+                into: y, ldy: ldy ?? n, accumulate: accumulate, alpha: alpha)
+            return
+        }
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        let job = shared
+        job.stored = weight.kernelView
+        job.k = k; job.n = n; job.lda = lda ?? k; job.ldy = ldy ?? n
+        job.accumulate = accumulate; job.alpha = alpha
+        // At least ~1 MiB of stored weight per worker.
+        let workers = min(Parallel.workers(for: n), max(1, weight.streamedBytes >> 20))
+        forEachRowBlock(m) { first, rows in
+            job.x = x + first * job.lda; job.y = y + first * job.ldy; job.m = rows
+            Parallel.run(workers: workers, job)
+        }
+    }
+
+    /// The stored-dtype product on the calling thread alone (see the f32 runOnThisThread below).
+    public static func runOnThisThread(
+        _ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: WeightMatrix,
+        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1
+    ) {
+        runOnThisThread(x, rows: m, lda: lda, weight: weight, into: y, ldy: ldy, accumulate: accumulate, alpha: alpha, kernels: .active)
+    }
+
+    /// runOnThisThread on a stored-dtype weight with a given kernel variant (tests compare the variants).
+    static func runOnThisThread(
+        _ x: UnsafePointer<Float>, rows m: Int, lda: Int?, weight: WeightMatrix,
+        into y: UnsafeMutablePointer<Float>, ldy: Int?, accumulate: Bool, alpha: Float, kernels: KernelTable
+    ) {
+        let n = weight.rows, k = weight.cols, lda = lda ?? k, ldy = ldy ?? n
+        guard n > 0 else { return }
+        var view = weight.kernelView
+        forEachRowBlock(m) { first, rows in
+            kernels.skinnyWeight(x + first * lda, rows, lda, &view, y + first * ldy, ldy, 0, n, accumulate ? 1 : 0, alpha)
         }
     }
 
@@ -87,6 +139,10 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
     public func work(worker: Int, workers: Int) {
         let perWorker = ((n + workers - 1) / workers + 1) & ~1
         let first = min(n, worker * perWorker), last = min(n, first + perWorker)
-        KernelTable.active.skinnyLinear(x, m, k, lda, w, ldw, y, ldy, first, last, accumulate ? 1 : 0, alpha)
+        if var view = stored {
+            KernelTable.active.skinnyWeight(x, m, lda, &view, y, ldy, first, last, accumulate ? 1 : 0, alpha)
+        } else {
+            KernelTable.active.skinnyLinear(x, m, k, lda, w, ldw, y, ldy, first, last, accumulate ? 1 : 0, alpha)
+        }
     }
 }

@@ -38,6 +38,38 @@ void ck_skinny_linear_avx2(const float *x, long m, long k, long lda, const float
 void ck_skinny_linear_avx512(const float *x, long m, long k, long lda, const float *w, long ldw,
                              float *y, long ldy, long first, long last, int accumulate, float alpha);
 
+// ---- Weights in their stored dtype (Kernels' WeightMatrix): W[rows, cols] row-major, row r at
+// base + r·row_stride elements. FP8 E4M3 element (r, c) is q · scales[(r / block_rows)·scale_stride
+// + c / block_cols] (DeepSeek-V3's weight_scale_inv grid; partial blocks at the edges).
+typedef enum { CK_WEIGHT_F32 = 0, CK_WEIGHT_BF16 = 1, CK_WEIGHT_F16 = 2, CK_WEIGHT_FP8_E4M3 = 3 } ck_weight_dtype;
+typedef struct {
+    int dtype;                  // ck_weight_dtype
+    const void *base;
+    long rows, cols, row_stride;
+    const float *scales;        // FP8 only
+    long block_rows, block_cols, scale_stride;
+} ck_weight;
+
+/// y[m ≤ 8, first..<last] (= or +=) alpha · x[m, w.cols] · W[first..<last]ᵀ with W in bf16, f16 or
+/// FP8 E4M3, each weight converted to f32 in registers (exactly; FP8 as q, its block scale applied
+/// once to each 128-column partial dot: see weight_common.h) and f32 accumulation. f32 weights go to
+/// ck_skinny_linear_*.
+typedef void (*ck_skinny_weight_fn)(const float *x, long m, long lda, const ck_weight *w,
+                                    float *y, long ldy, long first, long last, int accumulate, float alpha);
+void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weight *w,
+                           float *y, long ldy, long first, long last, int accumulate, float alpha);
+void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_weight *w,
+                             float *y, long ldy, long first, long last, int accumulate, float alpha);
+
+/// out[r − first, 0..<cols] = W[r, ·] as f32 for r in first..<last (out rows ldo floats apart), exactly
+/// (FP8: fl(q · scale)); any dtype, f32 included (a copy).
+typedef void (*ck_weight_rows_to_f32_fn)(const ck_weight *w, long first, long last, float *out, long ldo);
+void ck_weight_rows_to_f32_avx2(const ck_weight *w, long first, long last, float *out, long ldo);
+void ck_weight_rows_to_f32_avx512(const ck_weight *w, long first, long last, float *out, long ldo);
+
+/// One FP8 E4M3 byte as f32 (baseline code, the scalar definition the vector kernels follow).
+float ck_fp8_e4m3_to_f32(uint8_t byte);
+
 // ---- Vector exp (Cephes expf: Cody–Waite reduction + degree-6 polynomial, max rel. error ≈ 1e-7
 // over [−87, 88]; below −87.3 gives ≈ 1e−38, from ≈ 88.4 up +inf, as before the port). The value of every
 // element is the same in all variants (and equal to ck_exp); only sums differ in order.

@@ -1,0 +1,260 @@
+// Skinny linear over bf16 / f16 / FP8 E4M3 weights for AVX2 + FMA + F16C: 8 weights per vector
+// converted in registers (bf16: a 16-bit shift; f16: vcvtph2ps; FP8: see weight_common.h), f32 FMAs,
+// scalar tails. With 16 registers the P weight rows streamed side by side and the R x rows multiplied
+// per converted vector keep the live accumulators ≤ 8: bf16/f16 P = 4, 2 for R ≤ 2, ≤ 4;
+// FP8 (a block partial next to each total) P = 4, 2, 1 for R = 1, 2, ≤ 4. From 5 x rows both go in
+// two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2.
+// Each row is prefetched once per 64-byte line, 32 KiB ahead.
+#include "weight_common.h"
+#pragma STDC FP_CONTRACT OFF
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+// Lanes summed in lane order.
+INLINE AVX2 float sum8(__m256 v) {
+    float lane[8];
+    _mm256_storeu_ps(lane, v);
+    float s = lane[0];
+    for (int i = 1; i < 8; i++) s += lane[i];
+    return s;
+}
+
+/// 8 FP8 weights at p as f32 q · 2^-8; `fix`: NaN codes become NaN (else the caller knows there are none).
+INLINE AVX2 __m256 fp8_8(const char *p, const int fix) {
+    const __m128i b = _mm_loadl_epi64((const __m128i *)p);
+    const __m256 w = _mm256_cvtph_ps(_mm_and_si128(_mm_slli_epi16(_mm_cvtepi8_epi16(b), 7), _mm_set1_epi16((short)CK_FP8_F16_FIELDS)));
+    if (!fix) return w;
+    const __m128i nanBytes = _mm_cmpeq_epi8(_mm_or_si128(b, _mm_set1_epi8((char)0x80)), _mm_set1_epi8(-1));
+    const __m256i nan = _mm256_cvtepi8_epi32(nanBytes);
+    return _mm256_or_ps(w, _mm256_castsi256_ps(_mm256_and_si256(nan, _mm256_set1_epi32((int)CK_QUIET_NAN_BITS))));
+}
+
+/// One FP8 weight as fp8_8 computes each lane.
+INLINE AVX2 float fp8_1(uint8_t byte) {
+    const uint16_t h = (uint16_t)(((uint16_t)(int16_t)(int8_t)byte << 7) & CK_FP8_F16_FIELDS);
+    const float w = _cvtsh_ss(h);
+    return (byte & 0x7F) == 0x7F ? ck_bits_float(ck_float_bits(w) | CK_QUIET_NAN_BITS) : w;
+}
+
+/// 8 bf16 / f16 weights at p as f32.
+INLINE AVX2 __m256 half8(const int dt, const char *p) {
+    const __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (dt == CK_WEIGHT_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));   // bf16
+}
+
+/// One bf16 / f16 weight as half8 computes each lane.
+INLINE AVX2 float half1(const int dt, const char *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return dt == CK_WEIGHT_F16 ? _cvtsh_ss(h) : ck_bf16_float(h);
+}
+
+/// acc[p][r] += u[p] · x_r[i..<i+8] for x rows r0..<r1.
+INLINE AVX2 void fma_rows(const int P, const int r0, const int r1, const __m256 *u, const float *x, long lda, long i, __m256 acc[4][8]) {
+    for (int r = r0; r < r1; r++) {
+        const __m256 t = _mm256_loadu_ps(x + r * lda + i);
+        for (int p = 0; p < P; p++) acc[p][r] = _mm256_fmadd_ps(u[p], t, acc[p][r]);
+    }
+}
+
+/// Whether the 64 bytes at i of any of the P rows hold a NaN code.
+INLINE AVX2 int fp8_line_has_nan(const int P, const char *const *rows, long i) {
+    const __m256i high = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi8(-1);
+    __m256i nan = _mm256_setzero_si256();
+    for (int p = 0; p < P; p++) {
+        const __m256i a = _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(rows[p] + i)), high);
+        const __m256i b = _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(rows[p] + i + 32)), high);
+        nan = _mm256_or_si256(nan, _mm256_or_si256(_mm256_cmpeq_epi8(a, ones), _mm256_cmpeq_epi8(b, ones)));
+    }
+    return !_mm256_testz_si256(nan, nan);
+}
+
+/// part[p][r] += Σ (q · 2^-8) · x_r over the 64 FP8 columns from i, x rows r0..<r1.
+INLINE AVX2 void fp8_line(const int fix, const int P, const int r0, const int r1, const char *const *rows, const float *x, long lda,
+                          long i, __m256 part[4][8]) {
+    for (long q = i; q < i + 64; q += 8) {
+        __m256 u[4];
+        for (int p = 0; p < P; p++) u[p] = fp8_8(rows[p] + q, fix);
+        fma_rows(P, r0, r1, u, x, lda, q, part);
+    }
+}
+
+/// acc[p][r] (+ tail[p][r]) += scale_p · Σ q · x_r over FP8 columns c0..<c1 (one block), x rows r0..<r1.
+INLINE AVX2 void fp8_block(const int P, const int r0, const int r1, const char *const *rows, const float *x, long lda, long c0, long c1,
+                           const float *scale, __m256 acc[4][8], float tail[4][8]) {
+    __m256 part[4][8];
+    float partTail[4][8];
+    for (int p = 0; p < P; p++)
+        for (int r = r0; r < r1; r++) { part[p][r] = _mm256_setzero_ps(); partTail[p][r] = 0; }
+    long i = c0;
+    for (; i + 64 <= c1; i += 64) {
+        if (r0 == 0)
+            for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        if (fp8_line_has_nan(P, rows, i)) fp8_line(1, P, r0, r1, rows, x, lda, i, part);
+        else fp8_line(0, P, r0, r1, rows, x, lda, i, part);
+    }
+    for (; i + 8 <= c1; i += 8) {
+        __m256 u[4];
+        for (int p = 0; p < P; p++) u[p] = fp8_8(rows[p] + i, 1);
+        fma_rows(P, r0, r1, u, x, lda, i, part);
+    }
+    for (; i < c1; i++)
+        for (int p = 0; p < P; p++) {
+            const float v = fp8_1((uint8_t)rows[p][i]);
+            for (int r = r0; r < r1; r++) partTail[p][r] += v * x[r * lda + i];
+        }
+    const __m256 unit = _mm256_set1_ps(CK_FP8_F16_UNIT);
+    for (int p = 0; p < P; p++) {
+        const __m256 s = _mm256_set1_ps(scale[p]);
+        for (int r = r0; r < r1; r++) {
+            acc[p][r] = _mm256_fmadd_ps(_mm256_mul_ps(part[p][r], unit), s, acc[p][r]);
+            tail[p][r] += (partTail[p][r] * CK_FP8_F16_UNIT) * scale[p];
+        }
+    }
+}
+
+/// acc[p][r] (+ tail) += W_p · x_r over all k bf16 / f16 columns.
+INLINE AVX2 void half_row(const int dt, const int P, const int R, const char *const *rows, const float *x, long lda, long k,
+                          __m256 acc[4][8], float tail[4][8]) {
+    long i = 0;
+    for (; i + 32 <= k; i += 32) {
+        for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + 2 * i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        for (long q = i; q < i + 32; q += 8) {
+            __m256 u[4];
+            for (int p = 0; p < P; p++) u[p] = half8(dt, rows[p] + 2 * q);
+            fma_rows(P, 0, R, u, x, lda, q, acc);
+        }
+    }
+    for (; i + 8 <= k; i += 8) {
+        __m256 u[4];
+        for (int p = 0; p < P; p++) u[p] = half8(dt, rows[p] + 2 * i);
+        fma_rows(P, 0, R, u, x, lda, i, acc);
+    }
+    for (; i < k; i++)
+        for (int p = 0; p < P; p++) {
+            const float v = half1(dt, rows[p] + 2 * i);
+            for (int r = 0; r < R; r++) tail[p][r] += v * x[r * lda + i];
+        }
+}
+
+/// d[p][r] = W[j + p] · x_r for p < P (rows past `last` repeat the last one), r < R.
+INLINE AVX2 void row_dots(const int dt, const int P, const int R, const ck_weight *w, const float *x, long lda,
+                          long j, long last, float d[4][8]) {
+    const long eb = dt == CK_WEIGHT_FP8_E4M3 ? 1 : 2, k = w->cols;
+    const char *rows[4];
+    long index[4];
+    for (int p = 0; p < P; p++) {
+        index[p] = j + p < last ? j + p : last - 1;
+        rows[p] = (const char *)w->base + index[p] * w->row_stride * eb;
+    }
+    __m256 acc[4][8];
+    float tail[4][8];
+    for (int p = 0; p < P; p++)
+        for (int r = 0; r < R; r++) { acc[p][r] = _mm256_setzero_ps(); tail[p][r] = 0; }
+    if (dt != CK_WEIGHT_FP8_E4M3) {
+        half_row(dt, P, R, rows, x, lda, k, acc, tail);
+    } else {
+        const float *scaleRow[4];
+        for (int p = 0; p < P; p++) scaleRow[p] = ck_scale_row(w, index[p]);
+        const long bc = w->block_cols;
+        for (long c0 = 0, b = 0; c0 < k; c0 += bc, b++) {
+            float scale[4];
+            for (int p = 0; p < P; p++) scale[p] = scaleRow[p][b];
+            const long c1 = c0 + bc < k ? c0 + bc : k;
+            fp8_block(P, 0, R, rows, x, lda, c0, c1, scale, acc, tail);
+        }
+    }
+    for (int p = 0; p < P; p++)
+        for (int r = 0; r < R; r++) d[p][r] = sum8(acc[p][r]) + tail[p][r];
+}
+
+/// Rows first..<last of y for R x rows, P weight rows at a time; beyond G x rows, the x rows go in
+/// two groups (G, R − G) over the same P weight rows, which the second group re-reads from L1/L2.
+INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const int G, const float *x, long lda, const ck_weight *w,
+                           float *y, long ldy, long first, long last, int accumulate, float alpha) {
+    for (long j = first; j < last; j += P) {
+        float d[4][8], e[4][8];
+        row_dots(dt, P, R < G ? R : G, w, x, lda, j, last, d);
+        if (R > G) row_dots(dt, P, R > G ? R - G : 1, w, x + G * lda, lda, j, last, e);
+        for (int p = 0; p < P && j + p < last; p++)
+            for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, r < G ? d[p][r] : e[p][r - G], accumulate, alpha);
+    }
+}
+
+#define CK_ROWS(dt, P, R, G) rows_loop(dt, P, R, G, x, lda, w, y, ldy, first, last, accumulate, alpha)
+
+AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weight *w,
+                                float *y, long ldy, long first, long last, int accumulate, float alpha) {
+    if (first >= last || m <= 0) return;
+    if (w->dtype == CK_WEIGHT_F32) {
+        ck_skinny_linear_avx2(x, m, w->cols, lda, (const float *)w->base, w->row_stride, y, ldy, first, last, accumulate, alpha);
+    } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
+        const unsigned csr = ck_clear_daz();
+        switch (m) {
+        case 1: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 1, 8); break;
+        case 2: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 2, 8); break;
+        case 3: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 3, 8); break;
+        case 4: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 4, 8); break;
+        case 5: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 5, 4); break;
+        case 6: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 6, 4); break;
+        case 7: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 7, 4); break;
+        default: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 8, 4); break;
+        }
+        ck_restore_csr(csr);
+    } else {
+#define CK_HALF_CASES(dt)                                                                                   \
+        switch (m) {                                                                                        \
+        case 1: CK_ROWS(dt, 4, 1, 8); break;                                                                   \
+        case 2: CK_ROWS(dt, 4, 2, 8); break;                                                                   \
+        case 3: CK_ROWS(dt, 2, 3, 8); break;                                                                   \
+        case 4: CK_ROWS(dt, 2, 4, 8); break;                                                                   \
+        case 5: CK_ROWS(dt, 2, 5, 4); break;                                                                   \
+        case 6: CK_ROWS(dt, 2, 6, 4); break;                                                                   \
+        case 7: CK_ROWS(dt, 2, 7, 4); break;                                                                   \
+        default: CK_ROWS(dt, 2, 8, 4); break;                                                                  \
+        }
+        if (w->dtype == CK_WEIGHT_F16) { CK_HALF_CASES(CK_WEIGHT_F16) } else { CK_HALF_CASES(CK_WEIGHT_BF16) }
+    }
+}
+
+INLINE AVX2 void convert_segment(const int dt, const char *row, long c0, long c1, float scale, float *out) {
+    const __m256 s = _mm256_set1_ps(scale), unit = _mm256_set1_ps(CK_FP8_F16_UNIT);
+    long i = c0;
+    if (dt == CK_WEIGHT_FP8_E4M3) {
+        for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(fp8_8(row + i, 1), unit), s));
+        for (; i < c1; i++) out[i] = (fp8_1((uint8_t)row[i]) * CK_FP8_F16_UNIT) * scale;
+    } else {
+        for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, half8(dt, row + 2 * i));
+        for (; i < c1; i++) out[i] = half1(dt, row + 2 * i);
+    }
+}
+
+INLINE AVX2 void convert_rows(const int dt, const ck_weight *w, long first, long last, float *out, long ldo) {
+    const long eb = dt == CK_WEIGHT_FP8_E4M3 ? 1 : 2, k = w->cols;
+    for (long r = first; r < last; r++) {
+        const char *row = (const char *)w->base + r * w->row_stride * eb;
+        float *o = out + (r - first) * ldo;
+        if (dt != CK_WEIGHT_FP8_E4M3) { convert_segment(dt, row, 0, k, 1, o); continue; }
+        const float *scaleRow = ck_scale_row(w, r);
+        for (long c0 = 0, b = 0; c0 < k; c0 += w->block_cols, b++)
+            convert_segment(dt, row, c0, c0 + w->block_cols < k ? c0 + w->block_cols : k, scaleRow[b], o);
+    }
+}
+
+AVX2 void ck_weight_rows_to_f32_avx2(const ck_weight *w, long first, long last, float *out, long ldo) {
+    switch (w->dtype) {
+    case CK_WEIGHT_F32:
+        for (long r = first; r < last; r++)
+            memcpy(out + (r - first) * ldo, (const float *)w->base + r * w->row_stride, (size_t)w->cols * sizeof(float));
+        break;
+    case CK_WEIGHT_BF16: convert_rows(CK_WEIGHT_BF16, w, first, last, out, ldo); break;
+    case CK_WEIGHT_F16: convert_rows(CK_WEIGHT_F16, w, first, last, out, ldo); break;
+    default: {
+        const unsigned csr = ck_clear_daz();
+        convert_rows(CK_WEIGHT_FP8_E4M3, w, first, last, out, ldo);
+        ck_restore_csr(csr);
+    }
+    }
+}

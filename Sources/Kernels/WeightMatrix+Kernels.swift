@@ -1,0 +1,55 @@
+import CKernels
+
+/// WeightMatrix as the C kernels see it, and its conversion to f32 (prefill panels, `--weights-dtype f32`).
+extension WeightMatrix {
+    /// The C view (CKernels.h `ck_weight`).
+    var kernelView: ck_weight {
+        var view = ck_weight(dtype: 0, base: base, rows: rows, cols: cols, row_stride: rowStride, scales: nil,
+                             block_rows: 1, block_cols: 1, scale_stride: 0)
+        switch storage {
+        case .f32: view.dtype = Int32(CK_WEIGHT_F32.rawValue)
+        case .bf16: view.dtype = Int32(CK_WEIGHT_BF16.rawValue)
+        case .f16: view.dtype = Int32(CK_WEIGHT_F16.rawValue)
+        case let .fp8E4M3(scales, blockRows, blockCols, scaleStride):
+            precondition(blockRows > 0 && blockCols > 0 && scaleStride >= (cols + blockCols - 1) / blockCols,
+                         "FP8 weight [\(rows), \(cols)]: blocks \(blockRows)×\(blockCols), scale stride \(scaleStride)")
+            view.dtype = Int32(CK_WEIGHT_FP8_E4M3.rawValue)
+            view.scales = scales
+            view.block_rows = blockRows
+            view.block_cols = blockCols
+            view.scale_stride = scaleStride
+        }
+        return view
+    }
+
+    /// out[r − rows.lowerBound, 0..<cols] = row r as f32 (out rows `ldo` floats apart), on the calling
+    /// thread. Exact: bf16/f16 upcast, FP8 fl(q · scale) — the f32 weights HF computes.
+    public func convertRows(_ rows: Range<Int>, into out: UnsafeMutablePointer<Float>, ldo: Int? = nil) {
+        convertRows(rows, into: out, ldo: ldo ?? cols, kernels: .active)
+    }
+
+    func convertRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>, ldo: Int, kernels: KernelTable) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows && ldo >= cols, "convertRows \(range) of [\(rows), \(cols)]")
+        guard !range.isEmpty, cols > 0 else { return }
+        var view = kernelView
+        kernels.weightRowsToF32(&view, range.lowerBound, range.upperBound, out, ldo)
+    }
+
+    /// The whole matrix as f32 into out[rows, ldo], split over the BLAS thread budget (load-time upcast).
+    public func convertToF32(into out: UnsafeMutablePointer<Float>, ldo: Int? = nil) {
+        let job = RowConversion(weight: self, out: out, ldo: ldo ?? cols)
+        Parallel.run(workers: min(Parallel.workers(for: rows), max(1, rows * cols / (1 << 18))), job)
+    }
+}
+
+/// convertToF32's job: contiguous row slices per worker.
+private final class RowConversion: ParallelJob {
+    let weight: WeightMatrix, out: UnsafeMutablePointer<Float>, ldo: Int
+    init(weight: WeightMatrix, out: UnsafeMutablePointer<Float>, ldo: Int) { self.weight = weight; self.out = out; self.ldo = ldo }
+
+    func work(worker: Int, workers: Int) {
+        let per = (weight.rows + workers - 1) / workers
+        let first = min(weight.rows, worker * per), last = min(weight.rows, first + per)
+        weight.convertRows(first..<last, into: out + first * ldo, ldo: ldo, kernels: .active)
+    }
+}

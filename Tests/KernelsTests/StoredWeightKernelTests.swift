@@ -1,0 +1,259 @@
+import CKernels
+import Foundation
+@testable import Kernels
+import Tensors
+import TestSupport
+import XCTest
+
+/// The stored-dtype kernels (bf16, f16, FP8 E4M3) of every variant this CPU runs, against
+/// references computed without them.
+final class StoredWeightKernelTests: XCTestCase {
+    func random(_ n: Int, seed: UInt64) -> [Float] {
+        var g = SeededRandom(seed: seed)
+        return (0..<n).map { _ in Float.random(in: -1...1, using: &g) }
+    }
+
+    /// All 256 FP8 bytes: the scalar definition and every variant's conversion (scale 1, and a
+    /// block scale) equal the format's values bit for bit; NaN bytes give NaN. A few values
+    /// cross-checked against torch 2.15's float8_e4m3fn → float32 (bit patterns printed by
+    /// `torch.arange(256, dtype=torch.uint8).view(torch.float8_e4m3fn).float()`).
+    func testFP8AllBytePatterns() {
+        let torch: [UInt8: UInt32] = [0x00: 0x0000_0000, 0x01: 0x3B00_0000, 0x07: 0x3C60_0000, 0x08: 0x3C80_0000,
+                                      0x38: 0x3F80_0000, 0x7E: 0x43E0_0000, 0x80: 0x8000_0000, 0x81: 0xBB00_0000,
+                                      0xFE: 0xC3E0_0000, 0x7F: 0x7FF0_0000, 0xFF: 0xFFF0_0000]
+        for (byte, bits) in torch {
+            XCTAssertEqual(ck_fp8_e4m3_to_f32(byte).bitPattern, bits, "torch byte \(byte)")
+            let reference = Float(FP8Reference.value(byte))
+            if reference.isNaN { XCTAssertTrue(Float(bitPattern: bits).isNaN) } else { XCTAssertEqual(reference.bitPattern, bits) }
+        }
+        // One row holding the 256 patterns in two FP8 blocks, scales 1 and 0.37.
+        var row = (0...255).map { UInt8($0) }
+        var scales: [Float] = [1, 0.37]
+        for table in KernelVariants.available {
+            var out = [Float](repeating: 7, count: 256)
+            row.withUnsafeMutableBytes { bytes in
+                scales.withUnsafeMutableBufferPointer { s in
+                    let w = WeightMatrix(storage: .fp8E4M3(scales: UnsafePointer(s.baseAddress!), blockRows: 128, blockCols: 128, scaleStride: 2),
+                                         base: UnsafeRawPointer(bytes.baseAddress!), rows: 1, cols: 256)
+                    w.convertRows(0..<1, into: &out, ldo: 256, kernels: table)
+                }
+            }
+            for byte in 0...255 {
+                let reference = Float(FP8Reference.value(UInt8(byte)))
+                let scalar = ck_fp8_e4m3_to_f32(UInt8(byte))
+                let want = reference * scales[byte / 128]
+                if reference.isNaN {
+                    XCTAssertTrue(scalar.isNaN && out[byte].isNaN, "\(table.isa) byte \(byte)")
+                } else {
+                    XCTAssertEqual(scalar.bitPattern, reference.bitPattern, "scalar byte \(byte)")
+                    XCTAssertEqual(out[byte].bitPattern, want.bitPattern, "\(table.isa) byte \(byte)")
+                }
+            }
+        }
+    }
+
+    /// bf16 and f16: all 65536 bit patterns through every variant's conversion equal Basics.BFloat16
+    /// and Tensors.DTypeConversion bit for bit (NaNs: NaN with the same sign).
+    func testHalfConversionsMatchTheCodecs() {
+        var patterns = (0...0xFFFF).map { UInt16($0) }
+        var f16Reference = [Float](repeating: 0, count: patterns.count)
+        DTypeConversion.f16ToF32(patterns, &f16Reference, count: patterns.count)
+        let bf16Reference = patterns.map { BFloat16.float(from: $0) }
+        for table in KernelVariants.available {
+            for (storage, reference) in [(WeightMatrix.Storage.bf16, bf16Reference), (.f16, f16Reference)] {
+                var out = [Float](repeating: 0, count: patterns.count)
+                patterns.withUnsafeMutableBytes { bytes in
+                    // 256 rows of 256: row conversion with several rows.
+                    let w = WeightMatrix(storage: storage, base: UnsafeRawPointer(bytes.baseAddress!), rows: 256, cols: 256)
+                    w.convertRows(0..<256, into: &out, ldo: 256, kernels: table)
+                }
+                var mismatches = 0
+                for i in 0..<patterns.count {
+                    let same = reference[i].isNaN
+                        ? out[i].isNaN && out[i].sign == reference[i].sign
+                        : out[i].bitPattern == reference[i].bitPattern
+                    if !same { mismatches += 1 }
+                    if !same && mismatches < 5 { XCTFail("\(table.isa) \(storage) pattern \(i): \(out[i].bitPattern) vs \(reference[i].bitPattern)") }
+                }
+                XCTAssertEqual(mismatches, 0, "\(table.isa) \(storage)")
+            }
+        }
+    }
+
+    /// y = alpha · x · Wᵀ (+ y) for every dtype × variant, m = 1…8 (one kernel call, over a row
+    /// slice first..<n as a worker takes), ragged k (vector tails, FP8 column blocks of 128 with a
+    /// partial last one) and n (576 rows = 4.5 FP8 row blocks), against Double dots of the decoded weights.
+    func testSkinnyStoredWeightsAgainstDoubleReference() {
+        var cases = 0
+        for dtype in StoredWeight.DType.allCases {
+            for k in [1, 7, 127, 128, 129, 255, 576, 1037] {
+                for n in [1, 7, 576] {
+                    let weight = StoredWeight(dtype, rows: n, cols: k, rowStride: k + 3, seed: UInt64(k * 977 + n))
+                    let lda = k + 1, ldy = n + 2
+                    let x = random(SkinnyLinear.maxRows * lda, seed: UInt64(k + n))
+                    let start = random(SkinnyLinear.maxRows * ldy, seed: 9)
+                    let first = n > 3 ? 3 : 0
+                    var view = weight.matrix.kernelView
+                    // Σ x·w and Σ |x·w| per (x row, weight row), in Double.
+                    var dots = [Double](repeating: 0, count: SkinnyLinear.maxRows * n), magnitudes = dots
+                    for r in 0..<SkinnyLinear.maxRows {
+                        for j in 0..<n {
+                            var dot = 0.0, magnitude = 0.0
+                            for i in 0..<k {
+                                let term = Double(x[r * lda + i]) * Double(weight.decoded[j * k + i])
+                                dot += term; magnitude += abs(term)
+                            }
+                            dots[r * n + j] = dot; magnitudes[r * n + j] = magnitude
+                        }
+                    }
+                    for table in KernelVariants.available {
+                        for m in 1...SkinnyLinear.maxRows {
+                            let accumulate = m % 2 == 0, alpha: Float = accumulate ? 0.75 : 1
+                            var y = start
+                            table.skinnyWeight(x, m, lda, &view, &y, ldy, first, n, accumulate ? 1 : 0, alpha)
+                            for r in 0..<m {
+                                for j in 0..<ldy {
+                                    let index = r * ldy + j
+                                    guard j >= first && j < n else {
+                                        XCTAssertEqual(y[index].bitPattern, start[index].bitPattern, "untouched \(j)"); continue
+                                    }
+                                    let want = Double(alpha) * dots[r * n + j] + (accumulate ? Double(start[index]) : 0)
+                                    let bound = 1e-6 * (magnitudes[r * n + j] + 1)
+                                    if !(abs(Double(y[index]) - want) <= bound) {
+                                        XCTFail("\(dtype) \(table.isa) k=\(k) n=\(n) m=\(m) r=\(r) j=\(j): \(y[index]) vs \(want)")
+                                        return
+                                    }
+                                }
+                            }
+                            cases += 1
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(cases, 3 * 8 * 3 * 8 * KernelVariants.available.count)
+    }
+
+    /// FP8 scales at the edges — large (300, 1e30) and subnormal (1e-40, 3e-39: products below f32's
+    /// normal range) — convert exactly to fl(q · scale), and the skinny kernels (partial block dots
+    /// scaled once) stay within f32 rounding of the Double dot of q · scale.
+    func testFP8ExtremeScales() {
+        for scale: Float in [300, 1e30, 1e-40, 3e-39] {
+            let weight = StoredWeight(.fp8, rows: 130, cols: 200, seed: 77, scaleOverride: scale)
+            let x = random(200, seed: 3)
+            for table in KernelVariants.available {
+                var out = [Float](repeating: 0, count: 130 * 200)
+                weight.matrix.convertRows(0..<130, into: &out, ldo: 200, kernels: table)
+                XCTAssertEqual(out.map(\.bitPattern), weight.decoded.map(\.bitPattern), "\(table.isa) scale \(scale)")
+                var y = [Float](repeating: 0, count: 130)
+                SkinnyLinear.runOnThisThread(x, rows: 1, lda: nil, weight: weight.matrix, into: &y, ldy: nil, accumulate: false,
+                                             alpha: 1, kernels: table)
+                for j in 0..<130 {
+                    var dot = 0.0, magnitude = 0.0
+                    for i in 0..<200 {
+                        let q = weight.bytes.load(fromByteOffset: j * 200 + i, as: UInt8.self)
+                        let s = Double(weight.scales[(j / 128) * weight.scaleStride + i / 128])
+                        let term = FP8Reference.value(q) * s * Double(x[i])
+                        dot += term; magnitude += abs(term)
+                    }
+                    XCTAssertLessThanOrEqual(abs(Double(y[j]) - dot), 1e-6 * magnitude + 1e-44, "\(table.isa) scale \(scale) row \(j)")
+                }
+            }
+        }
+    }
+
+    /// A NaN code (0x7F / 0xFF) anywhere — in a full 64-byte line, the 16/8-column steps after the
+    /// lines, the tail — makes its row's outputs NaN and leaves every other row's bits unchanged.
+    func testFP8NaNReachesOnlyItsRow() {
+        let k = 300, n = 6
+        for column in [5, 70, 200, 290, 299] {
+            for code: UInt8 in [0x7F, 0xFF] {
+                let weight = StoredWeight(.fp8, rows: n, cols: k, seed: 5)
+                let x = random(3 * k, seed: 6)
+                for table in KernelVariants.available {
+                    var clean = [Float](repeating: 0, count: 3 * n), poisoned = clean
+                    SkinnyLinear.runOnThisThread(x, rows: 3, lda: nil, weight: weight.matrix, into: &clean, ldy: nil, accumulate: false,
+                                                 alpha: 1, kernels: table)
+                    let saved = weight.bytes.load(fromByteOffset: 2 * k + column, as: UInt8.self)
+                    weight.bytes.storeBytes(of: code, toByteOffset: 2 * k + column, as: UInt8.self)
+                    for m in [1, 3] {
+                        SkinnyLinear.runOnThisThread(x, rows: m, lda: nil, weight: weight.matrix, into: &poisoned, ldy: nil, accumulate: false,
+                                                     alpha: 1, kernels: table)
+                        for r in 0..<m {
+                            for j in 0..<n {
+                                if j == 2 { XCTAssertTrue(poisoned[r * n + j].isNaN, "\(table.isa) column \(column) m=\(m)") }
+                                else { XCTAssertEqual(poisoned[r * n + j].bitPattern, clean[r * n + j].bitPattern, "\(table.isa) row \(j)") }
+                            }
+                        }
+                    }
+                    weight.bytes.storeBytes(of: saved, toByteOffset: 2 * k + column, as: UInt8.self)
+                }
+            }
+        }
+    }
+
+    /// More than one block of 8 rows (m = 9…19) through runOnThisThread and the threaded run: the
+    /// same bits (each output is one row's dot, however the rows are split), and close to the f32
+    /// kernel on the decoded weights.
+    func testSkinnyRunsAboveOneBlock() {
+        let k = 300, n = 150
+        for dtype in StoredWeight.DType.allCases {
+            let weight = StoredWeight(dtype, rows: n, cols: k, seed: 31)
+            for m in 9...19 {
+                let x = random(m * k, seed: UInt64(m))
+                var threaded = [Float](repeating: 0, count: m * n), single = threaded, f32 = threaded
+                SkinnyLinear.run(x, rows: m, weight: weight.matrix, into: &threaded)
+                SkinnyLinear.runOnThisThread(x, rows: m, weight: weight.matrix, into: &single)
+                SkinnyLinear.run(x, rows: m, inFeatures: k, lda: k, weight: weight.decoded, outFeatures: n, ldw: k, into: &f32, ldy: n,
+                                 accumulate: false, alpha: 1)
+                XCTAssertEqual(threaded.map(\.bitPattern), single.map(\.bitPattern), "\(dtype) m=\(m)")
+                XCTAssertTrue(Closeness(single, f32).within(absTol: 1e-5, relTol: 1e-5), "\(dtype) m=\(m): \(Closeness(single, f32))")
+            }
+        }
+    }
+
+    /// BLAS.linear on a WeightMatrix: f32 storage is bit-identical to the pointer form (skinny and
+    /// sgemm); stored dtypes above the skinny limit (M > 32, N spanning 3 panels) equal sgemm on
+    /// the upcast weight within 1e-6 relative, with alpha and accumulate.
+    func testLinearPanelsMatchUpcastWeight() {
+        let k = 300, n = 2 * BLAS.panelRows + 88
+        let f32Weight = random(n * k, seed: 12)
+        for m in [5, 40] {
+            let x = random(m * k, seed: 13)
+            var a = [Float](repeating: 0, count: m * n), b = a
+            f32Weight.withUnsafeBufferPointer { w in
+                BLAS.linear(x, rows: m, weight: WeightMatrix(f32: w.baseAddress!, rows: n, cols: k), into: &a)
+                BLAS.linear(x, rows: m, inFeatures: k, weight: w.baseAddress!, outFeatures: n, into: &b)
+            }
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "f32 m=\(m)")
+        }
+        for dtype in StoredWeight.DType.allCases {
+            let weight = StoredWeight(dtype, rows: n, cols: k, rowStride: k + 4, seed: 14)
+            for m in [33, 40, 70] {
+                let x = random(m * (k + 2), seed: UInt64(m))
+                let start = random(m * n, seed: 15)
+                for accumulate in [false, true] {
+                    var y = start, reference = start
+                    BLAS.linear(x, rows: m, lda: k + 2, weight: weight.matrix, into: &y, accumulate: accumulate, alpha: 0.5)
+                    BLAS.linear(x, rows: m, inFeatures: k, lda: k + 2, weight: weight.decoded, outFeatures: n, into: &reference,
+                                accumulate: accumulate, alpha: 0.5)
+                    let c = Closeness(y, reference)
+                    XCTAssertTrue(c.within(absTol: 0, relTol: 1e-6), "\(dtype) m=\(m) accumulate=\(accumulate): \(c)")
+                }
+            }
+        }
+    }
+
+    /// convertToF32 (threaded) equals the decoded matrix, with a destination stride.
+    func testConvertToF32() {
+        for dtype in StoredWeight.DType.allCases {
+            let weight = StoredWeight(dtype, rows: 300, cols: 130, rowStride: 133, seed: 8)
+            var out = [Float](repeating: .nan, count: 300 * 131)
+            weight.matrix.convertToF32(into: &out, ldo: 131)
+            for r in 0..<300 {
+                XCTAssertEqual(out[r * 131..<r * 131 + 130].map(\.bitPattern), weight.decoded[r * 130..<(r + 1) * 130].map(\.bitPattern), "\(dtype) row \(r)")
+                XCTAssertTrue(out[r * 131 + 130].isNaN, "stride gap untouched")
+            }
+        }
+    }
+}
