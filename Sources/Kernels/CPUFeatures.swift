@@ -86,9 +86,6 @@ public enum InstructionSet: String, CaseIterable, Sendable {
         return .success(choice)
     }
 
-    /// The variant this process runs (nil when the model kernels cannot run here).
-    public static var active: InstructionSet? { try? selection.get() }
-
     /// This process's choice (from CPUFeatures.detected and the environment), made once.
     static let selection = select(features: .detected, requested: ProcessInfo.processInfo.environment[environmentVariable])
 
