@@ -15,6 +15,7 @@ final class AbsorbedAttention: ParallelJob {
 
     private unowned let model: DeepSeekTransformer
     private var scores: [Scratch] = []          // per worker: [H, L] scores of the item in progress
+    private var panels: [Scratch] = []          // per worker: weight rows converted to f32 (non-f32 weights)
     // The call in progress.
     private var stage = Stage.absorbQueries
     private var weights: AttentionWeights?
@@ -42,6 +43,7 @@ final class AbsorbedAttention: ParallelJob {
         var maxLength = 0
         for i in 0..<b { maxLength = max(maxLength, Int(lengths[i]) + 1) }
         while scores.count < attendWorkers { scores.append(Scratch()) }
+        while panels.count < Parallel.workers(for: heads) { panels.append(Scratch()) }
         for s in scores { _ = s.reserve(heads * maxLength) }
 
         stage = .absorbQueries
@@ -55,21 +57,20 @@ final class AbsorbedAttention: ParallelJob {
     func work(worker: Int, workers: Int) {
         guard let w = weights, let cache else { return }
         switch stage {
-        case .absorbQueries: absorbQueries(w, heads: stride(from: worker, to: model.config.numAttentionHeads, by: workers))
+        case .absorbQueries: absorbQueries(w, heads: stride(from: worker, to: model.config.numAttentionHeads, by: workers), panel: panels[worker])
         case .attend: attend(cache, items: stride(from: worker, to: batch * headGroups, by: workers), scores: scores[worker].pointer)
-        case .absorbOutputs: absorbOutputs(w, heads: stride(from: worker, to: model.config.numAttentionHeads, by: workers))
+        case .absorbOutputs: absorbOutputs(w, heads: stride(from: worker, to: model.config.numAttentionHeads, by: workers), panel: panels[worker])
         }
     }
 
-    private func absorbQueries(_ a: AttentionWeights, heads selected: StrideTo<Int>) {
+    private func absorbQueries(_ a: AttentionWeights, heads selected: StrideTo<Int>, panel: Scratch) {
         let c = model.config, heads = c.numAttentionHeads, nope = c.qkNopeHeadDim
         let kvl = c.kvLoraRank, rw = c.latentRowWidth, qk = c.qkHeadDim, b = batch
         let q = model.queries.pointer                                          // [B, H, nope + rope]
         let qAbs = model.absorbedQ.pointer                                     // [B, H, rowWidth]
         for head in selected {
-            SkinnyLinear.runOnThisThread(q + head * qk, rows: b, inFeatures: nope, lda: heads * qk,
-                                         weight: a.keyAbsorption.pointer + head * kvl * nope, outFeatures: kvl, ldw: nope,
-                                         into: qAbs + head * rw, ldy: heads * rw)   // [B, kv_lora] of head
+            Linear.applyOnThisThread(q + head * qk, rows: b, lda: heads * qk, weight: a.keyAbsorption[head],
+                                     into: qAbs + head * rw, ldy: heads * rw, scratch: panel)   // [B, kv_lora] of head
             for i in 0..<b { (qAbs + (i * heads + head) * rw + kvl).update(from: q + (i * heads + head) * qk + nope, count: c.qkRopeHeadDim) }
         }
     }
@@ -99,13 +100,12 @@ final class AbsorbedAttention: ParallelJob {
         }
     }
 
-    private func absorbOutputs(_ a: AttentionWeights, heads selected: StrideTo<Int>) {
+    private func absorbOutputs(_ a: AttentionWeights, heads selected: StrideTo<Int>, panel: Scratch) {
         let c = model.config, heads = c.numAttentionHeads, vDim = c.vHeadDim, kvl = c.kvLoraRank
         let oLat = model.outLatent.pointer, attn = model.attnOut.pointer
         for head in selected {
-            SkinnyLinear.runOnThisThread(oLat + head * kvl, rows: batch, inFeatures: kvl, lda: heads * kvl,
-                                         weight: a.valueAbsorption(head: head).baseAddress!, outFeatures: vDim, ldw: kvl,
-                                         into: attn + head * vDim, ldy: heads * vDim)   // [B, v] of head
+            Linear.applyOnThisThread(oLat + head * kvl, rows: batch, lda: heads * kvl, weight: a.valueAbsorption[head],
+                                     into: attn + head * vDim, ldy: heads * vDim, scratch: panel)   // [B, v] of head
         }
     }
 }

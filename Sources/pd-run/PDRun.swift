@@ -13,8 +13,11 @@ struct PDRun: ParsableCommand {
         commandName: "pd-run",
         abstract: "Generate from a DeepSeek MLA model in one process, or with PCP prefill under mpirun.")
 
-    @Option(help: "Model folder (HF format) or built-in name: tiny, bench.")
+    @Option(help: "Model folder (HF format) or built-in name: \(BuiltinModel.names).")
     var model: String = "tiny"
+
+    @Option(help: "Linear weights in memory: \(WeightsDType.help).")
+    var weightsDtype: WeightsDType = .auto
 
     @Option(help: "Prompt token ids, comma-separated (e.g. 3,17,42).")
     var promptIds: String
@@ -66,14 +69,14 @@ struct PDRun: ParsableCommand {
                                             stopTokenIDs: try stopIds.map { try parseIDs($0, option: "--stop-ids").map(Int.init) } ?? [],
                                             maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
                 if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be ≥ 1, got \(chunkTokens)") }
-                let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+                let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDtype)
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)
                 return (transformer, prompt, params)
             }
             let generator = Generator(model: request.0, communicator: communicator, chunkTokens: chunkTokens)
             let outputs = try communicator.agreed { try generator.generate(prompts: [request.1], params: [request.2]) }
             guard let output = outputs?.first else { return }   // ranks > 0 are done after the prefill
-            let report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size)
+            let report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size, weights: request.0.weights)
             print(json ? try report.json() : report.text())
         } catch let failure as RankFailures {
             if communicator.rank == 0 { FileHandle.standardError.write(Data("pd-run: \(failure)\n".utf8)) }
@@ -90,3 +93,6 @@ struct PDRun: ParsableCommand {
 func parseIDs(_ text: String, option: String) throws -> [Int32] {
     try CommaList.integers(text, option: option, atLeast: 0, expected: "a token id (non-negative integer)")
 }
+
+/// `--weights-dtype auto|bf16|f32`.
+extension WeightsDType: ExpressibleByArgument {}
