@@ -105,7 +105,12 @@ enum Linear {
             case .f16: DTypeConversion.f16ToF32(source.assumingMemoryBound(to: UInt16.self), row, count: cols)
             case let .fp8E4M3(scales, blockRows, blockCols, scaleStride):
                 let q = source.assumingMemoryBound(to: UInt8.self), scaleRow = scales + (r / blockRows) * scaleStride
-                for c in 0..<cols { row[c] = DTypeConversion.e4m3ToF32(q[c]) * scaleRow[c / blockCols] }
+                var c0 = 0
+                while c0 < cols {                                   // one scale per column block
+                    let scale = scaleRow[c0 / blockCols], c1 = min(cols, c0 + blockCols)
+                    for c in c0..<c1 { row[c] = DTypeConversion.e4m3ToF32(q[c]) * scale }
+                    c0 = c1
+                }
             }
         }
     }

@@ -36,6 +36,7 @@ struct WeightLoader {
     /// The linear weight `name` [rows, cols] as an f32 tensor (FP8 dequantized).
     mutating func f32Matrix(_ name: String, rows: Int, cols: Int) throws -> FloatTensor {
         let stored = try store.stored(name, shape: [rows, cols])
+        defer { if stored.dtype != .f32 { store.dropResidentPages(name) } }   // converted: the copy is what counts
         guard stored.dtype == .f8E4M3 else { return try store.load(name, shape: [rows, cols]) }
         let view = try fp8View(stored, name: name)
         let tensor = FloatTensor(shape: [rows, cols])
@@ -71,6 +72,7 @@ struct WeightLoader {
             BFloat16.encode(UnsafeBufferPointer(start: p, count: count * cols), into: owned.pointer + first * cols * 2)
             first += count
         }
+        store.dropResidentPages(name)
         keepAlive.append(owned)
         ownedBytes += owned.count
         return WeightMatrix(storage: .bf16, base: owned.pointer, rows: rows, cols: cols)

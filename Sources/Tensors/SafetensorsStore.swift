@@ -117,6 +117,13 @@ public final class SafetensorsStore: @unchecked Sendable {
         return StoredTensor(info: located.info, base: UnsafeRawPointer(located.file.base + located.info.byteOffset), owner: located.file)
     }
 
+    /// Drops the mapped pages of a tensor that was converted into a copy (its bytes are not read
+    /// again), so the process does not hold both.
+    public func dropResidentPages(_ name: String) {
+        guard let located = table[name] else { return }
+        located.file.dropPages(offset: located.info.byteOffset, count: located.info.byteCount)
+    }
+
     private func locate(_ name: String) throws -> Located {
         if let located = table[name] { return located }
         if let dtype = unsupportedTensors[name], let file = unsupportedFiles[name] {
