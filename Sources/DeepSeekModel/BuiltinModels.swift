@@ -13,6 +13,11 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
     case bench
     case benchBF16 = "bench-bf16"
     case benchFP8 = "bench-fp8"
+    /// DeepSeek-V2-Lite's layer shapes, 4 layers, BF16 (~4.3 GB): hidden 2048, 16 heads, no q_lora,
+    /// kv_lora 512, rope 64 / nope 128 / v 128, layer 0 dense (intermediate 10944), then 64 routed
+    /// experts top-6 softmax greedy (moe_intermediate 1408) + 2 shared, vocab 102400, YaRN 40 / mscale
+    /// 0.707. Carries `bench`'s tokenizer (its 32000 ids are a subset of the model's vocabulary).
+    case benchMoE = "bench-moe"
 
     /// "tiny, bench, bench-bf16, bench-fp8", for help texts.
     public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
@@ -21,7 +26,16 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
     static let fp8Block = 128
 
     /// The shapes and seed this model shares with another (the bench variants are `bench` re-stored).
-    private var shapes: BuiltinModel { self == .tiny ? .tiny : .bench }
+    private var shapes: BuiltinModel {
+        switch self {
+        case .tiny: return .tiny
+        case .benchMoE: return .benchMoE
+        default: return .bench
+        }
+    }
+
+    /// The built-in tokenizer folder this model carries.
+    private var tokenizerName: String { self == .tiny ? "tiny" : "bench" }
 
     /// Bumped whenever the generated folder changes, so stale caches are rebuilt
     /// (3: the tokenizer files joined the weights).
@@ -35,7 +49,7 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
     public var config: [String: Any] {
         var config = shapes.baseConfig
         switch self {
-        case .tiny, .bench: break
+        case .tiny, .bench, .benchMoE: break
         case .benchBF16: config["torch_dtype"] = "bfloat16"
         case .benchFP8:
             config["torch_dtype"] = "bfloat16"
@@ -72,6 +86,21 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
                 "rope_interleave": true, "tie_word_embeddings": false, "attention_bias": false,
                 "torch_dtype": "float32", "bos_token_id": 0, "eos_token_id": 1,
             ]
+        case .benchMoE:
+            return [
+                "architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2",
+                "vocab_size": 102400, "hidden_size": 2048, "intermediate_size": 10944, "moe_intermediate_size": 1408,
+                "num_hidden_layers": 4, "num_attention_heads": 16, "num_key_value_heads": 16,
+                "n_shared_experts": 2, "n_routed_experts": 64, "num_experts_per_tok": 6, "routed_scaling_factor": 1.0,
+                "topk_method": "greedy", "n_group": 1, "topk_group": 1, "scoring_func": "softmax", "norm_topk_prob": false,
+                "first_k_dense_replace": 1, "moe_layer_freq": 1,
+                "kv_lora_rank": 512, "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128,
+                "rms_norm_eps": 1e-6, "max_position_embeddings": 163840, "rope_theta": 10000.0,
+                "rope_scaling": ["type": "yarn", "factor": 40.0, "original_max_position_embeddings": 4096,
+                                 "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 0.707, "mscale_all_dim": 0.707],
+                "tie_word_embeddings": false, "attention_bias": false,
+                "torch_dtype": "bfloat16", "bos_token_id": 0, "eos_token_id": 1,
+            ]
         case .benchBF16, .benchFP8: return shapes.baseConfig
         }
     }
@@ -97,9 +126,9 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
 
     /// Writes config.json, the tokenizer files and model.safetensors into an existing folder.
     public func write(to directory: String) throws {
-        guard let tokenizerFolder = Bundle.module.url(forResource: shapes.rawValue, withExtension: nil,
+        guard let tokenizerFolder = Bundle.module.url(forResource: tokenizerName, withExtension: nil,
                                                       subdirectory: "BuiltinTokenizers") else {
-            throw ModelError.configUnreadable(path: directory, reason: "the \(shapes.rawValue) tokenizer is missing from this build's resources")
+            throw ModelError.configUnreadable(path: directory, reason: "the \(tokenizerName) tokenizer is missing from this build's resources")
         }
         for name in Self.tokenizerFiles {
             try FileManager.default.copyItem(at: tokenizerFolder.appendingPathComponent(name),
@@ -108,7 +137,7 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
         let configData = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
         try configData.write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("config.json")))
         let c = try JSONDecoder().decode(DeepSeekConfig.self, from: configData)
-        var rng = SeededRandom(seed: shapes == .tiny ? 0x7137 : 0xBE7C)
+        var rng = SeededRandom(seed: shapes == .tiny ? 0x7137 : shapes == .benchMoE ? 0xB0E5 : 0xBE7C)
         var writer = SafetensorsWriter()
         let plainDType: DType = self == .tiny || self == .bench ? .f32 : .bf16
         /// A tensor of N(mean, std²) values; `blockScaled` ones go to FP8 in bench-fp8.
@@ -153,7 +182,7 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
             if c.isMoELayer(l) {
                 let inter = c.moeIntermediateSize!
                 linear(p + "mlp.gate.weight", c.routedExperts, h)
-                add(p + "mlp.gate.e_score_correction_bias", [c.routedExperts], std: 0.05)
+                if c.isV3 { add(p + "mlp.gate.e_score_correction_bias", [c.routedExperts], std: 0.05) }   // V3 routers only
                 for e in 0..<c.routedExperts { mlp(p + "mlp.experts.\(e).", inter) }
                 mlp(p + "mlp.shared_experts.", inter * (c.nSharedExperts ?? 1))
             } else {
