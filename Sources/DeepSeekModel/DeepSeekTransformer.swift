@@ -31,8 +31,9 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         try CPUFeatures.requireBaseline()                  // before reading any weights
         let config = try DeepSeekConfig.load(directory: directory)
         let store = try SafetensorsStore(directory: directory)
-        try self.init(config: config, weights: ModelWeights(store: store, config: config, dtype: weightsDType),
-                      fingerprint: ModelFingerprint.compute(config: config, store: store))
+        let weights = try ModelWeights(store: store, config: config, dtype: weightsDType)
+        try self.init(config: config, weights: weights,
+                      fingerprint: ModelFingerprint.compute(config: config, store: store, roundedToBF16: weights.roundedToBF16))
     }
 
     /// Throws CPUError on a CPU without AVX2 + FMA (the kernels' baseline).

@@ -64,6 +64,8 @@ public struct ModelWeights: @unchecked Sendable {
     public let dtype: WeightsDType
     /// Bytes of weights held in memory allocated at load (conversions, fused and repacked copies).
     public let ownedBytes: Int
+    /// Some weight was rounded to bf16 at load (`--weights-dtype bf16` over f32 / f16 / FP8 data).
+    public let roundedToBF16: Bool
     /// Mapped files, scale grids and owned buffers the matrices point into.
     private let keepAlive: [AnyObject]
 
@@ -122,6 +124,7 @@ public struct ModelWeights: @unchecked Sendable {
         }
         self.layers = layers
         ownedBytes = loader.ownedBytes
+        roundedToBF16 = loader.roundedToBF16
         keepAlive = loader.keepAlive
     }
 

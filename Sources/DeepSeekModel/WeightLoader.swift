@@ -16,6 +16,9 @@ struct WeightLoader {
     private(set) var keepAlive: [AnyObject] = []
     /// Bytes held for weights that are not views of the mapping (conversions, repacks, scales).
     private(set) var ownedBytes = 0
+    /// True once a weight was rounded to bf16 at load (an explicit bf16 target over f32, f16 or FP8):
+    /// the model then computes with other values than the checkpoint's, which the fingerprint says.
+    private(set) var roundedToBF16 = false
 
     init(store: SafetensorsStore, config: DeepSeekConfig, target: WeightsDType) {
         self.store = store
@@ -73,6 +76,7 @@ struct WeightLoader {
             first += count
         }
         store.dropResidentPages(name)
+        roundedToBF16 = true
         keepAlive.append(owned)
         ownedBytes += owned.count
         return WeightMatrix(storage: .bf16, base: owned.pointer, rows: rows, cols: cols)
