@@ -15,23 +15,25 @@ public struct DecodeBenchmark {
     /// BLAS threads (and read-pass threads).
     public var threads: Int
 
+    public var weightsDType: WeightsDType
+
     public static let warmUpSteps = 2
 
-    public init(model: String, context: Int, steps: Int, batches: [Int], threads: Int) {
-        self.model = model; self.context = context; self.steps = steps; self.batches = batches; self.threads = threads
+    public init(model: String, weightsDType: WeightsDType = .auto, context: Int, steps: Int, batches: [Int], threads: Int) {
+        self.model = model; self.weightsDType = weightsDType; self.context = context; self.steps = steps; self.batches = batches; self.threads = threads
     }
 
     public func run() throws -> Report {
         guard !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else { throw BenchError.badOption("--batch must list sizes ≥ 1") }
         guard threads >= 1, steps >= 1, context >= 1 else { throw BenchError.badOption("--threads, --steps and --context must be ≥ 1") }
         BLAS.setThreads(threads)
-        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType)
         let c = transformer.config
         guard context + Self.warmUpSteps + steps <= c.maxPositionEmbeddings else {
             throw BenchError.badOption("--context + steps exceed the model's \(c.maxPositionEmbeddings) positions")
         }
         let streamed = WeightReadPass.decodeStreamedWeights(transformer.weights)
-        let streamedBytes = streamed.reduce(0) { $0 + $1.count } * 4
+        let streamedBytes = streamed.reduce(0) { $0 + $1.count }
         // The memory bandwidth of this (shared) host swings between runs, so the floor is measured
         // right before and right after every batch size; a row is compared with the better of its two.
         var floorBefore = WeightReadPass.seconds(regions: streamed, threads: threads, repeats: 5)

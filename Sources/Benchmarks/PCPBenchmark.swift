@@ -21,15 +21,17 @@ public struct PCPBenchmark {
     /// The subcommand of this executable that runs one MPI rank (PCPWorkerRank).
     public static let workerCommand = "pcp-worker"
 
-    public init(model: String, tokens: Int, repeats: Int, rounds: Int, ranks: Int) {
-        self.model = model; self.tokens = tokens; self.repeats = repeats; self.rounds = rounds; self.ranks = ranks
+    public var weightsDType: WeightsDType
+
+    public init(model: String, weightsDType: WeightsDType = .auto, tokens: Int, repeats: Int, rounds: Int, ranks: Int) {
+        self.model = model; self.weightsDType = weightsDType; self.tokens = tokens; self.repeats = repeats; self.rounds = rounds; self.ranks = ranks
     }
 
     public func run() throws -> Report {
         guard tokens >= 1, repeats >= 1, rounds >= 1, ranks >= 2 else {
             throw BenchError.badOption("--tokens, --repeats, --rounds ≥ 1 and --ranks ≥ 2 expected")
         }
-        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType)
         let prompt = syntheticPrompt(count: tokens, vocab: transformer.config.vocabSize)
         func inProcess(threads: Int) throws -> PCPRun {
             BLAS.setThreads(threads)
@@ -45,7 +47,7 @@ public struct PCPBenchmark {
             for mpi in round % 2 == 0 ? [false, true] : [true, false] {
                 if mpi {
                     mpiRuns.append(try MPIRunLauncher.run(ranks: ranks, arguments: [
-                        Self.workerCommand, "--model", model, "--tokens", "\(tokens)", "--repeats", "\(repeats)"]))
+                        Self.workerCommand, "--model", model, "--weights-dtype", weightsDType.rawValue, "--tokens", "\(tokens)", "--repeats", "\(repeats)"]))
                 } else {
                     twoThreadRuns.append(try inProcess(threads: 2))
                 }

@@ -7,11 +7,11 @@ import Kernels
 /// prints one JSON line (its PCPRun summary, every rank's gather seconds, the head of its logits)
 /// for the launcher to read. A failing rank aborts the job, so the launcher never waits on a hang.
 public enum PCPWorkerRank {
-    public static func run(model: String, tokens: Int, repeats: Int) throws {
+    public static func run(model: String, weightsDType: WeightsDType = .auto, tokens: Int, repeats: Int) throws {
         let communicator = try MPICommunicator.initialize()
         do {
             BLAS.setThreads(ThreadDefaults.blasThreads(ranks: communicator.size))
-            let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+            let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType)
             let prompt = syntheticPrompt(count: tokens, vocab: transformer.config.vocabSize)
             // A fresh process: one untimed run first, as the in-process configurations had.
             _ = try PCPRun.measure(transformer, communicator: communicator, prompt: prompt, repeats: 1)

@@ -13,16 +13,17 @@ public struct PrefillBenchmark {
     public var threads: Int
     /// Timed runs per length; the best counts (the first also grows the scratch buffers).
     public var repeats: Int
+    public var weightsDType: WeightsDType
 
-    public init(model: String, lengths: [Int], threads: Int, repeats: Int) {
-        self.model = model; self.lengths = lengths; self.threads = threads; self.repeats = repeats
+    public init(model: String, weightsDType: WeightsDType = .auto, lengths: [Int], threads: Int, repeats: Int) {
+        self.model = model; self.weightsDType = weightsDType; self.lengths = lengths; self.threads = threads; self.repeats = repeats
     }
 
     public func run() throws -> Report {
         guard !lengths.isEmpty, lengths.allSatisfy({ $0 >= 1 }) else { throw BenchError.badOption("--tokens must list lengths ≥ 1") }
         guard threads >= 1, repeats >= 1 else { throw BenchError.badOption("--threads and --repeats must be ≥ 1") }
         BLAS.setThreads(threads)
-        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType)
         let c = transformer.config
         let peak = sgemmPeakGFLOPs()
         let engine = PrefillEngine(model: transformer, communicator: SingleRankCommunicator())
@@ -42,7 +43,7 @@ public struct PrefillBenchmark {
             rows.append(Row(tokens: n, seconds: best, flops: ForwardFlops.prefill(c, tokens: n), sgemmPeakGFLOPs: peak))
         }
         return Report(benchmark: self, sgemmPeakGFLOPs: peak, rows: rows, maxResidentBytes: ProcessResources.maxResidentBytes(),
-                      weightBytes: transformer.weights.parameterCount * 4,
+                      weightBytes: transformer.weights.weightBytes,
                       longestCacheBytes: (lengths.max() ?? 0) * c.numHiddenLayers * c.latentRowWidth * 4)
     }
 

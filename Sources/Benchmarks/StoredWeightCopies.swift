@@ -12,7 +12,7 @@ final class StoredWeightCopies {
     /// Bytes of all copies (elements and FP8 scales).
     let totalBytes: Int
     /// Every byte of the copies as floats, for the read pass.
-    let regions: [UnsafeBufferPointer<Float>]
+    let regions: [UnsafeRawBufferPointer]
 
     static let fp8Block = 128
 
@@ -52,8 +52,8 @@ final class StoredWeightCopies {
         }
         self.matrices = matrices
         totalBytes = matrices.reduce(0) { $0 + $1.streamedBytes }
-        regions = [UnsafeBufferPointer(start: memory.assumingMemoryBound(to: Float.self), count: copies * matrixBytes / 4),
-                   UnsafeBufferPointer(start: UnsafePointer(scales), count: dtype == .fp8 ? copies * scaleCount : 0)]
+        regions = [UnsafeRawBufferPointer(start: memory, count: copies * matrixBytes),
+                   UnsafeRawBufferPointer(start: UnsafeRawPointer(scales), count: dtype == .fp8 ? copies * scaleCount * 4 : 0)]
     }
 
     deinit { memory.deallocate(); scales.deallocate() }

@@ -67,9 +67,8 @@ final class AbsorbedAttention: ParallelJob {
         let q = model.queries.pointer                                          // [B, H, nope + rope]
         let qAbs = model.absorbedQ.pointer                                     // [B, H, rowWidth]
         for head in selected {
-            SkinnyLinear.runOnThisThread(q + head * qk, rows: b, inFeatures: nope, lda: heads * qk,
-                                         weight: a.keyAbsorption.pointer + head * kvl * nope, outFeatures: kvl, ldw: nope,
-                                         into: qAbs + head * rw, ldy: heads * rw)   // [B, kv_lora] of head
+            Linear.applyOnThisThread(q + head * qk, rows: b, lda: heads * qk, weight: a.keyAbsorption[head],
+                                     into: qAbs + head * rw, ldy: heads * rw)   // [B, kv_lora] of head
             for i in 0..<b { (qAbs + (i * heads + head) * rw + kvl).update(from: q + (i * heads + head) * qk + nope, count: c.qkRopeHeadDim) }
         }
     }
@@ -103,9 +102,8 @@ final class AbsorbedAttention: ParallelJob {
         let c = model.config, heads = c.numAttentionHeads, vDim = c.vHeadDim, kvl = c.kvLoraRank
         let oLat = model.outLatent.pointer, attn = model.attnOut.pointer
         for head in selected {
-            SkinnyLinear.runOnThisThread(oLat + head * kvl, rows: batch, inFeatures: kvl, lda: heads * kvl,
-                                         weight: a.valueAbsorption(head: head).baseAddress!, outFeatures: vDim, ldw: kvl,
-                                         into: attn + head * vDim, ldy: heads * vDim)   // [B, v] of head
+            Linear.applyOnThisThread(oLat + head * kvl, rows: batch, lda: heads * kvl, weight: a.valueAbsorption[head],
+                                     into: attn + head * vDim, ldy: heads * vDim)   // [B, v] of head
         }
     }
 }

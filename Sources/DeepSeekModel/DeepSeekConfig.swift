@@ -42,6 +42,8 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
     /// config.json's `eos_token_id` (an int or a list), replaced by generation_config.json's when that
     /// file in the same folder sets one (as transformers' `generate` does); see `eosTokenIDs`.
     public var eosTokenId: TokenIDList?
+    /// DeepSeek-V3-style FP8 checkpoints: `{quant_method: fp8, fmt: e4m3, weight_block_size: [128, 128]}`.
+    public var quantizationConfig: QuantizationConfig?
 
     enum CodingKeys: String, CodingKey {
         case architectures, dtype
@@ -59,6 +61,7 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
         case ropeInterleave = "rope_interleave", tieWordEmbeddings = "tie_word_embeddings"
         case attentionBias = "attention_bias", torchDtype = "torch_dtype"
         case numNextnPredictLayers = "num_nextn_predict_layers", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+        case quantizationConfig = "quantization_config"
     }
 
     public init(from decoder: Decoder) throws {
@@ -100,6 +103,7 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
         numNextnPredictLayers = try c.decodeIfPresent(Int.self, forKey: .numNextnPredictLayers)
         bosTokenId = try? c.decodeIfPresent(Int.self, forKey: .bosTokenId)
         eosTokenId = try c.decodeIfPresent(TokenIDList.self, forKey: .eosTokenId)
+        quantizationConfig = try c.decodeIfPresent(QuantizationConfig.self, forKey: .quantizationConfig)
     }
 
     /// Reads and validates `<directory>/config.json`; an `eos_token_id` in
@@ -212,6 +216,42 @@ public struct DeepSeekConfig: Codable, Equatable, Sendable {
             }
         }
         _ = try rope.settings(headDim: qkRopeHeadDim, maxPositions: maxPositionEmbeddings)
+        if let q = quantizationConfig { try q.validate() }
+    }
+}
+
+/// The `quantization_config` of an FP8 checkpoint. Which tensors are FP8 is read from the file
+/// (dtype F8_E4M3 plus a `<name>_scale_inv` companion); this says how their scales are laid out.
+public struct QuantizationConfig: Codable, Equatable, Sendable {
+    public var quantMethod: String?
+    public var fmt: String?
+    public var activationScheme: String?
+    /// [rows, cols] of one scale block.
+    public var weightBlockSize: [Int]?
+
+    enum CodingKeys: String, CodingKey {
+        case fmt
+        case quantMethod = "quant_method", activationScheme = "activation_scheme", weightBlockSize = "weight_block_size"
+    }
+
+    public init(quantMethod: String?, fmt: String?, activationScheme: String? = nil, weightBlockSize: [Int]?) {
+        self.quantMethod = quantMethod; self.fmt = fmt; self.activationScheme = activationScheme; self.weightBlockSize = weightBlockSize
+    }
+
+    /// Rows and columns of one scale block (128 × 128 when unstated, as DeepSeek-V3 ships).
+    public var blockShape: (rows: Int, cols: Int) {
+        guard let b = weightBlockSize, b.count == 2 else { return (128, 128) }
+        return (b[0], b[1])
+    }
+
+    func validate() throws {
+        if let m = quantMethod, m != "fp8" {
+            throw ModelError.unsupported(feature: "quantization_config.quant_method '\(m)' (only fp8 block scaling)")
+        }
+        if let f = fmt, f != "e4m3" { throw ModelError.unsupported(feature: "quantization_config.fmt '\(f)' (only e4m3)") }
+        if let b = weightBlockSize, b.count != 2 || b.contains(where: { $0 <= 0 }) {
+            throw ModelError.configInvalid(field: "quantization_config.weight_block_size", reason: "expected [rows, cols] > 0, found \(b)")
+        }
     }
 }
 

@@ -25,13 +25,15 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     private lazy var absorbedAttention = AbsorbedAttention(model: self)
     private var decodePositions: [Int32] = []   // [batch], kept across steps
 
-    /// Loads config.json and the safetensors weights of an HF folder.
-    public convenience init(directory: String) throws {
+    /// Loads config.json and the safetensors weights of an HF folder, linear weights held as
+    /// `weightsDType` says (auto: as stored, memory-mapped).
+    public convenience init(directory: String, weightsDType: WeightsDType = .auto) throws {
         try CPUFeatures.requireBaseline()                  // before reading any weights
         let config = try DeepSeekConfig.load(directory: directory)
         let store = try SafetensorsStore(directory: directory)
-        try self.init(config: config, weights: ModelWeights(store: store, config: config),
-                      fingerprint: ModelFingerprint.compute(config: config, store: store))
+        let weights = try ModelWeights(store: store, config: config, dtype: weightsDType)
+        try self.init(config: config, weights: weights,
+                      fingerprint: ModelFingerprint.compute(config: config, store: store, roundedToBF16: weights.roundedToBF16))
     }
 
     /// Throws CPUError on a CPU without AVX2 + FMA (the kernels' baseline).
@@ -100,8 +102,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
             let kv = keysValues.reserve(needed * kvWidth)                     // [K, H·(nope+v)]
             let kPe = ropeKeys.reserve(needed * ropeDim)                      // [K, rope]
             cache.forEachRun(sequence: sequences[i], layer: layer, count: needed) { run, first, count in
-                BLAS.linear(run, rows: count, inFeatures: kvl, lda: rw, weight: w.kvB.pointer, outFeatures: kvWidth,
-                            into: kv + first * kvWidth)
+                Linear.apply(run, rows: count, lda: rw, weight: w.kvB, into: kv + first * kvWidth)
                 for j in 0..<count { (kPe + (first + j) * ropeDim).update(from: run + j * rw + kvl, count: ropeDim) }
             }
             for b in layout.blocks where b.request == i {
@@ -167,7 +168,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
 
     private func embed<C: Collection>(_ tokens: C, into x: UnsafeMutablePointer<Float>) where C.Element == Int32 {
         let h = config.hiddenSize
-        for (r, tok) in tokens.enumerated() { (x + r * h).update(from: weights.embedding.pointer + Int(tok) * h, count: h) }
+        for (r, tok) in tokens.enumerated() { Linear.convertRows(weights.embedding, first: Int(tok), count: 1, into: x + r * h) }
     }
 
     /// Input norm and the projections of one attention block for `rows` rows of x. Leaves the
@@ -182,14 +183,14 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         let qLora = c.qLoraRank ?? 0
         let width = qLora + rw
         let proj = projected.reserve(rows * width)                             // [rows, q_lora + kv_lora + rope]
-        BLAS.linear(xn, rows: rows, inFeatures: h, weight: a.inputProjection.pointer, outFeatures: width, into: proj)
+        Linear.apply(xn, rows: rows, weight: a.inputProjection, into: proj)
         let q = queries.reserve(rows * heads * qk)                            // [rows, H, nope + rope]
         if let qB = a.qB, let qNorm = a.qANorm {
             let qa = qLatent.reserve(rows * qLora)                             // [rows, q_lora]
             Elementwise.rmsNorm(proj, rows: rows, dim: qLora, stride: width, weight: qNorm.pointer, eps: latentEps, into: qa)
-            BLAS.linear(qa, rows: rows, inFeatures: qLora, weight: qB.pointer, outFeatures: heads * qk, into: q)
+            Linear.apply(qa, rows: rows, weight: qB, into: q)
         } else if let qProj = a.q {
-            BLAS.linear(xn, rows: rows, inFeatures: h, weight: qProj.pointer, outFeatures: heads * qk, into: q)
+            Linear.apply(xn, rows: rows, weight: qProj, into: q)
         }
         let lat = latent.reserve(rows * rw)                                    // [rows, kv_lora + rope]
         Elementwise.rmsNorm(proj + qLora, rows: rows, dim: kvl, stride: width, weight: a.kvANorm.pointer, eps: latentEps, into: lat, outStride: rw)
@@ -203,8 +204,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     /// x += o_proj(attnOut); x += FFN(RMSNorm(x)).
     private func finishLayer(_ w: LayerWeights, x: UnsafeMutablePointer<Float>, rows: Int) {
         let c = config, h = c.hiddenSize
-        BLAS.linear(attnOut.pointer, rows: rows, inFeatures: c.numAttentionHeads * c.vHeadDim, weight: w.attention.o.pointer,
-                    outFeatures: h, into: x, accumulate: true)
+        Linear.apply(attnOut.pointer, rows: rows, weight: w.attention.o, into: x, accumulate: true)
         let xn = normed.reserve(rows * h)
         Elementwise.rmsNorm(x, rows: rows, dim: h, weight: w.postAttentionNorm.pointer, eps: Float(c.rmsNormEps), into: xn)
         switch w.feedForward {
@@ -223,7 +223,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         let xn = normed.reserve(count * h)
         Elementwise.rmsNorm(rows, rows: count, dim: h, weight: weights.finalNorm.pointer, eps: Float(c.rmsNormEps), into: xn)
         let logits = ffnOut.reserve(count * c.vocabSize)
-        BLAS.linear(xn, rows: count, inFeatures: h, weight: weights.lmHead.pointer, outFeatures: c.vocabSize, into: logits)
+        Linear.apply(xn, rows: count, weight: weights.lmHead, into: logits)
         return logits
     }
 }

@@ -41,9 +41,9 @@ final class FeedForward {
         var r0 = 0
         while r0 < rows {
             let n = min(block, rows - r0)
-            BLAS.linear(x + r0 * h, rows: n, inFeatures: h, weight: w.gateUp.pointer, outFeatures: 2 * w.inter, into: gu)
+            Linear.apply(x + r0 * h, rows: n, weight: w.gateUp, into: gu)
             Elementwise.siluMul(gateUp: gu, rows: n, inter: w.inter, into: a)
-            BLAS.linear(a, rows: n, inFeatures: w.inter, weight: w.down.pointer, outFeatures: h, into: out + r0 * h, accumulate: accumulate)
+            Linear.apply(a, rows: n, weight: w.down, into: out + r0 * h, accumulate: accumulate)
             r0 += n
         }
     }

@@ -43,3 +43,39 @@ public enum DTypeConversion {
         }
     }
 }
+
+extension DTypeConversion {
+    /// OCP float8 E4M3 "fn" (torch.float8_e4m3fn): bias 7, no infinities, 0x7F / 0xFF are NaN,
+    /// largest finite ±448. Exact to f32 by bit manipulation (subnormals m·2^-9 through one
+    /// f32 multiply, which is exact).
+    @inline(__always)
+    public static func e4m3ToF32(_ byte: UInt8) -> Float {
+        let b = UInt32(byte)
+        let sign = (b & 0x80) &<< 24
+        let exponent = (b &>> 3) & 0xF, mantissa = b & 0x7
+        let normal = Float(bitPattern: ((exponent &+ 120) &<< 23) | (mantissa &<< 20))
+        let subnormal = Float(mantissa) * Float(bitPattern: (127 - 9) &<< 23)     // m · 2^-9
+        let magnitude = (b & 0x7F) == 0x7F ? Float.nan : (exponent == 0 ? subnormal : normal)
+        return Float(bitPattern: magnitude.bitPattern | sign)
+    }
+
+    public static func e4m3ToF32(_ src: UnsafePointer<UInt8>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { dst[i] = e4m3ToF32(src[i]) }
+    }
+
+    /// f32 to E4M3 "fn", round to nearest even (subnormals included), saturating to ±448 as
+    /// quantizers clamp before the cast; NaN → 0x7F with its sign.
+    public static func f32ToE4M3(_ value: Float) -> UInt8 {
+        let sign: UInt8 = value.sign == .minus ? 0x80 : 0
+        if value.isNaN { return sign | 0x7F }
+        let a = min(abs(value), 448)
+        if a < Float(bitPattern: (127 - 6) &<< 23) {              // below 2^-6: subnormal grid m · 2^-9
+            let m = (a * 512).rounded(.toNearestOrEven)              // 0...8 (8 = the smallest normal)
+            return sign | UInt8(m)
+        }
+        let bits = a.bitPattern
+        let rounded = bits &+ 0x7FFFF &+ ((bits &>> 20) & 1)           // round to 3 mantissa bits
+        let exponent = (rounded &>> 23) &- 120, mantissa = (rounded &>> 20) & 0x7
+        return sign | UInt8(truncatingIfNeeded: (exponent &<< 3) | mantissa)
+    }
+}

@@ -38,6 +38,16 @@ final class MappedFile: @unchecked Sendable {
 
     deinit { munmap(base, size) }
 
+    /// Unmaps the resident pages inside `[offset, offset + count)` (whole pages only) after their bytes
+    /// were converted into a copy: the mapping is never written, so a later read just faults them
+    /// back from the page cache.
+    func dropPages(offset: Int, count: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page, end = (offset + count) / page * page
+        guard end > start else { return }
+        _ = madvise(base + start, end - start, MADV_DONTNEED)
+    }
+
     /// Asks the kernel to start reading `[offset, offset + count)` ahead of use (a hint; errors ignored).
     func prefetch(offset: Int, count: Int) {
         guard count > 0 else { return }

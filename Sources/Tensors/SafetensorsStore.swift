@@ -12,6 +12,15 @@ public struct TensorInfo: Sendable, Equatable {
     public let byteCount: Int
 }
 
+/// One tensor's stored bytes inside a mapped file (`owner` keeps the mapping alive).
+public struct StoredTensor: @unchecked Sendable {
+    public let info: TensorInfo
+    public let base: UnsafeRawPointer
+    public let owner: AnyObject
+    public var dtype: DType { info.dtype }
+    public var shape: [Int] { info.shape }
+}
+
 /// An HF checkpoint folder: model.safetensors, or the shards listed by model.safetensors.index.json
 /// (a path to a single .safetensors file works too). Each file is memory-mapped once; F32 tensors load as
 /// zero-copy views when 4-byte aligned, BF16/F16 convert to f32. Immutable after init.
@@ -96,6 +105,25 @@ public final class SafetensorsStore: @unchecked Sendable {
     /// The tensor as f32 in its stored shape.
     public func load(_ name: String) throws -> FloatTensor { convert(try locate(name)) }
 
+    /// The tensor in its stored dtype, shape checked: a pointer into the read-only use of the
+    /// mapping (no copy, pages shared with every process mapping the file), valid while `owner`
+    /// (the mapped file) lives.
+    public func stored(_ name: String, shape expected: [Int]) throws -> StoredTensor {
+        let located = try locate(name)
+        guard located.info.shape == expected else {
+            throw TensorError.wrongShape(name: name, file: FileSystem.join(directory, located.info.file), expected: expected, found: located.info.shape)
+        }
+        located.file.prefetch(offset: located.info.byteOffset, count: located.info.byteCount)
+        return StoredTensor(info: located.info, base: UnsafeRawPointer(located.file.base + located.info.byteOffset), owner: located.file)
+    }
+
+    /// Drops the mapped pages of a tensor that was converted into a copy (its bytes are not read
+    /// again), so the process does not hold both.
+    public func dropResidentPages(_ name: String) {
+        guard let located = table[name] else { return }
+        located.file.dropPages(offset: located.info.byteOffset, count: located.info.byteCount)
+    }
+
     private func locate(_ name: String) throws -> Located {
         if let located = table[name] { return located }
         if let dtype = unsupportedTensors[name], let file = unsupportedFiles[name] {
@@ -117,6 +145,10 @@ public final class SafetensorsStore: @unchecked Sendable {
             }
             let tensor = FloatTensor(shape: info.shape)
             UnsafeMutableRawPointer(tensor.pointer).copyMemory(from: source, byteCount: info.byteCount)
+            return tensor
+        case .f8E4M3:   // the stored values; block scales are the model loader's business
+            let tensor = FloatTensor(shape: info.shape)
+            DTypeConversion.e4m3ToF32(source.assumingMemoryBound(to: UInt8.self), tensor.pointer, count: count)
             return tensor
         case .bf16, .f16:
             let tensor = FloatTensor(shape: info.shape)

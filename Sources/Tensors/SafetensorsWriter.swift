@@ -2,7 +2,7 @@ import Basics
 import Foundation
 
 /// Writes safetensors files byte-compatible with HF's library: 8-byte little-endian header length, compact
-/// JSON header (`__metadata__` first, then tensors by dtype F32, BF16, F16 and by name, each
+/// JSON header (`__metadata__` first, then tensors by dtype F32, BF16, F16, F8_E4M3 and by name, each
 /// `{"dtype","shape","data_offsets"}`) padded with spaces to a multiple of 8, then the data back to back.
 public struct SafetensorsWriter {
     struct Entry {
@@ -31,10 +31,20 @@ public struct SafetensorsWriter {
                 case .f32: dst.copyMemory(from: src, byteCount: byteCount)
                 case .bf16: BFloat16.encode(UnsafeBufferPointer(start: src, count: count), into: dst)
                 case .f16: DTypeConversion.f32ToF16(src, dst.assumingMemoryBound(to: UInt16.self), count: count)
+                case .f8E4M3:
+                    let out = dst.assumingMemoryBound(to: UInt8.self)
+                    for i in 0..<count { out[i] = DTypeConversion.f32ToE4M3(src[i]) }
                 }
             }
             initialized = byteCount
         }
+        entries.append(Entry(name: name, dtype: dtype, shape: shape, bytes: bytes))
+    }
+
+    /// Queues already-encoded little-endian elements of `dtype` (e.g. FP8 blocks quantized by the caller).
+    public mutating func add(_ name: String, shape: [Int], bytes: [UInt8], dtype: DType) {
+        precondition(bytes.count == FloatTensor.elementCount(shape) * dtype.byteSize,
+                     "SafetensorsWriter: \(bytes.count) bytes for '\(name)' of shape \(shape) in \(dtype.rawValue)")
         entries.append(Entry(name: name, dtype: dtype, shape: shape, bytes: bytes))
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import DeepSeekModel
 
 /// `pd-bench decode`: see DecodeBenchmark.
 struct DecodeBench: ParsableCommand {
@@ -9,6 +10,7 @@ struct DecodeBench: ParsableCommand {
     )
 
     @Option(help: "Built-in model name or HF folder.") var model = "bench"
+    @Option(help: "Linear weights in memory: \(WeightsDType.help).") var weightsDtype: WeightsDType = .auto
     @Option(help: "Tokens already in each sequence's cache when timing starts.") var context = 512
     @Option(help: "Timed decode steps per batch size.") var steps = 64
     @Option(help: "Comma-separated batch sizes.") var batch = "1,4,8"
@@ -17,7 +19,7 @@ struct DecodeBench: ParsableCommand {
 
     func run() throws {
         let batches = try positiveList(batch, option: "--batch")
-        let report = try DecodeBenchmark(model: model, context: context, steps: steps, batches: batches, threads: threads).run()
+        let report = try DecodeBenchmark(model: model, weightsDType: weightsDtype, context: context, steps: steps, batches: batches, threads: threads).run()
         print(json ? report.json() : report.text())
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import DeepSeekModel
 
 /// `pd-bench pcp`: see PCPBenchmark.
 struct PCPBench: ParsableCommand {
@@ -9,6 +10,7 @@ struct PCPBench: ParsableCommand {
     )
 
     @Option(help: "Built-in model name or HF folder.") var model = "bench"
+    @Option(help: "Linear weights in memory: \(WeightsDType.help).") var weightsDtype: WeightsDType = .auto
     @Option(help: "Prompt length.") var tokens = 4096
     @Option(help: "Timed runs per configuration and round (the best counts).") var repeats = 1
     @Option(help: "Interleaved rounds of 1 rank × 2 threads and the MPI run (1 rank × 1 thread runs once).") var rounds = 3
@@ -16,7 +18,7 @@ struct PCPBench: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
     func run() throws {
-        let report = try PCPBenchmark(model: model, tokens: tokens, repeats: repeats, rounds: rounds, ranks: ranks).run()
+        let report = try PCPBenchmark(model: model, weightsDType: weightsDtype, tokens: tokens, repeats: repeats, rounds: rounds, ranks: ranks).run()
         print(json ? report.json() : report.text())
     }
 }
@@ -27,10 +29,11 @@ struct PCPWorker: ParsableCommand {
                                                     shouldDisplay: false)
 
     @Option var model = "bench"
+    @Option var weightsDtype: WeightsDType = .auto
     @Option var tokens = 4096
     @Option var repeats = 2
 
     func run() throws {
-        try PCPWorkerRank.run(model: model, tokens: tokens, repeats: repeats)
+        try PCPWorkerRank.run(model: model, weightsDType: weightsDtype, tokens: tokens, repeats: repeats)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DeepSeekModel
 
 /// Benchmarks against the machine's own limits, measured in the same run (see BENCHMARKS.md).
 @main
@@ -9,3 +10,6 @@ struct PDBench: ParsableCommand {
         subcommands: [MPISelfTest.self, TransferSend.self, TransferReceive.self, PrefillBench.self, DecodeBench.self, LinearBench.self, PCPBench.self, PCPWorker.self]
     )
 }
+
+/// `--weights-dtype auto|bf16|f32`.
+extension WeightsDType: ExpressibleByArgument {}

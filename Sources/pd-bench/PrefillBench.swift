@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import DeepSeekModel
 
 /// `pd-bench prefill`: see PrefillBenchmark.
 struct PrefillBench: ParsableCommand {
@@ -9,6 +10,7 @@ struct PrefillBench: ParsableCommand {
     )
 
     @Option(help: "Built-in model name or HF folder.") var model = "bench"
+    @Option(help: "Linear weights in memory: \(WeightsDType.help).") var weightsDtype: WeightsDType = .auto
     @Option(help: "Comma-separated prompt lengths.") var tokens = "512,1024,2048,4096"
     @Option(help: "BLAS threads.") var threads = 2
     @Option(help: "Timed runs per length (best is reported; the first also grows the scratch buffers).") var repeats = 3
@@ -16,7 +18,7 @@ struct PrefillBench: ParsableCommand {
 
     func run() throws {
         let lengths = try positiveList(tokens, option: "--tokens")
-        let report = try PrefillBenchmark(model: model, lengths: lengths, threads: threads, repeats: repeats).run()
+        let report = try PrefillBenchmark(model: model, weightsDType: weightsDtype, lengths: lengths, threads: threads, repeats: repeats).run()
         print(json ? report.json() : report.text())
     }
 }

@@ -14,8 +14,11 @@ struct PDDecode: ParsableCommand {
         commandName: "pd-decode",
         abstract: "Decode daemon: paged latent KV cache, continuous batching, token streaming; prefill delegated over gRPC.")
 
-    @Option(help: "Model folder (HF format) or built-in name: tiny, bench.")
+    @Option(help: "Model folder (HF format) or built-in name: \(BuiltinModel.names).")
     var model: String = "tiny"
+
+    @Option(help: "Linear weights in memory: \(WeightsDType.help).")
+    var weightsDtype: WeightsDType = .auto
 
     @Option(help: "Address to serve Generate on (host:port).")
     var listen: String = "127.0.0.1:50051"
@@ -77,7 +80,7 @@ struct PDDecode: ParsableCommand {
         }
         let daemon: DecodeDaemon
         do {
-            daemon = try DecodeDaemon(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model)), options: options, logger: logger)
+            daemon = try DecodeDaemon(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDtype), options: options, logger: logger)
             try daemon.start()
         } catch {
             logger.critical("cannot start: \(error)")
@@ -92,3 +95,6 @@ struct PDDecode: ParsableCommand {
         withExtendedLifetime(signals) { daemon.shutdown(gracePeriod: 10) }
     }
 }
+
+/// `--weights-dtype auto|bf16|f32`.
+extension WeightsDType: ExpressibleByArgument {}

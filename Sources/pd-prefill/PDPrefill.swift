@@ -13,8 +13,11 @@ struct PDPrefill: ParsableCommand {
         commandName: "pd-prefill",
         abstract: "Prefill daemon: PCP prefill over the MPI ranks it runs on, latent KV shipped to decode over gRPC.")
 
-    @Option(help: "Model folder (HF format) or built-in name: tiny, bench.")
+    @Option(help: "Model folder (HF format) or built-in name: \(BuiltinModel.names).")
     var model: String = "tiny"
+
+    @Option(help: "Linear weights in memory: \(WeightsDType.help).")
+    var weightsDtype: WeightsDType = .auto
 
     @Option(help: "Address rank 0 serves on (host:port).")
     var listen: String = "127.0.0.1:50061"
@@ -47,7 +50,7 @@ struct PDPrefill: ParsableCommand {
         let (host, port) = try HostPort.parse(listen, option: "--listen")
         do {
             let daemon = try communicator.agreed { () -> PrefillDaemon in
-                let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model))
+                let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDtype)
                 var options = PrefillOptions()
                 options.host = host; options.port = port; options.modelName = model
                 options.maxBatchTokens = maxBatchTokens; options.maxBatchRequests = maxBatchRequests
@@ -68,3 +71,6 @@ struct PDPrefill: ParsableCommand {
         }
     }
 }
+
+/// `--weights-dtype auto|bf16|f32`.
+extension WeightsDType: ExpressibleByArgument {}

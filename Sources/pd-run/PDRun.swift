@@ -14,8 +14,11 @@ struct PDRun: ParsableCommand {
         commandName: "pd-run",
         abstract: "Generate from a DeepSeek MLA model in one process, or with PCP prefill under mpirun.")
 
-    @Option(help: "Model folder (HF format) or built-in name: tiny, bench.")
+    @Option(help: "Model folder (HF format) or built-in name: \(BuiltinModel.names).")
     var model: String = "tiny"
+
+    @Option(help: "Linear weights in memory: \(WeightsDType.help).")
+    var weightsDtype: WeightsDType = .auto
 
     @Option(help: "Prompt token ids, comma-separated (e.g. 3,17,42).")
     var promptIds: String?
@@ -77,18 +80,18 @@ struct PDRun: ParsableCommand {
                                             stopTokenIDs: try stopIds.map { try parseIDs($0, option: "--stop-ids").map(Int.init) } ?? [],
                                             maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
                 if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be ≥ 1, got \(chunkTokens)") }
-                let transformer = try DeepSeekTransformer(directory: folder)
+                let transformer = try DeepSeekTransformer(directory: folder, weightsDType: weightsDtype)
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)
                 return (transformer, prompt, params, input)
             }
             let generator = Generator(model: request.0, communicator: communicator, chunkTokens: chunkTokens)
-            var completion = request.3.completionStream()
+            let completion = request.3.completionStream()
             let textStop: ((Int) -> Bool)? = completion.map { _ in { token in completion!.append(token) } }
             let outputs = try communicator.agreed {
                 try generator.generate(prompts: [request.1], params: [request.2], textStops: [textStop])
             }
             guard let output = outputs?.first else { return }   // ranks > 0 are done after the prefill
-            var report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size)
+            var report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size, weights: request.0.weights)
             report.prompt_ids = request.1.map(Int.init)
             report.prompt_text = request.3.renderedChat
             report.text = completion?.finish()
@@ -162,3 +165,6 @@ final class CompletionText {
 func parseIDs(_ text: String, option: String) throws -> [Int32] {
     try CommaList.integers(text, option: option, atLeast: 0, expected: "a token id (non-negative integer)")
 }
+
+/// `--weights-dtype auto|bf16|f32`.
+extension WeightsDType: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import ContextParallel
+import DeepSeekModel
 import Engine
 import Foundation
 
@@ -16,6 +17,13 @@ struct RunReport: Encodable {
     let latent_allgathers: Int
     let bytes_gathered_per_rank: Int
     let allgather_seconds: Double
+    /// Peak resident set of this process (getrusage ru_maxrss), bytes.
+    let max_rss_bytes: Int
+    /// Bytes of weights resident once all are touched: mapped in their held dtype plus load-time repacks.
+    let weight_bytes: Int
+    /// Of which allocated at load (conversions, fused f32 copies, transposed W_UK).
+    let weight_owned_bytes: Int
+    let weights_dtype: String
     /// The prompt's ids (what HF's tokenizer gives for --prompt / --messages).
     var prompt_ids: [Int] = []
     /// The chat template's rendering, for --messages.
@@ -23,7 +31,7 @@ struct RunReport: Encodable {
     /// The completion decoded (special tokens skipped, cut before a stop string), when the model has a tokenizer.
     var text: String?
 
-    init(output: GenerationOutput, engine: PrefillEngine, ranks: Int) {
+    init(output: GenerationOutput, engine: PrefillEngine, ranks: Int, weights: ModelWeights) {
         prompt_tokens = output.promptTokens
         tokens = output.tokens
         logprobs = output.logprobs
@@ -36,6 +44,12 @@ struct RunReport: Encodable {
         latent_allgathers = engine.latentGathers
         bytes_gathered_per_rank = engine.bytesGathered
         allgather_seconds = engine.gatherSeconds
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        max_rss_bytes = Int(usage.ru_maxrss) * 1024
+        weight_bytes = weights.weightBytes
+        weight_owned_bytes = weights.ownedBytes
+        weights_dtype = weights.dtype.rawValue
     }
 
     func json() throws -> String {
@@ -56,6 +70,7 @@ struct RunReport: Encodable {
         generated (\(tokens.count), \(finish_reason)): \(tokens.map(String.init).joined(separator: ","))
         prefill: \(String(format: "%.3f", prefill_seconds)) s on \(pcp_ranks) rank(s), \(latent_allgathers) latent all-gathers, \(bytes_gathered_per_rank) bytes gathered per rank
         decode: \(String(format: "%.2f", decode_ms_per_token)) ms/token
+        memory: max RSS \(max_rss_bytes / (1 << 20)) MiB, weights \(weight_bytes / (1 << 20)) MiB (\(weights_dtype); \(weight_owned_bytes / (1 << 20)) MiB allocated at load)
         """ + (text.map { "\ntext: \($0.debugDescription)" } ?? "")
     }
 }

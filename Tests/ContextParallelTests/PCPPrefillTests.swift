@@ -237,3 +237,34 @@ final class PCPGoldenTests: XCTestCase {
         }
     }
 }
+
+/// Checkpoints stored as BF16 / FP8 blocks, kept as stored: PCP prefill at P = 2, 3, 4 gives
+/// transformers' fp32 logits on the values the files encode within 1e-4 relative, and the same
+/// greedy tokens as the single-process run.
+final class PCPStoredDTypeTests: XCTestCase {
+    struct Expected: Decodable {
+        struct Case: Decodable { let prompt_ids: [Int32]; let last_logits: [Float]; let greedy_tokens: [Int] }
+        let cases: [Case]
+    }
+
+    func testStoredDTypeGoldensUnderPCP() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("DeepSeekModelTests/Golden").path
+        for folder in ["v2_bf16", "v3_bf16_hub", "v3_fp8"] {
+            let dir = "\(root)/\(folder)"
+            let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json")))
+            for ranks in [2, 3, 4] {
+                for (i, c) in expected.cases.enumerated() {
+                    let params = SamplingParams(maxNewTokens: c.greedy_tokens.count, ignoreEOS: true)
+                    let outputs = try InProcessGroup(size: ranks).run { comm in
+                        try Generator(model: DeepSeekTransformer(directory: dir), communicator: comm).generate(prompts: [c.prompt_ids], params: [params])
+                    }
+                    guard let out = outputs[0]?.first else { return XCTFail("\(folder): rank 0 returned nothing") }
+                    let label = "\(folder) case \(i) with \(ranks) ranks"
+                    assertClose(out.lastLogits, c.last_logits, relTol: 1e-4, label)
+                    XCTAssertEqual(out.tokens, c.greedy_tokens, label)
+                }
+            }
+        }
+    }
+}

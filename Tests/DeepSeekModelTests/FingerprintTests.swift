@@ -101,4 +101,16 @@ final class FingerprintTests: XCTestCase {
         XCTAssertEqual(second.hashedFiles, [])
         XCTAssertEqual(second.digests, first.digests)
     }
+
+    /// Converting at load changes the fingerprint exactly when it changes the values: bf16 held
+    /// as f32 computes the same model, f32 rounded to bf16 another one.
+    func testRoundingToBF16AtLoadIsPartOfTheFingerprint() throws {
+        let tiny = TinyModel.directory, bf16 = GoldenTests.goldenRoot + "/v3_bf16_hub"
+        let plain = try DeepSeekTransformer(directory: tiny).fingerprint
+        XCTAssertEqual(try DeepSeekTransformer(directory: tiny, weightsDType: .f32).fingerprint, plain)
+        XCTAssertNotEqual(try DeepSeekTransformer(directory: tiny, weightsDType: .bf16).fingerprint, plain)
+        let stored = try DeepSeekTransformer(directory: bf16).fingerprint
+        XCTAssertEqual(try DeepSeekTransformer(directory: bf16, weightsDType: .f32).fingerprint, stored)
+        XCTAssertEqual(try DeepSeekTransformer(directory: bf16, weightsDType: .bf16).fingerprint, stored)
+    }
 }

@@ -16,13 +16,36 @@ from safetensors import safe_open
 F = np.float64
 
 
-def load_weights(folder: Path) -> dict:
+def e4m3_values(codes: np.ndarray) -> np.ndarray:
+    """OCP float8 E4M3 "fn" bytes -> float64 from the definition: bias 7, subnormals m/8 * 2^-6, 0x7F/0xFF NaN."""
+    c = codes.astype(np.int64)
+    sign = np.where(c & 0x80, -1.0, 1.0)
+    e, m = (c >> 3) & 0xF, (c & 7).astype(F)
+    value = np.where(e == 0, m / 8 * 2.0**-6, (1 + m / 8) * np.exp2(e.astype(F) - 7))
+    return np.where((c & 0x7F) == 0x7F, np.nan, sign * value)
+
+
+def load_weights(folder: Path, cfg: dict) -> dict:
+    """Every tensor as float64; F8_E4M3 weights dequantized as q * weight_scale_inv per block
+    (block shape from quantization_config.weight_block_size, partial blocks at the edges)."""
     files = sorted(folder.glob("*.safetensors"))
-    weights = {}
+    raw = {}
     for path in files:
-        with safe_open(path, "pt") as f:  # torch only to decode BF16; math below is NumPy
+        with safe_open(path, "pt") as f:  # torch only to decode BF16 and hand over FP8 bytes; math below is NumPy
             for key in f.keys():
-                weights[key] = f.get_tensor(key).float().numpy().astype(F)
+                t = f.get_tensor(key)
+                raw[key] = e4m3_values(t.view(__import__("torch").uint8).numpy()) if "float8" in str(t.dtype) \
+                    else t.float().numpy().astype(F)
+    br, bc = (cfg.get("quantization_config") or {}).get("weight_block_size", [128, 128])
+    weights = {}
+    for key, value in raw.items():
+        if key.endswith("_scale_inv"):
+            continue
+        scale = raw.get(key + "_scale_inv")
+        if scale is not None:
+            rows, cols = value.shape
+            value = value * np.repeat(np.repeat(scale, br, axis=0), bc, axis=1)[:rows, :cols]
+        weights[key] = value
     return weights
 
 
@@ -170,7 +193,8 @@ def forward(cfg, w, ids):
 def main(golden_dir: Path) -> int:
     passed = failed = 0
     for folder in sorted(p for p in golden_dir.iterdir() if (p / "expected.json").exists()):
-        cfg, w = json.loads((folder / "config.json").read_text()), load_weights(folder)
+        cfg = json.loads((folder / "config.json").read_text())
+        w = load_weights(folder, cfg)
         for case in json.loads((folder / "expected.json").read_text())["cases"]:
             ids = case["prompt_ids"] + case["greedy_tokens"][:-1]  # one no-cache pass covers prompt + decode
             logits, hidden0 = forward(cfg, w, np.array(ids))

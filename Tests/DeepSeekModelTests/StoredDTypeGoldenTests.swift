@@ -1,0 +1,47 @@
+import DeepSeekModel
+import Engine
+import Foundation
+import XCTest
+import TestSupport
+
+/// Checkpoints stored as BF16 / F16 / FP8 blocks (scripts/golden/stored_dtypes.py, plus the BF16
+/// Hub-style folder): logits within 1e-4 relative of transformers in fp32 on exactly the values the
+/// files encode, the same greedy tokens — with the weights kept as stored (`auto`) and converted
+/// once to f32 or bf16 at load (bf16 only where that is lossless: BF16 files).
+final class StoredDTypeGoldenTests: XCTestCase {
+    static let folders = ["v2_bf16", "v3_bf16_hub", "v2_f16", "v3_f16", "v2_fp8", "v3_fp8"]
+
+    func testLogitsAndGreedyTokensMatchTransformers() throws {
+        for folder in Self.folders {
+            var dtypes: [WeightsDType] = [.auto, .f32]
+            if folder.contains("bf16") { dtypes.append(.bf16) }
+            for dtype in dtypes {
+                let dir = GoldenTests.goldenRoot + "/" + folder
+                let expected = try JSONDecoder().decode(GoldenTests.Expected.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json")))
+                let model = try DeepSeekTransformer(directory: dir, weightsDType: dtype)
+                let generator = Generator(model: model)
+                for (n, c) in expected.cases.enumerated() {
+                    let label = "\(folder) as \(dtype) case \(n) (\(c.prompt_ids.count) tokens)"
+                    let logits = try model.referencePrefill([c.prompt_ids]).logits[0]
+                    assertClose(logits, c.last_logits, relTol: 1e-4, label)
+                    let out = try generator.generate(prompts: [c.prompt_ids], params: [SamplingParams(maxNewTokens: c.greedy_tokens.count, ignoreEOS: true)])!
+                    XCTAssertEqual(out[0].tokens, c.greedy_tokens, label)
+                }
+            }
+        }
+    }
+
+    /// FP8 weights stay FP8 in memory under `auto` (the loader reads which tensors are FP8 from the
+    /// file): the held bytes are about a quarter of the f32 conversion's.
+    func testFP8WeightsStayFP8() throws {
+        let dir = GoldenTests.goldenRoot + "/v3_fp8"
+        let stored = try DeepSeekTransformer(directory: dir).weights
+        let f32 = try DeepSeekTransformer(directory: dir, weightsDType: .f32).weights
+        guard case .fp8E4M3(_, 32, 16, _) = stored.layers[1].attention.kvB.storage else {
+            return XCTFail("kv_b should be FP8 with 32×16 blocks, found \(stored.layers[1].attention.kvB.storage)")
+        }
+        XCTAssertEqual(stored.embedding.storage, .bf16)
+        XCTAssertEqual(f32.layers[1].attention.o.storage, .f32)
+        XCTAssertLessThan(Double(stored.weightBytes), 0.5 * Double(f32.weightBytes))
+    }
+}
