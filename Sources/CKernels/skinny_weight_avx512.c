@@ -135,7 +135,6 @@ INLINE AVX512 void row_dots(const int dt, const int P, const int R, const ck_wei
         for (int r = 0; r < R; r++) d[p][r] = _mm512_reduce_add_ps(acc[p][r]);
 }
 
-/// Rows first..<last of y for R x rows, P weight rows at a time.
 /// Rows first..<last of y for R x rows, P weight rows at a time; beyond G x rows, the x rows go in
 /// two groups (G, R − G) over the same P weight rows, which the second group re-reads from L1/L2.
 INLINE AVX512 void rows_loop(const int dt, const int P, const int R, const int G, const float *x, long lda, const ck_weight *w,
