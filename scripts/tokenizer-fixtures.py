@@ -136,7 +136,7 @@ def components(tj, tokens, byte_fallback):
             a["content"] = renamed[a["id"]]
             a.update(flags[a["id"]])
     tj["normalizer"] = {"type": "Sequence", "normalizers": [
-        {"type": "NFKC"},
+        {"type": "NFC" if byte_fallback else "NFKC"},
         {"type": "Replace", "pattern": {"String": "``"}, "content": "\""},
         {"type": "Replace", "pattern": {"Regex": "[ \t]{4,}"}, "content": "\t"},
         {"type": "Lowercase"},
@@ -176,6 +176,16 @@ def components(tj, tokens, byte_fallback):
     tj["post_processor"] = {"type": "RobertaProcessing", "sep": [tokens[32014], 32014], "cls": [tokens[32013], 32013],
                             "trim_offsets": True, "add_prefix_space": True}
     return tj
+
+
+def normalization_version_skew():
+    """Scalars whose NFC/NFKC differs between HF tokenizers' tables (older Unicode) and Python's
+    unicodedata; the components corpora leave them out (see the Swift Tokenizer's known issues)."""
+    from tokenizers import normalizers
+    nfkc, nfc = normalizers.NFKC(), normalizers.NFC()
+    return {chr(cp) for cp in range(0x20, 0x30000) if not 0xD800 <= cp < 0xE000
+            and (nfkc.normalize_str(chr(cp)) != unicodedata.normalize("NFKC", chr(cp))
+                 or nfc.normalize_str(chr(cp)) != unicodedata.normalize("NFC", chr(cp)))}
 
 
 def read_llama_tests(src, gguf_name):
@@ -288,6 +298,11 @@ def main():
         specials = [a["content"] for a in tj["added_tokens"] if not a["content"].startswith("[PAD")]
         specials += [" <tool> ", "x</tool>  y", " magic ", "MAGIC", "a magic.", "amagic", "  [SEP]  ", "-9-", "a, b; c"]
         corpus = generated_corpus(size, seed=1234, specials=specials)
+        if name.startswith("components"):
+            skew = normalization_version_skew()
+            corpus = [t for t in generated_corpus(size + size // 20 + 10, seed=1234, specials=specials)
+                      if not skew.intersection(t)][:size]
+            print(f"{name}: {len(skew)} scalars with version-dependent normalization left out", file=sys.stderr)
         cases = []
         for text in cases_inp + corpus:
             ids = tok.encode(text, add_special_tokens=False).ids
