@@ -262,11 +262,46 @@ def generated_corpus(n, seed, specials):
     return corpus
 
 
+# Patterns for the regex fixture: the pre-tokenizers' own plus each construct the Swift engine supports.
+REGEX_PATTERNS = DEEPSEEK_LLM + DEEPSEEK_CODER + DEEPSEEK3_LLM + [
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",  # GPT-2
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",  # Llama 3
+    "\\d+", "\\w+", "\\h+", "\\W\\D", "[^\\s\\p{L}]+", "\\p{Lu}\\p{Ll}*", "\\P{L}+", "\\p{^N}+",
+    "[\\p{Sm}\\p{Sc}\\p{Sk}\\p{So}]+", "\\p{Mn}|\\p{Zs}", "\\p{Letter}+",
+    "a*?b", "\\s++", "\\p{L}?+", "o{2,}", "o{,2}", "(?:ab){1,2}", "(?=\\p{Lu})\\p{L}+", "\\s+(?=\\p{N})",
+    "[[a-e]x-z]+", "[a\\-z]+", "[]a]+", "^\\s+|\\s+$", "\\A\\s*\\S|\\S\\s*\\z", "\\s\\Z", ".+", "(?i)h[a-e]llo|WORLD",
+    "(?i:[a-c]+)", "\\x41|\\x{1F600}|\\t", "(a|ab)(c|bcd)", "(?<word>\\p{L})+?\\s",
+]
+
+
+def regex_cases(texts):
+    from tokenizers import Regex, pre_tokenizers
+    out = []
+    for pattern in REGEX_PATTERNS:
+        split = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
+        for text in texts:
+            out.append({"pattern": pattern, "text": text, "pieces": [p for p, _ in split.pre_tokenize_str(text)]})
+    return out
+
+
 def main():
     src, out = sys.argv[1], sys.argv[2]
     size = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
     with open(__file__, "rb") as f:
         stamp = hashlib.sha256(f.read() + tokenizers.__version__.encode() + str(size).encode()).hexdigest()
+    regex_path = os.path.join(out, "regex", "expected.json")
+    regex_stamp = os.path.join(out, "regex", "stamp")
+    if not (os.path.exists(regex_stamp) and open(regex_stamp).read() == stamp):
+        os.makedirs(os.path.dirname(regex_path), exist_ok=True)
+        texts = generated_corpus(300, seed=99, specials=["<x>"]) + [
+            "Hello WORLD hello World's I'M", "aab abab abcd", "  lead\ntrail  \n", "booo bo boo", "A\u0301b\u00a0c",
+            "x\t\ty\r\nz", "\U0001F600 ok", "naïve façade 123 ４５ ٣", "]]a] [a-z] -x-"]
+        with open(regex_path, "w", encoding="utf-8") as f:
+            json.dump({"cases": regex_cases(texts)}, f, ensure_ascii=False)
+        with open(regex_stamp, "w") as f:
+            f.write(stamp)
+        print(f"regex: wrote {len(REGEX_PATTERNS)} patterns x {len(texts)} strings", file=sys.stderr)
     for name, (gguf_name, regexes, spelling, post) in VARIANTS.items():
         folder = os.path.join(out, name)
         stamp_path = os.path.join(folder, "stamp")

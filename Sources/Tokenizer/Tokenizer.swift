@@ -10,7 +10,7 @@ public final class Tokenizer: @unchecked Sendable {
     let decoder: Decoder?
     let postProcessor: PostProcessor?
     public let config: TokenizerConfig
-    private let gpt2Regex: OnigRegex
+    let gpt2Regex: OnigRegex
 
     public let bosTokenID: Int?
     /// End-of-sequence ids: generation_config's eos_token_id(s), then tokenizer_config's eos_token.
@@ -18,7 +18,7 @@ public final class Tokenizer: @unchecked Sendable {
     public var chatTemplate: String? { config.chatTemplate }
 
     // Pre-token → ids; pieces of at most `cacheablePieceLength` scalars.
-    private var cache: [[UInt32]: [Int]] = [:]
+    private var cache: [[UInt32]: [Int]] = [:]  // Array keys hash their bytes in one go (slices do not)
     private let cacheLock = NSLock()
     private let cacheLimit = 200_000
     private let cacheablePieceLength = 256
@@ -99,9 +99,11 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     private func encodePiece(_ piece: [UInt32], into ids: inout [Int]) {
-        let pieces = preTokenizer?.split([piece], gpt2: gpt2Regex) ?? [piece]
-        for p in pieces where !p.isEmpty {
-            if p.count <= cacheablePieceLength {
+        let pieces = preTokenizer?.split(PieceList(piece), gpt2: gpt2Regex) ?? PieceList(piece)
+        for r in pieces.ranges where !r.isEmpty {
+            let p = Array(pieces.storage[r])
+            let cacheable = p.count <= cacheablePieceLength
+            if cacheable {
                 cacheLock.lock()
                 let hit = cache[p]
                 cacheLock.unlock()
@@ -109,7 +111,7 @@ public final class Tokenizer: @unchecked Sendable {
             }
             let out = model.tokenize(p)
             ids += out
-            if p.count <= cacheablePieceLength {
+            if cacheable {
                 cacheLock.lock()
                 if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
                 cache[p] = out
