@@ -1,7 +1,19 @@
 import Foundation
 
 /// An HF `tokenizer.json` tokenizer (BPE), exact against the Rust `tokenizers` crate for the components
-/// it supports; any other component is refused at load with its name.
+/// it supports; any other component is refused at load with its name (`TokenizerError.unsupported`).
+///
+/// Supported: model BPE (merges as "a b" or ["a", "b"], byte_fallback, ignore_merges, unk_token,
+/// fuse_unk, continuing_subword_prefix, end_of_word_suffix); normalizers Sequence, NFC, NFKC, NFD, NFKD,
+/// Lowercase, Prepend, Replace, Strip; pre-tokenizers Sequence, Split (String or Regex pattern; Removed,
+/// Isolated, MergedWithPrevious, MergedWithNext, Contiguous; invert), ByteLevel (add_prefix_space,
+/// use_regex; trim_offsets only affects offsets), Digits (individual_digits); decoders Sequence,
+/// ByteLevel, Replace, Fuse, Strip, ByteFallback; post-processors TemplateProcessing (single sequence),
+/// ByteLevel, RobertaProcessing, BertProcessing, Sequence; added tokens with lstrip, rstrip,
+/// single_word, normalized, special. Regex patterns run on `OnigRegex` (Oniguruma semantics).
+///
+/// Encoding: added tokens (raw, then normalized) → normalizer → pre-tokenizer → BPE per piece, with a
+/// cache of piece → ids. `encode(addSpecialTokens: true)` adds BOS/EOS as transformers does.
 public final class Tokenizer: @unchecked Sendable {
     let model: BPEModel
     let added: AddedVocabulary
