@@ -67,8 +67,11 @@ struct AddedVocabulary {
             }
         }
         specialIDs = Set(tokens.filter(\.special).map(\.id))
+        // As HF: the text of a `normalized` token is its normalized content (what decode shows).
         var byID: [Int: String] = [:]
-        for t in tokens { byID[t.id] = t.content }
+        for t in tokens {
+            byID[t.id] = t.normalized ? normalizer.map { string($0.normalize(scalars(t.content))) } ?? t.content : t.content
+        }
         contentByID = byID
     }
 

@@ -28,6 +28,11 @@ enum ByteLevelAlphabet {
     static func encode(_ s: [UInt32]) -> [UInt32] {
         var out: [UInt32] = []
         out.reserveCapacity(s.count * 2)
+        encode(s[...], into: &out)
+        return out
+    }
+
+    static func encode(_ s: ArraySlice<UInt32>, into out: inout [UInt32]) {
         for v in s {
             if v < 0x80 {
                 out.append(scalarForByte[Int(v)])
@@ -45,7 +50,6 @@ enum ByteLevelAlphabet {
                 out.append(scalarForByte[Int(0x80 | v & 0x3F)])
             }
         }
-        return out
     }
 
     /// The bytes a token spells, or nil when one of its scalars is outside the alphabet.

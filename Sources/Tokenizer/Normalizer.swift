@@ -37,10 +37,12 @@ indirect enum Normalizer {
     func normalize(_ s: [UInt32]) -> [UInt32] {
         switch self {
         case let .sequence(list): return list.reduce(s) { $1.normalize($0) }
-        case .nfc: return scalars(string(s).precomposedStringWithCanonicalMapping)
-        case .nfkc: return scalars(string(s).precomposedStringWithCompatibilityMapping)
-        case .nfd: return scalars(string(s).decomposedStringWithCanonicalMapping)
-        case .nfkd: return scalars(string(s).decomposedStringWithCompatibilityMapping)
+        // Foundation's decompositions on Linux skip canonical reordering after a compatibility
+        // decomposition, so the marks are put in order here before composing.
+        case .nfc: return scalars(string(Normalizer.canonicalOrder(string(s).decomposedStringWithCanonicalMapping)).precomposedStringWithCanonicalMapping)
+        case .nfkc: return scalars(string(Normalizer.canonicalOrder(string(s).decomposedStringWithCompatibilityMapping)).precomposedStringWithCanonicalMapping)
+        case .nfd: return Normalizer.canonicalOrder(string(s).decomposedStringWithCanonicalMapping)
+        case .nfkd: return Normalizer.canonicalOrder(string(s).decomposedStringWithCompatibilityMapping)
         case .lowercase: return scalars(string(s).lowercased())
         case let .prepend(p): return s.isEmpty ? s : p + s
         case let .replace(pattern, content):
@@ -59,6 +61,29 @@ indirect enum Normalizer {
             if right { while hi > lo, isWhitespace(s[hi - 1]) { hi -= 1 } }
             return Array(s[lo..<hi])
         }
+    }
+}
+
+extension Normalizer {
+    /// The canonical ordering algorithm: each run of non-starters stably sorted by combining class.
+    static func canonicalOrder(_ text: String) -> [UInt32] {
+        var out = scalars(text)
+        var i = 0
+        while i < out.count {
+            guard ccc(out[i]) != 0 else { i += 1; continue }
+            var j = i
+            while j < out.count, ccc(out[j]) != 0 { j += 1 }
+            if j - i > 1 {
+                let run = out[i..<j].enumerated().sorted { (ccc($0.element), $0.offset) < (ccc($1.element), $1.offset) }
+                out.replaceSubrange(i..<j, with: run.map(\.element))
+            }
+            i = j
+        }
+        return out
+    }
+
+    private static func ccc(_ c: UInt32) -> Int {
+        Unicode.Scalar(c).map { Int($0.properties.canonicalCombiningClass.rawValue) } ?? 0
     }
 }
 

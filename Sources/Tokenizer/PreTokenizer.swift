@@ -36,37 +36,60 @@ indirect enum PreTokenizer {
     }
 
     /// Pieces → finer pieces (empty pieces dropped).
-    func split(_ pieces: [[UInt32]], gpt2: OnigRegex) -> [[UInt32]] {
+    func split(_ pieces: PieceList, gpt2: OnigRegex) -> PieceList {
         switch self {
         case let .sequence(list):
             return list.reduce(pieces) { $1.split($0, gpt2: gpt2) }
+        case let .split(pattern, .isolated, _):
+            // Isolated keeps every match and every gap, so invert does not matter.
+            return PreTokenizer.isolate(pieces, pattern)
         case let .split(pattern, behavior, invert):
-            return pieces.flatMap { piece in
-                let marked = PreTokenizer.mark(piece, pattern.matches(in: piece)).map { ($0.0, $0.1 != invert) }
-                return PreTokenizer.apply(behavior, marked).map { Array(piece[$0]) }
+            return pieces.refined { piece in
+                let marked = PreTokenizer.mark(piece.count, pattern.matches(in: piece)).map { ($0.0, $0.1 != invert) }
+                return PreTokenizer.apply(behavior, marked)
             }
         case let .byteLevel(addPrefixSpace, useRegex):
-            return pieces.flatMap { piece -> [[UInt32]] in
-                var p = piece
-                if addPrefixSpace, p.first != 0x20 { p.insert(0x20, at: 0) }
-                guard useRegex else { return [ByteLevelAlphabet.encode(p)] }
-                let marked = PreTokenizer.mark(p, gpt2.matches(in: p))
-                return PreTokenizer.apply(.isolated, marked).map { ByteLevelAlphabet.encode(Array(p[$0])) }
-            }
+            var prefixed = pieces
+            if addPrefixSpace { prefixed = pieces.prefixingSpaces() }
+            if useRegex { prefixed = PreTokenizer.isolate(prefixed, .regex(gpt2)) }
+            return prefixed.byteLevelEncoded()
         case let .digits(individual):
-            return pieces.flatMap { piece -> [[UInt32]] in
+            return pieces.refined { piece in
                 // Every numeric scalar (Rust char::is_numeric: Nd, Nl, No) is one match.
                 var marked: [(Range<Int>, Bool)] = []
                 var last = 0
-                for (i, c) in piece.enumerated() where PreTokenizer.isNumeric(c) {
+                for i in 0..<piece.count where PreTokenizer.isNumeric(piece[i]) {
                     if last < i { marked.append((last..<i, false)) }
                     marked.append((i..<i + 1, true))
                     last = i + 1
                 }
                 if last < piece.count { marked.append((last..<piece.count, false)) }
-                return PreTokenizer.apply(individual ? .isolated : .contiguous, marked).map { Array(piece[$0]) }
+                return PreTokenizer.apply(individual ? .isolated : .contiguous, marked)
             }
         }
+    }
+
+    /// Split with the Isolated behaviour: matches and the gaps between them, empty ones dropped.
+    static func isolate(_ pieces: PieceList, _ pattern: SplitPattern) -> PieceList {
+        var out: [Range<Int>] = []
+        out.reserveCapacity(pieces.ranges.count * 2)
+        var found: [(Int, Int)] = []
+        var scratch = OnigRegex.Scratch()
+        pieces.storage.withUnsafeBufferPointer { buf in
+            for r in pieces.ranges {
+                found.removeAll(keepingCapacity: true)
+                pattern.matches(in: UnsafeBufferPointer(rebasing: buf[r]), into: &found, scratch: &scratch)
+                let base = r.lowerBound
+                var prev = 0
+                for (s, e) in found {
+                    if prev < s { out.append(base + prev..<base + s) }
+                    if s < e { out.append(base + s..<base + e) }
+                    prev = e
+                }
+                if prev < r.count { out.append(base + prev..<r.upperBound) }
+            }
+        }
+        return PieceList(storage: pieces.storage, ranges: out)
     }
 
     static func isNumeric(_ c: UInt32) -> Bool {
@@ -78,8 +101,8 @@ indirect enum PreTokenizer {
     }
 
     /// Matches → ranges covering the whole piece, each flagged as match or not (HF `find_matches`).
-    static func mark(_ piece: [UInt32], _ matches: [(Int, Int)]) -> [(Range<Int>, Bool)] {
-        if piece.isEmpty { return [(0..<0, false)] }
+    static func mark(_ count: Int, _ matches: [(Int, Int)]) -> [(Range<Int>, Bool)] {
+        if count == 0 { return [(0..<0, false)] }
         var out: [(Range<Int>, Bool)] = []
         var prev = 0
         for (s, e) in matches {
@@ -87,7 +110,7 @@ indirect enum PreTokenizer {
             out.append((s..<e, true))
             prev = e
         }
-        if prev != piece.count { out.append((prev..<piece.count, false)) }
+        if prev != count { out.append((prev..<count, false)) }
         return out
     }
 
@@ -133,5 +156,61 @@ indirect enum PreTokenizer {
             }
         }
         return out.filter { !$0.isEmpty }
+    }
+}
+
+/// Pre-tokenized pieces: ranges over one scalar buffer, so splitting never copies text.
+struct PieceList {
+    var storage: [UInt32]
+    var ranges: [Range<Int>]
+
+    init(_ text: [UInt32]) {
+        storage = text
+        ranges = text.isEmpty ? [] : [0..<text.count]
+    }
+
+    init(storage: [UInt32], ranges: [Range<Int>]) {
+        self.storage = storage
+        self.ranges = ranges
+    }
+
+    /// Each piece → sub-ranges (relative to the piece), computed over the piece's scalars.
+    func refined(_ split: (UnsafeBufferPointer<UInt32>) -> [Range<Int>]) -> PieceList {
+        var out: [Range<Int>] = []
+        out.reserveCapacity(ranges.count * 2)
+        storage.withUnsafeBufferPointer { buf in
+            for r in ranges {
+                let piece = UnsafeBufferPointer(rebasing: buf[r])
+                for sub in split(piece) { out.append((sub.lowerBound + r.lowerBound)..<(sub.upperBound + r.lowerBound)) }
+            }
+        }
+        return PieceList(storage: storage, ranges: out)
+    }
+
+    /// HF ByteLevel's add_prefix_space: a space before every piece that does not start with one.
+    func prefixingSpaces() -> PieceList {
+        var s: [UInt32] = []
+        var out: [Range<Int>] = []
+        for r in ranges {
+            let start = s.count
+            if storage[r.lowerBound] != 0x20 { s.append(0x20) }
+            s += storage[r]
+            out.append(start..<s.count)
+        }
+        return PieceList(storage: s, ranges: out)
+    }
+
+    /// Every piece as the byte-level alphabet spelling of its UTF-8.
+    func byteLevelEncoded() -> PieceList {
+        var s: [UInt32] = []
+        s.reserveCapacity(storage.count * 2)
+        var out: [Range<Int>] = []
+        out.reserveCapacity(ranges.count)
+        for r in ranges {
+            let start = s.count
+            ByteLevelAlphabet.encode(storage[r], into: &s)
+            out.append(start..<s.count)
+        }
+        return PieceList(storage: s, ranges: out)
     }
 }

@@ -1,7 +1,19 @@
 import Foundation
 
 /// An HF `tokenizer.json` tokenizer (BPE), exact against the Rust `tokenizers` crate for the components
-/// it supports; any other component is refused at load with its name.
+/// it supports; any other component is refused at load with its name (`TokenizerError.unsupported`).
+///
+/// Supported: model BPE (merges as "a b" or ["a", "b"], byte_fallback, ignore_merges, unk_token,
+/// fuse_unk, continuing_subword_prefix, end_of_word_suffix); normalizers Sequence, NFC, NFKC, NFD, NFKD,
+/// Lowercase, Prepend, Replace, Strip; pre-tokenizers Sequence, Split (String or Regex pattern; Removed,
+/// Isolated, MergedWithPrevious, MergedWithNext, Contiguous; invert), ByteLevel (add_prefix_space,
+/// use_regex; trim_offsets only affects offsets), Digits (individual_digits); decoders Sequence,
+/// ByteLevel, Replace, Fuse, Strip, ByteFallback; post-processors TemplateProcessing (single sequence),
+/// ByteLevel, RobertaProcessing, BertProcessing, Sequence; added tokens with lstrip, rstrip,
+/// single_word, normalized, special. Regex patterns run on `OnigRegex` (Oniguruma semantics).
+///
+/// Encoding: added tokens (raw, then normalized) → normalizer → pre-tokenizer → BPE per piece, with a
+/// cache of piece → ids. `encode(addSpecialTokens: true)` adds BOS/EOS as transformers does.
 public final class Tokenizer: @unchecked Sendable {
     let model: BPEModel
     let added: AddedVocabulary
@@ -10,7 +22,7 @@ public final class Tokenizer: @unchecked Sendable {
     let decoder: Decoder?
     let postProcessor: PostProcessor?
     public let config: TokenizerConfig
-    private let gpt2Regex: OnigRegex
+    let gpt2Regex: OnigRegex
 
     public let bosTokenID: Int?
     /// End-of-sequence ids: generation_config's eos_token_id(s), then tokenizer_config's eos_token.
@@ -18,7 +30,7 @@ public final class Tokenizer: @unchecked Sendable {
     public var chatTemplate: String? { config.chatTemplate }
 
     // Pre-token → ids; pieces of at most `cacheablePieceLength` scalars.
-    private var cache: [[UInt32]: [Int]] = [:]
+    private var cache: [[UInt32]: [Int]] = [:]  // Array keys hash their bytes in one go (slices do not)
     private let cacheLock = NSLock()
     private let cacheLimit = 200_000
     private let cacheablePieceLength = 256
@@ -99,9 +111,11 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     private func encodePiece(_ piece: [UInt32], into ids: inout [Int]) {
-        let pieces = preTokenizer?.split([piece], gpt2: gpt2Regex) ?? [piece]
-        for p in pieces where !p.isEmpty {
-            if p.count <= cacheablePieceLength {
+        let pieces = preTokenizer?.split(PieceList(piece), gpt2: gpt2Regex) ?? PieceList(piece)
+        for r in pieces.ranges where !r.isEmpty {
+            let p = Array(pieces.storage[r])
+            let cacheable = p.count <= cacheablePieceLength
+            if cacheable {
                 cacheLock.lock()
                 let hit = cache[p]
                 cacheLock.unlock()
@@ -109,7 +123,7 @@ public final class Tokenizer: @unchecked Sendable {
             }
             let out = model.tokenize(p)
             ids += out
-            if p.count <= cacheablePieceLength {
+            if cacheable {
                 cacheLock.lock()
                 if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
                 cache[p] = out

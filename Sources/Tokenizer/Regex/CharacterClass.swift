@@ -38,6 +38,7 @@ struct CharacterClass {
         switch item {
         case let .range(lo, hi): return c >= lo && c <= hi
         case let .categories(mask, negated):
+            if c < CompiledClass.bitmapScalars { return (mask & 1 << UInt32(categoryTable[Int(c)]) != 0) != negated }
             guard let s = Unicode.Scalar(c) else { return negated }
             return (mask & categoryBit(s.properties.generalCategory) != 0) != negated
         case let .whitespace(negated):
@@ -45,9 +46,15 @@ struct CharacterClass {
             return s.properties.isWhitespace != negated
         case let .word(negated):
             guard let s = Unicode.Scalar(c) else { return negated }
+            // Oniguruma's \w: below U+0100 its ISO-8859-1 table (letters, all numbers such as ² and ¼,
+            // '_'), above Alphabetic, marks, decimal digits and Pc.
             let p = s.properties
-            let isWord = p.isAlphabetic || p.isJoinControl
-                || categoryBit(p.generalCategory) & (categoryMask("M") | categoryMask("Nd") | categoryMask("Pc")) != 0
+            let isWord: Bool
+            if c < 0x100 {
+                isWord = categoryBit(p.generalCategory) & latin1WordCategories != 0
+            } else {
+                isWord = p.isAlphabetic || categoryBit(p.generalCategory) & wordCategories != 0
+            }
             return isWord != negated
         case let .decimalDigit(negated):
             guard let s = Unicode.Scalar(c) else { return negated }
@@ -59,6 +66,9 @@ struct CharacterClass {
         }
     }
 
+    static let wordCategories = categoryMask("M") | categoryMask("Nd") | categoryMask("Pc")
+    static let latin1WordCategories = categoryMask("L") | categoryMask("N") | categoryMask("Pc")
+
     /// Simple (one-scalar) case mappings, used for (?i:...).
     static func simpleCaseVariants(_ s: Unicode.Scalar) -> [UInt32] {
         var out: [UInt32] = []
@@ -67,6 +77,12 @@ struct CharacterClass {
             if scalars.count == 1 { out.append(scalars.first!.value) }
         }
         return out
+    }
+
+    /// [0x30000]: bit index (`categoryBit`) of each scalar's general category; surrogates as Cs.
+    static let categoryTable: [UInt8] = (0..<CompiledClass.bitmapScalars).map { c in
+        guard let s = Unicode.Scalar(c) else { return 27 }
+        return UInt8(categoryBit(s.properties.generalCategory).trailingZeroBitCount)
     }
 
     static let categoryOrder: [Unicode.GeneralCategory] = [
@@ -143,40 +159,40 @@ struct CharacterClass {
     }
 }
 
-/// A class compiled for matching: a bitmap for the Basic Multilingual Plane, evaluation above it.
+/// A class compiled for matching: a bitmap over planes 0-2 (where all assigned letters, digits and
+/// symbols but plane-3 CJK live), evaluation above.
 final class CompiledClass {
+    static let bitmapScalars: UInt32 = 0x30000
+    static let bitmapWords = Int(bitmapScalars / 64)
+
     let source: CharacterClass
-    private let bmp: [UInt64]  // [1024], bit c set when scalar c is in the class
+    let bits: [UInt64]  // [bitmapWords], bit c set when scalar c is in the class
 
     init(_ source: CharacterClass) {
         self.source = source
-        bmp = CompiledClass.bitmap(source)
+        bits = CompiledClass.bitmap(source)
     }
 
     private static func bitmap(_ cls: CharacterClass) -> [UInt64] {
-        var bits = [UInt64](repeating: 0, count: 1024)
+        var bits = [UInt64](repeating: 0, count: bitmapWords)
+        let top = bitmapScalars - 1
         if cls.caseInsensitive {
-            for c in 0..<UInt32(0x10000) where cls.containsIgnoringCase(c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
+            for c in 0...top where cls.containsIgnoringCase(c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
             return bits
         }
         for item in cls.items {
             switch item {
             case let .range(lo, hi):
-                guard lo < 0x10000 else { continue }
-                for c in lo...min(hi, 0xFFFF) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
+                guard lo <= top else { continue }
+                for c in lo...min(hi, top) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
             case let .nested(inner):
                 let innerBits = bitmap(inner)
-                for i in 0..<1024 { bits[i] |= innerBits[i] }
+                for i in 0..<bitmapWords { bits[i] |= innerBits[i] }
             default:
-                for c in 0..<UInt32(0x10000) where CharacterClass.matches(item, c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
+                for c in 0...top where CharacterClass.matches(item, c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
             }
         }
-        if cls.negated { for i in 0..<1024 { bits[i] = ~bits[i] } }
+        if cls.negated { for i in 0..<bitmapWords { bits[i] = ~bits[i] } }
         return bits
-    }
-
-    @inline(__always) func contains(_ c: UInt32) -> Bool {
-        if c < 0x10000 { return bmp.withUnsafeBufferPointer { $0[Int(c >> 6)] } >> UInt64(c & 63) & 1 != 0 }
-        return source.containsIgnoringCase(c)
     }
 }

@@ -16,7 +16,10 @@ public final class OnigRegex: @unchecked Sendable {
     public let pattern: String
     private var programs: [[Instruction]] = []          // [0] is the main program
     private var classes: [CompiledClass] = []
-    private var firstScalars: CompiledClass?            // nil: a match may start anywhere
+    private var firstScalars: Int?                      // class index; nil: a match may start anywhere
+    // Flattened for matching: all programs back to back (absolute targets), all class bitmaps.
+    private var code = UnsafeMutablePointer<Instruction>.allocate(capacity: 1)
+    private var bits = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
 
     public init(_ pattern: String) throws {
         self.pattern = pattern
@@ -27,7 +30,48 @@ public final class OnigRegex: @unchecked Sendable {
         main.append(.match)
         programs[0] = main
         let first = OnigRegex.firstSet(tree)
-        if !first.nullable { firstScalars = CompiledClass(CharacterClass(items: first.items.map { .nested($0) })) }
+        if !first.nullable { firstScalars = classIndex(CharacterClass(items: first.items.map { .nested($0) })) }
+        flatten()
+    }
+
+    deinit {
+        code.deallocate()
+        bits.deallocate()
+    }
+
+    /// Programs → one instruction array with absolute jump targets; class bitmaps → one word array.
+    private func flatten() {
+        var starts: [Int] = []
+        var total = 0
+        for p in programs { starts.append(total); total += p.count }
+        code.deallocate()
+        code = .allocate(capacity: total)
+        for (k, p) in programs.enumerated() {
+            let o = starts[k]
+            for (i, inst) in p.enumerated() {
+                let relocated: Instruction
+                switch inst {
+                case let .split(a, b): relocated = .split(a + o, b + o)
+                case let .jump(a): relocated = .jump(a + o)
+                case let .look(sub, negated): relocated = .look(starts[sub], negated: negated)
+                default: relocated = inst
+                }
+                (code + o + i).initialize(to: relocated)
+            }
+        }
+        bits.deallocate()
+        let words = CompiledClass.bitmapWords
+        bits = .allocate(capacity: max(1, classes.count * words))
+        for (k, cls) in classes.enumerated() {
+            cls.bits.withUnsafeBufferPointer { (bits + k * words).initialize(from: $0.baseAddress!, count: words) }
+        }
+    }
+
+    @inline(__always) private func inClass(_ k: Int, _ c: UInt32) -> Bool {
+        if c < CompiledClass.bitmapScalars {
+            return (bits + k * CompiledClass.bitmapWords)[Int(c >> 6)] >> UInt64(c & 63) & 1 != 0
+        }
+        return classes[k].source.containsIgnoringCase(c)
     }
 
     // MARK: compilation
@@ -140,12 +184,11 @@ public final class OnigRegex: @unchecked Sendable {
     }
 
     /// The end of the match starting exactly at `start`, or nil.
-    private func match(_ programIndex: Int, _ text: UnsafeBufferPointer<UInt32>, at start: Int, stack: inout [Frame]) -> Int? {
-        let code = programs[programIndex]
+    private func match(_ programStart: Int, _ text: UnsafeBufferPointer<UInt32>, at start: Int, stack: inout [Frame]) -> Int? {
         let n = text.count
         let base = stack.count
         defer { stack.removeSubrange(base...) }
-        var pc = 0
+        var pc = programStart
         var pos = start
         while true {
             var failed = false
@@ -153,22 +196,21 @@ public final class OnigRegex: @unchecked Sendable {
             case let .char(c):
                 if pos < n, text[pos] == c { pos += 1; pc += 1 } else { failed = true }
             case let .set(k):
-                if pos < n, classes[k].contains(text[pos]) { pos += 1; pc += 1 } else { failed = true }
+                if pos < n, inClass(k, text[pos]) { pos += 1; pc += 1 } else { failed = true }
             case let .span(k, min, max, kind):
-                let cls = classes[k]
                 var j = pos
                 let limit = max == Int.max ? n : Swift.min(n, pos + max)
                 if kind == .lazy {
                     let minEnd = pos + min
-                    while j < minEnd, j < n, cls.contains(text[j]) { j += 1 }
+                    while j < minEnd, j < n, inClass(k, text[j]) { j += 1 }
                     if j < minEnd { failed = true; break }
                     // Upper end reachable: scan on demand when backtracking.
                     var upper = j
-                    while upper < limit, cls.contains(text[upper]) { upper += 1 }
+                    while upper < limit, inClass(k, text[upper]) { upper += 1 }
                     if upper > j { stack.append(Frame(pc: Int32(pc + 1), kind: 2, pos: j + 1, bound: upper)) }
                     pos = j; pc += 1
                 } else {
-                    while j < limit, cls.contains(text[j]) { j += 1 }
+                    while j < limit, inClass(k, text[j]) { j += 1 }
                     if j - pos < min { failed = true; break }
                     if kind == .greedy, j - 1 >= pos + min {
                         stack.append(Frame(pc: Int32(pc + 1), kind: 1, pos: j - 1, bound: pos + min))
@@ -215,7 +257,7 @@ public final class OnigRegex: @unchecked Sendable {
         let n = text.count
         while p <= n {
             if let first = firstScalars {
-                while p < n, !first.contains(text[p]) { p += 1 }
+                while p < n, !inClass(first, text[p]) { p += 1 }
                 if p == n { return nil }
             }
             if let end = match(0, text, at: p, stack: &stack) { return (p, end) }
@@ -228,12 +270,22 @@ public final class OnigRegex: @unchecked Sendable {
     /// match is skipped by advancing one scalar), over scalar offsets.
     public func matches(in text: UnsafeBufferPointer<UInt32>) -> [(Int, Int)] {
         var out: [(Int, Int)] = []
+        var scratch = Scratch()
+        matches(in: text, into: &out, scratch: &scratch)
+        return out
+    }
+
+    /// Backtracking stack reused across calls.
+    struct Scratch {
         var stack: [Frame] = []
-        stack.reserveCapacity(64)
+        init() { stack.reserveCapacity(64) }
+    }
+
+    func matches(in text: UnsafeBufferPointer<UInt32>, into out: inout [(Int, Int)], scratch: inout Scratch) {
         var lastEnd = 0
         var lastMatchEnd: Int? = nil
         while lastEnd <= text.count {
-            guard let (s, e) = firstMatch(in: text, from: lastEnd, stack: &stack) else { break }
+            guard let (s, e) = firstMatch(in: text, from: lastEnd, stack: &scratch.stack) else { break }
             if s == e, lastMatchEnd == e {
                 lastEnd += 1
                 continue
@@ -243,7 +295,6 @@ public final class OnigRegex: @unchecked Sendable {
             out.append((s, e))
             if s == e && e == text.count { break }
         }
-        return out
     }
 
     public func matches(in scalars: [UInt32]) -> [(Int, Int)] {

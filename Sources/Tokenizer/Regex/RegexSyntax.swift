@@ -60,14 +60,14 @@ struct RegexParser {
 
     private mutating func concatenation(caseInsensitive: Bool) throws -> RegexNode {
         var items: [RegexNode] = []
-        var ci = caseInsensitive
         while let c = peek(), c != UInt32(ascii: "|"), c != UInt32(ascii: ")") {
-            // Inline option for the rest of the group: (?i) / (?-i)
+            // Inline option (?i) / (?-i): as in Oniguruma, the rest of the enclosing group, later
+            // alternatives included, is parsed under it (`a(?i)b|c` is `a(?i:b|c)`).
             if isChar("("), isChar("?", at: 1), let flagged = try inlineOption() {
-                ci = flagged
-                continue
+                items.append(try alternation(caseInsensitive: flagged))
+                break
             }
-            let atom = try self.atom(caseInsensitive: ci)
+            let atom = try self.atom(caseInsensitive: caseInsensitive)
             items.append(try quantified(atom))
         }
         if items.isEmpty { return .empty }
