@@ -126,8 +126,8 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["TestSupport", "Basics", "Transport", "Wire"]),
         .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "DeepSeekModel", "ContextParallel"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
-        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["TestSupport", "ChatTemplate"]),
         .testTarget(name: "ModelTextTests", dependencies: ["ModelText", "ChatTemplate", "DeepSeekModel"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import ChatTemplate
 
@@ -8,39 +9,11 @@ import XCTest
 enum ReferenceFixtures {
     static let jinja2Requirement = "jinja2==3.1.6"
 
-    static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
     static var fixtureFile: URL {
-        let cache = ProcessInfo.processInfo.environment["LATENTSERVE_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/latentserve").path
-        return URL(fileURLWithPath: cache).appendingPathComponent("template-fixtures/cases.json")
+        FixtureCommand.cacheDirectory.appendingPathComponent("template-fixtures/cases.json")
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    /// Runs a command from the repository root and returns its stdout (trimmed); throws on a non-zero exit.
-    static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.currentDirectoryURL = repositoryRoot
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "\(arguments.joined(separator: " ")) exited \(process.terminationStatus): "
-                + String(decoding: err, as: UTF8.self))
-        }
-        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    static func run(_ arguments: [String]) throws -> String { try FixtureCommand.run(arguments) }
 
     /// Makes sure the fixture file is current, then parses it (key order kept).
     static func load() throws -> Value {

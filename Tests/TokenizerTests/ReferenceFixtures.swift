@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Tokenizer
 import XCTest
 
@@ -16,15 +17,8 @@ enum ReferenceFixtures {
         let decodedSkip: String
     }
 
-    static var packageRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
-    static var cacheDir: URL {
-        let base = ProcessInfo.processInfo.environment["LATENTSERVE_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/latentserve").path
-        return URL(fileURLWithPath: base).appendingPathComponent("tokenizer-fixtures")
-    }
+    static var packageRoot: URL { FixtureCommand.packageRoot }
+    static var cacheDir: URL { FixtureCommand.cacheDirectory.appendingPathComponent("tokenizer-fixtures") }
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var produced: Result<URL, Error>?
@@ -41,25 +35,7 @@ enum ReferenceFixtures {
         return try result.get()
     }
 
-    private static func run(_ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = arguments
-        p.currentDirectoryURL = packageRoot
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let stderr = String(decoding: errData, as: UTF8.self)
-        if !stderr.isEmpty { FileHandle.standardError.write(errData) }
-        guard p.terminationStatus == 0 else {
-            throw SetupFailed(description: "\(arguments.joined(separator: " ")) exited \(p.terminationStatus): \(stderr.suffix(600))")
-        }
-        return String(decoding: outData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    private static func run(_ arguments: [String]) throws -> String { try FixtureCommand.run(arguments) }
 
     private static func runSetup() throws -> URL {
         let src = try run(["bash", "scripts/python-env", "llama-cpp-src"])
