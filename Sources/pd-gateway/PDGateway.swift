@@ -6,6 +6,7 @@ import Logging
 
 /// `pd-gateway --model M --listen 127.0.0.1:8000 --decode HOST:PORT[,HOST:PORT…]`: the OpenAI-compatible
 /// HTTP front door (tokenizer and chat template only; no weights).
+@main
 struct PDGateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pd-gateway",
@@ -61,4 +62,3 @@ struct PDGateway: AsyncParsableCommand {
     }
 }
 
-await PDGateway.main()
