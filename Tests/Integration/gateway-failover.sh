@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Routing and failover: gateway → 2 decodes → one 2-rank prefill on tiny. One decode is killed while
-# requests run: new requests all succeed through the other, no page leaks on the survivor. Then
+# requests run: those waiting for their first token are retried on the other, new requests all
+# succeed through it, no page leaks on the survivor. Then
 # SIGTERM drains the gateway: a stream in flight finishes, the process exits 0.
 source "$(dirname "$0")/common.bash"
 py=$("$root/scripts/python-env" venv openai prometheus_client requests)
 pp=$(free_port); d1=$(free_port); d2=$(free_port); gp=$(free_port)
-start_prefill "$pp" 2
+start_prefill "$pp" 2 --chunk-tokens 2 --max-batch-requests 1   # slow: long prompts wait for their first token
 start_decode "$d1" "$pp"; victim=$decode_pid
 start_decode "$d2" "$pp"
 wait_healthy "$pp"; wait_healthy "$d1"; wait_healthy "$d2"
@@ -16,6 +17,7 @@ GATEWAY=127.0.0.1:$gp DECODES=127.0.0.1:$d1,127.0.0.1:$d2 VICTIM_PID=$victim BIN
 expect_pages_returned "$d2" "surviving decode"
 
 # SIGTERM drains: the stream in flight completes, then the gateway exits 0.
+: >"$work/drain.txt"
 curl -sN http://127.0.0.1:"$gp"/v1/completions -H 'content-type: application/json' \
   -d '{"model": "tiny", "prompt": "drain me", "max_tokens": 300, "temperature": 0, "ignore_eos": true, "stream": true}' \
   >"$work/drain.txt" &

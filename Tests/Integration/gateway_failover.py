@@ -24,10 +24,10 @@ def stats(target):
                                      capture_output=True, text=True).stdout)
 
 
-def run(i, results, max_tokens):
+def run(i, results, max_tokens, prompt=None):
     try:
         got = 0
-        for chunk in client.completions.create(model=MODEL, prompt=f"request {i} says", max_tokens=max_tokens, temperature=0,
+        for chunk in client.completions.create(model=MODEL, prompt=prompt or f"request {i} says", max_tokens=max_tokens, temperature=0,
                                                stream=True, extra_body={"ignore_eos": True},
                                                stream_options={"include_usage": True}):
             if chunk.usage:
@@ -40,17 +40,35 @@ def run(i, results, max_tokens):
 # Both instances serve: 8 concurrent long requests spread over them by outstanding work.
 before = {t: len(stats(t)["recent"]) for t in (victim_target, survivor_target)}
 results = {}
-threads = [threading.Thread(target=run, args=(i, results, 400)) for i in range(8)]
+LONG = 3000
+threads = [threading.Thread(target=run, args=(i, results, LONG)) for i in range(8)]
 for t in threads:
     t.start()
 deadline = time.time() + 60
 while time.time() < deadline:
-    if stats(victim_target)["active_requests"] > 0 and stats(survivor_target)["active_requests"] > 0:
+    spread = (stats(victim_target)["active_requests"], stats(survivor_target)["active_requests"])
+    if sum(spread) == 8:
         break
     time.sleep(0.05)
 else:
-    fail("the router did not spread requests over both decodes")
-spread = (stats(victim_target)["active_requests"], stats(survivor_target)["active_requests"])
+    fail(f"the 8 requests did not all run: {spread}")
+if min(spread) < 3:
+    fail(f"least outstanding work should split 8 equal requests about evenly over 2 decodes, got {spread}")
+# Requests with long prompts queue at the (slow, one request at a time) prefill: those routed to the
+# victim have no token yet when it dies, and must be retried on the survivor.
+queued = {}
+waiting = [threading.Thread(target=run, args=(200 + i, queued, 8, [(j * 31 + i) % 400 + 5 for j in range(600)]))
+           for i in range(4)]
+for t in waiting:
+    t.start()
+deadline = time.time() + 30
+while time.time() < deadline:
+    victim_active = stats(victim_target)["active_requests"]
+    if victim_active >= spread[0] + 2:
+        break
+    time.sleep(0.02)
+else:
+    fail("no long-prompt request reached the victim")
 os.kill(victim_pid, signal.SIGKILL)
 killed_at = time.time()
 
@@ -59,8 +77,11 @@ after = {}
 late = [threading.Thread(target=run, args=(100 + i, after, 16)) for i in range(12)]
 for t in late:
     t.start()
-for t in threads + late:
-    t.join(180)
+for t in threads + late + waiting:
+    t.join(240)
+failed_queued = {i: r for i, r in queued.items() if r[0] != "ok" or r[1] != 8}
+if len(queued) != 4 or failed_queued:
+    fail(f"queued requests (no token yet at the kill) were not all retried to success: {queued}")
 failed_new = {i: r for i, r in after.items() if r[0] != "ok" or r[1] != 16}
 if len(after) != 12 or failed_new:
     fail(f"requests after the kill failed: {failed_new} ({len(after)} finished)")
@@ -68,8 +89,11 @@ cut = [i for i, r in results.items() if r[0] == "failed"]
 done = [i for i, r in results.items() if r[0] == "ok"]
 if len(results) != 8:
     fail(f"only {len(results)} of the first 8 requests ended")
-if not all(results[i][1] == 400 for i in done):
-    fail(f"finished requests short of 400 tokens: {results}")
+if not all(results[i][1] == LONG for i in done):
+    fail(f"finished requests short of {LONG} tokens: {results}")
+# Only streams on the killed decode may be cut (some of its requests may have finished before the kill).
+if not all(victim_target in results[i][1] for i in cut) or len(cut) > spread[0]:
+    fail(f"{len(cut)} requests were cut, at most the {spread[0]} on the killed decode may be: {results}")
 
 # The survivor gets its pages back.
 for _ in range(100):
@@ -85,6 +109,9 @@ if health != 200:
 metrics = {f.name: f for f in text_string_to_metric_families(requests.get(f"http://{GATEWAY}/metrics").text)}
 retries = sum(s.value for s in metrics["latentserve_request_retries"].samples if s.name.endswith("_total")) \
     if "latentserve_request_retries" in metrics else 0
+if retries < victim_active - spread[0]:
+    fail(f"{retries} retries, expected at least the {victim_active - spread[0]} requests waiting on the victim")
 print(f"ok: spread before the kill {spread[0]} + {spread[1]} active; of 8 running requests {len(cut)} were cut with the "
-      f"killed decode and {len(done)} finished; 12 requests sent right after the kill all succeeded "
-      f"({retries:.0f} retried before their first token); survivor: all {s['total_kv_pages']} pages free")
+      f"killed decode and {len(done)} finished; 12 requests sent right after the kill all succeeded; "
+      f"{victim_active - spread[0]} requests waiting at prefill for the victim were retried on the survivor and finished "
+      f"({retries:.0f} retries in all); survivor: all {s['total_kv_pages']} pages free")
