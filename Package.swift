@@ -63,8 +63,16 @@ let package = Package(
             "ServiceSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // A daemon's /metrics (--metrics-listen): swift-metrics into a swift-prometheus registry, served over HTTP.
+        .target(name: "MetricsExposition", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "DecodeService", dependencies: [
-            "ServiceSupport", "Engine", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire",
+            "ServiceSupport", "Engine", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire", "MetricsExposition",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 

@@ -2,12 +2,13 @@
 # pd-gateway through the real `openai` Python SDK (venv from PyPI): gateway → decode → 2-rank prefill
 # on tiny. Completions and chat completions, whole and streamed, equal an independent reference
 # (HF tokenizers / jinja2 prompt ids → pd-client straight to decode → HF tokenizers decode); usage,
-# stop strings, EOS, errors, disconnect (pages back), /metrics parsed by prometheus_client.
+# stop strings, EOS, errors, disconnect (pages back), /metrics parsed by prometheus_client; then
+# pd-decode's own --metrics-listen against one request sent straight to it.
 source "$(dirname "$0")/common.bash"
 py=$("$root/scripts/python-env" venv openai tokenizers jinja2 prometheus_client requests)
-pp=$(free_port); dp=$(free_port); gp=$(free_port)
+pp=$(free_port); dp=$(free_port); gp=$(free_port); mp=$(free_port)
 start_prefill "$pp" 2
-start_decode "$dp" "$pp"
+start_decode "$dp" "$pp" --metrics-listen 127.0.0.1:"$mp"
 wait_healthy "$pp"; wait_healthy "$dp"
 start_gateway "$gp" 127.0.0.1:"$dp"
 wait_gateway "$gp"
@@ -15,3 +16,35 @@ wait_gateway "$gp"
 GATEWAY=127.0.0.1:$gp DECODE=127.0.0.1:$dp BIN=$bin MODEL_NAME=tiny MODEL_DIR=$(gateway_model_dir tiny) \
   "$py" "$root/Tests/Integration/gateway_openai.py" || fail "gateway checks"
 expect_pages_returned "$dp"
+
+# pd-decode's /metrics: one request straight to decode moves its counters by exactly that request.
+"$py" - "$mp" "$bin" "$dp" <<'PY' || fail "pd-decode --metrics-listen"
+import json, subprocess, sys, requests
+from prometheus_client.parser import text_string_to_metric_families
+port, bin, dp = sys.argv[1:]
+def scrape():
+    samples = {}
+    for family in text_string_to_metric_families(requests.get(f"http://127.0.0.1:{port}/metrics").text):
+        for s in family.samples:
+            key = s.name + "".join(f"{{{k}={v}}}" for k, v in sorted(s.labels.items()) if k != "le")
+            if "le" not in s.labels:
+                samples[key] = s.value
+    return samples
+before = scrape()
+subprocess.run([f"{bin}/pd-client", "generate", "--decode", f"127.0.0.1:{dp}", "--prompt-ids", "3,17,42",
+                "--max-new-tokens", "7", "--ignore-eos"], check=True, capture_output=True)
+after = scrape()
+delta = lambda k: after.get(k, 0) - before.get(k, 0)
+stats = json.loads(subprocess.run([f"{bin}/pd-client", "stats", "--target", f"127.0.0.1:{dp}"], check=True,
+                                  capture_output=True, text=True).stdout)
+want = {"latentserve_decode_requests_total{finish_reason=length}": 1, "latentserve_decode_prompt_tokens_total": 3,
+        "latentserve_decode_generation_tokens_total": 7, "latentserve_decode_time_to_first_token_seconds_count": 1,
+        "latentserve_decode_e2e_request_latency_seconds_count": 1, "latentserve_kv_transfer_seconds_count": 1}
+got = {k: delta(k) for k in want}
+assert got == want, f"deltas {got} != {want}"
+assert delta("latentserve_kv_transfer_bytes_total") > 0, "no KV bytes counted"
+assert after["latentserve_decode_requests_running"] == 0, after["latentserve_decode_requests_running"]
+assert after["latentserve_kv_pages_free"] == stats["free_kv_pages"] == stats["total_kv_pages"], (after, stats)
+assert after["latentserve_kv_pages_used"] == 0, after["latentserve_kv_pages_used"]
+print(f"ok: pd-decode /metrics parses; one request moved its counters by exactly that request; pages gauges match Stats")
+PY
