@@ -60,7 +60,8 @@ let package = Package(
             "Engine", "Transport", "Wire", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PrefillService", dependencies: [
-            "ServiceSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire",
+            "ServiceSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire", "MetricsExposition",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // A daemon's /metrics (--metrics-listen): swift-metrics into a swift-prometheus registry, served over HTTP.

@@ -3,11 +3,11 @@
 # on tiny. Completions and chat completions, whole and streamed, equal an independent reference
 # (HF tokenizers / jinja2 prompt ids → pd-client straight to decode → HF tokenizers decode); usage,
 # stop strings, EOS, errors, disconnect (pages back), /metrics parsed by prometheus_client; then
-# pd-decode's own --metrics-listen against one request sent straight to it.
+# pd-decode's and pd-prefill's own --metrics-listen against one request sent straight to decode.
 source "$(dirname "$0")/common.bash"
 py=$("$root/scripts/python-env" venv openai tokenizers jinja2 prometheus_client requests)
-pp=$(free_port); dp=$(free_port); gp=$(free_port); mp=$(free_port)
-start_prefill "$pp" 2
+pp=$(free_port); dp=$(free_port); gp=$(free_port); mp=$(free_port); pmp=$(free_port)
+start_prefill "$pp" 2 --metrics-listen 127.0.0.1:"$pmp"
 start_decode "$dp" "$pp" --metrics-listen 127.0.0.1:"$mp"
 wait_healthy "$pp"; wait_healthy "$dp"
 start_gateway "$gp" 127.0.0.1:"$dp"
@@ -17,12 +17,13 @@ GATEWAY=127.0.0.1:$gp DECODE=127.0.0.1:$dp BIN=$bin MODEL_NAME=tiny MODEL_DIR=$(
   "$py" "$root/Tests/Integration/gateway_openai.py" || fail "gateway checks"
 expect_pages_returned "$dp"
 
-# pd-decode's /metrics: one request straight to decode moves its counters by exactly that request.
-"$py" - "$mp" "$bin" "$dp" <<'PY' || fail "pd-decode --metrics-listen"
+# pd-decode's and pd-prefill's /metrics: one request straight to decode moves their counters by exactly
+# that request.
+"$py" - "$mp" "$bin" "$dp" "$pmp" <<'PY' || fail "pd-decode / pd-prefill --metrics-listen"
 import json, subprocess, sys, requests
 from prometheus_client.parser import text_string_to_metric_families
-port, bin, dp = sys.argv[1:]
-def scrape():
+port, bin, dp, prefill_port = sys.argv[1:]
+def scrape(port=port):
     samples = {}
     for family in text_string_to_metric_families(requests.get(f"http://127.0.0.1:{port}/metrics").text):
         for s in family.samples:
@@ -30,11 +31,16 @@ def scrape():
             if "le" not in s.labels:
                 samples[key] = s.value
     return samples
-before = scrape()
+before, prefill_before = scrape(), scrape(prefill_port)
 subprocess.run([f"{bin}/pd-client", "generate", "--decode", f"127.0.0.1:{dp}", "--prompt-ids", "3,17,42",
                 "--max-new-tokens", "7", "--ignore-eos"], check=True, capture_output=True)
-after = scrape()
+after, prefill_after = scrape(), scrape(prefill_port)
 delta = lambda k: after.get(k, 0) - before.get(k, 0)
+prefill_delta = {k: prefill_after.get(k, 0) - prefill_before.get(k, 0) for k in (
+    "latentserve_prefill_requests_total{outcome=done}", "latentserve_prefill_prompt_tokens_total",
+    "latentserve_prefill_batches_total", "latentserve_prefill_queue_time_seconds_count", "latentserve_prefill_compute_seconds_count")}
+assert prefill_delta == dict(zip(prefill_delta, [1, 3, 1, 1, 1])), f"prefill deltas {prefill_delta}"
+assert prefill_after["latentserve_prefill_queue_requests"] == 0 and prefill_after["latentserve_prefill_queue_tokens"] == 0, prefill_after
 stats = json.loads(subprocess.run([f"{bin}/pd-client", "stats", "--target", f"127.0.0.1:{dp}"], check=True,
                                   capture_output=True, text=True).stdout)
 want = {"latentserve_decode_requests_total{finish_reason=length}": 1, "latentserve_decode_prompt_tokens_total": 3,
@@ -46,5 +52,6 @@ assert delta("latentserve_kv_transfer_bytes_total") > 0, "no KV bytes counted"
 assert after["latentserve_decode_requests_running"] == 0, after["latentserve_decode_requests_running"]
 assert after["latentserve_kv_pages_free"] == stats["free_kv_pages"] == stats["total_kv_pages"], (after, stats)
 assert after["latentserve_kv_pages_used"] == 0, after["latentserve_kv_pages_used"]
-print(f"ok: pd-decode /metrics parses; one request moved its counters by exactly that request; pages gauges match Stats")
+print(f"ok: pd-decode and pd-prefill /metrics parse; one request moved their counters by exactly that request; "
+      f"decode's page gauges match Stats, prefill's queue is empty")
 PY
