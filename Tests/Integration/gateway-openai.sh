@@ -55,3 +55,29 @@ assert after["latentserve_kv_pages_used"] == 0, after["latentserve_kv_pages_used
 print(f"ok: pd-decode and pd-prefill /metrics parse; one request moved their counters by exactly that request; "
       f"decode's page gauges match Stats, prefill's queue is empty")
 PY
+
+# Overload: a gateway limited to 1 request in flight answers 429 with Retry-After to a second one;
+# with no decode ready, 503 with Retry-After (and /health 503).
+gp2=$(free_port)
+start_gateway "$gp2" 127.0.0.1:"$dp" --max-requests 1
+wait_gateway "$gp2"
+: >"$work/held.txt"
+curl -sN http://127.0.0.1:"$gp2"/v1/completions -H 'content-type: application/json' \
+  -d '{"model": "tiny", "prompt": "hold", "max_tokens": 3000, "temperature": 0, "ignore_eos": true, "stream": true}' >"$work/held.txt" &
+held=$!
+for _ in $(seq 100); do [ "$(grep -c '^data: ' "$work/held.txt")" -ge 1 ] && break; sleep 0.05; done
+curl -s -D "$work/429.headers" -o "$work/429.json" http://127.0.0.1:"$gp2"/v1/completions -H 'content-type: application/json' \
+  -d '{"model": "tiny", "prompt": "second", "max_tokens": 4}'
+kill "$held" 2>/dev/null || true; wait "$held" 2>/dev/null || true
+grep -q '^HTTP/1.1 429' "$work/429.headers" && grep -qi '^retry-after: 1' "$work/429.headers" \
+  && [ "$(json_field "$work/429.json" "j['error']['type']")" = rate_limit_error ] \
+  || fail "over the limit: $(cat "$work/429.headers" "$work/429.json")"
+expect_pages_returned "$dp" "decode daemon after the held stream was dropped"
+kill -TERM "$decode_pid"
+for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:"$gp"/health)" = 503 ] && break; sleep 0.1; done
+[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:"$gp"/health)" = 503 ] || fail "gateway /health not 503 without a decode"
+curl -s -D "$work/503.headers" -o "$work/503.json" http://127.0.0.1:"$gp"/v1/completions -H 'content-type: application/json' \
+  -d '{"model": "tiny", "prompt": "nobody home", "max_tokens": 4}'
+grep -q '^HTTP/1.1 503' "$work/503.headers" && grep -qi '^retry-after: 1' "$work/503.headers" \
+  || fail "no decode: $(cat "$work/503.headers" "$work/503.json")"
+echo "ok: 429 + Retry-After over --max-requests, 503 + Retry-After (and /health 503) with no decode ready"
