@@ -91,7 +91,7 @@ let package = Package(
         // The OpenAI-compatible HTTP front door: text in (ModelText), token streams from decode
         // daemons (ClientKit), routing, Prometheus metrics. No model code, no weights.
         .target(name: "Gateway", dependencies: [
-            "Basics", "ClientKit", "ModelText", "ChatTemplate", "Transport", "Wire",
+            "Basics", "ClientKit", "ModelText", "ChatTemplate", "Transport", "Wire", "MetricsExposition",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),

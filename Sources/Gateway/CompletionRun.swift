@@ -1,6 +1,6 @@
 import Basics
 import Foundation
-import Metrics
+import MetricsExposition
 import ModelText
 import Wire
 
@@ -97,8 +97,4 @@ struct CompletionRun {
         metrics.endToEnd.recordSeconds(monotonicSeconds() - start)
         send(tail, reason)
     }
-}
-
-extension Metrics.Timer {
-    func recordSeconds(_ seconds: Double) { recordNanoseconds(Int64(seconds * 1e9)) }
 }

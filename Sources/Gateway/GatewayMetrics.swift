@@ -1,9 +1,10 @@
 import Foundation
 import Metrics
+import MetricsExposition
 import Prometheus
 
-/// The gateway's Prometheus metrics, kept through swift-metrics with swift-prometheus's factory
-/// (its own registry, so several gateways can live in one process) and exposed on /metrics.
+/// The gateway's Prometheus metrics, kept through swift-metrics into MetricsExposition's registry
+/// (its own, so several gateways can live in one process) and exposed on the gateway's /metrics.
 public final class GatewayMetrics: @unchecked Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
@@ -20,23 +21,16 @@ public final class GatewayMetrics: @unchecked Sendable {
     let retries: Metrics.Counter
 
     public init() {
-        let registry = PrometheusCollectorRegistry()
-        self.registry = registry
-        var factory = PrometheusMetricsFactory(registry: registry)
-        // Token latencies on this hardware run from sub-millisecond to seconds.
-        let fine: [Duration] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
-            .map { .microseconds(Int64($0 * 1_000_000)) }
-        factory.durationHistogramBuckets = [
-            "latentserve_time_to_first_token_seconds": fine,
-            "latentserve_inter_token_latency_seconds": fine,
-            "latentserve_e2e_request_latency_seconds": fine + [.seconds(60), .seconds(120), .seconds(300)],
-        ]
-        self.factory = factory
+        let latencies = ["latentserve_time_to_first_token_seconds", "latentserve_inter_token_latency_seconds",
+                         "latentserve_e2e_request_latency_seconds"]
+        let endpoint = MetricsEndpoint(durationBuckets: Dictionary(uniqueKeysWithValues: latencies.map { ($0, MetricsEndpoint.latencyBuckets) }))
+        registry = endpoint.registry
+        factory = endpoint.factory
         promptTokens = Metrics.Counter(label: "latentserve_prompt_tokens_total", factory: factory)
         generationTokens = Metrics.Counter(label: "latentserve_generation_tokens_total", factory: factory)
-        timeToFirstToken = Metrics.Timer(label: "latentserve_time_to_first_token_seconds", factory: factory)
-        interTokenLatency = Metrics.Timer(label: "latentserve_inter_token_latency_seconds", factory: factory)
-        endToEnd = Metrics.Timer(label: "latentserve_e2e_request_latency_seconds", factory: factory)
+        timeToFirstToken = Metrics.Timer(label: latencies[0], factory: factory)
+        interTokenLatency = Metrics.Timer(label: latencies[1], factory: factory)
+        endToEnd = Metrics.Timer(label: latencies[2], factory: factory)
         running = Metrics.Meter(label: "latentserve_requests_running", factory: factory)
         retries = Metrics.Counter(label: "latentserve_request_retries_total", factory: factory)
         running.set(0)

@@ -171,7 +171,6 @@ final class Admission: @unchecked Sendable {
     let limit: Int
     private let lock = NSLock()
     private var inFlight = 0
-    private(set) var draining = false
 
     init(limit: Int) { self.limit = limit }
 
