@@ -14,10 +14,14 @@ let package = Package(
         .executable(name: "pd-prefill", targets: ["pd-prefill"]),
         .executable(name: "pd-decode", targets: ["pd-decode"]),
         .executable(name: "pd-client", targets: ["pd-client"]),
+        .executable(name: "pd-gateway", targets: ["pd-gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // Thin C shims over the system libraries (Debian packages, see scripts/setup).
@@ -56,11 +60,20 @@ let package = Package(
             "Engine", "Transport", "Wire", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PrefillService", dependencies: [
-            "ServiceSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire",
+            "ServiceSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire", "MetricsExposition",
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // A daemon's /metrics (--metrics-listen): swift-metrics into a swift-prometheus registry, served over HTTP.
+        .target(name: "MetricsExposition", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "DecodeService", dependencies: [
-            "ServiceSupport", "Engine", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire",
+            "ServiceSupport", "Engine", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire", "MetricsExposition",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -74,6 +87,16 @@ let package = Package(
 
         // The client library: no model code, no OpenBLAS, no AVX2-compiled kernels.
         .target(name: "ClientKit", dependencies: ["Basics", "Transport", "Wire"]),
+
+        // The OpenAI-compatible HTTP front door: text in (ModelText), token streams from decode
+        // daemons (ClientKit), routing, Prometheus metrics. No model code, no weights.
+        .target(name: "Gateway", dependencies: [
+            "Basics", "ClientKit", "ModelText", "ChatTemplate", "Transport", "Wire", "MetricsExposition",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // Benchmark bodies, FLOP model and hardware yardsticks (pd-bench parses options and calls them).
         .target(name: "Benchmarks", dependencies: [
@@ -102,6 +125,11 @@ let package = Package(
         // pd-client links Engine only to compute --verify's reference generation.
         .executableTarget(name: "pd-client", dependencies: [
             "Basics", "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel", "ModelText",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .executableTarget(name: "pd-gateway", dependencies: [
+            "Gateway",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

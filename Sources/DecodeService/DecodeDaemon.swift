@@ -11,7 +11,7 @@ import Wire
 public struct DecodeOptions: Sendable {
     public var host = "127.0.0.1"
     public var port = 50051
-    /// Prefill daemons ("host:port"), used round-robin among the ready ones.
+    /// Prefill daemons ("host:port"); each request goes to the ready one with the fewest prompt tokens in flight.
     public var prefillTargets: [String] = []
     /// Calls served at once; more are refused with RESOURCE_EXHAUSTED.
     public var maxConcurrentCalls = TransportServer.defaultMaxConcurrentCalls
@@ -25,6 +25,8 @@ public struct DecodeOptions: Sendable {
     /// Deadline of each Prefill call.
     public var prefillTimeoutSeconds = 120.0
     public var wireDType: WireDType = .f32
+    /// Where to serve Prometheus /metrics ("host", port); nil: no metrics server.
+    public var metricsListen: (host: String, port: Int)?
     public var maxChunkBytes = KVChunker.defaultMaxChunkBytes
     public init() {}
 }
@@ -40,6 +42,7 @@ public final class DecodeDaemon: @unchecked Sendable {
     let batcher: ContinuousBatcher
     let pages: PageAdmission
     let stats = StatsBook()
+    let metrics = DecodeMetrics()
     let prefills: PrefillPool
     private var server: TransportServer?
     private let lock = NSLock()
@@ -82,6 +85,11 @@ public final class DecodeDaemon: @unchecked Sendable {
         healthBox.board = server.registerHealthService(services: [MethodPath.decodeService], initial: .notServing)
         try server.start()
         self.server = server
+        if let listen = options.metricsListen {
+            try metrics.endpoint.serve(host: listen.host, port: listen.port, logger: logger) { [unowned self] in
+                self.metrics.refresh(active: self.stats.active, freePages: self.cache.freePageCount, totalPages: self.cache.pageCount)
+            }
+        }
         prefills.start()
         logger.info("serving Generate", metadata: ["listen": "\(options.host):\(server.port)", "prefill": "\(options.prefillTargets.joined(separator: ","))",
                                                    "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)", "model": "\(model.fingerprint)"])

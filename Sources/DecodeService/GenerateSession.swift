@@ -57,8 +57,10 @@ final class GenerateSession {
         var releasePages = true
         defer {
             if releasePages { pages.release(sequence) }
-            daemon.stats.end(RequestStats(requestId: requestID, promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated),
-                                          kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: Wire.FinishReason(finish)))
+            let finished = RequestStats(requestId: requestID, promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated),
+                                        kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: Wire.FinishReason(finish))
+            daemon.stats.end(finished)
+            daemon.metrics.finished(finished, ttftSeconds: generated > 0 ? ttft : nil, endToEndSeconds: monotonicSeconds() - arrival)
         }
         do {
             var sampling = request.sampling

@@ -47,7 +47,8 @@ struct PrefillCall {
 
     private func once() throws -> PrefillOutcome {
         let model = daemon.model, cache = daemon.cache, c = model.config, options = daemon.options
-        let channel = daemon.prefills.next()
+        let channel = daemon.prefills.acquire(tokens: prompt.count)
+        defer { daemon.prefills.release(channel, tokens: prompt.count) }
         let request = PrefillRequest(requestId: requestID, promptTokenIds: prompt, modelFingerprint: model.fingerprint,
                                      dtype: options.wireDType, maxChunkBytes: UInt32(options.maxChunkBytes),
                                      pageSize: UInt32(cache.pageSize), sampling: sampling)

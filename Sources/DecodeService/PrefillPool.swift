@@ -5,14 +5,17 @@ import Wire
 
 /// The prefill daemons a decode daemon calls, and which of them are ready: a prober thread asks
 /// each one's `Info` every `probeInterval` seconds (which also checks it serves our model), and a
-/// request that finds one unreachable marks it down at once. Requests go round-robin over the ready
-/// ones; `onReadiness` hears whether at least one is ready, so the decode daemon's health says
-/// NOT_SERVING while no prefill can take work (readiness, not liveness).
+/// request that finds one unreachable marks it down at once. Each request goes to the ready one with
+/// the fewest prompt tokens this decode has in flight there (its queue as we filled it; ties in
+/// turn), so a slow or busy prefill gets less. `onReadiness` hears whether at least one is ready,
+/// so the decode daemon's health says NOT_SERVING while no prefill can take work (readiness, not
+/// liveness).
 final class PrefillPool: @unchecked Sendable {
     private final class Member {
         let channel: TransportChannel
         var ready = false
         var problem: String?              // why it is not ready, logged when it changes
+        var tokensInFlight = 0            // prompt tokens of our Prefill calls still running there
         init(channel: TransportChannel) { self.channel = channel }
     }
 
@@ -57,14 +60,25 @@ final class PrefillPool: @unchecked Sendable {
         for m in members { m.channel.close() }
     }
 
-    /// The next ready member round-robin; with none ready, the next of all (its call then fails fast
-    /// with UNAVAILABLE, or succeeds if the daemon just came back).
-    func next() -> TransportChannel {
+    /// The ready member with the fewest prompt tokens in flight (ties in turn) for a call of `tokens`
+    /// prompt tokens, counted until `release`; with none ready, the next of all (its call then fails
+    /// fast with UNAVAILABLE, or succeeds if the daemon just came back).
+    func acquire(tokens: Int) -> TransportChannel {
         condition.lock(); defer { condition.unlock() }
         let ready = members.filter(\.ready)
         let pool = ready.isEmpty ? members : ready
         rotation &+= 1
-        return pool[rotation % pool.count].channel
+        let least = pool.map(\.tokensInFlight).min()!
+        let candidates = pool.filter { $0.tokensInFlight == least }
+        let chosen = candidates[rotation % candidates.count]
+        chosen.tokensInFlight += tokens
+        return chosen.channel
+    }
+
+    /// The call `acquire` gave `channel` for has ended.
+    func release(_ channel: TransportChannel, tokens: Int) {
+        condition.lock(); defer { condition.unlock() }
+        members.first { $0.channel === channel }?.tokensInFlight -= tokens
     }
 
     /// A call could not reach `channel`'s daemon: not ready until a probe says otherwise.

@@ -20,6 +20,8 @@ public struct PrefillOptions: Sendable {
     public var pageSize = 64
     /// Calls served at once; more are refused with RESOURCE_EXHAUSTED.
     public var maxConcurrentCalls = TransportServer.defaultMaxConcurrentCalls
+    /// Where rank 0 serves Prometheus /metrics ("host", port); nil: no metrics server.
+    public var metricsListen: (host: String, port: Int)?
     public init() {}
 }
 
@@ -81,6 +83,12 @@ public final class PrefillDaemon: @unchecked Sendable {
         server.registerHealthService(services: [MethodPath.prefillService])
         try server.start()
         self.server = server
+        if let listen = options.metricsListen {
+            let scheduler = self.scheduler
+            try scheduler.metrics.endpoint.serve(host: listen.host, port: listen.port, logger: logger) {
+                scheduler.metrics.refresh(freePages: scheduler.cache.freePageCount, totalPages: scheduler.cache.pageCount)
+            }
+        }
         let signals = TerminationSignal { [weak self] sig in
             self?.logger.info("signal \(sig): draining")
             self?.requestStop()

@@ -27,6 +27,7 @@ final class PrefillScheduler: @unchecked Sendable {
     let budgets: PrefillBudgets
     let logger: Logger
     private let incoming = BlockingQueue<PrefillJob>()
+    let metrics = PrefillMetrics()
     private let pagesFreed = NSCondition()
     /// Batches computed (rank 0's count; read after `runRoot` returns).
     private(set) var batchesRun = 0
@@ -52,7 +53,11 @@ final class PrefillScheduler: @unchecked Sendable {
     }
 
     /// Queues a job (any thread); false once stopping (the job will never run).
-    func submit(_ job: PrefillJob) -> Bool { incoming.push(job) }
+    func submit(_ job: PrefillJob) -> Bool {
+        metrics.queued(tokens: job.prompt.count)
+        guard incoming.push(job) else { metrics.dequeued(tokens: job.prompt.count, waited: nil); return false }
+        return true
+    }
 
     /// The owner is done with the job's rows (call exactly once per job made, submitted or not).
     func release(_ job: PrefillJob) {
@@ -83,6 +88,7 @@ final class PrefillScheduler: @unchecked Sendable {
                 if job.isCancelled {
                     logger.info("dropped cancelled request from the queue", metadata: ["request": "\(job.id)"])
                     job.events.push(.failed(.cancelledBeforePrefill))
+                    metrics.dequeued(tokens: job.prompt.count, waited: nil)
                     release(job)
                     return true
                 }
@@ -107,6 +113,7 @@ final class PrefillScheduler: @unchecked Sendable {
                 }
             }
             job.assign(sequence: sequence!)
+            metrics.dequeued(tokens: job.prompt.count, waited: Date().timeIntervalSince(job.arrival))
             batch.append(job)
             tokens += job.prompt.count
             pending.removeFirst()
@@ -127,6 +134,8 @@ final class PrefillScheduler: @unchecked Sendable {
             }
             let computeEnd = monotonicSeconds()
             let seconds = computeEnd - start
+            metrics.batch(seconds: seconds, promptTokens: prompts.reduce(0) { $0 + $1.count },
+                          outcomes: jobs.indices.map { (logits?[$0].isEmpty ?? true) ? "cancelled" : "done" })
             for (i, job) in jobs.enumerated() {
                 guard let row = logits?[i], !row.isEmpty else {
                     job.events.push(.failed(.cancelledDuringPrefill))
@@ -142,6 +151,7 @@ final class PrefillScheduler: @unchecked Sendable {
         } catch let failure as RankFailures {
             logger.error("prefill batch failed: \(failure)")
             for job in jobs { job.events.push(.failed(.computeFailed("\(failure)"))) }
+            metrics.batch(seconds: monotonicSeconds() - start, promptTokens: 0, outcomes: jobs.map { _ in "failed" })
         }
         batchesRun += 1
         for job in jobs { release(job) }

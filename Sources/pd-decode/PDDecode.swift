@@ -50,6 +50,9 @@ struct PDDecode: ParsableCommand {
     @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
     var maxConcurrentCalls: Int = DecodeOptions().maxConcurrentCalls
 
+    @Option(help: "Serve Prometheus text on http://HOST:PORT/metrics (default: no metrics server).")
+    var metricsListen: String?
+
     @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).")
     var threads: Int?
 
@@ -73,6 +76,7 @@ struct PDDecode: ParsableCommand {
             throw ValidationError("--max-queued-requests and --max-queue-seconds must be ≥ 0")
         }
         options.maxQueuedRequests = maxQueuedRequests; options.maxQueueSeconds = maxQueueSeconds
+        if let metricsListen { options.metricsListen = try HostPort.parse(metricsListen, option: "--metrics-listen") }
         switch wireDtype.lowercased() {
         case "f32": options.wireDType = .f32
         case "bf16": options.wireDType = .bf16

@@ -37,6 +37,9 @@ struct PDPrefill: ParsableCommand {
     @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
     var maxConcurrentCalls: Int = PrefillOptions().maxConcurrentCalls
 
+    @Option(help: "Serve Prometheus text on http://HOST:PORT/metrics from rank 0 (default: no metrics server).")
+    var metricsListen: String?
+
     @Option(help: "OpenBLAS threads per rank (default: $OPENBLAS_NUM_THREADS, else cores / ranks).")
     var threads: Int?
 
@@ -48,6 +51,7 @@ struct PDPrefill: ParsableCommand {
         let logger = DaemonLogging.logger(label: "pd-prefill[\(communicator.rank)]", level: logLevel)
         BLAS.setThreads(threads ?? ThreadDefaults.blasThreads(ranks: communicator.size))
         let (host, port) = try HostPort.parse(listen, option: "--listen")
+        let metricsAddress = try metricsListen.map { try HostPort.parse($0, option: "--metrics-listen") }
         do {
             let daemon = try communicator.agreed { () -> PrefillDaemon in
                 let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDtype)
@@ -56,6 +60,7 @@ struct PDPrefill: ParsableCommand {
                 options.maxBatchTokens = maxBatchTokens; options.maxBatchRequests = maxBatchRequests
                 options.chunkTokens = chunkTokens; options.cacheTokens = cacheTokens
                 options.maxConcurrentCalls = maxConcurrentCalls
+                options.metricsListen = metricsAddress
                 return try PrefillDaemon(model: transformer, communicator: communicator, options: options, logger: logger)
             }
             try daemon.run()

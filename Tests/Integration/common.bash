@@ -116,3 +116,30 @@ assert b["tokens"] == want_tokens, f"{what}: tokens differ {b['tokens']} vs {wan
 print(f"{what}: max relative logit error {err:.2e}, {len(b['tokens'])} tokens equal")
 PY
 }
+
+# start_gateway PORT DECODE_TARGETS [extra pd-gateway args...]
+start_gateway() {
+  local port=$1 decodes=$2; shift 2
+  "$bin/pd-gateway" --model "${MODEL:-tiny}" --listen 127.0.0.1:"$port" --decode "$decodes" "$@" \
+    >"$work/gateway-$port.log" 2>&1 &
+  pids+=($!)
+  gateway_pid=$!
+}
+
+# wait_gateway PORT [SECONDS]: until GET /health answers 200 (a decode instance is ready).
+wait_gateway() {
+  local port=$1 limit=${2:-60}
+  for _ in $(seq $((limit * 5))); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:"$port"/health)" = 200 ] && return 0
+    sleep 0.2
+  done
+  fail "gateway on port $port not healthy after ${limit}s"
+}
+
+# gateway_model_dir NAME: the folder a built-in model is written to (or NAME itself for a folder).
+gateway_model_dir() {
+  case "$1" in
+    tiny|bench) echo "${LATENTSERVE_MODEL_CACHE:-$HOME/.cache/latentserve/models}/$1-v3" ;;
+    *) echo "$1" ;;
+  esac
+}

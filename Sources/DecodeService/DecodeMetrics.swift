@@ -1,0 +1,58 @@
+import Foundation
+import Metrics
+import MetricsExposition
+import Wire
+
+/// pd-decode's Prometheus metrics (`--metrics-listen`): finished requests by finish reason, token
+/// and KV-transfer counters, TTFT / KV transfer / end-to-end histograms; running requests and KV
+/// pages as gauges refreshed at each scrape.
+final class DecodeMetrics: @unchecked Sendable {
+    let endpoint: MetricsEndpoint
+    private let lock = NSLock()
+    private var requestCounters: [String: Metrics.Counter] = [:]
+    private let promptTokens, generationTokens, kvBytes: Metrics.Counter
+    private let timeToFirstToken, kvTransfer, endToEnd: Metrics.Timer
+    private let running, pagesUsed, pagesFree: Metrics.Gauge
+
+    init() {
+        let names = ["latentserve_decode_time_to_first_token_seconds", "latentserve_kv_transfer_seconds",
+                     "latentserve_decode_e2e_request_latency_seconds"]
+        endpoint = MetricsEndpoint(durationBuckets: Dictionary(uniqueKeysWithValues: names.map { ($0, MetricsEndpoint.latencyBuckets) }))
+        let f = endpoint.factory
+        promptTokens = Metrics.Counter(label: "latentserve_decode_prompt_tokens_total", factory: f)
+        generationTokens = Metrics.Counter(label: "latentserve_decode_generation_tokens_total", factory: f)
+        kvBytes = Metrics.Counter(label: "latentserve_kv_transfer_bytes_total", factory: f)
+        timeToFirstToken = Metrics.Timer(label: names[0], factory: f)
+        kvTransfer = Metrics.Timer(label: names[1], factory: f)
+        endToEnd = Metrics.Timer(label: names[2], factory: f)
+        running = Metrics.Gauge(label: "latentserve_decode_requests_running", factory: f)
+        pagesUsed = Metrics.Gauge(label: "latentserve_kv_pages_used", factory: f)
+        pagesFree = Metrics.Gauge(label: "latentserve_kv_pages_free", factory: f)
+    }
+
+    /// One finished Generate call.
+    func finished(_ s: RequestStats, ttftSeconds: Double?, endToEndSeconds: Double) {
+        let reason = s.finishReason.description
+        let counter = lock.withLock { () -> Metrics.Counter in
+            if let existing = requestCounters[reason] { return existing }
+            let made = Metrics.Counter(label: "latentserve_decode_requests_total", dimensions: [("finish_reason", reason)],
+                                       factory: endpoint.factory)
+            requestCounters[reason] = made
+            return made
+        }
+        counter.increment()
+        promptTokens.increment(by: Int(s.promptTokens))
+        generationTokens.increment(by: Int(s.generatedTokens))
+        kvBytes.increment(by: Int(s.kvBytes))
+        if let ttftSeconds { timeToFirstToken.recordSeconds(ttftSeconds) }
+        if s.kvBytes > 0 { kvTransfer.recordSeconds(s.kvTransferSeconds) }
+        endToEnd.recordSeconds(endToEndSeconds)
+    }
+
+    /// Gauges from the daemon's state, just before a scrape.
+    func refresh(active: Int, freePages: Int, totalPages: Int) {
+        running.record(active)
+        pagesFree.record(freePages)
+        pagesUsed.record(totalPages - freePages)
+    }
+}

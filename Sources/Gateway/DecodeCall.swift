@@ -1,0 +1,101 @@
+import Foundation
+import Transport
+import Wire
+
+/// One Generate call routed by the pool, as an async sequence of the decode daemon's responses.
+/// The blocking gRPC stream runs on its own thread; ending the sequence early (stop string,
+/// client gone) cancels the call, so decode and prefill drop the request and free its pages.
+/// A call that fails before its first token is retried once on another instance.
+enum DecodeCall {
+    /// Statuses that say the request itself is wrong: another instance would say the same.
+    private static let final: Set<StatusCode> = [.invalidArgument, .failedPrecondition, .outOfRange]
+
+    struct Handle: Sendable {
+        let responses: AsyncThrowingStream<GenerateResponse, Error>
+        fileprivate let current: CurrentCall
+        /// Ends the call now (any thread); harmless after its end.
+        func cancel() { current.cancel() }
+    }
+
+    static func start(_ request: GenerateRequest, pool: DecodePool, timeoutSeconds: Double = 3600,
+                      onRetry: @escaping @Sendable () -> Void = {}) -> Handle {
+        let (stream, continuation) = AsyncThrowingStream<GenerateResponse, Error>.makeStream()
+        let current = CurrentCall()
+        continuation.onTermination = { _ in current.cancel() }
+        let work = Int(request.promptTokenIds.count) + Int(request.maxNewTokens)
+        let thread = Thread {
+            var tried: Set<String> = []
+            var lastError: Error = APIError.overloaded(status: 503, "no decode instance is ready")
+            attempts: for attempt in 0..<2 {
+                guard let instance = pool.pick(excluding: tried) else { break }
+                if attempt > 0 { onRetry() }
+                tried.insert(instance.target)
+                instance.begin(tokens: work)
+                defer { instance.end(tokens: work) }
+                var sawToken = false
+                do {
+                    let call = try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
+                                                                    deadline: .after(seconds: timeoutSeconds))
+                    guard current.set(call) else { return }   // the consumer already left
+                    while let bytes = try call.next() {
+                        let response = try bytes.withUnsafeBytes { try GenerateResponse(decoding: $0) }
+                        if !response.tokens.isEmpty { sawToken = true }
+                        if case .terminated = continuation.yield(response) { call.cancel(); return }
+                    }
+                    continuation.finish()
+                    return
+                } catch {
+                    if current.isCancelled { continuation.finish(); return }
+                    lastError = Self.apiError(error, target: instance.target)
+                    if case let TransportError.status(code, _) = error {
+                        if code == .unavailable { instance.markUnreachable() }
+                        if Self.final.contains(code) { break attempts }
+                    }
+                    if sawToken { break attempts }   // tokens already went out: no silent restart
+                }
+            }
+            continuation.finish(throwing: lastError)
+        }
+        thread.name = "generate"
+        thread.start()
+        return Handle(responses: stream, current: current)
+    }
+
+    /// The status of a failed call, as the HTTP client should see it.
+    static func apiError(_ error: Error, target: String) -> APIError {
+        guard case let TransportError.status(code, message) = error else {
+            return APIError.server("decode \(target): \(error)")
+        }
+        switch code {
+        case .invalidArgument, .outOfRange, .failedPrecondition: return APIError.invalid(nil, message)
+        case .resourceExhausted: return APIError.overloaded(status: 429, "decode \(target) is full: \(message)")
+        case .unavailable: return APIError.overloaded(status: 503, "decode \(target) unavailable: \(message)")
+        default: return APIError.server("decode \(target): \(code): \(message)")
+        }
+    }
+}
+
+/// The call in progress, cancellable from the consumer's side at any moment.
+fileprivate final class CurrentCall: @unchecked Sendable {
+    private let lock = NSLock()
+    private var call: ResponseStream?
+    private var cancelled = false
+
+    /// Records the new call; false (and the call cancelled) when the consumer already left.
+    func set(_ call: ResponseStream) -> Bool {
+        let ok = lock.withLock { () -> Bool in
+            if cancelled { return false }
+            self.call = call
+            return true
+        }
+        if !ok { call.cancel() }
+        return ok
+    }
+
+    func cancel() {
+        let call = lock.withLock { () -> ResponseStream? in cancelled = true; return self.call }
+        call?.cancel()
+    }
+
+    var isCancelled: Bool { lock.withLock { cancelled } }
+}

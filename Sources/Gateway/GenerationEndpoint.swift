@@ -1,0 +1,186 @@
+import ChatTemplate
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// POST /v1/completions and /v1/chat/completions: parse, route, answer whole or as SSE.
+struct GenerationEndpoint: Sendable {
+    let served: ServedModel
+    let pool: DecodePool
+    let metrics: GatewayMetrics
+    let admission: Admission
+
+    func respond(body: String, kind: GenerationRequest.Kind) async -> Response {
+        let endpoint = kind == .chat ? "chat_completions" : "completions"
+        let request: GenerationRequest
+        do {
+            request = try GenerationRequest(body: body, kind: kind, model: served)
+        } catch {
+            let apiError = error as? APIError ?? APIError.invalid(nil, "\(error)")
+            metrics.request(endpoint: endpoint, finishReason: "error", status: apiError.status)
+            return HTTP.error(apiError)
+        }
+        guard admission.enter() else {
+            let apiError = APIError.overloaded(status: 429, "too many requests in flight (limit \(admission.limit))")
+            metrics.request(endpoint: endpoint, finishReason: "error", status: 429)
+            return HTTP.error(apiError)
+        }
+        let shapes = OpenAIResponses(kind: kind, model: request.model)
+        let run = CompletionRun(request: request, served: served, pool: pool, metrics: metrics, id: shapes.id)
+        metrics.running.increment()
+        let done = Completion { [metrics, admission] in metrics.running.decrement(); admission.leave() }
+        let events = EventCursor(run.events())
+
+        // Wait for the first event so that failures before any output (no decode ready, caches full,
+        // a request decode refuses) get their HTTP status instead of a 200 stream.
+        let first: ChoiceEvent?
+        do {
+            first = try await events.next()
+        } catch {
+            done.run()
+            let apiError = error as? APIError ?? APIError.server("\(error)")
+            metrics.request(endpoint: endpoint, finishReason: "error", status: apiError.status)
+            return HTTP.error(apiError)
+        }
+        if !request.stream {
+            return await whole(request: request, shapes: shapes, first: first, events: events, endpoint: endpoint, done: done)
+        }
+        let body = ResponseBody { writer in
+            try await stream(request: request, shapes: shapes, first: first, events: events, endpoint: endpoint,
+                             done: done, writer: &writer)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    private func whole(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
+                       endpoint: String, done: Completion) async -> Response {
+        defer { done.run() }
+        let count = request.prompts.count
+        var texts = [String](repeating: "", count: count), reasons = [String](repeating: "", count: count)
+        var promptTokens = 0, completionTokens = 0
+        do {
+            var event = first
+            while let e = event {
+                texts[e.index] += e.text
+                if let reason = e.finishReason {
+                    reasons[e.index] = reason
+                    promptTokens += e.promptTokens
+                    completionTokens += e.completionTokens
+                    metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
+                }
+                event = try await events.next()
+            }
+        } catch {
+            let apiError = error as? APIError ?? APIError.server("\(error)")
+            metrics.request(endpoint: endpoint, finishReason: "error", status: apiError.status)
+            return HTTP.error(apiError)
+        }
+        let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens)
+        return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, usage: usage))
+    }
+
+    private func stream(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
+                        endpoint: String, done: Completion, writer: inout any ResponseBodyWriter) async throws {
+        defer { done.run() }
+        var started = Set<Int>()
+        var promptTokens = 0, completionTokens = 0, finished = 0
+        do {
+            var event = first
+            while let e = event {
+                let isFirst = started.insert(e.index).inserted
+                if kindIsChat(shapes), isFirst, !e.text.isEmpty || e.finishReason != nil {
+                    // The role goes first, alone, as OpenAI sends it.
+                    try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: "", finishReason: nil, first: true,
+                                                                 withUsageField: request.includeUsage)))
+                }
+                if !e.text.isEmpty || e.finishReason != nil {
+                    try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason,
+                                                                 first: false, withUsageField: request.includeUsage)))
+                }
+                if let reason = e.finishReason {
+                    promptTokens += e.promptTokens
+                    completionTokens += e.completionTokens
+                    finished += 1
+                    metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
+                }
+                event = try await events.next()
+            }
+        } catch let error as APIError {
+            metrics.request(endpoint: endpoint, finishReason: "error", status: error.status)
+            try await writer.write(HTTP.sse(error.body))
+            try await writer.write(HTTP.done)
+            try await writer.finish(nil)
+            return
+        } catch {
+            // The client went away (a write failed) or the task was cancelled: the decode calls are
+            // cancelled as `events` ends.
+            events.cancel()
+            metrics.request(endpoint: endpoint, finishReason: "abort", status: 499)
+            throw error
+        }
+        if finished < request.prompts.count {   // the task was cancelled (connection gone) before the end
+            events.cancel()
+            metrics.request(endpoint: endpoint, finishReason: "abort", status: 499)
+            throw CancellationError()
+        }
+        if request.includeUsage {
+            try await writer.write(HTTP.sse(shapes.usageChunk(OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens))))
+        }
+        try await writer.write(HTTP.done)
+        try await writer.finish(nil)
+    }
+
+    private func kindIsChat(_ shapes: OpenAIResponses) -> Bool { shapes.kind == .chat }
+}
+
+/// Reads a run's events across the handler and the response body writer; ending it cancels the run.
+final class EventCursor: @unchecked Sendable {
+    private var iterator: AsyncThrowingStream<ChoiceEvent, Error>.AsyncIterator
+    private let cancelRun: @Sendable () -> Void
+
+    init(_ run: (events: AsyncThrowingStream<ChoiceEvent, Error>, cancel: @Sendable () -> Void)) {
+        iterator = run.events.makeAsyncIterator()
+        cancelRun = run.cancel
+    }
+
+    func next() async throws -> ChoiceEvent? { try await iterator.next() }
+
+    /// Ends the run: its decode calls are cancelled (decode and prefill free the request's pages).
+    func cancel() { cancelRun() }
+
+    deinit { cancelRun() }
+}
+
+/// Runs its action once.
+final class Completion: @unchecked Sendable {
+    private let lock = NSLock()
+    private var action: (() -> Void)?
+    init(_ action: @escaping () -> Void) { self.action = action }
+    func run() {
+        let pending = lock.withLock { () -> (() -> Void)? in defer { action = nil }; return action }
+        pending?()
+    }
+    deinit { run() }
+}
+
+/// The gateway's own admission limit: beyond `limit` requests in flight, 429.
+final class Admission: @unchecked Sendable {
+    let limit: Int
+    private let lock = NSLock()
+    private var inFlight = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    func enter() -> Bool {
+        lock.withLock {
+            guard inFlight < limit else { return false }
+            inFlight += 1
+            return true
+        }
+    }
+
+    func leave() { lock.withLock { inFlight -= 1 } }
+}

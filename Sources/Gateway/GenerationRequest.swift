@@ -1,0 +1,204 @@
+import ChatTemplate
+import Wire
+
+/// An OpenAI completions / chat completions request, checked and turned into prompt ids and the
+/// decode daemon's sampling parameters. Every parameter is either honoured or refused with a 400
+/// naming it.
+struct GenerationRequest {
+    enum Kind { case completion, chat }
+
+    let kind: Kind
+    let model: String
+    /// One prompt per choice (a completions request may list several, n = 1 each).
+    let prompts: [[Int]]
+    let maxTokens: [Int]          // per prompt
+    let sampling: SamplingParams
+    let stop: [String]
+    let stream: Bool
+    let includeUsage: Bool
+
+    /// Fields read and honoured.
+    private static let common: Set<String> = [
+        "model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stop_token_ids", "ignore_eos",
+        "stream", "stream_options", "user", "n", "best_of", "logprobs", "top_logprobs", "echo", "presence_penalty",
+        "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
+        "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs",
+    ]
+    private static let completionOnly: Set<String> = ["prompt"]
+    private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt"]
+
+    init(body: String, kind: Kind, model served: ServedModel) throws {
+        let f = try JSONFields(body: body)
+        self.kind = kind
+        let known = Self.common.union(kind == .completion ? Self.completionOnly : Self.chatOnly)
+        if let unknown = f.object.keys.first(where: { !known.contains($0) }) {
+            throw APIError.invalid(unknown, "Unrecognized request argument supplied: \(unknown)")
+        }
+        try Self.refuseUnsupported(f, kind: kind)
+
+        guard let model = try f.string("model") else { throw APIError.invalid("model", "model is required") }
+        guard model == served.name else {
+            throw APIError(status: 404, message: "The model `\(model)` does not exist (this server serves `\(served.name)`)",
+                           type: "NotFoundError", param: "model")
+        }
+        self.model = model
+
+        switch kind {
+        case .completion: prompts = try Self.completionPrompts(f, served)
+        case .chat: prompts = [try Self.chatPrompt(f, served)]
+        }
+        for prompt in prompts where prompt.count >= served.contextLength {
+            throw APIError.invalid(kind == .chat ? "messages" : "prompt",
+                                   "This model's maximum context length is \(served.contextLength) tokens. However, your prompt has \(prompt.count) tokens (at least one token must be left to generate).")
+        }
+
+        // Length: max_tokens (legacy; completions default 16 as OpenAI) or max_completion_tokens;
+        // chat defaults to the rest of the context.
+        let maxField = f.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens"
+        let requested = try f.int(maxField)
+        if let requested, requested < 1 { throw APIError.invalid(maxField, "\(maxField) must be at least 1, got \(requested)") }
+        maxTokens = try prompts.map { prompt in
+            let room = served.contextLength - prompt.count
+            let value = requested ?? (kind == .completion ? min(16, room) : room)
+            guard value <= room else {
+                throw APIError.invalid(maxField, "This model's maximum context length is \(served.contextLength) tokens. However, you requested \(prompt.count + value) tokens (\(prompt.count) in the prompt, \(value) for the completion).")
+            }
+            return value
+        }
+
+        let temperature = try f.double("temperature") ?? 1
+        guard temperature >= 0 && temperature.isFinite else { throw APIError.invalid("temperature", "temperature must be ≥ 0") }
+        let topP = try f.double("top_p") ?? 1
+        guard topP > 0 && topP <= 1 else { throw APIError.invalid("top_p", "top_p must be in (0, 1]") }
+        var topK = try f.int("top_k") ?? 0
+        if topK == -1 { topK = 0 }   // vLLM's "off"
+        guard topK >= 0 else { throw APIError.invalid("top_k", "top_k must be ≥ 0 (or -1 / 0 for off)") }
+        let seed = try f.int("seed") ?? 0
+        guard seed >= 0 else { throw APIError.invalid("seed", "seed must be ≥ 0") }
+        let stopIDs = try Self.tokenIDs(f["stop_token_ids"], field: "stop_token_ids", vocab: served.vocabSize, allowEmpty: true)
+        sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), seed: UInt64(seed),
+                                  stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false)
+
+        switch f["stop"] {
+        case nil: stop = []
+        case let .string(s)?: stop = [s]
+        case let .array(items)?:
+            stop = try items.map {
+                guard case let .string(s) = $0 else { throw APIError.invalid("stop", "stop must be a string or a list of strings") }
+                return s
+            }
+        default: throw APIError.invalid("stop", "stop must be a string or a list of strings")
+        }
+        if stop.contains("") { throw APIError.invalid("stop", "stop strings must not be empty") }
+
+        stream = try f.bool("stream") ?? false
+        let options = try f.object("stream_options")
+        if options != nil && !stream { throw APIError.invalid("stream_options", "stream_options is only allowed with stream: true") }
+        if let options, let extra = options.object.keys.first(where: { $0 != "include_usage" && $0 != "continuous_usage_stats" }) {
+            throw APIError.unsupported("stream_options.\(extra)")
+        }
+        if try options?.bool("continuous_usage_stats") == true { throw APIError.unsupported("stream_options.continuous_usage_stats") }
+        includeUsage = try options?.bool("include_usage") ?? false
+    }
+
+    /// Parameters accepted only at their neutral value.
+    private static func refuseUnsupported(_ f: JSONFields, kind: Kind) throws {
+        if let n = try f.int("n"), n != 1 { throw APIError.unsupported("n", "only n = 1 (one choice per prompt)") }
+        if let b = try f.int("best_of"), b != 1 { throw APIError.unsupported("best_of") }
+        if let logprobs = f["logprobs"] {
+            if case .bool(false) = logprobs {} else { throw APIError.unsupported("logprobs") }
+        }
+        if f.has("top_logprobs") { throw APIError.unsupported("top_logprobs") }
+        if f.has("prompt_logprobs") { throw APIError.unsupported("prompt_logprobs") }
+        if try f.bool("echo") == true { throw APIError.unsupported("echo") }
+        if try f.string("suffix") != nil { throw APIError.unsupported("suffix") }
+        for penalty in ["presence_penalty", "frequency_penalty"] {
+            if try (f.double(penalty) ?? 0) != 0 { throw APIError.unsupported(penalty) }
+        }
+        if try (f.double("repetition_penalty") ?? 1) != 1 { throw APIError.unsupported("repetition_penalty") }
+        if try (f.int("min_tokens") ?? 0) != 0 { throw APIError.unsupported("min_tokens") }
+        if let bias = try f.object("logit_bias"), bias.object.count > 0 { throw APIError.unsupported("logit_bias") }
+        for field in ["tools", "functions"] {
+            if let value = f[field] {
+                if case let .array(items) = value, items.isEmpty { continue }
+                throw APIError.unsupported(field, "tool calling is not implemented")
+            }
+        }
+        for field in ["tool_choice", "function_call", "parallel_tool_calls"] where f.has(field) {
+            if case .string("none")? = f[field] { continue }
+            throw APIError.unsupported(field, "tool calling is not implemented")
+        }
+        if let format = try f.object("response_format"), try format.string("type") != "text" {
+            throw APIError.unsupported("response_format", "only {\"type\": \"text\"}")
+        }
+    }
+
+    /// `prompt`: a string, a list of strings, a list of token ids, or a list of such lists.
+    private static func completionPrompts(_ f: JSONFields, _ served: ServedModel) throws -> [[Int]] {
+        guard let prompt = f["prompt"] else { throw APIError.invalid("prompt", "prompt is required") }
+        func text(_ s: String) throws -> [Int] {
+            guard !s.isEmpty else { throw APIError.invalid("prompt", "prompt must not be empty") }
+            return served.text.encode(prompt: s)
+        }
+        switch prompt {
+        case let .string(s): return [try text(s)]
+        case let .array(items):
+            guard let first = items.first else { throw APIError.invalid("prompt", "prompt must not be empty") }
+            switch first {
+            case .string:
+                return try items.map {
+                    guard case let .string(s) = $0 else { throw APIError.invalid("prompt", "prompt lists must not mix strings and other values") }
+                    return try text(s)
+                }
+            case .int: return [try tokenIDs(prompt, field: "prompt", vocab: served.vocabSize, allowEmpty: false)]
+            case .array: return try items.map { try tokenIDs($0, field: "prompt", vocab: served.vocabSize, allowEmpty: false) }
+            default: throw APIError.invalid("prompt", "prompt must be a string, a list of strings, or token ids")
+            }
+        default: throw APIError.invalid("prompt", "prompt must be a string, a list of strings, or token ids")
+        }
+    }
+
+    /// `messages` rendered by the checkpoint's chat template (text parts of list contents joined).
+    private static func chatPrompt(_ f: JSONFields, _ served: ServedModel) throws -> [Int] {
+        let messages = try chatMessages(f)
+        let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
+        do {
+            return try served.text.encode(chat: messages, addGenerationPrompt: addGenerationPrompt).ids
+        } catch {
+            throw APIError.invalid("messages", "the chat template could not render these messages: \(error)")
+        }
+    }
+
+    static func chatMessages(_ f: JSONFields) throws -> [Value] {
+        guard case let .array(items)? = f["messages"], !items.isEmpty else {
+            throw APIError.invalid("messages", "messages must be a non-empty list of message objects")
+        }
+        return try items.enumerated().map { i, item in
+            guard case var .object(message) = item, case .string? = message["role"] else {
+                throw APIError.invalid("messages[\(i)]", "each message must be an object with a string \"role\"")
+            }
+            if case let .array(parts)? = message["content"] {
+                let texts = try parts.map { part -> String in
+                    guard case let .object(p) = part, case .string("text")? = p["type"], case let .string(text)? = p["text"] else {
+                        throw APIError.unsupported("messages[\(i)].content", "only text parts ({\"type\": \"text\", \"text\": ...})")
+                    }
+                    return text
+                }
+                message["content"] = .string(texts.joined(separator: "\n"))
+            }
+            return .object(message)
+        }
+    }
+
+    /// A list of token ids, each in the vocabulary.
+    static func tokenIDs(_ value: Value?, field: String, vocab: Int, allowEmpty: Bool) throws -> [Int] {
+        guard let value else { return [] }
+        guard case let .array(items) = value else { throw APIError.invalid(field, "\(field) must be a list of token ids") }
+        if items.isEmpty && !allowEmpty { throw APIError.invalid(field, "\(field) must not be empty") }
+        return try items.map {
+            guard case let .int(id) = $0 else { throw APIError.invalid(field, "\(field) must be a list of integers") }
+            guard id >= 0 && id < vocab else { throw APIError.invalid(field, "token id \(id) is outside the vocabulary (0..<\(vocab))") }
+            return id
+        }
+    }
+}

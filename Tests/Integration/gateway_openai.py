@@ -1,0 +1,290 @@
+"""The gateway through the real `openai` SDK, checked against an independent reference: prompt ids
+from HF `tokenizers` (plain prompts) or jinja2 rendering as transformers does (chats), the same ids
+sent straight to decode with `pd-client generate --json`, and the generated ids decoded by HF
+`tokenizers`. Run by gateway-openai.sh (env: GATEWAY, DECODE, BIN, MODEL_DIR, MODEL_NAME)."""
+import json, os, socket, subprocess, sys, time
+
+import jinja2, jinja2.ext, jinja2.sandbox, openai, requests
+from prometheus_client.parser import text_string_to_metric_families
+from tokenizers import Tokenizer
+
+GATEWAY, DECODE, BIN = os.environ["GATEWAY"], os.environ["DECODE"], os.environ["BIN"]
+MODEL_DIR, MODEL = os.environ["MODEL_DIR"], os.environ["MODEL_NAME"]
+tok = Tokenizer.from_file(f"{MODEL_DIR}/tokenizer.json")
+config = json.load(open(f"{MODEL_DIR}/tokenizer_config.json"))
+context = json.load(open(f"{MODEL_DIR}/config.json"))["max_position_embeddings"]
+client = openai.OpenAI(base_url=f"http://{GATEWAY}/v1", api_key="unused", max_retries=0)
+sent = {"completions": {}, "chat_completions": {}}   # endpoint -> finish_reason -> count (HTTP 200)
+errors = {}                                          # status -> count
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    if not cond:
+        print(f"FAIL: {what}", file=sys.stderr)
+        sys.exit(1)
+    checks += 1
+
+
+def count(endpoint, reason):
+    sent[endpoint][reason] = sent[endpoint].get(reason, 0) + 1
+
+
+def render_chat(messages):
+    """transformers' apply_chat_template: a sandboxed jinja2 env, trim_blocks + lstrip_blocks."""
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                                       extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = lambda x, indent=None, ensure_ascii=False: json.dumps(x, ensure_ascii=ensure_ascii, indent=indent)
+    template = env.from_string(config["chat_template"])
+    return template.render(messages=messages, add_generation_prompt=True,
+                           bos_token=config["bos_token"], eos_token=config["eos_token"])
+
+
+def reference(ids, max_tokens, ignore_eos=False):
+    """Decode's own answer for these prompt ids (greedy) via pd-client, and its text by HF tokenizers."""
+    cmd = [f"{BIN}/pd-client", "generate", "--decode", DECODE, "--prompt-ids", ",".join(map(str, ids)),
+           "--max-new-tokens", str(max_tokens), "--json"] + (["--ignore-eos"] if ignore_eos else [])
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    tokens, reason = out["result"]["tokens"], out["result"]["finish_reason"]
+    return tokens, tok.decode(tokens, skip_special_tokens=True), {"eos": "stop", "stop": "stop", "length": "length"}[reason]
+
+
+def stream_completion(**kwargs):
+    text, reasons, usage, chunks = "", [], None, 0
+    for chunk in client.completions.create(stream=True, **kwargs):
+        chunks += 1
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for c in chunk.choices:
+            text += c.text
+            if c.finish_reason:
+                reasons.append(c.finish_reason)
+    return text, reasons, usage, chunks
+
+
+# 1. Completions from text, whole and streamed, equal the reference.
+prompts = ["The quick brown fox", "Hello, world! Tell me", "1 2 3 4 5", "abc def ghi jkl"]
+for prompt in prompts:
+    ids = tok.encode(prompt).ids
+    for max_tokens in (24,):
+        ref_tokens, ref_text, ref_reason = reference(ids, max_tokens)
+        r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=max_tokens, temperature=0)
+        check(r.object == "text_completion" and r.id.startswith("cmpl-") and r.model == MODEL and r.created > 0, f"shape {r}")
+        check(r.choices[0].text == ref_text, f"completion text {r.choices[0].text!r} != reference {ref_text!r} ({prompt!r})")
+        check(r.choices[0].finish_reason == ref_reason, f"finish {r.choices[0].finish_reason} != {ref_reason}")
+        check(r.usage.prompt_tokens == len(ids) and r.usage.completion_tokens == len(ref_tokens)
+              and r.usage.total_tokens == len(ids) + len(ref_tokens), f"usage {r.usage} vs {len(ids)}+{len(ref_tokens)}")
+        count("completions", ref_reason)
+        text, reasons, usage, chunks = stream_completion(model=MODEL, prompt=prompt, max_tokens=max_tokens, temperature=0,
+                                                         stream_options={"include_usage": True})
+        check(text == ref_text and reasons == [ref_reason], f"streamed {text!r} {reasons} != {ref_text!r} {ref_reason}")
+        check(usage is not None and usage.prompt_tokens == len(ids) and usage.completion_tokens == len(ref_tokens), f"stream usage {usage}")
+        check(chunks >= 2, f"only {chunks} chunks")
+        count("completions", ref_reason)
+print(f"ok: {len(prompts)} text completions (whole + streamed) equal pd-client + HF tokenizers")
+
+# Token-id prompts and a list of strings (one choice each).
+ids = [5, 77, 300, 12, 9]
+ref_tokens, ref_text, ref_reason = reference(ids, 10)
+r = client.completions.create(model=MODEL, prompt=ids, max_tokens=10, temperature=0)
+check(r.choices[0].text == ref_text and r.usage.prompt_tokens == 5, f"token-id prompt {r}")
+count("completions", ref_reason)
+r = client.completions.create(model=MODEL, prompt=prompts[:2], max_tokens=8, temperature=0)
+check(len(r.choices) == 2 and [c.index for c in r.choices] == [0, 1], f"list prompt {r}")
+for i, c in enumerate(r.choices):
+    check(c.text == reference(tok.encode(prompts[i]).ids, 8)[1], f"list prompt choice {i}")
+    count("completions", c.finish_reason)
+print("ok: token-id prompt, list of prompts")
+
+# 2. Chat completions.
+conversations = [
+    [{"role": "user", "content": "Hi there"}],
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Count to three"}],
+    [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "More"}],
+]
+for messages in conversations:
+    ids = tok.encode(render_chat(messages), add_special_tokens=False).ids
+    ref_tokens, ref_text, ref_reason = reference(ids, 20)
+    r = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=20, temperature=0)
+    check(r.object == "chat.completion" and r.id.startswith("chatcmpl-"), f"chat shape {r}")
+    check(r.choices[0].message.role == "assistant" and r.choices[0].message.content == ref_text,
+          f"chat text {r.choices[0].message.content!r} != {ref_text!r}")
+    check(r.choices[0].finish_reason == ref_reason and r.usage.prompt_tokens == len(ids)
+          and r.usage.completion_tokens == len(ref_tokens), f"chat usage/finish {r}")
+    count("chat_completions", ref_reason)
+    text, reasons, usage, roles = "", [], None, []
+    for chunk in client.chat.completions.create(model=MODEL, messages=messages, max_completion_tokens=20, temperature=0,
+                                                stream=True, stream_options={"include_usage": True}):
+        usage = chunk.usage or usage
+        for c in chunk.choices:
+            text += c.delta.content or ""
+            if c.delta.role:
+                roles.append(c.delta.role)
+            if c.finish_reason:
+                reasons.append(c.finish_reason)
+    check(text == ref_text and reasons == [ref_reason] and roles == ["assistant"], f"chat stream {text!r} {reasons} {roles}")
+    check(usage.completion_tokens == len(ref_tokens) and usage.prompt_tokens == len(ids), f"chat stream usage {usage}")
+    count("chat_completions", ref_reason)
+print(f"ok: {len(conversations)} chat completions (whole + streamed) equal jinja2 + pd-client + HF tokenizers")
+
+# 3. Stop strings: the text ends right before the first occurrence, finish_reason stop.
+prompt = prompts[0]
+ids = tok.encode(prompt).ids
+ref_tokens, ref_text, _ = reference(ids, 40, ignore_eos=True)
+# A stop of plain ASCII from the middle of the reference text (random weights also emit bytes that
+# decode to U+FFFD: not a realistic stop string).
+stop = next(ref_text[i:i + 2] for i in range(2, len(ref_text) - 2)
+            if ref_text[i:i + 2].isascii() and ref_text[i:i + 2].isprintable() and ref_text[i:i + 2].strip())
+want = ref_text[:ref_text.find(stop)]
+r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=3000, temperature=0, stop=[stop, "\x00never"],
+                              extra_body={"ignore_eos": True})
+check(r.choices[0].text == want and r.choices[0].finish_reason == "stop", f"stop {stop!r}: {r.choices[0].text!r} != {want!r}")
+# Tokens generated until the stop shows: text is released (as vLLM's detokenizer does) only when it
+# does not end in U+FFFD (an incomplete character), so a stop can show a token or two after its last byte.
+def released(k):
+    return next(tok.decode(ref_tokens[:j], skip_special_tokens=True) for j in range(k, -1, -1)
+                if not tok.decode(ref_tokens[:j], skip_special_tokens=True).endswith("\ufffd"))
+k = next(k for k in range(1, len(ref_tokens) + 1) if stop in released(k))
+check(r.usage.completion_tokens == k, f"stop {stop!r}: completion_tokens {r.usage.completion_tokens} != {k}; "
+      f"{[(t, tok.decode(ref_tokens[:j + 1], skip_special_tokens=True)[-6:]) for j, t in enumerate(ref_tokens[:12])]}")
+count("completions", "stop")
+recent = json.loads(subprocess.run([f"{BIN}/pd-client", "stats", "--target", DECODE], check=True, capture_output=True,
+                                   text=True).stdout)["recent"][0]
+check(recent["finish_reason"] == "cancelled" and recent["generated_tokens"] < 3000,
+      f"the stop string did not cancel the decode call: {recent}")
+text, reasons, usage, _ = stream_completion(model=MODEL, prompt=prompt, max_tokens=40, temperature=0, stop=stop,
+                                            extra_body={"ignore_eos": True}, stream_options={"include_usage": True})
+check(text == want and reasons == ["stop"], f"streamed stop: {text!r} {reasons}")
+count("completions", "stop")
+# stop_token_ids: the first token of the reference that is not at position 0 ends it (finish stop).
+stop_id = ref_tokens[3]
+first = ref_tokens.index(stop_id)
+r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=40, temperature=0,
+                              extra_body={"ignore_eos": True, "stop_token_ids": [stop_id]})
+check(r.choices[0].finish_reason == "stop" and r.usage.completion_tokens == first + 1, f"stop_token_ids {r}")
+count("completions", "stop")
+print(f"ok: stop string {stop!r} and stop_token_ids end the text with finish_reason stop")
+
+# 4. EOS: a prompt whose greedy continuation reaches the EOS ends with finish_reason stop, short of
+# max_tokens; with ignore_eos it runs to the length.
+eos_case = None
+for n in range(1, 60):
+    ids = [(i * 7919 + n * 104729 + 13) % 256 for i in range(n)]
+    tokens, text, reason = reference(ids, 64)
+    if reason == "stop" and len(tokens) < 64:
+        eos_case = (ids, tokens, text)
+        break
+check(eos_case is not None, "no prompt of the 59 tried reaches EOS in 64 greedy tokens")
+ids, tokens, text = eos_case
+text_s, reasons, usage, _ = stream_completion(model=MODEL, prompt=ids, max_tokens=64, temperature=0,
+                                              stream_options={"include_usage": True})
+check(text_s == text and reasons == ["stop"] and usage.completion_tokens == len(tokens), f"eos stream {reasons} {usage}")
+count("completions", "stop")
+r = client.completions.create(model=MODEL, prompt=ids, max_tokens=64, temperature=0, extra_body={"ignore_eos": True})
+check(r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 64, f"ignore_eos {r}")
+count("completions", "length")
+print(f"ok: EOS after {len(tokens)} tokens ends the stream with finish_reason stop; ignore_eos runs to the length")
+
+# 5. Errors: OpenAI's error object naming the parameter.
+def expect_error(status, param, call):
+    try:
+        call()
+    except openai.APIStatusError as e:
+        body = e.response.json()["error"]
+        check(e.status_code == status and body.get("param") == param and body["message"],
+              f"expected {status} naming {param}, got {e.status_code} {body}")
+        errors[status] = errors.get(status, 0) + 1
+        return
+    check(False, f"expected HTTP {status} naming {param}; the call succeeded")
+
+expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x", n=2))
+expect_error(400, "logprobs", lambda: client.completions.create(model=MODEL, prompt="x", logprobs=2))
+expect_error(400, "best_of", lambda: client.completions.create(model=MODEL, prompt="x", best_of=3))
+expect_error(400, "echo", lambda: client.completions.create(model=MODEL, prompt="x", echo=True))
+expect_error(400, "tools", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0],
+             tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]))
+expect_error(400, "logprobs", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], logprobs=True))
+expect_error(404, "model", lambda: client.completions.create(model="no-such-model", prompt="x"))
+expect_error(400, "prompt", lambda: client.completions.create(model=MODEL, prompt=""))
+expect_error(400, "prompt", lambda: client.completions.create(model=MODEL, prompt=[]))
+expect_error(400, "prompt", lambda: client.completions.create(model=MODEL, prompt=[1] * context))
+expect_error(400, "max_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=context))
+expect_error(400, "prompt", lambda: client.completions.create(model=MODEL, prompt=[100000]))
+expect_error(400, "messages", lambda: client.chat.completions.create(model=MODEL, messages=[]))
+expect_error(400, "temperature", lambda: client.completions.create(model=MODEL, prompt="x", temperature=-1))
+expect_error(400, "bogus_field", lambda: client.completions.create(model=MODEL, prompt="x", extra_body={"bogus_field": 1}))
+r = requests.post(f"http://{GATEWAY}/v1/completions", data="{not json", headers={"content-type": "application/json"})
+check(r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", f"bad JSON: {r.status_code} {r.text}")
+errors[400] = errors.get(400, 0) + 1
+print("ok: unsupported parameters, unknown model, empty / too long / out-of-vocab prompts, bad JSON → 4xx naming the field")
+
+# 6. /v1/models, /tokenize, /detokenize, /health, /version.
+models = client.models.list()
+check([m.id for m in models.data] == [MODEL], f"models {models}")
+r = requests.post(f"http://{GATEWAY}/tokenize", json={"model": MODEL, "prompt": prompts[1]}).json()
+check(r["tokens"] == tok.encode(prompts[1]).ids and r["count"] == len(r["tokens"]) and r["max_model_len"] == context, f"tokenize {r}")
+r = requests.post(f"http://{GATEWAY}/tokenize", json={"messages": conversations[1]}).json()
+check(r["tokens"] == tok.encode(render_chat(conversations[1]), add_special_tokens=False).ids, f"tokenize messages {r}")
+some = tok.encode(prompts[2]).ids
+r = requests.post(f"http://{GATEWAY}/detokenize", json={"tokens": some}).json()
+check(r["prompt"] == tok.decode(some, skip_special_tokens=False), f"detokenize {r}")
+check(requests.get(f"http://{GATEWAY}/health").status_code == 200, "health")
+check("version" in requests.get(f"http://{GATEWAY}/version").json(), "version")
+print("ok: /v1/models, /tokenize (prompt and messages), /detokenize, /health, /version")
+
+# 7. Client disconnect mid-stream: decode drops the request and frees its pages.
+def decode_stats():
+    return json.loads(subprocess.run([f"{BIN}/pd-client", "stats", "--target", DECODE], check=True,
+                                     capture_output=True, text=True).stdout)
+
+body = json.dumps({"model": MODEL, "prompt": prompts[0], "max_tokens": 3000, "temperature": 0, "ignore_eos": True,
+                   "stream": True}).encode()
+host, port = GATEWAY.split(":")
+sock = socket.create_connection((host, int(port)))
+sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+             + str(len(body)).encode() + b"\r\n\r\n" + body)
+got = b""
+while got.count(b"data: ") < 3:
+    got += sock.recv(65536)
+active = decode_stats()["active_requests"]
+check(active == 1, f"mid-stream: decode has {active} active requests, expected 1")
+sock.close()
+for _ in range(100):
+    s = decode_stats()
+    if s["active_requests"] == 0 and s["free_kv_pages"] == s["total_kv_pages"]:
+        break
+    time.sleep(0.1)
+check(s["active_requests"] == 0 and s["free_kv_pages"] == s["total_kv_pages"], f"after disconnect: {s}")
+check(s["recent"][0]["finish_reason"] == "cancelled" and s["recent"][0]["generated_tokens"] < 3000, f"recent {s['recent'][0]}")
+count("completions", "abort")
+print(f"ok: disconnect mid-stream cancels the request on decode after {s['recent'][0]['generated_tokens']} tokens, pages back")
+
+# 8. /metrics parses as Prometheus text and agrees with what was sent.
+time.sleep(0.2)
+families = {f.name: f for f in text_string_to_metric_families(requests.get(f"http://{GATEWAY}/metrics").text)}
+by_label = {}
+for s in families["latentserve_requests"].samples:
+    if s.name == "latentserve_requests_total":
+        key = (s.labels["endpoint"], s.labels["finish_reason"], s.labels["status"])
+        by_label[key] = by_label.get(key, 0) + s.value
+for endpoint, reasons in sent.items():
+    for reason, n in reasons.items():
+        status = "499" if reason == "abort" else "200"
+        check(by_label.get((endpoint, reason, status)) == n, f"metrics {endpoint}/{reason}: {by_label.get((endpoint, reason, status))} != {n}")
+error_counts = {}
+for (endpoint, reason, status), n in by_label.items():
+    if reason == "error":
+        error_counts[int(status)] = error_counts.get(int(status), 0) + n
+check(error_counts == errors, f"error metrics {error_counts} != {errors}")
+ok_requests = sum(n for e in sent.values() for r, n in e.items() if r != "abort")
+ttft = families["latentserve_time_to_first_token_seconds"]
+ttft_count = next(s.value for s in ttft.samples if s.name.endswith("_count"))
+check(ttft_count >= ok_requests, f"ttft count {ttft_count} < {ok_requests}")
+check("latentserve_inter_token_latency_seconds" in families and "latentserve_e2e_request_latency_seconds" in families
+      and "latentserve_prompt_tokens" in families and "latentserve_generation_tokens" in families
+      and "latentserve_requests_running" in families, f"families {sorted(families)}")
+running = next(s.value for s in families["latentserve_requests_running"].samples)
+check(running == 0, f"running gauge {running} with nothing in flight")
+print(f"ok: /metrics parses; request counters agree with the {sum(by_label.values()):.0f} requests sent")
+print(f"all {checks} checks passed")
