@@ -147,10 +147,6 @@ func withEncoderFor<C, R>(_ value: inout C, _ body: (MessageEncoder) throws -> R
     }
 }
 
-func swiftString(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
-    pointer.map { String(cString: $0) } ?? ""
-}
-
 /// Longest id (request ids, fingerprints, service names) a message may carry: ids are echoed in
 /// every response and kept in the stats, so one oversized id must not bloat them for everyone.
 public let maxIdentifierBytes = 256
