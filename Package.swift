@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "CKernels"),
         // Kernels re-exports Basics (the clock) to the layers above.
         .target(name: "Kernels", dependencies: ["Basics", "Tensors", "COpenBLAS", "CKernels"], swiftSettings: fastMath),
-        .target(name: "DeepSeekModel", dependencies: ["Tensors", "Kernels", "KVCache", "CXXHash"],
+        .target(name: "DeepSeekModel", dependencies: ["Basics", "Tensors", "Kernels", "KVCache", "CXXHash"],
                 resources: [.copy("BuiltinTokenizers")], swiftSettings: fastMath),
         .target(name: "ContextParallel", dependencies: ["Basics", "CMPI", "DeepSeekModel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "TensorsTests", dependencies: ["TestSupport", "Tensors"]),
         .testTarget(name: "KernelsTests", dependencies: ["TestSupport", "Kernels", "Tensors"]),
-        .testTarget(name: "DeepSeekModelTests", dependencies: ["TestSupport", "DeepSeekModel", "Engine", "KVCache", "Kernels", "Tensors"],
+        .testTarget(name: "DeepSeekModelTests", dependencies: ["TestSupport", "Basics", "DeepSeekModel", "Engine", "KVCache", "Kernels", "Tensors"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "ContextParallelTests", dependencies: ["TestSupport", "ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "Tensors"]),

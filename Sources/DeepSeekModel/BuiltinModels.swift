@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Tensors
 
@@ -36,10 +37,6 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
 
     /// The built-in tokenizer folder this model carries.
     private var tokenizerName: String { self == .tiny ? "tiny" : "bench" }
-
-    /// Bumped whenever the generated folder changes, so stale caches are rebuilt
-    /// (3: the tokenizer files joined the weights).
-    static let formatVersion = 3
 
     /// The tokenizer files every built-in folder gets: a byte-level BPE of the model's vocabulary
     /// size with DeepSeek's special tokens and DeepSeek-V3.1's chat template, trained by
@@ -108,9 +105,8 @@ public enum BuiltinModel: String, CaseIterable, Sendable {
     /// The folder of the model, written on first use under `cacheRoot` (default
     /// $LATENTSERVE_MODEL_CACHE or ~/.cache/latentserve/models). Safe when several ranks race.
     public func materialize(cacheRoot: String? = nil) throws -> String {
-        let root = cacheRoot ?? ProcessInfo.processInfo.environment["LATENTSERVE_MODEL_CACHE"]
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache/latentserve/models")
-        let dir = (root as NSString).appendingPathComponent("\(rawValue)-v\(Self.formatVersion)")
+        let root = cacheRoot ?? BuiltinModelFolder.defaultCacheRoot
+        let dir = BuiltinModelFolder.path(name: rawValue, cacheRoot: root)
         let fm = FileManager.default
         if fm.fileExists(atPath: (dir as NSString).appendingPathComponent("model.safetensors")) { return dir }
         try fm.createDirectory(atPath: root, withIntermediateDirectories: true)

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import ModelText
 
@@ -35,11 +36,10 @@ public final class ServedModel: @unchecked Sendable {
         name = servedName ?? model
     }
 
-    /// `--model`: a folder, or a built-in name (`tiny`, `bench`) whose folder the daemons write on first
-    /// use (BuiltinModel.materialize's path rule: $LATENTSERVE_MODEL_CACHE or ~/.cache/latentserve/models,
-    /// "<name>-v<format>"). The gateway links no model code, so it finds that folder but never writes it.
+    /// `--model`: a folder, or a built-in name whose folder the daemons write on first use
+    /// (`BuiltinModelFolder`). The gateway links no model code, so it finds that folder but never writes it.
     static func folder(for model: String) throws -> String {
-        let builtins = ["tiny", "bench"]
+        let builtins = BuiltinModelFolder.names
         guard builtins.contains(model) else {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -47,10 +47,7 @@ public final class ServedModel: @unchecked Sendable {
             }
             return model
         }
-        let root = ProcessInfo.processInfo.environment["LATENTSERVE_MODEL_CACHE"]
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache/latentserve/models")
-        let format = 3   // BuiltinModel.formatVersion
-        let folder = (root as NSString).appendingPathComponent("\(model)-v\(format)")
+        let folder = BuiltinModelFolder.path(name: model)
         guard FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tokenizer.json")) else {
             throw GatewayError.model("built-in model \(model) is not written yet at \(folder): start pd-decode or pd-prefill with --model \(model) first (they write it)")
         }
