@@ -23,7 +23,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; for f in "$work"/*.log; do [ -e "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done; exit 1; }
+# fail MESSAGE: the message, then each daemon log's tail — or, for a daemon that crashed, its crash
+# report from the top (the Swift backtracer's thread and frames), so the cause is not cut off.
+fail() {
+  echo "FAIL: $*" >&2
+  local f first
+  for f in "$work"/*.log; do
+    [ -e "$f" ] || continue
+    echo "--- $f" >&2
+    first=$(grep -n -m1 -E "Fatal error|crashed|Segmentation fault|signal [0-9]+|Crash" "$f" | cut -d: -f1)
+    if [ -n "$first" ]; then sed -n "$((first > 5 ? first - 5 : 1)),$((first + 60))p" "$f" >&2; else tail -n 20 "$f" >&2; fi
+  done
+  exit 1
+}
 
 # A TCP port nobody listens on (127.0.0.1).
 free_port() {
