@@ -64,7 +64,10 @@ for t in waiting:
 deadline = time.time() + 30
 while time.time() < deadline:
     victim_active = stats(victim_target)["active_requests"]
-    if victim_active >= spread[0] + 2:
+    # Tolerance: least-outstanding-work routing decides how many of the 4 land on the victim (it
+    # depends on when each decode's Stats were last read); one waiting there is enough to prove the
+    # retry (a clean-clone run once saw fewer than two).
+    if victim_active >= spread[0] + 1:
         break
     time.sleep(0.02)
 else:
