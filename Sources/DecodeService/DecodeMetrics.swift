@@ -17,7 +17,7 @@ final class DecodeMetrics: @unchecked Sendable {
     init() {
         let names = ["latentserve_decode_time_to_first_token_seconds", "latentserve_kv_transfer_seconds",
                      "latentserve_decode_e2e_request_latency_seconds"]
-        endpoint = MetricsEndpoint(durationBuckets: Dictionary(uniqueKeysWithValues: names.map { ($0, MetricsEndpoint.latencyBuckets) }))
+        endpoint = MetricsEndpoint(latencyTimers: names)
         let f = endpoint.factory
         promptTokens = Metrics.Counter(label: "latentserve_decode_prompt_tokens_total", factory: f)
         generationTokens = Metrics.Counter(label: "latentserve_decode_generation_tokens_total", factory: f)

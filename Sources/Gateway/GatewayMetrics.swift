@@ -23,7 +23,7 @@ public final class GatewayMetrics: @unchecked Sendable {
     public init() {
         let latencies = ["latentserve_time_to_first_token_seconds", "latentserve_inter_token_latency_seconds",
                          "latentserve_e2e_request_latency_seconds"]
-        let endpoint = MetricsEndpoint(durationBuckets: Dictionary(uniqueKeysWithValues: latencies.map { ($0, MetricsEndpoint.latencyBuckets) }))
+        let endpoint = MetricsEndpoint(latencyTimers: latencies)
         registry = endpoint.registry
         factory = endpoint.factory
         promptTokens = Metrics.Counter(label: "latentserve_prompt_tokens_total", factory: factory)

@@ -18,6 +18,11 @@ public final class MetricsEndpoint: @unchecked Sendable {
         self.factory = factory
     }
 
+    /// Every timer named in `latencyTimers` gets `latencyBuckets` (the daemons' and gateway's latencies).
+    public convenience init(latencyTimers: [String]) {
+        self.init(durationBuckets: Dictionary(uniqueKeysWithValues: latencyTimers.map { ($0, MetricsEndpoint.latencyBuckets) }))
+    }
+
     /// Latency buckets from 0.5 ms to 5 min, for TTFT, transfer and end-to-end times.
     public static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
 

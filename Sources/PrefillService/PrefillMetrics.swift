@@ -16,7 +16,7 @@ final class PrefillMetrics: @unchecked Sendable {
 
     init() {
         let names = ["latentserve_prefill_queue_time_seconds", "latentserve_prefill_compute_seconds"]
-        endpoint = MetricsEndpoint(durationBuckets: Dictionary(uniqueKeysWithValues: names.map { ($0, MetricsEndpoint.latencyBuckets) }))
+        endpoint = MetricsEndpoint(latencyTimers: names)
         let f = endpoint.factory
         promptTokens = Metrics.Counter(label: "latentserve_prefill_prompt_tokens_total", factory: f)
         batches = Metrics.Counter(label: "latentserve_prefill_batches_total", factory: f)
