@@ -96,6 +96,9 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         let kvWidth = heads * (nope + vDim), rw = c.latentRowWidth, kvl = c.kvLoraRank, ropeDim = c.qkRopeHeadDim
         let out = attnOut.reserve(layout.localRows * heads * vDim)
         let q = queries.pointer
+        for b in layout.blocks where layout.visibleKeys(b) == 0 {              // pad-only rows: zeros, not stale scratch
+            (out + b.localStart * heads * vDim).update(repeating: 0, count: b.count * heads * vDim)
+        }
         for (i, r) in layout.requests.enumerated() {
             let needed = layout.keysToDecompress(request: i)
             guard needed > 0 else { continue }
@@ -105,12 +108,12 @@ public final class DeepSeekTransformer: @unchecked Sendable {
                 Linear.apply(run, rows: count, lda: rw, weight: w.kvB, into: kv + first * kvWidth)
                 for j in 0..<count { (kPe + (first + j) * ropeDim).update(from: run + j * rw + kvl, count: ropeDim) }
             }
-            for b in layout.blocks where b.request == i {
+            for b in layout.blocks where b.request == i && layout.visibleKeys(b) > 0 {
                 let operands = AttentionOperands(
                     heads: heads, nopeDim: nope, ropeDim: ropeDim, valueDim: vDim,
                     q: q + b.localStart * heads * c.qkHeadDim, qRowStride: heads * c.qkHeadDim, qHeadStride: c.qkHeadDim,
                     kv: kv, kvRowStride: kvWidth, kvHeadStride: nope + vDim, valueOffset: nope,
-                    kPe: kPe, kPeRowStride: ropeDim,
+                    kPe: kPe, kPeRowStride: ropeDim, keyRows: needed,
                     out: out + b.localStart * heads * vDim, outRowStride: heads * vDim)
                 attention.run(operands, queries: b.count, firstPosition: b.firstPosition, keyLimit: r.totalTokens, scale: softmaxScale)
             }

@@ -52,13 +52,16 @@ public struct PrefillLayout: Sendable, Equatable {
         return PrefillLayout(requests: requests, tokens: tokens, positions: positions, blocks: blocks, lastRows: lastRows)
     }
 
-    /// Keys request i's query blocks can see: [0, keysToDecompress). Blocks holding only pads
-    /// (first position ≥ totalTokens) see nothing, so a rank whose blocks are all pads needs none.
+    /// Keys a block's rows see: [0, visibleKeys). A block holding only pads (first position ≥
+    /// totalTokens) sees nothing — its rows are never read, so attention skips it.
+    public func visibleKeys(_ b: QueryBlock) -> Int {
+        let total = requests[b.request].totalTokens
+        return b.firstPosition < total ? min(b.firstPosition + b.count, total) : 0
+    }
+
+    /// Keys request i's query blocks can see: [0, keysToDecompress); 0 when all its blocks here are pads.
     public func keysToDecompress(request i: Int) -> Int {
-        let total = requests[i].totalTokens
-        var needed = 0
-        for b in blocks where b.request == i && b.firstPosition < total { needed = max(needed, min(b.firstPosition + b.count, total)) }
-        return needed
+        blocks.lazy.filter { $0.request == i }.map(visibleKeys).max() ?? 0
     }
 
     /// True when local rows already are the restored order (so the exchange can be the identity).

@@ -12,18 +12,20 @@ public struct AttentionOperands {
     public var kv: UnsafePointer<Float>, kvRowStride: Int, kvHeadStride: Int, valueOffset: Int
     /// Shared rope keys [keys, rope] with row stride kPeRowStride.
     public var kPe: UnsafePointer<Float>, kPeRowStride: Int
+    /// Key rows present at kv and kPe: no query may see past them.
+    public var keyRows: Int
     /// Output [q, heads, v]: head h at out + row·outRowStride + h·valueDim.
     public var out: UnsafeMutablePointer<Float>, outRowStride: Int
 
     public init(heads: Int, nopeDim: Int, ropeDim: Int, valueDim: Int,
                 q: UnsafePointer<Float>, qRowStride: Int, qHeadStride: Int,
                 kv: UnsafePointer<Float>, kvRowStride: Int, kvHeadStride: Int, valueOffset: Int,
-                kPe: UnsafePointer<Float>, kPeRowStride: Int,
+                kPe: UnsafePointer<Float>, kPeRowStride: Int, keyRows: Int,
                 out: UnsafeMutablePointer<Float>, outRowStride: Int) {
         self.heads = heads; self.nopeDim = nopeDim; self.ropeDim = ropeDim; self.valueDim = valueDim
         self.q = q; self.qRowStride = qRowStride; self.qHeadStride = qHeadStride
         self.kv = kv; self.kvRowStride = kvRowStride; self.kvHeadStride = kvHeadStride; self.valueOffset = valueOffset
-        self.kPe = kPe; self.kPeRowStride = kPeRowStride
+        self.kPe = kPe; self.kPeRowStride = kPeRowStride; self.keyRows = keyRows
         self.out = out; self.outRowStride = outRowStride
     }
 }
@@ -53,6 +55,10 @@ public final class CausalAttention: ParallelJob, @unchecked Sendable {
     /// every head costs the same), each running single-threaded BLAS on its own scratch.
     public func run(_ o: AttentionOperands, queries: Int, firstPosition: Int, keyLimit: Int, scale: Float) {
         guard queries > 0 else { return }
+        // The last query row sees keys [0, min(firstPosition + queries, keyLimit)): reading past the
+        // rows the caller decompressed would be an out-of-bounds read, so it is a caller bug.
+        precondition(min(firstPosition + queries, keyLimit) <= o.keyRows,
+                     "attention over \(min(firstPosition + queries, keyLimit)) keys, \(o.keyRows) present")
         let workers = Parallel.workers(for: o.heads)
         while workerScratch.count < workers { workerScratch.append((Scratch(), Scratch(), Scratch())) }
         let tq = min(queryTile, queries)

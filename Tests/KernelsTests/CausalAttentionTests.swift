@@ -52,7 +52,7 @@ final class CausalAttentionTests: XCTestCase {
                     let o = AttentionOperands(heads: heads, nopeDim: nope, ropeDim: rope, valueDim: vDim,
                                               q: qp.baseAddress!, qRowStride: heads * (nope + rope), qHeadStride: nope + rope,
                                               kv: kvp.baseAddress!, kvRowStride: heads * (nope + vDim), kvHeadStride: nope + vDim, valueOffset: nope,
-                                              kPe: kpp.baseAddress!, kPeRowStride: rope, out: op.baseAddress!, outRowStride: heads * vDim)
+                                              kPe: kpp.baseAddress!, kPeRowStride: rope, keyRows: keys, out: op.baseAddress!, outRowStride: heads * vDim)
                     kernel.run(o, queries: queries, firstPosition: firstPosition, keyLimit: keyLimit, scale: scale)
                 }
             } } }
