@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Faults on the wire between namespace hosts (netns.bash): prefill ranks in prefill-a and prefill-b
+# (one mpirun), decode, a client, and a router for the slow link. Every fault runs the same 4
+# concurrent requests (prompts of 3000, 1000, 160 and 17 tokens, 8 tokens each) from the client
+# host and must end within its deadline in success or a clear error, never a token different from
+# the fault-free run (itself verified against the reference generation), with every KV page back
+# on decode, and the daemons serving correctly afterwards.
+#
+# Deadlines: the client gives every request 30 s (--timeout 30); decode gives each Prefill call
+# 12 s (--prefill-timeout 12). A client run that does not end by 30 s + 5 s is a hang: a failure.
+#
+#   link-down     decode's back-network link down for 3 s while the KV is on the wire (the link is
+#                 slowed to 8 Mbit/s for this case so the ~2.4 MB transfer lasts long enough to
+#                 cut: the cut is checked to land after 1/4 and before the end of the bytes)
+#   link-down-long  the same link down past decode's 12 s Prefill deadline (back up after the error)
+#   loss-delay    decode ↔ prefill-a through a router adding 50 ms each way and dropping 1 % of
+#                 packets (wan_delay.py: user-space netem, seeded)
+#   route-loss    prefill-b (rank 1) loses its route to the back network for 3 s, requests sent
+#                 meanwhile (the per-layer all-gather cannot reach rank 0 until it is back)
+#
+# Prints a table: fault, what the client saw, time to success/error, pages leaked. FAILS (after the
+# table) when a row breaks its expectation.
+source "$(dirname "$0")/common.bash"
+source "$(dirname "$0")/netns.bash"
+netns_require
+netns_hosts prefill-a prefill-b decode client router
+decode_at=${front_ip[decode]}:50051
+client_timeout=30 prefill_timeout=12 hang_margin=5
+lengths=3000,1000,160,17
+
+start_prefill_hosts 50061
+start_decode_host 50051 50061 --prefill-timeout "$prefill_timeout"
+wait_host_healthy decode "${back_ip[prefill-a]}:50061"
+wait_host_healthy client "$decode_at"
+
+# run_requests NAME [pd-client args...]: the 4 requests from the client host, in the background
+# (pid in $run_pid); NAME.json / NAME.err hold what the client printed.
+run_requests() {
+  local name=$1; shift
+  ip netns exec "${host_ns[client]}" "$bin/pd-client" generate --decode "$decode_at" --prompt-lengths "$lengths" \
+    --num-requests 4 --concurrency 4 --max-new-tokens 8 --ignore-eos --timeout "$client_timeout" --json "$@" \
+    >"$work/$name.json" 2>"$work/$name.err" &
+  run_pid=$!
+  run_start=$(date +%s.%N)
+}
+
+# finish_requests: waits for the run (bounded: client timeout + margin, else it is a hang and is
+# killed); sets run_seconds and run_status (124 for a hang).
+finish_requests() {
+  local limit=$(( (client_timeout + hang_margin) * 10 ))
+  for _ in $(seq $limit); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$run_pid" 2>/dev/null; then
+    kill -KILL "$run_pid" 2>/dev/null; wait "$run_pid" 2>/dev/null; run_status=124
+  else
+    wait "$run_pid" && run_status=0 || run_status=$?
+  fi
+  run_seconds=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$run_start" "$(date +%s.%N)")
+}
+
+# outcome NAME: one line of what the client saw; exit status 2 on a wrong token (a finished
+# request whose tokens differ from the baseline, or a failed one whose partial tokens are not a
+# prefix of it), 1 when no JSON came back.
+outcome() {
+  python3 - "$work/baseline.json" "$work/$1.json" "$work/$1.err" <<'PY'
+import json, sys
+base = [r["tokens"] for r in json.load(open(sys.argv[1]))["results"]]
+try:
+    rows = json.load(open(sys.argv[2]))["results"]
+except Exception:
+    print("no answer: " + open(sys.argv[3]).read().strip().splitlines()[-1][:120] if open(sys.argv[3]).read().strip() else "no answer")
+    sys.exit(1)
+ok = [r for r in rows if r["error"] is None]
+wrong = [i for i, r in enumerate(rows) if (r["error"] is None and r["tokens"] != base[i])
+         or (r["error"] is not None and r["tokens"] != base[i][:len(r["tokens"])])]
+errors = sorted({r["error"] for r in rows if r["error"] is not None})
+line = f"{len(ok)}/{len(rows)} ok, tokens equal" if not wrong else f"WRONG TOKENS in request(s) {wrong}"
+if errors:
+    line += f"; {len(rows) - len(ok)} failed: " + " | ".join(e[:90] for e in errors)
+print(line)
+sys.exit(2 if wrong else 0)
+PY
+}
+
+# pages_settled: decode's leaked pages once it settles (polls 10 s for all free and 0 active).
+pages_settled() {
+  for _ in $(seq 50); do
+    client_at stats --target "$decode_at" >"$work/stats.json" 2>/dev/null \
+      && [ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages'] and j['active_requests'] == 0")" = True ] \
+      && { echo 0; return; }
+    sleep 0.2
+  done
+  pages_leaked 50051
+}
+
+# serving_after NAME: a verified request (17 tokens, 4 new) from the client host within 30 s.
+serving_after() {
+  timeout 40 ip netns exec "${host_ns[client]}" "$bin/pd-client" generate --decode "$decode_at" --prompt-lengths 17 \
+    --max-new-tokens 4 --ignore-eos --timeout 30 --verify --model tiny --json >"$work/after-$1.json" 2>&1 \
+    && [ "$(json_field "$work/after-$1.json" "j['verified']")" = True ]
+}
+
+rows=() bad=()
+# record NAME EXPECT(success|error|either) DETAIL: one table row from the last run; the checks of
+# every fault: ended before its deadline, no wrong token, the expected kind of ending, 0 pages
+# leaked, daemons alive and serving.
+record() {
+  local name=$1 expect=$2 detail=$3 saw status leaked kind
+  saw=$(outcome "$name") && status=0 || status=$?
+  leaked=$(pages_settled)
+  [ "$run_status" = 124 ] && { saw="HANG past ${client_timeout}+${hang_margin} s; $saw"; bad+=("$name: hang"); }
+  [ "$status" = 2 ] && bad+=("$name: wrong tokens")
+  [ "$status" = 1 ] && bad+=("$name: no answer from pd-client")
+  kind=$([ "$run_status" = 0 ] && echo success || echo error)
+  [ "$expect" = either ] || [ "$expect" = "$kind" ] || bad+=("$name: expected $expect, got $kind ($saw)")
+  [ "$leaked" = 0 ] || bad+=("$name: $leaked pages leaked")
+  kill -0 "$prefill_pid" 2>/dev/null && kill -0 "$decode_pid" 2>/dev/null || bad+=("$name: a daemon exited")
+  serving_after "$name" || bad+=("$name: not serving correctly afterwards: $(tail -c 300 "$work/after-$name.json")")
+  rows+=("$name|$detail|$saw|$kind in ${run_seconds} s|$leaked")
+}
+
+# Baseline: no fault (timed), then the same requests with --verify: equal to the reference
+# generation (pd-run's code path) and to the baseline.
+run_requests baseline; finish_requests
+[ "$run_status" = 0 ] || fail "the fault-free run failed: $(cat "$work/baseline.err")"
+baseline_seconds=$run_seconds
+run_requests verify --verify --model tiny; finish_requests
+[ "$run_status" = 0 ] && [ "$(json_field "$work/verify.json" "j['verified']")" = True ] \
+  || fail "the fault-free run differs from the reference: $(cat "$work/verify.err")"
+outcome verify >/dev/null || fail "two fault-free runs differ: $(outcome verify)"
+kv_total=$(json_field "$work/baseline.json" "sum(r['kv_bytes'] for r in j['results'])")
+rows+=("none|baseline|$(outcome baseline)|success in ${baseline_seconds} s|$(pages_settled)")
+
+port_bytes() { tc -s -n "${host_ns[switch]}" qdisc show dev "$1" | awk '/Sent/ { print $2; exit }'; }
+decode_port=$(switch_port decode back)
+sw=${host_ns[switch]}
+
+# 1. link-down: cut while the KV is on the wire (decode's port slowed to 8 Mbit/s), 3 s, back up.
+netns_shape_port "$decode_port" 8mbit
+start_bytes=$(port_bytes "$decode_port")
+run_requests link-down
+cut_at=""
+for _ in $(seq 400); do   # ≤ 20 s
+  sent=$(( $(port_bytes "$decode_port") - start_bytes ))
+  if [ "$sent" -ge $((kv_total / 4)) ]; then ip -n "$sw" link set "$decode_port" down; cut_at=$sent; break; fi
+  kill -0 "$run_pid" 2>/dev/null || break
+  sleep 0.05
+done
+[ -n "$cut_at" ] && { sleep 3; ip -n "$sw" link set "$decode_port" up; }
+finish_requests
+netns_shape_port "$decode_port"
+[ -n "$cut_at" ] && [ "$cut_at" -lt "$kv_total" ] || bad+=("link-down: the cut did not land mid-transfer (${cut_at:-never} of $kv_total KV bytes)")
+record link-down either "decode back link down 3 s after ${cut_at:-?} of $kv_total KV bytes (8 Mbit/s)"
+
+# 2. link-down-long: down before the requests, until the client has its error (≤ deadline), then up.
+ip -n "$sw" link set "$decode_port" down
+run_requests link-down-long
+finish_requests
+ip -n "$sw" link set "$decode_port" up
+record link-down-long error "decode back link down past the ${prefill_timeout} s Prefill deadline"
+
+# 3. loss-delay: through the router's user-space WAN (50 ms each way, 1 % loss), then direct again.
+wan_start 0.05 0.01
+wan_route_through_router on
+run_requests loss-delay
+finish_requests
+wan_route_through_router off
+kill -TERM "$wan_pid"; wait "$wan_pid" 2>/dev/null || true
+record loss-delay success "decode<->prefill-a 50 ms each way + 1 % loss ($(tail -n 1 "$work/wan.log" | sed 's/^wan_delay: //'))"
+
+# 4. route-loss: prefill-b loses its back-network route; requests sent; the route is back after 3 s.
+ip -n "${host_ns[prefill-b]}" route del "$back_net.0/24" dev eth1
+run_requests route-loss
+sleep 3
+ip -n "${host_ns[prefill-b]}" route add "$back_net.0/24" dev eth1 proto kernel scope link src "${back_ip[prefill-b]}"
+finish_requests
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 3 else 1)" "$run_seconds" \
+  || bad+=("route-loss: the requests ended in $run_seconds s, before the route came back: the fault did not bite")
+record route-loss either "prefill-b's route to the back network gone 3 s"
+
+echo
+echo "Fault table (client deadline ${client_timeout} s, decode Prefill deadline ${prefill_timeout} s; links: $link_shaping)"
+printf '| %s | %s | %s | %s | %s |\n' fault "what happened" "what the client saw" "time to success/error" "pages leaked"
+printf '| --- | --- | --- | --- | --- |\n'
+for r in "${rows[@]}"; do IFS='|' read -r a b c d e <<<"$r"; printf '| %s | %s | %s | %s | %s |\n' "$a" "$b" "$c" "$d" "$e"; done
+echo
+[ ${#bad[@]} -eq 0 ] || fail "$(printf '%s; ' "${bad[@]}")"
+echo "ok: 4 faults on the wire: each ended before its deadline, no wrong token, 0 pages leaked, daemons serving afterwards"
