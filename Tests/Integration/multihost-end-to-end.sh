@@ -33,7 +33,6 @@ done
 # The all-gather carries (kv_lora_rank + rope) × 4 B = 192 B per prompt token per layer (3 layers on
 # tiny); rank 0 sends its part of each prompt (at least ⌊n/2⌋ tokens) to rank 1, so prefill-b's port
 # must carry at least that.
-port_bytes() { tc -s -n "${host_ns[switch]}" qdisc show dev "$1" | awk '/Sent/ { print $2; exit }'; }
 before=$(port_bytes "$(switch_port prefill-b back)")
 client_at generate --decode "$decode_at" --prompt-lengths 1,17,160,1000 --num-requests 4 --concurrency 4 \
   --max-new-tokens 12 --ignore-eos --verify --model tiny --json >"$work/mixed.json" || fail "mixed generate/verify failed: $(cat "$work/mixed.json")"

@@ -12,7 +12,8 @@
 #   link-down     decode's back-network link down for 3 s while the KV is on the wire (the link is
 #                 slowed to 8 Mbit/s for this case so the ~2.4 MB transfer lasts long enough to
 #                 cut: the cut is checked to land after 1/4 and before the end of the bytes)
-#   link-down-long  the same link down past decode's 12 s Prefill deadline (back up after the error)
+#   link-down-long  the same cut, the link kept down until the client has its answer: the requests
+#                 fail by decode's 12 s Prefill deadline (+ 2 s), and the link comes back after
 #   loss-delay    decode ↔ prefill-a through a router adding 50 ms each way and dropping 1 % of
 #                 packets (wan_delay.py: user-space netem, seeded)
 #   route-loss    prefill-b (rank 1) loses its route to the back network for 3 s, requests sent
@@ -69,13 +70,15 @@ try:
 except Exception:
     print("no answer: " + open(sys.argv[3]).read().strip().splitlines()[-1][:120] if open(sys.argv[3]).read().strip() else "no answer")
     sys.exit(1)
-ok = [r for r in rows if r["error"] is None]
-wrong = [i for i, r in enumerate(rows) if (r["error"] is None and r["tokens"] != base[i])
-         or (r["error"] is not None and r["tokens"] != base[i][:len(r["tokens"])])]
-errors = sorted({r["error"] for r in rows if r["error"] is not None})
-line = f"{len(ok)}/{len(rows)} ok, tokens equal" if not wrong else f"WRONG TOKENS in request(s) {wrong}"
-if errors:
-    line += f"; {len(rows) - len(ok)} failed: " + " | ".join(e[:90] for e in errors)
+ok = [r for r in rows if r.get("error") is None]
+wrong = [i for i, r in enumerate(rows) if (r.get("error") is None and r["tokens"] != base[i])
+         or (r.get("error") is not None and r["tokens"] != base[i][:len(r["tokens"])])]
+errors = sorted({r.get("error") for r in rows if r.get("error") is not None})
+line = f"{len(ok)}/{len(rows)} ok" + (", tokens equal" if ok else "")
+if wrong:
+    line = f"WRONG TOKENS in request(s) {wrong}; " + line
+if errors:  # (no "|": the caller's table splits on it)
+    line += f"; {len(rows) - len(ok)} failed: " + " / ".join(e[:200].replace("|", "/") for e in errors)
 print(line)
 sys.exit(2 if wrong else 0)
 PY
@@ -130,33 +133,43 @@ outcome verify >/dev/null || fail "two fault-free runs differ: $(outcome verify)
 kv_total=$(json_field "$work/baseline.json" "sum(r['kv_bytes'] for r in j['results'])")
 rows+=("none|baseline|$(outcome baseline)|success in ${baseline_seconds} s|$(pages_settled)")
 
-port_bytes() { tc -s -n "${host_ns[switch]}" qdisc show dev "$1" | awk '/Sent/ { print $2; exit }'; }
 decode_port=$(switch_port decode back)
 sw=${host_ns[switch]}
 
-# 1. link-down: cut while the KV is on the wire (decode's port slowed to 8 Mbit/s), 3 s, back up.
-netns_shape_port "$decode_port" 8mbit
-start_bytes=$(port_bytes "$decode_port")
-run_requests link-down
-cut_at=""
-for _ in $(seq 400); do   # ≤ 20 s
-  sent=$(( $(port_bytes "$decode_port") - start_bytes ))
-  if [ "$sent" -ge $((kv_total / 4)) ]; then ip -n "$sw" link set "$decode_port" down; cut_at=$sent; break; fi
-  kill -0 "$run_pid" 2>/dev/null || break
-  sleep 0.05
-done
-[ -n "$cut_at" ] && { sleep 3; ip -n "$sw" link set "$decode_port" up; }
-finish_requests
-netns_shape_port "$decode_port"
-[ -n "$cut_at" ] && [ "$cut_at" -lt "$kv_total" ] || bad+=("link-down: the cut did not land mid-transfer (${cut_at:-never} of $kv_total KV bytes)")
-record link-down either "decode back link down 3 s after ${cut_at:-?} of $kv_total KV bytes (8 Mbit/s)"
+# cut_mid_transfer NAME: decode's back port slowed to 8 Mbit/s, the requests started, and the link
+# taken down once a quarter of their KV bytes have crossed it (polled every 50 ms, ≤ 20 s); cut_at:
+# the bytes by then (empty if the cut never happened). A cut must land before the last KV byte.
+cut_mid_transfer() {
+  netns_shape_port "$decode_port" 8mbit
+  local start_bytes sent
+  start_bytes=$(port_bytes "$decode_port")
+  run_requests "$1"
+  cut_at=""
+  for _ in $(seq 400); do
+    sent=$(( $(port_bytes "$decode_port") - start_bytes ))
+    if [ "$sent" -ge $((kv_total / 4)) ]; then ip -n "$sw" link set "$decode_port" down; cut_at=$sent; break; fi
+    kill -0 "$run_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$cut_at" ] && [ "$cut_at" -lt "$kv_total" ] || bad+=("$1: the cut did not land mid-transfer (${cut_at:-never} of $kv_total KV bytes)")
+}
+link_up() { ip -n "$sw" link set "$decode_port" up; netns_shape_port "$decode_port"; }
 
-# 2. link-down-long: down before the requests, until the client has its error (≤ deadline), then up.
-ip -n "$sw" link set "$decode_port" down
-run_requests link-down-long
+# 1. link-down: cut mid-transfer, back up 3 s later.
+cut_mid_transfer link-down
+[ -n "$cut_at" ] && sleep 3
+link_up
 finish_requests
-ip -n "$sw" link set "$decode_port" up
-record link-down-long error "decode back link down past the ${prefill_timeout} s Prefill deadline"
+record link-down either "decode back link down 3 s, cut after ${cut_at:-?} of $kv_total KV bytes (8 Mbit/s)"
+
+# 2. link-down-long: cut mid-transfer, kept down until the client has its answer, then back up. The
+# requests must fail by decode's Prefill deadline (+ 2 s), not the client's.
+cut_mid_transfer link-down-long
+finish_requests
+link_up
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) + 2 else 1)" "$run_seconds" "$prefill_timeout" \
+  || bad+=("link-down-long: the error took $run_seconds s, more than the ${prefill_timeout} s Prefill deadline + 2 s")
+record link-down-long error "decode back link down until the client's answer, cut after ${cut_at:-?} of $kv_total KV bytes"
 
 # 3. loss-delay: through the router's user-space WAN (50 ms each way, 1 % loss), then direct again.
 wan_start 0.05 0.01

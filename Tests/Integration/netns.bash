@@ -100,6 +100,9 @@ netns_attach() {
 # switch_port HOST NET: the name of HOST's port on bridge br-NET (in the switch namespace).
 switch_port() { local port="$1-$2"; echo "${port:0:15}"; }
 
+# port_bytes PORT: bytes the switch has sent out of PORT towards its host so far (its qdisc's count).
+port_bytes() { tc -s -n "${host_ns[switch]}" qdisc show dev "$1" | awk '/Sent/ { print $2; exit }'; }
+
 # netns_hosts HOST...: the switch, then each host with its networks (see the table above).
 netns_hosts() {
   netns_switch
