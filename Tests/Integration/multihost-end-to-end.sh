@@ -10,11 +10,11 @@ netns_require
 netns_hosts prefill-a prefill-b decode gateway client
 decode_at=${front_ip[decode]}:50051
 
-start_prefill_hosts 50061
-start_decode_host 50051 50061
+start_prefill_hosts
+start_decode_host
 wait_host_healthy decode "${back_ip[prefill-a]}:50061"
 wait_host_healthy client "$decode_at"
-start_gateway_host 8000 50051
+start_gateway_host
 for _ in $(seq 120); do
   [ "$(in_host client curl -s -m 2 -o /dev/null -w '%{http_code}' "http://${front_ip[gateway]}:8000/health")" = 200 ] && break
   sleep 0.5

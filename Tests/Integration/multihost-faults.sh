@@ -29,8 +29,8 @@ decode_at=${front_ip[decode]}:50051
 client_timeout=30 prefill_timeout=12 hang_margin=5
 lengths=3000,1000,160,17
 
-start_prefill_hosts 50061
-start_decode_host 50051 50061 --prefill-timeout "$prefill_timeout"
+start_prefill_hosts
+start_decode_host --prefill-timeout "$prefill_timeout"
 wait_host_healthy decode "${back_ip[prefill-a]}:50061"
 wait_host_healthy client "$decode_at"
 

@@ -149,39 +149,43 @@ launch_agent() {
   chmod +x "$file"
 }
 
-# start_prefill_hosts PORT [extra pd-prefill args...]: one mpirun (in prefill-a's namespace) starts
-# rank 0 there and rank 1 in prefill-b's through the launch agent, with deploy/'s hostfile format
-# and flags. `--mca btl tcp,self`: the namespaces share one kernel, so without it the ranks could
-# talk through shared memory; real hosts have no such path.
+# start_prefill_hosts [extra pd-prefill args...]: deploy/'s pd-prefill unit (mpirun with its hostfile,
+# interface and listen flags; port 50061) in prefill-a's namespace: rank 0 there, rank 1 in
+# prefill-b's, started through the launch agent. Test-only, inserted after `mpirun`: the agent in
+# place of ssh, and `--mca btl tcp,self` (the namespaces share one kernel, so without it the ranks
+# could talk through shared memory; real hosts have no such path).
 start_prefill_hosts() {
-  local port=$1; shift
   printf '%s slots=1\n%s slots=1\n' "${back_ip[prefill-a]}" "${back_ip[prefill-b]}" >"$work/hostfile"
   launch_agent "$work/agent.sh"
-  ip netns exec "${host_ns[prefill-a]}" mpirun --hostfile "$work/hostfile" -np 2 --bind-to none \
-    --mca plm_rsh_agent "$work/agent.sh" --mca btl tcp,self \
-    --mca btl_tcp_if_include eth1 --mca oob_tcp_if_include eth1 \
-    -x OPENBLAS_NUM_THREADS \
-    "$bin/pd-prefill" --model "${MODEL:-tiny}" --listen "${back_ip[prefill-a]}:$port" \
-    --log-level "${LOG_LEVEL:-info}" "$@" >"$work/prefill.log" 2>&1 &
+  deploy_argv pd-prefill.service LATENTSERVE_MODEL="${MODEL:-tiny}" LATENTSERVE_HOSTFILE="$work/hostfile" \
+    LATENTSERVE_PREFILL_RANKS=2 LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}"
+  local i command=()
+  for i in "${!argv[@]}"; do
+    command+=("${argv[$i]}")
+    [ "${argv[$i]##*/}" = mpirun ] && command+=(--mca plm_rsh_agent "$work/agent.sh" --mca btl tcp,self)
+  done
+  ip netns exec "${host_ns[prefill-a]}" "${command[@]}" "$@" >"$work/prefill.log" 2>&1 &
   pids+=($!)
   prefill_pid=$!
 }
 
-# start_decode_host PORT PREFILL_PORT [extra pd-decode args...]: decode listens on its front address
-# (clients, gateway) and reaches prefill over the back network.
+# start_decode_host [extra pd-decode args...]: deploy/'s pd-decode unit (listen 0.0.0.0:50051: the
+# front network for clients and the gateway) reaching prefill-a over the back network. Overrides:
+# the model, prefill-a's address, 4096 pages and 1 BLAS thread (a small shared test machine).
 start_decode_host() {
-  local port=$1 prefill=$2; shift 2
-  ip netns exec "${host_ns[decode]}" "$bin/pd-decode" --model "${MODEL:-tiny}" --listen "0.0.0.0:$port" \
-    --prefill "${back_ip[prefill-a]}:$prefill" --log-level "${LOG_LEVEL:-info}" "$@" >"$work/decode.log" 2>&1 &
+  deploy_argv pd-decode.service LATENTSERVE_MODEL="${MODEL:-tiny}" LATENTSERVE_PREFILL_TARGETS="${back_ip[prefill-a]}:50061" \
+    LATENTSERVE_KV_PAGES=4096 OPENBLAS_NUM_THREADS=1 LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}"
+  ip netns exec "${host_ns[decode]}" "${argv[@]}" "$@" >"$work/decode.log" 2>&1 &
   pids+=($!)
   decode_pid=$!
 }
 
-# start_gateway_host PORT DECODE_PORT [extra pd-gateway args...]
+# start_gateway_host [extra pd-gateway args...]: deploy/'s pd-gateway unit (listen 0.0.0.0:8000)
+# routing to decode's front address.
 start_gateway_host() {
-  local port=$1 decode=$2; shift 2
-  ip netns exec "${host_ns[gateway]}" "$bin/pd-gateway" --model "${MODEL:-tiny}" --listen "0.0.0.0:$port" \
-    --decode "${front_ip[decode]}:$decode" "$@" >"$work/gateway.log" 2>&1 &
+  deploy_argv pd-gateway.service LATENTSERVE_MODEL="${MODEL:-tiny}" LATENTSERVE_DECODE_TARGETS="${front_ip[decode]}:50051" \
+    LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}"
+  ip netns exec "${host_ns[gateway]}" "${argv[@]}" "$@" >"$work/gateway.log" 2>&1 &
   pids+=($!)
   gateway_pid=$!
 }
@@ -250,4 +254,39 @@ wan_route_through_router() {
   local via=$([ "$1" = on ] && echo "via ${back_ip[router]}")
   ip -n "${host_ns[decode]}" route "$verb" "${back_ip[prefill-a]}/32" $via
   ip -n "${host_ns[prefill-a]}" route "$verb" "${back_ip[decode]}/32" $via
+}
+
+# deploy_command UNIT [VAR=VALUE...]: the command line deploy/systemd/UNIT runs (its ExecStart, with
+# ${VAR} taken from deploy/env/<unit name>.env, then the overrides given), NUL-separated, as
+# `env VAR=VALUE... COMMAND...`: the environment file's variables for the process too, as systemd
+# passes them. /usr/local/bin/ (the walkthrough's install path) becomes $bin/. The tests start the
+# daemons with exactly these flags, so a flag the walkthrough gets wrong fails them.
+deploy_command() {
+  python3 - "$root/deploy" "$bin" "$@" <<'PY'
+import re, shlex, sys
+deploy, bin, unit, overrides = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+env = {}
+for line in open(f"{deploy}/env/{unit.removesuffix('.service')}.env"):
+    line = line.strip()
+    if line and not line.startswith("#"):
+        k, v = line.split("=", 1); env[k] = v
+env.update(o.split("=", 1) for o in overrides)
+text = open(f"{deploy}/systemd/{unit}").read().replace("\\\n", " ")
+exec_start = next(l for l in text.splitlines() if l.startswith("ExecStart="))[len("ExecStart="):]
+def expand(word):
+    def value(m):
+        if m.group(1) not in env: sys.exit(f"deploy_command: {unit} uses ${{{m.group(1)}}}, not in its env file")
+        return env[m.group(1)]
+    return re.sub(r"\$\{(\w+)\}", value, word).replace("/usr/local/bin/", bin + "/")
+words = ["env"] + [f"{k}={v}" for k, v in env.items()] + [expand(w) for w in shlex.split(exec_start)]
+sys.stdout.write("\0".join(words))
+PY
+}
+
+# deploy_argv UNIT [VAR=VALUE...]: deploy_command read into the array `argv`.
+deploy_argv() {
+  argv=()
+  local word
+  while IFS= read -r -d '' word; do argv+=("$word"); done < <(deploy_command "$@"; printf '\0')
+  [ ${#argv[@]} -gt 1 ] || fail "cannot read deploy/systemd/$1"
 }
