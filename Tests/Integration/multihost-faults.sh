@@ -18,6 +18,8 @@
 #                 packets (wan_delay.py: user-space netem, seeded)
 #   route-loss    prefill-b (rank 1) loses its route to the back network for 3 s, requests sent
 #                 meanwhile (the per-layer all-gather cannot reach rank 0 until it is back)
+#   route-loss-long  the same route kept away until the client has its answer: the requests fail
+#                 by decode's Prefill deadline (+ 2 s), then prefill finishes the stalled batch
 #
 # Prints a table: fault, what the client saw, time to success/error, pages leaked. FAILS (after the
 # table) when a row breaks its expectation.
@@ -30,7 +32,7 @@ client_timeout=30 prefill_timeout=12 hang_margin=5
 lengths=3000,1000,160,17
 
 start_prefill_hosts
-start_decode_host --prefill-timeout "$prefill_timeout"
+start_decode_host LATENTSERVE_PREFILL_TIMEOUT="$prefill_timeout"
 wait_host_healthy decode "${back_ip[prefill-a]}:50061"
 wait_host_healthy client "$decode_at"
 
@@ -190,6 +192,16 @@ python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 3 else 1)" "$run_sec
   || bad+=("route-loss: the requests ended in $run_seconds s, before the route came back: the fault did not bite")
 record route-loss either "prefill-b's route to the back network gone 3 s"
 
+# 5. route-loss-long: the same, the route kept away until the client has its answer (by decode's
+# Prefill deadline), then back: prefill must finish the stalled batch and serve again.
+ip -n "${host_ns[prefill-b]}" route del "$back_net.0/24" dev eth1
+run_requests route-loss-long
+finish_requests
+ip -n "${host_ns[prefill-b]}" route add "$back_net.0/24" dev eth1 proto kernel scope link src "${back_ip[prefill-b]}"
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) + 2 else 1)" "$run_seconds" "$prefill_timeout" \
+  || bad+=("route-loss-long: the error took $run_seconds s, more than the ${prefill_timeout} s Prefill deadline + 2 s")
+record route-loss-long error "prefill-b's route gone until the client's answer"
+
 echo
 echo "Fault table (client deadline ${client_timeout} s, decode Prefill deadline ${prefill_timeout} s; links: $link_shaping)"
 printf '| %s | %s | %s | %s | %s |\n' fault "what happened" "what the client saw" "time to success/error" "pages leaked"
@@ -197,4 +209,4 @@ printf '| --- | --- | --- | --- | --- |\n'
 for r in "${rows[@]}"; do IFS='|' read -r a b c d e <<<"$r"; printf '| %s | %s | %s | %s | %s |\n' "$a" "$b" "$c" "$d" "$e"; done
 echo
 [ ${#bad[@]} -eq 0 ] || fail "$(printf '%s; ' "${bad[@]}")"
-echo "ok: 4 faults on the wire: each ended before its deadline, no wrong token, 0 pages leaked, daemons serving afterwards"
+echo "ok: 5 faults on the wire: each ended before its deadline, no wrong token, 0 pages leaked, daemons serving afterwards"

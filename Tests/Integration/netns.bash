@@ -149,6 +149,12 @@ launch_agent() {
   chmod +x "$file"
 }
 
+# MTLS (issue 18, branch h/tls, not merged when this was written): the daemons below start from
+# deploy/'s units, so once those carry --tls-cert/--tls-key/--tls-client-ca and the auth token, the
+# flags arrive here by themselves; what this file must add then: make the test CA and per-host certs
+# (deploy/'s script) into $work, pass them as LATENTSERVE_* overrides in the three start_* functions
+# below, and give client_at / the tests' curl calls --tls-ca/--tls-cert/--tls-key (and the token).
+
 # start_prefill_hosts [extra pd-prefill args...]: deploy/'s pd-prefill unit (mpirun with its hostfile,
 # interface and listen flags; port 50061) in prefill-a's namespace: rank 0 there, rank 1 in
 # prefill-b's, started through the launch agent. Test-only, inserted after `mpirun`: the agent in
@@ -169,13 +175,14 @@ start_prefill_hosts() {
   prefill_pid=$!
 }
 
-# start_decode_host [extra pd-decode args...]: deploy/'s pd-decode unit (listen 0.0.0.0:50051: the
-# front network for clients and the gateway) reaching prefill-a over the back network. Overrides:
-# the model, prefill-a's address, 4096 pages and 1 BLAS thread (a small shared test machine).
+# start_decode_host [VAR=VALUE...]: deploy/'s pd-decode unit (listen 0.0.0.0:50051: the front
+# network for clients and the gateway) reaching prefill-a over the back network. Overrides: the
+# model, prefill-a's address, 4096 pages and 1 BLAS thread (a small shared test machine), then
+# the caller's (variables of deploy/env/pd-decode.env).
 start_decode_host() {
   deploy_argv pd-decode.service LATENTSERVE_MODEL="${MODEL:-tiny}" LATENTSERVE_PREFILL_TARGETS="${back_ip[prefill-a]}:50061" \
-    LATENTSERVE_KV_PAGES=4096 OPENBLAS_NUM_THREADS=1 LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}"
-  ip netns exec "${host_ns[decode]}" "${argv[@]}" "$@" >"$work/decode.log" 2>&1 &
+    LATENTSERVE_KV_PAGES=4096 OPENBLAS_NUM_THREADS=1 LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}" "$@"
+  ip netns exec "${host_ns[decode]}" "${argv[@]}" >"$work/decode.log" 2>&1 &
   pids+=($!)
   decode_pid=$!
 }
@@ -190,7 +197,7 @@ start_gateway_host() {
   gateway_pid=$!
 }
 
-# client_at ARGS...: pd-client run on the client host.
+# client_at ARGS...: pd-client run on the client host. (MTLS: the client's --tls-* flags go here.)
 client_at() { in_host client "$bin/pd-client" "$@"; }
 
 # wait_host_healthy HOST ADDRESS:PORT [SECONDS]: health check from HOST until SERVING.
