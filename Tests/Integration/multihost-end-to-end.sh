@@ -64,7 +64,8 @@ assert text == ref["text"], f"gateway text {text!r} != pd-run's {ref['text']!r}"
 assert usage["completion_tokens"] == len(ref["tokens"]) and usage["prompt_tokens"] == len(ref["prompt_ids"]), (usage, ref["tokens"])
 PY
 
-decode_pages_back 50051
+held=$(decode_pages_held 50051)
+[ "$held" = 0 ] || fail "decode still holds $held after 10 s"
 echo "ok: prefill ranks in 2 namespaces under one mpirun, decode, gateway and client in 3 more ($link_shaping);" \
   "4 concurrent mixed-length requests verified, one equal to pd-run token by token, a gateway completion equal to pd-run's text;" \
   "$to_b bytes crossed to prefill-b (all-gather ≥ $min_gather); all pages returned"

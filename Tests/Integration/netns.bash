@@ -86,19 +86,20 @@ netns_shape_port() {
   fi
 }
 
+# switch_port HOST NET: the name of HOST's port on bridge br-NET (in the switch namespace;
+# interface names have at most 15 characters).
+switch_port() { local port="$1-$2"; echo "${port:0:15}"; }
+
 # netns_attach HOST NET IFACE ADDRESS: a veth from HOST's IFACE to a port of bridge br-NET.
 netns_attach() {
-  local host=$1 net=$2 iface=$3 addr=$4 sw=${host_ns[switch]}
-  local port="$host-$net"; port=${port:0:15}
+  local host=$1 net=$2 iface=$3 addr=$4 sw=${host_ns[switch]} port
+  port=$(switch_port "$host" "$net")
   ip -n "$sw" link add "$port" type veth peer name "$iface" netns "${host_ns[$host]}" || fail "veth $port failed"
   ip -n "$sw" link set "$port" master "br-$net" up
   ip -n "${host_ns[$host]}" addr add "$addr/24" dev "$iface"
   ip -n "${host_ns[$host]}" link set "$iface" up
   netns_shape_port "$port"
 }
-
-# switch_port HOST NET: the name of HOST's port on bridge br-NET (in the switch namespace).
-switch_port() { local port="$1-$2"; echo "${port:0:15}"; }
 
 # port_bytes PORT: bytes the switch has sent out of PORT towards its host so far (its qdisc's count).
 port_bytes() { tc -s -n "${host_ns[switch]}" qdisc show dev "$1" | awk '/Sent/ { print $2; exit }'; }
@@ -211,23 +212,19 @@ wait_host_healthy() {
   fail "$target not healthy from $host after ${limit}s"
 }
 
-# decode_pages_back PORT [WHAT]: from the client host, decode holds no request and every KV page is
-# free (polled up to 10 s: pages go back a moment after the last token; a leak never comes back).
-decode_pages_back() {
-  local port=$1 what=${2:-decode}
+# decode_pages_held PORT: "0" once decode (asked from the client host) holds no request and every KV
+# page is free — polled up to 10 s, as pages go back a moment after the last token — else what it
+# still holds ("N pages, M requests active"; a leaked page never comes back).
+decode_pages_held() {
+  local stats=$work/stats-$1.json
   for _ in $(seq 50); do
-    client_at stats --target "${front_ip[decode]}:$port" >"$work/stats.json" 2>/dev/null \
-      && [ "$(json_field "$work/stats.json" "j['free_kv_pages'] == j['total_kv_pages'] and j['active_requests'] == 0")" = "True" ] \
-      && return 0
+    client_at stats --target "${front_ip[decode]}:$1" >"$stats" 2>/dev/null \
+      && [ "$(json_field "$stats" "j['free_kv_pages'] == j['total_kv_pages'] and j['active_requests'] == 0")" = True ] \
+      && { echo 0; return; }
     sleep 0.2
   done
-  fail "pages leaked or requests left active on $what after 10 s: $(cat "$work/stats.json" 2>/dev/null)"
-}
-
-# pages_leaked PORT: total - free KV pages on decode now (for the fault table).
-pages_leaked() {
-  client_at stats --target "${front_ip[decode]}:$1" >"$work/stats.json" 2>/dev/null || { echo "?"; return; }
-  json_field "$work/stats.json" "j['total_kv_pages'] - j['free_kv_pages']"
+  json_field "$stats" "f\"{j['total_kv_pages'] - j['free_kv_pages']} pages, {j['active_requests']} requests active\"" 2>/dev/null \
+    || echo "unknown (no Stats answer)"
 }
 
 # wan_start DELAY_SECONDS LOSS_FRACTION: the router host (on the back network) forwards every packet
