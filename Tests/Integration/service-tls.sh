@@ -48,7 +48,7 @@ client generate --decode 127.0.0.1:"$dp" "${client_cert[@]}" "${token[@]}" "${pr
 # scripts/request takes the same flags.
 LATENTSERVE_BIN=$bin "$root/scripts/request" --decode 127.0.0.1:"$dp" "${client_cert[@]}" "${token[@]}" --prompt-ids 3,17,42 \
   --max-new-tokens 6 --ignore-eos --json >"$work/request.json" || fail "scripts/request over mutual TLS"
-request_tokens=$(json_field "$work/request.json" "j['results'][0]['tokens']")
+request_tokens=$(json_field "$work/request.json" "j['result']['tokens']")
 
 # An independent client: Python grpcio with ssl credentials, raw protobuf bytes.
 cat >"$work/probe.py" <<'PY'
@@ -152,7 +152,7 @@ refused() {
   local what=$1 code=$2; shift 3
   if "$@" >"$work/refused.out" 2>&1; then fail "$what: accepted; expected $code"; fi
   grep -q "$code" "$work/refused.out" || fail "$what: expected $code, got: $(tail -c 600 "$work/refused.out")"
-  echo "ok  $what: $code"
+  echo "ok  $what: $(grep -m1 -o "$code.*" "$work/refused.out" | cut -c1-150)"
 }
 one=(--prompt-ids 3,17,42 --max-new-tokens 4 --timeout 20)
 gen() { client generate --decode 127.0.0.1:"$dp" "${one[@]}" "$@"; }
@@ -223,7 +223,7 @@ echo "ok  gateway without / with a wrong API key: 401"
 [ "$(post -H "Authorization: Bearer $(cat "$work/api-key")")" = 200 ] || fail "gateway with the API key: $(cat "$work/http.json")"
 client generate --decode 127.0.0.1:"$dp" "${client_cert[@]}" "${token[@]}" --prompt-ids 3,17,42 --max-new-tokens 6 --ignore-eos \
   --model tiny --json >"$work/text.json" || fail "pd-client text"
-[ "$(json_field "$work/http.json" "j['choices'][0]['text']")" = "$(json_field "$work/text.json" "j['results'][0]['text']")" ] \
+[ "$(json_field "$work/http.json" "j['choices'][0]['text']")" = "$(json_field "$work/text.json" "j['result']['text']")" ] \
   || fail "gateway text $(cat "$work/http.json") differs from pd-client's $(cat "$work/text.json")"
 [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:"$gp"/health)" != 200 ] || fail "gateway answers plain HTTP on its HTTPS port"
 echo "ok  gateway over HTTPS with the API key: same text as pd-client"
