@@ -161,6 +161,9 @@ refused "expired client certificate" UNAVAILABLE -- gen --tls-ca "$pki/ca.pem" -
 refused "client certificate of another CA" UNAVAILABLE -- gen --tls-ca "$pki/ca.pem" --tls-cert "$pki/other-client.pem" --tls-key "$pki/other-client.key" "${token[@]}"
 refused "client trusting another CA" UNAVAILABLE -- gen --tls-ca "$pki/other-ca.pem" --tls-cert "$pki/client.pem" --tls-key "$pki/client.key" "${token[@]}"
 refused "plaintext to a TLS port" UNAVAILABLE -- gen "${token[@]}"
+# The client only sees the connection close; the server's own log names the handshake failure.
+grep -q "peer did not return a certificate" "$work/decode-$dp.log" || fail "decode did not log the missing client certificate"
+grep -q "certificate verify failed" "$work/decode-$dp.log" || fail "decode did not log the expired / other-CA client certificates"
 refused "no token" UNAUTHENTICATED -- gen "${client_cert[@]}"
 refused "wrong token" PERMISSION_DENIED -- gen "${client_cert[@]}" --auth-token-file "$work/wrong-token"
 refused "Stats without token" UNAUTHENTICATED -- client stats --target 127.0.0.1:"$dp" "${client_cert[@]}"
