@@ -93,6 +93,8 @@ let package = Package(
         .target(name: "Gateway", dependencies: [
             "Basics", "ClientKit", "ModelText", "ChatTemplate", "Transport", "Wire", "MetricsExposition",
             .product(name: "Hummingbird", package: "hummingbird"),
+            // HTTPS (--tls-cert/--tls-key): swift-nio-ssl through Hummingbird's TLS channel.
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
@@ -113,12 +115,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pd-prefill", dependencies: [
-            "PrefillService", "ServiceSupport", "ContextParallel", "DeepSeekModel", "Engine", "Kernels",
+            "PrefillService", "ServiceSupport", "ContextParallel", "DeepSeekModel", "Engine", "Kernels", "Transport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pd-decode", dependencies: [
-            "Basics", "DecodeService", "ServiceSupport", "DeepSeekModel", "Engine", "Kernels", "Wire",
+            "Basics", "DecodeService", "ServiceSupport", "DeepSeekModel", "Engine", "Kernels", "Transport", "Wire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -129,7 +131,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "pd-gateway", dependencies: [
-            "Gateway",
+            "Gateway", "Transport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -28,7 +28,10 @@ public struct GenerationRecord: Sendable {
 public final class DecodeClient {
     public let channel: TransportChannel
 
-    public init(target: String) { channel = TransportChannel(target: target) }
+    /// `security`: TLS (the decode daemon's CA, a client certificate under mutual TLS) and the token.
+    public init(target: String, security: ClientSecurity = .plaintext) {
+        channel = TransportChannel(target: target, security: security)
+    }
 
     /// Streams one Generate call; `onTokens` sees each response's tokens as they arrive.
     /// With `cancelAfterTokens`, the client cancels the call once that many tokens arrived. `stopWhen`

@@ -28,6 +28,10 @@ public struct DecodeOptions: Sendable {
     /// Where to serve Prometheus /metrics ("host", port); nil: no metrics server.
     public var metricsListen: (host: String, port: Int)?
     public var maxChunkBytes = KVChunker.defaultMaxChunkBytes
+    /// What Generate / Stats callers must bring (TLS, token).
+    public var serverSecurity = ServerSecurity.plaintext
+    /// How this daemon reaches the prefill daemons (their CA, its client certificate, the token).
+    public var prefillSecurity = ClientSecurity.plaintext
     public init() {}
 }
 
@@ -58,7 +62,8 @@ public final class DecodeDaemon: @unchecked Sendable {
         batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: options.maxBatch)
         pages = PageAdmission(cache: cache, maxQueued: options.maxQueuedRequests, maxWaitSeconds: options.maxQueueSeconds)
         let box = HealthBox()
-        prefills = PrefillPool(targets: options.prefillTargets, fingerprint: model.fingerprint, logger: logger) { ready in
+        prefills = PrefillPool(targets: options.prefillTargets, security: options.prefillSecurity, fingerprint: model.fingerprint,
+                               logger: logger) { ready in
             box.board?.set(ready ? .serving : .notServing)
         }
         healthBox = box
@@ -73,7 +78,7 @@ public final class DecodeDaemon: @unchecked Sendable {
     public func start() throws {
         batcher.start()
         let server = TransportServer(host: options.host, port: options.port, maxMessageBytes: 64 << 20,
-                                     maxConcurrentCalls: options.maxConcurrentCalls)
+                                     maxConcurrentCalls: options.maxConcurrentCalls, security: options.serverSecurity)
         server.registerServerStreaming(MethodPath.generate) { [unowned self] context, bytes, writer in
             try GenerateSession(daemon: self, context: context, writer: writer).run(requestBytes: bytes)
         }
@@ -91,7 +96,13 @@ public final class DecodeDaemon: @unchecked Sendable {
             }
         }
         prefills.start()
+        if options.serverSecurity.tls == nil,
+           let warning = ListenAddress.plaintextWarning(host: options.host, port: server.port, what: "Generate",
+                                                        remedy: "give --tls-cert/--tls-key (and --tls-client-ca, --auth-token-file)") {
+            logger.warning("\(warning)")
+        }
         logger.info("serving Generate", metadata: ["listen": "\(options.host):\(server.port)", "prefill": "\(options.prefillTargets.joined(separator: ","))",
+                                                   "security": "\(options.serverSecurity.summary)",
                                                    "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)", "model": "\(model.fingerprint)"])
     }
 

@@ -30,9 +30,10 @@ final class PrefillPool: @unchecked Sendable {
     private var prober: Thread?
     private var anyReady = false
 
-    init(targets: [String], fingerprint: String, logger: Logger, probeInterval: Double = 2,
+    /// `security`: one TLS setup and token for every prefill daemon, the probes' `Info` calls included.
+    init(targets: [String], security: ClientSecurity = .plaintext, fingerprint: String, logger: Logger, probeInterval: Double = 2,
          onReadiness: @escaping (Bool) -> Void) {
-        members = targets.map { Member(channel: TransportChannel(target: $0, maxMessageBytes: 64 << 20)) }
+        members = targets.map { Member(channel: TransportChannel(target: $0, maxMessageBytes: 64 << 20, security: security)) }
         self.fingerprint = fingerprint
         self.logger = logger
         self.probeInterval = probeInterval

@@ -21,9 +21,9 @@ final class DecodeInstance: @unchecked Sendable {
     private var reportedTokens = 0
     private var outstandingAtReport = 0
 
-    init(target: String) {
+    init(target: String, security: ClientSecurity) {
         self.target = target
-        channel = TransportChannel(target: target)
+        channel = TransportChannel(target: target, security: security)
     }
 
     var isHealthy: Bool { lock.withLock { watchedServing && reachable } }

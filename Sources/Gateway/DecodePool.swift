@@ -8,8 +8,9 @@ public final class DecodePool: @unchecked Sendable {
     let instances: [DecodeInstance]
     private let statsInterval: Double
 
-    public init(targets: [String], statsInterval: Double = 1) {
-        instances = targets.map { DecodeInstance(target: $0) }
+    /// `security`: one TLS setup and token for every decode daemon, health Watch and Stats included.
+    public init(targets: [String], security: ClientSecurity = .plaintext, statsInterval: Double = 1) {
+        instances = targets.map { DecodeInstance(target: $0, security: security) }
         self.statsInterval = statsInterval
     }
 

@@ -1,8 +1,10 @@
 import ChatTemplate
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
+import Transport
 
 /// pd-gateway's options.
 public struct GatewayOptions: Sendable {
@@ -12,6 +14,13 @@ public struct GatewayOptions: Sendable {
     /// Requests in flight beyond which the gateway answers 429.
     public var maxRequests = 512
     public var servedModelName: String?
+    /// How the gateway reaches its decode daemons (their CA, its client certificate, the token).
+    public var decodeSecurity = ClientSecurity.plaintext
+    /// `Authorization: Bearer` key required on the API routes (nil: open).
+    public var apiKey: AuthToken?
+    /// HTTPS: PEM certificate chain and key files (nil: plain HTTP).
+    public var httpsCertificateFile: String?
+    public var httpsKeyFile: String?
     public init() {}
 }
 
@@ -22,13 +31,16 @@ public final class GatewayServer: Sendable {
     public let pool: DecodePool
     public let metrics: GatewayMetrics
     private let options: GatewayOptions
+    /// HTTPS (swift-nio-ssl), nil for plain HTTP.
+    private let https: TLSConfiguration?
     private let started = Int(Date().timeIntervalSince1970)
 
     public init(model: String, options: GatewayOptions) throws {
         served = try ServedModel(model: model, servedName: options.servedModelName)
-        pool = DecodePool(targets: options.decodeTargets)
+        pool = DecodePool(targets: options.decodeTargets, security: options.decodeSecurity)
         metrics = GatewayMetrics()
         self.options = options
+        https = try Self.httpsConfiguration(options)
     }
 
     /// Serves until SIGTERM / SIGINT, then stops accepting and lets requests in flight finish.
@@ -38,6 +50,7 @@ public final class GatewayServer: Sendable {
                                             admission: Admission(limit: options.maxRequests))
         let text = TextEndpoints(served: served)
         let router = Router()
+        if let key = options.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
         router.post("/v1/completions") { request, _ in
             await generation.respond(body: try await Self.body(request), kind: .completion)
         }
@@ -57,10 +70,28 @@ public final class GatewayServer: Sendable {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        let app = Application(router: router,
-                              configuration: .init(address: .hostname(options.host, port: options.port), serverName: "pd-gateway"),
-                              logger: logger)
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "pd-gateway")
+        if let tls = https {
+            let app = Application(router: router, server: try .tls(.http1(), tlsConfiguration: tls), configuration: configuration,
+                                  logger: logger)
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } else {
+            let app = Application(router: router, configuration: configuration, logger: logger)
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        }
+    }
+
+    /// The HTTPS server's TLS (swift-nio-ssl), nil for plain HTTP; unreadable files fail here, at start.
+    private static func httpsConfiguration(_ options: GatewayOptions) throws -> TLSConfiguration? {
+        guard let certFile = options.httpsCertificateFile, let keyFile = options.httpsKeyFile else { return nil }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certFile)
+            guard !chain.isEmpty else { throw GatewayTLSError(detail: "--tls-cert: \(certFile) holds no PEM certificate") }
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                           privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+        } catch let error as GatewayTLSError { throw error } catch {
+            throw GatewayTLSError(detail: "--tls-cert \(certFile) / --tls-key \(keyFile): \(error)")
+        }
     }
 
     private var modelList: Value {
@@ -81,4 +112,10 @@ public final class GatewayServer: Sendable {
             return HTTP.error(error as? APIError ?? APIError.invalid(nil, "\(error)"))
         }
     }
+}
+
+/// HTTPS material the gateway cannot use.
+public struct GatewayTLSError: Error, CustomStringConvertible {
+    public let detail: String
+    public var description: String { detail }
 }

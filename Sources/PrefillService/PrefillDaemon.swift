@@ -22,6 +22,8 @@ public struct PrefillOptions: Sendable {
     public var maxConcurrentCalls = TransportServer.defaultMaxConcurrentCalls
     /// Where rank 0 serves Prometheus /metrics ("host", port); nil: no metrics server.
     public var metricsListen: (host: String, port: Int)?
+    /// What Prefill / Info callers (decode daemons) must bring (TLS, token).
+    public var serverSecurity = ServerSecurity.plaintext
     public init() {}
 }
 
@@ -68,7 +70,7 @@ public final class PrefillDaemon: @unchecked Sendable {
 
     private func runRoot() throws {
         let server = TransportServer(host: options.host, port: options.port, maxMessageBytes: 64 << 20,
-                                     maxConcurrentCalls: options.maxConcurrentCalls)
+                                     maxConcurrentCalls: options.maxConcurrentCalls, security: options.serverSecurity)
         let handler = PrefillHandler(scheduler: scheduler)
         server.registerServerStreaming(MethodPath.prefill) { context, bytes, writer in
             try handler.handle(context: context, bytes: bytes, writer: writer)
@@ -93,7 +95,13 @@ public final class PrefillDaemon: @unchecked Sendable {
             self?.logger.info("signal \(sig): draining")
             self?.requestStop()
         }
+        if options.serverSecurity.tls == nil,
+           let warning = ListenAddress.plaintextWarning(host: options.host, port: server.port, what: "Prefill",
+                                                        remedy: "give --tls-cert/--tls-key (and --tls-client-ca, --auth-token-file)") {
+            logger.warning("\(warning)")
+        }
         logger.info("serving Prefill", metadata: ["listen": "\(options.host):\(server.port)", "ranks": "\(communicator.size)",
+                                                  "security": "\(options.serverSecurity.summary)",
                                                   "model": "\(model.fingerprint)"])
         defer { withExtendedLifetime(signals) {} }
         // Returns once stopped and every accepted job is computed (the other ranks are stopped too).

@@ -63,6 +63,9 @@ extension TransportServer {
     public func registerHealthService(services: [String], initial: HealthStatusBoard.Status = .serving) -> HealthStatusBoard {
         let board = HealthStatusBoard(services: services, initial: initial)
         attachHealthBoard(board)
+        // Open without the token, as vLLM's /health is: orchestrators' probes (Kubernetes' gRPC
+        // probe) cannot send metadata, and the answer is one status, nothing served. TLS still applies.
+        exemptFromToken([MethodPath.healthCheck, MethodPath.healthWatch])
         registerUnary(MethodPath.healthCheck) { _, bytes in
             let request = try HealthCheckRequest(decoding: bytes)
             guard let status = board.status(of: request.service) else {

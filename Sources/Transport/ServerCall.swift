@@ -63,6 +63,16 @@ final class ServerCall {
         if started != GRPC_CALL_OK { cancel(.internal, "could not read the request") }
     }
 
+    /// Answers `code` without reading the request (the caller may not send one to us): nothing
+    /// of it is buffered beyond what gRPC already holds, no handler runs.
+    func refuse(_ code: StatusCode, _ message: String) {
+        _ = poller.startBatch(call, [Op.recvCloseOnServer(cancelledSlot)]) { [self] _ in
+            monitor.locked { cancelled = true }
+        }
+        finish(code: code, message: message,
+               context: RequestContext(method: method, metadata: Metadata(), deadline: deadline, call: self), wait: false)
+    }
+
     var isCancelled: Bool { monitor.locked { cancelled } }
 
     /// Cancelled (or failed) with no send in flight: gRPC will write nothing more for this call.

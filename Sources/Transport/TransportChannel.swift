@@ -17,10 +17,13 @@ final class ChannelCore {
     }
 }
 
-/// A client connection to one gRPC server ("127.0.0.1:50051"), insecure (loopback / trusted
-/// network). Calls are blocking and may run from many threads at once.
+/// A client connection to one gRPC server ("127.0.0.1:50051"): plaintext, or TLS (mutual when
+/// the security holds a client certificate); with a token, every call carries
+/// `authorization: Bearer <token>`. Calls are blocking and may run from many threads at once.
 public final class TransportChannel {
     public let target: String
+    /// Sent with every call (nil: no token).
+    private let token: AuthToken?
     private let monitor = Monitor()
     private var core: ChannelCore?
     /// Received messages a stream queues ahead of its reader.
@@ -29,14 +32,17 @@ public final class TransportChannel {
     /// - Parameters:
     ///   - maxMessageBytes: largest message sent or received (larger ones end the call with RESOURCE_EXHAUSTED).
     ///   - separateConnection: own TCP connection instead of sharing one with same-args channels.
-    public init(target: String, maxMessageBytes: Int = 64 << 20, separateConnection: Bool = false, streamBuffer: Int = 4) {
+    ///   - security: TLS and token (default: plaintext, no token).
+    public init(target: String, maxMessageBytes: Int = 64 << 20, separateConnection: Bool = false, streamBuffer: Int = 4,
+                security: ClientSecurity = .plaintext) {
         GRPCRuntime.ensureInitialized()
         self.target = target
+        token = security.token
         self.streamBuffer = streamBuffer
         let poller = CompletionQueuePoller(name: "grpc-client-cq")
         let channel = ChannelArguments.withArgs(maxMessageBytes: maxMessageBytes, localSubchannelPool: separateConnection,
                                                 client: true) { args in
-            let credentials = grpc_insecure_credentials_create()
+            let credentials = Credentials.channel(security.tls)
             defer { grpc_channel_credentials_release(credentials) }
             return grpc_channel_create(target, credentials, args)!
         }
@@ -109,6 +115,8 @@ public final class TransportChannel {
             throw TransportError.callFailed(method: method, detail: "grpc_channel_create_call returned NULL")
         }
         let call = ClientCall(call: raw, poller: core.poller, owner: core, method: method, maxBuffered: maxBuffered)
+        var metadata = metadata
+        if let token { metadata.append(AuthToken.headerKey, token.headerValue) }
         try call.start(request: request, metadata: metadata)
         return call
     }

@@ -6,6 +6,8 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
     case status(StatusCode, String)
     /// The server could not listen on the address.
     case bindFailed(address: String)
+    /// The TLS server could not listen: the certificate or key is unusable, or the address is.
+    case tlsBindFailed(address: String)
     /// A call could not be started (bad method path, channel closed, ...).
     case callFailed(method: String, detail: String)
     /// A server handler or channel used after shutdown, or registered twice.
@@ -15,6 +17,9 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .status(code, message): return "gRPC status \(code): \(message)"
         case let .bindFailed(address): return "gRPC server could not listen on \(address) (in use or not a local address?)"
+        case let .tlsBindFailed(address):
+            return "gRPC server could not listen on \(address) with TLS: --tls-cert / --tls-key are not a matching PEM certificate chain and private key"
+                + " (or --tls-client-ca is not a PEM CA certificate), or the address is in use or not local"
         case let .callFailed(method, detail): return "gRPC call \(method) could not start: \(detail)"
         case let .invalidUse(detail): return "invalid transport use: \(detail)"
         }

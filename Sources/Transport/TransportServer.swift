@@ -3,8 +3,11 @@ import Foundation
 import Wire
 
 /// A gRPC server on the C core: unary and server-streaming handlers by method path, each call
-/// handled on its own thread. Listens on 127.0.0.1 unless told otherwise; insecure (loopback /
-/// trusted network). Shut down with `shutdown(gracePeriod:)`: drain, then cancel, then destroy.
+/// handled on its own thread. Listens on 127.0.0.1 unless told otherwise; plaintext unless its
+/// security holds TLS material; with a token, every call but the health service's must carry
+/// `authorization: Bearer <token>` and is refused before its request is read otherwise
+/// (UNAUTHENTICATED: none; PERMISSION_DENIED: another token). Shut down with
+/// `shutdown(gracePeriod:)`: drain, then cancel, then destroy.
 public final class TransportServer {
     /// Request bytes in, response bytes out; throw TransportError.status to answer a non-OK status.
     public typealias UnaryHandler = (RequestContext, [UInt8]) throws -> [UInt8]
@@ -17,6 +20,7 @@ public final class TransportServer {
     }
 
     public let host: String
+    public let security: ServerSecurity
     /// The bound port (the one the system chose when asked for port 0), after `start`.
     public private(set) var port: Int
     private let maxMessageBytes: Int
@@ -25,6 +29,9 @@ public final class TransportServer {
     public var maxConcurrentCalls: Int { limiter.limit }
     private let limiter: HandlerLimiter
     private var handlers: [String: Handler] = [:]
+    /// Methods callers reach without the token (the health service: probes often cannot send one).
+    private var tokenExempt: Set<String> = []
+    private var refusedCount = 0
     private let monitor = Monitor()
     private let tracker = CallTracker()
     private var server: OpaquePointer?  // grpc_server*
@@ -39,9 +46,10 @@ public final class TransportServer {
     public static let defaultMaxConcurrentCalls = 256
 
     public init(host: String = "127.0.0.1", port: Int, maxMessageBytes: Int = 64 << 20,
-                maxConcurrentCalls: Int = TransportServer.defaultMaxConcurrentCalls) {
+                maxConcurrentCalls: Int = TransportServer.defaultMaxConcurrentCalls, security: ServerSecurity = .plaintext) {
         GRPCRuntime.ensureInitialized()
         self.host = host
+        self.security = security
         self.port = port
         self.maxMessageBytes = maxMessageBytes
         limiter = HandlerLimiter(limit: maxConcurrentCalls)
@@ -60,6 +68,14 @@ public final class TransportServer {
         monitor.locked { handlers[method] = .streaming(handler) }
     }
 
+    /// Calls refused for a missing or wrong token since start.
+    public var refusedCalls: Int { monitor.locked { refusedCount } }
+
+    /// `methods` need no token.
+    func exemptFromToken(_ methods: [String]) {
+        monitor.locked { tokenExempt.formUnion(methods) }
+    }
+
     func attachHealthBoard(_ board: HealthStatusBoard) {
         monitor.locked { healthBoard = board }
     }
@@ -74,13 +90,13 @@ public final class TransportServer {
             let poller = CompletionQueuePoller(name: "grpc-server-cq")
             grpc_server_register_completion_queue(created, poller.queue, nil)
             let address = "\(host):\(port)"
-            let credentials = grpc_insecure_server_credentials_create()
+            let credentials = Credentials.server(security.tls)
             let bound = grpc_server_add_http2_port(created, address, credentials)
             grpc_server_credentials_release(credentials)
             guard bound > 0 else {
                 grpc_server_destroy(created)
                 poller.shutdown(wait: true)
-                throw TransportError.bindFailed(address: address)
+                throw security.tls == nil ? TransportError.bindFailed(address: address) : TransportError.tlsBindFailed(address: address)
             }
             port = Int(bound)
             grpc_server_start(created)
@@ -116,7 +132,20 @@ public final class TransportServer {
         let method = Slices.string(slot.details.pointee.method)
         let call = ServerCall(call: raw, method: method, metadata: Metadata(slot.metadata.pointee),
                               deadline: Deadline(slot.details.pointee.deadline), poller: poller, tracker: tracker)
-        let handler = monitor.locked { handlers[method] }
+        let (handler, exempt) = monitor.locked { (handlers[method], tokenExempt.contains(method)) }
+        if let token = security.token, !exempt {
+            switch token.check(authorization: call.metadata[AuthToken.headerKey]) {
+            case .accepted: break
+            case .missing:
+                monitor.locked { refusedCount += 1 }
+                call.refuse(.unauthenticated, "this server requires a token: send metadata 'authorization: Bearer <token>' (--auth-token-file)")
+                return
+            case .wrong:
+                monitor.locked { refusedCount += 1 }
+                call.refuse(.permissionDenied, "the token in 'authorization' metadata is not this server's")
+                return
+            }
+        }
         let limiter = self.limiter
         call.begin { call, request in
             let context = RequestContext(method: call.method, metadata: call.metadata, deadline: call.deadline, call: call)

@@ -17,16 +17,31 @@ struct PDClient: ParsableCommand {
         subcommands: [Health.self, Generate.self, Stats.self])
 }
 
+/// How every subcommand reaches the daemon: TLS and the shared token.
+struct ConnectionSecurity: ParsableArguments {
+    @Option(help: "TLS: PEM CA the daemon's certificate must chain to (default: plaintext).") var tlsCa: String?
+    @Option(help: "Mutual TLS: this client's PEM certificate chain (with --tls-key).") var tlsCert: String?
+    @Option(help: "Mutual TLS: the PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "File holding the shared token, sent as 'authorization: Bearer <token>' on every call.") var authTokenFile: String?
+
+    func load() throws -> ClientSecurity {
+        do {
+            return try ClientSecurity.load(prefix: "--tls", caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, tokenFile: authTokenFile)
+        } catch let error as SecurityOptionError { throw ValidationError(error.description) }
+    }
+}
+
 struct Health: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Exit 0 when the daemon answers SERVING (grpc.health.v1).")
 
     @Option(help: "Daemon address host:port.") var target: String
     @Option(help: "Service name to check (empty = the whole server).") var service: String = ""
     @Option(help: "Seconds to wait for an answer.") var timeout: Double = 5
+    @OptionGroup var security: ConnectionSecurity
 
     func run() throws {
         _ = try HostPort.parse(target, option: "--target")
-        let channel = TransportChannel(target: target)
+        let channel = TransportChannel(target: target, security: try security.load())
         do {
             let status = try channel.checkHealth(service: service, deadline: .after(seconds: timeout))
             print(status)
@@ -43,10 +58,11 @@ struct Health: ParsableCommand {
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the decode daemon's stats as JSON.")
     @Option(help: "Decode daemon host:port.") var target: String
+    @OptionGroup var security: ConnectionSecurity
 
     func run() throws {
         _ = try HostPort.parse(target, option: "--target")
-        let s = try DecodeClient(target: target).stats()
+        let s = try DecodeClient(target: target, security: try security.load()).stats()
         let object: [String: Any] = [
             "active_requests": s.activeRequests, "free_kv_pages": s.freeKVPages, "total_kv_pages": s.totalKVPages,
             "page_size": s.pageSize,
@@ -81,6 +97,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "One JSON object on stdout.") var json = false
     @Flag(help: "Check every token sequence against the reference generation (pd-run's code path) on --model: greedy, or seeded sampling with the same parameters.") var verify = false
     @Option(help: "Model folder or built-in name: its tokenizer and chat template for --prompt / --messages / --stop and the printed text; its weights for --verify.") var model: String?
+    @OptionGroup var security: ConnectionSecurity
 
     func validate() throws {
         guard [promptIds, promptLengths, prompt, messages].compactMap({ $0 }).count == 1 else {
@@ -145,7 +162,7 @@ struct Generate: ParsableCommand {
         }
         let prompts = try prompts(text)
         let stops = try Self.tokenIds(stopTokenIds ?? "", option: "--stop-token-ids")
-        let client = DecodeClient(target: decode)
+        let client = DecodeClient(target: decode, security: try security.load())
         let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed, stopTokenIds: stops,
                                             ignoreEos: ignoreEos)
         let (maxNew, timeout, cancelAfter, stopStrings) = (maxNewTokens, self.timeout, cancelAfterTokens, stop)

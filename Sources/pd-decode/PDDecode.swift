@@ -5,6 +5,7 @@ import DeepSeekModel
 import Foundation
 import Kernels
 import ServiceSupport
+import Transport
 import Wire
 
 /// The decode node daemon: `pd-decode --model M --listen 127.0.0.1:PORT --prefill HOST:PORT[,...]`.
@@ -50,6 +51,27 @@ struct PDDecode: ParsableCommand {
     @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
     var maxConcurrentCalls: Int = DecodeOptions().maxConcurrentCalls
 
+    @Option(help: "TLS: this server's PEM certificate chain (with --tls-key; default: plaintext).")
+    var tlsCert: String?
+
+    @Option(help: "TLS: the PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "Mutual TLS: PEM CA that every client's certificate must chain to (clients without one are refused).")
+    var tlsClientCa: String?
+
+    @Option(help: "File holding the shared token: every call but health must carry 'authorization: Bearer <token>'; sent to prefill too.")
+    var authTokenFile: String?
+
+    @Option(help: "TLS to prefill: PEM CA the prefill daemons' certificates must chain to (default: plaintext).")
+    var prefillTlsCa: String?
+
+    @Option(help: "Mutual TLS to prefill: this daemon's PEM client certificate chain (with --prefill-tls-key).")
+    var prefillTlsCert: String?
+
+    @Option(help: "Mutual TLS to prefill: the PEM private key of --prefill-tls-cert.")
+    var prefillTlsKey: String?
+
     @Option(help: "Serve Prometheus text on http://HOST:PORT/metrics (default: no metrics server).")
     var metricsListen: String?
 
@@ -76,6 +98,12 @@ struct PDDecode: ParsableCommand {
             throw ValidationError("--max-queued-requests and --max-queue-seconds must be ≥ 0")
         }
         options.maxQueuedRequests = maxQueuedRequests; options.maxQueueSeconds = maxQueueSeconds
+        do {
+            options.serverSecurity = try ServerSecurity.load(certFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCa,
+                                                             tokenFile: authTokenFile)
+            options.prefillSecurity = try ClientSecurity.load(prefix: "--prefill-tls", caFile: prefillTlsCa, certFile: prefillTlsCert,
+                                                              keyFile: prefillTlsKey, tokenFile: authTokenFile)
+        } catch let error as SecurityOptionError { throw ValidationError(error.description) }
         if let metricsListen { options.metricsListen = try HostPort.parse(metricsListen, option: "--metrics-listen") }
         switch wireDtype.lowercased() {
         case "f32": options.wireDType = .f32

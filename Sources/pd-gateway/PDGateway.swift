@@ -3,6 +3,7 @@ import Basics
 import Foundation
 import Gateway
 import Logging
+import Transport
 
 /// `pd-gateway --model M --listen 127.0.0.1:8000 --decode HOST:PORT[,HOST:PORT…]`: the OpenAI-compatible
 /// HTTP front door (tokenizer and chat template only; no weights).
@@ -27,6 +28,27 @@ struct PDGateway: AsyncParsableCommand {
     @Option(help: "Requests in flight beyond which the gateway answers 429.")
     var maxRequests: Int = 512
 
+    @Option(help: "File holding the API key: every route but /health, /metrics and /version needs 'Authorization: Bearer <key>' (401 otherwise).")
+    var apiKeyFile: String?
+
+    @Option(help: "HTTPS: this server's PEM certificate chain (with --tls-key; default: plain HTTP).")
+    var tlsCert: String?
+
+    @Option(help: "HTTPS: the PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "TLS to decode: PEM CA the decode daemons' certificates must chain to (default: plaintext).")
+    var decodeTlsCa: String?
+
+    @Option(help: "Mutual TLS to decode: this gateway's PEM client certificate chain (with --decode-tls-key).")
+    var decodeTlsCert: String?
+
+    @Option(help: "Mutual TLS to decode: the PEM private key of --decode-tls-cert.")
+    var decodeTlsKey: String?
+
+    @Option(help: "File holding the shared token, sent to the decode daemons as 'authorization: Bearer <token>' on every call.")
+    var authTokenFile: String?
+
     @Option(help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -44,12 +66,25 @@ struct PDGateway: AsyncParsableCommand {
         guard maxRequests >= 1 else { throw ValidationError("--max-requests must be ≥ 1") }
         options.maxRequests = maxRequests
         options.servedModelName = servedModelName
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        options.httpsCertificateFile = tlsCert; options.httpsKeyFile = tlsKey
+        do {
+            options.decodeSecurity = try ClientSecurity.load(prefix: "--decode-tls", caFile: decodeTlsCa, certFile: decodeTlsCert,
+                                                             keyFile: decodeTlsKey, tokenFile: authTokenFile)
+            options.apiKey = try apiKeyFile.map { try AuthToken.load(file: $0, option: "--api-key-file") }
+        } catch let error as SecurityOptionError { throw ValidationError(error.description) }
         let server: GatewayServer
         do { server = try GatewayServer(model: model, options: options) } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode.failure
         }
-        logger.info("serving \(server.served.name) on http://\(options.host):\(options.port) → decode \(options.decodeTargets.joined(separator: ","))")
+        if tlsCert == nil, let warning = ListenAddress.plaintextWarning(host: options.host, port: options.port, what: "HTTP API",
+                                                                         remedy: "give --tls-cert/--tls-key (and --api-key-file) or put a TLS terminator in front") {
+            logger.warning("\(warning)")
+        }
+        let scheme = tlsCert == nil ? "http" : "https"
+        logger.info("serving \(server.served.name) on \(scheme)://\(options.host):\(options.port) → decode \(options.decodeTargets.joined(separator: ","))",
+                    metadata: ["api_key": "\(apiKeyFile == nil ? "none" : "required")"])
         try await server.run(logger: logger)
     }
 

@@ -5,6 +5,7 @@ import Foundation
 import Kernels
 import PrefillService
 import ServiceSupport
+import Transport
 
 /// The prefill node daemon: `mpirun -np P pd-prefill --model M --listen 127.0.0.1:PORT`.
 @main
@@ -37,6 +38,18 @@ struct PDPrefill: ParsableCommand {
     @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
     var maxConcurrentCalls: Int = PrefillOptions().maxConcurrentCalls
 
+    @Option(help: "TLS: this server's PEM certificate chain (with --tls-key; default: plaintext).")
+    var tlsCert: String?
+
+    @Option(help: "TLS: the PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "Mutual TLS: PEM CA that every client's certificate must chain to (clients without one are refused).")
+    var tlsClientCa: String?
+
+    @Option(help: "File holding the shared token: every call but health must carry 'authorization: Bearer <token>'.")
+    var authTokenFile: String?
+
     @Option(help: "Serve Prometheus text on http://HOST:PORT/metrics from rank 0 (default: no metrics server).")
     var metricsListen: String?
 
@@ -61,6 +74,11 @@ struct PDPrefill: ParsableCommand {
                 options.chunkTokens = chunkTokens; options.cacheTokens = cacheTokens
                 options.maxConcurrentCalls = maxConcurrentCalls
                 options.metricsListen = metricsAddress
+                // Only rank 0 serves, so only its host needs the files.
+                if communicator.rank == 0 {
+                    options.serverSecurity = try ServerSecurity.load(certFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCa,
+                                                                     tokenFile: authTokenFile)
+                }
                 return try PrefillDaemon(model: transformer, communicator: communicator, options: options, logger: logger)
             }
             try daemon.run()
