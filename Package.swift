@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "ContextParallel", dependencies: ["Basics", "CMPI", "DeepSeekModel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
         .target(name: "KVCache", dependencies: ["Tensors"], swiftSettings: fastMath),
-        .target(name: "Engine", dependencies: ["DeepSeekModel", "KVCache", "ContextParallel", "Kernels", "Tensors"],
+        .target(name: "Engine", dependencies: ["Basics", "DeepSeekModel", "KVCache", "ContextParallel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
 
         // Wire format and transport.

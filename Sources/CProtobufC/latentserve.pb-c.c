@@ -984,7 +984,7 @@ const ProtobufCMessageDescriptor latentserve__v1__usage__descriptor =
   (ProtobufCMessageInit) latentserve__v1__usage__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__generate_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor latentserve__v1__generate_response__field_descriptors[5] =
 {
   {
     "request_id",
@@ -1034,17 +1034,30 @@ static const ProtobufCFieldDescriptor latentserve__v1__generate_response__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "stop_token_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Latentserve__V1__GenerateResponse, stop_case),
+    offsetof(Latentserve__V1__GenerateResponse, stop_token_id),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__generate_response__field_indices_by_name[] = {
   2,   /* field[2] = finish_reason */
   0,   /* field[0] = request_id */
+  4,   /* field[4] = stop_token_id */
   1,   /* field[1] = tokens */
   3,   /* field[3] = usage */
 };
 static const ProtobufCIntRange latentserve__v1__generate_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__generate_response__descriptor =
 {
@@ -1054,7 +1067,7 @@ const ProtobufCMessageDescriptor latentserve__v1__generate_response__descriptor 
   "Latentserve__V1__GenerateResponse",
   "latentserve.v1",
   sizeof(Latentserve__V1__GenerateResponse),
-  4,
+  5,
   latentserve__v1__generate_response__field_descriptors,
   latentserve__v1__generate_response__field_indices_by_name,
   1,  latentserve__v1__generate_response__number_ranges,
@@ -1079,7 +1092,7 @@ const ProtobufCMessageDescriptor latentserve__v1__stats_request__descriptor =
   (ProtobufCMessageInit) latentserve__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__request_stats__field_descriptors[6] =
+static const ProtobufCFieldDescriptor latentserve__v1__request_stats__field_descriptors[7] =
 {
   {
     "request_id",
@@ -1153,6 +1166,18 @@ static const ProtobufCFieldDescriptor latentserve__v1__request_stats__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "stop_token_id",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Latentserve__V1__RequestStats, stop_case),
+    offsetof(Latentserve__V1__RequestStats, stop_token_id),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__request_stats__field_indices_by_name[] = {
   5,   /* field[5] = finish_reason */
@@ -1161,11 +1186,12 @@ static const unsigned latentserve__v1__request_stats__field_indices_by_name[] = 
   4,   /* field[4] = kv_transfer_seconds */
   1,   /* field[1] = prompt_tokens */
   0,   /* field[0] = request_id */
+  6,   /* field[6] = stop_token_id */
 };
 static const ProtobufCIntRange latentserve__v1__request_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__request_stats__descriptor =
 {
@@ -1175,7 +1201,7 @@ const ProtobufCMessageDescriptor latentserve__v1__request_stats__descriptor =
   "Latentserve__V1__RequestStats",
   "latentserve.v1",
   sizeof(Latentserve__V1__RequestStats),
-  6,
+  7,
   latentserve__v1__request_stats__field_descriptors,
   latentserve__v1__request_stats__field_indices_by_name,
   1,  latentserve__v1__request_stats__number_ranges,
@@ -1901,24 +1927,22 @@ const ProtobufCEnumDescriptor latentserve__v1__wire_dtype__descriptor =
   latentserve__v1__wire_dtype__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue latentserve__v1__finish_reason__enum_values_by_number[7] =
+static const ProtobufCEnumValue latentserve__v1__finish_reason__enum_values_by_number[6] =
 {
   { "FINISH_REASON_UNSPECIFIED", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED", 0 },
   { "FINISH_REASON_STOP", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_STOP", 1 },
   { "FINISH_REASON_LENGTH", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_LENGTH", 2 },
   { "FINISH_REASON_CANCELLED", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_CANCELLED", 3 },
   { "FINISH_REASON_ERROR", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_ERROR", 4 },
-  { "FINISH_REASON_EOS", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_EOS", 5 },
   { "FINISH_REASON_DEADLINE", "LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_DEADLINE", 6 },
 };
 static const ProtobufCIntRange latentserve__v1__finish_reason__value_ranges[] = {
-{0, 0},{0, 7}
+{0, 0},{6, 5},{0, 6}
 };
-static const ProtobufCEnumValueIndex latentserve__v1__finish_reason__enum_values_by_name[7] =
+static const ProtobufCEnumValueIndex latentserve__v1__finish_reason__enum_values_by_name[6] =
 {
   { "FINISH_REASON_CANCELLED", 3 },
-  { "FINISH_REASON_DEADLINE", 6 },
-  { "FINISH_REASON_EOS", 5 },
+  { "FINISH_REASON_DEADLINE", 5 },
   { "FINISH_REASON_ERROR", 4 },
   { "FINISH_REASON_LENGTH", 2 },
   { "FINISH_REASON_STOP", 1 },
@@ -1931,11 +1955,11 @@ const ProtobufCEnumDescriptor latentserve__v1__finish_reason__descriptor =
   "FinishReason",
   "Latentserve__V1__FinishReason",
   "latentserve.v1",
-  7,
+  6,
   latentserve__v1__finish_reason__enum_values_by_number,
-  7,
+  6,
   latentserve__v1__finish_reason__enum_values_by_name,
-  1,
+  2,
   latentserve__v1__finish_reason__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -8,7 +8,11 @@ public struct GenerationRecord: Sendable {
     public var requestID = ""
     public var promptTokens = 0
     public var tokens: [Int] = []
+    /// "stop" (the model's EOS, a stop token id or a stop string), "length", ... as the daemon or the
+    /// client (stop strings, cancelling) ended the call.
     public var finishReason = ""
+    /// vLLM's stop_reason: the stop token id or stop string behind a "stop"; nil for EOS.
+    public var stopReason: StopReason?
     public var ttft = 0.0                    // send → first token received (s)
     public var tokenTimes: [Double] = []     // arrival of each token, seconds after send
     public var endToEnd = 0.0
@@ -35,11 +39,11 @@ public final class DecodeClient {
 
     /// Streams one Generate call; `onTokens` sees each response's tokens as they arrive.
     /// With `cancelAfterTokens`, the client cancels the call once that many tokens arrived. `stopWhen`
-    /// sees each response's tokens; when it answers true (e.g. a stop string completed in the
-    /// client's text), the call is cancelled and the record ends with finish reason "stop".
+    /// sees each response's tokens; when it answers a stop string (one completed in the client's
+    /// text), the call is cancelled and the record ends with finish reason "stop" on that string.
     public func generate(_ request: GenerateRequest, timeoutSeconds: Double = 300, cancelAfterTokens: Int? = nil,
                          onTokens: (([GeneratedToken]) -> Void)? = nil,
-                         stopWhen: (([GeneratedToken]) -> Bool)? = nil) -> GenerationRecord {
+                         stopWhen: (([GeneratedToken]) -> String?)? = nil) -> GenerationRecord {
         var record = GenerationRecord()
         record.promptTokens = request.promptTokenIds.count
         let start = monotonicSeconds()
@@ -57,10 +61,14 @@ public final class DecodeClient {
                     record.kvTransferSeconds = usage.kvTransferSeconds
                     record.kvExposedSeconds = usage.kvExposedSeconds
                 }
-                if response.finishReason != .unspecified { record.finishReason = response.finishReason.description }
-                if let stopWhen, stopWhen(response.tokens) {
+                if response.finishReason != .unspecified {
+                    record.finishReason = response.finishReason.description
+                    record.stopReason = response.stopTokenId.map { .token(Int($0)) }
+                }
+                if let stopWhen, let stopString = stopWhen(response.tokens) {
                     if response.finishReason == .unspecified { stream.cancel() }
                     record.finishReason = "stop"
+                    record.stopReason = .text(stopString)
                     break
                 }
                 if let limit = cancelAfterTokens, record.tokens.count >= limit, response.finishReason == .unspecified {

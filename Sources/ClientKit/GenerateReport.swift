@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// What `pd-client generate` prints: one JSON object (`tokens` for one request or `results` for
@@ -5,12 +6,15 @@ import Foundation
 public enum GenerateReport {
     struct Row: Encodable {
         let request_id: String, prompt_tokens: Int, tokens: [Int], finish_reason: String
+        /// vLLM's stop_reason: the stop token id or stop string behind "stop"; absent for EOS.
+        let stop_reason: StopReason?
         let ttft_ms: Double, tpot_ms: Double?, e2e_ms: Double, kv_bytes: UInt64, kv_transfer_seconds: Double, kv_transfer_gbps: Double?
         let kv_exposed_ms: Double
         let error: String?
         let text: String?
         init(_ r: GenerationRecord) {
             request_id = r.requestID; prompt_tokens = r.promptTokens; tokens = r.tokens; finish_reason = r.finishReason
+            stop_reason = r.stopReason
             ttft_ms = r.ttft * 1000; tpot_ms = r.tpot.map { $0 * 1000 }; e2e_ms = r.endToEnd * 1000
             kv_bytes = r.kvBytes; kv_transfer_seconds = r.kvTransferSeconds
             kv_transfer_gbps = r.kvTransferSeconds > 0 ? Double(r.kvBytes) / r.kvTransferSeconds / 1e9 : nil
@@ -37,7 +41,7 @@ public enum GenerateReport {
         var lines: [String] = []
         func f(_ v: Double?) -> String { v.map { String(format: "%.1f", $0) } ?? "-" }
         for r in records {
-            let status = r.error.map { "FAILED: \($0)" } ?? r.finishReason
+            let status = r.error.map { "FAILED: \($0)" } ?? r.finishReason + (r.stopReason.map { " on the \($0)" } ?? "")
             let gbps = r.kvTransferSeconds > 0 ? String(format: "%.2f GB/s", Double(r.kvBytes) / r.kvTransferSeconds / 1e9) : "-"
             lines.append("\(r.requestID.isEmpty ? "-" : r.requestID): prompt \(r.promptTokens) → \(r.tokens.count) tokens (\(status)) "
                 + "ttft \(f(r.ttft * 1000)) ms, tpot \(f(r.tpot.map { $0 * 1000 })) ms, e2e \(f(r.endToEnd * 1000)) ms, "

@@ -58,7 +58,8 @@ final class GenerateSession {
         defer {
             if releasePages { pages.release(sequence) }
             let finished = RequestStats(requestId: requestID, promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated),
-                                        kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: Wire.FinishReason(finish))
+                                        kvBytes: kvBytes, kvTransferSeconds: kvSeconds, finishReason: Wire.FinishReason(finish),
+                                        stopTokenId: Wire.FinishReason.stopTokenId(finish))
             daemon.stats.end(finished)
             daemon.metrics.finished(finished, ttftSeconds: generated > 0 ? ttft : nil, endToEndSeconds: monotonicSeconds() - arrival)
         }
@@ -114,6 +115,7 @@ final class GenerateSession {
                                         tokens: tokens.map { GeneratedToken(tokenId: UInt32($0.token), logprob: $0.logprob) })
         if let finish {
             response.finishReason = Wire.FinishReason(finish)
+            response.stopTokenId = Wire.FinishReason.stopTokenId(finish)
             response.usage = Usage(promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated), ttftSeconds: ttft,
                                    kvBytes: kvBytes, kvTransferSeconds: kvSeconds, totalSeconds: monotonicSeconds() - arrival,
                                    kvExposedSeconds: kvExposed)

@@ -10,7 +10,7 @@ public struct GenerationOutput: Sendable, Equatable {
     public var logprobs: [Float]
     /// Full-precision logits at the last prompt position.
     public var lastLogits: [Float]
-    public var finishReason: FinishReason      // stop, eos or length
+    public var finishReason: FinishReason      // stop (EOS, stop id or stop string) or length
     public var prefillSeconds: Double
     public var decodeSecondsPerToken: Double
 }
@@ -30,10 +30,10 @@ public final class Generator {
         self.pageSize = pageSize
     }
 
-    /// `textStops[i]`, when given, sees each token sampled for prompt i in order and answers whether
-    /// it completed one of that request's stop strings (the sequence then ends with `.stop`).
+    /// `textStops[i]`, when given, sees each token sampled for prompt i in order and answers the stop
+    /// string of that request it completed, if any (the sequence then ends with `.stop(.text(that))`).
     public func generate(prompts: [[Int32]], params: [SamplingParams],
-                         textStops: [((Int) -> Bool)?]? = nil) throws -> [GenerationOutput]? {
+                         textStops: [((Int) -> String?)?]? = nil) throws -> [GenerationOutput]? {
         let c = model.config
         precondition(prompts.count == params.count, "one SamplingParams per prompt")
         precondition(textStops == nil || textStops!.count == prompts.count, "one text stop check (or nil) per prompt")
@@ -90,11 +90,11 @@ public final class Generator {
 
     /// Appends a sampled token; returns whether the sequence goes on.
     private func record(_ t: SampledToken, into out: inout GenerationOutput, stop: StopCondition,
-                        textStop: ((Int) -> Bool)?) -> Bool {
+                        textStop: ((Int) -> String?)?) -> Bool {
         out.tokens.append(t.token)
         out.logprobs.append(t.logprob)
-        let textStopped = textStop?(t.token) ?? false
-        guard let reason = stop.finish(after: t.token, generated: out.tokens.count, textStopped: textStopped) else { return true }
+        let stopString = textStop?(t.token)
+        guard let reason = stop.finish(after: t.token, generated: out.tokens.count, stopString: stopString) else { return true }
         out.finishReason = reason
         return false
     }

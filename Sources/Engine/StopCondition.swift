@@ -1,8 +1,9 @@
 /// The one rule for when a sequence stops, shared by pd-run's `Generator`, the `ContinuousBatcher`
 /// and the decode daemon (which applies it to the first token, sampled by the prefill daemon).
-/// Checked after each sampled token, the request's stop ids first, then the model's EOS ids
-/// (unless the request ignores EOS), then the caller's stop strings (matched on the streamed text
-/// by whoever owns the text, e.g. ModelText.TextStream), then max_new_tokens — vLLM's order.
+/// Checked after each sampled token in vLLM's order: the model's EOS ids (unless the request ignores
+/// EOS), then the request's stop ids, then the caller's stop strings (matched on the streamed text by
+/// whoever owns the text, e.g. ModelText.TextStream), then max_new_tokens. All but the last end with
+/// `.stop`, telling which stop id or string in vLLM's `stop_reason` (none for EOS).
 public struct StopCondition: Sendable, Equatable {
     public let stopTokenIDs: Set<Int>
     /// The model's EOS ids; empty when the request sets `ignoreEOS`.
@@ -17,11 +18,11 @@ public struct StopCondition: Sendable, Equatable {
     }
 
     /// Why the sequence ends after sampling `token`, its `generated`-th token (counting this one),
-    /// or nil when it goes on. `textStopped`: this token completed one of the request's stop strings.
-    public func finish(after token: Int, generated: Int, textStopped: Bool = false) -> FinishReason? {
-        if stopTokenIDs.contains(token) { return .stop }
+    /// or nil when it goes on. `stopString`: the request's stop string this token completed, if any.
+    public func finish(after token: Int, generated: Int, stopString: String? = nil) -> FinishReason? {
         if eosTokenIDs.contains(token) { return .eos }
-        if textStopped { return .stop }
+        if stopTokenIDs.contains(token) { return .stop(.token(token)) }
+        if let stopString { return .stop(.text(stopString)) }
         if generated >= maxNewTokens { return .length }
         return nil
     }

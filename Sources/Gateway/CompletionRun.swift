@@ -10,6 +10,8 @@ struct ChoiceEvent: Sendable {
     let text: String
     /// "stop" / "length" on the last event of the choice.
     let finishReason: String?
+    /// With "stop": the stop token id or stop string that ended it (vLLM's stop_reason); nil for EOS.
+    let stopReason: StopReason?
     let promptTokens: Int
     let completionTokens: Int
 }
@@ -54,11 +56,13 @@ struct CompletionRun {
         var text = TextStream(served.text, stopStrings: request.stop)
         var generated = 0
         var finish: String?
+        var stopReason: StopReason?
         let start = monotonicSeconds()
         var lastTokenAt = start
-        func send(_ piece: String, _ reason: String? = nil) {
+        func send(_ piece: String, _ reason: String? = nil, _ stopReason: StopReason? = nil) {
             if !piece.isEmpty || reason != nil {
-                emit(ChoiceEvent(index: index, text: piece, finishReason: reason, promptTokens: prompt.count, completionTokens: generated))
+                emit(ChoiceEvent(index: index, text: piece, finishReason: reason, stopReason: stopReason,
+                                 promptTokens: prompt.count, completionTokens: generated))
             }
         }
         let call = DecodeCall.start(generate, pool: pool, onRetry: { [metrics] in metrics.retries.increment() })
@@ -79,7 +83,7 @@ struct CompletionRun {
                 }
                 switch response.finishReason {
                 case .unspecified: continue
-                case .stop, .eos: finish = "stop"
+                case .stop: finish = "stop"; stopReason = response.stopTokenId.map { .token(Int($0)) }
                 case .length: finish = "length"
                 case .cancelled, .deadline, .error:
                     throw APIError.server("decode ended the request: \(response.finishReason)")
@@ -91,10 +95,10 @@ struct CompletionRun {
         try Task.checkCancellation()
         guard var reason = finish else { throw APIError.server("decode ended the stream without a finish reason") }
         let tail = text.finish()
-        if text.stoppedBy != nil { reason = "stop" }
+        if let matched = text.stoppedBy { reason = "stop"; stopReason = .text(matched) }
         metrics.promptTokens.increment(by: prompt.count)
         metrics.generationTokens.increment(by: generated)
         metrics.endToEnd.recordSeconds(monotonicSeconds() - start)
-        send(tail, reason)
+        send(tail, reason, stopReason)
     }
 }

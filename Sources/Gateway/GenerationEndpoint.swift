@@ -1,3 +1,4 @@
+import Basics
 import ChatTemplate
 import Foundation
 import Hummingbird
@@ -60,6 +61,7 @@ struct GenerationEndpoint: Sendable {
         defer { done.run() }
         let count = request.prompts.count
         var texts = [String](repeating: "", count: count), reasons = [String](repeating: "", count: count)
+        var stopReasons = [StopReason?](repeating: nil, count: count)
         var promptTokens = 0, completionTokens = 0
         do {
             var event = first
@@ -67,6 +69,7 @@ struct GenerationEndpoint: Sendable {
                 texts[e.index] += e.text
                 if let reason = e.finishReason {
                     reasons[e.index] = reason
+                    stopReasons[e.index] = e.stopReason
                     promptTokens += e.promptTokens
                     completionTokens += e.completionTokens
                     metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
@@ -79,7 +82,7 @@ struct GenerationEndpoint: Sendable {
             return HTTP.error(apiError)
         }
         let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens)
-        return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, usage: usage))
+        return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, stopReasons: stopReasons, usage: usage))
     }
 
     private func stream(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
@@ -97,7 +100,7 @@ struct GenerationEndpoint: Sendable {
                                                                  withUsageField: request.includeUsage)))
                 }
                 if !e.text.isEmpty || e.finishReason != nil {
-                    try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason,
+                    try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason, stopReason: e.stopReason,
                                                                  first: false, withUsageField: request.includeUsage)))
                 }
                 if let reason = e.finishReason {

@@ -1,3 +1,4 @@
+import Basics
 import ChatTemplate
 import Foundation
 
@@ -30,34 +31,50 @@ struct OpenAIResponses {
         .obj([("prompt_tokens", .int(prompt)), ("total_tokens", .int(prompt + completion)), ("completion_tokens", .int(completion))])
     }
 
+    /// vLLM's `stop_reason`: the stop token id or stop string that ended a "stop"; null for EOS and
+    /// every other reason.
+    static func stopReason(_ reason: StopReason?) -> Value {
+        switch reason {
+        case .token(let id)?: return .int(id)
+        case .text(let s)?: return .string(s)
+        case nil: return .none
+        }
+    }
+
     /// The whole response: choices in index order.
-    func complete(texts: [String], finishReasons: [String], usage: Value) -> Value {
+    func complete(texts: [String], finishReasons: [String], stopReasons: [StopReason?], usage: Value) -> Value {
         let choices: [Value] = texts.indices.map { i in
+            let stop = Self.stopReason(stopReasons[i])
             switch kind {
             case .completion:
                 return .obj([("index", .int(i)), ("text", .string(texts[i])), ("logprobs", .none),
-                             ("finish_reason", .string(finishReasons[i])), ("stop_reason", .none)])
+                             ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
             case .chat:
                 return .obj([("index", .int(i)),
                              ("message", .obj([("role", "assistant"), ("content", .string(texts[i])), ("tool_calls", .array([]))])),
-                             ("logprobs", .none), ("finish_reason", .string(finishReasons[i])), ("stop_reason", .none)])
+                             ("logprobs", .none), ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
             }
         }
         return .obj(head + [("choices", .array(choices)), ("usage", usage)])
     }
 
     /// A streamed chunk for one choice: text and/or its finish reason (chat: `role` on the first).
-    func chunk(index: Int, text: String, finishReason: String?, first: Bool, withUsageField: Bool) -> Value {
+    /// `stop_reason` as vLLM streams it: on every completion chunk (null until the end), on the
+    /// finishing chat chunk only.
+    func chunk(index: Int, text: String, finishReason: String?, stopReason: StopReason? = nil, first: Bool, withUsageField: Bool) -> Value {
         let reason: Value = finishReason.map { .string($0) } ?? .none
         let choice: Value
         switch kind {
         case .completion:
-            choice = .obj([("index", .int(index)), ("text", .string(text)), ("logprobs", .none), ("finish_reason", reason)])
+            choice = .obj([("index", .int(index)), ("text", .string(text)), ("logprobs", .none), ("finish_reason", reason),
+                           ("stop_reason", Self.stopReason(stopReason))])
         case .chat:
             var delta: [(String, Value)] = []
             if first { delta.append(("role", "assistant")) }
             if !text.isEmpty || first { delta.append(("content", .string(text))) }
-            choice = .obj([("index", .int(index)), ("delta", .obj(delta)), ("logprobs", .none), ("finish_reason", reason)])
+            var fields: [(String, Value)] = [("index", .int(index)), ("delta", .obj(delta)), ("logprobs", .none), ("finish_reason", reason)]
+            if finishReason != nil { fields.append(("stop_reason", Self.stopReason(stopReason))) }
+            choice = .obj(fields)
         }
         var fields = chunkHead + [("choices", .array([choice]))]
         if withUsageField { fields.append(("usage", .none)) }

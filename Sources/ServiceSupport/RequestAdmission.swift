@@ -1,3 +1,4 @@
+import Basics
 import DeepSeekModel
 import Engine
 import Transport
@@ -25,15 +26,25 @@ public enum RequestAdmission {
 }
 
 extension Wire.FinishReason {
-    /// The engine's reason on the wire (one value each).
+    /// The engine's reason on the wire (one value each; EOS and stop ids are both `stop`).
     public init(_ reason: Engine.FinishReason) {
         switch reason {
         case .length: self = .length
         case .stop: self = .stop
-        case .eos: self = .eos
         case .cancelled: self = .cancelled
         case .deadline: self = .deadline
         case .error: self = .error
+        }
+    }
+
+    /// The stop token id the wire carries with `stop` (nil for EOS). Stop strings are matched where
+    /// the text is (gateway, clients), never in the decode daemon, so the engine never ends a served
+    /// sequence on one.
+    public static func stopTokenId(_ reason: Engine.FinishReason) -> UInt32? {
+        switch reason.stopReason {
+        case .token(let id)?: return UInt32(id)
+        case .text?: preconditionFailure("a served sequence ended on a stop string: the decode daemon has no text")
+        case nil: return nil
         }
     }
 }

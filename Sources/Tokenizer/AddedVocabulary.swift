@@ -16,11 +16,15 @@ struct AddedToken {
 struct TokenTrie {
     private var children: [[UInt32: Int32]] = [[:]]
     private var terminal: [Int] = [-1]  // node → index into the token list, -1 none
+    /// [1024]: bit c set when a token starts with BMP scalar c (most text scalars start none: one bit
+    /// test instead of a dictionary lookup per scalar).
+    private var firstBMP = [UInt64](repeating: 0, count: 1024)
 
     var isEmpty: Bool { children.count == 1 }
 
     mutating func insert(_ s: [UInt32], value: Int) {
         guard !s.isEmpty else { return }
+        if s[0] < 0x10000 { firstBMP[Int(s[0] >> 6)] |= 1 << UInt64(s[0] & 63) }
         var node = 0
         for c in s {
             if let n = children[node][c] {
@@ -37,6 +41,7 @@ struct TokenTrie {
 
     /// The longest token starting at `i`: (end, value).
     func longest(in s: [UInt32], at i: Int) -> (Int, Int)? {
+        if i < s.count, s[i] < 0x10000, firstBMP[Int(s[i] >> 6)] >> UInt64(s[i] & 63) & 1 == 0 { return nil }
         var node = 0
         var best: (Int, Int)?
         var j = i

@@ -13,8 +13,12 @@ final class BPEModel: @unchecked Sendable {
     let tokenToID: [TokenKey: Int]
     let idToToken: [Int: String]
     /// (left id << 32 | right id) → (rank << 32 | merged id)
-    private let merges: [UInt64: UInt64]
+    private let merges: MergeTable
     private let singleScalarID: [UInt32: Int]
+    /// [denseScalars]: the id of the one-scalar token of each small scalar value, -1 none (every symbol
+    /// of a byte-level vocabulary is below U+0144).
+    private let denseSingleID: [Int32]
+    private static let denseScalars = 0x800
     private let byteFallbackIDs: [Int]?        // [256] ids of <0x00>...<0xFF>, when byte_fallback
     private let unkID: Int?
     private let fuseUnk: Bool
@@ -44,7 +48,7 @@ final class BPEModel: @unchecked Sendable {
             var it = token.unicodeScalars.makeIterator()
             if let first = it.next(), it.next() == nil { singles[first.value] = id }
         }
-        var merges: [UInt64: UInt64] = [:]
+        var merges: [(key: UInt64, value: UInt64)] = []
         let mergeList = json["merges"]?.array ?? []
         merges.reserveCapacity(mergeList.count)
         for (rank, m) in mergeList.enumerated() {
@@ -64,13 +68,15 @@ final class BPEModel: @unchecked Sendable {
             guard let merged = tokenToID[TokenKey(left + right)] else {
                 throw bad("merge result \((left + right).debugDescription) is not in the vocabulary")
             }
-            let key = UInt64(l) << 32 | UInt64(r)
-            if merges[key] == nil { merges[key] = UInt64(rank) << 32 | UInt64(merged) }
+            merges.append((UInt64(l) << 32 | UInt64(r), UInt64(rank) << 32 | UInt64(merged)))
         }
         self.tokenToID = tokenToID
         self.idToToken = idToToken
-        self.merges = merges
+        self.merges = MergeTable(merges)
         singleScalarID = singles
+        var dense = [Int32](repeating: -1, count: Self.denseScalars)
+        for (scalar, id) in singles where scalar < Self.denseScalars { dense[Int(scalar)] = Int32(id) }
+        denseSingleID = dense
         if json["byte_fallback"]?.bool == true {
             var ids: [Int] = []
             for b in 0..<256 {
@@ -95,103 +101,143 @@ final class BPEModel: @unchecked Sendable {
         endOfWordSuffix = json["end_of_word_suffix"]?.string
     }
 
-    private func id(ofSymbol s: ArraySlice<UInt32>, isFirst: Bool, isLast: Bool) -> Int? {
-        if (isFirst || continuingSubwordPrefix == nil) && (!isLast || endOfWordSuffix == nil), s.count == 1 {
-            return singleScalarID[s.first!]
+    private func id(ofScalar c: UInt32, isFirst: Bool, isLast: Bool) -> Int? {
+        if (isFirst || continuingSubwordPrefix == nil) && (!isLast || endOfWordSuffix == nil) {
+            if c < Self.denseScalars { let id = denseSingleID[Int(c)]; return id < 0 ? nil : Int(id) }
+            return singleScalarID[c]
         }
-        var text = string(s)
+        var text = string(CollectionOfOne(c))
         if !isFirst, let p = continuingSubwordPrefix { text = p + text }
         if isLast, let x = endOfWordSuffix { text += x }
         return tokenToID[TokenKey(text)]
     }
 
+    /// Buffers of `tokenize`, reused across the pieces of one encode call.
+    final class Scratch {
+        var symbols: [Int] = []
+        private(set) var capacity = 0
+        // [capacity] each: the symbol ids being merged, the linked list of live symbols, and the
+        // merge heap (at most n - 1 initial pairs plus two per merge).
+        private(set) var ids = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        private(set) var next = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        private(set) var prev = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        private(set) var heap = UnsafeMutablePointer<HeapEntry>.allocate(capacity: 1)
+
+        init() {}
+
+        /// Room for `n` symbols.
+        func reserve(_ n: Int) {
+            guard n > capacity else { return }
+            let c = max(n, 2 * capacity, 64)
+            ids.deallocate(); next.deallocate(); prev.deallocate(); heap.deallocate()
+            ids = .allocate(capacity: c); next = .allocate(capacity: c); prev = .allocate(capacity: c)
+            heap = .allocate(capacity: 3 * c)
+            capacity = c
+        }
+
+        deinit { ids.deallocate(); next.deallocate(); prev.deallocate(); heap.deallocate() }
+    }
+
+    /// A candidate merge: rank << 32 | left position (the order HF's queue pops), the merged id.
+    struct HeapEntry { var key: UInt64; var newID: Int32 }
+
     /// One pre-token (scalars) → ids.
     func tokenize(_ word: [UInt32]) -> [Int] {
-        if word.isEmpty { return [] }
-        if ignoreMerges, let id = tokenToID[TokenKey(scalars: word)] { return [id] }
+        var out: [Int] = []
+        word.withUnsafeBufferPointer { tokenize($0, into: &out, scratch: Scratch()) }
+        return out
+    }
+
+    /// One pre-token (scalars) → ids appended to `out`.
+    func tokenize(_ word: UnsafeBufferPointer<UInt32>, into out: inout [Int], scratch: Scratch) {
+        if word.isEmpty { return }
+        if ignoreMerges, let id = tokenToID[TokenKey(scalars: word)] { out.append(id); return }
         // Initial symbols: one per scalar (HF: per char), with byte fallback / unk.
-        var symbols: [Int] = []
-        symbols.reserveCapacity(word.count)
+        scratch.symbols.removeAll(keepingCapacity: true)
         var pendingUnk = false
         for i in 0..<word.count {
-            if let id = id(ofSymbol: word[i..<i + 1], isFirst: i == 0, isLast: i == word.count - 1) {
-                if pendingUnk, let unkID { symbols.append(unkID) }
+            if let id = id(ofScalar: word[i], isFirst: i == 0, isLast: i == word.count - 1) {
+                if pendingUnk, let unkID { scratch.symbols.append(unkID) }
                 pendingUnk = false
-                symbols.append(id)
+                scratch.symbols.append(id)
                 continue
             }
             if let fallback = byteFallbackIDs {
-                for b in string(word[i..<i + 1]).utf8 { symbols.append(fallback[Int(b)]) }
+                for b in string(CollectionOfOne(word[i])).utf8 { scratch.symbols.append(fallback[Int(b)]) }
                 continue
             }
             if let unkID {
-                if pendingUnk, !fuseUnk { symbols.append(unkID) }
+                if pendingUnk, !fuseUnk { scratch.symbols.append(unkID) }
                 pendingUnk = true
             }
         }
-        if pendingUnk, let unkID { symbols.append(unkID) }
-        return mergeAll(symbols)
+        if pendingUnk, let unkID { scratch.symbols.append(unkID) }
+        mergeAll(scratch, into: &out)
     }
 
-    /// HF `Word::merge_all`: repeatedly merge the adjacent pair of lowest rank, leftmost first.
-    private func mergeAll(_ initial: [Int]) -> [Int] {
-        var ids = initial
-        let n = ids.count
-        if n < 2 { return ids }
-        var next = Array(1...n)              // n = none
-        var prev = Array(-1..<(n - 1))
-        var alive = [Bool](repeating: true, count: n)
-        // Min-heap of (rank << 32 | pos) with the merged id alongside.
-        var heap: [(key: UInt64, newID: Int)] = []
+    /// HF `Word::merge_all` on `scratch.symbols`: repeatedly merge the adjacent pair of lowest rank,
+    /// leftmost first (a queue of candidate merges; entries made stale by earlier merges are skipped);
+    /// the result is appended to `out`.
+    private func mergeAll(_ s: Scratch, into out: inout [Int]) {
+        let n = s.symbols.count
+        if n < 2 { out += s.symbols; return }
+        s.reserve(n)
+        let ids = s.ids, next = s.next, prev = s.prev, heap = s.heap
+        for i in 0..<n {
+            ids[i] = Int32(truncatingIfNeeded: s.symbols[i])
+            next[i] = Int32(i + 1)        // n = none
+            prev[i] = Int32(i - 1)        // -1 = none; a merged-away symbol gets next = -1
+        }
+        var count = 0
         func push(_ pos: Int) {
-            let r = next[pos]
-            guard r < n, let m = merges[UInt64(ids[pos]) << 32 | UInt64(ids[r])] else { return }
-            heap.append(((m >> 32) << 32 | UInt64(pos), Int(m & 0xFFFF_FFFF)))
-            var c = heap.count - 1
+            let r = Int(next[pos])
+            guard r < n, let m = merges[Int(ids[pos]), Int(ids[r])] else { return }
+            let entry = HeapEntry(key: (m >> 32) << 32 | UInt64(pos), newID: Int32(truncatingIfNeeded: m))
+            var c = count
+            count += 1
             while c > 0 {
                 let p = (c - 1) / 2
-                if heap[p].key <= heap[c].key { break }
-                heap.swapAt(p, c)
+                if heap[p].key <= entry.key { break }
+                heap[c] = heap[p]
                 c = p
             }
+            heap[c] = entry
         }
-        func pop() -> (key: UInt64, newID: Int) {
+        func pop() -> HeapEntry {
             let top = heap[0]
-            let last = heap.removeLast()
-            if !heap.isEmpty {
-                heap[0] = last
+            count -= 1
+            if count > 0 {
+                let last = heap[count]
                 var c = 0
                 while true {
-                    let l = 2 * c + 1, r = l + 1
-                    var m = c
-                    if l < heap.count, heap[l].key < heap[m].key { m = l }
-                    if r < heap.count, heap[r].key < heap[m].key { m = r }
-                    if m == c { break }
-                    heap.swapAt(m, c)
+                    let l = 2 * c + 1
+                    if l >= count { break }
+                    var m = l
+                    if l + 1 < count, heap[l + 1].key < heap[l].key { m = l + 1 }
+                    if heap[m].key >= last.key { break }
+                    heap[c] = heap[m]
                     c = m
                 }
+                heap[c] = last
             }
             return top
         }
         for pos in 0..<(n - 1) { push(pos) }
-        while !heap.isEmpty {
+        while count > 0 {
             let top = pop()
             let pos = Int(top.key & 0xFFFF_FFFF)
-            guard alive[pos], next[pos] < n else { continue }
-            let right = next[pos]
-            // Skip entries made stale by earlier merges.
-            guard let m = merges[UInt64(ids[pos]) << 32 | UInt64(ids[right])], Int(m & 0xFFFF_FFFF) == top.newID else { continue }
+            let right = Int(next[pos])
+            guard right >= 0, right < n else { continue }   // merged away, or the last symbol
+            guard let m = merges[Int(ids[pos]), Int(ids[right])], Int32(truncatingIfNeeded: m) == top.newID else { continue }
             ids[pos] = top.newID
-            alive[right] = false
-            next[pos] = next[right]
-            if next[right] < n { prev[next[right]] = pos }
-            if prev[pos] >= 0 { push(prev[pos]) }
+            let after = next[right]
+            next[right] = -1
+            next[pos] = after
+            if Int(after) < n { prev[Int(after)] = Int32(pos) }
+            if prev[pos] >= 0 { push(Int(prev[pos])) }
             push(pos)
         }
-        var out: [Int] = []
-        out.reserveCapacity(n)
         var p = 0
-        while p < n { out.append(ids[p]); p = next[p] }
-        return out
+        while p < n { out.append(Int(ids[p])); p = Int(next[p]) }
     }
 }

@@ -87,7 +87,30 @@ extension Normalizer {
     }
 }
 
-func scalars(_ s: String) -> [UInt32] { s.unicodeScalars.map(\.value) }
+/// The scalar values of `s` (decoded from its UTF-8 directly when contiguous: the hot start of encode).
+func scalars(_ s: String) -> [UInt32] {
+    var s = s
+    return s.withUTF8 { u in
+        var out = [UInt32]()
+        out.reserveCapacity(u.count)
+        var i = 0
+        let n = u.count
+        while i < n {  // valid UTF-8 (a Swift String)
+            let b = UInt32(u[i])
+            if b < 0x80 {
+                out.append(b); i += 1
+            } else if b < 0xE0 {
+                out.append((b & 0x1F) << 6 | UInt32(u[i + 1]) & 0x3F); i += 2
+            } else if b < 0xF0 {
+                out.append((b & 0x0F) << 12 | (UInt32(u[i + 1]) & 0x3F) << 6 | UInt32(u[i + 2]) & 0x3F); i += 3
+            } else {
+                out.append((b & 0x07) << 18 | (UInt32(u[i + 1]) & 0x3F) << 12 | (UInt32(u[i + 2]) & 0x3F) << 6 | UInt32(u[i + 3]) & 0x3F)
+                i += 4
+            }
+        }
+        return out
+    }
+}
 
 func string(_ s: some Sequence<UInt32>) -> String {
     var out = String.UnicodeScalarView()

@@ -29,10 +29,10 @@ public final class Tokenizer: @unchecked Sendable {
     public let eosTokenIDs: [Int]
     public var chatTemplate: String? { config.chatTemplate }
 
-    // Pre-token → ids; pieces of at most `cacheablePieceLength` scalars.
-    private var cache: [[UInt32]: [Int]] = [:]  // Array keys hash their bytes in one go (slices do not)
+    // Pre-token → ids; pieces of at most `cacheablePieceLength` scalars. One encode call holds the lock
+    // throughout; a call that finds it taken encodes without the cache (same ids, no waiting).
+    private var cache = PieceCache(limit: 200_000)
     private let cacheLock = NSLock()
-    private let cacheLimit = 200_000
     private let cacheablePieceLength = 256
 
     /// Loads tokenizer.json and the side files (tokenizer_config.json, generation_config.json,
@@ -94,6 +94,9 @@ public final class Tokenizer: @unchecked Sendable {
 
     public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
         var ids: [Int] = []
+        let scratch = BPEModel.Scratch()
+        let cached = cacheLock.try()
+        defer { if cached { cacheLock.unlock() } }
         for raw in added.split(scalars(text), normalizedSet: false) {
             switch raw {
             case let .token(id): ids.append(id)
@@ -102,7 +105,7 @@ public final class Tokenizer: @unchecked Sendable {
                 for seg in added.split(normalized, normalizedSet: true) {
                     switch seg {
                     case let .token(id): ids.append(id)
-                    case let .text(piece): encodePiece(piece, into: &ids)
+                    case let .text(piece): encodePiece(piece, into: &ids, scratch: scratch, cached: cached)
                     }
                 }
             }
@@ -110,24 +113,20 @@ public final class Tokenizer: @unchecked Sendable {
         return addSpecialTokens ? withSpecialTokens(ids) : ids
     }
 
-    private func encodePiece(_ piece: [UInt32], into ids: inout [Int]) {
+    /// `cached`: this call holds `cacheLock`.
+    private func encodePiece(_ piece: [UInt32], into ids: inout [Int], scratch: BPEModel.Scratch, cached: Bool) {
         let pieces = preTokenizer?.split(PieceList(piece), gpt2: gpt2Regex) ?? PieceList(piece)
-        for r in pieces.ranges where !r.isEmpty {
-            let p = Array(pieces.storage[r])
-            let cacheable = p.count <= cacheablePieceLength
-            if cacheable {
-                cacheLock.lock()
-                let hit = cache[p]
-                cacheLock.unlock()
-                if let hit { ids += hit; continue }
-            }
-            let out = model.tokenize(p)
-            ids += out
-            if cacheable {
-                cacheLock.lock()
-                if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
-                cache[p] = out
-                cacheLock.unlock()
+        pieces.storage.withUnsafeBufferPointer { storage in
+            for r in pieces.ranges where !r.isEmpty {
+                let p = UnsafeBufferPointer(rebasing: storage[r])
+                var miss: PieceCache.Miss?
+                if cached && p.count <= cacheablePieceLength {
+                    miss = cache.append(p, to: &ids)
+                    if miss == nil { continue }
+                }
+                let start = ids.count
+                model.tokenize(p, into: &ids, scratch: scratch)
+                if let miss { cache.insert(p, ids: ids[start...], at: miss) }
             }
         }
     }

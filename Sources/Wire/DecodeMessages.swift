@@ -137,13 +137,16 @@ public struct GenerateResponse: Equatable, Sendable, WireMessage {
     public var requestId: String
     public var tokens: [GeneratedToken]
     public var finishReason: FinishReason
+    /// With `.stop`: the request's stop token id that ended it (vLLM's stop_reason); nil for the model's EOS.
+    public var stopTokenId: UInt32?
     public var usage: Usage?
 
     public init(requestId: String, tokens: [GeneratedToken] = [], finishReason: FinishReason = .unspecified,
-                usage: Usage? = nil) {
+                stopTokenId: UInt32? = nil, usage: Usage? = nil) {
         self.requestId = requestId
         self.tokens = tokens
         self.finishReason = finishReason
+        self.stopTokenId = stopTokenId
         self.usage = usage
     }
 
@@ -153,8 +156,11 @@ public struct GenerateResponse: Equatable, Sendable, WireMessage {
             let tokens = swiftArray(c.tokens, c.n_tokens).map {
                 GeneratedToken(tokenId: $0!.pointee.token_id, logprob: $0!.pointee.logprob)
             }
+            let finish = try FinishReason(wire: c.finish_reason, message: "GenerateResponse")
             return GenerateResponse(requestId: try checkedString(c.request_id, message: "GenerateResponse", field: "request_id"), tokens: tokens,
-                                    finishReason: try FinishReason(wire: c.finish_reason, message: "GenerateResponse"),
+                                    finishReason: finish,
+                                    stopTokenId: try FinishReason.stopTokenID(set: c.stop_case == LATENTSERVE__V1__GENERATE_RESPONSE__STOP_STOP_TOKEN_ID,
+                                                                              value: c.stop_token_id, finish: finish, message: "GenerateResponse"),
                                     usage: c.usage.map { Usage($0.pointee) })
         }
     }
@@ -174,6 +180,10 @@ public struct GenerateResponse: Equatable, Sendable, WireMessage {
         c.n_tokens = tokens.count
         c.tokens = arena.array(tokenPointers)
         c.finish_reason = finishReason.wire
+        if let stopTokenId {
+            c.stop_case = LATENTSERVE__V1__GENERATE_RESPONSE__STOP_STOP_TOKEN_ID
+            c.stop_token_id = stopTokenId
+        }
         c.usage = usage.map { arena.object($0.cStruct) }
         return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
     }
@@ -203,15 +213,18 @@ public struct RequestStats: Equatable, Sendable {
     public var kvBytes: UInt64
     public var kvTransferSeconds: Double
     public var finishReason: FinishReason
+    /// As in GenerateResponse.
+    public var stopTokenId: UInt32?
 
     public init(requestId: String, promptTokens: UInt32 = 0, generatedTokens: UInt32 = 0, kvBytes: UInt64 = 0,
-                kvTransferSeconds: Double = 0, finishReason: FinishReason = .unspecified) {
+                kvTransferSeconds: Double = 0, finishReason: FinishReason = .unspecified, stopTokenId: UInt32? = nil) {
         self.requestId = requestId
         self.promptTokens = promptTokens
         self.generatedTokens = generatedTokens
         self.kvBytes = kvBytes
         self.kvTransferSeconds = kvTransferSeconds
         self.finishReason = finishReason
+        self.stopTokenId = stopTokenId
     }
 }
 
@@ -239,10 +252,12 @@ public struct StatsResponse: Equatable, Sendable, WireMessage {
                                  free: latentserve__v1__stats_response__free_unpacked) { c in
             let recent = try swiftArray(c.recent, c.n_recent).map { pointer -> RequestStats in
                 let r = pointer!.pointee
+                let finish = try FinishReason(wire: r.finish_reason, message: "RequestStats")
                 return RequestStats(requestId: try checkedString(r.request_id, message: "RequestStats", field: "request_id"), promptTokens: r.prompt_tokens,
                                     generatedTokens: r.generated_tokens, kvBytes: r.kv_bytes,
-                                    kvTransferSeconds: r.kv_transfer_seconds,
-                                    finishReason: try FinishReason(wire: r.finish_reason, message: "RequestStats"))
+                                    kvTransferSeconds: r.kv_transfer_seconds, finishReason: finish,
+                                    stopTokenId: try FinishReason.stopTokenID(set: r.stop_case == LATENTSERVE__V1__REQUEST_STATS__STOP_STOP_TOKEN_ID,
+                                                                              value: r.stop_token_id, finish: finish, message: "RequestStats"))
             }
             return StatsResponse(activeRequests: c.active_requests, freeKVPages: c.free_kv_pages,
                                  totalKVPages: c.total_kv_pages, pageSize: c.page_size, recent: recent)
@@ -266,6 +281,10 @@ public struct StatsResponse: Equatable, Sendable, WireMessage {
             r.kv_bytes = stats.kvBytes
             r.kv_transfer_seconds = stats.kvTransferSeconds
             r.finish_reason = stats.finishReason.wire
+            if let id = stats.stopTokenId {
+                r.stop_case = LATENTSERVE__V1__REQUEST_STATS__STOP_STOP_TOKEN_ID
+                r.stop_token_id = id
+            }
             return arena.object(r)
         }
         c.n_recent = recent.count

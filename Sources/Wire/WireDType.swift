@@ -39,14 +39,15 @@ public enum WireDType: Int32, Sendable, CustomStringConvertible {
     }
 }
 
-/// Why a generation ended (set on the last GenerateResponse only).
+/// Why a generation ended (set on the last GenerateResponse only). As OpenAI / vLLM, `stop` covers the
+/// model's EOS and the request's stop token ids (the message's `stopTokenId` tells which).
 public enum FinishReason: Int32, Sendable, CustomStringConvertible {
     case unspecified = 0
     case stop = 1
     case length = 2
     case cancelled = 3
     case error = 4
-    case eos = 5
+    // 5 was `eos`, now `stop` without a stop token id.
     case deadline = 6
 
     public var description: String {
@@ -56,14 +57,13 @@ public enum FinishReason: Int32, Sendable, CustomStringConvertible {
         case .length: return "length"
         case .cancelled: return "cancelled"
         case .error: return "error"
-        case .eos: return "eos"
         case .deadline: return "deadline"
         }
     }
 
     init(wire raw: Latentserve__V1__FinishReason, message: String) throws {
         guard let value = FinishReason(rawValue: Int32(bitPattern: UInt32(truncatingIfNeeded: raw.rawValue))) else {
-            throw WireError.invalidField(message: message, field: "finish_reason", expected: "0...6",
+            throw WireError.invalidField(message: message, field: "finish_reason", expected: "0...4 or 6",
                                          found: "\(raw.rawValue)")
         }
         self = value
@@ -71,5 +71,18 @@ public enum FinishReason: Int32, Sendable, CustomStringConvertible {
 
     var wire: Latentserve__V1__FinishReason {
         Latentserve__V1__FinishReason(rawValue: numericCast(rawValue))
+    }
+}
+
+extension FinishReason {
+    /// The stop token id of a message's `stop` oneof, checked against its finish reason: only `stop`
+    /// names one (none: the model's EOS).
+    static func stopTokenID(set: Bool, value: UInt32, finish: FinishReason, message: String) throws -> UInt32? {
+        guard set else { return nil }
+        guard finish == .stop else {
+            throw WireError.invalidField(message: message, field: "stop_token_id", expected: "only with finish_reason STOP",
+                                         found: "\(value) with \(finish)")
+        }
+        return value
     }
 }

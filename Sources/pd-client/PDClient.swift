@@ -66,9 +66,13 @@ struct Stats: ParsableCommand {
         let object: [String: Any] = [
             "active_requests": s.activeRequests, "free_kv_pages": s.freeKVPages, "total_kv_pages": s.totalKVPages,
             "page_size": s.pageSize,
-            "recent": s.recent.map { ["request_id": $0.requestId, "prompt_tokens": $0.promptTokens, "generated_tokens": $0.generatedTokens,
-                                      "kv_bytes": $0.kvBytes, "kv_transfer_seconds": $0.kvTransferSeconds,
-                                      "finish_reason": $0.finishReason.description] as [String: Any] },
+            "recent": s.recent.map { r -> [String: Any] in
+                var row: [String: Any] = ["request_id": r.requestId, "prompt_tokens": r.promptTokens, "generated_tokens": r.generatedTokens,
+                                          "kv_bytes": r.kvBytes, "kv_transfer_seconds": r.kvTransferSeconds,
+                                          "finish_reason": r.finishReason.description]
+                if let id = r.stopTokenId { row["stop_reason"] = id }   // vLLM's stop_reason; absent for EOS
+                return row
+            },
         ]
         print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
     }
@@ -173,7 +177,7 @@ struct Generate: ParsableCommand {
             var completion = ""
             var record = client.generate(request, timeoutSeconds: timeout, cancelAfterTokens: cancelAfter, stopWhen: { tokens in
                 for t in tokens where stream.stoppedBy == nil { completion += stream.append(Int(t.tokenId)) }
-                return stream.stoppedBy != nil
+                return stream.stoppedBy
             })
             record.text = completion + stream.finish()
             return record

@@ -86,7 +86,7 @@ struct PDRun: ParsableCommand {
             }
             let generator = Generator(model: request.0, communicator: communicator, chunkTokens: chunkTokens)
             let completion = request.3.completionStream()
-            let textStop: ((Int) -> Bool)? = completion.map { _ in { token in completion!.append(token) } }
+            let textStop: ((Int) -> String?)? = completion.map { _ in { token in completion!.append(token) } }
             let outputs = try communicator.agreed {
                 try generator.generate(prompts: [request.1], params: [request.2], textStops: [textStop])
             }
@@ -152,10 +152,10 @@ final class CompletionText {
     private var text = ""
     init(_ stream: TextStream) { self.stream = stream }
 
-    /// Takes the next token; true when it completed a stop string.
-    func append(_ token: Int) -> Bool {
+    /// Takes the next token; the stop string it completed, if any.
+    func append(_ token: Int) -> String? {
         text += stream.append(token)
-        return stream.stoppedBy != nil
+        return stream.stoppedBy
     }
 
     func finish() -> String { text + stream.finish() }

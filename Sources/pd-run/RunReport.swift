@@ -1,3 +1,4 @@
+import Basics
 import ContextParallel
 import DeepSeekModel
 import Engine
@@ -8,7 +9,10 @@ struct RunReport: Encodable {
     let prompt_tokens: [Int32]
     let tokens: [Int]
     let logprobs: [Float]
+    /// "stop" (EOS, a stop id or a stop string) or "length".
     let finish_reason: String
+    /// vLLM's `stop_reason`: the stop token id or stop string that ended a "stop"; absent for EOS.
+    let stop_reason: StopReason?
     let last_logits: [Float]
     let prefill_seconds: Double
     let decode_ms_per_token: Double
@@ -35,7 +39,8 @@ struct RunReport: Encodable {
         prompt_tokens = output.promptTokens
         tokens = output.tokens
         logprobs = output.logprobs
-        finish_reason = output.finishReason.rawValue
+        finish_reason = output.finishReason.name
+        stop_reason = output.finishReason.stopReason
         last_logits = output.lastLogits
         prefill_seconds = output.prefillSeconds
         decode_ms_per_token = output.decodeSecondsPerToken * 1000
@@ -67,7 +72,7 @@ struct RunReport: Encodable {
     func readable() -> String {
         """
         prompt (\(prompt_tokens.count) tokens): \(Self.abbreviated(prompt_tokens.map(String.init)))
-        generated (\(tokens.count), \(finish_reason)): \(tokens.map(String.init).joined(separator: ","))
+        generated (\(tokens.count), \(finish_reason)\(stop_reason.map { " on the \($0)" } ?? (finish_reason == "stop" ? " on EOS" : ""))): \(tokens.map(String.init).joined(separator: ","))
         prefill: \(String(format: "%.3f", prefill_seconds)) s on \(pcp_ranks) rank(s), \(latent_allgathers) latent all-gathers, \(bytes_gathered_per_rank) bytes gathered per rank
         decode: \(String(format: "%.2f", decode_ms_per_token)) ms/token
         memory: max RSS \(max_rss_bytes / (1 << 20)) MiB, weights \(weight_bytes / (1 << 20)) MiB (\(weights_dtype); \(weight_owned_bytes / (1 << 20)) MiB allocated at load)

@@ -153,7 +153,7 @@ final class ContinuousBatcherTests: XCTestCase {
         let generator = Generator(model: model)
         let stopped = try generator.generate(prompts: [prompt], params: [SamplingParams(maxNewTokens: maxNew)])![0]
         XCTAssertEqual(stopped.tokens, Array(free[...k]))
-        XCTAssertEqual(stopped.finishReason, .eos)
+        XCTAssertEqual(stopped.finishReason, .stop(nil), "EOS: stop without a stop reason")
         let ignored = try generator.generate(prompts: [prompt], params: [SamplingParams(maxNewTokens: maxNew, ignoreEOS: true)])![0]
         XCTAssertEqual(ignored.tokens, free)
         XCTAssertEqual(ignored.finishReason, .length)
@@ -178,7 +178,7 @@ final class ContinuousBatcherTests: XCTestCase {
         }
         for col in collectors { XCTAssertEqual(col.done.wait(timeout: .now() + 30), .success) }
         XCTAssertEqual(collectors[0].tokens, Array(free[...k]))
-        XCTAssertEqual(collectors[0].finish, .eos)
+        XCTAssertEqual(collectors[0].finish, .stop(nil))
         XCTAssertEqual(collectors[1].tokens, free)
         XCTAssertEqual(collectors[1].finish, .length)
     }

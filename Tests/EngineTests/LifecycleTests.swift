@@ -8,19 +8,45 @@ final class LifecycleTests: XCTestCase {
     func testStopIDsEOSAndLength() {
         let stop = StopCondition(params: SamplingParams(stopTokenIDs: [9, 11], maxNewTokens: 5), eosTokenIDs: [1, 2])
         XCTAssertNil(stop.finish(after: 3, generated: 1))
-        XCTAssertEqual(stop.finish(after: 9, generated: 2), .stop)
-        XCTAssertEqual(stop.finish(after: 11, generated: 4), .stop)
-        XCTAssertEqual(stop.finish(after: 1, generated: 2), .eos)
-        XCTAssertEqual(stop.finish(after: 2, generated: 3), .eos, "every id of an EOS list ends generation")
+        XCTAssertEqual(stop.finish(after: 9, generated: 2), .stop(.token(9)))
+        XCTAssertEqual(stop.finish(after: 11, generated: 4), .stop(.token(11)))
+        XCTAssertEqual(stop.finish(after: 1, generated: 2), .stop(nil))
+        XCTAssertEqual(stop.finish(after: 2, generated: 3), .stop(nil), "every id of an EOS list ends generation")
         XCTAssertNil(stop.finish(after: 3, generated: 4))
         XCTAssertEqual(stop.finish(after: 3, generated: 5), .length)
-        XCTAssertEqual(stop.finish(after: 2, generated: 5), .eos, "EOS on the last allowed token is eos, not length")
-        XCTAssertEqual(stop.finish(after: 9, generated: 5), .stop)
+        XCTAssertEqual(stop.finish(after: 2, generated: 5), .stop(nil), "EOS on the last allowed token is stop, not length")
+        XCTAssertEqual(stop.finish(after: 9, generated: 5), .stop(.token(9)))
     }
 
-    func testAStopIDThatIsAlsoEOSIsStop() {
+    /// OpenAI's and vLLM's words: EOS, stop ids and stop strings all finish with "stop"; vLLM's
+    /// stop_reason is null for EOS, the id for a stop id, the string for a stop string.
+    func testNamesAndStopReasons() {
+        let stop = StopCondition(params: SamplingParams(stopTokenIDs: [9], maxNewTokens: 5), eosTokenIDs: [1])
+        let eos = stop.finish(after: 1, generated: 1)!, id = stop.finish(after: 9, generated: 1)!
+        let text = stop.finish(after: 4, generated: 1, stopString: "###")!, length = stop.finish(after: 4, generated: 5)!
+        XCTAssertEqual([eos, id, text, length].map(\.name), ["stop", "stop", "stop", "length"])
+        XCTAssertEqual(eos.stopReason, nil)
+        XCTAssertEqual(id.stopReason, .token(9))
+        XCTAssertEqual(text.stopReason, .text("###"))
+        XCTAssertEqual(length.stopReason, nil)
+        XCTAssertEqual([FinishReason.cancelled, .deadline, .error].map(\.name), ["cancelled", "deadline", "error"])
+    }
+
+    /// vLLM checks the EOS before the request's stop ids: a token that is both ends on EOS (stop_reason null).
+    func testATokenThatIsBothEOSAndAStopIDIsEOS() {
         let stop = StopCondition(params: SamplingParams(stopTokenIDs: [1], maxNewTokens: 5), eosTokenIDs: [1])
-        XCTAssertEqual(stop.finish(after: 1, generated: 1), .stop)
+        XCTAssertEqual(stop.finish(after: 1, generated: 1), .stop(nil))
+        let ignoring = StopCondition(params: SamplingParams(stopTokenIDs: [1], maxNewTokens: 5, ignoreEOS: true), eosTokenIDs: [1])
+        XCTAssertEqual(ignoring.finish(after: 1, generated: 1), .stop(.token(1)), "with ignore_eos the stop id still ends it")
+    }
+
+    /// A token ending a stop id or EOS wins over a stop string completed by the same token (vLLM does
+    /// not check the stop string on the token that stopped); a stop string wins over the length.
+    func testStopStringOrder() {
+        let stop = StopCondition(params: SamplingParams(stopTokenIDs: [9], maxNewTokens: 3), eosTokenIDs: [1])
+        XCTAssertEqual(stop.finish(after: 9, generated: 1, stopString: "x"), .stop(.token(9)))
+        XCTAssertEqual(stop.finish(after: 1, generated: 1, stopString: "x"), .stop(nil))
+        XCTAssertEqual(stop.finish(after: 4, generated: 3, stopString: "x"), .stop(.text("x")))
     }
 
     func testIgnoreEOS() {
@@ -28,7 +54,7 @@ final class LifecycleTests: XCTestCase {
         XCTAssertTrue(stop.eosTokenIDs.isEmpty)
         XCTAssertNil(stop.finish(after: 1, generated: 1))
         XCTAssertNil(stop.finish(after: 2, generated: 2))
-        XCTAssertEqual(stop.finish(after: 9, generated: 2), .stop, "stop ids still apply")
+        XCTAssertEqual(stop.finish(after: 9, generated: 2), .stop(.token(9)), "stop ids still apply")
         XCTAssertEqual(stop.finish(after: 1, generated: 3), .length)
     }
 
@@ -36,10 +62,10 @@ final class LifecycleTests: XCTestCase {
     func testFirstTokenFromPrefill() {
         let one = StopCondition(params: SamplingParams(maxNewTokens: 1), eosTokenIDs: [1])
         XCTAssertEqual(one.finish(after: 5, generated: 1), .length)
-        XCTAssertEqual(one.finish(after: 1, generated: 1), .eos)
+        XCTAssertEqual(one.finish(after: 1, generated: 1), .stop(nil))
         let more = StopCondition(params: SamplingParams(maxNewTokens: 8), eosTokenIDs: [1])
         XCTAssertNil(more.finish(after: 5, generated: 1))
-        XCTAssertEqual(more.finish(after: 1, generated: 1), .eos)
+        XCTAssertEqual(more.finish(after: 1, generated: 1), .stop(nil))
     }
 
     func testNoEOSInTheModel() {

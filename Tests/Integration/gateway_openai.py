@@ -47,11 +47,24 @@ def reference(ids, max_tokens, ignore_eos=False):
            "--max-new-tokens", str(max_tokens), "--json"] + (["--ignore-eos"] if ignore_eos else [])
     out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     tokens, reason = out["result"]["tokens"], out["result"]["finish_reason"]
-    return tokens, tok.decode(tokens, skip_special_tokens=True), {"eos": "stop", "stop": "stop", "length": "length"}[reason]
+    # No stop ids or strings here: a "stop" is the model's EOS, which has no stop_reason (vLLM's contract).
+    check(reason in ("stop", "length") and "stop_reason" not in out["result"], f"pd-client reference {out['result']}")
+    return tokens, tok.decode(tokens, skip_special_tokens=True), reason
+
+
+ABSENT = "(absent)"
+
+
+def stop_reason(choice):
+    """vLLM's stop_reason field of a choice (an extra field for the openai client), or ABSENT."""
+    return (choice.model_extra or {}).get("stop_reason", ABSENT)
 
 
 def stream_completion(**kwargs):
+    """Text, finish reasons, usage and chunk count of a streamed completion; `stream_completion.stop_reasons`:
+    the stop_reason of each finishing chunk. As vLLM streams completions, every other chunk has stop_reason null."""
     text, reasons, usage, chunks = "", [], None, 0
+    stream_completion.stop_reasons = []
     for chunk in client.completions.create(stream=True, **kwargs):
         chunks += 1
         if chunk.usage is not None:
@@ -60,6 +73,9 @@ def stream_completion(**kwargs):
             text += c.text
             if c.finish_reason:
                 reasons.append(c.finish_reason)
+                stream_completion.stop_reasons.append(stop_reason(c))
+            else:
+                check(stop_reason(c) is None, f"unfinished completion chunk with stop_reason {stop_reason(c)!r}")
     return text, reasons, usage, chunks
 
 
@@ -113,6 +129,7 @@ for messages in conversations:
     check(r.choices[0].finish_reason == ref_reason and r.usage.prompt_tokens == len(ids)
           and r.usage.completion_tokens == len(ref_tokens), f"chat usage/finish {r}")
     count("chat_completions", ref_reason)
+    check(stop_reason(r.choices[0]) is None, f"chat stop_reason {stop_reason(r.choices[0])!r}: no stop ids or strings given")
     text, reasons, usage, roles = "", [], None, []
     for chunk in client.chat.completions.create(model=MODEL, messages=messages, max_completion_tokens=20, temperature=0,
                                                 stream=True, stream_options={"include_usage": True}):
@@ -123,6 +140,9 @@ for messages in conversations:
                 roles.append(c.delta.role)
             if c.finish_reason:
                 reasons.append(c.finish_reason)
+                check(stop_reason(c) is None, f"finishing chat chunk stop_reason {stop_reason(c)!r}")
+            else:
+                check(stop_reason(c) == ABSENT, "vLLM sends stop_reason on the finishing chat chunk only")
     check(text == ref_text and reasons == [ref_reason] and roles == ["assistant"], f"chat stream {text!r} {reasons} {roles}")
     check(usage.completion_tokens == len(ref_tokens) and usage.prompt_tokens == len(ids), f"chat stream usage {usage}")
     count("chat_completions", ref_reason)
@@ -139,7 +159,8 @@ stop = next(ref_text[i:i + 2] for i in range(2, len(ref_text) - 2)
 want = ref_text[:ref_text.find(stop)]
 r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=3000, temperature=0, stop=[stop, "\x00never"],
                               extra_body={"ignore_eos": True})
-check(r.choices[0].text == want and r.choices[0].finish_reason == "stop", f"stop {stop!r}: {r.choices[0].text!r} != {want!r}")
+check(r.choices[0].text == want and r.choices[0].finish_reason == "stop" and stop_reason(r.choices[0]) == stop,
+      f"stop {stop!r}: {r.choices[0].text!r} != {want!r} or stop_reason {stop_reason(r.choices[0])!r}")
 # Tokens generated until the stop shows: text is released (as vLLM's detokenizer does) only when it
 # does not end in U+FFFD (an incomplete character), so a stop can show a token or two after its last byte.
 def released(k):
@@ -155,16 +176,18 @@ check(recent["finish_reason"] == "cancelled" and recent["generated_tokens"] < 30
       f"the stop string did not cancel the decode call: {recent}")
 text, reasons, usage, _ = stream_completion(model=MODEL, prompt=prompt, max_tokens=40, temperature=0, stop=stop,
                                             extra_body={"ignore_eos": True}, stream_options={"include_usage": True})
-check(text == want and reasons == ["stop"], f"streamed stop: {text!r} {reasons}")
+check(text == want and reasons == ["stop"] and stream_completion.stop_reasons == [stop],
+      f"streamed stop: {text!r} {reasons} {stream_completion.stop_reasons}")
 count("completions", "stop")
 # stop_token_ids: the first token of the reference that is not at position 0 ends it (finish stop).
 stop_id = ref_tokens[3]
 first = ref_tokens.index(stop_id)
 r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=40, temperature=0,
                               extra_body={"ignore_eos": True, "stop_token_ids": [stop_id]})
-check(r.choices[0].finish_reason == "stop" and r.usage.completion_tokens == first + 1, f"stop_token_ids {r}")
+check(r.choices[0].finish_reason == "stop" and stop_reason(r.choices[0]) == stop_id and r.usage.completion_tokens == first + 1,
+      f"stop_token_ids {r}")
 count("completions", "stop")
-print(f"ok: stop string {stop!r} and stop_token_ids end the text with finish_reason stop")
+print(f"ok: stop string {stop!r} and stop_token_ids end the text with finish_reason stop, stop_reason the string / the id")
 
 # 4. EOS: a prompt whose greedy continuation reaches the EOS ends with finish_reason stop, short of
 # max_tokens; with ignore_eos it runs to the length.
@@ -179,12 +202,18 @@ check(eos_case is not None, "no prompt of the 59 tried reaches EOS in 64 greedy 
 ids, tokens, text = eos_case
 text_s, reasons, usage, _ = stream_completion(model=MODEL, prompt=ids, max_tokens=64, temperature=0,
                                               stream_options={"include_usage": True})
-check(text_s == text and reasons == ["stop"] and usage.completion_tokens == len(tokens), f"eos stream {reasons} {usage}")
+check(text_s == text and reasons == ["stop"] and stream_completion.stop_reasons == [None] and usage.completion_tokens == len(tokens),
+      f"eos stream {reasons} {stream_completion.stop_reasons} {usage}")
+count("completions", "stop")
+r = client.completions.create(model=MODEL, prompt=ids, max_tokens=64, temperature=0)
+check(r.choices[0].finish_reason == "stop" and stop_reason(r.choices[0]) is None and r.usage.completion_tokens == len(tokens),
+      f"eos whole {r}")
 count("completions", "stop")
 r = client.completions.create(model=MODEL, prompt=ids, max_tokens=64, temperature=0, extra_body={"ignore_eos": True})
 check(r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 64, f"ignore_eos {r}")
 count("completions", "length")
-print(f"ok: EOS after {len(tokens)} tokens ends the stream with finish_reason stop; ignore_eos runs to the length")
+print(f"ok: EOS after {len(tokens)} tokens ends the completion (whole and streamed) with finish_reason stop, stop_reason null; "
+      "ignore_eos runs to the length")
 
 # 5. Errors: OpenAI's error object naming the parameter.
 def expect_error(status, param, call):

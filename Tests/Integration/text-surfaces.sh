@@ -63,7 +63,8 @@ stop=$(json_field "$work/full.json" "j['text'][6:9]")
   || fail "pd-run --stop failed"
 want=$(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print(json.dumps(t[:t.find(sys.argv[2])]))' "$full" "$stop")
 [ "$(json_field "$work/stopped.json" "json.dumps(j['text'])")" = "$want" ] || fail "stop '$stop': text $(json_field "$work/stopped.json" "j['text']") != $want"
-[ "$(json_field "$work/stopped.json" "j['finish_reason']")" = "stop" ] || fail "stop string did not give finish reason stop"
+[ "$(STOP="$stop" json_field "$work/stopped.json" "[j['finish_reason'], j['stop_reason']] == ['stop', __import__('os').environ['STOP']]")" = "True" ] \
+  || fail "stop string did not give finish reason stop with stop_reason '$stop': $(cat "$work/stopped.json")"
 [ "$(json_field "$work/stopped.json" "j['tokens'] == json.load(open('$work/full.json'))['tokens'][:len(j['tokens'])]")" = "True" ] \
   || fail "tokens before the stop differ from the full run"
 checks=$((checks + 3))
@@ -83,7 +84,8 @@ client generate --decode 127.0.0.1:"$dp" --model tiny --messages "$work/messages
 client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "The capital of France is" --max-new-tokens 24 --ignore-eos --stop "$stop" --json \
   >"$work/svc-stop.json" || fail "pd-client --stop failed"
 [ "$(json_field "$work/svc-stop.json" "json.dumps(j['result']['text'])")" = "$want" ] || fail "service stop text differs"
-[ "$(json_field "$work/svc-stop.json" "j['result']['finish_reason']")" = "stop" ] || fail "service stop: finish reason"
+[ "$(STOP="$stop" json_field "$work/svc-stop.json" "[j['result']['finish_reason'], j['result']['stop_reason']] == ['stop', __import__('os').environ['STOP']]")" = "True" ] \
+  || fail "service stop: finish reason stop with stop_reason '$stop': $(cat "$work/svc-stop.json")"
 expect_pages_returned "$dp"
 checks=$((checks + 5))
 echo "ok: $checks text checks against HF tokenizers / jinja2 and between pd-run and the service pair"

@@ -18,11 +18,14 @@ final class MessageRoundTripTests: XCTestCase {
         let usage = Usage(promptTokens: 10, generatedTokens: 3, ttftSeconds: 0.125, kvBytes: 1 << 33,
                           kvTransferSeconds: 0.5, totalSeconds: 1.25)
         try roundTrip(GenerateResponse(requestId: "r1", tokens: [], finishReason: .length, usage: usage))
+        try roundTrip(GenerateResponse(requestId: "r1", finishReason: .stop, stopTokenId: 0, usage: usage))
+        try roundTrip(GenerateResponse(requestId: "r1", finishReason: .stop, stopTokenId: 7))
         try roundTrip(StatsRequest())
         try roundTrip(StatsResponse(activeRequests: 2, freeKVPages: 100, totalKVPages: 128, pageSize: 16, recent: [
             RequestStats(requestId: "a", promptTokens: 5, generatedTokens: 6, kvBytes: 7, kvTransferSeconds: 0.01,
                          finishReason: .stop),
             RequestStats(requestId: "b"),
+            RequestStats(requestId: "c", finishReason: .stop, stopTokenId: 0),
         ]))
     }
 
@@ -56,6 +59,27 @@ final class MessageRoundTripTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try GenerateRequest(decoding: [0x12, 0x05, 0x01]))
+    }
+
+    /// The stop oneof by hand-written protobuf bytes (field 3 finish_reason, field 5 stop_token_id):
+    /// STOP alone is the model's EOS, STOP with an id (0 included) a stop id; an id with another
+    /// reason, and the retired value 5 (EOS before it became STOP), are rejected by name.
+    func testFinishReasonAndStopTokenIdOnTheWire() throws {
+        XCTAssertEqual(GenerateResponse(requestId: "", finishReason: .stop, stopTokenId: 0).encoded(), [0x18, 0x01, 0x28, 0x00])
+        XCTAssertEqual(GenerateResponse(requestId: "", finishReason: .stop).encoded(), [0x18, 0x01])
+        let eos = try GenerateResponse(decoding: [0x18, 0x01])
+        XCTAssertEqual(eos.finishReason, .stop)
+        XCTAssertNil(eos.stopTokenId)
+        XCTAssertEqual(try GenerateResponse(decoding: [0x18, 0x01, 0x28, 0x00]).stopTokenId, 0)
+        XCTAssertEqual(try GenerateResponse(decoding: [0x18, 0x01, 0x28, 0x09]).stopTokenId, 9)
+        XCTAssertThrowsError(try GenerateResponse(decoding: [0x18, 0x02, 0x28, 0x09])) { error in
+            XCTAssertEqual(error as? WireError, .invalidField(message: "GenerateResponse", field: "stop_token_id",
+                                                              expected: "only with finish_reason STOP", found: "9 with length"))
+        }
+        XCTAssertThrowsError(try GenerateResponse(decoding: [0x18, 0x05])) { error in
+            XCTAssertEqual(error as? WireError, .invalidField(message: "GenerateResponse", field: "finish_reason",
+                                                              expected: "0...4 or 6", found: "5"))
+        }
     }
 
     func testEmptyPrefillResponseIsRejected() {

@@ -48,10 +48,14 @@ typedef enum _Latentserve__V1__WireDType {
   LATENTSERVE__V1__WIRE_DTYPE__WIRE_DTYPE_BF16 = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LATENTSERVE__V1__WIRE_DTYPE)
 } Latentserve__V1__WireDType;
+/*
+ * As OpenAI / vLLM: STOP covers the model's EOS and the request's stop token ids; the message's
+ * stop_token_id tells which (set: that stop id, vLLM's stop_reason; unset: EOS).
+ */
 typedef enum _Latentserve__V1__FinishReason {
   LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED = 0,
   /*
-   * a stop token of the request was generated
+   * an EOS token of the model or a stop token of the request was generated
    */
   LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_STOP = 1,
   /*
@@ -60,10 +64,6 @@ typedef enum _Latentserve__V1__FinishReason {
   LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_LENGTH = 2,
   LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_CANCELLED = 3,
   LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_ERROR = 4,
-  /*
-   * an EOS token of the model was generated (OpenAI's "stop")
-   */
-  LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_EOS = 5,
   /*
    * the caller's deadline passed
    */
@@ -154,6 +154,12 @@ struct  Latentserve__V1__Usage
     , 0, 0, 0, 0, 0, 0, 0 }
 
 
+typedef enum {
+  LATENTSERVE__V1__GENERATE_RESPONSE__STOP__NOT_SET = 0,
+  LATENTSERVE__V1__GENERATE_RESPONSE__STOP_STOP_TOKEN_ID = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LATENTSERVE__V1__GENERATE_RESPONSE__STOP__CASE)
+} Latentserve__V1__GenerateResponse__StopCase;
+
 struct  Latentserve__V1__GenerateResponse
 {
   ProtobufCMessage base;
@@ -168,10 +174,17 @@ struct  Latentserve__V1__GenerateResponse
    * set on the last response only
    */
   Latentserve__V1__Usage *usage;
+  Latentserve__V1__GenerateResponse__StopCase stop_case;
+  union {
+    /*
+     * with STOP: the request's stop token id that ended it; unset for EOS
+     */
+    uint32_t stop_token_id;
+  };
 };
 #define LATENTSERVE__V1__GENERATE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__generate_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED, NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED, NULL, LATENTSERVE__V1__GENERATE_RESPONSE__STOP__NOT_SET, {0} }
 
 
 struct  Latentserve__V1__StatsRequest
@@ -183,6 +196,12 @@ struct  Latentserve__V1__StatsRequest
      }
 
 
+typedef enum {
+  LATENTSERVE__V1__REQUEST_STATS__STOP__NOT_SET = 0,
+  LATENTSERVE__V1__REQUEST_STATS__STOP_STOP_TOKEN_ID = 7
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LATENTSERVE__V1__REQUEST_STATS__STOP__CASE)
+} Latentserve__V1__RequestStats__StopCase;
+
 struct  Latentserve__V1__RequestStats
 {
   ProtobufCMessage base;
@@ -192,10 +211,17 @@ struct  Latentserve__V1__RequestStats
   uint64_t kv_bytes;
   double kv_transfer_seconds;
   Latentserve__V1__FinishReason finish_reason;
+  Latentserve__V1__RequestStats__StopCase stop_case;
+  union {
+    /*
+     * as in GenerateResponse
+     */
+    uint32_t stop_token_id;
+  };
 };
 #define LATENTSERVE__V1__REQUEST_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__request_stats__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED, LATENTSERVE__V1__REQUEST_STATS__STOP__NOT_SET, {0} }
 
 
 struct  Latentserve__V1__StatsResponse

@@ -6,7 +6,9 @@ public final class OnigRegex: @unchecked Sendable {
         case char(UInt32)
         case set(Int)                                   // class index
         case span(Int, min: Int, max: Int, kind: RegexNode.RepetitionKind)  // single-scalar repeat
-        case split(Int, Int)                            // try the first, backtrack to the second
+        /// Try the first, backtrack to the second. `guard` ≥ 0: a class index holding every scalar the
+        /// first branch can begin with; when the next scalar is not in it, the first branch cannot match.
+        case split(Int, Int, guard: Int)
         case jump(Int)
         case look(Int, negated: Bool)                   // sub-program index
         case anchor(RegexNode.Anchor)
@@ -17,9 +19,13 @@ public final class OnigRegex: @unchecked Sendable {
     private var programs: [[Instruction]] = []          // [0] is the main program
     private var classes: [CompiledClass] = []
     private var firstScalars: Int?                      // class index; nil: a match may start anywhere
-    // Flattened for matching: all programs back to back (absolute targets), all class bitmaps.
+    // Flattened for matching: all programs back to back (absolute targets), and the class bitmaps as
+    // a two-level table: per class and 256-scalar block an index into a pool of distinct blocks
+    // (most blocks are all-out or all-in, so the pool stays small enough for the L1 cache).
     private var code = UnsafeMutablePointer<Instruction>.allocate(capacity: 1)
-    private var bits = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    private var blockIndex = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)   // [classes, blocksPerClass]
+    private var blockPool = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)    // [distinct blocks, 4]
+    private static let blocksPerClass = Int(CompiledClass.bitmapScalars >> 8)
 
     public init(_ pattern: String) throws {
         self.pattern = pattern
@@ -36,7 +42,8 @@ public final class OnigRegex: @unchecked Sendable {
 
     deinit {
         code.deallocate()
-        bits.deallocate()
+        blockIndex.deallocate()
+        blockPool.deallocate()
     }
 
     /// Programs → one instruction array with absolute jump targets; class bitmaps → one word array.
@@ -51,7 +58,7 @@ public final class OnigRegex: @unchecked Sendable {
             for (i, inst) in p.enumerated() {
                 let relocated: Instruction
                 switch inst {
-                case let .split(a, b): relocated = .split(a + o, b + o)
+                case let .split(a, b, g): relocated = .split(a + o, b + o, guard: g)
                 case let .jump(a): relocated = .jump(a + o)
                 case let .look(sub, negated): relocated = .look(starts[sub], negated: negated)
                 default: relocated = inst
@@ -59,17 +66,35 @@ public final class OnigRegex: @unchecked Sendable {
                 (code + o + i).initialize(to: relocated)
             }
         }
-        bits.deallocate()
-        let words = CompiledClass.bitmapWords
-        bits = .allocate(capacity: max(1, classes.count * words))
-        for (k, cls) in classes.enumerated() {
-            cls.bits.withUnsafeBufferPointer { (bits + k * words).initialize(from: $0.baseAddress!, count: words) }
+        var pool: [UInt64] = []
+        var poolIndex: [[UInt64]: UInt32] = [:]
+        var index: [UInt32] = []
+        index.reserveCapacity(classes.count * Self.blocksPerClass)
+        for cls in classes {
+            for b in 0..<Self.blocksPerClass {
+                let block = Array(cls.bits[4 * b..<4 * b + 4])
+                if let k = poolIndex[block] {
+                    index.append(k)
+                } else {
+                    let k = UInt32(pool.count / 4)
+                    poolIndex[block] = k
+                    pool += block
+                    index.append(k)
+                }
+            }
         }
+        blockIndex.deallocate()
+        blockIndex = .allocate(capacity: max(1, index.count))
+        blockIndex.initialize(from: index, count: index.count)
+        blockPool.deallocate()
+        blockPool = .allocate(capacity: max(1, pool.count))
+        blockPool.initialize(from: pool, count: pool.count)
     }
 
     @inline(__always) private func inClass(_ k: Int, _ c: UInt32) -> Bool {
         if c < CompiledClass.bitmapScalars {
-            return (bits + k * CompiledClass.bitmapWords)[Int(c >> 6)] >> UInt64(c & 63) & 1 != 0
+            let block = Int(blockIndex[k * Self.blocksPerClass + Int(c >> 8)])
+            return blockPool[4 * block + Int(c >> 6 & 3)] >> UInt64(c & 63) & 1 != 0
         }
         return classes[k].source.containsIgnoringCase(c)
     }
@@ -92,11 +117,11 @@ public final class OnigRegex: @unchecked Sendable {
             for (k, branch) in branches.enumerated() {
                 if k < branches.count - 1 {
                     let split = code.count
-                    code.append(.split(split + 1, -1))
+                    code.append(.split(split + 1, -1, guard: -1))
                     try compile(branch, into: &code)
                     jumpsToEnd.append(code.count)
                     code.append(.jump(-1))
-                    code[split] = .split(split + 1, code.count)
+                    code[split] = .split(split + 1, code.count, guard: firstGuard(branch))
                 } else {
                     try compile(branch, into: &code)
                 }
@@ -117,19 +142,20 @@ public final class OnigRegex: @unchecked Sendable {
                 var exits: [Int] = []
                 for _ in min..<max {
                     exits.append(code.count)
-                    code.append(.split(-1, -1))
+                    code.append(.split(-1, -1, guard: -1))
                     try compile(body, into: &code)
                 }
                 let end = code.count
-                for e in exits { code[e] = kind == .lazy ? .split(end, e + 1) : .split(e + 1, end) }
+                let bodyGuard = kind == .lazy ? -1 : firstGuard(body)
+                for e in exits { code[e] = kind == .lazy ? .split(end, e + 1, guard: -1) : .split(e + 1, end, guard: bodyGuard) }
             } else {
                 if OnigRegex.firstSet(body).nullable { throw unsupported("unbounded repeat of an expression that can match empty") }
                 let loop = code.count
-                code.append(.split(-1, -1))
+                code.append(.split(-1, -1, guard: -1))
                 try compile(body, into: &code)
                 code.append(.jump(loop))
                 let end = code.count
-                code[loop] = kind == .lazy ? .split(end, loop + 1) : .split(loop + 1, end)
+                code[loop] = kind == .lazy ? .split(end, loop + 1, guard: -1) : .split(loop + 1, end, guard: firstGuard(body))
             }
         case let .lookahead(body, negated):
             var sub: [Instruction] = []
@@ -143,6 +169,12 @@ public final class OnigRegex: @unchecked Sendable {
 
     private func unsupported(_ what: String) -> TokenizerError {
         .unsupported(component: "regex construct \(what)", detail: "in pattern \(pattern.debugDescription.prefix(80))")
+    }
+
+    /// The class of scalars `node` can begin with, for a split's guard; -1 when it can match empty.
+    private func firstGuard(_ node: RegexNode) -> Int {
+        let first = OnigRegex.firstSet(node)
+        return first.nullable ? -1 : classIndex(CharacterClass(items: first.items.map { .nested($0) }))
     }
 
     /// Scalars a match can start with, and whether the expression can match the empty string.
@@ -217,9 +249,13 @@ public final class OnigRegex: @unchecked Sendable {
                     }
                     pos = j; pc += 1
                 }
-            case let .split(a, b):
-                stack.append(Frame(pc: Int32(b), kind: 0, pos: pos, bound: 0))
-                pc = a
+            case let .split(a, b, g):
+                if g >= 0, pos >= n || !inClass(g, text[pos]) {
+                    pc = b
+                } else {
+                    stack.append(Frame(pc: Int32(b), kind: 0, pos: pos, bound: 0))
+                    pc = a
+                }
             case let .jump(a): pc = a
             case let .look(sub, negated):
                 let hit = match(sub, text, at: pos, stack: &stack) != nil
