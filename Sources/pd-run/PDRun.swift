@@ -95,7 +95,8 @@ struct PDRun: ParsableCommand {
                 try generator.generate(prompts: [request.1], params: [request.2], textStops: [textStop])
             }
             guard let output = outputs?.first else { return }   // ranks > 0 are done after the prefill
-            var report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size, weights: request.0.weights)
+            var report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size, weights: request.0.weights,
+                                   kvDType: generator.kvDType.rawValue)
             report.prompt_ids = request.1.map(Int.init)
             report.prompt_text = request.3.renderedChat
             report.text = completion?.finish()
