@@ -46,7 +46,7 @@ let package = Package(
                 resources: [.copy("BuiltinTokenizers")], swiftSettings: fastMath),
         .target(name: "ContextParallel", dependencies: ["Basics", "CMPI", "DeepSeekModel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
-        .target(name: "KVCache", dependencies: ["Tensors"], swiftSettings: fastMath),
+        .target(name: "KVCache", dependencies: ["Basics", "Tensors"], swiftSettings: fastMath),
         .target(name: "Engine", dependencies: ["Basics", "DeepSeekModel", "KVCache", "ContextParallel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
 
@@ -107,11 +107,11 @@ let package = Package(
 
         // Executables: argument parsing only, logic lives in the libraries.
         .executableTarget(name: "pd-run", dependencies: [
-            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "ModelText",
+            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "KVCache", "ModelText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pd-bench", dependencies: [
-            "Basics", "Benchmarks", "ContextParallel", "Wire",
+            "Basics", "Benchmarks", "ContextParallel", "KVCache", "Wire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pd-prefill", dependencies: [
@@ -120,13 +120,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pd-decode", dependencies: [
-            "Basics", "DecodeService", "ServiceSupport", "DeepSeekModel", "Engine", "Kernels", "Transport", "Wire",
+            "Basics", "DecodeService", "ServiceSupport", "DeepSeekModel", "Engine", "Kernels", "KVCache", "Transport", "Wire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // pd-client links Engine only to compute --verify's reference generation.
         .executableTarget(name: "pd-client", dependencies: [
-            "Basics", "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel", "ModelText",
+            "Basics", "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel", "KVCache", "ModelText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -24,6 +24,15 @@ public enum BFloat16 {
         for i in 0..<source.count { out[i] = bits(from: source[i]).littleEndian }
     }
 
+    /// `encode` of `count` little-endian floats at `source` (any alignment), e.g. an f32 wire payload.
+    public static func encode(unalignedFloats source: UnsafeRawPointer, count: Int, into destination: UnsafeMutableRawPointer) {
+        let out = destination.bindMemory(to: UInt16.self, capacity: count)
+        for i in 0..<count {
+            let value = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            out[i] = bits(from: value).littleEndian
+        }
+    }
+
     /// Converts `count` little-endian bf16 values at `source` (any alignment) to floats.
     public static func decode(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
         for i in 0..<count {

@@ -20,6 +20,8 @@ public struct DecodeOptions: Sendable {
     /// Longest wait for KV pages (also bounded by each request's deadline).
     public var maxQueueSeconds = 30.0
     public var kvPages = 4096
+    /// How the cache holds latent rows (bf16: half the bytes per page).
+    public var kvDType = LatentDType.f32
     public var pageSize = 16
     public var maxBatch = 32
     /// Deadline of each Prefill call.
@@ -58,7 +60,8 @@ public final class DecodeDaemon: @unchecked Sendable {
         self.options = options
         self.logger = logger
         let c = model.config
-        cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: options.pageSize, pageCount: options.kvPages)
+        cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: options.pageSize, pageCount: options.kvPages,
+                                     dtype: options.kvDType)
         batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: options.maxBatch)
         pages = PageAdmission(cache: cache, maxQueued: options.maxQueuedRequests, maxWaitSeconds: options.maxQueueSeconds)
         let box = HealthBox()
@@ -103,7 +106,8 @@ public final class DecodeDaemon: @unchecked Sendable {
         }
         logger.info("serving Generate", metadata: ["listen": "\(options.host):\(server.port)", "prefill": "\(options.prefillTargets.joined(separator: ","))",
                                                    "security": "\(options.serverSecurity.summary)",
-                                                   "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)", "model": "\(model.fingerprint)"])
+                                                   "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)",
+                                                   "kv_dtype": "\(cache.dtype)", "kv_bytes": "\(cache.pageCount * cache.layers * cache.bytesPerPage)", "model": "\(model.fingerprint)"])
     }
 
     /// Drains calls in flight (up to the grace period), then stops the batcher.

@@ -61,12 +61,16 @@ struct PrefillCall {
             throw AttemptError.unreachable("prefill \(channel.target): \(error)")
         }
         let pageSize = cache.pageSize, width = c.latentRowWidth, sequence = sequence
+        let rowBytes = width * cache.dtype.byteWidth
+        // The cache's dtype, whatever the wire's: a bf16 cache rounds f32 rows as the bf16 wire does.
         let assembler = KVAssembler(expecting: KVExpectation(
             requestId: requestID, modelFingerprint: model.fingerprint, dtype: options.wireDType, pageSize: UInt32(pageSize),
-            rowWidth: width, layers: c.numHiddenLayers, tokens: prompt.count)) { layer, start, maxTokens in
+            rowWidth: width, layers: c.numHiddenLayers, tokens: prompt.count),
+                                    storedAs: cache.dtype == .bf16 ? .bf16 : .f32) { layer, start, maxTokens in
             // Rows up to the end of the page holding `start`: pages need not be adjacent.
             let rows = min(maxTokens, pageSize - start % pageSize)
-            return UnsafeMutableBufferPointer(start: try cache.row(sequence: sequence, layer: layer, position: start), count: rows * width)
+            return UnsafeMutableRawBufferPointer(start: try cache.rowBytes(sequence: sequence, layer: layer, position: start),
+                                                 count: rows * rowBytes)
         }
         while true {
             if isCancelled() {

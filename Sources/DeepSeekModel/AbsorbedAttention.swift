@@ -82,6 +82,11 @@ final class AbsorbedAttention: ParallelJob {
             let h0 = group * heads / headGroups, hn = (group + 1) * heads / headGroups - h0
             let length = Int(lengths[i]) + 1
             let qi = qAbs + (i * heads + h0) * rw                              // [hn, rowWidth]
+            let oi = oLat + (i * heads + h0) * kvl                             // [hn, kv_lora]
+            if cache.dtype == .bf16 {
+                attendBF16(cache, sequence: sequences[i], length: length, queries: qi, heads: hn, scores: s, into: oi)
+                continue
+            }
             // scores [hn, L]: the cache rows are the "weight" streamed once (sgemm would pack them
             // all first, which costs as much as the product at a few query rows).
             cache.forEachRun(sequence: sequences[i], layer: layer, count: length) { run, first, count in
@@ -92,9 +97,28 @@ final class AbsorbedAttention: ParallelJob {
             var firstRun = true
             cache.forEachRun(sequence: sequences[i], layer: layer, count: length) { run, first, count in
                 BLAS.gemm(m: hn, n: kvl, k: count, a: s + first, lda: length, b: run, ldb: rw,
-                          beta: firstRun ? 0 : 1, c: oLat + (i * heads + h0) * kvl, ldc: kvl)   // [hn, kv_lora]
+                          beta: firstRun ? 0 : 1, c: oi, ldc: kvl)   // [hn, kv_lora]
                 firstRun = false
             }
+        }
+    }
+
+    /// `attend` for one (sequence, head group) over a bf16 cache, reading the rows as stored: scores
+    /// by the bf16 skinny kernel (the run is the weight [count, rowWidth]), the weighted sum of
+    /// latents by BF16WeightedRows (one FMA chain per output in row order across the runs).
+    private func attendBF16(_ cache: PagedLatentCache, sequence: Int, length: Int, queries qi: UnsafePointer<Float>, heads hn: Int,
+                            scores s: UnsafeMutablePointer<Float>, into oi: UnsafeMutablePointer<Float>) {
+        let rw = model.config.latentRowWidth, kvl = model.config.kvLoraRank, scale = model.softmaxScale
+        cache.forEachBF16Run(sequence: sequence, layer: layer, count: length) { run, first, count in
+            let keys = WeightMatrix(storage: .bf16, base: UnsafeRawPointer(run), rows: count, cols: rw)
+            SkinnyLinear.runOnThisThread(qi, rows: hn, lda: rw, weight: keys, into: s + first, ldy: length, alpha: scale)
+        }
+        Elementwise.softmaxRows(s, rows: hn, cols: length)
+        var firstRun = true
+        cache.forEachBF16Run(sequence: sequence, layer: layer, count: length) { run, first, count in
+            BF16WeightedRows.run(s + first, heads: hn, ldp: length, values: run, count: count, ldv: rw, columns: kvl,
+                                 into: oi, ldo: kvl, accumulate: !firstRun)   // [hn, kv_lora]
+            firstRun = false
         }
     }
 

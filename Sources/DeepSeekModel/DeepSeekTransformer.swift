@@ -24,6 +24,8 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     let lastRows = Scratch()
     private lazy var absorbedAttention = AbsorbedAttention(model: self)
     private var decodePositions: [Int32] = []   // [batch], kept across steps
+    /// [layers][routed experts]: which experts the last forward computed (empty for dense layers).
+    private var expertsUsed: [[Bool]]
 
     /// Loads config.json and the safetensors weights of an HF folder, linear weights held as
     /// `weightsDType` says (auto: as stored, memory-mapped).
@@ -48,6 +50,14 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         rope = settings.rope
         softmaxScale = 1 / Float(config.qkHeadDim).squareRoot() * settings.scaleMultiplier
         feedForward = FeedForward(config: config)
+        expertsUsed = (0..<config.numHiddenLayers).map { [Bool](repeating: false, count: config.isMoELayer($0) ? config.routedExperts : 0) }
+    }
+
+    /// The routed experts layer `layer`'s MoE block computed in the last forward (prefill step or
+    /// decode step), each once for all the rows routed to it; empty for a dense layer. What a decode
+    /// step streams of the experts (the benchmark's floor counts these bytes only).
+    public func expertsComputedInLastForward(layer: Int) -> [Int] {
+        expertsUsed[layer].indices.filter { expertsUsed[layer][$0] }
     }
 
     // MARK: Prefill
@@ -66,6 +76,9 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         guard sequences.count == layout.requests.count else {
             throw ModelError.badLayout("\(sequences.count) cache sequences for \(layout.requests.count) requests")
         }
+        // Prefill attends over f32 rows (what the prefill daemon ships); a bf16 cache is filled by
+        // a KV transfer (the decode daemon, Generator), which rounds where the wire does.
+        guard cache.dtype == .f32 else { throw ModelError.unsupported(feature: "prefill into a \(cache.dtype) latent cache (prefill writes f32 rows)") }
         let t = layout.localRows, h = c.hiddenSize
         let x = hidden.reserve(t * h)                                          // [T, hidden]
         embed(layout.tokens, into: x)
@@ -84,7 +97,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
             }
             try onLayer?(l)
             try prefillAttention(w.attention, layer: l, layout: layout, sequences: sequences, cache: cache)
-            finishLayer(w, x: x, rows: t)
+            finishLayer(w, layer: l, x: x, rows: t)
         }
         return try finalLogits(x: x, layout: layout, exchange: exchange)
     }
@@ -160,7 +173,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
                 try cache.write(sequence: sequences[i], layer: l, start: Int(pos[i]), rows: local + i * rw, count: 1)
             }
             absorbedAttention.run(w.attention, layer: l, sequences: sequences, lengths: pos, cache: cache)  // → attnOut [B, H·v]
-            finishLayer(w, x: x, rows: b)
+            finishLayer(w, layer: l, x: x, rows: b)
         }
         for i in 0..<b { try cache.setLength(Int(pos[i]) + 1, of: sequences[i]) }
         let logits = logitsFor(rows: x, count: b)
@@ -205,7 +218,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     }
 
     /// x += o_proj(attnOut); x += FFN(RMSNorm(x)).
-    private func finishLayer(_ w: LayerWeights, x: UnsafeMutablePointer<Float>, rows: Int) {
+    private func finishLayer(_ w: LayerWeights, layer: Int, x: UnsafeMutablePointer<Float>, rows: Int) {
         let c = config, h = c.hiddenSize
         Linear.apply(attnOut.pointer, rows: rows, weight: w.attention.o, into: x, accumulate: true)
         let xn = normed.reserve(rows * h)
@@ -216,6 +229,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         case .moe(let moe):
             let y = ffnOut.reserve(rows * h)
             feedForward.moe(moe, x: xn, rows: rows, into: y)
+            feedForward.markExpertsOfLastCall(in: &expertsUsed[layer])
             Elementwise.add(y, into: x, count: rows * h)
         }
     }

@@ -83,6 +83,12 @@ final class FeedForward {
         }
     }
 
+    /// Marks in `used` [routed experts] the experts the last `moe` call computed (each once, for
+    /// all its rows).
+    func markExpertsOfLastCall(in used: inout [Bool]) {
+        for e in used.indices { used[e] = expertCounts[e] > 0 }
+    }
+
     /// Fills topExperts/topWeights [rows, k] as transformers' DeepSeek routers do
     /// (scripts/golden/HF_SEMANTICS.md):
     /// V3: sigmoid scores; choose by score + e_score_correction_bias within the best `topk_group`

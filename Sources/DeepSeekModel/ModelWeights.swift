@@ -215,13 +215,17 @@ public struct ModelWeights: @unchecked Sendable {
     /// Every stored weight region a decode step streams, in the dtype it is held in: all of them
     /// except the embedding table (a step reads only its tokens' rows); of kv_b only the W_UV rows
     /// (W_UK is read through its load-time transpose). Scale grids are counted in `streamedBytes`.
-    public var decodeStreamedRegions: [UnsafeRawBufferPointer] {
+    public var decodeStreamedRegions: [UnsafeRawBufferPointer] { decodeStreamedRegions { _, _ in true } }
+
+    /// decodeStreamedRegions with only the routed experts `computes(layer, expert)` says a step
+    /// computed (attention, shared experts, router, norms and head always): what a MoE step streams.
+    public func decodeStreamedRegions(routedExperts computes: (_ layer: Int, _ expert: Int) -> Bool) -> [UnsafeRawBufferPointer] {
         func bytes(_ t: FloatTensor) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(t.buffer) }
         func bytes(_ m: WeightMatrix) -> UnsafeRawBufferPointer {
             UnsafeRawBufferPointer(start: m.base, count: ((m.rows - 1) * m.rowStride + m.cols) * m.elementBytes)
         }
         var out = [bytes(finalNorm), bytes(lmHead)]
-        for l in layers {
+        for (index, l) in layers.enumerated() {
             let a = l.attention
             out += [bytes(l.inputNorm), bytes(l.postAttentionNorm), bytes(a.kvANorm), bytes(a.o)]
             out += a.inputProjection.parts.map(bytes) + a.keyAbsorption.map(bytes) + a.valueAbsorption.map(bytes)
@@ -232,7 +236,8 @@ public struct ModelWeights: @unchecked Sendable {
             case .moe(let m):
                 out.append(bytes(m.router))
                 if let b = m.correctionBias { out.append(bytes(b)) }
-                for e in m.experts + (m.shared.map { [$0] } ?? []) { out += e.gateUp.parts.map(bytes) + [bytes(e.down)] }
+                let computed = m.experts.indices.filter { computes(index, $0) }.map { m.experts[$0] }
+                for e in computed + (m.shared.map { [$0] } ?? []) { out += e.gateUp.parts.map(bytes) + [bytes(e.down)] }
             }
         }
         return out

@@ -18,16 +18,23 @@ public struct GenerationOutput: Sendable, Equatable {
 /// Reference generation (pd-run): PCP prefill on every rank, then batched decode steps on rank 0
 /// over the latent cache that the prefill left there. Every rank calls `generate` with the same
 /// arguments; ranks other than 0 return nil after the prefill.
+///
+/// With a bf16 decode cache (`kvDType`), the service pair's rounding point is reproduced: the
+/// prompt is prefilled over an f32 cache (as the prefill daemon does, first token included), its
+/// rows are then rounded into the bf16 cache (as the decode daemon stores the shipped KV), and
+/// decode runs over bf16 rows.
 public final class Generator {
     public let model: DeepSeekTransformer
     public let prefill: PrefillEngine
     public let pageSize: Int
+    public let kvDType: LatentDType
 
     public init(model: DeepSeekTransformer, communicator: Communicator = SingleRankCommunicator(),
-                chunkTokens: Int? = nil, pageSize: Int = 16) {
+                chunkTokens: Int? = nil, pageSize: Int = 16, kvDType: LatentDType = .f32) {
         self.model = model
         self.prefill = PrefillEngine(model: model, communicator: communicator, chunkTokens: chunkTokens)
         self.pageSize = pageSize
+        self.kvDType = kvDType
     }
 
     /// `textStops[i]`, when given, sees each token sampled for prompt i in order and answers the stop
@@ -40,14 +47,15 @@ public final class Generator {
         for (prompt, p) in zip(prompts, params) { try Admission.validate(prompt: prompt, params: p, config: c) }
         let stops = params.map { StopCondition(params: $0, eosTokenIDs: c.eosTokenIDs) }
         let capacities = zip(prompts, params).map { $0.count + $1.maxNewTokens }
-        let pages = capacities.reduce(0) { $0 + ($1 + pageSize - 1) / pageSize }
-        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: pageSize, pageCount: pages)
+        let cache = try makeCache(capacities: capacities, dtype: .f32)
         let sequences = try capacities.map { try cache.allocate(capacity: $0) }
 
         let start = monotonicSeconds()
         let logits = try prefill.run(prompts: prompts, sequences: sequences, cache: cache)
         let prefillSeconds = monotonicSeconds() - start
         guard let logits else { return nil }
+        let (decodeCache, decodeSequences) = kvDType == .f32
+            ? (cache, sequences) : try transfer(sequences, lengths: prompts.map(\.count), from: cache, dtype: kvDType)
 
         let samplers = params.map { Sampler(params: $0, vocabSize: c.vocabSize) }
         var outputs = prompts.indices.map { i in
@@ -67,11 +75,11 @@ public final class Generator {
         let decodeStart = monotonicSeconds()
         while !active.isEmpty {
             let b = active.count
-            for (k, i) in active.enumerated() { stepTokens[k] = Int32(outputs[i].tokens.last!); stepSequences[k] = sequences[i] }
+            for (k, i) in active.enumerated() { stepTokens[k] = Int32(outputs[i].tokens.last!); stepSequences[k] = decodeSequences[i] }
             try stepTokens.withUnsafeBufferPointer { toks in
                 try stepSequences.withUnsafeBufferPointer { seqs in
                     try model.decode(tokens: UnsafeBufferPointer(rebasing: toks[0..<b]), sequences: UnsafeBufferPointer(rebasing: seqs[0..<b]),
-                                     cache: cache, logits: stepLogits.pointer)
+                                     cache: decodeCache, logits: stepLogits.pointer)
                 }
             }
             decodeSteps += 1
@@ -84,8 +92,36 @@ public final class Generator {
         }
         let perToken = decodeSteps > 0 ? (monotonicSeconds() - decodeStart) / Double(decodeSteps) : 0
         for i in outputs.indices { outputs[i].decodeSecondsPerToken = perToken }
-        for s in sequences { cache.release(s) }
+        for s in decodeSequences { decodeCache.release(s) }
         return outputs
+    }
+
+    private func makeCache(capacities: [Int], dtype: LatentDType) throws -> PagedLatentCache {
+        let c = model.config
+        let pages = capacities.reduce(0) { $0 + ($1 + pageSize - 1) / pageSize }
+        return try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: pageSize, pageCount: pages, dtype: dtype)
+    }
+
+    /// The prefilled rows of `sequences` moved into a new `dtype` cache of the same capacities (the
+    /// decode daemon's KV receipt: `write` rounds as the bf16 wire and the bf16 assembler do), with
+    /// their ids there, in order.
+    private func transfer(_ sequences: [Int], lengths: [Int], from source: PagedLatentCache,
+                          dtype: LatentDType) throws -> (PagedLatentCache, [Int]) {
+        let c = model.config, rw = c.latentRowWidth
+        let target = try makeCache(capacities: try sequences.map { try source.capacity(of: $0) }, dtype: dtype)
+        let rows = Scratch(capacity: (lengths.max() ?? 0) * rw)           // [prompt, rowWidth]
+        var moved: [Int] = []
+        for (s, length) in zip(sequences, lengths) {
+            let t = try target.allocate(capacity: try source.capacity(of: s))
+            moved.append(t)
+            for l in 0..<c.numHiddenLayers {
+                try source.read(sequence: s, layer: l, start: 0, count: length, into: rows.pointer)
+                try target.write(sequence: t, layer: l, start: 0, rows: rows.pointer, count: length)
+            }
+            try target.setLength(length, of: t)
+            source.release(s)
+        }
+        return (target, moved)
     }
 
     /// Appends a sampled token; returns whether the sequence goes on.

@@ -13,6 +13,8 @@ public enum KVCacheError: Error, CustomStringConvertible, Equatable {
     case layerOutOfRange(layer: Int, layers: Int)
     /// A capacity or row count that is not allowed (e.g. capacity < 1, count < 0).
     case invalidArgument(String)
+    /// An access that needs one element type on a cache holding the other.
+    case dtypeMismatch(expected: LatentDType, cache: LatentDType)
 
     public var description: String {
         switch self {
@@ -28,6 +30,8 @@ public enum KVCacheError: Error, CustomStringConvertible, Equatable {
             return "KV cache: layer \(layer) is outside 0..<\(layers)"
         case let .invalidArgument(reason):
             return "KV cache: invalid argument: \(reason)"
+        case let .dtypeMismatch(expected, cache):
+            return "KV cache: this access needs a \(expected) cache, the cache holds \(cache)"
         }
     }
 }

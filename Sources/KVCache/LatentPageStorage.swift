@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The cache's float storage: one anonymous mapping per layer, [pageCount, pageSize, rowWidth] floats.
+/// The cache's storage: one anonymous mapping per layer, [pageCount, pageSize, rowWidth] elements.
 ///
 /// Mapped once at start-up, page-aligned (so 64-byte aligned) and zero-filled lazily by the kernel:
 /// untouched pages cost no resident memory, and consecutive page ids are adjacent in memory.
@@ -12,12 +12,12 @@ final class LatentPageStorage {
     let layers: Int
     let bytesPerLayer: Int
     /// [layers] base pointers, one per layer buffer.
-    let layerBases: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let layerBases: UnsafeMutablePointer<UnsafeMutableRawPointer>
 
-    init(layers: Int, floatsPerLayer: Int) throws {
-        let (bytes, overflow) = floatsPerLayer.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+    init(layers: Int, elementsPerLayer: Int, elementBytes: Int) throws {
+        let (bytes, overflow) = elementsPerLayer.multipliedReportingOverflow(by: elementBytes)
         guard !overflow else {
-            throw KVCacheError.invalidConfiguration("a layer of \(floatsPerLayer) floats overflows the byte count")
+            throw KVCacheError.invalidConfiguration("a layer of \(elementsPerLayer) elements overflows the byte count")
         }
         var mapped: [UnsafeMutableRawPointer] = []
         for layer in 0..<layers {
@@ -35,12 +35,12 @@ final class LatentPageStorage {
         self.bytesPerLayer = bytes
         self.layerBases = .allocate(capacity: layers)
         for (layer, region) in mapped.enumerated() {
-            layerBases[layer] = region.bindMemory(to: Float.self, capacity: floatsPerLayer)
+            layerBases[layer] = region
         }
     }
 
     deinit {
-        for layer in 0..<layers { munmap(UnsafeMutableRawPointer(layerBases[layer]), bytesPerLayer) }
+        for layer in 0..<layers { munmap(layerBases[layer], bytesPerLayer) }
         layerBases.deallocate()
     }
 }

@@ -1,7 +1,10 @@
+import Basics
 import Foundation
 
-/// Latent KV cache (c_kv ‖ k_pe rows, `rowWidth` floats per token per layer) in fixed-size pages.
-/// Storage: one buffer per layer, [pageCount, pageSize, rowWidth] floats, 64-byte aligned, allocated once;
+/// Latent KV cache (c_kv ‖ k_pe rows, `rowWidth` elements per token per layer) in fixed-size pages,
+/// held as f32 or bf16 (`dtype`; rows come and go as f32 through `write` / `read`, bf16 rounding to
+/// nearest-even on the way in, exactly as the bf16 wire encodes them).
+/// Storage: one buffer per layer, [pageCount, pageSize, rowWidth] elements, 64-byte aligned, allocated once;
 /// so a sequence's rows of one layer are contiguous within a page, and consecutive page ids merge into longer runs.
 ///
 /// Thread-safety: the decode loop owns row access (`row`, `write`, `read`, `forEachRun`, `length`,
@@ -14,14 +17,15 @@ public final class PagedLatentCache: @unchecked Sendable {
     public let rowWidth: Int
     public let pageSize: Int
     public let pageCount: Int
+    public let dtype: LatentDType
 
-    private let floatsPerPage: Int                 // pageSize * rowWidth
-    private let storage: LatentPageStorage         // [layers] × [pageCount, pageSize, rowWidth]
+    private let elementsPerPage: Int               // pageSize * rowWidth
+    private let storage: LatentPageStorage         // [layers] × [pageCount, pageSize, rowWidth] of dtype
     private let sequences: SequenceSlots           // at most pageCount live sequences (≥ 1 page each)
     private var allocator: PageAllocator           // guarded by `lock`
     private let lock = NSLock()
 
-    public init(layers: Int, rowWidth: Int, pageSize: Int, pageCount: Int) throws {
+    public init(layers: Int, rowWidth: Int, pageSize: Int, pageCount: Int, dtype: LatentDType = .f32) throws {
         for (name, value) in [("layers", layers), ("rowWidth", rowWidth), ("pageSize", pageSize), ("pageCount", pageCount)]
         where value < 1 {
             throw KVCacheError.invalidConfiguration("\(name) must be ≥ 1, got \(value)")
@@ -39,17 +43,24 @@ public final class PagedLatentCache: @unchecked Sendable {
         self.rowWidth = rowWidth
         self.pageSize = pageSize
         self.pageCount = pageCount
-        self.floatsPerPage = perPage
-        self.storage = try LatentPageStorage(layers: layers, floatsPerLayer: perLayer)
+        self.dtype = dtype
+        self.elementsPerPage = perPage
+        self.storage = try LatentPageStorage(layers: layers, elementsPerLayer: perLayer, elementBytes: dtype.byteWidth)
         self.sequences = SequenceSlots(slotCount: pageCount)
         self.allocator = PageAllocator(pageCount: pageCount)
     }
 
-    /// Bytes one token occupies across all layers: layers × rowWidth × 4.
-    public var bytesPerToken: Int { layers * rowWidth * MemoryLayout<Float>.stride }
+    /// Bytes one token occupies across all layers: layers × rowWidth × (4 or 2).
+    public var bytesPerToken: Int { layers * rowWidth * dtype.byteWidth }
 
-    /// Bytes of one page of one layer: pageSize × rowWidth × 4.
-    public var bytesPerPage: Int { floatsPerPage * MemoryLayout<Float>.stride }
+    /// Bytes of one page of one layer: pageSize × rowWidth × (4 or 2).
+    public var bytesPerPage: Int { elementsPerPage * dtype.byteWidth }
+
+    /// Pages a cache of `bytes` holds (all layers of a page count): ⌊bytes / (layers × bytesPerPage)⌋.
+    public static func pageCount(fittingBytes bytes: Int, layers: Int, rowWidth: Int, pageSize: Int, dtype: LatentDType) -> Int {
+        let perPage = layers * pageSize * rowWidth * dtype.byteWidth
+        return perPage > 0 ? bytes / perPage : 0
+    }
 
     public var freePageCount: Int {
         lock.lock(); defer { lock.unlock() }
@@ -140,8 +151,15 @@ public final class PagedLatentCache: @unchecked Sendable {
 
     // MARK: Row access (decode thread, no lock, no allocation)
 
-    /// Pointer to the row of (sequence, layer, position); position < capacity. [rowWidth] floats.
+    /// Pointer to the row of (sequence, layer, position) of an f32 cache; position < capacity. [rowWidth] floats.
     public func row(sequence: Int, layer: Int, position: Int) throws -> UnsafeMutablePointer<Float> {
+        guard dtype == .f32 else { throw KVCacheError.dtypeMismatch(expected: .f32, cache: dtype) }
+        return try rowBytes(sequence: sequence, layer: layer, position: position).assumingMemoryBound(to: Float.self)
+    }
+
+    /// The stored bytes of the row of (sequence, layer, position), any dtype; position < capacity.
+    /// [rowWidth] elements of `dtype`; the rows to the end of its page follow contiguously.
+    public func rowBytes(sequence: Int, layer: Int, position: Int) throws -> UnsafeMutableRawPointer {
         let entry = try liveEntry(sequence)
         try checkLayer(layer)
         guard position >= 0 && position < entry.capacity else {
@@ -150,28 +168,58 @@ public final class PagedLatentCache: @unchecked Sendable {
         return rowPointer(entry, layer: layer, position: position)
     }
 
-    /// Copies `count` contiguous rows ([count, rowWidth]) into positions start..<start+count of a layer (crossing pages).
+    /// Stores `count` contiguous f32 rows ([count, rowWidth]) at positions start..<start+count of a layer
+    /// (crossing pages); a bf16 cache rounds each to nearest-even (`BFloat16.bits`).
     public func write(sequence: Int, layer: Int, start: Int, rows: UnsafePointer<Float>, count: Int) throws {
         let entry = try checkedRange(sequence: sequence, layer: layer, start: start, count: count)
+        let dtype = dtype
         forEachPageSpan(entry, layer: layer, start: start, count: count) { destination, rowOffset, rowCount in
-            destination.update(from: rows + rowOffset * rowWidth, count: rowCount * rowWidth)
+            let source = rows + rowOffset * rowWidth, n = rowCount * rowWidth
+            switch dtype {
+            case .f32: destination.assumingMemoryBound(to: Float.self).update(from: source, count: n)
+            case .bf16: BFloat16.encode(UnsafeBufferPointer(start: source, count: n), into: destination)
+            }
         }
     }
 
-    /// Copies rows start..<start+count of a layer out into `into` ([count, rowWidth]).
+    /// Copies rows start..<start+count of a layer out into `into` ([count, rowWidth] f32; bf16 upcast exactly).
     public func read(sequence: Int, layer: Int, start: Int, count: Int, into: UnsafeMutablePointer<Float>) throws {
         let entry = try checkedRange(sequence: sequence, layer: layer, start: start, count: count)
+        let dtype = dtype
         forEachPageSpan(entry, layer: layer, start: start, count: count) { source, rowOffset, rowCount in
-            (into + rowOffset * rowWidth).update(from: source, count: rowCount * rowWidth)
+            let destination = into + rowOffset * rowWidth, n = rowCount * rowWidth
+            switch dtype {
+            case .f32: destination.update(from: source.assumingMemoryBound(to: Float.self), count: n)
+            case .bf16: BFloat16.decode(UnsafeRawPointer(source), count: n, into: destination)
+            }
         }
     }
 
-    /// Visits maximal contiguous runs covering positions 0..<count of a layer: body(firstRowPointer, firstPosition, rowCount).
-    /// A run is [rowCount, rowWidth] contiguous floats. No allocation per call (hot path of decode attention).
-    /// An unknown sequence, a bad layer or count outside 0...capacity is a programmer error and traps
-    /// (a rethrowing function cannot throw its own errors); use `checkRuns` to get it as an error.
+    /// Visits maximal contiguous runs covering positions 0..<count of a layer of an f32 cache:
+    /// body(firstRowPointer, firstPosition, rowCount). A run is [rowCount, rowWidth] contiguous floats.
+    /// No allocation per call (hot path of decode attention). An unknown sequence, a bad layer, count
+    /// outside 0...capacity or a bf16 cache is a programmer error and traps (a rethrowing function
+    /// cannot throw its own errors); use `checkRuns` to get the first three as an error.
     public func forEachRun(sequence: Int, layer: Int, count: Int,
                            _ body: (UnsafePointer<Float>, Int, Int) throws -> Void) rethrows {
+        guard dtype == .f32 else { fatalError("forEachRun: \(KVCacheError.dtypeMismatch(expected: .f32, cache: dtype))") }
+        try forEachRawRun(sequence: sequence, layer: layer, count: count) { run, first, rows in
+            try body(run.assumingMemoryBound(to: Float.self), first, rows)
+        }
+    }
+
+    /// forEachRun over a bf16 cache: each run is [rowCount, rowWidth] contiguous bf16 values.
+    public func forEachBF16Run(sequence: Int, layer: Int, count: Int,
+                               _ body: (UnsafePointer<UInt16>, Int, Int) throws -> Void) rethrows {
+        guard dtype == .bf16 else { fatalError("forEachBF16Run: \(KVCacheError.dtypeMismatch(expected: .bf16, cache: dtype))") }
+        try forEachRawRun(sequence: sequence, layer: layer, count: count) { run, first, rows in
+            try body(run.assumingMemoryBound(to: UInt16.self), first, rows)
+        }
+    }
+
+    /// The runs of forEachRun as raw bytes (rows of rowWidth elements of `dtype`).
+    private func forEachRawRun(sequence: Int, layer: Int, count: Int,
+                               _ body: (UnsafeRawPointer, Int, Int) throws -> Void) rethrows {
         guard let slot = sequences.slotIndex(of: sequence) else {
             fatalError("forEachRun: \(KVCacheError.unknownSequence(sequence))")
         }
@@ -191,7 +239,7 @@ public final class PagedLatentCache: @unchecked Sendable {
             while runLastPage < lastPage && pages[runLastPage + 1] == pages[runLastPage] &+ 1 { runLastPage += 1 }
             let firstPosition = runFirstPage * pageSize
             let endPosition = min(count, (runLastPage + 1) * pageSize)
-            try body(UnsafePointer(base + Int(pages[runFirstPage]) * floatsPerPage), firstPosition, endPosition - firstPosition)
+            try body(UnsafeRawPointer(base + Int(pages[runFirstPage]) * pageBytes), firstPosition, endPosition - firstPosition)
             runFirstPage = runLastPage + 1
         }
     }
@@ -223,16 +271,19 @@ public final class PagedLatentCache: @unchecked Sendable {
         return entry
     }
 
+    /// Bytes of one page of one layer (bytesPerPage, stored).
+    private var pageBytes: Int { elementsPerPage &* dtype.byteWidth }
+
     @inline(__always)
-    private func rowPointer(_ entry: SequenceSlot, layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
+    private func rowPointer(_ entry: SequenceSlot, layer: Int, position: Int) -> UnsafeMutableRawPointer {
         let page = Int(entry.pages.unsafelyUnwrapped[position / pageSize])
-        return storage.layerBases[layer] + page * floatsPerPage + (position % pageSize) * rowWidth
+        return storage.layerBases[layer] + page * pageBytes + (position % pageSize) * rowWidth * dtype.byteWidth
     }
 
     /// Calls body(firstRowPointer, rowOffsetFromStart, rowCount) for each page-bounded span of start..<start+count.
     @inline(__always)
     private func forEachPageSpan(_ entry: SequenceSlot, layer: Int, start: Int, count: Int,
-                                 _ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) {
+                                 _ body: (UnsafeMutableRawPointer, Int, Int) -> Void) {
         var position = start
         let end = start + count
         while position < end {

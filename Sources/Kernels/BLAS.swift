@@ -37,7 +37,7 @@ public enum BLAS {
     /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ with W [N, K] in its stored dtype. Up to
     /// `skinnyRowLimit` rows: SkinnyLinear, converting in registers. Beyond: an f32 weight goes
     /// straight to sgemm (bit-identical to the pointer form); any other is converted one panel of
-    /// `panelRows` weight rows at a time into a per-thread f32 scratch (no allocation once grown),
+    /// `panelRows` weight rows at a time (split over the BLAS threads) into a per-thread f32 scratch (no allocation once grown),
     /// each panel multiplied by sgemm into its columns of y.
     public static func linear(
         _ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: WeightMatrix,
@@ -58,7 +58,7 @@ public enum BLAS {
         var first = 0
         while first < n {
             let rows = min(panelRows, n - first)
-            weight.convertRows(first..<first + rows, into: panel, ldo: k)
+            weight.convertRowsInParallel(first..<first + rows, into: panel, ldo: k)
             gemm(transB: true, m: m, n: rows, k: k, alpha: alpha, a: x, lda: lda, b: panel, ldb: k,
                  beta: accumulate ? 1 : 0, c: y + first, ldc: ldy)
             first += rows

@@ -37,19 +37,27 @@ extension WeightMatrix {
 
     /// The whole matrix as f32 into out[rows, ldo], split over the BLAS thread budget (load-time upcast).
     public func convertToF32(into out: UnsafeMutablePointer<Float>, ldo: Int? = nil) {
-        let job = RowConversion(weight: self, out: out, ldo: ldo ?? cols)
-        Parallel.run(workers: min(Parallel.workers(for: rows), max(1, rows * cols / (1 << 18))), job)
+        convertRowsInParallel(0..<rows, into: out, ldo: ldo ?? cols)
+    }
+
+    /// convertRows split over the BLAS thread budget (at least 256 Ki elements per worker): prefill's
+    /// weight panels, converted while sgemm's threads would otherwise wait. The same bits as convertRows.
+    public func convertRowsInParallel(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let job = RowConversion(weight: self, range: range, out: out, ldo: ldo)
+        Parallel.run(workers: min(Parallel.workers(for: range.count), max(1, range.count * cols / (1 << 18))), job)
     }
 }
 
-/// convertToF32's job: contiguous row slices per worker.
+/// convertRowsInParallel's job: contiguous row slices per worker.
 private final class RowConversion: ParallelJob {
-    let weight: WeightMatrix, out: UnsafeMutablePointer<Float>, ldo: Int
-    init(weight: WeightMatrix, out: UnsafeMutablePointer<Float>, ldo: Int) { self.weight = weight; self.out = out; self.ldo = ldo }
+    let weight: WeightMatrix, range: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int
+    init(weight: WeightMatrix, range: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        self.weight = weight; self.range = range; self.out = out; self.ldo = ldo
+    }
 
     func work(worker: Int, workers: Int) {
-        let per = (weight.rows + workers - 1) / workers
-        let first = min(weight.rows, worker * per), last = min(weight.rows, first + per)
-        weight.convertRows(first..<last, into: out + first * ldo, ldo: ldo, kernels: .active)
+        let per = (range.count + workers - 1) / workers
+        let first = min(range.count, worker * per), last = min(range.count, first + per)
+        weight.convertRows(range.lowerBound + first..<range.lowerBound + last, into: out + first * ldo, ldo: ldo, kernels: .active)
     }
 }

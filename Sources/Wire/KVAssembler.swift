@@ -99,20 +99,33 @@ public final class KVChunkVerifier {
 }
 
 /// Verifies each KV chunk of one request completely (KVChunkVerifier) and only then writes its
-/// rows as f32 where `destination` says; a rejected chunk writes nothing.
+/// rows where `destination` says, as f32 or as bf16 (`storedAs`) whatever the wire carries; a
+/// rejected chunk writes nothing.
 public final class KVAssembler {
     /// Returns writable rows starting at `tokenStart` of `layer`: [n, rowWidth] f32 with
     /// 1 ≤ n ≤ maxTokens (a paged cache may hand out one page at a time).
     public typealias Destination = (_ layer: Int, _ tokenStart: Int, _ maxTokens: Int) throws -> UnsafeMutableBufferPointer<Float>
+    /// Destination's raw form: the bytes of [n, rowWidth] elements of the assembler's `storedAs` dtype.
+    public typealias RawDestination = (_ layer: Int, _ tokenStart: Int, _ maxTokens: Int) throws -> UnsafeMutableRawBufferPointer
 
     private let verifier: KVChunkVerifier
-    private let destination: Destination
-    /// bf16 payloads split across segments are joined here first (reused).
+    private let destination: RawDestination
+    /// What the destination holds: .f32, or .bf16 (rows from an f32 wire rounded as KVChunker rounds them).
+    public let storedAs: WireDType
+    /// Payloads split across segments are joined here first when they need converting (reused).
     private var joinBuffer: [UInt8] = []
 
-    public init(expecting expectation: KVExpectation, destination: @escaping Destination) {
+    public convenience init(expecting expectation: KVExpectation, destination: @escaping Destination) {
+        self.init(expecting: expectation, storedAs: .f32) { layer, start, maxTokens in
+            UnsafeMutableRawBufferPointer(try destination(layer, start, maxTokens))
+        }
+    }
+
+    public init(expecting expectation: KVExpectation, storedAs: WireDType, rawDestination: @escaping RawDestination) {
+        precondition(storedAs.byteWidth > 0, "KVAssembler stores f32 or bf16, not \(storedAs)")
         verifier = KVChunkVerifier(expecting: expectation)
-        self.destination = destination
+        self.storedAs = storedAs
+        self.destination = rawDestination
     }
 
     public var expectation: KVExpectation { verifier.expectation }
@@ -136,31 +149,41 @@ public final class KVAssembler {
 
     private func write(_ chunk: KVChunkView) throws {
         let h = chunk.header
-        let width = expectation.rowWidth
+        let width = expectation.rowWidth, stored = storedAs.byteWidth, wire = h.dtype.byteWidth
+        let converts = h.dtype != storedAs
         var copier = SpanCopier(spans: chunk.payload)
-        if h.dtype == .bf16 && chunk.payload.count > 1 {
+        if converts && chunk.payload.count > 1 {
             joinBuffer.removeAll(keepingCapacity: true)
             for span in chunk.payload { joinBuffer.append(contentsOf: span) }
         }
         var token = Int(h.tokenStart)
         let end = token + Int(h.tokenCount)
-        var bf16Offset = 0
+        var wireOffset = 0
         while token < end {
             let rows = try destination(Int(h.layer), token, end - token)
-            let n = rows.count / width
-            guard n >= 1, n <= end - token, rows.count % width == 0, let base = rows.baseAddress else {
-                throw WireError.mismatch(field: "destination rows", expected: "1...\(end - token) rows of \(width) floats",
-                                         found: "\(rows.count) floats")
+            let n = rows.count / (width * stored)
+            guard n >= 1, n <= end - token, rows.count % (width * stored) == 0, let base = rows.baseAddress else {
+                throw WireError.mismatch(field: "destination rows", expected: "1...\(end - token) rows of \(width) \(storedAs) values",
+                                         found: "\(rows.count) bytes")
             }
-            if h.dtype == .f32 {
-                copier.copy(into: UnsafeMutableRawPointer(base), count: n * width * 4)
+            if !converts {
+                copier.copy(into: base, count: n * width * stored)
             } else if chunk.payload.count > 1 {
-                joinBuffer.withUnsafeBytes { BFloat16.decode($0.baseAddress! + bf16Offset, count: n * width, into: base) }
+                joinBuffer.withUnsafeBytes { convert($0.baseAddress! + wireOffset, count: n * width, into: base) }
             } else {
-                BFloat16.decode(chunk.payload[0].baseAddress! + bf16Offset, count: n * width, into: base)
+                convert(chunk.payload[0].baseAddress! + wireOffset, count: n * width, into: base)
             }
-            bf16Offset += n * width * 2
+            wireOffset += n * width * wire
             token += n
+        }
+    }
+
+    /// `count` wire values at `source` (the other dtype, any alignment) into the destination's dtype.
+    private func convert(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutableRawPointer) {
+        if storedAs == .f32 {
+            BFloat16.decode(source, count: count, into: destination.assumingMemoryBound(to: Float.self))
+        } else {
+            BFloat16.encode(unalignedFloats: source, count: count, into: destination)
         }
     }
 }

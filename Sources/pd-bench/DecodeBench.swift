@@ -1,6 +1,8 @@
 import ArgumentParser
 import Benchmarks
+import Basics
 import DeepSeekModel
+import KVCache
 
 /// `pd-bench decode`: see DecodeBenchmark.
 struct DecodeBench: ParsableCommand {
@@ -15,11 +17,19 @@ struct DecodeBench: ParsableCommand {
     @Option(help: "Timed decode steps per batch size.") var steps = 64
     @Option(help: "Comma-separated batch sizes.") var batch = "1,4,8"
     @Option(help: "BLAS threads (and read-pass threads).") var threads = 2
+    @Option(help: "Comma-separated latent cache dtypes (f32, bf16), interleaved within each batch size.") var kvDtype = "f32"
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
     func run() throws {
         let batches = try positiveList(batch, option: "--batch")
-        let report = try DecodeBenchmark(model: model, weightsDType: weightsDtype, context: context, steps: steps, batches: batches, threads: threads).run()
+        let kvDTypes: [LatentDType]
+        do {
+            kvDTypes = try CommaList.parse(kvDtype, option: "--kv-dtype", expected: "f32 or bf16") { LatentDType(rawValue: $0) }
+        } catch let error as CommaListError {
+            throw ValidationError(error.description)
+        }
+        let report = try DecodeBenchmark(model: model, weightsDType: weightsDtype, context: context, steps: steps, batches: batches,
+                                         threads: threads, kvDTypes: kvDTypes).run()
         print(json ? report.json() : report.text())
     }
 }

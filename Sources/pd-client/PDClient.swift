@@ -3,6 +3,7 @@ import Basics
 import ClientKit
 import DeepSeekModel
 import Engine
+import KVCache
 import Foundation
 import ModelText
 import ServiceSupport
@@ -101,6 +102,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "One JSON object on stdout.") var json = false
     @Flag(help: "Check every token sequence against the reference generation (pd-run's code path) on --model: greedy, or seeded sampling with the same parameters.") var verify = false
     @Option(help: "Model folder or built-in name: its tokenizer and chat template for --prompt / --messages / --stop and the printed text; its weights for --verify.") var model: String?
+    @Option(help: "The decode daemon's --kv-dtype (f32 or bf16), for --verify's reference: bf16 decodes over the prompt KV rounded as the daemon stores it.") var kvDtype: LatentDType = .f32
     @OptionGroup var security: ConnectionSecurity
 
     func validate() throws {
@@ -184,7 +186,7 @@ struct Generate: ParsableCommand {
         }
         var verification: VerificationReport?
         if verify {
-            let generator = Generator(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model!)))
+            let generator = Generator(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model!)), kvDType: kvDtype)
             let params = referenceParams(maxNewTokens: maxNew, stops: stops)
             verification = try Verification.compare(records: records, prompts: prompts) { prompt in
                 try generator.generate(prompts: [prompt.map { Int32($0) }], params: [params])![0].tokens
@@ -199,3 +201,6 @@ struct Generate: ParsableCommand {
         if summary.failed > 0 || verified == false { throw ExitCode.failure }
     }
 }
+
+/// `--kv-dtype f32|bf16`.
+extension LatentDType: ExpressibleByArgument {}

@@ -4,6 +4,7 @@ import DecodeService
 import DeepSeekModel
 import Foundation
 import Kernels
+import KVCache
 import ServiceSupport
 import Transport
 import Wire
@@ -27,8 +28,14 @@ struct PDDecode: ParsableCommand {
     @Option(help: "Prefill daemons, comma-separated host:port list.")
     var prefill: String
 
-    @Option(help: "KV cache pages.")
-    var kvPages: Int = 4096
+    @Option(help: "KV cache pages (default \(DecodeOptions().kvPages); or size the cache with --kv-cache-bytes).")
+    var kvPages: Int?
+
+    @Option(help: "KV cache size in bytes (all layers): as many pages as fit, so a bf16 cache holds twice the pages of an f32 one.")
+    var kvCacheBytes: Int?
+
+    @Option(help: "How the KV cache holds latent rows: f32 or bf16 (half the bytes; rows rounded to nearest-even as the bf16 wire rounds them).")
+    var kvDtype: LatentDType = .f32
 
     @Option(help: "Tokens per KV page.")
     var pageSize: Int = 16
@@ -91,7 +98,7 @@ struct PDDecode: ParsableCommand {
             let (h, p) = try HostPort.parse(part, option: "--prefill")
             return "\(h):\(p)"
         }
-        options.kvPages = kvPages; options.pageSize = pageSize; options.maxBatch = maxBatch
+        options.pageSize = pageSize; options.maxBatch = maxBatch; options.kvDType = kvDtype
         options.prefillTimeoutSeconds = prefillTimeout
         options.maxConcurrentCalls = maxConcurrentCalls
         guard maxQueuedRequests >= 0, maxQueueSeconds >= 0 else {
@@ -110,9 +117,21 @@ struct PDDecode: ParsableCommand {
         case "bf16": options.wireDType = .bf16
         default: throw ValidationError("--wire-dtype: expected f32 or bf16, got '\(wireDtype)'")
         }
+        if kvPages != nil && kvCacheBytes != nil { throw ValidationError("give --kv-pages or --kv-cache-bytes, not both") }
         let daemon: DecodeDaemon
         do {
-            daemon = try DecodeDaemon(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDtype), options: options, logger: logger)
+            let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDtype)
+            if let kvPages {
+                options.kvPages = kvPages
+            } else if let kvCacheBytes {
+                let c = transformer.config
+                options.kvPages = PagedLatentCache.pageCount(fittingBytes: kvCacheBytes, layers: c.numHiddenLayers, rowWidth: c.latentRowWidth,
+                                                             pageSize: pageSize, dtype: kvDtype)
+                guard options.kvPages >= 1 else {
+                    throw ValidationError("--kv-cache-bytes \(kvCacheBytes) holds no page of \(pageSize) tokens (\(c.numHiddenLayers) layers × \(c.latentRowWidth) \(kvDtype) values each)")
+                }
+            }
+            daemon = try DecodeDaemon(model: transformer, options: options, logger: logger)
             try daemon.start()
         } catch {
             logger.critical("cannot start: \(error)")
@@ -130,3 +149,6 @@ struct PDDecode: ParsableCommand {
 
 /// `--weights-dtype auto|bf16|f32`.
 extension WeightsDType: ExpressibleByArgument {}
+
+/// `--kv-dtype f32|bf16`.
+extension LatentDType: ExpressibleByArgument {}

@@ -5,6 +5,7 @@ import DeepSeekModel
 import Engine
 import Foundation
 import Kernels
+import KVCache
 import ModelText
 
 /// Single-process (or `mpirun -np P`, PCP prefill) reference generation.
@@ -19,6 +20,9 @@ struct PDRun: ParsableCommand {
 
     @Option(help: "Linear weights in memory: \(WeightsDType.help).")
     var weightsDtype: WeightsDType = .auto
+
+    @Option(help: "How decode's KV cache holds latent rows: f32 or bf16 (pd-decode --kv-dtype's numbers: the prompt is prefilled over f32, its rows rounded to bf16 for decode).")
+    var kvDtype: LatentDType = .f32
 
     @Option(help: "Prompt token ids, comma-separated (e.g. 3,17,42).")
     var promptIds: String?
@@ -84,14 +88,15 @@ struct PDRun: ParsableCommand {
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)
                 return (transformer, prompt, params, input)
             }
-            let generator = Generator(model: request.0, communicator: communicator, chunkTokens: chunkTokens)
+            let generator = Generator(model: request.0, communicator: communicator, chunkTokens: chunkTokens, kvDType: kvDtype)
             let completion = request.3.completionStream()
             let textStop: ((Int) -> String?)? = completion.map { _ in { token in completion!.append(token) } }
             let outputs = try communicator.agreed {
                 try generator.generate(prompts: [request.1], params: [request.2], textStops: [textStop])
             }
             guard let output = outputs?.first else { return }   // ranks > 0 are done after the prefill
-            var report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size, weights: request.0.weights)
+            var report = RunReport(output: output, engine: generator.prefill, ranks: communicator.size, weights: request.0.weights,
+                                   kvDType: generator.kvDType.rawValue)
             report.prompt_ids = request.1.map(Int.init)
             report.prompt_text = request.3.renderedChat
             report.text = completion?.finish()
@@ -168,3 +173,6 @@ func parseIDs(_ text: String, option: String) throws -> [Int32] {
 
 /// `--weights-dtype auto|bf16|f32`.
 extension WeightsDType: ExpressibleByArgument {}
+
+/// `--kv-dtype f32|bf16`.
+extension LatentDType: ExpressibleByArgument {}

@@ -28,6 +28,8 @@ struct RunReport: Encodable {
     /// Of which allocated at load (conversions, fused f32 copies, transposed W_UK).
     let weight_owned_bytes: Int
     let weights_dtype: String
+    /// How decode's latent cache held the rows: f32 or bf16 (--kv-dtype).
+    let kv_dtype: String
     /// The prompt's ids (what HF's tokenizer gives for --prompt / --messages).
     var prompt_ids: [Int] = []
     /// The chat template's rendering, for --messages.
@@ -35,7 +37,7 @@ struct RunReport: Encodable {
     /// The completion decoded (special tokens skipped, cut before a stop string), when the model has a tokenizer.
     var text: String?
 
-    init(output: GenerationOutput, engine: PrefillEngine, ranks: Int, weights: ModelWeights) {
+    init(output: GenerationOutput, engine: PrefillEngine, ranks: Int, weights: ModelWeights, kvDType: String) {
         prompt_tokens = output.promptTokens
         tokens = output.tokens
         logprobs = output.logprobs
@@ -55,6 +57,7 @@ struct RunReport: Encodable {
         weight_bytes = weights.weightBytes
         weight_owned_bytes = weights.ownedBytes
         weights_dtype = weights.dtype.rawValue
+        kv_dtype = kvDType
     }
 
     func json() throws -> String {
@@ -74,7 +77,7 @@ struct RunReport: Encodable {
         prompt (\(prompt_tokens.count) tokens): \(Self.abbreviated(prompt_tokens.map(String.init)))
         generated (\(tokens.count), \(finish_reason)\(stop_reason.map { " on the \($0)" } ?? (finish_reason == "stop" ? " on EOS" : ""))): \(tokens.map(String.init).joined(separator: ","))
         prefill: \(String(format: "%.3f", prefill_seconds)) s on \(pcp_ranks) rank(s), \(latent_allgathers) latent all-gathers, \(bytes_gathered_per_rank) bytes gathered per rank
-        decode: \(String(format: "%.2f", decode_ms_per_token)) ms/token
+        decode: \(String(format: "%.2f", decode_ms_per_token)) ms/token (\(kv_dtype) KV cache)
         memory: max RSS \(max_rss_bytes / (1 << 20)) MiB, weights \(weight_bytes / (1 << 20)) MiB (\(weights_dtype); \(weight_owned_bytes / (1 << 20)) MiB allocated at load)
         """ + (text.map { "\ntext: \($0.debugDescription)" } ?? "")
     }

@@ -86,6 +86,37 @@ final class KVChunkingTests: XCTestCase {
         assertBitIdentical(cache, expected, "bf16 rows")
     }
 
+    /// A bf16 destination (decode's bf16 cache): from an f32 wire the rows are rounded as KVChunker
+    /// rounds them for a bf16 wire, and a bf16 wire's bits arrive as they are — the same bits either
+    /// way, also when each message's payload arrives split across segments at odd byte offsets.
+    func testBF16DestinationGetsTheWireRoundingFromEitherWire() throws {
+        let expected = (0..<layers).flatMap { makeLayer($0) }.map { BFloat16.bits(from: $0) }
+        for wire in [WireDType.f32, .bf16] {
+            let (messages, _) = try encodedChunks(dtype: wire)
+            for cuts in [[], [7, 101]] {
+                var cache = [UInt16](repeating: 0xFFFF, count: layers * tokens * rowWidth)
+                try cache.withUnsafeMutableBytes { bytes in
+                    let base = bytes
+                    let assembler = KVAssembler(expecting: expectation(dtype: wire), storedAs: .bf16) { [rowWidth, tokens] layer, start, maxTokens in
+                        let n = min(3, maxTokens), offset = (layer * tokens + start) * rowWidth
+                        return UnsafeMutableRawBufferPointer(rebasing: base[2 * offset..<2 * (offset + n * rowWidth)])
+                    }
+                    for message in messages {
+                        try message.withUnsafeBytes { all in
+                            // The payload is the message's tail: cut it there.
+                            let bounds = [0] + cuts.map { all.count - 1 - $0 } .sorted() + [all.count]
+                            let segments = zip(bounds, bounds.dropFirst()).map { UnsafeRawBufferPointer(rebasing: all[$0..<$1]) }
+                            guard case let .chunk(view) = try PrefillResponseView.parse(segments: segments) else { return XCTFail() }
+                            try assembler.accept(view)
+                        }
+                    }
+                    XCTAssertTrue(assembler.isComplete)
+                }
+                XCTAssertEqual(cache, expected, "\(wire) wire, cuts \(cuts)")
+            }
+        }
+    }
+
     func testCorruptedPayloadIsRejectedUnwritten() throws {
         var (messages, _) = try encodedChunks()
         messages[1][messages[1].count - 5] ^= 0x40  // a payload byte near the end
