@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Five hosts as network namespaces (netns.bash): prefill ranks 0 and 1 in two namespaces under one
 # mpirun (hostfile + a launch agent in place of ssh, deploy/'s flags and ports), decode in a third,
-# the gateway in a fourth, the client in a fifth; links on a bridge in a switch namespace, shaped to
-# 10 Gbit/s. Every answer equals the single-process reference (pd-run's code path); the MPI
+# the gateway in a fourth, the client in a fifth; every hop over mutual TLS with the token, as
+# deploy/'s units ship it; links on a bridge in a switch namespace, shaped to 10 Gbit/s. Every answer equals the single-process reference (pd-run's code path); the MPI
 # all-gather really crosses the link to prefill-b; every page comes back. Needs root + iproute2.
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/netns.bash"
@@ -16,10 +16,10 @@ wait_host_healthy decode "${back_ip[prefill-a]}:50061"
 wait_host_healthy client "$decode_at"
 start_gateway_host
 for _ in $(seq 120); do
-  [ "$(in_host client curl -s -m 2 -o /dev/null -w '%{http_code}' "http://${front_ip[gateway]}:8000/health")" = 200 ] && break
+  [ "$(gateway_curl client -s -m 2 -o /dev/null -w '%{http_code}' "https://${front_ip[gateway]}:8000/health")" = 200 ] && break
   sleep 0.5
 done
-[ "$(in_host client curl -s -m 2 -o /dev/null -w '%{http_code}' "http://${front_ip[gateway]}:8000/health")" = 200 ] \
+[ "$(gateway_curl client -s -m 2 -o /dev/null -w '%{http_code}' "https://${front_ip[gateway]}:8000/health")" = 200 ] \
   || fail "gateway not healthy from the client host after 60 s"
 
 # One rank in each prefill namespace (each namespace holds its own pd-prefill process).
@@ -49,11 +49,18 @@ client_at generate --decode "$decode_at" --prompt-ids 3,17,42,99,7 --max-new-tok
 ref_tokens=$(json_field "$work/ref.json" "j['tokens']")
 [ "$(json_field "$work/one.json" "j['tokens']")" = "$ref_tokens" ] || fail "tokens $(json_field "$work/one.json" "j['tokens']") != pd-run's $ref_tokens"
 
-# Through the gateway (HTTP from the client host): the completion's text and token count equal
+# Without the API key the gateway refuses (401) and without the client certificate decode does:
+# the hosts really talk mutual TLS with the token, as deploy/ ships it.
+code=$(in_host client curl -s -m 10 --cacert "$tls_dir/ca.pem" -o /dev/null -w '%{http_code}' "https://${front_ip[gateway]}:8000/v1/models")
+[ "$code" = 401 ] || fail "gateway without the API key answered $code, expected 401"
+in_host client "$bin/pd-client" stats --target "$decode_at" --tls-ca "$tls_dir/ca.pem" --auth-token-file "$tls_dir/token" \
+  >"$work/no-cert.json" 2>&1 && fail "decode answered a client without a certificate: $(cat "$work/no-cert.json")"
+
+# Through the gateway (HTTPS from the client host): the completion's text and token count equal
 # pd-run's for the same prompt text.
 prompt="The quick brown fox"
 "$bin/pd-run" --model tiny --prompt "$prompt" --max-new-tokens 20 --json >"$work/ref-text.json" || fail "pd-run --prompt failed"
-in_host client curl -s -m 30 "http://${front_ip[gateway]}:8000/v1/completions" -H 'content-type: application/json' \
+gateway_curl client -s -m 30 "https://${front_ip[gateway]}:8000/v1/completions" -H 'content-type: application/json' \
   -d "{\"model\": \"tiny\", \"prompt\": \"$prompt\", \"max_tokens\": 20, \"temperature\": 0}" >"$work/completion.json" \
   || fail "gateway request failed"
 python3 - "$work/ref-text.json" "$work/completion.json" <<'PY' || fail "gateway completion differs from pd-run"
@@ -66,6 +73,6 @@ PY
 
 held=$(decode_pages_held 50051)
 [ "$held" = 0 ] || fail "decode still holds $held after 10 s"
-echo "ok: prefill ranks in 2 namespaces under one mpirun, decode, gateway and client in 3 more ($link_shaping);" \
+echo "ok: prefill ranks in 2 namespaces under one mpirun, decode, gateway and client in 3 more ($link_shaping; mutual TLS + token);" \
   "4 concurrent mixed-length requests verified, one equal to pd-run token by token, a gateway completion equal to pd-run's text;" \
   "$to_b bytes crossed to prefill-b (all-gather ≥ $min_gather); all pages returned"

@@ -43,7 +43,7 @@ wait_host_healthy client "$decode_at"
 # (pid in $run_pid); NAME.json / NAME.err hold what the client printed.
 run_requests() {
   local name=$1; shift
-  ip netns exec "${host_ns[client]}" "$bin/pd-client" generate --decode "$decode_at" --prompt-lengths "$lengths" \
+  ip netns exec "${host_ns[client]}" "$bin/pd-client" generate "${client_tls[@]}" --decode "$decode_at" --prompt-lengths "$lengths" \
     --num-requests 4 --concurrency 4 --max-new-tokens 8 --ignore-eos --timeout "$client_timeout" --json "$@" \
     >"$work/$name.json" 2>"$work/$name.err" &
   run_pid=$!
@@ -95,7 +95,7 @@ PY
 
 # serving_after NAME: a verified request (17 tokens, 4 new) from the client host within 30 s.
 serving_after() {
-  timeout 40 ip netns exec "${host_ns[client]}" "$bin/pd-client" generate --decode "$decode_at" --prompt-lengths 17 \
+  timeout 40 ip netns exec "${host_ns[client]}" "$bin/pd-client" generate "${client_tls[@]}" --decode "$decode_at" --prompt-lengths 17 \
     --max-new-tokens 4 --ignore-eos --timeout 30 --verify --model tiny --json >"$work/after-$1.json" 2>&1 \
     && [ "$(json_field "$work/after-$1.json" "j['verified']")" = True ]
 }

@@ -118,7 +118,7 @@ netns_hosts() {
     [ -n "${back_ip[$h]:-}" ] && [ "$h" != prefill-a ] && netns_reach "$h" "${back_ip[prefill-a]}"
     [ -n "${front_ip[$h]:-}" ] && [ "$h" != decode ] && netns_reach "$h" "${front_ip[decode]}"
   done
-  return 0
+  netns_tls
 }
 
 # netns_reach HOST ADDRESS: a TCP connect from HOST to ADDRESS reaches its kernel (answered, even by
@@ -150,11 +150,26 @@ launch_agent() {
   chmod +x "$file"
 }
 
-# MTLS (issue 18, branch h/tls, not merged when this was written): the daemons below start from
-# deploy/'s units, so once those carry --tls-cert/--tls-key/--tls-client-ca and the auth token, the
-# flags arrive here by themselves; what this file must add then: make the test CA and per-host certs
-# (deploy/'s script) into $work, pass them as LATENTSERVE_* overrides in the three start_* functions
-# below, and give client_at / the tests' curl calls --tls-ca/--tls-cert/--tls-key (and the token).
+# netns_tls: the deployment's security material in $work/tls, which the units read as
+# LATENTSERVE_TLS_DIR: a test CA from deploy/tls/make-test-ca.sh whose server certificate names every
+# address of every host (clients check the address they dial), the shared gRPC token, the gateway's
+# API key. Every hop then runs as deploy/ ships it: mutual TLS plus the token. `client_tls` holds a
+# client's flags; `gateway_curl` is curl with the CA and the API key.
+netns_tls() {
+  tls_dir=$work/tls
+  "$root/deploy/tls/make-test-ca.sh" "$tls_dir" "${front_ip[@]}" "${back_ip[@]}" >"$work/make-test-ca.log" 2>&1 \
+    || fail "make-test-ca.sh failed: $(tail -5 "$work/make-test-ca.log")"
+  od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$tls_dir/token"
+  od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$tls_dir/api-key"
+  client_tls=(--tls-ca "$tls_dir/ca.pem" --tls-cert "$tls_dir/client.pem" --tls-key "$tls_dir/client.key"
+              --auth-token-file "$tls_dir/token")
+}
+
+# gateway_curl HOST ARGS...: curl from HOST trusting the test CA, with the API key.
+gateway_curl() {
+  local h=$1; shift
+  in_host "$h" curl --cacert "$tls_dir/ca.pem" -H "Authorization: Bearer $(cat "$tls_dir/api-key")" "$@"
+}
 
 # start_prefill_hosts [extra pd-prefill args...]: deploy/'s pd-prefill unit (mpirun with its hostfile,
 # interface and listen flags; port 50061) in prefill-a's namespace: rank 0 there, rank 1 in
@@ -165,7 +180,7 @@ start_prefill_hosts() {
   printf '%s slots=1\n%s slots=1\n' "${back_ip[prefill-a]}" "${back_ip[prefill-b]}" >"$work/hostfile"
   launch_agent "$work/agent.sh"
   deploy_argv pd-prefill.service LATENTSERVE_MODEL="${MODEL:-tiny}" LATENTSERVE_HOSTFILE="$work/hostfile" \
-    LATENTSERVE_PREFILL_RANKS=2 LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}"
+    LATENTSERVE_TLS_DIR="$tls_dir" LATENTSERVE_PREFILL_RANKS=2 LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}"
   local i command=()
   for i in "${!argv[@]}"; do
     command+=("${argv[$i]}")
@@ -182,7 +197,7 @@ start_prefill_hosts() {
 # the caller's (variables of deploy/env/pd-decode.env).
 start_decode_host() {
   deploy_argv pd-decode.service LATENTSERVE_MODEL="${MODEL:-tiny}" LATENTSERVE_PREFILL_TARGETS="${back_ip[prefill-a]}:50061" \
-    LATENTSERVE_KV_PAGES=4096 OPENBLAS_NUM_THREADS=1 LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}" "$@"
+    LATENTSERVE_TLS_DIR="$tls_dir" LATENTSERVE_KV_PAGES=4096 OPENBLAS_NUM_THREADS=1 LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}" "$@"
   ip netns exec "${host_ns[decode]}" "${argv[@]}" >"$work/decode.log" 2>&1 &
   pids+=($!)
   decode_pid=$!
@@ -192,20 +207,20 @@ start_decode_host() {
 # routing to decode's front address.
 start_gateway_host() {
   deploy_argv pd-gateway.service LATENTSERVE_MODEL="${MODEL:-tiny}" LATENTSERVE_DECODE_TARGETS="${front_ip[decode]}:50051" \
-    LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}"
+    LATENTSERVE_TLS_DIR="$tls_dir" LATENTSERVE_LOG_LEVEL="${LOG_LEVEL:-info}"
   ip netns exec "${host_ns[gateway]}" "${argv[@]}" "$@" >"$work/gateway.log" 2>&1 &
   pids+=($!)
   gateway_pid=$!
 }
 
-# client_at ARGS...: pd-client run on the client host. (MTLS: the client's --tls-* flags go here.)
-client_at() { in_host client "$bin/pd-client" "$@"; }
+# client_at COMMAND ARGS...: pd-client COMMAND on the client host, over mutual TLS with the token.
+client_at() { local command=$1; shift; in_host client "$bin/pd-client" "$command" "${client_tls[@]}" "$@"; }
 
 # wait_host_healthy HOST ADDRESS:PORT [SECONDS]: health check from HOST until SERVING.
 wait_host_healthy() {
   local host=$1 target=$2 limit=${3:-60}
   for _ in $(seq $((limit * 2))); do
-    in_host "$host" "$bin/pd-client" health --target "$target" --timeout 1 >/dev/null 2>&1 && return 0
+    in_host "$host" "$bin/pd-client" health "${client_tls[@]}" --target "$target" --timeout 1 >/dev/null 2>&1 && return 0
     [ -n "${prefill_pid:-}" ] && ! kill -0 "$prefill_pid" 2>/dev/null && fail "mpirun (prefill) exited"
     sleep 0.5
   done
