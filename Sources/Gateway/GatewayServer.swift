@@ -37,12 +37,12 @@ public final class GatewayServer: Sendable {
         let generation = GenerationEndpoint(served: served, pool: pool, metrics: metrics,
                                             admission: Admission(limit: options.maxRequests))
         let text = TextEndpoints(served: served)
-        let router = Router()
-        router.post("/v1/completions") { request, _ in
-            await generation.respond(body: try await Self.body(request), kind: .completion)
+        let router = Router(context: GatewayContext.self)
+        router.post("/v1/completions") { request, context in
+            await generation.respond(body: try await Self.body(request), kind: .completion, connection: context.connection)
         }
-        router.post("/v1/chat/completions") { request, _ in
-            await generation.respond(body: try await Self.body(request), kind: .chat)
+        router.post("/v1/chat/completions") { request, context in
+            await generation.respond(body: try await Self.body(request), kind: .chat, connection: context.connection)
         }
         router.post("/tokenize") { request, _ in await Self.answer { try text.tokenize(body: try await Self.body(request)) } }
         router.post("/detokenize") { request, _ in await Self.answer { try text.detokenize(body: try await Self.body(request)) } }
@@ -57,7 +57,8 @@ public final class GatewayServer: Sendable {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        let app = Application(router: router,
+        // Each connection's ConnectionWatch: how a handler learns that its client has gone.
+        let app = Application(router: router, server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionWatch()])),
                               configuration: .init(address: .hostname(options.host, port: options.port), serverName: "pd-gateway"),
                               logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])

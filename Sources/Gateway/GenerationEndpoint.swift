@@ -10,7 +10,9 @@ struct GenerationEndpoint: Sendable {
     let metrics: GatewayMetrics
     let admission: Admission
 
-    func respond(body: String, kind: GenerationRequest.Kind) async -> Response {
+    /// `connection`: the client's connection; its going away cancels the request (decode and
+    /// prefill drop it and free its pages), streamed or not.
+    func respond(body: String, kind: GenerationRequest.Kind, connection: ConnectionWatch?) async -> Response {
         let endpoint = kind == .chat ? "chat_completions" : "completions"
         let request: GenerationRequest
         do {
@@ -28,8 +30,13 @@ struct GenerationEndpoint: Sendable {
         let shapes = OpenAIResponses(kind: kind, model: request.model)
         let run = CompletionRun(request: request, served: served, pool: pool, metrics: metrics, id: shapes.id)
         metrics.running.increment()
-        let done = Completion { [metrics, admission] in metrics.running.decrement(); admission.leave() }
         let events = EventCursor(run.events())
+        connection?.whenGone { events.cancel() }
+        let done = Completion { [metrics, admission] in
+            connection?.clear()
+            metrics.running.decrement()
+            admission.leave()
+        }
 
         // Wait for the first event so that failures before any output (no decode ready, caches full,
         // a request decode refuses) get their HTTP status instead of a 200 stream.
@@ -38,12 +45,11 @@ struct GenerationEndpoint: Sendable {
             first = try await events.next()
         } catch {
             done.run()
-            let apiError = error as? APIError ?? APIError.server("\(error)")
-            metrics.request(endpoint: endpoint, finishReason: "error", status: apiError.status)
-            return HTTP.error(apiError)
+            return failed(error, endpoint: endpoint, connection: connection)
         }
         if !request.stream {
-            return await whole(request: request, shapes: shapes, first: first, events: events, endpoint: endpoint, done: done)
+            return await whole(request: request, shapes: shapes, first: first, events: events, endpoint: endpoint,
+                               done: done, connection: connection)
         }
         let body = ResponseBody { writer in
             try await stream(request: request, shapes: shapes, first: first, events: events, endpoint: endpoint,
@@ -55,8 +61,20 @@ struct GenerationEndpoint: Sendable {
         return Response(status: .ok, headers: headers, body: body)
     }
 
+    /// The answer to a request that failed before its response started: the error's status, or
+    /// 499 in the metrics when the client went away (nobody reads the answer then).
+    private func failed(_ error: Error, endpoint: String, connection: ConnectionWatch?) -> Response {
+        if connection?.isGone == true {
+            metrics.request(endpoint: endpoint, finishReason: "abort", status: 499)
+            return HTTP.error(APIError(status: 499, message: "client closed the connection", type: "client_closed", param: nil))
+        }
+        let apiError = error as? APIError ?? APIError.server("\(error)")
+        metrics.request(endpoint: endpoint, finishReason: "error", status: apiError.status)
+        return HTTP.error(apiError)
+    }
+
     private func whole(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
-                       endpoint: String, done: Completion) async -> Response {
+                       endpoint: String, done: Completion, connection: ConnectionWatch?) async -> Response {
         defer { done.run() }
         let count = request.prompts.count
         var texts = [String](repeating: "", count: count), reasons = [String](repeating: "", count: count)
@@ -74,9 +92,7 @@ struct GenerationEndpoint: Sendable {
                 event = try await events.next()
             }
         } catch {
-            let apiError = error as? APIError ?? APIError.server("\(error)")
-            metrics.request(endpoint: endpoint, finishReason: "error", status: apiError.status)
-            return HTTP.error(apiError)
+            return failed(error, endpoint: endpoint, connection: connection)
         }
         let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens)
         return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, usage: usage))
