@@ -107,14 +107,18 @@ struct GenerationEndpoint: Sendable {
             var event = first
             while let e = event {
                 let isFirst = started.insert(e.index).inserted
+                func usage(_ completion: Int) -> Value {
+                    request.continuousUsage ? OpenAIResponses.usage(prompt: e.promptTokens, completion: completion) : .none
+                }
                 if kindIsChat(shapes), isFirst, !e.text.isEmpty || e.finishReason != nil {
                     // The role goes first, alone, as OpenAI sends it.
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: "", finishReason: nil, first: true,
-                                                                 withUsageField: request.includeUsage)))
+                                                                 withUsageField: request.includeUsage, usage: usage(0))))
                 }
                 if !e.text.isEmpty || e.finishReason != nil {
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason,
-                                                                 first: false, withUsageField: request.includeUsage)))
+                                                                 first: false, withUsageField: request.includeUsage,
+                                                                 usage: usage(e.completionTokens))))
                 }
                 if let reason = e.finishReason {
                     promptTokens += e.promptTokens

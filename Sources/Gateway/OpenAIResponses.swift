@@ -47,7 +47,8 @@ struct OpenAIResponses {
     }
 
     /// A streamed chunk for one choice: text and/or its finish reason (chat: `role` on the first).
-    func chunk(index: Int, text: String, finishReason: String?, first: Bool, withUsageField: Bool) -> Value {
+    /// `usage`: the field's value when `withUsageField` (null but for continuous usage stats).
+    func chunk(index: Int, text: String, finishReason: String?, first: Bool, withUsageField: Bool, usage: Value = .none) -> Value {
         let reason: Value = finishReason.map { .string($0) } ?? .none
         let choice: Value
         switch kind {
@@ -60,7 +61,7 @@ struct OpenAIResponses {
             choice = .obj([("index", .int(index)), ("delta", .obj(delta)), ("logprobs", .none), ("finish_reason", reason)])
         }
         var fields = chunkHead + [("choices", .array([choice]))]
-        if withUsageField { fields.append(("usage", .none)) }
+        if withUsageField { fields.append(("usage", usage)) }
         return .obj(fields)
     }
 

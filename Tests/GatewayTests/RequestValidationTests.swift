@@ -135,6 +135,10 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(chat.maxTokens, [4096 - chat.prompts[0].count])
         let capped = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_completion_tokens": 5, "max_tokens": 9}"#, .chat)
         XCTAssertEqual(capped.maxTokens, [5])
+        // vLLM's continuous_usage_stats (GuideLLM sends it): usage on every chunk, with include_usage only.
+        let continuous = try parse(#"{"model": "tiny", "prompt": [3], "stream": true, "stream_options": {"include_usage": true, "continuous_usage_stats": true}}"#)
+        XCTAssertTrue(continuous.includeUsage && continuous.continuousUsage)
+        XCTAssertFalse(try parse(#"{"model": "tiny", "prompt": [3], "stream": true, "stream_options": {"continuous_usage_stats": true}}"#).continuousUsage)
         // Text parts of a list content are the same message as the joined string.
         let parts = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]}"#, .chat)
         XCTAssertEqual(parts.prompts, chat.prompts)

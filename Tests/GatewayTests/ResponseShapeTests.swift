@@ -69,6 +69,13 @@ final class ResponseShapeTests: XCTestCase {
         XCTAssertEqual(((content["choices"] as! [[String: Any]])[0]["delta"] as! [String: String]), ["content": "hi"])
     }
 
+    func testContinuousUsageChunkCarriesTheCountsSoFar() {
+        let shapes = OpenAIResponses(kind: .completion, model: "tiny")
+        let chunk = object(shapes.chunk(index: 0, text: "a", finishReason: nil, first: false, withUsageField: true,
+                                        usage: OpenAIResponses.usage(prompt: 9, completion: 2)))
+        XCTAssertEqual(chunk["usage"] as? [String: Int], ["prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11])
+    }
+
     func testWholeResponsesAndUsage() {
         let completion = object(OpenAIResponses(kind: .completion, model: "tiny")
             .complete(texts: ["a", "bc"], finishReasons: ["stop", "length"], usage: OpenAIResponses.usage(prompt: 7, completion: 4)))
