@@ -29,29 +29,56 @@ enum DecodeCall {
                       timeoutSeconds: Double = 3600, onRetry: @escaping @Sendable () -> Void = {}) -> Handle {
         let current = CurrentCall()
         let work = Int(request.promptTokenIds.count) + Int(request.maxNewTokens)
+        // The first attempt's call starts here, on the caller's thread (starting does not block):
+        // the pooled thread that reads it wakes while decode works, not before the request leaves.
+        let first = pool.pick().map { instance -> Attempt in
+            instance.begin(tokens: work)
+            return Attempt(instance: instance, call: Result {
+                try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
+                                                     deadline: .after(seconds: timeoutSeconds))
+            })
+        }
         BlockingThreads.shared.run {
-            consumer.ended(run(request, pool: pool, consumer: consumer, current: current, work: work,
+            consumer.ended(run(request, first: first, pool: pool, consumer: consumer, current: current, work: work,
                                timeoutSeconds: timeoutSeconds, onRetry: onRetry))
         }
         return Handle(current: current)
     }
 
+    /// An instance chosen (its work counted) and its call, started or failed to start.
+    private struct Attempt: @unchecked Sendable {
+        let instance: DecodeInstance
+        let call: Result<ResponseStream, Error>
+    }
+
     /// The call with its one retry; the error it ended with, or nil.
-    private static func run(_ request: GenerateRequest, pool: DecodePool, consumer: DecodeCallConsumer, current: CurrentCall,
-                            work: Int, timeoutSeconds: Double, onRetry: () -> Void) -> Error? {
+    private static func run(_ request: GenerateRequest, first: Attempt?, pool: DecodePool, consumer: DecodeCallConsumer,
+                            current: CurrentCall, work: Int, timeoutSeconds: Double, onRetry: () -> Void) -> Error? {
         var tried: Set<String> = []
         var lastError: Error = APIError.overloaded(status: 503, "no decode instance is ready")
         for attempt in 0..<2 {
-            if current.isCancelled { return CancellationError() }
-            guard let instance = pool.pick(excluding: tried) else { break }
+            let chosen: Attempt
+            if attempt == 0, let first {
+                chosen = first
+            } else {
+                guard !current.isCancelled, let instance = pool.pick(excluding: tried) else { break }
+                instance.begin(tokens: work)
+                chosen = Attempt(instance: instance, call: Result {
+                    try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
+                                                         deadline: .after(seconds: timeoutSeconds))
+                })
+            }
+            let instance = chosen.instance
             if attempt > 0 { onRetry() }
             tried.insert(instance.target)
-            instance.begin(tokens: work)
             defer { instance.end(tokens: work) }
+            if current.isCancelled {
+                if case let .success(call) = chosen.call { call.cancel() }
+                return CancellationError()
+            }
             var sawToken = false
             do {
-                let call = try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
-                                                                deadline: .after(seconds: timeoutSeconds))
+                let call = try chosen.call.get()
                 guard current.set(call) else { return CancellationError() }   // the consumer already left
                 while let bytes = try call.next() {
                     let response = try bytes.withUnsafeBytes { try GenerateResponse(decoding: $0) }
