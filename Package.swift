@@ -159,6 +159,9 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["TestSupport", "ChatTemplate"]),
         .testTarget(name: "ModelTextTests", dependencies: ["ModelText", "ChatTemplate", "DeepSeekModel"]),
+        .testTarget(name: "GatewayTests", dependencies: [
+            "Gateway", "ChatTemplate", "DeepSeekModel", .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

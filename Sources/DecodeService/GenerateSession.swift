@@ -68,7 +68,8 @@ final class GenerateSession {
             sampling.seed = params.seed ?? 0
             let prefill = try PrefillCall(daemon: daemon, requestID: requestID, prompt: request.promptTokenIds, sampling: sampling,
                                           sequence: sequence, callerDeadline: context.deadline,
-                                          isCancelled: { [context] in context.isCancelled }).run()
+                                          isCancelled: { [context] in context.isCancelled },
+                                          whenCancelled: { [context] in context.whenCancelled($0) }).run()
             (kvBytes, kvSeconds, kvExposed) = (prefill.kvBytes, prefill.kvSendSeconds, prefill.kvExposedSeconds)
             ttft = monotonicSeconds() - arrival
             generated = 1

@@ -26,6 +26,8 @@ struct PrefillCall {
     /// The caller's deadline (the call's own is the shorter of this and --prefill-timeout).
     let callerDeadline: Deadline
     let isCancelled: () -> Bool
+    /// Registers an action to run when the caller cancels (the Generate call's `whenCancelled`).
+    var whenCancelled: (@escaping () -> Void) -> Void = { _ in }
 
     /// UNAVAILABLE before the first message (nothing was computed or written yet) is tried again,
     /// every 0.15 s for about a second — the channel's reconnect backoff is capped at 1 s.
@@ -60,6 +62,9 @@ struct PrefillCall {
             daemon.prefills.markUnreachable(channel, reason: "\(error)")
             throw AttemptError.unreachable("prefill \(channel.target): \(error)")
         }
+        // The client leaving ends the Prefill call at once (the prefill daemon drops the request
+        // from its queue or batch), not when the prefill's first KV chunk arrives.
+        whenCancelled { stream.cancel() }
         let pageSize = cache.pageSize, width = c.latentRowWidth, sequence = sequence
         let rowBytes = width * cache.dtype.byteWidth
         // The cache's dtype, whatever the wire's: a bf16 cache rounds f32 rows as the bf16 wire does.
@@ -79,6 +84,9 @@ struct PrefillCall {
             }
             let message: ReceivedMessage?
             do { message = try stream.nextMessage() } catch let TransportError.status(code, text) {
+                if isCancelled() {   // the stream was cancelled for the client (whenCancelled above)
+                    throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client during prefill")
+                }
                 if code == .unavailable && assembler.chunksReceived == 0 {
                     daemon.prefills.markUnreachable(channel, reason: "\(code): \(text)")
                     throw AttemptError.unreachable("prefill \(channel.target): \(code): \(text)")

@@ -17,8 +17,8 @@ struct ChoiceEvent: Sendable {
 }
 
 /// Runs a request's prompts (one choice each) on decode daemons concurrently, turning token ids
-/// into text with stop strings (ModelText's TextStream). A stop string, a consumer that leaves or
-/// a cancelled task ends the decode call at once.
+/// into text with stop strings (ModelText's TextStream) on each call's own thread. A stop string,
+/// a consumer that leaves or `cancel` ends the decode calls at once.
 struct CompletionRun {
     let request: GenerationRequest
     let served: ServedModel
@@ -30,75 +30,117 @@ struct CompletionRun {
     /// choice's decode call.
     func events() -> (events: AsyncThrowingStream<ChoiceEvent, Error>, cancel: @Sendable () -> Void) {
         let (stream, continuation) = AsyncThrowingStream<ChoiceEvent, Error>.makeStream()
-        let run = self
-        let task = Task {
-            do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for index in run.request.prompts.indices {
-                        group.addTask { try await run.choice(index) { continuation.yield($0) } }
-                    }
-                    try await group.waitForAll()
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
+        let calls = RunCalls(choices: request.prompts.count, continuation: continuation)
+        for index in request.prompts.indices {
+            let prompt = request.prompts[index]
+            let generate = GenerateRequest(promptTokenIds: prompt.map { UInt32($0) }, maxNewTokens: UInt32(request.maxTokens[index]),
+                                           sampling: request.sampling,
+                                           clientRequestId: request.prompts.count == 1 ? id : "\(id)-\(index)")
+            let choice = Choice(index: index, prompt: prompt.count, text: TextStream(served.text, stopStrings: request.stop),
+                                metrics: metrics, calls: calls)
+            calls.add(DecodeCall.start(generate, pool: pool, consumer: choice, onRetry: { [metrics] in metrics.retries.increment() }))
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return (stream, { task.cancel() })
+        continuation.onTermination = { _ in calls.cancelAll() }
+        return (stream, { calls.cancelAll() })
+    }
+}
+
+/// A run's decode calls and its merged event stream: finished when every choice has ended, failed
+/// (and the other calls cancelled) when one fails.
+private final class RunCalls: @unchecked Sendable {
+    private let lock = NSLock()
+    private var handles: [DecodeCall.Handle] = []
+    private var remaining: Int
+    private var cancelled = false
+    let continuation: AsyncThrowingStream<ChoiceEvent, Error>.Continuation
+
+    init(choices: Int, continuation: AsyncThrowingStream<ChoiceEvent, Error>.Continuation) {
+        remaining = choices
+        self.continuation = continuation
     }
 
-    private func choice(_ index: Int, emit: @Sendable (ChoiceEvent) -> Void) async throws {
-        let prompt = request.prompts[index]
-        let generate = GenerateRequest(promptTokenIds: prompt.map { UInt32($0) }, maxNewTokens: UInt32(request.maxTokens[index]),
-                                       sampling: request.sampling,
-                                       clientRequestId: request.prompts.count == 1 ? id : "\(id)-\(index)")
-        var text = TextStream(served.text, stopStrings: request.stop)
-        var generated = 0
-        var finish: String?
-        var stopReason: StopReason?
-        let start = monotonicSeconds()
-        var lastTokenAt = start
-        func send(_ piece: String, _ reason: String? = nil, _ stopReason: StopReason? = nil) {
-            if !piece.isEmpty || reason != nil {
-                emit(ChoiceEvent(index: index, text: piece, finishReason: reason, stopReason: stopReason,
-                                 promptTokens: prompt.count, completionTokens: generated))
-            }
+    func add(_ handle: DecodeCall.Handle) {
+        let cancelNow = lock.withLock { () -> Bool in handles.append(handle); return cancelled }
+        if cancelNow { handle.cancel() }
+    }
+
+    func cancelAll() {
+        let all = lock.withLock { () -> [DecodeCall.Handle] in cancelled = true; return handles }
+        for handle in all { handle.cancel() }
+    }
+
+    func choiceDone() {
+        if lock.withLock({ () -> Int in remaining -= 1; return remaining }) == 0 { continuation.finish() }
+    }
+
+    func fail(_ error: Error) {
+        continuation.finish(throwing: error)
+        cancelAll()
+    }
+}
+
+/// One choice: its text stream and counts, touched only from its decode call's thread.
+private final class Choice: DecodeCallConsumer, @unchecked Sendable {
+    let index: Int
+    let prompt: Int
+    var text: TextStream
+    let metrics: GatewayMetrics
+    let calls: RunCalls
+    private var generated = 0
+    private var finish: String?
+    private var stopReason: StopReason?
+    private var failure: APIError?
+    private let start = monotonicSeconds()
+    private var lastTokenAt = 0.0
+
+    init(index: Int, prompt: Int, text: TextStream, metrics: GatewayMetrics, calls: RunCalls) {
+        self.index = index
+        self.prompt = prompt
+        self.text = text
+        self.metrics = metrics
+        self.calls = calls
+    }
+
+    private func send(_ piece: String, _ reason: String? = nil, _ stopReason: StopReason? = nil) {
+        if !piece.isEmpty || reason != nil {
+            calls.continuation.yield(ChoiceEvent(index: index, text: piece, finishReason: reason, stopReason: stopReason,
+                                                 promptTokens: prompt, completionTokens: generated))
         }
-        let call = DecodeCall.start(generate, pool: pool, onRetry: { [metrics] in metrics.retries.increment() })
-        try await withTaskCancellationHandler {
-            defer { call.cancel() }
-            responses: for try await response in call.responses {
-                for token in response.tokens {
-                    let now = monotonicSeconds()
-                    if generated == 0 {
-                        metrics.timeToFirstToken.recordSeconds(now - start)
-                    } else {
-                        metrics.interTokenLatency.recordSeconds(now - lastTokenAt)
-                    }
-                    lastTokenAt = now
-                    generated += 1
-                    send(text.append(Int(token.tokenId)))
-                    if text.stoppedBy != nil { finish = "stop"; break responses }
-                }
-                switch response.finishReason {
-                case .unspecified: continue
-                case .stop: finish = "stop"; stopReason = response.stopTokenId.map { .token(Int($0)) }
-                case .length: finish = "length"
-                case .cancelled, .deadline, .error:
-                    throw APIError.server("decode ended the request: \(response.finishReason)")
-                }
+    }
+
+    func received(_ response: GenerateResponse) -> Bool {
+        for token in response.tokens {
+            let now = monotonicSeconds()
+            if generated == 0 {
+                metrics.timeToFirstToken.recordSeconds(now - start)
+            } else {
+                metrics.interTokenLatency.recordSeconds(now - lastTokenAt)
             }
-        } onCancel: {
-            call.cancel()
+            lastTokenAt = now
+            generated += 1
+            send(text.append(Int(token.tokenId)))
+            if text.stoppedBy != nil { finish = "stop"; return false }
         }
-        try Task.checkCancellation()
-        guard var reason = finish else { throw APIError.server("decode ended the stream without a finish reason") }
+        switch response.finishReason {
+        case .unspecified: return true
+        case .stop: finish = "stop"; stopReason = response.stopTokenId.map { .token(Int($0)) }
+        case .length: finish = "length"
+        case .cancelled, .deadline, .error:
+            failure = APIError.server("decode ended the request: \(response.finishReason)")
+        }
+        return false
+    }
+
+    func ended(_ error: Error?) {
+        if let error { return calls.fail(error) }
+        if let failure { return calls.fail(failure) }
+        guard var reason = finish else { return calls.fail(APIError.server("decode ended the stream without a finish reason")) }
         let tail = text.finish()
         if let matched = text.stoppedBy { reason = "stop"; stopReason = .text(matched) }
-        metrics.promptTokens.increment(by: prompt.count)
+        metrics.promptTokens.increment(by: prompt)
         metrics.generationTokens.increment(by: generated)
         metrics.endToEnd.recordSeconds(monotonicSeconds() - start)
         send(tail, reason, stopReason)
+        calls.choiceDone()
     }
 }

@@ -2,63 +2,101 @@ import Foundation
 import Transport
 import Wire
 
-/// One Generate call routed by the pool, as an async sequence of the decode daemon's responses.
-/// The blocking gRPC stream runs on its own thread; ending the sequence early (stop string,
-/// client gone) cancels the call, so decode and prefill drop the request and free its pages.
-/// A call that fails before its first token is retried once on another instance.
+/// What receives one routed Generate call's responses, on the call's own thread (no hop to another
+/// task per token: the first token and each one after reach the HTTP writer with one hand-off).
+protocol DecodeCallConsumer: AnyObject, Sendable {
+    /// One response from the decode daemon; false ends the call now (it is cancelled on the daemon).
+    func received(_ response: GenerateResponse) -> Bool
+    /// The call's end, once: nil after its last response or a `received` that said false; the
+    /// error otherwise (CancellationError after `cancel()`).
+    func ended(_ error: Error?)
+}
+
+/// One Generate call routed by the pool. The blocking gRPC stream runs on a pooled thread; ending
+/// it early (stop string, client gone) cancels the call, so decode and prefill drop the request
+/// and free its pages. A call that fails before its first token is retried once on another instance.
 enum DecodeCall {
     /// Statuses that say the request itself is wrong: another instance would say the same.
     private static let final: Set<StatusCode> = [.invalidArgument, .failedPrecondition, .outOfRange]
 
     struct Handle: Sendable {
-        let responses: AsyncThrowingStream<GenerateResponse, Error>
         fileprivate let current: CurrentCall
         /// Ends the call now (any thread); harmless after its end.
         func cancel() { current.cancel() }
     }
 
-    static func start(_ request: GenerateRequest, pool: DecodePool, timeoutSeconds: Double = 3600,
-                      onRetry: @escaping @Sendable () -> Void = {}) -> Handle {
-        let (stream, continuation) = AsyncThrowingStream<GenerateResponse, Error>.makeStream()
+    static func start(_ request: GenerateRequest, pool: DecodePool, consumer: DecodeCallConsumer,
+                      timeoutSeconds: Double = 3600, onRetry: @escaping @Sendable () -> Void = {}) -> Handle {
         let current = CurrentCall()
-        continuation.onTermination = { _ in current.cancel() }
         let work = Int(request.promptTokenIds.count) + Int(request.maxNewTokens)
-        let thread = Thread {
-            var tried: Set<String> = []
-            var lastError: Error = APIError.overloaded(status: 503, "no decode instance is ready")
-            attempts: for attempt in 0..<2 {
-                guard let instance = pool.pick(excluding: tried) else { break }
-                if attempt > 0 { onRetry() }
-                tried.insert(instance.target)
-                instance.begin(tokens: work)
-                defer { instance.end(tokens: work) }
-                var sawToken = false
-                do {
-                    let call = try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
-                                                                    deadline: .after(seconds: timeoutSeconds))
-                    guard current.set(call) else { return }   // the consumer already left
-                    while let bytes = try call.next() {
-                        let response = try bytes.withUnsafeBytes { try GenerateResponse(decoding: $0) }
-                        if !response.tokens.isEmpty { sawToken = true }
-                        if case .terminated = continuation.yield(response) { call.cancel(); return }
-                    }
-                    continuation.finish()
-                    return
-                } catch {
-                    if current.isCancelled { continuation.finish(); return }
-                    lastError = Self.apiError(error, target: instance.target)
-                    if case let TransportError.status(code, _) = error {
-                        if code == .unavailable { instance.markUnreachable() }
-                        if Self.final.contains(code) { break attempts }
-                    }
-                    if sawToken { break attempts }   // tokens already went out: no silent restart
-                }
-            }
-            continuation.finish(throwing: lastError)
+        // The first attempt's call starts here, on the caller's thread (starting does not block):
+        // the pooled thread that reads it wakes while decode works, not before the request leaves.
+        let first = pool.pick().map { instance -> Attempt in
+            instance.begin(tokens: work)
+            return Attempt(instance: instance, call: Result {
+                try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
+                                                     deadline: .after(seconds: timeoutSeconds))
+            })
         }
-        thread.name = "generate"
-        thread.start()
-        return Handle(responses: stream, current: current)
+        BlockingThreads.shared.run {
+            consumer.ended(run(request, first: first, pool: pool, consumer: consumer, current: current, work: work,
+                               timeoutSeconds: timeoutSeconds, onRetry: onRetry))
+        }
+        return Handle(current: current)
+    }
+
+    /// An instance chosen (its work counted) and its call, started or failed to start.
+    private struct Attempt: @unchecked Sendable {
+        let instance: DecodeInstance
+        let call: Result<ResponseStream, Error>
+    }
+
+    /// The call with its one retry; the error it ended with, or nil.
+    private static func run(_ request: GenerateRequest, first: Attempt?, pool: DecodePool, consumer: DecodeCallConsumer,
+                            current: CurrentCall, work: Int, timeoutSeconds: Double, onRetry: () -> Void) -> Error? {
+        var tried: Set<String> = []
+        var lastError: Error = APIError.overloaded(status: 503, "no decode instance is ready")
+        for attempt in 0..<2 {
+            let chosen: Attempt
+            if attempt == 0, let first {
+                chosen = first
+            } else {
+                guard !current.isCancelled, let instance = pool.pick(excluding: tried) else { break }
+                instance.begin(tokens: work)
+                chosen = Attempt(instance: instance, call: Result {
+                    try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
+                                                         deadline: .after(seconds: timeoutSeconds))
+                })
+            }
+            let instance = chosen.instance
+            if attempt > 0 { onRetry() }
+            tried.insert(instance.target)
+            defer { instance.end(tokens: work) }
+            if current.isCancelled {
+                if case let .success(call) = chosen.call { call.cancel() }
+                return CancellationError()
+            }
+            var sawToken = false
+            do {
+                let call = try chosen.call.get()
+                guard current.set(call) else { return CancellationError() }   // the consumer already left
+                while let bytes = try call.next() {
+                    let response = try bytes.withUnsafeBytes { try GenerateResponse(decoding: $0) }
+                    if !response.tokens.isEmpty { sawToken = true }
+                    if !consumer.received(response) { call.cancel(); return nil }
+                }
+                return nil
+            } catch {
+                if current.isCancelled { return CancellationError() }
+                lastError = Self.apiError(error, target: instance.target)
+                if case let TransportError.status(code, _) = error {
+                    if code == .unavailable { instance.markUnreachable() }
+                    if Self.final.contains(code) { break }
+                }
+                if sawToken { break }   // tokens already went out: no silent restart
+            }
+        }
+        return lastError
     }
 
     /// The status of a failed call, as the HTTP client should see it.

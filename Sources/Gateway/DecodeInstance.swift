@@ -41,6 +41,14 @@ final class DecodeInstance: @unchecked Sendable {
     /// A call failed to reach it: out of the rotation until the next Stats answer.
     func markUnreachable() { lock.withLock { reachable = false } }
 
+    /// What the daemon's Health/Watch said last.
+    func recordWatched(serving: Bool) { lock.withLock { watchedServing = serving } }
+
+    /// A Stats answer: reachable, with `usedTokens` KV tokens reserved (by every client) then.
+    func recordStats(usedTokens: Int) {
+        lock.withLock { reachable = true; reportedTokens = usedTokens; outstandingAtReport = outstandingTokens }
+    }
+
     /// Follows Health/Watch for the life of the process; reconnects after a second on any failure.
     func watchHealth() {
         while true {
@@ -48,12 +56,12 @@ final class DecodeInstance: @unchecked Sendable {
                 let stream = try channel.watchHealth(deadline: .after(seconds: 300))
                 while let bytes = try stream.next() {
                     let status = try bytes.withUnsafeBytes { try HealthCheckResponse(decoding: $0) }.status
-                    lock.withLock { watchedServing = status == .serving }
+                    recordWatched(serving: status == .serving)
                 }
             } catch TransportError.status(.deadlineExceeded, _) {
                 continue   // the watch's own deadline: watch again at once, the status stands
             } catch {
-                lock.withLock { watchedServing = false }
+                recordWatched(serving: false)
             }
             Thread.sleep(forTimeInterval: 1)
         }
@@ -64,10 +72,9 @@ final class DecodeInstance: @unchecked Sendable {
         do {
             let stats = try channel.unary(method: MethodPath.stats, request: StatsRequest(), response: StatsResponse.self,
                                           deadline: .after(seconds: 2))
-            let used = Int(stats.totalKVPages - min(stats.freeKVPages, stats.totalKVPages)) * Int(stats.pageSize)
-            lock.withLock { reachable = true; reportedTokens = used; outstandingAtReport = outstandingTokens }
+            recordStats(usedTokens: Int(stats.totalKVPages - min(stats.freeKVPages, stats.totalKVPages)) * Int(stats.pageSize))
         } catch {
-            lock.withLock { reachable = false }
+            markUnreachable()
         }
     }
 }

@@ -49,13 +49,13 @@ public final class GatewayServer: Sendable {
         let generation = GenerationEndpoint(served: served, pool: pool, metrics: metrics,
                                             admission: Admission(limit: options.maxRequests))
         let text = TextEndpoints(served: served)
-        let router = Router()
+        let router = Router(context: GatewayContext.self)
         if let key = options.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
-        router.post("/v1/completions") { request, _ in
-            await generation.respond(body: try await Self.body(request), kind: .completion)
+        router.post("/v1/completions") { request, context in
+            await generation.respond(body: try await Self.body(request), kind: .completion, connection: context.connection)
         }
-        router.post("/v1/chat/completions") { request, _ in
-            await generation.respond(body: try await Self.body(request), kind: .chat)
+        router.post("/v1/chat/completions") { request, context in
+            await generation.respond(body: try await Self.body(request), kind: .chat, connection: context.connection)
         }
         router.post("/tokenize") { request, _ in await Self.answer { try text.tokenize(body: try await Self.body(request)) } }
         router.post("/detokenize") { request, _ in await Self.answer { try text.detokenize(body: try await Self.body(request)) } }
@@ -70,13 +70,15 @@ public final class GatewayServer: Sendable {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
+        // Each connection's ConnectionWatch: how a handler learns that its client has gone.
+        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ConnectionWatch()]))
         let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "pd-gateway")
         if let tls = https {
-            let app = Application(router: router, server: try .tls(.http1(), tlsConfiguration: tls), configuration: configuration,
+            let app = Application(router: router, server: try .tls(http1, tlsConfiguration: tls), configuration: configuration,
                                   logger: logger)
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } else {
-            let app = Application(router: router, configuration: configuration, logger: logger)
+            let app = Application(router: router, server: http1, configuration: configuration, logger: logger)
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         }
     }

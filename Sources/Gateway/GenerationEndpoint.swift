@@ -11,7 +11,9 @@ struct GenerationEndpoint: Sendable {
     let metrics: GatewayMetrics
     let admission: Admission
 
-    func respond(body: String, kind: GenerationRequest.Kind) async -> Response {
+    /// `connection`: the client's connection; its going away cancels the request (decode and
+    /// prefill drop it and free its pages), streamed or not.
+    func respond(body: String, kind: GenerationRequest.Kind, connection: ConnectionWatch?) async -> Response {
         let endpoint = kind == .chat ? "chat_completions" : "completions"
         let request: GenerationRequest
         do {
@@ -29,8 +31,13 @@ struct GenerationEndpoint: Sendable {
         let shapes = OpenAIResponses(kind: kind, model: request.model)
         let run = CompletionRun(request: request, served: served, pool: pool, metrics: metrics, id: shapes.id)
         metrics.running.increment()
-        let done = Completion { [metrics, admission] in metrics.running.decrement(); admission.leave() }
         let events = EventCursor(run.events())
+        connection?.whenGone { events.cancel() }
+        let done = Completion { [metrics, admission] in
+            connection?.clear()
+            metrics.running.decrement()
+            admission.leave()
+        }
 
         // Wait for the first event so that failures before any output (no decode ready, caches full,
         // a request decode refuses) get their HTTP status instead of a 200 stream.
@@ -39,12 +46,11 @@ struct GenerationEndpoint: Sendable {
             first = try await events.next()
         } catch {
             done.run()
-            let apiError = error as? APIError ?? APIError.server("\(error)")
-            metrics.request(endpoint: endpoint, finishReason: "error", status: apiError.status)
-            return HTTP.error(apiError)
+            return failed(error, endpoint: endpoint, connection: connection)
         }
         if !request.stream {
-            return await whole(request: request, shapes: shapes, first: first, events: events, endpoint: endpoint, done: done)
+            return await whole(request: request, shapes: shapes, first: first, events: events, endpoint: endpoint,
+                               done: done, connection: connection)
         }
         let body = ResponseBody { writer in
             try await stream(request: request, shapes: shapes, first: first, events: events, endpoint: endpoint,
@@ -56,8 +62,20 @@ struct GenerationEndpoint: Sendable {
         return Response(status: .ok, headers: headers, body: body)
     }
 
+    /// The answer to a request that failed before its response started: the error's status, or
+    /// 499 in the metrics when the client went away (nobody reads the answer then).
+    private func failed(_ error: Error, endpoint: String, connection: ConnectionWatch?) -> Response {
+        if connection?.isGone == true {
+            metrics.request(endpoint: endpoint, finishReason: "abort", status: 499)
+            return HTTP.error(APIError(status: 499, message: "client closed the connection", type: "client_closed", param: nil))
+        }
+        let apiError = error as? APIError ?? APIError.server("\(error)")
+        metrics.request(endpoint: endpoint, finishReason: "error", status: apiError.status)
+        return HTTP.error(apiError)
+    }
+
     private func whole(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
-                       endpoint: String, done: Completion) async -> Response {
+                       endpoint: String, done: Completion, connection: ConnectionWatch?) async -> Response {
         defer { done.run() }
         let count = request.prompts.count
         var texts = [String](repeating: "", count: count), reasons = [String](repeating: "", count: count)
@@ -77,9 +95,7 @@ struct GenerationEndpoint: Sendable {
                 event = try await events.next()
             }
         } catch {
-            let apiError = error as? APIError ?? APIError.server("\(error)")
-            metrics.request(endpoint: endpoint, finishReason: "error", status: apiError.status)
-            return HTTP.error(apiError)
+            return failed(error, endpoint: endpoint, connection: connection)
         }
         let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens)
         return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, stopReasons: stopReasons, usage: usage))
@@ -94,14 +110,18 @@ struct GenerationEndpoint: Sendable {
             var event = first
             while let e = event {
                 let isFirst = started.insert(e.index).inserted
+                func usage(_ completion: Int) -> Value {
+                    request.continuousUsage ? OpenAIResponses.usage(prompt: e.promptTokens, completion: completion) : .none
+                }
                 if kindIsChat(shapes), isFirst, !e.text.isEmpty || e.finishReason != nil {
                     // The role goes first, alone, as OpenAI sends it.
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: "", finishReason: nil, first: true,
-                                                                 withUsageField: request.includeUsage)))
+                                                                 withUsageField: request.includeUsage, usage: usage(0))))
                 }
                 if !e.text.isEmpty || e.finishReason != nil {
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason, stopReason: e.stopReason,
-                                                                 first: false, withUsageField: request.includeUsage)))
+                                                                 first: false, withUsageField: request.includeUsage,
+                                                                 usage: usage(e.completionTokens))))
                 }
                 if let reason = e.finishReason {
                     promptTokens += e.promptTokens

@@ -16,6 +16,8 @@ struct GenerationRequest {
     let stop: [String]
     let stream: Bool
     let includeUsage: Bool
+    /// stream_options.continuous_usage_stats: usage (so far) on every chunk.
+    let continuousUsage: Bool
 
     /// Fields read and honoured.
     private static let common: Set<String> = [
@@ -97,8 +99,10 @@ struct GenerationRequest {
         if let options, let extra = options.object.keys.first(where: { $0 != "include_usage" && $0 != "continuous_usage_stats" }) {
             throw APIError.unsupported("stream_options.\(extra)")
         }
-        if try options?.bool("continuous_usage_stats") == true { throw APIError.unsupported("stream_options.continuous_usage_stats") }
         includeUsage = try options?.bool("include_usage") ?? false
+        // vLLM's extension: every chunk carries the usage so far (with include_usage, as vLLM has it).
+        let continuous = try options?.bool("continuous_usage_stats") ?? false
+        continuousUsage = includeUsage && continuous
     }
 
     /// Parameters accepted only at their neutral value.

@@ -60,8 +60,10 @@ struct OpenAIResponses {
 
     /// A streamed chunk for one choice: text and/or its finish reason (chat: `role` on the first).
     /// `stop_reason` as vLLM streams it: on every completion chunk (null until the end), on the
-    /// finishing chat chunk only.
-    func chunk(index: Int, text: String, finishReason: String?, stopReason: StopReason? = nil, first: Bool, withUsageField: Bool) -> Value {
+    /// finishing chat chunk only. `usage`: the field's value when `withUsageField` (null but for
+    /// continuous usage stats).
+    func chunk(index: Int, text: String, finishReason: String?, stopReason: StopReason? = nil, first: Bool, withUsageField: Bool,
+               usage: Value = .none) -> Value {
         let reason: Value = finishReason.map { .string($0) } ?? .none
         let choice: Value
         switch kind {
@@ -77,7 +79,7 @@ struct OpenAIResponses {
             choice = .obj(fields)
         }
         var fields = chunkHead + [("choices", .array([choice]))]
-        if withUsageField { fields.append(("usage", .none)) }
+        if withUsageField { fields.append(("usage", usage)) }
         return .obj(fields)
     }
 

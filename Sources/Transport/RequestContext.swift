@@ -21,6 +21,11 @@ public final class RequestContext {
     /// True once the client cancelled, the deadline passed or the connection dropped.
     public var isCancelled: Bool { call.isCancelled || deadline.hasPassed }
 
+    /// Runs `action` (on the transport's thread; keep it short) when the client cancels the call,
+    /// or at once if it already has: work blocked elsewhere on the call's behalf can stop then,
+    /// instead of at its next look at `isCancelled`.
+    public func whenCancelled(_ action: @escaping () -> Void) { call.whenCancelled(action) }
+
     /// Ends the call now with `code` (server-side cancel): the client's stream throws this status,
     /// later sends throw.
     public func cancel(_ code: StatusCode = .cancelled, _ message: String) { call.cancel(code, message) }

@@ -19,6 +19,8 @@ final class ServerCall {
     private var sendFailed = false
     private var initialMetadataSent = false
     private var statusSent = false
+    /// Run once when the client cancels (dropped at a normal end).
+    private var onCancel: [() -> Void] = []
 
     private let cancelledSlot = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     private let messageSlot = UnsafeMutablePointer<UnsafeMutablePointer<grpc_byte_buffer>?>.allocate(capacity: 1)
@@ -50,10 +52,13 @@ final class ServerCall {
     /// runs on the queue's thread with the request (nil if the client sent none).
     func begin(_ received: @escaping (ServerCall, ReceivedMessage?) -> Void) {
         _ = poller.startBatch(call, [Op.recvCloseOnServer(cancelledSlot)]) { [self] _ in
-            monitor.locked {
+            let actions = monitor.locked { () -> [() -> Void] in
                 if cancelledSlot.pointee != 0 { cancelled = true }
                 monitor.broadcast()
+                defer { onCancel = [] }
+                return cancelled ? onCancel : []
             }
+            for action in actions { action() }
         }
         let started = poller.startBatch(call, [Op.recvMessage(messageSlot)]) { [self] _ in
             let buffer = messageSlot.pointee
@@ -74,6 +79,16 @@ final class ServerCall {
     }
 
     var isCancelled: Bool { monitor.locked { cancelled } }
+
+    /// Runs `action` when the client cancels the call (at once if it already has).
+    func whenCancelled(_ action: @escaping () -> Void) {
+        let now = monitor.locked { () -> Bool in
+            if cancelled { return true }
+            onCancel.append(action)
+            return false
+        }
+        if now { action() }
+    }
 
     /// Cancelled (or failed) with no send in flight: gRPC will write nothing more for this call.
     var isDead: Bool { monitor.locked { (cancelled || sendFailed) && !sendInFlight } }

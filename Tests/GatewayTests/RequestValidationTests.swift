@@ -1,0 +1,146 @@
+import DeepSeekModel
+import Foundation
+@testable import Gateway
+import XCTest
+
+/// Request parsing and validation on the built-in tiny folder (vocabulary 512, context 4096),
+/// against OpenAI's documented API: defaults (max_tokens 16 for completions, temperature 1,
+/// top_p 1) and refusals as `{"error": {"message", "type", "param", "code"}}` naming the field.
+final class RequestValidationTests: XCTestCase {
+    private static let served = Result { try ServedModel(model: try BuiltinModel.resolve("tiny"), servedName: "tiny") }
+
+    private func parse(_ body: String, _ kind: GenerationRequest.Kind = .completion) throws -> GenerationRequest {
+        try GenerationRequest(body: body, kind: kind, model: try Self.served.get())
+    }
+
+    /// The refusal's OpenAI error object, read back with Foundation's JSON parser.
+    private func refusal(_ body: String, _ kind: GenerationRequest.Kind = .completion,
+                         file: StaticString = #filePath, line: UInt = #line) -> (status: Int, error: [String: Any])? {
+        do {
+            _ = try parse(body, kind)
+            XCTFail("accepted: \(body)", file: file, line: line)
+            return nil
+        } catch let error as APIError {
+            let json = try! JSONSerialization.jsonObject(with: Data(error.body.compactJSON.utf8)) as! [String: Any]
+            return (error.status, json["error"] as! [String: Any])
+        } catch {
+            XCTFail("\(body): not an APIError: \(error)", file: file, line: line)
+            return nil
+        }
+    }
+
+    func testEachRefusalNamesItsParameterInOpenAIsErrorObject() throws {
+        let completions: [(String, String)] = [
+            (#"{"model": "tiny", "prompt": "x", "n": 2}"#, "n"),
+            (#"{"model": "tiny", "prompt": "x", "best_of": 3}"#, "best_of"),
+            (#"{"model": "tiny", "prompt": "x", "logprobs": 2}"#, "logprobs"),
+            (#"{"model": "tiny", "prompt": "x", "echo": true}"#, "echo"),
+            (#"{"model": "tiny", "prompt": "x", "presence_penalty": 0.5}"#, "presence_penalty"),
+            (#"{"model": "tiny", "prompt": "x", "logit_bias": {"5": 1}}"#, "logit_bias"),
+            (#"{"prompt": "x"}"#, "model"),
+            (#"{"model": "tiny"}"#, "prompt"),
+            (#"{"model": "tiny", "prompt": ""}"#, "prompt"),
+            (#"{"model": "tiny", "prompt": []}"#, "prompt"),
+            (#"{"model": "tiny", "prompt": [512]}"#, "prompt"),
+            (#"{"model": "tiny", "prompt": [-1]}"#, "prompt"),
+            (#"{"model": "tiny", "prompt": ["a", 5]}"#, "prompt"),
+            (#"{"model": "tiny", "prompt": "x", "max_tokens": 0}"#, "max_tokens"),
+            (#"{"model": "tiny", "prompt": [5], "max_tokens": 4096}"#, "max_tokens"),
+            (#"{"model": "tiny", "prompt": "x", "temperature": -0.5}"#, "temperature"),
+            (#"{"model": "tiny", "prompt": "x", "top_p": 0}"#, "top_p"),
+            (#"{"model": "tiny", "prompt": "x", "top_p": 1.5}"#, "top_p"),
+            (#"{"model": "tiny", "prompt": "x", "top_k": -2}"#, "top_k"),
+            (#"{"model": "tiny", "prompt": "x", "seed": -1}"#, "seed"),
+            (#"{"model": "tiny", "prompt": "x", "stop": 5}"#, "stop"),
+            (#"{"model": "tiny", "prompt": "x", "stop": [""]}"#, "stop"),
+            (#"{"model": "tiny", "prompt": "x", "stop_token_ids": [9999]}"#, "stop_token_ids"),
+            (#"{"model": "tiny", "prompt": "x", "stream_options": {"include_usage": true}}"#, "stream_options"),
+            (#"{"model": "tiny", "prompt": "x", "stream": "yes"}"#, "stream"),
+            (#"{"model": "tiny", "prompt": "x", "bogus_field": 1}"#, "bogus_field"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}]}"#, "messages"),
+        ]
+        for (body, param) in completions {
+            guard let (status, error) = refusal(body) else { continue }
+            XCTAssertEqual(status, 400, body)
+            XCTAssertEqual(error["param"] as? String, param, body)
+            XCTAssertEqual(error["type"] as? String, "invalid_request_error", body)
+            XCTAssertEqual(error["code"] as? Int, 400, body)
+            XCTAssertFalse((error["message"] as? String ?? "").isEmpty, body)
+        }
+        let longPrompt = "[" + Array(repeating: "5", count: 4096).joined(separator: ",") + "]"
+        XCTAssertEqual(refusal(#"{"model": "tiny", "prompt": \#(longPrompt)}"#)?.error["param"] as? String, "prompt",
+                       "a prompt that fills the context leaves no room to generate")
+
+        let chats: [(String, String)] = [
+            (#"{"model": "tiny", "messages": []}"#, "messages"),
+            (#"{"model": "tiny", "messages": [{"content": "x"}]}"#, "messages[0]"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": true}"#, "logprobs"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}"#, "top_logprobs"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}"#, "tools"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0}"#, "max_completion_tokens"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#, "messages[0].content"),
+            (#"{"model": "tiny", "prompt": "x"}"#, "prompt"),
+        ]
+        for (body, param) in chats {
+            guard let (status, error) = refusal(body, .chat) else { continue }
+            XCTAssertEqual(status, 400, body)
+            XCTAssertEqual(error["param"] as? String, param, body)
+        }
+    }
+
+    func testUnknownModelIs404AndBadJSONIs400() throws {
+        let unknown = refusal(#"{"model": "gpt-4", "prompt": "x"}"#)
+        XCTAssertEqual(unknown?.status, 404)
+        XCTAssertEqual(unknown?.error["param"] as? String, "model")
+        for body in ["{not json", "[1, 2]", ""] {
+            let bad = refusal(body)
+            XCTAssertEqual(bad?.status, 400, body)
+            XCTAssertEqual(bad?.error["type"] as? String, "invalid_request_error", body)
+            XCTAssertTrue(bad?.error.keys.contains("param") ?? false, "param is present (null) in OpenAI's error object")
+        }
+    }
+
+    func testDefaultsAndAcceptedShapes() throws {
+        // OpenAI's completions defaults: max_tokens 16, temperature 1, top_p 1; no stream, no usage chunk.
+        let ids = try parse(#"{"model": "tiny", "prompt": [5, 77, 300]}"#)
+        XCTAssertEqual(ids.prompts, [[5, 77, 300]])
+        XCTAssertEqual(ids.maxTokens, [16])
+        XCTAssertEqual(ids.sampling.temperature, 1)
+        XCTAssertEqual(ids.sampling.topP, 1)
+        XCTAssertEqual(ids.sampling.topK, 0)
+        XCTAssertFalse(ids.sampling.ignoreEos)
+        XCTAssertFalse(ids.stream)
+        XCTAssertFalse(ids.includeUsage)
+        XCTAssertEqual(ids.stop, [])
+
+        // A list of token-id lists: one choice each; stop as one string or a list; vLLM's top_k -1 = off.
+        let many = try parse(#"{"model": "tiny", "prompt": [[1, 2], [3]], "max_tokens": 7, "stop": "ab", "top_k": -1, "temperature": 0, "seed": 9, "stop_token_ids": [4], "ignore_eos": true}"#)
+        XCTAssertEqual(many.prompts, [[1, 2], [3]])
+        XCTAssertEqual(many.maxTokens, [7, 7])
+        XCTAssertEqual(many.stop, ["ab"])
+        XCTAssertEqual(many.sampling.topK, 0)
+        XCTAssertEqual(many.sampling.temperature, 0)
+        XCTAssertEqual(many.sampling.seed, 9)
+        XCTAssertEqual(many.sampling.stopTokenIds, [4])
+        XCTAssertTrue(many.sampling.ignoreEos)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "stop": ["a", "b"]}"#).stop, ["a", "b"])
+
+        // Neutral values of unsupported parameters are accepted (n 1, logprobs false, empty tools, penalties 0).
+        XCTAssertNoThrow(try parse(#"{"model": "tiny", "prompt": [3], "n": 1, "best_of": 1, "presence_penalty": 0, "frequency_penalty": 0, "tools": [], "echo": false, "logprobs": null}"#))
+
+        // A streamed chat with usage; its length defaults to the rest of the context; max_completion_tokens wins.
+        let chat = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "stream": true, "stream_options": {"include_usage": true}}"#, .chat)
+        XCTAssertTrue(chat.stream && chat.includeUsage)
+        XCTAssertEqual(chat.prompts.count, 1)
+        XCTAssertEqual(chat.maxTokens, [4096 - chat.prompts[0].count])
+        let capped = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_completion_tokens": 5, "max_tokens": 9}"#, .chat)
+        XCTAssertEqual(capped.maxTokens, [5])
+        // vLLM's continuous_usage_stats (GuideLLM sends it): usage on every chunk, with include_usage only.
+        let continuous = try parse(#"{"model": "tiny", "prompt": [3], "stream": true, "stream_options": {"include_usage": true, "continuous_usage_stats": true}}"#)
+        XCTAssertTrue(continuous.includeUsage && continuous.continuousUsage)
+        XCTAssertFalse(try parse(#"{"model": "tiny", "prompt": [3], "stream": true, "stream_options": {"continuous_usage_stats": true}}"#).continuousUsage)
+        // Text parts of a list content are the same message as the joined string.
+        let parts = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]}"#, .chat)
+        XCTAssertEqual(parts.prompts, chat.prompts)
+    }
+}
