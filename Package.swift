@@ -93,6 +93,7 @@ let package = Package(
         .target(name: "Gateway", dependencies: [
             "Basics", "ClientKit", "ModelText", "ChatTemplate", "Transport", "Wire", "MetricsExposition",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             // HTTPS (--tls-cert/--tls-key): swift-nio-ssl through Hummingbird's TLS channel.
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -1,6 +1,7 @@
 import ChatTemplate
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -71,14 +72,14 @@ public final class GatewayServer: Sendable {
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
         // Each connection's ConnectionWatch: how a handler learns that its client has gone.
-        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ConnectionWatch()]))
+        let channel = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionWatch()])
         let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "pd-gateway")
         if let tls = https {
-            let app = Application(router: router, server: try .tls(http1, tlsConfiguration: tls), configuration: configuration,
+            let app = Application(router: router, server: try .tls(.http1(configuration: channel), tlsConfiguration: tls), configuration: configuration,
                                   logger: logger)
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } else {
-            let app = Application(router: router, server: http1, configuration: configuration, logger: logger)
+            let app = Application(router: router, server: .http1(configuration: channel), configuration: configuration, logger: logger)
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         }
     }
