@@ -31,7 +31,7 @@ fail() {
   for f in "$work"/*.log; do
     [ -e "$f" ] || continue
     echo "--- $f" >&2
-    first=$(grep -n -m1 -E "Fatal error|crashed|Segmentation fault|signal [0-9]+|Crash" "$f" | cut -d: -f1)
+    first=$(grep -n -m1 -E "Fatal error|crashed|Segmentation fault|signal [0-9]+|Crash" "$f" | cut -d: -f1 || true)
     if [ -n "$first" ]; then sed -n "$((first > 5 ? first - 5 : 1)),$((first + 60))p" "$f" >&2; else tail -n 20 "$f" >&2; fi
   done
   exit 1
