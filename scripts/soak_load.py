@@ -249,7 +249,7 @@ def worker(seed):
             outcomes[(kind.__name__, outcome)] += 1
             if outcome in ("wrong", "unexpected") and len(failures) < 50:
                 failures.append(detail)
-                if len(failures) <= 5:                                 # the first ones at once, the rest in the verdict
+                if len(failures) <= 20:                                # as they happen (the verdict repeats the first 5)
                     print(f"soak: {outcome}: {detail}", flush=True)
 
 
