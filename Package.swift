@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "pd-decode", targets: ["pd-decode"]),
         .executable(name: "pd-client", targets: ["pd-client"]),
         .executable(name: "pd-gateway", targets: ["pd-gateway"]),
+        // The decoders of untrusted bytes, for the libFuzzer harnesses in Fuzz/ (scripts/fuzz).
+        .library(name: "FuzzedDecoders", targets: ["Wire", "Tensors", "Tokenizer", "ChatTemplate", "ModelText", "Gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

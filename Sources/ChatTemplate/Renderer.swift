@@ -6,7 +6,18 @@ final class Renderer {
     /// The date `strftime_now` formats (transformers uses `datetime.now()`; tests inject a fixed one).
     let now: Date
 
+    /// Scopes a macro was defined in: the macro's closure holds its scope and the scope holds the
+    /// macro, a cycle ARC never frees (found by scripts/fuzz). `releaseMacroScopes` breaks them.
+    private var macroScopes: [Scope] = []
+
     init(now: Date) { self.now = now }
+
+    /// Called once the render is over (no macro can run any more): empties every scope that holds a
+    /// macro, so the scopes, the macros and the context they reach are freed.
+    func releaseMacroScopes() {
+        for scope in macroScopes { scope.removeAll() }
+        macroScopes = []
+    }
 
     enum Flow { case normal, breakLoop, continueLoop }
 
@@ -52,6 +63,7 @@ final class Renderer {
             scope.set(name, value)
         case .macro(let m):
             scope.set(m.name, .callable(makeMacro(m, definitionScope: scope)))
+            macroScopes.append(scope)
         case .callBlock(let call, let callerParameters, let body):
             let caller = makeMacro(Macro(name: "caller", parameters: callerParameters, body: body, line: call.line),
                                    definitionScope: scope)

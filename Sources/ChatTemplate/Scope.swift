@@ -22,4 +22,6 @@ final class Scope {
     func set(_ name: String, _ value: Value) { variables[name] = value }
 
     func child() -> Scope { Scope(parent: self) }
+
+    func removeAll() { variables = [:] }
 }

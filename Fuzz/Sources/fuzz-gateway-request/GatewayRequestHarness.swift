@@ -1,0 +1,26 @@
+import FuzzSupport
+@testable import Gateway
+
+/// The gateway's request-body decoding and validation (JSON fields, prompts, messages through the
+/// chat template and tokenizer, sampling limits): a GenerationRequest whose prompts fit the context,
+/// or an APIError (a 4xx), never a crash. The first byte picks /v1/completions or /v1/chat/completions.
+private let served = try! ServedModel(model: fuzzModelFolder(), servedName: "tiny")
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzGatewayRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let input = UnsafeRawBufferPointer(start: data, count: size)
+    guard let first = input.first else { return 0 }
+    let body = String(decoding: input[1...], as: UTF8.self)   // as the HTTP layer hands it over
+    do {
+        let request = try GenerationRequest(body: body, kind: first & 1 == 0 ? .completion : .chat, model: served)
+        for (prompt, maxTokens) in zip(request.prompts, request.maxTokens) {
+            precondition(!prompt.isEmpty || request.kind == .completion, "empty chat prompt accepted")
+            precondition(maxTokens >= 1 && prompt.count + maxTokens <= served.contextLength, "request exceeds the context")
+            precondition(prompt.allSatisfy { $0 >= 0 && $0 < served.vocabSize }, "prompt id outside the vocabulary")
+        }
+    } catch is APIError {
+    } catch {
+        preconditionFailure("GenerationRequest threw a non-APIError: \(error)")
+    }
+    return 0
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Seed corpora for the harnesses that take files or text (fuzz-wire writes its own with the
+project's encoders). Real inputs where there are any: the built-in tiny model's tokenizer.json and
+chat template, llama.cpp's collection of real chat templates; small valid files otherwise.
+
+Usage: make_seeds.py ROOT OUT LLAMA_CPP_SRC   (OUT/<harness>/ gets the seeds; ROOT is the repository)
+"""
+import json, os, struct, sys
+
+root, out, llama = sys.argv[1:4]
+tokenizer_dir = os.path.join(root, "Sources/DeepSeekModel/BuiltinTokenizers/tiny")
+
+
+def write(harness, name, data):
+    os.makedirs(os.path.join(out, harness), exist_ok=True)
+    with open(os.path.join(out, harness, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+# fuzz-kv-assembler: shape byte, token count, then ops (flags 0 = every field right: layer, token_start,
+# token_count, payload). Whole streams for each dtype and page size, and one that ends with PrefillDone.
+for dtype in (0, 1):
+    for page in (0, 1, 3):
+        width, layers, tokens = 2, 2, 5
+        shape = dtype | page << 1 | (width - 1) << 3 | (layers - 1) << 5
+        ops = b""
+        for layer in range(layers):
+            start = 0
+            for count in (2, 3):
+                ops += bytes([0, layer, start, count]) + bytes(range(count * width * (4 if dtype == 0 else 2)))
+                start += count
+        write("fuzz-kv-assembler", f"stream-{dtype}-{page}", bytes([shape, tokens]) + ops + bytes([3]))
+
+# fuzz-safetensors: small files as the writer lays them out (8-byte length, JSON header, packed data).
+def safetensors(tensors, metadata=None):
+    header, data = {}, b""
+    for name, dtype, shape, width in tensors:
+        size = width
+        for d in shape:
+            size *= d
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + size]}
+        data += bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    if metadata:
+        header["__metadata__"] = metadata
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)
+    return struct.pack("<Q", len(blob)) + blob + data
+
+
+write("fuzz-safetensors", "f32", safetensors([("model.embed_tokens.weight", "F32", [4, 3], 4), ("norm.weight", "F32", [3], 4)],
+                                              {"format": "pt"}))
+write("fuzz-safetensors", "bf16-f16", safetensors([("a", "BF16", [2, 2], 2), ("b", "F16", [5], 2), ("empty", "F32", [0, 4], 4)]))
+write("fuzz-safetensors", "fp8", safetensors([("w", "F8_E4M3", [4, 4], 1), ("w_scale_inv", "F32", [1, 1], 4), ("i", "I64", [2], 8)]))
+
+# fuzz-gateway-request: first byte 0 = /v1/completions, 1 = /v1/chat/completions.
+completions = [
+    {"model": "tiny", "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0},
+    {"model": "tiny", "prompt": ["a", "b c"], "max_tokens": 4, "stop": ["\n", "."], "stream": True,
+     "stream_options": {"include_usage": True}},
+    {"model": "tiny", "prompt": [3, 17, 42], "top_p": 0.9, "top_k": 40, "seed": 7, "stop_token_ids": [2], "ignore_eos": True},
+    {"model": "tiny", "prompt": [[3, 4], [5]], "n": 1, "logprobs": False, "presence_penalty": 0, "logit_bias": {}},
+]
+chats = [
+    {"model": "tiny", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},
+    {"model": "tiny", "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "there"}]}],
+     "max_completion_tokens": 4, "add_generation_prompt": False, "tools": [], "response_format": {"type": "text"}},
+    {"model": "tiny", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+                                   {"role": "user", "content": "Again"}], "temperature": 0.5, "stream": True},
+]
+for i, body in enumerate(completions):
+    write("fuzz-gateway-request", f"completion-{i}", b"\x00" + json.dumps(body).encode())
+for i, body in enumerate(chats):
+    write("fuzz-gateway-request", f"chat-{i}", b"\x01" + json.dumps(body).encode())
+
+# fuzz-tokenizer: 0 + a tokenizer.json (the tiny one cut to its first 64 ids and their merges),
+# 1 + text, 2 + token ids (u16 LE).
+with open(os.path.join(tokenizer_dir, "tokenizer.json")) as f:
+    tok = json.load(f)
+vocab = {t: i for t, i in tok["model"]["vocab"].items() if i < 64}
+def merge_parts(m):
+    return m.split(" ") if isinstance(m, str) else m
+tok["model"]["vocab"] = vocab
+tok["model"]["merges"] = [m for m in tok["model"]["merges"] if all(p in vocab for p in merge_parts(m))
+                          and "".join(merge_parts(m)) in vocab][:32]
+tok["added_tokens"] = tok["added_tokens"][:3]
+write("fuzz-tokenizer", "load-small", b"\x00" + json.dumps(tok).encode())
+for i, text in enumerate(["The capital of France is", "Héllo, wörld! 123 4567 \n\t  spaces", "<｜begin▁of▁sentence｜>hi",
+                          "def f(x):\n    return x * 2\n", "日本語のテキスト 😀"]):
+    write("fuzz-tokenizer", f"text-{i}", b"\x01" + text.encode())
+write("fuzz-tokenizer", "ids", b"\x02" + b"".join(struct.pack("<H", i) for i in (0, 1, 3, 17, 42, 200, 511, 400, 7)))
+
+# fuzz-chat-template: the tiny model's template and llama.cpp's collection of real templates.
+with open(os.path.join(tokenizer_dir, "tokenizer_config.json")) as f:
+    write("fuzz-chat-template", "tiny", json.load(f)["chat_template"])
+templates = os.path.join(llama, "models", "templates")
+for name in sorted(os.listdir(templates)):
+    if name.endswith(".jinja"):
+        with open(os.path.join(templates, name), "rb") as f:
+            write("fuzz-chat-template", name, f.read())
