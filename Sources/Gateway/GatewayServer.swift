@@ -53,10 +53,10 @@ public final class GatewayServer: Sendable {
         let router = Router(context: GatewayContext.self)
         if let key = options.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
         router.post("/v1/completions") { request, context in
-            await generation.respond(body: try await Self.body(request), kind: .completion, connection: context.connection)
+            try await Self.reading(request) { await generation.respond(body: $0, kind: .completion, connection: context.connection) }
         }
         router.post("/v1/chat/completions") { request, context in
-            await generation.respond(body: try await Self.body(request), kind: .chat, connection: context.connection)
+            try await Self.reading(request) { await generation.respond(body: $0, kind: .chat, connection: context.connection) }
         }
         router.post("/tokenize") { request, _ in await Self.answer { try text.tokenize(body: try await Self.body(request)) } }
         router.post("/detokenize") { request, _ in await Self.answer { try text.detokenize(body: try await Self.body(request)) } }
@@ -104,10 +104,22 @@ public final class GatewayServer: Sendable {
         ])]))])
     }
 
+    /// The request body as text: at most 64 MiB (else Hummingbird's 413), valid UTF-8 or a 400 —
+    /// never text with the bad bytes silently replaced.
     private static func body(_ request: Request) async throws -> String {
         var request = request
         let buffer = try await request.collectBody(upTo: 64 << 20)
-        return String(buffer: buffer)
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
+            throw APIError.invalid(nil, "the request body is not valid UTF-8")
+        }
+        return text
+    }
+
+    /// `handle` on the body, or the body's APIError as the response.
+    private static func reading(_ request: Request, _ handle: (String) async -> Response) async throws -> Response {
+        let text: String
+        do { text = try await body(request) } catch let error as APIError { return HTTP.error(error) }
+        return await handle(text)
     }
 
     private static func answer(_ body: () async throws -> Value) async -> Response {

@@ -3,8 +3,8 @@ import Basics
 import DecodeService
 import DeepSeekModel
 import Foundation
-import Kernels
 import KVCache
+import Kernels
 import ServiceSupport
 import Transport
 import Wire
@@ -89,6 +89,7 @@ struct PDDecode: ParsableCommand {
     var logLevel: String = "info"
 
     func run() throws {
+        MallocArenas.limit(to: 4)
         let logger = DaemonLogging.logger(label: "pd-decode", level: logLevel)
         if let threads { BLAS.setThreads(threads) }
         let (host, port) = try HostPort.parse(listen, option: "--listen")

@@ -53,6 +53,7 @@ struct PDGateway: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
+        MallocArenas.limit(to: 4)
         var logger = Logger(label: "pd-gateway")
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         logger.logLevel = level

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import ContextParallel
 import DeepSeekModel
 import Foundation
@@ -60,6 +61,7 @@ struct PDPrefill: ParsableCommand {
     var logLevel: String = "info"
 
     func run() throws {
+        MallocArenas.limit(to: 4)
         let communicator: Communicator = MPICommunicator.isUnderMPIRun ? try MPICommunicator.initialize(yieldWhenIdle: true) : SingleRankCommunicator()
         let logger = DaemonLogging.logger(label: "pd-prefill[\(communicator.rank)]", level: logLevel)
         BLAS.setThreads(threads ?? ThreadDefaults.blasThreads(ranks: communicator.size))

@@ -245,8 +245,12 @@ expect_error(400, "temperature", lambda: client.completions.create(model=MODEL, 
 expect_error(400, "bogus_field", lambda: client.completions.create(model=MODEL, prompt="x", extra_body={"bogus_field": 1}))
 r = requests.post(f"http://{GATEWAY}/v1/completions", data="{not json", headers={"content-type": "application/json"})
 check(r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", f"bad JSON: {r.status_code} {r.text}")
+for path in ("/v1/completions", "/v1/chat/completions", "/tokenize"):
+    r = requests.post(f"http://{GATEWAY}{path}", data=b'{"model": "' + MODEL.encode() + b'", "prompt": "caf\xe9 \xff"}',
+                      headers={"content-type": "application/json"})
+    check(r.status_code == 400 and "UTF-8" in r.json()["error"]["message"], f"non-UTF-8 body on {path}: {r.status_code} {r.text}")
 errors[400] = errors.get(400, 0) + 1
-print("ok: unsupported parameters, unknown model, empty / too long / out-of-vocab prompts, bad JSON → 4xx naming the field")
+print("ok: unsupported parameters, unknown model, empty / too long / out-of-vocab prompts, bad JSON, non-UTF-8 bodies → 4xx naming the field")
 
 # 6. /v1/models, /tokenize, /detokenize, /health, /version.
 models = client.models.list()
