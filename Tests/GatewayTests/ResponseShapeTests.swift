@@ -78,20 +78,25 @@ final class ResponseShapeTests: XCTestCase {
 
     func testWholeResponsesAndUsage() {
         let completion = object(OpenAIResponses(kind: .completion, model: "tiny")
-            .complete(texts: ["a", "bc"], finishReasons: ["stop", "length"], usage: OpenAIResponses.usage(prompt: 7, completion: 4)))
+            .complete(texts: ["a", "bc"], finishReasons: ["stop", "length"], stopReasons: [.text("\n\n"), nil],
+                      usage: OpenAIResponses.usage(prompt: 7, completion: 4)))
         XCTAssertEqual(completion["object"] as? String, "text_completion")
         let choices = completion["choices"] as! [[String: Any]]
         XCTAssertEqual(choices.map { $0["index"] as! Int }, [0, 1])
         XCTAssertEqual(choices.map { $0["text"] as! String }, ["a", "bc"])
         XCTAssertEqual(choices.map { $0["finish_reason"] as! String }, ["stop", "length"])
+        // vLLM: the matched stop string (or stop token id) as stop_reason; null otherwise.
+        XCTAssertEqual(choices[0]["stop_reason"] as? String, "\n\n")
+        XCTAssertTrue(choices[1]["stop_reason"] is NSNull)
         XCTAssertEqual(completion["usage"] as? [String: Int], ["prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11])
 
         let chat = object(OpenAIResponses(kind: .chat, model: "tiny")
-            .complete(texts: ["hey"], finishReasons: ["stop"], usage: OpenAIResponses.usage(prompt: 3, completion: 1)))
+            .complete(texts: ["hey"], finishReasons: ["stop"], stopReasons: [.token(7)], usage: OpenAIResponses.usage(prompt: 3, completion: 1)))
         XCTAssertEqual(chat["object"] as? String, "chat.completion")
         let message = (chat["choices"] as! [[String: Any]])[0]["message"] as! [String: Any]
         XCTAssertEqual(message["role"] as? String, "assistant")
         XCTAssertEqual(message["content"] as? String, "hey")
+        XCTAssertEqual((chat["choices"] as! [[String: Any]])[0]["stop_reason"] as? Int, 7)
         XCTAssertEqual(chat["usage"] as? [String: Int], ["prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4])
     }
 
