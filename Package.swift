@@ -60,6 +60,7 @@ let package = Package(
         .target(name: "ServiceSupport", dependencies: [
             "DeepSeekModel",
             "Engine", "Transport", "Wire", .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "PrefillService", dependencies: [
             "ServiceSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire", "MetricsExposition",

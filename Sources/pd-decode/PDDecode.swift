@@ -58,17 +58,7 @@ struct PDDecode: ParsableCommand {
     @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
     var maxConcurrentCalls: Int = DecodeOptions().maxConcurrentCalls
 
-    @Option(help: "TLS: this server's PEM certificate chain (with --tls-key; default: plaintext).")
-    var tlsCert: String?
-
-    @Option(help: "TLS: the PEM private key of --tls-cert.")
-    var tlsKey: String?
-
-    @Option(help: "Mutual TLS: PEM CA that every client's certificate must chain to (clients without one are refused).")
-    var tlsClientCa: String?
-
-    @Option(help: "File holding the shared token: every call but health must carry 'authorization: Bearer <token>'; sent to prefill too.")
-    var authTokenFile: String?
+    @OptionGroup var security: ServerSecurityFlags
 
     @Option(help: "TLS to prefill: PEM CA the prefill daemons' certificates must chain to (default: plaintext).")
     var prefillTlsCa: String?
@@ -106,11 +96,10 @@ struct PDDecode: ParsableCommand {
             throw ValidationError("--max-queued-requests and --max-queue-seconds must be ≥ 0")
         }
         options.maxQueuedRequests = maxQueuedRequests; options.maxQueueSeconds = maxQueueSeconds
+        options.serverSecurity = try security.load()
         do {
-            options.serverSecurity = try ServerSecurity.load(certFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCa,
-                                                             tokenFile: authTokenFile)
             options.prefillSecurity = try ClientSecurity.load(prefix: "--prefill-tls", caFile: prefillTlsCa, certFile: prefillTlsCert,
-                                                              keyFile: prefillTlsKey, tokenFile: authTokenFile)
+                                                              keyFile: prefillTlsKey, tokenFile: security.authTokenFile)
         } catch let error as SecurityOptionError { throw ValidationError(error.description) }
         if let metricsListen { options.metricsListen = try HostPort.parse(metricsListen, option: "--metrics-listen") }
         switch wireDtype.lowercased() {

@@ -39,17 +39,7 @@ struct PDPrefill: ParsableCommand {
     @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
     var maxConcurrentCalls: Int = PrefillOptions().maxConcurrentCalls
 
-    @Option(help: "TLS: this server's PEM certificate chain (with --tls-key; default: plaintext).")
-    var tlsCert: String?
-
-    @Option(help: "TLS: the PEM private key of --tls-cert.")
-    var tlsKey: String?
-
-    @Option(help: "Mutual TLS: PEM CA that every client's certificate must chain to (clients without one are refused).")
-    var tlsClientCa: String?
-
-    @Option(help: "File holding the shared token: every call but health must carry 'authorization: Bearer <token>'.")
-    var authTokenFile: String?
+    @OptionGroup var security: ServerSecurityFlags
 
     @Option(help: "Serve Prometheus text on http://HOST:PORT/metrics from rank 0 (default: no metrics server).")
     var metricsListen: String?
@@ -78,8 +68,7 @@ struct PDPrefill: ParsableCommand {
                 options.metricsListen = metricsAddress
                 // Only rank 0 serves, so only its host needs the files.
                 if communicator.rank == 0 {
-                    options.serverSecurity = try ServerSecurity.load(certFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCa,
-                                                                     tokenFile: authTokenFile)
+                    options.serverSecurity = try security.load()
                 }
                 return try PrefillDaemon(model: transformer, communicator: communicator, options: options, logger: logger)
             }
