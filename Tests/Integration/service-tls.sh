@@ -53,47 +53,12 @@ request_tokens=$(json_field "$work/request.json" "j['result']['tokens']")
 # An independent client: Python grpcio with ssl credentials, raw protobuf bytes.
 cat >"$work/probe.py" <<'PY'
 import sys, grpc
+from raw_grpc import call, fields, varint
 decode, prefill, pki, token, wrong, want = sys.argv[1:7]
 read = lambda p: open(p, "rb").read()
 creds = grpc.ssl_channel_credentials(read(f"{pki}/ca.pem"), read(f"{pki}/client.key"), read(f"{pki}/client.pem"))
 no_cert = grpc.ssl_channel_credentials(read(f"{pki}/ca.pem"))
 token, wrong = read(token).decode().strip(), read(wrong).decode().strip()
-ident = lambda b: b
-
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F; n >>= 7
-        out += bytes([b | (0x80 if n else 0)])
-        if not n: return out
-
-def read_varint(buf, i):
-    shift = value = 0
-    while True:
-        b = buf[i]; i += 1
-        value |= (b & 0x7F) << shift; shift += 7
-        if not b & 0x80: return value, i
-
-def fields(buf):                      # (number, wire type, value) of one message
-    i = 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        if key & 7 == 0: value, i = read_varint(buf, i)
-        elif key & 7 == 2:
-            n, i = read_varint(buf, i); value = buf[i:i + n]; i += n
-        elif key & 7 == 5: value = buf[i:i + 4]; i += 4
-        elif key & 7 == 1: value = buf[i:i + 8]; i += 8
-        else: raise ValueError(key)
-        yield key >> 3, key & 7, value
-
-def call(target, credentials, method, body, metadata=(), stream=False):
-    with grpc.secure_channel(target, credentials) as ch:
-        try:
-            if stream:
-                return "OK", list(ch.unary_stream(method, request_serializer=ident, response_deserializer=ident)(body, timeout=30, metadata=metadata))
-            return "OK", ch.unary_unary(method, request_serializer=ident, response_deserializer=ident)(body, timeout=30, metadata=metadata)
-        except grpc.RpcError as e:
-            return e.code().name, e.details()
 
 bearer = lambda t: (("authorization", f"Bearer {t}"),)
 prompt = b"\x0a" + varint(3) + bytes([3, 17, 42])
@@ -120,7 +85,7 @@ expect("health Check without token (open)", health, "OK")
 if health[0] == "OK" and health[1] != b"\x08\x01": print(f"BAD health not SERVING: {health[1]!r}"); failures.append("health")
 sys.exit(1 if failures else 0)
 PY
-"$py" "$work/probe.py" 127.0.0.1:"$dp" 127.0.0.1:"$pp" "$pki" "$work/token" "$work/wrong-token" "$request_tokens" \
+PYTHONPATH="$root/Tests/Integration" "$py" "$work/probe.py" 127.0.0.1:"$dp" 127.0.0.1:"$pp" "$pki" "$work/token" "$work/wrong-token" "$request_tokens" \
   || fail "independent grpcio client over mutual TLS"
 
 # counters PREFILL_METRICS DECODE_METRICS: the requests each daemon has handled, as one line.

@@ -12,30 +12,12 @@ wait_healthy "$pp"; wait_healthy "$dp"
 
 cat >"$work/probe.py" <<'PY'
 import sys, grpc
+import raw_grpc
+from raw_grpc import field, vfield, varint
 decode, prefill = sys.argv[1], sys.argv[2]
 
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F; n >>= 7
-        out += bytes([b | (0x80 if n else 0)])
-        if not n: return out
-
-def field(num, payload):            # length-delimited field
-    return varint(num << 3 | 2) + varint(len(payload)) + payload
-
-def vfield(num, value):             # varint field
-    return varint(num << 3) + varint(value)
-
 def call(target, method, body, stream=False):
-    with grpc.insecure_channel(target) as ch:
-        ident = lambda b: b
-        try:
-            if stream:
-                return ("OK", list(ch.unary_stream(method, request_serializer=ident, response_deserializer=ident)(body, timeout=20)))
-            return ("OK", ch.unary_unary(method, request_serializer=ident, response_deserializer=ident)(body, timeout=20))
-        except grpc.RpcError as e:
-            return (e.code().name, e.details())
+    return raw_grpc.call(target, None, method, body, stream=stream, timeout=20)
 
 failures = []
 # The prefill's model fingerprint: InfoResponse field 1 (a valid request must be answered).
@@ -80,7 +62,7 @@ sys.exit(1 if failures else 0)
 PY
 hwm() { awk '/VmHWM/ {print $2}' /proc/"$1"/status; }
 hwm_before=$(hwm "$decode_pid")
-"$py" "$work/probe.py" 127.0.0.1:"$dp" 127.0.0.1:"$pp" || fail "an untrusted input was not refused as it should be"
+PYTHONPATH="$root/Tests/Integration" "$py" "$work/probe.py" 127.0.0.1:"$dp" 127.0.0.1:"$pp" || fail "an untrusted input was not refused as it should be"
 
 # Without the quota the 300 MiB body raised the peak by ~310 MB; with it by ~100 MB.
 grown=$(( ($(hwm "$decode_pid") - hwm_before) / 1024 ))
