@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.65.0"),
     ],
     targets: [
         // Thin C shims over the system libraries (Debian packages, see scripts/setup).
@@ -99,6 +100,8 @@ let package = Package(
             .product(name: "HummingbirdCore", package: "hummingbird"),
             // HTTPS (--tls-cert/--tls-key): swift-nio-ssl through Hummingbird's TLS channel.
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            // The HTTP side's own event loops (--event-loops).
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),

@@ -49,7 +49,7 @@ struct CompletionRun {
 /// (and the other calls cancelled) when one fails.
 private final class RunCalls: @unchecked Sendable {
     private let lock = NSLock()
-    private var handles: [DecodeCall.Handle] = []
+    private var calls: [DecodeCall] = []
     private var remaining: Int
     private var cancelled = false
     let continuation: AsyncThrowingStream<ChoiceEvent, Error>.Continuation
@@ -59,14 +59,14 @@ private final class RunCalls: @unchecked Sendable {
         self.continuation = continuation
     }
 
-    func add(_ handle: DecodeCall.Handle) {
-        let cancelNow = lock.withLock { () -> Bool in handles.append(handle); return cancelled }
-        if cancelNow { handle.cancel() }
+    func add(_ call: DecodeCall) {
+        let cancelNow = lock.withLock { () -> Bool in calls.append(call); return cancelled }
+        if cancelNow { call.cancel() }
     }
 
     func cancelAll() {
-        let all = lock.withLock { () -> [DecodeCall.Handle] in cancelled = true; return handles }
-        for handle in all { handle.cancel() }
+        let all = lock.withLock { () -> [DecodeCall] in cancelled = true; return calls }
+        for call in all { call.cancel() }
     }
 
     func choiceDone() {

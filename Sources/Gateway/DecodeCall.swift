@@ -2,8 +2,9 @@ import Foundation
 import Transport
 import Wire
 
-/// What receives one routed Generate call's responses, on the call's own thread (no hop to another
-/// task per token: the first token and each one after reach the HTTP writer with one hand-off).
+/// What receives one routed Generate call's responses, on the decode channel's completion-queue
+/// thread (the message reaches the HTTP writer with one thread hand-off, and no thread waits per
+/// request). Calls never overlap; they must not block.
 protocol DecodeCallConsumer: AnyObject, Sendable {
     /// One response from the decode daemon; false ends the call now (it is cancelled on the daemon).
     func received(_ response: GenerateResponse) -> Bool
@@ -12,91 +13,139 @@ protocol DecodeCallConsumer: AnyObject, Sendable {
     func ended(_ error: Error?)
 }
 
-/// One Generate call routed by the pool. The blocking gRPC stream runs on a pooled thread; ending
-/// it early (stop string, client gone) cancels the call, so decode and prefill drop the request
-/// and free its pages. A call that fails before its first token is retried once on another instance.
-enum DecodeCall {
+/// One Generate call routed by the pool, in push mode: the decode channel's completion-queue thread
+/// hands each response to the consumer. Ending it early (stop string, client gone) cancels the call,
+/// so decode and prefill drop the request and free its pages. A call that fails before its first
+/// token is retried once on another instance.
+final class DecodeCall: @unchecked Sendable {
     /// Statuses that say the request itself is wrong: another instance would say the same.
     private static let final: Set<StatusCode> = [.invalidArgument, .failedPrecondition, .outOfRange]
+    private static let attempts = 2
 
-    struct Handle: Sendable {
-        fileprivate let current: CurrentCall
-        /// Ends the call now (any thread); harmless after its end.
-        func cancel() { current.cancel() }
+    private let request: GenerateRequest
+    private let pool: DecodePool
+    private let timeoutSeconds: Double
+    private let onRetry: @Sendable () -> Void
+    /// Prompt + max generated tokens: the work an instance is charged while the call runs there.
+    private let work: Int
+
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var cancelled = false
+    /// The attempt running now (nil before the first starts and after the end).
+    private var current: (instance: DecodeInstance, stream: ResponseStream)?
+    private var tried: Set<String> = []
+    private var attempt = 0
+    private var sawToken = false
+    private var lastError: Error = APIError.overloaded(status: 503, "no decode instance is ready")
+    /// Dropped at the end (the consumer's run holds this call: no cycle outlives the request).
+    private var consumer: DecodeCallConsumer?
+
+    private init(_ request: GenerateRequest, pool: DecodePool, consumer: DecodeCallConsumer, timeoutSeconds: Double,
+                 onRetry: @escaping @Sendable () -> Void) {
+        self.request = request
+        self.pool = pool
+        self.consumer = consumer
+        self.timeoutSeconds = timeoutSeconds
+        self.onRetry = onRetry
+        work = Int(request.promptTokenIds.count) + Int(request.maxNewTokens)
     }
 
+    /// Starts the call on the least loaded healthy instance (on the caller's thread: starting does
+    /// not block); the consumer hears from it on the channel's thread.
     static func start(_ request: GenerateRequest, pool: DecodePool, consumer: DecodeCallConsumer,
-                      timeoutSeconds: Double = 3600, onRetry: @escaping @Sendable () -> Void = {}) -> Handle {
-        let current = CurrentCall()
-        let work = Int(request.promptTokenIds.count) + Int(request.maxNewTokens)
-        // The first attempt's call starts here, on the caller's thread (starting does not block):
-        // the pooled thread that reads it wakes while decode works, not before the request leaves.
-        let first = pool.pick().map { instance -> Attempt in
-            instance.begin(tokens: work)
-            return Attempt(instance: instance, call: Result {
-                try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
-                                                     deadline: .after(seconds: timeoutSeconds))
-            })
-        }
-        BlockingThreads.shared.run {
-            consumer.ended(run(request, first: first, pool: pool, consumer: consumer, current: current, work: work,
-                               timeoutSeconds: timeoutSeconds, onRetry: onRetry))
-        }
-        return Handle(current: current)
+                      timeoutSeconds: Double = 3600, onRetry: @escaping @Sendable () -> Void = {}) -> DecodeCall {
+        let call = DecodeCall(request, pool: pool, consumer: consumer, timeoutSeconds: timeoutSeconds, onRetry: onRetry)
+        call.startAttempt()
+        return call
     }
 
-    /// An instance chosen (its work counted) and its call, started or failed to start.
-    private struct Attempt: @unchecked Sendable {
-        let instance: DecodeInstance
-        let call: Result<ResponseStream, Error>
+    /// Ends the call now (any thread); harmless after its end.
+    func cancel() {
+        let stream = lock.withLock { () -> ResponseStream? in cancelled = true; return current?.stream }
+        stream?.cancel()
+        if stream == nil { finish(CancellationError()) }   // between attempts or before the first
     }
 
-    /// The call with its one retry; the error it ended with, or nil.
-    private static func run(_ request: GenerateRequest, first: Attempt?, pool: DecodePool, consumer: DecodeCallConsumer,
-                            current: CurrentCall, work: Int, timeoutSeconds: Double, onRetry: () -> Void) -> Error? {
-        var tried: Set<String> = []
-        var lastError: Error = APIError.overloaded(status: 503, "no decode instance is ready")
-        for attempt in 0..<2 {
-            let chosen: Attempt
-            if attempt == 0, let first {
-                chosen = first
-            } else {
-                guard !current.isCancelled, let instance = pool.pick(excluding: tried) else { break }
-                instance.begin(tokens: work)
-                chosen = Attempt(instance: instance, call: Result {
-                    try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
-                                                         deadline: .after(seconds: timeoutSeconds))
-                })
-            }
-            let instance = chosen.instance
-            if attempt > 0 { onRetry() }
+    /// Starts the next attempt on an instance not tried yet, or ends the call with the last error.
+    private func startAttempt() {
+        let instance: DecodeInstance? = lock.withLock {
+            guard !cancelled, attempt < Self.attempts, let instance = pool.pick(excluding: tried) else { return nil }
+            attempt += 1
             tried.insert(instance.target)
-            defer { instance.end(tokens: work) }
-            if current.isCancelled {
-                if case let .success(call) = chosen.call { call.cancel() }
-                return CancellationError()
-            }
-            var sawToken = false
-            do {
-                let call = try chosen.call.get()
-                guard current.set(call) else { return CancellationError() }   // the consumer already left
-                while let bytes = try call.next() {
-                    let response = try bytes.withUnsafeBytes { try GenerateResponse(decoding: $0) }
-                    if !response.tokens.isEmpty { sawToken = true }
-                    if !consumer.received(response) { call.cancel(); return nil }
-                }
-                return nil
-            } catch {
-                if current.isCancelled { return CancellationError() }
-                lastError = Self.apiError(error, target: instance.target)
-                if case let TransportError.status(code, _) = error {
-                    if code == .unavailable { instance.markUnreachable() }
-                    if Self.final.contains(code) { break }
-                }
-                if sawToken { break }   // tokens already went out: no silent restart
-            }
+            return instance
         }
-        return lastError
+        guard let instance else {
+            return finish(lock.withLock { cancelled } ? CancellationError() : lastError)
+        }
+        if lock.withLock({ attempt }) > 1 { onRetry() }
+        instance.begin(tokens: work)
+        do {
+            // `current` is set under the lock before any response can be handled: `drain` takes it too.
+            try lock.withLock {
+                let stream = try instance.channel.serverStreaming(method: MethodPath.generate, request: request,
+                                                                  deadline: .after(seconds: timeoutSeconds)) { [self] in drain() }
+                current = (instance, stream)
+                if cancelled { stream.cancel() }
+            }
+        } catch {
+            instance.end(tokens: work)
+            failed(error, on: instance)
+        }
+    }
+
+    /// Hands what arrived to the consumer (the channel's thread; never concurrently with itself).
+    private func drain() {
+        guard let (instance, stream) = lock.withLock({ current }) else { return }
+        do {
+            while true {
+                switch try stream.poll() {
+                case .pending:
+                    return
+                case .end:
+                    return attemptEnded(instance, error: nil)
+                case .message(let message):
+                    let response = try message.bytes().withUnsafeBytes { try GenerateResponse(decoding: $0) }
+                    if !response.tokens.isEmpty { lock.withLock { sawToken = true } }
+                    if lock.withLock({ consumer })?.received(response) != true {
+                        stream.cancel()
+                        return attemptEnded(instance, error: nil)
+                    }
+                }
+            }
+        } catch {
+            attemptEnded(instance, error: error)
+        }
+    }
+
+    /// The running attempt is over: the call ends, or (failed before its first token, on an error
+    /// another instance may not repeat) the next attempt starts.
+    private func attemptEnded(_ instance: DecodeInstance, error: Error?) {
+        lock.withLock { current = nil }   // also breaks the stream ↔ onReady cycle
+        instance.end(tokens: work)
+        guard let error else { return finish(nil) }
+        failed(error, on: instance)
+    }
+
+    private func failed(_ error: Error, on instance: DecodeInstance) {
+        if lock.withLock({ cancelled }) { return finish(CancellationError()) }
+        let apiError = Self.apiError(error, target: instance.target)
+        var retry = !lock.withLock { sawToken }   // tokens already went out: no silent restart
+        if case let TransportError.status(code, _) = error {
+            if code == .unavailable { instance.markUnreachable() }
+            if Self.final.contains(code) { retry = false }
+        }
+        lock.withLock { lastError = apiError }
+        if retry { startAttempt() } else { finish(apiError) }
+    }
+
+    /// The consumer hears the end once.
+    private func finish(_ error: Error?) {
+        let consumer = lock.withLock { () -> DecodeCallConsumer? in
+            defer { self.consumer = nil }
+            return self.consumer
+        }
+        consumer?.ended(error)
     }
 
     /// The status of a failed call, as the HTTP client should see it.
@@ -111,29 +160,4 @@ enum DecodeCall {
         default: return APIError.server("decode \(target): \(code): \(message)")
         }
     }
-}
-
-/// The call in progress, cancellable from the consumer's side at any moment.
-fileprivate final class CurrentCall: @unchecked Sendable {
-    private let lock = NSLock()
-    private var call: ResponseStream?
-    private var cancelled = false
-
-    /// Records the new call; false (and the call cancelled) when the consumer already left.
-    func set(_ call: ResponseStream) -> Bool {
-        let ok = lock.withLock { () -> Bool in
-            if cancelled { return false }
-            self.call = call
-            return true
-        }
-        if !ok { call.cancel() }
-        return ok
-    }
-
-    func cancel() {
-        let call = lock.withLock { () -> ResponseStream? in cancelled = true; return self.call }
-        call?.cancel()
-    }
-
-    var isCancelled: Bool { lock.withLock { cancelled } }
 }

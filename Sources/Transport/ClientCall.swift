@@ -10,6 +10,10 @@ final class ClientCall {
     let method: String
     private let maxBuffered: Int
     private let monitor = Monitor()
+    /// Push mode: runs on the queue's thread after each message or the status arrived (never
+    /// concurrently with itself: one thread per queue); it drains the call with `poll()`. Dropped
+    /// after the last completion, so a consumer holding the stream makes no lasting cycle.
+    private var onReady: (() -> Void)?  // guarded by `monitor`
 
     // Guarded by `monitor`.
     private var buffered: [ReceivedMessage] = []
@@ -29,8 +33,10 @@ final class ClientCall {
     private let detailsSlot = UnsafeMutablePointer<grpc_slice>.allocate(capacity: 1)
     private let errorStringSlot = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: 1)
 
-    init(call: OpaquePointer, poller: CompletionQueuePoller, owner: AnyObject, method: String, maxBuffered: Int) {
+    init(call: OpaquePointer, poller: CompletionQueuePoller, owner: AnyObject, method: String, maxBuffered: Int,
+         onReady: (() -> Void)? = nil) {
         self.call = call
+        self.onReady = onReady
         self.poller = poller
         self.owner = owner
         self.method = method
@@ -93,6 +99,7 @@ final class ClientCall {
                 trailingMetadata = Metadata(trailingArray.pointee)
                 monitor.broadcast()
             }
+            notifyReady()
         }
         guard statusStarted == GRPC_CALL_OK else {
             grpc_call_cancel(call, nil)
@@ -116,6 +123,7 @@ final class ClientCall {
                 }
                 monitor.broadcast()
             }
+            notifyReady()
         }
         if started != GRPC_CALL_OK {
             receiving = false
@@ -123,27 +131,48 @@ final class ClientCall {
         }
     }
 
+    /// Push mode: tells the consumer something arrived (the queue's thread, after a completion).
+    private func notifyReady() {
+        let callback = monitor.locked { () -> (() -> Void)? in
+            let callback = onReady
+            if receiveEnded && status != nil { onReady = nil }   // no completion follows the last
+            return callback
+        }
+        callback?()
+    }
+
     /// The next message; nil after the last one when the status is OK; throws the status otherwise.
     func next() throws -> ReceivedMessage? {
         try monitor.locked {
             while true {
-                if bufferedHead < buffered.count {
-                    let message = buffered[bufferedHead]
-                    bufferedHead += 1
-                    if bufferedHead == buffered.count {
-                        buffered.removeAll(keepingCapacity: true)
-                        bufferedHead = 0
-                    }
-                    if !receiving && !receiveEnded { startReceiveLocked() }
-                    return message
+                switch try takeLocked() {
+                case .message(let message): return message
+                case .end: return nil
+                case .pending: monitor.wait()
                 }
-                if receiveEnded, let status {
-                    guard status.code == .ok else { throw TransportError.status(status.code, status.message) }
-                    return nil
-                }
-                monitor.wait()
             }
         }
+    }
+
+    /// What is there now, without waiting (push mode's `onReady` drains with it).
+    func poll() throws -> StreamPoll { try monitor.locked { try takeLocked() } }
+
+    private func takeLocked() throws -> StreamPoll {
+        if bufferedHead < buffered.count {
+            let message = buffered[bufferedHead]
+            bufferedHead += 1
+            if bufferedHead == buffered.count {
+                buffered.removeAll(keepingCapacity: true)
+                bufferedHead = 0
+            }
+            if !receiving && !receiveEnded { startReceiveLocked() }
+            return .message(message)
+        }
+        if receiveEnded, let status {
+            guard status.code == .ok else { throw TransportError.status(status.code, status.message) }
+            return .end
+        }
+        return .pending
     }
 
     /// Cancels the call (any thread); the peer sees CANCELLED.

@@ -11,6 +11,10 @@ public final class ResponseStream {
     /// throws TransportError.status for any other end.
     public func nextMessage() throws -> ReceivedMessage? { try call.next() }
 
+    /// Without waiting: a message, the OK end, or nothing yet; throws TransportError.status for any
+    /// other end. For push-mode streams (`onReady`), from their `onReady`.
+    public func poll() throws -> StreamPoll { try call.poll() }
+
     /// The next message copied into an array; nil at the OK end.
     public func next() throws -> [UInt8]? { try call.next()?.bytes() }
 
@@ -22,4 +26,13 @@ public final class ResponseStream {
 
     /// The server's trailing metadata, once the call ended.
     public var trailingMetadata: Metadata { call.responseTrailingMetadata }
+}
+
+/// What a stream has now (`ResponseStream.poll`).
+public enum StreamPoll {
+    case message(ReceivedMessage)
+    /// The call ended with OK after its last message.
+    case end
+    /// Nothing yet: push mode's `onReady` runs again when something arrives.
+    case pending
 }

@@ -68,6 +68,17 @@ public final class TransportChannel {
                                            deadline: deadline, maxBuffered: streamBuffer))
     }
 
+    /// A server-streaming call in push mode: `onReady` runs on the channel's completion-queue thread
+    /// whenever a message or the end arrived, and drains the stream with `poll()` (no thread waits
+    /// for the call, and a message reaches its consumer without a thread hand-off). `onReady` must
+    /// not block: every call on the channel shares that thread.
+    public func serverStreaming<Request: WireMessage>(method: String, request: Request, metadata: Metadata = Metadata(),
+                                                      deadline: Deadline = .never,
+                                                      onReady: @escaping () -> Void) throws -> ResponseStream {
+        ResponseStream(call: try startCall(method: method, request: OutgoingBuffer.make(request), metadata: metadata,
+                                           deadline: deadline, maxBuffered: streamBuffer, onReady: onReady))
+    }
+
     /// A unary call: exactly one response message, or the call's non-OK status thrown.
     public func unary(method: String, request: [UInt8], metadata: Metadata = Metadata(),
                       deadline: Deadline = .never) throws -> [UInt8] {
@@ -102,7 +113,7 @@ public final class TransportChannel {
     private static let propagateDefaults: UInt32 = 0xffff
 
     private func startCall(method: String, request: UnsafeMutablePointer<grpc_byte_buffer>, metadata: Metadata,
-                           deadline: Deadline, maxBuffered: Int) throws -> ClientCall {
+                           deadline: Deadline, maxBuffered: Int, onReady: (() -> Void)? = nil) throws -> ClientCall {
         guard let core = monitor.locked({ core }) else {
             grpc_byte_buffer_destroy(request)
             throw TransportError.invalidUse("call \(method) on a closed channel to \(target)")
@@ -114,7 +125,8 @@ public final class TransportChannel {
             grpc_byte_buffer_destroy(request)
             throw TransportError.callFailed(method: method, detail: "grpc_channel_create_call returned NULL")
         }
-        let call = ClientCall(call: raw, poller: core.poller, owner: core, method: method, maxBuffered: maxBuffered)
+        let call = ClientCall(call: raw, poller: core.poller, owner: core, method: method, maxBuffered: maxBuffered,
+                              onReady: onReady)
         var metadata = metadata
         if let token { metadata.append(AuthToken.headerKey, token.headerValue) }
         try call.start(request: request, metadata: metadata)

@@ -28,6 +28,9 @@ struct PDGateway: AsyncParsableCommand {
     @Option(help: "Requests in flight beyond which the gateway answers 429.")
     var maxRequests: Int = 512
 
+    @Option(help: "Event loops serving HTTP and running the handlers (one hands each token to its socket with the fewest thread hops; raise it when one core cannot keep up with HTTP and tokenizing).")
+    var eventLoops: Int = 1
+
     @Option(help: "File holding the API key: every route but /health, /metrics and /version needs 'Authorization: Bearer <key>' (401 otherwise).")
     var apiKeyFile: String?
 
@@ -54,6 +57,8 @@ struct PDGateway: AsyncParsableCommand {
 
     func run() async throws {
         MallocArenas.limit(to: 4)
+        guard (1...256).contains(eventLoops) else { throw ValidationError("--event-loops must be in 1...256") }
+        GatewayEventLoops.install(count: eventLoops)
         var logger = Logger(label: "pd-gateway")
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         logger.logLevel = level
