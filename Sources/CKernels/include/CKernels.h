@@ -29,6 +29,14 @@ static const uint32_t CK_FEATURE_AVX512VNNI = 1u << 7;
 /// Bit set of CK_FEATURE_* usable on this machine (0 on non-x86 builds).
 uint32_t ck_cpu_features(void);
 
+/// A spin-wait hint (x86 `pause`): a waiting thread yields the core's pipeline to its sibling
+/// and drains faster when the awaited store lands.
+static inline void ck_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 // ---- Skinny linear: y[m, first..<last] (= or +=) alpha · x[m, k] · W[first..<last, k]ᵀ, m ≤ 8.
 // x rows at x + r·lda, weight row j at w + j·ldw, y row r at y + r·ldy (column j).
 typedef void (*ck_skinny_linear_fn)(const float *x, long m, long k, long lda, const float *w, long ldw,

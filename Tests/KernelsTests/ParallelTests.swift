@@ -1,0 +1,44 @@
+import Foundation
+@testable import Kernels
+import XCTest
+
+/// `Parallel.run` hands every worker index of every job to exactly one thread, job after job, on
+/// both of the pool's paths: helpers still spinning from the last job, and helpers parked.
+final class ParallelTests: XCTestCase {
+    /// Counts, per job, how often each worker index ran (a job writes only its own row).
+    final class CountingJob: ParallelJob, @unchecked Sendable {
+        var counts: [Int32]   // [jobs, maxWorkers]
+        let maxWorkers: Int
+        var jobIndex = 0
+        init(jobs: Int, maxWorkers: Int) {
+            counts = [Int32](repeating: 0, count: jobs * maxWorkers)
+            self.maxWorkers = maxWorkers
+        }
+        func work(worker: Int, workers: Int) {
+            counts.withUnsafeMutableBufferPointer { $0[jobIndex * maxWorkers + worker] += 1 }
+        }
+    }
+
+    func check(jobs: Int, pauseMicroseconds: useconds_t) {
+        let maxWorkers = 4
+        let job = CountingJob(jobs: jobs, maxWorkers: maxWorkers)
+        var expected = [Int32](repeating: 0, count: jobs * maxWorkers)
+        for j in 0..<jobs {
+            let workers = 1 + (j * 7) % maxWorkers   // 1, 4, 3, 2, …: helpers sit out some jobs
+            job.jobIndex = j
+            Parallel.run(workers: workers, job)
+            for w in 0..<workers { expected[j * maxWorkers + w] = 1 }
+            if pauseMicroseconds > 0 { usleep(pauseMicroseconds) }
+        }
+        XCTAssertEqual(job.counts, expected)
+    }
+
+    func testBackToBackJobsWhileHelpersSpin() {
+        check(jobs: 20_000, pauseMicroseconds: 0)
+    }
+
+    func testJobsAfterHelpersParked() {
+        // Longer than the spin (300 µs by default): every job wakes parked helpers.
+        check(jobs: 200, pauseMicroseconds: UInt32(WorkerPool.spinSeconds * 1e6) + 2_000)
+    }
+}
