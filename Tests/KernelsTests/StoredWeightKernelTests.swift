@@ -86,7 +86,7 @@ final class StoredWeightKernelTests: XCTestCase {
     func testSkinnyStoredWeightsAgainstDoubleReference() {
         var cases = 0
         for dtype in StoredWeight.DType.allCases {
-            for k in [1, 7, 127, 128, 129, 255, 576, 1037] {
+            for k in [1, 7, 127, 128, 129, 255, 576, 1037, 4100] {   // 4100: AVX-512 bf16 / f16 long rows (8 side by side at m = 1)
                 for n in [1, 7, 576] {
                     let weight = StoredWeight(dtype, rows: n, cols: k, rowStride: k + 3, seed: UInt64(k * 977 + n))
                     let lda = k + 1, ldy = n + 2
@@ -131,7 +131,7 @@ final class StoredWeightKernelTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(cases, 3 * 8 * 3 * 8 * KernelVariants.available.count)
+        XCTAssertEqual(cases, 3 * 9 * 3 * 8 * KernelVariants.available.count)
     }
 
     /// FP8 scales at the edges — large (300, 1e30) and subnormal (1e-40, 3e-39: products below f32's
