@@ -3,11 +3,15 @@
 project's encoders). Real inputs where there are any: the built-in tiny model's tokenizer.json and
 chat template, llama.cpp's collection of real chat templates; small valid files otherwise.
 
-Usage: make_seeds.py ROOT OUT LLAMA_CPP_SRC   (OUT/<harness>/ gets the seeds; ROOT is the repository)
+Usage: make_seeds.py ROOT OUT LLAMA_CPP_SRC [TOKENIZER_FIXTURES]
+  OUT/<harness>/ gets the seeds; ROOT is the repository; TOKENIZER_FIXTURES is where
+  scripts/tokenizer-fixtures.py left its real tokenizer.json files (TokenizerTests make them), whose
+  components the tokenizer seeds take whole, with a vocabulary cut small so each load is quick.
 """
 import json, os, struct, sys
 
 root, out, llama = sys.argv[1:4]
+fixtures = sys.argv[4] if len(sys.argv) > 4 else None
 tokenizer_dir = os.path.join(root, "Sources/DeepSeekModel/BuiltinTokenizers/tiny")
 
 
@@ -84,6 +88,56 @@ tok["model"]["merges"] = [m for m in tok["model"]["merges"] if all(p in vocab fo
                           and "".join(merge_parts(m)) in vocab][:32]
 tok["added_tokens"] = tok["added_tokens"][:3]
 write("fuzz-tokenizer", "load-small", b"\x00" + json.dumps(tok).encode())
+
+
+def cut_small(tj, keep_below=160):
+    """A real tokenizer.json with every component as it is (normalizers, pre-tokenizer regexes, decoders,
+    post-processor, model flags) and a vocabulary cut small: ids below `keep_below`, the byte-fallback
+    tokens, two added tokens of each lstrip / rstrip / single_word / normalized / special combination plus
+    those the post-processor names, and the merges among what is kept."""
+    tj = json.loads(json.dumps(tj))
+    post_ids = set()
+    def collect(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in ("sep", "cls") and isinstance(v, list) and len(v) == 2:
+                    post_ids.add(v[1])
+                elif k == "ids" and isinstance(v, list):
+                    post_ids.update(v)
+                else:
+                    collect(v)
+        elif isinstance(node, list):
+            for v in node:
+                collect(v)
+    collect(tj.get("post_processor"))
+    by_flags, added = {}, []
+    for a in tj["added_tokens"]:
+        flags = tuple(a.get(k) for k in ("lstrip", "rstrip", "single_word", "normalized", "special"))
+        if a["id"] in post_ids or by_flags.get(flags, 0) < 2:
+            by_flags[flags] = by_flags.get(flags, 0) + 1
+            added.append(a)
+    tj["added_tokens"] = added
+    added_ids = {a["id"] for a in added}
+    model = tj["model"]
+    model["vocab"] = {t: i for t, i in model["vocab"].items()
+                      if i < keep_below or i in added_ids or (t.startswith("<0x") and len(t) == 6)}
+    parts = lambda m: m.split(" ", 1) if isinstance(m, str) else m
+    model["merges"] = [m for m in model["merges"]
+                       if all(x in model["vocab"] for x in parts(m)) and "".join(parts(m)) in model["vocab"]][:64]
+    return tj
+
+
+if fixtures and os.path.isdir(fixtures):
+    for variant in sorted(os.listdir(fixtures)):
+        path = os.path.join(fixtures, variant, "tokenizer.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                small = cut_small(json.load(f))
+            write("fuzz-tokenizer", f"load-{variant}",
+                  b"\x00" + json.dumps(small, ensure_ascii=False, separators=(",", ":")).encode())
+else:
+    print(f"make_seeds: no tokenizer fixtures at {fixtures} (run TokenizerTests once to make them): "
+          "fuzz-tokenizer starts from the tiny model's tokenizer only", file=sys.stderr)
 for i, text in enumerate(["The capital of France is", "Héllo, wörld! 123 4567 \n\t  spaces", "<｜begin▁of▁sentence｜>hi",
                           "def f(x):\n    return x * 2\n", "日本語のテキスト 😀"]):
     write("fuzz-tokenizer", f"text-{i}", b"\x01" + text.encode())

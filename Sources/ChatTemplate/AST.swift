@@ -24,6 +24,43 @@ struct Expr {
     }
     let kind: Kind
     let line: Int
+    /// Expressions on the longest path down from this one, itself included: how deep evaluating it recurses.
+    let depth: Int
+
+    init(kind: Kind, line: Int) {
+        self.kind = kind
+        self.line = line
+        var deepest = 0
+        kind.forEachSubexpression { deepest = max(deepest, $0.depth) }
+        depth = deepest + 1
+    }
+}
+
+extension Expr.Kind {
+    /// Calls `body` with each expression directly inside this one.
+    func forEachSubexpression(_ body: (Expr) -> Void) {
+        switch self {
+        case .literal, .name: break
+        case .list(let items), .tuple(let items): items.forEach(body)
+        case .dict(let pairs): for (key, value) in pairs { body(key); body(value) }
+        case .attribute(let e, _), .not(let e), .negate(let e), .plus(let e): body(e)
+        case .item(let a, let b), .binary(_, let a, let b), .and(let a, let b), .or(let a, let b): body(a); body(b)
+        case .slice(let e, let start, let stop, let step):
+            body(e)
+            for part in [start, stop, step] { if let part { body(part) } }
+        case .call(let e, let args), .filter(let e, _, let args), .test(let e, _, let args):
+            body(e)
+            args.positional.forEach(body)
+            for (_, value) in args.keyword { body(value) }
+        case .compare(let first, let operations):
+            body(first)
+            for (_, e) in operations { body(e) }
+        case .conditional(let test, let then, let otherwise):
+            body(test)
+            body(then)
+            if let otherwise { body(otherwise) }
+        }
+    }
 }
 
 struct Arguments {

@@ -32,7 +32,7 @@ public struct ChatTemplate: @unchecked Sendable {
     /// Renders with exactly the given top-level variables.
     public func render(context: [String: Value], now: Date = Date()) throws -> String {
         let renderer = Renderer(now: now)
-        defer { renderer.releaseMacroScopes() }
+        defer { renderer.releaseCycles() }
         let globals = Scope(parent: nil, variables: Globals.all(now: now))
         return try renderer.render(body, scope: Scope(parent: globals, variables: context))
     }

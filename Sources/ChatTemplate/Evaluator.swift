@@ -93,16 +93,24 @@ enum Operators {
     }
 
     static func binary(_ op: BinaryOperator, _ a: Value, _ b: Value) throws -> Value {
-        if op == .concat { return .string(a.pythonStr + b.pythonStr) }
+        if op == .concat {
+            let (x, y) = (a.pythonStr, b.pythonStr)
+            try RenderLimits.checkString(bytes: x.utf8.count + y.utf8.count)
+            return .string(x + y)
+        }
         switch (op, a, b) {
-        case (.add, .string(let x), .string(let y)): return .string(x + y)
+        case (.add, .string(let x), .string(let y)):
+            try RenderLimits.checkString(bytes: x.utf8.count + y.utf8.count)
+            return .string(x + y)
         case (.add, .array(let x), .array(let y)): return .array(x + y)
         case (.add, .tuple(let x), .tuple(let y)): return .tuple(x + y)
         case (.multiply, .string(let s), _), (.multiply, _, .string(let s)):
             guard case .int(let n)? = (a.isString ? b : a).numeric, !(a.isString && b.isString) else { break }
+            try RenderLimits.checkRepetition(s.utf8.count, times: n, limit: RenderLimits.maxStringBytes)
             return .string(String(repeating: s, count: max(0, n)))
         case (.multiply, .array(let l), _), (.multiply, _, .array(let l)):
             guard case .int(let n)? = (a.isArray ? b : a).numeric else { break }
+            try RenderLimits.checkRepetition(l.count, times: n, limit: RenderLimits.maxListItems)
             return .array(Array(repeating: l, count: max(0, n)).flatMap { $0 })
         case (.modulo, .string(let format), _):
             return .string(try PrintfFormat.format(format, b))

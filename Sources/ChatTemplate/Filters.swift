@@ -232,13 +232,20 @@ enum Filters {
     private static func indent(_ s: String, _ q: Parameters) throws -> String {
         let width = q.value("width") ?? .int(4)
         let indention: String
-        if case .string(let w) = width { indention = w } else { indention = String(repeating: " ", count: max(0, try Methods.intArgument(width, "indent") ?? 4)) }
+        if case .string(let w) = width { indention = w } else {
+            let count = try Methods.intArgument(width, "indent") ?? 4
+            try RenderLimits.checkString(bytes: count)
+            indention = String(repeating: " ", count: max(0, count))
+        }
         let text = s + "\n"
+        var lines = PyStr.splitlines(text)
+        // Every line may get the indention.
+        try RenderLimits.checkRepetition(indention.utf8.count, times: lines.count + 1,
+                                         limit: RenderLimits.maxStringBytes - text.utf8.count)
         var rv: String
         if q.bool("blank", false) {
-            rv = PyStr.splitlines(text).joined(separator: "\n" + indention)
+            rv = lines.joined(separator: "\n" + indention)
         } else {
-            var lines = PyStr.splitlines(text)
             rv = lines.removeFirst()
             if !lines.isEmpty { rv += "\n" + lines.map { $0.isEmpty ? $0 : indention + $0 }.joined(separator: "\n") }
         }
@@ -251,7 +258,10 @@ enum Filters {
         switch q.value("indent") {
         case nil, .none?: indent = nil
         case .string(let s)?: indent = s
-        case let v?: indent = String(repeating: " ", count: max(0, try Methods.intArgument(v, "tojson") ?? 0))
+        case let v?:
+            let count = try Methods.intArgument(v, "tojson") ?? 0
+            try RenderLimits.checkString(bytes: count)
+            indent = String(repeating: " ", count: max(0, count))
         }
         var separators: (String, String)? = nil
         if let sep = q.value("separators"), !sep.isNone {

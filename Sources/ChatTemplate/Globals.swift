@@ -8,15 +8,17 @@ enum Globals {
         [
             "range": function("range", range),
             "dict": function("dict") { _, kwargs in .object(OrderedDictionary(kwargs)) },
-            "namespace": function("namespace") { args, kwargs in
+            "namespace": .callable(Callable(name: "namespace") { args, kwargs, renderer in
                 var attributes = OrderedDictionary()
                 for a in args {
                     guard case .object(let o) = a else { throw ChatTemplateError.type("namespace() takes a mapping") }
                     for (k, v) in o.pairs { attributes[k] = v }
                 }
                 for (k, v) in kwargs { attributes[k] = v }
-                return .namespace(Namespace(attributes))
-            },
+                let namespace = Namespace(attributes)
+                renderer.adopt(namespace)
+                return .namespace(namespace)
+            }),
             "raise_exception": function("raise_exception") { args, kwargs in
                 throw ChatTemplateError.raised((args.first ?? kwargs.first?.1 ?? .string("")).pythonStr)
             },

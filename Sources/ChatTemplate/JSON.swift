@@ -45,11 +45,11 @@ enum PythonJSON {
             out += "["
             for (i, item) in items.enumerated() {
                 if i > 0 { out += separators.0 }
-                newline(&out, indent, level + 1)
+                try newline(&out, indent, level + 1)
                 try dump(item, into: &out, indent: indent, level: level + 1, separators: separators,
                          ensureASCII: ensureASCII, sortKeys: sortKeys)
             }
-            newline(&out, indent, level)
+            try newline(&out, indent, level)
             out += "]"
         case .object(let o):
             if o.count == 0 { out += "{}"; return }
@@ -60,13 +60,13 @@ enum PythonJSON {
             }
             for (i, (k, item)) in pairs.enumerated() {
                 if i > 0 { out += separators.0 }
-                newline(&out, indent, level + 1)
+                try newline(&out, indent, level + 1)
                 quote(k, into: &out, ensureASCII: ensureASCII)
                 out += separators.1
                 try dump(item, into: &out, indent: indent, level: level + 1, separators: separators,
                          ensureASCII: ensureASCII, sortKeys: sortKeys)
             }
-            newline(&out, indent, level)
+            try newline(&out, indent, level)
             out += "}"
         case .namespace, .callable, .undefined, .iterator:
             let typeName = v.isUndefined ? "Undefined" : v.pythonTypeName
@@ -83,8 +83,9 @@ enum PythonJSON {
         }
     }
 
-    private static func newline(_ out: inout String, _ indent: String?, _ level: Int) {
+    private static func newline(_ out: inout String, _ indent: String?, _ level: Int) throws {
         guard let indent else { return }
+        try RenderLimits.checkString(bytes: out.utf8.count + 1 + indent.utf8.count * level)
         out += "\n" + String(repeating: indent, count: level)
     }
 
@@ -97,6 +98,11 @@ enum PythonJSON {
 struct JSONParser {
     let bytes: [UInt8]
     var pos = 0
+    /// Arrays and objects open around the parser now.
+    var depth = 0
+    /// Parsing recurses once per level, and the gateway parses request bodies with this: a body of a
+    /// million `[` must be a 400, not a stack overflow. (Python's json stops near 1000.)
+    static let maxDepth = 512
 
     mutating func parseDocument() throws -> Value {
         let v = try parseValue()
@@ -106,15 +112,22 @@ struct JSONParser {
     }
 
     mutating func skipSpace() {
-        while pos < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[pos]) { pos += 1 }
+        while pos < bytes.count, bytes[pos] == 0x20 || bytes[pos] == 0x09 || bytes[pos] == 0x0A || bytes[pos] == 0x0D { pos += 1 }
     }
 
+    /// Compared in place: called for every ':', ',' and closing bracket, so it must not allocate.
     mutating func expect(_ literal: String) throws {
-        let l = Array(literal.utf8)
-        guard pos + l.count <= bytes.count, Array(bytes[pos..<pos + l.count]) == l else {
-            throw JSONError.invalid("expected \(literal)", offset: pos)
+        var end = pos
+        for byte in literal.utf8 {
+            guard end < bytes.count, bytes[end] == byte else { throw JSONError.invalid("expected \(literal)", offset: pos) }
+            end += 1
         }
-        pos += l.count
+        pos = end
+    }
+
+    mutating func enterNested() throws {
+        depth += 1
+        guard depth <= JSONParser.maxDepth else { throw JSONError.invalid("nested more than \(JSONParser.maxDepth) levels deep", offset: pos) }
     }
 
     mutating func parseValue() throws -> Value {
@@ -122,6 +135,8 @@ struct JSONParser {
         guard pos < bytes.count else { throw JSONError.invalid("unexpected end", offset: pos) }
         switch bytes[pos] {
         case UInt8(ascii: "{"):
+            try enterNested()
+            defer { depth -= 1 }
             pos += 1
             var o = OrderedDictionary()
             skipSpace()
@@ -138,6 +153,8 @@ struct JSONParser {
                 return .object(o)
             }
         case UInt8(ascii: "["):
+            try enterNested()
+            defer { depth -= 1 }
             pos += 1
             var a: [Value] = []
             skipSpace()

@@ -56,7 +56,7 @@ struct Lexer {
             }
             text = strip(text, sign: sign, lstrip: kind != .variable)
             emitData(String(String.UnicodeScalarView(text)))
-            let tagLine = line + s[pos..<tagStart].filter { $0 == "\n" }.count
+            let tagLine = line + newlines(in: pos..<tagStart)
             advance(to: signIndex + (sign == nil ? 0 : 1))
             switch kind {
             case .comment: try lexComment(startLine: tagLine)
@@ -112,9 +112,15 @@ struct Lexer {
     /// Moves to `newPos`, counting lines and remembering whether the consumed span ended a line.
     private mutating func advance(to newPos: Int) {
         guard newPos > pos else { return }
-        line += s[pos..<newPos].filter { $0 == "\n" }.count
+        line += newlines(in: pos..<newPos)
         lineStarting = s[newPos - 1] == "\n"
         pos = newPos
+    }
+
+    private func newlines(in range: Range<Int>) -> Int {
+        var count = 0
+        for i in range where s[i] == "\n" { count += 1 }
+        return count
     }
 
     private func skipSpaces(_ i: Int) -> Int {
@@ -123,9 +129,15 @@ struct Lexer {
         return j
     }
 
+    /// Compared scalar by scalar in place: the lexer asks this at every position inside a tag, for
+    /// the closers and each operator, so it must not allocate.
     private func matches(_ word: String, at i: Int) -> Bool {
-        let w = Array(word.unicodeScalars)
-        return i + w.count <= s.count && Array(s[i..<i + w.count]) == w
+        var j = i
+        for w in word.unicodeScalars {
+            guard j < s.count, s[j] == w else { return false }
+            j += 1
+        }
+        return true
     }
 
     /// `{%[-+]? raw (-%}\s*|%})` at `i`: returns the index after it.
@@ -188,10 +200,10 @@ struct Lexer {
     /// Tokens inside `{% ... %}` or `{{ ... }}` up to the closer (which does not count inside brackets).
     private mutating func lexTag(end: Unicode.Scalar, endKind: Token.Kind, trims: Bool) throws {
         var brackets: [Unicode.Scalar] = []
-        let closer = String(end) + "}"
+        let closer = String(end) + "}", plusCloser = "+" + closer, minusCloser = "-" + closer
         while pos < s.count {
             if brackets.isEmpty {
-                let plus = trims && matches("+" + closer, at: pos), minus = matches("-" + closer, at: pos)
+                let plus = trims && matches(plusCloser, at: pos), minus = matches(minusCloser, at: pos)
                 if plus || minus || matches(closer, at: pos) {
                     let tokenLine = line
                     let after = plus || minus ? pos + 3 : pos + 2

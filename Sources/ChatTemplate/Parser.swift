@@ -4,6 +4,8 @@
 struct Parser {
     private let tokens: [Token]
     private var index = 0
+    /// Expressions and statements being parsed inside one another (`RenderLimits.maxNesting`).
+    private var nesting = 0
 
     static func parse(_ source: String) throws -> [Statement] {
         var parser = Parser(tokens: try Lexer.tokenize(source))
@@ -31,6 +33,21 @@ struct Parser {
 
     private func fail(_ message: String, line: Int? = nil) -> ChatTemplateError {
         .syntax(message, line: line ?? current.line)
+    }
+
+    /// One level deeper (callers `defer { nesting -= 1 }`): recursion stays within `RenderLimits.maxNesting`.
+    private mutating func enterNested() throws {
+        nesting += 1
+        guard nesting <= RenderLimits.maxNesting else { throw fail("nested more than \(RenderLimits.maxNesting) levels deep") }
+    }
+
+    /// An expression node, refused when its tree is deeper than `RenderLimits.maxExpressionDepth`.
+    private static func node(_ kind: Expr.Kind, line: Int) throws -> Expr {
+        let e = Expr(kind: kind, line: line)
+        guard e.depth <= RenderLimits.maxExpressionDepth else {
+            throw ChatTemplateError.syntax("expression more than \(RenderLimits.maxExpressionDepth) levels deep", line: line)
+        }
+        return e
     }
 
     private func describe(_ t: Token) -> String {
@@ -103,6 +120,8 @@ struct Parser {
     }
 
     private mutating func parseStatement() throws -> Statement {
+        try enterNested()
+        defer { nesting -= 1 }
         let line = current.line
         guard case .name(let keyword) = current.kind else { throw fail("tag name expected") }
         switch keyword {
@@ -311,10 +330,12 @@ struct Parser {
             if let only = items.first { return only }
             if !explicitParentheses { throw fail("Expected an expression, got \(describe(current))") }
         }
-        return Expr(kind: .tuple(items), line: line)
+        return try Parser.node(.tuple(items), line: line)
     }
 
     private mutating func parseExpression() throws -> Expr {
+        try enterNested()
+        defer { nesting -= 1 }
         var e = try parseOr()
         while isName("if") {
             let line = current.line
@@ -322,7 +343,7 @@ struct Parser {
             let test = try parseOr()
             var otherwise: Expr? = nil
             if isName("else") { advance(); otherwise = try parseExpression() }
-            e = Expr(kind: .conditional(test: test, then: e, otherwise: otherwise), line: line)
+            e = try Parser.node(.conditional(test: test, then: e, otherwise: otherwise), line: line)
         }
         return e
     }
@@ -332,7 +353,7 @@ struct Parser {
         while isName("or") {
             let line = current.line
             advance()
-            left = Expr(kind: .or(left, try parseAnd()), line: line)
+            left = try Parser.node(.or(left, try parseAnd()), line: line)
         }
         return left
     }
@@ -342,16 +363,18 @@ struct Parser {
         while isName("and") {
             let line = current.line
             advance()
-            left = Expr(kind: .and(left, try parseNot()), line: line)
+            left = try Parser.node(.and(left, try parseNot()), line: line)
         }
         return left
     }
 
     private mutating func parseNot() throws -> Expr {
         if isName("not") {
+            try enterNested()
+            defer { nesting -= 1 }
             let line = current.line
             advance()
-            return Expr(kind: .not(try parseNot()), line: line)
+            return try Parser.node(.not(try parseNot()), line: line)
         }
         return try parseCompare()
     }
@@ -374,7 +397,8 @@ struct Parser {
                 break
             }
         }
-        return operations.isEmpty ? left : Expr(kind: .compare(left, operations), line: line)
+        if operations.isEmpty { return left }
+        return try Parser.node(.compare(left, operations), line: line)
     }
 
     private mutating func parseBinary(_ ops: [String], operand: (inout Parser) throws -> Expr) throws -> Expr {
@@ -382,7 +406,7 @@ struct Parser {
         while case .op(let o) = current.kind, ops.contains(o) {
             let line = current.line
             advance()
-            left = Expr(kind: .binary(BinaryOperator(rawValue: o)!, left, try operand(&self)), line: line)
+            left = try Parser.node(.binary(BinaryOperator(rawValue: o)!, left, try operand(&self)), line: line)
         }
         return left
     }
@@ -393,14 +417,16 @@ struct Parser {
     private mutating func parsePow() throws -> Expr { try parseBinary(["**"]) { try $0.parseUnary() } }
 
     private mutating func parseUnary(withFilter: Bool = true) throws -> Expr {
+        try enterNested()
+        defer { nesting -= 1 }
         let line = current.line
         var e: Expr
         if isOp("-") {
             advance()
-            e = Expr(kind: .negate(try parseUnary(withFilter: false)), line: line)
+            e = try Parser.node(.negate(try parseUnary(withFilter: false)), line: line)
         } else if isOp("+") {
             advance()
-            e = Expr(kind: .plus(try parseUnary(withFilter: false)), line: line)
+            e = try Parser.node(.plus(try parseUnary(withFilter: false)), line: line)
         } else {
             e = try parsePrimary()
         }
@@ -416,21 +442,21 @@ struct Parser {
         case .name(let n):
             advance()
             switch n {
-            case "true", "True": return Expr(kind: .literal(.bool(true)), line: line)
-            case "false", "False": return Expr(kind: .literal(.bool(false)), line: line)
-            case "none", "None": return Expr(kind: .literal(.none), line: line)
-            default: return Expr(kind: .name(n), line: line)
+            case "true", "True": return try Parser.node(.literal(.bool(true)), line: line)
+            case "false", "False": return try Parser.node(.literal(.bool(false)), line: line)
+            case "none", "None": return try Parser.node(.literal(.none), line: line)
+            default: return try Parser.node(.name(n), line: line)
             }
         case .string(var s):
             advance()
             while case .string(let more) = current.kind { s += more; advance() }
-            return Expr(kind: .literal(.string(s)), line: line)
+            return try Parser.node(.literal(.string(s)), line: line)
         case .integer(let i):
             advance()
-            return Expr(kind: .literal(.int(i)), line: line)
+            return try Parser.node(.literal(.int(i)), line: line)
         case .float(let d):
             advance()
-            return Expr(kind: .literal(.double(d)), line: line)
+            return try Parser.node(.literal(.double(d)), line: line)
         case .op("("):
             advance()
             let e = try parseTuple(explicitParentheses: true)
@@ -445,7 +471,7 @@ struct Parser {
                 items.append(try parseExpression())
             }
             advance()
-            return Expr(kind: .list(items), line: line)
+            return try Parser.node(.list(items), line: line)
         case .op("{"):
             advance()
             var pairs: [(Expr, Expr)] = []
@@ -457,7 +483,7 @@ struct Parser {
                 pairs.append((key, try parseExpression()))
             }
             advance()
-            return Expr(kind: .dict(pairs), line: line)
+            return try Parser.node(.dict(pairs), line: line)
         default:
             throw fail("unexpected \(describe(token))")
         }
@@ -470,15 +496,15 @@ struct Parser {
             if isOp(".") {
                 advance()
                 switch current.kind {
-                case .name(let n): advance(); e = Expr(kind: .attribute(e, n), line: line)
-                case .integer(let i): advance(); e = Expr(kind: .item(e, Expr(kind: .literal(.int(i)), line: line)), line: line)
+                case .name(let n): advance(); e = try Parser.node(.attribute(e, n), line: line)
+                case .integer(let i): advance(); e = try Parser.node(.item(e, try Parser.node(.literal(.int(i)), line: line)), line: line)
                 default: throw fail("expected name or number")
                 }
             } else if isOp("[") {
                 advance()
                 e = try parseSubscript(e, line: line)
             } else if isOp("(") {
-                e = Expr(kind: .call(e, try parseCallArguments()), line: line)
+                e = try Parser.node(.call(e, try parseCallArguments()), line: line)
             } else {
                 return e
             }
@@ -491,7 +517,7 @@ struct Parser {
         if !isOp(":") { start = try parseExpression() }
         if isOp("]") {
             advance()
-            return Expr(kind: .item(base, start!), line: line)
+            return try Parser.node(.item(base, start!), line: line)
         }
         guard isOp(":") else {
             throw fail("unsupported subscript (a tuple index) at \(describe(current))")
@@ -504,7 +530,7 @@ struct Parser {
             if !isOp("]") { step = try parseExpression() }
         }
         try expectOp("]")
-        return Expr(kind: .slice(base, start: start, stop: stop, step: step), line: line)
+        return try Parser.node(.slice(base, start: start, stop: stop, step: step), line: line)
     }
 
     private mutating func parseCallArguments() throws -> Arguments {
@@ -532,7 +558,7 @@ struct Parser {
             let line = current.line
             if isOp("|") {
                 for (name, args, filterLine) in try parseFilterChain() {
-                    e = Expr(kind: .filter(e, name: name, args), line: filterLine)
+                    e = try Parser.node(.filter(e, name: name, args), line: filterLine)
                 }
             } else if isName("is") {
                 advance()
@@ -545,10 +571,10 @@ struct Parser {
                 } else if startsTestArgument() {
                     args.positional = [try parsePostfix(try parsePrimary())]
                 }
-                e = Expr(kind: .test(e, name: name, args), line: line)
-                if negated { e = Expr(kind: .not(e), line: line) }
+                e = try Parser.node(.test(e, name: name, args), line: line)
+                if negated { e = try Parser.node(.not(e), line: line) }
             } else if isOp("(") {
-                e = Expr(kind: .call(e, try parseCallArguments()), line: line)
+                e = try Parser.node(.call(e, try parseCallArguments()), line: line)
             } else {
                 return e
             }

@@ -25,6 +25,10 @@ extension Value {
         case .object(let o):
             return "{" + o.entries.map { $0.0.pythonRepr + ": " + $0.1.pythonRepr }.joined(separator: ", ") + "}"
         case .namespace(let ns):
+            // jinja2's `<Namespace {attrs!r}>`: Python prints a dict already being printed as `{...}`.
+            if ns.printing { return "<Namespace {...}>" }
+            ns.printing = true
+            defer { ns.printing = false }
             return "<Namespace " + Value.object(ns.attributes).pythonRepr + ">"
         case .callable(let c): return "<function \(c.name)>"
         case .undefined: return "Undefined"

@@ -7,16 +7,33 @@ final class Renderer {
     let now: Date
 
     /// Scopes a macro was defined in: the macro's closure holds its scope and the scope holds the
-    /// macro, a cycle ARC never frees (found by scripts/fuzz). `releaseMacroScopes` breaks them.
+    /// macro, a cycle ARC never frees (found by scripts/fuzz). `releaseCycles` breaks them.
     private var macroScopes: [Scope] = []
+    /// Namespaces made in this render: the one mutable object, so it can hold itself (`set ns.x = ns`).
+    private var namespaces: [Namespace] = []
+    /// Macro calls in progress, one inside another (`RenderLimits.maxMacroDepth`).
+    private var macroDepth = 0
+    /// Loop iterations so far (`RenderLimits.maxLoopIterations`).
+    private var loopIterations = 0
 
     init(now: Date) { self.now = now }
 
     /// Called once the render is over (no macro can run any more): empties every scope that holds a
-    /// macro, so the scopes, the macros and the context they reach are freed.
-    func releaseMacroScopes() {
+    /// macro and every namespace, so the scopes, macros, namespaces and the context they reach are freed.
+    func releaseCycles() {
         for scope in macroScopes { scope.removeAll() }
+        for namespace in namespaces { namespace.attributes = OrderedDictionary() }
         macroScopes = []
+        namespaces = []
+    }
+
+    /// A namespace made by `namespace()` during this render, emptied by `releaseCycles`.
+    func adopt(_ namespace: Namespace) { namespaces.append(namespace) }
+
+    /// `out += text`, within `RenderLimits.maxStringBytes`.
+    private func append(_ text: String, to out: inout String) throws {
+        try RenderLimits.checkString(bytes: out.utf8.count + text.utf8.count)
+        out += text
     }
 
     enum Flow { case normal, breakLoop, continueLoop }
@@ -38,9 +55,9 @@ final class Renderer {
     private func execute(_ statement: Statement, scope: Scope, into out: inout String) throws -> Flow {
         switch statement {
         case .text(let t):
-            out += t
+            try append(t, to: &out)
         case .output(let e):
-            out += try evaluate(e, scope).pythonStr
+            try append(try evaluate(e, scope).pythonStr, to: &out)
         case .ifChain(let branches, let otherwise):
             for (test, body) in branches where try evaluate(test, scope).truthy {
                 return try execute(body, scope: scope, into: &out)
@@ -71,20 +88,20 @@ final class Renderer {
             let function = try evaluate(callee, scope)
             var (positional, keyword) = try evaluateArguments(args, scope)
             keyword.append(("caller", .callable(caller)))
-            out += try invoke(function, positional, keyword, line: call.line).pythonStr
+            try append(try invoke(function, positional, keyword, line: call.line).pythonStr, to: &out)
         case .filterBlock(let filters, let body):
             var value = Value.string(try render(body, scope: scope))
             for (filter, args, _) in filters {
                 value = try Filters.apply(filter, to: value, args, scope: scope, renderer: self)
             }
-            out += value.pythonStr
+            try append(value.pythonStr, to: &out)
         case .breakLoop:
             return .breakLoop
         case .continueLoop:
             return .continueLoop
         case .generation(let body):
             // transformers implements the tag as a call block: the body renders like a macro, in its own scope.
-            out += try render(body, scope: scope.child())
+            try append(try render(body, scope: scope.child()), to: &out)
         }
         return .normal
     }
@@ -114,6 +131,10 @@ final class Renderer {
             return
         }
         for (i, item) in items.enumerated() {
+            loopIterations += 1
+            guard loopIterations <= RenderLimits.maxLoopIterations else {
+                throw ChatTemplateError.runtime("more than \(RenderLimits.maxLoopIterations) loop iterations in one render (line \(loop.line))")
+            }
             let iteration = scope.child()
             try assign(loop.targets, item, scope: iteration, line: loop.line)
             iteration.set("loop", loopObject(index: i, items: items))
@@ -159,6 +180,11 @@ final class Renderer {
 
     private func makeMacro(_ m: Macro, definitionScope: Scope) -> Callable {
         Callable(name: m.name) { [unowned self] args, kwargs, _ in
+            self.macroDepth += 1
+            defer { self.macroDepth -= 1 }
+            guard self.macroDepth <= RenderLimits.maxMacroDepth else {
+                throw ChatTemplateError.python("RecursionError", "maximum recursion depth exceeded (more than \(RenderLimits.maxMacroDepth) macro calls inside one another, in '\(m.name)')")
+            }
             let s = definitionScope.child()
             guard args.count <= m.parameters.count else {
                 throw ChatTemplateError.type("macro '\(m.name)' takes not more than \(m.parameters.count) argument(s)")

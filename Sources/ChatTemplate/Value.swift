@@ -76,6 +76,8 @@ public struct OrderedDictionary: Sendable {
 /// `namespace()`: a reference type, so a `set ns.attr` inside a loop or macro is seen after it.
 public final class Namespace: @unchecked Sendable {
     var attributes: OrderedDictionary
+    /// Being printed now: a namespace that holds itself prints as Python's dict repr does, `{...}` inside.
+    var printing = false
     init(_ attributes: OrderedDictionary) { self.attributes = attributes }
 }
 

@@ -48,7 +48,7 @@ final class GenerateSession {
                                          remaining: { [context] in context.deadline.remainingSeconds },
                                          isCancelled: { [context] in context.isCancelled })
         } catch let e as PageAdmissionError {
-            if case .cancelled = e { throw TransportError.status(.cancelled, "request \(requestID): \(e)") }
+            if case .cancelled = e { throw context.callerGone("request \(requestID) waiting for KV pages") }
             daemon.logger.warning("rejected \(requestID): \(e)")
             throw TransportError.status(.resourceExhausted, e.description)
         }
@@ -69,6 +69,7 @@ final class GenerateSession {
             let prefill = try PrefillCall(daemon: daemon, requestID: requestID, prompt: request.promptTokenIds, sampling: sampling,
                                           sequence: sequence, callerDeadline: context.deadline,
                                           isCancelled: { [context] in context.isCancelled },
+                                          callerGone: { [context] in context.callerGone($0) },
                                           whenCancelled: { [context] in context.whenCancelled($0) }).run()
             (kvBytes, kvSeconds, kvExposed) = (prefill.kvBytes, prefill.kvSendSeconds, prefill.kvExposedSeconds)
             ttft = monotonicSeconds() - arrival
@@ -91,19 +92,19 @@ final class GenerateSession {
             case .failed(let error):
                 throw TransportError.status(.internal, "request \(requestID): decode step failed: \(error)")
             case .finished(.cancelled):
-                throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client")
+                throw context.callerGone("request \(requestID)")
             case .finished(let reason):
                 finish = reason
             }
         } catch let e as TransportError {
-            if case .status(.cancelled, _) = e {
-                finish = .cancelled
-                daemon.logger.info("request \(requestID) cancelled by the client")
-            } else if context.isCancelled {
-                // The client left or its deadline passed while we waited (e.g. on the prefill): its
+            if context.isCancelled {
+                // The client left or its deadline passed (e.g. while we waited on the prefill): its
                 // choice, not a fault of either daemon.
                 finish = context.deadline.hasPassed ? .deadline : .cancelled
                 daemon.logger.info("request \(requestID) ended by its client (cancelled or past its deadline): \(e)")
+            } else if case .status(.cancelled, _) = e {
+                finish = .cancelled   // a send failed: the client went away
+                daemon.logger.info("request \(requestID) cancelled by the client")
             } else {
                 daemon.logger.error("request \(requestID) failed: \(e)")
             }

@@ -26,6 +26,8 @@ struct PrefillCall {
     /// The caller's deadline (the call's own is the shorter of this and --prefill-timeout).
     let callerDeadline: Deadline
     let isCancelled: () -> Bool
+    /// The error for a caller that is gone (`RequestContext.callerGone`).
+    let callerGone: (String) -> TransportError
     /// Registers an action to run when the caller cancels (the Generate call's `whenCancelled`).
     var whenCancelled: (@escaping () -> Void) -> Void = { _ in }
 
@@ -80,12 +82,12 @@ struct PrefillCall {
         while true {
             if isCancelled() {
                 stream.cancel()
-                throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client during prefill")
+                throw callerGone("request \(requestID) during prefill")
             }
             let message: ReceivedMessage?
             do { message = try stream.nextMessage() } catch let TransportError.status(code, text) {
                 if isCancelled() {   // the stream was cancelled for the client (whenCancelled above)
-                    throw TransportError.status(.cancelled, "request \(requestID) cancelled by the client during prefill")
+                    throw callerGone("request \(requestID) during prefill")
                 }
                 if code == .unavailable && assembler.chunksReceived == 0 {
                     daemon.prefills.markUnreachable(channel, reason: "\(code): \(text)")

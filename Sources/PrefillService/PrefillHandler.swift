@@ -25,7 +25,7 @@ final class PrefillHandler: @unchecked Sendable {
         var sendSeconds = 0.0
         while true {
             guard let event = job.events.pop(timeout: 0.05) else {
-                if writer.isCancelled { job.cancel(); throw TransportError.status(.cancelled, "prefill \(request.requestId) cancelled by the caller") }
+                if writer.isCancelled { job.cancel(); throw context.callerGone("prefill \(request.requestId)") }
                 continue
             }
             switch event {
@@ -52,7 +52,7 @@ final class PrefillHandler: @unchecked Sendable {
                 return
             case .failed(let failure):
                 switch failure {
-                case .cancelledBeforePrefill, .cancelledDuringPrefill: throw TransportError.status(.cancelled, failure.description)
+                case .cancelledBeforePrefill, .cancelledDuringPrefill: throw context.callerGone(failure.description)
                 case .computeFailed: throw TransportError.status(.internal, failure.description)
                 }
             }

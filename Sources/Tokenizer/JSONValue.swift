@@ -55,6 +55,10 @@ private struct JSONParser {
     let bytes: [UInt8]
     let file: String
     var index = 0
+    /// Arrays and objects open around the parser now.
+    var depth = 0
+    /// serde_json's recursion limit, so HF tokenizers refuses the same files; parsing recurses per level.
+    static let maxDepth = 128
 
     init(bytes: [UInt8], file: String) {
         self.bytes = bytes
@@ -63,6 +67,11 @@ private struct JSONParser {
 
     func error(_ detail: String) -> TokenizerError {
         .malformed(file: file, detail: "\(detail) at byte \(index)")
+    }
+
+    mutating func enterNested() throws {
+        depth += 1
+        guard depth <= JSONParser.maxDepth else { throw error("nested more than \(JSONParser.maxDepth) levels deep") }
     }
 
     mutating func skipSpace() {
@@ -92,6 +101,8 @@ private struct JSONParser {
     }
 
     mutating func object() throws -> JSONValue {
+        try enterNested()
+        defer { depth -= 1 }
         index += 1
         var pairs: [(key: String, value: JSONValue)] = []
         skipSpace()
@@ -114,6 +125,8 @@ private struct JSONParser {
     }
 
     mutating func array() throws -> JSONValue {
+        try enterNested()
+        defer { depth -= 1 }
         index += 1
         var items: [JSONValue] = []
         skipSpace()

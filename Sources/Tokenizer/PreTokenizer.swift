@@ -12,6 +12,8 @@ indirect enum PreTokenizer {
 
     /// GPT-2's pattern, used by ByteLevel with use_regex.
     static let gpt2Pattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+    /// Compiled once per process and shared by every tokenizer (matching only reads it).
+    static let gpt2Regex = try! OnigRegex(gpt2Pattern)
 
     static func load(_ json: JSONValue) throws -> PreTokenizer? {
         if json.isNull { return nil }

@@ -71,7 +71,7 @@ public final class Tokenizer: @unchecked Sendable {
         let addedByContent = Dictionary(addedTokens.map { (TokenKey($0.content), $0.id) }, uniquingKeysWith: { a, _ in a })
         postProcessor = try PostProcessor.load(json["post_processor"] ?? .null) { addedByContent[TokenKey($0)] }
         self.config = config
-        gpt2Regex = try OnigRegex(PreTokenizer.gpt2Pattern)
+        gpt2Regex = PreTokenizer.gpt2Regex
 
         let lookup: (String) -> Int? = { addedByContent[TokenKey($0)] ?? model.tokenToID[TokenKey($0)] }
         bosTokenID = config.generationBOSTokenID ?? config.bosToken.flatMap(lookup)

@@ -26,6 +26,10 @@ public final class RequestContext {
     /// instead of at its next look at `isCancelled`.
     public func whenCancelled(_ action: @escaping () -> Void) { call.whenCancelled(action) }
 
+    /// The error to end this call with once its caller is gone: DEADLINE_EXCEEDED past the deadline,
+    /// CANCELLED otherwise (`TransportError.callerGone`).
+    public func callerGone(_ what: String) -> TransportError { .callerGone(what, deadline: deadline) }
+
     /// Ends the call now with `code` (server-side cancel): the client's stream throws this status,
     /// later sends throw.
     public func cancel(_ code: StatusCode = .cancelled, _ message: String) { call.cancel(code, message) }

@@ -152,7 +152,8 @@ enum ChannelArguments {
     /// port fails to bind instead of silently sharing it.
     /// `client`: reconnect quickly (first retry after 100 ms, backoff capped at 1 s) instead of
     /// gRPC's 1 s → 120 s, so a daemon that comes (back) up is reachable within about a second;
-    /// calls made while disconnected still fail fast with UNAVAILABLE.
+    /// calls made while disconnected still fail fast with UNAVAILABLE. One connection attempt
+    /// (TCP, TLS, the server's HTTP/2 SETTINGS) may take up to 5 s.
     static func withArgs<R>(maxMessageBytes: Int, localSubchannelPool: Bool = false, exclusivePort: Bool = false,
                             client: Bool = false,
                             _ body: (UnsafePointer<grpc_channel_args>) throws -> R) rethrows -> R {
@@ -161,8 +162,13 @@ enum ChannelArguments {
             ("grpc.max_send_message_length", Int32(clamping: maxMessageBytes)),
         ]
         if client {
-            entries += [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-                        ("grpc.max_reconnect_backoff_ms", 1000),
+            entries += [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000),
+                        // gRPC core reads this key as the connect timeout (an attempt's deadline is
+                        // the later of this and the next backoff), not as a backoff: at 100 ms, fresh
+                        // connections to a busy daemon failed UNAVAILABLE "connection attempt timed
+                        // out before receiving SETTINGS frame" (the soak, on a loaded host). 5 s covers
+                        // a loaded host's handshake and still reports an unreachable address quickly.
+                        ("grpc.min_reconnect_backoff_ms", 5_000),
                         // A peer that vanished without a FIN (host down, link cut) fails the call after
                         // ~20 s of unanswered pings instead of at the call's deadline; pings continue
                         // through a long prefill that sends no data yet.

@@ -25,6 +25,16 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// How a handler ends a call whose caller is gone (`RequestContext.isCancelled`): DEADLINE_EXCEEDED
+    /// once `deadline` has passed, CANCELLED otherwise. The client's own gRPC reports DEADLINE_EXCEEDED
+    /// when its deadline timer fires; on a loaded host that timer can run late, and a CANCELLED from
+    /// the server that arrives first would become the client's status (the soak saw one).
+    /// `what` names the request and where it was ("request r-1 during prefill").
+    public static func callerGone(_ what: String, deadline: Deadline) -> TransportError {
+        deadline.hasPassed ? .status(.deadlineExceeded, "\(what): the client's deadline passed")
+                           : .status(.cancelled, "\(what): cancelled by the client")
+    }
+
     /// The status code a handler error is reported to the peer with.
     static func statusOf(_ error: Error) -> (StatusCode, String) {
         switch error {

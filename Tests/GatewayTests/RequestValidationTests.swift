@@ -29,6 +29,13 @@ final class RequestValidationTests: XCTestCase {
         }
     }
 
+    /// A body nested a million levels deep (a stack overflow for the recursive JSON reader, which had
+    /// no depth limit) is a 400 like any other malformed body.
+    func testDeeplyNestedBodyIsRefused() {
+        let deep = String(repeating: "[", count: 1_000_000) + String(repeating: "]", count: 1_000_000)
+        XCTAssertEqual(refusal(#"{"model": "tiny", "prompt": "# + deep + "}")?.status, 400)
+    }
+
     func testEachRefusalNamesItsParameterInOpenAIsErrorObject() throws {
         let completions: [(String, String)] = [
             (#"{"model": "tiny", "prompt": "x", "n": 2}"#, "n"),

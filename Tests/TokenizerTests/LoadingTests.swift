@@ -75,4 +75,32 @@ final class LoadingTests: XCTestCase {
         try Data("{{ messages }}".utf8).write(to: folder.appendingPathComponent("chat_template.jinja"))
         XCTAssertEqual(try Tokenizer(folder: folder).chatTemplate, "{{ messages }}")
     }
+
+    /// Regressions for scripts/fuzz (fuzz-tokenizer): inputs that overflowed the stack or compiled for
+    /// minutes are refused with one line, as HF tokenizers (serde_json's depth limit, Oniguruma's
+    /// repeat limit) refuses them.
+    func testDeeplyNestedJSONIsMalformedNotAStackOverflow() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        XCTAssertThrowsError(try Tokenizer(tokenizerJSON: tokenizerJSON(["normalizer": deep]))) { error in
+            guard case TokenizerError.malformed(_, let detail) = error else { return XCTFail("expected malformed, got \(error)") }
+            XCTAssertTrue(detail.contains("levels deep"), detail)
+        }
+    }
+
+    func testRegexNestingAndRepeatsAreBounded() throws {
+        func split(_ regex: String) -> [String: String] {
+            let quoted = String(data: try! JSONEncoder().encode(regex), encoding: .utf8)!
+            return ["pre_tokenizer": #"{"type": "Split", "pattern": {"Regex": \#(quoted)}, "behavior": "Isolated"}"#]
+        }
+        XCTAssertNoThrow(try Tokenizer(tokenizerJSON: tokenizerJSON(split(String(repeating: "(", count: 20) + "a" + String(repeating: ")", count: 20)))))
+        XCTAssertNoThrow(try Tokenizer(tokenizerJSON: tokenizerJSON(split("a{2,100}"))))
+        for pattern in [String(repeating: "(", count: 100_000) + "a" + String(repeating: ")", count: 100_000),
+                        String(repeating: "[[", count: 50_000) + "a",
+                        "a{1000000}",
+                        "((((a{100}){100}){100}){100})"] {
+            XCTAssertThrowsError(try Tokenizer(tokenizerJSON: tokenizerJSON(split(pattern))), pattern.prefix(20).description) { error in
+                XCTAssertTrue(error is TokenizerError, "\(error)")
+            }
+        }
+    }
 }

@@ -173,26 +173,79 @@ final class CompiledClass {
         bits = CompiledClass.bitmap(source)
     }
 
+    /// The same set as `cls.containsIgnoringCase` on every scalar below `bitmapScalars`, built from
+    /// whole-word ORs of `PropertyBitmaps` (not a property lookup per scalar per class, which cost
+    /// every tokenizer.json load milliseconds per regex).
     private static func bitmap(_ cls: CharacterClass) -> [UInt64] {
         var bits = [UInt64](repeating: 0, count: bitmapWords)
         let top = bitmapScalars - 1
-        if cls.caseInsensitive {
-            for c in 0...top where cls.containsIgnoringCase(c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
-            return bits
-        }
         for item in cls.items {
             switch item {
             case let .range(lo, hi):
                 guard lo <= top else { continue }
                 for c in lo...min(hi, top) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
             case let .nested(inner):
-                let innerBits = bitmap(inner)
-                for i in 0..<bitmapWords { bits[i] |= innerBits[i] }
-            default:
+                union(bitmap(inner), negated: false, into: &bits)
+            case let .categories(mask, negated):
+                var members = [UInt64](repeating: 0, count: bitmapWords)
+                for (k, category) in PropertyBitmaps.categories.enumerated() where mask & 1 << UInt32(k) != 0 {
+                    union(category, negated: false, into: &members)
+                }
+                union(members, negated: negated, into: &bits)
+            case let .whitespace(negated):
+                union(PropertyBitmaps.whitespace, negated: negated, into: &bits)
+            case let .word(negated):
+                union(PropertyBitmaps.word, negated: negated, into: &bits)
+            case let .decimalDigit(negated):
+                union(PropertyBitmaps.categories[Int(CharacterClass.categoryBit(.decimalNumber).trailingZeroBitCount)],
+                      negated: negated, into: &bits)
+            case .hexDigit:
                 for c in 0...top where CharacterClass.matches(item, c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
             }
         }
         if cls.negated { for i in 0..<bitmapWords { bits[i] = ~bits[i] } }
+        guard cls.caseInsensitive else { return bits }
+        // (?i): a scalar is in when it is, or when one of its simple case variants is.
+        let exact = bits
+        func has(_ v: UInt32) -> Bool { v < bitmapScalars ? exact[Int(v >> 6)] >> UInt64(v & 63) & 1 != 0 : cls.contains(v) }
+        for (c, variants) in PropertyBitmaps.caseVariants where variants.contains(where: has) {
+            bits[Int(c >> 6)] |= 1 << UInt64(c & 63)
+        }
+        return bits
+    }
+
+    private static func union(_ source: [UInt64], negated: Bool, into bits: inout [UInt64]) {
+        for i in 0..<bitmapWords { bits[i] |= negated ? ~source[i] : source[i] }
+    }
+}
+
+/// What `CharacterClass.matches` asks of each scalar below `CompiledClass.bitmapScalars`, worked out
+/// once per process as bitmaps (non-scalars, i.e. surrogates, in none of them but `Cs`).
+enum PropertyBitmaps {
+    /// [categoryShortNames.count][bitmapWords]: the scalars of each general category, by `categoryBit` index.
+    static let categories: [[UInt64]] = {
+        var maps = [[UInt64]](repeating: [UInt64](repeating: 0, count: CompiledClass.bitmapWords),
+                              count: CharacterClass.categoryShortNames.count)
+        for (c, k) in CharacterClass.categoryTable.enumerated() { maps[Int(k)][c >> 6] |= 1 << UInt64(c & 63) }
+        return maps
+    }()
+
+    /// `\s` (White_Space).
+    static let whitespace = scalars { CharacterClass.matches(.whitespace(negated: false), $0) }
+
+    /// `\w` as Oniguruma defines it (see `CharacterClass.matches`).
+    static let word = scalars { CharacterClass.matches(.word(negated: false), $0) }
+
+    /// Each scalar with a simple case variant other than itself, and those variants.
+    static let caseVariants: [(UInt32, [UInt32])] = (0..<CompiledClass.bitmapScalars).compactMap { c in
+        guard let scalar = Unicode.Scalar(c) else { return nil }
+        let variants = CharacterClass.simpleCaseVariants(scalar).filter { $0 != c }
+        return variants.isEmpty ? nil : (c, variants)
+    }
+
+    private static func scalars(where test: (UInt32) -> Bool) -> [UInt64] {
+        var bits = [UInt64](repeating: 0, count: CompiledClass.bitmapWords)
+        for c in 0..<CompiledClass.bitmapScalars where test(c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
         return bits
     }
 }

@@ -66,19 +66,23 @@ public final class OnigRegex: @unchecked Sendable {
                 (code + o + i).initialize(to: relocated)
             }
         }
+        struct Block: Hashable { let words: (UInt64, UInt64, UInt64, UInt64)
+            static func == (a: Block, b: Block) -> Bool { a.words == b.words }
+            func hash(into h: inout Hasher) { h.combine(words.0); h.combine(words.1); h.combine(words.2); h.combine(words.3) }
+        }
         var pool: [UInt64] = []
-        var poolIndex: [[UInt64]: UInt32] = [:]
+        var poolIndex: [Block: UInt32] = [:]
         var index: [UInt32] = []
         index.reserveCapacity(classes.count * Self.blocksPerClass)
         for cls in classes {
             for b in 0..<Self.blocksPerClass {
-                let block = Array(cls.bits[4 * b..<4 * b + 4])
+                let block = Block(words: (cls.bits[4 * b], cls.bits[4 * b + 1], cls.bits[4 * b + 2], cls.bits[4 * b + 3]))
                 if let k = poolIndex[block] {
                     index.append(k)
                 } else {
                     let k = UInt32(pool.count / 4)
                     poolIndex[block] = k
-                    pool += block
+                    pool.append(block.words.0); pool.append(block.words.1); pool.append(block.words.2); pool.append(block.words.3)
                     index.append(k)
                 }
             }
@@ -106,7 +110,13 @@ public final class OnigRegex: @unchecked Sendable {
         return classes.count - 1
     }
 
+    /// Instructions one program may have once counted repeats are unrolled (nested `(…){n}` multiply).
+    static let maxInstructions = 100_000
+
     private func compile(_ node: RegexNode, into code: inout [Instruction]) throws {
+        guard code.count <= OnigRegex.maxInstructions else {
+            throw unsupported("a pattern over \(OnigRegex.maxInstructions) instructions once its repeats are unrolled")
+        }
         switch node {
         case .empty: break
         case let .char(c): code.append(.char(c))

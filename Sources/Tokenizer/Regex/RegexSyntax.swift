@@ -25,6 +25,14 @@ struct RegexParser {
     private let pattern: String
     private let s: [UInt32]
     private var i = 0
+    /// Groups and nested classes open around the parser now (`maxNesting`).
+    private var depth = 0
+
+    /// Parsing (and compiling, matching, freeing) recurses once per level; Oniguruma stops at 4096,
+    /// real pre-tokenizer patterns nest a few levels.
+    static let maxNesting = 200
+    /// Oniguruma's ONIG_MAX_REPEAT_NUM: a larger `{n,m}` bound is an error there too.
+    static let maxRepeat = 100_000
 
     init(_ pattern: String) {
         self.pattern = pattern
@@ -91,7 +99,7 @@ struct RegexParser {
             case UInt32(ascii: "+"): min = 1; max = nil; isBrace = false; i += 1
             case UInt32(ascii: "?"): min = 0; max = 1; isBrace = false; i += 1
             case UInt32(ascii: "{"):
-                guard let bounds = braceBounds() else { return node }  // a literal '{' (Ruby syntax)
+                guard let bounds = try braceBounds() else { return node }  // a literal '{' (Ruby syntax)
                 (min, max) = bounds
                 isBrace = true
             default: return node
@@ -111,18 +119,22 @@ struct RegexParser {
     }
 
     /// `{n}`, `{n,}`, `{n,m}`, `{,m}`; nil (and no input consumed) when the brace is not a quantifier.
-    private mutating func braceBounds() -> (Int, Int?)? {
+    private mutating func braceBounds() throws -> (Int, Int?)? {
         var j = i + 1
-        func number() -> Int? {
+        func number() throws -> Int? {
             var v: Int? = nil
-            while j < s.count, s[j] >= 0x30, s[j] <= 0x39 { v = (v ?? 0) * 10 + Int(s[j] - 0x30); j += 1 }
+            while j < s.count, s[j] >= 0x30, s[j] <= 0x39 {
+                v = (v ?? 0) * 10 + Int(s[j] - 0x30)
+                j += 1
+                if v! > RegexParser.maxRepeat { throw fail("too big number for repeat range (over \(RegexParser.maxRepeat))") }
+            }
             return v
         }
-        let lo = number()
+        let lo = try number()
         var hi: Int?
         if j < s.count, s[j] == UInt32(ascii: ",") {
             j += 1
-            hi = number()
+            hi = try number()
             guard lo != nil || hi != nil else { return nil }
         } else {
             guard let lo else { return nil }
@@ -182,7 +194,14 @@ struct RegexParser {
         return .set(CharacterClass(items: [item], caseInsensitive: caseInsensitive))
     }
 
+    private mutating func enterNested() throws {
+        depth += 1
+        guard depth <= RegexParser.maxNesting else { throw fail("nested more than \(RegexParser.maxNesting) levels deep") }
+    }
+
     private mutating func group(caseInsensitive ci: Bool) throws -> RegexNode {
+        try enterNested()
+        defer { depth -= 1 }
         i += 1  // (
         var inner: RegexNode
         if isChar("?") {
@@ -279,6 +298,8 @@ struct RegexParser {
     }
 
     private mutating func characterClass() throws -> CharacterClass {
+        try enterNested()
+        defer { depth -= 1 }
         var cls = CharacterClass()
         if isChar("^") { cls.negated = true; i += 1 }
         var first = true
