@@ -213,12 +213,20 @@ struct JSONParser {
                 var code = try hex4()
                 if (0xD800..<0xDC00).contains(code), pos + 1 < bytes.count, bytes[pos] == UInt8(ascii: "\\"),
                    bytes[pos + 1] == UInt8(ascii: "u") {
+                    // A high surrogate joins only a low one; otherwise both escapes stand alone
+                    // (`"\udaaa\udaaa"`, found by scripts/fuzz: the join underflowed).
+                    let save = pos
                     pos += 2
                     let low = try hex4()
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    if (0xDC00..<0xE000).contains(low) {
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        pos = save
+                    }
                 }
                 scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
-            default: scalars.append(Unicode.Scalar(e))
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(Unicode.Scalar(e))
+            default: throw JSONError.invalid("invalid \\escape", offset: pos - 2)
             }
             run = pos
         }

@@ -36,6 +36,17 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(refusal(#"{"model": "tiny", "prompt": "# + deep + "}")?.status, 400)
     }
 
+    /// scripts/fuzz (fuzz-gateway-request): a high surrogate escape followed by another escape that is
+    /// not a low surrogate overflowed the join. Each stands alone (U+FFFD, as Python's json keeps a
+    /// lone surrogate); an escape JSON does not define is a 400 as in Python's json.
+    func testSurrogateEscapesAndBadEscapes() throws {
+        let lone = try parse(#"{"model": "tiny", "prompt": "a\udaaa\udaaab\ud83d\ude00"}"#)
+        let expected = try parse(#"{"model": "tiny", "prompt": "a\ufffd\ufffdb😀"}"#)
+        XCTAssertEqual(lone.prompts, expected.prompts)
+        XCTAssertEqual(refusal(#"{"model": "tiny", "prompt": "a\qb"}"#)?.status, 400)
+        XCTAssertEqual(refusal(#"{"model": "tiny", "prompt": "a\ud800\uzzzz"}"#)?.status, 400)
+    }
+
     func testEachRefusalNamesItsParameterInOpenAIsErrorObject() throws {
         let completions: [(String, String)] = [
             (#"{"model": "tiny", "prompt": "x", "n": 2}"#, "n"),
