@@ -31,6 +31,9 @@ final class PrefillScheduler: @unchecked Sendable {
     private let pagesFreed = NSCondition()
     /// Batches computed (rank 0's count; read after `runRoot` returns).
     private(set) var batchesRun = 0
+    /// What a batch freed goes back to the system once this rank is idle (its RSS would otherwise
+    /// stay at its largest batch so far).
+    private let memoryReturn = IdleMemoryReturn()
 
     /// `cacheTokens` rows of `pageSize` tokens hold the batches being computed and the rows still being shipped.
     init(model: DeepSeekTransformer, communicator: Communicator, budgets: PrefillBudgets, chunkTokens: Int?,
@@ -155,6 +158,7 @@ final class PrefillScheduler: @unchecked Sendable {
         }
         batchesRun += 1
         for job in jobs { release(job) }
+        memoryReturn.workEnded()
     }
 
     private func signalPagesFreed() { pagesFreed.lock(); pagesFreed.broadcast(); pagesFreed.unlock() }
@@ -178,6 +182,7 @@ final class PrefillScheduler: @unchecked Sendable {
                     logger.error("prefill batch failed on rank \(communicator.rank): \(failure)")
                 }
                 for s in sequences { cache.release(s) }
+                memoryReturn.workEnded()
             }
         }
     }
