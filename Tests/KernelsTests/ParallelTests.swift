@@ -6,16 +6,20 @@ import XCTest
 /// both of the pool's paths: helpers still spinning from the last job, and helpers parked.
 final class ParallelTests: XCTestCase {
     /// Counts, per job, how often each worker index ran (a job writes only its own row).
+    /// The counts live in one fixed buffer: workers of a job write it at once, which a Swift array
+    /// property does not allow (each write is a mutating access that may copy the array).
     final class CountingJob: ParallelJob, @unchecked Sendable {
-        var counts: [Int32]   // [jobs, maxWorkers]
+        let counts: UnsafeMutableBufferPointer<Int32>   // [jobs, maxWorkers]
         let maxWorkers: Int
         var jobIndex = 0
         init(jobs: Int, maxWorkers: Int) {
-            counts = [Int32](repeating: 0, count: jobs * maxWorkers)
+            counts = .allocate(capacity: jobs * maxWorkers)
+            counts.initialize(repeating: 0)
             self.maxWorkers = maxWorkers
         }
+        deinit { counts.deallocate() }
         func work(worker: Int, workers: Int) {
-            counts.withUnsafeMutableBufferPointer { $0[jobIndex * maxWorkers + worker] += 1 }
+            counts[jobIndex * maxWorkers + worker] += 1
         }
     }
 
@@ -30,7 +34,7 @@ final class ParallelTests: XCTestCase {
             for w in 0..<workers { expected[j * maxWorkers + w] = 1 }
             if pauseMicroseconds > 0 { usleep(pauseMicroseconds) }
         }
-        XCTAssertEqual(job.counts, expected)
+        XCTAssertEqual(Array(job.counts), expected)
     }
 
     func testBackToBackJobsWhileHelpersSpin() {
