@@ -178,6 +178,7 @@ public final class TransportServer {
         case let .unary(body):
             do {
                 let response = try body(context, request)
+                try endsInTime(context)
                 call.finish(code: .ok, message: "", lastMessage: OutgoingBuffer.make(response), context: context)
             } catch {
                 let (code, message) = TransportError.statusOf(error)
@@ -186,12 +187,20 @@ public final class TransportServer {
         case let .streaming(body):
             do {
                 try body(context, request, StreamWriter(call: call, context: context))
+                try endsInTime(context)
                 call.finish(code: .ok, message: "", context: context)
             } catch {
                 let (code, message) = TransportError.statusOf(error)
                 call.finish(code: code, message: message, context: context)
             }
         }
+    }
+
+    /// A call whose caller's deadline has passed has failed, whatever its handler made of it: it ends
+    /// DEADLINE_EXCEEDED, never OK. (The client's own deadline timer may fire late on a loaded host;
+    /// an OK sent first would have become the client's status.)
+    private static func endsInTime(_ context: RequestContext) throws {
+        if context.deadline.hasPassed { throw TransportError.callerGone("the call", deadline: context.deadline) }
     }
 
     /// Stops accepting calls, lets calls in flight finish for up to `gracePeriod` seconds, cancels
