@@ -23,9 +23,10 @@ public enum MallocArenas {
 /// buffers of that size come from the heap, and a heap shrinks only from its top. A prefill rank
 /// allocates per batch, so without this its heap stays at its largest batch so far: in the soak,
 /// prefill rank 0 went 77 → 81 MiB and rank 1 59 → 65 MiB at minute 7; three concurrent
-/// 2100-token prompts on tiny grow rank 0's [heap] mapping 5.0 → 15.7 MB, 10.5 MB with this
-/// (the rest: `Scratch` buffers, kept at the largest batch by design). Trimming only when idle
-/// keeps it off the path of a busy daemon, which reuses that memory for its next batch.
+/// 2100-token prompts on tiny grow rank 0's [heap] mapping 5.0 → 15.7 MB, 10.5 MB with this.
+/// What stays is live: buffers sized for the largest batch so far, kept so a busy rank does not
+/// allocate (the soak still sees that step; docs/fuzzing.md). Trimming only when idle keeps it off
+/// the path of a busy daemon, which reuses that memory for its next batch.
 public final class IdleMemoryReturn: @unchecked Sendable {
     private let lock = NSLock()
     private var lastBusy = 0.0
