@@ -200,7 +200,7 @@ public final class TransportServer {
     /// DEADLINE_EXCEEDED, never OK. (The client's own deadline timer may fire late on a loaded host;
     /// an OK sent first would have become the client's status.)
     private static func endsInTime(_ context: RequestContext) throws {
-        if context.deadline.hasPassed { throw TransportError.callerGone("the call", deadline: context.deadline) }
+        if context.deadline.hasPassed { throw TransportError.status(.deadlineExceeded, "the call: the client's deadline passed") }
     }
 
     /// Stops accepting calls, lets calls in flight finish for up to `gracePeriod` seconds, cancels
