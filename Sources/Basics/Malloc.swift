@@ -17,50 +17,17 @@ public enum MallocArenas {
     }
 }
 
-/// Gives the memory a burst of work freed back to the system once the process has been idle for
-/// `idleSeconds` (`malloc_trim(0)`, which also releases free pages inside the heap, not only at its
-/// top). glibc keeps freed memory: after a large free it raises its mmap threshold, so later
-/// buffers of that size come from the heap, and a heap shrinks only from its top. A prefill rank
-/// allocates per batch, so without this its heap stays at its largest batch so far: in the soak,
-/// prefill rank 0 went 77 → 81 MiB and rank 1 59 → 65 MiB at minute 7; three concurrent
-/// 2100-token prompts on tiny grow rank 0's [heap] mapping 5.0 → 15.7 MB, 10.5 MB with this.
-/// What stays is live: buffers sized for the largest batch so far, kept so a busy rank does not
-/// allocate (the soak still sees that step; docs/fuzzing.md). Trimming only when idle keeps it off
-/// the path of a busy daemon, which reuses that memory for its next batch.
-public final class IdleMemoryReturn: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lastBusy = 0.0
-    private var trimmed = true
-    private let idleSeconds: Double
-
-    /// Starts the watcher thread; it ends when this object is gone.
-    public init(idleSeconds: Double = 1.0) {
-        self.idleSeconds = idleSeconds
-        let thread = Thread { [weak self] in
-            while let interval = self?.idleSeconds {
-                Thread.sleep(forTimeInterval: interval / 2)
-                self?.trimIfIdle()
-            }
-        }
-        thread.name = "memory-return"
-        thread.start()
-    }
-
-    /// Call when a unit of work ends (a batch): the next idle period trims once.
-    public func workEnded() {
-        lock.lock()
-        lastBusy = monotonicSeconds()
-        trimmed = false
-        lock.unlock()
-    }
-
-    private func trimIfIdle() {
-        lock.lock()
-        let due = !trimmed && monotonicSeconds() - lastBusy >= idleSeconds
-        if due { trimmed = true }
-        lock.unlock()
+/// Gives the memory a burst of work freed back to the system (`malloc_trim(0)`, which also releases
+/// free pages inside the heap, not only at its top). glibc keeps freed memory: after a large free
+/// it raises its mmap threshold, so later buffers of that size come from the heap, and a heap
+/// shrinks only from its top. Three concurrent 2100-token prompts on tiny grow prefill rank 0's
+/// [heap] mapping from 2.4 to 14.8 MB; the trim alone left 10.5 MB of it, the trim after the step
+/// buffers are freed (`DeepSeekTransformer.releaseStepBuffers`) 3.0 MB. Call it when idle: a busy
+/// process reuses that memory for its next batch.
+public enum FreedMemory {
+    public static func returnToSystem() {
         #if canImport(Glibc)
-        if due { _ = glibcMallocTrim(0) }
+        _ = glibcMallocTrim(0)
         #endif
     }
 }

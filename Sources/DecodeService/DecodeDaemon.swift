@@ -61,7 +61,7 @@ public final class DecodeDaemon: @unchecked Sendable {
         self.logger = logger
         let c = model.config
         cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: options.pageSize, pageCount: options.kvPages,
-                                     dtype: options.kvDType)
+                                     dtype: options.kvDType, resident: true)
         batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: options.maxBatch)
         pages = PageAdmission(cache: cache, maxQueued: options.maxQueuedRequests, maxWaitSeconds: options.maxQueueSeconds)
         let box = HealthBox()

@@ -53,6 +53,25 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         expertsUsed = (0..<config.numHiddenLayers).map { [Bool](repeating: false, count: config.isMoELayer($0) ? config.routedExperts : 0) }
     }
 
+    /// Frees the step buffers, which keep the size of the largest forward so far (tokens × widths) so
+    /// a busy process does not allocate; an idle one calls this (the prefill ranks, between batches
+    /// once idle) so its memory returns to what the weights and caches hold. The next forward
+    /// allocates again. Same thread rule as the forwards.
+    public func releaseStepBuffers() {
+        for s in stepBuffers { s.releaseMemory() }
+        feedForward.releaseBuffers()
+    }
+
+    /// Bytes the step buffers hold now.
+    public var stepBufferBytes: Int {
+        (stepBuffers.reduce(0) { $0 + $1.capacity } + feedForward.bufferFloats) * MemoryLayout<Float>.stride
+    }
+
+    private var stepBuffers: [Scratch] {
+        [hidden, normed, projected, qLatent, queries, latent, attnOut, ffnOut, cosTable, sinTable,
+         keysValues, ropeKeys, absorbedQ, outLatent, lastRows]
+    }
+
     /// The routed experts layer `layer`'s MoE block computed in the last forward (prefill step or
     /// decode step), each once for all the rows routed to it; empty for a dense layer. What a decode
     /// step streams of the experts (the benchmark's floor counts these bytes only).

@@ -34,6 +34,17 @@ final class FeedForward {
     static let rowBlock = 512
 
     /// out[rows, hidden] (+)= MLP(x)
+    /// Frees the buffers sized by the largest call so far (see DeepSeekTransformer.releaseStepBuffers).
+    func releaseBuffers() {
+        for s in buffers { s.releaseMemory() }
+        topExperts = []; topWeights = []; assignedRows = []; assignedWeights = []
+    }
+
+    /// Floats the buffers hold now (the routing tables are small beside them).
+    var bufferFloats: Int { buffers.reduce(0) { $0 + $1.capacity } }
+
+    private var buffers: [Scratch] { [gateUp, act, gathered, expertOut, routerLogits, choice] }
+
     func mlp(_ w: MLPWeights, x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let h = config.hiddenSize, block = min(rows, Self.rowBlock)
         let gu = gateUp.reserve(block * 2 * w.inter)                     // [block, 2·inter]

@@ -25,7 +25,8 @@ public final class PagedLatentCache: @unchecked Sendable {
     private var allocator: PageAllocator           // guarded by `lock`
     private let lock = NSLock()
 
-    public init(layers: Int, rowWidth: Int, pageSize: Int, pageCount: Int, dtype: LatentDType = .f32) throws {
+    /// `resident`: every page in memory from the start (daemons); otherwise pages become resident when first written.
+    public init(layers: Int, rowWidth: Int, pageSize: Int, pageCount: Int, dtype: LatentDType = .f32, resident: Bool = false) throws {
         for (name, value) in [("layers", layers), ("rowWidth", rowWidth), ("pageSize", pageSize), ("pageCount", pageCount)]
         where value < 1 {
             throw KVCacheError.invalidConfiguration("\(name) must be ≥ 1, got \(value)")
@@ -45,7 +46,7 @@ public final class PagedLatentCache: @unchecked Sendable {
         self.pageCount = pageCount
         self.dtype = dtype
         self.elementsPerPage = perPage
-        self.storage = try LatentPageStorage(layers: layers, elementsPerLayer: perLayer, elementBytes: dtype.byteWidth)
+        self.storage = try LatentPageStorage(layers: layers, elementsPerLayer: perLayer, elementBytes: dtype.byteWidth, resident: resident)
         self.sequences = SequenceSlots(slotCount: pageCount)
         self.allocator = PageAllocator(pageCount: pageCount)
     }

@@ -11,7 +11,7 @@ public final class Scratch: @unchecked Sendable {
     private var mapping: GuardedMapping?
 
     public init(capacity: Int = 0) {
-        self.capacity = max(capacity, 16)
+        self.capacity = max(capacity, Scratch.minimumCapacity)
         (pointer, mapping) = Scratch.allocate(self.capacity)
     }
 
@@ -28,6 +28,15 @@ public final class Scratch: @unchecked Sendable {
         return pointer
     }
 
+    /// Gives the memory back (an idle daemon's buffers would otherwise stay at their largest batch);
+    /// the next `reserve` allocates again.
+    public func releaseMemory() {
+        guard capacity > Scratch.minimumCapacity else { return }
+        Scratch.release(pointer, mapping)
+        capacity = Scratch.minimumCapacity
+        (pointer, mapping) = Scratch.allocate(capacity)
+    }
+
     /// Pointer to `count` zeroed floats.
     public func zeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
         let p = reserve(count)
@@ -35,6 +44,7 @@ public final class Scratch: @unchecked Sendable {
         return p
     }
 
+    private static let minimumCapacity = 16
     static let guarded = getenv("LATENTSERVE_GUARD_SCRATCH").map { String(cString: $0) == "1" } ?? false
 
     /// A guarded allocation's whole mapping (data pages + the trailing PROT_NONE page).

@@ -1,13 +1,17 @@
-/// What rank 0 broadcasts to the other ranks before each step: the prompts of the batch, or stop.
-/// Layout (UInt32 little-endian): [count, len_0, tokens_0..., len_1, tokens_1, ...]; stop = [UInt32.max].
+/// What rank 0 broadcasts to the other ranks before each step: the prompts of the batch, idle (no
+/// batch for a while: free the step buffers), or stop.
+/// Layout (UInt32 little-endian): [count, len_0, tokens_0..., len_1, tokens_1, ...]; stop = [UInt32.max],
+/// idle = [UInt32.max - 1].
 enum BatchMessage: Equatable {
     case batch([[Int32]])
+    case idle
     case stop
 
     func encode() -> [UInt8] {
         var words: [UInt32] = []
         switch self {
         case .stop: words = [UInt32.max]
+        case .idle: words = [UInt32.max - 1]
         case .batch(let prompts):
             words.append(UInt32(prompts.count))
             for p in prompts { words.append(UInt32(p.count)); words += p.map { UInt32(bitPattern: $0) } }
@@ -19,6 +23,7 @@ enum BatchMessage: Equatable {
         guard bytes.count % 4 == 0, bytes.count >= 4 else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }
         let words = bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
         if words[0] == UInt32.max { return .stop }
+        if words[0] == UInt32.max - 1 { return .idle }
         var prompts: [[Int32]] = [], i = 1
         for _ in 0..<Int(words[0]) {
             guard i < words.count else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }

@@ -31,9 +31,13 @@ final class PrefillScheduler: @unchecked Sendable {
     private let pagesFreed = NSCondition()
     /// Batches computed (rank 0's count; read after `runRoot` returns).
     private(set) var batchesRun = 0
-    /// What a batch freed goes back to the system once this rank is idle (its RSS would otherwise
-    /// stay at its largest batch so far).
-    private let memoryReturn = IdleMemoryReturn()
+    /// Times this rank freed its buffers because rank 0 was idle.
+    private(set) var idleReleases = 0
+    /// When rank 0's last batch ended; nil once the ranks have released their memory since.
+    private var lastBatchEnd: Double?
+    /// Idle this long after a batch, every rank frees its step buffers and trims its heap: without
+    /// it a rank's RSS stays at its largest batch so far (the soak's RSS rule failed on it).
+    static let idleSecondsBeforeRelease = 1.0
 
     /// `cacheTokens` rows of `pageSize` tokens hold the batches being computed and the rows still being shipped.
     init(model: DeepSeekTransformer, communicator: Communicator, budgets: PrefillBudgets, chunkTokens: Int?,
@@ -44,7 +48,7 @@ final class PrefillScheduler: @unchecked Sendable {
         self.logger = logger
         let c = model.config
         cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: pageSize,
-                                     pageCount: (cacheTokens + pageSize - 1) / pageSize)
+                                     pageCount: (cacheTokens + pageSize - 1) / pageSize, resident: true)
         engine = PrefillEngine(model: model, communicator: communicator, chunkTokens: chunkTokens)
     }
 
@@ -76,15 +80,24 @@ final class PrefillScheduler: @unchecked Sendable {
     /// Computes batches until `stop()` and the queue is drained, then stops the other ranks.
     func runRoot() throws {
         var pending: [PrefillJob] = []
-        while let batch = nextBatch(&pending) {
-            try runBatch(batch)
+        while let step = nextStep(&pending) {
+            switch step {
+            case .batch(let jobs):
+                try runBatch(jobs)
+            case .idle:
+                _ = try communicator.broadcastBytesWhenIdle(BatchMessage.idle.encode(), root: 0)
+                releaseIdleMemory()
+            }
         }
         _ = try communicator.broadcastBytesWhenIdle(BatchMessage.stop.encode(), root: 0)
     }
 
+    private enum RootStep { case batch([PrefillJob]), idle }
+
     /// Waiting jobs into one batch: up to maxBatchTokens prompt tokens and maxBatchRequests
-    /// requests, oldest first; cancelled jobs are dropped. nil once stopping and nothing is left.
-    private func nextBatch(_ pending: inout [PrefillJob]) -> [PrefillJob]? {
+    /// requests, oldest first; cancelled jobs are dropped. `.idle` once, when nothing has come for
+    /// `idleSecondsBeforeRelease` after a batch. nil once stopping and nothing is left.
+    private func nextStep(_ pending: inout [PrefillJob]) -> RootStep? {
         while true {
             pending += incoming.drain()
             pending.removeAll { job in
@@ -100,6 +113,10 @@ final class PrefillScheduler: @unchecked Sendable {
             if !pending.isEmpty { break }
             guard let job = incoming.pop(timeout: 0.5) else {
                 if incoming.isClosed && incoming.count == 0 { return nil }
+                if let end = lastBatchEnd, monotonicSeconds() - end >= Self.idleSecondsBeforeRelease {
+                    lastBatchEnd = nil
+                    return .idle
+                }
                 continue
             }
             pending.append(job)
@@ -111,7 +128,7 @@ final class PrefillScheduler: @unchecked Sendable {
             var sequence: Int?
             while sequence == nil {
                 do { sequence = try cache.allocate(capacity: job.prompt.count) } catch {
-                    if !batch.isEmpty { return batch }   // run what fits; this job waits for the next batch
+                    if !batch.isEmpty { return .batch(batch) }   // run what fits; this job waits for the next batch
                     pagesFreed.lock(); _ = pagesFreed.wait(until: Date(timeIntervalSinceNow: 0.05)); pagesFreed.unlock()
                 }
             }
@@ -121,7 +138,7 @@ final class PrefillScheduler: @unchecked Sendable {
             tokens += job.prompt.count
             pending.removeFirst()
         }
-        return batch
+        return .batch(batch)
     }
 
     private func runBatch(_ jobs: [PrefillJob]) throws {
@@ -158,7 +175,15 @@ final class PrefillScheduler: @unchecked Sendable {
         }
         batchesRun += 1
         for job in jobs { release(job) }
-        memoryReturn.workEnded()
+        lastBatchEnd = monotonicSeconds()
+    }
+
+    /// Every rank, on its compute thread once rank 0 says idle: the step buffers and what the
+    /// batches freed go back to the system.
+    private func releaseIdleMemory() {
+        idleReleases += 1
+        model.releaseStepBuffers()
+        FreedMemory.returnToSystem()
     }
 
     private func signalPagesFreed() { pagesFreed.lock(); pagesFreed.broadcast(); pagesFreed.unlock() }
@@ -171,6 +196,8 @@ final class PrefillScheduler: @unchecked Sendable {
             switch try BatchMessage.decode(communicator.broadcastBytesWhenIdle(nil, root: 0)) {
             case .stop:
                 return
+            case .idle:
+                releaseIdleMemory()
             case .batch(let prompts):
                 var sequences: [Int] = []
                 do {
@@ -182,7 +209,6 @@ final class PrefillScheduler: @unchecked Sendable {
                     logger.error("prefill batch failed on rank \(communicator.rank): \(failure)")
                 }
                 for s in sequences { cache.release(s) }
-                memoryReturn.workEnded()
             }
         }
     }

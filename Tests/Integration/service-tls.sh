@@ -171,6 +171,8 @@ wp=$(free_port)
 "$bin/pd-decode" --model tiny --listen 0.0.0.0:"$wp" --prefill 127.0.0.1:"$pp" "${token[@]}" "${to_prefill[@]}" >"$work/decode-open.log" 2>&1 &
 pids+=($!)
 wait_answering "$wp"
+# The daemon logs after its port opens: wait for its start line before counting warnings.
+for _ in $(seq 100); do grep -q "serving Generate" "$work/decode-open.log" && break; sleep 0.1; done
 [ "$(grep -c "plaintext and reachable from other hosts" "$work/decode-open.log")" = 1 ] || fail "no single plaintext warning for 0.0.0.0: $(cat "$work/decode-open.log")"
 
 # The gateway: HTTPS + API key in front, mutual TLS + token to decode.

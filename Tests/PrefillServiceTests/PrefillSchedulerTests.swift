@@ -152,4 +152,58 @@ final class PrefillSchedulerTests: XCTestCase {
         XCTAssertEqual(root.outcomes[1].layers, [], "a cancelled job's rows are never reported ready")
         XCTAssertEqual(root.freePages, root.pages, "pages leaked")
     }
+
+    /// Idle for `idleSecondsBeforeRelease` after a batch, rank 0 broadcasts idle and every rank
+    /// frees its step buffers on its compute thread, once; a job after that gets the single-rank
+    /// reference as before, and every page comes back.
+    func testIdleRanksReleaseTheirBuffersOnceAndServeAfterwards() throws {
+        let prompts = [Self.prompt(120, salt: 9), Self.prompt(33, salt: 10)]
+        let want = try prompts.map(Self.reference)
+        let results = try InProcessGroup(size: 2).run { comm -> (releases: Int, grownBytes: Int, outcomes: [Outcome], freePages: Int, pages: Int) in
+            let scheduler = try self.makeScheduler(comm, maxBatchTokens: 4096)
+            guard comm.rank == 0 else {
+                try scheduler.runFollower()
+                return (scheduler.idleReleases, 0, [], 0, 0)
+            }
+            let jobs = prompts.enumerated().map { scheduler.makeJob(id: "job-\($0)", prompt: $1, sampling: SamplingParams(maxNewTokens: 1)) }
+            final class Box: @unchecked Sendable { var outcomes: [Outcome] = []; var grownBytes = 0 }   // written by the driver, read after it ends
+            let box = Box()
+            // The requests' side: one job, a pause longer than the idle threshold, another job, then stop.
+            let driver = Thread {
+                for (i, job) in jobs.enumerated() {
+                    XCTAssertTrue(scheduler.submit(job))
+                    var outcome = Outcome()
+                    while outcome.first == nil && outcome.failure == nil, let event = job.events.pop(timeout: 30) {
+                        switch event {
+                        case .layerReady(let l): outcome.layers.append(l)
+                        case .done(let token, let logprob, _, _): outcome.first = SampledToken(token: token, logprob: logprob)
+                        case .failed(let f): outcome.failure = "\(f)"
+                        }
+                    }
+                    box.outcomes.append(outcome)
+                    if i == 0 {
+                        box.grownBytes = scheduler.model.stepBufferBytes
+                        Thread.sleep(forTimeInterval: PrefillScheduler.idleSecondsBeforeRelease + 1.5)
+                    }
+                }
+                scheduler.stop()
+            }
+            driver.start()
+            try scheduler.runRoot()
+            while !driver.isFinished { usleep(1000) }
+            for job in jobs { scheduler.release(job) }
+            return (scheduler.idleReleases, box.grownBytes, box.outcomes, scheduler.cache.freePageCount, scheduler.cache.pageCount)
+        }
+        let root = results[0], follower = results[1]
+        XCTAssertGreaterThanOrEqual(root.releases, 1, "no idle release in a 2.5 s pause")
+        XCTAssertEqual(follower.releases, root.releases, "the follower releases when rank 0 says idle")
+        XCTAssertGreaterThan(root.grownBytes, 120 * 64 * 4, "the 120-token batch grew the step buffers")
+        XCTAssertEqual(root.outcomes.count, 2)
+        for (i, o) in root.outcomes.enumerated() {
+            XCTAssertNil(o.failure, "job \(i)")
+            XCTAssertEqual(o.first?.token, want[i].token, "job \(i)")
+            XCTAssertEqual(Double(o.first?.logprob ?? .nan), Double(want[i].logprob), accuracy: 1e-4, "job \(i)")
+        }
+        XCTAssertEqual(root.freePages, root.pages, "pages leaked")
+    }
 }
