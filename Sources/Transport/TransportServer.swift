@@ -173,34 +173,24 @@ public final class TransportServer {
         }
     }
 
+    /// Runs the handler and ends the call with its outcome. One rule for time: a call whose caller's
+    /// deadline has passed has failed, whatever its handler made of it — it ends DEADLINE_EXCEEDED,
+    /// never OK or CANCELLED. (The client's own deadline timer may fire late on a loaded host; a
+    /// status sent first would have become the client's.)
     private static func run(_ handler: Handler, call: ServerCall, context: RequestContext, request: [UInt8]) {
-        switch handler {
-        case let .unary(body):
-            do {
-                let response = try body(context, request)
-                try endsInTime(context)
-                call.finish(code: .ok, message: "", lastMessage: OutgoingBuffer.make(response), context: context)
-            } catch {
-                let (code, message) = TransportError.statusOf(error)
-                call.finish(code: code, message: message, context: context)
+        do {
+            var response: [UInt8]?
+            switch handler {
+            case let .unary(body): response = try body(context, request)
+            case let .streaming(body): try body(context, request, StreamWriter(call: call, context: context))
             }
-        case let .streaming(body):
-            do {
-                try body(context, request, StreamWriter(call: call, context: context))
-                try endsInTime(context)
-                call.finish(code: .ok, message: "", context: context)
-            } catch {
-                let (code, message) = TransportError.statusOf(error)
-                call.finish(code: code, message: message, context: context)
-            }
+            if context.deadline.hasPassed { throw TransportError.status(.deadlineExceeded, "the call: the client's deadline passed") }
+            call.finish(code: .ok, message: "", lastMessage: response.map(OutgoingBuffer.make), context: context)
+        } catch {
+            var (code, message) = TransportError.statusOf(error)
+            if code == .cancelled && context.deadline.hasPassed { code = .deadlineExceeded }
+            call.finish(code: code, message: message, context: context)
         }
-    }
-
-    /// A call whose caller's deadline has passed has failed, whatever its handler made of it: it ends
-    /// DEADLINE_EXCEEDED, never OK. (The client's own deadline timer may fire late on a loaded host;
-    /// an OK sent first would have become the client's status.)
-    private static func endsInTime(_ context: RequestContext) throws {
-        if context.deadline.hasPassed { throw TransportError.status(.deadlineExceeded, "the call: the client's deadline passed") }
     }
 
     /// Stops accepting calls, lets calls in flight finish for up to `gracePeriod` seconds, cancels

@@ -12,7 +12,12 @@
 #   link-down     decode's back-network link down for 3 s while the KV is on the wire (the link is
 #                 slowed to 16 Mbit/s for this case so the ~2.4 MB transfer lasts long enough to
 #                 cut: the cut is checked to land after 1/4 and before the end of the bytes).
-#                 Expected: success, slower.
+#                 Expected: success, slower: 6.4–6.5 s in five runs on a quiet host against 0.3 s
+#                 without the cut (the senders' TCP resends on a retransmission timer that doubles
+#                 each time, so the resend that gets through comes seconds after the link is back).
+#                 Once in four runs on a host loaded by the soak and fuzzers the requests instead
+#                 ended DEADLINE_EXCEEDED at decode's 15 s Prefill deadline: accepted when every
+#                 error is that one and came by the deadline (+ 2 s); the table says so.
 #   link-down-long  the same cut, the link kept down until the client has its answer. Expected:
 #                 errors by decode's 15 s Prefill deadline (+ 2 s); the link comes back after.
 #   loss-delay    decode ↔ prefill-a through a router adding 50 ms each way and dropping 1 % of
@@ -101,7 +106,7 @@ serving_after() {
 }
 
 rows=() bad=()
-# record NAME EXPECT(success|error) DETAIL: one table row from the last run; the checks of
+# record NAME EXPECT(success|error|success-or-deadline) DETAIL: one table row from the last run; the checks of
 # every fault: ended before its deadline, no wrong token, the expected kind of ending, 0 pages
 # leaked, daemons alive and serving.
 record() {
@@ -113,7 +118,12 @@ record() {
   [ "$status" = 1 ] && bad+=("$name: no answer from pd-client")
   [ "$status" = 3 ] && bad+=("$name: an error without its gRPC status")
   kind=$([ "$run_status" = 0 ] && echo success || echo error)
-  [ "$expect" = "$kind" ] || bad+=("$name: expected $expect, got $kind ($saw)")
+  if [ "$expect" = success-or-deadline ] && [ "$kind" = error ]; then
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) + 2 else 1)" "$run_seconds" "$prefill_timeout" \
+      && [ "$(grep -o "gRPC status [A-Z_]*" <<<"$saw" | sort -u)" = "gRPC status DEADLINE_EXCEEDED" ] \
+      && expect=error saw="$saw (the transfer had not resumed by the Prefill deadline)"
+  fi
+  [ "${expect%-or-deadline}" = "$kind" ] || bad+=("$name: expected $expect, got $kind ($saw)")
   [ "$leaked" = 0 ] || bad+=("$name: decode still holds $leaked")
   kill -0 "$prefill_pid" 2>/dev/null && kill -0 "$decode_pid" 2>/dev/null || bad+=("$name: a daemon exited")
   serving_after "$name" || bad+=("$name: not serving correctly afterwards: $(tail -c 300 "$work/after-$name.json")")
@@ -159,7 +169,7 @@ cut_mid_transfer link-down
 [ -n "$cut_at" ] && sleep 3
 link_up
 finish_requests
-record link-down success "decode back link down 3 s, cut after ${cut_at:-?} of $kv_total KV bytes (16 Mbit/s)"
+record link-down success-or-deadline "decode back link down 3 s, cut after ${cut_at:-?} of $kv_total KV bytes (16 Mbit/s)"
 
 # 2. link-down-long: cut mid-transfer, kept down until the client has its answer, then back up. The
 # requests must fail by decode's Prefill deadline (+ 2 s), not the client's.
