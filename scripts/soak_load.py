@@ -271,6 +271,45 @@ def report(minute, row):
     print(f"[{minute:5.1f} min] {cells}  | requests {done}, failed {bad}", flush=True)
 
 
+PREFILL_BATCH_TOKENS = 8192        # pd-prefill's default --max-batch-tokens, which the soak's prefill runs with
+
+
+def warm_up(rounds=2):
+    """The heaviest prefill batch the load can make, before the clock starts: the minute-5 RSS baseline
+    then holds the daemons' peak working set, and the rule measures memory never given back, not the
+    first time the random mix happened to batch its longest prompts together (a busy prefill rank
+    keeps step buffers the size of its largest batch; it frees them after 1 s idle, which this load
+    never leaves it). Abandoned requests (deadlines, cancels) can still sit in prefill's queue when
+    their workers' next requests arrive, so only prefill's budget bounds a batch: a first, longer
+    request keeps prefill busy while prompts of the load's longest length (grpc_deadline's), filling
+    the budget, arrive and queue; they run as one batch."""
+    longest = prompts[-1] + prompts[-2]
+    blocking = (prompts[-1] * 3)[:4000]
+    batch = [longest] * (PREFILL_BATCH_TOKENS // len(longest))
+    if PREFILL_BATCH_TOKENS % len(longest):
+        batch.append(longest[:PREFILL_BATCH_TOKENS % len(longest)])
+    for _ in range(rounds):
+        results = []
+        def one(prompt):
+            code, r = generate(prompt, ["--max-new-tokens", "1", "--ignore-eos"], timeout=120)
+            with lock:
+                results.append((code, r))
+        blocker = threading.Thread(target=one, args=(blocking,))
+        blocker.start()
+        time.sleep(0.05)
+        rest = [threading.Thread(target=one, args=(prompt,)) for prompt in batch]
+        for t in rest:
+            t.start()
+        for t in [blocker] + rest:
+            t.join()
+        bad = [r for code, r in results if code != 0]
+        if bad:
+            sys.exit(f"soak: warm-up request failed: {bad[0]}")
+    print(f"soak: warm-up: {rounds} rounds of a {len(blocking)}-token request, then prompts of "
+          f"{[len(x) for x in batch]} tokens at once", flush=True)
+
+
+warm_up()
 report(0.0, sample(pids))
 for t in threads:
     t.start()
