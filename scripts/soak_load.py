@@ -55,6 +55,7 @@ chat = [{"role": "system", "content": "You answer in one sentence."}, {"role": "
 with open(os.path.join(args.work, "chat.json"), "w") as f:
     json.dump(chat, f)
 chat_ref = pd_run(["--messages", os.path.join(args.work, "chat.json")])
+LONGEST = prompts[-1] + prompts[-2]      # the load's longest prompt (grpc_deadline's; the warm-up's batch)
 
 
 # ---- the request kinds: each returns (outcome, detail); outcome "wrong" or "unexpected" fails the soak ----
@@ -96,8 +97,8 @@ def grpc_cancel():
 
 def grpc_deadline():
     seconds = rng.choice([0.02, 0.1, 0.3, 1.0])
-    ids = prompts[-1] + prompts[-2]                 # a long prompt, so the deadline often lands in prefill
-    code, r = generate(ids, ["--max-new-tokens", "64", "--ignore-eos", "--timeout", str(seconds)], timeout=60)
+    # a long prompt, so the deadline often lands in prefill
+    code, r = generate(LONGEST, ["--max-new-tokens", "64", "--ignore-eos", "--timeout", str(seconds)], timeout=60)
     error = r.get("error") or ""
     if code == 0 or "DEADLINE_EXCEEDED" in error or "deadline" in error.lower():
         return "ok", ""
@@ -283,11 +284,10 @@ def warm_up(rounds=2):
     their workers' next requests arrive, so only prefill's budget bounds a batch: a first, longer
     request keeps prefill busy while prompts of the load's longest length (grpc_deadline's), filling
     the budget, arrive and queue; they run as one batch."""
-    longest = prompts[-1] + prompts[-2]
     blocking = (prompts[-1] * 3)[:4000]
-    batch = [longest] * (PREFILL_BATCH_TOKENS // len(longest))
-    if PREFILL_BATCH_TOKENS % len(longest):
-        batch.append(longest[:PREFILL_BATCH_TOKENS % len(longest)])
+    batch = [LONGEST] * (PREFILL_BATCH_TOKENS // len(LONGEST))
+    if PREFILL_BATCH_TOKENS % len(LONGEST):
+        batch.append(LONGEST[:PREFILL_BATCH_TOKENS % len(LONGEST)])
     for _ in range(rounds):
         results = []
         def one(prompt):
