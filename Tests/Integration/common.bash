@@ -37,12 +37,21 @@ fail() {
   exit 1
 }
 
-# A TCP port nobody listens on (127.0.0.1).
+# A TCP port nobody listens on (127.0.0.1), below the kernel's ephemeral range: a port inside it can
+# be taken, between this choice and the daemon's bind, as the local port of any outgoing connection
+# (CI lost runs to that). Ports already handed out in this test are not handed out again.
 free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 30000))
-    (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
+  local p low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  (( low > 20000 + 1024 )) || fail "free_port: ephemeral range starts at $low; no room below it"
+  touch "$work/ports-given"
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % (low - 20000)))
+    grep -qx "$p" "$work/ports-given" && continue
+    (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
+    echo "$p" >>"$work/ports-given"
+    echo "$p"
+    return
   done
   fail "no free port"
 }
