@@ -75,9 +75,24 @@ print(f"ok: uncancelled {len(LONG)}-token prompt answered in {full:.2f} s")
 # 1. and 2. The client leaves while its prompt is in prefill: whole and streamed responses.
 for stream in (False, True):
     what = f"{'streamed' if stream else 'whole'} response, client gone during prefill"
+    for _ in range(500):
+        if counter(PREFILL_METRICS, "latentserve_prefill_kv_pages_used") == 0:
+            break
+        time.sleep(0.01)
+    else:
+        fail(f"{what}: prefill still holds pages before the request")
     cancelled, aborts = prefill_cancelled(), gateway_aborts()
     sock = send({"model": "tiny", "prompt": LONG, "max_tokens": 8, "temperature": 0, "ignore_eos": True, "stream": stream})
-    time.sleep(full * 0.3)
+    # Leave once prefill holds the prompt's pages (it is computing it), not at a fraction of the
+    # first run's time: the host's load can change between the two (a clean-clone run beside a
+    # benchmark once finished the second prefill before 0.3 × the first).
+    for _ in range(1500):
+        if counter(PREFILL_METRICS, "latentserve_prefill_kv_pages_used") > 0:
+            break
+        time.sleep(0.01)
+    else:
+        fail(f"{what}: prefill never took the prompt's pages")
+    time.sleep(0.05)
     sock.close()
     settled(what, lambda n: n == 0)
     for _ in range(100):
