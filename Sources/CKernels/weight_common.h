@@ -8,6 +8,10 @@
 // (e = 0 lands on f16 subnormals) — and vcvtph2ps makes it an f32 exactly (normal: no DAZ concern).
 // NaN codes become the finite 1.875, so lines holding one (tested once per 64 / 32 bytes of the
 // P rows with a byte compare; rare) OR the quiet-NaN bits into those lanes.
+// Without vcvtph2ps (AVX2, one x row): the byte sign-extended to 32 bits and shifted left by 20 puts
+// e on bits 23–26 (f32's exponent field, bias 127), m on 20–22; AND 0x87F00000 keeps them and the
+// sign. That f32 is exactly q · 2^-120 (e = 0 lands on f32 subnormals, hence the DAZ rule below);
+// x is scaled by 2^64 in the dot so each product is q · x · 2^-56, normal and rounded as q · x.
 // Block scale: the skinny kernels accumulate each 128-column block's partial dot Σ (q · 2^-8) · x in
 // its own accumulators and add it as fma(partial · 2^8, scale, total) at the block's end — one
 // multiply per block and accumulator instead of one per weight. This rounds like any f32 dot
@@ -26,6 +30,9 @@
 
 #define CK_FP8_F16_FIELDS 0xBF80        // sign + 7 magnitude bits of (sign-extended byte << 7) as f16
 #define CK_FP8_F16_UNIT 0x1p8f          // the f16 holds q · 2^-8
+#define CK_FP8_F32_FIELDS 0x87F00000u  // sign + 7 magnitude bits of (sign-extended byte << 20) as f32
+#define CK_FP8_F32_UNIT 0x1p120f        // that f32 holds q · 2^-120
+#define CK_FP8_F32_X_UNIT 0x1p64f       // x · 2^64 (exact) in a dot with those, so products stay normal
 #define CK_QUIET_NAN_BITS 0x7FC00000u   // OR-ed into a NaN lane (keeps its sign)
 
 /// Prefetch distance in bytes of weight: 32 KiB ahead into L2 (see skinny_linear_common.h).
