@@ -1,9 +1,9 @@
 // Skinny linear over bf16 / f16 / FP8 E4M3 weights for AVX2 + FMA + F16C: 8 weights per vector
-// converted in registers (bf16: a 16-bit shift; f16: vcvtph2ps; FP8: see weight_common.h), f32 FMAs,
-// scalar tails. With 16 registers the P weight rows streamed side by side and the R x rows multiplied
-// per converted vector keep the live accumulators ≤ 8: bf16/f16 P = 4, 2 for R ≤ 2, ≤ 4;
-// FP8 (a block partial next to each total) P = 4, 2, 1 for R = 1, 2, ≤ 4. From 5 x rows both go in
-// two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2.
+// converted in registers (bf16: a 16-bit shift; f16: vcvtph2ps; FP8: integer ops, see
+// weight_common.h), f32 FMAs, scalar tails. With 16 registers the P weight rows streamed side by side
+// and the R x rows multiplied per converted vector keep the live accumulators ≤ 8: P = 4 for R ≤ 2,
+// else 2 (FP8 with one x row keeps a block partial next to each total: P = 4). From 5 x rows they go
+// in two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2.
 // Each row is prefetched once per 64-byte line, 32 KiB ahead.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
@@ -27,15 +27,8 @@ INLINE AVX2 __m256 fp8_nan_fix(const __m128i b, const __m256 w) {
     return _mm256_or_ps(w, _mm256_castsi256_ps(_mm256_and_si256(nan, _mm256_set1_epi32((int)CK_QUIET_NAN_BITS))));
 }
 
-/// 8 FP8 weights at p as f32 q · 2^-8 (through f16); `fix`: NaN codes become NaN (else the caller
-/// knows there are none).
-INLINE AVX2 __m256 fp8_8(const char *p, const int fix) {
-    const __m128i b = _mm_loadl_epi64((const __m128i *)p);
-    const __m256 w = _mm256_cvtph_ps(_mm_and_si128(_mm_slli_epi16(_mm_cvtepi8_epi16(b), 7), _mm_set1_epi16((short)CK_FP8_F16_FIELDS)));
-    return fix ? fp8_nan_fix(b, w) : w;
-}
-
-/// The same 8 weights as f32 q · 2^-120 by integer ops alone (weight_common.h: CK_FP8_F32_FIELDS).
+/// 8 FP8 weights at p as f32 q · 2^-120 by integer ops alone (weight_common.h: CK_FP8_F32_FIELDS);
+/// `fix`: NaN codes become NaN (else the caller knows there are none).
 INLINE AVX2 __m256 fp8_8_bits(const char *p, const int fix) {
     const __m128i b = _mm_loadl_epi64((const __m128i *)p);
     const __m256 w = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(_mm256_cvtepi8_epi32(b), 20),
@@ -43,7 +36,7 @@ INLINE AVX2 __m256 fp8_8_bits(const char *p, const int fix) {
     return fix ? fp8_nan_fix(b, w) : w;
 }
 
-/// One FP8 weight as fp8_8 computes each lane.
+/// One FP8 weight as f32 q · 2^-8 (through f16, for tails: fp8_8_bits' lanes are this · 2^-112).
 INLINE AVX2 float fp8_1(uint8_t byte) {
     const uint16_t h = (uint16_t)(((uint16_t)(int16_t)(int8_t)byte << 7) & CK_FP8_F16_FIELDS);
     const float w = _cvtsh_ss(h);
@@ -72,28 +65,6 @@ INLINE AVX2 void fma_rows(const int P, const int r0, const int r1, const __m256 
     }
 }
 
-/// One 8-column step of an FP8 block partial: part[p][r] += w_p · x_r for x rows r0..<r1. One x row
-/// (decode at batch 1, P = 4 weight rows per x vector) takes fp8_8_bits' weights, kept in normal f32
-/// range by scaling x by CK_FP8_F32_X_UNIT once for all P (Zen 3: 1.17 → 0.92 ms for a 2048×5632
-/// layer, vcvtph2ps gone); more rows share each weight vector and keep the f16 route.
-INLINE AVX2 void fp8_step(const int fix, const int P, const int r0, const int r1, const char *const *rows, const float *x, long lda,
-                          long i, __m256 part[4][8]) {
-    __m256 u[4];
-    if (r1 - r0 == 1) {
-        for (int p = 0; p < P; p++) u[p] = fp8_8_bits(rows[p] + i, fix);
-        const __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x + r0 * lda + i), _mm256_set1_ps(CK_FP8_F32_X_UNIT));
-        for (int p = 0; p < P; p++) part[p][r0] = _mm256_fmadd_ps(u[p], t, part[p][r0]);
-        return;
-    }
-    for (int p = 0; p < P; p++) u[p] = fp8_8(rows[p] + i, fix);
-    fma_rows(P, r0, r1, u, x, lda, i, part);
-}
-
-/// What fp8_step's partial over x rows r0..<r1 is multiplied by to be Σ q · x.
-INLINE float fp8_part_unit(const int r0, const int r1) {
-    return r1 - r0 == 1 ? CK_FP8_F32_UNIT / CK_FP8_F32_X_UNIT : CK_FP8_F16_UNIT;
-}
-
 /// Whether the 64 bytes at i of any of the P rows hold a NaN code.
 INLINE AVX2 int fp8_line_has_nan(const int P, const char *const *rows, long i) {
     const __m256i high = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi8(-1);
@@ -106,40 +77,74 @@ INLINE AVX2 int fp8_line_has_nan(const int P, const char *const *rows, long i) {
     return !_mm256_testz_si256(nan, nan);
 }
 
-/// part[p][r] += Σ q · x_r / fp8_part_unit over the 64 FP8 columns from i, x rows r0..<r1.
-INLINE AVX2 void fp8_line(const int fix, const int P, const int r0, const int r1, const char *const *rows, const float *x, long lda,
-                          long i, __m256 part[4][8]) {
-    for (long q = i; q < i + 64; q += 8) fp8_step(fix, P, r0, r1, rows, x, lda, q, part);
+// One x row (decode at batch 1): P = 4 weight rows per x vector, so the per-weight work is the
+// conversion alone — fp8_8_bits' q · 2^-120 straight into the FMA, kept in normal f32 range by
+// scaling the x vector by CK_FP8_F32_X_UNIT once for all P, and the block scale applied once per
+// block to the partial (Zen 3, 2048×5632: 1.17 → 0.92 ms against the f16 route's vcvtph2ps).
+
+/// part[p] += Σ q · x · 2^-56 over the 8 FP8 columns from i.
+INLINE AVX2 void fp8_step(const int fix, const int P, const char *const *rows, const float *x, long i, __m256 part[4]) {
+    const __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(CK_FP8_F32_X_UNIT));
+    for (int p = 0; p < P; p++) part[p] = _mm256_fmadd_ps(fp8_8_bits(rows[p] + i, fix), t, part[p]);
 }
 
-/// acc[p][r] (+ tail[p][r]) += scale_p · Σ q · x_r over FP8 columns c0..<c1 (one block), x rows r0..<r1.
-INLINE AVX2 void fp8_block(const int P, const int r0, const int r1, const char *const *rows, const float *x, long lda, long c0, long c1,
-                           const float *scale, __m256 acc[4][8], float tail[4][8]) {
-    __m256 part[4][8];
-    float partTail[4][8];
-    for (int p = 0; p < P; p++)
-        for (int r = r0; r < r1; r++) { part[p][r] = _mm256_setzero_ps(); partTail[p][r] = 0; }
+/// acc[p] (+ tail[p]) += scale_p · Σ q · x over FP8 columns c0..<c1 (one block), one x row.
+INLINE AVX2 void fp8_block(const int P, const char *const *rows, const float *x, long c0, long c1, const float *scale,
+                           __m256 acc[4][8], float tail[4][8]) {
+    __m256 part[4];
+    float partTail[4];
+    for (int p = 0; p < P; p++) { part[p] = _mm256_setzero_ps(); partTail[p] = 0; }
     long i = c0;
     for (; i + 64 <= c1; i += 64) {
-        if (r0 == 0)
-            for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
-        if (fp8_line_has_nan(P, rows, i)) fp8_line(1, P, r0, r1, rows, x, lda, i, part);
-        else fp8_line(0, P, r0, r1, rows, x, lda, i, part);
+        for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        if (fp8_line_has_nan(P, rows, i)) { for (long q = i; q < i + 64; q += 8) fp8_step(1, P, rows, x, q, part); }
+        else { for (long q = i; q < i + 64; q += 8) fp8_step(0, P, rows, x, q, part); }
     }
-    for (; i + 8 <= c1; i += 8) fp8_step(1, P, r0, r1, rows, x, lda, i, part);
+    for (; i + 8 <= c1; i += 8) fp8_step(1, P, rows, x, i, part);
+    for (; i < c1; i++)
+        for (int p = 0; p < P; p++) partTail[p] += fp8_1((uint8_t)rows[p][i]) * x[i];
+    const __m256 unit = _mm256_set1_ps(CK_FP8_F32_UNIT / CK_FP8_F32_X_UNIT);
+    for (int p = 0; p < P; p++) {
+        acc[p][0] = _mm256_fmadd_ps(_mm256_mul_ps(part[p], unit), _mm256_set1_ps(scale[p]), acc[p][0]);
+        tail[p][0] += (partTail[p] * CK_FP8_F16_UNIT) * scale[p];
+    }
+}
+
+// Two or more x rows share each weight vector, so it is dequantized once in registers — fp8_8_bits
+// times the block's scale · 2^120, both exact, so each lane is HF's fl(q · scale) — and the rows
+// accumulate as over f32 weights: no block partials, half the accumulators of the R = 1 scheme, so
+// P and R as bf16's. A scale of 2^8 or more (scale · 2^120 would overflow) takes the two multiplies.
+
+/// acc[p][r] += fl(q · scale_p) · x_r over the 8 FP8 columns from i; s[p] = scale_p · 2^120, or
+/// scale_p when `wide`.
+INLINE AVX2 void fp8_dequant_step(const int fix, const int wide, const int P, const int R, const char *const *rows, const __m256 *s,
+                                  const float *x, long lda, long i, __m256 acc[4][8]) {
+    __m256 u[4];
+    for (int p = 0; p < P; p++) {
+        __m256 w = fp8_8_bits(rows[p] + i, fix);
+        if (wide) w = _mm256_mul_ps(w, _mm256_set1_ps(CK_FP8_F32_UNIT));
+        u[p] = _mm256_mul_ps(w, s[p]);
+    }
+    fma_rows(P, 0, R, u, x, lda, i, acc);
+}
+
+/// acc[p][r] (+ tail) += Σ fl(q · scale_p) · x_r over FP8 columns c0..<c1 (one block), R ≥ 2 x rows.
+INLINE AVX2 void fp8_dequant_block(const int wide, const int P, const int R, const char *const *rows, const float *x, long lda,
+                                   long c0, long c1, const float *scale, __m256 acc[4][8], float tail[4][8]) {
+    __m256 s[4];
+    for (int p = 0; p < P; p++) s[p] = _mm256_set1_ps(wide ? scale[p] : scale[p] * CK_FP8_F32_UNIT);
+    long i = c0;
+    for (; i + 64 <= c1; i += 64) {
+        for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        if (fp8_line_has_nan(P, rows, i)) { for (long q = i; q < i + 64; q += 8) fp8_dequant_step(1, wide, P, R, rows, s, x, lda, q, acc); }
+        else { for (long q = i; q < i + 64; q += 8) fp8_dequant_step(0, wide, P, R, rows, s, x, lda, q, acc); }
+    }
+    for (; i + 8 <= c1; i += 8) fp8_dequant_step(1, wide, P, R, rows, s, x, lda, i, acc);
     for (; i < c1; i++)
         for (int p = 0; p < P; p++) {
-            const float v = fp8_1((uint8_t)rows[p][i]);
-            for (int r = r0; r < r1; r++) partTail[p][r] += v * x[r * lda + i];
+            const float v = (fp8_1((uint8_t)rows[p][i]) * CK_FP8_F16_UNIT) * scale[p];
+            for (int r = 0; r < R; r++) tail[p][r] += v * x[r * lda + i];
         }
-    const __m256 unit = _mm256_set1_ps(fp8_part_unit(r0, r1));
-    for (int p = 0; p < P; p++) {
-        const __m256 s = _mm256_set1_ps(scale[p]);
-        for (int r = r0; r < r1; r++) {
-            acc[p][r] = _mm256_fmadd_ps(_mm256_mul_ps(part[p][r], unit), s, acc[p][r]);
-            tail[p][r] += (partTail[p][r] * CK_FP8_F16_UNIT) * scale[p];
-        }
-    }
 }
 
 /// acc[p][r] (+ tail) += W_p · x_r over all k bf16 / f16 columns.
@@ -188,9 +193,15 @@ INLINE AVX2 void row_dots(const int dt, const int P, const int R, const ck_weigh
         const long bc = w->block_cols;
         for (long c0 = 0, b = 0; c0 < k; c0 += bc, b++) {
             float scale[4];
-            for (int p = 0; p < P; p++) scale[p] = scaleRow[p][b];
+            int wide = 0;
+            for (int p = 0; p < P; p++) {
+                scale[p] = scaleRow[p][b];
+                wide |= !(fabsf(scale[p]) < 0x1p8f);
+            }
             const long c1 = c0 + bc < k ? c0 + bc : k;
-            fp8_block(P, 0, R, rows, x, lda, c0, c1, scale, acc, tail);
+            if (R == 1) fp8_block(P, rows, x, c0, c1, scale, acc, tail);
+            else if (wide) fp8_dequant_block(1, P, R, rows, x, lda, c0, c1, scale, acc, tail);
+            else fp8_dequant_block(0, P, R, rows, x, lda, c0, c1, scale, acc, tail);
         }
     }
     for (int p = 0; p < P; p++)
@@ -212,29 +223,12 @@ INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const int G, 
 
 #define CK_ROWS(dt, P, R, G) rows_loop(dt, P, R, G, x, lda, w, y, ldy, first, last, accumulate, alpha)
 
-AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weight *w,
-                                float *y, long ldy, long first, long last, int accumulate, float alpha) {
-    if (first >= last || m <= 0) return;
-    if (w->dtype == CK_WEIGHT_F32) {
-        ck_skinny_linear_avx2(x, m, w->cols, lda, (const float *)w->base, w->row_stride, y, ldy, first, last, accumulate, alpha);
-    } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
-        const unsigned csr = ck_clear_daz();
-        switch (m) {
-        case 1: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 1, 8); break;
-        case 2: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 2, 8); break;
-        case 3: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 3, 8); break;
-        case 4: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 4, 8); break;
-        case 5: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 5, 4); break;
-        case 6: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 6, 4); break;
-        case 7: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 7, 4); break;
-        default: CK_ROWS(CK_WEIGHT_FP8_E4M3, 1, 8, 4); break;
-        }
-        ck_restore_csr(csr);
-    } else {
-#define CK_HALF_CASES(dt)                                                                                   \
+// P weight rows side by side and groups of G x rows per R (FP8 with one x row: block partials,
+// else dequantized in registers like bf16 / f16, but P = 2 for R = 2: its P scale vectors are live too).
+#define CK_ROW_CASES(dt, P2)                                                                                 \
         switch (m) {                                                                                        \
         case 1: CK_ROWS(dt, 4, 1, 8); break;                                                                   \
-        case 2: CK_ROWS(dt, 4, 2, 8); break;                                                                   \
+        case 2: CK_ROWS(dt, P2, 2, 8); break;                                                                  \
         case 3: CK_ROWS(dt, 2, 3, 8); break;                                                                   \
         case 4: CK_ROWS(dt, 2, 4, 8); break;                                                                   \
         case 5: CK_ROWS(dt, 2, 5, 4); break;                                                                   \
@@ -242,15 +236,26 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
         case 7: CK_ROWS(dt, 2, 7, 4); break;                                                                   \
         default: CK_ROWS(dt, 2, 8, 4); break;                                                                  \
         }
-        if (w->dtype == CK_WEIGHT_F16) { CK_HALF_CASES(CK_WEIGHT_F16) } else { CK_HALF_CASES(CK_WEIGHT_BF16) }
+
+AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weight *w,
+                                float *y, long ldy, long first, long last, int accumulate, float alpha) {
+    if (first >= last || m <= 0) return;
+    if (w->dtype == CK_WEIGHT_F32) {
+        ck_skinny_linear_avx2(x, m, w->cols, lda, (const float *)w->base, w->row_stride, y, ldy, first, last, accumulate, alpha);
+    } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
+        const unsigned csr = ck_clear_daz();
+        CK_ROW_CASES(CK_WEIGHT_FP8_E4M3, 2)
+        ck_restore_csr(csr);
+    } else {
+        if (w->dtype == CK_WEIGHT_F16) { CK_ROW_CASES(CK_WEIGHT_F16, 4) } else { CK_ROW_CASES(CK_WEIGHT_BF16, 4) }
     }
 }
 
 INLINE AVX2 void convert_segment(const int dt, const char *row, long c0, long c1, float scale, float *out) {
-    const __m256 s = _mm256_set1_ps(scale), unit = _mm256_set1_ps(CK_FP8_F16_UNIT);
+    const __m256 s = _mm256_set1_ps(scale), unit = _mm256_set1_ps(CK_FP8_F32_UNIT);
     long i = c0;
     if (dt == CK_WEIGHT_FP8_E4M3) {
-        for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(fp8_8(row + i, 1), unit), s));
+        for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(fp8_8_bits(row + i, 1), unit), s));
         for (; i < c1; i++) out[i] = (fp8_1((uint8_t)row[i]) * CK_FP8_F16_UNIT) * scale;
     } else {
         for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, half8(dt, row + 2 * i));

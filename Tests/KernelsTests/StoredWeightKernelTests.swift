@@ -134,29 +134,35 @@ final class StoredWeightKernelTests: XCTestCase {
         XCTAssertEqual(cases, 3 * 9 * 3 * 8 * KernelVariants.available.count)
     }
 
-    /// FP8 scales at the edges — large (300, 1e30) and subnormal (1e-40, 3e-39: products below f32's
-    /// normal range) — convert exactly to fl(q · scale), and the skinny kernels (partial block dots
-    /// scaled once) stay within f32 rounding of the Double dot of q · scale.
+    /// FP8 scales at the edges — large (300, 1e30: past the 2^8 where scale · 2^120 overflows) and
+    /// subnormal (1e-40, 3e-39: products below f32's normal range) — convert exactly to fl(q · scale),
+    /// and the skinny kernels (one x row: partial block dots scaled once; more: weights dequantized in
+    /// registers) stay within f32 rounding of the Double dot of q · scale.
     func testFP8ExtremeScales() {
         for scale: Float in [300, 1e30, 1e-40, 3e-39] {
             let weight = StoredWeight(.fp8, rows: 130, cols: 200, seed: 77, scaleOverride: scale)
-            let x = random(200, seed: 3)
+            let x = random(3 * 200, seed: 3)
             for table in KernelVariants.available {
                 var out = [Float](repeating: 0, count: 130 * 200)
                 weight.matrix.convertRows(0..<130, into: &out, ldo: 200, kernels: table)
                 XCTAssertEqual(out.map(\.bitPattern), weight.decoded.map(\.bitPattern), "\(table.isa) scale \(scale)")
-                var y = [Float](repeating: 0, count: 130)
-                SkinnyLinear.runOnThisThread(x, rows: 1, lda: nil, weight: weight.matrix, into: &y, ldy: nil, accumulate: false,
-                                             alpha: 1, kernels: table)
-                for j in 0..<130 {
-                    var dot = 0.0, magnitude = 0.0
-                    for i in 0..<200 {
-                        let q = weight.bytes.load(fromByteOffset: j * 200 + i, as: UInt8.self)
-                        let s = Double(weight.scales[(j / 128) * weight.scaleStride + i / 128])
-                        let term = FP8Reference.value(q) * s * Double(x[i])
-                        dot += term; magnitude += abs(term)
+                for m in 1...3 {
+                    var y = [Float](repeating: 0, count: m * 130)
+                    SkinnyLinear.runOnThisThread(x, rows: m, lda: nil, weight: weight.matrix, into: &y, ldy: nil, accumulate: false,
+                                                 alpha: 1, kernels: table)
+                    for r in 0..<m {
+                        for j in 0..<130 {
+                            var dot = 0.0, magnitude = 0.0
+                            for i in 0..<200 {
+                                let q = weight.bytes.load(fromByteOffset: j * 200 + i, as: UInt8.self)
+                                let s = Double(weight.scales[(j / 128) * weight.scaleStride + i / 128])
+                                let term = FP8Reference.value(q) * s * Double(x[r * 200 + i])
+                                dot += term; magnitude += abs(term)
+                            }
+                            XCTAssertLessThanOrEqual(abs(Double(y[r * 130 + j]) - dot), 1e-6 * magnitude + 1e-44,
+                                                     "\(table.isa) scale \(scale) m=\(m) x row \(r) row \(j)")
+                        }
                     }
-                    XCTAssertLessThanOrEqual(abs(Double(y[j]) - dot), 1e-6 * magnitude + 1e-44, "\(table.isa) scale \(scale) row \(j)")
                 }
             }
         }
@@ -171,9 +177,15 @@ final class StoredWeightKernelTests: XCTestCase {
                 let weight = StoredWeight(.fp8, rows: n, cols: k, seed: 5)
                 let x = random(3 * k, seed: 6)
                 for table in KernelVariants.available {
-                    var clean = [Float](repeating: 0, count: 3 * n), poisoned = clean
-                    SkinnyLinear.runOnThisThread(x, rows: 3, lda: nil, weight: weight.matrix, into: &clean, ldy: nil, accumulate: false,
-                                                 alpha: 1, kernels: table)
+                    // One x row and several round differently (block partials vs dequantized weights):
+                    // each poisoned run is compared with a clean run of the same row count.
+                    var clean = [Int: [Float]](), poisoned = [Float](repeating: 0, count: 3 * n)
+                    for m in [1, 3] {
+                        var y = [Float](repeating: 0, count: 3 * n)
+                        SkinnyLinear.runOnThisThread(x, rows: m, lda: nil, weight: weight.matrix, into: &y, ldy: nil, accumulate: false,
+                                                     alpha: 1, kernels: table)
+                        clean[m] = y
+                    }
                     let saved = weight.bytes.load(fromByteOffset: 2 * k + column, as: UInt8.self)
                     weight.bytes.storeBytes(of: code, toByteOffset: 2 * k + column, as: UInt8.self)
                     for m in [1, 3] {
@@ -182,7 +194,7 @@ final class StoredWeightKernelTests: XCTestCase {
                         for r in 0..<m {
                             for j in 0..<n {
                                 if j == 2 { XCTAssertTrue(poisoned[r * n + j].isNaN, "\(table.isa) column \(column) m=\(m)") }
-                                else { XCTAssertEqual(poisoned[r * n + j].bitPattern, clean[r * n + j].bitPattern, "\(table.isa) row \(j)") }
+                                else { XCTAssertEqual(poisoned[r * n + j].bitPattern, clean[m]![r * n + j].bitPattern, "\(table.isa) row \(j) m=\(m)") }
                             }
                         }
                     }
