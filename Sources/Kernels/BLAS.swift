@@ -28,20 +28,28 @@ public enum BLAS {
              beta: accumulate ? 1 : 0, c: y, ldc: ldy ?? n)
     }
 
-    /// Weight rows converted to f32 per sgemm call when a stored-dtype weight meets more than
-    /// `skinnyRowLimit` rows (prefill): the scratch is panelRows × K floats (2 MiB at K = 2048,
-    /// 7 MiB at 7168), reused, and each panel is converted right before the sgemm that reads it,
-    /// so it is still in cache. The x rows are repacked by sgemm once per panel: M·K per 2·M·256·K flops.
-    public static let panelRows = 256
+    /// Floats of f32 one converted weight panel may take (12 MiB) when a stored-dtype weight meets
+    /// more than `skinnyRowLimit` rows (prefill): a panel is `panelRows(k:)` weight rows, converted
+    /// right before the sgemm that reads it into a reused per-thread scratch. Few, large calls: every
+    /// call repacks x and joins its threads, which over 256-row panels cost a `bench-moe` prefill at
+    /// 1024 tokens (≈ 96 rows per expert, 20 calls per expert) ~11 % of its samples in the threads'
+    /// waits; now a whole 1408 × 2048 expert matrix is one panel.
+    public static let panelFloats = 3 << 20
+
+    /// Weight rows per converted panel of at most `floats` for K columns (1536 at K = 2048, 558 at
+    /// 5632, 438 at 7168 with the default budget).
+    public static func panelRows(k: Int, floats: Int = panelFloats) -> Int { max(16, floats / max(k, 1)) }
 
     /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ with W [N, K] in its stored dtype. Up to
     /// `skinnyRowLimit` rows: SkinnyLinear, converting in registers. Beyond: an f32 weight goes
     /// straight to sgemm (bit-identical to the pointer form); any other is converted one panel of
-    /// `panelRows` weight rows at a time (split over the BLAS threads) into a per-thread f32 scratch (no allocation once grown),
-    /// each panel multiplied by sgemm into its columns of y.
+    /// `panelRows(k:)` weight rows at a time (split over the BLAS threads) into a per-thread f32 scratch (no allocation once grown),
+    /// each panel multiplied by sgemm into its columns of y. `panelFloats`: the panel budget (tests
+    /// take small panels to cross several).
     public static func linear(
         _ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: WeightMatrix,
-        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1
+        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1,
+        panelFloats: Int = panelFloats
     ) {
         let n = weight.rows, k = weight.cols, lda = lda ?? k, ldy = ldy ?? n
         guard m > 0, n > 0 else { return }
@@ -54,6 +62,7 @@ public enum BLAS {
             SkinnyLinear.run(x, rows: m, lda: lda, weight: weight, into: y, ldy: ldy, accumulate: accumulate, alpha: alpha)
             return
         }
+        let panelRows = Self.panelRows(k: k, floats: panelFloats)
         let panel = PanelScratch.forThisThread.reserve(min(panelRows, n) * k)
         var first = 0
         while first < n {

@@ -228,7 +228,7 @@ final class StoredWeightKernelTests: XCTestCase {
     /// sgemm); stored dtypes above the skinny limit (M > 32, N spanning 3 panels) equal sgemm on
     /// the upcast weight within 1e-6 relative, with alpha and accumulate.
     func testLinearPanelsMatchUpcastWeight() {
-        let k = 300, n = 2 * BLAS.panelRows + 88
+        let k = 300, panelFloats = 256 * k, n = 2 * BLAS.panelRows(k: k, floats: panelFloats) + 88
         let f32Weight = random(n * k, seed: 12)
         for m in [5, 40] {
             let x = random(m * k, seed: 13)
@@ -246,7 +246,8 @@ final class StoredWeightKernelTests: XCTestCase {
                 let start = random(m * n, seed: 15)
                 for accumulate in [false, true] {
                     var y = start, reference = start
-                    BLAS.linear(x, rows: m, lda: k + 2, weight: weight.matrix, into: &y, accumulate: accumulate, alpha: 0.5)
+                    BLAS.linear(x, rows: m, lda: k + 2, weight: weight.matrix, into: &y, accumulate: accumulate, alpha: 0.5,
+                                panelFloats: panelFloats)
                     BLAS.linear(x, rows: m, inFeatures: k, lda: k + 2, weight: weight.decoded, outFeatures: n, into: &reference,
                                 accumulate: accumulate, alpha: 0.5)
                     let c = Closeness(y, reference)
