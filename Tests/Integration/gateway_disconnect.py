@@ -31,6 +31,19 @@ def prefill_cancelled():
     return counter(PREFILL_METRICS, "latentserve_prefill_requests_total", outcome="cancelled")
 
 
+def prefill_pages_used():
+    return counter(PREFILL_METRICS, "latentserve_prefill_kv_pages_used")
+
+
+def wait_until(ready, tries, step, failure):
+    """Polls `ready` up to `tries` times, `step` seconds apart; fails with `failure` if it never holds."""
+    for _ in range(tries):
+        if ready():
+            return
+        time.sleep(step)
+    fail(failure)
+
+
 def gateway_aborts():
     return counter(GATEWAY, "latentserve_requests_total", endpoint="completions", finish_reason="abort", status="499")
 
@@ -75,32 +88,17 @@ print(f"ok: uncancelled {len(LONG)}-token prompt answered in {full:.2f} s")
 # 1. and 2. The client leaves while its prompt is in prefill: whole and streamed responses.
 for stream in (False, True):
     what = f"{'streamed' if stream else 'whole'} response, client gone during prefill"
-    for _ in range(500):
-        if counter(PREFILL_METRICS, "latentserve_prefill_kv_pages_used") == 0:
-            break
-        time.sleep(0.01)
-    else:
-        fail(f"{what}: prefill still holds pages before the request")
+    wait_until(lambda: prefill_pages_used() == 0, 500, 0.01, f"{what}: prefill still holds pages before the request")
     cancelled, aborts = prefill_cancelled(), gateway_aborts()
     sock = send({"model": "tiny", "prompt": LONG, "max_tokens": 8, "temperature": 0, "ignore_eos": True, "stream": stream})
     # Leave once prefill holds the prompt's pages (it is computing it), not at a fraction of the
     # first run's time: the host's load can change between the two (a clean-clone run beside a
     # benchmark once finished the second prefill before 0.3 × the first).
-    for _ in range(1500):
-        if counter(PREFILL_METRICS, "latentserve_prefill_kv_pages_used") > 0:
-            break
-        time.sleep(0.01)
-    else:
-        fail(f"{what}: prefill never took the prompt's pages")
+    wait_until(lambda: prefill_pages_used() > 0, 1500, 0.01, f"{what}: prefill never took the prompt's pages")
     time.sleep(0.05)
     sock.close()
     settled(what, lambda n: n == 0)
-    for _ in range(100):
-        if prefill_cancelled() > cancelled:
-            break
-        time.sleep(0.1)
-    else:
-        fail(f"{what}: prefill's cancelled count stayed {cancelled}")
+    wait_until(lambda: prefill_cancelled() > cancelled, 100, 0.1, f"{what}: prefill's cancelled count stayed {cancelled}")
     if gateway_aborts() != aborts + 1:
         fail(f"{what}: gateway aborts {gateway_aborts()} != {aborts + 1}")
     print(f"ok: {what}: prefill counted it cancelled, decode dropped it, pages back, gateway counted 499")
@@ -112,12 +110,7 @@ MAX = 4093
 for attempt in range(1, 4):
     aborts = gateway_aborts()
     sock = send({"model": "tiny", "prompt": [5, 77, 300], "max_tokens": MAX, "temperature": 0, "ignore_eos": True})
-    for _ in range(1000):
-        if decode_stats()["active_requests"] == 1:
-            break
-        time.sleep(0.01)
-    else:
-        fail("the long request never became active on decode")
+    wait_until(lambda: decode_stats()["active_requests"] == 1, 1000, 0.01, "the long request never became active on decode")
     time.sleep(0.02)
     sock.close()
     latest = settled("whole response, client gone during decode", lambda n: True, cancelled=False)
