@@ -20,8 +20,8 @@ public struct AttentionWeights: @unchecked Sendable {
     public let o: WeightMatrix                // [hidden, H·v]
     /// W_UK of every head transposed, [kv_lora, nope] per head, built at load: decode absorbs
     /// q_nope through it as a skinny linear layer (each weight row streamed once). Repacked in the
-    /// stored dtype for f32 / bf16 / f16 (the size of W_UK: H·kv_lora·nope elements); FP8 heads
-    /// are dequantized to f32 (4 bytes per element, 1/8 of kv_b's bytes ×4: 4 MiB per bench layer).
+    /// stored dtype (the size of W_UK: H·kv_lora·nope elements); FP8 heads with the transposed scale
+    /// grid, or dequantized to f32 where a head's rows do not start on a scale block row.
     public let keyAbsorption: [WeightMatrix]
     /// W_UV of every head: its [v, kv_lora] rows of kv_b (views; FP8 heads whose rows do not start
     /// on a scale block are dequantized to f32 copies).
@@ -149,29 +149,53 @@ public struct ModelWeights: @unchecked Sendable {
         let heads = c.numAttentionHeads, nope = c.qkNopeHeadDim, vDim = c.vHeadDim, kvl = c.kvLoraRank
         let headRows = nope + vDim
         var keys: [WeightMatrix] = [], values: [WeightMatrix] = []
-        // Keys: one repacked block [H, kv_lora, nope], elements of the stored size (f32 for FP8).
-        let fp8 = { if case .fp8E4M3 = kvB.storage { return true } else { return false } }()
-        let elementBytes = fp8 ? 4 : kvB.elementBytes
+        // Keys: one repacked block [H, kv_lora, nope] in the stored dtype. FP8 heads keep their bytes
+        // and take the transposed scale grid (element (j, d) keeps its block's scale: exact) when every
+        // head starts on a scale block row; otherwise they are dequantized to f32.
+        var fp8Grid: (scales: UnsafePointer<Float>, blockRows: Int, blockCols: Int, stride: Int)?
+        var dequantize = false
+        if case let .fp8E4M3(scales, br, bc, stride) = kvB.storage {
+            if headRows % br == 0 { fp8Grid = (scales, br, bc, stride) } else { dequantize = true }
+        }
+        let elementBytes = dequantize ? 4 : kvB.elementBytes
         let keyBytes = OwnedWeightBytes(count: heads * kvl * nope * elementBytes)
         loader.own(keyBytes)
+        // The transposed grid of one head: [⌈kv_lora / blockCols⌉, ⌈nope / blockRows⌉] scales.
+        let gridRows = fp8Grid.map { (kvl + $0.blockCols - 1) / $0.blockCols } ?? 0
+        let gridCols = fp8Grid.map { (nope + $0.blockRows - 1) / $0.blockRows } ?? 0
+        let keyScales = OwnedWeightBytes(count: heads * gridRows * gridCols * 4)
+        if fp8Grid != nil { loader.own(keyScales) }
         let rows = Scratch()
         for h in 0..<heads {
             let target = keyBytes.pointer + h * kvl * nope * elementBytes
-            if fp8 {
+            if dequantize {
                 let source = rows.reserve(nope * kvl)                                  // W_UK[h] [nope, kv_lora] in f32
                 Linear.convertRows(kvB, first: h * headRows, count: nope, into: source)
                 let t = target.assumingMemoryBound(to: Float.self)
                 for d in 0..<nope { for j in 0..<kvl { t[j * nope + d] = source[d * kvl + j] } }
                 keys.append(WeightMatrix(f32: UnsafePointer(t), rows: kvl, cols: nope))
-            } else {
-                let source = kvB.base + h * headRows * kvB.rowStride * elementBytes   // W_UK[h] [nope, kv_lora]
-                func transpose<T>(_: T.Type) {
-                    let s = source.assumingMemoryBound(to: T.self), t = target.assumingMemoryBound(to: T.self)
-                    for d in 0..<nope { for j in 0..<kvl { t[j * nope + d] = s[d * kvB.rowStride + j] } }
-                }
-                if elementBytes == 4 { transpose(Float.self) } else { transpose(UInt16.self) }
-                keys.append(WeightMatrix(storage: kvB.storage, base: UnsafeRawPointer(target), rows: kvl, cols: nope))
+                continue
             }
+            let source = kvB.base + h * headRows * kvB.rowStride * elementBytes        // W_UK[h] [nope, kv_lora]
+            func transpose<T>(_: T.Type) {
+                let s = source.assumingMemoryBound(to: T.self), t = target.assumingMemoryBound(to: T.self)
+                for d in 0..<nope { for j in 0..<kvl { t[j * nope + d] = s[d * kvB.rowStride + j] } }
+            }
+            switch elementBytes {
+            case 4: transpose(Float.self)
+            case 2: transpose(UInt16.self)
+            default: transpose(UInt8.self)
+            }
+            guard let g = fp8Grid else {
+                keys.append(WeightMatrix(storage: kvB.storage, base: UnsafeRawPointer(target), rows: kvl, cols: nope))
+                continue
+            }
+            let grid = keyScales.pointer.assumingMemoryBound(to: Float.self) + h * gridRows * gridCols
+            let firstBlockRow = h * headRows / g.blockRows
+            for j in 0..<gridRows { for d in 0..<gridCols { grid[j * gridCols + d] = g.scales[(firstBlockRow + d) * g.stride + j] } }
+            keys.append(WeightMatrix(storage: .fp8E4M3(scales: UnsafePointer(grid), blockRows: g.blockCols, blockCols: g.blockRows,
+                                                       scaleStride: gridCols),
+                                     base: UnsafeRawPointer(target), rows: kvl, cols: nope))
         }
         for h in 0..<heads {
             let first = h * headRows + nope

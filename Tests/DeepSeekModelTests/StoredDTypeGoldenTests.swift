@@ -41,6 +41,28 @@ final class StoredDTypeGoldenTests: XCTestCase {
             return XCTFail("kv_b should be FP8 with 32×16 blocks, found \(stored.layers[1].attention.kvB.storage)")
         }
         XCTAssertEqual(stored.embedding.storage, .bf16)
+        // W_UK's transposed heads stay FP8 (heads of 32 rows on blocks of 32 rows) with the grid
+        // transposed: element (j, d) of head h dequantizes to exactly kv_b's element (h·32 + d, j).
+        let c = try DeepSeekConfig.load(directory: dir)
+        let nope = c.qkNopeHeadDim, kvl = c.kvLoraRank, headRows = nope + c.vHeadDim
+        for layer in stored.layers {
+            let kvB = layer.attention.kvB
+            var dequantized = [Float](repeating: 0, count: kvB.rows * kvl)
+            kvB.convertRows(0..<kvB.rows, into: &dequantized)
+            for (h, key) in layer.attention.keyAbsorption.enumerated() {
+                guard case .fp8E4M3(_, 16, 32, _) = key.storage else { return XCTFail("head \(h): \(key.storage), expected FP8 16×32 blocks") }
+                var transposed = [Float](repeating: 0, count: kvl * nope)
+                key.convertRows(0..<kvl, into: &transposed)
+                for j in 0..<kvl {
+                    for d in 0..<nope where transposed[j * nope + d].bitPattern != dequantized[(h * headRows + d) * kvl + j].bitPattern {
+                        return XCTFail("head \(h) (\(j), \(d)): \(transposed[j * nope + d]) vs kv_b's \(dequantized[(h * headRows + d) * kvl + j])")
+                    }
+                }
+            }
+        }
+        // Heads of 40 rows over blocks of 32 (v2) cannot keep the grid: f32.
+        let v2 = try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v2_fp8").weights
+        XCTAssertEqual(v2.layers[0].attention.keyAbsorption[1].storage, .f32)
         XCTAssertEqual(f32.layers[1].attention.o.storage, .f32)
         XCTAssertLessThan(Double(stored.weightBytes), 0.5 * Double(f32.weightBytes))
     }
