@@ -4,11 +4,13 @@
 // and the R x rows multiplied per converted vector keep the live accumulators ≤ 8: P = 4 for R ≤ 2,
 // else 2 (FP8 with one x row keeps a block partial next to each total: P = 4). From 5 x rows they go
 // in two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2.
-// Each row is prefetched once per 64-byte line, 32 KiB ahead.
+// Each row is prefetched once per 64-byte line, 32 KiB ahead. FP8 with one x row and K ≤ 8192 (the
+// decode case) takes fp8_rows_scaled_x instead: block scales folded into x, no partials.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define CK_SCALED_X_MAX 8192     // fp8_rows_scaled_x's two x copies on the stack: 64 KiB at most
 #define INLINE static inline __attribute__((always_inline))
 
 // Lanes summed in lane order.
@@ -108,6 +110,68 @@ INLINE AVX2 void fp8_block(const int P, const char *const *rows, const float *x,
         acc[p][0] = _mm256_fmadd_ps(_mm256_mul_ps(part[p], unit), _mm256_set1_ps(scale[p]), acc[p][0]);
         tail[p][0] += (partTail[p] * CK_FP8_F16_UNIT) * scale[p];
     }
+}
+
+// One x row over whole rows (decode at batch 1, the common FP8 case): the block scales go into x
+// instead of into per-block partials. For each block row of weights (128 rows in DeepSeek-V3),
+// xs = x · 2^64 · scale of (that block row, each column block) is built once (K multiplies against
+// 128 · K weights), and each row is one dot over all its columns, with no partial to scale and add
+// every 128 columns (those epilogues cost 10–15 % of a core, docs/stored-dtype-kernels.md). Also
+// fewer operations per
+// weight: one 32-byte load per row whose dword lanes hold columns 4l + j at byte j, each byte
+// position taken out with 16-bit arithmetic shifts — srai(v, 4) leaves bytes 3 and 1, srai(v << 8, 4)
+// bytes 2 and 0, each as fp8_8_bits' sign-extended byte << 20 — then the same AND, against xs
+// permuted to match (xs[8j + l] holds column 4l + j): 9 integer operations and 4 FMAs per 32 weights
+// where fp8_step takes 12 and 4 plus the x scaling. The four rows of a step are a quarter of the
+// block row apart, so the weight is read as four sequential streams. Rounding: each product is
+// (q · 2^-120) · fl(x · 2^64 · scale), a term-wise f32 dot like the others (tests bound all of
+// them against Double). Single core, K = 2048 and 5632, 4 MiB weights: 1.14–1.19 × fp8_block's speed.
+// Block rows with a scale outside [2^-32, 2^32], where fl(x · scale · 2^64) could leave the normal
+// range, take fp8_block. NaN codes are looked for once per row set (max of the doubled bytes: 0xFE
+// only for 0x7F / 0xFF); a row holding one gives NaN, as in fp8_block.
+
+/// x'[c + 8j + l] = x[c + 4l + j] · 2^64 for the 32-column groups below k32.
+INLINE AVX2 void fp8_permute_x(const float *x, long k32, float *xp) {
+    for (long c = 0; c < k32; c += 32)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 8; l++) xp[c + 8 * j + l] = x[c + 4 * l + j] * CK_FP8_F32_X_UNIT;
+}
+
+/// xs = x' · the scales of row block rb; 0 (xs unfinished) if a scale is outside [2^-32, 2^32].
+INLINE AVX2 int fp8_scale_x(const ck_weight *w, long rb, const float *xp, long k32, float *xs) {
+    const float *scales = w->scales + rb * w->scale_stride;
+    for (long c = 0; c < k32; c += w->block_cols) {
+        const float s = scales[c / w->block_cols];
+        if (!(fabsf(s) >= 0x1p-32f && fabsf(s) <= 0x1p32f)) return 0;
+        const __m256 v = _mm256_set1_ps(s);
+        const long end = c + w->block_cols < k32 ? c + w->block_cols : k32;
+        for (long i = c; i < end; i += 8) _mm256_storeu_ps(xs + i, _mm256_mul_ps(_mm256_loadu_ps(xp + i), v));
+    }
+    return 1;
+}
+
+/// acc[p] += Σ q · xs over the 32 FP8 columns from i of row p; nanMax: max of the doubled bytes.
+INLINE AVX2 void fp8_scaled_step(const char *const *rows, const float *xs, long i, __m256 acc[4], __m256i *nanMax) {
+    const __m256i fields = _mm256_set1_epi32((int)CK_FP8_F32_FIELDS);
+    for (int p = 0; p < 4; p++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(rows[p] + i));
+        __m256i m = _mm256_max_epu8(*nanMax, _mm256_add_epi8(v, v));
+        __asm__("" : "+x"(m));   // computed here: else clang keeps every v to the end of the line, spilled
+        *nanMax = m;
+        const __m256i high = _mm256_srai_epi16(v, 4), low = _mm256_srai_epi16(_mm256_slli_epi16(v, 8), 4);
+        __m256 a = acc[p];
+        a = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(low, 16), fields)), _mm256_loadu_ps(xs + i), a);
+        a = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(high, 16), fields)), _mm256_loadu_ps(xs + i + 8), a);
+        a = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(low, fields)), _mm256_loadu_ps(xs + i + 16), a);
+        acc[p] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(high, fields)), _mm256_loadu_ps(xs + i + 24), a);
+    }
+}
+
+/// Whether any of the k FP8 bytes at row is a NaN code.
+INLINE AVX2 int fp8_row_has_nan(const char *row, long k) {
+    for (long i = 0; i < k; i++)
+        if ((row[i] & 0x7F) == 0x7F) return 1;
+    return 0;
 }
 
 // Two or more x rows share each weight vector, so it is dequantized once in registers — fp8_8_bits
@@ -237,6 +301,48 @@ INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const int G, 
         default: CK_ROWS(dt, 2, 8, 4); break;                                                                  \
         }
 
+/// Rows first..<last of y = alpha · W x (+ y) for one x row, row block by row block as above;
+/// xp: fp8_permute_x of x, xs: scratch of k32 floats.
+INLINE AVX2 void fp8_rows_scaled_x(const ck_weight *w, const float *x, const float *xp, float *xs, long k32,
+                                   float *y, long first, long last, int accumulate, float alpha) {
+    const long k = w->cols, br = w->block_rows, bc = w->block_cols;
+    for (long r0 = first; r0 < last;) {
+        const long rb = r0 / br, r1 = (rb + 1) * br < last ? (rb + 1) * br : last;
+        if (!fp8_scale_x(w, rb, xp, k32, xs)) {
+            rows_loop(CK_WEIGHT_FP8_E4M3, 4, 1, 8, x, k, w, y, 1, r0, r1, accumulate, alpha);
+            r0 = r1;
+            continue;
+        }
+        const float *scales = w->scales + rb * w->scale_stride;
+        const long stride = (r1 - r0 + 3) / 4;
+        for (long j = r0; j < r0 + stride; j++) {
+            const char *rows[4];
+            for (int p = 0; p < 4; p++) {
+                const long r = j + p * stride < r1 ? j + p * stride : r1 - 1;
+                rows[p] = (const char *)w->base + r * w->row_stride;
+            }
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            __m256i nanMax = _mm256_setzero_si256();
+            long i = 0;
+            for (; i + 64 <= k32; i += 64) {
+                for (int p = 0; p < 4; p++) _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+                fp8_scaled_step(rows, xs, i, acc, &nanMax);
+                fp8_scaled_step(rows, xs, i + 32, acc, &nanMax);
+            }
+            if (i < k32) fp8_scaled_step(rows, xs, i, acc, &nanMax);
+            const int nan = !_mm256_testz_si256(_mm256_cmpeq_epi8(nanMax, _mm256_set1_epi8((char)0xFE)), _mm256_set1_epi8(-1));
+            for (int p = 0; p < 4 && j + p * stride < r1; p++) {
+                float tail = 0;
+                for (long c = k32; c < k; c++) tail += ((fp8_1((uint8_t)rows[p][c]) * x[c]) * CK_FP8_F16_UNIT) * scales[c / bc];
+                float d = sum8(acc[p]) * (CK_FP8_F32_UNIT / CK_FP8_F32_X_UNIT) + tail;
+                if (nan && fp8_row_has_nan(rows[p], k32)) d = ck_bits_float(CK_QUIET_NAN_BITS);
+                ck_skinny_store(y + j + p * stride, d, accumulate, alpha);
+            }
+        }
+        r0 = r1;
+    }
+}
+
 AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weight *w,
                                 float *y, long ldy, long first, long last, int accumulate, float alpha) {
     if (first >= last || m <= 0) return;
@@ -244,7 +350,14 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
         ck_skinny_linear_avx2(x, m, w->cols, lda, (const float *)w->base, w->row_stride, y, ldy, first, last, accumulate, alpha);
     } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
         const unsigned csr = ck_clear_daz();
-        CK_ROW_CASES(CK_WEIGHT_FP8_E4M3, 2)
+        const long k32 = w->cols & ~31L;
+        if (m == 1 && w->block_cols % 32 == 0 && k32 > 0 && k32 <= CK_SCALED_X_MAX) {
+            float xp[k32], xs[k32];
+            fp8_permute_x(x, k32, xp);
+            fp8_rows_scaled_x(w, x, xp, xs, k32, y, first, last, accumulate, alpha);
+        } else {
+            CK_ROW_CASES(CK_WEIGHT_FP8_E4M3, 2)
+        }
         ck_restore_csr(csr);
     } else {
         if (w->dtype == CK_WEIGHT_F16) { CK_ROW_CASES(CK_WEIGHT_F16, 4) } else { CK_ROW_CASES(CK_WEIGHT_BF16, 4) }

@@ -15,7 +15,8 @@
 // Block scale: the skinny kernels accumulate each 128-column block's partial dot Σ (q · 2^-8) · x in
 // its own accumulators and add it as fma(partial · 2^8, scale, total) at the block's end — one
 // multiply per block and accumulator instead of one per weight (AVX2 with two or more x rows instead
-// dequantizes each weight vector once for all rows: skinny_weight_avx2.c). This rounds like any f32 dot
+// dequantizes each weight vector once for all rows, and with one x row folds the scales into x:
+// skinny_weight_avx2.c). This rounds like any f32 dot
 // (the partial is not fl(q · scale) · x term by term; the difference is a few ulps of the block's
 // sum, far inside the 1e-4 model tolerance; tests bound it against Double). The conversion to f32
 // (prefill panels, --weights-dtype f32) is exact: fl((q · 2^-8 · 2^8) · scale) = fl(q · scale), HF's

@@ -108,7 +108,7 @@ final class StoredWeightKernelTests: XCTestCase {
                     }
                     for table in KernelVariants.available {
                         for m in 1...SkinnyLinear.maxRows {
-                            let accumulate = m % 2 == 0, alpha: Float = accumulate ? 0.75 : 1
+                            let accumulate = (m + n) % 2 == 0, alpha: Float = accumulate ? 0.75 : 1   // both at every m
                             var y = start
                             table.skinnyWeight(x, m, lda, &view, &y, ldy, first, n, accumulate ? 1 : 0, alpha)
                             for r in 0..<m {
