@@ -87,7 +87,7 @@ let package = Package(
         .target(name: "ModelText", dependencies: ["Tokenizer", "ChatTemplate"]),
 
         // Text in, text out: HF tokenizer.json (Foundation only).
-        .target(name: "Tokenizer", swiftSettings: fastMath),
+        .target(name: "Tokenizer", dependencies: ["Basics"], swiftSettings: fastMath),
 
         // The client library: no model code, no OpenBLAS, no AVX2-compiled kernels.
         .target(name: "ClientKit", dependencies: ["Basics", "Transport", "Wire"]),

@@ -21,9 +21,6 @@ public struct StackedWeight: @unchecked Sendable {
 /// bf16 / f16 / FP8 in registers; beyond: one converted panel of weight rows at a time into sgemm)
 /// and `WeightMatrix.convertRows` (bit-exact upcast; FP8 as q · scale_inv of its block).
 enum Linear {
-    /// Floats of f32 one load-time conversion step produces (4 MiB): the loader's scratch bound.
-    static let panelFloats = 1 << 20
-
     /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ, W = [N, K] stacked; part p writes its columns of y.
     static func apply(_ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: StackedWeight,
                       into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false) {

@@ -10,6 +10,9 @@ import Tensors
 /// - An explicit target converts once: f32 exactly as the f32 loader always did (FloatTensor
 ///   views or conversions), bf16 into owned memory (FP8 dequantized first, then rounded).
 struct WeightLoader {
+    /// Floats of f32 one load-time conversion step produces (4 MiB): the loader's scratch bound.
+    static let conversionStepFloats = 1 << 20
+
     let store: SafetensorsStore
     let target: WeightsDType
     let blockShape: (rows: Int, cols: Int)
@@ -66,7 +69,7 @@ struct WeightLoader {
         // An explicit bf16 target over f32 / f16 / FP8: convert once, a panel of rows at a time.
         let owned = OwnedWeightBytes(count: rows * cols * 2)
         let panel = Scratch()
-        let panelRows = max(1, Linear.panelFloats / max(cols, 1))
+        let panelRows = max(1, Self.conversionStepFloats / max(cols, 1))
         var first = 0
         while first < rows {
             let count = min(panelRows, rows - first)
