@@ -20,8 +20,8 @@ public protocol JSONTreeBuilder {
     associatedtype Node
     static func null() -> Node
     static func bool(_ value: Bool) -> Node
-    /// A number the reader has checked parses as a Double; `integral`: no '.', 'e' or 'E' in it.
-    static func number(_ text: String, integral: Bool) -> Node
+    /// A number: its value, and as an Int when written without '.', 'e' or 'E' and in Int's range.
+    static func number(_ value: Double, integer: Int?) -> Node
     static func string(_ value: String) -> Node
     static func array(_ items: [Node]) -> Node
     /// Pairs in document order, duplicates included (the builder decides which one wins).
@@ -224,12 +224,33 @@ struct JSONScanner {
             else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") { integral = false; index += 1 }
             else { break }
         }
+        // Short integers (vocabulary ids, most of a tokenizer file) without building a String.
+        if integral, index - start <= 18, let i = Self.smallInteger(bytes[start..<index]) { return B.number(Double(i), integer: i) }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
-        guard index > start, Double(text) != nil else {
+        guard index > start, let value = Double(text) else {
             let detail = index == start ? "unexpected character" : "bad number \(text)"
             index = start
             throw error(detail)
         }
-        return B.number(text, integral: integral)
+        return B.number(value, integer: integral ? Int(text) : nil)
+    }
+
+    /// An optional sign and at most 18 digits as an Int (as Int(String) reads them), else nil.
+    @inlinable
+    static func smallInteger(_ digits: ArraySlice<UInt8>) -> Int? {
+        var i = digits.startIndex, negative = false
+        if i < digits.endIndex, digits[i] == UInt8(ascii: "-") || digits[i] == UInt8(ascii: "+") {
+            negative = digits[i] == UInt8(ascii: "-")
+            i += 1
+        }
+        guard i < digits.endIndex else { return nil }
+        var v = 0
+        while i < digits.endIndex {
+            let d = digits[i]
+            guard d >= 0x30 && d <= 0x39 else { return nil }
+            v = v * 10 + Int(d - 0x30)
+            i += 1
+        }
+        return negative ? -v : v
     }
 }

@@ -26,10 +26,7 @@ extension Value {
     enum JSONTree: JSONTreeBuilder {
         static func null() -> Value { .none }
         static func bool(_ value: Bool) -> Value { .bool(value) }
-        static func number(_ text: String, integral: Bool) -> Value {
-            if integral, let i = Int(text) { return .int(i) }
-            return .double(Double(text)!)
-        }
+        static func number(_ value: Double, integer: Int?) -> Value { integer.map(Value.int) ?? .double(value) }
         static func string(_ value: String) -> Value { .string(value) }
         static func array(_ items: [Value]) -> Value { .array(items) }
         static func object(_ pairs: [(key: String, value: Value)]) -> Value {

@@ -53,7 +53,7 @@ public enum JSONValue: Equatable {
     enum Tree: JSONTreeBuilder {
         static func null() -> JSONValue { .null }
         static func bool(_ value: Bool) -> JSONValue { .bool(value) }
-        static func number(_ text: String, integral: Bool) -> JSONValue { .number(Double(text)!) }
+        static func number(_ value: Double, integer: Int?) -> JSONValue { .number(value) }
         static func string(_ value: String) -> JSONValue { .string(value) }
         static func array(_ items: [JSONValue]) -> JSONValue { .array(items) }
         static func object(_ pairs: [(key: String, value: JSONValue)]) -> JSONValue { .object(pairs) }

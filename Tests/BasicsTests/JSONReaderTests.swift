@@ -8,7 +8,7 @@ import XCTest
 final class JSONReaderTests: XCTestCase {
     /// A tree that keeps everything the reader reports.
     indirect enum Tree: Equatable {
-        case null, bool(Bool), number(String, integral: Bool), string(String), array([Tree]), object([Pair])
+        case null, bool(Bool), number(Double, integer: Int?), string(String), array([Tree]), object([Pair])
         struct Pair: Equatable { let key: String, value: Tree }
 
         /// As the reference sees it: numbers as Double, objects unordered.
@@ -16,7 +16,7 @@ final class JSONReaderTests: XCTestCase {
             switch self {
             case .null: return .null
             case .bool(let b): return .bool(b)
-            case .number(let text, _): return .number(Double(text)!)
+            case .number(let value, _): return .number(value)
             case .string(let s): return .string(s)
             case .array(let items): return .array(items.map(\.reference))
             case .object(let pairs): return .object(Dictionary(pairs.map { ($0.key, $0.value.reference) }, uniquingKeysWith: { $1 }))
@@ -27,7 +27,7 @@ final class JSONReaderTests: XCTestCase {
     enum Builder: JSONTreeBuilder {
         static func null() -> Tree { .null }
         static func bool(_ value: Bool) -> Tree { .bool(value) }
-        static func number(_ text: String, integral: Bool) -> Tree { .number(text, integral: integral) }
+        static func number(_ value: Double, integer: Int?) -> Tree { .number(value, integer: integer) }
         static func string(_ value: String) -> Tree { .string(value) }
         static func array(_ items: [Tree]) -> Tree { .array(items) }
         static func object(_ pairs: [(key: String, value: Tree)]) -> Tree { .object(pairs.map { Tree.Pair(key: $0.key, value: $0.value) }) }
@@ -69,11 +69,14 @@ final class JSONReaderTests: XCTestCase {
 
     func testObjectsKeepOrderAndDuplicates() throws {
         XCTAssertEqual(try parse(#"{"z": 1, "a": 2, "z": 3}"#),
-                       .object([.init(key: "z", value: .number("1", integral: true)), .init(key: "a", value: .number("2", integral: true)),
-                                .init(key: "z", value: .number("3", integral: true))]))
-        XCTAssertEqual(try parse("[1, 1.0, 1e2, -7]"),
-                       .array([.number("1", integral: true), .number("1.0", integral: false), .number("1e2", integral: false),
-                               .number("-7", integral: true)]))
+                       .object([.init(key: "z", value: .number(1, integer: 1)), .init(key: "a", value: .number(2, integer: 2)),
+                                .init(key: "z", value: .number(3, integer: 3))]))
+        // Integers as Int (the short ones without a String, the long ones through Int(String)), others Double only.
+        XCTAssertEqual(try parse("[1, 1.0, 1e2, -7, 123456789012345678, 1234567890123456789, 12345678901234567890]"),
+                       .array([.number(1, integer: 1), .number(1, integer: nil), .number(100, integer: nil), .number(-7, integer: -7),
+                               .number(123456789012345678, integer: 123456789012345678),
+                               .number(1234567890123456789, integer: 1234567890123456789),
+                               .number(12345678901234567890, integer: nil)]))
     }
 
     /// A high surrogate joins only a following low one; otherwise each escape is U+FFFD on its own.
