@@ -3,7 +3,8 @@
 // weight_common.h), f32 FMAs, scalar tails. With 16 registers the P weight rows streamed side by side
 // and the R x rows multiplied per converted vector keep the live accumulators ≤ 8: P = 4 for R ≤ 2,
 // else 2 (FP8 with one x row keeps a block partial next to each total: P = 4). From 5 x rows they go
-// in two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2.
+// in two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2
+// (FP8 at 5 or 6 rows: one group over one weight row, see CK_ROW_CASES).
 // Each row is prefetched once per 64-byte line, 32 KiB ahead. FP8 with one x row and K ≤ 8192 (the
 // decode case) takes fp8_rows_scaled_x instead: block scales folded into x, no partials.
 #include "weight_common.h"
@@ -289,14 +290,19 @@ INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const int G, 
 
 // P weight rows side by side and groups of G x rows per R (FP8 with one x row: block partials,
 // else dequantized in registers like bf16 / f16, but P = 2 for R = 2: its P scale vectors are live too).
-#define CK_ROW_CASES(dt, P2)                                                                                 \
+// For 5 or 6 x rows, P5 weight rows in groups of G5 x rows: bf16 / f16 two rows and groups (4, R − 4);
+// FP8 one row and all x rows in one group, so each weight vector is dequantized once, not again for
+// a group of one or two rows (`bench-fp8` decode, best step: batch 5 36.7–37.6 → 33.4–33.7 ms, batch
+// 6 41.2–41.8 → 39.5–39.8; at 7 and 8 the two groups stay faster: 44.6–45.3 against 46.9–47.2 ms,
+// 48.8–49.3 against 52.9–53.3 with one group).
+#define CK_ROW_CASES(dt, P2, P5, G5)                                                                         \
         switch (m) {                                                                                        \
         case 1: CK_ROWS(dt, 4, 1, 8); break;                                                                   \
         case 2: CK_ROWS(dt, P2, 2, 8); break;                                                                  \
         case 3: CK_ROWS(dt, 2, 3, 8); break;                                                                   \
         case 4: CK_ROWS(dt, 2, 4, 8); break;                                                                   \
-        case 5: CK_ROWS(dt, 2, 5, 4); break;                                                                   \
-        case 6: CK_ROWS(dt, 2, 6, 4); break;                                                                   \
+        case 5: CK_ROWS(dt, P5, 5, G5); break;                                                                 \
+        case 6: CK_ROWS(dt, P5, 6, G5); break;                                                                 \
         case 7: CK_ROWS(dt, 2, 7, 4); break;                                                                   \
         default: CK_ROWS(dt, 2, 8, 4); break;                                                                  \
         }
@@ -356,11 +362,11 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
             fp8_permute_x(x, k32, xp);
             fp8_rows_scaled_x(w, x, xp, xs, k32, y, first, last, accumulate, alpha);
         } else {
-            CK_ROW_CASES(CK_WEIGHT_FP8_E4M3, 2)
+            CK_ROW_CASES(CK_WEIGHT_FP8_E4M3, 2, 1, 8)
         }
         ck_restore_csr(csr);
     } else {
-        if (w->dtype == CK_WEIGHT_F16) { CK_ROW_CASES(CK_WEIGHT_F16, 4) } else { CK_ROW_CASES(CK_WEIGHT_BF16, 4) }
+        if (w->dtype == CK_WEIGHT_F16) { CK_ROW_CASES(CK_WEIGHT_F16, 4, 2, 4) } else { CK_ROW_CASES(CK_WEIGHT_BF16, 4, 2, 4) }
     }
 }
 
