@@ -118,15 +118,15 @@ INLINE AVX2 void fp8_block(const int P, const char *const *rows, const float *x,
 // xs = x · 2^64 · scale of (that block row, each column block) is built once (K multiplies against
 // 128 · K weights), and each row is one dot over all its columns, with no partial to scale and add
 // every 128 columns (those epilogues cost 10–15 % of a core, docs/stored-dtype-kernels.md). Also
-// fewer operations per
-// weight: one 32-byte load per row whose dword lanes hold columns 4l + j at byte j, each byte
-// position taken out with 16-bit arithmetic shifts — srai(v, 4) leaves bytes 3 and 1, srai(v << 8, 4)
-// bytes 2 and 0, each as fp8_8_bits' sign-extended byte << 20 — then the same AND, against xs
-// permuted to match (xs[8j + l] holds column 4l + j): 9 integer operations and 4 FMAs per 32 weights
-// where fp8_step takes 12 and 4 plus the x scaling. The four rows of a step are a quarter of the
-// block row apart, so the weight is read as four sequential streams. Rounding: each product is
-// (q · 2^-120) · fl(x · 2^64 · scale), a term-wise f32 dot like the others (tests bound all of
-// them against Double). Single core, K = 2048 and 5632, 4 MiB weights: 1.14–1.19 × fp8_block's speed.
+// fewer operations per weight: one 32-byte load per row whose dword lanes hold columns 4l + j at
+// byte j, each byte position taken out with 16-bit arithmetic shifts — srai(v, 4) leaves bytes 3
+// and 1, srai(v << 8, 4) bytes 2 and 0, each as fp8_8_bits' sign-extended byte << 20 — then the
+// same AND, against xs permuted to match (xs[8j + l] holds column 4l + j): 9 integer operations and
+// 4 FMAs per 32 weights where fp8_step takes 12 and 4 plus the x scaling. The four rows of a step are
+// a quarter of the block row apart, so the weight is read as four sequential streams. Rounding: each
+// product is (q · 2^-120) · fl(x · 2^64 · scale), a term-wise f32 dot like the others (tests bound
+// all of them against Double). One core, K = 2048 and 5632, 4 MiB weights: 1.14–1.19 × fp8_block's
+// speed.
 // Block rows with a scale outside [2^-32, 2^32], where fl(x · scale · 2^64) could leave the normal
 // range, take fp8_block. NaN codes are looked for once per row set (max of the doubled bytes: 0xFE
 // only for 0x7F / 0xFF); a row holding one gives NaN, as in fp8_block.
