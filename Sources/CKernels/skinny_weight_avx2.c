@@ -11,7 +11,10 @@
 #pragma STDC FP_CONTRACT OFF
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define CK_SCALED_X_MAX 8192     // fp8_rows_scaled_x's two x copies on the stack: 64 KiB at most
+// fp8_rows_scaled_x's two copies of x live on the stack: up to 2 · 18432 floats (144 KiB; 18432 is
+// DeepSeek-V3's widest input, the dense MLP's down_proj). The threads that run the model have 4–16
+// MiB stacks (engine 8, in-process ranks 16, gRPC 4; WorkerPool helpers pthread's default, 8 here).
+#define CK_SCALED_X_MAX 18432
 #define INLINE static inline __attribute__((always_inline))
 
 // Lanes summed in lane order.
