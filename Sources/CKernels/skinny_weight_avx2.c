@@ -5,7 +5,7 @@
 // else 2 (FP8 with one x row keeps a block partial next to each total: P = 4). From 5 x rows they go
 // in two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2
 // (FP8 at 5 or 6 rows: one group over one weight row, see CK_ROW_CASES).
-// Each row is prefetched once per 64-byte line, 32 KiB ahead. FP8 with one x row and K ≤ 8192 (the
+// Each row is prefetched once per 64-byte line, 32 KiB ahead. FP8 with one x row and K ≤ 18432 (the
 // decode case) takes fp8_rows_scaled_x instead: block scales folded into x, no partials.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
