@@ -141,9 +141,9 @@ INLINE AVX2 void fp8_permute_x(const float *x, long k32, float *xp) {
             for (int l = 0; l < 8; l++) xp[c + 8 * j + l] = x[c + 4 * l + j] * CK_FP8_F32_X_UNIT;
 }
 
-/// xs = x' · the scales of row block rb; 0 (xs unfinished) if a scale is outside [2^-32, 2^32].
-INLINE AVX2 int fp8_scale_x(const ck_weight *w, long rb, const float *xp, long k32, float *xs) {
-    const float *scales = w->scales + rb * w->scale_stride;
+/// xs = x' · a block row's scales (one per column block); 0 (xs unfinished) if a scale is outside
+/// [2^-32, 2^32].
+INLINE AVX2 int fp8_scale_x(const ck_weight *w, const float *scales, const float *xp, long k32, float *xs) {
     for (long c = 0; c < k32; c += w->block_cols) {
         const float s = scales[c / w->block_cols];
         if (!(fabsf(s) >= 0x1p-32f && fabsf(s) <= 0x1p32f)) return 0;
@@ -316,13 +316,13 @@ INLINE AVX2 void fp8_rows_scaled_x(const ck_weight *w, const float *x, const flo
                                    float *y, long first, long last, int accumulate, float alpha) {
     const long k = w->cols, br = w->block_rows, bc = w->block_cols;
     for (long r0 = first; r0 < last;) {
-        const long rb = r0 / br, r1 = (rb + 1) * br < last ? (rb + 1) * br : last;
-        if (!fp8_scale_x(w, rb, xp, k32, xs)) {
+        const long blockEnd = (r0 / br + 1) * br, r1 = blockEnd < last ? blockEnd : last;
+        const float *scales = ck_scale_row(w, r0);
+        if (!fp8_scale_x(w, scales, xp, k32, xs)) {
             rows_loop(CK_WEIGHT_FP8_E4M3, 4, 1, 8, x, k, w, y, 1, r0, r1, accumulate, alpha);
             r0 = r1;
             continue;
         }
-        const float *scales = w->scales + rb * w->scale_stride;
         const long stride = (r1 - r0 + 3) / 4;
         for (long j = r0; j < r0 + stride; j++) {
             const char *rows[4];

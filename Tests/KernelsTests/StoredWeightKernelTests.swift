@@ -136,8 +136,9 @@ final class StoredWeightKernelTests: XCTestCase {
 
     /// FP8 scales at the edges — large (300, 1e30: past the 2^8 where scale · 2^120 overflows) and
     /// subnormal (1e-40, 3e-39: products below f32's normal range) — convert exactly to fl(q · scale),
-    /// and the skinny kernels (one x row: partial block dots scaled once; more: weights dequantized in
-    /// registers) stay within f32 rounding of the Double dot of q · scale.
+    /// and the skinny kernels (one x row: scales folded into x, or partial block dots scaled once for
+    /// scales outside [2^-32, 2^32]; more: weights dequantized in registers) stay within f32 rounding
+    /// of the Double dot of q · scale.
     func testFP8ExtremeScales() {
         for scale: Float in [300, 1e30, 1e-40, 3e-39] {
             let weight = StoredWeight(.fp8, rows: 130, cols: 200, seed: 77, scaleOverride: scale)
