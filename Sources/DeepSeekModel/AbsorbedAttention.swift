@@ -73,7 +73,11 @@ final class AbsorbedAttention: ParallelJob {
         }
     }
 
-    /// Item = (sequence, head group); sequence i attends over lengths[i] + 1 cached rows.
+    /// Item = (sequence, head group); sequence i attends over lengths[i] + 1 cached rows, read as
+    /// stored (f32 or bf16): scores by the skinny kernel (the cache rows are the "weight", streamed
+    /// once — sgemm would pack them all first, which costs as much as the product at a few query
+    /// rows), the weighted sum of latents by KVWeightedRows (one FMA chain per output in row order
+    /// across the runs).
     private func attend(_ cache: PagedLatentCache, items: StrideTo<Int>, scores s: UnsafeMutablePointer<Float>) {
         let c = model.config, heads = c.numAttentionHeads, kvl = c.kvLoraRank, rw = c.latentRowWidth
         let qAbs = model.absorbedQ.pointer, oLat = model.outLatent.pointer, scale = model.softmaxScale
@@ -83,42 +87,30 @@ final class AbsorbedAttention: ParallelJob {
             let length = Int(lengths[i]) + 1
             let qi = qAbs + (i * heads + h0) * rw                              // [hn, rowWidth]
             let oi = oLat + (i * heads + h0) * kvl                             // [hn, kv_lora]
-            if cache.dtype == .bf16 {
-                attendBF16(cache, sequence: sequences[i], length: length, queries: qi, heads: hn, scores: s, into: oi)
-                continue
-            }
-            // scores [hn, L]: the cache rows are the "weight" streamed once (sgemm would pack them
-            // all first, which costs as much as the product at a few query rows).
-            cache.forEachRun(sequence: sequences[i], layer: layer, count: length) { run, first, count in
-                SkinnyLinear.runOnThisThread(qi, rows: hn, inFeatures: rw, lda: rw, weight: run, outFeatures: count,
-                                             ldw: rw, into: s + first, ldy: length, alpha: scale)
-            }
+            forEachRun(cache, sequence: sequences[i], count: length) { rows, first in
+                SkinnyLinear.runOnThisThread(qi, rows: hn, lda: rw, weight: rows, into: s + first, ldy: length, alpha: scale)
+            }                                                                  // scores [hn, L]
             Elementwise.softmaxRows(s, rows: hn, cols: length)
-            var firstRun = true
-            cache.forEachRun(sequence: sequences[i], layer: layer, count: length) { run, first, count in
-                BLAS.gemm(m: hn, n: kvl, k: count, a: s + first, lda: length, b: run, ldb: rw,
-                          beta: firstRun ? 0 : 1, c: oi, ldc: kvl)   // [hn, kv_lora]
-                firstRun = false
+            forEachRun(cache, sequence: sequences[i], count: length) { rows, first in
+                KVWeightedRows.run(s + first, heads: hn, ldp: length, values: rows, columns: kvl,
+                                   into: oi, ldo: kvl, accumulate: first > 0)   // [hn, kv_lora]
             }
         }
     }
 
-    /// `attend` for one (sequence, head group) over a bf16 cache, reading the rows as stored: scores
-    /// by the bf16 skinny kernel (the run is the weight [count, rowWidth]), the weighted sum of
-    /// latents by BF16WeightedRows (one FMA chain per output in row order across the runs).
-    private func attendBF16(_ cache: PagedLatentCache, sequence: Int, length: Int, queries qi: UnsafePointer<Float>, heads hn: Int,
-                            scores s: UnsafeMutablePointer<Float>, into oi: UnsafeMutablePointer<Float>) {
-        let rw = model.config.latentRowWidth, kvl = model.config.kvLoraRank, scale = model.softmaxScale
-        cache.forEachBF16Run(sequence: sequence, layer: layer, count: length) { run, first, count in
-            let keys = WeightMatrix(storage: .bf16, base: UnsafeRawPointer(run), rows: count, cols: rw)
-            SkinnyLinear.runOnThisThread(qi, rows: hn, lda: rw, weight: keys, into: s + first, ldy: length, alpha: scale)
-        }
-        Elementwise.softmaxRows(s, rows: hn, cols: length)
-        var firstRun = true
-        cache.forEachBF16Run(sequence: sequence, layer: layer, count: length) { run, first, count in
-            BF16WeightedRows.run(s + first, heads: hn, ldp: length, values: run, count: count, ldv: rw, columns: kvl,
-                                 into: oi, ldo: kvl, accumulate: !firstRun)   // [hn, kv_lora]
-            firstRun = false
+    /// The cache runs covering positions 0..<count of a sequence in this layer, each as a
+    /// [rows, rowWidth] matrix of the cache's dtype: body(rows, first position).
+    private func forEachRun(_ cache: PagedLatentCache, sequence: Int, count: Int, _ body: (WeightMatrix, Int) -> Void) {
+        let rw = model.config.latentRowWidth
+        switch cache.dtype {
+        case .f32:
+            cache.forEachRun(sequence: sequence, layer: layer, count: count) { run, first, rows in
+                body(WeightMatrix(f32: run, rows: rows, cols: rw), first)
+            }
+        case .bf16:
+            cache.forEachBF16Run(sequence: sequence, layer: layer, count: count) { run, first, rows in
+                body(WeightMatrix(storage: .bf16, base: UnsafeRawPointer(run), rows: rows, cols: rw), first)
+            }
         }
     }
 

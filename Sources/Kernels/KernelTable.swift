@@ -15,15 +15,15 @@ struct KernelTable: Sendable {
     let skinnyWeight: ck_skinny_weight_fn
     /// Rows first..<last of a stored weight as f32.
     let weightRowsToF32: ck_weight_rows_to_f32_fn
-    /// o (= or +=) p · V over bf16 latent-cache rows (bit-identical in every variant).
-    let bf16WeightedRows: ck_bf16_weighted_rows_fn
+    /// o (= or +=) p · V over f32 or bf16 latent-cache rows (bit-identical in every variant).
+    let kvWeightedRows: ck_kv_weighted_rows_fn
 
     static let avx2 = KernelTable(isa: .avx2, skinnyLinear: ck_skinny_linear_avx2, expShifted: ck_exp_shifted_avx2,
                                   siluMul: ck_silu_mul_avx2, skinnyWeight: ck_skinny_weight_avx2,
-                                  weightRowsToF32: ck_weight_rows_to_f32_avx2, bf16WeightedRows: ck_bf16_weighted_rows_avx2)
+                                  weightRowsToF32: ck_weight_rows_to_f32_avx2, kvWeightedRows: ck_kv_weighted_rows_avx2)
     static let avx512 = KernelTable(isa: .avx512, skinnyLinear: ck_skinny_linear_avx512, expShifted: ck_exp_shifted_avx512,
                                     siluMul: ck_silu_mul_avx512, skinnyWeight: ck_skinny_weight_avx512,
-                                    weightRowsToF32: ck_weight_rows_to_f32_avx512, bf16WeightedRows: ck_bf16_weighted_rows_avx512)
+                                    weightRowsToF32: ck_weight_rows_to_f32_avx512, kvWeightedRows: ck_kv_weighted_rows_avx512)
 
     /// The variant for `isa` (nil for baseline, which has none: the model refuses to load there).
     static func table(for isa: InstructionSet) -> KernelTable? {

@@ -6,14 +6,15 @@ import Tensors
 import TestSupport
 import XCTest
 
-/// Decode over a bf16 latent cache: its attention (bf16 skinny scores, BF16WeightedRows values)
+/// Decode over a bf16 latent cache: its attention (bf16 skinny scores, KVWeightedRows values)
 /// against the f32 path over the same rows, and a whole decode step against an f32 cache holding
 /// the same rounded rows.
 final class BF16CacheDecodeTests: XCTestCase {
     /// The absorbed attention of one layer over the same (bf16-representable) rows held as f32 and as
-    /// bf16: equal to f32 rounding (the scores' sums group differently in the two kernels; the values
-    /// side is sgemm vs fused chains), for a batch (sequences split over workers) and one sequence
-    /// (heads split), with lengths across page boundaries.
+    /// bf16: equal to f32 rounding (the value side is the same FMA chains over both; the scores come
+    /// from the f32 and the bf16 skinny kernels, which may group their sums differently — on AVX2 the
+    /// two give the same bits), for a batch (sequences split over workers) and one sequence (heads
+    /// split), with lengths across page boundaries.
     func testAttentionOverBF16RowsEqualsF32PathOverTheSameRows() throws {
         let model = try TinyModel.load()
         let c = model.config, rw = c.latentRowWidth, heads = c.numAttentionHeads

@@ -78,18 +78,19 @@ void ck_weight_rows_to_f32_avx512(const ck_weight *w, long first, long last, flo
 /// One FP8 E4M3 byte as f32 (baseline code, the scalar definition the vector kernels follow).
 float ck_fp8_e4m3_to_f32(uint8_t byte);
 
-// ---- Decode attention over a bf16 latent cache, value side: o[h, 0..<n] (= or +=) Σ_j p[h·ldp + j] ·
-// V[j, 0..<n] for h < heads, j < count, cache row j at v + j·ldv bf16 elements. Each o element is one
-// FMA chain in j order from 0 (or from o when accumulating): every variant equals the scalar
-// definition bit for bit, and runs of one sequence chained with `accumulate` equal one run.
-typedef void (*ck_bf16_weighted_rows_fn)(const float *p, long heads, long ldp, const uint16_t *v, long count, long ldv,
-                                         long n, float *o, long ldo, int accumulate);
-void ck_bf16_weighted_rows_scalar(const float *p, long heads, long ldp, const uint16_t *v, long count, long ldv,
-                                  long n, float *o, long ldo, int accumulate);
-void ck_bf16_weighted_rows_avx2(const float *p, long heads, long ldp, const uint16_t *v, long count, long ldv,
+// ---- Decode attention's value side over latent-cache rows: o[h, 0..<n] (= or +=) Σ_j p[h·ldp + j] ·
+// V[j, 0..<n] for h < heads, j < count, cache row j at v + j·ldv elements of `dtype` (CK_WEIGHT_F32 or
+// CK_WEIGHT_BF16). Each o element is one FMA chain in j order from 0 (or from o when accumulating):
+// every variant equals the scalar definition bit for bit, and runs of one sequence chained with
+// `accumulate` equal one run.
+typedef void (*ck_kv_weighted_rows_fn)(const float *p, long heads, long ldp, const void *v, int dtype, long count, long ldv,
+                                       long n, float *o, long ldo, int accumulate);
+void ck_kv_weighted_rows_scalar(const float *p, long heads, long ldp, const void *v, int dtype, long count, long ldv,
                                 long n, float *o, long ldo, int accumulate);
-void ck_bf16_weighted_rows_avx512(const float *p, long heads, long ldp, const uint16_t *v, long count, long ldv,
-                                  long n, float *o, long ldo, int accumulate);
+void ck_kv_weighted_rows_avx2(const float *p, long heads, long ldp, const void *v, int dtype, long count, long ldv,
+                              long n, float *o, long ldo, int accumulate);
+void ck_kv_weighted_rows_avx512(const float *p, long heads, long ldp, const void *v, int dtype, long count, long ldv,
+                                long n, float *o, long ldo, int accumulate);
 
 // ---- Vector exp (Cephes expf: Cody–Waite reduction + degree-6 polynomial, max rel. error ≈ 1e-7
 // over [−87, 88]; below −87.3 gives ≈ 1e−38, from ≈ 88.4 up +inf, as before the port). The value of every
