@@ -89,7 +89,7 @@ public struct ModelWeights: @unchecked Sendable {
             if let qLora = c.qLoraRank { inputParts.insert((a + "q_a_proj.weight", qLora), at: 0) }
             let inputProjection = try Self.stacked(inputParts, cols: h, loader: &loader)   // kv_a first: its shape names a wrong kv_lora_rank
             let kvB = try loader.matrix(a + "kv_b_proj.weight", rows: heads * (c.qkNopeHeadDim + c.vHeadDim), cols: c.kvLoraRank)
-            let absorption = try Self.absorption(kvB, config: c, loader: &loader)
+            let absorption = Self.absorption(kvB, config: c, loader: &loader)
             let attention = AttentionWeights(
                 inputProjection: inputProjection,
                 qANorm: try c.qLoraRank.map { try loader.f32Tensor(a + "q_a_layernorm.weight", shape: [$0]) },
