@@ -225,6 +225,43 @@ final class StoredWeightKernelTests: XCTestCase {
         }
     }
 
+    /// A weight of 4 MiB or more on 2 and 3 workers: slices plus tail pieces taken in any order give
+    /// the bits of one thread (each output is one row's dot), in every dtype and for the f32 kernel,
+    /// with a partial last piece and accumulate.
+    func testTailPiecesEqualOneThread() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        let k = 1024, n = 4100                                                   // FP8 4.2 MB; n % 128 = 4
+        for workers in [2, 3] {
+            let split = SkinnyLinear.split(rows: n, workers: workers, bytes: n * k)
+            XCTAssertEqual(split.tailPiece, SkinnyLinear.tailPieceRows, "\(workers) workers: tail pieces")
+            XCTAssertLessThan(workers * split.sliceRows, n - SkinnyLinear.tailPieceRows)
+        }
+        XCTAssertEqual(SkinnyLinear.split(rows: n, workers: 2, bytes: (4 << 20) - 1).tailPiece, 0, "under 4 MiB: halves")
+        for dtype in StoredWeight.DType.allCases {
+            let weight = StoredWeight(dtype, rows: n, cols: k, seed: 5)
+            for m in [1, 3] {
+                let x = random(m * k, seed: UInt64(m))
+                let start = random(m * n, seed: 9)
+                for accumulate in [false, true] {
+                    var single = start, singleF32 = start
+                    SkinnyLinear.runOnThisThread(x, rows: m, weight: weight.matrix, into: &single, accumulate: accumulate)
+                    SkinnyLinear.runOnThisThread(x, rows: m, inFeatures: k, lda: k, weight: weight.decoded, outFeatures: n, ldw: k,
+                                                 into: &singleF32, ldy: n, accumulate: accumulate)
+                    for workers in [2, 3] {
+                        BLAS.setThreads(workers)
+                        var threaded = start, threadedF32 = start
+                        SkinnyLinear.run(x, rows: m, weight: weight.matrix, into: &threaded, accumulate: accumulate)
+                        SkinnyLinear.run(x, rows: m, inFeatures: k, lda: k, weight: weight.decoded, outFeatures: n, ldw: k,
+                                         into: &threadedF32, ldy: n, accumulate: accumulate, alpha: 1)
+                        XCTAssertEqual(threaded.map(\.bitPattern), single.map(\.bitPattern), "\(dtype) m=\(m) workers \(workers)")
+                        XCTAssertEqual(threadedF32.map(\.bitPattern), singleF32.map(\.bitPattern), "f32 m=\(m) workers \(workers)")
+                    }
+                }
+            }
+        }
+    }
+
     /// BLAS.linear on a WeightMatrix: f32 storage is bit-identical to the pointer form (skinny and
     /// sgemm); stored dtypes above the skinny limit (M > 32, N spanning 3 panels) equal sgemm on
     /// the upcast weight within 1e-6 relative, with alpha and accumulate.
