@@ -46,7 +46,7 @@ INLINE AVX2 __m256 fp8_8_bits(const char *p, const int fix) {
 INLINE AVX2 float fp8_1(uint8_t byte) {
     const uint16_t h = (uint16_t)(((uint16_t)(int16_t)(int8_t)byte << 7) & CK_FP8_F16_FIELDS);
     const float w = _cvtsh_ss(h);
-    return (byte & 0x7F) == 0x7F ? ck_bits_float(ck_float_bits(w) | CK_QUIET_NAN_BITS) : w;
+    return ck_fp8_is_nan(byte) ? ck_bits_float(ck_float_bits(w) | CK_QUIET_NAN_BITS) : w;
 }
 
 /// 8 bf16 / f16 weights at p as f32.
@@ -195,7 +195,7 @@ INLINE AVX2 void fp8_scaled_step(const char *const *rows, const float *xs, long 
 /// Whether any of the k FP8 bytes at row is a NaN code.
 INLINE AVX2 int fp8_row_has_nan(const char *row, long k) {
     for (long i = 0; i < k; i++)
-        if ((row[i] & 0x7F) == 0x7F) return 1;
+        if (ck_fp8_is_nan((uint8_t)row[i])) return 1;
     return 0;
 }
 

@@ -48,11 +48,14 @@ static inline __attribute__((always_inline)) const float *ck_scale_row(const ck_
 static inline __attribute__((always_inline)) float ck_bits_float(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
 static inline __attribute__((always_inline)) uint32_t ck_float_bits(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
 
+/// Whether an FP8 byte is one of E4M3's two NaN codes (0x7F, 0xFF: exponent and mantissa all ones).
+static inline __attribute__((always_inline)) int ck_fp8_is_nan(uint8_t byte) { return (byte & 0x7F) == 0x7F; }
+
 /// One FP8 byte as f32 (q exactly), by the definition (baseline code: for tails and tests).
 static inline __attribute__((always_inline)) float ck_fp8_value(uint8_t byte) {
     const int e = (byte >> 3) & 0xF, m = byte & 7;
     const float sign = (byte & 0x80) ? -1.0f : 1.0f;
-    if (e == 15 && m == 7) return ck_bits_float(((uint32_t)(byte & 0x80) << 24) | 0x7FF00000u);   // as the kernels (and torch) give
+    if (ck_fp8_is_nan(byte)) return ck_bits_float(((uint32_t)(byte & 0x80) << 24) | 0x7FF00000u);   // as the kernels (and torch) give
     if (e == 0) return sign * (float)m * 0x1p-9f;
     return sign * ldexpf(1.0f + (float)m * 0.125f, e - 7);
 }
