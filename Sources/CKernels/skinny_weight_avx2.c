@@ -177,10 +177,10 @@ INLINE AVX2 int fp8_scale_x(const ck_weight *w, const float *scales, const float
 
 /// acc[p] += Σ q · xs over the 32 FP8 columns from i of row p; nanMax: max of the doubled bytes.
 /// Assembly, one row after the other: from intrinsics clang hoists every row's load of both steps
-/// of a line and spills the shifted vectors (seven arrangements measured 0.73–0.98 × as fast as the
-/// intrinsics kept until session 13, which spilled too); this runs 1.06 × that on one core and
+/// of a line and spills the shifted vectors (seven intrinsics arrangements measured 0.73–0.98 × as
+/// fast as the one this replaced, which spilled too); this runs 1.06 × that on one core and
 /// 1.04–1.10 × on two threads (Zen 3, 4 MiB weights), with the same bits (same operations and FMA
-/// order; the FMA's operand order does not change its value).
+/// order; the FMA's operand order does not change its value). docs/stored-dtype-kernels.md.
 INLINE AVX2 void fp8_scaled_step(const char *const *rows, const float *xs, long i, __m256 acc[4], __m256i *nanMax) {
     const __m256i fields = _mm256_set1_epi32((int)CK_FP8_F32_FIELDS);
     __m256i v, hi, lo, t;
