@@ -177,7 +177,7 @@ INLINE AVX2 int fp8_scale_x(const ck_weight *w, const float *scales, const float
 
 /// acc[p] += Σ q · xs over the 32 FP8 columns from i of row p; nanMax: max of the doubled bytes.
 /// Assembly, one row after the other: from intrinsics clang hoists every row's load of both steps
-/// of a line and spills the shifted vectors (seven intrinsics arrangements measured 0.73–0.98 × as
+/// of a line and spills the shifted vectors (five intrinsics arrangements measured 0.73–0.98 × as
 /// fast as the one this replaced, which spilled too); this runs 1.06 × that on one core and
 /// 1.04–1.10 × on two threads (Zen 3, 4 MiB weights), with the same bits (same operations and FMA
 /// order; the FMA's operand order does not change its value). docs/stored-dtype-kernels.md.

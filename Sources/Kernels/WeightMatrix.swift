@@ -40,7 +40,7 @@ public struct WeightMatrix: @unchecked Sendable {
         self.rowStride = rowStride ?? cols
     }
 
-    /// An f32 matrix (what every weight is today).
+    /// An f32 matrix.
     public init(f32 pointer: UnsafePointer<Float>, rows: Int, cols: Int, rowStride: Int? = nil) {
         self.init(storage: .f32, base: UnsafeRawPointer(pointer), rows: rows, cols: cols, rowStride: rowStride)
     }
