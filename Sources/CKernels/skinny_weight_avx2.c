@@ -345,15 +345,15 @@ INLINE AVX2 void fp8_rows_scaled_x(const ck_weight *w, const float *x, const flo
             continue;
         }
         const long stride = (r1 - r0 + 3) / 4;
-        // Each stream prefetches 32 KiB (d rows) ahead in its own order: past the end of its quarter,
+        // Each stream prefetches 32 KiB (lead rows) ahead in its own order: past the end of its quarter,
         // into the same quarter of the next block row. (32 KiB past the row itself is the next
         // quarter, which its own stream has already read: at K = 2048 half of each quarter went
         // unprefetched. Two threads, 4 MiB weights: K = 1536 and 2048 1.06–1.12 × faster, 5632 level.)
-        const long d = (CK_WEIGHT_PREFETCH_BYTES + w->row_stride - 1) / w->row_stride;
+        const long lead = (CK_WEIGHT_PREFETCH_BYTES + w->row_stride - 1) / w->row_stride;
         const long n1 = r1 + br < last ? r1 + br : last, nextStride = (n1 - r1 + 3) / 4;
         for (long j = r0; j < r0 + stride; j++) {
             const char *rows[4], *ahead[4];
-            const long t = j - r0 + d;
+            const long t = j - r0 + lead;
             for (int p = 0; p < 4; p++) {
                 const long r = j + p * stride < r1 ? j + p * stride : r1 - 1;
                 rows[p] = (const char *)w->base + r * w->row_stride;
