@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Kernels
 import KVCache
 
@@ -6,6 +11,7 @@ import KVCache
 /// as a reusable `ParallelJob` (no allocation per step):
 ///   1. q_lat[b, h] = q_nope[b, h] · W_UK[h], q_pe appended            → absorbedQ [B, H, rowWidth]
 ///   2. o_lat[b, h] = softmax(scale · q_lat · [c_kv ‖ k_pe]ᵀ) · c_kv    → outLatent [B, H, kv_lora]
+///      (over `chunkPositions` cached rows at a time, with an online softmax)
 ///   3. out[b, h] = o_lat[b, h] · W_UV[h]ᵀ                               → attnOut [B, H·v]
 /// Stages 1 and 3 split heads and run each head's absorption as a skinny linear layer on its worker
 /// (W_UK read through its load-time transpose, W_UV straight from kv_b); stage 2 splits sequences
@@ -14,7 +20,7 @@ final class AbsorbedAttention: ParallelJob {
     private enum Stage { case absorbQueries, attend, absorbOutputs }
 
     private unowned let model: DeepSeekTransformer
-    private var scores: [Scratch] = []          // per worker: [H, L] scores of the item in progress
+    private var scores: [Scratch] = []          // per worker: [H, chunk] scores, [H] running max, [H] running sum
     // The call in progress.
     private var stage = Stage.absorbQueries
     private var weights: AttentionWeights?
@@ -39,10 +45,8 @@ final class AbsorbedAttention: ParallelJob {
         _ = model.attnOut.reserve(b * heads * c.vHeadDim)
         let attendWorkers = Parallel.workers(for: b == 1 ? heads : b)
         headGroups = b == 1 ? attendWorkers : 1
-        var maxLength = 0
-        for i in 0..<b { maxLength = max(maxLength, Int(lengths[i]) + 1) }
         while scores.count < attendWorkers { scores.append(Scratch()) }
-        for s in scores { _ = s.reserve(heads * maxLength) }
+        for s in scores { _ = s.reserve(heads * (Self.chunkPositions + 2)) }
 
         stage = .absorbQueries
         Parallel.run(workers: Parallel.workers(for: heads), self)
@@ -73,11 +77,21 @@ final class AbsorbedAttention: ParallelJob {
         }
     }
 
+    /// Cached positions attended per pass: the scores and then the values of the same 64 rows
+    /// (147 KiB of f32 rows at DeepSeek's width 576), so the value pass finds them in L2. Over the
+    /// whole sequence at once the value pass re-read every row from memory after the score pass
+    /// (`bench-fp8`, context 512, batch 1: stage 2 took 0.36 ms per layer, 0.21 in chunks of 64;
+    /// 32–256 measured alike). docs/kv-cache-bf16.md, "Decode attention".
+    static let chunkPositions = 64
+
     /// Item = (sequence, head group); sequence i attends over lengths[i] + 1 cached rows, read as
-    /// stored (f32 or bf16): scores by the skinny kernel (the cache rows are the "weight", streamed
-    /// once — sgemm would pack them all first, which costs as much as the product at a few query
-    /// rows), the weighted sum of latents by KVWeightedRows (one FMA chain per output in row order
-    /// across the runs).
+    /// stored (f32 or bf16), chunk by chunk of fixed positions (0..<64, 64..<128, …, whatever the
+    /// pages' layout, so the result depends neither on it nor on the batch or thread split): scores
+    /// by the skinny kernel (the cache rows are the "weight"; sgemm would pack them first, which
+    /// costs as much as the product at a few query rows), then the online softmax — each head keeps
+    /// its running max m and sum l of e^(s − m), and a chunk whose max exceeds m rescales the head's
+    /// partial output and l by e^(m − max) first — then the chunk's e^(s − m) · rows added to the
+    /// output by KVWeightedRows; at the end each head's output is divided by its l.
     private func attend(_ cache: PagedLatentCache, items: StrideTo<Int>, scores s: UnsafeMutablePointer<Float>) {
         let c = model.config, heads = c.numAttentionHeads, kvl = c.kvLoraRank, rw = c.latentRowWidth
         let qAbs = model.absorbedQ.pointer, oLat = model.outLatent.pointer, scale = model.softmaxScale
@@ -87,28 +101,50 @@ final class AbsorbedAttention: ParallelJob {
             let length = Int(lengths[i]) + 1
             let qi = qAbs + (i * heads + h0) * rw                              // [hn, rowWidth]
             let oi = oLat + (i * heads + h0) * kvl                             // [hn, kv_lora]
-            forEachRun(cache, sequence: sequences[i], count: length) { rows, first in
-                SkinnyLinear.runOnThisThread(qi, rows: hn, lda: rw, weight: rows, into: s + first, ldy: length, alpha: scale)
-            }                                                                  // scores [hn, L]
-            Elementwise.softmaxRows(s, rows: hn, cols: length)
-            forEachRun(cache, sequence: sequences[i], count: length) { rows, first in
-                KVWeightedRows.run(s + first, heads: hn, ldp: length, values: rows, columns: kvl,
-                                   into: oi, ldo: kvl, accumulate: first > 0)   // [hn, kv_lora]
+            let runningMax = s + hn * Self.chunkPositions, runningSum = runningMax + hn   // [hn] each
+            var start = 0
+            while start < length {
+                let end = min(length, start + Self.chunkPositions), n = end - start
+                forEachRun(cache, sequence: sequences[i], positions: start..<end) { rows, first in
+                    SkinnyLinear.runOnThisThread(qi, rows: hn, lda: rw, weight: rows, into: s + (first - start),
+                                                 ldy: n, alpha: scale)
+                }                                                              // scores [hn, n]
+                for h in 0..<hn {
+                    let row = s + h * n, chunkMax = VectorMath.max(row, count: n)
+                    if start == 0 {
+                        runningMax[h] = chunkMax
+                        runningSum[h] = VectorMath.expShifted(row, count: n, shift: chunkMax)
+                    } else if chunkMax > runningMax[h] {
+                        let rescale = expf(runningMax[h] - chunkMax)
+                        VectorMath.scale(oi + h * kvl, count: kvl, by: rescale)
+                        runningSum[h] = runningSum[h] * rescale + VectorMath.expShifted(row, count: n, shift: chunkMax)
+                        runningMax[h] = chunkMax
+                    } else {
+                        runningSum[h] += VectorMath.expShifted(row, count: n, shift: runningMax[h])
+                    }
+                }                                                              // e^(s − m) [hn, n]
+                forEachRun(cache, sequence: sequences[i], positions: start..<end) { rows, first in
+                    KVWeightedRows.run(s + (first - start), heads: hn, ldp: n, values: rows, columns: kvl,
+                                       into: oi, ldo: kvl, accumulate: first > 0)   // [hn, kv_lora]
+                }
+                start = end
             }
+            for h in 0..<hn { VectorMath.scale(oi + h * kvl, count: kvl, by: 1 / runningSum[h]) }
         }
     }
 
-    /// The cache runs covering positions 0..<count of a sequence in this layer, each as a
-    /// [rows, rowWidth] matrix of the cache's dtype: body(rows, first position).
-    private func forEachRun(_ cache: PagedLatentCache, sequence: Int, count: Int, _ body: (WeightMatrix, Int) -> Void) {
+    /// The cache runs covering `positions` of a sequence in this layer, each as a [rows, rowWidth]
+    /// matrix of the cache's dtype: body(rows, first position).
+    private func forEachRun(_ cache: PagedLatentCache, sequence: Int, positions: Range<Int>,
+                            _ body: (WeightMatrix, Int) -> Void) {
         let rw = model.config.latentRowWidth
         switch cache.dtype {
         case .f32:
-            cache.forEachRun(sequence: sequence, layer: layer, count: count) { run, first, rows in
+            cache.forEachRun(sequence: sequence, layer: layer, from: positions.lowerBound, count: positions.upperBound) { run, first, rows in
                 body(WeightMatrix(f32: run, rows: rows, cols: rw), first)
             }
         case .bf16:
-            cache.forEachBF16Run(sequence: sequence, layer: layer, count: count) { run, first, rows in
+            cache.forEachBF16Run(sequence: sequence, layer: layer, from: positions.lowerBound, count: positions.upperBound) { run, first, rows in
                 body(WeightMatrix(storage: .bf16, base: UnsafeRawPointer(run), rows: rows, cols: rw), first)
             }
         }

@@ -196,30 +196,31 @@ public final class PagedLatentCache: @unchecked Sendable {
         }
     }
 
-    /// Visits maximal contiguous runs covering positions 0..<count of a layer of an f32 cache:
-    /// body(firstRowPointer, firstPosition, rowCount). A run is [rowCount, rowWidth] contiguous floats.
+    /// Visits maximal contiguous runs covering positions start..<count (start defaults to 0) of a layer
+    /// of an f32 cache: body(firstRowPointer, firstPosition, rowCount). A run is [rowCount, rowWidth]
+    /// contiguous floats.
     /// No allocation per call (hot path of decode attention). An unknown sequence, a bad layer, count
     /// outside 0...capacity or a bf16 cache is a programmer error and traps (a rethrowing function
     /// cannot throw its own errors); use `checkRuns` to get the first three as an error.
-    public func forEachRun(sequence: Int, layer: Int, count: Int,
+    public func forEachRun(sequence: Int, layer: Int, from start: Int = 0, count: Int,
                            _ body: (UnsafePointer<Float>, Int, Int) throws -> Void) rethrows {
         guard dtype == .f32 else { fatalError("forEachRun: \(KVCacheError.dtypeMismatch(expected: .f32, cache: dtype))") }
-        try forEachRawRun(sequence: sequence, layer: layer, count: count) { run, first, rows in
+        try forEachRawRun(sequence: sequence, layer: layer, from: start, count: count) { run, first, rows in
             try body(run.assumingMemoryBound(to: Float.self), first, rows)
         }
     }
 
     /// forEachRun over a bf16 cache: each run is [rowCount, rowWidth] contiguous bf16 values.
-    public func forEachBF16Run(sequence: Int, layer: Int, count: Int,
+    public func forEachBF16Run(sequence: Int, layer: Int, from start: Int = 0, count: Int,
                                _ body: (UnsafePointer<UInt16>, Int, Int) throws -> Void) rethrows {
         guard dtype == .bf16 else { fatalError("forEachBF16Run: \(KVCacheError.dtypeMismatch(expected: .bf16, cache: dtype))") }
-        try forEachRawRun(sequence: sequence, layer: layer, count: count) { run, first, rows in
+        try forEachRawRun(sequence: sequence, layer: layer, from: start, count: count) { run, first, rows in
             try body(run.assumingMemoryBound(to: UInt16.self), first, rows)
         }
     }
 
     /// The runs of forEachRun as raw bytes (rows of rowWidth elements of `dtype`).
-    private func forEachRawRun(sequence: Int, layer: Int, count: Int,
+    private func forEachRawRun(sequence: Int, layer: Int, from start: Int, count: Int,
                                _ body: (UnsafeRawPointer, Int, Int) throws -> Void) rethrows {
         guard let slot = sequences.slotIndex(of: sequence) else {
             fatalError("forEachRun: \(KVCacheError.unknownSequence(sequence))")
@@ -231,17 +232,22 @@ public final class PagedLatentCache: @unchecked Sendable {
         guard count >= 0 && count <= entry.capacity else {
             fatalError("forEachRun: \(KVCacheError.positionOutOfRange(sequence: sequence, position: count, capacity: entry.capacity))")
         }
-        guard count > 0, let pages = entry.pages else { return }
-        let base = storage.layerBases[layer]
+        guard start >= 0 && start <= count else {
+            fatalError("forEachRun: positions \(start)..<\(count)")
+        }
+        guard count > start, let pages = entry.pages else { return }
+        let base = storage.layerBases[layer], rowBytes = rowWidth * dtype.byteWidth
         let lastPage = (count - 1) / pageSize
-        var runFirstPage = 0
+        var runFirstPage = start / pageSize
+        var firstPosition = start
         while runFirstPage <= lastPage {
             var runLastPage = runFirstPage
             while runLastPage < lastPage && pages[runLastPage + 1] == pages[runLastPage] &+ 1 { runLastPage += 1 }
-            let firstPosition = runFirstPage * pageSize
             let endPosition = min(count, (runLastPage + 1) * pageSize)
-            try body(UnsafeRawPointer(base + Int(pages[runFirstPage]) * pageBytes), firstPosition, endPosition - firstPosition)
+            let first = base + Int(pages[runFirstPage]) * pageBytes + (firstPosition % pageSize) * rowBytes
+            try body(UnsafeRawPointer(first), firstPosition, endPosition - firstPosition)
             runFirstPage = runLastPage + 1
+            firstPosition = runFirstPage * pageSize
         }
     }
 

@@ -9,8 +9,10 @@ import TestSupport
 final class AbsorbedDecodeTests: XCTestCase {
     func testDecodeStepsMatchPrefillLogits() throws {
         let model = try TinyModel.load()
-        let prompt: [Int32] = [5, 99, 300, 7, 42, 511, 0, 13, 260, 77, 3]
-        for split in [1, 4, prompt.count - 1] {
+        let short: [Int32] = [5, 99, 300, 7, 42, 511, 0, 13, 260, 77, 3]
+        // Past two of decode attention's chunks of positions (AbsorbedAttention.chunkPositions).
+        let long = (0..<140).map { Int32($0 * 131 % 509) }
+        for (prompt, split) in [(short, 1), (short, 4), (short, short.count - 1), (long, 126)] {
             // Prefill the first `split` tokens, then decode the rest one by one (batch of 1).
             let (_, cache, seqs) = try model.referencePrefill([Array(prompt[..<split])], extraCapacity: prompt.count)
             var logits = [Float](repeating: 0, count: model.config.vocabSize)

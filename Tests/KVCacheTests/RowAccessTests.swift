@@ -26,16 +26,16 @@ final class RowAccessTests: XCTestCase {
         }
     }
 
-    /// Checks that the runs tile 0..<count in order and that every row pointer matches `row`.
+    /// Checks that the runs tile start..<count in order and that every row pointer matches `row`.
     /// Returns the number of runs.
     @discardableResult
-    private func checkRuns(_ cache: PagedLatentCache, sequence: Int, layer: Int, count: Int,
+    private func checkRuns(_ cache: PagedLatentCache, sequence: Int, layer: Int, from start: Int = 0, count: Int,
                            file: StaticString = #filePath, line: UInt = #line) throws -> Int {
-        var next = 0
+        var next = start
         var runs = 0
         var previousEnd: UnsafePointer<Float>?
         var failures = 0
-        cache.forEachRun(sequence: sequence, layer: layer, count: count) { pointer, first, rows in
+        cache.forEachRun(sequence: sequence, layer: layer, from: start, count: count) { pointer, first, rows in
             runs += 1
             if first != next || rows < 1 { failures += 1 }
             if pointer == previousEnd { failures += 1 }  // adjacent memory must have been merged
@@ -116,6 +116,12 @@ final class RowAccessTests: XCTestCase {
         XCTAssertEqual(try checkRuns(cache, sequence: fragmented, layer: 1, count: 8), 1)
         XCTAssertEqual(try checkRuns(cache, sequence: fragmented, layer: 1, count: 9), 2)
         for count in 0...22 { try checkRuns(cache, sequence: fragmented, layer: 1, count: count) }
+        // From any start (decode attention walks fixed chunks of positions): runs begin mid-page.
+        for start in 0...22 {
+            for end in start...22 { try checkRuns(cache, sequence: fragmented, layer: 1, from: start, count: end) }
+        }
+        XCTAssertEqual(try checkRuns(cache, sequence: fragmented, layer: 1, from: 5, count: 14), 2)   // pages 4 ‖ 9, 10
+        XCTAssertEqual(try checkRuns(cache, sequence: fragmented, layer: 1, from: 22, count: 22), 0)
         // The run contents are the rows that were written.
         var seen: [Float] = []
         cache.forEachRun(sequence: fragmented, layer: 1, count: 22) { pointer, _, rows in
