@@ -79,9 +79,9 @@ final class AbsorbedAttention: ParallelJob {
 
     /// Cached positions attended per pass: the scores and then the values of the same 64 rows
     /// (147 KiB of f32 rows at DeepSeek's width 576), so the value pass finds them in L2. Over the
-    /// whole sequence at once the value pass re-read every row from memory after the score pass
-    /// (`bench-fp8`, context 512, batch 1: stage 2 took 0.36 ms per layer, 0.21 in chunks of 64;
-    /// 32–256 measured alike). docs/kv-cache-bf16.md, "Decode attention".
+    /// whole sequence at once the value pass re-read the rows from wherever the score pass had left
+    /// them — L3 or memory, as the host allowed (`bench-fp8`, context 512, batch 1, f32 cache: stage
+    /// 2 took 0.20–0.36 ms per layer, 0.20–0.27 in chunks). docs/kv-cache-bf16.md, "Decode attention".
     static let chunkPositions = 64
 
     /// Item = (sequence, head group); sequence i attends over lengths[i] + 1 cached rows, read as
