@@ -5,14 +5,14 @@
 // else 2 (FP8 with one x row keeps a block partial next to each total: P = 4). From 5 x rows they go
 // in two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2
 // (FP8 at 5 or 6 rows: one group over one weight row, see CK_ROW_CASES).
-// Each row is prefetched once per 64-byte line, 32 KiB ahead. FP8 with one x row and K ≤ 18432 (the
-// decode case) takes fp8_rows_scaled_x instead: block scales folded into x, no partials.
+// Each row is prefetched once per 64-byte line, 32 KiB ahead. FP8 with one or two x rows and K ≤ 18432
+// (the decode case) takes fp8_rows_scaled_x instead: block scales folded into x, no partials.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
-// fp8_rows_scaled_x's two copies of x live on the stack: up to 2 · 18432 floats (144 KiB; 18432 is
-// DeepSeek-V3's widest input, the dense MLP's down_proj). The threads that run the model have 4–16
+// fp8_rows_scaled_x's two copies of each x row live on the stack: up to 2 · 2 · 18432 floats (288 KiB;
+// 18432 is DeepSeek-V3's widest input, the dense MLP's down_proj). The threads that run the model have 4–16
 // MiB stacks (engine 8, in-process ranks 16, gRPC 4; WorkerPool helpers pthread's default, 8 here).
 #define CK_SCALED_X_MAX 18432
 #define INLINE static inline __attribute__((always_inline))
@@ -40,6 +40,14 @@ INLINE AVX2 __m256 fp8_8_bits(const char *p, const int fix) {
     const __m256 w = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(_mm256_cvtepi8_epi32(b), 20),
                                                           _mm256_set1_epi32((int)CK_FP8_F32_FIELDS)));
     return fix ? fp8_nan_fix(b, w) : w;
+}
+
+/// a · b as an FMA adding −0: the same bits as a multiply (x + −0 is x, zeros keep their sign), but
+/// Zen 3 runs vmulps with a subnormal operand — fp8_8_bits' lanes for E4M3's subnormal codes — through
+/// a slow assist and the FMA without one (harness, 2048 × 5632 FP8 with 1/16 of the codes subnormal,
+/// 3–8 x rows: 1.4–1.8 × faster; without subnormal codes 0.97–1.01 ×).
+INLINE AVX2 __m256 mul_subnormal_input(const __m256 a, const __m256 b) {
+    return _mm256_fmadd_ps(a, b, _mm256_set1_ps(-0.0f));
 }
 
 /// One FP8 weight as f32 q · 2^-8 (through f16, for tails: fp8_8_bits' lanes are this · 2^-112).
@@ -192,6 +200,24 @@ INLINE AVX2 void fp8_scaled_step(const char *const *rows, const float *xs, long 
             : "memory");
 }
 
+/// acc[r][p] += Σ q · xs_r over the 32 FP8 columns from i of row p, for x rows r < 2 (xs_1 = xs + ldx):
+/// per (r, p) the operations and FMA order of fp8_scaled_step, so each x row gets the bits it gets
+/// alone. Intrinsics: the converted vectors serve both x rows, which leaves no registers for the
+/// assembly's schedule to matter (harness, 2048 × 5632 streamed, one core: 1.22 × fp8_dequant_block).
+INLINE AVX2 void fp8_scaled_step2(const char *const *rows, const float *xs, long ldx, long i, __m256 acc[2][4], __m256i *nanMax) {
+    const __m256i f = _mm256_set1_epi32((int)CK_FP8_F32_FIELDS);
+    for (int p = 0; p < 4; p++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(rows[p] + i));
+        *nanMax = _mm256_max_epu8(*nanMax, _mm256_add_epi8(v, v));
+        const __m256i hi = _mm256_srai_epi16(v, 4), lo = _mm256_srai_epi16(_mm256_slli_epi16(v, 8), 4);
+        const __m256 w[4] = {_mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(lo, 16), f)),
+                             _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(hi, 16), f)),
+                             _mm256_castsi256_ps(_mm256_and_si256(lo, f)), _mm256_castsi256_ps(_mm256_and_si256(hi, f))};
+        for (int r = 0; r < 2; r++)
+            for (int q = 0; q < 4; q++) acc[r][p] = _mm256_fmadd_ps(w[q], _mm256_loadu_ps(xs + r * ldx + i + 8 * q), acc[r][p]);
+    }
+}
+
 /// Whether any of the k FP8 bytes at row is a NaN code.
 INLINE AVX2 int fp8_row_has_nan(const char *row, long k) {
     for (long i = 0; i < k; i++)
@@ -211,8 +237,8 @@ INLINE AVX2 void fp8_dequant_step(const int fix, const int wide, const int P, co
     __m256 u[4];
     for (int p = 0; p < P; p++) {
         __m256 w = fp8_8_bits(rows[p] + i, fix);
-        if (wide) w = _mm256_mul_ps(w, _mm256_set1_ps(CK_FP8_F32_UNIT));
-        u[p] = _mm256_mul_ps(w, s[p]);
+        if (wide) w = mul_subnormal_input(w, _mm256_set1_ps(CK_FP8_F32_UNIT));
+        u[p] = mul_subnormal_input(w, s[p]);
     }
     fma_rows(P, 0, R, u, x, lda, i, acc);
 }
@@ -331,16 +357,21 @@ INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const int G, 
         default: CK_ROWS(dt, 2, 8, 4); break;                                                                  \
         }
 
-/// Rows first..<last of y = alpha · W x (+ y) for one x row, row block by row block as above;
-/// xp: fp8_permute_x of x, xs: scratch of k32 floats.
-INLINE AVX2 void fp8_rows_scaled_x(const ck_weight *w, const float *x, const float *xp, float *xs, long k32,
-                                   float *y, long first, long last, int accumulate, float alpha) {
+/// Rows first..<last of y = alpha · W x (+ y) for R = 1 or 2 x rows (lda apart; y rows ldy apart), row
+/// block by row block as above; xp: fp8_permute_x of each x row, xs: scratch of R · k32 floats. Each
+/// output is the same dot whether its x row came alone or with another (a batch of 2 decodes as 2
+/// batches of 1, bit for bit).
+INLINE AVX2 void fp8_rows_scaled_x(const int R, const ck_weight *w, const float *x, long lda, const float *xp, float *xs, long k32,
+                                   float *y, long ldy, long first, long last, int accumulate, float alpha) {
     const long k = w->cols, br = w->block_rows, bc = w->block_cols;
     for (long r0 = first; r0 < last;) {
         const long blockEnd = (r0 / br + 1) * br, r1 = blockEnd < last ? blockEnd : last;
         const float *scales = ck_scale_row(w, r0);
-        if (!fp8_scale_x(w, scales, xp, k32, xs)) {
-            rows_loop(CK_WEIGHT_FP8_E4M3, 4, 1, 8, x, k, w, y, 1, r0, r1, accumulate, alpha);
+        int scaled = 1;
+        for (int r = 0; r < R && scaled; r++) scaled = fp8_scale_x(w, scales, xp + r * k32, k32, xs + r * k32);
+        if (!scaled) {
+            if (R == 1) rows_loop(CK_WEIGHT_FP8_E4M3, 4, 1, 8, x, lda, w, y, ldy, r0, r1, accumulate, alpha);
+            else rows_loop(CK_WEIGHT_FP8_E4M3, 2, 2, 8, x, lda, w, y, ldy, r0, r1, accumulate, alpha);
             r0 = r1;
             continue;
         }
@@ -361,22 +392,36 @@ INLINE AVX2 void fp8_rows_scaled_x(const ck_weight *w, const float *x, const flo
                 if (f >= last) f = last - 1;
                 ahead[p] = (const char *)w->base + f * w->row_stride;
             }
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            __m256 acc[2][4];
+            for (int r = 0; r < R; r++)
+                for (int p = 0; p < 4; p++) acc[r][p] = _mm256_setzero_ps();
             __m256i nanMax = _mm256_setzero_si256();
             long i = 0;
             for (; i + 64 <= k32; i += 64) {
                 for (int p = 0; p < 4; p++) _mm_prefetch(ahead[p] + i, _MM_HINT_T1);
-                fp8_scaled_step(rows, xs, i, acc, &nanMax);
-                fp8_scaled_step(rows, xs, i + 32, acc, &nanMax);
+                if (R == 1) {
+                    fp8_scaled_step(rows, xs, i, acc[0], &nanMax);
+                    fp8_scaled_step(rows, xs, i + 32, acc[0], &nanMax);
+                } else {
+                    fp8_scaled_step2(rows, xs, k32, i, acc, &nanMax);
+                    fp8_scaled_step2(rows, xs, k32, i + 32, acc, &nanMax);
+                }
             }
-            if (i < k32) fp8_scaled_step(rows, xs, i, acc, &nanMax);
+            if (i < k32) {
+                if (R == 1) fp8_scaled_step(rows, xs, i, acc[0], &nanMax);
+                else fp8_scaled_step2(rows, xs, k32, i, acc, &nanMax);
+            }
             const int nan = !_mm256_testz_si256(_mm256_cmpeq_epi8(nanMax, _mm256_set1_epi8((char)0xFE)), _mm256_set1_epi8(-1));
             for (int p = 0; p < 4 && j + p * stride < r1; p++) {
-                float tail = 0;
-                for (long c = k32; c < k; c++) tail += ((fp8_1((uint8_t)rows[p][c]) * x[c]) * CK_FP8_F16_UNIT) * scales[c / bc];
-                float d = sum8(acc[p]) * (CK_FP8_F32_UNIT / CK_FP8_F32_X_UNIT) + tail;
-                if (nan && fp8_row_has_nan(rows[p], k32)) d = ck_bits_float(CK_QUIET_NAN_BITS);
-                ck_skinny_store(y + j + p * stride, d, accumulate, alpha);
+                const int rowNaN = nan && fp8_row_has_nan(rows[p], k32);
+                for (int r = 0; r < R; r++) {
+                    const float *xr = x + r * lda;
+                    float tail = 0;
+                    for (long c = k32; c < k; c++) tail += ((fp8_1((uint8_t)rows[p][c]) * xr[c]) * CK_FP8_F16_UNIT) * scales[c / bc];
+                    float d = sum8(acc[r][p]) * (CK_FP8_F32_UNIT / CK_FP8_F32_X_UNIT) + tail;
+                    if (rowNaN) d = ck_bits_float(CK_QUIET_NAN_BITS);
+                    ck_skinny_store(y + r * ldy + j + p * stride, d, accumulate, alpha);
+                }
             }
         }
         r0 = r1;
@@ -391,10 +436,11 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
     } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
         const unsigned csr = ck_clear_daz();
         const long k32 = w->cols & ~31L;
-        if (m == 1 && w->block_cols % 32 == 0 && k32 > 0 && k32 <= CK_SCALED_X_MAX) {
-            float xp[k32], xs[k32];
-            fp8_permute_x(x, k32, xp);
-            fp8_rows_scaled_x(w, x, xp, xs, k32, y, first, last, accumulate, alpha);
+        if (m <= 2 && w->block_cols % 32 == 0 && k32 > 0 && k32 <= CK_SCALED_X_MAX) {
+            float xp[m * k32], xs[m * k32];
+            for (long r = 0; r < m; r++) fp8_permute_x(x + r * lda, k32, xp + r * k32);
+            if (m == 1) fp8_rows_scaled_x(1, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha);
+            else fp8_rows_scaled_x(2, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha);
         } else {
             CK_ROW_CASES(CK_WEIGHT_FP8_E4M3, 2, 1, 8)
         }
@@ -408,7 +454,7 @@ INLINE AVX2 void convert_segment(const int dt, const char *row, long c0, long c1
     const __m256 s = _mm256_set1_ps(scale), unit = _mm256_set1_ps(CK_FP8_F32_UNIT);
     long i = c0;
     if (dt == CK_WEIGHT_FP8_E4M3) {
-        for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(fp8_8_bits(row + i, 1), unit), s));
+        for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(mul_subnormal_input(fp8_8_bits(row + i, 1), unit), s));
         for (; i < c1; i++) out[i] = (fp8_1((uint8_t)row[i]) * CK_FP8_F16_UNIT) * scale;
     } else {
         for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, half8(dt, row + 2 * i));
