@@ -1,9 +1,10 @@
 // Skinny linear for AVX2 + FMA: the former Swift SIMD8 kernel, operation for operation.
 // A pair of weight rows is streamed once, software-prefetched 32 KiB ahead into L2 (with FMAs
 // between the loads the out-of-order window alone keeps too few misses in flight), and dotted
-// with the x rows four at a time (a second group of four re-reads the pair from L1/L2); one x row
-// is plain dot products, which need no prefetch (one FMA per loaded float: the hardware
-// prefetcher keeps up).
+// with the x rows four at a time (a second group of four re-reads the pair from L1/L2). One x row
+// takes four weight rows side by side with the same per-row chain, so each output has the same
+// bits at every row count (decode's batch invariance; BatchInvarianceTests). Before session 14 it
+// was one row with four accumulators along k, which rounded differently.
 #include "CKernels.h"
 #include "skinny_linear_common.h"
 #include <immintrin.h>
@@ -20,20 +21,24 @@ static inline AVX2 float sum8(__m256 v) {
     return s;
 }
 
-// One weight row · one x row, four accumulators along k.
-static inline AVX2 float dot(const float *w, const float *x, long k) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+// d[p] = w[p] · x for P ≤ 4 weight rows and one x row: per row one accumulator along k, then its
+// lanes in order, then the scalar tail — the chain `dots` runs for each (weight row, x row), so an x
+// row gets the same bits alone as in a batch (decode's batch invariance). Four rows side by side keep
+// four chains in flight (one FMA per cycle: 32 bytes of weight per cycle, past memory's rate).
+static inline __attribute__((always_inline)) AVX2 void row_chains(const int P, const float *const *w, const float *x, long k, float d[4]) {
+    __m256 a[4];
+    for (int p = 0; p < P; p++) a[p] = _mm256_setzero_ps();
     long i = 0;
-    for (; i + 32 <= k; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    for (; i + 8 <= k; i += 8) {
+        const __m256 t = _mm256_loadu_ps(x + i);
+        for (int p = 0; p < P; p++) {
+            if ((i & 15) == 0) _mm_prefetch((const char *)(w[p] + i + CK_SKINNY_PREFETCH_FLOATS), _MM_HINT_T1);
+            a[p] = _mm256_fmadd_ps(_mm256_loadu_ps(w[p] + i), t, a[p]);
+        }
     }
-    for (; i + 8 <= k; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    float d = sum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < k; i++) d += w[i] * x[i];
-    return d;
+    for (int p = 0; p < P; p++) d[p] = sum8(a[p]);
+    for (; i < k; i++)
+        for (int p = 0; p < P; p++) d[p] += w[p][i] * x[i];
 }
 
 // d0[r], d1[r] = w0 · x_r, w1 · x_r for r < rows ≤ 4 (x rows at x + r·lda).
@@ -70,7 +75,17 @@ AVX2 void ck_skinny_linear_avx2(const float *x, long m, long k, long lda, const 
                                 float *y, long ldy, long first, long last, int accumulate, float alpha) {
     long j = first;
     if (m == 1) {
-        for (; j < last; j++) ck_skinny_store(y + j, dot(w + j * ldw, x, k), accumulate, alpha);
+        float d[4];
+        for (; j + 4 <= last; j += 4) {
+            const float *rows[4] = {w + j * ldw, w + (j + 1) * ldw, w + (j + 2) * ldw, w + (j + 3) * ldw};
+            row_chains(4, rows, x, k, d);
+            for (int p = 0; p < 4; p++) ck_skinny_store(y + j + p, d[p], accumulate, alpha);
+        }
+        for (; j < last; j++) {
+            const float *row = w + j * ldw;
+            row_chains(1, &row, x, k, d);
+            ck_skinny_store(y + j, d[0], accumulate, alpha);
+        }
         return;
     }
     while (j < last) {

@@ -232,6 +232,37 @@ final class StoredWeightKernelTests: XCTestCase {
         }
     }
 
+    /// The AVX2 kernel over bf16 and f16 with 1–8 x rows: each row's outputs are the bits it gets
+    /// alone (one accumulator per weight row and x row, the same FMAs in the same order, whatever P
+    /// and R). (The AVX-512 variant is not held to this: it has not been checked on such a CPU.)
+    func testHalfRowsOfABatchEqualEachRowAlone() {
+        for dtype in [StoredWeight.DType.bf16, .f16] {
+            for (k, n) in [(7, 3), (300, 9), (2048, 66)] {
+                let weight = StoredWeight(dtype, rows: n, cols: k, seed: UInt64(k + n))
+                var view = weight.matrix.kernelView
+                let lda = k + 1, x = random(8 * lda, seed: UInt64(k))
+                for table in [KernelTable.avx2] {
+                    var alone = [[Float]]()
+                    for r in 0..<8 {
+                        var y = [Float](repeating: 0, count: n)
+                        Array(x[(r * lda)...].prefix(lda)).withUnsafeBufferPointer { row in
+                            table.skinnyWeight(row.baseAddress!, 1, lda, &view, &y, n, 0, n, 0, 1)
+                        }
+                        alone.append(y)
+                    }
+                    for m in 2...8 {
+                        var y = [Float](repeating: 0, count: m * n)
+                        table.skinnyWeight(x, m, lda, &view, &y, n, 0, n, 0, 1)
+                        for r in 0..<m {
+                            XCTAssertEqual(y[(r * n)...].prefix(n).map(\.bitPattern), alone[r].map(\.bitPattern),
+                                           "\(dtype) \(table.isa) k=\(k) n=\(n) m=\(m) row \(r)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// More than one block of 8 rows (m = 9…19) through runOnThisThread and the threaded run: the
     /// same bits (each output is one row's dot, however the rows are split), and close to the f32
     /// kernel on the decoded weights.

@@ -1,0 +1,56 @@
+@testable import DeepSeekModel
+import Kernels
+import KVCache
+import XCTest
+
+/// Decode is batch-invariant on the AVX2 kernels for f32, bf16 and f16 weights: a sequence's logits
+/// are the same bits whether it decodes alone or in a continuous batch whose members come and go.
+/// Every kernel computes each (weight row, x row) dot in one fixed order whatever the row count,
+/// attention works per sequence in fixed chunks of positions, and MoE routes per token. (FP8 keeps
+/// it up to 2 rows per call; 3 or more take the dequantizing loop, which rounds differently:
+/// docs/stored-dtype-kernels.md.) The AVX-512 kernels have not been checked on such a CPU.
+final class BatchInvarianceTests: XCTestCase {
+    /// Three token streams of 10 steps, starting at steps 0, 3 and 5 of one batch (so the batch
+    /// holds 1, 2 and 3 sequences, then 2 and 1), against each stream decoded alone.
+    func testContinuousBatchEqualsEachSequenceAlone() throws {
+        guard InstructionSet.active == .avx2 else { throw XCTSkip("checked on the AVX2 kernels only (active: \(String(describing: InstructionSet.active)))") }
+        let models: [(String, () throws -> DeepSeekTransformer)] = [
+            ("tiny f32", { try TinyModel.load() }),
+            ("tiny as bf16", { try DeepSeekTransformer(directory: TinyModel.directory, weightsDType: .bf16) }),
+            ("v2_bf16", { try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v2_bf16") }),
+            ("v3_f16", { try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v3_f16") }),
+        ]
+        let starts = [0, 3, 5], steps = 10
+        for (name, load) in models {
+            let model = try load()
+            let vocab = model.config.vocabSize
+            let streams = starts.indices.map { i in (0..<steps).map { Int32(($0 * 37 + i * 101 + 5) % vocab) } }
+            let batched = try decode(model, streams: streams, starts: starts)
+            for i in streams.indices {
+                let alone = try decode(model, streams: [streams[i]], starts: [0])[0]
+                for t in 0..<steps {
+                    XCTAssertEqual(batched[i][t].map(\.bitPattern), alone[t].map(\.bitPattern), "\(name): sequence \(i), step \(t)")
+                }
+            }
+        }
+    }
+
+    /// logits[stream][step] when stream i decodes its tokens from step starts[i] of one batch.
+    private func decode(_ model: DeepSeekTransformer, streams: [[Int32]], starts: [Int]) throws -> [[[Float]]] {
+        let c = model.config
+        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: 64)
+        let sequences = try streams.map { try cache.allocate(capacity: $0.count) }
+        var logits = streams.map { _ in [[Float]]() }
+        for t in 0..<(zip(streams, starts).map { $0.count + $1 }.max() ?? 0) {
+            let active = streams.indices.filter { t >= starts[$0] && t - starts[$0] < streams[$0].count }
+            guard !active.isEmpty else { continue }
+            let tokens = active.map { streams[$0][t - starts[$0]] }, ids = active.map { sequences[$0] }
+            var out = [Float](repeating: 0, count: active.count * c.vocabSize)
+            try tokens.withUnsafeBufferPointer { tb in
+                try ids.withUnsafeBufferPointer { sb in try model.decode(tokens: tb, sequences: sb, cache: cache, logits: &out) }
+            }
+            for (row, i) in active.enumerated() { logits[i].append(Array(out[(row * c.vocabSize)..<((row + 1) * c.vocabSize)])) }
+        }
+        return logits
+    }
+}
