@@ -3,12 +3,13 @@ import Kernels
 import KVCache
 import XCTest
 
-/// Decode is batch-invariant on the AVX2 kernels for f32, bf16 and f16 weights: a sequence's logits
-/// are the same bits whether it decodes alone or in a continuous batch whose members come and go.
-/// Every kernel computes each (weight row, x row) dot in one fixed order whatever the row count,
-/// attention works per sequence in fixed chunks of positions, and MoE routes per token. (FP8 keeps
-/// it up to 2 rows per call; 3 or more take the dequantizing loop, which rounds differently:
-/// docs/stored-dtype-kernels.md.) The AVX-512 kernels have not been checked on such a CPU.
+/// Decode is batch-invariant on the AVX2 kernels: a sequence's logits are the same bits whether it
+/// decodes alone or in a continuous batch whose members come and go. Every kernel computes each
+/// (weight row, x row) dot in one fixed order whatever the row count, attention works per sequence in
+/// fixed chunks of positions, and MoE routes per token. Checked here on f32, bf16 and f16 weights;
+/// FP8 (block columns a multiple of 32, as checkpoints ship them) by the kernel test
+/// `testFP8RowsOfABatchEqualEachRowAlone` — the FP8 goldens' 16-column blocks take the dequantizing
+/// loop, which is not invariant. The AVX-512 kernels have not been checked on such a CPU.
 final class BatchInvarianceTests: XCTestCase {
     /// Three token streams of 10 steps, starting at steps 0, 3 and 5 of one batch (so the batch
     /// holds 1, 2 and 3 sequences, then 2 and 1), against each stream decoded alone.

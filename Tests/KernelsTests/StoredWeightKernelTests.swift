@@ -205,28 +205,34 @@ final class StoredWeightKernelTests: XCTestCase {
         }
     }
 
-    /// The AVX2 kernel with two FP8 x rows (a decode batch of 2) gives each row the bits it gets
-    /// alone — the one-row scheme (block scales folded into x) and its FMA order per row — over
-    /// partial blocks and column tails, a NaN code, both store modes and rows split by `first`.
-    func testFP8TwoRowsEqualEachRowAlone() {
+    /// The AVX2 kernel with 2–8 FP8 x rows (a decode batch) gives each row the bits it gets alone —
+    /// the one-row scheme (block scales folded into x) and its FMA order per row — over partial
+    /// blocks and column tails, a NaN code, both store modes and rows split by `first`.
+    func testFP8RowsOfABatchEqualEachRowAlone() {
         for (k, n) in [(32, 3), (127, 5), (128, 130), (300, 7), (2048, 300)] {
             let weight = StoredWeight(.fp8, rows: n, cols: k, seed: UInt64(k * 31 + n))
             if n > 4 { weight.bytes.storeBytes(of: UInt8(0xFF), toByteOffset: 4 * k + k / 2, as: UInt8.self) }   // row 4: NaN
             let lda = k + 3, ldy = n + 1
-            let x = random(2 * lda, seed: UInt64(k + n)), start = random(2 * ldy, seed: 7)
+            let x = random(8 * lda, seed: UInt64(k + n)), start = random(8 * ldy, seed: 7)
             var view = weight.matrix.kernelView
             for accumulate in [false, true] {
                 let first = n > 2 ? 1 : 0, alpha: Float = accumulate ? 0.5 : 1
-                var both = start
-                KernelTable.avx2.skinnyWeight(x, 2, lda, &view, &both, ldy, first, n, accumulate ? 1 : 0, alpha)
-                for r in 0..<2 {
-                    var alone = Array(start[(r * ldy)...].prefix(ldy))
+                var alone = [[Float]]()
+                for r in 0..<8 {
+                    var y = Array(start[(r * ldy)...].prefix(ldy))
                     Array(x[(r * lda)...].prefix(lda)).withUnsafeBufferPointer { row in
-                        KernelTable.avx2.skinnyWeight(row.baseAddress!, 1, lda, &view, &alone, ldy, first, n, accumulate ? 1 : 0, alpha)
+                        KernelTable.avx2.skinnyWeight(row.baseAddress!, 1, lda, &view, &y, ldy, first, n, accumulate ? 1 : 0, alpha)
                     }
-                    XCTAssertEqual(both[(r * ldy)...].prefix(ldy).map(\.bitPattern), alone.map(\.bitPattern),
-                                   "k=\(k) n=\(n) x row \(r) accumulate=\(accumulate)")
-                    if n > 4 { XCTAssertTrue(both[r * ldy + 4].isNaN, "k=\(k) n=\(n) x row \(r): the NaN row") }
+                    alone.append(y)
+                }
+                for m in 2...8 {
+                    var batch = Array(start.prefix(m * ldy))
+                    KernelTable.avx2.skinnyWeight(x, m, lda, &view, &batch, ldy, first, n, accumulate ? 1 : 0, alpha)
+                    for r in 0..<m {
+                        XCTAssertEqual(batch[(r * ldy)...].prefix(ldy).map(\.bitPattern), alone[r].map(\.bitPattern),
+                                       "k=\(k) n=\(n) m=\(m) x row \(r) accumulate=\(accumulate)")
+                        if n > 4 { XCTAssertTrue(batch[r * ldy + 4].isNaN, "k=\(k) n=\(n) m=\(m) x row \(r): the NaN row") }
+                    }
                 }
             }
         }
