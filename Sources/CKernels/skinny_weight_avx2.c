@@ -202,19 +202,27 @@ INLINE AVX2 void fp8_scaled_step(const char *const *rows, const float *xs, long 
             : "memory");
 }
 
+/// The 32 FP8 weights at row as fp8_scaled_step's four vectors (byte j of each dword in w[j]: low << 16,
+/// high << 16, low, high AND the f32 fields), the doubled bytes into nanMax — CK_FP8_SCALED_ROW's
+/// operations, for the intrinsic steps below.
+INLINE AVX2 void fp8_scaled_vectors(const char *row, __m256 w[4], __m256i *nanMax) {
+    const __m256i f = _mm256_set1_epi32((int)CK_FP8_F32_FIELDS), v = _mm256_loadu_si256((const __m256i *)row);
+    *nanMax = _mm256_max_epu8(*nanMax, _mm256_add_epi8(v, v));
+    const __m256i hi = _mm256_srai_epi16(v, 4), lo = _mm256_srai_epi16(_mm256_slli_epi16(v, 8), 4);
+    w[0] = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(lo, 16), f));
+    w[1] = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(hi, 16), f));
+    w[2] = _mm256_castsi256_ps(_mm256_and_si256(lo, f));
+    w[3] = _mm256_castsi256_ps(_mm256_and_si256(hi, f));
+}
+
 /// acc[r][p] += Σ q · xs_r over the 32 FP8 columns from i of row p, for x rows r < 2 (xs_1 = xs + ldx):
 /// per (r, p) the operations and FMA order of fp8_scaled_step, so each x row gets the bits it gets
 /// alone. Intrinsics: the converted vectors serve both x rows, which leaves no registers for the
 /// assembly's schedule to matter (harness, 2048 × 5632 streamed, one core: 1.22 × fp8_dequant_block).
 INLINE AVX2 void fp8_scaled_step2(const char *const *rows, const float *xs, long ldx, long i, __m256 acc[2][4], __m256i *nanMax) {
-    const __m256i f = _mm256_set1_epi32((int)CK_FP8_F32_FIELDS);
     for (int p = 0; p < 4; p++) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(rows[p] + i));
-        *nanMax = _mm256_max_epu8(*nanMax, _mm256_add_epi8(v, v));
-        const __m256i hi = _mm256_srai_epi16(v, 4), lo = _mm256_srai_epi16(_mm256_slli_epi16(v, 8), 4);
-        const __m256 w[4] = {_mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(lo, 16), f)),
-                             _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(hi, 16), f)),
-                             _mm256_castsi256_ps(_mm256_and_si256(lo, f)), _mm256_castsi256_ps(_mm256_and_si256(hi, f))};
+        __m256 w[4];
+        fp8_scaled_vectors(rows[p] + i, w, nanMax);
         for (int r = 0; r < 2; r++)
             for (int q = 0; q < 4; q++) acc[r][p] = _mm256_fmadd_ps(w[q], _mm256_loadu_ps(xs + r * ldx + i + 8 * q), acc[r][p]);
     }
@@ -226,14 +234,9 @@ INLINE AVX2 void fp8_scaled_step2(const char *const *rows, const float *xs, long
 /// the schedule little to get wrong.
 INLINE AVX2 void fp8_scaled_step_rows(const int P, const int R, const char *const *rows, const float *xs, long ldx, long i,
                                       __m256 acc[4][4], __m256i *nanMax) {
-    const __m256i f = _mm256_set1_epi32((int)CK_FP8_F32_FIELDS);
     for (int p = 0; p < P; p++) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(rows[p] + i));
-        *nanMax = _mm256_max_epu8(*nanMax, _mm256_add_epi8(v, v));
-        const __m256i hi = _mm256_srai_epi16(v, 4), lo = _mm256_srai_epi16(_mm256_slli_epi16(v, 8), 4);
-        const __m256 w[4] = {_mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(lo, 16), f)),
-                             _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(hi, 16), f)),
-                             _mm256_castsi256_ps(_mm256_and_si256(lo, f)), _mm256_castsi256_ps(_mm256_and_si256(hi, f))};
+        __m256 w[4];
+        fp8_scaled_vectors(rows[p] + i, w, nanMax);
         for (int r = 0; r < R; r++)
             for (int q = 0; q < 4; q++) acc[p][r] = _mm256_fmadd_ps(w[q], _mm256_loadu_ps(xs + r * ldx + i + 8 * q), acc[p][r]);
     }
@@ -378,6 +381,13 @@ INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const int G, 
         default: CK_ROWS(dt, 2, 8, 4); break;                                                                  \
         }
 
+/// FP8 rows first..<last for m x rows through the dequantizing loop (CK_ROW_CASES' blocking): calls
+/// the scaled-x kernels cannot take, and their block rows with a scale out of range.
+INLINE AVX2 void fp8_dequant_rows(const long m, const float *x, long lda, const ck_weight *w, float *y, long ldy, long first,
+                                  long last, int accumulate, float alpha) {
+    CK_ROW_CASES(CK_WEIGHT_FP8_E4M3, 2, 1, 8)
+}
+
 /// Output y = alpha · (row · x_r) (+ y) from its 32-column accumulator: the row's columns past k32 as
 /// scalars, the lanes in order, NaN for a row holding a NaN code.
 INLINE AVX2 void fp8_scaled_output(const ck_weight *w, const char *row, __m256 acc, int rowNaN, const float *xr,
@@ -413,8 +423,7 @@ INLINE AVX2 void fp8_rows_scaled_x(const int R, const ck_weight *w, const float 
         const long blockEnd = (r0 / br + 1) * br, r1 = blockEnd < last ? blockEnd : last;
         const float *scales = ck_scale_row(w, r0);
         if (!fp8_scale_x_rows(R, w, scales, xp, xs, k32)) {
-            if (R == 1) rows_loop(CK_WEIGHT_FP8_E4M3, 4, 1, 8, x, lda, w, y, ldy, r0, r1, accumulate, alpha);
-            else rows_loop(CK_WEIGHT_FP8_E4M3, 2, 2, 8, x, lda, w, y, ldy, r0, r1, accumulate, alpha);
+            fp8_dequant_rows(R, x, lda, w, y, ldy, r0, r1, accumulate, alpha);
             r0 = r1;
             continue;
         }
@@ -478,14 +487,7 @@ INLINE AVX2 void fp8_rows_scaled_pairs(const int R, const int G, const ck_weight
         const long blockEnd = (r0 / br + 1) * br, r1 = blockEnd < last ? blockEnd : last;
         const float *scales = ck_scale_row(w, r0);
         if (!fp8_scale_x_rows(R, w, scales, xp, xs, k32)) {
-            switch (R) {   // CK_ROW_CASES' choices
-            case 3: rows_loop(CK_WEIGHT_FP8_E4M3, 2, 3, 8, x, lda, w, y, ldy, r0, r1, accumulate, alpha); break;
-            case 4: rows_loop(CK_WEIGHT_FP8_E4M3, 2, 4, 8, x, lda, w, y, ldy, r0, r1, accumulate, alpha); break;
-            case 5: rows_loop(CK_WEIGHT_FP8_E4M3, 1, 5, 8, x, lda, w, y, ldy, r0, r1, accumulate, alpha); break;
-            case 6: rows_loop(CK_WEIGHT_FP8_E4M3, 1, 6, 8, x, lda, w, y, ldy, r0, r1, accumulate, alpha); break;
-            case 7: rows_loop(CK_WEIGHT_FP8_E4M3, 2, 7, 4, x, lda, w, y, ldy, r0, r1, accumulate, alpha); break;
-            default: rows_loop(CK_WEIGHT_FP8_E4M3, 2, 8, 4, x, lda, w, y, ldy, r0, r1, accumulate, alpha); break;
-            }
+            fp8_dequant_rows(R, x, lda, w, y, ldy, r0, r1, accumulate, alpha);
             r0 = r1;
             continue;
         }
@@ -588,7 +590,7 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
             default: scaled_x8(w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha); break;
             }
         } else {
-            CK_ROW_CASES(CK_WEIGHT_FP8_E4M3, 2, 1, 8)
+            fp8_dequant_rows(m, x, lda, w, y, ldy, first, last, accumulate, alpha);
         }
         ck_restore_csr(csr);
     } else {
