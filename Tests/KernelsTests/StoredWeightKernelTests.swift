@@ -212,29 +212,7 @@ final class StoredWeightKernelTests: XCTestCase {
         for (k, n) in [(32, 3), (127, 5), (128, 130), (300, 7), (2048, 300)] {
             let weight = StoredWeight(.fp8, rows: n, cols: k, seed: UInt64(k * 31 + n))
             if n > 4 { weight.bytes.storeBytes(of: UInt8(0xFF), toByteOffset: 4 * k + k / 2, as: UInt8.self) }   // row 4: NaN
-            let lda = k + 3, ldy = n + 1
-            let x = random(8 * lda, seed: UInt64(k + n)), start = random(8 * ldy, seed: 7)
-            var view = weight.matrix.kernelView
-            for accumulate in [false, true] {
-                let first = n > 2 ? 1 : 0, alpha: Float = accumulate ? 0.5 : 1
-                var alone = [[Float]]()
-                for r in 0..<8 {
-                    var y = Array(start[(r * ldy)...].prefix(ldy))
-                    Array(x[(r * lda)...].prefix(lda)).withUnsafeBufferPointer { row in
-                        KernelTable.avx2.skinnyWeight(row.baseAddress!, 1, lda, &view, &y, ldy, first, n, accumulate ? 1 : 0, alpha)
-                    }
-                    alone.append(y)
-                }
-                for m in 2...8 {
-                    var batch = Array(start.prefix(m * ldy))
-                    KernelTable.avx2.skinnyWeight(x, m, lda, &view, &batch, ldy, first, n, accumulate ? 1 : 0, alpha)
-                    for r in 0..<m {
-                        XCTAssertEqual(batch[(r * ldy)...].prefix(ldy).map(\.bitPattern), alone[r].map(\.bitPattern),
-                                       "k=\(k) n=\(n) m=\(m) x row \(r) accumulate=\(accumulate)")
-                        if n > 4 { XCTAssertTrue(batch[r * ldy + 4].isNaN, "k=\(k) n=\(n) m=\(m) x row \(r): the NaN row") }
-                    }
-                }
-            }
+            checkRowsOfABatchEqualEachRowAlone(weight, nanRow: n > 4 ? 4 : nil)
         }
     }
 
@@ -244,26 +222,34 @@ final class StoredWeightKernelTests: XCTestCase {
     func testHalfRowsOfABatchEqualEachRowAlone() {
         for dtype in [StoredWeight.DType.bf16, .f16] {
             for (k, n) in [(7, 3), (300, 9), (2048, 66)] {
-                let weight = StoredWeight(dtype, rows: n, cols: k, seed: UInt64(k + n))
-                var view = weight.matrix.kernelView
-                let lda = k + 1, x = random(8 * lda, seed: UInt64(k))
-                for table in [KernelTable.avx2] {
-                    var alone = [[Float]]()
-                    for r in 0..<8 {
-                        var y = [Float](repeating: 0, count: n)
-                        Array(x[(r * lda)...].prefix(lda)).withUnsafeBufferPointer { row in
-                            table.skinnyWeight(row.baseAddress!, 1, lda, &view, &y, n, 0, n, 0, 1)
-                        }
-                        alone.append(y)
-                    }
-                    for m in 2...8 {
-                        var y = [Float](repeating: 0, count: m * n)
-                        table.skinnyWeight(x, m, lda, &view, &y, n, 0, n, 0, 1)
-                        for r in 0..<m {
-                            XCTAssertEqual(y[(r * n)...].prefix(n).map(\.bitPattern), alone[r].map(\.bitPattern),
-                                           "\(dtype) \(table.isa) k=\(k) n=\(n) m=\(m) row \(r)")
-                        }
-                    }
+                checkRowsOfABatchEqualEachRowAlone(StoredWeight(dtype, rows: n, cols: k, seed: UInt64(k + n)), nanRow: nil)
+            }
+        }
+    }
+
+    /// AVX2: m = 2…8 x rows in one call give each row the bits of a call with that row alone, for
+    /// both store modes and rows split by `first`; a NaN row stays NaN for every x row.
+    private func checkRowsOfABatchEqualEachRowAlone(_ weight: StoredWeight, nanRow: Int?) {
+        let k = weight.cols, n = weight.rows, lda = k + 3, ldy = n + 1
+        let x = random(8 * lda, seed: UInt64(k + n)), start = random(8 * ldy, seed: 7)
+        var view = weight.matrix.kernelView
+        for accumulate in [false, true] {
+            let first = n > 2 ? 1 : 0, alpha: Float = accumulate ? 0.5 : 1
+            var alone = [[Float]]()
+            for r in 0..<8 {
+                var y = Array(start[(r * ldy)...].prefix(ldy))
+                Array(x[(r * lda)...].prefix(lda)).withUnsafeBufferPointer { row in
+                    KernelTable.avx2.skinnyWeight(row.baseAddress!, 1, lda, &view, &y, ldy, first, n, accumulate ? 1 : 0, alpha)
+                }
+                alone.append(y)
+            }
+            for m in 2...8 {
+                var batch = Array(start.prefix(m * ldy))
+                KernelTable.avx2.skinnyWeight(x, m, lda, &view, &batch, ldy, first, n, accumulate ? 1 : 0, alpha)
+                for r in 0..<m {
+                    XCTAssertEqual(batch[(r * ldy)...].prefix(ldy).map(\.bitPattern), alone[r].map(\.bitPattern),
+                                   "\(weight.dtype) k=\(k) n=\(n) m=\(m) x row \(r) accumulate=\(accumulate)")
+                    if let nanRow { XCTAssertTrue(batch[r * ldy + nanRow].isNaN, "\(weight.dtype) k=\(k) n=\(n) m=\(m) x row \(r): the NaN row") }
                 }
             }
         }
