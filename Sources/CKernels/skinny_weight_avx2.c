@@ -7,7 +7,8 @@
 // (FP8 at 5 or 6 rows: one group over one weight row, see CK_ROW_CASES).
 // Each row is prefetched once per 64-byte line, 32 KiB ahead. FP8 with 1–8 x rows, block columns a
 // multiple of 32 and K ≤ 18432 (the decode case) takes the scaled-x kernels instead: block scales
-// folded into x, no partials, every x row the bits it gets alone (fp8_rows_scaled_x below).
+// folded into x, no partials, every x row the bits it gets alone (fp8_rows_scaled_x and
+// fp8_rows_scaled_pairs below).
 #include <pthread.h>
 #include <stdlib.h>
 #include "weight_common.h"
@@ -202,45 +203,38 @@ INLINE AVX2 void fp8_scaled_step(const char *const *rows, const float *xs, long 
             : "memory");
 }
 
-/// The 32 FP8 weights at row as fp8_scaled_step's four vectors (byte j of each dword in w[j]: low << 16,
-/// high << 16, low, high AND the f32 fields), the doubled bytes into nanMax — CK_FP8_SCALED_ROW's
-/// operations, for the intrinsic steps below.
-INLINE AVX2 void fp8_scaled_vectors(const char *row, __m256 w[4], __m256i *nanMax) {
-    const __m256i f = _mm256_set1_epi32((int)CK_FP8_F32_FIELDS), v = _mm256_loadu_si256((const __m256i *)row);
-    *nanMax = _mm256_max_epu8(*nanMax, _mm256_add_epi8(v, v));
-    const __m256i hi = _mm256_srai_epi16(v, 4), lo = _mm256_srai_epi16(_mm256_slli_epi16(v, 8), 4);
-    w[0] = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(lo, 16), f));
-    w[1] = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(hi, 16), f));
-    w[2] = _mm256_castsi256_ps(_mm256_and_si256(lo, f));
-    w[3] = _mm256_castsi256_ps(_mm256_and_si256(hi, f));
-}
-
-/// acc[r][p] += Σ q · xs_r over the 32 FP8 columns from i of row p, for x rows r < 2 (xs_1 = xs + ldx):
-/// per (r, p) the operations and FMA order of fp8_scaled_step, so each x row gets the bits it gets
-/// alone. Intrinsics: the converted vectors serve both x rows, which leaves no registers for the
-/// assembly's schedule to matter (harness, 2048 × 5632 streamed, one core: 1.22 × fp8_dequant_block).
-INLINE AVX2 void fp8_scaled_step2(const char *const *rows, const float *xs, long ldx, long i, __m256 acc[2][4], __m256i *nanMax) {
-    for (int p = 0; p < 4; p++) {
-        __m256 w[4];
-        fp8_scaled_vectors(rows[p] + i, w, nanMax);
-        for (int r = 0; r < 2; r++)
-            for (int q = 0; q < 4; q++) acc[r][p] = _mm256_fmadd_ps(w[q], _mm256_loadu_ps(xs + r * ldx + i + 8 * q), acc[r][p]);
-    }
-}
-
-/// acc[p][r] += Σ q · xs_r over the 32 FP8 columns from i of rows[p], for P ≤ 4 weight rows and R ≤ 4
-/// x rows (xs_r = xs + r · ldx): per (p, r) the operations and FMA order of fp8_scaled_step, so each x
-/// row gets the bits it gets alone. Intrinsics: each converted vector serves all R x rows, which leaves
-/// the schedule little to get wrong.
-INLINE AVX2 void fp8_scaled_step_rows(const int P, const int R, const char *const *rows, const float *xs, long ldx, long i,
-                                      __m256 acc[4][4], __m256i *nanMax) {
-    for (int p = 0; p < P; p++) {
-        __m256 w[4];
-        fp8_scaled_vectors(rows[p] + i, w, nanMax);
-        for (int r = 0; r < R; r++)
-            for (int q = 0; q < 4; q++) acc[p][r] = _mm256_fmadd_ps(w[q], _mm256_loadu_ps(xs + r * ldx + i + 8 * q), acc[p][r]);
-    }
-}
+// Two weight rows against 2–4 x rows (fp8_pair_group): per 32 columns both rows' bytes go through
+// CK_FP8_SCALED_ROW's operations, and each xs vector is loaded once for the FMAs of both rows —
+// per (row, x row) the FMA order of fp8_scaled_step, so each x row gets the bits it gets alone.
+// CK_PAIR_LOAD: a row's 32 bytes as hi / lo (and the doubled bytes into the NaN max); CK_PAIR_SHIFTED
+// and CK_PAIR_PLAIN: one quarter's vector of a row (the fields mask from memory: the 16 vector
+// registers hold 8 accumulators, the NaN max and 7 temporaries); CK_PAIR_X: one x row's 8 xs FMA-ed
+// into both rows' accumulators.
+#define CK_PAIR_LOAD(row, hi, lo)                                                                      \
+    "vmovdqu (%[" #row "]), %[" #lo "]\n\t"                                                            \
+    "vpaddb %[" #lo "], %[" #lo "], %[t]\n\t"                                                          \
+    "vpmaxub %[t], %[nan], %[nan]\n\t"                                                                 \
+    "vpsraw $4, %[" #lo "], %[" #hi "]\n\t"                                                            \
+    "vpsllw $8, %[" #lo "], %[" #lo "]\n\t"                                                            \
+    "vpsraw $4, %[" #lo "], %[" #lo "]\n\t"
+#define CK_PAIR_SHIFTED(src, w) "vpslld $16, %[" #src "], %[" #w "]\n\t" "vpand %[f], %[" #w "], %[" #w "]\n\t"
+#define CK_PAIR_PLAIN(src, w) "vpand %[f], %[" #src "], %[" #w "]\n\t"
+#define CK_PAIR_X(x, off, a0, a1)                                                                      \
+    "vmovups " #off "(%[" #x "]), %[t]\n\t"                                                            \
+    "vfmadd231ps %[t], %[w0], %[" #a0 "]\n\t"                                                          \
+    "vfmadd231ps %[t], %[w1], %[" #a1 "]\n\t"
+#define CK_PAIR_Q2(off) CK_PAIR_X(x0, off, c0, d0) CK_PAIR_X(x1, off, c1, d1)
+#define CK_PAIR_Q3(off) CK_PAIR_Q2(off) CK_PAIR_X(x2, off, c2, d2)
+#define CK_PAIR_Q4(off) CK_PAIR_Q3(off) CK_PAIR_X(x3, off, c3, d3)
+#define CK_PAIR_STEP(Q)                                                                                \
+    CK_PAIR_LOAD(r0, h0, l0) CK_PAIR_LOAD(r1, h1, l1)                                                  \
+    CK_PAIR_SHIFTED(l0, w0) CK_PAIR_SHIFTED(l1, w1) Q(0)                                               \
+    CK_PAIR_SHIFTED(h0, w0) CK_PAIR_SHIFTED(h1, w1) Q(32)                                              \
+    CK_PAIR_PLAIN(l0, w0) CK_PAIR_PLAIN(l1, w1) Q(64)                                                  \
+    CK_PAIR_PLAIN(h0, w0) CK_PAIR_PLAIN(h1, w1) Q(96)
+static const int32_t ck_fp8_fields[8] __attribute__((aligned(32))) = {
+    CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS,
+    CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS};
 
 /// Whether any of the k FP8 bytes at row is a NaN code.
 INLINE AVX2 int fp8_row_has_nan(const char *row, long k) {
@@ -412,18 +406,16 @@ INLINE AVX2 int fp8_scale_x_rows(const int R, const ck_weight *w, const float *s
     return 1;
 }
 
-/// Rows first..<last of y = alpha · W x (+ y) for R = 1 or 2 x rows (lda apart; y rows ldy apart), row
-/// block by row block as above; xp: fp8_permute_x of each x row, xs: scratch of R · k32 floats. Each
-/// output is the same dot whether its x row came alone or with another (a batch of 2 decodes as 2
-/// batches of 1, bit for bit).
-INLINE AVX2 void fp8_rows_scaled_x(const int R, const ck_weight *w, const float *x, long lda, const float *xp, float *xs, long k32,
-                                   float *y, long ldy, long first, long last, int accumulate, float alpha) {
+/// Rows first..<last of y = alpha · W x (+ y) for one x row, row block by row block as above; xp:
+/// fp8_permute_x of the x row, xs: scratch of k32 floats.
+INLINE AVX2 void fp8_rows_scaled_x(const ck_weight *w, const float *x, const float *xp, float *xs, long k32, float *y,
+                                   long first, long last, int accumulate, float alpha) {
     const long br = w->block_rows;
     for (long r0 = first; r0 < last;) {
         const long blockEnd = (r0 / br + 1) * br, r1 = blockEnd < last ? blockEnd : last;
         const float *scales = ck_scale_row(w, r0);
-        if (!fp8_scale_x_rows(R, w, scales, xp, xs, k32)) {
-            fp8_dequant_rows(R, x, lda, w, y, ldy, r0, r1, accumulate, alpha);
+        if (!fp8_scale_x_rows(1, w, scales, xp, xs, k32)) {
+            fp8_dequant_rows(1, x, 0, w, y, 0, r0, r1, accumulate, alpha);   // one row: no strides
             r0 = r1;
             continue;
         }
@@ -444,42 +436,94 @@ INLINE AVX2 void fp8_rows_scaled_x(const int R, const ck_weight *w, const float 
                 if (f >= last) f = last - 1;
                 ahead[p] = (const char *)w->base + f * w->row_stride;
             }
-            __m256 acc[2][4];
-            for (int r = 0; r < R; r++)
-                for (int p = 0; p < 4; p++) acc[r][p] = _mm256_setzero_ps();
+            __m256 acc[4];
+            for (int p = 0; p < 4; p++) acc[p] = _mm256_setzero_ps();
             __m256i nanMax = _mm256_setzero_si256();
             long i = 0;
             for (; i + 64 <= k32; i += 64) {
                 for (int p = 0; p < 4; p++) _mm_prefetch(ahead[p] + i, _MM_HINT_T1);
-                if (R == 1) {
-                    fp8_scaled_step(rows, xs, i, acc[0], &nanMax);
-                    fp8_scaled_step(rows, xs, i + 32, acc[0], &nanMax);
-                } else {
-                    fp8_scaled_step2(rows, xs, k32, i, acc, &nanMax);
-                    fp8_scaled_step2(rows, xs, k32, i + 32, acc, &nanMax);
-                }
+                fp8_scaled_step(rows, xs, i, acc, &nanMax);
+                fp8_scaled_step(rows, xs, i + 32, acc, &nanMax);
             }
-            if (i < k32) {
-                if (R == 1) fp8_scaled_step(rows, xs, i, acc[0], &nanMax);
-                else fp8_scaled_step2(rows, xs, k32, i, acc, &nanMax);
-            }
+            if (i < k32) fp8_scaled_step(rows, xs, i, acc, &nanMax);
             const int nan = fp8_nan_seen(nanMax);
-            for (int p = 0; p < 4 && j + p * stride < r1; p++) {
-                const int rowNaN = nan && fp8_row_has_nan(rows[p], k32);
-                for (int r = 0; r < R; r++)
-                    fp8_scaled_output(w, rows[p], acc[r][p], rowNaN, x + r * lda, scales, k32, y + r * ldy + j + p * stride,
-                                      accumulate, alpha);
-            }
+            for (int p = 0; p < 4 && j + p * stride < r1; p++)
+                fp8_scaled_output(w, rows[p], acc[p], nan && fp8_row_has_nan(rows[p], k32), x, scales, k32, y + j + p * stride,
+                                  accumulate, alpha);
         }
         r0 = r1;
     }
 }
 
-/// The same for R = 3…8 x rows: consecutive pairs of weight rows, the x rows in groups of G and R − G
-/// (balanced: 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 | 4 + 4), the second group re-reading the pair from L1.
-/// Harness (2048 × 5632 streamed, one core, against the dequantizing loop it replaces): 3 rows
-/// 1.00–1.01 ×, 4 1.11, 5 1.22–1.24, 6 1.14–1.17, 7 1.25–1.27, 8 1.08–1.10 (one pass of all rows over
-/// one weight row, or unbalanced groups such as 4 + 1, measured 0.69–0.98 ×).
+// fp8_pair_group's step over the 32 columns from i for RG = 2, 3 or 4 x rows (accumulators c_r for
+// the first weight row, d_r for the second).
+#define CK_PAIR_OUT [nan] "+x"(nanMax), [h0] "=&x"(h0), [l0] "=&x"(l0), [h1] "=&x"(h1), [l1] "=&x"(l1), \
+                    [w0] "=&x"(w0), [w1] "=&x"(w1), [t] "=&x"(t)
+#define CK_PAIR_IN [r0] "r"(rows[0] + i), [r1] "r"(rows[1] + i), [f] "m"(*(const __m256i *)ck_fp8_fields)
+#define CK_PAIR_ASM(RG)                                                                                  \
+    if (RG == 2)                                                                                         \
+        __asm__(CK_PAIR_STEP(CK_PAIR_Q2)                                                                 \
+                : [c0] "+x"(c0), [c1] "+x"(c1), [d0] "+x"(d0), [d1] "+x"(d1), CK_PAIR_OUT                \
+                : CK_PAIR_IN, [x0] "r"(xsg + i), [x1] "r"(xsg + k32 + i)                                  \
+                : "memory");                                                                             \
+    else if (RG == 3)                                                                                    \
+        __asm__(CK_PAIR_STEP(CK_PAIR_Q3)                                                                 \
+                : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [d0] "+x"(d0), [d1] "+x"(d1), [d2] "+x"(d2), \
+                  CK_PAIR_OUT                                                                            \
+                : CK_PAIR_IN, [x0] "r"(xsg + i), [x1] "r"(xsg + k32 + i), [x2] "r"(xsg + 2 * k32 + i)     \
+                : "memory");                                                                             \
+    else                                                                                                 \
+        __asm__(CK_PAIR_STEP(CK_PAIR_Q4)                                                                 \
+                : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [d0] "+x"(d0), [d1] "+x"(d1), \
+                  [d2] "+x"(d2), [d3] "+x"(d3), CK_PAIR_OUT                                               \
+                : CK_PAIR_IN, [x0] "r"(xsg + i), [x1] "r"(xsg + k32 + i), [x2] "r"(xsg + 2 * k32 + i),    \
+                  [x3] "r"(xsg + 3 * k32 + i)                                                            \
+                : "memory");
+
+/// y rows g0..<g0 + RG at out[0] and out[1] (the first `valid` of them) for the weight rows `rows`,
+/// over the whole row. The accumulators and the NaN max are pinned to ymm0–8: as plain operands
+/// clang moved them through the stack around every step (harness: 3 x rows 0.80 × the intrinsic
+/// step this replaced; pinned, 1.36 ×).
+INLINE AVX2 void fp8_pair_group(const int RG, const int g0, const ck_weight *w, const char *const *rows, int valid,
+                                const long *out, const float *x, long lda, const float *xs, long k32, const float *scales,
+                                float *y, long ldy, int accumulate, float alpha) {
+    register __m256 c0 __asm__("ymm0") = _mm256_setzero_ps(), c1 __asm__("ymm1") = c0, c2 __asm__("ymm2") = c0,
+                    c3 __asm__("ymm3") = c0, d0 __asm__("ymm4") = c0, d1 __asm__("ymm5") = c0, d2 __asm__("ymm6") = c0,
+                    d3 __asm__("ymm7") = c0;
+    register __m256i nanMax __asm__("ymm8") = _mm256_setzero_si256();
+    __m256i h0, l0, h1, l1, w0, w1, t;
+    const float *xsg = xs + g0 * k32;
+    long i = 0;
+    for (; i + 64 <= k32; i += 64) {
+        if (g0 == 0)
+            for (int p = 0; p < 2; p++) _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        CK_PAIR_ASM(RG)
+        i += 32;
+        CK_PAIR_ASM(RG)
+        i -= 32;
+    }
+    if (i < k32) { CK_PAIR_ASM(RG) }
+    const __m256 acc[2][4] = {{c0, c1, c2, c3}, {d0, d1, d2, d3}};
+    const int nan = fp8_nan_seen(nanMax);
+    for (int p = 0; p < valid; p++) {
+        const int rowNaN = nan && fp8_row_has_nan(rows[p], k32);
+        for (int r = 0; r < RG; r++)
+            fp8_scaled_output(w, rows[p], acc[p][r], rowNaN, x + (g0 + r) * lda, scales, k32, y + (g0 + r) * ldy + out[p],
+                              accumulate, alpha);
+    }
+}
+#undef CK_PAIR_ASM
+#undef CK_PAIR_IN
+#undef CK_PAIR_OUT
+
+/// Rows first..<last of y = alpha · W x_r (+ y) for R = 2…8 x rows (lda apart; y rows ldy apart), row
+/// block by row block as above, over consecutive pairs of weight rows; the x rows in groups of G and
+/// R − G (balanced: 2 | 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 | 4 + 4), the second group re-reading the pair
+/// from L1. xp: fp8_permute_x of each x row (k32 apart), xs: scratch of R · k32 floats. Each output is
+/// the same dot whether its x row came alone or with others (a batch of R decodes as R batches of 1,
+/// bit for bit). Harness (2048 × 5632 streamed, one core, against the intrinsic step this replaced,
+/// which loaded each xs vector once per weight row; 2 rows against the quarter-stream kernel they
+/// took): 2 rows 1.15–1.17 ×, 3 1.36–1.39, 4 1.19–1.26, 5 1.01, 6 1.21, 7 1.07–1.08, 8 1.22–1.23.
 INLINE AVX2 void fp8_rows_scaled_pairs(const int R, const int G, const ck_weight *w, const float *x, long lda, const float *xp,
                                        float *xs, long k32, float *y, long ldy, long first, long last, int accumulate, float alpha) {
     const long br = w->block_rows;
@@ -496,29 +540,8 @@ INLINE AVX2 void fp8_rows_scaled_pairs(const int R, const int G, const ck_weight
             const int valid = j + 1 < r1 ? 2 : 1;
             const char *rows[2] = {(const char *)w->base + j * w->row_stride,
                                    (const char *)w->base + (j + 1 < r1 ? j + 1 : j) * w->row_stride};
-            for (int g0 = 0; g0 < R; g0 += G) {
-                const int RG = R - g0 < G ? R - g0 : G;
-                __m256 acc[4][4];
-                for (int p = 0; p < 2; p++)
-                    for (int r = 0; r < RG; r++) acc[p][r] = _mm256_setzero_ps();
-                __m256i nanMax = _mm256_setzero_si256();
-                const float *xsg = xs + g0 * k32;
-                long i = 0;
-                for (; i + 64 <= k32; i += 64) {
-                    if (g0 == 0)
-                        for (int p = 0; p < 2; p++) _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
-                    fp8_scaled_step_rows(2, RG, rows, xsg, k32, i, acc, &nanMax);
-                    fp8_scaled_step_rows(2, RG, rows, xsg, k32, i + 32, acc, &nanMax);
-                }
-                if (i < k32) fp8_scaled_step_rows(2, RG, rows, xsg, k32, i, acc, &nanMax);
-                const int nan = fp8_nan_seen(nanMax);
-                for (int p = 0; p < valid; p++) {
-                    const int rowNaN = nan && fp8_row_has_nan(rows[p], k32);
-                    for (int r = 0; r < RG; r++)
-                        fp8_scaled_output(w, rows[p], acc[p][r], rowNaN, x + (g0 + r) * lda, scales, k32,
-                                          y + (g0 + r) * ldy + out[p], accumulate, alpha);
-                }
-            }
+            fp8_pair_group(R < G ? R : G, 0, w, rows, valid, out, x, lda, xs, k32, scales, y, ldy, accumulate, alpha);
+            if (R > G) fp8_pair_group(R - G, G, w, rows, valid, out, x, lda, xs, k32, scales, y, ldy, accumulate, alpha);
         }
         r0 = r1;
     }
@@ -558,8 +581,8 @@ static float *scaled_x_scratch(long n) {
                                                      int accumulate, float alpha) {                                   \
         call;                                                                                                     \
     }
-CK_SCALED_ENTRY(scaled_x1, fp8_rows_scaled_x(1, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
-CK_SCALED_ENTRY(scaled_x2, fp8_rows_scaled_x(2, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
+CK_SCALED_ENTRY(scaled_x1, fp8_rows_scaled_x(w, x, xp, xs, k32, y, first, last, accumulate, alpha))
+CK_SCALED_ENTRY(scaled_x2, fp8_rows_scaled_pairs(2, 2, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
 CK_SCALED_ENTRY(scaled_x3, fp8_rows_scaled_pairs(3, 3, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
 CK_SCALED_ENTRY(scaled_x4, fp8_rows_scaled_pairs(4, 4, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
 CK_SCALED_ENTRY(scaled_x5, fp8_rows_scaled_pairs(5, 3, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
