@@ -165,26 +165,28 @@ INLINE AVX2 int fp8_scale_x(const ck_weight *w, const float *scales, const float
     return 1;
 }
 
-// One row's 32 columns in fp8_scaled_step (operands named there): the doubled bytes into the NaN
-// max, high = v >>a 4 and low = (v << 8) >>a 4 in 16-bit lanes, then bytes 0, 1, 2, 3 of each dword
-// as (low << 16, high << 16, low, high) AND the f32 fields, each FMA-ed with its 8 xs.
-#define CK_FP8_SCALED_ROW(row, acc)                                                                    \
-    "vmovdqu (%[" #row "]), %[v]\n\t"                                                                  \
-    "vpaddb %[v], %[v], %[t]\n\t"                                                                      \
+// The scaled-x conversion of 32 FP8 bytes, in assembly for fp8_scaled_step and fp8_pair_group
+// (operands named there; %[f] is the f32 fields mask, %[t] a temporary). CK_FP8_LOAD: the row's
+// bytes v, their doubles into the NaN max, hi = v >>a 4 and lo = (v << 8) >>a 4 in 16-bit lanes.
+// Bytes 0, 1, 2, 3 of each dword are then (lo << 16, hi << 16, lo, hi) AND the fields:
+// CK_FP8_SHIFTED / CK_FP8_PLAIN put one of them in w.
+#define CK_FP8_LOAD(row, hi, lo)                                                                       \
+    "vmovdqu (%[" #row "]), %[" #lo "]\n\t"                                                            \
+    "vpaddb %[" #lo "], %[" #lo "], %[t]\n\t"                                                          \
     "vpmaxub %[t], %[nan], %[nan]\n\t"                                                                 \
-    "vpsraw $4, %[v], %[hi]\n\t"                                                                       \
-    "vpsllw $8, %[v], %[lo]\n\t"                                                                       \
-    "vpsraw $4, %[lo], %[lo]\n\t"                                                                      \
-    "vpslld $16, %[lo], %[t]\n\t"                                                                      \
-    "vpand %[f], %[t], %[t]\n\t"                                                                       \
-    "vfmadd231ps (%[xs]), %[t], %[" #acc "]\n\t"                                                       \
-    "vpslld $16, %[hi], %[t]\n\t"                                                                      \
-    "vpand %[f], %[t], %[t]\n\t"                                                                       \
-    "vfmadd231ps 32(%[xs]), %[t], %[" #acc "]\n\t"                                                     \
-    "vpand %[f], %[lo], %[lo]\n\t"                                                                     \
-    "vfmadd231ps 64(%[xs]), %[lo], %[" #acc "]\n\t"                                                    \
-    "vpand %[f], %[hi], %[hi]\n\t"                                                                     \
-    "vfmadd231ps 96(%[xs]), %[hi], %[" #acc "]\n\t"
+    "vpsraw $4, %[" #lo "], %[" #hi "]\n\t"                                                            \
+    "vpsllw $8, %[" #lo "], %[" #lo "]\n\t"                                                            \
+    "vpsraw $4, %[" #lo "], %[" #lo "]\n\t"
+#define CK_FP8_SHIFTED(src, w) "vpslld $16, %[" #src "], %[" #w "]\n\t" "vpand %[f], %[" #w "], %[" #w "]\n\t"
+#define CK_FP8_PLAIN(src, w) "vpand %[f], %[" #src "], %[" #w "]\n\t"
+
+// One row's 32 columns in fp8_scaled_step: each quarter FMA-ed with its 8 xs.
+#define CK_FP8_SCALED_ROW(row, acc)                                                                    \
+    CK_FP8_LOAD(row, hi, lo)                                                                           \
+    CK_FP8_SHIFTED(lo, t) "vfmadd231ps (%[xs]), %[t], %[" #acc "]\n\t"                                  \
+    CK_FP8_SHIFTED(hi, t) "vfmadd231ps 32(%[xs]), %[t], %[" #acc "]\n\t"                                \
+    CK_FP8_PLAIN(lo, lo) "vfmadd231ps 64(%[xs]), %[lo], %[" #acc "]\n\t"                                \
+    CK_FP8_PLAIN(hi, hi) "vfmadd231ps 96(%[xs]), %[hi], %[" #acc "]\n\t"
 
 /// acc[p] += Σ q · xs over the 32 FP8 columns from i of row p; nanMax: max of the doubled bytes.
 /// Assembly, one row after the other: from intrinsics clang hoists every row's load of both steps
@@ -194,31 +196,20 @@ INLINE AVX2 int fp8_scale_x(const ck_weight *w, const float *scales, const float
 /// order; the FMA's operand order does not change its value). docs/stored-dtype-kernels.md.
 INLINE AVX2 void fp8_scaled_step(const char *const *rows, const float *xs, long i, __m256 acc[4], __m256i *nanMax) {
     const __m256i fields = _mm256_set1_epi32((int)CK_FP8_F32_FIELDS);
-    __m256i v, hi, lo, t;
+    __m256i hi, lo, t;
     __asm__(CK_FP8_SCALED_ROW(r0, a0) CK_FP8_SCALED_ROW(r1, a1) CK_FP8_SCALED_ROW(r2, a2) CK_FP8_SCALED_ROW(r3, a3)
             : [a0] "+x"(acc[0]), [a1] "+x"(acc[1]), [a2] "+x"(acc[2]), [a3] "+x"(acc[3]), [nan] "+x"(*nanMax),
-              [v] "=&x"(v), [hi] "=&x"(hi), [lo] "=&x"(lo), [t] "=&x"(t)
+              [hi] "=&x"(hi), [lo] "=&x"(lo), [t] "=&x"(t)
             : [r0] "r"(rows[0] + i), [r1] "r"(rows[1] + i), [r2] "r"(rows[2] + i), [r3] "r"(rows[3] + i),
               [xs] "r"(xs + i), [f] "x"(fields)
             : "memory");
 }
 
-// Two weight rows against 2–4 x rows (fp8_pair_group): per 32 columns both rows' bytes go through
-// CK_FP8_SCALED_ROW's operations, and each xs vector is loaded once for the FMAs of both rows —
-// per (row, x row) the FMA order of fp8_scaled_step, so each x row gets the bits it gets alone.
-// CK_PAIR_LOAD: a row's 32 bytes as hi / lo (and the doubled bytes into the NaN max); CK_PAIR_SHIFTED
-// and CK_PAIR_PLAIN: one quarter's vector of a row (the fields mask from memory: the 16 vector
-// registers hold 8 accumulators, the NaN max and 7 temporaries); CK_PAIR_X: one x row's 8 xs FMA-ed
-// into both rows' accumulators.
-#define CK_PAIR_LOAD(row, hi, lo)                                                                      \
-    "vmovdqu (%[" #row "]), %[" #lo "]\n\t"                                                            \
-    "vpaddb %[" #lo "], %[" #lo "], %[t]\n\t"                                                          \
-    "vpmaxub %[t], %[nan], %[nan]\n\t"                                                                 \
-    "vpsraw $4, %[" #lo "], %[" #hi "]\n\t"                                                            \
-    "vpsllw $8, %[" #lo "], %[" #lo "]\n\t"                                                            \
-    "vpsraw $4, %[" #lo "], %[" #lo "]\n\t"
-#define CK_PAIR_SHIFTED(src, w) "vpslld $16, %[" #src "], %[" #w "]\n\t" "vpand %[f], %[" #w "], %[" #w "]\n\t"
-#define CK_PAIR_PLAIN(src, w) "vpand %[f], %[" #src "], %[" #w "]\n\t"
+// Two weight rows against 2–4 x rows (fp8_pair_group): per 32 columns both rows' bytes converted
+// as in fp8_scaled_step, and each xs vector loaded once for the FMAs of both rows — per (row, x row)
+// the FMA order of fp8_scaled_step, so each x row gets the bits it gets alone. The fields mask is a
+// memory operand: the 16 vector registers hold 8 accumulators, the NaN max and 7 temporaries.
+// CK_PAIR_X: one x row's 8 xs FMA-ed into both rows' accumulators.
 #define CK_PAIR_X(x, off, a0, a1)                                                                      \
     "vmovups " #off "(%[" #x "]), %[t]\n\t"                                                            \
     "vfmadd231ps %[t], %[w0], %[" #a0 "]\n\t"                                                          \
@@ -227,11 +218,11 @@ INLINE AVX2 void fp8_scaled_step(const char *const *rows, const float *xs, long 
 #define CK_PAIR_Q3(off) CK_PAIR_Q2(off) CK_PAIR_X(x2, off, c2, d2)
 #define CK_PAIR_Q4(off) CK_PAIR_Q3(off) CK_PAIR_X(x3, off, c3, d3)
 #define CK_PAIR_STEP(Q)                                                                                \
-    CK_PAIR_LOAD(r0, h0, l0) CK_PAIR_LOAD(r1, h1, l1)                                                  \
-    CK_PAIR_SHIFTED(l0, w0) CK_PAIR_SHIFTED(l1, w1) Q(0)                                               \
-    CK_PAIR_SHIFTED(h0, w0) CK_PAIR_SHIFTED(h1, w1) Q(32)                                              \
-    CK_PAIR_PLAIN(l0, w0) CK_PAIR_PLAIN(l1, w1) Q(64)                                                  \
-    CK_PAIR_PLAIN(h0, w0) CK_PAIR_PLAIN(h1, w1) Q(96)
+    CK_FP8_LOAD(r0, h0, l0) CK_FP8_LOAD(r1, h1, l1)                                                    \
+    CK_FP8_SHIFTED(l0, w0) CK_FP8_SHIFTED(l1, w1) Q(0)                                                 \
+    CK_FP8_SHIFTED(h0, w0) CK_FP8_SHIFTED(h1, w1) Q(32)                                                \
+    CK_FP8_PLAIN(l0, w0) CK_FP8_PLAIN(l1, w1) Q(64)                                                    \
+    CK_FP8_PLAIN(h0, w0) CK_FP8_PLAIN(h1, w1) Q(96)
 static const int32_t ck_fp8_fields[8] __attribute__((aligned(32))) = {
     CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS,
     CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS};
