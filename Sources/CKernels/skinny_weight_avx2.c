@@ -446,29 +446,30 @@ INLINE AVX2 void fp8_rows_scaled_x(const ck_weight *w, const float *x, const flo
     }
 }
 
-// fp8_pair_group's step over the 32 columns from i for RG = 2, 3 or 4 x rows (accumulators c_r for
-// the first weight row, d_r for the second).
+// fp8_pair_group's step over the 32 columns from `at` for RG = 2, 3 or 4 x rows (accumulators c_r
+// for the first weight row, d_r for the second).
 #define CK_PAIR_OUT [nan] "+x"(nanMax), [h0] "=&x"(h0), [l0] "=&x"(l0), [h1] "=&x"(h1), [l1] "=&x"(l1), \
                     [w0] "=&x"(w0), [w1] "=&x"(w1), [t] "=&x"(t)
-#define CK_PAIR_IN [r0] "r"(rows[0] + i), [r1] "r"(rows[1] + i), [f] "m"(*(const __m256i *)ck_fp8_fields)
-#define CK_PAIR_ASM(RG)                                                                                  \
+#define CK_PAIR_IN(at) [r0] "r"(rows[0] + (at)), [r1] "r"(rows[1] + (at)), [f] "m"(*(const __m256i *)ck_fp8_fields)
+#define CK_PAIR_ASM(RG, at)                                                                              \
     if (RG == 2)                                                                                         \
         __asm__(CK_PAIR_STEP(CK_PAIR_Q2)                                                                 \
                 : [c0] "+x"(c0), [c1] "+x"(c1), [d0] "+x"(d0), [d1] "+x"(d1), CK_PAIR_OUT                \
-                : CK_PAIR_IN, [x0] "r"(xsg + i), [x1] "r"(xsg + k32 + i)                                  \
+                : CK_PAIR_IN(at), [x0] "r"(xsg + (at)), [x1] "r"(xsg + k32 + (at))                        \
                 : "memory");                                                                             \
     else if (RG == 3)                                                                                    \
         __asm__(CK_PAIR_STEP(CK_PAIR_Q3)                                                                 \
                 : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [d0] "+x"(d0), [d1] "+x"(d1), [d2] "+x"(d2), \
                   CK_PAIR_OUT                                                                            \
-                : CK_PAIR_IN, [x0] "r"(xsg + i), [x1] "r"(xsg + k32 + i), [x2] "r"(xsg + 2 * k32 + i)     \
+                : CK_PAIR_IN(at), [x0] "r"(xsg + (at)), [x1] "r"(xsg + k32 + (at)),                       \
+                  [x2] "r"(xsg + 2 * k32 + (at))                                                         \
                 : "memory");                                                                             \
     else                                                                                                 \
         __asm__(CK_PAIR_STEP(CK_PAIR_Q4)                                                                 \
                 : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [d0] "+x"(d0), [d1] "+x"(d1), \
                   [d2] "+x"(d2), [d3] "+x"(d3), CK_PAIR_OUT                                               \
-                : CK_PAIR_IN, [x0] "r"(xsg + i), [x1] "r"(xsg + k32 + i), [x2] "r"(xsg + 2 * k32 + i),    \
-                  [x3] "r"(xsg + 3 * k32 + i)                                                            \
+                : CK_PAIR_IN(at), [x0] "r"(xsg + (at)), [x1] "r"(xsg + k32 + (at)),                       \
+                  [x2] "r"(xsg + 2 * k32 + (at)), [x3] "r"(xsg + 3 * k32 + (at))                         \
                 : "memory");
 
 /// y rows g0..<g0 + RG at out[0] and out[1] (the first `valid` of them) for the weight rows `rows`,
@@ -488,12 +489,10 @@ INLINE AVX2 void fp8_pair_group(const int RG, const int g0, const ck_weight *w, 
     for (; i + 64 <= k32; i += 64) {
         if (g0 == 0)
             for (int p = 0; p < 2; p++) _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
-        CK_PAIR_ASM(RG)
-        i += 32;
-        CK_PAIR_ASM(RG)
-        i -= 32;
+        CK_PAIR_ASM(RG, i)
+        CK_PAIR_ASM(RG, i + 32)
     }
-    if (i < k32) { CK_PAIR_ASM(RG) }
+    if (i < k32) { CK_PAIR_ASM(RG, i) }
     const __m256 acc[2][4] = {{c0, c1, c2, c3}, {d0, d1, d2, d3}};
     const int nan = fp8_nan_seen(nanMax);
     for (int p = 0; p < valid; p++) {
