@@ -1,10 +1,9 @@
 // Skinny linear over bf16 / f16 / FP8 E4M3 weights for AVX2 + FMA + F16C: 8 weights per vector
 // converted in registers (bf16: a 16-bit shift; f16: vcvtph2ps; FP8: integer ops, see
-// weight_common.h), f32 FMAs, scalar tails. With 16 registers the P weight rows streamed side by side
-// and the R x rows multiplied per converted vector keep the live accumulators ≤ 8: P = 4 for R ≤ 2,
-// else 2 (FP8 with one x row keeps a block partial next to each total: P = 4). From 5 x rows they go
-// in two groups of rows (4, R − 4) over the same weight rows, the second re-reading them from L1/L2
-// (FP8 at 5 or 6 rows: one group over one weight row, see CK_ROW_CASES).
+// weight_common.h), f32 FMAs, scalar tails. Blocking for the 16 registers: one or two x rows take
+// four weight rows side by side (memory-bound); bf16 / f16 from three x rows take three weight rows
+// against groups of ≤ 4 x rows in assembly, 12 accumulators (half_rows_triples); FP8's dequantizing
+// loop, see fp8_dequant_rows.
 // Each row is prefetched once per 64-byte line, 32 KiB ahead. FP8 with 1–8 x rows, block columns a
 // multiple of 32 and K ≤ 18432 (the decode case) takes the scaled-x kernels instead: block scales
 // folded into x, no partials, every x row the bits it gets alone (fp8_rows_scaled_x and
@@ -332,6 +331,95 @@ INLINE AVX2 void row_dots(const int dt, const int P, const int R, const ck_weigh
         for (int r = 0; r < R; r++) d[p][r] = sum8(acc[p][r]) + tail[p][r];
 }
 
+// bf16 / f16 over three weight rows against 2–4 x rows (half_triple_dots), 8 columns per sub-step:
+// each weight vector converted once (bf16: vpmovzxwd + vpslld; f16: vcvtph2ps), each x vector loaded
+// once for the three rows; 12 accumulators, pinned, and 4 temporaries fill the 16 registers. Harness
+// (2048 × 5632 streamed, one core, against the intrinsic loop over two weight rows): 3 x rows 1.07 ×,
+// 4 1.14, 5 1.20, 6 1.16, 7 1.21, 8 1.20; two weight rows in the same assembly (8 accumulators)
+// measured 0.98–1.06 ×.
+#define CK_HALF_BF16(row, off, w) "vpmovzxwd " #off "(%[" #row "]), %[" #w "]\n\t" "vpslld $16, %[" #w "], %[" #w "]\n\t"
+#define CK_HALF_F16(row, off, w) "vcvtph2ps " #off "(%[" #row "]), %[" #w "]\n\t"
+#define CK_TRIPLE_X(x, off, a0, a1, a2)                                                                \
+    "vmovups " #off "(%[" #x "]), %[t]\n\t"                                                            \
+    "vfmadd231ps %[t], %[w0], %[" #a0 "]\n\t"                                                          \
+    "vfmadd231ps %[t], %[w1], %[" #a1 "]\n\t"                                                          \
+    "vfmadd231ps %[t], %[w2], %[" #a2 "]\n\t"
+#define CK_TRIPLE_Q2(off) CK_TRIPLE_X(x0, off, c0, d0, e0) CK_TRIPLE_X(x1, off, c1, d1, e1)
+#define CK_TRIPLE_Q3(off) CK_TRIPLE_Q2(off) CK_TRIPLE_X(x2, off, c2, d2, e2)
+#define CK_TRIPLE_Q4(off) CK_TRIPLE_Q3(off) CK_TRIPLE_X(x3, off, c3, d3, e3)
+#define CK_TRIPLE_SUB(W, Q, woff, xoff) W(r0, woff, w0) W(r1, woff, w1) W(r2, woff, w2) Q(xoff)
+#define CK_TRIPLE_32(W, Q) CK_TRIPLE_SUB(W, Q, 0, 0) CK_TRIPLE_SUB(W, Q, 16, 32) CK_TRIPLE_SUB(W, Q, 32, 64) CK_TRIPLE_SUB(W, Q, 48, 96)
+#define CK_TRIPLE_8(W, Q) CK_TRIPLE_SUB(W, Q, 0, 0)
+#define CK_TRIPLE_OUT [w0] "=&x"(w0), [w1] "=&x"(w1), [w2] "=&x"(w2), [t] "=&x"(t)
+#define CK_TRIPLE_IN(at) [r0] "r"(rows[0] + 2 * (at)), [r1] "r"(rows[1] + 2 * (at)), [r2] "r"(rows[2] + 2 * (at)), \
+                         [x0] "r"(x + (at)), [x1] "r"(x + lda + (at))
+#define CK_TRIPLE_ASM_W(STEP, W, RG, at)                                                                 \
+    if (RG == 2)                                                                                         \
+        __asm__(STEP(W, CK_TRIPLE_Q2)                                                                    \
+                : [c0] "+x"(c0), [c1] "+x"(c1), [d0] "+x"(d0), [d1] "+x"(d1), [e0] "+x"(e0), [e1] "+x"(e1), \
+                  CK_TRIPLE_OUT                                                                          \
+                : CK_TRIPLE_IN(at) : "memory");                                                          \
+    else if (RG == 3)                                                                                    \
+        __asm__(STEP(W, CK_TRIPLE_Q3)                                                                    \
+                : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [d0] "+x"(d0), [d1] "+x"(d1), [d2] "+x"(d2), \
+                  [e0] "+x"(e0), [e1] "+x"(e1), [e2] "+x"(e2), CK_TRIPLE_OUT                               \
+                : CK_TRIPLE_IN(at), [x2] "r"(x + 2 * lda + (at)) : "memory");                            \
+    else                                                                                                 \
+        __asm__(STEP(W, CK_TRIPLE_Q4)                                                                    \
+                : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [d0] "+x"(d0), [d1] "+x"(d1), \
+                  [d2] "+x"(d2), [d3] "+x"(d3), [e0] "+x"(e0), [e1] "+x"(e1), [e2] "+x"(e2), [e3] "+x"(e3), \
+                  CK_TRIPLE_OUT                                                                          \
+                : CK_TRIPLE_IN(at), [x2] "r"(x + 2 * lda + (at)), [x3] "r"(x + 3 * lda + (at)) : "memory");
+#define CK_TRIPLE_ASM(STEP, RG, at)                                                                      \
+    if (dt == CK_WEIGHT_F16) { CK_TRIPLE_ASM_W(STEP, CK_HALF_F16, RG, at) } else { CK_TRIPLE_ASM_W(STEP, CK_HALF_BF16, RG, at) }
+
+/// d[p][r] = W_p · x_r over all k bf16 / f16 columns for the three rows `rows` and RG = 2…4 x rows
+/// (lda apart): half_row's sums — per (p, r) one accumulator in column order, its lanes in order,
+/// then the scalar tail — so an x row gets the bits it gets alone.
+INLINE AVX2 void half_triple_dots(const int dt, const int RG, const char *const *rows, const float *x, long lda, long k,
+                                  float d[4][8]) {
+    register __m256 c0 __asm__("ymm0") = _mm256_setzero_ps(), c1 __asm__("ymm1") = c0, c2 __asm__("ymm2") = c0,
+                    c3 __asm__("ymm3") = c0, d0 __asm__("ymm4") = c0, d1 __asm__("ymm5") = c0, d2 __asm__("ymm6") = c0,
+                    d3 __asm__("ymm7") = c0, e0 __asm__("ymm8") = c0, e1 __asm__("ymm9") = c0, e2 __asm__("ymm10") = c0,
+                    e3 __asm__("ymm11") = c0;
+    __m256 w0, w1, w2, t;
+    long i = 0;
+    for (; i + 32 <= k; i += 32) {
+        for (int p = 0; p < 3; p++) _mm_prefetch(rows[p] + 2 * i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        CK_TRIPLE_ASM(CK_TRIPLE_32, RG, i)
+    }
+    for (; i + 8 <= k; i += 8) { CK_TRIPLE_ASM(CK_TRIPLE_8, RG, i) }
+    const __m256 acc[3][4] = {{c0, c1, c2, c3}, {d0, d1, d2, d3}, {e0, e1, e2, e3}};
+    float tail[3][4] = {{0}};
+    for (; i < k; i++)
+        for (int p = 0; p < 3; p++) {
+            const float v = half1(dt, rows[p] + 2 * i);
+            for (int r = 0; r < RG; r++) tail[p][r] += v * x[r * lda + i];
+        }
+    for (int p = 0; p < 3; p++)
+        for (int r = 0; r < RG; r++) d[p][r] = sum8(acc[p][r]) + tail[p][r];
+}
+#undef CK_TRIPLE_ASM
+#undef CK_TRIPLE_ASM_W
+#undef CK_TRIPLE_IN
+#undef CK_TRIPLE_OUT
+
+/// Rows first..<last of y for R = 3…8 x rows over bf16 / f16 weights, three weight rows at a time (rows
+/// past `last` repeat the last one), the x rows in groups of G and R − G (3 | 4 | 3 + 2 | 3 + 3 |
+/// 4 + 3 | 4 + 4), the second group re-reading the rows from L1.
+INLINE AVX2 void half_rows_triples(const int dt, const int R, const int G, const float *x, long lda, const ck_weight *w,
+                                   float *y, long ldy, long first, long last, int accumulate, float alpha) {
+    for (long j = first; j < last; j += 3) {
+        const char *rows[3];
+        for (int p = 0; p < 3; p++) rows[p] = (const char *)w->base + (j + p < last ? j + p : last - 1) * w->row_stride * 2;
+        float d[4][8], e[4][8];
+        half_triple_dots(dt, R < G ? R : G, rows, x, lda, w->cols, d);
+        if (R > G) half_triple_dots(dt, R - G, rows, x + G * lda, lda, w->cols, e);
+        for (int p = 0; p < 3 && j + p < last; p++)
+            for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, r < G ? d[p][r] : e[p][r - G], accumulate, alpha);
+    }
+}
+
 /// Rows first..<last of y for R x rows, P weight rows at a time; beyond G x rows, the x rows go in
 /// two groups (G, R − G) over the same P weight rows, which the second group re-reads from L1/L2.
 INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const int G, const float *x, long lda, const ck_weight *w,
@@ -347,30 +435,42 @@ INLINE AVX2 void rows_loop(const int dt, const int P, const int R, const int G, 
 
 #define CK_ROWS(dt, P, R, G) rows_loop(dt, P, R, G, x, lda, w, y, ldy, first, last, accumulate, alpha)
 
-// P weight rows side by side and groups of G x rows per R (FP8 with one x row: block partials,
-// else dequantized in registers like bf16 / f16, but P = 2 for R = 2: its P scale vectors are live too).
-// For 5 or 6 x rows, P5 weight rows in groups of G5 x rows: bf16 / f16 two rows and groups (4, R − 4);
-// FP8 one row and all x rows in one group, so each weight vector is dequantized once, not again for
-// a group of one or two rows (`bench-fp8` decode, best step: batch 5 36.7–37.6 → 33.4–33.7 ms, batch
-// 6 41.2–41.8 → 39.5–39.8; at 7 and 8 the two groups stay faster: 44.6–45.3 against 46.9–47.2 ms,
-// 48.8–49.3 against 52.9–53.3 with one group).
-#define CK_ROW_CASES(dt, P2, P5, G5)                                                                         \
-        switch (m) {                                                                                        \
-        case 1: CK_ROWS(dt, 4, 1, 8); break;                                                                   \
-        case 2: CK_ROWS(dt, P2, 2, 8); break;                                                                  \
-        case 3: CK_ROWS(dt, 2, 3, 8); break;                                                                   \
-        case 4: CK_ROWS(dt, 2, 4, 8); break;                                                                   \
-        case 5: CK_ROWS(dt, P5, 5, G5); break;                                                                 \
-        case 6: CK_ROWS(dt, P5, 6, G5); break;                                                                 \
-        case 7: CK_ROWS(dt, 2, 7, 4); break;                                                                   \
-        default: CK_ROWS(dt, 2, 8, 4); break;                                                                  \
-        }
-
-/// FP8 rows first..<last for m x rows through the dequantizing loop (CK_ROW_CASES' blocking): calls
-/// the scaled-x kernels cannot take, and their block rows with a scale out of range.
+/// FP8 rows first..<last for m x rows through the dequantizing loop: calls the scaled-x kernels cannot
+/// take, and their block rows with a scale out of range. One x row: four weight rows, block partials;
+/// from two, the weights dequantized in registers like bf16 / f16, two weight rows (their scale
+/// vectors are live too). 5 or 6 x rows: one weight row and all x rows in one group, so each weight
+/// vector is dequantized once, not again for a group of one or two rows (`bench-fp8` decode, best
+/// step: batch 5 36.7–37.6 → 33.4–33.7 ms, batch 6 41.2–41.8 → 39.5–39.8); 7 and 8: two groups (4, R −
+/// 4), faster than one (44.6–45.3 against 46.9–47.2 ms, 48.8–49.3 against 52.9–53.3).
 INLINE AVX2 void fp8_dequant_rows(const long m, const float *x, long lda, const ck_weight *w, float *y, long ldy, long first,
                                   long last, int accumulate, float alpha) {
-    CK_ROW_CASES(CK_WEIGHT_FP8_E4M3, 2, 1, 8)
+    const int dt = CK_WEIGHT_FP8_E4M3;
+    switch (m) {
+    case 1: CK_ROWS(dt, 4, 1, 8); break;
+    case 2: CK_ROWS(dt, 2, 2, 8); break;
+    case 3: CK_ROWS(dt, 2, 3, 8); break;
+    case 4: CK_ROWS(dt, 2, 4, 8); break;
+    case 5: CK_ROWS(dt, 1, 5, 8); break;
+    case 6: CK_ROWS(dt, 1, 6, 8); break;
+    case 7: CK_ROWS(dt, 2, 7, 4); break;
+    default: CK_ROWS(dt, 2, 8, 4); break;
+    }
+}
+
+/// bf16 / f16 rows first..<last for m x rows: one or two through half_row over four weight rows, 3–8
+/// through half_rows_triples in groups 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 | 4 + 4.
+INLINE AVX2 void half_rows(const int dt, const long m, const float *x, long lda, const ck_weight *w, float *y, long ldy,
+                           long first, long last, int accumulate, float alpha) {
+    switch (m) {
+    case 1: CK_ROWS(dt, 4, 1, 8); break;
+    case 2: CK_ROWS(dt, 4, 2, 8); break;
+    case 3: half_rows_triples(dt, 3, 3, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
+    case 4: half_rows_triples(dt, 4, 4, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
+    case 5: half_rows_triples(dt, 5, 3, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
+    case 6: half_rows_triples(dt, 6, 3, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
+    case 7: half_rows_triples(dt, 7, 4, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
+    default: half_rows_triples(dt, 8, 4, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
+    }
 }
 
 /// Output y = alpha · (row · x_r) (+ y) from its 32-column accumulator: the row's columns past k32 as
@@ -606,8 +706,10 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
             fp8_dequant_rows(m, x, lda, w, y, ldy, first, last, accumulate, alpha);
         }
         ck_restore_csr(csr);
+    } else if (w->dtype == CK_WEIGHT_F16) {
+        half_rows(CK_WEIGHT_F16, m, x, lda, w, y, ldy, first, last, accumulate, alpha);
     } else {
-        if (w->dtype == CK_WEIGHT_F16) { CK_ROW_CASES(CK_WEIGHT_F16, 4, 2, 4) } else { CK_ROW_CASES(CK_WEIGHT_BF16, 4, 2, 4) }
+        half_rows(CK_WEIGHT_BF16, m, x, lda, w, y, ldy, first, last, accumulate, alpha);
     }
 }
 
