@@ -12,7 +12,7 @@ static uint64_t xcr0(void) {
 uint32_t ck_cpu_features(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
+    const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
     if (!osxsave || !avx) return 0;
     const uint64_t state = xcr0();
     const int ymm = (state & 0x6) == 0x6;       // SSE + AVX (upper YMM halves)
@@ -22,6 +22,7 @@ uint32_t ck_cpu_features(void) {
     uint32_t f = 0;
     if ((b >> 5) & 1) f |= CK_FEATURE_AVX2;
     if (fma) f |= CK_FEATURE_FMA;
+    if (f16c) f |= CK_FEATURE_F16C;
     if (zmm) {
         if ((b >> 16) & 1) f |= CK_FEATURE_AVX512F;
         if ((b >> 17) & 1) f |= CK_FEATURE_AVX512DQ;

@@ -38,7 +38,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
                       fingerprint: ModelFingerprint.compute(config: config, store: store, roundedToBF16: weights.roundedToBF16))
     }
 
-    /// Throws CPUError on a CPU without AVX2 + FMA (the kernels' baseline).
+    /// Throws CPUError on a CPU without AVX2 + FMA + F16C (the kernels' baseline).
     public init(config: DeepSeekConfig, weights: ModelWeights, fingerprint: String? = nil) throws {
         try CPUFeatures.requireBaseline()
         try config.validate()

@@ -9,6 +9,8 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
 
     public static let avx2 = CPUFeatures(rawValue: CK_FEATURE_AVX2)
     public static let fma = CPUFeatures(rawValue: CK_FEATURE_FMA)
+    /// vcvtph2ps (f16 → f32), for the f16 and FP8 weight kernels.
+    public static let f16c = CPUFeatures(rawValue: CK_FEATURE_F16C)
     public static let avx512f = CPUFeatures(rawValue: CK_FEATURE_AVX512F)
     public static let avx512bw = CPUFeatures(rawValue: CK_FEATURE_AVX512BW)
     public static let avx512vl = CPUFeatures(rawValue: CK_FEATURE_AVX512VL)
@@ -19,15 +21,15 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
     public static let avx512vnni = CPUFeatures(rawValue: CK_FEATURE_AVX512VNNI)
 
     /// What every model kernel needs (x86-64-v3's vector part).
-    public static let baseline: CPUFeatures = [.avx2, .fma]
+    public static let baseline: CPUFeatures = [.avx2, .fma, .f16c]
     /// What the AVX-512 kernels need (x86-64-v4).
-    public static let avx512: CPUFeatures = [.avx2, .fma, .avx512f, .avx512bw, .avx512vl, .avx512dq]
+    public static let avx512: CPUFeatures = [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vl, .avx512dq]
 
     /// This machine's features (read once).
     public static let detected = CPUFeatures(rawValue: ck_cpu_features())
 
     static let names: [(CPUFeatures, String)] = [
-        (.avx2, "avx2"), (.fma, "fma"), (.avx512f, "avx512f"), (.avx512bw, "avx512bw"), (.avx512vl, "avx512vl"),
+        (.avx2, "avx2"), (.fma, "fma"), (.f16c, "f16c"), (.avx512f, "avx512f"), (.avx512bw, "avx512bw"), (.avx512vl, "avx512vl"),
         (.avx512dq, "avx512dq"), (.avx512bf16, "avx512bf16"), (.avx512vnni, "avx512vnni"),
     ]
     public var description: String {
@@ -104,9 +106,9 @@ public enum CPUError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .missingBaseline(missing):
-            return "this CPU lacks \(missing): the model kernels need AVX2 and FMA (x86-64-v3)"
+            return "this CPU lacks \(missing): the model kernels need AVX2, FMA and F16C (x86-64-v3)"
         case .baselineForced:
-            return "\(InstructionSet.environmentVariable)=baseline: the model kernels need AVX2 and FMA (x86-64-v3)"
+            return "\(InstructionSet.environmentVariable)=baseline: the model kernels need AVX2, FMA and F16C (x86-64-v3)"
         case let .overrideUnsupported(isa, missing):
             return "\(InstructionSet.environmentVariable)=\(isa.rawValue), but this CPU lacks \(missing)"
         case let .unknownOverride(value):

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# On a CPU without AVX2 + FMA (simulated with LATENTSERVE_ISA=baseline) the processes that run the
+# On a CPU without AVX2 + FMA + F16C (simulated with LATENTSERVE_ISA=baseline) the processes that run the
 # model refuse to start with one clear line; pd-client, which never runs the kernels, still works.
 source "$(dirname "$0")/common.bash"
-want="LATENTSERVE_ISA=baseline: the model kernels need AVX2 and FMA (x86-64-v3)"
+want="LATENTSERVE_ISA=baseline: the model kernels need AVX2, FMA and F16C (x86-64-v3)"
 
 # refuses NAME COMMAND...: exits non-zero and says `want` on stderr, in one line.
 refuses() {
@@ -20,4 +20,4 @@ start_prefill "$pp" 1
 wait_healthy "$pp"
 LATENTSERVE_ISA=baseline client health --target 127.0.0.1:"$pp" --timeout 5 >/dev/null 2>"$work/err.txt" \
   || fail "pd-client refused to run: $(cat "$work/err.txt")"
-echo "ok: pd-run, pd-bench, pd-decode and pd-prefill refuse a CPU without AVX2 + FMA in one line; pd-client runs"
+echo "ok: pd-run, pd-bench, pd-decode and pd-prefill refuse a CPU without AVX2 + FMA + F16C in one line; pd-client runs"

@@ -3,16 +3,17 @@ import Foundation
 import XCTest
 
 /// Choosing the kernel variant: the best the CPU has, the LATENTSERVE_ISA override, and the
-/// one-line refusals (a CPU without AVX2 + FMA, an override the CPU cannot run, a typo).
+/// one-line refusals (a CPU without AVX2 + FMA + F16C, an override the CPU cannot run, a typo).
 final class InstructionSetTests: XCTestCase {
-    let zen4: CPUFeatures = [.avx2, .fma, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512bf16, .avx512vnni]
-    let zen3: CPUFeatures = [.avx2, .fma]
-    let sandyBridge: CPUFeatures = []                       // AVX only: no AVX2, no FMA
+    let zen4: CPUFeatures = [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512bf16, .avx512vnni]
+    let zen3: CPUFeatures = [.avx2, .fma, .f16c]
+    let sandyBridge: CPUFeatures = []                       // AVX only: no AVX2, FMA or F16C
 
     func testBestVariantPerCPU() {
         XCTAssertEqual(try InstructionSet.select(features: zen4, requested: nil).get(), .avx512)
         XCTAssertEqual(try InstructionSet.select(features: zen3, requested: nil).get(), .avx2)
-        XCTAssertNil(try? InstructionSet.select(features: [.avx2], requested: nil).get(), "AVX2 without FMA is not enough")
+        XCTAssertNil(try? InstructionSet.select(features: [.avx2, .f16c], requested: nil).get(), "AVX2 without FMA is not enough")
+        XCTAssertNil(try? InstructionSet.select(features: [.avx2, .fma], requested: nil).get(), "nor without F16C")
         XCTAssertNil(try? InstructionSet.select(features: sandyBridge, requested: nil).get())
     }
 
@@ -27,12 +28,14 @@ final class InstructionSetTests: XCTestCase {
             if case let .failure(error) = InstructionSet.select(features: features, requested: requested) { return "\(error)" }
             return nil
         }
-        XCTAssertEqual(message(sandyBridge, nil), "this CPU lacks avx2,fma: the model kernels need AVX2 and FMA (x86-64-v3)")
-        XCTAssertEqual(message([.avx2], nil), "this CPU lacks fma: the model kernels need AVX2 and FMA (x86-64-v3)")
-        XCTAssertEqual(message(zen4, "baseline"), "LATENTSERVE_ISA=baseline: the model kernels need AVX2 and FMA (x86-64-v3)")
+        let need = "the model kernels need AVX2, FMA and F16C (x86-64-v3)"
+        XCTAssertEqual(message(sandyBridge, nil), "this CPU lacks avx2,fma,f16c: " + need)
+        XCTAssertEqual(message([.avx2, .f16c], nil), "this CPU lacks fma: " + need)
+        XCTAssertEqual(message([.avx2, .fma], nil), "this CPU lacks f16c: " + need)
+        XCTAssertEqual(message(zen4, "baseline"), "LATENTSERVE_ISA=baseline: " + need)
         XCTAssertEqual(message(zen3, "avx512"), "LATENTSERVE_ISA=avx512, but this CPU lacks avx512f,avx512bw,avx512vl,avx512dq")
         XCTAssertEqual(message(zen3, "sse"), "LATENTSERVE_ISA=sse is not one of baseline, avx2, avx512")
-        XCTAssertEqual(message(sandyBridge, "avx2"), "LATENTSERVE_ISA=avx2, but this CPU lacks avx2,fma")
+        XCTAssertEqual(message(sandyBridge, "avx2"), "LATENTSERVE_ISA=avx2, but this CPU lacks avx2,fma,f16c")
     }
 
     /// The detected features are self-consistent: AVX-512 implies the baseline, and this process

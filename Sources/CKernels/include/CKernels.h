@@ -26,6 +26,7 @@ static const uint32_t CK_FEATURE_AVX512VL = 1u << 4;
 static const uint32_t CK_FEATURE_AVX512DQ = 1u << 5;
 static const uint32_t CK_FEATURE_AVX512BF16 = 1u << 6;
 static const uint32_t CK_FEATURE_AVX512VNNI = 1u << 7;
+static const uint32_t CK_FEATURE_F16C = 1u << 8;
 /// Bit set of CK_FEATURE_* usable on this machine (0 on non-x86 builds).
 uint32_t ck_cpu_features(void);
 
