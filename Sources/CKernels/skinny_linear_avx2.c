@@ -1,25 +1,15 @@
 // Skinny linear for AVX2 + FMA: the former Swift SIMD8 kernel, operation for operation.
-// A pair of weight rows is streamed once, software-prefetched 32 KiB ahead into L2 (with FMAs
-// between the loads the out-of-order window alone keeps too few misses in flight), and dotted
-// with the x rows four at a time (a second group of four re-reads the pair from L1/L2). One x row
-// takes four weight rows side by side with the same per-row chain, so each output has the same
-// bits at every row count (decode's batch invariance; BatchInvarianceTests). Before session 14 it
-// was one row with four accumulators along k, which rounded differently.
-#include "CKernels.h"
-#include "skinny_linear_common.h"
-#include <immintrin.h>
+// Weight rows are streamed once, software-prefetched 32 KiB ahead into L2 (with FMAs between the
+// loads the out-of-order window alone keeps too few misses in flight). One x row takes four weight
+// rows side by side, two x rows a pair of weight rows, 3–8 three weight rows against groups of ≤ 4
+// x rows (ck_triple_rows, skinny_avx2.h; a second group re-reads the rows from L1/L2) — the same
+// per-row chain in each, so every output has the same bits at every row count (decode's batch
+// invariance; BatchInvarianceTests). Before session 14 one x row ran with four accumulators along
+// k, which rounded differently.
+#include "skinny_avx2.h"
 #pragma STDC FP_CONTRACT OFF
 
-#define AVX2 __attribute__((target("avx2,fma")))
-
-// Lanes summed in lane order (what Swift's SIMD8.sum() does).
-static inline AVX2 float sum8(__m256 v) {
-    float lane[8];
-    _mm256_storeu_ps(lane, v);
-    float s = lane[0];
-    for (int i = 1; i < 8; i++) s += lane[i];
-    return s;
-}
+#define AVX2 CK_AVX2
 
 // d[p] = w[p] · x for P ≤ 4 weight rows and one x row: per row one accumulator along k, then its
 // lanes in order, then the scalar tail — the chain `dots` runs for each (weight row, x row), so an x
@@ -36,7 +26,7 @@ static inline __attribute__((always_inline)) AVX2 void row_chains(const int P, c
             a[p] = _mm256_fmadd_ps(_mm256_loadu_ps(w[p] + i), t, a[p]);
         }
     }
-    for (int p = 0; p < P; p++) d[p] = sum8(a[p]);
+    for (int p = 0; p < P; p++) d[p] = ck_sum8(a[p]);
     for (; i < k; i++)
         for (int p = 0; p < P; p++) d[p] += w[p][i] * x[i];
 }
@@ -60,8 +50,8 @@ static inline AVX2 void dots(const float *w0, const float *w1, const float *x, l
         t = _mm256_loadu_ps(x3 + i);
         a3 = _mm256_fmadd_ps(u, t, a3); b3 = _mm256_fmadd_ps(v, t, b3);
     }
-    d0[0] = sum8(a0); d0[1] = sum8(a1); d0[2] = sum8(a2); d0[3] = sum8(a3);
-    d1[0] = sum8(b0); d1[1] = sum8(b1); d1[2] = sum8(b2); d1[3] = sum8(b3);
+    d0[0] = ck_sum8(a0); d0[1] = ck_sum8(a1); d0[2] = ck_sum8(a2); d0[3] = ck_sum8(a3);
+    d1[0] = ck_sum8(b0); d1[1] = ck_sum8(b1); d1[2] = ck_sum8(b2); d1[3] = ck_sum8(b3);
     const float *xs[4] = {x0, x1, x2, x3};
     for (; i < k; i++) {
         for (int r = 0; r < 4; r++) {
@@ -85,6 +75,19 @@ AVX2 void ck_skinny_linear_avx2(const float *x, long m, long k, long lda, const 
             const float *row = w + j * ldw;
             row_chains(1, &row, x, k, d);
             ck_skinny_store(y + j, d[0], accumulate, alpha);
+        }
+        return;
+    }
+    if (m >= 3 && m <= 8) {
+        const char *base = (const char *)w;
+        const long rowBytes = ldw * 4;
+        switch (m) {
+        case 3: ck_triple_rows(CK_WEIGHT_F32, 3, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+        case 4: ck_triple_rows(CK_WEIGHT_F32, 4, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+        case 5: ck_triple_rows(CK_WEIGHT_F32, 5, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+        case 6: ck_triple_rows(CK_WEIGHT_F32, 6, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+        case 7: ck_triple_rows(CK_WEIGHT_F32, 7, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+        default: ck_triple_rows(CK_WEIGHT_F32, 8, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
         }
         return;
     }

@@ -2,15 +2,15 @@
 // converted in registers (bf16: a 16-bit shift; f16: vcvtph2ps; FP8: integer ops, see
 // weight_common.h), f32 FMAs, scalar tails. Blocking for the 16 registers: one or two x rows take
 // four weight rows side by side (memory-bound); bf16 / f16 from three x rows take three weight rows
-// against groups of ≤ 4 x rows in assembly, 12 accumulators (half_rows_triples); FP8's dequantizing
-// loop, see fp8_dequant_rows.
+// against groups of ≤ 4 x rows in assembly, 12 accumulators (ck_triple_rows, skinny_avx2.h); FP8's
+// dequantizing loop, see fp8_dequant_rows.
 // Each row is prefetched once per 64-byte line, 32 KiB ahead. FP8 with 1–8 x rows, block columns a
 // multiple of 32 and K ≤ 18432 (the decode case) takes the scaled-x kernels instead: block scales
 // folded into x, no partials, every x row the bits it gets alone (fp8_rows_scaled_x and
 // fp8_rows_scaled_pairs below).
 #include <pthread.h>
 #include <stdlib.h>
-#include "weight_common.h"
+#include "skinny_avx2.h"
 #pragma STDC FP_CONTRACT OFF
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -18,15 +18,6 @@
 // DeepSeek-V3's widest input, the dense MLP's down_proj) live in a per-thread buffer (scaled_x_scratch).
 #define CK_SCALED_X_MAX 18432
 #define INLINE static inline __attribute__((always_inline))
-
-// Lanes summed in lane order.
-INLINE AVX2 float sum8(__m256 v) {
-    float lane[8];
-    _mm256_storeu_ps(lane, v);
-    float s = lane[0];
-    for (int i = 1; i < 8; i++) s += lane[i];
-    return s;
-}
 
 /// NaN codes among the 8 FP8 bytes b become NaN in w.
 INLINE AVX2 __m256 fp8_nan_fix(const __m128i b, const __m256 w) {
@@ -64,13 +55,6 @@ INLINE AVX2 __m256 half8(const int dt, const char *p) {
     const __m128i h = _mm_loadu_si128((const __m128i *)p);
     if (dt == CK_WEIGHT_F16) return _mm256_cvtph_ps(h);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));   // bf16
-}
-
-/// One bf16 / f16 weight as half8 computes each lane.
-INLINE AVX2 float half1(const int dt, const char *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return dt == CK_WEIGHT_F16 ? _cvtsh_ss(h) : ck_bf16_float(h);
 }
 
 /// acc[p][r] += u[p] · x_r[i..<i+8] for x rows r0..<r1.
@@ -289,7 +273,7 @@ INLINE AVX2 void half_row(const int dt, const int P, const int R, const char *co
     }
     for (; i < k; i++)
         for (int p = 0; p < P; p++) {
-            const float v = half1(dt, rows[p] + 2 * i);
+            const float v = ck_half1(dt, rows[p] + 2 * i);
             for (int r = 0; r < R; r++) tail[p][r] += v * x[r * lda + i];
         }
 }
@@ -328,96 +312,7 @@ INLINE AVX2 void row_dots(const int dt, const int P, const int R, const ck_weigh
         }
     }
     for (int p = 0; p < P; p++)
-        for (int r = 0; r < R; r++) d[p][r] = sum8(acc[p][r]) + tail[p][r];
-}
-
-// bf16 / f16 over three weight rows against 2–4 x rows (half_triple_dots), 8 columns per sub-step:
-// each weight vector converted once (bf16: vpmovzxwd + vpslld; f16: vcvtph2ps), each x vector loaded
-// once for the three rows; 12 accumulators, pinned, and 4 temporaries fill the 16 registers. Harness
-// (2048 × 5632 streamed, one core, against the intrinsic loop over two weight rows): 3 x rows 1.07 ×,
-// 4 1.14, 5 1.20, 6 1.16, 7 1.21, 8 1.20; two weight rows in the same assembly (8 accumulators)
-// measured 0.98–1.06 ×.
-#define CK_HALF_BF16(row, off, w) "vpmovzxwd " #off "(%[" #row "]), %[" #w "]\n\t" "vpslld $16, %[" #w "], %[" #w "]\n\t"
-#define CK_HALF_F16(row, off, w) "vcvtph2ps " #off "(%[" #row "]), %[" #w "]\n\t"
-#define CK_TRIPLE_X(x, off, a0, a1, a2)                                                                \
-    "vmovups " #off "(%[" #x "]), %[t]\n\t"                                                            \
-    "vfmadd231ps %[t], %[w0], %[" #a0 "]\n\t"                                                          \
-    "vfmadd231ps %[t], %[w1], %[" #a1 "]\n\t"                                                          \
-    "vfmadd231ps %[t], %[w2], %[" #a2 "]\n\t"
-#define CK_TRIPLE_Q2(off) CK_TRIPLE_X(x0, off, c0, d0, e0) CK_TRIPLE_X(x1, off, c1, d1, e1)
-#define CK_TRIPLE_Q3(off) CK_TRIPLE_Q2(off) CK_TRIPLE_X(x2, off, c2, d2, e2)
-#define CK_TRIPLE_Q4(off) CK_TRIPLE_Q3(off) CK_TRIPLE_X(x3, off, c3, d3, e3)
-#define CK_TRIPLE_SUB(W, Q, woff, xoff) W(r0, woff, w0) W(r1, woff, w1) W(r2, woff, w2) Q(xoff)
-#define CK_TRIPLE_32(W, Q) CK_TRIPLE_SUB(W, Q, 0, 0) CK_TRIPLE_SUB(W, Q, 16, 32) CK_TRIPLE_SUB(W, Q, 32, 64) CK_TRIPLE_SUB(W, Q, 48, 96)
-#define CK_TRIPLE_8(W, Q) CK_TRIPLE_SUB(W, Q, 0, 0)
-#define CK_TRIPLE_OUT [w0] "=&x"(w0), [w1] "=&x"(w1), [w2] "=&x"(w2), [t] "=&x"(t)
-#define CK_TRIPLE_IN(at) [r0] "r"(rows[0] + 2 * (at)), [r1] "r"(rows[1] + 2 * (at)), [r2] "r"(rows[2] + 2 * (at)), \
-                         [x0] "r"(x + (at)), [x1] "r"(x + lda + (at))
-#define CK_TRIPLE_ASM_W(STEP, W, RG, at)                                                                 \
-    if (RG == 2)                                                                                         \
-        __asm__(STEP(W, CK_TRIPLE_Q2)                                                                    \
-                : [c0] "+x"(c0), [c1] "+x"(c1), [d0] "+x"(d0), [d1] "+x"(d1), [e0] "+x"(e0), [e1] "+x"(e1), \
-                  CK_TRIPLE_OUT                                                                          \
-                : CK_TRIPLE_IN(at) : "memory");                                                          \
-    else if (RG == 3)                                                                                    \
-        __asm__(STEP(W, CK_TRIPLE_Q3)                                                                    \
-                : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [d0] "+x"(d0), [d1] "+x"(d1), [d2] "+x"(d2), \
-                  [e0] "+x"(e0), [e1] "+x"(e1), [e2] "+x"(e2), CK_TRIPLE_OUT                               \
-                : CK_TRIPLE_IN(at), [x2] "r"(x + 2 * lda + (at)) : "memory");                            \
-    else                                                                                                 \
-        __asm__(STEP(W, CK_TRIPLE_Q4)                                                                    \
-                : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [d0] "+x"(d0), [d1] "+x"(d1), \
-                  [d2] "+x"(d2), [d3] "+x"(d3), [e0] "+x"(e0), [e1] "+x"(e1), [e2] "+x"(e2), [e3] "+x"(e3), \
-                  CK_TRIPLE_OUT                                                                          \
-                : CK_TRIPLE_IN(at), [x2] "r"(x + 2 * lda + (at)), [x3] "r"(x + 3 * lda + (at)) : "memory");
-#define CK_TRIPLE_ASM(STEP, RG, at)                                                                      \
-    if (dt == CK_WEIGHT_F16) { CK_TRIPLE_ASM_W(STEP, CK_HALF_F16, RG, at) } else { CK_TRIPLE_ASM_W(STEP, CK_HALF_BF16, RG, at) }
-
-/// d[p][r] = W_p · x_r over all k bf16 / f16 columns for the three rows `rows` and RG = 2…4 x rows
-/// (lda apart): half_row's sums — per (p, r) one accumulator in column order, its lanes in order,
-/// then the scalar tail — so an x row gets the bits it gets alone.
-INLINE AVX2 void half_triple_dots(const int dt, const int RG, const char *const *rows, const float *x, long lda, long k,
-                                  float d[4][8]) {
-    register __m256 c0 __asm__("ymm0") = _mm256_setzero_ps(), c1 __asm__("ymm1") = c0, c2 __asm__("ymm2") = c0,
-                    c3 __asm__("ymm3") = c0, d0 __asm__("ymm4") = c0, d1 __asm__("ymm5") = c0, d2 __asm__("ymm6") = c0,
-                    d3 __asm__("ymm7") = c0, e0 __asm__("ymm8") = c0, e1 __asm__("ymm9") = c0, e2 __asm__("ymm10") = c0,
-                    e3 __asm__("ymm11") = c0;
-    __m256 w0, w1, w2, t;
-    long i = 0;
-    for (; i + 32 <= k; i += 32) {
-        for (int p = 0; p < 3; p++) _mm_prefetch(rows[p] + 2 * i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
-        CK_TRIPLE_ASM(CK_TRIPLE_32, RG, i)
-    }
-    for (; i + 8 <= k; i += 8) { CK_TRIPLE_ASM(CK_TRIPLE_8, RG, i) }
-    const __m256 acc[3][4] = {{c0, c1, c2, c3}, {d0, d1, d2, d3}, {e0, e1, e2, e3}};
-    float tail[3][4] = {{0}};
-    for (; i < k; i++)
-        for (int p = 0; p < 3; p++) {
-            const float v = half1(dt, rows[p] + 2 * i);
-            for (int r = 0; r < RG; r++) tail[p][r] += v * x[r * lda + i];
-        }
-    for (int p = 0; p < 3; p++)
-        for (int r = 0; r < RG; r++) d[p][r] = sum8(acc[p][r]) + tail[p][r];
-}
-#undef CK_TRIPLE_ASM
-#undef CK_TRIPLE_ASM_W
-#undef CK_TRIPLE_IN
-#undef CK_TRIPLE_OUT
-
-/// Rows first..<last of y for R = 3…8 x rows over bf16 / f16 weights, three weight rows at a time (rows
-/// past `last` repeat the last one), the x rows in groups of G and R − G (3 | 4 | 3 + 2 | 3 + 3 |
-/// 4 + 3 | 4 + 4), the second group re-reading the rows from L1.
-INLINE AVX2 void half_rows_triples(const int dt, const int R, const int G, const float *x, long lda, const ck_weight *w,
-                                   float *y, long ldy, long first, long last, int accumulate, float alpha) {
-    for (long j = first; j < last; j += 3) {
-        const char *rows[3];
-        for (int p = 0; p < 3; p++) rows[p] = (const char *)w->base + (j + p < last ? j + p : last - 1) * w->row_stride * 2;
-        float d[4][8], e[4][8];
-        half_triple_dots(dt, R < G ? R : G, rows, x, lda, w->cols, d);
-        if (R > G) half_triple_dots(dt, R - G, rows, x + G * lda, lda, w->cols, e);
-        for (int p = 0; p < 3 && j + p < last; p++)
-            for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, r < G ? d[p][r] : e[p][r - G], accumulate, alpha);
-    }
+        for (int r = 0; r < R; r++) d[p][r] = ck_sum8(acc[p][r]) + tail[p][r];
 }
 
 /// Rows first..<last of y for R x rows, P weight rows at a time; beyond G x rows, the x rows go in
@@ -458,18 +353,20 @@ INLINE AVX2 void fp8_dequant_rows(const long m, const float *x, long lda, const 
 }
 
 /// bf16 / f16 rows first..<last for m x rows: one or two through half_row over four weight rows, 3–8
-/// through half_rows_triples in groups 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 | 4 + 4.
+/// through ck_triple_rows (skinny_avx2.h).
 INLINE AVX2 void half_rows(const int dt, const long m, const float *x, long lda, const ck_weight *w, float *y, long ldy,
                            long first, long last, int accumulate, float alpha) {
+    const char *base = (const char *)w->base;
+    const long rowBytes = w->row_stride * 2, k = w->cols;
     switch (m) {
     case 1: CK_ROWS(dt, 4, 1, 8); break;
     case 2: CK_ROWS(dt, 4, 2, 8); break;
-    case 3: half_rows_triples(dt, 3, 3, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
-    case 4: half_rows_triples(dt, 4, 4, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
-    case 5: half_rows_triples(dt, 5, 3, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
-    case 6: half_rows_triples(dt, 6, 3, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
-    case 7: half_rows_triples(dt, 7, 4, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
-    default: half_rows_triples(dt, 8, 4, x, lda, w, y, ldy, first, last, accumulate, alpha); break;
+    case 3: ck_triple_rows(dt, 3, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    case 4: ck_triple_rows(dt, 4, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    case 5: ck_triple_rows(dt, 5, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    case 6: ck_triple_rows(dt, 6, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    case 7: ck_triple_rows(dt, 7, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    default: ck_triple_rows(dt, 8, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
     }
 }
 
@@ -480,7 +377,7 @@ INLINE AVX2 void fp8_scaled_output(const ck_weight *w, const char *row, __m256 a
     const long k = w->cols, bc = w->block_cols;
     float tail = 0;
     for (long c = k32; c < k; c++) tail += ((fp8_1((uint8_t)row[c]) * xr[c]) * CK_FP8_F16_UNIT) * scales[c / bc];
-    float d = sum8(acc) * (CK_FP8_F32_UNIT / CK_FP8_F32_X_UNIT) + tail;
+    float d = ck_sum8(acc) * (CK_FP8_F32_UNIT / CK_FP8_F32_X_UNIT) + tail;
     if (rowNaN) d = ck_bits_float(CK_QUIET_NAN_BITS);
     ck_skinny_store(y, d, accumulate, alpha);
 }
@@ -721,7 +618,7 @@ INLINE AVX2 void convert_segment(const int dt, const char *row, long c0, long c1
         for (; i < c1; i++) out[i] = (fp8_1((uint8_t)row[i]) * CK_FP8_F16_UNIT) * scale;
     } else {
         for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, half8(dt, row + 2 * i));
-        for (; i < c1; i++) out[i] = half1(dt, row + 2 * i);
+        for (; i < c1; i++) out[i] = ck_half1(dt, row + 2 * i);
     }
 }
 

@@ -216,13 +216,19 @@ final class StoredWeightKernelTests: XCTestCase {
         }
     }
 
-    /// The AVX2 kernel over bf16 and f16 with 1–8 x rows: each row's outputs are the bits it gets
-    /// alone (one accumulator per weight row and x row, the same FMAs in the same order, whatever P
-    /// and R). (The AVX-512 variant is not held to this: it has not been checked on such a CPU.)
-    func testHalfRowsOfABatchEqualEachRowAlone() {
-        for dtype in [StoredWeight.DType.bf16, .f16] {
-            for (k, n) in [(7, 3), (300, 9), (2048, 66)] {
+    /// The AVX2 kernel over bf16, f16 and f32 with 1–8 x rows: each row's outputs are the bits it
+    /// gets alone (one accumulator per weight row and x row, the same FMAs in the same order,
+    /// whatever the blocking). (The AVX-512 variant is not held to this: it has not been checked on
+    /// such a CPU.)
+    func testHalfAndF32RowsOfABatchEqualEachRowAlone() {
+        for (k, n) in [(7, 3), (300, 9), (2048, 66)] {
+            for dtype in [StoredWeight.DType.bf16, .f16] {
                 checkRowsOfABatchEqualEachRowAlone(StoredWeight(dtype, rows: n, cols: k, seed: UInt64(k + n)), nanRow: nil)
+            }
+            let ldw = k + 1   // a row stride past the row
+            random(n * ldw, seed: UInt64(k * n)).withUnsafeBufferPointer { w in
+                checkRowsOfABatchEqualEachRowAlone(WeightMatrix(f32: w.baseAddress!, rows: n, cols: k, rowStride: ldw),
+                                                   label: "f32", nanRow: nil)
             }
         }
     }
@@ -230,9 +236,13 @@ final class StoredWeightKernelTests: XCTestCase {
     /// AVX2: m = 2…8 x rows in one call give each row the bits of a call with that row alone, for
     /// both store modes and rows split by `first`; a NaN row stays NaN for every x row.
     private func checkRowsOfABatchEqualEachRowAlone(_ weight: StoredWeight, nanRow: Int?) {
-        let k = weight.cols, n = weight.rows, lda = k + 3, ldy = n + 1
+        checkRowsOfABatchEqualEachRowAlone(weight.matrix, label: "\(weight.dtype)", nanRow: nanRow)
+    }
+
+    private func checkRowsOfABatchEqualEachRowAlone(_ matrix: WeightMatrix, label: String, nanRow: Int?) {
+        let k = matrix.cols, n = matrix.rows, lda = k + 3, ldy = n + 1
         let x = random(8 * lda, seed: UInt64(k + n)), start = random(8 * ldy, seed: 7)
-        var view = weight.matrix.kernelView
+        var view = matrix.kernelView
         for accumulate in [false, true] {
             let first = n > 2 ? 1 : 0, alpha: Float = accumulate ? 0.5 : 1
             var alone = [[Float]]()
@@ -248,8 +258,8 @@ final class StoredWeightKernelTests: XCTestCase {
                 KernelTable.avx2.skinnyWeight(x, m, lda, &view, &batch, ldy, first, n, accumulate ? 1 : 0, alpha)
                 for r in 0..<m {
                     XCTAssertEqual(batch[(r * ldy)...].prefix(ldy).map(\.bitPattern), alone[r].map(\.bitPattern),
-                                   "\(weight.dtype) k=\(k) n=\(n) m=\(m) x row \(r) accumulate=\(accumulate)")
-                    if let nanRow { XCTAssertTrue(batch[r * ldy + nanRow].isNaN, "\(weight.dtype) k=\(k) n=\(n) m=\(m) x row \(r): the NaN row") }
+                                   "\(label) k=\(k) n=\(n) m=\(m) x row \(r) accumulate=\(accumulate)")
+                    if let nanRow { XCTAssertTrue(batch[r * ldy + nanRow].isNaN, "\(label) k=\(k) n=\(n) m=\(m) x row \(r): the NaN row") }
                 }
             }
         }
