@@ -13,11 +13,11 @@
 #include "skinny_avx2.h"
 #pragma STDC FP_CONTRACT OFF
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2 CK_AVX2
 // The scaled-x kernels' two copies of each x row (up to 2 · 8 · 18432 floats, 1.1 MiB; 18432 is
 // DeepSeek-V3's widest input, the dense MLP's down_proj) live in a per-thread buffer (scaled_x_scratch).
 #define CK_SCALED_X_MAX 18432
-#define INLINE static inline __attribute__((always_inline))
+#define INLINE CK_INLINE
 
 /// NaN codes among the 8 FP8 bytes b become NaN in w.
 INLINE AVX2 __m256 fp8_nan_fix(const __m128i b, const __m256 w) {
