@@ -126,12 +126,9 @@ CK_INLINE CK_AVX2 void ck_triple_dots(const int dt, const int RG, const char *co
 #undef CK_TRIPLE_IN
 #undef CK_TRIPLE_OUT
 
-/// Rows first..<last of y = alpha · W x_r (+ y) for R = 3…8 x rows (lda apart; y rows ldy apart) over
-/// k columns of f32, bf16 or f16 weights (row j at base + j · rowBytes), three weight rows at a time
-/// (rows past `last` repeat the last one), the x rows in groups 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 | 4 + 4,
-/// the second re-reading the rows from L1.
-CK_INLINE CK_AVX2 void ck_triple_rows(const int dt, const int R, const float *x, long lda, const char *base, long rowBytes,
-                                      long k, float *y, long ldy, long first, long last, int accumulate, float alpha) {
+/// ck_triple_rows for a constant R.
+CK_INLINE CK_AVX2 void ck_triple_rows_of(const int dt, const int R, const float *x, long lda, const char *base, long rowBytes,
+                                         long k, float *y, long ldy, long first, long last, int accumulate, float alpha) {
     const int G = R <= 4 ? R : R <= 6 ? 3 : 4;
     for (long j = first; j < last; j += 3) {
         const char *rows[3];
@@ -141,6 +138,22 @@ CK_INLINE CK_AVX2 void ck_triple_rows(const int dt, const int R, const float *x,
         if (R > G) ck_triple_dots(dt, R - G, rows, x + G * lda, lda, k, e);
         for (int p = 0; p < 3 && j + p < last; p++)
             for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, r < G ? d[p][r] : e[p][r - G], accumulate, alpha);
+    }
+}
+
+/// Rows first..<last of y = alpha · W x_r (+ y) for m = 3…8 x rows (lda apart; y rows ldy apart) over
+/// k columns of f32, bf16 or f16 weights (row j at base + j · rowBytes), three weight rows at a time
+/// (rows past `last` repeat the last one), the x rows in groups 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 | 4 + 4,
+/// the second re-reading the rows from L1.
+CK_INLINE CK_AVX2 void ck_triple_rows(const int dt, long m, const float *x, long lda, const char *base, long rowBytes, long k,
+                                      float *y, long ldy, long first, long last, int accumulate, float alpha) {
+    switch (m) {
+    case 3: ck_triple_rows_of(dt, 3, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    case 4: ck_triple_rows_of(dt, 4, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    case 5: ck_triple_rows_of(dt, 5, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    case 6: ck_triple_rows_of(dt, 6, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    case 7: ck_triple_rows_of(dt, 7, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
+    default: ck_triple_rows_of(dt, 8, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
     }
 }
 #endif

@@ -79,16 +79,7 @@ AVX2 void ck_skinny_linear_avx2(const float *x, long m, long k, long lda, const 
         return;
     }
     if (m >= 3 && m <= 8) {
-        const char *base = (const char *)w;
-        const long rowBytes = ldw * 4;
-        switch (m) {
-        case 3: ck_triple_rows(CK_WEIGHT_F32, 3, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-        case 4: ck_triple_rows(CK_WEIGHT_F32, 4, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-        case 5: ck_triple_rows(CK_WEIGHT_F32, 5, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-        case 6: ck_triple_rows(CK_WEIGHT_F32, 6, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-        case 7: ck_triple_rows(CK_WEIGHT_F32, 7, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-        default: ck_triple_rows(CK_WEIGHT_F32, 8, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-        }
+        ck_triple_rows(CK_WEIGHT_F32, m, x, lda, (const char *)w, ldw * 4, k, y, ldy, first, last, accumulate, alpha);
         return;
     }
     while (j < last) {

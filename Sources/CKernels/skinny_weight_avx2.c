@@ -356,18 +356,9 @@ INLINE AVX2 void fp8_dequant_rows(const long m, const float *x, long lda, const 
 /// through ck_triple_rows (skinny_avx2.h).
 INLINE AVX2 void half_rows(const int dt, const long m, const float *x, long lda, const ck_weight *w, float *y, long ldy,
                            long first, long last, int accumulate, float alpha) {
-    const char *base = (const char *)w->base;
-    const long rowBytes = w->row_stride * 2, k = w->cols;
-    switch (m) {
-    case 1: CK_ROWS(dt, 4, 1, 8); break;
-    case 2: CK_ROWS(dt, 4, 2, 8); break;
-    case 3: ck_triple_rows(dt, 3, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-    case 4: ck_triple_rows(dt, 4, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-    case 5: ck_triple_rows(dt, 5, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-    case 6: ck_triple_rows(dt, 6, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-    case 7: ck_triple_rows(dt, 7, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-    default: ck_triple_rows(dt, 8, x, lda, base, rowBytes, k, y, ldy, first, last, accumulate, alpha); break;
-    }
+    if (m == 1) CK_ROWS(dt, 4, 1, 8);
+    else if (m == 2) CK_ROWS(dt, 4, 2, 8);
+    else ck_triple_rows(dt, m, x, lda, (const char *)w->base, w->row_stride * 2, w->cols, y, ldy, first, last, accumulate, alpha);
 }
 
 /// Output y = alpha · (row · x_r) (+ y) from its 32-column accumulator: the row's columns past k32 as
