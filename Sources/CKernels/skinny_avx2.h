@@ -82,6 +82,56 @@ CK_INLINE CK_AVX2 float ck_half1(const int dt, const char *p) {
 #define CK_TRIPLE_8_F32 CK_TRIPLE_8
 #define CK_TRIPLE_8_HALF CK_TRIPLE_8
 
+/// d[p][r] from the accumulators of columns 0..<i and the columns i..<k as the one-row kernels add
+/// them: f32 (skinny_linear_avx2.c's row_chains) term by term onto the lanes' sum; bf16 / f16
+/// (half_row) as their own sum added to the lanes'.
+CK_INLINE CK_AVX2 void ck_rows_finish(const int dt, const int P, const int RG, const __m256 acc[3][4], const char *const *rows,
+                                      const float *x, long lda, long i, long k, float d[3][4]) {
+    for (int p = 0; p < P; p++)
+        for (int r = 0; r < RG; r++) d[p][r] = ck_sum8(acc[p][r]);
+    if (dt == CK_WEIGHT_F32) {
+        for (; i < k; i++)
+            for (int p = 0; p < P; p++)
+                for (int r = 0; r < RG; r++) d[p][r] += ((const float *)rows[p])[i] * x[r * lda + i];
+    } else {
+        float tail[3][4] = {{0}};
+        for (; i < k; i++)
+            for (int p = 0; p < P; p++) {
+                const float v = ck_half1(dt, rows[p] + 2 * i);
+                for (int r = 0; r < RG; r++) tail[p][r] += v * x[r * lda + i];
+            }
+        for (int p = 0; p < P; p++)
+            for (int r = 0; r < RG; r++) d[p][r] += tail[p][r];
+    }
+}
+
+/// ck_triple_dots for the last one or two weight rows of a range (P = 1 or 2), with the same sums:
+/// intrinsics, as these are at most two rows per call (repeating a row instead cost a run of 16
+/// rows — a page of attention's latent cache — two rows' work).
+CK_INLINE CK_AVX2 void ck_few_dots(const int dt, const int P, const int RG, const char *const *rows, const float *x, long lda,
+                                   long k, float d[3][4]) {
+    __m256 acc[3][4];
+    for (int p = 0; p < P; p++)
+        for (int r = 0; r < RG; r++) acc[p][r] = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 8 <= k; i += 8) {
+        __m256 w[2];
+        for (int p = 0; p < P; p++) {
+            if (dt == CK_WEIGHT_F32) {
+                w[p] = _mm256_loadu_ps((const float *)rows[p] + i);
+            } else {
+                const __m128i h = _mm_loadu_si128((const __m128i *)(rows[p] + 2 * i));
+                w[p] = dt == CK_WEIGHT_F16 ? _mm256_cvtph_ps(h) : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+            }
+        }
+        for (int r = 0; r < RG; r++) {
+            const __m256 t = _mm256_loadu_ps(x + r * lda + i);
+            for (int p = 0; p < P; p++) acc[p][r] = _mm256_fmadd_ps(w[p], t, acc[p][r]);
+        }
+    }
+    ck_rows_finish(dt, P, RG, acc, rows, x, lda, i, k, d);
+}
+
 /// d[p][r] = W_p · x_r over all k columns for the three weight rows `rows` (f32, bf16 or f16) and
 /// RG = 2…4 x rows (lda apart). The tail past the last 8 columns as the one-row kernels add it: f32
 /// (skinny_linear_avx2.c's row_chains) term by term onto the lanes' sum; bf16 / f16 (half_row) as
@@ -102,22 +152,7 @@ CK_INLINE CK_AVX2 void ck_triple_dots(const int dt, const int RG, const char *co
     }
     for (; i + 8 <= k; i += 8) { CK_TRIPLE_ASM(CK_TRIPLE_8, RG, i) }
     const __m256 acc[3][4] = {{c0, c1, c2, c3}, {d0, d1, d2, d3}, {e0, e1, e2, e3}};
-    for (int p = 0; p < 3; p++)
-        for (int r = 0; r < RG; r++) d[p][r] = ck_sum8(acc[p][r]);
-    if (dt == CK_WEIGHT_F32) {
-        for (; i < k; i++)
-            for (int p = 0; p < 3; p++)
-                for (int r = 0; r < RG; r++) d[p][r] += ((const float *)rows[p])[i] * x[r * lda + i];
-    } else {
-        float tail[3][4] = {{0}};
-        for (; i < k; i++)
-            for (int p = 0; p < 3; p++) {
-                const float v = ck_half1(dt, rows[p] + 2 * i);
-                for (int r = 0; r < RG; r++) tail[p][r] += v * x[r * lda + i];
-            }
-        for (int p = 0; p < 3; p++)
-            for (int r = 0; r < RG; r++) d[p][r] += tail[p][r];
-    }
+    ck_rows_finish(dt, 3, RG, acc, rows, x, lda, i, k, d);
 }
 #undef CK_TRIPLE_8_HALF
 #undef CK_TRIPLE_8_F32
@@ -131,19 +166,25 @@ CK_INLINE CK_AVX2 void ck_triple_rows_of(const int dt, const int R, const float 
                                          long k, float *y, long ldy, long first, long last, int accumulate, float alpha) {
     const int G = R <= 4 ? R : R <= 6 ? 3 : 4;
     for (long j = first; j < last; j += 3) {
+        const int P = last - j < 3 ? (int)(last - j) : 3;
         const char *rows[3];
-        for (int p = 0; p < 3; p++) rows[p] = base + (j + p < last ? j + p : last - 1) * rowBytes;
+        for (int p = 0; p < P; p++) rows[p] = base + (j + p) * rowBytes;
         float d[3][4], e[3][4];
-        ck_triple_dots(dt, G, rows, x, lda, k, d);
-        if (R > G) ck_triple_dots(dt, R - G, rows, x + G * lda, lda, k, e);
-        for (int p = 0; p < 3 && j + p < last; p++)
+        if (P == 3) {
+            ck_triple_dots(dt, G, rows, x, lda, k, d);
+            if (R > G) ck_triple_dots(dt, R - G, rows, x + G * lda, lda, k, e);
+        } else {
+            ck_few_dots(dt, P, G, rows, x, lda, k, d);
+            if (R > G) ck_few_dots(dt, P, R - G, rows, x + G * lda, lda, k, e);
+        }
+        for (int p = 0; p < P; p++)
             for (int r = 0; r < R; r++) ck_skinny_store(y + r * ldy + j + p, r < G ? d[p][r] : e[p][r - G], accumulate, alpha);
     }
 }
 
 /// Rows first..<last of y = alpha · W x_r (+ y) for m = 3…8 x rows (lda apart; y rows ldy apart) over
 /// k columns of f32, bf16 or f16 weights (row j at base + j · rowBytes), three weight rows at a time
-/// (rows past `last` repeat the last one), the x rows in groups 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 | 4 + 4,
+/// (the last one or two by ck_few_dots), the x rows in groups 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 | 4 + 4,
 /// the second re-reading the rows from L1.
 CK_INLINE CK_AVX2 void ck_triple_rows(const int dt, long m, const float *x, long lda, const char *base, long rowBytes, long k,
                                       float *y, long ldy, long first, long last, int accumulate, float alpha) {
