@@ -1,5 +1,5 @@
 // What the AVX2 skinny kernels over f32 (skinny_linear_avx2.c) and bf16 / f16 / FP8
-// (skinny_weight_avx2.c) weights share: lane sums, single bf16 / f16 weights, and the kernel for
+// (skinny_weight_avx2.c) weights share: lane sums, bf16 / f16 to f32 (8 or one), and the kernel for
 // calls of 3–8 x rows over f32, bf16 or f16 weights — three weight rows side by side against groups
 // of ≤ 4 x rows, in assembly. Per 8 columns each row's weight vector is loaded (f32) or converted
 // (bf16: vpmovzxwd + vpslld; f16: vcvtph2ps) once and each x vector loaded once for the three rows;
@@ -27,7 +27,14 @@ CK_INLINE CK_AVX2 float ck_sum8(__m256 v) {
     return s;
 }
 
-/// One bf16 / f16 weight at p as f32 (what the vector conversions compute for each lane).
+/// 8 bf16 / f16 weights at p as f32.
+CK_INLINE CK_AVX2 __m256 ck_half8(const int dt, const char *p) {
+    const __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (dt == CK_WEIGHT_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));   // bf16
+}
+
+/// One bf16 / f16 weight at p as f32 (what ck_half8 computes for each lane).
 CK_INLINE CK_AVX2 float ck_half1(const int dt, const char *p) {
     uint16_t h;
     memcpy(&h, p, 2);
@@ -116,14 +123,8 @@ CK_INLINE CK_AVX2 void ck_few_dots(const int dt, const int P, const int RG, cons
     long i = 0;
     for (; i + 8 <= k; i += 8) {
         __m256 w[2];
-        for (int p = 0; p < P; p++) {
-            if (dt == CK_WEIGHT_F32) {
-                w[p] = _mm256_loadu_ps((const float *)rows[p] + i);
-            } else {
-                const __m128i h = _mm_loadu_si128((const __m128i *)(rows[p] + 2 * i));
-                w[p] = dt == CK_WEIGHT_F16 ? _mm256_cvtph_ps(h) : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-            }
-        }
+        for (int p = 0; p < P; p++)
+            w[p] = dt == CK_WEIGHT_F32 ? _mm256_loadu_ps((const float *)rows[p] + i) : ck_half8(dt, rows[p] + 2 * i);
         for (int r = 0; r < RG; r++) {
             const __m256 t = _mm256_loadu_ps(x + r * lda + i);
             for (int p = 0; p < P; p++) acc[p][r] = _mm256_fmadd_ps(w[p], t, acc[p][r]);
@@ -133,9 +134,7 @@ CK_INLINE CK_AVX2 void ck_few_dots(const int dt, const int P, const int RG, cons
 }
 
 /// d[p][r] = W_p · x_r over all k columns for the three weight rows `rows` (f32, bf16 or f16) and
-/// RG = 2…4 x rows (lda apart). The tail past the last 8 columns as the one-row kernels add it: f32
-/// (skinny_linear_avx2.c's row_chains) term by term onto the lanes' sum; bf16 / f16 (half_row) as
-/// its own sum added to the lanes'.
+/// RG = 2…4 x rows (lda apart); the columns past the last 8 as ck_rows_finish adds them.
 CK_INLINE CK_AVX2 void ck_triple_dots(const int dt, const int RG, const char *const *rows, const float *x, long lda, long k,
                                       float d[3][4]) {
     const long eb = dt == CK_WEIGHT_F32 ? 4 : 2;

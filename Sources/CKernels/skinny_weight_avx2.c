@@ -50,13 +50,6 @@ INLINE AVX2 float fp8_1(uint8_t byte) {
     return ck_fp8_is_nan(byte) ? ck_bits_float(ck_float_bits(w) | CK_QUIET_NAN_BITS) : w;
 }
 
-/// 8 bf16 / f16 weights at p as f32.
-INLINE AVX2 __m256 half8(const int dt, const char *p) {
-    const __m128i h = _mm_loadu_si128((const __m128i *)p);
-    if (dt == CK_WEIGHT_F16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));   // bf16
-}
-
 /// acc[p][r] += u[p] · x_r[i..<i+8] for x rows r0..<r1.
 INLINE AVX2 void fma_rows(const int P, const int r0, const int r1, const __m256 *u, const float *x, long lda, long i, __m256 acc[4][8]) {
     for (int r = r0; r < r1; r++) {
@@ -262,13 +255,13 @@ INLINE AVX2 void half_row(const int dt, const int P, const int R, const char *co
         for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + 2 * i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
         for (long q = i; q < i + 32; q += 8) {
             __m256 u[4];
-            for (int p = 0; p < P; p++) u[p] = half8(dt, rows[p] + 2 * q);
+            for (int p = 0; p < P; p++) u[p] = ck_half8(dt, rows[p] + 2 * q);
             fma_rows(P, 0, R, u, x, lda, q, acc);
         }
     }
     for (; i + 8 <= k; i += 8) {
         __m256 u[4];
-        for (int p = 0; p < P; p++) u[p] = half8(dt, rows[p] + 2 * i);
+        for (int p = 0; p < P; p++) u[p] = ck_half8(dt, rows[p] + 2 * i);
         fma_rows(P, 0, R, u, x, lda, i, acc);
     }
     for (; i < k; i++)
@@ -608,7 +601,7 @@ INLINE AVX2 void convert_segment(const int dt, const char *row, long c0, long c1
         for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(mul_subnormal_input(fp8_8_bits(row + i, 1), unit), s));
         for (; i < c1; i++) out[i] = (fp8_1((uint8_t)row[i]) * CK_FP8_F16_UNIT) * scale;
     } else {
-        for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, half8(dt, row + 2 * i));
+        for (; i + 8 <= c1; i += 8) _mm256_storeu_ps(out + i, ck_half8(dt, row + 2 * i));
         for (; i < c1; i++) out[i] = ck_half1(dt, row + 2 * i);
     }
 }
