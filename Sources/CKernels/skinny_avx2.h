@@ -160,10 +160,15 @@ CK_INLINE CK_AVX2 void ck_triple_dots(const int dt, const int RG, const char *co
 #undef CK_TRIPLE_IN
 #undef CK_TRIPLE_OUT
 
+/// How the 2–8-row kernels (here and skinny_weight_avx2.c's FP8 pairs) split R x rows into a first
+/// group and, past it, a second of R − G over the same weight rows: 2 | 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 |
+/// 4 + 4 (balanced: FP8 with groups such as 4 + 1 measured 0.69–0.98 ×).
+CK_INLINE int ck_first_group(const int R) { return R <= 4 ? R : R <= 6 ? 3 : 4; }
+
 /// ck_triple_rows for a constant R.
 CK_INLINE CK_AVX2 void ck_triple_rows_of(const int dt, const int R, const float *x, long lda, const char *base, long rowBytes,
                                          long k, float *y, long ldy, long first, long last, int accumulate, float alpha) {
-    const int G = R <= 4 ? R : R <= 6 ? 3 : 4;
+    const int G = ck_first_group(R);
     for (long j = first; j < last; j += 3) {
         const int P = last - j < 3 ? (int)(last - j) : 3;
         const char *rows[3];

@@ -488,16 +488,16 @@ INLINE AVX2 void fp8_pair_group(const int RG, const int g0, const ck_weight *w, 
 #undef CK_PAIR_OUT
 
 /// Rows first..<last of y = alpha · W x_r (+ y) for R = 2…8 x rows (lda apart; y rows ldy apart), row
-/// block by row block as above, over consecutive pairs of weight rows; the x rows in groups of G and
-/// R − G (balanced: 2 | 3 | 4 | 3 + 2 | 3 + 3 | 4 + 3 | 4 + 4), the second group re-reading the pair
-/// from L1. xp: fp8_permute_x of each x row (k32 apart), xs: scratch of R · k32 floats. Each output is
+/// block by row block as above, over consecutive pairs of weight rows; the x rows in ck_first_group's
+/// groups, the second re-reading the pair from L1. xp: fp8_permute_x of each x row (k32 apart), xs: scratch of R · k32 floats. Each output is
 /// the same dot whether its x row came alone or with others (a batch of R decodes as R batches of 1,
 /// bit for bit). Harness (2048 × 5632 streamed, one core, against the intrinsic step this replaced,
 /// which loaded each xs vector once per weight row; 2 rows against the quarter-stream kernel they
 /// took): 2 rows 1.15–1.17 ×, 3 1.36–1.39, 4 1.19–1.26, 5 1.01, 6 1.21, 7 1.07–1.08, 8 1.22–1.23.
-INLINE AVX2 void fp8_rows_scaled_pairs(const int R, const int G, const ck_weight *w, const float *x, long lda, const float *xp,
+INLINE AVX2 void fp8_rows_scaled_pairs(const int R, const ck_weight *w, const float *x, long lda, const float *xp,
                                        float *xs, long k32, float *y, long ldy, long first, long last, int accumulate, float alpha) {
     const long br = w->block_rows;
+    const int G = ck_first_group(R);
     for (long r0 = first; r0 < last;) {
         const long blockEnd = (r0 / br + 1) * br, r1 = blockEnd < last ? blockEnd : last;
         const float *scales = ck_scale_row(w, r0);
@@ -511,7 +511,7 @@ INLINE AVX2 void fp8_rows_scaled_pairs(const int R, const int G, const ck_weight
             const int valid = j + 1 < r1 ? 2 : 1;
             const char *rows[2] = {(const char *)w->base + j * w->row_stride,
                                    (const char *)w->base + (j + 1 < r1 ? j + 1 : j) * w->row_stride};
-            fp8_pair_group(R < G ? R : G, 0, w, rows, valid, out, x, lda, xs, k32, scales, y, ldy, accumulate, alpha);
+            fp8_pair_group(G, 0, w, rows, valid, out, x, lda, xs, k32, scales, y, ldy, accumulate, alpha);
             if (R > G) fp8_pair_group(R - G, G, w, rows, valid, out, x, lda, xs, k32, scales, y, ldy, accumulate, alpha);
         }
         r0 = r1;
@@ -553,13 +553,13 @@ static float *scaled_x_scratch(long n) {
         call;                                                                                                     \
     }
 CK_SCALED_ENTRY(scaled_x1, fp8_rows_scaled_x(w, x, xp, xs, k32, y, first, last, accumulate, alpha))
-CK_SCALED_ENTRY(scaled_x2, fp8_rows_scaled_pairs(2, 2, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
-CK_SCALED_ENTRY(scaled_x3, fp8_rows_scaled_pairs(3, 3, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
-CK_SCALED_ENTRY(scaled_x4, fp8_rows_scaled_pairs(4, 4, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
-CK_SCALED_ENTRY(scaled_x5, fp8_rows_scaled_pairs(5, 3, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
-CK_SCALED_ENTRY(scaled_x6, fp8_rows_scaled_pairs(6, 3, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
-CK_SCALED_ENTRY(scaled_x7, fp8_rows_scaled_pairs(7, 4, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
-CK_SCALED_ENTRY(scaled_x8, fp8_rows_scaled_pairs(8, 4, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
+CK_SCALED_ENTRY(scaled_x2, fp8_rows_scaled_pairs(2, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
+CK_SCALED_ENTRY(scaled_x3, fp8_rows_scaled_pairs(3, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
+CK_SCALED_ENTRY(scaled_x4, fp8_rows_scaled_pairs(4, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
+CK_SCALED_ENTRY(scaled_x5, fp8_rows_scaled_pairs(5, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
+CK_SCALED_ENTRY(scaled_x6, fp8_rows_scaled_pairs(6, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
+CK_SCALED_ENTRY(scaled_x7, fp8_rows_scaled_pairs(7, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
+CK_SCALED_ENTRY(scaled_x8, fp8_rows_scaled_pairs(8, w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha))
 
 AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weight *w,
                                 float *y, long ldy, long first, long last, int accumulate, float alpha) {
