@@ -6,8 +6,10 @@
 // 256-bit pipes (no more FLOPs), and a 64-byte load of a weight row that is not 64-byte aligned
 // (a safetensors view usually is not) crosses a cache line every time; measured single-threaded
 // on a 128 MB weight, 512-bit vectors were 5–15 % slower than the AVX2 kernel at m = 4 and 8, this
-// kernel 10–15 % faster at m = 8 and equal at m = 1 and 4. Sums group differently from the AVX2
-// kernel: results agree with it to rounding, not bit for bit.
+// kernel 10–15 % faster at m = 8 and equal at m = 1 and 4 (Zen 4). Every (weight row, x row) is one
+// 8-lane chain whatever m (decode's batch invariance, as in the AVX2 kernel); the masked tail goes
+// into that chain where the AVX2 kernel adds a scalar tail, so the two variants agree to rounding,
+// not bit for bit.
 #include "CKernels.h"
 #include "skinny_linear_common.h"
 #include <immintrin.h>
@@ -25,22 +27,28 @@ INLINE AVX512 float sum8(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
 }
 
-// One weight row · one x row, four accumulators along k.
-INLINE AVX512 float dot(const float *w, const float *x, long k) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+// d[p] = w[p] · x for P ≤ 4 weight rows and one x row: per row one accumulator along k, the masked
+// tail into it, then its lanes — the chain `dots` runs for each (weight row, x row), so an x row gets
+// the same bits alone as in a batch (decode's batch invariance). Four rows side by side keep four
+// chains in flight (one row with four accumulators, as before session 16, rounded differently and
+// ran 1.3–2.0 × slower on Emerald Rapids: `pd-bench linear --dtype f32 --rows 1`).
+INLINE AVX512 void row_chains(const int P, const float *const *w, const float *x, long k, float *d) {
+    __m256 a[4];
+    for (int p = 0; p < P; p++) a[p] = _mm256_setzero_ps();
     long i = 0;
-    for (; i + 32 <= k; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    for (; i + 8 <= k; i += 8) {
+        const __m256 t = _mm256_loadu_ps(x + i);
+        for (int p = 0; p < P; p++) {
+            if ((i & 15) == 0) _mm_prefetch((const char *)(w[p] + i + CK_SKINNY_PREFETCH_FLOATS), _MM_HINT_T1);
+            a[p] = _mm256_fmadd_ps(_mm256_loadu_ps(w[p] + i), t, a[p]);
+        }
     }
-    for (; i + 8 <= k; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
     if (i < k) {
         const __mmask8 m = first_lanes(k - i);
-        a1 = _mm256_fmadd_ps(_mm256_maskz_loadu_ps(m, w + i), _mm256_maskz_loadu_ps(m, x + i), a1);
+        const __m256 t = _mm256_maskz_loadu_ps(m, x + i);
+        for (int p = 0; p < P; p++) a[p] = _mm256_fmadd_ps(_mm256_maskz_loadu_ps(m, w[p] + i), t, a[p]);
     }
-    return sum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (int p = 0; p < P; p++) d[p] = sum8(a[p]);
 }
 
 // d0[r], d1[r] = w0 · x_r, w1 · x_r for the R x rows at x + r·lda. R is a constant at every call
@@ -88,7 +96,17 @@ AVX512 void ck_skinny_linear_avx512(const float *x, long m, long k, long lda, co
                                     float *y, long ldy, long first, long last, int accumulate, float alpha) {
     long j = first;
     if (m == 1) {
-        for (; j < last; j++) ck_skinny_store(y + j, dot(w + j * ldw, x, k), accumulate, alpha);
+        float d[4];
+        for (; j + 4 <= last; j += 4) {
+            const float *rows[4] = {w + j * ldw, w + (j + 1) * ldw, w + (j + 2) * ldw, w + (j + 3) * ldw};
+            row_chains(4, rows, x, k, d);
+            for (int p = 0; p < 4; p++) ck_skinny_store(y + j + p, d[p], accumulate, alpha);
+        }
+        for (; j < last; j++) {
+            const float *row = w + j * ldw;
+            row_chains(1, &row, x, k, d);
+            ck_skinny_store(y + j, d[0], accumulate, alpha);
+        }
         return;
     }
     while (j < last) {

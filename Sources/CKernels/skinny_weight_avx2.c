@@ -8,15 +8,12 @@
 // multiple of 32 and K ≤ 18432 (the decode case) takes the scaled-x kernels instead: block scales
 // folded into x, no partials, every x row the bits it gets alone (fp8_rows_scaled_x and
 // fp8_rows_scaled_pairs below).
-#include <pthread.h>
-#include <stdlib.h>
 #include "skinny_avx2.h"
 #pragma STDC FP_CONTRACT OFF
 
 #define AVX2 CK_AVX2
-// The scaled-x kernels' two copies of each x row (up to 2 · 8 · 18432 floats, 1.1 MiB; 18432 is
-// DeepSeek-V3's widest input, the dense MLP's down_proj) live in a per-thread buffer (scaled_x_scratch).
-#define CK_SCALED_X_MAX 18432
+// The scaled-x kernels' two copies of each x row (up to 2 · 8 · CK_SCALED_X_MAX floats, 1.1 MiB) live
+// in a per-thread buffer (ck_scaled_x_scratch).
 #define INLINE CK_INLINE
 
 /// NaN codes among the 8 FP8 bytes b become NaN in w.
@@ -202,13 +199,6 @@ INLINE AVX2 void fp8_scaled_step(const char *const *rows, const float *xs, long 
 static const int32_t ck_fp8_fields[8] __attribute__((aligned(32))) = {
     CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS,
     CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS, CK_FP8_F32_FIELDS};
-
-/// Whether any of the k FP8 bytes at row is a NaN code.
-INLINE AVX2 int fp8_row_has_nan(const char *row, long k) {
-    for (long i = 0; i < k; i++)
-        if (ck_fp8_is_nan((uint8_t)row[i])) return 1;
-    return 0;
-}
 
 // Two or more x rows share each weight vector, so it is dequantized once in registers — fp8_8_bits
 // times the block's scale · 2^120, both exact, so each lane is HF's fl(q · scale) — and the rows
@@ -420,7 +410,7 @@ INLINE AVX2 void fp8_rows_scaled_x(const ck_weight *w, const float *x, const flo
             if (i < k32) fp8_scaled_step(rows, xs, i, acc, &nanMax);
             const int nan = fp8_nan_seen(nanMax);
             for (int p = 0; p < 4 && j + p * stride < r1; p++)
-                fp8_scaled_output(w, rows[p], acc[p], nan && fp8_row_has_nan(rows[p], k32), x, scales, k32, y + j + p * stride,
+                fp8_scaled_output(w, rows[p], acc[p], nan && ck_fp8_row_has_nan(rows[p], k32), x, scales, k32, y + j + p * stride,
                                   accumulate, alpha);
         }
         r0 = r1;
@@ -477,7 +467,7 @@ INLINE AVX2 void fp8_pair_group(const int RG, const int g0, const ck_weight *w, 
     const __m256 acc[2][4] = {{c0, c1, c2, c3}, {d0, d1, d2, d3}};
     const int nan = fp8_nan_seen(nanMax);
     for (int p = 0; p < valid; p++) {
-        const int rowNaN = nan && fp8_row_has_nan(rows[p], k32);
+        const int rowNaN = nan && ck_fp8_row_has_nan(rows[p], k32);
         for (int r = 0; r < RG; r++)
             fp8_scaled_output(w, rows[p], acc[p][r], rowNaN, x + (g0 + r) * lda, scales, k32, y + (g0 + r) * ldy + out[p],
                               accumulate, alpha);
@@ -518,32 +508,6 @@ INLINE AVX2 void fp8_rows_scaled_pairs(const int R, const ck_weight *w, const fl
     }
 }
 
-// A grow-only buffer per thread for the scaled-x kernels' copies of x, freed when the thread ends:
-// no allocation per call once a thread has seen its largest size, no megabyte on any stack.
-typedef struct { float *floats; long capacity; } ck_scratch;
-static pthread_key_t scratchKey;
-static pthread_once_t scratchOnce = PTHREAD_ONCE_INIT;
-static int scratchKeyMade;
-static void scratch_release(void *s) { free(((ck_scratch *)s)->floats); free(s); }
-static void scratch_make_key(void) { scratchKeyMade = pthread_key_create(&scratchKey, scratch_release) == 0; }
-
-/// n floats, 64-byte aligned, valid until this thread's next call; NULL if memory ran out.
-static float *scaled_x_scratch(long n) {
-    pthread_once(&scratchOnce, scratch_make_key);
-    if (!scratchKeyMade) return NULL;
-    ck_scratch *s = pthread_getspecific(scratchKey);
-    if (!s) {
-        if (!(s = calloc(1, sizeof *s))) return NULL;
-        if (pthread_setspecific(scratchKey, s) != 0) { free(s); return NULL; }
-    }
-    if (s->capacity < n) {
-        free(s->floats);
-        s->floats = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64));
-        s->capacity = s->floats ? n : 0;
-    }
-    return s->floats;
-}
-
 // One function per x-row count (not inlined into the dispatch: inlined there, the two-row loop ran
 // 0.86 × as fast in the harness, its registers shared with seven other copies).
 #define CK_SCALED_ENTRY(name, call)                                                                              \
@@ -569,7 +533,7 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
     } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
         const unsigned csr = ck_clear_daz();
         const long k32 = w->cols & ~31L;
-        float *xp = m <= 8 && w->block_cols % 32 == 0 && k32 > 0 && k32 <= CK_SCALED_X_MAX ? scaled_x_scratch(2 * m * k32) : NULL;
+        float *xp = m <= 8 && w->block_cols % 32 == 0 && k32 > 0 && k32 <= CK_SCALED_X_MAX ? ck_scaled_x_scratch(2 * m * k32) : NULL;
         if (xp) {
             float *xs = xp + m * k32;
             for (long r = 0; r < m; r++) fp8_permute_x(x + r * lda, k32, xp + r * k32);

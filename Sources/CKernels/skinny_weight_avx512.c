@@ -2,10 +2,12 @@
 // vector converted in registers (see weight_common.h), masked loads for every tail, f32 FMAs.
 // P weight rows are streamed side by side and each converted vector is used for all R ≤ 8 x rows:
 // the weights are read once. bf16/f16: P = 4 for R ≤ 2 (enough independent loads in flight; 8 for
-// one x row over rows of ≥ 8 KiB), else 2.
-// FP8 keeps a block partial next to each total, so P·R ≤ 8 per pass: P = 4 for R ≤ 2, else 2, and
-// from 5 x rows two passes of x rows (4, R − 4) over the same weight rows (re-read from L1/L2).
-// Each row is prefetched once per 64-byte line, 32 KiB ahead.
+// one x row over rows of ≥ 8 KiB), else 2. FP8 (decode): block scales folded into x, one accumulator
+// per (weight row, x row) — P = 4 for R ≤ 2, 3 for R = 3–4, else 2 (fp8_scaled_rows); calls it cannot
+// take keep a block partial next to each total (row_dots: P·R ≤ 8 per pass, from 5 x rows two passes
+// (4, R − 4) over the same weight rows). Each (weight row, x row) sums in one order whatever R and P:
+// decode is batch-invariant (BatchInvarianceTests). Each row is prefetched once per 64-byte line,
+// 32 KiB ahead.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
 
@@ -151,6 +153,145 @@ INLINE AVX512 void rows_loop(const int dt, const int P, const int R, const int G
 
 #define CK_ROWS(dt, P, R, G) rows_loop(dt, P, R, G, x, lda, w, y, ldy, first, last, accumulate, alpha)
 
+/// FP8 rows first..<last through the block-partial loop (row_dots): calls the scaled-x kernel cannot
+/// take, and its block rows with a scale out of range.
+INLINE AVX512 void fp8_partial_rows(const long m, const float *x, long lda, const ck_weight *w, float *y, long ldy, long first,
+                                    long last, int accumulate, float alpha) {
+    const int dt = CK_WEIGHT_FP8_E4M3;
+    switch (m) {
+    case 1: CK_ROWS(dt, 4, 1, 8); break;
+    case 2: CK_ROWS(dt, 4, 2, 8); break;
+    case 3: CK_ROWS(dt, 2, 3, 8); break;
+    case 4: CK_ROWS(dt, 2, 4, 8); break;
+    case 5: CK_ROWS(dt, 2, 5, 4); break;
+    case 6: CK_ROWS(dt, 2, 6, 4); break;
+    case 7: CK_ROWS(dt, 2, 7, 4); break;
+    default: CK_ROWS(dt, 2, 8, 4); break;
+    }
+}
+
+// FP8 with 1–8 x rows (decode), K ≤ CK_SCALED_X_MAX: the block scales go into x, as in the AVX2
+// kernel. For each block row of weights (128 rows in DeepSeek-V3), xs_r = fl(x_r · scale) · 2^8 per
+// column block is built once for the R x rows (R · K multiplies against 128 · K weights), and each
+// (weight row, x row) is one dot of fp8_16's q · 2^-8 against xs_r: one accumulator, no block
+// partial to scale and add, so P · R accumulators where row_dots needs twice that — each weight
+// vector is converted once for all R x rows (row_dots: once per group of ≤ 4) — and the same chain
+// whatever R and P (decode's batch invariance). The columns past the last 16 are a scalar tail.
+// Rounding: each product is (q · 2^-8) · fl(x · scale · 2^8), a term-wise f32 dot (tests bound it
+// against Double). Block rows with a scale outside [2^-32, 2^32] take fp8_partial_rows.
+
+/// xs_r[c] = fl(x_r[c] · scale of c's block) · 2^8 for c < k16 and R x rows (k16 apart in xs);
+/// 0 (xs unfinished) if a scale is outside [2^-32, 2^32].
+INLINE AVX512 int fp8_scale_x(const int R, const ck_weight *w, const float *scales, const float *x, long lda, long k16, float *xs) {
+    const long bc = w->block_cols;
+    for (long c0 = 0; c0 < k16; c0 += bc) {
+        const float s = scales[c0 / bc];
+        if (!(fabsf(s) >= 0x1p-32f && fabsf(s) <= 0x1p32f)) return 0;
+        const __m512 v = _mm512_set1_ps(s), unit = _mm512_set1_ps(CK_FP8_F16_UNIT);
+        const long c1 = c0 + bc < k16 ? c0 + bc : k16;
+        for (int r = 0; r < R; r++)
+            for (long i = c0; i < c1; i += 16) {
+                const __mmask16 mask = c1 - i < 16 ? first_lanes(c1 - i) : (__mmask16)0xFFFF;
+                const __m512 xv = _mm512_maskz_loadu_ps(mask, x + r * lda + i);
+                _mm512_mask_storeu_ps(xs + r * k16 + i, mask, _mm512_mul_ps(_mm512_mul_ps(xv, v), unit));
+            }
+    }
+    return 1;
+}
+
+/// acc[p][r] += Σ (q · 2^-8) · xs_r over the 16 columns from i of the P rows (NaN codes as 1.875).
+INLINE AVX512 void fp8_scaled_step(const int P, const int R, const char *const *rows, const float *xs, long k16, long i,
+                                   __m512 acc[8][8]) {
+    __m512 u[8];
+    for (int p = 0; p < P; p++) u[p] = fp8_16(rows[p] + i, 0, 0, 0);
+    fma_rows(P, R, u, xs, k16, i, 0, 0, acc);
+}
+
+/// acc[p][r] += Σ (q · 2^-8) · xs_r over the first k16 columns of the P rows, NaN codes as 1.875;
+/// returns whether any of those bytes is a NaN code (0x7F / 0xFF, the only bytes that double to
+/// 0xFE: one max per 64 bytes and row). Straight-line code per 64 columns: with fp8_line's NaN test
+/// choosing between two loop bodies, or its loop over the four steps (clang does not unroll it at
+/// R = 8), the accumulators went to memory after every FMA.
+INLINE AVX512 int fp8_scaled_dots(const int P, const int R, const char *const *rows, const float *xs, long k16, __m512 acc[8][8]) {
+    __m512i doubledMax = _mm512_setzero_si512();
+    long i = 0;
+    for (; i + 64 <= k16; i += 64) {
+        for (int p = 0; p < P; p++) {
+            _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+            const __m512i b = _mm512_loadu_si512(rows[p] + i);
+            doubledMax = _mm512_max_epu8(doubledMax, _mm512_add_epi8(b, b));
+        }
+        fp8_scaled_step(P, R, rows, xs, k16, i, acc);
+        fp8_scaled_step(P, R, rows, xs, k16, i + 16, acc);
+        fp8_scaled_step(P, R, rows, xs, k16, i + 32, acc);
+        fp8_scaled_step(P, R, rows, xs, k16, i + 48, acc);
+    }
+    for (; i < k16; i += 16) {
+        for (int p = 0; p < P; p++) {
+            const __m512i b = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(rows[p] + i)));
+            doubledMax = _mm512_max_epu8(doubledMax, _mm512_add_epi8(b, b));
+        }
+        fp8_scaled_step(P, R, rows, xs, k16, i, acc);
+    }
+    return _mm512_cmpeq_epi8_mask(doubledMax, _mm512_set1_epi8((char)0xFE)) != 0;
+}
+
+/// Rows first..<last of y = alpha · W x_r (+ y) for R x rows, P weight rows side by side, block row
+/// by block row; xs: scratch of R · k16 floats.
+INLINE AVX512 void fp8_scaled_rows(const int P, const int R, const ck_weight *w, const float *x, long lda, float *xs, long k16,
+                                   float *y, long ldy, long first, long last, int accumulate, float alpha) {
+    const long br = w->block_rows, bc = w->block_cols, k = w->cols;
+    for (long r0 = first; r0 < last;) {
+        const long blockEnd = (r0 / br + 1) * br, r1 = blockEnd < last ? blockEnd : last;
+        const float *scales = ck_scale_row(w, r0);
+        if (!fp8_scale_x(R, w, scales, x, lda, k16, xs)) {
+            fp8_partial_rows(R, x, lda, w, y, ldy, r0, r1, accumulate, alpha);
+            r0 = r1;
+            continue;
+        }
+        for (long j = r0; j < r1; j += P) {
+            const char *rows[8];
+            for (int p = 0; p < P; p++) rows[p] = (const char *)w->base + (j + p < r1 ? j + p : r1 - 1) * w->row_stride;
+            __m512 acc[8][8];
+            for (int p = 0; p < P; p++)
+                for (int r = 0; r < R; r++) acc[p][r] = _mm512_setzero_ps();
+            const int nanSeen = fp8_scaled_dots(P, R, rows, xs, k16, acc);
+            // Lane sums in loops of constant length: indexed in the output loop below, the
+            // accumulators went to memory after every FMA.
+            float d[8][8];
+            for (int p = 0; p < P; p++)
+                for (int r = 0; r < R; r++) d[p][r] = _mm512_reduce_add_ps(acc[p][r]);
+            for (int p = 0; p < P && j + p < r1; p++) {
+                const int rowNaN = nanSeen && ck_fp8_row_has_nan(rows[p], k16);
+                for (int r = 0; r < R; r++) {
+                    float tail = 0;
+                    for (long c = k16; c < k; c++) tail += (ck_fp8_value((uint8_t)rows[p][c]) * x[r * lda + c]) * scales[c / bc];
+                    ck_skinny_store(y + r * ldy + j + p, rowNaN ? ck_bits_float(CK_QUIET_NAN_BITS) : d[p][r] + tail, accumulate, alpha);
+                }
+            }
+        }
+        r0 = r1;
+    }
+}
+
+// One function per x-row count, each with its own registers (inlined into the dispatch, with the
+// other counts' copies around them, the accumulators went to memory after every FMA; so they did with
+// P = 3 from 5 x rows, hence P = 2 there).
+#define CK_SCALED_ENTRY(name, P, R)                                                                                 \
+    static __attribute__((noinline)) AVX512 void name(const ck_weight *w, const float *x, long lda, float *xs, long k16, \
+                                                       float *y, long ldy, long first, long last, int accumulate,       \
+                                                       float alpha) {                                                   \
+        fp8_scaled_rows(P, R, w, x, lda, xs, k16, y, ldy, first, last, accumulate, alpha);                             \
+    }
+CK_SCALED_ENTRY(scaled_x1, 4, 1)
+CK_SCALED_ENTRY(scaled_x2, 4, 2)
+CK_SCALED_ENTRY(scaled_x3, 3, 3)
+CK_SCALED_ENTRY(scaled_x4, 3, 4)
+CK_SCALED_ENTRY(scaled_x5, 2, 5)
+CK_SCALED_ENTRY(scaled_x6, 2, 6)
+CK_SCALED_ENTRY(scaled_x7, 2, 7)
+CK_SCALED_ENTRY(scaled_x8, 2, 8)
+
 AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_weight *w,
                                     float *y, long ldy, long first, long last, int accumulate, float alpha) {
     if (first >= last || m <= 0) return;
@@ -163,16 +304,21 @@ AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_w
         ck_skinny_linear_avx512(x, m, w->cols, lda, (const float *)w->base, w->row_stride, y, ldy, first, last, accumulate, alpha);
     } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
         const unsigned csr = ck_clear_daz();
-        switch (m) {
-        case 1: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 1, 8); break;
-        case 2: CK_ROWS(CK_WEIGHT_FP8_E4M3, 4, 2, 8); break;
-        case 3: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 3, 8); break;
-        case 4: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 4, 8); break;
-        case 5: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 5, 4); break;
-        case 6: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 6, 4); break;
-        case 7: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 7, 4); break;
-        default: CK_ROWS(CK_WEIGHT_FP8_E4M3, 2, 8, 4); break;
+        const long k16 = w->cols & ~15L;
+        float *xs = m <= 8 && k16 > 0 && k16 <= CK_SCALED_X_MAX ? ck_scaled_x_scratch(m * k16) : NULL;
+#define CK_SCALED(name) name(w, x, lda, xs, k16, y, ldy, first, last, accumulate, alpha)
+        if (!xs) fp8_partial_rows(m, x, lda, w, y, ldy, first, last, accumulate, alpha);
+        else switch (m) {
+        case 1: CK_SCALED(scaled_x1); break;
+        case 2: CK_SCALED(scaled_x2); break;
+        case 3: CK_SCALED(scaled_x3); break;
+        case 4: CK_SCALED(scaled_x4); break;
+        case 5: CK_SCALED(scaled_x5); break;
+        case 6: CK_SCALED(scaled_x6); break;
+        case 7: CK_SCALED(scaled_x7); break;
+        default: CK_SCALED(scaled_x8); break;
         }
+#undef CK_SCALED
         ck_restore_csr(csr);
     } else {
         const int dt = w->dtype == CK_WEIGHT_F16 ? CK_WEIGHT_F16 : CK_WEIGHT_BF16;

@@ -40,6 +40,14 @@
 /// Prefetch distance in bytes of weight: 32 KiB ahead into L2 (see skinny_linear_common.h).
 #define CK_WEIGHT_PREFETCH_BYTES 32768
 
+/// Widest input the scaled-x FP8 kernels take (DeepSeek-V3's dense MLP down_proj); wider goes through
+/// the block-partial loops.
+#define CK_SCALED_X_MAX 18432
+
+/// n floats, 64-byte aligned, for the scaled-x kernels' copies of x: a grow-only buffer per thread
+/// (freed when the thread ends), valid until this thread's next call; NULL if memory ran out.
+float *ck_scaled_x_scratch(long n);
+
 /// The scale row of weight row r.
 static inline __attribute__((always_inline)) const float *ck_scale_row(const ck_weight *w, long r) {
     return w->scales + (r / w->block_rows) * w->scale_stride;
@@ -50,6 +58,14 @@ static inline __attribute__((always_inline)) uint32_t ck_float_bits(float f) { u
 
 /// Whether an FP8 byte is one of E4M3's two NaN codes (0x7F, 0xFF: exponent and mantissa all ones).
 static inline __attribute__((always_inline)) int ck_fp8_is_nan(uint8_t byte) { return (byte & 0x7F) == 0x7F; }
+
+/// Whether any of the k FP8 bytes at row is a NaN code (the scaled-x kernels' check, run only for rows
+/// of a set whose NaN test fired).
+static inline __attribute__((always_inline)) int ck_fp8_row_has_nan(const char *row, long k) {
+    for (long i = 0; i < k; i++)
+        if (ck_fp8_is_nan((uint8_t)row[i])) return 1;
+    return 0;
+}
 
 /// One FP8 byte as f32 (q exactly), by the definition (baseline code: for tails and tests).
 static inline __attribute__((always_inline)) float ck_fp8_value(uint8_t byte) {

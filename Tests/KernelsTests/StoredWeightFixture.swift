@@ -14,18 +14,19 @@ final class StoredWeight {
     /// The encoded values, rows × cols (no stride): bf16/f16 upcast, FP8 Float(q) · scale.
     let decoded: [Float]
 
-    static let block = 128
+    /// FP8 scale blocks: block × block weights (DeepSeek-V3's 128; the FP8 goldens' 16).
+    let block: Int
 
     /// `scaleOverride` sets scale[0][0] (to reach the two-multiply path or subnormal products).
-    init(_ dtype: DType, rows: Int, cols: Int, rowStride: Int? = nil, seed: UInt64, scaleOverride: Float? = nil) {
-        self.dtype = dtype; self.rows = rows; self.cols = cols
+    init(_ dtype: DType, rows: Int, cols: Int, rowStride: Int? = nil, seed: UInt64, scaleOverride: Float? = nil, block: Int = 128) {
+        self.dtype = dtype; self.rows = rows; self.cols = cols; self.block = block
         let stride = rowStride ?? cols
         self.rowStride = stride
         var g = SeededRandom(seed: seed)
         let elementBytes = dtype == .fp8 ? 1 : 2
         bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * stride * elementBytes), alignment: 64)
-        scaleRows = (rows + Self.block - 1) / Self.block
-        scaleStride = (cols + Self.block - 1) / Self.block + 1          // wider than needed, as a slice's would be
+        scaleRows = (rows + block - 1) / block
+        scaleStride = (cols + block - 1) / block + 1          // wider than needed, as a slice's would be
         scales = .allocate(capacity: max(1, scaleRows * scaleStride))
         for i in 0..<scaleRows * scaleStride { scales[i] = Float.random(in: 1e-3...0.1, using: &g) }
         if let scaleOverride, scaleRows > 0 { scales[0] = scaleOverride }
@@ -53,7 +54,7 @@ final class StoredWeight {
                     var q = UInt8.random(in: 0...255, using: &g)
                     if q & 0x7F == 0x7F { q ^= 0x01 }                          // no NaN in a dot product test
                     bytes.storeBytes(of: q, toByteOffset: index, as: UInt8.self)
-                    let scale = scales[(r / Self.block) * scaleStride + c / Self.block]
+                    let scale = scales[(r / block) * scaleStride + c / block]
                     decoded[r * cols + c] = Float(FP8Reference.value(q)) * scale
                 }
             }
@@ -68,7 +69,7 @@ final class StoredWeight {
         switch dtype {
         case .bf16: storage = .bf16
         case .f16: storage = .f16
-        case .fp8: storage = .fp8E4M3(scales: UnsafePointer(scales), blockRows: Self.block, blockCols: Self.block, scaleStride: scaleStride)
+        case .fp8: storage = .fp8E4M3(scales: UnsafePointer(scales), blockRows: block, blockCols: block, scaleStride: scaleStride)
         }
         return WeightMatrix(storage: storage, base: UnsafeRawPointer(bytes), rows: rows, cols: cols, rowStride: rowStride)
     }

@@ -205,21 +205,26 @@ final class StoredWeightKernelTests: XCTestCase {
         }
     }
 
-    /// The AVX2 kernel with 2–8 FP8 x rows (a decode batch) gives each row the bits it gets alone —
+    /// Each kernel variant with 2–8 FP8 x rows (a decode batch) gives each row the bits it gets alone —
     /// the one-row scheme (block scales folded into x) and its FMA order per row — over partial
-    /// blocks and column tails, a NaN code, both store modes and rows split by `first`.
+    /// blocks and column tails, a NaN code, both store modes and rows split by `first`; on AVX-512 also
+    /// with 16-column blocks (the FP8 goldens').
     func testFP8RowsOfABatchEqualEachRowAlone() {
         for (k, n) in [(32, 3), (127, 5), (128, 130), (300, 7), (2048, 300)] {
             let weight = StoredWeight(.fp8, rows: n, cols: k, seed: UInt64(k * 31 + n))
             if n > 4 { weight.bytes.storeBytes(of: UInt8(0xFF), toByteOffset: 4 * k + k / 2, as: UInt8.self) }   // row 4: NaN
             checkRowsOfABatchEqualEachRowAlone(weight, nanRow: n > 4 ? 4 : nil)
         }
+        guard KernelVariants.available.contains(where: { $0.isa == .avx512 }) else { return }
+        for (k, n) in [(48, 5), (300, 40)] {
+            let weight = StoredWeight(.fp8, rows: n, cols: k, seed: UInt64(k + n), block: 16)
+            checkRowsOfABatchEqualEachRowAlone(weight.matrix, label: "fp8 16-column blocks", nanRow: nil, tables: [.avx512])
+        }
     }
 
-    /// The AVX2 kernel over bf16, f16 and f32 with 1–8 x rows: each row's outputs are the bits it
+    /// Each kernel variant over bf16, f16 and f32 with 1–8 x rows: each row's outputs are the bits it
     /// gets alone (one accumulator per weight row and x row, the same FMAs in the same order,
-    /// whatever the blocking). (The AVX-512 variant is not held to this: it has not been checked on
-    /// such a CPU.)
+    /// whatever the blocking).
     func testHalfAndF32RowsOfABatchEqualEachRowAlone() {
         for (k, n) in [(7, 3), (300, 9), (2048, 66)] {
             for dtype in [StoredWeight.DType.bf16, .f16] {
@@ -233,13 +238,19 @@ final class StoredWeightKernelTests: XCTestCase {
         }
     }
 
-    /// AVX2: m = 2…8 x rows in one call give each row the bits of a call with that row alone, for
-    /// both store modes and rows split by `first`; a NaN row stays NaN for every x row.
+    /// m = 2…8 x rows in one call give each row the bits of a call with that row alone, in each
+    /// variant of `tables`, for both store modes and rows split by `first`; a NaN row stays NaN for
+    /// every x row.
     private func checkRowsOfABatchEqualEachRowAlone(_ weight: StoredWeight, nanRow: Int?) {
         checkRowsOfABatchEqualEachRowAlone(weight.matrix, label: "\(weight.dtype)", nanRow: nanRow)
     }
 
-    private func checkRowsOfABatchEqualEachRowAlone(_ matrix: WeightMatrix, label: String, nanRow: Int?) {
+    private func checkRowsOfABatchEqualEachRowAlone(_ matrix: WeightMatrix, label: String, nanRow: Int?,
+                                                    tables: [KernelTable] = KernelVariants.available) {
+        for table in tables { checkRowsOfABatchEqualEachRowAlone(matrix, label: "\(table.isa) \(label)", nanRow: nanRow, table: table) }
+    }
+
+    private func checkRowsOfABatchEqualEachRowAlone(_ matrix: WeightMatrix, label: String, nanRow: Int?, table: KernelTable) {
         let k = matrix.cols, n = matrix.rows, lda = k + 3, ldy = n + 1
         let x = random(8 * lda, seed: UInt64(k + n)), start = random(8 * ldy, seed: 7)
         var view = matrix.kernelView
@@ -249,13 +260,13 @@ final class StoredWeightKernelTests: XCTestCase {
             for r in 0..<8 {
                 var y = Array(start[(r * ldy)...].prefix(ldy))
                 Array(x[(r * lda)...].prefix(lda)).withUnsafeBufferPointer { row in
-                    KernelTable.avx2.skinnyWeight(row.baseAddress!, 1, lda, &view, &y, ldy, first, n, accumulate ? 1 : 0, alpha)
+                    table.skinnyWeight(row.baseAddress!, 1, lda, &view, &y, ldy, first, n, accumulate ? 1 : 0, alpha)
                 }
                 alone.append(y)
             }
             for m in 2...8 {
                 var batch = Array(start.prefix(m * ldy))
-                KernelTable.avx2.skinnyWeight(x, m, lda, &view, &batch, ldy, first, n, accumulate ? 1 : 0, alpha)
+                table.skinnyWeight(x, m, lda, &view, &batch, ldy, first, n, accumulate ? 1 : 0, alpha)
                 for r in 0..<m {
                     XCTAssertEqual(batch[(r * ldy)...].prefix(ldy).map(\.bitPattern), alone[r].map(\.bitPattern),
                                    "\(label) k=\(k) n=\(n) m=\(m) x row \(r) accumulate=\(accumulate)")
