@@ -41,6 +41,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     /// Throws CPUError on a CPU without AVX2 + FMA + F16C (the kernels' baseline).
     public init(config: DeepSeekConfig, weights: ModelWeights, fingerprint: String? = nil) throws {
         try CPUFeatures.requireBaseline()
+        BLAS.adviseOnCoreOnce()
         try config.validate()
         self.config = config
         self.weights = weights

@@ -1,10 +1,41 @@
 import COpenBLAS
+import Foundation
 
 /// The GEMM entry points every projection goes through. Row-major throughout.
 public enum BLAS {
     /// Threads OpenBLAS may use in this process (ranks × threads ≤ cores).
     public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// The kernel set OpenBLAS chose for this CPU when it loaded (its DYNAMIC_ARCH core name, e.g.
+    /// "Haswell", "Zen", "SkylakeX").
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
+    /// OpenBLAS core names whose sgemm uses AVX2 + FMA or wider.
+    static let wideCores: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"]
+
+    /// One line of advice when OpenBLAS runs kernels far below this CPU (nil when it chose a wide
+    /// set or OPENBLAS_CORETYPE already says which): 0.3.21 does not know CPUs newer than it, and on
+    /// one it falls back to its SSE3 "Prescott" set — on a 2-core Emerald Rapids (cpuid model 207)
+    /// sgemm ran at 58 GFLOP/s against 284 with OPENBLAS_CORETYPE=SkylakeX and 314 with Cooperlake,
+    /// so prefill took 4.6–5.1 × as long (`pd-bench prefill --model bench --tokens 1024`, session 16).
+    /// Pure in its inputs, for tests.
+    public static func coreAdvice(core: String = coreName, features: CPUFeatures = .detected,
+                                  coreTypeSet: Bool = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil) -> String? {
+        guard !coreTypeSet, features.isSuperset(of: .baseline), !wideCores.contains(core) else { return nil }
+        let suggested = features.isSuperset(of: [.avx512, .avx512bf16]) ? "Cooperlake"
+            : features.isSuperset(of: .avx512) ? "SkylakeX" : "Haswell"
+        return "OpenBLAS chose its \(core) kernels on this CPU (it does not know the model): sgemm, and so prefill, "
+            + "runs several times slower than the CPU allows; start with OPENBLAS_CORETYPE=\(suggested)"
+    }
+
+    /// Writes coreAdvice to stderr, once per process (model loading calls it).
+    public static func adviseOnCoreOnce() { _ = adviceWritten }
+    private static let adviceWritten: Bool = {
+        guard let advice = coreAdvice() else { return false }
+        FileHandle.standardError.write(Data("warning: \(advice)\n".utf8))
+        return true
+    }()
 
     /// Up to this many rows a linear layer runs as `SkinnyLinear` (blocks of 8 rows, each streaming
     /// the weight once) instead of sgemm, which packs the whole weight first. Bench decode step on

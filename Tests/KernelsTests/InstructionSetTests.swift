@@ -47,4 +47,19 @@ final class InstructionSetTests: XCTestCase {
         let requested = ProcessInfo.processInfo.environment[InstructionSet.environmentVariable]
         XCTAssertEqual(InstructionSet.active, try? InstructionSet.select(features: f, requested: requested).get())
     }
+
+    /// OpenBLAS's kernel choice: advice (naming the OPENBLAS_CORETYPE to set) only when it runs a set
+    /// below the CPU and the variable is unset; the process's own core name is one OpenBLAS reports.
+    func testOpenBLASCoreAdvice() {
+        let emeraldRapids: CPUFeatures = [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512bf16]
+        XCTAssertNil(BLAS.coreAdvice(core: "Zen", features: zen3, coreTypeSet: false))
+        XCTAssertNil(BLAS.coreAdvice(core: "SkylakeX", features: emeraldRapids, coreTypeSet: false))
+        XCTAssertNil(BLAS.coreAdvice(core: "Prescott", features: emeraldRapids, coreTypeSet: true))
+        XCTAssertNil(BLAS.coreAdvice(core: "Prescott", features: [], coreTypeSet: false), "a CPU without AVX2 has nothing better")
+        XCTAssertEqual(BLAS.coreAdvice(core: "Prescott", features: emeraldRapids, coreTypeSet: false).map { $0.hasSuffix("OPENBLAS_CORETYPE=Cooperlake") }, true)
+        XCTAssertEqual(BLAS.coreAdvice(core: "Prescott", features: emeraldRapids.subtracting(.avx512bf16), coreTypeSet: false)
+            .map { $0.hasSuffix("OPENBLAS_CORETYPE=SkylakeX") }, true)
+        XCTAssertEqual(BLAS.coreAdvice(core: "Sandybridge", features: zen3, coreTypeSet: false).map { $0.hasSuffix("OPENBLAS_CORETYPE=Haswell") }, true)
+        XCTAssertFalse(BLAS.coreName.isEmpty)
+    }
 }
