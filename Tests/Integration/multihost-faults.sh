@@ -101,7 +101,7 @@ PY
 # serving_after NAME: a verified request (17 tokens, 4 new) from the client host within 30 s.
 serving_after() {
   timeout 40 ip netns exec "${host_ns[client]}" "$bin/pd-client" generate "${client_tls[@]}" --decode "$decode_at" --prompt-lengths 17 \
-    --max-new-tokens 4 --ignore-eos --timeout 30 --verify --model tiny --json >"$work/after-$1.json" 2>&1 \
+    --max-new-tokens 4 --ignore-eos --timeout 30 --verify --model tiny --json >"$work/after-$1.json" 2>"$work/after-$1.err" \
     && [ "$(json_field "$work/after-$1.json" "j['verified']")" = True ]
 }
 
@@ -126,7 +126,7 @@ record() {
   [ "${expect%-or-deadline}" = "$kind" ] || bad+=("$name: expected $expect, got $kind ($saw)")
   [ "$leaked" = 0 ] || bad+=("$name: decode still holds $leaked")
   kill -0 "$prefill_pid" 2>/dev/null && kill -0 "$decode_pid" 2>/dev/null || bad+=("$name: a daemon exited")
-  serving_after "$name" || bad+=("$name: not serving correctly afterwards: $(tail -c 300 "$work/after-$name.json")")
+  serving_after "$name" || bad+=("$name: not serving correctly afterwards: $(tail -c 300 "$work/after-$name.json") $(tail -c 300 "$work/after-$name.err")")
   rows+=("$name|$detail|$saw|$kind in ${run_seconds} s|$leaked")
 }
 
