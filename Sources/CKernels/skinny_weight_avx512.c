@@ -256,9 +256,7 @@ INLINE AVX512 void fp8_scaled_rows(const int P, const int R, const ck_weight *w,
             for (int p = 0; p < P; p++)
                 for (int r = 0; r < R; r++) acc[p][r] = _mm512_setzero_ps();
             const int nanSeen = fp8_scaled_dots(P, R, rows, xs, k16, acc);
-            // Lane sums in loops of constant length: indexed in the output loop below, the
-            // accumulators went to memory after every FMA.
-            float d[8][8];
+            float d[8][8];   // [P][R] lane sums
             for (int p = 0; p < P; p++)
                 for (int r = 0; r < R; r++) d[p][r] = _mm512_reduce_add_ps(acc[p][r]);
             for (int p = 0; p < P && j + p < r1; p++) {
