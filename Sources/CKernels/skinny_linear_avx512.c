@@ -31,7 +31,7 @@ INLINE AVX512 float sum8(__m256 v) {
 // tail into it, then its lanes — the chain `dots` runs for each (weight row, x row), so an x row gets
 // the same bits alone as in a batch (decode's batch invariance). Four rows side by side keep four
 // chains in flight (one row with four accumulators, as before session 16, rounded differently and
-// ran 1.3–2.0 × slower on Emerald Rapids: `pd-bench linear --dtype f32 --rows 1`).
+// ran 1.05–1.6 × slower on Emerald Rapids: `pd-bench linear --dtype f32 --rows 1`).
 INLINE AVX512 void row_chains(const int P, const float *const *w, const float *x, long k, float *d) {
     __m256 a[4];
     for (int p = 0; p < P; p++) a[p] = _mm256_setzero_ps();
