@@ -130,7 +130,7 @@ INLINE AVX2 void fp8_permute_x(const float *x, long k32, float *xp) {
 INLINE AVX2 int fp8_scale_x(const ck_weight *w, const float *scales, const float *xp, long k32, float *xs) {
     for (long c = 0; c < k32; c += w->block_cols) {
         const float s = scales[c / w->block_cols];
-        if (!(fabsf(s) >= 0x1p-32f && fabsf(s) <= 0x1p32f)) return 0;
+        if (!ck_scaled_x_takes_scale(s)) return 0;
         const __m256 v = _mm256_set1_ps(s);
         const long end = c + w->block_cols < k32 ? c + w->block_cols : k32;
         for (long i = c; i < end; i += 8) _mm256_storeu_ps(xs + i, _mm256_mul_ps(_mm256_loadu_ps(xp + i), v));

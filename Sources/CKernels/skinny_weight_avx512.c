@@ -186,7 +186,7 @@ INLINE AVX512 int fp8_scale_x(const int R, const ck_weight *w, const float *scal
     const long bc = w->block_cols;
     for (long c0 = 0; c0 < k16; c0 += bc) {
         const float s = scales[c0 / bc];
-        if (!(fabsf(s) >= 0x1p-32f && fabsf(s) <= 0x1p32f)) return 0;
+        if (!ck_scaled_x_takes_scale(s)) return 0;
         const __m512 v = _mm512_set1_ps(s), unit = _mm512_set1_ps(CK_FP8_F16_UNIT);
         const long c1 = c0 + bc < k16 ? c0 + bc : k16;
         for (int r = 0; r < R; r++)

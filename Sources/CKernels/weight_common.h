@@ -44,6 +44,13 @@
 /// the block-partial loops.
 #define CK_SCALED_X_MAX 18432
 
+/// Whether the scaled-x kernels take a block row whose scale is s: |s| in [2^-32, 2^32], so x · s (times
+/// their power-of-two unit) stays in normal range (false for NaN); other block rows take the loops
+/// with block partials.
+static inline __attribute__((always_inline)) int ck_scaled_x_takes_scale(float s) {
+    return fabsf(s) >= 0x1p-32f && fabsf(s) <= 0x1p32f;
+}
+
 /// n floats, 64-byte aligned, for the scaled-x kernels' copies of x: a grow-only buffer per thread
 /// (freed when the thread ends), valid until this thread's next call; NULL if memory ran out.
 float *ck_scaled_x_scratch(long n);
