@@ -30,6 +30,7 @@ let package = Package(
         // Thin C shims over the system libraries (Debian packages, see scripts/setup).
         .target(name: "CMPI", linkerSettings: [.linkedLibrary("mpi")]),
         .systemLibrary(name: "COpenBLAS"),
+        .systemLibrary(name: "COneDNN"),
         .systemLibrary(name: "CGRPC"),
         .target(name: "CXXHash", linkerSettings: [.linkedLibrary("xxhash")]),
         .target(name: "CProtobufC", linkerSettings: [.linkedLibrary("protobuf-c")]),
@@ -44,7 +45,7 @@ let package = Package(
         // the target itself builds for baseline x86-64 (see include/CKernels.h).
         .target(name: "CKernels"),
         // Kernels re-exports Basics (the clock) to the layers above.
-        .target(name: "Kernels", dependencies: ["Basics", "Tensors", "COpenBLAS", "CKernels"], swiftSettings: fastMath),
+        .target(name: "Kernels", dependencies: ["Basics", "Tensors", "COpenBLAS", "COneDNN", "CKernels"], swiftSettings: fastMath),
         .target(name: "DeepSeekModel", dependencies: ["Basics", "Tensors", "Kernels", "KVCache", "CXXHash"],
                 resources: [.copy("BuiltinTokenizers")], swiftSettings: fastMath),
         .target(name: "ContextParallel", dependencies: ["Basics", "CMPI", "DeepSeekModel", "Kernels", "Tensors"],
@@ -145,7 +146,7 @@ let package = Package(
         // Shared by the test targets: float-array comparisons that fail on NaN/Inf and on a count mismatch.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
 
-        .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "CGRPC", "CProtobufC", "CXXHash"]),
+        .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "COneDNN", "CGRPC", "CProtobufC", "CXXHash"]),
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "TensorsTests", dependencies: ["TestSupport", "Tensors"]),
         .testTarget(name: "KernelsTests", dependencies: ["TestSupport", "Kernels", "Tensors"]),

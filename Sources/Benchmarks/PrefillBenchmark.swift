@@ -6,7 +6,7 @@ import Kernels
 import KVCache
 
 /// `pd-bench prefill`: time to prefill one prompt per length through the real PCP path
-/// (PrefillEngine + SingleRankCommunicator), against a cblas_sgemm peak measured in the same run.
+/// (PrefillEngine + SingleRankCommunicator), against an sgemm peak on the same GEMM backend, measured in the same run.
 public struct PrefillBenchmark {
     public var model: String
     public var lengths: [Int]
@@ -62,7 +62,8 @@ public struct PrefillBenchmark {
 
         public func json() -> String {
             BenchOutput.json([
-                "model": benchmark.model, "threads": benchmark.threads, "repeats": benchmark.repeats, "sgemm_peak_gflops": sgemmPeakGFLOPs, "openblas_core": BLAS.coreName,
+                "model": benchmark.model, "threads": benchmark.threads, "repeats": benchmark.repeats, "sgemm_peak_gflops": sgemmPeakGFLOPs, "gemm_backend": GEMMBackend.active.rawValue,
+                "openblas_core": BLAS.coreName,
                 "results": rows.map { r in
                     ["tokens": r.tokens, "seconds": r.seconds, "tokens_per_second": Double(r.tokens) / r.seconds,
                      "gflop": r.flops / 1e9, "gflops": r.gflops, "mfu": r.mfu] as [String: Any]
@@ -73,7 +74,7 @@ public struct PrefillBenchmark {
 
         public func text() -> String {
             var lines = ["prefill  model=\(benchmark.model) threads=\(benchmark.threads) best-of-\(benchmark.repeats)  "
-                         + "sgemm peak (2048³, same run, OpenBLAS \(BLAS.coreName)) = \(BenchOutput.format(sgemmPeakGFLOPs, 1)) GFLOP/s",
+                         + "sgemm peak (2048³, same run, \(GEMMBackend.active.name)) = \(BenchOutput.format(sgemmPeakGFLOPs, 1)) GFLOP/s",
                          "tokens   seconds   tokens/s   GFLOP    GFLOP/s   MFU"]
             for r in rows {
                 lines.append(String(format: "%6d  %8.3f  %9.1f  %7.1f  %8.1f  %5.2f", r.tokens, r.seconds,

@@ -1,7 +1,8 @@
 import COpenBLAS
 import Foundation
 
-/// The GEMM entry points every projection goes through. Row-major throughout.
+/// The GEMM entry points every projection goes through. Row-major throughout; sgemm on the
+/// process's `GEMMBackend`.
 public enum BLAS {
     /// Threads OpenBLAS may use in this process (ranks × threads ≤ cores).
     public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
@@ -22,17 +23,24 @@ public enum BLAS {
     /// Pure in its inputs, for tests.
     public static func coreAdvice(core: String = coreName, features: CPUFeatures = .detected,
                                   coreTypeSet: Bool = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil) -> String? {
-        guard !coreTypeSet, features.isSuperset(of: .baseline), !wideCores.contains(core) else { return nil }
+        guard openBLASIsNarrow(core: core, features: features, coreTypeSet: coreTypeSet) else { return nil }
         let suggested = features.isSuperset(of: [.avx512, .avx512bf16]) ? "Cooperlake"
             : features.isSuperset(of: .avx512) ? "SkylakeX" : "Haswell"
         return "OpenBLAS chose its \(core) kernels on this CPU (it does not know the model): sgemm, and so prefill, "
             + "runs several times slower than the CPU allows; start with OPENBLAS_CORETYPE=\(suggested)"
     }
 
-    /// Writes coreAdvice to stderr, once per process (model loading calls it).
+    /// Whether OpenBLAS runs a kernel set below AVX2 + FMA on a CPU that has them, unless
+    /// OPENBLAS_CORETYPE chose the set (the rule both coreAdvice and GEMMBackend's `auto` follow).
+    static func openBLASIsNarrow(core: String, features: CPUFeatures, coreTypeSet: Bool) -> Bool {
+        !coreTypeSet && features.isSuperset(of: .baseline) && !wideCores.contains(core)
+    }
+
+    /// Writes coreAdvice to stderr, once per process, when sgemm runs on OpenBLAS (model loading
+    /// calls it; GEMMBackend's `auto` takes oneDNN where the advice would apply).
     public static func adviseOnCoreOnce() { _ = adviceWritten }
     private static let adviceWritten: Bool = {
-        guard let advice = coreAdvice() else { return false }
+        guard GEMMBackend.active == .openblas, let advice = coreAdvice() else { return false }
         FileHandle.standardError.write(Data("warning: \(advice)\n".utf8))
         return true
     }()
@@ -105,12 +113,12 @@ public enum BLAS {
         }
     }
 
-    /// C[M, N] (= or +=) alpha · op(A) · op(B), general strides.
+    /// C[M, N] (= or +=) alpha · op(A) · op(B), general strides; sgemm on `backend` (tests name one).
     @inline(__always)
     public static func gemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, backend: GEMMBackend = .active
     ) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
@@ -129,7 +137,57 @@ public enum BLAS {
             }
             return
         }
+        if backend == .onednn {
+            OneDNNSplit.run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                            b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// BLAS.gemm on oneDNN over the `Parallel` workers: each runs single-threaded oneDNN on its share
+/// of C's columns (of its rows when C has more rows than columns), so oneDNN's OpenMP team never
+/// starts. A share is a multiple of 16 (whole vector tiles); products under 2²² multiply-adds
+/// stay on the calling thread.
+private final class OneDNNSplit: ParallelJob {
+    let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float
+    let a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+    let splitColumns: Bool
+
+    static func run(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                    b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let splitColumns = n >= m
+        let workers = m * n * k < 1 << 22 ? 1 : Parallel.workers(for: (splitColumns ? n : m) / 16)
+        guard workers > 1 else {
+            GEMMBackend.oneDNNSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        Parallel.run(workers: workers, OneDNNSplit(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                                                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, splitColumns: splitColumns))
+    }
+
+    private init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                 b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, splitColumns: Bool) {
+        self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k; self.alpha = alpha
+        self.a = a; self.lda = lda; self.b = b; self.ldb = ldb; self.beta = beta; self.c = c; self.ldc = ldc
+        self.splitColumns = splitColumns
+    }
+
+    func work(worker: Int, workers: Int) {
+        let extent = splitColumns ? n : m
+        let per = ((extent + workers - 1) / workers + 15) & ~15
+        let first = min(extent, worker * per), count = min(extent, first + per) - first
+        guard count > 0 else { return }
+        if splitColumns {   // columns [first, first + count) of C: rows of B when transB, else its columns
+            GEMMBackend.oneDNNSgemm(transA: transA, transB: transB, m: m, n: count, k: k, alpha: alpha, a: a, lda: lda,
+                                    b: b + (transB ? first * ldb : first), ldb: ldb, beta: beta, c: c + first, ldc: ldc)
+        } else {            // rows [first, first + count) of C: columns of A when transA, else its rows
+            GEMMBackend.oneDNNSgemm(transA: transA, transB: transB, m: count, n: n, k: k, alpha: alpha,
+                                    a: a + (transA ? first : first * lda), lda: lda, b: b, ldb: ldb, beta: beta,
+                                    c: c + first * ldc, ldc: ldc)
+        }
     }
 }

@@ -38,10 +38,11 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
     }
 
     /// Refuses (throws a one-line error) unless the selected instruction set can run the model
-    /// kernels: called where a model is loaded, so processes that never run the model (pd-client)
-    /// start on any x86-64.
+    /// kernels and $LATENTSERVE_GEMM names a GEMM backend: called where a model is loaded, so
+    /// processes that never run the model (pd-client) start on any x86-64.
     public static func requireBaseline() throws {
         _ = try InstructionSet.selection.get()
+        try GEMMBackend.requireValidSelection()
     }
 }
 

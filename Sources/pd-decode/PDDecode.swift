@@ -72,7 +72,7 @@ struct PDDecode: ParsableCommand {
     @Option(help: "Serve Prometheus text on http://HOST:PORT/metrics (default: no metrics server).")
     var metricsListen: String?
 
-    @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).")
+    @Option(help: "Compute threads: BLAS and kernel workers (default: $OPENBLAS_NUM_THREADS, else all cores).")
     var threads: Int?
 
     @Option(help: "trace, debug, info, notice, warning, error, critical.")

@@ -44,7 +44,7 @@ struct PDPrefill: ParsableCommand {
     @Option(help: "Serve Prometheus text on http://HOST:PORT/metrics from rank 0 (default: no metrics server).")
     var metricsListen: String?
 
-    @Option(help: "OpenBLAS threads per rank (default: $OPENBLAS_NUM_THREADS, else cores / ranks).")
+    @Option(help: "Compute threads per rank: BLAS and kernel workers (default: $OPENBLAS_NUM_THREADS, else cores / ranks).")
     var threads: Int?
 
     @Option(help: "trace, debug, info, notice, warning, error, critical.")

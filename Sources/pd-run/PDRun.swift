@@ -60,7 +60,7 @@ struct PDRun: ParsableCommand {
     @Option(help: "Prefill in chunks of this many tokens (chunked prefill).")
     var chunkTokens: Int?
 
-    @Option(help: "OpenBLAS threads per rank (default: $OPENBLAS_NUM_THREADS, else cores / ranks).")
+    @Option(help: "Compute threads per rank: BLAS and kernel workers (default: $OPENBLAS_NUM_THREADS, else cores / ranks).")
     var threads: Int?
 
     @Flag(help: "Print one JSON object on stdout.")

@@ -62,4 +62,25 @@ final class InstructionSetTests: XCTestCase {
         XCTAssertEqual(BLAS.coreAdvice(core: "Sandybridge", features: zen3, coreTypeSet: false).map { $0.hasSuffix("OPENBLAS_CORETYPE=Haswell") }, true)
         XCTAssertFalse(BLAS.coreName.isEmpty)
     }
+
+    /// The GEMM backend: oneDNN exactly where the OpenBLAS advice would apply, unless
+    /// LATENTSERVE_GEMM names one; an unknown name is refused in one line.
+    func testGEMMBackendSelection() {
+        let emeraldRapids: CPUFeatures = [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512bf16]
+        func pick(_ requested: String?, _ core: String, _ features: CPUFeatures, coreTypeSet: Bool = false) -> GEMMBackend? {
+            try? GEMMBackend.select(requested: requested, openBLASCore: core, features: features, coreTypeSet: coreTypeSet).get()
+        }
+        XCTAssertEqual(pick(nil, "Zen", zen3), .openblas)
+        XCTAssertEqual(pick(nil, "SkylakeX", emeraldRapids), .openblas)
+        XCTAssertEqual(pick(nil, "Prescott", emeraldRapids), .onednn)
+        XCTAssertEqual(pick("auto", "Prescott", emeraldRapids), .onednn)
+        XCTAssertEqual(pick(nil, "Prescott", emeraldRapids, coreTypeSet: true), .openblas, "OPENBLAS_CORETYPE chose the kernels")
+        XCTAssertEqual(pick(nil, "Prescott", []), .openblas, "a CPU without AVX2 keeps OpenBLAS")
+        XCTAssertEqual(pick("OpenBLAS", "Prescott", emeraldRapids), .openblas)
+        XCTAssertEqual(pick("onednn", "Zen", zen3), .onednn)
+        XCTAssertEqual(GEMMBackend.select(requested: "mkl", openBLASCore: "Zen", features: zen3, coreTypeSet: false),
+                       .failure(.unknownOverride("mkl")))
+        XCTAssertEqual(GEMMBackendError.unknownOverride("mkl").description, "LATENTSERVE_GEMM=mkl is not one of auto, openblas, onednn")
+        XCTAssertTrue(GEMMBackend.onednn.name.hasPrefix("oneDNN "))
+    }
 }

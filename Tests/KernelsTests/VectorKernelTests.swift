@@ -126,6 +126,49 @@ final class VectorKernelTests: XCTestCase {
         }
     }
 
+    /// sgemm on each backend, for every transpose, with strides wider than the matrices, alpha and
+    /// beta, at sizes that stay on one thread and sizes split over the workers by columns and by
+    /// rows (shares of 16 that do not divide the extent): against a Double reference, and the two
+    /// backends against each other.
+    func testGemmBackendsMatchReference() {
+        let saved = BLAS.threads
+        BLAS.setThreads(2)
+        defer { BLAS.setThreads(saved) }
+        for (m, n, k) in [(37, 45, 19), (300, 517, 96), (611, 90, 130)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 5, ldc = n + 2
+                    let a = random((transA ? k : m) * lda, seed: 31), b = random((transB ? n : k) * ldb, seed: 32)
+                    let c0 = random(m * ldc, seed: 33)
+                    var want = [Double](repeating: 0, count: m * n)
+                    for r in 0..<m {
+                        for j in 0..<n {
+                            var dot = 0.0
+                            for i in 0..<k {
+                                dot += Double(transA ? a[i * lda + r] : a[r * lda + i]) * Double(transB ? b[j * ldb + i] : b[i * ldb + j])
+                            }
+                            want[r * n + j] = 1.5 * dot + 0.25 * Double(c0[r * ldc + j])
+                        }
+                    }
+                    var results: [[Float]] = []
+                    for backend in GEMMBackend.allCases {
+                        var c = c0
+                        BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1.5, a: a, lda: lda, b: b, ldb: ldb,
+                                  beta: 0.25, c: &c, ldc: ldc, backend: backend)
+                        let label = "\(backend) \(m)×\(n)×\(k) transA=\(transA) transB=\(transB)"
+                        for r in 0..<m {
+                            for j in n..<ldc { XCTAssertEqual(c[r * ldc + j], c0[r * ldc + j], "\(label): padding untouched") }
+                        }
+                        let got = (0..<m).flatMap { r in c[r * ldc..<r * ldc + n] }
+                        assertClose(got, want, absTol: 1e-3, label)
+                        results.append(got)
+                    }
+                    assertClose(results[0], results[1].map(Double.init), absTol: 1e-3, "backends agree")
+                }
+            }
+        }
+    }
+
     /// The one-row gemm (sgemv) for every transpose combination, with beta.
     func testOneRowGemmMatchesReferenceForEveryTranspose() {
         let k = 13, n = 9
