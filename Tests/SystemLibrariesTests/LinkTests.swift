@@ -1,5 +1,6 @@
 import CGRPC
 import CMPI
+import COneDNN
 import COpenBLAS
 import CProtobufC
 import CXXHash
@@ -12,6 +13,14 @@ final class LinkTests: XCTestCase {
         let b: [Float] = [5, 6, 7, 8]  // [2, 2]
         var c = [Float](repeating: 0, count: 4)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 2, 2, 1, a, 2, b, 2, 0, &c, 2)
+        XCTAssertEqual(c, [19, 22, 43, 50])
+    }
+
+    func testOneDNNMultiplies() {
+        let a: [Float] = [1, 2, 3, 4]  // [2, 2]
+        let b: [Float] = [5, 6, 7, 8]  // [2, 2]
+        var c = [Float](repeating: 0, count: 4)
+        XCTAssertEqual(dnnl_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "N")), 2, 2, 2, 1, a, 2, b, 2, 0, &c, 2), dnnl_success)
         XCTAssertEqual(c, [19, 22, 43, 50])
     }
 
