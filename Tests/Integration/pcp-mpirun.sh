@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PCP prefill under real MPI: pd-run with mpirun -np 2 and -np 3 (oversubscribed, one BLAS thread
 # per rank) against the single-process run; a golden HF checkpoint under PCP; chunked prefill;
-# a bad model folder ends the job with one clear line, not a hang.
+# each GEMM backend; a bad model folder ends the job with one clear line, not a hang.
 source "$(dirname "$0")/common.bash"
 golden="$root/Tests/DeepSeekModelTests/Golden"
 
@@ -49,10 +49,28 @@ for stored in v3_bf16_hub v3_fp8; do
   done
 done
 
+# Each GEMM backend (the CPU picks one by itself; LATENTSERVE_GEMM forces it): the BF16 checkpoint in
+# one process and at P = 2 against transformers; an unknown backend is one clear line.
+case_dir="$golden/v3_bf16_hub"
+ids=$(json_field "$case_dir/expected.json" "','.join(map(str, max(j['cases'], key=lambda c: len(c['prompt_ids']))['prompt_ids']))")
+for gemm in openblas onednn; do
+  LATENTSERVE_GEMM=$gemm "$bin/pd-run" --model "$case_dir" --prompt-ids "$ids" --max-new-tokens 16 --ignore-eos --json \
+    >"$work/gemm.json" || fail "LATENTSERVE_GEMM=$gemm, one process"
+  logits_close "$case_dir/expected.json" "$work/gemm.json" 1e-4 "v3_bf16_hub, LATENTSERVE_GEMM=$gemm, vs transformers" \
+    "max(j['cases'], key=lambda c: len(c['prompt_ids']))"
+  mpirun -np 2 --oversubscribe --bind-to none -x LATENTSERVE_GEMM=$gemm "$bin/pd-run" --model "$case_dir" --prompt-ids "$ids" \
+    --max-new-tokens 16 --ignore-eos --json >"$work/gemm.json" || fail "LATENTSERVE_GEMM=$gemm, P=2"
+  logits_close "$case_dir/expected.json" "$work/gemm.json" 1e-4 "v3_bf16_hub, LATENTSERVE_GEMM=$gemm, P=2, vs transformers" \
+    "max(j['cases'], key=lambda c: len(c['prompt_ids']))"
+done
+if LATENTSERVE_GEMM=mkl "$bin/pd-run" --model tiny --prompt-ids 1,2 >"$work/gemm.out" 2>"$work/gemm.err"; then fail "LATENTSERVE_GEMM=mkl accepted"; fi
+grep -q "LATENTSERVE_GEMM=mkl is not one of auto, openblas, onednn" "$work/gemm.err" || fail "unclear error: $(cat "$work/gemm.err")"
+[ "$(wc -l <"$work/gemm.err")" -eq 1 ] || fail "more than one line: $(cat "$work/gemm.err")"
+
 # A bad model folder: every rank fails the same way; one clear line, non-zero exit, no hang.
 start=$(date +%s)
 if timeout 60 mpirun -np 2 --oversubscribe --bind-to none "$bin/pd-run" --model "$work/no-such-model" --prompt-ids 1,2 \
     >"$work/bad.out" 2>"$work/bad.err"; then fail "bad model folder accepted"; fi
 [ $(( $(date +%s) - start )) -lt 60 ] || fail "bad model folder hung the job"
 grep -q "no-such-model" "$work/bad.err" || fail "unclear error: $(cat "$work/bad.err")"
-echo "ok: PCP under mpirun matches single-process runs, the golden checkpoints (f32, BF16, FP8 kept as stored), and chunked prefill"
+echo "ok: PCP under mpirun matches single-process runs, the golden checkpoints (f32, BF16, FP8 kept as stored; both GEMM backends), and chunked prefill"
