@@ -4,7 +4,8 @@ import Foundation
 /// The GEMM entry points every projection goes through. Row-major throughout; sgemm on the
 /// process's `GEMMBackend`.
 public enum BLAS {
-    /// Threads OpenBLAS may use in this process (ranks × threads ≤ cores).
+    /// The process's compute threads (ranks × threads ≤ cores): OpenBLAS's own, and the `Parallel`
+    /// workers every other kernel, oneDNN's sgemm included, splits over.
     public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
