@@ -83,7 +83,7 @@ public struct LinearBenchmark {
 
         public func json() -> String {
             BenchOutput.json([
-                "isa": isa, "threads": benchmark.threads, "sweep_bytes": benchmark.sweepBytes,
+                "isa": isa, "gemm_backend": GEMMBackend.active.rawValue, "threads": benchmark.threads, "sweep_bytes": benchmark.sweepBytes,
                 "results": rows.map { r in
                     ["out": r.out, "in": r.in, "dtype": r.dtype, "rows": r.rows, "ms_per_call": r.seconds * 1e3,
                      "streamed_bytes": r.streamedBytes, "gb_per_s": r.gbPerSecond, "floor_ms": r.floorSeconds * 1e3,
@@ -94,7 +94,7 @@ public struct LinearBenchmark {
 
         public func text() -> String {
             var lines = [
-                "linear  isa=\(isa) threads=\(benchmark.threads) (BLAS.linear on a WeightMatrix; copies cycled over \(benchmark.sweepBytes >> 20) MiB, best of \(benchmark.repeats) sweeps)",
+                "linear  isa=\(isa) sgemm=\(GEMMBackend.active.name) threads=\(benchmark.threads) (BLAS.linear on a WeightMatrix; copies cycled over \(benchmark.sweepBytes >> 20) MiB, best of \(benchmark.repeats) sweeps)",
                 "floor: the weight's stored bytes at the bandwidth of a \(benchmark.threads)-thread read pass over the same copies (best of before/after)",
                 "   out ×    in  dtype  rows  ms/call   GB/s  floor ms  floor GB/s  × floor  GFLOP/s",
             ]
