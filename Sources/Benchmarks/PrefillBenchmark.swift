@@ -26,6 +26,7 @@ public struct PrefillBenchmark {
         let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType)
         let c = transformer.config
         let engine = PrefillEngine(model: transformer, communicator: SingleRankCommunicator())
+        let yardstick = SgemmPeak()
         var rows: [Row] = []
         for n in lengths {
             let prompt = syntheticPrompt(count: n, vocab: c.vocabSize)
@@ -33,14 +34,14 @@ public struct PrefillBenchmark {
                                              pageCount: (n + 15) / 16)
             // The yardstick interleaved with the runs it measures (the host's speed drifts within a
             // process): the best 2048³ sgemm of those timed before each run and after the last.
-            var best = Double.infinity, peak = sgemmPeakGFLOPs(repeats: 2)
+            var best = Double.infinity, peak = yardstick.gflops(repeats: 2)
             for _ in 0..<repeats {
                 let sequence = try cache.allocate(capacity: n)
                 let start = monotonicSeconds()
                 _ = try engine.run(prompts: [prompt], sequences: [sequence], cache: cache)
                 best = min(best, monotonicSeconds() - start)
                 cache.release(sequence)
-                peak = max(peak, sgemmPeakGFLOPs(repeats: 2))
+                peak = max(peak, yardstick.gflops(repeats: 2))
             }
             rows.append(Row(tokens: n, seconds: best, flops: ForwardFlops.prefill(c, tokens: n), sgemmPeakGFLOPs: peak))
         }

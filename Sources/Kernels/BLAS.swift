@@ -13,6 +13,9 @@ public enum BLAS {
     /// "Haswell", "Zen", "SkylakeX").
     public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 
+    /// Whether the environment chose OpenBLAS's kernel set (OPENBLAS_CORETYPE).
+    public static let coreTypeSet = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil
+
     /// OpenBLAS core names whose sgemm uses AVX2 + FMA or wider.
     static let wideCores: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"]
 
@@ -23,7 +26,7 @@ public enum BLAS {
     /// so prefill took 4.6–5.1 × as long (`pd-bench prefill --model bench --tokens 1024`, session 16).
     /// Pure in its inputs, for tests.
     public static func coreAdvice(core: String = coreName, features: CPUFeatures = .detected,
-                                  coreTypeSet: Bool = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil) -> String? {
+                                  coreTypeSet: Bool = coreTypeSet) -> String? {
         guard openBLASIsNarrow(core: core, features: features, coreTypeSet: coreTypeSet) else { return nil }
         let suggested = features.isSuperset(of: [.avx512, .avx512bf16]) ? "Cooperlake"
             : features.isSuperset(of: .avx512) ? "SkylakeX" : "Haswell"

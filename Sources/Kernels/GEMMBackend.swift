@@ -31,7 +31,7 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
     /// This process's choice, made once.
     static let selection = select(requested: ProcessInfo.processInfo.environment[environmentVariable],
                                   openBLASCore: BLAS.coreName, features: .detected,
-                                  coreTypeSet: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil)
+                                  coreTypeSet: BLAS.coreTypeSet)
 
     /// The backend `BLAS.gemm` uses (OpenBLAS when the override is not understood: model loading
     /// refuses that first, through `requireValidSelection`).

@@ -7,6 +7,7 @@ import XCTest
 final class InstructionSetTests: XCTestCase {
     let zen4: CPUFeatures = [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512bf16, .avx512vnni]
     let zen3: CPUFeatures = [.avx2, .fma, .f16c]
+    let emeraldRapids: CPUFeatures = [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512bf16]
     let sandyBridge: CPUFeatures = []                       // AVX only: no AVX2, FMA or F16C
 
     func testBestVariantPerCPU() {
@@ -51,7 +52,6 @@ final class InstructionSetTests: XCTestCase {
     /// OpenBLAS's kernel choice: advice (naming the OPENBLAS_CORETYPE to set) only when it runs a set
     /// below the CPU and the variable is unset; the process's own core name is one OpenBLAS reports.
     func testOpenBLASCoreAdvice() {
-        let emeraldRapids: CPUFeatures = [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512bf16]
         XCTAssertNil(BLAS.coreAdvice(core: "Zen", features: zen3, coreTypeSet: false))
         XCTAssertNil(BLAS.coreAdvice(core: "SkylakeX", features: emeraldRapids, coreTypeSet: false))
         XCTAssertNil(BLAS.coreAdvice(core: "Prescott", features: emeraldRapids, coreTypeSet: true))
@@ -66,7 +66,6 @@ final class InstructionSetTests: XCTestCase {
     /// The GEMM backend: oneDNN exactly where the OpenBLAS advice would apply, unless
     /// LATENTSERVE_GEMM names one; an unknown name is refused in one line.
     func testGEMMBackendSelection() {
-        let emeraldRapids: CPUFeatures = [.avx2, .fma, .f16c, .avx512f, .avx512bw, .avx512vl, .avx512dq, .avx512bf16]
         func pick(_ requested: String?, _ core: String, _ features: CPUFeatures, coreTypeSet: Bool = false) -> GEMMBackend? {
             try? GEMMBackend.select(requested: requested, openBLASCore: core, features: features, coreTypeSet: coreTypeSet).get()
         }
