@@ -145,6 +145,12 @@ let package = Package(
 
         // Shared by the test targets: float-array comparisons that fail on NaN/Inf and on a count mismatch.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The guide's "no per-token allocation in decode", checked on the release build by
+        // Tests/Integration/decode-allocations.sh: CAllocationCounter interposes malloc & co.
+        // (glibc) in this executable only.
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .executableTarget(name: "allocation-check", dependencies: ["CAllocationCounter", "DeepSeekModel", "Kernels", "KVCache"],
+                          path: "Tests/AllocationCheck"),
 
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "COneDNN", "CGRPC", "CProtobufC", "CXXHash"]),
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),

@@ -83,6 +83,9 @@ public enum BLAS {
     /// 5632, 438 at 7168 with the default budget).
     public static func panelRows(k: Int, floats: Int = panelFloats) -> Int { max(16, floats / max(k, 1)) }
 
+    /// Each thread's f32 panel buffer for `linear` (grown once, then reused).
+    private static let panels = PerThread { Scratch() }
+
     /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ with W [N, K] in its stored dtype. Up to
     /// `skinnyRowLimit` rows: SkinnyLinear, converting in registers. Beyond: an f32 weight goes
     /// straight to sgemm (bit-identical to the pointer form); any other is converted one panel of
@@ -106,7 +109,7 @@ public enum BLAS {
             return
         }
         let panelRows = Self.panelRows(k: k, floats: panelFloats)
-        let panel = PanelScratch.forThisThread.reserve(min(panelRows, n) * k)
+        let panel = panels.current.reserve(min(panelRows, n) * k)
         var first = 0
         while first < n {
             let rows = min(panelRows, n - first)
@@ -154,11 +157,16 @@ public enum BLAS {
 /// BLAS.gemm on oneDNN over the `Parallel` workers: each runs single-threaded oneDNN on its share
 /// of C's columns (of its rows when C has more rows than columns), so oneDNN's OpenMP team never
 /// starts. A share is a multiple of 16 (whole vector tiles); products under 2²² multiply-adds
-/// stay on the calling thread.
+/// stay on the calling thread. One job object per calling thread, reused: no allocation per call.
 private final class OneDNNSplit: ParallelJob {
-    let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float
-    let a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
-    let splitColumns: Bool
+    private struct Call {
+        let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float
+        let a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+        let splitColumns: Bool
+    }
+    /// The call in progress, read by the workers.
+    private var call: Call?
+    private static let perThread = PerThread { OneDNNSplit() }
 
     static func run(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                     b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -169,29 +177,26 @@ private final class OneDNNSplit: ParallelJob {
                                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        Parallel.run(workers: workers, OneDNNSplit(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                                                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, splitColumns: splitColumns))
-    }
-
-    private init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-                 b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, splitColumns: Bool) {
-        self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k; self.alpha = alpha
-        self.a = a; self.lda = lda; self.b = b; self.ldb = ldb; self.beta = beta; self.c = c; self.ldc = ldc
-        self.splitColumns = splitColumns
+        let job = perThread.current
+        job.call = Call(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, lda: lda,
+                        b: b, ldb: ldb, c: c, ldc: ldc, splitColumns: splitColumns)
+        Parallel.run(workers: workers, job)
+        job.call = nil
     }
 
     func work(worker: Int, workers: Int) {
-        let extent = splitColumns ? n : m
+        guard let c = call else { return }
+        let extent = c.splitColumns ? c.n : c.m
         let per = ((extent + workers - 1) / workers + 15) & ~15
         let first = min(extent, worker * per), count = min(extent, first + per) - first
         guard count > 0 else { return }
-        if splitColumns {   // columns [first, first + count) of C: rows of B when transB, else its columns
-            GEMMBackend.oneDNNSgemm(transA: transA, transB: transB, m: m, n: count, k: k, alpha: alpha, a: a, lda: lda,
-                                    b: b + (transB ? first * ldb : first), ldb: ldb, beta: beta, c: c + first, ldc: ldc)
-        } else {            // rows [first, first + count) of C: columns of A when transA, else its rows
-            GEMMBackend.oneDNNSgemm(transA: transA, transB: transB, m: count, n: n, k: k, alpha: alpha,
-                                    a: a + (transA ? first : first * lda), lda: lda, b: b, ldb: ldb, beta: beta,
-                                    c: c + first * ldc, ldc: ldc)
+        if c.splitColumns {   // columns [first, first + count) of C: rows of B when transB, else its columns
+            GEMMBackend.oneDNNSgemm(transA: c.transA, transB: c.transB, m: c.m, n: count, k: c.k, alpha: c.alpha, a: c.a, lda: c.lda,
+                                    b: c.b + (c.transB ? first * c.ldb : first), ldb: c.ldb, beta: c.beta, c: c.c + first, ldc: c.ldc)
+        } else {              // rows [first, first + count) of C: columns of A when transA, else its rows
+            GEMMBackend.oneDNNSgemm(transA: c.transA, transB: c.transB, m: count, n: c.n, k: c.k, alpha: c.alpha,
+                                    a: c.a + (c.transA ? first : first * c.lda), lda: c.lda, b: c.b, ldb: c.ldb, beta: c.beta,
+                                    c: c.c + first * c.ldc, ldc: c.ldc)
         }
     }
 }

@@ -127,6 +127,8 @@ final class WorkerPool: @unchecked Sendable {
             var thread = pthread_t()
             let status = pthread_create(&thread, nil, { raw in
                 let context = Unmanaged<HelperContext>.fromOpaque(raw!).takeRetainedValue()
+                // Named for top -H, perf and gdb (and the allocation tests, which count these threads).
+                ck_name_this_thread("ls-worker-\(context.worker)")
                 context.pool.helperLoop(worker: context.worker, seen: context.seen)
             }, context)
             precondition(status == 0, "WorkerPool: pthread_create failed with \(status)")

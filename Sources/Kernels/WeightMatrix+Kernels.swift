@@ -43,21 +43,26 @@ extension WeightMatrix {
     /// convertRows split over the BLAS thread budget (at least 256 Ki elements per worker): prefill's
     /// weight panels, converted while sgemm's threads would otherwise wait. The same bits as convertRows.
     public func convertRowsInParallel(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let job = RowConversion(weight: self, range: range, out: out, ldo: ldo)
-        Parallel.run(workers: min(Parallel.workers(for: range.count), max(1, range.count * cols / (1 << 18))), job)
+        let workers = min(Parallel.workers(for: range.count), max(1, range.count * cols / (1 << 18)))
+        guard workers > 1 else { convertRows(range, into: out, ldo: ldo, kernels: .active); return }
+        let job = RowConversion.perThread.current
+        job.call = (self, range, out, ldo)
+        Parallel.run(workers: workers, job)
+        job.call = nil
     }
 }
 
-/// convertRowsInParallel's job: contiguous row slices per worker.
+/// convertRowsInParallel's job: contiguous row slices per worker. One per calling thread, reused.
 private final class RowConversion: ParallelJob {
-    let weight: WeightMatrix, range: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int
-    init(weight: WeightMatrix, range: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        self.weight = weight; self.range = range; self.out = out; self.ldo = ldo
-    }
+    static let perThread = PerThread { RowConversion() }
+    /// The call in progress, read by the workers.
+    var call: (weight: WeightMatrix, range: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int)?
 
     func work(worker: Int, workers: Int) {
-        let per = (range.count + workers - 1) / workers
-        let first = min(range.count, worker * per), last = min(range.count, first + per)
-        weight.convertRows(range.lowerBound + first..<range.lowerBound + last, into: out + first * ldo, ldo: ldo, kernels: .active)
+        guard let c = call else { return }
+        let per = (c.range.count + workers - 1) / workers
+        let first = min(c.range.count, worker * per), last = min(c.range.count, first + per)
+        c.weight.convertRows(c.range.lowerBound + first..<c.range.lowerBound + last, into: c.out + first * c.ldo, ldo: c.ldo,
+                             kernels: .active)
     }
 }

@@ -38,6 +38,15 @@ static inline void ck_spin_pause(void) {
 #endif
 }
 
+/// Names the calling thread (Linux: up to 15 bytes; elsewhere nothing): `Parallel`'s helpers
+/// show as "ls-worker-N" in top -H, perf and gdb.
+#if defined(__linux__)
+#include <sys/prctl.h>
+static inline void ck_name_this_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+#else
+static inline void ck_name_this_thread(const char *name) { (void)name; }
+#endif
+
 // ---- Skinny linear: y[m, first..<last] (= or +=) alpha · x[m, k] · W[first..<last, k]ᵀ, m ≤ 8.
 // x rows at x + r·lda, weight row j at w + j·ldw, y row r at y + r·ldy (column j).
 typedef void (*ck_skinny_linear_fn)(const float *x, long m, long k, long lda, const float *w, long ldw,

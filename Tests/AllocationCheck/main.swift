@@ -1,0 +1,91 @@
+// allocation-check GOLDEN_DIR: the guide's "no per-token allocation in decode", checked on the
+// release build (a debug build allocates where the optimizer does not: generic iteration, boxed
+// closures). CAllocationCounter interposes malloc & co. in this executable only; allocations the
+// BLAS libraries make inside a call (oneDNN's packing buffers, OpenBLAS's threaded job table) are
+// counted apart and reported, not held against us. One line per check; exit 1 on any failure.
+// Run by Tests/Integration/decode-allocations.sh.
+import CAllocationCounter
+import DeepSeekModel
+import Foundation
+import Kernels
+import KVCache
+
+var failures = 0
+func check(_ ok: Bool, _ line: String) {
+    print("\(ok ? "ok" : "FAIL"): \(line)")
+    if !ok { failures += 1 }
+}
+
+/// Allocates one object per worker, kept (so it cannot live on the stack): the positive control.
+final class AllocatingJob: ParallelJob {
+    final class Made { let worker: Int; init(_ worker: Int) { self.worker = worker } }
+    let made = UnsafeMutablePointer<Made?>.allocate(capacity: 2)
+    init() { made.initialize(repeating: nil, count: 2) }
+    func work(worker: Int, workers: Int) { made[worker] = Made(worker) }
+}
+
+/// Allocations of ours during `body`, after `warm` untimed runs of it.
+func allocations(warm: Int = 2, _ body: () throws -> Void) rethrows -> ck_allocation_counts {
+    for _ in 0..<warm { try body() }
+    ck_allocation_counting_start()
+    try body()
+    return ck_allocation_counting_stop()
+}
+
+guard CommandLine.arguments.count == 2 else {
+    FileHandle.standardError.write(Data("usage: allocation-check GOLDEN_DIR\n".utf8)); exit(2)
+}
+let goldenRoot = CommandLine.arguments[1]
+guard ck_allocation_counting_available() == 1 else { print("FAIL: no allocation counter on this libc"); exit(1) }
+try CPUFeatures.requireBaseline()
+BLAS.setThreads(2)
+
+// The counter sees an allocation on the calling thread and on a helper thread.
+let control = AllocatingJob()
+let seen = allocations { Parallel.run(workers: 2, control) }
+check(seen.ours == 2 && control.made[1]?.worker == 1, "the counter sees one allocation per worker (\(seen.ours))")
+
+// Kernels beyond the skinny rows: sgemm split over two workers on each backend; stored dtypes
+// converted one panel at a time.
+let k = 1024, n = 1024, m = BLAS.skinnyRowLimit + 8
+let x = Scratch(capacity: m * k), y = Scratch(capacity: m * n), w = Scratch(capacity: n * k)
+x.pointer.update(repeating: 0.5, count: m * k)
+w.pointer.update(repeating: 0.25, count: n * k)
+for backend in GEMMBackend.allCases {
+    let counts = allocations {
+        BLAS.gemm(transB: true, m: m, n: n, k: k, a: x.pointer, lda: k, b: w.pointer, ldb: k, c: y.pointer, ldc: n, backend: backend)
+    }
+    check(counts.ours == 0, "BLAS.gemm \(m)×\(n)×\(k) on \(backend.name): \(counts.ours) allocations (the library's own: \(counts.blas))")
+}
+let bf16 = UnsafeMutablePointer<UInt16>.allocate(capacity: n * k)
+bf16.update(repeating: 0x3E80, count: n * k)                                // 0.25
+for (name, weight) in [("f32", WeightMatrix(f32: w.pointer, rows: n, cols: k)),
+                       ("bf16", WeightMatrix(storage: .bf16, base: UnsafeRawPointer(bf16), rows: n, cols: k))] {
+    let counts = allocations { BLAS.linear(x.pointer, rows: m, weight: weight, into: y.pointer) }
+    check(counts.ours == 0, "BLAS.linear of \(m) rows, \(name) weight, on \(GEMMBackend.active.name): \(counts.ours) allocations (the library's own: \(counts.blas))")
+}
+
+// Warm decode steps of whole models, dense and MoE, in each stored dtype, on the skinny kernels
+// (1, 8 sequences) and beyond them (40: sgemm with weight panels).
+let models: [(String, String)] = [
+    ("tiny f32", try BuiltinModel.tiny.materialize(cacheRoot: NSTemporaryDirectory() + "allocation-check-\(getpid())")),
+    ("v2_bf16 (MoE)", goldenRoot + "/v2_bf16"), ("v3_f16", goldenRoot + "/v3_f16"), ("v3_fp8", goldenRoot + "/v3_fp8"),
+]
+for (name, directory) in models {
+    let model = try DeepSeekTransformer(directory: directory)
+    let c = model.config
+    for batch in [1, 8, BLAS.skinnyRowLimit + 8] {
+        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: batch * 2)
+        let sequences = try (0..<batch).map { _ in try cache.allocate(capacity: 8) }
+        let tokens = (0..<batch).map { Int32((7 * $0 + 3) % c.vocabSize) }
+        let logits = Scratch(capacity: batch * c.vocabSize)
+        let counts = try tokens.withUnsafeBufferPointer { t in
+            try sequences.withUnsafeBufferPointer { s in
+                try allocations(warm: 3) { try model.decode(tokens: t, sequences: s, cache: cache, logits: logits.pointer) }
+            }
+        }
+        check(counts.ours == 0, "\(name) decode step, batch \(batch): \(counts.ours) allocations (the library's own: \(counts.blas))")
+    }
+}
+print(failures == 0 ? "allocation-check: all passed" : "allocation-check: \(failures) failed")
+exit(failures == 0 ? 0 : 1)
