@@ -6,7 +6,8 @@ import Kernels
 import KVCache
 
 /// `pd-bench prefill`: time to prefill one prompt per length through the real PCP path
-/// (PrefillEngine + SingleRankCommunicator), against an sgemm peak on the same GEMM backend, measured in the same run.
+/// (PrefillEngine + SingleRankCommunicator), against the peak of the GEMM path its projections take (sgemm, or
+/// panel conversion + sgemm for stored bf16 / f16 / FP8; `GEMMPeak`) on the same backend, measured in the same run.
 public struct PrefillBenchmark {
     public var model: String
     public var lengths: [Int]
@@ -26,61 +27,81 @@ public struct PrefillBenchmark {
         let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType)
         let c = transformer.config
         let engine = PrefillEngine(model: transformer, communicator: SingleRankCommunicator())
-        let yardstick = SgemmPeak()
+        // The yardstick is the peak of the path the model's projections take (#15): sgemm for f32
+        // weights, panel conversion + sgemm for stored bf16 / f16 / FP8; plain sgemm's is kept beside it.
+        let path = GEMMPeak(dtype: .init(of: transformer.weights.layers[0].attention.o.storage))
+        let sgemm = path.dtype == .f32 ? nil : GEMMPeak(dtype: .f32)
         var rows: [Row] = []
         for n in lengths {
             let prompt = syntheticPrompt(count: n, vocab: c.vocabSize)
             let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 16,
                                              pageCount: (n + 15) / 16)
-            // The yardstick interleaved with the runs it measures (the host's speed drifts within a
-            // process): the best 2048³ sgemm of those timed before each run and after the last.
-            var best = Double.infinity, peak = yardstick.gflops(repeats: 2)
+            // The yardsticks interleaved with the runs they measure (the host's speed drifts within a
+            // process): the best 2048³ of those timed before each run and after the last.
+            var best = Double.infinity, peak = 0.0, sgemmPeak = 0.0
+            let samplePeaks = {
+                peak = max(peak, path.gflops(repeats: 2))
+                sgemmPeak = max(sgemmPeak, sgemm?.gflops(repeats: 2) ?? 0)
+            }
+            samplePeaks()
             for _ in 0..<repeats {
                 let sequence = try cache.allocate(capacity: n)
                 let start = monotonicSeconds()
                 _ = try engine.run(prompts: [prompt], sequences: [sequence], cache: cache)
                 best = min(best, monotonicSeconds() - start)
                 cache.release(sequence)
-                peak = max(peak, yardstick.gflops(repeats: 2))
+                samplePeaks()
             }
-            rows.append(Row(tokens: n, seconds: best, flops: ForwardFlops.prefill(c, tokens: n), sgemmPeakGFLOPs: peak))
+            rows.append(Row(tokens: n, seconds: best, flops: ForwardFlops.prefill(c, tokens: n), peakGFLOPs: peak,
+                            sgemmPeakGFLOPs: sgemm == nil ? peak : sgemmPeak))
         }
-        return Report(benchmark: self, rows: rows, maxResidentBytes: ProcessResources.maxResidentBytes(),
+        return Report(benchmark: self, peakPath: path.pathName, rows: rows, maxResidentBytes: ProcessResources.maxResidentBytes(),
                       weightBytes: transformer.weights.weightBytes,
                       longestCacheBytes: (lengths.max() ?? 0) * c.numHiddenLayers * c.latentRowWidth * 4)
     }
 
-    /// One prompt length: best time, and the FLOP model's work done at that speed.
+    /// One prompt length: best time, the FLOP model's work done at that speed, and the yardsticks.
     public struct Row {
-        public let tokens: Int, seconds: Double, flops: Double, sgemmPeakGFLOPs: Double
+        public let tokens: Int, seconds: Double, flops: Double
+        /// The peak of the model's GEMM path, and of plain f32 sgemm (the same for f32 weights).
+        public let peakGFLOPs: Double, sgemmPeakGFLOPs: Double
         public var gflops: Double { flops / seconds / 1e9 }
-        public var mfu: Double { gflops / sgemmPeakGFLOPs }
+        public var mfu: Double { gflops / peakGFLOPs }
+        public var mfuVsSgemm: Double { gflops / sgemmPeakGFLOPs }
     }
 
     public struct Report {
         public let benchmark: PrefillBenchmark
+        /// The GEMM path the peak was timed on ("bf16 panels + sgemm on oneDNN 2.6.3").
+        public let peakPath: String
         public let rows: [Row]
         public let maxResidentBytes: Int, weightBytes: Int, longestCacheBytes: Int
 
         public func json() -> String {
             BenchOutput.json([
                 "model": benchmark.model, "threads": benchmark.threads, "repeats": benchmark.repeats, "gemm_backend": GEMMBackend.active.rawValue,
+                "peak_path": peakPath,
                 "openblas_core": BLAS.coreName,
                 "results": rows.map { r in
                     ["tokens": r.tokens, "seconds": r.seconds, "tokens_per_second": Double(r.tokens) / r.seconds,
-                     "gflop": r.flops / 1e9, "gflops": r.gflops, "sgemm_peak_gflops": r.sgemmPeakGFLOPs, "mfu": r.mfu] as [String: Any]
+                     "gflop": r.flops / 1e9, "gflops": r.gflops, "peak_gflops": r.peakGFLOPs, "mfu": r.mfu,
+                     "sgemm_peak_gflops": r.sgemmPeakGFLOPs, "mfu_vs_sgemm": r.mfuVsSgemm] as [String: Any]
                 },
                 "max_rss_bytes": maxResidentBytes, "weight_bytes": weightBytes, "latent_cache_bytes_longest": longestCacheBytes,
             ])
         }
 
         public func text() -> String {
+            let separate = rows.contains { $0.peakGFLOPs != $0.sgemmPeakGFLOPs }   // a stored-dtype model
             var lines = ["prefill  model=\(benchmark.model) threads=\(benchmark.threads) best-of-\(benchmark.repeats)  "
-                         + "peak: best 2048³ sgemm on \(GEMMBackend.active.name), timed before each run and after the last",
-                         "tokens   seconds   tokens/s   GFLOP    GFLOP/s     peak   MFU"]
+                         + "peak: best 2048³ of \(peakPath), timed before each run and after the last"
+                         + (separate ? " (sgemm: plain f32 sgemm's, timed alongside)" : ""),
+                         "tokens   seconds   tokens/s   GFLOP    GFLOP/s     peak   MFU" + (separate ? "    sgemm  MFU vs sgemm" : "")]
             for r in rows {
-                lines.append(String(format: "%6d  %8.3f  %9.1f  %7.1f  %8.1f  %7.1f  %5.2f", r.tokens, r.seconds,
-                                    Double(r.tokens) / r.seconds, r.flops / 1e9, r.gflops, r.sgemmPeakGFLOPs, r.mfu))
+                var line = String(format: "%6d  %8.3f  %9.1f  %7.1f  %8.1f  %7.1f  %5.2f", r.tokens, r.seconds,
+                                  Double(r.tokens) / r.seconds, r.flops / 1e9, r.gflops, r.peakGFLOPs, r.mfu)
+                if separate { line += String(format: "  %7.1f  %12.2f", r.sgemmPeakGFLOPs, r.mfuVsSgemm) }
+                lines.append(line)
             }
             let mib = { (b: Int) in BenchOutput.format(Double(b) / 1_048_576, 0) }
             lines.append("max RSS \(mib(maxResidentBytes)) MiB; weights \(mib(weightBytes)) MiB + latent cache of the longest prompt "

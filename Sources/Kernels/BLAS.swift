@@ -51,7 +51,11 @@ public enum BLAS {
 
     /// Up to this many rows a linear layer runs as `SkinnyLinear` (blocks of 8 rows, each streaming
     /// the weight once) instead of sgemm, which packs the whole weight first. Bench decode step on
-    /// 2 threads (session 3): batch 16 106 vs 154 ms, 24 153 vs 227 ms, 32 183 vs 203 ms.
+    /// 2 threads, OpenBLAS (session 3): batch 16 106 vs 154 ms, 24 153 vs 227 ms, 32 183 vs 203 ms.
+    /// On oneDNN (session 18, `pd-bench linear`, 2816 × 2048 and 2048 × 1408) f32 sgemm at 33 rows
+    /// (92–112 GFLOP/s) already beats the skinny kernel at 32 (79–83), bf16's panels + sgemm at 33
+    /// (81–100) do not (skinny 111–133). The limit stays: it is also where batch-invariant decode
+    /// ends (the skinny kernels' dot order does not depend on the row count, sgemm's does).
     public static let skinnyRowLimit = 32
 
     /// y[M, N] (= or +=) x[M, K] · W[N, K]ᵀ — an HF `nn.Linear` with weight [out, in].

@@ -6,7 +6,7 @@ import DeepSeekModel
 struct PrefillBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prefill",
-        abstract: "Prefill throughput per prompt length: tokens/s, GFLOP/s and MFU against a same-run sgemm peak."
+        abstract: "Prefill throughput per prompt length: tokens/s, GFLOP/s and MFU against a same-run peak of the model's GEMM path."
     )
 
     @Option(help: "Built-in model name or HF folder.") var model = "bench"
