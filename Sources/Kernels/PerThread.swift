@@ -27,7 +27,7 @@ final class PerThread<Object: AnyObject>: @unchecked Sendable {
 
     /// This thread's instance.
     var current: Object {
-        if let raw = pthread_getspecific(key) { return Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue() as! Object }
+        if let raw = pthread_getspecific(key) { return unsafeDowncast(Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue(), to: Object.self) }
         let object = make()
         pthread_setspecific(key, Unmanaged.passRetained(object as AnyObject).toOpaque())
         return object
