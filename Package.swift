@@ -143,7 +143,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // Shared by the test targets: float-array comparisons that fail on NaN/Inf and on a count mismatch.
+        // Shared by the test targets: float-array comparisons that fail on NaN/Inf and on a count mismatch,
+        // the fixture-command runner, per-process scratch directories removed at exit.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // The guide's "no per-token allocation in decode", checked on the release build by
         // Tests/Integration/decode-allocations.sh: CAllocationCounter interposes malloc & co.
@@ -160,16 +161,16 @@ let package = Package(
                     resources: [.copy("Golden")]),
         .testTarget(name: "ContextParallelTests", dependencies: ["TestSupport", "ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "Tensors"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
+        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
         .testTarget(name: "PrefillServiceTests", dependencies: [
-            "PrefillService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache",
+            "TestSupport", "PrefillService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "DecodeServiceTests", dependencies: ["DecodeService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache"]),
+        .testTarget(name: "DecodeServiceTests", dependencies: ["TestSupport", "DecodeService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache"]),
         .testTarget(name: "WireTests", dependencies: ["TestSupport", "Basics", "Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["TestSupport", "Basics", "Transport", "Wire"]),
         .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
-        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "DeepSeekModel", "ContextParallel"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["TestSupport", "Benchmarks", "DeepSeekModel", "ContextParallel"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["TestSupport", "ChatTemplate"]),
         .testTarget(name: "ModelTextTests", dependencies: ["ModelText", "ChatTemplate", "DeepSeekModel"]),

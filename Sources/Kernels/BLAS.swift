@@ -163,6 +163,7 @@ public enum BLAS {
 /// starts. A share is a multiple of 16 (whole vector tiles); products under 2²² multiply-adds
 /// stay on the calling thread. One job object per calling thread, reused: no allocation per call.
 private final class OneDNNSplit: ParallelJob {
+    /// One BLAS.gemm call's operands.
     private struct Call {
         let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float
         let a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
@@ -189,18 +190,18 @@ private final class OneDNNSplit: ParallelJob {
     }
 
     func work(worker: Int, workers: Int) {
-        guard let c = call else { return }
-        let extent = c.splitColumns ? c.n : c.m
+        guard let g = call else { return }
+        let extent = g.splitColumns ? g.n : g.m
         let per = ((extent + workers - 1) / workers + 15) & ~15
         let first = min(extent, worker * per), count = min(extent, first + per) - first
         guard count > 0 else { return }
-        if c.splitColumns {   // columns [first, first + count) of C: rows of B when transB, else its columns
-            GEMMBackend.oneDNNSgemm(transA: c.transA, transB: c.transB, m: c.m, n: count, k: c.k, alpha: c.alpha, a: c.a, lda: c.lda,
-                                    b: c.b + (c.transB ? first * c.ldb : first), ldb: c.ldb, beta: c.beta, c: c.c + first, ldc: c.ldc)
+        if g.splitColumns {   // columns [first, first + count) of C: rows of B when transB, else its columns
+            GEMMBackend.oneDNNSgemm(transA: g.transA, transB: g.transB, m: g.m, n: count, k: g.k, alpha: g.alpha, a: g.a, lda: g.lda,
+                                    b: g.b + (g.transB ? first * g.ldb : first), ldb: g.ldb, beta: g.beta, c: g.c + first, ldc: g.ldc)
         } else {              // rows [first, first + count) of C: columns of A when transA, else its rows
-            GEMMBackend.oneDNNSgemm(transA: c.transA, transB: c.transB, m: count, n: c.n, k: c.k, alpha: c.alpha,
-                                    a: c.a + (c.transA ? first : first * c.lda), lda: c.lda, b: c.b, ldb: c.ldb, beta: c.beta,
-                                    c: c.c + first * c.ldc, ldc: c.ldc)
+            GEMMBackend.oneDNNSgemm(transA: g.transA, transB: g.transB, m: count, n: g.n, k: g.k, alpha: g.alpha,
+                                    a: g.a + (g.transA ? first : first * g.lda), lda: g.lda, b: g.b, ldb: g.ldb, beta: g.beta,
+                                    c: g.c + first * g.ldc, ldc: g.ldc)
         }
     }
 }

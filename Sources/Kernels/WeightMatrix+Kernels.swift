@@ -59,10 +59,10 @@ private final class RowConversion: ParallelJob {
     var call: (weight: WeightMatrix, range: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int)?
 
     func work(worker: Int, workers: Int) {
-        guard let c = call else { return }
-        let per = (c.range.count + workers - 1) / workers
-        let first = min(c.range.count, worker * per), last = min(c.range.count, first + per)
-        c.weight.convertRows(c.range.lowerBound + first..<c.range.lowerBound + last, into: c.out + first * c.ldo, ldo: c.ldo,
-                             kernels: .active)
+        guard let rows = call else { return }
+        let per = (rows.range.count + workers - 1) / workers
+        let first = min(rows.range.count, worker * per), last = min(rows.range.count, first + per)
+        rows.weight.convertRows(rows.range.lowerBound + first..<rows.range.lowerBound + last, into: rows.out + first * rows.ldo,
+                                ldo: rows.ldo, kernels: .active)
     }
 }

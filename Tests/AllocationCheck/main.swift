@@ -1,9 +1,9 @@
-// allocation-check GOLDEN_DIR: the guide's "no per-token allocation in decode", checked on the
+// allocation-check GOLDEN_DIR MODEL_DIR: the guide's "no per-token allocation in decode", checked on the
 // release build (a debug build allocates where the optimizer does not: generic iteration, boxed
 // closures). CAllocationCounter interposes malloc & co. in this executable only; allocations the
 // BLAS libraries make inside a call (oneDNN's packing buffers, OpenBLAS's threaded job table) are
 // counted apart and reported, not held against us. One line per check; exit 1 on any failure.
-// Run by Tests/Integration/decode-allocations.sh.
+// Run by Tests/Integration/decode-allocations.sh (the built-in tiny model is written under MODEL_DIR).
 import CAllocationCounter
 import DeepSeekModel
 import Foundation
@@ -24,7 +24,7 @@ final class AllocatingJob: ParallelJob {
     func work(worker: Int, workers: Int) { made[worker] = Made(worker) }
 }
 
-/// Allocations of ours during `body`, after `warm` untimed runs of it.
+/// Allocations during `body`, after `warm` uncounted runs of it.
 func allocations(warm: Int = 2, _ body: () throws -> Void) rethrows -> ck_allocation_counts {
     for _ in 0..<warm { try body() }
     ck_allocation_counting_start()
@@ -32,10 +32,10 @@ func allocations(warm: Int = 2, _ body: () throws -> Void) rethrows -> ck_alloca
     return ck_allocation_counting_stop()
 }
 
-guard CommandLine.arguments.count == 2 else {
-    FileHandle.standardError.write(Data("usage: allocation-check GOLDEN_DIR\n".utf8)); exit(2)
+guard CommandLine.arguments.count == 3 else {
+    FileHandle.standardError.write(Data("usage: allocation-check GOLDEN_DIR MODEL_DIR\n".utf8)); exit(2)
 }
-let goldenRoot = CommandLine.arguments[1]
+let goldenRoot = CommandLine.arguments[1], modelRoot = CommandLine.arguments[2]
 guard ck_allocation_counting_available() == 1 else { print("FAIL: no allocation counter on this libc"); exit(1) }
 try CPUFeatures.requireBaseline()
 BLAS.setThreads(2)
@@ -68,7 +68,7 @@ for (name, weight) in [("f32", WeightMatrix(f32: w.pointer, rows: n, cols: k)),
 // Warm decode steps of whole models, dense and MoE, in each stored dtype, on the skinny kernels
 // (1, 8 sequences) and beyond them (40: sgemm with weight panels).
 let models: [(String, String)] = [
-    ("tiny f32", try BuiltinModel.tiny.materialize(cacheRoot: NSTemporaryDirectory() + "allocation-check-\(getpid())")),
+    ("tiny f32", try BuiltinModel.tiny.materialize(cacheRoot: modelRoot)),
     ("v2_bf16 (MoE)", goldenRoot + "/v2_bf16"), ("v3_f16", goldenRoot + "/v3_f16"), ("v3_fp8", goldenRoot + "/v3_fp8"),
 ]
 for (name, directory) in models {

@@ -1,10 +1,11 @@
 import DeepSeekModel
 import Foundation
 import KVCache
+import TestSupport
 
 /// The built-in tiny model, written once per test process (all test targets share it).
 enum TinyModel {
-    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: NSTemporaryDirectory() + "latentserve-test-models-\(getpid())")
+    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: ProcessScratchDirectory.path("models"))
 
     static func load() throws -> DeepSeekTransformer { try DeepSeekTransformer(directory: directory) }
 }

@@ -4,7 +4,7 @@
 # allocate nothing of ours, with either GEMM backend. See Tests/AllocationCheck/main.swift.
 source "$(dirname "$0")/common.bash"
 for backend in openblas onednn; do
-  LATENTSERVE_GEMM=$backend "$bin/allocation-check" "$root/Tests/DeepSeekModelTests/Golden" >"$work/out.txt" 2>&1 \
+  LATENTSERVE_GEMM=$backend "$bin/allocation-check" "$root/Tests/DeepSeekModelTests/Golden" "$work/models" >"$work/out.txt" 2>&1 \
     || fail "allocation-check (LATENTSERVE_GEMM=$backend): $(grep -E "FAIL|rror" "$work/out.txt" | head -5)"
   grep -q "^allocation-check: all passed$" "$work/out.txt" \
     || fail "allocation-check (LATENTSERVE_GEMM=$backend) printed no verdict: $(tail -3 "$work/out.txt")"

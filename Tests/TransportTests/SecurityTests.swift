@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Transport
 import XCTest
 
@@ -102,11 +103,11 @@ final class SecurityTests: TransportTestCase {
     }
 }
 
-/// The test CA and certificates deploy/tls/make-test-ca.sh writes, in a fresh temporary folder.
+/// The test CA and certificates deploy/tls/make-test-ca.sh writes, in a fresh folder of the process's scratch directory.
 enum TestPKI {
     static func make() throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pki-\(UUID().uuidString)").path
+        let folder = ProcessScratchDirectory.path("pki-\(UUID().uuidString)")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [root.appendingPathComponent("deploy/tls/make-test-ca.sh").path, folder, "127.0.0.1"]
