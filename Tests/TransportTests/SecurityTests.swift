@@ -103,18 +103,12 @@ final class SecurityTests: TransportTestCase {
     }
 }
 
-/// The test CA and certificates deploy/tls/make-test-ca.sh writes, in a fresh folder of the process's scratch directory.
+/// The test CA and certificates deploy/tls/make-test-ca.sh writes, in a fresh folder of the process's
+/// scratch directory. A failure to make them (openssl missing) fails the test: scripts/setup installs it.
 enum TestPKI {
     static func make() throws -> String {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let folder = ProcessScratchDirectory.path("pki-\(UUID().uuidString)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [root.appendingPathComponent("deploy/tls/make-test-ca.sh").path, folder, "127.0.0.1"]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw XCTSkip("deploy/tls/make-test-ca.sh failed (openssl missing?)") }
+        _ = try FixtureCommand.run(["bash", "deploy/tls/make-test-ca.sh", folder, "127.0.0.1"])
         return folder
     }
 }
