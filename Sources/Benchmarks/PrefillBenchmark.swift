@@ -38,10 +38,10 @@ public struct PrefillBenchmark {
                                              pageCount: (n + 15) / 16)
             // The yardsticks interleaved with the runs they measure (the host's speed drifts within a
             // process): the best 2048³ of those timed before each run and after the last.
-            var best = Double.infinity, peak = 0.0, sgemmPeak = 0.0
+            var best = Double.infinity, peak = 0.0, sgemmPeak: Double? = nil
             let samplePeaks = {
                 peak = max(peak, path.gflops(repeats: 2))
-                sgemmPeak = max(sgemmPeak, sgemm?.gflops(repeats: 2) ?? 0)
+                if let sgemm { sgemmPeak = max(sgemmPeak ?? 0, sgemm.gflops(repeats: 2)) }
             }
             samplePeaks()
             for _ in 0..<repeats {
@@ -53,7 +53,7 @@ public struct PrefillBenchmark {
                 samplePeaks()
             }
             rows.append(Row(tokens: n, seconds: best, flops: ForwardFlops.prefill(c, tokens: n), peakGFLOPs: peak,
-                            sgemmPeakGFLOPs: sgemm == nil ? peak : sgemmPeak))
+                            sgemmPeakGFLOPs: sgemmPeak))
         }
         return Report(benchmark: self, peakPath: path.pathName, rows: rows, maxResidentBytes: ProcessResources.maxResidentBytes(),
                       weightBytes: transformer.weights.weightBytes,
@@ -63,11 +63,12 @@ public struct PrefillBenchmark {
     /// One prompt length: best time, the FLOP model's work done at that speed, and the yardsticks.
     public struct Row {
         public let tokens: Int, seconds: Double, flops: Double
-        /// The peak of the model's GEMM path, and of plain f32 sgemm (the same for f32 weights).
-        public let peakGFLOPs: Double, sgemmPeakGFLOPs: Double
+        /// The peak of the model's GEMM path, and of plain f32 sgemm timed beside it (nil when the
+        /// path is plain sgemm: f32 weights).
+        public let peakGFLOPs: Double, sgemmPeakGFLOPs: Double?
         public var gflops: Double { flops / seconds / 1e9 }
         public var mfu: Double { gflops / peakGFLOPs }
-        public var mfuVsSgemm: Double { gflops / sgemmPeakGFLOPs }
+        public var mfuVsSgemm: Double { gflops / (sgemmPeakGFLOPs ?? peakGFLOPs) }
     }
 
     public struct Report {
@@ -85,14 +86,14 @@ public struct PrefillBenchmark {
                 "results": rows.map { r in
                     ["tokens": r.tokens, "seconds": r.seconds, "tokens_per_second": Double(r.tokens) / r.seconds,
                      "gflop": r.flops / 1e9, "gflops": r.gflops, "peak_gflops": r.peakGFLOPs, "mfu": r.mfu,
-                     "sgemm_peak_gflops": r.sgemmPeakGFLOPs, "mfu_vs_sgemm": r.mfuVsSgemm] as [String: Any]
+                     "sgemm_peak_gflops": r.sgemmPeakGFLOPs ?? r.peakGFLOPs, "mfu_vs_sgemm": r.mfuVsSgemm] as [String: Any]
                 },
                 "max_rss_bytes": maxResidentBytes, "weight_bytes": weightBytes, "latent_cache_bytes_longest": longestCacheBytes,
             ])
         }
 
         public func text() -> String {
-            let separate = rows.contains { $0.peakGFLOPs != $0.sgemmPeakGFLOPs }   // a stored-dtype model
+            let separate = rows.contains { $0.sgemmPeakGFLOPs != nil }   // a stored-dtype model
             var lines = ["prefill  model=\(benchmark.model) threads=\(benchmark.threads) best-of-\(benchmark.repeats)  "
                          + "peak: best 2048³ of \(peakPath), timed before each run and after the last"
                          + (separate ? " (sgemm: plain f32 sgemm's, timed alongside)" : ""),
@@ -100,7 +101,7 @@ public struct PrefillBenchmark {
             for r in rows {
                 var line = String(format: "%6d  %8.3f  %9.1f  %7.1f  %8.1f  %7.1f  %5.2f", r.tokens, r.seconds,
                                   Double(r.tokens) / r.seconds, r.flops / 1e9, r.gflops, r.peakGFLOPs, r.mfu)
-                if separate { line += String(format: "  %7.1f  %12.2f", r.sgemmPeakGFLOPs, r.mfuVsSgemm) }
+                if let sgemm = r.sgemmPeakGFLOPs { line += String(format: "  %7.1f  %12.2f", sgemm, r.mfuVsSgemm) }
                 lines.append(line)
             }
             let mib = { (b: Int) in BenchOutput.format(Double(b) / 1_048_576, 0) }
