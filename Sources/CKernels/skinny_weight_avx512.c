@@ -2,7 +2,10 @@
 // vector converted in registers (see weight_common.h), masked loads for every tail, f32 FMAs.
 // P weight rows are streamed side by side and each converted vector is used for all R ≤ 8 x rows:
 // the weights are read once. bf16/f16: P = 4 for R ≤ 2 (enough independent loads in flight; 8 for
-// one x row over rows of ≥ 8 KiB), else 2. FP8 (decode): block scales folded into x, one accumulator
+// one x row over rows of ≥ 8 KiB), 2 for R = 3–4, 3 from 5: 24 accumulators, each x vector loaded
+// feeds three FMAs instead of two — at R ≥ 6 a step is bound by its x loads, and P = 3 ran 5–13 %
+// faster than 2 (Emerald Rapids, 11264 × 2048 bf16 / f16 streamed on two threads, R = 6–8 and 16–32
+// rows in blocks of 8). FP8 (decode): block scales folded into x, one accumulator
 // per (weight row, x row) — P = 4 for R ≤ 2, 3 for R = 3–4, else 2 (fp8_scaled_rows); calls it cannot
 // take keep a block partial next to each total (row_dots: P·R ≤ 8 per pass, from 5 x rows two passes
 // (4, R − 4) over the same weight rows). Each (weight row, x row) sums in one order whatever R and P:
@@ -13,6 +16,9 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,f16c,fma")))
 #define INLINE static inline __attribute__((always_inline))
+// Loops over the P weight rows and R x rows, fully unrolled so the P·R accumulators live in registers:
+// clang -O2 (what SwiftPM builds C with) left P = 3, R = 8 partly rolled and spilled them every FMA.
+#define UNROLL _Pragma("clang loop unroll(full)")
 
 INLINE AVX512 __mmask16 first_lanes(long n) { return (__mmask16)((1u << n) - 1); }
 
@@ -38,9 +44,9 @@ INLINE AVX512 __m512 half16(const int dt, const char *p, int masked, __mmask16 m
 /// acc[p][r] += u[p] · x_r[i..<i+16] (masked: the first lanes only).
 INLINE AVX512 void fma_rows(const int P, const int R, const __m512 *u, const float *x, long lda, long i, int masked, __mmask16 mask,
                             __m512 acc[8][8]) {
-    for (int r = 0; r < R; r++) {
+    UNROLL for (int r = 0; r < R; r++) {
         const __m512 t = masked ? _mm512_maskz_loadu_ps(mask, x + r * lda + i) : _mm512_loadu_ps(x + r * lda + i);
-        for (int p = 0; p < P; p++) acc[p][r] = _mm512_fmadd_ps(u[p], t, acc[p][r]);
+        UNROLL for (int p = 0; p < P; p++) acc[p][r] = _mm512_fmadd_ps(u[p], t, acc[p][r]);
     }
 }
 
@@ -92,10 +98,10 @@ INLINE AVX512 void half_row(const int dt, const int P, const int R, const char *
                             __m512 acc[8][8]) {
     long i = 0;
     for (; i + 32 <= k; i += 32) {
-        for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + 2 * i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
-        for (long q = i; q < i + 32; q += 16) {
+        UNROLL for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + 2 * i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        UNROLL for (long q = i; q < i + 32; q += 16) {
             __m512 u[8];
-            for (int p = 0; p < P; p++) u[p] = half16(dt, rows[p] + 2 * q, 0, 0);
+            UNROLL for (int p = 0; p < P; p++) u[p] = half16(dt, rows[p] + 2 * q, 0, 0);
             fma_rows(P, R, u, x, lda, q, 0, 0, acc);
         }
     }
@@ -103,7 +109,7 @@ INLINE AVX512 void half_row(const int dt, const int P, const int R, const char *
         const int masked = k - i < 16;
         const __mmask16 mask = masked ? first_lanes(k - i) : (__mmask16)0xFFFF;
         __m512 u[8];
-        for (int p = 0; p < P; p++) u[p] = half16(dt, rows[p] + 2 * i, masked, mask);
+        UNROLL for (int p = 0; p < P; p++) u[p] = half16(dt, rows[p] + 2 * i, masked, mask);
         fma_rows(P, R, u, x, lda, i, masked, mask, acc);
     }
 }
@@ -120,8 +126,8 @@ INLINE AVX512 void row_dots(const int dt, const int P, const int R, const ck_wei
         rows[p] = (const char *)w->base + index[p] * w->row_stride * eb;
     }
     __m512 acc[8][8];
-    for (int p = 0; p < P; p++)
-        for (int r = 0; r < R; r++) acc[p][r] = _mm512_setzero_ps();
+    UNROLL for (int p = 0; p < P; p++)
+        UNROLL for (int r = 0; r < R; r++) acc[p][r] = _mm512_setzero_ps();
     if (dt != CK_WEIGHT_FP8_E4M3) {
         half_row(dt, P, R, rows, x, lda, k, acc);
     } else {
@@ -134,8 +140,8 @@ INLINE AVX512 void row_dots(const int dt, const int P, const int R, const ck_wei
             fp8_block(P, R, rows, x, lda, c0, c0 + bc < k ? c0 + bc : k, scale, acc);
         }
     }
-    for (int p = 0; p < P; p++)
-        for (int r = 0; r < R; r++) d[p][r] = _mm512_reduce_add_ps(acc[p][r]);
+    UNROLL for (int p = 0; p < P; p++)
+        UNROLL for (int r = 0; r < R; r++) d[p][r] = _mm512_reduce_add_ps(acc[p][r]);
 }
 
 /// Rows first..<last of y for R x rows, P weight rows at a time; beyond G x rows, the x rows go in
@@ -290,6 +296,33 @@ CK_SCALED_ENTRY(scaled_x6, 2, 6)
 CK_SCALED_ENTRY(scaled_x7, 2, 7)
 CK_SCALED_ENTRY(scaled_x8, 2, 8)
 
+// bf16 / f16: one function per x-row count too (the P choices: see the top of the file).
+#define CK_HALF_ENTRY(name, dt, P, R)                                                                                      \
+    static __attribute__((noinline)) AVX512 void name(const float *x, long lda, const ck_weight *w, float *y, long ldy,  \
+                                                       long first, long last, int accumulate, float alpha) {              \
+        rows_loop(dt, P, R, 8, x, lda, w, y, ldy, first, last, accumulate, alpha);                                      \
+    }
+#define CK_HALF_ENTRIES(t, dt)                                                                                              \
+    CK_HALF_ENTRY(t##_x1_long, dt, 8, 1) CK_HALF_ENTRY(t##_x1, dt, 4, 1) CK_HALF_ENTRY(t##_x2, dt, 4, 2)                  \
+    CK_HALF_ENTRY(t##_x3, dt, 2, 3) CK_HALF_ENTRY(t##_x4, dt, 2, 4) CK_HALF_ENTRY(t##_x5, dt, 3, 5)                      \
+    CK_HALF_ENTRY(t##_x6, dt, 3, 6) CK_HALF_ENTRY(t##_x7, dt, 3, 7) CK_HALF_ENTRY(t##_x8, dt, 3, 8)                      \
+    /* m ≤ 8 x rows; long_rows: one x row over rows of ≥ 8 KiB */                                                       \
+    static inline AVX512 void half_rows_##t(long m, int long_rows, const float *x, long lda, const ck_weight *w, float *y,\
+                                             long ldy, long first, long last, int accumulate, float alpha) {              \
+        switch (m) {                                                                                                      \
+        case 1: (long_rows ? t##_x1_long : t##_x1)(x, lda, w, y, ldy, first, last, accumulate, alpha); break;             \
+        case 2: t##_x2(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
+        case 3: t##_x3(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
+        case 4: t##_x4(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
+        case 5: t##_x5(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
+        case 6: t##_x6(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
+        case 7: t##_x7(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
+        default: t##_x8(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                        \
+        }                                                                                                                 \
+    }
+CK_HALF_ENTRIES(bf16, CK_WEIGHT_BF16)
+CK_HALF_ENTRIES(f16, CK_WEIGHT_F16)
+
 AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_weight *w,
                                     float *y, long ldy, long first, long last, int accumulate, float alpha) {
     if (first >= last || m <= 0) return;
@@ -319,19 +352,8 @@ AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_w
 #undef CK_SCALED
         ck_restore_csr(csr);
     } else {
-        const int dt = w->dtype == CK_WEIGHT_F16 ? CK_WEIGHT_F16 : CK_WEIGHT_BF16;
-#define CK_HALF_CASES(dt)                                                                                   \
-        switch (m) {                                                                                        \
-        case 1: if (long_rows) CK_ROWS(dt, 8, 1, 8); else CK_ROWS(dt, 4, 1, 8); break;                          \
-        case 2: CK_ROWS(dt, 4, 2, 8); break;                                                                   \
-        case 3: CK_ROWS(dt, 2, 3, 8); break;                                                                   \
-        case 4: CK_ROWS(dt, 2, 4, 8); break;                                                                   \
-        case 5: CK_ROWS(dt, 2, 5, 8); break;                                                                   \
-        case 6: CK_ROWS(dt, 2, 6, 8); break;                                                                   \
-        case 7: CK_ROWS(dt, 2, 7, 8); break;                                                                   \
-        default: CK_ROWS(dt, 2, 8, 8); break;                                                                  \
-        }
-        if (dt == CK_WEIGHT_F16) { CK_HALF_CASES(CK_WEIGHT_F16) } else { CK_HALF_CASES(CK_WEIGHT_BF16) }
+        if (w->dtype == CK_WEIGHT_F16) half_rows_f16(m, long_rows, x, lda, w, y, ldy, first, last, accumulate, alpha);
+        else half_rows_bf16(m, long_rows, x, lda, w, y, ldy, first, last, accumulate, alpha);
     }
 }
 

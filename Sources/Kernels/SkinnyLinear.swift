@@ -7,7 +7,8 @@ import Darwin
 #endif
 
 /// y[M, N] (= or +=) alpha · x[M, K] · W[N, K]ᵀ for a few rows (decode batches), in blocks of up to
-/// `maxRows` rows, each block streaming the weight once.
+/// `maxRows` rows; beyond `maxRows` the blocks take turns over groups of weight rows held in L2, so
+/// a call streams the weight from memory once.
 ///
 /// Why not sgemm: OpenBLAS packs the whole weight before multiplying, so at M ≤ 8 it runs at a
 /// quarter of memory bandwidth, while a decode step should cost one read of the weights (at M = 1
@@ -34,6 +35,8 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
     private var stored: ck_weight?
     /// How the call's N rows are split (`split(rows:workers:bytes:)`).
     private var sliceRows = 0, tailPiece = 0
+    /// Weight rows per group when the call has more than `maxRows` x rows (`groupRows(rowBytes:)`).
+    private var groupRows = 16
     private let nextTailPiece = Atomic<Int>(0)
 
     /// The product on the BLAS thread budget (the N weight rows split over the workers).
@@ -50,11 +53,10 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
         job.accumulate = accumulate; job.alpha = alpha
         // At least ~1 MiB of weight per worker, so the fan-out pays for itself.
         let workers = min(Parallel.workers(for: n), max(1, n * k / (1 << 18)))
-        forEachRowBlock(m) { first, rows in
-            job.x = x + first * lda; job.y = y + first * ldy; job.m = rows
-            job.split(rows: n, workers: workers, bytes: n * k * 4)
-            Parallel.run(workers: workers, job)
-        }
+        job.x = x; job.y = y; job.m = m
+        job.groupRows = groupRows(rowBytes: k * 4)
+        job.split(rows: n, workers: workers, bytes: n * k * 4)
+        Parallel.run(workers: workers, job)
     }
 
     /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ with W [N, K] in its stored dtype (bf16, f16, FP8 E4M3
@@ -81,11 +83,10 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
         // than f32 (each element converted in registers), so small slices still gain from the fan-out
         // (576 × 2048 FP8, kv_a's shape: 0.098 → 0.054 ms on two workers; Zen 3, `pd-bench linear`).
         let workers = min(Parallel.workers(for: n), max(1, weight.streamedBytes >> 18))
-        forEachRowBlock(m) { first, rows in
-            job.x = x + first * job.lda; job.y = y + first * job.ldy; job.m = rows
-            job.split(rows: n, workers: workers, bytes: weight.streamedBytes)
-            Parallel.run(workers: workers, job)
-        }
+        job.x = x; job.y = y; job.m = m
+        job.groupRows = groupRows(rowBytes: weight.streamedBytes / n)
+        job.split(rows: n, workers: workers, bytes: weight.streamedBytes)
+        Parallel.run(workers: workers, job)
     }
 
     /// The stored-dtype product on the calling thread alone (see the f32 runOnThisThread below).
@@ -131,8 +132,7 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
         }
     }
 
-    /// Blocks of at most `maxRows` of the M rows: (first row, rows). Each block streams the weight
-    /// again, which is cheap next to its 8 FMAs per weight float.
+    /// Blocks of at most `maxRows` of the M rows: (first row, rows).
     @inline(__always)
     private static func forEachRowBlock(_ m: Int, _ body: (Int, Int) -> Void) {
         var first = 0
@@ -176,13 +176,34 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
         }
     }
 
-    /// Rows first..<last of y.
+    /// Weight bytes a group of rows may take while every block of `maxRows` x rows goes over it (more
+    /// than `maxRows` rows): the group is read from memory by the first block and from L2 by the
+    /// others, where each block streaming the whole weight again made a 32-row call read it four
+    /// times. 256 KiB: half of Zen 3's L2.
+    static let groupBytes = 256 << 10
+
+    /// Weight rows per group of `groupBytes` (a multiple of 16, at least 16).
+    static func groupRows(rowBytes: Int) -> Int { max(16, groupBytes / max(rowBytes, 1) & ~15) }
+
+    /// Rows first..<last of y: up to `maxRows` x rows in one kernel call; more, block by block over
+    /// each group of `groupRows` weight rows. Each (weight row, x row) dot is the kernel's one chain
+    /// whatever the grouping: the same bits (decode's batch invariance).
     private func rows(_ first: Int, _ last: Int) {
         guard first < last else { return }
+        guard m > Self.maxRows else { return kernel(x, y, m, first, last) }
+        for group in stride(from: first, to: last, by: groupRows) {
+            let end = min(last, group + groupRows)
+            Self.forEachRowBlock(m) { row, count in kernel(x + row * lda, y + row * ldy, count, group, end) }
+        }
+    }
+
+    /// y[0..<count, first..<last] for the x rows at `x` (count ≤ `maxRows`).
+    @inline(__always)
+    private func kernel(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ first: Int, _ last: Int) {
         if var view = stored {
-            KernelTable.active.skinnyWeight(x, m, lda, &view, y, ldy, first, last, accumulate ? 1 : 0, alpha)
+            KernelTable.active.skinnyWeight(x, count, lda, &view, y, ldy, first, last, accumulate ? 1 : 0, alpha)
         } else {
-            KernelTable.active.skinnyLinear(x, m, k, lda, w, ldw, y, ldy, first, last, accumulate ? 1 : 0, alpha)
+            KernelTable.active.skinnyLinear(x, count, k, lda, w, ldw, y, ldy, first, last, accumulate ? 1 : 0, alpha)
         }
     }
 }

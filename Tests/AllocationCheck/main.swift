@@ -66,7 +66,7 @@ for (name, weight) in [("f32", WeightMatrix(f32: w.pointer, rows: n, cols: k)),
 }
 
 // Warm decode steps of whole models, dense and MoE, in each stored dtype, on the skinny kernels
-// (1, 8 sequences) and beyond them (40: sgemm with weight panels).
+// (1, 8 sequences; 20: row blocks over groups of weight rows) and beyond them (40: sgemm with weight panels).
 let models: [(String, String)] = [
     ("tiny f32", try BuiltinModel.tiny.materialize(cacheRoot: modelRoot)),
     ("v2_bf16 (MoE)", goldenRoot + "/v2_bf16"), ("v3_f16", goldenRoot + "/v3_f16"), ("v3_fp8", goldenRoot + "/v3_fp8"),
@@ -74,7 +74,7 @@ let models: [(String, String)] = [
 for (name, directory) in models {
     let model = try DeepSeekTransformer(directory: directory)
     let c = model.config
-    for batch in [1, 8, BLAS.skinnyRowLimit + 8] {
+    for batch in [1, 8, 20, BLAS.skinnyRowLimit + 8] {
         let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: batch * 2)
         let sequences = try (0..<batch).map { _ in try cache.allocate(capacity: 8) }
         let tokens = (0..<batch).map { Int32((7 * $0 + 3) % c.vocabSize) }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The guide's "no per-token allocation in decode" on the release build: warm decode steps (batch 1,
-# 8 and 40, dense and MoE, f32 / bf16 / f16 / FP8) and the sgemm paths beyond the skinny kernels
+# 8, 20 and 40, dense and MoE, f32 / bf16 / f16 / FP8) and the sgemm paths beyond the skinny kernels
 # allocate nothing of ours, with either GEMM backend. See Tests/AllocationCheck/main.swift.
 source "$(dirname "$0")/common.bash"
 for backend in openblas onednn; do

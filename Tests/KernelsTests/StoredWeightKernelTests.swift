@@ -298,7 +298,9 @@ final class StoredWeightKernelTests: XCTestCase {
 
     /// A weight of 4 MiB or more on 2 and 3 workers: slices plus tail pieces taken in any order give
     /// the bits of one thread (each output is one row's dot), in every dtype and for the f32 kernel,
-    /// with a partial last piece and accumulate.
+    /// with a partial last piece and accumulate — and with 20 x rows, which the threaded run takes in
+    /// blocks of 8 over groups of weight rows (64–256 rows here) and the single thread block by block
+    /// over the whole weight.
     func testTailPiecesEqualOneThread() {
         let saved = BLAS.threads
         defer { BLAS.setThreads(saved) }
@@ -311,7 +313,7 @@ final class StoredWeightKernelTests: XCTestCase {
         XCTAssertEqual(SkinnyLinear.split(rows: n, workers: 2, bytes: (4 << 20) - 1).tailPiece, 0, "under 4 MiB: halves")
         for dtype in StoredWeight.DType.allCases {
             let weight = StoredWeight(dtype, rows: n, cols: k, seed: 5)
-            for m in [1, 3] {
+            for m in [1, 3, 20] {
                 let x = random(m * k, seed: UInt64(m))
                 let start = random(m * n, seed: 9)
                 for accumulate in [false, true] {
