@@ -1,8 +1,10 @@
 import Kernels
 
 /// Copies of one weight shape in one stored dtype, enough of them that a sweep over all streams
-/// well past the last-level cache (as a decode step streams every layer's weights once), filled
-/// with finite values (f32/bf16/f16 of magnitude [1, 2), FP8 bytes without the NaN codes).
+/// well past the last-level cache (as a decode step streams every layer's weights once; at least
+/// two, so consecutive calls never reread the copy just read), filled with finite values
+/// (f32/bf16/f16 of magnitude [1, 2), FP8 bytes without the NaN codes). `sweepBytes` 0: one copy, for
+/// a compute yardstick that keeps its weight hot (GEMMPeak).
 final class StoredWeightCopies {
     enum DType: String, CaseIterable { case f32, bf16, f16, fp8 }
 
@@ -21,7 +23,7 @@ final class StoredWeightCopies {
         let elementBytes = [DType.f32: 4, .bf16: 2, .f16: 2, .fp8: 1][dtype]!
         let matrixBytes = (rows * cols * elementBytes + 63) & ~63
         let scaleCols = (cols + Self.fp8Block - 1) / Self.fp8Block, scaleCount = ((rows + Self.fp8Block - 1) / Self.fp8Block) * scaleCols
-        let copies = max(2, (sweepBytes + matrixBytes - 1) / matrixBytes)
+        let copies = sweepBytes == 0 ? 1 : max(2, (sweepBytes + matrixBytes - 1) / matrixBytes)
         memory = UnsafeMutableRawPointer.allocate(byteCount: copies * matrixBytes, alignment: 64)
         scales = .allocate(capacity: copies * scaleCount)
         var state: UInt32 = 0x9E37_79B9
