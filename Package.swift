@@ -146,6 +146,8 @@ let package = Package(
         // Shared by the test targets: float-array comparisons that fail on NaN/Inf and on a count mismatch,
         // the fixture-command runner, per-process scratch directories removed at exit.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The built-in tiny model written once per test process, for the test targets that run a model.
+        .target(name: "TinyModelSupport", dependencies: ["TestSupport", "DeepSeekModel"], path: "Tests/TinyModelSupport"),
         // The guide's "no per-token allocation in decode", checked on the release build by
         // Tests/Integration/decode-allocations.sh: CAllocationCounter interposes malloc & co.
         // (glibc) in this executable only.
@@ -157,20 +159,20 @@ let package = Package(
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "TensorsTests", dependencies: ["TestSupport", "Tensors"]),
         .testTarget(name: "KernelsTests", dependencies: ["TestSupport", "Kernels", "Tensors"]),
-        .testTarget(name: "DeepSeekModelTests", dependencies: ["TestSupport", "Basics", "DeepSeekModel", "Engine", "KVCache", "Kernels", "Tensors"],
+        .testTarget(name: "DeepSeekModelTests", dependencies: ["TestSupport", "TinyModelSupport", "Basics", "DeepSeekModel", "Engine", "KVCache", "Kernels", "Tensors"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "ContextParallelTests", dependencies: ["TestSupport", "ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
+        .testTarget(name: "ContextParallelTests", dependencies: ["TestSupport", "TinyModelSupport", "ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "Tensors"]),
-        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
+        .testTarget(name: "EngineTests", dependencies: ["TinyModelSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
         .testTarget(name: "PrefillServiceTests", dependencies: [
-            "TestSupport", "PrefillService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache",
+            "TinyModelSupport", "PrefillService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "DecodeServiceTests", dependencies: ["TestSupport", "DecodeService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache"]),
+        .testTarget(name: "DecodeServiceTests", dependencies: ["TinyModelSupport", "DecodeService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache"]),
         .testTarget(name: "WireTests", dependencies: ["TestSupport", "Basics", "Wire"]),
         .testTarget(name: "TransportTests", dependencies: ["TestSupport", "Basics", "Transport", "Wire"]),
         .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
-        .testTarget(name: "BenchmarksTests", dependencies: ["TestSupport", "Benchmarks", "DeepSeekModel", "ContextParallel"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["TinyModelSupport", "Benchmarks", "DeepSeekModel", "ContextParallel"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["TestSupport", "ChatTemplate"]),
         .testTarget(name: "ModelTextTests", dependencies: ["ModelText", "ChatTemplate", "DeepSeekModel"]),

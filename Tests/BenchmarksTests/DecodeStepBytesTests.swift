@@ -2,14 +2,14 @@
 import DeepSeekModel
 import Foundation
 import KVCache
-import TestSupport
+import TinyModelSupport
 import XCTest
 
 /// Decode's floor counts the bytes a step streams: of a MoE layer only the routed experts the
 /// step's tokens selected. Checked on the tiny model (3 layers: 1 dense, 2 MoE with 8 experts top-2
 /// + 1 shared, f32) against a count written out by hand from its shapes.
 final class DecodeStepBytesTests: XCTestCase {
-    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: ProcessScratchDirectory.path("bench-models"))
+    static let directory = TinyModel.directory
 
     /// Bytes of one tiny routed expert (gate, up [32, 64], down [64, 32], f32).
     static let expertBytes = 3 * 64 * 32 * 4

@@ -1,5 +1,6 @@
 @testable import Benchmarks
 import Foundation
+import TinyModelSupport
 import XCTest
 
 /// `pd-bench prefill`'s yardstick is the peak of the GEMM path the model's projections take (#15):
@@ -8,7 +9,7 @@ import XCTest
 /// converted to bf16 at load.
 final class PrefillYardstickTests: XCTestCase {
     func testPeakIsTimedOnThePathOfTheStoredDType() throws {
-        let directory = DecodeStepBytesTests.directory
+        let directory = TinyModel.directory
         let f32 = try PrefillBenchmark(model: directory, lengths: [8], threads: 1, repeats: 1).run()
         XCTAssertTrue(f32.peakPath.hasPrefix("sgemm on "), f32.peakPath)
         XCTAssertNil(f32.rows[0].sgemmPeakGFLOPs, "f32 weights: one yardstick")

@@ -4,12 +4,12 @@ import Engine
 import Foundation
 import KVCache
 import TestSupport
+import TinyModelSupport
 import XCTest
 
 /// PCP prefill over P in-process ranks against the model's single-process reference path.
 final class PCPPrefillTests: XCTestCase {
-    /// The built-in tiny model, written once per test process (all test targets share it).
-    static let modelDirectory = try! BuiltinModel.tiny.materialize(cacheRoot: ProcessScratchDirectory.path("models"))
+    static let modelDirectory = TinyModel.directory
 
     func prompt(_ n: Int, salt: Int = 0) -> [Int32] { (0..<n).map { Int32(($0 * 131 + salt * 17 + 5) % 512) } }
 

@@ -4,13 +4,13 @@ import DeepSeekModel
 import Engine
 import Foundation
 import KVCache
-import TestSupport
+import TinyModelSupport
 import XCTest
 
 /// The decode session's batching/stream step without transport: what reaches `send` is the
 /// reference generation; a caller that leaves (cancelled, or its send fails) ends the sequence.
 final class TokenStreamTests: XCTestCase {
-    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: ProcessScratchDirectory.path("models"))
+    static let directory = TinyModel.directory
 
     final class Sent: @unchecked Sendable {
         let lock = NSLock()

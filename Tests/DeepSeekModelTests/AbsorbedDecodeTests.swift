@@ -1,8 +1,9 @@
 import DeepSeekModel
 import Foundation
 import KVCache
-import XCTest
 import TestSupport
+import TinyModelSupport
+import XCTest
 
 /// The absorbed decode form (attention straight on the latent cache) against the decompressed
 /// prefill form at the same positions.

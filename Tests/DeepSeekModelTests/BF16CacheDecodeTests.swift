@@ -4,6 +4,7 @@ import Foundation
 import KVCache
 import Tensors
 import TestSupport
+import TinyModelSupport
 import XCTest
 
 /// Decode over a bf16 latent cache: its attention (bf16 skinny scores, KVWeightedRows values)

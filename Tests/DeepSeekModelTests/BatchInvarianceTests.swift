@@ -1,6 +1,7 @@
 @testable import DeepSeekModel
-import Kernels
 import KVCache
+import Kernels
+import TinyModelSupport
 import XCTest
 
 /// Decode is batch-invariant on the kernels this CPU runs (AVX2 or AVX-512): a sequence's logits are

@@ -4,6 +4,7 @@ import Foundation
 import KVCache
 import Tensors
 import TestSupport
+import TinyModelSupport
 import XCTest
 
 /// Decode attention walks the cache in fixed chunks of `AbsorbedAttention.chunkPositions` with an

@@ -1,6 +1,7 @@
 import DeepSeekModel
 import Foundation
 import Tensors
+import TinyModelSupport
 import XCTest
 
 /// The fingerprint covers weight contents (two checkpoints of one config differing in one value

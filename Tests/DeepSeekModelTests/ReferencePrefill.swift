@@ -1,14 +1,6 @@
 import DeepSeekModel
 import Foundation
 import KVCache
-import TestSupport
-
-/// The built-in tiny model, written once per test process (all test targets share it).
-enum TinyModel {
-    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: ProcessScratchDirectory.path("models"))
-
-    static func load() throws -> DeepSeekTransformer { try DeepSeekTransformer(directory: directory) }
-}
 
 extension DeepSeekTransformer {
     /// Single-process reference prefill of several prompts; returns last-position logits and the cache.

@@ -3,14 +3,13 @@ import DeepSeekModel
 import Engine
 import Foundation
 import KVCache
-import TestSupport
+import TinyModelSupport
 import XCTest
 
 /// Continuous batching must not change what a sequence generates: sequences that join at
 /// different steps, leave early, or get cancelled leave the others' tokens as a lone run makes them.
 final class ContinuousBatcherTests: XCTestCase {
-    /// The built-in tiny model, written once per test process (all test targets share it).
-    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: ProcessScratchDirectory.path("models"))
+    static let directory = TinyModel.directory
 
     final class Collector: @unchecked Sendable {
         let lock = NSLock()

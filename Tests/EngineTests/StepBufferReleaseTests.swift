@@ -1,13 +1,13 @@
 import DeepSeekModel
 import Engine
 import Foundation
-import TestSupport
+import TinyModelSupport
 import XCTest
 
 /// An idle prefill rank frees the model's step buffers (`releaseStepBuffers`); what runs afterwards
 /// allocates them again and must compute exactly what it computed before.
 final class StepBufferReleaseTests: XCTestCase {
-    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: ProcessScratchDirectory.path("models"))
+    static let directory = TinyModel.directory
 
     func testReleasedBuffersShrinkAndTheNextRunIsBitIdentical() throws {
         let model = try DeepSeekTransformer(directory: Self.directory)

@@ -5,13 +5,13 @@ import Foundation
 import KVCache
 import Logging
 @testable import PrefillService
-import TestSupport
+import TinyModelSupport
 import XCTest
 
 /// The prefill scheduler without transport: ranks as threads (InProcessGroup), jobs submitted on
 /// rank 0, their events read as a Prefill call's handler would.
 final class PrefillSchedulerTests: XCTestCase {
-    static let directory = try! BuiltinModel.tiny.materialize(cacheRoot: ProcessScratchDirectory.path("models"))
+    static let directory = TinyModel.directory
     static let logger = Logger(label: "prefill-scheduler-test")
 
     static func prompt(_ n: Int, salt: Int) -> [Int32] { (0..<n).map { Int32(($0 * 131 + salt * 17 + 5) % 512) } }
