@@ -1,6 +1,6 @@
 @testable import DeepSeekModel
-import KVCache
 import Kernels
+import KVCache
 import TinyModelSupport
 import XCTest
 
