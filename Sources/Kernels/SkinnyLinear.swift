@@ -33,10 +33,9 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
     private var m = 0, k = 0, n = 0, lda = 0, ldw = 0, ldy = 0, accumulate = false, alpha: Float = 1
     /// The weight of a call on a stored-dtype weight (nil: the f32 pointer `w`).
     private var stored: ck_weight?
-    /// How the call's N rows are split (`split(rows:workers:bytes:)`).
-    private var sliceRows = 0, tailPiece = 0
-    /// Weight rows per group when the call has more than `maxRows` x rows (`groupRows(rowBytes:)`).
-    private var groupRows = 16
+    /// How the call's N rows are split (`split(rows:workers:bytes:)`), and grouped when the call has
+    /// more than `maxRows` x rows (`groupRows(rowBytes:)`).
+    private var sliceRows = 0, tailPiece = 0, groupRows = 16
     private let nextTailPiece = Atomic<Int>(0)
 
     /// The product on the BLAS thread budget (the N weight rows split over the workers).
@@ -49,12 +48,11 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
         defer { pthread_mutex_unlock(lock) }
         let job = shared
         job.stored = nil
+        job.x = x; job.y = y; job.m = m
         job.w = w; job.k = k; job.n = n; job.lda = lda; job.ldw = ldw; job.ldy = ldy
         job.accumulate = accumulate; job.alpha = alpha
         // At least ~1 MiB of weight per worker, so the fan-out pays for itself.
         let workers = min(Parallel.workers(for: n), max(1, n * k / (1 << 18)))
-        job.x = x; job.y = y; job.m = m
-        job.groupRows = groupRows(rowBytes: k * 4)
         job.split(rows: n, workers: workers, bytes: n * k * 4)
         Parallel.run(workers: workers, job)
     }
@@ -77,14 +75,13 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
         defer { pthread_mutex_unlock(lock) }
         let job = shared
         job.stored = weight.kernelView
+        job.x = x; job.y = y; job.m = m
         job.k = k; job.n = n; job.lda = lda ?? k; job.ldy = ldy ?? n
         job.accumulate = accumulate; job.alpha = alpha
         // At least 256 KiB of stored weight per worker: a stored-dtype weight costs more work per byte
         // than f32 (each element converted in registers), so small slices still gain from the fan-out
         // (576 × 2048 FP8, kv_a's shape: 0.098 → 0.054 ms on two workers; Zen 3, `pd-bench linear`).
         let workers = min(Parallel.workers(for: n), max(1, weight.streamedBytes >> 18))
-        job.x = x; job.y = y; job.m = m
-        job.groupRows = groupRows(rowBytes: weight.streamedBytes / n)
         job.split(rows: n, workers: workers, bytes: weight.streamedBytes)
         Parallel.run(workers: workers, job)
     }
@@ -161,6 +158,7 @@ public final class SkinnyLinear: ParallelJob, @unchecked Sendable {
 
     private func split(rows n: Int, workers: Int, bytes: Int) {
         (sliceRows, tailPiece) = Self.split(rows: n, workers: workers, bytes: bytes)
+        groupRows = Self.groupRows(rowBytes: bytes / max(n, 1))
         nextTailPiece.store(0, ordering: .relaxed)   // published to the workers by Parallel.run
     }
 
