@@ -76,16 +76,31 @@ public enum BLAS {
     }
 
     /// Floats of f32 one converted weight panel may take (12 MiB) when a stored-dtype weight meets
-    /// more than `skinnyRowLimit` rows (prefill): a panel is `panelRows(k:)` weight rows, converted
-    /// right before the sgemm that reads it into a reused per-thread scratch. Few, large calls: every
-    /// call repacks x and joins its threads, which over 256-row panels cost a `bench-moe` prefill at
-    /// 1024 tokens (≈ 96 rows per expert, 20 calls per expert) ~11 % of its samples in the threads'
-    /// waits; now a whole 1408 × 2048 expert matrix is one panel.
+    /// more than `skinnyRowLimit` rows (prefill), unless `minPanelRows` rows need more: a panel is
+    /// `panelRows(k:n:)` weight rows, converted right before the sgemm that reads it into a reused
+    /// per-thread scratch. Few, large calls: every call repacks x and joins its threads, which over
+    /// 256-row panels cost a `bench-moe` prefill at 1024 tokens (≈ 96 rows per expert, 20 calls per
+    /// expert) ~11 % of its samples in the threads' waits; now a whole 1408 × 2048 expert matrix is
+    /// one panel.
     public static let panelFloats = 3 << 20
 
-    /// Weight rows per converted panel of at most `floats` for K columns (1536 at K = 2048, 558 at
-    /// 5632, 438 at 7168 with the default budget).
-    public static func panelRows(k: Int, floats: Int = panelFloats) -> Int { max(16, floats / max(k, 1)) }
+    /// The fewest weight rows a panel takes (when the weight has them), whatever its K: each worker
+    /// multiplies its half of the panel's columns, and sgemm repacks x per call, so a narrow panel
+    /// pays that copy over few columns. The down projection at K = 5632 (512 rows of x, oneDNN,
+    /// 2 threads, `pd-bench linear`) ran 186–190 GFLOP/s over 12 MiB panels (558 rows) against
+    /// 203–222 over 1024 or 2048 rows (session 20). Scratch: 1024 · K floats when that exceeds
+    /// `panelFloats` (22 MiB at K = 5632, 43 MiB at 10944, 72 MiB at DeepSeek-V3's 18432).
+    public static let minPanelRows = 1024
+
+    /// Weight rows per converted panel of N × K: as many as `floats` of f32 hold, at least
+    /// `minRows`, then evened out over the panels the weight needs (multiples of 32, so each
+    /// worker's half stays whole vector tiles): 1536 at K = 2048 (N = 11264: 8 × 1408), 1024 at 5632.
+    public static func panelRows(k: Int, n: Int, floats: Int = panelFloats, minRows: Int = minPanelRows) -> Int {
+        let most = max(16, floats / max(k, 1), minRows)
+        guard n > most else { return max(n, 1) }
+        let panels = (n + most - 1) / most
+        return min(most, ((n + panels - 1) / panels + 31) & ~31)
+    }
 
     /// Each thread's f32 panel buffer for `linear` (grown once, then reused).
     private static let panels = PerThread { Scratch() }
@@ -93,13 +108,13 @@ public enum BLAS {
     /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ with W [N, K] in its stored dtype. Up to
     /// `skinnyRowLimit` rows: SkinnyLinear, converting in registers. Beyond: an f32 weight goes
     /// straight to sgemm (bit-identical to the pointer form); any other is converted one panel of
-    /// `panelRows(k:)` weight rows at a time (split over the BLAS threads) into a per-thread f32 scratch (no allocation once grown),
-    /// each panel multiplied by sgemm into its columns of y. `panelFloats`: the panel budget (tests
-    /// take small panels to cross several).
+    /// `panelRows(k:n:)` weight rows at a time (split over the BLAS threads) into a per-thread f32 scratch (no allocation once grown),
+    /// each panel multiplied by sgemm into its columns of y. `panelFloats`, `minPanelRows`: the panel
+    /// budget (tests take small panels to cross several).
     public static func linear(
         _ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: WeightMatrix,
         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1,
-        panelFloats: Int = panelFloats
+        panelFloats: Int = panelFloats, minPanelRows: Int = minPanelRows
     ) {
         let n = weight.rows, k = weight.cols, lda = lda ?? k, ldy = ldy ?? n
         guard m > 0, n > 0 else { return }
@@ -112,7 +127,7 @@ public enum BLAS {
             SkinnyLinear.run(x, rows: m, lda: lda, weight: weight, into: y, ldy: ldy, accumulate: accumulate, alpha: alpha)
             return
         }
-        let panelRows = Self.panelRows(k: k, floats: panelFloats)
+        let panelRows = Self.panelRows(k: k, n: n, floats: panelFloats, minRows: minPanelRows)
         let panel = panels.current.reserve(min(panelRows, n) * k)
         var first = 0
         while first < n {

@@ -335,11 +335,21 @@ final class StoredWeightKernelTests: XCTestCase {
         }
     }
 
+    /// Panel sizes: the 12 MiB budget, at least `minPanelRows`, evened out in multiples of 32.
+    func testPanelRows() {
+        XCTAssertEqual(BLAS.panelRows(k: 2048, n: 11264), 1408)   // 8 panels under the budget (1536 rows)
+        XCTAssertEqual(BLAS.panelRows(k: 2048, n: 2048), 1024)    // 1536 + 512 evened out
+        XCTAssertEqual(BLAS.panelRows(k: 5632, n: 2048), 1024)    // 558 fit the budget: the minimum rows
+        XCTAssertEqual(BLAS.panelRows(k: 10944, n: 2048), 1024)
+        XCTAssertEqual(BLAS.panelRows(k: 2048, n: 1000), 1000)    // one panel, the whole weight
+        XCTAssertEqual(BLAS.panelRows(k: 300, n: 600, floats: 256 * 300, minRows: 16), 224)
+    }
+
     /// BLAS.linear on a WeightMatrix: f32 storage is bit-identical to the pointer form (skinny and
     /// sgemm); stored dtypes above the skinny limit (M > 32, N spanning 3 panels) equal sgemm on
     /// the upcast weight within 1e-6 relative, with alpha and accumulate.
     func testLinearPanelsMatchUpcastWeight() {
-        let k = 300, panelFloats = 256 * k, n = 2 * BLAS.panelRows(k: k, floats: panelFloats) + 88
+        let k = 300, panelFloats = 256 * k, minPanelRows = 16, n = 2 * 256 + 88   // panels of 224, 224, 152 rows
         let f32Weight = random(n * k, seed: 12)
         for m in [5, 40] {
             let x = random(m * k, seed: 13)
@@ -358,7 +368,7 @@ final class StoredWeightKernelTests: XCTestCase {
                 for accumulate in [false, true] {
                     var y = start, reference = start
                     BLAS.linear(x, rows: m, lda: k + 2, weight: weight.matrix, into: &y, accumulate: accumulate, alpha: 0.5,
-                                panelFloats: panelFloats)
+                                panelFloats: panelFloats, minPanelRows: minPanelRows)
                     BLAS.linear(x, rows: m, inFeatures: k, lda: k + 2, weight: weight.decoded, outFeatures: n, into: &reference,
                                 accumulate: accumulate, alpha: 0.5)
                     let c = Closeness(y, reference)
