@@ -61,11 +61,12 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     public func releaseStepBuffers() {
         for s in stepBuffers { s.releaseMemory() }
         feedForward.releaseBuffers()
+        attention.releaseBuffers()
     }
 
     /// Bytes the step buffers hold now.
     public var stepBufferBytes: Int {
-        (stepBuffers.reduce(0) { $0 + $1.capacity } + feedForward.bufferFloats) * MemoryLayout<Float>.stride
+        (stepBuffers.reduce(0) { $0 + $1.capacity } + feedForward.bufferFloats + attention.bufferFloats) * MemoryLayout<Float>.stride
     }
 
     private var stepBuffers: [Scratch] {

@@ -44,9 +44,9 @@ final class CausalAttentionTests: XCTestCase {
             return out
         }
 
-        func tiled(queryTile: Int, keyTile: Int, scale: Float) -> [Float] {
+        func tiled(queryTile: Int, keyTile: Int, keyChunk: Int = 4096, scale: Float) -> [Float] {
             var out = [Float](repeating: .nan, count: queries * heads * vDim)
-            let kernel = CausalAttention(queryTile: queryTile, keyTile: keyTile)
+            let kernel = CausalAttention(queryTile: queryTile, keyTile: keyTile, keyChunk: keyChunk)
             q.withUnsafeBufferPointer { qp in kv.withUnsafeBufferPointer { kvp in kPe.withUnsafeBufferPointer { kpp in
                 out.withUnsafeMutableBufferPointer { op in
                     let o = AttentionOperands(heads: heads, nopeDim: nope, ropeDim: rope, valueDim: vDim,
@@ -67,9 +67,11 @@ final class CausalAttentionTests: XCTestCase {
             let p = Problem(keys: c.keys, queries: c.queries, firstPosition: c.first, keyLimit: c.limit, seed: UInt64(n))
             let scale = 1 / Float(12).squareRoot()
             let want = p.reference(scale: scale)
-            for (qt, kt) in [(1, 1), (3, 5), (4, 16), (64, 64), (7, 2)] {
-                assertClose(p.tiled(queryTile: qt, keyTile: kt, scale: scale), want, absTol: 2e-6,
-                            "case \(n) with tiles \(qt)x\(kt)")
+            // Key chunks (the keys copied per pass) of one tile, several tiles, one rounded up to
+            // whole tiles (6 → 10 at tile 5), and all keys at once.
+            for (qt, kt, chunk) in [(1, 1, 1), (3, 5, 6), (4, 16, 32), (64, 64, 4096), (7, 2, 4), (7, 2, 4096)] {
+                assertClose(p.tiled(queryTile: qt, keyTile: kt, keyChunk: chunk, scale: scale), want, absTol: 2e-6,
+                            "case \(n) with tiles \(qt)x\(kt), key chunk \(chunk)")
             }
         }
     }
@@ -79,6 +81,9 @@ final class CausalAttentionTests: XCTestCase {
         let a = p.tiled(queryTile: 300, keyTile: 300, scale: 0.3)
         let b = p.tiled(queryTile: 32, keyTile: 17, scale: 0.3)
         assertClose(a, b, absTol: 1e-6, "untiled vs tiled")
+        // The key chunks change which keys sit in the copied panel, not the tiles or their order.
+        XCTAssertEqual(p.tiled(queryTile: 32, keyTile: 17, keyChunk: 34, scale: 0.3), b, "key chunks of two tiles vs one pass")
+        XCTAssertEqual(CausalAttention(keyTile: 512, keyChunk: 1000).keyChunk, 1024)
     }
 
     func testHeadsSplitOverTwoThreadsGiveTheSameBitsAsOne() {
