@@ -103,13 +103,15 @@ public enum BLAS {
     }
 
     /// Each thread's f32 panel buffer for `linear` (grown once, then reused).
-    private static let panels = PerThread { Scratch() }
+    fileprivate static let panels = PerThread { Scratch() }
 
     /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ with W [N, K] in its stored dtype. Up to
     /// `skinnyRowLimit` rows: SkinnyLinear, converting in registers. Beyond: an f32 weight goes
     /// straight to sgemm (bit-identical to the pointer form); any other is converted one panel of
-    /// `panelRows(k:n:)` weight rows at a time (split over the BLAS threads) into a per-thread f32 scratch (no allocation once grown),
-    /// each panel multiplied by sgemm into its columns of y. `panelFloats`, `minPanelRows`: the panel
+    /// `panelRows(k:n:)` weight rows at a time into a per-thread f32 scratch (no allocation once
+    /// grown), each panel multiplied by sgemm into its columns of y. On oneDNN each worker converts
+    /// and multiplies its own share of the weight's rows, its part of every panel, in one fan-out
+    /// (`ConvertedPanelSplit`); on OpenBLAS (threaded sgemm) a panel is converted by all workers first. `panelFloats`, `minPanelRows`: the panel
     /// budget (tests take small panels to cross several).
     public static func linear(
         _ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: WeightMatrix,
@@ -128,6 +130,11 @@ public enum BLAS {
             return
         }
         let panelRows = Self.panelRows(k: k, n: n, floats: panelFloats, minRows: minPanelRows)
+        if GEMMBackend.active == .onednn {
+            ConvertedPanelSplit.run(x, rows: m, lda: lda, weight: weight, into: y, ldy: ldy, beta: accumulate ? 1 : 0,
+                                    alpha: alpha, panelRows: panelRows)
+            return
+        }
         let panel = panels.current.reserve(min(panelRows, n) * k)
         var first = 0
         while first < n {
@@ -217,6 +224,49 @@ private final class OneDNNSplit: ParallelJob {
             GEMMBackend.oneDNNSgemm(transA: g.transA, transB: g.transB, m: count, n: g.n, k: g.k, alpha: g.alpha,
                                     a: g.a + (g.transA ? first : first * g.lda), lda: g.lda, b: g.b, ldb: g.ldb, beta: g.beta,
                                     c: g.c + first * g.ldc, ldc: g.ldc)
+        }
+    }
+}
+
+/// BLAS.linear's stored-dtype path on oneDNN in one fan-out: worker w takes a contiguous share of
+/// W's rows (whole 16-row tiles) and goes over it in pieces of its part of a panel
+/// (panelRows / workers rows), each converted into the worker's own f32 scratch and multiplied
+/// right away by single-threaded sgemm into those columns of y. Against converting each panel
+/// over all workers and then splitting its sgemm (two fan-outs and a wait per panel): no wait
+/// inside the call, and each worker reads the rows it converted itself. One job object per
+/// calling thread, reused: no allocation per call.
+private final class ConvertedPanelSplit: ParallelJob {
+    private struct Call {
+        let x: UnsafePointer<Float>, m: Int, lda: Int, weight: WeightMatrix
+        let y: UnsafeMutablePointer<Float>, ldy: Int, beta: Float, alpha: Float, panelRows: Int
+    }
+    /// The call in progress, read by the workers.
+    private var call: Call?
+    private static let perThread = PerThread { ConvertedPanelSplit() }
+
+    static func run(_ x: UnsafePointer<Float>, rows m: Int, lda: Int, weight: WeightMatrix, into y: UnsafeMutablePointer<Float>,
+                    ldy: Int, beta: Float, alpha: Float, panelRows: Int) {
+        let job = perThread.current
+        job.call = Call(x: x, m: m, lda: lda, weight: weight, y: y, ldy: ldy, beta: beta, alpha: alpha, panelRows: panelRows)
+        Parallel.run(workers: Parallel.workers(for: weight.rows / 16), job)
+        job.call = nil
+    }
+
+    func work(worker: Int, workers: Int) {
+        guard let g = call else { return }
+        let n = g.weight.rows, k = g.weight.cols
+        let per = ((n + workers - 1) / workers + 15) & ~15
+        let first = min(n, worker * per), end = min(n, first + per)
+        guard first < end else { return }
+        let piece = max(16, g.panelRows / workers)
+        let panel = BLAS.panels.current.reserve(min(piece, end - first) * k)
+        var row = first
+        while row < end {
+            let rows = min(piece, end - row)
+            g.weight.convertRows(row..<row + rows, into: panel, ldo: k)
+            GEMMBackend.oneDNNSgemm(transA: false, transB: true, m: g.m, n: rows, k: k, alpha: g.alpha, a: g.x, lda: g.lda,
+                                    b: panel, ldb: k, beta: g.beta, c: g.y + row, ldc: g.ldy)
+            row += rows
         }
     }
 }
