@@ -86,10 +86,10 @@ public enum BLAS {
 
     /// The fewest weight rows a panel takes (when the weight has them), whatever its K: each worker
     /// multiplies its half of the panel's columns, and sgemm repacks x per call, so a narrow panel
-    /// pays that copy over few columns. The down projection at K = 5632 (512 rows of x, oneDNN,
-    /// 2 threads, `pd-bench linear`) ran 186–190 GFLOP/s over 12 MiB panels (558 rows) against
-    /// 203–222 over 1024 or 2048 rows (session 20). Scratch: 1024 · K floats when that exceeds
-    /// `panelFloats` (22 MiB at K = 5632, 43 MiB at 10944, 72 MiB at DeepSeek-V3's 18432).
+    /// pays that copy over few columns. The bf16 down projection at K = 5632 (512 rows of x, oneDNN,
+    /// 2 threads, `pd-bench linear`, eight alternating runs) ran a median 190 GFLOP/s over 12 MiB
+    /// panels (558 rows) against 217 over 1024 rows (session 20). Scratch: 1024 · K floats when that
+    /// exceeds `panelFloats` (22 MiB at K = 5632, 43 MiB at 10944, 72 MiB at DeepSeek-V3's 18432).
     public static let minPanelRows = 1024
 
     /// Weight rows per converted panel of N × K: as many as `floats` of f32 hold, at least
@@ -111,8 +111,8 @@ public enum BLAS {
     /// `panelRows(k:n:)` weight rows at a time into a per-thread f32 scratch (no allocation once
     /// grown), each panel multiplied by sgemm into its columns of y. On oneDNN each worker converts
     /// and multiplies its own share of the weight's rows, its part of every panel, in one fan-out
-    /// (`ConvertedPanelSplit`); on OpenBLAS (threaded sgemm) a panel is converted by all workers first. `panelFloats`, `minPanelRows`: the panel
-    /// budget (tests take small panels to cross several).
+    /// (`ConvertedPanelSplit`); on OpenBLAS (threaded sgemm) all workers convert a panel first.
+    /// `panelFloats`, `minPanelRows`: the panel budget (tests take small panels to cross several).
     public static func linear(
         _ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: WeightMatrix,
         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1,

@@ -41,10 +41,10 @@ public struct AttentionOperands {
 /// already-merged partials. A fully masked tile (L_t = −inf) is skipped, never producing NaN.
 ///
 /// Each head's operands are first copied out of the projections' token-major rows (a key row of
-/// one head is 128 floats every heads · 256, 16 KiB apart at 16 heads) into contiguous per-worker panels: the queries [queries, nope + rope] once, the
-/// keys [chunk, nope + rope] with the shared rope keys beside their nope part (so QKᵀ is one product
-/// of depth nope + rope) and the values [chunk, v], `keyChunk` keys at a time. Every query tile's
-/// running state lives across the chunks. At 4096 tokens of `bench`'s shapes (16 heads, two
+/// one head is 128 floats every heads · 256, 16 KiB apart at 16 heads) into contiguous per-worker
+/// panels: the queries [queries, nope + rope] once, the keys [chunk, nope + rope] with the shared
+/// rope keys beside their nope part (so QKᵀ is one product of depth nope + rope) and the values
+/// [chunk, v], `keyChunk` keys at a time. Every query tile's running state lives across the chunks. At 4096 tokens of `bench`'s shapes (16 heads, two
 /// workers, alternating runs) the faster half of the runs went from 191–218 GFLOP/s to 224–240;
 /// at 1024 the median from 130 to 139 (session 20).
 public final class CausalAttention: ParallelJob, @unchecked Sendable {
