@@ -68,6 +68,39 @@ final class VectorKernelTests: XCTestCase {
         assertClose(y, normed, absTol: 1e-6, "RMSNorm rows")
     }
 
+    /// Prefill-sized passes are split over the workers by rows: the same bits as one row at a time
+    /// (which stays on the calling thread), in place too.
+    func testManyRowPassesEqualRowByRow() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        BLAS.setThreads(2)
+        let rows = 301, dim = 2048, inter = 1000                            // 301 · 2048 > 2¹⁸ floats
+        let x = random(rows * dim, seed: 5), w = random(dim, seed: 6)
+        var split = [Float](repeating: .nan, count: rows * dim), single = split
+        Elementwise.rmsNorm(x, rows: rows, dim: dim, weight: w, eps: 1e-6, into: &split)
+        for r in 0..<rows {
+            x.withUnsafeBufferPointer { xp in single.withUnsafeMutableBufferPointer { yp in
+                Elementwise.rmsNorm(xp.baseAddress! + r * dim, rows: 1, dim: dim, weight: w, eps: 1e-6, into: yp.baseAddress! + r * dim)
+            } }
+        }
+        XCTAssertEqual(split.map(\.bitPattern), single.map(\.bitPattern), "RMSNorm over \(rows) rows")
+        var inPlace = x
+        inPlace.withUnsafeMutableBufferPointer { p in
+            Elementwise.rmsNorm(p.baseAddress!, rows: rows, dim: dim, weight: w, eps: 1e-6, into: p.baseAddress!)
+        }
+        XCTAssertEqual(inPlace.map(\.bitPattern), single.map(\.bitPattern), "RMSNorm in place")
+
+        let gateUp = random(rows * 2 * inter, seed: 7, range: -12...12)
+        var act = [Float](repeating: .nan, count: rows * inter), actSingle = act
+        Elementwise.siluMul(gateUp: gateUp, rows: rows, inter: inter, into: &act)
+        for r in 0..<rows {
+            gateUp.withUnsafeBufferPointer { g in actSingle.withUnsafeMutableBufferPointer { o in
+                Elementwise.siluMul(gateUp: g.baseAddress! + r * 2 * inter, rows: 1, inter: inter, into: o.baseAddress! + r * inter)
+            } }
+        }
+        XCTAssertEqual(act.map(\.bitPattern), actSingle.map(\.bitPattern), "SiLU · up over \(rows) rows")
+    }
+
     /// y = alpha · x · Wᵀ (+ y) with strides, for every row count of the decode paths (SkinnyLinear
     /// alone, in 8-row blocks up to BLAS.skinnyRowLimit, sgemm past it), on 1 and 2 threads.
     func testLinearAtDecodeRowCountsMatchesReference() {
