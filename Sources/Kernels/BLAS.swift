@@ -112,11 +112,12 @@ public enum BLAS {
     /// grown), each panel multiplied by sgemm into its columns of y. On oneDNN each worker converts
     /// and multiplies its own share of the weight's rows, its part of every panel, in one fan-out
     /// (`ConvertedPanelSplit`); on OpenBLAS (threaded sgemm) all workers convert a panel first.
-    /// `panelFloats`, `minPanelRows`: the panel budget (tests take small panels to cross several).
+    /// `panelFloats`, `minPanelRows`: the panel budget (tests take small panels to cross several);
+    /// `backend`: the sgemm (tests name each).
     public static func linear(
         _ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: WeightMatrix,
         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false, alpha: Float = 1,
-        panelFloats: Int = panelFloats, minPanelRows: Int = minPanelRows
+        panelFloats: Int = panelFloats, minPanelRows: Int = minPanelRows, backend: GEMMBackend = .active
     ) {
         let n = weight.rows, k = weight.cols, lda = lda ?? k, ldy = ldy ?? n
         guard m > 0, n > 0 else { return }
@@ -130,7 +131,7 @@ public enum BLAS {
             return
         }
         let panelRows = Self.panelRows(k: k, n: n, floats: panelFloats, minRows: minPanelRows)
-        if GEMMBackend.active == .onednn {
+        if backend == .onednn {
             ConvertedPanelSplit.run(x, rows: m, lda: lda, weight: weight, into: y, ldy: ldy, beta: accumulate ? 1 : 0,
                                     alpha: alpha, panelRows: panelRows)
             return
@@ -141,7 +142,7 @@ public enum BLAS {
             let rows = min(panelRows, n - first)
             weight.convertRowsInParallel(first..<first + rows, into: panel, ldo: k)
             gemm(transB: true, m: m, n: rows, k: k, alpha: alpha, a: x, lda: lda, b: panel, ldb: k,
-                 beta: accumulate ? 1 : 0, c: y + first, ldc: ldy)
+                 beta: accumulate ? 1 : 0, c: y + first, ldc: ldy, backend: backend)
             first += rows
         }
     }

@@ -347,7 +347,7 @@ final class StoredWeightKernelTests: XCTestCase {
 
     /// BLAS.linear on a WeightMatrix: f32 storage is bit-identical to the pointer form (skinny and
     /// sgemm); stored dtypes above the skinny limit (M > 32, N spanning 3 panels) equal sgemm on
-    /// the upcast weight within 1e-6 relative, with alpha and accumulate.
+    /// the upcast weight within 1e-6 relative, with alpha and accumulate, on both GEMM backends.
     func testLinearPanelsMatchUpcastWeight() {
         let k = 300, panelFloats = 256 * k, minPanelRows = 16, n = 2 * 256 + 88   // panels of 224, 224, 152 rows
         let f32Weight = random(n * k, seed: 12)
@@ -366,13 +366,15 @@ final class StoredWeightKernelTests: XCTestCase {
                 let x = random(m * (k + 2), seed: UInt64(m))
                 let start = random(m * n, seed: 15)
                 for accumulate in [false, true] {
-                    var y = start, reference = start
-                    BLAS.linear(x, rows: m, lda: k + 2, weight: weight.matrix, into: &y, accumulate: accumulate, alpha: 0.5,
-                                panelFloats: panelFloats, minPanelRows: minPanelRows)
-                    BLAS.linear(x, rows: m, inFeatures: k, lda: k + 2, weight: weight.decoded, outFeatures: n, into: &reference,
-                                accumulate: accumulate, alpha: 0.5)
-                    let c = Closeness(y, reference)
-                    XCTAssertTrue(c.within(absTol: 0, relTol: 1e-6), "\(dtype) m=\(m) accumulate=\(accumulate): \(c)")
+                    for backend in GEMMBackend.allCases {   // OpenBLAS: panels, then threaded sgemm; oneDNN: one fan-out
+                        var y = start, reference = start    // against the same library's sgemm on the upcast weight
+                        BLAS.gemm(transB: true, m: m, n: n, k: k, alpha: 0.5, a: x, lda: k + 2, b: weight.decoded, ldb: k,
+                                  beta: accumulate ? 1 : 0, c: &reference, ldc: n, backend: backend)
+                        BLAS.linear(x, rows: m, lda: k + 2, weight: weight.matrix, into: &y, accumulate: accumulate, alpha: 0.5,
+                                    panelFloats: panelFloats, minPanelRows: minPanelRows, backend: backend)
+                        let c = Closeness(y, reference)
+                        XCTAssertTrue(c.within(absTol: 0, relTol: 1e-6), "\(dtype) m=\(m) accumulate=\(accumulate) \(backend): \(c)")
+                    }
                 }
             }
         }
