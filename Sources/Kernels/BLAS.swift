@@ -214,9 +214,8 @@ private final class OneDNNSplit: ParallelJob {
 
     func work(worker: Int, workers: Int) {
         guard let g = call else { return }
-        let extent = g.splitColumns ? g.n : g.m
-        let per = ((extent + workers - 1) / workers + 15) & ~15
-        let first = min(extent, worker * per), count = min(extent, first + per) - first
+        let share = Parallel.share(of: g.splitColumns ? g.n : g.m, worker: worker, workers: workers, multiple: 16)
+        let first = share.lowerBound, count = share.count
         guard count > 0 else { return }
         if g.splitColumns {   // columns [first, first + count) of C: rows of B when transB, else its columns
             GEMMBackend.oneDNNSgemm(transA: g.transA, transB: g.transB, m: g.m, n: count, k: g.k, alpha: g.alpha, a: g.a, lda: g.lda,
@@ -255,19 +254,16 @@ private final class ConvertedPanelSplit: ParallelJob {
 
     func work(worker: Int, workers: Int) {
         guard let g = call else { return }
-        let n = g.weight.rows, k = g.weight.cols
-        let per = ((n + workers - 1) / workers + 15) & ~15
-        let first = min(n, worker * per), end = min(n, first + per)
-        guard first < end else { return }
+        let k = g.weight.cols
+        let share = Parallel.share(of: g.weight.rows, worker: worker, workers: workers, multiple: 16)
+        guard !share.isEmpty else { return }
         let piece = max(16, g.panelRows / workers)
-        let panel = BLAS.panels.current.reserve(min(piece, end - first) * k)
-        var row = first
-        while row < end {
-            let rows = min(piece, end - row)
+        let panel = BLAS.panels.current.reserve(min(piece, share.count) * k)
+        for row in stride(from: share.lowerBound, to: share.upperBound, by: piece) {
+            let rows = min(piece, share.upperBound - row)
             g.weight.convertRows(row..<row + rows, into: panel, ldo: k)
             GEMMBackend.oneDNNSgemm(transA: false, transB: true, m: g.m, n: rows, k: k, alpha: g.alpha, a: g.x, lda: g.lda,
                                     b: panel, ldb: k, beta: g.beta, c: g.y + row, ldc: g.ldy)
-            row += rows
         }
     }
 }

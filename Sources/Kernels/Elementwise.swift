@@ -95,9 +95,7 @@ private final class RowPass: ParallelJob {
 
     func work(worker: Int, workers: Int) {
         guard let c = call else { return }
-        let per = (c.rows + workers - 1) / workers
-        let first = min(c.rows, worker * per)
-        Self.apply(c.pass, rows: first..<min(c.rows, first + per))
+        Self.apply(c.pass, rows: Parallel.share(of: c.rows, worker: worker, workers: workers))
     }
 
     private static func apply(_ pass: Pass, rows: Range<Int>) {

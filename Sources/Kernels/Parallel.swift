@@ -21,6 +21,14 @@ public enum Parallel {
     /// Workers to use for a loop of `items` independent parts: min(BLAS threads, items), ≥ 1.
     public static func workers(for items: Int) -> Int { max(1, min(BLAS.threads, items)) }
 
+    /// Worker `worker`'s contiguous share of `count` items split over `workers`: equal shares, each
+    /// a multiple of `multiple` (whole vector tiles), the last shorter and trailing ones possibly empty.
+    public static func share(of count: Int, worker: Int, workers: Int, multiple: Int = 1) -> Range<Int> {
+        let per = ((count + workers - 1) / workers + multiple - 1) / multiple * multiple
+        let first = min(count, worker * per)
+        return first..<min(count, first + per)
+    }
+
     /// Calls job.work(w, workers) for w in 0..<workers concurrently (inline when workers == 1), with
     /// OpenBLAS set to one thread meanwhile; restores the thread count before returning. Worker 0
     /// is the calling thread, the others persistent helper threads.

@@ -60,9 +60,8 @@ private final class RowConversion: ParallelJob {
 
     func work(worker: Int, workers: Int) {
         guard let rows = call else { return }
-        let per = (rows.range.count + workers - 1) / workers
-        let first = min(rows.range.count, worker * per), last = min(rows.range.count, first + per)
-        rows.weight.convertRows(rows.range.lowerBound + first..<rows.range.lowerBound + last, into: rows.out + first * rows.ldo,
-                                ldo: rows.ldo, kernels: .active)
+        let share = Parallel.share(of: rows.range.count, worker: worker, workers: workers)
+        rows.weight.convertRows(rows.range.lowerBound + share.lowerBound..<rows.range.lowerBound + share.upperBound,
+                                into: rows.out + share.lowerBound * rows.ldo, ldo: rows.ldo, kernels: .active)
     }
 }

@@ -45,4 +45,19 @@ final class ParallelTests: XCTestCase {
         // Longer than the spin (300 µs by default): every job wakes parked helpers.
         check(jobs: 200, pauseMicroseconds: UInt32(WorkerPool.spinSeconds * 1e6) + 2_000)
     }
+
+    /// Shares cover 0..<count in order without gaps or overlaps, all but the last a whole multiple.
+    func testSharesTileTheCount() {
+        for (count, workers, multiple) in [(0, 2, 1), (1, 2, 16), (7, 3, 1), (2048, 2, 16), (600, 2, 16), (33, 4, 16), (5, 8, 1)] {
+            let shares = (0..<workers).map { Parallel.share(of: count, worker: $0, workers: workers, multiple: multiple) }
+            XCTAssertEqual(shares.reduce(0) { $0 + $1.count }, count, "\(count) over \(workers)")
+            var next = 0
+            for s in shares where !s.isEmpty {
+                XCTAssertEqual(s.lowerBound, next, "\(count) over \(workers): \(shares)")
+                if s.upperBound < count { XCTAssertEqual(s.count % multiple, 0, "\(shares)") }
+                next = s.upperBound
+            }
+        }
+        XCTAssertEqual(Parallel.share(of: 600, worker: 1, workers: 2, multiple: 16), 304..<600)
+    }
 }
