@@ -54,8 +54,14 @@ public final class CausalAttention: ParallelJob, @unchecked Sendable {
     /// Per worker thread: scores [tq, keyTile]; running m and l [2·queries]; accumulator
     /// [queries, v]; the head's copied queries [queries, qk], keys [keyChunk, qk], values [keyChunk, v].
     private var workerScratch: [(scores: Scratch, running: Scratch, acc: Scratch, panels: Scratch)] = []
-    /// The call in progress, read by the workers.
-    private var call: (o: AttentionOperands, queries: Int, firstPosition: Int, keyLimit: Int, scale: Float)?
+    /// One call's operands and the key counts derived from them once, read by the workers.
+    private struct Call {
+        let o: AttentionOperands, queries: Int, firstPosition: Int, keyLimit: Int, scale: Float
+        /// Keys the last query row sees, and the key rows the panels hold (min(keyChunk, keys)).
+        let keys: Int, chunkRows: Int
+    }
+    /// The call in progress.
+    private var call: Call?
 
     public init(queryTile: Int = 256, keyTile: Int = 512, keyChunk: Int = 4096) {
         self.queryTile = queryTile
@@ -79,7 +85,7 @@ public final class CausalAttention: ParallelJob, @unchecked Sendable {
         guard queries > 0 else { return }
         // The last query row sees keys [0, min(firstPosition + queries, keyLimit)): reading past the
         // rows the caller decompressed would be an out-of-bounds read, so it is a caller bug.
-        let keys = min(firstPosition + queries, keyLimit)
+        let keys = min(firstPosition + queries, keyLimit), chunkRows = min(keyChunk, max(keys, 1))
         precondition(keys <= o.keyRows, "attention over \(keys) keys, \(o.keyRows) present")
         let workers = Parallel.workers(for: o.heads)
         while workerScratch.count < workers { workerScratch.append((Scratch(), Scratch(), Scratch(), Scratch())) }
@@ -88,29 +94,28 @@ public final class CausalAttention: ParallelJob, @unchecked Sendable {
             _ = workerScratch[w].scores.reserve(tq * keyTile)
             _ = workerScratch[w].running.reserve(2 * queries)
             _ = workerScratch[w].acc.reserve(queries * o.valueDim)
-            _ = workerScratch[w].panels.reserve(queries * qk + min(keyChunk, max(keys, 1)) * (qk + o.valueDim))
+            _ = workerScratch[w].panels.reserve(queries * qk + chunkRows * (qk + o.valueDim))
         }
-        call = (o, queries, firstPosition, keyLimit, scale)
+        call = Call(o: o, queries: queries, firstPosition: firstPosition, keyLimit: keyLimit, scale: scale,
+                    keys: keys, chunkRows: chunkRows)
         Parallel.run(workers: workers, self)
         call = nil
     }
 
     public func work(worker: Int, workers: Int) {
         guard let c = call else { return }
-        for h in stride(from: worker, to: c.o.heads, by: workers) {
-            head(h, c.o, queries: c.queries, firstPosition: c.firstPosition, keyLimit: c.keyLimit, scale: c.scale, scratch: worker)
-        }
+        for h in stride(from: worker, to: c.o.heads, by: workers) { head(h, c, scratch: worker) }
     }
 
-    private func head(_ h: Int, _ o: AttentionOperands, queries: Int, firstPosition: Int, keyLimit: Int, scale: Float, scratch w: Int) {
+    private func head(_ h: Int, _ c: Call, scratch w: Int) {
+        let o = c.o, queries = c.queries, firstPosition = c.firstPosition, keyLimit = c.keyLimit, keys = c.keys
         let tq = min(queryTile, queries), qk = o.nopeDim + o.ropeDim, vDim = o.valueDim
-        let keys = min(firstPosition + queries, keyLimit)
         let s = workerScratch[w].scores.pointer                 // [tq, keyTile]
         let m = workerScratch[w].running.pointer, l = m + queries   // m [queries], l [queries]
         let accum = workerScratch[w].acc.pointer                // [queries, v]
         let qPanel = workerScratch[w].panels.pointer            // [queries, qk]
         let kPanel = qPanel + queries * qk                      // [chunk, qk]: k_nope ‖ k_pe
-        let vPanel = kPanel + min(keyChunk, max(keys, 1)) * qk  // [chunk, v]
+        let vPanel = kPanel + c.chunkRows * qk                  // [chunk, v]
         for j in 0..<queries {
             (qPanel + j * qk).update(from: o.q + j * o.qRowStride + h * o.qHeadStride, count: qk)
         }
@@ -134,7 +139,7 @@ public final class CausalAttention: ParallelJob, @unchecked Sendable {
                 while k0 < visibleEnd {
                     let kn = min(keyTile, visibleEnd - k0)
                     // s = scale · [q_nope ‖ q_pe] · [k_nope ‖ k_pe]ᵀ   [qn, kn]
-                    BLAS.gemm(transB: true, m: qn, n: kn, k: qk, alpha: scale, a: qPanel + q0 * qk, lda: qk,
+                    BLAS.gemm(transB: true, m: qn, n: kn, k: qk, alpha: c.scale, a: qPanel + q0 * qk, lda: qk,
                               b: kPanel + (k0 - c0) * qk, ldb: qk, c: s, ldc: kn)
                     Self.softmaxUpdate(s: s, rows: qn, cols: kn, firstKey: k0,
                                        visible: { j in min(firstPosition + q0 + j + 1, keyLimit) },
