@@ -14,6 +14,24 @@ public struct StackedWeight: @unchecked Sendable {
         precondition(!parts.isEmpty && parts.allSatisfy { $0.cols == parts[0].cols }, "StackedWeight: parts must share their column count")
         self.parts = parts
     }
+
+    /// The parts' views each stacked row range `range` crosses, in order, with the offset of
+    /// each in the range; nil for a part whose view cannot be taken (`WeightMatrix.rows`).
+    func forEachView(rows range: Range<Int>, _ body: (_ view: WeightMatrix?, _ offset: Int) -> Void) {
+        var first = 0
+        for part in parts {
+            let start = max(range.lowerBound, first), end = min(range.upperBound, first + part.rows)
+            if start < end { body(part.rows(start - first..<end - first), start - range.lowerBound) }
+            first += part.rows
+        }
+    }
+
+    /// Whether every part the stacked rows `range` cross has a view of its share.
+    func hasViews(rows range: Range<Int>) -> Bool {
+        var all = true
+        forEachView(rows: range) { view, _ in all = all && view != nil }
+        return all
+    }
 }
 
 /// The one place the model multiplies by a `WeightMatrix`, in its stored dtype: Kernels'
@@ -29,6 +47,15 @@ enum Linear {
         for part in weight.parts {
             apply(x, rows: m, lda: lda, weight: part, into: y + column, ldy: ldy, accumulate: accumulate)
             column += part.rows
+        }
+    }
+
+    /// y[M, range.count] (= or +=) x[M, K] · W[range]ᵀ: stacked rows `range`, each part's share
+    /// through a view of its rows (the caller checked they exist: `StackedWeight.hasViews`).
+    static func apply(_ x: UnsafePointer<Float>, rows m: Int, weight: StackedWeight, stackedRows range: Range<Int>,
+                      into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false) {
+        weight.forEachView(rows: range) { view, offset in
+            apply(x, rows: m, weight: view!, into: y + offset, ldy: ldy, accumulate: accumulate)
         }
     }
 

@@ -33,6 +33,16 @@ public struct MLPWeights: @unchecked Sendable {
     public let gateUp: StackedWeight
     public let down: WeightMatrix
     public let inter: Int
+
+    /// Whether every slice of `width` intermediate columns has views: gate's and up's rows, down's
+    /// columns (`WeightMatrix.rows` / `columns`: FP8 views start on a scale block).
+    func hasViews(slice width: Int) -> Bool {
+        stride(from: 0, to: inter, by: width).allSatisfy { first in
+            let columns = first..<min(first + width, inter)
+            return gateUp.hasViews(rows: columns) && gateUp.hasViews(rows: inter + first..<inter + columns.upperBound)
+                && down.columns(columns) != nil
+        }
+    }
 }
 
 public struct MoEWeights: @unchecked Sendable {
@@ -199,20 +209,15 @@ public struct ModelWeights: @unchecked Sendable {
         }
         for h in 0..<heads {
             let first = h * headRows + nope
-            switch kvB.storage {
-            case let .fp8E4M3(scales, br, bc, stride) where first % br == 0:
-                values.append(WeightMatrix(storage: .fp8E4M3(scales: scales + (first / br) * stride, blockRows: br, blockCols: bc, scaleStride: stride),
-                                           base: kvB.base + first * kvB.rowStride, rows: vDim, cols: kvl, rowStride: kvB.rowStride))
-            case .fp8E4M3:
-                let copy = OwnedWeightBytes(count: vDim * kvl * 4)                   // rows off the block grid: f32
-                loader.own(copy)
-                let t = copy.pointer.assumingMemoryBound(to: Float.self)
-                Linear.convertRows(kvB, first: first, count: vDim, into: t)
-                values.append(WeightMatrix(f32: UnsafePointer(t), rows: vDim, cols: kvl))
-            default:
-                values.append(WeightMatrix(storage: kvB.storage, base: kvB.base + first * kvB.rowStride * kvB.elementBytes,
-                                           rows: vDim, cols: kvl, rowStride: kvB.rowStride))
+            if let view = kvB.rows(first..<first + vDim) {
+                values.append(view)
+                continue
             }
+            let copy = OwnedWeightBytes(count: vDim * kvl * 4)                       // FP8 rows off the block grid: f32
+            loader.own(copy)
+            let t = copy.pointer.assumingMemoryBound(to: Float.self)
+            Linear.convertRows(kvB, first: first, count: vDim, into: t)
+            values.append(WeightMatrix(f32: UnsafePointer(t), rows: vDim, cols: kvl))
         }
         return (keys, values)
     }

@@ -63,6 +63,34 @@ public struct WeightMatrix: @unchecked Sendable {
         return bytes
     }
 
+    /// Rows `range` as a view of the same bytes; nil when an FP8 view would not start on a scale
+    /// block row (its scales could not be addressed as a grid of their own).
+    public func rows(_ range: Range<Int>) -> WeightMatrix? {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) of [\(rows), \(cols)]")
+        var sliced = storage
+        if case let .fp8E4M3(scales, blockRows, blockCols, scaleStride) = storage {
+            guard range.lowerBound % blockRows == 0 else { return nil }
+            sliced = .fp8E4M3(scales: scales + range.lowerBound / blockRows * scaleStride, blockRows: blockRows,
+                              blockCols: blockCols, scaleStride: scaleStride)
+        }
+        return WeightMatrix(storage: sliced, base: base + range.lowerBound * rowStride * elementBytes, rows: range.count,
+                            cols: cols, rowStride: rowStride)
+    }
+
+    /// Columns `range` as a view of the same bytes (the row stride stays); nil when an FP8 view
+    /// would not start on a scale block column.
+    public func columns(_ range: Range<Int>) -> WeightMatrix? {
+        precondition(range.lowerBound >= 0 && range.upperBound <= cols, "columns \(range) of [\(rows), \(cols)]")
+        var sliced = storage
+        if case let .fp8E4M3(scales, blockRows, blockCols, scaleStride) = storage {
+            guard range.lowerBound % blockCols == 0 else { return nil }
+            sliced = .fp8E4M3(scales: scales + range.lowerBound / blockCols, blockRows: blockRows, blockCols: blockCols,
+                              scaleStride: scaleStride)
+        }
+        return WeightMatrix(storage: sliced, base: base + range.lowerBound * elementBytes, rows: rows, cols: range.count,
+                            rowStride: rowStride)
+    }
+
     /// The f32 pointer of an f32 matrix; nil for every other storage.
     public var f32Pointer: UnsafePointer<Float>? {
         storage == .f32 ? base.assumingMemoryBound(to: Float.self) : nil

@@ -392,4 +392,24 @@ final class StoredWeightKernelTests: XCTestCase {
             }
         }
     }
+
+    /// Row and column views read the same elements as the whole matrix (FP8 with the scales of
+    /// their own blocks), and an FP8 view off its scale grid is refused.
+    func testRowAndColumnViewsDecodeTheirPart() {
+        for dtype in StoredWeight.DType.allCases {
+            let weight = StoredWeight(dtype, rows: 100, cols: 70, rowStride: 75, seed: 9, block: 16)
+            for (rows, columns) in [(32..<100, 0..<70), (0..<100, 16..<70), (48..<64, 32..<35)] {
+                let view = weight.matrix.rows(rows)!.columns(columns)!
+                var out = [Float](repeating: .nan, count: rows.count * columns.count)
+                view.convertRows(0..<rows.count, into: &out)
+                for (i, r) in rows.enumerated() {
+                    let expected = weight.decoded[r * 70 + columns.lowerBound..<r * 70 + columns.upperBound]
+                    XCTAssertEqual(out[i * columns.count..<(i + 1) * columns.count].map(\.bitPattern), expected.map(\.bitPattern),
+                                   "\(dtype) rows \(rows) columns \(columns): row \(r)")
+                }
+            }
+            XCTAssertEqual(weight.matrix.rows(8..<20) == nil, dtype == .fp8, "\(dtype): rows off the scale grid")
+            XCTAssertEqual(weight.matrix.columns(8..<20) == nil, dtype == .fp8, "\(dtype): columns off the scale grid")
+        }
+    }
 }
