@@ -62,11 +62,13 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         for s in stepBuffers { s.releaseMemory() }
         feedForward.releaseBuffers()
         attention.releaseBuffers()
+        BLAS.releasePanels()
     }
 
     /// Bytes the step buffers hold now.
     public var stepBufferBytes: Int {
-        (stepBuffers.reduce(0) { $0 + $1.capacity } + feedForward.bufferFloats + attention.bufferFloats) * MemoryLayout<Float>.stride
+        (stepBuffers.reduce(0) { $0 + $1.capacity } + feedForward.bufferFloats + attention.bufferFloats + BLAS.panelFloatsHeld)
+            * MemoryLayout<Float>.stride
     }
 
     private var stepBuffers: [Scratch] {

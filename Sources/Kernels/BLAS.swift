@@ -105,6 +105,16 @@ public enum BLAS {
     /// Each thread's f32 panel buffer for `linear` (grown once, then reused).
     fileprivate static let panels = PerThread { Scratch() }
 
+    /// Frees the panel buffers of this thread and of every worker thread (the next stored-dtype
+    /// prefill grows them again). They keep the size of the largest panel so far — 1024 · K floats
+    /// where K is large: 43 MiB per thread at K = 10944, 72 MiB at DeepSeek-V3's 18432 — so an idle
+    /// prefill rank hands back that much per compute thread. Call between forwards, from the thread
+    /// that runs them.
+    public static func releasePanels() { PanelScratch.visit(release: true) }
+
+    /// Floats the panel buffers of this thread and the worker threads hold now.
+    public static var panelFloatsHeld: Int { PanelScratch.visit(release: false) }
+
     /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ with W [N, K] in its stored dtype. Up to
     /// `skinnyRowLimit` rows: SkinnyLinear, converting in registers. Beyond: an f32 weight goes
     /// straight to sgemm (bit-identical to the pointer form); any other is converted one panel of
@@ -265,5 +275,30 @@ private final class ConvertedPanelSplit: ParallelJob {
             GEMMBackend.oneDNNSgemm(transA: false, transB: true, m: g.m, n: rows, k: k, alpha: g.alpha, a: g.x, lda: g.lda,
                                     b: panel, ldb: k, beta: g.beta, c: g.y + row, ldc: g.ldy)
         }
+    }
+}
+
+/// Visits each worker thread's panel buffer (`BLAS.panels` is per thread: only its owner may
+/// free it), the calling thread's as worker 0. One job object per calling thread, reused.
+private final class PanelScratch: ParallelJob {
+    private static let perThread = PerThread { PanelScratch() }
+    private var release = false
+    /// Floats held per worker, written by each worker into its own slot.
+    private let held = UnsafeMutablePointer<Int>.allocate(capacity: 1024)
+
+    deinit { held.deallocate() }
+
+    /// Frees the buffers when `release`; returns the floats they hold afterwards.
+    static func visit(release: Bool) -> Int {
+        let job = perThread.current, workers = min(Parallel.workers(for: Int.max), 1024)
+        job.release = release
+        Parallel.run(workers: workers, job)
+        return (0..<workers).reduce(0) { $0 + job.held[$1] }
+    }
+
+    func work(worker: Int, workers: Int) {
+        let panel = BLAS.panels.current
+        if release { panel.releaseMemory() }
+        held[worker] = panel.capacity
     }
 }

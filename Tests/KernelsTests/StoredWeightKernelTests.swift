@@ -412,4 +412,21 @@ final class StoredWeightKernelTests: XCTestCase {
             XCTAssertEqual(weight.matrix.columns(8..<20) == nil, dtype == .fp8, "\(dtype): columns off the scale grid")
         }
     }
+
+    /// The panel buffers a stored-dtype prefill grows on each worker thread are freed by
+    /// releasePanels on every one of them, on both sgemm backends' paths.
+    func testPanelBuffersAreReleasedOnEveryWorker() {
+        let weight = StoredWeight(.bf16, rows: 256, cols: 64, seed: 10)
+        let x = [Float](repeating: 0.5, count: 64 * 64)
+        var y = [Float](repeating: 0, count: 64 * 256)
+        for backend in [GEMMBackend.onednn, .openblas] {
+            BLAS.releasePanels()
+            let released = BLAS.panelFloatsHeld
+            XCTAssertLessThanOrEqual(released, 16 * BLAS.threads, "\(backend): released buffers keep their minimum")
+            BLAS.linear(x, rows: 64, weight: weight.matrix, into: &y, backend: backend)
+            XCTAssertGreaterThanOrEqual(BLAS.panelFloatsHeld, 256 * 64, "\(backend): the whole weight was converted into the panels")
+            BLAS.releasePanels()
+            XCTAssertEqual(BLAS.panelFloatsHeld, released, "\(backend)")
+        }
+    }
 }
