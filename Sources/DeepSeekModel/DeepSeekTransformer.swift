@@ -65,10 +65,10 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         BLAS.releasePanels()
     }
 
-    /// Bytes the step buffers hold now.
+    /// Bytes the step buffers hold now (BLAS's per-thread panel buffers, which every stored-dtype
+    /// prefill in the process shares, apart: `BLAS.panelFloatsHeld`).
     public var stepBufferBytes: Int {
-        (stepBuffers.reduce(0) { $0 + $1.capacity } + feedForward.bufferFloats + attention.bufferFloats + BLAS.panelFloatsHeld)
-            * MemoryLayout<Float>.stride
+        (stepBuffers.reduce(0) { $0 + $1.capacity } + feedForward.bufferFloats + attention.bufferFloats) * MemoryLayout<Float>.stride
     }
 
     private var stepBuffers: [Scratch] {

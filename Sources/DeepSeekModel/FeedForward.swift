@@ -55,7 +55,6 @@ final class FeedForward {
         return (block, min(inter, even))
     }
 
-    /// out[rows, hidden] (+)= MLP(x)
     /// Frees the buffers sized by the largest call so far (see DeepSeekTransformer.releaseStepBuffers).
     func releaseBuffers() {
         for s in buffers { s.releaseMemory() }
@@ -67,6 +66,7 @@ final class FeedForward {
 
     private var buffers: [Scratch] { [gateUp, act, gathered, expertOut, routerLogits, choice] }
 
+    /// out[rows, hidden] (+)= MLP(x), in blocks and slices (`blocking`; the defaults except in tests).
     func mlp(_ w: MLPWeights, x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool,
              blockFloats: Int = blockFloats, maxBlockRows: Int = maxBlockRows) {
         let h = config.hiddenSize, inter = w.inter
