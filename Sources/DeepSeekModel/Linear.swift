@@ -39,23 +39,20 @@ public struct StackedWeight: @unchecked Sendable {
 /// bf16 / f16 / FP8 in registers; beyond: one converted panel of weight rows at a time into sgemm)
 /// and `WeightMatrix.convertRows` (bit-exact upcast; FP8 as q · scale_inv of its block).
 enum Linear {
-    /// y[M, N] (= or +=) alpha · x[M, K] · Wᵀ, W = [N, K] stacked; part p writes its columns of y.
+    /// y[M, N] (= or +=) x[M, K] · Wᵀ, W = [N, K] stacked; part p writes its columns of y.
     static func apply(_ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: StackedWeight,
                       into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false) {
-        let ldy = ldy ?? weight.rows
-        var column = 0
-        for part in weight.parts {
-            apply(x, rows: m, lda: lda, weight: part, into: y + column, ldy: ldy, accumulate: accumulate)
-            column += part.rows
-        }
+        apply(x, rows: m, lda: lda, weight: weight, stackedRows: 0..<weight.rows, into: y, ldy: ldy ?? weight.rows,
+              accumulate: accumulate)
     }
 
     /// y[M, range.count] (= or +=) x[M, K] · W[range]ᵀ: stacked rows `range`, each part's share
-    /// through a view of its rows (the caller checked they exist: `StackedWeight.hasViews`).
-    static func apply(_ x: UnsafePointer<Float>, rows m: Int, weight: StackedWeight, stackedRows range: Range<Int>,
+    /// through a view of its rows (the caller checked they exist: `StackedWeight.hasViews`; a part
+    /// taken whole always has one).
+    static func apply(_ x: UnsafePointer<Float>, rows m: Int, lda: Int? = nil, weight: StackedWeight, stackedRows range: Range<Int>,
                       into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false) {
         weight.forEachView(rows: range) { view, offset in
-            apply(x, rows: m, weight: view!, into: y + offset, ldy: ldy, accumulate: accumulate)
+            apply(x, rows: m, lda: lda, weight: view!, into: y + offset, ldy: ldy, accumulate: accumulate)
         }
     }
 

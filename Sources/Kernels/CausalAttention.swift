@@ -44,9 +44,10 @@ public struct AttentionOperands {
 /// one head is 128 floats every heads · 256, 16 KiB apart at 16 heads) into contiguous per-worker
 /// panels: the queries [queries, nope + rope] once, the keys [chunk, nope + rope] with the shared
 /// rope keys beside their nope part (so QKᵀ is one product of depth nope + rope) and the values
-/// [chunk, v], `keyChunk` keys at a time. Every query tile's running state lives across the chunks. At 4096 tokens of `bench`'s shapes (16 heads, two
-/// workers, alternating runs) the faster half of the runs went from 191–218 GFLOP/s to 224–240;
-/// at 1024 the median from 130 to 139 (session 20).
+/// [chunk, v], `keyChunk` keys at a time. Every query tile's running state lives across the
+/// chunks. At 4096 tokens of `bench`'s shapes (16 heads, two workers, alternating runs) the faster
+/// half of the runs went from 191–218 GFLOP/s to 224–240; at 1024 the median from 130 to 139
+/// (session 20).
 public final class CausalAttention: ParallelJob, @unchecked Sendable {
     public let queryTile: Int, keyTile: Int
     /// Keys copied per pass (a multiple of keyTile, so the tiles are those of one long pass).
