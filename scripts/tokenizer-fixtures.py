@@ -56,6 +56,26 @@ DEEPSEEK3_LLM = [
     "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
 ]
 
+# Moonshot's TikTokenTokenizer (Moonlight, Kimi-K2: tiktoken.model + tokenization_*.py, no tokenizer.json):
+# its pat_str, alternative by alternative, as the class lists them.
+KIMI_PAT_PARTS = [
+    r"""[\p{Han}]+""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""",
+    r""" ?[^\s\p{L}\p{N}]+[\r\n]*""",
+    r"""\s*[\r\n]+""",
+    r"""\s+(?!\S)""",
+    r"""\s+""",
+]
+KIMI_PAT = "|".join(KIMI_PAT_PARTS)
+LLAMA3_PAT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+              r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+# Named control tokens at their offsets above the ranks (Kimi-K2's first ones).
+KIMI_NAMED = {0: "[BOS]", 1: "[EOS]", 2: "<|im_end|>", 3: "<|im_user|>", 4: "<|im_assistant|>",
+              6: "<|start_header_id|>", 7: "<|end_header_id|>", 9: "[EOT]", 10: "<|im_system|>", 17: "<|im_middle|>"}
+KIMI_RESERVED = 256  # num_reserved_special_tokens; the class makes that + 2 control ids
+
 # variant name -> (gguf file, regexes, merges spelling, post-processor kind)
 VARIANTS = {
     "deepseek-llm": ("ggml-vocab-deepseek-llm.gguf", DEEPSEEK_LLM, "string", "template"),
@@ -178,6 +198,107 @@ def components(tj, tokens, byte_fallback):
     return tj
 
 
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\u00a1"), ord("\u00ac") + 1)) + list(range(ord("\u00ae"), ord("\u00ff") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b); cs.append(256 + n); n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def split_long_runs(s, limit=25_000):
+    """TikTokenTokenizer._split_whitespaces_or_nonwhitespaces, as its encode applies it."""
+    n, space, start = 0, s[0].isspace() if s else False, 0
+    for i, ch in enumerate(s):
+        now = ch.isspace()
+        if space ^ now:
+            n, space = 1, now
+        else:
+            n += 1
+            if n > limit:
+                yield s[start:i]
+                start, n = i, 1
+    yield s[start:]
+
+
+def build_tiktoken_folder(src, folder, size):
+    """A Moonshot-style tiktoken folder from a real tiktoken vocabulary — Llama 3's (llama.cpp's
+    ggml-vocab-llama-bpe.gguf holds its tokens in rank order) — with Kimi's pattern and control-token
+    block; expected.json from tiktoken itself, encoding as TikTokenTokenizer.encode(text,
+    add_special_tokens=...) does: the named control tokens split out first (PreTrainedTokenizer), each
+    remaining segment cut by split_long_runs in 400,000-character chunks, then tiktoken with every
+    control token allowed. Nothing of the class is added (no BOS)."""
+    import base64
+    import re
+    import tiktoken
+    r = gguf.GGUFReader(os.path.join(src, "models", "ggml-vocab-llama-bpe.gguf"))
+    tokens, types = field(r, "tokenizer.ggml.tokens"), field(r, "tokenizer.ggml.token_type")
+    decoder = {c: b for b, c in bytes_to_unicode().items()}
+    ranks = {}
+    for i, (t, ty) in enumerate(zip(tokens, types)):
+        if ty == 1:
+            assert i == len(ranks), "normal tokens are not ranks 0..n-1"
+            ranks[bytes(decoder[c] for c in t)] = i
+    base = len(ranks)
+    # The ranks must reproduce HF's Llama 3 ids (llama.cpp's .out) under Llama 3's own pattern.
+    llama3 = tiktoken.Encoding("llama3", pat_str=LLAMA3_PAT, mergeable_ranks=ranks, special_tokens={})
+    texts, outs = read_llama_tests(src, "ggml-vocab-llama-bpe.gguf")
+    bad = [t for t, o in zip(texts, outs) if llama3.encode_ordinary(t) != o]
+    if bad:
+        sys.exit(f"kimi-tiktoken: Llama 3 ranks disagree with llama.cpp's .out on {len(bad)} strings, first {bad[0]!r}")
+    names = {base + k: v for k, v in KIMI_NAMED.items()}
+    control = {names.get(i, f"<|reserved_token_{i}|>"): i for i in range(base, base + KIMI_RESERVED + 2)}
+    enc = tiktoken.Encoding("kimi", pat_str=KIMI_PAT, mergeable_ranks=ranks, special_tokens=control)
+    named_split = re.compile("(" + "|".join(re.escape(n) for n in sorted(names.values(), key=len, reverse=True)) + ")")
+
+    def encode(text):
+        ids = []
+        for seg in named_split.split(text):
+            if seg in control and seg in names.values():
+                ids.append(control[seg]); continue
+            for i in range(0, len(seg), 400_000):
+                for sub in split_long_runs(seg[i:i + 400_000]):
+                    ids += enc.encode(sub, allowed_special="all")
+        return ids
+
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "tiktoken.model"), "w") as f:
+        for b, i in ranks.items():
+            f.write(f"{base64.b64encode(b).decode()} {i}\n")
+    with open(os.path.join(folder, "tokenization_kimi.py"), "w") as f:
+        f.write("# Test fixture: the parts of a TikTokenTokenizer module LatentServe reads.\n"
+                "class TikTokenTokenizer:\n    num_reserved_special_tokens = 256\n\n    pat_str = \"|\".join(\n        [\n"
+                + "".join(f'            r"""{p}""",\n' for p in KIMI_PAT_PARTS) + "        ]\n    )\n")
+    config = {"added_tokens_decoder": {str(i): {"content": n, "lstrip": False, "normalized": False, "rstrip": False,
+                                                "single_word": False, "special": True} for i, n in names.items()},
+              "auto_map": {"AutoTokenizer": ["tokenization_kimi.TikTokenTokenizer", None]},
+              "bos_token": "[BOS]", "eos_token": "[EOS]", "tokenizer_class": "TikTokenTokenizer",
+              "chat_template": "{% for m in messages %}<|im_{{ m['role'] }}|>{{ m['role'] }}<|im_middle|>"
+                               "{{ m['content'] }}<|im_end|>{% endfor %}{% if add_generation_prompt %}"
+                               "<|im_assistant|>assistant<|im_middle|>{% endif %}"}
+    with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, ensure_ascii=False)
+    with open(os.path.join(folder, "generation_config.json"), "w") as f:
+        json.dump({"bos_token_id": base, "eos_token_id": base + 2}, f)
+
+    specials = list(names.values()) + [f"<|reserved_token_{base + 5}|>", f"<|reserved_token_{base + KIMI_RESERVED + 1}|>",
+                                       "<|im_end", "[EOS", "<|reserved_token_1|>"]
+    long_runs = ["a" * 30_000, " " * 30_001 + "x", "word " * 10 + "b" * 26_000 + "  " + "\u4e2d" * 30_000,
+                 "x" * 25_000 + "<|im_end|>" + "y" * 100, "\t\n" * 13_000 + "end", "The quick brown fox. " * 20_000]
+    corpus = texts + long_runs + generated_corpus(size, seed=4321, specials=specials)
+    cases = []
+    for text in corpus:
+        ids = encode(text)
+        kept = [i for i in ids if i < base]
+        cases.append({"text": text, "ids": ids, "ids_special": ids,
+                      "decoded": enc.decode(ids), "decoded_skip": enc.decode(kept)})
+    with open(os.path.join(folder, "expected.json"), "w", encoding="utf-8") as f:
+        json.dump({"variant": "kimi-tiktoken", "tiktoken_version": tiktoken.__version__,
+                   "inp_count": len(texts) + len(long_runs), "cases": cases}, f, ensure_ascii=False)
+    print(f"kimi-tiktoken: {base} ranks reproduce {len(texts)} .inp/.out pairs; wrote {len(cases)} cases", file=sys.stderr)
+
+
 def normalization_version_skew():
     """Scalars whose NFC/NFKC differs between HF tokenizers' tables (older Unicode) and Python's
     unicodedata; the components corpora leave them out (see the Swift Tokenizer's known issues)."""
@@ -272,6 +393,8 @@ REGEX_PATTERNS = DEEPSEEK_LLM + DEEPSEEK_CODER + DEEPSEEK3_LLM + [
     "a*?b", "\\s++", "\\p{L}?+", "o{2,}", "o{,2}", "(?:ab){1,2}", "(?=\\p{Lu})\\p{L}+", "\\s+(?=\\p{N})",
     "[[a-e]x-z]+", "[a\\-z]+", "[]a]+", "^\\s+|\\s+$", "\\A\\s*\\S|\\S\\s*\\z", "\\s\\Z", ".+", "(?i)h[a-e]llo|WORLD",
     "(?i:[a-c]+)", "\\x41|\\x{1F600}|\\t", "(a|ab)(c|bcd)", "(?<word>\\p{L})+?\\s",
+    KIMI_PAT, "\\p{Han}+", "\\P{Han}+", "[\\p{Han}\\p{N}]+", "[\\p{L}&&[^\\p{Han}]]+", "[a-z&&[^aeiou]]+",
+    "[^\\p{L}&&\\p{Ll}]+", "[\\p{L}\\p{N}&&[^a-z]&&[^0-4]]+", "[[a-m]&&[h-z]]+",
 ]
 
 
@@ -302,6 +425,11 @@ def main():
         with open(regex_stamp, "w") as f:
             f.write(stamp)
         print(f"regex: wrote {len(REGEX_PATTERNS)} patterns x {len(texts)} strings", file=sys.stderr)
+    tiktoken_folder = os.path.join(out, "kimi-tiktoken")
+    if not (os.path.exists(os.path.join(tiktoken_folder, "stamp")) and open(os.path.join(tiktoken_folder, "stamp")).read() == stamp):
+        build_tiktoken_folder(src, tiktoken_folder, size)
+        with open(os.path.join(tiktoken_folder, "stamp"), "w") as f:
+            f.write(stamp)
     for name, (gguf_name, regexes, spelling, post) in VARIANTS.items():
         folder = os.path.join(out, name)
         stamp_path = os.path.join(folder, "stamp")

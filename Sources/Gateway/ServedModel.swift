@@ -48,7 +48,7 @@ public final class ServedModel: @unchecked Sendable {
             return model
         }
         let folder = BuiltinModelFolder.path(name: model)
-        guard FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tokenizer.json")) else {
+        guard ModelText.isPresent(inFolder: folder) else {
             throw GatewayError.model("built-in model \(model) is not written yet at \(folder): start pd-decode or pd-prefill with --model \(model) first (they write it)")
         }
         return folder

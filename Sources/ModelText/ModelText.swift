@@ -23,6 +23,9 @@ public final class ModelText: @unchecked Sendable {
         }
     }
 
+    /// Whether the folder has a text side to load: tokenizer.json, or a tiktoken vocabulary.
+    public static func isPresent(inFolder folder: String) -> Bool { Tokenizer.isPresent(inFolder: folder) }
+
     /// The ids of a plain prompt, special tokens added as the tokenizer says.
     public func encode(prompt: String) -> [Int] { tokenizer.encode(prompt, addSpecialTokens: true) }
 

@@ -101,6 +101,58 @@ final class BPEModel: @unchecked Sendable {
         endOfWordSuffix = json["end_of_word_suffix"]?.string
     }
 
+    /// A tiktoken vocabulary (`tokens[rank]`: the bytes of the token whose id is that rank) as the BPE
+    /// tiktoken runs on a piece: a piece in the vocabulary is that one token (`ignore_merges`), else
+    /// adjacent parts merge, the one whose concatenation has the lowest rank first, leftmost on a tie.
+    /// Tokens are spelled in the byte-level alphabet (the ByteLevel pre-tokenizer feeds this model, as
+    /// in HF's conversions of tiktoken files). The merges are every split of a token into two tokens,
+    /// each ranked by the token's own rank — not HF's converter, which ranks two splits of one token
+    /// apart and so can pick the right one of two overlapping candidates where tiktoken picks the left.
+    init(tiktokenTokens tokens: [[UInt8]]) throws {
+        var tokenToID: [TokenKey: Int] = [:], idToToken: [Int: String] = [:]
+        tokenToID.reserveCapacity(tokens.count)
+        idToToken.reserveCapacity(tokens.count)
+        var byteID = [Int](repeating: -1, count: 256)
+        for (id, bytes) in tokens.enumerated() {
+            let spelled = string(bytes.map { ByteLevelAlphabet.scalarForByte[Int($0)] })
+            guard tokenToID.updateValue(id, forKey: TokenKey(spelled)) == nil else {
+                throw TokenizerError.malformed(file: "tiktoken.model", detail: "token of rank \(id) appears twice")
+            }
+            idToToken[id] = spelled
+            if bytes.count == 1 { byteID[Int(bytes[0])] = id }
+        }
+        if let missing = byteID.firstIndex(of: -1) {
+            throw TokenizerError.malformed(file: "tiktoken.model", detail: String(format: "no token for the byte 0x%02X", missing))
+        }
+        let index = ByteStringIndex(tokens)
+        var merges: [(key: UInt64, value: UInt64)] = []
+        merges.reserveCapacity(tokens.count * 2)
+        for (id, bytes) in tokens.enumerated() where bytes.count > 1 {
+            for cut in 1..<bytes.count {
+                guard let l = index.id(of: bytes[..<cut]), let r = index.id(of: bytes[cut...]) else { continue }
+                merges.append((UInt64(l) << 32 | UInt64(r), UInt64(id) << 32 | UInt64(id)))
+            }
+        }
+        self.tokenToID = tokenToID
+        self.idToToken = idToToken
+        self.merges = MergeTable(merges)
+        var singles: [UInt32: Int] = [:]
+        var dense = [Int32](repeating: -1, count: Self.denseScalars)
+        for (b, id) in byteID.enumerated() {
+            let scalar = ByteLevelAlphabet.scalarForByte[b]
+            singles[scalar] = id
+            dense[Int(scalar)] = Int32(id)
+        }
+        singleScalarID = singles
+        denseSingleID = dense
+        byteFallbackIDs = nil
+        unkID = nil
+        fuseUnk = false
+        ignoreMerges = true
+        continuingSubwordPrefix = nil
+        endOfWordSuffix = nil
+    }
+
     private func id(ofScalar c: UInt32, isFirst: Bool, isLast: Bool) -> Int? {
         if (isFirst || continuingSubwordPrefix == nil) && (!isLast || endOfWordSuffix == nil) {
             if c < Self.denseScalars { let id = denseSingleID[Int(c)]; return id < 0 ? nil : Int(id) }
@@ -239,5 +291,43 @@ final class BPEModel: @unchecked Sendable {
         }
         var p = 0
         while p < n { out.append(Int(ids[p])); p = Int(next[p]) }
+    }
+}
+
+/// The id of a byte string among a vocabulary's tokens, looked up by slice (no key array per lookup:
+/// deriving a tiktoken vocabulary's merges looks up both halves of every split of every token).
+private struct ByteStringIndex {
+    private let tokens: [[UInt8]]
+    private var slots: [Int32]      // [capacity]: token id, -1 free
+    private let mask: Int
+
+    init(_ tokens: [[UInt8]]) {
+        self.tokens = tokens
+        var capacity = 16
+        while capacity < tokens.count * 2 { capacity <<= 1 }
+        mask = capacity - 1
+        slots = [Int32](repeating: -1, count: capacity)
+        for (id, bytes) in tokens.enumerated() {
+            var slot = Self.hash(bytes[...]) & mask
+            while slots[slot] >= 0 { slot = (slot + 1) & mask }
+            slots[slot] = Int32(id)
+        }
+    }
+
+    /// FNV-1a.
+    private static func hash(_ s: ArraySlice<UInt8>) -> Int {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in s { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        return Int(truncatingIfNeeded: h ^ h >> 29)
+    }
+
+    func id(of s: ArraySlice<UInt8>) -> Int? {
+        var slot = Self.hash(s) & mask
+        while slots[slot] >= 0 {
+            let id = Int(slots[slot])
+            if tokens[id].elementsEqual(s) { return id }
+            slot = (slot + 1) & mask
+        }
+        return nil
     }
 }

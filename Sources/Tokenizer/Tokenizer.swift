@@ -11,6 +11,8 @@ import Foundation
 /// ByteLevel, Replace, Fuse, Strip, ByteFallback; post-processors TemplateProcessing (single sequence),
 /// ByteLevel, RobertaProcessing, BertProcessing, Sequence; added tokens with lstrip, rstrip,
 /// single_word, normalized, special. Regex patterns run on `OnigRegex` (Oniguruma semantics).
+/// A folder without tokenizer.json may hold a tiktoken vocabulary instead (`TikTokenFolder`), run
+/// exactly as tiktoken and the folder's TikTokenTokenizer encode it.
 ///
 /// Encoding: added tokens (raw, then normalized) → normalizer → pre-tokenizer → BPE per piece, with a
 /// cache of piece → ids. `encode(addSpecialTokens: true)` adds BOS/EOS as transformers does.
@@ -23,6 +25,8 @@ public final class Tokenizer: @unchecked Sendable {
     let postProcessor: PostProcessor?
     public let config: TokenizerConfig
     let gpt2Regex: OnigRegex
+    /// A tiktoken tokenizer's cut of long runs of text before the pattern (`TikTokenFolder.runLimits`).
+    let longRuns: TikTokenFolder.RunLimits?
 
     public let bosTokenID: Int?
     /// End-of-sequence ids: generation_config's eos_token_id(s), then tokenizer_config's eos_token.
@@ -35,15 +39,30 @@ public final class Tokenizer: @unchecked Sendable {
     private let cacheLock = NSLock()
     private let cacheablePieceLength = 256
 
-    /// Loads tokenizer.json and the side files (tokenizer_config.json, generation_config.json,
-    /// special_tokens_map.json, chat_template.jinja) of a model folder.
+    /// Loads a model folder's tokenizer — tokenizer.json, else a tiktoken vocabulary (`tiktoken.model`
+    /// and its `tokenization_*.py`, as Moonshot's Moonlight and Kimi-K2 ship it: `TikTokenFolder`) — and
+    /// the side files (tokenizer_config.json, generation_config.json, special_tokens_map.json,
+    /// chat_template.jinja).
     public convenience init(folder: URL) throws {
         let path = folder.appendingPathComponent("tokenizer.json").path
-        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileMissing(path: path) }
-        try self.init(tokenizerJSON: data, config: try TokenizerConfig(folder: folder))
+        let config = try TokenizerConfig(folder: folder)
+        if let data = FileManager.default.contents(atPath: path) {
+            try self.init(tokenizerJSON: data, config: config)
+        } else if FileManager.default.fileExists(atPath: folder.appendingPathComponent(TikTokenFolder.vocabularyFile).path) {
+            try self.init(tiktoken: try TikTokenFolder(folder: folder), config: config)
+        } else {
+            throw TokenizerError.fileMissing(path: "\(path) (or \(TikTokenFolder.vocabularyFile))")
+        }
     }
 
-    public init(tokenizerJSON data: Data, config: TokenizerConfig = TokenizerConfig()) throws {
+    /// Whether the folder has a tokenizer `init(folder:)` can try: tokenizer.json or tiktoken.model.
+    public static func isPresent(inFolder folder: String) -> Bool {
+        [TikTokenFolder.vocabularyFile, "tokenizer.json"].contains {
+            FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent($0))
+        }
+    }
+
+    public convenience init(tokenizerJSON data: Data, config: TokenizerConfig = TokenizerConfig()) throws {
         let json = try JSONValue.parse(Array(data), file: "tokenizer.json")
         func bad(_ d: String) -> TokenizerError { .malformed(file: "tokenizer.json", detail: d) }
         if let t = json["truncation"], !t.isNull {
@@ -54,10 +73,7 @@ public final class Tokenizer: @unchecked Sendable {
         }
         guard let modelJSON = json["model"] else { throw bad("missing model") }
         let model = try BPEModel(modelJSON)
-        self.model = model
-        normalizer = try Normalizer.load(json["normalizer"] ?? .null)
-        preTokenizer = try PreTokenizer.load(json["pre_tokenizer"] ?? .null)
-        decoder = try Decoder.load(json["decoder"] ?? .null)
+        let normalizer = try Normalizer.load(json["normalizer"] ?? .null)
         var addedTokens: [AddedToken] = []
         for entry in json["added_tokens"]?.array ?? [] {
             guard let id = entry["id"]?.int, let content = entry["content"]?.string else { throw bad("added token without id/content") }
@@ -67,17 +83,45 @@ public final class Tokenizer: @unchecked Sendable {
                 normalized: entry["normalized"]?.bool ?? !(entry["special"]?.bool ?? false),
                 special: entry["special"]?.bool ?? false))
         }
-        added = AddedVocabulary(tokens: addedTokens, normalizer: normalizer)
-        let addedByContent = Dictionary(addedTokens.map { (TokenKey($0.content), $0.id) }, uniquingKeysWith: { a, _ in a })
-        postProcessor = try PostProcessor.load(json["post_processor"] ?? .null) { addedByContent[TokenKey($0)] }
+        let addedByContent = Self.idsByContent(addedTokens)
+        self.init(model: model, addedTokens: addedTokens, normalizer: normalizer,
+                      preTokenizer: try PreTokenizer.load(json["pre_tokenizer"] ?? .null),
+                      decoder: try Decoder.load(json["decoder"] ?? .null),
+                      postProcessor: try PostProcessor.load(json["post_processor"] ?? .null) { addedByContent[TokenKey($0)] },
+                      config: config, longRuns: nil)
+    }
+
+    /// A tiktoken vocabulary as its TikTokenTokenizer encodes (see `TikTokenFolder`): the control tokens
+    /// split out first, then runs cut as that class cuts them, the file's pattern, tiktoken's BPE.
+    convenience init(tiktoken files: TikTokenFolder, config: TokenizerConfig) throws {
+        self.init(model: try BPEModel(tiktokenTokens: files.tokens), addedTokens: files.controlTokens, normalizer: nil,
+                      preTokenizer: .sequence([.split(.regex(try OnigRegex(files.pattern)), .isolated, invert: false),
+                                               .byteLevel(addPrefixSpace: false, useRegex: false)]),
+                      decoder: .byteLevel, postProcessor: nil, config: config, longRuns: TikTokenFolder.runLimits)
+    }
+
+    private init(model: BPEModel, addedTokens: [AddedToken], normalizer: Normalizer?, preTokenizer: PreTokenizer?,
+                 decoder: Decoder?, postProcessor: PostProcessor?, config: TokenizerConfig, longRuns: TikTokenFolder.RunLimits?) {
+        self.model = model
+        self.normalizer = normalizer
+        self.preTokenizer = preTokenizer
+        self.decoder = decoder
+        self.postProcessor = postProcessor
         self.config = config
+        self.longRuns = longRuns
+        added = AddedVocabulary(tokens: addedTokens, normalizer: normalizer)
         gpt2Regex = PreTokenizer.gpt2Regex
 
+        let addedByContent = Self.idsByContent(addedTokens)
         let lookup: (String) -> Int? = { addedByContent[TokenKey($0)] ?? model.tokenToID[TokenKey($0)] }
         bosTokenID = config.generationBOSTokenID ?? config.bosToken.flatMap(lookup)
         var eos = config.generationEOSTokenIDs
         if let e = config.eosToken.flatMap(lookup), !eos.contains(e) { eos.append(e) }
         eosTokenIDs = eos
+    }
+
+    private static func idsByContent(_ tokens: [AddedToken]) -> [TokenKey: Int] {
+        Dictionary(tokens.map { (TokenKey($0.content), $0.id) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// The id of a token string (added tokens first), or nil.
@@ -105,7 +149,12 @@ public final class Tokenizer: @unchecked Sendable {
                 for seg in added.split(normalized, normalizedSet: true) {
                     switch seg {
                     case let .token(id): ids.append(id)
-                    case let .text(piece): encodePiece(piece, into: &ids, scratch: scratch, cached: cached)
+                    case let .text(piece):
+                        guard let longRuns, piece.count > longRuns.run else {
+                            encodePiece(piece, into: &ids, scratch: scratch, cached: cached)
+                            continue
+                        }
+                        for run in longRuns.cut(piece) { encodePiece(Array(run), into: &ids, scratch: scratch, cached: cached) }
                     }
                 }
             }

@@ -161,10 +161,10 @@ struct Generate: ParsableCommand {
         // The model's text side, when it has a tokenizer: prompts from text, completions as text.
         let folder = try model.map { try BuiltinModel.resolve($0) }
         let text = try folder.flatMap { f -> ModelText? in
-            FileManager.default.fileExists(atPath: (f as NSString).appendingPathComponent("tokenizer.json")) ? try ModelText(folder: f) : nil
+            ModelText.isPresent(inFolder: f) ? try ModelText(folder: f) : nil
         }
         if text == nil && (prompt != nil || messages != nil || !stop.isEmpty) {
-            throw ValidationError("--model \(model ?? "") has no tokenizer.json")
+            throw ValidationError("--model \(model ?? "") has no tokenizer (tokenizer.json or tiktoken.model)")
         }
         let prompts = try prompts(text)
         let stops = try Self.tokenIds(stopTokenIds ?? "", option: "--stop-token-ids")

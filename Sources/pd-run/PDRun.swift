@@ -124,21 +124,20 @@ struct PromptInput {
         let given = [promptIds != nil, prompt != nil, messagesFile != nil].filter { $0 }.count
         guard given == 1 else { throw ValidationError("give exactly one of --prompt-ids, --prompt, --messages") }
         self.stops = stops
-        let hasTokenizer = FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tokenizer.json"))
-        let text = hasTokenizer ? try ModelText(folder: folder) : nil
+        let text = ModelText.isPresent(inFolder: folder) ? try ModelText(folder: folder) : nil
         modelText = text
-        if !stops.isEmpty && text == nil { throw ValidationError("--stop needs the model's tokenizer.json") }
+        if !stops.isEmpty && text == nil { throw ValidationError("--stop needs the model's tokenizer (tokenizer.json or tiktoken.model)") }
         if let promptIds {
             ids = try parseIDs(promptIds, option: "--prompt-ids")
             guard !ids.isEmpty else { throw ValidationError("--prompt-ids: at least one token id is required") }
             renderedChat = nil
         } else if let prompt {
-            guard let text else { throw ValidationError("--prompt needs the model's tokenizer.json") }
+            guard let text else { throw ValidationError("--prompt needs the model's tokenizer (tokenizer.json or tiktoken.model)") }
             guard !prompt.isEmpty else { throw ValidationError("--prompt: the prompt is empty") }
             ids = text.encode(prompt: prompt).map(Int32.init)
             renderedChat = nil
         } else {
-            guard let text else { throw ValidationError("--messages needs the model's tokenizer.json") }
+            guard let text else { throw ValidationError("--messages needs the model's tokenizer (tokenizer.json or tiktoken.model)") }
             let path = messagesFile!
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("--messages: cannot read \(path)") }
             let chat = try text.encode(chat: try ModelText.messages(json: String(decoding: data, as: UTF8.self)))

@@ -51,7 +51,11 @@ final class LoadingTests: XCTestCase {
         assertRefused(["pre_tokenizer": #"{"type": "Split", "pattern": {"Regex": "(a)\\1"}, "behavior": "Isolated"}"#],
                       component: "regex construct backreference / subexp call")
         assertRefused(["pre_tokenizer": #"{"type": "Split", "pattern": {"Regex": "\\p{Greek}"}, "behavior": "Isolated"}"#],
-                      component: "regex construct property \\p{Greek} (only general categories)")
+                      component: "regex construct property \\p{Greek} (only general categories and Han)")
+        assertRefused(["pre_tokenizer": #"{"type": "Split", "pattern": {"Regex": "[a-z&&]"}, "behavior": "Isolated"}"#],
+                      component: "regex construct class intersection with an empty side")
+        assertRefused(["pre_tokenizer": #"{"type": "Split", "pattern": {"Regex": "(?i:[a-z&&[^b]])"}, "behavior": "Isolated"}"#],
+                      component: "regex construct class intersection && under (?i)")
         assertRefused(["pre_tokenizer": #"{"type": "Split", "pattern": {"Regex": "a"}, "behavior": "Sideways"}"#],
                       component: "Split behavior Sideways")
     }

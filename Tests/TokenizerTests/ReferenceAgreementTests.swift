@@ -2,13 +2,16 @@ import Foundation
 import Tokenizer
 import XCTest
 
-/// Ours against HF `tokenizers` on real vocabularies: llama.cpp's .inp strings and a seeded corpus.
+/// Ours against HF `tokenizers` (and tiktoken) on real vocabularies: llama.cpp's .inp strings and a seeded corpus.
 final class ReferenceAgreementTests: XCTestCase {
     func testDeepSeekLLM() throws { try check("deepseek-llm") }
     func testDeepSeekCoder() throws { try check("deepseek-coder") }
     func testDeepSeekV3PreTokenizer() throws { try check("deepseek-v3") }
     func testOtherComponents() throws { try check("components") }
     func testOtherComponentsWithByteFallback() throws { try check("components-fallback") }
+    /// A Moonshot-style tiktoken folder (Llama 3's real ranks, Kimi's pattern and control tokens) against
+    /// tiktoken itself.
+    func testKimiTikToken() throws { try check("kimi-tiktoken") }
 
     private func check(_ variant: String) throws {
         let (folder, inpCount, cases) = try ReferenceFixtures.cases(variant)

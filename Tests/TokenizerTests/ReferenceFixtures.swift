@@ -39,7 +39,7 @@ enum ReferenceFixtures {
 
     private static func runSetup() throws -> URL {
         let src = try run(["bash", "scripts/python-env", "llama-cpp-src"])
-        let python = try run(["bash", "scripts/python-env", "venv", "tokenizers==0.23.3", "gguf"])
+        let python = try run(["bash", "scripts/python-env", "venv", "tokenizers==0.23.3", "gguf", "tiktoken==0.14.0"])
         _ = try run([python, "scripts/tokenizer-fixtures.py", src, cacheDir.path, String(corpusSize)])
         return cacheDir
     }

@@ -1,10 +1,13 @@
 /// A set of Unicode scalars as Oniguruma (UTF-8, Ruby syntax, no ASCII-range option) defines them for the
-/// tokenizer patterns: literal ranges, general categories (\p{L} ...), \s (White_Space), \d (Nd), \w.
+/// tokenizer patterns: literal ranges, general categories (\p{L} ...), the Han script (\p{Han}),
+/// \s (White_Space), \d (Nd), \w, and intersections (`[\p{L}&&[^\p{Han}]]`).
 struct CharacterClass {
     enum Item {
         case range(UInt32, UInt32)
         /// Bit mask over `CharacterClass.categoryBit`.
         case categories(UInt32, negated: Bool)
+        /// `\p{Han}`: the scalars of `CharacterClass.hanRanges`.
+        case han(negated: Bool)
         case whitespace(negated: Bool)
         case word(negated: Bool)
         case decimalDigit(negated: Bool)
@@ -14,6 +17,9 @@ struct CharacterClass {
     }
 
     var items: [Item] = []
+    /// The classes after each `&&` (`[a&&b&&c]`: items a, then b and c): a scalar is in the class when it
+    /// is in `items` and in every one of these, before `negated` applies (Oniguruma and Rust's regex alike).
+    var intersections: [CharacterClass] = []
     var negated = false
     var caseInsensitive = false
 
@@ -31,6 +37,7 @@ struct CharacterClass {
         for item in items {
             if CharacterClass.matches(item, c) { hit = true; break }
         }
+        if hit { hit = intersections.allSatisfy { $0.containsIgnoringCase(c) } }
         return hit != negated
     }
 
@@ -41,6 +48,7 @@ struct CharacterClass {
             if c < CompiledClass.bitmapScalars { return (mask & 1 << UInt32(categoryTable[Int(c)]) != 0) != negated }
             guard let s = Unicode.Scalar(c) else { return negated }
             return (mask & categoryBit(s.properties.generalCategory) != 0) != negated
+        case let .han(negated): return isHan(c) != negated
         case let .whitespace(negated):
             guard let s = Unicode.Scalar(c) else { return negated }
             return s.properties.isWhitespace != negated
@@ -64,6 +72,25 @@ struct CharacterClass {
             return isHex != negated
         case let .nested(inner): return inner.containsIgnoringCase(c)
         }
+    }
+
+    /// Script=Han (Scripts.txt of Unicode 15.1, what Oniguruma in HF tokenizers and tiktoken's Rust regex
+    /// both match: checked scalar by scalar when this table was written; Swift has no script property).
+    static let hanRanges: [ClosedRange<UInt32>] = [
+        0x2E80...0x2E99, 0x2E9B...0x2EF3, 0x2F00...0x2FD5, 0x3005...0x3005, 0x3007...0x3007, 0x3021...0x3029,
+        0x3038...0x303B, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xF900...0xFA6D, 0xFA70...0xFAD9, 0x16FE2...0x16FE3,
+        0x16FF0...0x16FF1, 0x20000...0x2A6DF, 0x2A700...0x2B739, 0x2B740...0x2B81D, 0x2B820...0x2CEA1,
+        0x2CEB0...0x2EBE0, 0x2EBF0...0x2EE5D, 0x2F800...0x2FA1D, 0x30000...0x3134A, 0x31350...0x323AF,
+    ]
+
+    static func isHan(_ c: UInt32) -> Bool {
+        guard c >= 0x2E80 else { return false }
+        var lo = 0, hi = hanRanges.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if hanRanges[mid].upperBound < c { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < hanRanges.count && hanRanges[lo].contains(c)
     }
 
     static let wordCategories = categoryMask("M") | categoryMask("Nd") | categoryMask("Pc")
@@ -192,6 +219,12 @@ final class CompiledClass {
                     union(category, negated: false, into: &members)
                 }
                 union(members, negated: negated, into: &bits)
+            case let .han(negated):
+                var members = [UInt64](repeating: 0, count: bitmapWords)
+                for r in CharacterClass.hanRanges where r.lowerBound <= top {
+                    for c in r.lowerBound...min(r.upperBound, top) { members[Int(c >> 6)] |= 1 << UInt64(c & 63) }
+                }
+                union(members, negated: negated, into: &bits)
             case let .whitespace(negated):
                 union(PropertyBitmaps.whitespace, negated: negated, into: &bits)
             case let .word(negated):
@@ -202,6 +235,10 @@ final class CompiledClass {
             case .hexDigit:
                 for c in 0...top where CharacterClass.matches(item, c) { bits[Int(c >> 6)] |= 1 << UInt64(c & 63) }
             }
+        }
+        for other in cls.intersections {
+            let theirs = bitmap(other)
+            for i in 0..<bitmapWords { bits[i] &= theirs[i] }
         }
         if cls.negated { for i in 0..<bitmapWords { bits[i] = ~bits[i] } }
         guard cls.caseInsensitive else { return bits }

@@ -153,6 +153,7 @@ struct RegexParser {
         case UInt32(ascii: "["):
             i += 1
             var cls = try characterClass()
+            if ci && !cls.intersections.isEmpty { throw unsupported("class intersection && under (?i)") }
             cls.caseInsensitive = ci
             return .set(cls)
         case UInt32(ascii: "."):
@@ -260,8 +261,9 @@ struct RegexParser {
             while let c = peek(), c != UInt32(ascii: "}") { name.unicodeScalars.append(Unicode.Scalar(c)!); i += 1 }
             guard isChar("}") else { throw fail("unterminated \\p{") }
             i += 1
+            if name == "Han" || name == "Hani" { return .han(negated: negated) }
             let mask = CharacterClass.categoryMask(name)
-            guard mask != 0 else { throw unsupported("property \\p{\(name)} (only general categories)") }
+            guard mask != 0 else { throw unsupported("property \\p{\(name)} (only general categories and Han)") }
             return .categories(mask, negated: negated)
         case UInt32(ascii: "n"): return .range(0x0A, 0x0A)
         case UInt32(ascii: "r"): return .range(0x0D, 0x0D)
@@ -303,6 +305,11 @@ struct RegexParser {
         var cls = CharacterClass()
         if isChar("^") { cls.negated = true; i += 1 }
         var first = true
+        // Items go to the class itself until the first `&&`, then to one more intersected class per `&&`.
+        var operands: [CharacterClass] = []
+        func add(_ item: CharacterClass.Item) {
+            if operands.isEmpty { cls.items.append(item) } else { operands[operands.count - 1].items.append(item) }
+        }
         while true {
             guard let c = peek() else { throw fail("unterminated '['") }
             if c == UInt32(ascii: "]"), !first { i += 1; break }
@@ -310,10 +317,14 @@ struct RegexParser {
             if c == UInt32(ascii: "["), isChar(":", at: 1) { throw unsupported("POSIX bracket [:name:]") }
             if c == UInt32(ascii: "["), !isChar(":", at: 1) {
                 i += 1
-                cls.items.append(.nested(try characterClass()))
+                add(.nested(try characterClass()))
                 continue
             }
-            if c == UInt32(ascii: "&"), isChar("&", at: 1) { throw unsupported("class intersection &&") }
+            if c == UInt32(ascii: "&"), isChar("&", at: 1) {
+                i += 2
+                operands.append(CharacterClass())
+                continue
+            }
             let lo = try classAtom()
             // Range a-b (a '-' before ']' is literal).
             if case let .range(a, a2) = lo, a == a2, isChar("-"), let next = peek(1), next != UInt32(ascii: "]") {
@@ -321,11 +332,17 @@ struct RegexParser {
                 let hi = try classAtom()
                 guard case let .range(b, b2) = hi, b == b2 else { throw fail("class range to a non-character") }
                 guard a <= b else { throw fail("reversed class range") }
-                cls.items.append(.range(a, b))
+                add(.range(a, b))
             } else {
-                cls.items.append(lo)
+                add(lo)
             }
         }
+        // An empty side of `&&` is the universal set in Oniguruma (`[a-z&&]` is `[a-z]`).
+        let sides = [cls.items] + operands.map(\.items)
+        if !operands.isEmpty, sides.contains(where: \.isEmpty) {
+            throw unsupported("class intersection with an empty side")
+        }
+        cls.intersections = operands
         return cls
     }
 
