@@ -135,6 +135,16 @@ if fixtures and os.path.isdir(fixtures):
                 small = cut_small(json.load(f))
             write("fuzz-tokenizer", f"load-{variant}",
                   b"\x00" + json.dumps(small, ensure_ascii=False, separators=(",", ":")).encode())
+        # A tiktoken folder (3 + tiktoken.model NUL module NUL tokenizer_config.json): its first 320 ranks
+        # (the 256 bytes and Llama 3's first merges), its module, control names on the 8 control ids.
+        vocab = os.path.join(fixtures, variant, "tiktoken.model")
+        if os.path.isfile(vocab):
+            with open(vocab, "rb") as f:
+                lines = b"".join(f.readlines()[:320])
+            with open(os.path.join(fixtures, variant, "tokenization_kimi.py"), "rb") as f:
+                module = f.read().replace(b"num_reserved_special_tokens = 256", b"num_reserved_special_tokens = 6")
+            config = {"added_tokens_decoder": {"320": {"content": "[BOS]"}, "322": {"content": "<|im_end|>", "lstrip": True}}}
+            write("fuzz-tokenizer", f"tiktoken-{variant}", b"\x03" + lines + b"\x00" + module + b"\x00" + json.dumps(config).encode())
 else:
     print(f"make_seeds: no tokenizer fixtures at {fixtures} (run TokenizerTests once to make them): "
           "fuzz-tokenizer starts from the tiny model's tokenizer only", file=sys.stderr)
