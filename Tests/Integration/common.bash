@@ -164,3 +164,32 @@ gateway_model_dir() {
     *) echo "$1" ;;
   esac
 }
+
+# pd-run's text surfaces against the calling test's reference: `ref encode TEXT` (prompt ids),
+# `ref decode IDS_JSON` (text, special tokens skipped) and `ref chat MESSAGES_FILE` ({text, ids}).
+# check_prompt_texts MODEL REFERENCE_NAME PROMPT...: each prompt's ids and completion text; 2 checks each.
+check_prompt_texts() {
+  local model=$1 name=$2 prompt want got tokens; shift 2
+  for prompt in "$@"; do
+    "$bin/pd-run" --model "$model" --prompt "$prompt" --max-new-tokens 12 --json >"$work/run.json" || fail "pd-run --prompt failed for: $prompt"
+    want=$(ref encode "$prompt")
+    got=$(json_field "$work/run.json" "json.dumps(j['prompt_ids'])")
+    [ "$got" = "$want" ] || fail "prompt ids differ for '$prompt': ours $got, $name $want"
+    tokens=$(json_field "$work/run.json" "json.dumps(j['tokens'])")
+    [ "$(json_field "$work/run.json" "json.dumps(j['text'])")" = "$(ref decode "$tokens")" ] || fail "completion text differs from $name's for '$prompt'"
+    checks=$((checks + 2))
+  done
+}
+
+# check_chat_text MODEL REFERENCE_NAME MESSAGES_FILE: the rendered chat and its ids (pd-run --messages,
+# left in $work/chat.json; the reference's in $work/chat-ref.json); 2 checks.
+check_chat_text() {
+  local model=$1 name=$2 messages=$3
+  "$bin/pd-run" --model "$model" --messages "$messages" --max-new-tokens 8 --json >"$work/chat.json" || fail "pd-run --messages failed"
+  ref chat "$messages" >"$work/chat-ref.json"
+  [ "$(json_field "$work/chat.json" "json.dumps(j['prompt_text'])")" = "$(json_field "$work/chat-ref.json" "json.dumps(j['text'])")" ] \
+    || fail "rendered chat differs from $name's: $(json_field "$work/chat.json" "j['prompt_text']") vs $(json_field "$work/chat-ref.json" "j['text']")"
+  [ "$(json_field "$work/chat.json" "json.dumps(j['prompt_ids'])")" = "$(json_field "$work/chat-ref.json" "json.dumps(j['ids'])")" ] \
+    || fail "chat prompt ids differ from $name's"
+  checks=$((checks + 2))
+}

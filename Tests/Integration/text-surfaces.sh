@@ -29,15 +29,8 @@ PY
 ref() { "$py" "$work/ref.py" "$folder" "$@"; }
 
 checks=0
-for prompt in "The capital of France is" "  leading spaces and trailing  " "你好，世界！ 🙂👩‍👩‍👧 café" $'tabs\tand\nnewlines\n\n' "x = [1, 22, 333]; print(x)"; do
-  "$bin/pd-run" --model tiny --prompt "$prompt" --max-new-tokens 12 --json >"$work/run.json" || fail "pd-run --prompt failed for: $prompt"
-  want=$(ref encode "$prompt")
-  got=$(json_field "$work/run.json" "json.dumps(j['prompt_ids'])")
-  [ "$got" = "$want" ] || fail "prompt ids differ for '$prompt': ours $got, HF $want"
-  tokens=$(json_field "$work/run.json" "json.dumps(j['tokens'])")
-  [ "$(json_field "$work/run.json" "json.dumps(j['text'])")" = "$(ref decode "$tokens")" ] || fail "completion text differs from HF decode for '$prompt'"
-  checks=$((checks + 2))
-done
+check_prompt_texts tiny HF "The capital of France is" "  leading spaces and trailing  " "你好，世界！ 🙂👩‍👩‍👧 café" \
+  $'tabs\tand\nnewlines\n\n' "x = [1, 22, 333]; print(x)"
 
 # A chat: rendered text and ids equal transformers' apply_chat_template; the completion as text.
 cat >"$work/messages.json" <<'JSON'
@@ -46,13 +39,7 @@ cat >"$work/messages.json" <<'JSON'
  {"role": "assistant", "content": "你好"},
  {"role": "user", "content": "And twice, with an emoji 🙂"}]
 JSON
-"$bin/pd-run" --model tiny --messages "$work/messages.json" --max-new-tokens 8 --json >"$work/chat.json" || fail "pd-run --messages failed"
-ref chat "$work/messages.json" >"$work/chat-ref.json"
-[ "$(json_field "$work/chat.json" "json.dumps(j['prompt_text'])")" = "$(json_field "$work/chat-ref.json" "json.dumps(j['text'])")" ] \
-  || fail "rendered chat differs: $(json_field "$work/chat.json" "j['prompt_text']") vs $(json_field "$work/chat-ref.json" "j['text']")"
-[ "$(json_field "$work/chat.json" "json.dumps(j['prompt_ids'])")" = "$(json_field "$work/chat-ref.json" "json.dumps(j['ids'])")" ] \
-  || fail "chat prompt ids differ from HF"
-checks=$((checks + 2))
+check_chat_text tiny HF "$work/messages.json"
 
 # Stop strings: cut the greedy completion before a stop taken from its middle.
 "$bin/pd-run" --model tiny --prompt "The capital of France is" --max-new-tokens 24 --ignore-eos --json >"$work/full.json"

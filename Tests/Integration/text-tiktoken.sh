@@ -75,16 +75,8 @@ ref make "$src/models/ggml-vocab-llama-bpe.gguf" || fail "could not write the ti
 [ ! -e "$folder/tokenizer.json" ] || fail "the folder must have no tokenizer.json"
 
 checks=0
-for prompt in "The capital of France is" "  leading spaces and trailing  " "你好，世界！ 🙂 I'M HERE, they'll see" \
-              $'tabs\tand\nnewlines\n\n' "x = [1, 22, 333]; ok<|im_end|>then"; do
-  "$bin/pd-run" --model "$folder" --prompt "$prompt" --max-new-tokens 12 --json >"$work/run.json" || fail "pd-run --prompt failed for: $prompt"
-  want=$(ref encode "$prompt")
-  got=$(json_field "$work/run.json" "json.dumps(j['prompt_ids'])")
-  [ "$got" = "$want" ] || fail "prompt ids differ for '$prompt': ours $got, tiktoken $want"
-  tokens=$(json_field "$work/run.json" "json.dumps(j['tokens'])")
-  [ "$(json_field "$work/run.json" "json.dumps(j['text'])")" = "$(ref decode "$tokens")" ] || fail "completion text differs from tiktoken's for '$prompt'"
-  checks=$((checks + 2))
-done
+check_prompt_texts "$folder" tiktoken "The capital of France is" "  leading spaces and trailing  " \
+  "你好，世界！ 🙂 I'M HERE, they'll see" $'tabs\tand\nnewlines\n\n' "x = [1, 22, 333]; ok<|im_end|>then"
 
 cat >"$work/messages.json" <<'JSON'
 [{"role": "system", "content": "You are terse."},
@@ -92,13 +84,7 @@ cat >"$work/messages.json" <<'JSON'
  {"role": "assistant", "content": "你好"},
  {"role": "user", "content": "And twice 🙂"}]
 JSON
-"$bin/pd-run" --model "$folder" --messages "$work/messages.json" --max-new-tokens 8 --json >"$work/chat.json" || fail "pd-run --messages failed"
-ref chat "$work/messages.json" >"$work/chat-ref.json"
-[ "$(json_field "$work/chat.json" "json.dumps(j['prompt_text'])")" = "$(json_field "$work/chat-ref.json" "json.dumps(j['text'])")" ] \
-  || fail "rendered chat differs from jinja2: $(json_field "$work/chat.json" "j['prompt_text']")"
-[ "$(json_field "$work/chat.json" "json.dumps(j['prompt_ids'])")" = "$(json_field "$work/chat-ref.json" "json.dumps(j['ids'])")" ] \
-  || fail "chat prompt ids differ from tiktoken's"
-checks=$((checks + 2))
+check_chat_text "$folder" "tiktoken / jinja2" "$work/messages.json"
 
 # The service pair behind pd-gateway, all on this folder: the gateway tokenizes with it.
 export MODEL="$folder"
