@@ -64,29 +64,32 @@ struct TikTokenFolder {
         return byRank.map { $0! }
     }
 
-    /// The Python module of the folder's TikTokenTokenizer: tokenizer_config.json's
-    /// `auto_map.AutoTokenizer[0]` ("tokenization_kimi.TikTokenTokenizer"), else the folder's only
-    /// `tokenization_*.py`.
+    /// The Python module of the folder's TikTokenTokenizer: the one tokenizer_config.json's
+    /// `auto_map.AutoTokenizer[0]` names ("tokenization_kimi.TikTokenTokenizer", or with the repository
+    /// it came from, "moonshotai/Kimi-K2-Instruct--tokenization_kimi.TikTokenTokenizer") when the folder
+    /// has it, else the folder's only `tokenization_*.py`.
     static func tokenizerSource(folder: URL, config: JSONValue) throws -> (name: String, text: String) {
-        var name: String
+        var name: String?
         if let entry = config["auto_map"]?["AutoTokenizer"], let ref = entry.array?.first?.string ?? entry.string,
-           let module = ref.split(separator: ".").dropLast().last {
+           let module = ref.components(separatedBy: "--").last?.split(separator: ".").dropLast().last,
+           module.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }),
+           FileManager.default.fileExists(atPath: folder.appendingPathComponent("\(module).py").path) {
             name = "\(module).py"
-        } else {
+        }
+        if name == nil {
             let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
             let candidates = files.filter { $0.hasPrefix("tokenization_") && $0.hasSuffix(".py") }.sorted()
             guard candidates.count == 1 else {
                 throw TokenizerError.unsupported(
                     component: "tiktoken.model without its tokenization_*.py",
                     detail: candidates.isEmpty ? "the folder has no tokenization_*.py to take the pre-tokenizer pattern from"
-                                               : "several candidates (\(candidates.joined(separator: ", "))) and no auto_map.AutoTokenizer")
+                                               : "several candidates (\(candidates.joined(separator: ", "))) and none named by auto_map.AutoTokenizer")
             }
             name = candidates[0]
         }
-        guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) else {
-            throw TokenizerError.fileMissing(path: folder.appendingPathComponent(name).path)
-        }
-        return (name, String(decoding: data, as: UTF8.self))
+        let path = folder.appendingPathComponent(name!).path
+        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileMissing(path: path) }
+        return (name!, String(decoding: data, as: UTF8.self))
     }
 
     /// `pat_str = "|".join([r"""a""", r"""b""", ...])` → "a|b|...". Only raw string literals (r"..." /

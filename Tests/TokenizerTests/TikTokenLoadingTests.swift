@@ -74,6 +74,20 @@ final class TikTokenLoadingTests: XCTestCase {
         XCTAssertEqual(t.encode(String(repeating: "b", count: 24_997) + "abc", addSpecialTokens: false).suffix(1), [257])
     }
 
+    /// auto_map may name the module with the repository it came from (a fine-tune reusing the original's
+    /// code); a name that is not a file of the folder falls back to its only tokenization_*.py.
+    func testTheModuleAutoMapNames() throws {
+        for reference in ["moonshotai/Kimi-K2-Instruct--tokenization_test.TikTokenTokenizer", "../../tokenization_elsewhere.X"] {
+            try write(config: #"{"auto_map": {"AutoTokenizer": ["\#(reference)", null]}}"#)
+            XCTAssertEqual(try Tokenizer(folder: folder).encode("abc", addSpecialTokens: false), [257], reference)
+        }
+        try write(config: #"{"auto_map": {"AutoTokenizer": ["tokenization_other.TikTokenTokenizer", null]}}"#)
+        try Data("pat_str = \"|\".join([r'.'])\nnum_reserved_special_tokens = 0\n".utf8)
+            .write(to: folder.appendingPathComponent("tokenization_other.py"))
+        XCTAssertEqual(try Tokenizer(folder: folder).encode("abc", addSpecialTokens: false), [97, 98, 99],
+                       "the named module's pattern (one character per piece), not the other file's")
+    }
+
     func testTokenizerJSONWinsWhenBothAreThere() throws {
         try write()
         try Data(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": null}"#.utf8)
@@ -109,7 +123,7 @@ final class TikTokenLoadingTests: XCTestCase {
         try FileManager.default.removeItem(at: folder.appendingPathComponent("tokenization_test.py"))
         try write(config: "{}", moduleName: "tokenization_a.py")
         try Data("x".utf8).write(to: folder.appendingPathComponent("tokenization_b.py"))
-        refused("several candidates")
+        refused("several candidates (tokenization_a.py, tokenization_b.py) and none named by auto_map.AutoTokenizer")
         try FileManager.default.removeItem(at: folder.appendingPathComponent("tokenization_a.py"))
         try FileManager.default.removeItem(at: folder.appendingPathComponent("tokenization_b.py"))
         refused("the folder has no tokenization_*.py")
