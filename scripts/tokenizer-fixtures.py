@@ -222,16 +222,9 @@ def split_long_runs(s, limit=25_000):
     yield s[start:]
 
 
-def build_tiktoken_folder(src, folder, size):
-    """A Moonshot-style tiktoken folder from a real tiktoken vocabulary — Llama 3's (llama.cpp's
-    ggml-vocab-llama-bpe.gguf holds its tokens in rank order) — with Kimi's pattern and control-token
-    block; expected.json from tiktoken itself, encoding as TikTokenTokenizer.encode(text,
-    add_special_tokens=...) does: the named control tokens split out first (PreTrainedTokenizer), each
-    remaining segment cut by split_long_runs in 400,000-character chunks, then tiktoken with every
-    control token allowed. Nothing of the class is added (no BOS)."""
-    import base64
-    import re
-    import tiktoken
+def llama3_ranks(src):
+    """A real tiktoken vocabulary: Llama 3's ranks (bytes -> rank), which llama.cpp's
+    ggml-vocab-llama-bpe.gguf holds in rank order, spelled in the byte-level alphabet."""
     r = gguf.GGUFReader(os.path.join(src, "models", "ggml-vocab-llama-bpe.gguf"))
     tokens, types = field(r, "tokenizer.ggml.tokens"), field(r, "tokenizer.ggml.token_type")
     decoder = {c: b for b, c in bytes_to_unicode().items()}
@@ -240,6 +233,41 @@ def build_tiktoken_folder(src, folder, size):
         if ty == 1:
             assert i == len(ranks), "normal tokens are not ranks 0..n-1"
             ranks[bytes(decoder[c] for c in t)] = i
+    return ranks
+
+
+def write_tiktoken_folder(folder, ranks, reserved, names, bos, eos, chat_template, generation):
+    """A Moonshot-style tiktoken folder: tiktoken.model, a tokenization_kimi.py holding the parts of
+    the class LatentServe reads (num_reserved_special_tokens = `reserved`, Kimi's pat_str), and
+    tokenizer_config.json (`names`: id -> control token) / generation_config.json."""
+    import base64
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "tiktoken.model"), "w") as f:
+        for b, i in ranks.items():
+            f.write(f"{base64.b64encode(b).decode()} {i}\n")
+    with open(os.path.join(folder, "tokenization_kimi.py"), "w") as f:
+        f.write("# Test fixture: the parts of a TikTokenTokenizer module LatentServe reads.\n"
+                f"class TikTokenTokenizer:\n    num_reserved_special_tokens = {reserved}\n\n    pat_str = \"|\".join(\n        [\n"
+                + "".join(f'            r"""{p}""",\n' for p in KIMI_PAT_PARTS) + "        ]\n    )\n")
+    config = {"added_tokens_decoder": {str(i): {"content": n, "lstrip": False, "normalized": False, "rstrip": False,
+                                                "single_word": False, "special": True} for i, n in names.items()},
+              "auto_map": {"AutoTokenizer": ["tokenization_kimi.TikTokenTokenizer", None]},
+              "bos_token": bos, "eos_token": eos, "tokenizer_class": "TikTokenTokenizer", "chat_template": chat_template}
+    with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, ensure_ascii=False)
+    with open(os.path.join(folder, "generation_config.json"), "w") as f:
+        json.dump(generation, f)
+
+
+def build_tiktoken_folder(src, folder, size):
+    """A Moonshot-style tiktoken folder from a real tiktoken vocabulary (`llama3_ranks`) with Kimi's
+    pattern and control-token block; expected.json from tiktoken itself, encoding as
+    TikTokenTokenizer.encode(text, add_special_tokens=...) does: the named control tokens split out
+    first (PreTrainedTokenizer), each remaining segment cut by split_long_runs in 400,000-character
+    chunks, then tiktoken with every control token allowed. Nothing of the class is added (no BOS)."""
+    import re
+    import tiktoken
+    ranks = llama3_ranks(src)
     base = len(ranks)
     # The ranks must reproduce HF's Llama 3 ids (llama.cpp's .out) under Llama 3's own pattern.
     llama3 = tiktoken.Encoding("llama3", pat_str=LLAMA3_PAT, mergeable_ranks=ranks, special_tokens={})
@@ -262,25 +290,11 @@ def build_tiktoken_folder(src, folder, size):
                     ids += enc.encode(sub, allowed_special="all")
         return ids
 
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "tiktoken.model"), "w") as f:
-        for b, i in ranks.items():
-            f.write(f"{base64.b64encode(b).decode()} {i}\n")
-    with open(os.path.join(folder, "tokenization_kimi.py"), "w") as f:
-        f.write("# Test fixture: the parts of a TikTokenTokenizer module LatentServe reads.\n"
-                "class TikTokenTokenizer:\n    num_reserved_special_tokens = 256\n\n    pat_str = \"|\".join(\n        [\n"
-                + "".join(f'            r"""{p}""",\n' for p in KIMI_PAT_PARTS) + "        ]\n    )\n")
-    config = {"added_tokens_decoder": {str(i): {"content": n, "lstrip": False, "normalized": False, "rstrip": False,
-                                                "single_word": False, "special": True} for i, n in names.items()},
-              "auto_map": {"AutoTokenizer": ["tokenization_kimi.TikTokenTokenizer", None]},
-              "bos_token": "[BOS]", "eos_token": "[EOS]", "tokenizer_class": "TikTokenTokenizer",
-              "chat_template": "{% for m in messages %}<|im_{{ m['role'] }}|>{{ m['role'] }}<|im_middle|>"
-                               "{{ m['content'] }}<|im_end|>{% endfor %}{% if add_generation_prompt %}"
-                               "<|im_assistant|>assistant<|im_middle|>{% endif %}"}
-    with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump(config, f, ensure_ascii=False)
-    with open(os.path.join(folder, "generation_config.json"), "w") as f:
-        json.dump({"bos_token_id": base, "eos_token_id": base + 2}, f)
+    write_tiktoken_folder(folder, ranks, KIMI_RESERVED, names, "[BOS]", "[EOS]",
+                          "{% for m in messages %}<|im_{{ m['role'] }}|>{{ m['role'] }}<|im_middle|>"
+                          "{{ m['content'] }}<|im_end|>{% endfor %}{% if add_generation_prompt %}"
+                          "<|im_assistant|>assistant<|im_middle|>{% endif %}",
+                          {"bos_token_id": base, "eos_token_id": base + 2})
 
     specials = list(names.values()) + [f"<|reserved_token_{base + 5}|>", f"<|reserved_token_{base + KIMI_RESERVED + 1}|>",
                                        "<|im_end", "[EOS", "<|reserved_token_1|>"]

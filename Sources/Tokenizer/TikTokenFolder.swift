@@ -167,8 +167,8 @@ struct TikTokenFolder {
     /// `str.isspace`) would pass 25,000 scalars. The cuts change the tokens of such runs, so they are
     /// part of the tokenizer.
     struct RunLimits {
-        var chunk = 400_000
-        var run = 25_000
+        let chunk = 400_000
+        let run = 25_000
 
         func cut(_ s: [UInt32]) -> [ArraySlice<UInt32>] {
             var out: [ArraySlice<UInt32>] = []
