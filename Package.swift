@@ -54,6 +54,11 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Basics", "DeepSeekModel", "KVCache", "ContextParallel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
 
+        // The command-line options of a request's logits processors (pd-run, pd-client).
+        .target(name: "SamplingOptions", dependencies: [
+            "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
         // Wire format and transport.
         .target(name: "Wire", dependencies: ["Basics", "CProtobufC", "CXXHash"]),
         .target(name: "Transport", dependencies: ["Basics", "CGRPC", "Wire"]),
@@ -115,7 +120,7 @@ let package = Package(
 
         // Executables: argument parsing only, logic lives in the libraries.
         .executableTarget(name: "pd-run", dependencies: [
-            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "KVCache", "ModelText",
+            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "KVCache", "ModelText", "SamplingOptions",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pd-bench", dependencies: [
@@ -135,6 +140,7 @@ let package = Package(
         // pd-client links Engine only to compute --verify's reference generation.
         .executableTarget(name: "pd-client", dependencies: [
             "Basics", "ClientKit", "ServiceSupport", "Transport", "Wire", "Engine", "DeepSeekModel", "KVCache", "ModelText",
+            "SamplingOptions",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -52,6 +52,96 @@ void   latentserve__v1__sampling_params__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__sampling_params__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   latentserve__v1__logit_bias__init
+                     (Latentserve__V1__LogitBias         *message)
+{
+  static const Latentserve__V1__LogitBias init_value = LATENTSERVE__V1__LOGIT_BIAS__INIT;
+  *message = init_value;
+}
+size_t latentserve__v1__logit_bias__get_packed_size
+                     (const Latentserve__V1__LogitBias *message)
+{
+  assert(message->base.descriptor == &latentserve__v1__logit_bias__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t latentserve__v1__logit_bias__pack
+                     (const Latentserve__V1__LogitBias *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &latentserve__v1__logit_bias__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t latentserve__v1__logit_bias__pack_to_buffer
+                     (const Latentserve__V1__LogitBias *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &latentserve__v1__logit_bias__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Latentserve__V1__LogitBias *
+       latentserve__v1__logit_bias__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Latentserve__V1__LogitBias *)
+     protobuf_c_message_unpack (&latentserve__v1__logit_bias__descriptor,
+                                allocator, len, data);
+}
+void   latentserve__v1__logit_bias__free_unpacked
+                     (Latentserve__V1__LogitBias *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &latentserve__v1__logit_bias__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   latentserve__v1__token_logprob__init
+                     (Latentserve__V1__TokenLogprob         *message)
+{
+  static const Latentserve__V1__TokenLogprob init_value = LATENTSERVE__V1__TOKEN_LOGPROB__INIT;
+  *message = init_value;
+}
+size_t latentserve__v1__token_logprob__get_packed_size
+                     (const Latentserve__V1__TokenLogprob *message)
+{
+  assert(message->base.descriptor == &latentserve__v1__token_logprob__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t latentserve__v1__token_logprob__pack
+                     (const Latentserve__V1__TokenLogprob *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &latentserve__v1__token_logprob__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t latentserve__v1__token_logprob__pack_to_buffer
+                     (const Latentserve__V1__TokenLogprob *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &latentserve__v1__token_logprob__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Latentserve__V1__TokenLogprob *
+       latentserve__v1__token_logprob__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Latentserve__V1__TokenLogprob *)
+     protobuf_c_message_unpack (&latentserve__v1__token_logprob__descriptor,
+                                allocator, len, data);
+}
+void   latentserve__v1__token_logprob__free_unpacked
+                     (Latentserve__V1__TokenLogprob *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &latentserve__v1__token_logprob__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   latentserve__v1__generate_request__init
                      (Latentserve__V1__GenerateRequest         *message)
 {
@@ -637,7 +727,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[6] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[12] =
 {
   {
     "temperature",
@@ -711,19 +801,97 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "presence_penalty",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, presence_penalty),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "frequency_penalty",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, frequency_penalty),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "repetition_penalty",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, repetition_penalty),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "min_tokens",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, min_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "logit_bias",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Latentserve__V1__SamplingParams, n_logit_bias),
+    offsetof(Latentserve__V1__SamplingParams, logit_bias),
+    &latentserve__v1__logit_bias__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top_logprobs",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, top_logprobs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
+  7,   /* field[7] = frequency_penalty */
   5,   /* field[5] = ignore_eos */
+  10,   /* field[10] = logit_bias */
+  9,   /* field[9] = min_tokens */
+  6,   /* field[6] = presence_penalty */
+  8,   /* field[8] = repetition_penalty */
   3,   /* field[3] = seed */
   4,   /* field[4] = stop_token_ids */
   0,   /* field[0] = temperature */
   1,   /* field[1] = top_k */
+  11,   /* field[11] = top_logprobs */
   2,   /* field[2] = top_p */
 };
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -733,11 +901,113 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  6,
+  12,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,
   (ProtobufCMessageInit) latentserve__v1__sampling_params__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor latentserve__v1__logit_bias__field_descriptors[2] =
+{
+  {
+    "token_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__LogitBias, token_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bias",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__LogitBias, bias),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned latentserve__v1__logit_bias__field_indices_by_name[] = {
+  1,   /* field[1] = bias */
+  0,   /* field[0] = token_id */
+};
+static const ProtobufCIntRange latentserve__v1__logit_bias__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor latentserve__v1__logit_bias__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "latentserve.v1.LogitBias",
+  "LogitBias",
+  "Latentserve__V1__LogitBias",
+  "latentserve.v1",
+  sizeof(Latentserve__V1__LogitBias),
+  2,
+  latentserve__v1__logit_bias__field_descriptors,
+  latentserve__v1__logit_bias__field_indices_by_name,
+  1,  latentserve__v1__logit_bias__number_ranges,
+  (ProtobufCMessageInit) latentserve__v1__logit_bias__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor latentserve__v1__token_logprob__field_descriptors[2] =
+{
+  {
+    "token_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__TokenLogprob, token_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "logprob",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__TokenLogprob, logprob),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned latentserve__v1__token_logprob__field_indices_by_name[] = {
+  1,   /* field[1] = logprob */
+  0,   /* field[0] = token_id */
+};
+static const ProtobufCIntRange latentserve__v1__token_logprob__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor latentserve__v1__token_logprob__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "latentserve.v1.TokenLogprob",
+  "TokenLogprob",
+  "Latentserve__V1__TokenLogprob",
+  "latentserve.v1",
+  sizeof(Latentserve__V1__TokenLogprob),
+  2,
+  latentserve__v1__token_logprob__field_descriptors,
+  latentserve__v1__token_logprob__field_indices_by_name,
+  1,  latentserve__v1__token_logprob__number_ranges,
+  (ProtobufCMessageInit) latentserve__v1__token_logprob__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor latentserve__v1__generate_request__field_descriptors[4] =
@@ -817,7 +1087,7 @@ const ProtobufCMessageDescriptor latentserve__v1__generate_request__descriptor =
   (ProtobufCMessageInit) latentserve__v1__generate_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__generated_token__field_descriptors[2] =
+static const ProtobufCFieldDescriptor latentserve__v1__generated_token__field_descriptors[3] =
 {
   {
     "token_id",
@@ -843,15 +1113,28 @@ static const ProtobufCFieldDescriptor latentserve__v1__generated_token__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "top_logprobs",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Latentserve__V1__GeneratedToken, n_top_logprobs),
+    offsetof(Latentserve__V1__GeneratedToken, top_logprobs),
+    &latentserve__v1__token_logprob__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__generated_token__field_indices_by_name[] = {
   1,   /* field[1] = logprob */
   0,   /* field[0] = token_id */
+  2,   /* field[2] = top_logprobs */
 };
 static const ProtobufCIntRange latentserve__v1__generated_token__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__generated_token__descriptor =
 {
@@ -861,7 +1144,7 @@ const ProtobufCMessageDescriptor latentserve__v1__generated_token__descriptor =
   "Latentserve__V1__GeneratedToken",
   "latentserve.v1",
   sizeof(Latentserve__V1__GeneratedToken),
-  2,
+  3,
   latentserve__v1__generated_token__field_descriptors,
   latentserve__v1__generated_token__field_indices_by_name,
   1,  latentserve__v1__generated_token__number_ranges,
@@ -1583,7 +1866,7 @@ const ProtobufCMessageDescriptor latentserve__v1__kvchunk__descriptor =
   (ProtobufCMessageInit) latentserve__v1__kvchunk__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descriptors[10] =
+static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descriptors[11] =
 {
   {
     "first_token",
@@ -1705,11 +1988,24 @@ static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "first_token_top_logprobs",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Latentserve__V1__PrefillDone, n_first_token_top_logprobs),
+    offsetof(Latentserve__V1__PrefillDone, first_token_top_logprobs),
+    &latentserve__v1__token_logprob__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__prefill_done__field_indices_by_name[] = {
   7,   /* field[7] = chunks */
   0,   /* field[0] = first_token */
   1,   /* field[1] = first_token_logprob */
+  10,   /* field[10] = first_token_top_logprobs */
   9,   /* field[9] = kv_exposed_seconds */
   8,   /* field[8] = kv_send_seconds */
   4,   /* field[4] = layers */
@@ -1721,7 +2017,7 @@ static const unsigned latentserve__v1__prefill_done__field_indices_by_name[] = {
 static const ProtobufCIntRange latentserve__v1__prefill_done__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__prefill_done__descriptor =
 {
@@ -1731,7 +2027,7 @@ const ProtobufCMessageDescriptor latentserve__v1__prefill_done__descriptor =
   "Latentserve__V1__PrefillDone",
   "latentserve.v1",
   sizeof(Latentserve__V1__PrefillDone),
-  10,
+  11,
   latentserve__v1__prefill_done__field_descriptors,
   latentserve__v1__prefill_done__field_indices_by_name,
   1,  latentserve__v1__prefill_done__number_ranges,

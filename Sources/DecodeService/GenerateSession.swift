@@ -81,7 +81,8 @@ final class GenerateSession {
             // The batcher owns the pages' reads from here until its last sink call, after which run() returns.
             releasePages = false
             defer { releasePages = true }
-            let stream = TokenStream(batcher: daemon.batcher, sequence: sequence, first: prefill.first, params: params,
+            let stream = TokenStream(batcher: daemon.batcher, sequence: sequence, first: prefill.first,
+                                     prompt: request.promptTokenIds.map { Int($0) }, params: params,
                                      isCancelled: { [context] in context.isCancelled }) { [unowned self] tokens, finish in
                 self.generated += tokens.count   // before the send: the last response's usage counts them
                 try self.send(tokens, finish: finish)
@@ -114,7 +115,10 @@ final class GenerateSession {
 
     private func send(_ tokens: [SampledToken], finish: Engine.FinishReason?) throws {
         var response = GenerateResponse(requestId: requestID,
-                                        tokens: tokens.map { GeneratedToken(tokenId: UInt32($0.token), logprob: $0.logprob) })
+                                        tokens: tokens.map { token in
+            GeneratedToken(tokenId: UInt32(token.token), logprob: token.logprob,
+                           topLogprobs: token.topLogprobs.map { Wire.TokenLogprob(tokenId: UInt32($0.token), logprob: $0.logprob) })
+        })
         if let finish {
             response.finishReason = Wire.FinishReason(finish)
             response.stopTokenId = Wire.FinishReason.stopTokenId(finish)

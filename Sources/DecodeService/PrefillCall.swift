@@ -109,7 +109,8 @@ struct PrefillCall {
                     try assembler.finish(done)
                     try cache.setLength(prompt.count, of: sequence)
                     _ = try? stream.nextMessage()   // the OK end of the call
-                    return PrefillOutcome(first: SampledToken(token: Int(done.firstToken), logprob: done.firstTokenLogprob),
+                    return PrefillOutcome(first: SampledToken(token: Int(done.firstToken), logprob: done.firstTokenLogprob,
+                                                                            topLogprobs: done.firstTokenTopLogprobs.map { Engine.TokenLogprob(token: Int($0.tokenId), logprob: $0.logprob) }),
                                           kvBytes: assembler.payloadBytesReceived, kvSendSeconds: done.kvSendSeconds,
                                           kvExposedSeconds: done.kvExposedSeconds)
                 }

@@ -11,6 +11,8 @@ struct TokenStream {
     let batcher: ContinuousBatcher
     let sequence: Int
     let first: SampledToken
+    /// The sequence's prompt (the repetition penalty counts its tokens).
+    let prompt: [Int]
     let params: Engine.SamplingParams
     let isCancelled: () -> Bool
     /// The tokens since the last call; the finish reason on the last call only.
@@ -22,7 +24,8 @@ struct TokenStream {
     func run() throws -> (end: GenerationEnd, generated: Int) {
         let queue = BlockingQueue<(SampledToken?, GenerationEnd?)>()
         // The prefill daemon drew the first token from the same seed: continue its stream.
-        let sampler = Sampler(params: params, vocabSize: batcher.model.config.vocabSize, tokensAlreadySampled: 1)
+        let sampler = Sampler(params: params, vocabSize: batcher.model.config.vocabSize, prompt: prompt,
+                              previousTokens: [first.token], eosTokenIDs: batcher.model.config.eosTokenIDs)
         let ticket = batcher.join(sequence: sequence, lastToken: first.token, generated: 1, params: params,
                                   sampler: sampler) { token, end in queue.push((token, end)) }
         var callerGone = false

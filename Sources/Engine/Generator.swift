@@ -8,6 +8,8 @@ public struct GenerationOutput: Sendable, Equatable {
     public var promptTokens: [Int32]
     public var tokens: [Int]
     public var logprobs: [Float]
+    /// Per token, the request's top_logprobs most likely tokens (empty lists without them).
+    public var topLogprobs: [[TokenLogprob]]
     /// Full-precision logits at the last prompt position.
     public var lastLogits: [Float]
     public var finishReason: FinishReason      // stop (EOS, stop id or stop string) or length
@@ -57,9 +59,11 @@ public final class Generator {
         let (decodeCache, decodeSequences) = kvDType == .f32
             ? (cache, sequences) : try transfer(sequences, lengths: prompts.map(\.count), from: cache, dtype: kvDType)
 
-        let samplers = params.map { Sampler(params: $0, vocabSize: c.vocabSize) }
+        let samplers = prompts.indices.map {
+            Sampler(params: params[$0], vocabSize: c.vocabSize, prompt: prompts[$0].map { Int($0) }, eosTokenIDs: c.eosTokenIDs)
+        }
         var outputs = prompts.indices.map { i in
-            GenerationOutput(promptTokens: prompts[i], tokens: [], logprobs: [], lastLogits: logits[i], finishReason: .length,
+            GenerationOutput(promptTokens: prompts[i], tokens: [], logprobs: [], topLogprobs: [], lastLogits: logits[i], finishReason: .length,
                              prefillSeconds: prefillSeconds, decodeSecondsPerToken: 0)
         }
         var active: [Int] = []
@@ -129,6 +133,7 @@ public final class Generator {
                         textStop: ((Int) -> String?)?) -> Bool {
         out.tokens.append(t.token)
         out.logprobs.append(t.logprob)
+        out.topLogprobs.append(t.topLogprobs)
         let stopString = textStop?(t.token)
         guard let reason = stop.finish(after: t.token, generated: out.tokens.count, stopString: stopString) else { return true }
         out.finishReason = reason

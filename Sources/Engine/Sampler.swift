@@ -5,9 +5,8 @@ import Glibc
 import Darwin
 #endif
 
-/// One sampled token and its log-probability under the full softmax of the raw logits (temperature 1),
-/// as vLLM reports by default.
-public struct SampledToken: Sendable, Equatable {
+/// A token and its log-probability under the full softmax of the raw logits.
+public struct TokenLogprob: Sendable, Equatable {
     public let token: Int
     public let logprob: Float
 
@@ -17,15 +16,34 @@ public struct SampledToken: Sendable, Equatable {
     }
 }
 
+/// One sampled token and its log-probability under the full softmax of the raw logits (temperature 1,
+/// before any logits processor), as vLLM reports by default; with `topLogprobs` k, the k most likely
+/// tokens of that distribution, most likely first (ties: lower id first).
+public struct SampledToken: Sendable, Equatable {
+    public let token: Int
+    public let logprob: Float
+    public let topLogprobs: [TokenLogprob]
+
+    public init(token: Int, logprob: Float, topLogprobs: [TokenLogprob] = []) {
+        self.token = token
+        self.logprob = logprob
+        self.topLogprobs = topLogprobs
+    }
+}
+
 /// Per-sequence sampler with its own RNG (seeded: same seed + same logits → same tokens) and preallocated
-/// scratch sized to the vocab (no allocation per token). Not thread-safe: one sampler per sequence.
+/// scratch sized to the vocab (no allocation per token but the top-logprobs list a request asks for).
+/// Not thread-safe: one sampler per sequence.
 /// A stochastic sample takes exactly one draw from the RNG, so a sequence sampled in two places (the
 /// prefill daemon picks the first token, decode the rest) continues one stream: see `init`.
 ///
-/// Pipeline per token (vLLM / HF order): temperature → top-k (keeps every logit ≥ the k-th largest, so
-/// ties at the boundary stay, as HF's `TopKLogitsWarper`) → top-p (the smallest highest-first prefix
-/// whose renormalized mass reaches p; always ≥ 1 token) → one draw from the renormalized weights.
-/// NaN and −inf logits are never sampled. `params` must have passed `validate(vocabSize:)`.
+/// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — min_tokens (EOS
+/// and stop ids to −inf), logit_bias (added), then the penalties (repetition over prompt and output
+/// tokens, frequency × count and presence over output tokens) — then temperature → top-k (keeps every
+/// logit ≥ the k-th largest, so ties at the boundary stay, as HF's `TopKLogitsWarper`) → top-p (the
+/// smallest highest-first prefix whose renormalized mass reaches p; always ≥ 1 token) → one draw from
+/// the renormalized weights (greedy: the argmax of the processed logits). NaN and −inf logits are never
+/// sampled. `params` must have passed `validate(vocabSize:)`.
 public final class Sampler {
     public let params: SamplingParams
     public let vocabSize: Int
@@ -37,6 +55,17 @@ public final class Sampler {
     private let weights: UnsafeMutablePointer<Float>     // [vocab] exp((logit − max) / T), indexed by token
     private let heapValues: UnsafeMutablePointer<Float>  // [vocab] min-heap of the k largest logits
     private let bucketMass: UnsafeMutablePointer<Double> // [nucleusBuckets] weight mass per 1/8-nat bucket
+    private let top: UnsafeMutablePointer<Int32>         // [topLogprobs] the most likely tokens, best first
+
+    // Logits processors (allocated only for a request that uses them).
+    private let processed: UnsafeMutablePointer<Float>?  // [vocab] the logits the draw sees
+    private let outputCounts: UnsafeMutablePointer<Int32>? // [vocab] occurrences among generated tokens
+    private var outputTokens: [Int32] = []                // distinct generated tokens, first occurrence order
+    private let inPrompt: UnsafeMutablePointer<Bool>?     // [vocab] (repetition penalty only)
+    private var promptTokens: [Int32] = []                // distinct prompt tokens
+    private let minTokensMasked: [Int]                    // EOS (unless ignore_eos) and stop ids
+    /// Tokens of this sequence sampled so far (by this sampler or, before it, `previousTokens`).
+    public private(set) var generated: Int
 
     /// Top-p threshold search: buckets of 1/8 nat below the max; the last one holds everything below 32 nats.
     static let nucleusBuckets = 256
@@ -46,21 +75,39 @@ public final class Sampler {
     /// so e.g. probs [0.5, 0.3, ...] with p = 0.8 keep exactly two tokens.
     static let topPTolerance = 1e-6
 
-    /// `tokensAlreadySampled`: tokens of this sequence another sampler with the same seed drew before
-    /// (decode passes 1, the prefill daemon's first token): the stream resumes after their draws, so a
-    /// seeded request yields the same tokens served by the daemon pair as by one process.
-    public init(params: SamplingParams, vocabSize: Int, tokensAlreadySampled: Int = 0) {
+    /// `prompt`: the sequence's prompt (the repetition penalty counts it). `previousTokens`: tokens of
+    /// this sequence another sampler with the same seed drew before (decode passes the prefill daemon's
+    /// first token): the penalties and min_tokens count them, and the stream resumes after their draws,
+    /// so a seeded request yields the same tokens served by the daemon pair as by one process.
+    /// `eosTokenIDs`: the model's, masked with the stop ids while fewer than min_tokens are generated.
+    public init(params: SamplingParams, vocabSize: Int, prompt: [Int] = [], previousTokens: [Int] = [], eosTokenIDs: [Int] = []) {
         if vocabSize < 1 { fatalError("Sampler: vocabSize must be ≥ 1, got \(vocabSize)") }
         self.params = params
         self.vocabSize = vocabSize
         var system = SystemRandomNumberGenerator()
         self.seed = params.seed ?? system.next()
         self.rng = SeededRandom(seed: seed)
-        if !params.isGreedy { for _ in 0..<max(0, tokensAlreadySampled) { _ = rng.next() } }
+        if !params.isGreedy { for _ in 0..<previousTokens.count { _ = rng.next() } }
         candidates = Self.scratch(vocabSize, 0)
         weights = Self.scratch(vocabSize, 0)
         heapValues = Self.scratch(vocabSize, 0)
         bucketMass = Self.scratch(Self.nucleusBuckets, 0)
+        top = Self.scratch(max(1, params.topLogprobs), 0)
+        generated = 0
+        let masked = params.minTokens > 0 ? Set(params.stopTokenIDs + (params.ignoreEOS ? [] : eosTokenIDs)).sorted() : []
+        minTokensMasked = masked.filter { $0 >= 0 && $0 < vocabSize }
+        let processes = params.hasPenalties || !params.logitBias.isEmpty || !minTokensMasked.isEmpty
+        processed = processes ? Self.scratch(vocabSize, 0) : nil
+        outputCounts = params.hasPenalties ? Self.scratch(vocabSize, 0) : nil
+        if params.hasPenalties { outputTokens.reserveCapacity(params.maxNewTokens + previousTokens.count) }
+        inPrompt = params.repetitionPenalty != 1 ? Self.scratch(vocabSize, false) : nil
+        if let inPrompt {
+            for t in prompt where t >= 0 && t < vocabSize && !inPrompt[t] {
+                inPrompt[t] = true
+                promptTokens.append(Int32(t))
+            }
+        }
+        for t in previousTokens { record(t) }
     }
 
     private static func scratch<T>(_ count: Int, _ value: T) -> UnsafeMutablePointer<T> {
@@ -74,24 +121,98 @@ public final class Sampler {
         weights.deallocate()
         heapValues.deallocate()
         bucketMass.deallocate()
+        top.deallocate()
+        processed?.deallocate()
+        outputCounts?.deallocate()
+        inPrompt?.deallocate()
     }
 
     /// Picks the next token from `logits` ([vocab], raw model output).
     public func sample(logits: UnsafeBufferPointer<Float>) -> SampledToken {
         if logits.count != vocabSize { fatalError("Sampler: got \(logits.count) logits, expected the vocab size \(vocabSize)") }
-        let x = logits.baseAddress.unsafelyUnwrapped
+        let raw = logits.baseAddress.unsafelyUnwrapped
+        let x = applyProcessors(raw)
         let (argmax, maxLogit) = Self.argmax(x, count: vocabSize)
-        guard maxLogit.isFinite else {
-            if !params.isGreedy { _ = uniform() }  // one draw per stochastic token, also here
-            // All masked (−inf), or a +inf logit taking all the mass.
-            return SampledToken(token: argmax, logprob: maxLogit > 0 ? 0 : -.infinity)
-        }
         var token = argmax
-        var softmaxSum: Double?  // Σ exp(x − max) over the vocab, when the draw already computed it
-        if !params.isGreedy { (token, softmaxSum) = draw(x, maxLogit: maxLogit) }
+        var softmaxSum: Double?  // Σ exp(raw − max) over the vocab, when the draw already computed it
+        if !params.isGreedy {
+            if maxLogit.isFinite {
+                (token, softmaxSum) = draw(x, maxLogit: maxLogit)
+                if x != UnsafePointer(raw) { softmaxSum = nil }
+            } else {
+                _ = uniform()  // one draw per stochastic token, also here
+            }
+        }
+        record(token)
         // After the draw (which reads `weights`), so the scratch can be reused here.
-        let sum = softmaxSum ?? Self.expWeights(x, count: vocabSize, shift: maxLogit, scale: 1, into: weights)
-        return SampledToken(token: token, logprob: x[token] - maxLogit - Float(log(sum)))
+        let rawMax = x == UnsafePointer(raw) ? maxLogit : Self.argmax(raw, count: vocabSize).value
+        guard rawMax.isFinite else {
+            // All masked (−inf), or a +inf logit taking all the mass.
+            func logprob(_ t: Int) -> Float { rawMax > 0 && raw[t] == rawMax ? 0 : -.infinity }
+            return SampledToken(token: token, logprob: logprob(token), topLogprobs: topTokens(raw).map { TokenLogprob(token: $0, logprob: logprob($0)) })
+        }
+        let logSum = Float(log(softmaxSum ?? Self.expWeights(raw, count: vocabSize, shift: rawMax, scale: 1, into: weights)))
+        return SampledToken(token: token, logprob: raw[token] - rawMax - logSum,
+                            topLogprobs: topTokens(raw).map { TokenLogprob(token: $0, logprob: raw[$0] - rawMax - logSum) })
+    }
+
+    // MARK: Logits processors
+
+    /// Counts `token` as generated (min_tokens, and the penalties' output tokens).
+    private func record(_ token: Int) {
+        generated += 1
+        guard let outputCounts, token >= 0 && token < vocabSize else { return }
+        if outputCounts[token] == 0 { outputTokens.append(Int32(token)) }
+        outputCounts[token] += 1
+    }
+
+    /// `raw` itself when no processor applies to this token, else the processed copy (vLLM's order and
+    /// Float arithmetic: bias added; repetition divides positive logits, multiplies the others; then
+    /// frequency × count and presence subtracted).
+    private func applyProcessors(_ raw: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        guard let processed else { return raw }
+        let masking = generated < params.minTokens
+        guard masking || params.hasPenalties || !params.logitBias.isEmpty else { return raw }
+        processed.update(from: raw, count: vocabSize)
+        for entry in params.logitBias { processed[entry.token] += entry.bias }
+        if masking { for t in minTokensMasked { processed[t] = -.infinity } }
+        let repetition = params.repetitionPenalty
+        if repetition != 1 {
+            @inline(__always) func penalize(_ t: Int32) {
+                let v = processed[Int(t)]
+                processed[Int(t)] = v > 0 ? v / repetition : v * repetition
+            }
+            for t in promptTokens { penalize(t) }
+            for t in outputTokens where !inPrompt.unsafelyUnwrapped[Int(t)] { penalize(t) }
+        }
+        if params.frequencyPenalty != 0 || params.presencePenalty != 0, let outputCounts {
+            for t in outputTokens {
+                processed[Int(t)] -= params.frequencyPenalty * Float(outputCounts[Int(t)])
+                processed[Int(t)] -= params.presencePenalty
+            }
+        }
+        return UnsafePointer(processed)
+    }
+
+    /// The `params.topLogprobs` largest raw logits' tokens, largest first, lower id first on ties (NaN
+    /// never; −inf only when fewer tokens are finite).
+    private func topTokens(_ x: UnsafePointer<Float>) -> [Int] {
+        let k = min(params.topLogprobs, vocabSize)
+        guard k > 0 else { return [] }
+        @inline(__always) func above(_ i: Int, _ j: Int) -> Bool { x[i] > x[j] || (x[i] == x[j] && i < j) }
+        var count = 0
+        for i in 0..<vocabSize where !x[i].isNaN {
+            // Insertion into the sorted list; most tokens fail the first comparison once it is full.
+            if count == k && !above(i, Int(top[k - 1])) { continue }
+            var slot = count < k ? count : k - 1
+            if count < k { count += 1 }
+            while slot > 0 && above(i, Int(top[slot - 1])) {
+                top[slot] = top[slot - 1]
+                slot -= 1
+            }
+            top[slot] = Int32(i)
+        }
+        return (0..<count).map { Int(top[$0]) }
     }
 
     // MARK: Stochastic path

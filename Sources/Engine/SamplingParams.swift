@@ -1,5 +1,13 @@
-/// How one request picks its next tokens (vLLM / HF semantics): greedy at temperature 0, otherwise
-/// temperature → top-k → top-p, then a draw from the renormalized distribution.
+/// One token's additive logit bias (OpenAI's `logit_bias`).
+public struct TokenBias: Sendable, Equatable, Codable {
+    public var token: Int
+    public var bias: Float
+    public init(token: Int, bias: Float) { self.token = token; self.bias = bias }
+}
+
+/// How one request picks its next tokens (vLLM / HF semantics): the logits processors (min_tokens,
+/// logit_bias, then the repetition / frequency / presence penalties), then greedy at temperature 0,
+/// otherwise temperature → top-k → top-p and a draw from the renormalized distribution.
 public struct SamplingParams: Sendable, Equatable, Codable {
     public var temperature: Float   // 0 = greedy (below 1e-5 counts as 0, as vLLM)
     public var topK: Int            // 0 = off; ≥ vocab acts as off
@@ -9,9 +17,21 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     public var maxNewTokens: Int
     /// Generate past the model's EOS ids (they end a sequence otherwise, with reason eos).
     public var ignoreEOS: Bool
+    /// vLLM's penalties: presence and frequency over the generated tokens (subtracted once / per
+    /// occurrence), repetition over prompt and generated tokens (HF's: logit / p when positive, × p otherwise).
+    public var presencePenalty: Float   // 0 = off
+    public var frequencyPenalty: Float  // 0 = off
+    public var repetitionPenalty: Float // 1 = off
+    /// EOS (unless ignoreEOS) and the stop ids cannot be sampled before this many tokens.
+    public var minTokens: Int
+    public var logitBias: [TokenBias]
+    /// The k most likely tokens (raw logits) reported beside each sampled one; 0 = none.
+    public var topLogprobs: Int
 
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64? = nil,
-                stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false) {
+                stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false,
+                presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
+                minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -19,6 +39,12 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.stopTokenIDs = stopTokenIDs
         self.maxNewTokens = maxNewTokens
         self.ignoreEOS = ignoreEOS
+        self.presencePenalty = presencePenalty
+        self.frequencyPenalty = frequencyPenalty
+        self.repetitionPenalty = repetitionPenalty
+        self.minTokens = minTokens
+        self.logitBias = logitBias
+        self.topLogprobs = topLogprobs
     }
 
     /// True when sampling reduces to argmax.
@@ -27,9 +53,17 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// Temperatures below this are greedy (vLLM's `_SAMPLING_EPS`).
     public static let greedyTemperature: Float = 1e-5
 
+    /// Most top logprobs a token may carry (vLLM's default `max_logprobs`, OpenAI's `top_logprobs` limit).
+    public static let maxTopLogprobs = 20
+
+    /// True when a logits processor changes the logits before sampling.
+    public var hasPenalties: Bool { presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 }
+
     /// The sampling half of `Admission.validate`: throws AdmissionError naming the field (as the proto
     /// spells it) when temperature < 0 or non-finite, topK < 0, topP not in (0, 1], maxNewTokens < 1,
-    /// or a stop id is < 0 or ≥ vocab.
+    /// a stop id is < 0 or ≥ vocab, a penalty is out of vLLM's range (presence / frequency in [−2, 2],
+    /// repetition > 0), minTokens < 0, a biased token is out of the vocab, listed twice or its bias not
+    /// finite, or topLogprobs is not in 0...20.
     public func validate(vocabSize: Int) throws {
         func invalid(_ field: String, _ reason: String) -> AdmissionError { AdmissionError(field: field, reason: reason) }
         guard temperature.isFinite && temperature >= 0 else {
@@ -40,6 +74,24 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         guard maxNewTokens >= 1 else { throw invalid("max_new_tokens", "must be ≥ 1, got \(maxNewTokens)") }
         if let bad = stopTokenIDs.first(where: { $0 < 0 || $0 >= vocabSize }) {
             throw invalid("sampling.stop_token_ids", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
+        }
+        for (field, value) in [("sampling.presence_penalty", presencePenalty), ("sampling.frequency_penalty", frequencyPenalty)] {
+            guard value.isFinite && abs(value) <= 2 else { throw invalid(field, "must be in [-2, 2] (0 = off), got \(value)") }
+        }
+        guard repetitionPenalty.isFinite && repetitionPenalty > 0 else {
+            throw invalid("sampling.repetition_penalty", "must be finite and > 0 (1 = off), got \(repetitionPenalty)")
+        }
+        guard minTokens >= 0 else { throw invalid("sampling.min_tokens", "must be ≥ 0, got \(minTokens)") }
+        var biased = Set<Int>()
+        for entry in logitBias {
+            guard entry.token >= 0 && entry.token < vocabSize else {
+                throw invalid("sampling.logit_bias", "every token id must be in 0..<\(vocabSize) (the vocab), got \(entry.token)")
+            }
+            guard entry.bias.isFinite else { throw invalid("sampling.logit_bias", "token \(entry.token)'s bias must be finite, got \(entry.bias)") }
+            guard biased.insert(entry.token).inserted else { throw invalid("sampling.logit_bias", "token \(entry.token) is listed twice") }
+        }
+        guard (0...Self.maxTopLogprobs).contains(topLogprobs) else {
+            throw invalid("sampling.top_logprobs", "must be in 0...\(Self.maxTopLogprobs), got \(topLogprobs)")
         }
     }
 }

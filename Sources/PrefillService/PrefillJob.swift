@@ -6,7 +6,7 @@ import ServiceSupport
 /// What the scheduler tells a job's owner (the Prefill call's handler thread).
 enum PrefillEvent {
     case layerReady(Int)                   // this layer's rows of the job are final in the cache
-    case done(firstToken: Int, logprob: Float, seconds: Double, computeEnd: Double)   // computeEnd: monotonic seconds
+    case done(first: SampledToken, seconds: Double, computeEnd: Double)   // computeEnd: monotonic seconds
     case failed(PrefillFailure)
 }
 

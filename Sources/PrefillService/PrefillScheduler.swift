@@ -162,9 +162,10 @@ final class PrefillScheduler: @unchecked Sendable {
                     logger.info("dropped cancelled request from its batch", metadata: ["request": "\(job.id)"])
                     continue
                 }
-                let sampler = Sampler(params: job.sampling, vocabSize: model.config.vocabSize)
+                let sampler = Sampler(params: job.sampling, vocabSize: model.config.vocabSize, prompt: job.prompt.map { Int($0) },
+                                      eosTokenIDs: model.config.eosTokenIDs)
                 let first = row.withUnsafeBufferPointer { sampler.sample(logits: $0) }
-                job.events.push(.done(firstToken: first.token, logprob: first.logprob, seconds: seconds, computeEnd: computeEnd))
+                job.events.push(.done(first: first, seconds: seconds, computeEnd: computeEnd))
             }
             logger.debug("batch done", metadata: ["requests": "\(jobs.count)", "tokens": "\(prompts.reduce(0) { $0 + $1.count })",
                                                   "seconds": "\(String(format: "%.3f", seconds))"])

@@ -2,7 +2,47 @@ import CProtobufC
 
 // Swift mirrors of the latentserve.v1.Decode service's messages (Protos/latentserve.proto).
 
-/// Sampling: temperature 0 is greedy; topK 0 and topP 0 (or 1) mean "off".
+/// One token's logit bias (OpenAI's `logit_bias` entry).
+public struct LogitBias: Equatable, Sendable {
+    public var tokenId: UInt32
+    public var bias: Float
+
+    public init(tokenId: UInt32, bias: Float) {
+        self.tokenId = tokenId
+        self.bias = bias
+    }
+}
+
+/// A token and its natural-log probability under the raw logits.
+public struct TokenLogprob: Equatable, Sendable {
+    public var tokenId: UInt32
+    public var logprob: Float
+
+    public init(tokenId: UInt32, logprob: Float) {
+        self.tokenId = tokenId
+        self.logprob = logprob
+    }
+
+    init(_ c: Latentserve__V1__TokenLogprob) { self.init(tokenId: c.token_id, logprob: c.logprob) }
+
+    static func swiftList(_ pointers: UnsafeMutablePointer<UnsafeMutablePointer<Latentserve__V1__TokenLogprob>?>?, _ count: Int) -> [TokenLogprob] {
+        swiftArray(pointers, count).map { TokenLogprob($0!.pointee) }
+    }
+
+    /// The C list, kept alive by `arena`.
+    static func cList(_ list: [TokenLogprob], _ arena: CArena) -> UnsafeMutablePointer<UnsafeMutablePointer<Latentserve__V1__TokenLogprob>?>? {
+        arena.array(list.map { entry -> UnsafeMutablePointer<Latentserve__V1__TokenLogprob>? in
+            var c = Latentserve__V1__TokenLogprob()
+            latentserve__v1__token_logprob__init(&c)
+            c.token_id = entry.tokenId
+            c.logprob = entry.logprob
+            return arena.object(c)
+        })
+    }
+}
+
+/// Sampling: temperature 0 is greedy; topK 0 and topP 0 (or 1) mean "off"; repetitionPenalty 0 (or 1)
+/// means "off".
 public struct SamplingParams: Equatable, Sendable {
     public var temperature: Float
     public var topK: UInt32
@@ -10,20 +50,37 @@ public struct SamplingParams: Equatable, Sendable {
     public var seed: UInt64
     public var stopTokenIds: [UInt32]
     public var ignoreEos: Bool
+    public var presencePenalty: Float
+    public var frequencyPenalty: Float
+    public var repetitionPenalty: Float
+    public var minTokens: UInt32
+    public var logitBias: [LogitBias]
+    public var topLogprobs: UInt32
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
-                ignoreEos: Bool = false) {
+                ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
+                minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.seed = seed
         self.stopTokenIds = stopTokenIds
         self.ignoreEos = ignoreEos
+        self.presencePenalty = presencePenalty
+        self.frequencyPenalty = frequencyPenalty
+        self.repetitionPenalty = repetitionPenalty
+        self.minTokens = minTokens
+        self.logitBias = logitBias
+        self.topLogprobs = topLogprobs
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
         self.init(temperature: c.temperature, topK: c.top_k, topP: c.top_p, seed: c.seed,
-                  stopTokenIds: swiftArray(c.stop_token_ids, c.n_stop_token_ids), ignoreEos: c.ignore_eos != 0)
+                  stopTokenIds: swiftArray(c.stop_token_ids, c.n_stop_token_ids), ignoreEos: c.ignore_eos != 0,
+                  presencePenalty: c.presence_penalty, frequencyPenalty: c.frequency_penalty,
+                  repetitionPenalty: c.repetition_penalty, minTokens: c.min_tokens,
+                  logitBias: swiftArray(c.logit_bias, c.n_logit_bias).map { LogitBias(tokenId: $0!.pointee.token_id, bias: $0!.pointee.bias) },
+                  topLogprobs: c.top_logprobs)
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -37,6 +94,19 @@ public struct SamplingParams: Equatable, Sendable {
         c.n_stop_token_ids = stopTokenIds.count
         c.stop_token_ids = arena.array(stopTokenIds)
         c.ignore_eos = ignoreEos ? 1 : 0
+        c.presence_penalty = presencePenalty
+        c.frequency_penalty = frequencyPenalty
+        c.repetition_penalty = repetitionPenalty
+        c.min_tokens = minTokens
+        c.n_logit_bias = logitBias.count
+        c.logit_bias = arena.array(logitBias.map { entry -> UnsafeMutablePointer<Latentserve__V1__LogitBias>? in
+            var b = Latentserve__V1__LogitBias()
+            latentserve__v1__logit_bias__init(&b)
+            b.token_id = entry.tokenId
+            b.bias = entry.bias
+            return arena.object(b)
+        })
+        c.top_logprobs = topLogprobs
         return c
     }
 }
@@ -80,14 +150,17 @@ public struct GenerateRequest: Equatable, Sendable, WireMessage {
     }
 }
 
-/// One generated token and the natural log of its sampling probability.
+/// One generated token, the natural log of its probability under the raw logits, and the most
+/// likely tokens there when the request asked for them (most likely first).
 public struct GeneratedToken: Equatable, Sendable {
     public var tokenId: UInt32
     public var logprob: Float
+    public var topLogprobs: [TokenLogprob]
 
-    public init(tokenId: UInt32, logprob: Float) {
+    public init(tokenId: UInt32, logprob: Float, topLogprobs: [TokenLogprob] = []) {
         self.tokenId = tokenId
         self.logprob = logprob
+        self.topLogprobs = topLogprobs
     }
 }
 
@@ -154,7 +227,8 @@ public struct GenerateResponse: Equatable, Sendable, WireMessage {
         self = try unpackMessage("GenerateResponse", bytes, unpack: latentserve__v1__generate_response__unpack,
                                  free: latentserve__v1__generate_response__free_unpacked) { c in
             let tokens = swiftArray(c.tokens, c.n_tokens).map {
-                GeneratedToken(tokenId: $0!.pointee.token_id, logprob: $0!.pointee.logprob)
+                GeneratedToken(tokenId: $0!.pointee.token_id, logprob: $0!.pointee.logprob,
+                               topLogprobs: TokenLogprob.swiftList($0!.pointee.top_logprobs, $0!.pointee.n_top_logprobs))
             }
             let finish = try FinishReason(wire: c.finish_reason, message: "GenerateResponse")
             return GenerateResponse(requestId: try checkedString(c.request_id, message: "GenerateResponse", field: "request_id"), tokens: tokens,
@@ -175,6 +249,8 @@ public struct GenerateResponse: Equatable, Sendable, WireMessage {
             latentserve__v1__generated_token__init(&t)
             t.token_id = token.tokenId
             t.logprob = token.logprob
+            t.n_top_logprobs = token.topLogprobs.count
+            t.top_logprobs = TokenLogprob.cList(token.topLogprobs, arena)
             return arena.object(t)
         }
         c.n_tokens = tokens.count

@@ -143,9 +143,12 @@ public struct PrefillDone: Equatable, Sendable {
     public var kvSendSeconds: Double
     /// Compute end → last KV chunk sent.
     public var kvExposedSeconds: Double
+    /// The request's sampling.top_logprobs most likely first tokens, most likely first.
+    public var firstTokenTopLogprobs: [TokenLogprob]
 
     public init(firstToken: UInt32, firstTokenLogprob: Float, totalPayloadBytes: UInt64, tokens: UInt32, layers: UInt32,
-                prefillSeconds: Double, pcpRanks: UInt32, chunks: UInt32, kvSendSeconds: Double = 0, kvExposedSeconds: Double = 0) {
+                prefillSeconds: Double, pcpRanks: UInt32, chunks: UInt32, kvSendSeconds: Double = 0, kvExposedSeconds: Double = 0,
+                firstTokenTopLogprobs: [TokenLogprob] = []) {
         self.firstToken = firstToken
         self.firstTokenLogprob = firstTokenLogprob
         self.totalPayloadBytes = totalPayloadBytes
@@ -156,16 +159,19 @@ public struct PrefillDone: Equatable, Sendable {
         self.chunks = chunks
         self.kvSendSeconds = kvSendSeconds
         self.kvExposedSeconds = kvExposedSeconds
+        self.firstTokenTopLogprobs = firstTokenTopLogprobs
     }
 
     init(_ c: Latentserve__V1__PrefillDone) {
         self.init(firstToken: c.first_token, firstTokenLogprob: c.first_token_logprob,
                   totalPayloadBytes: c.total_payload_bytes, tokens: c.tokens, layers: c.layers,
                   prefillSeconds: c.prefill_seconds, pcpRanks: c.pcp_ranks, chunks: c.chunks,
-                  kvSendSeconds: c.kv_send_seconds, kvExposedSeconds: c.kv_exposed_seconds)
+                  kvSendSeconds: c.kv_send_seconds, kvExposedSeconds: c.kv_exposed_seconds,
+                  firstTokenTopLogprobs: TokenLogprob.swiftList(c.first_token_top_logprobs, c.n_first_token_top_logprobs))
     }
 
-    var cStruct: Latentserve__V1__PrefillDone {
+    /// The C struct, its list kept alive by `arena`.
+    func cStruct(_ arena: CArena) -> Latentserve__V1__PrefillDone {
         var c = Latentserve__V1__PrefillDone()
         latentserve__v1__prefill_done__init(&c)
         c.first_token = firstToken
@@ -178,6 +184,8 @@ public struct PrefillDone: Equatable, Sendable {
         c.chunks = chunks
         c.kv_send_seconds = kvSendSeconds
         c.kv_exposed_seconds = kvExposedSeconds
+        c.n_first_token_top_logprobs = firstTokenTopLogprobs.count
+        c.first_token_top_logprobs = TokenLogprob.cList(firstTokenTopLogprobs, arena)
         return c
     }
 
@@ -221,7 +229,7 @@ public enum PrefillResponse: Equatable, Sendable, WireMessage {
             var c = Latentserve__V1__PrefillResponse()
             latentserve__v1__prefill_response__init(&c)
             c.kind_case = LATENTSERVE__V1__PREFILL_RESPONSE__KIND_DONE
-            c.done = arena.object(done.cStruct)
+            c.done = arena.object(done.cStruct(arena))
             return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
         }
     }

@@ -6,6 +6,7 @@ import Engine
 import KVCache
 import Foundation
 import ModelText
+import SamplingOptions
 import ServiceSupport
 import Transport
 import Wire
@@ -103,6 +104,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Check every token sequence against the reference generation (pd-run's code path) on --model: greedy, or seeded sampling with the same parameters.") var verify = false
     @Option(help: "Model folder or built-in name: its tokenizer and chat template for --prompt / --messages / --stop and the printed text; its weights for --verify.") var model: String?
     @Option(help: "The decode daemon's --kv-dtype (f32 or bf16), for --verify's reference: bf16 decodes over the prompt KV rounded as the daemon stores it.") var kvDtype: LatentDType = .f32
+    @OptionGroup var processors: LogitsProcessorOptions
     @OptionGroup var security: ConnectionSecurity
 
     func validate() throws {
@@ -151,9 +153,11 @@ struct Generate: ParsableCommand {
     }
 
     /// What --verify's reference generation samples with: the request's own parameters.
-    func referenceParams(maxNewTokens: Int, stops: [UInt32]) -> Engine.SamplingParams {
-        Engine.SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed == 0 ? nil : seed,
-                              stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
+    func referenceParams(maxNewTokens: Int, stops: [UInt32]) throws -> Engine.SamplingParams {
+        var params = Engine.SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed == 0 ? nil : seed,
+                                           stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
+        try processors.apply(to: &params)
+        return params
     }
 
     func run() throws {
@@ -169,8 +173,8 @@ struct Generate: ParsableCommand {
         let prompts = try prompts(text)
         let stops = try Self.tokenIds(stopTokenIds ?? "", option: "--stop-token-ids")
         let client = DecodeClient(target: decode, security: try security.load())
-        let sampling = Wire.SamplingParams(temperature: temperature, topK: UInt32(topK), topP: topP, seed: seed, stopTokenIds: stops,
-                                            ignoreEos: ignoreEos)
+        // The values pass unchecked: the daemon judges them.
+        let sampling = RequestAdmission.wire(try referenceParams(maxNewTokens: maxNewTokens, stops: stops))
         let (maxNew, timeout, cancelAfter, stopStrings) = (maxNewTokens, self.timeout, cancelAfterTokens, stop)
         let (records, wall) = LoadRunner.run(count: numRequests, concurrency: concurrency) { i in
             let request = GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling)
@@ -187,7 +191,7 @@ struct Generate: ParsableCommand {
         var verification: VerificationReport?
         if verify {
             let generator = Generator(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model!)), kvDType: kvDtype)
-            let params = referenceParams(maxNewTokens: maxNew, stops: stops)
+            let params = try referenceParams(maxNewTokens: maxNew, stops: stops)
             verification = try Verification.compare(records: records, prompts: prompts) { prompt in
                 try generator.generate(prompts: [prompt.map { Int32($0) }], params: [params])![0].tokens
             }

@@ -7,6 +7,7 @@ import Foundation
 import Kernels
 import KVCache
 import ModelText
+import SamplingOptions
 
 /// Single-process (or `mpirun -np P`, PCP prefill) reference generation.
 @main
@@ -57,6 +58,8 @@ struct PDRun: ParsableCommand {
     @Flag(help: "Generate past the model's EOS token ids (eos_token_id), which end generation otherwise.")
     var ignoreEos = false
 
+    @OptionGroup var processors: LogitsProcessorOptions
+
     @Option(help: "Prefill in chunks of this many tokens (chunked prefill).")
     var chunkTokens: Int?
 
@@ -80,9 +83,10 @@ struct PDRun: ParsableCommand {
                 let folder = try BuiltinModel.resolve(model)
                 let input = try PromptInput(promptIds: promptIds, prompt: prompt, messagesFile: messages, stops: stop, folder: folder)
                 let prompt = input.ids
-                let params = SamplingParams(temperature: temperature ?? 0, topK: topK, topP: topP, seed: seed,
+                var params = SamplingParams(temperature: temperature ?? 0, topK: topK, topP: topP, seed: seed,
                                             stopTokenIDs: try stopIds.map { try parseIDs($0, option: "--stop-ids").map(Int.init) } ?? [],
                                             maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
+                try processors.apply(to: &params)
                 if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be ≥ 1, got \(chunkTokens)") }
                 let transformer = try DeepSeekTransformer(directory: folder, weightsDType: weightsDtype)
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)

@@ -9,6 +9,12 @@ struct RunReport: Encodable {
     let prompt_tokens: [Int32]
     let tokens: [Int]
     let logprobs: [Float]
+    /// Per token, the --top-logprobs most likely tokens under the raw logits, most likely first.
+    let top_logprobs: [[TopLogprob]]
+    struct TopLogprob: Encodable {
+        let token_id: Int
+        let logprob: Float
+    }
     /// "stop" (EOS, a stop id or a stop string) or "length".
     let finish_reason: String
     /// vLLM's `stop_reason`: the stop token id or stop string that ended a "stop"; absent for EOS.
@@ -41,6 +47,7 @@ struct RunReport: Encodable {
         prompt_tokens = output.promptTokens
         tokens = output.tokens
         logprobs = output.logprobs
+        top_logprobs = output.topLogprobs.map { $0.map { TopLogprob(token_id: $0.token, logprob: $0.logprob) } }
         finish_reason = output.finishReason.name
         stop_reason = output.finishReason.stopReason
         last_logits = output.lastLogits

@@ -48,7 +48,7 @@ final class TokenStreamTests: XCTestCase {
             let (sequence, first) = try prefilled(prompt, maxNew: params.maxNewTokens, model: model, cache: batcher.cache)
             XCTAssertEqual(first.token, reference.tokens[0])
             let sent = Sent()
-            let (end, generated) = try TokenStream(batcher: batcher, sequence: sequence, first: first, params: params,
+            let (end, generated) = try TokenStream(batcher: batcher, sequence: sequence, first: first, prompt: prompt.map { Int($0) }, params: params,
                                                    isCancelled: { false }, send: sent.record).run()
             XCTAssertEqual(end.reason, reference.finishReason)
             XCTAssertEqual([first.token] + sent.tokens, reference.tokens)
@@ -64,7 +64,7 @@ final class TokenStreamTests: XCTestCase {
         try withBatcher { batcher, model in
             let (sequence, first) = try prefilled([3, 4, 5], maxNew: params.maxNewTokens, model: model, cache: batcher.cache)
             let sent = Sent()
-            let (end, generated) = try TokenStream(batcher: batcher, sequence: sequence, first: first, params: params,
+            let (end, generated) = try TokenStream(batcher: batcher, sequence: sequence, first: first, prompt: [3, 4, 5], params: params,
                                                    isCancelled: { sent.calls >= 3 }, send: sent.record).run()
             XCTAssertEqual(end.reason, .cancelled)
             XCTAssertLessThan(generated, 2999)
@@ -79,7 +79,7 @@ final class TokenStreamTests: XCTestCase {
         try withBatcher { batcher, model in
             let (sequence, first) = try prefilled([3, 4, 5], maxNew: params.maxNewTokens, model: model, cache: batcher.cache)
             let sent = Sent()
-            let (end, generated) = try TokenStream(batcher: batcher, sequence: sequence, first: first, params: params,
+            let (end, generated) = try TokenStream(batcher: batcher, sequence: sequence, first: first, prompt: [3, 4, 5], params: params,
                                                    isCancelled: { false }) { tokens, finish in
                 sent.record(tokens, finish)
                 throw Gone()

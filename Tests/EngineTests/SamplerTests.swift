@@ -105,18 +105,24 @@ final class SamplerTests: XCTestCase {
         var steps = (0..<40).map { _ in (0..<30).map { _ in Float.random(in: -2...2, using: &rng) } }
         steps[1] = [Float](repeating: -.infinity, count: 30)   // all masked: still one draw
         steps[2][4] = .infinity                                 // +inf takes all the mass: still one draw
-        for params in [SamplingParams(temperature: 0.9, topK: 10, topP: 0.9, seed: 77), SamplingParams(temperature: 1.4, seed: 3)] {
-            let one = Sampler(params: params, vocabSize: 30)
+        // The logits processors too: their counts and min_tokens resume from the tokens drawn before.
+        let processed = SamplingParams(temperature: 1.1, seed: 9, stopTokenIDs: [3], presencePenalty: 0.5, frequencyPenalty: 0.25,
+                                       repetitionPenalty: 1.3, minTokens: 6, logitBias: [TokenBias(token: 7, bias: 1.5)], topLogprobs: 3)
+        let prompt = [1, 2, 2, 9], eos = [0]
+        for params in [SamplingParams(temperature: 0.9, topK: 10, topP: 0.9, seed: 77), SamplingParams(temperature: 1.4, seed: 3), processed] {
+            let one = Sampler(params: params, vocabSize: 30, prompt: prompt, eosTokenIDs: eos)
             let reference = steps.map { sample(one, $0) }
             for split in [1, 2, 3, 17] {
-                let first = Sampler(params: params, vocabSize: 30)
-                let rest = Sampler(params: params, vocabSize: 30, tokensAlreadySampled: split)
+                let first = Sampler(params: params, vocabSize: 30, prompt: prompt, eosTokenIDs: eos)
+                let rest = Sampler(params: params, vocabSize: 30, prompt: prompt, previousTokens: reference.prefix(split).map(\.token),
+                                   eosTokenIDs: eos)
                 let joined = steps.prefix(split).map { sample(first, $0) } + steps.dropFirst(split).map { sample(rest, $0) }
                 XCTAssertEqual(joined.map(\.token), reference.map(\.token), "split after \(split) tokens, \(params)")
                 XCTAssertEqual(joined, reference)
             }
             // Restarting the stream in the second sampler (what decode did before) does not match.
-            let first = Sampler(params: params, vocabSize: 30), restarted = Sampler(params: params, vocabSize: 30)
+            let first = Sampler(params: params, vocabSize: 30, prompt: prompt, eosTokenIDs: eos)
+            let restarted = Sampler(params: params, vocabSize: 30, prompt: prompt, eosTokenIDs: eos)
             XCTAssertNotEqual(([sample(first, steps[0])] + steps.dropFirst().map { sample(restarted, $0) }).map(\.token),
                               reference.map(\.token))
         }
@@ -271,5 +277,81 @@ final class SamplerTests: XCTestCase {
         let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64, ignoreEOS: true)
         let decoded = try JSONDecoder().decode(SamplingParams.self, from: JSONEncoder().encode(params))
         XCTAssertEqual(decoded, params)
+    }
+}
+
+/// The logits processors' rules one by one, on hand-made logits (the whole pipeline against transformers
+/// is `LogitsProcessorGoldenTests`).
+final class LogitsProcessorTests: XCTestCase {
+    private func sample(_ sampler: Sampler, _ logits: [Float]) -> SampledToken {
+        logits.withUnsafeBufferPointer { sampler.sample(logits: $0) }
+    }
+
+    func testMinTokensMasksEOSAndStopIdsUntilReached() {
+        let logits: [Float] = [5, 4, 3, 0, 0]   // EOS 0 is the argmax, stop id 1 the runner-up
+        let sampler = Sampler(params: SamplingParams(stopTokenIDs: [1], minTokens: 2), vocabSize: 5, eosTokenIDs: [0])
+        XCTAssertEqual((0..<3).map { _ in sample(sampler, logits).token }, [2, 2, 0])
+        // ignore_eos: EOS is an ordinary token, never masked; the stop ids still are.
+        let ignoring = Sampler(params: SamplingParams(stopTokenIDs: [1], ignoreEOS: true, minTokens: 2), vocabSize: 5, eosTokenIDs: [0])
+        XCTAssertEqual(sample(ignoring, logits).token, 0)
+        // Tokens drawn elsewhere count (decode continues the prefill daemon's first token).
+        let resumed = Sampler(params: SamplingParams(minTokens: 2), vocabSize: 5, previousTokens: [3], eosTokenIDs: [0])
+        XCTAssertEqual((0..<2).map { _ in sample(resumed, logits).token }, [1, 0])
+    }
+
+    func testPenaltiesFollowVLLMArithmetic() {
+        // Prompt [0]; generated so far: 2, 2, 3. Raw logits below; expected by hand:
+        //   token 0 (prompt only): repetition 2.0 → 4 / 2 = 2
+        //   token 2 (output ×2): 3 / 2 = 1.5, − 0.5 × 2 − 0.25 = 0.25
+        //   token 3 (output ×1): −1 × 2 = −2, − 0.5 − 0.25 = −2.75
+        //   token 1 and 4: untouched (1.9, 1.0)
+        let params = SamplingParams(presencePenalty: 0.25, frequencyPenalty: 0.5, repetitionPenalty: 2, topLogprobs: 5)
+        let sampler = Sampler(params: params, vocabSize: 5, prompt: [0], previousTokens: [2, 2, 3])
+        let raw: [Float] = [4, 1.9, 3, -1, 1]
+        let token = sample(sampler, raw)
+        XCTAssertEqual(token.token, 0)                                // 2 > 1.9
+        // Token 0 now in the prompt and the output: repetition once (3.9 / 2 = 1.95), − 0.5 − 0.25 = 1.2 < 1.9.
+        XCTAssertEqual(sample(sampler, [3.9, 1.9, 3, -1, 1]).token, 1)
+        // 0: 3 / 2 − 0.75 = 0.75; 1 (output once): 0.8 / 2 − 0.75 = −0.35; 2: 0.25; 4: 0.76.
+        XCTAssertEqual(sample(sampler, [3.0, 0.8, 3, -1, 0.76]).token, 4)
+        // Logprobs stay those of the raw logits.
+        let logSum = log(raw.map { exp(Double($0)) }.reduce(0, +))
+        XCTAssertEqual(Double(token.logprob), Double(raw[0]) - logSum, accuracy: 1e-5)
+        XCTAssertEqual(token.topLogprobs.map(\.token), [0, 2, 1, 4, 3])
+        for entry in token.topLogprobs { XCTAssertEqual(Double(entry.logprob), Double(raw[entry.token]) - logSum, accuracy: 1e-5) }
+    }
+
+    func testLogitBiasIsAddedBeforeSampling() {
+        let sampler = Sampler(params: SamplingParams(logitBias: [TokenBias(token: 3, bias: 2.5), TokenBias(token: 0, bias: -100)]), vocabSize: 4)
+        XCTAssertEqual(sample(sampler, [3, 1, 0.5, 0.4]).token, 3)    // 0.4 + 2.5 > 1; token 0 at −97
+        XCTAssertEqual(sample(sampler, [3, 1, 0.5, -1.6]).token, 1)   // 0.9 < 1
+    }
+
+    func testTopLogprobsOrderAndTies() {
+        let sampler = Sampler(params: SamplingParams(topLogprobs: 3), vocabSize: 6)
+        let token = sample(sampler, [1, 2, .nan, 2, -.infinity, 0.5])
+        XCTAssertEqual(token.topLogprobs.map(\.token), [1, 3, 0])       // ties: lower id first; NaN never
+        XCTAssertEqual(token.topLogprobs[0].logprob, token.topLogprobs[1].logprob)
+        let wide = Sampler(params: SamplingParams(topLogprobs: 20), vocabSize: 4)
+        XCTAssertEqual(sample(wide, [0, -.infinity, 1, 0]).topLogprobs.map(\.token), [2, 0, 3, 1])   // fewer tokens than asked
+        XCTAssertEqual(sample(Sampler(params: SamplingParams(), vocabSize: 3), [0, 1, 2]).topLogprobs, [])
+    }
+
+    func testValidationNamesTheField() {
+        func field(_ p: SamplingParams) -> String? {
+            do { try p.validate(vocabSize: 10); return nil } catch let e as AdmissionError { return e.field } catch { return "?" }
+        }
+        XCTAssertNil(field(SamplingParams(presencePenalty: -2, frequencyPenalty: 2, repetitionPenalty: 0.5, minTokens: 3,
+                                          logitBias: [TokenBias(token: 9, bias: -100)], topLogprobs: 20)))
+        XCTAssertEqual(field(SamplingParams(presencePenalty: 2.5)), "sampling.presence_penalty")
+        XCTAssertEqual(field(SamplingParams(frequencyPenalty: .nan)), "sampling.frequency_penalty")
+        XCTAssertEqual(field(SamplingParams(repetitionPenalty: 0)), "sampling.repetition_penalty")
+        XCTAssertEqual(field(SamplingParams(repetitionPenalty: .infinity)), "sampling.repetition_penalty")
+        XCTAssertEqual(field(SamplingParams(minTokens: -1)), "sampling.min_tokens")
+        XCTAssertEqual(field(SamplingParams(logitBias: [TokenBias(token: 10, bias: 1)])), "sampling.logit_bias")
+        XCTAssertEqual(field(SamplingParams(logitBias: [TokenBias(token: 1, bias: .infinity)])), "sampling.logit_bias")
+        XCTAssertEqual(field(SamplingParams(logitBias: [TokenBias(token: 1, bias: 1), TokenBias(token: 1, bias: 2)])), "sampling.logit_bias")
+        XCTAssertEqual(field(SamplingParams(topLogprobs: 21)), "sampling.top_logprobs")
+        XCTAssertEqual(field(SamplingParams(topLogprobs: -1)), "sampling.top_logprobs")
     }
 }

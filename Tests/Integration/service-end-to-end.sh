@@ -26,6 +26,16 @@ client generate --decode 127.0.0.1:"$dp" --prompt-lengths 1,3,4,5,17,40,97,160 -
 client generate --decode 127.0.0.1:"$dp" --prompt-lengths 1,5,40,160 --num-requests 8 --concurrency 8 --max-new-tokens 16 \
   --temperature 0.9 --top-k 40 --top-p 0.9 --seed 11 --verify --model tiny --json >"$work/seeded.json" || fail "seeded generate/verify failed"
 [ "$(json_field "$work/seeded.json" "j['verified']")" = "True" ] || fail "seeded sampling not verified"
+# The logits processors: the prefill daemon applies them to the first token (repetition over the
+# prompt, min_tokens), decode to the rest, counting the first token: greedy and seeded, as one process.
+for mode in "" "--temperature 0.8 --seed 5"; do
+  # shellcheck disable=SC2086
+  client generate --decode 127.0.0.1:"$dp" --prompt-lengths 1,5,40,160 --num-requests 4 --concurrency 4 --max-new-tokens 16 $mode \
+    --repetition-penalty 1.4 --presence-penalty 0.5 --frequency-penalty 0.3 --min-tokens 5 --logit-bias 1:3,7:-2 \
+    --verify --model tiny --json >"$work/processors.json" || fail "processors ($mode) generate/verify failed: $(cat "$work/processors.json")"
+  [ "$(json_field "$work/processors.json" "j['verified'] and all(len(r['tokens']) >= 5 for r in j['results'])")" = "True" ] \
+    || fail "processors ($mode) not verified: $(cat "$work/processors.json")"
+done
 # bf16 on the wire: the same greedy tokens on this model, checked two ways: against the f32
 # reference generation (--verify, pd-run's code path) and against the f32-wire daemon's own run of
 # the same prompts.
@@ -45,4 +55,4 @@ f32_tokens=$(json_field "$work/f32.json" "$tokens_of")
 # Both decode daemons: no request left, every page back.
 expect_pages_returned "$dp" "f32-wire decode daemon"
 expect_pages_returned "$dp2" "bf16-wire decode daemon"
-echo "ok: 8 concurrent mixed-length requests verified (greedy, with a stop id, seeded sampling); bf16 wire equals the f32 reference and the f32 wire; all pages returned on both daemons"
+echo "ok: 8 concurrent mixed-length requests verified (greedy, with a stop id, seeded sampling, with logits processors); bf16 wire equals the f32 reference and the f32 wire; all pages returned on both daemons"

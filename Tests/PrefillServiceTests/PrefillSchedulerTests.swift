@@ -29,7 +29,7 @@ final class PrefillSchedulerTests: XCTestCase {
         while let event = job.events.pop(timeout: 0) {
             switch event {
             case .layerReady(let l): out.layers.append(l)
-            case .done(let token, let logprob, _, _): out.first = SampledToken(token: token, logprob: logprob)
+            case .done(let first, _, _): out.first = first
             case .failed(let f): out.failure = "\(f)"
             }
         }
@@ -134,7 +134,7 @@ final class PrefillSchedulerTests: XCTestCase {
                     case .layerReady(let l):
                         shortOutcome.outcome.layers.append(l)
                         if l == layers - 1 { longJob.cancel() }
-                    case .done(let token, let logprob, _, _): shortOutcome.outcome.first = SampledToken(token: token, logprob: logprob)
+                    case .done(let first, _, _): shortOutcome.outcome.first = first
                     case .failed(let f): shortOutcome.outcome.failure = "\(f)"
                     }
                 }
@@ -177,7 +177,7 @@ final class PrefillSchedulerTests: XCTestCase {
                     while outcome.first == nil && outcome.failure == nil, let event = job.events.pop(timeout: 30) {
                         switch event {
                         case .layerReady(let l): outcome.layers.append(l)
-                        case .done(let token, let logprob, _, _): outcome.first = SampledToken(token: token, logprob: logprob)
+                        case .done(let first, _, _): outcome.first = first
                         case .failed(let f): outcome.failure = "\(f)"
                         }
                     }

@@ -16,6 +16,8 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Latentserve__V1__SamplingParams Latentserve__V1__SamplingParams;
+typedef struct Latentserve__V1__LogitBias Latentserve__V1__LogitBias;
+typedef struct Latentserve__V1__TokenLogprob Latentserve__V1__TokenLogprob;
 typedef struct Latentserve__V1__GenerateRequest Latentserve__V1__GenerateRequest;
 typedef struct Latentserve__V1__GeneratedToken Latentserve__V1__GeneratedToken;
 typedef struct Latentserve__V1__Usage Latentserve__V1__Usage;
@@ -74,7 +76,8 @@ typedef enum _Latentserve__V1__FinishReason {
 /* --- messages --- */
 
 /*
- * Sampling: temperature 0 means greedy; top_k 0 and top_p 0 (or 1) mean "off".
+ * Sampling: temperature 0 means greedy; top_k 0 and top_p 0 (or 1) mean "off". The logits
+ * processors run first, in vLLM's order: min_tokens, logit_bias, then the penalties.
  */
 struct  Latentserve__V1__SamplingParams
 {
@@ -89,10 +92,64 @@ struct  Latentserve__V1__SamplingParams
    * generate past the model's EOS token ids (which end generation otherwise)
    */
   protobuf_c_boolean ignore_eos;
+  /*
+   * [-2, 2], 0 = off: subtracted from each generated token's logit
+   */
+  float presence_penalty;
+  /*
+   * [-2, 2], 0 = off: subtracted once per occurrence among generated tokens
+   */
+  float frequency_penalty;
+  /*
+   * > 0; 0 or 1 = off: prompt and generated tokens' logits / p (> 0) or × p
+   */
+  float repetition_penalty;
+  /*
+   * EOS and stop_token_ids cannot be sampled before this many tokens
+   */
+  uint32_t min_tokens;
+  /*
+   * each token at most once
+   */
+  size_t n_logit_bias;
+  Latentserve__V1__LogitBias **logit_bias;
+  /*
+   * 0..20: the most likely tokens reported with each generated token
+   */
+  uint32_t top_logprobs;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0 }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0 }
+
+
+struct  Latentserve__V1__LogitBias
+{
+  ProtobufCMessage base;
+  uint32_t token_id;
+  /*
+   * added to the token's logit
+   */
+  float bias;
+};
+#define LATENTSERVE__V1__LOGIT_BIAS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__logit_bias__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * A token and its natural-log probability under the softmax of the raw logits (before any
+ * logits processor or temperature), as vLLM reports logprobs by default.
+ */
+struct  Latentserve__V1__TokenLogprob
+{
+  ProtobufCMessage base;
+  uint32_t token_id;
+  float logprob;
+};
+#define LATENTSERVE__V1__TOKEN_LOGPROB__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__token_logprob__descriptor) \
+    , 0, 0 }
 
 
 struct  Latentserve__V1__GenerateRequest
@@ -117,13 +174,18 @@ struct  Latentserve__V1__GeneratedToken
   ProtobufCMessage base;
   uint32_t token_id;
   /*
-   * natural log of the sampling probability
+   * natural log of its probability under the raw logits (see TokenLogprob)
    */
   float logprob;
+  /*
+   * sampling.top_logprobs of them, most likely first
+   */
+  size_t n_top_logprobs;
+  Latentserve__V1__TokenLogprob **top_logprobs;
 };
 #define LATENTSERVE__V1__GENERATED_TOKEN__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__generated_token__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0,NULL }
 
 
 struct  Latentserve__V1__Usage
@@ -338,10 +400,15 @@ struct  Latentserve__V1__PrefillDone
    * compute end → last KV chunk sent: the part of shipping that adds to TTFT
    */
   double kv_exposed_seconds;
+  /*
+   * sampling.top_logprobs of them, most likely first
+   */
+  size_t n_first_token_top_logprobs;
+  Latentserve__V1__TokenLogprob **first_token_top_logprobs;
 };
 #define LATENTSERVE__V1__PREFILL_DONE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__prefill_done__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL }
 
 
 typedef enum {
@@ -412,6 +479,44 @@ Latentserve__V1__SamplingParams *
                       const uint8_t       *data);
 void   latentserve__v1__sampling_params__free_unpacked
                      (Latentserve__V1__SamplingParams *message,
+                      ProtobufCAllocator *allocator);
+/* Latentserve__V1__LogitBias methods */
+void   latentserve__v1__logit_bias__init
+                     (Latentserve__V1__LogitBias         *message);
+size_t latentserve__v1__logit_bias__get_packed_size
+                     (const Latentserve__V1__LogitBias   *message);
+size_t latentserve__v1__logit_bias__pack
+                     (const Latentserve__V1__LogitBias   *message,
+                      uint8_t             *out);
+size_t latentserve__v1__logit_bias__pack_to_buffer
+                     (const Latentserve__V1__LogitBias   *message,
+                      ProtobufCBuffer     *buffer);
+Latentserve__V1__LogitBias *
+       latentserve__v1__logit_bias__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   latentserve__v1__logit_bias__free_unpacked
+                     (Latentserve__V1__LogitBias *message,
+                      ProtobufCAllocator *allocator);
+/* Latentserve__V1__TokenLogprob methods */
+void   latentserve__v1__token_logprob__init
+                     (Latentserve__V1__TokenLogprob         *message);
+size_t latentserve__v1__token_logprob__get_packed_size
+                     (const Latentserve__V1__TokenLogprob   *message);
+size_t latentserve__v1__token_logprob__pack
+                     (const Latentserve__V1__TokenLogprob   *message,
+                      uint8_t             *out);
+size_t latentserve__v1__token_logprob__pack_to_buffer
+                     (const Latentserve__V1__TokenLogprob   *message,
+                      ProtobufCBuffer     *buffer);
+Latentserve__V1__TokenLogprob *
+       latentserve__v1__token_logprob__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   latentserve__v1__token_logprob__free_unpacked
+                     (Latentserve__V1__TokenLogprob *message,
                       ProtobufCAllocator *allocator);
 /* Latentserve__V1__GenerateRequest methods */
 void   latentserve__v1__generate_request__init
@@ -665,6 +770,12 @@ void   latentserve__v1__info_response__free_unpacked
 typedef void (*Latentserve__V1__SamplingParams_Closure)
                  (const Latentserve__V1__SamplingParams *message,
                   void *closure_data);
+typedef void (*Latentserve__V1__LogitBias_Closure)
+                 (const Latentserve__V1__LogitBias *message,
+                  void *closure_data);
+typedef void (*Latentserve__V1__TokenLogprob_Closure)
+                 (const Latentserve__V1__TokenLogprob *message,
+                  void *closure_data);
 typedef void (*Latentserve__V1__GenerateRequest_Closure)
                  (const Latentserve__V1__GenerateRequest *message,
                   void *closure_data);
@@ -773,6 +884,8 @@ void latentserve__v1__prefill__info(ProtobufCService *service,
 extern const ProtobufCEnumDescriptor    latentserve__v1__wire_dtype__descriptor;
 extern const ProtobufCEnumDescriptor    latentserve__v1__finish_reason__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor;
+extern const ProtobufCMessageDescriptor latentserve__v1__logit_bias__descriptor;
+extern const ProtobufCMessageDescriptor latentserve__v1__token_logprob__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__generate_request__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__generated_token__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__usage__descriptor;

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Engine
+
+/// The logits processors and top logprobs of a request, as the OpenAI / vLLM fields of the same names
+/// (pd-run and pd-client: `@OptionGroup var processors: LogitsProcessorOptions`).
+public struct LogitsProcessorOptions: ParsableArguments {
+    public init() {}
+
+    @Option(help: "Presence penalty in [-2, 2] (0 = off): subtracted from the logit of every token generated so far.")
+    public var presencePenalty: Float = 0
+
+    @Option(help: "Frequency penalty in [-2, 2] (0 = off): subtracted once per occurrence among the generated tokens.")
+    public var frequencyPenalty: Float = 0
+
+    @Option(help: "Repetition penalty > 0 (1 = off): logits of prompt and generated tokens divided by it when positive, multiplied otherwise.")
+    public var repetitionPenalty: Float = 1
+
+    @Option(help: "EOS and the stop ids cannot be sampled before this many tokens.")
+    public var minTokens: Int = 0
+
+    @Option(help: "Logit biases, comma-separated ID:BIAS pairs (e.g. 13:-100,42:2.5).")
+    public var logitBias: String?
+
+    @Option(help: "Report this many most likely tokens (0...20) with each generated token.")
+    public var topLogprobs: Int = 0
+
+    public func apply(to params: inout SamplingParams) throws {
+        params.presencePenalty = presencePenalty
+        params.frequencyPenalty = frequencyPenalty
+        params.repetitionPenalty = repetitionPenalty
+        params.minTokens = minTokens
+        params.topLogprobs = topLogprobs
+        params.logitBias = try (logitBias ?? "").split(separator: ",").map { pair in
+            let parts = pair.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let token = Int(parts[0]), let bias = Float(parts[1]) else {
+                throw ValidationError("--logit-bias: expected ID:BIAS pairs, got \"\(pair)\"")
+            }
+            return TokenBias(token: token, bias: bias)
+        }
+    }
+}
