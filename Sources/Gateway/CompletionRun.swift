@@ -14,6 +14,9 @@ struct ChoiceEvent: Sendable {
     let stopReason: StopReason?
     let promptTokens: Int
     let completionTokens: Int
+    /// With logprobs asked for: the tokens generated since the choice's previous event, with their
+    /// logprobs (their text is in this event's or an earlier one's; held-back text comes later).
+    let tokens: [GeneratedToken]
 }
 
 /// Runs a request's prompts (one choice each) on decode daemons concurrently, turning token ids
@@ -36,8 +39,9 @@ struct CompletionRun {
             let generate = GenerateRequest(promptTokenIds: prompt.map { UInt32($0) }, maxNewTokens: UInt32(request.maxTokens[index]),
                                            sampling: request.sampling,
                                            clientRequestId: request.prompts.count == 1 ? id : "\(id)-\(index)")
-            let choice = Choice(index: index, prompt: prompt.count, text: TextStream(served.text, stopStrings: request.stop),
-                                metrics: metrics, calls: calls)
+            let choice = Choice(index: index, prompt: prompt.count,
+                                text: TextStream(served.text, stopStrings: request.stop, minTokens: request.minTokens),
+                                keepsTokens: request.topLogprobs != nil, metrics: metrics, calls: calls)
             calls.add(DecodeCall.start(generate, pool: pool, consumer: choice, onRetry: { [metrics] in metrics.retries.increment() }))
         }
         continuation.onTermination = { _ in calls.cancelAll() }
@@ -84,6 +88,8 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     let index: Int
     let prompt: Int
     var text: TextStream
+    let keepsTokens: Bool
+    private var tokens: [GeneratedToken] = []
     let metrics: GatewayMetrics
     let calls: RunCalls
     private var generated = 0
@@ -93,10 +99,11 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let start = monotonicSeconds()
     private var lastTokenAt = 0.0
 
-    init(index: Int, prompt: Int, text: TextStream, metrics: GatewayMetrics, calls: RunCalls) {
+    init(index: Int, prompt: Int, text: TextStream, keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
         self.index = index
         self.prompt = prompt
         self.text = text
+        self.keepsTokens = keepsTokens
         self.metrics = metrics
         self.calls = calls
     }
@@ -104,7 +111,8 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private func send(_ piece: String, _ reason: String? = nil, _ stopReason: StopReason? = nil) {
         if !piece.isEmpty || reason != nil {
             calls.continuation.yield(ChoiceEvent(index: index, text: piece, finishReason: reason, stopReason: stopReason,
-                                                 promptTokens: prompt, completionTokens: generated))
+                                                 promptTokens: prompt, completionTokens: generated, tokens: tokens))
+            tokens.removeAll()
         }
     }
 
@@ -118,6 +126,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             }
             lastTokenAt = now
             generated += 1
+            if keepsTokens { tokens.append(token) }
             send(text.append(Int(token.tokenId)))
             if text.stoppedBy != nil { finish = "stop"; return false }
         }

@@ -3,6 +3,7 @@ import ChatTemplate
 import Foundation
 import Hummingbird
 import NIOCore
+import Wire
 
 /// POST /v1/completions and /v1/chat/completions: parse, route, answer whole or as SSE.
 struct GenerationEndpoint: Sendable {
@@ -80,11 +81,13 @@ struct GenerationEndpoint: Sendable {
         let count = request.prompts.count
         var texts = [String](repeating: "", count: count), reasons = [String](repeating: "", count: count)
         var stopReasons = [StopReason?](repeating: nil, count: count)
+        var tokens = [[GeneratedToken]](repeating: [], count: count)
         var promptTokens = 0, completionTokens = 0
         do {
             var event = first
             while let e = event {
                 texts[e.index] += e.text
+                tokens[e.index] += e.tokens
                 if let reason = e.finishReason {
                     reasons[e.index] = reason
                     stopReasons[e.index] = e.stopReason
@@ -98,7 +101,11 @@ struct GenerationEndpoint: Sendable {
             return failed(error, endpoint: endpoint, connection: connection)
         }
         let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens)
-        return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, stopReasons: stopReasons, usage: usage))
+        let logprobs: [Value] = tokens.map { choiceTokens in
+            guard let format = logprobsFormat(request) else { return .none }
+            return shapes.kind == .chat ? format.chat(choiceTokens) : format.completion(choiceTokens, offset: 0).logprobs
+        }
+        return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, stopReasons: stopReasons, logprobs: logprobs, usage: usage))
     }
 
     private func stream(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
@@ -106,6 +113,9 @@ struct GenerationEndpoint: Sendable {
         defer { done.run() }
         var started = Set<Int>()
         var promptTokens = 0, completionTokens = 0, finished = 0
+        let format = logprobsFormat(request)
+        // Completions' text_offset: the characters of the choice's earlier tokens' strings, as in a whole response.
+        var textOffsets = [Int](repeating: 0, count: request.prompts.count)
         do {
             var event = first
             while let e = event {
@@ -119,9 +129,17 @@ struct GenerationEndpoint: Sendable {
                                                                  withUsageField: request.includeUsage, usage: usage(0))))
                 }
                 if !e.text.isEmpty || e.finishReason != nil {
+                    var logprobs = Value.none
+                    if let format {
+                        if shapes.kind == .chat {
+                            logprobs = format.chat(e.tokens)
+                        } else {
+                            (logprobs, textOffsets[e.index]) = format.completion(e.tokens, offset: textOffsets[e.index])
+                        }
+                    }
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason, stopReason: e.stopReason,
                                                                  first: false, withUsageField: request.includeUsage,
-                                                                 usage: usage(e.completionTokens))))
+                                                                 usage: usage(e.completionTokens), logprobs: logprobs)))
                 }
                 if let reason = e.finishReason {
                     promptTokens += e.promptTokens
@@ -157,6 +175,10 @@ struct GenerationEndpoint: Sendable {
     }
 
     private func kindIsChat(_ shapes: OpenAIResponses) -> Bool { shapes.kind == .chat }
+
+    private func logprobsFormat(_ request: GenerationRequest) -> LogprobsFormat? {
+        request.topLogprobs.map { LogprobsFormat(text: served.text, top: $0) }
+    }
 }
 
 /// Reads a run's events across the handler and the response body writer; ending it cancels the run.

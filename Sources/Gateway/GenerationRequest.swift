@@ -18,16 +18,22 @@ struct GenerationRequest {
     let includeUsage: Bool
     /// stream_options.continuous_usage_stats: usage (so far) on every chunk.
     let continuousUsage: Bool
+    /// nil: no logprobs; else how many most likely tokens each token lists (chat: `logprobs` true and
+    /// `top_logprobs`; completions: `logprobs`).
+    let topLogprobs: Int?
+    /// Stop strings are not looked for before this many tokens (vLLM's min_tokens; the daemons hold
+    /// EOS and the stop ids off until then).
+    let minTokens: Int
 
     /// Fields read and honoured.
     private static let common: Set<String> = [
         "model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stop_token_ids", "ignore_eos",
-        "stream", "stream_options", "user", "n", "best_of", "logprobs", "top_logprobs", "echo", "presence_penalty",
+        "stream", "stream_options", "user", "n", "best_of", "logprobs", "echo", "presence_penalty",
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
-    private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt"]
+    private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs"]
 
     init(body: String, kind: Kind, model served: ServedModel) throws {
         let f = try JSONFields(body: body)
@@ -78,8 +84,27 @@ struct GenerationRequest {
         let seed = try f.int("seed") ?? 0
         guard seed >= 0 else { throw APIError.invalid("seed", "seed must be ≥ 0") }
         let stopIDs = try Self.tokenIDs(f["stop_token_ids"], field: "stop_token_ids", vocab: served.vocabSize, allowEmpty: true)
+        var penalties: [String: Double] = [:]
+        for field in ["presence_penalty", "frequency_penalty"] {
+            let value = try f.double(field) ?? 0
+            guard value >= -2 && value <= 2 else { throw APIError.invalid(field, "\(field) must be in [-2, 2], got \(value)") }
+            penalties[field] = value
+        }
+        let repetition = try f.double("repetition_penalty") ?? 1
+        guard repetition > 0 && repetition.isFinite else {
+            throw APIError.invalid("repetition_penalty", "repetition_penalty must be > 0 (1 = off), got \(repetition)")
+        }
+        minTokens = try f.int("min_tokens") ?? 0
+        guard minTokens >= 0 else { throw APIError.invalid("min_tokens", "min_tokens must be ≥ 0, got \(minTokens)") }
+        if let shortest = maxTokens.min(), minTokens > shortest {
+            throw APIError.invalid("min_tokens", "min_tokens (\(minTokens)) must be ≤ \(maxField) (\(shortest))")
+        }
+        topLogprobs = try Self.topLogprobs(f, kind: kind)
         sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), seed: UInt64(seed),
-                                  stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false)
+                                  stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false,
+                                  presencePenalty: Float(penalties["presence_penalty"]!), frequencyPenalty: Float(penalties["frequency_penalty"]!),
+                                  repetitionPenalty: Float(repetition), minTokens: UInt32(minTokens),
+                                  logitBias: try Self.logitBias(f, vocab: served.vocabSize), topLogprobs: UInt32(topLogprobs ?? 0))
 
         switch f["stop"] {
         case nil: stop = []
@@ -105,23 +130,47 @@ struct GenerationRequest {
         continuousUsage = includeUsage && continuous
     }
 
+    /// Chat: `logprobs` (a boolean) and `top_logprobs` (0...20, only with logprobs true, as vLLM);
+    /// completions: `logprobs`, the number of most likely tokens (0...20). nil when not asked for.
+    private static func topLogprobs(_ f: JSONFields, kind: Kind) throws -> Int? {
+        let limit = 20
+        switch kind {
+        case .chat:
+            let wanted = try f.bool("logprobs") ?? false
+            guard let top = try f.int("top_logprobs") else { return wanted ? 0 : nil }
+            guard wanted else { throw APIError.invalid("top_logprobs", "when using top_logprobs, logprobs must be set to true") }
+            guard top >= 0 && top <= limit else { throw APIError.invalid("top_logprobs", "top_logprobs must be in 0...\(limit), got \(top)") }
+            return top
+        case .completion:
+            guard let top = try f.int("logprobs") else { return nil }
+            guard top >= 0 && top <= limit else { throw APIError.invalid("logprobs", "logprobs must be in 0...\(limit), got \(top)") }
+            return top
+        }
+    }
+
+    /// `logit_bias`: {"token id": bias}, each bias clamped to [-100, 100] as OpenAI and vLLM do.
+    private static func logitBias(_ f: JSONFields, vocab: Int) throws -> [LogitBias] {
+        guard let bias = try f.object("logit_bias") else { return [] }
+        var seen = Set<Int>()
+        return try bias.object.keys.map { key in
+            guard let id = Int(key), id >= 0 && id < vocab else {
+                throw APIError.invalid("logit_bias", "logit_bias keys must be token ids in 0..<\(vocab), got \"\(key)\"")
+            }
+            guard seen.insert(id).inserted else { throw APIError.invalid("logit_bias", "token id \(id) is listed twice") }
+            guard let value = try? bias.double(key), value.isFinite else {
+                throw APIError.invalid("logit_bias", "logit_bias[\"\(key)\"] must be a number")
+            }
+            return LogitBias(tokenId: UInt32(id), bias: Float(min(100, max(-100, value))))
+        }
+    }
+
     /// Parameters accepted only at their neutral value.
     private static func refuseUnsupported(_ f: JSONFields, kind: Kind) throws {
         if let n = try f.int("n"), n != 1 { throw APIError.unsupported("n", "only n = 1 (one choice per prompt)") }
         if let b = try f.int("best_of"), b != 1 { throw APIError.unsupported("best_of") }
-        if let logprobs = f["logprobs"] {
-            if case .bool(false) = logprobs {} else { throw APIError.unsupported("logprobs") }
-        }
-        if f.has("top_logprobs") { throw APIError.unsupported("top_logprobs") }
         if f.has("prompt_logprobs") { throw APIError.unsupported("prompt_logprobs") }
         if try f.bool("echo") == true { throw APIError.unsupported("echo") }
         if try f.string("suffix") != nil { throw APIError.unsupported("suffix") }
-        for penalty in ["presence_penalty", "frequency_penalty"] {
-            if try (f.double(penalty) ?? 0) != 0 { throw APIError.unsupported(penalty) }
-        }
-        if try (f.double("repetition_penalty") ?? 1) != 1 { throw APIError.unsupported("repetition_penalty") }
-        if try (f.int("min_tokens") ?? 0) != 0 { throw APIError.unsupported("min_tokens") }
-        if let bias = try f.object("logit_bias"), bias.object.count > 0 { throw APIError.unsupported("logit_bias") }
         for field in ["tools", "functions"] {
             if let value = f[field] {
                 if case let .array(items) = value, items.isEmpty { continue }

@@ -41,18 +41,19 @@ struct OpenAIResponses {
         }
     }
 
-    /// The whole response: choices in index order.
-    func complete(texts: [String], finishReasons: [String], stopReasons: [StopReason?], usage: Value) -> Value {
+    /// The whole response: choices in index order; `logprobs[i]` the choice's logprobs object (null
+    /// when not asked for).
+    func complete(texts: [String], finishReasons: [String], stopReasons: [StopReason?], logprobs: [Value], usage: Value) -> Value {
         let choices: [Value] = texts.indices.map { i in
             let stop = Self.stopReason(stopReasons[i])
             switch kind {
             case .completion:
-                return .obj([("index", .int(i)), ("text", .string(texts[i])), ("logprobs", .none),
+                return .obj([("index", .int(i)), ("text", .string(texts[i])), ("logprobs", logprobs[i]),
                              ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
             case .chat:
                 return .obj([("index", .int(i)),
                              ("message", .obj([("role", "assistant"), ("content", .string(texts[i])), ("tool_calls", .array([]))])),
-                             ("logprobs", .none), ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
+                             ("logprobs", logprobs[i]), ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
             }
         }
         return .obj(head + [("choices", .array(choices)), ("usage", usage)])
@@ -63,18 +64,18 @@ struct OpenAIResponses {
     /// finishing chat chunk only. `usage`: the field's value when `withUsageField` (null but for
     /// continuous usage stats).
     func chunk(index: Int, text: String, finishReason: String?, stopReason: StopReason? = nil, first: Bool, withUsageField: Bool,
-               usage: Value = .none) -> Value {
+               usage: Value = .none, logprobs: Value = .none) -> Value {
         let reason: Value = finishReason.map { .string($0) } ?? .none
         let choice: Value
         switch kind {
         case .completion:
-            choice = .obj([("index", .int(index)), ("text", .string(text)), ("logprobs", .none), ("finish_reason", reason),
+            choice = .obj([("index", .int(index)), ("text", .string(text)), ("logprobs", logprobs), ("finish_reason", reason),
                            ("stop_reason", Self.stopReason(stopReason))])
         case .chat:
             var delta: [(String, Value)] = []
             if first { delta.append(("role", "assistant")) }
             if !text.isEmpty || first { delta.append(("content", .string(text))) }
-            var fields: [(String, Value)] = [("index", .int(index)), ("delta", .obj(delta)), ("logprobs", .none), ("finish_reason", reason)]
+            var fields: [(String, Value)] = [("index", .int(index)), ("delta", .obj(delta)), ("logprobs", logprobs), ("finish_reason", reason)]
             if finishReason != nil { fields.append(("stop_reason", Self.stopReason(stopReason))) }
             choice = .obj(fields)
         }

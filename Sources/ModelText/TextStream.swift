@@ -9,16 +9,23 @@ public struct TextStream {
     /// The stop string that ended the text, once one did; the caller then ends generation
     /// (finish reason "stop").
     public var stoppedBy: String? { stops.matched }
+    /// Stop strings are looked for only in the text of tokens after the first `minTokens` (vLLM's
+    /// min_tokens: no stop of any kind before then).
+    private let minTokens: Int
+    private var tokens = 0
 
-    public init(_ text: ModelText, stopStrings: [String] = [], skipSpecialTokens: Bool = true) {
+    public init(_ text: ModelText, stopStrings: [String] = [], skipSpecialTokens: Bool = true, minTokens: Int = 0) {
         detokenizer = IncrementalDetokenizer(tokenizer: text.tokenizer, skipSpecialTokens: skipSpecialTokens)
         stops = StopStringMatcher(stopStrings)
+        self.minTokens = minTokens
     }
 
     /// The text `id` releases (possibly empty).
     public mutating func append(_ id: Int) -> String {
         guard stops.matched == nil else { return "" }
-        return stops.feed(detokenizer.append(id))
+        tokens += 1
+        let piece = detokenizer.append(id)
+        return tokens <= minTokens ? piece : stops.feed(piece)
     }
 
     /// The rest, at the end of generation.

@@ -74,9 +74,7 @@ indirect enum Decoder {
                 pending.removeAll()
             }
             for t in tokens {
-                let u = Array(t.utf8)
-                if u.count == 6, t.hasPrefix("<0x"), u[5] == UInt8(ascii: ">"),
-                   let b = UInt8(String(decoding: u[3..<5], as: UTF8.self), radix: 16) {
+                if let b = Self.fallbackByte(t) {
                     pending.append(b)
                 } else {
                     flush()
@@ -86,5 +84,21 @@ indirect enum Decoder {
             flush()
             return out
         }
+    }
+
+    /// The byte of a byte-fallback token ("<0x0A>"), or nil.
+    static func fallbackByte(_ token: String) -> UInt8? {
+        let u = Array(token.utf8)
+        guard u.count == 6, token.hasPrefix("<0x"), u[5] == UInt8(ascii: ">") else { return nil }
+        return UInt8(String(decoding: u[3..<5], as: UTF8.self), radix: 16)
+    }
+
+    /// Whether the chain has a ByteLevel (or ByteFallback) step.
+    var decodesByteLevel: Bool { includes { if case .byteLevel = $0 { return true } else { return false } } }
+    var decodesByteFallback: Bool { includes { if case .byteFallback = $0 { return true } else { return false } } }
+
+    private func includes(_ step: (Decoder) -> Bool) -> Bool {
+        if case let .sequence(list) = self { return list.contains { $0.includes(step) } }
+        return step(self)
     }
 }

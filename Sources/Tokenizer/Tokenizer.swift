@@ -134,6 +134,17 @@ public final class Tokenizer: @unchecked Sendable {
 
     public func isSpecial(_ id: Int) -> Bool { added.specialIDs.contains(id) }
 
+    /// The bytes token `id` stands for in decoded text: a byte-level token's own bytes (possibly part of
+    /// a UTF-8 character), a byte-fallback token's byte, otherwise the UTF-8 of its decoded text (an
+    /// added token's content). OpenAI's logprobs `bytes`: consecutive tokens' bytes join into the text.
+    public func bytes(of id: Int) -> [UInt8] {
+        if added.contentByID[id] == nil, let token = model.idToToken[id], let decoder {
+            if decoder.decodesByteLevel, let raw = ByteLevelAlphabet.decode(token) { return raw }
+            if decoder.decodesByteFallback, let byte = Decoder.fallbackByte(token) { return [byte] }
+        }
+        return Array(decode([id], skipSpecialTokens: false).utf8)
+    }
+
     // MARK: encode
 
     public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {

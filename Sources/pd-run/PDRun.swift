@@ -93,7 +93,7 @@ struct PDRun: ParsableCommand {
                 return (transformer, prompt, params, input)
             }
             let generator = Generator(model: request.0, communicator: communicator, chunkTokens: chunkTokens, kvDType: kvDtype)
-            let completion = request.3.completionStream()
+            let completion = request.3.completionStream(minTokens: request.2.minTokens)
             let textStop: ((Int) -> String?)? = completion.map { _ in { token in completion!.append(token) } }
             let outputs = try communicator.agreed {
                 try generator.generate(prompts: [request.1], params: [request.2], textStops: [textStop])
@@ -151,7 +151,9 @@ struct PromptInput {
     }
 
     /// The completion's text stream (with the stop strings), or nil without a tokenizer.
-    func completionStream() -> CompletionText? { modelText.map { CompletionText(TextStream($0, stopStrings: stops)) } }
+    func completionStream(minTokens: Int) -> CompletionText? {
+        modelText.map { CompletionText(TextStream($0, stopStrings: stops, minTokens: minTokens)) }
+    }
 }
 
 /// The completion's text, built token by token while generating.

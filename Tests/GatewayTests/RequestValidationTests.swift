@@ -51,10 +51,21 @@ final class RequestValidationTests: XCTestCase {
         let completions: [(String, String)] = [
             (#"{"model": "tiny", "prompt": "x", "n": 2}"#, "n"),
             (#"{"model": "tiny", "prompt": "x", "best_of": 3}"#, "best_of"),
-            (#"{"model": "tiny", "prompt": "x", "logprobs": 2}"#, "logprobs"),
+            (#"{"model": "tiny", "prompt": "x", "logprobs": 21}"#, "logprobs"),
+            (#"{"model": "tiny", "prompt": "x", "logprobs": -1}"#, "logprobs"),
+            (#"{"model": "tiny", "prompt": "x", "logprobs": true}"#, "logprobs"),
+            (#"{"model": "tiny", "prompt": "x", "top_logprobs": 2}"#, "top_logprobs"),
             (#"{"model": "tiny", "prompt": "x", "echo": true}"#, "echo"),
-            (#"{"model": "tiny", "prompt": "x", "presence_penalty": 0.5}"#, "presence_penalty"),
-            (#"{"model": "tiny", "prompt": "x", "logit_bias": {"5": 1}}"#, "logit_bias"),
+            (#"{"model": "tiny", "prompt": "x", "presence_penalty": 2.5}"#, "presence_penalty"),
+            (#"{"model": "tiny", "prompt": "x", "frequency_penalty": -3}"#, "frequency_penalty"),
+            (#"{"model": "tiny", "prompt": "x", "repetition_penalty": 0}"#, "repetition_penalty"),
+            (#"{"model": "tiny", "prompt": "x", "min_tokens": -1}"#, "min_tokens"),
+            (#"{"model": "tiny", "prompt": "x", "min_tokens": 17}"#, "min_tokens"),
+            (#"{"model": "tiny", "prompt": "x", "logit_bias": {"512": 1}}"#, "logit_bias"),
+            (#"{"model": "tiny", "prompt": "x", "logit_bias": {"a": 1}}"#, "logit_bias"),
+            (#"{"model": "tiny", "prompt": "x", "logit_bias": {"5": "high"}}"#, "logit_bias"),
+            (#"{"model": "tiny", "prompt": "x", "logit_bias": {"5": 1, "05": 2}}"#, "logit_bias"),
+            (#"{"model": "tiny", "prompt": "x", "logit_bias": [5]}"#, "logit_bias"),
             (#"{"prompt": "x"}"#, "model"),
             (#"{"model": "tiny"}"#, "prompt"),
             (#"{"model": "tiny", "prompt": ""}"#, "prompt"),
@@ -92,8 +103,10 @@ final class RequestValidationTests: XCTestCase {
         let chats: [(String, String)] = [
             (#"{"model": "tiny", "messages": []}"#, "messages"),
             (#"{"model": "tiny", "messages": [{"content": "x"}]}"#, "messages[0]"),
-            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": true}"#, "logprobs"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": 2}"#, "logprobs"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}"#, "top_logprobs"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21}"#, "top_logprobs"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 3, "min_tokens": 4}"#, "min_tokens"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}"#, "tools"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0}"#, "max_completion_tokens"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#, "messages[0].content"),
@@ -143,8 +156,29 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertTrue(many.sampling.ignoreEos)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "stop": ["a", "b"]}"#).stop, ["a", "b"])
 
-        // Neutral values of unsupported parameters are accepted (n 1, logprobs false, empty tools, penalties 0).
-        XCTAssertNoThrow(try parse(#"{"model": "tiny", "prompt": [3], "n": 1, "best_of": 1, "presence_penalty": 0, "frequency_penalty": 0, "tools": [], "echo": false, "logprobs": null}"#))
+        // Neutral values of unsupported parameters are accepted (n 1, empty tools, no echo).
+        XCTAssertNoThrow(try parse(#"{"model": "tiny", "prompt": [3], "n": 1, "best_of": 1, "tools": [], "echo": false, "logprobs": null}"#))
+
+        // The logits processors and logprobs reach the decode daemon's sampling fields; logit_bias
+        // clamped to [-100, 100] as OpenAI and vLLM do.
+        let processed = try parse(#"{"model": "tiny", "prompt": [3], "max_tokens": 9, "presence_penalty": -0.5, "frequency_penalty": 2, "repetition_penalty": 1.2, "min_tokens": 9, "logit_bias": {"7": 150, "8": -2.5}, "logprobs": 3}"#)
+        XCTAssertEqual(processed.sampling.presencePenalty, -0.5)
+        XCTAssertEqual(processed.sampling.frequencyPenalty, 2)
+        XCTAssertEqual(processed.sampling.repetitionPenalty, 1.2)
+        XCTAssertEqual(processed.sampling.minTokens, 9)
+        XCTAssertEqual(processed.minTokens, 9)
+        XCTAssertEqual(processed.sampling.logitBias.map(\.tokenId), [7, 8])
+        XCTAssertEqual(processed.sampling.logitBias.map(\.bias), [100, -2.5])
+        XCTAssertEqual(processed.sampling.topLogprobs, 3)
+        XCTAssertEqual(processed.topLogprobs, 3)
+        let plain = try parse(#"{"model": "tiny", "prompt": [3]}"#)
+        XCTAssertNil(plain.topLogprobs)
+        XCTAssertEqual(plain.sampling.repetitionPenalty, 1)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "logprobs": 0}"#).topLogprobs, 0)
+        let chatLogprobs = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": true}"#, .chat)
+        XCTAssertEqual(chatLogprobs.topLogprobs, 0)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 20}"#, .chat).topLogprobs, 20)
+        XCTAssertNil(try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": false}"#, .chat).topLogprobs)
 
         // A streamed chat with usage; its length defaults to the rest of the context; max_completion_tokens wins.
         let chat = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "stream": true, "stream_options": {"include_usage": true}}"#, .chat)

@@ -78,7 +78,7 @@ final class ResponseShapeTests: XCTestCase {
 
     func testWholeResponsesAndUsage() {
         let completion = object(OpenAIResponses(kind: .completion, model: "tiny")
-            .complete(texts: ["a", "bc"], finishReasons: ["stop", "length"], stopReasons: [.text("\n\n"), nil],
+            .complete(texts: ["a", "bc"], finishReasons: ["stop", "length"], stopReasons: [.text("\n\n"), nil], logprobs: [.none, .none],
                       usage: OpenAIResponses.usage(prompt: 7, completion: 4)))
         XCTAssertEqual(completion["object"] as? String, "text_completion")
         let choices = completion["choices"] as! [[String: Any]]
@@ -91,7 +91,7 @@ final class ResponseShapeTests: XCTestCase {
         XCTAssertEqual(completion["usage"] as? [String: Int], ["prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11])
 
         let chat = object(OpenAIResponses(kind: .chat, model: "tiny")
-            .complete(texts: ["hey"], finishReasons: ["stop"], stopReasons: [.token(7)], usage: OpenAIResponses.usage(prompt: 3, completion: 1)))
+            .complete(texts: ["hey"], finishReasons: ["stop"], stopReasons: [.token(7)], logprobs: [.none], usage: OpenAIResponses.usage(prompt: 3, completion: 1)))
         XCTAssertEqual(chat["object"] as? String, "chat.completion")
         let message = (chat["choices"] as! [[String: Any]])[0]["message"] as! [String: Any]
         XCTAssertEqual(message["role"] as? String, "assistant")

@@ -215,6 +215,107 @@ count("completions", "length")
 print(f"ok: EOS after {len(tokens)} tokens ends the completion (whole and streamed) with finish_reason stop, stop_reason null; "
       "ignore_eos runs to the length")
 
+# 4b. Logprobs and the logits processors, against pd-run on the same prompt ids (pd-run's logprobs and
+# processors equal transformers': LogitsProcessorGoldenTests); token strings from HF tokenizers.
+BYTE_OF = {}
+_printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+_n = 0
+for b in range(256):   # GPT-2's bytes_to_unicode, inverted
+    if b in _printable:
+        BYTE_OF[chr(b)] = b
+    else:
+        BYTE_OF[chr(256 + _n)] = b
+        _n += 1
+added = set(tok.get_added_tokens_decoder())
+
+
+def token_bytes(i):
+    piece = tok.id_to_token(i)
+    if i not in added and all(ch in BYTE_OF for ch in piece):
+        return [BYTE_OF[ch] for ch in piece]
+    return list(tok.decode([i], skip_special_tokens=False).encode())
+
+
+def pd_run(ids, max_tokens, *flags):
+    cmd = [f"{BIN}/pd-run", "--model", MODEL_DIR, "--prompt-ids", ",".join(map(str, ids)), "--max-new-tokens", str(max_tokens),
+           "--json", *flags]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def close(a, b):
+    return abs(a - b) <= 1e-4 * max(1.0, abs(b))
+
+
+messages = conversations[1]
+ids = tok.encode(render_chat(messages), add_special_tokens=False).ids
+run = pd_run(ids, 12, "--top-logprobs", "5", "--ignore-eos")
+r = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=12, temperature=0, logprobs=True, top_logprobs=5,
+                                   extra_body={"ignore_eos": True})
+content = r.choices[0].logprobs.content
+check(len(content) == len(run["tokens"]) == 12, f"chat logprobs: {len(content)} entries for {len(run['tokens'])} tokens")
+for entry, token, logprob, top in zip(content, run["tokens"], run["logprobs"], run["top_logprobs"]):
+    check(entry.token == tok.decode([token], skip_special_tokens=False) and close(entry.logprob, logprob)
+          and entry.bytes == token_bytes(token), f"chat logprob entry {entry} vs token {token} {logprob}")
+    check([t.token for t in entry.top_logprobs] == [tok.decode([t["token_id"]], skip_special_tokens=False) for t in top]
+          and all(close(t.logprob, u["logprob"]) for t, u in zip(entry.top_logprobs, top))
+          and [t.bytes for t in entry.top_logprobs] == [token_bytes(t["token_id"]) for t in top], f"chat top_logprobs {entry.top_logprobs} vs {top}")
+check(bytes(b for e in content for b in e.bytes).decode("utf-8", "replace") == tok.decode(run["tokens"], skip_special_tokens=False),
+      "the tokens' bytes join into the text")
+check(r.choices[0].message.content == run["text"], f"chat text with logprobs {r.choices[0].message.content!r} != {run['text']!r}")
+count("chat_completions", r.choices[0].finish_reason)
+streamed = []
+for chunk in client.chat.completions.create(model=MODEL, messages=messages, max_tokens=12, temperature=0, logprobs=True,
+                                            top_logprobs=2, stream=True, extra_body={"ignore_eos": True}):
+    for c in chunk.choices:
+        streamed += c.logprobs.content if c.logprobs and c.logprobs.content else []
+check([(e.token, e.logprob, [t.token for t in e.top_logprobs]) for e in streamed]
+      == [(e.token, e.logprob, [t.token for t in e.top_logprobs[:2]]) for e in content], "streamed chat logprobs differ from the whole response's")
+count("chat_completions", "length")
+# Completions: `logprobs` most likely tokens plus the sampled one; text_offset counts the characters before each token.
+prompt_ids = tok.encode(prompts[1]).ids
+run = pd_run(prompt_ids, 10, "--top-logprobs", "3", "--ignore-eos")
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=10, temperature=0, logprobs=3, extra_body={"ignore_eos": True})
+lp = r.choices[0].logprobs
+strings = [tok.decode([t], skip_special_tokens=False) for t in run["tokens"]]
+check(lp.tokens == strings and all(close(a, b) for a, b in zip(lp.token_logprobs, run["logprobs"])), f"completion logprobs {lp}")
+check(lp.text_offset == [sum(len(x) for x in strings[:i]) for i in range(len(strings))], f"text_offset {lp.text_offset}")
+for got, top, token, logprob in zip(lp.top_logprobs, run["top_logprobs"], run["tokens"], run["logprobs"]):
+    want = {tok.decode([t["token_id"]], skip_special_tokens=False): t["logprob"] for t in reversed(top)}
+    want.setdefault(tok.decode([token], skip_special_tokens=False), logprob)
+    check(got.keys() == want.keys() and all(close(got[k], want[k]) for k in want), f"completion top_logprobs {got} vs {want}")
+count("completions", "length")
+tokens_s, logprobs_s, offsets_s, text_s = [], [], [], ""
+for chunk in client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=10, temperature=0, logprobs=0, stream=True,
+                                       extra_body={"ignore_eos": True}):
+    for c in chunk.choices:
+        text_s += c.text
+        if c.logprobs:
+            tokens_s += c.logprobs.tokens
+            logprobs_s += c.logprobs.token_logprobs
+            offsets_s += c.logprobs.text_offset
+            check(all(len(d) == 1 for d in c.logprobs.top_logprobs), f"logprobs 0: only the sampled token {c.logprobs.top_logprobs}")
+check(tokens_s == lp.tokens and logprobs_s == lp.token_logprobs and text_s == r.choices[0].text, f"streamed completion logprobs {tokens_s}")
+check(offsets_s == lp.text_offset, f"streamed text_offset {offsets_s} != {lp.text_offset}")
+count("completions", "length")
+# The logits processors: OpenAI's fields plus vLLM's repetition_penalty / min_tokens (extra_body),
+# the same tokens as pd-run with the same options (greedy; and seeded, through the daemon pair's
+# two samplers); min_tokens holds EOS off.
+for sampling, flags in [({"temperature": 0}, []), ({"temperature": 0.9, "seed": 21}, ["--temperature", "0.9", "--seed", "21"])]:
+    run = pd_run(prompt_ids, 24, "--presence-penalty", "0.6", "--frequency-penalty", "0.4", "--repetition-penalty", "1.3",
+                 "--min-tokens", "6", "--logit-bias", "7:-100,40:2", *flags)
+    r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=24, presence_penalty=0.6, frequency_penalty=0.4,
+                                  logit_bias={"7": -100, "40": 2}, logprobs=0,
+                                  extra_body={"repetition_penalty": 1.3, "min_tokens": 6}, **sampling)
+    check(r.choices[0].text == run["text"] and r.usage.completion_tokens == len(run["tokens"]) >= 6
+          and r.choices[0].logprobs.tokens == [tok.decode([t], skip_special_tokens=False) for t in run["tokens"]],
+          f"processors {sampling}: {r.choices[0].text!r} ({r.usage.completion_tokens}) != pd-run {run['text']!r} ({len(run['tokens'])})")
+    count("completions", r.choices[0].finish_reason)
+plain = pd_run(prompt_ids, 24)
+check(plain["tokens"] != pd_run(prompt_ids, 24, "--repetition-penalty", "1.3", "--presence-penalty", "0.6")["tokens"],
+      "the penalties change nothing on this prompt: the check above would not see them")
+print("ok: chat and completion logprobs (whole and streamed; top tokens, bytes, text_offset) and the logits processors "
+      "(penalties, logit_bias, min_tokens; greedy and seeded) equal pd-run + HF tokenizers")
+
 # 5. Errors: OpenAI's error object naming the parameter.
 def expect_error(status, param, call):
     try:
@@ -228,12 +329,15 @@ def expect_error(status, param, call):
     check(False, f"expected HTTP {status} naming {param}; the call succeeded")
 
 expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x", n=2))
-expect_error(400, "logprobs", lambda: client.completions.create(model=MODEL, prompt="x", logprobs=2))
+expect_error(400, "logprobs", lambda: client.completions.create(model=MODEL, prompt="x", logprobs=21))
+expect_error(400, "presence_penalty", lambda: client.completions.create(model=MODEL, prompt="x", presence_penalty=3))
+expect_error(400, "logit_bias", lambda: client.completions.create(model=MODEL, prompt="x", logit_bias={"99999999": 1}))
+expect_error(400, "min_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=2, extra_body={"min_tokens": 3}))
 expect_error(400, "best_of", lambda: client.completions.create(model=MODEL, prompt="x", best_of=3))
 expect_error(400, "echo", lambda: client.completions.create(model=MODEL, prompt="x", echo=True))
 expect_error(400, "tools", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0],
              tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]))
-expect_error(400, "logprobs", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], logprobs=True))
+expect_error(400, "top_logprobs", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], top_logprobs=2))
 expect_error(404, "model", lambda: client.completions.create(model="no-such-model", prompt="x"))
 expect_error(400, "prompt", lambda: client.completions.create(model=MODEL, prompt=""))
 expect_error(400, "prompt", lambda: client.completions.create(model=MODEL, prompt=[]))
@@ -250,7 +354,7 @@ for path in ("/v1/completions", "/v1/chat/completions", "/tokenize"):
                       headers={"content-type": "application/json"})
     check(r.status_code == 400 and "UTF-8" in r.json()["error"]["message"], f"non-UTF-8 body on {path}: {r.status_code} {r.text}")
 errors[400] = errors.get(400, 0) + 1
-print("ok: unsupported parameters, unknown model, empty / too long / out-of-vocab prompts, bad JSON, non-UTF-8 bodies → 4xx naming the field")
+print("ok: unsupported or out-of-range parameters, unknown model, empty / too long / out-of-vocab prompts, bad JSON, non-UTF-8 bodies → 4xx naming the field")
 
 # 6. /v1/models, /tokenize, /detokenize, /health, /version.
 models = client.models.list()

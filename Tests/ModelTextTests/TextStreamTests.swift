@@ -30,6 +30,24 @@ final class TextStreamTests: XCTestCase {
         XCTAssertEqual(stopped.stoppedBy, "</s>")
     }
 
+    /// vLLM's min_tokens: no stop string is looked for in the text of the first min_tokens tokens.
+    func testStopStringsWaitForMinTokens() throws {
+        let text = try ModelText(folder: try BuiltinModel.resolve("tiny"))
+        let ids = text.encode(prompt: "ab ab ab cd")
+        func run(minTokens: Int) -> (String, String?) {
+            var stream = TextStream(text, stopStrings: ["ab"], minTokens: minTokens)
+            var out = ""
+            for id in ids where stream.stoppedBy == nil { out += stream.append(id) }
+            return (out + stream.finish(), stream.stoppedBy)
+        }
+        XCTAssertEqual(run(minTokens: 0).0, "")
+        // Past the tokens of the first "ab" (BOS, then at least one token each for "ab" and " ab"), the next one stops.
+        let (out, stop) = run(minTokens: text.encode(prompt: "ab").count)
+        XCTAssertEqual(stop, "ab")
+        XCTAssertEqual(out, "ab ")
+        XCTAssertEqual(run(minTokens: ids.count).0, "ab ab ab cd", "every token within min_tokens: no stop")
+    }
+
     func testChatNeedsATemplateAndValidMessages() throws {
         let text = try ModelText(folder: try BuiltinModel.resolve("tiny"))
         let messages = try ModelText.messages(json: #"[{"role": "user", "content": "Hi"}]"#)
