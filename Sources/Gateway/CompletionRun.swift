@@ -19,7 +19,7 @@ struct ChoiceEvent: Sendable {
     let tokens: [GeneratedToken]
 }
 
-/// Runs a request's prompts (one choice each) on decode daemons concurrently, turning token ids
+/// Runs a request's choices (n per prompt) on decode daemons concurrently, turning token ids
 /// into text with stop strings (ModelText's TextStream) on each call's own thread. A stop string,
 /// a consumer that leaves or `cancel` ends the decode calls at once.
 struct CompletionRun {
@@ -33,13 +33,17 @@ struct CompletionRun {
     /// choice's decode call.
     func events() -> (events: AsyncThrowingStream<ChoiceEvent, Error>, cancel: @Sendable () -> Void) {
         let (stream, continuation) = AsyncThrowingStream<ChoiceEvent, Error>.makeStream()
-        let calls = RunCalls(choices: request.prompts.count, continuation: continuation)
-        for index in request.prompts.indices {
-            let prompt = request.prompts[index]
-            let generate = GenerateRequest(promptTokenIds: prompt.map { UInt32($0) }, maxNewTokens: UInt32(request.maxTokens[index]),
-                                           sampling: request.sampling,
-                                           clientRequestId: request.prompts.count == 1 ? id : "\(id)-\(index)")
-            let choice = Choice(index: index, prompt: prompt.count,
+        let calls = RunCalls(choices: request.choiceCount, continuation: continuation)
+        for index in 0..<request.choiceCount {
+            let p = index / request.n, sample = index % request.n
+            let prompt = request.prompts[p]
+            var sampling = request.sampling
+            if sampling.seed != 0 { sampling.seed &+= UInt64(sample) }   // vLLM: a seeded request's sample j draws from seed + j
+            let generate = GenerateRequest(promptTokenIds: prompt.map { UInt32($0) }, maxNewTokens: UInt32(request.maxTokens[p]),
+                                           sampling: sampling,
+                                           clientRequestId: request.choiceCount == 1 ? id : "\(id)-\(index)")
+            let echo = request.echo ? request.promptTexts[p] ?? served.text.decode(prompt) : ""
+            let choice = Choice(index: index, prompt: prompt.count, echo: echo,
                                 text: TextStream(served.text, stopStrings: request.stop, minTokens: request.minTokens),
                                 keepsTokens: request.topLogprobs != nil, metrics: metrics, calls: calls)
             calls.add(DecodeCall.start(generate, pool: pool, consumer: choice, onRetry: { [metrics] in metrics.retries.increment() }))
@@ -90,6 +94,8 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     var text: TextStream
     let keepsTokens: Bool
     private var tokens: [GeneratedToken] = []
+    /// The prompt's text, sent ahead of the first piece (completions' echo), else empty.
+    private var echo: String
     let metrics: GatewayMetrics
     let calls: RunCalls
     private var generated = 0
@@ -99,9 +105,10 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let start = monotonicSeconds()
     private var lastTokenAt = 0.0
 
-    init(index: Int, prompt: Int, text: TextStream, keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
+    init(index: Int, prompt: Int, echo: String, text: TextStream, keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
         self.index = index
         self.prompt = prompt
+        self.echo = echo
         self.text = text
         self.keepsTokens = keepsTokens
         self.metrics = metrics
@@ -110,9 +117,10 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
 
     private func send(_ piece: String, _ reason: String? = nil, _ stopReason: StopReason? = nil) {
         if !piece.isEmpty || reason != nil {
-            calls.continuation.yield(ChoiceEvent(index: index, text: piece, finishReason: reason, stopReason: stopReason,
+            calls.continuation.yield(ChoiceEvent(index: index, text: echo + piece, finishReason: reason, stopReason: stopReason,
                                                  promptTokens: prompt, completionTokens: generated, tokens: tokens))
             tokens.removeAll()
+            echo = ""
         }
     }
 

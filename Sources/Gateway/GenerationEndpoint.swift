@@ -78,7 +78,7 @@ struct GenerationEndpoint: Sendable {
     private func whole(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
                        endpoint: String, done: Completion, connection: ConnectionWatch?) async -> Response {
         defer { done.run() }
-        let count = request.prompts.count
+        let count = request.choiceCount
         var texts = [String](repeating: "", count: count), reasons = [String](repeating: "", count: count)
         var stopReasons = [StopReason?](repeating: nil, count: count)
         var tokens = [[GeneratedToken]](repeating: [], count: count)
@@ -91,7 +91,7 @@ struct GenerationEndpoint: Sendable {
                 if let reason = e.finishReason {
                     reasons[e.index] = reason
                     stopReasons[e.index] = e.stopReason
-                    promptTokens += e.promptTokens
+                    if e.index % request.n == 0 { promptTokens += e.promptTokens }   // once per prompt, as vLLM counts usage
                     completionTokens += e.completionTokens
                     metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
                 }
@@ -115,7 +115,7 @@ struct GenerationEndpoint: Sendable {
         var promptTokens = 0, completionTokens = 0, finished = 0
         let format = logprobsFormat(request)
         // Completions' text_offset: the characters of the choice's earlier tokens' strings, as in a whole response.
-        var textOffsets = [Int](repeating: 0, count: request.prompts.count)
+        var textOffsets = [Int](repeating: 0, count: request.choiceCount)
         do {
             var event = first
             while let e = event {
@@ -142,7 +142,7 @@ struct GenerationEndpoint: Sendable {
                                                                  usage: usage(e.completionTokens), logprobs: logprobs)))
                 }
                 if let reason = e.finishReason {
-                    promptTokens += e.promptTokens
+                    if e.index % request.n == 0 { promptTokens += e.promptTokens }   // once per prompt, as vLLM counts usage
                     completionTokens += e.completionTokens
                     finished += 1
                     metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
@@ -162,7 +162,7 @@ struct GenerationEndpoint: Sendable {
             metrics.request(endpoint: endpoint, finishReason: "abort", status: 499)
             throw error
         }
-        if finished < request.prompts.count {   // the task was cancelled (connection gone) before the end
+        if finished < request.choiceCount {   // the task was cancelled (connection gone) before the end
             events.cancel()
             metrics.request(endpoint: endpoint, finishReason: "abort", status: 499)
             throw CancellationError()

@@ -9,8 +9,15 @@ struct GenerationRequest {
 
     let kind: Kind
     let model: String
-    /// One prompt per choice (a completions request may list several, n = 1 each).
+    /// The prompts (a completions request may list several), `n` choices each: choice i answers
+    /// prompts[i / n] (vLLM's index = prompt index × n + sample index).
     let prompts: [[Int]]
+    let n: Int
+    var choiceCount: Int { prompts.count * n }
+    /// Completions' `echo`: each choice's text starts with its prompt's (the string as sent; token ids decoded).
+    let echo: Bool
+    /// The prompt strings as sent (nil for token-id prompts and chats).
+    let promptTexts: [String?]
     let maxTokens: [Int]          // per prompt
     let sampling: SamplingParams
     let stop: [String]
@@ -52,9 +59,16 @@ struct GenerationRequest {
         self.model = model
 
         switch kind {
-        case .completion: prompts = try Self.completionPrompts(f, served)
-        case .chat: prompts = [try Self.chatPrompt(f, served)]
+        case .completion: (prompts, promptTexts) = try Self.completionPrompts(f, served)
+        case .chat: (prompts, promptTexts) = ([try Self.chatPrompt(f, served)], [nil])
         }
+        n = try f.int("n") ?? 1
+        guard n >= 1 && n <= Self.maxChoices else { throw APIError.invalid("n", "n must be in 1...\(Self.maxChoices), got \(n)") }
+        if let bestOf = try f.int("best_of"), bestOf != n {
+            throw APIError.unsupported("best_of", "only best_of = n (each choice is returned)")
+        }
+        echo = try f.bool("echo") ?? false
+        if echo && f.has("logprobs") { throw APIError.unsupported("echo", "echo with logprobs needs prompt logprobs") }
         for prompt in prompts where prompt.count >= served.contextLength {
             throw APIError.invalid(kind == .chat ? "messages" : "prompt",
                                    "This model's maximum context length is \(served.contextLength) tokens. However, your prompt has \(prompt.count) tokens (at least one token must be left to generate).")
@@ -164,12 +178,12 @@ struct GenerationRequest {
         }
     }
 
+    /// Most choices one request may ask for (OpenAI's limit for n).
+    static let maxChoices = 128
+
     /// Parameters accepted only at their neutral value.
     private static func refuseUnsupported(_ f: JSONFields, kind: Kind) throws {
-        if let n = try f.int("n"), n != 1 { throw APIError.unsupported("n", "only n = 1 (one choice per prompt)") }
-        if let b = try f.int("best_of"), b != 1 { throw APIError.unsupported("best_of") }
         if f.has("prompt_logprobs") { throw APIError.unsupported("prompt_logprobs") }
-        if try f.bool("echo") == true { throw APIError.unsupported("echo") }
         if try f.string("suffix") != nil { throw APIError.unsupported("suffix") }
         for field in ["tools", "functions"] {
             if let value = f[field] {
@@ -186,25 +200,29 @@ struct GenerationRequest {
         }
     }
 
-    /// `prompt`: a string, a list of strings, a list of token ids, or a list of such lists.
-    private static func completionPrompts(_ f: JSONFields, _ served: ServedModel) throws -> [[Int]] {
+    /// `prompt`: a string, a list of strings, a list of token ids, or a list of such lists; the ids
+    /// and (for strings) the text of each.
+    private static func completionPrompts(_ f: JSONFields, _ served: ServedModel) throws -> ([[Int]], [String?]) {
         guard let prompt = f["prompt"] else { throw APIError.invalid("prompt", "prompt is required") }
         func text(_ s: String) throws -> [Int] {
             guard !s.isEmpty else { throw APIError.invalid("prompt", "prompt must not be empty") }
             return served.text.encode(prompt: s)
         }
         switch prompt {
-        case let .string(s): return [try text(s)]
+        case let .string(s): return ([try text(s)], [s])
         case let .array(items):
             guard let first = items.first else { throw APIError.invalid("prompt", "prompt must not be empty") }
             switch first {
             case .string:
-                return try items.map {
+                let strings = try items.map {
                     guard case let .string(s) = $0 else { throw APIError.invalid("prompt", "prompt lists must not mix strings and other values") }
-                    return try text(s)
+                    return s
                 }
-            case .int: return [try tokenIDs(prompt, field: "prompt", vocab: served.vocabSize, allowEmpty: false)]
-            case .array: return try items.map { try tokenIDs($0, field: "prompt", vocab: served.vocabSize, allowEmpty: false) }
+                return (try strings.map(text), strings)
+            case .int: return ([try tokenIDs(prompt, field: "prompt", vocab: served.vocabSize, allowEmpty: false)], [nil])
+            case .array:
+                return (try items.map { try tokenIDs($0, field: "prompt", vocab: served.vocabSize, allowEmpty: false) },
+                        Array(repeating: nil, count: items.count))
             default: throw APIError.invalid("prompt", "prompt must be a string, a list of strings, or token ids")
             }
         default: throw APIError.invalid("prompt", "prompt must be a string, a list of strings, or token ids")

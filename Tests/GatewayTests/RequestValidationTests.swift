@@ -49,13 +49,15 @@ final class RequestValidationTests: XCTestCase {
 
     func testEachRefusalNamesItsParameterInOpenAIsErrorObject() throws {
         let completions: [(String, String)] = [
-            (#"{"model": "tiny", "prompt": "x", "n": 2}"#, "n"),
+            (#"{"model": "tiny", "prompt": "x", "n": 0}"#, "n"),
+            (#"{"model": "tiny", "prompt": "x", "n": 129}"#, "n"),
             (#"{"model": "tiny", "prompt": "x", "best_of": 3}"#, "best_of"),
+            (#"{"model": "tiny", "prompt": "x", "n": 2, "best_of": 3}"#, "best_of"),
+            (#"{"model": "tiny", "prompt": "x", "echo": true, "logprobs": 1}"#, "echo"),
             (#"{"model": "tiny", "prompt": "x", "logprobs": 21}"#, "logprobs"),
             (#"{"model": "tiny", "prompt": "x", "logprobs": -1}"#, "logprobs"),
             (#"{"model": "tiny", "prompt": "x", "logprobs": true}"#, "logprobs"),
             (#"{"model": "tiny", "prompt": "x", "top_logprobs": 2}"#, "top_logprobs"),
-            (#"{"model": "tiny", "prompt": "x", "echo": true}"#, "echo"),
             (#"{"model": "tiny", "prompt": "x", "presence_penalty": 2.5}"#, "presence_penalty"),
             (#"{"model": "tiny", "prompt": "x", "frequency_penalty": -3}"#, "frequency_penalty"),
             (#"{"model": "tiny", "prompt": "x", "repetition_penalty": 0}"#, "repetition_penalty"),
@@ -156,8 +158,15 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertTrue(many.sampling.ignoreEos)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "stop": ["a", "b"]}"#).stop, ["a", "b"])
 
-        // Neutral values of unsupported parameters are accepted (n 1, empty tools, no echo).
+        // Neutral values of unsupported parameters are accepted (empty tools, null logprobs).
         XCTAssertNoThrow(try parse(#"{"model": "tiny", "prompt": [3], "n": 1, "best_of": 1, "tools": [], "echo": false, "logprobs": null}"#))
+        // n choices per prompt (vLLM's index: prompt × n + sample); echo the prompt strings.
+        let choices = try parse(#"{"model": "tiny", "prompt": ["ab", "cd"], "n": 3, "best_of": 3, "echo": true}"#)
+        XCTAssertEqual(choices.n, 3)
+        XCTAssertEqual(choices.choiceCount, 6)
+        XCTAssertTrue(choices.echo)
+        XCTAssertEqual(choices.promptTexts, ["ab", "cd"])
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [[1], [2]]}"#).promptTexts, [nil, nil])
 
         // The logits processors and logprobs reach the decode daemon's sampling fields; logit_bias
         // clamped to [-100, 100] as OpenAI and vLLM do.

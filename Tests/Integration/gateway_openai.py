@@ -316,6 +316,33 @@ check(plain["tokens"] != pd_run(prompt_ids, 24, "--repetition-penalty", "1.3", "
 print("ok: chat and completion logprobs (whole and streamed; top tokens, bytes, text_offset) and the logits processors "
       "(penalties, logit_bias, min_tokens; greedy and seeded) equal pd-run + HF tokenizers")
 
+# 4c. n choices per prompt: choice prompt × n + j is the prompt's seeded sample with seed + j (vLLM's rule),
+# each equal to pd-run with that seed; usage counts each prompt once; echo puts the prompt first.
+pair = prompts[:2]
+runs = {(p, j): pd_run(tok.encode(pair[p]).ids, 8, "--temperature", "0.9", "--seed", str(40 + j)) for p in range(2) for j in range(3)}
+r = client.completions.create(model=MODEL, prompt=pair, n=3, max_tokens=8, temperature=0.9, seed=40, echo=True)
+check([c.index for c in r.choices] == list(range(6)), f"n=3 × 2 prompts: indices {[c.index for c in r.choices]}")
+for c in r.choices:
+    p, j = divmod(c.index, 3)
+    check(c.text == pair[p] + runs[(p, j)]["text"], f"choice {c.index}: {c.text!r} != {pair[p]!r} + {runs[(p, j)]['text']!r}")
+    count("completions", c.finish_reason)
+check(len({c.text for c in r.choices[:3]}) > 1, f"three seeded samples all alike: {[c.text for c in r.choices[:3]]}")
+check(r.usage.prompt_tokens == sum(len(tok.encode(x).ids) for x in pair)
+      and r.usage.completion_tokens == sum(len(v["tokens"]) for v in runs.values()), f"n=3 usage {r.usage}")
+texts, finished = {}, {}
+for chunk in client.chat.completions.create(model=MODEL, messages=conversations[0], n=2, max_tokens=6, temperature=0.9, seed=7,
+                                            stream=True):
+    for c in chunk.choices:
+        texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+        if c.finish_reason:
+            finished[c.index] = c.finish_reason
+chat_ids = tok.encode(render_chat(conversations[0]), add_special_tokens=False).ids
+want = [pd_run(chat_ids, 6, "--temperature", "0.9", "--seed", str(7 + j))["text"] for j in range(2)]
+check([texts.get(j) for j in range(2)] == want and sorted(finished) == [0, 1], f"streamed chat n=2: {texts} {finished} != {want}")
+for reason in finished.values():
+    count("chat_completions", reason)
+print("ok: n choices per prompt (seed + j each, as vLLM), whole and streamed, usage once per prompt; echo")
+
 # 5. Errors: OpenAI's error object naming the parameter.
 def expect_error(status, param, call):
     try:
@@ -328,13 +355,13 @@ def expect_error(status, param, call):
         return
     check(False, f"expected HTTP {status} naming {param}; the call succeeded")
 
-expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x", n=2))
+expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x", n=0))
 expect_error(400, "logprobs", lambda: client.completions.create(model=MODEL, prompt="x", logprobs=21))
 expect_error(400, "presence_penalty", lambda: client.completions.create(model=MODEL, prompt="x", presence_penalty=3))
 expect_error(400, "logit_bias", lambda: client.completions.create(model=MODEL, prompt="x", logit_bias={"99999999": 1}))
 expect_error(400, "min_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=2, extra_body={"min_tokens": 3}))
 expect_error(400, "best_of", lambda: client.completions.create(model=MODEL, prompt="x", best_of=3))
-expect_error(400, "echo", lambda: client.completions.create(model=MODEL, prompt="x", echo=True))
+expect_error(400, "echo", lambda: client.completions.create(model=MODEL, prompt="x", echo=True, logprobs=1))
 expect_error(400, "tools", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0],
              tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]))
 expect_error(400, "top_logprobs", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], top_logprobs=2))
