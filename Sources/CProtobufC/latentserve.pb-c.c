@@ -142,6 +142,51 @@ void   latentserve__v1__token_logprob__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__token_logprob__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   latentserve__v1__prompt_token_logprobs__init
+                     (Latentserve__V1__PromptTokenLogprobs         *message)
+{
+  static const Latentserve__V1__PromptTokenLogprobs init_value = LATENTSERVE__V1__PROMPT_TOKEN_LOGPROBS__INIT;
+  *message = init_value;
+}
+size_t latentserve__v1__prompt_token_logprobs__get_packed_size
+                     (const Latentserve__V1__PromptTokenLogprobs *message)
+{
+  assert(message->base.descriptor == &latentserve__v1__prompt_token_logprobs__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t latentserve__v1__prompt_token_logprobs__pack
+                     (const Latentserve__V1__PromptTokenLogprobs *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &latentserve__v1__prompt_token_logprobs__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t latentserve__v1__prompt_token_logprobs__pack_to_buffer
+                     (const Latentserve__V1__PromptTokenLogprobs *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &latentserve__v1__prompt_token_logprobs__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Latentserve__V1__PromptTokenLogprobs *
+       latentserve__v1__prompt_token_logprobs__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Latentserve__V1__PromptTokenLogprobs *)
+     protobuf_c_message_unpack (&latentserve__v1__prompt_token_logprobs__descriptor,
+                                allocator, len, data);
+}
+void   latentserve__v1__prompt_token_logprobs__free_unpacked
+                     (Latentserve__V1__PromptTokenLogprobs *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &latentserve__v1__prompt_token_logprobs__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   latentserve__v1__generate_request__init
                      (Latentserve__V1__GenerateRequest         *message)
 {
@@ -727,7 +772,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[12] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[14] =
 {
   {
     "temperature",
@@ -873,6 +918,30 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prompt_logprobs",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, prompt_logprobs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompt_top_logprobs",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, prompt_top_logprobs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
   7,   /* field[7] = frequency_penalty */
@@ -880,6 +949,8 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
   10,   /* field[10] = logit_bias */
   9,   /* field[9] = min_tokens */
   6,   /* field[6] = presence_penalty */
+  12,   /* field[12] = prompt_logprobs */
+  13,   /* field[13] = prompt_top_logprobs */
   8,   /* field[8] = repetition_penalty */
   3,   /* field[3] = seed */
   4,   /* field[4] = stop_token_ids */
@@ -891,7 +962,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -901,7 +972,7 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  12,
+  14,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,
@@ -1008,6 +1079,70 @@ const ProtobufCMessageDescriptor latentserve__v1__token_logprob__descriptor =
   latentserve__v1__token_logprob__field_indices_by_name,
   1,  latentserve__v1__token_logprob__number_ranges,
   (ProtobufCMessageInit) latentserve__v1__token_logprob__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor latentserve__v1__prompt_token_logprobs__field_descriptors[3] =
+{
+  {
+    "logprob",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__PromptTokenLogprobs, logprob),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rank",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__PromptTokenLogprobs, rank),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top_logprobs",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Latentserve__V1__PromptTokenLogprobs, n_top_logprobs),
+    offsetof(Latentserve__V1__PromptTokenLogprobs, top_logprobs),
+    &latentserve__v1__token_logprob__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned latentserve__v1__prompt_token_logprobs__field_indices_by_name[] = {
+  0,   /* field[0] = logprob */
+  1,   /* field[1] = rank */
+  2,   /* field[2] = top_logprobs */
+};
+static const ProtobufCIntRange latentserve__v1__prompt_token_logprobs__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor latentserve__v1__prompt_token_logprobs__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "latentserve.v1.PromptTokenLogprobs",
+  "PromptTokenLogprobs",
+  "Latentserve__V1__PromptTokenLogprobs",
+  "latentserve.v1",
+  sizeof(Latentserve__V1__PromptTokenLogprobs),
+  3,
+  latentserve__v1__prompt_token_logprobs__field_descriptors,
+  latentserve__v1__prompt_token_logprobs__field_indices_by_name,
+  1,  latentserve__v1__prompt_token_logprobs__number_ranges,
+  (ProtobufCMessageInit) latentserve__v1__prompt_token_logprobs__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor latentserve__v1__generate_request__field_descriptors[4] =
@@ -1267,7 +1402,7 @@ const ProtobufCMessageDescriptor latentserve__v1__usage__descriptor =
   (ProtobufCMessageInit) latentserve__v1__usage__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__generate_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor latentserve__v1__generate_response__field_descriptors[6] =
 {
   {
     "request_id",
@@ -1329,9 +1464,22 @@ static const ProtobufCFieldDescriptor latentserve__v1__generate_response__field_
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prompt_logprobs",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Latentserve__V1__GenerateResponse, n_prompt_logprobs),
+    offsetof(Latentserve__V1__GenerateResponse, prompt_logprobs),
+    &latentserve__v1__prompt_token_logprobs__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__generate_response__field_indices_by_name[] = {
   2,   /* field[2] = finish_reason */
+  5,   /* field[5] = prompt_logprobs */
   0,   /* field[0] = request_id */
   4,   /* field[4] = stop_token_id */
   1,   /* field[1] = tokens */
@@ -1340,7 +1488,7 @@ static const unsigned latentserve__v1__generate_response__field_indices_by_name[
 static const ProtobufCIntRange latentserve__v1__generate_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__generate_response__descriptor =
 {
@@ -1350,7 +1498,7 @@ const ProtobufCMessageDescriptor latentserve__v1__generate_response__descriptor 
   "Latentserve__V1__GenerateResponse",
   "latentserve.v1",
   sizeof(Latentserve__V1__GenerateResponse),
-  5,
+  6,
   latentserve__v1__generate_response__field_descriptors,
   latentserve__v1__generate_response__field_indices_by_name,
   1,  latentserve__v1__generate_response__number_ranges,
@@ -1866,7 +2014,7 @@ const ProtobufCMessageDescriptor latentserve__v1__kvchunk__descriptor =
   (ProtobufCMessageInit) latentserve__v1__kvchunk__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descriptors[11] =
+static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descriptors[12] =
 {
   {
     "first_token",
@@ -2000,6 +2148,18 @@ static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prompt_logprobs",
+    12,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Latentserve__V1__PrefillDone, n_prompt_logprobs),
+    offsetof(Latentserve__V1__PrefillDone, prompt_logprobs),
+    &latentserve__v1__prompt_token_logprobs__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__prefill_done__field_indices_by_name[] = {
   7,   /* field[7] = chunks */
@@ -2011,13 +2171,14 @@ static const unsigned latentserve__v1__prefill_done__field_indices_by_name[] = {
   4,   /* field[4] = layers */
   6,   /* field[6] = pcp_ranks */
   5,   /* field[5] = prefill_seconds */
+  11,   /* field[11] = prompt_logprobs */
   3,   /* field[3] = tokens */
   2,   /* field[2] = total_payload_bytes */
 };
 static const ProtobufCIntRange latentserve__v1__prefill_done__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__prefill_done__descriptor =
 {
@@ -2027,7 +2188,7 @@ const ProtobufCMessageDescriptor latentserve__v1__prefill_done__descriptor =
   "Latentserve__V1__PrefillDone",
   "latentserve.v1",
   sizeof(Latentserve__V1__PrefillDone),
-  11,
+  12,
   latentserve__v1__prefill_done__field_descriptors,
   latentserve__v1__prefill_done__field_indices_by_name,
   1,  latentserve__v1__prefill_done__number_ranges,

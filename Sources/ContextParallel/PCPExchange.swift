@@ -18,20 +18,30 @@ public final class PCPExchange: LatentExchange {
     }
 
     public func gatherLatent(layer: Int, local: UnsafePointer<Float>, layout: PrefillLayout, rowWidth: Int) throws -> UnsafePointer<Float> {
+        let start = monotonicSeconds()
+        let out = try gatherAndRestore(local, layout: layout, width: rowWidth)
+        latentGathers += 1
+        bytesGathered += plan.ranks * plan.rowsPerRank * rowWidth * MemoryLayout<Float>.size
+        gatherSeconds += monotonicSeconds() - start
+        return out
+    }
+
+    /// The same all-gather and restore, for per-position results (prompt logprobs); not counted as a latent gather.
+    public func gatherPositionRows(_ local: UnsafePointer<Float>, layout: PrefillLayout, width: Int) throws -> UnsafePointer<Float> {
+        try gatherAndRestore(local, layout: layout, width: width)
+    }
+
+    private func gatherAndRestore(_ local: UnsafePointer<Float>, layout: PrefillLayout, width: Int) throws -> UnsafePointer<Float> {
         guard layout.localRows == plan.rowsPerRank else {
             throw CommunicatorError.sizeMismatch("layout has \(layout.localRows) local rows, shard plan \(plan.rowsPerRank)")
         }
-        let start = monotonicSeconds()
-        let gatheredCount = plan.ranks * plan.rowsPerRank * rowWidth
+        let gatheredCount = plan.ranks * plan.rowsPerRank * width
         let scratch = UnsafeMutableBufferPointer(start: gatherScratch.reserve(gatheredCount), count: gatheredCount)
-        let outCount = plan.restoreMap.count * rowWidth
+        let outCount = plan.restoreMap.count * width
         let out = UnsafeMutableBufferPointer(start: restored.reserve(outCount), count: outCount)
-        try allGatherAndRestore(local: UnsafeBufferPointer(start: local, count: plan.rowsPerRank * rowWidth),
-                                rowWidth: rowWidth, plan: plan, communicator: communicator,
+        try allGatherAndRestore(local: UnsafeBufferPointer(start: local, count: plan.rowsPerRank * width),
+                                rowWidth: width, plan: plan, communicator: communicator,
                                 gatherScratch: scratch, into: out)
-        latentGathers += 1
-        bytesGathered += gatheredCount * MemoryLayout<Float>.size
-        gatherSeconds += monotonicSeconds() - start
         return UnsafePointer(out.baseAddress!)
     }
 

@@ -76,7 +76,7 @@ final class GenerateSession {
             generated = 1
             let stop = StopCondition(params: params, eosTokenIDs: daemon.model.config.eosTokenIDs)
             let firstFinish = stop.finish(after: prefill.first.token, generated: 1)
-            try send([prefill.first], finish: firstFinish)
+            try send([prefill.first], finish: firstFinish, promptLogprobs: prefill.promptLogprobs)
             if let firstFinish { finish = firstFinish; return }
             // The batcher owns the pages' reads from here until its last sink call, after which run() returns.
             releasePages = false
@@ -113,12 +113,13 @@ final class GenerateSession {
         }
     }
 
-    private func send(_ tokens: [SampledToken], finish: Engine.FinishReason?) throws {
+    private func send(_ tokens: [SampledToken], finish: Engine.FinishReason?, promptLogprobs: [Wire.PromptTokenLogprobs] = []) throws {
         var response = GenerateResponse(requestId: requestID,
                                         tokens: tokens.map { token in
             GeneratedToken(tokenId: UInt32(token.token), logprob: token.logprob,
                            topLogprobs: token.topLogprobs.map { Wire.TokenLogprob(tokenId: UInt32($0.token), logprob: $0.logprob) })
         })
+        response.promptLogprobs = promptLogprobs
         if let finish {
             response.finishReason = Wire.FinishReason(finish)
             response.stopTokenId = Wire.FinishReason.stopTokenId(finish)

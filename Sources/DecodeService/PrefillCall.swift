@@ -11,6 +11,7 @@ struct PrefillOutcome {
     var kvBytes: UInt64
     var kvSendSeconds: Double          // prefill's time sending KV (wire rate = kvBytes / this)
     var kvExposedSeconds: Double       // KV shipping not hidden behind prefill compute
+    var promptLogprobs: [Wire.PromptTokenLogprobs]   // with sampling.prompt_logprobs, passed on to the client
 }
 
 /// One request's Prefill call and KV assembly: calls a prefill daemon and writes the streamed
@@ -112,7 +113,7 @@ struct PrefillCall {
                     return PrefillOutcome(first: SampledToken(token: Int(done.firstToken), logprob: done.firstTokenLogprob,
                                                                             topLogprobs: done.firstTokenTopLogprobs.map { Engine.TokenLogprob(token: Int($0.tokenId), logprob: $0.logprob) }),
                                           kvBytes: assembler.payloadBytesReceived, kvSendSeconds: done.kvSendSeconds,
-                                          kvExposedSeconds: done.kvExposedSeconds)
+                                          kvExposedSeconds: done.kvExposedSeconds, promptLogprobs: done.promptLogprobs)
                 }
             } catch let e as WireError {
                 stream.cancel()

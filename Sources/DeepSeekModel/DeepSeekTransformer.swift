@@ -22,6 +22,9 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     let latent = Scratch(), attnOut = Scratch(), ffnOut = Scratch(), cosTable = Scratch(), sinTable = Scratch()
     let keysValues = Scratch(), ropeKeys = Scratch(), absorbedQ = Scratch(), outLatent = Scratch()
     let lastRows = Scratch()
+    let positionLogits = Scratch(), positionResults = Scratch()   // prompt logprobs (PromptLogprobs.swift)
+    /// Local rows of the last prefill step, whose final residual stream `hidden` still holds.
+    var prefilledRows = 0
     private lazy var absorbedAttention = AbsorbedAttention(model: self)
     private var decodePositions: [Int32] = []   // [batch], kept across steps
     /// [layers][routed experts]: which experts the last forward computed (empty for dense layers).
@@ -73,7 +76,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
 
     private var stepBuffers: [Scratch] {
         [hidden, normed, projected, qLatent, queries, latent, attnOut, ffnOut, cosTable, sinTable,
-         keysValues, ropeKeys, absorbedQ, outLatent, lastRows]
+         keysValues, ropeKeys, absorbedQ, outLatent, lastRows, positionLogits, positionResults]
     }
 
     /// The routed experts layer `layer`'s MoE block computed in the last forward (prefill step or
@@ -122,6 +125,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
             try prefillAttention(w.attention, layer: l, layout: layout, sequences: sequences, cache: cache)
             finishLayer(w, layer: l, x: x, rows: t)
         }
+        prefilledRows = t
         return try finalLogits(x: x, layout: layout, exchange: exchange)
     }
 
@@ -186,6 +190,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
             guard length + 1 <= c.maxPositionEmbeddings else { throw ModelError.contextTooLong(tokens: length + 1, maxPositions: c.maxPositionEmbeddings) }
             pos[i] = Int32(length)
         }
+        prefilledRows = 0   // `hidden` is the decode step's from here on
         let x = hidden.reserve(b * h)
         embed(tokens, into: x)
         rope.tables(positions: pos, rows: b, cos: cosTable.reserve(b * ropeDim / 2), sin: sinTable.reserve(b * ropeDim / 2))

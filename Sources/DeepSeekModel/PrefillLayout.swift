@@ -102,6 +102,10 @@ public protocol LatentExchange: AnyObject {
     /// it (zeros elsewhere). Completes the rows on the process that computes logits and returns
     /// true there; false on the others.
     func gatherLastRows(_ rows: UnsafeMutablePointer<Float>, requests: Int, width: Int, layout: PrefillLayout) throws -> Bool
+
+    /// local: per-row results [localRows, width]. Returns them for the whole step [Σ newTokens, width],
+    /// request-major, position order, pads dropped, on every process; valid until the next call.
+    func gatherPositionRows(_ local: UnsafePointer<Float>, layout: PrefillLayout, width: Int) throws -> UnsafePointer<Float>
 }
 
 /// One process holds every row: nothing to exchange.
@@ -112,4 +116,8 @@ public final class LocalExchange: LatentExchange {
         return local
     }
     public func gatherLastRows(_ rows: UnsafeMutablePointer<Float>, requests: Int, width: Int, layout: PrefillLayout) throws -> Bool { true }
+    public func gatherPositionRows(_ local: UnsafePointer<Float>, layout: PrefillLayout, width: Int) throws -> UnsafePointer<Float> {
+        guard layout.isPositionOrdered else { throw ModelError.badLayout("LocalExchange needs rows in position order") }
+        return local
+    }
 }

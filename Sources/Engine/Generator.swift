@@ -10,6 +10,8 @@ public struct GenerationOutput: Sendable, Equatable {
     public var logprobs: [Float]
     /// Per token, the request's top_logprobs most likely tokens (empty lists without them).
     public var topLogprobs: [[TokenLogprob]]
+    /// With the request's promptLogprobs: prompt tokens 1..<n; nil without.
+    public var promptLogprobs: [PromptTokenLogprobs]?
     /// Full-precision logits at the last prompt position.
     public var lastLogits: [Float]
     public var finishReason: FinishReason      // stop (EOS, stop id or stop string) or length
@@ -53,7 +55,8 @@ public final class Generator {
         let sequences = try capacities.map { try cache.allocate(capacity: $0) }
 
         let start = monotonicSeconds()
-        let logits = try prefill.run(prompts: prompts, sequences: sequences, cache: cache)
+        let promptTop = params.compactMap(\.promptLogprobs).max()
+        let logits = try prefill.run(prompts: prompts, sequences: sequences, cache: cache, promptLogprobs: promptTop)
         let prefillSeconds = monotonicSeconds() - start
         guard let logits else { return nil }
         let (decodeCache, decodeSequences) = kvDType == .f32
@@ -65,6 +68,11 @@ public final class Generator {
         var outputs = prompts.indices.map { i in
             GenerationOutput(promptTokens: prompts[i], tokens: [], logprobs: [], topLogprobs: [], lastLogits: logits[i], finishReason: .length,
                              prefillSeconds: prefillSeconds, decodeSecondsPerToken: 0)
+        }
+        for i in prompts.indices {
+            if let k = params[i].promptLogprobs {
+                outputs[i].promptLogprobs = prefill.promptLogprobs[i].map { PromptTokenLogprobs(logprob: $0.logprob, rank: $0.rank, top: Array($0.top.prefix(k))) }
+            }
         }
         var active: [Int] = []
         for i in prompts.indices {

@@ -19,6 +19,9 @@ public final class PrefillEngine {
     public private(set) var steps = 0
     /// Steps every rank abandoned at a layer boundary because all their prompts were cancelled.
     public private(set) var abandonedSteps = 0
+    /// With `promptLogprobs` top k: per prompt of the last run, its tokens 1..<n given the tokens before
+    /// each (vLLM's prompt_logprobs without the first token's None); empty otherwise.
+    public private(set) var promptLogprobs: [[PromptTokenLogprobs]] = []
 
     /// Tiled causal attention's useful FLOP rate over sgemm's on the same core: 75 vs 104 GFLOP/s
     /// (exp, the online softmax, the masked halves of diagonal tiles), timed around both loops of
@@ -52,10 +55,14 @@ public final class PrefillEngine {
     /// the last, rank 0 also tells every rank (one 1-byte broadcast) whether all of the step's
     /// prompts are cancelled; if so, every rank abandons the step at that layer boundary, so a
     /// cancelled or timed-out request stops costing compute within one layer.
+    ///
+    /// `promptLogprobs` k: also the prompt tokens' logprobs with the k most likely tokens at each
+    /// position (`promptLogprobs` after the run), computed by every rank for its rows.
     public func run(prompts: [[Int32]], sequences: [Int], cache: PagedLatentCache,
-                    cancellation: ((Int) -> Bool)? = nil,
+                    cancellation: ((Int) -> Bool)? = nil, promptLogprobs top: Int? = nil,
                     onLayer: ((_ layer: Int, _ finished: [Int]) throws -> Void)? = nil) throws -> [[Float]]? {
         latentGathers = 0; bytesGathered = 0; gatherSeconds = 0; steps = 0; abandonedSteps = 0
+        promptLogprobs = top == nil ? [] : prompts.map { _ in [] }
         for p in prompts where p.isEmpty { throw ModelError.emptyPrompt }
         let longest = prompts.map(\.count).max() ?? 0
         let chunk = max(chunkTokens ?? longest, 1)
@@ -106,6 +113,10 @@ public final class PrefillEngine {
             bytesGathered += exchange.bytesGathered
             gatherSeconds += exchange.gatherSeconds
             steps += 1
+            if let top {
+                try collectPromptLogprobs(layout: layout, active: active, prompts: prompts, newTokens: newTokens, prefixes: prefixes,
+                                          top: top, exchange: exchange)
+            }
             for (k, i) in active.enumerated() {
                 done[i] += newTokens[k].count
                 if done[i] == prompts[i].count, let stepLogits {
@@ -116,6 +127,46 @@ public final class PrefillEngine {
         }
         for (i, s) in sequences.enumerated() where !dropped.contains(i) { try cache.setLength(prompts[i].count, of: s) }
         return anyLogits ? logits : nil
+    }
+}
+
+extension PrefillEngine {
+    /// The step's prompt logprobs: each local row's target is the prompt's token at the next position.
+    private func collectPromptLogprobs(layout: PrefillLayout, active: [Int], prompts: [[Int32]], newTokens: [[Int32]],
+                                       prefixes: [Int], top: Int, exchange: LatentExchange) throws {
+        var targets = [Int32](repeating: -1, count: layout.localRows)
+        for b in layout.blocks {
+            let prompt = prompts[active[b.request]]
+            for j in 0..<b.count where b.firstPosition + j + 1 < prompt.count { targets[b.localStart + j] = prompt[b.firstPosition + j + 1] }
+        }
+        let rows = try model.promptLogprobs(layout: layout, targets: targets, top: top, exchange: exchange)
+        let width = DeepSeekTransformer.promptLogprobsWidth(top: top)
+        var row = 0
+        for (k, i) in active.enumerated() {
+            for j in 0..<newTokens[k].count {
+                defer { row += 1 }
+                guard prefixes[k] + j + 1 < prompts[i].count else { continue }   // the last position predicts the first new token
+                let r = rows + row * width
+                let kept = min(top, model.config.vocabSize)
+                promptLogprobs[i].append(PromptTokenLogprobs(
+                    logprob: r[0], rank: Int(r[1]),
+                    top: (0..<kept).map { TokenLogprob(token: Int(r[2 + $0]), logprob: r[2 + top + $0]) }))
+            }
+        }
+    }
+}
+
+/// A prompt token's log-probability given the tokens before it (vLLM's prompt_logprobs), its rank
+/// there (1 + the tokens strictly more likely), and the k most likely tokens, most likely first.
+public struct PromptTokenLogprobs: Sendable, Equatable {
+    public let logprob: Float
+    public let rank: Int
+    public let top: [TokenLogprob]
+
+    public init(logprob: Float, rank: Int, top: [TokenLogprob]) {
+        self.logprob = logprob
+        self.rank = rank
+        self.top = top
     }
 }
 

@@ -27,11 +27,14 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     public var logitBias: [TokenBias]
     /// The k most likely tokens (raw logits) reported beside each sampled one; 0 = none.
     public var topLogprobs: Int
+    /// vLLM's prompt_logprobs: each prompt token's logprob (after the first) with the k most likely
+    /// tokens at its position; nil = none.
+    public var promptLogprobs: Int?
 
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64? = nil,
                 stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
-                minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0) {
+                minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -45,6 +48,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.minTokens = minTokens
         self.logitBias = logitBias
         self.topLogprobs = topLogprobs
+        self.promptLogprobs = promptLogprobs
     }
 
     /// True when sampling reduces to argmax.
@@ -63,7 +67,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// spells it) when temperature < 0 or non-finite, topK < 0, topP not in (0, 1], maxNewTokens < 1,
     /// a stop id is < 0 or ≥ vocab, a penalty is out of vLLM's range (presence / frequency in [−2, 2],
     /// repetition > 0), minTokens < 0, a biased token is out of the vocab, listed twice or its bias not
-    /// finite, or topLogprobs is not in 0...20.
+    /// finite, or topLogprobs or promptLogprobs is not in 0...20.
     public func validate(vocabSize: Int) throws {
         func invalid(_ field: String, _ reason: String) -> AdmissionError { AdmissionError(field: field, reason: reason) }
         guard temperature.isFinite && temperature >= 0 else {
@@ -92,6 +96,9 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         }
         guard (0...Self.maxTopLogprobs).contains(topLogprobs) else {
             throw invalid("sampling.top_logprobs", "must be in 0...\(Self.maxTopLogprobs), got \(topLogprobs)")
+        }
+        if let promptLogprobs, !(0...Self.maxTopLogprobs).contains(promptLogprobs) {
+            throw invalid("sampling.prompt_top_logprobs", "must be in 0...\(Self.maxTopLogprobs), got \(promptLogprobs)")
         }
     }
 }

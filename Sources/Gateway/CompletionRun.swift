@@ -17,6 +17,9 @@ struct ChoiceEvent: Sendable {
     /// With logprobs asked for: the tokens generated since the choice's previous event, with their
     /// logprobs (their text is in this event's or an earlier one's; held-back text comes later).
     let tokens: [GeneratedToken]
+    /// On the choice's first event, when the request asked for the prompt's logprobs: prompt tokens
+    /// 1..<n (the daemons' prompt_logprobs).
+    let promptLogprobs: [PromptTokenLogprobs]?
 }
 
 /// Runs a request's choices (n per prompt) on decode daemons concurrently, turning token ids
@@ -43,7 +46,7 @@ struct CompletionRun {
                                            sampling: sampling,
                                            clientRequestId: request.choiceCount == 1 ? id : "\(id)-\(index)")
             let echo = request.echo ? request.promptTexts[p] ?? served.text.decode(prompt) : ""
-            let choice = Choice(index: index, prompt: prompt.count, echo: echo,
+            let choice = Choice(index: index, prompt: prompt.count, echo: echo, wantsPromptLogprobs: request.sampling.promptLogprobs,
                                 text: TextStream(served.text, stopStrings: request.stop, minTokens: request.minTokens),
                                 keepsTokens: request.topLogprobs != nil, metrics: metrics, calls: calls)
             calls.add(DecodeCall.start(generate, pool: pool, consumer: choice, onRetry: { [metrics] in metrics.retries.increment() }))
@@ -96,6 +99,9 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private var tokens: [GeneratedToken] = []
     /// The prompt's text, sent ahead of the first piece (completions' echo), else empty.
     private var echo: String
+    private let wantsPromptLogprobs: Bool
+    /// The prompt's logprobs from the first response, until the first event carries them.
+    private var promptLogprobs: [PromptTokenLogprobs]?
     let metrics: GatewayMetrics
     let calls: RunCalls
     private var generated = 0
@@ -105,10 +111,12 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let start = monotonicSeconds()
     private var lastTokenAt = 0.0
 
-    init(index: Int, prompt: Int, echo: String, text: TextStream, keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
+    init(index: Int, prompt: Int, echo: String, wantsPromptLogprobs: Bool, text: TextStream, keepsTokens: Bool,
+         metrics: GatewayMetrics, calls: RunCalls) {
         self.index = index
         self.prompt = prompt
         self.echo = echo
+        self.wantsPromptLogprobs = wantsPromptLogprobs
         self.text = text
         self.keepsTokens = keepsTokens
         self.metrics = metrics
@@ -118,13 +126,22 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private func send(_ piece: String, _ reason: String? = nil, _ stopReason: StopReason? = nil) {
         if !piece.isEmpty || reason != nil {
             calls.continuation.yield(ChoiceEvent(index: index, text: echo + piece, finishReason: reason, stopReason: stopReason,
-                                                 promptTokens: prompt, completionTokens: generated, tokens: tokens))
+                                                 promptTokens: prompt, completionTokens: generated, tokens: tokens,
+                                                 promptLogprobs: promptLogprobs))
             tokens.removeAll()
             echo = ""
+            promptLogprobs = nil
         }
     }
 
     func received(_ response: GenerateResponse) -> Bool {
+        if wantsPromptLogprobs && generated == 0 {
+            guard response.promptLogprobs.count == prompt - 1 else {
+                failure = APIError.server("decode sent \(response.promptLogprobs.count) prompt logprobs for a \(prompt)-token prompt")
+                return false
+            }
+            promptLogprobs = response.promptLogprobs
+        }
         for token in response.tokens {
             let now = monotonicSeconds()
             if generated == 0 {

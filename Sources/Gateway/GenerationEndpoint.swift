@@ -82,12 +82,14 @@ struct GenerationEndpoint: Sendable {
         var texts = [String](repeating: "", count: count), reasons = [String](repeating: "", count: count)
         var stopReasons = [StopReason?](repeating: nil, count: count)
         var tokens = [[GeneratedToken]](repeating: [], count: count)
+        var promptLogprobs = [[PromptTokenLogprobs]?](repeating: nil, count: count)
         var promptTokens = 0, completionTokens = 0
         do {
             var event = first
             while let e = event {
                 texts[e.index] += e.text
                 tokens[e.index] += e.tokens
+                if let p = e.promptLogprobs { promptLogprobs[e.index] = p }
                 if let reason = e.finishReason {
                     reasons[e.index] = reason
                     stopReasons[e.index] = e.stopReason
@@ -101,11 +103,18 @@ struct GenerationEndpoint: Sendable {
             return failed(error, endpoint: endpoint, connection: connection)
         }
         let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens)
-        let logprobs: [Value] = tokens.map { choiceTokens in
-            guard let format = logprobsFormat(request) else { return .none }
-            return shapes.kind == .chat ? format.chat(choiceTokens) : format.completion(choiceTokens, offset: 0).logprobs
+        let format = LogprobsFormat(text: served.text)
+        let logprobs: [Value] = tokens.indices.map { i in
+            guard let top = request.topLogprobs else { return .none }
+            if shapes.kind == .chat { return format.chat(tokens[i], top: top) }
+            return format.completion(tokens[i], top: top, offset: 0, prompt: echoedPrompt(request, choice: i, promptLogprobs[i])).logprobs
         }
-        return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, stopReasons: stopReasons, logprobs: logprobs, usage: usage))
+        // vLLM's prompt_logprobs: on each completion choice; on the chat response (one prompt).
+        let prompts: [Value]? = request.promptLogprobs.map { k in
+            promptLogprobs.indices.map { i in format.prompt(ids: request.prompts[i / request.n], promptLogprobs[i] ?? [], top: k) }
+        }
+        return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, stopReasons: stopReasons, logprobs: logprobs,
+                                         promptLogprobs: prompts, usage: usage))
     }
 
     private func stream(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
@@ -113,7 +122,7 @@ struct GenerationEndpoint: Sendable {
         defer { done.run() }
         var started = Set<Int>()
         var promptTokens = 0, completionTokens = 0, finished = 0
-        let format = logprobsFormat(request)
+        let format = LogprobsFormat(text: served.text)
         // Completions' text_offset: the characters of the choice's earlier tokens' strings, as in a whole response.
         var textOffsets = [Int](repeating: 0, count: request.choiceCount)
         do {
@@ -130,11 +139,12 @@ struct GenerationEndpoint: Sendable {
                 }
                 if !e.text.isEmpty || e.finishReason != nil {
                     var logprobs = Value.none
-                    if let format {
+                    if let top = request.topLogprobs {
                         if shapes.kind == .chat {
-                            logprobs = format.chat(e.tokens)
+                            logprobs = format.chat(e.tokens, top: top)
                         } else {
-                            (logprobs, textOffsets[e.index]) = format.completion(e.tokens, offset: textOffsets[e.index])
+                            (logprobs, textOffsets[e.index]) = format.completion(e.tokens, top: top, offset: textOffsets[e.index],
+                                                                                 prompt: echoedPrompt(request, choice: e.index, e.promptLogprobs))
                         }
                     }
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason, stopReason: e.stopReason,
@@ -176,8 +186,11 @@ struct GenerationEndpoint: Sendable {
 
     private func kindIsChat(_ shapes: OpenAIResponses) -> Bool { shapes.kind == .chat }
 
-    private func logprobsFormat(_ request: GenerationRequest) -> LogprobsFormat? {
-        request.topLogprobs.map { LogprobsFormat(text: served.text, top: $0) }
+    /// Echo with logprobs: the choice's prompt ids and logprobs, which lead its logprobs.
+    private func echoedPrompt(_ request: GenerationRequest, choice: Int, _ logprobs: [PromptTokenLogprobs]?)
+        -> (ids: [Int], logprobs: [PromptTokenLogprobs])? {
+        guard request.echoesLogprobs, let logprobs else { return nil }
+        return (request.prompts[choice / request.n], logprobs)
     }
 }
 

@@ -28,6 +28,10 @@ struct GenerationRequest {
     /// nil: no logprobs; else how many most likely tokens each token lists (chat: `logprobs` true and
     /// `top_logprobs`; completions: `logprobs`).
     let topLogprobs: Int?
+    /// vLLM's `prompt_logprobs` (k most likely tokens at each prompt position); not with stream.
+    let promptLogprobs: Int?
+    /// Whether the choices' logprobs start with the prompt's tokens (completions' echo with logprobs).
+    var echoesLogprobs: Bool { echo && topLogprobs != nil }
     /// Stop strings are not looked for before this many tokens (vLLM's min_tokens; the daemons hold
     /// EOS and the stop ids off until then).
     let minTokens: Int
@@ -35,11 +39,11 @@ struct GenerationRequest {
     /// Fields read and honoured.
     private static let common: Set<String> = [
         "model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stop_token_ids", "ignore_eos",
-        "stream", "stream_options", "user", "n", "best_of", "logprobs", "echo", "presence_penalty",
+        "stream", "stream_options", "user", "n", "best_of", "logprobs", "presence_penalty", "prompt_logprobs",
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs",
     ]
-    private static let completionOnly: Set<String> = ["prompt"]
+    private static let completionOnly: Set<String> = ["prompt", "echo"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs"]
 
     init(body: String, kind: Kind, model served: ServedModel) throws {
@@ -68,7 +72,6 @@ struct GenerationRequest {
             throw APIError.unsupported("best_of", "only best_of = n (each choice is returned)")
         }
         echo = try f.bool("echo") ?? false
-        if echo && f.has("logprobs") { throw APIError.unsupported("echo", "echo with logprobs needs prompt logprobs") }
         for prompt in prompts where prompt.count >= served.contextLength {
             throw APIError.invalid(kind == .chat ? "messages" : "prompt",
                                    "This model's maximum context length is \(served.contextLength) tokens. However, your prompt has \(prompt.count) tokens (at least one token must be left to generate).")
@@ -114,11 +117,19 @@ struct GenerationRequest {
             throw APIError.invalid("min_tokens", "min_tokens (\(minTokens)) must be ≤ \(maxField) (\(shortest))")
         }
         topLogprobs = try Self.topLogprobs(f, kind: kind)
+        promptLogprobs = try f.int("prompt_logprobs")
+        if let k = promptLogprobs {
+            guard k >= 0 && k <= 20 else { throw APIError.invalid("prompt_logprobs", "prompt_logprobs must be in 0...20, got \(k)") }
+            if try f.bool("stream") == true { throw APIError.invalid("prompt_logprobs", "prompt_logprobs are not available when stream is true") }
+        }
+        // The prompt's logprobs, for prompt_logprobs and for echo with logprobs (the larger k of the two).
+        let promptTop = [promptLogprobs, echo ? topLogprobs : nil].compactMap { $0 }.max()
         sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), seed: UInt64(seed),
                                   stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false,
                                   presencePenalty: Float(penalties["presence_penalty"]!), frequencyPenalty: Float(penalties["frequency_penalty"]!),
                                   repetitionPenalty: Float(repetition), minTokens: UInt32(minTokens),
-                                  logitBias: try Self.logitBias(f, vocab: served.vocabSize), topLogprobs: UInt32(topLogprobs ?? 0))
+                                  logitBias: try Self.logitBias(f, vocab: served.vocabSize), topLogprobs: UInt32(topLogprobs ?? 0),
+                                  promptLogprobs: promptTop != nil, promptTopLogprobs: UInt32(promptTop ?? 0))
 
         switch f["stop"] {
         case nil: stop = []
@@ -183,7 +194,6 @@ struct GenerationRequest {
 
     /// Parameters accepted only at their neutral value.
     private static func refuseUnsupported(_ f: JSONFields, kind: Kind) throws {
-        if f.has("prompt_logprobs") { throw APIError.unsupported("prompt_logprobs") }
         if try f.string("suffix") != nil { throw APIError.unsupported("suffix") }
         for field in ["tools", "functions"] {
             if let value = f[field] {

@@ -11,10 +11,9 @@ import Wire
 /// −inf goes out as −9999.0, as vLLM sends it (JSON has no infinity).
 struct LogprobsFormat {
     let text: ModelText
-    /// How many most likely tokens each token lists.
-    let top: Int
 
-    func chat(_ tokens: [GeneratedToken]) -> Value {
+    /// `top`: how many most likely tokens each token lists.
+    func chat(_ tokens: [GeneratedToken], top: Int) -> Value {
         .obj([("content", .array(tokens.map { t in
             .obj(entry(t.tokenId, t.logprob) + [("top_logprobs", .array(t.topLogprobs.prefix(top).map { .obj(entry($0.tokenId, $0.logprob)) }))])
         }))])
@@ -22,11 +21,22 @@ struct LogprobsFormat {
 
     /// `offset`: characters (code points, Python's len) of the strings of the choice's tokens before these
     /// (0 for a whole response; a stream carries it on, so its offsets are the whole response's). Returns
-    /// the offset after them.
-    func completion(_ tokens: [GeneratedToken], offset: Int) -> (logprobs: Value, offset: Int) {
+    /// the offset after them. `prompt` (echo with logprobs): the prompt's tokens lead, the first with
+    /// null logprob and top_logprobs, as vLLM sends them.
+    func completion(_ tokens: [GeneratedToken], top: Int, offset: Int, prompt: (ids: [Int], logprobs: [PromptTokenLogprobs])? = nil)
+        -> (logprobs: Value, offset: Int) {
         var strings: [Value] = [], logprobs: [Value] = [], tops: [Value] = [], offsets: [Value] = []
         var at = offset
-        for t in tokens {
+        var all = tokens
+        if let prompt, let first = prompt.ids.first {
+            let s = string(UInt32(first))
+            strings.append(.string(s)); logprobs.append(.none); tops.append(.none); offsets.append(.int(at))
+            at += s.unicodeScalars.count
+            all = zip(prompt.ids.dropFirst(), prompt.logprobs).map {
+                GeneratedToken(tokenId: UInt32($0), logprob: $1.logprob, topLogprobs: $1.topLogprobs)
+            } + tokens
+        }
+        for t in all {
             let s = string(t.tokenId)
             strings.append(.string(s))
             logprobs.append(Self.number(t.logprob))
@@ -41,6 +51,22 @@ struct LogprobsFormat {
         }
         return (.obj([("text_offset", .array(offsets)), ("token_logprobs", .array(logprobs)), ("tokens", .array(strings)),
                       ("top_logprobs", .array(tops))]), at)
+    }
+
+    /// vLLM's `prompt_logprobs`: null for the first token, then per prompt token a dict by token id of
+    /// {logprob, rank, decoded_token} holding the token itself and the `top` most likely (ranks 1...k).
+    func prompt(ids: [Int], _ entries: [PromptTokenLogprobs], top: Int) -> Value {
+        guard !ids.isEmpty else { return .array([]) }
+        return .array([.none] + zip(ids.dropFirst(), entries).map { id, entry in
+            var dict = OrderedDictionary()
+            func put(_ token: UInt32, _ logprob: Float, _ rank: Int) {
+                guard dict[String(token)] == nil else { return }
+                dict[String(token)] = .obj([("logprob", Self.number(logprob)), ("rank", .int(rank)), ("decoded_token", .string(string(token)))])
+            }
+            put(UInt32(id), entry.logprob, Int(entry.rank))
+            for (k, t) in entry.topLogprobs.prefix(top).enumerated() { put(t.tokenId, t.logprob, k + 1) }
+            return .object(dict)
+        })
     }
 
     private func entry(_ id: UInt32, _ logprob: Float) -> [(String, Value)] {

@@ -42,21 +42,25 @@ struct OpenAIResponses {
     }
 
     /// The whole response: choices in index order; `logprobs[i]` the choice's logprobs object (null
-    /// when not asked for).
-    func complete(texts: [String], finishReasons: [String], stopReasons: [StopReason?], logprobs: [Value], usage: Value) -> Value {
+    /// when not asked for); `promptLogprobs[i]` vLLM's prompt_logprobs of choice i (completions: on each
+    /// choice; chat: the first's, on the response), when asked for.
+    func complete(texts: [String], finishReasons: [String], stopReasons: [StopReason?], logprobs: [Value],
+                  promptLogprobs: [Value]? = nil, usage: Value) -> Value {
         let choices: [Value] = texts.indices.map { i in
             let stop = Self.stopReason(stopReasons[i])
             switch kind {
             case .completion:
                 return .obj([("index", .int(i)), ("text", .string(texts[i])), ("logprobs", logprobs[i]),
-                             ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
+                             ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)]
+                            + (promptLogprobs.map { [("prompt_logprobs", $0[i])] } ?? []))
             case .chat:
                 return .obj([("index", .int(i)),
                              ("message", .obj([("role", "assistant"), ("content", .string(texts[i])), ("tool_calls", .array([]))])),
                              ("logprobs", logprobs[i]), ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
             }
         }
-        return .obj(head + [("choices", .array(choices)), ("usage", usage)])
+        let chatPromptLogprobs: [(String, Value)] = kind == .chat ? (promptLogprobs?.first.map { [("prompt_logprobs", $0)] } ?? []) : []
+        return .obj(head + [("choices", .array(choices)), ("usage", usage)] + chatPromptLogprobs)
     }
 
     /// A streamed chunk for one choice: text and/or its finish reason (chat: `role` on the first).

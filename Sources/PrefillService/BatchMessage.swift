@@ -3,7 +3,9 @@
 /// Layout (UInt32 little-endian): [count, len_0, tokens_0..., len_1, tokens_1, ...]; stop = [UInt32.max],
 /// idle = [UInt32.max - 1].
 enum BatchMessage: Equatable {
-    case batch([[Int32]])
+    /// The prompts, and the prompt logprobs' top k when a request of the batch asks for them (every
+    /// rank computes its rows of those).
+    case batch([[Int32]], promptLogprobs: Int?)
     case idle
     case stop
 
@@ -12,9 +14,10 @@ enum BatchMessage: Equatable {
         switch self {
         case .stop: words = [UInt32.max]
         case .idle: words = [UInt32.max - 1]
-        case .batch(let prompts):
+        case .batch(let prompts, let promptLogprobs):
             words.append(UInt32(prompts.count))
             for p in prompts { words.append(UInt32(p.count)); words += p.map { UInt32(bitPattern: $0) } }
+            words.append(promptLogprobs.map { UInt32($0) + 1 } ?? 0)
         }
         return words.withUnsafeBytes { Array($0) }
     }
@@ -32,7 +35,8 @@ enum BatchMessage: Equatable {
             prompts.append(words[i..<i + n].map { Int32(bitPattern: $0) })
             i += n
         }
-        return .batch(prompts)
+        guard i + 1 == words.count else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }
+        return .batch(prompts, promptLogprobs: words[i] == 0 ? nil : Int(words[i]) - 1)
     }
 }
 

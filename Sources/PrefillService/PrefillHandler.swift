@@ -42,13 +42,14 @@ final class PrefillHandler: @unchecked Sendable {
                     job.cancel()
                     throw error
                 }
-            case .done(let first, let seconds, let computeEnd):
+            case .done(let first, let promptLogprobs, let seconds, let computeEnd):
                 // Every layer event came before this one, so all KV has been sent by now.
                 let done = PrefillDone(firstToken: UInt32(first.token), firstTokenLogprob: first.logprob, totalPayloadBytes: chunker.payloadBytesProduced,
                                        tokens: UInt32(job.prompt.count), layers: UInt32(c.numHiddenLayers), prefillSeconds: seconds,
                                        pcpRanks: UInt32(scheduler.communicator.size), chunks: chunker.nextChunkIndex,
                                        kvSendSeconds: sendSeconds, kvExposedSeconds: max(0, monotonicSeconds() - computeEnd),
-                                       firstTokenTopLogprobs: first.topLogprobs.map { Wire.TokenLogprob(tokenId: UInt32($0.token), logprob: $0.logprob) })
+                                       firstTokenTopLogprobs: first.topLogprobs.map { Wire.TokenLogprob(tokenId: UInt32($0.token), logprob: $0.logprob) },
+                                       promptLogprobs: promptLogprobs.map(RequestAdmission.wire))
                 try writer.send(PrefillResponse.done(done))
                 return
             case .failed(let failure):

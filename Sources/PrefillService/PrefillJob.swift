@@ -6,7 +6,8 @@ import ServiceSupport
 /// What the scheduler tells a job's owner (the Prefill call's handler thread).
 enum PrefillEvent {
     case layerReady(Int)                   // this layer's rows of the job are final in the cache
-    case done(first: SampledToken, seconds: Double, computeEnd: Double)   // computeEnd: monotonic seconds
+    /// computeEnd: monotonic seconds; promptLogprobs: with the request's prompt_logprobs (else empty).
+    case done(first: SampledToken, promptLogprobs: [PromptTokenLogprobs], seconds: Double, computeEnd: Double)
     case failed(PrefillFailure)
 }
 

@@ -143,12 +143,13 @@ final class PrefillScheduler: @unchecked Sendable {
 
     private func runBatch(_ jobs: [PrefillJob]) throws {
         let prompts = jobs.map(\.prompt)
-        _ = try communicator.broadcastBytesWhenIdle(BatchMessage.batch(prompts).encode(), root: 0)
+        let promptTop = jobs.compactMap(\.sampling.promptLogprobs).max()
+        _ = try communicator.broadcastBytesWhenIdle(BatchMessage.batch(prompts, promptLogprobs: promptTop).encode(), root: 0)
         let start = monotonicSeconds()
         do {
             let logits = try communicator.agreed {
                 try engine.run(prompts: prompts, sequences: jobs.map { $0.sequence! }, cache: cache,
-                               cancellation: { jobs[$0].isCancelled }) { layer, finished in
+                               cancellation: { jobs[$0].isCancelled }, promptLogprobs: promptTop) { layer, finished in
                     for i in finished { jobs[i].events.push(.layerReady(layer)) }
                 }
             }
@@ -165,7 +166,10 @@ final class PrefillScheduler: @unchecked Sendable {
                 let sampler = Sampler(params: job.sampling, vocabSize: model.config.vocabSize, prompt: job.prompt.map { Int($0) },
                                       eosTokenIDs: model.config.eosTokenIDs)
                 let first = row.withUnsafeBufferPointer { sampler.sample(logits: $0) }
-                job.events.push(.done(first: first, seconds: seconds, computeEnd: computeEnd))
+                let promptLogprobs = job.sampling.promptLogprobs.map { k in
+                    engine.promptLogprobs[i].map { PromptTokenLogprobs(logprob: $0.logprob, rank: $0.rank, top: Array($0.top.prefix(k))) }
+                } ?? []
+                job.events.push(.done(first: first, promptLogprobs: promptLogprobs, seconds: seconds, computeEnd: computeEnd))
             }
             logger.debug("batch done", metadata: ["requests": "\(jobs.count)", "tokens": "\(prompts.reduce(0) { $0 + $1.count })",
                                                   "seconds": "\(String(format: "%.3f", seconds))"])
@@ -199,12 +203,13 @@ final class PrefillScheduler: @unchecked Sendable {
                 return
             case .idle:
                 releaseIdleMemory()
-            case .batch(let prompts):
+            case .batch(let prompts, let promptLogprobs):
                 var sequences: [Int] = []
                 do {
                     _ = try communicator.agreed {
                         sequences = try prompts.map { try cache.allocate(capacity: $0.count) }
-                        return try engine.run(prompts: prompts, sequences: sequences, cache: cache, cancellation: { _ in false })
+                        return try engine.run(prompts: prompts, sequences: sequences, cache: cache, cancellation: { _ in false },
+                                              promptLogprobs: promptLogprobs)
                     }
                 } catch let failure as RankFailures {
                     logger.error("prefill batch failed on rank \(communicator.rank): \(failure)")

@@ -16,7 +16,7 @@ public enum RequestAdmission {
                               presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty,
                               repetitionPenalty: s.repetitionPenalty == 0 ? 1 : s.repetitionPenalty, minTokens: Int(s.minTokens),
                               logitBias: s.logitBias.map { TokenBias(token: Int($0.tokenId), bias: $0.bias) },
-                              topLogprobs: Int(s.topLogprobs))
+                              topLogprobs: Int(s.topLogprobs), promptLogprobs: s.promptLogprobs ? Int(s.promptTopLogprobs) : nil)
     }
 
     /// The wire fields for the engine's SamplingParams (the inverse of `params`; max_new_tokens travels
@@ -27,7 +27,14 @@ public enum RequestAdmission {
                             presencePenalty: p.presencePenalty, frequencyPenalty: p.frequencyPenalty,
                             repetitionPenalty: p.repetitionPenalty, minTokens: UInt32(clamping: p.minTokens),
                             logitBias: p.logitBias.map { LogitBias(tokenId: UInt32(clamping: $0.token), bias: $0.bias) },
-                            topLogprobs: UInt32(clamping: p.topLogprobs))
+                            topLogprobs: UInt32(clamping: p.topLogprobs), promptLogprobs: p.promptLogprobs != nil,
+                            promptTopLogprobs: UInt32(clamping: p.promptLogprobs ?? 0))
+    }
+
+    /// A prompt token's logprobs on the wire.
+    public static func wire(_ p: Engine.PromptTokenLogprobs) -> Wire.PromptTokenLogprobs {
+        Wire.PromptTokenLogprobs(logprob: p.logprob, rank: UInt32(clamping: p.rank),
+                                 topLogprobs: p.top.map { Wire.TokenLogprob(tokenId: UInt32(clamping: $0.token), logprob: $0.logprob) })
     }
 
     /// `Admission.validate`, its error as INVALID_ARGUMENT "<message>.<field>: <reason>".

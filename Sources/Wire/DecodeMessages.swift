@@ -41,6 +41,38 @@ public struct TokenLogprob: Equatable, Sendable {
     }
 }
 
+/// A prompt token's logprob given the tokens before it, its rank there, and the most likely tokens.
+public struct PromptTokenLogprobs: Equatable, Sendable {
+    public var logprob: Float
+    public var rank: UInt32
+    public var topLogprobs: [TokenLogprob]
+
+    public init(logprob: Float, rank: UInt32, topLogprobs: [TokenLogprob] = []) {
+        self.logprob = logprob
+        self.rank = rank
+        self.topLogprobs = topLogprobs
+    }
+
+    static func swiftList(_ pointers: UnsafeMutablePointer<UnsafeMutablePointer<Latentserve__V1__PromptTokenLogprobs>?>?, _ count: Int) -> [PromptTokenLogprobs] {
+        swiftArray(pointers, count).map {
+            PromptTokenLogprobs(logprob: $0!.pointee.logprob, rank: $0!.pointee.rank,
+                                topLogprobs: TokenLogprob.swiftList($0!.pointee.top_logprobs, $0!.pointee.n_top_logprobs))
+        }
+    }
+
+    static func cList(_ list: [PromptTokenLogprobs], _ arena: CArena) -> UnsafeMutablePointer<UnsafeMutablePointer<Latentserve__V1__PromptTokenLogprobs>?>? {
+        arena.array(list.map { entry -> UnsafeMutablePointer<Latentserve__V1__PromptTokenLogprobs>? in
+            var c = Latentserve__V1__PromptTokenLogprobs()
+            latentserve__v1__prompt_token_logprobs__init(&c)
+            c.logprob = entry.logprob
+            c.rank = entry.rank
+            c.n_top_logprobs = entry.topLogprobs.count
+            c.top_logprobs = TokenLogprob.cList(entry.topLogprobs, arena)
+            return arena.object(c)
+        })
+    }
+}
+
 /// Sampling: temperature 0 is greedy; topK 0 and topP 0 (or 1) mean "off"; repetitionPenalty 0 (or 1)
 /// means "off".
 public struct SamplingParams: Equatable, Sendable {
@@ -56,10 +88,13 @@ public struct SamplingParams: Equatable, Sendable {
     public var minTokens: UInt32
     public var logitBias: [LogitBias]
     public var topLogprobs: UInt32
+    public var promptLogprobs: Bool
+    public var promptTopLogprobs: UInt32
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
-                minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0) {
+                minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
+                promptTopLogprobs: UInt32 = 0) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -72,6 +107,8 @@ public struct SamplingParams: Equatable, Sendable {
         self.minTokens = minTokens
         self.logitBias = logitBias
         self.topLogprobs = topLogprobs
+        self.promptLogprobs = promptLogprobs
+        self.promptTopLogprobs = promptTopLogprobs
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
@@ -80,7 +117,7 @@ public struct SamplingParams: Equatable, Sendable {
                   presencePenalty: c.presence_penalty, frequencyPenalty: c.frequency_penalty,
                   repetitionPenalty: c.repetition_penalty, minTokens: c.min_tokens,
                   logitBias: swiftArray(c.logit_bias, c.n_logit_bias).map { LogitBias(tokenId: $0!.pointee.token_id, bias: $0!.pointee.bias) },
-                  topLogprobs: c.top_logprobs)
+                  topLogprobs: c.top_logprobs, promptLogprobs: c.prompt_logprobs != 0, promptTopLogprobs: c.prompt_top_logprobs)
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -107,6 +144,8 @@ public struct SamplingParams: Equatable, Sendable {
             return arena.object(b)
         })
         c.top_logprobs = topLogprobs
+        c.prompt_logprobs = promptLogprobs ? 1 : 0
+        c.prompt_top_logprobs = promptTopLogprobs
         return c
     }
 }
@@ -213,14 +252,17 @@ public struct GenerateResponse: Equatable, Sendable, WireMessage {
     /// With `.stop`: the request's stop token id that ended it (vLLM's stop_reason); nil for the model's EOS.
     public var stopTokenId: UInt32?
     public var usage: Usage?
+    /// With sampling.prompt_logprobs, on the first response: prompt tokens 1..<n.
+    public var promptLogprobs: [PromptTokenLogprobs]
 
     public init(requestId: String, tokens: [GeneratedToken] = [], finishReason: FinishReason = .unspecified,
-                stopTokenId: UInt32? = nil, usage: Usage? = nil) {
+                stopTokenId: UInt32? = nil, usage: Usage? = nil, promptLogprobs: [PromptTokenLogprobs] = []) {
         self.requestId = requestId
         self.tokens = tokens
         self.finishReason = finishReason
         self.stopTokenId = stopTokenId
         self.usage = usage
+        self.promptLogprobs = promptLogprobs
     }
 
     public init(decoding bytes: UnsafeRawBufferPointer) throws {
@@ -235,7 +277,8 @@ public struct GenerateResponse: Equatable, Sendable, WireMessage {
                                     finishReason: finish,
                                     stopTokenId: try FinishReason.stopTokenID(set: c.stop_case == LATENTSERVE__V1__GENERATE_RESPONSE__STOP_STOP_TOKEN_ID,
                                                                               value: c.stop_token_id, finish: finish, message: "GenerateResponse"),
-                                    usage: c.usage.map { Usage($0.pointee) })
+                                    usage: c.usage.map { Usage($0.pointee) },
+                                    promptLogprobs: PromptTokenLogprobs.swiftList(c.prompt_logprobs, c.n_prompt_logprobs))
         }
     }
 
@@ -261,6 +304,8 @@ public struct GenerateResponse: Equatable, Sendable, WireMessage {
             c.stop_token_id = stopTokenId
         }
         c.usage = usage.map { arena.object($0.cStruct) }
+        c.n_prompt_logprobs = promptLogprobs.count
+        c.prompt_logprobs = PromptTokenLogprobs.cList(promptLogprobs, arena)
         return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
     }
 }

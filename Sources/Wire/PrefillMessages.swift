@@ -145,10 +145,12 @@ public struct PrefillDone: Equatable, Sendable {
     public var kvExposedSeconds: Double
     /// The request's sampling.top_logprobs most likely first tokens, most likely first.
     public var firstTokenTopLogprobs: [TokenLogprob]
+    /// With sampling.prompt_logprobs: prompt tokens 1..<n.
+    public var promptLogprobs: [PromptTokenLogprobs]
 
     public init(firstToken: UInt32, firstTokenLogprob: Float, totalPayloadBytes: UInt64, tokens: UInt32, layers: UInt32,
                 prefillSeconds: Double, pcpRanks: UInt32, chunks: UInt32, kvSendSeconds: Double = 0, kvExposedSeconds: Double = 0,
-                firstTokenTopLogprobs: [TokenLogprob] = []) {
+                firstTokenTopLogprobs: [TokenLogprob] = [], promptLogprobs: [PromptTokenLogprobs] = []) {
         self.firstToken = firstToken
         self.firstTokenLogprob = firstTokenLogprob
         self.totalPayloadBytes = totalPayloadBytes
@@ -160,6 +162,7 @@ public struct PrefillDone: Equatable, Sendable {
         self.kvSendSeconds = kvSendSeconds
         self.kvExposedSeconds = kvExposedSeconds
         self.firstTokenTopLogprobs = firstTokenTopLogprobs
+        self.promptLogprobs = promptLogprobs
     }
 
     init(_ c: Latentserve__V1__PrefillDone) {
@@ -167,7 +170,8 @@ public struct PrefillDone: Equatable, Sendable {
                   totalPayloadBytes: c.total_payload_bytes, tokens: c.tokens, layers: c.layers,
                   prefillSeconds: c.prefill_seconds, pcpRanks: c.pcp_ranks, chunks: c.chunks,
                   kvSendSeconds: c.kv_send_seconds, kvExposedSeconds: c.kv_exposed_seconds,
-                  firstTokenTopLogprobs: TokenLogprob.swiftList(c.first_token_top_logprobs, c.n_first_token_top_logprobs))
+                  firstTokenTopLogprobs: TokenLogprob.swiftList(c.first_token_top_logprobs, c.n_first_token_top_logprobs),
+                  promptLogprobs: PromptTokenLogprobs.swiftList(c.prompt_logprobs, c.n_prompt_logprobs))
     }
 
     /// The C struct, its list kept alive by `arena`.
@@ -186,6 +190,8 @@ public struct PrefillDone: Equatable, Sendable {
         c.kv_exposed_seconds = kvExposedSeconds
         c.n_first_token_top_logprobs = firstTokenTopLogprobs.count
         c.first_token_top_logprobs = TokenLogprob.cList(firstTokenTopLogprobs, arena)
+        c.n_prompt_logprobs = promptLogprobs.count
+        c.prompt_logprobs = PromptTokenLogprobs.cList(promptLogprobs, arena)
         return c
     }
 

@@ -104,7 +104,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Check every token sequence against the reference generation (pd-run's code path) on --model: greedy, or seeded sampling with the same parameters.") var verify = false
     @Option(help: "Model folder or built-in name: its tokenizer and chat template for --prompt / --messages / --stop and the printed text; its weights for --verify.") var model: String?
     @Option(help: "The decode daemon's --kv-dtype (f32 or bf16), for --verify's reference: bf16 decodes over the prompt KV rounded as the daemon stores it.") var kvDtype: LatentDType = .f32
-    @OptionGroup var processors: LogitsProcessorOptions
+    @OptionGroup var processors: LogitsOptions
     @OptionGroup var security: ConnectionSecurity
 
     func validate() throws {

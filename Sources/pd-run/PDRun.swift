@@ -58,7 +58,7 @@ struct PDRun: ParsableCommand {
     @Flag(help: "Generate past the model's EOS token ids (eos_token_id), which end generation otherwise.")
     var ignoreEos = false
 
-    @OptionGroup var processors: LogitsProcessorOptions
+    @OptionGroup var processors: LogitsOptions
 
     @Option(help: "Prefill in chunks of this many tokens (chunked prefill).")
     var chunkTokens: Int?

@@ -15,6 +15,13 @@ struct RunReport: Encodable {
         let token_id: Int
         let logprob: Float
     }
+    /// With --prompt-logprobs: prompt tokens 1..<n, each given the tokens before it.
+    let prompt_logprobs: [PromptLogprob]?
+    struct PromptLogprob: Encodable {
+        let logprob: Float
+        let rank: Int
+        let top_logprobs: [TopLogprob]
+    }
     /// "stop" (EOS, a stop id or a stop string) or "length".
     let finish_reason: String
     /// vLLM's `stop_reason`: the stop token id or stop string that ended a "stop"; absent for EOS.
@@ -48,6 +55,9 @@ struct RunReport: Encodable {
         tokens = output.tokens
         logprobs = output.logprobs
         top_logprobs = output.topLogprobs.map { $0.map { TopLogprob(token_id: $0.token, logprob: $0.logprob) } }
+        prompt_logprobs = output.promptLogprobs?.map {
+            PromptLogprob(logprob: $0.logprob, rank: $0.rank, top_logprobs: $0.top.map { TopLogprob(token_id: $0.token, logprob: $0.logprob) })
+        }
         finish_reason = output.finishReason.name
         stop_reason = output.finishReason.stopReason
         last_logits = output.lastLogits

@@ -75,3 +75,59 @@ final class LogitsProcessorGoldenTests: XCTestCase {
         XCTAssertEqual(same.topLogprobs.map(\.count), [Int](repeating: 2, count: 8))
     }
 }
+
+/// vLLM's prompt_logprobs against transformers' log_softmax over a full-prompt forward
+/// (scripts/golden/processors.py): each prompt token's logprob and rank given the tokens before it,
+/// and the 5 most likely tokens, for prompts of 1, 7, 33 and 300 tokens (PCP: PCPPromptLogprobsTests).
+final class PromptLogprobsGoldenTests: XCTestCase {
+    struct Golden: Decodable {
+        struct Prompt: Decodable {
+            let prompt_ids: [Int32]
+            let logprobs: [Float]
+            let ranks: [Int]
+            let top_ids: [[Int]]
+            let top_logprobs: [[Float]]
+        }
+        let prompt_logprobs: [Prompt]
+    }
+
+    static func golden() throws -> Golden {
+        let path = GoldenTests.goldenRoot + "/v3_qlora_yarn_moe/processors.json"
+        return try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    /// `got` against the golden prompt, within 1e-4 relative.
+    static func check(_ got: [PromptTokenLogprobs], _ want: Golden.Prompt, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.count, want.logprobs.count, label, file: file, line: line)
+        for (entry, i) in zip(got, want.logprobs.indices) {
+            XCTAssertEqual(entry.logprob, want.logprobs[i], accuracy: 1e-4 * max(1, abs(want.logprobs[i])), "\(label) token \(i + 1)", file: file, line: line)
+            XCTAssertEqual(entry.rank, want.ranks[i], "\(label) token \(i + 1) rank", file: file, line: line)
+            XCTAssertEqual(entry.top.map(\.token), want.top_ids[i], "\(label) token \(i + 1) top ids", file: file, line: line)
+            for (t, w) in zip(entry.top, want.top_logprobs[i]) {
+                XCTAssertEqual(t.logprob, w, accuracy: 1e-4 * max(1, abs(w)), "\(label) token \(i + 1) top", file: file, line: line)
+            }
+        }
+    }
+
+    func testPromptLogprobsMatchTransformers() throws {
+        let golden = try Self.golden()
+        XCTAssertEqual(golden.prompt_logprobs.map(\.prompt_ids.count), [1, 7, 33, 300])
+        let model = try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v3_qlora_yarn_moe")
+        for chunk in [nil, 16] as [Int?] {
+            let generator = Generator(model: model, chunkTokens: chunk)
+            for prompt in golden.prompt_logprobs {
+                let params = SamplingParams(maxNewTokens: 1, promptLogprobs: 5)
+                let out = try generator.generate(prompts: [prompt.prompt_ids], params: [params])![0]
+                Self.check(out.promptLogprobs ?? [], prompt, "\(prompt.prompt_ids.count)-token prompt, chunks of \(chunk.map(String.init) ?? "all")")
+            }
+        }
+        // In one batch, each prompt with its own k (the batch computes the largest); none without.
+        let batch = try Generator(model: model).generate(
+            prompts: golden.prompt_logprobs.map(\.prompt_ids),
+            params: [SamplingParams(maxNewTokens: 1), SamplingParams(maxNewTokens: 1, promptLogprobs: 0),
+                     SamplingParams(maxNewTokens: 1, promptLogprobs: 2), SamplingParams(maxNewTokens: 1, promptLogprobs: 5)])!
+        XCTAssertEqual(batch.map { $0.promptLogprobs?.count }, [nil, 6, 32, 299])
+        XCTAssertEqual(batch.map { $0.promptLogprobs?.first?.top.count }, [nil, 0, 2, 5])
+        Self.check(batch[3].promptLogprobs ?? [], golden.prompt_logprobs[3], "batched 300-token prompt")
+    }
+}

@@ -53,7 +53,8 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "n": 129}"#, "n"),
             (#"{"model": "tiny", "prompt": "x", "best_of": 3}"#, "best_of"),
             (#"{"model": "tiny", "prompt": "x", "n": 2, "best_of": 3}"#, "best_of"),
-            (#"{"model": "tiny", "prompt": "x", "echo": true, "logprobs": 1}"#, "echo"),
+            (#"{"model": "tiny", "prompt": "x", "prompt_logprobs": 21}"#, "prompt_logprobs"),
+            (#"{"model": "tiny", "prompt": "x", "prompt_logprobs": 1, "stream": true}"#, "prompt_logprobs"),
             (#"{"model": "tiny", "prompt": "x", "logprobs": 21}"#, "logprobs"),
             (#"{"model": "tiny", "prompt": "x", "logprobs": -1}"#, "logprobs"),
             (#"{"model": "tiny", "prompt": "x", "logprobs": true}"#, "logprobs"),
@@ -106,6 +107,7 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "messages": []}"#, "messages"),
             (#"{"model": "tiny", "messages": [{"content": "x"}]}"#, "messages[0]"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": 2}"#, "logprobs"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "echo": true}"#, "echo"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}"#, "top_logprobs"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21}"#, "top_logprobs"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 3, "min_tokens": 4}"#, "min_tokens"),
@@ -167,6 +169,12 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertTrue(choices.echo)
         XCTAssertEqual(choices.promptTexts, ["ab", "cd"])
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [[1], [2]]}"#).promptTexts, [nil, nil])
+        // The prompt's logprobs: for prompt_logprobs and for echo with logprobs, the larger k of the two.
+        let echoed = try parse(#"{"model": "tiny", "prompt": "ab", "echo": true, "logprobs": 3, "prompt_logprobs": 1}"#)
+        XCTAssertTrue(echoed.echoesLogprobs && echoed.sampling.promptLogprobs)
+        XCTAssertEqual(echoed.sampling.promptTopLogprobs, 3)
+        XCTAssertFalse(try parse(#"{"model": "tiny", "prompt": "ab", "echo": true}"#).sampling.promptLogprobs)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": "ab", "prompt_logprobs": 0}"#).sampling.promptLogprobs, true)
 
         // The logits processors and logprobs reach the decode daemon's sampling fields; logit_bias
         // clamped to [-100, 100] as OpenAI and vLLM do.

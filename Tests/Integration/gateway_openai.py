@@ -313,7 +313,53 @@ for sampling, flags in [({"temperature": 0}, []), ({"temperature": 0.9, "seed": 
 plain = pd_run(prompt_ids, 24)
 check(plain["tokens"] != pd_run(prompt_ids, 24, "--repetition-penalty", "1.3", "--presence-penalty", "0.6")["tokens"],
       "the penalties change nothing on this prompt: the check above would not see them")
-print("ok: chat and completion logprobs (whole and streamed; top tokens, bytes, text_offset) and the logits processors "
+# The prompt's logprobs, computed by the 2-rank PCP prefill daemon: lm-evaluation-harness's loglikelihood
+# request (echo, logprobs 1, max_tokens 1) and vLLM's prompt_logprobs, against pd-run (one process).
+prompt_ids = tok.encode(prompts[0]).ids
+run = pd_run(prompt_ids, 1, "--prompt-logprobs", "2")
+r = client.completions.create(model=MODEL, prompt=prompts[0], max_tokens=1, temperature=0, logprobs=1, echo=True)
+lp = r.choices[0].logprobs
+ids_all = prompt_ids + run["tokens"]
+check(r.choices[0].text == prompts[0] + run["text"], f"echo text {r.choices[0].text!r}")
+check(lp.tokens == [tok.decode([t], skip_special_tokens=False) for t in ids_all], f"echo tokens {lp.tokens}")
+check(lp.token_logprobs[0] is None and lp.top_logprobs[0] is None, "the first prompt token has no logprob (null, as vLLM)")
+check(all(close(a, b["logprob"]) for a, b in zip(lp.token_logprobs[1:len(prompt_ids)], run["prompt_logprobs"]))
+      and close(lp.token_logprobs[-1], run["logprobs"][0]), f"echo logprobs {lp.token_logprobs} vs {run['prompt_logprobs']}")
+for got, entry, token in zip(lp.top_logprobs[1:len(prompt_ids)], run["prompt_logprobs"], prompt_ids[1:]):
+    want = {tok.decode([entry["top_logprobs"][0]["token_id"]], skip_special_tokens=False): entry["top_logprobs"][0]["logprob"]}
+    want.setdefault(tok.decode([token], skip_special_tokens=False), entry["logprob"])
+    check(got.keys() == want.keys() and all(close(got[k], want[k]) for k in want), f"echo top_logprobs {got} vs {want}")
+check(lp.text_offset == [sum(len(x) for x in lp.tokens[:i]) for i in range(len(lp.tokens))], f"echo text_offset {lp.text_offset}")
+count("completions", r.choices[0].finish_reason)
+tokens_s, logprobs_s, text_s = [], [], ""
+for chunk in client.completions.create(model=MODEL, prompt=prompts[0], max_tokens=1, temperature=0, logprobs=1, echo=True, stream=True):
+    for c in chunk.choices:
+        text_s += c.text
+        if c.logprobs:
+            tokens_s += c.logprobs.tokens
+            logprobs_s += c.logprobs.token_logprobs
+check(text_s == r.choices[0].text and tokens_s == lp.tokens and logprobs_s == lp.token_logprobs, f"streamed echo logprobs {tokens_s} {logprobs_s}")
+count("completions", "length")
+r = client.completions.create(model=MODEL, prompt=prompts[0], max_tokens=1, temperature=0, extra_body={"prompt_logprobs": 2})
+pl = (r.choices[0].model_extra or {})["prompt_logprobs"]
+check(pl[0] is None and len(pl) == len(prompt_ids), f"prompt_logprobs {pl}")
+for got, entry, token in zip(pl[1:], run["prompt_logprobs"], prompt_ids[1:]):
+    want = {str(token): (entry["logprob"], entry["rank"])}
+    for k, t in enumerate(entry["top_logprobs"]):
+        want.setdefault(str(t["token_id"]), (t["logprob"], k + 1))
+    check(got.keys() == want.keys() and all(close(got[k]["logprob"], want[k][0]) and got[k]["rank"] == want[k][1]
+                                            and got[k]["decoded_token"] == tok.decode([int(k)], skip_special_tokens=False) for k in want),
+          f"prompt_logprobs entry {got} vs {want}")
+count("completions", r.choices[0].finish_reason)
+r = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=1, temperature=0, extra_body={"prompt_logprobs": 0})
+chat_ids = tok.encode(render_chat(messages), add_special_tokens=False).ids
+pl = (r.model_extra or {})["prompt_logprobs"]
+chat_run = pd_run(chat_ids, 1, "--prompt-logprobs", "0")
+check(len(pl) == len(chat_ids) and all(close(got[str(t)]["logprob"], e["logprob"]) for got, e, t in zip(pl[1:], chat_run["prompt_logprobs"], chat_ids[1:])),
+      f"chat prompt_logprobs {pl[:3]}")
+count("chat_completions", r.choices[0].finish_reason)
+print("ok: chat and completion logprobs (whole and streamed; top tokens, bytes, text_offset), the prompt's (echo + logprobs "
+      "as lm-evaluation-harness asks, prompt_logprobs; 2-rank PCP prefill vs one process) and the logits processors "
       "(penalties, logit_bias, min_tokens; greedy and seeded) equal pd-run + HF tokenizers")
 
 # 4c. n choices per prompt: choice prompt × n + j is the prompt's seeded sample with seed + j (vLLM's rule),
@@ -361,7 +407,8 @@ expect_error(400, "presence_penalty", lambda: client.completions.create(model=MO
 expect_error(400, "logit_bias", lambda: client.completions.create(model=MODEL, prompt="x", logit_bias={"99999999": 1}))
 expect_error(400, "min_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=2, extra_body={"min_tokens": 3}))
 expect_error(400, "best_of", lambda: client.completions.create(model=MODEL, prompt="x", best_of=3))
-expect_error(400, "echo", lambda: client.completions.create(model=MODEL, prompt="x", echo=True, logprobs=1))
+expect_error(400, "echo", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], extra_body={"echo": True}))
+expect_error(400, "prompt_logprobs", lambda: client.completions.create(model=MODEL, prompt="x", stream=True, extra_body={"prompt_logprobs": 1}))
 expect_error(400, "tools", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0],
              tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]))
 expect_error(400, "top_logprobs", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], top_logprobs=2))

@@ -29,7 +29,7 @@ final class PrefillSchedulerTests: XCTestCase {
         while let event = job.events.pop(timeout: 0) {
             switch event {
             case .layerReady(let l): out.layers.append(l)
-            case .done(let first, _, _): out.first = first
+            case .done(let first, _, _, _): out.first = first
             case .failed(let f): out.failure = "\(f)"
             }
         }
@@ -134,7 +134,7 @@ final class PrefillSchedulerTests: XCTestCase {
                     case .layerReady(let l):
                         shortOutcome.outcome.layers.append(l)
                         if l == layers - 1 { longJob.cancel() }
-                    case .done(let first, _, _): shortOutcome.outcome.first = first
+                    case .done(let first, _, _, _): shortOutcome.outcome.first = first
                     case .failed(let f): shortOutcome.outcome.failure = "\(f)"
                     }
                 }
@@ -177,7 +177,7 @@ final class PrefillSchedulerTests: XCTestCase {
                     while outcome.first == nil && outcome.failure == nil, let event = job.events.pop(timeout: 30) {
                         switch event {
                         case .layerReady(let l): outcome.layers.append(l)
-                        case .done(let first, _, _): outcome.first = first
+                        case .done(let first, _, _, _): outcome.first = first
                         case .failed(let f): outcome.failure = "\(f)"
                         }
                     }

@@ -11,7 +11,8 @@ final class MessageRoundTripTests: XCTestCase {
     func testDecodeServiceMessages() throws {
         let sampling = SamplingParams(temperature: 0.7, topK: 40, topP: 0.9, seed: 1234, stopTokenIds: [2, 7], presencePenalty: -0.5,
                                       frequencyPenalty: 1.25, repetitionPenalty: 1.1, minTokens: 4,
-                                      logitBias: [LogitBias(tokenId: 3, bias: -100), LogitBias(tokenId: 99_999, bias: 2.5)], topLogprobs: 20)
+                                      logitBias: [LogitBias(tokenId: 3, bias: -100), LogitBias(tokenId: 99_999, bias: 2.5)], topLogprobs: 20,
+                                      promptLogprobs: true, promptTopLogprobs: 3)
         try roundTrip(GenerateRequest(promptTokenIds: [1, 2, 3, 100_000], maxNewTokens: 64, sampling: sampling,
                                       clientRequestId: "client-1"))
         try roundTrip(GenerateRequest(promptTokenIds: [], maxNewTokens: 0))
@@ -19,7 +20,8 @@ final class MessageRoundTripTests: XCTestCase {
                                                                  GeneratedToken(tokenId: 9, logprob: -1.5)]))
         let top = [TokenLogprob(tokenId: 9, logprob: -0.5), TokenLogprob(tokenId: 5, logprob: -0.75)]
         try roundTrip(GenerateResponse(requestId: "r1", tokens: [GeneratedToken(tokenId: 5, logprob: -0.75, topLogprobs: top),
-                                                                 GeneratedToken(tokenId: 1, logprob: -3, topLogprobs: [])]))
+                                                                 GeneratedToken(tokenId: 1, logprob: -3, topLogprobs: [])],
+                                       promptLogprobs: [PromptTokenLogprobs(logprob: -2, rank: 7, topLogprobs: top), PromptTokenLogprobs(logprob: 0, rank: 1)]))
         let usage = Usage(promptTokens: 10, generatedTokens: 3, ttftSeconds: 0.125, kvBytes: 1 << 33,
                           kvTransferSeconds: 0.5, totalSeconds: 1.25)
         try roundTrip(GenerateResponse(requestId: "r1", tokens: [], finishReason: .length, usage: usage))
@@ -47,7 +49,8 @@ final class MessageRoundTripTests: XCTestCase {
                                                        chunks: 300)))
         try roundTrip(PrefillResponse.done(PrefillDone(firstToken: 42, firstTokenLogprob: -0.5, totalPayloadBytes: 8, tokens: 1, layers: 2,
                                                        prefillSeconds: 0.5, pcpRanks: 1, chunks: 2,
-                                                       firstTokenTopLogprobs: [TokenLogprob(tokenId: 42, logprob: -0.5)])))
+                                                       firstTokenTopLogprobs: [TokenLogprob(tokenId: 42, logprob: -0.5)],
+                                                       promptLogprobs: [PromptTokenLogprobs(logprob: -1.5, rank: 3, topLogprobs: [TokenLogprob(tokenId: 8, logprob: -0.1)])])))
         try roundTrip(InfoRequest())
         try roundTrip(InfoResponse(modelFingerprint: "fp", modelName: "tiny-v3", layers: 4, rowWidth: 576, ranks: 2))
         try roundTrip(HealthCheckRequest(service: "latentserve.v1.Prefill"))

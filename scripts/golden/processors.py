@@ -5,6 +5,10 @@ one committed golden folder with repetition_penalty, sequence_bias (OpenAI's log
 over the generated tokens only). Per step it records the token and the 5 most likely tokens with their
 log-probabilities under the raw logits (`output_logits`, before any processor: vLLM's default logprobs).
 
+Also vLLM's prompt_logprobs of each of the folder's prompts: a full-prompt forward, log_softmax at every
+position, the log-probability and rank (1 + the tokens strictly more likely) of the prompt's next token, and
+the 5 most likely tokens.
+
 Usage: python processors.py GOLDEN_DIR      (writes GOLDEN_DIR/v3_qlora_yarn_moe/processors.json)
 Greedy choices must beat the runner-up of the processed scores by MIN_MARGIN; the script fails otherwise.
 """
@@ -75,6 +79,20 @@ def run(model, eos: int, prompt: list, fields: dict) -> dict:
     return {"tokens": tokens, "steps": steps, "min_margin": margin}
 
 
+@torch.no_grad()
+def prompt_logprobs(model, prompt: list) -> dict:
+    logprobs = torch.log_softmax(model(input_ids=torch.tensor([prompt]), use_cache=False).logits[0].to(torch.float32), dim=-1)
+    out = {"prompt_ids": prompt, "logprobs": [], "ranks": [], "top_ids": [], "top_logprobs": []}
+    for p in range(len(prompt) - 1):
+        row, target = logprobs[p], prompt[p + 1]
+        top = row.topk(TOP)
+        out["logprobs"].append(f32_list(row[target])[0])
+        out["ranks"].append(int((row > row[target]).sum()) + 1)
+        out["top_ids"].append(top.indices.tolist())
+        out["top_logprobs"].append(f32_list(top.values))
+    return out
+
+
 def main(argv: list) -> None:
     golden = Path(argv[1])
     folder = golden / FOLDER
@@ -92,7 +110,8 @@ def main(argv: list) -> None:
         runs.append({"name": name, "prompt_ids": prompts[length], "max_new_tokens": NEW_TOKENS, "eos_token_id": eos,
                      "sampling": fields, **result})
     import transformers
-    doc = {"transformers_version": transformers.__version__, "torch_version": torch.__version__, "top": TOP, "runs": runs}
+    doc = {"transformers_version": transformers.__version__, "torch_version": torch.__version__, "top": TOP, "runs": runs,
+           "prompt_logprobs": [prompt_logprobs(model, c["prompt_ids"]) for c in expected["cases"]]}
     (folder / "processors.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 

@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Latentserve__V1__SamplingParams Latentserve__V1__SamplingParams;
 typedef struct Latentserve__V1__LogitBias Latentserve__V1__LogitBias;
 typedef struct Latentserve__V1__TokenLogprob Latentserve__V1__TokenLogprob;
+typedef struct Latentserve__V1__PromptTokenLogprobs Latentserve__V1__PromptTokenLogprobs;
 typedef struct Latentserve__V1__GenerateRequest Latentserve__V1__GenerateRequest;
 typedef struct Latentserve__V1__GeneratedToken Latentserve__V1__GeneratedToken;
 typedef struct Latentserve__V1__Usage Latentserve__V1__Usage;
@@ -117,10 +118,18 @@ struct  Latentserve__V1__SamplingParams
    * 0..20: the most likely tokens reported with each generated token
    */
   uint32_t top_logprobs;
+  /*
+   * vLLM's prompt_logprobs: each prompt token's logprob (after the first)
+   */
+  protobuf_c_boolean prompt_logprobs;
+  /*
+   * 0..20: with prompt_logprobs, the most likely tokens at each position
+   */
+  uint32_t prompt_top_logprobs;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0 }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0 }
 
 
 struct  Latentserve__V1__LogitBias
@@ -150,6 +159,23 @@ struct  Latentserve__V1__TokenLogprob
 #define LATENTSERVE__V1__TOKEN_LOGPROB__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__token_logprob__descriptor) \
     , 0, 0 }
+
+
+/*
+ * A prompt token's logprob given the tokens before it, its rank there (1 + the tokens strictly more
+ * likely) and the prompt_top_logprobs most likely tokens, most likely first.
+ */
+struct  Latentserve__V1__PromptTokenLogprobs
+{
+  ProtobufCMessage base;
+  float logprob;
+  uint32_t rank;
+  size_t n_top_logprobs;
+  Latentserve__V1__TokenLogprob **top_logprobs;
+};
+#define LATENTSERVE__V1__PROMPT_TOKEN_LOGPROBS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__prompt_token_logprobs__descriptor) \
+    , 0, 0, 0,NULL }
 
 
 struct  Latentserve__V1__GenerateRequest
@@ -236,6 +262,11 @@ struct  Latentserve__V1__GenerateResponse
    * set on the last response only
    */
   Latentserve__V1__Usage *usage;
+  /*
+   * With sampling.prompt_logprobs, on the first response: prompt tokens 1..<n (the first has none).
+   */
+  size_t n_prompt_logprobs;
+  Latentserve__V1__PromptTokenLogprobs **prompt_logprobs;
   Latentserve__V1__GenerateResponse__StopCase stop_case;
   union {
     /*
@@ -246,7 +277,7 @@ struct  Latentserve__V1__GenerateResponse
 };
 #define LATENTSERVE__V1__GENERATE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__generate_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED, NULL, LATENTSERVE__V1__GENERATE_RESPONSE__STOP__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, 0,NULL, LATENTSERVE__V1__FINISH_REASON__FINISH_REASON_UNSPECIFIED, NULL, 0,NULL, LATENTSERVE__V1__GENERATE_RESPONSE__STOP__NOT_SET, {0} }
 
 
 struct  Latentserve__V1__StatsRequest
@@ -405,10 +436,15 @@ struct  Latentserve__V1__PrefillDone
    */
   size_t n_first_token_top_logprobs;
   Latentserve__V1__TokenLogprob **first_token_top_logprobs;
+  /*
+   * with sampling.prompt_logprobs: prompt tokens 1..<n
+   */
+  size_t n_prompt_logprobs;
+  Latentserve__V1__PromptTokenLogprobs **prompt_logprobs;
 };
 #define LATENTSERVE__V1__PREFILL_DONE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__prefill_done__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0,NULL }
 
 
 typedef enum {
@@ -517,6 +553,25 @@ Latentserve__V1__TokenLogprob *
                       const uint8_t       *data);
 void   latentserve__v1__token_logprob__free_unpacked
                      (Latentserve__V1__TokenLogprob *message,
+                      ProtobufCAllocator *allocator);
+/* Latentserve__V1__PromptTokenLogprobs methods */
+void   latentserve__v1__prompt_token_logprobs__init
+                     (Latentserve__V1__PromptTokenLogprobs         *message);
+size_t latentserve__v1__prompt_token_logprobs__get_packed_size
+                     (const Latentserve__V1__PromptTokenLogprobs   *message);
+size_t latentserve__v1__prompt_token_logprobs__pack
+                     (const Latentserve__V1__PromptTokenLogprobs   *message,
+                      uint8_t             *out);
+size_t latentserve__v1__prompt_token_logprobs__pack_to_buffer
+                     (const Latentserve__V1__PromptTokenLogprobs   *message,
+                      ProtobufCBuffer     *buffer);
+Latentserve__V1__PromptTokenLogprobs *
+       latentserve__v1__prompt_token_logprobs__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   latentserve__v1__prompt_token_logprobs__free_unpacked
+                     (Latentserve__V1__PromptTokenLogprobs *message,
                       ProtobufCAllocator *allocator);
 /* Latentserve__V1__GenerateRequest methods */
 void   latentserve__v1__generate_request__init
@@ -776,6 +831,9 @@ typedef void (*Latentserve__V1__LogitBias_Closure)
 typedef void (*Latentserve__V1__TokenLogprob_Closure)
                  (const Latentserve__V1__TokenLogprob *message,
                   void *closure_data);
+typedef void (*Latentserve__V1__PromptTokenLogprobs_Closure)
+                 (const Latentserve__V1__PromptTokenLogprobs *message,
+                  void *closure_data);
 typedef void (*Latentserve__V1__GenerateRequest_Closure)
                  (const Latentserve__V1__GenerateRequest *message,
                   void *closure_data);
@@ -886,6 +944,7 @@ extern const ProtobufCEnumDescriptor    latentserve__v1__finish_reason__descript
 extern const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__logit_bias__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__token_logprob__descriptor;
+extern const ProtobufCMessageDescriptor latentserve__v1__prompt_token_logprobs__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__generate_request__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__generated_token__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__usage__descriptor;

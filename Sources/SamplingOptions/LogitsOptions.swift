@@ -1,9 +1,9 @@
 import ArgumentParser
 import Engine
 
-/// The logits processors and top logprobs of a request, as the OpenAI / vLLM fields of the same names
-/// (pd-run and pd-client: `@OptionGroup var processors: LogitsProcessorOptions`).
-public struct LogitsProcessorOptions: ParsableArguments {
+/// The logits processors and the logprobs a request asks for, as the OpenAI / vLLM fields of the same
+/// names (pd-run and pd-client: `@OptionGroup var processors: LogitsOptions`).
+public struct LogitsOptions: ParsableArguments {
     public init() {}
 
     @Option(help: "Presence penalty in [-2, 2] (0 = off): subtracted from the logit of every token generated so far.")
@@ -24,12 +24,16 @@ public struct LogitsProcessorOptions: ParsableArguments {
     @Option(help: "Report this many most likely tokens (0...20) with each generated token.")
     public var topLogprobs: Int = 0
 
+    @Option(help: "Report each prompt token's logprob (after the first) and this many most likely tokens (0...20) at its position (vLLM's prompt_logprobs).")
+    public var promptLogprobs: Int?
+
     public func apply(to params: inout SamplingParams) throws {
         params.presencePenalty = presencePenalty
         params.frequencyPenalty = frequencyPenalty
         params.repetitionPenalty = repetitionPenalty
         params.minTokens = minTokens
         params.topLogprobs = topLogprobs
+        params.promptLogprobs = promptLogprobs
         params.logitBias = try (logitBias ?? "").split(separator: ",").map { pair in
             let parts = pair.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 2, let token = Int(parts[0]), let bias = Float(parts[1]) else {

@@ -1,0 +1,71 @@
+import Kernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension DeepSeekTransformer {
+    /// Floats per position in `promptLogprobs`' result for `top` most likely tokens.
+    public static func promptLogprobsWidth(top: Int) -> Int { 2 + 2 * top }
+
+    /// Rows of logits computed at once: [block, vocab] floats of scratch.
+    static let promptLogprobsBlock = 32
+
+    /// Prompt logprobs of the prefill step just run (call it next, with the same layout): each local
+    /// row's next-token distribution (final norm, lm_head, log-softmax in f32 with an f64 sum, as the
+    /// last position's logits) gives the log-probability of `targets[row]` — the prompt's token at the
+    /// next position, −1 where there is none (a request's last position, pads) — its rank (1 + the
+    /// tokens strictly more likely, vLLM's), and the `top` most likely tokens (ties: lower id first).
+    /// Returns the whole step's rows on every process, request-major in position order
+    /// [Σ newTokens, promptLogprobsWidth(top)]: logprob, rank (0 without a target), top ids (exact as
+    /// Float below 2^24), their logprobs. Valid until the next call. Under PCP each rank computes its
+    /// own rows; one all-gather of these small rows restores the order.
+    public func promptLogprobs(layout: PrefillLayout, targets: [Int32], top: Int, exchange: LatentExchange) throws -> UnsafePointer<Float> {
+        let c = config, h = c.hiddenSize, vocab = c.vocabSize, rows = layout.localRows
+        guard prefilledRows == rows, targets.count == rows else {
+            throw ModelError.badLayout("prompt logprobs need the prefill step just run: \(targets.count) targets, \(rows) local rows, \(prefilledRows) prefilled")
+        }
+        guard top >= 0 && top <= vocab else { throw ModelError.badLayout("prompt logprobs: top \(top) outside 0...\(vocab)") }
+        let width = Self.promptLogprobsWidth(top: top)
+        let out = positionResults.zeroed(max(1, rows * width))                 // [localRows, width]
+        let x = UnsafePointer(hidden.pointer)                                  // [localRows, hidden] final residual stream
+        let block = Self.promptLogprobsBlock
+        let xn = normed.reserve(block * h), logits = positionLogits.reserve(block * vocab)
+        var order = [Int](repeating: 0, count: top)
+        var start = 0
+        while start < rows {
+            let count = min(block, rows - start)
+            Elementwise.rmsNorm(x + start * h, rows: count, dim: h, weight: weights.finalNorm.pointer, eps: Float(c.rmsNormEps), into: xn)
+            Linear.apply(xn, rows: count, weight: weights.lmHead, into: logits)
+            for r in 0..<count where targets[start + r] >= 0 {
+                let row = UnsafePointer(logits + r * vocab)
+                var maxLogit = -Float.infinity
+                for v in 0..<vocab where row[v] > maxLogit { maxLogit = row[v] }
+                var sum = 0.0
+                for v in 0..<vocab { sum += Double(expf(row[v] - maxLogit)) }
+                let logSum = maxLogit + Float(log(sum))
+                let target = Int(targets[start + r])
+                var above = 0
+                for v in 0..<vocab where row[v] > row[target] { above += 1 }
+                let result = out + (start + r) * width
+                result[0] = row[target] - logSum
+                result[1] = Float(above + 1)
+                // The k largest by insertion (k ≤ 20 in practice; most logits fail the first comparison).
+                var kept = 0
+                @inline(__always) func beats(_ a: Int, _ b: Int) -> Bool { row[a] > row[b] || (row[a] == row[b] && a < b) }
+                for v in 0..<vocab where !row[v].isNaN {
+                    if kept == top && (top == 0 || !beats(v, order[top - 1])) { continue }
+                    var slot = kept < top ? kept : top - 1
+                    if kept < top { kept += 1 }
+                    while slot > 0 && beats(v, order[slot - 1]) { order[slot] = order[slot - 1]; slot -= 1 }
+                    order[slot] = v
+                }
+                for k in 0..<kept {
+                    result[2 + k] = Float(order[k])
+                    result[2 + top + k] = row[order[k]] - logSum
+                }
+            }
+            start += count
+        }
+        return try exchange.gatherPositionRows(out, layout: layout, width: width)
+    }
+}
