@@ -20,6 +20,8 @@ struct ChoiceEvent: Sendable {
     /// On the choice's first event, when the request asked for the prompt's logprobs: prompt tokens
     /// 1..<n (the daemons' prompt_logprobs).
     let promptLogprobs: [PromptTokenLogprobs]?
+    /// Tool calls completed since the choice's previous event (chat with tools and a parser).
+    let toolCalls: [ToolCall]
 }
 
 /// Runs a request's choices (n per prompt) on decode daemons concurrently, turning token ids
@@ -46,7 +48,9 @@ struct CompletionRun {
                                            sampling: sampling,
                                            clientRequestId: request.choiceCount == 1 ? id : "\(id)-\(index)")
             let echo = request.echo ? request.promptTexts[p] ?? served.text.decode(prompt) : ""
+            let splitter = request.parsesToolCalls ? served.toolCalls.map { ToolCallSplitter(format: $0, text: served.text) } : nil
             let choice = Choice(index: index, prompt: prompt.count, echo: echo, wantsPromptLogprobs: request.sampling.promptLogprobs,
+                                toolCalls: splitter, parallelToolCalls: request.parallelToolCalls,
                                 text: TextStream(served.text, stopStrings: request.stop, minTokens: request.minTokens),
                                 keepsTokens: request.topLogprobs != nil, metrics: metrics, calls: calls)
             calls.add(DecodeCall.start(generate, pool: pool, consumer: choice, onRetry: { [metrics] in metrics.retries.increment() }))
@@ -102,6 +106,11 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let wantsPromptLogprobs: Bool
     /// The prompt's logprobs from the first response, until the first event carries them.
     private var promptLogprobs: [PromptTokenLogprobs]?
+    /// Reads tool calls off the tokens (chat with tools); the calls not yet sent, and how many were.
+    private var splitter: ToolCallSplitter?
+    private let parallelToolCalls: Bool
+    private var pendingCalls: [ToolCall] = []
+    private var callsSent = 0
     let metrics: GatewayMetrics
     let calls: RunCalls
     private var generated = 0
@@ -111,11 +120,13 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let start = monotonicSeconds()
     private var lastTokenAt = 0.0
 
-    init(index: Int, prompt: Int, echo: String, wantsPromptLogprobs: Bool, text: TextStream, keepsTokens: Bool,
-         metrics: GatewayMetrics, calls: RunCalls) {
+    init(index: Int, prompt: Int, echo: String, wantsPromptLogprobs: Bool, toolCalls: ToolCallSplitter?, parallelToolCalls: Bool,
+         text: TextStream, keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
         self.index = index
         self.prompt = prompt
         self.echo = echo
+        self.splitter = toolCalls
+        self.parallelToolCalls = parallelToolCalls
         self.wantsPromptLogprobs = wantsPromptLogprobs
         self.text = text
         self.keepsTokens = keepsTokens
@@ -124,13 +135,27 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     }
 
     private func send(_ piece: String, _ reason: String? = nil, _ stopReason: StopReason? = nil) {
-        if !piece.isEmpty || reason != nil {
+        if !piece.isEmpty || reason != nil || !pendingCalls.isEmpty {
             calls.continuation.yield(ChoiceEvent(index: index, text: echo + piece, finishReason: reason, stopReason: stopReason,
                                                  promptTokens: prompt, completionTokens: generated, tokens: tokens,
-                                                 promptLogprobs: promptLogprobs))
+                                                 promptLogprobs: promptLogprobs, toolCalls: pendingCalls))
             tokens.removeAll()
             echo = ""
             promptLogprobs = nil
+            callsSent += pendingCalls.count
+            pendingCalls.removeAll()
+        }
+    }
+
+    /// A token's text, or the tool call it completes (sent as soon as it is whole).
+    private func take(_ token: Int) {
+        for piece in splitter?.feed(token) ?? [.text(token)] {
+            switch piece {
+            case .text(let id): send(text.append(id))
+            case .call(let call):
+                if parallelToolCalls || callsSent + pendingCalls.count == 0 { pendingCalls.append(call) }
+                send("")
+            }
         }
     }
 
@@ -152,7 +177,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             lastTokenAt = now
             generated += 1
             if keepsTokens { tokens.append(token) }
-            send(text.append(Int(token.tokenId)))
+            take(Int(token.tokenId))
             if text.stoppedBy != nil { finish = "stop"; return false }
         }
         switch response.finishReason {
@@ -169,8 +194,11 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         if let error { return calls.fail(error) }
         if let failure { return calls.fail(failure) }
         guard var reason = finish else { return calls.fail(APIError.server("decode ended the stream without a finish reason")) }
-        let tail = text.finish()
+        var tail = ""
+        for case .text(let id) in splitter?.finish() ?? [] where text.stoppedBy == nil { tail += text.append(id) }
+        tail += text.finish()
         if let matched = text.stoppedBy { reason = "stop"; stopReason = .text(matched) }
+        if reason == "stop" && stopReason == nil && callsSent > 0 { reason = "tool_calls" }   // as vLLM: the model's EOS after calls
         metrics.promptTokens.increment(by: prompt)
         metrics.generationTokens.increment(by: generated)
         metrics.endToEnd.recordSeconds(monotonicSeconds() - start)

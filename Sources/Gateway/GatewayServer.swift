@@ -22,6 +22,8 @@ public struct GatewayOptions: Sendable {
     /// HTTPS: PEM certificate chain and key files (nil: plain HTTP).
     public var httpsCertificateFile: String?
     public var httpsKeyFile: String?
+    /// vLLM's `--tool-call-parser`: how chat completions with `tools` read tool calls off the output.
+    public var toolCallParser: ToolCallFormat.Name?
     public init() {}
 }
 
@@ -37,7 +39,7 @@ public final class GatewayServer: Sendable {
     private let started = Int(Date().timeIntervalSince1970)
 
     public init(model: String, options: GatewayOptions) throws {
-        served = try ServedModel(model: model, servedName: options.servedModelName)
+        served = try ServedModel(model: model, servedName: options.servedModelName, toolCallParser: options.toolCallParser)
         pool = DecodePool(targets: options.decodeTargets, security: options.decodeSecurity)
         metrics = GatewayMetrics()
         self.options = options

@@ -83,6 +83,7 @@ struct GenerationEndpoint: Sendable {
         var stopReasons = [StopReason?](repeating: nil, count: count)
         var tokens = [[GeneratedToken]](repeating: [], count: count)
         var promptLogprobs = [[PromptTokenLogprobs]?](repeating: nil, count: count)
+        var toolCalls = [[ToolCall]](repeating: [], count: count)
         var promptTokens = 0, completionTokens = 0
         do {
             var event = first
@@ -90,6 +91,7 @@ struct GenerationEndpoint: Sendable {
                 texts[e.index] += e.text
                 tokens[e.index] += e.tokens
                 if let p = e.promptLogprobs { promptLogprobs[e.index] = p }
+                toolCalls[e.index] += e.toolCalls
                 if let reason = e.finishReason {
                     reasons[e.index] = reason
                     stopReasons[e.index] = e.stopReason
@@ -114,7 +116,7 @@ struct GenerationEndpoint: Sendable {
             promptLogprobs.indices.map { i in format.prompt(ids: request.prompts[i / request.n], promptLogprobs[i] ?? [], top: k) }
         }
         return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, stopReasons: stopReasons, logprobs: logprobs,
-                                         promptLogprobs: prompts, usage: usage))
+                                         promptLogprobs: prompts, toolCalls: toolCalls, usage: usage))
     }
 
     private func stream(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
@@ -125,6 +127,7 @@ struct GenerationEndpoint: Sendable {
         let format = LogprobsFormat(text: served.text)
         // Completions' text_offset: the characters of the choice's earlier tokens' strings, as in a whole response.
         var textOffsets = [Int](repeating: 0, count: request.choiceCount)
+        var toolCallsSent = [Int](repeating: 0, count: request.choiceCount)
         do {
             var event = first
             while let e = event {
@@ -132,12 +135,12 @@ struct GenerationEndpoint: Sendable {
                 func usage(_ completion: Int) -> Value {
                     request.continuousUsage ? OpenAIResponses.usage(prompt: e.promptTokens, completion: completion) : .none
                 }
-                if kindIsChat(shapes), isFirst, !e.text.isEmpty || e.finishReason != nil {
+                if kindIsChat(shapes), isFirst, !e.text.isEmpty || e.finishReason != nil || !e.toolCalls.isEmpty {
                     // The role goes first, alone, as OpenAI sends it.
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: "", finishReason: nil, first: true,
                                                                  withUsageField: request.includeUsage, usage: usage(0))))
                 }
-                if !e.text.isEmpty || e.finishReason != nil {
+                if !e.text.isEmpty || e.finishReason != nil || !e.toolCalls.isEmpty {
                     var logprobs = Value.none
                     if let top = request.topLogprobs {
                         if shapes.kind == .chat {
@@ -149,7 +152,9 @@ struct GenerationEndpoint: Sendable {
                     }
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason, stopReason: e.stopReason,
                                                                  first: false, withUsageField: request.includeUsage,
-                                                                 usage: usage(e.completionTokens), logprobs: logprobs)))
+                                                                 usage: usage(e.completionTokens), logprobs: logprobs,
+                                                                 toolCalls: e.toolCalls, firstToolCall: toolCallsSent[e.index])))
+                    toolCallsSent[e.index] += e.toolCalls.count
                 }
                 if let reason = e.finishReason {
                     if e.index % request.n == 0 { promptTokens += e.promptTokens }   // once per prompt, as vLLM counts usage

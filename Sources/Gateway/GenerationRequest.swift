@@ -32,6 +32,11 @@ struct GenerationRequest {
     let promptLogprobs: Int?
     /// Whether the choices' logprobs start with the prompt's tokens (completions' echo with logprobs).
     var echoesLogprobs: Bool { echo && topLogprobs != nil }
+    /// Chat `tools` (rendered by the chat template) and whether the output is read for tool calls
+    /// (tool_choice "auto" with `--tool-call-parser`); `parallel_tool_calls` false keeps the first.
+    let tools: [Value]
+    let parsesToolCalls: Bool
+    let parallelToolCalls: Bool
     /// Stop strings are not looked for before this many tokens (vLLM's min_tokens; the daemons hold
     /// EOS and the stop ids off until then).
     let minTokens: Int
@@ -62,9 +67,11 @@ struct GenerationRequest {
         }
         self.model = model
 
+        (tools, parsesToolCalls) = try Self.tools(f, kind: kind, served: served)
+        parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
         switch kind {
         case .completion: (prompts, promptTexts) = try Self.completionPrompts(f, served)
-        case .chat: (prompts, promptTexts) = ([try Self.chatPrompt(f, served)], [nil])
+        case .chat: (prompts, promptTexts) = ([try Self.chatPrompt(f, served, tools: tools)], [nil])
         }
         n = try f.int("n") ?? 1
         guard n >= 1 && n <= Self.maxChoices else { throw APIError.invalid("n", "n must be in 1...\(Self.maxChoices), got \(n)") }
@@ -108,7 +115,7 @@ struct GenerationRequest {
             penalties[field] = value
         }
         let repetition = try f.double("repetition_penalty") ?? 1
-        guard repetition > 0 && repetition.isFinite else {
+        guard Float(repetition) > 0 && Float(repetition).isFinite else {   // as the daemons receive it (a Float)
             throw APIError.invalid("repetition_penalty", "repetition_penalty must be > 0 (1 = off), got \(repetition)")
         }
         minTokens = try f.int("min_tokens") ?? 0
@@ -195,18 +202,44 @@ struct GenerationRequest {
     /// Parameters accepted only at their neutral value.
     private static func refuseUnsupported(_ f: JSONFields, kind: Kind) throws {
         if try f.string("suffix") != nil { throw APIError.unsupported("suffix") }
-        for field in ["tools", "functions"] {
-            if let value = f[field] {
-                if case let .array(items) = value, items.isEmpty { continue }
-                throw APIError.unsupported(field, "tool calling is not implemented")
-            }
+        if let value = f["functions"] {
+            if case let .array(items) = value, items.isEmpty {} else { throw APIError.unsupported("functions", "the deprecated functions: use tools") }
         }
-        for field in ["tool_choice", "function_call", "parallel_tool_calls"] where f.has(field) {
-            if case .string("none")? = f[field] { continue }
-            throw APIError.unsupported(field, "tool calling is not implemented")
+        if let call = f["function_call"], call.stringValue != "none" {
+            throw APIError.unsupported("function_call", "the deprecated function_call: use tool_choice")
         }
         if let format = try f.object("response_format"), try format.string("type") != "text" {
             throw APIError.unsupported("response_format", "only {\"type\": \"text\"}")
+        }
+    }
+
+    /// Chat `tools` (each {"type": "function", "function": {"name", ...}}) and `tool_choice`: "auto"
+    /// (the default with tools) reads the output for tool calls, which needs `--tool-call-parser`;
+    /// "none" only renders them; a forced call ("required", a named function) needs guided decoding.
+    private static func tools(_ f: JSONFields, kind: Kind, served: ServedModel) throws -> (tools: [Value], parse: Bool) {
+        var tools: [Value] = []
+        if let value = f["tools"] {
+            guard case let .array(items) = value else { throw APIError.invalid("tools", "tools must be a list of tool objects") }
+            if !items.isEmpty && kind == .completion { throw APIError.invalid("tools", "tools are for chat completions") }
+            for (i, item) in items.enumerated() {
+                guard case let .object(tool) = item, tool["type"]?.stringValue == "function", case let .object(function)? = tool["function"],
+                      case let .string(name)? = function["name"], !name.isEmpty else {
+                    throw APIError.invalid("tools", "tools[\(i)] must be {\"type\": \"function\", \"function\": {\"name\": ...}}")
+                }
+            }
+            tools = items
+        }
+        let choice = f["tool_choice"] ?? .string(tools.isEmpty ? "none" : "auto")
+        switch choice {
+        case .string("none"): return (tools, false)
+        case .string("auto"):
+            guard !tools.isEmpty else { return (tools, false) }
+            guard served.toolCalls != nil else {
+                throw APIError.invalid("tool_choice", "\"auto\" tool choice requires pd-gateway --tool-call-parser")
+            }
+            return (tools, true)
+        default:
+            throw APIError.unsupported("tool_choice", "only \"auto\" and \"none\" (a forced tool call needs guided decoding)")
         }
     }
 
@@ -240,11 +273,11 @@ struct GenerationRequest {
     }
 
     /// `messages` rendered by the checkpoint's chat template (text parts of list contents joined).
-    private static func chatPrompt(_ f: JSONFields, _ served: ServedModel) throws -> [Int] {
+    private static func chatPrompt(_ f: JSONFields, _ served: ServedModel, tools: [Value]) throws -> [Int] {
         let messages = try chatMessages(f)
         let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
         do {
-            return try served.text.encode(chat: messages, addGenerationPrompt: addGenerationPrompt).ids
+            return try served.text.encode(chat: messages, addGenerationPrompt: addGenerationPrompt, tools: tools.isEmpty ? nil : tools).ids
         } catch {
             throw APIError.invalid("messages", "the chat template could not render these messages: \(error)")
         }

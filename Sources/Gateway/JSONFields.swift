@@ -67,3 +67,8 @@ extension Value {
 
     static func obj(_ pairs: [(String, Value)]) -> Value { .object(OrderedDictionary(pairs)) }
 }
+
+extension Value {
+    /// The string of a JSON string, else nil.
+    var stringValue: String? { if case let .string(s) = self { return s } else { return nil } }
+}

@@ -45,7 +45,7 @@ struct OpenAIResponses {
     /// when not asked for); `promptLogprobs[i]` vLLM's prompt_logprobs of choice i (completions: on each
     /// choice; chat: the first's, on the response), when asked for.
     func complete(texts: [String], finishReasons: [String], stopReasons: [StopReason?], logprobs: [Value],
-                  promptLogprobs: [Value]? = nil, usage: Value) -> Value {
+                  promptLogprobs: [Value]? = nil, toolCalls: [[ToolCall]]? = nil, usage: Value) -> Value {
         let choices: [Value] = texts.indices.map { i in
             let stop = Self.stopReason(stopReasons[i])
             switch kind {
@@ -54,8 +54,12 @@ struct OpenAIResponses {
                              ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)]
                             + (promptLogprobs.map { [("prompt_logprobs", $0[i])] } ?? []))
             case .chat:
+                let calls = toolCalls?[i] ?? []
+                // As vLLM: content null when the model wrote only tool calls.
+                let content: Value = calls.isEmpty || !texts[i].isEmpty ? .string(texts[i]) : .none
                 return .obj([("index", .int(i)),
-                             ("message", .obj([("role", "assistant"), ("content", .string(texts[i])), ("tool_calls", .array([]))])),
+                             ("message", .obj([("role", "assistant"), ("content", content),
+                                               ("tool_calls", .array(calls.map { Self.toolCall($0, index: nil) }))])),
                              ("logprobs", logprobs[i]), ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
             }
         }
@@ -67,8 +71,9 @@ struct OpenAIResponses {
     /// `stop_reason` as vLLM streams it: on every completion chunk (null until the end), on the
     /// finishing chat chunk only. `usage`: the field's value when `withUsageField` (null but for
     /// continuous usage stats).
+    /// `toolCalls`: calls completed with this chunk, numbered from `firstToolCall` within the choice.
     func chunk(index: Int, text: String, finishReason: String?, stopReason: StopReason? = nil, first: Bool, withUsageField: Bool,
-               usage: Value = .none, logprobs: Value = .none) -> Value {
+               usage: Value = .none, logprobs: Value = .none, toolCalls: [ToolCall] = [], firstToolCall: Int = 0) -> Value {
         let reason: Value = finishReason.map { .string($0) } ?? .none
         let choice: Value
         switch kind {
@@ -79,6 +84,9 @@ struct OpenAIResponses {
             var delta: [(String, Value)] = []
             if first { delta.append(("role", "assistant")) }
             if !text.isEmpty || first { delta.append(("content", .string(text))) }
+            if !toolCalls.isEmpty {
+                delta.append(("tool_calls", .array(toolCalls.enumerated().map { Self.toolCall($1, index: firstToolCall + $0) })))
+            }
             var fields: [(String, Value)] = [("index", .int(index)), ("delta", .obj(delta)), ("logprobs", logprobs), ("finish_reason", reason)]
             if finishReason != nil { fields.append(("stop_reason", Self.stopReason(stopReason))) }
             choice = .obj(fields)
@@ -86,6 +94,14 @@ struct OpenAIResponses {
         var fields = chunkHead + [("choices", .array([choice]))]
         if withUsageField { fields.append(("usage", usage)) }
         return .obj(fields)
+    }
+
+    /// A tool call as OpenAI sends it (with its `index` in a streamed delta).
+    static func toolCall(_ call: ToolCall, index: Int?) -> Value {
+        .obj((index.map { [("index", Value.int($0))] } ?? []) + [
+            ("id", .string(call.id)), ("type", .string("function")),
+            ("function", .obj([("name", .string(call.name)), ("arguments", .string(call.arguments))])),
+        ])
     }
 
     /// The last chunk with `stream_options.include_usage`: no choices, the usage.

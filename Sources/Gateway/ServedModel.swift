@@ -12,8 +12,10 @@ public final class ServedModel: @unchecked Sendable {
     /// max_position_embeddings: prompt + generated tokens must fit.
     public let contextLength: Int
     public let text: ModelText
+    /// How tool calls are read off the generated tokens (`--tool-call-parser`); nil: tools are refused.
+    public let toolCalls: ToolCallFormat?
 
-    public init(model: String, servedName: String? = nil) throws {
+    public init(model: String, servedName: String? = nil, toolCallParser: ToolCallFormat.Name? = nil) throws {
         folder = try Self.folder(for: model)
         let configPath = (folder as NSString).appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configPath),
@@ -30,10 +32,13 @@ public final class ServedModel: @unchecked Sendable {
         }
         vocabSize = vocab
         contextLength = context
+        let text: ModelText
         do { text = try ModelText(folder: folder) } catch {
             throw GatewayError.model("\(folder): cannot load the tokenizer: \(error)")
         }
+        self.text = text
         name = servedName ?? model
+        toolCalls = try toolCallParser.map { try ToolCallFormat($0, text: text) }
     }
 
     /// `--model`: a folder, or a built-in name whose folder the daemons write on first use

@@ -25,6 +25,12 @@ struct PDGateway: AsyncParsableCommand {
     @Option(help: "The model name clients send (default: --model as given).")
     var servedModelName: String?
 
+    @Option(help: "How tool calls are read off the output of chat completions with tools (vLLM's names: \(ToolCallFormat.Name.allCases.map(\.rawValue).joined(separator: ", "))); without it, requests with tools get a 400.")
+    var toolCallParser: String?
+
+    @Flag(help: "Accepted for vLLM's command lines: --tool-call-parser alone enables tool_choice auto.")
+    var enableAutoToolChoice = false
+
     @Option(help: "Requests in flight beyond which the gateway answers 429.")
     var maxRequests: Int = 512
 
@@ -72,6 +78,12 @@ struct PDGateway: AsyncParsableCommand {
         guard maxRequests >= 1 else { throw ValidationError("--max-requests must be ≥ 1") }
         options.maxRequests = maxRequests
         options.servedModelName = servedModelName
+        if let toolCallParser {
+            guard let parser = ToolCallFormat.Name(rawValue: toolCallParser) else {
+                throw ValidationError("--tool-call-parser: one of \(ToolCallFormat.Name.allCases.map(\.rawValue).joined(separator: ", ")), got \(toolCallParser)")
+            }
+            options.toolCallParser = parser
+        }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         options.httpsCertificateFile = tlsCert; options.httpsKeyFile = tlsKey
         do {

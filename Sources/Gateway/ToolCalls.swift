@@ -1,0 +1,144 @@
+import Foundation
+import ModelText
+
+/// A function call the model wrote, as OpenAI's `tool_calls` carries it.
+struct ToolCall: Equatable, Sendable {
+    let id: String
+    let name: String
+    /// The arguments as the model wrote them (a JSON object's text, passed on as is, as vLLM does).
+    let arguments: String
+}
+
+/// vLLM's `--tool-call-parser` formats of the MLA models, read off the generated token ids: each
+/// marker is one added token of the model's tokenizer, so a section is recognised by id, never by
+/// text a model could also write as plain characters.
+///   deepseek_v3:  <｜tool▁calls▁begin｜>(<｜tool▁call▁begin｜>TYPE<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>)*<｜tool▁calls▁end｜>
+///   deepseek_v31: <｜tool▁calls▁begin｜>(<｜tool▁call▁begin｜>NAME<｜tool▁sep｜>ARGS<｜tool▁call▁end｜>)*<｜tool▁calls▁end｜>
+///   kimi_k2:      <|tool_calls_section_begin|>(<|tool_call_begin|>functions.NAME:INDEX<|tool_call_argument_begin|>ARGS<|tool_call_end|>)*<|tool_calls_section_end|>
+public struct ToolCallFormat: Sendable {
+    public enum Name: String, CaseIterable, Sendable {
+        case deepseekV3 = "deepseek_v3", deepseekV31 = "deepseek_v31", kimiK2 = "kimi_k2"
+    }
+
+    public let name: Name
+    let sectionBegin: Int, sectionEnd: Int, callBegin: Int, callEnd: Int, separator: Int
+
+    /// The marker ids in `text`'s tokenizer; throws naming the first marker it lacks.
+    public init(_ name: Name, text: ModelText) throws {
+        self.name = name
+        let markers: [String]
+        switch name {
+        case .deepseekV3, .deepseekV31:
+            markers = ["<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>", "<｜tool▁sep｜>"]
+        case .kimiK2:
+            markers = ["<|tool_calls_section_begin|>", "<|tool_calls_section_end|>", "<|tool_call_begin|>", "<|tool_call_end|>",
+                       "<|tool_call_argument_begin|>"]
+        }
+        let ids = try markers.map { marker in
+            guard let id = text.tokenizer.tokenID(for: marker) else {
+                throw GatewayError.arguments("--tool-call-parser \(name.rawValue): the model's tokenizer has no \(marker) token")
+            }
+            return id
+        }
+        (sectionBegin, sectionEnd, callBegin, callEnd, separator) = (ids[0], ids[1], ids[2], ids[3], ids[4])
+    }
+
+    /// One call from the tokens between its begin and end markers; nil when they do not have the
+    /// format's shape (the caller then keeps them as text).
+    func call(_ tokens: [Int], index: Int, text: ModelText) -> ToolCall? {
+        guard let split = tokens.firstIndex(of: separator) else { return nil }
+        let head = text.decode(Array(tokens[..<split]), skipSpecialTokens: false)
+        let tail = text.decode(Array(tokens[(split + 1)...]), skipSpecialTokens: false)
+        switch name {
+        case .deepseekV31:
+            let function = head.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !function.isEmpty else { return nil }
+            return ToolCall(id: Self.newID(), name: function, arguments: tail)
+        case .deepseekV3:
+            // TYPE is "function"; the tail is NAME\n```json\nARGS\n```.
+            guard let open = tail.range(of: "\n```json\n"), tail.hasSuffix("\n```") else { return nil }
+            let function = String(tail[..<open.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let argumentsEnd = tail.index(tail.endIndex, offsetBy: -4)
+            guard !function.isEmpty, open.upperBound <= argumentsEnd else { return nil }
+            return ToolCall(id: Self.newID(), name: function, arguments: String(tail[open.upperBound..<argumentsEnd]))
+        case .kimiK2:
+            // functions.NAME:INDEX, which is also the call's id (vLLM's kimi_k2 parser).
+            let id = head.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard id.hasPrefix("functions."), let colon = id.lastIndex(of: ":") else { return nil }
+            let function = String(id[id.index(id.startIndex, offsetBy: 10)..<colon])
+            guard !function.isEmpty else { return nil }
+            return ToolCall(id: id, name: function, arguments: tail)
+        }
+    }
+
+    static func newID() -> String { "chatcmpl-tool-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+}
+
+/// One choice's generated tokens split into text and tool calls, token by token: outside a tool-call
+/// section every token is text; inside it, each call's tokens are held until its end marker and then
+/// become a `ToolCall` (or, malformed, text again). Nothing is dropped: an unfinished section is
+/// text at the end.
+struct ToolCallSplitter {
+    enum Piece: Equatable {
+        case text(Int)
+        case call(ToolCall)
+    }
+
+    let format: ToolCallFormat
+    let text: ModelText
+    private var inSection = false
+    private var held: [Int] = []      // the section's tokens since its begin marker (markers included)
+    private var callStart: Int?       // index in `held` after the current call's begin marker
+    private(set) var calls = 0
+
+    init(format: ToolCallFormat, text: ModelText) {
+        self.format = format
+        self.text = text
+    }
+
+    mutating func feed(_ token: Int) -> [Piece] {
+        guard inSection else {
+            if token == format.sectionBegin {
+                inSection = true
+                held = [token]
+                return []
+            }
+            return [.text(token)]
+        }
+        held.append(token)
+        switch token {
+        case format.callBegin:
+            callStart = held.count
+        case format.callEnd:
+            guard let start = callStart else { return [] }
+            callStart = nil
+            let body = Array(held[start..<(held.count - 1)])
+            guard let call = format.call(body, index: calls, text: text) else { return flushHeld() }
+            calls += 1
+            held = [format.sectionBegin]   // what is held now is only the open section
+            return [.call(call)]
+        case format.sectionEnd where callStart == nil:
+            inSection = false
+            held = []
+        default:
+            break
+        }
+        return []
+    }
+
+    /// At the end of generation: an unfinished section as text.
+    mutating func finish() -> [Piece] {
+        guard inSection else { return [] }
+        inSection = false
+        return flushHeld()
+    }
+
+    /// Gives back the held tokens (but a lone section marker) as text and leaves the section.
+    private mutating func flushHeld() -> [Piece] {
+        let tokens = held.count == 1 && held[0] == format.sectionBegin ? [] : held
+        held = []
+        inSection = false
+        callStart = nil
+        return tokens.map { .text($0) }
+    }
+}

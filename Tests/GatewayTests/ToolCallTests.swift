@@ -1,0 +1,119 @@
+import ChatTemplate
+import DeepSeekModel
+import Foundation
+@testable import Gateway
+import ModelText
+import XCTest
+
+/// Tool calls read off generated token ids (vLLM's deepseek_v3, deepseek_v31 and kimi_k2 formats):
+/// tiny's tokenizer has DeepSeek-V3's markers as added tokens (as the real one); Kimi-K2's are added
+/// to a copy of it.
+final class ToolCallTests: XCTestCase {
+    static let kimiMarkers = ["<|tool_calls_section_begin|>", "<|tool_calls_section_end|>", "<|tool_call_begin|>", "<|tool_call_end|>",
+                              "<|tool_call_argument_begin|>"]
+
+    /// tiny's folder with `markers` appended to its tokenizer as added tokens (ids from 512).
+    static func folder(markers: [String]) throws -> String {
+        let tiny = try BuiltinModel.resolve("tiny")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("toolcalls-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for file in ["config.json", "tokenizer_config.json", "generation_config.json"] {
+            try FileManager.default.copyItem(atPath: tiny + "/" + file, toPath: dir + "/" + file)
+        }
+        var tokenizer = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tiny + "/tokenizer.json"))) as! [String: Any]
+        var added = tokenizer["added_tokens"] as! [[String: Any]]
+        for (i, marker) in markers.enumerated() {
+            added.append(["id": 512 + i, "content": marker, "single_word": false, "lstrip": false, "rstrip": false,
+                          "normalized": false, "special": false])
+        }
+        tokenizer["added_tokens"] = added
+        try JSONSerialization.data(withJSONObject: tokenizer).write(to: URL(fileURLWithPath: dir + "/tokenizer.json"))
+        return dir
+    }
+
+    private func splitter(_ name: ToolCallFormat.Name) throws -> (ToolCallSplitter, ModelText) {
+        let text = try ModelText(folder: name == .kimiK2 ? try Self.folder(markers: Self.kimiMarkers) : try BuiltinModel.resolve("tiny"))
+        return (ToolCallSplitter(format: try ToolCallFormat(name, text: text), text: text), text)
+    }
+
+    /// Every piece of `tokens` through the splitter, then its finish.
+    private func run(_ s: inout ToolCallSplitter, _ tokens: [Int]) -> [ToolCallSplitter.Piece] {
+        tokens.flatMap { s.feed($0) } + s.finish()
+    }
+
+    private func ids(_ text: ModelText, _ s: String) -> [Int] { text.tokenizer.encode(s, addSpecialTokens: false) }
+
+    func testDeepSeekV31CallsBetweenText() throws {
+        var (s, text) = try splitter(.deepseekV31)
+        let f = s.format
+        let (begin, end, call, callEnd, sep) = (f.sectionBegin, f.sectionEnd, f.callBegin, f.callEnd, f.separator)
+        let lead = ids(text, "Let me check.")
+        let tokens = lead + [begin, call] + ids(text, "get_weather") + [sep] + ids(text, #"{"city": "Paris"}"#) + [callEnd]
+            + [call] + ids(text, "get_time") + [sep] + ids(text, #"{"zone": "CET"}"#) + [callEnd, end]
+        let pieces = run(&s, tokens)
+        XCTAssertEqual(pieces.prefix(lead.count).map { if case .text(let id) = $0 { return id } else { return -1 } }, lead)
+        let calls = pieces.compactMap { if case .call(let c) = $0 { return c } else { return nil } }
+        XCTAssertEqual(calls.map(\.name), ["get_weather", "get_time"])
+        XCTAssertEqual(calls.map(\.arguments), [#"{"city": "Paris"}"#, #"{"zone": "CET"}"#])
+        XCTAssertTrue(calls.allSatisfy { $0.id.hasPrefix("chatcmpl-tool-") })
+        XCTAssertEqual(pieces.count, lead.count + 2, "markers and call tokens are not text")
+        XCTAssertEqual(s.calls, 2)
+    }
+
+    func testDeepSeekV3FencedArguments() throws {
+        var (s, text) = try splitter(.deepseekV3)
+        let f = s.format
+        let tokens = [f.sectionBegin, f.callBegin] + ids(text, "function") + [f.separator]
+            + ids(text, "get_weather\n```json\n{\"city\": \"Paris\"}\n```") + [f.callEnd, f.sectionEnd]
+        XCTAssertEqual(run(&s, tokens).compactMap { if case .call(let c) = $0 { return [c.name, c.arguments] } else { return nil } },
+                       [["get_weather", #"{"city": "Paris"}"#]])
+        // Without the fence it is not this format's call: its tokens stay text.
+        var (t, _) = try splitter(.deepseekV3)
+        let plain = [f.sectionBegin, f.callBegin] + ids(text, "function") + [f.separator] + ids(text, "get_weather {}") + [f.callEnd, f.sectionEnd]
+        let pieces = run(&t, plain)
+        XCTAssertFalse(pieces.contains { if case .call = $0 { return true } else { return false } })
+        XCTAssertEqual(pieces.compactMap { if case .text(let id) = $0 { return id } else { return nil } }, plain,
+                       "the malformed call's tokens come back as text, markers included")
+    }
+
+    func testKimiK2IdsAndNames() throws {
+        var (s, text) = try splitter(.kimiK2)
+        let tokens = [512, 514] + ids(text, "functions.get_weather:0") + [516] + ids(text, #"{"city": "Beijing"}"#) + [515, 513]
+        let calls = run(&s, tokens).compactMap { if case .call(let c) = $0 { return c } else { return nil } }
+        XCTAssertEqual(calls, [ToolCall(id: "functions.get_weather:0", name: "get_weather", arguments: #"{"city": "Beijing"}"#)])
+    }
+
+    func testAnUnfinishedSectionIsTextAtTheEnd() throws {
+        var (s, text) = try splitter(.deepseekV31)
+        let tokens = ids(text, "ok") + [s.format.sectionBegin, s.format.callBegin] + ids(text, "get_we")
+        XCTAssertEqual(run(&s, tokens), tokens.map { .text($0) }, "nothing is lost when generation stops mid-call")
+    }
+
+    func testAParserNeedsItsMarkersInTheTokenizer() throws {
+        let text = try ModelText(folder: try BuiltinModel.resolve("bench"))
+        XCTAssertThrowsError(try ToolCallFormat(.kimiK2, text: text)) { error in
+            XCTAssertTrue("\(error)".contains("<|tool_calls_section_begin|>"), "\(error)")
+        }
+    }
+
+    func testToolsInRequests() throws {
+        let dir = try BuiltinModel.resolve("tiny")
+        let plain = try ServedModel(model: dir, servedName: "m")
+        let parsing = try ServedModel(model: dir, servedName: "m", toolCallParser: .deepseekV31)
+        let tools = #"[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]"#
+        let body = #"{"model": "m", "messages": [{"role": "user", "content": "Weather?"}], "tools": \#(tools)}"#
+        let request = try GenerationRequest(body: body, kind: .chat, model: parsing)
+        XCTAssertTrue(request.parsesToolCalls)
+        XCTAssertEqual(request.tools.count, 1)
+        XCTAssertFalse(try GenerationRequest(body: body.replacingOccurrences(of: "\"tools\"", with: "\"tool_choice\": \"none\", \"tools\""),
+                                             kind: .chat, model: parsing).parsesToolCalls)
+        func refusal(_ body: String, _ served: ServedModel, _ kind: GenerationRequest.Kind = .chat) -> String? {
+            do { _ = try GenerationRequest(body: body, kind: kind, model: served); return nil } catch let e as APIError { return e.param } catch { return "?" }
+        }
+        XCTAssertEqual(refusal(body, plain), "tool_choice", "auto without --tool-call-parser")
+        XCTAssertEqual(refusal(body.replacingOccurrences(of: "\"tools\"", with: "\"tool_choice\": \"required\", \"tools\""), parsing), "tool_choice")
+        XCTAssertEqual(refusal(#"{"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}"#, parsing), "tools")
+        XCTAssertEqual(refusal(#"{"model": "m", "prompt": "x", "tools": \#(tools)}"#, parsing, .completion), "tools")
+        XCTAssertEqual(refusal(#"{"model": "m", "messages": [{"role": "user", "content": "x"}], "functions": [{"name": "f"}]}"#, parsing), "functions")
+    }
+}
