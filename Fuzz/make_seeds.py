@@ -63,6 +63,9 @@ completions = [
      "stream_options": {"include_usage": True}},
     {"model": "tiny", "prompt": [3, 17, 42], "top_p": 0.9, "top_k": 40, "seed": 7, "stop_token_ids": [2], "ignore_eos": True},
     {"model": "tiny", "prompt": [[3, 4], [5]], "n": 1, "logprobs": False, "presence_penalty": 0, "logit_bias": {}},
+    {"model": "tiny", "prompt": ["ab", "cd"], "n": 3, "best_of": 3, "echo": True, "logprobs": 2, "prompt_logprobs": 1,
+     "presence_penalty": -0.5, "frequency_penalty": 1.5, "repetition_penalty": 1.2, "min_tokens": 2, "max_tokens": 4,
+     "logit_bias": {"7": 100, "9": -3.5}, "seed": 11, "temperature": 0.7},
 ]
 chats = [
     {"model": "tiny", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},
@@ -70,6 +73,12 @@ chats = [
      "max_completion_tokens": 4, "add_generation_prompt": False, "tools": [], "response_format": {"type": "text"}},
     {"model": "tiny", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
                                    {"role": "user", "content": "Again"}], "temperature": 0.5, "stream": True},
+    {"model": "tiny", "messages": [{"role": "user", "content": "Weather?"},
+                                   {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                                    "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+                                   {"role": "tool", "tool_call_id": "c1", "content": "sunny"}],
+     "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+     "tool_choice": "none", "parallel_tool_calls": False, "logprobs": True, "top_logprobs": 5, "n": 2},
 ]
 for i, body in enumerate(completions):
     write("fuzz-gateway-request", f"completion-{i}", b"\x00" + json.dumps(body).encode())

@@ -4,7 +4,7 @@ import FuzzSupport
 /// The gateway's request-body decoding and validation (JSON fields, prompts, messages through the
 /// chat template and tokenizer, sampling limits): a GenerationRequest whose prompts fit the context,
 /// or an APIError (a 4xx), never a crash. The first byte picks /v1/completions or /v1/chat/completions.
-private let served = try! ServedModel(model: fuzzModelFolder(), servedName: "tiny")
+private let served = try! ServedModel(model: fuzzModelFolder(), servedName: "tiny", toolCallParser: .deepseekV31)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzGatewayRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
