@@ -65,7 +65,7 @@ public final class Sampler {
     private var promptTokens: [Int32] = []                // distinct prompt tokens
     private let minTokensMasked: [Int]                    // EOS (unless ignore_eos) and stop ids
     /// Tokens of this sequence sampled so far (by this sampler or, before it, `previousTokens`).
-    public private(set) var generated: Int
+    private var generated: Int
 
     /// Top-p threshold search: buckets of 1/8 nat below the max; the last one holds everything below 32 nats.
     static let nucleusBuckets = 256

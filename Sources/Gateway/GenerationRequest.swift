@@ -44,7 +44,7 @@ struct GenerationRequest {
     /// Fields read and honoured.
     private static let common: Set<String> = [
         "model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stop_token_ids", "ignore_eos",
-        "stream", "stream_options", "user", "n", "best_of", "logprobs", "presence_penalty", "prompt_logprobs",
+        "stream", "stream_options", "user", "n", "best_of", "logprobs", "presence_penalty",
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs",
     ]
