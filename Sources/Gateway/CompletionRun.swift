@@ -22,6 +22,8 @@ struct ChoiceEvent: Sendable {
     let promptLogprobs: [PromptTokenLogprobs]?
     /// Tool calls completed since the choice's previous event (chat with tools and a parser).
     let toolCalls: [ToolCall]
+    /// Reasoning text released since the previous event (chat with `--reasoning-parser`).
+    let reasoning: String
 }
 
 /// Runs a request's choices (n per prompt) on decode daemons concurrently, turning token ids
@@ -49,8 +51,9 @@ struct CompletionRun {
                                            clientRequestId: request.choiceCount == 1 ? id : "\(id)-\(index)")
             let echo = request.echo ? request.promptTexts[p] ?? served.text.decode(prompt) : ""
             let splitter = request.parsesToolCalls ? served.toolCalls.map { ToolCallSplitter(format: $0, text: served.text) } : nil
+            let reasoning = request.kind == .chat ? served.reasoning.map { ReasoningSplitter(format: $0, prompt: prompt) } : nil
             let choice = Choice(index: index, prompt: prompt.count, echo: echo, wantsPromptLogprobs: request.sampling.promptLogprobs,
-                                toolCalls: splitter, parallelToolCalls: request.parallelToolCalls,
+                                toolCalls: splitter, parallelToolCalls: request.parallelToolCalls, reasoning: reasoning,
                                 text: TextStream(served.text, stopStrings: request.stop, minTokens: request.minTokens),
                                 keepsTokens: request.topLogprobs != nil, metrics: metrics, calls: calls)
             calls.add(DecodeCall.start(generate, pool: pool, consumer: choice, onRetry: { [metrics] in metrics.retries.increment() }))
@@ -111,6 +114,11 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let parallelToolCalls: Bool
     private var pendingCalls: [ToolCall] = []
     private var callsSent = 0
+    /// Tells reasoning tokens from the answer's (chat with `--reasoning-parser`); the reasoning's own
+    /// text stream (no stop strings: they end the answer) and what it released since the last event.
+    private var reasoningSplitter: ReasoningSplitter?
+    private var reasoningText: TextStream
+    private var pendingReasoning = ""
     let metrics: GatewayMetrics
     let calls: RunCalls
     private var generated = 0
@@ -121,12 +129,14 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private var lastTokenAt = 0.0
 
     init(index: Int, prompt: Int, echo: String, wantsPromptLogprobs: Bool, toolCalls: ToolCallSplitter?, parallelToolCalls: Bool,
-         text: TextStream, keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
+         reasoning: ReasoningSplitter?, text: TextStream, keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
         self.index = index
         self.prompt = prompt
         self.echo = echo
         self.splitter = toolCalls
         self.parallelToolCalls = parallelToolCalls
+        self.reasoningSplitter = reasoning
+        self.reasoningText = text.withoutStopStrings()
         self.wantsPromptLogprobs = wantsPromptLogprobs
         self.text = text
         self.keepsTokens = keepsTokens
@@ -135,10 +145,11 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     }
 
     private func send(_ piece: String, _ reason: String? = nil, _ stopReason: StopReason? = nil) {
-        if !piece.isEmpty || reason != nil || !pendingCalls.isEmpty {
+        if !piece.isEmpty || reason != nil || !pendingCalls.isEmpty || !pendingReasoning.isEmpty {
             calls.continuation.yield(ChoiceEvent(index: index, text: echo + piece, finishReason: reason, stopReason: stopReason,
                                                  promptTokens: prompt, completionTokens: generated, tokens: tokens,
-                                                 promptLogprobs: promptLogprobs, toolCalls: pendingCalls))
+                                                 promptLogprobs: promptLogprobs, toolCalls: pendingCalls, reasoning: pendingReasoning))
+            pendingReasoning = ""
             tokens.removeAll()
             echo = ""
             promptLogprobs = nil
@@ -147,8 +158,17 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         }
     }
 
-    /// A token's text, or the tool call it completes (sent as soon as it is whole).
+    /// A token's text (reasoning or answer), or the tool call it completes (sent as soon as it is whole).
     private func take(_ token: Int) {
+        if reasoningSplitter != nil {
+            switch reasoningSplitter!.feed(token) {
+            case .reasoning(let id)?:
+                pendingReasoning += reasoningText.append(id)
+                return send("")
+            case .content?: break
+            case nil: return   // a think marker
+            }
+        }
         for piece in splitter?.feed(token) ?? [.text(token)] {
             switch piece {
             case .text(let id): send(text.append(id))
@@ -194,6 +214,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         if let error { return calls.fail(error) }
         if let failure { return calls.fail(failure) }
         guard var reason = finish else { return calls.fail(APIError.server("decode ended the stream without a finish reason")) }
+        if reasoningSplitter != nil { pendingReasoning += reasoningText.finish() }
         var tail = ""
         for case .text(let id) in splitter?.finish() ?? [] where text.stoppedBy == nil { tail += text.append(id) }
         tail += text.finish()

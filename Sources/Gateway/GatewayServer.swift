@@ -24,6 +24,8 @@ public struct GatewayOptions: Sendable {
     public var httpsKeyFile: String?
     /// vLLM's `--tool-call-parser`: how chat completions with `tools` read tool calls off the output.
     public var toolCallParser: ToolCallFormat.Name?
+    /// vLLM's `--reasoning-parser`: chat messages get `reasoning_content` apart from `content`.
+    public var reasoningParser: ReasoningFormat.Name?
     public init() {}
 }
 
@@ -39,7 +41,8 @@ public final class GatewayServer: Sendable {
     private let started = Int(Date().timeIntervalSince1970)
 
     public init(model: String, options: GatewayOptions) throws {
-        served = try ServedModel(model: model, servedName: options.servedModelName, toolCallParser: options.toolCallParser)
+        served = try ServedModel(model: model, servedName: options.servedModelName, toolCallParser: options.toolCallParser,
+                                 reasoningParser: options.reasoningParser)
         pool = DecodePool(targets: options.decodeTargets, security: options.decodeSecurity)
         metrics = GatewayMetrics()
         self.options = options

@@ -84,6 +84,7 @@ struct GenerationEndpoint: Sendable {
         var tokens = [[GeneratedToken]](repeating: [], count: count)
         var promptLogprobs = [[PromptTokenLogprobs]?](repeating: nil, count: count)
         var toolCalls = [[ToolCall]](repeating: [], count: count)
+        var reasoning = [String](repeating: "", count: count)
         var promptTokens = 0, completionTokens = 0
         do {
             var event = first
@@ -92,6 +93,7 @@ struct GenerationEndpoint: Sendable {
                 tokens[e.index] += e.tokens
                 if let p = e.promptLogprobs { promptLogprobs[e.index] = p }
                 toolCalls[e.index] += e.toolCalls
+                reasoning[e.index] += e.reasoning
                 if let reason = e.finishReason {
                     reasons[e.index] = reason
                     stopReasons[e.index] = e.stopReason
@@ -116,7 +118,8 @@ struct GenerationEndpoint: Sendable {
             promptLogprobs.indices.map { i in format.prompt(ids: request.prompts[i / request.n], promptLogprobs[i] ?? [], top: k) }
         }
         return HTTP.json(shapes.complete(texts: texts, finishReasons: reasons, stopReasons: stopReasons, logprobs: logprobs,
-                                         promptLogprobs: prompts, toolCalls: toolCalls, usage: usage))
+                                         promptLogprobs: prompts, toolCalls: toolCalls,
+                                         reasoning: shapes.kind == .chat && served.reasoning != nil ? reasoning : nil, usage: usage))
     }
 
     private func stream(request: GenerationRequest, shapes: OpenAIResponses, first: ChoiceEvent?, events: EventCursor,
@@ -135,12 +138,13 @@ struct GenerationEndpoint: Sendable {
                 func usage(_ completion: Int) -> Value {
                     request.continuousUsage ? OpenAIResponses.usage(prompt: e.promptTokens, completion: completion) : .none
                 }
-                if kindIsChat(shapes), isFirst, !e.text.isEmpty || e.finishReason != nil || !e.toolCalls.isEmpty {
+                let hasDelta = !e.text.isEmpty || e.finishReason != nil || !e.toolCalls.isEmpty || !e.reasoning.isEmpty
+                if kindIsChat(shapes), isFirst, hasDelta {
                     // The role goes first, alone, as OpenAI sends it.
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: "", finishReason: nil, first: true,
                                                                  withUsageField: request.includeUsage, usage: usage(0))))
                 }
-                if !e.text.isEmpty || e.finishReason != nil || !e.toolCalls.isEmpty {
+                if hasDelta {
                     var logprobs = Value.none
                     if let top = request.topLogprobs {
                         if shapes.kind == .chat {
@@ -153,7 +157,8 @@ struct GenerationEndpoint: Sendable {
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason, stopReason: e.stopReason,
                                                                  first: false, withUsageField: request.includeUsage,
                                                                  usage: usage(e.completionTokens), logprobs: logprobs,
-                                                                 toolCalls: e.toolCalls, firstToolCall: toolCallsSent[e.index])))
+                                                                 toolCalls: e.toolCalls, firstToolCall: toolCallsSent[e.index],
+                                                                 reasoning: e.reasoning)))
                     toolCallsSent[e.index] += e.toolCalls.count
                 }
                 if let reason = e.finishReason {

@@ -49,7 +49,8 @@ struct GenerationRequest {
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs",
     ]
     private static let completionOnly: Set<String> = ["prompt", "echo"]
-    private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs"]
+    private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
+                                                "chat_template_kwargs"]
 
     init(body: String, kind: Kind, model served: ServedModel) throws {
         let f = try JSONFields(body: body)
@@ -272,12 +273,21 @@ struct GenerationRequest {
         }
     }
 
-    /// `messages` rendered by the checkpoint's chat template (text parts of list contents joined).
+    /// `messages` rendered by the checkpoint's chat template (text parts of list contents joined), with
+    /// vLLM's `chat_template_kwargs` as extra template variables (e.g. {"thinking": true}).
     private static func chatPrompt(_ f: JSONFields, _ served: ServedModel, tools: [Value]) throws -> [Int] {
         let messages = try chatMessages(f)
         let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
+        var extra: [String: Value] = [:]
+        for (name, value) in try f.object("chat_template_kwargs")?.object.pairs ?? [] {
+            guard !["messages", "tools", "add_generation_prompt"].contains(name) else {
+                throw APIError.invalid("chat_template_kwargs", "chat_template_kwargs must not set \(name) (a request field of its own)")
+            }
+            extra[name] = value
+        }
         do {
-            return try served.text.encode(chat: messages, addGenerationPrompt: addGenerationPrompt, tools: tools.isEmpty ? nil : tools).ids
+            return try served.text.encode(chat: messages, addGenerationPrompt: addGenerationPrompt, tools: tools.isEmpty ? nil : tools,
+                                          extra: extra).ids
         } catch {
             throw APIError.invalid("messages", "the chat template could not render these messages: \(error)")
         }

@@ -45,7 +45,7 @@ struct OpenAIResponses {
     /// when not asked for); `promptLogprobs[i]` vLLM's prompt_logprobs of choice i (completions: on each
     /// choice; chat: the first's, on the response), when asked for.
     func complete(texts: [String], finishReasons: [String], stopReasons: [StopReason?], logprobs: [Value],
-                  promptLogprobs: [Value]? = nil, toolCalls: [[ToolCall]]? = nil, usage: Value) -> Value {
+                  promptLogprobs: [Value]? = nil, toolCalls: [[ToolCall]]? = nil, reasoning: [String]? = nil, usage: Value) -> Value {
         let choices: [Value] = texts.indices.map { i in
             let stop = Self.stopReason(stopReasons[i])
             switch kind {
@@ -57,9 +57,11 @@ struct OpenAIResponses {
                 let calls = toolCalls?[i] ?? []
                 // As vLLM: content null when the model wrote only tool calls.
                 let content: Value = calls.isEmpty || !texts[i].isEmpty ? .string(texts[i]) : .none
+                // vLLM's reasoning_content (with a reasoning parser): null when the model did not reason.
+                let thought: [(String, Value)] = reasoning.map { [("reasoning_content", $0[i].isEmpty ? .none : .string($0[i]))] } ?? []
                 return .obj([("index", .int(i)),
-                             ("message", .obj([("role", "assistant"), ("content", content),
-                                               ("tool_calls", .array(calls.map { Self.toolCall($0, index: nil) }))])),
+                             ("message", .obj([("role", "assistant"), ("content", content)] + thought
+                                              + [("tool_calls", .array(calls.map { Self.toolCall($0, index: nil) }))])),
                              ("logprobs", logprobs[i]), ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
             }
         }
@@ -73,7 +75,8 @@ struct OpenAIResponses {
     /// continuous usage stats).
     /// `toolCalls`: calls completed with this chunk, numbered from `firstToolCall` within the choice.
     func chunk(index: Int, text: String, finishReason: String?, stopReason: StopReason? = nil, first: Bool, withUsageField: Bool,
-               usage: Value = .none, logprobs: Value = .none, toolCalls: [ToolCall] = [], firstToolCall: Int = 0) -> Value {
+               usage: Value = .none, logprobs: Value = .none, toolCalls: [ToolCall] = [], firstToolCall: Int = 0,
+               reasoning: String = "") -> Value {
         let reason: Value = finishReason.map { .string($0) } ?? .none
         let choice: Value
         switch kind {
@@ -83,6 +86,7 @@ struct OpenAIResponses {
         case .chat:
             var delta: [(String, Value)] = []
             if first { delta.append(("role", "assistant")) }
+            if !reasoning.isEmpty { delta.append(("reasoning_content", .string(reasoning))) }
             if !text.isEmpty || first { delta.append(("content", .string(text))) }
             if !toolCalls.isEmpty {
                 delta.append(("tool_calls", .array(toolCalls.enumerated().map { Self.toolCall($1, index: firstToolCall + $0) })))

@@ -14,8 +14,11 @@ public final class ServedModel: @unchecked Sendable {
     public let text: ModelText
     /// How tool calls are read off the generated tokens (`--tool-call-parser`); nil: tools are refused.
     public let toolCalls: ToolCallFormat?
+    /// How reasoning is told from the answer (`--reasoning-parser`); nil: all of it is content.
+    public let reasoning: ReasoningFormat?
 
-    public init(model: String, servedName: String? = nil, toolCallParser: ToolCallFormat.Name? = nil) throws {
+    public init(model: String, servedName: String? = nil, toolCallParser: ToolCallFormat.Name? = nil,
+                reasoningParser: ReasoningFormat.Name? = nil) throws {
         folder = try Self.folder(for: model)
         let configPath = (folder as NSString).appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configPath),
@@ -39,6 +42,7 @@ public final class ServedModel: @unchecked Sendable {
         self.text = text
         name = servedName ?? model
         toolCalls = try toolCallParser.map { try ToolCallFormat($0, text: text) }
+        reasoning = try reasoningParser.map { try ReasoningFormat($0, text: text) }
     }
 
     /// `--model`: a folder, or a built-in name whose folder the daemons write on first use

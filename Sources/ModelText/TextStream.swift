@@ -20,6 +20,16 @@ public struct TextStream {
         self.minTokens = minTokens
     }
 
+    /// A fresh stream of the same text side without stop strings (e.g. for a reasoning part, which
+    /// stop strings do not end).
+    public func withoutStopStrings() -> TextStream {
+        var copy = self
+        copy.detokenizer = IncrementalDetokenizer(tokenizer: detokenizer.tokenizer, skipSpecialTokens: detokenizer.skipSpecialTokens)
+        copy.stops = StopStringMatcher([])
+        copy.tokens = 0
+        return copy
+    }
+
     /// The text `id` releases (possibly empty).
     public mutating func append(_ id: Int) -> String {
         guard stops.matched == nil else { return "" }

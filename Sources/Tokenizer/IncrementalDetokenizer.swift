@@ -5,7 +5,7 @@
 /// Like vLLM's detokenizer it decodes a short window: ids[prefixOffset...] against
 /// ids[prefixOffset..<readOffset], so the decoder sees the same left context for the old and new text.
 public struct IncrementalDetokenizer {
-    private let tokenizer: Tokenizer
+    public let tokenizer: Tokenizer
     public let skipSpecialTokens: Bool
     public private(set) var ids: [Int] = []
     private var prefixOffset = 0

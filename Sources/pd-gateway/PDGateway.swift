@@ -28,6 +28,9 @@ struct PDGateway: AsyncParsableCommand {
     @Option(help: "How tool calls are read off the output of chat completions with tools (vLLM's names: \(ToolCallFormat.Name.allCases.map(\.rawValue).joined(separator: ", "))); without it, requests with tools get a 400.")
     var toolCallParser: String?
 
+    @Option(help: "How chat messages get reasoning_content apart from content (vLLM's name: deepseek_r1): the text between <think> and </think>.")
+    var reasoningParser: String?
+
     @Flag(help: "Accepted for vLLM's command lines: --tool-call-parser alone enables tool_choice auto.")
     var enableAutoToolChoice = false
 
@@ -83,6 +86,12 @@ struct PDGateway: AsyncParsableCommand {
                 throw ValidationError("--tool-call-parser: one of \(ToolCallFormat.Name.allCases.map(\.rawValue).joined(separator: ", ")), got \(toolCallParser)")
             }
             options.toolCallParser = parser
+        }
+        if let reasoningParser {
+            guard let parser = ReasoningFormat.Name(rawValue: reasoningParser) else {
+                throw ValidationError("--reasoning-parser: one of \(ReasoningFormat.Name.allCases.map(\.rawValue).joined(separator: ", ")), got \(reasoningParser)")
+            }
+            options.reasoningParser = parser
         }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         options.httpsCertificateFile = tlsCert; options.httpsKeyFile = tlsKey

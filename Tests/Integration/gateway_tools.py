@@ -100,11 +100,11 @@ def start_gateway(*flags):
     check(False, "pd-gateway did not become healthy")
 
 
-def render_chat(messages):
+def render_chat(messages, **kwargs):
     env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
     env.filters["tojson"] = lambda x, indent=None, ensure_ascii=False: json.dumps(x, ensure_ascii=ensure_ascii, indent=indent)
     return env.from_string(config["chat_template"]).render(messages=messages, add_generation_prompt=True,
-                                                           bos_token=config["bos_token"], eos_token=config["eos_token"])
+                                                           bos_token=config["bos_token"], eos_token=config["eos_token"], **kwargs)
 
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
@@ -172,6 +172,37 @@ finally:
     gateway.terminate()
     gateway.wait(timeout=30)
 
+# --reasoning-parser deepseek_r1: with chat_template_kwargs {"thinking": true} the template leaves <think>
+# open, so the output starts in reasoning; </think> ends it; the answer (and its tool calls) follow.
+gateway, client = start_gateway("--tool-call-parser", "deepseek_v31", "--reasoning-parser", "deepseek_r1")
+try:
+    thought = "The user wants the weather, so I call the tool."
+    fake.script = tok.encode(thought + "</think>" + text, add_special_tokens=False).ids + [EOS]
+    thinking = {"chat_template_kwargs": {"thinking": True}}
+    r = client.chat.completions.create(model="tiny", messages=messages, tools=TOOLS, max_tokens=200, temperature=0, extra_body=thinking)
+    m = r.choices[0].message
+    check((m.model_extra or {}).get("reasoning_content") == thought and m.content == lead
+          and [(c.function.name, c.function.arguments) for c in m.tool_calls] == calls and r.choices[0].finish_reason == "tool_calls",
+          f"reasoning whole: {m}")
+    check(fake.prompts[-1] == tok.encode(render_chat(messages, thinking=True), add_special_tokens=False).ids, "the thinking prompt")
+    reasoning_s, content_s, names = "", "", []
+    for chunk in client.chat.completions.create(model="tiny", messages=messages, tools=TOOLS, max_tokens=200, temperature=0,
+                                                stream=True, extra_body=thinking):
+        for c in chunk.choices:
+            reasoning_s += (c.delta.model_extra or {}).get("reasoning_content") or ""
+            content_s += c.delta.content or ""
+            names += [d.function.name for d in c.delta.tool_calls or []]
+    check(reasoning_s == thought and content_s == lead and names == ["get_weather", "get_time"], f"reasoning streamed: {reasoning_s!r} {content_s!r} {names}")
+    # Without thinking the template closes the think block: all of the output is the answer.
+    fake.script = tok.encode("It is sunny.", add_special_tokens=False).ids + [EOS]
+    r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=200, temperature=0)
+    check(r.choices[0].message.content == "It is sunny." and (r.choices[0].message.model_extra or {}).get("reasoning_content", "absent") is None,
+          f"no reasoning: {r.choices[0].message}")
+    check(fake.prompts[-1] == tok.encode(render_chat(messages), add_special_tokens=False).ids, "the non-thinking prompt")
+finally:
+    gateway.terminate()
+    gateway.wait(timeout=30)
+
 # Without --tool-call-parser, "auto" tool choice is a 400 naming tool_choice (vLLM's rule).
 gateway, client = start_gateway()
 try:
@@ -185,4 +216,5 @@ finally:
     gateway.wait(timeout=30)
 server.stop(grace=None)
 print(f"ok: tool calls (deepseek_v31) whole and streamed, parallel and not, tool_choice none, a cut call kept as text, the tool "
-      f"history rendered as jinja2 does; tools without a parser refused — {checks} checks")
+      f"history rendered as jinja2 does; reasoning_content (deepseek_r1) with chat_template_kwargs thinking, and none without; "
+      f"tools without a parser refused — {checks} checks")
