@@ -13,7 +13,7 @@ wait_healthy "$pp"; wait_healthy "$dp"
 start_gateway "$gp" 127.0.0.1:"$dp"
 wait_gateway "$gp"
 
-GATEWAY=127.0.0.1:$gp DECODE=127.0.0.1:$dp BIN=$bin MODEL_NAME=tiny MODEL_DIR=$(gateway_model_dir tiny) \
+PYTHONPATH="$root/Tests/Integration" GATEWAY=127.0.0.1:$gp DECODE=127.0.0.1:$dp BIN=$bin MODEL_NAME=tiny MODEL_DIR=$(gateway_model_dir tiny) \
   "$py" "$root/Tests/Integration/gateway_openai.py" || fail "gateway checks"
 expect_pages_returned "$dp"
 

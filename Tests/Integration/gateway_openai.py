@@ -4,7 +4,9 @@ sent straight to decode with `pd-client generate --json`, and the generated ids 
 `tokenizers`. Run by gateway-openai.sh (env: GATEWAY, DECODE, BIN, MODEL_DIR, MODEL_NAME)."""
 import json, os, socket, subprocess, sys, time
 
-import jinja2, jinja2.ext, jinja2.sandbox, openai, requests
+import openai, requests
+
+import chat_reference
 from prometheus_client.parser import text_string_to_metric_families
 from tokenizers import Tokenizer
 
@@ -32,13 +34,7 @@ def count(endpoint, reason):
 
 
 def render_chat(messages):
-    """transformers' apply_chat_template: a sandboxed jinja2 env, trim_blocks + lstrip_blocks."""
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                                       extensions=[jinja2.ext.loopcontrols])
-    env.filters["tojson"] = lambda x, indent=None, ensure_ascii=False: json.dumps(x, ensure_ascii=ensure_ascii, indent=indent)
-    template = env.from_string(config["chat_template"])
-    return template.render(messages=messages, add_generation_prompt=True,
-                           bos_token=config["bos_token"], eos_token=config["eos_token"])
+    return chat_reference.render_chat(config, messages)
 
 
 def reference(ids, max_tokens, ignore_eos=False):
@@ -409,7 +405,7 @@ expect_error(400, "min_tokens", lambda: client.completions.create(model=MODEL, p
 expect_error(400, "best_of", lambda: client.completions.create(model=MODEL, prompt="x", best_of=3))
 expect_error(400, "echo", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], extra_body={"echo": True}))
 expect_error(400, "prompt_logprobs", lambda: client.completions.create(model=MODEL, prompt="x", stream=True, extra_body={"prompt_logprobs": 1}))
-expect_error(400, "tools", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0],
+expect_error(400, "tool_choice", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0],
              tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]))
 expect_error(400, "top_logprobs", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], top_logprobs=2))
 expect_error(404, "model", lambda: client.completions.create(model="no-such-model", prompt="x"))

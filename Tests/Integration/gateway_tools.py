@@ -8,9 +8,10 @@ gateway-tools.sh (env: BIN, MODEL_DIR, WORK)."""
 import json, os, subprocess, sys, threading, time
 from concurrent import futures
 
-import grpc, jinja2, jinja2.ext, jinja2.sandbox, openai, requests
+import grpc, openai, requests
 from tokenizers import Tokenizer
 
+import chat_reference
 from raw_grpc import field, fields, read_varint, vfield, varint
 
 BIN, MODEL_DIR, WORK = os.environ["BIN"], os.environ["MODEL_DIR"], os.environ["WORK"]
@@ -101,10 +102,7 @@ def start_gateway(*flags):
 
 
 def render_chat(messages, **kwargs):
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
-    env.filters["tojson"] = lambda x, indent=None, ensure_ascii=False: json.dumps(x, ensure_ascii=ensure_ascii, indent=indent)
-    return env.from_string(config["chat_template"]).render(messages=messages, add_generation_prompt=True,
-                                                           bos_token=config["bos_token"], eos_token=config["eos_token"], **kwargs)
+    return chat_reference.render_chat(config, messages, **kwargs)
 
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",

@@ -11,8 +11,7 @@ folder=$("$bin/pd-run" --model tiny --prompt-ids 3 --max-new-tokens 1 --json >/d
 cat >"$work/ref.py" <<'PY'
 import json, sys
 from tokenizers import Tokenizer
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.ext import loopcontrols
+from chat_reference import render_chat
 folder, mode = sys.argv[1], sys.argv[2]
 tok = Tokenizer.from_file(folder + "/tokenizer.json")
 if mode == "encode":                       # plain prompt: the post-processor adds BOS
@@ -21,12 +20,10 @@ elif mode == "decode":                     # skip_special_tokens, as vLLM by def
     print(json.dumps(tok.decode(json.loads(sys.argv[3]), skip_special_tokens=True)))
 elif mode == "chat":                       # transformers' environment and context
     cfg = json.load(open(folder + "/tokenizer_config.json"))
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
-    text = env.from_string(cfg["chat_template"]).render(messages=json.load(open(sys.argv[3])), add_generation_prompt=True,
-                                                       bos_token=cfg["bos_token"], eos_token=cfg["eos_token"])
+    text = render_chat(cfg, json.load(open(sys.argv[3])))
     print(json.dumps({"text": text, "ids": tok.encode(text, add_special_tokens=False).ids}))
 PY
-ref() { "$py" "$work/ref.py" "$folder" "$@"; }
+ref() { PYTHONPATH="$root/Tests/Integration" "$py" "$work/ref.py" "$folder" "$@"; }
 
 checks=0
 check_prompt_texts tiny HF "The capital of France is" "  leading spaces and trailing  " "你好，世界！ 🙂👩‍👩‍👧 café" \

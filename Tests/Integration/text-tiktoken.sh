@@ -18,8 +18,7 @@ cp "$tiny/config.json" "$tiny/model.safetensors" "$folder/"
 cat >"$work/ref.py" <<'PY'
 import base64, importlib.util, json, os, sys
 import tiktoken
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.ext import loopcontrols
+from chat_reference import render_chat
 spec = importlib.util.spec_from_file_location("fixtures", os.environ["FIXTURES"])  # Kimi's pattern, the folder writer
 fixtures = importlib.util.module_from_spec(spec); spec.loader.exec_module(fixtures)
 CONTROL = {"<|im_end|>": 510, "<|im_middle|>": 511}
@@ -44,11 +43,10 @@ elif mode == "decode":                    # skip_special_tokens, as vLLM by defa
     print(json.dumps(enc.decode([i for i in json.loads(sys.argv[3]) if i not in CONTROL.values()])))
 elif mode == "chat":
     cfg = json.load(open(os.path.join(folder, "tokenizer_config.json")))
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
-    text = env.from_string(cfg["chat_template"]).render(messages=json.load(open(sys.argv[3])), add_generation_prompt=True)
+    text = render_chat(cfg, json.load(open(sys.argv[3])))
     print(json.dumps({"text": text, "ids": enc.encode(text, allowed_special="all")}))
 PY
-ref() { FIXTURES="$root/scripts/tokenizer-fixtures.py" "$py" "$work/ref.py" "$folder" "$@"; }
+ref() { FIXTURES="$root/scripts/tokenizer-fixtures.py" PYTHONPATH="$root/Tests/Integration" "$py" "$work/ref.py" "$folder" "$@"; }
 ref make "$src" || fail "could not write the tiktoken folder"
 [ ! -e "$folder/tokenizer.json" ] || fail "the folder must have no tokenizer.json"
 
