@@ -54,7 +54,9 @@ struct CompletionRun {
             let reasoning = request.kind == .chat ? served.reasoning.map { ReasoningSplitter(format: $0, prompt: prompt) } : nil
             let choice = Choice(index: index, prompt: prompt.count, echo: echo, wantsPromptLogprobs: request.sampling.promptLogprobs,
                                 toolCalls: splitter, parallelToolCalls: request.parallelToolCalls, reasoning: reasoning,
-                                text: TextStream(served.text, stopStrings: request.stop, minTokens: request.minTokens),
+                                text: TextStream(served.text, stopStrings: request.stop, skipSpecialTokens: request.skipSpecialTokens,
+                                                 minTokens: request.minTokens),
+                                includeStopString: request.includeStopString,
                                 keepsTokens: request.topLogprobs != nil, metrics: metrics, calls: calls)
             calls.add(DecodeCall.start(generate, pool: pool, consumer: choice, onRetry: { [metrics] in metrics.retries.increment() }))
         }
@@ -103,6 +105,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     let prompt: Int
     var text: TextStream
     let keepsTokens: Bool
+    private let includeStopString: Bool
     private var tokens: [GeneratedToken] = []
     /// The prompt's text, sent ahead of the first piece (completions' echo), else empty.
     private var echo: String
@@ -129,7 +132,8 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private var lastTokenAt = 0.0
 
     init(index: Int, prompt: Int, echo: String, wantsPromptLogprobs: Bool, toolCalls: ToolCallSplitter?, parallelToolCalls: Bool,
-         reasoning: ReasoningSplitter?, text: TextStream, keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
+         reasoning: ReasoningSplitter?, text: TextStream, includeStopString: Bool, keepsTokens: Bool, metrics: GatewayMetrics,
+         calls: RunCalls) {
         self.index = index
         self.prompt = prompt
         self.echo = echo
@@ -140,6 +144,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         self.wantsPromptLogprobs = wantsPromptLogprobs
         self.text = text
         self.keepsTokens = keepsTokens
+        self.includeStopString = includeStopString
         self.metrics = metrics
         self.calls = calls
     }
@@ -187,7 +192,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             }
             promptLogprobs = response.promptLogprobs
         }
-        for token in response.tokens {
+        for (i, token) in response.tokens.enumerated() {
             let now = monotonicSeconds()
             if generated == 0 {
                 metrics.timeToFirstToken.recordSeconds(now - start)
@@ -197,7 +202,10 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             lastTokenAt = now
             generated += 1
             if keepsTokens { tokens.append(token) }
-            take(Int(token.tokenId))
+            // The EOS or stop id that ended the sequence is not part of the text (as vLLM), unless
+            // include_stop_str_in_output.
+            let endsIt = response.finishReason == .stop && i == response.tokens.count - 1
+            if !endsIt || includeStopString { take(Int(token.tokenId)) }
             if text.stoppedBy != nil { finish = "stop"; return false }
         }
         switch response.finishReason {
@@ -218,7 +226,11 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         var tail = ""
         for case .text(let id) in splitter?.finish() ?? [] where text.stoppedBy == nil { tail += text.append(id) }
         tail += text.finish()
-        if let matched = text.stoppedBy { reason = "stop"; stopReason = .text(matched) }
+        if let matched = text.stoppedBy {
+            reason = "stop"
+            stopReason = .text(matched)
+            if includeStopString { tail += matched }
+        }
         if reason == "stop" && stopReason == nil && callsSent > 0 { reason = "tool_calls" }   // as vLLM: the model's EOS after calls
         metrics.promptTokens.increment(by: prompt)
         metrics.generationTokens.increment(by: generated)

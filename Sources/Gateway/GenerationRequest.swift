@@ -21,6 +21,10 @@ struct GenerationRequest {
     let maxTokens: [Int]          // per prompt
     let sampling: SamplingParams
     let stop: [String]
+    /// vLLM's `include_stop_str_in_output`: the matched stop string ends the text instead of being cut.
+    let includeStopString: Bool
+    /// vLLM's `skip_special_tokens` (default true): whether special tokens' text is left out.
+    let skipSpecialTokens: Bool
     let stream: Bool
     let includeUsage: Bool
     /// stream_options.continuous_usage_stats: usage (so far) on every chunk.
@@ -46,7 +50,8 @@ struct GenerationRequest {
         "model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stop_token_ids", "ignore_eos",
         "stream", "stream_options", "user", "n", "best_of", "logprobs", "presence_penalty",
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
-        "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs",
+        "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
+        "skip_special_tokens",
     ]
     private static let completionOnly: Set<String> = ["prompt", "echo"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -150,6 +155,8 @@ struct GenerationRequest {
         default: throw APIError.invalid("stop", "stop must be a string or a list of strings")
         }
         if stop.contains("") { throw APIError.invalid("stop", "stop strings must not be empty") }
+        includeStopString = try f.bool("include_stop_str_in_output") ?? false
+        skipSpecialTokens = try f.bool("skip_special_tokens") ?? true
 
         stream = try f.bool("stream") ?? false
         let options = try f.object("stream_options")

@@ -159,6 +159,9 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(many.sampling.stopTokenIds, [4])
         XCTAssertTrue(many.sampling.ignoreEos)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "stop": ["a", "b"]}"#).stop, ["a", "b"])
+        XCTAssertFalse(ids.includeStopString || !ids.skipSpecialTokens, "vLLM's defaults")
+        let text = try parse(#"{"model": "tiny", "prompt": [3], "include_stop_str_in_output": true, "skip_special_tokens": false}"#)
+        XCTAssertTrue(text.includeStopString && !text.skipSpecialTokens)
 
         // Neutral values of unsupported parameters are accepted (empty tools, null logprobs).
         XCTAssertNoThrow(try parse(#"{"model": "tiny", "prompt": [3], "n": 1, "best_of": 1, "tools": [], "echo": false, "logprobs": null}"#))

@@ -182,6 +182,16 @@ r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=40, tempera
                               extra_body={"ignore_eos": True, "stop_token_ids": [stop_id]})
 check(r.choices[0].finish_reason == "stop" and stop_reason(r.choices[0]) == stop_id and r.usage.completion_tokens == first + 1,
       f"stop_token_ids {r}")
+# As vLLM: the stop id's own text is not part of the completion, unless include_stop_str_in_output.
+check(r.choices[0].text == tok.decode(ref_tokens[:first], skip_special_tokens=True), f"stop id text {r.choices[0].text!r}")
+count("completions", "stop")
+r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=40, temperature=0,
+                              extra_body={"ignore_eos": True, "stop_token_ids": [stop_id], "include_stop_str_in_output": True})
+check(r.choices[0].text == tok.decode(ref_tokens[:first + 1], skip_special_tokens=True), f"stop id kept {r.choices[0].text!r}")
+count("completions", "stop")
+r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=40, temperature=0, stop=[stop],
+                              extra_body={"ignore_eos": True, "include_stop_str_in_output": True})
+check(r.choices[0].text == want + stop and stop_reason(r.choices[0]) == stop, f"stop string kept {r.choices[0].text!r}")
 count("completions", "stop")
 print(f"ok: stop string {stop!r} and stop_token_ids end the text with finish_reason stop, stop_reason the string / the id")
 
@@ -208,6 +218,10 @@ count("completions", "stop")
 r = client.completions.create(model=MODEL, prompt=ids, max_tokens=64, temperature=0, extra_body={"ignore_eos": True})
 check(r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 64, f"ignore_eos {r}")
 count("completions", "length")
+# skip_special_tokens false: special tokens' text stays in, but the EOS that ended the text does not (vLLM).
+r = client.completions.create(model=MODEL, prompt=ids, max_tokens=64, temperature=0, extra_body={"skip_special_tokens": False})
+check(r.choices[0].text == tok.decode(tokens[:-1], skip_special_tokens=False), f"skip_special_tokens false {r.choices[0].text!r}")
+count("completions", "stop")
 print(f"ok: EOS after {len(tokens)} tokens ends the completion (whole and streamed) with finish_reason stop, stop_reason null; "
       "ignore_eos runs to the length")
 
