@@ -8,6 +8,11 @@ public struct GenerationRecord: Sendable {
     public var requestID = ""
     public var promptTokens = 0
     public var tokens: [Int] = []
+    /// Each token's logprob, and its sampling.top_logprobs most likely tokens (empty lists without).
+    public var logprobs: [Float] = []
+    public var topLogprobs: [[TokenLogprob]] = []
+    /// With sampling.prompt_logprobs: prompt tokens 1..<n.
+    public var promptLogprobs: [PromptTokenLogprobs] = []
     /// "stop" (the model's EOS, a stop token id or a stop string), "length", ... as the daemon or the
     /// client (stop strings, cancelling) ended the call.
     public var finishReason = ""
@@ -54,7 +59,11 @@ public final class DecodeClient {
                 let response = try bytes.withUnsafeBytes { try GenerateResponse(decoding: $0) }
                 record.requestID = response.requestId
                 if !response.tokens.isEmpty && record.tokens.isEmpty { record.ttft = now }
-                for t in response.tokens { record.tokens.append(Int(t.tokenId)); record.tokenTimes.append(now) }
+                for t in response.tokens {
+                    record.tokens.append(Int(t.tokenId)); record.tokenTimes.append(now)
+                    record.logprobs.append(t.logprob); record.topLogprobs.append(t.topLogprobs)
+                }
+                if !response.promptLogprobs.isEmpty { record.promptLogprobs = response.promptLogprobs }
                 onTokens?(response.tokens)
                 if let usage = response.usage {
                     record.kvBytes = usage.kvBytes

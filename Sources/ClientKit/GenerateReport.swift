@@ -12,6 +12,13 @@ public enum GenerateReport {
         let kv_exposed_ms: Double
         let error: String?
         let text: String?
+        /// As pd-run --json reports them: each token's logprob; with --top-logprobs / --prompt-logprobs
+        /// the most likely tokens and the prompt's (absent without).
+        let logprobs: [Float]
+        let top_logprobs: [[TopLogprob]]?
+        let prompt_logprobs: [PromptLogprob]?
+        struct TopLogprob: Encodable { let token_id: Int; let logprob: Float }
+        struct PromptLogprob: Encodable { let logprob: Float; let rank: Int; let top_logprobs: [TopLogprob] }
         init(_ r: GenerationRecord) {
             request_id = r.requestID; prompt_tokens = r.promptTokens; tokens = r.tokens; finish_reason = r.finishReason
             stop_reason = r.stopReason
@@ -21,6 +28,12 @@ public enum GenerateReport {
             kv_exposed_ms = r.kvExposedSeconds * 1000
             error = r.error
             text = r.text
+            logprobs = r.logprobs
+            let top = r.topLogprobs.map { $0.map { TopLogprob(token_id: Int($0.tokenId), logprob: $0.logprob) } }
+            top_logprobs = top.allSatisfy(\.isEmpty) ? nil : top
+            prompt_logprobs = r.promptLogprobs.isEmpty ? nil : r.promptLogprobs.map {
+                PromptLogprob(logprob: $0.logprob, rank: Int($0.rank), top_logprobs: $0.topLogprobs.map { TopLogprob(token_id: Int($0.tokenId), logprob: $0.logprob) })
+            }
         }
     }
     struct Single: Encodable { let tokens: [Int]; let result: Row; let stats: LoadSummary; let verified: Bool? }

@@ -36,6 +36,26 @@ for mode in "" "--temperature 0.8 --seed 5"; do
   [ "$(json_field "$work/processors.json" "j['verified'] and all(len(r['tokens']) >= 5 for r in j['results'])")" = "True" ] \
     || fail "processors ($mode) not verified: $(cat "$work/processors.json")"
 done
+# Logprobs through the daemon pair (the 2-rank prefill computes the prompt's and the first token's,
+# decode the rest) equal pd-run's in one process: values within 1e-4 relative, the same top tokens.
+ids="9,400,33,7,250,18,5,77,301,44,12,6,2,93,180,27,61,8,444,3"
+client generate --decode 127.0.0.1:"$dp" --prompt-ids "$ids" --max-new-tokens 8 --ignore-eos --top-logprobs 3 --prompt-logprobs 2 \
+  --json >"$work/lp-service.json" || fail "logprobs generate failed"
+"$bin/pd-run" --model tiny --prompt-ids "$ids" --max-new-tokens 8 --ignore-eos --top-logprobs 3 --prompt-logprobs 2 --json \
+  >"$work/lp-run.json" || fail "pd-run logprobs failed"
+python3 - "$work/lp-service.json" "$work/lp-run.json" <<'PY' || fail "service logprobs differ from pd-run's"
+import json, sys
+service, run = json.load(open(sys.argv[1]))["result"], json.load(open(sys.argv[2]))
+close = lambda a, b: abs(a - b) <= 1e-4 * max(1.0, abs(b))
+assert service["tokens"] == run["tokens"], (service["tokens"], run["tokens"])
+assert all(close(a, b) for a, b in zip(service["logprobs"], run["logprobs"])) and len(service["logprobs"]) == 8, service["logprobs"]
+for got, want in zip(service["top_logprobs"], run["top_logprobs"]):
+    assert [t["token_id"] for t in got] == [t["token_id"] for t in want] and all(close(a["logprob"], b["logprob"]) for a, b in zip(got, want)), (got, want)
+assert len(service["prompt_logprobs"]) == len(run["prompt_logprobs"]) == 19
+for got, want in zip(service["prompt_logprobs"], run["prompt_logprobs"]):
+    assert close(got["logprob"], want["logprob"]) and got["rank"] == want["rank"] and \
+        [t["token_id"] for t in got["top_logprobs"]] == [t["token_id"] for t in want["top_logprobs"]], (got, want)
+PY
 # bf16 on the wire: the same greedy tokens on this model, checked two ways: against the f32
 # reference generation (--verify, pd-run's code path) and against the f32-wire daemon's own run of
 # the same prompts.
@@ -55,4 +75,4 @@ f32_tokens=$(json_field "$work/f32.json" "$tokens_of")
 # Both decode daemons: no request left, every page back.
 expect_pages_returned "$dp" "f32-wire decode daemon"
 expect_pages_returned "$dp2" "bf16-wire decode daemon"
-echo "ok: 8 concurrent mixed-length requests verified (greedy, with a stop id, seeded sampling, with logits processors); bf16 wire equals the f32 reference and the f32 wire; all pages returned on both daemons"
+echo "ok: 8 concurrent mixed-length requests verified (greedy, with a stop id, seeded sampling, with logits processors; logprobs, top and prompt logprobs as pd-run's); bf16 wire equals the f32 reference and the f32 wire; all pages returned on both daemons"
