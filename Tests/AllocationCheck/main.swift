@@ -6,6 +6,7 @@
 // Run by Tests/Integration/decode-allocations.sh (the built-in tiny model is written under MODEL_DIR).
 import CAllocationCounter
 import DeepSeekModel
+import Engine
 import Foundation
 import Kernels
 import KVCache
@@ -87,5 +88,21 @@ for (name, directory) in models {
         check(counts.ours == 0, "\(name) decode step, batch \(batch): \(counts.ours) allocations (the library's own: \(counts.blas))")
     }
 }
+// The sampler's per-token work on a 102,400-token vocabulary: greedy and top-k / top-p draws, and with
+// every logits processor (min_tokens, logit_bias, the three penalties over a 512-token prompt and
+// the tokens drawn so far) on its preallocated copy of the logits.
+let vocab = 102_400
+let stepLogits = (0..<vocab).map { Float(($0 * 7919) % 1000) / 100 - 5 }
+let prompt = (0..<512).map { ($0 * 104_729) % vocab }
+let processors = SamplingParams(temperature: 0.8, topK: 50, topP: 0.9, seed: 3, stopTokenIDs: [7], maxNewTokens: 64,
+                                presencePenalty: 0.5, frequencyPenalty: 0.3, repetitionPenalty: 1.2, minTokens: 8,
+                                logitBias: [TokenBias(token: 11, bias: 2), TokenBias(token: 12, bias: -100)])
+for (name, params) in [("greedy", SamplingParams(maxNewTokens: 64)), ("top-k / top-p", SamplingParams(temperature: 0.8, topK: 50, topP: 0.9, seed: 3, maxNewTokens: 64)),
+                       ("every logits processor", processors)] {
+    let sampler = Sampler(params: params, vocabSize: vocab, prompt: prompt, eosTokenIDs: [1])
+    let counts = stepLogits.withUnsafeBufferPointer { logits in allocations(warm: 3) { _ = sampler.sample(logits: logits) } }
+    check(counts.ours == 0, "Sampler.sample, \(name), vocab \(vocab): \(counts.ours) allocations")
+}
+
 print(failures == 0 ? "allocation-check: all passed" : "allocation-check: \(failures) failed")
 exit(failures == 0 ? 0 : 1)
