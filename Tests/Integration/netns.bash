@@ -276,7 +276,8 @@ wan_route_through_router() {
 }
 
 # deploy_command UNIT [VAR=VALUE...]: the command line deploy/systemd/UNIT runs (its ExecStart, with
-# ${VAR} taken from deploy/env/<unit name>.env, then the overrides given), NUL-separated, as
+# ${VAR} taken from deploy/env/<unit name>.env, then the overrides given, and a word $VAR split at
+# spaces into words, none when empty, as systemd does), NUL-separated, as
 # `env VAR=VALUE... COMMAND...`: the environment file's variables for the process too, as systemd
 # passes them. /usr/local/bin/ (the walkthrough's install path) becomes $bin/. The tests start the
 # daemons with exactly these flags, so a flag the walkthrough gets wrong fails them.
@@ -297,7 +298,12 @@ def expand(word):
         if m.group(1) not in env: sys.exit(f"deploy_command: {unit} uses ${{{m.group(1)}}}, not in its env file")
         return env[m.group(1)]
     return re.sub(r"\$\{(\w+)\}", value, word).replace("/usr/local/bin/", bin + "/")
-words = ["env"] + [f"{k}={v}" for k, v in env.items()] + [expand(w) for w in shlex.split(exec_start)]
+def words_of(word):
+    whole = re.fullmatch(r"\$(\w+)", word)
+    if not whole: return [expand(word)]
+    if whole.group(1) not in env: sys.exit(f"deploy_command: {unit} uses ${whole.group(1)}, not in its env file")
+    return env[whole.group(1)].split()
+words = ["env"] + [f"{k}={v}" for k, v in env.items()] + [w for word in shlex.split(exec_start) for w in words_of(word)]
 sys.stdout.write("\0".join(words))
 PY
 }
