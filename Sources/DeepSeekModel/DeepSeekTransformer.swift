@@ -22,7 +22,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     let latent = Scratch(), attnOut = Scratch(), ffnOut = Scratch(), cosTable = Scratch(), sinTable = Scratch()
     let keysValues = Scratch(), ropeKeys = Scratch(), absorbedQ = Scratch(), outLatent = Scratch()
     let lastRows = Scratch()
-    let positionLogits = Scratch(), positionResults = Scratch()   // prompt logprobs (PromptLogprobs.swift)
+    let positionRows = Scratch(), positionLogits = Scratch(), positionResults = Scratch()   // prompt logprobs (PromptLogprobs.swift)
     /// Local rows of the last prefill step, whose final residual stream `hidden` still holds.
     var prefilledRows = 0
     private lazy var absorbedAttention = AbsorbedAttention(model: self)
@@ -76,7 +76,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
 
     private var stepBuffers: [Scratch] {
         [hidden, normed, projected, qLatent, queries, latent, attnOut, ffnOut, cosTable, sinTable,
-         keysValues, ropeKeys, absorbedQ, outLatent, lastRows, positionLogits, positionResults]
+         keysValues, ropeKeys, absorbedQ, outLatent, lastRows, positionRows, positionLogits, positionResults]
     }
 
     /// The routed experts layer `layer`'s MoE block computed in the last forward (prefill step or

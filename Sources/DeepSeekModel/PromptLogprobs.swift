@@ -30,20 +30,24 @@ extension DeepSeekTransformer {
         let width = Self.promptLogprobsWidth(top: top)
         let out = positionResults.zeroed(max(1, rows * width))                 // [localRows, width]
         let x = UnsafePointer(hidden.pointer)                                  // [localRows, hidden] final residual stream
-        let block = min(rows, Self.promptLogprobsBlock(vocab: vocab))
-        let xn = normed.reserve(block * h), logits = positionLogits.reserve(block * vocab)
+        // Only the rows with a target (the prompts that asked, in a batch that may hold others), gathered.
+        let wanted = targets.indices.filter { targets[$0] >= 0 }
+        let block = max(1, min(wanted.count, Self.promptLogprobsBlock(vocab: vocab)))
+        let gathered = positionRows.reserve(block * h), xn = normed.reserve(block * h), logits = positionLogits.reserve(block * vocab)
         var order = [Int](repeating: 0, count: top)
         var start = 0
-        while start < rows {
-            let count = min(block, rows - start)
-            Elementwise.rmsNorm(x + start * h, rows: count, dim: h, weight: weights.finalNorm.pointer, eps: Float(c.rmsNormEps), into: xn)
+        while start < wanted.count {
+            let count = min(block, wanted.count - start)
+            for r in 0..<count { (gathered + r * h).update(from: x + wanted[start + r] * h, count: h) }
+            Elementwise.rmsNorm(gathered, rows: count, dim: h, weight: weights.finalNorm.pointer, eps: Float(c.rmsNormEps), into: xn)
             Linear.apply(xn, rows: count, weight: weights.lmHead, into: logits)
-            for r in 0..<count where targets[start + r] >= 0 {
+            for r in 0..<count {
+                let local = wanted[start + r]
                 let row = logits + r * vocab
-                let target = Int(targets[start + r]), targetLogit = row[target]
+                let target = Int(targets[local]), targetLogit = row[target]
                 var above = 0
                 for v in 0..<vocab where row[v] > targetLogit { above += 1 }
-                let result = out + (start + r) * width
+                let result = out + local * width
                 result[1] = Float(above + 1)
                 // The k largest by insertion (k ≤ 20 in practice; most logits fail the first comparison).
                 var kept = 0

@@ -55,8 +55,9 @@ public final class Generator {
         let sequences = try capacities.map { try cache.allocate(capacity: $0) }
 
         let start = monotonicSeconds()
-        let promptTop = params.compactMap(\.promptLogprobs).max()
-        let logits = try prefill.run(prompts: prompts, sequences: sequences, cache: cache, promptLogprobs: promptTop)
+        let wants = params.map(\.promptLogprobs)
+        let logits = try prefill.run(prompts: prompts, sequences: sequences, cache: cache,
+                                     promptLogprobs: wants.contains { $0 != nil } ? wants : nil)
         let prefillSeconds = monotonicSeconds() - start
         guard let logits else { return nil }
         let (decodeCache, decodeSequences) = kvDType == .f32

@@ -19,8 +19,9 @@ public final class PrefillEngine {
     public private(set) var steps = 0
     /// Steps every rank abandoned at a layer boundary because all their prompts were cancelled.
     public private(set) var abandonedSteps = 0
-    /// With `promptLogprobs` top k: per prompt of the last run, its tokens 1..<n given the tokens before
-    /// each (vLLM's prompt_logprobs without the first token's None); empty otherwise.
+    /// Per prompt of the last run that asked (`promptLogprobs`), its tokens 1..<n given the tokens before
+    /// each (vLLM's prompt_logprobs without the first token's None), with the largest k asked in the
+    /// batch; empty for the others.
     public private(set) var promptLogprobs: [[PromptTokenLogprobs]] = []
 
     /// Tiled causal attention's useful FLOP rate over sgemm's on the same core: 75 vs 104 GFLOP/s
@@ -56,12 +57,15 @@ public final class PrefillEngine {
     /// prompts are cancelled; if so, every rank abandons the step at that layer boundary, so a
     /// cancelled or timed-out request stops costing compute within one layer.
     ///
-    /// `promptLogprobs` k: also the prompt tokens' logprobs with the k most likely tokens at each
-    /// position (`promptLogprobs` after the run), computed by every rank for its rows.
+    /// `promptLogprobs`: per prompt, nil or the k most likely tokens it wants listed with its prompt
+    /// tokens' logprobs (`promptLogprobs` after the run); every rank computes them for its rows of the
+    /// prompts that asked.
     public func run(prompts: [[Int32]], sequences: [Int], cache: PagedLatentCache,
-                    cancellation: ((Int) -> Bool)? = nil, promptLogprobs top: Int? = nil,
+                    cancellation: ((Int) -> Bool)? = nil, promptLogprobs wants: [Int?]? = nil,
                     onLayer: ((_ layer: Int, _ finished: [Int]) throws -> Void)? = nil) throws -> [[Float]]? {
         latentGathers = 0; bytesGathered = 0; gatherSeconds = 0; steps = 0; abandonedSteps = 0
+        let top = wants?.compactMap { $0 }.max()
+        if let wants, wants.count != prompts.count { throw ModelError.badLayout("\(wants.count) prompt-logprob requests for \(prompts.count) prompts") }
         promptLogprobs = top == nil ? [] : prompts.map { _ in [] }
         for p in prompts where p.isEmpty { throw ModelError.emptyPrompt }
         let longest = prompts.map(\.count).max() ?? 0
@@ -114,8 +118,8 @@ public final class PrefillEngine {
             gatherSeconds += exchange.gatherSeconds
             steps += 1
             if let top {
-                try collectPromptLogprobs(layout: layout, active: active, prompts: prompts, newTokens: newTokens, prefixes: prefixes,
-                                          top: top, exchange: exchange)
+                try collectPromptLogprobs(layout: layout, active: active, prompts: prompts, wants: wants!, newTokens: newTokens,
+                                          prefixes: prefixes, top: top, exchange: exchange)
             }
             for (k, i) in active.enumerated() {
                 done[i] += newTokens[k].count
@@ -132,10 +136,10 @@ public final class PrefillEngine {
 
 extension PrefillEngine {
     /// The step's prompt logprobs: each local row's target is the prompt's token at the next position.
-    private func collectPromptLogprobs(layout: PrefillLayout, active: [Int], prompts: [[Int32]], newTokens: [[Int32]],
+    private func collectPromptLogprobs(layout: PrefillLayout, active: [Int], prompts: [[Int32]], wants: [Int?], newTokens: [[Int32]],
                                        prefixes: [Int], top: Int, exchange: LatentExchange) throws {
         var targets = [Int32](repeating: -1, count: layout.localRows)
-        for b in layout.blocks {
+        for b in layout.blocks where wants[active[b.request]] != nil {
             let prompt = prompts[active[b.request]]
             for j in 0..<b.count where b.firstPosition + j + 1 < prompt.count { targets[b.localStart + j] = prompt[b.firstPosition + j + 1] }
         }
@@ -145,7 +149,8 @@ extension PrefillEngine {
         for (k, i) in active.enumerated() {
             for j in 0..<newTokens[k].count {
                 defer { row += 1 }
-                guard prefixes[k] + j + 1 < prompts[i].count else { continue }   // the last position predicts the first new token
+                // The last position predicts the first new token, not a prompt token.
+                guard wants[i] != nil, prefixes[k] + j + 1 < prompts[i].count else { continue }
                 let r = rows + row * width
                 let kept = min(top, model.config.vocabSize)
                 promptLogprobs[i].append(PromptTokenLogprobs(

@@ -3,9 +3,9 @@
 /// Layout (UInt32 little-endian): [count, len_0, tokens_0..., len_1, tokens_1, ...]; stop = [UInt32.max],
 /// idle = [UInt32.max - 1].
 enum BatchMessage: Equatable {
-    /// The prompts, and the prompt logprobs' top k when a request of the batch asks for them (every
-    /// rank computes its rows of those).
-    case batch([[Int32]], promptLogprobs: Int?)
+    /// The prompts, and per prompt the prompt logprobs' top k it asks for, if any (every rank computes
+    /// its rows of those); nil when none asks.
+    case batch([[Int32]], promptLogprobs: [Int?]?)
     case idle
     case stop
 
@@ -17,7 +17,8 @@ enum BatchMessage: Equatable {
         case .batch(let prompts, let promptLogprobs):
             words.append(UInt32(prompts.count))
             for p in prompts { words.append(UInt32(p.count)); words += p.map { UInt32(bitPattern: $0) } }
-            words.append(promptLogprobs.map { UInt32($0) + 1 } ?? 0)
+            // Per prompt: 0 none, k + 1 for k; a batch with no request for them sends no words.
+            if let promptLogprobs { words += promptLogprobs.map { $0.map { UInt32($0) + 1 } ?? 0 } }
         }
         return words.withUnsafeBytes { Array($0) }
     }
@@ -35,8 +36,9 @@ enum BatchMessage: Equatable {
             prompts.append(words[i..<i + n].map { Int32(bitPattern: $0) })
             i += n
         }
-        guard i + 1 == words.count else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }
-        return .batch(prompts, promptLogprobs: words[i] == 0 ? nil : Int(words[i]) - 1)
+        guard i == words.count || i + prompts.count == words.count else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }
+        let wants = i == words.count ? nil : words[i...].map { $0 == 0 ? nil : Int($0) - 1 }
+        return .batch(prompts, promptLogprobs: wants)
     }
 }
 

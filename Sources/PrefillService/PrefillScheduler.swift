@@ -143,13 +143,14 @@ final class PrefillScheduler: @unchecked Sendable {
 
     private func runBatch(_ jobs: [PrefillJob]) throws {
         let prompts = jobs.map(\.prompt)
-        let promptTop = jobs.compactMap(\.sampling.promptLogprobs).max()
-        _ = try communicator.broadcastBytesWhenIdle(BatchMessage.batch(prompts, promptLogprobs: promptTop).encode(), root: 0)
+        let wants = jobs.map(\.sampling.promptLogprobs)
+        let promptLogprobs = wants.contains { $0 != nil } ? wants : nil
+        _ = try communicator.broadcastBytesWhenIdle(BatchMessage.batch(prompts, promptLogprobs: promptLogprobs).encode(), root: 0)
         let start = monotonicSeconds()
         do {
             let logits = try communicator.agreed {
                 try engine.run(prompts: prompts, sequences: jobs.map { $0.sequence! }, cache: cache,
-                               cancellation: { jobs[$0].isCancelled }, promptLogprobs: promptTop) { layer, finished in
+                               cancellation: { jobs[$0].isCancelled }, promptLogprobs: promptLogprobs) { layer, finished in
                     for i in finished { jobs[i].events.push(.layerReady(layer)) }
                 }
             }
