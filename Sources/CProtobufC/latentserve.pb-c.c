@@ -772,7 +772,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[14] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[15] =
 {
   {
     "temperature",
@@ -942,6 +942,18 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "seed_given",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, seed_given),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
   7,   /* field[7] = frequency_penalty */
@@ -953,6 +965,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
   13,   /* field[13] = prompt_top_logprobs */
   8,   /* field[8] = repetition_penalty */
   3,   /* field[3] = seed */
+  14,   /* field[14] = seed_given */
   4,   /* field[4] = stop_token_ids */
   0,   /* field[0] = temperature */
   1,   /* field[1] = top_k */
@@ -962,7 +975,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -972,7 +985,7 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  14,
+  15,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,

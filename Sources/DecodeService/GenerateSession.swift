@@ -37,7 +37,7 @@ final class GenerateSession {
         if params.seed == nil && !params.isGreedy {
             // One seed for the whole sequence, first token (prefill daemon) and the rest (here).
             var system = SystemRandomNumberGenerator()
-            params.seed = max(1, system.next())   // 0 on the wire means "none"
+            params.seed = system.next()
         }
         requestID = request.clientRequestId.isEmpty ? daemon.newRequestID() : request.clientRequestId
         promptTokens = request.promptTokenIds.count
@@ -66,6 +66,7 @@ final class GenerateSession {
         do {
             var sampling = request.sampling
             sampling.seed = params.seed ?? 0
+            sampling.seedGiven = params.seed != nil
             let prefill = try PrefillCall(daemon: daemon, requestID: requestID, prompt: request.promptTokenIds, sampling: sampling,
                                           sequence: sequence, callerDeadline: context.deadline,
                                           isCancelled: { [context] in context.isCancelled },

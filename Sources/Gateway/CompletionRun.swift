@@ -45,7 +45,7 @@ struct CompletionRun {
             let p = index / request.n, sample = index % request.n
             let prompt = request.prompts[p]
             var sampling = request.sampling
-            if sampling.seed != 0 { sampling.seed &+= UInt64(sample) }   // vLLM: a seeded request's sample j draws from seed + j
+            if sampling.seedGiven { sampling.seed &+= UInt64(sample) }   // vLLM: a seeded request's sample j draws from seed + j
             let generate = GenerateRequest(promptTokenIds: prompt.map { UInt32($0) }, maxNewTokens: UInt32(request.maxTokens[p]),
                                            sampling: sampling,
                                            clientRequestId: request.choiceCount == 1 ? id : "\(id)-\(index)")

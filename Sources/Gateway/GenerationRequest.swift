@@ -111,8 +111,8 @@ struct GenerationRequest {
         var topK = try f.int("top_k") ?? 0
         if topK == -1 { topK = 0 }   // vLLM's "off"
         guard topK >= 0 else { throw APIError.invalid("top_k", "top_k must be ≥ 0 (or -1 / 0 for off)") }
-        let seed = try f.int("seed") ?? 0
-        guard seed >= 0 else { throw APIError.invalid("seed", "seed must be ≥ 0") }
+        let seed = try f.int("seed")
+        if let seed, seed < 0 { throw APIError.invalid("seed", "seed must be ≥ 0") }
         let stopIDs = try Self.tokenIDs(f["stop_token_ids"], field: "stop_token_ids", vocab: served.vocabSize, allowEmpty: true)
         var penalties: [String: Double] = [:]
         for field in ["presence_penalty", "frequency_penalty"] {
@@ -137,12 +137,12 @@ struct GenerationRequest {
         }
         // The prompt's logprobs, for prompt_logprobs and for echo with logprobs (the larger k of the two).
         let promptTop = [promptLogprobs, echo ? topLogprobs : nil].compactMap { $0 }.max()
-        sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), seed: UInt64(seed),
+        sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), seed: UInt64(seed ?? 0),
                                   stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false,
                                   presencePenalty: Float(penalties["presence_penalty"]!), frequencyPenalty: Float(penalties["frequency_penalty"]!),
                                   repetitionPenalty: Float(repetition), minTokens: UInt32(minTokens),
                                   logitBias: try Self.logitBias(f, vocab: served.vocabSize), topLogprobs: UInt32(topLogprobs ?? 0),
-                                  promptLogprobs: promptTop != nil, promptTopLogprobs: UInt32(promptTop ?? 0))
+                                  promptLogprobs: promptTop != nil, promptTopLogprobs: UInt32(promptTop ?? 0), seedGiven: seed != nil)
 
         switch f["stop"] {
         case nil: stop = []

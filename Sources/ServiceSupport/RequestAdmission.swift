@@ -6,12 +6,12 @@ import Wire
 
 /// The services' side of `Admission`: wire fields → the engine's request, and its verdict as
 /// INVALID_ARGUMENT naming the field. proto3 cannot tell 0 from unset: top_p 0 and repetition_penalty 0
-/// mean off (1), seed 0 means "pick one", temperature 0 means greedy.
+/// mean off (1), seed 0 without seed_given means "pick one", temperature 0 means greedy.
 public enum RequestAdmission {
     /// The engine's SamplingParams for wire fields, unchecked (`admit` checks them).
     public static func params(_ s: Wire.SamplingParams, maxNewTokens: Int) -> Engine.SamplingParams {
         Engine.SamplingParams(temperature: s.temperature, topK: Int(s.topK), topP: s.topP == 0 ? 1 : s.topP,
-                              seed: s.seed == 0 ? nil : s.seed, stopTokenIDs: s.stopTokenIds.map { Int($0) },
+                              seed: s.seed == 0 && !s.seedGiven ? nil : s.seed, stopTokenIDs: s.stopTokenIds.map { Int($0) },
                               maxNewTokens: maxNewTokens, ignoreEOS: s.ignoreEos,
                               presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty,
                               repetitionPenalty: s.repetitionPenalty == 0 ? 1 : s.repetitionPenalty, minTokens: Int(s.minTokens),
@@ -20,7 +20,7 @@ public enum RequestAdmission {
     }
 
     /// The wire fields for the engine's SamplingParams (the inverse of `params`; max_new_tokens travels
-    /// beside them). A nil seed is 0 ("pick one").
+    /// beside them). A nil seed is 0 without seed_given ("pick one").
     public static func wire(_ p: Engine.SamplingParams) -> Wire.SamplingParams {
         Wire.SamplingParams(temperature: p.temperature, topK: UInt32(clamping: p.topK), topP: p.topP, seed: p.seed ?? 0,
                             stopTokenIds: p.stopTokenIDs.map { UInt32(clamping: $0) }, ignoreEos: p.ignoreEOS,
@@ -28,7 +28,7 @@ public enum RequestAdmission {
                             repetitionPenalty: p.repetitionPenalty, minTokens: UInt32(clamping: p.minTokens),
                             logitBias: p.logitBias.map { LogitBias(tokenId: UInt32(clamping: $0.token), bias: $0.bias) },
                             topLogprobs: UInt32(clamping: p.topLogprobs), promptLogprobs: p.promptLogprobs != nil,
-                            promptTopLogprobs: UInt32(clamping: p.promptLogprobs ?? 0))
+                            promptTopLogprobs: UInt32(clamping: p.promptLogprobs ?? 0), seedGiven: p.seed != nil)
     }
 
     /// A prompt token's logprobs on the wire.

@@ -90,11 +90,13 @@ public struct SamplingParams: Equatable, Sendable {
     public var topLogprobs: UInt32
     public var promptLogprobs: Bool
     public var promptTopLogprobs: UInt32
+    /// `seed` is the request's even when 0 (without it, seed 0 means "pick one").
+    public var seedGiven: Bool
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
-                promptTopLogprobs: UInt32 = 0) {
+                promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -109,6 +111,7 @@ public struct SamplingParams: Equatable, Sendable {
         self.topLogprobs = topLogprobs
         self.promptLogprobs = promptLogprobs
         self.promptTopLogprobs = promptTopLogprobs
+        self.seedGiven = seedGiven
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
@@ -117,7 +120,8 @@ public struct SamplingParams: Equatable, Sendable {
                   presencePenalty: c.presence_penalty, frequencyPenalty: c.frequency_penalty,
                   repetitionPenalty: c.repetition_penalty, minTokens: c.min_tokens,
                   logitBias: swiftArray(c.logit_bias, c.n_logit_bias).map { LogitBias(tokenId: $0!.pointee.token_id, bias: $0!.pointee.bias) },
-                  topLogprobs: c.top_logprobs, promptLogprobs: c.prompt_logprobs != 0, promptTopLogprobs: c.prompt_top_logprobs)
+                  topLogprobs: c.top_logprobs, promptLogprobs: c.prompt_logprobs != 0, promptTopLogprobs: c.prompt_top_logprobs,
+                  seedGiven: c.seed_given != 0)
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -146,6 +150,7 @@ public struct SamplingParams: Equatable, Sendable {
         c.top_logprobs = topLogprobs
         c.prompt_logprobs = promptLogprobs ? 1 : 0
         c.prompt_top_logprobs = promptTopLogprobs
+        c.seed_given = seedGiven ? 1 : 0
         return c
     }
 }

@@ -397,7 +397,13 @@ want = [pd_run(chat_ids, 6, "--temperature", "0.9", "--seed", str(7 + j))["text"
 check([texts.get(j) for j in range(2)] == want and sorted(finished) == [0, 1], f"streamed chat n=2: {texts} {finished} != {want}")
 for reason in finished.values():
     count("chat_completions", reason)
-print("ok: n choices per prompt (seed + j each, as vLLM), whole and streamed, usage once per prompt; echo")
+# seed 0 is a seed like any other (vLLM's), not "pick one": the same tokens as pd-run --seed 0, twice.
+want = pd_run(tok.encode(pair[0]).ids, 8, "--temperature", "0.9", "--seed", "0")["text"]
+for _ in range(2):
+    r = client.completions.create(model=MODEL, prompt=pair[0], max_tokens=8, temperature=0.9, seed=0)
+    check(r.choices[0].text == want, f"seed 0: {r.choices[0].text!r} != pd-run's {want!r}")
+    count("completions", r.choices[0].finish_reason)
+print("ok: n choices per prompt (seed + j each, as vLLM), whole and streamed, usage once per prompt; echo; seed 0")
 
 # 5. Errors: OpenAI's error object naming the parameter.
 def expect_error(status, param, call):

@@ -126,10 +126,14 @@ struct  Latentserve__V1__SamplingParams
    * 0..20: with prompt_logprobs, the most likely tokens at each position
    */
   uint32_t prompt_top_logprobs;
+  /*
+   * seed is the request's even when 0 (without it, 0 means "pick one")
+   */
+  protobuf_c_boolean seed_given;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0 }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0 }
 
 
 struct  Latentserve__V1__LogitBias
