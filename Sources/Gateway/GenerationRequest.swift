@@ -225,18 +225,8 @@ struct GenerationRequest {
     /// (the default with tools) reads the output for tool calls, which needs `--tool-call-parser`;
     /// "none" only renders them; a forced call ("required", a named function) needs guided decoding.
     private static func tools(_ f: JSONFields, kind: Kind, served: ServedModel) throws -> (tools: [Value], parse: Bool) {
-        var tools: [Value] = []
-        if let value = f["tools"] {
-            guard case let .array(items) = value else { throw APIError.invalid("tools", "tools must be a list of tool objects") }
-            if !items.isEmpty && kind == .completion { throw APIError.invalid("tools", "tools are for chat completions") }
-            for (i, item) in items.enumerated() {
-                guard case let .object(tool) = item, tool["type"]?.stringValue == "function", case let .object(function)? = tool["function"],
-                      case let .string(name)? = function["name"], !name.isEmpty else {
-                    throw APIError.invalid("tools", "tools[\(i)] must be {\"type\": \"function\", \"function\": {\"name\": ...}}")
-                }
-            }
-            tools = items
-        }
+        let tools = try toolList(f)
+        if !tools.isEmpty && kind == .completion { throw APIError.invalid("tools", "tools are for chat completions") }
         let choice = f["tool_choice"] ?? .string(tools.isEmpty ? "none" : "auto")
         switch choice {
         case .string("none"): return (tools, false)
@@ -249,6 +239,19 @@ struct GenerationRequest {
         default:
             throw APIError.unsupported("tool_choice", "only \"auto\" and \"none\" (a forced tool call needs guided decoding)")
         }
+    }
+
+    /// The request's `tools`, each {"type": "function", "function": {"name": ..., ...}}; [] without.
+    static func toolList(_ f: JSONFields) throws -> [Value] {
+        guard let value = f["tools"] else { return [] }
+        guard case let .array(items) = value else { throw APIError.invalid("tools", "tools must be a list of tool objects") }
+        for (i, item) in items.enumerated() {
+            guard case let .object(tool) = item, tool["type"]?.stringValue == "function", case let .object(function)? = tool["function"],
+                  case let .string(name)? = function["name"], !name.isEmpty else {
+                throw APIError.invalid("tools", "tools[\(i)] must be {\"type\": \"function\", \"function\": {\"name\": ...}}")
+            }
+        }
+        return items
     }
 
     /// `prompt`: a string, a list of strings, a list of token ids, or a list of such lists; the ids
@@ -281,8 +284,9 @@ struct GenerationRequest {
     }
 
     /// `messages` rendered by the checkpoint's chat template (text parts of list contents joined), with
-    /// vLLM's `chat_template_kwargs` as extra template variables (e.g. {"thinking": true}).
-    private static func chatPrompt(_ f: JSONFields, _ served: ServedModel, tools: [Value]) throws -> [Int] {
+    /// vLLM's `chat_template_kwargs` as extra template variables (e.g. {"thinking": true}); the one
+    /// rendering of a chat, for generation and /tokenize alike.
+    static func chatPrompt(_ f: JSONFields, _ served: ServedModel, tools: [Value]) throws -> [Int] {
         let messages = try chatMessages(f)
         let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
         var extra: [String: Value] = [:]

@@ -5,20 +5,14 @@ import Hummingbird
 struct TextEndpoints: Sendable {
     let served: ServedModel
 
-    /// {"prompt": "..."} or {"messages": [...], "add_generation_prompt"}, optional "model",
-    /// "add_special_tokens" → {"count", "max_model_len", "tokens", "token_strs"}.
+    /// {"prompt": "..."} or {"messages": [...], "add_generation_prompt", "tools", "chat_template_kwargs"},
+    /// optional "model", "add_special_tokens" → {"count", "max_model_len", "tokens", "token_strs"}.
     func tokenize(body: String) throws -> Value {
         let f = try JSONFields(body: body)
         try checkModel(f)
         let ids: [Int]
         if f.has("messages") {
-            let messages = try GenerationRequest.chatMessages(f)
-            let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
-            do {
-                ids = try served.text.encode(chat: messages, addGenerationPrompt: addGenerationPrompt).ids
-            } catch {
-                throw APIError.invalid("messages", "the chat template could not render these messages: \(error)")
-            }
+            ids = try GenerationRequest.chatPrompt(f, served, tools: try GenerationRequest.toolList(f))
         } else if let prompt = try f.string("prompt") {
             // A plain prompt gets the tokenizer's specials (BOS) unless add_special_tokens is false.
             ids = try f.bool("add_special_tokens") ?? true ? served.text.encode(prompt: prompt)

@@ -183,6 +183,9 @@ try:
           and [(c.function.name, c.function.arguments) for c in m.tool_calls] == calls and r.choices[0].finish_reason == "tool_calls",
           f"reasoning whole: {m}")
     check(fake.prompts[-1] == tok.encode(render_chat(messages, thinking=True), add_special_tokens=False).ids, "the thinking prompt")
+    port = client.base_url.port
+    tokenized = requests.post(f"http://127.0.0.1:{port}/tokenize", json={"messages": messages, "tools": TOOLS, **thinking}).json()
+    check(tokenized["tokens"] == fake.prompts[-1], "/tokenize renders a chat as generation does (tools, chat_template_kwargs)")
     reasoning_s, content_s, names = "", "", []
     for chunk in client.chat.completions.create(model="tiny", messages=messages, tools=TOOLS, max_tokens=200, temperature=0,
                                                 stream=True, extra_body=thinking):
