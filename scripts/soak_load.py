@@ -55,6 +55,10 @@ chat = [{"role": "system", "content": "You answer in one sentence."}, {"role": "
 with open(os.path.join(args.work, "chat.json"), "w") as f:
     json.dump(chat, f)
 chat_ref = pd_run(["--messages", os.path.join(args.work, "chat.json")])
+# The logits processors with seeded sampling, and the logprobs asked for (top and the prompt's).
+PROCESSORS = ["--temperature", "0.9", "--seed", "5", "--repetition-penalty", "1.3", "--presence-penalty", "0.5",
+              "--frequency-penalty", "0.3", "--min-tokens", "4", "--logit-bias", "5:2,9:-100", "--top-logprobs", "3", "--prompt-logprobs", "2"]
+processed_ref = pd_run(["--prompt-ids", ",".join(map(str, prompts[2]))] + PROCESSORS)
 LONGEST = prompts[-1] + prompts[-2]      # the load's longest prompt (grpc_deadline's; the warm-up's batch)
 
 
@@ -87,6 +91,18 @@ def grpc_sampled():
     return ("ok", "") if r["tokens"] == sampled_ref[s]["tokens"] else ("wrong", f"sampled {s}: {r['tokens']}")
 
 
+def grpc_processed():
+    code, r = generate(prompts[2], ["--max-new-tokens", str(MAX_NEW)] + PROCESSORS)
+    if code != 0:
+        return "unexpected", f"processors: {r.get('error')}"
+    want = processed_ref
+    close = lambda a, b: abs(a - b) <= 1e-4 * max(1.0, abs(b))
+    same = r["tokens"] == want["tokens"] and all(close(a, b) for a, b in zip(r["logprobs"], want["logprobs"])) \
+        and len(r.get("prompt_logprobs") or []) == len(want["prompt_logprobs"]) \
+        and all(close(a["logprob"], b["logprob"]) for a, b in zip(r["prompt_logprobs"], want["prompt_logprobs"]))
+    return ("ok", "") if same else ("wrong", f"processors: {r['tokens']} != {want['tokens']} or logprobs differ")
+
+
 def grpc_cancel():
     n = rng.randrange(1, 6)
     code, r = generate(prompts[rng.randrange(len(prompts))], ["--max-new-tokens", "400", "--ignore-eos", "--cancel-after-tokens", str(n)])
@@ -111,6 +127,10 @@ BAD_GRPC = [  # (what, extra args): the daemon must refuse each with a clear err
     ("top-p above 1", ["--prompt-ids", "3,4", "--top-p", "1.5"]),
     ("negative temperature", ["--prompt-ids", "3,4", "--temperature=-1"]),
     ("prompt past the context", ["--prompt-lengths", "200000"]),
+    ("presence penalty above 2", ["--prompt-ids", "3,4", "--presence-penalty", "3"]),
+    ("biased id outside the vocabulary", ["--prompt-ids", "3,4", "--logit-bias", "99999999:1"]),
+    ("top logprobs above 20", ["--prompt-ids", "3,4", "--top-logprobs", "21"]),
+    ("prompt logprobs above 20", ["--prompt-ids", "3,4", "--prompt-logprobs", "99"]),
 ]
 
 
@@ -196,7 +216,7 @@ def http_bad():
         ("unexpected", f"bad HTTP request ({what}): status {got}, expected {status}")
 
 
-KINDS = [(grpc_greedy, 5), (grpc_sampled, 2), (grpc_cancel, 2), (grpc_deadline, 2), (grpc_bad, 1),
+KINDS = [(grpc_greedy, 5), (grpc_sampled, 2), (grpc_processed, 2), (grpc_cancel, 2), (grpc_deadline, 2), (grpc_bad, 1),
          (http_greedy, 4), (http_chat, 1), (http_disconnect, 1), (http_bad, 1)]
 
 # ---- watch: RSS and threads of every daemon ---------------------------------------------------------
