@@ -45,7 +45,7 @@ public struct ToolCallFormat: Sendable {
 
     /// One call from the tokens between its begin and end markers; nil when they do not have the
     /// format's shape (the caller then keeps them as text).
-    func call(_ tokens: [Int], index: Int, text: ModelText) -> ToolCall? {
+    func call(_ tokens: [Int], text: ModelText) -> ToolCall? {
         guard let split = tokens.firstIndex(of: separator) else { return nil }
         let head = text.decode(Array(tokens[..<split]), skipSpecialTokens: false)
         let tail = text.decode(Array(tokens[(split + 1)...]), skipSpecialTokens: false)
@@ -113,7 +113,7 @@ struct ToolCallSplitter {
             guard let start = callStart else { return [] }
             callStart = nil
             let body = Array(held[start..<(held.count - 1)])
-            guard let call = format.call(body, index: calls, text: text) else { return flushHeld() }
+            guard let call = format.call(body, text: text) else { return flushHeld() }
             calls += 1
             held = [format.sectionBegin]   // what is held now is only the open section
             return [.call(call)]
