@@ -115,11 +115,7 @@ final class GenerateSession {
     }
 
     private func send(_ tokens: [SampledToken], finish: Engine.FinishReason?, promptLogprobs: [Wire.PromptTokenLogprobs] = []) throws {
-        var response = GenerateResponse(requestId: requestID,
-                                        tokens: tokens.map { token in
-            GeneratedToken(tokenId: UInt32(token.token), logprob: token.logprob,
-                           topLogprobs: token.topLogprobs.map { Wire.TokenLogprob(tokenId: UInt32($0.token), logprob: $0.logprob) })
-        })
+        var response = GenerateResponse(requestId: requestID, tokens: tokens.map(GeneratedToken.init))
         response.promptLogprobs = promptLogprobs
         if let finish {
             response.finishReason = Wire.FinishReason(finish)

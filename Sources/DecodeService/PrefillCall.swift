@@ -111,7 +111,7 @@ struct PrefillCall {
                     try cache.setLength(prompt.count, of: sequence)
                     _ = try? stream.nextMessage()   // the OK end of the call
                     return PrefillOutcome(first: SampledToken(token: Int(done.firstToken), logprob: done.firstTokenLogprob,
-                                                                            topLogprobs: done.firstTokenTopLogprobs.map { Engine.TokenLogprob(token: Int($0.tokenId), logprob: $0.logprob) }),
+                                                                            topLogprobs: done.firstTokenTopLogprobs.map(Engine.TokenLogprob.init)),
                                           kvBytes: assembler.payloadBytesReceived, kvSendSeconds: done.kvSendSeconds,
                                           kvExposedSeconds: done.kvExposedSeconds, promptLogprobs: done.promptLogprobs)
                 }

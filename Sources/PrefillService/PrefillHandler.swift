@@ -48,8 +48,8 @@ final class PrefillHandler: @unchecked Sendable {
                                        tokens: UInt32(job.prompt.count), layers: UInt32(c.numHiddenLayers), prefillSeconds: seconds,
                                        pcpRanks: UInt32(scheduler.communicator.size), chunks: chunker.nextChunkIndex,
                                        kvSendSeconds: sendSeconds, kvExposedSeconds: max(0, monotonicSeconds() - computeEnd),
-                                       firstTokenTopLogprobs: first.topLogprobs.map { Wire.TokenLogprob(tokenId: UInt32($0.token), logprob: $0.logprob) },
-                                       promptLogprobs: promptLogprobs.map(RequestAdmission.wire))
+                                       firstTokenTopLogprobs: first.topLogprobs.map(Wire.TokenLogprob.init),
+                                       promptLogprobs: promptLogprobs.map(Wire.PromptTokenLogprobs.init))
                 try writer.send(PrefillResponse.done(done))
                 return
             case .failed(let failure):

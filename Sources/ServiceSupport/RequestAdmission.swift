@@ -31,12 +31,6 @@ public enum RequestAdmission {
                             promptTopLogprobs: UInt32(clamping: p.promptLogprobs ?? 0), seedGiven: p.seed != nil)
     }
 
-    /// A prompt token's logprobs on the wire.
-    public static func wire(_ p: Engine.PromptTokenLogprobs) -> Wire.PromptTokenLogprobs {
-        Wire.PromptTokenLogprobs(logprob: p.logprob, rank: UInt32(clamping: p.rank),
-                                 topLogprobs: p.top.map { Wire.TokenLogprob(tokenId: UInt32(clamping: $0.token), logprob: $0.logprob) })
-    }
-
     /// `Admission.validate`, its error as INVALID_ARGUMENT "<message>.<field>: <reason>".
     public static func admit(prompt: [UInt32], params: Engine.SamplingParams, config: DeepSeekConfig, message: String) throws {
         do {
@@ -68,5 +62,26 @@ extension Wire.FinishReason {
         case .text?: preconditionFailure("a served sequence ended on a stop string: the decode daemon has no text")
         case nil: return nil
         }
+    }
+}
+
+// The engine's logprobs on the wire and back: the one conversion both daemons use.
+extension Wire.TokenLogprob {
+    public init(_ t: Engine.TokenLogprob) { self.init(tokenId: UInt32(clamping: t.token), logprob: t.logprob) }
+}
+
+extension Engine.TokenLogprob {
+    public init(_ t: Wire.TokenLogprob) { self.init(token: Int(t.tokenId), logprob: t.logprob) }
+}
+
+extension Wire.GeneratedToken {
+    public init(_ t: SampledToken) {
+        self.init(tokenId: UInt32(clamping: t.token), logprob: t.logprob, topLogprobs: t.topLogprobs.map(Wire.TokenLogprob.init))
+    }
+}
+
+extension Wire.PromptTokenLogprobs {
+    public init(_ p: Engine.PromptTokenLogprobs) {
+        self.init(logprob: p.logprob, rank: UInt32(clamping: p.rank), topLogprobs: p.top.map(Wire.TokenLogprob.init))
     }
 }
