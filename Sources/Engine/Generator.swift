@@ -70,11 +70,7 @@ public final class Generator {
             GenerationOutput(promptTokens: prompts[i], tokens: [], logprobs: [], topLogprobs: [], lastLogits: logits[i], finishReason: .length,
                              prefillSeconds: prefillSeconds, decodeSecondsPerToken: 0)
         }
-        for i in prompts.indices {
-            if let k = params[i].promptLogprobs {
-                outputs[i].promptLogprobs = prefill.promptLogprobs[i].map { PromptTokenLogprobs(logprob: $0.logprob, rank: $0.rank, top: Array($0.top.prefix(k))) }
-            }
-        }
+        for i in prompts.indices where params[i].promptLogprobs != nil { outputs[i].promptLogprobs = prefill.promptLogprobs[i] }
         var active: [Int] = []
         for i in prompts.indices {
             let first = logits[i].withUnsafeBufferPointer { samplers[i].sample(logits: $0) }

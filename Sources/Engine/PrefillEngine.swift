@@ -20,8 +20,8 @@ public final class PrefillEngine {
     /// Steps every rank abandoned at a layer boundary because all their prompts were cancelled.
     public private(set) var abandonedSteps = 0
     /// Per prompt of the last run that asked (`promptLogprobs`), its tokens 1..<n given the tokens before
-    /// each (vLLM's prompt_logprobs without the first token's None), with the largest k asked in the
-    /// batch; empty for the others.
+    /// each (vLLM's prompt_logprobs without the first token's None), each with the k it asked for;
+    /// empty for the others.
     public private(set) var promptLogprobs: [[PromptTokenLogprobs]] = []
 
     /// Tiled causal attention's useful FLOP rate over sgemm's on the same core: 75 vs 104 GFLOP/s
@@ -66,7 +66,7 @@ public final class PrefillEngine {
         latentGathers = 0; bytesGathered = 0; gatherSeconds = 0; steps = 0; abandonedSteps = 0
         let top = wants?.compactMap { $0 }.max()
         if let wants, wants.count != prompts.count { throw ModelError.badLayout("\(wants.count) prompt-logprob requests for \(prompts.count) prompts") }
-        promptLogprobs = top == nil ? [] : prompts.map { _ in [] }
+        promptLogprobs = prompts.map { _ in [] }
         for p in prompts where p.isEmpty { throw ModelError.emptyPrompt }
         let longest = prompts.map(\.count).max() ?? 0
         let chunk = max(chunkTokens ?? longest, 1)
@@ -152,7 +152,7 @@ extension PrefillEngine {
                 // The last position predicts the first new token, not a prompt token.
                 guard wants[i] != nil, prefixes[k] + j + 1 < prompts[i].count else { continue }
                 let r = rows + row * width
-                let kept = min(top, model.config.vocabSize)
+                let kept = min(wants[i]!, model.config.vocabSize)   // each prompt its own k of the batch's `top`
                 promptLogprobs[i].append(PromptTokenLogprobs(
                     logprob: r[0], rank: Int(r[1]),
                     top: (0..<kept).map { TokenLogprob(token: Int(r[2 + $0]), logprob: r[2 + top + $0]) }))

@@ -167,10 +167,7 @@ final class PrefillScheduler: @unchecked Sendable {
                 let sampler = Sampler(params: job.sampling, vocabSize: model.config.vocabSize, prompt: job.prompt.map { Int($0) },
                                       eosTokenIDs: model.config.eosTokenIDs)
                 let first = row.withUnsafeBufferPointer { sampler.sample(logits: $0) }
-                let promptLogprobs = job.sampling.promptLogprobs.map { k in
-                    engine.promptLogprobs[i].map { PromptTokenLogprobs(logprob: $0.logprob, rank: $0.rank, top: Array($0.top.prefix(k))) }
-                } ?? []
-                job.events.push(.done(first: first, promptLogprobs: promptLogprobs, seconds: seconds, computeEnd: computeEnd))
+                job.events.push(.done(first: first, promptLogprobs: engine.promptLogprobs[i], seconds: seconds, computeEnd: computeEnd))
             }
             logger.debug("batch done", metadata: ["requests": "\(jobs.count)", "tokens": "\(prompts.reduce(0) { $0 + $1.count })",
                                                   "seconds": "\(String(format: "%.3f", seconds))"])
