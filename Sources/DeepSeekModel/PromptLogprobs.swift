@@ -34,7 +34,7 @@ extension DeepSeekTransformer {
         let wanted = targets.indices.filter { targets[$0] >= 0 }
         let block = max(1, min(wanted.count, Self.promptLogprobsBlock(vocab: vocab)))
         let gathered = positionRows.reserve(block * h), xn = normed.reserve(block * h), logits = positionLogits.reserve(block * vocab)
-        var order = [Int](repeating: 0, count: top)
+        var order = [Int32](repeating: 0, count: max(1, top))                  // [top] token ids, most likely first
         var start = 0
         while start < wanted.count {
             let count = min(block, wanted.count - start)
@@ -49,19 +49,10 @@ extension DeepSeekTransformer {
                 for v in 0..<vocab where row[v] > targetLogit { above += 1 }
                 let result = out + local * width
                 result[1] = Float(above + 1)
-                // The k largest by insertion (k ≤ 20 in practice; most logits fail the first comparison).
-                var kept = 0
-                @inline(__always) func beats(_ a: Int, _ b: Int) -> Bool { row[a] > row[b] || (row[a] == row[b] && a < b) }
-                for v in 0..<vocab where !row[v].isNaN {
-                    if kept == top && (top == 0 || !beats(v, order[top - 1])) { continue }
-                    var slot = kept < top ? kept : top - 1
-                    if kept < top { kept += 1 }
-                    while slot > 0 && beats(v, order[slot - 1]) { order[slot] = order[slot - 1]; slot -= 1 }
-                    order[slot] = v
-                }
+                let kept = order.withUnsafeMutableBufferPointer { VectorMath.largest(row, count: vocab, k: top, into: $0.baseAddress!) }
                 for k in 0..<kept {
                     result[2 + k] = Float(order[k])
-                    result[2 + top + k] = row[order[k]]
+                    result[2 + top + k] = row[Int(order[k])]
                 }
                 // Then the row becomes its exponentials: log Σ e^x = max + log Σ e^(x − max).
                 let maxLogit = VectorMath.max(row, count: vocab)

@@ -1,3 +1,4 @@
+import Kernels
 import Tensors
 #if canImport(Glibc)
 import Glibc
@@ -197,22 +198,9 @@ public final class Sampler {
     /// The `params.topLogprobs` largest raw logits' tokens, largest first, lower id first on ties (NaN
     /// never; −inf only when fewer tokens are finite).
     private func topTokens(_ x: UnsafePointer<Float>) -> [Int] {
-        let k = min(params.topLogprobs, vocabSize)
-        guard k > 0 else { return [] }
-        @inline(__always) func above(_ i: Int, _ j: Int) -> Bool { x[i] > x[j] || (x[i] == x[j] && i < j) }
-        var count = 0
-        for i in 0..<vocabSize where !x[i].isNaN {
-            // Insertion into the sorted list; most tokens fail the first comparison once it is full.
-            if count == k && !above(i, Int(top[k - 1])) { continue }
-            var slot = count < k ? count : k - 1
-            if count < k { count += 1 }
-            while slot > 0 && above(i, Int(top[slot - 1])) {
-                top[slot] = top[slot - 1]
-                slot -= 1
-            }
-            top[slot] = Int32(i)
-        }
-        return (0..<count).map { Int(top[$0]) }
+        guard params.topLogprobs > 0 else { return [] }
+        let found = VectorMath.largest(x, count: vocabSize, k: params.topLogprobs, into: top)
+        return (0..<found).map { Int(top[$0]) }
     }
 
     // MARK: Stochastic path

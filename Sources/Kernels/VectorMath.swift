@@ -29,6 +29,26 @@ public enum VectorMath {
         return s
     }
 
+    /// Indices of the `k` largest of x[0..<n] into out[0..<k], largest first, the lower index first on
+    /// ties, NaN never; returns how many were found (fewer than k when n is, or NaNs leave fewer).
+    /// An insertion into a sorted list: once it is full most values fail the first comparison.
+    public static func largest(_ x: UnsafePointer<Float>, count n: Int, k: Int, into out: UnsafeMutablePointer<Int32>) -> Int {
+        guard k > 0 else { return 0 }
+        @inline(__always) func above(_ i: Int, _ j: Int) -> Bool { x[i] > x[j] || (x[i] == x[j] && i < j) }
+        var found = 0
+        for i in 0..<n where !x[i].isNaN {
+            if found == k && !above(i, Int(out[k - 1])) { continue }
+            var slot = found < k ? found : k - 1
+            if found < k { found += 1 }
+            while slot > 0 && above(i, Int(out[slot - 1])) {
+                out[slot] = out[slot - 1]
+                slot -= 1
+            }
+            out[slot] = Int32(i)
+        }
+        return found
+    }
+
     /// x[i] = e^(x[i] − shift) for i < n; returns Σ x[i] (this CPU's variant).
     @inline(__always)
     public static func expShifted(_ x: UnsafeMutablePointer<Float>, count n: Int, shift: Float) -> Float {
