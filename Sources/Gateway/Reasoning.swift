@@ -13,12 +13,7 @@ public struct ReasoningFormat: Sendable {
 
     public init(_ name: Name, text: ModelText) throws {
         self.name = name
-        let ids = try ["<think>", "</think>"].map { marker in
-            guard let id = text.tokenizer.tokenID(for: marker) else {
-                throw GatewayError.arguments("--reasoning-parser \(name.rawValue): the model's tokenizer has no \(marker) token")
-            }
-            return id
-        }
+        let ids = try ToolCallFormat.markerIDs(["<think>", "</think>"], in: text, flag: "--reasoning-parser \(name.rawValue)")
         (open, close) = (ids[0], ids[1])
     }
 

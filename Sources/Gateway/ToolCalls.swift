@@ -34,12 +34,7 @@ public struct ToolCallFormat: Sendable {
             markers = ["<|tool_calls_section_begin|>", "<|tool_calls_section_end|>", "<|tool_call_begin|>", "<|tool_call_end|>",
                        "<|tool_call_argument_begin|>"]
         }
-        let ids = try markers.map { marker in
-            guard let id = text.tokenizer.tokenID(for: marker) else {
-                throw GatewayError.arguments("--tool-call-parser \(name.rawValue): the model's tokenizer has no \(marker) token")
-            }
-            return id
-        }
+        let ids = try Self.markerIDs(markers, in: text, flag: "--tool-call-parser \(name.rawValue)")
         (sectionBegin, sectionEnd, callBegin, callEnd, separator) = (ids[0], ids[1], ids[2], ids[3], ids[4])
     }
 
@@ -68,6 +63,17 @@ public struct ToolCallFormat: Sendable {
             let function = String(id[id.index(id.startIndex, offsetBy: 10)..<colon])
             guard !function.isEmpty else { return nil }
             return ToolCall(id: id, name: function, arguments: tail)
+        }
+    }
+
+    /// The token id of each marker (an added token of the checkpoint's tokenizer); throws naming the
+    /// flag and the first marker the tokenizer lacks. Tool-call and reasoning parsers alike.
+    static func markerIDs(_ markers: [String], in text: ModelText, flag: String) throws -> [Int] {
+        try markers.map { marker in
+            guard let id = text.tokenizer.tokenID(for: marker) else {
+                throw GatewayError.arguments("\(flag): the model's tokenizer has no \(marker) token")
+            }
+            return id
         }
     }
 
