@@ -109,9 +109,8 @@ struct GenerationEndpoint: Sendable {
         let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens)
         let format = LogprobsFormat(text: served.text)
         let logprobs: [Value] = tokens.indices.map { i in
-            guard let top = request.topLogprobs else { return .none }
-            if shapes.kind == .chat { return format.chat(tokens[i], top: top) }
-            return format.completion(tokens[i], top: top, offset: 0, prompt: echoedPrompt(request, choice: i, promptLogprobs[i])).logprobs
+            var offset = 0
+            return choiceLogprobs(request, shapes.kind, format, choice: i, tokens[i], promptLogprobs[i], offset: &offset)
         }
         // vLLM's prompt_logprobs: on each completion choice; on the chat response (one prompt).
         let prompts: [Value]? = request.promptLogprobs.map { k in
@@ -145,15 +144,8 @@ struct GenerationEndpoint: Sendable {
                                                                  withUsageField: request.includeUsage, usage: usage(0))))
                 }
                 if hasDelta {
-                    var logprobs = Value.none
-                    if let top = request.topLogprobs {
-                        if shapes.kind == .chat {
-                            logprobs = format.chat(e.tokens, top: top)
-                        } else {
-                            (logprobs, textOffsets[e.index]) = format.completion(e.tokens, top: top, offset: textOffsets[e.index],
-                                                                                 prompt: echoedPrompt(request, choice: e.index, e.promptLogprobs))
-                        }
-                    }
+                    let logprobs = choiceLogprobs(request, shapes.kind, format, choice: e.index, e.tokens, e.promptLogprobs,
+                                                  offset: &textOffsets[e.index])
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason, stopReason: e.stopReason,
                                                                  first: false, withUsageField: request.includeUsage,
                                                                  usage: usage(e.completionTokens), logprobs: logprobs,
@@ -196,11 +188,17 @@ struct GenerationEndpoint: Sendable {
 
     private func kindIsChat(_ shapes: OpenAIResponses) -> Bool { shapes.kind == .chat }
 
-    /// Echo with logprobs: the choice's prompt ids and logprobs, which lead its logprobs.
-    private func echoedPrompt(_ request: GenerationRequest, choice: Int, _ logprobs: [PromptTokenLogprobs]?)
-        -> (ids: [Int], logprobs: [PromptTokenLogprobs])? {
-        guard request.echoesLogprobs, let logprobs else { return nil }
-        return (request.prompts[choice / request.n], logprobs)
+    /// A choice's `logprobs` object for `tokens` (null when the request did not ask): chat's, or
+    /// completions' with `offset` (text_offset so far, moved past these tokens) and, with echo, the
+    /// prompt's ids and logprobs leading (`promptLogprobs`, on the choice's first event).
+    private func choiceLogprobs(_ request: GenerationRequest, _ kind: GenerationRequest.Kind, _ format: LogprobsFormat, choice: Int,
+                                _ tokens: [GeneratedToken], _ promptLogprobs: [PromptTokenLogprobs]?, offset: inout Int) -> Value {
+        guard let top = request.topLogprobs else { return .none }
+        if kind == .chat { return format.chat(tokens, top: top) }
+        let prompt = request.echoesLogprobs ? promptLogprobs.map { (request.prompts[choice / request.n], $0) } : nil
+        let (logprobs, next) = format.completion(tokens, top: top, offset: offset, prompt: prompt)
+        offset = next
+        return logprobs
     }
 }
 
