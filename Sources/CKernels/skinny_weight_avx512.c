@@ -1,8 +1,9 @@
 // Skinny linear over bf16 / f16 / FP8 E4M3 weights for AVX-512 (F + VL + BW + DQ): 16 weights per
 // vector converted in registers (see weight_common.h), masked loads for every tail, f32 FMAs.
 // P weight rows are streamed side by side and each converted vector is used for all R ≤ 8 x rows:
-// the weights are read once. bf16/f16: P = 4 for R ≤ 2 (enough independent loads in flight; 8 for
-// one x row over rows of ≥ 8 KiB), 2 for R = 3–4, 3 from 5: 24 accumulators, each x vector loaded
+// the weights are read once. bf16/f16: P = 4 for R ≤ 4 (enough independent loads in flight; 8 for
+// one x row over rows of ≥ 8 KiB; with P = 2 at R = 3–4 a 2048 × 5632 weight streamed at 0.55 × the
+// read pass on Zen 4, 0.97 × with 4), 3 from 5: 24 accumulators, each x vector loaded
 // feeds three FMAs instead of two — at R ≥ 6 a step is bound by its x loads, and P = 3 ran 5–13 %
 // faster than 2 (Emerald Rapids, 11264 × 2048 bf16 / f16 streamed on two threads, R = 6–8 and 16–32
 // rows in blocks of 8). FP8 (decode): block scales folded into x, one accumulator
@@ -304,7 +305,7 @@ CK_SCALED_ENTRY(scaled_x8, 2, 8)
     }
 #define CK_HALF_ENTRIES(t, dt)                                                                                              \
     CK_HALF_ENTRY(t##_x1_long, dt, 8, 1) CK_HALF_ENTRY(t##_x1, dt, 4, 1) CK_HALF_ENTRY(t##_x2, dt, 4, 2)                  \
-    CK_HALF_ENTRY(t##_x3, dt, 2, 3) CK_HALF_ENTRY(t##_x4, dt, 2, 4) CK_HALF_ENTRY(t##_x5, dt, 3, 5)                      \
+    CK_HALF_ENTRY(t##_x3, dt, 4, 3) CK_HALF_ENTRY(t##_x4, dt, 4, 4) CK_HALF_ENTRY(t##_x5, dt, 3, 5)                      \
     CK_HALF_ENTRY(t##_x6, dt, 3, 6) CK_HALF_ENTRY(t##_x7, dt, 3, 7) CK_HALF_ENTRY(t##_x8, dt, 3, 8)                      \
     /* m ≤ 8 x rows; long_rows: one x row over rows of ≥ 8 KiB */                                                       \
     static inline AVX512 void half_rows_##t(long m, int long_rows, const float *x, long lda, const ck_weight *w, float *y,\
