@@ -2,10 +2,13 @@ import COneDNN
 import Foundation
 
 /// Which library runs sgemm — `BLAS.gemm`, so prefill and every GEMM over `BLAS.skinnyRowLimit`
-/// rows. Chosen once per process: OpenBLAS, unless it runs kernels far below this CPU (Debian's
-/// 0.3.21 falls back to its SSE3 "Prescott" set on CPUs newer than it, see `BLAS.coreAdvice`) and
-/// OPENBLAS_CORETYPE does not say otherwise; then oneDNN, whose JIT picks its kernels from the
-/// CPU's feature bits, not its model. $LATENTSERVE_GEMM (`openblas`, `onednn`, `auto`) overrides.
+/// rows. Chosen once per process, unless OPENBLAS_CORETYPE chose OpenBLAS's kernels: oneDNN, whose
+/// JIT picks its kernels from the CPU's feature bits, not its model, on a CPU with AVX-512 or one
+/// where OpenBLAS runs kernels far below it (Debian's 0.3.21 falls back to its SSE3 "Prescott" set
+/// on CPUs newer than it, see `BLAS.coreAdvice`); else OpenBLAS. On Zen 4 OpenBLAS runs its
+/// Cooperlake kernels and oneDNN's prefill was 9–22 % faster (session 24: `bench`, `bench-bf16`,
+/// `bench-moe` at 1024 and 4096 tokens, two alternating rounds); on Zen 3 (AVX2) oneDNN is
+/// unmeasured. $LATENTSERVE_GEMM (`openblas`, `onednn`, `auto`) overrides.
 ///
 /// oneDNN runs single-threaded from each `Parallel` worker (each its share of the output's
 /// columns or rows): its OpenMP threads would spin on the cores after every call, and in
@@ -25,7 +28,8 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
             return .success(forced)
         }
         let narrow = BLAS.openBLASIsNarrow(core: openBLASCore, features: features, coreTypeSet: coreTypeSet)
-        return .success(narrow ? .onednn : .openblas)
+        let avx512 = !coreTypeSet && features.isSuperset(of: .avx512)
+        return .success(narrow || avx512 ? .onednn : .openblas)
     }
 
     /// This process's choice, made once.

@@ -63,14 +63,18 @@ final class InstructionSetTests: XCTestCase {
         XCTAssertFalse(BLAS.coreName.isEmpty)
     }
 
-    /// The GEMM backend: oneDNN exactly where the OpenBLAS advice would apply, unless
-    /// LATENTSERVE_GEMM names one; an unknown name is refused in one line.
+    /// The GEMM backend: oneDNN where the OpenBLAS advice would apply and on AVX-512 CPUs, unless
+    /// OPENBLAS_CORETYPE chose OpenBLAS's kernels or LATENTSERVE_GEMM names one; an unknown name is
+    /// refused in one line.
     func testGEMMBackendSelection() {
         func pick(_ requested: String?, _ core: String, _ features: CPUFeatures, coreTypeSet: Bool = false) -> GEMMBackend? {
             try? GEMMBackend.select(requested: requested, openBLASCore: core, features: features, coreTypeSet: coreTypeSet).get()
         }
         XCTAssertEqual(pick(nil, "Zen", zen3), .openblas)
-        XCTAssertEqual(pick(nil, "SkylakeX", emeraldRapids), .openblas)
+        XCTAssertEqual(pick(nil, "SkylakeX", emeraldRapids), .onednn, "AVX-512")
+        XCTAssertEqual(pick(nil, "SkylakeX", emeraldRapids, coreTypeSet: true), .openblas)
+        XCTAssertEqual(pick(nil, "Cooperlake", zen4), .onednn, "AVX-512")
+        XCTAssertEqual(pick(nil, "Cooperlake", zen4, coreTypeSet: true), .openblas, "OPENBLAS_CORETYPE chose the kernels")
         XCTAssertEqual(pick(nil, "Prescott", emeraldRapids), .onednn)
         XCTAssertEqual(pick("auto", "Prescott", emeraldRapids), .onednn)
         XCTAssertEqual(pick(nil, "Prescott", emeraldRapids, coreTypeSet: true), .openblas, "OPENBLAS_CORETYPE chose the kernels")
