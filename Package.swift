@@ -59,6 +59,11 @@ let package = Package(
             "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // --weights-dtype / --weights-memory (pd-run, pd-prefill, pd-decode, pd-bench).
+        .target(name: "WeightOptions", dependencies: [
+            "DeepSeekModel", "Tensors", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
         // Wire format and transport.
         .target(name: "Wire", dependencies: ["Basics", "CProtobufC", "CXXHash"]),
         .target(name: "Transport", dependencies: ["Basics", "CGRPC", "Wire"]),
@@ -115,25 +120,25 @@ let package = Package(
 
         // Benchmark bodies, FLOP model and hardware yardsticks (pd-bench parses options and calls them).
         .target(name: "Benchmarks", dependencies: [
-            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "Kernels", "KVCache", "COpenBLAS", "Wire", "Transport",
+            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "Kernels", "KVCache", "COpenBLAS", "Wire", "Transport", "Tensors",
         ], swiftSettings: fastMath),
 
         // Executables: argument parsing only, logic lives in the libraries.
         .executableTarget(name: "pd-run", dependencies: [
-            "Basics", "Engine", "DeepSeekModel", "ContextParallel", "KVCache", "ModelText", "SamplingOptions",
+            "WeightOptions", "Basics", "Engine", "DeepSeekModel", "ContextParallel", "KVCache", "ModelText", "SamplingOptions",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pd-bench", dependencies: [
-            "Basics", "Benchmarks", "ContextParallel", "KVCache", "Wire",
+            "WeightOptions", "Basics", "Benchmarks", "ContextParallel", "KVCache", "Wire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pd-prefill", dependencies: [
-            "PrefillService", "ServiceSupport", "ContextParallel", "DeepSeekModel", "Engine", "Kernels", "Transport",
+            "WeightOptions", "PrefillService", "ServiceSupport", "ContextParallel", "DeepSeekModel", "Engine", "Kernels", "Transport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pd-decode", dependencies: [
-            "Basics", "DecodeService", "ServiceSupport", "DeepSeekModel", "Engine", "Kernels", "KVCache", "Transport", "Wire",
+            "WeightOptions", "Basics", "DecodeService", "ServiceSupport", "DeepSeekModel", "Engine", "Kernels", "KVCache", "Transport", "Wire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -2,6 +2,7 @@ import Basics
 import DeepSeekModel
 import Kernels
 import KVCache
+import Tensors
 
 /// `pd-bench decode`: batched decode steps over a context already in the latent cache, against the
 /// floor of streaming once the bytes each step needs (DecodeStepBytes: weights in their held dtype,
@@ -18,14 +19,15 @@ public struct DecodeBenchmark {
     public var threads: Int
 
     public var weightsDType: WeightsDType
+    public var residency: WeightResidency
     /// Latent cache dtypes, interleaved within each batch size (one row per batch and dtype).
     public var kvDTypes: [LatentDType]
 
     public static let warmUpSteps = 2
 
-    public init(model: String, weightsDType: WeightsDType = .auto, context: Int, steps: Int, batches: [Int], threads: Int,
+    public init(model: String, weightsDType: WeightsDType = .auto, residency: WeightResidency = .mmap, context: Int, steps: Int, batches: [Int], threads: Int,
                 kvDTypes: [LatentDType] = [.f32]) {
-        self.model = model; self.weightsDType = weightsDType; self.context = context; self.steps = steps; self.batches = batches; self.threads = threads
+        self.model = model; self.weightsDType = weightsDType; self.residency = residency; self.context = context; self.steps = steps; self.batches = batches; self.threads = threads
         self.kvDTypes = kvDTypes
     }
 
@@ -34,7 +36,7 @@ public struct DecodeBenchmark {
         guard threads >= 1, steps >= 1, context >= 1 else { throw BenchError.badOption("--threads, --steps and --context must be ≥ 1") }
         guard !kvDTypes.isEmpty else { throw BenchError.badOption("--kv-dtype must list f32 and/or bf16") }
         BLAS.setThreads(threads)
-        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType)
+        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType, residency: residency)
         let c = transformer.config
         guard context + Self.warmUpSteps + steps <= c.maxPositionEmbeddings else {
             throw BenchError.badOption("--context + steps exceed the model's \(c.maxPositionEmbeddings) positions")

@@ -4,6 +4,7 @@ import DeepSeekModel
 import Engine
 import Kernels
 import KVCache
+import Tensors
 
 /// `pd-bench prefill`: time to prefill one prompt per length through the real PCP path
 /// (PrefillEngine + SingleRankCommunicator), against the peak of the GEMM path its projections take (sgemm, or
@@ -15,16 +16,17 @@ public struct PrefillBenchmark {
     /// Timed runs per length; the best counts (the first also grows the scratch buffers).
     public var repeats: Int
     public var weightsDType: WeightsDType
+    public var residency: WeightResidency
 
-    public init(model: String, weightsDType: WeightsDType = .auto, lengths: [Int], threads: Int, repeats: Int) {
-        self.model = model; self.weightsDType = weightsDType; self.lengths = lengths; self.threads = threads; self.repeats = repeats
+    public init(model: String, weightsDType: WeightsDType = .auto, residency: WeightResidency = .mmap, lengths: [Int], threads: Int, repeats: Int) {
+        self.model = model; self.weightsDType = weightsDType; self.residency = residency; self.lengths = lengths; self.threads = threads; self.repeats = repeats
     }
 
     public func run() throws -> Report {
         guard !lengths.isEmpty, lengths.allSatisfy({ $0 >= 1 }) else { throw BenchError.badOption("--tokens must list lengths ≥ 1") }
         guard threads >= 1, repeats >= 1 else { throw BenchError.badOption("--threads and --repeats must be ≥ 1") }
         BLAS.setThreads(threads)
-        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType)
+        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType, residency: residency)
         let c = transformer.config
         let engine = PrefillEngine(model: transformer, communicator: SingleRankCommunicator())
         // The yardstick is the peak of the path the model's projections take (#15): sgemm for f32

@@ -1,16 +1,18 @@
 import Kernels
+import Tensors
 
 /// Copies of one weight shape in one stored dtype, enough of them that a sweep over all streams
 /// well past the last-level cache (as a decode step streams every layer's weights once; at least
 /// two, so consecutive calls never reread the copy just read), filled with finite values
 /// (f32/bf16/f16 of magnitude [1, 2), FP8 bytes without the NaN codes). `sweepBytes` 0: one copy, for
-/// a compute yardstick that keeps its weight hot (GEMMPeak).
+/// a compute yardstick that keeps its weight hot (GEMMPeak). In `WeightMemory` (huge pages), as the
+/// model's weights are under `--weights-memory huge-pages`, its executables' choice for one process.
 final class StoredWeightCopies {
     enum DType: String, CaseIterable { case f32, bf16, f16, fp8 }
 
     let dtype: DType, rows: Int, cols: Int
     let matrices: [WeightMatrix]
-    private let memory: UnsafeMutableRawPointer, scales: UnsafeMutablePointer<Float>
+    private let storage: WeightMemory, scales: UnsafeMutablePointer<Float>
     /// Bytes of all copies (elements and FP8 scales).
     let totalBytes: Int
     /// Every byte of the copies as floats, for the read pass.
@@ -24,7 +26,8 @@ final class StoredWeightCopies {
         let matrixBytes = (rows * cols * elementBytes + 63) & ~63
         let scaleCols = (cols + Self.fp8Block - 1) / Self.fp8Block, scaleCount = ((rows + Self.fp8Block - 1) / Self.fp8Block) * scaleCols
         let copies = sweepBytes == 0 ? 1 : max(2, (sweepBytes + matrixBytes - 1) / matrixBytes)
-        memory = UnsafeMutableRawPointer.allocate(byteCount: copies * matrixBytes, alignment: 64)
+        storage = WeightMemory.allocate(count: copies * matrixBytes, for: "\(copies) \(dtype) copies of \(rows) × \(cols)")
+        let memory = storage.pointer
         scales = .allocate(capacity: copies * scaleCount)
         var state: UInt32 = 0x9E37_79B9
         let words = memory.bindMemory(to: UInt32.self, capacity: copies * matrixBytes / 4)
@@ -58,5 +61,5 @@ final class StoredWeightCopies {
                    UnsafeRawBufferPointer(start: UnsafeRawPointer(scales), count: dtype == .fp8 ? copies * scaleCount * 4 : 0)]
     }
 
-    deinit { memory.deallocate(); scales.deallocate() }
+    deinit { scales.deallocate() }
 }

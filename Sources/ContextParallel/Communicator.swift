@@ -56,6 +56,8 @@ public enum CommunicatorError: Error, CustomStringConvertible {
 public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }
+    /// Ranks of this communicator running on this host (they can share a file's page cache).
+    var ranksOnThisHost: Int { get }
     /// Each rank contributes `send.count` floats; `receive` (count = size * send.count) gets them rank-major.
     func allGather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>) throws
     /// Variable counts per rank (counts[r] floats from rank r), receive is rank-major packed.
@@ -75,6 +77,9 @@ public protocol Communicator: AnyObject {
 }
 
 extension Communicator {
+    /// Every rank of an in-process or single-rank communicator shares this host.
+    public var ranksOnThisHost: Int { size }
+
     public func broadcastBytesWhenIdle(_ message: [UInt8]?, root: Int) throws -> [UInt8] {
         try broadcastBytes(message, root: root)
     }

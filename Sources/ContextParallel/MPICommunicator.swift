@@ -8,6 +8,8 @@ import Foundation
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
+    /// From MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) at initialisation.
+    public let ranksOnThisHost: Int
     private let world: MPI_Comm
     private let initThread: pthread_t
     private let anyThreadAllowed: Bool        // granted level ≥ SERIALIZED
@@ -53,15 +55,20 @@ public final class MPICommunicator: Communicator {
         var rank: Int32 = 0, size: Int32 = 0
         try check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank")
         try check(MPI_Comm_size(world, &size), "MPI_Comm_size")
-        let communicator = MPICommunicator(rank: Int(rank), size: Int(size), world: world,
+        var host: MPI_Comm? = nil, hostSize: Int32 = 0
+        try check(MPI_Comm_split_type(world, cmpi_comm_type_shared(), rank, cmpi_info_null(), &host), "MPI_Comm_split_type")
+        try check(MPI_Comm_size(host, &hostSize), "MPI_Comm_size")
+        try check(MPI_Comm_free(&host), "MPI_Comm_free")
+        let communicator = MPICommunicator(rank: Int(rank), size: Int(size), ranksOnThisHost: Int(hostSize), world: world,
                                            anyThreadAllowed: provided >= cmpi_thread_serialized())
         shared = communicator
         return communicator
     }
 
-    private init(rank: Int, size: Int, world: MPI_Comm, anyThreadAllowed: Bool) {
+    private init(rank: Int, size: Int, ranksOnThisHost: Int, world: MPI_Comm, anyThreadAllowed: Bool) {
         self.rank = rank
         self.size = size
+        self.ranksOnThisHost = ranksOnThisHost
         self.world = world
         self.anyThreadAllowed = anyThreadAllowed
         initThread = pthread_self()

@@ -107,7 +107,8 @@ public final class DecodeDaemon: @unchecked Sendable {
         logger.info("serving Generate", metadata: ["listen": "\(options.host):\(server.port)", "prefill": "\(options.prefillTargets.joined(separator: ","))",
                                                    "security": "\(options.serverSecurity.summary)",
                                                    "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)",
-                                                   "kv_dtype": "\(cache.dtype)", "kv_bytes": "\(cache.pageCount * cache.layers * cache.bytesPerPage)", "model": "\(model.fingerprint)"])
+                                                   "kv_dtype": "\(cache.dtype)", "kv_bytes": "\(cache.pageCount * cache.layers * cache.bytesPerPage)", "model": "\(model.fingerprint)",
+                                                   "weights": "\(model.weights.dtype.rawValue), \(model.weights.residency.rawValue)"])
     }
 
     /// Drains calls in flight (up to the grace period), then stops the batcher.

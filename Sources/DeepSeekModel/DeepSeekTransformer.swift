@@ -31,14 +31,16 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     private var expertsUsed: [[Bool]]
 
     /// Loads config.json and the safetensors weights of an HF folder, linear weights held as
-    /// `weightsDType` says (auto: as stored, memory-mapped).
-    public convenience init(directory: String, weightsDType: WeightsDType = .auto) throws {
+    /// `weightsDType` says (auto: as stored), where `residency` says (the shared file mapping, or
+    /// this process's huge-page copies).
+    public convenience init(directory: String, weightsDType: WeightsDType = .auto, residency: WeightResidency = .mmap) throws {
         try CPUFeatures.requireBaseline()                  // before reading any weights
         let config = try DeepSeekConfig.load(directory: directory)
-        let store = try SafetensorsStore(directory: directory)
+        let store = try SafetensorsStore(directory: directory, residency: residency)
         let weights = try ModelWeights(store: store, config: config, dtype: weightsDType)
-        try self.init(config: config, weights: weights,
-                      fingerprint: ModelFingerprint.compute(config: config, store: store, roundedToBF16: weights.roundedToBF16))
+        let fingerprint = try ModelFingerprint.compute(config: config, store: store, roundedToBF16: weights.roundedToBF16)
+        store.releaseMappedPages()                         // huge pages: the copies are what the model reads
+        try self.init(config: config, weights: weights, fingerprint: fingerprint)
     }
 
     /// Throws CPUError on a CPU without AVX2 + FMA + F16C (the kernels' baseline).

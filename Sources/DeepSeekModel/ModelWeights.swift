@@ -72,6 +72,8 @@ public struct ModelWeights: @unchecked Sendable {
     public let finalNorm: FloatTensor         // [hidden]
     public let lmHead: WeightMatrix           // [vocab, hidden] (the embedding when tied)
     public let dtype: WeightsDType
+    /// Where the checkpoint's tensors the model uses live (the store's residency).
+    public let residency: WeightResidency
     /// Bytes of weights held in memory allocated at load (conversions, fused and repacked copies).
     public let ownedBytes: Int
     /// Some weight was rounded to bf16 at load (`--weights-dtype bf16` over f32 / f16 / FP8 data).
@@ -83,10 +85,11 @@ public struct ModelWeights: @unchecked Sendable {
         var loader = WeightLoader(store: store, config: c, target: dtype)
         let h = c.hiddenSize, heads = c.numAttentionHeads
         self.dtype = dtype
-        embedding = try loader.matrix("model.embed_tokens.weight", rows: c.vocabSize, cols: h)
-        finalNorm = try loader.f32Tensor("model.norm.weight", shape: [h])
         // Tied checkpoints omit lm_head; otherwise its absence is the loader's missing-tensor error.
-        if c.tieWordEmbeddings == true && !store.contains("lm_head.weight") {
+        let tied = c.tieWordEmbeddings == true && !store.contains("lm_head.weight")
+        embedding = try loader.matrix("model.embed_tokens.weight", rows: c.vocabSize, cols: h, rowLookups: !tied)
+        finalNorm = try loader.f32Tensor("model.norm.weight", shape: [h])
+        if tied {
             lmHead = embedding
         } else {
             lmHead = try loader.matrix("lm_head.weight", rows: c.vocabSize, cols: h)
@@ -135,6 +138,7 @@ public struct ModelWeights: @unchecked Sendable {
         self.layers = layers
         ownedBytes = loader.ownedBytes
         roundedToBF16 = loader.roundedToBF16
+        residency = store.residency
         keepAlive = loader.keepAlive
     }
 
@@ -168,12 +172,12 @@ public struct ModelWeights: @unchecked Sendable {
             if headRows % br == 0 { fp8Grid = (scales, br, bc, stride) } else { dequantize = true }
         }
         let elementBytes = dequantize ? 4 : kvB.elementBytes
-        let keyBytes = OwnedWeightBytes(count: heads * kvl * nope * elementBytes)
+        let keyBytes = WeightMemory.allocate(count: heads * kvl * nope * elementBytes, for: "W_UK transposed")
         loader.own(keyBytes)
         // The transposed grid of one head: [⌈kv_lora / blockCols⌉, ⌈nope / blockRows⌉] scales.
         let gridRows = fp8Grid.map { (kvl + $0.blockCols - 1) / $0.blockCols } ?? 0
         let gridCols = fp8Grid.map { (nope + $0.blockRows - 1) / $0.blockRows } ?? 0
-        let keyScales = OwnedWeightBytes(count: heads * gridRows * gridCols * 4)
+        let keyScales = WeightMemory.allocate(count: heads * gridRows * gridCols * 4, for: "W_UK scales")
         if fp8Grid != nil { loader.own(keyScales) }
         let rows = Scratch()
         for h in 0..<heads {
@@ -213,7 +217,7 @@ public struct ModelWeights: @unchecked Sendable {
                 values.append(view)
                 continue
             }
-            let copy = OwnedWeightBytes(count: vDim * kvl * 4)                       // FP8 rows off the block grid: f32
+            let copy = WeightMemory.allocate(count: vDim * kvl * 4, for: "W_UV")   // FP8 rows off the block grid: f32
             loader.own(copy)
             let t = copy.pointer.assumingMemoryBound(to: Float.self)
             Linear.convertRows(kvB, first: first, count: vDim, into: t)
@@ -301,7 +305,7 @@ extension FloatTensor {
     static func concatRows(_ parts: [FloatTensor]) -> FloatTensor {
         let cols = parts[0].shape[1]
         let rows = parts.reduce(0) { $0 + $1.shape[0] }
-        let out = FloatTensor(shape: [rows, cols])
+        let out = FloatTensor(weightShape: [rows, cols])
         var offset = 0
         for p in parts {
             precondition(p.shape[1] == cols, "concatRows: column mismatch")

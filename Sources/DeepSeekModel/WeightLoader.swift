@@ -39,24 +39,31 @@ struct WeightLoader {
         try store.load(name, shape: shape)
     }
 
-    /// The linear weight `name` [rows, cols] as an f32 tensor (FP8 dequantized).
-    mutating func f32Matrix(_ name: String, rows: Int, cols: Int) throws -> FloatTensor {
-        let stored = try store.stored(name, shape: [rows, cols])
-        defer { if stored.dtype != .f32 { store.dropResidentPages(name) } }   // converted: the copy is what counts
-        guard stored.dtype == .f8E4M3 else { return try store.load(name, shape: [rows, cols]) }
+    /// The linear weight `name` [rows, cols] as an f32 tensor (FP8 dequantized); `rowLookups`: see `matrix`.
+    mutating func f32Matrix(_ name: String, rows: Int, cols: Int, rowLookups: Bool = false) throws -> FloatTensor {
+        guard store.info(name)?.dtype == .f8E4M3 else {
+            let tensor = try store.load(name, shape: [rows, cols], mappedView: rowLookups)
+            if !tensor.isView { store.dropResidentPages(name) }   // converted: the copy is what counts
+            return tensor
+        }
+        let stored = try store.stored(name, shape: [rows, cols], mappedView: true)
+        defer { store.dropResidentPages(name) }
         let view = try fp8View(stored, name: name)
-        let tensor = FloatTensor(shape: [rows, cols])
+        let tensor = FloatTensor(weightShape: [rows, cols])
         Linear.convertRows(view, first: 0, count: rows, into: tensor.pointer)
         return tensor
     }
 
-    /// The linear weight `name` [rows, cols] in the target representation.
-    mutating func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+    /// The linear weight `name` [rows, cols] in the target representation. `rowLookups`: read a row
+    /// at a time (an untied token embedding), so it stays a view of the mapping under huge-page
+    /// residency (copying a 102400-row table would cost memory and speed nothing up).
+    mutating func matrix(_ name: String, rows: Int, cols: Int, rowLookups: Bool = false) throws -> WeightMatrix {
         if computesInF32(name) {
-            let t = try f32Matrix(name, rows: rows, cols: cols)
+            let t = try f32Matrix(name, rows: rows, cols: cols, rowLookups: rowLookups)
             return hold(t)
         }
-        let stored = try store.stored(name, shape: [rows, cols])
+        let converts = target != .auto && store.info(name)?.dtype != .bf16   // an explicit bf16 target over another dtype
+        let stored = try store.stored(name, shape: [rows, cols], mappedView: rowLookups || converts)
         let view: WeightMatrix
         switch stored.dtype {
         case .f32: view = WeightMatrix(storage: .f32, base: stored.base, rows: rows, cols: cols)
@@ -67,7 +74,7 @@ struct WeightLoader {
         keepAlive.append(stored.owner)
         if target == .auto || view.storage == .bf16 { return view }
         // An explicit bf16 target over f32 / f16 / FP8: convert once, a panel of rows at a time.
-        let owned = OwnedWeightBytes(count: rows * cols * 2)
+        let owned = WeightMemory.allocate(count: rows * cols * 2, for: name + " as bf16")
         let panel = Scratch()
         let panelRows = max(1, Self.conversionStepFloats / max(cols, 1))
         var first = 0
@@ -93,7 +100,7 @@ struct WeightLoader {
     }
 
     /// Memory allocated here for a repack (transposed W_UK, dequantized FP8 heads).
-    mutating func own(_ bytes: OwnedWeightBytes) {
+    mutating func own(_ bytes: WeightMemory) {
         keepAlive.append(bytes)
         ownedBytes += bytes.count
     }

@@ -102,7 +102,8 @@ public final class PrefillDaemon: @unchecked Sendable {
         }
         logger.info("serving Prefill", metadata: ["listen": "\(options.host):\(server.port)", "ranks": "\(communicator.size)",
                                                   "security": "\(options.serverSecurity.summary)",
-                                                  "model": "\(model.fingerprint)"])
+                                                  "model": "\(model.fingerprint)",
+                                                  "weights": "\(model.weights.dtype.rawValue), \(model.weights.residency.rawValue)"])
         defer { withExtendedLifetime(signals) {} }
         // Returns once stopped and every accepted job is computed (the other ranks are stopped too).
         try scheduler.runRoot()

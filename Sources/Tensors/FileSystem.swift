@@ -24,6 +24,13 @@ enum FileSystem {
         }
     }
 
+    /// Bytes of a regular file (nil if it cannot be stat'ed).
+    static func size(of path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
+    }
+
     static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }

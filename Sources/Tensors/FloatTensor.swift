@@ -4,8 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// A dense row-major f32 tensor: either its own zero-filled, 64-byte aligned memory, or a zero-copy view of
-/// an f32 region of a memory-mapped checkpoint, kept alive by `owner`.
+/// A dense row-major f32 tensor: either its own zero-filled, 64-byte aligned memory (malloc'd, or a
+/// weight's `WeightMemory`), or a zero-copy view of an f32 region of a memory-mapped checkpoint, kept
+/// alive by `owner`.
 ///
 /// Views are private copy-on-write mappings: writing through `pointer` never changes the file, but two
 /// loads of the same tensor share pages, so treat loaded weights as read-only.
@@ -32,6 +33,16 @@ public final class FloatTensor: @unchecked Sendable {
         owner = nil
     }
 
+    /// Zero-filled, in `WeightMemory` (huge pages from 2 MiB): for a weight converted or fused at load.
+    public init(weightShape shape: [Int]) {
+        self.shape = shape
+        count = FloatTensor.elementCount(shape)
+        let memory = WeightMemory.allocate(count: max(count, 1) * MemoryLayout<Float>.stride, for: "a weight of shape \(shape)")
+        pointer = memory.pointer.bindMemory(to: Float.self, capacity: max(count, 1))
+        isView = false
+        owner = memory
+    }
+
     /// Copies `values` (row-major, `values.count` must equal the product of `shape`).
     public convenience init(shape: [Int], values: [Float]) {
         self.init(shape: shape)
@@ -48,7 +59,7 @@ public final class FloatTensor: @unchecked Sendable {
         self.owner = owner
     }
 
-    deinit { if !isView { free(pointer) } }
+    deinit { if !isView && owner == nil { free(pointer) } }   // else the owner frees
 
     public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
     public var mutableBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }

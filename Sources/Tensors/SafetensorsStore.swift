@@ -23,7 +23,9 @@ public struct StoredTensor: @unchecked Sendable {
 
 /// An HF checkpoint folder: model.safetensors, or the shards listed by model.safetensors.index.json
 /// (a path to a single .safetensors file works too). Each file is memory-mapped once; F32 tensors load as
-/// zero-copy views when 4-byte aligned, BF16/F16 convert to f32. Immutable after init.
+/// zero-copy views when 4-byte aligned, BF16/F16 convert to f32. Under `.hugePages` residency the
+/// tensors handed out as they are stored (`stored`, f32 views) are read into huge-page copies
+/// instead (WeightResidency). Immutable after init, apart from which tensors were copied.
 public final class SafetensorsStore: @unchecked Sendable {
     public let directory: String
     /// File names (sorted) that were opened.
@@ -34,21 +36,25 @@ public final class SafetensorsStore: @unchecked Sendable {
     public let unsupportedTensors: [String: String]
     /// Names of the loadable tensors, sorted.
     public let tensorNames: [String]
+    public let residency: WeightResidency
 
     private struct Located { let info: TensorInfo; let file: MappedFile }
     private let table: [String: Located]
+    private let mappedFiles: [MappedFile]
     private let unsupportedFiles: [String: String]     // name → file name, for errors
 
-    public init(directory path: String) throws {
+    public init(directory path: String, residency: WeightResidency = .mmap) throws {
         let layout = try CheckpointLayout(path: path)
         let folder = layout.folder, fileNames = layout.files
         var table: [String: Located] = [:]
         var unsupported: [String: String] = [:]
         var unsupportedFile: [String: String] = [:]
         var firstMetadata: [String: String]? = nil
+        var mappedFiles: [MappedFile] = []
         for name in fileNames {
             let filePath = FileSystem.join(folder, name)
-            let mapped = try MappedFile(path: filePath)
+            let mapped = try MappedFile(path: filePath, residency: residency)
+            mappedFiles.append(mapped)
             let header = try SafetensorsHeader.parse(file: UnsafeRawBufferPointer(start: mapped.base, count: mapped.size), path: filePath)
             if firstMetadata == nil { firstMetadata = header.metadata }
             for entry in header.entries {
@@ -80,48 +86,65 @@ public final class SafetensorsStore: @unchecked Sendable {
         unsupportedTensors = unsupported
         unsupportedFiles = unsupportedFile
         tensorNames = table.keys.sorted()
+        self.residency = residency
+        self.mappedFiles = mappedFiles
         self.table = table
     }
 
     public func info(_ name: String) -> TensorInfo? { table[name]?.info }
 
-    /// The stored bytes of a tensor, whatever its dtype (for content hashes); valid while the store lives.
+    /// The stored bytes of a tensor, whatever its dtype (for content hashes): its huge-page copy when
+    /// it has one, else the mapping; valid while the store lives.
     public func rawBytes(_ name: String) -> UnsafeRawBufferPointer? {
         guard let located = table[name] else { return nil }
-        return UnsafeRawBufferPointer(start: located.file.base + located.info.byteOffset, count: located.info.byteCount)
+        let info = located.info
+        let start = located.file.hugePages?.existing(offset: info.byteOffset, count: info.byteCount) ?? located.file.base + info.byteOffset
+        return UnsafeRawBufferPointer(start: start, count: info.byteCount)
     }
     public func contains(_ name: String) -> Bool { table[name] != nil }
 
     /// The tensor as f32, its shape checked against `expected`. F32 data is a zero-copy view of the mapping
     /// when 4-byte aligned (one memcpy otherwise); BF16/F16 are converted into a new aligned tensor.
-    public func load(_ name: String, shape expected: [Int]) throws -> FloatTensor {
+    /// `mappedView`: an f32 view stays a view of the mapping under huge-page residency too (see `stored`).
+    public func load(_ name: String, shape expected: [Int], mappedView: Bool = false) throws -> FloatTensor {
         let located = try locate(name)
         guard located.info.shape == expected else {
             throw TensorError.wrongShape(name: name, file: FileSystem.join(directory, located.info.file), expected: expected, found: located.info.shape)
         }
-        return convert(located)
+        return try convert(located, mappedView: mappedView)
     }
 
     /// The tensor as f32 in its stored shape.
-    public func load(_ name: String) throws -> FloatTensor { convert(try locate(name)) }
+    public func load(_ name: String) throws -> FloatTensor { try convert(try locate(name)) }
 
     /// The tensor in its stored dtype, shape checked: a pointer into the read-only use of the
-    /// mapping (no copy, pages shared with every process mapping the file), valid while `owner`
-    /// (the mapped file) lives.
-    public func stored(_ name: String, shape expected: [Int]) throws -> StoredTensor {
+    /// mapping (no copy, pages shared with every process mapping the file) or, under huge-page
+    /// residency, into its copy — unless `mappedView`: for a table read a row at a time (a token
+    /// embedding) or bytes about to be converted, where a copy would only cost memory. Valid while
+    /// `owner` (the mapped file) lives.
+    public func stored(_ name: String, shape expected: [Int], mappedView: Bool = false) throws -> StoredTensor {
         let located = try locate(name)
         guard located.info.shape == expected else {
             throw TensorError.wrongShape(name: name, file: FileSystem.join(directory, located.info.file), expected: expected, found: located.info.shape)
         }
         located.file.prefetch(offset: located.info.byteOffset, count: located.info.byteCount)
-        return StoredTensor(info: located.info, base: UnsafeRawPointer(located.file.base + located.info.byteOffset), owner: located.file)
+        let bytes = mappedView ? located.file.base + located.info.byteOffset
+            : try located.file.held(offset: located.info.byteOffset, count: located.info.byteCount)
+        return StoredTensor(info: located.info, base: UnsafeRawPointer(bytes), owner: located.file)
     }
 
-    /// Drops the mapped pages of a tensor that was converted into a copy (its bytes are not read
-    /// again), so the process does not hold both.
+    /// Drops the mapped pages (and any huge-page copy) of a tensor that was converted into a copy
+    /// (its bytes are not read again), so the process does not hold both.
     public func dropResidentPages(_ name: String) {
         guard let located = table[name] else { return }
         located.file.dropPages(offset: located.info.byteOffset, count: located.info.byteCount)
+    }
+
+    /// Under huge-page residency, once the model holds its copies: unmaps the resident pages of
+    /// every file mapping (what conversions and weight digests read through it; views of it, as
+    /// `mappedView` gives, fault their pages back on use). No-op for `.mmap`.
+    public func releaseMappedPages() {
+        for file in mappedFiles { file.dropMappingIfCopied() }
     }
 
     private func locate(_ name: String) throws -> Located {
@@ -132,7 +155,7 @@ public final class SafetensorsStore: @unchecked Sendable {
         throw TensorError.missingTensor(name: name, searched: files.map { FileSystem.join(directory, $0) })
     }
 
-    private func convert(_ located: Located) -> FloatTensor {
+    private func convert(_ located: Located, mappedView: Bool = false) throws -> FloatTensor {
         let info = located.info, file = located.file
         let source = UnsafeRawPointer(file.base + info.byteOffset)
         let count = info.byteCount / info.dtype.byteSize
@@ -141,17 +164,18 @@ public final class SafetensorsStore: @unchecked Sendable {
         case .f32:
             if Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
                 file.prefetch(offset: info.byteOffset, count: info.byteCount)
-                return FloatTensor(shape: info.shape, viewing: (file.base + info.byteOffset).assumingMemoryBound(to: Float.self), owner: file)
+                let bytes = mappedView ? file.base + info.byteOffset : try file.held(offset: info.byteOffset, count: info.byteCount)
+                return FloatTensor(shape: info.shape, viewing: bytes.assumingMemoryBound(to: Float.self), owner: file)
             }
-            let tensor = FloatTensor(shape: info.shape)
+            let tensor = FloatTensor(weightShape: info.shape)
             UnsafeMutableRawPointer(tensor.pointer).copyMemory(from: source, byteCount: info.byteCount)
             return tensor
         case .f8E4M3:   // the stored values; block scales are the model loader's business
-            let tensor = FloatTensor(shape: info.shape)
+            let tensor = FloatTensor(weightShape: info.shape)
             DTypeConversion.e4m3ToF32(source.assumingMemoryBound(to: UInt8.self), tensor.pointer, count: count)
             return tensor
         case .bf16, .f16:
-            let tensor = FloatTensor(shape: info.shape)
+            let tensor = FloatTensor(weightShape: info.shape)
             let convert: (UnsafePointer<UInt16>, UnsafeMutablePointer<Float>, Int) -> Void = info.dtype == .bf16
                 ? { BFloat16.decode($0, count: $2, into: $1) } : DTypeConversion.f16ToF32
             if Int(bitPattern: source) % MemoryLayout<UInt16>.alignment == 0 {

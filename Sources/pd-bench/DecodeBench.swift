@@ -3,6 +3,7 @@ import Benchmarks
 import Basics
 import DeepSeekModel
 import KVCache
+import WeightOptions
 
 /// `pd-bench decode`: see DecodeBenchmark.
 struct DecodeBench: ParsableCommand {
@@ -12,7 +13,7 @@ struct DecodeBench: ParsableCommand {
     )
 
     @Option(help: "Built-in model name or HF folder.") var model = "bench"
-    @Option(help: "Linear weights in memory: \(WeightsDType.help).") var weightsDtype: WeightsDType = .auto
+    @OptionGroup var weights: WeightOptions
     @Option(help: "Tokens already in each sequence's cache when timing starts.") var context = 512
     @Option(help: "Timed decode steps per batch size.") var steps = 64
     @Option(help: "Comma-separated batch sizes.") var batch = "1,4,8"
@@ -28,7 +29,9 @@ struct DecodeBench: ParsableCommand {
         } catch let error as CommaListError {
             throw ValidationError(error.description)
         }
-        let report = try DecodeBenchmark(model: model, weightsDType: weightsDtype, context: context, steps: steps, batches: batches,
+        let folder = try BuiltinModel.resolve(model)
+        let report = try DecodeBenchmark(model: model, weightsDType: weights.weightsDtype, residency: weights.residency(for: folder, ranksOnThisHost: 1),
+                                         context: context, steps: steps, batches: batches,
                                          threads: threads, kvDTypes: kvDTypes).run()
         print(json ? report.json() : report.text())
     }

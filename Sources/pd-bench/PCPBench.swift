@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import DeepSeekModel
+import WeightOptions
 
 /// `pd-bench pcp`: see PCPBenchmark.
 struct PCPBench: ParsableCommand {

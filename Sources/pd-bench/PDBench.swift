@@ -10,6 +10,3 @@ struct PDBench: ParsableCommand {
         subcommands: [MPISelfTest.self, TransferSend.self, TransferReceive.self, PrefillBench.self, DecodeBench.self, LinearBench.self, PCPBench.self, PCPWorker.self]
     )
 }
-
-/// `--weights-dtype auto|bf16|f32`.
-extension WeightsDType: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import DeepSeekModel
+import WeightOptions
 
 /// `pd-bench prefill`: see PrefillBenchmark.
 struct PrefillBench: ParsableCommand {
@@ -10,7 +11,7 @@ struct PrefillBench: ParsableCommand {
     )
 
     @Option(help: "Built-in model name or HF folder.") var model = "bench"
-    @Option(help: "Linear weights in memory: \(WeightsDType.help).") var weightsDtype: WeightsDType = .auto
+    @OptionGroup var weights: WeightOptions
     @Option(help: "Comma-separated prompt lengths.") var tokens = "512,1024,2048,4096"
     @Option(help: "BLAS threads.") var threads = 2
     @Option(help: "Timed runs per length (best is reported; the first also grows the scratch buffers).") var repeats = 3
@@ -18,7 +19,9 @@ struct PrefillBench: ParsableCommand {
 
     func run() throws {
         let lengths = try positiveList(tokens, option: "--tokens")
-        let report = try PrefillBenchmark(model: model, weightsDType: weightsDtype, lengths: lengths, threads: threads, repeats: repeats).run()
+        let folder = try BuiltinModel.resolve(model)
+        let report = try PrefillBenchmark(model: model, weightsDType: weights.weightsDtype, residency: weights.residency(for: folder, ranksOnThisHost: 1),
+                                          lengths: lengths, threads: threads, repeats: repeats).run()
         print(json ? report.json() : report.text())
     }
 }

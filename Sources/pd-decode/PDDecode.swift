@@ -7,6 +7,7 @@ import KVCache
 import Kernels
 import ServiceSupport
 import Transport
+import WeightOptions
 import Wire
 
 /// The decode node daemon: `pd-decode --model M --listen 127.0.0.1:PORT --prefill HOST:PORT[,...]`.
@@ -19,8 +20,7 @@ struct PDDecode: ParsableCommand {
     @Option(help: "Model folder (HF format) or built-in name: \(BuiltinModel.names).")
     var model: String = "tiny"
 
-    @Option(help: "Linear weights in memory: \(WeightsDType.help).")
-    var weightsDtype: WeightsDType = .auto
+    @OptionGroup var weights: WeightOptions
 
     @Option(help: "Address to serve Generate on (host:port).")
     var listen: String = "127.0.0.1:50051"
@@ -110,7 +110,9 @@ struct PDDecode: ParsableCommand {
         if kvPages != nil && kvCacheBytes != nil { throw ValidationError("give --kv-pages or --kv-cache-bytes, not both") }
         let daemon: DecodeDaemon
         do {
-            let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDtype)
+            let folder = try BuiltinModel.resolve(model)
+            let transformer = try DeepSeekTransformer(directory: folder, weightsDType: weights.weightsDtype,
+                                                      residency: weights.residency(for: folder, ranksOnThisHost: 1))
             if let kvPages {
                 options.kvPages = kvPages
             } else if let kvCacheBytes {
@@ -136,9 +138,6 @@ struct PDDecode: ParsableCommand {
         withExtendedLifetime(signals) { daemon.shutdown(gracePeriod: 10) }
     }
 }
-
-/// `--weights-dtype auto|bf16|f32`.
-extension WeightsDType: ExpressibleByArgument {}
 
 /// `--kv-dtype f32|bf16`.
 extension LatentDType: ExpressibleByArgument {}

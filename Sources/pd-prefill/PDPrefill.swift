@@ -7,6 +7,7 @@ import Kernels
 import PrefillService
 import ServiceSupport
 import Transport
+import WeightOptions
 
 /// The prefill node daemon: `mpirun -np P pd-prefill --model M --listen 127.0.0.1:PORT`.
 @main
@@ -18,8 +19,7 @@ struct PDPrefill: ParsableCommand {
     @Option(help: "Model folder (HF format) or built-in name: \(BuiltinModel.names).")
     var model: String = "tiny"
 
-    @Option(help: "Linear weights in memory: \(WeightsDType.help).")
-    var weightsDtype: WeightsDType = .auto
+    @OptionGroup var weights: WeightOptions
 
     @Option(help: "Address rank 0 serves on (host:port).")
     var listen: String = "127.0.0.1:50061"
@@ -59,7 +59,9 @@ struct PDPrefill: ParsableCommand {
         let metricsAddress = try metricsListen.map { try HostPort.parse($0, option: "--metrics-listen") }
         do {
             let daemon = try communicator.agreed { () -> PrefillDaemon in
-                let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDtype)
+                let folder = try BuiltinModel.resolve(model)
+                let transformer = try DeepSeekTransformer(directory: folder, weightsDType: weights.weightsDtype,
+                                                          residency: weights.residency(for: folder, ranksOnThisHost: communicator.ranksOnThisHost))
                 var options = PrefillOptions()
                 options.host = host; options.port = port; options.modelName = model
                 options.maxBatchTokens = maxBatchTokens; options.maxBatchRequests = maxBatchRequests
@@ -85,6 +87,3 @@ struct PDPrefill: ParsableCommand {
         }
     }
 }
-
-/// `--weights-dtype auto|bf16|f32`.
-extension WeightsDType: ExpressibleByArgument {}

@@ -8,6 +8,7 @@ import Kernels
 import KVCache
 import ModelText
 import SamplingOptions
+import WeightOptions
 
 /// Single-process (or `mpirun -np P`, PCP prefill) reference generation.
 @main
@@ -19,8 +20,7 @@ struct PDRun: ParsableCommand {
     @Option(help: "Model folder (HF format) or built-in name: \(BuiltinModel.names).")
     var model: String = "tiny"
 
-    @Option(help: "Linear weights in memory: \(WeightsDType.help).")
-    var weightsDtype: WeightsDType = .auto
+    @OptionGroup var weights: WeightOptions
 
     @Option(help: "How decode's KV cache holds latent rows: f32 or bf16 (pd-decode --kv-dtype's numbers: the prompt is prefilled over f32, its rows rounded to bf16 for decode).")
     var kvDtype: LatentDType = .f32
@@ -88,7 +88,8 @@ struct PDRun: ParsableCommand {
                                             maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
                 try processors.apply(to: &params)
                 if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be ≥ 1, got \(chunkTokens)") }
-                let transformer = try DeepSeekTransformer(directory: folder, weightsDType: weightsDtype)
+                let transformer = try DeepSeekTransformer(directory: folder, weightsDType: weights.weightsDtype,
+                                                          residency: weights.residency(for: folder, ranksOnThisHost: communicator.ranksOnThisHost))
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)
                 return (transformer, prompt, params, input)
             }
@@ -175,9 +176,6 @@ final class CompletionText {
 func parseIDs(_ text: String, option: String) throws -> [Int32] {
     try CommaList.integers(text, option: option, atLeast: 0, expected: "a token id (non-negative integer)")
 }
-
-/// `--weights-dtype auto|bf16|f32`.
-extension WeightsDType: ExpressibleByArgument {}
 
 /// `--kv-dtype f32|bf16`.
 extension LatentDType: ExpressibleByArgument {}

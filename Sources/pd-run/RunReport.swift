@@ -41,6 +41,8 @@ struct RunReport: Encodable {
     /// Of which allocated at load (conversions, fused f32 copies, transposed W_UK).
     let weight_owned_bytes: Int
     let weights_dtype: String
+    /// Where the weights live: mmap (the shared file mapping) or huge-pages (this process's copies).
+    let weights_memory: String
     /// How decode's latent cache held the rows: f32 or bf16 (--kv-dtype).
     let kv_dtype: String
     /// The prompt's ids (what HF's tokenizer gives for --prompt / --messages).
@@ -74,6 +76,7 @@ struct RunReport: Encodable {
         weight_bytes = weights.weightBytes
         weight_owned_bytes = weights.ownedBytes
         weights_dtype = weights.dtype.rawValue
+        weights_memory = weights.residency.rawValue
         kv_dtype = kvDType
     }
 
@@ -95,7 +98,7 @@ struct RunReport: Encodable {
         generated (\(tokens.count), \(finish_reason)\(stop_reason.map { " on the \($0)" } ?? (finish_reason == "stop" ? " on EOS" : ""))): \(tokens.map(String.init).joined(separator: ","))
         prefill: \(String(format: "%.3f", prefill_seconds)) s on \(pcp_ranks) rank(s), \(latent_allgathers) latent all-gathers, \(bytes_gathered_per_rank) bytes gathered per rank
         decode: \(String(format: "%.2f", decode_ms_per_token)) ms/token (\(kv_dtype) KV cache)
-        memory: max RSS \(max_rss_bytes / (1 << 20)) MiB, weights \(weight_bytes / (1 << 20)) MiB (\(weights_dtype); \(weight_owned_bytes / (1 << 20)) MiB allocated at load)
+        memory: max RSS \(max_rss_bytes / (1 << 20)) MiB, weights \(weight_bytes / (1 << 20)) MiB (\(weights_dtype), \(weights_memory); \(weight_owned_bytes / (1 << 20)) MiB allocated at load)
         """ + (text.map { "\ntext: \($0.debugDescription)" } ?? "")
     }
 }

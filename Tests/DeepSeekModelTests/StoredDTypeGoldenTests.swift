@@ -1,13 +1,15 @@
 import DeepSeekModel
 import Engine
 import Foundation
+import Tensors
 import XCTest
 import TestSupport
 
 /// Checkpoints stored as BF16 / F16 / FP8 blocks (scripts/golden/stored_dtypes.py, plus the BF16
 /// Hub-style folder): logits within 1e-4 relative of transformers in fp32 on exactly the values the
 /// files encode, the same greedy tokens — with the weights kept as stored (`auto`) and converted
-/// once to f32 or bf16 at load (bf16 only where that is lossless: BF16 files).
+/// once to f32 or bf16 at load (bf16 only where that is lossless: BF16 files), from the mapped
+/// files and from huge-page copies.
 final class StoredDTypeGoldenTests: XCTestCase {
     static let folders = ["v2_bf16", "v3_bf16_hub", "v2_f16", "v3_f16", "v2_fp8", "v3_fp8"]
 
@@ -16,16 +18,19 @@ final class StoredDTypeGoldenTests: XCTestCase {
             var dtypes: [WeightsDType] = [.auto, .f32]
             if folder.contains("bf16") { dtypes.append(.bf16) }
             for dtype in dtypes {
-                let dir = GoldenTests.goldenRoot + "/" + folder
-                let expected = try JSONDecoder().decode(GoldenTests.Expected.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json")))
-                let model = try DeepSeekTransformer(directory: dir, weightsDType: dtype)
-                let generator = Generator(model: model)
-                for (n, c) in expected.cases.enumerated() {
-                    let label = "\(folder) as \(dtype) case \(n) (\(c.prompt_ids.count) tokens)"
-                    let logits = try model.referencePrefill([c.prompt_ids]).logits[0]
-                    assertClose(logits, c.last_logits, relTol: 1e-4, label)
-                    let out = try generator.generate(prompts: [c.prompt_ids], params: [SamplingParams(maxNewTokens: c.greedy_tokens.count, ignoreEOS: true)])!
-                    XCTAssertEqual(out[0].tokens, c.greedy_tokens, label)
+                for residency in WeightResidency.allCases {
+                    let dir = GoldenTests.goldenRoot + "/" + folder
+                    let expected = try JSONDecoder().decode(GoldenTests.Expected.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json")))
+                    let model = try DeepSeekTransformer(directory: dir, weightsDType: dtype, residency: residency)
+                    XCTAssertEqual(model.weights.residency, residency)
+                    let generator = Generator(model: model)
+                    for (n, c) in expected.cases.enumerated() {
+                        let label = "\(folder) as \(dtype) in \(residency) case \(n) (\(c.prompt_ids.count) tokens)"
+                        let logits = try model.referencePrefill([c.prompt_ids]).logits[0]
+                        assertClose(logits, c.last_logits, relTol: 1e-4, label)
+                        let out = try generator.generate(prompts: [c.prompt_ids], params: [SamplingParams(maxNewTokens: c.greedy_tokens.count, ignoreEOS: true)])!
+                        XCTAssertEqual(out[0].tokens, c.greedy_tokens, label)
+                    }
                 }
             }
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # #15's memory rules on a stored-bf16 checkpoint (bench-bf16, 639 MiB of safetensors, written to
-# this test's work dir): one pd-run peaks at ≤ 1.15 × the checkpoint's bytes (weights mapped as
-# stored, never upcast: with --weights-dtype f32 it peaks at 2.1 ×), and `mpirun -np 2 pd-run` holds
+# this test's work dir): one pd-run peaks at ≤ 1.15 × the checkpoint's bytes (weights held as
+# stored, never upcast — in huge-page copies, --weights-memory auto's choice for a lone process;
+# with --weights-dtype f32 it peaks at 2.1 ×), and `mpirun -np 2 pd-run` (auto: the mapping) holds
 # about one copy of them, not two (the ranks share the mapped file's page cache): summed over both
 # ranks while both hold the weights, Pss ≤ 1.4 × the checkpoint (1.1 × measured; two private
 # copies, as with --weights-dtype f32, 4.2 ×).
@@ -18,6 +19,12 @@ rss=$(json_field "$work/one.json" "j['max_rss_bytes']")
 python3 -c "import sys; sys.exit(0 if $rss <= 1.15 * $weights else 1)" \
   || fail "pd-run peak RSS $((rss >> 20)) MiB > 1.15 × the checkpoint's $((weights >> 20)) MiB"
 echo "ok: one pd-run peaks at $((rss >> 20)) MiB RSS for a $((weights >> 20)) MiB bf16 checkpoint"
+# --weights-memory auto: one process alone with its weights reads them into huge pages where the
+# kernel has transparent huge pages; ranks sharing a host keep the shared mapping (below).
+alone=mmap
+grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || alone=huge-pages
+[ "$(json_field "$work/one.json" "j['weights_memory']")" = "$alone" ] \
+  || fail "one pd-run holds its weights in $(json_field "$work/one.json" "j['weights_memory']"), expected $alone"
 
 # Two ranks: sample each rank's Rss / Pss every 0.1 s (at most 60 s); keep the largest Pss sum among
 # samples where both ranks hold at least 0.6 × the weights resident.
@@ -38,6 +45,8 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 wait "$mpi" || fail "mpirun -np 2 pd-run: $(tail -3 "$work/two.err")"
+[ "$(json_field "$work/two.json" "j['weights_memory']")" = mmap ] \
+  || fail "two ranks on one host hold their weights in $(json_field "$work/two.json" "j['weights_memory']"), expected mmap"
 [ "$best" -gt 0 ] || fail "no sample with both ranks holding the weights (the run was too short to observe)"
 python3 -c "import sys; sys.exit(0 if $best <= 1.4 * $weights else 1)" \
   || fail "two ranks hold $((best >> 20)) MiB Pss together for a $((weights >> 20)) MiB checkpoint:$sample"
