@@ -315,16 +315,4 @@ extension FloatTensor {
         }
         return out
     }
-
-    /// For a view of a mapped checkpoint that is never read again (a part copied into a fused
-    /// weight): tells the kernel to drop its resident pages (the whole pages inside it), so the
-    /// fused copy is not held twice in RSS. Owned tensors are left alone.
-    func dropMappedPages() {
-        guard isView else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: pointer) + page - 1) / page * page
-        let end = (Int(bitPattern: pointer) + count * MemoryLayout<Float>.stride) / page * page
-        guard end > start, let address = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(address, end - start, Int32(MADV_DONTNEED))
-    }
 }

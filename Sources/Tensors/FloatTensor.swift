@@ -65,6 +65,15 @@ public final class FloatTensor: @unchecked Sendable {
     public var mutableBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
     public func toArray() -> [Float] { Array(buffer) }
 
+    /// For a view of a checkpoint tensor that is never read again (a part copied into a fused
+    /// weight): drops its resident pages — the whole pages inside it, of the mapping or of its
+    /// huge-page copy, which the store then forgets — so the fused copy is not held twice in RSS.
+    /// Anything but a view of a checkpoint file is left alone.
+    public func dropMappedPages() {
+        guard isView, let file = owner as? MappedFile else { return }
+        file.dropPages(at: UnsafeRawPointer(pointer), count: count * MemoryLayout<Float>.stride)
+    }
+
     /// The same memory under another shape with the same element count (no copy).
     public func reshaped(_ newShape: [Int]) -> FloatTensor {
         precondition(FloatTensor.elementCount(newShape) == count, "FloatTensor: cannot reshape \(shape) to \(newShape)")

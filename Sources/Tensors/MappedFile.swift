@@ -68,6 +68,15 @@ final class MappedFile: @unchecked Sendable {
         _ = madvise(base + start, end - start, MADV_DONTNEED)
     }
 
+    /// `dropPages` for bytes handed out at `address`: in the mapping or in the huge-page copy.
+    func dropPages(at address: UnsafeRawPointer, count: Int) {
+        let a = Int(bitPattern: address)
+        for start in [hugePages.map { Int(bitPattern: $0.base) }, Int(bitPattern: base)].compactMap({ $0 })
+        where a >= start && a + count <= start + size {
+            return dropPages(offset: a - start, count: count)
+        }
+    }
+
     /// Under huge-page residency, unmaps every resident page of the mapping: the model holds copies,
     /// and what read the mapping since (conversions, the weight digests) need not stay in RSS.
     func dropMappingIfCopied() {

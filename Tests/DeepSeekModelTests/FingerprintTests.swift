@@ -59,6 +59,19 @@ final class FingerprintTests: XCTestCase {
         XCTAssertEqual(try ModelFingerprint.compute(config: config, store: nil), try ModelFingerprint.compute(config: config, store: nil))
     }
 
+    /// A model loaded into huge-page copies digests the bytes the checkpoint holds: a fresh copy
+    /// of tiny (no digest cache; its f32 q_a ‖ kv_a and gate ‖ up parts are fused and dropped at
+    /// load) fingerprints as the mapped original does, and computes the same logits.
+    func testHugePageResidencyFingerprintsAndComputesAsTheMapping() throws {
+        let copy = try copyOfTiny("huge")
+        let huge = try DeepSeekTransformer(directory: copy, residency: .hugePages)
+        let mapped = try DeepSeekTransformer(directory: TinyModel.directory, residency: .mmap)
+        XCTAssertEqual(huge.weights.residency, .hugePages)
+        XCTAssertEqual(huge.fingerprint, mapped.fingerprint)
+        let prompt: [Int32] = [3, 17, 42, 7, 99, 5]
+        XCTAssertEqual(try huge.referencePrefill([prompt]).logits[0], try mapped.referencePrefill([prompt]).logits[0])
+    }
+
     func testDigestCacheIsUsedAndInvalidatedWhenTheFileChanges() throws {
         let folder = try copyOfTiny("cached")
         let cacheFile = (folder as NSString).appendingPathComponent(WeightDigests.cacheFileName)

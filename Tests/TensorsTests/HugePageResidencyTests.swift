@@ -60,6 +60,18 @@ final class HugePageResidencyTests: XCTestCase {
         }
     }
 
+    /// A view dropped after its bytes were fused into another copy (concatRows): the store forgets
+    /// its copy, so what reads it next (the weight digests) sees the file's bytes, not freed pages.
+    func testDroppedViewIsForgotten() throws {
+        let mapped = try SafetensorsStore(directory: dir.path, residency: .mmap)
+        let copied = try SafetensorsStore(directory: dir.path, residency: .hugePages)
+        let view = try copied.load("b.big", shape: [5 << 8, 1 << 10])
+        view.dropMappedPages()
+        XCTAssertEqual(Array(copied.rawBytes("b.big")!), Array(mapped.rawBytes("b.big")!))
+        XCTAssertEqual(try copied.load("b.big", shape: [5 << 8, 1 << 10]).toArray(), big)
+        XCTAssertEqual(try storedBytes(copied, "a.small"), try storedBytes(mapped, "a.small"))
+    }
+
     /// The file shrank after the store opened it: the mapping would SIGBUS on the lost pages; the
     /// copy names the file and the short read.
     func testTruncatedFileIsAClearError() throws {
