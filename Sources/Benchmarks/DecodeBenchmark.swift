@@ -7,7 +7,9 @@ import Tensors
 /// `pd-bench decode`: batched decode steps over a context already in the latent cache, against the
 /// floor of streaming once the bytes each step needs (DecodeStepBytes: weights in their held dtype,
 /// of MoE only the selected experts, and the cache rows attended) at the memory bandwidth of a read
-/// pass over the decode weights measured in the same run.
+/// pass over the decode weights measured in the same run. With several residencies, one model is
+/// loaded per residency and each batch size times them interleaved (order alternating by batch
+/// size), each against a read pass over its own weight memory.
 public struct DecodeBenchmark {
     public var model: String
     /// Tokens already in each sequence's cache when timing starts.
@@ -19,15 +21,17 @@ public struct DecodeBenchmark {
     public var threads: Int
 
     public var weightsDType: WeightsDType
-    public var residency: WeightResidency
+    /// Where the weights live (`--weights-memory`); more than one: compared in the same run.
+    public var residencies: [WeightResidency]
     /// Latent cache dtypes, interleaved within each batch size (one row per batch and dtype).
     public var kvDTypes: [LatentDType]
 
     public static let warmUpSteps = 2
 
-    public init(model: String, weightsDType: WeightsDType = .auto, residency: WeightResidency = .mmap, context: Int, steps: Int, batches: [Int], threads: Int,
-                kvDTypes: [LatentDType] = [.f32]) {
-        self.model = model; self.weightsDType = weightsDType; self.residency = residency; self.context = context; self.steps = steps; self.batches = batches; self.threads = threads
+    public init(model: String, weightsDType: WeightsDType = .auto, residencies: [WeightResidency] = [.mmap], context: Int, steps: Int, batches: [Int],
+                threads: Int, kvDTypes: [LatentDType] = [.f32]) {
+        self.model = model; self.weightsDType = weightsDType; self.residencies = residencies
+        self.context = context; self.steps = steps; self.batches = batches; self.threads = threads
         self.kvDTypes = kvDTypes
     }
 
@@ -35,62 +39,77 @@ public struct DecodeBenchmark {
         guard !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else { throw BenchError.badOption("--batch must list sizes ≥ 1") }
         guard threads >= 1, steps >= 1, context >= 1 else { throw BenchError.badOption("--threads, --steps and --context must be ≥ 1") }
         guard !kvDTypes.isEmpty else { throw BenchError.badOption("--kv-dtype must list f32 and/or bf16") }
+        guard !residencies.isEmpty else { throw BenchError.badOption("no weight residency to time") }
         BLAS.setThreads(threads)
-        let transformer = try DeepSeekTransformer(directory: try BuiltinModel.resolve(model), weightsDType: weightsDType, residency: residency)
-        let c = transformer.config
+        let folder = try BuiltinModel.resolve(model)
+        let models = try residencies.map { try DeepSeekTransformer(directory: folder, weightsDType: weightsDType, residency: $0) }
+        let c = models[0].config
         guard context + Self.warmUpSteps + steps <= c.maxPositionEmbeddings else {
             throw BenchError.badOption("--context + steps exceed the model's \(c.maxPositionEmbeddings) positions")
         }
-        let held = WeightReadPass.decodeStreamedWeights(transformer.weights)
-        let heldBytes = held.reduce(0) { $0 + $1.count }
+        let held = models.map { WeightReadPass.decodeStreamedWeights($0.weights) }
+        let heldBytes = held[0].reduce(0) { $0 + $1.count }
         // The memory bandwidth of this (shared) host swings between runs, so it is measured right
         // before and right after every batch size; a row is compared with the better of the two.
-        var passBefore = WeightReadPass.seconds(regions: held, threads: threads, repeats: 5)
+        var passBefore = held.map { WeightReadPass.seconds(regions: $0, threads: threads, repeats: 5) }
         var rows: [Row] = []
-        for b in batches {
+        for (index, b) in batches.enumerated() {
             var batchRows: [Row] = []
-            for dtype in kvDTypes {
-                let perSequence = context + Self.warmUpSteps + steps
-                let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 16,
-                                                 pageCount: b * ((perSequence + 15) / 16), dtype: dtype)
-                let sequences = try (0..<b).map { _ in try cache.allocate(capacity: perSequence) }
-                try SyntheticContext.fill(cache, sequences: sequences, rows: context)
-                let tokens = (0..<b).map { Int32(2 + $0) }
-                let logits = Scratch(capacity: b * c.vocabSize)
-                // Sized before the loop: no allocation inside the timed part.
-                var stepSeconds = [Double](repeating: 0, count: steps)
-                var stepBytes = [DecodeStepBytes](repeating: DecodeStepBytes(weights: 0, kvCache: 0), count: steps)
-                var attended = [Int](repeating: 0, count: b)
-                try tokens.withUnsafeBufferPointer { toks in
-                    try sequences.withUnsafeBufferPointer { seqs in
-                        for _ in 0..<Self.warmUpSteps { try transformer.decode(tokens: toks, sequences: seqs, cache: cache, logits: logits.pointer) }
-                        for s in 0..<steps {
-                            let start = monotonicSeconds()
-                            try transformer.decode(tokens: toks, sequences: seqs, cache: cache, logits: logits.pointer)
-                            stepSeconds[s] = monotonicSeconds() - start
-                            for i in 0..<b { attended[i] = try cache.length(of: seqs[i]) }
-                            stepBytes[s] = DecodeStepBytes.lastStep(of: transformer, attended: attended, cache: cache)
-                        }
-                    }
+            let order = index % 2 == 0 ? Array(models.indices) : models.indices.reversed()
+            for m in order {
+                for dtype in kvDTypes {
+                    batchRows.append(try timeSteps(models[m], residency: residencies[m], batch: b, kvDType: dtype, heldBytes: heldBytes))
                 }
-                batchRows.append(Row(batch: b, kvDType: dtype, meanSeconds: stepSeconds.reduce(0, +) / Double(steps), bestSeconds: stepSeconds.min()!,
-                                     meanWeightBytes: Double(stepBytes.reduce(0) { $0 + $1.weights }) / Double(steps),
-                                     meanKVBytes: Double(stepBytes.reduce(0) { $0 + $1.kvCache }) / Double(steps),
-                                     passSeconds: 0, passBytes: heldBytes))
             }
-            let passAfter = WeightReadPass.seconds(regions: held, threads: threads, repeats: 5)
-            rows += batchRows.map { var r = $0; r.passSeconds = min(passBefore, passAfter); return r }
+            let passAfter = held.map { WeightReadPass.seconds(regions: $0, threads: threads, repeats: 5) }
+            for m in models.indices {
+                let best = min(passBefore[m], passAfter[m])
+                rows += batchRows.filter { $0.residency == residencies[m] }.map { var r = $0; r.passSeconds = best; return r }
+            }
             passBefore = passAfter
         }
         return Report(benchmark: self, heldBytes: heldBytes, rows: rows)
     }
 
+    /// `steps` timed decode steps of `batch` sequences after `context` cached rows (read pass: 0, set by the caller).
+    private func timeSteps(_ transformer: DeepSeekTransformer, residency: WeightResidency, batch b: Int, kvDType dtype: LatentDType,
+                           heldBytes: Int) throws -> Row {
+        let c = transformer.config
+        let perSequence = context + Self.warmUpSteps + steps
+        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 16,
+                                         pageCount: b * ((perSequence + 15) / 16), dtype: dtype)
+        let sequences = try (0..<b).map { _ in try cache.allocate(capacity: perSequence) }
+        try SyntheticContext.fill(cache, sequences: sequences, rows: context)
+        let tokens = (0..<b).map { Int32(2 + $0) }
+        let logits = Scratch(capacity: b * c.vocabSize)
+        // Sized before the loop: no allocation inside the timed part.
+        var stepSeconds = [Double](repeating: 0, count: steps)
+        var stepBytes = [DecodeStepBytes](repeating: DecodeStepBytes(weights: 0, kvCache: 0), count: steps)
+        var attended = [Int](repeating: 0, count: b)
+        try tokens.withUnsafeBufferPointer { toks in
+            try sequences.withUnsafeBufferPointer { seqs in
+                for _ in 0..<Self.warmUpSteps { try transformer.decode(tokens: toks, sequences: seqs, cache: cache, logits: logits.pointer) }
+                for s in 0..<steps {
+                    let start = monotonicSeconds()
+                    try transformer.decode(tokens: toks, sequences: seqs, cache: cache, logits: logits.pointer)
+                    stepSeconds[s] = monotonicSeconds() - start
+                    for i in 0..<b { attended[i] = try cache.length(of: seqs[i]) }
+                    stepBytes[s] = DecodeStepBytes.lastStep(of: transformer, attended: attended, cache: cache)
+                }
+            }
+        }
+        return Row(batch: b, residency: residency, kvDType: dtype, meanSeconds: stepSeconds.reduce(0, +) / Double(steps), bestSeconds: stepSeconds.min()!,
+                   meanWeightBytes: Double(stepBytes.reduce(0) { $0 + $1.weights }) / Double(steps),
+                   meanKVBytes: Double(stepBytes.reduce(0) { $0 + $1.kvCache }) / Double(steps),
+                   passSeconds: 0, passBytes: heldBytes)
+    }
+
     /// One batch size and cache dtype: step times against the floor of the bytes its steps stream.
     public struct Row {
-        public let batch: Int, kvDType: LatentDType, meanSeconds: Double, bestSeconds: Double
+        public let batch: Int, residency: WeightResidency, kvDType: LatentDType, meanSeconds: Double, bestSeconds: Double
         /// Mean bytes a step streamed: weights (selected experts only) and latent cache rows.
         public let meanWeightBytes: Double, meanKVBytes: Double
-        /// The read pass (better of before / after the batch size) and the bytes it read.
+        /// The read pass over this residency's weights (better of before / after the batch size) and the bytes it read.
         public var passSeconds: Double
         public let passBytes: Int
         public var tokensPerSecond: Double { Double(batch) / meanSeconds }
@@ -112,7 +131,7 @@ public struct DecodeBenchmark {
             return BenchOutput.json([
                 "model": b.model, "threads": b.threads, "context": b.context, "steps": b.steps, "streamed_weight_bytes": heldBytes,
                 "results": rows.map { r in
-                    ["batch": r.batch, "kv_dtype": r.kvDType.rawValue, "ms_per_step": r.meanSeconds * 1e3, "best_ms_per_step": r.bestSeconds * 1e3,
+                    ["batch": r.batch, "weights_memory": r.residency.rawValue, "kv_dtype": r.kvDType.rawValue, "ms_per_step": r.meanSeconds * 1e3, "best_ms_per_step": r.bestSeconds * 1e3,
                      "tokens_per_second": r.tokensPerSecond, "floor_ms": r.floorSeconds * 1e3,
                      "floor_gb_per_s": r.floorGBPerSecond, "vs_floor": r.timesFloor,
                      "weight_bytes_per_step": r.meanWeightBytes, "kv_bytes_per_step": r.meanKVBytes] as [String: Any]
@@ -126,13 +145,15 @@ public struct DecodeBenchmark {
                 "decode  model=\(b.model) threads=\(b.threads) context=\(b.context) steps=\(b.steps) (mean over steps after \(DecodeBenchmark.warmUpSteps) warm-up)",
                 "floor: the bytes a step streams (weights as held, of MoE only the selected experts; the latent cache rows attended) at the rate "
                     + "of one \(b.threads)-thread read pass over the \(BenchOutput.format(Double(heldBytes) / 1e9, 3)) GB of decode weights, "
-                    + "best of 5 right before and 5 right after each batch size",
-                "batch  kv    ms/step  best ms  tokens/s  weight MB  KV MB  floor ms  GB/s  × floor  × batch-1 step",
+                    + "best of 5 right before and 5 right after each batch size (over each weight memory's own copy)",
+                "batch  memory      kv    ms/step  best ms  tokens/s  weight MB  KV MB  floor ms  GB/s  × floor  × batch-1 step",
             ]
             for r in rows {
                 let ms = r.meanSeconds * 1e3
-                let batchOneMs = rows.first { $0.batch == 1 && $0.kvDType == r.kvDType }.map { $0.meanSeconds * 1e3 }
-                lines.append(String(format: "%5d  %@  %7.2f  %7.2f  %8.1f  %9.1f  %5.1f  %8.2f  %4.1f  %7.2f  %@", r.batch, r.kvDType.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0),
+                let batchOneMs = rows.first { $0.batch == 1 && $0.kvDType == r.kvDType && $0.residency == r.residency }.map { $0.meanSeconds * 1e3 }
+                lines.append(String(format: "%5d  %@  %@  %7.2f  %7.2f  %8.1f  %9.1f  %5.1f  %8.2f  %4.1f  %7.2f  %@", r.batch,
+                                    r.residency.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
+                                    r.kvDType.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0),
                                     ms, r.bestSeconds * 1e3, r.tokensPerSecond, r.meanWeightBytes / 1e6, r.meanKVBytes / 1e6,
                                     r.floorSeconds * 1e3, r.floorGBPerSecond, r.timesFloor,
                                     batchOneMs.map { String(format: "%.2f", ms / $0) } ?? "-"))

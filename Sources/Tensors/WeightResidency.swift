@@ -9,9 +9,8 @@ public enum WeightResidency: String, CaseIterable, Sendable {
     case mmap
     /// Each tensor the model keeps is read once into this process's anonymous memory, asked to be
     /// backed by transparent 2 MiB huge pages (MADV_HUGEPAGE). Streaming a weight then walks one page
-    /// table entry per 2 MiB instead of per 4 KiB: on a Zen 4 host a 2-thread read pass went from
-    /// 30–41 to 52–54 GB/s and bench-bf16 decode at batch 1 from 51–59 to 67–70 tokens/s. One copy
-    /// per process.
+    /// table entry per 2 MiB instead of per 4 KiB: on a Zen 4 host decode ran 0–12 % more tokens/s in
+    /// the same run (BENCHMARKS.md, "Huge pages for the weights"). One copy per process.
     case hugePages = "huge-pages"
 
     /// True when the kernel would back an MADV_HUGEPAGE region with huge pages

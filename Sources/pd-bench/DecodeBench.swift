@@ -19,6 +19,8 @@ struct DecodeBench: ParsableCommand {
     @Option(help: "Comma-separated batch sizes.") var batch = "1,4,8"
     @Option(help: "BLAS threads (and read-pass threads).") var threads = 2
     @Option(help: "Comma-separated latent cache dtypes (f32, bf16), interleaved within each batch size.") var kvDtype = "f32"
+    @Flag(help: "Also time the other weight memory (mmap ↔ huge-pages) in the same run, interleaved within each batch size.")
+    var compareWeightsMemory = false
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
     func run() throws {
@@ -30,7 +32,9 @@ struct DecodeBench: ParsableCommand {
             throw ValidationError(error.description)
         }
         let folder = try BuiltinModel.resolve(model)
-        let report = try DecodeBenchmark(model: model, weightsDType: weights.weightsDtype, residency: weights.residency(for: folder, ranksOnThisHost: 1),
+        let chosen = weights.residency(for: folder, ranksOnThisHost: 1)
+        let residencies = compareWeightsMemory ? [chosen, chosen == .mmap ? .hugePages : .mmap] : [chosen]
+        let report = try DecodeBenchmark(model: model, weightsDType: weights.weightsDtype, residencies: residencies,
                                          context: context, steps: steps, batches: batches,
                                          threads: threads, kvDTypes: kvDTypes).run()
         print(json ? report.json() : report.text())
