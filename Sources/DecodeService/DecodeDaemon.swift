@@ -108,7 +108,7 @@ public final class DecodeDaemon: @unchecked Sendable {
                                                    "security": "\(options.serverSecurity.summary)",
                                                    "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)",
                                                    "kv_dtype": "\(cache.dtype)", "kv_bytes": "\(cache.pageCount * cache.layers * cache.bytesPerPage)", "model": "\(model.fingerprint)",
-                                                   "weights": "\(model.weights.dtype.rawValue), \(model.weights.residency.rawValue)"])
+                                                   "weights_dtype": "\(model.weights.dtype.rawValue)", "weights_memory": "\(model.weights.residency.rawValue)"])
     }
 
     /// Drains calls in flight (up to the grace period), then stops the batcher.

@@ -103,7 +103,7 @@ public final class PrefillDaemon: @unchecked Sendable {
         logger.info("serving Prefill", metadata: ["listen": "\(options.host):\(server.port)", "ranks": "\(communicator.size)",
                                                   "security": "\(options.serverSecurity.summary)",
                                                   "model": "\(model.fingerprint)",
-                                                  "weights": "\(model.weights.dtype.rawValue), \(model.weights.residency.rawValue)"])
+                                                  "weights_dtype": "\(model.weights.dtype.rawValue)", "weights_memory": "\(model.weights.residency.rawValue)"])
         defer { withExtendedLifetime(signals) {} }
         // Returns once stopped and every accepted job is computed (the other ranks are stopped too).
         try scheduler.runRoot()

@@ -53,5 +53,12 @@ MODEL="$work/tiny-tweaked" start_decode "$dp3" "$pp"
 wait_answering "$dp3"
 expect_refused "$dp3" "one weight differs"
 
+# --weights-memory auto, as the serving lines report it: the two prefill ranks share this host, so
+# they map the files; a decode daemon alone with its model copies it onto huge pages (where the
+# kernel offers them).
+alone=mmap
+grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || alone=huge-pages
+grep -q "serving Prefill.*weights_memory=mmap" "$work/prefill-$pp.log" || fail "prefill ranks on one host did not keep the mapping"
+grep -q "serving Generate.*weights_memory=$alone" "$work/decode-$dp2.log" || fail "decode did not take $alone: $(grep serving "$work/decode-$dp2.log")"
 kill -0 "$decode_pid" && kill -0 "$prefill_pid" || fail "a daemon exited"
 echo "ok: mismatched model fingerprints (architecture, one weight) refused with FAILED_PRECONDITION; a copy accepted"
