@@ -17,6 +17,13 @@ public struct WeightOptions: ParsableArguments {
 
     public init() {}
 
+    /// The model at `folder` (an HF folder or a resolved built-in), held as these options say for a
+    /// process with `ranksOnThisHost` ranks on its host: what every executable that runs a model loads.
+    public func loadModel(_ folder: String, ranksOnThisHost: Int) throws -> DeepSeekTransformer {
+        try DeepSeekTransformer(directory: folder, weightsDType: weightsDtype,
+                                residency: residency(for: folder, ranksOnThisHost: ranksOnThisHost))
+    }
+
     /// The residency `--weights-memory` names for the checkpoint at `folder`, `auto` decided for a
     /// process with `ranksOnThisHost` ranks (itself included) on its host.
     public func residency(for folder: String, ranksOnThisHost: Int) -> WeightResidency {

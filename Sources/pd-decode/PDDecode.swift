@@ -110,9 +110,7 @@ struct PDDecode: ParsableCommand {
         if kvPages != nil && kvCacheBytes != nil { throw ValidationError("give --kv-pages or --kv-cache-bytes, not both") }
         let daemon: DecodeDaemon
         do {
-            let folder = try BuiltinModel.resolve(model)
-            let transformer = try DeepSeekTransformer(directory: folder, weightsDType: weights.weightsDtype,
-                                                      residency: weights.residency(for: folder, ranksOnThisHost: 1))
+            let transformer = try weights.loadModel(try BuiltinModel.resolve(model), ranksOnThisHost: 1)
             if let kvPages {
                 options.kvPages = kvPages
             } else if let kvCacheBytes {

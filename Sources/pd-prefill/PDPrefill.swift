@@ -59,9 +59,7 @@ struct PDPrefill: ParsableCommand {
         let metricsAddress = try metricsListen.map { try HostPort.parse($0, option: "--metrics-listen") }
         do {
             let daemon = try communicator.agreed { () -> PrefillDaemon in
-                let folder = try BuiltinModel.resolve(model)
-                let transformer = try DeepSeekTransformer(directory: folder, weightsDType: weights.weightsDtype,
-                                                          residency: weights.residency(for: folder, ranksOnThisHost: communicator.ranksOnThisHost))
+                let transformer = try weights.loadModel(try BuiltinModel.resolve(model), ranksOnThisHost: communicator.ranksOnThisHost)
                 var options = PrefillOptions()
                 options.host = host; options.port = port; options.modelName = model
                 options.maxBatchTokens = maxBatchTokens; options.maxBatchRequests = maxBatchRequests

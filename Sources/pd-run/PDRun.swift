@@ -88,8 +88,7 @@ struct PDRun: ParsableCommand {
                                             maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
                 try processors.apply(to: &params)
                 if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be ≥ 1, got \(chunkTokens)") }
-                let transformer = try DeepSeekTransformer(directory: folder, weightsDType: weights.weightsDtype,
-                                                          residency: weights.residency(for: folder, ranksOnThisHost: communicator.ranksOnThisHost))
+                let transformer = try weights.loadModel(folder, ranksOnThisHost: communicator.ranksOnThisHost)
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)
                 return (transformer, prompt, params, input)
             }
