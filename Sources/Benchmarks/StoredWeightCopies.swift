@@ -53,7 +53,7 @@ final class StoredWeightCopies {
             case .fp8: storage = .fp8E4M3(scales: UnsafePointer(scales + c * scaleCount), blockRows: Self.fp8Block,
                                           blockCols: Self.fp8Block, scaleStride: scaleCols)
             }
-            matrices.append(WeightMatrix(storage: storage, base: base, rows: rows, cols: cols))
+            matrices.append(WeightMatrix(storage: storage, base: base, rows: rows, cols: cols).scannedForNaNCodes())
         }
         self.matrices = matrices
         totalBytes = matrices.reduce(0) { $0 + $1.streamedBytes }

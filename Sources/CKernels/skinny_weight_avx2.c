@@ -115,14 +115,21 @@ INLINE AVX2 void fp8_block(const int P, const char *const *rows, const float *x,
 // all of them against Double). One core, K = 2048 and 5632, 4 MiB weights: 1.14–1.19 × fp8_block's
 // speed.
 // Block rows with a scale outside [2^-32, 2^32], where fl(x · scale · 2^64) could leave the normal
-// range, take fp8_block. NaN codes are looked for once per row set (max of the doubled bytes: 0xFE
+// range, take fp8_block; calls with an |x| of 2^32 or more (or NaN) take fp8_dequant_rows. NaN codes are looked for once per row set (max of the doubled bytes: 0xFE
 // only for 0x7F / 0xFF); a row holding one gives NaN, as in fp8_block.
 
-/// x'[c + 8j + l] = x[c + 4l + j] · 2^64 for the 32-column groups below k32.
-INLINE AVX2 void fp8_permute_x(const float *x, long k32, float *xp) {
+/// x'[c + 8j + l] = x[c + 4l + j] · 2^64 for the 32-column groups below k32; 0 if some |x| there is
+/// 2^32 or more, or NaN: x · scale · 2^64 could overflow for a scale up to 2^32.
+INLINE AVX2 int fp8_permute_x(const float *x, long k32, float *xp) {
+    int inRange = 1;
     for (long c = 0; c < k32; c += 32)
         for (int j = 0; j < 4; j++)
-            for (int l = 0; l < 8; l++) xp[c + 8 * j + l] = x[c + 4 * l + j] * CK_FP8_F32_X_UNIT;
+            for (int l = 0; l < 8; l++) {
+                const float v = x[c + 4 * l + j];
+                inRange &= fabsf(v) < 0x1p32f;
+                xp[c + 8 * j + l] = v * CK_FP8_F32_X_UNIT;
+            }
+    return inRange;
 }
 
 /// xs = x' · a block row's scales (one per column block); 0 (xs unfinished) if a scale is outside
@@ -534,9 +541,10 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
         const unsigned csr = ck_clear_daz();
         const long k32 = w->cols & ~31L;
         float *xp = m <= 8 && w->block_cols % 32 == 0 && k32 > 0 && k32 <= CK_SCALED_X_MAX ? ck_scaled_x_scratch(2 * m * k32) : NULL;
-        if (xp) {
+        int inRange = 1;
+        for (long r = 0; xp && r < m; r++) inRange &= fp8_permute_x(x + r * lda, k32, xp + r * k32);
+        if (xp && inRange) {
             float *xs = xp + m * k32;
-            for (long r = 0; r < m; r++) fp8_permute_x(x + r * lda, k32, xp + r * k32);
             switch (m) {
             case 1: scaled_x1(w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha); break;
             case 2: scaled_x2(w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha); break;

@@ -7,9 +7,9 @@
 // feeds three FMAs instead of two — at R ≥ 6 a step is bound by its x loads, and P = 3 ran 5–13 %
 // faster than 2 (Emerald Rapids, 11264 × 2048 bf16 / f16 streamed on two threads, R = 6–8 and 16–32
 // rows in blocks of 8). FP8 (decode): block scales folded into x, one accumulator
-// per (weight row, x row) — P = 4 for R ≤ 2, 3 for R = 3–4, else 2 (fp8_scaled_rows); calls it cannot
-// take keep a block partial next to each total (row_dots: P·R ≤ 8 per pass, from 5 x rows two passes
-// (4, R − 4) over the same weight rows). Each (weight row, x row) sums in one order whatever R and P:
+// per (weight row, x row) — P = 4 for R ≤ 2, else 3, from 5 x rows in two groups (fp8_scaled_rows);
+// calls it cannot take keep a block partial next to each total (row_dots: P·R ≤ 8 per pass, from 5 x
+// rows two passes (4, R − 4) over the same weight rows). Each (weight row, x row) sums in one order whatever R and P:
 // decode is batch-invariant (BatchInvarianceTests). Each row is prefetched once per 64-byte line,
 // 32 KiB ahead.
 #include "weight_common.h"
@@ -178,80 +178,180 @@ INLINE AVX512 void fp8_partial_rows(const long m, const float *x, long lda, cons
 }
 
 // FP8 with 1–8 x rows (decode), K ≤ CK_SCALED_X_MAX: the block scales go into x, as in the AVX2
-// kernel. For each block row of weights (128 rows in DeepSeek-V3), xs_r = fl(x_r · scale) · 2^8 per
+// kernel. For each block row of weights (128 rows in DeepSeek-V3), xs_r = fl(x_r · scale) · 2^64 per
 // column block is built once for the R x rows (R · K multiplies against 128 · K weights), and each
-// (weight row, x row) is one dot of fp8_16's q · 2^-8 against xs_r: one accumulator, no block
-// partial to scale and add, so P · R accumulators where row_dots needs twice that — each weight
-// vector is converted once for all R x rows (row_dots: once per group of ≤ 4) — and the same chain
-// whatever R and P (decode's batch invariance). The columns past the last 16 are a scalar tail.
-// Rounding: each product is (q · 2^-8) · fl(x · scale · 2^8), a term-wise f32 dot (tests bound it
-// against Double). Block rows with a scale outside [2^-32, 2^32] take fp8_partial_rows.
+// (weight row, x row) is one dot of q · 2^-120 against xs_r: one accumulator, no block partial to
+// scale and add, so P · R accumulators where row_dots needs twice that — each weight vector is
+// converted once for all R x rows — and the same chain whatever R and P (decode's batch invariance).
+// The conversion is the AVX2 kernel's, on 64 bytes at a time: each dword lane l holds columns
+// 4l + j at byte j; 16-bit arithmetic shifts take out the byte positions — srai(v, 4) leaves bytes 3
+// and 1, srai(v << 8, 4) bytes 2 and 0, each as the sign-extended byte << 20 — then one AND with
+// CK_FP8_F32_FIELDS: 5 shifts and 4 ANDs per 64 weights, against xs permuted to match (xs[16j + l]
+// holds column 4l + j of each 64-column group). fp8_16's f16 route (sign extension, shift, AND and a
+// vcvtph2ps per 16) ran at 17 GB/s of weights per Zen 4 core from L2, below the 25 GB/s a core's share
+// of the fast memory state streams, so batch-1 FP8 decode was bound by its conversion. Columns past
+// the last 64 go 16 at a time in natural order (sign extension to dwords, << 20, AND), the last
+// masked. Rounding: each product is (q · 2^-120) · fl(x · scale · 2^64), a term-wise f32 dot (tests
+// bound it against Double); E4M3's subnormal codes are f32 subnormals here, which the FMA takes
+// without an assist with DAZ cleared. Block rows with a scale outside [2^-32, 2^32], or an x whose
+// xs is not finite (|x · scale| ≥ 2^64, NaN or ∞), take fp8_partial_rows.
 
-/// xs_r[c] = fl(x_r[c] · scale of c's block) · 2^8 for c < k16 and R x rows (k16 apart in xs);
-/// 0 (xs unfinished) if a scale is outside [2^-32, 2^32].
-INLINE AVX512 int fp8_scale_x(const int R, const ck_weight *w, const float *scales, const float *x, long lda, long k16, float *xs) {
-    const long bc = w->block_cols;
-    for (long c0 = 0; c0 < k16; c0 += bc) {
-        const float s = scales[c0 / bc];
-        if (!ck_scaled_x_takes_scale(s)) return 0;
-        const __m512 v = _mm512_set1_ps(s), unit = _mm512_set1_ps(CK_FP8_F16_UNIT);
-        const long c1 = c0 + bc < k16 ? c0 + bc : k16;
-        for (int r = 0; r < R; r++)
-            for (long i = c0; i < c1; i += 16) {
-                const __mmask16 mask = c1 - i < 16 ? first_lanes(c1 - i) : (__mmask16)0xFFFF;
-                const __m512 xv = _mm512_maskz_loadu_ps(mask, x + r * lda + i);
-                _mm512_mask_storeu_ps(xs + r * k16 + i, mask, _mm512_mul_ps(_mm512_mul_ps(xv, v), unit));
+/// 16 FP8 weights at p (the first lanes of `mask`) in natural order as f32 q · 2^-120; doubledMax
+/// takes their doubled bytes when `check` (see fp8_scaled_dots).
+INLINE AVX512 __m512 fp8_16_bits(const char *p, __mmask16 mask, const int check, __m512i *doubledMax) {
+    const __m128i b = _mm_maskz_loadu_epi8(mask, p);
+    if (check) *doubledMax = _mm512_max_epu8(*doubledMax, _mm512_zextsi128_si512(_mm_add_epi8(b, b)));
+    const __m512i w = _mm512_slli_epi32(_mm512_cvtepi8_epi32(b), 20);
+    return _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32((int)CK_FP8_F32_FIELDS)));
+}
+
+// xp and xs hold the R x rows interleaved 16 columns at a time — column position c of row r at
+// (c / 16 · R + r) · 16 + c % 16 — so every x load of a step is one pointer plus a constant (with
+// R rows kx apart, clang re-derived seven row addresses per 16 columns from the stack at R = 8).
+INLINE AVX512 long fp8_x_at(const int R, int r, long c) { return ((c >> 4) * R + r) * 16 + (c & 15); }
+
+/// xp (R x rows, fp8_x_at's layout over kx columns, zero past k) = x_r · 2^64, each 64-column group
+/// below k64 permuted to fp8_scaled_dots' lane order (once per call); 0 (xp unfinished) if some |x|
+/// is 2^32 or more, or NaN: then x · scale · 2^64 could overflow for a scale up to 2^32.
+INLINE AVX512 int fp8_permute_x(const int R, const float *x, long lda, long k, long kx, float *xp) {
+    const long k64 = k & ~63L;
+    const __m512 unit = _mm512_set1_ps(CK_FP8_F32_X_UNIT), bound = _mm512_set1_ps(0x1p32f);
+    __mmask16 tooLarge = 0;
+    for (int r = 0; r < R; r++) {
+        const float *xr = x + r * lda;
+        // Output j, lane l ← column 4l + j: lanes 0–7 from columns 0–31 (n0, n1), 8–15 from 32–63.
+        for (long c = 0; c < k64; c += 64) {
+            __m512 n[4];
+            for (int q = 0; q < 4; q++) {
+                n[q] = _mm512_loadu_ps(xr + c + 16 * q);
+                tooLarge |= _mm512_cmp_ps_mask(_mm512_abs_ps(n[q]), bound, _CMP_NLT_UQ);
             }
+            for (int j = 0; j < 4; j++) {
+                const __m512i index = _mm512_setr_epi32(j, 4 + j, 8 + j, 12 + j, 16 + j, 20 + j, 24 + j, 28 + j, 0, 0, 0, 0, 0, 0, 0, 0);
+                const __m512 low = _mm512_permutex2var_ps(n[0], index, n[1]), high = _mm512_permutex2var_ps(n[2], index, n[3]);
+                _mm512_store_ps(xp + fp8_x_at(R, r, c + 16 * j), _mm512_mul_ps(_mm512_shuffle_f32x4(low, high, 0x44), unit));
+            }
+        }
+        for (long c = k64; c < kx; c += 16) {
+            const __mmask16 mask = k - c < 16 ? (k > c ? first_lanes(k - c) : 0) : (__mmask16)0xFFFF;
+            const __m512 v = _mm512_maskz_loadu_ps(mask, xr + c);
+            tooLarge |= _mm512_cmp_ps_mask(_mm512_abs_ps(v), bound, _CMP_NLT_UQ);
+            _mm512_store_ps(xp + fp8_x_at(R, r, c), _mm512_mul_ps(v, unit));
+        }
+    }
+    return tooLarge == 0;
+}
+
+/// xs = xp · the block row's scale of each column's block, in xp's layout; 0 (xs unfinished) if a
+/// scale is outside [2^-32, 2^32]. Blocks of whole 64-column groups (DeepSeek-V3's 128) scale a
+/// group's 4 · R vectors by one broadcast; other block widths lane by lane.
+INLINE AVX512 int fp8_scale_x(const int R, const ck_weight *w, const float *scales, long k, long kx, const float *xp, float *xs) {
+    const long bc = w->block_cols, k64 = k & ~63L;
+    for (long c0 = 0; c0 < k; c0 += bc)
+        if (!ck_scaled_x_takes_scale(scales[c0 / bc])) return 0;
+    long c = 0;
+    if (bc % 64 == 0) {
+        for (; c < k64; c += 64) {
+            const __m512 s = _mm512_set1_ps(scales[c / bc]);
+            for (long v = c * R; v < (c + 64) * R; v += 16) _mm512_store_ps(xs + v, _mm512_mul_ps(_mm512_load_ps(xp + v), s));
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        for (long q = c; q < k64; q++)    // position q holds column (q & ~63) + 4 (q % 16) + (q / 16) % 4
+            xs[fp8_x_at(R, r, q)] = xp[fp8_x_at(R, r, q)] * scales[((q & ~63L) + 4 * (q & 15) + ((q >> 4) & 3)) / bc];
+        for (long q = k64; q < kx; q++) xs[fp8_x_at(R, r, q)] = q < k ? xp[fp8_x_at(R, r, q)] * scales[q / bc] : 0;
     }
     return 1;
 }
 
-/// acc[p][r] += Σ (q · 2^-8) · xs_r over the 16 columns from i of the P rows (NaN codes as 1.875).
-INLINE AVX512 void fp8_scaled_step(const int P, const int R, const char *const *rows, const float *xs, long k16, long i,
-                                   __m512 acc[8][8]) {
-    __m512 u[8];
-    for (int p = 0; p < P; p++) u[p] = fp8_16(rows[p] + i, 0, 0, 0);
-    fma_rows(P, R, u, xs, k16, i, 0, 0, acc);
+/// acc[p][r] += u[p] · xs_r over the 16 columns of fp8_x_at's chunk at x.
+INLINE AVX512 void fma_chunk(const int P, const int R, const __m512 *u, const float *x, __m512 acc[8][8]) {
+    UNROLL for (int r = 0; r < R; r++) {
+        const __m512 t = _mm512_load_ps(x + 16 * r);
+        UNROLL for (int p = 0; p < P; p++) acc[p][r] = _mm512_fmadd_ps(u[p], t, acc[p][r]);
+    }
 }
 
-/// acc[p][r] += Σ (q · 2^-8) · xs_r over the first k16 columns of the P rows, NaN codes as 1.875;
-/// returns whether any of those bytes is a NaN code (0x7F / 0xFF, the only bytes that double to
-/// 0xFE: one max per 64 bytes and row). Straight-line code per 64 columns: with fp8_line's NaN test
-/// choosing between two loop bodies, or its loop over the four steps (clang does not unroll it at
-/// R = 8), the accumulators went to memory after every FMA.
-INLINE AVX512 int fp8_scaled_dots(const int P, const int R, const char *const *rows, const float *xs, long k16, __m512 acc[8][8]) {
+/// acc[p][r] += Σ (q · 2^-120) · xs_r over all k columns of the P rows, NaN codes as finite values;
+/// with `check`, returns whether any of those bytes is a NaN code (0x7F / 0xFF, the only bytes that
+/// double to 0xFE: one max per 64 bytes and row), else 0 — for weights scanned free of them at load
+/// (ck_weight.nan_free), where the test's two operations per line cost 12–17 % of a core's rate at
+/// one x row (2048 × 2048 FP8 from L2, 27 against 31–32 GB/s per Zen 4 core). Straight-line code per
+/// 64 columns (with a NaN test choosing between two loop bodies, or a loop over the four
+/// conversions, the accumulators went to memory after every FMA).
+INLINE AVX512 int fp8_scaled_dots(const int check, const int P, const int R, const char *const *rows, const float *xs, long k,
+                                  __m512 acc[8][8]) {
+    const __m512i fields = _mm512_set1_epi32((int)CK_FP8_F32_FIELDS);
     __m512i doubledMax = _mm512_setzero_si512();
     long i = 0;
-    for (; i + 64 <= k16; i += 64) {
-        for (int p = 0; p < P; p++) {
+    for (; i + 64 <= k; i += 64) {
+        __m512i hi[8], lo[8];
+        __m512 u[8];
+        UNROLL for (int p = 0; p < P; p++) {
             _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
             const __m512i b = _mm512_loadu_si512(rows[p] + i);
-            doubledMax = _mm512_max_epu8(doubledMax, _mm512_add_epi8(b, b));
+            if (check) doubledMax = _mm512_max_epu8(doubledMax, _mm512_add_epi8(b, b));
+            hi[p] = _mm512_srai_epi16(b, 4);                             // bytes 3 and 1
+            lo[p] = _mm512_srai_epi16(_mm512_slli_epi16(b, 8), 4);       // bytes 2 and 0
         }
-        fp8_scaled_step(P, R, rows, xs, k16, i, acc);
-        fp8_scaled_step(P, R, rows, xs, k16, i + 16, acc);
-        fp8_scaled_step(P, R, rows, xs, k16, i + 32, acc);
-        fp8_scaled_step(P, R, rows, xs, k16, i + 48, acc);
+        const float *xi = xs + i * R;
+        UNROLL for (int p = 0; p < P; p++) u[p] = _mm512_castsi512_ps(_mm512_and_si512(_mm512_slli_epi32(lo[p], 16), fields));
+        fma_chunk(P, R, u, xi, acc);
+        UNROLL for (int p = 0; p < P; p++) u[p] = _mm512_castsi512_ps(_mm512_and_si512(_mm512_slli_epi32(hi[p], 16), fields));
+        fma_chunk(P, R, u, xi + 16 * R, acc);
+        UNROLL for (int p = 0; p < P; p++) u[p] = _mm512_castsi512_ps(_mm512_and_si512(lo[p], fields));
+        fma_chunk(P, R, u, xi + 32 * R, acc);
+        UNROLL for (int p = 0; p < P; p++) u[p] = _mm512_castsi512_ps(_mm512_and_si512(hi[p], fields));
+        fma_chunk(P, R, u, xi + 48 * R, acc);
     }
-    for (; i < k16; i += 16) {
-        for (int p = 0; p < P; p++) {
-            const __m512i b = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(rows[p] + i)));
-            doubledMax = _mm512_max_epu8(doubledMax, _mm512_add_epi8(b, b));
+    for (; i < k; i += 16) {
+        const __mmask16 mask = k - i < 16 ? first_lanes(k - i) : (__mmask16)0xFFFF;
+        __m512 u[8];
+        UNROLL for (int p = 0; p < P; p++) u[p] = fp8_16_bits(rows[p] + i, mask, check, &doubledMax);
+        fma_chunk(P, R, u, xs + i * R, acc);   // xs is zero past k
+    }
+    return check && _mm512_cmpeq_epi8_mask(doubledMax, _mm512_set1_epi8((char)0xFE)) != 0;
+}
+
+/// y[r, j + p] for the P rows at `rows` (those below r1) and the R x rows of one group, from the
+/// group's xs (row y0 of y is its first x row).
+INLINE AVX512 void fp8_scaled_set(const int check, const int P, const int R, const char *const *rows, const float *xs, long k,
+                                  long j, long r1, float *y0, long ldy, int accumulate, float alpha) {
+    __m512 acc[8][8];
+    UNROLL for (int p = 0; p < P; p++)
+        UNROLL for (int r = 0; r < R; r++) acc[p][r] = _mm512_setzero_ps();
+    const int nanSeen = fp8_scaled_dots(check, P, R, rows, xs, k, acc);
+    for (int p = 0; p < P && j + p < r1; p++) {
+        const int rowNaN = nanSeen && ck_fp8_row_has_nan(rows[p], k);
+        for (int r = 0; r < R; r++) {
+            // × 2^56 (exact): the products held q · fl(x · scale) · 2^-56.
+            const float d = _mm512_reduce_add_ps(acc[p][r]) * (CK_FP8_F32_UNIT / CK_FP8_F32_X_UNIT);
+            ck_skinny_store(y0 + r * ldy + j + p, rowNaN ? ck_bits_float(CK_QUIET_NAN_BITS) : d, accumulate, alpha);
         }
-        fp8_scaled_step(P, R, rows, xs, k16, i, acc);
     }
-    return _mm512_cmpeq_epi8_mask(doubledMax, _mm512_set1_epi8((char)0xFE)) != 0;
 }
 
 /// Rows first..<last of y = alpha · W x_r (+ y) for R x rows, P weight rows side by side, block row
-/// by block row; xs: scratch of R · k16 floats.
-INLINE AVX512 void fp8_scaled_rows(const int P, const int R, const ck_weight *w, const float *x, long lda, float *xs, long k16,
+/// by block row; xp: scratch of 2 · R · kx floats (kx: k rounded up to 16) for xp and xs. From 5 x
+/// rows they go in two groups (⌈R/2⌉, ⌊R/2⌋), each with its own xp / xs, the second over the same P
+/// weight rows right after the first (from L1 / L2): all 8 in one group — P = 2 (the registers hold
+/// no more accumulators), 32 KiB of xs per 1024 columns streaming through L1 — ran a 5632 × 2048
+/// weight from memory at 0.53–0.73 × the FLOP rate of 4 x rows, two groups at 1.0 (and groups
+/// (4, R − 4) 0.88–0.95 at 5–7 rows; one Zen 4 core). Each (weight row, x row) is the same chain
+/// either way.
+INLINE AVX512 void fp8_scaled_rows(const int check, const int P, const int R, const ck_weight *w, const float *x, long lda, float *xp, long kx,
                                    float *y, long ldy, long first, long last, int accumulate, float alpha) {
-    const long br = w->block_rows, bc = w->block_cols, k = w->cols;
+    const int G0 = R > 4 ? (R + 1) / 2 : R, G1 = R - G0;
+    const long br = w->block_rows, k = w->cols;
+    float *xp1 = xp + G0 * kx, *xs0 = xp + R * kx, *xs1 = xs0 + G0 * kx;
+    if (!fp8_permute_x(G0, x, lda, k, kx, xp) || (G1 > 0 && !fp8_permute_x(G1, x + G0 * lda, lda, k, kx, xp1))) {
+        fp8_partial_rows(R, x, lda, w, y, ldy, first, last, accumulate, alpha);
+        return;
+    }
     for (long r0 = first; r0 < last;) {
         const long blockEnd = (r0 / br + 1) * br, r1 = blockEnd < last ? blockEnd : last;
         const float *scales = ck_scale_row(w, r0);
-        if (!fp8_scale_x(R, w, scales, x, lda, k16, xs)) {
+        if (!fp8_scale_x(G0, w, scales, k, kx, xp, xs0) || (G1 > 0 && !fp8_scale_x(G1, w, scales, k, kx, xp1, xs1))) {
             fp8_partial_rows(R, x, lda, w, y, ldy, r0, r1, accumulate, alpha);
             r0 = r1;
             continue;
@@ -259,43 +359,30 @@ INLINE AVX512 void fp8_scaled_rows(const int P, const int R, const ck_weight *w,
         for (long j = r0; j < r1; j += P) {
             const char *rows[8];
             for (int p = 0; p < P; p++) rows[p] = (const char *)w->base + (j + p < r1 ? j + p : r1 - 1) * w->row_stride;
-            __m512 acc[8][8];
-            for (int p = 0; p < P; p++)
-                for (int r = 0; r < R; r++) acc[p][r] = _mm512_setzero_ps();
-            const int nanSeen = fp8_scaled_dots(P, R, rows, xs, k16, acc);
-            float d[8][8];   // [P][R] lane sums
-            for (int p = 0; p < P; p++)
-                for (int r = 0; r < R; r++) d[p][r] = _mm512_reduce_add_ps(acc[p][r]);
-            for (int p = 0; p < P && j + p < r1; p++) {
-                const int rowNaN = nanSeen && ck_fp8_row_has_nan(rows[p], k16);
-                for (int r = 0; r < R; r++) {
-                    float tail = 0;
-                    for (long c = k16; c < k; c++) tail += (ck_fp8_value((uint8_t)rows[p][c]) * x[r * lda + c]) * scales[c / bc];
-                    ck_skinny_store(y + r * ldy + j + p, rowNaN ? ck_bits_float(CK_QUIET_NAN_BITS) : d[p][r] + tail, accumulate, alpha);
-                }
-            }
+            fp8_scaled_set(check, P, G0, rows, xs0, k, j, r1, y, ldy, accumulate, alpha);
+            if (G1 > 0) fp8_scaled_set(check, P, G1, rows, xs1, k, j, r1, y + G0 * ldy, ldy, accumulate, alpha);
         }
         r0 = r1;
     }
 }
-
 // One function per x-row count, each with its own registers (inlined into the dispatch, with the
 // other counts' copies around them, the accumulators went to memory after every FMA; so they did with
-// P = 3 from 5 x rows, hence P = 2 there).
-#define CK_SCALED_ENTRY(name, P, R)                                                                                 \
-    static __attribute__((noinline)) AVX512 void name(const ck_weight *w, const float *x, long lda, float *xs, long k16, \
+// P = 3 from 5 x rows, hence P = 2 there); each with and without the NaN test.
+#define CK_SCALED_VARIANT(name, check, P, R)                                                                        \
+    static __attribute__((noinline)) AVX512 void name(const ck_weight *w, const float *x, long lda, float *xs, long kx,  \
                                                        float *y, long ldy, long first, long last, int accumulate,       \
                                                        float alpha) {                                                   \
-        fp8_scaled_rows(P, R, w, x, lda, xs, k16, y, ldy, first, last, accumulate, alpha);                             \
+        fp8_scaled_rows(check, P, R, w, x, lda, xs, kx, y, ldy, first, last, accumulate, alpha);                       \
     }
+#define CK_SCALED_ENTRY(name, P, R) CK_SCALED_VARIANT(name##_checked, 1, P, R) CK_SCALED_VARIANT(name##_clean, 0, P, R)
 CK_SCALED_ENTRY(scaled_x1, 4, 1)
 CK_SCALED_ENTRY(scaled_x2, 4, 2)
 CK_SCALED_ENTRY(scaled_x3, 3, 3)
 CK_SCALED_ENTRY(scaled_x4, 3, 4)
-CK_SCALED_ENTRY(scaled_x5, 2, 5)
-CK_SCALED_ENTRY(scaled_x6, 2, 6)
-CK_SCALED_ENTRY(scaled_x7, 2, 7)
-CK_SCALED_ENTRY(scaled_x8, 2, 8)
+CK_SCALED_ENTRY(scaled_x5, 3, 5)
+CK_SCALED_ENTRY(scaled_x6, 3, 6)
+CK_SCALED_ENTRY(scaled_x7, 3, 7)
+CK_SCALED_ENTRY(scaled_x8, 3, 8)
 
 // bf16 / f16: one function per x-row count too (the P choices: see the top of the file).
 #define CK_HALF_ENTRY(name, dt, P, R)                                                                                      \
@@ -336,9 +423,9 @@ AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_w
         ck_skinny_linear_avx512(x, m, w->cols, lda, (const float *)w->base, w->row_stride, y, ldy, first, last, accumulate, alpha);
     } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
         const unsigned csr = ck_clear_daz();
-        const long k16 = w->cols & ~15L;
-        float *xs = m <= 8 && k16 > 0 && k16 <= CK_SCALED_X_MAX ? ck_scaled_x_scratch(m * k16) : NULL;
-#define CK_SCALED(name) name(w, x, lda, xs, k16, y, ldy, first, last, accumulate, alpha)
+        const long kx = (w->cols + 15) & ~15L;   // each x row's copy: k rounded up to whole vectors
+        float *xs = m <= 8 && w->cols <= CK_SCALED_X_MAX ? ck_scaled_x_scratch(2 * m * kx) : NULL;
+#define CK_SCALED(name) (w->nan_free ? name##_clean : name##_checked)(w, x, lda, xs, kx, y, ldy, first, last, accumulate, alpha)
         if (!xs) fp8_partial_rows(m, x, lda, w, y, ldy, first, last, accumulate, alpha);
         else switch (m) {
         case 1: CK_SCALED(scaled_x1); break;

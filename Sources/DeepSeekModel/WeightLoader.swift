@@ -113,6 +113,6 @@ struct WeightLoader {
         if !scales.isView { ownedBytes += scales.count * 4 }
         keepAlive.append(stored.owner)
         return WeightMatrix(storage: .fp8E4M3(scales: UnsafePointer(scales.pointer), blockRows: br, blockCols: bc, scaleStride: scaleShape[1]),
-                            base: stored.base, rows: rows, cols: cols)
+                            base: stored.base, rows: rows, cols: cols).scannedForNaNCodes()
     }
 }

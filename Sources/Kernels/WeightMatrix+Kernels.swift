@@ -5,7 +5,7 @@ extension WeightMatrix {
     /// The C view (CKernels.h `ck_weight`).
     var kernelView: ck_weight {
         var view = ck_weight(dtype: 0, base: base, rows: rows, cols: cols, row_stride: rowStride, scales: nil,
-                             block_rows: 1, block_cols: 1, scale_stride: 0)
+                             block_rows: 1, block_cols: 1, scale_stride: 0, nan_free: 0)
         switch storage {
         case .f32: view.dtype = Int32(CK_WEIGHT_F32.rawValue)
         case .bf16: view.dtype = Int32(CK_WEIGHT_BF16.rawValue)
@@ -18,8 +18,18 @@ extension WeightMatrix {
             view.block_rows = blockRows
             view.block_cols = blockCols
             view.scale_stride = scaleStride
+            view.nan_free = freeOfNaNCodes ? 1 : 0
         }
         return view
+    }
+
+    /// This matrix with `freeOfNaNCodes` set when it is FP8 and none of its bytes is a NaN code (one
+    /// read of every byte, at load); other dtypes unchanged.
+    public func scannedForNaNCodes() -> WeightMatrix {
+        guard case .fp8E4M3 = storage else { return self }
+        var scanned = self
+        scanned.freeOfNaNCodes = ck_fp8_has_nan_code(base, rows, cols, rowStride) == 0
+        return scanned
     }
 
     /// out[r − rows.lowerBound, 0..<cols] = row r as f32 (out rows `ldo` floats apart), on the calling

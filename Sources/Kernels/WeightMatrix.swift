@@ -30,6 +30,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let rowStride: Int
+    /// FP8 only: `scannedForNaNCodes()` found none of E4M3's NaN codes (0x7F / 0xFF), so the decode
+    /// kernels skip their test of every 64-byte line. Views keep it; false until scanned.
+    public internal(set) var freeOfNaNCodes = false
 
     public init(storage: Storage, base: UnsafeRawPointer, rows: Int, cols: Int, rowStride: Int? = nil) {
         precondition(rows >= 0 && cols >= 0 && (rowStride ?? cols) >= cols, "WeightMatrix [\(rows), \(cols)] stride \(rowStride ?? cols)")
@@ -73,8 +76,10 @@ public struct WeightMatrix: @unchecked Sendable {
             sliced = .fp8E4M3(scales: scales + range.lowerBound / blockRows * scaleStride, blockRows: blockRows,
                               blockCols: blockCols, scaleStride: scaleStride)
         }
-        return WeightMatrix(storage: sliced, base: base + range.lowerBound * rowStride * elementBytes, rows: range.count,
-                            cols: cols, rowStride: rowStride)
+        var view = WeightMatrix(storage: sliced, base: base + range.lowerBound * rowStride * elementBytes, rows: range.count,
+                                cols: cols, rowStride: rowStride)
+        view.freeOfNaNCodes = freeOfNaNCodes
+        return view
     }
 
     /// Columns `range` as a view of the same bytes (the row stride stays); nil when an FP8 view
@@ -87,8 +92,10 @@ public struct WeightMatrix: @unchecked Sendable {
             sliced = .fp8E4M3(scales: scales + range.lowerBound / blockCols, blockRows: blockRows, blockCols: blockCols,
                               scaleStride: scaleStride)
         }
-        return WeightMatrix(storage: sliced, base: base + range.lowerBound * elementBytes, rows: rows, cols: range.count,
-                            rowStride: rowStride)
+        var view = WeightMatrix(storage: sliced, base: base + range.lowerBound * elementBytes, rows: rows, cols: range.count,
+                                rowStride: rowStride)
+        view.freeOfNaNCodes = freeOfNaNCodes
+        return view
     }
 
     /// The f32 pointer of an f32 matrix; nil for every other storage.

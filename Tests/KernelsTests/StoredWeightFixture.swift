@@ -73,6 +73,9 @@ final class StoredWeight {
         }
         return WeightMatrix(storage: storage, base: UnsafeRawPointer(bytes), rows: rows, cols: cols, rowStride: rowStride)
     }
+
+    /// `matrix`, and for FP8 also `matrix` scanned for NaN codes (free of them unless a test wrote one).
+    var views: [WeightMatrix] { dtype == .fp8 ? [matrix, matrix.scannedForNaNCodes()] : [matrix] }
 }
 
 /// FP8 E4M3 (float8_e4m3fn) from its definition: s eeee mmm, bias 7, e = 0 subnormal

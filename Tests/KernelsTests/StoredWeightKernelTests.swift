@@ -93,7 +93,6 @@ final class StoredWeightKernelTests: XCTestCase {
                     let x = random(SkinnyLinear.maxRows * lda, seed: UInt64(k + n))
                     let start = random(SkinnyLinear.maxRows * ldy, seed: 9)
                     let first = n > 3 ? 3 : 0
-                    var view = weight.matrix.kernelView
                     // Σ x·w and Σ |x·w| per (x row, weight row), in Double.
                     var dots = [Double](repeating: 0, count: SkinnyLinear.maxRows * n), magnitudes = dots
                     for r in 0..<SkinnyLinear.maxRows {
@@ -106,7 +105,9 @@ final class StoredWeightKernelTests: XCTestCase {
                             dots[r * n + j] = dot; magnitudes[r * n + j] = magnitude
                         }
                     }
-                    for table in KernelVariants.available {
+                    // FP8 also scanned free of NaN codes: the kernels without their per-line test.
+                    for (table, matrix) in KernelVariants.available.flatMap({ t in weight.views.map { (t, $0) } }) {
+                        var view = matrix.kernelView
                         for m in 1...SkinnyLinear.maxRows {
                             let accumulate = (m + n) % 2 == 0, alpha: Float = accumulate ? 0.75 : 1   // both at every m
                             var y = start
@@ -120,7 +121,7 @@ final class StoredWeightKernelTests: XCTestCase {
                                     let want = Double(alpha) * dots[r * n + j] + (accumulate ? Double(start[index]) : 0)
                                     let bound = 1e-6 * (magnitudes[r * n + j] + 1)
                                     if !(abs(Double(y[index]) - want) <= bound) {
-                                        XCTFail("\(dtype) \(table.isa) k=\(k) n=\(n) m=\(m) r=\(r) j=\(j): \(y[index]) vs \(want)")
+                                        XCTFail("\(dtype) \(table.isa) nan-free \(matrix.freeOfNaNCodes) k=\(k) n=\(n) m=\(m) r=\(r) j=\(j): \(y[index]) vs \(want)")
                                         return
                                     }
                                 }
@@ -131,7 +132,7 @@ final class StoredWeightKernelTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(cases, 3 * 9 * 3 * 8 * KernelVariants.available.count)
+        XCTAssertEqual(cases, 4 * 9 * 3 * 8 * KernelVariants.available.count)
     }
 
     /// FP8 scales at the edges — large (300, 1e30: past the 2^8 where scale · 2^120 overflows) and
@@ -205,6 +206,59 @@ final class StoredWeightKernelTests: XCTestCase {
         }
     }
 
+    /// The load-time scan finds a NaN code (0x7F / 0xFF) wherever it sits in the matrix — first byte,
+    /// the word-at-a-time body, a row's tail bytes, the last byte — and ignores bytes past `cols` in a
+    /// row's stride; views keep the result; other dtypes are returned as they are.
+    func testNaNCodeScan() {
+        let k = 203, n = 5, stride = 211
+        let clean = StoredWeight(.fp8, rows: n, cols: k, rowStride: stride, seed: 12)
+        XCTAssertTrue(clean.matrix.scannedForNaNCodes().freeOfNaNCodes)
+        XCTAssertFalse(clean.matrix.freeOfNaNCodes, "unscanned")
+        for offset in [0, 77, 200, 2 * stride + 202, (n - 1) * stride + k - 1] {
+            for code: UInt8 in [0x7F, 0xFF] {
+                let saved = clean.bytes.load(fromByteOffset: offset, as: UInt8.self)
+                clean.bytes.storeBytes(of: code, toByteOffset: offset, as: UInt8.self)
+                XCTAssertFalse(clean.matrix.scannedForNaNCodes().freeOfNaNCodes, "code \(code) at \(offset)")
+                clean.bytes.storeBytes(of: saved, toByteOffset: offset, as: UInt8.self)
+            }
+        }
+        clean.bytes.storeBytes(of: UInt8(0x7F), toByteOffset: stride + k + 3, as: UInt8.self)   // padding, not the matrix
+        let scanned = clean.matrix.scannedForNaNCodes()
+        XCTAssertTrue(scanned.freeOfNaNCodes, "a NaN code in the stride padding")
+        XCTAssertTrue(scanned.rows(0..<n)!.freeOfNaNCodes && scanned.columns(128..<k)!.freeOfNaNCodes, "views keep the scan")
+        XCTAssertEqual(scanned.kernelView.nan_free, 1)
+        XCTAssertFalse(StoredWeight(.bf16, rows: 2, cols: 8, seed: 1).matrix.scannedForNaNCodes().freeOfNaNCodes)
+    }
+
+    /// x rows the scaled-x FP8 kernels cannot fold the scales into — |x| ≥ 2^32, where fl(x · scale ·
+    /// 2^64) could overflow — go through the block partials: finite values stay within f32 rounding of
+    /// the Double dot, and an x row holding NaN gives NaN; with and without the NaN-code scan.
+    func testFP8LargeInputs() {
+        let k = 300, n = 9
+        let weight = StoredWeight(.fp8, rows: n, cols: k, seed: 21)
+        var x = random(8 * k, seed: 22)
+        x[5] = 0x1p33; x[k + 100] = -1e30; x[3 * k + 299] = .nan
+        for (table, matrix) in KernelVariants.available.flatMap({ t in weight.views.map { (t, $0) } }) {
+            for m in 1...8 {
+                var y = [Float](repeating: 0, count: m * n)
+                SkinnyLinear.runOnThisThread(x, rows: m, lda: nil, weight: matrix, into: &y, ldy: nil, accumulate: false, alpha: 1,
+                                             kernels: table)
+                for r in 0..<m {
+                    for j in 0..<n {
+                        let got = y[r * n + j], label = "\(table.isa) nan-free \(matrix.freeOfNaNCodes) m=\(m) x row \(r) row \(j)"
+                        if r == 3 { XCTAssertTrue(got.isNaN, label); continue }
+                        var dot = 0.0, magnitude = 0.0
+                        for i in 0..<k {
+                            let term = Double(x[r * k + i]) * Double(weight.decoded[j * k + i])
+                            dot += term; magnitude += abs(term)
+                        }
+                        XCTAssertLessThanOrEqual(abs(Double(got) - dot), 1e-6 * magnitude, label)
+                    }
+                }
+            }
+        }
+    }
+
     /// Each kernel variant with 2–8 FP8 x rows (a decode batch) gives each row the bits it gets alone —
     /// the one-row scheme (block scales folded into x) and its FMA order per row — over partial
     /// blocks and column tails, a NaN code, both store modes and rows split by `first`; on AVX-512 also
@@ -242,7 +296,9 @@ final class StoredWeightKernelTests: XCTestCase {
     /// variant of `tables`, for both store modes and rows split by `first`; a NaN row stays NaN for
     /// every x row.
     private func checkRowsOfABatchEqualEachRowAlone(_ weight: StoredWeight, nanRow: Int?) {
-        checkRowsOfABatchEqualEachRowAlone(weight.matrix, label: "\(weight.dtype)", nanRow: nanRow)
+        for matrix in weight.views {
+            checkRowsOfABatchEqualEachRowAlone(matrix, label: "\(weight.dtype) nan-free \(matrix.freeOfNaNCodes)", nanRow: nanRow)
+        }
     }
 
     private func checkRowsOfABatchEqualEachRowAlone(_ matrix: WeightMatrix, label: String, nanRow: Int?,

@@ -66,7 +66,13 @@ typedef struct {
     long rows, cols, row_stride;
     const float *scales;        // FP8 only
     long block_rows, block_cols, scale_stride;
+    int nan_free;               // FP8 only: a scan found no NaN code (ck_fp8_has_nan_code), so the
+                                // kernels skip their test of every 64-byte line
 } ck_weight;
+
+/// Whether any of the FP8 bytes of rows × cols (rows row_stride bytes apart) is one of E4M3's NaN
+/// codes, 0x7F / 0xFF (load-time scan for ck_weight.nan_free).
+int ck_fp8_has_nan_code(const void *base, long rows, long cols, long row_stride);
 
 /// y[m ≤ 8, first..<last] (= or +=) alpha · x[m, w.cols] · W[first..<last]ᵀ with W in bf16, f16 or
 /// FP8 E4M3, each weight converted to f32 in registers (exactly; FP8 as q, its block scale applied
