@@ -110,7 +110,7 @@ public enum BLAS {
     /// where K is large: 43 MiB per thread at K = 10944, 72 MiB at DeepSeek-V3's 18432 — so an idle
     /// prefill rank hands back that much per compute thread. Call between forwards, from the thread
     /// that runs them.
-    public static func releasePanels() { PanelScratch.visit(release: true) }
+    public static func releasePanels() { _ = PanelScratch.visit(release: true) }
 
     /// Floats the panel buffers of this thread and the worker threads hold now.
     public static var panelFloatsHeld: Int { PanelScratch.visit(release: false) }
