@@ -115,8 +115,9 @@ INLINE AVX2 void fp8_block(const int P, const char *const *rows, const float *x,
 // all of them against Double). One core, K = 2048 and 5632, 4 MiB weights: 1.14–1.19 × fp8_block's
 // speed.
 // Block rows with a scale outside [2^-32, 2^32], where fl(x · scale · 2^64) could leave the normal
-// range, take fp8_block; calls with an |x| of 2^32 or more (or NaN) take fp8_dequant_rows. NaN codes are looked for once per row set (max of the doubled bytes: 0xFE
-// only for 0x7F / 0xFF); a row holding one gives NaN, as in fp8_block.
+// range, take fp8_block; calls with an |x| of 2^32 or more (or NaN) take fp8_dequant_rows. NaN codes
+// are looked for once per row set (max of the doubled bytes: 0xFE only for 0x7F / 0xFF) unless the
+// weight was scanned free of them at load; a row holding one gives NaN, as in fp8_block.
 
 /// x'[c + 8j + l] = x[c + 4l + j] · 2^64 for the 32-column groups below k32; 0 if some |x| there is
 /// 2^32 or more, or NaN: x · scale · 2^64 could overflow for a scale up to 2^32.
@@ -392,8 +393,8 @@ INLINE AVX2 int fp8_scale_x_rows(const int R, const ck_weight *w, const float *s
 
 /// Rows first..<last of y = alpha · W x (+ y) for one x row, row block by row block as above; xp:
 /// fp8_permute_x of the x row, xs: scratch of k32 floats.
-INLINE AVX2 void fp8_rows_scaled_x(const int check, const ck_weight *w, const float *x, const float *xp, float *xs, long k32, float *y,
-                                   long first, long last, int accumulate, float alpha) {
+INLINE AVX2 void fp8_rows_scaled_x(const int check, const ck_weight *w, const float *x, const float *xp, float *xs, long k32,
+                                   float *y, long first, long last, int accumulate, float alpha) {
     const long br = w->block_rows;
     for (long r0 = first; r0 < last;) {
         const long blockEnd = (r0 / br + 1) * br, r1 = blockEnd < last ? blockEnd : last;
@@ -562,7 +563,9 @@ AVX2 void ck_skinny_weight_avx2(const float *x, long m, long lda, const ck_weigh
         if (xp && inRange) {
             float *xs = xp + m * k32;
             switch (m) {
-            case 1: (w->nan_free ? scaled_x1_clean : scaled_x1_checked)(w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha); break;
+            case 1:
+                (w->nan_free ? scaled_x1_clean : scaled_x1_checked)(w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha);
+                break;
             case 2: scaled_x2(w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha); break;
             case 3: scaled_x3(w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha); break;
             case 4: scaled_x4(w, x, lda, xp, xs, k32, y, ldy, first, last, accumulate, alpha); break;

@@ -9,8 +9,8 @@
 // rows in blocks of 8). FP8 (decode): block scales folded into x, one accumulator
 // per (weight row, x row) — P = 4 for R ≤ 2, else 3, from 5 x rows in two groups (fp8_scaled_rows);
 // calls it cannot take keep a block partial next to each total (row_dots: P·R ≤ 8 per pass, from 5 x
-// rows two passes (4, R − 4) over the same weight rows). Each (weight row, x row) sums in one order whatever R and P:
-// decode is batch-invariant (BatchInvarianceTests). Each row is prefetched once per 64-byte line,
+// rows two passes (4, R − 4) over the same weight rows). Each (weight row, x row) sums in one order
+// whatever R and P: decode is batch-invariant (BatchInvarianceTests). Each row is prefetched once per 64-byte line,
 // 32 KiB ahead.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
@@ -186,15 +186,15 @@ INLINE AVX512 void fp8_partial_rows(const long m, const float *x, long lda, cons
 // The conversion is the AVX2 kernel's, on 64 bytes at a time: each dword lane l holds columns
 // 4l + j at byte j; 16-bit arithmetic shifts take out the byte positions — srai(v, 4) leaves bytes 3
 // and 1, srai(v << 8, 4) bytes 2 and 0, each as the sign-extended byte << 20 — then one AND with
-// CK_FP8_F32_FIELDS: 5 shifts and 4 ANDs per 64 weights, against xs permuted to match (xs[16j + l]
-// holds column 4l + j of each 64-column group). fp8_16's f16 route (sign extension, shift, AND and a
+// CK_FP8_F32_FIELDS: 5 shifts and 4 ANDs per 64 weights, against an x permuted to match (position
+// 16j + l of each 64-column group holds column 4l + j; fp8_x_at). fp8_16's f16 route (sign extension, shift, AND and a
 // vcvtph2ps per 16) ran at 17 GB/s of weights per Zen 4 core from L2, below the 25 GB/s a core's share
 // of the fast memory state streams, so batch-1 FP8 decode was bound by its conversion. Columns past
 // the last 64 go 16 at a time in natural order (sign extension to dwords, << 20, AND), the last
 // masked. Rounding: each product is (q · 2^-120) · fl(x · scale · 2^64), a term-wise f32 dot (tests
 // bound it against Double); E4M3's subnormal codes are f32 subnormals here, which the FMA takes
-// without an assist with DAZ cleared. Block rows with a scale outside [2^-32, 2^32], or an x whose
-// xs is not finite (|x · scale| ≥ 2^64, NaN or ∞), take fp8_partial_rows.
+// without an assist with DAZ cleared. Calls with an |x| of 2^32 or more (or NaN), where x · scale ·
+// 2^64 could overflow, and block rows with a scale outside [2^-32, 2^32] take fp8_partial_rows.
 
 /// 16 FP8 weights at p (the first lanes of `mask`) in natural order as f32 q · 2^-120; doubledMax
 /// takes their doubled bytes when `check` (see fp8_scaled_dots).
@@ -332,18 +332,18 @@ INLINE AVX512 void fp8_scaled_set(const int check, const int P, const int R, con
 }
 
 /// Rows first..<last of y = alpha · W x_r (+ y) for R x rows, P weight rows side by side, block row
-/// by block row; xp: scratch of 2 · R · kx floats (kx: k rounded up to 16) for xp and xs. From 5 x
+/// by block row; scratch: 2 · R · kx floats (kx: k rounded up to 16) for xp and xs. From 5 x
 /// rows they go in two groups (⌈R/2⌉, ⌊R/2⌋), each with its own xp / xs, the second over the same P
 /// weight rows right after the first (from L1 / L2): all 8 in one group — P = 2 (the registers hold
 /// no more accumulators), 32 KiB of xs per 1024 columns streaming through L1 — ran a 5632 × 2048
 /// weight from memory at 0.53–0.73 × the FLOP rate of 4 x rows, two groups at 1.0 (and groups
 /// (4, R − 4) 0.88–0.95 at 5–7 rows; one Zen 4 core). Each (weight row, x row) is the same chain
 /// either way.
-INLINE AVX512 void fp8_scaled_rows(const int check, const int P, const int R, const ck_weight *w, const float *x, long lda, float *xp, long kx,
-                                   float *y, long ldy, long first, long last, int accumulate, float alpha) {
+INLINE AVX512 void fp8_scaled_rows(const int check, const int P, const int R, const ck_weight *w, const float *x, long lda,
+                                   float *scratch, long kx, float *y, long ldy, long first, long last, int accumulate, float alpha) {
     const int G0 = R > 4 ? (R + 1) / 2 : R, G1 = R - G0;
     const long br = w->block_rows, k = w->cols;
-    float *xp1 = xp + G0 * kx, *xs0 = xp + R * kx, *xs1 = xs0 + G0 * kx;
+    float *xp = scratch, *xp1 = xp + G0 * kx, *xs0 = xp + R * kx, *xs1 = xs0 + G0 * kx;
     if (!fp8_permute_x(G0, x, lda, k, kx, xp) || (G1 > 0 && !fp8_permute_x(G1, x + G0 * lda, lda, k, kx, xp1))) {
         fp8_partial_rows(R, x, lda, w, y, ldy, first, last, accumulate, alpha);
         return;
@@ -365,14 +365,15 @@ INLINE AVX512 void fp8_scaled_rows(const int check, const int P, const int R, co
         r0 = r1;
     }
 }
+
 // One function per x-row count, each with its own registers (inlined into the dispatch, with the
 // other counts' copies around them, the accumulators went to memory after every FMA; so they did with
-// P = 3 from 5 x rows, hence P = 2 there); each with and without the NaN test.
+// P = 3 and 5–8 x rows in one group), each with and without the NaN test.
 #define CK_SCALED_VARIANT(name, check, P, R)                                                                        \
-    static __attribute__((noinline)) AVX512 void name(const ck_weight *w, const float *x, long lda, float *xs, long kx,  \
-                                                       float *y, long ldy, long first, long last, int accumulate,       \
-                                                       float alpha) {                                                   \
-        fp8_scaled_rows(check, P, R, w, x, lda, xs, kx, y, ldy, first, last, accumulate, alpha);                       \
+    static __attribute__((noinline)) AVX512 void name(const ck_weight *w, const float *x, long lda, float *scratch,   \
+                                                       long kx, float *y, long ldy, long first, long last,              \
+                                                       int accumulate, float alpha) {                                   \
+        fp8_scaled_rows(check, P, R, w, x, lda, scratch, kx, y, ldy, first, last, accumulate, alpha);                  \
     }
 #define CK_SCALED_ENTRY(name, P, R) CK_SCALED_VARIANT(name##_checked, 1, P, R) CK_SCALED_VARIANT(name##_clean, 0, P, R)
 CK_SCALED_ENTRY(scaled_x1, 4, 1)
@@ -424,9 +425,9 @@ AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_w
     } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
         const unsigned csr = ck_clear_daz();
         const long kx = (w->cols + 15) & ~15L;   // each x row's copy: k rounded up to whole vectors
-        float *xs = m <= 8 && w->cols <= CK_SCALED_X_MAX ? ck_scaled_x_scratch(2 * m * kx) : NULL;
-#define CK_SCALED(name) (w->nan_free ? name##_clean : name##_checked)(w, x, lda, xs, kx, y, ldy, first, last, accumulate, alpha)
-        if (!xs) fp8_partial_rows(m, x, lda, w, y, ldy, first, last, accumulate, alpha);
+        float *scratch = m <= 8 && w->cols <= CK_SCALED_X_MAX ? ck_scaled_x_scratch(2 * m * kx) : NULL;
+#define CK_SCALED(name) (w->nan_free ? name##_clean : name##_checked)(w, x, lda, scratch, kx, y, ldy, first, last, accumulate, alpha)
+        if (!scratch) fp8_partial_rows(m, x, lda, w, y, ldy, first, last, accumulate, alpha);
         else switch (m) {
         case 1: CK_SCALED(scaled_x1); break;
         case 2: CK_SCALED(scaled_x2); break;

@@ -67,7 +67,7 @@ typedef struct {
     const float *scales;        // FP8 only
     long block_rows, block_cols, scale_stride;
     int nan_free;               // FP8 only: a scan found no NaN code (ck_fp8_has_nan_code), so the
-                                // kernels skip their test of every 64-byte line
+                                // decode kernels may skip their per-line NaN test
 } ck_weight;
 
 /// Whether any of the FP8 bytes of rows × cols (rows row_stride bytes apart) is one of E4M3's NaN
