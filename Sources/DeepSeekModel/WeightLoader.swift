@@ -72,7 +72,8 @@ struct WeightLoader {
         case .f8E4M3: view = try fp8View(stored, name: name)
         }
         keepAlive.append(stored.owner)
-        if target == .auto || view.storage == .bf16 { return view }
+        // Kept as stored: an FP8 weight is scanned for NaN codes once (decode skips its per-line test).
+        if target == .auto || view.storage == .bf16 { return view.scannedForNaNCodes() }
         // An explicit bf16 target over f32 / f16 / FP8: convert once, a panel of rows at a time.
         let owned = WeightMemory.allocate(count: rows * cols * 2, for: name + " as bf16")
         let panel = Scratch()
@@ -113,6 +114,6 @@ struct WeightLoader {
         if !scales.isView { ownedBytes += scales.count * 4 }
         keepAlive.append(stored.owner)
         return WeightMatrix(storage: .fp8E4M3(scales: UnsafePointer(scales.pointer), blockRows: br, blockCols: bc, scaleStride: scaleShape[1]),
-                            base: stored.base, rows: rows, cols: cols).scannedForNaNCodes()
+                            base: stored.base, rows: rows, cols: cols)
     }
 }

@@ -46,6 +46,14 @@ final class StoredDTypeGoldenTests: XCTestCase {
             return XCTFail("kv_b should be FP8 with 32×16 blocks, found \(stored.layers[1].attention.kvB.storage)")
         }
         XCTAssertEqual(stored.embedding.storage, .bf16)
+        // Every FP8 weight kept as stored was scanned free of NaN codes at load (decode then skips
+        // its per-line test); views of it (W_UV's rows) keep that.
+        for layer in stored.layers {
+            let a = layer.attention
+            for (name, m) in [("kv_b", a.kvB), ("o", a.o), ("W_UK[0]", a.keyAbsorption[0]), ("W_UV[0]", a.valueAbsorption[0])] {
+                if case .fp8E4M3 = m.storage { XCTAssertTrue(m.freeOfNaNCodes, "\(name) not scanned") }
+            }
+        }
         // W_UK's transposed heads stay FP8 (heads of 32 rows on blocks of 32 rows) with the grid
         // transposed: element (j, d) of head h dequantizes to exactly kv_b's element (h·32 + d, j).
         let c = try DeepSeekConfig.load(directory: dir)
