@@ -1,9 +1,13 @@
 // Skinny linear over bf16 / f16 / FP8 E4M3 weights for AVX-512 (F + VL + BW + DQ): 16 weights per
 // vector converted in registers (see weight_common.h), masked loads for every tail, f32 FMAs.
 // P weight rows are streamed side by side and each converted vector is used for all R ≤ 8 x rows:
-// the weights are read once. bf16/f16: P = 4 for R ≤ 4 (enough independent loads in flight; 8 for
-// one x row over rows of ≥ 8 KiB; with P = 2 at R = 3–4 a 2048 × 5632 weight streamed at 0.55 × the
-// read pass on Zen 4, 0.97 × with 4), 3 from 5: 24 accumulators, each x vector loaded
+// the weights are read once. bf16/f16: P = 1 for one x row — one stream per thread: in the host's
+// fast memory state (50–54 GB/s) `bench-bf16` decode took 12.7–13.3 ms per step against 15.4–16.5 with
+// 4 rows (and 8 over rows of ≥ 8 KiB) side by side, level in the slow state (session 26, Zen 4; one
+// FMA chain caps a core at 32 GB/s of bf16 from L2, 55 with 4 rows, above its share of memory in either
+// state); P = 4 for R = 2–4
+// (with P = 2 at R = 3–4 a 2048 × 5632 weight streamed at 0.55 × the read pass on Zen 4, 0.97 × with
+// 4), 3 from 5: 24 accumulators, each x vector loaded
 // feeds three FMAs instead of two — at R ≥ 6 a step is bound by its x loads, and P = 3 ran 5–13 %
 // faster than 2 (Emerald Rapids, 11264 × 2048 bf16 / f16 streamed on two threads, R = 6–8 and 16–32
 // rows in blocks of 8). FP8 (decode): block scales folded into x, one accumulator
@@ -392,14 +396,14 @@ CK_SCALED_ENTRY(scaled_x8, 3, 8)
         rows_loop(dt, P, R, 8, x, lda, w, y, ldy, first, last, accumulate, alpha);                                      \
     }
 #define CK_HALF_ENTRIES(t, dt)                                                                                              \
-    CK_HALF_ENTRY(t##_x1_long, dt, 8, 1) CK_HALF_ENTRY(t##_x1, dt, 4, 1) CK_HALF_ENTRY(t##_x2, dt, 4, 2)                  \
+    CK_HALF_ENTRY(t##_x1, dt, 1, 1) CK_HALF_ENTRY(t##_x2, dt, 4, 2)                                                       \
     CK_HALF_ENTRY(t##_x3, dt, 4, 3) CK_HALF_ENTRY(t##_x4, dt, 4, 4) CK_HALF_ENTRY(t##_x5, dt, 3, 5)                      \
     CK_HALF_ENTRY(t##_x6, dt, 3, 6) CK_HALF_ENTRY(t##_x7, dt, 3, 7) CK_HALF_ENTRY(t##_x8, dt, 3, 8)                      \
-    /* m ≤ 8 x rows; long_rows: one x row over rows of ≥ 8 KiB */                                                       \
-    static inline AVX512 void half_rows_##t(long m, int long_rows, const float *x, long lda, const ck_weight *w, float *y,\
+    /* m ≤ 8 x rows */                                                                                                  \
+    static inline AVX512 void half_rows_##t(long m, const float *x, long lda, const ck_weight *w, float *y,              \
                                              long ldy, long first, long last, int accumulate, float alpha) {              \
         switch (m) {                                                                                                      \
-        case 1: (long_rows ? t##_x1_long : t##_x1)(x, lda, w, y, ldy, first, last, accumulate, alpha); break;             \
+        case 1: t##_x1(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
         case 2: t##_x2(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
         case 3: t##_x3(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
         case 4: t##_x4(x, lda, w, y, ldy, first, last, accumulate, alpha); break;                                         \
@@ -415,11 +419,6 @@ CK_HALF_ENTRIES(f16, CK_WEIGHT_F16)
 AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_weight *w,
                                     float *y, long ldy, long first, long last, int accumulate, float alpha) {
     if (first >= last || m <= 0) return;
-    // One x row over long bf16 / f16 rows (≥ 8 KiB, e.g. a down projection's 5632 columns): 8
-    // rows side by side kept more loads in flight (1.20 → 1.08 × the read floor at 2048 × 5632);
-    // at 4 KiB rows 4 side by side stay ahead (1.06 vs 1.15 ×). FP8 is bound by its conversion, not
-    // by loads: 8 rows there only add register pressure. Same sums either way (one chain per row).
-    const int long_rows = w->cols * 2 >= 8192;
     if (w->dtype == CK_WEIGHT_F32) {
         ck_skinny_linear_avx512(x, m, w->cols, lda, (const float *)w->base, w->row_stride, y, ldy, first, last, accumulate, alpha);
     } else if (w->dtype == CK_WEIGHT_FP8_E4M3) {
@@ -441,8 +440,8 @@ AVX512 void ck_skinny_weight_avx512(const float *x, long m, long lda, const ck_w
 #undef CK_SCALED
         ck_restore_csr(csr);
     } else {
-        if (w->dtype == CK_WEIGHT_F16) half_rows_f16(m, long_rows, x, lda, w, y, ldy, first, last, accumulate, alpha);
-        else half_rows_bf16(m, long_rows, x, lda, w, y, ldy, first, last, accumulate, alpha);
+        if (w->dtype == CK_WEIGHT_F16) half_rows_f16(m, x, lda, w, y, ldy, first, last, accumulate, alpha);
+        else half_rows_bf16(m, x, lda, w, y, ldy, first, last, accumulate, alpha);
     }
 }
 
