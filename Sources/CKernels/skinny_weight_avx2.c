@@ -119,15 +119,15 @@ INLINE AVX2 void fp8_block(const int P, const char *const *rows, const float *x,
 // are looked for once per row set (max of the doubled bytes: 0xFE only for 0x7F / 0xFF) unless the
 // weight was scanned free of them at load; a row holding one gives NaN, as in fp8_block.
 
-/// x'[c + 8j + l] = x[c + 4l + j] · 2^64 for the 32-column groups below k32; 0 if some |x| there is
-/// 2^32 or more, or NaN: x · scale · 2^64 could overflow for a scale up to 2^32.
+/// x'[c + 8j + l] = x[c + 4l + j] · 2^64 for the 32-column groups below k32; 0 if some |x| there
+/// reaches CK_SCALED_X_INPUT_LIMIT, or is NaN.
 INLINE AVX2 int fp8_permute_x(const float *x, long k32, float *xp) {
     int inRange = 1;
     for (long c = 0; c < k32; c += 32)
         for (int j = 0; j < 4; j++)
             for (int l = 0; l < 8; l++) {
                 const float v = x[c + 4 * l + j];
-                inRange &= fabsf(v) < 0x1p32f;
+                inRange &= fabsf(v) < CK_SCALED_X_INPUT_LIMIT;
                 xp[c + 8 * j + l] = v * CK_FP8_F32_X_UNIT;
             }
     return inRange;

@@ -216,10 +216,10 @@ INLINE AVX512 long fp8_x_at(const int R, int r, long c) { return ((c >> 4) * R +
 
 /// xp (R x rows, fp8_x_at's layout over kx columns, zero past k) = x_r · 2^64, each 64-column group
 /// below k64 permuted to fp8_scaled_dots' lane order (once per call); 0 (xp unfinished) if some |x|
-/// is 2^32 or more, or NaN: then x · scale · 2^64 could overflow for a scale up to 2^32.
+/// reaches CK_SCALED_X_INPUT_LIMIT, or is NaN.
 INLINE AVX512 int fp8_permute_x(const int R, const float *x, long lda, long k, long kx, float *xp) {
     const long k64 = k & ~63L;
-    const __m512 unit = _mm512_set1_ps(CK_FP8_F32_X_UNIT), bound = _mm512_set1_ps(0x1p32f);
+    const __m512 unit = _mm512_set1_ps(CK_FP8_F32_X_UNIT), bound = _mm512_set1_ps(CK_SCALED_X_INPUT_LIMIT);
     __mmask16 tooLarge = 0;
     for (int r = 0; r < R; r++) {
         const float *xr = x + r * lda;

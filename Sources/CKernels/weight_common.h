@@ -51,6 +51,11 @@ static inline __attribute__((always_inline)) int ck_scaled_x_takes_scale(float s
     return fabsf(s) >= 0x1p-32f && fabsf(s) <= 0x1p32f;
 }
 
+/// The scaled-x kernels take a call only if every |x| is below this (NaN fails the compare): with
+/// any scale they take, x · scale · 2^64 then stays below f32's 2^128. Other calls take the
+/// block-partial loops.
+#define CK_SCALED_X_INPUT_LIMIT 0x1p32f
+
 /// n floats, 64-byte aligned, for the scaled-x kernels' copies of x: a grow-only buffer per thread
 /// (freed when the thread ends), valid until this thread's next call; NULL if memory ran out.
 float *ck_scaled_x_scratch(long n);
