@@ -63,8 +63,19 @@ static inline AVX2 void dots(const float *w0, const float *w1, const float *x, l
 
 AVX2 void ck_skinny_linear_avx2(const float *x, long m, long k, long lda, const float *w, long ldw,
                                 float *y, long ldy, long first, long last, int accumulate, float alpha) {
-    if (m == 1) {
-        CK_ONE_X_ROW(row_chains);
+    if (m == 1) {   // weight rows four at a time, the rest one by one: the same chain per row either way
+        float d[4];
+        long j = first;
+        for (; j + 4 <= last; j += 4) {
+            const float *rows[4] = {w + j * ldw, w + (j + 1) * ldw, w + (j + 2) * ldw, w + (j + 3) * ldw};
+            row_chains(4, rows, x, k, d);
+            for (int p = 0; p < 4; p++) ck_skinny_store(y + j + p, d[p], accumulate, alpha);
+        }
+        for (; j < last; j++) {
+            const float *row = w + j * ldw;
+            row_chains(1, &row, x, k, d);
+            ck_skinny_store(y + j, d[0], accumulate, alpha);
+        }
         return;
     }
     long j = first;

@@ -27,28 +27,27 @@ INLINE AVX512 float sum8(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
 }
 
-// d[p] = w[p] · x for P ≤ 4 weight rows and one x row: per row one accumulator along k, the masked
-// tail into it, then its lanes — the chain `dots` runs for each (weight row, x row), so an x row gets
-// the same bits alone as in a batch (decode's batch invariance). Four rows side by side keep four
-// chains in flight (one row with four accumulators, as before session 16, rounded differently and
-// ran 1.05–1.6 × slower on Emerald Rapids: `pd-bench linear --dtype f32 --rows 1`).
-INLINE AVX512 void row_chains(const int P, const float *const *w, const float *x, long k, float *d) {
-    __m256 a[4];
-    for (int p = 0; p < P; p++) a[p] = _mm256_setzero_ps();
+// w · x for one weight row and one x row: one accumulator along k, the masked tail into it, then
+// its lanes — the chain `dots` runs for each (weight row, x row), so an x row gets the same bits alone
+// as in a batch (decode's batch invariance). The caller streams one row at a time: one 8-lane FMA
+// chain caps a core at ≈ 44 GB/s of f32 from L2 (79 with four rows side by side), above its share of
+// memory, and in the host's fast memory state (50–57 GB/s for two threads) one stream per thread ran
+// `bench` decode at 1.14–1.31 × the read floor against 1.35–1.58 with four rows side by side (two:
+// 1.30–1.96), level in the slow state (session 27, Zen 4, alternating rounds; bf16 found the same in
+// session 26). Before session 16 one row had four accumulators: rounded differently, and 1.05–1.6 ×
+// slower on Emerald Rapids.
+INLINE AVX512 float row_dot(const float *w, const float *x, long k) {
+    __m256 a = _mm256_setzero_ps();
     long i = 0;
     for (; i + 8 <= k; i += 8) {
-        const __m256 t = _mm256_loadu_ps(x + i);
-        for (int p = 0; p < P; p++) {
-            if ((i & 15) == 0) _mm_prefetch((const char *)(w[p] + i + CK_SKINNY_PREFETCH_FLOATS), _MM_HINT_T1);
-            a[p] = _mm256_fmadd_ps(_mm256_loadu_ps(w[p] + i), t, a[p]);
-        }
+        if ((i & 15) == 0) _mm_prefetch((const char *)(w + i + CK_SKINNY_PREFETCH_FLOATS), _MM_HINT_T1);
+        a = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a);
     }
     if (i < k) {
         const __mmask8 m = first_lanes(k - i);
-        const __m256 t = _mm256_maskz_loadu_ps(m, x + i);
-        for (int p = 0; p < P; p++) a[p] = _mm256_fmadd_ps(_mm256_maskz_loadu_ps(m, w[p] + i), t, a[p]);
+        a = _mm256_fmadd_ps(_mm256_maskz_loadu_ps(m, w + i), _mm256_maskz_loadu_ps(m, x + i), a);
     }
-    for (int p = 0; p < P; p++) d[p] = sum8(a[p]);
+    return sum8(a);
 }
 
 // d0[r], d1[r] = w0 · x_r, w1 · x_r for the R x rows at x + r·lda. R is a constant at every call
@@ -95,7 +94,7 @@ INLINE AVX512 void dots_rows(const float *w0, const float *w1, const float *x, l
 AVX512 void ck_skinny_linear_avx512(const float *x, long m, long k, long lda, const float *w, long ldw,
                                     float *y, long ldy, long first, long last, int accumulate, float alpha) {
     if (m == 1) {
-        CK_ONE_X_ROW(row_chains);
+        for (long j = first; j < last; j++) ck_skinny_store(y + j, row_dot(w + j * ldw, x, k), accumulate, alpha);
         return;
     }
     long j = first;
