@@ -19,6 +19,8 @@ struct DecodeBench: ParsableCommand {
     @Option(help: "Comma-separated batch sizes.") var batch = "1,4,8"
     @Option(help: "BLAS threads (and read-pass threads).") var threads = 2
     @Option(help: "Comma-separated latent cache dtypes (f32, bf16), interleaved within each batch size.") var kvDtype = "f32"
+    @Option(help: "Steps per chunk between one-repeat read passes (0: none): each chunk against the floor at its adjacent passes' bandwidth, for hosts whose memory bandwidth changes during a run.")
+    var passEvery = 0
     @Flag(help: "Also time the other weight memory (mmap ↔ huge-pages) in the same run, interleaved within each batch size.")
     var compareWeightsMemory = false
     @Flag(help: "Print one JSON object instead of a table.") var json = false
@@ -36,7 +38,7 @@ struct DecodeBench: ParsableCommand {
         let residencies = compareWeightsMemory ? [chosen, chosen == .mmap ? .hugePages : .mmap] : [chosen]
         let report = try DecodeBenchmark(model: model, weightsDType: weights.weightsDtype, residencies: residencies,
                                          context: context, steps: steps, batches: batches,
-                                         threads: threads, kvDTypes: kvDTypes).run()
+                                         threads: threads, kvDTypes: kvDTypes, passEvery: passEvery).run()
         print(json ? report.json() : report.text())
     }
 }
