@@ -97,12 +97,7 @@ final class StoredWeightKernelTests: XCTestCase {
                     var dots = [Double](repeating: 0, count: SkinnyLinear.maxRows * n), magnitudes = dots
                     for r in 0..<SkinnyLinear.maxRows {
                         for j in 0..<n {
-                            var dot = 0.0, magnitude = 0.0
-                            for i in 0..<k {
-                                let term = Double(x[r * lda + i]) * Double(weight.decoded[j * k + i])
-                                dot += term; magnitude += abs(term)
-                            }
-                            dots[r * n + j] = dot; magnitudes[r * n + j] = magnitude
+                            (dots[r * n + j], magnitudes[r * n + j]) = referenceDot(k) { Double(x[r * lda + $0]) * Double(weight.decoded[j * k + $0]) }
                         }
                     }
                     // FP8 also scanned free of NaN codes: the kernels without their per-line test.
@@ -154,12 +149,9 @@ final class StoredWeightKernelTests: XCTestCase {
                                                  alpha: 1, kernels: table)
                     for r in 0..<m {
                         for j in 0..<130 {
-                            var dot = 0.0, magnitude = 0.0
-                            for i in 0..<200 {
+                            let (dot, magnitude) = referenceDot(200) { i in
                                 let q = weight.bytes.load(fromByteOffset: j * 200 + i, as: UInt8.self)
-                                let s = Double(weight.scales[(j / 128) * weight.scaleStride + i / 128])
-                                let term = FP8Reference.value(q) * s * Double(x[r * 200 + i])
-                                dot += term; magnitude += abs(term)
+                                return FP8Reference.value(q) * Double(weight.scales[(j / 128) * weight.scaleStride + i / 128]) * Double(x[r * 200 + i])
                             }
                             XCTAssertLessThanOrEqual(abs(Double(y[r * 130 + j]) - dot), 1e-6 * magnitude + 1e-44,
                                                      "\(table.isa) scale \(scale) m=\(m) x row \(r) row \(j)")
@@ -247,11 +239,7 @@ final class StoredWeightKernelTests: XCTestCase {
                     for j in 0..<n {
                         let got = y[r * n + j], label = "\(table.isa) nan-free \(matrix.freeOfNaNCodes) m=\(m) x row \(r) row \(j)"
                         if r == 3 { XCTAssertTrue(got.isNaN, label); continue }
-                        var dot = 0.0, magnitude = 0.0
-                        for i in 0..<k {
-                            let term = Double(x[r * k + i]) * Double(weight.decoded[j * k + i])
-                            dot += term; magnitude += abs(term)
-                        }
+                        let (dot, magnitude) = referenceDot(k) { Double(x[r * k + $0]) * Double(weight.decoded[j * k + $0]) }
                         XCTAssertLessThanOrEqual(abs(Double(got) - dot), 1e-6 * magnitude, label)
                     }
                 }
@@ -290,6 +278,17 @@ final class StoredWeightKernelTests: XCTestCase {
                                                    label: "f32", nanRow: nil)
             }
         }
+    }
+
+    /// Σ term(i) and Σ |term(i)| over i < k in Double: a dot the kernels must match to f32 rounding
+    /// (bound: a small multiple of ε times the magnitude).
+    private func referenceDot(_ k: Int, _ term: (Int) -> Double) -> (dot: Double, magnitude: Double) {
+        var dot = 0.0, magnitude = 0.0
+        for i in 0..<k {
+            let t = term(i)
+            dot += t; magnitude += abs(t)
+        }
+        return (dot, magnitude)
     }
 
     /// m = 2…8 x rows in one call give each row the bits of a call with that row alone, in each
