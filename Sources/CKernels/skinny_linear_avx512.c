@@ -31,11 +31,11 @@ INLINE AVX512 float sum8(__m256 v) {
 // its lanes — the chain `dots` runs for each (weight row, x row), so an x row gets the same bits alone
 // as in a batch (decode's batch invariance). The caller streams one row at a time: one 8-lane FMA
 // chain caps a core at ≈ 44 GB/s of f32 from L2 (79 with four rows side by side), above its share of
-// memory, and in the host's fast memory state (50–57 GB/s for two threads) one stream per thread ran
-// `bench` decode at 1.14–1.31 × the read floor against 1.35–1.58 with four rows side by side (two:
-// 1.30–1.96), level in the slow state (session 27, Zen 4, alternating rounds; bf16 found the same in
-// session 26). Before session 16 one row had four accumulators: rounded differently, and 1.05–1.6 ×
-// slower on Emerald Rapids.
+// memory, and in the host's fast memory state (48–55 GB/s for two threads) one stream per thread ran
+// `bench` decode at 1.16–1.24 × the adjacent read floor against 1.31–1.38 with four rows side by side
+// (two rows: slower still), level in the slow state (session 27, Zen 4, alternating rounds; bf16
+// found the same in session 26). Before session 16 one row had four accumulators: rounded
+// differently, and 1.05–1.6 × slower on Emerald Rapids.
 INLINE AVX512 float row_dot(const float *w, const float *x, long k) {
     __m256 a = _mm256_setzero_ps();
     long i = 0;

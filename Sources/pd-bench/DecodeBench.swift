@@ -19,7 +19,7 @@ struct DecodeBench: ParsableCommand {
     @Option(help: "Comma-separated batch sizes.") var batch = "1,4,8"
     @Option(help: "BLAS threads (and read-pass threads).") var threads = 2
     @Option(help: "Comma-separated latent cache dtypes (f32, bf16), interleaved within each batch size.") var kvDtype = "f32"
-    @Option(help: "Steps per chunk between read passes (best of 3; 0: none): each chunk against the floor at its adjacent passes' bandwidth, for hosts whose memory bandwidth changes during a run.")
+    @Option(help: "Steps per chunk between read passes (best of \(DecodeBenchmark.adjacentPassRepeats); 0: none): each chunk against the floor at its adjacent passes' bandwidth, for hosts whose memory bandwidth changes during a run.")
     var passEvery = 0
     @Flag(help: "Also time the other weight memory (mmap ↔ huge-pages) in the same run, interleaved within each batch size.")
     var compareWeightsMemory = false
