@@ -2,20 +2,18 @@
 // vector converted in registers (see weight_common.h), masked loads for every tail, f32 FMAs.
 // P weight rows are streamed side by side and each converted vector is used for all R ≤ 8 x rows:
 // the weights are read once. bf16/f16: P = 1 for one x row — one stream per thread: in the host's
-// fast memory state (50–54 GB/s) `bench-bf16` decode took 12.7–13.3 ms per step against 15.4–16.5 with
-// 4 rows (and 8 over rows of ≥ 8 KiB) side by side, level in the slow state (session 26, Zen 4; one
-// FMA chain caps a core at 32 GB/s of bf16 from L2, 55 with 4 rows, above its share of memory in either
-// state); P = 4 for R = 2–4
-// (with P = 2 at R = 3–4 a 2048 × 5632 weight streamed at 0.55 × the read pass on Zen 4, 0.97 × with
-// 4), 3 from 5: 24 accumulators, each x vector loaded
-// feeds three FMAs instead of two — at R ≥ 6 a step is bound by its x loads, and P = 3 ran 5–13 %
-// faster than 2 (Emerald Rapids, 11264 × 2048 bf16 / f16 streamed on two threads, R = 6–8 and 16–32
-// rows in blocks of 8). FP8 (decode): block scales folded into x, one accumulator
-// per (weight row, x row) — P = 4 for R ≤ 2, else 3, from 5 x rows in two groups (fp8_scaled_rows);
-// calls it cannot take keep a block partial next to each total (row_dots: P·R ≤ 8 per pass, from 5 x
-// rows two passes (4, R − 4) over the same weight rows). Each (weight row, x row) sums in one order
-// whatever R and P: decode is batch-invariant (BatchInvarianceTests). Each row is prefetched once per 64-byte line,
-// 32 KiB ahead.
+// fast memory state (50–54 GB/s) `bench-bf16` decode took 12.7–13.3 ms per step against 15.4–16.5
+// with 4 rows (and 8 over rows of ≥ 8 KiB) side by side, level in the slow state (session 26, Zen 4;
+// one FMA chain caps a core at 32 GB/s of bf16 from L2, 55 with 4 rows, above its share of memory in
+// either state); P = 4 for R = 2–4 (with P = 2 at R = 3–4 a 2048 × 5632 weight streamed at 0.55 × the
+// read pass on Zen 4, 0.97 × with 4), 3 from 5: 24 accumulators, each x vector loaded feeds three
+// FMAs instead of two — at R ≥ 6 a step is bound by its x loads, and P = 3 ran 5–13 % faster than 2
+// (Emerald Rapids, 11264 × 2048 bf16 / f16 streamed on two threads, R = 6–8 and 16–32 rows in blocks
+// of 8). FP8 (decode): block scales folded into x, one accumulator per (weight row, x row) — P = 4
+// for R ≤ 2, else 3, from 5 x rows in two groups (fp8_scaled_rows); calls it cannot take keep a
+// block partial next to each total (row_dots: P·R ≤ 8 per pass, from 5 x rows two passes (4, R − 4)
+// over the same weight rows). Each (weight row, x row) sums in one order whatever R and P: decode is
+// batch-invariant (BatchInvarianceTests). Each row is prefetched once per 64-byte line, 32 KiB ahead.
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
 
