@@ -35,12 +35,16 @@ INLINE AVX512 float sum8(__m256 v) {
 // `bench` decode at 1.16–1.24 × the adjacent read floor against 1.31–1.38 with four rows side by side
 // (two rows: slower still), level in the slow state (session 27, Zen 4, alternating rounds; bf16
 // found the same in session 26). Before session 16 one row had four accumulators: rounded
-// differently, and 1.05–1.6 × slower on Emerald Rapids.
+// differently, and 1.05–1.6 × slower on Emerald Rapids. Each line is also prefetched into L1
+// non-temporally, 2 KiB ahead (CK_L1_STREAM_PREFETCH_BYTES: keeps x in L1).
 INLINE AVX512 float row_dot(const float *w, const float *x, long k) {
     __m256 a = _mm256_setzero_ps();
     long i = 0;
     for (; i + 8 <= k; i += 8) {
-        if ((i & 15) == 0) _mm_prefetch((const char *)(w + i + CK_SKINNY_PREFETCH_FLOATS), _MM_HINT_T1);
+        if ((i & 15) == 0) {
+            _mm_prefetch((const char *)(w + i + CK_SKINNY_PREFETCH_FLOATS), _MM_HINT_T1);
+            _mm_prefetch((const char *)(w + i) + CK_L1_STREAM_PREFETCH_BYTES, _MM_HINT_NTA);
+        }
         a = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a);
     }
     if (i < k) {

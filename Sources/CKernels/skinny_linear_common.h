@@ -9,6 +9,15 @@
 /// 46–49 ms at 16 KiB and 60 ms at 8 KiB.
 #define CK_SKINNY_PREFETCH_FLOATS 8192
 
+/// Distance in bytes of a second, non-temporal prefetch of the weight rows streamed against one x row
+/// (AVX-512 kernels): the line goes into L1 marked to leave first, so the weights passing through L1
+/// stop evicting x. With x wider than about a third of L1 (down_proj's 5632 f32
+/// = 22 KiB of Zen 4's 32) each row re-read x from L2: a 2048 × 5632 bf16 weight streamed on two
+/// threads at 1.32 × a read pass in the host's fast memory state (1.11 × slow) against 1.06 × (1.02)
+/// with an 8 KiB x over the same weights; with this prefetch 1.20 × (1.04), and shapes whose x fits
+/// L1 gain 1–4 % (harness, interleaved rounds, session 28). 1–4 KiB measured alike.
+#define CK_L1_STREAM_PREFETCH_BYTES 2048
+
 /// *out = (*out +) alpha · d.
 static inline __attribute__((always_inline)) void ck_skinny_store(float *out, float d, int accumulate, float alpha) {
     *out = accumulate ? *out + alpha * d : alpha * d;

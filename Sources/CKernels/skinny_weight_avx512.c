@@ -13,7 +13,8 @@
 // for R ≤ 2, else 3, from 5 x rows in two groups (fp8_scaled_rows); calls it cannot take keep a
 // block partial next to each total (row_dots: P·R ≤ 8 per pass, from 5 x rows two passes (4, R − 4)
 // over the same weight rows). Each (weight row, x row) sums in one order whatever R and P: decode is
-// batch-invariant (BatchInvarianceTests). Each row is prefetched once per 64-byte line, 32 KiB ahead.
+// batch-invariant (BatchInvarianceTests). Each row is prefetched once per 64-byte line, 32 KiB ahead;
+// against one x row also 2 KiB ahead into L1, non-temporally (CK_L1_STREAM_PREFETCH_BYTES).
 #include "weight_common.h"
 #pragma STDC FP_CONTRACT OFF
 
@@ -102,6 +103,7 @@ INLINE AVX512 void half_row(const int dt, const int P, const int R, const char *
     long i = 0;
     for (; i + 32 <= k; i += 32) {
         UNROLL for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + 2 * i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+        if (P == 1) _mm_prefetch(rows[0] + 2 * i + CK_L1_STREAM_PREFETCH_BYTES, _MM_HINT_NTA);
         UNROLL for (long q = i; q < i + 32; q += 16) {
             __m512 u[8];
             UNROLL for (int p = 0; p < P; p++) u[p] = half16(dt, rows[p] + 2 * q, 0, 0);
@@ -291,6 +293,7 @@ INLINE AVX512 int fp8_scaled_dots(const int check, const int P, const int R, con
         __m512 u[8];
         UNROLL for (int p = 0; p < P; p++) {
             _mm_prefetch(rows[p] + i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
+            if (R == 1) _mm_prefetch(rows[p] + i + CK_L1_STREAM_PREFETCH_BYTES, _MM_HINT_NTA);
             const __m512i b = _mm512_loadu_si512(rows[p] + i);
             if (check) doubledMax = _mm512_max_epu8(doubledMax, _mm512_add_epi8(b, b));
             hi[p] = _mm512_srai_epi16(b, 4);                             // bytes 3 and 1
