@@ -103,7 +103,7 @@ INLINE AVX512 void half_row(const int dt, const int P, const int R, const char *
     long i = 0;
     for (; i + 32 <= k; i += 32) {
         UNROLL for (int p = 0; p < P; p++) _mm_prefetch(rows[p] + 2 * i + CK_WEIGHT_PREFETCH_BYTES, _MM_HINT_T1);
-        if (P == 1) _mm_prefetch(rows[0] + 2 * i + CK_L1_STREAM_PREFETCH_BYTES, _MM_HINT_NTA);
+        if (R == 1) _mm_prefetch(rows[0] + 2 * i + CK_L1_STREAM_PREFETCH_BYTES, _MM_HINT_NTA);   // P = 1 there
         UNROLL for (long q = i; q < i + 32; q += 16) {
             __m512 u[8];
             UNROLL for (int p = 0; p < P; p++) u[p] = half16(dt, rows[p] + 2 * q, 0, 0);
