@@ -100,18 +100,19 @@ public struct DecodeBenchmark {
         var attended = [Int](repeating: 0, count: b)
         var passes: [Double] = []   // passes[c] right before chunk c, the last after the last chunk
         passes.reserveCapacity(passEvery > 0 ? steps / passEvery + 2 : 0)
+        let adjacentPass = { WeightReadPass.seconds(regions: held, threads: threads, repeats: Self.adjacentPassRepeats) }
         try tokens.withUnsafeBufferPointer { toks in
             try sequences.withUnsafeBufferPointer { seqs in
                 for _ in 0..<Self.warmUpSteps { try transformer.decode(tokens: toks, sequences: seqs, cache: cache, logits: logits.pointer) }
                 for s in 0..<steps {
-                    if passEvery > 0 && s % passEvery == 0 { passes.append(WeightReadPass.seconds(regions: held, threads: threads, repeats: Self.adjacentPassRepeats)) }
+                    if passEvery > 0 && s % passEvery == 0 { passes.append(adjacentPass()) }
                     let start = monotonicSeconds()
                     try transformer.decode(tokens: toks, sequences: seqs, cache: cache, logits: logits.pointer)
                     stepSeconds[s] = monotonicSeconds() - start
                     for i in 0..<b { attended[i] = try cache.length(of: seqs[i]) }
                     stepBytes[s] = DecodeStepBytes.lastStep(of: transformer, attended: attended, cache: cache)
                 }
-                if passEvery > 0 { passes.append(WeightReadPass.seconds(regions: held, threads: threads, repeats: Self.adjacentPassRepeats)) }
+                if passEvery > 0 { passes.append(adjacentPass()) }
             }
         }
         let chunks = passes.indices.dropLast().map { c in
