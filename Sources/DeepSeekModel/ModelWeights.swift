@@ -209,7 +209,7 @@ public struct ModelWeights: @unchecked Sendable {
             for j in 0..<gridRows { for d in 0..<gridCols { grid[j * gridCols + d] = g.scales[(firstBlockRow + d) * g.stride + j] } }
             keys.append(WeightMatrix(storage: .fp8E4M3(scales: UnsafePointer(grid), blockRows: g.blockCols, blockCols: g.blockRows,
                                                        scaleStride: gridCols),
-                                     base: UnsafeRawPointer(target), rows: kvl, cols: nope).scannedForNaNCodes())
+                                     base: UnsafeRawPointer(target), rows: kvl, cols: nope).scannedForNaNCodes(repackedFrom: kvB))
         }
         for h in 0..<heads {
             let first = h * headRows + nope

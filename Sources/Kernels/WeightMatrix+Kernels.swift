@@ -32,6 +32,16 @@ extension WeightMatrix {
         return scanned
     }
 
+    /// This matrix — a repacking of some of `source`'s bytes (W_UK's heads transposed out of kv_b) —
+    /// marked free of NaN codes without a second read when `source` was scanned free of them (a
+    /// repacking adds no byte); else scanned (`source` may hold a code outside the repacked part).
+    public func scannedForNaNCodes(repackedFrom source: WeightMatrix) -> WeightMatrix {
+        guard case .fp8E4M3 = storage, source.freeOfNaNCodes else { return scannedForNaNCodes() }
+        var marked = self
+        marked.freeOfNaNCodes = true
+        return marked
+    }
+
     /// out[r − rows.lowerBound, 0..<cols] = row r as f32 (out rows `ldo` floats apart), on the calling
     /// thread. Exact: bf16/f16 upcast, FP8 fl(q · scale) — the f32 weights HF computes.
     public func convertRows(_ rows: Range<Int>, into out: UnsafeMutablePointer<Float>, ldo: Int? = nil) {

@@ -220,6 +220,14 @@ final class StoredWeightKernelTests: XCTestCase {
         XCTAssertTrue(scanned.rows(0..<n)!.freeOfNaNCodes && scanned.columns(128..<k)!.freeOfNaNCodes, "views keep the scan")
         XCTAssertEqual(scanned.kernelView.nan_free, 1)
         XCTAssertFalse(StoredWeight(.bf16, rows: 2, cols: 8, seed: 1).matrix.scannedForNaNCodes().freeOfNaNCodes)
+        // A repacking of a scanned-clean source is marked without a read (the 0x7F planted in it is
+        // what such a read would find); of an unscanned source, it is scanned.
+        let repack = StoredWeight(.fp8, rows: n, cols: k, seed: 13)
+        repack.bytes.storeBytes(of: UInt8(0x7F), toByteOffset: 5, as: UInt8.self)
+        XCTAssertTrue(repack.matrix.scannedForNaNCodes(repackedFrom: scanned).freeOfNaNCodes)
+        XCTAssertFalse(repack.matrix.scannedForNaNCodes(repackedFrom: clean.matrix).freeOfNaNCodes, "unscanned source: scanned")
+        repack.bytes.storeBytes(of: UInt8(0x01), toByteOffset: 5, as: UInt8.self)
+        XCTAssertTrue(repack.matrix.scannedForNaNCodes(repackedFrom: clean.matrix).freeOfNaNCodes)
     }
 
     /// x rows the scaled-x FP8 kernels cannot fold the scales into — |x| ≥ 2^32, where fl(x · scale ·
