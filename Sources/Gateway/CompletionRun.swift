@@ -46,13 +46,16 @@ struct CompletionRun {
             let prompt = request.prompts[p]
             var sampling = request.sampling
             if sampling.seedGiven { sampling.seed &+= UInt64(sample) }   // vLLM: a seeded request's sample j draws from seed + j
-            let generate = GenerateRequest(promptTokenIds: prompt.map { UInt32($0) }, maxNewTokens: UInt32(request.maxTokens[p]),
+            // Echo alone (max_tokens 0) still asks decode for one token, as vLLM does: its call carries
+            // the prompt's logprobs; the choice drops the token.
+            let generate = GenerateRequest(promptTokenIds: prompt.map { UInt32($0) }, maxNewTokens: UInt32(max(1, request.maxTokens[p])),
                                            sampling: sampling,
                                            clientRequestId: request.choiceCount == 1 ? id : "\(id)-\(index)")
             let echo = request.echo ? request.promptTexts[p] ?? served.text.decode(prompt) : ""
             let splitter = request.parsesToolCalls ? served.toolCalls.map { ToolCallSplitter(format: $0, text: served.text) } : nil
             let reasoning = request.kind == .chat ? served.reasoning.map { ReasoningSplitter(format: $0, prompt: prompt) } : nil
-            let choice = Choice(index: index, prompt: prompt.count, echo: echo, wantsPromptLogprobs: request.sampling.promptLogprobs,
+            let choice = Choice(index: index, prompt: prompt.count, echo: echo, echoesOnly: request.echoesOnly,
+                                wantsPromptLogprobs: request.sampling.promptLogprobs,
                                 toolCalls: splitter, parallelToolCalls: request.parallelToolCalls, reasoning: reasoning,
                                 text: TextStream(served.text, stopStrings: request.stop, skipSpecialTokens: request.skipSpecialTokens,
                                                  minTokens: request.minTokens),
@@ -109,6 +112,8 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private var tokens: [GeneratedToken] = []
     /// The prompt's text, sent ahead of the first piece (completions' echo), else empty.
     private var echo: String
+    /// Echo alone (completions' max_tokens 0): the choice ends at decode's first token, without it.
+    private let echoesOnly: Bool
     private let wantsPromptLogprobs: Bool
     /// The prompt's logprobs from the first response, until the first event carries them.
     private var promptLogprobs: [PromptTokenLogprobs]?
@@ -131,12 +136,13 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let start = monotonicSeconds()
     private var lastTokenAt = 0.0
 
-    init(index: Int, prompt: Int, echo: String, wantsPromptLogprobs: Bool, toolCalls: ToolCallSplitter?, parallelToolCalls: Bool,
-         reasoning: ReasoningSplitter?, text: TextStream, includeStopString: Bool, keepsTokens: Bool, metrics: GatewayMetrics,
-         calls: RunCalls) {
+    init(index: Int, prompt: Int, echo: String, echoesOnly: Bool, wantsPromptLogprobs: Bool, toolCalls: ToolCallSplitter?,
+         parallelToolCalls: Bool, reasoning: ReasoningSplitter?, text: TextStream, includeStopString: Bool, keepsTokens: Bool,
+         metrics: GatewayMetrics, calls: RunCalls) {
         self.index = index
         self.prompt = prompt
         self.echo = echo
+        self.echoesOnly = echoesOnly
         self.splitter = toolCalls
         self.parallelToolCalls = parallelToolCalls
         self.reasoningSplitter = reasoning
@@ -191,6 +197,11 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
                 return false
             }
             promptLogprobs = response.promptLogprobs
+        }
+        if echoesOnly && !response.tokens.isEmpty {   // decode's first token: timed, not sent
+            metrics.timeToFirstToken.recordSeconds(monotonicSeconds() - start)
+            finish = "length"
+            return false
         }
         for (i, token) in response.tokens.enumerated() {
             let now = monotonicSeconds()

@@ -18,7 +18,9 @@ struct GenerationRequest {
     let echo: Bool
     /// The prompt strings as sent (nil for token-id prompts and chats).
     let promptTexts: [String?]
-    let maxTokens: [Int]          // per prompt
+    /// Per prompt; 0 only with completions' echo (vLLM's echo with max_tokens 0: the prompt and its
+    /// logprobs alone, as lm-evaluation-harness scores a text).
+    let maxTokens: [Int]
     let sampling: SamplingParams
     let stop: [String]
     /// vLLM's `include_stop_str_in_output`: the matched stop string ends the text instead of being cut.
@@ -36,6 +38,8 @@ struct GenerationRequest {
     let promptLogprobs: Int?
     /// Whether the choices' logprobs start with the prompt's tokens (completions' echo with logprobs).
     var echoesLogprobs: Bool { echo && topLogprobs != nil }
+    /// Completions' echo with max_tokens 0: each choice is its prompt, nothing generated.
+    var echoesOnly: Bool { echo && maxTokens.allSatisfy { $0 == 0 } }
     /// Chat `tools` (rendered by the chat template) and whether the output is read for tool calls
     /// (tool_choice "auto" with `--tool-call-parser`); `parallel_tool_calls` false keeps the first.
     let tools: [Value]
@@ -94,7 +98,9 @@ struct GenerationRequest {
         // chat defaults to the rest of the context.
         let maxField = f.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens"
         let requested = try f.int(maxField)
-        if let requested, requested < 1 { throw APIError.invalid(maxField, "\(maxField) must be at least 1, got \(requested)") }
+        if let requested, requested < (echo ? 0 : 1) {
+            throw APIError.invalid(maxField, "\(maxField) must be at least 1 (0 only with echo: the prompt alone), got \(requested)")
+        }
         maxTokens = try prompts.map { prompt in
             let room = served.contextLength - prompt.count
             let value = requested ?? (kind == .completion ? min(16, room) : room)

@@ -181,6 +181,14 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(echoed.sampling.promptTopLogprobs, 3)
         XCTAssertFalse(try parse(#"{"model": "tiny", "prompt": "ab", "echo": true}"#).sampling.promptLogprobs)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": "ab", "prompt_logprobs": 0}"#).sampling.promptLogprobs, true)
+        // Echo alone (vLLM's echo with max_tokens 0, lm-evaluation-harness's scoring): allowed with echo only.
+        let scored = try parse(#"{"model": "tiny", "prompt": ["ab", "cd"], "echo": true, "logprobs": 1, "max_tokens": 0}"#)
+        XCTAssertTrue(scored.echoesOnly && scored.echoesLogprobs)
+        XCTAssertEqual(scored.maxTokens, [0, 0])
+        XCTAssertFalse(echoed.echoesOnly, "echo with the default max_tokens generates")
+        XCTAssertEqual(refusal(#"{"model": "tiny", "prompt": "ab", "echo": true, "max_tokens": -1}"#)?.error["param"] as? String, "max_tokens")
+        XCTAssertEqual(refusal(#"{"model": "tiny", "prompt": "ab", "echo": true, "max_tokens": 0, "min_tokens": 1}"#)?.error["param"] as? String,
+                       "min_tokens")
 
         // The logits processors and logprobs reach the decode daemon's sampling fields; logit_bias
         // clamped to [-100, 100] as OpenAI and vLLM do.

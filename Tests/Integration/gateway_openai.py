@@ -350,6 +350,26 @@ for chunk in client.completions.create(model=MODEL, prompt=prompts[0], max_token
             logprobs_s += c.logprobs.token_logprobs
 check(text_s == r.choices[0].text and tokens_s == lp.tokens and logprobs_s == lp.token_logprobs, f"streamed echo logprobs {tokens_s} {logprobs_s}")
 count("completions", "length")
+# Echo alone (max_tokens 0, as vLLM): the prompt and its logprobs — the leading part of the echo above —
+# and nothing generated, whole and streamed (without echo max_tokens 0 stays a 400: below).
+n_prompt = len(prompt_ids)
+for stream in (False, True):
+    if stream:
+        chunks = list(client.completions.create(model=MODEL, prompt=prompts[0], max_tokens=0, logprobs=1, echo=True, stream=True,
+                                                stream_options={"include_usage": True}))
+        usage, finish = chunks[-1].usage, [c.finish_reason for ch in chunks for c in ch.choices if c.finish_reason]
+        text_0 = "".join(c.text for ch in chunks for c in ch.choices)
+        lp_0 = [c.logprobs for ch in chunks for c in ch.choices if c.logprobs]
+        tokens_0, logprobs_0, top_0 = sum((l.tokens for l in lp_0), []), sum((l.token_logprobs for l in lp_0), []), sum((l.top_logprobs for l in lp_0), [])
+    else:
+        r0 = client.completions.create(model=MODEL, prompt=prompts[0], max_tokens=0, logprobs=1, echo=True)
+        usage, finish, text_0 = r0.usage, [r0.choices[0].finish_reason], r0.choices[0].text
+        tokens_0, logprobs_0, top_0 = r0.choices[0].logprobs.tokens, r0.choices[0].logprobs.token_logprobs, r0.choices[0].logprobs.top_logprobs
+        check(r0.choices[0].logprobs.text_offset == lp.text_offset[:n_prompt], f"echo alone text_offset {r0.choices[0].logprobs.text_offset}")
+    check(text_0 == prompts[0] and tokens_0 == lp.tokens[:n_prompt] and logprobs_0 == lp.token_logprobs[:n_prompt]
+          and top_0 == lp.top_logprobs[:n_prompt], f"echo alone (stream {stream}): {text_0!r} {tokens_0} {logprobs_0}")
+    check(finish == ["length"] and usage.completion_tokens == 0 and usage.prompt_tokens == n_prompt, f"echo alone: {finish} {usage}")
+    count("completions", "length")
 r = client.completions.create(model=MODEL, prompt=prompts[0], max_tokens=1, temperature=0, extra_body={"prompt_logprobs": 2})
 pl = (r.choices[0].model_extra or {})["prompt_logprobs"]
 check(pl[0] is None and len(pl) == len(prompt_ids), f"prompt_logprobs {pl}")
@@ -369,7 +389,7 @@ check(len(pl) == len(chat_ids) and all(close(got[str(t)]["logprob"], e["logprob"
       f"chat prompt_logprobs {pl[:3]}")
 count("chat_completions", r.choices[0].finish_reason)
 print("ok: chat and completion logprobs (whole and streamed; top tokens, bytes, text_offset), the prompt's (echo + logprobs "
-      "as lm-evaluation-harness asks, prompt_logprobs; 2-rank PCP prefill vs one process) and the logits processors "
+      "as lm-evaluation-harness asks, echo alone with max_tokens 0, prompt_logprobs; 2-rank PCP prefill vs one process) and the logits processors "
       "(penalties, logit_bias, min_tokens; greedy and seeded) equal pd-run + HF tokenizers")
 
 # 4c. n choices per prompt: choice prompt × n + j is the prompt's seeded sample with seed + j (vLLM's rule),
@@ -418,6 +438,7 @@ def expect_error(status, param, call):
     check(False, f"expected HTTP {status} naming {param}; the call succeeded")
 
 expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x", n=0))
+expect_error(400, "max_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=0, logprobs=1))
 expect_error(400, "logprobs", lambda: client.completions.create(model=MODEL, prompt="x", logprobs=21))
 expect_error(400, "presence_penalty", lambda: client.completions.create(model=MODEL, prompt="x", presence_penalty=3))
 expect_error(400, "logit_bias", lambda: client.completions.create(model=MODEL, prompt="x", logit_bias={"99999999": 1}))

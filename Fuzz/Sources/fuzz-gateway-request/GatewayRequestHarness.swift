@@ -15,7 +15,9 @@ public func fuzzGatewayRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
         let request = try GenerationRequest(body: body, kind: first & 1 == 0 ? .completion : .chat, model: served)
         for (prompt, maxTokens) in zip(request.prompts, request.maxTokens) {
             precondition(!prompt.isEmpty || request.kind == .completion, "empty chat prompt accepted")
-            precondition(maxTokens >= 1 && prompt.count + maxTokens <= served.contextLength, "request exceeds the context")
+            // 0 only for completions' echo alone, which still asks decode for one token.
+            precondition(maxTokens >= (request.echo ? 0 : 1) && prompt.count + max(1, maxTokens) <= served.contextLength,
+                         "request exceeds the context")
             precondition(prompt.allSatisfy { $0 >= 0 && $0 < served.vocabSize }, "prompt id outside the vocabulary")
         }
     } catch is APIError {
