@@ -7,8 +7,11 @@ Renders every (template x conversation x options) case with jinja2 set up exactl
 exception jinja2 raised) to one JSON file. `strftime_now` reports a FIXED date so the output is
 deterministic; the Swift test injects the same date.
 
-usage: chat-template-fixtures.py --templates DIR --out FILE
+usage: chat-template-fixtures.py --templates DIR --out FILE [--continue-final-message]
 Does nothing when FILE already holds the output of this script, this jinja2 and these template files.
+With --continue-final-message (a venv with transformers): each template x conversation rendered by
+transformers' own `render_jinja_template(..., continue_final_message=True, add_generation_prompt=False)`
+instead, its `datetime` fixed to the same date and its reasoning-field aliasing off (as the main cases).
 """
 import argparse
 import copy
@@ -331,20 +334,80 @@ def digest(templates):
     return h.hexdigest()
 
 
+# Conversations the continue_final_message cases add: an assistant reply to continue (a partial one,
+# one ending in a space, one ending in a newline).
+CONTINUE_CONVERSATIONS = {
+    "assistant_prefill": {"messages": [
+        {"role": "user", "content": "Write a haiku about the sea."},
+        {"role": "assistant", "content": "Waves fold into"},
+    ]},
+    "assistant_prefill_space": {"messages": [
+        {"role": "system", "content": "Answer in JSON."},
+        {"role": "user", "content": "Give me a city."},
+        {"role": "assistant", "content": "{\"city\": "},
+    ]},
+    "assistant_prefill_newline": {"messages": [
+        {"role": "user", "content": "List two colors."},
+        {"role": "assistant", "content": "1. Red\n"},
+    ]},
+}
+
+
+def continue_cases(templates):
+    """transformers' continue_final_message over every template x conversation (no extra options)."""
+    import transformers
+    from transformers.utils import chat_template_utils
+
+    class FixedDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return FIXED_NOW
+
+    chat_template_utils.datetime = FixedDatetime   # strftime_now's clock
+    # transformers 5 also copies reasoning fields under other names (`thinking` for gpt-oss) in every
+    # rendering; the main cases render as transformers 4 did, and so do these: only continue_final_message
+    # is compared here.
+    chat_template_utils._alias_reasoning_fields = lambda chat: chat
+    cases = []
+    for name, source in templates.items():
+        for conv_name, conversation in {**CONVERSATIONS, **CONTINUE_CONVERSATIONS}.items():
+            kwargs = TEMPLATE_KWARGS.get(name, {})
+            case = {"template": name, "conversation": conv_name, "kwargs": kwargs}
+            try:
+                rendered, _ = chat_template_utils.render_jinja_template(
+                    conversations=[copy.deepcopy(conversation["messages"])], tools=conversation.get("tools"),
+                    chat_template=source, continue_final_message=True, add_generation_prompt=False,
+                    bos_token=BOS, eos_token=EOS, **kwargs)
+                case["expected"] = rendered[0]
+            except Exception as e:
+                case["error"] = {"type": type(e).__name__, "message": str(e)}
+            cases.append(case)
+    return transformers.__version__, cases
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--templates", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--continue-final-message", action="store_true")
     args = ap.parse_args()
 
     templates = template_files(args.templates)
-    key = digest(templates)
+    key = digest(templates) + ("-continue" if args.continue_final_message else "")
     try:
         with open(args.out, encoding="utf-8") as f:
             if json.load(f).get("digest") == key:
                 return
     except (OSError, ValueError):
         pass
+
+    if args.continue_final_message:
+        version, cases = continue_cases(templates)
+        write(args.out, {"digest": key, "transformers": version, "jinja2": jinja2.__version__,
+                         "now_utc_seconds": int(FIXED_NOW.replace(tzinfo=timezone.utc).timestamp()),
+                         "bos_token": BOS, "eos_token": EOS, "templates": templates,
+                         "conversations": {**CONVERSATIONS, **CONTINUE_CONVERSATIONS}, "cases": cases})
+        return
 
     cases = []
     load_errors = {}
@@ -379,12 +442,16 @@ def main():
         "snippet_context": SNIPPET_CONTEXT,
         "snippets": snippets() + layouts(),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
+    write(args.out, out)
+
+
+def write(path, out):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
-    os.replace(tmp, args.out)
-    print(f"wrote {len(cases)} cases for {len(templates)} templates to {args.out}", file=sys.stderr)
+    os.replace(tmp, path)
+    print(f"wrote {len(out['cases'])} cases for {len(out['templates'])} templates to {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ struct GenerationRequest {
     ]
     private static let completionOnly: Set<String> = ["prompt", "echo"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
-                                                "chat_template_kwargs"]
+                                                "chat_template_kwargs", "continue_final_message"]
 
     init(body: String, kind: Kind, model served: ServedModel) throws {
         let f = try JSONFields(body: body)
@@ -290,21 +290,27 @@ struct GenerationRequest {
     }
 
     /// `messages` rendered by the checkpoint's chat template (text parts of list contents joined), with
-    /// vLLM's `chat_template_kwargs` as extra template variables (e.g. {"thinking": true}); the one
-    /// rendering of a chat, for generation and /tokenize alike.
+    /// vLLM's `chat_template_kwargs` as extra template variables (e.g. {"thinking": true}) and its
+    /// `continue_final_message` (the last message left open for the model to continue: an assistant
+    /// reply's start; with add_generation_prompt false); the one rendering of a chat, for generation
+    /// and /tokenize alike.
     static func chatPrompt(_ f: JSONFields, _ served: ServedModel, tools: [Value]) throws -> [Int] {
         let messages = try chatMessages(f)
         let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
+        let continueFinalMessage = try f.bool("continue_final_message") ?? false
+        if continueFinalMessage && addGenerationPrompt {
+            throw APIError.invalid("continue_final_message", "Cannot set both continue_final_message and add_generation_prompt to true (add_generation_prompt defaults to true)")
+        }
         var extra: [String: Value] = [:]
         for (name, value) in try f.object("chat_template_kwargs")?.object.pairs ?? [] {
-            guard !["messages", "tools", "add_generation_prompt"].contains(name) else {
+            guard !["messages", "tools", "add_generation_prompt", "continue_final_message"].contains(name) else {
                 throw APIError.invalid("chat_template_kwargs", "chat_template_kwargs must not set \(name) (a request field of its own)")
             }
             extra[name] = value
         }
         do {
-            return try served.text.encode(chat: messages, addGenerationPrompt: addGenerationPrompt, tools: tools.isEmpty ? nil : tools,
-                                          extra: extra).ids
+            return try served.text.encode(chat: messages, addGenerationPrompt: addGenerationPrompt,
+                                          continueFinalMessage: continueFinalMessage, tools: tools.isEmpty ? nil : tools, extra: extra).ids
         } catch {
             throw APIError.invalid("messages", "the chat template could not render these messages: \(error)")
         }

@@ -5,8 +5,9 @@ import Hummingbird
 struct TextEndpoints: Sendable {
     let served: ServedModel
 
-    /// {"prompt": "..."} or {"messages": [...], "add_generation_prompt", "tools", "chat_template_kwargs"},
-    /// optional "model", "add_special_tokens" → {"count", "max_model_len", "tokens", "token_strs"}.
+    /// {"prompt": "..."} or {"messages": [...], "add_generation_prompt", "continue_final_message", "tools",
+    /// "chat_template_kwargs"}, optional "model", "add_special_tokens" → {"count", "max_model_len", "tokens",
+    /// "token_strs"}.
     func tokenize(body: String) throws -> Value {
         let f = try JSONFields(body: body)
         try checkModel(f)

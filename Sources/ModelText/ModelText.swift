@@ -29,19 +29,22 @@ public final class ModelText: @unchecked Sendable {
     /// The ids of a plain prompt, special tokens added as the tokenizer says.
     public func encode(prompt: String) -> [Int] { tokenizer.encode(prompt, addSpecialTokens: true) }
 
-    /// The chat template's text for OpenAI-style messages (and tools), then its ids.
-    public func encode(chat messages: [Value], addGenerationPrompt: Bool = true, tools: [Value]? = nil,
-                       extra: [String: Value] = [:]) throws -> (text: String, ids: [Int]) {
-        let text = try render(chat: messages, addGenerationPrompt: addGenerationPrompt, tools: tools, extra: extra)
+    /// The chat template's text for OpenAI-style messages (and tools), then its ids;
+    /// `continueFinalMessage` leaves the last message open (ChatTemplate.render).
+    public func encode(chat messages: [Value], addGenerationPrompt: Bool = true, continueFinalMessage: Bool = false,
+                       tools: [Value]? = nil, extra: [String: Value] = [:]) throws -> (text: String, ids: [Int]) {
+        let text = try render(chat: messages, addGenerationPrompt: addGenerationPrompt, continueFinalMessage: continueFinalMessage,
+                              tools: tools, extra: extra)
         return (text, tokenizer.encode(text, addSpecialTokens: false))
     }
 
-    public func render(chat messages: [Value], addGenerationPrompt: Bool = true, tools: [Value]? = nil,
-                       extra: [String: Value] = [:]) throws -> String {
+    public func render(chat messages: [Value], addGenerationPrompt: Bool = true, continueFinalMessage: Bool = false,
+                       tools: [Value]? = nil, extra: [String: Value] = [:]) throws -> String {
         if let templateError { throw ModelTextError.badTemplate(String(describing: templateError)) }
         guard let template else { throw ModelTextError.noChatTemplate }
         let special = { (id: Int?) in id.flatMap { self.tokenizer.token(for: $0) } ?? "" }
-        return try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt, tools: tools,
+        return try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
+                                   continueFinalMessage: continueFinalMessage, tools: tools,
                                    bosToken: tokenizer.config.bosToken ?? special(tokenizer.bosTokenID),
                                    eosToken: tokenizer.config.eosToken ?? special(tokenizer.eosTokenIDs.first),
                                    extra: extra)

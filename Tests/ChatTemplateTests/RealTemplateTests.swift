@@ -61,6 +61,44 @@ final class RealTemplateTests: XCTestCase {
         XCTAssertEqual(mismatches.count, 0, "first mismatch: \(mismatches.first ?? "")")
     }
 
+    /// transformers' `continue_final_message` (its own render_jinja_template, add_generation_prompt false)
+    /// over every template × conversation, three of them ending in a partial assistant reply: the same
+    /// text, or the same exception class.
+    func testContinueFinalMessageMatchesTransformers() throws {
+        let fixtures = try ReferenceFixtures.loadContinueFinalMessage()
+        XCTAssertEqual(fixtures["transformers"].stringValue, "5.25.0", "the reference must come from transformers 5.25.0")
+        let now = Date(timeIntervalSince1970: TimeInterval(fixtures["now_utc_seconds"].intValue!))
+        let bos = fixtures["bos_token"].stringValue!, eos = fixtures["eos_token"].stringValue!
+        let sources = fixtures["templates"].objectValue!, conversations = fixtures["conversations"].objectValue!
+        let cases = fixtures["cases"].arrayValue!
+        XCTAssertGreaterThan(cases.count, 1000)
+        var parsed: [String: Result<ChatTemplate, Error>] = [:]
+        var mismatches: [String] = [], rendered = 0
+        for c in cases {
+            let name = c["template"].stringValue!, conversationName = c["conversation"].stringValue!
+            let conversation = conversations[conversationName]!
+            var extra: [String: Value] = [:]
+            for (k, v) in c["kwargs"].objectValue!.pairs { extra[k] = v }
+            let template = parsed[name] ?? Result { try ChatTemplate(source: sources[name]!.stringValue!) }
+            parsed[name] = template
+            let outcome = Result {
+                try template.get().render(messages: conversation["messages"].arrayValue!, addGenerationPrompt: false,
+                                          continueFinalMessage: true, tools: conversation["tools"].arrayValue,
+                                          bosToken: bos, eosToken: eos, extra: extra, now: now)
+            }
+            if let problem = compare(outcome, expected: c["expected"].stringValue, error: c["error"]) {
+                mismatches.append("\(name) / \(conversationName): \(problem)")
+            } else if c["expected"].stringValue != nil {
+                rendered += 1
+            }
+        }
+        print("continue_final_message: \(cases.count - mismatches.count) cases agree with transformers (\(rendered) rendered), "
+            + "\(mismatches.count) mismatch")
+        for m in mismatches.prefix(40) { print("MISMATCH " + m) }
+        XCTAssertGreaterThan(rendered, 900)
+        XCTAssertEqual(mismatches.count, 0, "first mismatch: \(mismatches.first ?? "")")
+    }
+
     /// Random expressions over filters, tests, operators, methods and loops (the script's fixed-seed
     /// generator), each rendered against the same context: same text, or the same exception class.
     func testRandomSnippetsMatchJinja2() throws {

@@ -24,6 +24,20 @@ enum ReferenceFixtures {
         let text = try String(contentsOf: fixtureFile, encoding: .utf8)
         return try Value(json: text)
     }
+
+    /// transformers' own continue_final_message renderings of the same templates (the script's
+    /// --continue-final-message mode, in a venv of its own so its dependencies move no other test's).
+    static let transformersRequirement = "transformers==5.25.0"
+
+    static func loadContinueFinalMessage() throws -> Value {
+        let python = try run(["env", "PYTHON_ENV=transformers", "bash", "scripts/python-env", "venv", transformersRequirement,
+                              jinja2Requirement])
+        let llamaCpp = try run(["bash", "scripts/python-env", "llama-cpp-src"])
+        let file = FixtureCommand.cacheDirectory.appendingPathComponent("template-fixtures/continue-final-message.json")
+        _ = try run([python, "scripts/chat-template-fixtures.py", "--templates", llamaCpp + "/models/templates",
+                     "--out", file.path, "--continue-final-message"])
+        return try Value(json: try String(contentsOf: file, encoding: .utf8))
+    }
 }
 
 extension Value {

@@ -113,6 +113,9 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 3, "min_tokens": 4}"#, "min_tokens"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}"#, "tools"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0}"#, "max_completion_tokens"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "continue_final_message": true}"#, "continue_final_message"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": {"continue_final_message": true}}"#,
+             "chat_template_kwargs"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#, "messages[0].content"),
             (#"{"model": "tiny", "prompt": "x"}"#, "prompt"),
         ]

@@ -143,6 +143,22 @@ for messages in conversations:
     check(usage.completion_tokens == len(ref_tokens) and usage.prompt_tokens == len(ids), f"chat stream usage {usage}")
     count("chat_completions", ref_reason)
 print(f"ok: {len(conversations)} chat completions (whole + streamed) equal jinja2 + pd-client + HF tokenizers")
+# vLLM's continue_final_message: the assistant's reply begun by the client is continued — the prompt is
+# the rendering cut right after that message's content (transformers' rule, chat_reference), no end of turn.
+begun = [{"role": "user", "content": "Count to three"}, {"role": "assistant", "content": "One, two"}]
+continued = chat_reference.render_chat(config, begun, add_generation_prompt=False, continue_final_message=True)
+closed = chat_reference.render_chat(config, begun, add_generation_prompt=False)
+check(continued.endswith("One, two") and closed.startswith(continued) and len(closed) > len(continued),
+      f"continued prompt {continued!r} vs the closed turn {closed!r}")
+ids = tok.encode(continued, add_special_tokens=False).ids
+ref_tokens, ref_text, ref_reason = reference(ids, 12)
+open_turn = {"continue_final_message": True, "add_generation_prompt": False}
+r = client.chat.completions.create(model=MODEL, messages=begun, max_tokens=12, temperature=0, extra_body=open_turn)
+check(r.choices[0].message.content == ref_text and r.usage.prompt_tokens == len(ids), f"continue_final_message {r}")
+count("chat_completions", ref_reason)
+check(requests.post(f"http://{GATEWAY}/tokenize", json={"messages": begun, **open_turn}).json()["tokens"] == ids,
+      "/tokenize with continue_final_message")
+print("ok: continue_final_message continues the final assistant message (chat and /tokenize equal jinja2 + transformers' cut)")
 
 # 3. Stop strings: the text ends right before the first occurrence, finish_reason stop.
 prompt = prompts[0]
@@ -439,6 +455,8 @@ def expect_error(status, param, call):
 
 expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x", n=0))
 expect_error(400, "max_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=0, logprobs=1))
+expect_error(400, "continue_final_message", lambda: client.chat.completions.create(
+    model=MODEL, messages=conversations[0], extra_body={"continue_final_message": True}))   # add_generation_prompt defaults to true
 expect_error(400, "logprobs", lambda: client.completions.create(model=MODEL, prompt="x", logprobs=21))
 expect_error(400, "presence_penalty", lambda: client.completions.create(model=MODEL, prompt="x", presence_penalty=3))
 expect_error(400, "logit_bias", lambda: client.completions.create(model=MODEL, prompt="x", logit_bias={"99999999": 1}))
