@@ -29,7 +29,7 @@ struct GenerationEndpoint: Sendable {
             metrics.request(endpoint: endpoint, finishReason: "error", status: 429)
             return HTTP.error(apiError)
         }
-        let shapes = OpenAIResponses(kind: kind, model: request.model)
+        let shapes = OpenAIResponses(kind: kind, model: request.model, role: request.replyRole)
         let run = CompletionRun(request: request, served: served, pool: pool, metrics: metrics, id: shapes.id)
         metrics.running.increment()
         let events = EventCursor(run.events())

@@ -14,10 +14,14 @@ struct GenerationRequest {
     let prompts: [[Int]]
     let n: Int
     var choiceCount: Int { prompts.count * n }
-    /// Completions' `echo`: each choice's text starts with its prompt's (the string as sent; token ids decoded).
+    /// `echo`: each choice's text starts with `echoTexts` of its prompt.
     let echo: Bool
-    /// The prompt strings as sent (nil for token-id prompts and chats).
-    let promptTexts: [String?]
+    /// What each prompt's choices start with under `echo` (else empty): completions — the prompt (the
+    /// string as sent; token ids decoded); chat — the last message's content when its role is the
+    /// reply's (vLLM: a begun assistant reply, with continue_final_message, comes back whole).
+    let echoTexts: [String]
+    /// Chat: the reply's role — "assistant", or with add_generation_prompt false the last message's (vLLM).
+    let replyRole: String
     /// Per prompt; 0 only with completions' echo (vLLM's echo with max_tokens 0: the prompt and its
     /// logprobs alone, as lm-evaluation-harness scores a text).
     let maxTokens: [Int]
@@ -37,9 +41,9 @@ struct GenerationRequest {
     /// vLLM's `prompt_logprobs` (k most likely tokens at each prompt position); not with stream.
     let promptLogprobs: Int?
     /// Whether the choices' logprobs start with the prompt's tokens (completions' echo with logprobs).
-    var echoesLogprobs: Bool { echo && topLogprobs != nil }
+    var echoesLogprobs: Bool { kind == .completion && echo && topLogprobs != nil }
     /// Completions' echo with max_tokens 0: each choice is its prompt, nothing generated.
-    var echoesOnly: Bool { echo && maxTokens.allSatisfy { $0 == 0 } }
+    var echoesOnly: Bool { kind == .completion && echo && maxTokens.allSatisfy { $0 == 0 } }
     /// Chat `tools` (rendered by the chat template) and whether the output is read for tool calls
     /// (tool_choice "auto" with `--tool-call-parser`); `parallel_tool_calls` false keeps the first.
     let tools: [Value]
@@ -55,9 +59,9 @@ struct GenerationRequest {
         "stream", "stream_options", "user", "n", "best_of", "logprobs", "presence_penalty",
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
-        "skip_special_tokens",
+        "skip_special_tokens", "echo",
     ]
-    private static let completionOnly: Set<String> = ["prompt", "echo"]
+    private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
                                                 "chat_template_kwargs", "continue_final_message"]
 
@@ -79,6 +83,7 @@ struct GenerationRequest {
 
         (tools, parsesToolCalls) = try Self.tools(f, kind: kind, served: served)
         parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
+        let promptTexts: [String?]   // the strings as sent (nil for token ids)
         switch kind {
         case .completion: (prompts, promptTexts) = try Self.completionPrompts(f, served)
         case .chat: (prompts, promptTexts) = ([try Self.chatPrompt(f, served, tools: tools)], [nil])
@@ -88,7 +93,21 @@ struct GenerationRequest {
         if let bestOf = try f.int("best_of"), bestOf != n {
             throw APIError.unsupported("best_of", "only best_of = n (each choice is returned)")
         }
-        echo = try f.bool("echo") ?? false
+        let echo = try f.bool("echo") ?? false
+        self.echo = echo
+        switch kind {
+        case .completion:
+            replyRole = "assistant"
+            echoTexts = zip(prompts, promptTexts).map { echo ? $1 ?? served.text.decode($0) : "" }
+        case .chat:
+            var lastRole = "assistant", lastContent = ""   // chatMessages checked the role is a string
+            if case let .object(message)? = try Self.chatMessages(f).last {
+                lastRole = message["role"]?.stringValue ?? lastRole
+                lastContent = message["content"]?.stringValue ?? ""
+            }
+            replyRole = try f.bool("add_generation_prompt") ?? true ? "assistant" : lastRole
+            echoTexts = [echo && lastRole == replyRole ? lastContent : ""]
+        }
         for prompt in prompts where prompt.count >= served.contextLength {
             throw APIError.invalid(kind == .chat ? "messages" : "prompt",
                                    "This model's maximum context length is \(served.contextLength) tokens. However, your prompt has \(prompt.count) tokens (at least one token must be left to generate).")
@@ -98,7 +117,7 @@ struct GenerationRequest {
         // chat defaults to the rest of the context.
         let maxField = f.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens"
         let requested = try f.int(maxField)
-        if let requested, requested < (echo ? 0 : 1) {
+        if let requested, requested < (kind == .completion && echo ? 0 : 1) {
             throw APIError.invalid(maxField, "\(maxField) must be at least 1 (0 only with echo: the prompt alone), got \(requested)")
         }
         maxTokens = try prompts.map { prompt in
@@ -142,7 +161,7 @@ struct GenerationRequest {
             if try f.bool("stream") == true { throw APIError.invalid("prompt_logprobs", "prompt_logprobs are not available when stream is true") }
         }
         // The prompt's logprobs, for prompt_logprobs and for echo with logprobs (the larger k of the two).
-        let promptTop = [promptLogprobs, echo ? topLogprobs : nil].compactMap { $0 }.max()
+        let promptTop = [promptLogprobs, kind == .completion && echo ? topLogprobs : nil].compactMap { $0 }.max()
         sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), seed: UInt64(seed ?? 0),
                                   stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false,
                                   presencePenalty: Float(penalties["presence_penalty"]!), frequencyPenalty: Float(penalties["frequency_penalty"]!),

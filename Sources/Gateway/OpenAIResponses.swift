@@ -8,10 +8,13 @@ struct OpenAIResponses {
     let id: String
     let created: Int
     let model: String
+    /// Chat: the reply's role (GenerationRequest.replyRole).
+    let role: String
 
-    init(kind: GenerationRequest.Kind, model: String) {
+    init(kind: GenerationRequest.Kind, model: String, role: String = "assistant") {
         self.kind = kind
         self.model = model
+        self.role = role
         created = Int(Date().timeIntervalSince1970)
         let hex = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         id = (kind == .chat ? "chatcmpl-" : "cmpl-") + hex
@@ -60,7 +63,7 @@ struct OpenAIResponses {
                 // vLLM's reasoning_content (with a reasoning parser): null when the model did not reason.
                 let thought: [(String, Value)] = reasoning.map { [("reasoning_content", $0[i].isEmpty ? .none : .string($0[i]))] } ?? []
                 return .obj([("index", .int(i)),
-                             ("message", .obj([("role", "assistant"), ("content", content)] + thought
+                             ("message", .obj([("role", .string(role)), ("content", content)] + thought
                                               + [("tool_calls", .array(calls.map { Self.toolCall($0, index: nil) }))])),
                              ("logprobs", logprobs[i]), ("finish_reason", .string(finishReasons[i])), ("stop_reason", stop)])
             }
@@ -85,7 +88,7 @@ struct OpenAIResponses {
                            ("stop_reason", Self.stopReason(stopReason))])
         case .chat:
             var delta: [(String, Value)] = []
-            if first { delta.append(("role", "assistant")) }
+            if first { delta.append(("role", .string(role))) }
             if !reasoning.isEmpty { delta.append(("reasoning_content", .string(reasoning))) }
             if !text.isEmpty || first { delta.append(("content", .string(text))) }
             if !toolCalls.isEmpty {

@@ -107,7 +107,6 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "messages": []}"#, "messages"),
             (#"{"model": "tiny", "messages": [{"content": "x"}]}"#, "messages[0]"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": 2}"#, "logprobs"),
-            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "echo": true}"#, "echo"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}"#, "top_logprobs"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21}"#, "top_logprobs"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 3, "min_tokens": 4}"#, "min_tokens"),
@@ -176,8 +175,8 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(choices.n, 3)
         XCTAssertEqual(choices.choiceCount, 6)
         XCTAssertTrue(choices.echo)
-        XCTAssertEqual(choices.promptTexts, ["ab", "cd"])
-        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [[1], [2]]}"#).promptTexts, [nil, nil])
+        XCTAssertEqual(choices.echoTexts, ["ab", "cd"])
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [[1], [2]]}"#).echoTexts, ["", ""], "no echo")
         // The prompt's logprobs: for prompt_logprobs and for echo with logprobs, the larger k of the two.
         let echoed = try parse(#"{"model": "tiny", "prompt": "ab", "echo": true, "logprobs": 3, "prompt_logprobs": 1}"#)
         XCTAssertTrue(echoed.echoesLogprobs && echoed.sampling.promptLogprobs)

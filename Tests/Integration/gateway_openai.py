@@ -158,7 +158,32 @@ check(r.choices[0].message.content == ref_text and r.usage.prompt_tokens == len(
 count("chat_completions", ref_reason)
 check(requests.post(f"http://{GATEWAY}/tokenize", json={"messages": begun, **open_turn}).json()["tokens"] == ids,
       "/tokenize with continue_final_message")
-print("ok: continue_final_message continues the final assistant message (chat and /tokenize equal jinja2 + transformers' cut)")
+# vLLM's chat echo: the reply starts with the last message's content when that message has the reply's
+# role (with add_generation_prompt false, the last message's): the begun reply comes back whole.
+r = client.chat.completions.create(model=MODEL, messages=begun, max_tokens=12, temperature=0, extra_body={**open_turn, "echo": True})
+check(r.choices[0].message.role == "assistant" and r.choices[0].message.content == "One, two" + ref_text
+      and r.usage.completion_tokens == len(ref_tokens), f"chat echo {r}")
+count("chat_completions", ref_reason)
+pieces, roles = [], []
+for chunk in client.chat.completions.create(model=MODEL, messages=begun, max_tokens=12, temperature=0, stream=True,
+                                            extra_body={**open_turn, "echo": True}):
+    for c in chunk.choices:
+        pieces.append(c.delta.content or "")
+        roles += [c.delta.role] if c.delta.role else []
+check("".join(pieces) == "One, two" + ref_text and roles == ["assistant"], f"streamed chat echo {pieces} {roles}")
+count("chat_completions", ref_reason)
+# The last message is the user's and the reply the assistant's: nothing to echo.
+plain_ids = tok.encode(render_chat(conversations[0]), add_special_tokens=False).ids
+r = client.chat.completions.create(model=MODEL, messages=conversations[0], max_tokens=6, temperature=0, extra_body={"echo": True})
+check(r.choices[0].message.content == reference(plain_ids, 6)[1], f"chat echo of another role's message {r}")
+count("chat_completions", r.choices[0].finish_reason)
+# Without the generation prompt the reply's role is the last message's (vLLM).
+r = client.chat.completions.create(model=MODEL, messages=conversations[0], max_tokens=2, temperature=0,
+                                   extra_body={"add_generation_prompt": False})
+check(r.choices[0].message.role == "user", f"reply role without the generation prompt: {r.choices[0].message.role}")
+count("chat_completions", r.choices[0].finish_reason)
+print("ok: continue_final_message continues the final assistant message (chat and /tokenize equal jinja2 + transformers' cut); "
+      "chat echo returns it whole (whole and streamed), the reply's role as vLLM")
 
 # 3. Stop strings: the text ends right before the first occurrence, finish_reason stop.
 prompt = prompts[0]
@@ -462,7 +487,6 @@ expect_error(400, "presence_penalty", lambda: client.completions.create(model=MO
 expect_error(400, "logit_bias", lambda: client.completions.create(model=MODEL, prompt="x", logit_bias={"99999999": 1}))
 expect_error(400, "min_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=2, extra_body={"min_tokens": 3}))
 expect_error(400, "best_of", lambda: client.completions.create(model=MODEL, prompt="x", best_of=3))
-expect_error(400, "echo", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], extra_body={"echo": True}))
 expect_error(400, "prompt_logprobs", lambda: client.completions.create(model=MODEL, prompt="x", stream=True, extra_body={"prompt_logprobs": 1}))
 expect_error(400, "tool_choice", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0],
              tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]))

@@ -16,7 +16,7 @@ public func fuzzGatewayRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
         for (prompt, maxTokens) in zip(request.prompts, request.maxTokens) {
             precondition(!prompt.isEmpty || request.kind == .completion, "empty chat prompt accepted")
             // 0 only for completions' echo alone, which still asks decode for one token.
-            precondition(maxTokens >= (request.echo ? 0 : 1) && prompt.count + max(1, maxTokens) <= served.contextLength,
+            precondition(maxTokens >= (request.kind == .completion && request.echo ? 0 : 1) && prompt.count + max(1, maxTokens) <= served.contextLength,
                          "request exceeds the context")
             precondition(prompt.allSatisfy { $0 >= 0 && $0 < served.vocabSize }, "prompt id outside the vocabulary")
         }
