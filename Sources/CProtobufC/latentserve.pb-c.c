@@ -772,7 +772,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[15] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[16] =
 {
   {
     "temperature",
@@ -954,11 +954,24 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "min_p",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, min_p),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
   7,   /* field[7] = frequency_penalty */
   5,   /* field[5] = ignore_eos */
   10,   /* field[10] = logit_bias */
+  15,   /* field[15] = min_p */
   9,   /* field[9] = min_tokens */
   6,   /* field[6] = presence_penalty */
   12,   /* field[12] = prompt_logprobs */
@@ -975,7 +988,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -985,7 +998,7 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  15,
+  16,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,

@@ -40,7 +40,9 @@ public struct SampledToken: Sendable, Equatable {
 ///
 /// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — min_tokens (EOS
 /// and stop ids to −inf), logit_bias (added), then the penalties (repetition over prompt and output
-/// tokens, frequency × count and presence over output tokens) — then temperature → top-k (keeps every
+/// tokens, frequency × count and presence over output tokens) — then temperature → min-p (drops every
+/// token whose tempered weight e^((x − max) / T), its probability over the top token's, is below min_p)
+/// → top-k (keeps every
 /// logit ≥ the k-th largest, so ties at the boundary stay, as HF's `TopKLogitsWarper`) → top-p (the
 /// smallest highest-first prefix whose renormalized mass reaches p; always ≥ 1 token) → one draw from
 /// the renormalized weights (greedy: the argmax of the processed logits). NaN and −inf logits are never
@@ -205,11 +207,13 @@ public final class Sampler {
 
     // MARK: Stochastic path
 
-    /// Temperature → top-k → top-p → draw. `maxLogit` is finite. Also returns Σ exp(x − max) over the whole
-    /// vocab when the weights happen to be exactly that (no top-k, temperature 1), to spare a second pass.
+    /// Temperature → min-p → top-k → top-p → draw. `maxLogit` is finite. Also returns Σ exp(x − max) over
+    /// the whole vocab when the weights were that before min-p (no top-k, temperature 1), to spare a second pass.
     private func draw(_ x: UnsafePointer<Float>, maxLogit: Float) -> (token: Int, softmaxSum: Double?) {
         let inverseTemperature = 1 / params.temperature
         let useTopP = params.topP < 1
+        // min-p and top-k both keep a highest-first prefix: applied in turn, they keep the shorter one.
+        let minWeight = params.minP
         var count = 0
         var total = 0.0
         if params.topK > 0 && params.topK < vocabSize {
@@ -217,6 +221,7 @@ public final class Sampler {
             let threshold = kthLargest(x, k: params.topK)
             for i in 0..<vocabSize where x[i] >= threshold && x[i] > -Float.infinity {
                 let w = expf((x[i] - maxLogit) * inverseTemperature)
+                if w < minWeight { continue }
                 weights[i] = w
                 candidates[count] = Int32(i)
                 count += 1
@@ -227,6 +232,12 @@ public final class Sampler {
             // Every token: vectorized weights (0 for masked ones).
             total = Self.expWeights(x, count: vocabSize, shift: maxLogit, scale: inverseTemperature, into: weights)
             let softmaxSum = params.temperature == 1 ? total : nil
+            if minWeight > 0 {
+                total = 0
+                for i in 0..<vocabSize {
+                    if weights[i] < minWeight { weights[i] = 0 } else { total += Double(weights[i]) }
+                }
+            }
             if !useTopP { return (pickInVocabOrder(mass: uniform() * total), softmaxSum) }
             let (sure, sureMass, count) = collectNucleusCandidates(
                 x, maxLogit: maxLogit, inverseTemperature: inverseTemperature, target: topPTarget(total))

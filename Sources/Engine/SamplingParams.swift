@@ -7,11 +7,14 @@ public struct TokenBias: Sendable, Equatable, Codable {
 
 /// How one request picks its next tokens (vLLM / HF semantics): the logits processors (min_tokens,
 /// logit_bias, then the repetition / frequency / presence penalties), then greedy at temperature 0,
-/// otherwise temperature → top-k → top-p and a draw from the renormalized distribution.
+/// otherwise temperature → min-p → top-k → top-p (vLLM's order) and a draw from the renormalized
+/// distribution.
 public struct SamplingParams: Sendable, Equatable, Codable {
     public var temperature: Float   // 0 = greedy (below 1e-5 counts as 0, as vLLM)
     public var topK: Int            // 0 = off; ≥ vocab acts as off
     public var topP: Float          // 1 = off
+    /// vLLM's min_p: tokens whose tempered probability is below minP × the top token's are dropped; 0 = off.
+    public var minP: Float
     public var seed: UInt64?        // nil = random seed from the system
     public var stopTokenIDs: [Int]
     public var maxNewTokens: Int
@@ -34,10 +37,12 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64? = nil,
                 stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
-                minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil) {
+                minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
+                minP: Float = 0) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
+        self.minP = minP
         self.seed = seed
         self.stopTokenIDs = stopTokenIDs
         self.maxNewTokens = maxNewTokens
@@ -64,7 +69,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     public var hasPenalties: Bool { presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 }
 
     /// The sampling half of `Admission.validate`: throws AdmissionError naming the field (as the proto
-    /// spells it) when temperature < 0 or non-finite, topK < 0, topP not in (0, 1], maxNewTokens < 1,
+    /// spells it) when temperature < 0 or non-finite, topK < 0, topP not in (0, 1], minP not in [0, 1], maxNewTokens < 1,
     /// a stop id is < 0 or ≥ vocab, a penalty is out of vLLM's range (presence / frequency in [−2, 2],
     /// repetition > 0), minTokens < 0, a biased token is out of the vocab, listed twice or its bias not
     /// finite, or topLogprobs or promptLogprobs is not in 0...20.
@@ -75,6 +80,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         }
         guard topK >= 0 else { throw invalid("sampling.top_k", "must be ≥ 0 (0 = off), got \(topK)") }
         guard topP > 0 && topP <= 1 else { throw invalid("sampling.top_p", "must be in (0, 1] (1 = off), got \(topP)") }
+        guard minP >= 0 && minP <= 1 else { throw invalid("sampling.min_p", "must be in [0, 1] (0 = off), got \(minP)") }
         guard maxNewTokens >= 1 else { throw invalid("max_new_tokens", "must be ≥ 1, got \(maxNewTokens)") }
         if let bad = stopTokenIDs.first(where: { $0 < 0 || $0 >= vocabSize }) {
             throw invalid("sampling.stop_token_ids", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")

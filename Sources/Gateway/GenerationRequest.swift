@@ -55,7 +55,7 @@ struct GenerationRequest {
 
     /// Fields read and honoured.
     private static let common: Set<String> = [
-        "model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stop_token_ids", "ignore_eos",
+        "model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "stop_token_ids", "ignore_eos",
         "stream", "stream_options", "user", "n", "best_of", "logprobs", "presence_penalty",
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
@@ -133,6 +133,8 @@ struct GenerationRequest {
         guard temperature >= 0 && temperature.isFinite else { throw APIError.invalid("temperature", "temperature must be ≥ 0") }
         let topP = try f.double("top_p") ?? 1
         guard topP > 0 && topP <= 1 else { throw APIError.invalid("top_p", "top_p must be in (0, 1]") }
+        let minP = try f.double("min_p") ?? 0
+        guard minP >= 0 && minP <= 1 else { throw APIError.invalid("min_p", "min_p must be in [0, 1] (0 = off), got \(minP)") }
         var topK = try f.int("top_k") ?? 0
         if topK == -1 { topK = 0 }   // vLLM's "off"
         guard topK >= 0 else { throw APIError.invalid("top_k", "top_k must be ≥ 0 (or -1 / 0 for off)") }
@@ -162,7 +164,8 @@ struct GenerationRequest {
         }
         // The prompt's logprobs, for prompt_logprobs and for echo with logprobs (the larger k of the two).
         let promptTop = [promptLogprobs, kind == .completion && echo ? topLogprobs : nil].compactMap { $0 }.max()
-        sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), seed: UInt64(seed ?? 0),
+        sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), minP: Float(minP),
+                                  seed: UInt64(seed ?? 0),
                                   stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false,
                                   presencePenalty: Float(penalties["presence_penalty"]!), frequencyPenalty: Float(penalties["frequency_penalty"]!),
                                   repetitionPenalty: Float(repetition), minTokens: UInt32(minTokens),

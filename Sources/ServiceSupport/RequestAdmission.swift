@@ -16,13 +16,14 @@ public enum RequestAdmission {
                               presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty,
                               repetitionPenalty: s.repetitionPenalty == 0 ? 1 : s.repetitionPenalty, minTokens: Int(s.minTokens),
                               logitBias: s.logitBias.map { TokenBias(token: Int($0.tokenId), bias: $0.bias) },
-                              topLogprobs: Int(s.topLogprobs), promptLogprobs: s.promptLogprobs ? Int(s.promptTopLogprobs) : nil)
+                              topLogprobs: Int(s.topLogprobs), promptLogprobs: s.promptLogprobs ? Int(s.promptTopLogprobs) : nil,
+                              minP: s.minP)
     }
 
     /// The wire fields for the engine's SamplingParams (the inverse of `params`; max_new_tokens travels
     /// beside them). A nil seed is 0 without seed_given ("pick one").
     public static func wire(_ p: Engine.SamplingParams) -> Wire.SamplingParams {
-        Wire.SamplingParams(temperature: p.temperature, topK: UInt32(clamping: p.topK), topP: p.topP, seed: p.seed ?? 0,
+        Wire.SamplingParams(temperature: p.temperature, topK: UInt32(clamping: p.topK), topP: p.topP, minP: p.minP, seed: p.seed ?? 0,
                             stopTokenIds: p.stopTokenIDs.map { UInt32(clamping: $0) }, ignoreEos: p.ignoreEOS,
                             presencePenalty: p.presencePenalty, frequencyPenalty: p.frequencyPenalty,
                             repetitionPenalty: p.repetitionPenalty, minTokens: UInt32(clamping: p.minTokens),

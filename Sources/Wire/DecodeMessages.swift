@@ -73,12 +73,13 @@ public struct PromptTokenLogprobs: Equatable, Sendable {
     }
 }
 
-/// Sampling: temperature 0 is greedy; topK 0 and topP 0 (or 1) mean "off"; repetitionPenalty 0 (or 1)
-/// means "off".
+/// Sampling: temperature 0 is greedy; topK 0, topP 0 (or 1) and minP 0 mean "off"; repetitionPenalty 0
+/// (or 1) means "off".
 public struct SamplingParams: Equatable, Sendable {
     public var temperature: Float
     public var topK: UInt32
     public var topP: Float
+    public var minP: Float
     public var seed: UInt64
     public var stopTokenIds: [UInt32]
     public var ignoreEos: Bool
@@ -93,13 +94,14 @@ public struct SamplingParams: Equatable, Sendable {
     /// `seed` is the request's even when 0 (without it, seed 0 means "pick one").
     public var seedGiven: Bool
 
-    public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
+    public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, minP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
                 promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
+        self.minP = minP
         self.seed = seed
         self.stopTokenIds = stopTokenIds
         self.ignoreEos = ignoreEos
@@ -115,7 +117,7 @@ public struct SamplingParams: Equatable, Sendable {
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
-        self.init(temperature: c.temperature, topK: c.top_k, topP: c.top_p, seed: c.seed,
+        self.init(temperature: c.temperature, topK: c.top_k, topP: c.top_p, minP: c.min_p, seed: c.seed,
                   stopTokenIds: swiftArray(c.stop_token_ids, c.n_stop_token_ids), ignoreEos: c.ignore_eos != 0,
                   presencePenalty: c.presence_penalty, frequencyPenalty: c.frequency_penalty,
                   repetitionPenalty: c.repetition_penalty, minTokens: c.min_tokens,
@@ -131,6 +133,7 @@ public struct SamplingParams: Equatable, Sendable {
         c.temperature = temperature
         c.top_k = topK
         c.top_p = topP
+        c.min_p = minP
         c.seed = seed
         c.n_stop_token_ids = stopTokenIds.count
         c.stop_token_ids = arena.array(stopTokenIds)

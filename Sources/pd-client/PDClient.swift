@@ -95,6 +95,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0
     @Option(help: "Top-k (0 = off).") var topK: Int = 0
     @Option(help: "Top-p (1 = off).") var topP: Float = 1
+    @Option(help: "Min-p in [0, 1] (0 = off).") var minP: Float = 0
     @Option(help: "Seed (0 = random).") var seed: UInt64 = 0
     @Option(help: "Token ids that end a sequence (finish reason stop), comma-separated.") var stopTokenIds: String?
     @Flag(help: "Generate past the model's EOS token ids (which end generation otherwise).") var ignoreEos = false
@@ -155,7 +156,8 @@ struct Generate: ParsableCommand {
     /// What --verify's reference generation samples with: the request's own parameters.
     func referenceParams(maxNewTokens: Int, stops: [UInt32]) throws -> Engine.SamplingParams {
         var params = Engine.SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed == 0 ? nil : seed,
-                                           stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
+                                           stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos,
+                                           minP: minP)
         try processors.apply(to: &params)
         return params
     }

@@ -49,6 +49,9 @@ struct PDRun: ParsableCommand {
     @Option(help: "Top-p (1 = off).")
     var topP: Float = 1
 
+    @Option(help: "Min-p in [0, 1] (0 = off): tokens below min-p × the top token's probability are dropped.")
+    var minP: Float = 0
+
     @Option(help: "Sampling seed.")
     var seed: UInt64?
 
@@ -85,7 +88,7 @@ struct PDRun: ParsableCommand {
                 let prompt = input.ids
                 var params = SamplingParams(temperature: temperature ?? 0, topK: topK, topP: topP, seed: seed,
                                             stopTokenIDs: try stopIds.map { try parseIDs($0, option: "--stop-ids").map(Int.init) } ?? [],
-                                            maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos)
+                                            maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos, minP: minP)
                 try processors.apply(to: &params)
                 if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be ≥ 1, got \(chunkTokens)") }
                 let transformer = try weights.loadModel(folder, ranksOnThisHost: communicator.ranksOnThisHost)

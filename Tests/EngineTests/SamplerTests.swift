@@ -35,15 +35,21 @@ final class SamplerTests: XCTestCase {
         return logits.map { Double($0) - lse }
     }
 
-    /// Reference pipeline in Double with full sorts: temperature → top-k (ties kept) → top-p → renormalize.
+    /// Reference pipeline in Double with full sorts, vLLM's order: temperature → min-p (vLLM's
+    /// `apply_min_p`: probabilities below min_p × the largest dropped) → top-k (ties kept) → top-p → renormalize.
     private func referenceProbabilities(_ logits: [Float], _ params: SamplingParams) -> [Double] {
         let scaled = logits.map { Double($0) / Double(params.temperature) }
-        var keep = [Bool](repeating: true, count: logits.count)
-        if params.topK > 0 && params.topK < logits.count {
-            let kth = logits.sorted(by: >)[params.topK - 1]
-            keep = logits.map { $0 >= kth }
-        }
         let m = scaled.max()!
+        let sum = scaled.reduce(0.0) { $0 + exp($1 - m) }
+        let tempered = scaled.map { exp($0 - m) / sum }, top = tempered.max()!
+        var keep = tempered.map { $0 >= Double(params.minP) * top }
+        if params.topK > 0 && params.topK < logits.count {
+            let survivors = logits.indices.filter { keep[$0] }.map { logits[$0] }.sorted(by: >)
+            if survivors.count > params.topK {
+                let kth = survivors[params.topK - 1]
+                keep = logits.indices.map { keep[$0] && logits[$0] >= kth }
+            }
+        }
         var weights = scaled.indices.map { keep[$0] ? exp(scaled[$0] - m) : 0 }
         var total = weights.reduce(0, +)
         if params.topP < 1 {
@@ -174,6 +180,30 @@ final class SamplerTests: XCTestCase {
         XCTAssertLessThan(chiSquare(observed, [4.0 / 7, 3.0 / 7, 0, 0]), chiSquareBound, "\(observed)")
     }
 
+    func testMinPDropsTokensBelowAFractionOfTheTopOne() {
+        // [0.5, 0.3, 0.15, 0.05] with min_p 0.2: below 0.1 goes; at T = 2 the tempered distribution decides.
+        let logits = [0.5, 0.3, 0.15, 0.05].map { Float(log($0)) }
+        let kept = counts(SamplingParams(temperature: 1, seed: 11, minP: 0.2), logits, draws: 6000)
+        XCTAssertEqual(kept[3], 0)
+        XCTAssertLessThan(chiSquare(kept, [0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0]), chiSquareBound, "\(kept)")
+        let hot = SamplingParams(temperature: 2, seed: 12, minP: 0.35)   // tempered ∝ √p: the last (0.32 of the top) goes
+        let expected = referenceProbabilities(logits, hot)
+        XCTAssertEqual(expected.filter { $0 > 0 }.count, 3)
+        XCTAssertLessThan(chiSquare(counts(hot, logits, draws: 6000), expected), chiSquareBound)
+        let one = counts(SamplingParams(temperature: 1, seed: 13, minP: 1), [1, 3, 3, 0], draws: 2000)
+        XCTAssertEqual(one[0] + one[3], 0, "min_p 1 keeps the top token and its ties")
+        XCTAssertLessThan(chiSquare(one, [0, 0.5, 0.5, 0]), chiSquareBound, "\(one)")
+    }
+
+    func testTopPAppliesAfterMinPRenormalization() {
+        // vLLM's order: min_p 0.3 keeps [0.4, 0.3, 0.2] → [4/9, 3/9, 2/9], whose top two reach 0.75.
+        // (HF's warpers run top-p first: 0.4 + 0.3 < 0.75 on the full distribution keeps a third token.)
+        let logits = [0.4, 0.3, 0.2, 0.1].map { Float(log($0)) }
+        let observed = counts(SamplingParams(temperature: 1, topP: 0.75, seed: 78, minP: 0.3), logits, draws: 4000)
+        XCTAssertEqual(Array(observed[2...]), [0, 0])
+        XCTAssertLessThan(chiSquare(observed, [4.0 / 7, 3.0 / 7, 0, 0]), chiSquareBound, "\(observed)")
+    }
+
     func testTopKKeepsBoundaryTiesLikeHF() {
         let observed = counts(SamplingParams(temperature: 1, topK: 1, seed: 3), [1, 3, 3, 0], draws: 2000)
         XCTAssertEqual(observed[0] + observed[3], 0)
@@ -185,7 +215,9 @@ final class SamplerTests: XCTestCase {
         let logits = (0..<10).map { _ in Float.random(in: -2...2, using: &rng) }
         for params in [SamplingParams(temperature: 0.7, topK: 6, topP: 0.9, seed: 5),
                        SamplingParams(temperature: 1.3, topP: 0.6, seed: 6),
-                       SamplingParams(temperature: 1, topK: 4, seed: 7)] {
+                       SamplingParams(temperature: 1, topK: 4, seed: 7),
+                       SamplingParams(temperature: 0.9, topK: 7, topP: 0.95, seed: 9, minP: 0.15),
+                       SamplingParams(temperature: 1.2, seed: 10, minP: 0.4)] {
             let expected = referenceProbabilities(logits, params)
             let observed = counts(params, logits, draws: 20_000)
             let kept = expected.filter { $0 > 0 }.count
@@ -197,16 +229,19 @@ final class SamplerTests: XCTestCase {
     func testLargeVocabSamplesStayInReferenceNucleus() {
         var rng = SeededRandom(seed: 21)
         let vocab = 32_000
-        let params = SamplingParams(temperature: 0.8, topK: 50, topP: 0.9, seed: 1)
-        let sampler = Sampler(params: params, vocabSize: vocab)
-        for _ in 0..<3 {
-            let logits = (0..<vocab).map { _ in Float.random(in: -4...8, using: &rng) }
-            let allowed = referenceProbabilities(logits, params)
-            let reference = logSoftmax(logits)
-            for _ in 0..<20 {
-                let token = sample(sampler, logits)
-                XCTAssertGreaterThan(allowed[token.token], 0)
-                XCTAssertEqual(Double(token.logprob), reference[token.token], accuracy: 1e-4)
+        for params in [SamplingParams(temperature: 0.8, topK: 50, topP: 0.9, seed: 1),
+                       SamplingParams(temperature: 1, topP: 0.95, seed: 2, minP: 0.2)] {
+            let sampler = Sampler(params: params, vocabSize: vocab)
+            for _ in 0..<3 {
+                let logits = (0..<vocab).map { _ in Float.random(in: -4...8, using: &rng) }
+                let allowed = referenceProbabilities(logits, params)
+                XCTAssertLessThan(allowed.filter { $0 > 0 }.count, vocab / 4, "\(params) must exclude most of the vocab")
+                let reference = logSoftmax(logits)
+                for _ in 0..<20 {
+                    let token = sample(sampler, logits)
+                    XCTAssertGreaterThan(allowed[token.token], 0)
+                    XCTAssertEqual(Double(token.logprob), reference[token.token], accuracy: 1e-4)
+                }
             }
         }
     }
@@ -268,13 +303,18 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(field(SamplingParams(topP: 0)), "sampling.top_p")
         XCTAssertEqual(field(SamplingParams(topP: 1.01)), "sampling.top_p")
         XCTAssertEqual(field(SamplingParams(topP: .nan)), "sampling.top_p")
+        XCTAssertEqual(field(SamplingParams(minP: -0.01)), "sampling.min_p")
+        XCTAssertEqual(field(SamplingParams(minP: 1.5)), "sampling.min_p")
+        XCTAssertEqual(field(SamplingParams(minP: .nan)), "sampling.min_p")
+        XCTAssertNil(field(SamplingParams(minP: 1)))
         XCTAssertEqual(field(SamplingParams(maxNewTokens: 0)), "max_new_tokens")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [3, 10])), "sampling.stop_token_ids")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [-1])), "sampling.stop_token_ids")
     }
 
     func testParamsRoundTripThroughJSON() throws {
-        let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64, ignoreEOS: true)
+        let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64, ignoreEOS: true,
+                                    minP: 0.1)
         let decoded = try JSONDecoder().decode(SamplingParams.self, from: JSONEncoder().encode(params))
         XCTAssertEqual(decoded, params)
     }

@@ -81,6 +81,8 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "temperature": -0.5}"#, "temperature"),
             (#"{"model": "tiny", "prompt": "x", "top_p": 0}"#, "top_p"),
             (#"{"model": "tiny", "prompt": "x", "top_p": 1.5}"#, "top_p"),
+            (#"{"model": "tiny", "prompt": "x", "min_p": 1.5}"#, "min_p"),
+            (#"{"model": "tiny", "prompt": "x", "min_p": -0.1}"#, "min_p"),
             (#"{"model": "tiny", "prompt": "x", "top_k": -2}"#, "top_k"),
             (#"{"model": "tiny", "prompt": "x", "seed": -1}"#, "seed"),
             (#"{"model": "tiny", "prompt": "x", "stop": 5}"#, "stop"),
@@ -198,6 +200,7 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(processed.sampling.presencePenalty, -0.5)
         XCTAssertEqual(processed.sampling.frequencyPenalty, 2)
         XCTAssertEqual(processed.sampling.repetitionPenalty, 1.2)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "min_p": 0.05}"#).sampling.minP, 0.05)
         XCTAssertEqual(processed.sampling.minTokens, 9)
         XCTAssertEqual(processed.minTokens, 9)
         XCTAssertEqual(processed.sampling.logitBias.map(\.tokenId), [7, 8])

@@ -364,6 +364,15 @@ for sampling, flags in [({"temperature": 0}, []), ({"temperature": 0.9, "seed": 
 plain = pd_run(prompt_ids, 24)
 check(plain["tokens"] != pd_run(prompt_ids, 24, "--repetition-penalty", "1.3", "--presence-penalty", "0.6")["tokens"],
       "the penalties change nothing on this prompt: the check above would not see them")
+# vLLM's min_p (after temperature, before top-k / top-p), seeded through the daemon pair's two samplers:
+# the same tokens as pd-run, which min_p changes.
+hot = ["--temperature", "1.5", "--seed", "33", "--top-p", "0.95"]
+run = pd_run(prompt_ids, 24, "--min-p", "0.2", *hot)
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=24, temperature=1.5, seed=33, top_p=0.95,
+                              extra_body={"min_p": 0.2, "ignore_eos": False})
+check(r.choices[0].text == run["text"] and r.usage.completion_tokens == len(run["tokens"]), f"min_p: {r.choices[0].text!r} != pd-run {run['text']!r}")
+count("completions", r.choices[0].finish_reason)
+check(run["tokens"] != pd_run(prompt_ids, 24, *hot)["tokens"], "min_p changes nothing on this prompt: the check above would not see it")
 # The prompt's logprobs, computed by the 2-rank PCP prefill daemon: lm-evaluation-harness's loglikelihood
 # request (echo, logprobs 1, max_tokens 1) and vLLM's prompt_logprobs, against pd-run (one process).
 prompt_ids = tok.encode(prompts[0]).ids
@@ -430,8 +439,8 @@ check(len(pl) == len(chat_ids) and all(close(got[str(t)]["logprob"], e["logprob"
       f"chat prompt_logprobs {pl[:3]}")
 count("chat_completions", r.choices[0].finish_reason)
 print("ok: chat and completion logprobs (whole and streamed; top tokens, bytes, text_offset), the prompt's (echo + logprobs "
-      "as lm-evaluation-harness asks, echo alone with max_tokens 0, prompt_logprobs; 2-rank PCP prefill vs one process) and the logits processors "
-      "(penalties, logit_bias, min_tokens; greedy and seeded) equal pd-run + HF tokenizers")
+      "as lm-evaluation-harness asks, echo alone with max_tokens 0, prompt_logprobs; 2-rank PCP prefill vs one process), the logits processors "
+      "(penalties, logit_bias, min_tokens; greedy and seeded) and min_p (seeded) equal pd-run + HF tokenizers")
 
 # 4c. n choices per prompt: choice prompt × n + j is the prompt's seeded sample with seed + j (vLLM's rule),
 # each equal to pd-run with that seed; usage counts each prompt once; echo puts the prompt first.

@@ -9,7 +9,7 @@ final class MessageRoundTripTests: XCTestCase {
     }
 
     func testDecodeServiceMessages() throws {
-        let sampling = SamplingParams(temperature: 0.7, topK: 40, topP: 0.9, seed: 1234, stopTokenIds: [2, 7], presencePenalty: -0.5,
+        let sampling = SamplingParams(temperature: 0.7, topK: 40, topP: 0.9, minP: 0.05, seed: 1234, stopTokenIds: [2, 7], presencePenalty: -0.5,
                                       frequencyPenalty: 1.25, repetitionPenalty: 1.1, minTokens: 4,
                                       logitBias: [LogitBias(tokenId: 3, bias: -100), LogitBias(tokenId: 99_999, bias: 2.5)], topLogprobs: 20,
                                       promptLogprobs: true, promptTopLogprobs: 3, seedGiven: true)

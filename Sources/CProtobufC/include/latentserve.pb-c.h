@@ -77,8 +77,9 @@ typedef enum _Latentserve__V1__FinishReason {
 /* --- messages --- */
 
 /*
- * Sampling: temperature 0 means greedy; top_k 0 and top_p 0 (or 1) mean "off". The logits
- * processors run first, in vLLM's order: min_tokens, logit_bias, then the penalties.
+ * Sampling: temperature 0 means greedy; top_k 0, top_p 0 (or 1) and min_p 0 mean "off". The logits
+ * processors run first, in vLLM's order: min_tokens, logit_bias, then the penalties; then
+ * temperature → min_p → top_k → top_p.
  */
 struct  Latentserve__V1__SamplingParams
 {
@@ -130,10 +131,14 @@ struct  Latentserve__V1__SamplingParams
    * seed is the request's even when 0 (without it, 0 means "pick one")
    */
   protobuf_c_boolean seed_given;
+  /*
+   * [0, 1], 0 = off: tokens below min_p × the top token's probability are dropped
+   */
+  float min_p;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0 }
 
 
 struct  Latentserve__V1__LogitBias
