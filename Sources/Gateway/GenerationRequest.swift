@@ -59,7 +59,7 @@ struct GenerationRequest {
         "stream", "stream_options", "user", "n", "best_of", "logprobs", "presence_penalty",
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
-        "skip_special_tokens", "echo",
+        "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -83,11 +83,27 @@ struct GenerationRequest {
 
         (tools, parsesToolCalls) = try Self.tools(f, kind: kind, served: served)
         parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
-        let promptTexts: [String?]   // the strings as sent (nil for token ids)
+        var prompts: [[Int]], promptTexts: [String?]   // the strings as sent (nil for token ids)
         switch kind {
         case .completion: (prompts, promptTexts) = try Self.completionPrompts(f, served)
         case .chat: (prompts, promptTexts) = ([try Self.chatPrompt(f, served, tools: tools)], [nil])
         }
+        // vLLM's truncate_prompt_tokens: only the last k prompt tokens (-1: the context length); a cut
+        // prompt echoes as its kept tokens' text.
+        if let keep = try f.int("truncate_prompt_tokens") {
+            guard keep >= 1 || keep == -1 else {
+                throw APIError.invalid("truncate_prompt_tokens", "truncate_prompt_tokens must be ≥ 1 (the last k prompt tokens) or -1 (the context length), got \(keep)")
+            }
+            guard keep <= served.contextLength else {
+                throw APIError.invalid("truncate_prompt_tokens", "truncate_prompt_tokens (\(keep)) is greater than the model's context length (\(served.contextLength))")
+            }
+            let k = keep == -1 ? served.contextLength : keep
+            for i in prompts.indices where prompts[i].count > k {
+                prompts[i] = Array(prompts[i].suffix(k))
+                promptTexts[i] = nil
+            }
+        }
+        self.prompts = prompts
         n = try f.int("n") ?? 1
         guard n >= 1 && n <= Self.maxChoices else { throw APIError.invalid("n", "n must be in 1...\(Self.maxChoices), got \(n)") }
         if let bestOf = try f.int("best_of"), bestOf != n {
@@ -286,9 +302,10 @@ struct GenerationRequest {
     /// and (for strings) the text of each.
     private static func completionPrompts(_ f: JSONFields, _ served: ServedModel) throws -> ([[Int]], [String?]) {
         guard let prompt = f["prompt"] else { throw APIError.invalid("prompt", "prompt is required") }
+        let addSpecialTokens = try f.bool("add_special_tokens") ?? true   // vLLM's completions default: the tokenizer's BOS
         func text(_ s: String) throws -> [Int] {
             guard !s.isEmpty else { throw APIError.invalid("prompt", "prompt must not be empty") }
-            return served.text.encode(prompt: s)
+            return addSpecialTokens ? served.text.encode(prompt: s) : served.text.tokenizer.encode(s, addSpecialTokens: false)
         }
         switch prompt {
         case let .string(s): return ([try text(s)], [s])
@@ -314,8 +331,8 @@ struct GenerationRequest {
     /// `messages` rendered by the checkpoint's chat template (text parts of list contents joined), with
     /// vLLM's `chat_template_kwargs` as extra template variables (e.g. {"thinking": true}) and its
     /// `continue_final_message` (the last message left open for the model to continue: an assistant
-    /// reply's start; with add_generation_prompt false); the one rendering of a chat, for generation
-    /// and /tokenize alike.
+    /// reply's start; with add_generation_prompt false) and `add_special_tokens` (default false: the
+    /// template writes BOS); the one rendering of a chat, for generation and /tokenize alike.
     static func chatPrompt(_ f: JSONFields, _ served: ServedModel, tools: [Value]) throws -> [Int] {
         let messages = try chatMessages(f)
         let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
@@ -332,7 +349,8 @@ struct GenerationRequest {
         }
         do {
             return try served.text.encode(chat: messages, addGenerationPrompt: addGenerationPrompt,
-                                          continueFinalMessage: continueFinalMessage, tools: tools.isEmpty ? nil : tools, extra: extra).ids
+                                          continueFinalMessage: continueFinalMessage, tools: tools.isEmpty ? nil : tools, extra: extra,
+                                          addSpecialTokens: try f.bool("add_special_tokens") ?? false).ids
         } catch {
             throw APIError.invalid("messages", "the chat template could not render these messages: \(error)")
         }

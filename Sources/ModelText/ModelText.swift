@@ -30,12 +30,13 @@ public final class ModelText: @unchecked Sendable {
     public func encode(prompt: String) -> [Int] { tokenizer.encode(prompt, addSpecialTokens: true) }
 
     /// The chat template's text for OpenAI-style messages (and tools), then its ids;
-    /// `continueFinalMessage` leaves the last message open (ChatTemplate.render).
+    /// `continueFinalMessage` leaves the last message open (ChatTemplate.render); `addSpecialTokens`
+    /// adds the tokenizer's (BOS) on top of what the template wrote (vLLM's chat add_special_tokens).
     public func encode(chat messages: [Value], addGenerationPrompt: Bool = true, continueFinalMessage: Bool = false,
-                       tools: [Value]? = nil, extra: [String: Value] = [:]) throws -> (text: String, ids: [Int]) {
+                       tools: [Value]? = nil, extra: [String: Value] = [:], addSpecialTokens: Bool = false) throws -> (text: String, ids: [Int]) {
         let text = try render(chat: messages, addGenerationPrompt: addGenerationPrompt, continueFinalMessage: continueFinalMessage,
                               tools: tools, extra: extra)
-        return (text, tokenizer.encode(text, addSpecialTokens: false))
+        return (text, tokenizer.encode(text, addSpecialTokens: addSpecialTokens))
     }
 
     public func render(chat messages: [Value], addGenerationPrompt: Bool = true, continueFinalMessage: Bool = false,

@@ -82,6 +82,10 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "top_p": 0}"#, "top_p"),
             (#"{"model": "tiny", "prompt": "x", "top_p": 1.5}"#, "top_p"),
             (#"{"model": "tiny", "prompt": "x", "min_p": 1.5}"#, "min_p"),
+            (#"{"model": "tiny", "prompt": "x", "truncate_prompt_tokens": 0}"#, "truncate_prompt_tokens"),
+            (#"{"model": "tiny", "prompt": "x", "truncate_prompt_tokens": -2}"#, "truncate_prompt_tokens"),
+            (#"{"model": "tiny", "prompt": "x", "truncate_prompt_tokens": 4097}"#, "truncate_prompt_tokens"),
+            (#"{"model": "tiny", "prompt": "x", "add_special_tokens": "no"}"#, "add_special_tokens"),
             (#"{"model": "tiny", "prompt": "x", "min_p": -0.1}"#, "min_p"),
             (#"{"model": "tiny", "prompt": "x", "top_k": -2}"#, "top_k"),
             (#"{"model": "tiny", "prompt": "x", "seed": -1}"#, "seed"),
@@ -201,6 +205,17 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(processed.sampling.frequencyPenalty, 2)
         XCTAssertEqual(processed.sampling.repetitionPenalty, 1.2)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "min_p": 0.05}"#).sampling.minP, 0.05)
+        // vLLM's truncate_prompt_tokens keeps the last k (a cut prompt echoes its kept tokens' text);
+        // add_special_tokens: the completions default adds BOS, false does not.
+        let cut = try parse(#"{"model": "tiny", "prompt": [[1, 2, 3, 4], [5]], "truncate_prompt_tokens": 2, "echo": true}"#)
+        XCTAssertEqual(cut.prompts, [[3, 4], [5]])
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [1, 2, 3], "truncate_prompt_tokens": -1}"#).prompts, [[1, 2, 3]])
+        let withBOS = try parse(#"{"model": "tiny", "prompt": "ab"}"#).prompts[0]
+        let withoutBOS = try parse(#"{"model": "tiny", "prompt": "ab", "add_special_tokens": false}"#).prompts[0]
+        XCTAssertEqual(withBOS, [0] + withoutBOS, "BOS (id 0) only with the default add_special_tokens")
+        let cutText = try parse(#"{"model": "tiny", "prompt": "ab", "truncate_prompt_tokens": 1, "echo": true}"#)
+        XCTAssertEqual(cutText.prompts, [Array(withBOS.suffix(1))])
+        XCTAssertEqual(cutText.echoTexts, [try Self.served.get().text.decode(Array(withBOS.suffix(1)))], "the kept tokens' text, not \"ab\"")
         XCTAssertEqual(processed.sampling.minTokens, 9)
         XCTAssertEqual(processed.minTokens, 9)
         XCTAssertEqual(processed.sampling.logitBias.map(\.tokenId), [7, 8])

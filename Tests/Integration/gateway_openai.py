@@ -107,7 +107,17 @@ check(len(r.choices) == 2 and [c.index for c in r.choices] == [0, 1], f"list pro
 for i, c in enumerate(r.choices):
     check(c.text == reference(tok.encode(prompts[i]).ids, 8)[1], f"list prompt choice {i}")
     count("completions", c.finish_reason)
-print("ok: token-id prompt, list of prompts")
+# vLLM's add_special_tokens (completions default true: BOS) and truncate_prompt_tokens (the last k).
+bare = tok.encode(prompts[0], add_special_tokens=False).ids
+check(bare != tok.encode(prompts[0]).ids, "the tokenizer adds nothing: the check below would not see add_special_tokens")
+r = client.completions.create(model=MODEL, prompt=prompts[0], max_tokens=8, temperature=0, extra_body={"add_special_tokens": False})
+check(r.usage.prompt_tokens == len(bare) and r.choices[0].text == reference(bare, 8)[1], f"add_special_tokens false: {r}")
+count("completions", r.choices[0].finish_reason)
+full = tok.encode(prompts[1]).ids
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=8, temperature=0, extra_body={"truncate_prompt_tokens": 5})
+check(len(full) > 5 and r.usage.prompt_tokens == 5 and r.choices[0].text == reference(full[-5:], 8)[1], f"truncate_prompt_tokens: {r}")
+count("completions", r.choices[0].finish_reason)
+print("ok: token-id prompt, list of prompts, add_special_tokens, truncate_prompt_tokens")
 
 # 2. Chat completions.
 conversations = [
@@ -158,6 +168,9 @@ check(r.choices[0].message.content == ref_text and r.usage.prompt_tokens == len(
 count("chat_completions", ref_reason)
 check(requests.post(f"http://{GATEWAY}/tokenize", json={"messages": begun, **open_turn}).json()["tokens"] == ids,
       "/tokenize with continue_final_message")
+with_bos = tok.encode(continued, add_special_tokens=True).ids
+check(len(with_bos) > len(ids) and requests.post(f"http://{GATEWAY}/tokenize", json={"messages": begun, **open_turn,
+      "add_special_tokens": True}).json()["tokens"] == with_bos, "chat add_special_tokens: BOS on top of the template's")
 # vLLM's chat echo: the reply starts with the last message's content when that message has the reply's
 # role (with add_generation_prompt false, the last message's): the begun reply comes back whole.
 r = client.chat.completions.create(model=MODEL, messages=begun, max_tokens=12, temperature=0, extra_body={**open_turn, "echo": True})
