@@ -772,7 +772,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[16] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[17] =
 {
   {
     "temperature",
@@ -966,8 +966,21 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "allowed_token_ids",
+    17,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Latentserve__V1__SamplingParams, n_allowed_token_ids),
+    offsetof(Latentserve__V1__SamplingParams, allowed_token_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
+  16,   /* field[16] = allowed_token_ids */
   7,   /* field[7] = frequency_penalty */
   5,   /* field[5] = ignore_eos */
   10,   /* field[10] = logit_bias */
@@ -988,7 +1001,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 17 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -998,7 +1011,7 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  16,
+  17,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,

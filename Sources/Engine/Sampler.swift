@@ -38,7 +38,8 @@ public struct SampledToken: Sendable, Equatable {
 /// A stochastic sample takes exactly one draw from the RNG, so a sequence sampled in two places (the
 /// prefill daemon picks the first token, decode the rest) continues one stream: see `init`.
 ///
-/// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — min_tokens (EOS
+/// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — allowed_token_ids
+/// (every other token −inf), min_tokens (EOS
 /// and stop ids to −inf), logit_bias (added), then the penalties (repetition over prompt and output
 /// tokens, frequency × count and presence over output tokens) — then temperature → min-p (drops every
 /// token whose tempered weight e^((x − max) / T), its probability over the top token's, is below min_p)
@@ -99,7 +100,7 @@ public final class Sampler {
         generated = 0
         let masked = params.minTokens > 0 ? Set(params.stopTokenIDs + (params.ignoreEOS ? [] : eosTokenIDs)).sorted() : []
         minTokensMasked = masked.filter { $0 >= 0 && $0 < vocabSize }
-        let processes = params.hasPenalties || !params.logitBias.isEmpty || !minTokensMasked.isEmpty
+        let processes = params.hasPenalties || !params.logitBias.isEmpty || !minTokensMasked.isEmpty || !params.allowedTokenIDs.isEmpty
         processed = processes ? Self.scratch(vocabSize, 0) : nil
         outputCounts = params.hasPenalties ? Self.scratch(vocabSize, 0) : nil
         if params.hasPenalties { outputTokens.reserveCapacity(params.maxNewTokens + previousTokens.count) }
@@ -175,8 +176,13 @@ public final class Sampler {
     private func applyProcessors(_ raw: UnsafePointer<Float>) -> UnsafePointer<Float> {
         guard let processed else { return raw }
         let masking = generated < params.minTokens
-        guard masking || params.hasPenalties || !params.logitBias.isEmpty else { return raw }
-        processed.update(from: raw, count: vocabSize)
+        guard masking || params.hasPenalties || !params.logitBias.isEmpty || !params.allowedTokenIDs.isEmpty else { return raw }
+        if params.allowedTokenIDs.isEmpty {
+            processed.update(from: raw, count: vocabSize)
+        } else {
+            processed.update(repeating: -.infinity, count: vocabSize)
+            for t in params.allowedTokenIDs { processed[t] = raw[t] }
+        }
         for entry in params.logitBias { processed[entry.token] += entry.bias }
         if masking { for t in minTokensMasked { processed[t] = -.infinity } }
         let repetition = params.repetitionPenalty

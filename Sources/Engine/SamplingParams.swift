@@ -5,8 +5,8 @@ public struct TokenBias: Sendable, Equatable, Codable {
     public init(token: Int, bias: Float) { self.token = token; self.bias = bias }
 }
 
-/// How one request picks its next tokens (vLLM / HF semantics): the logits processors (min_tokens,
-/// logit_bias, then the repetition / frequency / presence penalties), then greedy at temperature 0,
+/// How one request picks its next tokens (vLLM / HF semantics): the logits processors (allowed_token_ids,
+/// min_tokens, logit_bias, then the repetition / frequency / presence penalties), then greedy at temperature 0,
 /// otherwise temperature → min-p → top-k → top-p (vLLM's order) and a draw from the renormalized
 /// distribution.
 public struct SamplingParams: Sendable, Equatable, Codable {
@@ -33,12 +33,14 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// vLLM's prompt_logprobs: each prompt token's logprob (after the first) with the k most likely
     /// tokens at its position; nil = none.
     public var promptLogprobs: Int?
+    /// vLLM's allowed_token_ids: every other token's logit is −inf before the other processors; empty = all.
+    public var allowedTokenIDs: [Int]
 
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64? = nil,
                 stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
-                minP: Float = 0) {
+                minP: Float = 0, allowedTokenIDs: [Int] = []) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -54,6 +56,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.logitBias = logitBias
         self.topLogprobs = topLogprobs
         self.promptLogprobs = promptLogprobs
+        self.allowedTokenIDs = allowedTokenIDs
     }
 
     /// True when sampling reduces to argmax.
@@ -72,7 +75,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// spells it) when temperature < 0 or non-finite, topK < 0, topP not in (0, 1], minP not in [0, 1], maxNewTokens < 1,
     /// a stop id is < 0 or ≥ vocab, a penalty is out of vLLM's range (presence / frequency in [−2, 2],
     /// repetition > 0), minTokens < 0, a biased token is out of the vocab, listed twice or its bias not
-    /// finite, or topLogprobs or promptLogprobs is not in 0...20.
+    /// finite, an allowed token id is out of the vocab, or topLogprobs or promptLogprobs is not in 0...20.
     public func validate(vocabSize: Int) throws {
         func invalid(_ field: String, _ reason: String) -> AdmissionError { AdmissionError(field: field, reason: reason) }
         guard temperature.isFinite && temperature >= 0 else {
@@ -92,6 +95,9 @@ public struct SamplingParams: Sendable, Equatable, Codable {
             throw invalid("sampling.repetition_penalty", "must be finite and > 0 (1 = off), got \(repetitionPenalty)")
         }
         guard minTokens >= 0 else { throw invalid("sampling.min_tokens", "must be ≥ 0, got \(minTokens)") }
+        if let bad = allowedTokenIDs.first(where: { $0 < 0 || $0 >= vocabSize }) {
+            throw invalid("sampling.allowed_token_ids", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
+        }
         var biased = Set<Int>()
         for entry in logitBias {
             guard entry.token >= 0 && entry.token < vocabSize else {

@@ -59,7 +59,7 @@ struct GenerationRequest {
         "stream", "stream_options", "user", "n", "best_of", "logprobs", "presence_penalty",
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
-        "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens",
+        "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens", "allowed_token_ids",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -186,7 +186,9 @@ struct GenerationRequest {
                                   presencePenalty: Float(penalties["presence_penalty"]!), frequencyPenalty: Float(penalties["frequency_penalty"]!),
                                   repetitionPenalty: Float(repetition), minTokens: UInt32(minTokens),
                                   logitBias: try Self.logitBias(f, vocab: served.vocabSize), topLogprobs: UInt32(topLogprobs ?? 0),
-                                  promptLogprobs: promptTop != nil, promptTopLogprobs: UInt32(promptTop ?? 0), seedGiven: seed != nil)
+                                  promptLogprobs: promptTop != nil, promptTopLogprobs: UInt32(promptTop ?? 0), seedGiven: seed != nil,
+                                  allowedTokenIds: try Self.tokenIDs(f["allowed_token_ids"], field: "allowed_token_ids",
+                                                                     vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) })
 
         switch f["stop"] {
         case nil: stop = []

@@ -21,6 +21,9 @@ public struct LogitsOptions: ParsableArguments {
     @Option(help: "Logit biases, comma-separated ID:BIAS pairs (e.g. 13:-100,42:2.5).")
     public var logitBias: String?
 
+    @Option(help: "Only these token ids can be sampled, comma-separated (vLLM's allowed_token_ids).")
+    public var allowedTokenIds: String?
+
     @Option(help: "Report this many most likely tokens (0...20) with each generated token.")
     public var topLogprobs: Int = 0
 
@@ -34,6 +37,10 @@ public struct LogitsOptions: ParsableArguments {
         params.minTokens = minTokens
         params.topLogprobs = topLogprobs
         params.promptLogprobs = promptLogprobs
+        params.allowedTokenIDs = try (allowedTokenIds ?? "").split(separator: ",").map {
+            guard let id = Int($0) else { throw ValidationError("--allowed-token-ids: expected comma-separated ids, got \"\($0)\"") }
+            return id
+        }
         params.logitBias = try (logitBias ?? "").split(separator: ",").map { pair in
             let parts = pair.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 2, let token = Int(parts[0]), let bias = Float(parts[1]) else {

@@ -93,11 +93,13 @@ public struct SamplingParams: Equatable, Sendable {
     public var promptTopLogprobs: UInt32
     /// `seed` is the request's even when 0 (without it, seed 0 means "pick one").
     public var seedGiven: Bool
+    /// Only these tokens can be sampled (vLLM's allowed_token_ids); empty = every token.
+    public var allowedTokenIds: [UInt32]
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, minP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
-                promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false) {
+                promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = []) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -114,6 +116,7 @@ public struct SamplingParams: Equatable, Sendable {
         self.promptLogprobs = promptLogprobs
         self.promptTopLogprobs = promptTopLogprobs
         self.seedGiven = seedGiven
+        self.allowedTokenIds = allowedTokenIds
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
@@ -123,7 +126,7 @@ public struct SamplingParams: Equatable, Sendable {
                   repetitionPenalty: c.repetition_penalty, minTokens: c.min_tokens,
                   logitBias: swiftArray(c.logit_bias, c.n_logit_bias).map { LogitBias(tokenId: $0!.pointee.token_id, bias: $0!.pointee.bias) },
                   topLogprobs: c.top_logprobs, promptLogprobs: c.prompt_logprobs != 0, promptTopLogprobs: c.prompt_top_logprobs,
-                  seedGiven: c.seed_given != 0)
+                  seedGiven: c.seed_given != 0, allowedTokenIds: swiftArray(c.allowed_token_ids, c.n_allowed_token_ids))
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -150,6 +153,8 @@ public struct SamplingParams: Equatable, Sendable {
             b.bias = entry.bias
             return arena.object(b)
         })
+        c.n_allowed_token_ids = allowedTokenIds.count
+        c.allowed_token_ids = arena.array(allowedTokenIds)
         c.top_logprobs = topLogprobs
         c.prompt_logprobs = promptLogprobs ? 1 : 0
         c.prompt_top_logprobs = promptTopLogprobs

@@ -307,6 +307,8 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(field(SamplingParams(minP: 1.5)), "sampling.min_p")
         XCTAssertEqual(field(SamplingParams(minP: .nan)), "sampling.min_p")
         XCTAssertNil(field(SamplingParams(minP: 1)))
+        XCTAssertEqual(field(SamplingParams(allowedTokenIDs: [3, 10])), "sampling.allowed_token_ids")
+        XCTAssertEqual(field(SamplingParams(allowedTokenIDs: [-1])), "sampling.allowed_token_ids")
         XCTAssertEqual(field(SamplingParams(maxNewTokens: 0)), "max_new_tokens")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [3, 10])), "sampling.stop_token_ids")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [-1])), "sampling.stop_token_ids")
@@ -314,7 +316,7 @@ final class SamplerTests: XCTestCase {
 
     func testParamsRoundTripThroughJSON() throws {
         let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64, ignoreEOS: true,
-                                    minP: 0.1)
+                                    minP: 0.1, allowedTokenIDs: [3, 5])
         let decoded = try JSONDecoder().decode(SamplingParams.self, from: JSONEncoder().encode(params))
         XCTAssertEqual(decoded, params)
     }
@@ -365,6 +367,23 @@ final class LogitsProcessorTests: XCTestCase {
         let sampler = Sampler(params: SamplingParams(logitBias: [TokenBias(token: 3, bias: 2.5), TokenBias(token: 0, bias: -100)]), vocabSize: 4)
         XCTAssertEqual(sample(sampler, [3, 1, 0.5, 0.4]).token, 3)    // 0.4 + 2.5 > 1; token 0 at −97
         XCTAssertEqual(sample(sampler, [3, 1, 0.5, -1.6]).token, 1)   // 0.9 < 1
+    }
+
+    func testAllowedTokenIDsMaskEveryOtherTokenFirst() {
+        let logits: [Float] = [5, 4, 3, 2, 1]
+        // Greedy: the best allowed token; a bias cannot bring back a token outside the set (vLLM masks first).
+        let greedy = Sampler(params: SamplingParams(logitBias: [TokenBias(token: 0, bias: 100)], allowedTokenIDs: [2, 4]), vocabSize: 5)
+        let first = sample(greedy, logits)
+        XCTAssertEqual(first.token, 2)
+        let lse = log(logits.reduce(0.0) { $0 + exp(Double($1)) })
+        XCTAssertEqual(Double(first.logprob), 3 - lse, accuracy: 1e-5, "the logprob is of the raw logits")
+        // Sampled: only the allowed tokens, in proportion e^3 : e^1.
+        let sampler = Sampler(params: SamplingParams(temperature: 1, seed: 5, allowedTokenIDs: [4, 2]), vocabSize: 5)
+        var counts = [Int](repeating: 0, count: 5)
+        for _ in 0..<4000 { counts[sample(sampler, logits).token] += 1 }
+        XCTAssertEqual(counts[0] + counts[1] + counts[3], 0, "\(counts)")
+        let expected = 4000 * exp(3.0) / (exp(3.0) + exp(1.0))
+        XCTAssertEqual(Double(counts[2]), expected, accuracy: 4 * (expected * (1 - expected / 4000)).squareRoot(), "\(counts)")
     }
 
     func testTopLogprobsOrderAndTies() {

@@ -87,6 +87,8 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "truncate_prompt_tokens": 4097}"#, "truncate_prompt_tokens"),
             (#"{"model": "tiny", "prompt": "x", "add_special_tokens": "no"}"#, "add_special_tokens"),
             (#"{"model": "tiny", "prompt": "x", "min_p": -0.1}"#, "min_p"),
+            (#"{"model": "tiny", "prompt": "x", "allowed_token_ids": []}"#, "allowed_token_ids"),
+            (#"{"model": "tiny", "prompt": "x", "allowed_token_ids": [512]}"#, "allowed_token_ids"),
             (#"{"model": "tiny", "prompt": "x", "top_k": -2}"#, "top_k"),
             (#"{"model": "tiny", "prompt": "x", "seed": -1}"#, "seed"),
             (#"{"model": "tiny", "prompt": "x", "stop": 5}"#, "stop"),
@@ -205,6 +207,7 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(processed.sampling.frequencyPenalty, 2)
         XCTAssertEqual(processed.sampling.repetitionPenalty, 1.2)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "min_p": 0.05}"#).sampling.minP, 0.05)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "allowed_token_ids": [7, 3]}"#).sampling.allowedTokenIds, [7, 3])
         // vLLM's truncate_prompt_tokens keeps the last k (a cut prompt echoes its kept tokens' text);
         // add_special_tokens: the completions default adds BOS, false does not.
         let cut = try parse(#"{"model": "tiny", "prompt": [[1, 2, 3, 4], [5]], "truncate_prompt_tokens": 2, "echo": true}"#)

@@ -386,6 +386,15 @@ r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=24, tem
 check(r.choices[0].text == run["text"] and r.usage.completion_tokens == len(run["tokens"]), f"min_p: {r.choices[0].text!r} != pd-run {run['text']!r}")
 count("completions", r.choices[0].finish_reason)
 check(run["tokens"] != pd_run(prompt_ids, 24, *hot)["tokens"], "min_p changes nothing on this prompt: the check above would not see it")
+# vLLM's allowed_token_ids: only those are sampled — by the prefill daemon's first token as by decode.
+allowed = [7, 40, 99, 300]
+run = pd_run(prompt_ids, 12, "--allowed-token-ids", ",".join(map(str, allowed)), *hot)
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=12, temperature=1.5, seed=33, top_p=0.95, logprobs=0,
+                              extra_body={"allowed_token_ids": allowed})
+check(set(run["tokens"]) <= set(allowed) and len(set(run["tokens"])) > 1 and r.choices[0].text == run["text"]
+      and r.choices[0].logprobs.tokens == [tok.decode([t], skip_special_tokens=False) for t in run["tokens"]],
+      f"allowed_token_ids: {r.choices[0].text!r} != pd-run {run['text']!r} ({run['tokens']})")
+count("completions", r.choices[0].finish_reason)
 # The prompt's logprobs, computed by the 2-rank PCP prefill daemon: lm-evaluation-harness's loglikelihood
 # request (echo, logprobs 1, max_tokens 1) and vLLM's prompt_logprobs, against pd-run (one process).
 prompt_ids = tok.encode(prompts[0]).ids
@@ -453,7 +462,7 @@ check(len(pl) == len(chat_ids) and all(close(got[str(t)]["logprob"], e["logprob"
 count("chat_completions", r.choices[0].finish_reason)
 print("ok: chat and completion logprobs (whole and streamed; top tokens, bytes, text_offset), the prompt's (echo + logprobs "
       "as lm-evaluation-harness asks, echo alone with max_tokens 0, prompt_logprobs; 2-rank PCP prefill vs one process), the logits processors "
-      "(penalties, logit_bias, min_tokens; greedy and seeded) and min_p (seeded) equal pd-run + HF tokenizers")
+      "(penalties, logit_bias, min_tokens; greedy and seeded), min_p and allowed_token_ids (seeded) equal pd-run + HF tokenizers")
 
 # 4c. n choices per prompt: choice prompt × n + j is the prompt's seeded sample with seed + j (vLLM's rule),
 # each equal to pd-run with that seed; usage counts each prompt once; echo puts the prompt first.

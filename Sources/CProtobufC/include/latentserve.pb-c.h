@@ -78,7 +78,7 @@ typedef enum _Latentserve__V1__FinishReason {
 
 /*
  * Sampling: temperature 0 means greedy; top_k 0, top_p 0 (or 1) and min_p 0 mean "off". The logits
- * processors run first, in vLLM's order: min_tokens, logit_bias, then the penalties; then
+ * processors run first, in vLLM's order: allowed_token_ids, min_tokens, logit_bias, then the penalties; then
  * temperature → min_p → top_k → top_p.
  */
 struct  Latentserve__V1__SamplingParams
@@ -135,10 +135,15 @@ struct  Latentserve__V1__SamplingParams
    * [0, 1], 0 = off: tokens below min_p × the top token's probability are dropped
    */
   float min_p;
+  /*
+   * empty = every token; else only these can be sampled
+   */
+  size_t n_allowed_token_ids;
+  uint32_t *allowed_token_ids;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL }
 
 
 struct  Latentserve__V1__LogitBias
