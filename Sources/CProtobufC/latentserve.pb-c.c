@@ -52,6 +52,51 @@ void   latentserve__v1__sampling_params__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__sampling_params__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   latentserve__v1__token_ids__init
+                     (Latentserve__V1__TokenIds         *message)
+{
+  static const Latentserve__V1__TokenIds init_value = LATENTSERVE__V1__TOKEN_IDS__INIT;
+  *message = init_value;
+}
+size_t latentserve__v1__token_ids__get_packed_size
+                     (const Latentserve__V1__TokenIds *message)
+{
+  assert(message->base.descriptor == &latentserve__v1__token_ids__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t latentserve__v1__token_ids__pack
+                     (const Latentserve__V1__TokenIds *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &latentserve__v1__token_ids__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t latentserve__v1__token_ids__pack_to_buffer
+                     (const Latentserve__V1__TokenIds *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &latentserve__v1__token_ids__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Latentserve__V1__TokenIds *
+       latentserve__v1__token_ids__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Latentserve__V1__TokenIds *)
+     protobuf_c_message_unpack (&latentserve__v1__token_ids__descriptor,
+                                allocator, len, data);
+}
+void   latentserve__v1__token_ids__free_unpacked
+                     (Latentserve__V1__TokenIds *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &latentserve__v1__token_ids__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   latentserve__v1__logit_bias__init
                      (Latentserve__V1__LogitBias         *message)
 {
@@ -772,7 +817,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[17] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[18] =
 {
   {
     "temperature",
@@ -978,9 +1023,22 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "bad_words",
+    18,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Latentserve__V1__SamplingParams, n_bad_words),
+    offsetof(Latentserve__V1__SamplingParams, bad_words),
+    &latentserve__v1__token_ids__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
   16,   /* field[16] = allowed_token_ids */
+  17,   /* field[17] = bad_words */
   7,   /* field[7] = frequency_penalty */
   5,   /* field[5] = ignore_eos */
   10,   /* field[10] = logit_bias */
@@ -1001,7 +1059,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 17 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -1011,11 +1069,49 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  17,
+  18,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,
   (ProtobufCMessageInit) latentserve__v1__sampling_params__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor latentserve__v1__token_ids__field_descriptors[1] =
+{
+  {
+    "token_ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Latentserve__V1__TokenIds, n_token_ids),
+    offsetof(Latentserve__V1__TokenIds, token_ids),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned latentserve__v1__token_ids__field_indices_by_name[] = {
+  0,   /* field[0] = token_ids */
+};
+static const ProtobufCIntRange latentserve__v1__token_ids__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor latentserve__v1__token_ids__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "latentserve.v1.TokenIds",
+  "TokenIds",
+  "Latentserve__V1__TokenIds",
+  "latentserve.v1",
+  sizeof(Latentserve__V1__TokenIds),
+  1,
+  latentserve__v1__token_ids__field_descriptors,
+  latentserve__v1__token_ids__field_indices_by_name,
+  1,  latentserve__v1__token_ids__number_ranges,
+  (ProtobufCMessageInit) latentserve__v1__token_ids__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor latentserve__v1__logit_bias__field_descriptors[2] =

@@ -39,7 +39,8 @@ public struct SampledToken: Sendable, Equatable {
 /// prefill daemon picks the first token, decode the rest) continues one stream: see `init`.
 ///
 /// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — allowed_token_ids
-/// (every other token −inf), min_tokens (EOS
+/// (every other token −inf), bad words (a word's last token −inf when the generated tokens end with the
+/// rest of it), min_tokens (EOS
 /// and stop ids to −inf), logit_bias (added), then the penalties (repetition over prompt and output
 /// tokens, frequency × count and presence over output tokens) — then temperature → min-p (drops every
 /// token whose tempered weight e^((x − max) / T), its probability over the top token's, is below min_p)
@@ -68,6 +69,9 @@ public final class Sampler {
     private let inPrompt: UnsafeMutablePointer<Bool>?     // [vocab] (repetition penalty only)
     private var promptTokens: [Int32] = []                // distinct prompt tokens
     private let minTokensMasked: [Int]                    // EOS (unless ignore_eos) and stop ids
+    private let recentTokens: UnsafeMutablePointer<Int32>? // ring of the last (longest bad word − 1) generated tokens
+    private let recentCapacity: Int
+    private var recentCount = 0, recentNext = 0
     /// Tokens of this sequence sampled so far (by this sampler or, before it, `previousTokens`).
     private var generated: Int
 
@@ -100,7 +104,10 @@ public final class Sampler {
         generated = 0
         let masked = params.minTokens > 0 ? Set(params.stopTokenIDs + (params.ignoreEOS ? [] : eosTokenIDs)).sorted() : []
         minTokensMasked = masked.filter { $0 >= 0 && $0 < vocabSize }
+        recentCapacity = max(0, (params.badWords.map(\.count).max() ?? 0) - 1)
+        recentTokens = recentCapacity > 0 ? Self.scratch(recentCapacity, 0) : nil
         let processes = params.hasPenalties || !params.logitBias.isEmpty || !minTokensMasked.isEmpty || !params.allowedTokenIDs.isEmpty
+            || !params.badWords.isEmpty
         processed = processes ? Self.scratch(vocabSize, 0) : nil
         outputCounts = params.hasPenalties ? Self.scratch(vocabSize, 0) : nil
         if params.hasPenalties { outputTokens.reserveCapacity(params.maxNewTokens + previousTokens.count) }
@@ -129,6 +136,7 @@ public final class Sampler {
         processed?.deallocate()
         outputCounts?.deallocate()
         inPrompt?.deallocate()
+        recentTokens?.deallocate()
     }
 
     /// Picks the next token from `logits` ([vocab], raw model output).
@@ -165,6 +173,11 @@ public final class Sampler {
     /// Counts `token` as generated (min_tokens, and the penalties' output tokens).
     private func record(_ token: Int) {
         generated += 1
+        if let recentTokens {
+            recentTokens[recentNext] = Int32(truncatingIfNeeded: token)
+            recentNext = (recentNext + 1) % recentCapacity
+            recentCount = min(recentCount + 1, recentCapacity)
+        }
         guard let outputCounts, token >= 0 && token < vocabSize else { return }
         if outputCounts[token] == 0 { outputTokens.append(Int32(token)) }
         outputCounts[token] += 1
@@ -176,13 +189,15 @@ public final class Sampler {
     private func applyProcessors(_ raw: UnsafePointer<Float>) -> UnsafePointer<Float> {
         guard let processed else { return raw }
         let masking = generated < params.minTokens
-        guard masking || params.hasPenalties || !params.logitBias.isEmpty || !params.allowedTokenIDs.isEmpty else { return raw }
+        guard masking || params.hasPenalties || !params.logitBias.isEmpty || !params.allowedTokenIDs.isEmpty
+            || !params.badWords.isEmpty else { return raw }
         if params.allowedTokenIDs.isEmpty {
             processed.update(from: raw, count: vocabSize)
         } else {
             processed.update(repeating: -.infinity, count: vocabSize)
             for t in params.allowedTokenIDs { processed[t] = raw[t] }
         }
+        for word in params.badWords where endsWithAllButLast(word) { processed[word[word.count - 1]] = -.infinity }
         for entry in params.logitBias { processed[entry.token] += entry.bias }
         if masking { for t in minTokensMasked { processed[t] = -.infinity } }
         let repetition = params.repetitionPenalty
@@ -201,6 +216,16 @@ public final class Sampler {
             }
         }
         return UnsafePointer(processed)
+    }
+
+    /// Whether the generated tokens end with `word` minus its last token (always for a one-token word).
+    private func endsWithAllButLast(_ word: [Int]) -> Bool {
+        let prefix = word.count - 1
+        guard prefix <= recentCount else { return false }
+        for j in 0..<prefix where Int(recentTokens.unsafelyUnwrapped[(recentNext - prefix + j + recentCapacity) % recentCapacity]) != word[j] {
+            return false
+        }
+        return true
     }
 
     /// The `params.topLogprobs` largest raw logits' tokens, largest first, lower id first on ties (NaN

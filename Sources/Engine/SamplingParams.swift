@@ -6,7 +6,7 @@ public struct TokenBias: Sendable, Equatable, Codable {
 }
 
 /// How one request picks its next tokens (vLLM / HF semantics): the logits processors (allowed_token_ids,
-/// min_tokens, logit_bias, then the repetition / frequency / presence penalties), then greedy at temperature 0,
+/// bad words, min_tokens, logit_bias, then the repetition / frequency / presence penalties), then greedy at temperature 0,
 /// otherwise temperature → min-p → top-k → top-p (vLLM's order) and a draw from the renormalized
 /// distribution.
 public struct SamplingParams: Sendable, Equatable, Codable {
@@ -35,12 +35,15 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     public var promptLogprobs: Int?
     /// vLLM's allowed_token_ids: every other token's logit is −inf before the other processors; empty = all.
     public var allowedTokenIDs: [Int]
+    /// vLLM's bad words as token sequences: the last token of each is −inf when the generated tokens end
+    /// with the rest of it (a one-token word always).
+    public var badWords: [[Int]]
 
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64? = nil,
                 stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
-                minP: Float = 0, allowedTokenIDs: [Int] = []) {
+                minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = []) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -57,6 +60,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.topLogprobs = topLogprobs
         self.promptLogprobs = promptLogprobs
         self.allowedTokenIDs = allowedTokenIDs
+        self.badWords = badWords
     }
 
     /// True when sampling reduces to argmax.
@@ -75,7 +79,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// spells it) when temperature < 0 or non-finite, topK < 0, topP not in (0, 1], minP not in [0, 1], maxNewTokens < 1,
     /// a stop id is < 0 or ≥ vocab, a penalty is out of vLLM's range (presence / frequency in [−2, 2],
     /// repetition > 0), minTokens < 0, a biased token is out of the vocab, listed twice or its bias not
-    /// finite, an allowed token id is out of the vocab, or topLogprobs or promptLogprobs is not in 0...20.
+    /// finite, an allowed token id or a bad word's is out of the vocab, a bad word is empty, or topLogprobs or promptLogprobs is not in 0...20.
     public func validate(vocabSize: Int) throws {
         func invalid(_ field: String, _ reason: String) -> AdmissionError { AdmissionError(field: field, reason: reason) }
         guard temperature.isFinite && temperature >= 0 else {
@@ -97,6 +101,12 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         guard minTokens >= 0 else { throw invalid("sampling.min_tokens", "must be ≥ 0, got \(minTokens)") }
         if let bad = allowedTokenIDs.first(where: { $0 < 0 || $0 >= vocabSize }) {
             throw invalid("sampling.allowed_token_ids", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
+        }
+        for word in badWords {
+            guard !word.isEmpty else { throw invalid("sampling.bad_words", "a bad word has no tokens") }
+            if let bad = word.first(where: { $0 < 0 || $0 >= vocabSize }) {
+                throw invalid("sampling.bad_words", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
+            }
         }
         var biased = Set<Int>()
         for entry in logitBias {

@@ -59,7 +59,7 @@ struct GenerationRequest {
         "stream", "stream_options", "user", "n", "best_of", "logprobs", "presence_penalty",
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
-        "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens", "allowed_token_ids",
+        "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens", "allowed_token_ids", "bad_words",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -188,7 +188,8 @@ struct GenerationRequest {
                                   logitBias: try Self.logitBias(f, vocab: served.vocabSize), topLogprobs: UInt32(topLogprobs ?? 0),
                                   promptLogprobs: promptTop != nil, promptTopLogprobs: UInt32(promptTop ?? 0), seedGiven: seed != nil,
                                   allowedTokenIds: try Self.tokenIDs(f["allowed_token_ids"], field: "allowed_token_ids",
-                                                                     vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) })
+                                                                     vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) },
+                                  badWords: try Self.badWords(f, served))
 
         switch f["stop"] {
         case nil: stop = []
@@ -248,6 +249,25 @@ struct GenerationRequest {
             }
             return LogitBias(tokenId: UInt32(id), bias: Float(min(100, max(-100, value))))
         }
+    }
+
+    /// vLLM's `bad_words` as token sequences, as vLLM tokenizes them: each word (leading whitespace dropped)
+    /// alone, and with one leading space when that makes a different first token in as many tokens (the
+    /// word in mid-text); no special tokens.
+    private static func badWords(_ f: JSONFields, _ served: ServedModel) throws -> [[UInt32]] {
+        guard let value = f["bad_words"] else { return [] }
+        guard case let .array(items) = value else { throw APIError.invalid("bad_words", "bad_words must be a list of strings") }
+        var sequences: [[Int]] = []
+        for item in items {
+            guard case let .string(word) = item else { throw APIError.invalid("bad_words", "bad_words must be a list of strings") }
+            let bare = String(word.drop(while: \.isWhitespace))
+            let alone = served.text.tokenizer.encode(bare, addSpecialTokens: false)
+            guard !alone.isEmpty else { throw APIError.invalid("bad_words", "bad word \(Value.string(word).compactJSON) has no tokens") }
+            sequences.append(alone)
+            let spaced = served.text.tokenizer.encode(" " + bare, addSpecialTokens: false)
+            if spaced.first != alone.first && spaced.count == alone.count { sequences.append(spaced) }
+        }
+        return sequences.map { $0.map { UInt32($0) } }
     }
 
     /// Most choices one request may ask for (OpenAI's limit for n).

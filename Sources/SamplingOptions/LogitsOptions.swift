@@ -24,6 +24,9 @@ public struct LogitsOptions: ParsableArguments {
     @Option(help: "Only these token ids can be sampled, comma-separated (vLLM's allowed_token_ids).")
     public var allowedTokenIds: String?
 
+    @Option(help: "Bad words as token-id sequences, ';' between words, ',' between ids (e.g. 13,7;42): a word's last token cannot follow the rest.")
+    public var badWordsIds: String?
+
     @Option(help: "Report this many most likely tokens (0...20) with each generated token.")
     public var topLogprobs: Int = 0
 
@@ -37,10 +40,8 @@ public struct LogitsOptions: ParsableArguments {
         params.minTokens = minTokens
         params.topLogprobs = topLogprobs
         params.promptLogprobs = promptLogprobs
-        params.allowedTokenIDs = try (allowedTokenIds ?? "").split(separator: ",").map {
-            guard let id = Int($0) else { throw ValidationError("--allowed-token-ids: expected comma-separated ids, got \"\($0)\"") }
-            return id
-        }
+        params.allowedTokenIDs = try ids(allowedTokenIds ?? "", option: "--allowed-token-ids")
+        params.badWords = try (badWordsIds ?? "").split(separator: ";").map { try ids($0, option: "--bad-words-ids") }
         params.logitBias = try (logitBias ?? "").split(separator: ",").map { pair in
             let parts = pair.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 2, let token = Int(parts[0]), let bias = Float(parts[1]) else {
@@ -49,4 +50,13 @@ public struct LogitsOptions: ParsableArguments {
             return TokenBias(token: token, bias: bias)
         }
     }
+
+    private func ids(_ list: Substring, option: String) throws -> [Int] {
+        try list.split(separator: ",").map {
+            guard let id = Int($0) else { throw ValidationError("\(option): expected comma-separated token ids, got \"\($0)\"") }
+            return id
+        }
+    }
+
+    private func ids(_ list: String, option: String) throws -> [Int] { try ids(Substring(list), option: option) }
 }

@@ -17,7 +17,8 @@ public enum RequestAdmission {
                               repetitionPenalty: s.repetitionPenalty == 0 ? 1 : s.repetitionPenalty, minTokens: Int(s.minTokens),
                               logitBias: s.logitBias.map { TokenBias(token: Int($0.tokenId), bias: $0.bias) },
                               topLogprobs: Int(s.topLogprobs), promptLogprobs: s.promptLogprobs ? Int(s.promptTopLogprobs) : nil,
-                              minP: s.minP, allowedTokenIDs: s.allowedTokenIds.map { Int($0) })
+                              minP: s.minP, allowedTokenIDs: s.allowedTokenIds.map { Int($0) },
+                              badWords: s.badWords.map { $0.map { Int($0) } })
     }
 
     /// The wire fields for the engine's SamplingParams (the inverse of `params`; max_new_tokens travels
@@ -30,7 +31,8 @@ public enum RequestAdmission {
                             logitBias: p.logitBias.map { LogitBias(tokenId: UInt32(clamping: $0.token), bias: $0.bias) },
                             topLogprobs: UInt32(clamping: p.topLogprobs), promptLogprobs: p.promptLogprobs != nil,
                             promptTopLogprobs: UInt32(clamping: p.promptLogprobs ?? 0), seedGiven: p.seed != nil,
-                            allowedTokenIds: p.allowedTokenIDs.map { UInt32(clamping: $0) })
+                            allowedTokenIds: p.allowedTokenIDs.map { UInt32(clamping: $0) },
+                            badWords: p.badWords.map { $0.map { UInt32(clamping: $0) } })
     }
 
     /// `Admission.validate`, its error as INVALID_ARGUMENT "<message>.<field>: <reason>".

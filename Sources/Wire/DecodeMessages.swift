@@ -95,11 +95,13 @@ public struct SamplingParams: Equatable, Sendable {
     public var seedGiven: Bool
     /// Only these tokens can be sampled (vLLM's allowed_token_ids); empty = every token.
     public var allowedTokenIds: [UInt32]
+    /// vLLM's bad words as token sequences: each one's last token cannot follow the rest.
+    public var badWords: [[UInt32]]
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, minP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
-                promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = []) {
+                promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = [], badWords: [[UInt32]] = []) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -117,6 +119,7 @@ public struct SamplingParams: Equatable, Sendable {
         self.promptTopLogprobs = promptTopLogprobs
         self.seedGiven = seedGiven
         self.allowedTokenIds = allowedTokenIds
+        self.badWords = badWords
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
@@ -126,7 +129,8 @@ public struct SamplingParams: Equatable, Sendable {
                   repetitionPenalty: c.repetition_penalty, minTokens: c.min_tokens,
                   logitBias: swiftArray(c.logit_bias, c.n_logit_bias).map { LogitBias(tokenId: $0!.pointee.token_id, bias: $0!.pointee.bias) },
                   topLogprobs: c.top_logprobs, promptLogprobs: c.prompt_logprobs != 0, promptTopLogprobs: c.prompt_top_logprobs,
-                  seedGiven: c.seed_given != 0, allowedTokenIds: swiftArray(c.allowed_token_ids, c.n_allowed_token_ids))
+                  seedGiven: c.seed_given != 0, allowedTokenIds: swiftArray(c.allowed_token_ids, c.n_allowed_token_ids),
+                  badWords: swiftArray(c.bad_words, c.n_bad_words).map { swiftArray($0!.pointee.token_ids, $0!.pointee.n_token_ids) })
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -155,6 +159,14 @@ public struct SamplingParams: Equatable, Sendable {
         })
         c.n_allowed_token_ids = allowedTokenIds.count
         c.allowed_token_ids = arena.array(allowedTokenIds)
+        c.n_bad_words = badWords.count
+        c.bad_words = arena.array(badWords.map { ids -> UnsafeMutablePointer<Latentserve__V1__TokenIds>? in
+            var t = Latentserve__V1__TokenIds()
+            latentserve__v1__token_ids__init(&t)
+            t.n_token_ids = ids.count
+            t.token_ids = arena.array(ids)
+            return arena.object(t)
+        })
         c.top_logprobs = topLogprobs
         c.prompt_logprobs = promptLogprobs ? 1 : 0
         c.prompt_top_logprobs = promptTopLogprobs

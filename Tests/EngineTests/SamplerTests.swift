@@ -309,6 +309,8 @@ final class SamplerTests: XCTestCase {
         XCTAssertNil(field(SamplingParams(minP: 1)))
         XCTAssertEqual(field(SamplingParams(allowedTokenIDs: [3, 10])), "sampling.allowed_token_ids")
         XCTAssertEqual(field(SamplingParams(allowedTokenIDs: [-1])), "sampling.allowed_token_ids")
+        XCTAssertEqual(field(SamplingParams(badWords: [[1, 10]])), "sampling.bad_words")
+        XCTAssertEqual(field(SamplingParams(badWords: [[]])), "sampling.bad_words")
         XCTAssertEqual(field(SamplingParams(maxNewTokens: 0)), "max_new_tokens")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [3, 10])), "sampling.stop_token_ids")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [-1])), "sampling.stop_token_ids")
@@ -316,7 +318,7 @@ final class SamplerTests: XCTestCase {
 
     func testParamsRoundTripThroughJSON() throws {
         let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64, ignoreEOS: true,
-                                    minP: 0.1, allowedTokenIDs: [3, 5])
+                                    minP: 0.1, allowedTokenIDs: [3, 5], badWords: [[1, 2], [4]])
         let decoded = try JSONDecoder().decode(SamplingParams.self, from: JSONEncoder().encode(params))
         XCTAssertEqual(decoded, params)
     }
@@ -384,6 +386,21 @@ final class LogitsProcessorTests: XCTestCase {
         XCTAssertEqual(counts[0] + counts[1] + counts[3], 0, "\(counts)")
         let expected = 4000 * exp(3.0) / (exp(3.0) + exp(1.0))
         XCTAssertEqual(Double(counts[2]), expected, accuracy: 4 * (expected * (1 - expected / 4000)).squareRoot(), "\(counts)")
+    }
+
+    func testBadWordsBanTheirLastTokenRightAfterTheRest() {
+        let logits: [Float] = [0, 5, 6, 1, 0, 0]   // greedy: 2, then 1 where 2 is banned
+        func run(_ words: [[Int]], previous: [Int] = [], steps: Int = 6) -> [Int] {
+            let sampler = Sampler(params: SamplingParams(logitBias: [TokenBias(token: 2, bias: 1)], badWords: words), vocabSize: 6,
+                                  previousTokens: previous)
+            return (0..<steps).map { _ in sample(sampler, logits).token }
+        }
+        XCTAssertEqual(run([]), [2, 2, 2, 2, 2, 2])
+        XCTAssertEqual(run([[2]]), [1, 1, 1, 1, 1, 1], "a one-token word is never sampled, whatever the bias")
+        XCTAssertEqual(run([[2, 2]]), [2, 1, 2, 1, 2, 1])
+        XCTAssertEqual(run([[2, 2]], previous: [2]), [1, 2, 1, 2, 1, 2], "the prefill daemon's first token counts")
+        XCTAssertEqual(run([[1, 2, 2]]), [2, 2, 2, 2, 2, 2], "its prefix never appears")
+        XCTAssertEqual(run([[2, 2, 2], [2, 1, 2]]), [2, 2, 1, 1, 2, 2], "each word against the latest tokens")
     }
 
     func testTopLogprobsOrderAndTies() {

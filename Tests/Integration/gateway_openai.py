@@ -395,6 +395,24 @@ check(set(run["tokens"]) <= set(allowed) and len(set(run["tokens"])) > 1 and r.c
       and r.choices[0].logprobs.tokens == [tok.decode([t], skip_special_tokens=False) for t in run["tokens"]],
       f"allowed_token_ids: {r.choices[0].text!r} != pd-run {run['text']!r} ({run['tokens']})")
 count("completions", r.choices[0].finish_reason)
+# vLLM's bad_words, tokenized by its rule (HF tokenizers here: the word alone, and with a leading space
+# when that gives a different first token in as many tokens): banning the words greedy decoding wrote
+# changes the text, which equals pd-run with those token sequences.
+def vllm_bad_words(words):
+    sequences = []
+    for word in words:
+        for space in (False, True):
+            ids = tok.encode((" " if space else "") + word.lstrip(), add_special_tokens=False).ids
+            if not space or (ids[0] != sequences[-1][0] and len(ids) == len(sequences[-1])):
+                sequences.append(ids)
+    return sequences
+greedy = pd_run(prompt_ids, 16)
+words = [tok.decode(greedy["tokens"][:1]), tok.decode(greedy["tokens"][2:4])]
+sequences = vllm_bad_words(words)
+run = pd_run(prompt_ids, 16, "--bad-words-ids", ";".join(",".join(map(str, s)) for s in sequences))
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=16, temperature=0, extra_body={"bad_words": words})
+check(run["tokens"] != greedy["tokens"] and r.choices[0].text == run["text"], f"bad_words {words} {sequences}: {r.choices[0].text!r} != pd-run {run['text']!r}")
+count("completions", r.choices[0].finish_reason)
 # The prompt's logprobs, computed by the 2-rank PCP prefill daemon: lm-evaluation-harness's loglikelihood
 # request (echo, logprobs 1, max_tokens 1) and vLLM's prompt_logprobs, against pd-run (one process).
 prompt_ids = tok.encode(prompts[0]).ids
@@ -462,7 +480,7 @@ check(len(pl) == len(chat_ids) and all(close(got[str(t)]["logprob"], e["logprob"
 count("chat_completions", r.choices[0].finish_reason)
 print("ok: chat and completion logprobs (whole and streamed; top tokens, bytes, text_offset), the prompt's (echo + logprobs "
       "as lm-evaluation-harness asks, echo alone with max_tokens 0, prompt_logprobs; 2-rank PCP prefill vs one process), the logits processors "
-      "(penalties, logit_bias, min_tokens; greedy and seeded), min_p and allowed_token_ids (seeded) equal pd-run + HF tokenizers")
+      "(penalties, logit_bias, min_tokens; greedy and seeded), min_p, allowed_token_ids (seeded) and bad_words equal pd-run + HF tokenizers")
 
 # 4c. n choices per prompt: choice prompt × n + j is the prompt's seeded sample with seed + j (vLLM's rule),
 # each equal to pd-run with that seed; usage counts each prompt once; echo puts the prompt first.

@@ -12,7 +12,8 @@ final class MessageRoundTripTests: XCTestCase {
         let sampling = SamplingParams(temperature: 0.7, topK: 40, topP: 0.9, minP: 0.05, seed: 1234, stopTokenIds: [2, 7], presencePenalty: -0.5,
                                       frequencyPenalty: 1.25, repetitionPenalty: 1.1, minTokens: 4,
                                       logitBias: [LogitBias(tokenId: 3, bias: -100), LogitBias(tokenId: 99_999, bias: 2.5)], topLogprobs: 20,
-                                      promptLogprobs: true, promptTopLogprobs: 3, seedGiven: true, allowedTokenIds: [5, 1, 99_999])
+                                      promptLogprobs: true, promptTopLogprobs: 3, seedGiven: true, allowedTokenIds: [5, 1, 99_999],
+                                      badWords: [[1, 2, 3], [7], []])
         try roundTrip(GenerateRequest(promptTokenIds: [1, 2, 3, 100_000], maxNewTokens: 64, sampling: sampling,
                                       clientRequestId: "client-1"))
         try roundTrip(GenerateRequest(promptTokenIds: [], maxNewTokens: 0))

@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Latentserve__V1__SamplingParams Latentserve__V1__SamplingParams;
+typedef struct Latentserve__V1__TokenIds Latentserve__V1__TokenIds;
 typedef struct Latentserve__V1__LogitBias Latentserve__V1__LogitBias;
 typedef struct Latentserve__V1__TokenLogprob Latentserve__V1__TokenLogprob;
 typedef struct Latentserve__V1__PromptTokenLogprobs Latentserve__V1__PromptTokenLogprobs;
@@ -78,7 +79,7 @@ typedef enum _Latentserve__V1__FinishReason {
 
 /*
  * Sampling: temperature 0 means greedy; top_k 0, top_p 0 (or 1) and min_p 0 mean "off". The logits
- * processors run first, in vLLM's order: allowed_token_ids, min_tokens, logit_bias, then the penalties; then
+ * processors run first, in vLLM's order: allowed_token_ids, bad_words, min_tokens, logit_bias, then the penalties; then
  * temperature → min_p → top_k → top_p.
  */
 struct  Latentserve__V1__SamplingParams
@@ -140,10 +141,26 @@ struct  Latentserve__V1__SamplingParams
    */
   size_t n_allowed_token_ids;
   uint32_t *allowed_token_ids;
+  /*
+   * vLLM's: a sequence's last token is −inf right after the rest was generated
+   */
+  size_t n_bad_words;
+  Latentserve__V1__TokenIds **bad_words;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL }
+
+
+struct  Latentserve__V1__TokenIds
+{
+  ProtobufCMessage base;
+  size_t n_token_ids;
+  uint32_t *token_ids;
+};
+#define LATENTSERVE__V1__TOKEN_IDS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__token_ids__descriptor) \
+    , 0,NULL }
 
 
 struct  Latentserve__V1__LogitBias
@@ -530,6 +547,25 @@ Latentserve__V1__SamplingParams *
 void   latentserve__v1__sampling_params__free_unpacked
                      (Latentserve__V1__SamplingParams *message,
                       ProtobufCAllocator *allocator);
+/* Latentserve__V1__TokenIds methods */
+void   latentserve__v1__token_ids__init
+                     (Latentserve__V1__TokenIds         *message);
+size_t latentserve__v1__token_ids__get_packed_size
+                     (const Latentserve__V1__TokenIds   *message);
+size_t latentserve__v1__token_ids__pack
+                     (const Latentserve__V1__TokenIds   *message,
+                      uint8_t             *out);
+size_t latentserve__v1__token_ids__pack_to_buffer
+                     (const Latentserve__V1__TokenIds   *message,
+                      ProtobufCBuffer     *buffer);
+Latentserve__V1__TokenIds *
+       latentserve__v1__token_ids__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   latentserve__v1__token_ids__free_unpacked
+                     (Latentserve__V1__TokenIds *message,
+                      ProtobufCAllocator *allocator);
 /* Latentserve__V1__LogitBias methods */
 void   latentserve__v1__logit_bias__init
                      (Latentserve__V1__LogitBias         *message);
@@ -839,6 +875,9 @@ void   latentserve__v1__info_response__free_unpacked
 typedef void (*Latentserve__V1__SamplingParams_Closure)
                  (const Latentserve__V1__SamplingParams *message,
                   void *closure_data);
+typedef void (*Latentserve__V1__TokenIds_Closure)
+                 (const Latentserve__V1__TokenIds *message,
+                  void *closure_data);
 typedef void (*Latentserve__V1__LogitBias_Closure)
                  (const Latentserve__V1__LogitBias *message,
                   void *closure_data);
@@ -956,6 +995,7 @@ void latentserve__v1__prefill__info(ProtobufCService *service,
 extern const ProtobufCEnumDescriptor    latentserve__v1__wire_dtype__descriptor;
 extern const ProtobufCEnumDescriptor    latentserve__v1__finish_reason__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor;
+extern const ProtobufCMessageDescriptor latentserve__v1__token_ids__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__logit_bias__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__token_logprob__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__prompt_token_logprobs__descriptor;
