@@ -66,6 +66,10 @@ completions = [
     {"model": "tiny", "prompt": ["ab", "cd"], "n": 3, "best_of": 3, "echo": True, "logprobs": 2, "prompt_logprobs": 1,
      "presence_penalty": -0.5, "frequency_penalty": 1.5, "repetition_penalty": 1.2, "min_tokens": 2, "max_tokens": 4,
      "logit_bias": {"7": 100, "9": -3.5}, "seed": 11, "temperature": 0.7},
+    {"model": "tiny", "prompt": "scored text", "echo": True, "logprobs": 1, "max_tokens": 0, "truncate_prompt_tokens": 3,
+     "add_special_tokens": False},
+    {"model": "tiny", "prompt": "x y z", "min_p": 0.1, "allowed_token_ids": [3, 4, 5], "bad_words": ["y", " z w"],
+     "temperature": 0.9, "seed": 3},
 ]
 chats = [
     {"model": "tiny", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},
@@ -79,6 +83,8 @@ chats = [
                                    {"role": "tool", "tool_call_id": "c1", "content": "sunny"}],
      "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
      "tool_choice": "none", "parallel_tool_calls": False, "logprobs": True, "top_logprobs": 5, "n": 2},
+    {"model": "tiny", "messages": [{"role": "user", "content": "Count"}, {"role": "assistant", "content": "One, "}],
+     "continue_final_message": True, "add_generation_prompt": False, "echo": True, "add_special_tokens": True},
 ]
 for i, body in enumerate(completions):
     write("fuzz-gateway-request", f"completion-{i}", b"\x00" + json.dumps(body).encode())
