@@ -6,9 +6,9 @@ public struct TokenBias: Sendable, Equatable, Codable {
 }
 
 /// How one request picks its next tokens (vLLM / HF semantics): the logits processors (allowed_token_ids,
-/// bad words, min_tokens, logit_bias, then the repetition / frequency / presence penalties), then greedy at temperature 0,
-/// otherwise temperature → min-p → top-k → top-p (vLLM's order) and a draw from the renormalized
-/// distribution.
+/// bad words, min_tokens, logit_bias, then the repetition / frequency / presence penalties), then greedy
+/// at temperature 0, otherwise temperature → min-p → top-k → top-p (vLLM's order) and a draw from the
+/// renormalized distribution.
 public struct SamplingParams: Sendable, Equatable, Codable {
     public var temperature: Float   // 0 = greedy (below 1e-5 counts as 0, as vLLM)
     public var topK: Int            // 0 = off; ≥ vocab acts as off
@@ -76,10 +76,11 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     public var hasPenalties: Bool { presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 }
 
     /// The sampling half of `Admission.validate`: throws AdmissionError naming the field (as the proto
-    /// spells it) when temperature < 0 or non-finite, topK < 0, topP not in (0, 1], minP not in [0, 1], maxNewTokens < 1,
-    /// a stop id is < 0 or ≥ vocab, a penalty is out of vLLM's range (presence / frequency in [−2, 2],
+    /// spells it) when temperature < 0 or non-finite, topK < 0, topP not in (0, 1], minP not in [0, 1],
+    /// maxNewTokens < 1, a stop id is < 0 or ≥ vocab, a penalty is out of vLLM's range (presence / frequency in [−2, 2],
     /// repetition > 0), minTokens < 0, a biased token is out of the vocab, listed twice or its bias not
-    /// finite, an allowed token id or a bad word's is out of the vocab, a bad word is empty, or topLogprobs or promptLogprobs is not in 0...20.
+    /// finite, an allowed token id or a bad word's is out of the vocab, a bad word is empty, or topLogprobs
+    /// or promptLogprobs is not in 0...20.
     public func validate(vocabSize: Int) throws {
         func invalid(_ field: String, _ reason: String) -> AdmissionError { AdmissionError(field: field, reason: reason) }
         guard temperature.isFinite && temperature >= 0 else {

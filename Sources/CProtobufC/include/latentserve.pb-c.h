@@ -79,8 +79,8 @@ typedef enum _Latentserve__V1__FinishReason {
 
 /*
  * Sampling: temperature 0 means greedy; top_k 0, top_p 0 (or 1) and min_p 0 mean "off". The logits
- * processors run first, in vLLM's order: allowed_token_ids, bad_words, min_tokens, logit_bias, then the penalties; then
- * temperature → min_p → top_k → top_p.
+ * processors run first, in vLLM's order: allowed_token_ids, bad_words, min_tokens, logit_bias, then
+ * the penalties; then temperature → min_p → top_k → top_p.
  */
 struct  Latentserve__V1__SamplingParams
 {
