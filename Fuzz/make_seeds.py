@@ -70,6 +70,7 @@ completions = [
      "add_special_tokens": False},
     {"model": "tiny", "prompt": "x y z", "min_p": 0.1, "allowed_token_ids": [3, 4, 5], "bad_words": ["y", " z w"],
      "temperature": 0.9, "seed": 3},
+    {"model": "tiny", "prompt": "Pick", "structured_outputs": {"choice": ["yes", "no", "maybe 🤔"]}, "n": 2},
 ]
 chats = [
     {"model": "tiny", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},

@@ -52,6 +52,51 @@ void   latentserve__v1__sampling_params__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__sampling_params__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   latentserve__v1__token_automaton__init
+                     (Latentserve__V1__TokenAutomaton         *message)
+{
+  static const Latentserve__V1__TokenAutomaton init_value = LATENTSERVE__V1__TOKEN_AUTOMATON__INIT;
+  *message = init_value;
+}
+size_t latentserve__v1__token_automaton__get_packed_size
+                     (const Latentserve__V1__TokenAutomaton *message)
+{
+  assert(message->base.descriptor == &latentserve__v1__token_automaton__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t latentserve__v1__token_automaton__pack
+                     (const Latentserve__V1__TokenAutomaton *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &latentserve__v1__token_automaton__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t latentserve__v1__token_automaton__pack_to_buffer
+                     (const Latentserve__V1__TokenAutomaton *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &latentserve__v1__token_automaton__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Latentserve__V1__TokenAutomaton *
+       latentserve__v1__token_automaton__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Latentserve__V1__TokenAutomaton *)
+     protobuf_c_message_unpack (&latentserve__v1__token_automaton__descriptor,
+                                allocator, len, data);
+}
+void   latentserve__v1__token_automaton__free_unpacked
+                     (Latentserve__V1__TokenAutomaton *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &latentserve__v1__token_automaton__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   latentserve__v1__token_ids__init
                      (Latentserve__V1__TokenIds         *message)
 {
@@ -817,7 +862,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[18] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[19] =
 {
   {
     "temperature",
@@ -1035,10 +1080,23 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "choice",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, choice),
+    &latentserve__v1__token_automaton__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
   16,   /* field[16] = allowed_token_ids */
   17,   /* field[17] = bad_words */
+  18,   /* field[18] = choice */
   7,   /* field[7] = frequency_penalty */
   5,   /* field[5] = ignore_eos */
   10,   /* field[10] = logit_bias */
@@ -1059,7 +1117,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 18 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -1069,11 +1127,88 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  18,
+  19,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,
   (ProtobufCMessageInit) latentserve__v1__sampling_params__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor latentserve__v1__token_automaton__field_descriptors[4] =
+{
+  {
+    "from",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Latentserve__V1__TokenAutomaton, n_from),
+    offsetof(Latentserve__V1__TokenAutomaton, from),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Latentserve__V1__TokenAutomaton, n_token),
+    offsetof(Latentserve__V1__TokenAutomaton, token),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Latentserve__V1__TokenAutomaton, n_to),
+    offsetof(Latentserve__V1__TokenAutomaton, to),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accepting",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Latentserve__V1__TokenAutomaton, n_accepting),
+    offsetof(Latentserve__V1__TokenAutomaton, accepting),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned latentserve__v1__token_automaton__field_indices_by_name[] = {
+  3,   /* field[3] = accepting */
+  0,   /* field[0] = from */
+  2,   /* field[2] = to */
+  1,   /* field[1] = token */
+};
+static const ProtobufCIntRange latentserve__v1__token_automaton__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor latentserve__v1__token_automaton__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "latentserve.v1.TokenAutomaton",
+  "TokenAutomaton",
+  "Latentserve__V1__TokenAutomaton",
+  "latentserve.v1",
+  sizeof(Latentserve__V1__TokenAutomaton),
+  4,
+  latentserve__v1__token_automaton__field_descriptors,
+  latentserve__v1__token_automaton__field_indices_by_name,
+  1,  latentserve__v1__token_automaton__number_ranges,
+  (ProtobufCMessageInit) latentserve__v1__token_automaton__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor latentserve__v1__token_ids__field_descriptors[1] =

@@ -38,8 +38,9 @@ public struct SampledToken: Sendable, Equatable {
 /// A stochastic sample takes exactly one draw from the RNG, so a sequence sampled in two places (the
 /// prefill daemon picks the first token, decode the rest) continues one stream: see `init`.
 ///
-/// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — allowed_token_ids
-/// (every other token −inf), bad words (a word's last token −inf when the generated tokens end with the
+/// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — a choice constraint
+/// (only the tokens leaving the automaton's current node, and EOS at an accepting one; vLLM applies its
+/// structured-output mask before the processors), allowed_token_ids (every other token −inf), bad words (a word's last token −inf when the generated tokens end with the
 /// rest of it), min_tokens (EOS
 /// and stop ids to −inf), logit_bias (added), then the penalties (repetition over prompt and output
 /// tokens, frequency × count and presence over output tokens) — then temperature → min-p (drops every
@@ -69,6 +70,7 @@ public final class Sampler {
     private let inPrompt: UnsafeMutablePointer<Bool>?     // [vocab] (repetition penalty only)
     private var promptTokens: [Int32] = []                // distinct prompt tokens
     private let minTokensMasked: [Int]                    // EOS (unless ignore_eos) and stop ids
+    private let choice: ChoiceWalk?                       // the choice constraint's automaton and current node
     private let recentTokens: UnsafeMutablePointer<Int32>? // ring of the last (longest bad word − 1) generated tokens
     private let recentCapacity: Int
     private var recentCount = 0, recentNext = 0
@@ -104,10 +106,11 @@ public final class Sampler {
         generated = 0
         let masked = params.minTokens > 0 ? Set(params.stopTokenIDs + (params.ignoreEOS ? [] : eosTokenIDs)).sorted() : []
         minTokensMasked = masked.filter { $0 >= 0 && $0 < vocabSize }
+        choice = params.choice.map { ChoiceWalk($0, eosTokenIDs: eosTokenIDs.filter { $0 >= 0 && $0 < vocabSize }) }
         recentCapacity = max(0, (params.badWords.map(\.count).max() ?? 0) - 1)
         recentTokens = recentCapacity > 0 ? Self.scratch(recentCapacity, 0) : nil
         let processes = params.hasPenalties || !params.logitBias.isEmpty || !minTokensMasked.isEmpty || !params.allowedTokenIDs.isEmpty
-            || !params.badWords.isEmpty
+            || !params.badWords.isEmpty || params.choice != nil
         processed = processes ? Self.scratch(vocabSize, 0) : nil
         outputCounts = params.hasPenalties ? Self.scratch(vocabSize, 0) : nil
         if params.hasPenalties { outputTokens.reserveCapacity(params.maxNewTokens + previousTokens.count) }
@@ -173,6 +176,7 @@ public final class Sampler {
     /// Counts `token` as generated (min_tokens, and the penalties' output tokens).
     private func record(_ token: Int) {
         generated += 1
+        choice?.advance(token)
         if let recentTokens {
             recentTokens[recentNext] = Int32(truncatingIfNeeded: token)
             recentNext = (recentNext + 1) % recentCapacity
@@ -190,8 +194,11 @@ public final class Sampler {
         guard let processed else { return raw }
         let masking = generated < params.minTokens
         guard masking || params.hasPenalties || !params.logitBias.isEmpty || !params.allowedTokenIDs.isEmpty
-            || !params.badWords.isEmpty else { return raw }
-        if params.allowedTokenIDs.isEmpty {
+            || !params.badWords.isEmpty || choice != nil else { return raw }
+        if let choice {
+            processed.update(repeating: -.infinity, count: vocabSize)
+            choice.forEachAllowed { processed[$0] = raw[$0] }
+        } else if params.allowedTokenIDs.isEmpty {
             processed.update(from: raw, count: vocabSize)
         } else {
             processed.update(repeating: -.infinity, count: vocabSize)
@@ -522,5 +529,42 @@ private extension UnsafeMutablePointer {
         let held = self[i]
         self[i] = self[j]
         self[j] = held
+    }
+}
+
+/// A choice constraint's walk (SamplingParams.choice): the automaton's edges grouped by node, and the
+/// node the generated tokens have reached (−1 once a token left it: then nothing is allowed).
+private final class ChoiceWalk {
+    private let start: [Int]      // [nodes + 1] first edge of each node in `tokens` / `targets`
+    private let tokens: [Int], targets: [Int]
+    private let accepting: [Bool]
+    private let eosTokenIDs: [Int]
+    private var node = 0
+
+    init(_ automaton: TokenAutomaton, eosTokenIDs: [Int]) {
+        let nodes = automaton.nodeCount
+        let order = automaton.from.indices.sorted { automaton.from[$0] < automaton.from[$1] }
+        tokens = order.map { automaton.token[$0] }
+        targets = order.map { automaton.to[$0] }
+        var start = [Int](repeating: 0, count: nodes + 1)
+        for f in automaton.from { start[f + 1] += 1 }
+        for i in 0..<nodes { start[i + 1] += start[i] }
+        self.start = start
+        var accepting = [Bool](repeating: false, count: nodes)
+        for a in automaton.accepting { accepting[a] = true }
+        self.accepting = accepting
+        self.eosTokenIDs = eosTokenIDs
+    }
+
+    /// The tokens allowed next: the node's edges, and EOS where it accepts.
+    func forEachAllowed(_ body: (Int) -> Void) {
+        guard node >= 0 else { return }
+        for e in start[node]..<start[node + 1] { body(tokens[e]) }
+        if accepting[node] { for t in eosTokenIDs { body(t) } }
+    }
+
+    func advance(_ token: Int) {
+        guard node >= 0 else { return }
+        if let e = (start[node]..<start[node + 1]).first(where: { tokens[$0] == token }) { node = targets[e] } else if !accepting[node] { node = -1 }
     }
 }

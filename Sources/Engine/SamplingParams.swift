@@ -1,3 +1,38 @@
+/// A deterministic automaton over token ids: node 0 starts; edge i goes from `from[i]` on `token[i]` to
+/// `to[i]`; at an accepting node the model's EOS may end the sequence. A choice constraint (vLLM's
+/// structured output `choice`) is one: every tokenization of every choice, built where the vocabulary is
+/// (ModelText.choiceAutomaton).
+public struct TokenAutomaton: Sendable, Equatable, Codable {
+    public var from: [Int], token: [Int], to: [Int], accepting: [Int]
+    public init(from: [Int], token: [Int], to: [Int], accepting: [Int]) {
+        self.from = from
+        self.token = token
+        self.to = to
+        self.accepting = accepting
+    }
+
+    /// Nodes: 0 and every one an edge or `accepting` names.
+    public var nodeCount: Int { max(from.max() ?? 0, to.max() ?? 0, accepting.max() ?? 0) + 1 }
+
+    /// Largest automaton a request may carry (edges, and nodes).
+    public static let maxEdges = 1 << 20
+
+    func validate(vocabSize: Int, ignoreEOS: Bool, minTokens: Int, allowedTokenIDs: [Int]) throws {
+        func invalid(_ reason: String) -> AdmissionError { AdmissionError(field: "sampling.choice", reason: reason) }
+        guard from.count == token.count && token.count == to.count else { throw invalid("from, token and to must have one entry per edge") }
+        guard from.count <= Self.maxEdges && !accepting.isEmpty else { throw invalid("needs 1...\(Self.maxEdges) edges and an accepting node") }
+        guard (from + to + accepting).allSatisfy({ $0 >= 0 && $0 <= Self.maxEdges }) else { throw invalid("a node index is out of range") }
+        if let bad = token.first(where: { $0 < 0 || $0 >= vocabSize }) { throw invalid("every token must be in 0..<\(vocabSize), got \(bad)") }
+        var seen = Set<Int>()
+        for i in from.indices where !seen.insert(from[i] &* vocabSize &+ token[i]).inserted {
+            throw invalid("node \(from[i]) has two edges on token \(token[i])")
+        }
+        guard !ignoreEOS && minTokens == 0 && allowedTokenIDs.isEmpty else {
+            throw invalid("a choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
+        }
+    }
+}
+
 /// One token's additive logit bias (OpenAI's `logit_bias`).
 public struct TokenBias: Sendable, Equatable, Codable {
     public var token: Int
@@ -38,12 +73,15 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// vLLM's bad words as token sequences: the last token of each is −inf when the generated tokens end
     /// with the rest of it (a one-token word always).
     public var badWords: [[Int]]
+    /// A choice constraint (structured output; nil = none): only token paths through the automaton, then
+    /// the model's EOS at an accepting node.
+    public var choice: TokenAutomaton?
 
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64? = nil,
                 stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
-                minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = []) {
+                minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = [], choice: TokenAutomaton? = nil) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -61,6 +99,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.promptLogprobs = promptLogprobs
         self.allowedTokenIDs = allowedTokenIDs
         self.badWords = badWords
+        self.choice = choice
     }
 
     /// True when sampling reduces to argmax.
@@ -103,6 +142,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         if let bad = allowedTokenIDs.first(where: { $0 < 0 || $0 >= vocabSize }) {
             throw invalid("sampling.allowed_token_ids", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
         }
+        if let choice { try choice.validate(vocabSize: vocabSize, ignoreEOS: ignoreEOS, minTokens: minTokens, allowedTokenIDs: allowedTokenIDs) }
         for word in badWords {
             guard !word.isEmpty else { throw invalid("sampling.bad_words", "a bad word has no tokens") }
             if let bad = word.first(where: { $0 < 0 || $0 >= vocabSize }) {

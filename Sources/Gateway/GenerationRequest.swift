@@ -1,4 +1,5 @@
 import ChatTemplate
+import ModelText
 import Wire
 
 /// An OpenAI completions / chat completions request, checked and turned into prompt ids and the
@@ -60,6 +61,7 @@ struct GenerationRequest {
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
         "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens", "allowed_token_ids", "bad_words",
+        "structured_outputs", "guided_choice",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -189,7 +191,7 @@ struct GenerationRequest {
                                   promptLogprobs: promptTop != nil, promptTopLogprobs: UInt32(promptTop ?? 0), seedGiven: seed != nil,
                                   allowedTokenIds: try Self.tokenIDs(f["allowed_token_ids"], field: "allowed_token_ids",
                                                                      vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) },
-                                  badWords: try Self.badWords(f, served))
+                                  badWords: try Self.badWords(f, served), choice: try Self.choice(f, served))
 
         switch f["stop"] {
         case nil: stop = []
@@ -268,6 +270,36 @@ struct GenerationRequest {
             if spaced.first != alone.first && spaced.count == alone.count { sequences.append(spaced) }
         }
         return sequences.map { $0.map { UInt32($0) } }
+    }
+
+    /// vLLM's structured output `choice` (`structured_outputs: {"choice": [...]}`, or the older
+    /// `guided_choice`): the reply is one of the strings, then EOS; the other structured outputs are
+    /// refused. It needs EOS to end the reply: not with ignore_eos, min_tokens or allowed_token_ids.
+    private static func choice(_ f: JSONFields, _ served: ServedModel) throws -> TokenAutomaton? {
+        var list = f["guided_choice"], field = "guided_choice"
+        if let outputs = try f.object("structured_outputs") {
+            if let other = outputs.object.keys.first(where: { $0 != "choice" }) {
+                throw APIError.unsupported("structured_outputs.\(other)", "only choice (a list of strings)")
+            }
+            guard list == nil else { throw APIError.invalid("guided_choice", "give the choices once: structured_outputs or guided_choice") }
+            (list, field) = (outputs["choice"], "structured_outputs.choice")
+        }
+        guard let list else { return nil }
+        guard case let .array(items) = list else { throw APIError.invalid(field, "\(field) must be a list of strings") }
+        let strings = try items.map { item -> String in
+            guard case let .string(s) = item else { throw APIError.invalid(field, "\(field) must be a list of strings") }
+            return s
+        }
+        if try f.bool("ignore_eos") == true || (try f.int("min_tokens") ?? 0) > 0 || f["allowed_token_ids"] != nil {
+            throw APIError.invalid(field, "a choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
+        }
+        do {
+            let a = try served.text.choiceAutomaton(strings, vocabSize: served.vocabSize)
+            func wire(_ v: [Int]) -> [UInt32] { v.map { UInt32($0) } }
+            return TokenAutomaton(from: wire(a.from), token: wire(a.token), to: wire(a.to), accepting: wire(a.accepting))
+        } catch let error as ChoiceError {
+            throw APIError.invalid(field, "\(field): \(error)")
+        }
     }
 
     /// Most choices one request may ask for (OpenAI's limit for n).

@@ -11,6 +11,9 @@ public final class ModelText: @unchecked Sendable {
     public let tokenizer: Tokenizer
     private let template: ChatTemplate?
     private let templateError: Error?
+    /// Every non-special token's bytes → its ids, and the longest (choice constraints), built on first use.
+    private var byteIndex: (tokens: [[UInt8]: [Int]], longest: Int)?
+    private let byteIndexLock = NSLock()
 
     public init(folder: String) throws {
         tokenizer = try Tokenizer(folder: URL(fileURLWithPath: folder))
@@ -49,6 +52,23 @@ public final class ModelText: @unchecked Sendable {
                                    bosToken: tokenizer.config.bosToken ?? special(tokenizer.bosTokenID),
                                    eosToken: tokenizer.config.eosToken ?? special(tokenizer.eosTokenIDs.first),
                                    extra: extra)
+    }
+
+    /// The token byte index (see `byteIndex`) over ids below `vocabSize`.
+    func tokenBytes(vocabSize: Int) -> (tokens: [[UInt8]: [Int]], longest: Int) {
+        byteIndexLock.lock()
+        defer { byteIndexLock.unlock() }
+        if let byteIndex { return byteIndex }
+        var tokens: [[UInt8]: [Int]] = [:]
+        var longest = 0
+        for id in 0..<vocabSize where tokenizer.token(for: id) != nil && !tokenizer.isSpecial(id) {
+            let bytes = tokenizer.bytes(of: id)
+            guard !bytes.isEmpty else { continue }
+            tokens[bytes, default: []].append(id)
+            longest = max(longest, bytes.count)
+        }
+        byteIndex = (tokens, longest)
+        return (tokens, longest)
     }
 
     /// Whole-sequence decoding (vLLM's default skips special tokens).

@@ -73,6 +73,18 @@ public struct PromptTokenLogprobs: Equatable, Sendable {
     }
 }
 
+/// A deterministic automaton over token ids (proto TokenAutomaton): node 0 starts; edge i goes from
+/// `from[i]` on `token[i]` to `to[i]`; at an accepting node the model's EOS may end the sequence.
+public struct TokenAutomaton: Equatable, Sendable {
+    public var from: [UInt32], token: [UInt32], to: [UInt32], accepting: [UInt32]
+    public init(from: [UInt32], token: [UInt32], to: [UInt32], accepting: [UInt32]) {
+        self.from = from
+        self.token = token
+        self.to = to
+        self.accepting = accepting
+    }
+}
+
 /// Sampling: temperature 0 is greedy; topK 0, topP 0 (or 1) and minP 0 mean "off"; repetitionPenalty 0
 /// (or 1) means "off".
 public struct SamplingParams: Equatable, Sendable {
@@ -97,11 +109,14 @@ public struct SamplingParams: Equatable, Sendable {
     public var allowedTokenIds: [UInt32]
     /// vLLM's bad words as token sequences: each one's last token cannot follow the rest.
     public var badWords: [[UInt32]]
+    /// A choice constraint (structured output): only token paths through it, then EOS at an accepting node.
+    public var choice: TokenAutomaton?
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, minP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
-                promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = [], badWords: [[UInt32]] = []) {
+                promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = [], badWords: [[UInt32]] = [],
+                choice: TokenAutomaton? = nil) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -120,6 +135,7 @@ public struct SamplingParams: Equatable, Sendable {
         self.seedGiven = seedGiven
         self.allowedTokenIds = allowedTokenIds
         self.badWords = badWords
+        self.choice = choice
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
@@ -130,7 +146,11 @@ public struct SamplingParams: Equatable, Sendable {
                   logitBias: swiftArray(c.logit_bias, c.n_logit_bias).map { LogitBias(tokenId: $0!.pointee.token_id, bias: $0!.pointee.bias) },
                   topLogprobs: c.top_logprobs, promptLogprobs: c.prompt_logprobs != 0, promptTopLogprobs: c.prompt_top_logprobs,
                   seedGiven: c.seed_given != 0, allowedTokenIds: swiftArray(c.allowed_token_ids, c.n_allowed_token_ids),
-                  badWords: swiftArray(c.bad_words, c.n_bad_words).map { swiftArray($0!.pointee.token_ids, $0!.pointee.n_token_ids) })
+                  badWords: swiftArray(c.bad_words, c.n_bad_words).map { swiftArray($0!.pointee.token_ids, $0!.pointee.n_token_ids) },
+                  choice: c.choice.map { a in
+                      TokenAutomaton(from: swiftArray(a.pointee.from, a.pointee.n_from), token: swiftArray(a.pointee.token, a.pointee.n_token),
+                                     to: swiftArray(a.pointee.to, a.pointee.n_to), accepting: swiftArray(a.pointee.accepting, a.pointee.n_accepting))
+                  })
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -167,6 +187,19 @@ public struct SamplingParams: Equatable, Sendable {
             t.token_ids = arena.array(ids)
             return arena.object(t)
         })
+        if let choice {
+            var a = Latentserve__V1__TokenAutomaton()
+            latentserve__v1__token_automaton__init(&a)
+            a.n_from = choice.from.count
+            a.from = arena.array(choice.from)
+            a.n_token = choice.token.count
+            a.token = arena.array(choice.token)
+            a.n_to = choice.to.count
+            a.to = arena.array(choice.to)
+            a.n_accepting = choice.accepting.count
+            a.accepting = arena.array(choice.accepting)
+            c.choice = arena.object(a)
+        }
         c.top_logprobs = topLogprobs
         c.prompt_logprobs = promptLogprobs ? 1 : 0
         c.prompt_top_logprobs = promptTopLogprobs

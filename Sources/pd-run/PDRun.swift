@@ -52,6 +52,9 @@ struct PDRun: ParsableCommand {
     @Option(help: "Min-p in [0, 1] (0 = off): tokens below min-p × the top token's probability are dropped.")
     var minP: Float = 0
 
+    @Option(help: "A choice the completion must be (repeat for each; vLLM's structured output choice): any token path spelling one, then EOS.")
+    var choice: [String] = []
+
     @Option(help: "Sampling seed.")
     var seed: UInt64?
 
@@ -92,6 +95,11 @@ struct PDRun: ParsableCommand {
                 try processors.apply(to: &params)
                 if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be ≥ 1, got \(chunkTokens)") }
                 let transformer = try weights.loadModel(folder, ranksOnThisHost: communicator.ranksOnThisHost)
+                if !choice.isEmpty {
+                    guard let text = input.modelText else { throw ValidationError("--choice needs the model's tokenizer") }
+                    let a = try text.choiceAutomaton(choice, vocabSize: transformer.config.vocabSize)
+                    params.choice = TokenAutomaton(from: a.from, token: a.token, to: a.to, accepting: a.accepting)
+                }
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)
                 return (transformer, prompt, params, input)
             }

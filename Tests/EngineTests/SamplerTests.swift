@@ -311,6 +311,13 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(field(SamplingParams(allowedTokenIDs: [-1])), "sampling.allowed_token_ids")
         XCTAssertEqual(field(SamplingParams(badWords: [[1, 10]])), "sampling.bad_words")
         XCTAssertEqual(field(SamplingParams(badWords: [[]])), "sampling.bad_words")
+        let a = TokenAutomaton(from: [0], token: [3], to: [1], accepting: [1])
+        XCTAssertNil(field(SamplingParams(choice: a)))
+        XCTAssertEqual(field(SamplingParams(choice: TokenAutomaton(from: [0, 0], token: [3, 3], to: [1, 2], accepting: [1]))), "sampling.choice")
+        XCTAssertEqual(field(SamplingParams(choice: TokenAutomaton(from: [0], token: [10], to: [1], accepting: [1]))), "sampling.choice")
+        XCTAssertEqual(field(SamplingParams(choice: TokenAutomaton(from: [0], token: [3], to: [1], accepting: []))), "sampling.choice")
+        XCTAssertEqual(field(SamplingParams(ignoreEOS: true, choice: a)), "sampling.choice")
+        XCTAssertEqual(field(SamplingParams(minTokens: 1, choice: a)), "sampling.choice")
         XCTAssertEqual(field(SamplingParams(maxNewTokens: 0)), "max_new_tokens")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [3, 10])), "sampling.stop_token_ids")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [-1])), "sampling.stop_token_ids")
@@ -318,7 +325,8 @@ final class SamplerTests: XCTestCase {
 
     func testParamsRoundTripThroughJSON() throws {
         let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64, ignoreEOS: true,
-                                    minP: 0.1, allowedTokenIDs: [3, 5], badWords: [[1, 2], [4]])
+                                    minP: 0.1, allowedTokenIDs: [3, 5], badWords: [[1, 2], [4]],
+                                    choice: TokenAutomaton(from: [0], token: [3], to: [1], accepting: [1]))
         let decoded = try JSONDecoder().decode(SamplingParams.self, from: JSONEncoder().encode(params))
         XCTAssertEqual(decoded, params)
     }
@@ -401,6 +409,33 @@ final class LogitsProcessorTests: XCTestCase {
         XCTAssertEqual(run([[2, 2]], previous: [2]), [1, 2, 1, 2, 1, 2], "the prefill daemon's first token counts")
         XCTAssertEqual(run([[1, 2, 2]]), [2, 2, 2, 2, 2, 2], "its prefix never appears")
         XCTAssertEqual(run([[2, 2, 2], [2, 1, 2]]), [2, 2, 1, 1, 2, 2], "each word against the latest tokens")
+    }
+
+    func testChoiceConstraintWalksTheAutomatonThenEndsWithEOS() {
+        // Choices over a 6-token vocab, EOS 5: "A" = [1]; "AB" = [1, 2] or [3]. Nodes: 0 → 1 on 1 ("A",
+        // accepting), 1 → 2 on 2, 0 → 2 on 3 ("AB", accepting).
+        let automaton = TokenAutomaton(from: [0, 1, 0], token: [1, 2, 3], to: [1, 2, 2], accepting: [1, 2])
+        let logits: [Float] = [0, 1, 2, 3, 9, 0.5]   // token 4, the best, is in no choice
+        func generate(_ params: SamplingParams, previous: [Int] = []) -> [Int] {
+            let sampler = Sampler(params: params, vocabSize: 6, previousTokens: previous, eosTokenIDs: [5])
+            var out: [Int] = []
+            for _ in 0..<4 where out.last != 5 { out.append(sample(sampler, logits).token) }
+            return out
+        }
+        XCTAssertEqual(generate(SamplingParams(choice: automaton)), [3, 5], "greedy: the best allowed token, then EOS")
+        XCTAssertEqual(generate(SamplingParams(choice: automaton), previous: [1]), [2, 5], "the prefill daemon's first token moved it")
+        // Sampled: each path with the product of its steps' renormalized probabilities.
+        let e = logits.map { exp(Double($0)) }
+        let first1 = e[1] / (e[1] + e[3]), then2 = e[2] / (e[2] + e[5])
+        let expected: [[Int]: Double] = [[1, 5]: first1 * (1 - then2), [1, 2, 5]: first1 * then2, [3, 5]: 1 - first1]
+        var counts: [[Int]: Int] = [:]
+        for seed in 0..<3000 { counts[generate(SamplingParams(temperature: 1, seed: UInt64(seed), choice: automaton)), default: 0] += 1 }
+        XCTAssertEqual(Set(counts.keys), Set(expected.keys), "\(counts)")
+        let chi = expected.reduce(0.0) { sum, entry in
+            let want = 3000 * entry.value, got = Double(counts[entry.key] ?? 0)
+            return sum + (got - want) * (got - want) / want
+        }
+        XCTAssertLessThan(chi, 18.4, "\(counts) vs \(expected)")   // χ² 2 df at 99.99 %
     }
 
     func testTopLogprobsOrderAndTies() {

@@ -92,6 +92,11 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "bad_words": "no"}"#, "bad_words"),
             (#"{"model": "tiny", "prompt": "x", "bad_words": [5]}"#, "bad_words"),
             (#"{"model": "tiny", "prompt": "x", "bad_words": ["  "]}"#, "bad_words"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json": {}}}"#, "structured_outputs.json"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"choice": "a"}}"#, "structured_outputs.choice"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"choice": ["a", ""]}}"#, "structured_outputs.choice"),
+            (#"{"model": "tiny", "prompt": "x", "guided_choice": ["a"], "ignore_eos": true}"#, "guided_choice"),
+            (#"{"model": "tiny", "prompt": "x", "guided_choice": ["a"], "structured_outputs": {"choice": ["b"]}}"#, "guided_choice"),
             (#"{"model": "tiny", "prompt": "x", "top_k": -2}"#, "top_k"),
             (#"{"model": "tiny", "prompt": "x", "seed": -1}"#, "seed"),
             (#"{"model": "tiny", "prompt": "x", "stop": 5}"#, "stop"),
@@ -211,6 +216,9 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(processed.sampling.repetitionPenalty, 1.2)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "min_p": 0.05}"#).sampling.minP, 0.05)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "allowed_token_ids": [7, 3]}"#).sampling.allowedTokenIds, [7, 3])
+        let choice = try parse(#"{"model": "tiny", "prompt": [3], "structured_outputs": {"choice": ["yes", "no"]}}"#).sampling.choice
+        XCTAssertEqual(choice?.accepting.count, 2)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "guided_choice": ["yes", "no"]}"#).sampling.choice, choice)
         // vLLM's truncate_prompt_tokens keeps the last k (a cut prompt echoes its kept tokens' text);
         // add_special_tokens: the completions default adds BOS, false does not.
         let cut = try parse(#"{"model": "tiny", "prompt": [[1, 2, 3, 4], [5]], "truncate_prompt_tokens": 2, "echo": true}"#)

@@ -413,6 +413,27 @@ run = pd_run(prompt_ids, 16, "--bad-words-ids", ";".join(",".join(map(str, s)) f
 r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=16, temperature=0, extra_body={"bad_words": words})
 check(run["tokens"] != greedy["tokens"] and r.choices[0].text == run["text"], f"bad_words {words} {sequences}: {r.choices[0].text!r} != pd-run {run['text']!r}")
 count("completions", r.choices[0].finish_reason)
+# vLLM's structured output choice (and the older guided_choice): the reply is one of the strings, then
+# EOS — greedy as pd-run --choice, sampled choices each one of them (the tokens decode to it by HF
+# tokenizers), in chat too.
+options = ["Paris", "London", "Rome 🏛"]
+run = pd_run(prompt_ids, 16, *[a for o in options for a in ("--choice", o)])
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=16, temperature=0, logprobs=0,
+                              extra_body={"structured_outputs": {"choice": options}})
+check(r.choices[0].text in options and r.choices[0].text == run["text"] and r.choices[0].finish_reason == "stop"
+      and tok.decode(run["tokens"]) == r.choices[0].text,
+      f"choice: {r.choices[0].text!r} vs pd-run {run['text']!r} ({r.choices[0].finish_reason})")
+count("completions", "stop")
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=16, temperature=1.5, seed=5, n=8,
+                              extra_body={"guided_choice": options})
+check(all(c.text in options and c.finish_reason == "stop" for c in r.choices) and len({c.text for c in r.choices}) > 1,
+      f"sampled choices {[c.text for c in r.choices]}")
+for c in r.choices:
+    count("completions", c.finish_reason)
+r = client.chat.completions.create(model=MODEL, messages=conversations[1], max_tokens=16, temperature=0,
+                                   extra_body={"structured_outputs": {"choice": ["yes", "no"]}})
+check(r.choices[0].message.content in ("yes", "no") and r.choices[0].finish_reason == "stop", f"chat choice {r.choices[0]}")
+count("chat_completions", "stop")
 # The prompt's logprobs, computed by the 2-rank PCP prefill daemon: lm-evaluation-harness's loglikelihood
 # request (echo, logprobs 1, max_tokens 1) and vLLM's prompt_logprobs, against pd-run (one process).
 prompt_ids = tok.encode(prompts[0]).ids
@@ -480,7 +501,7 @@ check(len(pl) == len(chat_ids) and all(close(got[str(t)]["logprob"], e["logprob"
 count("chat_completions", r.choices[0].finish_reason)
 print("ok: chat and completion logprobs (whole and streamed; top tokens, bytes, text_offset), the prompt's (echo + logprobs "
       "as lm-evaluation-harness asks, echo alone with max_tokens 0, prompt_logprobs; 2-rank PCP prefill vs one process), the logits processors "
-      "(penalties, logit_bias, min_tokens; greedy and seeded), min_p, allowed_token_ids (seeded) and bad_words equal pd-run + HF tokenizers")
+      "(penalties, logit_bias, min_tokens; greedy and seeded), min_p, allowed_token_ids (seeded), bad_words and structured choice equal pd-run + HF tokenizers")
 
 # 4c. n choices per prompt: choice prompt × n + j is the prompt's seeded sample with seed + j (vLLM's rule),
 # each equal to pd-run with that seed; usage counts each prompt once; echo puts the prompt first.
@@ -529,6 +550,8 @@ def expect_error(status, param, call):
 
 expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x", n=0))
 expect_error(400, "max_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=0, logprobs=1))
+expect_error(400, "structured_outputs.json", lambda: client.completions.create(model=MODEL, prompt="x",
+                                                                                extra_body={"structured_outputs": {"json": {}}}))
 expect_error(400, "continue_final_message", lambda: client.chat.completions.create(
     model=MODEL, messages=conversations[0], extra_body={"continue_final_message": True}))   # add_generation_prompt defaults to true
 expect_error(400, "logprobs", lambda: client.completions.create(model=MODEL, prompt="x", logprobs=21))

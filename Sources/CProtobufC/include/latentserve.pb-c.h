@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Latentserve__V1__SamplingParams Latentserve__V1__SamplingParams;
+typedef struct Latentserve__V1__TokenAutomaton Latentserve__V1__TokenAutomaton;
 typedef struct Latentserve__V1__TokenIds Latentserve__V1__TokenIds;
 typedef struct Latentserve__V1__LogitBias Latentserve__V1__LogitBias;
 typedef struct Latentserve__V1__TokenLogprob Latentserve__V1__TokenLogprob;
@@ -146,10 +147,35 @@ struct  Latentserve__V1__SamplingParams
    */
   size_t n_bad_words;
   Latentserve__V1__TokenIds **bad_words;
+  /*
+   * set: only token paths spelling one of the choices, then EOS (structured output)
+   */
+  Latentserve__V1__TokenAutomaton *choice;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL }
+
+
+/*
+ * A deterministic automaton over token ids: node 0 starts; edge i goes from from[i] on token[i] to to[i];
+ * at an accepting node the model's EOS may end the sequence.
+ */
+struct  Latentserve__V1__TokenAutomaton
+{
+  ProtobufCMessage base;
+  size_t n_from;
+  uint32_t *from;
+  size_t n_token;
+  uint32_t *token;
+  size_t n_to;
+  uint32_t *to;
+  size_t n_accepting;
+  uint32_t *accepting;
+};
+#define LATENTSERVE__V1__TOKEN_AUTOMATON__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__token_automaton__descriptor) \
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
 struct  Latentserve__V1__TokenIds
@@ -547,6 +573,25 @@ Latentserve__V1__SamplingParams *
 void   latentserve__v1__sampling_params__free_unpacked
                      (Latentserve__V1__SamplingParams *message,
                       ProtobufCAllocator *allocator);
+/* Latentserve__V1__TokenAutomaton methods */
+void   latentserve__v1__token_automaton__init
+                     (Latentserve__V1__TokenAutomaton         *message);
+size_t latentserve__v1__token_automaton__get_packed_size
+                     (const Latentserve__V1__TokenAutomaton   *message);
+size_t latentserve__v1__token_automaton__pack
+                     (const Latentserve__V1__TokenAutomaton   *message,
+                      uint8_t             *out);
+size_t latentserve__v1__token_automaton__pack_to_buffer
+                     (const Latentserve__V1__TokenAutomaton   *message,
+                      ProtobufCBuffer     *buffer);
+Latentserve__V1__TokenAutomaton *
+       latentserve__v1__token_automaton__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   latentserve__v1__token_automaton__free_unpacked
+                     (Latentserve__V1__TokenAutomaton *message,
+                      ProtobufCAllocator *allocator);
 /* Latentserve__V1__TokenIds methods */
 void   latentserve__v1__token_ids__init
                      (Latentserve__V1__TokenIds         *message);
@@ -875,6 +920,9 @@ void   latentserve__v1__info_response__free_unpacked
 typedef void (*Latentserve__V1__SamplingParams_Closure)
                  (const Latentserve__V1__SamplingParams *message,
                   void *closure_data);
+typedef void (*Latentserve__V1__TokenAutomaton_Closure)
+                 (const Latentserve__V1__TokenAutomaton *message,
+                  void *closure_data);
 typedef void (*Latentserve__V1__TokenIds_Closure)
                  (const Latentserve__V1__TokenIds *message,
                   void *closure_data);
@@ -995,6 +1043,7 @@ void latentserve__v1__prefill__info(ProtobufCService *service,
 extern const ProtobufCEnumDescriptor    latentserve__v1__wire_dtype__descriptor;
 extern const ProtobufCEnumDescriptor    latentserve__v1__finish_reason__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor;
+extern const ProtobufCMessageDescriptor latentserve__v1__token_automaton__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__token_ids__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__logit_bias__descriptor;
 extern const ProtobufCMessageDescriptor latentserve__v1__token_logprob__descriptor;
