@@ -95,7 +95,7 @@ let package = Package(
         // Chat templates: a Jinja engine that renders a checkpoint's `chat_template` like transformers does.
         .target(name: "ChatTemplate", dependencies: ["Basics"]),
         // A model folder's text side for every surface: prompts and chats to ids, ids to streamed text.
-        .target(name: "ModelText", dependencies: ["Tokenizer", "ChatTemplate"]),
+        .target(name: "ModelText", dependencies: ["Basics", "Tokenizer", "ChatTemplate"]),
 
         // Text in, text out: HF tokenizer.json (Foundation only).
         .target(name: "Tokenizer", dependencies: ["Basics"], swiftSettings: fastMath),
@@ -174,7 +174,7 @@ let package = Package(
                     resources: [.copy("Golden")]),
         .testTarget(name: "ContextParallelTests", dependencies: ["TestSupport", "TinyModelSupport", "ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "Tensors"]),
-        .testTarget(name: "EngineTests", dependencies: ["TinyModelSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
+        .testTarget(name: "EngineTests", dependencies: ["TinyModelSupport", "Basics", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
         .testTarget(name: "PrefillServiceTests", dependencies: [
             "TinyModelSupport", "PrefillService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache",
             .product(name: "Logging", package: "swift-log"),
@@ -186,7 +186,7 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["TinyModelSupport", "Benchmarks", "DeepSeekModel", "ContextParallel"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["TestSupport", "ChatTemplate"]),
-        .testTarget(name: "ModelTextTests", dependencies: ["ModelText", "ChatTemplate", "DeepSeekModel"]),
+        .testTarget(name: "ModelTextTests", dependencies: ["Basics", "ModelText", "ChatTemplate", "DeepSeekModel"]),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "ChatTemplate", "DeepSeekModel", .product(name: "Hummingbird", package: "hummingbird"),
         ]),

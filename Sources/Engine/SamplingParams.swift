@@ -1,22 +1,11 @@
-/// A deterministic automaton over token ids: node 0 starts; edge i goes from `from[i]` on `token[i]` to
-/// `to[i]`; at an accepting node the model's EOS may end the sequence. A choice constraint (vLLM's
-/// structured output `choice`) is one: every tokenization of every choice, built where the vocabulary is
-/// (ModelText.choiceAutomaton).
-public struct TokenAutomaton: Sendable, Equatable, Codable {
-    public var from: [Int], token: [Int], to: [Int], accepting: [Int]
-    public init(from: [Int], token: [Int], to: [Int], accepting: [Int]) {
-        self.from = from
-        self.token = token
-        self.to = to
-        self.accepting = accepting
-    }
+import Basics
 
-    /// Nodes: 0 and every one an edge or `accepting` names.
-    public var nodeCount: Int { max(from.max() ?? 0, to.max() ?? 0, accepting.max() ?? 0) + 1 }
-
+extension TokenAutomaton {
     /// Largest automaton a request may carry (edges, and nodes).
     public static let maxEdges = 1 << 20
 
+    /// The choice constraint's part of `SamplingParams.validate`: edges well formed and deterministic,
+    /// tokens in the vocab, an accepting node, and EOS free to end it.
     func validate(vocabSize: Int, ignoreEOS: Bool, minTokens: Int, allowedTokenIDs: [Int]) throws {
         func invalid(_ reason: String) -> AdmissionError { AdmissionError(field: "sampling.choice", reason: reason) }
         guard from.count == token.count && token.count == to.count else { throw invalid("from, token and to must have one entry per edge") }

@@ -1,3 +1,4 @@
+import Basics
 import ChatTemplate
 import ModelText
 import Wire
@@ -294,9 +295,7 @@ struct GenerationRequest {
             throw APIError.invalid(field, "a choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
         }
         do {
-            let a = try served.text.choiceAutomaton(strings, vocabSize: served.vocabSize)
-            func wire(_ v: [Int]) -> [UInt32] { v.map { UInt32($0) } }
-            return TokenAutomaton(from: wire(a.from), token: wire(a.token), to: wire(a.to), accepting: wire(a.accepting))
+            return try served.text.choiceAutomaton(strings, vocabSize: served.vocabSize)
         } catch let error as ChoiceError {
             throw APIError.invalid(field, "\(field): \(error)")
         }

@@ -1,14 +1,6 @@
+import Basics
 import Foundation
 import Tokenizer
-
-/// A choice constraint as token paths (vLLM's structured output `choice`): every way the vocabulary
-/// spells one of the choices, not only the tokenizer's own split, as a grammar-constrained decoder
-/// allows them. Node 0 is the empty prefix; the nodes are the choices' byte prefixes that tokens reach
-/// and from which a choice can still be finished; edge i goes from `from[i]` on `token[i]` to `to[i]`;
-/// a node whose prefix is a whole choice accepts (the model's EOS may end it there).
-public struct ChoiceAutomaton: Equatable, Sendable {
-    public var from: [Int] = [], token: [Int] = [], to: [Int] = [], accepting: [Int] = []
-}
 
 public enum ChoiceError: Error, CustomStringConvertible, Equatable {
     case noChoices
@@ -30,8 +22,12 @@ extension ModelText {
     /// Bytes all choices of one request may hold together (the automaton has at most as many nodes).
     public static let maxChoiceBytes = 1 << 16
 
-    /// The automaton of `choices` over token ids below `vocabSize`, special tokens left out.
-    public func choiceAutomaton(_ choices: [String], vocabSize: Int) throws -> ChoiceAutomaton {
+    /// A choice constraint as token paths (vLLM's structured output `choice`) over token ids below
+    /// `vocabSize`: every way the vocabulary's non-special tokens spell one of `choices`, not only the
+    /// tokenizer's own split, as a grammar-constrained decoder allows them. Node 0 is the empty prefix;
+    /// the nodes are the choices' byte prefixes that tokens reach and from which a choice can still be
+    /// finished; a node whose prefix is a whole choice accepts (the model's EOS may end it there).
+    public func choiceAutomaton(_ choices: [String], vocabSize: Int) throws -> TokenAutomaton {
         guard !choices.isEmpty else { throw ChoiceError.noChoices }
         let targets = choices.map { Array($0.utf8) }
         guard targets.allSatisfy({ !$0.isEmpty }) else { throw ChoiceError.emptyChoice }
@@ -75,7 +71,7 @@ extension ModelText {
             }
         }
         for (choice, text) in zip(targets, choices) where node[choice] == nil { throw ChoiceError.notSpellable(text) }
-        var automaton = ChoiceAutomaton()
+        var automaton = TokenAutomaton()
         for e in edges where live[e.from] && live[e.to] {
             automaton.from.append(e.from)
             automaton.token.append(e.token)

@@ -19,8 +19,7 @@ public enum RequestAdmission {
                               topLogprobs: Int(s.topLogprobs), promptLogprobs: s.promptLogprobs ? Int(s.promptTopLogprobs) : nil,
                               minP: s.minP, allowedTokenIDs: s.allowedTokenIds.map { Int($0) },
                               badWords: s.badWords.map { $0.map { Int($0) } },
-                              choice: s.choice.map { TokenAutomaton(from: $0.from.map { Int($0) }, token: $0.token.map { Int($0) },
-                                                                    to: $0.to.map { Int($0) }, accepting: $0.accepting.map { Int($0) }) })
+                              choice: s.choice)
     }
 
     /// The wire fields for the engine's SamplingParams (the inverse of `params`; max_new_tokens travels
@@ -35,10 +34,7 @@ public enum RequestAdmission {
                             promptTopLogprobs: UInt32(clamping: p.promptLogprobs ?? 0), seedGiven: p.seed != nil,
                             allowedTokenIds: p.allowedTokenIDs.map { UInt32(clamping: $0) },
                             badWords: p.badWords.map { $0.map { UInt32(clamping: $0) } },
-                            choice: p.choice.map { Wire.TokenAutomaton(from: $0.from.map { UInt32(clamping: $0) },
-                                                                      token: $0.token.map { UInt32(clamping: $0) },
-                                                                      to: $0.to.map { UInt32(clamping: $0) },
-                                                                      accepting: $0.accepting.map { UInt32(clamping: $0) }) })
+                            choice: p.choice)
     }
 
     /// `Admission.validate`, its error as INVALID_ARGUMENT "<message>.<field>: <reason>".

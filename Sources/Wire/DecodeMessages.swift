@@ -1,3 +1,4 @@
+import Basics
 import CProtobufC
 
 // Swift mirrors of the latentserve.v1.Decode service's messages (Protos/latentserve.proto).
@@ -73,18 +74,6 @@ public struct PromptTokenLogprobs: Equatable, Sendable {
     }
 }
 
-/// A deterministic automaton over token ids (proto TokenAutomaton): node 0 starts; edge i goes from
-/// `from[i]` on `token[i]` to `to[i]`; at an accepting node the model's EOS may end the sequence.
-public struct TokenAutomaton: Equatable, Sendable {
-    public var from: [UInt32], token: [UInt32], to: [UInt32], accepting: [UInt32]
-    public init(from: [UInt32], token: [UInt32], to: [UInt32], accepting: [UInt32]) {
-        self.from = from
-        self.token = token
-        self.to = to
-        self.accepting = accepting
-    }
-}
-
 /// Sampling: temperature 0 is greedy; topK 0, topP 0 (or 1) and minP 0 mean "off"; repetitionPenalty 0
 /// (or 1) means "off".
 public struct SamplingParams: Equatable, Sendable {
@@ -148,8 +137,9 @@ public struct SamplingParams: Equatable, Sendable {
                   seedGiven: c.seed_given != 0, allowedTokenIds: swiftArray(c.allowed_token_ids, c.n_allowed_token_ids),
                   badWords: swiftArray(c.bad_words, c.n_bad_words).map { swiftArray($0!.pointee.token_ids, $0!.pointee.n_token_ids) },
                   choice: c.choice.map { a in
-                      TokenAutomaton(from: swiftArray(a.pointee.from, a.pointee.n_from), token: swiftArray(a.pointee.token, a.pointee.n_token),
-                                     to: swiftArray(a.pointee.to, a.pointee.n_to), accepting: swiftArray(a.pointee.accepting, a.pointee.n_accepting))
+                      func ints(_ p: UnsafeMutablePointer<UInt32>?, _ n: Int) -> [Int] { swiftArray(p, n).map { Int($0) } }
+                      return TokenAutomaton(from: ints(a.pointee.from, a.pointee.n_from), token: ints(a.pointee.token, a.pointee.n_token),
+                                            to: ints(a.pointee.to, a.pointee.n_to), accepting: ints(a.pointee.accepting, a.pointee.n_accepting))
                   })
     }
 
@@ -190,14 +180,11 @@ public struct SamplingParams: Equatable, Sendable {
         if let choice {
             var a = Latentserve__V1__TokenAutomaton()
             latentserve__v1__token_automaton__init(&a)
-            a.n_from = choice.from.count
-            a.from = arena.array(choice.from)
-            a.n_token = choice.token.count
-            a.token = arena.array(choice.token)
-            a.n_to = choice.to.count
-            a.to = arena.array(choice.to)
-            a.n_accepting = choice.accepting.count
-            a.accepting = arena.array(choice.accepting)
+            func uints(_ v: [Int]) -> UnsafeMutablePointer<UInt32>? { arena.array(v.map { UInt32(clamping: $0) }) }
+            (a.n_from, a.from) = (choice.from.count, uints(choice.from))
+            (a.n_token, a.token) = (choice.token.count, uints(choice.token))
+            (a.n_to, a.to) = (choice.to.count, uints(choice.to))
+            (a.n_accepting, a.accepting) = (choice.accepting.count, uints(choice.accepting))
             c.choice = arena.object(a)
         }
         c.top_logprobs = topLogprobs

@@ -97,8 +97,7 @@ struct PDRun: ParsableCommand {
                 let transformer = try weights.loadModel(folder, ranksOnThisHost: communicator.ranksOnThisHost)
                 if !choice.isEmpty {
                     guard let text = input.modelText else { throw ValidationError("--choice needs the model's tokenizer") }
-                    let a = try text.choiceAutomaton(choice, vocabSize: transformer.config.vocabSize)
-                    params.choice = TokenAutomaton(from: a.from, token: a.token, to: a.to, accepting: a.accepting)
+                    params.choice = try text.choiceAutomaton(choice, vocabSize: transformer.config.vocabSize)
                 }
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)
                 return (transformer, prompt, params, input)

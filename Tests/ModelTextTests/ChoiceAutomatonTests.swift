@@ -1,3 +1,4 @@
+import Basics
 import DeepSeekModel
 import XCTest
 @testable import ModelText
@@ -9,7 +10,7 @@ final class ChoiceAutomatonTests: XCTestCase {
     private static let vocab = 512
 
     /// Every accepted path's bytes, by depth-first walk (the automaton has no cycles: each edge adds bytes).
-    private func paths(_ a: ChoiceAutomaton, _ text: ModelText) -> [[UInt8]: Int] {
+    private func paths(_ a: TokenAutomaton, _ text: ModelText) -> [[UInt8]: Int] {
         var found: [[UInt8]: Int] = [:]
         let accepting = Set(a.accepting)
         func walk(_ node: Int, _ bytes: [UInt8]) {

@@ -1,3 +1,4 @@
+import Basics
 import Wire
 import XCTest
 
