@@ -89,6 +89,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Instead of --prompt-ids: prompt text, tokenized here with --model's tokenizer.") var prompt: String?
     @Option(help: "Instead of --prompt-ids: a JSON file of OpenAI-style messages, rendered with --model's chat template.") var messages: String?
     @Option(help: "A stop string (repeatable, needs --model's tokenizer): the request ends when its text contains one.") var stop: [String] = []
+    @Option(help: "A choice the completion must be (repeatable, needs --model's tokenizer; vLLM's structured output choice).") var choice: [String] = []
     @Option(help: "Tokens to generate per request.") var maxNewTokens: Int = 16
     @Option(help: "Requests to send.") var numRequests: Int = 1
     @Option(help: "Requests in flight at once.") var concurrency: Int = 1
@@ -112,8 +113,8 @@ struct Generate: ParsableCommand {
         guard [promptIds, promptLengths, prompt, messages].compactMap({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --prompt-ids, --prompt-lengths, --prompt and --messages")
         }
-        if (prompt != nil || messages != nil || !stop.isEmpty) && model == nil {
-            throw ValidationError("--prompt, --messages and --stop need --model (its tokenizer and chat template)")
+        if (prompt != nil || messages != nil || !stop.isEmpty || !choice.isEmpty) && model == nil {
+            throw ValidationError("--prompt, --messages, --stop and --choice need --model (its tokenizer and chat template)")
         }
         guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be ≥ 0") }
         guard numRequests >= 1, numRequests <= 10_000 else { throw ValidationError("--num-requests must be in 1...10000") }
@@ -154,10 +155,10 @@ struct Generate: ParsableCommand {
     }
 
     /// What --verify's reference generation samples with: the request's own parameters.
-    func referenceParams(maxNewTokens: Int, stops: [UInt32]) throws -> Engine.SamplingParams {
+    func referenceParams(maxNewTokens: Int, stops: [UInt32], choice: TokenAutomaton?) throws -> Engine.SamplingParams {
         var params = Engine.SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed == 0 ? nil : seed,
                                            stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos,
-                                           minP: minP)
+                                           minP: minP, choice: choice)
         try processors.apply(to: &params)
         return params
     }
@@ -169,14 +170,16 @@ struct Generate: ParsableCommand {
         let text = try folder.flatMap { f -> ModelText? in
             ModelText.isPresent(inFolder: f) ? try ModelText(folder: f) : nil
         }
-        if text == nil && (prompt != nil || messages != nil || !stop.isEmpty) {
+        if text == nil && (prompt != nil || messages != nil || !stop.isEmpty || !choice.isEmpty) {
             throw ValidationError("--model \(model ?? "") has no tokenizer (tokenizer.json or tiktoken.model)")
         }
         let prompts = try prompts(text)
         let stops = try Self.tokenIds(stopTokenIds ?? "", option: "--stop-token-ids")
+        let automaton = try choice.isEmpty ? nil
+            : text!.choiceAutomaton(choice, vocabSize: try DeepSeekConfig.load(directory: folder!).vocabSize)
         let client = DecodeClient(target: decode, security: try security.load())
         // The values pass unchecked: the daemon judges them.
-        let sampling = RequestAdmission.wire(try referenceParams(maxNewTokens: maxNewTokens, stops: stops))
+        let sampling = RequestAdmission.wire(try referenceParams(maxNewTokens: maxNewTokens, stops: stops, choice: automaton))
         let (maxNew, timeout, cancelAfter, stopStrings) = (maxNewTokens, self.timeout, cancelAfterTokens, stop)
         let (records, wall) = LoadRunner.run(count: numRequests, concurrency: concurrency) { i in
             let request = GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling)
@@ -193,7 +196,7 @@ struct Generate: ParsableCommand {
         var verification: VerificationReport?
         if verify {
             let generator = Generator(model: try DeepSeekTransformer(directory: try BuiltinModel.resolve(model!)), kvDType: kvDtype)
-            let params = try referenceParams(maxNewTokens: maxNew, stops: stops)
+            let params = try referenceParams(maxNewTokens: maxNew, stops: stops, choice: automaton)
             verification = try Verification.compare(records: records, prompts: prompts) { prompt in
                 try generator.generate(prompts: [prompt.map { Int32($0) }], params: [params])![0].tokens
             }

@@ -70,6 +70,12 @@ client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "The capital of F
 [ "$(json_field "$work/svc-stop.json" "json.dumps(j['result']['text'])")" = "$want" ] || fail "service stop text differs"
 [ "$(STOP="$stop" json_field "$work/svc-stop.json" "[j['result']['finish_reason'], j['result']['stop_reason']] == ['stop', __import__('os').environ['STOP']]")" = "True" ] \
   || fail "service stop: finish reason stop with stop_reason '$stop': $(cat "$work/svc-stop.json")"
+# A structured choice: pd-run and the service pair (the client builds the automaton, both daemons walk it)
+# give the same tokens, and the text is one of the choices.
+"$bin/pd-run" --model tiny --prompt "The capital of France is" --max-new-tokens 24 --choice "Paris" --choice "Lyon 🦁" --json   >"$work/choice.json" || fail "pd-run --choice failed"
+client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "The capital of France is" --max-new-tokens 24 --choice "Paris"   --choice "Lyon 🦁" --json >"$work/svc-choice.json" || fail "pd-client --choice failed"
+[ "$(json_field "$work/svc-choice.json" "j['tokens'] == json.load(open('$work/choice.json'))['tokens'] and j['result']['text'] in ('Paris', 'Lyon 🦁') and j['result']['finish_reason'] == 'stop'")" = "True" ] \
+  || fail "choice: service $(cat "$work/svc-choice.json") vs pd-run $(cat "$work/choice.json")"
 expect_pages_returned "$dp"
-checks=$((checks + 5))
+checks=$((checks + 6))
 echo "ok: $checks text checks against HF tokenizers / jinja2 and between pd-run and the service pair"
