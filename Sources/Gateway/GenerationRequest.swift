@@ -358,7 +358,7 @@ struct GenerationRequest {
         let addSpecialTokens = try f.bool("add_special_tokens") ?? true   // vLLM's completions default: the tokenizer's BOS
         func text(_ s: String) throws -> [Int] {
             guard !s.isEmpty else { throw APIError.invalid("prompt", "prompt must not be empty") }
-            return addSpecialTokens ? served.text.encode(prompt: s) : served.text.tokenizer.encode(s, addSpecialTokens: false)
+            return served.text.encode(prompt: s, addSpecialTokens: addSpecialTokens)
         }
         switch prompt {
         case let .string(s): return ([try text(s)], [s])

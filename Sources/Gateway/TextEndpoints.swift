@@ -16,8 +16,7 @@ struct TextEndpoints: Sendable {
             ids = try GenerationRequest.chatPrompt(f, served, tools: try GenerationRequest.toolList(f))
         } else if let prompt = try f.string("prompt") {
             // A plain prompt gets the tokenizer's specials (BOS) unless add_special_tokens is false.
-            ids = try f.bool("add_special_tokens") ?? true ? served.text.encode(prompt: prompt)
-                : served.text.tokenizer.encode(prompt, addSpecialTokens: false)
+            ids = served.text.encode(prompt: prompt, addSpecialTokens: try f.bool("add_special_tokens") ?? true)
         } else {
             throw APIError.invalid("prompt", "prompt (a string) or messages is required")
         }

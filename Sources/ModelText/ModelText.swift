@@ -29,8 +29,11 @@ public final class ModelText: @unchecked Sendable {
     /// Whether the folder has a text side to load: tokenizer.json, or a tiktoken vocabulary.
     public static func isPresent(inFolder folder: String) -> Bool { Tokenizer.isPresent(inFolder: folder) }
 
-    /// The ids of a plain prompt, special tokens added as the tokenizer says.
-    public func encode(prompt: String) -> [Int] { tokenizer.encode(prompt, addSpecialTokens: true) }
+    /// The ids of a plain prompt, special tokens added as the tokenizer says (unless `addSpecialTokens`
+    /// is false: vLLM's add_special_tokens).
+    public func encode(prompt: String, addSpecialTokens: Bool = true) -> [Int] {
+        tokenizer.encode(prompt, addSpecialTokens: addSpecialTokens)
+    }
 
     /// The chat template's text for OpenAI-style messages (and tools), then its ids;
     /// `continueFinalMessage` leaves the last message open (ChatTemplate.render); `addSpecialTokens`
