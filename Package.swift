@@ -56,7 +56,7 @@ let package = Package(
 
         // The command-line options of a request's logits processors (pd-run, pd-client).
         .target(name: "SamplingOptions", dependencies: [
-            "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Basics", "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // --weights-dtype / --weights-memory (pd-run, pd-prefill, pd-decode, pd-bench).

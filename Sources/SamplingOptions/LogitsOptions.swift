@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import Engine
 
 /// The logits processors and the logprobs a request asks for, as the OpenAI / vLLM fields of the same
@@ -41,7 +42,7 @@ public struct LogitsOptions: ParsableArguments {
         params.topLogprobs = topLogprobs
         params.promptLogprobs = promptLogprobs
         params.allowedTokenIDs = try ids(allowedTokenIds ?? "", option: "--allowed-token-ids")
-        params.badWords = try (badWordsIds ?? "").split(separator: ";").map { try ids($0, option: "--bad-words-ids") }
+        params.badWords = try (badWordsIds ?? "").split(separator: ";").map { try ids(String($0), option: "--bad-words-ids") }
         params.logitBias = try (logitBias ?? "").split(separator: ",").map { pair in
             let parts = pair.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 2, let token = Int(parts[0]), let bias = Float(parts[1]) else {
@@ -51,12 +52,10 @@ public struct LogitsOptions: ParsableArguments {
         }
     }
 
-    private func ids(_ list: Substring, option: String) throws -> [Int] {
-        try list.split(separator: ",").map {
-            guard let id = Int($0) else { throw ValidationError("\(option): expected comma-separated token ids, got \"\($0)\"") }
-            return id
+    /// Comma-separated token ids (CommaList, the one parser of such options), a bad one a usage error.
+    private func ids(_ list: String, option: String) throws -> [Int] {
+        do { return try CommaList.integers(list, option: option, atLeast: 0, expected: "a token id") } catch let error as CommaListError {
+            throw ValidationError(error.description)
         }
     }
-
-    private func ids(_ list: String, option: String) throws -> [Int] { try ids(Substring(list), option: option) }
 }
