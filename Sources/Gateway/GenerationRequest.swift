@@ -259,10 +259,8 @@ struct GenerationRequest {
     /// word in mid-text); no special tokens.
     private static func badWords(_ f: JSONFields, _ served: ServedModel) throws -> [[UInt32]] {
         guard let value = f["bad_words"] else { return [] }
-        guard case let .array(items) = value else { throw APIError.invalid("bad_words", "bad_words must be a list of strings") }
         var sequences: [[Int]] = []
-        for item in items {
-            guard case let .string(word) = item else { throw APIError.invalid("bad_words", "bad_words must be a list of strings") }
+        for word in try strings(value, field: "bad_words") {
             let bare = String(word.drop(while: \.isWhitespace))
             let alone = served.text.tokenizer.encode(bare, addSpecialTokens: false)
             guard !alone.isEmpty else { throw APIError.invalid("bad_words", "bad word \(Value.string(word).compactJSON) has no tokens") }
@@ -286,18 +284,23 @@ struct GenerationRequest {
             (list, field) = (outputs["choice"], "structured_outputs.choice")
         }
         guard let list else { return nil }
-        guard case let .array(items) = list else { throw APIError.invalid(field, "\(field) must be a list of strings") }
-        let strings = try items.map { item -> String in
-            guard case let .string(s) = item else { throw APIError.invalid(field, "\(field) must be a list of strings") }
-            return s
-        }
+        let choices = try strings(list, field: field)
         if try f.bool("ignore_eos") == true || (try f.int("min_tokens") ?? 0) > 0 || f["allowed_token_ids"] != nil {
             throw APIError.invalid(field, "a choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
         }
         do {
-            return try served.text.choiceAutomaton(strings, vocabSize: served.vocabSize)
+            return try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize)
         } catch let error as ChoiceError {
             throw APIError.invalid(field, "\(field): \(error)")
+        }
+    }
+
+    /// A JSON list of strings, else a 400 naming `field`.
+    private static func strings(_ value: Value, field: String) throws -> [String] {
+        guard case let .array(items) = value else { throw APIError.invalid(field, "\(field) must be a list of strings") }
+        return try items.map {
+            guard case let .string(s) = $0 else { throw APIError.invalid(field, "\(field) must be a list of strings") }
+            return s
         }
     }
 
