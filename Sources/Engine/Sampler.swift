@@ -38,14 +38,14 @@ public struct SampledToken: Sendable, Equatable {
 /// A stochastic sample takes exactly one draw from the RNG, so a sequence sampled in two places (the
 /// prefill daemon picks the first token, decode the rest) continues one stream: see `init`.
 ///
-/// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — a choice constraint
-/// (only the tokens leaving the automaton's current node, and EOS at an accepting one; vLLM applies its
-/// structured-output mask before the processors), allowed_token_ids (every other token −inf), bad words (a word's last token −inf when the generated tokens end with the
-/// rest of it), min_tokens (EOS
-/// and stop ids to −inf), logit_bias (added), then the penalties (repetition over prompt and output
-/// tokens, frequency × count and presence over output tokens) — then temperature → min-p (drops every
-/// token whose tempered weight e^((x − max) / T), its probability over the top token's, is below min_p)
-/// → top-k (keeps every
+/// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — a choice
+/// constraint (only the tokens leaving the automaton's current node, and EOS at an accepting one; vLLM
+/// applies its structured-output mask before the processors), allowed_token_ids (every other token
+/// −inf), bad words (a word's last token −inf when the generated tokens end with the rest of it),
+/// min_tokens (EOS and stop ids to −inf), logit_bias (added), then the penalties (repetition over
+/// prompt and output tokens, frequency × count and presence over output tokens) — then temperature →
+/// min-p (drops every token whose tempered weight e^((x − max) / T), its probability over the top
+/// token's, is below min_p) → top-k (keeps every
 /// logit ≥ the k-th largest, so ties at the boundary stay, as HF's `TopKLogitsWarper`) → top-p (the
 /// smallest highest-first prefix whose renormalized mass reaches p; always ≥ 1 token) → one draw from
 /// the renormalized weights (greedy: the argmax of the processed logits). NaN and −inf logits are never
@@ -70,6 +70,8 @@ public final class Sampler {
     private let inPrompt: UnsafeMutablePointer<Bool>?     // [vocab] (repetition penalty only)
     private var promptTokens: [Int32] = []                // distinct prompt tokens
     private let minTokensMasked: [Int]                    // EOS (unless ignore_eos) and stop ids
+    /// A processor other than min_tokens applies to every token of the request.
+    private let processesEveryToken: Bool
     private let choice: ChoiceWalk?                       // the choice constraint's automaton and current node
     private let recentTokens: UnsafeMutablePointer<Int32>? // ring of the last (longest bad word − 1) generated tokens
     private let recentCapacity: Int
@@ -109,9 +111,9 @@ public final class Sampler {
         choice = params.choice.map { ChoiceWalk($0, eosTokenIDs: eosTokenIDs.filter { $0 >= 0 && $0 < vocabSize }) }
         recentCapacity = max(0, (params.badWords.map(\.count).max() ?? 0) - 1)
         recentTokens = recentCapacity > 0 ? Self.scratch(recentCapacity, 0) : nil
-        let processes = params.hasPenalties || !params.logitBias.isEmpty || !minTokensMasked.isEmpty || !params.allowedTokenIDs.isEmpty
+        processesEveryToken = params.hasPenalties || !params.logitBias.isEmpty || !params.allowedTokenIDs.isEmpty
             || !params.badWords.isEmpty || params.choice != nil
-        processed = processes ? Self.scratch(vocabSize, 0) : nil
+        processed = processesEveryToken || !minTokensMasked.isEmpty ? Self.scratch(vocabSize, 0) : nil
         outputCounts = params.hasPenalties ? Self.scratch(vocabSize, 0) : nil
         if params.hasPenalties { outputTokens.reserveCapacity(params.maxNewTokens + previousTokens.count) }
         inPrompt = params.repetitionPenalty != 1 ? Self.scratch(vocabSize, false) : nil
@@ -193,8 +195,7 @@ public final class Sampler {
     private func applyProcessors(_ raw: UnsafePointer<Float>) -> UnsafePointer<Float> {
         guard let processed else { return raw }
         let masking = generated < params.minTokens
-        guard masking || params.hasPenalties || !params.logitBias.isEmpty || !params.allowedTokenIDs.isEmpty
-            || !params.badWords.isEmpty || choice != nil else { return raw }
+        guard masking || processesEveryToken else { return raw }
         if let choice {
             processed.update(repeating: -.infinity, count: vocabSize)
             choice.forEachAllowed { processed[$0] = raw[$0] }
@@ -565,6 +566,10 @@ private final class ChoiceWalk {
 
     func advance(_ token: Int) {
         guard node >= 0 else { return }
-        if let e = (start[node]..<start[node + 1]).first(where: { tokens[$0] == token }) { node = targets[e] } else if !accepting[node] { node = -1 }
+        if let e = (start[node]..<start[node + 1]).first(where: { tokens[$0] == token }) {
+            node = targets[e]
+        } else if !accepting[node] {
+            node = -1
+        }
     }
 }
