@@ -18,6 +18,9 @@ struct GenerationRequest {
     var choiceCount: Int { prompts.count * n }
     /// `echo`: each choice's text starts with `echoTexts` of its prompt.
     let echo: Bool
+    /// Completions' echo: the choices start with the prompt, their logprobs (if asked) with its tokens',
+    /// and max_tokens may be 0 (chat's echo repeats a message, never the prompt).
+    let echoesPrompt: Bool
     /// What each prompt's choices start with under `echo` (else empty): completions — the prompt (the
     /// string as sent; token ids decoded); chat — the last message's content when its role is the
     /// reply's (vLLM: a begun assistant reply, with continue_final_message, comes back whole).
@@ -43,9 +46,9 @@ struct GenerationRequest {
     /// vLLM's `prompt_logprobs` (k most likely tokens at each prompt position); not with stream.
     let promptLogprobs: Int?
     /// Whether the choices' logprobs start with the prompt's tokens (completions' echo with logprobs).
-    var echoesLogprobs: Bool { kind == .completion && echo && topLogprobs != nil }
+    var echoesLogprobs: Bool { echoesPrompt && topLogprobs != nil }
     /// Completions' echo with max_tokens 0: each choice is its prompt, nothing generated.
-    var echoesOnly: Bool { kind == .completion && echo && maxTokens.allSatisfy { $0 == 0 } }
+    var echoesOnly: Bool { echoesPrompt && maxTokens.allSatisfy { $0 == 0 } }
     /// Chat `tools` (rendered by the chat template) and whether the output is read for tool calls
     /// (tool_choice "auto" with `--tool-call-parser`); `parallel_tool_calls` false keeps the first.
     let tools: [Value]
@@ -87,9 +90,13 @@ struct GenerationRequest {
         (tools, parsesToolCalls) = try Self.tools(f, kind: kind, served: served)
         parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
         var prompts: [[Int]], promptTexts: [String?]   // the strings as sent (nil for token ids)
+        var lastMessage: OrderedDictionary?              // chat: the last message (chat echo, the reply's role)
         switch kind {
         case .completion: (prompts, promptTexts) = try Self.completionPrompts(f, served)
-        case .chat: (prompts, promptTexts) = ([try Self.chatPrompt(f, served, tools: tools)], [nil])
+        case .chat:
+            let messages = try Self.chatMessages(f)
+            if case let .object(message)? = messages.last { lastMessage = message }
+            (prompts, promptTexts) = ([try Self.chatPrompt(f, served, messages: messages, tools: tools)], [nil])
         }
         // vLLM's truncate_prompt_tokens: only the last k prompt tokens (-1: the context length); a cut
         // prompt echoes as its kept tokens' text.
@@ -114,16 +121,14 @@ struct GenerationRequest {
         }
         let echo = try f.bool("echo") ?? false
         self.echo = echo
+        echoesPrompt = kind == .completion && echo
         switch kind {
         case .completion:
             replyRole = "assistant"
             echoTexts = zip(prompts, promptTexts).map { echo ? $1 ?? served.text.decode($0) : "" }
         case .chat:
-            var lastRole = "assistant", lastContent = ""   // chatMessages checked the role is a string
-            if case let .object(message)? = try Self.chatMessages(f).last {
-                lastRole = message["role"]?.stringValue ?? lastRole
-                lastContent = message["content"]?.stringValue ?? ""
-            }
+            let lastRole = lastMessage?["role"]?.stringValue ?? "assistant"   // chatMessages checked it is a string
+            let lastContent = lastMessage?["content"]?.stringValue ?? ""
             replyRole = try f.bool("add_generation_prompt") ?? true ? "assistant" : lastRole
             echoTexts = [echo && lastRole == replyRole ? lastContent : ""]
         }
@@ -136,7 +141,7 @@ struct GenerationRequest {
         // chat defaults to the rest of the context.
         let maxField = f.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens"
         let requested = try f.int(maxField)
-        if let requested, requested < (kind == .completion && echo ? 0 : 1) {
+        if let requested, requested < (echoesPrompt ? 0 : 1) {
             throw APIError.invalid(maxField, "\(maxField) must be at least 1 (0 only with echo: the prompt alone), got \(requested)")
         }
         maxTokens = try prompts.map { prompt in
@@ -182,7 +187,7 @@ struct GenerationRequest {
             if try f.bool("stream") == true { throw APIError.invalid("prompt_logprobs", "prompt_logprobs are not available when stream is true") }
         }
         // The prompt's logprobs, for prompt_logprobs and for echo with logprobs (the larger k of the two).
-        let promptTop = [promptLogprobs, kind == .completion && echo ? topLogprobs : nil].compactMap { $0 }.max()
+        let promptTop = [promptLogprobs, echoesPrompt ? topLogprobs : nil].compactMap { $0 }.max()
         sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), minP: Float(minP),
                                   seed: UInt64(seed ?? 0),
                                   stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false,
@@ -384,13 +389,12 @@ struct GenerationRequest {
         }
     }
 
-    /// `messages` rendered by the checkpoint's chat template (text parts of list contents joined), with
-    /// vLLM's `chat_template_kwargs` as extra template variables (e.g. {"thinking": true}) and its
-    /// `continue_final_message` (the last message left open for the model to continue: an assistant
-    /// reply's start; with add_generation_prompt false) and `add_special_tokens` (default false: the
-    /// template writes BOS); the one rendering of a chat, for generation and /tokenize alike.
-    static func chatPrompt(_ f: JSONFields, _ served: ServedModel, tools: [Value]) throws -> [Int] {
-        let messages = try chatMessages(f)
+    /// `messages` (`chatMessages`: text parts of list contents joined) rendered by the checkpoint's chat
+    /// template, with vLLM's `chat_template_kwargs` as extra template variables (e.g. {"thinking":
+    /// true}), its `continue_final_message` (the last message left open for the model to continue: an
+    /// assistant reply's start; with add_generation_prompt false) and `add_special_tokens` (default
+    /// false: the template writes BOS); the one rendering of a chat, for generation and /tokenize alike.
+    static func chatPrompt(_ f: JSONFields, _ served: ServedModel, messages: [Value], tools: [Value]) throws -> [Int] {
         let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
         let continueFinalMessage = try f.bool("continue_final_message") ?? false
         if continueFinalMessage && addGenerationPrompt {

@@ -13,7 +13,8 @@ struct TextEndpoints: Sendable {
         try checkModel(f)
         let ids: [Int]
         if f.has("messages") {
-            ids = try GenerationRequest.chatPrompt(f, served, tools: try GenerationRequest.toolList(f))
+            ids = try GenerationRequest.chatPrompt(f, served, messages: try GenerationRequest.chatMessages(f),
+                                                   tools: try GenerationRequest.toolList(f))
         } else if let prompt = try f.string("prompt") {
             // A plain prompt gets the tokenizer's specials (BOS) unless add_special_tokens is false.
             ids = served.text.encode(prompt: prompt, addSpecialTokens: try f.bool("add_special_tokens") ?? true)
