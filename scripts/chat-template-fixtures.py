@@ -334,9 +334,9 @@ def digest(templates):
     return h.hexdigest()
 
 
-# Conversations the continue_final_message cases add: an assistant reply to continue (a partial one,
-# one ending in a space, one ending in a newline).
-CONTINUE_CONVERSATIONS = {
+# The continue_final_message cases' conversations: the others, and an assistant reply to continue (a
+# partial one, one ending in a space, one ending in a newline).
+CONTINUE_CONVERSATIONS = {**CONVERSATIONS, **{
     "assistant_prefill": {"messages": [
         {"role": "user", "content": "Write a haiku about the sea."},
         {"role": "assistant", "content": "Waves fold into"},
@@ -350,7 +350,7 @@ CONTINUE_CONVERSATIONS = {
         {"role": "user", "content": "List two colors."},
         {"role": "assistant", "content": "1. Red\n"},
     ]},
-}
+}}
 
 
 def continue_cases(templates):
@@ -370,7 +370,7 @@ def continue_cases(templates):
     chat_template_utils._alias_reasoning_fields = lambda chat: chat
     cases = []
     for name, source in templates.items():
-        for conv_name, conversation in {**CONVERSATIONS, **CONTINUE_CONVERSATIONS}.items():
+        for conv_name, conversation in CONTINUE_CONVERSATIONS.items():
             kwargs = TEMPLATE_KWARGS.get(name, {})
             case = {"template": name, "conversation": conv_name, "kwargs": kwargs}
             try:
@@ -406,7 +406,7 @@ def main():
         write(args.out, {"digest": key, "transformers": version, "jinja2": jinja2.__version__,
                          "now_utc_seconds": int(FIXED_NOW.replace(tzinfo=timezone.utc).timestamp()),
                          "bos_token": BOS, "eos_token": EOS, "templates": templates,
-                         "conversations": {**CONVERSATIONS, **CONTINUE_CONVERSATIONS}, "cases": cases})
+                         "conversations": CONTINUE_CONVERSATIONS, "cases": cases})
         return
 
     cases = []
