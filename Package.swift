@@ -51,8 +51,13 @@ let package = Package(
         .target(name: "ContextParallel", dependencies: ["Basics", "CMPI", "DeepSeekModel", "Kernels", "Tensors"],
                 swiftSettings: fastMath),
         .target(name: "KVCache", dependencies: ["Basics", "Tensors"], swiftSettings: fastMath),
-        .target(name: "Engine", dependencies: ["Basics", "DeepSeekModel", "KVCache", "ContextParallel", "Kernels", "Tensors"],
+        .target(name: "Engine", dependencies: ["Basics", "DeepSeekModel", "KVCache", "ContextParallel", "Kernels", "Tensors",
+                                               "StructuredOutput"],
                 swiftSettings: fastMath),
+
+        // Grammars over a model's token bytes (response_format json_object): the recognizer, the
+        // vocabulary sorted for masking, the per-sequence constraint the sampler walks.
+        .target(name: "StructuredOutput", dependencies: ["Tokenizer"], swiftSettings: fastMath),
 
         // The command-line options of a request's logits processors (pd-run, pd-client).
         .target(name: "SamplingOptions", dependencies: [
@@ -71,11 +76,12 @@ let package = Package(
         // The two daemons.
         .target(name: "ServiceSupport", dependencies: [
             "DeepSeekModel",
-            "Engine", "Transport", "Wire", .product(name: "Logging", package: "swift-log"),
+            "Engine", "StructuredOutput", "Transport", "Wire", .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "PrefillService", dependencies: [
             "ServiceSupport", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire", "MetricsExposition",
+            "StructuredOutput",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -87,7 +93,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "DecodeService", dependencies: [
-            "ServiceSupport", "Engine", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire", "MetricsExposition",
+            "ServiceSupport", "Engine", "DeepSeekModel", "KVCache", "Kernels", "Transport", "Wire", "MetricsExposition", "StructuredOutput",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -174,7 +180,7 @@ let package = Package(
                     resources: [.copy("Golden")]),
         .testTarget(name: "ContextParallelTests", dependencies: ["TestSupport", "TinyModelSupport", "ContextParallel", "DeepSeekModel", "Engine", "KVCache", "Tensors"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "Tensors"]),
-        .testTarget(name: "EngineTests", dependencies: ["TinyModelSupport", "Basics", "Engine", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
+        .testTarget(name: "EngineTests", dependencies: ["TinyModelSupport", "Basics", "Engine", "StructuredOutput", "ContextParallel", "DeepSeekModel", "KVCache", "Tensors"]),
         .testTarget(name: "PrefillServiceTests", dependencies: [
             "TinyModelSupport", "PrefillService", "ContextParallel", "DeepSeekModel", "Engine", "KVCache",
             .product(name: "Logging", package: "swift-log"),
@@ -185,6 +191,7 @@ let package = Package(
         .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["TinyModelSupport", "Benchmarks", "DeepSeekModel", "ContextParallel"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"]),
+        .testTarget(name: "StructuredOutputTests", dependencies: ["TestSupport", "StructuredOutput"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["TestSupport", "ChatTemplate"]),
         .testTarget(name: "ModelTextTests", dependencies: ["Basics", "ModelText", "ChatTemplate", "DeepSeekModel"]),
         .testTarget(name: "GatewayTests", dependencies: [

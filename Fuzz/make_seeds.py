@@ -71,6 +71,8 @@ completions = [
     {"model": "tiny", "prompt": "x y z", "min_p": 0.1, "allowed_token_ids": [3, 4, 5], "bad_words": ["y", " z w"],
      "temperature": 0.9, "seed": 3},
     {"model": "tiny", "prompt": "Pick", "structured_outputs": {"choice": ["yes", "no", "maybe 🤔"]}, "n": 2},
+    {"model": "tiny", "prompt": "JSON:", "response_format": {"type": "json_object"}, "temperature": 0.8, "seed": 4},
+    {"model": "tiny", "prompt": "JSON:", "structured_outputs": {"json_object": True}, "max_tokens": 12},
 ]
 chats = [
     {"model": "tiny", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import ServiceSupport
+import StructuredOutput
 
 /// One sequence's decode, without transport: joins the continuous batch after the first token and
 /// hands its tokens to `send` as they come (batched while a send is in flight), the last call with
@@ -14,6 +15,8 @@ struct TokenStream {
     /// The sequence's prompt (the repetition penalty counts its tokens).
     let prompt: [Int]
     let params: Engine.SamplingParams
+    /// The token bytes a structured output samples under (admission's).
+    var vocabulary: TokenVocabulary? = nil
     let isCancelled: () -> Bool
     /// The tokens since the last call; the finish reason on the last call only.
     let send: (_ tokens: [SampledToken], _ finish: FinishReason?) throws -> Void
@@ -25,7 +28,7 @@ struct TokenStream {
         let queue = BlockingQueue<(SampledToken?, GenerationEnd?)>()
         // The prefill daemon drew the first token from the same seed: continue its stream.
         let sampler = Sampler(params: params, vocabSize: batcher.model.config.vocabSize, prompt: prompt,
-                              previousTokens: [first.token], eosTokenIDs: batcher.model.config.eosTokenIDs)
+                              previousTokens: [first.token], eosTokenIDs: batcher.model.config.eosTokenIDs, vocabulary: vocabulary)
         let ticket = batcher.join(sequence: sequence, lastToken: first.token, generated: 1, params: params,
                                   sampler: sampler) { token, end in queue.push((token, end)) }
         var callerGone = false

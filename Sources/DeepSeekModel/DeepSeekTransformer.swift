@@ -8,6 +8,9 @@ import Tensors
 /// Not thread-safe: one forward at a time (scratch buffers are reused across calls).
 public final class DeepSeekTransformer: @unchecked Sendable {
     public let config: DeepSeekConfig
+    /// The HF folder the model was loaded from (nil for one built in memory): its tokenizer is the
+    /// vocabulary a structured output needs.
+    public private(set) var directory: String?
     public let weights: ModelWeights
     public let rope: RotaryEmbedding
     /// 1/sqrt(nope + rope), times mscale² under YaRN.
@@ -41,6 +44,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         let fingerprint = try ModelFingerprint.compute(config: config, store: store, roundedToBF16: weights.roundedToBF16)
         store.releaseMappedPages()                         // huge pages: the copies are what the model reads
         try self.init(config: config, weights: weights, fingerprint: fingerprint)
+        self.directory = directory
     }
 
     /// Throws CPUError on a CPU without AVX2 + FMA + F16C (the kernels' baseline).

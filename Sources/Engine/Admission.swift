@@ -1,4 +1,5 @@
 import DeepSeekModel
+import StructuredOutput
 
 /// A request the engine cannot serve; `field` is the request field's name as the public API
 /// (Protos/latentserve.proto) spells it, e.g. "prompt_token_ids" or "sampling.top_p".
@@ -28,6 +29,22 @@ public enum Admission {
         let total = prompt.count + params.maxNewTokens
         guard total <= config.maxPositionEmbeddings else {
             throw AdmissionError(field: "max_new_tokens", reason: "prompt \(prompt.count) + max_new_tokens \(params.maxNewTokens) exceeds the context limit \(config.maxPositionEmbeddings)")
+        }
+    }
+}
+
+extension Admission {
+    /// The token bytes `params` samples under (json_object), from the tokenizer in `model`'s folder,
+    /// loaded once per process; nil when no grammar needs them. Throws AdmissionError when there is none.
+    public static func vocabulary(for params: SamplingParams, model: DeepSeekTransformer) throws -> TokenVocabulary? {
+        guard params.jsonObject else { return nil }
+        guard let folder = model.directory else {
+            throw AdmissionError(field: "sampling.json_object", reason: "the model was not loaded from a folder, so there is no vocabulary to constrain")
+        }
+        do {
+            return try TokenVocabulary.load(folder: folder, vocabSize: model.config.vocabSize)
+        } catch {
+            throw AdmissionError(field: "sampling.json_object", reason: "\(error)")
         }
     }
 }

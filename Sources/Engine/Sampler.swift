@@ -1,4 +1,5 @@
 import Kernels
+import StructuredOutput
 import Tensors
 #if canImport(Glibc)
 import Glibc
@@ -38,8 +39,9 @@ public struct SampledToken: Sendable, Equatable {
 /// A stochastic sample takes exactly one draw from the RNG, so a sequence sampled in two places (the
 /// prefill daemon picks the first token, decode the rest) continues one stream: see `init`.
 ///
-/// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — a choice
-/// constraint (only the tokens leaving the automaton's current node, and EOS at an accepting one; vLLM
+/// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — a structured
+/// output (a choice: only the tokens leaving the automaton's current node, and EOS at an accepting one;
+/// json_object: only the tokens `JSONGrammar` accepts next, and EOS once the object has closed; vLLM
 /// applies its structured-output mask before the processors), allowed_token_ids (every other token
 /// −inf), bad words (a word's last token −inf when the generated tokens end with the rest of it),
 /// min_tokens (EOS and stop ids to −inf), logit_bias (added), then the penalties (repetition over
@@ -72,7 +74,7 @@ public final class Sampler {
     private let minTokensMasked: [Int]                    // EOS (unless ignore_eos) and stop ids
     /// A processor other than min_tokens applies to every token of the request.
     private let processesEveryToken: Bool
-    private let choice: ChoiceWalk?                       // the choice constraint's automaton and current node
+    private let structure: TokenConstraint?               // the structured output's state (choice or JSON)
     private let recentTokens: UnsafeMutablePointer<Int32>? // ring of the last (longest bad word − 1) generated tokens
     private let recentCapacity: Int
     private var recentCount = 0, recentNext = 0
@@ -92,7 +94,9 @@ public final class Sampler {
     /// first token): the penalties and min_tokens count them, and the stream resumes after their draws,
     /// so a seeded request yields the same tokens served by the daemon pair as by one process.
     /// `eosTokenIDs`: the model's, masked with the stop ids while fewer than min_tokens are generated.
-    public init(params: SamplingParams, vocabSize: Int, prompt: [Int] = [], previousTokens: [Int] = [], eosTokenIDs: [Int] = []) {
+    /// `vocabulary`: the model's token bytes, required when `params.jsonObject` (see `Admission.vocabulary`).
+    public init(params: SamplingParams, vocabSize: Int, prompt: [Int] = [], previousTokens: [Int] = [], eosTokenIDs: [Int] = [],
+                vocabulary: TokenVocabulary? = nil) {
         if vocabSize < 1 { fatalError("Sampler: vocabSize must be ≥ 1, got \(vocabSize)") }
         self.params = params
         self.vocabSize = vocabSize
@@ -108,11 +112,19 @@ public final class Sampler {
         generated = 0
         let masked = params.minTokens > 0 ? Set(params.stopTokenIDs + (params.ignoreEOS ? [] : eosTokenIDs)).sorted() : []
         minTokensMasked = masked.filter { $0 >= 0 && $0 < vocabSize }
-        choice = params.choice.map { ChoiceWalk($0, eosTokenIDs: eosTokenIDs.filter { $0 >= 0 && $0 < vocabSize }) }
+        let eos = eosTokenIDs.filter { $0 >= 0 && $0 < vocabSize }
+        if let choice = params.choice {
+            structure = ChoiceWalk(choice, eosTokenIDs: eos)
+        } else if params.jsonObject {
+            guard let vocabulary else { fatalError("Sampler: json_object needs the model's vocabulary") }
+            structure = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: eos)
+        } else {
+            structure = nil
+        }
         recentCapacity = max(0, (params.badWords.map(\.count).max() ?? 0) - 1)
         recentTokens = recentCapacity > 0 ? Self.scratch(recentCapacity, 0) : nil
         processesEveryToken = params.hasPenalties || !params.logitBias.isEmpty || !params.allowedTokenIDs.isEmpty
-            || !params.badWords.isEmpty || params.choice != nil
+            || !params.badWords.isEmpty || params.isStructured
         processed = processesEveryToken || !minTokensMasked.isEmpty ? Self.scratch(vocabSize, 0) : nil
         outputCounts = params.hasPenalties ? Self.scratch(vocabSize, 0) : nil
         if params.hasPenalties { outputTokens.reserveCapacity(params.maxNewTokens + previousTokens.count) }
@@ -178,7 +190,7 @@ public final class Sampler {
     /// Counts `token` as generated (min_tokens, and the penalties' output tokens).
     private func record(_ token: Int) {
         generated += 1
-        choice?.advance(token)
+        structure?.advance(token)
         if let recentTokens {
             recentTokens[recentNext] = Int32(truncatingIfNeeded: token)
             recentNext = (recentNext + 1) % recentCapacity
@@ -196,9 +208,9 @@ public final class Sampler {
         guard let processed else { return raw }
         let masking = generated < params.minTokens
         guard masking || processesEveryToken else { return raw }
-        if let choice {
+        if let structure {
             processed.update(repeating: -.infinity, count: vocabSize)
-            choice.forEachAllowed { processed[$0] = raw[$0] }
+            structure.forEachAllowed { processed[$0] = raw[$0] }
         } else if params.allowedTokenIDs.isEmpty {
             processed.update(from: raw, count: vocabSize)
         } else {
@@ -533,9 +545,17 @@ private extension UnsafeMutablePointer {
     }
 }
 
+/// A structured output's state: the tokens allowed next, and the step past a sampled one.
+private protocol TokenConstraint: AnyObject {
+    func forEachAllowed(_ body: (Int) -> Void)
+    func advance(_ token: Int)
+}
+
+extension JSONObjectConstraint: TokenConstraint {}
+
 /// A choice constraint's walk (SamplingParams.choice): the automaton's edges grouped by node, and the
 /// node the generated tokens have reached (−1 once a token left it: then nothing is allowed).
-private final class ChoiceWalk {
+private final class ChoiceWalk: TokenConstraint {
     private let start: [Int]      // [nodes + 1] first edge of each node in `tokens` / `targets`
     private let tokens: [Int], targets: [Int]
     private let accepting: [Bool]

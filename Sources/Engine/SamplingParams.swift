@@ -5,8 +5,8 @@ extension TokenAutomaton {
     public static let maxEdges = 1 << 20
 
     /// The choice constraint's part of `SamplingParams.validate`: edges well formed and deterministic,
-    /// tokens in the vocab, an accepting node, and EOS free to end it.
-    func validate(vocabSize: Int, ignoreEOS: Bool, minTokens: Int, allowedTokenIDs: [Int]) throws {
+    /// tokens in the vocab, and an accepting node.
+    func validate(vocabSize: Int) throws {
         func invalid(_ reason: String) -> AdmissionError { AdmissionError(field: "sampling.choice", reason: reason) }
         guard from.count == token.count && token.count == to.count else { throw invalid("from, token and to must have one entry per edge") }
         guard from.count <= Self.maxEdges && !accepting.isEmpty else { throw invalid("needs 1...\(Self.maxEdges) edges and an accepting node") }
@@ -15,9 +15,6 @@ extension TokenAutomaton {
         var seen = Set<Int>()
         for i in from.indices where !seen.insert(from[i] &* vocabSize &+ token[i]).inserted {
             throw invalid("node \(from[i]) has two edges on token \(token[i])")
-        }
-        guard !ignoreEOS && minTokens == 0 && allowedTokenIDs.isEmpty else {
-            throw invalid("a choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
         }
     }
 }
@@ -65,12 +62,16 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// A choice constraint (structured output; nil = none): only token paths through the automaton, then
     /// the model's EOS at an accepting node.
     public var choice: TokenAutomaton?
+    /// Structured output as one JSON object (`response_format` json_object): only tokens that keep the
+    /// text a JSON object's beginning, then EOS once it has closed (needs the model's vocabulary).
+    public var jsonObject: Bool
 
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64? = nil,
                 stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
-                minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = [], choice: TokenAutomaton? = nil) {
+                minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = [], choice: TokenAutomaton? = nil,
+                jsonObject: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -89,6 +90,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.allowedTokenIDs = allowedTokenIDs
         self.badWords = badWords
         self.choice = choice
+        self.jsonObject = jsonObject
     }
 
     /// True when sampling reduces to argmax.
@@ -99,6 +101,9 @@ public struct SamplingParams: Sendable, Equatable, Codable {
 
     /// Most top logprobs a token may carry (vLLM's default `max_logprobs`, OpenAI's `top_logprobs` limit).
     public static let maxTopLogprobs = 20
+
+    /// A structured output constrains the tokens: they must end with EOS where the structure ends.
+    public var isStructured: Bool { choice != nil || jsonObject }
 
     /// True when a logits processor changes the logits before sampling.
     public var hasPenalties: Bool { presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 }
@@ -131,7 +136,14 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         if let bad = allowedTokenIDs.first(where: { $0 < 0 || $0 >= vocabSize }) {
             throw invalid("sampling.allowed_token_ids", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
         }
-        if let choice { try choice.validate(vocabSize: vocabSize, ignoreEOS: ignoreEOS, minTokens: minTokens, allowedTokenIDs: allowedTokenIDs) }
+        if let choice { try choice.validate(vocabSize: vocabSize) }
+        if isStructured {
+            let field = choice != nil ? "sampling.choice" : "sampling.json_object"
+            guard choice == nil || !jsonObject else { throw invalid(field, "one structured output at a time: not both a choice and json_object") }
+            guard !ignoreEOS && minTokens == 0 && allowedTokenIDs.isEmpty else {
+                throw invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
+            }
+        }
         for word in badWords {
             guard !word.isEmpty else { throw invalid("sampling.bad_words", "a bad word has no tokens") }
             if let bad = word.first(where: { $0 < 0 || $0 >= vocabSize }) {

@@ -188,6 +188,7 @@ struct GenerationRequest {
         }
         // The prompt's logprobs, for prompt_logprobs and for echo with logprobs (the larger k of the two).
         let promptTop = [promptLogprobs, echoesPrompt ? topLogprobs : nil].compactMap { $0 }.max()
+        let structured = try Self.structuredOutput(f, served)
         sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), minP: Float(minP),
                                   seed: UInt64(seed ?? 0),
                                   stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false,
@@ -197,7 +198,7 @@ struct GenerationRequest {
                                   promptLogprobs: promptTop != nil, promptTopLogprobs: UInt32(promptTop ?? 0), seedGiven: seed != nil,
                                   allowedTokenIds: try Self.tokenIDs(f["allowed_token_ids"], field: "allowed_token_ids",
                                                                      vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) },
-                                  badWords: try Self.badWords(f, served), choice: try Self.choice(f, served))
+                                  badWords: try Self.badWords(f, served), choice: structured.choice, jsonObject: structured.jsonObject)
 
         switch f["stop"] {
         case nil: stop = []
@@ -276,25 +277,45 @@ struct GenerationRequest {
         return sequences.map { $0.map { UInt32($0) } }
     }
 
-    /// vLLM's structured output `choice` (`structured_outputs: {"choice": [...]}`, or the older
-    /// `guided_choice`): the reply is one of the strings, then EOS; the other structured outputs are
-    /// refused. It needs EOS to end the reply: not with ignore_eos, min_tokens or allowed_token_ids.
-    private static func choice(_ f: JSONFields, _ served: ServedModel) throws -> TokenAutomaton? {
+    /// vLLM's structured outputs: `choice` (`structured_outputs: {"choice": [...]}`, or the older
+    /// `guided_choice`) — the reply is one of the strings — and one JSON object (`response_format:
+    /// {"type": "json_object"}`, or `structured_outputs: {"json_object": true}`), then EOS; one at a
+    /// time; the others (json schema, regex, grammar) are refused. EOS must be free to end the reply:
+    /// not with ignore_eos, min_tokens or allowed_token_ids.
+    private static func structuredOutput(_ f: JSONFields, _ served: ServedModel) throws -> (choice: TokenAutomaton?, jsonObject: Bool) {
         var list = f["guided_choice"], field = "guided_choice"
-        if let outputs = try f.object("structured_outputs") {
-            if let other = outputs.object.keys.first(where: { $0 != "choice" }) {
-                throw APIError.unsupported("structured_outputs.\(other)", "only choice (a list of strings)")
+        var jsonObject = false
+        if let format = try f.object("response_format") {
+            switch try format.string("type") {
+            case "text"?: break
+            case "json_object"?: (jsonObject, field) = (true, "response_format")
+            default: throw APIError.unsupported("response_format", "only {\"type\": \"text\"} and {\"type\": \"json_object\"}")
             }
-            guard list == nil else { throw APIError.invalid("guided_choice", "give the choices once: structured_outputs or guided_choice") }
-            (list, field) = (outputs["choice"], "structured_outputs.choice")
         }
-        guard let list else { return nil }
-        let choices = try strings(list, field: field)
+        if let outputs = try f.object("structured_outputs") {
+            if let other = outputs.object.keys.first(where: { $0 != "choice" && $0 != "json_object" }) {
+                throw APIError.unsupported("structured_outputs.\(other)", "only choice (a list of strings) and json_object")
+            }
+            let asked = (outputs["choice"] != nil ? 1 : 0) + (try outputs.bool("json_object") == true ? 1 : 0)
+                + (list != nil ? 1 : 0) + (jsonObject ? 1 : 0)
+            guard asked <= 1 else {
+                throw APIError.invalid(list != nil ? "guided_choice" : "structured_outputs",
+                                       "one structured output at a time (structured_outputs, guided_choice, response_format)")
+            }
+            if outputs["choice"] != nil { (list, field) = (outputs["choice"], "structured_outputs.choice") }
+            if try outputs.bool("json_object") == true { (jsonObject, field) = (true, "structured_outputs.json_object") }
+        }
+        guard list != nil || jsonObject else { return (nil, false) }
+        guard list == nil || !jsonObject else {
+            throw APIError.invalid("response_format", "one structured output at a time: not json_object with guided_choice")
+        }
         if try f.bool("ignore_eos") == true || (try f.int("min_tokens") ?? 0) > 0 || f["allowed_token_ids"] != nil {
-            throw APIError.invalid(field, "a choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
+            throw APIError.invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
         }
+        guard let list else { return (nil, true) }
+        let choices = try strings(list, field: field)
         do {
-            return try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize)
+            return (try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize), false)
         } catch let error as ChoiceError {
             throw APIError.invalid(field, "\(field): \(error)")
         }
@@ -320,9 +341,6 @@ struct GenerationRequest {
         }
         if let call = f["function_call"], call.stringValue != "none" {
             throw APIError.unsupported("function_call", "the deprecated function_call: use tool_choice")
-        }
-        if let format = try f.object("response_format"), try format.string("type") != "text" {
-            throw APIError.unsupported("response_format", "only {\"type\": \"text\"}")
         }
     }
 

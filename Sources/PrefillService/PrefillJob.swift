@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import KVCache
 import ServiceSupport
+import StructuredOutput
 
 /// What the scheduler tells a job's owner (the Prefill call's handler thread).
 enum PrefillEvent {
@@ -33,6 +34,8 @@ final class PrefillJob: @unchecked Sendable {
     let id: String
     let prompt: [Int32]
     let sampling: Engine.SamplingParams
+    /// The token bytes a structured output samples under (admission's).
+    let vocabulary: TokenVocabulary?
     let arrival = Date()
     let events = BlockingQueue<PrefillEvent>()
     private let lock = NSLock()
@@ -41,10 +44,11 @@ final class PrefillJob: @unchecked Sendable {
     private(set) var sequence: Int?
     private let cache: PagedLatentCache
 
-    init(id: String, prompt: [Int32], sampling: Engine.SamplingParams, cache: PagedLatentCache) {
+    init(id: String, prompt: [Int32], sampling: Engine.SamplingParams, vocabulary: TokenVocabulary?, cache: PagedLatentCache) {
         self.id = id
         self.prompt = prompt
         self.sampling = sampling
+        self.vocabulary = vocabulary
         self.cache = cache
     }
 

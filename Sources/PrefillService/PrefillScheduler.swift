@@ -6,6 +6,7 @@ import KVCache
 import Kernels
 import Logging
 import ServiceSupport
+import StructuredOutput
 
 /// How much one prefill batch may hold.
 struct PrefillBudgets: Sendable {
@@ -55,8 +56,8 @@ final class PrefillScheduler: @unchecked Sendable {
     /// The longest prompt the cache can hold.
     var capacityTokens: Int { cache.pageCount * cache.pageSize }
 
-    func makeJob(id: String, prompt: [Int32], sampling: Engine.SamplingParams) -> PrefillJob {
-        PrefillJob(id: id, prompt: prompt, sampling: sampling, cache: cache)
+    func makeJob(id: String, prompt: [Int32], sampling: Engine.SamplingParams, vocabulary: TokenVocabulary? = nil) -> PrefillJob {
+        PrefillJob(id: id, prompt: prompt, sampling: sampling, vocabulary: vocabulary, cache: cache)
     }
 
     /// Queues a job (any thread); false once stopping (the job will never run).
@@ -165,7 +166,8 @@ final class PrefillScheduler: @unchecked Sendable {
                     continue
                 }
                 let sampler = Sampler(params: job.sampling, vocabSize: model.config.vocabSize, prompt: job.prompt.map { Int($0) },
-                                      eosTokenIDs: model.config.eosTokenIDs)
+                                      eosTokenIDs: model.config.eosTokenIDs,
+                                      vocabulary: job.vocabulary)
                 let first = row.withUnsafeBufferPointer { sampler.sample(logits: $0) }
                 job.events.push(.done(first: first, promptLogprobs: engine.promptLogprobs[i], seconds: seconds, computeEnd: computeEnd))
             }

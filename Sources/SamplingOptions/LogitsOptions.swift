@@ -28,6 +28,9 @@ public struct LogitsOptions: ParsableArguments {
     @Option(help: "Bad words as token-id sequences, ';' between words, ',' between ids (e.g. 13,7;42): a word's last token cannot follow the rest.")
     public var badWordsIds: String?
 
+    @Flag(help: "Structured output: the completion is one JSON object, then EOS (OpenAI's response_format json_object; needs the model folder's tokenizer where it is sampled).")
+    public var jsonObject = false
+
     @Option(help: "Report this many most likely tokens (0...20) with each generated token.")
     public var topLogprobs: Int = 0
 
@@ -41,6 +44,7 @@ public struct LogitsOptions: ParsableArguments {
         params.minTokens = minTokens
         params.topLogprobs = topLogprobs
         params.promptLogprobs = promptLogprobs
+        params.jsonObject = jsonObject
         params.allowedTokenIDs = try ids(allowedTokenIds ?? "", option: "--allowed-token-ids")
         params.badWords = try (badWordsIds ?? "").split(separator: ";").map { try ids(String($0), option: "--bad-words-ids") }
         params.logitBias = try (logitBias ?? "").split(separator: ",").map { pair in

@@ -1,6 +1,7 @@
 import Basics
 import DeepSeekModel
 import Engine
+import StructuredOutput
 import Transport
 import Wire
 
@@ -19,7 +20,7 @@ public enum RequestAdmission {
                               topLogprobs: Int(s.topLogprobs), promptLogprobs: s.promptLogprobs ? Int(s.promptTopLogprobs) : nil,
                               minP: s.minP, allowedTokenIDs: s.allowedTokenIds.map { Int($0) },
                               badWords: s.badWords.map { $0.map { Int($0) } },
-                              choice: s.choice)
+                              choice: s.choice, jsonObject: s.jsonObject)
     }
 
     /// The wire fields for the engine's SamplingParams (the inverse of `params`; max_new_tokens travels
@@ -34,13 +35,17 @@ public enum RequestAdmission {
                             promptTopLogprobs: UInt32(clamping: p.promptLogprobs ?? 0), seedGiven: p.seed != nil,
                             allowedTokenIds: p.allowedTokenIDs.map { UInt32(clamping: $0) },
                             badWords: p.badWords.map { $0.map { UInt32(clamping: $0) } },
-                            choice: p.choice)
+                            choice: p.choice, jsonObject: p.jsonObject)
     }
 
-    /// `Admission.validate`, its error as INVALID_ARGUMENT "<message>.<field>: <reason>".
-    public static func admit(prompt: [UInt32], params: Engine.SamplingParams, config: DeepSeekConfig, message: String) throws {
+    /// `Admission.validate` against `model`, and the vocabulary a structured output samples under (its
+    /// sampler's); an error as INVALID_ARGUMENT "<message>.<field>: <reason>".
+    @discardableResult
+    public static func admit(prompt: [UInt32], params: Engine.SamplingParams, model: DeepSeekTransformer,
+                             message: String) throws -> TokenVocabulary? {
         do {
-            try Admission.validate(prompt: prompt, params: params, config: config)
+            try Admission.validate(prompt: prompt, params: params, config: model.config)
+            return try Admission.vocabulary(for: params, model: model)
         } catch let e as AdmissionError {
             throw TransportError.status(.invalidArgument, "\(message).\(e)")
         }

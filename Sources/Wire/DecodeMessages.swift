@@ -100,12 +100,14 @@ public struct SamplingParams: Equatable, Sendable {
     public var badWords: [[UInt32]]
     /// A choice constraint (structured output): only token paths through it, then EOS at an accepting node.
     public var choice: TokenAutomaton?
+    /// Structured output as one JSON object: only tokens keeping the text a JSON object, then EOS.
+    public var jsonObject: Bool
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, minP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
                 promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = [], badWords: [[UInt32]] = [],
-                choice: TokenAutomaton? = nil) {
+                choice: TokenAutomaton? = nil, jsonObject: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -125,6 +127,7 @@ public struct SamplingParams: Equatable, Sendable {
         self.allowedTokenIds = allowedTokenIds
         self.badWords = badWords
         self.choice = choice
+        self.jsonObject = jsonObject
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
@@ -140,7 +143,8 @@ public struct SamplingParams: Equatable, Sendable {
                       func ints(_ p: UnsafeMutablePointer<UInt32>?, _ n: Int) -> [Int] { swiftArray(p, n).map { Int($0) } }
                       return TokenAutomaton(from: ints(a.pointee.from, a.pointee.n_from), token: ints(a.pointee.token, a.pointee.n_token),
                                             to: ints(a.pointee.to, a.pointee.n_to), accepting: ints(a.pointee.accepting, a.pointee.n_accepting))
-                  })
+                  },
+                  jsonObject: c.json_object != 0)
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -191,6 +195,7 @@ public struct SamplingParams: Equatable, Sendable {
         c.prompt_logprobs = promptLogprobs ? 1 : 0
         c.prompt_top_logprobs = promptTopLogprobs
         c.seed_given = seedGiven ? 1 : 0
+        c.json_object = jsonObject ? 1 : 0
         return c
     }
 }

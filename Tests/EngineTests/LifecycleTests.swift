@@ -1,6 +1,8 @@
 import DeepSeekModel
 import Engine
 import Foundation
+import StructuredOutput
+import TinyModelSupport
 import XCTest
 
 /// The stop predicate and the admission validator every path shares (Generator, batcher, daemons).
@@ -103,6 +105,36 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(field([3], SamplingParams(topK: -1)), "sampling.top_k")
         XCTAssertEqual(field([3], SamplingParams(topP: 2)), "sampling.top_p")
         XCTAssertEqual(field([3], SamplingParams(stopTokenIDs: [512])), "sampling.stop_token_ids")
+    }
+
+    /// json_object samples under the model folder's tokenizer: found once per process, or a clear
+    /// AdmissionError when the folder has none; pd-run's path (Generator) then keeps the reply a JSON object.
+    func testJSONObjectTakesTheFoldersVocabulary() throws {
+        let model = try TinyModel.load()
+        XCTAssertNil(try Admission.vocabulary(for: SamplingParams(), model: model), "nothing to load without a grammar")
+        let vocabulary = try XCTUnwrap(try Admission.vocabulary(for: SamplingParams(jsonObject: true), model: model))
+        XCTAssertTrue(vocabulary === (try Admission.vocabulary(for: SamplingParams(jsonObject: true), model: model)), "loaded once")
+        XCTAssertEqual(vocabulary.vocabSize, 512)
+
+        let bare = FileManager.default.temporaryDirectory.appendingPathComponent("no-tokenizer-\(getpid())")
+        try FileManager.default.createDirectory(at: bare, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: bare) }
+        for name in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(atPath: TinyModel.directory + "/" + name, toPath: bare.appendingPathComponent(name).path)
+        }
+        XCTAssertThrowsError(try Admission.vocabulary(for: SamplingParams(jsonObject: true),
+                                                      model: DeepSeekTransformer(directory: bare.path))) {
+            XCTAssertEqual(($0 as? AdmissionError)?.field, "sampling.json_object")
+            XCTAssertTrue("\($0)".contains("no tokenizer"), "\($0)")
+        }
+
+        let params = SamplingParams(temperature: 1, seed: 5, maxNewTokens: 48, jsonObject: true)
+        let output = try XCTUnwrap(try Generator(model: model).generate(prompts: [[1, 2, 3]], params: [params])?.first)
+        var grammar = JSONGrammar()
+        for token in output.tokens where !model.config.eosTokenIDs.contains(Int(token)) {
+            XCTAssertTrue(grammar.accept(vocabulary.bytes(of: Int(token))), "token \(token) breaks the JSON object")
+        }
+        XCTAssertEqual(output.finishReason == .stop(nil), grammar.isComplete, "EOS exactly when the object has closed")
     }
 
     func testAdmissionTakesWireIntegers() throws {

@@ -1,5 +1,6 @@
 import Basics
 import Foundation
+import StructuredOutput
 import Tensors
 import XCTest
 @testable import Engine
@@ -319,6 +320,11 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(field(SamplingParams(choice: TokenAutomaton(from: [0], token: [3], to: [1], accepting: []))), "sampling.choice")
         XCTAssertEqual(field(SamplingParams(ignoreEOS: true, choice: a)), "sampling.choice")
         XCTAssertEqual(field(SamplingParams(minTokens: 1, choice: a)), "sampling.choice")
+        XCTAssertNil(field(SamplingParams(jsonObject: true)))
+        XCTAssertEqual(field(SamplingParams(choice: a, jsonObject: true)), "sampling.choice")
+        XCTAssertEqual(field(SamplingParams(ignoreEOS: true, jsonObject: true)), "sampling.json_object")
+        XCTAssertEqual(field(SamplingParams(minTokens: 2, jsonObject: true)), "sampling.json_object")
+        XCTAssertEqual(field(SamplingParams(allowedTokenIDs: [3], jsonObject: true)), "sampling.json_object")
         XCTAssertEqual(field(SamplingParams(maxNewTokens: 0)), "max_new_tokens")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [3, 10])), "sampling.stop_token_ids")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [-1])), "sampling.stop_token_ids")
@@ -327,7 +333,7 @@ final class SamplerTests: XCTestCase {
     func testParamsRoundTripThroughJSON() throws {
         let params = SamplingParams(temperature: 0.6, topK: 20, topP: 0.95, seed: 123, stopTokenIDs: [2, 7], maxNewTokens: 64, ignoreEOS: true,
                                     minP: 0.1, allowedTokenIDs: [3, 5], badWords: [[1, 2], [4]],
-                                    choice: TokenAutomaton(from: [0], token: [3], to: [1], accepting: [1]))
+                                    choice: TokenAutomaton(from: [0], token: [3], to: [1], accepting: [1]), jsonObject: true)
         let decoded = try JSONDecoder().decode(SamplingParams.self, from: JSONEncoder().encode(params))
         XCTAssertEqual(decoded, params)
     }
@@ -437,6 +443,35 @@ final class LogitsProcessorTests: XCTestCase {
             return sum + (got - want) * (got - want) / want
         }
         XCTAssertLessThan(chi, 18.4, "\(counts) vs \(expected)")   // χ² 2 df at 99.99 %
+    }
+
+    func testJSONObjectKeepsTheTextAnObjectThenEndsWithEOS() {
+        // Ids 0..<256 the single bytes; 256 `{"a"`, 257 `:1}`, 258 `x"`; EOS 259.
+        let pieces: [[UInt8]] = (0..<256).map { [UInt8($0)] } + [Array(#"{"a""#.utf8), Array(":1}".utf8), Array(#"x""#.utf8)]
+        let vocabulary = TokenVocabulary(vocabSize: 260, tokens: pieces.enumerated().map { ($0.offset, $0.element) })
+        var logits = [Float](repeating: 0, count: 260)
+        logits[Int(UInt8(ascii: "x"))] = 10; logits[259] = 8; logits[256] = 5; logits[257] = 4
+        let greedy = Sampler(params: SamplingParams(jsonObject: true), vocabSize: 260, eosTokenIDs: [259], vocabulary: vocabulary)
+        XCTAssertEqual((0..<3).map { _ in sample(greedy, logits).token }, [256, 257, 259],
+                       "the best tokens that keep a JSON object, EOS only once it has closed")
+
+        // Sampled over random logits (every byte can come), `}` favoured so objects close: every token
+        // keeps the text a JSON object's start, and EOS comes exactly when one has closed.
+        var closed = 0
+        for seed in 0..<40 {
+            var rng = SeededRandom(seed: UInt64(seed) + 1000)
+            let sampler = Sampler(params: SamplingParams(temperature: 1, seed: UInt64(seed), jsonObject: true), vocabSize: 260,
+                                  eosTokenIDs: [259], vocabulary: vocabulary)
+            var grammar = JSONGrammar()
+            for _ in 0..<200 {
+                var step = (0..<260).map { _ in Float(rng.next() % 1000) / 250 }
+                step[Int(UInt8(ascii: "}"))] += 3; step[Int(UInt8(ascii: "]"))] += 3; step[259] = 0
+                let token = sample(sampler, step).token
+                if token == 259 { XCTAssertTrue(grammar.isComplete); closed += 1; break }
+                XCTAssertTrue(grammar.accept(pieces[token]), "seed \(seed): token \(token) breaks the object")
+            }
+        }
+        XCTAssertGreaterThan(closed, 10, "some sampled objects close and end with EOS")
     }
 
     func testTopLogprobsOrderAndTies() {

@@ -97,6 +97,12 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"choice": ["a", ""]}}"#, "structured_outputs.choice"),
             (#"{"model": "tiny", "prompt": "x", "guided_choice": ["a"], "ignore_eos": true}"#, "guided_choice"),
             (#"{"model": "tiny", "prompt": "x", "guided_choice": ["a"], "structured_outputs": {"choice": ["b"]}}"#, "guided_choice"),
+            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_schema", "json_schema": {}}}"#, "response_format"),
+            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "guided_choice": ["a"]}"#, "response_format"),
+            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "structured_outputs": {"json_object": true}}"#, "structured_outputs"),
+            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "min_tokens": 3}"#, "response_format"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json_object": true, "choice": ["a"]}}"#, "structured_outputs"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json_object": true}, "ignore_eos": true}"#, "structured_outputs.json_object"),
             (#"{"model": "tiny", "prompt": "x", "top_k": -2}"#, "top_k"),
             (#"{"model": "tiny", "prompt": "x", "seed": -1}"#, "seed"),
             (#"{"model": "tiny", "prompt": "x", "stop": 5}"#, "stop"),
@@ -219,6 +225,10 @@ final class RequestValidationTests: XCTestCase {
         let choice = try parse(#"{"model": "tiny", "prompt": [3], "structured_outputs": {"choice": ["yes", "no"]}}"#).sampling.choice
         XCTAssertEqual(choice?.accepting.count, 2)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "guided_choice": ["yes", "no"]}"#).sampling.choice, choice)
+        // JSON mode: response_format json_object and vLLM's structured_outputs json_object alike.
+        XCTAssertTrue(try parse(#"{"model": "tiny", "prompt": [3], "response_format": {"type": "json_object"}}"#).sampling.jsonObject)
+        XCTAssertTrue(try parse(#"{"model": "tiny", "prompt": [3], "structured_outputs": {"json_object": true}}"#).sampling.jsonObject)
+        XCTAssertFalse(try parse(#"{"model": "tiny", "prompt": [3], "response_format": {"type": "text"}}"#).sampling.jsonObject)
         // vLLM's truncate_prompt_tokens keeps the last k (a cut prompt echoes its kept tokens' text);
         // add_special_tokens: the completions default adds BOS, false does not.
         let cut = try parse(#"{"model": "tiny", "prompt": [[1, 2, 3, 4], [5]], "truncate_prompt_tokens": 2, "echo": true}"#)

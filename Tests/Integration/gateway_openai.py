@@ -434,6 +434,46 @@ r = client.chat.completions.create(model=MODEL, messages=conversations[1], max_t
                                    extra_body={"structured_outputs": {"choice": ["yes", "no"]}})
 check(r.choices[0].message.content in ("yes", "no") and r.choices[0].finish_reason == "stop", f"chat choice {r.choices[0]}")
 count("chat_completions", "stop")
+# JSON mode (response_format json_object; vLLM's structured_outputs json_object): greedy as pd-run
+# --json-object, sampled replies that ended with EOS each a JSON object by Python's json (those cut by
+# max_tokens start one), streamed equal to whole, in chat too.
+run = pd_run(prompt_ids, 40, "--json-object")
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=40, temperature=0,
+                              extra_body={"response_format": {"type": "json_object"}})
+check(r.choices[0].text == run["text"] and r.choices[0].text.startswith("{") and r.choices[0].finish_reason == run["finish_reason"],
+      f"json_object: {r.choices[0].text!r} vs pd-run {run['text']!r}")
+check(run["tokens"] != pd_run(prompt_ids, 40)["tokens"], "json_object changes nothing on this prompt: the check above would not see it")
+count("completions", r.choices[0].finish_reason)
+
+
+def json_object_reply(text, reason):
+    if reason == "stop":
+        try:
+            return isinstance(json.loads(text), dict)
+        except ValueError:
+            return False
+    return reason == "length" and text.startswith("{")
+
+
+# A random model writes long strings: closing quotes and braces favoured, so most replies close.
+closing = {str(tok.encode(ch, add_special_tokens=False).ids[0]): 4 for ch in ['"', "}", "]"]}
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=48, temperature=1, seed=3, n=8, logit_bias=closing,
+                              extra_body={"structured_outputs": {"json_object": True}})
+check(all(json_object_reply(c.text, c.finish_reason) for c in r.choices) and sum(c.finish_reason == "stop" for c in r.choices) >= 4,
+      f"sampled JSON objects {[(c.text, c.finish_reason) for c in r.choices]}")
+for c in r.choices:
+    count("completions", c.finish_reason)
+whole = client.completions.create(model=MODEL, prompt=prompts[2], max_tokens=48, temperature=1, seed=11,
+                                  extra_body={"response_format": {"type": "json_object"}})
+text, reasons, _, _ = stream_completion(model=MODEL, prompt=prompts[2], max_tokens=48, temperature=1, seed=11,
+                                        extra_body={"response_format": {"type": "json_object"}})
+check(text == whole.choices[0].text and reasons == [whole.choices[0].finish_reason]
+      and json_object_reply(text, reasons[0]), f"streamed JSON object {text!r} vs {whole.choices[0].text!r}")
+count("completions", reasons[0]); count("completions", reasons[0])
+r = client.chat.completions.create(model=MODEL, messages=conversations[1], max_tokens=48, temperature=1, seed=2,
+                                   response_format={"type": "json_object"})
+check(json_object_reply(r.choices[0].message.content, r.choices[0].finish_reason), f"chat JSON object {r.choices[0]}")
+count("chat_completions", r.choices[0].finish_reason)
 # The prompt's logprobs, computed by the 2-rank PCP prefill daemon: lm-evaluation-harness's loglikelihood
 # request (echo, logprobs 1, max_tokens 1) and vLLM's prompt_logprobs, against pd-run (one process).
 prompt_ids = tok.encode(prompts[0]).ids
@@ -552,6 +592,10 @@ expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x"
 expect_error(400, "max_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=0, logprobs=1))
 expect_error(400, "structured_outputs.json", lambda: client.completions.create(model=MODEL, prompt="x",
                                                                                 extra_body={"structured_outputs": {"json": {}}}))
+expect_error(400, "response_format", lambda: client.chat.completions.create(
+    model=MODEL, messages=conversations[0], response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}))
+expect_error(400, "response_format", lambda: client.completions.create(
+    model=MODEL, prompt="x", extra_body={"response_format": {"type": "json_object"}, "ignore_eos": True}))
 expect_error(400, "continue_final_message", lambda: client.chat.completions.create(
     model=MODEL, messages=conversations[0], extra_body={"continue_final_message": True}))   # add_generation_prompt defaults to true
 expect_error(400, "logprobs", lambda: client.completions.create(model=MODEL, prompt="x", logprobs=21))

@@ -76,6 +76,12 @@ client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "The capital of F
 client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "The capital of France is" --max-new-tokens 24 --choice "Paris"   --choice "Lyon 🦁" --json >"$work/svc-choice.json" || fail "pd-client --choice failed"
 [ "$(json_field "$work/svc-choice.json" "j['tokens'] == json.load(open('$work/choice.json'))['tokens'] and j['result']['text'] in ('Paris', 'Lyon 🦁') and j['result']['finish_reason'] == 'stop'")" = "True" ] \
   || fail "choice: service $(cat "$work/svc-choice.json") vs pd-run $(cat "$work/choice.json")"
+# JSON mode, sampled: both daemons load the folder's vocabulary and mask with it; --verify replays the
+# seed through pd-run's path (Generator) and must see the same tokens.
+client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "JSON please:" --max-new-tokens 32 --json-object --temperature 1 \
+  --seed 9 --verify --json >"$work/svc-json.json" || fail "pd-client --json-object --verify failed: $(cat "$work/svc-json.json")"
+[ "$(json_field "$work/svc-json.json" "j['verified'] and j['result']['text'].startswith('{')")" = "True" ] \
+  || fail "json_object: $(cat "$work/svc-json.json")"
 expect_pages_returned "$dp"
-checks=$((checks + 6))
+checks=$((checks + 8))
 echo "ok: $checks text checks against HF tokenizers / jinja2 and between pd-run and the service pair"

@@ -151,10 +151,14 @@ struct  Latentserve__V1__SamplingParams
    * set: only token paths spelling one of the choices, then EOS (structured output)
    */
   Latentserve__V1__TokenAutomaton *choice;
+  /*
+   * structured output: only tokens keeping the text one JSON object, then EOS
+   */
+  protobuf_c_boolean json_object;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0 }
 
 
 /*

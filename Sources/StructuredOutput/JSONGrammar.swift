@@ -1,0 +1,257 @@
+/// A byte-at-a-time recognizer of one JSON object (RFC 8259), the grammar of `response_format:
+/// {"type": "json_object"}`: `accept` takes the next byte and says whether the text so far is still
+/// the start of a JSON object; `isComplete` once the root object has closed (then nothing more is
+/// accepted — the sampler allows only EOS there; nor is whitespace before the `{`). Strings are valid UTF-8 (no overlong forms or
+/// surrogate code points; escapes as RFC 8259, `\uXXXX` unpaired surrogates too, as Python's `json`
+/// takes them); no control byte below 0x20 inside a string.
+///
+/// Two bounds keep a constrained model from running away where JSON itself has none: at most
+/// `maxDepth` nested containers, and at most `maxWhitespaceRun` whitespace bytes in a row (pretty
+/// printing fits, a newline and 4 spaces of indent per level to depth 7; a model stuck emitting
+/// newlines does not). Every accepted text is JSON.
+///
+/// A value type of a few words (the nesting stack is a bit set), so a token mask can keep one per
+/// byte of a token prefix and copy freely.
+public struct JSONGrammar: Sendable, Equatable {
+    public static let maxDepth = 128
+    public static let maxWhitespaceRun = 32
+
+    /// What the next byte may be.
+    enum Phase: UInt8 {
+        case rootStart          // `{` (the reply starts with it, as llama.cpp's json.gbnf root)
+        case objectFirst        // after `{`: a key's `"` or `}`
+        case objectKey          // after `,` in an object: a key's `"`
+        case colon              // after a key: `:`
+        case value              // after `:` or `,` in an array: any value
+        case arrayFirst         // after `[`: any value or `]`
+        case afterValue         // `,` or the innermost container's closer
+        case done               // the root object closed
+        case string             // inside a string (`isKey` says which kind)
+        case escape             // after `\`
+        case unicodeEscape      // `hexLeft` hex digits of \uXXXX to go
+        case utf8Continuation   // `utf8Left` continuation bytes to go, the next in `utf8Low...utf8High`
+        case literal            // inside true / false / null: `literalNext` indexes `literalBytes`
+        case minus              // after `-`: a digit
+        case zero               // an integer part `0` (no more digits)
+        case integer            // integer digits
+        case dot                // after `.`: a digit
+        case fraction           // fraction digits
+        case exponentMark       // after `e` / `E`: sign or digit
+        case exponentSign       // after the exponent's sign: a digit
+        case exponent           // exponent digits
+    }
+
+    var phase: Phase = .rootStart
+    var isKey = false
+    var depth: UInt8 = 0
+    var whitespaceRun: UInt8 = 0
+    var hexLeft: UInt8 = 0
+    var utf8Left: UInt8 = 0
+    var utf8Low: UInt8 = 0x80, utf8High: UInt8 = 0xBF
+    var literalNext: UInt8 = 0
+    var literalEnd: UInt8 = 0
+    /// Bit i set: container i (0 = the root) is an object, else an array.
+    var objects: (UInt64, UInt64) = (0, 0)
+
+    /// "true" "false" "null" back to back: a literal is a range of it.
+    static let literalBytes: [UInt8] = Array("truefalsenull".utf8)
+
+    public init() {}
+
+    public static func == (a: JSONGrammar, b: JSONGrammar) -> Bool {
+        a.phase == b.phase && a.isKey == b.isKey && a.depth == b.depth && a.whitespaceRun == b.whitespaceRun
+            && a.hexLeft == b.hexLeft && a.utf8Left == b.utf8Left && a.utf8Low == b.utf8Low && a.utf8High == b.utf8High
+            && a.literalNext == b.literalNext && a.literalEnd == b.literalEnd && a.objects == b.objects
+    }
+
+    /// The root object has closed: the text is one JSON object and nothing may follow.
+    public var isComplete: Bool { phase == .done }
+
+    /// Whether every byte of `bytes` is accepted in turn (the state is left where the first refusal was).
+    public mutating func accept<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
+        for b in bytes where !accept(b) { return false }
+        return true
+    }
+
+    /// Takes `byte` if the text so far followed by it can still begin a JSON object; false leaves
+    /// the state unchanged.
+    public mutating func accept(_ byte: UInt8) -> Bool {
+        switch phase {
+        case .string: return stringByte(byte)
+        case .escape:
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                phase = .string
+            case UInt8(ascii: "u"): phase = .unicodeEscape; hexLeft = 4
+            default: return false
+            }
+            return true
+        case .unicodeEscape:
+            guard Self.isHexDigit(byte) else { return false }
+            hexLeft -= 1
+            if hexLeft == 0 { phase = .string }
+            return true
+        case .utf8Continuation:
+            guard byte >= utf8Low && byte <= utf8High else { return false }
+            utf8Left -= 1
+            utf8Low = 0x80; utf8High = 0xBF
+            if utf8Left == 0 { phase = .string }
+            return true
+        case .literal:
+            guard byte == Self.literalBytes[Int(literalNext)] else { return false }
+            literalNext += 1
+            if literalNext == literalEnd { endValue() }
+            return true
+        case .minus:
+            guard Self.isDigit(byte) else { return false }
+            phase = byte == UInt8(ascii: "0") ? .zero : .integer
+            return true
+        case .zero, .integer, .fraction, .exponent:
+            if Self.isDigit(byte) && phase != .zero { return true }
+            if byte == UInt8(ascii: "."), phase == .zero || phase == .integer { phase = .dot; return true }
+            if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E"), phase != .exponent { phase = .exponentMark; return true }
+            // The number ends here: the byte must follow a value.
+            let saved = self
+            endValue()
+            if structural(byte) { return true }
+            self = saved
+            return false
+        case .dot, .exponentSign:
+            guard Self.isDigit(byte) else { return false }
+            phase = phase == .dot ? .fraction : .exponent
+            return true
+        case .exponentMark:
+            if byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") { phase = .exponentSign; return true }
+            guard Self.isDigit(byte) else { return false }
+            phase = .exponent
+            return true
+        case .done: return false
+        default: return structural(byte)
+        }
+    }
+
+    /// The phases between tokens: whitespace, punctuation, the start of a value.
+    private mutating func structural(_ byte: UInt8) -> Bool {
+        if Self.isWhitespace(byte) {
+            guard phase != .rootStart && whitespaceRun < Self.maxWhitespaceRun else { return false }
+            whitespaceRun += 1
+            return true
+        }
+        switch phase {
+        case .rootStart:
+            guard byte == UInt8(ascii: "{") else { return false }
+            return open(object: true)
+        case .objectFirst, .objectKey:
+            if byte == UInt8(ascii: "\"") { startString(key: true); return true }
+            if byte == UInt8(ascii: "}") && phase == .objectFirst { return close() }
+            return false
+        case .colon:
+            guard byte == UInt8(ascii: ":") else { return false }
+            phase = .value
+        case .value, .arrayFirst:
+            if byte == UInt8(ascii: "]") && phase == .arrayFirst { return close() }
+            return startValue(byte)
+        case .afterValue:
+            let inObject = isObject(Int(depth) - 1)
+            if byte == UInt8(ascii: ",") { phase = inObject ? .objectKey : .value }
+            else if byte == UInt8(ascii: inObject ? "}" : "]") { return close() }
+            else { return false }
+        default: return false
+        }
+        whitespaceRun = 0
+        return true
+    }
+
+    private mutating func startValue(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "{"): return open(object: true)
+        case UInt8(ascii: "["): return open(object: false)
+        case UInt8(ascii: "\""): startString(key: false)
+        case UInt8(ascii: "-"): phase = .minus
+        case UInt8(ascii: "0"): phase = .zero
+        case UInt8(ascii: "1")...UInt8(ascii: "9"): phase = .integer
+        case UInt8(ascii: "t"): startLiteral(at: 0, count: 4)
+        case UInt8(ascii: "f"): startLiteral(at: 4, count: 5)
+        case UInt8(ascii: "n"): startLiteral(at: 9, count: 4)
+        default: return false
+        }
+        whitespaceRun = 0
+        return true
+    }
+
+    private mutating func startLiteral(at start: UInt8, count: UInt8) {
+        phase = .literal
+        literalNext = start + 1
+        literalEnd = start + count
+    }
+
+    private mutating func startString(key: Bool) {
+        phase = .string
+        isKey = key
+        whitespaceRun = 0
+    }
+
+    private mutating func stringByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "\""):
+            if isKey { phase = .colon; whitespaceRun = 0 } else { endValue() }
+        case UInt8(ascii: "\\"): phase = .escape
+        case 0x20..<0x80: break
+        case 0xC2...0xDF: continuation(1, 0x80, 0xBF)
+        case 0xE0: continuation(2, 0xA0, 0xBF)         // no overlong 3-byte form
+        case 0xED: continuation(2, 0x80, 0x9F)         // no surrogate code points
+        case 0xE1...0xEF: continuation(2, 0x80, 0xBF)
+        case 0xF0: continuation(3, 0x90, 0xBF)         // no overlong 4-byte form
+        case 0xF1...0xF3: continuation(3, 0x80, 0xBF)
+        case 0xF4: continuation(3, 0x80, 0x8F)         // nothing above U+10FFFF
+        default: return false                          // control bytes, stray continuations, C0 C1 F5–FF
+        }
+        return true
+    }
+
+    private mutating func continuation(_ count: UInt8, _ low: UInt8, _ high: UInt8) {
+        phase = .utf8Continuation
+        utf8Left = count
+        utf8Low = low
+        utf8High = high
+    }
+
+    /// A value (string, number, literal, container) has ended.
+    private mutating func endValue() {
+        phase = depth == 0 ? .done : .afterValue
+        whitespaceRun = 0
+    }
+
+    private mutating func open(object: Bool) -> Bool {
+        guard Int(depth) < Self.maxDepth else { return false }
+        let bit = Int(depth)
+        if bit < 64 {
+            objects.0 = object ? objects.0 | (1 << UInt64(bit)) : objects.0 & ~(1 << UInt64(bit))
+        } else {
+            objects.1 = object ? objects.1 | (1 << UInt64(bit - 64)) : objects.1 & ~(1 << UInt64(bit - 64))
+        }
+        depth += 1
+        phase = object ? .objectFirst : .arrayFirst
+        whitespaceRun = 0
+        return true
+    }
+
+    private mutating func close() -> Bool {
+        depth -= 1
+        endValue()
+        return true
+    }
+
+    private func isObject(_ level: Int) -> Bool {
+        level < 64 ? objects.0 >> UInt64(level) & 1 == 1 : objects.1 >> UInt64(level - 64) & 1 == 1
+    }
+
+    @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
+    @inline(__always) static func isHexDigit(_ b: UInt8) -> Bool {
+        isDigit(b) || (b | 0x20) &- UInt8(ascii: "a") < 6
+    }
+    @inline(__always) static func isWhitespace(_ b: UInt8) -> Bool {
+        b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D
+    }
+}

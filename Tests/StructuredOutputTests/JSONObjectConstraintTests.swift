@@ -1,0 +1,94 @@
+import XCTest
+@testable import StructuredOutput
+
+/// The token mask (sorted vocabulary, shared-prefix walk) against feeding every token's bytes to the
+/// grammar one by one, over a vocabulary of many shapes: every single byte, random multi-byte pieces of
+/// JSON, UTF-8 sequences cut anywhere, duplicates of the same bytes under two ids, empty tokens.
+final class JSONObjectConstraintTests: XCTestCase {
+    private static let eos = 9_999
+
+    /// Ids 0..<256 are the single bytes (so a test can advance byte by byte), then random pieces.
+    private static func vocabulary(seed: UInt64, pieces: Int) -> (TokenVocabulary, [[UInt8]]) {
+        var rng = SplitMix(seed)
+        let alphabet = Array(#"{}[]:," \"\\-+.eE0123456789truefalsn/u\#n\#tabcxyz"#.utf8)
+            + Array("é日本😀\u{7f}".utf8) + [0x80, 0xBF, 0xC0, 0xED, 0xA0, 0xF4, 0x90, 0x00, 0x1F]
+        var tokens = (0..<256).map { [UInt8($0)] }
+        for _ in 0..<pieces {
+            let length = 1 + Int(rng.next() % 9)
+            tokens.append((0..<length).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+        }
+        tokens.append(Array(#"{"a":"#.utf8)); tokens.append(Array(#"{"a":"#.utf8))   // same bytes, two ids
+        tokens.append([])                                                                  // never allowed
+        let vocabulary = TokenVocabulary(vocabSize: tokens.count, tokens: tokens.enumerated().map { ($0.offset, $0.element) })
+        return (vocabulary, tokens)
+    }
+
+    private static func allowed(_ constraint: JSONObjectConstraint) -> Set<Int> {
+        var set = Set<Int>()
+        constraint.forEachAllowed { XCTAssertTrue(set.insert($0).inserted, "token \($0) offered twice") }
+        return set
+    }
+
+    func testMaskEqualsTokenByTokenFeeding() {
+        let (vocabulary, tokens) = Self.vocabulary(seed: 7, pieces: 6000)
+        let texts = [#"{"key": [1, -2.5e+3, true, null, {"x": "é\u00e9\\"}], "b":{}}"#, #"{"日本😀": fals"#, "{\n  \"a\": [[[ ",
+                     #"{"a": "\u12"#, #"{"a": 0"#, #"{"a": -"#]
+        var states = 0
+        for text in texts {
+            let constraint = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: [Self.eos])
+            var grammar = JSONGrammar()
+            for i in 0...text.utf8.count {   // the state before any byte, then after each
+                if i > 0 {
+                    let byte = Array(text.utf8)[i - 1]
+                    guard grammar.accept(byte) else { XCTFail("the test text \(text) is not a JSON prefix"); break }
+                    constraint.advance(Int(byte))
+                }
+                states += 1
+                var expected: Set<Int> = grammar.isComplete ? [Self.eos] : []
+                for (id, bytes) in tokens.enumerated() where !bytes.isEmpty && !grammar.isComplete {
+                    var g = grammar
+                    if g.accept(bytes) { expected.insert(id) }
+                }
+                XCTAssertEqual(Self.allowed(constraint), expected, "after \(i) bytes of \(text)")
+            }
+        }
+        XCTAssertGreaterThan(states, 100)
+        XCTAssertGreaterThan(vocabulary.stringContent.count, 500, "the inside-a-string shortcut is exercised")
+        XCTAssertGreaterThan(vocabulary.notStringContent.count, 500)
+    }
+
+    func testCompleteObjectAllowsOnlyEOSAndARefusedTokenEndsTheWalk() {
+        let (vocabulary, _) = Self.vocabulary(seed: 3, pieces: 500)
+        let constraint = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: [Self.eos])
+        for byte in #"{"a":[]}"#.utf8 { constraint.advance(Int(byte)) }
+        XCTAssertTrue(constraint.isComplete)
+        XCTAssertEqual(Self.allowed(constraint), [Self.eos])
+
+        let broken = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: [Self.eos])
+        broken.advance(Int(UInt8(ascii: "x")))   // not a JSON object's start: nothing is allowed after it
+        XCTAssertEqual(Self.allowed(broken), [])
+        XCTAssertFalse(broken.isComplete)
+    }
+
+    func testVocabularyKeepsIdsAndBytes() {
+        let (vocabulary, tokens) = Self.vocabulary(seed: 11, pieces: 300)
+        XCTAssertEqual(vocabulary.vocabSize, tokens.count)
+        XCTAssertEqual(vocabulary.count, tokens.count - 1, "the empty token is left out")
+        for (id, bytes) in tokens.enumerated() { XCTAssertEqual(Array(vocabulary.bytes(of: id)), bytes) }
+        XCTAssertEqual(Array(vocabulary.bytes(of: -1)), [])
+        XCTAssertEqual(Array(vocabulary.bytes(of: tokens.count)), [])
+    }
+}
+
+/// SplitMix64: a fixed stream for test data.
+private struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94DB_D049_11EB_133B
+        return z ^ (z >> 31)
+    }
+}
