@@ -862,7 +862,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[20] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[21] =
 {
   {
     "temperature",
@@ -1104,6 +1104,18 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "structured_after",
+    21,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Latentserve__V1__SamplingParams, n_structured_after),
+    offsetof(Latentserve__V1__SamplingParams, structured_after),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
   16,   /* field[16] = allowed_token_ids */
@@ -1122,6 +1134,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
   3,   /* field[3] = seed */
   14,   /* field[14] = seed_given */
   4,   /* field[4] = stop_token_ids */
+  20,   /* field[20] = structured_after */
   0,   /* field[0] = temperature */
   1,   /* field[1] = top_k */
   11,   /* field[11] = top_logprobs */
@@ -1130,7 +1143,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 20 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -1140,7 +1153,7 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  20,
+  21,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,

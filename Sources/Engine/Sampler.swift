@@ -42,7 +42,8 @@ public struct SampledToken: Sendable, Equatable {
 /// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — a structured
 /// output (a choice: only the tokens leaving the automaton's current node, and EOS at an accepting one;
 /// json_object: only the tokens `JSONGrammar` accepts next, and EOS once the object has closed; vLLM
-/// applies its structured-output mask before the processors), allowed_token_ids (every other token
+/// applies its structured-output mask before the processors, and from where a reasoning block ends
+/// when `structuredAfter` names its end), allowed_token_ids (every other token
 /// −inf), bad words (a word's last token −inf when the generated tokens end with the rest of it),
 /// min_tokens (EOS and stop ids to −inf), logit_bias (added), then the penalties (repetition over
 /// prompt and output tokens, frequency × count and presence over output tokens) — then temperature →
@@ -75,6 +76,7 @@ public final class Sampler {
     /// A processor other than min_tokens applies to every token of the request.
     private let processesEveryToken: Bool
     private let structure: TokenConstraint?               // the structured output's state (choice or JSON)
+    private var structureStarted: Bool                    // past params.structuredAfter (or it is empty)
     private let recentTokens: UnsafeMutablePointer<Int32>? // ring of the last (longest bad word − 1) generated tokens
     private let recentCapacity: Int
     private var recentCount = 0, recentNext = 0
@@ -113,6 +115,7 @@ public final class Sampler {
         let masked = params.minTokens > 0 ? Set(params.stopTokenIDs + (params.ignoreEOS ? [] : eosTokenIDs)).sorted() : []
         minTokensMasked = masked.filter { $0 >= 0 && $0 < vocabSize }
         let eos = eosTokenIDs.filter { $0 >= 0 && $0 < vocabSize }
+        structureStarted = params.structuredAfter.isEmpty
         if let choice = params.choice {
             structure = ChoiceWalk(choice, eosTokenIDs: eos)
         } else if params.jsonObject {
@@ -190,7 +193,7 @@ public final class Sampler {
     /// Counts `token` as generated (min_tokens, and the penalties' output tokens).
     private func record(_ token: Int) {
         generated += 1
-        structure?.advance(token)
+        if structureStarted { structure?.advance(token) } else { structureStarted = params.structuredAfter.contains(token) }
         if let recentTokens {
             recentTokens[recentNext] = Int32(truncatingIfNeeded: token)
             recentNext = (recentNext + 1) % recentCapacity
@@ -208,7 +211,7 @@ public final class Sampler {
         guard let processed else { return raw }
         let masking = generated < params.minTokens
         guard masking || processesEveryToken else { return raw }
-        if let structure {
+        if let structure, structureStarted {
             processed.update(repeating: -.infinity, count: vocabSize)
             structure.forEachAllowed { processed[$0] = raw[$0] }
         } else if params.allowedTokenIDs.isEmpty {

@@ -65,13 +65,16 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// Structured output as one JSON object (`response_format` json_object): only tokens that keep the
     /// text a JSON object's beginning, then EOS once it has closed (needs the model's vocabulary).
     public var jsonObject: Bool
+    /// The structured output applies after one of these tokens is generated (vLLM starts it where a
+    /// reasoning parser's block ends: `</think>`); empty: from the first token.
+    public var structuredAfter: [Int]
 
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64? = nil,
                 stopTokenIDs: [Int] = [], maxNewTokens: Int = 16, ignoreEOS: Bool = false,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
                 minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = [], choice: TokenAutomaton? = nil,
-                jsonObject: Bool = false) {
+                jsonObject: Bool = false, structuredAfter: [Int] = []) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -91,6 +94,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.badWords = badWords
         self.choice = choice
         self.jsonObject = jsonObject
+        self.structuredAfter = structuredAfter
     }
 
     /// True when sampling reduces to argmax.
@@ -143,6 +147,12 @@ public struct SamplingParams: Sendable, Equatable, Codable {
             guard !ignoreEOS && minTokens == 0 && allowedTokenIDs.isEmpty else {
                 throw invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
             }
+        }
+        if let bad = structuredAfter.first(where: { $0 < 0 || $0 >= vocabSize }) {
+            throw invalid("sampling.structured_after", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
+        }
+        guard structuredAfter.isEmpty || isStructured else {
+            throw invalid("sampling.structured_after", "only with a structured output (choice or json_object)")
         }
         for word in badWords {
             guard !word.isEmpty else { throw invalid("sampling.bad_words", "a bad word has no tokens") }

@@ -189,6 +189,11 @@ struct GenerationRequest {
         // The prompt's logprobs, for prompt_logprobs and for echo with logprobs (the larger k of the two).
         let promptTop = [promptLogprobs, echoesPrompt ? topLogprobs : nil].compactMap { $0 }.max()
         let structured = try Self.structuredOutput(f, served)
+        // vLLM applies a structured output after the reasoning: a chat whose prompt leaves <think> open
+        // (--reasoning-parser) is constrained from its </think> on.
+        let reasoningEnd = structured.choice != nil || structured.jsonObject ? served.reasoning.flatMap {
+            kind == .chat && $0.startsInReasoning(prompt: prompts[0]) ? [UInt32($0.close)] : nil
+        } : nil
         sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), minP: Float(minP),
                                   seed: UInt64(seed ?? 0),
                                   stopTokenIds: stopIDs.map { UInt32($0) }, ignoreEos: try f.bool("ignore_eos") ?? false,
@@ -198,7 +203,8 @@ struct GenerationRequest {
                                   promptLogprobs: promptTop != nil, promptTopLogprobs: UInt32(promptTop ?? 0), seedGiven: seed != nil,
                                   allowedTokenIds: try Self.tokenIDs(f["allowed_token_ids"], field: "allowed_token_ids",
                                                                      vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) },
-                                  badWords: try Self.badWords(f, served), choice: structured.choice, jsonObject: structured.jsonObject)
+                                  badWords: try Self.badWords(f, served), choice: structured.choice, jsonObject: structured.jsonObject,
+                                  structuredAfter: reasoningEnd ?? [])
 
         switch f["stop"] {
         case nil: stop = []

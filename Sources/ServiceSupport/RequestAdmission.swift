@@ -20,7 +20,7 @@ public enum RequestAdmission {
                               topLogprobs: Int(s.topLogprobs), promptLogprobs: s.promptLogprobs ? Int(s.promptTopLogprobs) : nil,
                               minP: s.minP, allowedTokenIDs: s.allowedTokenIds.map { Int($0) },
                               badWords: s.badWords.map { $0.map { Int($0) } },
-                              choice: s.choice, jsonObject: s.jsonObject)
+                              choice: s.choice, jsonObject: s.jsonObject, structuredAfter: s.structuredAfter.map { Int($0) })
     }
 
     /// The wire fields for the engine's SamplingParams (the inverse of `params`; max_new_tokens travels
@@ -35,7 +35,8 @@ public enum RequestAdmission {
                             promptTopLogprobs: UInt32(clamping: p.promptLogprobs ?? 0), seedGiven: p.seed != nil,
                             allowedTokenIds: p.allowedTokenIDs.map { UInt32(clamping: $0) },
                             badWords: p.badWords.map { $0.map { UInt32(clamping: $0) } },
-                            choice: p.choice, jsonObject: p.jsonObject)
+                            choice: p.choice, jsonObject: p.jsonObject,
+                            structuredAfter: p.structuredAfter.map { UInt32(clamping: $0) })
     }
 
     /// `Admission.validate` against `model`, and the vocabulary a structured output samples under (its

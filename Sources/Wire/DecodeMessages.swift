@@ -102,12 +102,15 @@ public struct SamplingParams: Equatable, Sendable {
     public var choice: TokenAutomaton?
     /// Structured output as one JSON object: only tokens keeping the text a JSON object, then EOS.
     public var jsonObject: Bool
+    /// The structured output starts after one of these tokens is generated (a reasoning block's end);
+    /// empty: from the first token.
+    public var structuredAfter: [UInt32]
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, minP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
                 promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = [], badWords: [[UInt32]] = [],
-                choice: TokenAutomaton? = nil, jsonObject: Bool = false) {
+                choice: TokenAutomaton? = nil, jsonObject: Bool = false, structuredAfter: [UInt32] = []) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -128,6 +131,7 @@ public struct SamplingParams: Equatable, Sendable {
         self.badWords = badWords
         self.choice = choice
         self.jsonObject = jsonObject
+        self.structuredAfter = structuredAfter
     }
 
     init(_ c: Latentserve__V1__SamplingParams) {
@@ -144,7 +148,7 @@ public struct SamplingParams: Equatable, Sendable {
                       return TokenAutomaton(from: ints(a.pointee.from, a.pointee.n_from), token: ints(a.pointee.token, a.pointee.n_token),
                                             to: ints(a.pointee.to, a.pointee.n_to), accepting: ints(a.pointee.accepting, a.pointee.n_accepting))
                   },
-                  jsonObject: c.json_object != 0)
+                  jsonObject: c.json_object != 0, structuredAfter: swiftArray(c.structured_after, c.n_structured_after))
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -196,6 +200,8 @@ public struct SamplingParams: Equatable, Sendable {
         c.prompt_top_logprobs = promptTopLogprobs
         c.seed_given = seedGiven ? 1 : 0
         c.json_object = jsonObject ? 1 : 0
+        c.n_structured_after = structuredAfter.count
+        c.structured_after = arena.array(structuredAfter)
         return c
     }
 }

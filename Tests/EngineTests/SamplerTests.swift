@@ -325,6 +325,9 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(field(SamplingParams(ignoreEOS: true, jsonObject: true)), "sampling.json_object")
         XCTAssertEqual(field(SamplingParams(minTokens: 2, jsonObject: true)), "sampling.json_object")
         XCTAssertEqual(field(SamplingParams(allowedTokenIDs: [3], jsonObject: true)), "sampling.json_object")
+        XCTAssertNil(field(SamplingParams(jsonObject: true, structuredAfter: [9])))
+        XCTAssertEqual(field(SamplingParams(jsonObject: true, structuredAfter: [10])), "sampling.structured_after")
+        XCTAssertEqual(field(SamplingParams(structuredAfter: [9])), "sampling.structured_after")
         XCTAssertEqual(field(SamplingParams(maxNewTokens: 0)), "max_new_tokens")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [3, 10])), "sampling.stop_token_ids")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [-1])), "sampling.stop_token_ids")
@@ -454,6 +457,17 @@ final class LogitsProcessorTests: XCTestCase {
         let greedy = Sampler(params: SamplingParams(jsonObject: true), vocabSize: 260, eosTokenIDs: [259], vocabulary: vocabulary)
         XCTAssertEqual((0..<3).map { _ in sample(greedy, logits).token }, [256, 257, 259],
                        "the best tokens that keep a JSON object, EOS only once it has closed")
+        // After a reasoning block (structuredAfter: its end token, here 258): free until it is generated,
+        // then constrained; a first token from the prefill daemon counts.
+        let afterEnd = SamplingParams(jsonObject: true, structuredAfter: [258])
+        let reasoning = Sampler(params: afterEnd, vocabSize: 260, eosTokenIDs: [259], vocabulary: vocabulary)
+        XCTAssertEqual(sample(reasoning, logits).token, Int(UInt8(ascii: "x")), "unconstrained before the end token")
+        var ended = logits
+        ended[258] = 20
+        XCTAssertEqual(sample(reasoning, ended).token, 258)
+        XCTAssertEqual((0..<3).map { _ in sample(reasoning, logits).token }, [256, 257, 259], "then a JSON object")
+        let resumed = Sampler(params: afterEnd, vocabSize: 260, previousTokens: [258], eosTokenIDs: [259], vocabulary: vocabulary)
+        XCTAssertEqual(sample(resumed, logits).token, 256, "the end token among the previous tokens starts the constraint")
 
         // Sampled over random logits (every byte can come), `}` favoured so objects close: every token
         // keeps the text a JSON object's start, and EOS comes exactly when one has closed.

@@ -32,7 +32,7 @@ def check(cond, what):
 class FakeDecode:
     """Answers every Generate with `script` (token ids), then finish STOP; keeps the prompts it got."""
     def __init__(self):
-        self.script, self.prompts = [], []
+        self.script, self.prompts, self.structured = [], [], []
 
     def watch(self, request, context):
         yield vfield(1, 1)                                    # SERVING
@@ -53,6 +53,20 @@ class FakeDecode:
                     t, i = read_varint(value, i)
                     prompt.append(t)
         self.prompts.append(prompt)
+        # SamplingParams (field 3): json_object (20) and structured_after (21, packed).
+        json_object, after = False, []
+        for number, wire, value in fields(request):
+            for n, w, v in fields(value) if number == 3 and wire == 2 else []:
+                if n == 20:
+                    json_object = bool(v)
+                elif n == 21 and w == 2:
+                    i = 0
+                    while i < len(v):
+                        t, i = read_varint(v, i)
+                        after.append(t)
+                elif n == 21:
+                    after.append(v)
+        self.structured.append((json_object, after))
         script = list(self.script)
         tokens = b"".join(field(2, vfield(1, t) + varint(2 << 3 | 5) + b"\0\0\0\0") for t in script)
         yield field(1, b"fake-1") + tokens
@@ -200,6 +214,20 @@ try:
     check(r.choices[0].message.content == "It is sunny." and (r.choices[0].message.model_extra or {}).get("reasoning_content", "absent") is None,
           f"no reasoning: {r.choices[0].message}")
     check(fake.prompts[-1] == tok.encode(render_chat(messages), add_special_tokens=False).ids, "the non-thinking prompt")
+    # JSON mode after the reasoning (vLLM's rule): the decode daemon is told to start it at </think> when
+    # the prompt leaves <think> open, from the first token otherwise.
+    think_end = tok.token_to_id("</think>")
+    fake.script = tok.encode(thought + "</think>" + '{"a": 1}', add_special_tokens=False).ids + [EOS]
+    r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=200, temperature=0,
+                                       response_format={"type": "json_object"}, extra_body=thinking)
+    check(fake.structured[-1] == (True, [think_end]) and r.choices[0].message.content == '{"a": 1}'
+          and (r.choices[0].message.model_extra or {}).get("reasoning_content") == thought,
+          f"json_object after reasoning: sent {fake.structured[-1]}, got {r.choices[0].message}")
+    fake.script = tok.encode('{"a": 1}', add_special_tokens=False).ids + [EOS]
+    r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=200, temperature=0,
+                                       response_format={"type": "json_object"})
+    check(fake.structured[-1] == (True, []) and r.choices[0].message.content == '{"a": 1}',
+          f"json_object without reasoning: sent {fake.structured[-1]}, got {r.choices[0].message}")
 finally:
     gateway.terminate()
     gateway.wait(timeout=30)

@@ -16,7 +16,7 @@ final class MessageRoundTripTests: XCTestCase {
                                       promptLogprobs: true, promptTopLogprobs: 3, seedGiven: true, allowedTokenIds: [5, 1, 99_999],
                                       badWords: [[1, 2, 3], [7], []],
                                       choice: TokenAutomaton(from: [0, 0, 1], token: [5, 9, 5], to: [1, 2, 2], accepting: [2]),
-                                      jsonObject: true)
+                                      jsonObject: true, structuredAfter: [128_799])
         try roundTrip(GenerateRequest(promptTokenIds: [1, 2, 3, 100_000], maxNewTokens: 64, sampling: sampling,
                                       clientRequestId: "client-1"))
         try roundTrip(GenerateRequest(promptTokenIds: [], maxNewTokens: 0))

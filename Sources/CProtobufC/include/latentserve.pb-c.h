@@ -155,10 +155,15 @@ struct  Latentserve__V1__SamplingParams
    * structured output: only tokens keeping the text one JSON object, then EOS
    */
   protobuf_c_boolean json_object;
+  /*
+   * the structured output starts after one of these is generated (a reasoning end)
+   */
+  size_t n_structured_after;
+  uint32_t *structured_after;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0 }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0, 0,NULL }
 
 
 /*
