@@ -112,7 +112,7 @@ let package = Package(
         // The OpenAI-compatible HTTP front door: text in (ModelText), token streams from decode
         // daemons (ClientKit), routing, Prometheus metrics. No model code, no weights.
         .target(name: "Gateway", dependencies: [
-            "Basics", "ClientKit", "ModelText", "ChatTemplate", "Transport", "Wire", "MetricsExposition",
+            "Basics", "ClientKit", "ModelText", "ChatTemplate", "StructuredOutput", "Transport", "Wire", "MetricsExposition",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             // HTTPS (--tls-cert/--tls-key): swift-nio-ssl through Hummingbird's TLS channel.
@@ -195,7 +195,7 @@ let package = Package(
         .testTarget(name: "ChatTemplateTests", dependencies: ["TestSupport", "ChatTemplate"]),
         .testTarget(name: "ModelTextTests", dependencies: ["Basics", "ModelText", "ChatTemplate", "DeepSeekModel"]),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "ChatTemplate", "DeepSeekModel", .product(name: "Hummingbird", package: "hummingbird"),
+            "Gateway", "Basics", "ChatTemplate", "DeepSeekModel", .product(name: "Hummingbird", package: "hummingbird"),
         ]),
     ],
     swiftLanguageModes: [.v5]

@@ -862,7 +862,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[21] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[22] =
 {
   {
     "temperature",
@@ -1116,6 +1116,18 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "json_schema",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, json_schema),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
   16,   /* field[16] = allowed_token_ids */
@@ -1124,6 +1136,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
   7,   /* field[7] = frequency_penalty */
   5,   /* field[5] = ignore_eos */
   19,   /* field[19] = json_object */
+  21,   /* field[21] = json_schema */
   10,   /* field[10] = logit_bias */
   15,   /* field[15] = min_p */
   9,   /* field[9] = min_tokens */
@@ -1143,7 +1156,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 21 }
+  { 0, 22 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -1153,7 +1166,7 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  21,
+  22,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,

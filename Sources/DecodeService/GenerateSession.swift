@@ -33,7 +33,7 @@ final class GenerateSession {
     func run(requestBytes: [UInt8]) throws {
         let request = try requestBytes.withUnsafeBytes { try GenerateRequest(decoding: $0) }
         var params = RequestAdmission.params(request.sampling, maxNewTokens: Int(request.maxNewTokens))
-        let vocabulary = try RequestAdmission.admit(prompt: request.promptTokenIds, params: params, model: daemon.model,
+        let grammar = try RequestAdmission.admit(prompt: request.promptTokenIds, params: params, model: daemon.model,
                                                     message: "GenerateRequest")
         if params.seed == nil && !params.isGreedy {
             // One seed for the whole sequence, first token (prefill daemon) and the rest (here).
@@ -84,7 +84,7 @@ final class GenerateSession {
             releasePages = false
             defer { releasePages = true }
             let stream = TokenStream(batcher: daemon.batcher, sequence: sequence, first: prefill.first,
-                                     prompt: request.promptTokenIds.map { Int($0) }, params: params, vocabulary: vocabulary,
+                                     prompt: request.promptTokenIds.map { Int($0) }, params: params, grammar: grammar,
                                      isCancelled: { [context] in context.isCancelled }) { [unowned self] tokens, finish in
                 self.generated += tokens.count   // before the send: the last response's usage counts them
                 try self.send(tokens, finish: finish)

@@ -15,8 +15,8 @@ struct TokenStream {
     /// The sequence's prompt (the repetition penalty counts its tokens).
     let prompt: [Int]
     let params: Engine.SamplingParams
-    /// The token bytes a structured output samples under (admission's).
-    var vocabulary: TokenVocabulary? = nil
+    /// What a structured output samples under (admission's).
+    var grammar: StructuredGrammar? = nil
     let isCancelled: () -> Bool
     /// The tokens since the last call; the finish reason on the last call only.
     let send: (_ tokens: [SampledToken], _ finish: FinishReason?) throws -> Void
@@ -28,7 +28,7 @@ struct TokenStream {
         let queue = BlockingQueue<(SampledToken?, GenerationEnd?)>()
         // The prefill daemon drew the first token from the same seed: continue its stream.
         let sampler = Sampler(params: params, vocabSize: batcher.model.config.vocabSize, prompt: prompt,
-                              previousTokens: [first.token], eosTokenIDs: batcher.model.config.eosTokenIDs, vocabulary: vocabulary)
+                              previousTokens: [first.token], eosTokenIDs: batcher.model.config.eosTokenIDs, grammar: grammar)
         let ticket = batcher.join(sequence: sequence, lastToken: first.token, generated: 1, params: params,
                                   sampler: sampler) { token, end in queue.push((token, end)) }
         var callerGone = false

@@ -34,17 +34,22 @@ public enum Admission {
 }
 
 extension Admission {
-    /// The token bytes `params` samples under (json_object), from the tokenizer in `model`'s folder,
-    /// loaded once per process; nil when no grammar needs them. Throws AdmissionError when there is none.
-    public static func vocabulary(for params: SamplingParams, model: DeepSeekTransformer) throws -> TokenVocabulary? {
-        guard params.jsonObject else { return nil }
+    /// What `params`' json_object / json_schema samples under: the schema compiled, and the token bytes
+    /// from the tokenizer in `model`'s folder (loaded once per process); nil for every other request.
+    /// Throws AdmissionError when the folder has no tokenizer. `params` passed `validate`.
+    public static func grammar(for params: SamplingParams, model: DeepSeekTransformer) throws -> StructuredGrammar? {
+        guard params.jsonObject || params.jsonSchema != nil else { return nil }
+        let field = params.jsonObject ? "sampling.json_object" : "sampling.json_schema"
         guard let folder = model.directory else {
-            throw AdmissionError(field: "sampling.json_object", reason: "the model was not loaded from a folder, so there is no vocabulary to constrain")
+            throw AdmissionError(field: field, reason: "the model was not loaded from a folder, so there is no vocabulary to constrain")
         }
-        do {
-            return try TokenVocabulary.load(folder: folder, vocabSize: model.config.vocabSize)
-        } catch {
-            throw AdmissionError(field: "sampling.json_object", reason: "\(error)")
+        let vocabulary: TokenVocabulary
+        do { vocabulary = try TokenVocabulary.load(folder: folder, vocabSize: model.config.vocabSize) } catch {
+            throw AdmissionError(field: field, reason: "\(error)")
+        }
+        guard let text = params.jsonSchema else { return .jsonObject(vocabulary) }
+        do { return .jsonSchema(try JSONSchema(json: Array(text.utf8)), vocabulary) } catch {
+            throw AdmissionError(field: field, reason: "\(error)")
         }
     }
 }

@@ -49,7 +49,7 @@ public final class Generator {
         precondition(prompts.count == params.count, "one SamplingParams per prompt")
         precondition(textStops == nil || textStops!.count == prompts.count, "one text stop check (or nil) per prompt")
         for (prompt, p) in zip(prompts, params) { try Admission.validate(prompt: prompt, params: p, config: c) }
-        let vocabularies = try params.map { try Admission.vocabulary(for: $0, model: model) }
+        let grammars = try params.map { try Admission.grammar(for: $0, model: model) }
         let stops = params.map { StopCondition(params: $0, eosTokenIDs: c.eosTokenIDs) }
         let capacities = zip(prompts, params).map { $0.count + $1.maxNewTokens }
         let cache = try makeCache(capacities: capacities, dtype: .f32)
@@ -66,7 +66,7 @@ public final class Generator {
 
         let samplers = prompts.indices.map {
             Sampler(params: params[$0], vocabSize: c.vocabSize, prompt: prompts[$0].map { Int($0) }, eosTokenIDs: c.eosTokenIDs,
-                    vocabulary: vocabularies[$0])
+                    grammar: grammars[$0])
         }
         var outputs = prompts.indices.map { i in
             GenerationOutput(promptTokens: prompts[i], tokens: [], logprobs: [], topLogprobs: [], lastLogits: logits[i], finishReason: .length,

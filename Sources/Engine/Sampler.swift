@@ -41,7 +41,8 @@ public struct SampledToken: Sendable, Equatable {
 ///
 /// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — a structured
 /// output (a choice: only the tokens leaving the automaton's current node, and EOS at an accepting one;
-/// json_object: only the tokens `JSONGrammar` accepts next, and EOS once the object has closed; vLLM
+/// json_object / json_schema: only the tokens `JSONGrammar` / `JSONSchemaState` take next, and EOS once
+/// the text is whole; vLLM
 /// applies its structured-output mask before the processors, and from where a reasoning block ends
 /// when `structuredAfter` names its end), allowed_token_ids (every other token
 /// −inf), bad words (a word's last token −inf when the generated tokens end with the rest of it),
@@ -75,7 +76,7 @@ public final class Sampler {
     private let minTokensMasked: [Int]                    // EOS (unless ignore_eos) and stop ids
     /// A processor other than min_tokens applies to every token of the request.
     private let processesEveryToken: Bool
-    private let structure: TokenConstraint?               // the structured output's state (choice or JSON)
+    private let structure: TokenMask?                     // the structured output's state (choice or JSON)
     private var structureStarted: Bool                    // past params.structuredAfter (or it is empty)
     private let recentTokens: UnsafeMutablePointer<Int32>? // ring of the last (longest bad word − 1) generated tokens
     private let recentCapacity: Int
@@ -96,9 +97,9 @@ public final class Sampler {
     /// first token): the penalties and min_tokens count them, and the stream resumes after their draws,
     /// so a seeded request yields the same tokens served by the daemon pair as by one process.
     /// `eosTokenIDs`: the model's, masked with the stop ids while fewer than min_tokens are generated.
-    /// `vocabulary`: the model's token bytes, required when `params.jsonObject` (see `Admission.vocabulary`).
+    /// `grammar`: what a json_object / json_schema output samples under (`Admission.grammar`), required for them.
     public init(params: SamplingParams, vocabSize: Int, prompt: [Int] = [], previousTokens: [Int] = [], eosTokenIDs: [Int] = [],
-                vocabulary: TokenVocabulary? = nil) {
+                grammar: StructuredGrammar? = nil) {
         if vocabSize < 1 { fatalError("Sampler: vocabSize must be ≥ 1, got \(vocabSize)") }
         self.params = params
         self.vocabSize = vocabSize
@@ -118,9 +119,9 @@ public final class Sampler {
         structureStarted = params.structuredAfter.isEmpty
         if let choice = params.choice {
             structure = ChoiceWalk(choice, eosTokenIDs: eos)
-        } else if params.jsonObject {
-            guard let vocabulary else { fatalError("Sampler: json_object needs the model's vocabulary") }
-            structure = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: eos)
+        } else if params.jsonObject || params.jsonSchema != nil {
+            guard let grammar else { fatalError("Sampler: json_object / json_schema need their grammar (Admission.grammar)") }
+            structure = grammar.constraint(eosTokenIDs: eos)
         } else {
             structure = nil
         }
@@ -548,17 +549,9 @@ private extension UnsafeMutablePointer {
     }
 }
 
-/// A structured output's state: the tokens allowed next, and the step past a sampled one.
-private protocol TokenConstraint: AnyObject {
-    func forEachAllowed(_ body: (Int) -> Void)
-    func advance(_ token: Int)
-}
-
-extension JSONObjectConstraint: TokenConstraint {}
-
 /// A choice constraint's walk (SamplingParams.choice): the automaton's edges grouped by node, and the
 /// node the generated tokens have reached (−1 once a token left it: then nothing is allowed).
-private final class ChoiceWalk: TokenConstraint {
+private final class ChoiceWalk: TokenMask {
     private let start: [Int]      // [nodes + 1] first edge of each node in `tokens` / `targets`
     private let tokens: [Int], targets: [Int]
     private let accepting: [Bool]

@@ -1,4 +1,5 @@
 import Basics
+import StructuredOutput
 
 extension TokenAutomaton {
     /// Largest automaton a request may carry (edges, and nodes).
@@ -65,6 +66,9 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// Structured output as one JSON object (`response_format` json_object): only tokens that keep the
     /// text a JSON object's beginning, then EOS once it has closed (needs the model's vocabulary).
     public var jsonObject: Bool
+    /// Structured output as one value of this JSON Schema (JSON text; `response_format` json_schema):
+    /// only tokens that keep the text such a value's beginning, then EOS (needs the model's vocabulary).
+    public var jsonSchema: String?
     /// The structured output applies after one of these tokens is generated (vLLM starts it where a
     /// reasoning parser's block ends: `</think>`); empty: from the first token.
     public var structuredAfter: [Int]
@@ -74,7 +78,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
                 minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = [], choice: TokenAutomaton? = nil,
-                jsonObject: Bool = false, structuredAfter: [Int] = []) {
+                jsonObject: Bool = false, jsonSchema: String? = nil, structuredAfter: [Int] = []) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -94,6 +98,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.badWords = badWords
         self.choice = choice
         self.jsonObject = jsonObject
+        self.jsonSchema = jsonSchema
         self.structuredAfter = structuredAfter
     }
 
@@ -107,7 +112,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     public static let maxTopLogprobs = 20
 
     /// A structured output constrains the tokens: they must end with EOS where the structure ends.
-    public var isStructured: Bool { choice != nil || jsonObject }
+    public var isStructured: Bool { choice != nil || jsonObject || jsonSchema != nil }
 
     /// True when a logits processor changes the logits before sampling.
     public var hasPenalties: Bool { presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 }
@@ -141,9 +146,14 @@ public struct SamplingParams: Sendable, Equatable, Codable {
             throw invalid("sampling.allowed_token_ids", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
         }
         if let choice { try choice.validate(vocabSize: vocabSize) }
+        if let jsonSchema {
+            do { _ = try JSONSchema(json: Array(jsonSchema.utf8)) } catch { throw invalid("sampling.json_schema", "\(error)") }
+        }
         if isStructured {
-            let field = choice != nil ? "sampling.choice" : "sampling.json_object"
-            guard choice == nil || !jsonObject else { throw invalid(field, "one structured output at a time: not both a choice and json_object") }
+            let field = choice != nil ? "sampling.choice" : jsonObject ? "sampling.json_object" : "sampling.json_schema"
+            guard [choice != nil, jsonObject, jsonSchema != nil].filter({ $0 }).count == 1 else {
+                throw invalid(field, "one structured output at a time (choice, json_object, json_schema)")
+            }
             guard !ignoreEOS && minTokens == 0 && allowedTokenIDs.isEmpty else {
                 throw invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
             }
@@ -152,7 +162,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
             throw invalid("sampling.structured_after", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
         }
         guard structuredAfter.isEmpty || isStructured else {
-            throw invalid("sampling.structured_after", "only with a structured output (choice or json_object)")
+            throw invalid("sampling.structured_after", "only with a structured output (choice, json_object or json_schema)")
         }
         for word in badWords {
             guard !word.isEmpty else { throw invalid("sampling.bad_words", "a bad word has no tokens") }

@@ -1,6 +1,7 @@
 import Basics
 import ChatTemplate
 import ModelText
+import StructuredOutput
 import Wire
 
 /// An OpenAI completions / chat completions request, checked and turned into prompt ids and the
@@ -65,7 +66,7 @@ struct GenerationRequest {
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
         "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens", "allowed_token_ids", "bad_words",
-        "structured_outputs", "guided_choice",
+        "structured_outputs", "guided_choice", "guided_json",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -191,7 +192,7 @@ struct GenerationRequest {
         let structured = try Self.structuredOutput(f, served)
         // vLLM applies a structured output after the reasoning: a chat whose prompt leaves <think> open
         // (--reasoning-parser) is constrained from its </think> on.
-        let reasoningEnd = structured.choice != nil || structured.jsonObject ? served.reasoning.flatMap {
+        let reasoningEnd = structured.choice != nil || structured.jsonObject || structured.jsonSchema != nil ? served.reasoning.flatMap {
             kind == .chat && $0.startsInReasoning(prompt: prompts[0]) ? [UInt32($0.close)] : nil
         } : nil
         sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), minP: Float(minP),
@@ -204,7 +205,7 @@ struct GenerationRequest {
                                   allowedTokenIds: try Self.tokenIDs(f["allowed_token_ids"], field: "allowed_token_ids",
                                                                      vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) },
                                   badWords: try Self.badWords(f, served), choice: structured.choice, jsonObject: structured.jsonObject,
-                                  structuredAfter: reasoningEnd ?? [])
+                                  structuredAfter: reasoningEnd ?? [], jsonSchema: structured.jsonSchema ?? "")
 
         switch f["stop"] {
         case nil: stop = []
@@ -283,47 +284,76 @@ struct GenerationRequest {
         return sequences.map { $0.map { UInt32($0) } }
     }
 
-    /// vLLM's structured outputs: `choice` (`structured_outputs: {"choice": [...]}`, or the older
-    /// `guided_choice`) — the reply is one of the strings — and one JSON object (`response_format:
-    /// {"type": "json_object"}`, or `structured_outputs: {"json_object": true}`), then EOS; one at a
-    /// time; the others (json schema, regex, grammar) are refused. EOS must be free to end the reply:
-    /// not with ignore_eos, min_tokens or allowed_token_ids.
-    private static func structuredOutput(_ f: JSONFields, _ served: ServedModel) throws -> (choice: TokenAutomaton?, jsonObject: Bool) {
-        var list = f["guided_choice"], field = "guided_choice"
-        var jsonObject = false
+    /// The structured outputs a request can ask for.
+    private enum StructuredKind {
+        case choice([String])
+        case jsonObject
+        case jsonSchema(String)    // JSON text
+    }
+
+    /// vLLM's structured outputs, then EOS: `choice` (`structured_outputs: {"choice": [...]}`, or the older
+    /// `guided_choice`) — the reply is one of the strings; one JSON object (`response_format: {"type":
+    /// "json_object"}`, or `structured_outputs: {"json_object": true}`); one value of a JSON Schema
+    /// (`response_format: {"type": "json_schema", "json_schema": {"schema": ...}}`, `structured_outputs:
+    /// {"json": ...}` or the older `guided_json`; the subset JSONSchema serves, else a 400 naming the
+    /// keyword). One at a time; regex and grammar are refused. EOS must be free to end the reply: not with
+    /// ignore_eos, min_tokens or allowed_token_ids.
+    private static func structuredOutput(_ f: JSONFields, _ served: ServedModel) throws
+        -> (choice: TokenAutomaton?, jsonObject: Bool, jsonSchema: String?) {
+        var asked: [(field: String, kind: StructuredKind)] = []
+        func schema(_ value: Value, field: String) throws -> StructuredKind {
+            let text: String
+            switch value {
+            case .string(let s): text = s   // vLLM takes the schema as JSON text too
+            case .object: text = value.compactJSON
+            default: throw APIError.invalid(field, "\(field) must be a JSON Schema (an object, or its JSON text)")
+            }
+            do { _ = try JSONSchema(json: Array(text.utf8)) } catch {
+                throw APIError.invalid(field, "\(field): the schema cannot be served: \(error)")
+            }
+            return .jsonSchema(text)
+        }
         if let format = try f.object("response_format") {
             switch try format.string("type") {
             case "text"?: break
-            case "json_object"?: (jsonObject, field) = (true, "response_format")
-            default: throw APIError.unsupported("response_format", "only {\"type\": \"text\"} and {\"type\": \"json_object\"}")
+            case "json_object"?: asked.append(("response_format", .jsonObject))
+            case "json_schema"?:
+                guard let spec = try format.object("json_schema"), let value = spec["schema"] else {
+                    throw APIError.invalid("response_format", "a json_schema response_format needs json_schema.schema")
+                }
+                asked.append(("response_format", try schema(value, field: "response_format")))
+            default: throw APIError.unsupported("response_format", "only text, json_object and json_schema")
             }
         }
+        if let list = f["guided_choice"] { asked.append(("guided_choice", .choice(try strings(list, field: "guided_choice")))) }
+        if let value = f["guided_json"] { asked.append(("guided_json", try schema(value, field: "guided_json"))) }
         if let outputs = try f.object("structured_outputs") {
-            if let other = outputs.object.keys.first(where: { $0 != "choice" && $0 != "json_object" }) {
-                throw APIError.unsupported("structured_outputs.\(other)", "only choice (a list of strings) and json_object")
+            for key in outputs.object.keys {
+                let field = "structured_outputs.\(key)"
+                switch key {
+                case "choice": asked.append((field, .choice(try strings(outputs[key] ?? .none, field: field))))
+                case "json_object": if try outputs.bool(key) == true { asked.append((field, .jsonObject)) }
+                case "json": if let value = outputs[key] { asked.append((field, try schema(value, field: field))) }
+                default: throw APIError.unsupported(field, "only choice, json (a JSON Schema) and json_object")
+                }
             }
-            let asked = (outputs["choice"] != nil ? 1 : 0) + (try outputs.bool("json_object") == true ? 1 : 0)
-                + (list != nil ? 1 : 0) + (jsonObject ? 1 : 0)
-            guard asked <= 1 else {
-                throw APIError.invalid(list != nil ? "guided_choice" : "structured_outputs",
-                                       "one structured output at a time (structured_outputs, guided_choice, response_format)")
-            }
-            if outputs["choice"] != nil { (list, field) = (outputs["choice"], "structured_outputs.choice") }
-            if try outputs.bool("json_object") == true { (jsonObject, field) = (true, "structured_outputs.json_object") }
         }
-        guard list != nil || jsonObject else { return (nil, false) }
-        guard list == nil || !jsonObject else {
-            throw APIError.invalid("response_format", "one structured output at a time: not json_object with guided_choice")
+        guard let (field, kind) = asked.first else { return (nil, false, nil) }
+        guard asked.count == 1 else {
+            throw APIError.invalid(asked[1].field, "one structured output at a time (response_format, guided_choice, guided_json, structured_outputs)")
         }
         if try f.bool("ignore_eos") == true || (try f.int("min_tokens") ?? 0) > 0 || f["allowed_token_ids"] != nil {
             throw APIError.invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
         }
-        guard let list else { return (nil, true) }
-        let choices = try strings(list, field: field)
-        do {
-            return (try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize), false)
-        } catch let error as ChoiceError {
-            throw APIError.invalid(field, "\(field): \(error)")
+        switch kind {
+        case .jsonObject: return (nil, true, nil)
+        case .jsonSchema(let text): return (nil, false, text)
+        case .choice(let choices):
+            do {
+                return (try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize), false, nil)
+            } catch let error as ChoiceError {
+                throw APIError.invalid(field, "\(field): \(error)")
+            }
         }
     }
 

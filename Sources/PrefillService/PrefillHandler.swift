@@ -70,7 +70,7 @@ final class PrefillHandler: @unchecked Sendable {
         }
         // The first token only: one new token.
         let sampling = RequestAdmission.params(r.sampling, maxNewTokens: 1)
-        let vocabulary = try RequestAdmission.admit(prompt: r.promptTokenIds, params: sampling, model: model, message: "PrefillRequest")
+        let grammar = try RequestAdmission.admit(prompt: r.promptTokenIds, params: sampling, model: model, message: "PrefillRequest")
         guard r.promptTokenIds.count <= scheduler.capacityTokens else {
             throw TransportError.status(.resourceExhausted, String(describing: PrefillServiceError.cacheTooSmall(
                 tokens: r.promptTokenIds.count, cacheTokens: scheduler.capacityTokens)))
@@ -94,6 +94,6 @@ final class PrefillHandler: @unchecked Sendable {
             id = r.requestId
         }
         return (scheduler.makeJob(id: id, prompt: r.promptTokenIds.map { Int32($0) }, sampling: sampling,
-                                   vocabulary: vocabulary), chunker)
+                                   grammar: grammar), chunker)
     }
 }

@@ -34,8 +34,8 @@ final class PrefillJob: @unchecked Sendable {
     let id: String
     let prompt: [Int32]
     let sampling: Engine.SamplingParams
-    /// The token bytes a structured output samples under (admission's).
-    let vocabulary: TokenVocabulary?
+    /// What a structured output samples under (admission's).
+    let grammar: StructuredGrammar?
     let arrival = Date()
     let events = BlockingQueue<PrefillEvent>()
     private let lock = NSLock()
@@ -44,11 +44,11 @@ final class PrefillJob: @unchecked Sendable {
     private(set) var sequence: Int?
     private let cache: PagedLatentCache
 
-    init(id: String, prompt: [Int32], sampling: Engine.SamplingParams, vocabulary: TokenVocabulary?, cache: PagedLatentCache) {
+    init(id: String, prompt: [Int32], sampling: Engine.SamplingParams, grammar: StructuredGrammar?, cache: PagedLatentCache) {
         self.id = id
         self.prompt = prompt
         self.sampling = sampling
-        self.vocabulary = vocabulary
+        self.grammar = grammar
         self.cache = cache
     }
 

@@ -56,8 +56,8 @@ final class PrefillScheduler: @unchecked Sendable {
     /// The longest prompt the cache can hold.
     var capacityTokens: Int { cache.pageCount * cache.pageSize }
 
-    func makeJob(id: String, prompt: [Int32], sampling: Engine.SamplingParams, vocabulary: TokenVocabulary? = nil) -> PrefillJob {
-        PrefillJob(id: id, prompt: prompt, sampling: sampling, vocabulary: vocabulary, cache: cache)
+    func makeJob(id: String, prompt: [Int32], sampling: Engine.SamplingParams, grammar: StructuredGrammar? = nil) -> PrefillJob {
+        PrefillJob(id: id, prompt: prompt, sampling: sampling, grammar: grammar, cache: cache)
     }
 
     /// Queues a job (any thread); false once stopping (the job will never run).
@@ -167,7 +167,7 @@ final class PrefillScheduler: @unchecked Sendable {
                 }
                 let sampler = Sampler(params: job.sampling, vocabSize: model.config.vocabSize, prompt: job.prompt.map { Int($0) },
                                       eosTokenIDs: model.config.eosTokenIDs,
-                                      vocabulary: job.vocabulary)
+                                      grammar: job.grammar)
                 let first = row.withUnsafeBufferPointer { sampler.sample(logits: $0) }
                 job.events.push(.done(first: first, promptLogprobs: engine.promptLogprobs[i], seconds: seconds, computeEnd: computeEnd))
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Basics
 import Engine
+import Foundation
 
 /// The logits processors and the logprobs a request asks for, as the OpenAI / vLLM fields of the same
 /// names (pd-run and pd-client: `@OptionGroup var processors: LogitsOptions`).
@@ -31,6 +32,9 @@ public struct LogitsOptions: ParsableArguments {
     @Flag(help: "Structured output: the completion is one JSON object, then EOS (OpenAI's response_format json_object; needs the model folder's tokenizer where it is sampled).")
     public var jsonObject = false
 
+    @Option(help: "Structured output: the completion is one value of this JSON Schema, then EOS (a file, or the JSON text itself; OpenAI's response_format json_schema).")
+    public var jsonSchema: String?
+
     @Option(help: "Report this many most likely tokens (0...20) with each generated token.")
     public var topLogprobs: Int = 0
 
@@ -45,6 +49,10 @@ public struct LogitsOptions: ParsableArguments {
         params.topLogprobs = topLogprobs
         params.promptLogprobs = promptLogprobs
         params.jsonObject = jsonObject
+        if let jsonSchema {
+            // A file's text when one is there, else the option's own text.
+            params.jsonSchema = FileManager.default.contents(atPath: jsonSchema).map { String(decoding: $0, as: UTF8.self) } ?? jsonSchema
+        }
         params.allowedTokenIDs = try ids(allowedTokenIds ?? "", option: "--allowed-token-ids")
         params.badWords = try (badWordsIds ?? "").split(separator: ";").map { try ids(String($0), option: "--bad-words-ids") }
         params.logitBias = try (logitBias ?? "").split(separator: ",").map { pair in

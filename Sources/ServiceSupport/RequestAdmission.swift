@@ -20,7 +20,8 @@ public enum RequestAdmission {
                               topLogprobs: Int(s.topLogprobs), promptLogprobs: s.promptLogprobs ? Int(s.promptTopLogprobs) : nil,
                               minP: s.minP, allowedTokenIDs: s.allowedTokenIds.map { Int($0) },
                               badWords: s.badWords.map { $0.map { Int($0) } },
-                              choice: s.choice, jsonObject: s.jsonObject, structuredAfter: s.structuredAfter.map { Int($0) })
+                              choice: s.choice, jsonObject: s.jsonObject, jsonSchema: s.jsonSchema.isEmpty ? nil : s.jsonSchema,
+                              structuredAfter: s.structuredAfter.map { Int($0) })
     }
 
     /// The wire fields for the engine's SamplingParams (the inverse of `params`; max_new_tokens travels
@@ -36,17 +37,17 @@ public enum RequestAdmission {
                             allowedTokenIds: p.allowedTokenIDs.map { UInt32(clamping: $0) },
                             badWords: p.badWords.map { $0.map { UInt32(clamping: $0) } },
                             choice: p.choice, jsonObject: p.jsonObject,
-                            structuredAfter: p.structuredAfter.map { UInt32(clamping: $0) })
+                            structuredAfter: p.structuredAfter.map { UInt32(clamping: $0) }, jsonSchema: p.jsonSchema ?? "")
     }
 
-    /// `Admission.validate` against `model`, and the vocabulary a structured output samples under (its
-    /// sampler's); an error as INVALID_ARGUMENT "<message>.<field>: <reason>".
+    /// `Admission.validate` against `model`, and what a structured output samples under (its
+    /// sampler's, `Admission.grammar`); an error as INVALID_ARGUMENT "<message>.<field>: <reason>".
     @discardableResult
     public static func admit(prompt: [UInt32], params: Engine.SamplingParams, model: DeepSeekTransformer,
-                             message: String) throws -> TokenVocabulary? {
+                             message: String) throws -> StructuredGrammar? {
         do {
             try Admission.validate(prompt: prompt, params: params, config: model.config)
-            return try Admission.vocabulary(for: params, model: model)
+            return try Admission.grammar(for: params, model: model)
         } catch let e as AdmissionError {
             throw TransportError.status(.invalidArgument, "\(message).\(e)")
         }

@@ -27,29 +27,18 @@ public struct JSONGrammar: Sendable, Equatable {
         case afterValue         // `,` or the innermost container's closer
         case done               // the root object closed
         case string             // inside a string (`isKey` says which kind)
-        case escape             // after `\`
-        case unicodeEscape      // `hexLeft` hex digits of \uXXXX to go
-        case utf8Continuation   // `utf8Left` continuation bytes to go, the next in `utf8Low...utf8High`
+        case number
         case literal            // inside true / false / null: `literalNext` indexes `literalBytes`
-        case minus              // after `-`: a digit
-        case zero               // an integer part `0` (no more digits)
-        case integer            // integer digits
-        case dot                // after `.`: a digit
-        case fraction           // fraction digits
-        case exponentMark       // after `e` / `E`: sign or digit
-        case exponentSign       // after the exponent's sign: a digit
-        case exponent           // exponent digits
     }
 
     var phase: Phase = .rootStart
     var isKey = false
     var depth: UInt8 = 0
     var whitespaceRun: UInt8 = 0
-    var hexLeft: UInt8 = 0
-    var utf8Left: UInt8 = 0
-    var utf8Low: UInt8 = 0x80, utf8High: UInt8 = 0xBF
     var literalNext: UInt8 = 0
     var literalEnd: UInt8 = 0
+    var string = JSONStringLexer()
+    var number = JSONNumberLexer(first: UInt8(ascii: "0"))!
     /// Bit i set: container i (0 = the root) is an object, else an array.
     var objects: (UInt64, UInt64) = (0, 0)
 
@@ -60,12 +49,15 @@ public struct JSONGrammar: Sendable, Equatable {
 
     public static func == (a: JSONGrammar, b: JSONGrammar) -> Bool {
         a.phase == b.phase && a.isKey == b.isKey && a.depth == b.depth && a.whitespaceRun == b.whitespaceRun
-            && a.hexLeft == b.hexLeft && a.utf8Left == b.utf8Left && a.utf8Low == b.utf8Low && a.utf8High == b.utf8High
-            && a.literalNext == b.literalNext && a.literalEnd == b.literalEnd && a.objects == b.objects
+            && a.literalNext == b.literalNext && a.literalEnd == b.literalEnd && a.string == b.string && a.number == b.number
+            && a.objects == b.objects
     }
 
     /// The root object has closed: the text is one JSON object and nothing may follow.
     public var isComplete: Bool { phase == .done }
+
+    /// Inside a string between characters (see `JSONStringLexer.isBetweenCharacters`).
+    public var isBetweenStringCharacters: Bool { phase == .string && string.isBetweenCharacters }
 
     /// Whether every byte of `bytes` is accepted in turn (the state is left where the first refusal was).
     public mutating func accept<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
@@ -77,55 +69,31 @@ public struct JSONGrammar: Sendable, Equatable {
     /// the state unchanged.
     public mutating func accept(_ byte: UInt8) -> Bool {
         switch phase {
-        case .string: return stringByte(byte)
-        case .escape:
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                phase = .string
-            case UInt8(ascii: "u"): phase = .unicodeEscape; hexLeft = 4
-            default: return false
+        case .string:
+            switch string.accept(byte) {
+            case .refused: return false
+            case .inside: return true
+            case .closed:
+                if isKey { phase = .colon; whitespaceRun = 0 } else { endValue() }
+                return true
             }
-            return true
-        case .unicodeEscape:
-            guard Self.isHexDigit(byte) else { return false }
-            hexLeft -= 1
-            if hexLeft == 0 { phase = .string }
-            return true
-        case .utf8Continuation:
-            guard byte >= utf8Low && byte <= utf8High else { return false }
-            utf8Left -= 1
-            utf8Low = 0x80; utf8High = 0xBF
-            if utf8Left == 0 { phase = .string }
-            return true
         case .literal:
             guard byte == Self.literalBytes[Int(literalNext)] else { return false }
             literalNext += 1
             if literalNext == literalEnd { endValue() }
             return true
-        case .minus:
-            guard Self.isDigit(byte) else { return false }
-            phase = byte == UInt8(ascii: "0") ? .zero : .integer
-            return true
-        case .zero, .integer, .fraction, .exponent:
-            if Self.isDigit(byte) && phase != .zero { return true }
-            if byte == UInt8(ascii: "."), phase == .zero || phase == .integer { phase = .dot; return true }
-            if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E"), phase != .exponent { phase = .exponentMark; return true }
-            // The number ends here: the byte must follow a value.
-            let saved = self
-            endValue()
-            if structural(byte) { return true }
-            self = saved
-            return false
-        case .dot, .exponentSign:
-            guard Self.isDigit(byte) else { return false }
-            phase = phase == .dot ? .fraction : .exponent
-            return true
-        case .exponentMark:
-            if byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") { phase = .exponentSign; return true }
-            guard Self.isDigit(byte) else { return false }
-            phase = .exponent
-            return true
+        case .number:
+            switch number.accept(byte) {
+            case .refused: return false
+            case .inside: return true
+            case .ended:
+                // The byte must follow the value.
+                let saved = self
+                endValue()
+                if structural(byte) { return true }
+                self = saved
+                return false
+            }
         case .done: return false
         default: return structural(byte)
         }
@@ -133,7 +101,7 @@ public struct JSONGrammar: Sendable, Equatable {
 
     /// The phases between tokens: whitespace, punctuation, the start of a value.
     private mutating func structural(_ byte: UInt8) -> Bool {
-        if Self.isWhitespace(byte) {
+        if JSONBytes.isWhitespace(byte) {
             guard phase != .rootStart && whitespaceRun < Self.maxWhitespaceRun else { return false }
             whitespaceRun += 1
             return true
@@ -168,13 +136,13 @@ public struct JSONGrammar: Sendable, Equatable {
         case UInt8(ascii: "{"): return open(object: true)
         case UInt8(ascii: "["): return open(object: false)
         case UInt8(ascii: "\""): startString(key: false)
-        case UInt8(ascii: "-"): phase = .minus
-        case UInt8(ascii: "0"): phase = .zero
-        case UInt8(ascii: "1")...UInt8(ascii: "9"): phase = .integer
         case UInt8(ascii: "t"): startLiteral(at: 0, count: 4)
         case UInt8(ascii: "f"): startLiteral(at: 4, count: 5)
         case UInt8(ascii: "n"): startLiteral(at: 9, count: 4)
-        default: return false
+        default:
+            guard let lexer = JSONNumberLexer(first: byte) else { return false }
+            number = lexer
+            phase = .number
         }
         whitespaceRun = 0
         return true
@@ -188,33 +156,9 @@ public struct JSONGrammar: Sendable, Equatable {
 
     private mutating func startString(key: Bool) {
         phase = .string
+        string = JSONStringLexer()
         isKey = key
         whitespaceRun = 0
-    }
-
-    private mutating func stringByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "\""):
-            if isKey { phase = .colon; whitespaceRun = 0 } else { endValue() }
-        case UInt8(ascii: "\\"): phase = .escape
-        case 0x20..<0x80: break
-        case 0xC2...0xDF: continuation(1, 0x80, 0xBF)
-        case 0xE0: continuation(2, 0xA0, 0xBF)         // no overlong 3-byte form
-        case 0xED: continuation(2, 0x80, 0x9F)         // no surrogate code points
-        case 0xE1...0xEF: continuation(2, 0x80, 0xBF)
-        case 0xF0: continuation(3, 0x90, 0xBF)         // no overlong 4-byte form
-        case 0xF1...0xF3: continuation(3, 0x80, 0xBF)
-        case 0xF4: continuation(3, 0x80, 0x8F)         // nothing above U+10FFFF
-        default: return false                          // control bytes, stray continuations, C0 C1 F5–FF
-        }
-        return true
-    }
-
-    private mutating func continuation(_ count: UInt8, _ low: UInt8, _ high: UInt8) {
-        phase = .utf8Continuation
-        utf8Left = count
-        utf8Low = low
-        utf8High = high
     }
 
     /// A value (string, number, literal, container) has ended.
@@ -247,11 +191,4 @@ public struct JSONGrammar: Sendable, Equatable {
         level < 64 ? objects.0 >> UInt64(level) & 1 == 1 : objects.1 >> UInt64(level - 64) & 1 == 1
     }
 
-    @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
-    @inline(__always) static func isHexDigit(_ b: UInt8) -> Bool {
-        isDigit(b) || (b | 0x20) &- UInt8(ascii: "a") < 6
-    }
-    @inline(__always) static func isWhitespace(_ b: UInt8) -> Bool {
-        b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D
-    }
 }

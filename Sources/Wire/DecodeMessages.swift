@@ -105,12 +105,17 @@ public struct SamplingParams: Equatable, Sendable {
     /// The structured output starts after one of these tokens is generated (a reasoning block's end);
     /// empty: from the first token.
     public var structuredAfter: [UInt32]
+    /// Structured output as one value of this JSON Schema (JSON text, at most `maxJSONSchemaBytes`); empty: none.
+    public var jsonSchema: String
+
+    /// Largest JSON Schema a request may carry.
+    public static let maxJSONSchemaBytes = 1 << 16
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, minP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
                 promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = [], badWords: [[UInt32]] = [],
-                choice: TokenAutomaton? = nil, jsonObject: Bool = false, structuredAfter: [UInt32] = []) {
+                choice: TokenAutomaton? = nil, jsonObject: Bool = false, structuredAfter: [UInt32] = [], jsonSchema: String = "") {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -132,9 +137,10 @@ public struct SamplingParams: Equatable, Sendable {
         self.choice = choice
         self.jsonObject = jsonObject
         self.structuredAfter = structuredAfter
+        self.jsonSchema = jsonSchema
     }
 
-    init(_ c: Latentserve__V1__SamplingParams) {
+    init(_ c: Latentserve__V1__SamplingParams, message: String) throws {
         self.init(temperature: c.temperature, topK: c.top_k, topP: c.top_p, minP: c.min_p, seed: c.seed,
                   stopTokenIds: swiftArray(c.stop_token_ids, c.n_stop_token_ids), ignoreEos: c.ignore_eos != 0,
                   presencePenalty: c.presence_penalty, frequencyPenalty: c.frequency_penalty,
@@ -148,7 +154,8 @@ public struct SamplingParams: Equatable, Sendable {
                       return TokenAutomaton(from: ints(a.pointee.from, a.pointee.n_from), token: ints(a.pointee.token, a.pointee.n_token),
                                             to: ints(a.pointee.to, a.pointee.n_to), accepting: ints(a.pointee.accepting, a.pointee.n_accepting))
                   },
-                  jsonObject: c.json_object != 0, structuredAfter: swiftArray(c.structured_after, c.n_structured_after))
+                  jsonObject: c.json_object != 0, structuredAfter: swiftArray(c.structured_after, c.n_structured_after),
+                  jsonSchema: try checkedString(c.json_schema, message: message, field: "sampling.json_schema", maxBytes: Self.maxJSONSchemaBytes))
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -202,6 +209,7 @@ public struct SamplingParams: Equatable, Sendable {
         c.json_object = jsonObject ? 1 : 0
         c.n_structured_after = structuredAfter.count
         c.structured_after = arena.array(structuredAfter)
+        if !jsonSchema.isEmpty { c.json_schema = arena.string(jsonSchema) }
         return c
     }
 }
@@ -227,7 +235,7 @@ public struct GenerateRequest: Equatable, Sendable, WireMessage {
                                  free: latentserve__v1__generate_request__free_unpacked) { c in
             GenerateRequest(promptTokenIds: swiftArray(c.prompt_token_ids, c.n_prompt_token_ids),
                             maxNewTokens: c.max_new_tokens,
-                            sampling: c.sampling.map { SamplingParams($0.pointee) } ?? SamplingParams(),
+                            sampling: try c.sampling.map { try SamplingParams($0.pointee, message: "GenerateRequest") } ?? SamplingParams(),
                             clientRequestId: try checkedString(c.client_request_id, message: "GenerateRequest", field: "client_request_id"))
         }
     }

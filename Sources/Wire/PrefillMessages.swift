@@ -34,7 +34,7 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
                            modelFingerprint: try checkedString(c.model_fingerprint, message: "PrefillRequest", field: "model_fingerprint"),
                            dtype: try WireDType(wire: c.dtype, message: "PrefillRequest"),
                            maxChunkBytes: c.max_chunk_bytes, pageSize: c.page_size,
-                           sampling: c.sampling.map { SamplingParams($0.pointee) } ?? SamplingParams())
+                           sampling: try c.sampling.map { try SamplingParams($0.pointee, message: "PrefillRequest") } ?? SamplingParams())
         }
     }
 

@@ -100,7 +100,7 @@ struct PDRun: ParsableCommand {
                     params.choice = try text.choiceAutomaton(choice, vocabSize: transformer.config.vocabSize)
                 }
                 try Admission.validate(prompt: prompt, params: params, config: transformer.config)
-                _ = try Admission.vocabulary(for: params, model: transformer)
+                _ = try Admission.grammar(for: params, model: transformer)
                 return (transformer, prompt, params, input)
             }
             let generator = Generator(model: request.0, communicator: communicator, chunkTokens: chunkTokens, kvDType: kvDtype)

@@ -111,9 +111,15 @@ final class LifecycleTests: XCTestCase {
     /// AdmissionError when the folder has none; pd-run's path (Generator) then keeps the reply a JSON object.
     func testJSONObjectTakesTheFoldersVocabulary() throws {
         let model = try TinyModel.load()
-        XCTAssertNil(try Admission.vocabulary(for: SamplingParams(), model: model), "nothing to load without a grammar")
-        let vocabulary = try XCTUnwrap(try Admission.vocabulary(for: SamplingParams(jsonObject: true), model: model))
-        XCTAssertTrue(vocabulary === (try Admission.vocabulary(for: SamplingParams(jsonObject: true), model: model)), "loaded once")
+        XCTAssertNil(try Admission.grammar(for: SamplingParams(), model: model), "nothing to load without a grammar")
+        func loaded(_ params: SamplingParams) throws -> TokenVocabulary? {
+            switch try Admission.grammar(for: params, model: model) {
+            case .jsonObject(let v)?, .jsonSchema(_, let v)?: return v
+            case nil: return nil
+            }
+        }
+        let vocabulary = try XCTUnwrap(try loaded(SamplingParams(jsonObject: true)))
+        XCTAssertTrue(vocabulary === (try loaded(SamplingParams(jsonSchema: #"{"type": "integer"}"#))), "loaded once")
         XCTAssertEqual(vocabulary.vocabSize, 512)
 
         let bare = FileManager.default.temporaryDirectory.appendingPathComponent("no-tokenizer-\(getpid())")
@@ -122,8 +128,8 @@ final class LifecycleTests: XCTestCase {
         for name in ["config.json", "model.safetensors"] {
             try FileManager.default.copyItem(atPath: TinyModel.directory + "/" + name, toPath: bare.appendingPathComponent(name).path)
         }
-        XCTAssertThrowsError(try Admission.vocabulary(for: SamplingParams(jsonObject: true),
-                                                      model: DeepSeekTransformer(directory: bare.path))) {
+        XCTAssertThrowsError(try Admission.grammar(for: SamplingParams(jsonObject: true),
+                                                   model: DeepSeekTransformer(directory: bare.path))) {
             XCTAssertEqual(($0 as? AdmissionError)?.field, "sampling.json_object")
             XCTAssertTrue("\($0)".contains("no tokenizer"), "\($0)")
         }
@@ -135,6 +141,17 @@ final class LifecycleTests: XCTestCase {
             XCTAssertTrue(grammar.accept(vocabulary.bytes(of: Int(token))), "token \(token) breaks the JSON object")
         }
         XCTAssertEqual(output.finishReason == .stop(nil), grammar.isComplete, "EOS exactly when the object has closed")
+
+        // A JSON Schema the same way: every token keeps the text an instance's start.
+        let schema = #"{"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string"}}, "required": ["n"]}"#
+        let schemaParams = SamplingParams(temperature: 1, seed: 6, maxNewTokens: 48, jsonSchema: schema)
+        let schemaOutput = try XCTUnwrap(try Generator(model: model).generate(prompts: [[1, 2, 3]], params: [schemaParams])?.first)
+        let compiled = try JSONSchema(json: Array(schema.utf8))
+        var state = JSONSchemaState()
+        for token in schemaOutput.tokens where !model.config.eosTokenIDs.contains(Int(token)) {
+            XCTAssertTrue(state.accept(vocabulary.bytes(of: Int(token)), in: compiled), "token \(token) leaves the schema")
+        }
+        XCTAssertEqual(schemaOutput.finishReason == .stop(nil), state.canEnd(in: compiled), "EOS exactly when the value is whole")
     }
 
     func testAdmissionTakesWireIntegers() throws {

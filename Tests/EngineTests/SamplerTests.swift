@@ -454,19 +454,19 @@ final class LogitsProcessorTests: XCTestCase {
         let vocabulary = TokenVocabulary(vocabSize: 260, tokens: pieces.enumerated().map { ($0.offset, $0.element) })
         var logits = [Float](repeating: 0, count: 260)
         logits[Int(UInt8(ascii: "x"))] = 10; logits[259] = 8; logits[256] = 5; logits[257] = 4
-        let greedy = Sampler(params: SamplingParams(jsonObject: true), vocabSize: 260, eosTokenIDs: [259], vocabulary: vocabulary)
+        let greedy = Sampler(params: SamplingParams(jsonObject: true), vocabSize: 260, eosTokenIDs: [259], grammar: .jsonObject(vocabulary))
         XCTAssertEqual((0..<3).map { _ in sample(greedy, logits).token }, [256, 257, 259],
                        "the best tokens that keep a JSON object, EOS only once it has closed")
         // After a reasoning block (structuredAfter: its end token, here 258): free until it is generated,
         // then constrained; a first token from the prefill daemon counts.
         let afterEnd = SamplingParams(jsonObject: true, structuredAfter: [258])
-        let reasoning = Sampler(params: afterEnd, vocabSize: 260, eosTokenIDs: [259], vocabulary: vocabulary)
+        let reasoning = Sampler(params: afterEnd, vocabSize: 260, eosTokenIDs: [259], grammar: .jsonObject(vocabulary))
         XCTAssertEqual(sample(reasoning, logits).token, Int(UInt8(ascii: "x")), "unconstrained before the end token")
         var ended = logits
         ended[258] = 20
         XCTAssertEqual(sample(reasoning, ended).token, 258)
         XCTAssertEqual((0..<3).map { _ in sample(reasoning, logits).token }, [256, 257, 259], "then a JSON object")
-        let resumed = Sampler(params: afterEnd, vocabSize: 260, previousTokens: [258], eosTokenIDs: [259], vocabulary: vocabulary)
+        let resumed = Sampler(params: afterEnd, vocabSize: 260, previousTokens: [258], eosTokenIDs: [259], grammar: .jsonObject(vocabulary))
         XCTAssertEqual(sample(resumed, logits).token, 256, "the end token among the previous tokens starts the constraint")
 
         // Sampled over random logits (every byte can come), `}` favoured so objects close: every token
@@ -475,7 +475,7 @@ final class LogitsProcessorTests: XCTestCase {
         for seed in 0..<40 {
             var rng = SeededRandom(seed: UInt64(seed) + 1000)
             let sampler = Sampler(params: SamplingParams(temperature: 1, seed: UInt64(seed), jsonObject: true), vocabSize: 260,
-                                  eosTokenIDs: [259], vocabulary: vocabulary)
+                                  eosTokenIDs: [259], grammar: .jsonObject(vocabulary))
             var grammar = JSONGrammar()
             for _ in 0..<200 {
                 var step = (0..<260).map { _ in Float(rng.next() % 1000) / 250 }
@@ -486,6 +486,25 @@ final class LogitsProcessorTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(closed, 10, "some sampled objects close and end with EOS")
+
+        // A JSON Schema: a list of 1–3 small integers or booleans, ended by EOS once whole.
+        let schemaText = #"{"type": "array", "items": {"type": ["integer", "boolean"]}, "minItems": 1, "maxItems": 3}"#
+        let schema = try! JSONSchema(json: Array(schemaText.utf8))
+        var whole = 0
+        for seed in 0..<40 {
+            var rng = SeededRandom(seed: UInt64(seed) + 2000)
+            let sampler = Sampler(params: SamplingParams(temperature: 1, seed: UInt64(seed), jsonSchema: schemaText), vocabSize: 260,
+                                  eosTokenIDs: [259], grammar: .jsonSchema(schema, vocabulary))
+            var state = JSONSchemaState()
+            for _ in 0..<200 {
+                var step = (0..<260).map { _ in Float(rng.next() % 1000) / 250 }
+                step[Int(UInt8(ascii: "]"))] += 3; step[259] = 2
+                let token = sample(sampler, step).token
+                if token == 259 { XCTAssertTrue(state.canEnd(in: schema)); whole += 1; break }
+                XCTAssertTrue(state.accept(pieces[token], in: schema), "seed \(seed): token \(token) leaves the schema")
+            }
+        }
+        XCTAssertGreaterThan(whole, 10, "some sampled arrays end with EOS")
     }
 
     func testTopLogprobsOrderAndTies() {

@@ -1,3 +1,4 @@
+import Basics
 import DeepSeekModel
 import Foundation
 @testable import Gateway
@@ -93,15 +94,20 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "bad_words": [5]}"#, "bad_words"),
             (#"{"model": "tiny", "prompt": "x", "bad_words": ["  "]}"#, "bad_words"),
             (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json": {}}}"#, "structured_outputs.json"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json": {"type": "integer"}}, "ignore_eos": true}"#, "structured_outputs.json"),
             (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"choice": "a"}}"#, "structured_outputs.choice"),
             (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"choice": ["a", ""]}}"#, "structured_outputs.choice"),
             (#"{"model": "tiny", "prompt": "x", "guided_choice": ["a"], "ignore_eos": true}"#, "guided_choice"),
-            (#"{"model": "tiny", "prompt": "x", "guided_choice": ["a"], "structured_outputs": {"choice": ["b"]}}"#, "guided_choice"),
+            (#"{"model": "tiny", "prompt": "x", "guided_choice": ["a"], "structured_outputs": {"choice": ["b"]}}"#, "structured_outputs.choice"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_schema", "json_schema": {}}}"#, "response_format"),
-            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "guided_choice": ["a"]}"#, "response_format"),
-            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "structured_outputs": {"json_object": true}}"#, "structured_outputs"),
+            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "string", "pattern": "a"}}}}"#, "response_format"),
+            (#"{"model": "tiny", "prompt": "x", "guided_json": {"type": "object", "additionalProperties": true}}"#, "guided_json"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json": 5}}"#, "structured_outputs.json"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"regex": "a+"}}"#, "structured_outputs.regex"),
+            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "guided_choice": ["a"]}"#, "guided_choice"),
+            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "structured_outputs": {"json_object": true}}"#, "structured_outputs.json_object"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "min_tokens": 3}"#, "response_format"),
-            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json_object": true, "choice": ["a"]}}"#, "structured_outputs"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json_object": true, "choice": ["a"]}}"#, "structured_outputs.choice"),
             (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json_object": true}, "ignore_eos": true}"#, "structured_outputs.json_object"),
             (#"{"model": "tiny", "prompt": "x", "top_k": -2}"#, "top_k"),
             (#"{"model": "tiny", "prompt": "x", "seed": -1}"#, "seed"),
@@ -229,6 +235,13 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertTrue(try parse(#"{"model": "tiny", "prompt": [3], "response_format": {"type": "json_object"}}"#).sampling.jsonObject)
         XCTAssertTrue(try parse(#"{"model": "tiny", "prompt": [3], "structured_outputs": {"json_object": true}}"#).sampling.jsonObject)
         XCTAssertFalse(try parse(#"{"model": "tiny", "prompt": [3], "response_format": {"type": "text"}}"#).sampling.jsonObject)
+        // A JSON Schema travels as compact JSON text, key order kept (properties are written in it).
+        let schema = #"{"type":"object","properties":{"b":{"type":"integer"},"a":{"enum":["x","y"]}},"required":["b"]}"#
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "response_format": {"type": "json_schema", "json_schema": {"name": "t", "strict": true, "schema": "#
+                                 + schema + "}}}").sampling.jsonSchema, schema)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "structured_outputs": {"json": "#
+                                 + JSONString.quoted(schema, asciiOnly: true) + "}}").sampling.jsonSchema, schema, "vLLM's schema as JSON text")
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "guided_json": "# + schema + "}").sampling.jsonSchema, schema)
         // vLLM's truncate_prompt_tokens keeps the last k (a cut prompt echoes its kept tokens' text);
         // add_special_tokens: the completions default adds BOS, false does not.
         let cut = try parse(#"{"model": "tiny", "prompt": [[1, 2, 3, 4], [5]], "truncate_prompt_tokens": 2, "echo": true}"#)

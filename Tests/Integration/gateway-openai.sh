@@ -5,7 +5,7 @@
 # stop strings, EOS, errors, disconnect (pages back), /metrics parsed by prometheus_client; then
 # pd-decode's and pd-prefill's own --metrics-listen against one request sent straight to decode.
 source "$(dirname "$0")/common.bash"
-py=$("$root/scripts/python-env" venv openai tokenizers jinja2 prometheus_client requests)
+py=$("$root/scripts/python-env" venv openai tokenizers jinja2 prometheus_client requests jsonschema)
 pp=$(free_port); dp=$(free_port); gp=$(free_port); mp=$(free_port); pmp=$(free_port)
 start_prefill "$pp" 2 --metrics-listen 127.0.0.1:"$pmp"
 start_decode "$dp" "$pp" --metrics-listen 127.0.0.1:"$mp"

@@ -2,9 +2,9 @@
 from HF `tokenizers` (plain prompts) or jinja2 rendering as transformers does (chats), the same ids
 sent straight to decode with `pd-client generate --json`, and the generated ids decoded by HF
 `tokenizers`. Run by gateway-openai.sh (env: GATEWAY, DECODE, BIN, MODEL_DIR, MODEL_NAME)."""
-import json, os, socket, subprocess, sys, time
+import json, os, socket, subprocess, sys, tempfile, time
 
-import openai, requests
+import jsonschema, openai, pydantic, requests
 
 import chat_reference
 from prometheus_client.parser import text_string_to_metric_families
@@ -474,6 +474,39 @@ r = client.chat.completions.create(model=MODEL, messages=conversations[1], max_t
                                    response_format={"type": "json_object"})
 check(json_object_reply(r.choices[0].message.content, r.choices[0].finish_reason), f"chat JSON object {r.choices[0]}")
 count("chat_completions", r.choices[0].finish_reason)
+# A JSON Schema (response_format json_schema): the openai SDK's own structured-output path, a pydantic
+# model made a strict schema by the SDK and its reply parsed back into the model; greedy equal to pd-run
+# --json-schema with the same bias; sampled replies that ended with EOS valid by the jsonschema package.
+class Weather(pydantic.BaseModel):
+    city: str
+    temperature: int
+    sunny: bool
+    note: str | None
+
+
+closing_bias = {str(tok.encode(ch, add_special_tokens=False).ids[0]): 6 for ch in ['"', "}", ","]}
+parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=96, temperature=0,
+                                       response_format=Weather, logit_bias=closing_bias)
+weather = parsed.choices[0].message.parsed
+schema_sent = openai.lib._pydantic.to_strict_json_schema(Weather)
+chat_ids = tok.encode(render_chat(conversations[1]), add_special_tokens=False).ids
+schema_file = os.path.join(tempfile.gettempdir(), f"weather-{os.getpid()}.json")
+with open(schema_file, "w") as f:
+    json.dump(schema_sent, f)
+run = pd_run(chat_ids, 96, "--json-schema", schema_file, "--logit-bias", ",".join(f"{k}:{v}" for k, v in closing_bias.items()))
+os.remove(schema_file)
+check(isinstance(weather, Weather) and parsed.choices[0].message.content == run["text"] and parsed.choices[0].finish_reason == "stop",
+      f"json_schema parse: {parsed.choices[0]} vs pd-run {run['text']!r}")
+count("chat_completions", "stop")
+item_schema = {"type": "object", "properties": {"id": {"type": "integer"}, "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2}},
+               "required": ["id", "tags"], "additionalProperties": False}
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=48, temperature=1, seed=4, n=6, logit_bias=closing,
+                              extra_body={"structured_outputs": {"json": item_schema}})
+stopped = [c for c in r.choices if c.finish_reason == "stop"]
+check(len(stopped) >= 3 and all(jsonschema.Draft202012Validator(item_schema).is_valid(json.loads(c.text)) for c in stopped)
+      and all(c.finish_reason in ("stop", "length") for c in r.choices), f"sampled JSON Schema values {[(c.text, c.finish_reason) for c in r.choices]}")
+for c in r.choices:
+    count("completions", c.finish_reason)
 # The prompt's logprobs, computed by the 2-rank PCP prefill daemon: lm-evaluation-harness's loglikelihood
 # request (echo, logprobs 1, max_tokens 1) and vLLM's prompt_logprobs, against pd-run (one process).
 prompt_ids = tok.encode(prompts[0]).ids

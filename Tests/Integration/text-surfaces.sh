@@ -82,6 +82,11 @@ client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "JSON please:" --
   --seed 9 --verify --json >"$work/svc-json.json" || fail "pd-client --json-object --verify failed: $(cat "$work/svc-json.json")"
 [ "$(json_field "$work/svc-json.json" "j['verified'] and j['result']['text'].startswith('{')")" = "True" ] \
   || fail "json_object: $(cat "$work/svc-json.json")"
+client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "Describe a city:" --max-new-tokens 32 --temperature 1 --seed 4 --verify --json \
+  --json-schema '{"type": "object", "properties": {"city": {"type": "string"}, "size": {"enum": ["small", "big"]}}, "required": ["size"]}' \
+  >"$work/svc-schema.json" || fail "pd-client --json-schema --verify failed: $(cat "$work/svc-schema.json")"
+[ "$(json_field "$work/svc-schema.json" "j['verified'] and j['result']['text'].startswith('{')")" = "True" ] \
+  || fail "json_schema: $(cat "$work/svc-schema.json")"
 expect_pages_returned "$dp"
-checks=$((checks + 8))
+checks=$((checks + 10))
 echo "ok: $checks text checks against HF tokenizers / jinja2 and between pd-run and the service pair"

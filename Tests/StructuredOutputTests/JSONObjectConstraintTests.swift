@@ -23,7 +23,7 @@ final class JSONObjectConstraintTests: XCTestCase {
         return (vocabulary, tokens)
     }
 
-    private static func allowed(_ constraint: JSONObjectConstraint) -> Set<Int> {
+    private static func allowed<G>(_ constraint: GrammarConstraint<G>) -> Set<Int> {
         var set = Set<Int>()
         constraint.forEachAllowed { XCTAssertTrue(set.insert($0).inserted, "token \($0) offered twice") }
         return set
@@ -57,17 +57,49 @@ final class JSONObjectConstraintTests: XCTestCase {
         XCTAssertGreaterThan(vocabulary.notStringContent.count, 500)
     }
 
+    /// The same for a JSON Schema's states: keys, enum literals (a number one that another extends),
+    /// free strings, nested arrays.
+    func testSchemaMaskEqualsTokenByTokenFeeding() throws {
+        let (vocabulary, tokens) = Self.vocabulary(seed: 5, pieces: 6000)
+        let schema = try JSONSchema(json: Array(#"""
+            {"type": "object", "properties": {"name": {"type": "string"}, "n": {"enum": [1, 12, "x"]},
+             "list": {"type": "array", "items": {"type": ["number", "null"]}, "maxItems": 2}, "ok": {"type": "boolean"}},
+             "required": ["name", "ok"]}
+            """#.utf8))
+        let texts = [#"{"name": "a\u00e9b", "n": 12, "list": [1.5e3, null], "ok": true}"#, #"{"name":"é","n":1"#, #"{"name":"","list":[-"#]
+        var states = 0
+        for text in texts {
+            let constraint = JSONSchemaConstraint(schema: schema, vocabulary: vocabulary, eosTokenIDs: [Self.eos])
+            var state = JSONSchemaState()
+            for i in 0...text.utf8.count {
+                if i > 0 {
+                    let byte = Array(text.utf8)[i - 1]
+                    guard state.accept(byte, in: schema) else { XCTFail("\(text) is not a prefix of an instance"); break }
+                    constraint.advance(Int(byte))
+                }
+                states += 1
+                var expected: Set<Int> = state.canEnd(in: schema) ? [Self.eos] : []
+                for (id, bytes) in tokens.enumerated() where !bytes.isEmpty && state.canContinue {
+                    var s = state
+                    if s.accept(bytes, in: schema) { expected.insert(id) }
+                }
+                XCTAssertEqual(Self.allowed(constraint), expected, "after \(i) bytes of \(text)")
+            }
+        }
+        XCTAssertGreaterThan(states, 80)
+    }
+
     func testCompleteObjectAllowsOnlyEOSAndARefusedTokenEndsTheWalk() {
         let (vocabulary, _) = Self.vocabulary(seed: 3, pieces: 500)
         let constraint = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: [Self.eos])
         for byte in #"{"a":[]}"#.utf8 { constraint.advance(Int(byte)) }
-        XCTAssertTrue(constraint.isComplete)
+        XCTAssertTrue(constraint.canEnd)
         XCTAssertEqual(Self.allowed(constraint), [Self.eos])
 
         let broken = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: [Self.eos])
         broken.advance(Int(UInt8(ascii: "x")))   // not a JSON object's start: nothing is allowed after it
         XCTAssertEqual(Self.allowed(broken), [])
-        XCTAssertFalse(broken.isComplete)
+        XCTAssertFalse(broken.canEnd)
     }
 
     func testVocabularyKeepsIdsAndBytes() {

@@ -160,10 +160,14 @@ struct  Latentserve__V1__SamplingParams
    */
   size_t n_structured_after;
   uint32_t *structured_after;
+  /*
+   * structured output: one value of this JSON Schema (JSON text), then EOS; empty = none
+   */
+  char *json_schema;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0, 0,NULL }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /*

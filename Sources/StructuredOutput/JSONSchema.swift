@@ -1,0 +1,286 @@
+import Basics
+import Tokenizer
+
+/// Why a JSON Schema cannot be served: the keyword (as a path from the root) and the reason.
+public struct JSONSchemaError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let path: String
+    public let reason: String
+
+    public var description: String { path.isEmpty ? reason : "\(path): \(reason)" }
+}
+
+/// A JSON Schema (`response_format` json_schema, vLLM's `structured_outputs.json`) compiled to the nodes
+/// `JSONSchemaState` walks byte by byte. The subset OpenAI's structured outputs take, and xgrammar's
+/// reading of it: `type` (one or a list), `enum`, `const`, `anyOf` / `oneOf` (alternatives told apart by
+/// their first byte), `allOf` of one schema, `$ref` into `$defs` / `definitions` (recursion included);
+/// objects with `properties` written in schema order, every `required` one present, no others
+/// (`additionalProperties` false or absent); arrays of `items` with `minItems` / `maxItems`. Annotations
+/// (title, description, default, examples, …) are ignored; every other keyword — string formats and
+/// patterns, number bounds, `{}` — is refused by name, so a served schema is always enforced whole.
+/// An enum's values are written as compact JSON (numbers in shortest form).
+public final class JSONSchema: Sendable {
+    enum Node: Sendable {
+        case string
+        case number(integerOnly: Bool)
+        case literals([[UInt8]])                         // enum / const / boolean / null: their JSON texts
+        case object([Property])                          // in schema order
+        case array(items: Int, minItems: Int, maxItems: Int)
+        case union([Int])                                // alternatives with disjoint first bytes
+    }
+
+    struct Property: Sendable {
+        let key: [UInt8]                                 // `"name"` as JSON writes it, quotes included
+        let node: Int
+        let required: Bool
+    }
+
+    let nodes: [Node]
+    let root: Int
+
+    public static let maxProperties = 64, maxLiterals = 64, maxNodes = 4096, maxItemsBound = 65_535
+
+    /// Compiles the schema in `json` (JSON text).
+    public convenience init(json: [UInt8]) throws(JSONSchemaError) {
+        let document: JSONValue
+        do { document = try JSONValue.parse(json, file: "json_schema") } catch {
+            throw JSONSchemaError(path: "", reason: "not JSON: \(error)")
+        }
+        try self.init(document: document)
+    }
+
+    init(document: JSONValue) throws(JSONSchemaError) {
+        var compiler = Compiler(document: document)
+        root = try compiler.node(document, path: "")
+        nodes = compiler.nodes.map { $0! }
+        try compiler.checkUnions()
+    }
+
+    private struct Compiler {
+        let document: JSONValue
+        var nodes: [Node?] = []
+        var refs: [String: Int] = [:]
+
+        init(document: JSONValue) { self.document = document }
+
+        static let annotations: Set<String> = ["title", "description", "default", "examples", "$schema", "$id", "$comment",
+                                               "deprecated", "readOnly", "writeOnly", "$defs", "definitions"]
+
+        mutating func add(_ node: Node?) throws(JSONSchemaError) -> Int {
+            guard nodes.count < JSONSchema.maxNodes else { throw JSONSchemaError(path: "", reason: "more than \(JSONSchema.maxNodes) schema nodes") }
+            nodes.append(node)
+            return nodes.count - 1
+        }
+
+        mutating func node(_ schema: JSONValue, path: String) throws(JSONSchemaError) -> Int {
+            func fail(_ reason: String, at key: String? = nil) -> JSONSchemaError {
+                JSONSchemaError(path: key.map { path.isEmpty ? $0 : "\(path).\($0)" } ?? path, reason: reason)
+            }
+            guard let pairs = schema.objectPairs else {
+                throw fail("a schema must be an object with a type, enum, const, anyOf or $ref (not \(schema.isNull ? "null" : "true / false / a value"))")
+            }
+            let keys = Set(pairs.map(\.key))
+            if let ref = schema["$ref"] {
+                if let other = keys.subtracting(Self.annotations).subtracting(["$ref"]).sorted().first {
+                    throw fail("not supported beside $ref", at: other)
+                }
+                return try reference(ref, path: path)
+            }
+            if let all = schema["allOf"] {
+                guard let list = all.array, list.count == 1 else { throw fail("only an allOf of one schema", at: "allOf") }
+                if let other = keys.subtracting(Self.annotations).subtracting(["allOf"]).sorted().first { throw fail("not supported beside allOf", at: other) }
+                return try node(list[0], path: path + ".allOf.0")
+            }
+            for word in ["anyOf", "oneOf"] {
+                guard let any = schema[word] else { continue }
+                guard let list = any.array, !list.isEmpty else { throw fail("must be a non-empty list of schemas", at: word) }
+                if let other = keys.subtracting(Self.annotations).subtracting([word]).sorted().first { throw fail("not supported beside \(word)", at: other) }
+                let index = try add(nil)
+                var alternatives: [Int] = []
+                for (i, alternative) in list.enumerated() { alternatives.append(try node(alternative, path: "\(path.isEmpty ? "" : path + ".")\(word).\(i)")) }
+                nodes[index] = .union(alternatives)
+                return index
+            }
+            var types: [String]
+            switch schema["type"] {
+            case nil: types = []
+            case .string(let t)?: types = [t]
+            case .array(let list)?:
+                types = []
+                for t in list {
+                    guard let name = t.string else { throw fail("must be a type name or a list of them", at: "type") }
+                    types.append(name)
+                }
+                guard !types.isEmpty, Set(types).count == types.count else { throw fail("must list each type once", at: "type") }
+            default: throw fail("must be a type name or a list of them", at: "type")
+            }
+            var literals: [JSONValue]?
+            if let values = schema["enum"] {
+                guard let list = values.array, !list.isEmpty else { throw fail("must be a non-empty list", at: "enum") }
+                literals = list
+            }
+            if let value = schema["const"] {
+                guard literals == nil else { throw fail("give enum or const, not both", at: "const") }
+                literals = [value]
+            }
+            if let literals {
+                if let other = keys.subtracting(Self.annotations).subtracting(["enum", "const", "type"]).sorted().first {
+                    throw fail("not supported beside enum / const", at: other)
+                }
+                let kept = types.isEmpty ? literals : literals.filter { value in types.contains { Self.matches(value, type: $0) } }
+                guard !kept.isEmpty else { throw fail("no value of the enum has the schema's type", at: "enum") }
+                guard kept.count <= JSONSchema.maxLiterals else { throw fail("more than \(JSONSchema.maxLiterals) values", at: "enum") }
+                var texts: [[UInt8]] = []
+                for value in kept { texts.append(Array(Self.compactJSON(value).utf8)) }
+                return try add(.literals(Array(Set(texts)).sorted { $0.lexicographicallyPrecedes($1) }))
+            }
+            guard !types.isEmpty else { throw fail("a schema must give a type, enum, const, anyOf or $ref (an unconstrained value is not supported)") }
+            if types.count > 1 {
+                let index = try add(nil)
+                var alternatives: [Int] = []
+                for t in types { alternatives.append(try typed(t, schema, keys: keys, path: path)) }
+                nodes[index] = .union(alternatives)
+                return index
+            }
+            return try typed(types[0], schema, keys: keys, path: path)
+        }
+
+        /// One type's node; the schema's keywords must all belong to a type it lists.
+        mutating func typed(_ type: String, _ schema: JSONValue, keys: Set<String>, path: String) throws(JSONSchemaError) -> Int {
+            func fail(_ reason: String, at key: String) -> JSONSchemaError {
+                JSONSchemaError(path: path.isEmpty ? key : "\(path).\(key)", reason: reason)
+            }
+            let own: [String: Set<String>] = [
+                "object": ["properties", "required", "additionalProperties"], "array": ["items", "minItems", "maxItems"],
+                "string": [], "number": [], "integer": [], "boolean": [], "null": []]
+            guard own[type] != nil else { throw fail("unknown type \"\(type)\"", at: "type") }
+            let typesListed = Set((schema["type"]?.array?.compactMap(\.string)) ?? [schema["type"]?.string].compactMap { $0 })
+            let everyTypes = typesListed.reduce(into: Set<String>()) { $0.formUnion(own[$1] ?? []) }
+            if let other = keys.subtracting(Self.annotations).subtracting(["type"]).subtracting(everyTypes).sorted().first {
+                throw fail("not supported (served schemas are enforced whole: no formats, patterns, lengths or number bounds)", at: other)
+            }
+            switch type {
+            case "string": return try add(.string)
+            case "number", "integer": return try add(.number(integerOnly: type == "integer"))
+            case "boolean": return try add(.literals([Array("false".utf8), Array("true".utf8)]))
+            case "null": return try add(.literals([Array("null".utf8)]))
+            case "array":
+                guard let items = schema["items"] else { throw fail("an array schema needs items (one schema for every item)", at: "items") }
+                let minItems = try bound(schema["minItems"], default: 0, at: "minItems", path: path)
+                let maxItems = try bound(schema["maxItems"], default: Int.max, at: "maxItems", path: path)
+                guard minItems <= maxItems else { throw fail("minItems is above maxItems", at: "minItems") }
+                let index = try add(nil)
+                let item = try node(items, path: path.isEmpty ? "items" : "\(path).items")
+                nodes[index] = .array(items: item, minItems: minItems, maxItems: maxItems)
+                return index
+            default:   // object
+                if let extra = schema["additionalProperties"], extra.bool != false {
+                    throw fail("only false (an object has its listed properties only)", at: "additionalProperties")
+                }
+                let properties = schema["properties"]?.objectPairs ?? []
+                if schema["properties"] != nil && schema["properties"]?.objectPairs == nil { throw fail("must be an object of schemas", at: "properties") }
+                guard properties.count <= JSONSchema.maxProperties else { throw fail("more than \(JSONSchema.maxProperties) properties", at: "properties") }
+                guard Set(properties.map(\.key)).count == properties.count else { throw fail("a property is listed twice", at: "properties") }
+                var required = Set<String>()
+                if let list = schema["required"] {
+                    guard let names = list.array else { throw fail("must be a list of property names", at: "required") }
+                    for name in names {
+                        guard let s = name.string, properties.contains(where: { $0.key == s }) else {
+                            throw fail("names a property the schema does not list: \(Self.compactJSON(name))", at: "required")
+                        }
+                        required.insert(s)
+                    }
+                }
+                let index = try add(nil)
+                var built: [Property] = []
+                for (name, value) in properties {
+                    let child = try node(value, path: "\(path.isEmpty ? "" : path + ".")properties.\(name)")
+                    built.append(Property(key: Array(JSONString.quoted(name, asciiOnly: false).utf8), node: child, required: required.contains(name)))
+                }
+                nodes[index] = .object(built)
+                return index
+            }
+        }
+
+        func bound(_ value: JSONValue?, default fallback: Int, at key: String, path: String) throws(JSONSchemaError) -> Int {
+            guard let value else { return fallback }
+            guard let n = value.int, n >= 0, n <= JSONSchema.maxItemsBound else {
+                throw JSONSchemaError(path: path.isEmpty ? key : "\(path).\(key)", reason: "must be an integer in 0...\(JSONSchema.maxItemsBound)")
+            }
+            return n
+        }
+
+        /// `#`, `#/$defs/NAME` or `#/definitions/NAME` (JSON-pointer escapes ~0 ~1), each compiled once.
+        mutating func reference(_ ref: JSONValue, path: String) throws(JSONSchemaError) -> Int {
+            let at = path.isEmpty ? "$ref" : "\(path).$ref"
+            guard let target = ref.string else { throw JSONSchemaError(path: at, reason: "must be a string") }
+            if let known = refs[target] { return known }
+            var schema = document
+            if target != "#" {
+                let parts = target.split(separator: "/", omittingEmptySubsequences: false).map {
+                    $0.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+                }
+                guard parts.count == 3, parts[0] == "#", parts[1] == "$defs" || parts[1] == "definitions", let found = document[parts[1]]?[parts[2]] else {
+                    throw JSONSchemaError(path: at, reason: "only #, #/$defs/NAME and #/definitions/NAME of this schema, not \(target)")
+                }
+                schema = found
+            }
+            // A placeholder first, so a recursive reference finds this node.
+            let index = try add(nil)
+            refs[target] = index
+            let inner = try node(schema, path: target)
+            nodes[index] = .union([inner])
+            return index
+        }
+
+        /// A union's alternatives must start with different bytes (one byte chooses the alternative).
+        func checkUnions() throws(JSONSchemaError) {
+            for node in nodes.indices {
+                guard case let .union(alternatives)? = nodes[node], alternatives.count > 1 else { continue }
+                var seen = Set<UInt8>()
+                for alternative in alternatives {
+                    var visiting = Set<Int>()
+                    let first = try firstBytes(alternative, visiting: &visiting)
+                    guard seen.isDisjoint(with: first) else {
+                        throw JSONSchemaError(path: "anyOf", reason: "alternatives must differ in their first byte (one string, one number, one object, one array type each)")
+                    }
+                    seen.formUnion(first)
+                }
+            }
+        }
+
+        func firstBytes(_ node: Int, visiting: inout Set<Int>) throws(JSONSchemaError) -> Set<UInt8> {
+            switch nodes[node]! {
+            case .string: return [UInt8(ascii: "\"")]
+            case .number: return Set(Array("-0123456789".utf8))
+            case .literals(let texts): return Set(texts.map { $0[0] })
+            case .object: return [UInt8(ascii: "{")]
+            case .array: return [UInt8(ascii: "[")]
+            case .union(let alternatives):
+                guard visiting.insert(node).inserted else { throw JSONSchemaError(path: "$ref", reason: "a reference that is its own alternative") }
+                var all = Set<UInt8>()
+                for a in alternatives { all.formUnion(try firstBytes(a, visiting: &visiting)) }
+                return all
+            }
+        }
+
+        static func matches(_ value: JSONValue, type: String) -> Bool {
+            switch (value, type) {
+            case (.string, "string"), (.number, "number"), (.bool, "boolean"), (.null, "null"), (.array, "array"), (.object, "object"): return true
+            case let (.number(d), "integer"): return d == d.rounded()
+            default: return false
+            }
+        }
+
+        /// Compact JSON, numbers in shortest form (integers without a fraction).
+        static func compactJSON(_ value: JSONValue) -> String {
+            switch value {
+            case .null: return "null"
+            case .bool(let b): return b ? "true" : "false"
+            case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : "\(d)"
+            case .string(let s): return JSONString.quoted(s, asciiOnly: false)
+            case .array(let items): return "[" + items.map(compactJSON).joined(separator: ",") + "]"
+            case .object(let pairs): return "{" + pairs.map { JSONString.quoted($0.key, asciiOnly: false) + ":" + compactJSON($0.value) }.joined(separator: ",") + "}"
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+/// Where a text stands in a `JSONSchema`: a byte-at-a-time recognizer of the values the schema allows,
+/// written as JSON with whitespace between tokens (at most `JSONGrammar.maxWhitespaceRun` in a row),
+/// the value starting at the first byte and nothing after it. Containers nest at most `maxDepth` deep
+/// (a recursive schema is cut there). A small value: the open containers are packed words, so a token
+/// mask keeps one per byte of a token prefix.
+public struct JSONSchemaState: Sendable {
+    public static let maxDepth = 12
+
+    /// What the innermost open container expects next.
+    enum Phase: UInt8 {
+        case afterOpen = 0      // object: a key or `}`; array: an item or `]`
+        case afterComma         // object: a key; array: an item
+        case colon              // object: `:` after its key
+        case value              // object: the value of property `index − 1`
+        case afterValue         // `,` or the closer
+    }
+
+    /// The value being lexed, if any.
+    enum Lexer: UInt8 { case none, string, number, literal, key }
+
+    /// [maxDepth] open containers, innermost last: node | index << 16 | phase << 32. An object's index is
+    /// the next property it may take (the ones before are written or skipped), an array's its items so far.
+    var frames: InlineArray<12, UInt64> = .init(repeating: 0)
+    var depth: UInt8 = 0
+    var started = false, done = false
+    var lexer = Lexer.none
+    var whitespaceRun: UInt8 = 0
+    var string = JSONStringLexer()
+    var number = JSONNumberLexer(first: UInt8(ascii: "0"))!
+    /// Literal or key matching: the candidates still possible (bits into the node's literals or the
+    /// object's properties), the bytes matched, and the node whose list it is.
+    var candidates: UInt64 = 0
+    var offset: UInt16 = 0
+    var listNode: UInt16 = 0
+
+    public init() {}
+
+    /// The text is a whole value of the schema: EOS may end it.
+    public func canEnd(in schema: JSONSchema) -> Bool {
+        guard depth == 0 else { return false }
+        switch lexer {
+        case .none: return done
+        case .number: return number.isWhole
+        case .literal: return completeCandidate(in: schema) != nil
+        case .string, .key: return false
+        }
+    }
+
+    /// More bytes can follow.
+    public var canContinue: Bool { !done }
+
+    /// Inside a free string between characters (see `JSONStringLexer.isBetweenCharacters`).
+    public var isBetweenStringCharacters: Bool { lexer == .string && string.isBetweenCharacters }
+
+    /// Takes `byte` if the text so far followed by it can still become a value of `schema`; false
+    /// leaves the state unchanged.
+    public mutating func accept(_ byte: UInt8, in schema: JSONSchema) -> Bool {
+        switch lexer {
+        case .string:
+            switch string.accept(byte) {
+            case .refused: return false
+            case .inside: return true
+            case .closed: endValue(); return true
+            }
+        case .number:
+            switch number.accept(byte) {
+            case .refused: return false
+            case .inside: return true
+            case .ended: return endThenFollow(byte, in: schema)
+            }
+        case .literal, .key:
+            let list = texts(in: schema)
+            var next: UInt64 = 0
+            var rest = candidates
+            while rest != 0 {
+                let i = rest.trailingZeroBitCount
+                rest &= rest - 1
+                if list[i].count > Int(offset) && list[i][Int(offset)] == byte { next |= 1 << UInt64(i) }
+            }
+            if next == 0 {
+                // No candidate continues: a whole literal (a number's) ends before this byte.
+                guard lexer == .literal, completeCandidate(in: schema) != nil else { return false }
+                return endThenFollow(byte, in: schema)
+            }
+            candidates = next
+            offset += 1
+            finishMatchIfWhole(in: schema)
+            return true
+        case .none:
+            return structural(byte, in: schema)
+        }
+    }
+
+    /// Whether every byte is accepted in turn.
+    public mutating func accept<S: Sequence>(_ bytes: S, in schema: JSONSchema) -> Bool where S.Element == UInt8 {
+        for b in bytes where !accept(b, in: schema) { return false }
+        return true
+    }
+
+    // MARK: Between values
+
+    private mutating func structural(_ byte: UInt8, in schema: JSONSchema) -> Bool {
+        guard !done else { return false }
+        guard started else {
+            started = true
+            if startValue(schema.root, byte, in: schema) { return true }
+            started = false
+            return false
+        }
+        if JSONBytes.isWhitespace(byte) {
+            guard whitespaceRun < JSONGrammar.maxWhitespaceRun else { return false }
+            whitespaceRun += 1
+            return true
+        }
+        guard depth > 0 else { return false }
+        let (node, index, phase) = top
+        switch schema.nodes[node] {
+        case .object(let properties):
+            switch phase {
+            case .afterOpen, .afterComma:
+                if byte == UInt8(ascii: "}") && phase == .afterOpen {
+                    guard !properties[index...].contains(where: \.required) else { return false }
+                    return close()
+                }
+                guard byte == UInt8(ascii: "\"") else { return false }
+                // The keys it may write next: the next required one and the optional ones before it.
+                let last = properties[index...].firstIndex(where: \.required) ?? properties.count - 1
+                guard index <= last else { return false }
+                candidates = 0
+                for k in index...last { candidates |= 1 << UInt64(k) }
+                (lexer, offset, listNode) = (.key, 1, UInt16(node))
+            case .colon:
+                guard byte == UInt8(ascii: ":") else { return false }
+                setTop(node, index, .value)
+            case .value:
+                return startValue(properties[index - 1].node, byte, in: schema)
+            case .afterValue:
+                if byte == UInt8(ascii: ",") {
+                    guard index < properties.count else { return false }
+                    setTop(node, index, .afterComma)
+                } else if byte == UInt8(ascii: "}") {
+                    guard !properties[index...].contains(where: \.required) else { return false }
+                    return close()
+                } else {
+                    return false
+                }
+            }
+        case let .array(items, minItems, maxItems):
+            switch phase {
+            case .afterOpen, .afterComma:
+                if byte == UInt8(ascii: "]") && phase == .afterOpen {
+                    guard minItems == 0 else { return false }
+                    return close()
+                }
+                guard index < maxItems else { return false }
+                setTop(node, index + 1, .afterValue)   // the item is counted as it starts
+                if startValue(items, byte, in: schema) { return true }
+                setTop(node, index, phase)
+                return false
+            case .afterValue:
+                if byte == UInt8(ascii: ",") {
+                    guard index < maxItems else { return false }
+                    setTop(node, index, .afterComma)
+                } else if byte == UInt8(ascii: "]") {
+                    guard index >= minItems else { return false }
+                    return close()
+                } else {
+                    return false
+                }
+            case .colon, .value: return false
+            }
+        default: return false
+        }
+        whitespaceRun = 0
+        return true
+    }
+
+    /// Starts a value of `node` with `byte` (a union tries its alternatives: their first bytes differ).
+    private mutating func startValue(_ node: Int, _ byte: UInt8, in schema: JSONSchema) -> Bool {
+        switch schema.nodes[node] {
+        case .string:
+            guard byte == UInt8(ascii: "\"") else { return false }
+            (lexer, string) = (.string, JSONStringLexer())
+        case .number(let integerOnly):
+            guard let lexer = JSONNumberLexer(first: byte, integerOnly: integerOnly) else { return false }
+            (self.lexer, number) = (.number, lexer)
+        case .literals(let texts):
+            var matching: UInt64 = 0
+            for (i, text) in texts.enumerated() where text[0] == byte { matching |= 1 << UInt64(i) }
+            guard matching != 0 else { return false }
+            (lexer, candidates, offset, listNode) = (.literal, matching, 1, UInt16(node))
+            finishMatchIfWhole(in: schema)
+        case .object, .array:
+            let object: Bool
+            if case .object = schema.nodes[node] { object = true } else { object = false }
+            guard byte == UInt8(ascii: object ? "{" : "["), Int(depth) < Self.maxDepth else { return false }
+            frames[Int(depth)] = UInt64(node)
+            depth += 1
+        case .union(let alternatives):
+            for alternative in alternatives {
+                var attempt = self
+                if attempt.startValue(alternative, byte, in: schema) { self = attempt; return true }
+            }
+            return false
+        }
+        whitespaceRun = 0
+        return true
+    }
+
+    // MARK: Literals and keys
+
+    private func texts(in schema: JSONSchema) -> [[UInt8]] {
+        switch schema.nodes[Int(listNode)] {
+        case .literals(let texts): return texts
+        case .object(let properties): return properties.map(\.key)
+        default: return []
+        }
+    }
+
+    /// A candidate matched whole (at most one can be: keys end in a quote, literals differ).
+    private func completeCandidate(in schema: JSONSchema) -> Int? {
+        let list = texts(in: schema)
+        var rest = candidates
+        while rest != 0 {
+            let i = rest.trailingZeroBitCount
+            rest &= rest - 1
+            if list[i].count == Int(offset) { return i }
+        }
+        return nil
+    }
+
+    /// A key ends with its quote; a literal as soon as no candidate is longer (a number literal that
+    /// another extends waits for the byte after it).
+    private mutating func finishMatchIfWhole(in schema: JSONSchema) {
+        guard let whole = completeCandidate(in: schema) else { return }
+        if lexer == .key {
+            let (node, _, _) = top
+            setTop(node, whole + 1, .colon)
+            lexer = .none
+            whitespaceRun = 0
+            return
+        }
+        if candidates.nonzeroBitCount == 1 { endValue() }
+    }
+
+    // MARK: Values ending
+
+    /// A value without a closing byte (number, number literal) ends before `byte`, which must follow it.
+    private mutating func endThenFollow(_ byte: UInt8, in schema: JSONSchema) -> Bool {
+        let saved = self
+        endValue()
+        if structural(byte, in: schema) { return true }
+        self = saved
+        return false
+    }
+
+    private mutating func endValue() {
+        lexer = .none
+        whitespaceRun = 0
+        if depth == 0 {
+            done = true
+        } else {
+            let (node, index, _) = top
+            setTop(node, index, .afterValue)
+        }
+    }
+
+    private mutating func close() -> Bool {
+        depth -= 1
+        endValue()
+        return true
+    }
+
+    private var top: (node: Int, index: Int, phase: Phase) {
+        let word = frames[Int(depth) - 1]
+        return (Int(word & 0xFFFF), Int(word >> 16 & 0xFFFF), Phase(rawValue: UInt8(word >> 32 & 0xFF))!)
+    }
+
+    private mutating func setTop(_ node: Int, _ index: Int, _ phase: Phase) {
+        frames[Int(depth) - 1] = UInt64(node) | UInt64(index) << 16 | UInt64(phase.rawValue) << 32
+    }
+}

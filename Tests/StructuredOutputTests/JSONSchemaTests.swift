@@ -1,0 +1,122 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import StructuredOutput
+
+/// JSONSchema / JSONSchemaState against the `jsonschema` package (scripts/json-schema-cases.py): the same
+/// verdict on instances of eight schemas — objects with required and optional properties, enums and
+/// consts, a recursive $ref, unions of types, root scalars, pydantic's shapes — drawn by
+/// hypothesis-jsonschema and a generator of the script's own, written with random whitespace, and their
+/// random mutations; and every prefix the state accepts completes to an instance jsonschema takes.
+final class JSONSchemaTests: XCTestCase {
+    private struct Reference: Decodable {
+        struct Case: Decodable {
+            let schema: Int
+            let text: String
+            let valid: Bool
+            var bytes: [UInt8] { [UInt8](Data(base64Encoded: text)!) }
+        }
+        let schemas: [String]
+        let cases: [Case]
+    }
+
+    private static func python() throws -> String {
+        try FixtureCommand.run(["PYTHON_ENV=jsonschema", "scripts/python-env", "venv", "jsonschema", "hypothesis==6.112.0", "hypothesis-jsonschema==0.23.1"])
+    }
+
+    private static func reference() throws -> (schemas: [JSONSchema], cases: [Reference.Case]) {
+        let out = try FixtureCommand.run([try python(), "scripts/json-schema-cases.py", "cases", "60", "30"])
+        let reference = try JSONDecoder().decode(Reference.self, from: Data(out.utf8))
+        return (try reference.schemas.map { try JSONSchema(json: Array($0.utf8)) }, reference.cases)
+    }
+
+    private static func accepts(_ bytes: [UInt8], _ schema: JSONSchema) -> Bool {
+        var state = JSONSchemaState()
+        return state.accept(bytes, in: schema) && state.canEnd(in: schema)
+    }
+
+    func testVerdictsMatchJSONSchema() throws {
+        let (schemas, cases) = try Self.reference()
+        XCTAssertGreaterThan(cases.filter(\.valid).count, 600)
+        XCTAssertGreaterThan(cases.filter { !$0.valid }.count, 600)
+        for s in schemas.indices {
+            XCTAssertTrue(cases.contains { $0.schema == s && $0.valid }, "schema \(s) has valid instances")
+        }
+        var mismatches: [String] = []
+        for c in cases where Self.accepts(c.bytes, schemas[c.schema]) != c.valid {
+            mismatches.append("schema \(c.schema) \(c.valid ? "refused" : "accepted") \(String(decoding: c.bytes.prefix(120), as: UTF8.self).debugDescription)")
+        }
+        XCTAssertEqual(mismatches.count, 0, mismatches.prefix(10).joined(separator: "\n"))
+    }
+
+    /// A short way to finish what `state` has open: the first byte of a fixed preference order each time.
+    private static func completion(after state: JSONSchemaState, _ schema: JSONSchema) -> [UInt8]? {
+        var state = state
+        var out: [UInt8] = []
+        let preference = Array("\"}]:,0".utf8) + (0x21...0x7E).map { UInt8($0) } + [0x80, 0x90, 0xA0]
+        for _ in 0..<4096 {
+            if state.canEnd(in: schema) { return out }
+            guard let next = preference.first(where: { var s = state; return s.accept($0, in: schema) }) else { return nil }
+            _ = state.accept(next, in: schema)
+            out.append(next)
+        }
+        return nil
+    }
+
+    func testEveryAcceptedPrefixCompletesToAnInstance() throws {
+        let (schemas, cases) = try Self.reference()
+        var triples: [[Any]] = []
+        for (n, c) in cases.enumerated() {
+            let schema = schemas[c.schema]
+            var state = JSONSchemaState()
+            for (i, byte) in c.bytes.enumerated() {
+                guard state.accept(byte, in: schema) else { break }
+                guard n % 3 == 0 || i % 5 == 0 else { continue }
+                guard let tail = Self.completion(after: state, schema) else {
+                    return XCTFail("schema \(c.schema): no completion after \(String(decoding: c.bytes[...i], as: UTF8.self).debugDescription)")
+                }
+                triples.append([c.schema, Data(c.bytes[...i]).base64EncodedString(), Data(tail).base64EncodedString()])
+            }
+        }
+        XCTAssertGreaterThan(triples.count, 10_000)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("json-schema-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try JSONSerialization.data(withJSONObject: triples).write(to: file)
+        let out = try FixtureCommand.run([try Self.python(), "scripts/json-schema-cases.py", "check", file.path])
+        let bad = try JSONDecoder().decode([Int].self, from: Data(out.utf8))
+        XCTAssertEqual(bad.count, 0, bad.prefix(5).map { "\(triples[$0])" }.joined(separator: "\n"))
+    }
+
+    func testRefusedSchemasNameTheKeyword() {
+        func refusal(_ json: String) -> String? {
+            do { _ = try JSONSchema(json: Array(json.utf8)); return nil } catch { return error.path }
+        }
+        XCTAssertNil(refusal(#"{"type": "object", "properties": {"a": {"type": "string", "description": "x"}}, "required": ["a"]}"#))
+        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^a"}"#), "pattern")
+        XCTAssertEqual(refusal(#"{"type": "string", "format": "date"}"#), "format")
+        XCTAssertEqual(refusal(#"{"type": "number", "minimum": 0}"#), "minimum")
+        XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}}"#), "properties.a.maxLength")
+        XCTAssertEqual(refusal(#"{"type": "object", "additionalProperties": true}"#), "additionalProperties")
+        XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}"#), "required")
+        XCTAssertEqual(refusal(#"{"type": "array"}"#), "items")
+        XCTAssertEqual(refusal(#"{"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 2}"#), "minItems")
+        XCTAssertEqual(refusal(#"{"type": "date"}"#), "type")
+        XCTAssertEqual(refusal(##"{"$ref": "#/components/schemas/A"}"##), "$ref")
+        XCTAssertEqual(refusal(#"{"anyOf": [{"type": "string"}, {"enum": ["a"]}]}"#), "anyOf")
+        XCTAssertEqual(refusal(#"{"enum": [1, "a"], "type": "boolean"}"#), "enum")
+        XCTAssertEqual(refusal(#"{}"#), "")
+        XCTAssertEqual(refusal(#"true"#), "")
+        XCTAssertEqual(refusal(#"{"type": "object""#), "")
+    }
+
+    func testNestingIsBoundedAndNothingFollowsTheValue() throws {
+        let schema = try JSONSchema(json: Array(##"{"$defs": {"list": {"type": "array", "items": {"$ref": "#/$defs/list"}}}, "$ref": "#/$defs/list"}"##.utf8))
+        var state = JSONSchemaState()
+        XCTAssertTrue(state.accept(Array(repeating: UInt8(ascii: "["), count: JSONSchemaState.maxDepth), in: schema))
+        XCTAssertFalse(state.accept(UInt8(ascii: "["), in: schema), "no deeper than maxDepth")
+        XCTAssertTrue(state.accept(Array(repeating: UInt8(ascii: "]"), count: JSONSchemaState.maxDepth), in: schema))
+        XCTAssertTrue(state.canEnd(in: schema))
+        XCTAssertFalse(state.canContinue)
+        XCTAssertFalse(state.accept(UInt8(ascii: " "), in: schema))
+    }
+}

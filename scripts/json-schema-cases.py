@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Reference verdicts for StructuredOutput's JSONSchemaState, from the `jsonschema` package, with valid
+instances drawn by `hypothesis-jsonschema` (both from PyPI; run by the test through scripts/python-env).
+
+  json-schema-cases.py cases COUNT SEED   JSON on stdout: {"schemas": [JSON text], "cases": [{"schema": i, "text": base64,
+                                          "valid": bool}]}. `valid`: the text is UTF-8 JSON (strict, no NaN) that
+                                          jsonschema takes under the schema made strict (no properties beyond the
+                                          listed ones, as served schemas are), with the served form's rules: keys
+                                          in schema order, integers without fraction or exponent, no whitespace
+                                          before or after the value, at most 32 whitespace bytes in a row, at most
+                                          12 nested containers.
+  json-schema-cases.py check FILE         FILE: JSON list of [schema index, prefix, completion] (base64); stdout:
+                                          the indices whose concatenation is not a valid instance.
+"""
+import base64
+import copy
+import json
+import random
+import sys
+import warnings
+
+import jsonschema
+from hypothesis import HealthCheck, given, settings
+from hypothesis_jsonschema import from_schema
+
+SCHEMAS = [
+    {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"},
+                                      "email": {"type": ["string", "null"]},
+                                      "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
+     "required": ["name", "age"], "additionalProperties": False},
+    {"type": "object", "properties": {"color": {"enum": ["red", "green", "blue"]}, "size": {"type": "integer", "enum": [1, 12, 123]},
+                                      "ok": {"type": "boolean"}, "kind": {"const": "fixed"}, "nothing": {"type": "null"}},
+     "required": ["color", "size", "ok", "kind"]},
+    {"$defs": {"node": {"type": "object", "properties": {"value": {"type": "number"},
+                                                          "children": {"type": "array", "items": {"$ref": "#/$defs/node"}, "maxItems": 2}},
+                        "required": ["value"], "additionalProperties": False}},
+     "$ref": "#/$defs/node"},
+    {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"},
+                                          {"type": "object", "properties": {"x": {"type": "boolean"}}, "additionalProperties": False}]},
+     "minItems": 1, "maxItems": 4},
+    {"type": "integer"},
+    {"enum": ["a", "ab", 7, 17, None, True]},
+    {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}, "c": {"type": "integer"}}},
+    {"title": "Model", "type": "object",
+     "properties": {"id": {"title": "Id", "type": "integer"},
+                    "opt": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None, "title": "Opt"},
+                    "sub": {"allOf": [{"$ref": "#/$defs/Sub"}]}},
+     "required": ["id", "sub"],
+     "$defs": {"Sub": {"type": "object", "properties": {"flag": {"type": "boolean"}, "n": {"type": "number"}}, "required": ["flag"]}}},
+]
+
+# Edge cases per schema (index: texts), their verdicts computed like the drawn ones'.
+HANDWRITTEN = {
+    0: ['{"name":"a"}', '{"name":"a","age":1}', '{"age":1,"name":"a"}', '{"name":"a","age":1.0}', '{"name":"a","age":1e2}',
+        '{"name":"a","age":1,"x":1}', '{"name":"a","age":1,"tags":["a","b","c"]}', '{"name":"a","age":1,"tags":["a","b","c","d"]}',
+        '{"name":"a","age":-0}', '{"name":"a","age":01}', ' {"name":"a","age":1}', '{"name":"a","age":1} ', '{"name":"a","age":1,}'],
+    1: ['{"color":"red","size":12,"ok":false,"kind":"fixed"}', '{"color":"red","size":2,"ok":false,"kind":"fixed"}',
+        '{"color":"red","size":1234,"ok":false,"kind":"fixed"}', '{"color":"redd","size":1,"ok":true,"kind":"fixed"}',
+        '{"color":"red","size":1,"ok":true,"kind":"fixed","nothing":null}', '{"color":"red","size":1,"ok":true,"kind":"other"}'],
+    3: ['[]', '[1]', '[1,"a",{},{"x":true}]', '[1,"a",{},2,3]', '[1.5]', '[{"x":1}]'],
+    4: ['0', '-12', '12 ', '1.0', '"1"'],
+    5: ['7', '17', '1', '71', '"a"', '"ab"', '"abc"', 'null', 'true', 'false'],
+    6: ['{}', '{"c":1}', '{"b":"x","a":"y"}', '{"a":"x","b":"y","c":3}'],
+}
+
+MAX_WHITESPACE_RUN = 32
+MAX_DEPTH = 12
+
+
+class FloatText(str):
+    """A number written with a fraction or exponent (json's parse_float hook)."""
+
+
+def strict(schema):
+    """The schema as served: objects take their listed properties only."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "object" or "properties" in node:
+                node.setdefault("additionalProperties", False)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(schema)
+    return schema
+
+
+def resolve(schema, root):
+    while True:
+        if "$ref" in schema:
+            ref = schema["$ref"]
+            schema = root if ref == "#" else root[ref.split("/")[1]][ref.split("/")[2]]
+        elif "allOf" in schema:
+            schema = schema["allOf"][0]
+        else:
+            return schema
+
+
+def validator(schema, root):
+    sub = dict(schema)
+    for defs in ("$defs", "definitions"):
+        if defs in root:
+            sub[defs] = root[defs]
+    return jsonschema.Draft202012Validator(sub)
+
+
+def served_form(value, marked, schema, root):
+    """Key order and integer spelling: `marked` is the same document with objects as pair lists and
+    fraction / exponent numbers as FloatText."""
+    schema = resolve(schema, root)
+    for word in ("anyOf", "oneOf"):
+        if word in schema:
+            return any(validator(alt, root).is_valid(value) and served_form(value, marked, alt, root) for alt in schema[word])
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types] if types else []
+    if isinstance(marked, FloatText) and "integer" in types and "number" not in types:
+        return False
+    if isinstance(marked, list) and isinstance(value, dict):
+        order = list(schema.get("properties", {}))
+        positions = [order.index(k) for k, _ in marked]
+        return positions == sorted(positions) and all(served_form(value[k], m, schema["properties"][k], root) for k, m in marked)
+    if isinstance(marked, list) and isinstance(value, list) and "items" in schema:
+        return all(served_form(v, m, schema["items"], root) for v, m in zip(value, marked))
+    return True
+
+
+def depth(value):
+    if isinstance(value, dict):
+        return 1 + max((depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((depth(v) for v in value), default=0)
+    return 0
+
+
+def longest_whitespace_run(data: bytes) -> int:
+    longest = run = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == ord("\\"):
+                escaped = True
+            elif byte == ord('"'):
+                in_string = False
+            continue
+        in_string = byte == ord('"')
+        run = run + 1 if byte in b" \t\n\r" else 0
+        longest = max(longest, run)
+    return longest
+
+
+def no_constants(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def valid(data: bytes, schema) -> bool:
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text, parse_constant=no_constants)
+        marked = json.loads(text, parse_constant=no_constants, parse_float=FloatText,
+                            object_pairs_hook=lambda pairs: [(k, v) for k, v in pairs])
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    served = strict(schema)
+    return (validator(served, served).is_valid(value) and served_form(value, marked, served, served) and depth(value) <= MAX_DEPTH
+            and data[:1] not in b" \t\n\r" and data[-1:] not in b" \t\n\r" and longest_whitespace_run(data) <= MAX_WHITESPACE_RUN)
+
+
+def ordered_dump(rng, value, schema, root):
+    """JSON text of `value` with object keys in schema order and random whitespace between tokens."""
+    schema = resolve(schema, root)
+    for word in ("anyOf", "oneOf"):
+        if word in schema:
+            alt = next(a for a in schema[word] if validator(a, root).is_valid(value))
+            return ordered_dump(rng, value, alt, root)
+    ws = lambda: rng.choice(["", "", "", " ", "\n  ", "\t"])
+    if isinstance(value, dict):
+        order = list(schema.get("properties", {}))
+        parts = [ws() + json.dumps(k, ensure_ascii=False) + ws() + ":" + ws() + ordered_dump(rng, value[k], schema["properties"][k], root) + ws()
+                 for k in sorted(value, key=order.index)]
+        return "{" + ",".join(parts) + ws() + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(ws() + ordered_dump(rng, v, schema.get("items", {}), root) + ws() for v in value) + ws() + "]"
+    return json.dumps(value, ensure_ascii=rng.random() < 0.3)
+
+
+def random_instance(rng, schema, root, level=0):
+    """A value of the schema drawn here (hypothesis-jsonschema cannot follow recursive references)."""
+    schema = resolve(schema, root)
+    for word in ("anyOf", "oneOf"):
+        if word in schema:
+            return random_instance(rng, rng.choice(schema[word]), root, level)
+    if "enum" in schema:
+        return rng.choice(schema["enum"])
+    if "const" in schema:
+        return schema["const"]
+    kind = schema["type"] if isinstance(schema["type"], str) else rng.choice(schema["type"])
+    if kind == "object":
+        props = schema.get("properties", {})
+        required = set(schema.get("required", []))
+        return {k: random_instance(rng, v, root, level + 1) for k, v in props.items()
+                if k in required or (level < 4 and rng.random() < 0.5)}
+    if kind == "array":
+        low, high = schema.get("minItems", 0), min(schema.get("maxItems", 4), schema.get("minItems", 0) + 3)
+        return [random_instance(rng, schema["items"], root, level + 1) for _ in range(rng.randint(low, high if level < 4 else low))]
+    return {"string": lambda: rng.choice(["", "a", "héllo", "日本", "q\"uote", "line\nbreak", "😀"]),
+            "integer": lambda: rng.choice([0, -1, 7, 123456789012]), "number": lambda: rng.choice([0, -2.5, 1e-7, 3, 1e300]),
+            "boolean": lambda: rng.random() < 0.5, "null": lambda: None}[kind]()
+
+
+def examples(schema, count, seed):
+    rng = random.Random(seed)
+    found = [random_instance(rng, strict(schema), strict(schema)) for _ in range(count)]
+    if "$ref" in json.dumps(schema):
+        return found
+
+    @settings(max_examples=count, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(from_schema(strict(schema)))
+    def collect(value):
+        found.append(value)
+    collect()
+    return found[:2 * count]
+
+
+def mutate(rng, data: bytes) -> bytes:
+    b = bytearray(data)
+    for _ in range(rng.randint(1, 3)):
+        where = rng.randrange(len(b) + 1)
+        op = rng.random()
+        byte = rng.choice(b'{}[]:,"\\ -.eE0123456789tfnrulsabx\n\x00\x80\xc3\xff')
+        if op < 0.4 and where < len(b):
+            b[where] = byte
+        elif op < 0.7:
+            b.insert(where, byte)
+        elif where < len(b):
+            del b[where]
+    return bytes(b)
+
+
+def cases(count, seed):
+    warnings.simplefilter("ignore")
+    rng = random.Random(seed)
+    out = []
+    for index, schema in enumerate(SCHEMAS):
+        for text in HANDWRITTEN.get(index, []):
+            data = text.encode()
+            out.append({"schema": index, "text": base64.b64encode(data).decode(), "valid": valid(data, schema)})
+        served = strict(schema)
+        for value in examples(schema, count, seed):
+            try:
+                data = ordered_dump(rng, value, served, served).encode("utf-8")
+            except UnicodeEncodeError:   # a lone surrogate: written as an escape
+                data = json.dumps(value).encode()
+            for text in (data, mutate(rng, data), mutate(rng, data)):
+                out.append({"schema": index, "text": base64.b64encode(text).decode(), "valid": valid(text, schema)})
+    json.dump({"schemas": [json.dumps(schema) for schema in SCHEMAS], "cases": out}, sys.stdout)
+
+
+def check(path):
+    with open(path) as f:
+        triples = json.load(f)
+    bad = [i for i, (index, prefix, completion) in enumerate(triples)
+           if not valid(base64.b64decode(prefix) + base64.b64decode(completion), SCHEMAS[index])]
+    json.dump(bad, sys.stdout)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["cases"]:
+        cases(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1:2] == ["check"]:
+        check(sys.argv[2])
+    else:
+        sys.exit(__doc__)
