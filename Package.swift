@@ -16,7 +16,7 @@ let package = Package(
         .executable(name: "pd-client", targets: ["pd-client"]),
         .executable(name: "pd-gateway", targets: ["pd-gateway"]),
         // The decoders of untrusted bytes, for the libFuzzer harnesses in Fuzz/ (scripts/fuzz).
-        .library(name: "FuzzedDecoders", targets: ["Wire", "Tensors", "Tokenizer", "ChatTemplate", "ModelText", "Gateway"]),
+        .library(name: "FuzzedDecoders", targets: ["Wire", "Tensors", "Tokenizer", "ChatTemplate", "ModelText", "StructuredOutput", "Gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

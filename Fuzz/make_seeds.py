@@ -73,6 +73,12 @@ completions = [
     {"model": "tiny", "prompt": "Pick", "structured_outputs": {"choice": ["yes", "no", "maybe 🤔"]}, "n": 2},
     {"model": "tiny", "prompt": "JSON:", "response_format": {"type": "json_object"}, "temperature": 0.8, "seed": 4},
     {"model": "tiny", "prompt": "JSON:", "structured_outputs": {"json_object": True}, "max_tokens": 12},
+    {"model": "tiny", "prompt": "JSON:", "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {
+        "type": "object", "properties": {"city": {"type": "string"}, "t": {"type": ["integer", "null"]},
+                                         "tags": {"type": "array", "items": {"enum": ["a", 1, None]}, "maxItems": 3},
+                                         "sub": {"$ref": "#/$defs/sub"}},
+        "required": ["city"], "$defs": {"sub": {"anyOf": [{"type": "object", "properties": {"x": {"$ref": "#/$defs/sub"}}}, {"type": "boolean"}]}}}}}},
+    {"model": "tiny", "prompt": "JSON:", "guided_json": "{\"type\": \"array\", \"items\": {\"type\": \"number\"}, \"minItems\": 1}"},
 ]
 chats = [
     {"model": "tiny", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},

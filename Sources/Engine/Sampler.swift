@@ -42,9 +42,8 @@ public struct SampledToken: Sendable, Equatable {
 /// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — a structured
 /// output (a choice: only the tokens leaving the automaton's current node, and EOS at an accepting one;
 /// json_object / json_schema: only the tokens `JSONGrammar` / `JSONSchemaState` take next, and EOS once
-/// the text is whole; vLLM
-/// applies its structured-output mask before the processors, and from where a reasoning block ends
-/// when `structuredAfter` names its end), allowed_token_ids (every other token
+/// the text is whole; vLLM applies its structured-output mask before the processors, and from where a
+/// reasoning block ends when `structuredAfter` names its end), allowed_token_ids (every other token
 /// −inf), bad words (a word's last token −inf when the generated tokens end with the rest of it),
 /// min_tokens (EOS and stop ids to −inf), logit_bias (added), then the penalties (repetition over
 /// prompt and output tokens, frequency × count and presence over output tokens) — then temperature →
@@ -76,7 +75,7 @@ public final class Sampler {
     private let minTokensMasked: [Int]                    // EOS (unless ignore_eos) and stop ids
     /// A processor other than min_tokens applies to every token of the request.
     private let processesEveryToken: Bool
-    private let structure: TokenMask?                     // the structured output's state (choice or JSON)
+    private let structure: TokenMask?                     // the structured output's state (choice, JSON, JSON Schema)
     private var structureStarted: Bool                    // past params.structuredAfter (or it is empty)
     private let recentTokens: UnsafeMutablePointer<Int32>? // ring of the last (longest bad word − 1) generated tokens
     private let recentCapacity: Int

@@ -232,10 +232,13 @@ public final class JSONSchema: Sendable {
             return index
         }
 
-        /// A union's alternatives must start with different bytes (one byte chooses the alternative).
+        /// A union's alternatives must start with different bytes (one byte chooses the alternative), and
+        /// no union may reach itself without a byte in between (`{"$ref": "#"}` at the root).
         func checkUnions() throws(JSONSchemaError) {
             for node in nodes.indices {
-                guard case let .union(alternatives)? = nodes[node], alternatives.count > 1 else { continue }
+                guard case let .union(alternatives)? = nodes[node] else { continue }
+                var cycle = Set<Int>()
+                _ = try firstBytes(node, visiting: &cycle)
                 var seen = Set<UInt8>()
                 for alternative in alternatives {
                     var visiting = Set<Int>()

@@ -1,4 +1,5 @@
 import FuzzSupport
+import StructuredOutput
 @testable import Gateway
 
 /// The gateway's request-body decoding and validation (JSON fields, prompts, messages through the
@@ -19,6 +20,12 @@ public func fuzzGatewayRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
             precondition(maxTokens >= (request.kind == .completion && request.echo ? 0 : 1) && prompt.count + max(1, maxTokens) <= served.contextLength,
                          "request exceeds the context")
             precondition(prompt.allSatisfy { $0 >= 0 && $0 < served.vocabSize }, "prompt id outside the vocabulary")
+        }
+        // An accepted JSON Schema compiles as the daemons will compile it, and its recognizer takes any bytes.
+        if !request.sampling.jsonSchema.isEmpty {
+            let schema = try! JSONSchema(json: Array(request.sampling.jsonSchema.utf8))
+            var state = JSONSchemaState()
+            for byte in input where !state.accept(byte, in: schema) { break }
         }
     } catch is APIError {
     } catch {
