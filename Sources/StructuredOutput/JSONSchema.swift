@@ -36,6 +36,8 @@ public final class JSONSchema: Sendable {
 
     let nodes: [Node]
     let root: Int
+    /// [nodes] the texts a literal or key is matched against: a literal set's texts, an object's keys.
+    let matchLists: [[[UInt8]]]
 
     public static let maxProperties = 64, maxLiterals = 64, maxNodes = 4096, maxItemsBound = 65_535
 
@@ -52,6 +54,13 @@ public final class JSONSchema: Sendable {
         var compiler = Compiler(document: document)
         root = try compiler.node(document, path: "")
         nodes = compiler.nodes.map { $0! }
+        matchLists = nodes.map { node in
+            switch node {
+            case .literals(let texts): return texts
+            case .object(let properties): return properties.map(\.key)
+            default: return []
+            }
+        }
         try compiler.checkUnions()
     }
 

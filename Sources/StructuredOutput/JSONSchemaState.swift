@@ -209,13 +209,7 @@ public struct JSONSchemaState: Sendable {
 
     // MARK: Literals and keys
 
-    private func texts(in schema: JSONSchema) -> [[UInt8]] {
-        switch schema.nodes[Int(listNode)] {
-        case .literals(let texts): return texts
-        case .object(let properties): return properties.map(\.key)
-        default: return []
-        }
-    }
+    private func texts(in schema: JSONSchema) -> [[UInt8]] { schema.matchLists[Int(listNode)] }
 
     /// A candidate matched whole (at most one can be: keys end in a quote, literals differ).
     private func completeCandidate(in schema: JSONSchema) -> Int? {
