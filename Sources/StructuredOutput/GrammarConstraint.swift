@@ -44,15 +44,20 @@ public final class GrammarConstraint<Grammar: ByteGrammar> {
     /// The text so far is whole (EOS may end it).
     public var canEnd: Bool { !broken && grammar.canEnd(in: rules) }
 
-    /// Calls `body` with every token allowed next, each once, then EOS where the text is whole.
+    /// Calls `body` with every token allowed next, each once, then EOS where the text is whole. An EOS id
+    /// that the tokenizer also spells as text (not a special token) is EOS only: it would end the text.
     public func forEachAllowed(_ body: (Int) -> Void) {
         guard !broken else { return }
         if grammar.canContinue {
-            if grammar.isBetweenStringCharacters {
-                for t in vocabulary.stringContent { body(Int(t)) }
-                walk(vocabulary.notStringContent, body)
-            } else {
-                walk(vocabulary.all, body)
+            let eos = eosTokenIDs
+            withoutActuallyEscaping(body) { body in
+                let text = { (t: Int) in if !eos.contains(t) { body(t) } }
+                if grammar.isBetweenStringCharacters {
+                    for t in vocabulary.stringContent { text(Int(t)) }
+                    walk(vocabulary.notStringContent, text)
+                } else {
+                    walk(vocabulary.all, text)
+                }
             }
         }
         if grammar.canEnd(in: rules) { for t in eosTokenIDs { body(t) } }

@@ -96,6 +96,11 @@ final class JSONObjectConstraintTests: XCTestCase {
         XCTAssertTrue(constraint.canEnd)
         XCTAssertEqual(Self.allowed(constraint), [Self.eos])
 
+        // An EOS id the vocabulary also spells (here `{`) is EOS only, never the text it spells.
+        let eosAsText = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: [Int(UInt8(ascii: "{"))])
+        XCTAssertFalse(Self.allowed(eosAsText).contains(Int(UInt8(ascii: "{"))))
+        XCTAssertFalse(Self.allowed(eosAsText).isEmpty)
+
         let broken = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: [Self.eos])
         broken.advance(Int(UInt8(ascii: "x")))   // not a JSON object's start: nothing is allowed after it
         XCTAssertEqual(Self.allowed(broken), [])
