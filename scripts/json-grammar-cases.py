@@ -14,47 +14,17 @@ import json
 import random
 import sys
 
-MAX_WHITESPACE_RUN = 32
+from json_text import MAX_WHITESPACE_RUN, depth, loads, longest_whitespace_run, mutate
+
 MAX_DEPTH = 128
-
-
-def no_constants(name):
-    raise ValueError(f"{name} is not JSON")
 
 
 def as_object(data: bytes):
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=no_constants)
+        value = loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
-
-
-def depth(value) -> int:
-    if isinstance(value, dict):
-        return 1 + max((depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((depth(v) for v in value), default=0)
-    return 0
-
-
-def longest_whitespace_run(data: bytes) -> int:
-    """Of a valid JSON text: the longest run of whitespace outside strings."""
-    longest = run = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == ord("\\"):
-                escaped = True
-            elif byte == ord('"'):
-                in_string = False
-            continue
-        in_string = byte == ord('"')
-        run = run + 1 if byte in b" \t\n\r" else 0
-        longest = max(longest, run)
-    return longest
 
 
 def in_bounds(data: bytes, value) -> bool:
@@ -92,21 +62,6 @@ def dump(rng, value) -> bytes:
     if rng.random() < 0.2:  # escaped slashes
         text = text.replace("/", "\\/")
     return text.encode("utf-8")
-
-
-def mutate(rng, data: bytes) -> bytes:
-    b = bytearray(data)
-    for _ in range(rng.randint(1, 3)):
-        where = rng.randrange(len(b) + 1)
-        op = rng.random()
-        byte = rng.choice(b'{}[]:,"\\ -+.eE0123456789tfnrulsa/\n\x00\x1f\x7f\x80\xbf\xc0\xc2\xe0\xed\xf0\xf4\xf5\xff')
-        if op < 0.4 and where < len(b):
-            b[where] = byte
-        elif op < 0.7:
-            b.insert(where, byte)
-        elif where < len(b):
-            del b[where]
-    return bytes(b)
 
 
 HANDWRITTEN = [

@@ -23,6 +23,8 @@ import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
+from json_text import MAX_WHITESPACE_RUN, depth, loads, longest_whitespace_run, mutate
+
 SCHEMAS = [
     {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"},
                                       "email": {"type": ["string", "null"]},
@@ -63,7 +65,6 @@ HANDWRITTEN = {
     6: ['{}', '{"c":1}', '{"b":"x","a":"y"}', '{"a":"x","b":"y","c":3}'],
 }
 
-MAX_WHITESPACE_RUN = 32
 MAX_DEPTH = 12
 
 
@@ -127,42 +128,10 @@ def served_form(value, marked, schema, root):
     return True
 
 
-def depth(value):
-    if isinstance(value, dict):
-        return 1 + max((depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((depth(v) for v in value), default=0)
-    return 0
-
-
-def longest_whitespace_run(data: bytes) -> int:
-    longest = run = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == ord("\\"):
-                escaped = True
-            elif byte == ord('"'):
-                in_string = False
-            continue
-        in_string = byte == ord('"')
-        run = run + 1 if byte in b" \t\n\r" else 0
-        longest = max(longest, run)
-    return longest
-
-
-def no_constants(name):
-    raise ValueError(f"{name} is not JSON")
-
-
 def valid(data: bytes, schema) -> bool:
     try:
-        text = data.decode("utf-8")
-        value = json.loads(text, parse_constant=no_constants)
-        marked = json.loads(text, parse_constant=no_constants, parse_float=FloatText,
-                            object_pairs_hook=lambda pairs: [(k, v) for k, v in pairs])
+        value = loads(data)
+        marked = loads(data, parse_float=FloatText, object_pairs_hook=lambda pairs: [(k, v) for k, v in pairs])
     except (ValueError, UnicodeDecodeError, RecursionError):
         return False
     served = strict(schema)
@@ -225,21 +194,6 @@ def examples(schema, count, seed):
         found.append(value)
     collect()
     return found[:2 * count]
-
-
-def mutate(rng, data: bytes) -> bytes:
-    b = bytearray(data)
-    for _ in range(rng.randint(1, 3)):
-        where = rng.randrange(len(b) + 1)
-        op = rng.random()
-        byte = rng.choice(b'{}[]:,"\\ -.eE0123456789tfnrulsabx\n\x00\x80\xc3\xff')
-        if op < 0.4 and where < len(b):
-            b[where] = byte
-        elif op < 0.7:
-            b.insert(where, byte)
-        elif where < len(b):
-            del b[where]
-    return bytes(b)
 
 
 def cases(count, seed):

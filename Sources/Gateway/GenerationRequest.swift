@@ -308,6 +308,9 @@ struct GenerationRequest {
             case .object: text = value.compactJSON
             default: throw APIError.invalid(field, "\(field) must be a JSON Schema (an object, or its JSON text)")
             }
+            guard text.utf8.count <= SamplingParams.maxJSONSchemaBytes else {
+                throw APIError.invalid(field, "\(field): the schema is over \(SamplingParams.maxJSONSchemaBytes) bytes as compact JSON")
+            }
             do { _ = try JSONSchema(json: Array(text.utf8)) } catch {
                 throw APIError.invalid(field, "\(field): the schema cannot be served: \(error)")
             }
