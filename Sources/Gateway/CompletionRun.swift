@@ -56,7 +56,8 @@ struct CompletionRun {
             let reasoning = request.kind == .chat ? served.reasoning.map { ReasoningSplitter(format: $0, prompt: prompt) } : nil
             let choice = Choice(index: index, prompt: prompt.count, echo: echo, echoesOnly: request.echoesOnly,
                                 wantsPromptLogprobs: request.sampling.promptLogprobs,
-                                toolCalls: splitter, parallelToolCalls: request.parallelToolCalls, reasoning: reasoning,
+                                toolCalls: splitter, parallelToolCalls: request.parallelToolCalls, forcedCall: request.forcedTool,
+                                reasoning: reasoning,
                                 text: TextStream(served.text, stopStrings: request.stop, skipSpecialTokens: request.skipSpecialTokens,
                                                  minTokens: request.minTokens),
                                 includeStopString: request.includeStopString,
@@ -122,6 +123,9 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let parallelToolCalls: Bool
     private var pendingCalls: [ToolCall] = []
     private var callsSent = 0
+    /// A named tool choice: the function whose arguments the answer's text is (sent as one call at the end).
+    private let forcedCall: String?
+    private var forcedArguments = ""
     /// Tells reasoning tokens from the answer's (chat with `--reasoning-parser`); the reasoning's own
     /// text stream (no stop strings: they end the answer) and what it released since the last event.
     private var reasoningSplitter: ReasoningSplitter?
@@ -137,14 +141,15 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private var lastTokenAt = 0.0
 
     init(index: Int, prompt: Int, echo: String, echoesOnly: Bool, wantsPromptLogprobs: Bool, toolCalls: ToolCallSplitter?,
-         parallelToolCalls: Bool, reasoning: ReasoningSplitter?, text: TextStream, includeStopString: Bool, keepsTokens: Bool,
-         metrics: GatewayMetrics, calls: RunCalls) {
+         parallelToolCalls: Bool, forcedCall: String?, reasoning: ReasoningSplitter?, text: TextStream, includeStopString: Bool,
+         keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
         self.index = index
         self.prompt = prompt
         self.echo = echo
         self.echoesOnly = echoesOnly
         self.splitter = toolCalls
         self.parallelToolCalls = parallelToolCalls
+        self.forcedCall = forcedCall
         self.reasoningSplitter = reasoning
         self.reasoningText = text.withoutStopStrings()
         self.wantsPromptLogprobs = wantsPromptLogprobs
@@ -179,6 +184,10 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             case .content?: break
             case nil: return   // a think marker
             }
+        }
+        if forcedCall != nil {
+            forcedArguments += text.append(token)
+            return
         }
         for piece in splitter?.feed(token) ?? [.text(token)] {
             switch piece {
@@ -242,7 +251,13 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             stopReason = .text(matched)
             if includeStopString { tail += matched }
         }
-        if reason == "stop" && stopReason == nil && callsSent > 0 { reason = "tool_calls" }   // as vLLM: the model's EOS after calls
+        if let forcedCall {
+            // As vLLM: the named function's call carries the whole answer; the finish reason is the sequence's.
+            pendingCalls.append(ToolCall(id: ToolCallFormat.newID(), name: forcedCall, arguments: forcedArguments + tail))
+            tail = ""
+        } else if reason == "stop" && stopReason == nil && callsSent > 0 {
+            reason = "tool_calls"   // as vLLM: the model's EOS after calls
+        }
         metrics.promptTokens.increment(by: prompt)
         metrics.generationTokens.increment(by: generated)
         metrics.endToEnd.recordSeconds(monotonicSeconds() - start)

@@ -54,6 +54,9 @@ struct GenerationRequest {
     /// (tool_choice "auto" with `--tool-call-parser`); `parallel_tool_calls` false keeps the first.
     let tools: [Value]
     let parsesToolCalls: Bool
+    /// A named tool_choice: the reply is that function's arguments (sampled under its parameters'
+    /// JSON Schema) and comes back as one call to it.
+    let forcedTool: String?
     let parallelToolCalls: Bool
     /// Stop strings are not looked for before this many tokens (vLLM's min_tokens; the daemons hold
     /// EOS and the stop ids off until then).
@@ -88,7 +91,9 @@ struct GenerationRequest {
         }
         self.model = model
 
-        (tools, parsesToolCalls) = try Self.tools(f, kind: kind, served: served)
+        let forced: (name: String, schema: String)?
+        (tools, parsesToolCalls, forced) = try Self.tools(f, kind: kind, served: served)
+        forcedTool = forced?.name
         parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
         var prompts: [[Int]], promptTexts: [String?]   // the strings as sent (nil for token ids)
         var lastMessage: OrderedDictionary?              // chat: the last message (chat echo, the reply's role)
@@ -189,7 +194,16 @@ struct GenerationRequest {
         }
         // The prompt's logprobs, for prompt_logprobs and for echo with logprobs (the larger k of the two).
         let promptTop = [promptLogprobs, echoesPrompt ? topLogprobs : nil].compactMap { $0 }.max()
-        let structured = try Self.structuredOutput(f, served)
+        var structured = try Self.structuredOutput(f, served)
+        if let forced {
+            guard structured.choice == nil && !structured.jsonObject && structured.jsonSchema == nil else {
+                throw APIError.invalid("tool_choice", "a named tool choice is itself a structured output: not with response_format or structured_outputs")
+            }
+            if try f.bool("ignore_eos") == true || (try f.int("min_tokens") ?? 0) > 0 || f["allowed_token_ids"] != nil {
+                throw APIError.invalid("tool_choice", "a named tool choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
+            }
+            structured.jsonSchema = forced.schema
+        }
         // vLLM applies a structured output after the reasoning: a chat whose prompt leaves <think> open
         // (--reasoning-parser) is constrained from its </think> on.
         let reasoningEnd = structured.choice != nil || structured.jsonObject || structured.jsonSchema != nil ? served.reasoning.flatMap {
@@ -385,21 +399,45 @@ struct GenerationRequest {
 
     /// Chat `tools` (each {"type": "function", "function": {"name", ...}}) and `tool_choice`: "auto"
     /// (the default with tools) reads the output for tool calls, which needs `--tool-call-parser`;
-    /// "none" only renders them; a forced call ("required", a named function) needs guided decoding.
-    private static func tools(_ f: JSONFields, kind: Kind, served: ServedModel) throws -> (tools: [Value], parse: Bool) {
+    /// "none" only renders them; a named function (`{"type": "function", "function": {"name": N}}`)
+    /// makes the reply N's arguments, sampled under its `parameters` as a JSON Schema (vLLM's guided
+    /// decoding of a named tool choice; no parser needed). "required" is refused.
+    private static func tools(_ f: JSONFields, kind: Kind, served: ServedModel) throws
+        -> (tools: [Value], parse: Bool, forced: (name: String, schema: String)?) {
         let tools = try toolList(f)
         if !tools.isEmpty && kind == .completion { throw APIError.invalid("tools", "tools are for chat completions") }
         let choice = f["tool_choice"] ?? .string(tools.isEmpty ? "none" : "auto")
         switch choice {
-        case .string("none"): return (tools, false)
+        case .string("none"): return (tools, false, nil)
         case .string("auto"):
-            guard !tools.isEmpty else { return (tools, false) }
+            guard !tools.isEmpty else { return (tools, false, nil) }
             guard served.toolCalls != nil else {
                 throw APIError.invalid("tool_choice", "\"auto\" tool choice requires pd-gateway --tool-call-parser")
             }
-            return (tools, true)
+            return (tools, true, nil)
+        case .object(let named) where named["type"]?.stringValue == "function":
+            guard case let .object(chosen)? = named["function"], let name = chosen["name"]?.stringValue else {
+                throw APIError.invalid("tool_choice", "a named tool choice is {\"type\": \"function\", \"function\": {\"name\": ...}}")
+            }
+            var function: OrderedDictionary?
+            for case let .object(tool) in tools {
+                if case let .object(f)? = tool["function"], f["name"]?.stringValue == name { function = f; break }
+            }
+            guard let function else {
+                throw APIError.invalid("tool_choice", "tool_choice names \(Value.string(name).compactJSON), which is not in tools")
+            }
+            // No parameters: the function takes none, `{}`.
+            let parameters = function["parameters"] ?? .obj([("type", .string("object")), ("properties", .obj([]))])
+            let schema = parameters.compactJSON
+            do { _ = try JSONSchema(json: Array(schema.utf8)) } catch {
+                throw APIError.invalid("tool_choice", "tool_choice: the parameters of \(name) cannot be served as a JSON Schema: \(error)")
+            }
+            guard schema.utf8.count <= SamplingParams.maxJSONSchemaBytes else {
+                throw APIError.invalid("tool_choice", "tool_choice: the parameters of \(name) are over \(SamplingParams.maxJSONSchemaBytes) bytes as compact JSON")
+            }
+            return (tools, false, (name, schema))
         default:
-            throw APIError.unsupported("tool_choice", "only \"auto\" and \"none\" (a forced tool call needs guided decoding)")
+            throw APIError.unsupported("tool_choice", "only \"auto\", \"none\" and a named function (\"required\" is not served)")
         }
     }
 

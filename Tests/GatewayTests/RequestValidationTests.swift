@@ -242,6 +242,24 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "structured_outputs": {"json": "#
                                  + JSONString.quoted(schema, asciiOnly: true) + "}}").sampling.jsonSchema, schema, "vLLM's schema as JSON text")
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "guided_json": "# + schema + "}").sampling.jsonSchema, schema)
+        // A named tool choice: the reply is that function's arguments, sampled under its parameters.
+        let tools = #"[{"type": "function", "function": {"name": "f", "parameters": "# + schema + #"}}, {"type": "function", "function": {"name": "g"}}]"#
+        let named = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": "# + tools
+                              + #", "tool_choice": {"type": "function", "function": {"name": "f"}}}"#, .chat)
+        XCTAssertEqual(named.forcedTool, "f")
+        XCTAssertEqual(named.sampling.jsonSchema, schema)
+        XCTAssertFalse(named.parsesToolCalls)
+        let noParameters = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": "# + tools
+                                     + #", "tool_choice": {"type": "function", "function": {"name": "g"}}}"#, .chat)
+        XCTAssertEqual(noParameters.sampling.jsonSchema, #"{"type":"object","properties":{}}"#)
+        for (choice, extra) in [(#"{"type": "function", "function": {"name": "h"}}"#, ""), (#""required""#, ""),
+                                (#"{"type": "function", "function": {"name": "f"}}"#, #", "response_format": {"type": "json_object"}"#),
+                                (#"{"type": "function", "function": {"name": "f"}}"#, #", "ignore_eos": true"#)] {
+            XCTAssertThrowsError(try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": "# + tools
+                                           + #", "tool_choice": "# + choice + extra + "}", .chat), choice + extra) {
+                XCTAssertEqual(($0 as? APIError)?.param, "tool_choice", "\($0)")
+            }
+        }
         // vLLM's truncate_prompt_tokens keeps the last k (a cut prompt echoes its kept tokens' text);
         // add_special_tokens: the completions default adds BOS, false does not.
         let cut = try parse(#"{"model": "tiny", "prompt": [[1, 2, 3, 4], [5]], "truncate_prompt_tokens": 2, "echo": true}"#)

@@ -498,6 +498,31 @@ os.remove(schema_file)
 check(isinstance(weather, Weather) and parsed.choices[0].message.content == run["text"] and parsed.choices[0].finish_reason == "stop",
       f"json_schema parse: {parsed.choices[0]} vs pd-run {run['text']!r}")
 count("chat_completions", "stop")
+# A named tool choice: the reply is the function's arguments under its parameters schema, returned as one
+# call (content null, finish "stop", as vLLM); the SDK's pydantic_function_tool + parse() reads it back.
+class GetWeather(pydantic.BaseModel):
+    city: str
+    days: int
+
+
+parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=96, temperature=0, logit_bias=closing_bias,
+                                       tools=[openai.pydantic_function_tool(GetWeather)],
+                                       tool_choice={"type": "function", "function": {"name": "GetWeather"}})
+m = parsed.choices[0].message
+check(m.content is None and len(m.tool_calls) == 1 and m.tool_calls[0].function.name == "GetWeather"
+      and isinstance(m.tool_calls[0].function.parsed_arguments, GetWeather) and parsed.choices[0].finish_reason == "stop",
+      f"named tool choice: {parsed.choices[0]}")
+count("chat_completions", "stop")
+streamed_calls, reasons = [], []
+for chunk in client.chat.completions.create(model=MODEL, messages=conversations[1], max_tokens=96, temperature=0, logit_bias=closing_bias,
+                                            tools=[openai.pydantic_function_tool(GetWeather)], stream=True,
+                                            tool_choice={"type": "function", "function": {"name": "GetWeather"}}):
+    for c in chunk.choices:
+        streamed_calls += c.delta.tool_calls or []
+        reasons += [c.finish_reason] if c.finish_reason else []
+check([(t.function.name, t.function.arguments) for t in streamed_calls] == [("GetWeather", m.tool_calls[0].function.arguments)]
+      and reasons == ["stop"], f"named tool choice streamed: {streamed_calls} {reasons}")
+count("chat_completions", "stop")
 item_schema = {"type": "object", "properties": {"id": {"type": "integer"}, "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2}},
                "required": ["id", "tags"], "additionalProperties": False}
 r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=48, temperature=1, seed=4, n=6, logit_bias=closing,
