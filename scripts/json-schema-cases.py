@@ -49,6 +49,14 @@ SCHEMAS = [
                     "sub": {"allOf": [{"$ref": "#/$defs/Sub"}]}},
      "required": ["id", "sub"],
      "$defs": {"Sub": {"type": "object", "properties": {"flag": {"type": "boolean"}, "n": {"type": "number"}}, "required": ["flag"]}}},
+    # Objects told apart by their first property (the gateway's tool_choice "required" schema).
+    {"type": "array", "minItems": 1, "maxItems": 3, "items": {"anyOf": [
+        {"type": "object", "properties": {"name": {"enum": ["get_weather"]},
+                                          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+         "required": ["name", "parameters"], "additionalProperties": False},
+        {"type": "object", "properties": {"name": {"enum": ["get_time", "get_date"]},
+                                          "parameters": {"type": "object", "properties": {"zone": {"type": "integer"}}}},
+         "required": ["name", "parameters"], "additionalProperties": False}]}},
 ]
 
 # Edge cases per schema (index: texts), their verdicts computed like the drawn ones'.
@@ -63,6 +71,9 @@ HANDWRITTEN = {
     4: ['0', '-12', '12 ', '1.0', '"1"'],
     5: ['7', '17', '1', '71', '"a"', '"ab"', '"abc"', 'null', 'true', 'false'],
     6: ['{}', '{"c":1}', '{"b":"x","a":"y"}', '{"a":"x","b":"y","c":3}'],
+    8: ['[{"name":"get_weather","parameters":{"city":"Paris"}}]', '[{"name":"get_weather","parameters":{"zone":1}}]',
+        '[{"name":"get_time","parameters":{"zone":1}},{"name":"get_date","parameters":{}}]', '[{"name":"get_time","parameters":{"city":"x"}}]',
+        '[{"parameters":{},"name":"get_time"}]', '[{"name":"get_tim","parameters":{}}]', '[]'],
 }
 
 MAX_DEPTH = 12

@@ -26,6 +26,11 @@ public final class JSONSchema: Sendable {
         case object([Property])                          // in schema order
         case array(items: Int, minItems: Int, maxItems: Int)
         case union([Int])                                // alternatives with disjoint first bytes
+        /// A union of objects told apart by their first property, the same required key in each with
+        /// string values of its own (vLLM's `tool_choice: "required"` schema: {"name": ..., "parameters": ...}):
+        /// the key, the node of every alternative's values, and the object each value (in that node's
+        /// order) continues as, from its second property.
+        case tagged(key: [UInt8], values: Int, objects: [Int])
     }
 
     struct Property: Sendable {
@@ -53,15 +58,16 @@ public final class JSONSchema: Sendable {
     init(document: JSONValue) throws(JSONSchemaError) {
         var compiler = Compiler(document: document)
         root = try compiler.node(document, path: "")
+        try compiler.checkUnions()
         nodes = compiler.nodes.map { $0! }
         matchLists = nodes.map { node in
             switch node {
             case .literals(let texts): return texts
             case .object(let properties): return properties.map(\.key)
+            case .tagged(let key, _, _): return [key]
             default: return []
             }
         }
-        try compiler.checkUnions()
     }
 
     private struct Compiler {
@@ -241,9 +247,10 @@ public final class JSONSchema: Sendable {
             return index
         }
 
-        /// A union's alternatives must start with different bytes (one byte chooses the alternative), and
-        /// no union may reach itself without a byte in between (`{"$ref": "#"}` at the root).
-        func checkUnions() throws(JSONSchemaError) {
+        /// A union's alternatives must start with different bytes (one byte chooses the alternative) or be
+        /// objects tagged by their first property (`tagged`), and no union may reach itself without a byte
+        /// in between (`{"$ref": "#"}` at the root).
+        mutating func checkUnions() throws(JSONSchemaError) {
             for node in nodes.indices {
                 guard case let .union(alternatives)? = nodes[node] else { continue }
                 var cycle = Set<Int>()
@@ -253,11 +260,38 @@ public final class JSONSchema: Sendable {
                     var visiting = Set<Int>()
                     let first = try firstBytes(alternative, visiting: &visiting)
                     guard seen.isDisjoint(with: first) else {
-                        throw JSONSchemaError(path: "anyOf", reason: "alternatives must differ in their first byte (one string, one number, one object, one array type each)")
+                        if let tagged = try tagged(alternatives) { nodes[node] = tagged; break }
+                        throw JSONSchemaError(path: "anyOf", reason: "alternatives must differ in their first byte (one string, one number, one object, one array type each) or be objects whose first property, required in each, has string values of its own")
                     }
                     seen.formUnion(first)
                 }
             }
+        }
+
+        /// The node behind references (single-alternative unions).
+        func resolved(_ node: Int) -> Int {
+            var node = node, steps = 0
+            while case let .union(only)? = nodes[node], only.count == 1, steps < nodes.count { node = only[0]; steps += 1 }
+            return node
+        }
+
+        /// `alternatives` as a `tagged` node when each is an object whose first property has the same
+        /// key, is required, and takes string values no other alternative takes; else nil.
+        mutating func tagged(_ alternatives: [Int]) throws(JSONSchemaError) -> Node? {
+            var key: [UInt8]?
+            var cases: [(value: [UInt8], object: Int)] = []
+            for alternative in alternatives {
+                let object = resolved(alternative)
+                guard case let .object(properties)? = nodes[object], let first = properties.first, first.required,
+                      key == nil || key == first.key, case let .literals(values)? = nodes[resolved(first.node)],
+                      values.allSatisfy({ $0.first == UInt8(ascii: "\"") }) else { return nil }
+                key = first.key
+                cases += values.map { ($0, object) }
+            }
+            guard let key, Set(cases.map(\.value)).count == cases.count, cases.count <= JSONSchema.maxLiterals else { return nil }
+            cases.sort { $0.value.lexicographicallyPrecedes($1.value) }
+            let values = try add(.literals(cases.map(\.value)))
+            return .tagged(key: key, values: values, objects: cases.map(\.object))
         }
 
         func firstBytes(_ node: Int, visiting: inout Set<Int>) throws(JSONSchemaError) -> Set<UInt8> {
@@ -265,7 +299,7 @@ public final class JSONSchema: Sendable {
             case .string: return [UInt8(ascii: "\"")]
             case .number: return Set(Array("-0123456789".utf8))
             case .literals(let texts): return Set(texts.map { $0[0] })
-            case .object: return [UInt8(ascii: "{")]
+            case .object, .tagged: return [UInt8(ascii: "{")]
             case .array: return [UInt8(ascii: "[")]
             case .union(let alternatives):
                 guard visiting.insert(node).inserted else { throw JSONSchemaError(path: "$ref", reason: "a reference that is its own alternative") }

@@ -60,7 +60,7 @@ public struct JSONSchemaState: Sendable {
             switch string.accept(byte) {
             case .refused: return false
             case .inside: return true
-            case .closed: endValue(); return true
+            case .closed: endValue(in: schema); return true
             }
         case .number:
             switch number.accept(byte) {
@@ -115,12 +115,25 @@ public struct JSONSchemaState: Sendable {
         guard depth > 0 else { return false }
         let (node, index, phase) = top
         switch schema.nodes[node] {
+        case let .tagged(_, values, _):
+            // The tag's key, then its value (which picks the object the rest is: see `endValue`).
+            switch phase {
+            case .afterOpen:
+                guard byte == UInt8(ascii: "\"") else { return false }
+                (lexer, candidates, offset, listNode) = (.key, 1, 1, UInt16(node))
+            case .colon:
+                guard byte == UInt8(ascii: ":") else { return false }
+                setTop(node, index, .value)
+            case .value:
+                return startValue(values, byte, in: schema)
+            case .afterComma, .afterValue: return false
+            }
         case .object(let properties):
             switch phase {
             case .afterOpen, .afterComma:
                 if byte == UInt8(ascii: "}") && phase == .afterOpen {
                     guard !properties[index...].contains(where: \.required) else { return false }
-                    return close()
+                    return close(in: schema)
                 }
                 guard byte == UInt8(ascii: "\"") else { return false }
                 // The keys it may write next: the next required one and the optional ones before it.
@@ -140,7 +153,7 @@ public struct JSONSchemaState: Sendable {
                     setTop(node, index, .afterComma)
                 } else if byte == UInt8(ascii: "}") {
                     guard !properties[index...].contains(where: \.required) else { return false }
-                    return close()
+                    return close(in: schema)
                 } else {
                     return false
                 }
@@ -150,7 +163,7 @@ public struct JSONSchemaState: Sendable {
             case .afterOpen, .afterComma:
                 if byte == UInt8(ascii: "]") && phase == .afterOpen {
                     guard minItems == 0 else { return false }
-                    return close()
+                    return close(in: schema)
                 }
                 guard index < maxItems else { return false }
                 setTop(node, index + 1, .afterValue)   // the item is counted as it starts
@@ -163,7 +176,7 @@ public struct JSONSchemaState: Sendable {
                     setTop(node, index, .afterComma)
                 } else if byte == UInt8(ascii: "]") {
                     guard index >= minItems else { return false }
-                    return close()
+                    return close(in: schema)
                 } else {
                     return false
                 }
@@ -190,9 +203,9 @@ public struct JSONSchemaState: Sendable {
             guard matching != 0 else { return false }
             (lexer, candidates, offset, listNode) = (.literal, matching, 1, UInt16(node))
             finishMatchIfWhole(in: schema)
-        case .object, .array:
+        case .object, .array, .tagged:
             let object: Bool
-            if case .object = schema.nodes[node] { object = true } else { object = false }
+            if case .array = schema.nodes[node] { object = false } else { object = true }
             guard byte == UInt8(ascii: object ? "{" : "["), Int(depth) < Self.maxDepth else { return false }
             frames[Int(depth)] = UInt64(node)
             depth += 1
@@ -234,7 +247,7 @@ public struct JSONSchemaState: Sendable {
             whitespaceRun = 0
             return
         }
-        if candidates.nonzeroBitCount == 1 { endValue() }
+        if candidates.nonzeroBitCount == 1 { endValue(in: schema) }
     }
 
     // MARK: Values ending
@@ -242,26 +255,33 @@ public struct JSONSchemaState: Sendable {
     /// A value without a closing byte (number, number literal) ends before `byte`, which must follow it.
     private mutating func endThenFollow(_ byte: UInt8, in schema: JSONSchema) -> Bool {
         let saved = self
-        endValue()
+        endValue(in: schema)
         if structural(byte, in: schema) { return true }
         self = saved
         return false
     }
 
-    private mutating func endValue() {
+    /// A value has ended: the container takes what follows it (a tagged object's tag picks the object
+    /// whose second property comes next).
+    private mutating func endValue(in schema: JSONSchema) {
+        let tag = lexer == .literal ? completeCandidate(in: schema) : nil
         lexer = .none
         whitespaceRun = 0
         if depth == 0 {
             done = true
+            return
+        }
+        let (node, index, _) = top
+        if case let .tagged(_, _, objects) = schema.nodes[node], let tag {
+            setTop(objects[tag], 1, .afterValue)
         } else {
-            let (node, index, _) = top
             setTop(node, index, .afterValue)
         }
     }
 
-    private mutating func close() -> Bool {
+    private mutating func close(in schema: JSONSchema) -> Bool {
         depth -= 1
-        endValue()
+        endValue(in: schema)
         return true
     }
 

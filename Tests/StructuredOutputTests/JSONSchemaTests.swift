@@ -4,8 +4,9 @@ import XCTest
 @testable import StructuredOutput
 
 /// JSONSchema / JSONSchemaState against the `jsonschema` package (scripts/json-schema-cases.py): the same
-/// verdict on instances of eight schemas — objects with required and optional properties, enums and
-/// consts, a recursive $ref, unions of types, root scalars, pydantic's shapes — drawn by
+/// verdict on instances of nine schemas — objects with required and optional properties, enums and
+/// consts, a recursive $ref, unions of types, root scalars, pydantic's shapes, objects told apart by
+/// their first property — drawn by
 /// hypothesis-jsonschema and a generator of the script's own, written with random whitespace, and their
 /// random mutations; and every prefix the state accepts completes to an instance jsonschema takes.
 final class JSONSchemaTests: XCTestCase {
@@ -103,6 +104,10 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(refusal(#"{"type": "date"}"#), "type")
         XCTAssertEqual(refusal(##"{"$ref": "#/components/schemas/A"}"##), "$ref")
         XCTAssertEqual(refusal(#"{"anyOf": [{"type": "string"}, {"enum": ["a"]}]}"#), "anyOf")
+        XCTAssertEqual(refusal(#"{"anyOf": [{"type": "object", "properties": {"a": {"enum": ["x"]}}, "required": ["a"]}, {"type": "object", "properties": {"a": {"enum": ["x"]}}, "required": ["a"]}]}"#),
+                       "anyOf", "two objects with the same tag")
+        XCTAssertEqual(refusal(#"{"anyOf": [{"type": "object", "properties": {"a": {"enum": ["x"]}}}, {"type": "object", "properties": {"a": {"enum": ["y"]}}}]}"#),
+                       "anyOf", "a tag that is not required")
         XCTAssertEqual(refusal(#"{"enum": [1, "a"], "type": "boolean"}"#), "enum")
         XCTAssertEqual(refusal(##"{"$ref": "#"}"##), "$ref", "a reference to itself with no byte between")
         XCTAssertEqual(refusal(##"{"anyOf": [{"$ref": "#"}, {"type": "string"}]}"##), "$ref")
