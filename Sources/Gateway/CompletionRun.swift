@@ -56,7 +56,7 @@ struct CompletionRun {
             let reasoning = request.kind == .chat ? served.reasoning.map { ReasoningSplitter(format: $0, prompt: prompt) } : nil
             let choice = Choice(index: index, prompt: prompt.count, echo: echo, echoesOnly: request.echoesOnly,
                                 wantsPromptLogprobs: request.sampling.promptLogprobs,
-                                toolCalls: splitter, parallelToolCalls: request.parallelToolCalls, forcedCall: request.forcedTool,
+                                toolCalls: splitter, parallelToolCalls: request.parallelToolCalls, forced: request.forcedTools,
                                 reasoning: reasoning,
                                 text: TextStream(served.text, stopStrings: request.stop, skipSpecialTokens: request.skipSpecialTokens,
                                                  minTokens: request.minTokens),
@@ -123,9 +123,9 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let parallelToolCalls: Bool
     private var pendingCalls: [ToolCall] = []
     private var callsSent = 0
-    /// A named tool choice: the function whose arguments the answer's text is (sent as one call at the end).
-    private let forcedCall: String?
-    private var forcedArguments = ""
+    /// A forced tool choice: the answer's text is its calls (sent at the end), gathered here.
+    private let forced: ForcedToolCalls?
+    private var forcedReply = ""
     /// Tells reasoning tokens from the answer's (chat with `--reasoning-parser`); the reasoning's own
     /// text stream (no stop strings: they end the answer) and what it released since the last event.
     private var reasoningSplitter: ReasoningSplitter?
@@ -141,7 +141,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private var lastTokenAt = 0.0
 
     init(index: Int, prompt: Int, echo: String, echoesOnly: Bool, wantsPromptLogprobs: Bool, toolCalls: ToolCallSplitter?,
-         parallelToolCalls: Bool, forcedCall: String?, reasoning: ReasoningSplitter?, text: TextStream, includeStopString: Bool,
+         parallelToolCalls: Bool, forced: ForcedToolCalls?, reasoning: ReasoningSplitter?, text: TextStream, includeStopString: Bool,
          keepsTokens: Bool, metrics: GatewayMetrics, calls: RunCalls) {
         self.index = index
         self.prompt = prompt
@@ -149,7 +149,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         self.echoesOnly = echoesOnly
         self.splitter = toolCalls
         self.parallelToolCalls = parallelToolCalls
-        self.forcedCall = forcedCall
+        self.forced = forced
         self.reasoningSplitter = reasoning
         self.reasoningText = text.withoutStopStrings()
         self.wantsPromptLogprobs = wantsPromptLogprobs
@@ -185,8 +185,8 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             case nil: return   // a think marker
             }
         }
-        if forcedCall != nil {
-            forcedArguments += text.append(token)
+        if forced != nil {
+            forcedReply += text.append(token)
             return
         }
         for piece in splitter?.feed(token) ?? [.text(token)] {
@@ -251,10 +251,11 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             stopReason = .text(matched)
             if includeStopString { tail += matched }
         }
-        if let forcedCall {
-            // As vLLM: the named function's call carries the whole answer; the finish reason is the sequence's.
-            pendingCalls.append(ToolCall(id: ToolCallFormat.newID(), name: forcedCall, arguments: forcedArguments + tail))
-            tail = ""
+        if let forced {
+            // As vLLM: the calls carry the whole answer (kept as text when it is not whole); the finish
+            // reason is the sequence's.
+            let calls = forced.calls(forcedReply + tail)
+            if calls.isEmpty { tail = forcedReply + tail } else { pendingCalls += calls; tail = "" }
         } else if reason == "stop" && stopReason == nil && callsSent > 0 {
             reason = "tool_calls"   // as vLLM: the model's EOS after calls
         }

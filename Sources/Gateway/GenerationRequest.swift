@@ -54,9 +54,8 @@ struct GenerationRequest {
     /// (tool_choice "auto" with `--tool-call-parser`); `parallel_tool_calls` false keeps the first.
     let tools: [Value]
     let parsesToolCalls: Bool
-    /// A named tool_choice: the reply is that function's arguments (sampled under its parameters'
-    /// JSON Schema) and comes back as one call to it.
-    let forcedTool: String?
+    /// A tool_choice that makes the reply tool calls (guided by the tools' parameters as JSON Schema).
+    let forcedTools: ForcedToolCalls?
     let parallelToolCalls: Bool
     /// Stop strings are not looked for before this many tokens (vLLM's min_tokens; the daemons hold
     /// EOS and the stop ids off until then).
@@ -91,9 +90,9 @@ struct GenerationRequest {
         }
         self.model = model
 
-        let forced: (name: String, schema: String)?
+        let forced: (calls: ForcedToolCalls, schema: String)?
         (tools, parsesToolCalls, forced) = try Self.tools(f, kind: kind, served: served)
-        forcedTool = forced?.name
+        forcedTools = forced?.calls
         parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
         var prompts: [[Int]], promptTexts: [String?]   // the strings as sent (nil for token ids)
         var lastMessage: OrderedDictionary?              // chat: the last message (chat echo, the reply's role)
@@ -197,10 +196,10 @@ struct GenerationRequest {
         var structured = try Self.structuredOutput(f, served)
         if let forced {
             guard structured.choice == nil && !structured.jsonObject && structured.jsonSchema == nil else {
-                throw APIError.invalid("tool_choice", "a named tool choice is itself a structured output: not with response_format or structured_outputs")
+                throw APIError.invalid("tool_choice", "a forced tool choice is itself a structured output: not with response_format or structured_outputs")
             }
             if try f.bool("ignore_eos") == true || (try f.int("min_tokens") ?? 0) > 0 || f["allowed_token_ids"] != nil {
-                throw APIError.invalid("tool_choice", "a named tool choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
+                throw APIError.invalid("tool_choice", "a forced tool choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
             }
             structured.jsonSchema = forced.schema
         }
@@ -400,10 +399,11 @@ struct GenerationRequest {
     /// Chat `tools` (each {"type": "function", "function": {"name", ...}}) and `tool_choice`: "auto"
     /// (the default with tools) reads the output for tool calls, which needs `--tool-call-parser`;
     /// "none" only renders them; a named function (`{"type": "function", "function": {"name": N}}`)
-    /// makes the reply N's arguments, sampled under its `parameters` as a JSON Schema (vLLM's guided
-    /// decoding of a named tool choice; no parser needed). "required" is refused.
+    /// makes the reply N's arguments, sampled under its `parameters` as a JSON Schema, and "required"
+    /// a JSON array of {"name", "parameters"} calls to any of them (one with parallel_tool_calls false)
+    /// — vLLM's guided decoding of both, no parser needed.
     private static func tools(_ f: JSONFields, kind: Kind, served: ServedModel) throws
-        -> (tools: [Value], parse: Bool, forced: (name: String, schema: String)?) {
+        -> (tools: [Value], parse: Bool, forced: (calls: ForcedToolCalls, schema: String)?) {
         let tools = try toolList(f)
         if !tools.isEmpty && kind == .completion { throw APIError.invalid("tools", "tools are for chat completions") }
         let choice = f["tool_choice"] ?? .string(tools.isEmpty ? "none" : "auto")
@@ -419,26 +419,45 @@ struct GenerationRequest {
             guard case let .object(chosen)? = named["function"], let name = chosen["name"]?.stringValue else {
                 throw APIError.invalid("tool_choice", "a named tool choice is {\"type\": \"function\", \"function\": {\"name\": ...}}")
             }
-            var function: OrderedDictionary?
-            for case let .object(tool) in tools {
-                if case let .object(f)? = tool["function"], f["name"]?.stringValue == name { function = f; break }
-            }
-            guard let function else {
+            guard let parameters = try toolParameters(tools).first(where: { $0.name == name })?.parameters else {
                 throw APIError.invalid("tool_choice", "tool_choice names \(Value.string(name).compactJSON), which is not in tools")
             }
-            // No parameters: the function takes none, `{}`.
-            let parameters = function["parameters"] ?? .obj([("type", .string("object")), ("properties", .obj([]))])
-            let schema = parameters.compactJSON
-            do { _ = try JSONSchema(json: Array(schema.utf8)) } catch {
-                throw APIError.invalid("tool_choice", "tool_choice: the parameters of \(name) cannot be served as a JSON Schema: \(error)")
+            return (tools, false, (.named(name), try servedSchema(parameters, what: "the parameters of \(name)")))
+        case .string("required"):
+            guard !tools.isEmpty else { throw APIError.invalid("tool_choice", "\"required\" tool choice needs tools") }
+            // vLLM's schema for it, with each alternative an object of its own (JSONSchema's tagged union).
+            let calls: [Value] = try toolParameters(tools).map { tool in
+                .obj([("type", .string("object")),
+                      ("properties", .obj([("name", .obj([("enum", .array([.string(tool.name)]))])), ("parameters", tool.parameters)])),
+                      ("required", .array([.string("name"), .string("parameters")])), ("additionalProperties", .bool(false))])
             }
-            guard schema.utf8.count <= SamplingParams.maxJSONSchemaBytes else {
-                throw APIError.invalid("tool_choice", "tool_choice: the parameters of \(name) are over \(SamplingParams.maxJSONSchemaBytes) bytes as compact JSON")
-            }
-            return (tools, false, (name, schema))
+            let single = try f.bool("parallel_tool_calls") == false
+            let array = Value.obj([("type", .string("array")), ("minItems", .int(1))] + (single ? [("maxItems", .int(1))] : [])
+                                  + [("items", .obj([("anyOf", .array(calls))]))])
+            return (tools, false, (.required, try servedSchema(array, what: "the tools' parameters")))
         default:
-            throw APIError.unsupported("tool_choice", "only \"auto\", \"none\" and a named function (\"required\" is not served)")
+            throw APIError.unsupported("tool_choice", "only \"auto\", \"none\", \"required\" and a named function")
         }
+    }
+
+    /// Each tool's name and parameters (a function without parameters takes none: `{}`).
+    private static func toolParameters(_ tools: [Value]) throws -> [(name: String, parameters: Value)] {
+        tools.compactMap { tool in
+            guard case let .object(t) = tool, case let .object(function)? = t["function"], let name = function["name"]?.stringValue else { return nil }
+            return (name, function["parameters"] ?? .obj([("type", .string("object")), ("properties", .obj([]))]))
+        }
+    }
+
+    /// A forced tool choice's schema as JSON text, when JSONSchema serves it; else a 400 naming tool_choice.
+    private static func servedSchema(_ schema: Value, what: String) throws -> String {
+        let text = schema.compactJSON
+        do { _ = try JSONSchema(json: Array(text.utf8)) } catch {
+            throw APIError.invalid("tool_choice", "tool_choice: \(what) cannot be served as a JSON Schema: \(error)")
+        }
+        guard text.utf8.count <= SamplingParams.maxJSONSchemaBytes else {
+            throw APIError.invalid("tool_choice", "tool_choice: \(what) are over \(SamplingParams.maxJSONSchemaBytes) bytes as compact JSON")
+        }
+        return text
     }
 
     /// The request's `tools`, each {"type": "function", "function": {"name": ..., ...}}; [] without.

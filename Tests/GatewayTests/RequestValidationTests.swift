@@ -246,13 +246,26 @@ final class RequestValidationTests: XCTestCase {
         let tools = #"[{"type": "function", "function": {"name": "f", "parameters": "# + schema + #"}}, {"type": "function", "function": {"name": "g"}}]"#
         let named = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": "# + tools
                               + #", "tool_choice": {"type": "function", "function": {"name": "f"}}}"#, .chat)
-        XCTAssertEqual(named.forcedTool, "f")
+        XCTAssertEqual(named.forcedTools, .named("f"))
         XCTAssertEqual(named.sampling.jsonSchema, schema)
         XCTAssertFalse(named.parsesToolCalls)
         let noParameters = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": "# + tools
                                      + #", "tool_choice": {"type": "function", "function": {"name": "g"}}}"#, .chat)
         XCTAssertEqual(noParameters.sampling.jsonSchema, #"{"type":"object","properties":{}}"#)
-        for (choice, extra) in [(#"{"type": "function", "function": {"name": "h"}}"#, ""), (#""required""#, ""),
+        // "required": a JSON array of calls to any of them, one with parallel_tool_calls false (vLLM's schema).
+        let required = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": "# + tools
+                                 + #", "tool_choice": "required", "parallel_tool_calls": false}"#, .chat)
+        XCTAssertEqual(required.forcedTools, .required)
+        XCTAssertEqual(required.sampling.jsonSchema, #"{"type":"array","minItems":1,"maxItems":1,"items":{"anyOf":["#
+                       + #"{"type":"object","properties":{"name":{"enum":["f"]},"parameters":"# + schema + #"},"required":["name","parameters"],"additionalProperties":false},"#
+                       + #"{"type":"object","properties":{"name":{"enum":["g"]},"parameters":{"type":"object","properties":{}}},"required":["name","parameters"],"additionalProperties":false}]}}"#)
+        XCTAssertEqual(ForcedToolCalls.required.calls(#"[{"name": "f", "parameters": {"b": 1, "a": "x"}}, {"name":"g","parameters":{}}]"#).map { [$0.name, $0.arguments] },
+                       [["f", #"{"b": 1, "a": "x"}"#], ["g", "{}"]], "arguments as Python's json.dumps writes the parameters")
+        XCTAssertEqual(ForcedToolCalls.required.calls(#"[{"name": "f", "parameters": {"b": 1"#), [], "a cut reply stays text")
+        XCTAssertThrowsError(try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"}"#, .chat)) {
+            XCTAssertEqual(($0 as? APIError)?.param, "tool_choice")
+        }
+        for (choice, extra) in [(#"{"type": "function", "function": {"name": "h"}}"#, ""), (#""any""#, ""),
                                 (#"{"type": "function", "function": {"name": "f"}}"#, #", "response_format": {"type": "json_object"}"#),
                                 (#"{"type": "function", "function": {"name": "f"}}"#, #", "ignore_eos": true"#)] {
             XCTAssertThrowsError(try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": "# + tools

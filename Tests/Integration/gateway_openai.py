@@ -523,6 +523,21 @@ for chunk in client.chat.completions.create(model=MODEL, messages=conversations[
 check([(t.function.name, t.function.arguments) for t in streamed_calls] == [("GetWeather", m.tool_calls[0].function.arguments)]
       and reasons == ["stop"], f"named tool choice streamed: {streamed_calls} {reasons}")
 count("chat_completions", "stop")
+# tool_choice "required": a JSON array of calls to any of the tools (vLLM's schema; one with
+# parallel_tool_calls false), returned as tool_calls whose arguments validate against the tool's parameters.
+class GetTime(pydantic.BaseModel):
+    zone: int
+
+
+required_tools = [openai.pydantic_function_tool(GetWeather), openai.pydantic_function_tool(GetTime)]
+params_of = {t["function"]["name"]: t["function"]["parameters"] for t in required_tools}
+r = client.chat.completions.create(model=MODEL, messages=conversations[1], max_tokens=128, temperature=0, logit_bias=closing_bias,
+                                   tools=required_tools, tool_choice="required", parallel_tool_calls=False)
+calls = r.choices[0].message.tool_calls or []
+check(r.choices[0].finish_reason == "stop" and r.choices[0].message.content is None and len(calls) == 1
+      and all(c.function.name in params_of and jsonschema.Draft202012Validator(params_of[c.function.name]).is_valid(json.loads(c.function.arguments))
+              for c in calls), f"required tool choice: {r.choices[0]}")
+count("chat_completions", "stop")
 item_schema = {"type": "object", "properties": {"id": {"type": "integer"}, "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2}},
                "required": ["id", "tags"], "additionalProperties": False}
 r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=48, temperature=1, seed=4, n=6, logit_bias=closing,
