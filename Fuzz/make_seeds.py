@@ -94,6 +94,14 @@ chats = [
      "tool_choice": "none", "parallel_tool_calls": False, "logprobs": True, "top_logprobs": 5, "n": 2},
     {"model": "tiny", "messages": [{"role": "user", "content": "Count"}, {"role": "assistant", "content": "One, "}],
      "continue_final_message": True, "add_generation_prompt": False, "echo": True, "add_special_tokens": True},
+    {"model": "tiny", "messages": [{"role": "user", "content": "Weather?"}],
+     "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {
+         "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city"]}}},
+               {"type": "function", "function": {"name": "get_time"}}],
+     "tool_choice": "required", "parallel_tool_calls": False},
+    {"model": "tiny", "messages": [{"role": "user", "content": "Weather?"}],
+     "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"enum": ["a", "b"]}}}}}],
+     "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
 ]
 for i, body in enumerate(completions):
     write("fuzz-gateway-request", f"completion-{i}", b"\x00" + json.dumps(body).encode())
