@@ -4,9 +4,10 @@
 /// (a recursive schema is cut there). A small value: the open containers are packed words, so a token
 /// mask keeps one per byte of a token prefix.
 public struct JSONSchemaState: Sendable {
-    public static let maxDepth = 12
+    public static let maxDepth = 12   // the frames' count below
 
-    /// What the innermost open container expects next.
+    /// What the innermost open container expects next (a tagged union's object, before its tag has
+    /// picked the object it is: afterOpen for the tag's key, colon, value for the tag).
     enum Phase: UInt8 {
         case afterOpen = 0      // object: a key or `}`; array: an item or `]`
         case afterComma         // object: a key; array: an item
