@@ -169,7 +169,8 @@ let package = Package(
         // Tests/Integration/decode-allocations.sh: CAllocationCounter interposes malloc & co.
         // (glibc) in this executable only.
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
-        .executableTarget(name: "allocation-check", dependencies: ["CAllocationCounter", "DeepSeekModel", "Engine", "Kernels", "KVCache"],
+        .executableTarget(name: "allocation-check", dependencies: ["CAllocationCounter", "DeepSeekModel", "Engine", "Kernels", "KVCache",
+                                                                    "StructuredOutput"],
                           path: "Tests/AllocationCheck"),
 
         .testTarget(name: "SystemLibrariesTests", dependencies: ["CMPI", "COpenBLAS", "COneDNN", "CGRPC", "CProtobufC", "CXXHash"]),

@@ -49,22 +49,18 @@ public final class GrammarConstraint<Grammar: ByteGrammar> {
     public func forEachAllowed(_ body: (Int) -> Void) {
         guard !broken else { return }
         if grammar.canContinue {
-            let eos = eosTokenIDs
-            withoutActuallyEscaping(body) { body in
-                let text = { (t: Int) in if !eos.contains(t) { body(t) } }
-                if grammar.isBetweenStringCharacters {
-                    for t in vocabulary.stringContent { text(Int(t)) }
-                    walk(vocabulary.notStringContent, text)
-                } else {
-                    walk(vocabulary.all, text)
-                }
+            if grammar.isBetweenStringCharacters {
+                for t in vocabulary.stringContent where !eosTokenIDs.contains(Int(t)) { body(Int(t)) }
+                walk(vocabulary.notStringContent, body)
+            } else {
+                walk(vocabulary.all, body)
             }
         }
         if grammar.canEnd(in: rules) { for t in eosTokenIDs { body(t) } }
     }
 
-    /// Every token of `tokens` the grammar takes from its current state: each fed only the bytes past
-    /// the prefix it shares with the one before (their states kept in `prefixStates`).
+    /// Every token of `tokens` the grammar takes from its current state (EOS ids aside): each fed only
+    /// the bytes past the prefix it shares with the one before (their states kept in `prefixStates`).
     private func walk(_ tokens: SortedTokens, _ body: (Int) -> Void) {
         let count = tokens.count
         let rules = rules
@@ -90,7 +86,7 @@ public final class GrammarConstraint<Grammar: ByteGrammar> {
                                 k += 1
                             }
                             valid = k
-                            if !refused { body(Int(tokens.ids[i])) }
+                            if !refused && !eosTokenIDs.contains(Int(tokens.ids[i])) { body(Int(tokens.ids[i])) }
                         }
                     }
                 }

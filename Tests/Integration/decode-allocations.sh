@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The guide's "no per-token allocation in decode" on the release build: warm decode steps (batch 1,
 # 8, 20 and 40, dense and MoE, f32 / bf16 / f16 / FP8), the sgemm paths beyond the skinny kernels and
-# the sampler (greedy, top-k / top-p, every logits processor) allocate nothing of ours, with either
+# the sampler (greedy, top-k / top-p, every logits processor, json_object and JSON Schema masks)
+# allocate nothing of ours, with either
 # GEMM backend. See Tests/AllocationCheck/main.swift.
 source "$(dirname "$0")/common.bash"
 for backend in openblas onednn; do
