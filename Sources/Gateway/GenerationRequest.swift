@@ -198,10 +198,12 @@ struct GenerationRequest {
             guard structured.choice == nil && !structured.jsonObject && structured.jsonSchema == nil else {
                 throw APIError.invalid("tool_choice", "a forced tool choice is itself a structured output: not with response_format or structured_outputs")
             }
-            if try f.bool("ignore_eos") == true || (try f.int("min_tokens") ?? 0) > 0 || f["allowed_token_ids"] != nil {
-                throw APIError.invalid("tool_choice", "a forced tool choice ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
-            }
-            structured.jsonSchema = forced.schema
+            (structured.jsonSchema, structured.field) = (forced.schema, "tool_choice")
+        }
+        // Every structured output (a forced tool choice too) needs EOS free to end the reply.
+        if let field = structured.field,
+           try f.bool("ignore_eos") == true || (try f.int("min_tokens") ?? 0) > 0 || f["allowed_token_ids"] != nil {
+            throw APIError.invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
         }
         // vLLM applies a structured output after the reasoning: a chat whose prompt leaves <think> open
         // (--reasoning-parser) is constrained from its </think> on.
@@ -309,10 +311,9 @@ struct GenerationRequest {
     /// "json_object"}`, or `structured_outputs: {"json_object": true}`); one value of a JSON Schema
     /// (`response_format: {"type": "json_schema", "json_schema": {"schema": ...}}`, `structured_outputs:
     /// {"json": ...}` or the older `guided_json`; the subset JSONSchema serves, else a 400 naming the
-    /// keyword). One at a time; regex and grammar are refused. EOS must be free to end the reply: not with
-    /// ignore_eos, min_tokens or allowed_token_ids.
+    /// keyword). One at a time; regex and grammar are refused. `field`: the one the request gave.
     private static func structuredOutput(_ f: JSONFields, _ served: ServedModel) throws
-        -> (choice: TokenAutomaton?, jsonObject: Bool, jsonSchema: String?) {
+        -> (choice: TokenAutomaton?, jsonObject: Bool, jsonSchema: String?, field: String?) {
         var asked: [(field: String, kind: StructuredKind)] = []
         func schema(_ value: Value, field: String) throws -> StructuredKind {
             let text: String
@@ -354,19 +355,16 @@ struct GenerationRequest {
                 }
             }
         }
-        guard let (field, kind) = asked.first else { return (nil, false, nil) }
+        guard let (field, kind) = asked.first else { return (nil, false, nil, nil) }
         guard asked.count == 1 else {
             throw APIError.invalid(asked[1].field, "one structured output at a time (response_format, guided_choice, guided_json, structured_outputs)")
         }
-        if try f.bool("ignore_eos") == true || (try f.int("min_tokens") ?? 0) > 0 || f["allowed_token_ids"] != nil {
-            throw APIError.invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
-        }
         switch kind {
-        case .jsonObject: return (nil, true, nil)
-        case .jsonSchema(let text): return (nil, false, text)
+        case .jsonObject: return (nil, true, nil, field)
+        case .jsonSchema(let text): return (nil, false, text, field)
         case .choice(let choices):
             do {
-                return (try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize), false, nil)
+                return (try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize), false, nil, field)
             } catch let error as ChoiceError {
                 throw APIError.invalid(field, "\(field): \(error)")
             }
