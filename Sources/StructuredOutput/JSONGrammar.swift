@@ -1,9 +1,8 @@
 /// A byte-at-a-time recognizer of one JSON object (RFC 8259), the grammar of `response_format:
 /// {"type": "json_object"}`: `accept` takes the next byte and says whether the text so far is still
 /// the start of a JSON object; `isComplete` once the root object has closed (then nothing more is
-/// accepted — the sampler allows only EOS there; nor is whitespace before the `{`). Strings are valid UTF-8 (no overlong forms or
-/// surrogate code points; escapes as RFC 8259, `\uXXXX` unpaired surrogates too, as Python's `json`
-/// takes them); no control byte below 0x20 inside a string.
+/// accepted — the sampler allows only EOS there — and nothing comes before the `{`). Strings and
+/// numbers as `JSONStringLexer` and `JSONNumberLexer` read them.
 ///
 /// Two bounds keep a constrained model from running away where JSON itself has none: at most
 /// `maxDepth` nested containers, and at most `maxWhitespaceRun` whitespace bytes in a row (pretty
