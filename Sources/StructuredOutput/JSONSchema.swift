@@ -103,7 +103,7 @@ public final class JSONSchema: Sendable {
             if let all = schema["allOf"] {
                 guard let list = all.array, list.count == 1 else { throw fail("only an allOf of one schema", at: "allOf") }
                 if let other = keys.subtracting(Self.annotations).subtracting(["allOf"]).sorted().first { throw fail("not supported beside allOf", at: other) }
-                return try node(list[0], path: path + ".allOf.0")
+                return try node(list[0], path: path.isEmpty ? "allOf.0" : "\(path).allOf.0")
             }
             for word in ["anyOf", "oneOf"] {
                 guard let any = schema[word] else { continue }

@@ -19,8 +19,9 @@ public struct JSONSchemaState: Sendable {
     /// The value being lexed, if any.
     enum Lexer: UInt8 { case none, string, number, literal, key }
 
-    /// [maxDepth] open containers, innermost last: node | index << 16 | phase << 32. An object's index is
-    /// the next property it may take (the ones before are written or skipped), an array's its items so far.
+    /// [maxDepth] open containers, innermost last: node | index << 16 | phase << 32 (node < maxNodes, index
+    /// ≤ maxItemsBound: 16 bits each). An object's index is the next property it may take (the ones before
+    /// are written or skipped), an array's its items so far.
     var frames: InlineArray<12, UInt64> = .init(repeating: 0)
     var depth: UInt8 = 0
     var started = false, done = false
@@ -167,7 +168,8 @@ public struct JSONSchemaState: Sendable {
                     return close(in: schema)
                 }
                 guard index < maxItems else { return false }
-                setTop(node, index + 1, .afterValue)   // the item is counted as it starts
+                // The item is counted as it starts; past JSONSchema.maxItemsBound (no maxItems) the count stays there.
+                setTop(node, min(index + 1, JSONSchema.maxItemsBound), .afterValue)
                 if startValue(items, byte, in: schema) { return true }
                 setTop(node, index, phase)
                 return false

@@ -117,6 +117,17 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(refusal(#"{"type": "object""#), "")
     }
 
+    func testAnUnboundedArrayCountsPastItsFieldWithoutHarm() throws {
+        let schema = try JSONSchema(json: Array(#"{"type": "array", "items": {"type": "integer"}, "minItems": 2}"#.utf8))
+        var state = JSONSchemaState()
+        XCTAssertTrue(state.accept(UInt8(ascii: "["), in: schema))
+        for i in 0..<(JSONSchema.maxItemsBound + 10) {
+            XCTAssertTrue(state.accept(Array((i == 0 ? "7" : ",7").utf8), in: schema))
+        }
+        XCTAssertTrue(state.accept(UInt8(ascii: "]"), in: schema))
+        XCTAssertTrue(state.canEnd(in: schema))
+    }
+
     func testNestingIsBoundedAndNothingFollowsTheValue() throws {
         let schema = try JSONSchema(json: Array(##"{"$defs": {"list": {"type": "array", "items": {"$ref": "#/$defs/list"}}}, "$ref": "#/$defs/list"}"##.utf8))
         var state = JSONSchemaState()
