@@ -111,7 +111,10 @@ final class ToolCallTests: XCTestCase {
             do { _ = try GenerationRequest(body: body, kind: kind, model: served); return nil } catch let e as APIError { return e.param } catch { return "?" }
         }
         XCTAssertEqual(refusal(body, plain), "tool_choice", "auto without --tool-call-parser")
-        XCTAssertEqual(refusal(body.replacingOccurrences(of: "\"tools\"", with: "\"tool_choice\": \"required\", \"tools\""), parsing), "tool_choice")
+        // "required" is guided decoding (no parser needed); an unknown choice is refused.
+        XCTAssertEqual(try GenerationRequest(body: body.replacingOccurrences(of: "\"tools\"", with: "\"tool_choice\": \"required\", \"tools\""),
+                                             kind: .chat, model: plain).forcedTools, .required)
+        XCTAssertEqual(refusal(body.replacingOccurrences(of: "\"tools\"", with: "\"tool_choice\": \"any\", \"tools\""), parsing), "tool_choice")
         XCTAssertEqual(refusal(#"{"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}"#, parsing), "tools")
         XCTAssertEqual(refusal(#"{"model": "m", "prompt": "x", "tools": \#(tools)}"#, parsing, .completion), "tools")
         XCTAssertEqual(refusal(#"{"model": "m", "messages": [{"role": "user", "content": "x"}], "functions": [{"name": "f"}]}"#, parsing), "functions")
