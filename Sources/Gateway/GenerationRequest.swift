@@ -207,7 +207,7 @@ struct GenerationRequest {
         }
         // vLLM applies a structured output after the reasoning: a chat whose prompt leaves <think> open
         // (--reasoning-parser) is constrained from its </think> on.
-        let reasoningEnd = structured.choice != nil || structured.jsonObject || structured.jsonSchema != nil ? served.reasoning.flatMap {
+        let reasoningEnd = structured.field != nil ? served.reasoning.flatMap {
             kind == .chat && $0.startsInReasoning(prompt: prompts[0]) ? [UInt32($0.close)] : nil
         } : nil
         sampling = SamplingParams(temperature: Float(temperature), topK: UInt32(topK), topP: Float(topP), minP: Float(minP),
@@ -322,13 +322,7 @@ struct GenerationRequest {
             case .object: text = value.compactJSON
             default: throw APIError.invalid(field, "\(field) must be a JSON Schema (an object, or its JSON text)")
             }
-            guard text.utf8.count <= SamplingParams.maxJSONSchemaBytes else {
-                throw APIError.invalid(field, "\(field): the schema is over \(SamplingParams.maxJSONSchemaBytes) bytes as compact JSON")
-            }
-            do { _ = try JSONSchema(json: Array(text.utf8)) } catch {
-                throw APIError.invalid(field, "\(field): the schema cannot be served: \(error)")
-            }
-            return .jsonSchema(text)
+            return .jsonSchema(try servedSchema(text, field: field, what: "the schema"))
         }
         if let format = try f.object("response_format") {
             switch try format.string("type") {
@@ -420,7 +414,7 @@ struct GenerationRequest {
             guard let parameters = try toolParameters(tools).first(where: { $0.name == name })?.parameters else {
                 throw APIError.invalid("tool_choice", "tool_choice names \(Value.string(name).compactJSON), which is not in tools")
             }
-            return (tools, false, (.named(name), try servedSchema(parameters, what: "the parameters of \(name)")))
+            return (tools, false, (.named(name), try servedSchema(parameters.compactJSON, field: "tool_choice", what: "the parameters of \(name)")))
         case .string("required"):
             guard !tools.isEmpty else { throw APIError.invalid("tool_choice", "\"required\" tool choice needs tools") }
             // vLLM's schema for it, with each alternative an object of its own (JSONSchema's tagged union).
@@ -432,7 +426,7 @@ struct GenerationRequest {
             let single = try f.bool("parallel_tool_calls") == false
             let array = Value.obj([("type", .string("array")), ("minItems", .int(1))] + (single ? [("maxItems", .int(1))] : [])
                                   + [("items", .obj([("anyOf", .array(calls))]))])
-            return (tools, false, (.required, try servedSchema(array, what: "the tools' parameters")))
+            return (tools, false, (.required, try servedSchema(array.compactJSON, field: "tool_choice", what: "the tools' parameters")))
         default:
             throw APIError.unsupported("tool_choice", "only \"auto\", \"none\", \"required\" and a named function")
         }
@@ -446,14 +440,14 @@ struct GenerationRequest {
         }
     }
 
-    /// A forced tool choice's schema as JSON text, when JSONSchema serves it; else a 400 naming tool_choice.
-    private static func servedSchema(_ schema: Value, what: String) throws -> String {
-        let text = schema.compactJSON
-        do { _ = try JSONSchema(json: Array(text.utf8)) } catch {
-            throw APIError.invalid("tool_choice", "tool_choice: \(what) cannot be served as a JSON Schema: \(error)")
-        }
+    /// A JSON Schema's text (`what`, given in `field`: response_format, structured_outputs, a forced
+    /// tool choice), when it fits the wire and JSONSchema serves it; else a 400 naming `field`.
+    private static func servedSchema(_ text: String, field: String, what: String) throws -> String {
         guard text.utf8.count <= SamplingParams.maxJSONSchemaBytes else {
-            throw APIError.invalid("tool_choice", "tool_choice: \(what) are over \(SamplingParams.maxJSONSchemaBytes) bytes as compact JSON")
+            throw APIError.invalid(field, "\(field): \(what) is over \(SamplingParams.maxJSONSchemaBytes) bytes as compact JSON")
+        }
+        do { _ = try JSONSchema(json: Array(text.utf8)) } catch {
+            throw APIError.invalid(field, "\(field): \(what) cannot be served as a JSON Schema: \(error)")
         }
         return text
     }
