@@ -38,7 +38,7 @@ extension Admission {
     /// from the tokenizer in `model`'s folder (loaded once per process); nil for every other request.
     /// Throws AdmissionError when the folder has no tokenizer. `params` passed `validate`.
     public static func grammar(for params: SamplingParams, model: DeepSeekTransformer) throws -> StructuredGrammar? {
-        guard params.jsonObject || params.jsonSchema != nil else { return nil }
+        guard params.usesByteGrammar else { return nil }
         let field = params.jsonObject ? "sampling.json_object" : "sampling.json_schema"
         guard let folder = model.directory else {
             throw AdmissionError(field: field, reason: "the model was not loaded from a folder, so there is no vocabulary to constrain")

@@ -118,7 +118,7 @@ public final class Sampler {
         structureStarted = params.structuredAfter.isEmpty
         if let choice = params.choice {
             structure = ChoiceWalk(choice, eosTokenIDs: eos)
-        } else if params.jsonObject || params.jsonSchema != nil {
+        } else if params.usesByteGrammar {
             guard let grammar else { fatalError("Sampler: json_object / json_schema need their grammar (Admission.grammar)") }
             structure = grammar.constraint(eosTokenIDs: eos)
         } else {

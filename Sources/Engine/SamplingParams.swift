@@ -112,7 +112,11 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     public static let maxTopLogprobs = 20
 
     /// A structured output constrains the tokens: they must end with EOS where the structure ends.
-    public var isStructured: Bool { choice != nil || jsonObject || jsonSchema != nil }
+    public var isStructured: Bool { choice != nil || usesByteGrammar }
+
+    /// A structured output masked by a byte grammar over the vocabulary (json_object, json_schema):
+    /// the sampler needs what `Admission.grammar` builds.
+    public var usesByteGrammar: Bool { jsonObject || jsonSchema != nil }
 
     /// True when a logits processor changes the logits before sampling.
     public var hasPenalties: Bool { presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 }

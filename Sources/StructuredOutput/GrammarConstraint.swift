@@ -129,7 +129,7 @@ public enum StructuredGrammar: Sendable {
     case jsonSchema(JSONSchema, TokenVocabulary)
 
     /// A fresh walk from the grammar's start.
-    public func constraint(eosTokenIDs: [Int]) -> AnyObject & TokenMask {
+    public func constraint(eosTokenIDs: [Int]) -> any TokenMask {
         switch self {
         case .jsonObject(let vocabulary): return JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
         case let .jsonSchema(schema, vocabulary): return JSONSchemaConstraint(schema: schema, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
