@@ -14,7 +14,7 @@ import json
 import random
 import sys
 
-from json_text import MAX_WHITESPACE_RUN, depth, loads, longest_whitespace_run, mutate
+from json_text import MAX_WHITESPACE_RUN, depth, loads, longest_whitespace_run, mutate, command_line
 
 MAX_DEPTH = 128
 
@@ -103,9 +103,4 @@ def check(path):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["cases"]:
-        cases(int(sys.argv[2]), int(sys.argv[3]))
-    elif sys.argv[1:2] == ["check"]:
-        check(sys.argv[2])
-    else:
-        sys.exit(__doc__)
+    command_line(cases, check, __doc__)

@@ -23,7 +23,7 @@ import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
-from json_text import MAX_WHITESPACE_RUN, depth, loads, longest_whitespace_run, mutate
+from json_text import MAX_WHITESPACE_RUN, depth, loads, longest_whitespace_run, mutate, command_line
 
 SCHEMAS = [
     {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"},
@@ -235,9 +235,4 @@ def check(path):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["cases"]:
-        cases(int(sys.argv[2]), int(sys.argv[3]))
-    elif sys.argv[1:2] == ["check"]:
-        check(sys.argv[2])
-    else:
-        sys.exit(__doc__)
+    command_line(cases, check, __doc__)

@@ -1,6 +1,7 @@
 """What the JSON reference scripts (json-grammar-cases.py, json-schema-cases.py) share: Python's `json`
 read strictly, and the bounds LatentServe's JSON grammars add to JSON."""
 import json
+import sys
 
 MAX_WHITESPACE_RUN = 32     # JSONGrammar.maxWhitespaceRun
 
@@ -60,3 +61,13 @@ def mutate(rng, data: bytes) -> bytes:
         elif where < len(b):
             del b[where]
     return bytes(b)
+
+
+def command_line(cases, check, usage):
+    """Both scripts' commands: `cases COUNT SEED` and `check FILE`."""
+    if sys.argv[1:2] == ["cases"]:
+        cases(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1:2] == ["check"]:
+        check(sys.argv[2])
+    else:
+        sys.exit(usage)
