@@ -862,7 +862,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[22] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[23] =
 {
   {
     "temperature",
@@ -1128,6 +1128,18 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "regex",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, regex),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
   16,   /* field[16] = allowed_token_ids */
@@ -1143,6 +1155,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
   6,   /* field[6] = presence_penalty */
   12,   /* field[12] = prompt_logprobs */
   13,   /* field[13] = prompt_top_logprobs */
+  22,   /* field[22] = regex */
   8,   /* field[8] = repetition_penalty */
   3,   /* field[3] = seed */
   14,   /* field[14] = seed_given */
@@ -1156,7 +1169,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 22 }
+  { 0, 23 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -1166,7 +1179,7 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  22,
+  23,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,

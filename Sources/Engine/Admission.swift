@@ -34,12 +34,11 @@ public enum Admission {
 }
 
 extension Admission {
-    /// What `params`' json_object / json_schema samples under: the schema compiled, and the token bytes
-    /// from the tokenizer in `model`'s folder (loaded once per process); nil for every other request.
-    /// Throws AdmissionError when the folder has no tokenizer. `params` passed `validate`.
+    /// What `params`' json_object / json_schema / regex samples under: the schema or pattern compiled, and
+    /// the token bytes from the tokenizer in `model`'s folder (loaded once per process); nil for every other
+    /// request. Throws AdmissionError when the folder has no tokenizer. `params` passed `validate`.
     public static func grammar(for params: SamplingParams, model: DeepSeekTransformer) throws -> StructuredGrammar? {
-        guard params.usesByteGrammar else { return nil }
-        let field = params.jsonObject ? "sampling.json_object" : "sampling.json_schema"
+        guard params.usesByteGrammar, let field = params.structuredField else { return nil }
         guard let folder = model.directory else {
             throw AdmissionError(field: field, reason: "the model was not loaded from a folder, so there is no vocabulary to constrain")
         }
@@ -47,9 +46,12 @@ extension Admission {
         do { vocabulary = try TokenVocabulary.load(folder: folder, vocabSize: model.config.vocabSize) } catch {
             throw AdmissionError(field: field, reason: "\(error)")
         }
-        guard let text = params.jsonSchema else { return .jsonObject(vocabulary) }
-        do { return .jsonSchema(try JSONSchema(json: Array(text.utf8)), vocabulary) } catch {
+        do {
+            if let text = params.jsonSchema { return .jsonSchema(try JSONSchema(json: Array(text.utf8)), vocabulary) }
+            if let pattern = params.regex { return .regex(try RegexAutomaton(pattern: pattern), vocabulary) }
+        } catch {
             throw AdmissionError(field: field, reason: "\(error)")
         }
+        return .jsonObject(vocabulary)
     }
 }

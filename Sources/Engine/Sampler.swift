@@ -41,7 +41,7 @@ public struct SampledToken: Sendable, Equatable {
 ///
 /// Pipeline per token (vLLM's order): the logits processors on a copy of the logits — a structured
 /// output (a choice: only the tokens leaving the automaton's current node, and EOS at an accepting one;
-/// json_object / json_schema: only the tokens `JSONGrammar` / `JSONSchemaState` take next, and EOS once
+/// json_object / json_schema / regex: only the tokens `JSONGrammar` / `JSONSchemaState` / `RegexState` take next, and EOS once
 /// the text is whole; vLLM applies its structured-output mask before the processors, and from where a
 /// reasoning block ends when `structuredAfter` names its end), allowed_token_ids (every other token
 /// −inf), bad words (a word's last token −inf when the generated tokens end with the rest of it),
@@ -96,7 +96,7 @@ public final class Sampler {
     /// first token): the penalties and min_tokens count them, and the stream resumes after their draws,
     /// so a seeded request yields the same tokens served by the daemon pair as by one process.
     /// `eosTokenIDs`: the model's, masked with the stop ids while fewer than min_tokens are generated.
-    /// `grammar`: what a json_object / json_schema output samples under (`Admission.grammar`), required for them.
+    /// `grammar`: what a json_object / json_schema / regex output samples under (`Admission.grammar`), required for them.
     public init(params: SamplingParams, vocabSize: Int, prompt: [Int] = [], previousTokens: [Int] = [], eosTokenIDs: [Int] = [],
                 grammar: StructuredGrammar? = nil) {
         if vocabSize < 1 { fatalError("Sampler: vocabSize must be ≥ 1, got \(vocabSize)") }
@@ -119,7 +119,7 @@ public final class Sampler {
         if let choice = params.choice {
             structure = ChoiceWalk(choice, eosTokenIDs: eos)
         } else if params.usesByteGrammar {
-            guard let grammar else { fatalError("Sampler: json_object / json_schema need their grammar (Admission.grammar)") }
+            guard let grammar else { fatalError("Sampler: json_object / json_schema / regex need their grammar (Admission.grammar)") }
             structure = grammar.constraint(eosTokenIDs: eos)
         } else {
             structure = nil

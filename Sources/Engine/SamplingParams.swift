@@ -69,6 +69,9 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// Structured output as one value of this JSON Schema (JSON text; `response_format` json_schema):
     /// only tokens that keep the text such a value's beginning, then EOS (needs the model's vocabulary).
     public var jsonSchema: String?
+    /// Structured output as one whole match of this regular expression (Python `re` syntax; vLLM's
+    /// `structured_outputs.regex`): only tokens that keep the text a match's beginning, then EOS.
+    public var regex: String?
     /// The structured output applies after one of these tokens is generated (vLLM starts it where a
     /// reasoning parser's block ends: `</think>`); empty: from the first token.
     public var structuredAfter: [Int]
@@ -78,7 +81,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
                 minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = [], choice: TokenAutomaton? = nil,
-                jsonObject: Bool = false, jsonSchema: String? = nil, structuredAfter: [Int] = []) {
+                jsonObject: Bool = false, jsonSchema: String? = nil, regex: String? = nil, structuredAfter: [Int] = []) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -99,6 +102,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.choice = choice
         self.jsonObject = jsonObject
         self.jsonSchema = jsonSchema
+        self.regex = regex
         self.structuredAfter = structuredAfter
     }
 
@@ -114,9 +118,15 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// A structured output constrains the tokens: they must end with EOS where the structure ends.
     public var isStructured: Bool { choice != nil || usesByteGrammar }
 
-    /// A structured output masked by a byte grammar over the vocabulary (json_object, json_schema):
+    /// A structured output masked by a byte grammar over the vocabulary (json_object, json_schema, regex):
     /// the sampler needs what `Admission.grammar` builds.
-    public var usesByteGrammar: Bool { jsonObject || jsonSchema != nil }
+    public var usesByteGrammar: Bool { jsonObject || jsonSchema != nil || regex != nil }
+
+    /// The structured output's field as the proto spells it (nil: none); errors about it name this.
+    public var structuredField: String? {
+        choice != nil ? "sampling.choice" : jsonObject ? "sampling.json_object" : jsonSchema != nil ? "sampling.json_schema"
+            : regex != nil ? "sampling.regex" : nil
+    }
 
     /// True when a logits processor changes the logits before sampling.
     public var hasPenalties: Bool { presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 }
@@ -153,10 +163,13 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         if let jsonSchema {
             do { _ = try JSONSchema(json: Array(jsonSchema.utf8)) } catch { throw invalid("sampling.json_schema", "\(error)") }
         }
-        if isStructured {
-            let field = choice != nil ? "sampling.choice" : jsonObject ? "sampling.json_object" : "sampling.json_schema"
-            guard [choice != nil, jsonObject, jsonSchema != nil].filter({ $0 }).count == 1 else {
-                throw invalid(field, "one structured output at a time (choice, json_object, json_schema)")
+        if let regex {
+            guard !regex.isEmpty else { throw invalid("sampling.regex", "the pattern is empty") }
+            do { _ = try RegexAutomaton(pattern: regex) } catch { throw invalid("sampling.regex", "\(error)") }
+        }
+        if let field = structuredField {
+            guard [choice != nil, jsonObject, jsonSchema != nil, regex != nil].filter({ $0 }).count == 1 else {
+                throw invalid(field, "one structured output at a time (choice, json_object, json_schema, regex)")
             }
             guard !ignoreEOS && minTokens == 0 && allowedTokenIDs.isEmpty else {
                 throw invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
@@ -166,7 +179,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
             throw invalid("sampling.structured_after", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
         }
         guard structuredAfter.isEmpty || isStructured else {
-            throw invalid("sampling.structured_after", "only with a structured output (choice, json_object or json_schema)")
+            throw invalid("sampling.structured_after", "only with a structured output (choice, json_object, json_schema or regex)")
         }
         for word in badWords {
             guard !word.isEmpty else { throw invalid("sampling.bad_words", "a bad word has no tokens") }

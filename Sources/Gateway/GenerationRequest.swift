@@ -68,7 +68,7 @@ struct GenerationRequest {
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
         "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens", "allowed_token_ids", "bad_words",
-        "structured_outputs", "guided_choice", "guided_json",
+        "structured_outputs", "guided_choice", "guided_json", "guided_regex",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -195,7 +195,7 @@ struct GenerationRequest {
         let promptTop = [promptLogprobs, echoesPrompt ? topLogprobs : nil].compactMap { $0 }.max()
         var structured = try Self.structuredOutput(f, served)
         if let forced {
-            guard structured.choice == nil && !structured.jsonObject && structured.jsonSchema == nil else {
+            guard structured.field == nil else {
                 throw APIError.invalid("tool_choice", "a forced tool choice is itself a structured output: not with response_format or structured_outputs")
             }
             (structured.jsonSchema, structured.field) = (forced.schema, "tool_choice")
@@ -220,7 +220,8 @@ struct GenerationRequest {
                                   allowedTokenIds: try Self.tokenIDs(f["allowed_token_ids"], field: "allowed_token_ids",
                                                                      vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) },
                                   badWords: try Self.badWords(f, served), choice: structured.choice, jsonObject: structured.jsonObject,
-                                  structuredAfter: reasoningEnd ?? [], jsonSchema: structured.jsonSchema ?? "")
+                                  structuredAfter: reasoningEnd ?? [], jsonSchema: structured.jsonSchema ?? "",
+                                  regex: structured.regex ?? "")
 
         switch f["stop"] {
         case nil: stop = []
@@ -304,6 +305,7 @@ struct GenerationRequest {
         case choice([String])
         case jsonObject
         case jsonSchema(String)    // JSON text
+        case regex(String)
     }
 
     /// vLLM's structured outputs, then EOS: `choice` (`structured_outputs: {"choice": [...]}`, or the older
@@ -311,9 +313,11 @@ struct GenerationRequest {
     /// "json_object"}`, or `structured_outputs: {"json_object": true}`); one value of a JSON Schema
     /// (`response_format: {"type": "json_schema", "json_schema": {"schema": ...}}`, `structured_outputs:
     /// {"json": ...}` or the older `guided_json`; the subset JSONSchema serves, else a 400 naming the
-    /// keyword). One at a time; regex and grammar are refused. `field`: the one the request gave.
+    /// keyword); one whole match of a regular expression (`structured_outputs: {"regex": ...}` or the older
+    /// `guided_regex`; Python `re` syntax as RegexAutomaton serves it). One at a time; grammar is refused.
+    /// `field`: the one the request gave.
     private static func structuredOutput(_ f: JSONFields, _ served: ServedModel) throws
-        -> (choice: TokenAutomaton?, jsonObject: Bool, jsonSchema: String?, field: String?) {
+        -> (choice: TokenAutomaton?, jsonObject: Bool, jsonSchema: String?, regex: String?, field: String?) {
         var asked: [(field: String, kind: StructuredKind)] = []
         func schema(_ value: Value, field: String) throws -> StructuredKind {
             let text: String
@@ -338,6 +342,7 @@ struct GenerationRequest {
         }
         if let list = f["guided_choice"] { asked.append(("guided_choice", .choice(try strings(list, field: "guided_choice")))) }
         if let value = f["guided_json"] { asked.append(("guided_json", try schema(value, field: "guided_json"))) }
+        if let value = f["guided_regex"] { asked.append(("guided_regex", .regex(try servedRegex(value, field: "guided_regex")))) }
         if let outputs = try f.object("structured_outputs") {
             for key in outputs.object.keys {
                 let field = "structured_outputs.\(key)"
@@ -345,20 +350,22 @@ struct GenerationRequest {
                 case "choice": asked.append((field, .choice(try strings(outputs[key] ?? .none, field: field))))
                 case "json_object": if try outputs.bool(key) == true { asked.append((field, .jsonObject)) }
                 case "json": if let value = outputs[key] { asked.append((field, try schema(value, field: field))) }
-                default: throw APIError.unsupported(field, "only choice, json (a JSON Schema) and json_object")
+                case "regex": if let value = outputs[key] { asked.append((field, .regex(try servedRegex(value, field: field)))) }
+                default: throw APIError.unsupported(field, "only choice, json (a JSON Schema), json_object and regex")
                 }
             }
         }
-        guard let (field, kind) = asked.first else { return (nil, false, nil, nil) }
+        guard let (field, kind) = asked.first else { return (nil, false, nil, nil, nil) }
         guard asked.count == 1 else {
-            throw APIError.invalid(asked[1].field, "one structured output at a time (response_format, guided_choice, guided_json, structured_outputs)")
+            throw APIError.invalid(asked[1].field, "one structured output at a time (response_format, guided_choice, guided_json, guided_regex, structured_outputs)")
         }
         switch kind {
-        case .jsonObject: return (nil, true, nil, field)
-        case .jsonSchema(let text): return (nil, false, text, field)
+        case .jsonObject: return (nil, true, nil, nil, field)
+        case .jsonSchema(let text): return (nil, false, text, nil, field)
+        case .regex(let pattern): return (nil, false, nil, pattern, field)
         case .choice(let choices):
             do {
-                return (try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize), false, nil, field)
+                return (try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize), false, nil, nil, field)
             } catch let error as ChoiceError {
                 throw APIError.invalid(field, "\(field): \(error)")
             }
@@ -450,6 +457,20 @@ struct GenerationRequest {
             throw APIError.invalid(field, "\(field): \(what) cannot be served as a JSON Schema: \(error)")
         }
         return text
+    }
+
+    /// A regular expression (given in `field`) when it fits the wire and RegexAutomaton serves it; else a
+    /// 400 naming `field`.
+    private static func servedRegex(_ value: Value, field: String) throws -> String {
+        guard case let .string(pattern) = value else { throw APIError.invalid(field, "\(field) must be a string (a regular expression)") }
+        guard !pattern.isEmpty else { throw APIError.invalid(field, "\(field): the pattern is empty") }
+        guard pattern.utf8.count <= SamplingParams.maxRegexBytes else {
+            throw APIError.invalid(field, "\(field): the pattern is over \(SamplingParams.maxRegexBytes) bytes")
+        }
+        do { _ = try RegexAutomaton(pattern: pattern) } catch {
+            throw APIError.invalid(field, "\(field): the pattern cannot be served: \(error)")
+        }
+        return pattern
     }
 
     /// The request's `tools`, each {"type": "function", "function": {"name": ..., ...}}; [] without.

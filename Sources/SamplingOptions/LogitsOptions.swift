@@ -35,6 +35,9 @@ public struct LogitsOptions: ParsableArguments {
     @Option(help: "Structured output: the completion is one value of this JSON Schema, then EOS (a file, or the JSON text itself; OpenAI's response_format json_schema).")
     public var jsonSchema: String?
 
+    @Option(help: "Structured output: the completion is one whole match of this regular expression (Python re syntax), then EOS (vLLM's structured_outputs regex).")
+    public var regex: String?
+
     @Option(help: "Report this many most likely tokens (0...20) with each generated token.")
     public var topLogprobs: Int = 0
 
@@ -53,6 +56,7 @@ public struct LogitsOptions: ParsableArguments {
             // A file's text when one is there, else the option's own text.
             params.jsonSchema = FileManager.default.contents(atPath: jsonSchema).map { String(decoding: $0, as: UTF8.self) } ?? jsonSchema
         }
+        params.regex = regex
         params.allowedTokenIDs = try ids(allowedTokenIds ?? "", option: "--allowed-token-ids")
         params.badWords = try (badWordsIds ?? "").split(separator: ";").map { try ids(String($0), option: "--bad-words-ids") }
         params.logitBias = try (logitBias ?? "").split(separator: ",").map { pair in

@@ -21,6 +21,7 @@ public enum RequestAdmission {
                               minP: s.minP, allowedTokenIDs: s.allowedTokenIds.map { Int($0) },
                               badWords: s.badWords.map { $0.map { Int($0) } },
                               choice: s.choice, jsonObject: s.jsonObject, jsonSchema: s.jsonSchema.isEmpty ? nil : s.jsonSchema,
+                              regex: s.regex.isEmpty ? nil : s.regex,
                               structuredAfter: s.structuredAfter.map { Int($0) })
     }
 
@@ -37,7 +38,8 @@ public enum RequestAdmission {
                             allowedTokenIds: p.allowedTokenIDs.map { UInt32(clamping: $0) },
                             badWords: p.badWords.map { $0.map { UInt32(clamping: $0) } },
                             choice: p.choice, jsonObject: p.jsonObject,
-                            structuredAfter: p.structuredAfter.map { UInt32(clamping: $0) }, jsonSchema: p.jsonSchema ?? "")
+                            structuredAfter: p.structuredAfter.map { UInt32(clamping: $0) }, jsonSchema: p.jsonSchema ?? "",
+                            regex: p.regex ?? "")
     }
 
     /// `Admission.validate` against `model`, and what a structured output samples under (its

@@ -1,5 +1,5 @@
 /// A byte grammar a token mask can walk: a small value, copied per byte of a token prefix, that takes
-/// bytes under its rules (JSONGrammar: none; JSONSchemaState: the compiled schema).
+/// bytes under its rules (JSONGrammar: none; JSONSchemaState: the compiled schema; RegexState: the DFA).
 public protocol ByteGrammar: Sendable {
     associatedtype Rules
     /// Takes `byte` if the text can still become whole; false leaves the state unchanged.
@@ -122,17 +122,28 @@ extension GrammarConstraint where Grammar == JSONSchemaState {
     }
 }
 
+/// `structured_outputs.regex`: one whole match of the pattern.
+public typealias RegexConstraint = GrammarConstraint<RegexState>
+
+extension GrammarConstraint where Grammar == RegexState {
+    public convenience init(regex: RegexAutomaton, vocabulary: TokenVocabulary, eosTokenIDs: [Int]) {
+        self.init(RegexState(regex), rules: regex, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
+    }
+}
+
 /// What a request's structured output samples under, built once at admission (the vocabulary shared by
 /// the process, the schema compiled for the request); each sampler makes its own constraint from it.
 public enum StructuredGrammar: Sendable {
     case jsonObject(TokenVocabulary)
     case jsonSchema(JSONSchema, TokenVocabulary)
+    case regex(RegexAutomaton, TokenVocabulary)
 
     /// A fresh walk from the grammar's start.
     public func constraint(eosTokenIDs: [Int]) -> any TokenMask {
         switch self {
         case .jsonObject(let vocabulary): return JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
         case let .jsonSchema(schema, vocabulary): return JSONSchemaConstraint(schema: schema, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
+        case let .regex(regex, vocabulary): return RegexConstraint(regex: regex, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
         }
     }
 }

@@ -108,14 +108,21 @@ public struct SamplingParams: Equatable, Sendable {
     /// Structured output as one value of this JSON Schema (JSON text, at most `maxJSONSchemaBytes`); empty: none.
     public var jsonSchema: String
 
+    /// Structured output as one whole match of this regular expression (Python `re` syntax, at most
+    /// `maxRegexBytes`); empty: none.
+    public var regex: String
+
     /// Largest JSON Schema a request may carry.
     public static let maxJSONSchemaBytes = 1 << 16
+    /// Largest regular expression a request may carry.
+    public static let maxRegexBytes = 1 << 14
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, minP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
                 promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = [], badWords: [[UInt32]] = [],
-                choice: TokenAutomaton? = nil, jsonObject: Bool = false, structuredAfter: [UInt32] = [], jsonSchema: String = "") {
+                choice: TokenAutomaton? = nil, jsonObject: Bool = false, structuredAfter: [UInt32] = [], jsonSchema: String = "",
+                regex: String = "") {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -138,6 +145,7 @@ public struct SamplingParams: Equatable, Sendable {
         self.jsonObject = jsonObject
         self.structuredAfter = structuredAfter
         self.jsonSchema = jsonSchema
+        self.regex = regex
     }
 
     init(_ c: Latentserve__V1__SamplingParams, message: String) throws {
@@ -155,7 +163,8 @@ public struct SamplingParams: Equatable, Sendable {
                                             to: ints(a.pointee.to, a.pointee.n_to), accepting: ints(a.pointee.accepting, a.pointee.n_accepting))
                   },
                   jsonObject: c.json_object != 0, structuredAfter: swiftArray(c.structured_after, c.n_structured_after),
-                  jsonSchema: try checkedString(c.json_schema, message: message, field: "sampling.json_schema", maxBytes: Self.maxJSONSchemaBytes))
+                  jsonSchema: try checkedString(c.json_schema, message: message, field: "sampling.json_schema", maxBytes: Self.maxJSONSchemaBytes),
+                  regex: try checkedString(c.regex, message: message, field: "sampling.regex", maxBytes: Self.maxRegexBytes))
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -210,6 +219,7 @@ public struct SamplingParams: Equatable, Sendable {
         c.n_structured_after = structuredAfter.count
         c.structured_after = arena.array(structuredAfter)
         if !jsonSchema.isEmpty { c.json_schema = arena.string(jsonSchema) }
+        if !regex.isEmpty { c.regex = arena.string(regex) }
         return c
     }
 }

@@ -114,7 +114,7 @@ final class LifecycleTests: XCTestCase {
         XCTAssertNil(try Admission.grammar(for: SamplingParams(), model: model), "nothing to load without a grammar")
         func loaded(_ params: SamplingParams) throws -> TokenVocabulary? {
             switch try Admission.grammar(for: params, model: model) {
-            case .jsonObject(let v)?, .jsonSchema(_, let v)?: return v
+            case .jsonObject(let v)?, .jsonSchema(_, let v)?, .regex(_, let v)?: return v
             case nil: return nil
             }
         }
@@ -152,6 +152,18 @@ final class LifecycleTests: XCTestCase {
             XCTAssertTrue(state.accept(vocabulary.bytes(of: Int(token)), in: compiled), "token \(token) leaves the schema")
         }
         XCTAssertEqual(schemaOutput.finishReason == .stop(nil), state.canEnd(in: compiled), "EOS exactly when the value is whole")
+
+        // A regular expression: every token keeps the text a match's start, EOS once the match is whole.
+        let pattern = #"(yes|no|[A-Z]é)( [a-c0-9]{1,3}){0,2}\."#
+        XCTAssertTrue(vocabulary === (try loaded(SamplingParams(regex: pattern))), "loaded once")
+        let automaton = try RegexAutomaton(pattern: pattern)
+        for seed: UInt64 in 7...9 {
+            let regexParams = SamplingParams(temperature: 1, seed: seed, maxNewTokens: 48, regex: pattern)
+            let regexOutput = try XCTUnwrap(try Generator(model: model).generate(prompts: [[1, 2, 3]], params: [regexParams])?.first)
+            let text = regexOutput.tokens.filter { !model.config.eosTokenIDs.contains(Int($0)) }.flatMap { vocabulary.bytes(of: Int($0)) }
+            XCTAssertEqual(regexOutput.finishReason, .stop(nil), "the pattern's matches are short: \(text)")
+            XCTAssertTrue(automaton.matches(text), "\(String(decoding: text, as: UTF8.self))")
+        }
     }
 
     func testAdmissionTakesWireIntegers() throws {

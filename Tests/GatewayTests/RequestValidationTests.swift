@@ -103,7 +103,13 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "string", "pattern": "a"}}}}"#, "response_format"),
             (#"{"model": "tiny", "prompt": "x", "guided_json": {"type": "object", "additionalProperties": true}}"#, "guided_json"),
             (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json": 5}}"#, "structured_outputs.json"),
-            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"regex": "a+"}}"#, "structured_outputs.regex"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"regex": "a(?=b)"}}"#, "structured_outputs.regex"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"regex": ""}}"#, "structured_outputs.regex"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"regex": 5}}"#, "structured_outputs.regex"),
+            (#"{"model": "tiny", "prompt": "x", "guided_regex": "a**"}"#, "guided_regex"),
+            (#"{"model": "tiny", "prompt": "x", "guided_regex": "a+", "guided_choice": ["a"]}"#, "guided_regex"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"regex": "a+"}, "ignore_eos": true}"#, "structured_outputs.regex"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"grammar": "root ::= \"a\""}}"#, "structured_outputs.grammar"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "guided_choice": ["a"]}"#, "guided_choice"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "structured_outputs": {"json_object": true}}"#, "structured_outputs.json_object"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "min_tokens": 3}"#, "response_format"),
@@ -242,6 +248,10 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "structured_outputs": {"json": "#
                                  + JSONString.quoted(schema, asciiOnly: true) + "}}").sampling.jsonSchema, schema, "vLLM's schema as JSON text")
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "guided_json": "# + schema + "}").sampling.jsonSchema, schema)
+        // A regular expression travels as written (vLLM's structured_outputs regex and guided_regex alike).
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "structured_outputs": {"regex": "\\d{3}-[a-z]+"}}"#).sampling.regex, #"\d{3}-[a-z]+"#)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "guided_regex": "(yes|no)"}"#).sampling.regex, "(yes|no)")
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3]}"#).sampling.regex, "")
         // A named tool choice: the reply is that function's arguments, sampled under its parameters.
         let tools = #"[{"type": "function", "function": {"name": "f", "parameters": "# + schema + #"}}, {"type": "function", "function": {"name": "g"}}]"#
         let named = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": "# + tools

@@ -2,7 +2,7 @@
 from HF `tokenizers` (plain prompts) or jinja2 rendering as transformers does (chats), the same ids
 sent straight to decode with `pd-client generate --json`, and the generated ids decoded by HF
 `tokenizers`. Run by gateway-openai.sh (env: GATEWAY, DECODE, BIN, MODEL_DIR, MODEL_NAME)."""
-import json, os, socket, subprocess, sys, tempfile, time
+import json, os, re, socket, subprocess, sys, tempfile, time
 
 import jsonschema, openai, pydantic, requests
 
@@ -547,6 +547,35 @@ check(len(stopped) >= 3 and all(jsonschema.Draft202012Validator(item_schema).is_
       and all(c.finish_reason in ("stop", "length") for c in r.choices), f"sampled JSON Schema values {[(c.text, c.finish_reason) for c in r.choices]}")
 for c in r.choices:
     count("completions", c.finish_reason)
+# vLLM's regex structured output (structured_outputs.regex, the older guided_regex): greedy as pd-run
+# --regex, sampled replies each a whole match by Python's re ended by EOS (the pattern's matches are
+# shorter than max_tokens), streamed equal to whole, in chat too.
+pattern = r"(yes|no|maybe), [a-z]{2,8}( [0-9]{1,3}| é{1,3})?\."
+prompt_ids = tok.encode(prompts[1]).ids
+run = pd_run(prompt_ids, 32, "--regex", pattern)
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=32, temperature=0,
+                              extra_body={"structured_outputs": {"regex": pattern}})
+check(r.choices[0].text == run["text"] and r.choices[0].finish_reason == run["finish_reason"] == "stop"
+      and re.fullmatch(pattern, r.choices[0].text), f"regex: {r.choices[0].text!r} vs pd-run {run['text']!r}")
+check(run["tokens"] != pd_run(prompt_ids, 32)["tokens"], "the regex changes nothing on this prompt: the check above would not see it")
+count("completions", "stop")
+r = client.completions.create(model=MODEL, prompt=prompts[0], max_tokens=32, temperature=1, seed=5, n=6,
+                              extra_body={"guided_regex": pattern})
+check(all(c.finish_reason == "stop" and re.fullmatch(pattern, c.text) for c in r.choices) and len({c.text for c in r.choices}) > 1,
+      f"sampled regex matches {[(c.text, c.finish_reason) for c in r.choices]}")
+for c in r.choices:
+    count("completions", c.finish_reason)
+whole = client.completions.create(model=MODEL, prompt=prompts[2], max_tokens=32, temperature=1, seed=8,
+                                  extra_body={"structured_outputs": {"regex": pattern}})
+text, reasons, _, _ = stream_completion(model=MODEL, prompt=prompts[2], max_tokens=32, temperature=1, seed=8,
+                                        extra_body={"structured_outputs": {"regex": pattern}})
+check(text == whole.choices[0].text and reasons == ["stop"] == [whole.choices[0].finish_reason] and re.fullmatch(pattern, text),
+      f"streamed regex match {text!r} vs {whole.choices[0].text!r}")
+count("completions", "stop"); count("completions", "stop")
+r = client.chat.completions.create(model=MODEL, messages=conversations[1], max_tokens=32, temperature=1, seed=2,
+                                   extra_body={"structured_outputs": {"regex": pattern}})
+check(r.choices[0].finish_reason == "stop" and re.fullmatch(pattern, r.choices[0].message.content), f"chat regex match {r.choices[0]}")
+count("chat_completions", "stop")
 # The prompt's logprobs, computed by the 2-rank PCP prefill daemon: lm-evaluation-harness's loglikelihood
 # request (echo, logprobs 1, max_tokens 1) and vLLM's prompt_logprobs, against pd-run (one process).
 prompt_ids = tok.encode(prompts[0]).ids
@@ -662,6 +691,8 @@ def expect_error(status, param, call):
     check(False, f"expected HTTP {status} naming {param}; the call succeeded")
 
 expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x", n=0))
+expect_error(400, "structured_outputs.regex", lambda: client.completions.create(
+    model=MODEL, prompt="x", extra_body={"structured_outputs": {"regex": r"(a)\1"}}))
 expect_error(400, "max_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=0, logprobs=1))
 expect_error(400, "structured_outputs.json", lambda: client.completions.create(model=MODEL, prompt="x",
                                                                                 extra_body={"structured_outputs": {"json": {}}}))

@@ -87,6 +87,12 @@ client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "Describe a city:
   >"$work/svc-schema.json" || fail "pd-client --json-schema --verify failed: $(cat "$work/svc-schema.json")"
 [ "$(json_field "$work/svc-schema.json" "j['verified'] and j['result']['text'].startswith('{')")" = "True" ] \
   || fail "json_schema: $(cat "$work/svc-schema.json")"
+# A regular expression, sampled, the same way; the text is one whole match by Python's re.
+client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "Answer:" --max-new-tokens 32 --temperature 1 --seed 5 --verify --json \
+  --regex '(yes|no|maybe) [a-z]{2,5}(, [0-9]{1,3})?\.' >"$work/svc-regex.json" \
+  || fail "pd-client --regex --verify failed: $(cat "$work/svc-regex.json")"
+[ "$(json_field "$work/svc-regex.json" "j['verified'] and j['result']['finish_reason'] == 'stop' and __import__('re').fullmatch(r'(yes|no|maybe) [a-z]{2,5}(, [0-9]{1,3})?\.', j['result']['text']) is not None")" = "True" ] \
+  || fail "regex: $(cat "$work/svc-regex.json")"
 expect_pages_returned "$dp"
-checks=$((checks + 10))
+checks=$((checks + 12))
 echo "ok: $checks text checks against HF tokenizers / jinja2 and between pd-run and the service pair"

@@ -8,7 +8,7 @@ final class JSONObjectConstraintTests: XCTestCase {
     private static let eos = 9_999
 
     /// Ids 0..<256 are the single bytes (so a test can advance byte by byte), then random pieces.
-    private static func vocabulary(seed: UInt64, pieces: Int) -> (TokenVocabulary, [[UInt8]]) {
+    static func vocabulary(seed: UInt64, pieces: Int) -> (TokenVocabulary, [[UInt8]]) {
         var rng = SplitMix(seed)
         let alphabet = Array(#"{}[]:," \"\\-+.eE0123456789truefalsn/u\#n\#tabcxyz"#.utf8)
             + Array("é日本😀\u{7f}".utf8) + [0x80, 0xBF, 0xC0, 0xED, 0xA0, 0xF4, 0x90, 0x00, 0x1F]
@@ -23,7 +23,7 @@ final class JSONObjectConstraintTests: XCTestCase {
         return (vocabulary, tokens)
     }
 
-    private static func allowed<G>(_ constraint: GrammarConstraint<G>) -> Set<Int> {
+    static func allowed<G>(_ constraint: GrammarConstraint<G>) -> Set<Int> {
         var set = Set<Int>()
         constraint.forEachAllowed { XCTAssertTrue(set.insert($0).inserted, "token \($0) offered twice") }
         return set

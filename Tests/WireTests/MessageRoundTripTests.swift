@@ -20,6 +20,8 @@ final class MessageRoundTripTests: XCTestCase {
         try roundTrip(GenerateRequest(promptTokenIds: [1, 2, 3, 100_000], maxNewTokens: 64, sampling: sampling,
                                       clientRequestId: "client-1"))
         try roundTrip(GenerateRequest(promptTokenIds: [], maxNewTokens: 0))
+        try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(jsonSchema: #"{"type": "integer"}"#)))
+        try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(regex: #"\d{3}-(é|😀)+"#)))
         try roundTrip(GenerateResponse(requestId: "r1", tokens: [GeneratedToken(tokenId: 5, logprob: -0.25),
                                                                  GeneratedToken(tokenId: 9, logprob: -1.5)]))
         let top = [TokenLogprob(tokenId: 9, logprob: -0.5), TokenLogprob(tokenId: 5, logprob: -0.75)]

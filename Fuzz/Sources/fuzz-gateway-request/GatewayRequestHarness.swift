@@ -27,6 +27,12 @@ public func fuzzGatewayRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
             var state = JSONSchemaState()
             for byte in input where !state.accept(byte, in: schema) { break }
         }
+        // So does an accepted regular expression, and its automaton takes any bytes.
+        if !request.sampling.regex.isEmpty {
+            let automaton = try! RegexAutomaton(pattern: request.sampling.regex)
+            var state = RegexState(automaton)
+            for byte in input where !state.accept(byte, in: automaton) { break }
+        }
     } catch is APIError {
     } catch {
         preconditionFailure("GenerationRequest threw a non-APIError: \(error)")

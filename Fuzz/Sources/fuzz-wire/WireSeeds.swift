@@ -14,7 +14,7 @@ public func writeWireSeeds(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMut
                                   promptTopLogprobs: 1, seedGiven: true, allowedTokenIds: [3, 4, 5],
                                   badWords: [[6, 7], [8]],
                                   choice: TokenAutomaton(from: [0, 0, 1], token: [9, 10, 11], to: [1, 2, 2], accepting: [2]),
-                                  jsonObject: true, structuredAfter: [129], jsonSchema: #"{"type": "integer"}"#)
+                                  jsonObject: true, structuredAfter: [129], jsonSchema: #"{"type": "integer"}"#, regex: #"[a-z]{2,}\d?"#)
     let top = [TokenLogprob(tokenId: 5, logprob: -0.5), TokenLogprob(tokenId: 6, logprob: -1.5)]
     let f32Payload = (0..<8).flatMap { withUnsafeBytes(of: Float($0).bitPattern.littleEndian) { [UInt8]($0) } }
     let chunk = KVChunk(header: KVChunkHeader(requestId: "req-1", modelFingerprint: "fp", layer: 1, tokenStart: 2, tokenCount: 2,

@@ -164,10 +164,14 @@ struct  Latentserve__V1__SamplingParams
    * structured output: one value of this JSON Schema (JSON text), then EOS; empty = none
    */
   char *json_schema;
+  /*
+   * structured output: one whole match of this Python-syntax regex, then EOS; empty = none
+   */
+  char *regex;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*

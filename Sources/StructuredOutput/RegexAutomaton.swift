@@ -1,0 +1,264 @@
+/// A regular expression (`RegexParser`'s syntax) compiled to a DFA over UTF-8 bytes that accepts exactly
+/// the texts the pattern matches whole: a Thompson NFA over byte ranges (each character set written as
+/// UTF-8 byte-range sequences), determinized over the byte classes the pattern tells apart, and every state
+/// from which no match can be reached removed — so a byte the automaton takes always leaves a way to finish,
+/// as the token mask needs.
+public final class RegexAutomaton: Sendable {
+    /// [states × classCount] the next state, or −1.
+    let next: [Int32]
+    /// [256] each byte's class.
+    let classOf: [UInt8]
+    let classCount: Int
+    /// [states] a match may end here; more bytes may follow.
+    let accepting: [Bool]
+    let hasExits: [Bool]
+    let start: Int32
+
+    public static let maxNFAStates = 20_000, maxStates = 8192
+    /// NFA states visited while determinizing, at most: bounds a pattern's compile time (≈ 0.1 s) as the
+    /// state counts alone do not.
+    static let maxWork = 20_000_000
+
+    public convenience init(pattern: String) throws(RegexError) {
+        try self.init(RegexParser.parse(pattern))
+    }
+
+    init(_ node: RegexNode) throws(RegexError) {
+        var nfa = NFA()
+        let (s, e) = try nfa.fragment(node)
+        (next, classOf, classCount, accepting, hasExits, start) = try Self.determinize(nfa, start: s, accept: e)
+    }
+
+    var stateCount: Int { accepting.count }
+
+    /// Whether the whole of `bytes` is a match.
+    public func matches(_ bytes: [UInt8]) -> Bool {
+        var state = RegexState(self)
+        for b in bytes where !state.accept(b, in: self) { return false }
+        return state.canEnd(in: self)
+    }
+
+    private static func determinize(_ nfa: NFA, start: Int32, accept: Int32) throws(RegexError)
+        -> ([Int32], [UInt8], Int, [Bool], [Bool], Int32) {
+        // Byte classes: bytes no range of the NFA tells apart.
+        var boundary = [Bool](repeating: false, count: 257)
+        boundary[0] = true
+        for edges in nfa.edges { for e in edges { boundary[Int(e.low)] = true; boundary[Int(e.high) + 1] = true } }
+        var classOf = [UInt8](repeating: 0, count: 256)
+        var representative: [UInt8] = []
+        for b in 0..<256 {
+            if boundary[b] { representative.append(UInt8(b)) }
+            classOf[b] = UInt8(representative.count - 1)
+        }
+        let classCount = representative.count
+
+        var ids: [[Int32]: Int32] = [:]
+        var sets: [[Int32]] = []
+        var table: [Int32] = []
+        func id(of set: [Int32]) throws(RegexError) -> Int32 {
+            if let known = ids[set] { return known }
+            guard sets.count < maxStates else {
+                throw RegexError(position: 0, reason: "the pattern needs more than \(maxStates) automaton states")
+            }
+            let new = Int32(sets.count)
+            ids[set] = new
+            sets.append(set)
+            return new
+        }
+        var work = 0
+        func closure(_ states: [Int32]) throws(RegexError) -> [Int32] {
+            let set = nfa.closure(states)
+            work += set.count
+            guard work <= maxWork else { throw RegexError(position: 0, reason: "the pattern is too large to compile (its automaton grows past \(maxWork) steps)") }
+            return set
+        }
+        let startID = try id(of: closure([start]))
+        var targets: [[Int32]] = Array(repeating: [], count: classCount)
+        var done = 0
+        while done < sets.count {
+            let set = sets[done]
+            done += 1
+            for c in 0..<classCount { targets[c].removeAll(keepingCapacity: true) }
+            for s in set {
+                for e in nfa.edges[Int(s)] {
+                    for c in Int(classOf[Int(e.low)])...Int(classOf[Int(e.high)]) { targets[c].append(e.to) }
+                }
+            }
+            for c in 0..<classCount {
+                table.append(targets[c].isEmpty ? -1 : try id(of: closure(targets[c])))
+            }
+        }
+        let count = sets.count
+        var accepting = sets.map { $0.contains(accept) }
+        // Live states: those from which an accepting state is reachable.
+        var incoming = [[Int32]](repeating: [], count: count)
+        for s in 0..<count {
+            for c in 0..<classCount where table[s * classCount + c] >= 0 { incoming[Int(table[s * classCount + c])].append(Int32(s)) }
+        }
+        var live = accepting
+        var stack = (0..<count).filter { accepting[$0] }
+        while let s = stack.popLast() {
+            for p in incoming[s] where !live[Int(p)] { live[Int(p)] = true; stack.append(Int(p)) }
+        }
+        guard live[Int(startID)] else { throw RegexError(position: 0, reason: "the pattern matches no text") }
+        for k in table.indices where table[k] >= 0 && !live[Int(table[k])] { table[k] = -1 }
+        let hasExits = (0..<count).map { s in (0..<classCount).contains { table[s * classCount + $0] >= 0 } }
+        for s in 0..<count where !live[s] { accepting[s] = false }
+        return (table, classOf, classCount, accepting, hasExits, startID)
+    }
+}
+
+/// A walk of a `RegexAutomaton`: the state after the bytes so far.
+public struct RegexState: ByteGrammar {
+    private(set) var state: Int32
+    public private(set) var canContinue: Bool
+
+    public init(_ automaton: RegexAutomaton) {
+        state = automaton.start
+        canContinue = automaton.hasExits[Int(automaton.start)]
+    }
+
+    public mutating func accept(_ byte: UInt8, in automaton: RegexAutomaton) -> Bool {
+        let next = automaton.next[Int(state) &* automaton.classCount &+ Int(automaton.classOf[Int(byte)])]
+        guard next >= 0 else { return false }
+        state = next
+        canContinue = automaton.hasExits[Int(next)]
+        return true
+    }
+
+    public func canEnd(in automaton: RegexAutomaton) -> Bool { automaton.accepting[Int(state)] }
+    public var isBetweenStringCharacters: Bool { false }
+}
+
+/// Thompson's construction over byte ranges.
+private struct NFA {
+    struct Edge { let low: UInt8, high: UInt8, to: Int32 }
+    var edges: [[Edge]] = []
+    var epsilons: [[Int32]] = []
+
+    mutating func state() throws(RegexError) -> Int32 {
+        guard edges.count < RegexAutomaton.maxNFAStates else {
+            throw RegexError(position: 0, reason: "the pattern is too large (more than \(RegexAutomaton.maxNFAStates) automaton states before determinization)")
+        }
+        edges.append([])
+        epsilons.append([])
+        return Int32(edges.count - 1)
+    }
+
+    /// The states reachable from `states` without a byte, sorted.
+    func closure(_ states: [Int32]) -> [Int32] {
+        var seen = Set(states)
+        var stack = states
+        while let s = stack.popLast() {
+            for t in epsilons[Int(s)] where seen.insert(t).inserted { stack.append(t) }
+        }
+        return seen.sorted()
+    }
+
+    /// A fragment matching `node`: its start and end states.
+    mutating func fragment(_ node: RegexNode) throws(RegexError) -> (Int32, Int32) {
+        let start = try state(), end = try state()
+        switch node {
+        case .scalars(let set):
+            for sequence in UTF8Ranges.sequences(of: set) {
+                var at = start
+                for (k, range) in sequence.enumerated() {
+                    let to = k == sequence.count - 1 ? end : try state()
+                    edges[Int(at)].append(Edge(low: range.lowerBound, high: range.upperBound, to: to))
+                    at = to
+                }
+            }
+        case .sequence(let items):
+            var at = start
+            for item in items {
+                let (s, e) = try fragment(item)
+                epsilons[Int(at)].append(s)
+                at = e
+            }
+            epsilons[Int(at)].append(end)
+        case .alternatives(let options):
+            for option in options {
+                let (s, e) = try fragment(option)
+                epsilons[Int(start)].append(s)
+                epsilons[Int(e)].append(end)
+            }
+        case let .repeated(inner, min, max):
+            var at = start
+            for _ in 0..<min {
+                let (s, e) = try fragment(inner)
+                epsilons[Int(at)].append(s)
+                at = e
+            }
+            if let max {
+                // Each optional copy may be skipped straight to the end.
+                for _ in min..<max {
+                    let (s, e) = try fragment(inner)
+                    epsilons[Int(at)].append(s)
+                    epsilons[Int(at)].append(end)
+                    at = e
+                }
+                epsilons[Int(at)].append(end)
+            } else {
+                let (s, e) = try fragment(inner)
+                epsilons[Int(at)].append(s)
+                epsilons[Int(at)].append(end)
+                epsilons[Int(e)].append(s)
+                epsilons[Int(e)].append(end)
+            }
+        }
+        return (start, end)
+    }
+}
+
+/// A set of Unicode scalars as the UTF-8 byte sequences that write them: each sequence a list of byte
+/// ranges, one per byte (the split of RE2 and Rust's regex-syntax: ranges cut at encoded-length edges,
+/// then wherever a continuation byte would not cover 0x80...0xBF whole).
+enum UTF8Ranges {
+    static func sequences(of set: ScalarSet) -> [[ClosedRange<UInt8>]] {
+        var out: [[ClosedRange<UInt8>]] = []
+        for r in set.ranges { split(r.lowerBound, r.upperBound, into: &out) }
+        return out
+    }
+
+    private static let lengthEdges: [UInt32] = [0x7F, 0x7FF, 0xFFFF]
+
+    private static func split(_ low: UInt32, _ high: UInt32, into out: inout [[ClosedRange<UInt8>]]) {
+        guard low <= high else { return }
+        for edge in lengthEdges where low <= edge && high > edge {
+            split(low, edge, into: &out)
+            split(edge + 1, high, into: &out)
+            return
+        }
+        let n = encodedLength(low)
+        if n > 1 {
+            for k in 1..<n {
+                let m: UInt32 = (1 << (6 * UInt32(k))) - 1
+                if low & ~m != high & ~m {
+                    if low & m != 0 {
+                        split(low, low | m, into: &out)
+                        split((low | m) + 1, high, into: &out)
+                        return
+                    }
+                    if high & m != m {
+                        split(low, (high & ~m) - 1, into: &out)
+                        split(high & ~m, high, into: &out)
+                        return
+                    }
+                }
+            }
+        }
+        let a = encode(low), b = encode(high)
+        out.append((0..<a.count).map { a[$0]...b[$0] })
+    }
+
+    private static func encodedLength(_ c: UInt32) -> Int { c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4 }
+
+    static func encode(_ c: UInt32) -> [UInt8] {
+        switch encodedLength(c) {
+        case 1: return [UInt8(c)]
+        case 2: return [UInt8(0xC0 | c >> 6), UInt8(0x80 | c & 0x3F)]
+        case 3: return [UInt8(0xE0 | c >> 12), UInt8(0x80 | (c >> 6) & 0x3F), UInt8(0x80 | c & 0x3F)]
+        default: return [UInt8(0xF0 | c >> 18), UInt8(0x80 | (c >> 12) & 0x3F), UInt8(0x80 | (c >> 6) & 0x3F), UInt8(0x80 | c & 0x3F)]
+        }
+    }
+}
