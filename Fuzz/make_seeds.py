@@ -84,6 +84,9 @@ completions = [
 ]
 chats = [
     {"model": "tiny", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},
+    {"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "store": False, "metadata": {"k": "v"}, "service_tier": "auto",
+     "prompt_cache_key": "c", "safety_identifier": "u", "reasoning_effort": "low", "verbosity": "low", "modalities": ["text"],
+     "prediction": {"type": "content", "content": "Hello"}, "audio": None},
     {"model": "tiny", "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "there"}]}],
      "max_completion_tokens": 4, "add_generation_prompt": False, "tools": [], "response_format": {"type": "text"}},
     {"model": "tiny", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},

@@ -71,8 +71,14 @@ struct GenerationRequest {
         "structured_outputs", "guided_choice", "guided_json", "guided_regex",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
-    private static let chatOnly: Set<String> = ["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
-                                                "chat_template_kwargs", "continue_final_message"]
+    private static let chatOnly = Set(["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
+                                       "chat_template_kwargs", "continue_final_message", "audio", "modalities", "web_search_options",
+                                       "moderation"]).union(ignoredChat)
+    /// OpenAI chat parameters that leave the reply as it is without them (storage, billing tiers, prompt
+    /// caching hints, end-user ids, predicted outputs, effort hints for OpenAI's own models): read for their
+    /// types, then ignored, as vLLM ignores them. The openai SDK sends each only when the caller sets it.
+    private static let ignoredChat: Set<String> = ["store", "metadata", "service_tier", "prompt_cache_key", "prompt_cache_retention",
+                                                  "prompt_cache_options", "safety_identifier", "reasoning_effort", "verbosity", "prediction"]
 
     init(body: String, kind: Kind, model served: ServedModel) throws {
         let f = try JSONFields(body: body)
@@ -392,6 +398,26 @@ struct GenerationRequest {
         }
         if let call = f["function_call"], call.stringValue != "none" {
             throw APIError.unsupported("function_call", "the deprecated function_call: use tool_choice")
+        }
+        guard kind == .chat else { return }
+        // OpenAI's output options that would change the reply: only their neutral values.
+        if f.has("audio") { throw APIError.unsupported("audio", "audio output") }
+        if let value = f["modalities"] {
+            guard case let .array(items) = value, items.allSatisfy({ $0.stringValue != nil }) else {
+                throw APIError.invalid("modalities", "modalities must be a list of strings")
+            }
+            if items.contains(where: { $0.stringValue != "text" }) { throw APIError.unsupported("modalities", "only [\"text\"]") }
+        }
+        if f.has("web_search_options") { throw APIError.unsupported("web_search_options", "web search") }
+        if f.has("moderation") { throw APIError.unsupported("moderation", "moderation of the input and output") }
+        // The ignored ones still have to be what OpenAI takes.
+        for key in ["store"] { _ = try f.bool(key) }
+        for key in ["service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "reasoning_effort", "verbosity"] {
+            _ = try f.string(key)
+        }
+        for key in ["prompt_cache_options", "prediction"] { _ = try f.object(key) }
+        if let metadata = try f.object("metadata"), metadata.object.values.contains(where: { $0.stringValue == nil }) {
+            throw APIError.invalid("metadata", "metadata must map keys to string values")
         }
     }
 

@@ -151,12 +151,37 @@ final class RequestValidationTests: XCTestCase {
              "chat_template_kwargs"),
             (#"{"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#, "messages[0].content"),
             (#"{"model": "tiny", "prompt": "x"}"#, "prompt"),
+            // OpenAI's output options that would change the reply, and the ignored ones of the wrong type.
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "audio": {"voice": "alloy", "format": "wav"}}"#, "audio"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "modalities": ["text", "audio"]}"#, "modalities"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "web_search_options": {}}"#, "web_search_options"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "store": "yes"}"#, "store"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "metadata": {"a": 1}}"#, "metadata"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "service_tier": 2}"#, "service_tier"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "prediction": "text"}"#, "prediction"),
+            (#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_token": 3}"#, "max_token"),
         ]
         for (body, param) in chats {
             guard let (status, error) = refusal(body, .chat) else { continue }
             XCTAssertEqual(status, 400, body)
             XCTAssertEqual(error["param"] as? String, param, body)
         }
+        XCTAssertEqual(refusal(#"{"model": "tiny", "prompt": "x", "store": false}"#)?.error["param"] as? String, "store",
+                       "OpenAI's completions take no store")
+    }
+
+    /// Every parameter OpenAI's chat completions take is known: the ones that leave the reply unchanged here
+    /// (storage, tiers, caching hints, ids, predicted outputs, effort hints) are accepted and change nothing.
+    func testOpenAIChatParametersWithoutEffectAreAccepted() throws {
+        let plain = try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}]}"#, .chat)
+        let body = #"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "store": false, "metadata": {"team": "a"}, "#
+            + #""service_tier": "auto", "prompt_cache_key": "k", "prompt_cache_retention": "24h", "prompt_cache_options": {"ttl": "30m"}, "#
+            + #""safety_identifier": "u1", "reasoning_effort": "low", "verbosity": "low", "modalities": ["text"], "#
+            + #""prediction": {"type": "content", "content": "x"}, "audio": null, "web_search_options": null, "moderation": null}"#
+        let request = try parse(body, .chat)
+        XCTAssertEqual(request.prompts, plain.prompts)
+        XCTAssertEqual(request.sampling, plain.sampling)
+        XCTAssertEqual(request.maxTokens, plain.maxTokens)
     }
 
     func testUnknownModelIs404AndBadJSONIs400() throws {

@@ -691,6 +691,16 @@ def expect_error(status, param, call):
     check(False, f"expected HTTP {status} naming {param}; the call succeeded")
 
 expect_error(400, "n", lambda: client.completions.create(model=MODEL, prompt="x", n=0))
+# OpenAI's chat parameters that change nothing here, as the SDK sends them: the same reply as without.
+plain = client.chat.completions.create(model=MODEL, messages=conversations[0], max_tokens=8, temperature=0)
+extras = client.chat.completions.create(model=MODEL, messages=conversations[0], max_tokens=8, temperature=0, store=False,
+                                        metadata={"team": "eval"}, service_tier="auto", prompt_cache_key="k", safety_identifier="u1",
+                                        reasoning_effort="low", verbosity="low", modalities=["text"],
+                                        prediction={"type": "content", "content": "Hello"})
+check(extras.choices[0].message.content == plain.choices[0].message.content, f"ignored parameters changed the reply: {extras.choices[0]}")
+count("chat_completions", plain.choices[0].finish_reason); count("chat_completions", extras.choices[0].finish_reason)
+expect_error(400, "modalities", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], modalities=["text", "audio"]))
+expect_error(400, "max_token", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], extra_body={"max_token": 3}))
 expect_error(400, "structured_outputs.regex", lambda: client.completions.create(
     model=MODEL, prompt="x", extra_body={"structured_outputs": {"regex": r"(a)\1"}}))
 expect_error(400, "max_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=0, logprobs=1))
