@@ -14,10 +14,13 @@ public final class RegexAutomaton: Sendable {
     let hasExits: [Bool]
     let start: Int32
 
-    public static let maxNFAStates = 20_000, maxStates = 8192
+    /// Bounds on a compiled pattern: NFA states, DFA states (each costs its subset's closure to build:
+    /// the bound keeps a compile well under a second) and next-state table entries (states × byte
+    /// classes: 8 MiB).
+    public static let maxNFAStates = 100_000, maxStates = 16_384, maxTableEntries = 1 << 21
     /// NFA states visited while determinizing, at most: bounds a pattern's compile time (≈ 0.1 s) as the
     /// state counts alone do not.
-    static let maxWork = 20_000_000
+    static let maxWork = 5_000_000
 
     public convenience init(pattern: String) throws(RegexError) {
         try self.init(RegexParser.parse(pattern))
@@ -57,8 +60,8 @@ public final class RegexAutomaton: Sendable {
         var table: [Int32] = []
         func id(of set: [Int32]) throws(RegexError) -> Int32 {
             if let known = ids[set] { return known }
-            guard sets.count < maxStates else {
-                throw RegexError(position: 0, reason: "the pattern needs more than \(maxStates) automaton states")
+            guard sets.count < maxStates && (sets.count + 1) * classCount <= maxTableEntries else {
+                throw RegexError(position: nil, reason: "the pattern needs more than \(min(maxStates, maxTableEntries / classCount)) automaton states")
             }
             let new = Int32(sets.count)
             ids[set] = new
@@ -66,10 +69,21 @@ public final class RegexAutomaton: Sendable {
             return new
         }
         var work = 0
+        var mark = [UInt32](repeating: 0, count: nfa.edges.count), stamp: UInt32 = 0
+        var stack: [Int32] = []
+        /// The states reachable from `states` without a byte, sorted.
         func closure(_ states: [Int32]) throws(RegexError) -> [Int32] {
-            let set = nfa.closure(states)
+            stamp += 1
+            var set: [Int32] = []
+            stack.removeAll(keepingCapacity: true)
+            for s in states where mark[Int(s)] != stamp { mark[Int(s)] = stamp; stack.append(s) }
+            while let s = stack.popLast() {
+                set.append(s)
+                for t in nfa.epsilons[Int(s)] where mark[Int(t)] != stamp { mark[Int(t)] = stamp; stack.append(t) }
+            }
+            set.sort()
             work += set.count
-            guard work <= maxWork else { throw RegexError(position: 0, reason: "the pattern is too large to compile (its automaton grows past \(maxWork) steps)") }
+            guard work <= maxWork else { throw RegexError(position: nil, reason: "the pattern is too large to compile (its automaton grows past \(maxWork) steps)") }
             return set
         }
         let startID = try id(of: closure([start]))
@@ -96,11 +110,11 @@ public final class RegexAutomaton: Sendable {
             for c in 0..<classCount where table[s * classCount + c] >= 0 { incoming[Int(table[s * classCount + c])].append(Int32(s)) }
         }
         var live = accepting
-        var stack = (0..<count).filter { accepting[$0] }
-        while let s = stack.popLast() {
-            for p in incoming[s] where !live[Int(p)] { live[Int(p)] = true; stack.append(Int(p)) }
+        var pending = (0..<count).filter { accepting[$0] }
+        while let s = pending.popLast() {
+            for p in incoming[s] where !live[Int(p)] { live[Int(p)] = true; pending.append(Int(p)) }
         }
-        guard live[Int(startID)] else { throw RegexError(position: 0, reason: "the pattern matches no text") }
+        guard live[Int(startID)] else { throw RegexError(position: nil, reason: "the pattern matches no text") }
         for k in table.indices where table[k] >= 0 && !live[Int(table[k])] { table[k] = -1 }
         let hasExits = (0..<count).map { s in (0..<classCount).contains { table[s * classCount + $0] >= 0 } }
         for s in 0..<count where !live[s] { accepting[s] = false }
@@ -138,21 +152,11 @@ private struct NFA {
 
     mutating func state() throws(RegexError) -> Int32 {
         guard edges.count < RegexAutomaton.maxNFAStates else {
-            throw RegexError(position: 0, reason: "the pattern is too large (more than \(RegexAutomaton.maxNFAStates) automaton states before determinization)")
+            throw RegexError(position: nil, reason: "the pattern is too large (more than \(RegexAutomaton.maxNFAStates) automaton states before determinization)")
         }
         edges.append([])
         epsilons.append([])
         return Int32(edges.count - 1)
-    }
-
-    /// The states reachable from `states` without a byte, sorted.
-    func closure(_ states: [Int32]) -> [Int32] {
-        var seen = Set(states)
-        var stack = states
-        while let s = stack.popLast() {
-            for t in epsilons[Int(s)] where seen.insert(t).inserted { stack.append(t) }
-        }
-        return seen.sorted()
     }
 
     /// A fragment matching `node`: its start and end states.
@@ -160,13 +164,20 @@ private struct NFA {
         let start = try state(), end = try state()
         switch node {
         case .scalars(let set):
+            // Sequences that end alike share their tail states (`.`'s continuation bytes are one chain
+            // whatever the lead byte), which keeps the DFA near one state per (position, bytes to go).
+            var tails: [[ClosedRange<UInt8>]: Int32] = [[]: end]
+            func tail(_ ranges: ArraySlice<ClosedRange<UInt8>>) throws(RegexError) -> Int32 {
+                if let known = tails[Array(ranges)] { return known }
+                let rest = try tail(ranges.dropFirst())
+                let s = try state()
+                edges[Int(s)].append(Edge(low: ranges.first!.lowerBound, high: ranges.first!.upperBound, to: rest))
+                tails[Array(ranges)] = s
+                return s
+            }
             for sequence in UTF8Ranges.sequences(of: set) {
-                var at = start
-                for (k, range) in sequence.enumerated() {
-                    let to = k == sequence.count - 1 ? end : try state()
-                    edges[Int(at)].append(Edge(low: range.lowerBound, high: range.upperBound, to: to))
-                    at = to
-                }
+                let to = try tail(sequence.dropFirst())
+                edges[Int(start)].append(Edge(low: sequence[0].lowerBound, high: sequence[0].upperBound, to: to))
             }
         case .sequence(let items):
             var at = start

@@ -1,9 +1,9 @@
 /// Why a regular expression cannot be served: where in the pattern (in characters) and why.
 public struct RegexError: Error, CustomStringConvertible, Equatable, Sendable {
-    public let position: Int
+    public let position: Int?      // nil: the pattern as a whole (its size, or what it matches)
     public let reason: String
 
-    public var description: String { "\(reason) at position \(position)" }
+    public var description: String { position.map { "\(reason) at position \($0)" } ?? reason }
 }
 
 /// A set of Unicode scalar values as sorted, disjoint, non-adjacent closed ranges (surrogates never in it:
