@@ -79,6 +79,9 @@ completions = [
                                          "sub": {"$ref": "#/$defs/sub"}},
         "required": ["city"], "$defs": {"sub": {"anyOf": [{"type": "object", "properties": {"x": {"$ref": "#/$defs/sub"}}}, {"type": "boolean"}]}}}}}},
     {"model": "tiny", "prompt": "JSON:", "guided_json": "{\"type\": \"array\", \"items\": {\"type\": \"number\"}, \"minItems\": 1}"},
+    {"model": "tiny", "prompt": "JSON:", "guided_json": {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{2}-\\d+$"},
+                                                                              "name": {"type": "string", "minLength": 1, "maxLength": 4}},
+                                                     "required": ["code"]}},
     {"model": "tiny", "prompt": "Date:", "structured_outputs": {"regex": r"(19|20)\d\d-(0[1-9]|1[0-2])-[0-3]\d( ?[^\n]{0,8}|[äé😀-😂]+)"}},
     {"model": "tiny", "prompt": "Answer:", "guided_regex": r"^(?:yes|no)(?P<n>, [\x41-\x5a]{1,3}\u00e9*)?\.$", "temperature": 1, "seed": 2},
 ]

@@ -16,6 +16,7 @@ import base64
 import copy
 import json
 import random
+import re
 import sys
 import warnings
 
@@ -57,7 +58,15 @@ SCHEMAS = [
         {"type": "object", "properties": {"name": {"enum": ["get_time", "get_date"]},
                                           "parameters": {"type": "object", "properties": {"zone": {"type": "integer"}}}},
          "required": ["name", "parameters"], "additionalProperties": False}]}},
+    # Strings with rules: `pattern` as re.search reads it, lengths in characters. Every string here has one,
+    # so its served form writes no \u escape (see valid).
+    {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{2}-\\d{3}$"},
+                                      "name": {"type": "string", "minLength": 2, "maxLength": 5},
+                                      "note": {"type": "string", "pattern": "é|x{2}"},
+                                      "tag": {"type": "string", "maxLength": 1}},
+     "required": ["code", "name"], "additionalProperties": False},
 ]
+RULED_STRINGS = 9   # the schema whose every string has a rule
 
 # Edge cases per schema (index: texts), their verdicts computed like the drawn ones'.
 HANDWRITTEN = {
@@ -74,6 +83,13 @@ HANDWRITTEN = {
     8: ['[{"name":"get_weather","parameters":{"city":"Paris"}}]', '[{"name":"get_weather","parameters":{"zone":1}}]',
         '[{"name":"get_time","parameters":{"zone":1}},{"name":"get_date","parameters":{}}]', '[{"name":"get_time","parameters":{"city":"x"}}]',
         '[{"parameters":{},"name":"get_time"}]', '[{"name":"get_tim","parameters":{}}]', '[]'],
+    9: ['{"code":"AB-123","name":"ab"}', '{"code":"AB-123\\n","name":"ab"}', '{"code":"AB-123\\n\\n","name":"ab"}',
+        '{"code":"AB-1234","name":"ab"}', '{"code":"ab-123","name":"ab"}', '{"code":"AB-123","name":"a"}',
+        '{"code":"AB-123","name":"abcdef"}', '{"code":"AB-123","name":"éé😀ab"}', '{"code":"AB-123","name":"éé😀abc"}',
+        '{"code":"AB-123","name":"ab","note":"xxéyy"}', '{"code":"AB-123","name":"ab","note":"x"}',
+        '{"code":"AB-123","name":"ab","note":"a\\"xx"}', '{"code":"AB-123","name":"a\\u0062"}', '{"code":"AB-123","name":"a\\tb"}',
+        '{"code":"AB-123","name":"ab","tag":""}', '{"code":"AB-123","name":"ab","tag":"\\n"}', '{"code":"AB-123","name":"ab","tag":"ab"}',
+        '{"code":"AB-123","name":"ab","note":"\\u00e9"}'],
 }
 
 MAX_DEPTH = 12
@@ -111,12 +127,26 @@ def resolve(schema, root):
             return schema
 
 
+def ascii_pattern(validator, pattern, instance, schema):
+    """`pattern` read as the JSON Schema spec (ECMA-262) and LatentServe read it, where the jsonschema package
+    uses Python's re.search as is: \\d \\w \\s ASCII, and a final `$` at the very end (Python's also matches
+    before a final newline)."""
+    body = pattern[:-1]
+    if pattern.endswith("$") and (len(body) - len(body.rstrip("\\"))) % 2 == 0:
+        pattern = body + r"\Z"
+    if validator.is_type(instance, "string") and not re.search(pattern, instance, re.ASCII):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+ECMAValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": ascii_pattern})
+
+
 def validator(schema, root):
     sub = dict(schema)
     for defs in ("$defs", "definitions"):
         if defs in root:
             sub[defs] = root[defs]
-    return jsonschema.Draft202012Validator(sub)
+    return ECMAValidator(sub)
 
 
 def served_form(value, marked, schema, root):
@@ -140,6 +170,8 @@ def served_form(value, marked, schema, root):
 
 
 def valid(data: bytes, schema) -> bool:
+    if schema is SCHEMAS[RULED_STRINGS] and b"\\u" in data:
+        return False    # a string with a rule is written without \u escapes
     try:
         value = loads(data)
         marked = loads(data, parse_float=FloatText, object_pairs_hook=lambda pairs: [(k, v) for k, v in pairs])

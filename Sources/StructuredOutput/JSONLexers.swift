@@ -14,6 +14,8 @@ struct JSONStringLexer: Equatable, Sendable {
     /// Between characters: a token of whole UTF-8 text without a quote, backslash or control byte
     /// leaves the lexer as it is (the masks' shortcut).
     var isBetweenCharacters: Bool { phase == .content }
+    /// Right after a backslash: the next byte names the escape.
+    var isAfterBackslash: Bool { phase == .escape }
 
     mutating func accept(_ byte: UInt8) -> Step {
         switch phase {

@@ -15,12 +15,13 @@ public struct JSONSchemaError: Error, CustomStringConvertible, Equatable, Sendab
 /// their first byte), `allOf` of one schema, `$ref` into `$defs` / `definitions` (recursion included);
 /// objects with `properties` written in schema order, every `required` one present, no others
 /// (`additionalProperties` false or absent); arrays of `items` with `minItems` / `maxItems`. Annotations
-/// (title, description, default, examples, …) are ignored; every other keyword — string formats and
-/// patterns, number bounds, `{}` — is refused by name, so a served schema is always enforced whole.
+/// (title, description, default, examples, …) are ignored; strings take `pattern` (as Python's re.search reads
+/// it) or `minLength` / `maxLength`; every other keyword — string formats, number bounds, `{}` — is refused
+/// by name, so a served schema is always enforced whole.
 /// An enum's values are written as compact JSON (numbers in shortest form).
 public final class JSONSchema: Sendable {
     enum Node: Sendable {
-        case string
+        case string(StringRule?)                         // nil: any string
         case number(integerOnly: Bool)
         case literals([[UInt8]])                         // enum / const / boolean / null: their JSON texts
         case object([Property])                          // in schema order
@@ -31,6 +32,14 @@ public final class JSONSchema: Sendable {
         /// the key, the node of every alternative's values, and the object each value (in that node's
         /// order) continues as, from its second property.
         case tagged(key: [UInt8], values: Int, objects: [Int])
+    }
+
+    /// What a string's value must be (`pattern` as the `jsonschema` package reads it, Python's re.search;
+    /// `minLength` / `maxLength` in characters), checked on the decoded characters as they are written.
+    struct StringRule: Sendable {
+        let pattern: RegexAutomaton?
+        let minLength: Int
+        let maxLength: Int
     }
 
     struct Property: Sendable {
@@ -166,15 +175,28 @@ public final class JSONSchema: Sendable {
             }
             let own: [String: Set<String>] = [
                 "object": ["properties", "required", "additionalProperties"], "array": ["items", "minItems", "maxItems"],
-                "string": [], "number": [], "integer": [], "boolean": [], "null": []]
+                "string": ["pattern", "minLength", "maxLength"], "number": [], "integer": [], "boolean": [], "null": []]
             guard own[type] != nil else { throw fail("unknown type \"\(type)\"", at: "type") }
             let typesListed = Set((schema["type"]?.array?.compactMap(\.string)) ?? [schema["type"]?.string].compactMap { $0 })
             let everyTypes = typesListed.reduce(into: Set<String>()) { $0.formUnion(own[$1] ?? []) }
             if let other = keys.subtracting(Self.annotations).subtracting(["type"]).subtracting(everyTypes).sorted().first {
-                throw fail("not supported (served schemas are enforced whole: no formats, patterns, lengths or number bounds)", at: other)
+                throw fail("not supported (served schemas are enforced whole: no formats or number bounds)", at: other)
             }
             switch type {
-            case "string": return try add(.string)
+            case "string":
+                let minLength = try bound(schema["minLength"], default: 0, at: "minLength", path: path)
+                let maxLength = try bound(schema["maxLength"], default: Int.max, at: "maxLength", path: path)
+                guard minLength <= maxLength else { throw fail("minLength is above maxLength", at: "minLength") }
+                var pattern: RegexAutomaton?
+                if let value = schema["pattern"] {
+                    guard let text = value.string else { throw fail("must be a string (a regular expression)", at: "pattern") }
+                    if schema["minLength"] != nil || schema["maxLength"] != nil {
+                        throw fail("not supported beside pattern (write the length into the pattern)", at: schema["minLength"] != nil ? "minLength" : "maxLength")
+                    }
+                    do { pattern = try RegexAutomaton(search: text) } catch { throw fail("\(error)", at: "pattern") }
+                }
+                let free = pattern == nil && minLength == 0 && maxLength == Int.max
+                return try add(.string(free ? nil : StringRule(pattern: pattern, minLength: minLength, maxLength: maxLength)))
             case "number", "integer": return try add(.number(integerOnly: type == "integer"))
             case "boolean": return try add(.literals([Array("false".utf8), Array("true".utf8)]))
             case "null": return try add(.literals([Array("null".utf8)]))

@@ -34,6 +34,13 @@ public struct JSONSchemaState: Sendable {
     var candidates: UInt64 = 0
     var offset: UInt16 = 0
     var listNode: UInt16 = 0
+    /// A string with a rule (JSONSchema.StringRule) being lexed: its node, the characters written, and
+    /// where its pattern's automaton stands. Inside it, escapes are the two-byte ones (each one character,
+    /// checked as it completes); `\uXXXX` is not taken, so every character is counted and matched as written.
+    var ruledString = false
+    var stringNode: UInt16 = 0
+    var characters: UInt16 = 0
+    var patternState: RegexState?
 
     public init() {}
 
@@ -52,13 +59,14 @@ public struct JSONSchemaState: Sendable {
     public var canContinue: Bool { !done }
 
     /// Inside a free string between characters (see `JSONStringLexer.isBetweenCharacters`).
-    public var isBetweenStringCharacters: Bool { lexer == .string && string.isBetweenCharacters }
+    public var isBetweenStringCharacters: Bool { lexer == .string && !ruledString && string.isBetweenCharacters }
 
     /// Takes `byte` if the text so far followed by it can still become a value of `schema`; false
     /// leaves the state unchanged.
     public mutating func accept(_ byte: UInt8, in schema: JSONSchema) -> Bool {
         switch lexer {
         case .string:
+            if ruledString { return acceptRuled(byte, in: schema) }
             switch string.accept(byte) {
             case .refused: return false
             case .inside: return true
@@ -194,9 +202,11 @@ public struct JSONSchemaState: Sendable {
     /// Starts a value of `node` with `byte` (a union tries its alternatives: their first bytes differ).
     private mutating func startValue(_ node: Int, _ byte: UInt8, in schema: JSONSchema) -> Bool {
         switch schema.nodes[node] {
-        case .string:
+        case .string(let rule):
             guard byte == UInt8(ascii: "\"") else { return false }
             (lexer, string) = (.string, JSONStringLexer())
+            ruledString = rule != nil
+            if let rule { (stringNode, characters, patternState) = (UInt16(node), 0, rule.pattern.map(RegexState.init)) }
         case .number(let integerOnly):
             guard let lexer = JSONNumberLexer(first: byte, integerOnly: integerOnly) else { return false }
             (self.lexer, number) = (.number, lexer)
@@ -220,6 +230,61 @@ public struct JSONSchemaState: Sendable {
             return false
         }
         whitespaceRun = 0
+        return true
+    }
+
+    // MARK: Strings with a rule
+
+    /// The character each two-byte escape writes (after the backslash), nil for `u` and the rest.
+    private static func escaped(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): return byte
+        case UInt8(ascii: "b"): return 0x08
+        case UInt8(ascii: "f"): return 0x0C
+        case UInt8(ascii: "n"): return 0x0A
+        case UInt8(ascii: "r"): return 0x0D
+        case UInt8(ascii: "t"): return 0x09
+        default: return nil
+        }
+    }
+
+    private static let escapable: [UInt8] = Array("\"\\/bfnrt".utf8)
+
+    /// `accept` inside a string with a rule: the JSON lexer's check, then the length and the pattern on
+    /// the characters the bytes write (a character counts at its first byte; an escape at its second).
+    private mutating func acceptRuled(_ byte: UInt8, in schema: JSONSchema) -> Bool {
+        guard case let .string(rule?) = schema.nodes[Int(stringNode)] else { return false }
+        let saved = self
+        let atCharacter = string.isBetweenCharacters, afterBackslash = string.isAfterBackslash
+        switch string.accept(byte) {
+        case .refused: return false
+        case .closed:
+            guard Int(characters) >= rule.minLength, rule.pattern.map({ patternState!.canEnd(in: $0) }) ?? true else { self = saved; return false }
+            ruledString = false
+            endValue(in: schema)
+            return true
+        case .inside: break
+        }
+        var written = byte
+        if afterBackslash {
+            guard let character = Self.escaped(byte) else { self = saved; return false }
+            written = character
+        } else if atCharacter && byte == UInt8(ascii: "\\") {
+            // An escape is a character to come: there must be room for it, and one the pattern takes.
+            guard Int(characters) < rule.maxLength else { self = saved; return false }
+            if let pattern = rule.pattern {
+                let state = patternState!
+                guard Self.escapable.contains(where: { var s = state; return s.accept(Self.escaped($0)!, in: pattern) }) else { self = saved; return false }
+            }
+            return true
+        }
+        if afterBackslash || byte < 0x80 || byte >= 0xC0 {
+            guard Int(characters) < rule.maxLength else { self = saved; return false }
+            characters = characters == .max ? .max : characters + 1
+        }
+        if let pattern = rule.pattern {
+            guard patternState!.accept(written, in: pattern) else { self = saved; return false }
+        }
         return true
     }
 

@@ -26,6 +26,29 @@ public final class RegexAutomaton: Sendable {
         try self.init(RegexParser.parse(pattern))
     }
 
+    /// The texts in which the pattern finds a match anywhere — a JSON Schema `pattern` (ECMA-262's reading,
+    /// unanchored) — unless anchored by a leading `^` / `\A` (at the start) or a trailing `$` / `\Z` (at
+    /// the end: ECMA-262's `$`, where Python's would also match before a final newline).
+    public convenience init(search pattern: String) throws(RegexError) {
+        let scalars = Array(pattern.unicodeScalars)
+        let atStart = pattern.hasPrefix("^") || pattern.hasPrefix("\\A")
+        // A trailing $ or \Z not itself escaped (an even run of backslashes before it).
+        func escapedAtEnd(dropping n: Int) -> Bool {
+            var backslashes = 0
+            for c in scalars.dropLast(n).reversed() { if c == "\\" { backslashes += 1 } else { break } }
+            return backslashes % 2 == 1
+        }
+        let dollar = scalars.last == "$" && !escapedAtEnd(dropping: 1)
+        let bigZ = scalars.count >= 2 && scalars.last == "Z" && scalars[scalars.count - 2] == "\\" && !escapedAtEnd(dropping: 2)
+        let root = try RegexParser.parse(pattern)
+        if case .alternatives = root, atStart || dollar || bigZ {
+            throw RegexError(position: nil, reason: "an anchored pattern with a top-level | is not supported: put the alternatives in a group")
+        }
+        let anything = RegexNode.repeated(.scalars(ScalarSet([0...ScalarSet.maxScalar])), min: 0, max: nil)
+        let end: RegexNode = dollar || bigZ ? .sequence([]) : anything
+        try self.init(.sequence([atStart ? .sequence([]) : anything, root, end]))
+    }
+
     init(_ node: RegexNode) throws(RegexError) {
         var nfa = NFA()
         let (s, e) = try nfa.fragment(node)

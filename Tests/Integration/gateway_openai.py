@@ -498,6 +498,19 @@ os.remove(schema_file)
 check(isinstance(weather, Weather) and parsed.choices[0].message.content == run["text"] and parsed.choices[0].finish_reason == "stop",
       f"json_schema parse: {parsed.choices[0]} vs pd-run {run['text']!r}")
 count("chat_completions", "stop")
+# String rules in the schema (pydantic's Field pattern / min_length / max_length → pattern, minLength,
+# maxLength): pydantic's own validation in parse() accepts the reply, greedy and sampled.
+class Code(pydantic.BaseModel):
+    code: str = pydantic.Field(pattern=r"^[A-Z]{2}-\d{2}$")
+    name: str = pydantic.Field(min_length=1, max_length=6)
+
+
+for seed in (None, 1, 2):
+    parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=64, logit_bias=closing_bias,
+                                           response_format=Code, **({"temperature": 0} if seed is None else {"temperature": 1, "seed": seed}))
+    check(isinstance(parsed.choices[0].message.parsed, Code) and parsed.choices[0].finish_reason == "stop",
+          f"json_schema with string rules: {parsed.choices[0]}")
+    count("chat_completions", "stop")
 # A named tool choice: the reply is the function's arguments under its parameters schema, returned as one
 # call (content null, finish "stop", as vLLM); the SDK's pydantic_function_tool + parse() reads it back.
 class GetWeather(pydantic.BaseModel):

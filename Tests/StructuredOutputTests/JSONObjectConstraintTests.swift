@@ -89,6 +89,38 @@ final class JSONObjectConstraintTests: XCTestCase {
         XCTAssertGreaterThan(states, 80)
     }
 
+    /// Strings with rules (a pattern, lengths): the string-content shortcut is off there, and every token
+    /// is walked through the length count and the pattern's automaton.
+    func testRuledStringMaskEqualsTokenByTokenFeeding() throws {
+        let (vocabulary, tokens) = Self.vocabulary(seed: 9, pieces: 6000)
+        let schema = try JSONSchema(json: Array(#"""
+            {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-c]{2}\\d+$"},
+             "name": {"type": "string", "minLength": 2, "maxLength": 4}, "note": {"type": "string", "pattern": "é|x\"y"}},
+             "required": ["code", "name", "note"]}
+            """#.utf8))
+        let texts = [#"{"code": "ab12", "name": "é\t日x", "note": "1x\"y2é"}"#, #"{"code":"a"#, #"{"code":"ab1","name":"ab"#]
+        var states = 0
+        for text in texts {
+            let constraint = JSONSchemaConstraint(schema: schema, vocabulary: vocabulary, eosTokenIDs: [Self.eos])
+            var state = JSONSchemaState()
+            for i in 0...text.utf8.count {
+                if i > 0 {
+                    let byte = Array(text.utf8)[i - 1]
+                    guard state.accept(byte, in: schema) else { XCTFail("\(text) is not a prefix of an instance at \(i)"); break }
+                    constraint.advance(Int(byte))
+                }
+                states += 1
+                var expected: Set<Int> = state.canEnd(in: schema) ? [Self.eos] : []
+                for (id, bytes) in tokens.enumerated() where !bytes.isEmpty && state.canContinue {
+                    var s = state
+                    if s.accept(bytes, in: schema) { expected.insert(id) }
+                }
+                XCTAssertEqual(Self.allowed(constraint), expected, "after \(i) bytes of \(text)")
+            }
+        }
+        XCTAssertGreaterThan(states, 60)
+    }
+
     func testCompleteObjectAllowsOnlyEOSAndARefusedTokenEndsTheWalk() {
         let (vocabulary, _) = Self.vocabulary(seed: 3, pieces: 500)
         let constraint = JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: [Self.eos])

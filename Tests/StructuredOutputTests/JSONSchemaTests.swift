@@ -55,9 +55,12 @@ final class JSONSchemaTests: XCTestCase {
         var state = state
         var out: [UInt8] = []
         let preference = Array("\"}]:,0".utf8) + (0x21...0x7E).map { UInt8($0) } + [0x80, 0x90, 0xA0]
+        // Inside a string (a rule may want letters, digits or é before the quote): the quote, then those.
+        let inString = Array("\"xA-0a".utf8) + [0xC3, 0xA9] + preference
         for _ in 0..<4096 {
             if state.canEnd(in: schema) { return out }
-            guard let next = preference.first(where: { var s = state; return s.accept($0, in: schema) }) else { return nil }
+            guard let next = (state.lexer == .string ? inString : preference).first(where: { var s = state; return s.accept($0, in: schema) })
+            else { return nil }
             _ = state.accept(next, in: schema)
             out.append(next)
         }
@@ -93,10 +96,15 @@ final class JSONSchemaTests: XCTestCase {
             do { _ = try JSONSchema(json: Array(json.utf8)); return nil } catch { return error.path }
         }
         XCTAssertNil(refusal(#"{"type": "object", "properties": {"a": {"type": "string", "description": "x"}}, "required": ["a"]}"#))
-        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^a"}"#), "pattern")
+        XCTAssertNil(refusal(#"{"type": "string", "pattern": "^a"}"#))
+        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "(a"}"#), "pattern")
+        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^a|b$"}"#), "pattern", "anchors around a top-level |")
+        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "a", "maxLength": 3}"#), "maxLength")
+        XCTAssertEqual(refusal(#"{"type": "string", "minLength": 4, "maxLength": 3}"#), "minLength")
+        XCTAssertNil(refusal(#"{"type": "string", "minLength": 1, "maxLength": 3}"#))
         XCTAssertEqual(refusal(#"{"type": "string", "format": "date"}"#), "format")
         XCTAssertEqual(refusal(#"{"type": "number", "minimum": 0}"#), "minimum")
-        XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}}"#), "properties.a.maxLength")
+        XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string", "maxLength": -1}}}"#), "properties.a.maxLength")
         XCTAssertEqual(refusal(#"{"type": "object", "additionalProperties": true}"#), "additionalProperties")
         XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}"#), "required")
         XCTAssertEqual(refusal(#"{"type": "array"}"#), "items")
