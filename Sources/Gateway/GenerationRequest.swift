@@ -411,7 +411,7 @@ struct GenerationRequest {
         if f.has("web_search_options") { throw APIError.unsupported("web_search_options", "web search") }
         if f.has("moderation") { throw APIError.unsupported("moderation", "moderation of the input and output") }
         // The ignored ones still have to be what OpenAI takes.
-        for key in ["store"] { _ = try f.bool(key) }
+        _ = try f.bool("store")
         for key in ["service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "reasoning_effort", "verbosity"] {
             _ = try f.string(key)
         }

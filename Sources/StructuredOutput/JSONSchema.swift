@@ -15,8 +15,8 @@ public struct JSONSchemaError: Error, CustomStringConvertible, Equatable, Sendab
 /// their first byte), `allOf` of one schema, `$ref` into `$defs` / `definitions` (recursion included);
 /// objects with `properties` written in schema order, every `required` one present, no others
 /// (`additionalProperties` false or absent); arrays of `items` with `minItems` / `maxItems`. Annotations
-/// (title, description, default, examples, …) are ignored; strings take `pattern` (as Python's re.search reads
-/// it) or `minLength` / `maxLength`; every other keyword — string formats, number bounds, `{}` — is refused
+/// (title, description, default, examples, …) are ignored; strings take `pattern` (unanchored, as ECMA-262
+/// reads it: `RegexAutomaton(search:)`) or `minLength` / `maxLength`; every other keyword — string formats, number bounds, `{}` — is refused
 /// by name, so a served schema is always enforced whole.
 /// An enum's values are written as compact JSON (numbers in shortest form).
 public final class JSONSchema: Sendable {
@@ -34,8 +34,8 @@ public final class JSONSchema: Sendable {
         case tagged(key: [UInt8], values: Int, objects: [Int])
     }
 
-    /// What a string's value must be (`pattern` as the `jsonschema` package reads it, Python's re.search;
-    /// `minLength` / `maxLength` in characters), checked on the decoded characters as they are written.
+    /// What a string's value must be (`pattern` found in it, `RegexAutomaton(search:)`; `minLength` /
+    /// `maxLength` in characters), checked on the decoded characters as they are written.
     struct StringRule: Sendable {
         let pattern: RegexAutomaton?
         let minLength: Int

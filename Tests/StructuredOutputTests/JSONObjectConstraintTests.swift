@@ -57,48 +57,11 @@ final class JSONObjectConstraintTests: XCTestCase {
         XCTAssertGreaterThan(vocabulary.notStringContent.count, 500)
     }
 
-    /// The same for a JSON Schema's states: keys, enum literals (a number one that another extends),
-    /// free strings, nested arrays.
-    func testSchemaMaskEqualsTokenByTokenFeeding() throws {
-        let (vocabulary, tokens) = Self.vocabulary(seed: 5, pieces: 6000)
-        let schema = try JSONSchema(json: Array(#"""
-            {"type": "object", "properties": {"name": {"type": "string"}, "n": {"enum": [1, 12, "x"]},
-             "list": {"type": "array", "items": {"type": ["number", "null"]}, "maxItems": 2}, "ok": {"type": "boolean"}},
-             "required": ["name", "ok"]}
-            """#.utf8))
-        let texts = [#"{"name": "a\u00e9b", "n": 12, "list": [1.5e3, null], "ok": true}"#, #"{"name":"é","n":1"#, #"{"name":"","list":[-"#]
-        var states = 0
-        for text in texts {
-            let constraint = JSONSchemaConstraint(schema: schema, vocabulary: vocabulary, eosTokenIDs: [Self.eos])
-            var state = JSONSchemaState()
-            for i in 0...text.utf8.count {
-                if i > 0 {
-                    let byte = Array(text.utf8)[i - 1]
-                    guard state.accept(byte, in: schema) else { XCTFail("\(text) is not a prefix of an instance"); break }
-                    constraint.advance(Int(byte))
-                }
-                states += 1
-                var expected: Set<Int> = state.canEnd(in: schema) ? [Self.eos] : []
-                for (id, bytes) in tokens.enumerated() where !bytes.isEmpty && state.canContinue {
-                    var s = state
-                    if s.accept(bytes, in: schema) { expected.insert(id) }
-                }
-                XCTAssertEqual(Self.allowed(constraint), expected, "after \(i) bytes of \(text)")
-            }
-        }
-        XCTAssertGreaterThan(states, 80)
-    }
-
-    /// Strings with rules (a pattern, lengths): the string-content shortcut is off there, and every token
-    /// is walked through the length count and the pattern's automaton.
-    func testRuledStringMaskEqualsTokenByTokenFeeding() throws {
-        let (vocabulary, tokens) = Self.vocabulary(seed: 9, pieces: 6000)
-        let schema = try JSONSchema(json: Array(#"""
-            {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-c]{2}\\d+$"},
-             "name": {"type": "string", "minLength": 2, "maxLength": 4}, "note": {"type": "string", "pattern": "é|x\"y"}},
-             "required": ["code", "name", "note"]}
-            """#.utf8))
-        let texts = [#"{"code": "ab12", "name": "é\t日x", "note": "1x\"y2é"}"#, #"{"code":"a"#, #"{"code":"ab1","name":"ab"#]
+    /// The schema's mask, after each prefix of each text, equals feeding every token's bytes to the state;
+    /// the number of states compared.
+    private func assertSchemaMaskEqualsFeeding(_ schemaText: String, _ texts: [String], seed: UInt64) throws -> Int {
+        let (vocabulary, tokens) = Self.vocabulary(seed: seed, pieces: 6000)
+        let schema = try JSONSchema(json: Array(schemaText.utf8))
         var states = 0
         for text in texts {
             let constraint = JSONSchemaConstraint(schema: schema, vocabulary: vocabulary, eosTokenIDs: [Self.eos])
@@ -118,6 +81,29 @@ final class JSONObjectConstraintTests: XCTestCase {
                 XCTAssertEqual(Self.allowed(constraint), expected, "after \(i) bytes of \(text)")
             }
         }
+        return states
+    }
+
+    /// The same for a JSON Schema's states: keys, enum literals (a number one that another extends),
+    /// free strings, nested arrays.
+    func testSchemaMaskEqualsTokenByTokenFeeding() throws {
+        let states = try assertSchemaMaskEqualsFeeding(#"""
+            {"type": "object", "properties": {"name": {"type": "string"}, "n": {"enum": [1, 12, "x"]},
+             "list": {"type": "array", "items": {"type": ["number", "null"]}, "maxItems": 2}, "ok": {"type": "boolean"}},
+             "required": ["name", "ok"]}
+            """#, [#"{"name": "a\u00e9b", "n": 12, "list": [1.5e3, null], "ok": true}"#, #"{"name":"é","n":1"#, #"{"name":"","list":[-"#],
+            seed: 5)
+        XCTAssertGreaterThan(states, 80)
+    }
+
+    /// Strings with rules (a pattern, lengths): the string-content shortcut is off there, and every token
+    /// is walked through the length count and the pattern's automaton.
+    func testRuledStringMaskEqualsTokenByTokenFeeding() throws {
+        let states = try assertSchemaMaskEqualsFeeding(#"""
+            {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-c]{2}\\d+$"},
+             "name": {"type": "string", "minLength": 2, "maxLength": 4}, "note": {"type": "string", "pattern": "é|x\"y"}},
+             "required": ["code", "name", "note"]}
+            """#, [#"{"code": "ab12", "name": "é\t日x", "note": "1x\"y2é"}"#, #"{"code":"a"#, #"{"code":"ab1","name":"ab"#], seed: 9)
         XCTAssertGreaterThan(states, 60)
     }
 
