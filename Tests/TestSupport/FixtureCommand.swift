@@ -20,12 +20,18 @@ public enum FixtureCommand {
         return URL(fileURLWithPath: base)
     }
 
-    /// Runs `arguments` (through /usr/bin/env) from the package root; returns stdout trimmed, throws
-    /// with the tail of stderr on a non-zero exit. Stderr is passed on, so a long first setup shows.
+    /// Longest a fixture command may run (a first setup installs venvs from PyPI): a command that hangs
+    /// is killed and fails its test rather than holding the run — and a core — until CI's limit, and it
+    /// does not outlive a killed test process by more than this.
+    public static let timeLimitSeconds = 1800
+
+    /// Runs `arguments` (through coreutils `timeout` and /usr/bin/env) from the package root; returns stdout
+    /// trimmed, throws with the tail of stderr on a non-zero exit or past `timeLimitSeconds`. Stderr is
+    /// passed on, so a long first setup shows.
     public static func run(_ arguments: [String]) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["--kill-after=10", String(timeLimitSeconds), "/usr/bin/env"] + arguments
         process.currentDirectoryURL = packageRoot
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -35,6 +41,9 @@ public enum FixtureCommand {
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         if !errData.isEmpty { FileHandle.standardError.write(errData) }
+        guard process.terminationStatus != 124 && process.terminationStatus != 137 else {
+            throw Failed(description: "\(arguments.joined(separator: " ")) did not finish within \(timeLimitSeconds) s (killed)")
+        }
         guard process.terminationStatus == 0 else {
             throw Failed(description: "\(arguments.joined(separator: " ")) exited \(process.terminationStatus): "
                 + String(decoding: errData, as: UTF8.self).suffix(600))
