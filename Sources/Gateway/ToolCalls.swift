@@ -2,7 +2,6 @@ import ChatTemplate
 import Foundation
 import ModelText
 
-/// A function call the model wrote, as OpenAI's `tool_calls` carries it.
 /// A tool_choice that makes the whole reply tool calls, guided by JSON Schema (vLLM's way): a named
 /// function (the reply is its arguments) or "required" (a JSON array of {"name", "parameters"}).
 enum ForcedToolCalls: Equatable, Sendable {
@@ -28,6 +27,7 @@ enum ForcedToolCalls: Equatable, Sendable {
     }
 }
 
+/// A function call the model wrote, as OpenAI's `tool_calls` carries it.
 struct ToolCall: Equatable, Sendable {
     let id: String
     let name: String
