@@ -122,11 +122,14 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// the sampler needs what `Admission.grammar` builds.
     public var usesByteGrammar: Bool { jsonObject || jsonSchema != nil || regex != nil }
 
-    /// The structured output's field as the proto spells it (nil: none); errors about it name this.
-    public var structuredField: String? {
-        choice != nil ? "sampling.choice" : jsonObject ? "sampling.json_object" : jsonSchema != nil ? "sampling.json_schema"
-            : regex != nil ? "sampling.regex" : nil
+    /// The structured outputs given, by their field as the proto spells it (`validate` allows one).
+    private var structuredFields: [String] {
+        [("sampling.choice", choice != nil), ("sampling.json_object", jsonObject), ("sampling.json_schema", jsonSchema != nil),
+         ("sampling.regex", regex != nil)].filter(\.1).map(\.0)
     }
+
+    /// The structured output's field (nil: none); errors about it name this.
+    public var structuredField: String? { structuredFields.first }
 
     /// True when a logits processor changes the logits before sampling.
     public var hasPenalties: Bool { presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 }
@@ -168,7 +171,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
             do { _ = try RegexAutomaton(pattern: regex) } catch { throw invalid("sampling.regex", "\(error)") }
         }
         if let field = structuredField {
-            guard [choice != nil, jsonObject, jsonSchema != nil, regex != nil].filter({ $0 }).count == 1 else {
+            guard structuredFields.count == 1 else {
                 throw invalid(field, "one structured output at a time (choice, json_object, json_schema, regex)")
             }
             guard !ignoreEOS && minTokens == 0 && allowedTokenIDs.isEmpty else {
