@@ -203,7 +203,7 @@ struct GenerationRequest {
             guard structured.field == nil else {
                 throw APIError.invalid("tool_choice", "a forced tool choice is itself a structured output: not with response_format or structured_outputs")
             }
-            (structured.jsonSchema, structured.field) = (forced.schema, "tool_choice")
+            structured = Structured(field: "tool_choice", jsonSchema: forced.schema)
         }
         // Every structured output (a forced tool choice too) needs EOS free to end the reply.
         if let field = structured.field,

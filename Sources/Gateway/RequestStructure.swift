@@ -8,6 +8,15 @@ import Wire
 /// and its tools and tool_choice (a forced choice is a JSON Schema too), each checked here as the daemons
 /// will compile it, so what they cannot serve is a 400 naming the field.
 extension GenerationRequest {
+    /// The structured output a request gave (at most one) as the wire carries it, and the field it came in.
+    struct Structured {
+        var field: String?
+        var choice: TokenAutomaton?
+        var jsonObject = false
+        var jsonSchema: String?
+        var regex: String?
+    }
+
     /// The structured outputs a request can ask for.
     private enum StructuredKind {
         case choice([String])
@@ -23,9 +32,7 @@ extension GenerationRequest {
     /// {"json": ...}` or the older `guided_json`; the subset JSONSchema serves, else a 400 naming the
     /// keyword); one whole match of a regular expression (`structured_outputs: {"regex": ...}` or the older
     /// `guided_regex`; Python `re` syntax as RegexAutomaton serves it). One at a time; grammar is refused.
-    /// `field`: the one the request gave.
-    static func structuredOutput(_ f: JSONFields, _ served: ServedModel) throws
-        -> (choice: TokenAutomaton?, jsonObject: Bool, jsonSchema: String?, regex: String?, field: String?) {
+    static func structuredOutput(_ f: JSONFields, _ served: ServedModel) throws -> Structured {
         var asked: [(field: String, kind: StructuredKind)] = []
         func schema(_ value: Value, field: String) throws -> StructuredKind {
             let text: String
@@ -63,17 +70,17 @@ extension GenerationRequest {
                 }
             }
         }
-        guard let (field, kind) = asked.first else { return (nil, false, nil, nil, nil) }
+        guard let (field, kind) = asked.first else { return Structured() }
         guard asked.count == 1 else {
             throw APIError.invalid(asked[1].field, "one structured output at a time (response_format, guided_choice, guided_json, guided_regex, structured_outputs)")
         }
         switch kind {
-        case .jsonObject: return (nil, true, nil, nil, field)
-        case .jsonSchema(let text): return (nil, false, text, nil, field)
-        case .regex(let pattern): return (nil, false, nil, pattern, field)
+        case .jsonObject: return Structured(field: field, jsonObject: true)
+        case .jsonSchema(let text): return Structured(field: field, jsonSchema: text)
+        case .regex(let pattern): return Structured(field: field, regex: pattern)
         case .choice(let choices):
             do {
-                return (try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize), false, nil, nil, field)
+                return Structured(field: field, choice: try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize))
             } catch let error as ChoiceError {
                 throw APIError.invalid(field, "\(field): \(error)")
             }
