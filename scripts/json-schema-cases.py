@@ -5,15 +5,19 @@ instances drawn by `hypothesis-jsonschema` (both from PyPI; run by the test thro
   json-schema-cases.py cases COUNT SEED   JSON on stdout: {"schemas": [JSON text], "cases": [{"schema": i, "text": base64,
                                           "valid": bool}]}. `valid`: the text is UTF-8 JSON (strict, no NaN) that
                                           jsonschema takes under the schema made strict (no properties beyond the
-                                          listed ones, as served schemas are), with the served form's rules: keys
-                                          in schema order, integers without fraction or exponent, no whitespace
-                                          before or after the value, at most 32 whitespace bytes in a row, at most
-                                          12 nested containers.
+                                          listed ones, as served schemas are) with its format checker (formats
+                                          checked by rfc3339-validator, isoduration, fqdn), with the served form's
+                                          rules: keys in schema order, integers without fraction or exponent, no
+                                          whitespace before or after the value, at most 32 whitespace bytes in a
+                                          row, at most 12 nested containers, formats in one spelling (see
+                                          served_format).
   json-schema-cases.py check FILE         FILE: JSON list of [schema index, prefix, completion] (base64); stdout:
                                           the indices whose concatenation is not a valid instance.
 """
 import base64
 import copy
+import datetime
+import ipaddress
 import json
 import random
 import re
@@ -21,6 +25,8 @@ import sys
 import warnings
 
 import jsonschema
+import uuid
+from fqdn import FQDN
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
@@ -65,8 +71,22 @@ SCHEMAS = [
                                       "note": {"type": "string", "pattern": "é|x{2}"},
                                       "tag": {"type": "string", "maxLength": 1}},
      "required": ["code", "name"], "additionalProperties": False},
+    # Every string format served (jsonschema's checkers; hypothesis-jsonschema draws all but uuid and duration,
+    # which random_instance draws).
+    {"type": "object", "properties": {"day": {"type": "string", "format": "date"}, "at": {"type": "string", "format": "time"},
+                                      "when": {"type": "string", "format": "date-time"}, "span": {"type": "string", "format": "duration"},
+                                      "id": {"type": "string", "format": "uuid"}, "v4": {"type": "string", "format": "ipv4"},
+                                      "v6": {"type": "string", "format": "ipv6"}, "host": {"type": "string", "format": "hostname"},
+                                      "mail": {"type": "string", "format": "email"}},
+     "required": ["day", "when"], "additionalProperties": False},
+    # A pattern or format with one length bound (the other implied or absent).
+    {"type": "object", "properties": {"slug": {"type": "string", "pattern": "^[a-z]+(-[a-z]+)*$", "maxLength": 8},
+                                      "word": {"type": "string", "pattern": "^(ab)+$", "minLength": 5},
+                                      "host": {"type": "string", "format": "hostname", "maxLength": 12},
+                                      "id": {"type": "string", "format": "uuid", "minLength": 1, "maxLength": 40}},
+     "required": ["slug", "word"], "additionalProperties": False},
 ]
-RULED_STRINGS = 9   # the schema whose every string has a rule
+RULED_STRINGS = (9, 10, 11)   # the schemas whose every string has a rule
 
 # Edge cases per schema (index: texts), their verdicts computed like the drawn ones'.
 HANDWRITTEN = {
@@ -90,6 +110,34 @@ HANDWRITTEN = {
         '{"code":"AB-123","name":"ab","note":"a\\"xx"}', '{"code":"AB-123","name":"a\\u0062"}', '{"code":"AB-123","name":"a\\tb"}',
         '{"code":"AB-123","name":"ab","tag":""}', '{"code":"AB-123","name":"ab","tag":"\\n"}', '{"code":"AB-123","name":"ab","tag":"ab"}',
         '{"code":"AB-123","name":"ab","note":"\\u00e9"}'],
+    10: ['{"day":"2024-02-29","when":"2024-02-29T23:59:59.5+05:30"}', '{"day":"2023-02-29","when":"2024-02-29T00:00:00Z"}',
+         '{"day":"2000-02-29","when":"1900-02-28T00:00:00Z"}', '{"day":"1900-02-29","when":"2000-01-01T00:00:00Z"}',
+         '{"day":"0000-01-01","when":"2000-01-01T00:00:00Z"}', '{"day":"2000-01-01","when":"0000-01-01T00:00:00Z"}',
+         '{"day":"2000-04-31","when":"2000-01-01T00:00:00Z"}', '{"day":"2000-12-31","when":"2000-01-01t00:00:00z"}',
+         '{"day":"2000-01-01","when":"2000-01-01T24:00:00Z"}', '{"day":"2000-01-01","when":"2000-01-01T23:59:60Z"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00+24:00"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","at":"12:00:00-01:30"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","at":"12:00"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","span":"P1Y2M3DT4H5M6S"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","span":"P3W"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","span":"PT"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","span":"P"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","span":"P1Y1D"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","span":"PT1H1S"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","span":"P1234567D"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","span":"PT0.5S"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","id":"123e4567-E89B-12d3-a456-426614174000"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","id":"123e4567e89b12d3a456426614174000"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v4":"255.255.255.255"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v4":"256.1.1.1"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v4":"01.1.1.1"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v6":"::ffff:1.2.3.4"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v6":"1:2:3:4:5:6:7::"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v6":"1:2:3:4:5:6:7:8:9"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v6":"1::2::3"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v6":"::1.2.3"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v6":"1:2:3:4:5:6:1.2.3.4"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","v6":"12345::"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","host":"a-b.c"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","host":"-a.c"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","host":"a.c."}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","host":"' + "a" * 64 + '"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","host":"' + ".".join(["a" * 63] * 4) + '"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","host":"' + ".".join(["a" * 63] * 3 + ["a" * 61]) + '"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"first.last+tag@mail.example.com"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"a..b@c.de"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"a@b"}',
+         '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"a@b.c1"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"a\\/b@c.de"}'],
+    11: ['{"slug":"ab-cd","word":"ababab"}', '{"slug":"abcd-efgh","word":"ababab"}', '{"slug":"abcd-efg","word":"abab"}',
+         '{"slug":"a","word":"ababa"}', '{"slug":"a-","word":"ababab"}', '{"slug":"a","word":"ababab","host":"abc.defgh.ij"}',
+         '{"slug":"a","word":"ababab","host":"abc.defgh.ijk"}', '{"slug":"a","word":"ababab","id":"123e4567-e89b-12d3-a456-426614174000"}'],
 }
 
 MAX_DEPTH = 12
@@ -139,6 +187,8 @@ def ascii_pattern(validator, pattern, instance, schema):
 
 
 ECMAValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": ascii_pattern})
+# jsonschema checks a format only when the package behind it is installed: without them it would take anything.
+assert {"date-time", "time", "duration", "hostname"} <= set(ECMAValidator.FORMAT_CHECKER.checkers), "install rfc3339-validator, isoduration, fqdn"
 
 
 def validator(schema, root):
@@ -146,7 +196,32 @@ def validator(schema, root):
     for defs in ("$defs", "definitions"):
         if defs in root:
             sub[defs] = root[defs]
-    return ECMAValidator(sub)
+    return ECMAValidator(sub, format_checker=ECMAValidator.FORMAT_CHECKER)
+
+
+def served_format(name, text):
+    """A format's one spelling where jsonschema takes several (StringFormat's): upper-case T and Z, no year
+    0000 (Python's date has none), duration numbers of 6 digits or fewer (what pydantic's timedelta holds), a
+    hostname without a trailing dot; and an email is an RFC 5322 dot-atom, `@`, and a hostname of two or
+    more labels ending in a letter (jsonschema asks for an `@` only), 254 characters at most."""
+    if name in ("date-time", "time"):
+        return not any(c in text for c in "tz") and not text.startswith("0000")
+    if name == "duration":
+        # RFC 3339's durations (appendix A): weeks alone, or the date units and the time units each a run of
+        # Y M D / H M S without a gap; integers.
+        date, _, clock = text[1:].partition("T")
+        units = lambda part: "".join(c for c in part if c.isalpha())
+        return (re.fullmatch(r"P([0-9]+[A-Z])*(T([0-9]+[A-Z])+)?", text) is not None and units(date) in ("W", "Y", "YM", "YMD", "M", "MD", "D", "")
+                and units(clock) in ("H", "HM", "HMS", "M", "MS", "S", "") and (units(date) != "W" or not clock)
+                and all(len(n) <= 6 for n in re.findall(r"[0-9]+", text)))
+    if name == "hostname":
+        return not text.endswith(".")
+    if name == "email":
+        atext = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+        local, _, domain = text.rpartition("@")
+        return (re.fullmatch(rf"{atext}(\.{atext})*", local, re.ASCII) is not None and len(text) <= 254
+                and "." in domain and FQDN(domain, min_labels=2).is_valid and not domain.endswith(".") and domain[-1].isalpha())
+    return True
 
 
 def served_form(value, marked, schema, root):
@@ -166,11 +241,13 @@ def served_form(value, marked, schema, root):
         return positions == sorted(positions) and all(served_form(value[k], m, schema["properties"][k], root) for k, m in marked)
     if isinstance(marked, list) and isinstance(value, list) and "items" in schema:
         return all(served_form(v, m, schema["items"], root) for v, m in zip(value, marked))
+    if isinstance(value, str) and "format" in schema:
+        return served_format(schema["format"], value)
     return True
 
 
 def valid(data: bytes, schema) -> bool:
-    if schema is SCHEMAS[RULED_STRINGS] and b"\\u" in data:
+    if any(schema is SCHEMAS[i] for i in RULED_STRINGS) and b"\\u" in data:
         return False    # a string with a rule is written without \u escapes
     try:
         value = loads(data)
@@ -200,6 +277,41 @@ def ordered_dump(rng, value, schema, root):
     return json.dumps(value, ensure_ascii=rng.random() < 0.3)
 
 
+def format_example(rng, name):
+    """A string of a format made by Python's own types (datetime, uuid, ipaddress), in the spellings they
+    write, or by the RFCs' grammars (durations, hostnames, emails) with units and labels drawn at random."""
+    day = datetime.date.fromordinal(rng.randrange(1, datetime.date.max.toordinal() + 1))
+    offset = datetime.timezone(datetime.timedelta(minutes=rng.randrange(-1439, 1440))) if rng.random() < 0.5 else datetime.timezone.utc
+    moment = datetime.datetime.combine(day, datetime.time(rng.randrange(24), rng.randrange(60), rng.randrange(60),
+                                                          rng.choice([0, rng.randrange(10 ** 6)])), offset)
+    label = lambda: rng.choice(["a", "x1", "mail", "b-2c", "a" * 63, "Zz9"])
+    host = lambda: ".".join(label() for _ in range(rng.randint(1, 4)))
+    number = lambda: str(rng.choice([0, 1, 12, 999999, 1000000, rng.randrange(10 ** 6)]))
+    if name == "date":
+        return day.isoformat()
+    if name == "date-time":
+        return moment.isoformat().replace("+00:00", "Z" if rng.random() < 0.7 else "+00:00")
+    if name == "time":
+        return moment.timetz().isoformat().replace("+00:00", "Z")
+    if name == "uuid":
+        text = str(uuid.UUID(int=rng.getrandbits(128)))
+        return text.upper() if rng.random() < 0.3 else text
+    if name == "ipv4":
+        return str(ipaddress.IPv4Address(rng.getrandbits(32)))
+    if name == "ipv6":
+        address = ipaddress.IPv6Address(rng.getrandbits(128) >> rng.choice([0, 64, 100, 127]) << rng.choice([0, 16, 64]) & (1 << 128) - 1)
+        return rng.choice([str(address), address.exploded, str(ipaddress.IPv6Address(f"::ffff:{ipaddress.IPv4Address(rng.getrandbits(32))}"))])
+    if name == "hostname":
+        return host()
+    if name == "email":
+        return rng.choice(["a", "first.last", "x+tag", "o'neil", "{z}"]) + "@" + host() + rng.choice([".com", ".de", ".c1", ""])
+    if name == "duration":
+        units = lambda letters: "".join(number() + u for u in letters if rng.random() < 0.5)
+        date, clock = units("YMD"), units("HMS")
+        return rng.choice(["P" + number() + "W", "P" + date + ("T" + clock if clock else ""), "P" + number() + "D"])
+    return rng.choice(["", "a", "ab-cd", "ababab"])
+
+
 def random_instance(rng, schema, root, level=0):
     """A value of the schema drawn here (hypothesis-jsonschema cannot follow recursive references)."""
     schema = resolve(schema, root)
@@ -211,6 +323,8 @@ def random_instance(rng, schema, root, level=0):
     if "const" in schema:
         return schema["const"]
     kind = schema["type"] if isinstance(schema["type"], str) else rng.choice(schema["type"])
+    if "format" in schema:
+        return format_example(rng, schema["format"])
     if kind == "object":
         props = schema.get("properties", {})
         required = set(schema.get("required", []))

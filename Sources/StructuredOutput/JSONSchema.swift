@@ -16,8 +16,9 @@ public struct JSONSchemaError: Error, CustomStringConvertible, Equatable, Sendab
 /// objects with `properties` written in schema order, every `required` one present, no others
 /// (`additionalProperties` false or absent); arrays of `items` with `minItems` / `maxItems`. Annotations
 /// (title, description, default, examples, …) are ignored; strings take `pattern` (unanchored, as ECMA-262
-/// reads it: `RegexAutomaton(search:)`) or `minLength` / `maxLength`; every other keyword — string formats, number bounds, `{}` — is refused
-/// by name, so a served schema is always enforced whole.
+/// reads it: `RegexAutomaton(search:)`) or a `format` (`StringFormat`), and `minLength` / `maxLength`
+/// (`StringRule`); every other keyword — number bounds, `{}`, formats not listed — is refused by name, so a
+/// served schema is always enforced whole.
 /// An enum's values are written as compact JSON (numbers in shortest form).
 public final class JSONSchema: Sendable {
     enum Node: Sendable {
@@ -32,14 +33,6 @@ public final class JSONSchema: Sendable {
         /// the key, the node of every alternative's values, and the object each value (in that node's
         /// order) continues as, from its second property.
         case tagged(key: [UInt8], values: Int, objects: [Int])
-    }
-
-    /// What a string's value must be (`pattern` found in it, `RegexAutomaton(search:)`; `minLength` /
-    /// `maxLength` in characters), checked on the decoded characters as they are written.
-    struct StringRule: Sendable {
-        let pattern: RegexAutomaton?
-        let minLength: Int
-        let maxLength: Int
     }
 
     struct Property: Sendable {
@@ -175,28 +168,41 @@ public final class JSONSchema: Sendable {
             }
             let own: [String: Set<String>] = [
                 "object": ["properties", "required", "additionalProperties"], "array": ["items", "minItems", "maxItems"],
-                "string": ["pattern", "minLength", "maxLength"], "number": [], "integer": [], "boolean": [], "null": []]
+                "string": ["pattern", "format", "minLength", "maxLength"], "number": [], "integer": [], "boolean": [], "null": []]
             guard own[type] != nil else { throw fail("unknown type \"\(type)\"", at: "type") }
             let typesListed = Set((schema["type"]?.array?.compactMap(\.string)) ?? [schema["type"]?.string].compactMap { $0 })
             let everyTypes = typesListed.reduce(into: Set<String>()) { $0.formUnion(own[$1] ?? []) }
             if let other = keys.subtracting(Self.annotations).subtracting(["type"]).subtracting(everyTypes).sorted().first {
-                throw fail("not supported (served schemas are enforced whole: no formats or number bounds)", at: other)
+                throw fail("not supported (served schemas are enforced whole: no number bounds)", at: other)
             }
             switch type {
             case "string":
                 let minLength = try bound(schema["minLength"], default: 0, at: "minLength", path: path)
                 let maxLength = try bound(schema["maxLength"], default: Int.max, at: "maxLength", path: path)
                 guard minLength <= maxLength else { throw fail("minLength is above maxLength", at: "minLength") }
-                var pattern: RegexAutomaton?
+                var pattern: RegexAutomaton?, formatMax = Int.max
                 if let value = schema["pattern"] {
                     guard let text = value.string else { throw fail("must be a string (a regular expression)", at: "pattern") }
-                    if schema["minLength"] != nil || schema["maxLength"] != nil {
-                        throw fail("not supported beside pattern (write the length into the pattern)", at: schema["minLength"] != nil ? "minLength" : "maxLength")
-                    }
                     do { pattern = try RegexAutomaton(search: text) } catch { throw fail("\(error)", at: "pattern") }
                 }
-                let free = pattern == nil && minLength == 0 && maxLength == Int.max
-                return try add(.string(free ? nil : StringRule(pattern: pattern, minLength: minLength, maxLength: maxLength)))
+                if let value = schema["format"] {
+                    guard let name = value.string, let format = StringFormat(rawValue: name) else {
+                        throw fail("not supported: \(Self.compactJSON(value)) (served formats: \(StringFormat.names))", at: "format")
+                    }
+                    guard pattern == nil else { throw fail("not supported beside pattern", at: "format") }
+                    pattern = StringFormat.automata[format]
+                    formatMax = format.maxLength
+                }
+                if pattern == nil && minLength == 0 && maxLength == Int.max { return try add(.string(nil)) }
+                let source = schema["format"] != nil ? "format" : "pattern"
+                let rule: StringRule
+                do { rule = try StringRule(pattern: pattern, minLength: minLength, maxLength: Swift.min(maxLength, formatMax)) } catch {
+                    switch error {
+                    case .bothBounds: throw fail("not supported with maxLength beside \(source) (give one bound, or write the lengths into the pattern)", at: "minLength")
+                    case .nothingFits: throw fail("no string the \(source) matches has a length within minLength / maxLength", at: minLength > 0 ? "minLength" : "maxLength")
+                    }
+                }
+                return try add(.string(rule))
             case "number", "integer": return try add(.number(integerOnly: type == "integer"))
             case "boolean": return try add(.literals([Array("false".utf8), Array("true".utf8)]))
             case "null": return try add(.literals([Array("null".utf8)]))

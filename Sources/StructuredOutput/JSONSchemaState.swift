@@ -270,22 +270,23 @@ public struct JSONSchemaState: Sendable {
             guard let character = Self.escaped(byte) else { self = saved; return false }
             written = character
         } else if atCharacter && byte == UInt8(ascii: "\\") {
-            // An escape is a character to come: there must be room for it, and one the pattern takes.
-            guard Int(characters) < rule.maxLength else { self = saved; return false }
-            if let pattern = rule.pattern {
-                let state = patternState!
-                guard Self.escapable.contains(where: { var s = state; return s.accept(Self.escaped($0)!, in: pattern) }) else { self = saved; return false }
-            }
+            // An escape is a character to come: there must be one the rule takes.
+            guard Self.escapable.contains(where: { var s = self; return s.write(Self.escaped($0)!, startsCharacter: true, rule) }) else { self = saved; return false }
             return true
         }
-        if afterBackslash || byte < 0x80 || byte >= 0xC0 {
-            guard Int(characters) < rule.maxLength else { self = saved; return false }
-            characters = characters == .max ? .max : characters + 1
-        }
-        if let pattern = rule.pattern {
-            guard patternState!.accept(written, in: pattern) else { self = saved; return false }
-        }
+        guard write(written, startsCharacter: afterBackslash || byte < 0x80 || byte >= 0xC0, rule) else { self = saved; return false }
         return true
+    }
+
+    /// One byte of a ruled string's decoded text: counted if it starts a character, walked in the pattern,
+    /// and then the string must still be able to end within the rule's bounds.
+    private mutating func write(_ byte: UInt8, startsCharacter: Bool, _ rule: JSONSchema.StringRule) -> Bool {
+        if startsCharacter {
+            guard Int(characters) < rule.maxLength else { return false }
+            characters = characters == .max ? .max : characters + 1   // saturates only without a maxLength
+        }
+        if let pattern = rule.pattern, !patternState!.accept(byte, in: pattern) { return false }
+        return rule.fits(patternState, characters: Int(characters))
     }
 
     // MARK: Literals and keys

@@ -145,6 +145,54 @@ public final class RegexAutomaton: Sendable {
     }
 }
 
+extension RegexAutomaton {
+    /// [states] the fewest and the most characters (UTF-8 first bytes) that take each state to a match;
+    /// `Int32.max` for the most when a loop is on the way (every state reaches a match, so any reachable
+    /// loop makes completions unbounded). What a length bound beside a pattern is checked against.
+    func completionLengths() -> (shortest: [Int32], longest: [Int32]) {
+        let count = stateCount
+        // A class's bytes are all first bytes or all continuation bytes (its ranges are whole UTF-8
+        // blocks), except a class no transition uses.
+        var weight = [Int32](repeating: 1, count: classCount)
+        for b in 0x80...0xBF { weight[Int(classOf[b])] = 0 }
+        var incoming = [[(from: Int32, weight: Int32)]](repeating: [], count: count)
+        var outgoing = [Int](repeating: 0, count: count)
+        for s in 0..<count {
+            for c in 0..<classCount where next[s * classCount + c] >= 0 {
+                incoming[Int(next[s * classCount + c])].append((Int32(s), weight[c]))
+                outgoing[s] += 1
+            }
+        }
+        // Shortest: a 0-1 breadth-first search backwards from the accepting states.
+        var shortest = [Int32](repeating: .max, count: count)
+        var front: [Int32] = [], back: [Int32] = []   // a deque as two stacks: `front` pops first
+        for s in 0..<count where accepting[s] { shortest[s] = 0; back.append(Int32(s)) }
+        while true {
+            if front.isEmpty { front = back.reversed(); back.removeAll(keepingCapacity: true) }
+            guard let t = front.popLast() else { break }
+            for (p, w) in incoming[Int(t)] where shortest[Int(t)] + w < shortest[Int(p)] {
+                shortest[Int(p)] = shortest[Int(t)] + w
+                if w == 0 { front.append(p) } else { back.append(p) }
+            }
+        }
+        // Longest: states are taken once all their successors are (Kahn's order, backwards); a state
+        // never taken reaches a loop.
+        var longest = accepting.map { $0 ? Int32(0) : Int32.min }
+        var finished = [Bool](repeating: false, count: count)
+        var ready = (0..<count).filter { outgoing[$0] == 0 }.map(Int32.init)
+        while let t = ready.popLast() {
+            finished[Int(t)] = true
+            for (p, w) in incoming[Int(t)] {
+                longest[Int(p)] = max(longest[Int(p)], longest[Int(t)] &+ w)
+                outgoing[Int(p)] -= 1
+                if outgoing[Int(p)] == 0 { ready.append(p) }
+            }
+        }
+        for s in 0..<count where !finished[s] { longest[s] = .max }
+        return (shortest, longest)
+    }
+}
+
 /// A walk of a `RegexAutomaton`: the state after the bytes so far.
 public struct RegexState: ByteGrammar {
     private(set) var state: Int32

@@ -2,7 +2,7 @@
 from HF `tokenizers` (plain prompts) or jinja2 rendering as transformers does (chats), the same ids
 sent straight to decode with `pd-client generate --json`, and the generated ids decoded by HF
 `tokenizers`. Run by gateway-openai.sh (env: GATEWAY, DECODE, BIN, MODEL_DIR, MODEL_NAME)."""
-import json, os, re, socket, subprocess, sys, tempfile, time
+import datetime, ipaddress, json, os, re, socket, subprocess, sys, tempfile, time, uuid
 
 import jsonschema, openai, pydantic, requests
 
@@ -511,6 +511,27 @@ for seed in (None, 1, 2):
     check(isinstance(parsed.choices[0].message.parsed, Code) and parsed.choices[0].finish_reason == "stop",
           f"json_schema with string rules: {parsed.choices[0]}")
     count("chat_completions", "stop")
+# String formats (pydantic's date, datetime, UUID, IPv4Address, timedelta → format date, date-time, uuid,
+# ipv4, duration) and a pattern with a maxLength: pydantic's own parsing in parse() takes the reply.
+class Visit(pydantic.BaseModel):
+    day: datetime.date
+    at: datetime.datetime
+    id: uuid.UUID
+    host: ipaddress.IPv4Address
+    stay: datetime.timedelta
+    tag: str = pydantic.Field(pattern=r"^[a-z]+$", max_length=4)
+
+
+for seed in (None, 1, 2):
+    parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=320, logit_bias=closing_bias,
+                                           response_format=Visit, **({"temperature": 0} if seed is None else {"temperature": 1, "seed": seed}))
+    check(isinstance(parsed.choices[0].message.parsed, Visit) and parsed.choices[0].finish_reason == "stop",
+          f"json_schema with string formats: {parsed.choices[0]}")
+    count("chat_completions", "stop")
+r = requests.post(f"http://{GATEWAY}/v1/chat/completions", json={"model": MODEL, "messages": conversations[1], "max_tokens": 8, "response_format": {
+    "type": "json_schema", "json_schema": {"name": "u", "schema": {"type": "object", "properties": {"u": {"type": "string", "format": "uri"}}}}}})
+check(r.status_code == 400 and "properties.u.format" in r.json()["error"]["message"], f"an unserved format: {r.status_code} {r.text}")
+errors[400] = errors.get(400, 0) + 1
 # A named tool choice: the reply is the function's arguments under its parameters schema, returned as one
 # call (content null, finish "stop", as vLLM); the SDK's pydantic_function_tool + parse() reads it back.
 class GetWeather(pydantic.BaseModel):

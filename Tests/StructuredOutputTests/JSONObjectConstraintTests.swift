@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import StructuredOutput
 
@@ -9,7 +10,7 @@ final class JSONObjectConstraintTests: XCTestCase {
 
     /// Ids 0..<256 are the single bytes (so a test can advance byte by byte), then random pieces.
     static func vocabulary(seed: UInt64, pieces: Int) -> (TokenVocabulary, [[UInt8]]) {
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         let alphabet = Array(#"{}[]:," \"\\-+.eE0123456789truefalsn/u\#n\#tabcxyz"#.utf8)
             + Array("é日本😀\u{7f}".utf8) + [0x80, 0xBF, 0xC0, 0xED, 0xA0, 0xF4, 0x90, 0x00, 0x1F]
         var tokens = (0..<256).map { [UInt8($0)] }
@@ -96,15 +97,18 @@ final class JSONObjectConstraintTests: XCTestCase {
         XCTAssertGreaterThan(states, 80)
     }
 
-    /// Strings with rules (a pattern, lengths): the string-content shortcut is off there, and every token
-    /// is walked through the length count and the pattern's automaton.
+    /// Strings with rules (a pattern, lengths, formats): the string-content shortcut is off there, and every
+    /// token is walked through the length count and the pattern's automaton.
     func testRuledStringMaskEqualsTokenByTokenFeeding() throws {
         let states = try assertSchemaMaskEqualsFeeding(#"""
             {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-c]{2}\\d+$"},
-             "name": {"type": "string", "minLength": 2, "maxLength": 4}, "note": {"type": "string", "pattern": "é|x\"y"}},
-             "required": ["code", "name", "note"]}
-            """#, [#"{"code": "ab12", "name": "é\t日x", "note": "1x\"y2é"}"#, #"{"code":"a"#, #"{"code":"ab1","name":"ab"#], seed: 9)
-        XCTAssertGreaterThan(states, 60)
+             "name": {"type": "string", "minLength": 2, "maxLength": 4}, "note": {"type": "string", "pattern": "é|x\"y"},
+             "day": {"type": "string", "format": "date"}, "host": {"type": "string", "format": "hostname", "maxLength": 6},
+             "word": {"type": "string", "pattern": "^(ab)+$", "minLength": 5}},
+             "required": ["code", "name", "note", "day", "host", "word"]}
+            """#, [#"{"code": "ab12", "name": "é\t日x", "note": "1x\"y2é", "day": "2024-02-29", "host": "a-b.cd", "word": "ababab"}"#,
+                   #"{"code":"a"#, #"{"code":"ab1","name":"ab","note":"é","day":"1900-02-2"#], seed: 9)
+        XCTAssertGreaterThan(states, 100)
     }
 
     func testCompleteObjectAllowsOnlyEOSAndARefusedTokenEndsTheWalk() {
@@ -132,18 +136,5 @@ final class JSONObjectConstraintTests: XCTestCase {
         for (id, bytes) in tokens.enumerated() { XCTAssertEqual(Array(vocabulary.bytes(of: id)), bytes) }
         XCTAssertEqual(Array(vocabulary.bytes(of: -1)), [])
         XCTAssertEqual(Array(vocabulary.bytes(of: tokens.count)), [])
-    }
-}
-
-/// SplitMix64: a fixed stream for test data.
-private struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94DB_D049_11EB_133B
-        return z ^ (z >> 31)
     }
 }

@@ -4,11 +4,12 @@ import XCTest
 @testable import StructuredOutput
 
 /// JSONSchema / JSONSchemaState against the `jsonschema` package (scripts/json-schema-cases.py): the same
-/// verdict on instances of nine schemas — objects with required and optional properties, enums and
+/// verdict on instances of twelve schemas — objects with required and optional properties, enums and
 /// consts, a recursive $ref, unions of types, root scalars, pydantic's shapes, objects told apart by
-/// their first property — drawn by
+/// their first property, strings with patterns, lengths and every served format — drawn by
 /// hypothesis-jsonschema and a generator of the script's own, written with random whitespace, and their
-/// random mutations; and every prefix the state accepts completes to an instance jsonschema takes.
+/// random mutations; every prefix the state accepts completes to an instance jsonschema takes, and so does
+/// every random walk of the bytes the state accepts.
 final class JSONSchemaTests: XCTestCase {
     private struct Reference: Decodable {
         struct Case: Decodable {
@@ -21,12 +22,8 @@ final class JSONSchemaTests: XCTestCase {
         let cases: [Case]
     }
 
-    private static func python() throws -> String {
-        try FixtureCommand.run(["PYTHON_ENV=jsonschema", "scripts/python-env", "venv", "jsonschema", "hypothesis==6.112.0", "hypothesis-jsonschema==0.23.1"])
-    }
-
     private static func reference() throws -> (schemas: [JSONSchema], cases: [Reference.Case]) {
-        let out = try FixtureCommand.run([try python(), "scripts/json-schema-cases.py", "cases", "60", "30"])
+        let out = try FixtureCommand.run([try ReferencePython.path(), "scripts/json-schema-cases.py", "cases", "60", "30"])
         let reference = try JSONDecoder().decode(Reference.self, from: Data(out.utf8))
         return (try reference.schemas.map { try JSONSchema(json: Array($0.utf8)) }, reference.cases)
     }
@@ -83,10 +80,30 @@ final class JSONSchemaTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(triples.count, 10_000)
+        // Random walks in the schemas of ruled strings: any byte the state takes, until it may end (or a
+        // length where the completion finishes it).
+        var random = SplitMix64(seed: 7)
+        let alphabet = (0x20...0x7E).map { UInt8($0) } + [0x0A, 0xC3, 0xA9]
+        for s in 9..<schemas.count {
+            for _ in 0..<300 {
+                var state = JSONSchemaState(), walk: [UInt8] = []
+                while walk.count < 400 {
+                    if state.canEnd(in: schemas[s]) && Int.random(in: 0..<8, using: &random) == 0 { break }
+                    let taken = alphabet.filter { var t = state; return t.accept($0, in: schemas[s]) }
+                    guard let byte = taken.randomElement(using: &random) else { break }
+                    _ = state.accept(byte, in: schemas[s])
+                    walk.append(byte)
+                }
+                guard let tail = Self.completion(after: state, schemas[s]) else {
+                    return XCTFail("schema \(s): no completion after the walk \(String(decoding: walk, as: UTF8.self).debugDescription)")
+                }
+                triples.append([s, Data(walk).base64EncodedString(), Data(tail).base64EncodedString()])
+            }
+        }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("json-schema-\(getpid()).json")
         defer { try? FileManager.default.removeItem(at: file) }
         try JSONSerialization.data(withJSONObject: triples).write(to: file)
-        let out = try FixtureCommand.run([try Self.python(), "scripts/json-schema-cases.py", "check", file.path])
+        let out = try FixtureCommand.run([try ReferencePython.path(), "scripts/json-schema-cases.py", "check", file.path])
         let bad = try JSONDecoder().decode([Int].self, from: Data(out.utf8))
         XCTAssertEqual(bad.count, 0, bad.prefix(5).map { "\(triples[$0])" }.joined(separator: "\n"))
     }
@@ -99,10 +116,18 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertNil(refusal(#"{"type": "string", "pattern": "^a"}"#))
         XCTAssertEqual(refusal(#"{"type": "string", "pattern": "(a"}"#), "pattern")
         XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^a|b$"}"#), "pattern", "anchors around a top-level |")
-        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "a", "maxLength": 3}"#), "maxLength")
+        XCTAssertNil(refusal(#"{"type": "string", "pattern": "a", "maxLength": 3}"#))
+        XCTAssertNil(refusal(#"{"type": "string", "pattern": "^(ab)+$", "minLength": 1, "maxLength": 5}"#), "minLength implied by the pattern")
+        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^(ab)+$", "minLength": 3, "maxLength": 5}"#), "minLength", "both bounds bind")
+        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^a{3}$", "maxLength": 2}"#), "maxLength", "no match fits")
+        XCTAssertEqual(refusal(#"{"type": "string", "format": "date", "maxLength": 9}"#), "maxLength", "no date fits")
+        XCTAssertNil(refusal(#"{"type": "string", "format": "date-time"}"#))
+        XCTAssertNil(refusal(#"{"type": "string", "format": "password", "minLength": 8}"#))
+        XCTAssertEqual(refusal(#"{"type": "string", "format": "uri"}"#), "format")
+        XCTAssertEqual(refusal(#"{"type": "string", "format": 1}"#), "format")
+        XCTAssertEqual(refusal(#"{"type": "string", "format": "uuid", "pattern": "^a"}"#), "format")
         XCTAssertEqual(refusal(#"{"type": "string", "minLength": 4, "maxLength": 3}"#), "minLength")
         XCTAssertNil(refusal(#"{"type": "string", "minLength": 1, "maxLength": 3}"#))
-        XCTAssertEqual(refusal(#"{"type": "string", "format": "date"}"#), "format")
         XCTAssertEqual(refusal(#"{"type": "number", "minimum": 0}"#), "minimum")
         XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string", "maxLength": -1}}}"#), "properties.a.maxLength")
         XCTAssertEqual(refusal(#"{"type": "object", "additionalProperties": true}"#), "additionalProperties")

@@ -22,12 +22,8 @@ final class RegexTests: XCTestCase {
         let errors: [String]
     }
 
-    private static func python() throws -> String {
-        try FixtureCommand.run(["PYTHON_ENV=jsonschema", "scripts/python-env", "venv", "jsonschema", "hypothesis==6.112.0", "hypothesis-jsonschema==0.23.1"])
-    }
-
     private static func reference() throws -> (Reference, [RegexAutomaton]) {
-        let out = try FixtureCommand.run([try python(), "scripts/regex-cases.py", "cases", "60", "3"])
+        let out = try FixtureCommand.run([try ReferencePython.path(), "scripts/regex-cases.py", "cases", "60", "3"])
         let reference = try JSONDecoder().decode(Reference.self, from: Data(out.utf8))
         var automata: [RegexAutomaton] = []
         for pattern in reference.patterns {
@@ -97,7 +93,7 @@ final class RegexTests: XCTestCase {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("regex-\(getpid()).json")
         defer { try? FileManager.default.removeItem(at: file) }
         try JSONSerialization.data(withJSONObject: triples).write(to: file)
-        let out = try FixtureCommand.run([try Self.python(), "scripts/regex-cases.py", "check", file.path])
+        let out = try FixtureCommand.run([try ReferencePython.path(), "scripts/regex-cases.py", "check", file.path])
         let bad = try JSONDecoder().decode([Int].self, from: Data(out.utf8))
         XCTAssertEqual(bad.count, 0, bad.prefix(5).map { "\(triples[$0])" }.joined(separator: "\n"))
     }
@@ -149,6 +145,30 @@ final class RegexTests: XCTestCase {
                     if bytes.allSatisfy({ s.accept($0, in: automaton) }) { expected.insert(id) }
                 }
                 XCTAssertEqual(JSONObjectConstraintTests.allowed(constraint), expected, "after \(i) bytes of \(text)")
+            }
+        }
+    }
+
+    /// The fewest / most characters from each state to a match, against every completion of up to 6
+    /// characters over a small alphabet (a loop ahead: the most is unbounded, and completions that long exist).
+    func testCompletionLengthsMatchEnumeration() throws {
+        let alphabet = ["a", "b", "c", "é", "-"]
+        func strings(upTo n: Int) -> [String] {
+            var all = [""], layer = [""]
+            for _ in 0..<n { layer = layer.flatMap { s in alphabet.map { s + $0 } }; all += layer }
+            return all
+        }
+        let completions = strings(upTo: 6), prefixes = strings(upTo: 2)
+        for pattern in ["(ab)+c?", "a{2,4}", "é+-?", "[a-c]*-", "a|bcé|-{3}", "(a|bb)(c|é{2})"] {
+            let automaton = try RegexAutomaton(pattern: pattern)
+            let (shortest, longest) = automaton.completionLengths()
+            for prefix in prefixes {
+                var state = RegexState(automaton)
+                guard prefix.utf8.allSatisfy({ state.accept($0, in: automaton) }) else { continue }
+                let lengths = completions.filter { automaton.matches(Array((prefix + $0).utf8)) }.map(\.count)
+                XCTAssertEqual(Int(shortest[Int(state.state)]), lengths.min(), "\(pattern) after \(prefix.debugDescription)")
+                let unbounded = longest[Int(state.state)] == .max
+                XCTAssertEqual(unbounded ? 6 : Int(longest[Int(state.state)]), lengths.max(), "\(pattern) after \(prefix.debugDescription)")
             }
         }
     }
