@@ -85,6 +85,14 @@ SCHEMAS = [
                                       "host": {"type": "string", "format": "hostname", "maxLength": 12},
                                       "id": {"type": "string", "format": "uuid", "minLength": 1, "maxLength": 40}},
      "required": ["slug", "word"], "additionalProperties": False},
+    # Number bounds (pydantic's Field ge / gt / le / lt): integers rounded inward, numbers' bounds whole.
+    {"type": "object", "properties": {"rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                                      "score": {"type": "number", "minimum": 0, "maximum": 1},
+                                      "delta": {"type": "number", "exclusiveMinimum": -3, "exclusiveMaximum": 2},
+                                      "count": {"type": "integer", "exclusiveMinimum": 0},
+                                      "low": {"type": "integer", "maximum": -10.5},
+                                      "grid": {"type": "array", "items": {"type": "integer", "minimum": -20, "exclusiveMaximum": 120}, "maxItems": 4}},
+     "required": ["rating", "score"], "additionalProperties": False},
 ]
 RULED_STRINGS = (9, 10, 11)   # the schemas whose every string has a rule
 
@@ -135,6 +143,13 @@ HANDWRITTEN = {
          '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"first.last+tag@mail.example.com"}',
          '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"a..b@c.de"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"a@b"}',
          '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"a@b.c1"}', '{"day":"2000-01-01","when":"2000-01-01T00:00:00Z","mail":"a\\/b@c.de"}'],
+    12: ['{"rating":1,"score":0}', '{"rating":5,"score":1.0}', '{"rating":6,"score":1}', '{"rating":0,"score":0.5}', '{"rating":3,"score":1.01}',
+         '{"rating":3,"score":-0.0}', '{"rating":3,"score":1e-1}', '{"rating":3,"score":0.999}', '{"rating":3,"score":0,"delta":-3}',
+         '{"rating":3,"score":0,"delta":-2.999}', '{"rating":3,"score":0,"delta":2}', '{"rating":3,"score":0,"delta":1.9}',
+         '{"rating":3,"score":0,"delta":-0}', '{"rating":3,"score":0,"count":0}', '{"rating":3,"score":0,"count":1}',
+         '{"rating":3,"score":0,"count":123456789}', '{"rating":3,"score":0,"low":-10}', '{"rating":3,"score":0,"low":-11}',
+         '{"rating":3,"score":0,"grid":[-20,119,0,99]}', '{"rating":3,"score":0,"grid":[-21]}', '{"rating":3,"score":0,"grid":[120]}',
+         '{"rating":3.0,"score":0}', '{"rating":-0,"score":0}'],
     11: ['{"slug":"ab-cd","word":"ababab"}', '{"slug":"abcd-efgh","word":"ababab"}', '{"slug":"abcd-efg","word":"abab"}',
          '{"slug":"a","word":"ababa"}', '{"slug":"a-","word":"ababab"}', '{"slug":"a","word":"ababab","host":"abc.defgh.ij"}',
          '{"slug":"a","word":"ababab","host":"abc.defgh.ijk"}', '{"slug":"a","word":"ababab","id":"123e4567-e89b-12d3-a456-426614174000"}'],
@@ -199,6 +214,13 @@ def validator(schema, root):
     return ECMAValidator(sub, format_checker=ECMAValidator.FORMAT_CHECKER)
 
 
+class IntText(str):
+    """A number written without a fraction or exponent (json's parse_int hook)."""
+
+
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
 def served_format(name, text):
     """A format's one spelling where jsonschema takes several (StringFormat's): upper-case T and Z, no year
     0000 (Python's date has none), duration numbers of 6 digits or fewer (what pydantic's timedelta holds), a
@@ -241,6 +263,9 @@ def served_form(value, marked, schema, root):
         return positions == sorted(positions) and all(served_form(value[k], m, schema["properties"][k], root) for k, m in marked)
     if isinstance(marked, list) and isinstance(value, list) and "items" in schema:
         return all(served_form(v, m, schema["items"], root) for v, m in zip(value, marked))
+    if isinstance(marked, (IntText, FloatText)) and any(b in schema for b in BOUNDS):
+        # A bounded number's one spelling: no exponent, no negative zero.
+        return "e" not in marked.lower() and not (marked.startswith("-") and value == 0)
     if isinstance(value, str) and "format" in schema:
         return served_format(schema["format"], value)
     return True
@@ -251,7 +276,7 @@ def valid(data: bytes, schema) -> bool:
         return False    # a string with a rule is written without \u escapes
     try:
         value = loads(data)
-        marked = loads(data, parse_float=FloatText, object_pairs_hook=lambda pairs: [(k, v) for k, v in pairs])
+        marked = loads(data, parse_float=FloatText, parse_int=IntText, object_pairs_hook=lambda pairs: [(k, v) for k, v in pairs])
     except (ValueError, UnicodeDecodeError, RecursionError):
         return False
     served = strict(schema)
@@ -334,7 +359,8 @@ def random_instance(rng, schema, root, level=0):
         low, high = schema.get("minItems", 0), min(schema.get("maxItems", 4), schema.get("minItems", 0) + 3)
         return [random_instance(rng, schema["items"], root, level + 1) for _ in range(rng.randint(low, high if level < 4 else low))]
     return {"string": lambda: rng.choice(["", "a", "héllo", "日本", "q\"uote", "line\nbreak", "😀"]),
-            "integer": lambda: rng.choice([0, -1, 7, 123456789012]), "number": lambda: rng.choice([0, -2.5, 1e-7, 3, 1e300]),
+            "integer": lambda: rng.choice([0, -1, 7, 123456789012, rng.randint(-30, 130)]),
+            "number": lambda: rng.choice([0, -2.5, 1e-7, 3, 1e300, round(rng.uniform(-4, 3), rng.randint(0, 3))]),
             "boolean": lambda: rng.random() < 0.5, "null": lambda: None}[kind]()
 
 

@@ -23,7 +23,7 @@ public struct JSONSchemaError: Error, CustomStringConvertible, Equatable, Sendab
 public final class JSONSchema: Sendable {
     enum Node: Sendable {
         case string(StringRule?)                         // nil: any string
-        case number(integerOnly: Bool)
+        case number(integerOnly: Bool, range: RegexAutomaton?)   // range: NumberRange's pattern when bounded
         case literals([[UInt8]])                         // enum / const / boolean / null: their JSON texts
         case object([Property])                          // in schema order
         case array(items: Int, minItems: Int, maxItems: Int)
@@ -168,12 +168,13 @@ public final class JSONSchema: Sendable {
             }
             let own: [String: Set<String>] = [
                 "object": ["properties", "required", "additionalProperties"], "array": ["items", "minItems", "maxItems"],
-                "string": ["pattern", "format", "minLength", "maxLength"], "number": [], "integer": [], "boolean": [], "null": []]
+                "string": ["pattern", "format", "minLength", "maxLength"], "number": Self.numberBounds, "integer": Self.numberBounds,
+                "boolean": [], "null": []]
             guard own[type] != nil else { throw fail("unknown type \"\(type)\"", at: "type") }
             let typesListed = Set((schema["type"]?.array?.compactMap(\.string)) ?? [schema["type"]?.string].compactMap { $0 })
             let everyTypes = typesListed.reduce(into: Set<String>()) { $0.formUnion(own[$1] ?? []) }
             if let other = keys.subtracting(Self.annotations).subtracting(["type"]).subtracting(everyTypes).sorted().first {
-                throw fail("not supported (served schemas are enforced whole: no number bounds)", at: other)
+                throw fail("not supported (served schemas are enforced whole)", at: other)
             }
             switch type {
             case "string":
@@ -203,7 +204,7 @@ public final class JSONSchema: Sendable {
                     }
                 }
                 return try add(.string(rule))
-            case "number", "integer": return try add(.number(integerOnly: type == "integer"))
+            case "number", "integer": return try add(.number(integerOnly: type == "integer", range: numberRange(schema, integerOnly: type == "integer", path: path)))
             case "boolean": return try add(.literals([Array("false".utf8), Array("true".utf8)]))
             case "null": return try add(.literals([Array("null".utf8)]))
             case "array":
@@ -242,6 +243,29 @@ public final class JSONSchema: Sendable {
                 nodes[index] = .object(built)
                 return index
             }
+        }
+
+        static let numberBounds: Set<String> = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
+
+        /// The automaton of a number's bounds (`NumberRange`), nil without any.
+        func numberRange(_ schema: JSONValue, integerOnly: Bool, path: String) throws(JSONSchemaError) -> RegexAutomaton? {
+            var lower: NumberRange.Bound?, upper: NumberRange.Bound?, last = ""
+            for key in ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"] {
+                guard let value = schema[key] else { continue }
+                let at = path.isEmpty ? key : "\(path).\(key)"
+                guard case let .number(d) = value else { throw JSONSchemaError(path: at, reason: "must be a number") }
+                let isLower = key == "minimum" || key == "exclusiveMinimum"
+                guard let bound = NumberRange.bound(d, exclusive: key.hasPrefix("exclusive"), lower: isLower, integerOnly: integerOnly) else {
+                    throw JSONSchemaError(path: at, reason: integerOnly ? "must be within ±10^15" : "must be a whole number within ±10^15 (a number's bounds are served whole)")
+                }
+                if isLower { lower = NumberRange.tighter(lower, bound, lower: true) } else { upper = NumberRange.tighter(upper, bound, lower: false) }
+                last = at
+            }
+            guard lower != nil || upper != nil else { return nil }
+            guard let pattern = NumberRange.pattern(lower: lower, upper: upper, integerOnly: integerOnly) else {
+                throw JSONSchemaError(path: last, reason: "no \(integerOnly ? "integer" : "number") is within the bounds")
+            }
+            do { return try RegexAutomaton(pattern: pattern) } catch { throw JSONSchemaError(path: last, reason: "\(error)") }
         }
 
         func bound(_ value: JSONValue?, default fallback: Int, at key: String, path: String) throws(JSONSchemaError) -> Int {

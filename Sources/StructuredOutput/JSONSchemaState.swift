@@ -17,7 +17,7 @@ public struct JSONSchemaState: Sendable {
     }
 
     /// The value being lexed, if any.
-    enum Lexer: UInt8 { case none, string, number, literal, key }
+    enum Lexer: UInt8 { case none, string, number, rangedNumber, literal, key }
 
     /// [maxDepth] open containers, innermost last: node | index << 16 | phase << 32 (node < maxNodes, index
     /// ≤ maxItemsBound: 16 bits each). An object's index is the next property it may take (the ones before
@@ -34,11 +34,12 @@ public struct JSONSchemaState: Sendable {
     var candidates: UInt64 = 0
     var offset: UInt16 = 0
     var listNode: UInt16 = 0
-    /// A string with a rule (JSONSchema.StringRule) being lexed: its node, the characters written, and
-    /// where its pattern's automaton stands. Inside it, escapes are the two-byte ones (each one character,
-    /// checked as it completes); `\uXXXX` is not taken, so every character is counted and matched as written.
+    /// A string with a rule (JSONSchema.StringRule) or a number with bounds being lexed: its node, the
+    /// characters written, and where its pattern's automaton stands. Inside such a string, escapes are the
+    /// two-byte ones (each one character, checked as it completes); `\uXXXX` is not taken, so every
+    /// character is counted and matched as written.
     var ruledString = false
-    var stringNode: UInt16 = 0
+    var ruledNode: UInt16 = 0
     var characters: UInt16 = 0
     var patternState: RegexState?
 
@@ -50,6 +51,7 @@ public struct JSONSchemaState: Sendable {
         switch lexer {
         case .none: return done
         case .number: return number.isWhole
+        case .rangedNumber: return patternState!.canEnd(in: range(in: schema))
         case .literal: return completeCandidate(in: schema) != nil
         case .string, .key: return false
         }
@@ -78,6 +80,11 @@ public struct JSONSchemaState: Sendable {
             case .inside: return true
             case .ended: return endThenFollow(byte, in: schema)
             }
+        case .rangedNumber:
+            let automaton = range(in: schema)
+            if patternState!.accept(byte, in: automaton) { return true }
+            guard patternState!.canEnd(in: automaton) else { return false }
+            return endThenFollow(byte, in: schema)
         case .literal, .key:
             let list = texts(in: schema)
             var next: UInt64 = 0
@@ -206,8 +213,12 @@ public struct JSONSchemaState: Sendable {
             guard byte == UInt8(ascii: "\"") else { return false }
             (lexer, string) = (.string, JSONStringLexer())
             ruledString = rule != nil
-            if let rule { (stringNode, characters, patternState) = (UInt16(node), 0, rule.pattern.map(RegexState.init)) }
-        case .number(let integerOnly):
+            if let rule { (ruledNode, characters, patternState) = (UInt16(node), 0, rule.pattern.map(RegexState.init)) }
+        case let .number(_, range?):
+            var state = RegexState(range)
+            guard state.accept(byte, in: range) else { return false }
+            (lexer, ruledNode, patternState) = (.rangedNumber, UInt16(node), state)
+        case .number(let integerOnly, nil):
             guard let lexer = JSONNumberLexer(first: byte, integerOnly: integerOnly) else { return false }
             (self.lexer, number) = (.number, lexer)
         case .literals(let texts):
@@ -233,6 +244,12 @@ public struct JSONSchemaState: Sendable {
         return true
     }
 
+    /// The automaton of the bounded number being lexed.
+    private func range(in schema: JSONSchema) -> RegexAutomaton {
+        guard case let .number(_, range?) = schema.nodes[Int(ruledNode)] else { preconditionFailure("a ranged number's node has a range") }
+        return range
+    }
+
     // MARK: Strings with a rule
 
     /// The character each two-byte escape writes (after the backslash), nil for `u` and the rest.
@@ -253,7 +270,7 @@ public struct JSONSchemaState: Sendable {
     /// `accept` inside a string with a rule: the JSON lexer's check, then the length and the pattern on
     /// the characters the bytes write (a character counts at its first byte; an escape at its second).
     private mutating func acceptRuled(_ byte: UInt8, in schema: JSONSchema) -> Bool {
-        guard case let .string(rule?) = schema.nodes[Int(stringNode)] else { return false }
+        guard case let .string(rule?) = schema.nodes[Int(ruledNode)] else { return false }
         let saved = self
         let atCharacter = string.isBetweenCharacters, afterBackslash = string.isAfterBackslash
         switch string.accept(byte) {

@@ -512,7 +512,8 @@ for seed in (None, 1, 2):
           f"json_schema with string rules: {parsed.choices[0]}")
     count("chat_completions", "stop")
 # String formats (pydantic's date, datetime, UUID, IPv4Address, timedelta → format date, date-time, uuid,
-# ipv4, duration) and a pattern with a maxLength: pydantic's own parsing in parse() takes the reply.
+# ipv4, duration), a pattern with a maxLength, and number bounds (Field ge / le / gt): pydantic's own
+# parsing in parse() takes the reply.
 class Visit(pydantic.BaseModel):
     day: datetime.date
     at: datetime.datetime
@@ -520,13 +521,16 @@ class Visit(pydantic.BaseModel):
     host: ipaddress.IPv4Address
     stay: datetime.timedelta
     tag: str = pydantic.Field(pattern=r"^[a-z]+$", max_length=4)
+    rating: int = pydantic.Field(ge=1, le=5)
+    share: float = pydantic.Field(ge=0, le=1)
+    guests: int = pydantic.Field(gt=0)
 
 
 for seed in (None, 1, 2):
     parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=320, logit_bias=closing_bias,
                                            response_format=Visit, **({"temperature": 0} if seed is None else {"temperature": 1, "seed": seed}))
     check(isinstance(parsed.choices[0].message.parsed, Visit) and parsed.choices[0].finish_reason == "stop",
-          f"json_schema with string formats: {parsed.choices[0]}")
+          f"json_schema with string formats and number bounds: {parsed.choices[0]}")
     count("chat_completions", "stop")
 r = requests.post(f"http://{GATEWAY}/v1/chat/completions", json={"model": MODEL, "messages": conversations[1], "max_tokens": 8, "response_format": {
     "type": "json_schema", "json_schema": {"name": "u", "schema": {"type": "object", "properties": {"u": {"type": "string", "format": "uri"}}}}}})
