@@ -82,6 +82,12 @@ completions = [
     {"model": "tiny", "prompt": "JSON:", "guided_json": {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{2}-\\d+$"},
                                                                               "name": {"type": "string", "minLength": 1, "maxLength": 4}},
                                                      "required": ["code"]}},
+    {"model": "tiny", "prompt": "JSON:", "guided_json": {"type": "object", "properties": {
+        "day": {"type": "string", "format": "date"}, "at": {"type": "string", "format": "date-time"}, "v6": {"type": "string", "format": "ipv6"},
+        "mail": {"type": "string", "format": "email"}, "host": {"type": "string", "format": "hostname", "maxLength": 20},
+        "slug": {"type": "string", "pattern": "^[a-z]+(-[a-z]+)*$", "maxLength": 8}, "word": {"type": "string", "pattern": "(ab)+", "minLength": 5},
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5}, "share": {"type": "number", "exclusiveMinimum": -3, "maximum": 1}},
+        "required": ["day"]}},
     {"model": "tiny", "prompt": "Date:", "structured_outputs": {"regex": r"(19|20)\d\d-(0[1-9]|1[0-2])-[0-3]\d( ?[^\n]{0,8}|[äé😀-😂]+)"}},
     {"model": "tiny", "prompt": "Answer:", "guided_regex": r"^(?:yes|no)(?P<n>, [\x41-\x5a]{1,3}\u00e9*)?\.$", "temperature": 1, "seed": 2},
 ]

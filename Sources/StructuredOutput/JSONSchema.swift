@@ -17,8 +17,8 @@ public struct JSONSchemaError: Error, CustomStringConvertible, Equatable, Sendab
 /// (`additionalProperties` false or absent); arrays of `items` with `minItems` / `maxItems`. Annotations
 /// (title, description, default, examples, …) are ignored; strings take `pattern` (unanchored, as ECMA-262
 /// reads it: `RegexAutomaton(search:)`) or a `format` (`StringFormat`), and `minLength` / `maxLength`
-/// (`StringRule`); every other keyword — number bounds, `{}`, formats not listed — is refused by name, so a
-/// served schema is always enforced whole.
+/// (`StringRule`); numbers take bounds (`NumberRange`); every other keyword — `multipleOf`, `{}`, formats
+/// not listed — is refused by name, so a served schema is always enforced whole.
 /// An enum's values are written as compact JSON (numbers in shortest form).
 public final class JSONSchema: Sendable {
     enum Node: Sendable {
