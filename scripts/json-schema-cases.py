@@ -91,7 +91,11 @@ SCHEMAS = [
                                       "delta": {"type": "number", "exclusiveMinimum": -3, "exclusiveMaximum": 2},
                                       "count": {"type": "integer", "exclusiveMinimum": 0},
                                       "low": {"type": "integer", "maximum": -10.5},
-                                      "grid": {"type": "array", "items": {"type": "integer", "minimum": -20, "exclusiveMaximum": 120}, "maxItems": 4}},
+                                      "grid": {"type": "array", "items": {"type": "integer", "minimum": -20, "exclusiveMaximum": 120}, "maxItems": 4},
+                                      # Tuples (pydantic's tuple[NonNegativeInt, date]; a prefix then items).
+                                      "pair": {"type": "array", "prefixItems": [{"type": "integer", "minimum": 0}, {"type": "string", "format": "date"}],
+                                               "minItems": 2, "maxItems": 2},
+                                      "tail": {"type": "array", "prefixItems": [{"type": "boolean"}], "items": {"type": "integer"}, "maxItems": 3}},
      "required": ["rating", "score"], "additionalProperties": False},
 ]
 RULED_STRINGS = (9, 10, 11)   # the schemas whose every string has a rule
@@ -149,7 +153,10 @@ HANDWRITTEN = {
          '{"rating":3,"score":0,"delta":-0}', '{"rating":3,"score":0,"count":0}', '{"rating":3,"score":0,"count":1}',
          '{"rating":3,"score":0,"count":123456789}', '{"rating":3,"score":0,"low":-10}', '{"rating":3,"score":0,"low":-11}',
          '{"rating":3,"score":0,"grid":[-20,119,0,99]}', '{"rating":3,"score":0,"grid":[-21]}', '{"rating":3,"score":0,"grid":[120]}',
-         '{"rating":3.0,"score":0}', '{"rating":-0,"score":0}'],
+         '{"rating":3.0,"score":0}', '{"rating":-0,"score":0}', '{"rating":3,"score":0,"pair":[0,"2000-01-01"]}',
+         '{"rating":3,"score":0,"pair":[0]}', '{"rating":3,"score":0,"pair":[0,"2000-01-01",1]}', '{"rating":3,"score":0,"pair":["2000-01-01",0]}',
+         '{"rating":3,"score":0,"tail":[]}', '{"rating":3,"score":0,"tail":[true,1,2]}', '{"rating":3,"score":0,"tail":[1]}',
+         '{"rating":3,"score":0,"tail":[false,1,2,3]}', '{"rating":3,"score":0,"tail":[false,true]}'],
     11: ['{"slug":"ab-cd","word":"ababab"}', '{"slug":"abcd-efgh","word":"ababab"}', '{"slug":"abcd-efg","word":"abab"}',
          '{"slug":"a","word":"ababa"}', '{"slug":"a-","word":"ababab"}', '{"slug":"a","word":"ababab","host":"abc.defgh.ij"}',
          '{"slug":"a","word":"ababab","host":"abc.defgh.ijk"}', '{"slug":"a","word":"ababab","id":"123e4567-e89b-12d3-a456-426614174000"}'],
@@ -177,6 +184,12 @@ def strict(schema):
                 walk(v)
     walk(schema)
     return schema
+
+
+def item_schema(schema, i):
+    """An array schema's schema for item i: prefixItems' then items' (none: anything, as JSON Schema reads it)."""
+    prefix = schema.get("prefixItems", [])
+    return prefix[i] if i < len(prefix) else schema.get("items", {})
 
 
 def resolve(schema, root):
@@ -261,8 +274,8 @@ def served_form(value, marked, schema, root):
         order = list(schema.get("properties", {}))
         positions = [order.index(k) for k, _ in marked]
         return positions == sorted(positions) and all(served_form(value[k], m, schema["properties"][k], root) for k, m in marked)
-    if isinstance(marked, list) and isinstance(value, list) and "items" in schema:
-        return all(served_form(v, m, schema["items"], root) for v, m in zip(value, marked))
+    if isinstance(marked, list) and isinstance(value, list) and ("items" in schema or "prefixItems" in schema):
+        return all(served_form(v, m, item_schema(schema, i), root) for i, (v, m) in enumerate(zip(value, marked)))
     if isinstance(marked, (IntText, FloatText)) and any(b in schema for b in BOUNDS):
         # A bounded number's one spelling: no exponent, no negative zero.
         return "e" not in marked.lower() and not (marked.startswith("-") and value == 0)
@@ -294,11 +307,12 @@ def ordered_dump(rng, value, schema, root):
     ws = lambda: rng.choice(["", "", "", " ", "\n  ", "\t"])
     if isinstance(value, dict):
         order = list(schema.get("properties", {}))
-        parts = [ws() + json.dumps(k, ensure_ascii=False) + ws() + ":" + ws() + ordered_dump(rng, value[k], schema["properties"][k], root) + ws()
-                 for k in sorted(value, key=order.index)]
+        # Keys the schema does not list (a value hypothesis drew for an item it does not know the schema of) last.
+        parts = [ws() + json.dumps(k, ensure_ascii=False) + ws() + ":" + ws() + ordered_dump(rng, value[k], schema.get("properties", {}).get(k, {}), root) + ws()
+                 for k in sorted(value, key=lambda k: order.index(k) if k in order else len(order))]
         return "{" + ",".join(parts) + ws() + "}"
     if isinstance(value, list):
-        return "[" + ",".join(ws() + ordered_dump(rng, v, schema.get("items", {}), root) + ws() for v in value) + ws() + "]"
+        return "[" + ",".join(ws() + ordered_dump(rng, v, item_schema(schema, i), root) + ws() for i, v in enumerate(value)) + ws() + "]"
     return json.dumps(value, ensure_ascii=rng.random() < 0.3)
 
 
@@ -357,7 +371,7 @@ def random_instance(rng, schema, root, level=0):
                 if k in required or (level < 4 and rng.random() < 0.5)}
     if kind == "array":
         low, high = schema.get("minItems", 0), min(schema.get("maxItems", 4), schema.get("minItems", 0) + 3)
-        return [random_instance(rng, schema["items"], root, level + 1) for _ in range(rng.randint(low, high if level < 4 else low))]
+        return [random_instance(rng, item_schema(schema, i), root, level + 1) for i in range(rng.randint(low, high if level < 4 else low))]
     return {"string": lambda: rng.choice(["", "a", "héllo", "日本", "q\"uote", "line\nbreak", "😀"]),
             "integer": lambda: rng.choice([0, -1, 7, 123456789012, rng.randint(-30, 130)]),
             "number": lambda: rng.choice([0, -2.5, 1e-7, 3, 1e300, round(rng.uniform(-4, 3), rng.randint(0, 3))]),

@@ -14,7 +14,8 @@ public struct JSONSchemaError: Error, CustomStringConvertible, Equatable, Sendab
 /// reading of it: `type` (one or a list), `enum`, `const`, `anyOf` / `oneOf` (alternatives told apart by
 /// their first byte), `allOf` of one schema, `$ref` into `$defs` / `definitions` (recursion included);
 /// objects with `properties` written in schema order, every `required` one present, no others
-/// (`additionalProperties` false or absent); arrays of `items` with `minItems` / `maxItems`. Annotations
+/// (`additionalProperties` false or absent); arrays of `prefixItems` (tuples) and `items` with `minItems` /
+/// `maxItems`. Annotations
 /// (title, description, default, examples, …) are ignored; strings take `pattern` (unanchored, as ECMA-262
 /// reads it: `RegexAutomaton(search:)`) or a `format` (`StringFormat`), and `minLength` / `maxLength`
 /// (`StringRule`); numbers take bounds (`NumberRange`); every other keyword — `multipleOf`, `{}`, formats
@@ -26,7 +27,7 @@ public final class JSONSchema: Sendable {
         case number(integerOnly: Bool, range: RegexAutomaton?)   // range: NumberRange's pattern when bounded
         case literals([[UInt8]])                         // enum / const / boolean / null: their JSON texts
         case object([Property])                          // in schema order
-        case array(items: Int, minItems: Int, maxItems: Int)
+        case array(prefix: [Int], items: Int?, minItems: Int, maxItems: Int)   // item i: prefix[i], then items (nil: none past the prefix)
         case union([Int])                                // alternatives with disjoint first bytes
         /// A union of objects told apart by their first property, the same required key in each with
         /// string values of its own (vLLM's `tool_choice: "required"` schema: {"name": ..., "parameters": ...}):
@@ -167,7 +168,7 @@ public final class JSONSchema: Sendable {
                 JSONSchemaError(path: path.isEmpty ? key : "\(path).\(key)", reason: reason)
             }
             let own: [String: Set<String>] = [
-                "object": ["properties", "required", "additionalProperties"], "array": ["items", "minItems", "maxItems"],
+                "object": ["properties", "required", "additionalProperties"], "array": ["items", "prefixItems", "minItems", "maxItems"],
                 "string": ["pattern", "format", "minLength", "maxLength"], "number": Self.numberBounds, "integer": Self.numberBounds,
                 "boolean": [], "null": []]
             guard own[type] != nil else { throw fail("unknown type \"\(type)\"", at: "type") }
@@ -208,13 +209,27 @@ public final class JSONSchema: Sendable {
             case "boolean": return try add(.literals([Array("false".utf8), Array("true".utf8)]))
             case "null": return try add(.literals([Array("null".utf8)]))
             case "array":
-                guard let items = schema["items"] else { throw fail("an array schema needs items (one schema for every item)", at: "items") }
+                let prefix = schema["prefixItems"]
+                if let prefix, prefix.array == nil { throw fail("must be a list of schemas", at: "prefixItems") }
+                let prefixCount = prefix?.array?.count ?? 0
+                // Past the prefix: `items`, or none (`items` false or absent beside prefixItems: fewer items
+                // than the schema allows are still an instance, so absent serves as false).
+                let extra = schema["items"].flatMap { $0.bool == false ? nil : $0 }
+                guard extra != nil || prefix != nil else { throw fail("an array schema needs items (one schema for every item)", at: "items") }
                 let minItems = try bound(schema["minItems"], default: 0, at: "minItems", path: path)
-                let maxItems = try bound(schema["maxItems"], default: Int.max, at: "maxItems", path: path)
+                var maxItems = try bound(schema["maxItems"], default: Int.max, at: "maxItems", path: path)
                 guard minItems <= maxItems else { throw fail("minItems is above maxItems", at: "minItems") }
+                if extra == nil {
+                    guard minItems <= prefixCount else { throw fail("asks for more items than prefixItems gives, and items gives none", at: "minItems") }
+                    maxItems = Swift.min(maxItems, prefixCount)
+                }
                 let index = try add(nil)
-                let item = try node(items, path: path.isEmpty ? "items" : "\(path).items")
-                nodes[index] = .array(items: item, minItems: minItems, maxItems: maxItems)
+                var prefixNodes: [Int] = []
+                for (i, item) in (prefix?.array ?? []).enumerated() {
+                    prefixNodes.append(try node(item, path: path.isEmpty ? "prefixItems.\(i)" : "\(path).prefixItems.\(i)"))
+                }
+                let item = try extra.map { value throws(JSONSchemaError) in try node(value, path: path.isEmpty ? "items" : "\(path).items") }
+                nodes[index] = .array(prefix: prefixNodes, items: item, minItems: minItems, maxItems: maxItems)
                 return index
             default:   // object
                 if let extra = schema["additionalProperties"], extra.bool != false {

@@ -175,7 +175,7 @@ public struct JSONSchemaState: Sendable {
                     return false
                 }
             }
-        case let .array(items, minItems, maxItems):
+        case let .array(prefix, items, minItems, maxItems):
             switch phase {
             case .afterOpen, .afterComma:
                 if byte == UInt8(ascii: "]") && phase == .afterOpen {
@@ -185,7 +185,7 @@ public struct JSONSchemaState: Sendable {
                 guard index < maxItems else { return false }
                 // The item is counted as it starts; past JSONSchema.maxItemsBound (no maxItems) the count stays there.
                 setTop(node, min(index + 1, JSONSchema.maxItemsBound), .afterValue)
-                if startValue(items, byte, in: schema) { return true }
+                if startValue(index < prefix.count ? prefix[index] : items!, byte, in: schema) { return true }
                 setTop(node, index, phase)
                 return false
             case .afterValue:

@@ -512,7 +512,7 @@ for seed in (None, 1, 2):
           f"json_schema with string rules: {parsed.choices[0]}")
     count("chat_completions", "stop")
 # String formats (pydantic's date, datetime, UUID, IPv4Address, timedelta → format date, date-time, uuid,
-# ipv4, duration), a pattern with a maxLength, and number bounds (Field ge / le / gt): pydantic's own
+# ipv4, duration), a pattern with a maxLength, number bounds (Field ge / le / gt) and a tuple (prefixItems): pydantic's own
 # parsing in parse() takes the reply.
 class Visit(pydantic.BaseModel):
     day: datetime.date
@@ -524,6 +524,7 @@ class Visit(pydantic.BaseModel):
     rating: int = pydantic.Field(ge=1, le=5)
     share: float = pydantic.Field(ge=0, le=1)
     guests: int = pydantic.Field(gt=0)
+    pair: tuple[int, datetime.date]
 
 
 for seed in (None, 1, 2):
