@@ -97,8 +97,16 @@ SCHEMAS = [
                                                "minItems": 2, "maxItems": 2},
                                       "tail": {"type": "array", "prefixItems": [{"type": "boolean"}], "items": {"type": "integer"}, "maxItems": 3}},
      "required": ["rating", "score"], "additionalProperties": False},
+    # Other keys beside the listed ones (pydantic's dict[str, int]: additionalProperties a schema), written
+    # after them. No string values anywhere, so a backslash in the text is one in a key (see valid).
+    {"type": "object", "properties": {"id": {"type": "integer"},
+                                      "counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+                                      "flags": {"type": "object", "properties": {"on": {"type": "boolean"}, "off": {"type": "boolean"}},
+                                                "additionalProperties": {"type": "boolean"}}},
+     "required": ["id"], "additionalProperties": {"type": "array", "items": {"type": "number"}, "maxItems": 2}},
 ]
-RULED_STRINGS = (9, 10, 11)   # the schemas whose every string has a rule
+RULED_STRINGS = (9, 10, 11)
+OTHER_KEYS = 13   # the schema with additionalProperties: keys outside the listed ones are written without escapes   # the schemas whose every string has a rule
 
 # Edge cases per schema (index: texts), their verdicts computed like the drawn ones'.
 HANDWRITTEN = {
@@ -157,6 +165,11 @@ HANDWRITTEN = {
          '{"rating":3,"score":0,"pair":[0]}', '{"rating":3,"score":0,"pair":[0,"2000-01-01",1]}', '{"rating":3,"score":0,"pair":["2000-01-01",0]}',
          '{"rating":3,"score":0,"tail":[]}', '{"rating":3,"score":0,"tail":[true,1,2]}', '{"rating":3,"score":0,"tail":[1]}',
          '{"rating":3,"score":0,"tail":[false,1,2,3]}', '{"rating":3,"score":0,"tail":[false,true]}'],
+    13: ['{"id":1}', '{"id":1,"x":[1]}', '{"x":[1],"id":1}', '{"id":1,"counts":{"a":1,"b":2},"z":[]}', '{"id":1,"z":[],"counts":{}}',
+         '{"id":1,"counts":{"a":-1}}', '{"id":1,"flags":{"on":true,"x":false}}', '{"id":1,"flags":{"x":false,"on":true}}',
+         '{"id":1,"flags":{"off":true,"on":true}}', '{"id":1,"flags":{"on":true,"on":false}}', '{"id":1,"flags":{"o":true,"onn":false,"":true}}',
+         '{"id":1,"flags":{"a\\"b":true}}', '{"id":1,"flags":{"\\u0061":true}}', '{"id":1,"flags":{"é😀":true}}', '{"id":1,"id":2}',
+         '{"id":1,"counts":{"id":3},"flags":{}}', '{"id":1,"flags":{"on":1}}'],
     11: ['{"slug":"ab-cd","word":"ababab"}', '{"slug":"abcd-efgh","word":"ababab"}', '{"slug":"abcd-efg","word":"abab"}',
          '{"slug":"a","word":"ababa"}', '{"slug":"a-","word":"ababab"}', '{"slug":"a","word":"ababab","host":"abc.defgh.ij"}',
          '{"slug":"a","word":"ababab","host":"abc.defgh.ijk"}', '{"slug":"a","word":"ababab","id":"123e4567-e89b-12d3-a456-426614174000"}'],
@@ -184,6 +197,14 @@ def strict(schema):
                 walk(v)
     walk(schema)
     return schema
+
+
+def property_schema(schema, key):
+    """An object schema's schema for a key: its property's, else additionalProperties' (none: anything)."""
+    if key in schema.get("properties", {}):
+        return schema["properties"][key]
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) else {}
 
 
 def item_schema(schema, i):
@@ -272,8 +293,11 @@ def served_form(value, marked, schema, root):
         return False
     if isinstance(marked, list) and isinstance(value, dict):
         order = list(schema.get("properties", {}))
-        positions = [order.index(k) for k, _ in marked]
-        return positions == sorted(positions) and all(served_form(value[k], m, schema["properties"][k], root) for k, m in marked)
+        # Listed keys in schema order, each once, then any others (additionalProperties).
+        positions = [order.index(k) if k in order else len(order) for k, _ in marked]
+        listed = [k for k, _ in marked if k in order]
+        return (positions == sorted(positions) and len(listed) == len(set(listed))
+                and all(served_form(value[k], m, property_schema(schema, k), root) for k, m in marked))
     if isinstance(marked, list) and isinstance(value, list) and ("items" in schema or "prefixItems" in schema):
         return all(served_form(v, m, item_schema(schema, i), root) for i, (v, m) in enumerate(zip(value, marked)))
     if isinstance(marked, (IntText, FloatText)) and any(b in schema for b in BOUNDS):
@@ -287,6 +311,8 @@ def served_form(value, marked, schema, root):
 def valid(data: bytes, schema) -> bool:
     if any(schema is SCHEMAS[i] for i in RULED_STRINGS) and b"\\u" in data:
         return False    # a string with a rule is written without \u escapes
+    if schema is SCHEMAS[OTHER_KEYS] and b"\\" in data:
+        return False    # keys beyond the listed ones are written without escapes
     try:
         value = loads(data)
         marked = loads(data, parse_float=FloatText, parse_int=IntText, object_pairs_hook=lambda pairs: [(k, v) for k, v in pairs])
@@ -307,8 +333,9 @@ def ordered_dump(rng, value, schema, root):
     ws = lambda: rng.choice(["", "", "", " ", "\n  ", "\t"])
     if isinstance(value, dict):
         order = list(schema.get("properties", {}))
-        # Keys the schema does not list (a value hypothesis drew for an item it does not know the schema of) last.
-        parts = [ws() + json.dumps(k, ensure_ascii=False) + ws() + ":" + ws() + ordered_dump(rng, value[k], schema.get("properties", {}).get(k, {}), root) + ws()
+        # Keys the schema does not list (additionalProperties', or a value hypothesis drew for an item it does
+        # not know the schema of) last.
+        parts = [ws() + json.dumps(k, ensure_ascii=False) + ws() + ":" + ws() + ordered_dump(rng, value[k], property_schema(schema, k), root) + ws()
                  for k in sorted(value, key=lambda k: order.index(k) if k in order else len(order))]
         return "{" + ",".join(parts) + ws() + "}"
     if isinstance(value, list):
@@ -367,8 +394,12 @@ def random_instance(rng, schema, root, level=0):
     if kind == "object":
         props = schema.get("properties", {})
         required = set(schema.get("required", []))
-        return {k: random_instance(rng, v, root, level + 1) for k, v in props.items()
-                if k in required or (level < 4 and rng.random() < 0.5)}
+        found = {k: random_instance(rng, v, root, level + 1) for k, v in props.items()
+                 if k in required or (level < 4 and rng.random() < 0.5)}
+        if isinstance(schema.get("additionalProperties"), dict) and level < 4:
+            for _ in range(rng.randint(0, 3)):
+                found[rng.choice(["a", "on", "o", "key two", "é", "id", "x" * rng.randint(1, 9)])] = random_instance(rng, schema["additionalProperties"], root, level + 1)
+        return found
     if kind == "array":
         low, high = schema.get("minItems", 0), min(schema.get("maxItems", 4), schema.get("minItems", 0) + 3)
         return [random_instance(rng, item_schema(schema, i), root, level + 1) for i in range(rng.randint(low, high if level < 4 else low))]

@@ -14,7 +14,8 @@ public struct JSONSchemaError: Error, CustomStringConvertible, Equatable, Sendab
 /// reading of it: `type` (one or a list), `enum`, `const`, `anyOf` / `oneOf` (alternatives told apart by
 /// their first byte), `allOf` of one schema, `$ref` into `$defs` / `definitions` (recursion included);
 /// objects with `properties` written in schema order, every `required` one present, no others
-/// (`additionalProperties` false or absent); arrays of `prefixItems` (tuples) and `items` with `minItems` /
+/// (`additionalProperties` false or absent) or other keys after them with `additionalProperties`' values
+/// (pydantic's dicts; written without escapes); arrays of `prefixItems` (tuples) and `items` with `minItems` /
 /// `maxItems`. Annotations
 /// (title, description, default, examples, …) are ignored; strings take `pattern` (unanchored, as ECMA-262
 /// reads it: `RegexAutomaton(search:)`) or a `format` (`StringFormat`), and `minLength` / `maxLength`
@@ -26,7 +27,7 @@ public final class JSONSchema: Sendable {
         case string(StringRule?)                         // nil: any string
         case number(integerOnly: Bool, range: RegexAutomaton?)   // range: NumberRange's pattern when bounded
         case literals([[UInt8]])                         // enum / const / boolean / null: their JSON texts
-        case object([Property])                          // in schema order
+        case object([Property], extra: Int?)             // in schema order; extra: additionalProperties' values (nil: none)
         case array(prefix: [Int], items: Int?, minItems: Int, maxItems: Int)   // item i: prefix[i], then items (nil: none past the prefix)
         case union([Int])                                // alternatives with disjoint first bytes
         /// A union of objects told apart by their first property, the same required key in each with
@@ -66,7 +67,7 @@ public final class JSONSchema: Sendable {
         matchLists = nodes.map { node in
             switch node {
             case .literals(let texts): return texts
-            case .object(let properties): return properties.map(\.key)
+            case .object(let properties, _): return properties.map(\.key)
             case .tagged(let key, _, _): return [key]
             default: return []
             }
@@ -232,8 +233,11 @@ public final class JSONSchema: Sendable {
                 nodes[index] = .array(prefix: prefixNodes, items: item, minItems: minItems, maxItems: maxItems)
                 return index
             default:   // object
-                if let extra = schema["additionalProperties"], extra.bool != false {
-                    throw fail("only false (an object has its listed properties only)", at: "additionalProperties")
+                // additionalProperties: false or absent (its listed properties only), or one schema for the
+                // values of other keys, written after the listed ones.
+                let extraSchema = schema["additionalProperties"].flatMap { $0.bool == false ? nil : $0 }
+                if let extraSchema, extraSchema.objectPairs == nil {
+                    throw fail("only false or a schema (an object of any values is not supported)", at: "additionalProperties")
                 }
                 let properties = schema["properties"]?.objectPairs ?? []
                 if schema["properties"] != nil && schema["properties"]?.objectPairs == nil { throw fail("must be an object of schemas", at: "properties") }
@@ -255,7 +259,10 @@ public final class JSONSchema: Sendable {
                     let child = try node(value, path: "\(path.isEmpty ? "" : path + ".")properties.\(name)")
                     built.append(Property(key: Array(JSONString.quoted(name, asciiOnly: false).utf8), node: child, required: required.contains(name)))
                 }
-                nodes[index] = .object(built)
+                let extra = try extraSchema.map { value throws(JSONSchemaError) in
+                    try node(value, path: path.isEmpty ? "additionalProperties" : "\(path).additionalProperties")
+                }
+                nodes[index] = .object(built, extra: extra)
                 return index
             }
         }
@@ -349,7 +356,7 @@ public final class JSONSchema: Sendable {
             var cases: [(value: [UInt8], object: Int)] = []
             for alternative in alternatives {
                 let object = resolved(alternative)
-                guard case let .object(properties)? = nodes[object], let first = properties.first, first.required,
+                guard case let .object(properties, nil)? = nodes[object], let first = properties.first, first.required,
                       key == nil || key == first.key, case let .literals(values)? = nodes[resolved(first.node)],
                       values.allSatisfy({ $0.first == UInt8(ascii: "\"") }) else { return nil }
                 key = first.key

@@ -16,8 +16,8 @@ public struct JSONSchemaState: Sendable {
         case afterValue         // `,` or the closer
     }
 
-    /// The value being lexed, if any.
-    enum Lexer: UInt8 { case none, string, number, rangedNumber, literal, key }
+    /// The value being lexed, if any (`freeKey`: a key where other keys than the listed ones may come).
+    enum Lexer: UInt8 { case none, string, number, rangedNumber, literal, key, freeKey }
 
     /// [maxDepth] open containers, innermost last: node | index << 16 | phase << 32 (node < maxNodes, index
     /// ≤ maxItemsBound: 16 bits each). An object's index is the next property it may take (the ones before
@@ -53,7 +53,7 @@ public struct JSONSchemaState: Sendable {
         case .number: return number.isWhole
         case .rangedNumber: return patternState!.canEnd(in: range(in: schema))
         case .literal: return completeCandidate(in: schema) != nil
-        case .string, .key: return false
+        case .string, .key, .freeKey: return false
         }
     }
 
@@ -85,6 +85,8 @@ public struct JSONSchemaState: Sendable {
             if patternState!.accept(byte, in: automaton) { return true }
             guard patternState!.canEnd(in: automaton) else { return false }
             return endThenFollow(byte, in: schema)
+        case .freeKey:
+            return acceptFreeKey(byte, in: schema)
         case .literal, .key:
             let list = texts(in: schema)
             var next: UInt64 = 0
@@ -145,16 +147,23 @@ public struct JSONSchemaState: Sendable {
                 return startValue(values, byte, in: schema)
             case .afterComma, .afterValue: return false
             }
-        case .object(let properties):
+        case let .object(properties, extra):
+            let rest = properties[min(index, properties.count)...]   // index: properties.count + 1 after another key
             switch phase {
             case .afterOpen, .afterComma:
                 if byte == UInt8(ascii: "}") && phase == .afterOpen {
-                    guard !properties[index...].contains(where: \.required) else { return false }
+                    guard !rest.contains(where: \.required) else { return false }
                     return close(in: schema)
                 }
                 guard byte == UInt8(ascii: "\"") else { return false }
+                if extra != nil && !rest.contains(where: \.required) {
+                    // A listed key still to come or any other: every listed key is followed, the quote decides.
+                    candidates = properties.count == 64 ? ~0 : (1 << UInt64(properties.count)) - 1
+                    (lexer, offset, listNode, string) = (.freeKey, 1, UInt16(node), JSONStringLexer())
+                    break
+                }
                 // The keys it may write next: the next required one and the optional ones before it.
-                let last = properties[index...].firstIndex(where: \.required) ?? properties.count - 1
+                let last = rest.firstIndex(where: \.required) ?? properties.count - 1
                 guard index <= last else { return false }
                 candidates = 0
                 for k in index...last { candidates |= 1 << UInt64(k) }
@@ -163,13 +172,13 @@ public struct JSONSchemaState: Sendable {
                 guard byte == UInt8(ascii: ":") else { return false }
                 setTop(node, index, .value)
             case .value:
-                return startValue(properties[index - 1].node, byte, in: schema)
+                return startValue(index > properties.count ? extra! : properties[index - 1].node, byte, in: schema)
             case .afterValue:
                 if byte == UInt8(ascii: ",") {
-                    guard index < properties.count else { return false }
+                    guard index < properties.count || extra != nil else { return false }
                     setTop(node, index, .afterComma)
                 } else if byte == UInt8(ascii: "}") {
-                    guard !properties[index...].contains(where: \.required) else { return false }
+                    guard !rest.contains(where: \.required) else { return false }
                     return close(in: schema)
                 } else {
                     return false
@@ -334,6 +343,39 @@ public struct JSONSchemaState: Sendable {
             return
         }
         if candidates.nonzeroBitCount == 1 { endValue(in: schema) }
+    }
+
+    /// A key of an object with `additionalProperties`: a string written without escapes; at its quote, a
+    /// listed key still to come is that property, a listed key already passed is refused, and any other
+    /// key is one of the other properties (index `properties.count + 1`: only others follow).
+    private mutating func acceptFreeKey(_ byte: UInt8, in schema: JSONSchema) -> Bool {
+        guard byte != UInt8(ascii: "\\") else { return false }
+        let list = texts(in: schema)
+        var next: UInt64 = 0, rest = candidates
+        while rest != 0 {
+            let i = rest.trailingZeroBitCount
+            rest &= rest - 1
+            if list[i].count > Int(offset) && list[i][Int(offset)] == byte { next |= 1 << UInt64(i) }
+        }
+        switch string.accept(byte) {
+        case .refused: return false
+        case .inside:
+            candidates = next
+            offset = offset == .max ? .max : offset + 1
+        case .closed:
+            let (node, index, _) = top
+            guard case let .object(properties, _) = schema.nodes[node] else { return false }
+            if next != 0 {
+                // A listed key matched whole (its text ends with this quote).
+                let k = next.trailingZeroBitCount
+                guard k >= index && k < properties.count else { return false }
+                setTop(node, k + 1, .colon)
+            } else {
+                setTop(node, properties.count + 1, .colon)
+            }
+            (lexer, whitespaceRun) = (.none, 0)
+        }
+        return true
     }
 
     // MARK: Values ending

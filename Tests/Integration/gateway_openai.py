@@ -533,6 +533,20 @@ for seed in (None, 1, 2):
     check(isinstance(parsed.choices[0].message.parsed, Visit) and parsed.choices[0].finish_reason == "stop",
           f"json_schema with string formats and number bounds: {parsed.choices[0]}")
     count("chat_completions", "stop")
+# A dict (additionalProperties a schema): other keys after the listed ones. A random model writes many, so
+# the closing quote is favoured more.
+class Stock(pydantic.BaseModel):
+    shop: str
+    stock: dict[str, int]
+
+
+dict_bias = {**closing_bias, str(tok.encode("\"", add_special_tokens=False).ids[0]): 9}
+for seed in (None, 1, 2):
+    parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=200, logit_bias=dict_bias,
+                                           response_format=Stock, **({"temperature": 0} if seed is None else {"temperature": 1, "seed": seed}))
+    check(isinstance(parsed.choices[0].message.parsed, Stock) and parsed.choices[0].finish_reason == "stop",
+          f"json_schema with a dict: {parsed.choices[0]}")
+    count("chat_completions", "stop")
 r = requests.post(f"http://{GATEWAY}/v1/chat/completions", json={"model": MODEL, "messages": conversations[1], "max_tokens": 8, "response_format": {
     "type": "json_schema", "json_schema": {"name": "u", "schema": {"type": "object", "properties": {"u": {"type": "string", "format": "uri"}}}}}})
 check(r.status_code == 400 and "properties.u.format" in r.json()["error"]["message"], f"an unserved format: {r.status_code} {r.text}")

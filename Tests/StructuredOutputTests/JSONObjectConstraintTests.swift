@@ -97,16 +97,18 @@ final class JSONObjectConstraintTests: XCTestCase {
         XCTAssertGreaterThan(states, 80)
     }
 
-    /// Strings with rules (a pattern, lengths, formats) and a bounded number: the string-content shortcut is
-    /// off there, and every token is walked through the length count and the automaton.
+    /// Strings with rules (a pattern, lengths, formats), a bounded number and keys beyond the listed ones: the
+    /// string-content shortcut is off there, and every token is walked through the length count, the
+    /// automaton or the key match.
     func testRuledStringMaskEqualsTokenByTokenFeeding() throws {
         let states = try assertSchemaMaskEqualsFeeding(#"""
             {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-c]{2}\\d+$"},
              "name": {"type": "string", "minLength": 2, "maxLength": 4}, "note": {"type": "string", "pattern": "é|x\"y"},
              "day": {"type": "string", "format": "date"}, "host": {"type": "string", "format": "hostname", "maxLength": 6},
-             "word": {"type": "string", "pattern": "^(ab)+$", "minLength": 5}, "n": {"type": "number", "exclusiveMinimum": -2, "maximum": 300}},
-             "required": ["code", "name", "note", "day", "host", "word", "n"]}
-            """#, [#"{"code": "ab12", "name": "é\t日x", "note": "1x\"y2é", "day": "2024-02-29", "host": "a-b.cd", "word": "ababab", "n": -1.25}"#,
+             "word": {"type": "string", "pattern": "^(ab)+$", "minLength": 5}, "n": {"type": "number", "exclusiveMinimum": -2, "maximum": 300},
+             "more": {"type": "object", "properties": {"on": {"type": "boolean"}}, "additionalProperties": {"type": "integer"}}},
+             "required": ["code", "name", "note", "day", "host", "word", "n", "more"]}
+            """#, [#"{"code": "ab12", "name": "é\t日x", "note": "1x\"y2é", "day": "2024-02-29", "host": "a-b.cd", "word": "ababab", "n": -1.25, "more": {"on": true, "o": 1, "日本": -2}}"#,
                    #"{"code":"a"#, #"{"code":"ab1","name":"ab","note":"é","day":"1900-02-2"#], seed: 9)
         XCTAssertGreaterThan(states, 100)
     }

@@ -131,6 +131,7 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(refusal(#"{"type": "number", "multipleOf": 0.5}"#), "multipleOf")
         XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string", "maxLength": -1}}}"#), "properties.a.maxLength")
         XCTAssertEqual(refusal(#"{"type": "object", "additionalProperties": true}"#), "additionalProperties")
+        XCTAssertNil(refusal(#"{"type": "object", "additionalProperties": {"type": "integer"}}"#))
         XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}"#), "required")
         XCTAssertEqual(refusal(#"{"type": "array"}"#), "items")
         XCTAssertNil(refusal(#"{"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "minItems": 2}"#))
