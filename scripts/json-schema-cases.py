@@ -30,7 +30,7 @@ from fqdn import FQDN
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
-from json_text import MAX_WHITESPACE_RUN, depth, loads, longest_whitespace_run, mutate, command_line
+from json_text import MAX_WHITESPACE_RUN, depth, escaped_key, loads, longest_whitespace_run, mutate, command_line
 
 SCHEMAS = [
     {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"},
@@ -104,6 +104,9 @@ SCHEMAS = [
                                       "flags": {"type": "object", "properties": {"on": {"type": "boolean"}, "off": {"type": "boolean"}},
                                                 "additionalProperties": {"type": "boolean"}}},
      "required": ["id"], "additionalProperties": {"type": "array", "items": {"type": "number"}, "maxItems": 2}},
+    # Any values ({} and additionalProperties / items true or absent: pydantic's Any, dict, list).
+    {"type": "object", "properties": {"meta": {}, "tags": {"type": "array"}, "extra": {"type": "object", "additionalProperties": True}},
+     "required": ["meta"], "additionalProperties": False},
 ]
 RULED_STRINGS = (9, 10, 11)
 OTHER_KEYS = 13   # the schema with additionalProperties: keys outside the listed ones are written without escapes   # the schemas whose every string has a rule
@@ -165,6 +168,9 @@ HANDWRITTEN = {
          '{"rating":3,"score":0,"pair":[0]}', '{"rating":3,"score":0,"pair":[0,"2000-01-01",1]}', '{"rating":3,"score":0,"pair":["2000-01-01",0]}',
          '{"rating":3,"score":0,"tail":[]}', '{"rating":3,"score":0,"tail":[true,1,2]}', '{"rating":3,"score":0,"tail":[1]}',
          '{"rating":3,"score":0,"tail":[false,1,2,3]}', '{"rating":3,"score":0,"tail":[false,true]}'],
+    14: ['{"meta":null}', '{"meta":{"a":[1,{"b":"\\n"}],"c":-1.5e3}}', '{"meta":[]}', '{"meta":{"\\u0061":1}}', '{"meta":1,"tags":[1,"a",null]}',
+         '{"meta":1,"extra":{"x":{"y":[true]}}}', '{"meta":1,"extra":[]}', '{"meta":' + "[" * 13 + "]" * 13 + '}', '{"meta":' + "[" * 11 + "]" * 11 + '}',
+         '{"meta":1,"other":2}', '{"meta":tru}', '{"meta":{"a":1,}}'],
     13: ['{"id":1}', '{"id":1,"x":[1]}', '{"x":[1],"id":1}', '{"id":1,"counts":{"a":1,"b":2},"z":[]}', '{"id":1,"z":[],"counts":{}}',
          '{"id":1,"counts":{"a":-1}}', '{"id":1,"flags":{"on":true,"x":false}}', '{"id":1,"flags":{"x":false,"on":true}}',
          '{"id":1,"flags":{"off":true,"on":true}}', '{"id":1,"flags":{"on":true,"on":false}}', '{"id":1,"flags":{"o":true,"onn":false,"":true}}',
@@ -320,6 +326,7 @@ def valid(data: bytes, schema) -> bool:
         return False
     served = strict(schema)
     return (validator(served, served).is_valid(value) and served_form(value, marked, served, served) and depth(value) <= MAX_DEPTH
+            and not escaped_key(data)
             and data[:1] not in b" \t\n\r" and data[-1:] not in b" \t\n\r" and longest_whitespace_run(data) <= MAX_WHITESPACE_RUN)
 
 
@@ -378,12 +385,24 @@ def format_example(rng, name):
     return rng.choice(["", "a", "ab-cd", "ababab"])
 
 
+def any_value(rng, level):
+    """A JSON value of any kind, containers less likely deeper down."""
+    kind = rng.choice(["string", "number", "literal"] + (["object", "array"] if rng.random() < 1 / (1 + level) else []))
+    if kind == "object":
+        return {rng.choice(["a", "key", "é", "x y", "q\"", "n\n"]): any_value(rng, level + 1) for _ in range(rng.randint(0, 3))}
+    if kind == "array":
+        return [any_value(rng, level + 1) for _ in range(rng.randint(0, 3))]
+    return rng.choice({"string": ["", "a", "日本", "q\"uote"], "number": [0, -1.5, 1e300, 12], "literal": [True, False, None]}[kind])
+
+
 def random_instance(rng, schema, root, level=0):
     """A value of the schema drawn here (hypothesis-jsonschema cannot follow recursive references)."""
     schema = resolve(schema, root)
     for word in ("anyOf", "oneOf"):
         if word in schema:
             return random_instance(rng, rng.choice(schema[word]), root, level)
+    if not any(k in schema for k in ("type", "enum", "const", "anyOf", "oneOf")):
+        return any_value(rng, level)
     if "enum" in schema:
         return rng.choice(schema["enum"])
     if "const" in schema:

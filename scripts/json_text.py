@@ -43,6 +43,29 @@ def longest_whitespace_run(data: bytes) -> int:
     return longest
 
 
+def escaped_key(data: bytes) -> bool:
+    """Of a valid JSON text: whether an object key is written with an escape (a string followed by `:`)."""
+    in_string = escaped = had_escape = False
+    after_string = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == ord("\\"):
+                escaped = had_escape = True
+            elif byte == ord('"'):
+                in_string, after_string = False, True
+            continue
+        if byte in b" \t\n\r":
+            continue
+        if after_string and byte == ord(":") and had_escape:
+            return True
+        after_string = False
+        if byte == ord('"'):
+            in_string, had_escape = True, False
+    return False
+
+
 # Bytes a mutation writes: JSON's punctuation and literals' letters, digits, and bytes at UTF-8's edges.
 MUTATION_BYTES = b'{}[]:,"\\ -+.eE0123456789tfnrulsabx/\n\x00\x1f\x7f\x80\xbf\xc0\xc2\xc3\xe0\xed\xf0\xf4\xf5\xff'
 

@@ -15,12 +15,12 @@ public struct JSONSchemaError: Error, CustomStringConvertible, Equatable, Sendab
 /// their first byte), `allOf` of one schema, `$ref` into `$defs` / `definitions` (recursion included);
 /// objects with `properties` written in schema order, every `required` one present, no others
 /// (`additionalProperties` false or absent) or other keys after them with `additionalProperties`' values
-/// (pydantic's dicts; written without escapes); arrays of `prefixItems` (tuples) and `items` with `minItems` /
-/// `maxItems`. Annotations
-/// (title, description, default, examples, …) are ignored; strings take `pattern` (unanchored, as ECMA-262
-/// reads it: `RegexAutomaton(search:)`) or a `format` (`StringFormat`), and `minLength` / `maxLength`
-/// (`StringRule`); numbers take bounds (`NumberRange`); every other keyword — `multipleOf`, `{}`, formats
-/// not listed — is refused by name, so a served schema is always enforced whole.
+/// (pydantic's dicts; written without escapes); arrays of `prefixItems` (tuples) and `items` with
+/// `minItems` / `maxItems`; `{}` / `true` is any value (nested at most `JSONSchemaState.maxDepth`).
+/// Annotations (title, description, default, examples, …) are ignored; strings take `pattern` (unanchored,
+/// as ECMA-262 reads it: `RegexAutomaton(search:)`) or a `format` (`StringFormat`), and `minLength` /
+/// `maxLength` (`StringRule`); numbers take bounds (`NumberRange`); every other keyword — `multipleOf`,
+/// `uniqueItems`, formats not listed — is refused by name, so a served schema is always enforced whole.
 /// An enum's values are written as compact JSON (numbers in shortest form).
 public final class JSONSchema: Sendable {
     enum Node: Sendable {
@@ -78,6 +78,7 @@ public final class JSONSchema: Sendable {
         let document: JSONValue
         var nodes: [Node?] = []
         var refs: [String: Int] = [:]
+        var any: Int?
 
         init(document: JSONValue) { self.document = document }
 
@@ -94,8 +95,9 @@ public final class JSONSchema: Sendable {
             func fail(_ reason: String, at key: String? = nil) -> JSONSchemaError {
                 JSONSchemaError(path: key.map { path.isEmpty ? $0 : "\(path).\($0)" } ?? path, reason: reason)
             }
+            if schema.bool == true { return try anyValue() }
             guard let pairs = schema.objectPairs else {
-                throw fail("a schema must be an object with a type, enum, const, anyOf or $ref (not \(schema.isNull ? "null" : "true / false / a value"))")
+                throw fail("a schema must be an object with a type, enum, const, anyOf or $ref (not \(schema.isNull ? "null" : "false / a value"))")
             }
             let keys = Set(pairs.map(\.key))
             if let ref = schema["$ref"] {
@@ -152,7 +154,11 @@ public final class JSONSchema: Sendable {
                 for value in kept { texts.append(Array(Self.compactJSON(value).utf8)) }
                 return try add(.literals(Array(Set(texts)).sorted { $0.lexicographicallyPrecedes($1) }))
             }
-            guard !types.isEmpty else { throw fail("a schema must give a type, enum, const, anyOf or $ref (an unconstrained value is not supported)") }
+            guard !types.isEmpty else {
+                // `{}` (annotations at most): any JSON value.
+                guard let other = keys.subtracting(Self.annotations).sorted().first else { return try anyValue() }
+                throw fail("not supported without a type, enum, const, anyOf or $ref", at: other)
+            }
             if types.count > 1 {
                 let index = try add(nil)
                 var alternatives: [Int] = []
@@ -213,10 +219,10 @@ public final class JSONSchema: Sendable {
                 let prefix = schema["prefixItems"]
                 if let prefix, prefix.array == nil { throw fail("must be a list of schemas", at: "prefixItems") }
                 let prefixCount = prefix?.array?.count ?? 0
-                // Past the prefix: `items`, or none (`items` false or absent beside prefixItems: fewer items
-                // than the schema allows are still an instance, so absent serves as false).
-                let extra = schema["items"].flatMap { $0.bool == false ? nil : $0 }
-                guard extra != nil || prefix != nil else { throw fail("an array schema needs items (one schema for every item)", at: "items") }
+                // Past the prefix: `items`, or none (`items` false, or absent beside prefixItems: fewer items
+                // than the schema allows are still an instance, so absent serves as false); absent without
+                // prefixItems, any values.
+                let extra = schema["items"].map { $0.bool == false ? nil : $0 } ?? (prefix == nil ? .bool(true) : nil)
                 let minItems = try bound(schema["minItems"], default: 0, at: "minItems", path: path)
                 var maxItems = try bound(schema["maxItems"], default: Int.max, at: "maxItems", path: path)
                 guard minItems <= maxItems else { throw fail("minItems is above maxItems", at: "minItems") }
@@ -233,12 +239,10 @@ public final class JSONSchema: Sendable {
                 nodes[index] = .array(prefix: prefixNodes, items: item, minItems: minItems, maxItems: maxItems)
                 return index
             default:   // object
-                // additionalProperties: false or absent (its listed properties only), or one schema for the
-                // values of other keys, written after the listed ones.
+                // additionalProperties: false or absent (its listed properties only, as OpenAI's strict mode
+                // reads absent), or a schema (true: any) for the values of other keys, written after the
+                // listed ones.
                 let extraSchema = schema["additionalProperties"].flatMap { $0.bool == false ? nil : $0 }
-                if let extraSchema, extraSchema.objectPairs == nil {
-                    throw fail("only false or a schema (an object of any values is not supported)", at: "additionalProperties")
-                }
                 let properties = schema["properties"]?.objectPairs ?? []
                 if schema["properties"] != nil && schema["properties"]?.objectPairs == nil { throw fail("must be an object of schemas", at: "properties") }
                 guard properties.count <= JSONSchema.maxProperties else { throw fail("more than \(JSONSchema.maxProperties) properties", at: "properties") }
@@ -288,6 +292,17 @@ public final class JSONSchema: Sendable {
                 throw JSONSchemaError(path: last, reason: "no \(integerOnly ? "integer" : "number") is within the bounds")
             }
             do { return try RegexAutomaton(pattern: pattern) } catch { throw JSONSchemaError(path: last, reason: "\(error)") }
+        }
+
+        /// Any JSON value (`{}`, `true`): a union of every kind, containers of it inside; built once.
+        mutating func anyValue() throws(JSONSchemaError) -> Int {
+            if let any { return any }
+            let index = try add(nil)
+            any = index
+            let literals = ["false", "null", "true"].map { Array($0.utf8) }
+            nodes[index] = .union([try add(.string(nil)), try add(.number(integerOnly: false, range: nil)), try add(.literals(literals)),
+                                   try add(.object([], extra: index)), try add(.array(prefix: [], items: index, minItems: 0, maxItems: Int.max))])
+            return index
         }
 
         func bound(_ value: JSONValue?, default fallback: Int, at key: String, path: String) throws(JSONSchemaError) -> Int {

@@ -2,7 +2,7 @@
 from HF `tokenizers` (plain prompts) or jinja2 rendering as transformers does (chats), the same ids
 sent straight to decode with `pd-client generate --json`, and the generated ids decoded by HF
 `tokenizers`. Run by gateway-openai.sh (env: GATEWAY, DECODE, BIN, MODEL_DIR, MODEL_NAME)."""
-import datetime, ipaddress, json, os, re, socket, subprocess, sys, tempfile, time, uuid
+import datetime, ipaddress, json, os, re, socket, subprocess, sys, tempfile, time, typing, uuid
 
 import jsonschema, openai, pydantic, requests
 
@@ -533,11 +533,12 @@ for seed in (None, 1, 2):
     check(isinstance(parsed.choices[0].message.parsed, Visit) and parsed.choices[0].finish_reason == "stop",
           f"json_schema with string formats and number bounds: {parsed.choices[0]}")
     count("chat_completions", "stop")
-# A dict (additionalProperties a schema): other keys after the listed ones. A random model writes many, so
-# the closing quote is favoured more.
+# A dict (additionalProperties a schema: other keys after the listed ones) and any value ({}). A random
+# model writes many keys, so the closing quote is favoured more.
 class Stock(pydantic.BaseModel):
     shop: str
     stock: dict[str, int]
+    extra: typing.Any
 
 
 dict_bias = {**closing_bias, str(tok.encode("\"", add_special_tokens=False).ids[0]): 9}
@@ -758,9 +759,9 @@ expect_error(400, "structured_outputs.regex", lambda: client.completions.create(
     model=MODEL, prompt="x", extra_body={"structured_outputs": {"regex": r"(a)\1"}}))
 expect_error(400, "max_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=0, logprobs=1))
 expect_error(400, "structured_outputs.json", lambda: client.completions.create(model=MODEL, prompt="x",
-                                                                                extra_body={"structured_outputs": {"json": {}}}))
+                                                                                extra_body={"structured_outputs": {"json": {"type": "integer", "multipleOf": 2}}}))
 expect_error(400, "response_format", lambda: client.chat.completions.create(
-    model=MODEL, messages=conversations[0], response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}))
+    model=MODEL, messages=conversations[0], response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "array", "uniqueItems": True}}}))
 expect_error(400, "response_format", lambda: client.completions.create(
     model=MODEL, prompt="x", extra_body={"response_format": {"type": "json_object"}, "ignore_eos": True}))
 expect_error(400, "continue_final_message", lambda: client.chat.completions.create(

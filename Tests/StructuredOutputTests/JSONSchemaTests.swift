@@ -4,9 +4,10 @@ import XCTest
 @testable import StructuredOutput
 
 /// JSONSchema / JSONSchemaState against the `jsonschema` package (scripts/json-schema-cases.py): the same
-/// verdict on instances of twelve schemas — objects with required and optional properties, enums and
+/// verdict on instances of fifteen schemas — objects with required and optional properties, enums and
 /// consts, a recursive $ref, unions of types, root scalars, pydantic's shapes, objects told apart by
-/// their first property, strings with patterns, lengths and every served format — drawn by
+/// their first property, strings with patterns, lengths and every served format, number bounds, tuples,
+/// dicts and any values — drawn by
 /// hypothesis-jsonschema and a generator of the script's own, written with random whitespace, and their
 /// random mutations; every prefix the state accepts completes to an instance jsonschema takes, and so does
 /// every random walk of the bytes the state accepts.
@@ -130,10 +131,11 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertNil(refusal(#"{"type": "string", "minLength": 1, "maxLength": 3}"#))
         XCTAssertEqual(refusal(#"{"type": "number", "multipleOf": 0.5}"#), "multipleOf")
         XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string", "maxLength": -1}}}"#), "properties.a.maxLength")
-        XCTAssertEqual(refusal(#"{"type": "object", "additionalProperties": true}"#), "additionalProperties")
+        XCTAssertNil(refusal(#"{"type": "object", "additionalProperties": true}"#))
+        XCTAssertEqual(refusal(#"{"type": "object", "additionalProperties": 3}"#), "additionalProperties")
         XCTAssertNil(refusal(#"{"type": "object", "additionalProperties": {"type": "integer"}}"#))
         XCTAssertEqual(refusal(#"{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}"#), "required")
-        XCTAssertEqual(refusal(#"{"type": "array"}"#), "items")
+        XCTAssertNil(refusal(#"{"type": "array"}"#), "items of any value")
         XCTAssertNil(refusal(#"{"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "minItems": 2}"#))
         XCTAssertEqual(refusal(#"{"type": "array", "prefixItems": [{"type": "integer"}], "minItems": 2}"#), "minItems", "no schema for item 2")
         XCTAssertEqual(refusal(#"{"type": "array", "prefixItems": {"type": "integer"}}"#), "prefixItems")
@@ -149,8 +151,11 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(refusal(##"{"$ref": "#"}"##), "$ref", "a reference to itself with no byte between")
         XCTAssertEqual(refusal(##"{"anyOf": [{"$ref": "#"}, {"type": "string"}]}"##), "$ref")
         XCTAssertNil(refusal(##"{"type": "array", "items": {"$ref": "#"}}"##), "recursion through a container is fine")
-        XCTAssertEqual(refusal(#"{}"#), "")
-        XCTAssertEqual(refusal(#"true"#), "")
+        XCTAssertNil(refusal(#"{}"#), "any value")
+        XCTAssertNil(refusal(#"true"#), "any value")
+        XCTAssertEqual(refusal(#"false"#), "")
+        XCTAssertEqual(refusal(#"{"properties": {"a": {"type": "string"}}}"#), "properties", "no type")
+        XCTAssertEqual(refusal(#"{"anyOf": [{}, {"type": "string"}]}"#), "anyOf", "any value beside another alternative")
         XCTAssertEqual(refusal(#"{"type": "object""#), "")
     }
 
