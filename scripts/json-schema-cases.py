@@ -95,7 +95,10 @@ SCHEMAS = [
                                       # Tuples (pydantic's tuple[NonNegativeInt, date]; a prefix then items).
                                       "pair": {"type": "array", "prefixItems": [{"type": "integer", "minimum": 0}, {"type": "string", "format": "date"}],
                                                "minItems": 2, "maxItems": 2},
-                                      "tail": {"type": "array", "prefixItems": [{"type": "boolean"}], "items": {"type": "integer"}, "maxItems": 3}},
+                                      "tail": {"type": "array", "prefixItems": [{"type": "boolean"}], "items": {"type": "integer"}, "maxItems": 3},
+                                      # int | float, and a type list of both.
+                                      "either": {"anyOf": [{"type": "integer"}, {"type": "number"}, {"type": "null"}]},
+                                      "both": {"type": ["integer", "number"]}},
      "required": ["rating", "score"], "additionalProperties": False},
     # Other keys beside the listed ones (pydantic's dict[str, int]: additionalProperties a schema), written
     # after them. No string values anywhere, so a backslash in the text is one in a key (see valid).
@@ -167,7 +170,8 @@ HANDWRITTEN = {
          '{"rating":3.0,"score":0}', '{"rating":-0,"score":0}', '{"rating":3,"score":0,"pair":[0,"2000-01-01"]}',
          '{"rating":3,"score":0,"pair":[0]}', '{"rating":3,"score":0,"pair":[0,"2000-01-01",1]}', '{"rating":3,"score":0,"pair":["2000-01-01",0]}',
          '{"rating":3,"score":0,"tail":[]}', '{"rating":3,"score":0,"tail":[true,1,2]}', '{"rating":3,"score":0,"tail":[1]}',
-         '{"rating":3,"score":0,"tail":[false,1,2,3]}', '{"rating":3,"score":0,"tail":[false,true]}'],
+         '{"rating":3,"score":0,"tail":[false,1,2,3]}', '{"rating":3,"score":0,"tail":[false,true]}',
+         '{"rating":3,"score":0,"either":1.5e3,"both":-2}', '{"rating":3,"score":0,"either":null,"both":0.25}', '{"rating":3,"score":0,"either":"1"}'],
     14: ['{"meta":null}', '{"meta":{"a":[1,{"b":"\\n"}],"c":-1.5e3}}', '{"meta":[]}', '{"meta":{"\\u0061":1}}', '{"meta":1,"tags":[1,"a",null]}',
          '{"meta":1,"extra":{"x":{"y":[true]}}}', '{"meta":1,"extra":[]}', '{"meta":' + "[" * 13 + "]" * 13 + '}', '{"meta":' + "[" * 11 + "]" * 11 + '}',
          '{"meta":1,"other":2}', '{"meta":tru}', '{"meta":{"a":1,}}'],

@@ -341,7 +341,16 @@ public final class JSONSchema: Sendable {
         /// in between (`{"$ref": "#"}` at the root).
         mutating func checkUnions() throws(JSONSchemaError) {
             for node in nodes.indices {
-                guard case let .union(alternatives)? = nodes[node] else { continue }
+                guard case var .union(alternatives)? = nodes[node] else { continue }
+                // Numbers of both kinds (pydantic's int | float, type [integer, number]): one number node,
+                // the wider, takes them all.
+                func unranged(_ n: Int) -> Bool? { if case let .number(integerOnly, nil)? = nodes[resolved(n)] { integerOnly } else { nil } }
+                let numbers = alternatives.filter { unranged($0) != nil }
+                if numbers.count > 1 {
+                    let merged = try add(.number(integerOnly: numbers.allSatisfy { unranged($0) == true }, range: nil))
+                    alternatives = alternatives.filter { unranged($0) == nil } + [merged]
+                    nodes[node] = .union(alternatives)
+                }
                 var cycle = Set<Int>()
                 _ = try firstBytes(node, visiting: &cycle)
                 var seen = Set<UInt8>()

@@ -143,6 +143,8 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(refusal(#"{"type": "date"}"#), "type")
         XCTAssertEqual(refusal(##"{"$ref": "#/components/schemas/A"}"##), "$ref")
         XCTAssertEqual(refusal(#"{"anyOf": [{"type": "string"}, {"enum": ["a"]}]}"#), "anyOf")
+        XCTAssertNil(refusal(#"{"anyOf": [{"type": "integer"}, {"type": "number"}]}"#), "int | float: one number")
+        XCTAssertEqual(refusal(#"{"anyOf": [{"type": "integer", "minimum": 0}, {"type": "number"}]}"#), "anyOf", "a bounded number beside another")
         XCTAssertEqual(refusal(#"{"anyOf": [{"type": "object", "properties": {"a": {"enum": ["x"]}}, "required": ["a"]}, {"type": "object", "properties": {"a": {"enum": ["x"]}}, "required": ["a"]}]}"#),
                        "anyOf", "two objects with the same tag")
         XCTAssertEqual(refusal(#"{"anyOf": [{"type": "object", "properties": {"a": {"enum": ["x"]}}}, {"type": "object", "properties": {"a": {"enum": ["y"]}}}]}"#),
