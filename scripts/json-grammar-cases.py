@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Reference verdicts for StructuredOutput's JSONGrammar, from Python's own `json` module (stdlib only).
 
-  json-grammar-cases.py cases COUNT SEED   JSON list on stdout: {"text": base64, "object": bool} — `object` is
-                                           true when json.loads takes the text (UTF-8, strict, no NaN / Infinity)
-                                           as a dict and it keeps the grammar's stated bounds: it starts with "{",
-                                           no whitespace after the last "}", no whitespace run outside strings
-                                           longer than 32 bytes, nesting depth at most 128.
+  json-grammar-cases.py cases COUNT SEED   JSON list on stdout: {"text": base64, "object": bool, "compact": bool} —
+                                           `object` is true when json.loads takes the text (UTF-8, strict, no NaN /
+                                           Infinity) as a dict and it keeps the grammar's stated bounds: it starts
+                                           with "{", no whitespace after the last "}", no whitespace run outside
+                                           strings longer than 32 bytes, nesting depth at most 128; `compact`: an
+                                           object with no whitespace outside strings (disable_any_whitespace).
   json-grammar-cases.py check FILE         FILE: JSON list of [prefix, completion] (base64); stdout: the
                                            indices whose concatenation json.loads does not take as a dict.
 """
@@ -90,7 +91,8 @@ def cases(count: int, seed: int):
     out = []
     for data in texts:
         value = as_object(data)
-        out.append({"text": base64.b64encode(data).decode(), "object": value is not None and in_bounds(data, value)})
+        verdict = value is not None and in_bounds(data, value)
+        out.append({"text": base64.b64encode(data).decode(), "object": verdict, "compact": verdict and longest_whitespace_run(data) == 0})
     json.dump(out, sys.stdout)
 
 

@@ -3,7 +3,8 @@
 instances drawn by `hypothesis-jsonschema` (both from PyPI; run by the test through scripts/python-env).
 
   json-schema-cases.py cases COUNT SEED   JSON on stdout: {"schemas": [JSON text], "cases": [{"schema": i, "text": base64,
-                                          "valid": bool}]}. `valid`: the text is UTF-8 JSON (strict, no NaN) that
+                                          "valid": bool, "compact": bool}]}. `compact`: valid with no
+                                          whitespace outside strings. `valid`: the text is UTF-8 JSON (strict, no NaN) that
                                           jsonschema takes under the schema made strict (no properties beyond the
                                           listed ones, as served schemas are) with its format checker (formats
                                           checked by rfc3339-validator, isoduration, fqdn), with the served form's
@@ -447,6 +448,13 @@ def examples(schema, count, seed):
     return found[:2 * count]
 
 
+def case(index, data, schema):
+    """A text's verdicts: as served, and as served without whitespace (vLLM's disable_any_whitespace)."""
+    verdict = valid(data, schema)
+    return {"schema": index, "text": base64.b64encode(data).decode(), "valid": verdict,
+            "compact": verdict and longest_whitespace_run(data) == 0}
+
+
 def cases(count, seed):
     warnings.simplefilter("ignore")
     rng = random.Random(seed)
@@ -454,7 +462,7 @@ def cases(count, seed):
     for index, schema in enumerate(SCHEMAS):
         for text in HANDWRITTEN.get(index, []):
             data = text.encode()
-            out.append({"schema": index, "text": base64.b64encode(data).decode(), "valid": valid(data, schema)})
+            out.append(case(index, data, schema))
         served = strict(schema)
         for value in examples(schema, count, seed):
             try:
@@ -462,7 +470,7 @@ def cases(count, seed):
             except UnicodeEncodeError:   # a lone surrogate: written as an escape
                 data = json.dumps(value).encode()
             for text in (data, mutate(rng, data), mutate(rng, data)):
-                out.append({"schema": index, "text": base64.b64encode(text).decode(), "valid": valid(text, schema)})
+                out.append(case(index, text, schema))
     json.dump({"schemas": [json.dumps(schema) for schema in SCHEMAS], "cases": out}, sys.stdout)
 
 

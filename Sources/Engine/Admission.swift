@@ -47,11 +47,13 @@ extension Admission {
             throw AdmissionError(field: field, reason: "\(error)")
         }
         do {
-            if let text = params.jsonSchema { return .jsonSchema(try JSONSchema(json: Array(text.utf8)), vocabulary) }
+            if let text = params.jsonSchema {
+                return .jsonSchema(try JSONSchema(json: Array(text.utf8), anyWhitespace: !params.disableAnyWhitespace), vocabulary)
+            }
             if let pattern = params.regex { return .regex(try RegexAutomaton(pattern: pattern), vocabulary) }
         } catch {
             throw AdmissionError(field: field, reason: "\(error)")
         }
-        return .jsonObject(vocabulary)
+        return .jsonObject(vocabulary, anyWhitespace: !params.disableAnyWhitespace)
     }
 }

@@ -72,6 +72,9 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// Structured output as one whole match of this regular expression (Python `re` syntax; vLLM's
     /// `structured_outputs.regex`): only tokens that keep the text a match's beginning, then EOS.
     public var regex: String?
+    /// With jsonObject / jsonSchema: no whitespace between the JSON's tokens (vLLM's
+    /// `disable_any_whitespace`); else up to `JSONGrammar.maxWhitespaceRun` bytes of it in a row.
+    public var disableAnyWhitespace: Bool
     /// The structured output applies after one of these tokens is generated (vLLM starts it where a
     /// reasoning parser's block ends: `</think>`); empty: from the first token.
     public var structuredAfter: [Int]
@@ -81,7 +84,8 @@ public struct SamplingParams: Sendable, Equatable, Codable {
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
                 minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = [], choice: TokenAutomaton? = nil,
-                jsonObject: Bool = false, jsonSchema: String? = nil, regex: String? = nil, structuredAfter: [Int] = []) {
+                jsonObject: Bool = false, jsonSchema: String? = nil, regex: String? = nil, structuredAfter: [Int] = [],
+                disableAnyWhitespace: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -104,6 +108,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.jsonSchema = jsonSchema
         self.regex = regex
         self.structuredAfter = structuredAfter
+        self.disableAnyWhitespace = disableAnyWhitespace
     }
 
     /// True when sampling reduces to argmax.
@@ -177,6 +182,9 @@ public struct SamplingParams: Sendable, Equatable, Codable {
             guard !ignoreEOS && minTokens == 0 && allowedTokenIDs.isEmpty else {
                 throw invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
             }
+        }
+        guard !disableAnyWhitespace || jsonObject || jsonSchema != nil else {
+            throw invalid("sampling.disable_any_whitespace", "only with a JSON structured output (json_object or json_schema)")
         }
         if let bad = structuredAfter.first(where: { $0 < 0 || $0 >= vocabSize }) {
             throw invalid("sampling.structured_after", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")

@@ -226,7 +226,7 @@ struct GenerationRequest {
                                                                      vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) },
                                   badWords: try Self.badWords(f, served), choice: structured.choice, jsonObject: structured.jsonObject,
                                   structuredAfter: reasoningEnd ?? [], jsonSchema: structured.jsonSchema ?? "",
-                                  regex: structured.regex ?? "")
+                                  regex: structured.regex ?? "", disableAnyWhitespace: structured.disableAnyWhitespace)
 
         switch f["stop"] {
         case nil: stop = []

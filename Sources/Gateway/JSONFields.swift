@@ -1,8 +1,13 @@
 import ChatTemplate
 
-/// Typed reads of a JSON request object, each failure an APIError naming the field.
+/// Typed reads of a JSON request object, each failure an APIError naming the field (with the path of
+/// an object read by `object(_:)`: `structured_outputs.json_object`).
 struct JSONFields {
     let object: OrderedDictionary
+    /// Where this object is in the request ("" at the top).
+    var path = ""
+
+    private func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     init(body: String) throws {
         let value: Value
@@ -24,13 +29,13 @@ struct JSONFields {
 
     func string(_ key: String) throws -> String? {
         guard let value = self[key] else { return nil }
-        guard case let .string(s) = value else { throw APIError.invalid(key, "\(key) must be a string") }
+        guard case let .string(s) = value else { throw APIError.invalid(name(key), "\(name(key)) must be a string") }
         return s
     }
 
     func bool(_ key: String) throws -> Bool? {
         guard let value = self[key] else { return nil }
-        guard case let .bool(b) = value else { throw APIError.invalid(key, "\(key) must be a boolean") }
+        guard case let .bool(b) = value else { throw APIError.invalid(name(key), "\(name(key)) must be a boolean") }
         return b
     }
 
@@ -39,7 +44,7 @@ struct JSONFields {
         switch value {
         case let .int(i): return i
         case let .double(d) where d == d.rounded() && abs(d) < 1e15: return Int(d)
-        default: throw APIError.invalid(key, "\(key) must be an integer")
+        default: throw APIError.invalid(name(key), "\(name(key)) must be an integer")
         }
     }
 
@@ -48,17 +53,17 @@ struct JSONFields {
         switch value {
         case let .int(i): return Double(i)
         case let .double(d): return d
-        default: throw APIError.invalid(key, "\(key) must be a number")
+        default: throw APIError.invalid(name(key), "\(name(key)) must be a number")
         }
     }
 
     func object(_ key: String) throws -> JSONFields? {
         guard let value = self[key] else { return nil }
-        guard case let .object(o) = value else { throw APIError.invalid(key, "\(key) must be an object") }
-        return JSONFields(object: o)
+        guard case let .object(o) = value else { throw APIError.invalid(name(key), "\(name(key)) must be an object") }
+        return JSONFields(object: o, path: name(key))
     }
 
-    init(object: OrderedDictionary) { self.object = object }
+    init(object: OrderedDictionary, path: String = "") { (self.object, self.path) = (object, path) }
 }
 
 extension Value {

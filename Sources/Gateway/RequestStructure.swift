@@ -15,6 +15,8 @@ extension GenerationRequest {
         var jsonObject = false
         var jsonSchema: String?
         var regex: String?
+        /// vLLM's `structured_outputs.disable_any_whitespace`: a JSON output written without whitespace.
+        var disableAnyWhitespace = false
     }
 
     /// The structured outputs a request can ask for.
@@ -32,8 +34,10 @@ extension GenerationRequest {
     /// {"json": ...}` or the older `guided_json`; the subset JSONSchema serves, else a 400 naming the
     /// keyword); one whole match of a regular expression (`structured_outputs: {"regex": ...}` or the older
     /// `guided_regex`; Python `re` syntax as RegexAutomaton serves it). One at a time; grammar is refused.
+    /// `structured_outputs: {"disable_any_whitespace": true}` writes a JSON output without whitespace.
     static func structuredOutput(_ f: JSONFields, _ served: ServedModel) throws -> Structured {
         var asked: [(field: String, kind: StructuredKind)] = []
+        var compact = false
         func schema(_ value: Value, field: String) throws -> StructuredKind {
             let text: String
             switch value {
@@ -66,17 +70,25 @@ extension GenerationRequest {
                 case "json_object": if try outputs.bool(key) == true { asked.append((field, .jsonObject)) }
                 case "json": if let value = outputs[key] { asked.append((field, try schema(value, field: field))) }
                 case "regex": if let value = outputs[key] { asked.append((field, .regex(try servedRegex(value, field: field)))) }
-                default: throw APIError.unsupported(field, "only choice, json (a JSON Schema), json_object and regex")
+                case "disable_any_whitespace": compact = try outputs.bool(key) ?? false
+                default: throw APIError.unsupported(field, "only choice, json (a JSON Schema), json_object, regex and disable_any_whitespace")
                 }
             }
         }
-        guard let (field, kind) = asked.first else { return Structured() }
-        guard asked.count == 1 else {
+        guard asked.count <= 1 else {
             throw APIError.invalid(asked[1].field, "one structured output at a time (response_format, guided_choice, guided_json, guided_regex, structured_outputs)")
         }
+        switch asked.first?.kind {
+        case .jsonObject?, .jsonSchema?: break
+        default:
+            guard !compact else {
+                throw APIError.invalid("structured_outputs.disable_any_whitespace", "only with a JSON output (json_object or a JSON Schema)")
+            }
+        }
+        guard let (field, kind) = asked.first else { return Structured() }
         switch kind {
-        case .jsonObject: return Structured(field: field, jsonObject: true)
-        case .jsonSchema(let text): return Structured(field: field, jsonSchema: text)
+        case .jsonObject: return Structured(field: field, jsonObject: true, disableAnyWhitespace: compact)
+        case .jsonSchema(let text): return Structured(field: field, jsonSchema: text, disableAnyWhitespace: compact)
         case .regex(let pattern): return Structured(field: field, regex: pattern)
         case .choice(let choices):
             do {

@@ -38,6 +38,9 @@ public struct LogitsOptions: ParsableArguments {
     @Option(help: "Structured output: the completion is one whole match of this regular expression (Python re syntax), then EOS (vLLM's structured_outputs regex).")
     public var regex: String?
 
+    @Flag(help: "With --json-object or --json-schema: the JSON is written without whitespace between its tokens (vLLM's structured_outputs disable_any_whitespace).")
+    public var disableAnyWhitespace = false
+
     @Option(help: "Report this many most likely tokens (0...20) with each generated token.")
     public var topLogprobs: Int = 0
 
@@ -57,6 +60,7 @@ public struct LogitsOptions: ParsableArguments {
             params.jsonSchema = FileManager.default.contents(atPath: jsonSchema).map { String(decoding: $0, as: UTF8.self) } ?? jsonSchema
         }
         params.regex = regex
+        params.disableAnyWhitespace = disableAnyWhitespace
         params.allowedTokenIDs = try ids(allowedTokenIds ?? "", option: "--allowed-token-ids")
         params.badWords = try (badWordsIds ?? "").split(separator: ";").map { try ids(String($0), option: "--bad-words-ids") }
         params.logitBias = try (logitBias ?? "").split(separator: ",").map { pair in

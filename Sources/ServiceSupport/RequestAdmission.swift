@@ -22,7 +22,7 @@ public enum RequestAdmission {
                               badWords: s.badWords.map { $0.map { Int($0) } },
                               choice: s.choice, jsonObject: s.jsonObject, jsonSchema: s.jsonSchema.isEmpty ? nil : s.jsonSchema,
                               regex: s.regex.isEmpty ? nil : s.regex,
-                              structuredAfter: s.structuredAfter.map { Int($0) })
+                              structuredAfter: s.structuredAfter.map { Int($0) }, disableAnyWhitespace: s.disableAnyWhitespace)
     }
 
     /// The wire fields for the engine's SamplingParams (the inverse of `params`; max_new_tokens travels
@@ -39,7 +39,7 @@ public enum RequestAdmission {
                             badWords: p.badWords.map { $0.map { UInt32(clamping: $0) } },
                             choice: p.choice, jsonObject: p.jsonObject,
                             structuredAfter: p.structuredAfter.map { UInt32(clamping: $0) }, jsonSchema: p.jsonSchema ?? "",
-                            regex: p.regex ?? "")
+                            regex: p.regex ?? "", disableAnyWhitespace: p.disableAnyWhitespace)
     }
 
     /// `Admission.validate` against `model`, and what a structured output samples under (its

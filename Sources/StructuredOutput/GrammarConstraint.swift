@@ -108,8 +108,8 @@ public final class GrammarConstraint<Grammar: ByteGrammar> {
 public typealias JSONObjectConstraint = GrammarConstraint<JSONGrammar>
 
 extension GrammarConstraint where Grammar == JSONGrammar {
-    public convenience init(vocabulary: TokenVocabulary, eosTokenIDs: [Int]) {
-        self.init(JSONGrammar(), rules: (), vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
+    public convenience init(vocabulary: TokenVocabulary, eosTokenIDs: [Int], anyWhitespace: Bool = true) {
+        self.init(JSONGrammar(anyWhitespace: anyWhitespace), rules: (), vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
     }
 }
 
@@ -134,14 +134,15 @@ extension GrammarConstraint where Grammar == RegexState {
 /// What a request's structured output samples under, built once at admission (the vocabulary shared by
 /// the process, the schema compiled for the request); each sampler makes its own constraint from it.
 public enum StructuredGrammar: Sendable {
-    case jsonObject(TokenVocabulary)
+    case jsonObject(TokenVocabulary, anyWhitespace: Bool = true)
     case jsonSchema(JSONSchema, TokenVocabulary)
     case regex(RegexAutomaton, TokenVocabulary)
 
     /// A fresh walk from the grammar's start.
     public func constraint(eosTokenIDs: [Int]) -> any TokenMask {
         switch self {
-        case .jsonObject(let vocabulary): return JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
+        case let .jsonObject(vocabulary, anyWhitespace):
+            return JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: eosTokenIDs, anyWhitespace: anyWhitespace)
         case let .jsonSchema(schema, vocabulary): return JSONSchemaConstraint(schema: schema, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
         case let .regex(regex, vocabulary): return RegexConstraint(regex: regex, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
         }

@@ -44,10 +44,15 @@ public struct JSONGrammar: Sendable, Equatable {
     /// "true" "false" "null" back to back: a literal is a range of it.
     static let literalBytes: [UInt8] = Array("truefalsenull".utf8)
 
-    public init() {}
+    /// Whitespace bytes in a row allowed between tokens: `maxWhitespaceRun`, or 0 without any whitespace.
+    var whitespaceLimit = UInt8(JSONGrammar.maxWhitespaceRun)
+
+    public init(anyWhitespace: Bool = true) {
+        if !anyWhitespace { whitespaceLimit = 0 }
+    }
 
     public static func == (a: JSONGrammar, b: JSONGrammar) -> Bool {
-        a.phase == b.phase && a.isKey == b.isKey && a.depth == b.depth && a.whitespaceRun == b.whitespaceRun
+        a.phase == b.phase && a.isKey == b.isKey && a.depth == b.depth && a.whitespaceRun == b.whitespaceRun && a.whitespaceLimit == b.whitespaceLimit
             && a.literalNext == b.literalNext && a.literalEnd == b.literalEnd && a.string == b.string && a.number == b.number
             && a.objects == b.objects
     }
@@ -101,7 +106,7 @@ public struct JSONGrammar: Sendable, Equatable {
     /// The phases between tokens: whitespace, punctuation, the start of a value.
     private mutating func structural(_ byte: UInt8) -> Bool {
         if JSONBytes.isWhitespace(byte) {
-            guard phase != .rootStart && whitespaceRun < Self.maxWhitespaceRun else { return false }
+            guard phase != .rootStart && whitespaceRun < whitespaceLimit else { return false }
             whitespaceRun += 1
             return true
         }

@@ -50,16 +50,22 @@ public final class JSONSchema: Sendable {
 
     public static let maxProperties = 64, maxLiterals = 64, maxNodes = 4096, maxItemsBound = 65_535
 
-    /// Compiles the schema in `json` (JSON text).
-    public convenience init(json: [UInt8]) throws(JSONSchemaError) {
+    /// Whitespace bytes in a row between tokens: `JSONGrammar.maxWhitespaceRun`, or 0 (vLLM's
+    /// `disable_any_whitespace`).
+    let whitespaceLimit: UInt8
+
+    /// Compiles the schema in `json` (JSON text); without `anyWhitespace`, the value is written with no
+    /// whitespace between its tokens.
+    public convenience init(json: [UInt8], anyWhitespace: Bool = true) throws(JSONSchemaError) {
         let document: JSONValue
         do { document = try JSONValue.parse(json, file: "json_schema") } catch {
             throw JSONSchemaError(path: "", reason: "not JSON: \(error)")
         }
-        try self.init(document: document)
+        try self.init(document: document, anyWhitespace: anyWhitespace)
     }
 
-    init(document: JSONValue) throws(JSONSchemaError) {
+    init(document: JSONValue, anyWhitespace: Bool = true) throws(JSONSchemaError) {
+        whitespaceLimit = anyWhitespace ? UInt8(JSONGrammar.maxWhitespaceRun) : 0
         var compiler = Compiler(document: document)
         root = try compiler.node(document, path: "")
         try compiler.checkUnions()

@@ -1,5 +1,5 @@
 /// Where a text stands in a `JSONSchema`: a byte-at-a-time recognizer of the values the schema allows,
-/// written as JSON with whitespace between tokens (at most `JSONGrammar.maxWhitespaceRun` in a row),
+/// written as JSON with whitespace between tokens (at most `schema.whitespaceLimit` in a row),
 /// the value starting at the first byte and nothing after it. Containers nest at most `maxDepth` deep
 /// (a recursive schema is cut there). A small value: the open containers are packed words, so a token
 /// mask keeps one per byte of a token prefix.
@@ -127,7 +127,7 @@ public struct JSONSchemaState: Sendable {
             return false
         }
         if JSONBytes.isWhitespace(byte) {
-            guard whitespaceRun < JSONGrammar.maxWhitespaceRun else { return false }
+            guard whitespaceRun < schema.whitespaceLimit else { return false }
             whitespaceRun += 1
             return true
         }

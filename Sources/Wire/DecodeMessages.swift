@@ -111,6 +111,8 @@ public struct SamplingParams: Equatable, Sendable {
     /// Structured output as one whole match of this regular expression (Python `re` syntax, at most
     /// `maxRegexBytes`); empty: none.
     public var regex: String
+    /// With jsonObject / jsonSchema: the JSON is written without whitespace between tokens.
+    public var disableAnyWhitespace: Bool
 
     /// Largest JSON Schema a request may carry.
     public static let maxJSONSchemaBytes = 1 << 16
@@ -122,7 +124,7 @@ public struct SamplingParams: Equatable, Sendable {
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
                 promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = [], badWords: [[UInt32]] = [],
                 choice: TokenAutomaton? = nil, jsonObject: Bool = false, structuredAfter: [UInt32] = [], jsonSchema: String = "",
-                regex: String = "") {
+                regex: String = "", disableAnyWhitespace: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -146,6 +148,7 @@ public struct SamplingParams: Equatable, Sendable {
         self.structuredAfter = structuredAfter
         self.jsonSchema = jsonSchema
         self.regex = regex
+        self.disableAnyWhitespace = disableAnyWhitespace
     }
 
     init(_ c: Latentserve__V1__SamplingParams, message: String) throws {
@@ -164,7 +167,8 @@ public struct SamplingParams: Equatable, Sendable {
                   },
                   jsonObject: c.json_object != 0, structuredAfter: swiftArray(c.structured_after, c.n_structured_after),
                   jsonSchema: try checkedString(c.json_schema, message: message, field: "sampling.json_schema", maxBytes: Self.maxJSONSchemaBytes),
-                  regex: try checkedString(c.regex, message: message, field: "sampling.regex", maxBytes: Self.maxRegexBytes))
+                  regex: try checkedString(c.regex, message: message, field: "sampling.regex", maxBytes: Self.maxRegexBytes),
+                  disableAnyWhitespace: c.disable_any_whitespace != 0)
     }
 
     /// The C struct, its arrays kept alive by `arena`.
@@ -220,6 +224,7 @@ public struct SamplingParams: Equatable, Sendable {
         c.structured_after = arena.array(structuredAfter)
         if !jsonSchema.isEmpty { c.json_schema = arena.string(jsonSchema) }
         if !regex.isEmpty { c.regex = arena.string(regex) }
+        c.disable_any_whitespace = disableAnyWhitespace ? 1 : 0
         return c
     }
 }

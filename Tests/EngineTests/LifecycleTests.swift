@@ -114,7 +114,7 @@ final class LifecycleTests: XCTestCase {
         XCTAssertNil(try Admission.grammar(for: SamplingParams(), model: model), "nothing to load without a grammar")
         func loaded(_ params: SamplingParams) throws -> TokenVocabulary? {
             switch try Admission.grammar(for: params, model: model) {
-            case .jsonObject(let v)?, .jsonSchema(_, let v)?, .regex(_, let v)?: return v
+            case .jsonObject(let v, _)?, .jsonSchema(_, let v)?, .regex(_, let v)?: return v
             case nil: return nil
             }
         }

@@ -328,6 +328,8 @@ final class SamplerTests: XCTestCase {
         XCTAssertNil(field(SamplingParams(jsonObject: true, structuredAfter: [9])))
         XCTAssertEqual(field(SamplingParams(jsonObject: true, structuredAfter: [10])), "sampling.structured_after")
         XCTAssertEqual(field(SamplingParams(structuredAfter: [9])), "sampling.structured_after")
+        XCTAssertNil(field(SamplingParams(jsonObject: true, disableAnyWhitespace: true)))
+        XCTAssertEqual(field(SamplingParams(regex: "a", disableAnyWhitespace: true)), "sampling.disable_any_whitespace")
         XCTAssertEqual(field(SamplingParams(maxNewTokens: 0)), "max_new_tokens")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [3, 10])), "sampling.stop_token_ids")
         XCTAssertEqual(field(SamplingParams(stopTokenIDs: [-1])), "sampling.stop_token_ids")

@@ -494,9 +494,19 @@ schema_file = os.path.join(tempfile.gettempdir(), f"weather-{os.getpid()}.json")
 with open(schema_file, "w") as f:
     json.dump(schema_sent, f)
 run = pd_run(chat_ids, 96, "--json-schema", schema_file, "--logit-bias", ",".join(f"{k}:{v}" for k, v in closing_bias.items()))
-os.remove(schema_file)
 check(isinstance(weather, Weather) and parsed.choices[0].message.content == run["text"] and parsed.choices[0].finish_reason == "stop",
       f"json_schema parse: {parsed.choices[0]} vs pd-run {run['text']!r}")
+count("chat_completions", "stop")
+# vLLM's structured_outputs disable_any_whitespace: the same schema written with no whitespace between
+# tokens, greedy equal to pd-run --disable-any-whitespace.
+parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=96, temperature=0, response_format=Weather,
+                                       logit_bias=closing_bias, extra_body={"structured_outputs": {"disable_any_whitespace": True}})
+run = pd_run(chat_ids, 96, "--json-schema", schema_file, "--disable-any-whitespace",
+             "--logit-bias", ",".join(f"{k}:{v}" for k, v in closing_bias.items()))
+os.remove(schema_file)
+compact = parsed.choices[0].message.content
+check(isinstance(parsed.choices[0].message.parsed, Weather) and compact == run["text"] and parsed.choices[0].finish_reason == "stop"
+      and not re.search(r"\s", re.sub(r'"(\\.|[^"\\])*"', "", compact)), f"disable_any_whitespace: {compact!r} vs pd-run {run['text']!r}")
 count("chat_completions", "stop")
 # String rules in the schema (pydantic's Field pattern / min_length / max_length → pattern, minLength,
 # maxLength): pydantic's own validation in parse() accepts the reply, greedy and sampled.

@@ -11,6 +11,7 @@ final class JSONGrammarTests: XCTestCase {
     private struct Case: Decodable {
         let text: String
         let object: Bool
+        let compact: Bool
         var bytes: [UInt8] { [UInt8](Data(base64Encoded: text)!) }
     }
 
@@ -19,8 +20,8 @@ final class JSONGrammarTests: XCTestCase {
         return try JSONDecoder().decode([Case].self, from: Data(out.utf8))
     }
 
-    private static func isObject(_ bytes: [UInt8]) -> Bool {
-        var grammar = JSONGrammar()
+    private static func isObject(_ bytes: [UInt8], anyWhitespace: Bool = true) -> Bool {
+        var grammar = JSONGrammar(anyWhitespace: anyWhitespace)
         return grammar.accept(bytes) && grammar.isComplete
     }
 
@@ -32,6 +33,12 @@ final class JSONGrammarTests: XCTestCase {
         var mismatches: [String] = []
         for c in cases where Self.isObject(c.bytes) != c.object {
             mismatches.append("\(c.object ? "refused" : "accepted") \(String(decoding: c.bytes.prefix(80), as: UTF8.self).debugDescription)")
+        }
+        XCTAssertEqual(mismatches.count, 0, mismatches.prefix(10).joined(separator: "\n"))
+        // Without whitespace (vLLM's disable_any_whitespace): the objects with none outside strings.
+        XCTAssertGreaterThan(cases.filter(\.compact).count, 200)
+        for c in cases where Self.isObject(c.bytes, anyWhitespace: false) != c.compact {
+            mismatches.append("without whitespace \(c.compact ? "refused" : "accepted") \(String(decoding: c.bytes.prefix(80), as: UTF8.self).debugDescription)")
         }
         XCTAssertEqual(mismatches.count, 0, mismatches.prefix(10).joined(separator: "\n"))
     }

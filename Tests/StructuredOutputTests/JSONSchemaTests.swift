@@ -17,16 +17,19 @@ final class JSONSchemaTests: XCTestCase {
             let schema: Int
             let text: String
             let valid: Bool
+            let compact: Bool
             var bytes: [UInt8] { [UInt8](Data(base64Encoded: text)!) }
         }
         let schemas: [String]
         let cases: [Case]
     }
 
-    private static func reference() throws -> (schemas: [JSONSchema], cases: [Reference.Case]) {
+    /// The schemas compiled as served, and without whitespace; the cases.
+    private static func reference() throws -> (schemas: [JSONSchema], compact: [JSONSchema], cases: [Reference.Case]) {
         let out = try FixtureCommand.run([try ReferencePython.path(), "scripts/json-schema-cases.py", "cases", "60", "30"])
         let reference = try JSONDecoder().decode(Reference.self, from: Data(out.utf8))
-        return (try reference.schemas.map { try JSONSchema(json: Array($0.utf8)) }, reference.cases)
+        return (try reference.schemas.map { try JSONSchema(json: Array($0.utf8)) },
+                try reference.schemas.map { try JSONSchema(json: Array($0.utf8), anyWhitespace: false) }, reference.cases)
     }
 
     private static func accepts(_ bytes: [UInt8], _ schema: JSONSchema) -> Bool {
@@ -35,7 +38,7 @@ final class JSONSchemaTests: XCTestCase {
     }
 
     func testVerdictsMatchJSONSchema() throws {
-        let (schemas, cases) = try Self.reference()
+        let (schemas, compact, cases) = try Self.reference()
         XCTAssertGreaterThan(cases.filter(\.valid).count, 600)
         XCTAssertGreaterThan(cases.filter { !$0.valid }.count, 600)
         for s in schemas.indices {
@@ -44,6 +47,12 @@ final class JSONSchemaTests: XCTestCase {
         var mismatches: [String] = []
         for c in cases where Self.accepts(c.bytes, schemas[c.schema]) != c.valid {
             mismatches.append("schema \(c.schema) \(c.valid ? "refused" : "accepted") \(String(decoding: c.bytes.prefix(120), as: UTF8.self).debugDescription)")
+        }
+        XCTAssertEqual(mismatches.count, 0, mismatches.prefix(10).joined(separator: "\n"))
+        // Without whitespace (vLLM's disable_any_whitespace): the valid texts with none outside strings.
+        XCTAssertGreaterThan(cases.filter(\.compact).count, 300)
+        for c in cases where Self.accepts(c.bytes, compact[c.schema]) != c.compact {
+            mismatches.append("schema \(c.schema) without whitespace \(c.compact ? "refused" : "accepted") \(String(decoding: c.bytes.prefix(120), as: UTF8.self).debugDescription)")
         }
         XCTAssertEqual(mismatches.count, 0, mismatches.prefix(10).joined(separator: "\n"))
     }
@@ -66,7 +75,7 @@ final class JSONSchemaTests: XCTestCase {
     }
 
     func testEveryAcceptedPrefixCompletesToAnInstance() throws {
-        let (schemas, cases) = try Self.reference()
+        let (schemas, _, cases) = try Self.reference()
         var triples: [[Any]] = []
         for (n, c) in cases.enumerated() {
             let schema = schemas[c.schema]

@@ -21,6 +21,7 @@ final class MessageRoundTripTests: XCTestCase {
                                       clientRequestId: "client-1"))
         try roundTrip(GenerateRequest(promptTokenIds: [], maxNewTokens: 0))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(jsonSchema: #"{"type": "integer"}"#)))
+        try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(jsonObject: true, disableAnyWhitespace: true)))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(regex: #"\d{3}-(é|😀)+"#)))
         try roundTrip(GenerateResponse(requestId: "r1", tokens: [GeneratedToken(tokenId: 5, logprob: -0.25),
                                                                  GeneratedToken(tokenId: 9, logprob: -1.5)]))

@@ -168,10 +168,14 @@ struct  Latentserve__V1__SamplingParams
    * structured output: one whole match of this Python-syntax regex, then EOS; empty = none
    */
   char *regex;
+  /*
+   * with json_object / json_schema: no whitespace between tokens (vLLM's option)
+   */
+  protobuf_c_boolean disable_any_whitespace;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
