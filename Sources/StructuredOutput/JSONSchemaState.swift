@@ -88,14 +88,7 @@ public struct JSONSchemaState: Sendable {
         case .freeKey:
             return acceptFreeKey(byte, in: schema)
         case .literal, .key:
-            let list = texts(in: schema)
-            var next: UInt64 = 0
-            var rest = candidates
-            while rest != 0 {
-                let i = rest.trailingZeroBitCount
-                rest &= rest - 1
-                if list[i].count > Int(offset) && list[i][Int(offset)] == byte { next |= 1 << UInt64(i) }
-            }
+            let next = candidates(continuingWith: byte, in: schema)
             if next == 0 {
                 // No candidate continues: a whole literal (a number's) ends before this byte.
                 guard lexer == .literal, completeCandidate(in: schema) != nil else { return false }
@@ -319,6 +312,18 @@ public struct JSONSchemaState: Sendable {
 
     private func texts(in schema: JSONSchema) -> [[UInt8]] { schema.matchLists[Int(listNode)] }
 
+    /// The candidates whose text has `byte` after the bytes matched so far.
+    private func candidates(continuingWith byte: UInt8, in schema: JSONSchema) -> UInt64 {
+        let list = texts(in: schema)
+        var next: UInt64 = 0, rest = candidates
+        while rest != 0 {
+            let i = rest.trailingZeroBitCount
+            rest &= rest - 1
+            if list[i].count > Int(offset) && list[i][Int(offset)] == byte { next |= 1 << UInt64(i) }
+        }
+        return next
+    }
+
     /// A candidate matched whole (at most one can be: keys end in a quote, literals differ).
     private func completeCandidate(in schema: JSONSchema) -> Int? {
         let list = texts(in: schema)
@@ -350,13 +355,7 @@ public struct JSONSchemaState: Sendable {
     /// key is one of the other properties (index `properties.count + 1`: only others follow).
     private mutating func acceptFreeKey(_ byte: UInt8, in schema: JSONSchema) -> Bool {
         guard byte != UInt8(ascii: "\\") else { return false }
-        let list = texts(in: schema)
-        var next: UInt64 = 0, rest = candidates
-        while rest != 0 {
-            let i = rest.trailingZeroBitCount
-            rest &= rest - 1
-            if list[i].count > Int(offset) && list[i][Int(offset)] == byte { next |= 1 << UInt64(i) }
-        }
+        let next = candidates(continuingWith: byte, in: schema)
         switch string.accept(byte) {
         case .refused: return false
         case .inside:
