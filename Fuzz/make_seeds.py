@@ -88,6 +88,11 @@ completions = [
         "slug": {"type": "string", "pattern": "^[a-z]+(-[a-z]+)*$", "maxLength": 8}, "word": {"type": "string", "pattern": "(ab)+", "minLength": 5},
         "rating": {"type": "integer", "minimum": 1, "maximum": 5}, "share": {"type": "number", "exclusiveMinimum": -3, "maximum": 1}},
         "required": ["day"]}},
+    {"model": "tiny", "prompt": "JSON:", "response_format": {"type": "json_schema", "json_schema": {"name": "t", "schema": {
+        "type": "object", "properties": {"pair": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string", "format": "uuid"}], "minItems": 2},
+                                         "stock": {"type": "object", "additionalProperties": {"type": "integer", "exclusiveMinimum": 0}},
+                                         "meta": {}, "n": {"type": ["integer", "number"]}}, "required": ["pair"]}}},
+     "structured_outputs": {"disable_any_whitespace": True}},
     {"model": "tiny", "prompt": "Date:", "structured_outputs": {"regex": r"(19|20)\d\d-(0[1-9]|1[0-2])-[0-3]\d( ?[^\n]{0,8}|[äé😀-😂]+)"}},
     {"model": "tiny", "prompt": "Answer:", "guided_regex": r"^(?:yes|no)(?P<n>, [\x41-\x5a]{1,3}\u00e9*)?\.$", "temperature": 1, "seed": 2},
 ]

@@ -168,13 +168,8 @@ public struct SamplingParams: Sendable, Equatable, Codable {
             throw invalid("sampling.allowed_token_ids", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
         }
         if let choice { try choice.validate(vocabSize: vocabSize) }
-        if let jsonSchema {
-            do { _ = try JSONSchema(json: Array(jsonSchema.utf8)) } catch { throw invalid("sampling.json_schema", "\(error)") }
-        }
-        if let regex {
-            guard !regex.isEmpty else { throw invalid("sampling.regex", "the pattern is empty") }
-            do { _ = try RegexAutomaton(pattern: regex) } catch { throw invalid("sampling.regex", "\(error)") }
-        }
+        // A schema or pattern is compiled once, by Admission.grammar, which names the field when it cannot be.
+        if let regex, regex.isEmpty { throw invalid("sampling.regex", "the pattern is empty") }
         if let field = structuredField {
             guard structuredFields.count == 1 else {
                 throw invalid(field, "one structured output at a time (choice, json_object, json_schema, regex)")

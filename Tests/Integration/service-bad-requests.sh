@@ -18,8 +18,12 @@ expect_invalid max_new_tokens --prompt-ids 3,17 --max-new-tokens 0
 expect_invalid max_new_tokens --prompt-ids 3,17 --max-new-tokens 4095          # past the 4096 context
 expect_invalid sampling.top_p --prompt-ids 3,17 --max-new-tokens 4 --top-p 2
 expect_invalid sampling.temperature --prompt-ids 3,17 --max-new-tokens 4 --temperature=-1
+# A schema or pattern the daemon cannot serve: compiled once at admission, refused by field.
+expect_invalid sampling.json_schema --prompt-ids 3,17 --max-new-tokens 4 --json-schema '{"type": "string", "format": "uri"}'
+expect_invalid sampling.regex --prompt-ids 3,17 --max-new-tokens 4 --regex 'a(?=b)'
+expect_invalid sampling.disable_any_whitespace --prompt-ids 3,17 --max-new-tokens 4 --regex 'ab' --disable-any-whitespace
 # Still serving, and nothing leaked.
 client generate --decode 127.0.0.1:"$dp" --prompt-ids 3,17,42 --max-new-tokens 4 --verify --model tiny >/dev/null || fail "daemon stopped serving"
 expect_pages_returned "$dp"
 kill -0 "$decode_pid" || fail "decode daemon exited"
-echo "ok: 6 malformed requests refused with INVALID_ARGUMENT naming the field; daemon still serving"
+echo "ok: 9 malformed requests refused with INVALID_ARGUMENT naming the field; daemon still serving"
