@@ -515,15 +515,20 @@ class Code(pydantic.BaseModel):
     name: str = pydantic.Field(min_length=1, max_length=6)
 
 
-for seed in (None, 1, 2):
-    parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=64, logit_bias=closing_bias,
-                                           response_format=Code, **({"temperature": 0} if seed is None else {"temperature": 1, "seed": seed}))
-    check(isinstance(parsed.choices[0].message.parsed, Code) and parsed.choices[0].finish_reason == "stop",
-          f"json_schema with string rules: {parsed.choices[0]}")
-    count("chat_completions", "stop")
+def parse_greedy_and_sampled(model, max_tokens, bias, what):
+    """parse() of `model` greedy and with seeds 1 and 2: each reply ends with EOS and pydantic takes it."""
+    for seed in (None, 1, 2):
+        parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=max_tokens, logit_bias=bias,
+                                               response_format=model, **({"temperature": 0} if seed is None else {"temperature": 1, "seed": seed}))
+        check(isinstance(parsed.choices[0].message.parsed, model) and parsed.choices[0].finish_reason == "stop",
+              f"json_schema with {what}: {parsed.choices[0]}")
+        count("chat_completions", "stop")
+
+
+parse_greedy_and_sampled(Code, 64, closing_bias, "string rules")
 # String formats (pydantic's date, datetime, UUID, IPv4Address, timedelta → format date, date-time, uuid,
-# ipv4, duration), a pattern with a maxLength, number bounds (Field ge / le / gt) and a tuple (prefixItems): pydantic's own
-# parsing in parse() takes the reply.
+# ipv4, duration), a pattern with a maxLength, number bounds (Field ge / le / gt) and a tuple (prefixItems):
+# pydantic's own parsing in parse() takes the reply.
 class Visit(pydantic.BaseModel):
     day: datetime.date
     at: datetime.datetime
@@ -537,12 +542,7 @@ class Visit(pydantic.BaseModel):
     pair: tuple[int, datetime.date]
 
 
-for seed in (None, 1, 2):
-    parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=320, logit_bias=closing_bias,
-                                           response_format=Visit, **({"temperature": 0} if seed is None else {"temperature": 1, "seed": seed}))
-    check(isinstance(parsed.choices[0].message.parsed, Visit) and parsed.choices[0].finish_reason == "stop",
-          f"json_schema with string formats and number bounds: {parsed.choices[0]}")
-    count("chat_completions", "stop")
+parse_greedy_and_sampled(Visit, 320, closing_bias, "string formats, number bounds and a tuple")
 # A dict (additionalProperties a schema: other keys after the listed ones) and any value ({}). A random
 # model writes many keys, so the closing quote is favoured more.
 class Stock(pydantic.BaseModel):
@@ -552,12 +552,7 @@ class Stock(pydantic.BaseModel):
 
 
 dict_bias = {**closing_bias, str(tok.encode("\"", add_special_tokens=False).ids[0]): 9}
-for seed in (None, 1, 2):
-    parsed = client.chat.completions.parse(model=MODEL, messages=conversations[1], max_tokens=200, logit_bias=dict_bias,
-                                           response_format=Stock, **({"temperature": 0} if seed is None else {"temperature": 1, "seed": seed}))
-    check(isinstance(parsed.choices[0].message.parsed, Stock) and parsed.choices[0].finish_reason == "stop",
-          f"json_schema with a dict: {parsed.choices[0]}")
-    count("chat_completions", "stop")
+parse_greedy_and_sampled(Stock, 200, dict_bias, "a dict and any value")
 r = requests.post(f"http://{GATEWAY}/v1/chat/completions", json={"model": MODEL, "messages": conversations[1], "max_tokens": 8, "response_format": {
     "type": "json_schema", "json_schema": {"name": "u", "schema": {"type": "object", "properties": {"u": {"type": "string", "format": "uri"}}}}}})
 check(r.status_code == 400 and "properties.u.format" in r.json()["error"]["message"], f"an unserved format: {r.status_code} {r.text}")
