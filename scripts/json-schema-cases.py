@@ -26,6 +26,8 @@ import sys
 import warnings
 
 import jsonschema
+import pydantic
+import urllib.parse
 import uuid
 from fqdn import FQDN
 from hypothesis import HealthCheck, given, settings
@@ -78,7 +80,9 @@ SCHEMAS = [
                                       "when": {"type": "string", "format": "date-time"}, "span": {"type": "string", "format": "duration"},
                                       "id": {"type": "string", "format": "uuid"}, "v4": {"type": "string", "format": "ipv4"},
                                       "v6": {"type": "string", "format": "ipv6"}, "host": {"type": "string", "format": "hostname"},
-                                      "mail": {"type": "string", "format": "email"}},
+                                      "mail": {"type": "string", "format": "email"},
+                                      # pydantic's AnyUrl / HttpUrl.
+                                      "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2083}},
      "required": ["day", "when"], "additionalProperties": False},
     # A pattern or format with one length bound (the other implied or absent).
     {"type": "object", "properties": {"slug": {"type": "string", "pattern": "^[a-z]+(-[a-z]+)*$", "maxLength": 8},
@@ -248,7 +252,9 @@ def ascii_pattern(validator, pattern, instance, schema):
 
 ECMAValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": ascii_pattern})
 # jsonschema checks a format only when the package behind it is installed: without them it would take anything.
-assert {"date-time", "time", "duration", "hostname"} <= set(ECMAValidator.FORMAT_CHECKER.checkers), "install rfc3339-validator, isoduration, fqdn"
+assert {"date-time", "time", "duration", "hostname", "uri"} <= set(ECMAValidator.FORMAT_CHECKER.checkers), \
+    "install rfc3339-validator, isoduration, fqdn, rfc3987"
+HTTP_URL = pydantic.TypeAdapter(pydantic.HttpUrl)
 
 
 def validator(schema, root):
@@ -283,6 +289,14 @@ def served_format(name, text):
                 and all(len(n) <= 6 for n in re.findall(r"[0-9]+", text)))
     if name == "hostname":
         return not text.endswith(".")
+    if name == "uri":
+        # An http(s) URL pydantic's HttpUrl takes, without port or user.
+        try:
+            HTTP_URL.validate_python(text)
+        except pydantic.ValidationError:
+            return False
+        parts = urllib.parse.urlsplit(text)
+        return parts.scheme in ("http", "https") and text.startswith(parts.scheme + "://") and ":" not in parts.netloc and "@" not in parts.netloc
     if name == "email":
         atext = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
         local, _, domain = text.rpartition("@")
@@ -381,6 +395,10 @@ def format_example(rng, name):
         return rng.choice([str(address), address.exploded, str(ipaddress.IPv6Address(f"::ffff:{ipaddress.IPv4Address(rng.getrandbits(32))}"))])
     if name == "hostname":
         return host()
+    if name == "uri":
+        path = "".join("/" + rng.choice(["", "a", "x%20y", "(z)!$&'*+,;=:@", "~a_b.c", "%zz", "é"]) for _ in range(rng.randint(0, 3)))
+        return (rng.choice(["http://", "https://", "ftp://", "HTTP://"]) + rng.choice([host(), host() + ".1", "1.2.3.4", "a:80", "u@a"]) + path
+                + rng.choice(["", "?q=1&r=/?", "?"]) + rng.choice(["", "#f/?", "#"]))
     if name == "email":
         return rng.choice(["a", "first.last", "x+tag", "o'neil", "{z}"]) + "@" + host() + rng.choice([".com", ".de", ".c1", ""])
     if name == "duration":

@@ -49,10 +49,13 @@ extension JSONSchema {
     /// trailing dot, duration numbers of at most 6 digits (what pydantic's timedelta holds). `email` is
     /// an RFC 5322 dot-atom, `@`, and a hostname of two or more labels whose last ends in a letter (what
     /// the jsonschema package checks — an `@` — and email-validator's shape; its special-use names such as
-    /// `.test` are not excluded, nor a local part over 64 characters). `password` and `binary` (OpenAPI's,
-    /// pydantic's SecretStr and bytes) are any string.
+    /// `.test` are not excluded, nor a local part over 64 characters). `uri` is an http(s) URL without
+    /// port or user: a host (a hostname whose last label starts with a letter — the WHATWG parser pydantic
+    /// uses reads a numeric one as IPv4 — or an IPv4 address), then RFC 3986's path, query and fragment
+    /// characters (what pydantic's AnyUrl and HttpUrl take). `password` and `binary` (OpenAPI's, pydantic's
+    /// SecretStr and bytes) are any string.
     enum StringFormat: String, CaseIterable, Sendable {
-        case date, time, dateTime = "date-time", duration, uuid, ipv4, ipv6, hostname, email, password, binary
+        case date, time, dateTime = "date-time", duration, uuid, ipv4, ipv6, hostname, email, uri, password, binary
 
         static let names = allCases.map(\.rawValue).joined(separator: ", ")
 
@@ -101,6 +104,10 @@ extension JSONSchema {
             case .email:
                 let atext = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
                 return "\(atext)+(?:\\.\(atext)+)*@(?:\(label)\\.)+(?:[A-Za-z0-9][A-Za-z0-9-]{0,61})?[A-Za-z]"
+            case .uri:
+                let host = "(?:(?:\(label)\\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|\(ipv4))"
+                let pchar = "(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%\(hex){2})"
+                return "https?://\(host)(?:/\(pchar)*)*(?:\\?(?:\(pchar)|[/?])*)?(?:#(?:\(pchar)|[/?])*)?"
             case .password, .binary: return nil
             }
         }

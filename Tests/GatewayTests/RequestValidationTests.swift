@@ -100,7 +100,7 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "guided_choice": ["a"], "ignore_eos": true}"#, "guided_choice"),
             (#"{"model": "tiny", "prompt": "x", "guided_choice": ["a"], "structured_outputs": {"choice": ["b"]}}"#, "structured_outputs.choice"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_schema", "json_schema": {}}}"#, "response_format"),
-            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "string", "format": "uri"}}}}"#, "response_format"),
+            (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "string", "format": "uri-reference"}}}}"#, "response_format"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "string", "pattern": "(a"}}}}"#, "response_format"),
             (#"{"model": "tiny", "prompt": "x", "guided_json": {"type": "array", "items": {"type": "integer"}, "uniqueItems": true}}"#, "guided_json"),
             (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json": 5}}"#, "structured_outputs.json"),

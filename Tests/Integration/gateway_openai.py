@@ -527,7 +527,8 @@ def parse_greedy_and_sampled(model, max_tokens, bias, what):
 
 parse_greedy_and_sampled(Code, 64, closing_bias, "string rules")
 # String formats (pydantic's date, datetime, UUID, IPv4Address, timedelta → format date, date-time, uuid,
-# ipv4, duration), a pattern with a maxLength, number bounds (Field ge / le / gt) and a tuple (prefixItems):
+# ipv4, duration), HttpUrl (uri with lengths), a pattern with a maxLength, number bounds (Field ge / le / gt)
+# and a tuple (prefixItems):
 # pydantic's own parsing in parse() takes the reply.
 class Visit(pydantic.BaseModel):
     day: datetime.date
@@ -539,6 +540,7 @@ class Visit(pydantic.BaseModel):
     rating: int = pydantic.Field(ge=1, le=5)
     share: float = pydantic.Field(ge=0, le=1)
     guests: int = pydantic.Field(gt=0)
+    site: pydantic.HttpUrl
     pair: tuple[int, datetime.date]
 
 
@@ -554,7 +556,7 @@ class Stock(pydantic.BaseModel):
 dict_bias = {**closing_bias, str(tok.encode("\"", add_special_tokens=False).ids[0]): 9}
 parse_greedy_and_sampled(Stock, 200, dict_bias, "a dict and any value")
 r = requests.post(f"http://{GATEWAY}/v1/chat/completions", json={"model": MODEL, "messages": conversations[1], "max_tokens": 8, "response_format": {
-    "type": "json_schema", "json_schema": {"name": "u", "schema": {"type": "object", "properties": {"u": {"type": "string", "format": "uri"}}}}}})
+    "type": "json_schema", "json_schema": {"name": "u", "schema": {"type": "object", "properties": {"u": {"type": "string", "format": "uri-reference"}}}}}})
 check(r.status_code == 400 and "properties.u.format" in r.json()["error"]["message"], f"an unserved format: {r.status_code} {r.text}")
 errors[400] = errors.get(400, 0) + 1
 # A named tool choice: the reply is the function's arguments under its parameters schema, returned as one

@@ -19,7 +19,7 @@ expect_invalid max_new_tokens --prompt-ids 3,17 --max-new-tokens 4095          #
 expect_invalid sampling.top_p --prompt-ids 3,17 --max-new-tokens 4 --top-p 2
 expect_invalid sampling.temperature --prompt-ids 3,17 --max-new-tokens 4 --temperature=-1
 # A schema or pattern the daemon cannot serve: compiled once at admission, refused by field.
-expect_invalid sampling.json_schema --prompt-ids 3,17 --max-new-tokens 4 --json-schema '{"type": "string", "format": "uri"}'
+expect_invalid sampling.json_schema --prompt-ids 3,17 --max-new-tokens 4 --json-schema '{"type": "string", "format": "uri-reference"}'
 expect_invalid sampling.regex --prompt-ids 3,17 --max-new-tokens 4 --regex 'a(?=b)'
 expect_invalid sampling.disable_any_whitespace --prompt-ids 3,17 --max-new-tokens 4 --regex 'ab' --disable-any-whitespace
 # Still serving, and nothing leaked.

@@ -133,7 +133,7 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(refusal(#"{"type": "string", "format": "date", "maxLength": 9}"#), "maxLength", "no date fits")
         XCTAssertNil(refusal(#"{"type": "string", "format": "date-time"}"#))
         XCTAssertNil(refusal(#"{"type": "string", "format": "password", "minLength": 8}"#))
-        XCTAssertEqual(refusal(#"{"type": "string", "format": "uri"}"#), "format")
+        XCTAssertEqual(refusal(#"{"type": "string", "format": "uri-reference"}"#), "format")
         XCTAssertEqual(refusal(#"{"type": "string", "format": 1}"#), "format")
         XCTAssertEqual(refusal(#"{"type": "string", "format": "uuid", "pattern": "^a"}"#), "format")
         XCTAssertEqual(refusal(#"{"type": "string", "minLength": 4, "maxLength": 3}"#), "minLength")
