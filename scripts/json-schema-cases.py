@@ -88,7 +88,10 @@ SCHEMAS = [
     {"type": "object", "properties": {"slug": {"type": "string", "pattern": "^[a-z]+(-[a-z]+)*$", "maxLength": 8},
                                       "word": {"type": "string", "pattern": "^(ab)+$", "minLength": 5},
                                       "host": {"type": "string", "format": "hostname", "maxLength": 12},
-                                      "id": {"type": "string", "format": "uuid", "minLength": 1, "maxLength": 40}},
+                                      "id": {"type": "string", "format": "uuid", "minLength": 1, "maxLength": 40},
+                                      # Both bounds beside a pattern (pydantic's constr(min_length, max_length, pattern)).
+                                      "user": {"type": "string", "pattern": "^[a-z]+(_[a-z]+)*$", "minLength": 3, "maxLength": 10},
+                                      "even": {"type": "string", "pattern": "^(ab)+$", "minLength": 3, "maxLength": 7}},
      "required": ["slug", "word"], "additionalProperties": False},
     # Number bounds (pydantic's Field ge / gt / le / lt): integers rounded inward, numbers' bounds whole.
     {"type": "object", "properties": {"rating": {"type": "integer", "minimum": 1, "maximum": 5},
@@ -187,7 +190,10 @@ HANDWRITTEN = {
          '{"id":1,"counts":{"id":3},"flags":{}}', '{"id":1,"flags":{"on":1}}'],
     11: ['{"slug":"ab-cd","word":"ababab"}', '{"slug":"abcd-efgh","word":"ababab"}', '{"slug":"abcd-efg","word":"abab"}',
          '{"slug":"a","word":"ababa"}', '{"slug":"a-","word":"ababab"}', '{"slug":"a","word":"ababab","host":"abc.defgh.ij"}',
-         '{"slug":"a","word":"ababab","host":"abc.defgh.ijk"}', '{"slug":"a","word":"ababab","id":"123e4567-e89b-12d3-a456-426614174000"}'],
+         '{"slug":"a","word":"ababab","host":"abc.defgh.ijk"}', '{"slug":"a","word":"ababab","id":"123e4567-e89b-12d3-a456-426614174000"}',
+         '{"slug":"a","word":"ababa","user":"ab"}', '{"slug":"a","word":"ababa","user":"abc"}', '{"slug":"a","word":"ababa","user":"a_b"}',
+         '{"slug":"a","word":"ababa","user":"abcde_fghi"}', '{"slug":"a","word":"ababa","user":"abcde_fghij"}', '{"slug":"a","word":"ababa","even":"ab"}',
+         '{"slug":"a","word":"ababa","even":"abab"}', '{"slug":"a","word":"ababa","even":"ababab"}', '{"slug":"a","word":"ababa","even":"abababab"}'],
 }
 
 MAX_DEPTH = 12

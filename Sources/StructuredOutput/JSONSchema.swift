@@ -213,7 +213,7 @@ public final class JSONSchema: Sendable {
                 let rule: StringRule
                 do { rule = try StringRule(pattern: pattern, minLength: minLength, maxLength: Swift.min(maxLength, formatMax)) } catch {
                     switch error {
-                    case .bothBounds: throw fail("not supported with maxLength beside \(source) (give one bound, or write the lengths into the pattern)", at: "minLength")
+                    case .bothBounds: throw fail("with maxLength beside this \(source), too many lengths to tabulate (give one bound, or write the lengths into the pattern)", at: "minLength")
                     case .nothingFits: throw fail("no string the \(source) matches has a length within minLength / maxLength", at: minLength > 0 ? "minLength" : "maxLength")
                     }
                 }

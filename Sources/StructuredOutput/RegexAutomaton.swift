@@ -191,6 +191,46 @@ extension RegexAutomaton {
         for s in 0..<count where !finished[s] { longest[s] = .max }
         return (shortest, longest)
     }
+
+    /// [states × words] bit k of state s's words: a match can be completed with exactly k more characters,
+    /// for k in 0...limit (what two length bounds beside a pattern are checked against); nil when that
+    /// would take more than `maxWork` steps.
+    func completionLengthSets(upTo limit: Int) -> (bits: [UInt64], words: Int)? {
+        let count = stateCount
+        var weight = [Int32](repeating: 1, count: classCount)
+        for b in 0x80...0xBF { weight[Int(classOf[b])] = 0 }
+        var byFirstByte = [[Int32]](repeating: [], count: count), byContinuation = [[Int32]](repeating: [], count: count)
+        var edges = 0
+        for s in 0..<count {
+            for c in 0..<classCount where next[s * classCount + c] >= 0 {
+                let t = Int(next[s * classCount + c])
+                if weight[c] == 1 { byFirstByte[t].append(Int32(s)) } else { byContinuation[t].append(Int32(s)) }
+                edges += 1
+            }
+        }
+        guard (limit + 1) * (edges + count) <= Self.maxWork else { return nil }
+        let words = limit / 64 + 1
+        var bits = [UInt64](repeating: 0, count: count * words)
+        // Layer k: the states with a completion of exactly k characters; a layer is closed backwards over
+        // continuation bytes (they finish a character the layer already counts).
+        var layer = (0..<count).filter { accepting[$0] }.map(Int32.init)
+        var inLayer = [Bool](repeating: false, count: count)
+        for k in 0...limit {
+            for s in layer { inLayer[Int(s)] = true }
+            var i = 0
+            while i < layer.count {
+                for p in byContinuation[Int(layer[i])] where !inLayer[Int(p)] { inLayer[Int(p)] = true; layer.append(p) }
+                i += 1
+            }
+            for s in layer { bits[Int(s) * words + k / 64] |= 1 << UInt64(k % 64) }
+            var nextLayer: [Int32] = []
+            for s in layer { inLayer[Int(s)] = false }
+            for t in layer { for p in byFirstByte[Int(t)] where !inLayer[Int(p)] { inLayer[Int(p)] = true; nextLayer.append(p) } }
+            for s in nextLayer { inLayer[Int(s)] = false }
+            layer = nextLayer
+        }
+        return (bits, words)
+    }
 }
 
 /// A walk of a `RegexAutomaton`: the state after the bytes so far.

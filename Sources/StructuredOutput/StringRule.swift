@@ -2,41 +2,62 @@ extension JSONSchema {
     /// What a string's value must be: a pattern (`pattern`, found anywhere unless anchored:
     /// `RegexAutomaton(search:)`; or a `format`'s, matched whole) and `minLength` / `maxLength` in
     /// characters, checked on the decoded characters as they are written. With a pattern, a length bound
-    /// is checked against the fewest / most characters that can still complete a match, so the mask never
-    /// walks into a string it cannot finish.
+    /// is checked against the fewest / most characters that can still complete a match (both bounds:
+    /// against the set of such lengths), so the mask never walks into a string it cannot finish.
     struct StringRule: Sendable {
         let pattern: RegexAutomaton?
         let minLength: Int
         let maxLength: Int
-        /// [pattern states] `RegexAutomaton.completionLengths()`, when a bound needs them; else empty.
+        /// [pattern states] `RegexAutomaton.completionLengths()`, when one bound needs them; else empty.
         let shortest: [Int32], longest: [Int32]
+        /// With both bounds: `RegexAutomaton.completionLengthSets(upTo: maxLength)`; else empty.
+        let lengthSets: [UInt64], wordsPerState: Int
 
-        /// Why a pattern and lengths cannot be served together.
+        /// Why a pattern and lengths cannot be served together (both bounds on a pattern too large to
+        /// tabulate, or no match within them).
         enum Conflict: Error { case bothBounds, nothingFits }
 
         init(pattern: RegexAutomaton?, minLength: Int, maxLength: Int) throws(Conflict) {
             self.pattern = pattern
             guard let pattern, minLength > 0 || maxLength < Int.max else {
-                (self.minLength, self.maxLength, shortest, longest) = (minLength, maxLength, [], [])
+                (self.minLength, self.maxLength, shortest, longest, lengthSets, wordsPerState) = (minLength, maxLength, [], [], [], 0)
                 return
             }
             let (shortest, longest) = pattern.completionLengths()
             let start = Int(pattern.start)
-            // A bound every match keeps anyway is dropped; with both left, which lengths a state can still
-            // reach is not an interval in general (`(ab)*`), so that is refused.
+            // A bound every match keeps anyway is dropped. One bound is checked against the fewest / most
+            // characters still to come; with both, the lengths a state can still reach need not form an
+            // interval (`(ab)*`), so each state's set of them up to maxLength is kept.
             let minLength = minLength <= Int(shortest[start]) ? 0 : minLength
             let maxLength = longest[start] != .max && Int(longest[start]) <= maxLength ? Int.max : maxLength
-            guard minLength == 0 || maxLength == Int.max else { throw .bothBounds }
             (self.minLength, self.maxLength) = (minLength, maxLength)
-            (self.shortest, self.longest) = minLength > 0 || maxLength < Int.max ? (shortest, longest) : ([], [])
+            if minLength > 0 && maxLength < Int.max {
+                guard let sets = pattern.completionLengthSets(upTo: maxLength) else { throw .bothBounds }
+                (self.shortest, self.longest, lengthSets, wordsPerState) = ([], [], sets.bits, sets.words)
+            } else {
+                let bounded = minLength > 0 || maxLength < Int.max
+                (self.shortest, self.longest, lengthSets, wordsPerState) = (bounded ? shortest : [], bounded ? longest : [], [], 0)
+            }
             guard fits(RegexState(pattern), characters: 0) else { throw .nothingFits }
         }
 
         /// Whether a string with `characters` written, its pattern at `state`, can still end within the
         /// bounds.
         func fits(_ state: RegexState?, characters: Int) -> Bool {
-            guard let state, !shortest.isEmpty else { return characters <= maxLength }
+            guard let state, !shortest.isEmpty || !lengthSets.isEmpty else { return characters <= maxLength }
             let s = Int(state.state)
+            if !lengthSets.isEmpty {
+                // A completion of k characters with minLength ≤ characters + k ≤ maxLength.
+                let low = Swift.max(0, minLength - characters), high = maxLength - characters
+                guard low <= high else { return false }
+                for w in (low / 64)...(high / 64) {
+                    // The bits of word w within low...high.
+                    let from = w == low / 64 ? low % 64 : 0, to = w == high / 64 ? high % 64 : 63
+                    let mask = (to == 63 ? ~UInt64(0) : (UInt64(1) << UInt64(to + 1)) - 1) & ~((UInt64(1) << UInt64(from)) - 1)
+                    if lengthSets[s * wordsPerState + w] & mask != 0 { return true }
+                }
+                return false
+            }
             if maxLength < Int.max && characters + Int(shortest[s]) > maxLength { return false }
             if minLength > 0 && longest[s] != .max && characters + Int(longest[s]) < minLength { return false }
             return true

@@ -509,10 +509,11 @@ check(isinstance(parsed.choices[0].message.parsed, Weather) and compact == run["
       and not re.search(r"\s", re.sub(r'"(\\.|[^"\\])*"', "", compact)), f"disable_any_whitespace: {compact!r} vs pd-run {run['text']!r}")
 count("chat_completions", "stop")
 # String rules in the schema (pydantic's Field pattern / min_length / max_length → pattern, minLength,
-# maxLength): pydantic's own validation in parse() accepts the reply, greedy and sampled.
+# maxLength, also all three): pydantic's own validation in parse() accepts the reply, greedy and sampled.
 class Code(pydantic.BaseModel):
     code: str = pydantic.Field(pattern=r"^[A-Z]{2}-\d{2}$")
     name: str = pydantic.Field(min_length=1, max_length=6)
+    user: str = pydantic.Field(pattern=r"^[a-z]+(_[a-z]+)*$", min_length=3, max_length=8)
 
 
 def parse_greedy_and_sampled(model, max_tokens, bias, what):

@@ -105,7 +105,7 @@ final class JSONObjectConstraintTests: XCTestCase {
             {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-c]{2}\\d+$"},
              "name": {"type": "string", "minLength": 2, "maxLength": 4}, "note": {"type": "string", "pattern": "é|x\"y"},
              "day": {"type": "string", "format": "date"}, "host": {"type": "string", "format": "hostname", "maxLength": 6},
-             "word": {"type": "string", "pattern": "^(ab)+$", "minLength": 5}, "n": {"type": "number", "exclusiveMinimum": -2, "maximum": 300},
+             "word": {"type": "string", "pattern": "^(ab)+$", "minLength": 3, "maxLength": 7}, "n": {"type": "number", "exclusiveMinimum": -2, "maximum": 300},
              "more": {"type": "object", "properties": {"on": {"type": "boolean"}}, "additionalProperties": {"type": "integer"}}},
              "required": ["code", "name", "note", "day", "host", "word", "n", "more"]}
             """#, [#"{"code": "ab12", "name": "é\t日x", "note": "1x\"y2é", "day": "2024-02-29", "host": "a-b.cd", "word": "ababab", "n": -1.25, "more": {"on": true, "o": 1, "日本": -2}}"#,

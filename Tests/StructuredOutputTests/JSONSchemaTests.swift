@@ -128,7 +128,10 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^a|b$"}"#), "pattern", "anchors around a top-level |")
         XCTAssertNil(refusal(#"{"type": "string", "pattern": "a", "maxLength": 3}"#))
         XCTAssertNil(refusal(#"{"type": "string", "pattern": "^(ab)+$", "minLength": 1, "maxLength": 5}"#), "minLength implied by the pattern")
-        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^(ab)+$", "minLength": 3, "maxLength": 5}"#), "minLength", "both bounds bind")
+        XCTAssertNil(refusal(#"{"type": "string", "pattern": "^(ab)+$", "minLength": 3, "maxLength": 5}"#), "both bounds: abab")
+        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^(ab)+$", "minLength": 5, "maxLength": 5}"#), "minLength", "no match of 5")
+        XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^[a-z]{0,900}[0-9]+$", "minLength": 2, "maxLength": 60000}"#), "minLength",
+                       "both bounds on a pattern too large to tabulate")
         XCTAssertEqual(refusal(#"{"type": "string", "pattern": "^a{3}$", "maxLength": 2}"#), "maxLength", "no match fits")
         XCTAssertEqual(refusal(#"{"type": "string", "format": "date", "maxLength": 9}"#), "maxLength", "no date fits")
         XCTAssertNil(refusal(#"{"type": "string", "format": "date-time"}"#))

@@ -149,8 +149,9 @@ final class RegexTests: XCTestCase {
         }
     }
 
-    /// The fewest / most characters from each state to a match, against every completion of up to 6
-    /// characters over a small alphabet (a loop ahead: the most is unbounded, and completions that long exist).
+    /// The fewest / most characters from each state to a match, and the set of those lengths, against every
+    /// completion of up to 6 characters over a small alphabet (a loop ahead: the most is unbounded, and
+    /// completions that long exist).
     func testCompletionLengthsMatchEnumeration() throws {
         let alphabet = ["a", "b", "c", "é", "-"]
         func strings(upTo n: Int) -> [String] {
@@ -162,6 +163,7 @@ final class RegexTests: XCTestCase {
         for pattern in ["(ab)+c?", "a{2,4}", "é+-?", "[a-c]*-", "a|bcé|-{3}", "(a|bb)(c|é{2})"] {
             let automaton = try RegexAutomaton(pattern: pattern)
             let (shortest, longest) = automaton.completionLengths()
+            let (sets, words) = try XCTUnwrap(automaton.completionLengthSets(upTo: 6))
             for prefix in prefixes {
                 var state = RegexState(automaton)
                 guard prefix.utf8.allSatisfy({ state.accept($0, in: automaton) }) else { continue }
@@ -169,6 +171,8 @@ final class RegexTests: XCTestCase {
                 XCTAssertEqual(Int(shortest[Int(state.state)]), lengths.min(), "\(pattern) after \(prefix.debugDescription)")
                 let unbounded = longest[Int(state.state)] == .max
                 XCTAssertEqual(unbounded ? 6 : Int(longest[Int(state.state)]), lengths.max(), "\(pattern) after \(prefix.debugDescription)")
+                let set = (0...6).filter { sets[Int(state.state) * words] & (1 << UInt64($0)) != 0 }
+                XCTAssertEqual(set, Array(Set(lengths)).sorted(), "\(pattern) after \(prefix.debugDescription): the lengths")
             }
         }
     }
