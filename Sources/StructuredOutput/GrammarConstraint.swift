@@ -10,6 +10,13 @@ public protocol ByteGrammar: Sendable {
     var canContinue: Bool { get }
     /// Inside a free string between characters: every string-content token is taken and changes nothing.
     var isBetweenStringCharacters: Bool { get }
+    /// Inside a string written without escapes, between characters: every string-content token without
+    /// a backslash is taken and changes nothing the mask depends on.
+    var isBetweenEscapeFreeStringCharacters: Bool { get }
+}
+
+extension ByteGrammar {
+    public var isBetweenEscapeFreeStringCharacters: Bool { false }
 }
 
 extension JSONGrammar: ByteGrammar {
@@ -52,6 +59,9 @@ public final class GrammarConstraint<Grammar: ByteGrammar> {
             if grammar.isBetweenStringCharacters {
                 for t in vocabulary.stringContent where !eosTokenIDs.contains(Int(t)) { body(Int(t)) }
                 walk(vocabulary.notStringContent, body)
+            } else if grammar.isBetweenEscapeFreeStringCharacters {
+                for t in vocabulary.escapeFreeContent where !eosTokenIDs.contains(Int(t)) { body(Int(t)) }
+                walk(vocabulary.notEscapeFreeContent, body)
             } else {
                 walk(vocabulary.all, body)
             }

@@ -63,6 +63,9 @@ public struct JSONSchemaState: Sendable {
     /// Inside a free string between characters (see `JSONStringLexer.isBetweenCharacters`).
     public var isBetweenStringCharacters: Bool { lexer == .string && !ruledString && string.isBetweenCharacters }
 
+    /// In a key outside the listed ones (no listed key matches it any more), between characters.
+    public var isBetweenEscapeFreeStringCharacters: Bool { lexer == .freeKey && candidates == 0 && string.isBetweenCharacters }
+
     /// Takes `byte` if the text so far followed by it can still become a value of `schema`; false
     /// leaves the state unchanged.
     public mutating func accept(_ byte: UInt8, in schema: JSONSchema) -> Bool {

@@ -32,14 +32,17 @@ struct SortedTokens: Sendable {
 
 /// The bytes every non-special token of a model spells, for masking by a byte grammar: all of them
 /// sorted (`all`), and the same split for JSONGrammar's commonest state, the inside of a string —
-/// `stringContent` (tokens that are whole UTF-8 text without a quote, backslash or control byte: inside
-/// a string each is taken and leaves the state as it was, so the mask adds them without a walk) and
-/// the rest, sorted (`notStringContent`). Built once per model folder (`load(folder:vocabSize:)`)
-/// where a daemon samples under a grammar.
+/// `stringContent` (tokens that are whole UTF-8 text without a quote or control byte, escapes whole:
+/// inside a string each is taken and leaves the state as it was, so the mask adds them without a walk)
+/// and the rest, sorted (`notStringContent`); and again for strings written without escapes (a dict's
+/// keys): `escapeFreeContent`, the string content without a backslash, and the rest. Built once per
+/// model folder (`load(folder:vocabSize:)`) where a daemon samples under a grammar.
 public final class TokenVocabulary: Sendable {
     let all: SortedTokens
     let stringContent: [Int32]
     let notStringContent: SortedTokens
+    let escapeFreeContent: [Int32]
+    let notEscapeFreeContent: SortedTokens
     /// [vocab] where each id's bytes are in `all`; −1 for special or empty tokens.
     let position: [Int32]
     /// Longest token in bytes.
@@ -61,6 +64,9 @@ public final class TokenVocabulary: Sendable {
         }
         stringContent = kept.filter { isContent($0.bytes) }.map { Int32($0.id) }
         notStringContent = SortedTokens(kept.filter { !isContent($0.bytes) })
+        let isEscapeFree = { (bytes: [UInt8]) -> Bool in !bytes.contains(UInt8(ascii: "\\")) && isContent(bytes) }
+        escapeFreeContent = kept.filter { isEscapeFree($0.bytes) }.map { Int32($0.id) }
+        notEscapeFreeContent = SortedTokens(kept.filter { !isEscapeFree($0.bytes) })
     }
 
     /// The tokenizer's non-special tokens below `vocabSize` (the model's, which may be smaller or larger).
