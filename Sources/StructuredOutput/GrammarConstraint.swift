@@ -8,15 +8,9 @@ public protocol ByteGrammar: Sendable {
     func canEnd(in rules: Rules) -> Bool
     /// More bytes may follow.
     var canContinue: Bool { get }
-    /// Inside a free string between characters: every string-content token is taken and changes nothing.
-    var isBetweenStringCharacters: Bool { get }
-    /// Inside a string written without escapes, between characters: every string-content token without
-    /// a backslash is taken and changes nothing the mask depends on.
-    var isBetweenEscapeFreeStringCharacters: Bool { get }
-}
-
-extension ByteGrammar {
-    public var isBetweenEscapeFreeStringCharacters: Bool { false }
+    /// Inside a string between characters, the string-content tokens that are taken and change nothing
+    /// the mask depends on (`StringContent`); nil elsewhere.
+    var stringContentTaken: StringContent? { get }
 }
 
 extension JSONGrammar: ByteGrammar {
@@ -56,12 +50,10 @@ public final class GrammarConstraint<Grammar: ByteGrammar> {
     public func forEachAllowed(_ body: (Int) -> Void) {
         guard !broken else { return }
         if grammar.canContinue {
-            if grammar.isBetweenStringCharacters {
-                for t in vocabulary.stringContent where !eosTokenIDs.contains(Int(t)) { body(Int(t)) }
-                walk(vocabulary.notStringContent, body)
-            } else if grammar.isBetweenEscapeFreeStringCharacters {
-                for t in vocabulary.escapeFreeContent where !eosTokenIDs.contains(Int(t)) { body(Int(t)) }
-                walk(vocabulary.notEscapeFreeContent, body)
+            if let kind = grammar.stringContentTaken {
+                let split = vocabulary.split(kind)
+                for t in split.content where !eosTokenIDs.contains(Int(t)) { body(Int(t)) }
+                walk(split.rest, body)
             } else {
                 walk(vocabulary.all, body)
             }

@@ -61,7 +61,7 @@ public struct JSONGrammar: Sendable, Equatable {
     public var isComplete: Bool { phase == .done }
 
     /// Inside a string between characters (see `JSONStringLexer.isBetweenCharacters`).
-    public var isBetweenStringCharacters: Bool { phase == .string && string.isBetweenCharacters }
+    public var stringContentTaken: StringContent? { phase == .string && string.isBetweenCharacters ? .withEscapes : nil }
 
     /// Whether every byte of `bytes` is accepted in turn (the state is left where the first refusal was).
     public mutating func accept<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {

@@ -60,11 +60,14 @@ public struct JSONSchemaState: Sendable {
     /// More bytes can follow.
     public var canContinue: Bool { !done }
 
-    /// Inside a free string between characters (see `JSONStringLexer.isBetweenCharacters`).
-    public var isBetweenStringCharacters: Bool { lexer == .string && !ruledString && string.isBetweenCharacters }
-
-    /// In a key outside the listed ones (no listed key matches it any more), between characters.
-    public var isBetweenEscapeFreeStringCharacters: Bool { lexer == .freeKey && candidates == 0 && string.isBetweenCharacters }
+    /// Between characters (see `JSONStringLexer.isBetweenCharacters`): in a free string, its content; in a
+    /// key outside the listed ones that no listed key matches any more, the content without escapes.
+    public var stringContentTaken: StringContent? {
+        guard string.isBetweenCharacters else { return nil }
+        if lexer == .string && !ruledString { return .withEscapes }
+        if lexer == .freeKey && candidates == 0 { return .escapeFree }
+        return nil
+    }
 
     /// Takes `byte` if the text so far followed by it can still become a value of `schema`; false
     /// leaves the state unchanged.

@@ -146,10 +146,9 @@ public final class RegexAutomaton: Sendable {
 }
 
 extension RegexAutomaton {
-    /// [states] the fewest and the most characters (UTF-8 first bytes) that take each state to a match;
-    /// `Int32.max` for the most when a loop is on the way (every state reaches a match, so any reachable
-    /// loop makes completions unbounded). What a length bound beside a pattern is checked against.
-    func completionLengths() -> (shortest: [Int32], longest: [Int32]) {
+    /// [states] each state's transitions backwards, weighted 1 on a character's first byte and 0 on a
+    /// continuation byte, and how many transitions leave each state.
+    private func weightedIncoming() -> (incoming: [[(from: Int32, weight: Int32)]], outgoing: [Int]) {
         let count = stateCount
         // A class's bytes are all first bytes or all continuation bytes (its ranges are whole UTF-8
         // blocks), except a class no transition uses.
@@ -163,6 +162,17 @@ extension RegexAutomaton {
                 outgoing[s] += 1
             }
         }
+        return (incoming, outgoing)
+    }
+
+    /// [states] the fewest and the most characters (UTF-8 first bytes) that take each state to a match;
+    /// `Int32.max` for the most when a loop is on the way (every state reaches a match, so any reachable
+    /// loop makes completions unbounded). What a length bound beside a pattern is checked against.
+    func completionLengths() -> (shortest: [Int32], longest: [Int32]) {
+        let count = stateCount
+        let edges = weightedIncoming()
+        let incoming = edges.incoming
+        var outgoing = edges.outgoing
         // Shortest: a 0-1 breadth-first search backwards from the accepting states.
         var shortest = [Int32](repeating: .max, count: count)
         var front: [Int32] = [], back: [Int32] = []   // a deque as two stacks: `front` pops first
@@ -197,18 +207,8 @@ extension RegexAutomaton {
     /// would take more than `maxWork` steps.
     func completionLengthSets(upTo limit: Int) -> (bits: [UInt64], words: Int)? {
         let count = stateCount
-        var weight = [Int32](repeating: 1, count: classCount)
-        for b in 0x80...0xBF { weight[Int(classOf[b])] = 0 }
-        var byFirstByte = [[Int32]](repeating: [], count: count), byContinuation = [[Int32]](repeating: [], count: count)
-        var edges = 0
-        for s in 0..<count {
-            for c in 0..<classCount where next[s * classCount + c] >= 0 {
-                let t = Int(next[s * classCount + c])
-                if weight[c] == 1 { byFirstByte[t].append(Int32(s)) } else { byContinuation[t].append(Int32(s)) }
-                edges += 1
-            }
-        }
-        guard (limit + 1) * (edges + count) <= Self.maxWork else { return nil }
+        let (incoming, outgoing) = weightedIncoming()
+        guard (limit + 1) * (outgoing.reduce(0, +) + count) <= Self.maxWork else { return nil }
         let words = limit / 64 + 1
         var bits = [UInt64](repeating: 0, count: count * words)
         // Layer k: the states with a completion of exactly k characters; a layer is closed backwards over
@@ -219,13 +219,15 @@ extension RegexAutomaton {
             for s in layer { inLayer[Int(s)] = true }
             var i = 0
             while i < layer.count {
-                for p in byContinuation[Int(layer[i])] where !inLayer[Int(p)] { inLayer[Int(p)] = true; layer.append(p) }
+                for (p, w) in incoming[Int(layer[i])] where w == 0 && !inLayer[Int(p)] { inLayer[Int(p)] = true; layer.append(p) }
                 i += 1
             }
             for s in layer { bits[Int(s) * words + k / 64] |= 1 << UInt64(k % 64) }
             var nextLayer: [Int32] = []
             for s in layer { inLayer[Int(s)] = false }
-            for t in layer { for p in byFirstByte[Int(t)] where !inLayer[Int(p)] { inLayer[Int(p)] = true; nextLayer.append(p) } }
+            for t in layer {
+                for (p, w) in incoming[Int(t)] where w == 1 && !inLayer[Int(p)] { inLayer[Int(p)] = true; nextLayer.append(p) }
+            }
             for s in nextLayer { inLayer[Int(s)] = false }
             layer = nextLayer
         }
@@ -252,7 +254,7 @@ public struct RegexState: ByteGrammar {
     }
 
     public func canEnd(in automaton: RegexAutomaton) -> Bool { automaton.accepting[Int(state)] }
-    public var isBetweenStringCharacters: Bool { false }
+    public var stringContentTaken: StringContent? { nil }
 }
 
 /// Thompson's construction over byte ranges.

@@ -30,19 +30,36 @@ struct SortedTokens: Sendable {
     var count: Int { ids.count }
 }
 
+/// Which tokens a grammar state between a string's characters takes and is left as it was by: the string
+/// content with whole escapes (a free string), or without a backslash (a string written without escapes:
+/// a dict's keys).
+public enum StringContent: Sendable {
+    case withEscapes, escapeFree
+}
+
+/// Tokens split for a state inside a string: those the mask adds without a walk (`content`) and the rest,
+/// sorted for the walk.
+struct ContentSplit: Sendable {
+    let content: [Int32]
+    let rest: SortedTokens
+
+    init(_ tokens: [(id: Int, bytes: [UInt8])], isContent: ([UInt8]) -> Bool) {
+        content = tokens.filter { isContent($0.bytes) }.map { Int32($0.id) }
+        rest = SortedTokens(tokens.filter { !isContent($0.bytes) })
+    }
+}
+
 /// The bytes every non-special token of a model spells, for masking by a byte grammar: all of them
 /// sorted (`all`), and the same split for JSONGrammar's commonest state, the inside of a string —
 /// `stringContent` (tokens that are whole UTF-8 text without a quote or control byte, escapes whole:
-/// inside a string each is taken and leaves the state as it was, so the mask adds them without a walk)
-/// and the rest, sorted (`notStringContent`); and again for strings written without escapes (a dict's
-/// keys): `escapeFreeContent`, the string content without a backslash, and the rest. Built once per
-/// model folder (`load(folder:vocabSize:)`) where a daemon samples under a grammar.
+/// inside a string each is taken and leaves the state as it was, so the mask adds them without a walk,
+/// and the rest to walk); and again for strings written without escapes (`escapeFreeContent`: the same
+/// without a backslash). Built once per model folder (`load(folder:vocabSize:)`) where a daemon samples
+/// under a grammar.
 public final class TokenVocabulary: Sendable {
     let all: SortedTokens
-    let stringContent: [Int32]
-    let notStringContent: SortedTokens
-    let escapeFreeContent: [Int32]
-    let notEscapeFreeContent: SortedTokens
+    let stringContent: ContentSplit
+    let escapeFreeContent: ContentSplit
     /// [vocab] where each id's bytes are in `all`; −1 for special or empty tokens.
     let position: [Int32]
     /// Longest token in bytes.
@@ -62,11 +79,15 @@ public final class TokenVocabulary: Sendable {
             var g = inString
             return g.accept(bytes) && g == inString
         }
-        stringContent = kept.filter { isContent($0.bytes) }.map { Int32($0.id) }
-        notStringContent = SortedTokens(kept.filter { !isContent($0.bytes) })
-        let isEscapeFree = { (bytes: [UInt8]) -> Bool in !bytes.contains(UInt8(ascii: "\\")) && isContent(bytes) }
-        escapeFreeContent = kept.filter { isEscapeFree($0.bytes) }.map { Int32($0.id) }
-        notEscapeFreeContent = SortedTokens(kept.filter { !isEscapeFree($0.bytes) })
+        stringContent = ContentSplit(kept, isContent: isContent)
+        escapeFreeContent = ContentSplit(kept) { !$0.contains(UInt8(ascii: "\\")) && isContent($0) }
+    }
+
+    func split(_ kind: StringContent) -> ContentSplit {
+        switch kind {
+        case .withEscapes: return stringContent
+        case .escapeFree: return escapeFreeContent
+        }
     }
 
     /// The tokenizer's non-special tokens below `vocabSize` (the model's, which may be smaller or larger).

@@ -54,8 +54,8 @@ final class JSONObjectConstraintTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(states, 100)
-        XCTAssertGreaterThan(vocabulary.stringContent.count, 500, "the inside-a-string shortcut is exercised")
-        XCTAssertGreaterThan(vocabulary.notStringContent.count, 500)
+        XCTAssertGreaterThan(vocabulary.stringContent.content.count, 500, "the inside-a-string shortcut is exercised")
+        XCTAssertGreaterThan(vocabulary.stringContent.rest.count, 500)
     }
 
     /// The schema's mask, after each prefix of each text, equals feeding every token's bytes to the state;
