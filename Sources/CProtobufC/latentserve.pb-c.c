@@ -1621,7 +1621,7 @@ const ProtobufCMessageDescriptor latentserve__v1__generated_token__descriptor =
   (ProtobufCMessageInit) latentserve__v1__generated_token__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__usage__field_descriptors[7] =
+static const ProtobufCFieldDescriptor latentserve__v1__usage__field_descriptors[8] =
 {
   {
     "prompt_tokens",
@@ -1707,8 +1707,21 @@ static const ProtobufCFieldDescriptor latentserve__v1__usage__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cached_prompt_tokens",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__Usage, cached_prompt_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__usage__field_indices_by_name[] = {
+  7,   /* field[7] = cached_prompt_tokens */
   1,   /* field[1] = generated_tokens */
   3,   /* field[3] = kv_bytes */
   6,   /* field[6] = kv_exposed_seconds */
@@ -1720,7 +1733,7 @@ static const unsigned latentserve__v1__usage__field_indices_by_name[] = {
 static const ProtobufCIntRange latentserve__v1__usage__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__usage__descriptor =
 {
@@ -1730,7 +1743,7 @@ const ProtobufCMessageDescriptor latentserve__v1__usage__descriptor =
   "Latentserve__V1__Usage",
   "latentserve.v1",
   sizeof(Latentserve__V1__Usage),
-  7,
+  8,
   latentserve__v1__usage__field_descriptors,
   latentserve__v1__usage__field_indices_by_name,
   1,  latentserve__v1__usage__number_ranges,
@@ -2349,7 +2362,7 @@ const ProtobufCMessageDescriptor latentserve__v1__kvchunk__descriptor =
   (ProtobufCMessageInit) latentserve__v1__kvchunk__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descriptors[12] =
+static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descriptors[13] =
 {
   {
     "first_token",
@@ -2495,8 +2508,21 @@ static const ProtobufCFieldDescriptor latentserve__v1__prefill_done__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cached_tokens",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__PrefillDone, cached_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__prefill_done__field_indices_by_name[] = {
+  12,   /* field[12] = cached_tokens */
   7,   /* field[7] = chunks */
   0,   /* field[0] = first_token */
   1,   /* field[1] = first_token_logprob */
@@ -2513,7 +2539,7 @@ static const unsigned latentserve__v1__prefill_done__field_indices_by_name[] = {
 static const ProtobufCIntRange latentserve__v1__prefill_done__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__prefill_done__descriptor =
 {
@@ -2523,7 +2549,7 @@ const ProtobufCMessageDescriptor latentserve__v1__prefill_done__descriptor =
   "Latentserve__V1__PrefillDone",
   "latentserve.v1",
   sizeof(Latentserve__V1__PrefillDone),
-  12,
+  13,
   latentserve__v1__prefill_done__field_descriptors,
   latentserve__v1__prefill_done__field_indices_by_name,
   1,  latentserve__v1__prefill_done__number_ranges,

@@ -7,6 +7,8 @@ import Wire
 public struct GenerationRecord: Sendable {
     public var requestID = ""
     public var promptTokens = 0
+    /// Of those, the tokens the prefill took from its prefix cache.
+    public var cachedPromptTokens = 0
     public var tokens: [Int] = []
     /// Each token's logprob, and its sampling.top_logprobs most likely tokens (empty lists without).
     public var logprobs: [Float] = []
@@ -69,6 +71,7 @@ public final class DecodeClient {
                     record.kvBytes = usage.kvBytes
                     record.kvTransferSeconds = usage.kvTransferSeconds
                     record.kvExposedSeconds = usage.kvExposedSeconds
+                    record.cachedPromptTokens = Int(usage.cachedPromptTokens)
                 }
                 if response.finishReason != .unspecified {
                     record.finishReason = response.finishReason.description

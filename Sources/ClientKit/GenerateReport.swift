@@ -5,7 +5,7 @@ import Foundation
 /// several, plus the aggregate stats and, with --verify, `verified`) or a human-readable text.
 public enum GenerateReport {
     struct Row: Encodable {
-        let request_id: String, prompt_tokens: Int, tokens: [Int], finish_reason: String
+        let request_id: String, prompt_tokens: Int, cached_prompt_tokens: Int, tokens: [Int], finish_reason: String
         /// vLLM's stop_reason: the stop token id or stop string behind "stop"; absent for EOS.
         let stop_reason: StopReason?
         let ttft_ms: Double, tpot_ms: Double?, e2e_ms: Double, kv_bytes: UInt64, kv_transfer_seconds: Double, kv_transfer_gbps: Double?
@@ -20,7 +20,7 @@ public enum GenerateReport {
         struct TopLogprob: Encodable { let token_id: Int; let logprob: Float }
         struct PromptLogprob: Encodable { let logprob: Float; let rank: Int; let top_logprobs: [TopLogprob] }
         init(_ r: GenerationRecord) {
-            request_id = r.requestID; prompt_tokens = r.promptTokens; tokens = r.tokens; finish_reason = r.finishReason
+            request_id = r.requestID; prompt_tokens = r.promptTokens; cached_prompt_tokens = r.cachedPromptTokens; tokens = r.tokens; finish_reason = r.finishReason
             stop_reason = r.stopReason
             ttft_ms = r.ttft * 1000; tpot_ms = r.tpot.map { $0 * 1000 }; e2e_ms = r.endToEnd * 1000
             kv_bytes = r.kvBytes; kv_transfer_seconds = r.kvTransferSeconds

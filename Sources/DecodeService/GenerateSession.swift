@@ -22,6 +22,7 @@ final class GenerateSession {
     var kvBytes: UInt64 = 0
     var kvSeconds = 0.0          // prefill's time sending KV (wire rate = kvBytes / kvSeconds)
     var kvExposed = 0.0          // KV shipping not hidden behind prefill compute
+    var cachedPromptTokens: UInt32 = 0   // taken from the prefill's prefix cache
     var ttft = 0.0
 
     init(daemon: DecodeDaemon, context: RequestContext, writer: StreamWriter) {
@@ -74,6 +75,7 @@ final class GenerateSession {
                                           callerGone: { [context] in context.callerGone($0) },
                                           whenCancelled: { [context] in context.whenCancelled($0) }).run()
             (kvBytes, kvSeconds, kvExposed) = (prefill.kvBytes, prefill.kvSendSeconds, prefill.kvExposedSeconds)
+            cachedPromptTokens = prefill.cachedTokens
             ttft = monotonicSeconds() - arrival
             generated = 1
             let stop = StopCondition(params: params, eosTokenIDs: daemon.model.config.eosTokenIDs)
@@ -123,7 +125,7 @@ final class GenerateSession {
             response.stopTokenId = Wire.FinishReason.stopTokenId(finish)
             response.usage = Usage(promptTokens: UInt32(promptTokens), generatedTokens: UInt32(generated), ttftSeconds: ttft,
                                    kvBytes: kvBytes, kvTransferSeconds: kvSeconds, totalSeconds: monotonicSeconds() - arrival,
-                                   kvExposedSeconds: kvExposed)
+                                   kvExposedSeconds: kvExposed, cachedPromptTokens: cachedPromptTokens)
         }
         try writer.send(response)
     }

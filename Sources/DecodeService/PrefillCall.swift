@@ -12,6 +12,7 @@ struct PrefillOutcome {
     var kvSendSeconds: Double          // prefill's time sending KV (wire rate = kvBytes / this)
     var kvExposedSeconds: Double       // KV shipping not hidden behind prefill compute
     var promptLogprobs: [Wire.PromptTokenLogprobs]   // with sampling.prompt_logprobs, passed on to the client
+    var cachedTokens: UInt32           // prompt tokens the prefill took from its prefix cache
 }
 
 /// One request's Prefill call and KV assembly: calls a prefill daemon and writes the streamed
@@ -113,7 +114,8 @@ struct PrefillCall {
                     return PrefillOutcome(first: SampledToken(token: Int(done.firstToken), logprob: done.firstTokenLogprob,
                                                                             topLogprobs: done.firstTokenTopLogprobs.map(Engine.TokenLogprob.init)),
                                           kvBytes: assembler.payloadBytesReceived, kvSendSeconds: done.kvSendSeconds,
-                                          kvExposedSeconds: done.kvExposedSeconds, promptLogprobs: done.promptLogprobs)
+                                          kvExposedSeconds: done.kvExposedSeconds, promptLogprobs: done.promptLogprobs,
+                                          cachedTokens: done.cachedTokens)
                 }
             } catch let e as WireError {
                 stream.cancel()

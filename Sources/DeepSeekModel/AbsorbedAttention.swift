@@ -7,7 +7,8 @@ import Kernels
 import KVCache
 
 /// A decode step's attention in the absorbed MLA form, straight on the latent cache, for one
-/// layer and a batch (one new token per sequence). Three stages, each split over the BLAS threads
+/// layer and a batch (one new token per sequence) — or a prefill's query rows that are few beside
+/// the cached keys they see (each row a "sequence" ending at its position). Three stages, each split over the BLAS threads
 /// as a reusable `ParallelJob` (no allocation per step):
 ///   1. q_lat[b, h] = q_nope[b, h] · W_UK[h], q_pe appended            → absorbedQ [B, H, rowWidth]
 ///   2. o_lat[b, h] = softmax(scale · q_lat · [c_kv ‖ k_pe]ᵀ) · c_kv    → outLatent [B, H, kv_lora]
@@ -24,25 +25,26 @@ final class AbsorbedAttention: ParallelJob {
     // The call in progress.
     private var stage = Stage.absorbQueries
     private var weights: AttentionWeights?
-    private var layer = 0, batch = 0, headGroups = 1
+    private var layer = 0, batch = 0, headGroups = 1, firstRow = 0
     private var sequences = UnsafeBufferPointer<Int>(start: nil, count: 0)
     private var lengths = UnsafePointer<Int32>(bitPattern: 8)!   // [B] rows already cached before this step
     private var cache: PagedLatentCache?
 
     init(model: DeepSeekTransformer) { self.model = model }
 
-    /// Reads the roped queries in model.queries [B, H, nope + rope] and the cache (this step's row
-    /// already written); leaves the output in model.attnOut [B, H·v].
+    /// Reads the roped queries in model.queries [B, H, nope + rope] (rows firstRow ..< firstRow + B)
+    /// and the cache (each row's own position already written: row i attends over lengths[i] + 1
+    /// rows); leaves the output in model.attnOut, same rows [B, H·v] (grown by the caller when firstRow > 0).
     func run(_ w: AttentionWeights, layer: Int, sequences: UnsafeBufferPointer<Int>, lengths: UnsafePointer<Int32>,
-             cache: PagedLatentCache) {
+             cache: PagedLatentCache, firstRow: Int = 0) {
         let c = model.config, b = sequences.count, heads = c.numAttentionHeads
         self.weights = w; self.layer = layer; self.batch = b; self.sequences = sequences
-        self.lengths = lengths; self.cache = cache
+        self.lengths = lengths; self.cache = cache; self.firstRow = firstRow
         defer { self.weights = nil; self.cache = nil }
         // Grow every buffer here, on the calling thread.
         _ = model.absorbedQ.reserve(b * heads * c.latentRowWidth)
         _ = model.outLatent.reserve(b * heads * c.kvLoraRank)
-        _ = model.attnOut.reserve(b * heads * c.vHeadDim)
+        if firstRow == 0 { _ = model.attnOut.reserve(b * heads * c.vHeadDim) }
         let attendWorkers = Parallel.workers(for: b == 1 ? heads : b)
         headGroups = b == 1 ? attendWorkers : 1
         while scores.count < attendWorkers { scores.append(Scratch()) }
@@ -68,7 +70,7 @@ final class AbsorbedAttention: ParallelJob {
     private func absorbQueries(_ a: AttentionWeights, heads selected: StrideTo<Int>) {
         let c = model.config, heads = c.numAttentionHeads, nope = c.qkNopeHeadDim
         let kvl = c.kvLoraRank, rw = c.latentRowWidth, qk = c.qkHeadDim, b = batch
-        let q = model.queries.pointer                                          // [B, H, nope + rope]
+        let q = model.queries.pointer + firstRow * heads * qk                  // [B, H, nope + rope]
         let qAbs = model.absorbedQ.pointer                                     // [B, H, rowWidth]
         for head in selected {
             Linear.applyOnThisThread(q + head * qk, rows: b, lda: heads * qk, weight: a.keyAbsorption[head],
@@ -152,7 +154,7 @@ final class AbsorbedAttention: ParallelJob {
 
     private func absorbOutputs(_ a: AttentionWeights, heads selected: StrideTo<Int>) {
         let c = model.config, heads = c.numAttentionHeads, vDim = c.vHeadDim, kvl = c.kvLoraRank
-        let oLat = model.outLatent.pointer, attn = model.attnOut.pointer
+        let oLat = model.outLatent.pointer, attn = model.attnOut.pointer + firstRow * heads * vDim
         for head in selected {
             Linear.applyOnThisThread(oLat + head * kvl, rows: batch, lda: heads * kvl, weight: a.valueAbsorption[head],
                                      into: attn + head * vDim, ldy: heads * vDim)   // [B, v] of head

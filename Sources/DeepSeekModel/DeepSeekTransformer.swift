@@ -148,6 +148,12 @@ public final class DeepSeekTransformer: @unchecked Sendable {
         for (i, r) in layout.requests.enumerated() {
             let needed = layout.keysToDecompress(request: i)
             guard needed > 0 else { continue }
+            let blocks = layout.blocks.filter { $0.request == i && layout.visibleKeys($0) > 0 }
+            if absorbedIsCheaper(queryRows: blocks.reduce(0) { $0 + layout.visibleKeys($1) - $1.firstPosition }, keys: needed,
+                                 pairs: blocks.reduce(0) { $0 + Self.causalPairs($1, visible: layout.visibleKeys($1)) }) {
+                try attendAbsorbed(w, layer: layer, blocks: blocks, sequence: sequences[i], visible: layout.visibleKeys, cache: cache)
+                continue
+            }
             let kv = keysValues.reserve(needed * kvWidth)                     // [K, H·(nope+v)]
             let kPe = ropeKeys.reserve(needed * ropeDim)                      // [K, rope]
             cache.forEachRun(sequence: sequences[i], layer: layer, count: needed) { run, first, count in
@@ -162,6 +168,49 @@ public final class DeepSeekTransformer: @unchecked Sendable {
                     kPe: kPe, kPeRowStride: ropeDim, keyRows: needed,
                     out: out + b.localStart * heads * vDim, outRowStride: heads * vDim)
                 attention.run(operands, queries: b.count, firstPosition: b.firstPosition, keyLimit: r.totalTokens, scale: softmaxScale)
+            }
+        }
+    }
+
+    /// Query·key pairs a block's real rows score: the row at position p sees p + 1 keys.
+    static func causalPairs(_ b: PrefillLayout.QueryBlock, visible: Int) -> Int {
+        let rows = visible - b.firstPosition
+        return rows * (b.firstPosition + 1) + rows * (rows - 1) / 2
+    }
+
+    /// MLA's two forms for one request's query rows on this process, in multiply-adds per head:
+    /// decompress the K keys they see (kv_b: K · kv_lora · (nope + v)) and attend over nope + rope,
+    /// then v; or absorb each row's query and output (rows · kv_lora · (nope + v)) and attend over the
+    /// latent rows (rowWidth, then kv_lora, per pair). The absorbed form wins when the rows are few
+    /// beside the keys: a short prompt after a long cached prefix, a chunked prefill's late chunks.
+    /// Per multiply-add the two ran alike (`bench`, 2 ranks, session 33: each forced in turn, the
+    /// cheaper one by this count matched the faster one — 2048 tokens whole: decompressed 5.1 s,
+    /// absorbed 6.0–6.2; 64 tokens after 1984 cached: 0.66–0.73 s against 0.36–0.40; 2048 in chunks
+    /// of 256: 6.6–6.9 s against 6.3–6.5), so they are compared as counted.
+    func absorbedIsCheaper(queryRows: Int, keys: Int, pairs: Int) -> Bool {
+        let c = config
+        let projection = c.kvLoraRank * (c.qkNopeHeadDim + c.vHeadDim)
+        let decompressed = keys * projection + pairs * (c.qkHeadDim + c.vHeadDim)
+        let absorbed = queryRows * projection + pairs * (c.latentRowWidth + c.kvLoraRank)
+        return absorbed < decompressed
+    }
+
+    /// The absorbed form for one request's blocks: each real row attends over the cache up to its
+    /// own position (the step's rows are all in the cache by now), as a decode step would; pad rows
+    /// get zeros. Output in `attnOut` at the blocks' rows.
+    private func attendAbsorbed(_ w: AttentionWeights, layer: Int, blocks: [PrefillLayout.QueryBlock], sequence: Int,
+                                visible: (PrefillLayout.QueryBlock) -> Int, cache: PagedLatentCache) throws {
+        let width = config.numAttentionHeads * config.vHeadDim, out = attnOut.pointer
+        for b in blocks {
+            let real = visible(b) - b.firstPosition
+            if real < b.count { (out + (b.localStart + real) * width).update(repeating: 0, count: (b.count - real) * width) }
+            let rowSequences = [Int](repeating: sequence, count: real)
+            let positions = (0..<real).map { Int32(b.firstPosition + $0) }    // row j attends over positions 0...p_j
+            try cache.checkRuns(sequence: sequence, layer: layer, count: b.firstPosition + real)
+            rowSequences.withUnsafeBufferPointer { rows in
+                positions.withUnsafeBufferPointer { lengths in
+                    absorbedAttention.run(w, layer: layer, sequences: rows, lengths: lengths.baseAddress!, cache: cache, firstRow: b.localStart)
+                }
             }
         }
     }

@@ -23,6 +23,8 @@ public final class PrefillEngine {
     /// each (vLLM's prompt_logprobs without the first token's None), each with the k it asked for;
     /// empty for the others.
     public private(set) var promptLogprobs: [[PromptTokenLogprobs]] = []
+    /// Prompts of the last run whose rows are all in the cache (not dropped); the same on every rank.
+    public private(set) var completed: [Int] = []
 
     /// Tiled causal attention's useful FLOP rate over sgemm's on the same core: 75 vs 104 GFLOP/s
     /// (exp, the online softmax, the masked halves of diagonal tiles), timed around both loops of
@@ -60,17 +62,27 @@ public final class PrefillEngine {
     /// `promptLogprobs`: per prompt, nil or the k most likely tokens it wants listed with its prompt
     /// tokens' logprobs (`promptLogprobs` after the run); every rank computes them for its rows of the
     /// prompts that asked.
-    public func run(prompts: [[Int32]], sequences: [Int], cache: PagedLatentCache,
+    ///
+    /// `cachedPrefix`: per prompt, how many of its first tokens' rows the sequence already holds (a
+    /// prefix cache's pages); computing starts after them. Fewer than the prompt's tokens, and 0 for
+    /// a prompt that asks for prompt logprobs (those need every position's logits).
+    public func run(prompts: [[Int32]], sequences: [Int], cache: PagedLatentCache, cachedPrefix: [Int]? = nil,
                     cancellation: ((Int) -> Bool)? = nil, promptLogprobs wants: [Int?]? = nil,
                     onLayer: ((_ layer: Int, _ finished: [Int]) throws -> Void)? = nil) throws -> [[Float]]? {
         latentGathers = 0; bytesGathered = 0; gatherSeconds = 0; steps = 0; abandonedSteps = 0
+        completed = []
         let top = wants?.compactMap { $0 }.max()
         if let wants, wants.count != prompts.count { throw ModelError.badLayout("\(wants.count) prompt-logprob requests for \(prompts.count) prompts") }
         promptLogprobs = prompts.map { _ in [] }
         for p in prompts where p.isEmpty { throw ModelError.emptyPrompt }
-        let longest = prompts.map(\.count).max() ?? 0
+        let prefix = cachedPrefix ?? [Int](repeating: 0, count: prompts.count)
+        guard prefix.count == prompts.count else { throw ModelError.badLayout("\(prefix.count) cached prefixes for \(prompts.count) prompts") }
+        for (i, n) in prefix.enumerated() where n < 0 || n >= prompts[i].count || (n > 0 && wants?[i] != nil) {
+            throw ModelError.badLayout("cached prefix of \(n) tokens for prompt \(i) of \(prompts[i].count) tokens\(wants?[i] != nil ? " that asks for prompt logprobs" : "")")
+        }
+        let longest = zip(prompts, prefix).map { $0.count - $1 }.max() ?? 0
         let chunk = max(chunkTokens ?? longest, 1)
-        var done = [Int](repeating: 0, count: prompts.count)
+        var done = prefix
         var logits = [[Float]](repeating: [], count: prompts.count)
         var anyLogits = false
         var dropped = Set<Int>()
@@ -130,6 +142,7 @@ public final class PrefillEngine {
             }
         }
         for (i, s) in sequences.enumerated() where !dropped.contains(i) { try cache.setLength(prompts[i].count, of: s) }
+        completed = prompts.indices.filter { !dropped.contains($0) }
         return anyLogits ? logits : nil
     }
 }

@@ -13,6 +13,8 @@ struct ChoiceEvent: Sendable {
     /// With "stop": the stop token id or stop string that ended it (vLLM's stop_reason); nil for EOS.
     let stopReason: StopReason?
     let promptTokens: Int
+    /// Prompt tokens the prefill took from its prefix cache (set on the last event).
+    let cachedPromptTokens: Int
     let completionTokens: Int
     /// With logprobs asked for: the tokens generated since the choice's previous event, with their
     /// logprobs (their text is in this event's or an earlier one's; held-back text comes later).
@@ -134,6 +136,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     let metrics: GatewayMetrics
     let calls: RunCalls
     private var generated = 0
+    private var cachedPromptTokens = 0
     private var finish: String?
     private var stopReason: StopReason?
     private var failure: APIError?
@@ -163,7 +166,8 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private func send(_ piece: String, _ reason: String? = nil, _ stopReason: StopReason? = nil) {
         if !piece.isEmpty || reason != nil || !pendingCalls.isEmpty || !pendingReasoning.isEmpty {
             calls.continuation.yield(ChoiceEvent(index: index, text: echo + piece, finishReason: reason, stopReason: stopReason,
-                                                 promptTokens: prompt, completionTokens: generated, tokens: tokens,
+                                                 promptTokens: prompt, cachedPromptTokens: cachedPromptTokens,
+                                                 completionTokens: generated, tokens: tokens,
                                                  promptLogprobs: promptLogprobs, toolCalls: pendingCalls, reasoning: pendingReasoning))
             pendingReasoning = ""
             tokens.removeAll()
@@ -200,6 +204,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     }
 
     func received(_ response: GenerateResponse) -> Bool {
+        if let usage = response.usage { cachedPromptTokens = Int(usage.cachedPromptTokens) }
         if wantsPromptLogprobs && generated == 0 {
             guard response.promptLogprobs.count == prompt - 1 else {
                 failure = APIError.server("decode sent \(response.promptLogprobs.count) prompt logprobs for a \(prompt)-token prompt")

@@ -26,6 +26,8 @@ public struct GatewayOptions: Sendable {
     public var toolCallParser: ToolCallFormat.Name?
     /// vLLM's `--reasoning-parser`: chat messages get `reasoning_content` apart from `content`.
     public var reasoningParser: ReasoningFormat.Name?
+    /// vLLM's `--enable-prompt-tokens-details`: usage reports prompt_tokens_details.cached_tokens.
+    public var promptTokensDetails = false
     public init() {}
 }
 
@@ -53,7 +55,8 @@ public final class GatewayServer: Sendable {
     public func run(logger: Logger) async throws {
         pool.start()
         let generation = GenerationEndpoint(served: served, pool: pool, metrics: metrics,
-                                            admission: Admission(limit: options.maxRequests))
+                                            admission: Admission(limit: options.maxRequests),
+                                            promptTokensDetails: options.promptTokensDetails)
         let text = TextEndpoints(served: served)
         let router = Router(context: GatewayContext.self)
         if let key = options.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }

@@ -11,6 +11,8 @@ struct GenerationEndpoint: Sendable {
     let pool: DecodePool
     let metrics: GatewayMetrics
     let admission: Admission
+    /// vLLM's `--enable-prompt-tokens-details`: usage carries prompt_tokens_details.cached_tokens.
+    let promptTokensDetails: Bool
 
     /// `connection`: the client's connection; its going away cancels the request (decode and
     /// prefill drop it and free its pages), streamed or not.
@@ -85,7 +87,7 @@ struct GenerationEndpoint: Sendable {
         var promptLogprobs = [[PromptTokenLogprobs]?](repeating: nil, count: count)
         var toolCalls = [[ToolCall]](repeating: [], count: count)
         var reasoning = [String](repeating: "", count: count)
-        var promptTokens = 0, completionTokens = 0
+        var promptTokens = 0, cachedTokens = 0, completionTokens = 0
         do {
             var event = first
             while let e = event {
@@ -98,6 +100,7 @@ struct GenerationEndpoint: Sendable {
                     reasons[e.index] = reason
                     stopReasons[e.index] = e.stopReason
                     if e.index % request.n == 0 { promptTokens += e.promptTokens }   // once per prompt, as vLLM counts usage
+                    cachedTokens += e.cachedPromptTokens
                     completionTokens += e.completionTokens
                     metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
                 }
@@ -106,7 +109,8 @@ struct GenerationEndpoint: Sendable {
         } catch {
             return failed(error, endpoint: endpoint, connection: connection)
         }
-        let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens)
+        let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens,
+                                          cached: promptTokensDetails ? cachedTokens : nil)
         let format = LogprobsFormat(text: served.text)
         let logprobs: [Value] = tokens.indices.map { i in
             var offset = 0
@@ -125,7 +129,7 @@ struct GenerationEndpoint: Sendable {
                         endpoint: String, done: Completion, writer: inout any ResponseBodyWriter) async throws {
         defer { done.run() }
         var started = Set<Int>()
-        var promptTokens = 0, completionTokens = 0, finished = 0
+        var promptTokens = 0, cachedTokens = 0, completionTokens = 0, finished = 0
         let format = LogprobsFormat(text: served.text)
         // Completions' text_offset: the characters of the choice's earlier tokens' strings, as in a whole response.
         var textOffsets = [Int](repeating: 0, count: request.choiceCount)
@@ -135,7 +139,8 @@ struct GenerationEndpoint: Sendable {
             while let e = event {
                 let isFirst = started.insert(e.index).inserted
                 func usage(_ completion: Int) -> Value {
-                    request.continuousUsage ? OpenAIResponses.usage(prompt: e.promptTokens, completion: completion) : .none
+                    request.continuousUsage ? OpenAIResponses.usage(prompt: e.promptTokens, completion: completion,
+                                                                    cached: promptTokensDetails ? e.cachedPromptTokens : nil) : .none
                 }
                 let hasDelta = !e.text.isEmpty || e.finishReason != nil || !e.toolCalls.isEmpty || !e.reasoning.isEmpty
                 if kindIsChat(shapes), isFirst, hasDelta {
@@ -155,6 +160,7 @@ struct GenerationEndpoint: Sendable {
                 }
                 if let reason = e.finishReason {
                     if e.index % request.n == 0 { promptTokens += e.promptTokens }   // once per prompt, as vLLM counts usage
+                    cachedTokens += e.cachedPromptTokens
                     completionTokens += e.completionTokens
                     finished += 1
                     metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
@@ -180,7 +186,8 @@ struct GenerationEndpoint: Sendable {
             throw CancellationError()
         }
         if request.includeUsage {
-            try await writer.write(HTTP.sse(shapes.usageChunk(OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens))))
+            try await writer.write(HTTP.sse(shapes.usageChunk(OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens,
+                                                                                    cached: promptTokensDetails ? cachedTokens : nil))))
         }
         try await writer.write(HTTP.done)
         try await writer.finish(nil)

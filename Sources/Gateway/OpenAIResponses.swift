@@ -30,8 +30,13 @@ struct OpenAIResponses {
          ("created", .int(created)), ("model", .string(model))]
     }
 
-    static func usage(prompt: Int, completion: Int) -> Value {
-        .obj([("prompt_tokens", .int(prompt)), ("total_tokens", .int(prompt + completion)), ("completion_tokens", .int(completion))])
+    /// `cached`: with `--enable-prompt-tokens-details`, the prompt tokens taken from the prefix cache
+    /// (OpenAI's and vLLM's `prompt_tokens_details.cached_tokens`).
+    static func usage(prompt: Int, completion: Int, cached: Int? = nil) -> Value {
+        var fields: [(String, Value)] = [("prompt_tokens", .int(prompt)), ("total_tokens", .int(prompt + completion)),
+                                         ("completion_tokens", .int(completion))]
+        if let cached { fields.append(("prompt_tokens_details", .obj([("cached_tokens", .int(cached))]))) }
+        return .obj(fields)
     }
 
     /// vLLM's `stop_reason`: the stop token id or stop string that ended a "stop"; null for EOS and

@@ -15,6 +15,8 @@ public enum KVCacheError: Error, CustomStringConvertible, Equatable {
     case invalidArgument(String)
     /// An access that needs one element type on a cache holding the other.
     case dtypeMismatch(expected: LatentDType, cache: LatentDType)
+    /// A write into the pages a sequence shares with a prefix index (positions 0..<sharedTokens).
+    case sharedRows(sequence: Int, position: Int, sharedTokens: Int)
 
     public var description: String {
         switch self {
@@ -32,6 +34,8 @@ public enum KVCacheError: Error, CustomStringConvertible, Equatable {
             return "KV cache: invalid argument: \(reason)"
         case let .dtypeMismatch(expected, cache):
             return "KV cache: this access needs a \(expected) cache, the cache holds \(cache)"
+        case let .sharedRows(sequence, position, shared):
+            return "KV cache: position \(position) of sequence \(sequence) lies in its \(shared) shared (read-only) prefix tokens"
         }
     }
 }

@@ -1,18 +1,30 @@
 /// Free-page bookkeeping for `PagedLatentCache` (not thread-safe: the cache guards it with its lock).
 ///
-/// A free flag per page id; allocation prefers one contiguous run (best fit: the shortest free run
+/// A reference count per page id (0: free): a page is taken with one reference, a prefix index or a
+/// second sequence sharing it adds one, and it is free again when the last one is given back. Pages
+/// a prefix index holds are marked, so the pages only an index holds (reclaimable) are counted.
+/// Allocation prefers one contiguous run (best fit: the shortest free run
 /// that holds the request, earliest on ties) so that a sequence's pages merge into long runs, and
 /// falls back to the fewest runs (longest first) when fragmentation leaves no single run long enough.
 struct PageAllocator {
     let pageCount: Int
     private(set) var freeCount: Int
-    private var isFree: [Bool]  // [pageCount]
+    /// Pages whose one reference is a prefix index's.
+    private(set) var indexOnlyCount = 0
+    private var references: [Int32]  // [pageCount]; 0 = free
+    private var indexed: [Bool]      // [pageCount]; one of the references is a prefix index's
 
     init(pageCount: Int) {
         self.pageCount = pageCount
         self.freeCount = pageCount
-        self.isFree = [Bool](repeating: true, count: pageCount)
+        self.references = [Int32](repeating: 0, count: pageCount)
+        self.indexed = [Bool](repeating: false, count: pageCount)
     }
+
+    private func isIndexOnly(_ page: Int) -> Bool { indexed[page] && references[page] == 1 }
+
+    /// References held on a page id (0: free).
+    func referenceCount(_ page: Int32) -> Int { Int(references[Int(page)]) }
 
     /// Writes `count` free page ids into `table` and marks them used; returns false (and changes
     /// nothing) when fewer than `count` pages are free.
@@ -39,14 +51,29 @@ struct PageAllocator {
         return true
     }
 
-    /// Marks the pages free again.
-    mutating func give(_ table: UnsafeBufferPointer<Int32>) {
-        for page in table {
-            let index = Int(page)
-            precondition(!isFree[index], "page \(index) released twice")
-            isFree[index] = true
+    /// One more reference on each page, all of them in use (checked by the caller); `byIndex`: the
+    /// prefix index's (at most one per page).
+    mutating func retain<S: Sequence>(_ pages: S, byIndex: Bool = false) where S.Element == Int32 {
+        for page in pages {
+            let p = Int(page), was = isIndexOnly(p)
+            precondition(references[p] > 0, "page \(p) retained while free")
+            if byIndex { precondition(!indexed[p], "page \(p) indexed twice"); indexed[p] = true }
+            references[p] += 1
+            indexOnlyCount += (isIndexOnly(p) ? 1 : 0) - (was ? 1 : 0)
         }
-        freeCount += table.count
+    }
+
+    /// Gives one reference on each page back (`byIndex`: the prefix index's); a page whose last
+    /// reference goes is free again.
+    mutating func give<S: Sequence>(_ pages: S, byIndex: Bool = false) where S.Element == Int32 {
+        for page in pages {
+            let p = Int(page), was = isIndexOnly(p)
+            precondition(references[p] > 0, "page \(p) released twice")
+            if byIndex { precondition(indexed[p], "page \(p) is not indexed"); indexed[p] = false }
+            references[p] -= 1
+            if references[p] == 0 { freeCount += 1 }
+            indexOnlyCount += (isIndexOnly(p) ? 1 : 0) - (was ? 1 : 0)
+        }
     }
 
     /// Maximal runs of consecutive free page ids, ascending by start.
@@ -54,9 +81,9 @@ struct PageAllocator {
         var runs: [(start: Int, length: Int)] = []
         var page = 0
         while page < pageCount {
-            if !isFree[page] { page += 1; continue }
+            if references[page] != 0 { page += 1; continue }
             let start = page
-            while page < pageCount && isFree[page] { page += 1 }
+            while page < pageCount && references[page] == 0 { page += 1 }
             runs.append((start, page - start))
         }
         return runs
@@ -64,7 +91,7 @@ struct PageAllocator {
 
     private mutating func claim(start: Int, length: Int, into table: UnsafeMutablePointer<Int32>) {
         for offset in 0..<length {
-            isFree[start + offset] = false
+            references[start + offset] = 1
             table[offset] = Int32(start + offset)
         }
     }

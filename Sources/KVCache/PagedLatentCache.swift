@@ -83,24 +83,37 @@ public final class PagedLatentCache: @unchecked Sendable {
     /// Reserves pages for `capacity` tokens up front (prompt + max new tokens), so decode never runs out mid-sequence.
     /// Throws outOfPages, allocating nothing, when it doesn't fit. Pages come from one contiguous run when one
     /// is long enough (best fit), else from the fewest, longest runs.
+    ///
+    /// `sharing`: pages in use (held by a prefix index) that become the sequence's first pages, each
+    /// full of rows for its positions: the sequence starts at length sharing.count × pageSize, and
+    /// writes below that throw (`sharedRows`). Only the remaining pages are taken from the free ones.
     /// Returns a sequence id, never reused (also after release).
-    public func allocate(capacity: Int) throws -> Int {
+    public func allocate(capacity: Int, sharing shared: [Int32] = []) throws -> Int {
         guard capacity >= 1 else {
             throw KVCacheError.invalidArgument("capacity must be ≥ 1 token, got \(capacity)")
         }
         let needed = pagesNeeded(forTokens: capacity)
+        guard shared.count <= needed, shared.count * pageSize <= capacity else {
+            throw KVCacheError.invalidArgument("\(shared.count) shared pages exceed a capacity of \(capacity) tokens")
+        }
         lock.lock(); defer { lock.unlock() }
-        guard needed <= allocator.freeCount else {
-            throw KVCacheError.outOfPages(requestedTokens: capacity, neededPages: needed, freePages: allocator.freeCount)
+        for page in shared where page < 0 || Int(page) >= pageCount || allocator.referenceCount(page) == 0 {
+            throw KVCacheError.invalidArgument("shared page \(page) is not a page in use")
+        }
+        let fresh = needed - shared.count
+        guard fresh <= allocator.freeCount else {
+            throw KVCacheError.outOfPages(requestedTokens: capacity, neededPages: fresh, freePages: allocator.freeCount)
         }
         let table = UnsafeMutablePointer<Int32>.allocate(capacity: needed)
-        let taken = allocator.take(needed, into: table)
-        precondition(taken, "page allocator refused \(needed) pages with \(allocator.freeCount) free")
-        return sequences.insert(capacity: capacity, pageCount: needed, pages: table)
+        for (i, page) in shared.enumerated() { table[i] = page }
+        allocator.retain(shared)
+        let taken = allocator.take(fresh, into: table + shared.count)
+        precondition(taken, "page allocator refused \(fresh) pages with \(allocator.freeCount) free")
+        return sequences.insert(capacity: capacity, pageCount: needed, pages: table, sharedTokens: shared.count * pageSize)
     }
 
-    /// Returns the sequence's pages to the free list. Returns false (and does nothing) for an id that
-    /// is not live, so releasing twice is harmless.
+    /// Gives back the sequence's reference on each of its pages (pages nobody else holds are free
+    /// again). Returns false (and does nothing) for an id that is not live, so releasing twice is harmless.
     @discardableResult
     public func release(_ sequence: Int) -> Bool {
         lock.lock(); defer { lock.unlock() }
@@ -111,6 +124,39 @@ public final class PagedLatentCache: @unchecked Sendable {
             pages.deallocate()
         }
         return true
+    }
+
+    /// A prefix index's reference on pages first..<first+count of a live sequence (kept past the
+    /// sequence; one index reference per page); give it back with `unindexPages`.
+    public func indexPages(of sequence: Int, first: Int, count: Int) throws -> [Int32] {
+        lock.lock(); defer { lock.unlock() }
+        guard let slot = sequences.slotIndex(of: sequence) else { throw KVCacheError.unknownSequence(sequence) }
+        let entry = sequences[slot]
+        guard first >= 0, count >= 0, first + count <= entry.pageCount, let pages = entry.pages else {
+            throw KVCacheError.invalidArgument("pages \(first)..<\(first + count) of a sequence of \(entry.pageCount) pages")
+        }
+        let kept = Array(UnsafeBufferPointer(start: pages + first, count: count))
+        allocator.retain(kept, byIndex: true)
+        return kept
+    }
+
+    /// Gives back the prefix index's reference on each page (taken by `indexPages`).
+    public func unindexPages(_ pages: [Int32]) {
+        lock.lock(); defer { lock.unlock() }
+        allocator.give(pages, byIndex: true)
+    }
+
+    /// Pages only a prefix index holds: reclaimable at once by evicting them (vLLM counts such
+    /// cached blocks as free).
+    public var indexOnlyPageCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return allocator.indexOnlyCount
+    }
+
+    /// References held on a page (0: free): its sequences and a prefix index.
+    public func referenceCount(ofPage page: Int32) -> Int {
+        lock.lock(); defer { lock.unlock() }
+        return allocator.referenceCount(page)
     }
 
     // MARK: Sequence state (decode thread, no lock)
@@ -170,9 +216,13 @@ public final class PagedLatentCache: @unchecked Sendable {
     }
 
     /// Stores `count` contiguous f32 rows ([count, rowWidth]) at positions start..<start+count of a layer
-    /// (crossing pages); a bf16 cache rounds each to nearest-even (`BFloat16.bits`).
+    /// (crossing pages); a bf16 cache rounds each to nearest-even (`BFloat16.bits`). Positions in shared
+    /// pages are read-only.
     public func write(sequence: Int, layer: Int, start: Int, rows: UnsafePointer<Float>, count: Int) throws {
         let entry = try checkedRange(sequence: sequence, layer: layer, start: start, count: count)
+        guard count == 0 || start >= entry.sharedTokens else {
+            throw KVCacheError.sharedRows(sequence: sequence, position: start, sharedTokens: entry.sharedTokens)
+        }
         let dtype = dtype
         forEachPageSpan(entry, layer: layer, start: start, count: count) { destination, rowOffset, rowCount in
             let source = rows + rowOffset * rowWidth, n = rowCount * rowWidth

@@ -7,8 +7,10 @@ struct SequenceSlot {
     var pageCount: Int
     /// [pageCount] page ids in position order; allocated at `allocate`, freed at `release`.
     var pages: UnsafeMutablePointer<Int32>?
+    /// Positions 0..<sharedTokens lie in pages shared with a prefix index: read-only.
+    var sharedTokens: Int
 
-    static let free = SequenceSlot(id: -1, capacity: 0, length: 0, pageCount: 0, pages: nil)
+    static let free = SequenceSlot(id: -1, capacity: 0, length: 0, pageCount: 0, pages: nil, sharedTokens: 0)
 }
 
 /// Fixed array of sequence slots with id → slot lookup by arithmetic (no dictionary, no lock).
@@ -54,11 +56,12 @@ final class SequenceSlots {
     func setLength(_ length: Int, slot: Int) { slots[slot].length = length }
 
     /// Claims a slot for a new sequence (caller holds the cache lock and checked `liveCount < slotCount`).
-    func insert(capacity: Int, pageCount: Int, pages: UnsafeMutablePointer<Int32>) -> Int {
+    func insert(capacity: Int, pageCount: Int, pages: UnsafeMutablePointer<Int32>, sharedTokens: Int) -> Int {
         let slot = freeSlots.removeLast()
         let id = nextSerial * slotCount + slot
         nextSerial += 1
-        slots[slot] = SequenceSlot(id: id, capacity: capacity, length: 0, pageCount: pageCount, pages: pages)
+        slots[slot] = SequenceSlot(id: id, capacity: capacity, length: sharedTokens, pageCount: pageCount, pages: pages,
+                                   sharedTokens: sharedTokens)
         liveCount += 1
         return id
     }

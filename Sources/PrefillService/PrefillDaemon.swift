@@ -18,6 +18,8 @@ public struct PrefillOptions: Sendable {
     /// Tokens the prefill KV cache holds (batches being computed + KV still being shipped).
     public var cacheTokens = 32768
     public var pageSize = 64
+    /// Automatic prefix caching: prompts share the full KV pages of earlier prompts' common prefixes.
+    public var prefixCaching = true
     /// Calls served at once; more are refused with RESOURCE_EXHAUSTED.
     public var maxConcurrentCalls = TransportServer.defaultMaxConcurrentCalls
     /// Where rank 0 serves Prometheus /metrics ("host", port); nil: no metrics server.
@@ -47,7 +49,7 @@ public final class PrefillDaemon: @unchecked Sendable {
         scheduler = try PrefillScheduler(model: model, communicator: communicator,
                                          budgets: PrefillBudgets(maxBatchTokens: options.maxBatchTokens, maxBatchRequests: options.maxBatchRequests),
                                          chunkTokens: options.chunkTokens, cacheTokens: options.cacheTokens, pageSize: options.pageSize,
-                                         logger: logger)
+                                         prefixCaching: options.prefixCaching, logger: logger)
     }
 
     /// Bound port (rank 0, after start).
@@ -88,7 +90,9 @@ public final class PrefillDaemon: @unchecked Sendable {
         if let listen = options.metricsListen {
             let scheduler = self.scheduler
             try scheduler.metrics.endpoint.serve(host: listen.host, port: listen.port, logger: logger) {
-                scheduler.metrics.refresh(freePages: scheduler.cache.freePageCount, totalPages: scheduler.cache.pageCount)
+                // Pages only the prefix cache holds are free to take (evicted on demand), as vLLM counts them.
+                scheduler.metrics.refresh(freePages: scheduler.cache.freePageCount + scheduler.cache.indexOnlyPageCount,
+                                          totalPages: scheduler.cache.pageCount)
             }
         }
         let signals = TerminationSignal { [weak self] sig in

@@ -49,7 +49,8 @@ final class PrefillHandler: @unchecked Sendable {
                                        pcpRanks: UInt32(scheduler.communicator.size), chunks: chunker.nextChunkIndex,
                                        kvSendSeconds: sendSeconds, kvExposedSeconds: max(0, monotonicSeconds() - computeEnd),
                                        firstTokenTopLogprobs: first.topLogprobs.map(Wire.TokenLogprob.init),
-                                       promptLogprobs: promptLogprobs.map(Wire.PromptTokenLogprobs.init))
+                                       promptLogprobs: promptLogprobs.map(Wire.PromptTokenLogprobs.init),
+                                       cachedTokens: UInt32(job.cachedTokens))
                 try writer.send(PrefillResponse.done(done))
                 return
             case .failed(let failure):

@@ -42,6 +42,8 @@ final class PrefillJob: @unchecked Sendable {
     private var cancelled = false
     private var owners = 2                 // owner + scheduler
     private(set) var sequence: Int?
+    /// Leading prompt tokens whose rows came from the prefix cache (set with the sequence).
+    private(set) var cachedTokens = 0
     private let cache: PagedLatentCache
 
     init(id: String, prompt: [Int32], sampling: Engine.SamplingParams, grammar: StructuredGrammar?, cache: PagedLatentCache) {
@@ -56,8 +58,10 @@ final class PrefillJob: @unchecked Sendable {
 
     func cancel() { lock.lock(); cancelled = true; lock.unlock() }
 
-    /// Called by the scheduler once pages are reserved for the job.
-    func assign(sequence: Int) { lock.lock(); self.sequence = sequence; lock.unlock() }
+    /// Called by the scheduler once pages are reserved for the job (the first `cachedTokens` rows shared).
+    func assign(sequence: Int, cachedTokens: Int) {
+        lock.lock(); self.sequence = sequence; self.cachedTokens = cachedTokens; lock.unlock()
+    }
 
     /// Each owner calls this once when done with the job's rows.
     func letGo() {

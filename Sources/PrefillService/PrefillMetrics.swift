@@ -4,15 +4,16 @@ import MetricsExposition
 
 /// pd-prefill rank 0's Prometheus metrics (`--metrics-listen`): requests by outcome, prompt tokens,
 /// queue time and batch compute time histograms; the queue (requests and prompt tokens waiting) and
-/// the KV pages as gauges.
+/// the KV pages as gauges; the prefix cache's queried and hit tokens (vLLM's prefix_cache_queries /
+/// prefix_cache_hits) and the pages it holds.
 final class PrefillMetrics: @unchecked Sendable {
     let endpoint: MetricsEndpoint
     private let lock = NSLock()
     private var outcomes: [String: Metrics.Counter] = [:]
-    private var queuedRequests = 0, queuedTokens = 0
-    private let promptTokens, batches: Metrics.Counter
+    private var queuedRequests = 0, queuedTokens = 0, prefixPages = 0
+    private let promptTokens, batches, prefixQueries, prefixHits: Metrics.Counter
     private let queueTime, computeTime: Metrics.Timer
-    private let queueRequestsGauge, queueTokensGauge, pagesUsed, pagesFree: Metrics.Gauge
+    private let queueRequestsGauge, queueTokensGauge, pagesUsed, pagesFree, prefixPagesGauge: Metrics.Gauge
 
     init() {
         let names = ["latentserve_prefill_queue_time_seconds", "latentserve_prefill_compute_seconds"]
@@ -26,7 +27,19 @@ final class PrefillMetrics: @unchecked Sendable {
         queueTokensGauge = Metrics.Gauge(label: "latentserve_prefill_queue_tokens", factory: f)
         pagesUsed = Metrics.Gauge(label: "latentserve_prefill_kv_pages_used", factory: f)
         pagesFree = Metrics.Gauge(label: "latentserve_prefill_kv_pages_free", factory: f)
+        prefixQueries = Metrics.Counter(label: "latentserve_prefill_prefix_cache_queries_total", factory: f)
+        prefixHits = Metrics.Counter(label: "latentserve_prefill_prefix_cache_hits_total", factory: f)
+        prefixPagesGauge = Metrics.Gauge(label: "latentserve_prefill_prefix_cache_pages", factory: f)
     }
+
+    /// A prompt of `tokens` looked up in the prefix cache, `hits` of them found.
+    func prefixLookup(tokens: Int, hits: Int) {
+        prefixQueries.increment(by: tokens)
+        prefixHits.increment(by: hits)
+    }
+
+    /// Pages the prefix cache holds now (those only it holds count as free, as vLLM counts them).
+    func prefixCache(pages: Int) { lock.withLock { prefixPages = pages } }
 
     /// A job entered the queue.
     func queued(tokens: Int) { lock.withLock { queuedRequests += 1; queuedTokens += tokens } }
@@ -57,9 +70,10 @@ final class PrefillMetrics: @unchecked Sendable {
 
     /// Gauges from the daemon's state, just before a scrape.
     func refresh(freePages: Int, totalPages: Int) {
-        let (requests, tokens) = lock.withLock { (queuedRequests, queuedTokens) }
+        let (requests, tokens, cached) = lock.withLock { (queuedRequests, queuedTokens, prefixPages) }
         queueRequestsGauge.record(requests)
         queueTokensGauge.record(tokens)
+        prefixPagesGauge.record(cached)
         pagesFree.record(freePages)
         pagesUsed.record(totalPages - freePages)
     }

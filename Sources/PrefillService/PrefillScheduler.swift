@@ -20,10 +20,18 @@ struct PrefillBudgets: Sendable {
 /// events: layer by layer as rows are final, then the first token. Jobs cancelled while queued are
 /// dropped; jobs cancelled during a batch leave it between steps. `stop()` drains: every job
 /// accepted before it is computed, then the other ranks are told to stop.
+///
+/// Prefix caching (`prefixCaching`): after each batch every rank indexes the full pages of its
+/// finished prompts (`PrefixIndex`); a later prompt starting with the same tokens shares those pages
+/// and computes only the rest. Rank 0 alone decides what a prompt reuses and what is evicted, and
+/// broadcasts both with the batch; the others replay them, so all indexes stay alike (checked: a
+/// rank that cannot replay fails the batch on every rank, and every rank then empties its index).
 final class PrefillScheduler: @unchecked Sendable {
     let model: DeepSeekTransformer
     let communicator: Communicator
     let cache: PagedLatentCache
+    /// nil: prefix caching off.
+    let prefixIndex: PrefixIndex?
     let engine: PrefillEngine
     let budgets: PrefillBudgets
     let logger: Logger
@@ -42,7 +50,7 @@ final class PrefillScheduler: @unchecked Sendable {
 
     /// `cacheTokens` rows of `pageSize` tokens hold the batches being computed and the rows still being shipped.
     init(model: DeepSeekTransformer, communicator: Communicator, budgets: PrefillBudgets, chunkTokens: Int?,
-         cacheTokens: Int, pageSize: Int, logger: Logger) throws {
+         cacheTokens: Int, pageSize: Int, prefixCaching: Bool = true, logger: Logger) throws {
         self.model = model
         self.communicator = communicator
         self.budgets = budgets
@@ -50,6 +58,7 @@ final class PrefillScheduler: @unchecked Sendable {
         let c = model.config
         cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: pageSize,
                                      pageCount: (cacheTokens + pageSize - 1) / pageSize, resident: true)
+        prefixIndex = prefixCaching ? PrefixIndex(cache: cache) : nil
         engine = PrefillEngine(model: model, communicator: communicator, chunkTokens: chunkTokens)
     }
 
@@ -83,8 +92,8 @@ final class PrefillScheduler: @unchecked Sendable {
         var pending: [PrefillJob] = []
         while let step = nextStep(&pending) {
             switch step {
-            case .batch(let jobs):
-                try runBatch(jobs)
+            case .batch(let jobs, let batch):
+                try runBatch(jobs, batch)
             case .idle:
                 _ = try communicator.broadcastBytesWhenIdle(BatchMessage.idle.encode(), root: 0)
                 releaseIdleMemory()
@@ -93,7 +102,7 @@ final class PrefillScheduler: @unchecked Sendable {
         _ = try communicator.broadcastBytesWhenIdle(BatchMessage.stop.encode(), root: 0)
     }
 
-    private enum RootStep { case batch([PrefillJob]), idle }
+    private enum RootStep { case batch([PrefillJob], PrefillBatch), idle }
 
     /// Waiting jobs into one batch: up to maxBatchTokens prompt tokens and maxBatchRequests
     /// requests, oldest first; cancelled jobs are dropped. `.idle` once, when nothing has come for
@@ -123,37 +132,77 @@ final class PrefillScheduler: @unchecked Sendable {
             pending.append(job)
         }
         var batch: [PrefillJob] = [], tokens = 0
+        var cachedPages: [Int] = [], evictions: [[PrefixIndex.EntryID]] = [], evicted: [PrefixIndex.EntryID] = []
+        func made() -> RootStep {
+            let wants = batch.map(\.sampling.promptLogprobs)
+            return .batch(batch, PrefillBatch(prompts: batch.map(\.prompt), promptLogprobs: wants.contains { $0 != nil } ? wants : nil,
+                                              cachedPages: cachedPages, evictions: evictions + [evicted]))
+        }
         while let job = pending.first, batch.count < budgets.maxBatchRequests,
               batch.isEmpty || tokens + job.prompt.count <= budgets.maxBatchTokens {
-            // Reserve pages; wait while earlier batches' KV is still being shipped.
-            var sequence: Int?
+            // Reserve pages, sharing the prompt's cached leading pages; when short of pages, evict the
+            // prefix cache's least recently used pages nobody else holds, then wait while earlier
+            // batches' KV is still being shipped.
+            var sequence: Int?, shared: [PrefixIndex.EntryID] = []
             while sequence == nil {
-                do { sequence = try cache.allocate(capacity: job.prompt.count) } catch {
-                    if !batch.isEmpty { return .batch(batch) }   // run what fits; this job waits for the next batch
+                shared = prefixIndex?.match(job.prompt, maxPages: Self.reusablePages(job.prompt.count, wantsPromptLogprobs: job.sampling.promptLogprobs != nil, pageSize: cache.pageSize)) ?? []
+                let pages = prefixIndex?.pages(of: shared) ?? []
+                do { sequence = try cache.allocate(capacity: job.prompt.count, sharing: pages) } catch {
+                    let gone = prefixIndex?.evict(untilFree: cache.pagesNeeded(forTokens: job.prompt.count) - pages.count) ?? []
+                    evicted += gone
+                    if !gone.isEmpty { continue }
+                    if !batch.isEmpty { return made() }   // run what fits; this job waits for the next batch
                     pagesFreed.lock(); _ = pagesFreed.wait(until: Date(timeIntervalSinceNow: 0.05)); pagesFreed.unlock()
                 }
             }
-            job.assign(sequence: sequence!)
+            let cachedTokens = shared.count * cache.pageSize
+            job.assign(sequence: sequence!, cachedTokens: cachedTokens)
+            if prefixIndex != nil { metrics.prefixLookup(tokens: job.prompt.count, hits: cachedTokens) }
+            cachedPages.append(shared.count)
+            evictions.append(evicted)
+            evicted = []
             metrics.dequeued(tokens: job.prompt.count, waited: Date().timeIntervalSince(job.arrival))
             batch.append(job)
             tokens += job.prompt.count
             pending.removeFirst()
         }
-        return .batch(batch)
+        return made()
     }
 
-    private func runBatch(_ jobs: [PrefillJob]) throws {
-        let prompts = jobs.map(\.prompt)
-        let wants = jobs.map(\.sampling.promptLogprobs)
-        let promptLogprobs = wants.contains { $0 != nil } ? wants : nil
-        _ = try communicator.broadcastBytesWhenIdle(BatchMessage.batch(prompts, promptLogprobs: promptLogprobs).encode(), root: 0)
+    /// Leading pages of a prompt it may take from the prefix cache: full pages before its last
+    /// token (whose logits the first token needs), none when it asks for prompt logprobs.
+    static func reusablePages(_ promptTokens: Int, wantsPromptLogprobs: Bool, pageSize: Int) -> Int {
+        wantsPromptLogprobs ? 0 : (promptTokens - 1) / pageSize
+    }
+
+    /// Every rank, inside the batch's agreed block once it is computed: index the finished prompts' pages.
+    private func indexFinished(_ prompts: [[Int32]], sequences: [Int]) throws {
+        guard let prefixIndex else { return }
+        for i in engine.completed { try prefixIndex.insert(prompts[i], sequence: sequences[i]) }
+        metrics.prefixCache(pages: prefixIndex.pageCount)
+    }
+
+    /// Every rank, after a failed batch: the indexes may no longer agree, so each starts empty.
+    private func forgetPrefixes() {
+        prefixIndex?.removeAll()
+        metrics.prefixCache(pages: 0)
+    }
+
+    private func runBatch(_ jobs: [PrefillJob], _ batch: PrefillBatch) throws {
+        let prompts = batch.prompts
+        _ = try communicator.broadcastBytesWhenIdle(BatchMessage.batch(batch).encode(), root: 0)
         let start = monotonicSeconds()
         do {
+            let sequences = jobs.map { $0.sequence! }
+            try communicator.agreed {}             // the other ranks replay the batch's pages (`replay`)
             let logits = try communicator.agreed {
-                try engine.run(prompts: prompts, sequences: jobs.map { $0.sequence! }, cache: cache,
-                               cancellation: { jobs[$0].isCancelled }, promptLogprobs: promptLogprobs) { layer, finished in
+                let logits = try engine.run(prompts: prompts, sequences: sequences, cache: cache,
+                                            cachedPrefix: batch.cachedPages.map { $0 * cache.pageSize },
+                                            cancellation: { jobs[$0].isCancelled }, promptLogprobs: batch.promptLogprobs) { layer, finished in
                     for i in finished { jobs[i].events.push(.layerReady(layer)) }
                 }
+                try indexFinished(prompts, sequences: sequences)
+                return logits
             }
             let computeEnd = monotonicSeconds()
             let seconds = computeEnd - start
@@ -177,6 +226,7 @@ final class PrefillScheduler: @unchecked Sendable {
             logger.error("prefill batch failed: \(failure)")
             for job in jobs { job.events.push(.failed(.computeFailed("\(failure)"))) }
             metrics.batch(seconds: monotonicSeconds() - start, promptTokens: 0, outcomes: jobs.map { _ in "failed" })
+            forgetPrefixes()
         }
         batchesRun += 1
         for job in jobs { release(job) }
@@ -203,19 +253,52 @@ final class PrefillScheduler: @unchecked Sendable {
                 return
             case .idle:
                 releaseIdleMemory()
-            case .batch(let prompts, let promptLogprobs):
+            case .batch(let batch):
                 var sequences: [Int] = []
                 do {
+                    try communicator.agreed { sequences = try replay(batch) }   // before any collective of the compute
                     _ = try communicator.agreed {
-                        sequences = try prompts.map { try cache.allocate(capacity: $0.count) }
-                        return try engine.run(prompts: prompts, sequences: sequences, cache: cache, cancellation: { _ in false },
-                                              promptLogprobs: promptLogprobs)
+                        let logits = try engine.run(prompts: batch.prompts, sequences: sequences, cache: cache,
+                                                    cachedPrefix: batch.cachedPages.map { $0 * cache.pageSize },
+                                                    cancellation: { _ in false }, promptLogprobs: batch.promptLogprobs)
+                        try indexFinished(batch.prompts, sequences: sequences)
+                        return logits
                     }
                 } catch let failure as RankFailures {
                     logger.error("prefill batch failed on rank \(communicator.rank): \(failure)")
+                    forgetPrefixes()
                 }
                 for s in sequences { cache.release(s) }
             }
         }
+    }
+
+    /// A follower's pages for rank 0's batch: rank 0's evictions and prefix matches, in its order.
+    private func replay(_ batch: PrefillBatch) throws -> [Int] {
+        guard batch.evictions.count == batch.prompts.count + 1, batch.cachedPages.count == batch.prompts.count else {
+            throw PrefillServiceError.corruptBatchMessage(0)
+        }
+        var sequences: [Int] = []
+        do {
+            for (k, prompt) in batch.prompts.enumerated() {
+                var shared: [Int32] = []
+                if let prefixIndex {
+                    try prefixIndex.evict(ids: batch.evictions[k])
+                    let found = prefixIndex.match(prompt, maxPages: batch.cachedPages[k])
+                    guard found.count == batch.cachedPages[k] else {
+                        throw PrefillServiceError.prefixCacheDiverged(rank: communicator.rank, pages: batch.cachedPages[k], found: found.count)
+                    }
+                    shared = prefixIndex.pages(of: found)
+                } else if batch.cachedPages[k] != 0 || !batch.evictions[k].isEmpty {
+                    throw PrefillServiceError.prefixCacheDiverged(rank: communicator.rank, pages: batch.cachedPages[k], found: 0)
+                }
+                sequences.append(try cache.allocate(capacity: prompt.count, sharing: shared))
+            }
+            try prefixIndex?.evict(ids: batch.evictions[batch.prompts.count])
+        } catch {
+            for s in sequences { cache.release(s) }
+            throw error
+        }
+        return sequences
     }
 }

@@ -291,9 +291,11 @@ public struct Usage: Equatable, Sendable {
     public var kvTransferSeconds: Double
     public var totalSeconds: Double
     public var kvExposedSeconds: Double
+    /// Prompt tokens the prefill took from its prefix cache.
+    public var cachedPromptTokens: UInt32
 
     public init(promptTokens: UInt32 = 0, generatedTokens: UInt32 = 0, ttftSeconds: Double = 0, kvBytes: UInt64 = 0,
-                kvTransferSeconds: Double = 0, totalSeconds: Double = 0, kvExposedSeconds: Double = 0) {
+                kvTransferSeconds: Double = 0, totalSeconds: Double = 0, kvExposedSeconds: Double = 0, cachedPromptTokens: UInt32 = 0) {
         self.promptTokens = promptTokens
         self.generatedTokens = generatedTokens
         self.ttftSeconds = ttftSeconds
@@ -301,12 +303,13 @@ public struct Usage: Equatable, Sendable {
         self.kvTransferSeconds = kvTransferSeconds
         self.totalSeconds = totalSeconds
         self.kvExposedSeconds = kvExposedSeconds
+        self.cachedPromptTokens = cachedPromptTokens
     }
 
     init(_ c: Latentserve__V1__Usage) {
         self.init(promptTokens: c.prompt_tokens, generatedTokens: c.generated_tokens, ttftSeconds: c.ttft_seconds,
                   kvBytes: c.kv_bytes, kvTransferSeconds: c.kv_transfer_seconds, totalSeconds: c.total_seconds,
-                  kvExposedSeconds: c.kv_exposed_seconds)
+                  kvExposedSeconds: c.kv_exposed_seconds, cachedPromptTokens: c.cached_prompt_tokens)
     }
 
     var cStruct: Latentserve__V1__Usage {
@@ -319,6 +322,7 @@ public struct Usage: Equatable, Sendable {
         c.kv_transfer_seconds = kvTransferSeconds
         c.total_seconds = totalSeconds
         c.kv_exposed_seconds = kvExposedSeconds
+        c.cached_prompt_tokens = cachedPromptTokens
         return c
     }
 }

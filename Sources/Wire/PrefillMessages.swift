@@ -147,10 +147,12 @@ public struct PrefillDone: Equatable, Sendable {
     public var firstTokenTopLogprobs: [TokenLogprob]
     /// With sampling.prompt_logprobs: prompt tokens 1..<n.
     public var promptLogprobs: [PromptTokenLogprobs]
+    /// Leading prompt tokens whose KV came from the prefix cache.
+    public var cachedTokens: UInt32
 
     public init(firstToken: UInt32, firstTokenLogprob: Float, totalPayloadBytes: UInt64, tokens: UInt32, layers: UInt32,
                 prefillSeconds: Double, pcpRanks: UInt32, chunks: UInt32, kvSendSeconds: Double = 0, kvExposedSeconds: Double = 0,
-                firstTokenTopLogprobs: [TokenLogprob] = [], promptLogprobs: [PromptTokenLogprobs] = []) {
+                firstTokenTopLogprobs: [TokenLogprob] = [], promptLogprobs: [PromptTokenLogprobs] = [], cachedTokens: UInt32 = 0) {
         self.firstToken = firstToken
         self.firstTokenLogprob = firstTokenLogprob
         self.totalPayloadBytes = totalPayloadBytes
@@ -163,6 +165,7 @@ public struct PrefillDone: Equatable, Sendable {
         self.kvExposedSeconds = kvExposedSeconds
         self.firstTokenTopLogprobs = firstTokenTopLogprobs
         self.promptLogprobs = promptLogprobs
+        self.cachedTokens = cachedTokens
     }
 
     init(_ c: Latentserve__V1__PrefillDone) {
@@ -171,7 +174,8 @@ public struct PrefillDone: Equatable, Sendable {
                   prefillSeconds: c.prefill_seconds, pcpRanks: c.pcp_ranks, chunks: c.chunks,
                   kvSendSeconds: c.kv_send_seconds, kvExposedSeconds: c.kv_exposed_seconds,
                   firstTokenTopLogprobs: TokenLogprob.swiftList(c.first_token_top_logprobs, c.n_first_token_top_logprobs),
-                  promptLogprobs: PromptTokenLogprobs.swiftList(c.prompt_logprobs, c.n_prompt_logprobs))
+                  promptLogprobs: PromptTokenLogprobs.swiftList(c.prompt_logprobs, c.n_prompt_logprobs),
+                  cachedTokens: c.cached_tokens)
     }
 
     /// The C struct, its list kept alive by `arena`.
@@ -192,6 +196,7 @@ public struct PrefillDone: Equatable, Sendable {
         c.first_token_top_logprobs = TokenLogprob.cList(firstTokenTopLogprobs, arena)
         c.n_prompt_logprobs = promptLogprobs.count
         c.prompt_logprobs = PromptTokenLogprobs.cList(promptLogprobs, arena)
+        c.cached_tokens = cachedTokens
         return c
     }
 

@@ -37,6 +37,9 @@ struct PDGateway: AsyncParsableCommand {
     @Option(help: "Requests in flight beyond which the gateway answers 429.")
     var maxRequests: Int = 512
 
+    @Flag(help: "Usage reports prompt_tokens_details.cached_tokens: the prompt tokens the prefill took from its prefix cache.")
+    var enablePromptTokensDetails = false
+
     @Option(help: "Event loops serving HTTP and running the handlers (one hands each token to its socket with the fewest thread hops; raise it when one core cannot keep up with HTTP and tokenizing).")
     var eventLoops: Int = 1
 
@@ -81,6 +84,7 @@ struct PDGateway: AsyncParsableCommand {
         guard maxRequests >= 1 else { throw ValidationError("--max-requests must be ≥ 1") }
         options.maxRequests = maxRequests
         options.servedModelName = servedModelName
+        options.promptTokensDetails = enablePromptTokensDetails
         if let toolCallParser {
             guard let parser = ToolCallFormat.Name(rawValue: toolCallParser) else {
                 throw ValidationError("--tool-call-parser: one of \(ToolCallFormat.Name.allCases.map(\.rawValue).joined(separator: ", ")), got \(toolCallParser)")

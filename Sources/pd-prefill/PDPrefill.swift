@@ -36,6 +36,13 @@ struct PDPrefill: ParsableCommand {
     @Option(help: "Tokens the prefill KV cache holds (batches in flight + KV being shipped).")
     var cacheTokens: Int = 32768
 
+    @Option(help: "Tokens per KV page: the prefix cache reuses whole pages.")
+    var pageSize: Int = PrefillOptions().pageSize
+
+    @Flag(name: .customLong("enable-prefix-caching"), inversion: .prefixedNo,
+          help: "Reuse the KV pages of earlier prompts' common prefixes (automatic prefix caching).")
+    var enablePrefixCaching = true
+
     @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")
     var maxConcurrentCalls: Int = PrefillOptions().maxConcurrentCalls
 
@@ -64,6 +71,7 @@ struct PDPrefill: ParsableCommand {
                 options.host = host; options.port = port; options.modelName = model
                 options.maxBatchTokens = maxBatchTokens; options.maxBatchRequests = maxBatchRequests
                 options.chunkTokens = chunkTokens; options.cacheTokens = cacheTokens
+                options.pageSize = pageSize; options.prefixCaching = enablePrefixCaching
                 options.maxConcurrentCalls = maxConcurrentCalls
                 options.metricsListen = metricsAddress
                 // Only rank 0 serves, so only its host needs the files.

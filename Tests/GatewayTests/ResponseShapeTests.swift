@@ -98,6 +98,12 @@ final class ResponseShapeTests: XCTestCase {
         XCTAssertEqual(message["content"] as? String, "hey")
         XCTAssertEqual((chat["choices"] as! [[String: Any]])[0]["stop_reason"] as? Int, 7)
         XCTAssertEqual(chat["usage"] as? [String: Int], ["prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4])
+        // --enable-prompt-tokens-details: OpenAI's prompt_tokens_details.cached_tokens.
+        let detailed = object(OpenAIResponses(kind: .chat, model: "tiny")
+            .complete(texts: ["hey"], finishReasons: ["stop"], stopReasons: [nil], logprobs: [.none],
+                      usage: OpenAIResponses.usage(prompt: 70, completion: 1, cached: 64)))["usage"] as! [String: Any]
+        XCTAssertEqual(detailed["prompt_tokens_details"] as? [String: Int], ["cached_tokens": 64])
+        XCTAssertEqual(detailed["prompt_tokens"] as? Int, 70)
     }
 
     func testOverloadAnswersCarryRetryAfter() {

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/common.bash"
 py=$("$root/scripts/python-env" venv prometheus_client requests)
 pp=$(free_port); dp=$(free_port); gp=$(free_port); pmp=$(free_port)
-start_prefill "$pp" 2 --chunk-tokens 1 --metrics-listen 127.0.0.1:"$pmp"
+start_prefill "$pp" 2 --chunk-tokens 1 --no-enable-prefix-caching --metrics-listen 127.0.0.1:"$pmp"   # every prompt computes whole: the timing relies on it
 start_decode "$dp" "$pp"
 wait_healthy "$pp"; wait_healthy "$dp"
 start_gateway "$gp" 127.0.0.1:"$dp"

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/common.bash"
 py=$("$root/scripts/python-env" venv openai prometheus_client requests)
 pp=$(free_port); d1=$(free_port); d2=$(free_port); gp=$(free_port)
-start_prefill "$pp" 2 --chunk-tokens 2 --max-batch-requests 1   # slow: long prompts wait for their first token
+start_prefill "$pp" 2 --chunk-tokens 2 --max-batch-requests 1 --no-enable-prefix-caching   # slow: long prompts wait for their first token
 start_decode "$d1" "$pp"; victim=$decode_pid
 start_decode "$d2" "$pp"
 wait_healthy "$pp"; wait_healthy "$d1"; wait_healthy "$d2"

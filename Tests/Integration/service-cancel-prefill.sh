@@ -7,7 +7,7 @@
 source "$(dirname "$0")/common.bash"
 MODEL=bench
 pp=$(free_port); dp=$(free_port)
-start_prefill "$pp" 2
+start_prefill "$pp" 2 --no-enable-prefix-caching   # every prompt computes whole: the timing relies on it
 start_decode "$dp" "$pp" --kv-pages 2048
 wait_healthy "$pp" 120; wait_healthy "$dp" 120
 

@@ -3,7 +3,7 @@
 # the prefill daemon is dropped from its queue.
 source "$(dirname "$0")/common.bash"
 pp=$(free_port); dp=$(free_port)
-start_prefill "$pp" 2 --chunk-tokens 2 --max-batch-requests 1   # slow, one request at a time
+start_prefill "$pp" 2 --chunk-tokens 2 --max-batch-requests 1 --no-enable-prefix-caching   # slow, one request at a time, every prompt whole
 start_decode "$dp" "$pp"
 wait_healthy "$pp"; wait_healthy "$dp"
 

@@ -4,7 +4,7 @@
 # up, and serves a new decode daemon exactly.
 source "$(dirname "$0")/common.bash"
 pp=$(free_port); dp=$(free_port)
-start_prefill "$pp" 2 --chunk-tokens 2
+start_prefill "$pp" 2 --chunk-tokens 2 --no-enable-prefix-caching   # slow: every prompt computes whole
 start_decode "$dp" "$pp"
 first_decode=$decode_pid
 wait_healthy "$pp"; wait_healthy "$dp"

@@ -6,8 +6,8 @@
 source "$(dirname "$0")/common.bash"
 py=$("$root/scripts/python-env" venv prometheus_client requests)
 fast=$(free_port); slow=$(free_port); dp=$(free_port); fm=$(free_port); sm=$(free_port)
-start_prefill "$fast" 2 --metrics-listen 127.0.0.1:"$fm"
-start_prefill "$slow" 2 --metrics-listen 127.0.0.1:"$sm" --chunk-tokens 1 --max-batch-requests 1
+start_prefill "$fast" 2 --metrics-listen 127.0.0.1:"$fm" --no-enable-prefix-caching   # speeds set by compute alone
+start_prefill "$slow" 2 --metrics-listen 127.0.0.1:"$sm" --chunk-tokens 1 --max-batch-requests 1 --no-enable-prefix-caching
 "$bin/pd-decode" --model tiny --listen 127.0.0.1:"$dp" --prefill 127.0.0.1:"$fast",127.0.0.1:"$slow" \
   >"$work/decode-$dp.log" 2>&1 &
 pids+=($!)

@@ -4,7 +4,7 @@
 # whole prefill job must end promptly (no rank 0 left accepting calls it cannot compute).
 source "$(dirname "$0")/common.bash"
 pp=$(free_port); dp=$(free_port)
-start_prefill "$pp" 2 --chunk-tokens 2
+start_prefill "$pp" 2 --chunk-tokens 2 --no-enable-prefix-caching   # slow: every prompt computes whole
 first_prefill=$prefill_pid
 start_decode "$dp" "$pp" --prefill-timeout 30
 wait_healthy "$pp"; wait_healthy "$dp"
@@ -42,7 +42,7 @@ expect_pages_returned "$dp"
 stop_prefill_job() { kill -KILL "$prefill_pid" 2>/dev/null || true; pkill -KILL -f "pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp" || true; }
 stop_prefill_job
 for _ in $(seq 50); do pgrep -f "pd-prefill --model ${MODEL:-tiny} --listen 127.0.0.1:$pp" >/dev/null || break; sleep 0.1; done
-start_prefill "$pp" 2 --chunk-tokens 2
+start_prefill "$pp" 2 --chunk-tokens 2 --no-enable-prefix-caching   # slow: every prompt computes whole
 wait_healthy "$pp"
 client generate --decode 127.0.0.1:"$dp" --prompt-lengths 3000 --max-new-tokens 2 --num-requests 2 --concurrency 2 \
   >"$work/rank-lost.txt" 2>"$work/rank-lost.err" &

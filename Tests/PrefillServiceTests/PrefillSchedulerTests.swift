@@ -43,10 +43,45 @@ final class PrefillSchedulerTests: XCTestCase {
         return SampledToken(token: out.tokens[0], logprob: out.logprobs[0])
     }
 
-    func makeScheduler(_ comm: Communicator, maxBatchTokens: Int, chunkTokens: Int? = nil) throws -> PrefillScheduler {
+    /// The cache's free pages once the prefix index lets its pages go (after the loops end): every
+    /// page in use then was the index's alone.
+    static func freePagesOnceUnindexed(_ scheduler: PrefillScheduler) -> Int {
+        let indexed = scheduler.prefixIndex?.pageCount ?? 0, free = scheduler.cache.freePageCount
+        scheduler.prefixIndex?.removeAll()
+        XCTAssertEqual(scheduler.cache.freePageCount, free + indexed, "only the index held pages")
+        return scheduler.cache.freePageCount
+    }
+
+    func makeScheduler(_ comm: Communicator, maxBatchTokens: Int, chunkTokens: Int? = nil, cacheTokens: Int = 512,
+                       prefixCaching: Bool = true) throws -> PrefillScheduler {
         try PrefillScheduler(model: DeepSeekTransformer(directory: Self.directory), communicator: comm,
                              budgets: PrefillBudgets(maxBatchTokens: maxBatchTokens, maxBatchRequests: 8),
-                             chunkTokens: chunkTokens, cacheTokens: 512, pageSize: 8, logger: Self.logger)
+                             chunkTokens: chunkTokens, cacheTokens: cacheTokens, pageSize: 8, prefixCaching: prefixCaching,
+                             logger: Self.logger)
+    }
+
+    /// What `drive` saw, per job (written by its thread, read after it ends).
+    final class Outcomes: @unchecked Sendable { var list: [Outcome] = [] }
+
+    /// The requests' side, one job at a time: submits it, reads its events to the end, lets it go
+    /// (as a Prefill call does once its KV is shipped), then the next; stops the scheduler after the last.
+    static func drive(_ scheduler: PrefillScheduler, _ jobs: [PrefillJob], into box: Outcomes) -> Thread {
+        Thread {
+            for job in jobs {
+                XCTAssertTrue(scheduler.submit(job))
+                var outcome = Outcome()
+                while outcome.first == nil && outcome.failure == nil, let event = job.events.pop(timeout: 30) {
+                    switch event {
+                    case .layerReady(let l): outcome.layers.append(l)
+                    case .done(let first, _, _, _): outcome.first = first
+                    case .failed(let f): outcome.failure = "\(f)"
+                    }
+                }
+                box.list.append(outcome)
+                scheduler.release(job)
+            }
+            scheduler.stop()
+        }
     }
 
     /// Two ranks, three jobs, a token budget that fits the first two only: two batches; every job
@@ -68,7 +103,7 @@ final class PrefillSchedulerTests: XCTestCase {
             try scheduler.runRoot()               // returns after the stop broadcast
             let outcomes = jobs.map(Self.outcome)
             for job in jobs { scheduler.release(job) }
-            return (outcomes, scheduler.batchesRun, scheduler.cache.freePageCount, scheduler.cache.pageCount, lateAccepted)
+            return (outcomes, scheduler.batchesRun, Self.freePagesOnceUnindexed(scheduler), scheduler.cache.pageCount, lateAccepted)
         }
         let root = try XCTUnwrap(results[0])
         XCTAssertNil(results[1])
@@ -98,7 +133,7 @@ final class PrefillSchedulerTests: XCTestCase {
             try scheduler.runRoot()
             let outcomes = jobs.map(Self.outcome)
             for job in jobs { scheduler.release(job) }
-            return (outcomes, scheduler.batchesRun, scheduler.cache.freePageCount, scheduler.cache.pageCount)
+            return (outcomes, scheduler.batchesRun, Self.freePagesOnceUnindexed(scheduler), scheduler.cache.pageCount)
         }
         let root = try XCTUnwrap(results[0])
         XCTAssertEqual(root.batches, 1)
@@ -144,7 +179,7 @@ final class PrefillSchedulerTests: XCTestCase {
             while !owner.isFinished { usleep(1000) }
             let longOutcome = Self.outcome(longJob)
             scheduler.release(shortJob); scheduler.release(longJob)
-            return ([shortOutcome.outcome, longOutcome], scheduler.cache.freePageCount, scheduler.cache.pageCount)
+            return ([shortOutcome.outcome, longOutcome], Self.freePagesOnceUnindexed(scheduler), scheduler.cache.pageCount)
         }
         let root = try XCTUnwrap(results[0])
         XCTAssertEqual(root.outcomes[0].first?.token, want.token)
@@ -193,7 +228,7 @@ final class PrefillSchedulerTests: XCTestCase {
             try scheduler.runRoot()
             while !driver.isFinished { usleep(1000) }
             for job in jobs { scheduler.release(job) }
-            return (scheduler.idleReleases, box.grownBytes, box.outcomes, scheduler.cache.freePageCount, scheduler.cache.pageCount)
+            return (scheduler.idleReleases, box.grownBytes, box.outcomes, Self.freePagesOnceUnindexed(scheduler), scheduler.cache.pageCount)
         }
         let root = results[0], follower = results[1]
         XCTAssertGreaterThanOrEqual(root.releases, 1, "no idle release in a 2.5 s pause")
@@ -206,5 +241,73 @@ final class PrefillSchedulerTests: XCTestCase {
             XCTAssertEqual(Double(o.first?.logprob ?? .nan), Double(want[i].logprob), accuracy: 1e-4, "job \(i)")
         }
         XCTAssertEqual(root.freePages, root.pages, "pages leaked")
+    }
+
+    /// Prefix caching on two ranks, one job per batch in a cache of 8 pages of 8 tokens: a prompt
+    /// sharing 3 full pages with an earlier one reuses them, a repeated prompt all pages but the one
+    /// holding its last token, one asking for prompt logprobs none; a prompt needing 7 pages evicts
+    /// the least recently used pages. Every first token is the single-rank reference's, and both
+    /// ranks' indexes end up alike.
+    func testTwoRanksReusePrefixPagesAndEvictUnderPressure() throws {
+        let a = Self.prompt(40, salt: 11)
+        let prompts = [a, Array(a.prefix(24)) + Self.prompt(10, salt: 12), a, a, Self.prompt(50, salt: 13), a]
+        let logprobs: [Int?] = [nil, nil, nil, 2, nil, nil]
+        let want = try prompts.map(Self.reference)
+        let results = try InProcessGroup(size: 2).run { comm -> (outcomes: [Outcome], cached: [Int], matches: [Int], indexed: Int, free: Int) in
+            let scheduler = try self.makeScheduler(comm, maxBatchTokens: 1, cacheTokens: 64)
+            func matches() -> [Int] { prompts.map { scheduler.prefixIndex!.match($0, maxPages: 99).count } }
+            guard comm.rank == 0 else {
+                try scheduler.runFollower()
+                return ([], [], matches(), scheduler.prefixIndex!.pageCount, Self.freePagesOnceUnindexed(scheduler))
+            }
+            let jobs = prompts.enumerated().map {
+                scheduler.makeJob(id: "job-\($0)", prompt: $1, sampling: SamplingParams(maxNewTokens: 1, promptLogprobs: logprobs[$0]))
+            }
+            let box = Outcomes()
+            let driver = Self.drive(scheduler, jobs, into: box)
+            driver.start()
+            try scheduler.runRoot()
+            while !driver.isFinished { usleep(1000) }
+            return (box.list, jobs.map(\.cachedTokens), matches(), scheduler.prefixIndex!.pageCount, Self.freePagesOnceUnindexed(scheduler))
+        }
+        let root = results[0], follower = results[1]
+        XCTAssertEqual(Array(root.cached.prefix(4)), [0, 24, 32, 0], "none; 3 shared pages; all but the last page; prompt logprobs")
+        XCTAssertEqual(root.cached[4], 0)
+        XCTAssertLessThan(root.cached[5], 32, "the 50-token prompt evicted some of a's pages")
+        XCTAssertEqual(root.outcomes.count, prompts.count)
+        for (i, o) in root.outcomes.enumerated() {
+            XCTAssertNil(o.failure, "job \(i)")
+            XCTAssertEqual(o.first?.token, want[i].token, "job \(i)")
+            XCTAssertEqual(Double(o.first?.logprob ?? .nan), Double(want[i].logprob), accuracy: 1e-4, "job \(i)")
+        }
+        XCTAssertEqual(follower.matches, root.matches, "both ranks index the same pages")
+        XCTAssertEqual(follower.indexed, root.indexed)
+        XCTAssertEqual(root.free, 8)
+        XCTAssertEqual(follower.free, 8)
+    }
+
+    /// A rank whose index cannot replay rank 0's (here: prefix caching off on rank 1) fails that
+    /// batch on every rank; every index is emptied, and the next batch computes the whole prompt.
+    func testRanksWhoseIndexesDifferFailTheBatchAndStartOver() throws {
+        let a = Self.prompt(30, salt: 14)
+        let want = try Self.reference(a)
+        let results = try InProcessGroup(size: 2).run { comm -> (outcomes: [Outcome], cached: [Int], indexed: Int) in
+            let scheduler = try self.makeScheduler(comm, maxBatchTokens: 1, prefixCaching: comm.rank == 0)
+            guard comm.rank == 0 else { try scheduler.runFollower(); return ([], [], 0) }
+            let jobs = (0..<3).map { scheduler.makeJob(id: "job-\($0)", prompt: a, sampling: SamplingParams(maxNewTokens: 1)) }
+            let box = Outcomes()
+            let driver = Self.drive(scheduler, jobs, into: box)
+            driver.start()
+            try scheduler.runRoot()
+            while !driver.isFinished { usleep(1000) }
+            return (box.list, jobs.map(\.cachedTokens), scheduler.prefixIndex!.pageCount)
+        }
+        let root = results[0]
+        XCTAssertEqual(root.cached, [0, 24, 0], "the second job would reuse 3 pages; after its failure the index is empty")
+        XCTAssertEqual(root.outcomes[0].first?.token, want.token)
+        XCTAssertNotNil(root.outcomes[1].failure)
+        XCTAssertTrue(root.outcomes[1].failure?.contains("prefix cache of rank 1 holds 0 of the 3 pages") ?? false, root.outcomes[1].failure ?? "")
+        XCTAssertEqual(root.outcomes[2].first?.token, want.token)
+        XCTAssertEqual(root.indexed, 3, "the third job indexed its pages again")
     }
 }

@@ -30,7 +30,7 @@ final class MessageRoundTripTests: XCTestCase {
                                                                  GeneratedToken(tokenId: 1, logprob: -3, topLogprobs: [])],
                                        promptLogprobs: [PromptTokenLogprobs(logprob: -2, rank: 7, topLogprobs: top), PromptTokenLogprobs(logprob: 0, rank: 1)]))
         let usage = Usage(promptTokens: 10, generatedTokens: 3, ttftSeconds: 0.125, kvBytes: 1 << 33,
-                          kvTransferSeconds: 0.5, totalSeconds: 1.25)
+                          kvTransferSeconds: 0.5, totalSeconds: 1.25, cachedPromptTokens: 8)
         try roundTrip(GenerateResponse(requestId: "r1", tokens: [], finishReason: .length, usage: usage))
         try roundTrip(GenerateResponse(requestId: "r1", finishReason: .stop, stopTokenId: 0, usage: usage))
         try roundTrip(GenerateResponse(requestId: "r1", finishReason: .stop, stopTokenId: 7))
@@ -57,7 +57,8 @@ final class MessageRoundTripTests: XCTestCase {
         try roundTrip(PrefillResponse.done(PrefillDone(firstToken: 42, firstTokenLogprob: -0.5, totalPayloadBytes: 8, tokens: 1, layers: 2,
                                                        prefillSeconds: 0.5, pcpRanks: 1, chunks: 2,
                                                        firstTokenTopLogprobs: [TokenLogprob(tokenId: 42, logprob: -0.5)],
-                                                       promptLogprobs: [PromptTokenLogprobs(logprob: -1.5, rank: 3, topLogprobs: [TokenLogprob(tokenId: 8, logprob: -0.1)])])))
+                                                       promptLogprobs: [PromptTokenLogprobs(logprob: -1.5, rank: 3, topLogprobs: [TokenLogprob(tokenId: 8, logprob: -0.1)])],
+                                                       cachedTokens: 64)))
         try roundTrip(InfoRequest())
         try roundTrip(InfoResponse(modelFingerprint: "fp", modelName: "tiny-v3", layers: 4, rowWidth: 576, ranks: 2))
         try roundTrip(HealthCheckRequest(service: "latentserve.v1.Prefill"))

@@ -314,10 +314,14 @@ struct  Latentserve__V1__Usage
    * KV sending not hidden behind prefill compute (compute end → last chunk sent)
    */
   double kv_exposed_seconds;
+  /*
+   * prompt tokens the prefill took from its prefix cache
+   */
+  uint32_t cached_prompt_tokens;
 };
 #define LATENTSERVE__V1__USAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__usage__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 typedef enum {
@@ -519,10 +523,14 @@ struct  Latentserve__V1__PrefillDone
    */
   size_t n_prompt_logprobs;
   Latentserve__V1__PromptTokenLogprobs **prompt_logprobs;
+  /*
+   * leading prompt tokens whose KV came from the prefix cache, not computed
+   */
+  uint32_t cached_tokens;
 };
 #define LATENTSERVE__V1__PREFILL_DONE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__prefill_done__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0,NULL }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, 0 }
 
 
 typedef enum {
