@@ -11,7 +11,7 @@ import Wire
 public struct DecodeOptions: Sendable {
     public var host = "127.0.0.1"
     public var port = 50051
-    /// Prefill daemons ("host:port"); each request goes to the ready one with the fewest prompt tokens in flight.
+    /// Prefill daemons ("host:port"); each request goes to the ready one where it costs least (`PrefillPool`).
     public var prefillTargets: [String] = []
     /// Calls served at once; more are refused with RESOURCE_EXHAUSTED.
     public var maxConcurrentCalls = TransportServer.defaultMaxConcurrentCalls

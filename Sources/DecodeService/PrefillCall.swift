@@ -53,7 +53,7 @@ struct PrefillCall {
 
     private func once() throws -> PrefillOutcome {
         let model = daemon.model, cache = daemon.cache, c = model.config, options = daemon.options
-        let channel = daemon.prefills.acquire(tokens: prompt.count)
+        let channel = daemon.prefills.acquire(prompt: prompt)
         defer { daemon.prefills.release(channel, tokens: prompt.count) }
         let request = PrefillRequest(requestId: requestID, promptTokenIds: prompt, modelFingerprint: model.fingerprint,
                                      dtype: options.wireDType, maxChunkBytes: UInt32(options.maxChunkBytes),

@@ -5,9 +5,13 @@ import Wire
 
 /// The prefill daemons a decode daemon calls, and which of them are ready: a prober thread asks
 /// each one's `Info` every `probeInterval` seconds (which also checks it serves our model), and a
-/// request that finds one unreachable marks it down at once. Each request goes to the ready one with
-/// the fewest prompt tokens this decode has in flight there (its queue as we filled it; ties in
-/// turn), so a slow or busy prefill gets less. `onReadiness` hears whether at least one is ready,
+/// request that finds one unreachable marks it down at once. Each request goes to the ready one
+/// where it costs least: the prompt tokens this decode has in flight there (its queue as we filled
+/// it) plus the prompt's own, less the leading tokens it likely finds in that prefill's prefix cache
+/// (those of its 64-token blocks this decode sent there before: SGLang's cache-aware routing, as a
+/// cost); ties in turn. So a slow or busy prefill gets less, and a conversation's next turn goes
+/// where its earlier turns are cached unless that prefill is busier by more than they save.
+/// `onReadiness` hears whether at least one is ready,
 /// so the decode daemon's health says NOT_SERVING while no prefill can take work (readiness, not
 /// liveness).
 final class PrefillPool: @unchecked Sendable {
@@ -16,6 +20,7 @@ final class PrefillPool: @unchecked Sendable {
         var ready = false
         var problem: String?              // why it is not ready, logged when it changes
         var tokensInFlight = 0            // prompt tokens of our Prefill calls still running there
+        var sentBlocks = PrefixBlocks.Recent()   // leading blocks of prompts sent there
         init(channel: TransportChannel) { self.channel = channel }
     }
 
@@ -61,18 +66,21 @@ final class PrefillPool: @unchecked Sendable {
         for m in members { m.channel.close() }
     }
 
-    /// The ready member with the fewest prompt tokens in flight (ties in turn) for a call of `tokens`
-    /// prompt tokens, counted until `release`; with none ready, the next of all (its call then fails
-    /// fast with UNAVAILABLE, or succeeds if the daemon just came back).
-    func acquire(tokens: Int) -> TransportChannel {
+    /// The ready member where `prompt` costs least (above; ties in turn), its tokens counted there
+    /// until `release`; with none ready, the same choice among all (the call then fails fast with
+    /// UNAVAILABLE, or succeeds if the daemon just came back).
+    func acquire(prompt: [UInt32]) -> TransportChannel {
+        let blocks = PrefixBlocks.keys(prompt)
         condition.lock(); defer { condition.unlock() }
         let ready = members.filter(\.ready)
         let pool = ready.isEmpty ? members : ready
         rotation &+= 1
-        let least = pool.map(\.tokensInFlight).min()!
-        let candidates = pool.filter { $0.tokensInFlight == least }
-        let chosen = candidates[rotation % candidates.count]
-        chosen.tokensInFlight += tokens
+        let costs = pool.map { $0.tokensInFlight + prompt.count - $0.sentBlocks.leadingMatches(blocks) * PrefixBlocks.tokens }
+        let least = costs.min()!
+        let candidates = pool.indices.filter { costs[$0] == least }
+        let chosen = pool[candidates[rotation % candidates.count]]
+        chosen.tokensInFlight += prompt.count
+        chosen.sentBlocks.insert(blocks)
         return chosen.channel
     }
 

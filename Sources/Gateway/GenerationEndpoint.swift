@@ -99,8 +99,10 @@ struct GenerationEndpoint: Sendable {
                 if let reason = e.finishReason {
                     reasons[e.index] = reason
                     stopReasons[e.index] = e.stopReason
-                    if e.index % request.n == 0 { promptTokens += e.promptTokens }   // once per prompt, as vLLM counts usage
-                    cachedTokens += e.cachedPromptTokens
+                    if e.index % request.n == 0 {   // once per prompt, as vLLM counts usage
+                        promptTokens += e.promptTokens
+                        cachedTokens += e.cachedPromptTokens
+                    }
                     completionTokens += e.completionTokens
                     metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
                 }
@@ -159,8 +161,10 @@ struct GenerationEndpoint: Sendable {
                     toolCallsSent[e.index] += e.toolCalls.count
                 }
                 if let reason = e.finishReason {
-                    if e.index % request.n == 0 { promptTokens += e.promptTokens }   // once per prompt, as vLLM counts usage
-                    cachedTokens += e.cachedPromptTokens
+                    if e.index % request.n == 0 {   // once per prompt, as vLLM counts usage
+                        promptTokens += e.promptTokens
+                        cachedTokens += e.cachedPromptTokens
+                    }
                     completionTokens += e.completionTokens
                     finished += 1
                     metrics.request(endpoint: endpoint, finishReason: reason, status: 200)

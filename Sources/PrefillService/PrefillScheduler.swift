@@ -144,8 +144,10 @@ final class PrefillScheduler: @unchecked Sendable {
             // prefix cache's least recently used pages nobody else holds, then wait while earlier
             // batches' KV is still being shipped.
             var sequence: Int?, shared: [PrefixIndex.EntryID] = []
+            let reusable = Self.reusablePages(job.prompt.count, wantsPromptLogprobs: job.sampling.promptLogprobs != nil,
+                                              pageSize: cache.pageSize)
             while sequence == nil {
-                shared = prefixIndex?.match(job.prompt, maxPages: Self.reusablePages(job.prompt.count, wantsPromptLogprobs: job.sampling.promptLogprobs != nil, pageSize: cache.pageSize)) ?? []
+                shared = prefixIndex?.match(job.prompt, maxPages: reusable) ?? []
                 let pages = prefixIndex?.pages(of: shared) ?? []
                 do { sequence = try cache.allocate(capacity: job.prompt.count, sharing: pages) } catch {
                     let gone = prefixIndex?.evict(untilFree: cache.pagesNeeded(forTokens: job.prompt.count) - pages.count) ?? []

@@ -61,13 +61,15 @@ final class PrefillSchedulerTests: XCTestCase {
     }
 
     /// What `drive` saw, per job (written by its thread, read after it ends).
-    final class Outcomes: @unchecked Sendable { var list: [Outcome] = [] }
+    final class Outcomes: @unchecked Sendable { var list: [Outcome] = []; var grownBytes = 0 }
 
     /// The requests' side, one job at a time: submits it, reads its events to the end, lets it go
-    /// (as a Prefill call does once its KV is shipped), then the next; stops the scheduler after the last.
-    static func drive(_ scheduler: PrefillScheduler, _ jobs: [PrefillJob], into box: Outcomes) -> Thread {
+    /// (as a Prefill call does once its KV is shipped), calls `afterJob` with its index, then the
+    /// next; stops the scheduler after the last.
+    static func drive(_ scheduler: PrefillScheduler, _ jobs: [PrefillJob], into box: Outcomes,
+                      afterJob: ((Int) -> Void)? = nil) -> Thread {
         Thread {
-            for job in jobs {
+            for (i, job) in jobs.enumerated() {
                 XCTAssertTrue(scheduler.submit(job))
                 var outcome = Outcome()
                 while outcome.first == nil && outcome.failure == nil, let event = job.events.pop(timeout: 30) {
@@ -79,6 +81,7 @@ final class PrefillSchedulerTests: XCTestCase {
                 }
                 box.list.append(outcome)
                 scheduler.release(job)
+                afterJob?(i)
             }
             scheduler.stop()
         }
@@ -202,33 +205,18 @@ final class PrefillSchedulerTests: XCTestCase {
                 return (scheduler.idleReleases, 0, [], 0, 0)
             }
             let jobs = prompts.enumerated().map { scheduler.makeJob(id: "job-\($0)", prompt: $1, sampling: SamplingParams(maxNewTokens: 1)) }
-            final class Box: @unchecked Sendable { var outcomes: [Outcome] = []; var grownBytes = 0 }   // written by the driver, read after it ends
-            let box = Box()
+            let box = Outcomes()
             // The requests' side: one job, a pause longer than the idle threshold, another job, then stop.
-            let driver = Thread {
-                for (i, job) in jobs.enumerated() {
-                    XCTAssertTrue(scheduler.submit(job))
-                    var outcome = Outcome()
-                    while outcome.first == nil && outcome.failure == nil, let event = job.events.pop(timeout: 30) {
-                        switch event {
-                        case .layerReady(let l): outcome.layers.append(l)
-                        case .done(let first, _, _, _): outcome.first = first
-                        case .failed(let f): outcome.failure = "\(f)"
-                        }
-                    }
-                    box.outcomes.append(outcome)
-                    if i == 0 {
-                        box.grownBytes = scheduler.model.stepBufferBytes
-                        Thread.sleep(forTimeInterval: PrefillScheduler.idleSecondsBeforeRelease + 1.5)
-                    }
+            let driver = Self.drive(scheduler, jobs, into: box) { i in
+                if i == 0 {
+                    box.grownBytes = scheduler.model.stepBufferBytes
+                    Thread.sleep(forTimeInterval: PrefillScheduler.idleSecondsBeforeRelease + 1.5)
                 }
-                scheduler.stop()
             }
             driver.start()
             try scheduler.runRoot()
             while !driver.isFinished { usleep(1000) }
-            for job in jobs { scheduler.release(job) }
-            return (scheduler.idleReleases, box.grownBytes, box.outcomes, Self.freePagesOnceUnindexed(scheduler), scheduler.cache.pageCount)
+            return (scheduler.idleReleases, box.grownBytes, box.list, Self.freePagesOnceUnindexed(scheduler), scheduler.cache.pageCount)
         }
         let root = results[0], follower = results[1]
         XCTAssertGreaterThanOrEqual(root.releases, 1, "no idle release in a 2.5 s pause")
