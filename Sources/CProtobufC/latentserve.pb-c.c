@@ -1480,7 +1480,7 @@ const ProtobufCMessageDescriptor latentserve__v1__prompt_token_logprobs__descrip
   (ProtobufCMessageInit) latentserve__v1__prompt_token_logprobs__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__generate_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor latentserve__v1__generate_request__field_descriptors[5] =
 {
   {
     "prompt_token_ids",
@@ -1530,8 +1530,21 @@ static const ProtobufCFieldDescriptor latentserve__v1__generate_request__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cache_salt",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__GenerateRequest, cache_salt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__generate_request__field_indices_by_name[] = {
+  4,   /* field[4] = cache_salt */
   3,   /* field[3] = client_request_id */
   1,   /* field[1] = max_new_tokens */
   0,   /* field[0] = prompt_token_ids */
@@ -1540,7 +1553,7 @@ static const unsigned latentserve__v1__generate_request__field_indices_by_name[]
 static const ProtobufCIntRange latentserve__v1__generate_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__generate_request__descriptor =
 {
@@ -1550,7 +1563,7 @@ const ProtobufCMessageDescriptor latentserve__v1__generate_request__descriptor =
   "Latentserve__V1__GenerateRequest",
   "latentserve.v1",
   sizeof(Latentserve__V1__GenerateRequest),
-  4,
+  5,
   latentserve__v1__generate_request__field_descriptors,
   latentserve__v1__generate_request__field_indices_by_name,
   1,  latentserve__v1__generate_request__number_ranges,
@@ -2077,7 +2090,7 @@ const ProtobufCMessageDescriptor latentserve__v1__stats_response__descriptor =
   (ProtobufCMessageInit) latentserve__v1__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__prefill_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor latentserve__v1__prefill_request__field_descriptors[8] =
 {
   {
     "request_id",
@@ -2163,8 +2176,21 @@ static const ProtobufCFieldDescriptor latentserve__v1__prefill_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cache_salt",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__PrefillRequest, cache_salt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__prefill_request__field_indices_by_name[] = {
+  7,   /* field[7] = cache_salt */
   3,   /* field[3] = dtype */
   4,   /* field[4] = max_chunk_bytes */
   2,   /* field[2] = model_fingerprint */
@@ -2176,7 +2202,7 @@ static const unsigned latentserve__v1__prefill_request__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__prefill_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__prefill_request__descriptor =
 {
@@ -2186,7 +2212,7 @@ const ProtobufCMessageDescriptor latentserve__v1__prefill_request__descriptor =
   "Latentserve__V1__PrefillRequest",
   "latentserve.v1",
   sizeof(Latentserve__V1__PrefillRequest),
-  7,
+  8,
   latentserve__v1__prefill_request__field_descriptors,
   latentserve__v1__prefill_request__field_indices_by_name,
   1,  latentserve__v1__prefill_request__number_ranges,

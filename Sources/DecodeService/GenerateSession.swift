@@ -70,6 +70,7 @@ final class GenerateSession {
             sampling.seed = params.seed ?? 0
             sampling.seedGiven = params.seed != nil
             let prefill = try PrefillCall(daemon: daemon, requestID: requestID, prompt: request.promptTokenIds, sampling: sampling,
+                                          cacheSalt: request.cacheSalt,
                                           sequence: sequence, callerDeadline: context.deadline,
                                           isCancelled: { [context] in context.isCancelled },
                                           callerGone: { [context] in context.callerGone($0) },

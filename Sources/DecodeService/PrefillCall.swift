@@ -24,6 +24,8 @@ struct PrefillCall {
     let prompt: [UInt32]
     /// The request's sampling with the seed the whole sequence uses.
     let sampling: Wire.SamplingParams
+    /// The request's prefix-cache salt (vLLM's cache_salt; "" without).
+    let cacheSalt: String
     let sequence: Int
     /// The caller's deadline (the call's own is the shorter of this and --prefill-timeout).
     let callerDeadline: Deadline
@@ -53,11 +55,11 @@ struct PrefillCall {
 
     private func once() throws -> PrefillOutcome {
         let model = daemon.model, cache = daemon.cache, c = model.config, options = daemon.options
-        let channel = daemon.prefills.acquire(prompt: prompt)
+        let channel = daemon.prefills.acquire(prompt: prompt, salt: cacheSalt)
         defer { daemon.prefills.release(channel, tokens: prompt.count) }
         let request = PrefillRequest(requestId: requestID, promptTokenIds: prompt, modelFingerprint: model.fingerprint,
                                      dtype: options.wireDType, maxChunkBytes: UInt32(options.maxChunkBytes),
-                                     pageSize: UInt32(cache.pageSize), sampling: sampling)
+                                     pageSize: UInt32(cache.pageSize), sampling: sampling, cacheSalt: cacheSalt)
         let deadline = Deadline.after(seconds: min(options.prefillTimeoutSeconds, callerDeadline.remainingSeconds ?? .infinity))
         let stream: ResponseStream
         do {

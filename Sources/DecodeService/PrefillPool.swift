@@ -69,8 +69,8 @@ final class PrefillPool: @unchecked Sendable {
     /// The ready member where `prompt` costs least (above; ties in turn), its tokens counted there
     /// until `release`; with none ready, the same choice among all (the call then fails fast with
     /// UNAVAILABLE, or succeeds if the daemon just came back).
-    func acquire(prompt: [UInt32]) -> TransportChannel {
-        let blocks = PrefixBlocks.keys(prompt)
+    func acquire(prompt: [UInt32], salt: String = "") -> TransportChannel {
+        let blocks = PrefixBlocks.keys(prompt, salt: salt)
         condition.lock(); defer { condition.unlock() }
         let ready = members.filter(\.ready)
         let pool = ready.isEmpty ? members : ready

@@ -59,6 +59,8 @@ struct GenerationRequest {
     /// Stop strings are not looked for before this many tokens (vLLM's min_tokens; the daemons hold
     /// EOS and the stop ids off until then).
     let minTokens: Int
+    /// vLLM's `cache_salt`: the prompt reuses prefill prefix-cache pages only of prompts with the same salt ("" without).
+    let cacheSalt: String
 
     /// Fields read and honoured.
     private static let common: Set<String> = [
@@ -67,7 +69,7 @@ struct GenerationRequest {
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
         "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens", "allowed_token_ids", "bad_words",
-        "structured_outputs", "guided_choice", "guided_json", "guided_regex",
+        "structured_outputs", "guided_choice", "guided_json", "guided_regex", "cache_salt",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly = Set(["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -186,6 +188,14 @@ struct GenerationRequest {
             throw APIError.invalid("repetition_penalty", "repetition_penalty must be > 0 (1 = off), got \(repetition)")
         }
         minTokens = try f.int("min_tokens") ?? 0
+        // vLLM's check: a salt, when given, is a non-empty string; ours also bounds it to what the wire carries.
+        cacheSalt = try f.string("cache_salt") ?? ""
+        if f["cache_salt"] != nil && cacheSalt.isEmpty {
+            throw APIError.invalid("cache_salt", "Parameter 'cache_salt' must be a non-empty string if provided.")
+        }
+        guard cacheSalt.utf8.count <= maxIdentifierBytes else {
+            throw APIError.invalid("cache_salt", "cache_salt must be at most \(maxIdentifierBytes) bytes, got \(cacheSalt.utf8.count)")
+        }
         guard minTokens >= 0 else { throw APIError.invalid("min_tokens", "min_tokens must be ≥ 0, got \(minTokens)") }
         if let shortest = maxTokens.min(), minTokens > shortest {
             throw APIError.invalid("min_tokens", "min_tokens (\(minTokens)) must be ≤ \(maxField) (\(shortest))")

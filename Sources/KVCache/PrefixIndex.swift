@@ -2,7 +2,9 @@
 /// the tokens that made them, so a prompt starting with the same tokens reuses those pages instead of
 /// computing them (vLLM's block hashes; SGLang's radix tree). A page's rows at a position depend on
 /// every token before it, so an entry's key is its parent entry and its page's own tokens — exact
-/// token arrays, not hashes, so two prompts never collide.
+/// token arrays, not hashes, so two prompts never collide. A prompt's first page is keyed by its
+/// salt too (vLLM's cache_salt): prompts reuse each other's pages only under the same salt, so one
+/// tenant cannot learn from a faster first token that another sent the same prefix.
 ///
 /// The index holds one reference on each entry's page (`PagedLatentCache.indexPages`); a sequence
 /// allocated with `allocate(sharing:)` holds another while it lives. Eviction drops leaves (entries
@@ -16,6 +18,7 @@ public final class PrefixIndex {
 
     private struct Key: Hashable {
         var parent: EntryID              // 0: the prompt's first page
+        var salt: String                 // the prompt's salt on its first page; "" below
         var tokens: [Int32]              // [pageSize]
     }
 
@@ -41,13 +44,13 @@ public final class PrefixIndex {
 
     /// Entries of the longest run of cached pages starting `prompt`, at most `maxPages` (position
     /// order); marks them used now. Their pages are `pages(of:)`.
-    public func match(_ prompt: [Int32], maxPages: Int) -> [EntryID] {
+    public func match(_ prompt: [Int32], salt: String = "", maxPages: Int) -> [EntryID] {
         let size = cache.pageSize
         var found: [EntryID] = [], parent: EntryID = 0
         clock += 1
         while found.count < max(0, maxPages), (found.count + 1) * size <= prompt.count {
             let start = found.count * size
-            guard let id = ids[Key(parent: parent, tokens: Array(prompt[start..<start + size]))] else { break }
+            guard let id = ids[Key(parent: parent, salt: parent == 0 ? salt : "", tokens: Array(prompt[start..<start + size]))] else { break }
             entries[id]!.lastUse = clock
             found.append(id)
             parent = id
@@ -61,12 +64,12 @@ public final class PrefixIndex {
     /// Adds the full pages of `prompt`, whose rows `sequence` holds from position 0, that the index
     /// lacks (one reference each); pages already indexed keep their entry. Returns the new entries.
     @discardableResult
-    public func insert(_ prompt: [Int32], sequence: Int) throws -> [EntryID] {
+    public func insert(_ prompt: [Int32], salt: String = "", sequence: Int) throws -> [EntryID] {
         let size = cache.pageSize
         var parent: EntryID = 0, added: [EntryID] = []
         clock += 1
         for p in 0..<prompt.count / size {
-            let key = Key(parent: parent, tokens: Array(prompt[p * size..<(p + 1) * size]))
+            let key = Key(parent: parent, salt: parent == 0 ? salt : "", tokens: Array(prompt[p * size..<(p + 1) * size]))
             if let id = ids[key] {
                 entries[id]!.lastUse = clock
                 parent = id

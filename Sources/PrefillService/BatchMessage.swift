@@ -11,12 +11,16 @@ struct PrefillBatch: Equatable {
     /// evictions[k]: prefix-cache entries rank 0 evicted before matching prompt k (k = prompts.count:
     /// after the last), which every other rank evicts at the same point so the indexes stay alike.
     var evictions: [[PrefixIndex.EntryID]]
+    /// Per prompt, its cache salt ("" without): the prefix index keys its first page by it.
+    var salts: [String]
 
-    init(prompts: [[Int32]], promptLogprobs: [Int?]? = nil, cachedPages: [Int]? = nil, evictions: [[PrefixIndex.EntryID]]? = nil) {
+    init(prompts: [[Int32]], promptLogprobs: [Int?]? = nil, cachedPages: [Int]? = nil, evictions: [[PrefixIndex.EntryID]]? = nil,
+         salts: [String]? = nil) {
         self.prompts = prompts
         self.promptLogprobs = promptLogprobs
         self.cachedPages = cachedPages ?? prompts.map { _ in 0 }
         self.evictions = evictions ?? [[PrefixIndex.EntryID]](repeating: [], count: prompts.count + 1)
+        self.salts = salts ?? prompts.map { _ in "" }
     }
 }
 
@@ -24,7 +28,8 @@ struct PrefillBatch: Equatable {
 /// while: free the step buffers), or stop.
 /// Layout (UInt32 little-endian): [count, len_0, tokens_0..., len_1, tokens_1, ..., then per prompt
 /// its prompt-logprobs word (0 none, k + 1 for k), then per prompt its cached pages, then count + 1
-/// eviction lists (n, ids...)]; stop = [UInt32.max], idle = [UInt32.max - 1].
+/// eviction lists (n, ids...), then per prompt its salt (n bytes, then the UTF-8 bytes in ⌈n / 4⌉
+/// words, zero-padded)]; stop = [UInt32.max], idle = [UInt32.max - 1].
 enum BatchMessage: Equatable {
     case batch(PrefillBatch)
     case idle
@@ -41,6 +46,12 @@ enum BatchMessage: Equatable {
             words += (batch.promptLogprobs ?? batch.prompts.map { _ in nil }).map { $0.map { UInt32($0) + 1 } ?? 0 }
             words += batch.cachedPages.map { UInt32($0) }
             for ids in batch.evictions { words.append(UInt32(ids.count)); words += ids }
+            for salt in batch.salts {
+                var bytes = Array(salt.utf8)
+                words.append(UInt32(bytes.count))
+                bytes += [UInt8](repeating: 0, count: (4 - bytes.count % 4) % 4)
+                words += bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
+            }
         }
         return words.withUnsafeBytes { Array($0) }
     }
@@ -63,9 +74,17 @@ enum BatchMessage: Equatable {
         let cachedPages = try take(count).map { Int($0) }
         var evictions: [[PrefixIndex.EntryID]] = []
         for _ in 0...count { evictions.append(Array(try take(Int(try take(1).first!)))) }
+        var salts: [String] = []
+        for _ in 0..<count {
+            let n = Int(try take(1).first!)
+            let packed = Array(try take((n + 3) / 4))
+            let utf8 = packed.withUnsafeBytes { Array($0.prefix(n)) }
+            guard let salt = String(validating: utf8, as: UTF8.self) else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }
+            salts.append(salt)
+        }
         guard i == words.count else { throw PrefillServiceError.corruptBatchMessage(bytes.count) }
         return .batch(PrefillBatch(prompts: prompts, promptLogprobs: wants.contains { $0 != nil } ? wants : nil,
-                                   cachedPages: cachedPages, evictions: evictions))
+                                   cachedPages: cachedPages, evictions: evictions, salts: salts))
     }
 }
 

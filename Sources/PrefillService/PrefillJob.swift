@@ -36,6 +36,8 @@ final class PrefillJob: @unchecked Sendable {
     let sampling: Engine.SamplingParams
     /// What a structured output samples under (admission's).
     let grammar: StructuredGrammar?
+    /// The prefix cache's salt: pages are shared only among prompts with the same one.
+    let cacheSalt: String
     let arrival = Date()
     let events = BlockingQueue<PrefillEvent>()
     private let lock = NSLock()
@@ -46,11 +48,13 @@ final class PrefillJob: @unchecked Sendable {
     private(set) var cachedTokens = 0
     private let cache: PagedLatentCache
 
-    init(id: String, prompt: [Int32], sampling: Engine.SamplingParams, grammar: StructuredGrammar?, cache: PagedLatentCache) {
+    init(id: String, prompt: [Int32], sampling: Engine.SamplingParams, grammar: StructuredGrammar?, cacheSalt: String = "",
+         cache: PagedLatentCache) {
         self.id = id
         self.prompt = prompt
         self.sampling = sampling
         self.grammar = grammar
+        self.cacheSalt = cacheSalt
         self.cache = cache
     }
 

@@ -65,8 +65,9 @@ final class PrefillScheduler: @unchecked Sendable {
     /// The longest prompt the cache can hold.
     var capacityTokens: Int { cache.pageCount * cache.pageSize }
 
-    func makeJob(id: String, prompt: [Int32], sampling: Engine.SamplingParams, grammar: StructuredGrammar? = nil) -> PrefillJob {
-        PrefillJob(id: id, prompt: prompt, sampling: sampling, grammar: grammar, cache: cache)
+    func makeJob(id: String, prompt: [Int32], sampling: Engine.SamplingParams, grammar: StructuredGrammar? = nil,
+                 cacheSalt: String = "") -> PrefillJob {
+        PrefillJob(id: id, prompt: prompt, sampling: sampling, grammar: grammar, cacheSalt: cacheSalt, cache: cache)
     }
 
     /// Queues a job (any thread); false once stopping (the job will never run).
@@ -136,7 +137,8 @@ final class PrefillScheduler: @unchecked Sendable {
         func made() -> RootStep {
             let wants = batch.map(\.sampling.promptLogprobs)
             return .batch(batch, PrefillBatch(prompts: batch.map(\.prompt), promptLogprobs: wants.contains { $0 != nil } ? wants : nil,
-                                              cachedPages: cachedPages, evictions: evictions + [evicted]))
+                                              cachedPages: cachedPages, evictions: evictions + [evicted],
+                                              salts: batch.map(\.cacheSalt)))
         }
         while let job = pending.first, batch.count < budgets.maxBatchRequests,
               batch.isEmpty || tokens + job.prompt.count <= budgets.maxBatchTokens {
@@ -147,7 +149,7 @@ final class PrefillScheduler: @unchecked Sendable {
             let reusable = Self.reusablePages(job.prompt.count, wantsPromptLogprobs: job.sampling.promptLogprobs != nil,
                                               pageSize: cache.pageSize)
             while sequence == nil {
-                shared = prefixIndex?.match(job.prompt, maxPages: reusable) ?? []
+                shared = prefixIndex?.match(job.prompt, salt: job.cacheSalt, maxPages: reusable) ?? []
                 let pages = prefixIndex?.pages(of: shared) ?? []
                 do { sequence = try cache.allocate(capacity: job.prompt.count, sharing: pages) } catch {
                     let gone = prefixIndex?.evict(untilFree: cache.pagesNeeded(forTokens: job.prompt.count) - pages.count) ?? []
@@ -178,9 +180,9 @@ final class PrefillScheduler: @unchecked Sendable {
     }
 
     /// Every rank, inside the batch's agreed block once it is computed: index the finished prompts' pages.
-    private func indexFinished(_ prompts: [[Int32]], sequences: [Int]) throws {
+    private func indexFinished(_ batch: PrefillBatch, sequences: [Int]) throws {
         guard let prefixIndex else { return }
-        for i in engine.completed { try prefixIndex.insert(prompts[i], sequence: sequences[i]) }
+        for i in engine.completed { try prefixIndex.insert(batch.prompts[i], salt: batch.salts[i], sequence: sequences[i]) }
         metrics.prefixCache(pages: prefixIndex.pageCount)
     }
 
@@ -203,7 +205,7 @@ final class PrefillScheduler: @unchecked Sendable {
                                             cancellation: { jobs[$0].isCancelled }, promptLogprobs: batch.promptLogprobs) { layer, finished in
                     for i in finished { jobs[i].events.push(.layerReady(layer)) }
                 }
-                try indexFinished(prompts, sequences: sequences)
+                try indexFinished(batch, sequences: sequences)
                 return logits
             }
             let computeEnd = monotonicSeconds()
@@ -263,7 +265,7 @@ final class PrefillScheduler: @unchecked Sendable {
                         let logits = try engine.run(prompts: batch.prompts, sequences: sequences, cache: cache,
                                                     cachedPrefix: batch.cachedPages.map { $0 * cache.pageSize },
                                                     cancellation: { _ in false }, promptLogprobs: batch.promptLogprobs)
-                        try indexFinished(batch.prompts, sequences: sequences)
+                        try indexFinished(batch, sequences: sequences)
                         return logits
                     }
                 } catch let failure as RankFailures {
@@ -277,7 +279,8 @@ final class PrefillScheduler: @unchecked Sendable {
 
     /// A follower's pages for rank 0's batch: rank 0's evictions and prefix matches, in its order.
     private func replay(_ batch: PrefillBatch) throws -> [Int] {
-        guard batch.evictions.count == batch.prompts.count + 1, batch.cachedPages.count == batch.prompts.count else {
+        guard batch.evictions.count == batch.prompts.count + 1, batch.cachedPages.count == batch.prompts.count,
+              batch.salts.count == batch.prompts.count else {
             throw PrefillServiceError.corruptBatchMessage(0)
         }
         var sequences: [Int] = []
@@ -286,7 +289,7 @@ final class PrefillScheduler: @unchecked Sendable {
                 var shared: [Int32] = []
                 if let prefixIndex {
                     try prefixIndex.evict(ids: batch.evictions[k])
-                    let found = prefixIndex.match(prompt, maxPages: batch.cachedPages[k])
+                    let found = prefixIndex.match(prompt, salt: batch.salts[k], maxPages: batch.cachedPages[k])
                     guard found.count == batch.cachedPages[k] else {
                         throw PrefillServiceError.prefixCacheDiverged(rank: communicator.rank, pages: batch.cachedPages[k], found: found.count)
                     }

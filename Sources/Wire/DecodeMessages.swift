@@ -236,13 +236,16 @@ public struct GenerateRequest: Equatable, Sendable, WireMessage {
     public var sampling: SamplingParams
     /// Optional; echoed as the response's request id when not empty.
     public var clientRequestId: String
+    /// vLLM's cache_salt: the prompt reuses prefix-cache pages only of prompts with the same salt.
+    public var cacheSalt: String
 
     public init(promptTokenIds: [UInt32], maxNewTokens: UInt32, sampling: SamplingParams = SamplingParams(),
-                clientRequestId: String = "") {
+                clientRequestId: String = "", cacheSalt: String = "") {
         self.promptTokenIds = promptTokenIds
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.clientRequestId = clientRequestId
+        self.cacheSalt = cacheSalt
     }
 
     public init(decoding bytes: UnsafeRawBufferPointer) throws {
@@ -251,7 +254,8 @@ public struct GenerateRequest: Equatable, Sendable, WireMessage {
             GenerateRequest(promptTokenIds: swiftArray(c.prompt_token_ids, c.n_prompt_token_ids),
                             maxNewTokens: c.max_new_tokens,
                             sampling: try c.sampling.map { try SamplingParams($0.pointee, message: "GenerateRequest") } ?? SamplingParams(),
-                            clientRequestId: try checkedString(c.client_request_id, message: "GenerateRequest", field: "client_request_id"))
+                            clientRequestId: try checkedString(c.client_request_id, message: "GenerateRequest", field: "client_request_id"),
+                            cacheSalt: try checkedString(c.cache_salt, message: "GenerateRequest", field: "cache_salt"))
         }
     }
 
@@ -264,6 +268,7 @@ public struct GenerateRequest: Equatable, Sendable, WireMessage {
         c.max_new_tokens = maxNewTokens
         c.sampling = arena.object(sampling.cStruct(arena))
         c.client_request_id = arena.string(clientRequestId)
+        c.cache_salt = arena.string(cacheSalt)
         return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
     }
 }

@@ -14,9 +14,11 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
     public var pageSize: UInt32
     /// Sampling of the first token.
     public var sampling: SamplingParams
+    /// Prompts share prefix-cache pages only under the same salt (vLLM's cache_salt; "" is one too).
+    public var cacheSalt: String
 
     public init(requestId: String, promptTokenIds: [UInt32], modelFingerprint: String, dtype: WireDType = .f32,
-                maxChunkBytes: UInt32 = 0, pageSize: UInt32 = 0, sampling: SamplingParams = SamplingParams()) {
+                maxChunkBytes: UInt32 = 0, pageSize: UInt32 = 0, sampling: SamplingParams = SamplingParams(), cacheSalt: String = "") {
         self.requestId = requestId
         self.promptTokenIds = promptTokenIds
         self.modelFingerprint = modelFingerprint
@@ -24,6 +26,7 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
         self.maxChunkBytes = maxChunkBytes
         self.pageSize = pageSize
         self.sampling = sampling
+        self.cacheSalt = cacheSalt
     }
 
     public init(decoding bytes: UnsafeRawBufferPointer) throws {
@@ -34,7 +37,8 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
                            modelFingerprint: try checkedString(c.model_fingerprint, message: "PrefillRequest", field: "model_fingerprint"),
                            dtype: try WireDType(wire: c.dtype, message: "PrefillRequest"),
                            maxChunkBytes: c.max_chunk_bytes, pageSize: c.page_size,
-                           sampling: try c.sampling.map { try SamplingParams($0.pointee, message: "PrefillRequest") } ?? SamplingParams())
+                           sampling: try c.sampling.map { try SamplingParams($0.pointee, message: "PrefillRequest") } ?? SamplingParams(),
+                           cacheSalt: try checkedString(c.cache_salt, message: "PrefillRequest", field: "cache_salt"))
         }
     }
 
@@ -49,6 +53,7 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
         c.dtype = dtype.wire
         c.max_chunk_bytes = maxChunkBytes
         c.page_size = pageSize
+        c.cache_salt = arena.string(cacheSalt)
         c.sampling = arena.object(sampling.cStruct(arena))
         return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
     }

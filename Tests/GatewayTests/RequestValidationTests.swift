@@ -48,9 +48,19 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(refusal(#"{"model": "tiny", "prompt": "a\ud800\uzzzz"}"#)?.status, 400)
     }
 
+    /// vLLM's cache_salt reaches the decode request; without it the salt is "".
+    func testCacheSalt() throws {
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": "x", "cache_salt": "tenant-a"}"#).cacheSalt, "tenant-a")
+        XCTAssertEqual(try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "cache_salt": "b"}"#, .chat).cacheSalt, "b")
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": "x"}"#).cacheSalt, "")
+    }
+
     func testEachRefusalNamesItsParameterInOpenAIsErrorObject() throws {
         let completions: [(String, String)] = [
             (#"{"model": "tiny", "prompt": "x", "n": 0}"#, "n"),
+            (#"{"model": "tiny", "prompt": "x", "cache_salt": ""}"#, "cache_salt"),
+            (#"{"model": "tiny", "prompt": "x", "cache_salt": 7}"#, "cache_salt"),
+            (#"{"model": "tiny", "prompt": "x", "cache_salt": "\#(String(repeating: "s", count: 257))"}"#, "cache_salt"),
             (#"{"model": "tiny", "prompt": "x", "n": 129}"#, "n"),
             (#"{"model": "tiny", "prompt": "x", "best_of": 3}"#, "best_of"),
             (#"{"model": "tiny", "prompt": "x", "n": 2, "best_of": 3}"#, "best_of"),

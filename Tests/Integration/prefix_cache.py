@@ -1,6 +1,7 @@
 """Prefix caching through two OpenAI-compatible gateways: CACHED (prefill with automatic prefix caching,
 --enable-prompt-tokens-details) and PLAIN (prefill without it, usage without details)."""
 import os
+import openai
 import requests
 from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,9 +27,9 @@ def counters(port):
     return out
 
 
-def chat(client, messages, **kw):
-    return client.chat.completions.create(model="tiny", messages=messages, max_tokens=12, temperature=0,
-                                          extra_body={"ignore_eos": True}, **kw)
+def chat(client, messages, salt=None, **kw):
+    extra = {"ignore_eos": True} | ({"cache_salt": salt} if salt is not None else {})
+    return client.chat.completions.create(model="tiny", messages=messages, max_tokens=12, temperature=0, extra_body=extra, **kw)
 
 
 def reusable(prompt_tokens):
@@ -95,6 +96,21 @@ for attempt in range(2):
                 for g, r in zip(got[1:], ref[1:]))
     check(worst < 1e-3, f"prompt logprobs equal the uncached stack's (worst difference {worst})")
     check(p.choices[0].text == q.choices[0].text, "prompt_logprobs reply equals the uncached stack's")
+
+# vLLM's cache_salt: a prompt reuses only pages cached under its own salt.
+salted = [{"role": "system", "content": "Salted. " + system}, {"role": "user", "content": "Hello?"}]
+reference = chat(plain, salted, salt="tenant-a").choices[0].message.content
+for salt, reuses in (("tenant-a", False), ("tenant-a", True), ("tenant-b", False), (None, False)):
+    r = cached_chat(salted, salt=salt)
+    want_hit = reusable(r.usage.prompt_tokens) if reuses else 0
+    check(r.usage.prompt_tokens_details.cached_tokens == want_hit,
+          f"salt {salt}: cached_tokens {r.usage.prompt_tokens_details.cached_tokens}, expected {want_hit}")
+    check(r.choices[0].message.content == reference, f"salt {salt}: reply equals the uncached stack's")
+try:
+    chat(cached, salted, salt="")
+    check(False, "an empty cache_salt is refused")
+except openai.BadRequestError as e:
+    check("cache_salt" in str(e), f"an empty cache_salt is a 400 naming it: {e}")
 
 # More distinct prompts than the cache holds: earlier pages are evicted, every reply stays exact.
 for i in range(7):

@@ -2,8 +2,9 @@
 # Automatic prefix caching end to end, through the real `openai` SDK: a 2-rank prefill with it (16-token
 # pages, a 1536-token cache so later prompts evict earlier pages) and a 1-rank prefill without it, each
 # behind its own decode daemon and gateway. Repeated, multi-turn and streamed chats report
-# prompt_tokens_details.cached_tokens and answer exactly what the stack without the cache answers;
-# prompt_logprobs requests reuse nothing; the prefill's prefix-cache counters add up.
+# prompt_tokens_details.cached_tokens and answer exactly what the stack without the cache answers; a
+# cache_salt shares pages only under the same salt; prompt_logprobs requests reuse nothing; the
+# prefill's prefix-cache counters add up.
 source "$(dirname "$0")/common.bash"
 py=$("$root/scripts/python-env" venv openai prometheus_client requests)
 pp=$(free_port); dp=$(free_port); gp=$(free_port); pmp=$(free_port)

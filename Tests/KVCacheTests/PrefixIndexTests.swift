@@ -83,6 +83,25 @@ final class PrefixIndexTests: XCTestCase {
         XCTAssertEqual(cache.freePageCount, 8)
     }
 
+    func testSaltedPromptsShareOnlyUnderTheirSalt() throws {
+        let cache = try PagedLatentCache(layers: 1, rowWidth: 2, pageSize: 4, pageCount: 8)
+        let index = PrefixIndex(cache: cache)
+        let p = tokens(9)
+        let seq = try cache.allocate(capacity: p.count)
+        let salted = try index.insert(p, salt: "tenant-a", sequence: seq)
+        XCTAssertEqual(salted.count, 2)
+        XCTAssertEqual(index.match(p, salt: "tenant-a", maxPages: 9), salted)
+        XCTAssertEqual(index.match(p, salt: "tenant-b", maxPages: 9), [], "another salt finds nothing")
+        XCTAssertEqual(index.match(p, maxPages: 9), [], "no salt finds nothing")
+        let other = try cache.allocate(capacity: p.count)
+        XCTAssertEqual(try index.insert(p, sequence: other).count, 2, "unsalted, the same tokens are new entries")
+        XCTAssertEqual(index.pageCount, 4)
+        cache.release(seq)
+        cache.release(other)
+        index.removeAll()
+        XCTAssertEqual(cache.freePageCount, 8)
+    }
+
     func testReplayedEvictionsAndRemoveAll() throws {
         let cache = try PagedLatentCache(layers: 1, rowWidth: 2, pageSize: 2, pageCount: 8)
         let index = PrefixIndex(cache: cache)

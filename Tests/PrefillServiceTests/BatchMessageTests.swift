@@ -7,7 +7,7 @@ final class BatchMessageTests: XCTestCase {
     func testRoundTripAndCorruption() throws {
         let prompts: [[Int32]] = [[1, 2, 3], [7], [9, 9]]
         let full = PrefillBatch(prompts: prompts, promptLogprobs: [nil, 0, 20], cachedPages: [2, 0, 1],
-                                evictions: [[5, 4], [], [9], [1, 2, 3]])
+                                evictions: [[5, 4], [], [9], [1, 2, 3]], salts: ["", "tenant-é", "abcd"])
         for message in [BatchMessage.batch(PrefillBatch(prompts: prompts)), .batch(full),
                         .batch(PrefillBatch(prompts: [])), .idle, .stop] {
             XCTAssertEqual(try BatchMessage.decode(message.encode()), message)

@@ -19,7 +19,7 @@ final class MessageRoundTripTests: XCTestCase {
                                       jsonObject: true, structuredAfter: [128_799])
         try roundTrip(GenerateRequest(promptTokenIds: [1, 2, 3, 100_000], maxNewTokens: 64, sampling: sampling,
                                       clientRequestId: "client-1"))
-        try roundTrip(GenerateRequest(promptTokenIds: [], maxNewTokens: 0))
+        try roundTrip(GenerateRequest(promptTokenIds: [], maxNewTokens: 0, cacheSalt: "salt-é"))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(jsonSchema: #"{"type": "integer"}"#)))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(jsonObject: true, disableAnyWhitespace: true)))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(regex: #"\d{3}-(é|😀)+"#)))
@@ -46,7 +46,7 @@ final class MessageRoundTripTests: XCTestCase {
     func testPrefillServiceMessages() throws {
         try roundTrip(PrefillRequest(requestId: "req-9", promptTokenIds: [4, 5, 6], modelFingerprint: "fp:abc",
                                      dtype: .bf16, maxChunkBytes: 1 << 22, pageSize: 64,
-                                     sampling: SamplingParams(temperature: 1, seed: 3)))
+                                     sampling: SamplingParams(temperature: 1, seed: 3), cacheSalt: "tenant-7"))
         let header = KVChunkHeader(requestId: "req-9", modelFingerprint: "fp:abc", layer: 3, tokenStart: 128,
                                    tokenCount: 2, rowWidth: 3, dtype: .f32, pageSize: 64, chunkIndex: 17,
                                    checksum: 0xDEAD_BEEF_0123_4567)

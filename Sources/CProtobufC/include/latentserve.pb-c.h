@@ -267,10 +267,14 @@ struct  Latentserve__V1__GenerateRequest
    * optional; echoed in request_id when set
    */
   char *client_request_id;
+  /*
+   * vLLM's cache_salt: prompts reuse prefix-cache pages only with the same salt
+   */
+  char *cache_salt;
 };
 #define LATENTSERVE__V1__GENERATE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__generate_request__descriptor) \
-    , 0,NULL, 0, NULL, (char *)protobuf_c_empty_string }
+    , 0,NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Latentserve__V1__GeneratedToken
@@ -446,10 +450,14 @@ struct  Latentserve__V1__PrefillRequest
    * for the first token
    */
   Latentserve__V1__SamplingParams *sampling;
+  /*
+   * prompts share prefix-cache pages only under the same salt ("" is one too)
+   */
+  char *cache_salt;
 };
 #define LATENTSERVE__V1__PREFILL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__prefill_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, LATENTSERVE__V1__WIRE_DTYPE__WIRE_DTYPE_UNSPECIFIED, 0, 0, NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, LATENTSERVE__V1__WIRE_DTYPE__WIRE_DTYPE_UNSPECIFIED, 0, 0, NULL, (char *)protobuf_c_empty_string }
 
 
 /*
