@@ -10,7 +10,7 @@ public struct PrefillOptions: Sendable {
     public var host = "127.0.0.1"
     public var port = 50061
     public var modelName = ""
-    /// Prompt tokens per batch (a longer prompt runs alone).
+    /// Prompt tokens to compute per batch, prefix-cached ones not counted (a longer prompt runs alone).
     public var maxBatchTokens = 8192
     public var maxBatchRequests = 32
     /// Chunked prefill: tokens per request per step (nil = whole prompts).

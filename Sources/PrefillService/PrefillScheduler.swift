@@ -10,7 +10,7 @@ import StructuredOutput
 
 /// How much one prefill batch may hold.
 struct PrefillBudgets: Sendable {
-    var maxBatchTokens: Int               // prompt tokens per batch (a longer prompt runs alone)
+    var maxBatchTokens: Int               // prompt tokens to compute per batch, cached ones not counted (a longer prompt runs alone)
     var maxBatchRequests: Int
 }
 
@@ -140,14 +140,16 @@ final class PrefillScheduler: @unchecked Sendable {
                                               cachedPages: cachedPages, evictions: evictions + [evicted],
                                               salts: batch.map(\.cacheSalt)))
         }
-        while let job = pending.first, batch.count < budgets.maxBatchRequests,
-              batch.isEmpty || tokens + job.prompt.count <= budgets.maxBatchTokens {
+        while let job = pending.first, batch.count < budgets.maxBatchRequests {
+            let reusable = Self.reusablePages(job.prompt.count, wantsPromptLogprobs: job.sampling.promptLogprobs != nil,
+                                              pageSize: cache.pageSize)
+            // The token budget counts what a prompt adds to compute: the tokens after its cached pages.
+            let cachedNow = prefixIndex?.match(job.prompt, salt: job.cacheSalt, maxPages: reusable).count ?? 0
+            guard batch.isEmpty || tokens + job.prompt.count - cachedNow * cache.pageSize <= budgets.maxBatchTokens else { break }
             // Reserve pages, sharing the prompt's cached leading pages; when short of pages, evict the
             // prefix cache's least recently used pages nobody else holds, then wait while earlier
             // batches' KV is still being shipped.
             var sequence: Int?, shared: [PrefixIndex.EntryID] = []
-            let reusable = Self.reusablePages(job.prompt.count, wantsPromptLogprobs: job.sampling.promptLogprobs != nil,
-                                              pageSize: cache.pageSize)
             while sequence == nil {
                 shared = prefixIndex?.match(job.prompt, salt: job.cacheSalt, maxPages: reusable) ?? []
                 let pages = prefixIndex?.pages(of: shared) ?? []
@@ -167,7 +169,7 @@ final class PrefillScheduler: @unchecked Sendable {
             evicted = []
             metrics.dequeued(tokens: job.prompt.count, waited: Date().timeIntervalSince(job.arrival))
             batch.append(job)
-            tokens += job.prompt.count
+            tokens += job.prompt.count - cachedTokens
             pending.removeFirst()
         }
         return made()

@@ -24,7 +24,7 @@ struct PDPrefill: ParsableCommand {
     @Option(help: "Address rank 0 serves on (host:port).")
     var listen: String = "127.0.0.1:50061"
 
-    @Option(help: "Prompt tokens per batch.")
+    @Option(help: "Prompt tokens to compute per batch (tokens taken from the prefix cache not counted).")
     var maxBatchTokens: Int = 8192
 
     @Option(help: "Requests per batch.")

@@ -283,6 +283,7 @@ final class PrefillSchedulerTests: XCTestCase {
             let scheduler = try self.makeScheduler(comm, maxBatchTokens: 1, prefixCaching: comm.rank == 0)
             guard comm.rank == 0 else { try scheduler.runFollower(); return ([], [], 0) }
             let jobs = (0..<3).map { scheduler.makeJob(id: "job-\($0)", prompt: a, sampling: SamplingParams(maxNewTokens: 1)) }
+            let blocker = scheduler.makeJob(id: "blocker", prompt: Self.prompt(300, salt: 16), sampling: SamplingParams(maxNewTokens: 1))
             let box = Outcomes()
             let driver = Self.drive(scheduler, jobs, into: box)
             driver.start()
@@ -297,5 +298,38 @@ final class PrefillSchedulerTests: XCTestCase {
         XCTAssertTrue(root.outcomes[1].failure?.contains("prefix cache of rank 1 holds 0 of the 3 pages") ?? false, root.outcomes[1].failure ?? "")
         XCTAssertEqual(root.outcomes[2].first?.token, want.token)
         XCTAssertEqual(root.indexed, 3, "the third job indexed its pages again")
+    }
+
+    /// The batch token budget counts the tokens a prompt adds to compute: after a 40-token prompt is
+    /// cached, two repeats (8 tokens each to compute), queued behind a 300-token prompt, fit one
+    /// 40-token batch; both get the reference.
+    func testCachedTokensDoNotCountAgainstTheBatchBudget() throws {
+        let a = Self.prompt(40, salt: 15)
+        let want = try Self.reference(a)
+        let results = try InProcessGroup(size: 2).run { comm -> (outcomes: [Outcome], cached: [Int], batches: Int) in
+            let scheduler = try self.makeScheduler(comm, maxBatchTokens: 40)
+            guard comm.rank == 0 else { try scheduler.runFollower(); return ([], [], 0) }
+            let jobs = (0..<3).map { scheduler.makeJob(id: "job-\($0)", prompt: a, sampling: SamplingParams(maxNewTokens: 1)) }
+            let blocker = scheduler.makeJob(id: "blocker", prompt: Self.prompt(300, salt: 16), sampling: SamplingParams(maxNewTokens: 1))
+            let driver = Thread {
+                XCTAssertTrue(scheduler.submit(jobs[0]))
+                while case .layerReady? = jobs[0].events.pop(timeout: 30) {}   // to its first token
+                scheduler.release(jobs[0])
+                XCTAssertTrue(scheduler.submit(blocker))          // the repeats queue while it computes
+                XCTAssertTrue(scheduler.submit(jobs[1]))
+                XCTAssertTrue(scheduler.submit(jobs[2]))
+                scheduler.stop()
+            }
+            driver.start()
+            try scheduler.runRoot()
+            while !driver.isFinished { usleep(1000) }
+            let outcomes = jobs[1...].map(Self.outcome)
+            for job in jobs[1...] + [blocker] { scheduler.release(job) }
+            return (outcomes, jobs.map(\.cachedTokens), scheduler.batchesRun)
+        }
+        let root = results[0]
+        XCTAssertEqual(root.cached, [0, 32, 32])
+        XCTAssertEqual(root.batches, 3, "the first prompt, the 300-token one, then the two repeats as one batch")
+        for o in root.outcomes { XCTAssertEqual(o.first?.token, want.token) }
     }
 }
