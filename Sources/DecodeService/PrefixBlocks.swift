@@ -1,7 +1,8 @@
 /// A prompt's leading blocks as keys, for routing a prompt to the prefill daemon whose prefix cache
 /// likely holds them: block i's key hashes block i − 1's key and block i's tokens, so equal keys
-/// mean equal prompts up to there (and the same cache salt: the first key hashes it). Blocks of `tokens` (pd-prefill's default page size, its prefix
-/// cache's unit), full ones before the prompt's last token, as the prefix cache reuses them.
+/// mean equal prompts up to there (and the same cache salt: the first key hashes it). Blocks of
+/// `tokens` (pd-prefill's default page size, its prefix cache's unit), full ones before the prompt's
+/// last token, as the prefix cache reuses them.
 enum PrefixBlocks {
     static let tokens = 64
 

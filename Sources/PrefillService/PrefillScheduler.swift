@@ -143,20 +143,20 @@ final class PrefillScheduler: @unchecked Sendable {
         while let job = pending.first, batch.count < budgets.maxBatchRequests {
             let reusable = Self.reusablePages(job.prompt.count, wantsPromptLogprobs: job.sampling.promptLogprobs != nil,
                                               pageSize: cache.pageSize)
+            func match() -> [PrefixIndex.EntryID] { prefixIndex?.match(job.prompt, salt: job.cacheSalt, maxPages: reusable) ?? [] }
             // The token budget counts what a prompt adds to compute: the tokens after its cached pages.
-            let cachedNow = prefixIndex?.match(job.prompt, salt: job.cacheSalt, maxPages: reusable).count ?? 0
-            guard batch.isEmpty || tokens + job.prompt.count - cachedNow * cache.pageSize <= budgets.maxBatchTokens else { break }
+            var shared = match()
+            guard batch.isEmpty || tokens + job.prompt.count - shared.count * cache.pageSize <= budgets.maxBatchTokens else { break }
             // Reserve pages, sharing the prompt's cached leading pages; when short of pages, evict the
-            // prefix cache's least recently used pages nobody else holds, then wait while earlier
-            // batches' KV is still being shipped.
-            var sequence: Int?, shared: [PrefixIndex.EntryID] = []
+            // prefix cache's least recently used pages nobody else holds (then match again: the
+            // prompt's own may have gone), then wait while earlier batches' KV is still being shipped.
+            var sequence: Int?
             while sequence == nil {
-                shared = prefixIndex?.match(job.prompt, salt: job.cacheSalt, maxPages: reusable) ?? []
                 let pages = prefixIndex?.pages(of: shared) ?? []
                 do { sequence = try cache.allocate(capacity: job.prompt.count, sharing: pages) } catch {
                     let gone = prefixIndex?.evict(untilFree: cache.pagesNeeded(forTokens: job.prompt.count) - pages.count) ?? []
                     evicted += gone
-                    if !gone.isEmpty { continue }
+                    if !gone.isEmpty { shared = match(); continue }
                     if !batch.isEmpty { return made() }   // run what fits; this job waits for the next batch
                     pagesFreed.lock(); _ = pagesFreed.wait(until: Date(timeIntervalSinceNow: 0.05)); pagesFreed.unlock()
                 }
