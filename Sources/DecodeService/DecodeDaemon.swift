@@ -38,7 +38,8 @@ public struct DecodeOptions: Sendable {
 }
 
 /// pd-decode: serves `Generate` (token streaming) and `Stats`. For each request it reserves KV
-/// pages for prompt + max_new_tokens, calls `Prefill` on a prefill daemon, verifies and writes the
+/// pages for the prompt (more come as the sequence grows; a sequence may be preempted and
+/// recomputed when they run out), calls `Prefill` on a prefill daemon, verifies and writes the
 /// streamed latent KV into its paged cache, and joins the sequence to the continuous batch.
 public final class DecodeDaemon: @unchecked Sendable {
     let model: DeepSeekTransformer
@@ -95,7 +96,8 @@ public final class DecodeDaemon: @unchecked Sendable {
         self.server = server
         if let listen = options.metricsListen {
             try metrics.endpoint.serve(host: listen.host, port: listen.port, logger: logger) { [unowned self] in
-                self.metrics.refresh(active: self.stats.active, freePages: self.cache.freePageCount, totalPages: self.cache.pageCount)
+                self.metrics.refresh(active: self.stats.active, waitingForPages: self.pages.waiting,
+                                     freePages: self.cache.freePageCount, totalPages: self.cache.pageCount)
             }
         }
         prefills.start()

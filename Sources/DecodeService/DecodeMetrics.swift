@@ -4,15 +4,15 @@ import MetricsExposition
 import Wire
 
 /// pd-decode's Prometheus metrics (`--metrics-listen`): finished requests by finish reason, token
-/// and KV-transfer counters, TTFT / KV transfer / end-to-end histograms; running requests and KV
-/// pages as gauges refreshed at each scrape.
+/// and KV-transfer counters, preemptions, TTFT / KV transfer / end-to-end histograms; running and
+/// waiting requests and KV pages as gauges refreshed at each scrape.
 final class DecodeMetrics: @unchecked Sendable {
     let endpoint: MetricsEndpoint
     private let lock = NSLock()
     private var requestCounters: [String: Metrics.Counter] = [:]
-    private let promptTokens, generationTokens, kvBytes: Metrics.Counter
+    private let promptTokens, generationTokens, kvBytes, preemptions: Metrics.Counter
     private let timeToFirstToken, kvTransfer, endToEnd: Metrics.Timer
-    private let running, pagesUsed, pagesFree: Metrics.Gauge
+    private let running, waiting, pagesUsed, pagesFree: Metrics.Gauge
 
     init() {
         let names = ["latentserve_decode_time_to_first_token_seconds", "latentserve_kv_transfer_seconds",
@@ -22,10 +22,12 @@ final class DecodeMetrics: @unchecked Sendable {
         promptTokens = Metrics.Counter(label: "latentserve_decode_prompt_tokens_total", factory: f)
         generationTokens = Metrics.Counter(label: "latentserve_decode_generation_tokens_total", factory: f)
         kvBytes = Metrics.Counter(label: "latentserve_kv_transfer_bytes_total", factory: f)
+        preemptions = Metrics.Counter(label: "latentserve_decode_preemptions_total", factory: f)
         timeToFirstToken = Metrics.Timer(label: names[0], factory: f)
         kvTransfer = Metrics.Timer(label: names[1], factory: f)
         endToEnd = Metrics.Timer(label: names[2], factory: f)
         running = Metrics.Gauge(label: "latentserve_decode_requests_running", factory: f)
+        waiting = Metrics.Gauge(label: "latentserve_decode_requests_waiting", factory: f)
         pagesUsed = Metrics.Gauge(label: "latentserve_kv_pages_used", factory: f)
         pagesFree = Metrics.Gauge(label: "latentserve_kv_pages_free", factory: f)
     }
@@ -49,9 +51,14 @@ final class DecodeMetrics: @unchecked Sendable {
         endToEnd.recordSeconds(endToEndSeconds)
     }
 
-    /// Gauges from the daemon's state, just before a scrape.
-    func refresh(active: Int, freePages: Int, totalPages: Int) {
+    /// A running request gave its pages back to make room (vLLM's `num_preemptions`).
+    func preempted() { preemptions.increment() }
+
+    /// Gauges from the daemon's state, just before a scrape: requests past admission, requests
+    /// waiting for KV pages (new or preempted), pages.
+    func refresh(active: Int, waitingForPages: Int, freePages: Int, totalPages: Int) {
         running.record(active)
+        waiting.record(waitingForPages)
         pagesFree.record(freePages)
         pagesUsed.record(totalPages - freePages)
     }

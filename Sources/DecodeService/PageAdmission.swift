@@ -4,14 +4,17 @@ import KVCache
 /// Admission to the decode daemon's KV pages: a request that does not fit now waits in a FIFO
 /// queue (at most `maxQueued` requests, each at most `maxWaitSeconds` and never past its own
 /// deadline) and takes its pages when earlier requests give theirs back — vLLM's FCFS waiting
-/// queue, without preemption of running sequences. Beyond the bounds it is refused at once with
-/// a typed reason; a request larger than the whole cache is refused at once too.
+/// queue. A request is admitted with pages for what it holds now (its prompt and next token) and
+/// the batcher adds pages as it lengthens; one preempted for pages comes back here `resuming`: at
+/// the head of the queue, past the bounds (it was admitted already), waiting only on its deadline
+/// — vLLM puts preempted requests first in its waiting queue. Beyond the bounds a new request is
+/// refused at once with a typed reason; one whose capacity exceeds the whole cache is refused at once too.
 final class PageAdmission: @unchecked Sendable {
     let cache: PagedLatentCache
     let maxQueued: Int
     let maxWaitSeconds: Double
     private let condition = NSCondition()
-    private var queue: [UInt64] = []       // tickets in arrival order; the head allocates first
+    private var queue: [UInt64] = []       // tickets, resumed requests first, then arrival order; the head allocates first
     private var nextTicket: UInt64 = 0
 
     init(cache: PagedLatentCache, maxQueued: Int, maxWaitSeconds: Double) {
@@ -23,34 +26,39 @@ final class PageAdmission: @unchecked Sendable {
     /// Requests waiting for pages now.
     var waiting: Int { condition.lock(); defer { condition.unlock() }; return queue.count }
 
-    /// Pages for `capacity` tokens (a cache sequence), waiting as above. `remaining` gives the
-    /// caller's own time left (nil: no deadline); `isCancelled` ends the wait early.
-    func reserve(capacity: Int, remaining: () -> Double?, isCancelled: () -> Bool) throws -> Int {
+    /// A cache sequence that may grow to `capacity` tokens, with pages for `holding` of them, waiting
+    /// as above. `remaining` gives the caller's own time left (nil: no deadline); `isCancelled` ends
+    /// the wait early.
+    func reserve(capacity: Int, holding: Int, resuming: Bool = false, remaining: () -> Double?,
+                 isCancelled: () -> Bool) throws -> Int {
         let needed = (capacity + cache.pageSize - 1) / cache.pageSize
         guard needed <= cache.pageCount else {
             throw PageAdmissionError.neverFits(tokens: capacity, neededPages: needed, totalPages: cache.pageCount)
         }
+        let held = min(holding, capacity)
+        let heldPages = (held + cache.pageSize - 1) / cache.pageSize
         condition.lock()
         defer { condition.unlock() }
-        if queue.isEmpty, let sequence = try? cache.allocate(capacity: capacity) { return sequence }
-        guard queue.count < maxQueued else {
-            throw PageAdmissionError.queueFull(waiting: queue.count, neededPages: needed, freePages: cache.freePageCount)
+        if queue.isEmpty, let sequence = try? cache.allocate(capacity: capacity, holding: held) { return sequence }
+        guard resuming || queue.count < maxQueued else {
+            throw PageAdmissionError.queueFull(waiting: queue.count, neededPages: heldPages, freePages: cache.freePageCount)
         }
         nextTicket += 1
         let ticket = nextTicket
-        queue.append(ticket)
+        if resuming { queue.insert(ticket, at: 0) } else { queue.append(ticket) }
         defer {
             queue.removeAll { $0 == ticket }
             condition.broadcast()          // the next in line may fit now
         }
         let start = Date()
+        let maxWait = resuming ? Double.infinity : maxWaitSeconds
         while true {
-            if queue.first == ticket, let sequence = try? cache.allocate(capacity: capacity) { return sequence }
+            if queue.first == ticket, let sequence = try? cache.allocate(capacity: capacity, holding: held) { return sequence }
             if isCancelled() { throw PageAdmissionError.cancelled }
             let waited = Date().timeIntervalSince(start)
-            let left = min(maxWaitSeconds - waited, remaining() ?? .infinity)
+            let left = min(maxWait - waited, remaining() ?? .infinity)
             guard left > 0 else {
-                throw PageAdmissionError.waitedTooLong(seconds: waited, neededPages: needed, freePages: cache.freePageCount)
+                throw PageAdmissionError.waitedTooLong(seconds: waited, neededPages: heldPages, freePages: cache.freePageCount)
             }
             // Woken by a release; the 0.1 s cap notices cancellation and deadlines.
             _ = condition.wait(until: Date(timeIntervalSinceNow: min(left, 0.1)))

@@ -3,33 +3,32 @@ import Foundation
 import ServiceSupport
 import StructuredOutput
 
-/// One sequence's decode, without transport: joins the continuous batch after the first token and
-/// hands its tokens to `send` as they come (batched while a send is in flight), the last call with
-/// the finish reason. A caller that leaves (`isCancelled`, or a failed send) takes the sequence out
-/// of the batch at the next step. Returns only after the batcher's last call for the sequence, so
-/// its pages may be released then.
+/// One sequence's decode, without transport: joins the continuous batch and hands its tokens to
+/// `send` as they come (batched while a send is in flight), the last call with the finish reason. A
+/// caller that leaves (`isCancelled`, or a failed send) takes the sequence out of the batch at the
+/// next step. Returns only after the batcher's last call for the sequence, so its pages may be
+/// released then; a preempted sequence returns `.preempted` after every token so far was sent, and
+/// joins again in a new stream with the same sampler once its KV is back.
 struct TokenStream {
     let batcher: ContinuousBatcher
     let sequence: Int
-    let first: SampledToken
-    /// The sequence's prompt (the repetition penalty counts its tokens).
-    let prompt: [Int]
+    /// The latest sampled token (sent already; its KV is not in the sequence yet).
+    let lastToken: Int
+    /// Tokens generated so far, `lastToken` included.
+    let generatedBefore: Int
+    /// The request's sampler, whose state (RNG, penalties, structured output) carries across preemptions.
+    let sampler: Sampler
     let params: Engine.SamplingParams
-    /// What a structured output samples under (admission's).
-    var grammar: StructuredGrammar? = nil
     let isCancelled: () -> Bool
     /// The tokens since the last call; the finish reason on the last call only.
     let send: (_ tokens: [SampledToken], _ finish: FinishReason?) throws -> Void
 
     /// How the sequence ended — finished (reason sent), cancelled (the caller left: nothing more
-    /// sent), or failed (the decode step's error) — and how many tokens the batch generated after
-    /// the first. A failed last send throws.
+    /// sent), failed (the decode step's error) or preempted (everything sent) — and how many tokens
+    /// this stream generated. A failed last send throws.
     func run() throws -> (end: GenerationEnd, generated: Int) {
         let queue = BlockingQueue<(SampledToken?, GenerationEnd?)>()
-        // The prefill daemon drew the first token from the same seed: continue its stream.
-        let sampler = Sampler(params: params, vocabSize: batcher.model.config.vocabSize, prompt: prompt,
-                              previousTokens: [first.token], eosTokenIDs: batcher.model.config.eosTokenIDs, grammar: grammar)
-        let ticket = batcher.join(sequence: sequence, lastToken: first.token, generated: 1, params: params,
+        let ticket = batcher.join(sequence: sequence, lastToken: lastToken, generated: generatedBefore, params: params,
                                   sampler: sampler) { token, end in queue.push((token, end)) }
         var callerGone = false
         var pending: [SampledToken] = []
@@ -44,6 +43,12 @@ struct TokenStream {
             if let end {
                 if case .failed = end { return (end, generated) }
                 if callerGone || end.reason == .cancelled { return (.finished(.cancelled), generated) }
+                if case .preempted = end {
+                    if !pending.isEmpty {
+                        do { try send(pending, nil) } catch { return (.finished(.cancelled), generated) }
+                    }
+                    return (end, generated)
+                }
                 try send(pending, end.reason)
                 return (end, generated)
             }

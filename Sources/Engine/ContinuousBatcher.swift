@@ -6,11 +6,18 @@ import KVCache
 /// Continuous batching for decode: sequences join and leave between steps; every step runs all
 /// active sequences as one batched forward (weights streamed once per step, not per sequence).
 /// One thread owns the model; joins and cancels come from any thread.
+///
+/// Pages on demand: a sequence may join holding pages for fewer positions than it may reach
+/// (`PagedLatentCache.allocate(capacity:holding:)`); before each step the batcher grows every
+/// sequence by a page when its next position needs one. When no page is free, the sequence that
+/// joined last leaves the batch, oldest first keep going (vLLM's recompute preemption): the batcher
+/// releases its pages and its sink gets (nil, .preempted).
 public final class ContinuousBatcher: @unchecked Sendable {
     /// Called on the batcher thread after each step: the token (nil when the sequence ended
     /// without one) and, on the last call for the sequence, how it ended (stop, eos, length,
-    /// cancelled, or failed with the decode step's error). After the last call the batcher never
-    /// touches the sequence's pages again, so the owner may release them.
+    /// cancelled, failed with the decode step's error, or preempted). After the last call the
+    /// batcher never touches the sequence's pages again, so the owner may release them (a
+    /// preempted sequence's are released already; releasing again is harmless).
     public typealias Sink = (_ token: SampledToken?, _ end: GenerationEnd?) -> Void
 
     public final class Ticket: @unchecked Sendable {
@@ -41,6 +48,8 @@ public final class ContinuousBatcher: @unchecked Sendable {
     public private(set) var steps = 0
     /// Most sequences one step has run (written by the batcher thread).
     public private(set) var largestBatch = 0
+    /// Sequences preempted for pages so far (written by the batcher thread).
+    public private(set) var preemptions = 0
 
     public init(model: DeepSeekTransformer, cache: PagedLatentCache, maxBatch: Int = 32) {
         self.model = model
@@ -71,8 +80,9 @@ public final class ContinuousBatcher: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// `sequence` holds the prompt's KV (length = prompt tokens); `lastToken` is the token
-    /// sampled from the prompt's last position (already delivered), `generated` counts it. The
+    /// `sequence` holds the KV of every position before `lastToken` (the prompt's, and after a
+    /// preemption the tokens generated before it too); `lastToken` is the latest sampled token
+    /// (already delivered), `generated` counts the tokens generated so far including it. The
     /// sequence stops by `StopCondition` (params + the model's EOS ids).
     public func join(sequence: Int, lastToken: Int, generated: Int, params: SamplingParams, sampler: Sampler, sink: @escaping Sink) -> Ticket {
         let stop = StopCondition(params: params, eosTokenIDs: model.config.eosTokenIDs)
@@ -116,7 +126,32 @@ public final class ContinuousBatcher: @unchecked Sendable {
             condition.unlock()
             for t in active where t.done { t.sink(nil, .finished(.cancelled)) }
             active.removeAll { $0.done }
+            holdNextPositions()
             if !active.isEmpty { step() }
+        }
+    }
+
+    /// Pages for each active sequence's next position, oldest first; when none are free, the
+    /// latest to join is preempted (the sequence itself when it is the latest). A sequence that
+    /// cannot grow at all (an error) fails alone. No allocation unless something is preempted.
+    private func holdNextPositions() {
+        var i = 0
+        while i < active.count {
+            let t = active[i]
+            let held: Bool
+            do {
+                let next = try cache.length(of: t.sequence) + 1
+                held = try next <= cache.capacity(of: t.sequence) || cache.grow(t.sequence, toHold: next)   // the lock only to grow
+            } catch {
+                active.remove(at: i)
+                t.sink(nil, .failed(error))
+                continue
+            }
+            if held { i += 1; continue }
+            let victim = active.removeLast()
+            cache.release(victim.sequence)
+            preemptions += 1
+            victim.sink(nil, .preempted)
         }
     }
 

@@ -32,15 +32,19 @@ public enum FinishReason: Sendable, Equatable {
     }
 }
 
-/// The last word on a sequence: it finished for a reason, or it failed with a typed error.
+/// The last word on a sequence: it finished for a reason, or it failed with a typed error — or, from
+/// the continuous batcher only, it was preempted: not an end, the batcher gave its pages back to make
+/// room for older sequences (vLLM's recompute preemption) and its owner recomputes its KV and joins again.
 public enum GenerationEnd: @unchecked Sendable {
     case finished(FinishReason)
     case failed(Error)
+    case preempted
 
+    /// The finish reason a client sees; a preempted sequence has none yet (`.error` if it never resumes).
     public var reason: FinishReason {
         switch self {
         case .finished(let reason): return reason
-        case .failed: return .error
+        case .failed, .preempted: return .error
         }
     }
 }

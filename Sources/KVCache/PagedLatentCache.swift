@@ -10,8 +10,9 @@ import Foundation
 /// Thread-safety: the decode loop owns row access (`row`, `write`, `read`, `forEachRun`, `length`,
 /// `setLength`) on one thread, lock-free. `allocate`, `release`, `freePageCount` and
 /// `activeSequenceCount` take a lock and may be called from any thread (gRPC handlers) while the
-/// decode loop runs. The one rule: a sequence must not be released while another thread still
-/// accesses its rows (the engine drops it from its batch first, then releases).
+/// decode loop runs; `grow` takes it too but changes the sequence's own slot, so only the thread
+/// that owns the sequence's rows calls it. The one rule: a sequence must not be released while
+/// another thread still accesses its rows (the engine drops it from its batch first, then releases).
 public final class PagedLatentCache: @unchecked Sendable {
     public let layers: Int
     public let rowWidth: Int
@@ -80,36 +81,63 @@ public final class PagedLatentCache: @unchecked Sendable {
 
     // MARK: Allocation (locked)
 
-    /// Reserves pages for `capacity` tokens up front (prompt + max new tokens), so decode never runs out mid-sequence.
-    /// Throws outOfPages, allocating nothing, when it doesn't fit. Pages come from one contiguous run when one
-    /// is long enough (best fit), else from the fewest, longest runs.
+    /// A sequence that may grow to `capacity` tokens, with pages for `holding` of them now (default:
+    /// all, so it never runs out mid-sequence; fewer, and `grow` adds pages as it lengthens — decode's
+    /// pages on demand). Throws outOfPages, allocating nothing, when the held pages don't fit. Pages
+    /// come from one contiguous run when one is long enough (best fit), else from the fewest, longest runs.
     ///
     /// `sharing`: pages in use (held by a prefix index) that become the sequence's first pages, each
     /// full of rows for its positions: the sequence starts at length sharing.count × pageSize, and
     /// writes below that throw (`sharedRows`). Only the remaining pages are taken from the free ones.
     /// Returns a sequence id, never reused (also after release).
-    public func allocate(capacity: Int, sharing shared: [Int32] = []) throws -> Int {
+    public func allocate(capacity: Int, holding: Int? = nil, sharing shared: [Int32] = []) throws -> Int {
         guard capacity >= 1 else {
             throw KVCacheError.invalidArgument("capacity must be ≥ 1 token, got \(capacity)")
         }
-        let needed = pagesNeeded(forTokens: capacity)
-        guard shared.count <= needed, shared.count * pageSize <= capacity else {
+        let held = holding ?? capacity
+        guard held >= 1, held <= capacity else {
+            throw KVCacheError.invalidArgument("a sequence holds 1...capacity (\(capacity)) tokens' pages, asked \(held)")
+        }
+        let tablePages = pagesNeeded(forTokens: capacity)
+        let heldPages = max(pagesNeeded(forTokens: held), shared.count)
+        guard shared.count <= tablePages, shared.count * pageSize <= capacity else {
             throw KVCacheError.invalidArgument("\(shared.count) shared pages exceed a capacity of \(capacity) tokens")
         }
         lock.lock(); defer { lock.unlock() }
         for page in shared where page < 0 || Int(page) >= pageCount || allocator.referenceCount(page) == 0 {
             throw KVCacheError.invalidArgument("shared page \(page) is not a page in use")
         }
-        let fresh = needed - shared.count
+        let fresh = heldPages - shared.count
         guard fresh <= allocator.freeCount else {
-            throw KVCacheError.outOfPages(requestedTokens: capacity, neededPages: fresh, freePages: allocator.freeCount)
+            throw KVCacheError.outOfPages(requestedTokens: held, neededPages: fresh, freePages: allocator.freeCount)
         }
-        let table = UnsafeMutablePointer<Int32>.allocate(capacity: needed)
+        let table = UnsafeMutablePointer<Int32>.allocate(capacity: tablePages)
         for (i, page) in shared.enumerated() { table[i] = page }
         allocator.retain(shared)
         let taken = allocator.take(fresh, into: table + shared.count)
         precondition(taken, "page allocator refused \(fresh) pages with \(allocator.freeCount) free")
-        return sequences.insert(capacity: capacity, pageCount: needed, pages: table, sharedTokens: shared.count * pageSize)
+        return sequences.insert(capacity: min(capacity, heldPages * pageSize), limit: capacity, pageCount: heldPages, pages: table,
+                                sharedTokens: shared.count * pageSize)
+    }
+
+    /// Adds pages at the end of a sequence until it holds `tokens` positions (≤ the capacity it was
+    /// allocated with). Returns false, adding nothing, when too few pages are free. Call it from the
+    /// thread that owns the sequence's rows (decode: the batcher, between steps).
+    public func grow(_ sequence: Int, toHold tokens: Int) throws -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard let slot = sequences.slotIndex(of: sequence) else { throw KVCacheError.unknownSequence(sequence) }
+        let entry = sequences[slot]
+        guard tokens <= entry.limit else {
+            throw KVCacheError.positionOutOfRange(sequence: sequence, position: tokens - 1, capacity: entry.limit)
+        }
+        guard tokens > entry.capacity, let pages = entry.pages else { return true }
+        let heldPages = pagesNeeded(forTokens: tokens)
+        let fresh = heldPages - entry.pageCount
+        guard fresh <= allocator.freeCount else { return false }
+        let taken = allocator.take(fresh, into: pages + entry.pageCount)
+        precondition(taken, "page allocator refused \(fresh) pages with \(allocator.freeCount) free")
+        sequences.setHeld(pageCount: heldPages, capacity: min(entry.limit, heldPages * pageSize), slot: slot)
+        return true
     }
 
     /// Gives back the sequence's reference on each of its pages (pages nobody else holds are free
@@ -161,8 +189,14 @@ public final class PagedLatentCache: @unchecked Sendable {
 
     // MARK: Sequence state (decode thread, no lock)
 
+    /// Positions the sequence's pages hold now (≤ its `limit`).
     public func capacity(of sequence: Int) throws -> Int {
         try liveEntry(sequence).capacity
+    }
+
+    /// The capacity the sequence was allocated with: what `grow` may extend it to.
+    public func limit(of sequence: Int) throws -> Int {
+        try liveEntry(sequence).limit
     }
 
     /// Rows written so far (the model advances it with `setLength`).

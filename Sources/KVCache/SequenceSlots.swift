@@ -1,16 +1,22 @@
-/// One live sequence of the cache: its reserved capacity, rows written and page table.
+/// One live sequence of the cache: the tokens its pages hold, the most it may grow to, rows written
+/// and page table.
 struct SequenceSlot {
     /// The sequence id, or -1 while the slot is free.
     var id: Int
+    /// Positions the held pages cover: min(limit, pageCount × pageSize).
     var capacity: Int
+    /// The capacity the sequence may grow to (`grow`); its page table has room for that many pages.
+    var limit: Int
     var length: Int
+    /// Pages held (the first `pageCount` entries of `pages`).
     var pageCount: Int
-    /// [pageCount] page ids in position order; allocated at `allocate`, freed at `release`.
+    /// [pages for `limit`] page ids in position order, the first `pageCount` held; allocated at
+    /// `allocate`, freed at `release`.
     var pages: UnsafeMutablePointer<Int32>?
     /// Positions 0..<sharedTokens lie in pages shared with a prefix index: read-only.
     var sharedTokens: Int
 
-    static let free = SequenceSlot(id: -1, capacity: 0, length: 0, pageCount: 0, pages: nil, sharedTokens: 0)
+    static let free = SequenceSlot(id: -1, capacity: 0, limit: 0, length: 0, pageCount: 0, pages: nil, sharedTokens: 0)
 }
 
 /// Fixed array of sequence slots with id → slot lookup by arithmetic (no dictionary, no lock).
@@ -55,12 +61,18 @@ final class SequenceSlots {
     @inline(__always)
     func setLength(_ length: Int, slot: Int) { slots[slot].length = length }
 
+    /// Records pages added at the end of the slot's table (caller holds the cache lock).
+    func setHeld(pageCount: Int, capacity: Int, slot: Int) {
+        slots[slot].pageCount = pageCount
+        slots[slot].capacity = capacity
+    }
+
     /// Claims a slot for a new sequence (caller holds the cache lock and checked `liveCount < slotCount`).
-    func insert(capacity: Int, pageCount: Int, pages: UnsafeMutablePointer<Int32>, sharedTokens: Int) -> Int {
+    func insert(capacity: Int, limit: Int, pageCount: Int, pages: UnsafeMutablePointer<Int32>, sharedTokens: Int) -> Int {
         let slot = freeSlots.removeLast()
         let id = nextSerial * slotCount + slot
         nextSerial += 1
-        slots[slot] = SequenceSlot(id: id, capacity: capacity, length: sharedTokens, pageCount: pageCount, pages: pages,
+        slots[slot] = SequenceSlot(id: id, capacity: capacity, limit: limit, length: sharedTokens, pageCount: pageCount, pages: pages,
                                    sharedTokens: sharedTokens)
         liveCount += 1
         return id

@@ -49,10 +49,10 @@ struct PDDecode: ParsableCommand {
     @Option(help: "KV dtype on the wire: f32 or bf16.")
     var wireDtype: String = "f32"
 
-    @Option(help: "Requests that may wait (FIFO) for KV pages while the cache is full; more are refused with RESOURCE_EXHAUSTED.")
+    @Option(help: "New requests that may wait (FIFO) for KV pages while the cache is full; more are refused with RESOURCE_EXHAUSTED. Requests preempted for pages wait first, beyond this bound.")
     var maxQueuedRequests: Int = DecodeOptions().maxQueuedRequests
 
-    @Option(help: "Longest wait for KV pages, seconds (also bounded by each request's deadline).")
+    @Option(help: "Longest wait of a new request for KV pages, seconds (also bounded by its deadline; a preempted one waits on its deadline only).")
     var maxQueueSeconds: Double = DecodeOptions().maxQueueSeconds
 
     @Option(help: "gRPC calls served at once; more are refused with RESOURCE_EXHAUSTED.")

@@ -13,13 +13,13 @@ final class PageAdmissionTests: XCTestCase {
 
     func testWaitersGetPagesInArrivalOrderWhenTheyFree() throws {
         let admission = try makeAdmission()
-        let first = try admission.reserve(capacity: 64, remaining: { nil }, isCancelled: { false })   // all 4 pages
+        let first = try admission.reserve(capacity: 64, holding: 64, remaining: { nil }, isCancelled: { false })   // all 4 pages
         let served = ServedOrder()
         let group = DispatchGroup()
         for i in 0..<3 {
             group.enter()
             Thread.detachNewThread {
-                let s = try! admission.reserve(capacity: 64, remaining: { nil }, isCancelled: { false })
+                let s = try! admission.reserve(capacity: 64, holding: 64, remaining: { nil }, isCancelled: { false })
                 served.append(i)
                 usleep(20_000)
                 admission.release(s)
@@ -38,12 +38,12 @@ final class PageAdmissionTests: XCTestCase {
 
     func testBoundsAreEnforced() throws {
         let admission = try makeAdmission(queue: 1, wait: 0.3)
-        XCTAssertThrowsError(try admission.reserve(capacity: 65, remaining: { nil }, isCancelled: { false })) {
+        XCTAssertThrowsError(try admission.reserve(capacity: 65, holding: 65, remaining: { nil }, isCancelled: { false })) {
             guard case PageAdmissionError.neverFits = $0 else { return XCTFail("\($0)") }
         }
-        let hog = try admission.reserve(capacity: 64, remaining: { nil }, isCancelled: { false })
+        let hog = try admission.reserve(capacity: 64, holding: 64, remaining: { nil }, isCancelled: { false })
         let start = Date()
-        XCTAssertThrowsError(try admission.reserve(capacity: 16, remaining: { nil }, isCancelled: { false })) {
+        XCTAssertThrowsError(try admission.reserve(capacity: 16, holding: 16, remaining: { nil }, isCancelled: { false })) {
             guard case PageAdmissionError.waitedTooLong = $0 else { return XCTFail("\($0)") }
         }
         XCTAssertLessThan(Date().timeIntervalSince(start), 3, "gave up near --max-queue-seconds")
@@ -51,26 +51,64 @@ final class PageAdmissionTests: XCTestCase {
         let group = DispatchGroup(); group.enter()
         Thread.detachNewThread {
             do {
-                _ = try admission.reserve(capacity: 16, remaining: { nil }, isCancelled: { false })
+                _ = try admission.reserve(capacity: 16, holding: 16, remaining: { nil }, isCancelled: { false })
                 XCTFail("the waiter should time out")
             } catch {}
             group.leave()
         }
         let deadline = Date(timeIntervalSinceNow: 5)
         while admission.waiting < 1 && Date() < deadline { usleep(1_000) }
-        XCTAssertThrowsError(try admission.reserve(capacity: 16, remaining: { nil }, isCancelled: { false })) {
+        XCTAssertThrowsError(try admission.reserve(capacity: 16, holding: 16, remaining: { nil }, isCancelled: { false })) {
             guard case PageAdmissionError.queueFull = $0 else { return XCTFail("\($0)") }
         }
         XCTAssertEqual(group.wait(timeout: .now() + 10), .success)
         // The caller's deadline and cancellation end a wait too.
-        XCTAssertThrowsError(try admission.reserve(capacity: 16, remaining: { 0 }, isCancelled: { false })) {
+        XCTAssertThrowsError(try admission.reserve(capacity: 16, holding: 16, remaining: { 0 }, isCancelled: { false })) {
             guard case PageAdmissionError.waitedTooLong = $0 else { return XCTFail("\($0)") }
         }
-        XCTAssertThrowsError(try admission.reserve(capacity: 16, remaining: { nil }, isCancelled: { true })) {
+        XCTAssertThrowsError(try admission.reserve(capacity: 16, holding: 16, remaining: { nil }, isCancelled: { true })) {
             guard case PageAdmissionError.cancelled = $0 else { return XCTFail("\($0)") }
         }
         admission.release(hog)
         XCTAssertEqual(admission.waiting, 0)
+        XCTAssertEqual(admission.cache.freePageCount, 4)
+    }
+
+    /// A request is admitted holding what it holds now; one preempted for pages comes back at the
+    /// head of the queue, past --max-queued-requests and --max-queue-seconds (it was admitted
+    /// already), bounded by its own deadline only.
+    func testResumedRequestsGoFirstPastTheBounds() throws {
+        let admission = try makeAdmission(queue: 1, wait: 0.2)
+        let small = try admission.reserve(capacity: 64, holding: 10, remaining: { nil }, isCancelled: { false })
+        XCTAssertEqual(admission.cache.freePageCount, 3, "one page for 10 tokens, of a capacity of 4 pages")
+        let hog = try admission.reserve(capacity: 48, holding: 48, remaining: { nil }, isCancelled: { false })
+        let served = ServedOrder()
+        let group = DispatchGroup()
+        group.enter()
+        Thread.detachNewThread {   // a new request: waits in the one queue place
+            if let s = try? admission.reserve(capacity: 16, holding: 16, remaining: { nil }, isCancelled: { false }) {
+                served.append(0); admission.release(s)
+            }
+            group.leave()
+        }
+        var deadline = Date(timeIntervalSinceNow: 5)
+        while admission.waiting < 1 && Date() < deadline { usleep(1_000) }
+        group.enter()
+        Thread.detachNewThread {   // a preempted one: past the full queue, to its head
+            if let s = try? admission.reserve(capacity: 64, holding: 20, resuming: true, remaining: { nil }, isCancelled: { false }) {
+                served.append(1); admission.release(s)
+            }
+            group.leave()
+        }
+        deadline = Date(timeIntervalSinceNow: 5)
+        while admission.waiting < 2 && Date() < deadline { usleep(1_000) }
+        XCTAssertEqual(admission.waiting, 2, "the resumed request queued beside a full queue")
+        usleep(400_000)   // past --max-queue-seconds: the new request gives up, the resumed one waits on
+        XCTAssertEqual(admission.waiting, 1)
+        admission.release(hog)
+        XCTAssertEqual(group.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(served.values, [1], "the resumed request got its pages; the new one had timed out")
+        admission.release(small)
         XCTAssertEqual(admission.cache.freePageCount, 4)
     }
 }

@@ -30,6 +30,15 @@ final class TokenStreamTests: XCTestCase {
         return (s, first)
     }
 
+    /// The session's stream after the prefill's first token: a sampler that continues from it.
+    func stream(_ batcher: ContinuousBatcher, sequence: Int, first: SampledToken, prompt: [Int], params: SamplingParams,
+                isCancelled: @escaping () -> Bool, send: @escaping ([SampledToken], FinishReason?) throws -> Void) -> TokenStream {
+        let sampler = Sampler(params: params, vocabSize: batcher.model.config.vocabSize, prompt: prompt, previousTokens: [first.token],
+                              eosTokenIDs: batcher.model.config.eosTokenIDs)
+        return TokenStream(batcher: batcher, sequence: sequence, lastToken: first.token, generatedBefore: 1, sampler: sampler,
+                           params: params, isCancelled: isCancelled, send: send)
+    }
+
     func withBatcher(_ body: (ContinuousBatcher, DeepSeekTransformer) throws -> Void) throws {
         let model = try DeepSeekTransformer(directory: Self.directory)
         let c = model.config
@@ -48,7 +57,7 @@ final class TokenStreamTests: XCTestCase {
             let (sequence, first) = try prefilled(prompt, maxNew: params.maxNewTokens, model: model, cache: batcher.cache)
             XCTAssertEqual(first.token, reference.tokens[0])
             let sent = Sent()
-            let (end, generated) = try TokenStream(batcher: batcher, sequence: sequence, first: first, prompt: prompt.map { Int($0) }, params: params,
+            let (end, generated) = try stream(batcher, sequence: sequence, first: first, prompt: prompt.map { Int($0) }, params: params,
                                                    isCancelled: { false }, send: sent.record).run()
             XCTAssertEqual(end.reason, reference.finishReason)
             XCTAssertEqual([first.token] + sent.tokens, reference.tokens)
@@ -64,7 +73,7 @@ final class TokenStreamTests: XCTestCase {
         try withBatcher { batcher, model in
             let (sequence, first) = try prefilled([3, 4, 5], maxNew: params.maxNewTokens, model: model, cache: batcher.cache)
             let sent = Sent()
-            let (end, generated) = try TokenStream(batcher: batcher, sequence: sequence, first: first, prompt: [3, 4, 5], params: params,
+            let (end, generated) = try stream(batcher, sequence: sequence, first: first, prompt: [3, 4, 5], params: params,
                                                    isCancelled: { sent.calls >= 3 }, send: sent.record).run()
             XCTAssertEqual(end.reason, .cancelled)
             XCTAssertLessThan(generated, 2999)
@@ -79,7 +88,7 @@ final class TokenStreamTests: XCTestCase {
         try withBatcher { batcher, model in
             let (sequence, first) = try prefilled([3, 4, 5], maxNew: params.maxNewTokens, model: model, cache: batcher.cache)
             let sent = Sent()
-            let (end, generated) = try TokenStream(batcher: batcher, sequence: sequence, first: first, prompt: [3, 4, 5], params: params,
+            let (end, generated) = try stream(batcher, sequence: sequence, first: first, prompt: [3, 4, 5], params: params,
                                                    isCancelled: { false }) { tokens, finish in
                 sent.record(tokens, finish)
                 throw Gone()

@@ -1,49 +1,63 @@
 #!/usr/bin/env bash
-# With no admission queue, a full KV cache answers RESOURCE_EXHAUSTED at once, never crashes, and
-# later requests succeed; with the queue (the default), a burst that does not fit waits and is
-# served in full.
+# A full KV cache: a request larger than the whole cache is refused with RESOURCE_EXHAUSTED at once;
+# requests are admitted with their prompt's pages and grow page by page, so a burst needing three
+# times the cache runs together: when pages run out the latest sequences are preempted, wait first
+# in line and are recomputed by the prefill, and every request is served exactly as alone (greedy,
+# and seeded sampling, against pd-run's code path) — with the admission queue and without it.
 source "$(dirname "$0")/common.bash"
-pp=$(free_port); dp=$(free_port); qp=$(free_port)
+pp=$(free_port); dp=$(free_port); qp=$(free_port); mp=$(free_port)
 start_prefill "$pp" 2
-start_decode "$dp" "$pp" --kv-pages 8 --page-size 16 --max-queued-requests 0   # 128 tokens in all, no waiting
+start_decode "$dp" "$pp" --kv-pages 8 --page-size 16 --max-queued-requests 0 --metrics-listen 127.0.0.1:"$mp"   # 128 tokens in all
 wait_healthy "$pp"; wait_healthy "$dp"
 if client generate --decode 127.0.0.1:"$dp" --prompt-lengths 100 --max-new-tokens 100 2>"$work/err.txt" >/dev/null; then
   fail "a request needing 13 pages was accepted by an 8-page cache"
 fi
 grep -q "RESOURCE_EXHAUSTED" "$work/err.txt" || fail "expected RESOURCE_EXHAUSTED: $(cat "$work/err.txt")"
 grep -q "KV cache full" "$work/err.txt" || fail "error should say the KV cache is full: $(cat "$work/err.txt")"
-# Four requests of 4 pages each (8 + 56 tokens) at once: at most two fit; the others are refused
-# with RESOURCE_EXHAUSTED, none crash, and those served are exact.
-# Timing: "at once" is up to the client's four threads; a burst whose requests happened to run one
-# after another (all four served) proves nothing, so it is retried, 3 bursts at most; a burst with
-# a refusal is required, and any other error fails at once.
-refused=0
+
+preemptions() {
+  curl -sf http://127.0.0.1:"$mp"/metrics | awk '$1 == "latentserve_decode_preemptions_total" { print int($2) }'
+}
+# burst NAME PORT [pd-client args...]: 6 requests of 8 + 112 tokens (8 pages each) at once; all are
+# served and equal the reference. With no queue (--max-queued-requests 0) a new request that finds
+# a preempted one waiting is refused with RESOURCE_EXHAUSTED, as it would be without preemption.
+burst() {
+  local name=$1 port=$2; shift 2
+  client generate --decode 127.0.0.1:"$port" --prompt-lengths 8,9,10 --max-new-tokens 112 --ignore-eos --num-requests 6 \
+    --concurrency 6 --verify --model tiny --json "$@" >"$work/$name.json" 2>"$work/$name.err" || true
+  [ "$(json_field "$work/$name.json" "len(j['results']) == 6 and j['verified']")" = "True" ] \
+    || fail "$name: expected 6 results, the served ones equal to the reference: $(cat "$work/$name.json" "$work/$name.err")"
+  [ "$(json_field "$work/$name.json" "all(r.get('error') is None or 'RESOURCE_EXHAUSTED' in r['error'] for r in j['results'])")" = "True" ] \
+    || fail "$name: an error other than RESOURCE_EXHAUSTED: $(cat "$work/$name.json")"
+  kill -0 "$decode_pid" || fail "decode daemon exited during $name"
+  expect_pages_returned "$port"
+}
+# Overlap is up to the client's threads: a burst that ran one after another proves nothing, so up
+# to 3 bursts until one preempted.
+before=$(preemptions)
 for attempt in 1 2 3; do
-  client generate --decode 127.0.0.1:"$dp" --prompt-lengths 8 --max-new-tokens 56 --num-requests 4 --concurrency 4 \
-    --verify --model tiny --json >"$work/burst.json" 2>"$work/burst.err" || true
-  [ "$(json_field "$work/burst.json" "len(j['results']) == 4 and j['verified']")" = "True" ] \
-    || fail "burst $attempt: expected 4 results, the served ones equal to the reference: $(cat "$work/burst.json" "$work/burst.err")"
-  [ "$(json_field "$work/burst.json" "all(r.get('error') is None or 'RESOURCE_EXHAUSTED' in r['error'] for r in j['results'])")" = "True" ] \
-    || fail "burst $attempt: an error other than RESOURCE_EXHAUSTED: $(cat "$work/burst.json")"
-  [ "$(json_field "$work/burst.json" "sum(r.get('error') is None for r in j['results']) >= 1")" = "True" ] \
-    || fail "burst $attempt: not one request of the burst was served: $(cat "$work/burst.json")"
-  refused=$(json_field "$work/burst.json" "sum(r.get('error') is not None for r in j['results'])")
-  kill -0 "$decode_pid" || fail "decode daemon exited during burst $attempt"
-  expect_pages_returned "$dp"
-  [ "$refused" -gt 0 ] && break
-  echo "burst $attempt: all four served one after another (no overlap); again"
+  burst "greedy-$attempt" "$dp"
+  [ "$(preemptions)" -gt "$before" ] && break
+  echo "burst $attempt: no preemption (the requests barely overlapped); again"
 done
-[ "$refused" -gt 0 ] || fail "3 bursts of 4 requests on an 8-page cache and not one refusal: the cache admits more than it holds"
-client generate --decode 127.0.0.1:"$dp" --prompt-lengths 20 --max-new-tokens 10 --verify --model tiny >/dev/null || fail "later request failed"
-expect_pages_returned "$dp"
-[ "$(json_field "$work/stats-$dp.json" "j['total_kv_pages'] == 8")" = "True" ] || fail "the cache should have 8 pages: $(cat "$work/stats-$dp.json")"
-# The same cache with the admission queue: the burst's extra requests wait for pages, all are served.
+after=$(preemptions)
+[ "$after" -gt "$before" ] || fail "3 bursts of 6 × 8 pages on an 8-page cache and no preemption"
+served=$(json_field "$work/greedy-$attempt.json" "sum(r.get('error') is None for r in j['results'])")
+[ "$served" -ge 1 ] || fail "not one request of the burst was served"
+grep -q "preempted for KV pages" "$work/decode-$dp.log" || fail "the decode log does not name the preemption"
+echo "ok: no queue: $((after - before)) preemptions in a burst of 6 × 8 pages on 8 pages; $served served exactly, the rest refused"
+
+# With the admission queue every request is served; seeded sampling continues its stream across a
+# preemption (the sampler's RNG and penalties stay with the request).
 start_decode "$qp" "$pp" --kv-pages 8 --page-size 16 --max-queued-requests 8 --max-queue-seconds 60
 wait_healthy "$qp"
-client generate --decode 127.0.0.1:"$qp" --prompt-lengths 8 --max-new-tokens 56 --num-requests 6 --concurrency 6 \
-  --verify --model tiny --json >"$work/queued.json" 2>"$work/queued.err" || fail "queued burst: $(cat "$work/queued.err")"
-[ "$(json_field "$work/queued.json" "len(j['results']) == 6 and j['verified'] and all(r.get('error') is None for r in j['results'])")" = "True" ] \
-  || fail "queued burst: all six should be served exactly: $(cat "$work/queued.json")"
+for args in "" "--temperature 0.8 --top-k 50 --seed 11 --repetition-penalty 1.2"; do
+  # shellcheck disable=SC2086
+  burst queued "$qp" $args
+  [ "$(json_field "$work/queued.json" "all(r.get('error') is None for r in j['results'])")" = "True" ] \
+    || fail "queued burst ($args): all six should be served: $(cat "$work/queued.json")"
+done
+n=$(grep -c "preempted for KV pages" "$work/decode-$qp.log" || true)
+echo "ok: with the queue, greedy and seeded bursts of 6 × 8 pages on 8 pages served in full and exactly ($n preemptions)"
+client generate --decode 127.0.0.1:"$qp" --prompt-lengths 20 --max-new-tokens 10 --verify --model tiny >/dev/null || fail "later request failed"
 expect_pages_returned "$qp"
-echo "ok: queued burst of 6 × 4 pages on an 8-page cache served in full"
-echo "ok: oversized request refused with RESOURCE_EXHAUSTED; a burst refused $refused of 4 and served the rest exactly; later requests served; no page leaked"

@@ -141,6 +141,45 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(cache.freePageCount, 64 - 8)
         XCTAssertEqual(try cache.pageTable(of: owned), ownedTable)
     }
+    /// Pages on demand: a sequence holds pages for `holding` tokens, grows page by page up to its
+    /// capacity, never past it, adds nothing when pages are short, and gives back all it grew.
+    func testHoldingFewerPagesAndGrowing() throws {
+        let cache = try PagedLatentCache(layers: 2, rowWidth: 3, pageSize: 4, pageCount: 6)
+        let a = try cache.allocate(capacity: 18, holding: 5)   // 2 of its 5 pages
+        XCTAssertEqual(cache.freePageCount, 4)
+        XCTAssertEqual(try cache.capacity(of: a), 8)
+        XCTAssertEqual(try cache.limit(of: a), 18)
+        let row = [Float](repeating: 1, count: 3)
+        XCTAssertThrowsError(try cache.write(sequence: a, layer: 0, start: 8, rows: row, count: 1), "position 8 is past the pages held") {
+            XCTAssertEqual($0 as? KVCacheError, .positionOutOfRange(sequence: a, position: 8, capacity: 8))
+        }
+        XCTAssertTrue(try cache.grow(a, toHold: 8), "already held")
+        XCTAssertEqual(cache.freePageCount, 4)
+        XCTAssertTrue(try cache.grow(a, toHold: 9))
+        XCTAssertEqual(try cache.capacity(of: a), 12)
+        try cache.write(sequence: a, layer: 0, start: 8, rows: row, count: 1)
+        XCTAssertTrue(try cache.grow(a, toHold: 18))
+        XCTAssertEqual(try cache.capacity(of: a), 18, "the capacity stops at the limit, not the page's end")
+        XCTAssertEqual(try cache.pageTable(of: a).count, 5)
+        XCTAssertThrowsError(try cache.grow(a, toHold: 19), "past the capacity allocated") {
+            XCTAssertEqual($0 as? KVCacheError, .positionOutOfRange(sequence: a, position: 18, capacity: 18))
+        }
+        let b = try cache.allocate(capacity: 12, holding: 1)   // the last free page
+        XCTAssertEqual(cache.freePageCount, 0)
+        XCTAssertFalse(try cache.grow(b, toHold: 5), "no page free: nothing added")
+        XCTAssertEqual(try cache.capacity(of: b), 4)
+        XCTAssertThrowsError(try cache.allocate(capacity: 4, holding: 1)) {
+            guard case .outOfPages = $0 as? KVCacheError else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try cache.allocate(capacity: 4, holding: 5), "holding more than the capacity")
+        XCTAssertThrowsError(try cache.allocate(capacity: 4, holding: 0))
+        cache.release(a)
+        XCTAssertTrue(try cache.grow(b, toHold: 12))
+        XCTAssertEqual(try cache.pageTable(of: b).count, 3)
+        cache.release(b)
+        XCTAssertEqual(cache.freePageCount, 6, "grown pages go back too")
+        XCTAssertThrowsError(try cache.grow(b, toHold: 1)) { XCTAssertEqual($0 as? KVCacheError, .unknownSequence(b)) }
+    }
 }
 
 /// A lock-protected counter for the concurrency test.
