@@ -115,7 +115,8 @@ final class GenerateSession {
                     sequence = try reservePages(capacity: capacity, holding: known.count + 1, resuming: true)
                     // Greedy without extras: the prefill's own token is not used, the sampler has the real one.
                     let recomputed = try prefillCall(prompt: Array(known), sampling: Wire.SamplingParams(), sequence: sequence).run()
-                    kvBytes += recomputed.kvBytes
+                    kvBytes += recomputed.kvBytes              // every transfer counts in the request's bytes and seconds
+                    kvSeconds += recomputed.kvSendSeconds
                 }
             }
         } catch let e as TransportError {
