@@ -106,7 +106,8 @@ final class PrefillScheduler: @unchecked Sendable {
     private enum RootStep { case batch([PrefillJob], PrefillBatch), idle }
 
     /// Waiting jobs into one batch: up to maxBatchTokens prompt tokens and maxBatchRequests
-    /// requests, oldest first; cancelled jobs are dropped. `.idle` once, when nothing has come for
+    /// requests, oldest first, but a job sharing uncached leading pages with one already in the batch
+    /// waits for the next (then they are cached); cancelled jobs are dropped. `.idle` once, when nothing has come for
     /// `idleSecondsBeforeRelease` after a batch. nil once stopping and nothing is left.
     private func nextStep(_ pending: inout [PrefillJob]) -> RootStep? {
         while true {
@@ -140,12 +141,23 @@ final class PrefillScheduler: @unchecked Sendable {
                                               cachedPages: cachedPages, evictions: evictions + [evicted],
                                               salts: batch.map(\.cacheSalt)))
         }
-        while let job = pending.first, batch.count < budgets.maxBatchRequests {
+        var next = 0   // pending[next] is the oldest job not deferred
+        while next < pending.count, batch.count < budgets.maxBatchRequests {
+            let job = pending[next]
             let reusable = Self.reusablePages(job.prompt.count, wantsPromptLogprobs: job.sampling.promptLogprobs != nil,
                                               pageSize: cache.pageSize)
             func match() -> [PrefixIndex.EntryID] { prefixIndex?.match(job.prompt, salt: job.cacheSalt, maxPages: reusable) ?? [] }
-            // The token budget counts what a prompt adds to compute: the tokens after its cached pages.
             var shared = match()
+            // A prompt whose leading pages a job of this batch is about to compute (n > 1 choices, a
+            // burst with one system prompt) waits for the next batch, where they are cached: a batch
+            // takes about the sum of its prompts' times, so the wait costs it less than computing them twice.
+            if prefixIndex != nil, batch.contains(where: {
+                $0.cacheSalt == job.cacheSalt && Self.commonPages($0.prompt, job.prompt, maxPages: reusable, pageSize: cache.pageSize) > shared.count
+            }) {
+                next += 1
+                continue
+            }
+            // The token budget counts what a prompt adds to compute: the tokens after its cached pages.
             guard batch.isEmpty || tokens + job.prompt.count - shared.count * cache.pageSize <= budgets.maxBatchTokens else { break }
             // Reserve pages, sharing the prompt's cached leading pages; when short of pages, evict the
             // prefix cache's least recently used pages nobody else holds (then match again: the
@@ -170,9 +182,17 @@ final class PrefillScheduler: @unchecked Sendable {
             metrics.dequeued(tokens: job.prompt.count, waited: Date().timeIntervalSince(job.arrival))
             batch.append(job)
             tokens += job.prompt.count - cachedTokens
-            pending.removeFirst()
+            pending.remove(at: next)
         }
         return made()
+    }
+
+    /// Full pages two prompts begin with alike, at most `maxPages`.
+    static func commonPages(_ a: [Int32], _ b: [Int32], maxPages: Int, pageSize: Int) -> Int {
+        let limit = min(a.count, b.count, maxPages * pageSize)
+        var n = 0
+        while n < limit && a[n] == b[n] { n += 1 }
+        return n / pageSize
     }
 
     /// Leading pages of a prompt it may take from the prefix cache: full pages before its last

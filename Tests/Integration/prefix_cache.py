@@ -112,6 +112,21 @@ try:
 except openai.BadRequestError as e:
     check("cache_salt" in str(e), f"an empty cache_salt is a 400 naming it: {e}")
 
+# n = 3 choices of a new prompt reach the prefill as three requests at once: it computes the prompt's
+# pages once; the choices behind the first wait for them (or come after) and reuse them.
+fresh = [{"role": "system", "content": "Three answers. " + system}, {"role": "user", "content": "Which city is it?"}]
+mid = counters(os.environ["PREFILL_METRICS"])
+three = chat(cached, fresh, n=3)
+m = three.usage.prompt_tokens
+end = counters(os.environ["PREFILL_METRICS"])
+three_hits = end["latentserve_prefill_prefix_cache_hits_total"] - mid["latentserve_prefill_prefix_cache_hits_total"]
+check(three_hits == 2 * reusable(m), f"n = 3: two choices reused the first's {reusable(m)} tokens, hits {three_hits}")
+check(three.usage.prompt_tokens_details.cached_tokens in (0, reusable(m)), f"n = 3 usage (choice 0's): {three.usage}")
+reference = chat(plain, fresh).choices[0].message.content
+check([c.message.content for c in three.choices] == [reference] * 3, "n = 3 greedy choices equal the uncached reply")
+sent_prompt_tokens += 3 * m
+reported_cached += three_hits   # usage counts the prompt once; the counters count each choice
+
 # More distinct prompts than the cache holds: earlier pages are evicted, every reply stays exact.
 for i in range(7):
     other = [{"role": "system", "content": f"Topic {i}. " + system}, {"role": "user", "content": f"Question {i}?"}]

@@ -332,4 +332,37 @@ final class PrefillSchedulerTests: XCTestCase {
         XCTAssertEqual(root.batches, 3, "the first prompt, the 300-token one, then the two repeats as one batch")
         for o in root.outcomes { XCTAssertEqual(o.first?.token, want.token) }
     }
+
+    /// Prompts queued together that begin alike (n > 1 choices, one system prompt): the one behind
+    /// waits for the next batch and takes the pages the first computed, rather than computing them
+    /// too; an unrelated prompt and one under another salt are not held back. Every first token is
+    /// the reference's.
+    func testAPromptSharingUncachedPagesWithTheBatchWaitsForThem() throws {
+        let system = Self.prompt(24, salt: 20)                       // 3 pages of 8
+        let prompts = [system + [7, 8, 9, 10, 11], system + [300, 301, 302, 303, 304, 305], Self.prompt(19, salt: 21),
+                       system + [7, 8, 9, 10, 11]]
+        let salts = ["", "", "", "other"]
+        let want = try prompts.map(Self.reference)
+        let results = try InProcessGroup(size: 2).run { comm -> (outcomes: [Outcome], cached: [Int], batches: Int) in
+            let scheduler = try self.makeScheduler(comm, maxBatchTokens: 200)
+            guard comm.rank == 0 else { try scheduler.runFollower(); return ([], [], 0) }
+            let jobs = prompts.indices.map {
+                scheduler.makeJob(id: "job-\($0)", prompt: prompts[$0], sampling: SamplingParams(maxNewTokens: 1), cacheSalt: salts[$0])
+            }
+            for job in jobs { XCTAssertTrue(scheduler.submit(job)) }   // all queued before the first batch forms
+            scheduler.stop()
+            try scheduler.runRoot()
+            let outcomes = jobs.map(Self.outcome)
+            for job in jobs { scheduler.release(job) }
+            return (outcomes, jobs.map(\.cachedTokens), scheduler.batchesRun)
+        }
+        let root = results[0]
+        XCTAssertEqual(root.cached, [0, 24, 0, 0], "the second prompt took the first's three pages; the other salt shares nothing")
+        XCTAssertEqual(root.batches, 2, "jobs 0, 2 and 3, then job 1")
+        for (i, o) in root.outcomes.enumerated() {
+            XCTAssertNil(o.failure, "job \(i)")
+            XCTAssertEqual(o.first?.token, want[i].token, "job \(i)")
+            XCTAssertEqual(Double(o.first?.logprob ?? .nan), Double(want[i].logprob), accuracy: 1e-4, "job \(i)")
+        }
+    }
 }
