@@ -22,8 +22,9 @@ struct ChoiceEvent: Sendable {
     /// On the choice's first event, when the request asked for the prompt's logprobs: prompt tokens
     /// 1..<n (the daemons' prompt_logprobs).
     let promptLogprobs: [PromptTokenLogprobs]?
-    /// Tool calls completed since the choice's previous event (chat with tools and a parser).
-    let toolCalls: [ToolCall]
+    /// Tool-call pieces since the choice's previous event (chat with tools and a parser, or a forced
+    /// tool choice): a call's first piece names it, the later ones add to its arguments.
+    let toolCalls: [ToolCallDelta]
     /// Reasoning text released since the previous event (chat with `--reasoning-parser`).
     let reasoning: String
 }
@@ -121,12 +122,15 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
     private let wantsPromptLogprobs: Bool
     /// The prompt's logprobs from the first response, until the first event carries them.
     private var promptLogprobs: [PromptTokenLogprobs]?
-    /// Reads tool calls off the tokens (chat with tools); the calls not yet sent, and how many were.
+    /// Reads tool calls off the tokens (chat with tools); the pieces not yet sent, how many calls
+    /// started, and whether the current call's pieces are dropped (parallel_tool_calls false, a second call).
     private var splitter: ToolCallSplitter?
     private let parallelToolCalls: Bool
-    private var pendingCalls: [ToolCall] = []
-    private var callsSent = 0
-    /// A forced tool choice: the answer's text is its calls (sent at the end), gathered here.
+    private var pendingCalls: [ToolCallDelta] = []
+    private var callsStarted = 0
+    private var droppingCall = false
+    /// A forced tool choice: a named function's arguments stream as the answer comes; "required"'s
+    /// calls are read off the whole answer, gathered here, at the end.
     private let forced: ForcedToolCalls?
     private var forcedReply = ""
     /// Tells reasoning tokens from the answer's (chat with `--reasoning-parser`); the reasoning's own
@@ -174,7 +178,6 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             tokens.removeAll()
             echo = ""
             promptLogprobs = nil
-            callsSent += pendingCalls.count
             pendingCalls.removeAll()
         }
     }
@@ -190,17 +193,45 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             case nil: return   // a think marker
             }
         }
-        if forced != nil {
-            forcedReply += text.append(token)
+        if let forced {
+            let piece = text.append(token)
+            if case .named(let name) = forced {
+                if callsStarted == 0 {
+                    startCall(ToolCall(id: ToolCallFormat.newID(), name: name, arguments: piece))
+                } else {
+                    addArguments(piece)
+                }
+                return send("")
+            }
+            forcedReply += piece
             return
         }
         for piece in splitter?.feed(token) ?? [.text(token)] {
             switch piece {
             case .text(let id): send(text.append(id))
-            case .call(let call):
-                if parallelToolCalls || callsSent + pendingCalls.count == 0 { pendingCalls.append(call) }
-                send("")
+            case .call(let call), .started(let call): startCall(call); send("")
+            case .arguments(let more): addArguments(more); send("")
             }
+        }
+    }
+
+    /// A call's first piece (dropped, with the rest of the call, when it is a second call and
+    /// parallel_tool_calls is false).
+    private func startCall(_ call: ToolCall) {
+        droppingCall = !parallelToolCalls && callsStarted > 0
+        guard !droppingCall else { return }
+        pendingCalls.append(.start(call, index: callsStarted))
+        callsStarted += 1
+    }
+
+    /// More of the current call's arguments, joined to its piece not yet sent.
+    private func addArguments(_ more: String) {
+        guard !droppingCall, !more.isEmpty, callsStarted > 0 else { return }
+        if let last = pendingCalls.last, last.call == callsStarted - 1 {
+            pendingCalls[pendingCalls.count - 1] = ToolCallDelta(call: last.call, id: last.id, name: last.name,
+                                                                 arguments: last.arguments + more)
+        } else {
+            pendingCalls.append(ToolCallDelta(call: callsStarted - 1, id: nil, name: nil, arguments: more))
         }
     }
 
@@ -250,19 +281,28 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         guard var reason = finish else { return calls.fail(APIError.server("decode ended the stream without a finish reason")) }
         if reasoningSplitter != nil { pendingReasoning += reasoningText.finish() }
         var tail = ""
-        for case .text(let id) in splitter?.finish() ?? [] where text.stoppedBy == nil { tail += text.append(id) }
+        for piece in splitter?.finish() ?? [] {
+            switch piece {
+            case .text(let id): if text.stoppedBy == nil { tail += text.append(id) }
+            case .arguments(let more): addArguments(more)
+            case .call, .started: break   // a finish only ends what was started
+            }
+        }
         tail += text.finish()
         if let matched = text.stoppedBy {
             reason = "stop"
             stopReason = .text(matched)
             if includeStopString { tail += matched }
         }
-        if let forced {
-            // As vLLM: the calls carry the whole answer (kept as text when it is not whole); the finish
-            // reason is the sequence's.
-            let calls = forced.calls(forcedReply + tail)
-            if calls.isEmpty { tail = forcedReply + tail } else { pendingCalls += calls; tail = "" }
-        } else if reason == "stop" && stopReason == nil && callsSent > 0 {
+        if case .named(let name)? = forced {
+            // As vLLM: the call carries the whole answer; the finish reason is the sequence's.
+            if callsStarted == 0 { startCall(ToolCall(id: ToolCallFormat.newID(), name: name, arguments: tail)) } else { addArguments(tail) }
+            tail = ""
+        } else if forced == .required {
+            // The calls are the whole answer (kept as text when it is not whole JSON of their shape).
+            let calls = ForcedToolCalls.required.calls(forcedReply + tail)
+            if calls.isEmpty { tail = forcedReply + tail } else { calls.forEach(startCall); tail = "" }
+        } else if reason == "stop" && stopReason == nil && callsStarted > 0 {
             reason = "tool_calls"   // as vLLM: the model's EOS after calls
         }
         metrics.promptTokens.increment(by: prompt)

@@ -94,7 +94,7 @@ struct GenerationEndpoint: Sendable {
                 texts[e.index] += e.text
                 tokens[e.index] += e.tokens
                 if let p = e.promptLogprobs { promptLogprobs[e.index] = p }
-                toolCalls[e.index] += e.toolCalls
+                ToolCallDelta.merge(e.toolCalls, into: &toolCalls[e.index])
                 reasoning[e.index] += e.reasoning
                 if let reason = e.finishReason {
                     reasons[e.index] = reason
@@ -135,7 +135,6 @@ struct GenerationEndpoint: Sendable {
         let format = LogprobsFormat(text: served.text)
         // Completions' text_offset: the characters of the choice's earlier tokens' strings, as in a whole response.
         var textOffsets = [Int](repeating: 0, count: request.choiceCount)
-        var toolCallsSent = [Int](repeating: 0, count: request.choiceCount)
         do {
             var event = first
             while let e = event {
@@ -156,9 +155,8 @@ struct GenerationEndpoint: Sendable {
                     try await writer.write(HTTP.sse(shapes.chunk(index: e.index, text: e.text, finishReason: e.finishReason, stopReason: e.stopReason,
                                                                  first: false, withUsageField: request.includeUsage,
                                                                  usage: usage(e.completionTokens), logprobs: logprobs,
-                                                                 toolCalls: e.toolCalls, firstToolCall: toolCallsSent[e.index],
+                                                                 toolCalls: e.toolCalls,
                                                                  reasoning: e.reasoning)))
-                    toolCallsSent[e.index] += e.toolCalls.count
                 }
                 if let reason = e.finishReason {
                     if e.index % request.n == 0 {   // once per prompt, as vLLM counts usage

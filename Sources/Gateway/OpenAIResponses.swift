@@ -81,9 +81,9 @@ struct OpenAIResponses {
     /// `stop_reason` as vLLM streams it: on every completion chunk (null until the end), on the
     /// finishing chat chunk only. `usage`: the field's value when `withUsageField` (null but for
     /// continuous usage stats).
-    /// `toolCalls`: calls completed with this chunk, numbered from `firstToolCall` within the choice.
+    /// `toolCalls`: the pieces of the choice's tool calls this chunk carries.
     func chunk(index: Int, text: String, finishReason: String?, stopReason: StopReason? = nil, first: Bool, withUsageField: Bool,
-               usage: Value = .none, logprobs: Value = .none, toolCalls: [ToolCall] = [], firstToolCall: Int = 0,
+               usage: Value = .none, logprobs: Value = .none, toolCalls: [ToolCallDelta] = [],
                reasoning: String = "") -> Value {
         let reason: Value = finishReason.map { .string($0) } ?? .none
         let choice: Value
@@ -97,7 +97,7 @@ struct OpenAIResponses {
             if !reasoning.isEmpty { delta.append(("reasoning_content", .string(reasoning))) }
             if !text.isEmpty || first { delta.append(("content", .string(text))) }
             if !toolCalls.isEmpty {
-                delta.append(("tool_calls", .array(toolCalls.enumerated().map { Self.toolCall($1, index: firstToolCall + $0) })))
+                delta.append(("tool_calls", .array(toolCalls.map(Self.toolCallDelta))))
             }
             var fields: [(String, Value)] = [("index", .int(index)), ("delta", .obj(delta)), ("logprobs", logprobs), ("finish_reason", reason)]
             if finishReason != nil { fields.append(("stop_reason", Self.stopReason(stopReason))) }
@@ -108,12 +108,21 @@ struct OpenAIResponses {
         return .obj(fields)
     }
 
-    /// A tool call as OpenAI sends it (with its `index` in a streamed delta).
+    /// A tool call as OpenAI sends it in a message.
     static func toolCall(_ call: ToolCall, index: Int?) -> Value {
         .obj((index.map { [("index", Value.int($0))] } ?? []) + [
             ("id", .string(call.id)), ("type", .string("function")),
             ("function", .obj([("name", .string(call.name)), ("arguments", .string(call.arguments))])),
         ])
+    }
+
+    /// A piece of a tool call in a streamed delta, as vLLM sends it: the first with the call's id,
+    /// type and name, every one with its `index` and arguments.
+    static func toolCallDelta(_ d: ToolCallDelta) -> Value {
+        guard let id = d.id, let name = d.name else {
+            return .obj([("index", .int(d.call)), ("function", .obj([("arguments", .string(d.arguments))]))])
+        }
+        return toolCall(ToolCall(id: id, name: name, arguments: d.arguments), index: d.call)
     }
 
     /// The last chunk with `stream_options.include_usage`: no choices, the usage.

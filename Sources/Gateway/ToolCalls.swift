@@ -32,7 +32,33 @@ struct ToolCall: Equatable, Sendable {
     let id: String
     let name: String
     /// The arguments as the model wrote them (a JSON object's text, passed on as is, as vLLM does).
+    var arguments: String
+}
+
+/// A piece of a choice's tool call as a stream sends it: the call's first piece has its id and name
+/// (and maybe arguments), the later ones more of its arguments. A whole call is one piece.
+struct ToolCallDelta: Equatable, Sendable {
+    /// The call's index within the choice.
+    let call: Int
+    let id: String?
+    let name: String?
     let arguments: String
+
+    /// A call's first piece.
+    static func start(_ call: ToolCall, index: Int) -> ToolCallDelta {
+        ToolCallDelta(call: index, id: call.id, name: call.name, arguments: call.arguments)
+    }
+
+    /// Whole calls from their pieces, in order (a response that is not streamed).
+    static func merge(_ deltas: [ToolCallDelta], into calls: inout [ToolCall]) {
+        for d in deltas {
+            if let id = d.id, let name = d.name {
+                calls.append(ToolCall(id: id, name: name, arguments: d.arguments))
+            } else if d.call < calls.count {
+                calls[d.call].arguments += d.arguments
+            }
+        }
+    }
 }
 
 /// vLLM's `--tool-call-parser` formats of the MLA models, read off the generated token ids: each
@@ -107,13 +133,20 @@ public struct ToolCallFormat: Sendable {
 }
 
 /// One choice's generated tokens split into text and tool calls, token by token: outside a tool-call
-/// section every token is text; inside it, each call's tokens are held until its end marker and then
-/// become a `ToolCall` (or, malformed, text again). Nothing is dropped: an unfinished section is
-/// text at the end.
+/// section every token is text; inside it, a call whose name comes before its arguments (deepseek_v31,
+/// kimi_k2) starts once the name is read and its arguments follow as they are generated (vLLM streams
+/// them so); a deepseek_v3 call, whose arguments end in a fence, is held until its end marker and then
+/// becomes a `ToolCall`. A call whose head is malformed is text again, markers included. Nothing is
+/// dropped: an unfinished section is text at the end, but for a call already started, which ends with
+/// the arguments it has.
 struct ToolCallSplitter {
     enum Piece: Equatable {
         case text(Int)
+        /// A whole call (deepseek_v3).
         case call(ToolCall)
+        /// A call whose arguments follow in `arguments` pieces until the next call or the end.
+        case started(ToolCall)
+        case arguments(String)
     }
 
     let format: ToolCallFormat
@@ -121,6 +154,7 @@ struct ToolCallSplitter {
     private var inSection = false
     private var held: [Int] = []      // the section's tokens since its begin marker (markers included)
     private var callStart: Int?       // index in `held` after the current call's begin marker
+    private var arguments: TextStream? // the started call's arguments, detokenized as they come
     private(set) var calls = 0
 
     init(format: ToolCallFormat, text: ModelText) {
@@ -137,11 +171,21 @@ struct ToolCallSplitter {
             }
             return [.text(token)]
         }
+        if arguments != nil && token != format.callEnd {
+            return [.arguments(arguments!.append(token))]
+        }
         held.append(token)
         switch token {
         case format.callBegin:
             callStart = held.count
+        case format.separator where format.name != .deepseekV3 && callStart != nil:
+            // The head is whole: a well-formed one starts the call (a malformed one waits to be text).
+            guard let call = format.call(Array(held[callStart!..<(held.count - 1)]) + [token], text: text) else { return [] }
+            arguments = TextStream(text, skipSpecialTokens: false)
+            calls += 1
+            return [.started(call)]
         case format.callEnd:
+            if arguments != nil { return endStartedCall() }
             guard let start = callStart else { return [] }
             callStart = nil
             let body = Array(held[start..<(held.count - 1)])
@@ -158,11 +202,26 @@ struct ToolCallSplitter {
         return []
     }
 
-    /// At the end of generation: an unfinished section as text.
+    /// At the end of generation: a started call's last arguments, or an unfinished section as text.
     mutating func finish() -> [Piece] {
         guard inSection else { return [] }
+        if arguments != nil {
+            let last = endStartedCall()
+            inSection = false
+            held = []
+            return last
+        }
         inSection = false
         return flushHeld()
+    }
+
+    /// The started call's held-back argument text; the section stays open for the next call.
+    private mutating func endStartedCall() -> [Piece] {
+        let rest = arguments!.finish()
+        arguments = nil
+        callStart = nil
+        held = [format.sectionBegin]
+        return rest.isEmpty ? [] : [.arguments(rest)]
     }
 
     /// Gives back the held tokens (but a lone section marker) as text and leaves the section.

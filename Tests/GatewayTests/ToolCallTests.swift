@@ -43,6 +43,24 @@ final class ToolCallTests: XCTestCase {
 
     private func ids(_ text: ModelText, _ s: String) -> [Int] { text.tokenizer.encode(s, addSpecialTokens: false) }
 
+    /// The calls the pieces make, whole: a started call with every arguments piece after it.
+    private func calls(_ pieces: [ToolCallSplitter.Piece]) -> [ToolCall] {
+        var out: [ToolCall] = []
+        for piece in pieces {
+            switch piece {
+            case .call(let c), .started(let c): out.append(c)
+            case .arguments(let more): out[out.count - 1].arguments += more
+            case .text: break
+            }
+        }
+        return out
+    }
+
+    /// Arguments pieces with text (a streamed call sends its arguments as they come).
+    private func argumentPieces(_ pieces: [ToolCallSplitter.Piece]) -> Int {
+        pieces.filter { if case .arguments(let a) = $0 { return !a.isEmpty } else { return false } }.count
+    }
+
     func testDeepSeekV31CallsBetweenText() throws {
         var (s, text) = try splitter(.deepseekV31)
         let f = s.format
@@ -52,11 +70,13 @@ final class ToolCallTests: XCTestCase {
             + [call] + ids(text, "get_time") + [sep] + ids(text, #"{"zone": "CET"}"#) + [callEnd, end]
         let pieces = run(&s, tokens)
         XCTAssertEqual(pieces.prefix(lead.count).map { if case .text(let id) = $0 { return id } else { return -1 } }, lead)
-        let calls = pieces.compactMap { if case .call(let c) = $0 { return c } else { return nil } }
+        let calls = calls(pieces)
         XCTAssertEqual(calls.map(\.name), ["get_weather", "get_time"])
         XCTAssertEqual(calls.map(\.arguments), [#"{"city": "Paris"}"#, #"{"zone": "CET"}"#])
         XCTAssertTrue(calls.allSatisfy { $0.id.hasPrefix("chatcmpl-tool-") })
-        XCTAssertEqual(pieces.count, lead.count + 2, "markers and call tokens are not text")
+        XCTAssertFalse(pieces.dropFirst(lead.count).contains { if case .text = $0 { return true } else { return false } },
+                       "markers and call tokens are not text")
+        XCTAssertGreaterThan(argumentPieces(pieces), 4, "the arguments stream as they are generated, not at the call's end")
         XCTAssertEqual(s.calls, 2)
     }
 
@@ -66,7 +86,7 @@ final class ToolCallTests: XCTestCase {
         let tokens = [f.sectionBegin, f.callBegin] + ids(text, "function") + [f.separator]
             + ids(text, "get_weather\n```json\n{\"city\": \"Paris\"}\n```") + [f.callEnd, f.sectionEnd]
         XCTAssertEqual(run(&s, tokens).compactMap { if case .call(let c) = $0 { return [c.name, c.arguments] } else { return nil } },
-                       [["get_weather", #"{"city": "Paris"}"#]])
+                       [["get_weather", #"{"city": "Paris"}"#]], "a fenced call comes whole at its end marker")
         // Without the fence it is not this format's call: its tokens stay text.
         var (t, _) = try splitter(.deepseekV3)
         let plain = [f.sectionBegin, f.callBegin] + ids(text, "function") + [f.separator] + ids(text, "get_weather {}") + [f.callEnd, f.sectionEnd]
@@ -79,14 +99,24 @@ final class ToolCallTests: XCTestCase {
     func testKimiK2IdsAndNames() throws {
         var (s, text) = try splitter(.kimiK2)
         let tokens = [512, 514] + ids(text, "functions.get_weather:0") + [516] + ids(text, #"{"city": "Beijing"}"#) + [515, 513]
-        let calls = run(&s, tokens).compactMap { if case .call(let c) = $0 { return c } else { return nil } }
-        XCTAssertEqual(calls, [ToolCall(id: "functions.get_weather:0", name: "get_weather", arguments: #"{"city": "Beijing"}"#)])
+        let pieces = run(&s, tokens)
+        XCTAssertEqual(calls(pieces), [ToolCall(id: "functions.get_weather:0", name: "get_weather", arguments: #"{"city": "Beijing"}"#)])
+        XCTAssertGreaterThan(argumentPieces(pieces), 1)
     }
 
     func testAnUnfinishedSectionIsTextAtTheEnd() throws {
         var (s, text) = try splitter(.deepseekV31)
         let tokens = ids(text, "ok") + [s.format.sectionBegin, s.format.callBegin] + ids(text, "get_we")
         XCTAssertEqual(run(&s, tokens), tokens.map { .text($0) }, "nothing is lost when generation stops mid-call")
+        // Cut after its name: the call was started (a stream sent it), and ends with the arguments it has.
+        var (t, _) = try splitter(.deepseekV31)
+        let f = t.format
+        let cut = [f.sectionBegin, f.callBegin] + ids(text, "get_weather") + [f.separator] + ids(text, #"{"city": "Pa"#)
+        XCTAssertEqual(calls(run(&t, cut)).map { [$0.name, $0.arguments] }, [["get_weather", #"{"city": "Pa"#]])
+        // A head that is not a name (empty) starts nothing: the call is text at its end marker.
+        var (u, _) = try splitter(.deepseekV31)
+        let nameless = [f.sectionBegin, f.callBegin, f.separator] + ids(text, "{}") + [f.callEnd, f.sectionEnd]
+        XCTAssertEqual(run(&u, nameless), nameless.map { .text($0) }, "markers included")
     }
 
     func testAParserNeedsItsMarkersInTheTokenizer() throws {

@@ -575,6 +575,8 @@ check(m.content is None and len(m.tool_calls) == 1 and m.tool_calls[0].function.
       and isinstance(m.tool_calls[0].function.parsed_arguments, GetWeather) and parsed.choices[0].finish_reason == "stop",
       f"named tool choice: {parsed.choices[0]}")
 count("chat_completions", "stop")
+# Streamed, the arguments come as they are generated (vLLM's deltas): the first piece has the call's id
+# and name, every piece its index; together they are the whole reply's arguments.
 streamed_calls, reasons = [], []
 for chunk in client.chat.completions.create(model=MODEL, messages=conversations[1], max_tokens=96, temperature=0, logit_bias=closing_bias,
                                             tools=[openai.pydantic_function_tool(GetWeather)], stream=True,
@@ -582,8 +584,11 @@ for chunk in client.chat.completions.create(model=MODEL, messages=conversations[
     for c in chunk.choices:
         streamed_calls += c.delta.tool_calls or []
         reasons += [c.finish_reason] if c.finish_reason else []
-check([(t.function.name, t.function.arguments) for t in streamed_calls] == [("GetWeather", m.tool_calls[0].function.arguments)]
-      and reasons == ["stop"], f"named tool choice streamed: {streamed_calls} {reasons}")
+first_piece = streamed_calls[0] if streamed_calls else None
+check(first_piece is not None and first_piece.id and first_piece.function.name == "GetWeather"
+      and all(t.index == 0 and t.id is None and t.function.name is None for t in streamed_calls[1:])
+      and "".join(t.function.arguments or "" for t in streamed_calls) == m.tool_calls[0].function.arguments
+      and len(streamed_calls) > 3 and reasons == ["stop"], f"named tool choice streamed: {streamed_calls} {reasons}")
 count("chat_completions", "stop")
 # tool_choice "required": a JSON array of calls to any of the tools (vLLM's schema; one with
 # parallel_tool_calls false), returned as tool_calls whose arguments validate against the tool's parameters.

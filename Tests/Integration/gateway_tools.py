@@ -139,19 +139,24 @@ try:
     check(r.choices[0].finish_reason == "tool_calls", f"finish_reason {r.choices[0].finish_reason}")
     check(fake.prompts[-1] == tok.encode(render_chat(messages), add_special_tokens=False).ids, "the prompt sent to decode")
 
-    content, deltas, finish = "", {}, None
+    # Streamed, each call's arguments come as they are generated (vLLM's deltas): its first piece has
+    # the id and name, the later ones only arguments.
+    content, deltas, finish, pieces = "", {}, None, {}
     for chunk in client.chat.completions.create(model="tiny", messages=messages, tools=TOOLS, max_tokens=200, temperature=0, stream=True):
         for c in chunk.choices:
             content += c.delta.content or ""
             for d in c.delta.tool_calls or []:
                 entry = deltas.setdefault(d.index, {"id": None, "name": "", "arguments": ""})
+                check(bool(d.id) == (entry["id"] is None), f"only a call's first piece has its id: {d}")
                 entry["id"] = entry["id"] or d.id
                 entry["name"] += d.function.name or ""
                 entry["arguments"] += d.function.arguments or ""
+                pieces[d.index] = pieces.get(d.index, 0) + 1
             finish = c.finish_reason or finish
     check(content == lead and [(deltas[i]["name"], deltas[i]["arguments"]) for i in sorted(deltas)] == calls
           and sorted(deltas) == [0, 1] and all(d["id"] for d in deltas.values()) and finish == "tool_calls",
           f"streamed: {content!r} {deltas} {finish}")
+    check(all(n > 2 for n in pieces.values()), f"the arguments streamed in pieces: {pieces}")
 
     r = client.chat.completions.create(model="tiny", messages=messages, tools=TOOLS, max_tokens=200, temperature=0, parallel_tool_calls=False)
     check([c.function.name for c in r.choices[0].message.tool_calls] == ["get_weather"], "parallel_tool_calls false keeps the first")
@@ -206,7 +211,7 @@ try:
         for c in chunk.choices:
             reasoning_s += (c.delta.model_extra or {}).get("reasoning_content") or ""
             content_s += c.delta.content or ""
-            names += [d.function.name for d in c.delta.tool_calls or []]
+            names += [d.function.name for d in c.delta.tool_calls or [] if d.function.name]
     check(reasoning_s == thought and content_s == lead and names == ["get_weather", "get_time"], f"reasoning streamed: {reasoning_s!r} {content_s!r} {names}")
     # Without thinking the template closes the think block: all of the output is the answer.
     fake.script = tok.encode("It is sunny.", add_special_tokens=False).ids + [EOS]
