@@ -209,7 +209,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         for piece in splitter?.feed(token) ?? [.text(token)] {
             switch piece {
             case .text(let id): send(text.append(id))
-            case .call(let call), .started(let call): startCall(call); send("")
+            case .started(let call): startCall(call); send("")
             case .arguments(let more): addArguments(more); send("")
             }
         }
@@ -285,7 +285,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             switch piece {
             case .text(let id): if text.stoppedBy == nil { tail += text.append(id) }
             case .arguments(let more): addArguments(more)
-            case .call, .started: break   // a finish only ends what was started
+            case .started: break   // a finish only ends what was started
             }
         }
         tail += text.finish()

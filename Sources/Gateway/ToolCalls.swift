@@ -90,31 +90,23 @@ public struct ToolCallFormat: Sendable {
         (sectionBegin, sectionEnd, callBegin, callEnd, separator) = (ids[0], ids[1], ids[2], ids[3], ids[4])
     }
 
-    /// One call from the tokens between its begin and end markers; nil when they do not have the
-    /// format's shape (the caller then keeps them as text).
-    func call(_ tokens: [Int], text: ModelText) -> ToolCall? {
-        guard let split = tokens.firstIndex(of: separator) else { return nil }
-        let head = text.decode(Array(tokens[..<split]), skipSpecialTokens: false)
-        let tail = text.decode(Array(tokens[(split + 1)...]), skipSpecialTokens: false)
+    /// A deepseek_v31 or kimi_k2 call from its head (the tokens between its begin marker and the
+    /// separator), its arguments to come; nil when the head does not have the format's shape (the
+    /// caller then keeps the call as text). deepseek_v3's name follows the separator (`ToolCallSplitter`).
+    func startedCall(head tokens: [Int], text: ModelText) -> ToolCall? {
+        let head = text.decode(tokens, skipSpecialTokens: false).trimmingCharacters(in: .whitespacesAndNewlines)
         switch name {
         case .deepseekV31:
-            let function = head.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !function.isEmpty else { return nil }
-            return ToolCall(id: Self.newID(), name: function, arguments: tail)
-        case .deepseekV3:
-            // TYPE is "function"; the tail is NAME\n```json\nARGS\n```.
-            guard let open = tail.range(of: "\n```json\n"), tail.hasSuffix("\n```") else { return nil }
-            let function = String(tail[..<open.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
-            let argumentsEnd = tail.index(tail.endIndex, offsetBy: -4)
-            guard !function.isEmpty, open.upperBound <= argumentsEnd else { return nil }
-            return ToolCall(id: Self.newID(), name: function, arguments: String(tail[open.upperBound..<argumentsEnd]))
+            guard !head.isEmpty else { return nil }
+            return ToolCall(id: Self.newID(), name: head, arguments: "")
         case .kimiK2:
             // functions.NAME:INDEX, which is also the call's id (vLLM's kimi_k2 parser).
-            let id = head.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard id.hasPrefix("functions."), let colon = id.lastIndex(of: ":") else { return nil }
-            let function = String(id[id.index(id.startIndex, offsetBy: 10)..<colon])
+            guard head.hasPrefix("functions."), let colon = head.lastIndex(of: ":") else { return nil }
+            let function = String(head[head.index(head.startIndex, offsetBy: 10)..<colon])
             guard !function.isEmpty else { return nil }
-            return ToolCall(id: id, name: function, arguments: tail)
+            return ToolCall(id: head, name: function, arguments: "")
+        case .deepseekV3:
+            return nil
         }
     }
 
@@ -133,28 +125,31 @@ public struct ToolCallFormat: Sendable {
 }
 
 /// One choice's generated tokens split into text and tool calls, token by token: outside a tool-call
-/// section every token is text; inside it, a call whose name comes before its arguments (deepseek_v31,
-/// kimi_k2) starts once the name is read and its arguments follow as they are generated (vLLM streams
-/// them so); a deepseek_v3 call, whose arguments end in a fence, is held until its end marker and then
-/// becomes a `ToolCall`. A call whose head is malformed is text again, markers included. Nothing is
-/// dropped: an unfinished section is text at the end, but for a call already started, which ends with
-/// the arguments it has.
+/// section every token is text; inside it, a call starts once its name is read — at the separator
+/// marker (deepseek_v31, kimi_k2), or at the ```json fence after it (deepseek_v3) — and its arguments
+/// follow as they are generated (vLLM streams them so); deepseek_v3's closing fence is held back and
+/// dropped. A call whose head is malformed is text again, markers included. Nothing is dropped: an
+/// unfinished section is text at the end, but for a call already started, which ends with the
+/// arguments it has.
 struct ToolCallSplitter {
     enum Piece: Equatable {
         case text(Int)
-        /// A whole call (deepseek_v3).
-        case call(ToolCall)
         /// A call whose arguments follow in `arguments` pieces until the next call or the end.
         case started(ToolCall)
         case arguments(String)
     }
+
+    static let openingFence = "\n```json\n", closingFence = "\n```"
 
     let format: ToolCallFormat
     let text: ModelText
     private var inSection = false
     private var held: [Int] = []      // the section's tokens since its begin marker (markers included)
     private var callStart: Int?       // index in `held` after the current call's begin marker
+    private var head: TextStream?     // deepseek_v3: the text after the separator, until the opening fence
+    private var headText = ""
     private var arguments: TextStream? // the started call's arguments, detokenized as they come
+    private var heldBack = ""         // deepseek_v3: the arguments' last characters, maybe the closing fence
     private(set) var calls = 0
 
     init(format: ToolCallFormat, text: ModelText) {
@@ -172,27 +167,33 @@ struct ToolCallSplitter {
             return [.text(token)]
         }
         if arguments != nil && token != format.callEnd {
-            return [.arguments(arguments!.append(token))]
+            return release(arguments!.append(token))
         }
         held.append(token)
+        if head != nil && token != format.callEnd {
+            headText += head!.append(token)
+            guard let open = headText.range(of: Self.openingFence) else { return [] }
+            let name = headText[..<open.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !name.isEmpty else { return [] }   // malformed: text at the end marker
+            let after = String(headText[open.upperBound...])
+            head = nil
+            return start(ToolCall(id: ToolCallFormat.newID(), name: name, arguments: "")) + release(after)
+        }
         switch token {
         case format.callBegin:
             callStart = held.count
-        case format.separator where format.name != .deepseekV3 && callStart != nil:
+        case format.separator where callStart != nil && head == nil:
+            if format.name == .deepseekV3 {
+                head = TextStream(text, skipSpecialTokens: false)
+                headText = ""
+                return []
+            }
             // The head is whole: a well-formed one starts the call (a malformed one waits to be text).
-            guard let call = format.call(Array(held[callStart!..<(held.count - 1)]) + [token], text: text) else { return [] }
-            arguments = TextStream(text, skipSpecialTokens: false)
-            calls += 1
-            return [.started(call)]
+            guard let call = format.startedCall(head: Array(held[callStart!..<(held.count - 1)]), text: text) else { return [] }
+            return start(call)
         case format.callEnd:
             if arguments != nil { return endStartedCall() }
-            guard let start = callStart else { return [] }
-            callStart = nil
-            let body = Array(held[start..<(held.count - 1)])
-            guard let call = format.call(body, text: text) else { return flushHeld() }
-            calls += 1
-            held = [format.sectionBegin]   // what is held now is only the open section
-            return [.call(call)]
+            return flushHeld()   // a call that never started: its head was malformed
         case format.sectionEnd where callStart == nil:
             inSection = false
             held = []
@@ -215,10 +216,32 @@ struct ToolCallSplitter {
         return flushHeld()
     }
 
-    /// The started call's held-back argument text; the section stays open for the next call.
+    private mutating func start(_ call: ToolCall) -> [Piece] {
+        arguments = TextStream(text, skipSpecialTokens: false)
+        heldBack = ""
+        calls += 1
+        return [.started(call)]
+    }
+
+    /// Argument text as it comes; deepseek_v3 keeps back what may be the start of its closing fence.
+    private mutating func release(_ more: String) -> [Piece] {
+        guard format.name == .deepseekV3 else { return more.isEmpty ? [] : [.arguments(more)] }
+        heldBack += more
+        let keep = Self.closingFence.count
+        guard heldBack.count > keep else { return [] }
+        let cut = heldBack.index(heldBack.endIndex, offsetBy: -keep)
+        let out = String(heldBack[..<cut])
+        heldBack = String(heldBack[cut...])
+        return [.arguments(out)]
+    }
+
+    /// The started call's last argument text (deepseek_v3: without its closing fence); the section
+    /// stays open for the next call.
     private mutating func endStartedCall() -> [Piece] {
-        let rest = arguments!.finish()
+        var rest = heldBack + arguments!.finish()
+        if format.name == .deepseekV3 && rest.hasSuffix(Self.closingFence) { rest.removeLast(Self.closingFence.count) }
         arguments = nil
+        heldBack = ""
         callStart = nil
         held = [format.sectionBegin]
         return rest.isEmpty ? [] : [.arguments(rest)]
@@ -230,6 +253,7 @@ struct ToolCallSplitter {
         held = []
         inSection = false
         callStart = nil
+        head = nil
         return tokens.map { .text($0) }
     }
 }

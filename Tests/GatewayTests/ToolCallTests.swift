@@ -48,7 +48,7 @@ final class ToolCallTests: XCTestCase {
         var out: [ToolCall] = []
         for piece in pieces {
             switch piece {
-            case .call(let c), .started(let c): out.append(c)
+            case .started(let c): out.append(c)
             case .arguments(let more): out[out.count - 1].arguments += more
             case .text: break
             }
@@ -85,15 +85,21 @@ final class ToolCallTests: XCTestCase {
         let f = s.format
         let tokens = [f.sectionBegin, f.callBegin] + ids(text, "function") + [f.separator]
             + ids(text, "get_weather\n```json\n{\"city\": \"Paris\"}\n```") + [f.callEnd, f.sectionEnd]
-        XCTAssertEqual(run(&s, tokens).compactMap { if case .call(let c) = $0 { return [c.name, c.arguments] } else { return nil } },
-                       [["get_weather", #"{"city": "Paris"}"#]], "a fenced call comes whole at its end marker")
-        // Without the fence it is not this format's call: its tokens stay text.
+        let pieces = run(&s, tokens)
+        XCTAssertEqual(calls(pieces).map { [$0.name, $0.arguments] }, [["get_weather", #"{"city": "Paris"}"#]],
+                       "the name from before the opening fence, the arguments without the closing one")
+        XCTAssertGreaterThan(argumentPieces(pieces), 1, "the arguments stream")
+        XCTAssertFalse(pieces.contains { if case .arguments(let a) = $0 { return a.contains("`") } else { return false } },
+                       "no piece of a fence is sent")
+        // Without the opening fence it is not this format's call: its tokens stay text.
         var (t, _) = try splitter(.deepseekV3)
         let plain = [f.sectionBegin, f.callBegin] + ids(text, "function") + [f.separator] + ids(text, "get_weather {}") + [f.callEnd, f.sectionEnd]
-        let pieces = run(&t, plain)
-        XCTAssertFalse(pieces.contains { if case .call = $0 { return true } else { return false } })
-        XCTAssertEqual(pieces.compactMap { if case .text(let id) = $0 { return id } else { return nil } }, plain,
-                       "the malformed call's tokens come back as text, markers included")
+        let textPieces = run(&t, plain)
+        XCTAssertEqual(textPieces, plain.map { .text($0) }, "the malformed call's tokens come back as text, markers included")
+        // Cut inside its arguments: the call ends with what it has.
+        var (u, _) = try splitter(.deepseekV3)
+        let cut = [f.sectionBegin, f.callBegin] + ids(text, "function") + [f.separator] + ids(text, "get_weather\n```json\n{\"city\": \"Pa")
+        XCTAssertEqual(calls(run(&u, cut)).map { [$0.name, $0.arguments] }, [["get_weather", #"{"city": "Pa"#]])
     }
 
     func testKimiK2IdsAndNames() throws {
