@@ -300,7 +300,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
             tail = ""
         } else if forced == .required {
             // The calls are the whole answer (kept as text when it is not whole JSON of their shape).
-            let calls = ForcedToolCalls.required.calls(forcedReply + tail)
+            let calls = ForcedToolCalls.requiredCalls(forcedReply + tail)
             if calls.isEmpty { tail = forcedReply + tail } else { calls.forEach(startCall); tail = "" }
         } else if reason == "stop" && stopReason == nil && callsStarted > 0 {
             reason = "tool_calls"   // as vLLM: the model's EOS after calls

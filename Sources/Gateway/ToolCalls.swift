@@ -8,22 +8,19 @@ enum ForcedToolCalls: Equatable, Sendable {
     case named(String)
     case required
 
-    /// The calls a finished reply is; none when it is not whole JSON of the expected shape (cut by
-    /// max_tokens or a stop string: the caller keeps it as text). Arguments as vLLM writes them: the
-    /// named function's as generated, "required"'s parameters as Python's json.dumps.
-    func calls(_ reply: String) -> [ToolCall] {
-        switch self {
-        case .named(let name): return [ToolCall(id: ToolCallFormat.newID(), name: name, arguments: reply)]
-        case .required:
-            guard case let .array(items)? = try? Value(json: reply) else { return [] }
-            var calls: [ToolCall] = []
-            for case let .object(call) in items {
-                guard let name = call["name"]?.stringValue, let parameters = call["parameters"],
-                      let arguments = try? parameters.jsonString() else { return [] }
-                calls.append(ToolCall(id: ToolCallFormat.newID(), name: name, arguments: arguments))
-            }
-            return calls.count == items.count ? calls : []
+    /// The calls a finished "required" reply is; none when it is not whole JSON of the expected shape
+    /// (cut by max_tokens or a stop string: the caller keeps it as text). Arguments as vLLM writes
+    /// them: the parameters as Python's json.dumps. (A named function's reply is its call's arguments,
+    /// streamed as they come.)
+    static func requiredCalls(_ reply: String) -> [ToolCall] {
+        guard case let .array(items)? = try? Value(json: reply) else { return [] }
+        var calls: [ToolCall] = []
+        for case let .object(call) in items {
+            guard let name = call["name"]?.stringValue, let parameters = call["parameters"],
+                  let arguments = try? parameters.jsonString() else { return [] }
+            calls.append(ToolCall(id: ToolCallFormat.newID(), name: name, arguments: arguments))
         }
+        return calls.count == items.count ? calls : []
     }
 }
 

@@ -308,9 +308,9 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(required.sampling.jsonSchema, #"{"type":"array","minItems":1,"maxItems":1,"items":{"anyOf":["#
                        + #"{"type":"object","properties":{"name":{"enum":["f"]},"parameters":"# + schema + #"},"required":["name","parameters"],"additionalProperties":false},"#
                        + #"{"type":"object","properties":{"name":{"enum":["g"]},"parameters":{"type":"object","properties":{}}},"required":["name","parameters"],"additionalProperties":false}]}}"#)
-        XCTAssertEqual(ForcedToolCalls.required.calls(#"[{"name": "f", "parameters": {"b": 1, "a": "x"}}, {"name":"g","parameters":{}}]"#).map { [$0.name, $0.arguments] },
+        XCTAssertEqual(ForcedToolCalls.requiredCalls(#"[{"name": "f", "parameters": {"b": 1, "a": "x"}}, {"name":"g","parameters":{}}]"#).map { [$0.name, $0.arguments] },
                        [["f", #"{"b": 1, "a": "x"}"#], ["g", "{}"]], "arguments as Python's json.dumps writes the parameters")
-        XCTAssertEqual(ForcedToolCalls.required.calls(#"[{"name": "f", "parameters": {"b": 1"#), [], "a cut reply stays text")
+        XCTAssertEqual(ForcedToolCalls.requiredCalls(#"[{"name": "f", "parameters": {"b": 1"#), [], "a cut reply stays text")
         XCTAssertThrowsError(try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"}"#, .chat)) {
             XCTAssertEqual(($0 as? APIError)?.param, "tool_choice")
         }

@@ -125,6 +125,41 @@ final class ToolCallTests: XCTestCase {
         XCTAssertEqual(run(&u, nameless), nameless.map { .text($0) }, "markers included")
     }
 
+    /// Whatever a model generates (markers in any order, cut anywhere), the splitter never traps, a
+    /// call's arguments only follow its start, and text tokens come out in their order: 3000 random
+    /// sequences per format over its markers and a few ordinary ids.
+    func testAnyTokenSequenceSplitsWithoutLoss() throws {
+        var rng = SystemRandomNumberGenerator()
+        for name in ToolCallFormat.Name.allCases {
+            let (fresh, text) = try splitter(name)
+            let f = fresh.format
+            let alphabet = [f.sectionBegin, f.sectionEnd, f.callBegin, f.callEnd, f.separator] + ids(text, "get_weather\n```json\n{\"a\": 1}\n```")
+            for _ in 0..<3000 {
+                var s = fresh
+                let tokens = (0..<Int.random(in: 0...24, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
+                let pieces = run(&s, tokens)
+                var started = false
+                var textTokens: [Int] = []
+                for piece in pieces {
+                    switch piece {
+                    case .started: started = true
+                    case .arguments: XCTAssertTrue(started, "\(name): arguments before any call in \(tokens)")
+                    case .text(let id): textTokens.append(id)
+                    }
+                }
+                XCTAssertTrue(isSubsequence(textTokens, of: tokens),
+                              "\(name): text tokens out of order for \(tokens)")
+                XCTAssertEqual(pieces.filter { if case .started = $0 { return true } else { return false } }.count, s.calls)
+            }
+        }
+    }
+
+    private func isSubsequence(_ a: [Int], of b: [Int]) -> Bool {
+        var i = 0
+        for x in b where i < a.count && a[i] == x { i += 1 }
+        return i == a.count
+    }
+
     func testAParserNeedsItsMarkersInTheTokenizer() throws {
         let text = try ModelText(folder: try BuiltinModel.resolve("bench"))
         XCTAssertThrowsError(try ToolCallFormat(.kimiK2, text: text)) { error in
