@@ -3,7 +3,8 @@
 # requests are admitted with their prompt's pages and grow page by page, so a burst needing three
 # times the cache runs together: when pages run out the latest sequences are preempted, wait first
 # in line and are recomputed by the prefill, and every request is served exactly as alone (greedy,
-# and seeded sampling, against pd-run's code path) — with the admission queue and without it.
+# and seeded sampling, against pd-run's code path) — with the admission queue and without it, and
+# through the gateway (the openai SDK's streamed chats equal the same chats sent alone).
 source "$(dirname "$0")/common.bash"
 pp=$(free_port); dp=$(free_port); qp=$(free_port); mp=$(free_port)
 start_prefill "$pp" 2
@@ -45,11 +46,12 @@ after=$(preemptions)
 served=$(json_field "$work/greedy-$attempt.json" "sum(r.get('error') is None for r in j['results'])")
 [ "$served" -ge 1 ] || fail "not one request of the burst was served"
 grep -q "preempted for KV pages" "$work/decode-$dp.log" || fail "the decode log does not name the preemption"
-echo "ok: no queue: $((after - before)) preemptions in a burst of 6 × 8 pages on 8 pages; $served served exactly, the rest refused"
+echo "ok: no queue: $((after - before)) preemptions in a burst of 6 × 8 pages on 8 pages; $served of 6 served exactly, any other refused with RESOURCE_EXHAUSTED"
 
 # With the admission queue every request is served; seeded sampling continues its stream across a
 # preemption (the sampler's RNG and penalties stay with the request).
-start_decode "$qp" "$pp" --kv-pages 8 --page-size 16 --max-queued-requests 8 --max-queue-seconds 60
+qmp=$(free_port)
+start_decode "$qp" "$pp" --kv-pages 8 --page-size 16 --max-queued-requests 8 --max-queue-seconds 60 --metrics-listen 127.0.0.1:"$qmp"
 wait_healthy "$qp"
 for args in "" "--temperature 0.8 --top-k 50 --seed 11 --repetition-penalty 1.2"; do
   # shellcheck disable=SC2086
@@ -60,4 +62,37 @@ done
 n=$(grep -c "preempted for KV pages" "$work/decode-$qp.log" || true)
 echo "ok: with the queue, greedy and seeded bursts of 6 × 8 pages on 8 pages served in full and exactly ($n preemptions)"
 client generate --decode 127.0.0.1:"$qp" --prompt-lengths 20 --max-new-tokens 10 --verify --model tiny >/dev/null || fail "later request failed"
+expect_pages_returned "$qp"
+
+# Through the gateway with the openai SDK: six streamed chats at once on the 8-page cache are preempted
+# and resumed, and each stream's text equals the same chat sent alone (no preemption), token by token.
+gp=$(free_port)
+start_gateway "$gp" 127.0.0.1:"$qp"
+wait_gateway "$gp"
+py=$("$root/scripts/python-env" venv openai requests) || fail "no python venv"
+"$py" - "$gp" "$qmp" <<'PY' || fail "streamed chats under preemption"
+import concurrent.futures, sys, requests
+from openai import OpenAI
+gateway, metrics = sys.argv[1:]
+client = OpenAI(base_url=f"http://127.0.0.1:{gateway}/v1", api_key="unused", max_retries=0, timeout=120)
+def preemptions():
+    for line in requests.get(f"http://127.0.0.1:{metrics}/metrics", timeout=10).text.splitlines():
+        if line.startswith("latentserve_decode_preemptions_total "): return int(float(line.split()[1]))
+    return 0
+def chat(i, stream):
+    kw = dict(model="tiny", messages=[{"role": "user", "content": f"Count to {i}."}], max_tokens=90, temperature=0,
+              extra_body={"ignore_eos": True})
+    if not stream: return client.chat.completions.create(**kw).choices[0].message.content
+    return "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(stream=True, **kw) if c.choices)
+for attempt in range(3):   # overlap is up to the threads: retried when nothing was preempted
+    before = preemptions()
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        streamed = list(pool.map(lambda i: chat(i, True), range(6)))
+    if preemptions() > before: break
+else:
+    sys.exit("3 bursts of 6 streamed chats and no preemption")
+alone = [chat(i, False) for i in range(6)]
+assert streamed == alone, f"a stream differs from the chat alone: {streamed} vs {alone}"
+print(f"ok: openai SDK: 6 streamed chats at once, {preemptions() - before} preemptions, each equal to the chat alone")
+PY
 expect_pages_returned "$qp"
