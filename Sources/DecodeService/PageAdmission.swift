@@ -31,12 +31,12 @@ final class PageAdmission: @unchecked Sendable {
     /// the wait early.
     func reserve(capacity: Int, holding: Int, resuming: Bool = false, remaining: () -> Double?,
                  isCancelled: () -> Bool) throws -> Int {
-        let needed = (capacity + cache.pageSize - 1) / cache.pageSize
+        let needed = cache.pagesNeeded(forTokens: capacity)
         guard needed <= cache.pageCount else {
             throw PageAdmissionError.neverFits(tokens: capacity, neededPages: needed, totalPages: cache.pageCount)
         }
         let held = min(holding, capacity)
-        let heldPages = (held + cache.pageSize - 1) / cache.pageSize
+        let heldPages = cache.pagesNeeded(forTokens: held)
         condition.lock()
         defer { condition.unlock() }
         if queue.isEmpty, let sequence = try? cache.allocate(capacity: capacity, holding: held) { return sequence }

@@ -196,11 +196,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         if let forced {
             let piece = text.append(token)
             if case .named(let name) = forced {
-                if callsStarted == 0 {
-                    startCall(ToolCall(id: ToolCallFormat.newID(), name: name, arguments: piece))
-                } else {
-                    addArguments(piece)
-                }
+                namedCallArguments(piece, name: name)
                 return send("")
             }
             forcedReply += piece
@@ -222,6 +218,11 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         guard !droppingCall else { return }
         pendingCalls.append(.start(call, index: callsStarted))
         callsStarted += 1
+    }
+
+    /// A named tool choice's answer text: the arguments of its one call, started by the first piece.
+    private func namedCallArguments(_ piece: String, name: String) {
+        if callsStarted == 0 { startCall(ToolCall(id: ToolCallFormat.newID(), name: name, arguments: piece)) } else { addArguments(piece) }
     }
 
     /// More of the current call's arguments, joined to its piece not yet sent.
@@ -296,7 +297,7 @@ private final class Choice: DecodeCallConsumer, @unchecked Sendable {
         }
         if case .named(let name)? = forced {
             // As vLLM: the call carries the whole answer; the finish reason is the sequence's.
-            if callsStarted == 0 { startCall(ToolCall(id: ToolCallFormat.newID(), name: name, arguments: tail)) } else { addArguments(tail) }
+            namedCallArguments(tail, name: name)
             tail = ""
         } else if forced == .required {
             // The calls are the whole answer (kept as text when it is not whole JSON of their shape).

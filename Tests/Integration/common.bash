@@ -100,6 +100,9 @@ client() { "$bin/pd-client" "$@"; }
 # json_field FILE EXPR: evaluates a Python expression over the JSON object `j` read from FILE.
 json_field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
+# metric_value PORT NAME: the value (as an integer) of an unlabelled sample on the /metrics at PORT.
+metric_value() { curl -sf http://127.0.0.1:"$1"/metrics | awk -v name="$2" '$1 == name { print int($2) }'; }
+
 # expect_pages_returned PORT [WHAT]: the decode daemon on PORT holds no request and every KV page is
 # free. Pages go back a moment after the client's last token (the daemon's request epilogue), so
 # this polls for up to 10 s; a leaked page never comes back, so the check still fails on a leak.

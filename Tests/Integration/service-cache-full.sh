@@ -16,9 +16,7 @@ fi
 grep -q "RESOURCE_EXHAUSTED" "$work/err.txt" || fail "expected RESOURCE_EXHAUSTED: $(cat "$work/err.txt")"
 grep -q "KV cache full" "$work/err.txt" || fail "error should say the KV cache is full: $(cat "$work/err.txt")"
 
-preemptions() {
-  curl -sf http://127.0.0.1:"$mp"/metrics | awk '$1 == "latentserve_decode_preemptions_total" { print int($2) }'
-}
+preemptions() { metric_value "$mp" latentserve_decode_preemptions_total; }
 # burst NAME PORT [pd-client args...]: 6 requests of 8 + 112 tokens (8 pages each) at once; all are
 # served and equal the reference. With no queue (--max-queued-requests 0) a new request that finds
 # a preempted one waiting is refused with RESOURCE_EXHAUSTED, as it would be without preemption.
