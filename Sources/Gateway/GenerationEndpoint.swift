@@ -87,7 +87,7 @@ struct GenerationEndpoint: Sendable {
         var promptLogprobs = [[PromptTokenLogprobs]?](repeating: nil, count: count)
         var toolCalls = [[ToolCall]](repeating: [], count: count)
         var reasoning = [String](repeating: "", count: count)
-        var promptTokens = 0, cachedTokens = 0, completionTokens = 0
+        var tally = UsageTally(n: request.n)
         do {
             var event = first
             while let e = event {
@@ -99,11 +99,7 @@ struct GenerationEndpoint: Sendable {
                 if let reason = e.finishReason {
                     reasons[e.index] = reason
                     stopReasons[e.index] = e.stopReason
-                    if e.index % request.n == 0 {   // once per prompt, as vLLM counts usage
-                        promptTokens += e.promptTokens
-                        cachedTokens += e.cachedPromptTokens
-                    }
-                    completionTokens += e.completionTokens
+                    tally.add(e)
                     metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
                 }
                 event = try await events.next()
@@ -111,8 +107,7 @@ struct GenerationEndpoint: Sendable {
         } catch {
             return failed(error, endpoint: endpoint, connection: connection)
         }
-        let usage = OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens,
-                                          cached: promptTokensDetails ? cachedTokens : nil)
+        let usage = tally.usage(withDetails: promptTokensDetails)
         let format = LogprobsFormat(text: served.text)
         let logprobs: [Value] = tokens.indices.map { i in
             var offset = 0
@@ -131,7 +126,7 @@ struct GenerationEndpoint: Sendable {
                         endpoint: String, done: Completion, writer: inout any ResponseBodyWriter) async throws {
         defer { done.run() }
         var started = Set<Int>()
-        var promptTokens = 0, cachedTokens = 0, completionTokens = 0, finished = 0
+        var tally = UsageTally(n: request.n)
         let format = LogprobsFormat(text: served.text)
         // Completions' text_offset: the characters of the choice's earlier tokens' strings, as in a whole response.
         var textOffsets = [Int](repeating: 0, count: request.choiceCount)
@@ -159,12 +154,7 @@ struct GenerationEndpoint: Sendable {
                                                                  reasoning: e.reasoning)))
                 }
                 if let reason = e.finishReason {
-                    if e.index % request.n == 0 {   // once per prompt, as vLLM counts usage
-                        promptTokens += e.promptTokens
-                        cachedTokens += e.cachedPromptTokens
-                    }
-                    completionTokens += e.completionTokens
-                    finished += 1
+                    tally.add(e)
                     metrics.request(endpoint: endpoint, finishReason: reason, status: 200)
                 }
                 event = try await events.next()
@@ -182,14 +172,13 @@ struct GenerationEndpoint: Sendable {
             metrics.request(endpoint: endpoint, finishReason: "abort", status: 499)
             throw error
         }
-        if finished < request.choiceCount {   // the task was cancelled (connection gone) before the end
+        if tally.finished < request.choiceCount {   // the task was cancelled (connection gone) before the end
             events.cancel()
             metrics.request(endpoint: endpoint, finishReason: "abort", status: 499)
             throw CancellationError()
         }
         if request.includeUsage {
-            try await writer.write(HTTP.sse(shapes.usageChunk(OpenAIResponses.usage(prompt: promptTokens, completion: completionTokens,
-                                                                                    cached: promptTokensDetails ? cachedTokens : nil))))
+            try await writer.write(HTTP.sse(shapes.usageChunk(tally.usage(withDetails: promptTokensDetails))))
         }
         try await writer.write(HTTP.done)
         try await writer.finish(nil)
@@ -258,4 +247,28 @@ final class Admission: @unchecked Sendable {
     }
 
     func leave() { lock.withLock { inFlight -= 1 } }
+}
+
+/// A request's usage as its choices finish: prompt tokens and their prefix-cached share once per
+/// prompt (its first choice), as vLLM counts usage; completion tokens of every choice.
+struct UsageTally {
+    let n: Int
+    private(set) var prompt = 0, cached = 0, completion = 0, finished = 0
+
+    init(n: Int) { self.n = n }
+
+    /// A choice's last event (the one with its finish reason).
+    mutating func add(_ e: ChoiceEvent) {
+        if e.index % n == 0 {
+            prompt += e.promptTokens
+            cached += e.cachedPromptTokens
+        }
+        completion += e.completionTokens
+        finished += 1
+    }
+
+    /// The usage object; `prompt_tokens_details.cached_tokens` with `withDetails` (--enable-prompt-tokens-details).
+    func usage(withDetails: Bool) -> Value {
+        OpenAIResponses.usage(prompt: prompt, completion: completion, cached: withDetails ? cached : nil)
+    }
 }
