@@ -52,7 +52,7 @@ let package = Package(
                 swiftSettings: fastMath),
         .target(name: "KVCache", dependencies: ["Basics", "Tensors"], swiftSettings: fastMath),
         .target(name: "Engine", dependencies: ["Basics", "DeepSeekModel", "KVCache", "ContextParallel", "Kernels", "Tensors",
-                                               "StructuredOutput"],
+                                               "StructuredOutput", "Tokenizer"],
                 swiftSettings: fastMath),
 
         // Grammars over a model's token bytes (response_format json_object): the recognizer, the

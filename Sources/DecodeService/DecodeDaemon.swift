@@ -24,6 +24,8 @@ public struct DecodeOptions: Sendable {
     public var kvDType = LatentDType.f32
     public var pageSize = 16
     public var maxBatch = 32
+    /// N-gram speculative decoding (nil: one token per sequence and step).
+    public var speculation: SpeculativeConfig?
     /// Deadline of each Prefill call.
     public var prefillTimeoutSeconds = 120.0
     public var wireDType: WireDType = .f32
@@ -49,7 +51,7 @@ public final class DecodeDaemon: @unchecked Sendable {
     let batcher: ContinuousBatcher
     let pages: PageAdmission
     let stats = StatsBook()
-    let metrics = DecodeMetrics()
+    let metrics: DecodeMetrics
     let prefills: PrefillPool
     private var server: TransportServer?
     private let lock = NSLock()
@@ -63,7 +65,11 @@ public final class DecodeDaemon: @unchecked Sendable {
         let c = model.config
         cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: options.pageSize, pageCount: options.kvPages,
                                      dtype: options.kvDType, resident: true)
-        batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: options.maxBatch)
+        let metrics = DecodeMetrics()
+        self.metrics = metrics
+        batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: options.maxBatch, speculation: options.speculation) { step in
+            metrics.speculated(step)
+        }
         pages = PageAdmission(cache: cache, maxQueued: options.maxQueuedRequests, maxWaitSeconds: options.maxQueueSeconds)
         let box = HealthBox()
         prefills = PrefillPool(targets: options.prefillTargets, security: options.prefillSecurity, fingerprint: model.fingerprint,
@@ -111,6 +117,9 @@ public final class DecodeDaemon: @unchecked Sendable {
                                                    "kv_pages": "\(options.kvPages)", "page_size": "\(options.pageSize)",
                                                    "kv_dtype": "\(cache.dtype)", "kv_bytes": "\(cache.pageCount * cache.layers * cache.bytesPerPage)", "model": "\(model.fingerprint)",
                                                    "weights_dtype": "\(model.weights.dtype.rawValue)", "weights_memory": "\(model.weights.residency.rawValue)"])
+        if let s = options.speculation {
+            logger.info("speculative decoding: ngram, \(s.draftTokens) drafts per sequence, lookup \(s.minNgram)...\(s.maxNgram) tokens")
+        }
     }
 
     /// Drains calls in flight (up to the grace period), then stops the batcher.

@@ -1,16 +1,18 @@
+import Engine
 import Foundation
 import Metrics
 import MetricsExposition
 import Wire
 
 /// pd-decode's Prometheus metrics (`--metrics-listen`): finished requests by finish reason, token
-/// and KV-transfer counters, preemptions, TTFT / KV transfer / end-to-end histograms; running and
+/// and KV-transfer counters, preemptions, speculative decoding's drafts, TTFT / KV transfer / end-to-end histograms; running and
 /// waiting requests and KV pages as gauges refreshed at each scrape.
 final class DecodeMetrics: @unchecked Sendable {
     let endpoint: MetricsEndpoint
     private let lock = NSLock()
     private var requestCounters: [String: Metrics.Counter] = [:]
     private let promptTokens, generationTokens, kvBytes, preemptions: Metrics.Counter
+    private let drafts, draftTokens, acceptedTokens: Metrics.Counter
     private let timeToFirstToken, kvTransfer, endToEnd: Metrics.Timer
     private let running, waiting, pagesUsed, pagesFree: Metrics.Gauge
 
@@ -23,6 +25,9 @@ final class DecodeMetrics: @unchecked Sendable {
         generationTokens = Metrics.Counter(label: "latentserve_decode_generation_tokens_total", factory: f)
         kvBytes = Metrics.Counter(label: "latentserve_kv_transfer_bytes_total", factory: f)
         preemptions = Metrics.Counter(label: "latentserve_decode_preemptions_total", factory: f)
+        drafts = Metrics.Counter(label: "latentserve_decode_spec_decode_drafts_total", factory: f)
+        draftTokens = Metrics.Counter(label: "latentserve_decode_spec_decode_draft_tokens_total", factory: f)
+        acceptedTokens = Metrics.Counter(label: "latentserve_decode_spec_decode_accepted_tokens_total", factory: f)
         timeToFirstToken = Metrics.Timer(label: names[0], factory: f)
         kvTransfer = Metrics.Timer(label: names[1], factory: f)
         endToEnd = Metrics.Timer(label: names[2], factory: f)
@@ -53,6 +58,13 @@ final class DecodeMetrics: @unchecked Sendable {
 
     /// A running request gave its pages back to make room (vLLM's `num_preemptions`).
     func preempted() { preemptions.increment() }
+
+    /// A decode step's speculation (vLLM's `spec_decode_num_drafts`, `_num_draft_tokens`, `_num_accepted_tokens`).
+    func speculated(_ step: ContinuousBatcher.SpeculationStep) {
+        drafts.increment(by: step.sequences)
+        draftTokens.increment(by: step.drafted)
+        acceptedTokens.increment(by: step.accepted)
+    }
 
     /// Gauges from the daemon's state, just before a scrape: requests past admission, requests
     /// waiting for KV pages (new or preempted), pages.

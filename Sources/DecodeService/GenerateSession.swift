@@ -84,12 +84,15 @@ final class GenerateSession {
                 // The batcher owns the pages' reads from here until its last sink call, after which run() returns.
                 releasePages = false
                 let before = generated
-                let stream = TokenStream(batcher: daemon.batcher, sequence: sequence, lastToken: Int(output[output.count - 1]),
+                var stream = TokenStream(batcher: daemon.batcher, sequence: sequence, lastToken: Int(output[output.count - 1]),
                                          generatedBefore: before, sampler: sampler, params: params,
                                          isCancelled: { [context] in context.isCancelled }) { [unowned self] tokens, finish in
                     self.generated += tokens.count   // before the send: the last response's usage counts them
                     for t in tokens { output.append(UInt32(t.token)) }
                     try self.send(tokens, finish: finish)
+                }
+                if daemon.batcher.speculation != nil {
+                    stream.context = (request.promptTokenIds + output.dropLast()).map { Int32(bitPattern: $0) }
                 }
                 let end: GenerationEnd
                 do {

@@ -19,6 +19,8 @@ struct TokenStream {
     /// The request's sampler, whose state (RNG, penalties, structured output) carries across preemptions.
     let sampler: Sampler
     let params: Engine.SamplingParams
+    /// The tokens before `lastToken` (prompt, then output): where speculation looks its drafts up.
+    var context: [Int32] = []
     let isCancelled: () -> Bool
     /// The tokens since the last call; the finish reason on the last call only.
     let send: (_ tokens: [SampledToken], _ finish: FinishReason?) throws -> Void
@@ -29,7 +31,7 @@ struct TokenStream {
     func run() throws -> (end: GenerationEnd, generated: Int) {
         let queue = BlockingQueue<(SampledToken?, GenerationEnd?)>()
         let ticket = batcher.join(sequence: sequence, lastToken: lastToken, generated: generatedBefore, params: params,
-                                  sampler: sampler) { token, end in queue.push((token, end)) }
+                                  sampler: sampler, context: context) { token, end in queue.push((token, end)) }
         var callerGone = false
         var pending: [SampledToken] = []
         var generated = 0

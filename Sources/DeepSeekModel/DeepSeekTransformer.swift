@@ -233,17 +233,55 @@ public final class DeepSeekTransformer: @unchecked Sendable {
     /// logits: [batch, vocab]. No allocation once the scratch buffers have grown.
     public func decode(tokens: UnsafeBufferPointer<Int32>, sequences: UnsafeBufferPointer<Int>, cache: PagedLatentCache,
                        logits out: UnsafeMutablePointer<Float>) throws {
+        let b = tokens.count
+        guard sequences.count == b else { throw ModelError.badLayout("\(sequences.count) sequences for \(b) tokens") }
+        let pos = reserveDecodePositions(b)
+        for i in 0..<b { pos[i] = Int32(try cache.length(of: sequences[i])) }
+        try decodeRows(tokens: tokens, sequences: sequences, cache: cache, logits: out)
+    }
+
+    /// A decode step whose rows carry their positions: a sequence may have several rows (a token and
+    /// the drafts after it, speculative decoding), in order at consecutive positions, the first at or
+    /// below its length. Each row's KV is written at its position before any row attends, and row r
+    /// attends over its sequence's positions 0...positions[r], so its logits equal those of a step
+    /// that ran it alone at that position. Each sequence's length becomes its last row's position + 1.
+    public func decode(tokens: UnsafeBufferPointer<Int32>, sequences: UnsafeBufferPointer<Int>, positions: UnsafeBufferPointer<Int32>,
+                       cache: PagedLatentCache, logits out: UnsafeMutablePointer<Float>) throws {
+        let b = tokens.count
+        guard sequences.count == b, positions.count == b else {
+            throw ModelError.badLayout("\(sequences.count) sequences and \(positions.count) positions for \(b) tokens")
+        }
+        let pos = reserveDecodePositions(b)
+        for i in 0..<b {
+            let p = Int(positions[i])
+            var previous: Int?
+            for j in stride(from: i - 1, through: 0, by: -1) where sequences[j] == sequences[i] { previous = Int(positions[j]); break }
+            if let previous {
+                guard p == previous + 1 else { throw ModelError.badLayout("row \(i) of sequence \(sequences[i]) at position \(p) after \(previous)") }
+            } else {
+                let length = try cache.length(of: sequences[i])
+                guard p >= 0 && p <= length else { throw ModelError.badLayout("row \(i) at position \(p) of a sequence of length \(length)") }
+            }
+            pos[i] = positions[i]
+        }
+        try decodeRows(tokens: tokens, sequences: sequences, cache: cache, logits: out)
+    }
+
+    private func reserveDecodePositions(_ rows: Int) -> UnsafeMutablePointer<Int32> {
+        if decodePositions.count < rows { decodePositions = [Int32](repeating: 0, count: rows) }
+        return decodePositions.withUnsafeMutableBufferPointer { $0.baseAddress! }
+    }
+
+    /// The step over rows whose positions are in `decodePositions`.
+    private func decodeRows(tokens: UnsafeBufferPointer<Int32>, sequences: UnsafeBufferPointer<Int>, cache: PagedLatentCache,
+                            logits out: UnsafeMutablePointer<Float>) throws {
         let c = config, b = tokens.count, h = c.hiddenSize
         guard b > 0 else { return }
-        guard sequences.count == b else { throw ModelError.badLayout("\(sequences.count) sequences for \(b) tokens") }
         let rw = c.latentRowWidth, ropeDim = c.qkRopeHeadDim
         for tok in tokens where tok < 0 || Int(tok) >= c.vocabSize { throw ModelError.tokenOutOfRange(token: Int(tok), vocabSize: c.vocabSize) }
-        if decodePositions.count < b { decodePositions = [Int32](repeating: 0, count: b) }
         let pos = decodePositions.withUnsafeMutableBufferPointer { $0.baseAddress! }
-        for i in 0..<b {
-            let length = try cache.length(of: sequences[i])
-            guard length + 1 <= c.maxPositionEmbeddings else { throw ModelError.contextTooLong(tokens: length + 1, maxPositions: c.maxPositionEmbeddings) }
-            pos[i] = Int32(length)
+        for i in 0..<b where Int(pos[i]) + 1 > c.maxPositionEmbeddings {
+            throw ModelError.contextTooLong(tokens: Int(pos[i]) + 1, maxPositions: c.maxPositionEmbeddings)
         }
         prefilledRows = 0   // `hidden` is the decode step's from here on
         let x = hidden.reserve(b * h)
@@ -258,7 +296,7 @@ public final class DeepSeekTransformer: @unchecked Sendable {
             absorbedAttention.run(w.attention, layer: l, sequences: sequences, lengths: pos, cache: cache)  // → attnOut [B, H·v]
             finishLayer(w, layer: l, x: x, rows: b)
         }
-        for i in 0..<b { try cache.setLength(Int(pos[i]) + 1, of: sequences[i]) }
+        for i in 0..<b { try cache.setLength(Int(pos[i]) + 1, of: sequences[i]) }   // rows in order: the last one's wins
         let logits = logitsFor(rows: x, count: b)
         out.update(from: logits, count: b * c.vocabSize)
     }

@@ -12,6 +12,14 @@ import KVCache
 /// sequence by a page when its next position needs one. When no page is free, the sequence that
 /// joined last leaves the batch, oldest first keep going (vLLM's recompute preemption): the batcher
 /// releases its pages and its sink gets (nil, .preempted).
+///
+/// With a `SpeculativeConfig`, a sequence whose latest tokens occurred earlier in it adds the tokens
+/// that followed there as draft rows of the step (pages for them only when free: drafts never
+/// preempt) and keeps each draft the sampler confirms; its sink then gets several tokens in one
+/// step, the same tokens it would get one per step. Drafts fill only the rows the step's weight
+/// passes have room for anyway: the skinny kernels stream each weight once per `SkinnyLinear.maxRows`
+/// x rows, so a batch of b sequences adds up to roundUp(b, 8) − b drafts, shared out evenly (at b = 1,
+/// up to 7), and a batch of a multiple of 8 speculates nothing.
 public final class ContinuousBatcher: @unchecked Sendable {
     /// Called on the batcher thread after each step: the token (nil when the sequence ended
     /// without one) and, on the last call for the sequence, how it ended (stop, eos, length,
@@ -29,10 +37,19 @@ public final class ContinuousBatcher: @unchecked Sendable {
         fileprivate var generated: Int
         fileprivate var cancelled = false
         fileprivate var done = false
+        /// With speculation: every token of the sequence, `lastToken` last (drafts are looked up here).
+        fileprivate var history: [Int32] = []
+        /// This step: the sequence's first row and its drafts.
+        fileprivate var firstRow = 0, drafts = 0
         fileprivate init(sequence: Int, sampler: Sampler, stop: StopCondition, sink: @escaping Sink, lastToken: Int, generated: Int) {
             self.sequence = sequence; self.sampler = sampler; self.stop = stop; self.sink = sink
             self.lastToken = lastToken; self.generated = generated
         }
+    }
+
+    /// What speculation did in one step: sequences given drafts, drafts, drafts kept.
+    public struct SpeculationStep: Sendable {
+        public var sequences = 0, drafted = 0, accepted = 0
     }
 
     public let model: DeepSeekTransformer
@@ -43,7 +60,10 @@ public final class ContinuousBatcher: @unchecked Sendable {
     private var active: [Ticket] = []
     private var running = false
     private var thread: Thread?
-    private var stepTokens: [Int32], stepSequences: [Int]
+    public let speculation: SpeculativeConfig?
+    /// Called on the batcher thread after each step that had drafts.
+    private let onSpeculation: (SpeculationStep) -> Void
+    private var stepTokens: [Int32], stepSequences: [Int], stepPositions: [Int32]   // [rows] of the step
     private let logits: Scratch
     public private(set) var steps = 0
     /// Most sequences one step has run (written by the batcher thread).
@@ -51,13 +71,18 @@ public final class ContinuousBatcher: @unchecked Sendable {
     /// Sequences preempted for pages so far (written by the batcher thread).
     public private(set) var preemptions = 0
 
-    public init(model: DeepSeekTransformer, cache: PagedLatentCache, maxBatch: Int = 32) {
+    public init(model: DeepSeekTransformer, cache: PagedLatentCache, maxBatch: Int = 32, speculation: SpeculativeConfig? = nil,
+                onSpeculation: @escaping (SpeculationStep) -> Void = { _ in }) {
         self.model = model
         self.cache = cache
         self.maxBatch = maxBatch
-        stepTokens = [Int32](repeating: 0, count: maxBatch)
-        stepSequences = [Int](repeating: 0, count: maxBatch)
-        logits = Scratch(capacity: maxBatch * model.config.vocabSize)
+        self.speculation = speculation
+        self.onSpeculation = onSpeculation
+        let rows = speculation == nil ? maxBatch : (maxBatch + SkinnyLinear.maxRows - 1) / SkinnyLinear.maxRows * SkinnyLinear.maxRows
+        stepTokens = [Int32](repeating: 0, count: rows)
+        stepSequences = [Int](repeating: 0, count: rows)
+        stepPositions = [Int32](repeating: 0, count: rows)
+        logits = Scratch(capacity: rows * model.config.vocabSize)
     }
 
     public func start() {
@@ -83,10 +108,17 @@ public final class ContinuousBatcher: @unchecked Sendable {
     /// `sequence` holds the KV of every position before `lastToken` (the prompt's, and after a
     /// preemption the tokens generated before it too); `lastToken` is the latest sampled token
     /// (already delivered), `generated` counts the tokens generated so far including it. The
-    /// sequence stops by `StopCondition` (params + the model's EOS ids).
-    public func join(sequence: Int, lastToken: Int, generated: Int, params: SamplingParams, sampler: Sampler, sink: @escaping Sink) -> Ticket {
+    /// sequence stops by `StopCondition` (params + the model's EOS ids). `context`: the tokens before
+    /// `lastToken` (prompt, then output), where speculation looks drafts up; unused without it.
+    public func join(sequence: Int, lastToken: Int, generated: Int, params: SamplingParams, sampler: Sampler, context: [Int32] = [],
+                     sink: @escaping Sink) -> Ticket {
         let stop = StopCondition(params: params, eosTokenIDs: model.config.eosTokenIDs)
         let ticket = Ticket(sequence: sequence, sampler: sampler, stop: stop, sink: sink, lastToken: lastToken, generated: generated)
+        if speculation != nil {
+            ticket.history.reserveCapacity(context.count + 1 + max(0, params.maxNewTokens - generated))   // appends never reallocate
+            ticket.history.append(contentsOf: context)
+            ticket.history.append(Int32(lastToken))
+        }
         condition.lock()
         let accepted = running
         if accepted { waiting.append(ticket) }
@@ -155,15 +187,34 @@ public final class ContinuousBatcher: @unchecked Sendable {
         }
     }
 
-    /// One batched forward over `active`, one sampled token each. Allocation-free once warm.
+    /// One batched forward over `active` (each sequence's token, then its drafts), then each
+    /// sequence's tokens sampled in order: its first row's, and each next row's while the token just
+    /// sampled equals that row's draft. Allocation-free once warm.
     private func step() {
-        let b = active.count, vocab = model.config.vocabSize
-        for i in 0..<b { stepTokens[i] = Int32(active[i].lastToken); stepSequences[i] = active[i].sequence }
+        let vocab = model.config.vocabSize
+        var rows = 0
+        // Rows free in the last weight pass the batch pays for (see the type's comment).
+        let passRows = SkinnyLinear.maxRows
+        var spareRows = speculation == nil ? 0 : (active.count + passRows - 1) / passRows * passRows - active.count
+        for (i, t) in active.enumerated() {
+            let position: Int
+            do { position = try cache.length(of: t.sequence) } catch { position = -1 }   // the model's step reports it
+            t.firstRow = rows
+            stepTokens[rows] = Int32(t.lastToken); stepSequences[rows] = t.sequence; stepPositions[rows] = Int32(position)
+            rows += 1
+            let share = (spareRows + active.count - i - 1) / (active.count - i)   // a sequence without drafts leaves its share to the next
+            t.drafts = position < 0 ? 0 : propose(for: t, at: position, row: rows, budget: share)
+            for d in 0..<t.drafts { stepSequences[rows + d] = t.sequence; stepPositions[rows + d] = Int32(position + 1 + d) }
+            rows += t.drafts
+            spareRows -= t.drafts
+        }
         do {
             try stepTokens.withUnsafeBufferPointer { toks in
                 try stepSequences.withUnsafeBufferPointer { seqs in
-                    try model.decode(tokens: UnsafeBufferPointer(rebasing: toks[0..<b]), sequences: UnsafeBufferPointer(rebasing: seqs[0..<b]),
-                                     cache: cache, logits: logits.pointer)
+                    try stepPositions.withUnsafeBufferPointer { pos in
+                        try model.decode(tokens: UnsafeBufferPointer(rebasing: toks[0..<rows]), sequences: UnsafeBufferPointer(rebasing: seqs[0..<rows]),
+                                         positions: UnsafeBufferPointer(rebasing: pos[0..<rows]), cache: cache, logits: logits.pointer)
+                    }
                 }
             }
         } catch {
@@ -172,16 +223,54 @@ public final class ContinuousBatcher: @unchecked Sendable {
             return
         }
         steps += 1
-        largestBatch = max(largestBatch, b)
-        for i in 0..<b {
-            let t = active[i]
-            let token = t.sampler.sample(logits: UnsafeBufferPointer(start: logits.pointer + i * vocab, count: vocab))
-            t.lastToken = token.token
-            t.generated += 1
-            let finish = t.stop.finish(after: token.token, generated: t.generated)
-            t.done = finish != nil
-            t.sink(token, finish.map { .finished($0) })
+        largestBatch = max(largestBatch, active.count)
+        var speculated = SpeculationStep()
+        for t in active {
+            var row = t.firstRow
+            while true {
+                let token = t.sampler.sample(logits: UnsafeBufferPointer(start: logits.pointer + row * vocab, count: vocab))
+                t.lastToken = token.token
+                t.generated += 1
+                if speculation != nil { t.history.append(Int32(token.token)) }
+                let finish = t.stop.finish(after: token.token, generated: t.generated)
+                t.done = finish != nil
+                t.sink(token, finish.map { .finished($0) })
+                // The next row ran on this row's draft: its logits are the next token's when the draft was right.
+                guard !t.done, row + 1 < t.firstRow + 1 + t.drafts, Int(stepTokens[row + 1]) == token.token else { break }
+                row += 1
+            }
+            guard t.drafts > 0 else { continue }
+            let kept = row - t.firstRow
+            speculated.sequences += 1; speculated.drafted += t.drafts; speculated.accepted += kept
+            if !t.done {   // the KV of the rejected drafts' rows is dropped (overwritten later)
+                try? cache.setLength(Int(stepPositions[t.firstRow]) + 1 + kept, of: t.sequence)
+            }
         }
+        if speculated.sequences > 0 { onSpeculation(speculated) }
         active.removeAll { $0.done }
+    }
+
+    /// Drafts for `t` written as step rows from `row` (tokens only; the caller sets their sequence and
+    /// positions): the prompt lookup's, at most `budget`, no more than the request may still generate
+    /// after the next token, and only into pages that are free now (drafts never preempt).
+    private func propose(for t: Ticket, at position: Int, row: Int, budget: Int) -> Int {
+        guard let speculation, budget > 0 else { return 0 }
+        let remaining = t.stop.maxNewTokens - t.generated - 1      // tokens after the one this row samples
+        var limit = min(speculation.draftTokens, budget, remaining, model.config.maxPositionEmbeddings - position - 1)
+        guard limit > 0 else { return 0 }
+        do { limit = min(limit, try cache.limit(of: t.sequence) - position - 1) } catch { return 0 }
+        guard limit > 0 else { return 0 }
+        let found = t.history.withUnsafeBufferPointer { history in
+            stepTokens.withUnsafeMutableBufferPointer { rows in
+                NgramLookup.propose(history, minNgram: speculation.minNgram, maxNgram: speculation.maxNgram, limit: limit,
+                                    into: rows.baseAddress! + row)
+            }
+        }
+        guard found > 0 else { return 0 }
+        do {
+            let needed = position + 1 + found
+            if try needed <= cache.capacity(of: t.sequence) || cache.grow(t.sequence, toHold: needed) { return found }
+            return max(0, try cache.capacity(of: t.sequence) - position - 1)
+        } catch { return 0 }
     }
 }

@@ -49,6 +49,11 @@ public enum JSONValue: Equatable {
         catch { throw TokenizerError.malformed(file: file, detail: "\(error.detail) at byte \(error.offset)") }
     }
 
+    /// Any JSON document (a command-line option's value, say): syntax errors as JSONReader reports them.
+    public static func parse(document bytes: [UInt8], maxDepth: Int = 32) throws(JSONSyntaxError) -> JSONValue {
+        try JSONReader.parse(bytes, maxDepth: maxDepth, as: JSONValue.Tree.self)
+    }
+
     /// JSONValue as JSONReader builds it: numbers as Double, objects as their pairs.
     enum Tree: JSONTreeBuilder {
         static func null() -> JSONValue { .null }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Basics
 import DecodeService
 import DeepSeekModel
+import Engine
 import Foundation
 import KVCache
 import Kernels
@@ -42,6 +43,9 @@ struct PDDecode: ParsableCommand {
 
     @Option(help: "Sequences per decode step at most.")
     var maxBatch: Int = 32
+
+    @Option(help: ArgumentHelp("N-gram speculative decoding as vLLM's, e.g. '{\"method\": \"ngram\", \"num_speculative_tokens\": 4, \"prompt_lookup_max\": 4, \"prompt_lookup_min\": 2}': drafts from the sequence's own earlier tokens, verified in the same step; the same tokens as without it.", valueName: "json"))
+    var speculativeConfig: String?
 
     @Option(help: "Deadline of each Prefill call, seconds.")
     var prefillTimeout: Double = 120
@@ -90,6 +94,11 @@ struct PDDecode: ParsableCommand {
             return "\(h):\(p)"
         }
         options.pageSize = pageSize; options.maxBatch = maxBatch; options.kvDType = kvDtype
+        if let speculativeConfig {
+            do { options.speculation = try SpeculativeConfig(json: speculativeConfig) } catch {
+                throw ValidationError("--speculative-config: \(error.description)")
+            }
+        }
         options.prefillTimeoutSeconds = prefillTimeout
         options.maxConcurrentCalls = maxConcurrentCalls
         guard maxQueuedRequests >= 0, maxQueueSeconds >= 0 else {

@@ -88,7 +88,30 @@ for (name, directory) in models {
         }
         check(counts.ours == 0, "\(name) decode step, batch \(batch): \(counts.ours) allocations (the library's own: \(counts.blas))")
     }
+    // Speculative decoding's step: two sequences, each its token and four drafts as rows at their positions.
+    let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: 4)
+    let pair = try (0..<2).map { _ in try cache.allocate(capacity: 8) }
+    let rowSequences = pair.flatMap { [Int](repeating: $0, count: 5) }
+    let rowPositions = (0..<10).map { Int32($0 % 5) }, rowTokens = (0..<10).map { Int32((5 * $0 + 1) % c.vocabSize) }
+    let rowLogits = Scratch(capacity: 10 * c.vocabSize)
+    let counts = try rowTokens.withUnsafeBufferPointer { t in
+        try rowSequences.withUnsafeBufferPointer { s in
+            try rowPositions.withUnsafeBufferPointer { p in
+                try allocations(warm: 3) {
+                    for q in pair { try cache.setLength(0, of: q) }
+                    try model.decode(tokens: t, sequences: s, positions: p, cache: cache, logits: rowLogits.pointer)
+                }
+            }
+        }
+    }
+    check(counts.ours == 0, "\(name) decode step, 2 sequences × (1 + 4 drafts) rows: \(counts.ours) allocations (the library's own: \(counts.blas))")
 }
+// The draft lookup over a 16,384-token history.
+let history = (0..<16_384).map { Int32($0 % 97) }, drafts = UnsafeMutablePointer<Int32>.allocate(capacity: 8)
+let lookups = history.withUnsafeBufferPointer { h in
+    allocations { _ = NgramLookup.propose(h, minNgram: 1, maxNgram: 4, limit: 8, into: drafts) }
+}
+check(lookups.ours == 0, "NgramLookup.propose over 16,384 tokens: \(lookups.ours) allocations")
 // The sampler's per-token work on a 102,400-token vocabulary: greedy and top-k / top-p draws, and with
 // every logits processor (min_tokens, logit_bias, the three penalties over a 512-token prompt and
 // the tokens drawn so far) on its preallocated copy of the logits.
