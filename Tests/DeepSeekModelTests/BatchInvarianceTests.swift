@@ -15,15 +15,6 @@ final class BatchInvarianceTests: XCTestCase {
     /// Three token streams of 10 steps, starting at steps 0, 3 and 5 of one batch (so the batch
     /// holds 1, 2 and 3 sequences, then 2 and 1), against each stream decoded alone.
     func testContinuousBatchEqualsEachSequenceAlone() throws {
-        var models: [(String, () throws -> DeepSeekTransformer)] = [
-            ("tiny f32", { try TinyModel.load() }),
-            ("tiny as bf16", { try DeepSeekTransformer(directory: TinyModel.directory, weightsDType: .bf16) }),
-            ("v2_bf16", { try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v2_bf16") }),
-            ("v3_f16", { try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v3_f16") }),
-        ]
-        if InstructionSet.active == .avx512 {   // its FP8 kernel folds the scales into x for any block width
-            models.append(("v3_fp8", { try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v3_fp8") }))
-        }
         let starts = [0, 3, 5], steps = 10
         for (name, load) in models {
             let model = try load()
@@ -37,6 +28,69 @@ final class BatchInvarianceTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Speculative decoding's step: a sequence's token and its drafts as rows at consecutive positions
+    /// of one step (beside another sequence's rows) give the bits of one step per token; rows out of
+    /// order are a layout error.
+    func testRowsOfOneSequenceEqualOneStepPerToken() throws {
+        for (name, load) in models {
+            let model = try load()
+            let c = model.config, vocab = c.vocabSize
+            let prompt = (0..<6).map { Int32(($0 * 53 + 7) % vocab) }, next = (0..<5).map { Int32(($0 * 29 + 3) % vocab) }
+            var runs: [[Float]] = []
+            for together in [false, true] {
+                let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: 16)
+                let s = try cache.allocate(capacity: 16), other = try cache.allocate(capacity: 16)
+                var logits = [Float](repeating: 0, count: (next.count + 1) * vocab)
+                for tok in prompt { try step(model, [tok, tok], [s, other], nil, cache, &logits) }
+                if together {   // the other sequence's row in the middle of this one's
+                    try step(model, [next[0], next[1], 9, next[2], next[3], next[4]], [s, s, other, s, s, s],
+                             [6, 7, 6, 8, 9, 10], cache, &logits)
+                    logits.withUnsafeMutableBufferPointer { b in   // this sequence's rows in order: drop the other's
+                        b.baseAddress!.advanced(by: 2 * vocab).update(from: b.baseAddress! + 3 * vocab, count: 3 * vocab)
+                    }
+                } else {
+                    var one = [Float](repeating: 0, count: 2 * vocab)
+                    for (i, tok) in next.enumerated() {
+                        try step(model, [tok], [s], nil, cache, &one)
+                        logits.replaceSubrange((i * vocab)..<((i + 1) * vocab), with: one[0..<vocab])
+                    }
+                }
+                XCTAssertEqual(try cache.length(of: s), prompt.count + next.count, name)
+                runs.append(Array(logits[0..<(next.count * vocab)]))
+                for (positions, label) in [([Int32(11), 13], "a gap"), ([Int32(12), 13], "past the length")] {
+                    XCTAssertThrowsError(try step(model, [1, 2], [s, s], positions, cache, &logits), "\(name): \(label)")
+                }
+            }
+            XCTAssertEqual(runs[0].map(\.bitPattern), runs[1].map(\.bitPattern), "\(name): five rows at once against five steps")
+        }
+    }
+
+    private func step(_ model: DeepSeekTransformer, _ tokens: [Int32], _ sequences: [Int], _ positions: [Int32]?,
+                      _ cache: PagedLatentCache, _ logits: inout [Float]) throws {
+        try tokens.withUnsafeBufferPointer { t in
+            try sequences.withUnsafeBufferPointer { s in
+                if let positions {
+                    try positions.withUnsafeBufferPointer { p in try model.decode(tokens: t, sequences: s, positions: p, cache: cache, logits: &logits) }
+                } else {
+                    try model.decode(tokens: t, sequences: s, cache: cache, logits: &logits)
+                }
+            }
+        }
+    }
+
+    private var models: [(String, () throws -> DeepSeekTransformer)] {
+        var models: [(String, () throws -> DeepSeekTransformer)] = [
+            ("tiny f32", { try TinyModel.load() }),
+            ("tiny as bf16", { try DeepSeekTransformer(directory: TinyModel.directory, weightsDType: .bf16) }),
+            ("v2_bf16", { try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v2_bf16") }),
+            ("v3_f16", { try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v3_f16") }),
+        ]
+        if InstructionSet.active == .avx512 {   // its FP8 kernel folds the scales into x for any block width
+            models.append(("v3_fp8", { try DeepSeekTransformer(directory: GoldenTests.goldenRoot + "/v3_fp8") }))
+        }
+        return models
     }
 
     /// logits[stream][step] when stream i decodes its tokens from step starts[i] of one batch.

@@ -87,46 +87,6 @@ final class SpeculativeDecodingTests: XCTestCase {
         }
     }
 
-    // MARK: The model's rows at explicit positions
-
-    /// A sequence's token and three drafts as four rows of one step give the logits of four steps of
-    /// one row each, bit for bit; rows out of order are refused.
-    func testRowsOfOneSequenceEqualStepsOfOne() throws {
-        let model = try DeepSeekTransformer(directory: TinyModel.directory)
-        let c = model.config, vocab = c.vocabSize
-        let prompt: [Int32] = [5, 6, 7, 8, 9]
-        let next: [Int32] = [11, 12, 13, 14]
-        var runs: [[Float]] = []
-        for together in [false, true] {
-            let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: 8)
-            let s = try cache.allocate(capacity: 16)
-            _ = try PrefillEngine(model: model, communicator: SingleRankCommunicator()).run(prompts: [prompt], sequences: [s], cache: cache)
-            var logits = [Float](repeating: 0, count: next.count * vocab)
-            if together {
-                let seqs = [Int](repeating: s, count: next.count), pos = (0..<next.count).map { Int32(prompt.count + $0) }
-                try next.withUnsafeBufferPointer { t in try seqs.withUnsafeBufferPointer { q in try pos.withUnsafeBufferPointer { p in
-                    try logits.withUnsafeMutableBufferPointer { try model.decode(tokens: t, sequences: q, positions: p, cache: cache, logits: $0.baseAddress!) }
-                } } }
-            } else {
-                for (i, tok) in next.enumerated() {
-                    try [tok].withUnsafeBufferPointer { t in try [s].withUnsafeBufferPointer { q in
-                        try logits.withUnsafeMutableBufferPointer { try model.decode(tokens: t, sequences: q, cache: cache, logits: $0.baseAddress! + i * vocab) }
-                    } }
-                }
-            }
-            XCTAssertEqual(try cache.length(of: s), prompt.count + next.count)
-            runs.append(logits)
-            // A gap between a sequence's rows, or a first row past its length, is a layout error.
-            for (pos, label) in [([Int32(9), 11], "a gap"), ([Int32(10), 11], "past the length")] {
-                XCTAssertThrowsError(try [Int32(1), 2].withUnsafeBufferPointer { t in try [s, s].withUnsafeBufferPointer { q in
-                    try pos.withUnsafeBufferPointer { p in
-                        try logits.withUnsafeMutableBufferPointer { try model.decode(tokens: t, sequences: q, positions: p, cache: cache, logits: $0.baseAddress!) }
-                    } } }, label)
-            }
-        }
-        XCTAssertEqual(runs[0], runs[1], "four rows at once against four steps")
-    }
-
     // MARK: The batcher
 
     final class Collector: @unchecked Sendable {
