@@ -1480,7 +1480,7 @@ const ProtobufCMessageDescriptor latentserve__v1__prompt_token_logprobs__descrip
   (ProtobufCMessageInit) latentserve__v1__prompt_token_logprobs__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__generate_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor latentserve__v1__generate_request__field_descriptors[6] =
 {
   {
     "prompt_token_ids",
@@ -1542,18 +1542,31 @@ static const ProtobufCFieldDescriptor latentserve__v1__generate_request__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "priority",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_SINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__GenerateRequest, priority),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__generate_request__field_indices_by_name[] = {
   4,   /* field[4] = cache_salt */
   3,   /* field[3] = client_request_id */
   1,   /* field[1] = max_new_tokens */
+  5,   /* field[5] = priority */
   0,   /* field[0] = prompt_token_ids */
   2,   /* field[2] = sampling */
 };
 static const ProtobufCIntRange latentserve__v1__generate_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__generate_request__descriptor =
 {
@@ -1563,7 +1576,7 @@ const ProtobufCMessageDescriptor latentserve__v1__generate_request__descriptor =
   "Latentserve__V1__GenerateRequest",
   "latentserve.v1",
   sizeof(Latentserve__V1__GenerateRequest),
-  5,
+  6,
   latentserve__v1__generate_request__field_descriptors,
   latentserve__v1__generate_request__field_indices_by_name,
   1,  latentserve__v1__generate_request__number_ranges,

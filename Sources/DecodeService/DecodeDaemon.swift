@@ -24,6 +24,8 @@ public struct DecodeOptions: Sendable {
     public var kvDType = LatentDType.f32
     public var pageSize = 16
     public var maxBatch = 32
+    /// Which waiting request gets pages first and which running one is preempted (vLLM's --scheduling-policy).
+    public var schedulingPolicy = SchedulingPolicy.fcfs
     /// N-gram speculative decoding (nil: one token per sequence and step).
     public var speculation: SpeculativeConfig?
     /// Deadline of each Prefill call.
@@ -70,7 +72,10 @@ public final class DecodeDaemon: @unchecked Sendable {
         batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: options.maxBatch, speculation: options.speculation) { step in
             metrics.speculated(step)
         }
-        pages = PageAdmission(cache: cache, maxQueued: options.maxQueuedRequests, maxWaitSeconds: options.maxQueueSeconds)
+        let batcher = batcher
+        pages = PageAdmission(cache: cache, maxQueued: options.maxQueuedRequests, maxWaitSeconds: options.maxQueueSeconds) {
+            batcher.pagesToLeave(forPriority: $0)
+        }
         let box = HealthBox()
         prefills = PrefillPool(targets: options.prefillTargets, security: options.prefillSecurity, fingerprint: model.fingerprint,
                                logger: logger) { ready in

@@ -29,6 +29,7 @@ final class GenerateSession {
     var kvExposed = 0.0          // KV shipping not hidden behind prefill compute
     var cachedPromptTokens: UInt32 = 0   // taken from the prefill's prefix cache
     var ttft = 0.0
+    var priority: Int32 = 0
 
     init(daemon: DecodeDaemon, context: RequestContext, writer: StreamWriter) {
         self.daemon = daemon
@@ -38,6 +39,9 @@ final class GenerateSession {
 
     func run(requestBytes: [UInt8]) throws {
         let request = try requestBytes.withUnsafeBytes { try GenerateRequest(decoding: $0) }
+        do { priority = try daemon.options.schedulingPolicy.admit(priority: request.priority) } catch {
+            throw TransportError.status(.invalidArgument, "GenerateRequest: \(error)")
+        }
         var params = RequestAdmission.params(request.sampling, maxNewTokens: Int(request.maxNewTokens))
         let grammar = try RequestAdmission.admit(prompt: request.promptTokenIds, params: params, model: daemon.model,
                                                     message: "GenerateRequest")
@@ -91,6 +95,7 @@ final class GenerateSession {
                     for t in tokens { output.append(UInt32(t.token)) }
                     try self.send(tokens, finish: finish)
                 }
+                stream.priority = priority
                 if daemon.batcher.speculation != nil {
                     stream.context = (request.promptTokenIds + output.dropLast()).map { Int32(bitPattern: $0) }
                 }
@@ -142,7 +147,7 @@ final class GenerateSession {
     /// caller ended as its own.
     private func reservePages(capacity: Int, holding: Int, resuming: Bool) throws -> Int {
         do {
-            return try daemon.pages.reserve(capacity: capacity, holding: holding, resuming: resuming,
+            return try daemon.pages.reserve(capacity: capacity, holding: holding, resuming: resuming, priority: priority,
                                             remaining: { [context] in context.deadline.remainingSeconds },
                                             isCancelled: { [context] in context.isCancelled })
         } catch let e as PageAdmissionError {

@@ -21,6 +21,8 @@ struct TokenStream {
     let params: Engine.SamplingParams
     /// The tokens before `lastToken` (prompt, then output): where speculation looks its drafts up.
     var context: [Int32] = []
+    /// vLLM's request priority (lower first); 0 under first-come-first-served.
+    var priority: Int32 = 0
     let isCancelled: () -> Bool
     /// The tokens since the last call; the finish reason on the last call only.
     let send: (_ tokens: [SampledToken], _ finish: FinishReason?) throws -> Void
@@ -31,7 +33,7 @@ struct TokenStream {
     func run() throws -> (end: GenerationEnd, generated: Int) {
         let queue = BlockingQueue<(SampledToken?, GenerationEnd?)>()
         let ticket = batcher.join(sequence: sequence, lastToken: lastToken, generated: generatedBefore, params: params,
-                                  sampler: sampler, context: context) { token, end in queue.push((token, end)) }
+                                  sampler: sampler, context: context, priority: priority) { token, end in queue.push((token, end)) }
         var callerGone = false
         var pending: [SampledToken] = []
         var generated = 0

@@ -11,7 +11,9 @@ import KVCache
 /// (`PagedLatentCache.allocate(capacity:holding:)`); before each step the batcher grows every
 /// sequence by a page when its next position needs one. When no page is free, the sequence that
 /// joined last leaves the batch, oldest first keep going (vLLM's recompute preemption): the batcher
-/// releases its pages and its sink gets (nil, .preempted).
+/// releases its pages and its sink gets (nil, .preempted). With priorities (vLLM's priority
+/// scheduling: lower values first), the victim is the latest to join among the highest values, and
+/// the waiting sequences join lowest value first.
 ///
 /// With a `SpeculativeConfig`, a sequence whose latest tokens occurred earlier in it adds the tokens
 /// that followed there as draft rows of the step (pages for them only when free: drafts never
@@ -33,6 +35,7 @@ public final class ContinuousBatcher: @unchecked Sendable {
         fileprivate let sampler: Sampler
         fileprivate let stop: StopCondition
         fileprivate let sink: Sink
+        fileprivate let priority: Int32
         fileprivate var lastToken: Int
         fileprivate var generated: Int
         fileprivate var cancelled = false
@@ -41,8 +44,9 @@ public final class ContinuousBatcher: @unchecked Sendable {
         fileprivate var history: [Int32] = []
         /// This step: the sequence's first row and its drafts.
         fileprivate var firstRow = 0, drafts = 0
-        fileprivate init(sequence: Int, sampler: Sampler, stop: StopCondition, sink: @escaping Sink, lastToken: Int, generated: Int) {
-            self.sequence = sequence; self.sampler = sampler; self.stop = stop; self.sink = sink
+        fileprivate init(sequence: Int, sampler: Sampler, stop: StopCondition, sink: @escaping Sink, priority: Int32, lastToken: Int,
+                         generated: Int) {
+            self.sequence = sequence; self.sampler = sampler; self.stop = stop; self.sink = sink; self.priority = priority
             self.lastToken = lastToken; self.generated = generated
         }
     }
@@ -59,6 +63,9 @@ public final class ContinuousBatcher: @unchecked Sendable {
     private var waiting: [Ticket] = []
     private var active: [Ticket] = []
     private var running = false
+    /// Active and waiting sequences as of the loop's last pass (joins since then added): each one's
+    /// priority and the pages it still has to add to reach its limit.
+    private var claims: [(priority: Int32, pages: Int)] = []
     private var thread: Thread?
     public let speculation: SpeculativeConfig?
     /// Called on the batcher thread after each step that had drafts.
@@ -70,6 +77,18 @@ public final class ContinuousBatcher: @unchecked Sendable {
     public private(set) var largestBatch = 0
     /// Sequences preempted for pages so far (written by the batcher thread).
     public private(set) var preemptions = 0
+
+    /// KV pages a request of `priority` should leave free for the batch: one per sequence in it or
+    /// waiting to join (what its next step may need), plus every page still to come of the sequences
+    /// more important than the request (lower priority value) — so a request preempted for pages does
+    /// not take them straight back, and a less important one never takes what a more important one
+    /// needs to finish. Under first-come-first-served (all 0) only the first part.
+    public func pagesToLeave(forPriority priority: Int32) -> Int {
+        condition.lock(); defer { condition.unlock() }
+        var pages = claims.count
+        for c in claims where c.priority < priority { pages += c.pages }
+        return pages
+    }
 
     public init(model: DeepSeekTransformer, cache: PagedLatentCache, maxBatch: Int = 32, speculation: SpeculativeConfig? = nil,
                 onSpeculation: @escaping (SpeculationStep) -> Void = { _ in }) {
@@ -110,10 +129,12 @@ public final class ContinuousBatcher: @unchecked Sendable {
     /// (already delivered), `generated` counts the tokens generated so far including it. The
     /// sequence stops by `StopCondition` (params + the model's EOS ids). `context`: the tokens before
     /// `lastToken` (prompt, then output), where speculation looks drafts up; unused without it.
+    /// `priority`: vLLM's request priority (lower first; 0 for all under first-come-first-served).
     public func join(sequence: Int, lastToken: Int, generated: Int, params: SamplingParams, sampler: Sampler, context: [Int32] = [],
-                     sink: @escaping Sink) -> Ticket {
+                     priority: Int32 = 0, sink: @escaping Sink) -> Ticket {
         let stop = StopCondition(params: params, eosTokenIDs: model.config.eosTokenIDs)
-        let ticket = Ticket(sequence: sequence, sampler: sampler, stop: stop, sink: sink, lastToken: lastToken, generated: generated)
+        let ticket = Ticket(sequence: sequence, sampler: sampler, stop: stop, sink: sink, priority: priority, lastToken: lastToken,
+                            generated: generated)
         if speculation != nil {
             ticket.history.reserveCapacity(context.count + 1 + max(0, params.maxNewTokens - generated))   // appends never reallocate
             ticket.history.append(contentsOf: context)
@@ -121,7 +142,7 @@ public final class ContinuousBatcher: @unchecked Sendable {
         }
         condition.lock()
         let accepted = running
-        if accepted { waiting.append(ticket) }
+        if accepted { waiting.append(ticket); claims.append((priority, pagesToAdd(ticket))) }
         condition.broadcast()
         condition.unlock()
         if !accepted { sink(nil, .finished(.cancelled)) }
@@ -139,6 +160,7 @@ public final class ContinuousBatcher: @unchecked Sendable {
     // `active` belongs to the batcher thread; `waiting` and the cancel flags to the lock.
     private func loop() {
         active.reserveCapacity(maxBatch)
+        condition.lock(); claims.reserveCapacity(2 * maxBatch); condition.unlock()
         while true {
             condition.lock()
             while running && waiting.isEmpty && active.isEmpty { condition.wait() }
@@ -153,8 +175,15 @@ public final class ContinuousBatcher: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            while active.count < maxBatch && !waiting.isEmpty { active.append(waiting.removeFirst()) }
+            while active.count < maxBatch && !waiting.isEmpty {   // lowest priority value first, then in order of joining
+                var next = 0
+                for (i, t) in waiting.enumerated() where t.priority < waiting[next].priority { next = i }
+                active.append(waiting.remove(at: next))
+            }
             for t in active where t.cancelled { t.done = true }
+            claims.removeAll(keepingCapacity: true)
+            for t in active { claims.append((t.priority, pagesToAdd(t))) }
+            for t in waiting { claims.append((t.priority, pagesToAdd(t))) }
             condition.unlock()
             for t in active where t.done { t.sink(nil, .finished(.cancelled)) }
             active.removeAll { $0.done }
@@ -163,9 +192,15 @@ public final class ContinuousBatcher: @unchecked Sendable {
         }
     }
 
+    /// Pages `t` has yet to add to hold its limit (0 for a sequence the cache no longer knows).
+    private func pagesToAdd(_ t: Ticket) -> Int {
+        guard let limit = try? cache.limit(of: t.sequence), let held = try? cache.capacity(of: t.sequence) else { return 0 }
+        return cache.pagesNeeded(forTokens: limit) - cache.pagesNeeded(forTokens: held)
+    }
+
     /// Pages for each active sequence's next position, oldest first; when none are free, the
-    /// latest to join is preempted (the sequence itself when it is the latest). A sequence that
-    /// cannot grow at all (an error) fails alone. No allocation unless something is preempted.
+    /// latest to join among the highest priority values is preempted (it may be the sequence itself).
+    /// A sequence that cannot grow at all (an error) fails alone. No allocation unless something is preempted.
     private func holdNextPositions() {
         var i = 0
         while i < active.count {
@@ -180,7 +215,10 @@ public final class ContinuousBatcher: @unchecked Sendable {
                 continue
             }
             if held { i += 1; continue }
-            let victim = active.removeLast()
+            var v = active.count - 1
+            for j in stride(from: active.count - 2, through: 0, by: -1) where active[j].priority > active[v].priority { v = j }
+            let victim = active.remove(at: v)
+            if v < i { i -= 1 }   // the growing sequence moved down one; it tries again
             cache.release(victim.sequence)
             preemptions += 1
             victim.sink(nil, .preempted)

@@ -54,7 +54,7 @@ struct CompletionRun {
             let generate = GenerateRequest(promptTokenIds: prompt.map { UInt32($0) }, maxNewTokens: UInt32(max(1, request.maxTokens[p])),
                                            sampling: sampling,
                                            clientRequestId: request.choiceCount == 1 ? id : "\(id)-\(index)",
-                                           cacheSalt: request.cacheSalt)
+                                           cacheSalt: request.cacheSalt, priority: request.priority)
             let echo = request.echoTexts[p]
             let splitter = request.parsesToolCalls ? served.toolCalls.map { ToolCallSplitter(format: $0, text: served.text) } : nil
             let reasoning = request.kind == .chat ? served.reasoning.map { ReasoningSplitter(format: $0, prompt: prompt) } : nil

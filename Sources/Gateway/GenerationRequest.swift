@@ -61,6 +61,9 @@ struct GenerationRequest {
     let minTokens: Int
     /// vLLM's `cache_salt`: the prompt reuses prefill prefix-cache pages only of prompts with the same salt ("" without).
     let cacheSalt: String
+    /// vLLM's `priority` (lower first), honoured by a decode started with `--scheduling-policy priority`
+    /// (any other refuses a non-zero one with a 400 naming the flag); 0 without.
+    let priority: Int32
 
     /// Fields read and honoured.
     private static let common: Set<String> = [
@@ -69,7 +72,7 @@ struct GenerationRequest {
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
         "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens", "allowed_token_ids", "bad_words",
-        "structured_outputs", "guided_choice", "guided_json", "guided_regex", "cache_salt",
+        "structured_outputs", "guided_choice", "guided_json", "guided_regex", "cache_salt", "priority",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly = Set(["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -196,6 +199,11 @@ struct GenerationRequest {
         guard cacheSalt.utf8.count <= maxIdentifierBytes else {
             throw APIError.invalid("cache_salt", "cache_salt must be at most \(maxIdentifierBytes) bytes, got \(cacheSalt.utf8.count)")
         }
+        let priority = try f.int("priority") ?? 0
+        guard let wirePriority = Int32(exactly: priority) else {
+            throw APIError.invalid("priority", "priority must be an integer in \(Int32.min)...\(Int32.max), got \(priority)")
+        }
+        self.priority = wirePriority
         guard minTokens >= 0 else { throw APIError.invalid("min_tokens", "min_tokens must be ≥ 0, got \(minTokens)") }
         if let shortest = maxTokens.min(), minTokens > shortest {
             throw APIError.invalid("min_tokens", "min_tokens (\(minTokens)) must be ≤ \(maxField) (\(shortest))")

@@ -238,14 +238,18 @@ public struct GenerateRequest: Equatable, Sendable, WireMessage {
     public var clientRequestId: String
     /// vLLM's cache_salt: the prompt reuses prefix-cache pages only of prompts with the same salt.
     public var cacheSalt: String
+    /// vLLM's priority: with `--scheduling-policy priority` lower values get pages first and are preempted
+    /// last; 0 by default.
+    public var priority: Int32
 
     public init(promptTokenIds: [UInt32], maxNewTokens: UInt32, sampling: SamplingParams = SamplingParams(),
-                clientRequestId: String = "", cacheSalt: String = "") {
+                clientRequestId: String = "", cacheSalt: String = "", priority: Int32 = 0) {
         self.promptTokenIds = promptTokenIds
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.clientRequestId = clientRequestId
         self.cacheSalt = cacheSalt
+        self.priority = priority
     }
 
     public init(decoding bytes: UnsafeRawBufferPointer) throws {
@@ -255,7 +259,8 @@ public struct GenerateRequest: Equatable, Sendable, WireMessage {
                             maxNewTokens: c.max_new_tokens,
                             sampling: try c.sampling.map { try SamplingParams($0.pointee, message: "GenerateRequest") } ?? SamplingParams(),
                             clientRequestId: try checkedString(c.client_request_id, message: "GenerateRequest", field: "client_request_id"),
-                            cacheSalt: try checkedString(c.cache_salt, message: "GenerateRequest", field: "cache_salt"))
+                            cacheSalt: try checkedString(c.cache_salt, message: "GenerateRequest", field: "cache_salt"),
+                            priority: c.priority)
         }
     }
 
@@ -269,6 +274,7 @@ public struct GenerateRequest: Equatable, Sendable, WireMessage {
         c.sampling = arena.object(sampling.cStruct(arena))
         c.client_request_id = arena.string(clientRequestId)
         c.cache_salt = arena.string(cacheSalt)
+        c.priority = priority
         return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
     }
 }

@@ -94,6 +94,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Requests to send.") var numRequests: Int = 1
     @Option(help: "Requests in flight at once.") var concurrency: Int = 1
     @Option(help: "Prefix-cache salt (vLLM's cache_salt): prompts share the prefill's cached pages only under the same salt.") var cacheSalt: String = ""
+    @Option(help: "vLLM's request priority: lower values get KV pages first and are preempted last (pd-decode --scheduling-policy priority; other decodes refuse a non-zero one).") var priority: Int32 = 0
     @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0
     @Option(help: "Top-k (0 = off).") var topK: Int = 0
     @Option(help: "Top-p (1 = off).") var topP: Float = 1
@@ -181,10 +182,10 @@ struct Generate: ParsableCommand {
         let client = DecodeClient(target: decode, security: try security.load())
         // The values pass unchecked: the daemon judges them.
         let sampling = RequestAdmission.wire(try referenceParams(maxNewTokens: maxNewTokens, stops: stops, choice: automaton))
-        let (maxNew, timeout, cancelAfter, stopStrings, salt) = (maxNewTokens, self.timeout, cancelAfterTokens, stop, cacheSalt)
+        let (maxNew, timeout, cancelAfter, stopStrings, salt, priority) = (maxNewTokens, self.timeout, cancelAfterTokens, stop, cacheSalt, priority)
         let (records, wall) = LoadRunner.run(count: numRequests, concurrency: concurrency) { i in
             let request = GenerateRequest(promptTokenIds: prompts[i % prompts.count], maxNewTokens: UInt32(maxNew), sampling: sampling,
-                                          cacheSalt: salt)
+                                          cacheSalt: salt, priority: priority)
             guard let text else { return client.generate(request, timeoutSeconds: timeout, cancelAfterTokens: cancelAfter) }
             var stream = TextStream(text, stopStrings: stopStrings)
             var completion = ""

@@ -47,6 +47,9 @@ struct PDDecode: ParsableCommand {
     @Option(help: ArgumentHelp("N-gram speculative decoding as vLLM's, e.g. '{\"method\": \"ngram\", \"num_speculative_tokens\": 4, \"prompt_lookup_max\": 4, \"prompt_lookup_min\": 2}': drafts from the sequence's own earlier tokens, verified in the same step; the same tokens as without it.", valueName: "json"))
     var speculativeConfig: String?
 
+    @Option(help: "Who gets KV pages first and who is preempted when they run out: fcfs (arrival order) or priority (each request's priority, lower first, then arrival; vLLM's).")
+    var schedulingPolicy: SchedulingPolicy = .fcfs
+
     @Option(help: "Deadline of each Prefill call, seconds.")
     var prefillTimeout: Double = 120
 
@@ -94,6 +97,7 @@ struct PDDecode: ParsableCommand {
             return "\(h):\(p)"
         }
         options.pageSize = pageSize; options.maxBatch = maxBatch; options.kvDType = kvDtype
+        options.schedulingPolicy = schedulingPolicy
         if let speculativeConfig {
             do { options.speculation = try SpeculativeConfig(json: speculativeConfig) } catch {
                 throw ValidationError("--speculative-config: \(error.description)")
@@ -148,3 +152,6 @@ struct PDDecode: ParsableCommand {
 
 /// `--kv-dtype f32|bf16`.
 extension LatentDType: ExpressibleByArgument {}
+
+/// `--scheduling-policy fcfs|priority`.
+extension SchedulingPolicy: ExpressibleByArgument {}

@@ -36,6 +36,60 @@ final class PageAdmissionTests: XCTestCase {
         XCTAssertEqual(admission.cache.freePageCount, 4)
     }
 
+    /// Priority scheduling: waiters by priority (lower first), then a resumed one before new ones of
+    /// its priority, then arrival — whatever order they came in.
+    func testWaitersGetPagesByPriorityThenResumedThenArrival() throws {
+        let admission = try makeAdmission(queue: 8)
+        let first = try admission.reserve(capacity: 64, holding: 64, remaining: { nil }, isCancelled: { false })   // all 4 pages
+        let served = ServedOrder()
+        let group = DispatchGroup()
+        // (label, priority, resumed) in arrival order; expected service: b (-2), d (0, resumed), c (0), e (0), a (5).
+        let arrivals: [(Int, Int32, Bool)] = [(0, 5, false), (1, -2, false), (2, 0, false), (3, 0, true), (4, 0, false)]
+        for (n, (label, priority, resumed)) in arrivals.enumerated() {
+            group.enter()
+            Thread.detachNewThread {
+                let s = try! admission.reserve(capacity: 64, holding: 64, resuming: resumed, priority: priority,
+                                               remaining: { nil }, isCancelled: { false })
+                served.append(label)
+                usleep(20_000)
+                admission.release(s)
+                group.leave()
+            }
+            let deadline = Date(timeIntervalSinceNow: 5)
+            while admission.waiting < n + 1 && Date() < deadline { usleep(1_000) }
+        }
+        XCTAssertEqual(admission.waiting, 5)
+        admission.release(first)
+        XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
+        XCTAssertEqual(served.values, [1, 3, 2, 4, 0])
+        XCTAssertEqual(admission.cache.freePageCount, 4)
+    }
+
+    /// The running sequences' next pages stay free: a request waits while taking its pages would
+    /// leave fewer than the batch asks (`pagesToLeave`) free, and takes them once the batch needs fewer.
+    func testPagesAreTakenOnlyWithHeadroomLeft() throws {
+        let kept = LockedCount(1)
+        let admission = PageAdmission(cache: try PagedLatentCache(layers: 1, rowWidth: 4, pageSize: 16, pageCount: 4),
+                                      maxQueued: 4, maxWaitSeconds: 10) { _ in kept.value }
+        let running = try admission.reserve(capacity: 16, holding: 16, remaining: { nil }, isCancelled: { false })   // 3 pages free
+        XCTAssertThrowsError(try admission.reserve(capacity: 48, holding: 48, remaining: { 0.3 }, isCancelled: { false })) {
+            guard case PageAdmissionError.waitedTooLong(_, 3, 3, 1) = $0 else { return XCTFail("\($0)") }
+            XCTAssertTrue("\($0)".contains("1 kept for the running sequences)"), "\($0)")
+        }
+        XCTAssertNotNil(try admission.reserve(capacity: 32, holding: 32, remaining: { 1 }, isCancelled: { false }), "2 of 3 free pages leave one")
+        XCTAssertEqual(admission.cache.freePageCount, 1)
+        admission.release(running)
+        kept.value = 0
+        XCTAssertNotNil(try admission.reserve(capacity: 32, holding: 32, remaining: { 1 }, isCancelled: { false }))
+    }
+
+    final class LockedCount: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n: Int
+        init(_ n: Int) { self.n = n }
+        var value: Int { get { lock.withLock { n } } set { lock.withLock { n = newValue } } }
+    }
+
     func testBoundsAreEnforced() throws {
         let admission = try makeAdmission(queue: 1, wait: 0.3)
         XCTAssertThrowsError(try admission.reserve(capacity: 65, holding: 65, remaining: { nil }, isCancelled: { false })) {

@@ -45,9 +45,25 @@ final class PreemptionTests: XCTestCase {
         }
     }
 
+    /// Priority scheduling: the victim is the highest priority value, not the latest to join — here
+    /// the first sequence (priority 5) makes room for the second (priority 0), which is never preempted.
+    func testTheHighestPriorityValueIsPreemptedFirst() throws {
+        let params = SamplingParams(maxNewTokens: maxNew, ignoreEOS: true)
+        let roomy = try run(params: params, pageCount: 64)
+        // The priority-5 one joins a step ahead, so it is not the latest to join.
+        let tight = try run(params: params, pageCount: 12, priorities: [5, 0], oneAtATime: true)
+        XCTAssertGreaterThan(tight.preempted[0], 0, "the priority-5 sequence was never preempted")
+        XCTAssertEqual(tight.preempted[1], 0, "the priority-0 sequence was preempted")
+        XCTAssertEqual(tight.tokens, roomy.tokens)
+        let fcfs = try run(params: params, pageCount: 12)
+        XCTAssertEqual(fcfs.preempted[0], 0, "first come, first served: the later one goes")
+        XCTAssertGreaterThan(fcfs.preempted[1], 0)
+    }
+
     /// Runs both prompts in one batcher; a preempted sequence is recomputed by the prefill engine into
     /// a new sequence and joins again (what pd-decode does through a prefill daemon).
-    private func run(params: SamplingParams, pageCount: Int) throws -> (tokens: [[Int]], preemptions: Int) {
+    private func run(params: SamplingParams, pageCount: Int,
+                     priorities: [Int32] = [0, 0], oneAtATime: Bool = false) throws -> (tokens: [[Int]], preemptions: Int, preempted: [Int]) {
         let model = try DeepSeekTransformer(directory: TinyModel.directory)
         let c = model.config
         let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: pageCount)
@@ -71,7 +87,15 @@ final class PreemptionTests: XCTestCase {
             recorder.tokens = [firsts[i]]
             let sampler = Sampler(params: params, vocabSize: c.vocabSize, prompt: p.map(Int.init), previousTokens: [firsts[i]])
             recorders.append(recorder); samplers.append(sampler)
-            _ = batcher.join(sequence: sequences[i], lastToken: firsts[i], generated: 1, params: params, sampler: sampler, sink: recorder.sink)
+            _ = batcher.join(sequence: sequences[i], lastToken: firsts[i], generated: 1, params: params, sampler: sampler,
+                             priority: priorities[i], sink: recorder.sink)
+            let deadline = Date(timeIntervalSinceNow: 10)
+            while oneAtATime && batcher.steps == 0 && Date() < deadline { usleep(100) }   // the first one's first step
+        }
+        var preempted = [0, 0], released = [false, false]
+        // A finished sequence's pages go back as its session would give them.
+        func releaseFinished() {
+            for (j, r) in recorders.enumerated() where !released[j] && r.finish == .length { cache.release(sequences[j]); released[j] = true }
         }
         for (i, recorder) in recorders.enumerated() {
             var rounds = 0
@@ -79,23 +103,31 @@ final class PreemptionTests: XCTestCase {
                 XCTAssertEqual(recorder.ended.wait(timeout: .now() + 30), .success, "sequence \(i) did not end")
                 guard recorder.preempted else { break }
                 rounds += 1
+                preempted[i] += 1
                 XCTAssertLessThan(rounds, 20, "sequence \(i) preempted over and over")
                 if rounds >= 20 { break }
                 XCTAssertThrowsError(try cache.length(of: sequences[i]), "a preempted sequence's pages are given back")
                 // Its KV again: the prompt and every token but the latest, which joins as the next input.
                 let known = prompts[i] + recorder.tokens.dropLast().map(Int32.init)
+                // As the daemon's PageAdmission: the pages once the batch's sequences keep one each for their next step.
+                let deadline = Date(timeIntervalSinceNow: 30)
+                while cache.freePageCount < cache.pagesNeeded(forTokens: known.count + 1) + batcher.pagesToLeave(forPriority: priorities[i])
+                        && Date() < deadline {
+                    releaseFinished()
+                    usleep(1000)
+                }
                 let s = try cache.allocate(capacity: prompts[i].count + maxNew, holding: known.count + 1)
                 _ = try prefill.run(prompts: [known], sequences: [s], cache: cache)
                 sequences[i] = s
                 recorder.rearm()
                 _ = batcher.join(sequence: s, lastToken: recorder.tokens.last!, generated: recorder.tokens.count, params: params,
-                                 sampler: samplers[i], sink: recorder.sink)
+                                 sampler: samplers[i], priority: priorities[i], sink: recorder.sink)
             }
             XCTAssertEqual(recorder.finish, .length, "sequence \(i)")
-            cache.release(sequences[i])   // room for the next one's recompute
+            releaseFinished()
         }
         let preemptions = batcher.preemptions
         XCTAssertEqual(cache.freePageCount, pageCount, "every page back")
-        return (recorders.map(\.tokens), preemptions)
+        return (recorders.map(\.tokens), preemptions, preempted)
     }
 }

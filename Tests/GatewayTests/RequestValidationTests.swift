@@ -55,8 +55,18 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": "x"}"#).cacheSalt, "")
     }
 
+    /// vLLM's priority reaches the decode request as an Int32; without it 0.
+    func testPriority() throws {
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": "x", "priority": -3}"#).priority, -3)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "priority": 10}"#, .chat).priority, 10)
+        XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": "x"}"#).priority, 0)
+    }
+
     func testEachRefusalNamesItsParameterInOpenAIsErrorObject() throws {
         let completions: [(String, String)] = [
+            (#"{"model": "tiny", "prompt": "x", "priority": 1.5}"#, "priority"),
+            (#"{"model": "tiny", "prompt": "x", "priority": "high"}"#, "priority"),
+            (#"{"model": "tiny", "prompt": "x", "priority": 4294967296}"#, "priority"),
             (#"{"model": "tiny", "prompt": "x", "n": 0}"#, "n"),
             (#"{"model": "tiny", "prompt": "x", "cache_salt": ""}"#, "cache_salt"),
             (#"{"model": "tiny", "prompt": "x", "cache_salt": 7}"#, "cache_salt"),

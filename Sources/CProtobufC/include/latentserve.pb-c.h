@@ -271,10 +271,14 @@ struct  Latentserve__V1__GenerateRequest
    * vLLM's cache_salt: prompts reuse prefix-cache pages only with the same salt
    */
   char *cache_salt;
+  /*
+   * vLLM's priority: lower values first (pd-decode --scheduling-policy priority); 0 default
+   */
+  int32_t priority;
 };
 #define LATENTSERVE__V1__GENERATE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__generate_request__descriptor) \
-    , 0,NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0,NULL, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Latentserve__V1__GeneratedToken
