@@ -12,14 +12,28 @@ final class PageAdmissionTests: XCTestCase {
     }
 
     func testWaitersGetPagesInArrivalOrderWhenTheyFree() throws {
-        let admission = try makeAdmission()
+        XCTAssertEqual(try servedOrder(of: [(0, false), (0, false), (0, false)]), [0, 1, 2], "first come, first served")
+    }
+
+    /// Priority scheduling: waiters by priority (lower first), then a resumed one before new ones of
+    /// its priority, then arrival — whatever order they came in.
+    func testWaitersGetPagesByPriorityThenResumedThenArrival() throws {
+        // (priority, resumed) in arrival order; served: 1 (-2), 3 (0, resumed), 2 (0), 4 (0), 0 (5).
+        XCTAssertEqual(try servedOrder(of: [(5, false), (-2, false), (0, false), (0, true), (0, false)]), [1, 3, 2, 4, 0])
+    }
+
+    /// The order in which waiters (priority, resumed), queued one after another behind a request
+    /// holding the whole cache, get it once that request gives its pages back.
+    private func servedOrder(of waiters: [(priority: Int32, resumed: Bool)]) throws -> [Int] {
+        let admission = try makeAdmission(queue: 8)
         let first = try admission.reserve(capacity: 64, holding: 64, remaining: { nil }, isCancelled: { false })   // all 4 pages
         let served = ServedOrder()
         let group = DispatchGroup()
-        for i in 0..<3 {
+        for (i, w) in waiters.enumerated() {
             group.enter()
             Thread.detachNewThread {
-                let s = try! admission.reserve(capacity: 64, holding: 64, remaining: { nil }, isCancelled: { false })
+                let s = try! admission.reserve(capacity: 64, holding: 64, resuming: w.resumed, priority: w.priority,
+                                               remaining: { nil }, isCancelled: { false })
                 served.append(i)
                 usleep(20_000)
                 admission.release(s)
@@ -29,40 +43,11 @@ final class PageAdmissionTests: XCTestCase {
             let deadline = Date(timeIntervalSinceNow: 5)
             while admission.waiting < i + 1 && Date() < deadline { usleep(1_000) }
         }
-        XCTAssertEqual(admission.waiting, 3)
+        XCTAssertEqual(admission.waiting, waiters.count)
         admission.release(first)
         XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
-        XCTAssertEqual(served.values, [0, 1, 2], "first come, first served")
         XCTAssertEqual(admission.cache.freePageCount, 4)
-    }
-
-    /// Priority scheduling: waiters by priority (lower first), then a resumed one before new ones of
-    /// its priority, then arrival — whatever order they came in.
-    func testWaitersGetPagesByPriorityThenResumedThenArrival() throws {
-        let admission = try makeAdmission(queue: 8)
-        let first = try admission.reserve(capacity: 64, holding: 64, remaining: { nil }, isCancelled: { false })   // all 4 pages
-        let served = ServedOrder()
-        let group = DispatchGroup()
-        // (label, priority, resumed) in arrival order; expected service: b (-2), d (0, resumed), c (0), e (0), a (5).
-        let arrivals: [(Int, Int32, Bool)] = [(0, 5, false), (1, -2, false), (2, 0, false), (3, 0, true), (4, 0, false)]
-        for (n, (label, priority, resumed)) in arrivals.enumerated() {
-            group.enter()
-            Thread.detachNewThread {
-                let s = try! admission.reserve(capacity: 64, holding: 64, resuming: resumed, priority: priority,
-                                               remaining: { nil }, isCancelled: { false })
-                served.append(label)
-                usleep(20_000)
-                admission.release(s)
-                group.leave()
-            }
-            let deadline = Date(timeIntervalSinceNow: 5)
-            while admission.waiting < n + 1 && Date() < deadline { usleep(1_000) }
-        }
-        XCTAssertEqual(admission.waiting, 5)
-        admission.release(first)
-        XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
-        XCTAssertEqual(served.values, [1, 3, 2, 4, 0])
-        XCTAssertEqual(admission.cache.freePageCount, 4)
+        return served.values
     }
 
     /// The running sequences' next pages stay free: a request waits while taking its pages would
