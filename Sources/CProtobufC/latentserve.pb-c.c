@@ -2103,7 +2103,7 @@ const ProtobufCMessageDescriptor latentserve__v1__stats_response__descriptor =
   (ProtobufCMessageInit) latentserve__v1__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor latentserve__v1__prefill_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor latentserve__v1__prefill_request__field_descriptors[9] =
 {
   {
     "request_id",
@@ -2201,6 +2201,18 @@ static const ProtobufCFieldDescriptor latentserve__v1__prefill_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "priority",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_SINT32,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__PrefillRequest, priority),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__prefill_request__field_indices_by_name[] = {
   7,   /* field[7] = cache_salt */
@@ -2208,6 +2220,7 @@ static const unsigned latentserve__v1__prefill_request__field_indices_by_name[] 
   4,   /* field[4] = max_chunk_bytes */
   2,   /* field[2] = model_fingerprint */
   5,   /* field[5] = page_size */
+  8,   /* field[8] = priority */
   1,   /* field[1] = prompt_token_ids */
   0,   /* field[0] = request_id */
   6,   /* field[6] = sampling */
@@ -2215,7 +2228,7 @@ static const unsigned latentserve__v1__prefill_request__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__prefill_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__prefill_request__descriptor =
 {
@@ -2225,7 +2238,7 @@ const ProtobufCMessageDescriptor latentserve__v1__prefill_request__descriptor =
   "Latentserve__V1__PrefillRequest",
   "latentserve.v1",
   sizeof(Latentserve__V1__PrefillRequest),
-  8,
+  9,
   latentserve__v1__prefill_request__field_descriptors,
   latentserve__v1__prefill_request__field_indices_by_name,
   1,  latentserve__v1__prefill_request__number_ranges,

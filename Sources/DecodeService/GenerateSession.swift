@@ -158,7 +158,7 @@ final class GenerateSession {
     }
 
     private func prefillCall(prompt: [UInt32], sampling: Wire.SamplingParams, sequence: Int) -> PrefillCall {
-        PrefillCall(daemon: daemon, requestID: requestID, prompt: prompt, sampling: sampling, cacheSalt: cacheSalt,
+        PrefillCall(daemon: daemon, requestID: requestID, prompt: prompt, sampling: sampling, cacheSalt: cacheSalt, priority: priority,
                     sequence: sequence, callerDeadline: context.deadline,
                     isCancelled: { [context] in context.isCancelled },
                     callerGone: { [context] in context.callerGone($0) },

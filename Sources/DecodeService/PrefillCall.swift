@@ -26,6 +26,8 @@ struct PrefillCall {
     let sampling: Wire.SamplingParams
     /// The request's prefix-cache salt (vLLM's cache_salt; "" without).
     let cacheSalt: String
+    /// The request's priority (0 under first-come-first-served): the prefill batches queued prompts by it.
+    var priority: Int32 = 0
     let sequence: Int
     /// The caller's deadline (the call's own is the shorter of this and --prefill-timeout).
     let callerDeadline: Deadline
@@ -59,7 +61,8 @@ struct PrefillCall {
         defer { daemon.prefills.release(channel, tokens: prompt.count) }
         let request = PrefillRequest(requestId: requestID, promptTokenIds: prompt, modelFingerprint: model.fingerprint,
                                      dtype: options.wireDType, maxChunkBytes: UInt32(options.maxChunkBytes),
-                                     pageSize: UInt32(cache.pageSize), sampling: sampling, cacheSalt: cacheSalt)
+                                     pageSize: UInt32(cache.pageSize), sampling: sampling, cacheSalt: cacheSalt,
+                                     priority: priority)
         let deadline = Deadline.after(seconds: min(options.prefillTimeoutSeconds, callerDeadline.remainingSeconds ?? .infinity))
         let stream: ResponseStream
         do {

@@ -1,7 +1,7 @@
 /// vLLM's `--scheduling-policy`: which waiting request gets KV pages first and which running one is
 /// preempted when they run out. `fcfs`: arrival order (preempted requests first, the latest to join
 /// preempted); `priority`: the request's `priority` first (lower values first, ties by arrival; the
-/// highest value preempted first). The prefill daemons serve their queue in arrival order either way.
+/// highest value preempted first; the prefill daemons batch queued prompts by it too).
 public enum SchedulingPolicy: String, CaseIterable, Sendable {
     case fcfs
     case priority

@@ -63,8 +63,8 @@ public final class ContinuousBatcher: @unchecked Sendable {
     private var waiting: [Ticket] = []
     private var active: [Ticket] = []
     private var running = false
-    /// Active and waiting sequences as of the loop's last pass (joins since then added): each one's
-    /// priority and the pages it still has to add to reach its limit.
+    /// Active and waiting sequences as of the loop's last pass (joins since then added; empty while
+    /// the batcher sleeps): each one's priority and the pages it still has to add to reach its limit.
     private var claims: [(priority: Int32, pages: Int)] = []
     private var thread: Thread?
     public let speculation: SpeculativeConfig?
@@ -163,6 +163,9 @@ public final class ContinuousBatcher: @unchecked Sendable {
         condition.lock(); claims.reserveCapacity(2 * maxBatch); condition.unlock()
         while true {
             condition.lock()
+            claims.removeAll(keepingCapacity: true)   // finished sequences' claims go before the loop sleeps
+            for t in active { claims.append((t.priority, pagesToAdd(t))) }
+            for t in waiting { claims.append((t.priority, pagesToAdd(t))) }
             while running && waiting.isEmpty && active.isEmpty { condition.wait() }
             if !running {
                 let leaving = active + waiting
@@ -181,9 +184,6 @@ public final class ContinuousBatcher: @unchecked Sendable {
                 active.append(waiting.remove(at: next))
             }
             for t in active where t.cancelled { t.done = true }
-            claims.removeAll(keepingCapacity: true)
-            for t in active { claims.append((t.priority, pagesToAdd(t))) }
-            for t in waiting { claims.append((t.priority, pagesToAdd(t))) }
             condition.unlock()
             for t in active where t.done { t.sink(nil, .finished(.cancelled)) }
             active.removeAll { $0.done }

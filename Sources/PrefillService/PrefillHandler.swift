@@ -95,6 +95,6 @@ final class PrefillHandler: @unchecked Sendable {
             id = r.requestId
         }
         return (scheduler.makeJob(id: id, prompt: r.promptTokenIds.map { Int32($0) }, sampling: sampling,
-                                   grammar: grammar, cacheSalt: r.cacheSalt), chunker)
+                                   grammar: grammar, cacheSalt: r.cacheSalt, priority: r.priority), chunker)
     }
 }

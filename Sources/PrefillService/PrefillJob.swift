@@ -38,6 +38,8 @@ final class PrefillJob: @unchecked Sendable {
     let grammar: StructuredGrammar?
     /// The prefix cache's salt: pages are shared only among prompts with the same one.
     let cacheSalt: String
+    /// The request's priority (lower first): the scheduler batches queued jobs by it, then by arrival.
+    let priority: Int32
     let arrival = Date()
     let events = BlockingQueue<PrefillEvent>()
     private let lock = NSLock()
@@ -49,12 +51,13 @@ final class PrefillJob: @unchecked Sendable {
     private let cache: PagedLatentCache
 
     init(id: String, prompt: [Int32], sampling: Engine.SamplingParams, grammar: StructuredGrammar?, cacheSalt: String = "",
-         cache: PagedLatentCache) {
+         priority: Int32 = 0, cache: PagedLatentCache) {
         self.id = id
         self.prompt = prompt
         self.sampling = sampling
         self.grammar = grammar
         self.cacheSalt = cacheSalt
+        self.priority = priority
         self.cache = cache
     }
 

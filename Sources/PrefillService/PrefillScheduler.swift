@@ -66,8 +66,8 @@ final class PrefillScheduler: @unchecked Sendable {
     var capacityTokens: Int { cache.pageCount * cache.pageSize }
 
     func makeJob(id: String, prompt: [Int32], sampling: Engine.SamplingParams, grammar: StructuredGrammar? = nil,
-                 cacheSalt: String = "") -> PrefillJob {
-        PrefillJob(id: id, prompt: prompt, sampling: sampling, grammar: grammar, cacheSalt: cacheSalt, cache: cache)
+                 cacheSalt: String = "", priority: Int32 = 0) -> PrefillJob {
+        PrefillJob(id: id, prompt: prompt, sampling: sampling, grammar: grammar, cacheSalt: cacheSalt, priority: priority, cache: cache)
     }
 
     /// Queues a job (any thread); false once stopping (the job will never run).
@@ -106,12 +106,14 @@ final class PrefillScheduler: @unchecked Sendable {
     private enum RootStep { case batch([PrefillJob], PrefillBatch), idle }
 
     /// Waiting jobs into one batch: up to maxBatchTokens prompt tokens and maxBatchRequests
-    /// requests, oldest first, but a job sharing uncached leading pages with one already in the batch
+    /// requests, by priority (lower first) then oldest first, but a job sharing uncached leading pages with one already in the batch
     /// waits for the next (then they are cached); cancelled jobs are dropped. `.idle` once, when nothing has come for
     /// `idleSecondsBeforeRelease` after a batch. nil once stopping and nothing is left.
     private func nextStep(_ pending: inout [PrefillJob]) -> RootStep? {
         while true {
-            pending += incoming.drain()
+            for job in incoming.drain() {   // after every job of its priority or a lower value: arrival order within one
+                pending.insert(job, at: pending.firstIndex { $0.priority > job.priority } ?? pending.count)
+            }
             pending.removeAll { job in
                 if job.isCancelled {
                     logger.info("dropped cancelled request from the queue", metadata: ["request": "\(job.id)"])
@@ -131,7 +133,7 @@ final class PrefillScheduler: @unchecked Sendable {
                 }
                 continue
             }
-            pending.append(job)
+            pending.insert(job, at: pending.firstIndex { $0.priority > job.priority } ?? pending.count)
         }
         var batch: [PrefillJob] = [], tokens = 0
         var cachedPages: [Int] = [], evictions: [[PrefixIndex.EntryID]] = [], evicted: [PrefixIndex.EntryID] = []

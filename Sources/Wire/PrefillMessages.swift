@@ -16,9 +16,13 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
     public var sampling: SamplingParams
     /// Prompts share prefix-cache pages only under the same salt (vLLM's cache_salt; "" is one too).
     public var cacheSalt: String
+    /// The request's priority (vLLM's, lower first; 0 under first-come-first-served): queued prompts
+    /// go into batches by it, then by arrival.
+    public var priority: Int32
 
     public init(requestId: String, promptTokenIds: [UInt32], modelFingerprint: String, dtype: WireDType = .f32,
-                maxChunkBytes: UInt32 = 0, pageSize: UInt32 = 0, sampling: SamplingParams = SamplingParams(), cacheSalt: String = "") {
+                maxChunkBytes: UInt32 = 0, pageSize: UInt32 = 0, sampling: SamplingParams = SamplingParams(), cacheSalt: String = "",
+                priority: Int32 = 0) {
         self.requestId = requestId
         self.promptTokenIds = promptTokenIds
         self.modelFingerprint = modelFingerprint
@@ -27,6 +31,7 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
         self.pageSize = pageSize
         self.sampling = sampling
         self.cacheSalt = cacheSalt
+        self.priority = priority
     }
 
     public init(decoding bytes: UnsafeRawBufferPointer) throws {
@@ -38,7 +43,8 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
                            dtype: try WireDType(wire: c.dtype, message: "PrefillRequest"),
                            maxChunkBytes: c.max_chunk_bytes, pageSize: c.page_size,
                            sampling: try c.sampling.map { try SamplingParams($0.pointee, message: "PrefillRequest") } ?? SamplingParams(),
-                           cacheSalt: try checkedString(c.cache_salt, message: "PrefillRequest", field: "cache_salt"))
+                           cacheSalt: try checkedString(c.cache_salt, message: "PrefillRequest", field: "cache_salt"),
+                           priority: c.priority)
         }
     }
 
@@ -54,6 +60,7 @@ public struct PrefillRequest: Equatable, Sendable, WireMessage {
         c.max_chunk_bytes = maxChunkBytes
         c.page_size = pageSize
         c.cache_salt = arena.string(cacheSalt)
+        c.priority = priority
         c.sampling = arena.object(sampling.cStruct(arena))
         return try withExtendedLifetime(arena) { try withEncoderFor(&c, body) }
     }

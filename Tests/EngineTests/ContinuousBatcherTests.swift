@@ -107,6 +107,35 @@ final class ContinuousBatcherTests: XCTestCase {
         for s in sequences { cache.release(s) }
     }
 
+    /// What the batch asks admission to leave free: a page per sequence in it, plus all that the more
+    /// important ones still need; nothing once they have finished and the batcher sleeps.
+    func testPagesToLeaveFollowTheBatch() throws {
+        let model = try DeepSeekTransformer(directory: Self.directory)
+        let c = model.config
+        let cache = try PagedLatentCache(layers: c.numHiddenLayers, rowWidth: c.latentRowWidth, pageSize: 4, pageCount: 64)
+        let batcher = ContinuousBatcher(model: model, cache: cache, maxBatch: 4)
+        batcher.start()
+        defer { batcher.stop() }
+        XCTAssertEqual(batcher.pagesToLeave(forPriority: 0), 0)
+        let prefill = PrefillEngine(model: try DeepSeekTransformer(directory: Self.directory), communicator: SingleRankCommunicator())
+        let prompt: [Int32] = [1, 2, 3]
+        let s = try cache.allocate(capacity: 3 + 200, holding: 4)   // 51 pages at the limit, 1 held
+        _ = try prefill.run(prompts: [prompt], sequences: [s], cache: cache)
+        let collector = Collector()
+        let params = SamplingParams(maxNewTokens: 200, ignoreEOS: true)
+        _ = batcher.join(sequence: s, lastToken: 5, generated: 1, params: params, sampler: Sampler(params: params, vocabSize: c.vocabSize),
+                         priority: 2, sink: collector.sink)
+        let leftForSame = batcher.pagesToLeave(forPriority: 2), leftForLess = batcher.pagesToLeave(forPriority: 3)
+        XCTAssertEqual(leftForSame, 1, "one page for its next step")
+        XCTAssertGreaterThan(leftForLess, 40, "all it still needs, for a less important request")
+        XCTAssertLessThanOrEqual(leftForLess, 1 + 50)
+        XCTAssertEqual(collector.done.wait(timeout: .now() + 60), .success)
+        cache.release(s)
+        let deadline = Date(timeIntervalSinceNow: 10)
+        while batcher.pagesToLeave(forPriority: 3) != 0 && Date() < deadline { usleep(1000) }
+        XCTAssertEqual(batcher.pagesToLeave(forPriority: 3), 0, "an idle batch asks for nothing")
+    }
+
     func testCancelEndsOneSequenceOnly() throws {
         let model = try DeepSeekTransformer(directory: Self.directory)
         let c = model.config

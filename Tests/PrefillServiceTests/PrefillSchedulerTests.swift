@@ -365,4 +365,50 @@ final class PrefillSchedulerTests: XCTestCase {
             XCTAssertEqual(Double(o.first?.logprob ?? .nan), Double(want[i].logprob), accuracy: 1e-4, "job \(i)")
         }
     }
+
+    /// Queued jobs go into batches by priority (lower first), then by arrival: one job per batch
+    /// here, queued as priorities 5, 0, -1, 0, computed as -1, 0, 0, 5; each gets the reference.
+    func testQueuedJobsGoByPriorityThenArrival() throws {
+        let prompts = (0..<4).map { Self.prompt(20, salt: 30 + $0) }
+        let priorities: [Int32] = [5, 0, -1, 0]
+        let want = try prompts.map(Self.reference)
+        let results = try InProcessGroup(size: 2).run { comm -> (order: [Int], outcomes: [Outcome]) in
+            let scheduler = try self.makeScheduler(comm, maxBatchTokens: 20)
+            guard comm.rank == 0 else { try scheduler.runFollower(); return ([], []) }
+            let jobs = prompts.indices.map {
+                scheduler.makeJob(id: "job-\($0)", prompt: prompts[$0], sampling: SamplingParams(maxNewTokens: 1), priority: priorities[$0])
+            }
+            for job in jobs { XCTAssertTrue(scheduler.submit(job)) }   // all queued before the first batch forms
+            scheduler.stop()
+            // The order the jobs finish in, read as they do (each job's pages let go once it has).
+            final class Seen: @unchecked Sendable { var order: [Int] = []; var outcomes = [Outcome](repeating: Outcome(), count: 4) }
+            let seen = Seen()
+            let reader = Thread {
+                let deadline = Date(timeIntervalSinceNow: 60)
+                while seen.order.count < jobs.count && Date() < deadline {
+                    for (i, job) in jobs.enumerated() where !seen.order.contains(i) {
+                        while let event = job.events.pop(timeout: 0) {
+                            switch event {
+                            case .layerReady(let l): seen.outcomes[i].layers.append(l)
+                            case .done(let first, _, _, _): seen.outcomes[i].first = first; seen.order.append(i); scheduler.release(job)
+                            case .failed(let f): seen.outcomes[i].failure = "\(f)"; seen.order.append(i); scheduler.release(job)
+                            }
+                        }
+                    }
+                    usleep(500)
+                }
+            }
+            reader.start()
+            try scheduler.runRoot()
+            while !reader.isFinished { usleep(1000) }
+            for (i, job) in jobs.enumerated() where !seen.order.contains(i) { scheduler.release(job) }
+            return (seen.order, seen.outcomes)
+        }
+        let root = results[0]
+        XCTAssertEqual(root.order, [2, 1, 3, 0])
+        for (i, o) in root.outcomes.enumerated() {
+            XCTAssertNil(o.failure, "job \(i)")
+            XCTAssertEqual(o.first?.token, want[i].token, "job \(i)")
+        }
+    }
 }

@@ -20,6 +20,8 @@ final class MessageRoundTripTests: XCTestCase {
         try roundTrip(GenerateRequest(promptTokenIds: [1, 2, 3, 100_000], maxNewTokens: 64, sampling: sampling,
                                       clientRequestId: "client-1"))
         try roundTrip(GenerateRequest(promptTokenIds: [], maxNewTokens: 0, cacheSalt: "salt-é"))
+        try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, priority: -7))
+        try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, priority: .max))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(jsonSchema: #"{"type": "integer"}"#)))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(jsonObject: true, disableAnyWhitespace: true)))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(regex: #"\d{3}-(é|😀)+"#)))
@@ -47,6 +49,7 @@ final class MessageRoundTripTests: XCTestCase {
         try roundTrip(PrefillRequest(requestId: "req-9", promptTokenIds: [4, 5, 6], modelFingerprint: "fp:abc",
                                      dtype: .bf16, maxChunkBytes: 1 << 22, pageSize: 64,
                                      sampling: SamplingParams(temperature: 1, seed: 3), cacheSalt: "tenant-7"))
+        try roundTrip(PrefillRequest(requestId: "req-10", promptTokenIds: [4], modelFingerprint: "fp:abc", priority: .min))
         let header = KVChunkHeader(requestId: "req-9", modelFingerprint: "fp:abc", layer: 3, tokenStart: 128,
                                    tokenCount: 2, rowWidth: 3, dtype: .f32, pageSize: 64, chunkIndex: 17,
                                    checksum: 0xDEAD_BEEF_0123_4567)

@@ -458,10 +458,14 @@ struct  Latentserve__V1__PrefillRequest
    * prompts share prefix-cache pages only under the same salt ("" is one too)
    */
   char *cache_salt;
+  /*
+   * the request's priority (lower first; decode's --scheduling-policy priority): queued prompts go into batches by it
+   */
+  int32_t priority;
 };
 #define LATENTSERVE__V1__PREFILL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__prefill_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, LATENTSERVE__V1__WIRE_DTYPE__WIRE_DTYPE_UNSPECIFIED, 0, 0, NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, LATENTSERVE__V1__WIRE_DTYPE__WIRE_DTYPE_UNSPECIFIED, 0, 0, NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
