@@ -15,7 +15,8 @@ public struct SpeculativeConfig: Sendable, Equatable {
     public let minNgram: Int
     public let maxNgram: Int
 
-    /// Most drafts per sequence: a step's rows are buffers sized by it.
+    /// The largest num_speculative_tokens taken. A step adds at most the spare rows of its last weight
+    /// pass (7 at batch 1, `ContinuousBatcher`), so more than 7 never drafts more.
     public static let maxDraftTokens = 32
 
     public init(draftTokens: Int, minNgram: Int, maxNgram: Int) throws(SpeculativeConfigError) {

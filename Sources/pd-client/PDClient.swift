@@ -99,7 +99,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Top-k (0 = off).") var topK: Int = 0
     @Option(help: "Top-p (1 = off).") var topP: Float = 1
     @Option(help: "Min-p in [0, 1] (0 = off).") var minP: Float = 0
-    @Option(help: "Seed (0 = random).") var seed: UInt64 = 0
+    @Option(help: "Seed (default: a random one; 0 is a seed like any other, as vLLM's and pd-run's).") var seed: UInt64?
     @Option(help: "Token ids that end a sequence (finish reason stop), comma-separated.") var stopTokenIds: String?
     @Flag(help: "Generate past the model's EOS token ids (which end generation otherwise).") var ignoreEos = false
     @Option(help: "Seconds before a request gives up.") var timeout: Double = 300
@@ -122,7 +122,7 @@ struct Generate: ParsableCommand {
         guard numRequests >= 1, numRequests <= 10_000 else { throw ValidationError("--num-requests must be in 1...10000") }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be ≥ 1") }
         if verify && model == nil { throw ValidationError("--verify needs --model") }
-        if verify && temperature != 0 && seed == 0 {
+        if verify && temperature != 0 && seed == nil {
             throw ValidationError("--verify with --temperature > 0 needs a --seed (the reference draws from the same stream)")
         }
         if verify && cancelAfterTokens != nil { throw ValidationError("--verify and --cancel-after-tokens exclude each other") }
@@ -158,7 +158,7 @@ struct Generate: ParsableCommand {
 
     /// What --verify's reference generation samples with: the request's own parameters.
     func referenceParams(maxNewTokens: Int, stops: [UInt32], choice: TokenAutomaton?) throws -> Engine.SamplingParams {
-        var params = Engine.SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed == 0 ? nil : seed,
+        var params = Engine.SamplingParams(temperature: temperature, topK: topK, topP: topP, seed: seed,
                                            stopTokenIDs: stops.map { Int($0) }, maxNewTokens: maxNewTokens, ignoreEOS: ignoreEos,
                                            minP: minP, choice: choice)
         try processors.apply(to: &params)

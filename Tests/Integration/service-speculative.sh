@@ -25,7 +25,9 @@ wait_healthy "$pp"; wait_healthy "$sp"; wait_healthy "$dp"
 
 accepted() { metric_value "$mp" latentserve_decode_spec_decode_accepted_tokens_total; }
 drafted() { metric_value "$mp" latentserve_decode_spec_decode_draft_tokens_total; }
-for args in "" "--temperature 0.3 --top-k 20 --seed 5" "--temperature 0.8 --top-p 0.9 --seed 17 --repetition-penalty 1.1"; do
+# (--seed 0 is a seed, as vLLM's: --verify draws the reference from seed 0 too.)
+for args in "" "--temperature 0.3 --top-k 20 --seed 5" "--temperature 0.8 --top-p 0.9 --seed 17 --repetition-penalty 1.1" \
+    "--temperature 1 --seed 0"; do
   before=$(accepted)
   for port in "$sp" "$dp"; do
     # shellcheck disable=SC2086
