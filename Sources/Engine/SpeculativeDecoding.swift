@@ -58,9 +58,11 @@ public struct SpeculativeConfig: Sendable, Equatable {
 
 public enum SpeculativeConfigError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
-    public var description: String {
-        switch self { case .invalid(let detail): return "speculative config: \(detail)" }
+    /// What is wrong, without naming where the config came from.
+    public var detail: String {
+        switch self { case .invalid(let detail): return detail }
     }
+    public var description: String { "speculative config: \(detail)" }
 }
 
 /// Prompt lookup: the longest suffix of `tokens` of minNgram...maxNgram tokens that occurs earlier

@@ -100,7 +100,7 @@ struct PDDecode: ParsableCommand {
         options.schedulingPolicy = schedulingPolicy
         if let speculativeConfig {
             do { options.speculation = try SpeculativeConfig(json: speculativeConfig) } catch {
-                throw ValidationError("--speculative-config: \(error.description)")
+                throw ValidationError("--speculative-config: \(error.detail)")
             }
         }
         options.prefillTimeoutSeconds = prefillTimeout

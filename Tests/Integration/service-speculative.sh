@@ -10,11 +10,11 @@ if "$bin/pd-decode" --model tiny --prefill 127.0.0.1:1 --speculative-config '{"m
     >"$work/bad.out" 2>&1; then
   fail "pd-decode started with a speculative method it does not have"
 fi
-grep -q "speculative config: method 'eagle' is not supported" "$work/bad.out" || fail "unclear error: $(cat "$work/bad.out")"
+grep -q -- "--speculative-config: method 'eagle' is not supported" "$work/bad.out" || fail "unclear error: $(cat "$work/bad.out")"
 if "$bin/pd-decode" --model tiny --prefill 127.0.0.1:1 --speculative-config '{"method": "ngram"}' >"$work/bad.out" 2>&1; then
   fail "pd-decode started without num_speculative_tokens"
 fi
-grep -q "'num_speculative_tokens' is required" "$work/bad.out" || fail "unclear error: $(cat "$work/bad.out")"
+grep -q -- "--speculative-config: 'num_speculative_tokens' is required" "$work/bad.out" || fail "unclear error: $(cat "$work/bad.out")"
 echo "ok: bad speculative configs refused by name"
 
 start_prefill "$pp" 2
