@@ -110,10 +110,10 @@ final class PrefillScheduler: @unchecked Sendable {
     /// waits for the next (then they are cached); cancelled jobs are dropped. `.idle` once, when nothing has come for
     /// `idleSecondsBeforeRelease` after a batch. nil once stopping and nothing is left.
     private func nextStep(_ pending: inout [PrefillJob]) -> RootStep? {
+        // After every job of its priority or a lower value: arrival order within one priority.
+        func enqueue(_ job: PrefillJob) { pending.insert(job, at: pending.firstIndex { $0.priority > job.priority } ?? pending.count) }
         while true {
-            for job in incoming.drain() {   // after every job of its priority or a lower value: arrival order within one
-                pending.insert(job, at: pending.firstIndex { $0.priority > job.priority } ?? pending.count)
-            }
+            for job in incoming.drain() { enqueue(job) }
             pending.removeAll { job in
                 if job.isCancelled {
                     logger.info("dropped cancelled request from the queue", metadata: ["request": "\(job.id)"])
@@ -133,7 +133,7 @@ final class PrefillScheduler: @unchecked Sendable {
                 }
                 continue
             }
-            pending.insert(job, at: pending.firstIndex { $0.priority > job.priority } ?? pending.count)
+            enqueue(job)
         }
         var batch: [PrefillJob] = [], tokens = 0
         var cachedPages: [Int] = [], evictions: [[PrefixIndex.EntryID]] = [], evicted: [PrefixIndex.EntryID] = []
