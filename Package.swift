@@ -192,7 +192,7 @@ let package = Package(
         .testTarget(name: "ClientKitTests", dependencies: ["ClientKit"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["TinyModelSupport", "Benchmarks", "DeepSeekModel", "ContextParallel"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"]),
-        .testTarget(name: "StructuredOutputTests", dependencies: ["TestSupport", "StructuredOutput"]),
+        .testTarget(name: "StructuredOutputTests", dependencies: ["TestSupport", "StructuredOutput"], resources: [.copy("Golden")]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["TestSupport", "ChatTemplate"]),
         .testTarget(name: "ModelTextTests", dependencies: ["Basics", "ModelText", "ChatTemplate", "DeepSeekModel"]),
         .testTarget(name: "GatewayTests", dependencies: [

@@ -17,6 +17,7 @@ let package = Package(
         .executableTarget(name: "fuzz-gateway-request", dependencies: ["FuzzSupport", decoders]),
         .executableTarget(name: "fuzz-tokenizer", dependencies: ["FuzzSupport", decoders]),
         .executableTarget(name: "fuzz-chat-template", dependencies: ["FuzzSupport", decoders]),
+        .executableTarget(name: "fuzz-grammar", dependencies: ["FuzzSupport", decoders]),
     ],
     swiftLanguageModes: [.v5]
 )

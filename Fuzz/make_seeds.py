@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Seed corpora for the harnesses that take files or text (fuzz-wire writes its own with the
 project's encoders). Real inputs where there are any: the built-in tiny model's tokenizer.json and
-chat template, llama.cpp's collection of real chat templates; small valid files otherwise.
+chat template, llama.cpp's collection of real chat templates and its GBNF grammars (and those of
+StructuredOutputTests' llama.cpp golden); small valid files otherwise.
 
 Usage: make_seeds.py ROOT OUT LLAMA_CPP_SRC [TOKENIZER_FIXTURES]
   OUT/<harness>/ gets the seeds; ROOT is the repository; TOKENIZER_FIXTURES is where
@@ -212,3 +213,15 @@ for name in sorted(os.listdir(templates)):
     if name.endswith(".jinja"):
         with open(os.path.join(templates, name), "rb") as f:
             write("fuzz-chat-template", name, f.read())
+
+# fuzz-grammar: llama.cpp's grammars/*.gbnf, then every grammar of the golden scripts/gbnf-golden made
+# from llama.cpp's tests, each with a NUL and one of its cases as the bytes to walk.
+grammars = os.path.join(llama, "grammars")
+for name in sorted(os.listdir(grammars)):
+    if name.endswith(".gbnf"):
+        with open(os.path.join(grammars, name), "rb") as f:
+            write("fuzz-grammar", name, f.read())
+with open(os.path.join(root, "Tests/StructuredOutputTests/Golden/gbnf-llamacpp.json")) as f:
+    for i, g in enumerate(json.load(f)["grammars"]):
+        walk = g["cases"][0]["text"] if g["cases"] else ""
+        write("fuzz-grammar", f"golden-{i}", g["text"].encode() + b"\0" + walk.encode())

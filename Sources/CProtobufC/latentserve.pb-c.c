@@ -862,7 +862,7 @@ void   latentserve__v1__info_response__free_unpacked
   assert(message->base.descriptor == &latentserve__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[24] =
+static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_descriptors[25] =
 {
   {
     "temperature",
@@ -1152,6 +1152,18 @@ static const ProtobufCFieldDescriptor latentserve__v1__sampling_params__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "grammar",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Latentserve__V1__SamplingParams, grammar),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] = {
   16,   /* field[16] = allowed_token_ids */
@@ -1159,6 +1171,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
   18,   /* field[18] = choice */
   23,   /* field[23] = disable_any_whitespace */
   7,   /* field[7] = frequency_penalty */
+  24,   /* field[24] = grammar */
   5,   /* field[5] = ignore_eos */
   19,   /* field[19] = json_object */
   21,   /* field[21] = json_schema */
@@ -1182,7 +1195,7 @@ static const unsigned latentserve__v1__sampling_params__field_indices_by_name[] 
 static const ProtobufCIntRange latentserve__v1__sampling_params__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 24 }
+  { 0, 25 }
 };
 const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
 {
@@ -1192,7 +1205,7 @@ const ProtobufCMessageDescriptor latentserve__v1__sampling_params__descriptor =
   "Latentserve__V1__SamplingParams",
   "latentserve.v1",
   sizeof(Latentserve__V1__SamplingParams),
-  24,
+  25,
   latentserve__v1__sampling_params__field_descriptors,
   latentserve__v1__sampling_params__field_indices_by_name,
   1,  latentserve__v1__sampling_params__number_ranges,

@@ -34,7 +34,7 @@ public enum Admission {
 }
 
 extension Admission {
-    /// What `params`' json_object / json_schema / regex samples under: the schema or pattern compiled, and
+    /// What `params`' json_object / json_schema / regex / grammar samples under: the schema, pattern or grammar compiled, and
     /// the token bytes from the tokenizer in `model`'s folder (loaded once per process); nil for every other
     /// request. Throws AdmissionError when the folder has no tokenizer. `params` passed `validate`.
     public static func grammar(for params: SamplingParams, model: DeepSeekTransformer) throws -> StructuredGrammar? {
@@ -51,6 +51,7 @@ extension Admission {
                 return .jsonSchema(try JSONSchema(json: Array(text.utf8), anyWhitespace: !params.disableAnyWhitespace), vocabulary)
             }
             if let pattern = params.regex { return .regex(try RegexAutomaton(pattern: pattern), vocabulary) }
+            if let text = params.grammar { return .grammar(try GBNFGrammar(text), vocabulary) }
         } catch {
             throw AdmissionError(field: field, reason: "\(error)")
         }

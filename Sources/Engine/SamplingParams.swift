@@ -72,6 +72,9 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// Structured output as one whole match of this regular expression (Python `re` syntax; vLLM's
     /// `structured_outputs.regex`): only tokens that keep the text a match's beginning, then EOS.
     public var regex: String?
+    /// Structured output as one whole match of this GBNF grammar (llama.cpp's grammar format; vLLM's
+    /// `structured_outputs.grammar`): only tokens that keep the text a match's beginning, then EOS.
+    public var grammar: String?
     /// With jsonObject / jsonSchema: no whitespace between the JSON's tokens (vLLM's
     /// `disable_any_whitespace`); else up to `JSONGrammar.maxWhitespaceRun` bytes of it in a row.
     public var disableAnyWhitespace: Bool
@@ -84,8 +87,8 @@ public struct SamplingParams: Sendable, Equatable, Codable {
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 minTokens: Int = 0, logitBias: [TokenBias] = [], topLogprobs: Int = 0, promptLogprobs: Int? = nil,
                 minP: Float = 0, allowedTokenIDs: [Int] = [], badWords: [[Int]] = [], choice: TokenAutomaton? = nil,
-                jsonObject: Bool = false, jsonSchema: String? = nil, regex: String? = nil, structuredAfter: [Int] = [],
-                disableAnyWhitespace: Bool = false) {
+                jsonObject: Bool = false, jsonSchema: String? = nil, regex: String? = nil, grammar: String? = nil,
+                structuredAfter: [Int] = [], disableAnyWhitespace: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -107,6 +110,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         self.jsonObject = jsonObject
         self.jsonSchema = jsonSchema
         self.regex = regex
+        self.grammar = grammar
         self.structuredAfter = structuredAfter
         self.disableAnyWhitespace = disableAnyWhitespace
     }
@@ -123,14 +127,14 @@ public struct SamplingParams: Sendable, Equatable, Codable {
     /// A structured output constrains the tokens: they must end with EOS where the structure ends.
     public var isStructured: Bool { choice != nil || usesByteGrammar }
 
-    /// A structured output masked by a byte grammar over the vocabulary (json_object, json_schema, regex):
-    /// the sampler needs what `Admission.grammar` builds.
-    public var usesByteGrammar: Bool { jsonObject || jsonSchema != nil || regex != nil }
+    /// A structured output masked by a byte grammar over the vocabulary (json_object, json_schema, regex,
+    /// grammar): the sampler needs what `Admission.grammar` builds.
+    public var usesByteGrammar: Bool { jsonObject || jsonSchema != nil || regex != nil || grammar != nil }
 
     /// The structured outputs given, by their field as the proto spells it (`validate` allows one).
     private var structuredFields: [String] {
         [("sampling.choice", choice != nil), ("sampling.json_object", jsonObject), ("sampling.json_schema", jsonSchema != nil),
-         ("sampling.regex", regex != nil)].filter(\.1).map(\.0)
+         ("sampling.regex", regex != nil), ("sampling.grammar", grammar != nil)].filter(\.1).map(\.0)
     }
 
     /// The structured output's field (nil: none); errors about it name this.
@@ -170,9 +174,10 @@ public struct SamplingParams: Sendable, Equatable, Codable {
         if let choice { try choice.validate(vocabSize: vocabSize) }
         // A schema or pattern is compiled once, by Admission.grammar, which names the field when it cannot be.
         if let regex, regex.isEmpty { throw invalid("sampling.regex", "the pattern is empty") }
+        if let grammar, grammar.isEmpty { throw invalid("sampling.grammar", "the grammar is empty") }
         if let field = structuredField {
             guard structuredFields.count == 1 else {
-                throw invalid(field, "one structured output at a time (choice, json_object, json_schema, regex)")
+                throw invalid(field, "one structured output at a time (choice, json_object, json_schema, regex, grammar)")
             }
             guard !ignoreEOS && minTokens == 0 && allowedTokenIDs.isEmpty else {
                 throw invalid(field, "a structured output ends with EOS: not with ignore_eos, min_tokens or allowed_token_ids")
@@ -185,7 +190,7 @@ public struct SamplingParams: Sendable, Equatable, Codable {
             throw invalid("sampling.structured_after", "every id must be in 0..<\(vocabSize) (the vocab), got \(bad)")
         }
         guard structuredAfter.isEmpty || isStructured else {
-            throw invalid("sampling.structured_after", "only with a structured output (choice, json_object, json_schema or regex)")
+            throw invalid("sampling.structured_after", "only with a structured output (choice, json_object, json_schema, regex or grammar)")
         }
         for word in badWords {
             guard !word.isEmpty else { throw invalid("sampling.bad_words", "a bad word has no tokens") }

@@ -72,7 +72,7 @@ struct GenerationRequest {
         "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "functions", "function_call",
         "suffix", "min_tokens", "response_format", "parallel_tool_calls", "prompt_logprobs", "include_stop_str_in_output",
         "skip_special_tokens", "echo", "add_special_tokens", "truncate_prompt_tokens", "allowed_token_ids", "bad_words",
-        "structured_outputs", "guided_choice", "guided_json", "guided_regex", "cache_salt", "priority",
+        "structured_outputs", "guided_choice", "guided_json", "guided_regex", "guided_grammar", "grammar", "cache_salt", "priority",
     ]
     private static let completionOnly: Set<String> = ["prompt"]
     private static let chatOnly = Set(["messages", "max_completion_tokens", "add_generation_prompt", "top_logprobs",
@@ -244,7 +244,8 @@ struct GenerationRequest {
                                                                      vocab: served.vocabSize, allowEmpty: false).map { UInt32($0) },
                                   badWords: try Self.badWords(f, served), choice: structured.choice, jsonObject: structured.jsonObject,
                                   structuredAfter: reasoningEnd ?? [], jsonSchema: structured.jsonSchema ?? "",
-                                  regex: structured.regex ?? "", disableAnyWhitespace: structured.disableAnyWhitespace)
+                                  regex: structured.regex ?? "", grammar: structured.grammar ?? "",
+                                  disableAnyWhitespace: structured.disableAnyWhitespace)
 
         switch f["stop"] {
         case nil: stop = []

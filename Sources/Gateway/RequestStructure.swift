@@ -15,6 +15,7 @@ extension GenerationRequest {
         var jsonObject = false
         var jsonSchema: String?
         var regex: String?
+        var grammar: String?
         /// vLLM's `structured_outputs.disable_any_whitespace`: a JSON output written without whitespace.
         var disableAnyWhitespace = false
     }
@@ -25,6 +26,7 @@ extension GenerationRequest {
         case jsonObject
         case jsonSchema(String)    // JSON text
         case regex(String)
+        case grammar(String)      // GBNF text
     }
 
     /// vLLM's structured outputs, then EOS: `choice` (`structured_outputs: {"choice": [...]}`, or the older
@@ -33,7 +35,10 @@ extension GenerationRequest {
     /// (`response_format: {"type": "json_schema", "json_schema": {"schema": ...}}`, `structured_outputs:
     /// {"json": ...}` or the older `guided_json`; the subset JSONSchema serves, else a 400 naming the
     /// keyword); one whole match of a regular expression (`structured_outputs: {"regex": ...}` or the older
-    /// `guided_regex`; Python `re` syntax as RegexAutomaton serves it). One at a time; grammar is refused.
+    /// `guided_regex`; Python `re` syntax as RegexAutomaton serves it); one whole match of a GBNF grammar
+    /// (`structured_outputs: {"grammar": ...}`, the older `guided_grammar`, or llama.cpp's `grammar`;
+    /// llama.cpp's format as GBNFGrammar serves it — what xgrammar, vLLM's default backend, reads too). One
+    /// at a time.
     /// `structured_outputs: {"disable_any_whitespace": true}` writes a JSON output without whitespace.
     static func structuredOutput(_ f: JSONFields, _ served: ServedModel) throws -> Structured {
         var asked: [(field: String, kind: StructuredKind)] = []
@@ -62,6 +67,9 @@ extension GenerationRequest {
         if let list = f["guided_choice"] { asked.append(("guided_choice", .choice(try strings(list, field: "guided_choice")))) }
         if let value = f["guided_json"] { asked.append(("guided_json", try schema(value, field: "guided_json"))) }
         if let value = f["guided_regex"] { asked.append(("guided_regex", .regex(try servedRegex(value, field: "guided_regex")))) }
+        for field in ["guided_grammar", "grammar"] {
+            if let value = f[field] { asked.append((field, .grammar(try servedGrammar(value, field: field)))) }
+        }
         if let outputs = try f.object("structured_outputs") {
             for key in outputs.object.keys {
                 let field = "structured_outputs.\(key)"
@@ -70,13 +78,14 @@ extension GenerationRequest {
                 case "json_object": if try outputs.bool(key) == true { asked.append((field, .jsonObject)) }
                 case "json": if let value = outputs[key] { asked.append((field, try schema(value, field: field))) }
                 case "regex": if let value = outputs[key] { asked.append((field, .regex(try servedRegex(value, field: field)))) }
+                case "grammar": if let value = outputs[key] { asked.append((field, .grammar(try servedGrammar(value, field: field)))) }
                 case "disable_any_whitespace": compact = try outputs.bool(key) ?? false
-                default: throw APIError.unsupported(field, "only choice, json (a JSON Schema), json_object, regex and disable_any_whitespace")
+                default: throw APIError.unsupported(field, "only choice, json (a JSON Schema), json_object, regex, grammar and disable_any_whitespace")
                 }
             }
         }
         guard asked.count <= 1 else {
-            throw APIError.invalid(asked[1].field, "one structured output at a time (response_format, guided_choice, guided_json, guided_regex, structured_outputs)")
+            throw APIError.invalid(asked[1].field, "one structured output at a time (response_format, guided_choice, guided_json, guided_regex, guided_grammar, grammar, structured_outputs)")
         }
         switch asked.first?.kind {
         case .jsonObject?, .jsonSchema?: break
@@ -90,6 +99,7 @@ extension GenerationRequest {
         case .jsonObject: return Structured(field: field, jsonObject: true, disableAnyWhitespace: compact)
         case .jsonSchema(let text): return Structured(field: field, jsonSchema: text, disableAnyWhitespace: compact)
         case .regex(let pattern): return Structured(field: field, regex: pattern)
+        case .grammar(let text): return Structured(field: field, grammar: text)
         case .choice(let choices):
             do {
                 return Structured(field: field, choice: try served.text.choiceAutomaton(choices, vocabSize: served.vocabSize))
@@ -175,6 +185,20 @@ extension GenerationRequest {
             throw APIError.invalid(field, "\(field): the pattern cannot be served: \(error)")
         }
         return pattern
+    }
+
+    /// A GBNF grammar (given in `field`) when it fits the wire and GBNFGrammar serves it; else a 400 naming
+    /// `field` and where in the grammar.
+    private static func servedGrammar(_ value: Value, field: String) throws -> String {
+        guard case let .string(text) = value else { throw APIError.invalid(field, "\(field) must be a string (a GBNF grammar)") }
+        guard !text.isEmpty else { throw APIError.invalid(field, "\(field): the grammar is empty") }
+        guard text.utf8.count <= SamplingParams.maxGrammarBytes else {
+            throw APIError.invalid(field, "\(field): the grammar is over \(SamplingParams.maxGrammarBytes) bytes")
+        }
+        do { _ = try GBNFGrammar(text) } catch {
+            throw APIError.invalid(field, "\(field): the grammar cannot be served: \(error)")
+        }
+        return text
     }
 
     /// The request's `tools`, each {"type": "function", "function": {"name": ..., ...}}; [] without.

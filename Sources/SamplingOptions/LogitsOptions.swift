@@ -38,6 +38,12 @@ public struct LogitsOptions: ParsableArguments {
     @Option(help: "Structured output: the completion is one whole match of this regular expression (Python re syntax), then EOS (vLLM's structured_outputs regex).")
     public var regex: String?
 
+    @Option(help: "Structured output: the completion is one whole match of this GBNF grammar (llama.cpp's format, `root` starts), then EOS (llama.cpp's --grammar, vLLM's structured_outputs grammar).")
+    public var grammar: String?
+
+    @Option(help: "As --grammar, the grammar read from this file (llama.cpp's --grammar-file).")
+    public var grammarFile: String?
+
     @Flag(help: "With --json-object or --json-schema: the JSON is written without whitespace between its tokens (vLLM's structured_outputs disable_any_whitespace).")
     public var disableAnyWhitespace = false
 
@@ -60,6 +66,15 @@ public struct LogitsOptions: ParsableArguments {
             params.jsonSchema = FileManager.default.contents(atPath: jsonSchema).map { String(decoding: $0, as: UTF8.self) } ?? jsonSchema
         }
         params.regex = regex
+        if grammar != nil && grammarFile != nil { throw ValidationError("--grammar and --grammar-file: give one") }
+        if let grammarFile {
+            guard let data = FileManager.default.contents(atPath: grammarFile) else {
+                throw ValidationError("--grammar-file: cannot read \(grammarFile)")
+            }
+            params.grammar = String(decoding: data, as: UTF8.self)
+        } else {
+            params.grammar = grammar
+        }
         params.disableAnyWhitespace = disableAnyWhitespace
         params.allowedTokenIDs = try ids(allowedTokenIds ?? "", option: "--allowed-token-ids")
         params.badWords = try (badWordsIds ?? "").split(separator: ";").map { try ids(String($0), option: "--bad-words-ids") }

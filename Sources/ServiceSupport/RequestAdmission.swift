@@ -21,7 +21,7 @@ public enum RequestAdmission {
                               minP: s.minP, allowedTokenIDs: s.allowedTokenIds.map { Int($0) },
                               badWords: s.badWords.map { $0.map { Int($0) } },
                               choice: s.choice, jsonObject: s.jsonObject, jsonSchema: s.jsonSchema.isEmpty ? nil : s.jsonSchema,
-                              regex: s.regex.isEmpty ? nil : s.regex,
+                              regex: s.regex.isEmpty ? nil : s.regex, grammar: s.grammar.isEmpty ? nil : s.grammar,
                               structuredAfter: s.structuredAfter.map { Int($0) }, disableAnyWhitespace: s.disableAnyWhitespace)
     }
 
@@ -39,7 +39,7 @@ public enum RequestAdmission {
                             badWords: p.badWords.map { $0.map { UInt32(clamping: $0) } },
                             choice: p.choice, jsonObject: p.jsonObject,
                             structuredAfter: p.structuredAfter.map { UInt32(clamping: $0) }, jsonSchema: p.jsonSchema ?? "",
-                            regex: p.regex ?? "", disableAnyWhitespace: p.disableAnyWhitespace)
+                            regex: p.regex ?? "", grammar: p.grammar ?? "", disableAnyWhitespace: p.disableAnyWhitespace)
     }
 
     /// `Admission.validate` against `model`, and what a structured output samples under (its

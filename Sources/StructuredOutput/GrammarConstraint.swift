@@ -1,5 +1,6 @@
 /// A byte grammar a token mask can walk: a small value, copied per byte of a token prefix, that takes
-/// bytes under its rules (JSONGrammar: none; JSONSchemaState: the compiled schema; RegexState: the DFA).
+/// bytes under its rules (JSONGrammar: none; JSONSchemaState: the compiled schema; RegexState: the DFA; GBNFState: its
+/// sequence's GBNFMatcher).
 public protocol ByteGrammar: Sendable {
     associatedtype Rules
     /// Takes `byte` if the text can still become whole; false leaves the state unchanged.
@@ -133,12 +134,24 @@ extension GrammarConstraint where Grammar == RegexState {
     }
 }
 
+/// `structured_outputs.grammar`: one whole match of a GBNF grammar.
+public typealias GBNFConstraint = GrammarConstraint<GBNFState>
+
+extension GrammarConstraint where Grammar == GBNFState {
+    /// A walk of its own: the matcher remembers this sequence's steps.
+    public convenience init(grammar: GBNFGrammar, vocabulary: TokenVocabulary, eosTokenIDs: [Int]) {
+        let matcher = GBNFMatcher(grammar)
+        self.init(matcher.startState, rules: matcher, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
+    }
+}
+
 /// What a request's structured output samples under, built once at admission (the vocabulary shared by
 /// the process, the schema compiled for the request); each sampler makes its own constraint from it.
 public enum StructuredGrammar: Sendable {
     case jsonObject(TokenVocabulary, anyWhitespace: Bool = true)
     case jsonSchema(JSONSchema, TokenVocabulary)
     case regex(RegexAutomaton, TokenVocabulary)
+    case grammar(GBNFGrammar, TokenVocabulary)
 
     /// A fresh walk from the grammar's start.
     public func constraint(eosTokenIDs: [Int]) -> any TokenMask {
@@ -147,6 +160,7 @@ public enum StructuredGrammar: Sendable {
             return JSONObjectConstraint(vocabulary: vocabulary, eosTokenIDs: eosTokenIDs, anyWhitespace: anyWhitespace)
         case let .jsonSchema(schema, vocabulary): return JSONSchemaConstraint(schema: schema, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
         case let .regex(regex, vocabulary): return RegexConstraint(regex: regex, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
+        case let .grammar(grammar, vocabulary): return GBNFConstraint(grammar: grammar, vocabulary: vocabulary, eosTokenIDs: eosTokenIDs)
         }
     }
 }

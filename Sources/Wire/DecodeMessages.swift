@@ -111,6 +111,9 @@ public struct SamplingParams: Equatable, Sendable {
     /// Structured output as one whole match of this regular expression (Python `re` syntax, at most
     /// `maxRegexBytes`); empty: none.
     public var regex: String
+    /// Structured output as one whole match of this GBNF grammar (llama.cpp's format, at most
+    /// `maxGrammarBytes`); empty: none.
+    public var grammar: String
     /// With jsonObject / jsonSchema: the JSON is written without whitespace between tokens.
     public var disableAnyWhitespace: Bool
 
@@ -118,13 +121,15 @@ public struct SamplingParams: Equatable, Sendable {
     public static let maxJSONSchemaBytes = 1 << 16
     /// Largest regular expression a request may carry.
     public static let maxRegexBytes = 1 << 14
+    /// Largest GBNF grammar a request may carry.
+    public static let maxGrammarBytes = 1 << 16
 
     public init(temperature: Float = 0, topK: UInt32 = 0, topP: Float = 0, minP: Float = 0, seed: UInt64 = 0, stopTokenIds: [UInt32] = [],
                 ignoreEos: Bool = false, presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 0,
                 minTokens: UInt32 = 0, logitBias: [LogitBias] = [], topLogprobs: UInt32 = 0, promptLogprobs: Bool = false,
                 promptTopLogprobs: UInt32 = 0, seedGiven: Bool = false, allowedTokenIds: [UInt32] = [], badWords: [[UInt32]] = [],
                 choice: TokenAutomaton? = nil, jsonObject: Bool = false, structuredAfter: [UInt32] = [], jsonSchema: String = "",
-                regex: String = "", disableAnyWhitespace: Bool = false) {
+                regex: String = "", grammar: String = "", disableAnyWhitespace: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -148,6 +153,7 @@ public struct SamplingParams: Equatable, Sendable {
         self.structuredAfter = structuredAfter
         self.jsonSchema = jsonSchema
         self.regex = regex
+        self.grammar = grammar
         self.disableAnyWhitespace = disableAnyWhitespace
     }
 
@@ -168,6 +174,7 @@ public struct SamplingParams: Equatable, Sendable {
                   jsonObject: c.json_object != 0, structuredAfter: swiftArray(c.structured_after, c.n_structured_after),
                   jsonSchema: try checkedString(c.json_schema, message: message, field: "sampling.json_schema", maxBytes: Self.maxJSONSchemaBytes),
                   regex: try checkedString(c.regex, message: message, field: "sampling.regex", maxBytes: Self.maxRegexBytes),
+                  grammar: try checkedString(c.grammar, message: message, field: "sampling.grammar", maxBytes: Self.maxGrammarBytes),
                   disableAnyWhitespace: c.disable_any_whitespace != 0)
     }
 
@@ -224,6 +231,7 @@ public struct SamplingParams: Equatable, Sendable {
         c.structured_after = arena.array(structuredAfter)
         if !jsonSchema.isEmpty { c.json_schema = arena.string(jsonSchema) }
         if !regex.isEmpty { c.regex = arena.string(regex) }
+        if !grammar.isEmpty { c.grammar = arena.string(grammar) }
         c.disable_any_whitespace = disableAnyWhitespace ? 1 : 0
         return c
     }

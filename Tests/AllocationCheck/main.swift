@@ -127,7 +127,7 @@ for (name, params) in [("greedy", SamplingParams(maxNewTokens: 64)), ("top-k / t
     let counts = stepLogits.withUnsafeBufferPointer { logits in allocations(warm: 3) { _ = sampler.sample(logits: logits) } }
     check(counts.ours == 0, "Sampler.sample, \(name), vocab \(vocab): \(counts.ours) allocations")
 }
-// A structured output's mask and step (json_object, a JSON Schema, a regex) over a vocabulary of that size: every
+// A structured output's mask and step (json_object, a JSON Schema, a regex, a GBNF grammar) over a vocabulary of that size: every
 // byte a token, the rest pieces of JSON text (quotes, keys, digits, punctuation).
 let pieces: [[UInt8]] = (0..<vocab).map { id in
     if id < 256 { return [UInt8(id)] }
@@ -139,7 +139,10 @@ let schema = try JSONSchema(json: Array(#"{"type": "object", "properties": {"a":
 for (name, params, grammar) in [("json_object", SamplingParams(temperature: 0.8, seed: 3, maxNewTokens: 64, jsonObject: true), StructuredGrammar.jsonObject(vocabulary)),
                                 ("json_schema", SamplingParams(temperature: 0.8, seed: 3, maxNewTokens: 64, jsonSchema: #"{"type": "object"}"#), .jsonSchema(schema, vocabulary)),
                                 ("regex", SamplingParams(temperature: 0.8, seed: 3, maxNewTokens: 64, regex: "x"),
-                                 .regex(try RegexAutomaton(pattern: #"(\{"[a-z0-9]+": \d+(, )?\}|[a-z0-9 ",:]){1,60}"#), vocabulary))] {
+                                 .regex(try RegexAutomaton(pattern: #"(\{"[a-z0-9]+": \d+(, )?\}|[a-z0-9 ",:]){1,60}"#), vocabulary)),
+                                // A GBNF grammar's steps are remembered per sequence: once its states are seen, none allocates.
+                                ("grammar", SamplingParams(temperature: 0.8, seed: 3, maxNewTokens: 64, grammar: "x"),
+                                 .grammar(try GBNFGrammar(#"root ::= ("{\"" [a-z0-9]+ "\": " [0-9]+ ", "? "}" | [a-z0-9 ",:] | "[" root "]")+"#), vocabulary))] {
     // Twenty steps measured: the text moves through keys, strings, numbers and punctuation.
     let sampler = Sampler(params: params, vocabSize: vocab, prompt: prompt, eosTokenIDs: [1], grammar: grammar)
     let counts = stepLogits.withUnsafeBufferPointer { logits in

@@ -114,7 +114,7 @@ final class LifecycleTests: XCTestCase {
         XCTAssertNil(try Admission.grammar(for: SamplingParams(), model: model), "nothing to load without a grammar")
         func loaded(_ params: SamplingParams) throws -> TokenVocabulary? {
             switch try Admission.grammar(for: params, model: model) {
-            case .jsonObject(let v, _)?, .jsonSchema(_, let v)?, .regex(_, let v)?: return v
+            case .jsonObject(let v, _)?, .jsonSchema(_, let v)?, .regex(_, let v)?, .grammar(_, let v)?: return v
             case nil: return nil
             }
         }
@@ -163,6 +163,25 @@ final class LifecycleTests: XCTestCase {
             let text = regexOutput.tokens.filter { !model.config.eosTokenIDs.contains(Int($0)) }.flatMap { vocabulary.bytes(of: Int($0)) }
             XCTAssertEqual(regexOutput.finishReason, .stop(nil), "the pattern's matches are short: \(text)")
             XCTAssertTrue(automaton.matches(text), "\(String(decoding: text, as: UTF8.self))")
+        }
+
+        // A GBNF grammar the same way (a list of words, recursive), and one that cannot be served named.
+        let gbnf = #"root ::= "[" item ("," item)* "]"\#nitem ::= [a-z]{1,4} | root"#
+        XCTAssertTrue(vocabulary === (try loaded(SamplingParams(grammar: gbnf))), "loaded once")
+        let compiledGrammar = try GBNFGrammar(gbnf)
+        for seed: UInt64 in 10...12 {
+            let grammarParams = SamplingParams(temperature: 1, seed: seed, maxNewTokens: 64, grammar: gbnf)
+            let grammarOutput = try XCTUnwrap(try Generator(model: model).generate(prompts: [[1, 2, 3]], params: [grammarParams])?.first)
+            let matcher = GBNFMatcher(compiledGrammar)
+            var walk = matcher.startState
+            for token in grammarOutput.tokens where !model.config.eosTokenIDs.contains(Int(token)) {
+                XCTAssertTrue(vocabulary.bytes(of: Int(token)).allSatisfy { walk.accept($0, in: matcher) }, "token \(token) leaves the grammar")
+            }
+            XCTAssertEqual(grammarOutput.finishReason == .stop(nil), walk.canEnd(in: matcher), "EOS exactly when the text is whole")
+        }
+        XCTAssertThrowsError(try Admission.grammar(for: SamplingParams(grammar: "root ::= item"), model: model)) {
+            XCTAssertEqual(($0 as? AdmissionError)?.field, "sampling.grammar")
+            XCTAssertTrue("\($0)".contains("undefined rule 'item'"), "\($0)")
         }
     }
 

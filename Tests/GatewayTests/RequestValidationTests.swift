@@ -133,7 +133,12 @@ final class RequestValidationTests: XCTestCase {
             (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"json_object": true, "disable_any_whitespace": 1}}"#, "structured_outputs.disable_any_whitespace"),
             (#"{"model": "tiny", "prompt": "x", "guided_regex": "a+", "guided_choice": ["a"]}"#, "guided_regex"),
             (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"regex": "a+"}, "ignore_eos": true}"#, "structured_outputs.regex"),
-            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"grammar": "root ::= \"a\""}}"#, "structured_outputs.grammar"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"grammar": "root ::= item"}}"#, "structured_outputs.grammar"),
+            (#"{"model": "tiny", "prompt": "x", "structured_outputs": {"grammar": 5}}"#, "structured_outputs.grammar"),
+            (#"{"model": "tiny", "prompt": "x", "guided_grammar": "root ::= root \"a\""}"#, "guided_grammar"),
+            (#"{"model": "tiny", "prompt": "x", "grammar": ""}"#, "grammar"),
+            (#"{"model": "tiny", "prompt": "x", "grammar": "root ::= \"a\"", "guided_regex": "a"}"#, "grammar"),
+            (#"{"model": "tiny", "prompt": "x", "grammar": "root ::= \"a\"", "structured_outputs": {"disable_any_whitespace": true}}"#, "structured_outputs.disable_any_whitespace"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "guided_choice": ["a"]}"#, "guided_choice"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "structured_outputs": {"json_object": true}}"#, "structured_outputs.json_object"),
             (#"{"model": "tiny", "prompt": "x", "response_format": {"type": "json_object"}, "min_tokens": 3}"#, "response_format"),
@@ -300,6 +305,12 @@ final class RequestValidationTests: XCTestCase {
         // A regular expression travels as written (vLLM's structured_outputs regex and guided_regex alike).
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "structured_outputs": {"regex": "\\d{3}-[a-z]+"}}"#).sampling.regex, #"\d{3}-[a-z]+"#)
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3], "guided_regex": "(yes|no)"}"#).sampling.regex, "(yes|no)")
+        // A GBNF grammar as written: vLLM's structured_outputs grammar and guided_grammar, llama.cpp's grammar.
+        for field in [#""structured_outputs": {"grammar": "#, #""guided_grammar": "#, #""grammar": "#] {
+            let close = field.contains("{") ? "}" : ""
+            let sampling = try parse(#"{"model": "tiny", "prompt": [3], "# + field + #""root ::= [a-z]+ \"!\"\n""# + close + "}").sampling
+            XCTAssertEqual(sampling.grammar, "root ::= [a-z]+ \"!\"\n", field)
+        }
         XCTAssertEqual(try parse(#"{"model": "tiny", "prompt": [3]}"#).sampling.regex, "")
         // A named tool choice: the reply is that function's arguments, sampled under its parameters.
         let tools = #"[{"type": "function", "function": {"name": "f", "parameters": "# + schema + #"}}, {"type": "function", "function": {"name": "g"}}]"#

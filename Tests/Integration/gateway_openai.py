@@ -643,6 +643,58 @@ r = client.chat.completions.create(model=MODEL, messages=conversations[1], max_t
                                    extra_body={"structured_outputs": {"regex": pattern}})
 check(r.choices[0].finish_reason == "stop" and re.fullmatch(pattern, r.choices[0].message.content), f"chat regex match {r.choices[0]}")
 count("chat_completions", "stop")
+# A GBNF grammar (vLLM's structured_outputs.grammar, the older guided_grammar, llama.cpp's grammar):
+# nested lists, so not a regular language; each reply checked by reducing its innermost lists in Python
+# until one is left. Greedy as pd-run --grammar-file, sampled replies whole matches ended by EOS (or cut by
+# max_tokens), streamed equal to whole, in chat too.
+list_grammar = 'root ::= "[" value ("," value)* "]"\nvalue ::= [a-z]{1,6} | [0-9]{1,3} | root\n'
+list_item = r"(?:[a-z]{1,6}|[0-9]{1,3}|L)"
+
+
+def is_list(text):
+    for _ in range(len(text) + 1):
+        reduced = re.sub(rf"\[{list_item}(?:,{list_item})*\]", "L", text)
+        if reduced == text:
+            return text == "L"
+        text = reduced
+    return False
+
+
+check(is_list("[a,[1,[bc]],22]") and not is_list("[a,[1]") and not is_list("[]") and not is_list("[a][b]"), "the list checker")
+grammar_file = os.path.join(tempfile.gettempdir(), f"lists-{os.getpid()}.gbnf")
+with open(grammar_file, "w") as f:
+    f.write(list_grammar)
+prompt_ids = tok.encode(prompts[1]).ids
+run = pd_run(prompt_ids, 40, "--grammar-file", grammar_file)
+os.unlink(grammar_file)
+r = client.completions.create(model=MODEL, prompt=prompts[1], max_tokens=40, temperature=0,
+                              extra_body={"structured_outputs": {"grammar": list_grammar}})
+check(r.choices[0].text == run["text"] and r.choices[0].finish_reason == run["finish_reason"]
+      and (run["finish_reason"] == "length" or is_list(run["text"])), f"grammar: {r.choices[0].text!r} vs pd-run {run['text']!r}")
+check(run["tokens"] != pd_run(prompt_ids, 40)["tokens"], "the grammar changes nothing on this prompt: the check above would not see it")
+count("completions", r.choices[0].finish_reason)
+list_closing = {str(tok.encode(ch, add_special_tokens=False).ids[0]): 5 for ch in ["]"]}
+for field in ({"guided_grammar": list_grammar}, {"grammar": list_grammar}):
+    r = client.completions.create(model=MODEL, prompt=prompts[0], max_tokens=48, temperature=1, seed=6, n=6, logit_bias=list_closing,
+                                  extra_body=field)
+    stopped = [c.text for c in r.choices if c.finish_reason == "stop"]
+    check(len(stopped) >= 3 and all(is_list(t) for t in stopped) and len(set(stopped)) > 1
+          and all(c.finish_reason in ("stop", "length") for c in r.choices), f"sampled {list(field)[0]} lists {[(c.text, c.finish_reason) for c in r.choices]}")
+    for c in r.choices:
+        count("completions", c.finish_reason)
+whole = client.completions.create(model=MODEL, prompt=prompts[2], max_tokens=48, temperature=1, seed=9, logit_bias=list_closing,
+                                  extra_body={"structured_outputs": {"grammar": list_grammar}})
+text, reasons, _, _ = stream_completion(model=MODEL, prompt=prompts[2], max_tokens=48, temperature=1, seed=9, logit_bias=list_closing,
+                                        extra_body={"structured_outputs": {"grammar": list_grammar}})
+check(text == whole.choices[0].text and reasons == [whole.choices[0].finish_reason] and (reasons == ["length"] or is_list(text)),
+      f"streamed grammar {text!r} vs {whole.choices[0].text!r}")
+count("completions", reasons[0]); count("completions", reasons[0])
+r = client.chat.completions.create(model=MODEL, messages=conversations[1], max_tokens=48, temperature=1, seed=3, logit_bias=list_closing,
+                                   extra_body={"structured_outputs": {"grammar": list_grammar}})
+check(r.choices[0].finish_reason == "stop" and is_list(r.choices[0].message.content), f"chat grammar {r.choices[0]}")
+count("chat_completions", "stop")
+print(f"ok: GBNF grammar (structured_outputs.grammar, guided_grammar, grammar): greedy {run['text']!r} equals pd-run --grammar-file; "
+      f"sampled, streamed and chat replies are nested lists by Python's reduction")
 # The prompt's logprobs, computed by the 2-rank PCP prefill daemon: lm-evaluation-harness's loglikelihood
 # request (echo, logprobs 1, max_tokens 1) and vLLM's prompt_logprobs, against pd-run (one process).
 prompt_ids = tok.encode(prompts[0]).ids
@@ -770,6 +822,8 @@ expect_error(400, "modalities", lambda: client.chat.completions.create(model=MOD
 expect_error(400, "max_token", lambda: client.chat.completions.create(model=MODEL, messages=conversations[0], extra_body={"max_token": 3}))
 expect_error(400, "structured_outputs.regex", lambda: client.completions.create(
     model=MODEL, prompt="x", extra_body={"structured_outputs": {"regex": r"(a)\1"}}))
+expect_error(400, "structured_outputs.grammar", lambda: client.completions.create(
+    model=MODEL, prompt="x", extra_body={"structured_outputs": {"grammar": 'root ::= "[" item'}}))
 expect_error(400, "max_tokens", lambda: client.completions.create(model=MODEL, prompt="x", max_tokens=0, logprobs=1))
 expect_error(400, "structured_outputs.json", lambda: client.completions.create(model=MODEL, prompt="x",
                                                                                 extra_body={"structured_outputs": {"json": {"type": "integer", "multipleOf": 2}}}))

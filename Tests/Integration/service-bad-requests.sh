@@ -22,8 +22,10 @@ expect_invalid sampling.temperature --prompt-ids 3,17 --max-new-tokens 4 --tempe
 expect_invalid sampling.json_schema --prompt-ids 3,17 --max-new-tokens 4 --json-schema '{"type": "string", "format": "uri-reference"}'
 expect_invalid sampling.regex --prompt-ids 3,17 --max-new-tokens 4 --regex 'a(?=b)'
 expect_invalid sampling.disable_any_whitespace --prompt-ids 3,17 --max-new-tokens 4 --regex 'ab' --disable-any-whitespace
+expect_invalid "sampling.grammar: line 1 column 10: unterminated string" --prompt-ids 3,17 --max-new-tokens 4 --grammar 'root ::= "ab'
+expect_invalid "sampling.grammar: rule 'root' is left-recursive" --prompt-ids 3,17 --max-new-tokens 4 --grammar 'root ::= root "a" | "b"'
 # Still serving, and nothing leaked.
 client generate --decode 127.0.0.1:"$dp" --prompt-ids 3,17,42 --max-new-tokens 4 --verify --model tiny >/dev/null || fail "daemon stopped serving"
 expect_pages_returned "$dp"
 kill -0 "$decode_pid" || fail "decode daemon exited"
-echo "ok: 9 malformed requests refused with INVALID_ARGUMENT naming the field; daemon still serving"
+echo "ok: 11 malformed requests refused with INVALID_ARGUMENT naming the field; daemon still serving"

@@ -93,6 +93,12 @@ client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "Answer:" --max-n
   || fail "pd-client --regex --verify failed: $(cat "$work/svc-regex.json")"
 [ "$(json_field "$work/svc-regex.json" "j['verified'] and j['result']['finish_reason'] == 'stop' and __import__('re').fullmatch(r'(yes|no|maybe) [a-z]{2,5}(, [0-9]{1,3})?\.', j['result']['text']) is not None")" = "True" ] \
   || fail "regex: $(cat "$work/svc-regex.json")"
+# A GBNF grammar (llama.cpp's format; words, each in brackets nested any depth) the same way; the text matches by Python's re, brackets balanced.
+client generate --decode 127.0.0.1:"$dp" --model tiny --prompt "Answer:" --max-new-tokens 32 --temperature 1 --seed 6 --verify --json \
+  --grammar $'root ::= ("yes" | "no") " " word ("," word){0,3} "."\nword ::= [a-z]{2,5} | "[" word "]"' >"$work/svc-grammar.json" \
+  || fail "pd-client --grammar --verify failed: $(cat "$work/svc-grammar.json")"
+[ "$(json_field "$work/svc-grammar.json" "j['verified'] and j['result']['finish_reason'] == 'stop' and __import__('re').fullmatch(r'(yes|no) (\[*)[a-z]{2,5}\]*(,\[*[a-z]{2,5}\]*){0,3}\.', j['result']['text']) is not None and j['result']['text'].count('[') == j['result']['text'].count(']')")" = "True" ] \
+  || fail "grammar: $(cat "$work/svc-grammar.json")"
 expect_pages_returned "$dp"
-checks=$((checks + 12))
+checks=$((checks + 13))
 echo "ok: $checks text checks against HF tokenizers / jinja2 and between pd-run and the service pair"

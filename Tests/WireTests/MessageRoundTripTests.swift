@@ -25,6 +25,7 @@ final class MessageRoundTripTests: XCTestCase {
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(jsonSchema: #"{"type": "integer"}"#)))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(jsonObject: true, disableAnyWhitespace: true)))
         try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(regex: #"\d{3}-(é|😀)+"#)))
+        try roundTrip(GenerateRequest(promptTokenIds: [1], maxNewTokens: 8, sampling: SamplingParams(grammar: "root ::= [a-z]+ \"é😀\"\n")))
         try roundTrip(GenerateResponse(requestId: "r1", tokens: [GeneratedToken(tokenId: 5, logprob: -0.25),
                                                                  GeneratedToken(tokenId: 9, logprob: -1.5)]))
         let top = [TokenLogprob(tokenId: 9, logprob: -0.5), TokenLogprob(tokenId: 5, logprob: -0.75)]

@@ -33,6 +33,12 @@ public func fuzzGatewayRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
             var state = RegexState(automaton)
             for byte in input where !state.accept(byte, in: automaton) { break }
         }
+        // And an accepted GBNF grammar.
+        if !request.sampling.grammar.isEmpty {
+            let matcher = GBNFMatcher(try! GBNFGrammar(request.sampling.grammar))
+            var state = matcher.startState
+            for byte in input where !state.accept(byte, in: matcher) { break }
+        }
     } catch is APIError {
     } catch {
         preconditionFailure("GenerationRequest threw a non-APIError: \(error)")

@@ -172,10 +172,14 @@ struct  Latentserve__V1__SamplingParams
    * with json_object / json_schema: no whitespace between tokens (vLLM's option)
    */
   protobuf_c_boolean disable_any_whitespace;
+  /*
+   * structured output: one whole match of this GBNF grammar (llama.cpp's format), then EOS; empty = none
+   */
+  char *grammar;
 };
 #define LATENTSERVE__V1__SAMPLING_PARAMS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&latentserve__v1__sampling_params__descriptor) \
-    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*
