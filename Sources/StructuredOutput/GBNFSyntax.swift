@@ -12,35 +12,48 @@ public struct GrammarError: Error, CustomStringConvertible, Equatable, Sendable 
 }
 
 /// A set of code points: the listed ranges, or (negated) every code point outside them. `.` is the
-/// negated empty set.
+/// negated empty set. The ranges are kept sorted and merged (none overlapping or touching), so a test is
+/// a binary search however many a class lists.
 struct CodePointClass: Hashable, Sendable {
-    var ranges: [ClosedRange<UInt32>]
-    var negated: Bool
+    let ranges: [ClosedRange<UInt32>]
+    let negated: Bool
+
+    init(ranges: [ClosedRange<UInt32>], negated: Bool) {
+        var merged: [ClosedRange<UInt32>] = []
+        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = merged.last, r.lowerBound <= last.upperBound &+ 1 {
+                merged[merged.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
+            } else {
+                merged.append(r)
+            }
+        }
+        self.ranges = merged
+        self.negated = negated
+    }
 
     static func single(_ c: UInt32) -> CodePointClass { CodePointClass(ranges: [c...c], negated: false) }
 
+    /// The first range whose upper bound is ≥ c, or nil.
+    private func firstRange(reaching c: UInt32) -> ClosedRange<UInt32>? {
+        var low = 0, high = ranges.count
+        while low < high {
+            let mid = (low + high) / 2
+            if ranges[mid].upperBound < c { low = mid + 1 } else { high = mid }
+        }
+        return low < ranges.count ? ranges[low] : nil
+    }
+
     func contains(_ c: UInt32) -> Bool {
-        var inside = false
-        for r in ranges where r.contains(c) { inside = true; break }
+        let inside = firstRange(reaching: c).map { $0.lowerBound <= c } ?? false
         return inside != negated
     }
 
     /// Some code point of `low...high` is in the class.
     func intersects(_ low: UInt32, _ high: UInt32) -> Bool {
-        if !negated { return ranges.contains { $0.lowerBound <= high && low <= $0.upperBound } }
-        // Negated: some code point of low...high escapes every range. Walk up from `low` past the ranges
-        // that cover it; the ranges are few (a class's members), so repeat until nothing moves.
-        var next = low
-        var moved = true
-        while moved {
-            moved = false
-            for r in ranges where r.contains(next) {
-                guard r.upperBound < high else { return false }
-                next = r.upperBound + 1
-                moved = true
-            }
-        }
-        return next <= high
+        guard let r = firstRange(reaching: low) else { return negated }
+        if !negated { return r.lowerBound <= high }
+        // Merged ranges: past the one holding `low` (if any) comes a code point outside every range.
+        return r.lowerBound > low || r.upperBound < high
     }
 }
 

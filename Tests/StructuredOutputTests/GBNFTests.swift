@@ -117,6 +117,24 @@ final class GBNFTests: XCTestCase {
         XCTAssertFalse(state.accept(0xC3, in: matcher), "no code point of 0xC3 is in [a-z]")
     }
 
+    /// A class's sorted, merged ranges against the ranges as written: membership and "some code point of
+    /// low...high is in it", negated or not, on 2000 random classes.
+    func testCodePointClassAgainstItsRanges() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let written = (0..<Int.random(in: 0...6, using: &rng)).map { _ -> ClosedRange<UInt32> in
+                let a = UInt32.random(in: 0..<60, using: &rng)
+                return a...(a + UInt32.random(in: 0..<12, using: &rng))
+            }
+            let negated = Bool.random(using: &rng)
+            let c = CodePointClass(ranges: written, negated: negated)
+            let member = { (x: UInt32) in written.contains { $0.contains(x) } != negated }
+            for x: UInt32 in 0..<80 { XCTAssertEqual(c.contains(x), member(x), "\(written) negated \(negated): \(x)") }
+            let low = UInt32.random(in: 0..<75, using: &rng), high = low + UInt32.random(in: 0..<10, using: &rng)
+            XCTAssertEqual(c.intersects(low, high), (low...high).contains(where: member), "\(written) negated \(negated): \(low)...\(high)")
+        }
+    }
+
     /// What llama.cpp refuses, refused with where and why.
     func testRefusals() {
         func error(_ text: String) -> String {
