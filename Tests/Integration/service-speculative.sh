@@ -2,8 +2,8 @@
 # N-gram speculative decoding (pd-decode --speculative-config, vLLM's JSON): a decode daemon with it
 # and one without, on the same prefill, serve the same greedy, seeded and structured (a GBNF grammar,
 # JSON mode) requests (several at once) with the same tokens, log-probs and top log-probs; both equal
-# pd-run's code path (--verify); the
-# drafts are counted on /metrics and some are kept. A bad config stops pd-decode with one clear line.
+# pd-run's code path (--verify); the drafts are counted on /metrics and some are kept. A bad config
+# stops pd-decode with one clear line.
 source "$(dirname "$0")/common.bash"
 pp=$(free_port); sp=$(free_port); dp=$(free_port); mp=$(free_port)
 
