@@ -108,11 +108,13 @@ public struct GBNFGrammar: Sendable {
 public final class GBNFMatcher {
     let grammar: GBNFGrammar
 
-    /// Bounds on what one walk may build, so that an ambiguous grammar cannot take the daemon's memory:
-    /// past them a step is refused (its text can go no further).
-    static let maxNodes = 1 << 20
-    static let maxSets = 1 << 16
+    /// Bounds on what one sequence's walk may build, so that an ambiguous or deeply nested grammar cannot
+    /// take the daemon's memory (≈ 30 MiB at most): past them a step is refused (the text can go no
+    /// further); past `maxRememberedSteps` non-ASCII steps are computed each time rather than kept.
+    static let maxNodes = 1 << 18
+    static let maxSets = 1 << 14
     static let maxStacksPerSet = 4096
+    static let maxRememberedSteps = 1 << 16
 
     private var nodePosition: [Int32] = []
     private var nodeParent: [Int32] = []
@@ -235,7 +237,7 @@ public final class GBNFMatcher {
         let key = Int64(set) << 21 | Int64(c)
         if let known = otherNext[key] { return known }
         let next = computeStep(set, c)
-        otherNext[key] = next
+        if otherNext.count < Self.maxRememberedSteps { otherNext[key] = next }
         return next
     }
 

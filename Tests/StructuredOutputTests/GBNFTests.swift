@@ -160,12 +160,16 @@ final class GBNFTests: XCTestCase {
     }
 
     /// Nested parentheses 5000 deep (a stack node each), then an ambiguous grammar whose parses share
-    /// their stacks: both walked in well under a second.
+    /// their stacks: both walked in well under a second; nesting past the matcher's bounds is refused.
     func testDeepAndAmbiguousGrammarsStayBounded() throws {
         let nested = try GBNFGrammar(#"root ::= "(" root ")" | "x""#)
         let text = String(repeating: "(", count: 5000) + "x" + String(repeating: ")", count: 5000)
         XCTAssertEqual(Self.verdict(text, nested).0, "complete")
         XCTAssertEqual(Self.verdict(String(text.dropLast()), nested).0, "prefix")
+        // 20,000 deep passes the sets one sequence may hold: refused there, not grown without bound.
+        let (verdict, at) = Self.verdict(String(repeating: "(", count: 20_000), nested)
+        XCTAssertEqual(verdict, "rejected")
+        XCTAssertEqual(at, GBNFMatcher.maxSets - 1, "each depth is a set of its own; the start set is the first")
         let ambiguous = try GBNFGrammar(#"root ::= ("a" | "a" "a" | "aa" | "a"+)* "b""#)
         XCTAssertEqual(Self.verdict(String(repeating: "a", count: 3000) + "b", ambiguous).0, "complete")
         XCTAssertEqual(Self.verdict(String(repeating: "a", count: 3000) + "c", ambiguous).1, 3000)
