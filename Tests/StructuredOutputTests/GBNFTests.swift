@@ -70,29 +70,16 @@ final class GBNFTests: XCTestCase {
     /// negated class, repetition counts and code points of 2, 3 and 4 bytes that tokens split.
     func testMaskEqualsTokenByTokenFeeding() throws {
         let (vocabulary, tokens) = JSONObjectConstraintTests.vocabulary(seed: 13, pieces: 6000)
-        let eos = 9_999
         let grammar = try GBNFGrammar(#"""
             root  ::= "{" item ("," item){0,3} "}"
             item  ::= "\"" [^"\\\x00-\x1f]* "\"" | list | [0-9]{1,3} | "é" | "日本"+ | "😀"?
             list  ::= "[" (root | item)? "]"
             """#)
         for text in [#"{"aé日",[{[1]}],12,"x"}"#, "{日本日本,😀,é}", #"{[[{"#, "{[]"] {
-            let constraint = GBNFConstraint(grammar: grammar, vocabulary: vocabulary, eosTokenIDs: [eos])
             let matcher = GBNFMatcher(grammar)
-            var state = matcher.startState
-            for i in 0...text.utf8.count {
-                if i > 0 {
-                    let byte = Array(text.utf8)[i - 1]
-                    guard state.accept(byte, in: matcher) else { XCTFail("\(text) is not a prefix of a match"); break }
-                    constraint.advance(Int(byte))
-                }
-                var expected: Set<Int> = state.canEnd(in: matcher) ? [eos] : []
-                for (id, bytes) in tokens.enumerated() where !bytes.isEmpty {
-                    var s = state
-                    if bytes.allSatisfy({ s.accept($0, in: matcher) }) { expected.insert(id) }
-                }
-                XCTAssertEqual(JSONObjectConstraintTests.allowed(constraint), expected, "after \(i) bytes of \(text)")
-            }
+            JSONObjectConstraintTests.assertMaskEqualsFeeding(text, start: matcher.startState, rules: matcher,
+                                                              constraint: GBNFConstraint(grammar: grammar, vocabulary: vocabulary, eosTokenIDs: [JSONObjectConstraintTests.eos]),
+                                                              tokens: tokens)
         }
     }
 

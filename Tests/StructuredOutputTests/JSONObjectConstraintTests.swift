@@ -6,7 +6,7 @@ import XCTest
 /// grammar one by one, over a vocabulary of many shapes: every single byte, random multi-byte pieces of
 /// JSON, UTF-8 sequences cut anywhere, duplicates of the same bytes under two ids, empty tokens.
 final class JSONObjectConstraintTests: XCTestCase {
-    private static let eos = 9_999
+    static let eos = 9_999
 
     /// Ids 0..<256 are the single bytes (so a test can advance byte by byte), then random pieces.
     static func vocabulary(seed: UInt64, pieces: Int) -> (TokenVocabulary, [[UInt8]]) {
@@ -28,6 +28,26 @@ final class JSONObjectConstraintTests: XCTestCase {
         var set = Set<Int>()
         constraint.forEachAllowed { XCTAssertTrue(set.insert($0).inserted, "token \($0) offered twice") }
         return set
+    }
+
+    /// `constraint`'s mask after each prefix of `text` (before any byte, then after each) equals feeding every
+    /// token's bytes to the grammar from the same state, with EOS where the text is whole.
+    static func assertMaskEqualsFeeding<G: ByteGrammar>(_ text: String, start: G, rules: G.Rules, constraint: GrammarConstraint<G>,
+                                                       tokens: [[UInt8]], file: StaticString = #filePath, line: UInt = #line) {
+        var state = start
+        for i in 0...text.utf8.count {
+            if i > 0 {
+                let byte = Array(text.utf8)[i - 1]
+                guard state.accept(byte, in: rules) else { XCTFail("\(text) is not a prefix of a match", file: file, line: line); return }
+                constraint.advance(Int(byte))
+            }
+            var expected: Set<Int> = state.canEnd(in: rules) ? [eos] : []
+            for (id, bytes) in tokens.enumerated() where !bytes.isEmpty {
+                var s = state
+                if bytes.allSatisfy({ s.accept($0, in: rules) }) { expected.insert(id) }
+            }
+            XCTAssertEqual(allowed(constraint), expected, "after \(i) bytes of \(text)", file: file, line: line)
+        }
     }
 
     func testMaskEqualsTokenByTokenFeeding() {

@@ -128,24 +128,11 @@ final class RegexTests: XCTestCase {
     /// The token mask over the regex's DFA against feeding every token's bytes to the automaton.
     func testMaskEqualsTokenByTokenFeeding() throws {
         let (vocabulary, tokens) = JSONObjectConstraintTests.vocabulary(seed: 11, pieces: 6000)
-        let eos = 9_999
         let automaton = try RegexAutomaton(pattern: #"\{"(a|é)+": (-?\d{1,3}|true)\}( 😀)?"#)
         for text in [#"{"aéa": -12}"#, #"{"é": true} 😀"#, #"{"a": 1"#] {
-            let constraint = RegexConstraint(regex: automaton, vocabulary: vocabulary, eosTokenIDs: [eos])
-            var state = RegexState(automaton)
-            for i in 0...text.utf8.count {
-                if i > 0 {
-                    let byte = Array(text.utf8)[i - 1]
-                    guard state.accept(byte, in: automaton) else { XCTFail("\(text) is not a prefix of a match"); break }
-                    constraint.advance(Int(byte))
-                }
-                var expected: Set<Int> = state.canEnd(in: automaton) ? [eos] : []
-                for (id, bytes) in tokens.enumerated() where !bytes.isEmpty {
-                    var s = state
-                    if bytes.allSatisfy({ s.accept($0, in: automaton) }) { expected.insert(id) }
-                }
-                XCTAssertEqual(JSONObjectConstraintTests.allowed(constraint), expected, "after \(i) bytes of \(text)")
-            }
+            JSONObjectConstraintTests.assertMaskEqualsFeeding(text, start: RegexState(automaton), rules: automaton,
+                                                              constraint: RegexConstraint(regex: automaton, vocabulary: vocabulary, eosTokenIDs: [JSONObjectConstraintTests.eos]),
+                                                              tokens: tokens)
         }
     }
 
