@@ -56,9 +56,9 @@ public struct GBNFGrammar: Sendable {
 
     /// llama.cpp's llama_grammar_detect_left_recursion, rule by rule in the same order, so that the same
     /// grammars are refused: a rule reached again through the leftmost symbols of its alternatives, where
-    /// a rule is passed over when one of its alternatives is empty.
-    /// Depth-first with a stack of its own (a chain of rules as long as the text allows must not take the
-    /// thread's stack): each frame is a rule and the (alternative, symbol) it looks at next.
+    /// a rule is passed over when one of its alternatives is empty. Depth-first with a stack of its own (a
+    /// chain of rules as long as the text allows must not take the thread's stack): each frame is a rule
+    /// and the (alternative, symbol) it looks at next.
     private static func leftRecursiveRule(_ rules: [[[GrammarSymbol]]]) -> Int? {
         var visited = [Bool](repeating: false, count: rules.count)
         var inProgress = visited
@@ -114,6 +114,7 @@ public final class GBNFMatcher {
     static let maxNodes = 1 << 18
     static let maxSets = 1 << 14
     static let maxStacksPerSet = 4096
+    static let maxSetMembers = 1 << 20      // stacks over all sets
     static let maxRememberedSteps = 1 << 16
 
     private var nodePosition: [Int32] = []
@@ -122,6 +123,7 @@ public final class GBNFMatcher {
 
     private var setMembers: [[Int32]] = []
     private var setIDs: [[Int32]: Int32] = [:]
+    private var setMembersCount = 0
     /// [set] bit 0: the empty stack is in it (the text may end); bit 1: some stack is not empty.
     private var setFlags: [UInt8] = []
     /// [set] its row in `asciiNext`, or −1 before its first ASCII step.
@@ -208,7 +210,8 @@ public final class GBNFMatcher {
         guard !overflowed, !found.isEmpty else { return -1 }
         found.sort()
         if let id = setIDs[found] { return id }
-        guard setMembers.count < Self.maxSets else { return -1 }
+        guard setMembers.count < Self.maxSets, setMembersCount + found.count <= Self.maxSetMembers else { return -1 }
+        setMembersCount += found.count
         let id = Int32(setMembers.count)
         let members = found
         setMembers.append(members)
