@@ -68,8 +68,9 @@ enum GrammarSymbol: Hashable, Sendable {
 /// \t \r \n \\ \" \[ \] \-` escapes, `[^...]` negation, `.` any code point, `( )` groups, `|`, and the
 /// repetitions `* + ? {m} {m,} {m,n}` (rewritten into rules as llama.cpp does); `#` comments; `root`
 /// starts. Parsed as llama.cpp's llama_grammar_parser does, with its refusals (undefined rules, a missing
-/// root, left recursion, repetitions past 2000); token references (`<[id]>`, `<think>`, `!<...>`) are not
-/// served.
+/// root, left recursion, repetitions past 2000) and, beyond them, what would take a daemon's memory or
+/// stack (repetitions writing out more than 2^20 symbols in all, parentheses nested 100 deep); token
+/// references (`<[id]>`, `<think>`, `!<...>`) are not served.
 struct GBNFSyntax {
     /// Past this llama.cpp refuses a repetition count, or the rules a repetition writes out.
     static let maxRepetitions = 2000
