@@ -24,6 +24,9 @@ public struct GBNFGrammar: Sendable {
         if let r = Self.leftRecursiveRule(rules) {
             throw GrammarError(line: nil, column: nil, reason: "rule '\(names[r])' is left-recursive, which llama.cpp's grammars do not serve either")
         }
+        if let r = Self.leftRecursiveThroughEmptyRules(rules) {
+            throw GrammarError(line: nil, column: nil, reason: "rule '\(names[r])' is left-recursive through rules that may be empty")
+        }
         var elements: [Element] = []
         var classes: [CodePointClass] = []
         var classIDs: [CodePointClass: Int32] = [:]
@@ -52,6 +55,10 @@ public struct GBNFGrammar: Sendable {
         self.classes = classes
         self.alternatives = alternatives
         self.root = root
+        // A start past the matcher's bounds would take nothing: refused here rather than sampled from.
+        guard GBNFMatcher(self).startsAlive else {
+            throw GrammarError(line: nil, column: nil, reason: "root starts more than \(GBNFMatcher.maxStacksPerSet) parses at once (the matcher's bound)")
+        }
     }
 
     /// llama.cpp's llama_grammar_detect_left_recursion, rule by rule in the same order, so that the same
@@ -98,6 +105,74 @@ public struct GBNFGrammar: Sendable {
         }
         return nil
     }
+
+    /// What llama.cpp's check misses: a rule reached again from its own leftmost symbols where the rules
+    /// before are empty only by way of other rules (`b ::= c`, `c ::= "" | "z"`), through a reference that
+    /// keeps a frame (something follows it). The stacks then grow without end — llama.cpp never returns —
+    /// where ours would meet their bounds mid-text, so such grammars are refused whole. A cycle of tail
+    /// references only (`( [x]* )*`) repeats the same stacks and is served, as llama.cpp serves it. Rules
+    /// that may be empty by a fixed point; the "may start with" graph's strongly connected components
+    /// (Tarjan's, iterative); a frame-keeping edge inside one is the recursion.
+    private static func leftRecursiveThroughEmptyRules(_ rules: [[[GrammarSymbol]]]) -> Int? {
+        let n = rules.count
+        var empty = [Bool](repeating: false, count: n)
+        var changed = true
+        while changed {
+            changed = false
+            for r in rules.indices where !empty[r] {
+                let can = rules[r].contains { alternative in
+                    alternative.allSatisfy { if case .rule(let s) = $0 { return empty[s] } else { return false } }
+                }
+                if can { empty[r] = true; changed = true }
+            }
+        }
+        // [rule] the rules it may start with, past empty rules only; `frame`: a symbol follows the reference.
+        let edges: [[(to: Int, frame: Bool)]] = rules.map { alternatives in
+            var out: [(to: Int, frame: Bool)] = []
+            for alternative in alternatives {
+                for (k, symbol) in alternative.enumerated() {
+                    guard case .rule(let s) = symbol else { break }
+                    out.append((s, k < alternative.count - 1))
+                    if !empty[s] { break }
+                }
+            }
+            return out
+        }
+        var index = [Int](repeating: -1, count: n), low = [Int](repeating: 0, count: n)
+        var onStack = [Bool](repeating: false, count: n), component = [Int](repeating: -1, count: n)
+        var stack: [Int] = [], counter = 0, components = 0
+        for first in 0..<n where index[first] < 0 {
+            var work: [(rule: Int, next: Int)] = []
+            func visit(_ v: Int) {
+                index[v] = counter; low[v] = counter; counter += 1
+                stack.append(v); onStack[v] = true
+                work.append((v, 0))
+            }
+            visit(first)
+            while let (v, i) = work.last {
+                if i < edges[v].count {
+                    work[work.count - 1].next += 1
+                    let w = edges[v][i].to
+                    if index[w] < 0 { visit(w) } else if onStack[w] { low[v] = min(low[v], index[w]) }
+                    continue
+                }
+                work.removeLast()
+                if let caller = work.last { low[caller.rule] = min(low[caller.rule], low[v]) }
+                if low[v] == index[v] {
+                    while let w = stack.popLast() {
+                        onStack[w] = false
+                        component[w] = components
+                        if w == v { break }
+                    }
+                    components += 1
+                }
+            }
+        }
+        for (u, out) in edges.enumerated() {
+            if out.contains(where: { $0.frame && component[$0.to] == component[u] }) { return u }
+        }
+        return nil
+    }
 }
 
 /// One sequence's walk of a GBNF grammar: the stacks of every parse still alive, interned, with each
@@ -141,6 +216,8 @@ public final class GBNFMatcher {
 
     /// The set the walk starts from (every alternative of `root` expanded).
     private(set) var start: Int32 = -1
+    /// The start was built within the bounds (else it is a set that takes nothing).
+    private(set) var startsAlive = true
 
     public init(_ grammar: GBNFGrammar) {
         self.grammar = grammar
@@ -150,6 +227,7 @@ public final class GBNFMatcher {
         }
         start = finishStep()
         if start < 0 {   // the root alone passed a bound: a set that takes nothing
+            startsAlive = false
             start = Int32(setMembers.count)
             setMembers.append([])
             setFlags.append(0)

@@ -143,6 +143,18 @@ final class GBNFTests: XCTestCase {
         XCTAssertEqual(error("root ::= (\"a\" \"b\""), "line 1 column 18: expecting )")
         XCTAssertEqual(error("root ::= \"a\" )"), "line 1 column 14: expecting a new line or the end after a rule")
         XCTAssertEqual(error("# only a comment\n"), "the grammar has no rules")
+        // Left recursion llama.cpp's check misses (b is empty only through c; llama.cpp never returns on it):
+        // refused, at the start or past it, rather than grown until the matcher's bounds.
+        XCTAssertEqual(error("root ::= b root \"x\" | \"y\"\nb ::= c\nc ::= \"\" | \"z\""),
+                       "rule 'root' is left-recursive through rules that may be empty")
+        XCTAssertEqual(error("root ::= \"a\" r\nr ::= b r \"x\" | \"y\"\nb ::= c\nc ::= \"\" | \"z\""),
+                       "rule 'r' is left-recursive through rules that may be empty")
+        // The same recursion by tail references only repeats the same stacks: served (as llama.cpp serves
+        // its own test's `( [x]* )*`).
+        let tail = try? GBNFGrammar("root ::= b root | \"y\"\nb ::= c\nc ::= \"\" | \"z\"")
+        XCTAssertEqual(tail.map { Self.verdict("zzzy", $0).0 }, "complete")
+        XCTAssertEqual(error("root ::= " + (0..<5000).map { "\"\($0)\"" }.joined(separator: " | ")),
+                       "root starts more than 4096 parses at once (the matcher's bound)")
         XCTAssertEqual(error("root ::= (\"ab\"{100}){100}{100}"), "line 1 column 26: the repetition writes out more than 2000 rules")
     }
 
