@@ -387,7 +387,10 @@ public struct GBNFState: ByteGrammar, Equatable {
     private mutating func begun(value: UInt32, remaining: UInt8, length: UInt8, _ matcher: GBNFMatcher) -> Bool {
         let shift = UInt32(remaining) * 6
         let low = max(value << shift, Self.smallest(length))
-        let high = min(value << shift | (1 << shift - 1), 0x10FFFF)
+        var high = min(value << shift | (1 << shift - 1), 0x10FFFF)
+        // No surrogate is a code point: 0xED's range [D000, DFFF] stops at D7FF, and 0xED 0xA0… takes none.
+        if low >= 0xD800 && high <= 0xDFFF { return false }
+        if low < 0xD800 && high >= 0xD800 && high <= 0xDFFF { high = 0xD7FF }
         guard low <= high, matcher.mayTake(set, low, high) else { return false }
         self.value = value
         self.remaining = remaining

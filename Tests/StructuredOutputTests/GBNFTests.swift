@@ -98,6 +98,8 @@ final class GBNFTests: XCTestCase {
         XCTAssertTrue(takes([0xE4]), "U+4000…U+4FFF meets the CJK range")
         XCTAssertFalse(takes([0xC0, 0x80]), "overlong NUL")
         XCTAssertFalse(takes([0xED, 0xA0, 0x80]), "surrogate")
+        XCTAssertFalse(takes([0xED, 0xA0]), "every code point 0xED 0xA0 may begin is a surrogate")
+        XCTAssertTrue(takes([0xED, 0x9F]), "U+D7C0…U+D7FF are code points outside [^é]")
         let ascii = try GBNFGrammar(#"root ::= [a-z]"#)
         let matcher = GBNFMatcher(ascii)
         var state = matcher.startState
