@@ -176,27 +176,28 @@ extension GenerationRequest {
     /// A regular expression (given in `field`) when it fits the wire and RegexAutomaton serves it; else a
     /// 400 naming `field`.
     private static func servedRegex(_ value: Value, field: String) throws -> String {
-        guard case let .string(pattern) = value else { throw APIError.invalid(field, "\(field) must be a string (a regular expression)") }
-        guard !pattern.isEmpty else { throw APIError.invalid(field, "\(field): the pattern is empty") }
-        guard pattern.utf8.count <= SamplingParams.maxRegexBytes else {
-            throw APIError.invalid(field, "\(field): the pattern is over \(SamplingParams.maxRegexBytes) bytes")
+        try servedText(value, field: field, kind: "a regular expression", noun: "pattern", maxBytes: SamplingParams.maxRegexBytes) {
+            _ = try RegexAutomaton(pattern: $0)
         }
-        do { _ = try RegexAutomaton(pattern: pattern) } catch {
-            throw APIError.invalid(field, "\(field): the pattern cannot be served: \(error)")
-        }
-        return pattern
     }
 
     /// A GBNF grammar (given in `field`) when it fits the wire and GBNFGrammar serves it; else a 400 naming
     /// `field` and where in the grammar.
     private static func servedGrammar(_ value: Value, field: String) throws -> String {
-        guard case let .string(text) = value else { throw APIError.invalid(field, "\(field) must be a string (a GBNF grammar)") }
-        guard !text.isEmpty else { throw APIError.invalid(field, "\(field): the grammar is empty") }
-        guard text.utf8.count <= SamplingParams.maxGrammarBytes else {
-            throw APIError.invalid(field, "\(field): the grammar is over \(SamplingParams.maxGrammarBytes) bytes")
+        try servedText(value, field: field, kind: "a GBNF grammar", noun: "grammar", maxBytes: SamplingParams.maxGrammarBytes) {
+            _ = try GBNFGrammar($0)
         }
-        do { _ = try GBNFGrammar(text) } catch {
-            throw APIError.invalid(field, "\(field): the grammar cannot be served: \(error)")
+    }
+
+    /// A structured output given as text (`kind`, called `noun` in the messages): a non-empty string within
+    /// the wire's `maxBytes` that `compile` takes, as the daemons will compile it; else a 400 naming `field`.
+    private static func servedText(_ value: Value, field: String, kind: String, noun: String, maxBytes: Int,
+                                   compile: (String) throws -> Void) throws -> String {
+        guard case let .string(text) = value else { throw APIError.invalid(field, "\(field) must be a string (\(kind))") }
+        guard !text.isEmpty else { throw APIError.invalid(field, "\(field): the \(noun) is empty") }
+        guard text.utf8.count <= maxBytes else { throw APIError.invalid(field, "\(field): the \(noun) is over \(maxBytes) bytes") }
+        do { try compile(text) } catch {
+            throw APIError.invalid(field, "\(field): the \(noun) cannot be served: \(error)")
         }
         return text
     }
