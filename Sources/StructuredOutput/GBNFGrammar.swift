@@ -214,10 +214,10 @@ public final class GBNFMatcher {
     private var found: [Int32] = []
     private var overflowed = false
 
-    /// The set the walk starts from (every alternative of `root` expanded).
+    /// The set the walk starts from (every alternative of `root` expanded); −1 when that passed the bounds,
+    /// which `GBNFGrammar.init` refuses, so a matcher of a grammar always has its start.
     private(set) var start: Int32 = -1
-    /// The start was built within the bounds (else it is a set that takes nothing).
-    private(set) var startsAlive = true
+    var startsAlive: Bool { start >= 0 }
 
     public init(_ grammar: GBNFGrammar) {
         self.grammar = grammar
@@ -226,13 +226,6 @@ public final class GBNFMatcher {
             expand(grammar.elements[Int(a)] == .end ? -1 : node(a, parent: -1))
         }
         start = finishStep()
-        if start < 0 {   // the root alone passed a bound: a set that takes nothing
-            startsAlive = false
-            start = Int32(setMembers.count)
-            setMembers.append([])
-            setFlags.append(0)
-            asciiRow.append(-1)
-        }
     }
 
     /// The state before any byte.

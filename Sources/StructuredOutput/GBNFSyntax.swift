@@ -219,15 +219,12 @@ struct GBNFSyntax {
         return value
     }
 
-    private mutating func count() throws(GrammarError) -> Int {
+    /// The digits at `i`: their value (nil past Int's range) and where they start.
+    private mutating func number() throws(GrammarError) -> (value: Int?, start: Int) {
         let start = i
         while let s = current, ("0"..."9").contains(s) { i += 1 }
         guard i > start else { throw fail("expecting a number") }
-        let digits = String(String.UnicodeScalarView(text[start..<i]))
-        guard let n = Int(digits), n <= Self.maxRepetitions else {
-            throw fail("a repetition count over \(Self.maxRepetitions)", at: start)
-        }
-        return n
+        return (Int(String(String.UnicodeScalarView(text[start..<i]))), start)
     }
 
     private mutating func sequence(ruleName: String, depth: Int) throws(GrammarError) -> [GrammarSymbol] {
@@ -321,8 +318,10 @@ struct GBNFSyntax {
             case "{":
                 i += 1
                 skipSpace(newlines: nested)
-                guard let d = current, ("0"..."9").contains(d) else { throw fail("expecting a number") }
-                let low = try count()
+                let (minimum, start) = try number()
+                guard let low = minimum, low <= Self.maxRepetitions else {
+                    throw fail("a repetition count over \(Self.maxRepetitions)", at: start)
+                }
                 skipSpace(newlines: nested)
                 var high: Int? = low
                 if current == "," {
@@ -330,11 +329,8 @@ struct GBNFSyntax {
                     skipSpace(newlines: nested)
                     high = nil
                     if let d = current, ("0"..."9").contains(d) {
-                        let start = i
-                        while let c = current, ("0"..."9").contains(c) { i += 1 }
                         // llama.cpp reads a maximum past its bound as no maximum.
-                        let n = Int(String(String.UnicodeScalarView(text[start..<i])))
-                        high = n.flatMap { $0 <= Self.maxRepetitions ? $0 : nil }
+                        high = try number().value.flatMap { $0 <= Self.maxRepetitions ? $0 : nil }
                         skipSpace(newlines: nested)
                     }
                     guard current == "}" else { throw fail("expecting }") }
